@@ -1,0 +1,141 @@
+/* log.h -- the append-only, checksummed, hash-chained command log.
+ *
+ * The log is the only source of truth. It is a directory of segment files;
+ * each holds frames of opaque payloads (msgpack records, see record.h). The log
+ * owns framing, sequence numbers, checksums and the hash chain; it does not
+ * know what a payload means.
+ *
+ * On disk (all integers little-endian):
+ *   segment file  DIR/<first seq, 20 digits>.tmslog
+ *   segment head  8 bytes magic "TMSLOG1\n", u64 first_seq           (16 bytes)
+ *   frame         u32 len         payload length (<= TMS_LOG_MAX_PAYLOAD)
+ *                 u32 head_crc    CRC32C over bytes [0,4) ++ [8,16) (len, seq)
+ *                 u64 seq         contiguous from 1 across segments
+ *                 u32 body_crc    CRC32C over hash ++ payload
+ *                 u32 reserved    0
+ *                 u8  hash[32]    BLAKE2b-256(prev_hash ++ u64 seq ++ payload);
+ *                                 prev_hash of seq 1 is 32 zero bytes
+ *                 u8  payload[len]
+ *
+ * Durability: tms_log_append only stages a frame in memory; tms_log_sync
+ * writes every staged frame and fdatasyncs. Nothing is acknowledged before a
+ * sync returns TMS_OK. A failed write or fsync puts the log in a failed state
+ * (TMS_E_FAILED from then on): after a failed fsync the page cache may have
+ * dropped the pages, so retrying would be a lie.
+ *
+ * Recovery on open: every frame of every segment is checked (both CRCs, seq
+ * continuity, the chain). A torn final record of the last segment (short
+ * header, short frame, or a zero-filled tail) is cut off when opened for
+ * writing and reported in tms_log_report. Any other damage refuses to open
+ * with TMS_E_CORRUPT and a message naming segment, byte offset and seq. */
+#ifndef TMS_LOG_H
+#define TMS_LOG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include "tmsperm.h"
+
+#define TMS_LOG_HASH_LEN 32
+#define TMS_LOG_FRAME_HEADER 56
+#define TMS_LOG_SEGMENT_HEADER 16
+#define TMS_LOG_MAX_PAYLOAD (4u << 20)          /* 4 MiB */
+#define TMS_LOG_DEFAULT_SEGMENT_BYTES (64u << 20)
+
+typedef struct tms_log tms_log;
+typedef struct tms_log_iter tms_log_iter;
+
+/* I/O hooks for fault injection in tests; NULL members mean the libc call. */
+typedef struct tms_log_io {
+    ssize_t (*write)(int fd, const void *buf, size_t len);
+    int (*fdatasync)(int fd);
+} tms_log_io;
+
+typedef struct tms_log_options {
+    uint64_t segment_bytes;   /* roll to a new segment past this; 0 = default */
+    int readonly;             /* never write, never cut a torn tail (tools, live logs) */
+    const tms_log_io *io;     /* NULL = libc */
+} tms_log_options;
+
+/* What open found. msg is a human-readable line, empty if nothing to say. */
+typedef struct tms_log_report {
+    int torn;                 /* a torn final record was found (cut unless readonly) */
+    uint64_t torn_bytes;      /* how many bytes it spanned */
+    uint64_t torn_offset;     /* its byte offset in torn_segment */
+    char torn_segment[256];
+    uint64_t bad_seq;         /* on TMS_E_CORRUPT: the seq expected at the bad spot */
+    uint64_t bad_offset;      /* ... its byte offset ... */
+    char bad_segment[256];    /* ... and its segment file name */
+    char msg[512];
+} tms_log_report;
+
+/* One record as read back. Pointers stay valid until the next call on the
+ * iterator (or until the iterator is closed). */
+typedef struct tms_log_record {
+    uint64_t seq;
+    const uint8_t *hash;      /* TMS_LOG_HASH_LEN bytes: the chain head after this record */
+    const uint8_t *payload;
+    size_t len;
+    const char *segment;      /* segment file name (no directory) */
+    uint64_t offset;          /* byte offset of the frame in that segment */
+} tms_log_record;
+
+/* Open (creating DIR if absent and not readonly) and recover the log.
+ * opt may be NULL. rep may be NULL; when given it is always filled.
+ * Returns TMS_OK, TMS_E_CORRUPT (rep says where), TMS_E_IO, TMS_E_NOMEM.
+ * The caller owns *out and closes it with tms_log_close. */
+tms_err tms_log_open(const char *dir, const tms_log_options *opt,
+                     tms_log **out, tms_log_report *rep);
+
+/* Close the log; staged (unsynced) frames are discarded. NULL is a no-op. */
+void tms_log_close(tms_log *log);
+
+/* Seq of the last record (synced or staged); 0 for an empty log. */
+uint64_t tms_log_last_seq(const tms_log *log);
+
+/* Chain head after the last record (synced or staged): 32 bytes owned by the
+ * log, valid until its next call. All zeros for an empty log. */
+const uint8_t *tms_log_head(const tms_log *log);
+
+/* Stage one record: assigns seq = last+1 (returned in *seq if not NULL),
+ * computes the hash and advances the head. Copies payload. Not durable.
+ * TMS_E_TOOBIG if len > TMS_LOG_MAX_PAYLOAD or len == 0; TMS_E_FAILED after
+ * a failed sync; TMS_E_INVAL on a readonly log. */
+tms_err tms_log_append(tms_log *log, const void *payload, size_t len, uint64_t *seq);
+
+/* Write every staged frame (rolling segments as needed: a frame never spans
+ * two segments; the new segment file and its directory are fsynced) and
+ * fdatasync. On TMS_OK all staged records are durable. On a write error
+ * (ENOSPC gives TMS_E_NOSPACE, else TMS_E_IO) the file is truncated back to
+ * the last synced frame, the staged records are dropped (seq and head go back)
+ * and the log stays usable. On an fdatasync error the log enters the failed
+ * state and returns TMS_E_FAILED for every later write. */
+tms_err tms_log_sync(tms_log *log);
+
+/* Drop every staged record; seq and head return to the last synced record. */
+void tms_log_discard(tms_log *log);
+
+/* Number of records staged and not yet synced. */
+size_t tms_log_staged(const tms_log *log);
+
+/* Iterate records with seq >= from_seq (1 = from the start) of the log in
+ * DIR, independently of any open tms_log (tools read a live log this way).
+ * Every frame read is checked as on open; a partial final frame ends the
+ * iteration quietly (a writer may be mid-append). rep may be NULL. */
+tms_err tms_log_iter_open(const char *dir, uint64_t from_seq,
+                          tms_log_iter **out, tms_log_report *rep);
+
+/* Next record: TMS_OK with *has = 1 and *rec filled, or TMS_OK with *has = 0
+ * at the end, or TMS_E_CORRUPT / TMS_E_IO with the iterator's report filled
+ * (see tms_log_iter_report). */
+tms_err tms_log_iter_next(tms_log_iter *it, tms_log_record *rec, int *has);
+
+/* The iterator's report (damage found while iterating). */
+const tms_log_report *tms_log_iter_report(const tms_log_iter *it);
+
+void tms_log_iter_close(tms_log_iter *it);
+
+/* CRC32C (Castagnoli) of buf, continuing from crc (0 to start). */
+uint32_t tms_crc32c(uint32_t crc, const void *buf, size_t len);
+
+#endif

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""gen.py -- generate C tables from schemas/tmsperm.json.
+
+usage: gen.py SCHEMA.json OUT_DIR
+Writes OUT_DIR/tmsperm_schema.h and OUT_DIR/tmsperm_schema.c. The schema is the
+single source of truth for the vocabulary; nothing in C restates it by hand.
+"""
+import json, os, re, sys
+
+def cname(s):
+    return re.sub(r'[^A-Za-z0-9]', '_', re.sub(r'(?<=[a-z])(?=[A-Z])', '_', s)).upper()
+
+def cstr(s):
+    return '"' + s.replace('\\', '\\\\').replace('"', '\\"') + '"'
+
+def main():
+    schema_path, out = sys.argv[1], sys.argv[2]
+    with open(schema_path) as f:
+        s = json.load(f)
+    perms, feats, cmds, errs = s["permissions"], s["features"], s["commands"], s["errors"]
+    if len(perms) > 64 or len(feats) > 64:
+        sys.exit("gen.py: the projections store catalogues as 64-bit sets; split before exceeding 64")
+    types = list(s["field_types"].keys())
+    pidx = {p["name"]: i for i, p in enumerate(perms)}
+    fields = []
+    for fd in s["common_fields"] + [fd for c in cmds for fd in c["fields"]]:
+        if fd["name"] not in fields:
+            fields.append(fd["name"])
+    h, c = [], []
+    h.append("/* tmsperm_schema.h -- GENERATED from schemas/tmsperm.json by schemas/gen.py.")
+    h.append(" * Do not edit: change the schema. Enums, names and catalogues of tmsperm. */")
+    h.append("#ifndef TMSPERM_SCHEMA_H\n#define TMSPERM_SCHEMA_H\n#include <stdint.h>\n")
+    h.append("#define TMS_SCHEMA_VERSION %d\n" % s["schema_version"])
+    h.append("/* Every error code; values are stable (schema order, append-only). */")
+    h.append("typedef enum tms_err {\n    TMS_OK = 0,")
+    for i, e in enumerate(errs):
+        h.append("    TMS_%s = %d," % (e["code"], i + 1))
+    h.append("} tms_err;\n#define TMS_ERR_COUNT %d\n" % (len(errs) + 1))
+    h.append("typedef enum tms_cmd_type {")
+    for i, cm in enumerate(cmds):
+        h.append("    TMS_CMD_%s = %d," % (cname(cm["name"]), i))
+    h.append("} tms_cmd_type;\n#define TMS_CMD_COUNT %d\n" % len(cmds))
+    h.append("typedef enum tms_field_id {")
+    for i, fn in enumerate(fields):
+        h.append("    TMS_F_%s = %d," % (cname(fn), i))
+    h.append("} tms_field_id;\n#define TMS_FIELD_COUNT %d\n" % len(fields))
+    h.append("typedef enum tms_field_type {")
+    for i, t in enumerate(types):
+        h.append("    TMS_T_%s = %d," % (cname(t), i))
+    h.append("} tms_field_type;\n")
+    h.append("/* Permission bit positions (catalogue order). */")
+    for i, p in enumerate(perms):
+        h.append("#define TMS_P_%s %d" % (cname(p["name"]), i))
+    h.append("#define TMS_PERM_COUNT %d" % len(perms))
+    for i, ft in enumerate(feats):
+        h.append("#define TMS_FEAT_%s %d" % (cname(ft["name"]), i))
+    h.append("#define TMS_FEATURE_COUNT %d\n" % len(feats))
+    mmask = sum(1 << i for i, p in enumerate(perms) if p["manager"])
+    emask = sum(1 << i for i, p in enumerate(perms) if p["extension"])
+    h.append("#define TMS_PERMS_MANAGER_MASK UINT64_C(0x%016x)" % mmask)
+    h.append("#define TMS_PERMS_EXTENSION_MASK UINT64_C(0x%016x)\n" % emask)
+    h.append("""typedef struct tms_field_def {
+    const char *name;     /* JSON / msgpack key */
+    tms_field_id field;   /* slot in tms_cmd.f[] */
+    tms_field_type type;
+    int required;
+} tms_field_def;
+
+typedef struct tms_cmd_def {
+    const char *name;             /* "AddManager" */
+    int menu_perm;                /* R21: permission a manager needs, -1 if none */
+    int admin_only;               /* only the PBX Admin may issue it */
+    int nfields;
+    const tms_field_def *fields;  /* command-specific fields */
+} tms_cmd_def;
+
+typedef struct tms_catalogue_entry {
+    const char *name;
+    int manager, extension;       /* account types that may hold it */
+} tms_catalogue_entry;
+
+extern const tms_cmd_def tms_cmd_defs[TMS_CMD_COUNT];
+extern const tms_field_def tms_common_fields[];
+extern const int tms_common_field_count;
+extern const char *const tms_field_names[TMS_FIELD_COUNT];
+extern const tms_catalogue_entry tms_permissions[TMS_PERM_COUNT];
+extern const tms_catalogue_entry tms_features[TMS_FEATURE_COUNT];
+extern const char *const tms_err_codes[TMS_ERR_COUNT];   /* "NOT_OWNER"; [0] = "OK" */
+extern const char *const tms_err_texts[TMS_ERR_COUNT];
+extern const int tms_err_is_domain[TMS_ERR_COUNT];       /* a verdict code, not an engine fault */
+""")
+    h.append("#endif")
+    c.append("/* tmsperm_schema.c -- GENERATED from schemas/tmsperm.json by schemas/gen.py. */")
+    c.append('#include "tmsperm_schema.h"\n')
+    def fdefs(name, lst):
+        c.append("static const tms_field_def %s[] = {" % name if not name.startswith("tms_common") else
+                 "const tms_field_def %s[] = {" % name)
+        for fd in lst:
+            c.append("    {%s, TMS_F_%s, TMS_T_%s, %d}," % (cstr(fd["name"]), cname(fd["name"]),
+                                                        cname(fd["type"]), 1 if fd["required"] else 0))
+        c.append("    {0, 0, 0, 0}\n};")
+    fdefs("tms_common_fields", s["common_fields"])
+    c.append("const int tms_common_field_count = %d;\n" % len(s["common_fields"]))
+    for cm in cmds:
+        fdefs("fields_%s" % cname(cm["name"]).lower(), cm["fields"])
+    c.append("\nconst tms_cmd_def tms_cmd_defs[TMS_CMD_COUNT] = {")
+    for cm in cmds:
+        menu = cm["menu"]
+        if menu is not None and menu not in pidx:
+            sys.exit("gen.py: %s names unknown menu permission %s" % (cm["name"], menu))
+        c.append("    {%s, %d, %d, %d, fields_%s}," % (cstr(cm["name"]), pidx[menu] if menu else -1,
+                 1 if cm["admin_only"] else 0, len(cm["fields"]), cname(cm["name"]).lower()))
+    c.append("};\n")
+    c.append("const char *const tms_field_names[TMS_FIELD_COUNT] = {" + ", ".join(cstr(f) for f in fields) + "};\n")
+    c.append("const tms_catalogue_entry tms_permissions[TMS_PERM_COUNT] = {")
+    for p in perms:
+        c.append("    {%s, %d, %d}," % (cstr(p["name"]), int(p["manager"]), int(p["extension"])))
+    c.append("};\nconst tms_catalogue_entry tms_features[TMS_FEATURE_COUNT] = {")
+    for ft in feats:
+        c.append("    {%s, 0, 1}," % cstr(ft["name"]))
+    c.append("};\n")
+    c.append("const char *const tms_err_codes[TMS_ERR_COUNT] = {\"OK\", " + ", ".join(cstr(e["code"]) for e in errs) + "};")
+    c.append("const char *const tms_err_texts[TMS_ERR_COUNT] = {\"success\",\n    " +
+             ",\n    ".join(cstr(e["text"]) for e in errs) + "};")
+    c.append("const int tms_err_is_domain[TMS_ERR_COUNT] = {0, " + ", ".join("1" if e["domain"] else "0" for e in errs) + "};")
+    os.makedirs(out, exist_ok=True)
+    for name, lines in (("tmsperm_schema.h", h), ("tmsperm_schema.c", c)):
+        tmp = os.path.join(out, name + ".tmp")
+        with open(tmp, "w") as f:
+            f.write("\n".join(lines) + "\n")
+        os.replace(tmp, os.path.join(out, name))
+
+if __name__ == "__main__":
+    main()
