@@ -21,6 +21,30 @@ const char *tms_err_name(tms_err err);
 /* A one-line English description of an error. Static storage. */
 const char *tms_strerror(tms_err err);
 
+/* ---- Embedded lookups ---------------------------------------------------
+ * A PBX node answers "may extension 1001 of tenant acme do
+ * calls.international?" by reading the LMDB projection of a data directory
+ * directly, without a server. Safe while a writer (tmsd, tmsctl) updates it:
+ * LMDB readers never block and see a consistent snapshot. A reader handle is
+ * for one thread at a time; open one per thread. */
+
+typedef struct tms_reader tms_reader;
+
+/* Open the projection of the data directory dir read-only. On success *out
+ * is a handle the caller closes with tms_reader_close. TMS_NOT_FOUND when dir
+ * holds no projection yet; TMS_E_STORE / TMS_E_IO otherwise. */
+tms_err tms_reader_open(const char *dir, tms_reader **out);
+
+/* Close a reader. NULL is a no-op. */
+void tms_reader_close(tms_reader *r);
+
+/* May the account (kind "extension" or "manager", or "admin" for the
+ * tenant's PBX Admin) use permission or feature `name`? Returns 1 (allow) or
+ * 0 (deny). Fails closed: an unknown tenant, kind, account or name is 0.
+ * Returns a negative tms_err (-TMS_E_STORE ...) when the store cannot be
+ * read. No allocation; one or two LMDB reads against a fresh snapshot. */
+int tms_reader_check(tms_reader *r, const char *tenant, const char *kind, const char *id, const char *name);
+
 #ifdef __cplusplus
 }
 #endif

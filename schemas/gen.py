@@ -72,6 +72,8 @@ typedef struct tms_cmd_def {
     int admin_only;               /* only the PBX Admin may issue it */
     int nfields;
     const tms_field_def *fields;  /* command-specific fields */
+    int one_of[2];                /* exactly one of these two fields, or -1 -1 */
+    int disjoint[2];              /* two name lists that may not share a name, or -1 -1 */
 } tms_cmd_def;
 
 typedef struct tms_catalogue_entry {
@@ -85,6 +87,8 @@ extern const int tms_common_field_count;
 extern const char *const tms_field_names[TMS_FIELD_COUNT];
 extern const tms_catalogue_entry tms_permissions[TMS_PERM_COUNT];
 extern const tms_catalogue_entry tms_features[TMS_FEATURE_COUNT];
+extern const uint8_t tms_permissions_by_name[TMS_PERM_COUNT];  /* indices sorted by name */
+extern const uint8_t tms_features_by_name[TMS_FEATURE_COUNT];
 extern const char *const tms_err_codes[TMS_ERR_COUNT];   /* "NOT_OWNER"; [0] = "OK" */
 extern const char *const tms_err_texts[TMS_ERR_COUNT];
 extern const int tms_err_is_domain[TMS_ERR_COUNT];       /* a verdict code, not an engine fault */
@@ -108,8 +112,10 @@ extern const int tms_err_is_domain[TMS_ERR_COUNT];       /* a verdict code, not 
         menu = cm["menu"]
         if menu is not None and menu not in pidx:
             sys.exit("gen.py: %s names unknown menu permission %s" % (cm["name"], menu))
-        c.append("    {%s, %d, %d, %d, fields_%s}," % (cstr(cm["name"]), pidx[menu] if menu else -1,
-                 1 if cm["admin_only"] else 0, len(cm["fields"]), cname(cm["name"]).lower()))
+        pair = lambda key: ", ".join("TMS_F_" + cname(x) for x in cm[key]) if cm.get(key) else "-1, -1"
+        c.append("    {%s, %d, %d, %d, fields_%s, {%s}, {%s}}," % (cstr(cm["name"]), pidx[menu] if menu else -1,
+                 1 if cm["admin_only"] else 0, len(cm["fields"]), cname(cm["name"]).lower(),
+                 pair("exactly_one_of"), pair("disjoint")))
     c.append("};\n")
     c.append("const char *const tms_field_names[TMS_FIELD_COUNT] = {" + ", ".join(cstr(f) for f in fields) + "};\n")
     c.append("const tms_catalogue_entry tms_permissions[TMS_PERM_COUNT] = {")
@@ -119,6 +125,9 @@ extern const int tms_err_is_domain[TMS_ERR_COUNT];       /* a verdict code, not 
     for ft in feats:
         c.append("    {%s, 0, 1}," % cstr(ft["name"]))
     c.append("};\n")
+    for tab, lst in (("tms_permissions_by_name", perms), ("tms_features_by_name", feats)):
+        order = sorted(range(len(lst)), key=lambda i: lst[i]["name"].encode())
+        c.append("const uint8_t %s[] = {%s};" % (tab, ", ".join(map(str, order))))
     c.append("const char *const tms_err_codes[TMS_ERR_COUNT] = {\"OK\", " + ", ".join(cstr(e["code"]) for e in errs) + "};")
     c.append("const char *const tms_err_texts[TMS_ERR_COUNT] = {\"success\",\n    " +
              ",\n    ".join(cstr(e["text"]) for e in errs) + "};")

@@ -1,1 +1,253 @@
-int main(void) { return 0; }
+/* tmsctl -- the command-line edge of tmsperm: submit JSON Lines commands,
+ * and answer check / show / visible from a data directory (SPEC section 6).
+ * Embedded: it takes the data directory's writer lock for submit and reads
+ * the LMDB projection directly for the queries. */
+#include "engine.h"
+#include "linereader.h"
+#include "query.h"
+#include "tmsperm.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define BATCH_MAX 1024
+
+static const char usage[] =
+    "usage: tmsctl --data DIR [--connect ADDR] COMMAND ...\n"
+    "\n"
+    "  submit [FILE]                 JSON Lines commands from FILE or stdin; one verdict line each:\n"
+    "                                {\"seq\":N,\"verdict\":\"accepted\"} or\n"
+    "                                {\"seq\":N,\"verdict\":\"rejected\",\"error\":\"CODE\",\"message\":\"...\"}\n"
+    "  check TENANT KIND ID NAME     allow (exit 0) or deny (exit 1); KIND is extension, manager or admin\n"
+    "  show TENANT KIND ID           the account or object as one JSON object (exit 1 if absent)\n"
+    "  visible TENANT MANAGER        JSON array of {kind, id} distributed to MANAGER\n"
+    "\n"
+    "Exit status: 0 success, 1 negative answer, 2 usage or I/O error.\n";
+
+static int fail(const char *fmt, const char *arg)
+{
+    fprintf(stderr, "tmsctl: ");
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    return 2;
+}
+
+/* ---- submit ---------------------------------------------------------------- */
+
+typedef struct entry {
+    tms_cmd cmd;
+    int invalid;                    /* INVALID_COMMAND: answered with seq null, not logged */
+    char why[TMS_MESSAGE_MAX];
+} entry;
+
+static void print_verdict(const entry *en, const tms_submission *s)
+{
+    json_t *o = json_object();
+    if (en->invalid) {
+        json_object_set_new(o, "seq", json_null());
+        json_object_set_new(o, "verdict", json_string("rejected"));
+        json_object_set_new(o, "error", json_string("INVALID_COMMAND"));
+        json_object_set_new(o, "message", json_string(en->why));
+    } else {
+        json_object_set_new(o, "seq", json_integer((json_int_t)s->seq));
+        json_object_set_new(o, "verdict", json_string(s->verdict.code ? "rejected" : "accepted"));
+        if (s->verdict.code) {
+            json_object_set_new(o, "error", json_string(tms_err_name(s->verdict.code)));
+            json_object_set_new(o, "message", json_string(s->verdict.message));
+        }
+    }
+    char *line = json_dumps(o, JSON_COMPACT);
+    if (line)
+        puts(line);
+    free(line);
+    json_decref(o);
+}
+
+/* Group-commit what has been collected, print its verdicts in input order. */
+static int flush_batch(tms_engine *eng, entry *ents, tms_submission *subs, size_t n)
+{
+    tms_submission *todo[BATCH_MAX];
+    tms_submission batch[BATCH_MAX];
+    size_t m = 0;
+    char why[512];
+    for (size_t i = 0; i < n; i++)
+        if (!ents[i].invalid) {
+            batch[m].cmd = &ents[i].cmd;
+            todo[m++] = &subs[i];
+        }
+    if (m) {
+        tms_err err = tms_engine_submit(eng, batch, m, why, sizeof why);
+        if (err)
+            return fail("%s", why);
+        for (size_t i = 0; i < m; i++)
+            *todo[i] = batch[i];
+    }
+    for (size_t i = 0; i < n; i++) {
+        print_verdict(&ents[i], &subs[i]);
+        tms_cmd_free(&ents[i].cmd);
+    }
+    fflush(stdout);
+    return 0;
+}
+
+static void parse_line(entry *en, const char *line, size_t len, int too_long)
+{
+    tms_cmd_init(&en->cmd);
+    en->invalid = 1;
+    if (too_long) {
+        snprintf(en->why, sizeof en->why, "line exceeds %u bytes", TMS_LINE_MAX);
+        return;
+    }
+    tms_err err = tms_cmd_from_json(&en->cmd, line, len, en->why, sizeof en->why);
+    if (err == TMS_OK)
+        en->invalid = 0;
+    else if (err != TMS_INVALID_COMMAND)
+        snprintf(en->why, sizeof en->why, "%s", tms_strerror(err));
+}
+
+static int do_submit(const char *dir, int argc, char **argv)
+{
+    static entry ents[BATCH_MAX];
+    static tms_submission subs[BATCH_MAX];
+    int fd = 0, rc = 0;
+    char why[512];
+    tms_engine *eng = NULL;
+    tms_linereader lr;
+    if (argc > 1)
+        return fail("%s", "submit takes at most one FILE");
+    if (argc == 1 && strcmp(argv[0], "-") && (fd = open(argv[0], O_RDONLY | O_CLOEXEC)) < 0)
+        return fail("cannot open %s", argv[0]);
+    if (tms_engine_open(dir, NULL, &eng, why, sizeof why))
+        return fail("%s", why);
+    if (tms_engine_open_report(eng)[0])
+        fprintf(stderr, "tmsctl: %s\n", tms_engine_open_report(eng));
+    tms_linereader_init(&lr, fd, TMS_LINE_MAX);
+    size_t n = 0;
+    for (;;) {
+        const char *line;
+        size_t len;
+        int too_long;
+        int got = tms_linereader_next(&lr, &line, &len, &too_long);
+        if (got < 0) {
+            rc = fail("read error: %s", strerror(errno));
+            break;
+        }
+        if (got > 0 && (len > 0 || too_long)) {
+            parse_line(&ents[n++], line, len, too_long);
+        }
+        if (n && (got == 0 || n == BATCH_MAX || !tms_linereader_ready(&lr))) {
+            if ((rc = flush_batch(eng, ents, subs, n)) != 0)
+                break;
+            n = 0;
+        }
+        if (got == 0)
+            break;
+    }
+    for (size_t i = 0; i < n; i++)
+        tms_cmd_free(&ents[i].cmd);
+    tms_linereader_free(&lr);
+    tms_engine_close(eng);
+    if (fd > 0)
+        close(fd);
+    return rc;
+}
+
+/* ---- queries ------------------------------------------------------------------ */
+
+static int need_data_dir(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        return fail("no data directory %s", dir);
+    return 0;
+}
+
+static int do_check(const char *dir, int argc, char **argv)
+{
+    tms_reader *r;
+    if (argc != 4)
+        return fail("%s", "check needs TENANT KIND ID NAME");
+    if (need_data_dir(dir))
+        return 2;
+    tms_err err = tms_reader_open(dir, &r);
+    if (err == TMS_NOT_FOUND) {   /* nothing submitted yet: nothing is allowed */
+        puts("deny");
+        return 1;
+    }
+    if (err)
+        return fail("cannot read the projection: %s", tms_strerror(err));
+    int allow = tms_reader_check(r, argv[0], argv[1], argv[2], argv[3]);
+    tms_reader_close(r);
+    if (allow < 0)
+        return fail("lookup failed: %s", tms_strerror((tms_err)-allow));
+    puts(allow ? "allow" : "deny");
+    return allow ? 0 : 1;
+}
+
+static int do_query(const char *dir, int show, int argc, char **argv)
+{
+    char path[4200], why[256];
+    tms_store *st = NULL;
+    json_t *out = NULL;
+    if (argc != (show ? 3 : 2))
+        return fail("%s", show ? "show needs TENANT KIND ID" : "visible needs TENANT MANAGER");
+    if (need_data_dir(dir))
+        return 2;
+    tms_err err = tms_store_open(tms_data_path(path, sizeof path, dir, "proj"), 1, &st, why, sizeof why);
+    if (err && err != TMS_NOT_FOUND)
+        return fail("cannot read the projection: %s", why);
+    int rc = 1;
+    if (st)
+        rc = show ? tms_query_show(st, argv[0], argv[1], argv[2], &out) : tms_query_visible(st, argv[0], argv[1], &out);
+    else if (!show)
+        out = json_array(), rc = 0;
+    if (rc == 0 && out) {
+        char *text = json_dumps(out, JSON_COMPACT);
+        puts(text ? text : "null");
+        free(text);
+    }
+    json_decref(out);
+    tms_store_close(st);
+    if (rc == 2)
+        return fail("%s", "cannot read the projection");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = NULL, *connect = NULL;
+    int i = 1;
+    for (; i < argc; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            fputs(usage, stdout);
+            return 0;
+        } else if (!strcmp(argv[i], "--data") && i + 1 < argc) {
+            dir = argv[++i];
+        } else if (!strcmp(argv[i], "--connect") && i + 1 < argc) {
+            connect = argv[++i];
+        } else {
+            break;
+        }
+    }
+    if (i >= argc) {
+        fputs(usage, stderr);
+        return 2;
+    }
+    if (connect)
+        return fail("--connect %s: the tmsd client is not built yet (see issue 3); use --data", connect);
+    if (!dir)
+        return fail("%s", "--data DIR is required");
+    const char *verb = argv[i];
+    if (!strcmp(verb, "submit"))
+        return do_submit(dir, argc - i - 1, argv + i + 1);
+    if (!strcmp(verb, "check"))
+        return do_check(dir, argc - i - 1, argv + i + 1);
+    if (!strcmp(verb, "show") || !strcmp(verb, "visible"))
+        return do_query(dir, !strcmp(verb, "show"), argc - i - 1, argv + i + 1);
+    return fail("unknown command %s (try --help)", verb);
+}

@@ -1,0 +1,488 @@
+/* cmd.c -- parse, validate and canonically encode commands.
+ * JSON from the command line is converted to msgpack and then goes through
+ * the same schema-driven validator as records replayed from the log, so the
+ * two can never disagree about what a well-formed command is. */
+#include "cmd.h"
+#include <jansson.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tms_arena_block {
+    tms_arena_block *next;
+    size_t used, cap;
+    max_align_t data[];
+};
+
+void tms_cmd_init(tms_cmd *cmd)
+{
+    memset(cmd, 0, sizeof *cmd);
+}
+
+void tms_cmd_free(tms_cmd *cmd)
+{
+    tms_arena_block *b = cmd->arena;
+    while (b) {
+        tms_arena_block *next = b->next;
+        free(b);
+        b = next;
+    }
+    tms_cmd_init(cmd);
+}
+
+static void *arena_alloc(tms_cmd *cmd, size_t n)
+{
+    n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
+    tms_arena_block *b = cmd->arena;
+    if (!b || b->cap - b->used < n) {
+        size_t cap = n > 4096 ? n : 4096;
+        b = malloc(sizeof *b + cap);
+        if (!b)
+            return NULL;
+        b->cap = cap;
+        b->used = 0;
+        b->next = cmd->arena;
+        cmd->arena = b;
+    }
+    void *p = (char *)b->data + b->used;
+    b->used += n;
+    return p;
+}
+
+static void say(char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    if (why && whylen)
+        vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+}
+
+int tms_is_id(const char *s, size_t len)
+{
+    if (len < 1 || len > TMS_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '@' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static int is_text(const char *s, size_t len, size_t min, size_t max)
+{
+    if (len < min || len > max)
+        return 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f)
+            return 0;
+    }
+    return 1;
+}
+
+static int lookup(const char *name, const tms_catalogue_entry *tab, const uint8_t *order, int n)
+{
+    int lo = 0, hi = n - 1;
+    while (lo <= hi) {
+        int mid = (lo + hi) / 2;
+        int c = strcmp(name, tab[order[mid]].name);
+        if (c == 0)
+            return order[mid];
+        if (c < 0)
+            hi = mid - 1;
+        else
+            lo = mid + 1;
+    }
+    return -1;
+}
+
+int tms_permission_index(const char *name)
+{
+    return lookup(name, tms_permissions, tms_permissions_by_name, TMS_PERM_COUNT);
+}
+
+int tms_feature_index(const char *name)
+{
+    return lookup(name, tms_features, tms_features_by_name, TMS_FEATURE_COUNT);
+}
+
+const char *tms_cmd_name(const tms_cmd *cmd)
+{
+    return tms_cmd_defs[cmd->type].name;
+}
+
+/* ---- msgpack validation ------------------------------------------------ */
+
+static int str_eq(const msgpack_object_str *s, const char *lit)
+{
+    size_t n = strlen(lit);
+    return s->size == n && memcmp(s->ptr, lit, n) == 0;
+}
+
+static const char *copy_str(tms_cmd *cmd, const msgpack_object_str *s)
+{
+    char *p = arena_alloc(cmd, s->size + 1);
+    if (p) {
+        memcpy(p, s->ptr, s->size);
+        p[s->size] = '\0';
+    }
+    return p;
+}
+
+/* Check one string against a scalar type; fills out. 0 ok, -1 invalid, -2 nomem. */
+static int load_scalar(tms_cmd *cmd, tms_field_type t, const msgpack_object *o, tms_field *out,
+                       const char *name, char *why, size_t whylen)
+{
+    if (t == TMS_T_NULLABLE_ID && o->type == MSGPACK_OBJECT_NIL) {
+        out->present = out->is_null = 1;
+        return 0;
+    }
+    if (o->type != MSGPACK_OBJECT_STR) {
+        say(why, whylen, "field '%s' must be a string", name);
+        return -1;
+    }
+    const msgpack_object_str *s = &o->via.str;
+    int ok;
+    switch (t) {
+    case TMS_T_ID: case TMS_T_NULLABLE_ID: ok = tms_is_id(s->ptr, s->size); break;
+    case TMS_T_TEXT: ok = is_text(s->ptr, s->size, 0, TMS_TEXT_MAX); break;
+    case TMS_T_TOKEN: ok = is_text(s->ptr, s->size, 1, TMS_TOKEN_MAX); break;
+    case TMS_T_OBJECT_KIND:
+        ok = str_eq(s, "extension") || str_eq(s, "queue") || str_eq(s, "campaign"); break;
+    case TMS_T_ACCOUNT_KIND: ok = str_eq(s, "extension") || str_eq(s, "manager"); break;
+    default: ok = is_text(s->ptr, s->size, 1, TMS_NAME_MAX); break; /* list items of name_list */
+    }
+    if (!ok) {
+        if (t == TMS_T_ID || t == TMS_T_NULLABLE_ID)
+            say(why, whylen, "field '%s' must be an id: 1-64 bytes of [A-Za-z0-9._@-]", name);
+        else if (t == TMS_T_OBJECT_KIND)
+            say(why, whylen, "field '%s' must be extension, queue or campaign", name);
+        else if (t == TMS_T_ACCOUNT_KIND)
+            say(why, whylen, "field '%s' must be manager or extension", name);
+        else
+            say(why, whylen, "field '%s' has a bad length or a control character", name);
+        return -1;
+    }
+    out->present = 1;
+    out->len = s->size;
+    out->str = copy_str(cmd, s);
+    return out->str ? 0 : -2;
+}
+
+static int load_list(tms_cmd *cmd, tms_field_type t, const msgpack_object *o, tms_field *out,
+                     const char *name, char *why, size_t whylen)
+{
+    size_t max = t == TMS_T_ID_LIST ? TMS_ID_LIST_MAX : TMS_NAME_LIST_MAX;
+    if (o->type != MSGPACK_OBJECT_ARRAY) {
+        say(why, whylen, "field '%s' must be an array", name);
+        return -1;
+    }
+    if (o->via.array.size > max) {
+        say(why, whylen, "field '%s' has more than %zu items", name, max);
+        return -1;
+    }
+    out->present = 1;
+    out->n = (uint16_t)o->via.array.size;
+    out->items = arena_alloc(cmd, sizeof(tms_field) * (out->n ? out->n : 1));
+    if (!out->items)
+        return -2;
+    memset(out->items, 0, sizeof(tms_field) * out->n);
+    tms_field_type item = t == TMS_T_ID_LIST ? TMS_T_ID : TMS_T_NAME_LIST;
+    for (uint32_t i = 0; i < o->via.array.size; i++) {
+        int rc = load_scalar(cmd, item, &o->via.array.ptr[i], &out->items[i], name, why, whylen);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static const char *const login_spec_keys[3] = {"id", "name", "email"};
+
+static int load_login_spec(tms_cmd *cmd, const msgpack_object *o, tms_field *out,
+                           const char *name, char *why, size_t whylen)
+{
+    if (o->type != MSGPACK_OBJECT_MAP) {
+        say(why, whylen, "field '%s' must be an object {id, name?, email?}", name);
+        return -1;
+    }
+    out->present = 1;
+    out->n = 3;
+    out->items = arena_alloc(cmd, sizeof(tms_field) * 3);
+    if (!out->items)
+        return -2;
+    memset(out->items, 0, sizeof(tms_field) * 3);
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object_kv *kv = &o->via.map.ptr[i];
+        int k = -1;
+        for (int j = 0; j < 3 && kv->key.type == MSGPACK_OBJECT_STR; j++)
+            if (str_eq(&kv->key.via.str, login_spec_keys[j]))
+                k = j;
+        if (k < 0) {
+            say(why, whylen, "field '%s' has an unknown key", name);
+            return -1;
+        }
+        if (out->items[k].present) {
+            say(why, whylen, "field '%s' repeats key '%s'", name, login_spec_keys[k]);
+            return -1;
+        }
+        int rc = load_scalar(cmd, k == 0 ? TMS_T_ID : TMS_T_TEXT, &kv->val, &out->items[k],
+                             login_spec_keys[k], why, whylen);
+        if (rc)
+            return rc;
+    }
+    if (!out->items[0].present) {
+        say(why, whylen, "field '%s' needs an 'id'", name);
+        return -1;
+    }
+    return 0;
+}
+
+static int load_field(tms_cmd *cmd, const tms_field_def *fd, const msgpack_object *val,
+                      char *why, size_t whylen)
+{
+    tms_field *out = &cmd->f[fd->field];
+    if (out->present) {
+        say(why, whylen, "duplicate key '%s'", fd->name);
+        return -1;
+    }
+    switch (fd->type) {
+    case TMS_T_ID_LIST: case TMS_T_NAME_LIST:
+        return load_list(cmd, fd->type, val, out, fd->name, why, whylen);
+    case TMS_T_LOGIN_SPEC:
+        return load_login_spec(cmd, val, out, fd->name, why, whylen);
+    default:
+        return load_scalar(cmd, fd->type, val, out, fd->name, why, whylen);
+    }
+}
+
+static const tms_field_def *find_def(const tms_cmd_def *def, const msgpack_object_str *key)
+{
+    for (int i = 0; i < tms_common_field_count; i++)
+        if (str_eq(key, tms_common_fields[i].name))
+            return &tms_common_fields[i];
+    for (int i = 0; i < def->nfields; i++)
+        if (str_eq(key, def->fields[i].name))
+            return &def->fields[i];
+    return NULL;
+}
+
+static int find_cmd_type(const msgpack_object *map, char *why, size_t whylen)
+{
+    const msgpack_object *name = NULL;
+    for (uint32_t i = 0; i < map->via.map.size; i++) {
+        const msgpack_object_kv *kv = &map->via.map.ptr[i];
+        if (kv->key.type == MSGPACK_OBJECT_STR && str_eq(&kv->key.via.str, "cmd"))
+            name = &kv->val;
+    }
+    if (!name) {
+        say(why, whylen, "missing field 'cmd'");
+        return -1;
+    }
+    for (int t = 0; name->type == MSGPACK_OBJECT_STR && t < TMS_CMD_COUNT; t++)
+        if (str_eq(&name->via.str, tms_cmd_defs[t].name))
+            return t;
+    say(why, whylen, "unknown cmd");
+    return -1;
+}
+
+/* Whole-command constraints from the schema: required, exactly_one_of, disjoint. */
+static int check_constraints(const tms_cmd *cmd, const tms_cmd_def *def, char *why, size_t whylen)
+{
+    for (int i = 0; i < tms_common_field_count; i++)
+        if (tms_common_fields[i].required && !cmd->f[tms_common_fields[i].field].present) {
+            say(why, whylen, "missing field '%s'", tms_common_fields[i].name);
+            return -1;
+        }
+    for (int i = 0; i < def->nfields; i++)
+        if (def->fields[i].required && !cmd->f[def->fields[i].field].present) {
+            say(why, whylen, "missing field '%s' for %s", def->fields[i].name, def->name);
+            return -1;
+        }
+    if (def->one_of[0] >= 0 && cmd->f[def->one_of[0]].present == cmd->f[def->one_of[1]].present) {
+        say(why, whylen, "%s needs exactly one of '%s' and '%s'", def->name,
+            tms_field_names[def->one_of[0]], tms_field_names[def->one_of[1]]);
+        return -1;
+    }
+    if (def->disjoint[0] >= 0) {
+        const tms_field *a = &cmd->f[def->disjoint[0]], *b = &cmd->f[def->disjoint[1]];
+        for (int i = 0; i < a->n; i++)
+            for (int j = 0; j < b->n; j++)
+                if (strcmp(a->items[i].str, b->items[j].str) == 0) {
+                    say(why, whylen, "'%s' is both in '%s' and '%s'", a->items[i].str,
+                        tms_field_names[def->disjoint[0]], tms_field_names[def->disjoint[1]]);
+                    return -1;
+                }
+    }
+    return 0;
+}
+
+tms_err tms_cmd_from_msgpack(tms_cmd *cmd, const msgpack_object *obj, char *why, size_t whylen)
+{
+    int rc = -1;
+    tms_cmd_free(cmd);
+    if (obj->type != MSGPACK_OBJECT_MAP) {
+        say(why, whylen, "a command must be an object");
+        goto fail;
+    }
+    int t = find_cmd_type(obj, why, whylen);
+    if (t < 0)
+        goto fail;
+    cmd->type = (tms_cmd_type)t;
+    const tms_cmd_def *def = &tms_cmd_defs[t];
+    for (uint32_t i = 0; i < obj->via.map.size; i++) {
+        const msgpack_object_kv *kv = &obj->via.map.ptr[i];
+        const tms_field_def *fd = kv->key.type == MSGPACK_OBJECT_STR ? find_def(def, &kv->key.via.str) : NULL;
+        if (!fd) {
+            if (kv->key.type == MSGPACK_OBJECT_STR)
+                say(why, whylen, "unknown field '%.*s' for %s", (int)(kv->key.via.str.size > 64 ? 64 : kv->key.via.str.size),
+                    kv->key.via.str.ptr, def->name);
+            else
+                say(why, whylen, "a field name must be a string");
+            goto fail;
+        }
+        if ((rc = load_field(cmd, fd, &kv->val, why, whylen)) != 0)
+            goto fail;
+        rc = -1;
+    }
+    if (check_constraints(cmd, def, why, whylen))
+        goto fail;
+    return TMS_OK;
+fail:
+    tms_cmd_free(cmd);
+    return rc == -2 ? TMS_E_NOMEM : TMS_INVALID_COMMAND;
+}
+
+/* ---- JSON -> msgpack ----------------------------------------------------- */
+
+static int json_to_msgpack(json_t *j, msgpack_packer *pk, int depth)
+{
+    if (depth > TMS_JSON_DEPTH_MAX)
+        return -1;
+    switch (json_typeof(j)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *val;
+        msgpack_pack_map(pk, json_object_size(j));
+        json_object_foreach(j, key, val) {
+            size_t n = strlen(key);
+            msgpack_pack_str(pk, n);
+            msgpack_pack_str_body(pk, key, n);
+            if (json_to_msgpack(val, pk, depth + 1))
+                return -1;
+        }
+        return 0;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *val;
+        msgpack_pack_array(pk, json_array_size(j));
+        json_array_foreach(j, i, val)
+            if (json_to_msgpack(val, pk, depth + 1))
+                return -1;
+        return 0;
+    }
+    case JSON_STRING:
+        msgpack_pack_str(pk, json_string_length(j));
+        return msgpack_pack_str_body(pk, json_string_value(j), json_string_length(j));
+    case JSON_INTEGER: return msgpack_pack_int64(pk, json_integer_value(j));
+    case JSON_REAL: return msgpack_pack_double(pk, json_real_value(j));
+    case JSON_TRUE: return msgpack_pack_true(pk);
+    case JSON_FALSE: return msgpack_pack_false(pk);
+    default: return msgpack_pack_nil(pk);
+    }
+}
+
+tms_err tms_cmd_from_json(tms_cmd *cmd, const char *text, size_t len, char *why, size_t whylen)
+{
+    tms_err err = TMS_INVALID_COMMAND;
+    json_error_t jerr;
+    msgpack_sbuffer sb;
+    msgpack_unpacked up;
+    msgpack_sbuffer_init(&sb);
+    msgpack_unpacked_init(&up);
+    tms_cmd_free(cmd);
+    json_t *j = NULL;
+    if (len > TMS_LINE_MAX) {
+        say(why, whylen, "command exceeds %u bytes", TMS_LINE_MAX);
+        goto done;
+    }
+    j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!j) {
+        say(why, whylen, "malformed JSON at column %d: %s", jerr.column, jerr.text);
+        goto done;
+    }
+    if (!json_is_object(j)) {
+        say(why, whylen, "a command must be a JSON object");
+        goto done;
+    }
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    if (json_to_msgpack(j, &pk, 0)) {
+        say(why, whylen, "JSON nested deeper than %d levels", TMS_JSON_DEPTH_MAX);
+        goto done;
+    }
+    if (msgpack_unpack_next(&up, sb.data, sb.size, NULL) != MSGPACK_UNPACK_SUCCESS) {
+        err = TMS_E_NOMEM;
+        goto done;
+    }
+    err = tms_cmd_from_msgpack(cmd, &up.data, why, whylen);
+done:
+    json_decref(j);
+    msgpack_unpacked_destroy(&up);
+    msgpack_sbuffer_destroy(&sb);
+    return err;
+}
+
+/* ---- canonical encoding -------------------------------------------------- */
+
+static void pack_cstr(msgpack_packer *pk, const char *s, size_t n)
+{
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, s, n);
+}
+
+static void pack_field(msgpack_packer *pk, const tms_field_def *fd, const tms_field *v)
+{
+    pack_cstr(pk, fd->name, strlen(fd->name));
+    if (fd->type == TMS_T_ID_LIST || fd->type == TMS_T_NAME_LIST) {
+        msgpack_pack_array(pk, v->n);
+        for (int i = 0; i < v->n; i++)
+            pack_cstr(pk, v->items[i].str, v->items[i].len);
+    } else if (fd->type == TMS_T_LOGIN_SPEC) {
+        int n = 0;
+        for (int i = 0; i < 3; i++)
+            n += v->items[i].present;
+        msgpack_pack_map(pk, n);
+        for (int i = 0; i < 3; i++)
+            if (v->items[i].present) {
+                pack_cstr(pk, login_spec_keys[i], strlen(login_spec_keys[i]));
+                pack_cstr(pk, v->items[i].str, v->items[i].len);
+            }
+    } else if (v->is_null) {
+        msgpack_pack_nil(pk);
+    } else {
+        pack_cstr(pk, v->str, v->len);
+    }
+}
+
+tms_err tms_cmd_pack(const tms_cmd *cmd, msgpack_packer *pk)
+{
+    const tms_cmd_def *def = &tms_cmd_defs[cmd->type];
+    int n = 0;
+    for (int i = 0; i < tms_common_field_count; i++)
+        n += cmd->f[tms_common_fields[i].field].present;
+    for (int i = 0; i < def->nfields; i++)
+        n += cmd->f[def->fields[i].field].present;
+    msgpack_pack_map(pk, n);
+    for (int i = 0; i < tms_common_field_count; i++)
+        if (cmd->f[tms_common_fields[i].field].present)
+            pack_field(pk, &tms_common_fields[i], &cmd->f[tms_common_fields[i].field]);
+    for (int i = 0; i < def->nfields; i++)
+        if (cmd->f[def->fields[i].field].present)
+            pack_field(pk, &def->fields[i], &cmd->f[def->fields[i].field]);
+    return TMS_OK;
+}

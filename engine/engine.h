@@ -1,0 +1,55 @@
+/* engine.h -- a data directory as one writer sees it: the exclusive lock,
+ * the log, the projection kept in step with it, and group-committed submits.
+ *
+ * Layout of a data directory DIR:
+ *   DIR/lock    flock(2)-held by the one writer (tmsd or an embedded tmsctl); holds its pid
+ *   DIR/log/    the command log (log.h)
+ *   DIR/proj/   the LMDB projection (store.h) */
+#ifndef TMS_ENGINE_H
+#define TMS_ENGINE_H
+
+#include "log.h"
+#include "rules.h"
+#include "store.h"
+
+typedef struct tms_engine tms_engine;
+
+typedef struct tms_engine_options {
+    uint64_t segment_bytes;       /* log segment size; 0 = default */
+    const tms_log_io *io;         /* log fault injection; NULL = libc */
+    int crash_after_log_sync;     /* tests: stop a submit after the log sync, before the projection commit */
+} tms_engine_options;
+
+/* One command of a batch and its outcome. */
+typedef struct tms_submission {
+    tms_cmd *cmd;                 /* in: a validated command (cmd.h) */
+    uint64_t seq;                 /* out: its record's seq (the first one's for a repeated request_id) */
+    int repeat;                   /* out: 1 if request_id was seen before: nothing appended */
+    tms_verdict verdict;          /* out */
+} tms_submission;
+
+/* Open DIR (created if absent), take its lock, recover the log (a torn tail
+ * is cut and reported on *report if given), bring the projection level with
+ * the log (replay the tail, or rebuild when it is ahead or diverged).
+ * TMS_E_LOCKED when another process holds DIR; why says which pid. */
+tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engine **out,
+                        char *why, size_t whylen);
+void tms_engine_close(tms_engine *e);
+
+/* Validate, log and apply n commands as one group commit: one log
+ * fdatasync, one projection transaction. Verdicts are final only when this
+ * returns TMS_OK: then every record is durable and applied. On an engine
+ * error the outcome of the whole batch is unknown to the caller (the log may
+ * hold it, durable, and the next open applies it): retry with request_id. */
+tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *why, size_t whylen);
+
+/* The projection (for reads in the same process) and log position. */
+tms_store *tms_engine_store(tms_engine *e);
+uint64_t tms_engine_last_seq(const tms_engine *e);
+/* What open found in the log (torn tail), "" if nothing. */
+const char *tms_engine_open_report(const tms_engine *e);
+
+/* Paths inside a data directory; write into buf and return it. */
+char *tms_data_path(char *buf, size_t len, const char *dir, const char *leaf);
+
+#endif

@@ -1,0 +1,520 @@
+/* log.c -- the writer side of the command log (log.h): open and adopt what
+ * recovery found (the checking reader is log_recover.c), stage frames in
+ * memory, group-commit them with segment rolls and fdatasync, roll a failed
+ * write back so the log stays usable, and refuse all writes after a failed
+ * fsync (the page cache may have dropped the data: retrying would lie). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+#include "log_internal.h"
+
+#define STAGE_KEEP (1u << 20)  /* staging memory kept between batches */
+
+struct tms_log {
+    int dirfd;
+    int readonly;
+    int failed;
+    uint64_t seg_bytes;
+    tms_log_io io;
+    int fd;                    /* segment being appended to; -1 if none */
+    uint64_t seg_first;
+    uint64_t seg_size;
+    uint64_t synced_seq;
+    uint8_t synced_head[TMS_LOG_HASH_LEN];
+    uint64_t last_seq;         /* synced or staged */
+    uint8_t head[TMS_LOG_HASH_LEN];
+    uint8_t *stage;            /* staged frames, back to back */
+    size_t stage_len, stage_cap, staged;
+    uint64_t *created;         /* segments created by the running sync */
+    size_t ncreated, created_cap;
+};
+
+/* The segment the running sync started in, for rolling back. */
+typedef struct batch {
+    int fd;
+    uint64_t first;
+    uint64_t size;
+} batch;
+
+/* ---- helpers shared with log_recover.c ---- */
+
+void tms_log_seg_name(char out[TMS_SEG_NAME_MAX], uint64_t first)
+{
+    snprintf(out, TMS_SEG_NAME_MAX, "%020" PRIu64 TMS_SEG_SUFFIX, first);
+}
+
+void tms_log_chain_hash(const uint8_t prev[TMS_LOG_HASH_LEN], uint64_t seq,
+                        const uint8_t *payload, size_t len, uint8_t out[TMS_LOG_HASH_LEN])
+{
+    crypto_generichash_state st;
+    uint8_t s[8];
+    tms_put_le64(s, seq);
+    crypto_generichash_init(&st, NULL, 0, TMS_LOG_HASH_LEN);
+    crypto_generichash_update(&st, prev, TMS_LOG_HASH_LEN);
+    crypto_generichash_update(&st, s, sizeof s);
+    crypto_generichash_update(&st, payload, len);
+    crypto_generichash_final(&st, out, TMS_LOG_HASH_LEN);
+}
+
+/* "<20 digits>.tmslog" -> first seq; 0 if the name is not a segment's. */
+static int seg_parse(const char *name, uint64_t *first)
+{
+    uint64_t v = 0;
+    if (strlen(name) != 20 + strlen(TMS_SEG_SUFFIX) || strcmp(name + 20, TMS_SEG_SUFFIX) != 0)
+        return 0;
+    for (int i = 0; i < 20; i++) {
+        unsigned d = (unsigned)(name[i] - '0');
+        if (d > 9 || v > (UINT64_MAX - d) / 10)
+            return 0;
+        v = v * 10 + d;
+    }
+    *first = v;
+    return 1;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+tms_err tms_log_list_segments(int dirfd, uint64_t **segs, size_t *n)
+{
+    uint64_t *v = NULL, first;
+    size_t cnt = 0, cap = 0;
+    tms_err e = TMS_E_IO;
+    DIR *d = NULL;
+    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || !(d = fdopendir(fd)))
+        goto fail;
+    for (struct dirent *de; (errno = 0, de = readdir(d)) != NULL;) {
+        if (!seg_parse(de->d_name, &first))
+            continue;
+        if (cnt == cap) {
+            uint64_t *nv = realloc(v, (cap ? cap * 2 : 16) * sizeof *v);
+            if (!nv) {
+                e = TMS_E_NOMEM;
+                goto fail;
+            }
+            v = nv;
+            cap = cap ? cap * 2 : 16;
+        }
+        v[cnt++] = first;
+    }
+    if (errno != 0)
+        goto fail;
+    closedir(d);
+    if (cnt > 1)
+        qsort(v, cnt, sizeof *v, cmp_u64);
+    *segs = v;
+    *n = cnt;
+    return TMS_OK;
+fail:
+    if (d)
+        closedir(d);
+    else if (fd >= 0)
+        close(fd);
+    free(v);
+    *segs = NULL;
+    *n = 0;
+    return e;
+}
+
+/* ---- I/O through the hooks ---- */
+
+static int log_fsync(const tms_log *log, int fd, int full)
+{
+    if (log->io.fdatasync)
+        return log->io.fdatasync(fd);
+    return full ? fsync(fd) : fdatasync(fd);
+}
+
+static tms_err err_from_errno(int err)
+{
+    return (err == ENOSPC || err == EDQUOT) ? TMS_E_NOSPACE : TMS_E_IO;
+}
+
+static tms_err log_write_all(const tms_log *log, int fd, const uint8_t *p, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = log->io.write ? log->io.write(fd, p, len) : write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return err_from_errno(errno);
+        if (n == 0)
+            return TMS_E_IO;
+        p += n;
+        len -= (size_t)n;
+    }
+    return TMS_OK;
+}
+
+/* ---- staging ---- */
+
+static void drop_staged(tms_log *log)
+{
+    log->stage_len = 0;
+    log->staged = 0;
+    log->last_seq = log->synced_seq;
+    memcpy(log->head, log->synced_head, TMS_LOG_HASH_LEN);
+    if (log->stage_cap > STAGE_KEEP) {
+        free(log->stage);
+        log->stage = NULL;
+        log->stage_cap = 0;
+    }
+}
+
+static int stage_reserve(tms_log *log, size_t more)
+{
+    if (log->stage_cap - log->stage_len >= more)
+        return 0;
+    size_t cap = log->stage_cap ? log->stage_cap : 4096;
+    while (cap - log->stage_len < more)
+        cap *= 2;
+    uint8_t *p = realloc(log->stage, cap);
+    if (!p)
+        return -1;
+    log->stage = p;
+    log->stage_cap = cap;
+    return 0;
+}
+
+tms_err tms_log_append(tms_log *log, const void *payload, size_t len, uint64_t *seq)
+{
+    if (!log || log->readonly)
+        return TMS_E_INVAL;
+    if (log->failed)
+        return TMS_E_FAILED;
+    if (len == 0 || len > TMS_LOG_MAX_PAYLOAD)
+        return TMS_E_TOOBIG;
+    if (!payload)
+        return TMS_E_INVAL;
+    if (stage_reserve(log, TMS_LOG_FRAME_HEADER + len) != 0)
+        return TMS_E_NOMEM;
+    uint8_t *f = log->stage + log->stage_len;
+    uint64_t s = log->last_seq + 1;
+    tms_put_le32(f + TMS_FR_LEN, (uint32_t)len);
+    tms_put_le64(f + TMS_FR_SEQ, s);
+    tms_put_le32(f + TMS_FR_HEAD_CRC, tms_frame_head_crc(f));
+    tms_put_le32(f + TMS_FR_RESERVED, 0);
+    tms_log_chain_hash(log->head, s, payload, len, f + TMS_FR_HASH);
+    memcpy(f + TMS_LOG_FRAME_HEADER, payload, len);
+    tms_put_le32(f + TMS_FR_BODY_CRC, tms_crc32c(0, f + TMS_FR_HASH, TMS_LOG_HASH_LEN + len));
+    log->stage_len += TMS_LOG_FRAME_HEADER + len;
+    log->staged++;
+    log->last_seq = s;
+    memcpy(log->head, f + TMS_FR_HASH, TMS_LOG_HASH_LEN);
+    if (seq)
+        *seq = s;
+    return TMS_OK;
+}
+
+void tms_log_discard(tms_log *log)
+{
+    if (log)
+        drop_staged(log);
+}
+
+size_t tms_log_staged(const tms_log *log)
+{
+    return log ? log->staged : 0;
+}
+
+uint64_t tms_log_last_seq(const tms_log *log)
+{
+    return log ? log->last_seq : 0;
+}
+
+const uint8_t *tms_log_head(const tms_log *log)
+{
+    static const uint8_t zeros[TMS_LOG_HASH_LEN];
+    return log ? log->head : zeros;
+}
+
+/* ---- sync ---- */
+
+/* Create segment first (O_EXCL), write and fsync its header, fsync the
+ * directory. It becomes the current segment. TMS_E_FAILED on a failed fsync. */
+static tms_err seg_create(tms_log *log, uint64_t first)
+{
+    char name[TMS_SEG_NAME_MAX];
+    uint8_t hdr[TMS_LOG_SEGMENT_HEADER];
+    if (log->ncreated == log->created_cap) {
+        size_t cap = log->created_cap ? log->created_cap * 2 : 8;
+        uint64_t *p = realloc(log->created, cap * sizeof *p);
+        if (!p)
+            return TMS_E_NOMEM;
+        log->created = p;
+        log->created_cap = cap;
+    }
+    tms_log_seg_name(name, first);
+    int fd = openat(log->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return err_from_errno(errno);
+    log->created[log->ncreated++] = first;
+    log->fd = fd;
+    log->seg_first = first;
+    log->seg_size = 0;
+    memcpy(hdr, TMS_SEG_MAGIC, 8);
+    tms_put_le64(hdr + 8, first);
+    tms_err e = log_write_all(log, fd, hdr, sizeof hdr);
+    if (e != TMS_OK)
+        return e;
+    log->seg_size = TMS_LOG_SEGMENT_HEADER;
+    if (log_fsync(log, fd, 1) != 0 || log_fsync(log, log->dirfd, 1) != 0)
+        return TMS_E_FAILED;
+    return TMS_OK;
+}
+
+/* Write stage bytes [from, to) to the current segment. */
+static tms_err seg_put(tms_log *log, size_t from, size_t to)
+{
+    tms_err e = log_write_all(log, log->fd, log->stage + from, to - from);
+    if (e == TMS_OK)
+        log->seg_size += to - from;
+    return e;
+}
+
+/* Finish the current segment with stage bytes [from, to), seal it
+ * (fdatasync) and start the segment beginning at next. */
+static tms_err seg_roll(tms_log *log, const batch *b, size_t from, size_t to, uint64_t next)
+{
+    tms_err e = seg_put(log, from, to);
+    if (e != TMS_OK)
+        return e;
+    if (log_fsync(log, log->fd, 0) != 0)
+        return TMS_E_FAILED;
+    if (log->fd != b->fd)
+        close(log->fd);
+    log->fd = -1;
+    return seg_create(log, next);
+}
+
+/* Write every staged frame, rolling segments so no frame spans two; a frame
+ * bigger than segment_bytes goes alone into a segment. */
+static tms_err sync_write(tms_log *log, const batch *b)
+{
+    size_t pos = 0, chunk = 0;
+    tms_err e = TMS_OK;
+    if (log->fd < 0)
+        e = seg_create(log, log->synced_seq + 1);
+    while (e == TMS_OK && pos < log->stage_len) {
+        const uint8_t *f = log->stage + pos;
+        size_t flen = TMS_LOG_FRAME_HEADER + tms_get_le32(f + TMS_FR_LEN);
+        uint64_t used = log->seg_size + (pos - chunk);
+        if (used > TMS_LOG_SEGMENT_HEADER && used + flen > log->seg_bytes) {
+            e = seg_roll(log, b, chunk, pos, tms_get_le64(f + TMS_FR_SEQ));
+            chunk = pos;
+        }
+        pos += flen;
+    }
+    if (e == TMS_OK)
+        e = seg_put(log, chunk, log->stage_len);
+    return e;
+}
+
+/* A write failed: remove the segments this sync created, cut the starting
+ * segment back, drop the staged records. If that cleanup fails too, the disk
+ * no longer matches memory and the log enters the failed state. */
+static tms_err sync_rollback(tms_log *log, const batch *b, tms_err e)
+{
+    int ok = 1;
+    char name[TMS_SEG_NAME_MAX];
+    if (log->fd >= 0 && log->fd != b->fd)
+        close(log->fd);
+    for (size_t i = log->ncreated; i-- > 0;) {
+        tms_log_seg_name(name, log->created[i]);
+        if (unlinkat(log->dirfd, name, 0) != 0 && errno != ENOENT)
+            ok = 0;
+    }
+    if (log->ncreated > 0 && log_fsync(log, log->dirfd, 1) != 0)
+        ok = 0;
+    log->ncreated = 0;
+    log->fd = b->fd;
+    log->seg_first = b->first;
+    log->seg_size = b->size;
+    if (b->fd >= 0 && (ftruncate(b->fd, (off_t)b->size) != 0 || log_fsync(log, b->fd, 0) != 0))
+        ok = 0;
+    drop_staged(log);
+    if (!ok) {
+        log->failed = 1;
+        return TMS_E_FAILED;
+    }
+    return e;
+}
+
+tms_err tms_log_sync(tms_log *log)
+{
+    if (!log || log->readonly)
+        return TMS_E_INVAL;
+    if (log->failed)
+        return TMS_E_FAILED;
+    if (log->staged == 0)
+        return TMS_OK;
+    batch b = { log->fd, log->seg_first, log->seg_size };
+    log->ncreated = 0;
+    tms_err e = sync_write(log, &b);
+    if (e == TMS_OK && log_fsync(log, log->fd, 0) != 0)
+        e = TMS_E_FAILED;
+    if (e == TMS_E_FAILED) {
+        if (b.fd >= 0 && b.fd != log->fd)
+            close(b.fd);
+        log->failed = 1;
+        drop_staged(log);
+        return TMS_E_FAILED;
+    }
+    if (e != TMS_OK)
+        return sync_rollback(log, &b, e);
+    if (b.fd >= 0 && b.fd != log->fd)
+        close(b.fd);
+    log->ncreated = 0;
+    log->synced_seq = log->last_seq;
+    memcpy(log->synced_head, log->head, TMS_LOG_HASH_LEN);
+    drop_staged(log);
+    return TMS_OK;
+}
+
+/* ---- open / close ---- */
+
+/* Open (and, when writable, create) the directory. */
+static tms_err log_open_dir(tms_log *log, const char *dir, tms_log_report *rep)
+{
+    int created = 0;
+    if (!log->readonly) {
+        if (mkdir(dir, 0777) == 0)
+            created = 1;
+        else if (errno != EEXIST)
+            goto fail;
+    }
+    log->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (log->dirfd < 0)
+        goto fail;
+    if (created) {
+        int pfd = openat(log->dirfd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        int rc = pfd < 0 ? -1 : fsync(pfd);
+        if (pfd >= 0)
+            close(pfd);
+        if (rc != 0)
+            goto fail;
+    }
+    return TMS_OK;
+fail:
+    snprintf(rep->msg, sizeof rep->msg, "cannot open log directory %s: %s", dir, strerror(errno));
+    return TMS_E_IO;
+}
+
+/* Cut the torn tail recovery found (writable open only). */
+static tms_err log_cut_tear(tms_log *log, const tms_log_recovery *res, const char *name)
+{
+    if (res->torn == TMS_TORN_SEGMENT) {
+        if (unlinkat(log->dirfd, name, 0) != 0 || log_fsync(log, log->dirfd, 1) != 0)
+            return TMS_E_IO;
+        return TMS_OK;
+    }
+    /* a torn frame: log->fd is that segment (the last one) */
+    if (ftruncate(log->fd, (off_t)res->torn_offset) != 0 || log_fsync(log, log->fd, 0) != 0)
+        return TMS_E_IO;
+    return TMS_OK;
+}
+
+/* Take over what recovery found: head, the segment to append to, the tear. */
+static tms_err log_adopt(tms_log *log, const tms_log_recovery *res, tms_log_report *rep)
+{
+    char name[TMS_SEG_NAME_MAX];
+    log->synced_seq = log->last_seq = res->last_seq;
+    memcpy(log->synced_head, res->head, TMS_LOG_HASH_LEN);
+    memcpy(log->head, res->head, TMS_LOG_HASH_LEN);
+    if (!log->readonly && res->has_seg) {
+        tms_log_seg_name(name, res->seg_first);
+        log->fd = openat(log->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+        if (log->fd < 0)
+            goto fail;
+        log->seg_first = res->seg_first;
+        log->seg_size = res->seg_end;
+    }
+    if (!res->torn)
+        return TMS_OK;
+    tms_log_seg_name(name, res->torn_seg);
+    if (!log->readonly && log_cut_tear(log, res, name) != TMS_OK)
+        goto fail;
+    rep->torn = 1;
+    rep->torn_bytes = res->torn_bytes;
+    rep->torn_offset = res->torn_offset;
+    snprintf(rep->torn_segment, sizeof rep->torn_segment, "%s", name);
+    snprintf(rep->msg, sizeof rep->msg,
+             "%s torn final record at segment %s offset %" PRIu64 " seq %" PRIu64 " (%" PRIu64
+             " bytes): %s%s", log->readonly ? "found" : "cut", name, res->torn_offset,
+             res->last_seq + 1, res->torn_bytes, res->torn_what,
+             log->readonly ? "; left in place (read-only)" : "");
+    return TMS_OK;
+fail:
+    snprintf(rep->msg, sizeof rep->msg, "cannot prepare segment %s for appending: %s", name,
+             strerror(errno));
+    return TMS_E_IO;
+}
+
+tms_err tms_log_open(const char *dir, const tms_log_options *opt, tms_log **out,
+                     tms_log_report *rep)
+{
+    tms_log_report scratch;
+    tms_log_recovery res;
+    tms_log *log = NULL;
+    tms_err e;
+    if (!rep)
+        rep = &scratch;
+    memset(rep, 0, sizeof *rep);
+    if (!dir || !out)
+        return TMS_E_INVAL;
+    *out = NULL;
+    if (sodium_init() < 0) {
+        snprintf(rep->msg, sizeof rep->msg, "libsodium failed to initialise");
+        return TMS_E_IO;
+    }
+    log = calloc(1, sizeof *log);
+    if (!log)
+        return TMS_E_NOMEM;
+    log->fd = -1;
+    log->dirfd = -1;
+    if (opt) {
+        log->readonly = opt->readonly != 0;
+        log->seg_bytes = opt->segment_bytes;
+        if (opt->io)
+            log->io = *opt->io;
+    }
+    if (log->seg_bytes == 0)
+        log->seg_bytes = TMS_LOG_DEFAULT_SEGMENT_BYTES;
+    e = log_open_dir(log, dir, rep);
+    if (e != TMS_OK)
+        goto fail;
+    e = tms_log_recover(log->dirfd, &res, rep);
+    if (e != TMS_OK)
+        goto fail;
+    e = log_adopt(log, &res, rep);
+    if (e != TMS_OK)
+        goto fail;
+    *out = log;
+    return TMS_OK;
+fail:
+    tms_log_close(log);
+    return e;
+}
+
+void tms_log_close(tms_log *log)
+{
+    if (!log)
+        return;
+    if (log->fd >= 0)
+        close(log->fd);
+    if (log->dirfd >= 0)
+        close(log->dirfd);
+    free(log->stage);
+    free(log->created);
+    free(log);
+}

@@ -1,0 +1,537 @@
+/* log_recover.c -- the checking reader of the command log, behind open-time
+ * recovery (tms_log_recover) and tms_log_iter. It streams the segments through
+ * one buffer (memory grows with the largest frame, not with the log), checks
+ * every segment header and frame (both CRCs, seq continuity, hash chain) and
+ * tells a torn final record of the last segment from corruption (log.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <sodium.h>
+#include "log_internal.h"
+
+#define RD_CHUNK (64u * 1024u)
+
+enum { RD_OK, RD_FRAME, RD_END, RD_TORN, RD_ERR };
+
+/* A streaming reader positioned in one segment at a time. */
+typedef struct rd {
+    int dirfd;
+    uint64_t *segs;              /* first seq of every segment, ascending */
+    size_t nsegs;
+    size_t si;                   /* current segment index */
+    int fd;                      /* current segment, -1 if not open yet */
+    char name[TMS_SEG_NAME_MAX];
+    uint64_t off;                /* next frame; 0 = segment header unread */
+    uint8_t *buf;                /* holds file bytes [boff, boff + blen) */
+    size_t cap, blen;
+    uint64_t boff;
+    uint64_t expect;             /* seq the next frame must carry */
+    uint8_t prev[TMS_LOG_HASH_LEN];
+    int chain_known;             /* prev is verified (else trust next frame) */
+    int follow;                  /* re-list the directory at the end (live log) */
+    tms_err err;                 /* set with RD_ERR */
+    tms_log_report *rep;
+    const uint8_t *frame;        /* set with RD_FRAME */
+    uint64_t frame_off;
+    int has_done;                /* a segment before the current one was read */
+    uint64_t done_first, done_end;
+    int torn;                    /* set with RD_TORN: TMS_TORN_* */
+    uint64_t torn_off, torn_bytes;
+    char torn_what[96];
+} rd;
+
+static int rd_is_last(const rd *r)
+{
+    return r->si + 1 >= r->nsegs;
+}
+
+static int rd_bad(rd *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Corruption at the current position: fill the report, return RD_ERR. */
+static int rd_bad(rd *r, const char *fmt, ...)
+{
+    char what[200];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
+    r->err = TMS_E_CORRUPT;
+    r->rep->bad_seq = r->expect;
+    r->rep->bad_offset = r->off;
+    snprintf(r->rep->bad_segment, sizeof r->rep->bad_segment, "%s", r->name);
+    snprintf(r->rep->msg, sizeof r->rep->msg, "segment %s offset %" PRIu64 " seq %" PRIu64 ": %s",
+             r->name, r->off, r->expect, what);
+    return RD_ERR;
+}
+
+static int rd_io(rd *r, const char *what)
+{
+    r->err = TMS_E_IO;
+    snprintf(r->rep->msg, sizeof r->rep->msg, "segment %s: %s: %s", r->name, what, strerror(errno));
+    return RD_ERR;
+}
+
+/* A torn final record (or segment header) at r->off. */
+static int rd_tear(rd *r, int kind, const char *what)
+{
+    struct stat st;
+    if (fstat(r->fd, &st) != 0)
+        return rd_io(r, "cannot stat");
+    r->torn = kind;
+    r->torn_off = r->off;
+    r->torn_bytes = (uint64_t)st.st_size > r->off ? (uint64_t)st.st_size - r->off : 0;
+    snprintf(r->torn_what, sizeof r->torn_what, "%s", what);
+    return RD_TORN;
+}
+
+static int rd_tear_or_bad(rd *r, int kind, const char *what)
+{
+    return rd_is_last(r) ? rd_tear(r, kind, what) : rd_bad(r, "%s", what);
+}
+
+/* Make bytes [off, off + need) available at rd_at(); returns how many bytes
+ * from off are buffered (fewer than need only at end of file), -1 on error. */
+static ssize_t rd_fill(rd *r, size_t need)
+{
+    if (r->off < r->boff || r->off > r->boff + r->blen) {
+        r->boff = r->off;
+        r->blen = 0;
+    }
+    size_t skip = (size_t)(r->off - r->boff);
+    if (r->blen - skip >= need)
+        return (ssize_t)(r->blen - skip);
+    if (skip > 0) {
+        memmove(r->buf, r->buf + skip, r->blen - skip);
+        r->blen -= skip;
+        r->boff = r->off;
+    }
+    if (need > r->cap) {
+        uint8_t *nb = realloc(r->buf, need + RD_CHUNK);
+        if (!nb) {
+            r->err = TMS_E_NOMEM;
+            snprintf(r->rep->msg, sizeof r->rep->msg, "out of memory reading the log");
+            return -1;
+        }
+        r->buf = nb;
+        r->cap = need + RD_CHUNK;
+    }
+    while (r->blen < need) {
+        ssize_t n = pread(r->fd, r->buf + r->blen, r->cap - r->blen, (off_t)(r->boff + r->blen));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return rd_io(r, "read failed"), -1;
+        if (n == 0)
+            break;
+        r->blen += (size_t)n;
+    }
+    return (ssize_t)r->blen;
+}
+
+static const uint8_t *rd_at(const rd *r)
+{
+    return r->buf + (r->off - r->boff);
+}
+
+/* 1 if every byte of the current segment from pos to EOF is zero, 0 if not,
+ * -1 on a read error. Clobbers the buffer. */
+static int rd_zero_to_eof(rd *r, uint64_t pos)
+{
+    r->blen = 0;
+    for (;;) {
+        ssize_t n = pread(r->fd, r->buf, r->cap, (off_t)pos);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return rd_io(r, "read failed"), -1;
+        if (n == 0)
+            return 1;
+        for (ssize_t i = 0; i < n; i++)
+            if (r->buf[i] != 0)
+                return 0;
+        pos += (uint64_t)n;
+    }
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i] != 0)
+            return 0;
+    return 1;
+}
+
+/* Open the current segment if needed and check its header. */
+static int rd_enter(rd *r)
+{
+    if (r->fd < 0) {
+        uint64_t first = r->segs[r->si];
+        tms_log_seg_name(r->name, first);
+        r->off = 0;
+        r->blen = 0;
+        r->boff = 0;
+        if (first > r->expect)
+            return rd_bad(r, "segment starts at seq %" PRIu64 ": records %" PRIu64 "..%" PRIu64
+                          " are missing", first, r->expect, first - 1);
+        if (first < r->expect)
+            return rd_bad(r, "segment starts at seq %" PRIu64 ": overlaps the previous segment", first);
+        r->fd = openat(r->dirfd, r->name, O_RDONLY | O_CLOEXEC);
+        if (r->fd < 0)
+            return rd_io(r, "cannot open");
+    }
+    if (r->off != 0)
+        return RD_OK;
+    ssize_t avail = rd_fill(r, TMS_LOG_SEGMENT_HEADER);
+    if (avail < 0)
+        return RD_ERR;
+    if (avail < TMS_LOG_SEGMENT_HEADER)
+        return rd_tear_or_bad(r, TMS_TORN_SEGMENT, "incomplete segment header");
+    if (memcmp(r->buf, TMS_SEG_MAGIC, 8) != 0) {
+        if (rd_is_last(r)) {
+            int z = rd_zero_to_eof(r, 0);
+            if (z < 0)
+                return RD_ERR;
+            if (z)
+                return rd_tear(r, TMS_TORN_SEGMENT, "zero-filled segment header");
+        }
+        return rd_bad(r, "bad segment magic");
+    }
+    uint64_t hfirst = tms_get_le64(r->buf + 8);
+    if (hfirst != r->segs[r->si])
+        return rd_bad(r, "segment header says first seq %" PRIu64, hfirst);
+    r->off = TMS_LOG_SEGMENT_HEADER;
+    return RD_OK;
+}
+
+/* A frame whose head_crc fails: a zero-filled tail of the last segment is a
+ * tear, anything else is corruption. */
+static int rd_bad_head(rd *r)
+{
+    if (rd_is_last(r)) {
+        int z = rd_zero_to_eof(r, r->off);
+        if (z < 0)
+            return RD_ERR;
+        if (z)
+            return rd_tear(r, TMS_TORN_FRAME, "zero-filled tail");
+    }
+    return rd_bad(r, "header checksum mismatch");
+}
+
+/* A frame whose body_crc fails: torn only if it is the final frame of the last
+ * segment and it ends in at least 32 zero bytes (a zero-filled torn write). */
+static int rd_bad_body(rd *r, const uint8_t *h, size_t flen)
+{
+    if (rd_is_last(r) && all_zero(h + flen - 32, 32)) {
+        int z = rd_zero_to_eof(r, r->off + flen);
+        if (z < 0)
+            return RD_ERR;
+        if (z)
+            return rd_tear(r, TMS_TORN_FRAME, "final record ends in zeros (torn write)");
+    }
+    return rd_bad(r, "body checksum mismatch");
+}
+
+/* Check the frame at r->off; avail bytes of it are buffered. */
+static int rd_frame(rd *r, size_t avail)
+{
+    if (avail < TMS_LOG_FRAME_HEADER)
+        return rd_tear_or_bad(r, TMS_TORN_FRAME, "incomplete frame header");
+    const uint8_t *h = rd_at(r);
+    uint32_t len = tms_get_le32(h + TMS_FR_LEN);
+    uint64_t seq = tms_get_le64(h + TMS_FR_SEQ);
+    if (tms_frame_head_crc(h) != tms_get_le32(h + TMS_FR_HEAD_CRC))
+        return rd_bad_head(r);
+    if (seq != r->expect)
+        return rd_bad(r, "frame carries seq %" PRIu64, seq);
+    if (len == 0 || len > TMS_LOG_MAX_PAYLOAD)
+        return rd_bad(r, "bad payload length %" PRIu32, len);
+    if (tms_get_le32(h + TMS_FR_RESERVED) != 0)
+        return rd_bad(r, "reserved field is not zero");
+    size_t flen = TMS_LOG_FRAME_HEADER + (size_t)len;
+    ssize_t got = rd_fill(r, flen);
+    if (got < 0)
+        return RD_ERR;
+    if ((size_t)got < flen)
+        return rd_tear_or_bad(r, TMS_TORN_FRAME, "frame runs past the end of the segment");
+    h = rd_at(r);
+    if (tms_crc32c(0, h + TMS_FR_HASH, TMS_LOG_HASH_LEN + (size_t)len) !=
+        tms_get_le32(h + TMS_FR_BODY_CRC))
+        return rd_bad_body(r, h, flen);
+    if (r->chain_known) {
+        uint8_t want[TMS_LOG_HASH_LEN];
+        tms_log_chain_hash(r->prev, seq, h + TMS_LOG_FRAME_HEADER, len, want);
+        if (memcmp(want, h + TMS_FR_HASH, TMS_LOG_HASH_LEN) != 0)
+            return rd_bad(r, "hash chain mismatch");
+    }
+    memcpy(r->prev, h + TMS_FR_HASH, TMS_LOG_HASH_LEN);
+    r->chain_known = 1;
+    r->frame = h;
+    r->frame_off = r->off;
+    r->off += flen;
+    r->expect++;
+    return RD_FRAME;
+}
+
+static void rd_advance(rd *r)
+{
+    close(r->fd);
+    r->fd = -1;
+    r->has_done = 1;
+    r->done_first = r->segs[r->si];
+    r->done_end = r->off;
+    r->si++;
+    r->off = 0;
+    r->blen = 0;
+}
+
+/* Take a fresh segment list (a live writer may have rolled). */
+static int rd_relist(rd *r)
+{
+    uint64_t *segs = NULL;
+    size_t n = 0, j = 0;
+    tms_err e = tms_log_list_segments(r->dirfd, &segs, &n);
+    if (e != TMS_OK) {
+        r->err = e;
+        snprintf(r->rep->msg, sizeof r->rep->msg, "cannot list the log directory");
+        return RD_ERR;
+    }
+    if (r->si < r->nsegs) {
+        while (j < n && segs[j] != r->segs[r->si])
+            j++;
+        if (j == n) {
+            free(segs);
+            errno = ENOENT;
+            return rd_io(r, "segment disappeared");
+        }
+    }
+    free(r->segs);
+    r->segs = segs;
+    r->nsegs = n;
+    r->si = j;
+    return RD_OK;
+}
+
+/* The next frame (RD_FRAME), the end (RD_END), a torn tail (RD_TORN) or an
+ * error (RD_ERR). After RD_END or RD_TORN a later call retries from there. */
+static int rd_next(rd *r)
+{
+    int relisted = 0;
+    for (;;) {
+        if (r->fd < 0 && r->si >= r->nsegs) {
+            if (!r->follow || relisted)
+                return RD_END;
+            if (rd_relist(r) != RD_OK)
+                return RD_ERR;
+            relisted = 1;
+            continue;
+        }
+        int st = rd_enter(r);
+        if (st != RD_OK)
+            return st;
+        ssize_t avail = rd_fill(r, TMS_LOG_FRAME_HEADER);
+        if (avail < 0)
+            return RD_ERR;
+        if (avail > 0)
+            return rd_frame(r, (size_t)avail);
+        if (rd_is_last(r)) {
+            if (!r->follow || relisted)
+                return RD_END;
+            if (rd_relist(r) != RD_OK)
+                return RD_ERR;
+            relisted = 1;
+            continue;
+        }
+        rd_advance(r);
+    }
+}
+
+/* Position at the segment holding from (the last one starting at or before
+ * it); the chain is verified from seq 1 only when that is the first segment. */
+static tms_err rd_init(rd *r, int dirfd, uint64_t from, int follow, tms_log_report *rep)
+{
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+    r->dirfd = dirfd;
+    r->follow = follow;
+    r->rep = rep;
+    snprintf(r->name, sizeof r->name, "-");
+    if (sodium_init() < 0) {
+        snprintf(rep->msg, sizeof rep->msg, "libsodium failed to initialise");
+        return TMS_E_IO;
+    }
+    r->buf = malloc(RD_CHUNK);
+    if (!r->buf)
+        return TMS_E_NOMEM;
+    r->cap = RD_CHUNK;
+    tms_err e = tms_log_list_segments(dirfd, &r->segs, &r->nsegs);
+    if (e != TMS_OK) {
+        snprintf(rep->msg, sizeof rep->msg, "cannot list the log directory: %s", strerror(errno));
+        return e;
+    }
+    for (size_t i = 0; i < r->nsegs; i++)
+        if (r->segs[i] <= from)
+            r->si = i;
+    r->chain_known = r->si == 0;
+    r->expect = r->si == 0 ? 1 : r->segs[r->si];
+    return TMS_OK;
+}
+
+static void rd_free(rd *r)
+{
+    if (r->fd >= 0)
+        close(r->fd);
+    free(r->buf);
+    free(r->segs);
+    r->fd = -1;
+    r->buf = NULL;
+    r->segs = NULL;
+}
+
+tms_err tms_log_recover(int dirfd, tms_log_recovery *res, tms_log_report *rep)
+{
+    rd r;
+    int st;
+    memset(res, 0, sizeof *res);
+    tms_err e = rd_init(&r, dirfd, 1, 0, rep);
+    if (e != TMS_OK)
+        goto out;
+    while ((st = rd_next(&r)) == RD_FRAME)
+        ;
+    if (st == RD_ERR) {
+        e = r.err;
+        goto out;
+    }
+    res->last_seq = r.expect - 1;
+    memcpy(res->head, r.prev, TMS_LOG_HASH_LEN);
+    if (st == RD_TORN) {
+        res->torn = r.torn;
+        res->torn_seg = r.segs[r.si];
+        res->torn_offset = r.torn_off;
+        res->torn_bytes = r.torn_bytes;
+        snprintf(res->torn_what, sizeof res->torn_what, "%s", r.torn_what);
+    }
+    if (st == RD_TORN && r.torn == TMS_TORN_SEGMENT) {
+        res->has_seg = r.has_done;
+        res->seg_first = r.done_first;
+        res->seg_end = r.done_end;
+    } else if (r.nsegs > 0) {
+        res->has_seg = 1;
+        res->seg_first = r.segs[r.si];
+        res->seg_end = r.off;
+    }
+out:
+    rd_free(&r);
+    return e;
+}
+
+/* ---- tms_log_iter ---- */
+
+struct tms_log_iter {
+    rd r;
+    int dirfd;
+    uint64_t from;
+    tms_err sticky;             /* a corruption or I/O error is final */
+    tms_log_report rep;
+};
+
+tms_err tms_log_iter_open(const char *dir, uint64_t from_seq, tms_log_iter **out,
+                          tms_log_report *rep)
+{
+    tms_log_report scratch;
+    tms_log_iter *it = NULL;
+    tms_err e;
+    if (!rep)
+        rep = &scratch;
+    memset(rep, 0, sizeof *rep);
+    if (!dir || !out)
+        return TMS_E_INVAL;
+    *out = NULL;
+    it = calloc(1, sizeof *it);
+    if (!it)
+        return TMS_E_NOMEM;
+    it->r.fd = -1;
+    it->from = from_seq ? from_seq : 1;
+    it->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (it->dirfd < 0) {
+        snprintf(rep->msg, sizeof rep->msg, "cannot open log directory %s: %s", dir, strerror(errno));
+        e = TMS_E_IO;
+        goto fail;
+    }
+    e = rd_init(&it->r, it->dirfd, it->from, 1, &it->rep);
+    if (e != TMS_OK) {
+        *rep = it->rep;
+        goto fail;
+    }
+    *out = it;
+    return TMS_OK;
+fail:
+    tms_log_iter_close(it);
+    return e;
+}
+
+static void iter_note_tear(tms_log_iter *it)
+{
+    tms_log_report *rep = &it->rep;
+    rep->torn = 1;
+    rep->torn_bytes = it->r.torn_bytes;
+    rep->torn_offset = it->r.torn_off;
+    snprintf(rep->torn_segment, sizeof rep->torn_segment, "%s", it->r.name);
+    snprintf(rep->msg, sizeof rep->msg,
+             "partial final record at segment %s offset %" PRIu64 " seq %" PRIu64 " (%" PRIu64
+             " bytes): %s", it->r.name, it->r.torn_off, it->r.expect, it->r.torn_bytes,
+             it->r.torn_what);
+}
+
+tms_err tms_log_iter_next(tms_log_iter *it, tms_log_record *rec, int *has)
+{
+    if (!it || !rec || !has)
+        return TMS_E_INVAL;
+    *has = 0;
+    if (it->sticky != TMS_OK)
+        return it->sticky;
+    for (;;) {
+        int st = rd_next(&it->r);
+        if (st == RD_END)
+            return TMS_OK;
+        if (st == RD_TORN) {
+            iter_note_tear(it);
+            return TMS_OK;
+        }
+        if (st == RD_ERR)
+            return it->sticky = it->r.err;
+        const uint8_t *f = it->r.frame;
+        uint64_t seq = tms_get_le64(f + TMS_FR_SEQ);
+        if (seq < it->from)
+            continue;
+        if (it->rep.torn)
+            memset(&it->rep, 0, sizeof it->rep);
+        rec->seq = seq;
+        rec->hash = f + TMS_FR_HASH;
+        rec->payload = f + TMS_LOG_FRAME_HEADER;
+        rec->len = tms_get_le32(f + TMS_FR_LEN);
+        rec->segment = it->r.name;
+        rec->offset = it->r.frame_off;
+        *has = 1;
+        return TMS_OK;
+    }
+}
+
+const tms_log_report *tms_log_iter_report(const tms_log_iter *it)
+{
+    return it ? &it->rep : NULL;
+}
+
+void tms_log_iter_close(tms_log_iter *it)
+{
+    if (!it)
+        return;
+    rd_free(&it->r);
+    if (it->dirfd >= 0)
+        close(it->dirfd);
+    free(it);
+}

@@ -1,0 +1,84 @@
+/* reader.c -- the embedded, read-only permission lookup of tmsperm.h.
+ * One reused LMDB read transaction per handle (reset after each check, renewed
+ * before the next), so a check costs one or two mdb_get and no allocation. */
+#include "tmsperm.h"
+#include "cmd.h"
+#include "store.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tms_reader {
+    tms_store *st;
+    tms_txn tx;          /* reset between checks; NULL txn until first use */
+};
+
+tms_err tms_reader_open(const char *dir, tms_reader **out)
+{
+    char path[4200], why[256];
+    tms_reader *r = calloc(1, sizeof *r);
+    *out = NULL;
+    if (!r)
+        return TMS_E_NOMEM;
+    snprintf(path, sizeof path, "%s/proj", dir);
+    tms_err err = tms_store_open(path, 1, &r->st, why, sizeof why);
+    if (err) {
+        free(r);
+        return err;
+    }
+    *out = r;
+    return TMS_OK;
+}
+
+void tms_reader_close(tms_reader *r)
+{
+    if (!r)
+        return;
+    tms_txn_abort(&r->tx);
+    tms_store_close(r->st);
+    free(r);
+}
+
+static tms_err snapshot(tms_reader *r)
+{
+    if (r->tx.txn) {
+        int rc = mdb_txn_renew(r->tx.txn);
+        if (rc == 0)
+            return TMS_OK;
+        tms_txn_abort(&r->tx);
+    }
+    return tms_txn_begin(r->st, 0, &r->tx);
+}
+
+static int answer(tms_reader *r, const char *tenant, char kind, const char *id, int perm, int feat)
+{
+    uint64_t perms, features;
+    if (kind == 'a') {   /* the PBX Admin holds every permission (not features: it has no extension) */
+        tms_tenant_rec t;
+        tms_err err = tms_tenant_get(&r->tx, tenant, &t);
+        if (err)
+            return err == TMS_NOT_FOUND ? 0 : -(int)err;
+        return perm >= 0 && strcmp(t.admin, id) == 0;
+    }
+    tms_err err = tms_account_bits(&r->tx, tenant, kind, id, &perms, &features);
+    if (err)
+        return err == TMS_NOT_FOUND ? 0 : -(int)err;
+    if (perm >= 0)
+        return (perms >> perm) & 1;
+    return kind == TMS_KIND_EXTENSION && ((features >> feat) & 1);
+}
+
+int tms_reader_check(tms_reader *r, const char *tenant, const char *kind, const char *id, const char *name)
+{
+    char k = !strcmp(kind, "extension") ? TMS_KIND_EXTENSION : !strcmp(kind, "manager") ? TMS_KIND_MANAGER
+           : !strcmp(kind, "admin") ? 'a' : 0;
+    int perm = tms_permission_index(name), feat = perm < 0 ? tms_feature_index(name) : -1;
+    if (!k || (perm < 0 && feat < 0) || !tms_is_id(tenant, strlen(tenant)) || !tms_is_id(id, strlen(id)))
+        return 0;
+    tms_err err = snapshot(r);
+    if (err)
+        return -(int)err;
+    int allow = answer(r, tenant, k, id, perm, feat);
+    mdb_txn_reset(r->tx.txn);
+    return allow;
+}

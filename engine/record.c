@@ -1,0 +1,95 @@
+/* record.c -- encode and decode log record payloads (see record.h).
+ * The verdict is stored by its stable code name, never by enum value, so a
+ * record stays readable whatever the enum becomes. */
+#include "record.h"
+#include <stdio.h>
+#include <string.h>
+
+static void pack_key(msgpack_packer *pk, const char *k)
+{
+    size_t n = strlen(k);
+    msgpack_pack_str(pk, n);
+    msgpack_pack_str_body(pk, k, n);
+}
+
+tms_err tms_record_encode(const tms_record *rec, msgpack_sbuffer *sb)
+{
+    msgpack_packer pk;
+    msgpack_sbuffer_clear(sb);
+    msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 4);
+    pack_key(&pk, "v");
+    msgpack_pack_int(&pk, TMS_SCHEMA_VERSION);
+    pack_key(&pk, "time");
+    msgpack_pack_int64(&pk, rec->time);
+    pack_key(&pk, "verdict");
+    pack_key(&pk, rec->verdict == TMS_OK ? "accepted" : tms_err_name(rec->verdict));
+    pack_key(&pk, "cmd");
+    tms_cmd_pack(&rec->cmd, &pk);
+    return sb->data ? TMS_OK : TMS_E_NOMEM;
+}
+
+static int key_is(const msgpack_object *k, const char *lit)
+{
+    size_t n = strlen(lit);
+    return k->type == MSGPACK_OBJECT_STR && k->via.str.size == n && memcmp(k->via.str.ptr, lit, n) == 0;
+}
+
+static int parse_verdict(const msgpack_object *o, tms_err *out)
+{
+    if (o->type != MSGPACK_OBJECT_STR)
+        return -1;
+    if (key_is(o, "accepted")) {
+        *out = TMS_OK;
+        return 0;
+    }
+    for (int e = 1; e < TMS_ERR_COUNT; e++)
+        if (tms_err_is_domain[e] && key_is(o, tms_err_codes[e])) {
+            *out = (tms_err)e;
+            return 0;
+        }
+    return -1;
+}
+
+tms_err tms_record_decode(tms_record *rec, const void *payload, size_t len, char *why, size_t whylen)
+{
+    tms_err err = TMS_E_CORRUPT;
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    const msgpack_object *cmd = NULL;
+    int have = 0;
+    if (msgpack_unpack_next(&up, payload, len, NULL) != MSGPACK_UNPACK_SUCCESS ||
+        up.data.type != MSGPACK_OBJECT_MAP) {
+        snprintf(why, whylen, "payload is not a msgpack map");
+        goto done;
+    }
+    for (uint32_t i = 0; i < up.data.via.map.size; i++) {
+        const msgpack_object_kv *kv = &up.data.via.map.ptr[i];
+        if (key_is(&kv->key, "v") && kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+            rec->version = (int)kv->val.via.u64;
+            have |= 1;
+        } else if (key_is(&kv->key, "time") && (kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
+                                                kv->val.type == MSGPACK_OBJECT_NEGATIVE_INTEGER)) {
+            rec->time = kv->val.via.i64;
+            have |= 2;
+        } else if (key_is(&kv->key, "verdict") && parse_verdict(&kv->val, &rec->verdict) == 0) {
+            have |= 4;
+        } else if (key_is(&kv->key, "cmd")) {
+            cmd = &kv->val;
+            have |= 8;
+        }
+    }
+    if (have != 15 || rec->version < 1 || rec->version > TMS_SCHEMA_VERSION) {
+        snprintf(why, whylen, "record lacks v/time/verdict/cmd or has unknown version");
+        goto done;
+    }
+    char cwhy[200];
+    err = tms_cmd_from_msgpack(&rec->cmd, cmd, cwhy, sizeof cwhy);
+    if (err == TMS_INVALID_COMMAND) {
+        snprintf(why, whylen, "logged command does not validate: %s", cwhy);
+        err = TMS_E_CORRUPT;
+    }
+done:
+    msgpack_unpacked_destroy(&up);
+    return err;
+}

@@ -1,0 +1,34 @@
+/* record.h -- the payload of one log record: schema version, engine time,
+ * the command and its verdict, as a msgpack map. Sequence number, checksum
+ * and chain hash belong to the frame around it (log.h).
+ *
+ *   {"v": 1, "time": <int ns since the epoch, UTC>, "verdict": "accepted" | "<CODE>",
+ *    "cmd": {<canonical command map, cmd.h>}}
+ *
+ * Every version ever written stays decodable: a reader dispatches on "v". */
+#ifndef TMS_RECORD_H
+#define TMS_RECORD_H
+
+#include <stdint.h>
+#include <msgpack.h>
+#include "cmd.h"
+
+typedef struct tms_record {
+    uint64_t seq;        /* from the frame */
+    int64_t time;        /* ns since the epoch, assigned by the engine on append */
+    int version;         /* schema version the record was written with */
+    tms_err verdict;     /* TMS_OK = accepted, else a domain error code */
+    tms_cmd cmd;
+} tms_record;
+
+/* Encode rec (time, verdict, cmd; seq is not part of the payload) into sb,
+ * which the caller initialised; it is cleared first. */
+tms_err tms_record_encode(const tms_record *rec, msgpack_sbuffer *sb);
+
+/* Decode a payload into rec (rec->cmd must be initialised; it is replaced).
+ * TMS_E_CORRUPT with a reason in why when the payload is not a record of a
+ * known version. rec->seq is left untouched. */
+tms_err tms_record_decode(tms_record *rec, const void *payload, size_t len,
+                          char *why, size_t whylen);
+
+#endif

@@ -1,0 +1,149 @@
+/* replay.c -- rebuild projection state from the log (see replay.h).
+ * Records are applied in large write transactions (one commit, one fsync per
+ * batch); the projection's meta moves with each batch, so an interrupted
+ * replay resumes where it stopped. */
+#include "replay.h"
+#include <stdio.h>
+#include <string.h>
+
+typedef struct replay_state {
+    tms_store *st;
+    const tms_replay_opts *o;
+    tms_replay_result *res;
+    tms_log_iter *it;
+    tms_record rec;
+    tms_txn tx;
+    int done;
+} replay_state;
+
+/* Check that the log continues the projection: the stored head at meta seq. */
+static tms_err check_start(replay_state *s, const char *logdir, uint64_t seq, const uint8_t *head)
+{
+    tms_log_report rep;
+    tms_log_record lr;
+    int has = 0;
+    tms_err err = tms_log_iter_open(logdir, seq ? seq : 1, &s->it, &rep);
+    if (err) {
+        snprintf(s->res->msg, sizeof s->res->msg, "%s", rep.msg[0] ? rep.msg : tms_strerror(err));
+        return err;
+    }
+    if (seq == 0)
+        return TMS_OK;
+    if ((err = tms_log_iter_next(s->it, &lr, &has)) != TMS_OK) {
+        snprintf(s->res->msg, sizeof s->res->msg, "%s", tms_log_iter_report(s->it)->msg);
+        return err;
+    }
+    if (!has || lr.seq != seq || memcmp(lr.hash, head, TMS_HASH_LEN)) {
+        snprintf(s->res->msg, sizeof s->res->msg,
+                 "projection at seq %llu does not match the log (%s)", (unsigned long long)seq,
+                 has ? "different chain head" : "log is shorter");
+        return TMS_E_CORRUPT;
+    }
+    return TMS_OK;
+}
+
+static tms_err apply_one(replay_state *s, const tms_log_record *lr)
+{
+    char why[256];
+    tms_verdict v;
+    tms_err err = tms_record_decode(&s->rec, lr->payload, lr->len, why, sizeof why);
+    if (err) {
+        snprintf(s->res->msg, sizeof s->res->msg, "seq %llu (%s offset %llu): %s", (unsigned long long)lr->seq,
+                 lr->segment, (unsigned long long)lr->offset, err == TMS_E_CORRUPT ? why : tms_strerror(err));
+        return err;
+    }
+    if (s->o->to_time && s->rec.time > s->o->to_time) {
+        s->done = 1;
+        return TMS_OK;
+    }
+    s->rec.seq = lr->seq;
+    if ((err = tms_rules_apply(&s->tx, &s->rec, s->o->sink, &v)))
+        return err;
+    if (v.code != s->rec.verdict) {
+        snprintf(s->res->msg, sizeof s->res->msg, "seq %llu: replay gives %s but the log says %s",
+                 (unsigned long long)lr->seq, tms_err_name(v.code), tms_err_name(s->rec.verdict));
+        return TMS_E_CORRUPT;
+    }
+    if (s->o->on_record)
+        s->o->on_record(s->o->ctx, &s->rec, &v);
+    s->res->applied++;
+    s->res->last_seq = lr->seq;
+    s->res->last_time = s->rec.time;
+    memcpy(s->res->head, lr->hash, TMS_HASH_LEN);
+    return TMS_OK;
+}
+
+/* One write transaction's worth of records. *more = 0 at the end. */
+static tms_err replay_batch(replay_state *s, size_t batch, int *more)
+{
+    tms_log_record lr;
+    int has = 1;
+    size_t n = 0;
+    tms_err err = tms_txn_begin(s->st, 1, &s->tx);
+    if (err)
+        return err;
+    *more = 0;
+    while (n < batch && !s->done) {
+        if (s->o->to_seq && s->res->last_seq >= s->o->to_seq)
+            break;
+        if ((err = tms_log_iter_next(s->it, &lr, &has)) != TMS_OK) {
+            snprintf(s->res->msg, sizeof s->res->msg, "%s", tms_log_iter_report(s->it)->msg);
+            goto fail;
+        }
+        if (!has)
+            break;
+        if ((err = apply_one(s, &lr)))
+            goto fail;
+        n++;
+    }
+    *more = has && n == batch && !s->done;
+    if (n && (err = tms_meta_put(&s->tx, s->res->last_seq, s->res->head)))
+        goto fail;
+    return tms_txn_commit(&s->tx);
+fail:
+    tms_txn_abort(&s->tx);
+    return err;
+}
+
+tms_err tms_replay(tms_store *st, const char *logdir, const tms_replay_opts *opts, tms_replay_result *res)
+{
+    static const tms_replay_opts none;
+    replay_state s = {st, opts ? opts : &none, res, NULL, {0}, {0}, 0};
+    int more = 1;
+    tms_err err;
+    memset(res, 0, sizeof *res);
+    tms_cmd_init(&s.rec.cmd);
+    if ((err = tms_txn_begin(st, 0, &s.tx)))
+        return err;
+    err = tms_meta_get(&s.tx, &res->last_seq, res->head);
+    tms_txn_abort(&s.tx);
+    if (err || (err = check_start(&s, logdir, res->last_seq, res->head)))
+        goto done;
+    while (more && err == TMS_OK) {
+        err = replay_batch(&s, s.o->batch ? s.o->batch : 10000, &more);
+        if (err == TMS_E_NOSPACE && (err = tms_store_grow(st)) == TMS_OK) {
+            /* map full: the batch was rolled back; reopen the log where the projection is */
+            uint64_t seq;
+            uint8_t head[TMS_HASH_LEN];
+            if (s.it)
+                tms_log_iter_close(s.it);
+            s.it = NULL;
+            if ((err = tms_txn_begin(st, 0, &s.tx)))
+                break;
+            err = tms_meta_get(&s.tx, &seq, head);
+            tms_txn_abort(&s.tx);
+            res->last_seq = seq;
+            memcpy(res->head, head, TMS_HASH_LEN);
+            more = 1;
+            if (!err)
+                err = check_start(&s, logdir, seq, head);
+        }
+    }
+done:
+    if (err && !res->msg[0])
+        snprintf(res->msg, sizeof res->msg, "replay: %s", tms_strerror(err));
+    if (s.it)
+        tms_log_iter_close(s.it);
+    tms_cmd_free(&s.rec.cmd);
+    return err;
+}

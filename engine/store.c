@@ -1,0 +1,554 @@
+/* store.c -- LMDB projections (see store.h): environment, transactions,
+ * typed records with compact binary values, and dupsort sets. Values are
+ * fixed little headers followed by short strings, so a lookup decodes two
+ * bitsets straight from the map without copying. */
+#include "store.h"
+#include <errno.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define INITIAL_MAP (256ull << 20)
+#define KEY_MAX (3 * (TMS_ID_MAX + 1) + 8)
+
+static const char *const db_names[TMS_DB_COUNT] = {
+    "meta", "tenants", "accounts", "dist", "visible", "children",
+    "owned", "roles", "holders", "logins", "requests"};
+static const int db_dupsort[TMS_DB_COUNT] = {0, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0};
+
+tms_err tms_store_err(int rc)
+{
+    switch (rc) {
+    case MDB_SUCCESS: return TMS_OK;
+    case MDB_NOTFOUND: return TMS_NOT_FOUND;
+    case MDB_MAP_FULL: return TMS_E_NOSPACE;
+    case ENOSPC: return TMS_E_NOSPACE;
+    case ENOMEM: return TMS_E_NOMEM;
+    case EIO: return TMS_E_IO;
+    default: return TMS_E_STORE;
+    }
+}
+
+static tms_err open_dbis(tms_store *st, char *why, size_t whylen)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(st->env, NULL, st->readonly ? MDB_RDONLY : 0, &txn);
+    if (rc) {
+        snprintf(why, whylen, "projection: %s", mdb_strerror(rc));
+        return tms_store_err(rc);
+    }
+    for (int i = 0; i < TMS_DB_COUNT && !rc; i++) {
+        unsigned flags = (st->readonly ? 0 : MDB_CREATE) | (db_dupsort[i] ? MDB_DUPSORT : 0);
+        rc = mdb_dbi_open(txn, db_names[i], flags, &st->dbi[i]);
+        if (rc)
+            snprintf(why, whylen, "projection database %s: %s", db_names[i], mdb_strerror(rc));
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return rc == MDB_NOTFOUND ? TMS_NOT_FOUND : tms_store_err(rc);
+    }
+    rc = mdb_txn_commit(txn);
+    if (rc)
+        snprintf(why, whylen, "projection: %s", mdb_strerror(rc));
+    return tms_store_err(rc);
+}
+
+tms_err tms_store_open(const char *dir, int readonly, tms_store **out, char *why, size_t whylen)
+{
+    tms_err err = TMS_E_NOMEM;
+    tms_store *st = calloc(1, sizeof *st);
+    int rc;
+    *out = NULL;
+    if (!st)
+        goto fail;
+    st->readonly = readonly;
+    if (!readonly && mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        snprintf(why, whylen, "cannot create %s: %s", dir, strerror(errno));
+        err = TMS_E_IO;
+        goto fail;
+    }
+    if ((rc = mdb_env_create(&st->env)) || (rc = mdb_env_set_maxdbs(st->env, TMS_DB_COUNT)) ||
+        (rc = mdb_env_set_maxreaders(st->env, 512)) ||
+        (!readonly && (rc = mdb_env_set_mapsize(st->env, INITIAL_MAP)))) {
+        snprintf(why, whylen, "projection: %s", mdb_strerror(rc));
+        err = tms_store_err(rc);
+        goto fail;
+    }
+    /* NOMETASYNC: one fsync per commit; a system crash may undo the last
+     * commit, which the log then replays (meta records the seq reached). */
+    unsigned flags = MDB_NOTLS | (readonly ? MDB_RDONLY : MDB_NOMETASYNC);
+    if ((rc = mdb_env_open(st->env, dir, flags, 0640))) {
+        snprintf(why, whylen, "projection %s: %s", dir, mdb_strerror(rc));
+        err = rc == ENOENT ? TMS_NOT_FOUND : tms_store_err(rc);
+        goto fail;
+    }
+    if (!readonly) {
+        int dead;
+        mdb_reader_check(st->env, &dead);
+    }
+    if ((err = open_dbis(st, why, whylen)) != TMS_OK)
+        goto fail;
+    *out = st;
+    return TMS_OK;
+fail:
+    tms_store_close(st);
+    return err;
+}
+
+void tms_store_close(tms_store *st)
+{
+    if (!st)
+        return;
+    if (st->env)
+        mdb_env_close(st->env);
+    free(st);
+}
+
+tms_err tms_store_grow(tms_store *st)
+{
+    MDB_envinfo info;
+    mdb_env_info(st->env, &info);
+    return tms_store_err(mdb_env_set_mapsize(st->env, info.me_mapsize * 2));
+}
+
+tms_err tms_txn_begin(tms_store *st, int write, tms_txn *tx)
+{
+    tx->st = st;
+    int rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &tx->txn);
+    if (rc == MDB_MAP_RESIZED) {  /* another process grew the map */
+        mdb_env_set_mapsize(st->env, 0);
+        rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &tx->txn);
+    }
+    if (rc)
+        tx->txn = NULL;
+    return tms_store_err(rc);
+}
+
+tms_err tms_txn_commit(tms_txn *tx)
+{
+    int rc = mdb_txn_commit(tx->txn);
+    tx->txn = NULL;
+    return tms_store_err(rc);
+}
+
+void tms_txn_abort(tms_txn *tx)
+{
+    if (tx->txn)
+        mdb_txn_abort(tx->txn);
+    tx->txn = NULL;
+}
+
+/* ---- keys and raw access ------------------------------------------------ */
+
+static size_t make_key(char *buf, const char *a, const char *b, const char *c)
+{
+    size_t n = 0;
+    const char *parts[3] = {a, b, c};
+    for (int i = 0; i < 3 && parts[i]; i++) {
+        size_t l = strnlen(parts[i], TMS_ID_MAX + 1);
+        if (i)
+            buf[n++] = '\0';
+        memcpy(buf + n, parts[i], l);
+        n += l;
+    }
+    return n;
+}
+
+static tms_err raw_get(tms_txn *tx, int db, const char *k, size_t klen, MDB_val *val)
+{
+    MDB_val key = {klen, (void *)k};
+    return tms_store_err(mdb_get(tx->txn, tx->st->dbi[db], &key, val));
+}
+
+static tms_err raw_put(tms_txn *tx, int db, const char *k, size_t klen, const void *v, size_t vlen)
+{
+    MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
+    return tms_store_err(mdb_put(tx->txn, tx->st->dbi[db], &key, &val, 0));
+}
+
+static tms_err raw_del(tms_txn *tx, int db, const char *k, size_t klen)
+{
+    MDB_val key = {klen, (void *)k};
+    int rc = mdb_del(tx->txn, tx->st->dbi[db], &key, NULL);
+    return rc == MDB_NOTFOUND ? TMS_OK : tms_store_err(rc);
+}
+
+/* Little length-prefixed strings inside values. */
+static size_t put_str(uint8_t *p, const char *s, size_t max)
+{
+    size_t n = strnlen(s, max);
+    p[0] = (uint8_t)(n & 0xff);
+    p[1] = (uint8_t)(n >> 8);
+    memcpy(p + 2, s, n);
+    return n + 2;
+}
+
+static int get_str(const uint8_t **p, const uint8_t *end, char *out, size_t cap)
+{
+    if (end - *p < 2)
+        return -1;
+    size_t n = (size_t)(*p)[0] | ((size_t)(*p)[1] << 8);
+    if (n >= cap || (size_t)(end - *p - 2) < n)
+        return -1;
+    memcpy(out, *p + 2, n);
+    out[n] = '\0';
+    *p += n + 2;
+    return 0;
+}
+
+/* ---- meta ----------------------------------------------------------------- */
+
+tms_err tms_meta_get(tms_txn *tx, uint64_t *seq, uint8_t head[TMS_HASH_LEN])
+{
+    MDB_val v;
+    tms_err err = raw_get(tx, TMS_DB_META, "seq", 3, &v);
+    if (err == TMS_NOT_FOUND) {
+        *seq = 0;
+        memset(head, 0, TMS_HASH_LEN);
+        return TMS_OK;
+    }
+    if (err || v.mv_size != 8)
+        return err ? err : TMS_E_CORRUPT;
+    memcpy(seq, v.mv_data, 8);
+    if ((err = raw_get(tx, TMS_DB_META, "head", 4, &v)) || v.mv_size != TMS_HASH_LEN)
+        return err ? err : TMS_E_CORRUPT;
+    memcpy(head, v.mv_data, TMS_HASH_LEN);
+    return TMS_OK;
+}
+
+tms_err tms_meta_put(tms_txn *tx, uint64_t seq, const uint8_t head[TMS_HASH_LEN])
+{
+    uint32_t format = TMS_STORE_FORMAT;
+    tms_err err = raw_put(tx, TMS_DB_META, "seq", 3, &seq, 8);
+    if (!err)
+        err = raw_put(tx, TMS_DB_META, "head", 4, head, TMS_HASH_LEN);
+    if (!err)
+        err = raw_put(tx, TMS_DB_META, "format", 6, &format, 4);
+    return err;
+}
+
+tms_err tms_store_clear(tms_txn *tx)
+{
+    for (int i = 0; i < TMS_DB_COUNT; i++) {
+        int rc = mdb_drop(tx->txn, tx->st->dbi[i], 0);
+        if (rc)
+            return tms_store_err(rc);
+    }
+    return TMS_OK;
+}
+
+tms_err tms_store_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN])
+{
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, TMS_HASH_LEN);
+    for (int i = 0; i < TMS_DB_COUNT; i++) {
+        MDB_cursor *cur;
+        MDB_val k, v;
+        int rc = mdb_cursor_open(tx->txn, tx->st->dbi[i], &cur);
+        if (rc)
+            return tms_store_err(rc);
+        uint64_t hdr[2] = {(uint64_t)i, 0};
+        crypto_generichash_update(&h, (const uint8_t *)hdr, sizeof hdr);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            uint64_t lens[2] = {k.mv_size, v.mv_size};
+            crypto_generichash_update(&h, (const uint8_t *)lens, sizeof lens);
+            crypto_generichash_update(&h, k.mv_data, k.mv_size);
+            crypto_generichash_update(&h, v.mv_data, v.mv_size);
+        }
+        mdb_cursor_close(cur);
+        if (rc != MDB_NOTFOUND)
+            return tms_store_err(rc);
+    }
+    crypto_generichash_final(&h, out, TMS_HASH_LEN);
+    return TMS_OK;
+}
+
+/* ---- typed records ---------------------------------------------------------- */
+
+tms_err tms_tenant_get(tms_txn *tx, const char *t, tms_tenant_rec *out)
+{
+    MDB_val v;
+    tms_err err = raw_get(tx, TMS_DB_TENANTS, t, strnlen(t, TMS_ID_MAX + 1), &v);
+    if (err)
+        return err;
+    const uint8_t *p = v.mv_data, *end = p + v.mv_size;
+    if (get_str(&p, end, out->admin, sizeof out->admin) ||
+        get_str(&p, end, out->default_role, sizeof out->default_role))
+        return TMS_E_CORRUPT;
+    return TMS_OK;
+}
+
+tms_err tms_tenant_put(tms_txn *tx, const char *t, const tms_tenant_rec *rec)
+{
+    uint8_t buf[2 * (TMS_ID_MAX + 2)];
+    size_t n = put_str(buf, rec->admin, TMS_ID_MAX);
+    n += put_str(buf + n, rec->default_role, TMS_ID_MAX);
+    return raw_put(tx, TMS_DB_TENANTS, t, strnlen(t, TMS_ID_MAX + 1), buf, n);
+}
+
+#define ACCOUNT_HDR 17   /* u64 perms, u64 features, u8 role tag */
+
+tms_err tms_account_bits(tms_txn *tx, const char *t, char kind, const char *id,
+                         uint64_t *perms, uint64_t *features)
+{
+    char key[KEY_MAX], k[2] = {kind, 0};
+    MDB_val v;
+    tms_err err = raw_get(tx, TMS_DB_ACCOUNTS, key, make_key(key, t, k, id), &v);
+    if (err)
+        return err;
+    if (v.mv_size < ACCOUNT_HDR)
+        return TMS_E_CORRUPT;
+    memcpy(perms, v.mv_data, 8);
+    memcpy(features, (const uint8_t *)v.mv_data + 8, 8);
+    return TMS_OK;
+}
+
+tms_err tms_account_get(tms_txn *tx, const char *t, char kind, const char *id, tms_account_rec *out)
+{
+    char key[KEY_MAX], k[2] = {kind, 0};
+    MDB_val v;
+    tms_err err = raw_get(tx, TMS_DB_ACCOUNTS, key, make_key(key, t, k, id), &v);
+    if (err)
+        return err;
+    const uint8_t *p = v.mv_data, *end = p + v.mv_size;
+    if (v.mv_size < ACCOUNT_HDR)
+        return TMS_E_CORRUPT;
+    memcpy(&out->perms, p, 8);
+    memcpy(&out->features, p + 8, 8);
+    out->role_tag = p[16];
+    p += ACCOUNT_HDR;
+    if (get_str(&p, end, out->role, sizeof out->role) || get_str(&p, end, out->login, sizeof out->login) ||
+        get_str(&p, end, out->link, sizeof out->link))
+        return TMS_E_CORRUPT;
+    return TMS_OK;
+}
+
+tms_err tms_account_put(tms_txn *tx, const char *t, char kind, const char *id, const tms_account_rec *rec)
+{
+    char key[KEY_MAX], k[2] = {kind, 0};
+    uint8_t buf[ACCOUNT_HDR + 3 * (TMS_ID_MAX + 2)];
+    memcpy(buf, &rec->perms, 8);
+    memcpy(buf + 8, &rec->features, 8);
+    buf[16] = (uint8_t)rec->role_tag;
+    size_t n = ACCOUNT_HDR;
+    n += put_str(buf + n, rec->role_tag == TMS_ROLE_SET ? rec->role : "", TMS_ID_MAX);
+    n += put_str(buf + n, rec->login, TMS_ID_MAX);
+    n += put_str(buf + n, rec->link, TMS_ID_MAX);
+    return raw_put(tx, TMS_DB_ACCOUNTS, key, make_key(key, t, k, id), buf, n);
+}
+
+tms_err tms_account_del(tms_txn *tx, const char *t, char kind, const char *id)
+{
+    char key[KEY_MAX], k[2] = {kind, 0};
+    return raw_del(tx, TMS_DB_ACCOUNTS, key, make_key(key, t, k, id));
+}
+
+tms_err tms_role_get(tms_txn *tx, const char *t, const char *role, tms_role_rec *out)
+{
+    char key[KEY_MAX];
+    MDB_val v;
+    tms_err err = raw_get(tx, TMS_DB_ROLES, key, make_key(key, t, role, NULL), &v);
+    if (err)
+        return err;
+    const uint8_t *p = v.mv_data, *end = p + v.mv_size;
+    if (v.mv_size < 9)
+        return TMS_E_CORRUPT;
+    out->account_kind = (char)p[0];
+    memcpy(&out->perms, p + 1, 8);
+    p += 9;
+    return get_str(&p, end, out->creator, sizeof out->creator) ? TMS_E_CORRUPT : TMS_OK;
+}
+
+tms_err tms_role_put(tms_txn *tx, const char *t, const char *role, const tms_role_rec *rec)
+{
+    char key[KEY_MAX];
+    uint8_t buf[9 + TMS_ID_MAX + 2];
+    buf[0] = (uint8_t)rec->account_kind;
+    memcpy(buf + 1, &rec->perms, 8);
+    size_t n = 9 + put_str(buf + 9, rec->creator, TMS_ID_MAX);
+    return raw_put(tx, TMS_DB_ROLES, key, make_key(key, t, role, NULL), buf, n);
+}
+
+tms_err tms_role_del(tms_txn *tx, const char *t, const char *role)
+{
+    char key[KEY_MAX];
+    return raw_del(tx, TMS_DB_ROLES, key, make_key(key, t, role, NULL));
+}
+
+tms_err tms_login_get(tms_txn *tx, const char *t, const char *login, tms_login_rec *out)
+{
+    char key[KEY_MAX];
+    MDB_val v;
+    tms_err err = raw_get(tx, TMS_DB_LOGINS, key, make_key(key, t, login, NULL), &v);
+    if (err)
+        return err;
+    const uint8_t *p = v.mv_data, *end = p + v.mv_size;
+    if (get_str(&p, end, out->manager, sizeof out->manager) ||
+        get_str(&p, end, out->extension, sizeof out->extension) ||
+        get_str(&p, end, out->name, sizeof out->name) || get_str(&p, end, out->email, sizeof out->email))
+        return TMS_E_CORRUPT;
+    return TMS_OK;
+}
+
+tms_err tms_login_put(tms_txn *tx, const char *t, const char *login, const tms_login_rec *rec)
+{
+    char key[KEY_MAX];
+    uint8_t buf[2 * (TMS_ID_MAX + 2) + 2 * (TMS_TEXT_MAX + 2)];
+    size_t n = put_str(buf, rec->manager, TMS_ID_MAX);
+    n += put_str(buf + n, rec->extension, TMS_ID_MAX);
+    n += put_str(buf + n, rec->name, TMS_TEXT_MAX);
+    n += put_str(buf + n, rec->email, TMS_TEXT_MAX);
+    return raw_put(tx, TMS_DB_LOGINS, key, make_key(key, t, login, NULL), buf, n);
+}
+
+/* request ids may be up to 128 bytes: key built by hand, not make_key */
+static size_t request_key(char *buf, const char *t, const char *rid)
+{
+    size_t tl = strnlen(t, TMS_ID_MAX), rl = strnlen(rid, TMS_TOKEN_MAX);
+    memcpy(buf, t, tl);
+    buf[tl] = '\0';
+    memcpy(buf + tl + 1, rid, rl);
+    return tl + 1 + rl;
+}
+
+tms_err tms_request_get(tms_txn *tx, const char *t, const char *rid, uint64_t *seq, tms_err *verdict)
+{
+    char key[TMS_ID_MAX + TMS_TOKEN_MAX + 2];
+    MDB_val v;
+    tms_err err = raw_get(tx, TMS_DB_REQUESTS, key, request_key(key, t, rid), &v);
+    if (err)
+        return err;
+    if (v.mv_size != 12)
+        return TMS_E_CORRUPT;
+    uint32_t code;
+    memcpy(seq, v.mv_data, 8);
+    memcpy(&code, (const uint8_t *)v.mv_data + 8, 4);
+    *verdict = (tms_err)code;
+    return TMS_OK;
+}
+
+tms_err tms_request_put(tms_txn *tx, const char *t, const char *rid, uint64_t seq, tms_err verdict)
+{
+    char key[TMS_ID_MAX + TMS_TOKEN_MAX + 2];
+    uint8_t buf[12];
+    uint32_t code = (uint32_t)verdict;
+    memcpy(buf, &seq, 8);
+    memcpy(buf + 8, &code, 4);
+    return raw_put(tx, TMS_DB_REQUESTS, key, request_key(key, t, rid), buf, sizeof buf);
+}
+
+/* ---- sets ------------------------------------------------------------------- */
+
+tms_err tms_set_add(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member)
+{
+    char key[KEY_MAX];
+    MDB_val k = {make_key(key, t, k2, k3), key}, v = {strlen(member), (void *)member};
+    int rc = mdb_put(tx->txn, tx->st->dbi[db], &k, &v, MDB_NODUPDATA);
+    return rc == MDB_KEYEXIST ? TMS_OK : tms_store_err(rc);
+}
+
+tms_err tms_set_del(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member)
+{
+    char key[KEY_MAX];
+    MDB_val k = {make_key(key, t, k2, k3), key}, v = {strlen(member), (void *)member};
+    int rc = mdb_del(tx->txn, tx->st->dbi[db], &k, &v);
+    return rc == MDB_NOTFOUND ? TMS_OK : tms_store_err(rc);
+}
+
+int tms_set_has(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member)
+{
+    char key[KEY_MAX];
+    MDB_cursor *cur;
+    MDB_val k = {make_key(key, t, k2, k3), key}, v = {strlen(member), (void *)member};
+    int rc = mdb_cursor_open(tx->txn, tx->st->dbi[db], &cur);
+    if (rc)
+        return -(int)tms_store_err(rc);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH);
+    mdb_cursor_close(cur);
+    if (rc == MDB_NOTFOUND)
+        return 0;
+    return rc ? -(int)tms_store_err(rc) : 1;
+}
+
+tms_err tms_set_count(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, size_t *n)
+{
+    char key[KEY_MAX];
+    MDB_cursor *cur;
+    MDB_val k = {make_key(key, t, k2, k3), key}, v;
+    *n = 0;
+    int rc = mdb_cursor_open(tx->txn, tx->st->dbi[db], &cur);
+    if (rc)
+        return tms_store_err(rc);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
+    if (rc == 0) {
+        size_t count;
+        rc = mdb_cursor_count(cur, &count);
+        *n = (size_t)count;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? TMS_OK : tms_store_err(rc);
+}
+
+tms_err tms_set_foreach(tms_txn *tx, int db, const char *t, const char *k2, const char *k3,
+                        tms_member_fn fn, void *ctx)
+{
+    char key[KEY_MAX], member[TMS_ID_MAX + 2];
+    MDB_cursor *cur;
+    MDB_val k = {make_key(key, t, k2, k3), key}, v;
+    int rc = mdb_cursor_open(tx->txn, tx->st->dbi[db], &cur);
+    if (rc)
+        return tms_store_err(rc);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
+        if (v.mv_size >= sizeof member) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        memcpy(member, v.mv_data, v.mv_size);
+        member[v.mv_size] = '\0';
+        if (fn(ctx, member, v.mv_size))
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND || rc == 0 ? TMS_OK : tms_store_err(rc);
+}
+
+tms_err tms_set_clear(tms_txn *tx, int db, const char *t, const char *k2, const char *k3)
+{
+    char key[KEY_MAX];
+    return raw_del(tx, db, key, make_key(key, t, k2, k3));
+}
+
+tms_err tms_account_foreach(tms_txn *tx, const char *t, tms_account_fn fn, void *ctx)
+{
+    char prefix[TMS_ID_MAX + 2];
+    size_t plen = make_key(prefix, t, NULL, NULL) + 1;   /* tenant + NUL */
+    prefix[plen - 1] = '\0';
+    MDB_cursor *cur;
+    MDB_val k = {plen, prefix}, v;
+    int rc = mdb_cursor_open(tx->txn, tx->st->dbi[TMS_DB_ACCOUNTS], &cur);
+    if (rc)
+        return tms_store_err(rc);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size < plen + 2 || memcmp(k.mv_data, prefix, plen) != 0)
+            break;
+        char kind = ((const char *)k.mv_data)[plen], id[TMS_ID_MAX + 1];
+        size_t idlen = k.mv_size - plen - 2;
+        tms_account_rec rec;
+        if (idlen > TMS_ID_MAX) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        memcpy(id, (const char *)k.mv_data + plen + 2, idlen);
+        id[idlen] = '\0';
+        tms_err err = tms_account_get(tx, t, kind, id, &rec);
+        if (err) {
+            mdb_cursor_close(cur);
+            return err;
+        }
+        if (fn(ctx, kind, id, &rec))
+            break;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND || rc == 0 ? TMS_OK : tms_store_err(rc);
+}

@@ -1,0 +1,138 @@
+/* store.h -- the LMDB projections: the state the rules read and write, and
+ * what lookups answer from. A disposable cache of the log: every record is
+ * applied in the same write transaction that advances meta (seq, chain head),
+ * so the two can never disagree after a crash.
+ *
+ * Databases (keys start with the tenant id; ids never contain NUL):
+ *   meta      "seq" -> u64, "head" -> 32 bytes, "format" -> u32
+ *   tenants   T -> admin, default role
+ *   accounts  T\0k\0id -> perms, features, role, login, owner|parent   (k: m e q c)
+ *   dist      T\0k\0id -> manager ids                        (dupsort)
+ *   visible   T\0manager -> k+id                             (dupsort)
+ *   children  T\0manager -> manager ids reporting to it      (dupsort)
+ *   owned     T\0manager -> extension ids it owns            (dupsort)
+ *   roles     T\0role -> account type, perms, creator
+ *   holders   T\0role -> k+id holding the role               (dupsort)
+ *   logins    T\0login -> manager, extension, name, email
+ *   requests  T\0request_id -> seq, verdict                  (idempotency) */
+#ifndef TMS_STORE_H
+#define TMS_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <lmdb.h>
+#include "tmsperm.h"
+#include "cmd.h"
+
+#define TMS_STORE_FORMAT 1
+#define TMS_HASH_LEN 32
+
+enum { TMS_DB_META, TMS_DB_TENANTS, TMS_DB_ACCOUNTS, TMS_DB_DIST, TMS_DB_VISIBLE, TMS_DB_CHILDREN,
+       TMS_DB_OWNED, TMS_DB_ROLES, TMS_DB_HOLDERS, TMS_DB_LOGINS, TMS_DB_REQUESTS, TMS_DB_COUNT };
+
+typedef struct tms_store {
+    MDB_env *env;
+    MDB_dbi dbi[TMS_DB_COUNT];
+    int readonly;
+} tms_store;
+
+typedef struct tms_txn {
+    tms_store *st;
+    MDB_txn *txn;
+} tms_txn;
+
+/* Account kinds as stored. */
+#define TMS_KIND_MANAGER 'm'
+#define TMS_KIND_EXTENSION 'e'
+#define TMS_KIND_QUEUE 'q'
+#define TMS_KIND_CAMPAIGN 'c'
+
+enum { TMS_ROLE_NONE = 0, TMS_ROLE_CUSTOM = 1, TMS_ROLE_SET = 2 };
+
+typedef struct tms_tenant_rec {
+    char admin[TMS_ID_MAX + 1];
+    char default_role[TMS_ID_MAX + 1];   /* "" = none */
+} tms_tenant_rec;
+
+typedef struct tms_account_rec {
+    uint64_t perms;                      /* bit i = tms_permissions[i] */
+    uint64_t features;                   /* bit i = tms_features[i] */
+    int role_tag;                        /* TMS_ROLE_* */
+    char role[TMS_ID_MAX + 1];           /* when TMS_ROLE_SET */
+    char login[TMS_ID_MAX + 1];          /* "" = none */
+    char link[TMS_ID_MAX + 1];           /* extension: owner; manager: parent; "" = none */
+} tms_account_rec;
+
+typedef struct tms_role_rec {
+    char account_kind;                   /* TMS_KIND_MANAGER or TMS_KIND_EXTENSION */
+    uint64_t perms;
+    char creator[TMS_ID_MAX + 1];
+} tms_role_rec;
+
+typedef struct tms_login_rec {
+    char manager[TMS_ID_MAX + 1];        /* "" = backs no manager */
+    char extension[TMS_ID_MAX + 1];      /* "" = backs no extension */
+    char name[TMS_TEXT_MAX + 1];
+    char email[TMS_TEXT_MAX + 1];
+} tms_login_rec;
+
+/* Open the projection environment in DIR (created when writable). The map
+ * grows on demand (tms_store_grow). why gets a reason on failure. */
+tms_err tms_store_open(const char *dir, int readonly, tms_store **out, char *why, size_t whylen);
+void tms_store_close(tms_store *st);
+/* Double the map size; only with no transaction open in this process. */
+tms_err tms_store_grow(tms_store *st);
+
+tms_err tms_txn_begin(tms_store *st, int write, tms_txn *tx);
+tms_err tms_txn_commit(tms_txn *tx);   /* TMS_E_NOSPACE when the map is full */
+void tms_txn_abort(tms_txn *tx);
+
+/* Map an LMDB return code to tms_err (MDB_MAP_FULL -> TMS_E_NOSPACE). */
+tms_err tms_store_err(int rc);
+
+/* meta */
+tms_err tms_meta_get(tms_txn *tx, uint64_t *seq, uint8_t head[TMS_HASH_LEN]);
+tms_err tms_meta_put(tms_txn *tx, uint64_t seq, const uint8_t head[TMS_HASH_LEN]);
+/* Empty every database (rebuild from the log). */
+tms_err tms_store_clear(tms_txn *tx);
+/* BLAKE2b-256 over a canonical dump of every database. */
+tms_err tms_store_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
+
+/* Typed records: get returns TMS_OK, TMS_NOT_FOUND, or an engine error. */
+tms_err tms_tenant_get(tms_txn *tx, const char *t, tms_tenant_rec *out);
+tms_err tms_tenant_put(tms_txn *tx, const char *t, const tms_tenant_rec *rec);
+tms_err tms_account_get(tms_txn *tx, const char *t, char kind, const char *id, tms_account_rec *out);
+tms_err tms_account_put(tms_txn *tx, const char *t, char kind, const char *id, const tms_account_rec *rec);
+tms_err tms_account_del(tms_txn *tx, const char *t, char kind, const char *id);
+tms_err tms_role_get(tms_txn *tx, const char *t, const char *role, tms_role_rec *out);
+tms_err tms_role_put(tms_txn *tx, const char *t, const char *role, const tms_role_rec *rec);
+tms_err tms_role_del(tms_txn *tx, const char *t, const char *role);
+tms_err tms_login_get(tms_txn *tx, const char *t, const char *login, tms_login_rec *out);
+tms_err tms_login_put(tms_txn *tx, const char *t, const char *login, const tms_login_rec *rec);
+tms_err tms_request_get(tms_txn *tx, const char *t, const char *rid, uint64_t *seq, tms_err *verdict);
+tms_err tms_request_put(tms_txn *tx, const char *t, const char *rid, uint64_t seq, tms_err verdict);
+
+/* Account and perms fast path for lookups: reads only the bitsets, no copy.
+ * TMS_OK, TMS_NOT_FOUND or an engine error. */
+tms_err tms_account_bits(tms_txn *tx, const char *t, char kind, const char *id,
+                         uint64_t *perms, uint64_t *features);
+
+/* Sets (dupsort databases). key1 is the tenant; key2/key3 complete the key
+ * (key3 may be NULL): dist uses (kind-as-string, id), the others (manager|role, NULL).
+ * Members are strings (k+id members are written as "e1001"). */
+typedef int (*tms_member_fn)(void *ctx, const char *member, size_t len);
+tms_err tms_set_add(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member);
+tms_err tms_set_del(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member);
+/* 1 if present, 0 if not, negative tms_err on failure. */
+int tms_set_has(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member);
+tms_err tms_set_count(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, size_t *n);
+/* Calls fn for each member in order; fn returning non-zero stops early. */
+tms_err tms_set_foreach(tms_txn *tx, int db, const char *t, const char *k2, const char *k3,
+                        tms_member_fn fn, void *ctx);
+tms_err tms_set_clear(tms_txn *tx, int db, const char *t, const char *k2, const char *k3);
+
+/* Walk every tenant / every account of a tenant (tools: who-can, audits). */
+typedef int (*tms_account_fn)(void *ctx, char kind, const char *id, const tms_account_rec *rec);
+tms_err tms_account_foreach(tms_txn *tx, const char *t, tms_account_fn fn, void *ctx);
+
+#endif
