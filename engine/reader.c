@@ -21,7 +21,7 @@ tms_err tms_reader_open(const char *dir, tms_reader **out)
     if (!r)
         return TMS_E_NOMEM;
     snprintf(path, sizeof path, "%s/proj", dir);
-    tms_err err = tms_store_open(path, 1, &r->st, why, sizeof why);
+    tms_err err = tms_store_open(path, TMS_STORE_READONLY, &r->st, why, sizeof why);
     if (err) {
         free(r);
         return err;

@@ -54,8 +54,9 @@ static tms_err open_dbis(tms_store *st, char *why, size_t whylen)
     return tms_store_err(rc);
 }
 
-tms_err tms_store_open(const char *dir, int readonly, tms_store **out, char *why, size_t whylen)
+tms_err tms_store_open(const char *dir, int mode, tms_store **out, char *why, size_t whylen)
 {
+    int readonly = mode == TMS_STORE_READONLY;
     tms_err err = TMS_E_NOMEM;
     tms_store *st = calloc(1, sizeof *st);
     int rc;
@@ -77,7 +78,7 @@ tms_err tms_store_open(const char *dir, int readonly, tms_store **out, char *why
     }
     /* NOMETASYNC: one fsync per commit; a system crash may undo the last
      * commit, which the log then replays (meta records the seq reached). */
-    unsigned flags = MDB_NOTLS | (readonly ? MDB_RDONLY : MDB_NOMETASYNC);
+    unsigned flags = MDB_NOTLS | (readonly ? MDB_RDONLY : mode == TMS_STORE_SCRATCH ? MDB_NOSYNC : MDB_NOMETASYNC);
     if ((rc = mdb_env_open(st->env, dir, flags, 0640))) {
         snprintf(why, whylen, "projection %s: %s", dir, mdb_strerror(rc));
         err = rc == ENOENT ? TMS_NOT_FOUND : tms_store_err(rc);

@@ -76,9 +76,17 @@ typedef struct tms_login_rec {
     char email[TMS_TEXT_MAX + 1];
 } tms_login_rec;
 
-/* Open the projection environment in DIR (created when writable). The map
- * grows on demand (tms_store_grow). why gets a reason on failure. */
-tms_err tms_store_open(const char *dir, int readonly, tms_store **out, char *why, size_t whylen);
+/* How a projection is opened. */
+enum {
+    TMS_STORE_WRITE = 0,      /* the engine's projection: durable commits */
+    TMS_STORE_READONLY = 1,   /* lookups and queries */
+    TMS_STORE_SCRATCH = 2     /* tools replaying into a throw-away directory: no fsync at all */
+};
+
+/* Open the projection environment in DIR (created unless READONLY). The map
+ * grows on demand (tms_store_grow). why gets a reason on failure;
+ * TMS_NOT_FOUND when a READONLY open finds no environment. */
+tms_err tms_store_open(const char *dir, int mode, tms_store **out, char *why, size_t whylen);
 void tms_store_close(tms_store *st);
 /* Double the map size; only with no transaction open in this process. */
 tms_err tms_store_grow(tms_store *st);

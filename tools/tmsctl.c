@@ -198,7 +198,7 @@ static int do_query(const char *dir, int show, int argc, char **argv)
         return fail("%s", show ? "show needs TENANT KIND ID" : "visible needs TENANT MANAGER");
     if (need_data_dir(dir))
         return 2;
-    tms_err err = tms_store_open(tms_data_path(path, sizeof path, dir, "proj"), 1, &st, why, sizeof why);
+    tms_err err = tms_store_open(tms_data_path(path, sizeof path, dir, "proj"), TMS_STORE_READONLY, &st, why, sizeof why);
     if (err && err != TMS_NOT_FOUND)
         return fail("cannot read the projection: %s", why);
     int rc = 1;
