@@ -66,3 +66,184 @@ long long tu_file_size(const char *path)
     struct stat st;
     return stat(path, &st) == 0 ? (long long)st.st_size : -1;
 }
+
+/* ---- engine fixtures ------------------------------------------------------ */
+#include <stdarg.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include "cmd.h"
+#include "tmsperm.h"
+
+tu_env *tu_env_new(void)
+{
+    tu_env *env = calloc(1, sizeof *env);
+    char why[512];
+    assert_non_null(env);
+    env->dir = tu_mkdtemp();
+    tms_err err = tms_engine_open(env->dir, NULL, &env->eng, why, sizeof why);
+    if (err)
+        fail_msg("engine open: %s", why);
+    return env;
+}
+
+void tu_env_reopen(tu_env *env)
+{
+    char why[512];
+    tms_engine_close(env->eng);
+    env->eng = NULL;
+    tms_err err = tms_engine_open(env->dir, NULL, &env->eng, why, sizeof why);
+    if (err)
+        fail_msg("engine reopen: %s", why);
+}
+
+void tu_env_free(tu_env *env)
+{
+    if (!env)
+        return;
+    tms_engine_close(env->eng);
+    tu_rmtree(env->dir);
+    free(env->dir);
+    free(env);
+}
+
+tms_err tu_submit(tu_env *env, const char *fmt, ...)
+{
+    char json[8192], why[TMS_MESSAGE_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(json, sizeof json, fmt, ap);
+    va_end(ap);
+    for (char *p = json; *p; p++)
+        if (*p == '\'')
+            *p = '"';
+    tms_cmd cmd;
+    tms_cmd_init(&cmd);
+    memset(&env->last, 0, sizeof env->last);
+    tms_err err = tms_cmd_from_json(&cmd, json, strlen(json), why, sizeof why);
+    if (err) {
+        env->last.code = err;
+        snprintf(env->last.message, sizeof env->last.message, "%s", why);
+        return err;
+    }
+    tms_submission s = {&cmd, 0, 0, {0, ""}};
+    err = tms_engine_submit(env->eng, &s, 1, why, sizeof why);
+    tms_cmd_free(&cmd);
+    if (err)
+        fail_msg("engine submit failed: %s", why);
+    env->last = s.verdict;
+    env->last_seq = s.seq;
+    return s.verdict.code;
+}
+
+static tms_err tu_get(tu_env *env, char kind, const char *id, tms_account_rec *out)
+{
+    tms_txn tx;
+    assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
+    tms_err err = tms_account_get(&tx, "acme", kind, id, out);
+    tms_txn_abort(&tx);
+    return err;
+}
+
+tms_account_rec tu_account(tu_env *env, char kind, const char *id)
+{
+    tms_account_rec a;
+    memset(&a, 0, sizeof a);
+    if (tu_get(env, kind, id, &a) != TMS_OK)
+        fail_msg("no account %c %s", kind, id);
+    return a;
+}
+
+int tu_exists(tu_env *env, char kind, const char *id)
+{
+    tms_account_rec a;
+    return tu_get(env, kind, id, &a) == TMS_OK;
+}
+
+uint64_t tu_perms(const char *names)
+{
+    uint64_t m = 0;
+    char buf[1024];
+    snprintf(buf, sizeof buf, "%s", names);
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int i = tms_permission_index(tok);
+        if (i < 0)
+            fail_msg("tu_perms: unknown permission %s", tok);
+        m |= UINT64_C(1) << i;
+    }
+    return m;
+}
+
+int tu_check(tu_env *env, const char *tenant, const char *kind, const char *id, const char *name)
+{
+    tms_reader *r;
+    assert_int_equal(tms_reader_open(env->dir, &r), TMS_OK);
+    int allow = tms_reader_check(r, tenant, kind, id, name);
+    tms_reader_close(r);
+    assert_true(allow >= 0);
+    return allow;
+}
+
+int tu_distributed(tu_env *env, char kind, const char *id, const char *manager)
+{
+    tms_txn tx;
+    char k[2] = {kind, 0};
+    assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
+    int has = tms_set_has(&tx, TMS_DB_DIST, "acme", k, id, manager);
+    tms_txn_abort(&tx);
+    assert_true(has >= 0);
+    return has;
+}
+
+void tu_digest(tu_env *env, uint8_t out[32])
+{
+    tms_txn tx;
+    assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
+    assert_int_equal(tms_store_digest(&tx, out), TMS_OK);
+    tms_txn_abort(&tx);
+}
+
+#define OK(...) assert_int_equal(tu_submit(env, __VA_ARGS__), TMS_OK)
+
+void tu_standard_tenant(tu_env *env)
+{
+    OK("{'cmd':'CreateTenant','tenant':'acme','actor':'system','admin':'admin'}");
+    OK("{'cmd':'AddManager','tenant':'acme','actor':'admin','id':'top','new_login':{'id':'l-top'}}");
+    OK("{'cmd':'SetPermissions','tenant':'acme','actor':'admin','kind':'manager','id':'top','enable':["
+       "'tms_users.managers','tms_users.permissions','tms_users.roles','tms_users.distribution',"
+       "'queues.manage','campaigns.manage','billing.view','reports.view','reports.export','wallboard.view',"
+       "'recordings.listen','recordings.download','recordings.delete','calls.listen_live','calls.whisper',"
+       "'calls.barge','calls.international','contacts.edit','voicemail.access'],'disable':[]}");
+    OK("{'cmd':'AddManager','tenant':'acme','actor':'admin','id':'mid','new_login':{'id':'l-mid'},'parent':'top'}");
+    OK("{'cmd':'SetPermissions','tenant':'acme','actor':'admin','kind':'manager','id':'mid','enable':["
+       "'tms_users.managers','tms_users.permissions','tms_users.roles','tms_users.distribution',"
+       "'recordings.listen','reports.view'],'disable':[]}");
+    OK("{'cmd':'AddManager','tenant':'acme','actor':'admin','id':'low','new_login':{'id':'l-low'},'parent':'mid'}");
+    OK("{'cmd':'SetPermissions','tenant':'acme','actor':'admin','kind':'manager','id':'low','enable':["
+       "'tms_users.distribution','tms_users.permissions'],'disable':[]}");
+    OK("{'cmd':'AddManager','tenant':'acme','actor':'admin','id':'other','new_login':{'id':'l-other'}}");
+    OK("{'cmd':'SetPermissions','tenant':'acme','actor':'admin','kind':'manager','id':'other','enable':["
+       "'tms_users.distribution'],'disable':[]}");
+    OK("{'cmd':'CreateExtension','tenant':'acme','actor':'admin','id':'1001'}");
+    OK("{'cmd':'CreateExtension','tenant':'acme','actor':'admin','id':'1002'}");
+    OK("{'cmd':'CreateExtension','tenant':'acme','actor':'admin','id':'1003'}");
+}
+
+int tu_setup_standard(void **state)
+{
+    tu_env *env = tu_env_new();
+    tu_standard_tenant(env);
+    *state = env;
+    return 0;
+}
+
+int tu_setup_empty(void **state)
+{
+    *state = tu_env_new();
+    return 0;
+}
+
+int tu_teardown(void **state)
+{
+    tu_env_free(*state);
+    return 0;
+}
