@@ -239,11 +239,13 @@ tms_err tms_store_clear(tms_txn *tx)
     return TMS_OK;
 }
 
-tms_err tms_store_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN])
+static tms_err digest(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN])
 {
     crypto_generichash_state h;
     crypto_generichash_init(&h, NULL, 0, TMS_HASH_LEN);
     for (int i = 0; i < TMS_DB_COUNT; i++) {
+        if (state_only && (i == TMS_DB_META || i == TMS_DB_REQUESTS))
+            continue;
         MDB_cursor *cur;
         MDB_val k, v;
         int rc = mdb_cursor_open(tx->txn, tx->st->dbi[i], &cur);
@@ -263,6 +265,16 @@ tms_err tms_store_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN])
     }
     crypto_generichash_final(&h, out, TMS_HASH_LEN);
     return TMS_OK;
+}
+
+tms_err tms_store_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN])
+{
+    return digest(tx, 0, out);
+}
+
+tms_err tms_store_state_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN])
+{
+    return digest(tx, 1, out);
 }
 
 /* ---- typed records ---------------------------------------------------------- */

@@ -105,6 +105,9 @@ tms_err tms_meta_put(tms_txn *tx, uint64_t seq, const uint8_t head[TMS_HASH_LEN]
 tms_err tms_store_clear(tms_txn *tx);
 /* BLAKE2b-256 over a canonical dump of every database. */
 tms_err tms_store_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
+/* The same over the domain state only: without meta (seq, head) and the
+ * request ids, so two states can be compared whatever records led there. */
+tms_err tms_store_state_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
 
 /* Typed records: get returns TMS_OK, TMS_NOT_FOUND, or an engine error. */
 tms_err tms_tenant_get(tms_txn *tx, const char *t, tms_tenant_rec *out);

@@ -202,6 +202,14 @@ void tu_digest(tu_env *env, uint8_t out[32])
     tms_txn_abort(&tx);
 }
 
+void tu_state_digest(tu_env *env, uint8_t out[32])
+{
+    tms_txn tx;
+    assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
+    assert_int_equal(tms_store_state_digest(&tx, out), TMS_OK);
+    tms_txn_abort(&tx);
+}
+
 #define OK(...) assert_int_equal(tu_submit(env, __VA_ARGS__), TMS_OK)
 
 void tu_standard_tenant(tu_env *env)

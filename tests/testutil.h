@@ -51,8 +51,10 @@ uint64_t tu_perms(const char *names);
 int tu_check(tu_env *env, const char *tenant, const char *kind, const char *id, const char *name);
 /* 1 if the object (kind letter) is distributed to manager. */
 int tu_distributed(tu_env *env, char kind, const char *id, const char *manager);
-/* Digest of env's projection. */
+/* Digest of env's projection: everything, or the domain state only
+ * (without meta and request ids: "did this rejected command change nothing?"). */
 void tu_digest(tu_env *env, uint8_t out[32]);
+void tu_state_digest(tu_env *env, uint8_t out[32]);
 
 /* Standard tenant: acme with admin 'admin'; managers top > mid > low and
  * 'other' (reports to the Admin); extensions 1001 1002 1003. top holds every
