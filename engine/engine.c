@@ -145,7 +145,8 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
     }
     if (rep.torn)
         snprintf(e->report, sizeof e->report, "%s", rep.msg);
-    if ((err = tms_store_open(tms_data_path(path, sizeof path, dir, "proj"), TMS_STORE_WRITE, &e->store, why, whylen)) ||
+    if ((err = tms_store_open_sized(tms_data_path(path, sizeof path, dir, "proj"), TMS_STORE_WRITE,
+                                     e->opt.map_bytes, &e->store, why, whylen)) ||
         (err = catch_up(e, why, whylen)) || (err = read_last_time(e)))
         goto fail;
     *out = e;

@@ -18,6 +18,7 @@ typedef struct tms_engine_options {
     uint64_t segment_bytes;       /* log segment size; 0 = default */
     const tms_log_io *io;         /* log fault injection; NULL = libc */
     int crash_after_log_sync;     /* tests: stop a submit after the log sync, before the projection commit */
+    size_t map_bytes;             /* initial LMDB map size; 0 = default (tests: tiny, to exercise growth) */
 } tms_engine_options;
 
 /* One command of a batch and its outcome. */

@@ -56,6 +56,12 @@ static tms_err open_dbis(tms_store *st, char *why, size_t whylen)
 
 tms_err tms_store_open(const char *dir, int mode, tms_store **out, char *why, size_t whylen)
 {
+    return tms_store_open_sized(dir, mode, 0, out, why, whylen);
+}
+
+tms_err tms_store_open_sized(const char *dir, int mode, size_t map_bytes, tms_store **out, char *why,
+                             size_t whylen)
+{
     int readonly = mode == TMS_STORE_READONLY;
     tms_err err = TMS_E_NOMEM;
     tms_store *st = calloc(1, sizeof *st);
@@ -71,7 +77,7 @@ tms_err tms_store_open(const char *dir, int mode, tms_store **out, char *why, si
     }
     if ((rc = mdb_env_create(&st->env)) || (rc = mdb_env_set_maxdbs(st->env, TMS_DB_COUNT)) ||
         (rc = mdb_env_set_maxreaders(st->env, 512)) ||
-        (!readonly && (rc = mdb_env_set_mapsize(st->env, INITIAL_MAP)))) {
+        (!readonly && (rc = mdb_env_set_mapsize(st->env, map_bytes ? map_bytes : INITIAL_MAP)))) {
         snprintf(why, whylen, "projection: %s", mdb_strerror(rc));
         err = tms_store_err(rc);
         goto fail;

@@ -87,6 +87,10 @@ enum {
  * grows on demand (tms_store_grow). why gets a reason on failure;
  * TMS_NOT_FOUND when a READONLY open finds no environment. */
 tms_err tms_store_open(const char *dir, int mode, tms_store **out, char *why, size_t whylen);
+/* The same with an initial map size in bytes (0 = 256 MiB); tests use a tiny
+ * one to exercise growth. The map never shrinks below what the file needs. */
+tms_err tms_store_open_sized(const char *dir, int mode, size_t map_bytes, tms_store **out, char *why,
+                             size_t whylen);
 void tms_store_close(tms_store *st);
 /* Double the map size; only with no transaction open in this process. */
 tms_err tms_store_grow(tms_store *st);

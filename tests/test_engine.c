@@ -1,0 +1,305 @@
+/* test_engine.c -- the engine around the rules: crash between the log
+ * append and the projection commit, projections rebuilt when missing, ahead
+ * or diverged, replay determinism, idempotency, the writer lock, group
+ * commit, a full disk and a failed fsync, and a map that must grow. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "replay.h"
+#include "testutil.h"
+
+#define T "'tenant':'acme'"
+
+/* ---- fault injection through the log's I/O hooks (test-only globals) ---- */
+static int fail_write_errno, fail_fsync_errno, fsync_calls;
+
+static ssize_t hook_write(int fd, const void *buf, size_t len)
+{
+    if (fail_write_errno) {
+        errno = fail_write_errno;
+        return -1;
+    }
+    return write(fd, buf, len);
+}
+
+static int hook_fdatasync(int fd)
+{
+    fsync_calls++;
+    if (fail_fsync_errno) {
+        errno = fail_fsync_errno;
+        return -1;
+    }
+    return fdatasync(fd);
+}
+
+static const tms_log_io hooks = {hook_write, hook_fdatasync};
+
+static tu_env *env_with(const tms_engine_options *opt)
+{
+    tu_env *env = calloc(1, sizeof *env);
+    char why[512];
+    env->dir = tu_mkdtemp();
+    if (tms_engine_open(env->dir, opt, &env->eng, why, sizeof why))
+        fail_msg("open: %s", why);
+    fail_write_errno = fail_fsync_errno = fsync_calls = 0;
+    return env;
+}
+
+static void scratch_replay_digest(const char *dir, uint8_t out[32])
+{
+    char *scratch = tu_mkdtemp(), logdir[4200], why[256];
+    tms_store *st;
+    tms_replay_result res;
+    tms_txn tx;
+    assert_int_equal(tms_store_open(scratch, TMS_STORE_SCRATCH, &st, why, sizeof why), TMS_OK);
+    assert_int_equal(tms_replay(st, tms_data_path(logdir, sizeof logdir, dir, "log"), NULL, &res), TMS_OK);
+    assert_int_equal(tms_txn_begin(st, 0, &tx), TMS_OK);
+    assert_int_equal(tms_store_digest(&tx, out), TMS_OK);
+    tms_txn_abort(&tx);
+    tms_store_close(st);
+    tu_rmtree(scratch);
+    free(scratch);
+}
+
+static void test_log_crash_between_append_and_projection_commit_is_caught_up(void **state)
+{
+    (void)state;
+    tms_engine_options opt = {0};
+    opt.crash_after_log_sync = 1;
+    tu_env *env = env_with(&opt);
+    tms_cmd cmd;
+    char why[512];
+    tms_cmd_init(&cmd);
+    const char *json = "{\"cmd\":\"CreateTenant\",\"tenant\":\"acme\",\"actor\":\"system\",\"admin\":\"admin\"}";
+    assert_int_equal(tms_cmd_from_json(&cmd, json, strlen(json), why, sizeof why), TMS_OK);
+    tms_submission s = {&cmd, 0, 0, {0, ""}};
+    assert_int_not_equal(tms_engine_submit(env->eng, &s, 1, why, sizeof why), TMS_OK);
+    tms_cmd_free(&cmd);
+    /* the projection did not see it... */
+    tms_txn tx;
+    uint64_t seq;
+    uint8_t head[32];
+    assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
+    assert_int_equal(tms_meta_get(&tx, &seq, head), TMS_OK);
+    tms_txn_abort(&tx);
+    assert_int_equal(seq, 0);
+    /* ...but the log did, durably: reopening replays it */
+    tu_env_reopen(env);
+    assert_int_equal(tms_engine_last_seq(env->eng), 1);
+    ACC("{'cmd':'CreateExtension'," T ",'actor':'admin','id':'1001'}");
+    assert_int_equal(env->last_seq, 2);
+    assert_true(tu_exists(env, 'e', "1001"));
+    tu_env_free(env);
+}
+
+static void test_projection_missing_or_ahead_is_rebuilt_from_the_log(void **state)
+{
+    tu_env *env = *state, *other = tu_env_new();
+    uint8_t before[32], after[32], fresh[32];
+    char cmdline[9000];
+    tu_digest(env, before);
+    /* missing: remove the projection, reopen, same digest */
+    tms_engine_close(env->eng);
+    env->eng = NULL;
+    snprintf(cmdline, sizeof cmdline, "rm -rf '%s/proj'", env->dir);
+    assert_int_equal(system(cmdline), 0);
+    tu_env_reopen(env);
+    tu_digest(env, after);
+    assert_memory_equal(before, after, 32);
+    /* ahead and diverged: other's log holds 2 records, give it env's projection (seq 12) */
+    tu_submit(other, "{'cmd':'CreateTenant','tenant':'acme','actor':'system','admin':'admin'}");
+    tu_submit(other, "{'cmd':'CreateExtension','tenant':'acme','actor':'admin','id':'1001'}");
+    tms_engine_close(other->eng);
+    other->eng = NULL;
+    snprintf(cmdline, sizeof cmdline, "rm -rf '%s/proj' && cp -r '%s/proj' '%s/proj'", other->dir, env->dir, other->dir);
+    assert_int_equal(system(cmdline), 0);
+    tu_env_reopen(other);
+    assert_true(tu_exists(other, 'e', "1001"));
+    assert_false(tu_exists(other, 'm', "top"));
+    tu_digest(other, after);
+    scratch_replay_digest(other->dir, fresh);
+    assert_memory_equal(after, fresh, 32);
+    tu_env_free(other);
+}
+
+static void test_replaying_the_same_log_twice_gives_the_same_digest(void **state)
+{
+    tu_env *env = *state;
+    uint8_t live[32], a[32], b[32];
+    ACC("{'cmd':'CreateRole'," T ",'actor':'admin','role':'r','account_type':'extension','permissions':['reports.view']}");
+    ACC("{'cmd':'AssignRole'," T ",'actor':'admin','role':'r','ids':['1001','1002']}");
+    REJ(TMS_NOT_FOUND, "{'cmd':'AssignRole'," T ",'actor':'admin','role':'r','ids':['1009']}");
+    ACC("{'cmd':'SetPermissions'," T ",'actor':'admin','kind':'extension','id':'1001','enable':['calls.barge'],'disable':[]}");
+    tu_digest(env, live);
+    scratch_replay_digest(env->dir, a);
+    scratch_replay_digest(env->dir, b);
+    assert_memory_equal(a, b, 32);
+    assert_memory_equal(a, live, 32);
+}
+
+static void test_request_id_repeat_returns_the_first_verdict_and_appends_nothing(void **state)
+{
+    tu_env *env = *state;
+    ACC("{'cmd':'CreateExtension'," T ",'actor':'admin','id':'2001','request_id':'r-1'}");
+    uint64_t first = env->last_seq, last = tms_engine_last_seq(env->eng);
+    ACC("{'cmd':'CreateExtension'," T ",'actor':'admin','id':'2001','request_id':'r-1'}");
+    assert_int_equal(env->last_seq, first);
+    assert_int_equal(tms_engine_last_seq(env->eng), last);
+    REJ(TMS_ALREADY_EXISTS, "{'cmd':'CreateExtension'," T ",'actor':'admin','id':'2001','request_id':'r-2'}");
+    uint64_t rejected = env->last_seq;
+    REJ(TMS_ALREADY_EXISTS, "{'cmd':'CreateExtension'," T ",'actor':'admin','id':'2001','request_id':'r-2'}");
+    assert_int_equal(env->last_seq, rejected);
+    /* request ids are per tenant */
+    ACC("{'cmd':'CreateTenant','tenant':'globex','actor':'system','admin':'boss','request_id':'r-1'}");
+    assert_int_equal(env->last_seq, rejected + 1);
+    /* and survive a restart */
+    tu_env_reopen(env);
+    ACC("{'cmd':'CreateExtension'," T ",'actor':'admin','id':'2001','request_id':'r-1'}");
+    assert_int_equal(env->last_seq, first);
+}
+
+static void test_a_second_writer_is_refused_naming_the_holder(void **state)
+{
+    tu_env *env = *state;
+    tms_engine *second = NULL;
+    char why[512], pid[32];
+    assert_int_equal(tms_engine_open(env->dir, NULL, &second, why, sizeof why), TMS_E_LOCKED);
+    assert_null(second);
+    snprintf(pid, sizeof pid, "pid %ld", (long)getpid());
+    assert_non_null(strstr(why, pid));
+}
+
+static tms_err submit_batch(tu_env *env, const char **jsons, size_t n, tms_submission *subs)
+{
+    tms_cmd cmds[16];
+    char why[512];
+    assert_true(n <= 16);
+    for (size_t i = 0; i < n; i++) {
+        tms_cmd_init(&cmds[i]);
+        assert_int_equal(tms_cmd_from_json(&cmds[i], jsons[i], strlen(jsons[i]), why, sizeof why), TMS_OK);
+        subs[i].cmd = &cmds[i];
+    }
+    tms_err err = tms_engine_submit(env->eng, subs, n, why, sizeof why);
+    for (size_t i = 0; i < n; i++)
+        tms_cmd_free(&cmds[i]);
+    return err;
+}
+
+static void test_group_commit_one_fsync_per_batch_and_rules_see_earlier_commands(void **state)
+{
+    (void)state;
+    tms_engine_options opt = {0};
+    opt.io = &hooks;
+    tu_env *env = env_with(&opt);
+    const char *batch[] = {
+        "{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\",\"id\":\"1001\"}",
+        "{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\",\"id\":\"1001\"}",
+        "{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\",\"id\":\"1002\",\"request_id\":\"x\"}",
+        "{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\",\"id\":\"1002\",\"request_id\":\"x\"}",
+        "{\"cmd\":\"SetPermissions\",\"tenant\":\"acme\",\"actor\":\"admin\",\"kind\":\"extension\",\"id\":\"1002\","
+        "\"enable\":[\"reports.view\"],\"disable\":[]}",
+    };
+    tms_submission subs[5];
+    /* the first record creates the first segment (its own fsyncs); then one batch */
+    ACC("{'cmd':'CreateTenant','tenant':'acme','actor':'system','admin':'admin'}");
+    fsync_calls = 0;
+    assert_int_equal(submit_batch(env, batch, 5, subs), TMS_OK);
+    assert_int_equal(fsync_calls, 1);
+    assert_int_equal(subs[0].verdict.code, TMS_OK);
+    assert_int_equal(subs[1].verdict.code, TMS_ALREADY_EXISTS);   /* sees the command before it */
+    assert_int_equal(subs[2].verdict.code, TMS_OK);
+    assert_int_equal(subs[3].seq, subs[2].seq);   /* repeated inside the same batch */
+    assert_true(subs[3].repeat);
+    assert_int_equal(subs[4].verdict.code, TMS_OK);
+    assert_int_equal(subs[0].seq, 2);
+    assert_int_equal(subs[1].seq, 3);
+    assert_int_equal(subs[2].seq, 4);
+    assert_int_equal(subs[4].seq, 5);
+    assert_int_equal(tms_engine_last_seq(env->eng), 5);
+    assert_int_equal(tu_check(env, "acme", "extension", "1002", "reports.view"), 1);
+    tu_env_free(env);
+}
+
+static void test_a_full_disk_refuses_the_batch_and_changes_nothing(void **state)
+{
+    (void)state;
+    tms_engine_options opt = {0};
+    opt.io = &hooks;
+    tu_env *env = env_with(&opt);
+    uint8_t before[32], after[32];
+    tu_standard_tenant(env);
+    tu_digest(env, before);
+    uint64_t last = tms_engine_last_seq(env->eng);
+    const char *one[] = {"{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\",\"id\":\"2001\"}"};
+    tms_submission subs[1];
+    fail_write_errno = ENOSPC;
+    assert_int_equal(submit_batch(env, one, 1, subs), TMS_E_NOSPACE);
+    fail_write_errno = 0;
+    assert_int_equal(tms_engine_last_seq(env->eng), last);
+    tu_digest(env, after);
+    assert_memory_equal(before, after, 32);
+    assert_false(tu_exists(env, 'e', "2001"));
+    /* space is back: the same command goes through with the next seq */
+    assert_int_equal(submit_batch(env, one, 1, subs), TMS_OK);
+    assert_int_equal(subs[0].seq, last + 1);
+    tu_env_free(env);
+}
+
+static void test_a_failed_fsync_stops_writes_until_restart(void **state)
+{
+    (void)state;
+    tms_engine_options opt = {0};
+    opt.io = &hooks;
+    tu_env *env = env_with(&opt);
+    tu_standard_tenant(env);
+    const char *one[] = {"{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\",\"id\":\"2001\"}"};
+    const char *two[] = {"{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\",\"id\":\"2002\"}"};
+    tms_submission subs[1];
+    fail_fsync_errno = EIO;
+    assert_int_equal(submit_batch(env, one, 1, subs), TMS_E_FAILED);
+    fail_fsync_errno = 0;
+    assert_int_equal(submit_batch(env, two, 1, subs), TMS_E_FAILED);   /* no retry after fsync failure */
+    assert_false(tu_exists(env, 'e', "2002"));
+    tms_engine_close(env->eng);
+    env->eng = NULL;
+    tu_env_reopen(env);   /* a restart re-reads what the log really holds */
+    ACC("{'cmd':'CreateExtension'," T ",'actor':'admin','id':'2002'}");
+    tu_env_free(env);
+}
+
+static void test_a_full_map_grows_instead_of_failing(void **state)
+{
+    (void)state;
+    tms_engine_options opt = {0};
+    opt.map_bytes = 64 * 1024;
+    tu_env *env = env_with(&opt);
+    tu_standard_tenant(env);
+    for (int i = 0; i < 3000; i++)
+        ACC("{'cmd':'CreateExtension'," T ",'actor':'admin','id':'x%05d'}", i);
+    assert_true(tu_exists(env, 'e', "x02999"));
+    tu_env_reopen(env);
+    assert_true(tu_exists(env, 'e', "x02999"));
+    tu_env_free(env);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_log_crash_between_append_and_projection_commit_is_caught_up),
+        cmocka_unit_test_setup_teardown(test_projection_missing_or_ahead_is_rebuilt_from_the_log, tu_setup_standard, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_replaying_the_same_log_twice_gives_the_same_digest, tu_setup_standard, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_request_id_repeat_returns_the_first_verdict_and_appends_nothing, tu_setup_standard, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_a_second_writer_is_refused_naming_the_holder, tu_setup_standard, tu_teardown),
+        cmocka_unit_test(test_group_commit_one_fsync_per_batch_and_rules_see_earlier_commands),
+        cmocka_unit_test(test_a_full_disk_refuses_the_batch_and_changes_nothing),
+        cmocka_unit_test(test_a_failed_fsync_stops_writes_until_restart),
+        cmocka_unit_test(test_a_full_map_grows_instead_of_failing),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
