@@ -410,7 +410,7 @@ tms_err tms_cmd_from_json(tms_cmd *cmd, const char *text, size_t len, char *why,
         say(why, whylen, "command exceeds %u bytes", TMS_LINE_MAX);
         goto done;
     }
-    j = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!j) {
         say(why, whylen, "malformed JSON at column %d: %s", jerr.column, jerr.text);
         goto done;
