@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""test_tmsctl.py -- the command-line edge of tmsctl (SPEC section 6) as a
+process sees it: exit codes, --help, over-long and binary lines, a held data
+directory, a torn log tail reported on stderr, corruption refused.
+
+usage: test_tmsctl.py BIN_DIR     (prints 'N passed, N failed')
+"""
+import glob, json, os, subprocess, sys, tempfile
+
+BIN = sys.argv[1] if len(sys.argv) > 1 else "build/bin"
+TMSCTL = os.path.join(BIN, "tmsctl")
+passed = failed = 0
+
+def run(args, stdin=b""):
+    p = subprocess.run([TMSCTL] + args, input=stdin, capture_output=True, timeout=60)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+def case(fn):
+    global passed, failed
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            fn(d)
+        passed += 1
+    except AssertionError as e:
+        failed += 1
+        print("FAIL %s: %s" % (fn.__name__, e))
+
+TENANT = b'{"cmd":"CreateTenant","tenant":"acme","actor":"system","admin":"admin"}\n'
+EXT = b'{"cmd":"CreateExtension","tenant":"acme","actor":"admin","id":"%d"}\n'
+
+def verdicts(out):
+    return [json.loads(l) for l in out.splitlines() if l.strip()]
+
+@case
+def test_help_and_usage_exit_codes(d):
+    rc, out, _ = run(["--help"])
+    assert rc == 0 and "submit" in out and "check" in out, (rc, out)
+    rc, _, err = run([])
+    assert rc == 2, rc
+    rc, _, err = run(["--data", d, "frobnicate"])
+    assert rc == 2 and err.startswith("tmsctl:") and len(err.strip().splitlines()) == 1, (rc, err)
+    rc, _, err = run(["--data", d, "check", "acme", "extension"])
+    assert rc == 2, rc
+    rc, _, err = run(["--data", os.path.join(d, "missing"), "check", "acme", "extension", "1", "reports.view"])
+    assert rc == 2 and "no data directory" in err, (rc, err)
+    rc, _, err = run(["--data", d, "submit", os.path.join(d, "no-such-file")])
+    assert rc == 2 and "cannot open" in err, (rc, err)
+
+@case
+def test_overlong_and_binary_lines_are_invalid_and_the_rest_goes_on(d):
+    big = b'{"cmd":"CreateExtension","tenant":"acme","actor":"admin","id":"1","origin":"' + b"x" * (2 << 20) + b'"}\n'
+    garbage = bytes(range(256)).replace(b"\n", b"") + b"\n"
+    stdin = TENANT + big + garbage + b"\xff\xfe{}\n" + b"\n" + EXT % 1001
+    rc, out, err = run(["--data", d, "submit"], stdin)
+    v = verdicts(out)
+    assert rc == 0, (rc, err)
+    assert [x["verdict"] for x in v] == ["accepted", "rejected", "rejected", "rejected", "accepted"], v
+    assert v[1]["seq"] is None and v[1]["error"] == "INVALID_COMMAND" and "exceeds" in v[1]["message"], v[1]
+    assert v[2]["seq"] is None and v[3]["seq"] is None, v
+    assert v[4]["seq"] == 2, v   # invalid input is not logged: seqs stay contiguous
+
+@case
+def test_check_show_visible_exit_codes(d):
+    run(["--data", d, "submit"], TENANT + EXT % 1001)
+    rc, out, _ = run(["--data", d, "check", "acme", "extension", "1001", "reports.view"])
+    assert rc == 1 and out.strip() == "deny", (rc, out)
+    rc, out, _ = run(["--data", d, "show", "acme", "extension", "1001"])
+    assert rc == 0 and json.loads(out)["id"] == "1001", (rc, out)
+    rc, out, _ = run(["--data", d, "show", "acme", "extension", "1002"])
+    assert rc == 1 and out == "", (rc, out)
+    rc, out, _ = run(["--data", d, "show", "acme", "extension", "bad id"])
+    assert rc == 1 and out == "", (rc, out)
+    rc, out, _ = run(["--data", d, "visible", "acme", "nobody"])
+    assert rc == 0 and json.loads(out) == [], (rc, out)
+
+@case
+def test_a_held_data_directory_is_refused_with_the_holder(d):
+    run(["--data", d, "submit"], TENANT)
+    # hold the writer lock as another writer would (this test process)
+    import fcntl
+    with open(os.path.join(d, "lock"), "r+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        lock.seek(0)
+        lock.truncate()
+        lock.write("%d\n" % os.getpid())
+        lock.flush()
+        rc, out, err = run(["--data", d, "submit"], EXT % 1001)
+        assert rc == 2 and ("held by pid %d" % os.getpid()) in err and out == "", (rc, out, err)
+        # readers are not blocked by a writer
+        rc, out, err = run(["--data", d, "check", "acme", "admin", "admin", "reports.view"])
+        assert rc == 0 and out.strip() == "allow", (rc, out, err)
+    rc, out, _ = run(["--data", d, "submit"], EXT % 1001)
+    assert rc == 0 and verdicts(out)[0]["seq"] == 2, (rc, out)
+
+@case
+def test_a_torn_tail_is_cut_and_reported_and_corruption_refused(d):
+    run(["--data", d, "submit"], TENANT + EXT % 1001 + EXT % 1002)
+    seg = sorted(glob.glob(os.path.join(d, "log", "*.tmslog")))[-1]
+    size = os.path.getsize(seg)
+    with open(seg, "r+b") as f:
+        f.truncate(size - 7)            # the last record loses its end: a torn write
+    rc, out, err = run(["--data", d, "submit"], EXT % 1003)
+    assert rc == 0 and "torn" in err, (rc, err)
+    v = verdicts(out)
+    assert v[0]["seq"] == 3 and v[0]["verdict"] == "accepted", v   # seq 3 was torn away, reused
+    with open(seg, "r+b") as f:          # now damage a record in the middle
+        f.seek(100)
+        b = f.read(1)
+        f.seek(100)
+        f.write(bytes([b[0] ^ 0x40]))
+    rc, out, err = run(["--data", d, "submit"], EXT % 1004)
+    assert rc == 2 and out == "" and "seq" in err and "offset" in err, (rc, out, err)
+
+print("%d passed, %d failed" % (passed, failed))
+sys.exit(1 if failed or not passed else 0)
