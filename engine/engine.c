@@ -22,6 +22,7 @@ struct tms_engine {
     int64_t last_time;              /* time of the last record: times never go backwards */
     tms_engine_options opt;
     msgpack_sbuffer buf;            /* record encoding scratch */
+    int behind;                     /* log synced, projection commit failed: catch up before more */
     char report[600];
 };
 
@@ -248,7 +249,13 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
     tms_txn tx;
     tms_err err;
     why[0] = '\0';
-    while ((err = stage_batch(e, &tx, subs, n)) == TMS_E_NOSPACE) {
+    if (e->behind && e->opt.defer_growth)
+        return TMS_E_NOSPACE;   /* the caller must tms_engine_grow first, where that is safe */
+    if (e->behind && (err = catch_up(e, why, whylen)) == TMS_OK)
+        e->behind = 0;
+    if (e->behind)
+        return err ? err : TMS_E_STORE;
+    while ((err = stage_batch(e, &tx, subs, n)) == TMS_E_NOSPACE && !e->opt.defer_growth) {
         if ((err = tms_store_grow(e->store)))   /* map full: grow and run the batch again */
             break;
     }
@@ -267,9 +274,29 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
         snprintf(why, whylen, "simulated crash after the log sync");
         return TMS_E_IO;
     }
-    if ((err = tms_txn_commit(&tx)) == TMS_E_NOSPACE && (err = tms_store_grow(e->store)) == TMS_OK)
-        err = catch_up(e, why, whylen);   /* the records are durable: replay them */
-    if (err && !why[0])
+    if ((err = tms_txn_commit(&tx)) == TMS_OK)
+        return TMS_OK;
+    e->behind = 1;   /* the records are durable: the projection must replay them */
+    if (err == TMS_E_NOSPACE && !e->opt.defer_growth && (err = tms_engine_grow(e, why, whylen)) == TMS_OK)
+        return TMS_OK;
+    if (!why[0])
         snprintf(why, whylen, "projection commit failed: %s (the log holds the batch)", tms_strerror(err));
     return err;
+}
+
+tms_err tms_engine_grow(tms_engine *e, char *why, size_t whylen)
+{
+    tms_err err = tms_store_grow(e->store);
+    if (err) {
+        snprintf(why, whylen, "cannot grow the projection map: %s", tms_strerror(err));
+        return err;
+    }
+    if (e->behind && (err = catch_up(e, why, whylen)) == TMS_OK)
+        e->behind = 0;
+    return err;
+}
+
+int tms_engine_behind(const tms_engine *e)
+{
+    return e->behind;
 }

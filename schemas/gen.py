@@ -93,6 +93,16 @@ extern const char *const tms_err_codes[TMS_ERR_COUNT];   /* "NOT_OWNER"; [0] = "
 extern const char *const tms_err_texts[TMS_ERR_COUNT];
 extern const int tms_err_is_domain[TMS_ERR_COUNT];       /* a verdict code, not an engine fault */
 """)
+    wire = s["wire"]
+    h.append("/* tmsd protocol (schemas/tmsperm.json \"wire\") */")
+    h.append("#define TMS_WIRE_PROTOCOL_VERSION %d" % wire["version"])
+    h.append("typedef enum tms_wire_op {")
+    for i, o in enumerate(wire["ops"]):
+        h.append("    TMS_OP_%s = %d," % (cname(o["op"]), i))
+    h.append("} tms_wire_op;\n#define TMS_OP_COUNT %d" % len(wire["ops"]))
+    h.append("typedef struct tms_wire_op_def { const char *name; int right; } tms_wire_op_def;")
+    h.append("enum { TMS_RIGHT_NONE = 0, TMS_RIGHT_LOOKUP = 1, TMS_RIGHT_SUBMIT = 2 };")
+    h.append("extern const tms_wire_op_def tms_wire_ops[TMS_OP_COUNT];\n")
     h.append("#endif")
     c.append("/* tmsperm_schema.c -- GENERATED from schemas/tmsperm.json by schemas/gen.py. */")
     c.append('#include "tmsperm_schema.h"\n')
@@ -132,6 +142,9 @@ extern const int tms_err_is_domain[TMS_ERR_COUNT];       /* a verdict code, not 
     c.append("const char *const tms_err_texts[TMS_ERR_COUNT] = {\"success\",\n    " +
              ",\n    ".join(cstr(e["text"]) for e in errs) + "};")
     c.append("const int tms_err_is_domain[TMS_ERR_COUNT] = {0, " + ", ".join("1" if e["domain"] else "0" for e in errs) + "};")
+    rights = {"none": "TMS_RIGHT_NONE", "lookup": "TMS_RIGHT_LOOKUP", "submit": "TMS_RIGHT_SUBMIT"}
+    c.append("const tms_wire_op_def tms_wire_ops[TMS_OP_COUNT] = {" +
+             ", ".join("{%s, %s}" % (cstr(o["op"]), rights[o["right"]]) for o in s["wire"]["ops"]) + "};")
     os.makedirs(out, exist_ok=True)
     for name, lines in (("tmsperm_schema.h", h), ("tmsperm_schema.c", c)):
         tmp = os.path.join(out, name + ".tmp")
