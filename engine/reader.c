@@ -50,17 +50,17 @@ static tms_err snapshot(tms_reader *r)
     return tms_txn_begin(r->st, 0, &r->tx);
 }
 
-static int answer(tms_reader *r, const char *tenant, char kind, const char *id, int perm, int feat)
+static int answer(tms_txn *tx, const char *tenant, char kind, const char *id, int perm, int feat)
 {
     uint64_t perms, features;
     if (kind == 'a') {   /* the PBX Admin holds every permission (not features: it has no extension) */
         tms_tenant_rec t;
-        tms_err err = tms_tenant_get(&r->tx, tenant, &t);
+        tms_err err = tms_tenant_get(tx, tenant, &t);
         if (err)
             return err == TMS_NOT_FOUND ? 0 : -(int)err;
         return perm >= 0 && strcmp(t.admin, id) == 0;
     }
-    tms_err err = tms_account_bits(&r->tx, tenant, kind, id, &perms, &features);
+    tms_err err = tms_account_bits(tx, tenant, kind, id, &perms, &features);
     if (err)
         return err == TMS_NOT_FOUND ? 0 : -(int)err;
     if (perm >= 0)
@@ -68,17 +68,22 @@ static int answer(tms_reader *r, const char *tenant, char kind, const char *id, 
     return kind == TMS_KIND_EXTENSION && ((features >> feat) & 1);
 }
 
-int tms_reader_check(tms_reader *r, const char *tenant, const char *kind, const char *id, const char *name)
+int tms_lookup_check(tms_txn *tx, const char *tenant, const char *kind, const char *id, const char *name)
 {
     char k = !strcmp(kind, "extension") ? TMS_KIND_EXTENSION : !strcmp(kind, "manager") ? TMS_KIND_MANAGER
            : !strcmp(kind, "admin") ? 'a' : 0;
     int perm = tms_permission_index(name), feat = perm < 0 ? tms_feature_index(name) : -1;
     if (!k || (perm < 0 && feat < 0) || !tms_is_id(tenant, strlen(tenant)) || !tms_is_id(id, strlen(id)))
         return 0;
+    return answer(tx, tenant, k, id, perm, feat);
+}
+
+int tms_reader_check(tms_reader *r, const char *tenant, const char *kind, const char *id, const char *name)
+{
     tms_err err = snapshot(r);
     if (err)
         return -(int)err;
-    int allow = answer(r, tenant, k, id, perm, feat);
+    int allow = tms_lookup_check(&r->tx, tenant, kind, id, name);
     mdb_txn_reset(r->tx.txn);
     return allow;
 }

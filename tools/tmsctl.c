@@ -5,6 +5,7 @@
 #include "engine.h"
 #include "linereader.h"
 #include "query.h"
+#include "tmsclient.h"
 #include "tmsperm.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +19,8 @@
 #define BATCH_MAX 1024
 
 static const char usage[] =
-    "usage: tmsctl --data DIR [--connect ADDR] COMMAND ...\n"
+    "usage: tmsctl --data DIR COMMAND ...                  (embedded: works on DIR directly)\n"
+    "       tmsctl --connect ADDR [--token-file F] COMMAND ...  (through tmsd: socket path or HOST:PORT)\n"
     "\n"
     "  submit [FILE]                 JSON Lines commands from FILE or stdin; one verdict line each:\n"
     "                                {\"seq\":N,\"verdict\":\"accepted\"} or\n"
@@ -42,7 +44,10 @@ static int fail(const char *fmt, const char *arg)
 typedef struct entry {
     tms_cmd cmd;
     int invalid;                    /* INVALID_COMMAND: answered with seq null, not logged */
+    int too_long;                   /* refused by the line reader: never sent anywhere */
     char why[TMS_MESSAGE_MAX];
+    char *text;                     /* the line (remote mode only), malloc'd */
+    size_t len;
 } entry;
 
 static void print_verdict(const entry *en, const tms_submission *s)
@@ -68,11 +73,46 @@ static void print_verdict(const entry *en, const tms_submission *s)
     json_decref(o);
 }
 
-/* Group-commit what has been collected, print its verdicts in input order. */
-static int flush_batch(tms_engine *eng, entry *ents, tms_submission *subs, size_t n)
+/* Where submits go: the engine on DIR, or tmsd. */
+typedef struct backend {
+    tms_engine *eng;
+    tms_client *cli;
+} backend;
+
+/* Through tmsd: the server parses the JSON texts itself (same parser, same
+ * messages); lines the reader already refused stay local. */
+static int remote_batch(tms_client *cli, entry *ents, tms_submission *subs, size_t n)
 {
-    tms_submission *todo[BATCH_MAX];
-    tms_submission batch[BATCH_MAX];
+    static const char *lines[BATCH_MAX];
+    static size_t lens[BATCH_MAX], idx[BATCH_MAX];
+    static tms_client_result res[BATCH_MAX];
+    size_t m = 0;
+    for (size_t i = 0; i < n; i++)
+        if (!ents[i].too_long) {
+            lines[m] = ents[i].text;
+            lens[m] = ents[i].len;
+            idx[m++] = i;
+        }
+    if (!m)
+        return 0;
+    tms_err err = tms_client_submit_json(cli, lines, lens, m, res);
+    if (err)
+        return fail("submit through tmsd failed: %s", res[0].message[0] ? res[0].message : tms_strerror(err));
+    for (size_t k = 0; k < m; k++) {
+        entry *en = &ents[idx[k]];
+        en->invalid = !res[k].has_seq;
+        snprintf(en->why, sizeof en->why, "%s", res[k].message);
+        subs[idx[k]].seq = res[k].seq;
+        subs[idx[k]].verdict.code = res[k].verdict;
+        snprintf(subs[idx[k]].verdict.message, sizeof subs[idx[k]].verdict.message, "%s", res[k].message);
+    }
+    return 0;
+}
+
+static int local_batch(tms_engine *eng, entry *ents, tms_submission *subs, size_t n)
+{
+    static tms_submission *todo[BATCH_MAX];
+    static tms_submission batch[BATCH_MAX];
     size_t m = 0;
     char why[512];
     for (size_t i = 0; i < n; i++)
@@ -87,20 +127,41 @@ static int flush_batch(tms_engine *eng, entry *ents, tms_submission *subs, size_
         for (size_t i = 0; i < m; i++)
             *todo[i] = batch[i];
     }
+    return 0;
+}
+
+/* Group-commit what has been collected, print its verdicts in input order. */
+static int flush_batch(backend *be, entry *ents, tms_submission *subs, size_t n)
+{
+    int rc = be->cli ? remote_batch(be->cli, ents, subs, n) : local_batch(be->eng, ents, subs, n);
+    if (rc)
+        return rc;
     for (size_t i = 0; i < n; i++) {
         print_verdict(&ents[i], &subs[i]);
         tms_cmd_free(&ents[i].cmd);
+        free(ents[i].text);
+        ents[i].text = NULL;
     }
     fflush(stdout);
     return 0;
 }
 
-static void parse_line(entry *en, const char *line, size_t len, int too_long)
+static void parse_line(entry *en, const char *line, size_t len, int too_long, int remote)
 {
     tms_cmd_init(&en->cmd);
     en->invalid = 1;
+    en->too_long = too_long;
+    en->text = NULL;
     if (too_long) {
         snprintf(en->why, sizeof en->why, "line exceeds %u bytes", TMS_LINE_MAX);
+        return;
+    }
+    if (remote) {   /* tmsd parses it */
+        en->text = malloc(len ? len : 1);
+        if (en->text)
+            memcpy(en->text, line, len);
+        en->len = len;
+        en->invalid = 0;
         return;
     }
     tms_err err = tms_cmd_from_json(&en->cmd, line, len, en->why, sizeof en->why);
@@ -110,22 +171,25 @@ static void parse_line(entry *en, const char *line, size_t len, int too_long)
         snprintf(en->why, sizeof en->why, "%s", tms_strerror(err));
 }
 
-static int do_submit(const char *dir, int argc, char **argv)
+static int do_submit(const char *dir, tms_client *cli, int argc, char **argv)
 {
     static entry ents[BATCH_MAX];
     static tms_submission subs[BATCH_MAX];
     int fd = 0, rc = 0;
     char why[512];
-    tms_engine *eng = NULL;
+    backend be = {NULL, cli};
     tms_linereader lr;
     if (argc > 1)
         return fail("%s", "submit takes at most one FILE");
     if (argc == 1 && strcmp(argv[0], "-") && (fd = open(argv[0], O_RDONLY | O_CLOEXEC)) < 0)
         return fail("cannot open %s", argv[0]);
-    if (tms_engine_open(dir, NULL, &eng, why, sizeof why))
+    if (!cli && tms_engine_open(dir, NULL, &be.eng, why, sizeof why)) {
+        if (fd > 0)
+            close(fd);
         return fail("%s", why);
-    if (tms_engine_open_report(eng)[0])
-        fprintf(stderr, "tmsctl: %s\n", tms_engine_open_report(eng));
+    }
+    if (be.eng && tms_engine_open_report(be.eng)[0])
+        fprintf(stderr, "tmsctl: %s\n", tms_engine_open_report(be.eng));
     tms_linereader_init(&lr, fd, TMS_LINE_MAX);
     size_t n = 0;
     for (;;) {
@@ -138,20 +202,22 @@ static int do_submit(const char *dir, int argc, char **argv)
             break;
         }
         if (got > 0 && (len > 0 || too_long)) {
-            parse_line(&ents[n++], line, len, too_long);
+            parse_line(&ents[n++], line, len, too_long, cli != NULL);
         }
         if (n && (got == 0 || n == BATCH_MAX || !tms_linereader_ready(&lr))) {
-            if ((rc = flush_batch(eng, ents, subs, n)) != 0)
+            if ((rc = flush_batch(&be, ents, subs, n)) != 0)
                 break;
             n = 0;
         }
         if (got == 0)
             break;
     }
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         tms_cmd_free(&ents[i].cmd);
+        free(ents[i].text);
+    }
     tms_linereader_free(&lr);
-    tms_engine_close(eng);
+    tms_engine_close(be.eng);
     if (fd > 0)
         close(fd);
     return rc;
@@ -218,9 +284,61 @@ static int do_query(const char *dir, int show, int argc, char **argv)
     return rc;
 }
 
+/* check / show / visible through tmsd: the same output and exit codes. */
+static int remote_query(tms_client *cli, const char *verb, int argc, char **argv)
+{
+    char *json = NULL;
+    tms_err err;
+    if (!strcmp(verb, "check")) {
+        if (argc != 4)
+            return fail("%s", "check needs TENANT KIND ID NAME");
+        int allow = tms_client_check(cli, argv[0], argv[1], argv[2], argv[3]);
+        if (allow < 0)
+            return fail("check through tmsd failed: %s", tms_strerror((tms_err)-allow));
+        puts(allow ? "allow" : "deny");
+        return allow ? 0 : 1;
+    }
+    int show = !strcmp(verb, "show");
+    if (argc != (show ? 3 : 2))
+        return fail("%s", show ? "show needs TENANT KIND ID" : "visible needs TENANT MANAGER");
+    err = show ? tms_client_show(cli, argv[0], argv[1], argv[2], &json) : tms_client_visible(cli, argv[0], argv[1], &json);
+    if (err == TMS_NOT_FOUND)
+        return 1;
+    if (err)
+        return fail("query through tmsd failed: %s", tms_strerror(err));
+    puts(json);
+    free(json);
+    return 0;
+}
+
+static int read_token(const char *path, char *buf, size_t len)
+{
+    FILE *f = fopen(path, "r");
+    int ok = f && fgets(buf, (int)len, f);
+    if (f)
+        fclose(f);
+    buf[ok ? strcspn(buf, "\r\n") : 0] = '\0';
+    return ok ? 0 : -1;
+}
+
+static int run_verb(const char *dir, tms_client *cli, const char *verb, int argc, char **argv)
+{
+    int known = !strcmp(verb, "submit") || !strcmp(verb, "check") || !strcmp(verb, "show") || !strcmp(verb, "visible");
+    if (!known)
+        return fail("unknown command %s (try --help)", verb);
+    if (!strcmp(verb, "submit"))
+        return do_submit(dir, cli, argc, argv);
+    if (cli)
+        return remote_query(cli, verb, argc, argv);
+    if (!strcmp(verb, "check"))
+        return do_check(dir, argc, argv);
+    return do_query(dir, !strcmp(verb, "show"), argc, argv);
+}
+
 int main(int argc, char **argv)
 {
-    const char *dir = NULL, *connect = NULL;
+    const char *dir = NULL, *connect = NULL, *token_file = NULL;
+    char token[256] = "", why[512];
     int i = 1;
     for (; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -230,6 +348,8 @@ int main(int argc, char **argv)
             dir = argv[++i];
         } else if (!strcmp(argv[i], "--connect") && i + 1 < argc) {
             connect = argv[++i];
+        } else if (!strcmp(argv[i], "--token-file") && i + 1 < argc) {
+            token_file = argv[++i];
         } else {
             break;
         }
@@ -238,16 +358,14 @@ int main(int argc, char **argv)
         fputs(usage, stderr);
         return 2;
     }
-    if (connect)
-        return fail("--connect %s: the tmsd client is not built yet (see issue 3); use --data", connect);
-    if (!dir)
-        return fail("%s", "--data DIR is required");
-    const char *verb = argv[i];
-    if (!strcmp(verb, "submit"))
-        return do_submit(dir, argc - i - 1, argv + i + 1);
-    if (!strcmp(verb, "check"))
-        return do_check(dir, argc - i - 1, argv + i + 1);
-    if (!strcmp(verb, "show") || !strcmp(verb, "visible"))
-        return do_query(dir, !strcmp(verb, "show"), argc - i - 1, argv + i + 1);
-    return fail("unknown command %s (try --help)", verb);
+    if (!dir && !connect)
+        return fail("%s", "--data DIR or --connect ADDR is required");
+    if (token_file && read_token(token_file, token, sizeof token))
+        return fail("cannot read token file %s", token_file);
+    tms_client *cli = NULL;
+    if (connect && tms_client_connect(connect, token[0] ? token : NULL, &cli, why, sizeof why))
+        return fail("%s", why);
+    int rc = run_verb(dir, cli, argv[i], argc - i - 1, argv + i + 1);
+    tms_client_close(cli);
+    return rc;
 }

@@ -1,0 +1,290 @@
+/* client.c -- the blocking tmsd client of tmsclient.h. One request at a time
+ * per connection: send a frame, read frames until the reply with the same req
+ * arrives. Small on purpose; batching is what makes it fast (check_batch,
+ * submit of many commands per frame). */
+#include "tmsclient.h"
+#include "wire.h"
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct tms_client {
+    int fd;
+    uint64_t next_req;
+    tms_frame_reader rd;
+    msgpack_sbuffer out;
+    msgpack_unpacked reply;     /* the last reply; valid until the next request */
+    char message[320];
+};
+
+static int dial(const char *addr, char *why, size_t whylen)
+{
+    int fd = -1;
+    if (strchr(addr, '/')) {
+        struct sockaddr_un sa = {.sun_family = AF_UNIX};
+        if (strlen(addr) >= sizeof sa.sun_path) {
+            snprintf(why, whylen, "socket path too long: %s", addr);
+            return -1;
+        }
+        strcpy(sa.sun_path, addr);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0)
+            return fd;
+    } else {
+        char host[256];
+        const char *colon = strrchr(addr, ':');
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+        if (!colon || (size_t)(colon - addr) >= sizeof host) {
+            snprintf(why, whylen, "bad address %s (want a socket path or HOST:PORT)", addr);
+            return -1;
+        }
+        memcpy(host, addr, (size_t)(colon - addr));
+        host[colon - addr] = '\0';
+        if (getaddrinfo(host[0] == '[' ? host + 1 : host, colon + 1, &hints, &res) == 0) {
+            if (host[0] == '[')
+                host[strlen(host) - 1] = '\0';
+            fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
+                freeaddrinfo(res);
+                return fd;
+            }
+            freeaddrinfo(res);
+        }
+    }
+    snprintf(why, whylen, "cannot connect to %s: %s", addr, strerror(errno));
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+static tms_err err_from_name(const msgpack_object *o)
+{
+    for (int e = 1; o && o->type == MSGPACK_OBJECT_STR && e < TMS_ERR_COUNT; e++)
+        if (o->via.str.size == strlen(tms_err_codes[e]) && !memcmp(o->via.str.ptr, tms_err_codes[e], o->via.str.size))
+            return (tms_err)e;
+    return TMS_E_PROTOCOL;
+}
+
+static tms_err send_all(tms_client *c)
+{
+    size_t off = 0;
+    if (tms_frame_seal(&c->out, 0) != TMS_OK)
+        return TMS_E_TOOBIG;
+    while (off < c->out.size) {
+        ssize_t n = send(c->fd, c->out.data + off, c->out.size - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return TMS_E_IO;
+        off += (size_t)n;
+    }
+    return TMS_OK;
+}
+
+/* Send c->out (a sealed-to-be request), then read until the reply to req.
+ * On TMS_OK c->reply.data is the reply map. A reply carrying "error" gives
+ * that error, with its message in c->message. */
+static tms_err roundtrip(tms_client *c, uint64_t req)
+{
+    const uint8_t *payload;
+    size_t len, avail;
+    tms_err err = send_all(c);
+    if (err)
+        return err;
+    for (;;) {
+        int r = tms_frame_reader_next(&c->rd, &payload, &len);
+        if (r < 0)
+            return TMS_E_PROTOCOL;
+        if (r == 0) {
+            uint8_t *p = tms_frame_reader_reserve(&c->rd, 65536, &avail);
+            if (!p)
+                return TMS_E_NOMEM;
+            ssize_t n = recv(c->fd, p, avail, 0);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                return TMS_E_IO;
+            tms_frame_reader_commit(&c->rd, (size_t)n);
+            continue;
+        }
+        if (msgpack_unpack_next(&c->reply, (const char *)payload, len, NULL) != MSGPACK_UNPACK_SUCCESS)
+            return TMS_E_PROTOCOL;
+        const msgpack_object *rq = tms_map_get(&c->reply.data, "req"), *e = tms_map_get(&c->reply.data, "error");
+        if (e) {
+            char m[320];
+            snprintf(c->message, sizeof c->message, "%s",
+                     tms_map_str(&c->reply.data, "message", m, sizeof m) ? m : "");
+            if (!rq || rq->type != MSGPACK_OBJECT_POSITIVE_INTEGER || rq->via.u64 == req)
+                return err_from_name(e);
+        }
+        if (rq && rq->type == MSGPACK_OBJECT_POSITIVE_INTEGER && rq->via.u64 == req)
+            return TMS_OK;
+    }
+}
+
+/* Begin a request map with n fields besides op and req. */
+static uint64_t begin(tms_client *c, msgpack_packer *pk, const char *op, size_t n)
+{
+    uint64_t req = ++c->next_req;
+    tms_frame_begin(&c->out);
+    msgpack_packer_init(pk, &c->out, msgpack_sbuffer_write);
+    msgpack_pack_map(pk, n + 2);
+    tms_pack_kv_str(pk, "op", op);
+    tms_pack_str(pk, "req");
+    msgpack_pack_uint64(pk, req);
+    return req;
+}
+
+tms_err tms_client_connect(const char *addr, const char *token, tms_client **out, char *why, size_t whylen)
+{
+    msgpack_packer pk;
+    tms_client *c = calloc(1, sizeof *c);
+    *out = NULL;
+    if (!c) {
+        snprintf(why, whylen, "out of memory");
+        return TMS_E_NOMEM;
+    }
+    tms_frame_reader_init(&c->rd, 0);
+    msgpack_sbuffer_init(&c->out);
+    msgpack_unpacked_init(&c->reply);
+    if ((c->fd = dial(addr, why, whylen)) < 0) {
+        tms_client_close(c);
+        return TMS_E_IO;
+    }
+    uint64_t req = begin(c, &pk, "hello", token ? 2 : 1);
+    tms_pack_str(&pk, "version");
+    msgpack_pack_uint32(&pk, TMS_WIRE_VERSION);
+    if (token)
+        tms_pack_kv_str(&pk, "token", token);
+    tms_err err = roundtrip(c, req);
+    if (err) {
+        snprintf(why, whylen, "hello to %s failed: %s%s%s", addr, tms_err_name(err), c->message[0] ? ": " : "",
+                 c->message);
+        tms_client_close(c);
+        return err;
+    }
+    *out = c;
+    return TMS_OK;
+}
+
+void tms_client_close(tms_client *c)
+{
+    if (!c)
+        return;
+    if (c->fd >= 0)
+        close(c->fd);
+    tms_frame_reader_free(&c->rd);
+    msgpack_sbuffer_destroy(&c->out);
+    msgpack_unpacked_destroy(&c->reply);
+    free(c);
+}
+
+const char *tms_client_message(const tms_client *c)
+{
+    return c->message;
+}
+
+tms_err tms_client_check_batch(tms_client *c, const char *const (*q)[4], size_t n, uint8_t *allow)
+{
+    msgpack_packer pk;
+    uint64_t req = begin(c, &pk, "check", 1);
+    tms_pack_str(&pk, "q");
+    msgpack_pack_array(&pk, n);
+    for (size_t i = 0; i < n; i++) {
+        msgpack_pack_array(&pk, 4);
+        for (int k = 0; k < 4; k++)
+            tms_pack_str(&pk, q[i][k] ? q[i][k] : "");
+    }
+    tms_err err = roundtrip(c, req);
+    if (err)
+        return err;
+    const msgpack_object *a = tms_map_get(&c->reply.data, "allow");
+    if (!a || a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size != n)
+        return TMS_E_PROTOCOL;
+    for (size_t i = 0; i < n; i++)
+        allow[i] = a->via.array.ptr[i].type == MSGPACK_OBJECT_BOOLEAN && a->via.array.ptr[i].via.boolean;
+    return TMS_OK;
+}
+
+int tms_client_check(tms_client *c, const char *tenant, const char *kind, const char *id, const char *name)
+{
+    const char *q[1][4] = {{tenant, kind, id, name}};
+    uint8_t allow = 0;
+    tms_err err = tms_client_check_batch(c, (const char *const(*)[4])q, 1, &allow);
+    return err ? -(int)err : allow;
+}
+
+static void fill_result(const msgpack_object *r, tms_client_result *out)
+{
+    const msgpack_object *seq = tms_map_get(r, "seq"), *err = tms_map_get(r, "error");
+    char verdict[16] = "";
+    memset(out, 0, sizeof *out);
+    out->has_seq = seq && seq->type == MSGPACK_OBJECT_POSITIVE_INTEGER;
+    out->seq = out->has_seq ? seq->via.u64 : 0;
+    tms_map_str(r, "verdict", verdict, sizeof verdict);
+    out->verdict = strcmp(verdict, "accepted") == 0 ? TMS_OK : err_from_name(err);
+    if (!tms_map_str(r, "message", out->message, sizeof out->message))
+        out->message[0] = '\0';
+}
+
+tms_err tms_client_submit_json(tms_client *c, const char *const *lines, const size_t *lens, size_t n,
+                               tms_client_result *results)
+{
+    msgpack_packer pk;
+    uint64_t req = begin(c, &pk, "submit", 1);
+    tms_pack_str(&pk, "cmds");
+    msgpack_pack_array(&pk, n);
+    for (size_t i = 0; i < n; i++) {
+        msgpack_pack_str(&pk, lens[i]);
+        msgpack_pack_str_body(&pk, lines[i], lens[i]);
+    }
+    tms_err err = roundtrip(c, req);
+    if (err) {
+        if (n)
+            snprintf(results[0].message, sizeof results[0].message, "%s", c->message);
+        return err;
+    }
+    const msgpack_object *rs = tms_map_get(&c->reply.data, "results");
+    if (!rs || rs->type != MSGPACK_OBJECT_ARRAY || rs->via.array.size != n)
+        return TMS_E_PROTOCOL;
+    for (size_t i = 0; i < n; i++)
+        fill_result(&rs->via.array.ptr[i], &results[i]);
+    return TMS_OK;
+}
+
+static tms_err query(tms_client *c, int show, const char *tenant, const char *kind, const char *id, char **json)
+{
+    msgpack_packer pk;
+    *json = NULL;
+    uint64_t req = begin(c, &pk, show ? "show" : "visible", show ? 3 : 2);
+    tms_pack_kv_str(&pk, "tenant", tenant);
+    if (show)
+        tms_pack_kv_str(&pk, "kind", kind);
+    tms_pack_kv_str(&pk, show ? "id" : "manager", id);
+    tms_err err = roundtrip(c, req);
+    if (err)
+        return err;
+    const msgpack_object *found = tms_map_get(&c->reply.data, "found"), *j = tms_map_get(&c->reply.data, "json");
+    if (show && found && found->type == MSGPACK_OBJECT_BOOLEAN && !found->via.boolean)
+        return TMS_NOT_FOUND;
+    if (!j || j->type != MSGPACK_OBJECT_STR || !(*json = malloc(j->via.str.size + 1)))
+        return j ? TMS_E_NOMEM : TMS_E_PROTOCOL;
+    memcpy(*json, j->via.str.ptr, j->via.str.size);
+    (*json)[j->via.str.size] = '\0';
+    return TMS_OK;
+}
+
+tms_err tms_client_show(tms_client *c, const char *tenant, const char *kind, const char *id, char **json)
+{
+    return query(c, 1, tenant, kind, id, json);
+}
+
+tms_err tms_client_visible(tms_client *c, const char *tenant, const char *manager, char **json)
+{
+    return query(c, 0, tenant, NULL, manager, json);
+}

@@ -1,0 +1,515 @@
+/* daemon.c -- tmsd's loop: listeners (Unix socket, TCP, metrics), accepted
+ * connections with their frame readers, idle timers and backpressure,
+ * signals and an orderly shutdown that finishes the group in flight. */
+#include "daemon_internal.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define READ_CHUNK (64 * 1024)
+#define PAUSE_ABOVE (8u << 20)    /* stop reading a client with this much unsent reply */
+#define RESUME_BELOW (1u << 20)
+
+typedef struct wreq {
+    uv_write_t req;
+    conn *c;
+    size_t len;
+    char data[];
+} wreq;
+
+uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+void hist_add(uint64_t *hist, uint64_t value, int shift)
+{
+    int b = 0;
+    while (b < HIST_BUCKETS - 1 && value >= (UINT64_C(1) << (b + shift)))
+        b++;
+    hist[b]++;
+}
+
+void daemon_log(const char *level, const char *fmt, ...)
+{
+    char msg[1024], ts[40];
+    struct timespec now;
+    struct tm tm;
+    va_list ap;
+    clock_gettime(CLOCK_REALTIME, &now);
+    gmtime_r(&now.tv_sec, &tm);
+    strftime(ts, sizeof ts, "%Y-%m-%dT%H:%M:%S", &tm);
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "ts=%s.%03ldZ level=%s %s\n", ts, now.tv_nsec / 1000000, level, msg);
+}
+
+void conn_release(conn *c)
+{
+    if (--c->refs > 0)
+        return;
+    tms_frame_reader_free(&c->rd);
+    free(c);
+}
+
+static void on_conn_closed(uv_handle_t *h)
+{
+    conn_release(h->data);
+}
+
+static void begin_shutdown(server *d, const char *why);
+static void start_reading(conn *c);
+
+static void conn_maybe_resume(conn *c)
+{
+    if (c->reading_paused && !c->closing && c->queued_bytes < RESUME_BELOW && c->jobs < 16 && !c->d->stopping) {
+        c->reading_paused = 0;
+        start_reading(c);
+    }
+}
+
+void conn_close(conn *c)
+{
+    server *d = c->d;
+    if (c->closing)
+        return;
+    c->closing = 1;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        d->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    d->nconns--;
+    uv_close((uv_handle_t *)&c->idle, on_conn_closed);
+    uv_close(&c->h.handle, on_conn_closed);
+    if (d->nconns == 0 && d->opt.idle_exit_ms && !d->stopping)
+        uv_timer_again(&d->idle_exit);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    wreq *w = (wreq *)req;
+    conn *c = w->c;
+    c->queued_bytes -= w->len;
+    if (status < 0 && !c->closing)
+        conn_close(c);
+    conn_maybe_resume(c);
+    free(w);
+    conn_release(c);
+}
+
+void conn_send(conn *c, msgpack_sbuffer *sb)
+{
+    if (c->closing || tms_frame_seal(sb, c->d->opt.max_frame) != TMS_OK)
+        return;
+    wreq *w = malloc(sizeof *w + sb->size);
+    if (!w) {
+        conn_close(c);
+        return;
+    }
+    w->c = c;
+    w->len = sb->size;
+    memcpy(w->data, sb->data, sb->size);
+    uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
+    if (uv_write(&w->req, &c->h.stream, &buf, 1, on_write) != 0) {
+        free(w);
+        conn_close(c);
+        return;
+    }
+    c->refs++;
+    c->queued_bytes += w->len;
+    if (c->queued_bytes > PAUSE_ABOVE && !c->reading_paused) {
+        c->reading_paused = 1;
+        uv_read_stop(&c->h.stream);
+    }
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    conn *c = h->data;
+    size_t avail = 0;
+    uint8_t *p = tms_frame_reader_reserve(&c->rd, READ_CHUNK, &avail);
+    (void)suggested;
+    *buf = uv_buf_init((char *)p, p ? (unsigned)(avail < READ_CHUNK ? avail : READ_CHUNK) : 0);
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    conn *c = s->data;
+    const uint8_t *payload;
+    size_t len;
+    int r;
+    (void)buf;
+    if (nread < 0) {
+        conn_close(c);
+        return;
+    }
+    tms_frame_reader_commit(&c->rd, (size_t)nread);
+    uv_timer_again(&c->idle);
+    while (!c->closing && !c->reading_paused && (r = tms_frame_reader_next(&c->rd, &payload, &len)) != 0) {
+        if (r < 0) {
+            c->d->ctr.frames_bad++;
+            reply_error(c, NULL, TMS_E_TOOBIG, "frame over the size limit");
+            conn_close(c);
+            return;
+        }
+        if (handle_frame(c, payload, len) < 0) {
+            conn_close(c);
+            return;
+        }
+        if (c->jobs > 64 && !c->reading_paused) {   /* a client pipelining submits faster than we commit */
+            c->reading_paused = 1;
+            uv_read_stop(&c->h.stream);
+        }
+    }
+}
+
+static void start_reading(conn *c)
+{
+    uv_read_start(&c->h.stream, on_alloc, on_read);
+}
+
+static void on_idle(uv_timer_t *t)
+{
+    conn *c = t->data;
+    daemon_log("info", "msg=\"idle connection closed\"");
+    conn_close(c);
+}
+
+static void on_connection(uv_stream_t *srv, int status)
+{
+    server *d = srv->data;
+    int is_tcp = srv == (uv_stream_t *)&d->tcp_srv;
+    conn *c;
+    if (status < 0 || !(c = calloc(1, sizeof *c)))
+        return;
+    c->d = d;
+    c->is_tcp = is_tcp;
+    c->refs = 2;
+    tms_frame_reader_init(&c->rd, d->opt.max_frame);
+    if (is_tcp)
+        uv_tcp_init(d->loop, &c->h.tcp);
+    else
+        uv_pipe_init(d->loop, &c->h.pipe, 0);
+    c->h.handle.data = c;
+    uv_timer_init(d->loop, &c->idle);
+    c->idle.data = c;
+    c->next = d->conns;
+    if (d->conns)
+        d->conns->prev = c;
+    d->conns = c;
+    d->nconns++;
+    d->ctr.connections_total++;
+    uv_timer_stop(&d->idle_exit);
+    if (uv_accept(srv, &c->h.stream) != 0) {
+        conn_close(c);
+        return;
+    }
+    if (d->nconns > d->opt.max_connections || d->stopping) {
+        reply_error(c, NULL, TMS_E_BUSY, d->stopping ? "shutting down" : "connection limit reached");
+        conn_close(c);
+        return;
+    }
+    c->rights = is_tcp ? (d->opt.tcp_lookups_need_token ? 0 : 1 << TMS_RIGHT_LOOKUP)
+                       : (1 << TMS_RIGHT_LOOKUP) | (1 << TMS_RIGHT_SUBMIT);
+    uv_timer_start(&c->idle, on_idle, d->opt.idle_timeout_ms, d->opt.idle_timeout_ms);
+    start_reading(c);
+}
+
+void conn_job_done(conn *c)
+{
+    c->jobs--;
+    conn_maybe_resume(c);
+}
+
+/* ---- metrics: Prometheus text over a minimal HTTP/1.0 responder ---- */
+
+typedef struct mconn {
+    uv_tcp_t tcp;
+    server *d;
+    char buf[2048];
+    int answered;
+} mconn;
+
+static void on_mclosed(uv_handle_t *h)
+{
+    free(h->data);
+}
+
+static void on_mwrite(uv_write_t *req, int status)
+{
+    (void)status;
+    mconn *m = req->data;
+    free(req);
+    uv_close((uv_handle_t *)&m->tcp, on_mclosed);
+}
+
+static void on_malloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    mconn *m = h->data;
+    (void)suggested;
+    *buf = uv_buf_init(m->buf, sizeof m->buf);
+}
+
+static void on_mread(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    mconn *m = s->data;
+    (void)buf;
+    if (nread < 0 || m->answered) {
+        if (!m->answered)
+            uv_close((uv_handle_t *)&m->tcp, on_mclosed);
+        return;
+    }
+    if (nread == 0)
+        return;
+    m->answered = 1;
+    uv_read_stop(s);
+    msgpack_sbuffer body;
+    msgpack_sbuffer_init(&body);
+    render_metrics(m->d, &body);
+    char head[160];
+    int hl = snprintf(head, sizeof head, "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
+                      "Content-Length: %zu\r\nConnection: close\r\n\r\n", body.size);
+    uv_write_t *w = malloc(sizeof *w + (size_t)hl + body.size);
+    if (!w) {
+        msgpack_sbuffer_destroy(&body);
+        uv_close((uv_handle_t *)&m->tcp, on_mclosed);
+        return;
+    }
+    char *out = (char *)(w + 1);
+    memcpy(out, head, (size_t)hl);
+    memcpy(out + hl, body.data, body.size);
+    uv_buf_t b = uv_buf_init(out, (unsigned)((size_t)hl + body.size));
+    w->data = m;
+    msgpack_sbuffer_destroy(&body);
+    uv_write(w, s, &b, 1, on_mwrite);
+}
+
+static void on_metrics_connection(uv_stream_t *srv, int status)
+{
+    server *d = srv->data;
+    mconn *m;
+    if (status < 0 || !(m = calloc(1, sizeof *m)))
+        return;
+    m->d = d;
+    uv_tcp_init(d->loop, &m->tcp);
+    m->tcp.data = m;
+    if (uv_accept(srv, (uv_stream_t *)&m->tcp) != 0) {
+        uv_close((uv_handle_t *)&m->tcp, on_mclosed);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&m->tcp, on_malloc, on_mread);
+}
+
+/* ---- listeners, signals, shutdown ---- */
+
+static int parse_hostport(const char *s, struct sockaddr_storage *ss)
+{
+    char host[256];
+    const char *colon = strrchr(s, ':');
+    if (!colon || colon == s || (size_t)(colon - s) >= sizeof host)
+        return -1;
+    int port = atoi(colon + 1);
+    if (port <= 0 || port > 65535)
+        return -1;
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        host[strlen(host) - 1] = '\0';
+        return uv_ip6_addr(host + 1, port, (struct sockaddr_in6 *)ss);
+    }
+    return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
+}
+
+static int listen_tcp(server *d, uv_tcp_t *srv, const char *addr, uv_connection_cb cb)
+{
+    struct sockaddr_storage ss;
+    int rc;
+    memset(&ss, 0, sizeof ss);
+    if (parse_hostport(addr, &ss) != 0) {
+        fprintf(stderr, "tmsd: bad address %s (want HOST:PORT)\n", addr);
+        return -1;
+    }
+    uv_tcp_init(d->loop, srv);
+    srv->data = d;
+    if ((rc = uv_tcp_bind(srv, (const struct sockaddr *)&ss, 0)) || (rc = uv_listen((uv_stream_t *)srv, 128, cb))) {
+        fprintf(stderr, "tmsd: cannot listen on %s: %s\n", addr, uv_strerror(rc));
+        return -1;
+    }
+    return 0;
+}
+
+static int listen_unix(server *d, const char *path)
+{
+    int rc;
+    struct stat st;
+    if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+        unlink(path);   /* we hold the data directory's lock: a socket left here is stale */
+    uv_pipe_init(d->loop, &d->unix_srv, 0);
+    d->unix_srv.data = d;
+    if ((rc = uv_pipe_bind(&d->unix_srv, path)) || (rc = uv_listen((uv_stream_t *)&d->unix_srv, 128, on_connection))) {
+        fprintf(stderr, "tmsd: cannot listen on %s: %s\n", path, uv_strerror(rc));
+        return -1;
+    }
+    chmod(path, 0660);
+    return 0;
+}
+
+static void close_if_open(uv_handle_t *h)
+{
+    if (h->loop && !uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+void daemon_shutdown_check(server *d)
+{
+    if (!d->stopping || d->group_busy || d->pending)
+        return;
+    while (d->conns)
+        conn_close(d->conns);
+    close_if_open((uv_handle_t *)&d->sigterm);
+    close_if_open((uv_handle_t *)&d->sigint);
+    close_if_open((uv_handle_t *)&d->idle_exit);
+}
+
+static void begin_shutdown(server *d, const char *why)
+{
+    if (d->stopping)
+        return;
+    d->stopping = 1;
+    daemon_log("info", "msg=\"shutting down\" why=%s in_flight=%d", why, d->group_busy);
+    if (d->have_unix)
+        close_if_open((uv_handle_t *)&d->unix_srv);
+    if (d->have_tcp)
+        close_if_open((uv_handle_t *)&d->tcp_srv);
+    if (d->have_metrics)
+        close_if_open((uv_handle_t *)&d->metrics_srv);
+    for (conn *c = d->conns; c; c = c->next)
+        if (!c->reading_paused) {
+            c->reading_paused = 1;
+            uv_read_stop(&c->h.stream);
+        }
+    daemon_shutdown_check(d);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    begin_shutdown(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+static void on_idle_exit(uv_timer_t *t)
+{
+    server *d = t->data;
+    if (d->nconns == 0)
+        begin_shutdown(d, "idle");
+}
+
+static int read_token(server *d, const char *path)
+{
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(d->token, sizeof d->token, f)) {
+        fprintf(stderr, "tmsd: cannot read token file %s\n", path);
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    d->token[strcspn(d->token, "\r\n")] = '\0';
+    d->token_len = strlen(d->token);
+    if (d->token_len < 16) {
+        fprintf(stderr, "tmsd: the token in %s is shorter than 16 characters\n", path);
+        return -1;
+    }
+    return 0;
+}
+
+static int start_listeners(server *d, const char *sock)
+{
+    if (sock[0] && listen_unix(d, sock) != 0)
+        return -1;
+    d->have_unix = sock[0] != '\0';
+    if (d->opt.listen && listen_tcp(d, &d->tcp_srv, d->opt.listen, on_connection) != 0)
+        return -1;
+    d->have_tcp = d->opt.listen != NULL;
+    if (d->opt.metrics && listen_tcp(d, &d->metrics_srv, d->opt.metrics, on_metrics_connection) != 0)
+        return -1;
+    d->have_metrics = d->opt.metrics != NULL;
+    uv_signal_init(d->loop, &d->sigterm);
+    uv_signal_init(d->loop, &d->sigint);
+    d->sigterm.data = d->sigint.data = d;
+    uv_signal_start(&d->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_timer_init(d->loop, &d->idle_exit);
+    d->idle_exit.data = d;
+    if (d->opt.idle_exit_ms) {
+        uv_timer_start(&d->idle_exit, on_idle_exit, d->opt.idle_exit_ms, d->opt.idle_exit_ms);
+    }
+    return 0;
+}
+
+static void close_any(uv_handle_t *h, void *arg)
+{
+    (void)arg;
+    if (!uv_is_closing(h))
+        uv_close(h, NULL);
+}
+
+int tms_daemon_run(const tms_daemon_options *opt)
+{
+    static server d;   /* one daemon per process: signals are process-wide */
+    char why[600], sock[4200];
+    uv_loop_t loop;
+    int rc = 2;
+    memset(&d, 0, sizeof d);
+    d.opt = *opt;
+    d.opt.max_connections = opt->max_connections ? opt->max_connections : 1024;
+    d.opt.idle_timeout_ms = opt->idle_timeout_ms ? opt->idle_timeout_ms : 300000;
+    d.opt.max_frame = opt->max_frame ? opt->max_frame : TMS_WIRE_MAX_FRAME;
+    d.pending_tail = &d.pending;
+    msgpack_sbuffer_init(&d.out);
+    snprintf(sock, sizeof sock, "%s", opt->socket_path ? opt->socket_path : "");
+    if (!opt->socket_path)
+        tms_data_path(sock, sizeof sock, opt->data_dir, "tmsd.sock");
+    tms_engine_options eo = {0};
+    eo.defer_growth = 1;
+    eo.map_bytes = opt->map_bytes;
+    if (opt->token_file && read_token(&d, opt->token_file) != 0)
+        goto done;
+    if (tms_engine_open(opt->data_dir, &eo, &d.eng, why, sizeof why) != TMS_OK) {
+        fprintf(stderr, "tmsd: %s\n", why);
+        goto done;
+    }
+    if (tms_engine_open_report(d.eng)[0])
+        daemon_log("warn", "msg=\"%s\"", tms_engine_open_report(d.eng));
+    d.store = tms_engine_store(d.eng);
+    uv_loop_init(&loop);
+    d.loop = &loop;
+    if (start_listeners(&d, sock) == 0) {
+        daemon_log("info", "msg=started data=%s socket=%s listen=%s metrics=%s last_seq=%llu pid=%ld",
+                   opt->data_dir, sock[0] ? sock : "-", opt->listen ? opt->listen : "-",
+                   opt->metrics ? opt->metrics : "-", (unsigned long long)tms_engine_last_seq(d.eng), (long)getpid());
+        uv_run(&loop, UV_RUN_DEFAULT);
+        rc = 0;
+    } else {
+        uv_walk(&loop, close_any, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    uv_loop_close(&loop);
+    if (rc == 0)
+        daemon_log("info", "msg=stopped last_seq=%llu", (unsigned long long)tms_engine_last_seq(d.eng));
+    if (d.have_unix)
+        unlink(sock);
+done:
+    tms_engine_close(d.eng);
+    msgpack_sbuffer_destroy(&d.out);
+    return rc;
+}

@@ -1,0 +1,29 @@
+/* daemon.h -- tmsd, the engine as a server: a libuv loop that answers
+ * lookups from LMDB on the loop thread (readers never wait for writes) and
+ * group-commits submits on a worker thread: whatever arrived while the
+ * previous group was being made durable forms the next group. */
+#ifndef TMS_DAEMON_H
+#define TMS_DAEMON_H
+
+#include <stddef.h>
+
+typedef struct tms_daemon_options {
+    const char *data_dir;          /* required */
+    const char *socket_path;       /* Unix socket; NULL = DIR/tmsd.sock; "" = none */
+    const char *listen;            /* TCP HOST:PORT; NULL = none */
+    const char *metrics;           /* Prometheus text over HTTP on HOST:PORT; NULL = none */
+    const char *token_file;        /* TCP clients present this token in hello to get rights */
+    int tcp_lookups_need_token;    /* 0: TCP lookups are open; 1: they need the token too */
+    unsigned max_connections;      /* 0 = 1024 */
+    unsigned idle_timeout_ms;      /* close a silent connection after this; 0 = 300000 */
+    unsigned idle_exit_ms;         /* exit when no client has been connected this long; 0 = never */
+    size_t max_frame;              /* 0 = TMS_WIRE_MAX_FRAME */
+    size_t map_bytes;              /* initial LMDB map size; 0 = default */
+} tms_daemon_options;
+
+/* Run until SIGTERM/SIGINT (or idle_exit_ms). Returns the process exit
+ * status: 0 after a clean shutdown, 2 when it could not start (a one-line
+ * reason on stderr). Log lines (key=value) go to stderr. */
+int tms_daemon_run(const tms_daemon_options *opt);
+
+#endif

@@ -1,0 +1,140 @@
+/* daemon_group.c -- group commit in tmsd. Submits queue up on the loop
+ * thread; when no group is in flight, everything queued becomes one group,
+ * run on a libuv worker through tms_engine_submit (one log fdatasync, one
+ * LMDB commit); its verdicts are sent only after that returns. Map growth
+ * happens back on the loop thread, where no read transaction is open. */
+#include "daemon_internal.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void work_cb(uv_work_t *w)
+{
+    server *d = w->data;
+    uint64_t t0 = now_ns();
+    d->group_why[0] = '\0';
+    d->group_err = d->group_n ? tms_engine_submit(d->eng, d->group_subs, d->group_n, d->group_why,
+                                                  sizeof d->group_why)
+                              : TMS_OK;
+    hist_add(d->ctr.commit_ns_hist, now_ns() - t0, 10);
+}
+
+static void pack_result(msgpack_packer *pk, const tms_submission *s, const char *why)
+{
+    int ok = s->cmd && s->verdict.code == TMS_OK;
+    msgpack_pack_map(pk, ok ? 2 : 4);
+    tms_pack_str(pk, "seq");
+    if (s->cmd)
+        msgpack_pack_uint64(pk, s->seq);
+    else
+        msgpack_pack_nil(pk);
+    tms_pack_kv_str(pk, "verdict", ok ? "accepted" : "rejected");
+    if (ok)
+        return;
+    tms_pack_kv_str(pk, "error", s->cmd ? tms_err_name(s->verdict.code) : "INVALID_COMMAND");
+    tms_pack_kv_str(pk, "message", s->cmd ? s->verdict.message : why);
+}
+
+static void reply_job(server *d, job *j)
+{
+    msgpack_packer pk;
+    if (j->c->closing)
+        return;   /* the client went away: its commands are durable all the same */
+    tms_frame_begin(&d->out);
+    msgpack_packer_init(&pk, &d->out, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    tms_pack_str(&pk, "req");
+    msgpack_pack_uint64(&pk, j->req);
+    tms_pack_str(&pk, "results");
+    msgpack_pack_array(&pk, j->n);
+    for (size_t i = 0; i < j->n; i++)
+        pack_result(&pk, &j->subs[i], j->why[i]);
+    if (tms_frame_seal(&d->out, d->opt.max_frame) != TMS_OK) {
+        msgpack_object req = {MSGPACK_OBJECT_POSITIVE_INTEGER, {.u64 = j->req}};
+        reply_error(j->c, &req, TMS_E_TOOBIG, "the verdicts exceed the frame limit: submit fewer commands per frame");
+        return;
+    }
+    conn_send(j->c, &d->out);
+}
+
+static void finish_group(server *d)
+{
+    size_t k = 0;
+    job *j = d->group;
+    while (j) {
+        job *next = j->next;
+        for (size_t i = 0; i < j->n; i++)
+            if (j->subs[i].cmd)
+                j->subs[i] = d->group_subs[k++];
+        if (d->group_err) {
+            msgpack_object req = {MSGPACK_OBJECT_POSITIVE_INTEGER, {.u64 = j->req}};
+            if (!j->c->closing)
+                reply_error(j->c, &req, d->group_err, d->group_why);
+        } else {
+            reply_job(d, j);
+        }
+        conn_job_done(j->c);
+        conn_release(j->c);
+        job_free(j);
+        j = next;
+    }
+    free(d->group_subs);
+    d->group_subs = NULL;
+    d->group = NULL;
+    d->group_busy = 0;
+}
+
+static void after_cb(uv_work_t *w, int status)
+{
+    server *d = w->data;
+    (void)status;
+    if (d->group_err == TMS_E_NOSPACE) {
+        /* map full: grow here, with no read transaction open, then redo or answer */
+        int behind = tms_engine_behind(d->eng);
+        tms_err err = tms_engine_grow(d->eng, d->group_why, sizeof d->group_why);
+        daemon_log("info", "msg=\"projection map grown\" result=%s", tms_err_name(err));
+        if (err == TMS_OK && !behind) {
+            uv_queue_work(d->loop, &d->work, work_cb, after_cb);   /* nothing was logged: run it again */
+            return;
+        }
+        d->group_err = err;
+    }
+    if (d->group_err)
+        daemon_log("error", "msg=\"group commit failed\" err=%s why=\"%s\"", tms_err_name(d->group_err),
+                   d->group_why);
+    d->ctr.groups++;
+    d->ctr.group_cmds += d->group_n;
+    hist_add(d->ctr.group_size_hist, d->group_n, 0);
+    finish_group(d);
+    group_maybe_start(d);
+    daemon_shutdown_check(d);
+}
+
+void group_maybe_start(server *d)
+{
+    size_t n = 0, k = 0;
+    if (d->group_busy || !d->pending)
+        return;
+    d->group = d->pending;
+    d->pending = NULL;
+    d->pending_tail = &d->pending;
+    for (job *j = d->group; j; j = j->next)
+        for (size_t i = 0; i < j->n; i++)
+            n += j->subs[i].cmd != NULL;
+    d->group_subs = calloc(n ? n : 1, sizeof *d->group_subs);
+    if (!d->group_subs) {
+        d->group_err = TMS_E_NOMEM;
+        snprintf(d->group_why, sizeof d->group_why, "out of memory");
+        d->group_n = 0;
+        finish_group(d);
+        return;
+    }
+    for (job *j = d->group; j; j = j->next)
+        for (size_t i = 0; i < j->n; i++)
+            if (j->subs[i].cmd)
+                d->group_subs[k++] = j->subs[i];
+    d->group_n = n;
+    d->group_busy = 1;
+    d->work.data = d;
+    uv_queue_work(d->loop, &d->work, work_cb, after_cb);
+}

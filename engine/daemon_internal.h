@@ -1,0 +1,100 @@
+/* daemon_internal.h -- what daemon.c (loop, sockets, shutdown) and
+ * daemon_ops.c (requests, group commit) share. Private to engine/. */
+#ifndef TMS_DAEMON_INTERNAL_H
+#define TMS_DAEMON_INTERNAL_H
+
+#include <uv.h>
+#include "daemon.h"
+#include "engine.h"
+#include "wire.h"
+
+#define HIST_BUCKETS 16
+
+typedef struct server server;
+
+typedef struct conn {
+    union {
+        uv_handle_t handle;
+        uv_stream_t stream;
+        uv_tcp_t tcp;
+        uv_pipe_t pipe;
+    } h;
+    uv_timer_t idle;
+    server *d;
+    tms_frame_reader rd;
+    int rights;                 /* bit set of 1 << TMS_RIGHT_* */
+    int is_tcp, closing, reading_paused;
+    int refs;                   /* handle + timer + writes and jobs in flight; freed at 0 */
+    int jobs;                   /* submits queued or in flight */
+    size_t queued_bytes;        /* replies written but not yet flushed */
+    struct conn *prev, *next;
+} conn;
+
+/* One submit request: its commands and their verdicts. */
+typedef struct job {
+    conn *c;
+    uint64_t req;
+    size_t n;
+    tms_cmd *cmds;
+    tms_submission *subs;       /* n entries; cmd NULL when invalid */
+    char (*why)[TMS_MESSAGE_MAX];   /* reason for INVALID_COMMAND entries */
+    struct job *next;
+} job;
+
+typedef struct counters {
+    uint64_t connections_total, requests, frames_bad, checks, submits, groups, group_cmds;
+    uint64_t lookup_ns_hist[HIST_BUCKETS];   /* lookup frame latency, bucket i < 2^(i+10) ns */
+    uint64_t commit_ns_hist[HIST_BUCKETS];   /* group commit latency */
+    uint64_t group_size_hist[HIST_BUCKETS];  /* commands per group, bucket i < 2^i */
+} counters;
+
+struct server {
+    uv_loop_t *loop;
+    tms_daemon_options opt;
+    tms_engine *eng;
+    tms_store *store;           /* the engine's environment: read transactions on the loop thread */
+    tms_txn rtx;                /* reused read transaction, reset between frames */
+    uv_pipe_t unix_srv;
+    uv_tcp_t tcp_srv, metrics_srv;
+    int have_unix, have_tcp, have_metrics;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t idle_exit;
+    char token[256];
+    size_t token_len;
+    conn *conns;
+    unsigned nconns;
+    job *pending, **pending_tail;   /* waiting for the next group */
+    job *group;                 /* in flight on the worker */
+    size_t group_n;
+    tms_submission *group_subs;
+    tms_err group_err;
+    char group_why[512];
+    uint64_t group_start_ns;
+    uv_work_t work;
+    int group_busy, stopping;
+    counters ctr;
+    msgpack_sbuffer out;        /* reply scratch */
+};
+
+/* daemon.c */
+void conn_send(conn *c, msgpack_sbuffer *sb);
+void conn_close(conn *c);
+void conn_release(conn *c);
+/* A job of c finished: resume reading if it was paused for pipelining. */
+void conn_job_done(conn *c);
+/* Everything queued is done while stopping: close what is left. */
+void daemon_shutdown_check(server *d);
+void daemon_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+uint64_t now_ns(void);
+void hist_add(uint64_t *hist, uint64_t value, int shift);
+
+/* daemon_ops.c */
+/* Handle one frame from c. Returns 0, or -1 when the connection must close. */
+int handle_frame(conn *c, const uint8_t *payload, size_t len);
+void reply_error(conn *c, const msgpack_object *req, tms_err err, const char *message);
+void job_free(job *j);
+/* daemon_group.c */
+void group_maybe_start(server *d);
+void render_metrics(server *d, msgpack_sbuffer *sb);
+
+#endif

@@ -1,0 +1,347 @@
+/* daemon_ops.c -- tmsd's requests: hello (rights), check (one or a batch, on
+ * the loop thread from a reused LMDB read transaction), show, visible,
+ * status, and submit, which queues commands for the next group commit on the
+ * worker thread. Replies are msgpack frames echoing the request's "req". */
+#include "daemon_internal.h"
+#include "query.h"
+#include <sodium.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK_BATCH_MAX 100000
+#define SUBMIT_BATCH_MAX 10000
+
+static void pack_req(msgpack_packer *pk, const msgpack_object *req)
+{
+    tms_pack_str(pk, "req");
+    if (req && req->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        msgpack_pack_uint64(pk, req->via.u64);
+    else
+        msgpack_pack_nil(pk);
+}
+
+void reply_error(conn *c, const msgpack_object *req, tms_err err, const char *message)
+{
+    server *d = c->d;
+    msgpack_packer pk;
+    tms_frame_begin(&d->out);
+    msgpack_packer_init(&pk, &d->out, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 3);
+    pack_req(&pk, req);
+    tms_pack_kv_str(&pk, "error", tms_err_name(err));
+    tms_pack_kv_str(&pk, "message", message ? message : tms_strerror(err));
+    conn_send(c, &d->out);
+}
+
+/* Begin a reply map of n+1 entries (req first). */
+static void reply_begin(server *d, msgpack_packer *pk, const msgpack_object *req, size_t n)
+{
+    tms_frame_begin(&d->out);
+    msgpack_packer_init(pk, &d->out, msgpack_sbuffer_write);
+    msgpack_pack_map(pk, n + 1);
+    pack_req(pk, req);
+}
+
+static int op_hello(conn *c, const msgpack_object *m, const msgpack_object *req)
+{
+    server *d = c->d;
+    const msgpack_object *v = tms_map_get(m, "version"), *tok = tms_map_get(m, "token");
+    msgpack_packer pk;
+    if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != TMS_WIRE_VERSION) {
+        reply_error(c, req, TMS_E_PROTOCOL, "unsupported protocol version (this server speaks 1)");
+        return -1;
+    }
+    if (c->is_tcp && d->token_len && tok && tok->type == MSGPACK_OBJECT_STR && tok->via.str.size == d->token_len &&
+        sodium_memcmp(tok->via.str.ptr, d->token, d->token_len) == 0)
+        c->rights |= (1 << TMS_RIGHT_LOOKUP) | (1 << TMS_RIGHT_SUBMIT);
+    reply_begin(d, &pk, req, 3);
+    tms_pack_str(&pk, "version");
+    msgpack_pack_uint32(&pk, TMS_WIRE_VERSION);
+    tms_pack_kv_str(&pk, "server", "tmsd");
+    tms_pack_str(&pk, "rights");
+    int n = ((c->rights >> TMS_RIGHT_LOOKUP) & 1) + ((c->rights >> TMS_RIGHT_SUBMIT) & 1);
+    msgpack_pack_array(&pk, (size_t)n);
+    if (c->rights & (1 << TMS_RIGHT_LOOKUP))
+        tms_pack_str(&pk, "lookup");
+    if (c->rights & (1 << TMS_RIGHT_SUBMIT))
+        tms_pack_str(&pk, "submit");
+    conn_send(c, &d->out);
+    return 0;
+}
+
+/* Copy a msgpack string into buf (NUL-terminated); "" when not a short string. */
+static const char *obj_str(const msgpack_object *o, char *buf, size_t len)
+{
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= len || memchr(o->via.str.ptr, 0, o->via.str.size)) {
+        buf[0] = '\0';
+        return buf;
+    }
+    memcpy(buf, o->via.str.ptr, o->via.str.size);
+    buf[o->via.str.size] = '\0';
+    return buf;
+}
+
+static int op_check(conn *c, const msgpack_object *m, const msgpack_object *req)
+{
+    server *d = c->d;
+    const msgpack_object *q = tms_map_get(m, "q");
+    msgpack_packer pk;
+    char t[72], k[16], id[72], name[136];
+    if (!q || q->type != MSGPACK_OBJECT_ARRAY || q->via.array.size > CHECK_BATCH_MAX) {
+        reply_error(c, req, TMS_E_PROTOCOL, "check needs q: an array of [tenant, kind, id, name]");
+        return 0;
+    }
+    if (tms_txn_begin(d->store, 0, &d->rtx) != TMS_OK) {
+        reply_error(c, req, TMS_E_STORE, "cannot read the projection");
+        return 0;
+    }
+    reply_begin(d, &pk, req, 1);
+    tms_pack_str(&pk, "allow");
+    msgpack_pack_array(&pk, q->via.array.size);
+    for (uint32_t i = 0; i < q->via.array.size; i++) {
+        const msgpack_object *e = &q->via.array.ptr[i];
+        int allow = 0;
+        if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size == 4)
+            allow = tms_lookup_check(&d->rtx, obj_str(&e->via.array.ptr[0], t, sizeof t),
+                                     obj_str(&e->via.array.ptr[1], k, sizeof k),
+                                     obj_str(&e->via.array.ptr[2], id, sizeof id),
+                                     obj_str(&e->via.array.ptr[3], name, sizeof name));
+        if (allow > 0)
+            msgpack_pack_true(&pk);
+        else
+            msgpack_pack_false(&pk);   /* fail closed, also on a store error */
+    }
+    tms_txn_abort(&d->rtx);
+    d->ctr.checks += q->via.array.size;
+    conn_send(c, &d->out);
+    return 0;
+}
+
+static int op_query(conn *c, const msgpack_object *m, const msgpack_object *req, int show)
+{
+    server *d = c->d;
+    char t[72], k[16], id[72];
+    json_t *out = NULL;
+    msgpack_packer pk;
+    const char *tenant = tms_map_str(m, "tenant", t, sizeof t);
+    const char *kind = show ? tms_map_str(m, "kind", k, sizeof k) : "manager";
+    const char *who = tms_map_str(m, show ? "id" : "manager", id, sizeof id);
+    if (!tenant || !kind || !who) {
+        reply_error(c, req, TMS_E_PROTOCOL, show ? "show needs tenant, kind, id" : "visible needs tenant, manager");
+        return 0;
+    }
+    int rc = show ? tms_query_show(d->store, tenant, kind, who, &out) : tms_query_visible(d->store, tenant, who, &out);
+    if (rc == 2) {
+        json_decref(out);
+        reply_error(c, req, TMS_E_STORE, "cannot read the projection");
+        return 0;
+    }
+    char *text = rc == 0 ? json_dumps(out, JSON_COMPACT) : NULL;
+    json_decref(out);
+    reply_begin(d, &pk, req, show ? 2 : 1);
+    if (show) {
+        tms_pack_str(&pk, "found");
+        rc == 0 ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+    }
+    tms_pack_str(&pk, "json");
+    tms_pack_str(&pk, text ? text : "null");
+    free(text);
+    conn_send(c, &d->out);
+    return 0;
+}
+
+static int op_status(conn *c, const msgpack_object *req)
+{
+    server *d = c->d;
+    msgpack_packer pk;
+    uint64_t seq = 0;
+    uint8_t head[TMS_HASH_LEN];
+    char hex[2 * TMS_HASH_LEN + 1];
+    if (tms_txn_begin(d->store, 0, &d->rtx) == TMS_OK) {   /* meta, not the log: the worker owns the log */
+        tms_meta_get(&d->rtx, &seq, head);
+        tms_txn_abort(&d->rtx);
+    }
+    sodium_bin2hex(hex, sizeof hex, head, TMS_HASH_LEN);
+    reply_begin(d, &pk, req, 4);
+    tms_pack_str(&pk, "last_seq");
+    msgpack_pack_uint64(&pk, seq);
+    tms_pack_kv_str(&pk, "head", seq ? hex : "");
+    tms_pack_str(&pk, "connections");
+    msgpack_pack_uint32(&pk, d->nconns);
+    tms_pack_str(&pk, "counters");
+    msgpack_pack_map(&pk, 6);
+    const char *names[6] = {"connections_total", "requests", "frames_bad", "checks", "submits", "groups"};
+    const uint64_t vals[6] = {d->ctr.connections_total, d->ctr.requests, d->ctr.frames_bad,
+                              d->ctr.checks, d->ctr.submits, d->ctr.groups};
+    for (int i = 0; i < 6; i++) {
+        tms_pack_str(&pk, names[i]);
+        msgpack_pack_uint64(&pk, vals[i]);
+    }
+    conn_send(c, &d->out);
+    return 0;
+}
+
+void job_free(job *j)
+{
+    for (size_t i = 0; i < j->n; i++)
+        tms_cmd_free(&j->cmds[i]);
+    free(j->cmds);
+    free(j->subs);
+    free(j->why);
+    free(j);
+}
+
+/* Parse every command of a submit; invalid ones are answered without a seq. */
+static job *job_new(conn *c, const msgpack_object *cmds, uint64_t req)
+{
+    job *j = calloc(1, sizeof *j);
+    size_t n = cmds->via.array.size;
+    if (!j || !(j->cmds = calloc(n ? n : 1, sizeof *j->cmds)) || !(j->subs = calloc(n ? n : 1, sizeof *j->subs)) ||
+        !(j->why = calloc(n ? n : 1, sizeof *j->why))) {
+        if (j)
+            job_free(j);
+        return NULL;
+    }
+    j->c = c;
+    j->req = req;
+    j->n = n;
+    for (size_t i = 0; i < n; i++) {
+        const msgpack_object *o = &cmds->via.array.ptr[i];
+        tms_err err = o->type == MSGPACK_OBJECT_STR
+                          ? tms_cmd_from_json(&j->cmds[i], o->via.str.ptr, o->via.str.size, j->why[i], TMS_MESSAGE_MAX)
+                          : tms_cmd_from_msgpack(&j->cmds[i], o, j->why[i], TMS_MESSAGE_MAX);
+        if (err == TMS_OK)
+            j->subs[i].cmd = &j->cmds[i];
+        else if (err != TMS_INVALID_COMMAND)
+            snprintf(j->why[i], TMS_MESSAGE_MAX, "%s", tms_strerror(err));
+    }
+    return j;
+}
+
+static int op_submit(conn *c, const msgpack_object *m, const msgpack_object *req)
+{
+    server *d = c->d;
+    const msgpack_object *cmds = tms_map_get(m, "cmds");
+    if (!cmds || cmds->type != MSGPACK_OBJECT_ARRAY || cmds->via.array.size > SUBMIT_BATCH_MAX) {
+        reply_error(c, req, TMS_E_PROTOCOL, "submit needs cmds: an array of commands (maps or JSON texts)");
+        return 0;
+    }
+    if (d->stopping) {
+        reply_error(c, req, TMS_E_BUSY, "shutting down");
+        return 0;
+    }
+    job *j = job_new(c, cmds, req && req->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? req->via.u64 : 0);
+    if (!j) {
+        reply_error(c, req, TMS_E_NOMEM, NULL);
+        return -1;
+    }
+    c->refs++;
+    c->jobs++;
+    *d->pending_tail = j;
+    d->pending_tail = &j->next;
+    d->ctr.submits += j->n;
+    group_maybe_start(d);
+    return 0;
+}
+
+int handle_frame(conn *c, const uint8_t *payload, size_t len)
+{
+    server *d = c->d;
+    msgpack_unpacked up;
+    size_t off = 0;
+    int rc = -1;
+    uint64_t t0 = now_ns();
+    msgpack_unpacked_init(&up);
+    d->ctr.requests++;
+    if (msgpack_unpack_next(&up, (const char *)payload, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len ||
+        up.data.type != MSGPACK_OBJECT_MAP) {
+        d->ctr.frames_bad++;
+        reply_error(c, NULL, TMS_E_PROTOCOL, "a frame must hold exactly one msgpack map");
+        goto done;
+    }
+    const msgpack_object *m = &up.data, *req = tms_map_get(m, "req"), *op = tms_map_get(m, "op");
+    int o = -1;
+    for (int i = 0; op && op->type == MSGPACK_OBJECT_STR && i < TMS_OP_COUNT; i++)
+        if (op->via.str.size == strlen(tms_wire_ops[i].name) &&
+            memcmp(op->via.str.ptr, tms_wire_ops[i].name, op->via.str.size) == 0)
+            o = i;
+    if (o < 0 || !req || req->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        d->ctr.frames_bad++;
+        reply_error(c, req, TMS_E_PROTOCOL, "a request needs op (a known name) and req (an unsigned integer)");
+        goto done;
+    }
+    int right = tms_wire_ops[o].right;
+    if (right != TMS_RIGHT_NONE && !(c->rights & (1 << right))) {
+        reply_error(c, req, TMS_E_DENIED, right == TMS_RIGHT_SUBMIT ? "submit needs the token (hello)"
+                                                                    : "lookups need the token (hello)");
+        rc = 0;
+        goto done;
+    }
+    switch ((tms_wire_op)o) {
+    case TMS_OP_HELLO: rc = op_hello(c, m, req); break;
+    case TMS_OP_SUBMIT: rc = op_submit(c, m, req); break;
+    case TMS_OP_CHECK: rc = op_check(c, m, req); break;
+    case TMS_OP_SHOW: rc = op_query(c, m, req, 1); break;
+    case TMS_OP_VISIBLE: rc = op_query(c, m, req, 0); break;
+    case TMS_OP_STATUS: rc = op_status(c, req); break;
+    }
+    if (o != TMS_OP_SUBMIT)
+        hist_add(d->ctr.lookup_ns_hist, now_ns() - t0, 10);
+done:
+    msgpack_unpacked_destroy(&up);
+    return rc;
+}
+
+static void metric(msgpack_sbuffer *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void metric(msgpack_sbuffer *sb, const char *fmt, ...)
+{
+    char line[256];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        msgpack_sbuffer_write(sb, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
+}
+
+/* A log2 histogram as Prometheus cumulative buckets; bucket i holds values
+ * below 2^(i+shift) (the last one: everything else). */
+static void histogram(msgpack_sbuffer *sb, const char *name, const char *help, const uint64_t *h, int shift,
+                      double scale)
+{
+    uint64_t cum = 0;
+    metric(sb, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    for (int i = 0; i < HIST_BUCKETS; i++) {
+        cum += h[i];
+        if (i == HIST_BUCKETS - 1)
+            metric(sb, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+        else
+            metric(sb, "%s_bucket{le=\"%g\"} %llu\n", name, (double)(UINT64_C(1) << (i + shift)) * scale,
+                   (unsigned long long)cum);
+    }
+    metric(sb, "%s_count %llu\n", name, (unsigned long long)cum);
+}
+
+void render_metrics(server *d, msgpack_sbuffer *sb)
+{
+    const struct { const char *name, *help; uint64_t v; } cs[] = {
+        {"tmsd_connections_total", "connections accepted", d->ctr.connections_total},
+        {"tmsd_requests_total", "request frames received", d->ctr.requests},
+        {"tmsd_bad_frames_total", "malformed or oversize frames", d->ctr.frames_bad},
+        {"tmsd_checks_total", "permission checks answered", d->ctr.checks},
+        {"tmsd_commands_submitted_total", "commands received in submits", d->ctr.submits},
+        {"tmsd_groups_total", "group commits", d->ctr.groups},
+        {"tmsd_group_commands_total", "commands in group commits", d->ctr.group_cmds},
+    };
+    for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
+        metric(sb, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", cs[i].name, cs[i].help, cs[i].name, cs[i].name,
+               (unsigned long long)cs[i].v);
+    metric(sb, "# HELP tmsd_connections open connections\n# TYPE tmsd_connections gauge\ntmsd_connections %u\n",
+           d->nconns);
+    histogram(sb, "tmsd_lookup_seconds", "time to answer a lookup frame", d->ctr.lookup_ns_hist, 10, 1e-9);
+    histogram(sb, "tmsd_group_commit_seconds", "time of a group commit (log fdatasync + LMDB commit)",
+              d->ctr.commit_ns_hist, 10, 1e-9);
+    histogram(sb, "tmsd_group_size", "commands per group commit", d->ctr.group_size_hist, 0, 1);
+}

@@ -1,0 +1,65 @@
+/* tmsclient.h -- a blocking client for tmsd, for PBX nodes and tools: connect
+ * over a Unix socket or TCP, check (one or a batch), submit, show, visible.
+ * The protocol is described in schemas/tmsperm.json ("wire") and
+ * docs/protocol.md.
+ *
+ * A tms_client is one connection; use it from one thread at a time. Every
+ * function returns a tms_err unless it says otherwise; on a transport error
+ * (TMS_E_IO, TMS_E_PROTOCOL) the connection is unusable: close it. */
+#ifndef TMSCLIENT_H
+#define TMSCLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tmsperm.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tms_client tms_client;
+
+/* Connect to addr: a path (contains '/') for a Unix socket, else HOST:PORT.
+ * token may be NULL; over TCP it grants the submit right (and lookups when
+ * the server requires it). On failure why gets a one-line reason and *out is
+ * NULL. The caller closes *out with tms_client_close. */
+tms_err tms_client_connect(const char *addr, const char *token, tms_client **out, char *why, size_t whylen);
+
+/* Close the connection and free the client. NULL is a no-op. */
+void tms_client_close(tms_client *c);
+
+/* 1 allow, 0 deny, or a negative tms_err. Fails closed like tms_reader_check. */
+int tms_client_check(tms_client *c, const char *tenant, const char *kind, const char *id, const char *name);
+
+/* n checks in one round trip: q[i] = {tenant, kind, id, name}; allow[i] gets
+ * 1 or 0. Strings are copied into the request; nothing is retained. */
+tms_err tms_client_check_batch(tms_client *c, const char *const (*q)[4], size_t n, uint8_t *allow);
+
+/* The outcome of one submitted command. */
+typedef struct tms_client_result {
+    int has_seq;              /* 0 for INVALID_COMMAND (not logged) */
+    uint64_t seq;
+    tms_err verdict;          /* TMS_OK = accepted */
+    char message[320];
+} tms_client_result;
+
+/* Submit n commands as JSON texts (lines[i] of lens[i] bytes) in one frame;
+ * results[i] is filled for each. Returns when the group commit holding them
+ * is durable, or an engine error (the outcome is then unknown: retry with
+ * request_id) with the server's message in results[0].message. */
+tms_err tms_client_submit_json(tms_client *c, const char *const *lines, const size_t *lens, size_t n,
+                               tms_client_result *results);
+
+/* show / visible: *json gets a malloc'd NUL-terminated JSON text the caller
+ * frees, exactly what tmsctl prints. show returns TMS_NOT_FOUND (and *json
+ * NULL) when the account or object does not exist. */
+tms_err tms_client_show(tms_client *c, const char *tenant, const char *kind, const char *id, char **json);
+tms_err tms_client_visible(tms_client *c, const char *tenant, const char *manager, char **json);
+
+/* The server's last error message on this connection ("" if none). */
+const char *tms_client_message(const tms_client *c);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
