@@ -48,6 +48,8 @@ void tms_frame_reader_commit(tms_frame_reader *r, size_t n)
 tms_err tms_frame_reader_feed(tms_frame_reader *r, const void *data, size_t n)
 {
     size_t avail;
+    if (n == 0)
+        return TMS_OK;
     uint8_t *p = tms_frame_reader_reserve(r, n, &avail);
     if (!p)
         return TMS_E_NOMEM;
