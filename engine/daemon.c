@@ -67,12 +67,14 @@ static void on_conn_closed(uv_handle_t *h)
 
 static void begin_shutdown(server *d, const char *why);
 static void start_reading(conn *c);
+static void drain_frames(conn *c);
 
 static void conn_maybe_resume(conn *c)
 {
     if (c->reading_paused && !c->closing && c->queued_bytes < RESUME_BELOW && c->jobs < 16 && !c->d->stopping) {
         c->reading_paused = 0;
         start_reading(c);
+        drain_frames(c);   /* frames that arrived before the pause are still buffered */
     }
 }
 
@@ -142,19 +144,12 @@ static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init((char *)p, p ? (unsigned)(avail < READ_CHUNK ? avail : READ_CHUNK) : 0);
 }
 
-static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+/* Handle every whole frame buffered, unless the connection pauses or closes. */
+static void drain_frames(conn *c)
 {
-    conn *c = s->data;
     const uint8_t *payload;
     size_t len;
     int r;
-    (void)buf;
-    if (nread < 0) {
-        conn_close(c);
-        return;
-    }
-    tms_frame_reader_commit(&c->rd, (size_t)nread);
-    uv_timer_again(&c->idle);
     while (!c->closing && !c->reading_paused && (r = tms_frame_reader_next(&c->rd, &payload, &len)) != 0) {
         if (r < 0) {
             c->d->ctr.frames_bad++;
@@ -171,6 +166,19 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
             uv_read_stop(&c->h.stream);
         }
     }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    conn *c = s->data;
+    (void)buf;
+    if (nread < 0) {
+        conn_close(c);
+        return;
+    }
+    tms_frame_reader_commit(&c->rd, (size_t)nread);
+    uv_timer_again(&c->idle);
+    drain_frames(c);
 }
 
 static void start_reading(conn *c)
@@ -341,7 +349,7 @@ static int listen_tcp(server *d, uv_tcp_t *srv, const char *addr, uv_connection_
     }
     uv_tcp_init(d->loop, srv);
     srv->data = d;
-    if ((rc = uv_tcp_bind(srv, (const struct sockaddr *)&ss, 0)) || (rc = uv_listen((uv_stream_t *)srv, 128, cb))) {
+    if ((rc = uv_tcp_bind(srv, (const struct sockaddr *)&ss, 0)) || (rc = uv_listen((uv_stream_t *)srv, 1024, cb))) {
         fprintf(stderr, "tmsd: cannot listen on %s: %s\n", addr, uv_strerror(rc));
         return -1;
     }
@@ -356,7 +364,7 @@ static int listen_unix(server *d, const char *path)
         unlink(path);   /* we hold the data directory's lock: a socket left here is stale */
     uv_pipe_init(d->loop, &d->unix_srv, 0);
     d->unix_srv.data = d;
-    if ((rc = uv_pipe_bind(&d->unix_srv, path)) || (rc = uv_listen((uv_stream_t *)&d->unix_srv, 128, on_connection))) {
+    if ((rc = uv_pipe_bind(&d->unix_srv, path)) || (rc = uv_listen((uv_stream_t *)&d->unix_srv, 1024, on_connection))) {
         fprintf(stderr, "tmsd: cannot listen on %s: %s\n", path, uv_strerror(rc));
         return -1;
     }

@@ -1,0 +1,302 @@
+#!/usr/bin/env python3
+"""test_tmsd.py -- tmsd as its clients see it: the conformance scenarios
+through tmsctl --connect, protocol round trips, pipelining and batches,
+garbage and oversize frames, many connections, the connection limit, the
+TCP token, SIGTERM, and a crash test: kill -9 at random moments during a
+stream of submits, restart, every acknowledged command is there.
+
+usage: test_tmsd.py BIN_DIR [CONFORMANCE_RUN]   (prints 'N passed, N failed')
+"""
+import os, random, signal, socket, stat, subprocess, sys, tempfile, threading, time
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mp
+
+BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
+RUNNER = sys.argv[2] if len(sys.argv) > 2 else None
+TMSD, TMSCTL = os.path.join(BIN, "tmsd"), os.path.join(BIN, "tmsctl")
+CRASH_ROUNDS = int(os.environ.get("TMS_CRASH_ROUNDS", "12"))
+passed = failed = 0
+
+def case(fn):
+    global passed, failed
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            fn(d)
+        passed += 1
+    except Exception as e:
+        failed += 1
+        print("FAIL %s: %s: %s" % (fn.__name__, type(e).__name__, e))
+    return fn
+
+def start(d, *extra, wait_for=None):
+    log = open(os.path.join(d, "tmsd.log"), "ab")
+    data = os.path.join(d, "data")
+    p = subprocess.Popen([TMSD, "--data", data] + list(extra), stdout=log, stderr=log)
+    sock = wait_for or os.path.join(data, "tmsd.sock")
+    for _ in range(200):
+        if port_open(sock):   # a stale socket file of a killed daemon does not count
+            return p, data
+        if p.poll() is not None:
+            raise AssertionError("tmsd exited %d: %s" % (p.returncode, open(os.path.join(d, "tmsd.log")).read()[-500:]))
+        time.sleep(0.02)
+    raise AssertionError("tmsd did not come up")
+
+def port_open(addr):
+    try:
+        if isinstance(addr, str):
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.connect(addr)
+            s.close()
+        else:
+            socket.create_connection(addr, timeout=0.2).close()
+        return True
+    except OSError:
+        return False
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    return p.wait(timeout=20)
+
+def ctl(*args, stdin=b""):
+    r = subprocess.run([TMSCTL] + list(args), input=stdin, capture_output=True, timeout=60)
+    return r.returncode, r.stdout.decode(), r.stderr.decode()
+
+def mp_json(o):
+    import json
+    return json.dumps(o)
+
+TENANT = {"cmd": "CreateTenant", "tenant": "acme", "actor": "system", "admin": "admin"}
+def ext(i):
+    return {"cmd": "CreateExtension", "tenant": "acme", "actor": "admin", "id": "x%d" % i, "request_id": "r%d" % i}
+
+@case
+def test_round_trips_and_socket_mode(d):
+    p, data = start(d)
+    sock = os.path.join(data, "tmsd.sock")
+    assert stat.S_IMODE(os.stat(sock).st_mode) == 0o660, oct(os.stat(sock).st_mode)
+    c = mp.Conn(sock)
+    h = c.call("hello", version=1)
+    assert h["server"] == "tmsd" and h["rights"] == ["lookup", "submit"], h
+    r = c.call("submit", cmds=[TENANT, ext(1), '{"cmd":"CreateExtension","tenant":"acme","actor":"admin","id":"x1"}',
+                               "{not json", {"cmd": "Nope"}])
+    res = r["results"]
+    assert [x["verdict"] for x in res] == ["accepted", "accepted", "rejected", "rejected", "rejected"], res
+    assert [x["seq"] for x in res] == [1, 2, 3, None, None], res
+    assert res[2]["error"] == "ALREADY_EXISTS" and res[3]["error"] == "INVALID_COMMAND", res
+    r = c.call("check", q=[["acme", "admin", "admin", "reports.view"], ["acme", "extension", "x1", "reports.view"],
+                           ["acme", "extension", "x1"], [1, 2, 3, 4]])
+    assert r["allow"] == [True, False, False, False], r
+    r = c.call("show", tenant="acme", kind="extension", id="x1")
+    assert r["found"] is True and '"id":"x1"' in r["json"], r
+    r = c.call("show", tenant="acme", kind="extension", id="x9")
+    assert r["found"] is False, r
+    r = c.call("visible", tenant="acme", manager="nobody")
+    assert r["json"] == "[]", r
+    r = c.call("status")
+    assert r["last_seq"] == 3 and len(r["head"]) == 64 and r["connections"] == 1, r
+    c.close()
+    assert stop(p) == 0
+
+@case
+def test_pipelined_and_batched_requests(d):
+    p, data = start(d)
+    c = mp.Conn(os.path.join(data, "tmsd.sock"))
+    c.call("submit", cmds=[TENANT] + [ext(i) for i in range(50)])
+    # 200 requests in one write, answered in order
+    c.send_raw(b"".join(mp.frame({"op": "check", "req": 1000 + i, "q": [["acme", "admin", "admin", "billing.view"]]})
+                        for i in range(200)))
+    for i in range(200):
+        r = c.read()
+        assert r["req"] == 1000 + i and r["allow"] == [True], r
+    q = [["acme", "extension", "x%d" % (i % 60), "reports.view"] for i in range(5000)]
+    r = c.call("check", q=q)
+    assert len(r["allow"]) == 5000 and not any(r["allow"]), len(r["allow"])
+    # pipelined submits: every one answered, seqs contiguous
+    c.send_raw(b"".join(mp.frame({"op": "submit", "req": 5000 + i, "cmds": [ext(100 + i)]}) for i in range(100)))
+    seqs = []
+    for i in range(100):
+        r = c.read()
+        assert r["req"] == 5000 + i, r
+        seqs.append(r["results"][0]["seq"])
+    assert seqs == list(range(52, 152)), seqs[:5]
+    c.close()
+    assert stop(p) == 0
+
+@case
+def test_garbage_and_oversize_frames_close_only_that_connection(d):
+    p, data = start(d)
+    sock = os.path.join(data, "tmsd.sock")
+    good = mp.Conn(sock)
+    for payload in [b"\x00\x00\x00\x03abc", b"\x00\x00\x00\x01\x93", mp.frame([1, 2]), mp.frame({"op": "check"}),
+                    mp.frame({"op": "frobnicate", "req": 1}), mp.frame({"op": "hello", "req": 1, "version": 9})]:
+        c = mp.Conn(sock)
+        c.send_raw(payload)
+        r = c.read()
+        assert r is not None and r.get("error") in ("E_PROTOCOL",), (payload, r)
+        assert c.read() is None, "connection should be closed after %r" % payload
+        c.close()
+    c = mp.Conn(sock)
+    c.send_raw(b"\x7f\xff\xff\xff" + b"x" * 100)   # announces 2 GiB
+    r = c.read()
+    assert r["error"] == "E_TOOBIG" and c.read() is None, r
+    random.seed(7)
+    for _ in range(30):
+        c = mp.Conn(sock)
+        c.send_raw(bytes(random.getrandbits(8) for _ in range(random.randint(1, 300))))
+        c.s.shutdown(socket.SHUT_WR)
+        while c.read() is not None:
+            pass
+        c.close()
+    assert good.call("check", q=[["acme", "admin", "admin", "x"]])["allow"] == [False]
+    assert p.poll() is None, "tmsd died"
+    good.close()
+    assert stop(p) == 0
+
+@case
+def test_many_connections_and_the_connection_limit(d):
+    p, data = start(d, "--max-connections", "300")
+    sock = os.path.join(data, "tmsd.sock")
+    conns = []
+    for _ in range(250):
+        conns.append(mp.Conn(sock))
+    for i, c in enumerate(conns):
+        c.send_raw(mp.frame({"op": "check", "req": i, "q": [["acme", "admin", "admin", "reports.view"]]}))
+    for i, c in enumerate(conns):
+        assert c.read()["req"] == i
+    more = [mp.Conn(sock) for _ in range(60)]   # 310 > 300
+    refused = 0
+    for c in more:
+        try:
+            c.send_raw(mp.frame({"op": "status", "req": 1}))
+        except OSError:
+            pass   # refused connections may already be closed
+        try:
+            r = c.read()
+        except OSError:
+            r = None
+        refused += r is not None and r.get("error") == "E_BUSY"
+    assert refused == 10, refused
+    for c in conns + more:
+        c.close()
+    assert stop(p) == 0
+
+@case
+def test_tcp_submit_needs_the_token(d):
+    port = 20000 + os.getpid() % 20000
+    tok = os.path.join(d, "token")
+    with open(tok, "w") as f:
+        f.write("s3cret-token-0123456789\n")
+    p, data = start(d, "--socket", "", "--listen", "127.0.0.1:%d" % port, "--token-file", tok,
+                    wait_for=("127.0.0.1", port))
+    c = mp.Conn(("127.0.0.1", port))
+    assert c.call("hello", version=1)["rights"] == ["lookup"]
+    r = c.call("submit", cmds=[TENANT])
+    assert r.get("error") == "E_DENIED", r
+    assert c.call("check", q=[["acme", "admin", "admin", "reports.view"]])["allow"] == [False]   # nothing was logged
+    c.close()
+    c = mp.Conn(("127.0.0.1", port))
+    assert c.call("hello", version=1, token="wrong-token-0123456789")["rights"] == ["lookup"]
+    assert c.call("submit", cmds=[TENANT]).get("error") == "E_DENIED"
+    c.close()
+    rc, out, err = ctl("--connect", "127.0.0.1:%d" % port, "--token-file", tok, "submit", stdin=(mp_json(TENANT) + "\n").encode())
+    assert rc == 0 and '"seq":1' in out, (rc, out, err)
+    rc, out, err = ctl("--connect", "127.0.0.1:%d" % port, "submit", stdin=(mp_json(ext(1)) + "\n").encode())
+    assert rc == 2 and out == "", (rc, out, err)
+    assert stop(p) == 0
+
+@case
+def test_sigterm_finishes_and_exits_zero_and_embedded_is_refused_meanwhile(d):
+    p, data = start(d)
+    rc, out, err = ctl("--data", data, "submit", stdin=(mp_json(TENANT) + "\n").encode())
+    assert rc == 2 and "held by pid %d" % p.pid in err and "--connect" in err, (rc, err)
+    rc, out, err = ctl("--connect", os.path.join(data, "tmsd.sock"), "submit",
+                       stdin="".join(mp_json(x) + "\n" for x in [TENANT] + [ext(i) for i in range(100)]).encode())
+    assert rc == 0 and out.count("accepted") == 101, (rc, out[-300:], err)
+    assert stop(p) == 0
+    log = open(os.path.join(d, "tmsd.log")).read()
+    assert "msg=stopped last_seq=101" in log, log[-400:]
+    rc, out, _ = ctl("--data", data, "check", "acme", "admin", "admin", "reports.view")
+    assert rc == 0 and out.strip() == "allow"
+    rc, out, _ = ctl("--data", data, "show", "acme", "extension", "x99")
+    assert rc == 0, rc
+
+@case
+def test_idle_connections_time_out(d):
+    p, data = start(d, "--idle-timeout", "0.3")
+    c = mp.Conn(os.path.join(data, "tmsd.sock"))
+    time.sleep(0.8)
+    assert c.read() is None, "idle connection should have been closed"
+    assert stop(p) == 0
+
+@case
+def test_crash_kill_9_never_loses_an_acknowledged_command(d):
+    random.seed(1234)
+    acked, next_id = set(), 0
+    for rnd in range(CRASH_ROUNDS):
+        p, data = start(d)
+        c = mp.Conn(os.path.join(data, "tmsd.sock"))
+        if rnd == 0:
+            c.call("submit", cmds=[TENANT])
+        stop_at = time.time() + random.uniform(0.05, 0.4)
+        killer = threading.Timer(stop_at - time.time(), lambda: p.send_signal(signal.SIGKILL))
+        killer.start()
+        try:
+          try:
+            while True:
+                batch = [ext(next_id + k) for k in range(random.choice([1, 1, 5, 40]))]
+                next_id += len(batch)
+                r = c.call("submit", cmds=batch)
+                if r is None:
+                    break
+                assert "results" in r, r
+                for cmd, res in zip(batch, r["results"]):
+                    assert res["verdict"] == "accepted", res
+                    acked.add(cmd["id"])
+          except (OSError, ConnectionError):
+            pass
+        finally:
+            killer.join()
+            p.kill()
+            p.wait()
+            c.close()
+    # restart embedded: recovery replays what the projection missed
+    rc, out, err = ctl("--data", data, "submit", stdin=b"")
+    assert rc == 0, (rc, err)
+    missing = [i for i in sorted(acked) if ctl("--data", data, "show", "acme", "extension", i)[0] != 0]
+    assert not missing, "acknowledged but lost: %s" % missing[:10]
+    assert len(acked) > CRASH_ROUNDS, len(acked)
+    print("  crash test: %d rounds, %d acknowledged commands, none lost" % (CRASH_ROUNDS, len(acked)))
+
+@case
+def test_conformance_scenarios_through_connect(d):
+    if not RUNNER or not os.path.exists(RUNNER):
+        print("  (no conformance runner given: skipped)")
+        return
+    wrap = os.path.join(d, "bin")
+    os.mkdir(wrap)
+    script = os.path.join(wrap, "tmsctl")
+    with open(script, "w") as f:
+        f.write('''#!/usr/bin/env python3
+import os, subprocess, sys, time
+args = sys.argv[1:]
+data = args[1]
+sock = os.path.join(data, "tmsd.sock")
+if not os.path.exists(sock):
+    subprocess.Popen([%r, "--data", data, "--idle-exit", "2"], stdout=subprocess.DEVNULL,
+                     stderr=subprocess.DEVNULL, start_new_session=True)
+    for _ in range(500):
+        if os.path.exists(sock): break
+        time.sleep(0.01)
+os.execv(%r, [%r, "--connect", sock] + args[2:])
+''' % (TMSD, TMSCTL, TMSCTL))
+    os.chmod(script, 0o755)
+    for tool in ("tms-history", "tms-audit", "tms-restore"):
+        if os.path.exists(os.path.join(BIN, tool)):
+            os.symlink(os.path.join(BIN, tool), os.path.join(wrap, tool))
+    r = subprocess.run([sys.executable, RUNNER, wrap], capture_output=True, text=True, timeout=600)
+    last = r.stdout.strip().splitlines()[-1] if r.stdout.strip() else ""
+    assert r.returncode == 0 and last.endswith(" 0 failed"), r.stdout[-1500:]
+    print("  conformance through tmsd: " + last)
+
+print("%d passed, %d failed" % (passed, failed))
+sys.exit(1 if failed or not passed else 0)
