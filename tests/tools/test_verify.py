@@ -1,0 +1,224 @@
+#!/usr/bin/env python3
+"""test_verify -- tms-audit verify on an intact directory and after each
+tampering of issue 4: changed byte, removed record, payload with recomputed
+CRCs, swapped records, truncated middle segment, forged append, last record
+removed, consistently rewritten log; a projection behind and a torn tail pass.
+usage: python3 test_verify.py BIN_DIR     (last line: 'N passed, N failed')"""
+import json
+import os
+import shutil
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tooltest as tt  # noqa: E402
+
+R = tt.Run()
+BASE = R.path("base")
+SNAPS = [R.path("snap%d" % i) for i in range(len(tt.SCENARIO))]
+tt.build_scenario(R, BASE, SNAPS)
+LAST = tt.BATCH_END[-1]
+
+
+def verify(data):
+    rc, out, err = R.run("tms-audit", "verify", "--data", data)
+    lines = out.splitlines()
+    try:
+        doc = json.loads(lines[0]) if len(lines) == 1 else None
+    except ValueError:
+        doc = None
+    return rc, doc, err
+
+
+def fresh(name):
+    return tt.copy_data(BASE, R.path(name))
+
+
+def frames_of(data):
+    seg = tt.segments(data)[0]
+    header, frames = tt.read_frames(seg)
+    return seg, header, frames
+
+
+def expect_failure(name, data, seq, check=None, offset=None):
+    rc, doc, err = verify(data)
+    ok = R.check("%s: exit 1" % name, rc == 1, "rc %d out %r err %r" % (rc, doc, err))
+    if not ok or doc is None:
+        R.check("%s: one JSON line" % name, doc is not None)
+        return
+    R.check("%s: ok false" % name, doc.get("ok") is False, doc)
+    R.check("%s: names seq %d" % (name, seq), doc.get("seq") == seq, doc)
+    if check:
+        R.check("%s: check %s" % (name, check), doc.get("check") == check, doc)
+    if offset is not None:
+        R.check("%s: offset %d" % (name, offset), doc.get("offset") == offset, doc)
+    R.check("%s: segment named" % name, isinstance(doc.get("segment"), str) and doc["segment"].endswith(".tmslog"), doc)
+    R.check("%s: one stderr line naming the seq" % name,
+            len(err.strip().splitlines()) == 1 and ("seq %d" % seq) in err, err)
+
+
+def test_intact():
+    rc, doc, err = verify(BASE)
+    R.check("intact: exit 0", rc == 0, "rc %d %r %r" % (rc, doc, err))
+    if not doc:
+        return
+    R.check("intact: ok", doc.get("ok") is True, doc)
+    R.check("intact: records", doc.get("records") == LAST and doc.get("last_seq") == LAST, doc)
+    R.check("intact: head and digest are hex", all(len(doc.get(k, "")) == 64 and
+                                                   all(c in "0123456789abcdef" for c in doc[k])
+                                                   for k in ("head", "digest")), doc)
+    R.check("intact: projection matches", doc.get("projection") == "match", doc)
+    R.check("intact: summary keys first", list(doc)[:5] == ["ok", "records", "last_seq", "head", "digest"], doc)
+    rc2, doc2, _ = verify(BASE)
+    R.check("intact: deterministic", doc2 == doc, (doc, doc2))
+    _, _, frames = frames_of(BASE)
+    head = b"\0" * 32
+    for f in frames:
+        head = tt.chain_hash(head, f.seq, f.payload)
+    R.check("intact: head is the chain head", doc.get("head") == head.hex(), (doc.get("head"), head.hex()))
+
+
+def test_changed_byte():
+    d = fresh("byte")
+    seg, _, frames = frames_of(d)
+    f = frames[9]                                  # seq 10
+    with open(seg, "r+b") as fh:
+        fh.seek(f.offset + tt.FRAME_HEADER + 5)
+        b = fh.read(1)
+        fh.seek(f.offset + tt.FRAME_HEADER + 5)
+        fh.write(bytes([b[0] ^ 0x20]))
+    expect_failure("changed payload byte", d, 10, "frame", f.offset)
+
+
+def test_removed_record():
+    d = fresh("removed")
+    seg, header, frames = frames_of(d)
+    off = frames[9].offset
+    tt.write_segment(seg, header, frames[:9] + frames[10:])
+    expect_failure("removed record", d, 10, "frame", off)
+
+
+def test_rehashed_payload():
+    d = fresh("recrc")
+    seg, header, frames = frames_of(d)
+    f = frames[11]                                 # seq 12: TakeOwnership by lead
+    f.payload = f.payload.replace(b"lead", b"leaf")
+    tt.write_segment(seg, header, frames)          # both CRCs recomputed, hash left
+    expect_failure("payload changed, CRCs recomputed", d, 12, "frame", f.offset)
+
+
+def test_swapped():
+    d = fresh("swapped")
+    seg, header, frames = frames_of(d)
+    off = frames[9].offset
+    frames[9], frames[10] = frames[10], frames[9]
+    tt.write_segment(seg, header, frames)
+    expect_failure("two swapped records", d, 10, "frame", off)
+    d = fresh("swapped-renumbered")
+    seg, header, frames = frames_of(d)
+    frames[9], frames[10] = frames[10], frames[9]
+    frames[9].seq, frames[10].seq = 10, 11         # seqs and CRCs made to fit: the chain does not
+    tt.write_segment(seg, header, frames)
+    expect_failure("two swapped records, renumbered", d, 10, "frame", off)
+
+
+def test_truncated_middle_segment():
+    d = fresh("split")
+    first, second = tt.split_segment(d, 16)
+    rc, doc, err = verify(d)
+    R.check("two segments: still intact", rc == 0 and doc and doc.get("records") == LAST, (rc, doc, err))
+    _, frames = tt.read_frames(first)
+    last = frames[-1]                              # seq 15, the end of the middle segment
+    with open(first, "r+b") as fh:
+        fh.truncate(last.offset + tt.FRAME_HEADER + 3)
+    expect_failure("truncated middle segment", d, 15, "frame", last.offset)
+    R.check("truncated middle segment: names the first segment",
+            verify(d)[1].get("segment") == os.path.basename(first))
+
+
+def test_forged_append():
+    d = fresh("forged")
+    seg, header, frames = frames_of(d)
+    extra = tt.Frame(seg, 0, frames[-1].encode())
+    extra.seq = LAST + 1                           # CRCs recomputed, hash copied: forged
+    end = os.path.getsize(seg)
+    with open(seg, "ab") as fh:
+        fh.write(extra.encode())
+    expect_failure("re-appended record with a forged hash", d, LAST + 1, "frame", end)
+
+
+def test_last_removed():
+    d = fresh("lastgone")
+    seg, header, frames = frames_of(d)
+    tt.write_segment(seg, header, frames[:-1])
+    expect_failure("last record removed", d, LAST, "projection")
+
+
+def rechain(frames, start, mutate):
+    """Change frame `start` with mutate(payload) and recompute the chain from there."""
+    prev = frames[start - 1].hash if start else b"\0" * 32
+    for i in range(start, len(frames)):
+        if i == start:
+            frames[i].payload = mutate(frames[i].payload)
+        frames[i].hash = tt.chain_hash(prev, frames[i].seq, frames[i].payload)
+        prev = frames[i].hash
+
+
+def test_rewritten_log():
+    d = fresh("rewritten")
+    seg, header, frames = frames_of(d)
+    rechain(frames, 19, lambda p: p.replace(b"sub", b"sux"))   # seq 20, rejected FORBIDDEN
+    tt.write_segment(seg, header, frames)
+    expect_failure("rewritten log, consistent chain", d, LAST, "projection")
+    shutil.rmtree(os.path.join(d, "proj"))
+    rc, doc, err = verify(d)
+    R.check("rewritten log, no projection: replay catches the verdict", rc == 1 and doc and
+            doc.get("check") == "replay" and doc.get("seq") == 20 and doc.get("offset") == frames[19].offset,
+            (rc, doc, err))
+
+
+def test_projection_behind():
+    d = fresh("behind")
+    shutil.rmtree(os.path.join(d, "proj"))
+    shutil.copytree(os.path.join(SNAPS[1], "proj"), os.path.join(d, "proj"))
+    rc, doc, err = verify(d)
+    R.check("projection behind: exit 0", rc == 0, (rc, doc, err))
+    R.check("projection behind: said so", doc and doc.get("projection") == "behind" and
+            doc.get("projection_seq") == tt.BATCH_END[1], doc)
+    R.check("projection behind: a note on stderr", "behind" in err, err)
+    rc, doc2, _ = verify(BASE)
+    R.check("projection behind: same digest as intact", doc and doc2 and doc["digest"] == doc2["digest"], (doc, doc2))
+
+
+def test_torn_tail():
+    d = fresh("torn")
+    seg = tt.segments(d)[0]
+    with open(seg, "ab") as fh:
+        fh.write(b"\x40\x00\x00\x00\x01\x02")
+    rc, doc, err = verify(d)
+    R.check("torn tail: not a failure", rc == 0 and doc and doc.get("records") == LAST, (rc, doc, err))
+    R.check("torn tail: reported", doc and doc.get("torn_tail"), doc)
+
+
+def test_usage():
+    rc, out, _ = R.run("tms-audit", "verify", "--help")
+    R.check("verify --help", rc == 0 and "usage" in out)
+    rc, out, _ = R.run("tms-audit", "--help")
+    R.check("tms-audit --help", rc == 0 and "verify" in out and "who-can" in out)
+    rc, _, err = R.run("tms-audit", "verify", "--data", R.path("nothing-here"))
+    R.check("verify: missing directory exits 2", rc == 2 and len(err.strip().splitlines()) == 1, err)
+    rc, _, err = R.run("tms-audit", "verify")
+    R.check("verify: no --data exits 2", rc == 2, err)
+    rc, _, err = R.run("tms-audit", "verify", "--data", BASE, "--bogus")
+    R.check("verify: unknown option exits 2", rc == 2, err)
+    rc, _, err = R.run("tms-audit", "frobnicate")
+    R.check("unknown command exits 2", rc == 2, err)
+
+
+for t in (test_intact, test_changed_byte, test_removed_record, test_rehashed_payload, test_swapped,
+          test_truncated_middle_segment, test_forged_append, test_last_removed, test_rewritten_log,
+          test_projection_behind, test_torn_tail, test_usage):
+    try:
+        t()
+    except Exception as e:  # a crash of the test itself counts as a failure
+        R.check("%s raised %s: %s" % (t.__name__, type(e).__name__, e), False)
+R.finish()

@@ -1,0 +1,241 @@
+"""tooltest -- shared helpers of the tests of tms-history, tms-audit and
+tms-restore (tests/tools/test_*.py): running the programs, building data
+directories from JSON Lines commands, reading and forging log frames (the
+layout of engine/log.h), and the 'N passed, N failed' bookkeeping.
+Python 3 standard library only."""
+import atexit
+import hashlib
+import json
+import os
+import re
+import shutil
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$")
+SEG_MAGIC = b"TMSLOG1\n"
+SEG_HEADER = 16
+FRAME_HEADER = 56
+
+
+class Run:
+    """A test run: BIN_DIR, a scratch area, pass/fail counts."""
+
+    def __init__(self):
+        if len(sys.argv) != 2:
+            print("usage: %s BIN_DIR" % sys.argv[0])
+            sys.exit(2)
+        self.bin = os.path.abspath(sys.argv[1])
+        self.tmp = tempfile.mkdtemp(prefix="tms-tooltest-")
+        atexit.register(shutil.rmtree, self.tmp, True)   # also when a test crashes
+        self.passed = self.failed = 0
+
+    def prog(self, name):
+        return os.path.join(self.bin, name)
+
+    def run(self, name, *args, stdin=None):
+        p = subprocess.run([self.prog(name)] + [str(a) for a in args], input=stdin,
+                           capture_output=True, text=True, timeout=120)
+        return p.returncode, p.stdout, p.stderr
+
+    def check(self, what, cond, detail=""):
+        if cond:
+            self.passed += 1
+        else:
+            self.failed += 1
+            print("FAIL %s%s" % (what, ("\n     " + str(detail)[:600]) if detail else ""))
+        return cond
+
+    def path(self, *parts):
+        return os.path.join(self.tmp, *parts)
+
+    def finish(self):
+        shutil.rmtree(self.tmp, ignore_errors=True)
+        print("%d passed, %d failed" % (self.passed, self.failed))
+        sys.exit(0 if self.failed == 0 and self.passed > 0 else 1)
+
+    def submit(self, data, cmds):
+        """Submit commands (dicts) in one tmsctl run; returns the verdicts."""
+        text = "".join(json.dumps(c) + "\n" for c in cmds)
+        rc, out, err = self.run("tmsctl", "--data", data, "submit", stdin=text)
+        if rc != 0:
+            raise RuntimeError("tmsctl submit exited %d: %s" % (rc, err))
+        return [json.loads(l) for l in out.splitlines() if l.strip()]
+
+    def submit_batches(self, data, batches, pause=0.02):
+        """Submit each batch in its own tmsctl run (one time per batch), and
+        return, for each batch, an RFC 3339 time taken after it was durable:
+        every record of the batch is stamped at or before it, every later one after."""
+        marks = []
+        for b in batches:
+            self.submit(data, b)
+            time.sleep(pause)
+            marks.append(now_rfc3339())
+            time.sleep(pause)
+        return marks
+
+    def json_lines(self, text):
+        return [json.loads(l) for l in text.splitlines() if l.strip()]
+
+
+def now_rfc3339():
+    ns = time.time_ns()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + ".%09dZ" % (ns % 10**9)
+
+
+# ---- CRC32C and frames (engine/log.h) ------------------------------------------
+
+def _crc_table():
+    tab = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        tab.append(c)
+    return tab
+
+
+_TAB = _crc_table()
+
+
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc = _TAB[(crc ^ b) & 0xFF] ^ (crc >> 8)
+    return crc ^ 0xFFFFFFFF
+
+
+def segments(data):
+    d = os.path.join(data, "log")
+    return sorted(os.path.join(d, f) for f in os.listdir(d) if f.endswith(".tmslog"))
+
+
+class Frame:
+    def __init__(self, seg, off, raw):
+        self.segment, self.offset = seg, off
+        self.len, self.head_crc, self.seq, self.body_crc, self.reserved = struct.unpack_from("<IIQII", raw, 0)
+        self.hash = raw[24:56]
+        self.payload = raw[56:56 + self.len]
+
+    def encode(self, fix_head_crc=True, fix_body_crc=True):
+        head = struct.pack("<IIQ", len(self.payload), 0, self.seq)
+        hcrc = crc32c(head[0:4] + head[8:16]) if fix_head_crc else self.head_crc
+        bcrc = crc32c(self.hash + self.payload) if fix_body_crc else self.body_crc
+        return struct.pack("<IIQII", len(self.payload), hcrc, self.seq, bcrc, self.reserved) + self.hash + self.payload
+
+
+def read_frames(seg):
+    with open(seg, "rb") as f:
+        raw = f.read()
+    frames, off = [], SEG_HEADER
+    while off + FRAME_HEADER <= len(raw):
+        n = struct.unpack_from("<I", raw, off)[0]
+        frames.append(Frame(seg, off, raw[off:off + FRAME_HEADER + n]))
+        off += FRAME_HEADER + n
+    return raw[:SEG_HEADER], frames
+
+
+def write_segment(path, header, frames):
+    with open(path, "wb") as f:
+        f.write(header)
+        for fr in frames:
+            f.write(fr.encode())
+
+
+def chain_hash(prev, seq, payload):
+    return hashlib.blake2b(prev + struct.pack("<Q", seq) + payload, digest_size=32).digest()
+
+
+def split_segment(data, at_seq):
+    """Move the frames from at_seq on into a new segment file (a valid
+    two-segment log): <20-digit first seq>.tmslog with its own header."""
+    seg = segments(data)[-1]
+    header, frames = read_frames(seg)
+    keep = [f for f in frames if f.seq < at_seq]
+    move = [f for f in frames if f.seq >= at_seq]
+    write_segment(seg, header, keep)
+    new = os.path.join(os.path.dirname(seg), "%020d.tmslog" % at_seq)
+    write_segment(new, SEG_MAGIC + struct.pack("<Q", at_seq), move)
+    return seg, new
+
+
+def copy_data(src, dst):
+    shutil.copytree(src, dst)
+    return dst
+
+
+# ---- the fixed scenario the tool tests share ------------------------------------
+# Four batches, each submitted by its own tmsctl run (so each has its own
+# time). Two tenants; roles, R15 and R17 events, a rejected command, a
+# released extension and a deleted one. The comments give the seqs.
+
+def _c(cmd, tenant, actor, **f):
+    d = {"cmd": cmd, "tenant": tenant, "actor": actor}
+    d.update(f)
+    return d
+
+
+def _perms(tenant, actor, kind, id, enable=(), disable=()):
+    return _c("SetPermissions", tenant, actor, kind=kind, id=id, enable=list(enable), disable=list(disable))
+
+
+SCENARIO = [
+    [   # batch 1: seqs 1-16
+        _c("CreateTenant", "acme", "system", admin="admin"),                                    # 1
+        _c("CreateTenant", "beta", "system", admin="root"),                                     # 2
+        _c("AddManager", "acme", "admin", id="lead", new_login={"id": "login-lead"}),           # 3
+        _perms("acme", "admin", "manager", "lead",
+               ["tms_users.managers", "tms_users.distribution", "tms_users.permissions",
+                "tms_users.roles", "reports.view", "recordings.listen", "calls.international"]),  # 4
+        _c("AddManager", "acme", "lead", id="sub", new_login={"id": "login-sub"}),              # 5
+        _c("CreateExtension", "acme", "admin", id="2001"),                                      # 6
+        _c("CreateExtension", "acme", "admin", id="2002"),                                      # 7
+        _c("CreateExtension", "acme", "admin", id="2003"),                                      # 8
+        _c("Distribute", "acme", "admin", kind="extension", id="2001", manager="lead"),         # 9
+        _c("Distribute", "acme", "admin", kind="extension", id="2002", manager="lead"),         # 10
+        _c("Distribute", "acme", "admin", kind="extension", id="2003", manager="lead"),         # 11
+        _c("TakeOwnership", "acme", "lead", id="2001"),                                         # 12
+        _c("TakeOwnership", "acme", "lead", id="2002"),                                         # 13
+        _c("TakeOwnership", "acme", "lead", id="2003"),                                         # 14
+        _c("CreateRole", "acme", "lead", role="agent", account_type="extension",
+           permissions=["reports.view"]),                                                       # 15
+        _c("CreateRole", "acme", "lead", role="supervisor", account_type="extension",
+           permissions=["reports.view", "recordings.listen"]),                                  # 16
+    ],
+    [   # batch 2: seqs 17-23
+        _c("AssignRole", "acme", "lead", role="agent", ids=["2001", "2002"]),                   # 17
+        _c("AssignRole", "acme", "lead", role="supervisor", ids=["2003"]),                      # 18
+        _perms("acme", "lead", "extension", "2001", ["recordings.listen"]),                     # 19 R15
+        _perms("acme", "sub", "extension", "2002", ["recordings.listen"]),                      # 20 rejected
+        _c("CreateExtension", "beta", "root", id="9001"),                                       # 21
+        _c("CreateRole", "beta", "root", role="ops", account_type="extension",
+           permissions=["recordings.listen"]),                                                  # 22
+        _c("AssignRole", "beta", "root", role="ops", ids=["9001"]),                             # 23
+    ],
+    [   # batch 3: seqs 24-27
+        _perms("acme", "lead", "extension", "2003", [], ["recordings.listen"]),                 # 24 R15
+        _c("DeleteRole", "acme", "lead", role="agent"),                                         # 25 R17 (2002)
+        _perms("beta", "root", "extension", "9001", ["calls.international"]),                   # 26 R15
+        _perms("acme", "admin", "manager", "sub", ["recordings.listen"]),                       # 27
+    ],
+    [   # batch 4: seqs 28-30
+        _c("ReleaseOwnership", "acme", "lead", id="2001"),                                      # 28
+        _perms("acme", "admin", "manager", "lead", [], ["recordings.listen"]),                  # 29
+        _c("DeleteExtension", "acme", "admin", id="2003"),                                      # 30
+    ],
+]
+BATCH_END = [16, 23, 27, 30]     # last seq of each batch
+
+
+def build_scenario(run, data, snapshots=None):
+    """Submit SCENARIO into data; returns the time marks after each batch.
+    With snapshots (a list of directories), copy data there after each batch."""
+    marks = []
+    for i, b in enumerate(SCENARIO):
+        marks += run.submit_batches(data, [b])
+        if snapshots:
+            copy_data(data, snapshots[i])
+    return marks

@@ -1,0 +1,349 @@
+/* tool_common.c -- shared command-line helpers of the audit, history and
+ * restore tools (see tool_common.h). Time conversion is pure arithmetic on
+ * the proleptic Gregorian calendar in UTC: no TZ, no locale, so a tool gives
+ * the same answer on every machine. */
+#include "tool_common.h"
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *tool_prog = "tms-tool";
+
+static void vmsg(const char *fmt, va_list ap)
+{
+    char line[1024];
+    vsnprintf(line, sizeof line, fmt, ap);
+    for (char *p = line; *p; p++)   /* one line, whatever the message holds */
+        if (*p == '\n' || *p == '\r')
+            *p = ' ';
+    fprintf(stderr, "%s: %s\n", tool_prog, line);
+}
+
+int tool_fail(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(fmt, ap);
+    va_end(ap);
+    return TOOL_ERROR;
+}
+
+void tool_warn(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vmsg(fmt, ap);
+    va_end(ap);
+}
+
+/* ---- options --------------------------------------------------------------- */
+
+static const tool_opt *find_opt(const tool_opt *opts, const char *name, size_t len)
+{
+    for (const tool_opt *o = opts; o && o->name; o++)
+        if (strlen(o->name) == len && !memcmp(o->name, name, len))
+            return o;
+    return NULL;
+}
+
+int tool_parse(int argc, char **argv, const tool_opt *opts, const char **pos, int maxpos, int *npos)
+{
+    int only_pos = 0;
+    *npos = 0;
+    for (int i = 0; i < argc; i++) {
+        const char *a = argv[i];
+        if (!only_pos && (!strcmp(a, "--help") || !strcmp(a, "-h")))
+            return 1;
+        if (!only_pos && !strcmp(a, "--")) {
+            only_pos = 1;
+            continue;
+        }
+        if (only_pos || a[0] != '-' || a[1] != '-') {
+            if (*npos >= maxpos)
+                return tool_fail("unexpected argument %s (try --help)", a);
+            pos[(*npos)++] = a;
+            continue;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        const tool_opt *o = find_opt(opts, name, eq ? (size_t)(eq - name) : strlen(name));
+        if (!o)
+            return tool_fail("unknown option %s (try --help)", a);
+        if (!o->takes_value) {
+            if (eq)
+                return tool_fail("option --%s takes no value", o->name);
+            *o->flag = 1;
+        } else if (eq) {
+            *o->value = eq + 1;
+        } else if (i + 1 < argc) {
+            *o->value = argv[++i];
+        } else {
+            return tool_fail("option --%s needs a value", o->name);
+        }
+    }
+    return 0;
+}
+
+/* ---- time ------------------------------------------------------------------ */
+
+#define NS_PER_S INT64_C(1000000000)
+
+/* Days since 1970-01-01 of a civil date (H. Hinnant's algorithm). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int64_t)yoe + era * 400 + (*m <= 2);
+}
+
+char *tool_time_format(int64_t ns, char buf[TOOL_TIME_MAX])
+{
+    int64_t secs = ns / NS_PER_S, frac = ns % NS_PER_S;
+    if (frac < 0) {
+        frac += NS_PER_S;
+        secs--;
+    }
+    int64_t days = secs / 86400, rem = secs % 86400;
+    if (rem < 0) {
+        rem += 86400;
+        days--;
+    }
+    int64_t y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    snprintf(buf, TOOL_TIME_MAX, "%04lld-%02u-%02uT%02d:%02d:%02d.%09lldZ", (long long)y, m, d,
+             (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (long long)frac);
+    return buf;
+}
+
+/* n decimal digits at *p into *out; advances *p. -1 if not all digits. */
+static int digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)(*p)[i]))
+            return -1;
+        v = v * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+static int expect_char(const char **p, const char *set)
+{
+    if (!**p || !strchr(set, **p))
+        return -1;
+    (*p)++;
+    return 0;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int dm[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 && leap ? 29 : dm[m - 1];
+}
+
+/* "hh:mm:ss[.frac]" then "Z" or an offset: seconds of the day in *sec (offset
+ * applied: may leave the day), fraction in *frac. */
+static int parse_clock(const char *p, int64_t *sec, int64_t *frac)
+{
+    int hh, mm, ss, oh = 0, om = 0, sign = 0;
+    if (digits(&p, 2, &hh) || expect_char(&p, ":") || digits(&p, 2, &mm) || expect_char(&p, ":") ||
+        digits(&p, 2, &ss) || hh > 23 || mm > 59 || ss > 60)
+        return -1;
+    *frac = 0;
+    if (*p == '.') {
+        int n = 0;
+        for (p++; isdigit((unsigned char)*p); p++, n++)
+            if (n < 9)
+                *frac = *frac * 10 + (*p - '0');
+        if (n == 0 || n > 9)
+            return -1;
+        for (; n < 9; n++)
+            *frac *= 10;
+    }
+    if (*p == 'Z' || *p == 'z') {
+        p++;
+    } else if (*p == '+' || *p == '-') {
+        sign = *p++ == '-' ? -1 : 1;
+        if (digits(&p, 2, &oh) || expect_char(&p, ":") || digits(&p, 2, &om) || oh > 23 || om > 59)
+            return -1;
+    } else {
+        return -1;
+    }
+    if (*p)
+        return -1;
+    *sec = (int64_t)hh * 3600 + mm * 60 + ss - sign * ((int64_t)oh * 3600 + om * 60);
+    return 0;
+}
+
+int tool_time_parse(const char *s, int64_t *ns)
+{
+    const char *p = s;
+    int y, m, d;
+    int64_t sec = 0, frac = 0;
+    if (digits(&p, 4, &y) || expect_char(&p, "-") || digits(&p, 2, &m) || expect_char(&p, "-") ||
+        digits(&p, 2, &d) || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
+        return -1;
+    if (*p) {
+        if (expect_char(&p, "Tt ") || parse_clock(p, &sec, &frac))
+            return -1;
+    }
+    if (y < 1970 || y > 2261)
+        return -1;
+    int64_t total = days_from_civil(y, (unsigned)m, (unsigned)d) * 86400 + sec;
+    if (total < 0)
+        return -1;
+    *ns = total * NS_PER_S + frac;
+    return 0;
+}
+
+/* ---- points ---------------------------------------------------------------- */
+
+int tool_seq_parse(const char *s, uint64_t *seq)
+{
+    uint64_t v = 0;
+    if (!*s)
+        return -1;
+    for (const char *p = s; *p; p++) {
+        if (!isdigit((unsigned char)*p) || v > (UINT64_MAX - 9) / 10)
+            return -1;
+        v = v * 10 + (uint64_t)(*p - '0');
+    }
+    *seq = v;
+    return 0;
+}
+
+int tool_point_parse(const char *opt, const char *s, tool_point *p)
+{
+    memset(p, 0, sizeof *p);
+    p->set = 1;
+    if (tool_seq_parse(s, &p->seq) == 0) {
+        p->is_seq = 1;
+        return 0;
+    }
+    if (tool_time_parse(s, &p->time) == 0)
+        return 0;
+    return tool_fail("%s %s: expected a seq (digits) or an RFC 3339 time such as 2026-10-01T00:00:00Z", opt, s);
+}
+
+/* ---- output ---------------------------------------------------------------- */
+
+char *tool_hex(const uint8_t *bytes, size_t n, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    for (size_t i = 0; i < n; i++) {
+        out[2 * i] = hx[bytes[i] >> 4];
+        out[2 * i + 1] = hx[bytes[i] & 15];
+    }
+    out[2 * n] = '\0';
+    return out;
+}
+
+int tool_print_json(json_t *v)
+{
+    char *text = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    int rc = text && puts(text) >= 0 ? 0 : -1;
+    free(text);
+    json_decref(v);
+    return rc;
+}
+
+int tool_finish_stdout(void)
+{
+    if (fflush(stdout) != 0 || ferror(stdout))
+        return tool_fail("cannot write the output: %s", strerror(errno));
+    return 0;
+}
+
+char tool_kind_letter(const char *name)
+{
+    if (!strcmp(name, "manager"))
+        return 'm';
+    if (!strcmp(name, "extension"))
+        return 'e';
+    if (!strcmp(name, "queue"))
+        return 'q';
+    if (!strcmp(name, "campaign"))
+        return 'c';
+    return 0;
+}
+
+const char *tool_kind_name(char kind)
+{
+    switch (kind) {
+    case 'm': return "manager";
+    case 'e': return "extension";
+    case 'q': return "queue";
+    case 'c': return "campaign";
+    }
+    return "?";
+}
+
+/* ---- progress -------------------------------------------------------------- */
+
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void tool_progress_start(tool_progress *p, const char *what, uint64_t total)
+{
+    static uint64_t run_start_ms;   /* the second of grace counts from the first phase */
+    memset(p, 0, sizeof *p);
+    p->tty = isatty(STDERR_FILENO);
+    p->last_ms = p->phase_ms = now_ms();
+    if (!run_start_ms)
+        run_start_ms = p->last_ms;
+    p->t0_ms = run_start_ms;
+    p->total = total;
+    p->what = what;
+}
+
+void tool_progress_tick(tool_progress *p, uint64_t done)
+{
+    if (!p->tty || (done & 4095) != 0)
+        return;
+    uint64_t t = now_ms();
+    if (t - p->t0_ms < 1000 || t - p->last_ms < 200)
+        return;
+    p->last_ms = t;
+    p->shown = 1;
+    double rate = (double)done * 1000.0 / (double)(t - p->phase_ms + 1);
+    if (p->total)
+        fprintf(stderr, "\r%s: %llu / %llu records (%3.0f%%, %.0f/s)\033[K", p->what, (unsigned long long)done,
+                (unsigned long long)p->total, 100.0 * (double)done / (double)p->total, rate);
+    else
+        fprintf(stderr, "\r%s: %llu records (%.0f/s)\033[K", p->what, (unsigned long long)done, rate);
+}
+
+void tool_progress_end(tool_progress *p)
+{
+    if (p->shown)
+        fputs("\r\033[K", stderr);
+    p->shown = 0;
+}

@@ -1,0 +1,105 @@
+/* tool_common.h -- what tms-history, tms-audit and tms-restore share at the
+ * command-line edge: option parsing, RFC 3339 <-> nanoseconds, "a seq or a
+ * time" arguments, hex, one-line JSON output, exit codes (SPEC section 6),
+ * and a progress line on stderr for long replays on a terminal. */
+#ifndef TMS_TOOL_COMMON_H
+#define TMS_TOOL_COMMON_H
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Exit codes, SPEC section 6. */
+enum { TOOL_OK = 0, TOOL_NEGATIVE = 1, TOOL_ERROR = 2 };
+
+/* The program name used in messages ("tms-audit"); set once in main. */
+extern const char *tool_prog;
+
+/* Print "PROG: message" on stderr (one line) and return TOOL_ERROR. */
+int tool_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Print "PROG: message" on stderr without choosing an exit code. */
+void tool_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* ---- options --------------------------------------------------------------- */
+
+/* One recognised option: "--name VALUE" / "--name=VALUE" when takes_value,
+ * else a flag. Exactly one of value / flag is used. */
+typedef struct tool_opt {
+    const char *name;              /* without the leading dashes */
+    int takes_value;
+    const char **value;            /* set to the argument */
+    int *flag;                     /* set to 1 */
+} tool_opt;
+
+/* Parse argv[0..argc) against opts; everything that is not an option goes to
+ * pos (at most maxpos). Returns 0, 1 when --help or -h was given (the caller
+ * prints its help and exits 0), or TOOL_ERROR after printing a one-line
+ * message (unknown option, missing value, too many arguments). */
+int tool_parse(int argc, char **argv, const tool_opt *opts, const char **pos, int maxpos, int *npos);
+
+/* ---- time ------------------------------------------------------------------ */
+
+#define TOOL_TIME_MAX 64
+
+/* ns since the epoch -> "2026-11-22T23:52:30.123456789Z" (always 9 digits). */
+char *tool_time_format(int64_t ns, char buf[TOOL_TIME_MAX]);
+
+/* RFC 3339 ("2026-11-22T23:52:30Z", fraction of 1-9 digits, "Z" or
+ * "+hh:mm"/"-hh:mm"; 't', 'z' or a space accepted as RFC 3339 allows) or a
+ * bare date "2026-10-01" (midnight UTC) -> ns. 0 on success, -1 if malformed
+ * or outside 1970..2262. */
+int tool_time_parse(const char *s, int64_t *ns);
+
+/* ---- points in the log ----------------------------------------------------- */
+
+/* A position given as a seq (all digits) or as a time. */
+typedef struct tool_point {
+    int set;                       /* given at all */
+    int is_seq;
+    uint64_t seq;
+    int64_t time;
+} tool_point;
+
+/* Parse a seq or a time into *p. 0 on success, else TOOL_ERROR after a
+ * message naming the option. */
+int tool_point_parse(const char *opt, const char *s, tool_point *p);
+
+/* Parse a decimal seq (digits only, no sign). 0 on success, -1 if not. */
+int tool_seq_parse(const char *s, uint64_t *seq);
+
+/* ---- output ---------------------------------------------------------------- */
+
+/* Lowercase hex of n bytes into out (2n + 1 bytes). Returns out. */
+char *tool_hex(const uint8_t *bytes, size_t n, char *out);
+
+/* Print v as one compact JSON line (keys in insertion order) and decref it.
+ * Returns 0, or -1 when stdout failed. */
+int tool_print_json(json_t *v);
+
+/* Flush stdout; on a write error print a message and return TOOL_ERROR. */
+int tool_finish_stdout(void);
+
+/* The account kind letter of a name ("extension" -> 'e'), 0 if unknown;
+ * and back ('e' -> "extension"), "?" if unknown. */
+char tool_kind_letter(const char *name);
+const char *tool_kind_name(char kind);
+
+/* ---- progress -------------------------------------------------------------- */
+
+/* A progress line on stderr, shown only when stderr is a terminal and the
+ * run has lasted more than a second. total may be 0 (unknown). */
+typedef struct tool_progress {
+    int tty;
+    int shown;
+    uint64_t t0_ms, phase_ms, last_ms;
+    uint64_t total;
+    const char *what;
+} tool_progress;
+
+void tool_progress_start(tool_progress *p, const char *what, uint64_t total);
+/* Cheap: looks at the clock once every 4096 calls. */
+void tool_progress_tick(tool_progress *p, uint64_t done);
+/* Erase the line if one was shown. */
+void tool_progress_end(tool_progress *p);
+
+#endif

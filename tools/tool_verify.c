@@ -1,0 +1,298 @@
+/* tool_verify.c -- "tms-audit verify": is this data directory intact? The
+ * log's framing, checksums, seq continuity and hash chain, replay
+ * determinism, and the live projection against a fresh replay (seq, chain
+ * head, digest). The first failure is reported with seq, segment and byte
+ * offset. The four steps are described at tool_verify_main. */
+#include "engine.h"
+#include "tool_audit.h"
+#include "tool_common.h"
+#include "tool_replay.h"
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+static const char usage_verify[] =
+    "usage: tms-audit verify --data DIR\n"
+    "\n"
+    "Checks the log of DIR (frames, checksums, seq continuity, the hash chain,\n"
+    "that every record decodes), replays it into a scratch projection (every\n"
+    "recomputed verdict must equal the logged one), and compares the live\n"
+    "projection (DIR/proj) with the replay: same chain head and same digest at\n"
+    "the projection's seq. A projection behind the log is not a failure (the\n"
+    "next writer to open DIR catches it up); one ahead of the log is.\n"
+    "\n"
+    "Prints one JSON line:\n"
+    "  {\"ok\":true,\"records\":N,\"last_seq\":N,\"head\":\"hex\",\"digest\":\"hex\",...}\n"
+    "  {\"ok\":false,\"check\":\"frame|record|projection|replay|digest\",\"seq\":N,\n"
+    "   \"segment\":\"...\",\"offset\":N,\"error\":\"...\"}\n"
+    "Exit status: 0 intact, 1 verification failed (a one-line message on stderr\n"
+    "names the first bad seq, segment and byte offset), 2 usage or I/O error.\n";
+
+typedef struct vstate {
+    char logdir[4200];
+    /* the live projection */
+    int proj;                            /* 1 if DIR/proj exists */
+    uint64_t pseq;
+    uint8_t phead[TMS_HASH_LEN], pdigest[TMS_HASH_LEN];
+    /* the log, as read */
+    uint64_t records, last_seq;
+    int64_t last_time;
+    uint8_t head[TMS_LOG_HASH_LEN];
+    char last_segment[256];
+    uint64_t end_offset;
+    uint8_t hash_at_p[TMS_LOG_HASH_LEN];
+    int torn;
+    char torn_msg[512];
+    /* the replay */
+    uint8_t digest[TMS_HASH_LEN];
+    /* the first failure */
+    int failed;
+    const char *check;
+    uint64_t seq, offset;
+    char segment[256];
+    char what[640];
+} vstate;
+
+static void failure(vstate *s, const char *check, uint64_t seq, const char *segment, uint64_t offset,
+                    const char *what)
+{
+    s->failed = 1;
+    s->check = check;
+    s->seq = seq;
+    s->offset = offset;
+    snprintf(s->segment, sizeof s->segment, "%s", segment ? segment : "");
+    snprintf(s->what, sizeof s->what, "%s", what);
+}
+
+/* Step 1: the projection, in one read snapshot. 0, or TOOL_ERROR. */
+static int read_projection(vstate *s, const char *datadir)
+{
+    char path[4200], why[512];
+    tms_store *st = NULL;
+    tms_txn tx;
+    tms_err err = tms_store_open(tms_data_path(path, sizeof path, datadir, "proj"), TMS_STORE_READONLY, &st, why,
+                                 sizeof why);
+    if (err == TMS_NOT_FOUND)
+        return 0;
+    if (err)
+        return tool_fail("cannot read the projection: %s", why);
+    if ((err = tms_txn_begin(st, 0, &tx)) == TMS_OK) {
+        err = tms_meta_get(&tx, &s->pseq, s->phead);
+        if (!err)
+            err = tms_store_digest(&tx, s->pdigest);
+        tms_txn_abort(&tx);
+    }
+    tms_store_close(st);
+    if (err)
+        return tool_fail("cannot read the projection: %s", tms_strerror(err));
+    s->proj = 1;
+    return 0;
+}
+
+/* The iterator's message without its "segment S offset O seq N: " prefix
+ * (those are reported as fields). */
+static const char *without_location(const char *msg)
+{
+    const char *p = strstr(msg, ": ");
+    return !strncmp(msg, "segment ", 8) && p ? p + 2 : msg;
+}
+
+/* Step 2: every frame and payload. 0 (s->failed may be set) or TOOL_ERROR. */
+static int scan_log(vstate *s)
+{
+    tms_log_iter *it = NULL;
+    tms_log_report rep;
+    tms_log_record lr;
+    tms_record rec;
+    tool_progress prog;
+    int has = 0, rc = 0;
+    char why[256];
+    tms_err err = tms_log_iter_open(s->logdir, 1, &it, &rep);
+    if (err)
+        return tool_fail("cannot read the log: %s", rep.msg[0] ? rep.msg : tms_strerror(err));
+    tms_cmd_init(&rec.cmd);
+    tool_progress_start(&prog, "tms-audit: reading the log", 0);
+    while ((err = tms_log_iter_next(it, &lr, &has)) == TMS_OK && has) {
+        if (tms_record_decode(&rec, lr.payload, lr.len, why, sizeof why) != TMS_OK) {
+            failure(s, "record", lr.seq, lr.segment, lr.offset, why);
+            break;
+        }
+        if (s->proj && lr.seq == s->pseq)
+            memcpy(s->hash_at_p, lr.hash, TMS_LOG_HASH_LEN);
+        s->records++;
+        s->last_seq = lr.seq;
+        s->last_time = rec.time;
+        memcpy(s->head, lr.hash, TMS_LOG_HASH_LEN);
+        snprintf(s->last_segment, sizeof s->last_segment, "%s", lr.segment);
+        s->end_offset = lr.offset + TMS_LOG_FRAME_HEADER + lr.len;
+        tool_progress_tick(&prog, s->records);
+    }
+    tool_progress_end(&prog);
+    const tms_log_report *r = tms_log_iter_report(it);
+    if (err == TMS_E_CORRUPT)
+        failure(s, "frame", r->bad_seq, r->bad_segment, r->bad_offset, without_location(r->msg));
+    else if (err)
+        rc = tool_fail("cannot read the log: %s", r->msg[0] ? r->msg : tms_strerror(err));
+    else if (r->torn) {
+        s->torn = 1;
+        snprintf(s->torn_msg, sizeof s->torn_msg, "%s", r->msg);
+    }
+    tms_cmd_free(&rec.cmd);
+    tms_log_iter_close(it);
+    return rc;
+}
+
+/* Step 3: the projection against the log. */
+static void check_projection(vstate *s)
+{
+    char what[640];
+    if (!s->proj || s->failed || s->pseq == 0)
+        return;
+    if (s->pseq > s->last_seq) {
+        snprintf(what, sizeof what,
+                 "the projection is at seq %" PRIu64 " but the log ends at seq %" PRIu64
+                 ": records are missing from the log",
+                 s->pseq, s->last_seq);
+        failure(s, "projection", s->last_seq + 1, s->last_segment, s->end_offset, what);
+    } else if (memcmp(s->hash_at_p, s->phead, TMS_HASH_LEN)) {
+        snprintf(what, sizeof what,
+                 "the projection at seq %" PRIu64 " records a different chain head than the log: "
+                 "the log was rewritten at or before seq %" PRIu64,
+                 s->pseq, s->pseq);
+        failure(s, "projection", s->pseq, NULL, 0, what);
+    }
+}
+
+/* Segment and offset of seq (for failures found by the replay). */
+static void locate(vstate *s)
+{
+    tms_log_iter *it;
+    tms_log_record lr;
+    int has = 0;
+    if (s->segment[0] || tms_log_iter_open(s->logdir, s->seq, &it, NULL))
+        return;
+    while (tms_log_iter_next(it, &lr, &has) == TMS_OK && has && lr.seq <= s->seq)
+        if (lr.seq == s->seq) {
+            snprintf(s->segment, sizeof s->segment, "%s", lr.segment);
+            s->offset = lr.offset;
+            break;
+        }
+    tms_log_iter_close(it);
+}
+
+/* Replay into st up to seq `to`. 0 (s->failed may be set) or TOOL_ERROR. */
+static int replay_to(vstate *s, tms_store *st, uint64_t to)
+{
+    tms_replay_opts o = {0};
+    tms_replay_result res;
+    o.to_seq = to;
+    tms_err err = tool_replay(st, s->logdir, &o, &res, "tms-audit: replaying", s->last_seq);
+    if (err == TMS_E_CORRUPT) {
+        failure(s, "replay", res.last_seq + 1, NULL, 0, res.msg);
+        return 0;
+    }
+    if (err)
+        return tool_fail("replay failed: %s", res.msg);
+    if (res.last_seq != to) {
+        char what[200];
+        snprintf(what, sizeof what, "the replay stopped at seq %" PRIu64 ", expected %" PRIu64, res.last_seq, to);
+        failure(s, "replay", res.last_seq + 1, NULL, 0, what);
+    }
+    return 0;
+}
+
+static int digest_of(tms_store *st, uint8_t out[TMS_HASH_LEN])
+{
+    tms_txn tx;
+    tms_err err = tms_txn_begin(st, 0, &tx);
+    if (!err) {
+        err = tms_store_digest(&tx, out);
+        tms_txn_abort(&tx);
+    }
+    return err ? tool_fail("cannot digest the scratch projection: %s", tms_strerror(err)) : 0;
+}
+
+/* Step 4. 0 (s->failed may be set) or TOOL_ERROR. */
+static int replay_and_compare(vstate *s)
+{
+    tool_scratch sc;
+    int rc = 0;
+    int mid = s->proj && s->pseq > 0 && s->pseq < s->last_seq;
+    if (tool_scratch_open(&sc))
+        return TOOL_ERROR;
+    if (mid)
+        rc = replay_to(s, sc.st, s->pseq);
+    if (!rc && !s->failed && mid && !(rc = digest_of(sc.st, s->digest)) && memcmp(s->digest, s->pdigest, TMS_HASH_LEN))
+        failure(s, "digest", s->pseq, NULL, 0, "the projection's digest differs from a fresh replay of the log");
+    if (!rc && !s->failed && s->last_seq > 0)
+        rc = replay_to(s, sc.st, s->last_seq);
+    if (!rc && !s->failed)
+        rc = digest_of(sc.st, s->digest);
+    if (!rc && !s->failed && s->proj && s->pseq == s->last_seq && memcmp(s->digest, s->pdigest, TMS_HASH_LEN))
+        failure(s, "digest", s->pseq, NULL, 0, "the projection's digest differs from a fresh replay of the log");
+    tool_scratch_close(&sc);
+    return rc;
+}
+
+static int report(vstate *s)
+{
+    char hex[2 * TMS_HASH_LEN + 1], when[TOOL_TIME_MAX];
+    json_t *o = json_object();
+    json_object_set_new(o, "ok", json_boolean(!s->failed));
+    if (s->failed) {
+        locate(s);
+        json_object_set_new(o, "check", json_string(s->check));
+        json_object_set_new(o, "seq", json_integer((json_int_t)s->seq));
+        json_object_set_new(o, "segment", s->segment[0] ? json_string(s->segment) : json_null());
+        json_object_set_new(o, "offset", s->segment[0] ? json_integer((json_int_t)s->offset) : json_null());
+        json_object_set_new(o, "error", json_string(s->what));
+        tool_print_json(o);
+        tool_warn("verify failed at seq %" PRIu64 " (segment %s, offset %" PRIu64 "): %s", s->seq,
+                  s->segment[0] ? s->segment : "-", s->offset, s->what);
+        return tool_finish_stdout() ? TOOL_ERROR : TOOL_NEGATIVE;
+    }
+    json_object_set_new(o, "records", json_integer((json_int_t)s->records));
+    json_object_set_new(o, "last_seq", json_integer((json_int_t)s->last_seq));
+    json_object_set_new(o, "head", json_string(tool_hex(s->head, TMS_LOG_HASH_LEN, hex)));
+    json_object_set_new(o, "digest", json_string(tool_hex(s->digest, TMS_HASH_LEN, hex)));
+    json_object_set_new(o, "last_time", s->records ? json_string(tool_time_format(s->last_time, when)) : json_null());
+    json_object_set_new(o, "projection", json_string(!s->proj ? "absent" : s->pseq == s->last_seq ? "match" : "behind"));
+    json_object_set_new(o, "projection_seq", s->proj ? json_integer((json_int_t)s->pseq) : json_null());
+    json_object_set_new(o, "torn_tail", s->torn ? json_string(s->torn_msg) : json_null());
+    tool_print_json(o);
+    if (s->proj && s->pseq < s->last_seq)
+        tool_warn("note: the projection is at seq %" PRIu64 ", behind the log (seq %" PRIu64
+                  "); the next writer to open the directory catches it up",
+                  s->pseq, s->last_seq);
+    if (s->torn)
+        tool_warn("note: %s (never acknowledged; cut by the next writer)", s->torn_msg);
+    return tool_finish_stdout();
+}
+
+/* 1. the projection's meta (seq, chain head) and digest, in one snapshot
+ *    taken before the log is read, so a live writer can only be ahead in the log;
+ * 2. the whole log through the checking iterator, every payload decoded;
+ * 3. the projection not ahead of the log, and the same chain head at its seq;
+ * 4. a replay into a scratch store (every recomputed verdict equal to the
+ *    logged one), its digest compared with the projection's at its seq. */
+int tool_verify_main(int argc, char **argv)
+{
+    const char *data = NULL, *pos[1];
+    int npos;
+    const tool_opt opts[] = {{"data", 1, &data, NULL}, {NULL, 0, NULL, NULL}};
+    static vstate s;
+    int rc = tool_parse(argc, argv, opts, pos, 0, &npos);
+    if (rc == 1)
+        return fputs(usage_verify, stdout) < 0 ? TOOL_ERROR : TOOL_OK;
+    if (rc)
+        return rc;
+    if (!data)
+        return tool_fail("verify: --data DIR is required (try --help)");
+    memset(&s, 0, sizeof s);
+    if (tool_log_dir(data, s.logdir, sizeof s.logdir) || read_projection(&s, data) || scan_log(&s))
+        return TOOL_ERROR;
+    check_projection(&s);
+    if (!s.failed && replay_and_compare(&s))
+        return TOOL_ERROR;
+    return report(&s);
+}
