@@ -1,10 +1,18 @@
 /* replay.c -- rebuild projection state from the log (see replay.h).
  * Records are applied in large write transactions (one commit, one fsync per
  * batch); the projection's meta moves with each batch, so an interrupted
- * replay resumes where it stopped. */
+ * replay resumes where it stopped. Observers hear of each record once, even
+ * when a full map makes a batch run twice. */
 #include "replay.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* A copied custom event, held until its record has been applied whole. */
+typedef struct held_event {
+    tms_custom_event ev;
+    char tenant[TMS_ID_MAX + 1], id[TMS_ID_MAX + 1], role[TMS_ID_MAX + 1], actor[TMS_ID_MAX + 1], cause[24];
+} held_event;
 
 typedef struct replay_state {
     tms_store *st;
@@ -14,7 +22,55 @@ typedef struct replay_state {
     tms_record rec;
     tms_txn tx;
     int done;
+    uint64_t reported;          /* observers have heard of every record up to this seq */
+    held_event *held;           /* the current record's events */
+    size_t nheld, capheld;
+    int held_failed;            /* out of memory while holding: reported as TMS_E_NOMEM */
 } replay_state;
+
+static void hold_event(void *ctx, const tms_record *rec, const tms_custom_event *ev)
+{
+    replay_state *s = ctx;
+    (void)rec;
+    if (s->nheld == s->capheld) {
+        size_t cap = s->capheld ? 2 * s->capheld : 16;
+        held_event *nh = realloc(s->held, cap * sizeof *nh);
+        if (!nh) {
+            s->held_failed = 1;
+            return;
+        }
+        s->held = nh;
+        s->capheld = cap;
+    }
+    held_event *h = &s->held[s->nheld++];
+    snprintf(h->tenant, sizeof h->tenant, "%s", ev->tenant);
+    snprintf(h->id, sizeof h->id, "%s", ev->id);
+    snprintf(h->role, sizeof h->role, "%s", ev->role);
+    snprintf(h->actor, sizeof h->actor, "%s", ev->actor);
+    snprintf(h->cause, sizeof h->cause, "%s", ev->cause);
+    h->ev = *ev;
+}
+
+/* The record applied whole: tell the observers, once per seq. */
+static void report_record(replay_state *s, const tms_verdict *v)
+{
+    const tms_rules_sink *sink = s->o->sink;
+    if (s->rec.seq > s->reported) {
+        for (size_t i = 0; sink && sink->custom && i < s->nheld; i++) {
+            held_event *h = &s->held[i];
+            h->ev.tenant = h->tenant;
+            h->ev.id = h->id;
+            h->ev.role = h->role;
+            h->ev.actor = h->actor;
+            h->ev.cause = h->cause;
+            sink->custom(sink->ctx, &s->rec, &h->ev);
+        }
+        if (s->o->on_record)
+            s->o->on_record(s->o->ctx, &s->rec, v);
+        s->reported = s->rec.seq;
+    }
+    s->nheld = 0;
+}
 
 /* Check that the log continues the projection: the stored head at meta seq. */
 static tms_err check_start(replay_state *s, const char *logdir, uint64_t seq, const uint8_t *head)
@@ -57,16 +113,20 @@ static tms_err apply_one(replay_state *s, const tms_log_record *lr)
         return TMS_OK;
     }
     s->rec.seq = lr->seq;
-    if ((err = tms_rules_apply(&s->tx, &s->rec, s->o->sink, &v)))
+    tms_rules_sink holder = {hold_event, s};
+    s->nheld = 0;
+    if ((err = tms_rules_apply(&s->tx, &s->rec, s->o->sink ? &holder : NULL, &v)))
         return err;
+    if (s->held_failed)
+        return TMS_E_NOMEM;
     if (v.code != s->rec.verdict) {
         snprintf(s->res->msg, sizeof s->res->msg, "seq %llu: replay gives %s but the log says %s",
                  (unsigned long long)lr->seq, tms_err_name(v.code), tms_err_name(s->rec.verdict));
         return TMS_E_CORRUPT;
     }
-    if (s->o->on_record)
-        s->o->on_record(s->o->ctx, &s->rec, &v);
-    s->res->applied++;
+    if (lr->seq > s->reported)
+        s->res->applied++;
+    report_record(s, &v);
     s->res->last_seq = lr->seq;
     s->res->last_time = s->rec.time;
     memcpy(s->res->head, lr->hash, TMS_HASH_LEN);
@@ -145,5 +205,6 @@ done:
     if (s.it)
         tms_log_iter_close(s.it);
     tms_cmd_free(&s.rec.cmd);
+    free(s.held);
     return err;
 }

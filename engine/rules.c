@@ -30,8 +30,10 @@ char *tms_mask_names(uint64_t mask, int features, char *buf, size_t len)
         if (!(mask & (UINT64_C(1) << order[i])))
             continue;
         int w = snprintf(buf + used, len - used, "%s%s", used ? ", " : "", tab[order[i]].name);
-        if (w < 0 || (size_t)w >= len - used)
+        if (w < 0 || (size_t)w >= len - used) {
+            buf[used] = '\0';   /* never leave half a name */
             break;
+        }
         used += (size_t)w;
     }
     return buf;
