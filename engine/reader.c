@@ -1,6 +1,8 @@
 /* reader.c -- the embedded, read-only permission lookup of tmsperm.h.
- * One reused LMDB read transaction per handle (reset after each check, renewed
- * before the next), so a check costs one or two mdb_get and no allocation. */
+ * One LMDB read transaction per handle, kept between checks while no writer
+ * has committed since (one look at the meta page tells), renewed when one
+ * has: a check costs one or two mdb_get, no allocation, and never answers
+ * from a snapshot older than the last commit at the time of the call. */
 #include "tmsperm.h"
 #include "cmd.h"
 #include "store.h"
@@ -10,7 +12,8 @@
 
 struct tms_reader {
     tms_store *st;
-    tms_txn tx;          /* reset between checks; NULL txn until first use */
+    tms_txn tx;          /* NULL txn until first use */
+    int live;            /* tx holds a snapshot (not reset) */
 };
 
 tms_err tms_reader_open(const char *dir, tms_reader **out)
@@ -39,15 +42,36 @@ void tms_reader_close(tms_reader *r)
     free(r);
 }
 
+/* A snapshot no older than the last commit: keep the one held if no commit
+ * happened since it was taken, else reset and renew. */
 static tms_err snapshot(tms_reader *r)
 {
-    if (r->tx.txn) {
-        int rc = mdb_txn_renew(r->tx.txn);
-        if (rc == 0)
+    MDB_envinfo info;
+    if (r->live) {
+        mdb_env_info(r->st->env, &info);
+        if (info.me_last_txnid == mdb_txn_id(r->tx.txn))
             return TMS_OK;
+        mdb_txn_reset(r->tx.txn);
+        r->live = 0;
+    }
+    if (r->tx.txn) {
+        if (mdb_txn_renew(r->tx.txn) == 0) {
+            r->live = 1;
+            return TMS_OK;
+        }
         tms_txn_abort(&r->tx);
     }
-    return tms_txn_begin(r->st, 0, &r->tx);
+    tms_err err = tms_txn_begin(r->st, 0, &r->tx);
+    r->live = err == TMS_OK;
+    return err;
+}
+
+void tms_reader_release(tms_reader *r)
+{
+    if (r && r->live) {
+        mdb_txn_reset(r->tx.txn);
+        r->live = 0;
+    }
 }
 
 static int answer(tms_txn *tx, const char *tenant, char kind, const char *id, int perm, int feat)
@@ -83,7 +107,5 @@ int tms_reader_check(tms_reader *r, const char *tenant, const char *kind, const 
     tms_err err = snapshot(r);
     if (err)
         return -(int)err;
-    int allow = tms_lookup_check(&r->tx, tenant, kind, id, name);
-    mdb_txn_reset(r->tx.txn);
-    return allow;
+    return tms_lookup_check(&r->tx, tenant, kind, id, name);
 }

@@ -42,8 +42,15 @@ void tms_reader_close(tms_reader *r);
  * tenant's PBX Admin) use permission or feature `name`? Returns 1 (allow) or
  * 0 (deny). Fails closed: an unknown tenant, kind, account or name is 0.
  * Returns a negative tms_err (-TMS_E_STORE ...) when the store cannot be
- * read. No allocation; one or two LMDB reads against a fresh snapshot. */
+ * read. No allocation; one or two LMDB reads. The answer reflects every
+ * commit made before the call (read-your-writes for acknowledged submits). */
 int tms_reader_check(tms_reader *r, const char *tenant, const char *kind, const char *id, const char *name);
+
+/* Between checks a reader keeps its LMDB snapshot while nothing changes (that
+ * is what makes a check cheap). A snapshot held across many writes keeps old
+ * pages from reuse, so call this when the reader goes idle for long; the next
+ * check takes a fresh one. NULL is a no-op. */
+void tms_reader_release(tms_reader *r);
 
 #ifdef __cplusplus
 }

@@ -288,6 +288,28 @@ static void test_a_full_map_grows_instead_of_failing(void **state)
     tu_env_free(env);
 }
 
+/* A reader keeps its snapshot between checks only while nothing was
+ * committed: every check sees every commit made before it. */
+static void test_a_long_lived_reader_sees_every_commit(void **state)
+{
+    tu_env *env = *state;
+    tms_reader *r;
+    assert_int_equal(tms_reader_open(env->dir, &r), TMS_OK);
+    assert_int_equal(tms_reader_check(r, "acme", "extension", "1001", "calls.barge"), 0);
+    assert_int_equal(tms_reader_check(r, "acme", "extension", "1001", "calls.barge"), 0);
+    for (int i = 0; i < 20; i++) {
+        ACC("{'cmd':'SetPermissions'," T ",'actor':'admin','kind':'extension','id':'1001','enable':['%s'],'disable':['%s']}",
+            i % 2 ? "reports.view" : "calls.barge", i % 2 ? "calls.barge" : "reports.view");
+        assert_int_equal(tms_reader_check(r, "acme", "extension", "1001", "calls.barge"), i % 2 == 0);
+        assert_int_equal(tms_reader_check(r, "acme", "extension", "1001", "reports.view"), i % 2 == 1);
+    }
+    tms_reader_release(r);
+    ACC("{'cmd':'CreateExtension'," T ",'actor':'admin','id':'2001'}");
+    ACC("{'cmd':'SetPermissions'," T ",'actor':'admin','kind':'extension','id':'2001','enable':['calls.barge'],'disable':[]}");
+    assert_int_equal(tms_reader_check(r, "acme", "extension", "2001", "calls.barge"), 1);
+    tms_reader_close(r);
+}
+
 typedef struct counts {
     uint64_t records, events, last;
     int out_of_order;
@@ -355,6 +377,7 @@ int main(void)
         cmocka_unit_test(test_a_full_disk_refuses_the_batch_and_changes_nothing),
         cmocka_unit_test(test_a_failed_fsync_stops_writes_until_restart),
         cmocka_unit_test(test_a_full_map_grows_instead_of_failing),
+        cmocka_unit_test_setup_teardown(test_a_long_lived_reader_sees_every_commit, tu_setup_standard, tu_teardown),
         cmocka_unit_test_setup_teardown(test_replay_observers_hear_each_record_once_when_the_map_grows, tu_setup_standard, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
