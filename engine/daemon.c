@@ -387,6 +387,7 @@ void daemon_shutdown_check(server *d)
     close_if_open((uv_handle_t *)&d->sigterm);
     close_if_open((uv_handle_t *)&d->sigint);
     close_if_open((uv_handle_t *)&d->idle_exit);
+    close_if_open((uv_handle_t *)&d->reaper);
 }
 
 static void begin_shutdown(server *d, const char *why)
@@ -440,6 +441,16 @@ static int read_token(server *d, const char *path)
     return 0;
 }
 
+/* PBX nodes read the projection directly; one killed mid-read keeps its
+ * LMDB reader slot (and old pages) until someone calls mdb_reader_check. */
+static void on_reap(uv_timer_t *t)
+{
+    server *d = t->data;
+    int dead = tms_store_reader_check(d->store);
+    if (dead > 0)
+        daemon_log("warn", "msg=\"freed reader slots of dead processes\" count=%d", dead);
+}
+
 static int start_listeners(server *d, const char *sock)
 {
     if (sock[0] && listen_unix(d, sock) != 0)
@@ -456,6 +467,9 @@ static int start_listeners(server *d, const char *sock)
     d->sigterm.data = d->sigint.data = d;
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_timer_init(d->loop, &d->reaper);
+    d->reaper.data = d;
+    uv_timer_start(&d->reaper, on_reap, 30000, 30000);
     uv_timer_init(d->loop, &d->idle_exit);
     d->idle_exit.data = d;
     if (d->opt.idle_exit_ms) {

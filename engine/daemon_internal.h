@@ -59,6 +59,7 @@ struct server {
     int have_unix, have_tcp, have_metrics;
     uv_signal_t sigterm, sigint;
     uv_timer_t idle_exit;
+    uv_timer_t reaper;          /* frees reader slots of dead embedded readers */
     char token[256];
     size_t token_len;
     conn *conns;

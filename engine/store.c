@@ -90,10 +90,8 @@ tms_err tms_store_open_sized(const char *dir, int mode, size_t map_bytes, tms_st
         err = rc == ENOENT ? TMS_NOT_FOUND : tms_store_err(rc);
         goto fail;
     }
-    if (!readonly) {
-        int dead;
-        mdb_reader_check(st->env, &dead);
-    }
+    if (!readonly)
+        tms_store_reader_check(st);
     if ((err = open_dbis(st, why, whylen)) != TMS_OK)
         goto fail;
     *out = st;
@@ -117,6 +115,12 @@ tms_err tms_store_grow(tms_store *st)
     MDB_envinfo info;
     mdb_env_info(st->env, &info);
     return tms_store_err(mdb_env_set_mapsize(st->env, info.me_mapsize * 2));
+}
+
+int tms_store_reader_check(tms_store *st)
+{
+    int dead = 0;
+    return mdb_reader_check(st->env, &dead) == 0 ? dead : -1;
 }
 
 tms_err tms_txn_begin(tms_store *st, int write, tms_txn *tx)

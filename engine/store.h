@@ -95,6 +95,10 @@ void tms_store_close(tms_store *st);
 /* Double the map size; only with no transaction open in this process. */
 tms_err tms_store_grow(tms_store *st);
 
+/* Free the reader slots of processes that died holding a read transaction
+ * (mdb_reader_check); returns how many were freed, or -1. */
+int tms_store_reader_check(tms_store *st);
+
 tms_err tms_txn_begin(tms_store *st, int write, tms_txn *tx);
 tms_err tms_txn_commit(tms_txn *tx);   /* TMS_E_NOSPACE when the map is full */
 void tms_txn_abort(tms_txn *tx);

@@ -221,6 +221,52 @@ def test_sigterm_finishes_and_exits_zero_and_embedded_is_refused_meanwhile(d):
     assert rc == 0, rc
 
 @case
+def test_metrics_and_embedded_readers_while_tmsd_writes(d):
+    port = 40000 + os.getpid() % 20000
+    p, data = start(d, "--metrics", "127.0.0.1:%d" % port)
+    sock = os.path.join(data, "tmsd.sock")
+    c = mp.Conn(sock)
+    c.call("submit", cmds=[TENANT, ext(0)])
+    stop_flag = []
+    def writer():
+        i = 1
+        while not stop_flag:
+            c.call("submit", cmds=[ext(i), {"cmd": "SetPermissions", "tenant": "acme", "actor": "admin",
+                                              "kind": "extension", "id": "x%d" % i, "enable": ["reports.view"],
+                                              "disable": []}])
+            i += 1
+    t = threading.Thread(target=writer)
+    t.start()
+    try:
+        # embedded readers (separate processes) read the projection while tmsd commits
+        for k in range(30):
+            rc, out, err = ctl("--data", data, "check", "acme", "admin", "admin", "reports.view")
+            assert rc == 0 and out.strip() == "allow", (rc, out, err)
+            rc, out, err = ctl("--data", data, "check", "acme", "extension", "x0", "reports.view")
+            assert rc == 1 and out.strip() == "deny", (rc, out, err)
+    finally:
+        stop_flag.append(1)
+        t.join()
+    last = c.call("status")["last_seq"]
+    rc, out, _ = ctl("--data", data, "check", "acme", "extension", "x%d" % ((last - 2) // 2), "reports.view")
+    assert rc == 0 and out.strip() == "allow", (last, rc, out)
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
+    body = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    text = body.decode()
+    assert text.startswith("HTTP/1.0 200") and "tmsd_groups_total" in text, text[:300]
+    assert "tmsd_group_commit_seconds_bucket" in text and "tmsd_lookup_seconds_count" in text, text[:300]
+    groups = int([l for l in text.splitlines() if l.startswith("tmsd_groups_total ")][0].split()[1])
+    assert groups > 1, groups
+    c.close()
+    assert stop(p) == 0
+
+@case
 def test_idle_connections_time_out(d):
     p, data = start(d, "--idle-timeout", "0.3")
     c = mp.Conn(os.path.join(data, "tmsd.sock"))
