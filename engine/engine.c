@@ -211,16 +211,14 @@ static tms_err stage_one(tms_engine *e, tms_txn *tx, tms_submission *s, int64_t 
     rec.time = now;
     rec.version = TMS_SCHEMA_VERSION;
     rec.cmd = *s->cmd;   /* shallow: the submission keeps ownership */
-    if ((err = tms_rules_apply(tx, &rec, NULL, &s->verdict)))
+    rec.verdict = TMS_OK;
+    if ((err = tms_apply_record(tx, &rec, NULL, &s->verdict)))
         return err;
     rec.verdict = s->verdict.code;
     if ((err = tms_record_encode(&rec, &e->buf)) ||
         (err = tms_log_append(e->log, e->buf.data, e->buf.size, &s->seq)))
         return err;
-    if (s->cmd->f[TMS_F_REQUEST_ID].str)
-        err = tms_request_put(tx, s->cmd->f[TMS_F_TENANT].str, s->cmd->f[TMS_F_REQUEST_ID].str, s->seq,
-                              s->verdict.code);
-    return err;
+    return s->seq == rec.seq ? TMS_OK : TMS_E_CORRUPT;   /* the log and the record must agree on seq */
 }
 
 /* Stage the whole batch in one transaction; on failure nothing is staged. */

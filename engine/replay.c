@@ -72,6 +72,15 @@ static void report_record(replay_state *s, const tms_verdict *v)
     s->nheld = 0;
 }
 
+tms_err tms_apply_record(tms_txn *tx, const tms_record *rec, const tms_rules_sink *sink, tms_verdict *v)
+{
+    const char *rid = rec->cmd.f[TMS_F_REQUEST_ID].str;
+    tms_err err = tms_rules_apply(tx, rec, sink, v);
+    if (err || !rid)
+        return err;
+    return tms_request_put(tx, rec->cmd.f[TMS_F_TENANT].str, rid, rec->seq, v->code);
+}
+
 /* Check that the log continues the projection: the stored head at meta seq. */
 static tms_err check_start(replay_state *s, const char *logdir, uint64_t seq, const uint8_t *head)
 {
@@ -115,7 +124,7 @@ static tms_err apply_one(replay_state *s, const tms_log_record *lr)
     s->rec.seq = lr->seq;
     tms_rules_sink holder = {hold_event, s};
     s->nheld = 0;
-    if ((err = tms_rules_apply(&s->tx, &s->rec, s->o->sink ? &holder : NULL, &v)))
+    if ((err = tms_apply_record(&s->tx, &s->rec, s->o->sink ? &holder : NULL, &v)))
         return err;
     if (s->held_failed)
         return TMS_E_NOMEM;

@@ -27,6 +27,12 @@ typedef struct tms_replay_result {
     char msg[512];                   /* what went wrong, when not TMS_OK */
 } tms_replay_result;
 
+/* Apply one record to the projection in tx: the rules (verdict, effects),
+ * then the bookkeeping that is not a rule but belongs to the state (its
+ * request_id, for idempotency). The only way a record becomes state, live
+ * or replayed, so both give the same projection. */
+tms_err tms_apply_record(tms_txn *tx, const tms_record *rec, const tms_rules_sink *sink, tms_verdict *v);
+
 /* Apply every record of the log in logdir after the projection's meta seq
  * (subject to opts) to st. TMS_E_CORRUPT when a record does not decode, the
  * chain does not continue from the projection's head, or a recomputed

@@ -136,6 +136,8 @@ static void test_replaying_the_same_log_twice_gives_the_same_digest(void **state
     ACC("{'cmd':'AssignRole'," T ",'actor':'admin','role':'r','ids':['1001','1002']}");
     REJ(TMS_NOT_FOUND, "{'cmd':'AssignRole'," T ",'actor':'admin','role':'r','ids':['1009']}");
     ACC("{'cmd':'SetPermissions'," T ",'actor':'admin','kind':'extension','id':'1001','enable':['calls.barge'],'disable':[]}");
+    ACC("{'cmd':'CreateExtension'," T ",'actor':'admin','id':'2001','request_id':'idem-1'}");
+    REJ(TMS_ALREADY_EXISTS, "{'cmd':'CreateExtension'," T ",'actor':'admin','id':'2001','request_id':'idem-2'}");
     tu_digest(env, live);
     scratch_replay_digest(env->dir, a);
     scratch_replay_digest(env->dir, b);

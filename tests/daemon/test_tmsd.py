@@ -219,6 +219,10 @@ def test_sigterm_finishes_and_exits_zero_and_embedded_is_refused_meanwhile(d):
     assert rc == 0 and out.strip() == "allow"
     rc, out, _ = ctl("--data", data, "show", "acme", "extension", "x99")
     assert rc == 0, rc
+    audit = os.path.join(BIN, "tms-audit")
+    if os.path.exists(audit):   # what tmsd built equals a fresh replay of its log, request ids included
+        r = subprocess.run([audit, "verify", "--data", data], capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0 and '"ok":true' in r.stdout, (r.returncode, r.stdout, r.stderr)
 
 @case
 def test_metrics_and_embedded_readers_while_tmsd_writes(d):
