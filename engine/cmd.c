@@ -31,6 +31,25 @@ void tms_cmd_free(tms_cmd *cmd)
     tms_cmd_init(cmd);
 }
 
+/* Forget the command's contents but keep one arena block for the next parse
+ * (replay decodes millions of commands into the same tms_cmd). */
+static void cmd_reset(tms_cmd *cmd)
+{
+    tms_arena_block *keep = cmd->arena;
+    if (keep) {
+        tms_arena_block *b = keep->next;
+        while (b) {
+            tms_arena_block *next = b->next;
+            free(b);
+            b = next;
+        }
+        keep->next = NULL;
+        keep->used = 0;
+    }
+    memset(cmd, 0, sizeof *cmd);
+    cmd->arena = keep;
+}
+
 static void *arena_alloc(tms_cmd *cmd, size_t n)
 {
     n = (n + sizeof(max_align_t) - 1) & ~(sizeof(max_align_t) - 1);
@@ -259,13 +278,18 @@ static int load_field(tms_cmd *cmd, const tms_field_def *fd, const msgpack_objec
     }
 }
 
+static int def_eq(const msgpack_object_str *key, const char *name, unsigned len)
+{
+    return key->size == len && memcmp(key->ptr, name, len) == 0;
+}
+
 static const tms_field_def *find_def(const tms_cmd_def *def, const msgpack_object_str *key)
 {
     for (int i = 0; i < tms_common_field_count; i++)
-        if (str_eq(key, tms_common_fields[i].name))
+        if (def_eq(key, tms_common_fields[i].name, tms_common_fields[i].name_len))
             return &tms_common_fields[i];
     for (int i = 0; i < def->nfields; i++)
-        if (str_eq(key, def->fields[i].name))
+        if (def_eq(key, def->fields[i].name, def->fields[i].name_len))
             return &def->fields[i];
     return NULL;
 }
@@ -283,7 +307,7 @@ static int find_cmd_type(const msgpack_object *map, char *why, size_t whylen)
         return -1;
     }
     for (int t = 0; name->type == MSGPACK_OBJECT_STR && t < TMS_CMD_COUNT; t++)
-        if (str_eq(&name->via.str, tms_cmd_defs[t].name))
+        if (def_eq(&name->via.str, tms_cmd_defs[t].name, tms_cmd_defs[t].name_len))
             return t;
     say(why, whylen, "unknown cmd");
     return -1;
@@ -323,7 +347,7 @@ static int check_constraints(const tms_cmd *cmd, const tms_cmd_def *def, char *w
 tms_err tms_cmd_from_msgpack(tms_cmd *cmd, const msgpack_object *obj, char *why, size_t whylen)
 {
     int rc = -1;
-    tms_cmd_free(cmd);
+    cmd_reset(cmd);
     if (obj->type != MSGPACK_OBJECT_MAP) {
         say(why, whylen, "a command must be an object");
         goto fail;

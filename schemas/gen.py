@@ -61,6 +61,7 @@ def main():
     h.append("#define TMS_PERMS_EXTENSION_MASK UINT64_C(0x%016x)\n" % emask)
     h.append("""typedef struct tms_field_def {
     const char *name;     /* JSON / msgpack key */
+    unsigned name_len;
     tms_field_id field;   /* slot in tms_cmd.f[] */
     tms_field_type type;
     int required;
@@ -68,6 +69,7 @@ def main():
 
 typedef struct tms_cmd_def {
     const char *name;             /* "AddManager" */
+    unsigned name_len;
     int menu_perm;                /* R21: permission a manager needs, -1 if none */
     int admin_only;               /* only the PBX Admin may issue it */
     int nfields;
@@ -110,9 +112,9 @@ extern const int tms_err_is_domain[TMS_ERR_COUNT];       /* a verdict code, not 
         c.append("static const tms_field_def %s[] = {" % name if not name.startswith("tms_common") else
                  "const tms_field_def %s[] = {" % name)
         for fd in lst:
-            c.append("    {%s, TMS_F_%s, TMS_T_%s, %d}," % (cstr(fd["name"]), cname(fd["name"]),
+            c.append("    {%s, %d, TMS_F_%s, TMS_T_%s, %d}," % (cstr(fd["name"]), len(fd["name"]), cname(fd["name"]),
                                                         cname(fd["type"]), 1 if fd["required"] else 0))
-        c.append("    {0, 0, 0, 0}\n};")
+        c.append("    {0, 0, 0, 0, 0}\n};")
     fdefs("tms_common_fields", s["common_fields"])
     c.append("const int tms_common_field_count = %d;\n" % len(s["common_fields"]))
     for cm in cmds:
@@ -123,7 +125,7 @@ extern const int tms_err_is_domain[TMS_ERR_COUNT];       /* a verdict code, not 
         if menu is not None and menu not in pidx:
             sys.exit("gen.py: %s names unknown menu permission %s" % (cm["name"], menu))
         pair = lambda key: ", ".join("TMS_F_" + cname(x) for x in cm[key]) if cm.get(key) else "-1, -1"
-        c.append("    {%s, %d, %d, %d, fields_%s, {%s}, {%s}}," % (cstr(cm["name"]), pidx[menu] if menu else -1,
+        c.append("    {%s, %d, %d, %d, %d, fields_%s, {%s}, {%s}}," % (cstr(cm["name"]), len(cm["name"]), pidx[menu] if menu else -1,
                  1 if cm["admin_only"] else 0, len(cm["fields"]), cname(cm["name"]).lower(),
                  pair("exactly_one_of"), pair("disjoint")))
     c.append("};\n")
