@@ -3,6 +3,7 @@
  * arrives. Small on purpose; batching is what makes it fast (check_batch,
  * submit of many commands per frame). */
 #include "tmsclient.h"
+#include "mpsafe.h"
 #include "wire.h"
 #include <errno.h>
 #include <netdb.h>
@@ -112,7 +113,8 @@ static tms_err roundtrip(tms_client *c, uint64_t req)
             tms_frame_reader_commit(&c->rd, (size_t)n);
             continue;
         }
-        if (msgpack_unpack_next(&c->reply, (const char *)payload, len, NULL) != MSGPACK_UNPACK_SUCCESS)
+        if (!tms_msgpack_sane(payload, len) ||
+            msgpack_unpack_next(&c->reply, (const char *)payload, len, NULL) != MSGPACK_UNPACK_SUCCESS)
             return TMS_E_PROTOCOL;
         const msgpack_object *rq = tms_map_get(&c->reply.data, "req"), *e = tms_map_get(&c->reply.data, "error");
         if (e) {

@@ -3,6 +3,7 @@
  * status, and submit, which queues commands for the next group commit on the
  * worker thread. Replies are msgpack frames echoing the request's "req". */
 #include "daemon_internal.h"
+#include "mpsafe.h"
 #include "query.h"
 #include <sodium.h>
 #include <stdarg.h>
@@ -255,7 +256,8 @@ int handle_frame(conn *c, const uint8_t *payload, size_t len)
     uint64_t t0 = now_ns();
     msgpack_unpacked_init(&up);
     d->ctr.requests++;
-    if (msgpack_unpack_next(&up, (const char *)payload, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len ||
+    if (!tms_msgpack_sane(payload, len) ||
+        msgpack_unpack_next(&up, (const char *)payload, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len ||
         up.data.type != MSGPACK_OBJECT_MAP) {
         d->ctr.frames_bad++;
         reply_error(c, NULL, TMS_E_PROTOCOL, "a frame must hold exactly one msgpack map");

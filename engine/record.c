@@ -2,6 +2,7 @@
  * The verdict is stored by its stable code name, never by enum value, so a
  * record stays readable whatever the enum becomes. */
 #include "record.h"
+#include "mpsafe.h"
 #include <stdio.h>
 #include <string.h>
 
@@ -58,7 +59,7 @@ tms_err tms_record_decode(tms_record *rec, const void *payload, size_t len, char
     msgpack_unpacked_init(&up);
     const msgpack_object *cmd = NULL;
     int have = 0;
-    if (msgpack_unpack_next(&up, payload, len, NULL) != MSGPACK_UNPACK_SUCCESS ||
+    if (!tms_msgpack_sane(payload, len) || msgpack_unpack_next(&up, payload, len, NULL) != MSGPACK_UNPACK_SUCCESS ||
         up.data.type != MSGPACK_OBJECT_MAP) {
         snprintf(why, whylen, "payload is not a msgpack map");
         goto done;

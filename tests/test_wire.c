@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 #include <cmocka.h>
+#include "mpsafe.h"
+#include "record.h"
 #include "wire.h"
 
 static size_t make_stream(uint8_t *buf, size_t cap)
@@ -112,12 +114,38 @@ static void test_wire_reply_over_the_limit_is_not_sealed(void **state)
     msgpack_sbuffer_destroy(&sb);
 }
 
+/* Found by fuzz_record: an array announcing 3.7 billion elements in 8 bytes
+ * made msgpack-c ask for 128 GiB before reading them. */
+static void test_wire_lying_container_sizes_are_refused_before_unpacking(void **state)
+{
+    (void)state;
+    const uint8_t liar[] = {0xdd, 0xdd, 0xdd, 0x0a, 0x9d, 0x9d, 0x9d, 0x9d};
+    const uint8_t map_liar[] = {0xdf, 0x00, 0x10, 0x00, 0x00, 0xc0, 0xc0};
+    const uint8_t str_liar[] = {0xdb, 0x7f, 0xff, 0xff, 0xff, 'a'};
+    const uint8_t ok[] = {0x82, 0xa2, 'o', 'p', 0xa5, 'c', 'h', 'e', 'c', 'k', 0xa3, 'r', 'e', 'q', 0x07};
+    const uint8_t nested[] = {0x91, 0x91, 0x91, 0xc0};
+    assert_false(tms_msgpack_sane(liar, sizeof liar));
+    assert_false(tms_msgpack_sane(map_liar, sizeof map_liar));
+    assert_false(tms_msgpack_sane(str_liar, sizeof str_liar));
+    assert_false(tms_msgpack_sane((const uint8_t *)"\xc1", 1));   /* the never-used type byte */
+    assert_true(tms_msgpack_sane(ok, sizeof ok));
+    assert_true(tms_msgpack_sane(nested, sizeof nested));
+    for (size_t cut = 0; cut < sizeof ok; cut++)
+        assert_false(tms_msgpack_sane(ok, cut));
+    tms_record r;
+    char why[256];
+    tms_cmd_init(&r.cmd);
+    assert_int_equal(tms_record_decode(&r, liar, sizeof liar, why, sizeof why), TMS_E_CORRUPT);
+    tms_cmd_free(&r.cmd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wire_frames_split_at_every_byte_come_out_whole),
         cmocka_unit_test(test_wire_oversize_frame_is_refused_from_its_header),
         cmocka_unit_test(test_wire_reply_over_the_limit_is_not_sealed),
+        cmocka_unit_test(test_wire_lying_container_sizes_are_refused_before_unpacking),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
