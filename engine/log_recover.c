@@ -33,6 +33,9 @@ typedef struct rd {
     uint64_t expect;             /* seq the next frame must carry */
     uint8_t prev[TMS_LOG_HASH_LEN];
     int chain_known;             /* prev is verified (else trust next frame) */
+    uint64_t hash_from;          /* recompute the chain from this seq on; frames before
+                                    it (an iterator skipping to its start) are CRC-checked
+                                    and their stored hash taken as the chain's */
     int follow;                  /* re-list the directory at the end (live log) */
     tms_err err;                 /* set with RD_ERR */
     tms_log_report *rep;
@@ -262,7 +265,7 @@ static int rd_frame(rd *r, size_t avail)
     if (tms_crc32c(0, h + TMS_FR_HASH, TMS_LOG_HASH_LEN + (size_t)len) !=
         tms_get_le32(h + TMS_FR_BODY_CRC))
         return rd_bad_body(r, h, flen);
-    if (r->chain_known) {
+    if (r->chain_known && seq >= r->hash_from) {
         uint8_t want[TMS_LOG_HASH_LEN];
         tms_log_chain_hash(r->prev, seq, h + TMS_LOG_FRAME_HEADER, len, want);
         if (memcmp(want, h + TMS_FR_HASH, TMS_LOG_HASH_LEN) != 0)
@@ -378,6 +381,7 @@ static tms_err rd_init(rd *r, int dirfd, uint64_t from, int follow, tms_log_repo
             r->si = i;
     r->chain_known = r->si == 0;
     r->expect = r->si == 0 ? 1 : r->segs[r->si];
+    r->hash_from = from;
     return TMS_OK;
 }
 
