@@ -531,6 +531,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
     if (d.have_unix)
         unlink(sock);
 done:
+    snapshot_free(&d);
     tms_engine_close(d.eng);
     msgpack_sbuffer_destroy(&d.out);
     return rc;

@@ -97,5 +97,6 @@ void job_free(job *j);
 /* daemon_group.c */
 void group_maybe_start(server *d);
 void render_metrics(server *d, msgpack_sbuffer *sb);
+void snapshot_free(server *d);
 
 #endif

@@ -45,6 +45,30 @@ static void reply_begin(server *d, msgpack_packer *pk, const msgpack_object *req
     pack_req(pk, req);
 }
 
+/* The loop thread's read transaction: allocated once, renewed for each
+ * lookup frame (a fresh snapshot), reset after it (no pages pinned, and no
+ * active reader when the map has to grow between groups). */
+static tms_err snapshot_begin(server *d)
+{
+    if (d->rtx.txn) {
+        if (mdb_txn_renew(d->rtx.txn) == 0)
+            return TMS_OK;
+        tms_txn_abort(&d->rtx);
+    }
+    return tms_txn_begin(d->store, 0, &d->rtx);
+}
+
+static void snapshot_end(server *d)
+{
+    if (d->rtx.txn)
+        mdb_txn_reset(d->rtx.txn);
+}
+
+void snapshot_free(server *d)
+{
+    tms_txn_abort(&d->rtx);
+}
+
 static int op_hello(conn *c, const msgpack_object *m, const msgpack_object *req)
 {
     server *d = c->d;
@@ -94,7 +118,7 @@ static int op_check(conn *c, const msgpack_object *m, const msgpack_object *req)
         reply_error(c, req, TMS_E_PROTOCOL, "check needs q: an array of [tenant, kind, id, name]");
         return 0;
     }
-    if (tms_txn_begin(d->store, 0, &d->rtx) != TMS_OK) {
+    if (snapshot_begin(d) != TMS_OK) {
         reply_error(c, req, TMS_E_STORE, "cannot read the projection");
         return 0;
     }
@@ -114,7 +138,7 @@ static int op_check(conn *c, const msgpack_object *m, const msgpack_object *req)
         else
             msgpack_pack_false(&pk);   /* fail closed, also on a store error */
     }
-    tms_txn_abort(&d->rtx);
+    snapshot_end(d);
     d->ctr.checks += q->via.array.size;
     conn_send(c, &d->out);
     return 0;
@@ -160,9 +184,10 @@ static int op_status(conn *c, const msgpack_object *req)
     uint64_t seq = 0;
     uint8_t head[TMS_HASH_LEN];
     char hex[2 * TMS_HASH_LEN + 1];
-    if (tms_txn_begin(d->store, 0, &d->rtx) == TMS_OK) {   /* meta, not the log: the worker owns the log */
+    memset(head, 0, sizeof head);
+    if (snapshot_begin(d) == TMS_OK) {   /* meta, not the log: the worker owns the log */
         tms_meta_get(&d->rtx, &seq, head);
-        tms_txn_abort(&d->rtx);
+        snapshot_end(d);
     }
     sodium_bin2hex(hex, sizeof hex, head, TMS_HASH_LEN);
     reply_begin(d, &pk, req, 4);

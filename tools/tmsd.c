@@ -21,6 +21,7 @@ static const char usage[] =
     "  --max-connections N     default 1024\n"
     "  --idle-timeout SECONDS  close silent connections (default 300)\n"
     "  --idle-exit SECONDS     exit when no client has been connected for this long (tests)\n"
+    "  --map-bytes N           initial LMDB map size (default 256 MiB; it grows as needed)\n"
     "\n"
     "SIGTERM or SIGINT: stop accepting, finish the group in flight, sync, exit 0.\n"
     "Exit status: 0 after a clean shutdown, 2 on usage or start-up errors.\n";
@@ -56,6 +57,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--max-connections")) o.max_connections = (unsigned)atoi(v);
         else if (!strcmp(a, "--idle-timeout")) o.idle_timeout_ms = (unsigned)(atof(v) * 1000);
         else if (!strcmp(a, "--idle-exit")) o.idle_exit_ms = (unsigned)(atof(v) * 1000);
+        else if (!strcmp(a, "--map-bytes")) o.map_bytes = (size_t)strtoull(v, NULL, 10);
         else return bad("unknown option");
     }
     if (!o.data_dir)

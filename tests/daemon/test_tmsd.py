@@ -271,6 +271,25 @@ def test_metrics_and_embedded_readers_while_tmsd_writes(d):
     assert stop(p) == 0
 
 @case
+def test_a_full_map_grows_between_groups_while_lookups_go_on(d):
+    p, data = start(d, "--map-bytes", "65536")
+    sock = os.path.join(data, "tmsd.sock")
+    c, r = mp.Conn(sock), mp.Conn(sock)
+    c.call("submit", cmds=[TENANT])
+    for k in range(30):
+        res = c.call("submit", cmds=[ext(k * 100 + i) for i in range(100)])
+        assert all(x["verdict"] == "accepted" for x in res["results"]), res
+        assert r.call("check", q=[["acme", "admin", "admin", "reports.view"]])["allow"] == [True]
+    assert c.call("status")["last_seq"] == 3001
+    c.close(); r.close()
+    assert stop(p) == 0
+    assert "projection map grown" in open(os.path.join(d, "tmsd.log")).read()
+    audit = os.path.join(BIN, "tms-audit")
+    if os.path.exists(audit):
+        v = subprocess.run([audit, "verify", "--data", data], capture_output=True, text=True, timeout=120)
+        assert v.returncode == 0, (v.stdout, v.stderr)
+
+@case
 def test_idle_connections_time_out(d):
     p, data = start(d, "--idle-timeout", "0.3")
     c = mp.Conn(os.path.join(data, "tmsd.sock"))
