@@ -1,11 +1,13 @@
 /* tms-audit -- the compliance auditor's tool (SPEC section 6; issue 4):
- * "verify" checks a data directory end to end (tool_verify.c), "who-can"
- * lists the accounts that held a permission after records 1..N or at a
- * time, from a fresh replay of the log into a scratch projection. */
+ * "verify" checks a data directory end to end (tool_verify.c), "report"
+ * sums up a range of the log per tenant (tool_report*.c), "who-can" lists
+ * the accounts that held a permission after records 1..N or at a time, from
+ * a fresh replay of the log into a scratch projection. */
 #include "cmd.h"
 #include "tool_audit.h"
 #include "tool_common.h"
 #include "tool_replay.h"
+#include "tool_report.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +18,8 @@ static const char usage_main[] =
     "  verify    integrity of the log (frames, checksums, seq continuity, hash chain),\n"
     "            replay determinism, and the projection's digest against a fresh replay\n"
     "  who-can   the accounts holding a permission, now or at a point in the past\n"
+    "  report    per tenant: activity, rejected attempts, ceiling exceptions, extensions\n"
+    "            without a login or an owner, roles (text, JSON, or one HTML page)\n"
     "\n"
     "Run 'tms-audit COMMAND --help' for the options of each command.\n"
     "Exit status: 0 success, 1 negative answer or verification failed,\n"
@@ -227,6 +231,8 @@ int main(int argc, char **argv)
         return fputs(usage_main, stdout) < 0 ? TOOL_ERROR : TOOL_OK;
     if (!strcmp(argv[1], "verify"))
         return tool_verify_main(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "report"))
+        return tool_report_main(argc - 2, argv + 2);
     if (!strcmp(argv[1], "who-can"))
         return cmd_whocan(argc - 2, argv + 2);
     return tool_fail("unknown command %s (try --help)", argv[1]);

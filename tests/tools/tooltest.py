@@ -239,3 +239,21 @@ def build_scenario(run, data, snapshots=None):
         if snapshots:
             copy_data(data, snapshots[i])
     return marks
+
+
+def retime(data, times):
+    """Give records new times (times: seq -> ns since the epoch), rewriting
+    each payload's "time" (msgpack uint64 after the key) and recomputing the
+    chain and both CRCs; the projection no longer matches and is removed.
+    Lets a test place records on chosen days without waiting for them."""
+    prev = b"\0" * 32
+    for seg in segments(data):
+        header, frames = read_frames(seg)
+        for fr in frames:
+            i = fr.payload.find(b"\xa4time\xcf")
+            if fr.seq in times and i >= 0:
+                fr.payload = fr.payload[:i + 6] + struct.pack(">Q", times[fr.seq]) + fr.payload[i + 14:]
+            fr.hash = chain_hash(prev, fr.seq, fr.payload)
+            prev = fr.hash
+        write_segment(seg, header, frames)
+    shutil.rmtree(os.path.join(data, "proj"), ignore_errors=True)
