@@ -111,16 +111,25 @@ static void on_write(uv_write_t *req, int status)
 
 void conn_send(conn *c, msgpack_sbuffer *sb)
 {
+    size_t off = 0;
     if (c->closing || tms_frame_seal(sb, c->d->opt.max_frame) != TMS_OK)
         return;
-    wreq *w = malloc(sizeof *w + sb->size);
+    if (c->queued_bytes == 0) {   /* nothing queued: write now, queue only what the socket refused */
+        uv_buf_t now = uv_buf_init(sb->data, (unsigned)sb->size);
+        int n = uv_try_write(&c->h.stream, &now, 1);
+        if (n > 0)
+            off = (size_t)n;
+        if (off == sb->size)
+            return;
+    }
+    wreq *w = malloc(sizeof *w + sb->size - off);
     if (!w) {
         conn_close(c);
         return;
     }
     w->c = c;
-    w->len = sb->size;
-    memcpy(w->data, sb->data, sb->size);
+    w->len = sb->size - off;
+    memcpy(w->data, sb->data + off, w->len);
     uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
     if (uv_write(&w->req, &c->h.stream, &buf, 1, on_write) != 0) {
         free(w);

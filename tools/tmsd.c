@@ -1,6 +1,7 @@
 /* tmsd -- the tmsperm engine daemon (SPEC section 6): holds a data
  * directory's writer lock, serves lookups and group-committed submits over a
  * Unix socket (default DIR/tmsd.sock) and optionally TCP. See engine/daemon.h. */
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,5 +64,6 @@ int main(int argc, char **argv)
     if (!o.data_dir)
         return bad("--data DIR is required");
     signal(SIGPIPE, SIG_IGN);   /* a client that vanishes mid-reply is an EPIPE, not our death */
+    mallopt(M_TRIM_THRESHOLD, 64 << 20);   /* no brk give-back and take-again around every frame */
     return tms_daemon_run(&o);
 }
