@@ -65,7 +65,6 @@ static void on_conn_closed(uv_handle_t *h)
     conn_release(h->data);
 }
 
-static void begin_shutdown(server *d, const char *why);
 static void start_reading(conn *c);
 static void drain_frames(conn *c);
 
@@ -399,7 +398,7 @@ void daemon_shutdown_check(server *d)
     close_if_open((uv_handle_t *)&d->reaper);
 }
 
-static void begin_shutdown(server *d, const char *why)
+void daemon_begin_shutdown(server *d, const char *why)
 {
     if (d->stopping)
         return;
@@ -421,14 +420,14 @@ static void begin_shutdown(server *d, const char *why)
 
 static void on_signal(uv_signal_t *s, int signum)
 {
-    begin_shutdown(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    daemon_begin_shutdown(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 static void on_idle_exit(uv_timer_t *t)
 {
     server *d = t->data;
     if (d->nconns == 0)
-        begin_shutdown(d, "idle");
+        daemon_begin_shutdown(d, "idle");
 }
 
 static int read_token(server *d, const char *path)

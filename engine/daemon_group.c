@@ -8,6 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define GROUP_RETRIES 8   /* map growths for one group before giving up */
+
+static void after_cb(uv_work_t *w, int status);
+
+/* On the worker thread: only the engine and the group's fields (which the
+ * loop thread does not touch while group_busy) are used here. */
 static void work_cb(uv_work_t *w)
 {
     server *d = w->data;
@@ -16,7 +22,8 @@ static void work_cb(uv_work_t *w)
     d->group_err = d->group_n ? tms_engine_submit(d->eng, d->group_subs, d->group_n, d->group_why,
                                                   sizeof d->group_why)
                               : TMS_OK;
-    hist_add(d->ctr.commit_ns_hist, now_ns() - t0, 10);
+    d->group_durable = d->group_n ? tms_engine_durable(d->eng) : 1;
+    d->group_ns = now_ns() - t0;
 }
 
 static void pack_result(msgpack_packer *pk, const tms_submission *s, const char *why)
@@ -63,7 +70,7 @@ static void finish_group(server *d)
     job *j = d->group;
     while (j) {
         job *next = j->next;
-        for (size_t i = 0; i < j->n; i++)
+        for (size_t i = 0; d->group_subs && i < j->n; i++)
             if (j->subs[i].cmd)
                 j->subs[i] = d->group_subs[k++];
         if (d->group_err) {
@@ -84,21 +91,32 @@ static void finish_group(server *d)
     d->group_busy = 0;
 }
 
+/* Map full (or a projection left behind by a failed commit): grow and catch
+ * up here on the loop thread, where no read transaction is open. If the
+ * group's records are durable its verdicts stand; if not, it runs again. */
+static int regrow(server *d)
+{
+    int durable = d->group_durable;
+    tms_err err = tms_engine_grow(d->eng, d->group_why, sizeof d->group_why);
+    daemon_log("info", "msg=\"projection map grown\" result=%s durable=%d", tms_err_name(err), durable);
+    if (err == TMS_OK && !durable && ++d->group_retries <= GROUP_RETRIES) {
+        uv_queue_work(d->loop, &d->work, work_cb, after_cb);
+        return 1;
+    }
+    d->group_err = err != TMS_OK ? err : durable ? TMS_OK : TMS_E_MAPFULL;
+    if (err == TMS_E_FAILED)
+        daemon_begin_shutdown(d, "projection map could not grow");
+    return 0;
+}
+
 static void after_cb(uv_work_t *w, int status)
 {
     server *d = w->data;
     (void)status;
-    if (d->group_err == TMS_E_NOSPACE) {
-        /* map full: grow here, with no read transaction open, then redo or answer */
-        int behind = tms_engine_behind(d->eng);
-        tms_err err = tms_engine_grow(d->eng, d->group_why, sizeof d->group_why);
-        daemon_log("info", "msg=\"projection map grown\" result=%s", tms_err_name(err));
-        if (err == TMS_OK && !behind) {
-            uv_queue_work(d->loop, &d->work, work_cb, after_cb);   /* nothing was logged: run it again */
-            return;
-        }
-        d->group_err = err;
-    }
+    hist_add(d->ctr.commit_ns_hist, d->group_ns, 10);
+    if ((d->group_err == TMS_E_MAPFULL || d->group_err == TMS_E_BEHIND) && regrow(d))
+        return;
+    d->group_retries = 0;
     if (d->group_err)
         daemon_log("error", "msg=\"group commit failed\" err=%s why=\"%s\"", tms_err_name(d->group_err),
                    d->group_why);
@@ -126,7 +144,8 @@ void group_maybe_start(server *d)
         d->group_err = TMS_E_NOMEM;
         snprintf(d->group_why, sizeof d->group_why, "out of memory");
         d->group_n = 0;
-        finish_group(d);
+        d->group_busy = 1;
+        finish_group(d);   /* answers every job with the error; the next submit tries again */
         return;
     }
     for (job *j = d->group; j; j = j->next)

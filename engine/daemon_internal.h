@@ -69,6 +69,9 @@ struct server {
     size_t group_n;
     tms_submission *group_subs;
     tms_err group_err;
+    int group_durable;          /* the group's records reached the log (verdicts final) */
+    int group_retries;          /* map growths for the group in flight */
+    uint64_t group_ns;          /* its commit time, measured on the worker */
     char group_why[512];
     uint64_t group_start_ns;
     uv_work_t work;
@@ -85,6 +88,7 @@ void conn_release(conn *c);
 void conn_job_done(conn *c);
 /* Everything queued is done while stopping: close what is left. */
 void daemon_shutdown_check(server *d);
+void daemon_begin_shutdown(server *d, const char *why);
 void daemon_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 uint64_t now_ns(void);
 void hist_add(uint64_t *hist, uint64_t value, int shift);

@@ -23,6 +23,8 @@ struct tms_engine {
     tms_engine_options opt;
     msgpack_sbuffer buf;            /* record encoding scratch */
     int behind;                     /* log synced, projection commit failed: catch up before more */
+    int durable;                    /* the last submit's records reached the log (verdicts final) */
+    int failed;                     /* the projection map could not be grown: no more writes */
     char report[600];
 };
 
@@ -247,15 +249,20 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
     tms_txn tx;
     tms_err err;
     why[0] = '\0';
+    e->durable = 0;
+    if (e->failed) {
+        snprintf(why, whylen, "the engine stopped accepting writes after a failed map resize: restart it");
+        return TMS_E_FAILED;
+    }
     if (e->behind && e->opt.defer_growth)
-        return TMS_E_NOSPACE;   /* the caller must tms_engine_grow first, where that is safe */
+        return TMS_E_BEHIND;   /* the caller must tms_engine_grow (which catches up) where that is safe */
     if (e->behind && (err = catch_up(e, why, whylen)) == TMS_OK)
         e->behind = 0;
     if (e->behind)
         return err ? err : TMS_E_STORE;
-    while ((err = stage_batch(e, &tx, subs, n)) == TMS_E_NOSPACE && !e->opt.defer_growth) {
-        if ((err = tms_store_grow(e->store)))   /* map full: grow and run the batch again */
-            break;
+    while ((err = stage_batch(e, &tx, subs, n)) == TMS_E_MAPFULL && !e->opt.defer_growth) {
+        if ((err = tms_engine_grow(e, why, whylen)))   /* map full: grow and run the batch again */
+            return err;
     }
     if (err) {
         snprintf(why, whylen, "submit: %s", tms_strerror(err));
@@ -267,6 +274,7 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
                  err == TMS_E_FAILED ? " (fsync error: restart the engine)" : "; nothing was logged");
         return err;
     }
+    e->durable = 1;
     if (e->opt.crash_after_log_sync) {
         tms_txn_abort(&tx);
         snprintf(why, whylen, "simulated crash after the log sync");
@@ -275,7 +283,7 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
     if ((err = tms_txn_commit(&tx)) == TMS_OK)
         return TMS_OK;
     e->behind = 1;   /* the records are durable: the projection must replay them */
-    if (err == TMS_E_NOSPACE && !e->opt.defer_growth && (err = tms_engine_grow(e, why, whylen)) == TMS_OK)
+    if (err == TMS_E_MAPFULL && !e->opt.defer_growth && (err = tms_engine_grow(e, why, whylen)) == TMS_OK)
         return TMS_OK;
     if (!why[0])
         snprintf(why, whylen, "projection commit failed: %s (the log holds the batch)", tms_strerror(err));
@@ -285,9 +293,10 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
 tms_err tms_engine_grow(tms_engine *e, char *why, size_t whylen)
 {
     tms_err err = tms_store_grow(e->store);
-    if (err) {
-        snprintf(why, whylen, "cannot grow the projection map: %s", tms_strerror(err));
-        return err;
+    if (err) {   /* a failed resize can leave the environment unmapped: never touch it again */
+        e->failed = 1;
+        snprintf(why, whylen, "cannot grow the projection map: %s; stopped accepting writes", tms_strerror(err));
+        return TMS_E_FAILED;
     }
     if (e->behind && (err = catch_up(e, why, whylen)) == TMS_OK)
         e->behind = 0;
@@ -297,4 +306,9 @@ tms_err tms_engine_grow(tms_engine *e, char *why, size_t whylen)
 int tms_engine_behind(const tms_engine *e)
 {
     return e->behind;
+}
+
+int tms_engine_durable(const tms_engine *e)
+{
+    return e->durable;
 }

@@ -19,7 +19,8 @@ typedef struct tms_engine_options {
     const tms_log_io *io;         /* log fault injection; NULL = libc */
     int crash_after_log_sync;     /* tests: stop a submit after the log sync, before the projection commit */
     size_t map_bytes;             /* initial LMDB map size; 0 = default (tests: tiny, to exercise growth) */
-    int defer_growth;             /* never resize the map inside submit: return TMS_E_NOSPACE and let the
+    int defer_growth;             /* never resize the map inside submit: return TMS_E_MAPFULL (or
+                                     TMS_E_BEHIND) and let the
                                      caller call tms_engine_grow when no read transaction is active in the
                                      process (tmsd: readers on the loop thread, submits on a worker) */
 } tms_engine_options;
@@ -47,7 +48,7 @@ void tms_engine_close(tms_engine *e);
  * hold it, durable, and the next open applies it): retry with request_id. */
 tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *why, size_t whylen);
 
-/* Grow the projection map (after TMS_E_NOSPACE with defer_growth) and apply
+/* Grow the projection map (after TMS_E_MAPFULL or TMS_E_BEHIND with defer_growth) and apply
  * any records the log holds but the projection missed. Only with no read
  * transaction active anywhere in the process. Then a batch refused in
  * staging may be submitted again; tms_engine_submit's verdicts of a batch
@@ -56,6 +57,9 @@ tms_err tms_engine_grow(tms_engine *e, char *why, size_t whylen);
 /* 1 when the last submit synced the log but could not commit the projection
  * (its verdicts stand; tms_engine_grow applies them). */
 int tms_engine_behind(const tms_engine *e);
+/* 1 when the last tms_engine_submit got its records durably into the log:
+ * its verdicts are final even if it returned an error afterwards. */
+int tms_engine_durable(const tms_engine *e);
 
 /* The projection (for reads in the same process) and log position. */
 tms_store *tms_engine_store(tms_engine *e);

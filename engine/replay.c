@@ -190,7 +190,7 @@ tms_err tms_replay(tms_store *st, const char *logdir, const tms_replay_opts *opt
         goto done;
     while (more && err == TMS_OK) {
         err = replay_batch(&s, s.o->batch ? s.o->batch : 10000, &more);
-        if (err == TMS_E_NOSPACE && (err = tms_store_grow(st)) == TMS_OK) {
+        if (err == TMS_E_MAPFULL && (err = tms_store_grow(st)) == TMS_OK) {
             /* map full: the batch was rolled back; reopen the log where the projection is */
             uint64_t seq;
             uint8_t head[TMS_HASH_LEN];

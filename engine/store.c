@@ -22,7 +22,7 @@ tms_err tms_store_err(int rc)
     switch (rc) {
     case MDB_SUCCESS: return TMS_OK;
     case MDB_NOTFOUND: return TMS_NOT_FOUND;
-    case MDB_MAP_FULL: return TMS_E_NOSPACE;
+    case MDB_MAP_FULL: return TMS_E_MAPFULL;
     case ENOSPC: return TMS_E_NOSPACE;
     case ENOMEM: return TMS_E_NOMEM;
     case EIO: return TMS_E_IO;
@@ -110,10 +110,14 @@ void tms_store_close(tms_store *st)
     free(st);
 }
 
+#define MAX_MAP (1ull << 40)   /* 1 TiB: past this, something else is wrong */
+
 tms_err tms_store_grow(tms_store *st)
 {
     MDB_envinfo info;
     mdb_env_info(st->env, &info);
+    if (info.me_mapsize >= MAX_MAP)
+        return TMS_E_NOSPACE;
     return tms_store_err(mdb_env_set_mapsize(st->env, info.me_mapsize * 2));
 }
 

@@ -100,10 +100,11 @@ tms_err tms_store_grow(tms_store *st);
 int tms_store_reader_check(tms_store *st);
 
 tms_err tms_txn_begin(tms_store *st, int write, tms_txn *tx);
-tms_err tms_txn_commit(tms_txn *tx);   /* TMS_E_NOSPACE when the map is full */
+tms_err tms_txn_commit(tms_txn *tx);   /* TMS_E_MAPFULL when the map is full */
 void tms_txn_abort(tms_txn *tx);
 
-/* Map an LMDB return code to tms_err (MDB_MAP_FULL -> TMS_E_NOSPACE). */
+/* Map an LMDB return code to tms_err (MDB_MAP_FULL -> TMS_E_MAPFULL; a full
+ * disk, ENOSPC, is TMS_E_NOSPACE). */
 tms_err tms_store_err(int rc);
 
 /* meta */

@@ -312,6 +312,57 @@ static void test_a_long_lived_reader_sees_every_commit(void **state)
     tms_reader_close(r);
 }
 
+/* The contract tmsd relies on: with defer_growth a full map is reported,
+ * nothing is logged (not durable), and after tms_engine_grow the same batch
+ * goes through with real seqs. */
+static void test_deferred_growth_reports_map_full_and_logs_nothing(void **state)
+{
+    (void)state;
+    tms_engine_options opt = {0};
+    opt.defer_growth = 1;
+    opt.map_bytes = 256 * 1024;
+    tu_env *env = env_with(&opt);
+    char why[512];
+    int grown = 0;
+    tu_standard_tenant(env);
+    for (int i = 0; i < 120; i++) {
+        char json[16][160];
+        const char *batch[16];
+        tms_submission subs[16];
+        for (int k = 0; k < 16; k++) {
+            snprintf(json[k], sizeof json[k], "{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\","
+                     "\"id\":\"g%03d-%02d\"}", i, k);
+            batch[k] = json[k];
+        }
+        uint64_t before = tms_engine_last_seq(env->eng);
+        tms_err err = submit_batch(env, batch, 16, subs);
+        if (err == TMS_E_MAPFULL && !tms_engine_durable(env->eng)) {   /* full while staging */
+            assert_int_equal(tms_engine_last_seq(env->eng), before);   /* nothing logged */
+            assert_int_equal(tms_engine_grow(env->eng, why, sizeof why), TMS_OK);
+            grown++;
+            err = submit_batch(env, batch, 16, subs);
+        } else if (err == TMS_E_MAPFULL) {   /* full at the commit: logged, verdicts stand */
+            assert_int_equal(tms_engine_last_seq(env->eng), before + 16);
+            assert_true(tms_engine_behind(env->eng));
+            assert_int_equal(tms_engine_grow(env->eng, why, sizeof why), TMS_OK);   /* applies them */
+            assert_false(tms_engine_behind(env->eng));
+            char last[16];
+            snprintf(last, sizeof last, "g%03d-15", i);
+            assert_true(tu_exists(env, 'e', last));
+            grown++;
+            err = TMS_OK;
+        }
+        assert_int_equal(err, TMS_OK);
+        assert_true(tms_engine_durable(env->eng));
+        for (int k = 0; k < 16; k++) {
+            assert_int_equal(subs[k].verdict.code, TMS_OK);
+            assert_int_equal(subs[k].seq, before + 1 + (uint64_t)k);
+        }
+    }
+    assert_true(grown > 0);
+    tu_env_free(env);
+}
+
 typedef struct counts {
     uint64_t records, events, last;
     int out_of_order;
@@ -379,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_a_full_disk_refuses_the_batch_and_changes_nothing),
         cmocka_unit_test(test_a_failed_fsync_stops_writes_until_restart),
         cmocka_unit_test(test_a_full_map_grows_instead_of_failing),
+        cmocka_unit_test(test_deferred_growth_reports_map_full_and_logs_nothing),
         cmocka_unit_test_setup_teardown(test_a_long_lived_reader_sees_every_commit, tu_setup_standard, tu_teardown),
         cmocka_unit_test_setup_teardown(test_replay_observers_hear_each_record_once_when_the_map_grows, tu_setup_standard, tu_teardown),
     };
