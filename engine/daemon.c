@@ -94,6 +94,16 @@ void conn_close(conn *c)
     uv_close(&c->h.handle, on_conn_closed);
     if (d->nconns == 0 && d->opt.idle_exit_ms && !d->stopping)
         uv_timer_again(&d->idle_exit);
+    if (d->nconns == 0 && d->deadline.loop && !uv_is_closing((uv_handle_t *)&d->deadline))
+        uv_close((uv_handle_t *)&d->deadline, NULL);   /* everything flushed before the deadline */
+}
+
+/* A connection that is done reading (its client half-closed, or tmsd is
+ * stopping) closes once its submits are answered and its replies flushed. */
+static void conn_maybe_finish(conn *c)
+{
+    if (!c->closing && (c->eof || c->d->stopping) && c->jobs == 0 && c->queued_bytes == 0)
+        conn_close(c);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -104,6 +114,7 @@ static void on_write(uv_write_t *req, int status)
     if (status < 0 && !c->closing)
         conn_close(c);
     conn_maybe_resume(c);
+    conn_maybe_finish(c);
     free(w);
     conn_release(c);
 }
@@ -180,6 +191,12 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 {
     conn *c = s->data;
     (void)buf;
+    if (nread == UV_EOF && (c->jobs > 0 || c->queued_bytes > 0)) {
+        c->eof = 1;   /* the client half-closed: answer what it sent, then close */
+        c->reading_paused = 1;
+        uv_read_stop(&c->h.stream);
+        return;
+    }
     if (nread < 0) {
         conn_close(c);
         return;
@@ -197,6 +214,8 @@ static void start_reading(conn *c)
 static void on_idle(uv_timer_t *t)
 {
     conn *c = t->data;
+    if (c->jobs > 0)
+        return;   /* waiting for its own submit is not idleness */
     daemon_log("info", "msg=\"idle connection closed\"");
     conn_close(c);
 }
@@ -245,20 +264,41 @@ void conn_job_done(conn *c)
 {
     c->jobs--;
     conn_maybe_resume(c);
+    conn_maybe_finish(c);
 }
 
 /* ---- metrics: Prometheus text over a minimal HTTP/1.0 responder ---- */
 
-typedef struct mconn {
+#define METRICS_CONNS_MAX 16
+
+struct mconn {
     uv_tcp_t tcp;
     server *d;
     char buf[2048];
-    int answered;
-} mconn;
+    int answered, closing;
+    struct mconn *prev, *next;
+};
 
 static void on_mclosed(uv_handle_t *h)
 {
     free(h->data);
+}
+
+/* Close a metrics connection once; it leaves the server's list at once. */
+static void mconn_close(mconn *m)
+{
+    server *d = m->d;
+    if (m->closing)
+        return;
+    m->closing = 1;
+    if (m->prev)
+        m->prev->next = m->next;
+    else
+        d->mconns = m->next;
+    if (m->next)
+        m->next->prev = m->prev;
+    d->nmconns--;
+    uv_close((uv_handle_t *)&m->tcp, on_mclosed);
 }
 
 static void on_mwrite(uv_write_t *req, int status)
@@ -266,7 +306,7 @@ static void on_mwrite(uv_write_t *req, int status)
     (void)status;
     mconn *m = req->data;
     free(req);
-    uv_close((uv_handle_t *)&m->tcp, on_mclosed);
+    mconn_close(m);
 }
 
 static void on_malloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
@@ -282,7 +322,7 @@ static void on_mread(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     (void)buf;
     if (nread < 0 || m->answered) {
         if (!m->answered)
-            uv_close((uv_handle_t *)&m->tcp, on_mclosed);
+            mconn_close(m);
         return;
     }
     if (nread == 0)
@@ -298,7 +338,7 @@ static void on_mread(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     uv_write_t *w = malloc(sizeof *w + (size_t)hl + body.size);
     if (!w) {
         msgpack_sbuffer_destroy(&body);
-        uv_close((uv_handle_t *)&m->tcp, on_mclosed);
+        mconn_close(m);
         return;
     }
     char *out = (char *)(w + 1);
@@ -307,7 +347,10 @@ static void on_mread(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     uv_buf_t b = uv_buf_init(out, (unsigned)((size_t)hl + body.size));
     w->data = m;
     msgpack_sbuffer_destroy(&body);
-    uv_write(w, s, &b, 1, on_mwrite);
+    if (uv_write(w, s, &b, 1, on_mwrite) != 0) {
+        free(w);
+        mconn_close(m);
+    }
 }
 
 static void on_metrics_connection(uv_stream_t *srv, int status)
@@ -319,8 +362,13 @@ static void on_metrics_connection(uv_stream_t *srv, int status)
     m->d = d;
     uv_tcp_init(d->loop, &m->tcp);
     m->tcp.data = m;
-    if (uv_accept(srv, (uv_stream_t *)&m->tcp) != 0) {
-        uv_close((uv_handle_t *)&m->tcp, on_mclosed);
+    m->next = d->mconns;
+    if (d->mconns)
+        d->mconns->prev = m;
+    d->mconns = m;
+    d->nmconns++;
+    if (uv_accept(srv, (uv_stream_t *)&m->tcp) != 0 || d->nmconns > METRICS_CONNS_MAX || d->stopping) {
+        mconn_close(m);
         return;
     }
     uv_read_start((uv_stream_t *)&m->tcp, on_malloc, on_mread);
@@ -386,12 +434,30 @@ static void close_if_open(uv_handle_t *h)
         uv_close(h, NULL);
 }
 
+static void on_deadline(uv_timer_t *t)
+{
+    server *d = t->data;
+    daemon_log("warn", "msg=\"shutdown deadline: closing connections with unsent replies\"");
+    while (d->conns)
+        conn_close(d->conns);   /* the last one closes this timer */
+}
+
 void daemon_shutdown_check(server *d)
 {
-    if (!d->stopping || d->group_busy || d->pending)
+    if (!d->stopping || d->group_busy || d->pending || d->shutdown_done)
         return;
-    while (d->conns)
-        conn_close(d->conns);
+    d->shutdown_done = 1;
+    for (conn *c = d->conns, *next; c; c = next) {
+        next = c->next;
+        conn_maybe_finish(c);   /* the rest close when their replies are flushed */
+    }
+    while (d->mconns)
+        mconn_close(d->mconns);
+    if (d->conns) {
+        uv_timer_init(d->loop, &d->deadline);
+        d->deadline.data = d;
+        uv_timer_start(&d->deadline, on_deadline, 10000, 0);
+    }
     close_if_open((uv_handle_t *)&d->sigterm);
     close_if_open((uv_handle_t *)&d->sigint);
     close_if_open((uv_handle_t *)&d->idle_exit);

@@ -11,6 +11,7 @@
 #define HIST_BUCKETS 16
 
 typedef struct server server;
+typedef struct mconn mconn;
 
 typedef struct conn {
     union {
@@ -24,6 +25,7 @@ typedef struct conn {
     tms_frame_reader rd;
     int rights;                 /* bit set of 1 << TMS_RIGHT_* */
     int is_tcp, closing, reading_paused;
+    int eof;                    /* the client half-closed; close when answered */
     int refs;                   /* handle + timer + writes and jobs in flight; freed at 0 */
     int jobs;                   /* submits queued or in flight */
     size_t queued_bytes;        /* replies written but not yet flushed */
@@ -60,6 +62,10 @@ struct server {
     uv_signal_t sigterm, sigint;
     uv_timer_t idle_exit;
     uv_timer_t reaper;          /* frees reader slots of dead embedded readers */
+    uv_timer_t deadline;        /* shutdown: unsent replies get this long */
+    int shutdown_done;
+    mconn *mconns;              /* open metrics connections */
+    int nmconns;
     char token[256];
     size_t token_len;
     conn *conns;

@@ -290,6 +290,32 @@ def test_a_full_map_grows_between_groups_while_lookups_go_on(d):
         assert v.returncode == 0, (v.stdout, v.stderr)
 
 @case
+def test_half_close_and_shutdown_still_deliver_every_reply(d):
+    port = 30000 + os.getpid() % 20000
+    p, data = start(d, "--metrics", "127.0.0.1:%d" % port)
+    sock = os.path.join(data, "tmsd.sock")
+    idle_metrics = socket.create_connection(("127.0.0.1", port), timeout=5)   # says nothing
+    c = mp.Conn(sock)
+    c.call("submit", cmds=[TENANT])
+    # a client that sends a big submit and half-closes still gets every verdict
+    c.send_raw(mp.frame({"op": "submit", "req": 77, "cmds": [ext(i) for i in range(3000)]}))
+    c.s.shutdown(socket.SHUT_WR)
+    r = c.read()
+    assert r and r["req"] == 77 and len(r["results"]) == 3000, (r or {}).keys()
+    assert all(x["verdict"] == "accepted" for x in r["results"])
+    c.close()
+    # SIGTERM right after a big submit: the reply arrives whole, then tmsd exits 0
+    c2 = mp.Conn(sock)
+    c2.send_raw(mp.frame({"op": "submit", "req": 78, "cmds": [ext(10000 + i) for i in range(5000)]}))
+    time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    r = c2.read()
+    assert r and r["req"] == 78 and len(r["results"]) == 5000, (r or {}).keys()
+    assert p.wait(timeout=15) == 0   # the silent metrics connection does not hold it up
+    idle_metrics.close()
+    c2.close()
+
+@case
 def test_idle_connections_time_out(d):
     p, data = start(d, "--idle-timeout", "0.3")
     c = mp.Conn(os.path.join(data, "tmsd.sock"))
