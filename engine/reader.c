@@ -6,25 +6,83 @@
 #include "tmsperm.h"
 #include "cmd.h"
 #include "store.h"
+#include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct tms_reader {
+/* LMDB forbids opening one environment twice in a process (closing either
+ * drops the other's locks, and then its readers' slots can be reaped while
+ * they read). So every reader of a projection in this process shares one
+ * environment, counted; each reader has its own transaction (MDB_NOTLS). */
+typedef struct shared_env {
+    char path[PATH_MAX];
     tms_store *st;
+    int refs;
+    struct shared_env *next;
+} shared_env;
+
+static pthread_mutex_t envs_lock = PTHREAD_MUTEX_INITIALIZER;
+static shared_env *envs;
+
+struct tms_reader {
+    shared_env *env;
     tms_txn tx;          /* NULL txn until first use */
     int live;            /* tx holds a snapshot (not reset) */
 };
 
+static tms_err env_acquire(const char *dir, shared_env **out)
+{
+    char path[PATH_MAX + 8], real[PATH_MAX], why[256];
+    tms_err err = TMS_OK;
+    snprintf(path, sizeof path, "%s/proj", dir);
+    if (!realpath(path, real))
+        return TMS_NOT_FOUND;
+    pthread_mutex_lock(&envs_lock);
+    shared_env *e = envs;
+    while (e && strcmp(e->path, real))
+        e = e->next;
+    if (!e && (e = calloc(1, sizeof *e)) != NULL) {
+        snprintf(e->path, sizeof e->path, "%s", real);
+        if ((err = tms_store_open(real, TMS_STORE_READONLY, &e->st, why, sizeof why)) != TMS_OK) {
+            free(e);
+            e = NULL;
+        } else {
+            e->next = envs;
+            envs = e;
+        }
+    } else if (!e) {
+        err = TMS_E_NOMEM;
+    }
+    if (e)
+        e->refs++;
+    pthread_mutex_unlock(&envs_lock);
+    *out = e;
+    return e ? TMS_OK : err;
+}
+
+static void env_release(shared_env *e)
+{
+    pthread_mutex_lock(&envs_lock);
+    if (--e->refs == 0) {
+        shared_env **pp = &envs;
+        while (*pp != e)
+            pp = &(*pp)->next;
+        *pp = e->next;
+        tms_store_close(e->st);
+        free(e);
+    }
+    pthread_mutex_unlock(&envs_lock);
+}
+
 tms_err tms_reader_open(const char *dir, tms_reader **out)
 {
-    char path[4200], why[256];
     tms_reader *r = calloc(1, sizeof *r);
     *out = NULL;
     if (!r)
         return TMS_E_NOMEM;
-    snprintf(path, sizeof path, "%s/proj", dir);
-    tms_err err = tms_store_open(path, TMS_STORE_READONLY, &r->st, why, sizeof why);
+    tms_err err = env_acquire(dir, &r->env);
     if (err) {
         free(r);
         return err;
@@ -38,7 +96,7 @@ void tms_reader_close(tms_reader *r)
     if (!r)
         return;
     tms_txn_abort(&r->tx);
-    tms_store_close(r->st);
+    env_release(r->env);
     free(r);
 }
 
@@ -48,7 +106,7 @@ static tms_err snapshot(tms_reader *r)
 {
     MDB_envinfo info;
     if (r->live) {
-        mdb_env_info(r->st->env, &info);
+        mdb_env_info(r->env->st->env, &info);
         if (info.me_last_txnid == mdb_txn_id(r->tx.txn))
             return TMS_OK;
         mdb_txn_reset(r->tx.txn);
@@ -61,7 +119,7 @@ static tms_err snapshot(tms_reader *r)
         }
         tms_txn_abort(&r->tx);
     }
-    tms_err err = tms_txn_begin(r->st, 0, &r->tx);
+    tms_err err = tms_txn_begin(r->env->st, 0, &r->tx);
     r->live = err == TMS_OK;
     return err;
 }

@@ -26,7 +26,9 @@ const char *tms_strerror(tms_err err);
  * calls.international?" by reading the LMDB projection of a data directory
  * directly, without a server. Safe while a writer (tmsd, tmsctl) updates it:
  * LMDB readers never block and see a consistent snapshot. A reader handle is
- * for one thread at a time; open one per thread. */
+ * for one thread at a time; open one per thread: the handles of one process
+ * share one LMDB environment per data directory (LMDB requires that), each
+ * with its own read transaction. */
 
 typedef struct tms_reader tms_reader;
 

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include "replay.h"
@@ -363,6 +364,57 @@ static void test_deferred_growth_reports_map_full_and_logs_nothing(void **state)
     tu_env_free(env);
 }
 
+typedef struct reader_thread {
+    const char *dir;
+    volatile int *stop;
+    long checks, errors;
+} reader_thread;
+
+static void *reader_loop(void *arg)
+{
+    reader_thread *t = arg;
+    while (!*t->stop) {
+        tms_reader *r;   /* opened and closed over and over: the shared environment must survive */
+        if (tms_reader_open(t->dir, &r) != TMS_OK) {
+            t->errors++;
+            continue;
+        }
+        for (int i = 0; i < 200; i++, t->checks++)
+            if (tms_reader_check(r, "acme", "extension", "1001", "calls.barge") < 0)
+                t->errors++;
+        tms_reader_close(r);
+    }
+    return NULL;
+}
+
+/* Readers on several threads of one process, opening and closing while the
+ * engine commits: no errors, and every one sees the final state. */
+static void test_readers_on_many_threads_share_one_environment(void **state)
+{
+    tu_env *env = *state;
+    volatile int stop = 0;
+    reader_thread t[4];
+    pthread_t th[4];
+    tms_reader *keep;
+    assert_int_equal(tms_reader_open(env->dir, &keep), TMS_OK);   /* holds the environment open */
+    for (int i = 0; i < 4; i++) {
+        t[i] = (reader_thread){env->dir, &stop, 0, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, reader_loop, &t[i]), 0);
+    }
+    for (int i = 0; i < 200; i++)
+        ACC("{'cmd':'SetPermissions'," T ",'actor':'admin','kind':'extension','id':'1001','enable':['%s'],'disable':['%s']}",
+            i % 2 ? "reports.view" : "calls.barge", i % 2 ? "calls.barge" : "reports.view");
+    stop = 1;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(t[i].errors, 0);
+        assert_true(t[i].checks > 0);
+    }
+    assert_int_equal(tms_reader_check(keep, "acme", "extension", "1001", "calls.barge"), 0);
+    assert_int_equal(tms_reader_check(keep, "acme", "extension", "1001", "reports.view"), 1);
+    tms_reader_close(keep);
+}
+
 typedef struct counts {
     uint64_t records, events, last;
     int out_of_order;
@@ -432,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_a_full_map_grows_instead_of_failing),
         cmocka_unit_test(test_deferred_growth_reports_map_full_and_logs_nothing),
         cmocka_unit_test_setup_teardown(test_a_long_lived_reader_sees_every_commit, tu_setup_standard, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_readers_on_many_threads_share_one_environment, tu_setup_standard, tu_teardown),
         cmocka_unit_test_setup_teardown(test_replay_observers_hear_each_record_once_when_the_map_grows, tu_setup_standard, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
