@@ -78,8 +78,13 @@ static tms_err catch_up(tms_engine *e, char *why, size_t whylen)
     tms_replay_result res;
     tms_data_path(logdir, sizeof logdir, e->dir, "log");
     tms_err err = tms_replay(e->store, logdir, NULL, &res);
-    if (err == TMS_E_CORRUPT && strstr(res.msg, "does not match the log")) {
-        /* ahead of the log, or diverged: rebuild from seq 1 */
+    if (err == TMS_E_CORRUPT && res.diverged) {
+        /* ahead of the log, or on another chain: a projection is only a cache,
+         * so rebuild it from seq 1 -- and say so, since an acknowledged record
+         * the projection saw is gone from the log, or the log was replaced */
+        size_t used = strlen(e->report);
+        snprintf(e->report + used, sizeof e->report - used, "%sprojection rebuilt from the log: %s",
+                 used ? "; " : "", res.msg);
         if ((err = clear_projection(e)) == TMS_OK)
             err = tms_replay(e->store, logdir, NULL, &res);
     }

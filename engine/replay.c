@@ -99,6 +99,7 @@ static tms_err check_start(replay_state *s, const char *logdir, uint64_t seq, co
         return err;
     }
     if (!has || lr.seq != seq || memcmp(lr.hash, head, TMS_HASH_LEN)) {
+        s->res->diverged = 1;
         snprintf(s->res->msg, sizeof s->res->msg,
                  "projection at seq %llu does not match the log (%s)", (unsigned long long)seq,
                  has ? "different chain head" : "log is shorter");

@@ -24,6 +24,8 @@ typedef struct tms_replay_result {
     uint64_t last_seq;               /* projection's seq afterwards */
     int64_t last_time;               /* time of that record (0 if none) */
     uint8_t head[TMS_HASH_LEN];      /* chain head at last_seq */
+    int diverged;                    /* the projection does not continue the log (ahead of it,
+                                        or a different chain head at its seq): nothing applied */
     char msg[512];                   /* what went wrong, when not TMS_OK */
 } tms_replay_result;
 

@@ -121,6 +121,7 @@ static void test_projection_missing_or_ahead_is_rebuilt_from_the_log(void **stat
     snprintf(cmdline, sizeof cmdline, "rm -rf '%s/proj' && cp -r '%s/proj' '%s/proj'", other->dir, env->dir, other->dir);
     assert_int_equal(system(cmdline), 0);
     tu_env_reopen(other);
+    assert_non_null(strstr(tms_engine_open_report(other->eng), "projection rebuilt from the log"));
     assert_true(tu_exists(other, 'e', "1001"));
     assert_false(tu_exists(other, 'm', "top"));
     tu_digest(other, after);
