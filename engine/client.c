@@ -46,9 +46,9 @@ static int dial(const char *addr, char *why, size_t whylen)
         }
         memcpy(host, addr, (size_t)(colon - addr));
         host[colon - addr] = '\0';
+        if (host[0] == '[' && host[strlen(host) - 1] == ']')
+            host[strlen(host) - 1] = '\0';   /* [::1]:7070 */
         if (getaddrinfo(host[0] == '[' ? host + 1 : host, colon + 1, &hints, &res) == 0) {
-            if (host[0] == '[')
-                host[strlen(host) - 1] = '\0';
             fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
             if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) == 0) {
                 freeaddrinfo(res);

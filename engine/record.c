@@ -66,7 +66,8 @@ tms_err tms_record_decode(tms_record *rec, const void *payload, size_t len, char
     }
     for (uint32_t i = 0; i < up.data.via.map.size; i++) {
         const msgpack_object_kv *kv = &up.data.via.map.ptr[i];
-        if (key_is(&kv->key, "v") && kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        if (key_is(&kv->key, "v") && kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
+            kv->val.via.u64 >= 1 && kv->val.via.u64 <= TMS_SCHEMA_VERSION) {
             rec->version = (int)kv->val.via.u64;
             have |= 1;
         } else if (key_is(&kv->key, "time") && (kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER ||
