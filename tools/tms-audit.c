@@ -2,7 +2,8 @@
  * "verify" checks a data directory end to end (tool_verify.c), "report"
  * sums up a range of the log per tenant (tool_report*.c), "who-can" lists
  * the accounts that held a permission after records 1..N or at a time, from
- * a fresh replay of the log into a scratch projection. */
+ * a fresh replay of the log into a scratch projection; "export" prints the
+ * log as JSON Lines for jq and other outside tools (tool_export.c). */
 #include "cmd.h"
 #include "tool_audit.h"
 #include "tool_common.h"
@@ -12,6 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* tms-audit export ARGS... (tool_export.c): returns the exit code. */
+int tool_export_main(int argc, char **argv);
+
 static const char usage_main[] =
     "usage: tms-audit COMMAND --data DIR [OPTIONS]\n"
     "\n"
@@ -20,6 +24,7 @@ static const char usage_main[] =
     "  who-can   the accounts holding a permission, now or at a point in the past\n"
     "  report    per tenant: activity, rejected attempts, ceiling exceptions, extensions\n"
     "            without a login or an owner, roles (text, JSON, or one HTML page)\n"
+    "  export    every record of the log as one JSON line (seq, time, verdict, command)\n"
     "\n"
     "Run 'tms-audit COMMAND --help' for the options of each command.\n"
     "Exit status: 0 success, 1 negative answer or verification failed,\n"
@@ -235,5 +240,7 @@ int main(int argc, char **argv)
         return tool_report_main(argc - 2, argv + 2);
     if (!strcmp(argv[1], "who-can"))
         return cmd_whocan(argc - 2, argv + 2);
+    if (!strcmp(argv[1], "export"))
+        return tool_export_main(argc - 2, argv + 2);
     return tool_fail("unknown command %s (try --help)", argv[1]);
 }
