@@ -102,4 +102,8 @@ void tool_progress_tick(tool_progress *p, uint64_t done);
 /* Erase the line if one was shown. */
 void tool_progress_end(tool_progress *p);
 
+/* Remove a directory that holds only files (a scratch projection, a log
+ * copy): best effort, errors ignored. */
+void tool_remove_flat_dir(const char *dir);
+
 #endif

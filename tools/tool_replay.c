@@ -49,23 +49,6 @@ static void arm_cleanup(const char *dir)
     }
 }
 
-static void remove_dir_files(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[PATH_MAX + 260];
-    if (!d)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 int tool_scratch_open(tool_scratch *s)
 {
     const char *tmp = getenv("TMPDIR");
@@ -100,7 +83,7 @@ void tool_scratch_close(tool_scratch *s)
     tms_store_close(s->st);
     s->st = NULL;
     if (s->dir[0])
-        remove_dir_files(s->dir);
+        tool_remove_flat_dir(s->dir);
     s->dir[0] = '\0';
     sig_armed = 0;
 }

@@ -70,28 +70,11 @@ int tool_restore_prepare(tool_restore *r)
     return 0;
 }
 
-static void remove_tree_level(const char *dir)
-{
-    DIR *d = opendir(dir);
-    struct dirent *e;
-    char path[PATH_MAX + 260];
-    if (!d)
-        return;
-    while ((e = readdir(d)) != NULL) {
-        if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-            continue;
-        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
-        unlink(path);
-    }
-    closedir(d);
-    rmdir(dir);
-}
-
 void tool_restore_undo(tool_restore *r)
 {
     char lock[4200];
-    remove_tree_level(r->dstlog);
-    remove_tree_level(r->dstproj);
+    tool_remove_flat_dir(r->dstlog);
+    tool_remove_flat_dir(r->dstproj);
     unlink(tms_data_path(lock, sizeof lock, r->dst, "lock"));
     if (r->created_dst)
         rmdir(r->dst);
