@@ -19,9 +19,10 @@
  *
  * Durability: tms_log_append only stages a frame in memory; tms_log_sync
  * writes every staged frame and fdatasyncs. Nothing is acknowledged before a
- * sync returns TMS_OK. A failed write or fsync puts the log in a failed state
- * (TMS_E_FAILED from then on): after a failed fsync the page cache may have
- * dropped the pages, so retrying would be a lie.
+ * sync returns TMS_OK. A failed write is rolled back (the file is cut to the
+ * last synced frame) and the log stays usable. A failed fsync puts the log in
+ * a failed state (TMS_E_FAILED from then on): the page cache may have dropped
+ * the pages, so retrying would be a lie.
  *
  * Recovery on open: every frame of every segment is checked (both CRCs, seq
  * continuity, the chain). A torn final record of the last segment (short

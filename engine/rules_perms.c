@@ -5,17 +5,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* R8/R9: authority over one account's permissions, features and role. */
-static tms_err check_authority(rctx *x, char kind, const char *id, const tms_account_rec *a)
-{
-    if (x->is_admin)
-        return TMS_OK;
-    if (kind == TMS_KIND_MANAGER)
-        return check_manages(x, id, "R9");
-    return TMS_OK;   /* extensions: ownership is checked later, as NOT_OWNER */
-    (void)a;
-}
-
 static tms_err check_owner(rctx *x, const char *id, const tms_account_rec *e)
 {
     if (x->is_admin || !strcmp(e->link, x->actor))
@@ -48,7 +37,7 @@ tms_err cmd_set_permissions(rctx *x)
     tms_account_rec a;
     tms_err err;
     if ((err = need_account(x, kind, id, &a)) || (err = check_menu(x)) ||
-        (err = check_authority(x, kind, id, &a)) || (err = names_mask(x, TMS_F_ENABLE, 0, &en)) ||
+        (kind == TMS_KIND_MANAGER && (err = check_manages(x, id, "R9"))) || (err = names_mask(x, TMS_F_ENABLE, 0, &en)) ||
         (err = names_mask(x, TMS_F_DISABLE, 0, &dis)) || (err = check_account_type(x, kind, en | dis)) ||
         (kind == TMS_KIND_EXTENSION && (err = check_owner(x, id, &a))) ||
         (err = check_ceiling(x, en & ~a.perms)))
