@@ -1,7 +1,11 @@
-/* engine.c -- the writer's side of a data directory: lock, recover, catch
- * up, and group-commit submits (see engine.h). The order of a commit is the
- * durability argument: rules into an open LMDB transaction, records staged
- * in the log, log fdatasync, then the LMDB commit, and only then answers. */
+/* engine.c -- the writer's side of a data directory: lock, recover, fold
+ * the log into the in-memory state, bring the projection level, and
+ * group-commit submits (see engine.h). The order of a commit is the
+ * durability argument: rules on the in-memory state, records staged in the
+ * log, the group's effects into an open LMDB transaction, one log
+ * fdatasync, then the (unsynced) LMDB commit, and only then answers. A
+ * failure before the sync rolls the state back; after it, the log holds the
+ * group and the projection is rebuilt from the state if it missed it. */
 #include "engine.h"
 #include "replay.h"
 #include <errno.h>
@@ -19,6 +23,8 @@ struct tms_engine {
     int lock_fd;
     tms_log *log;
     tms_store *store;
+    tms_state *state;               /* the domain state after the last durable record */
+    uint8_t head[TMS_HASH_LEN];     /* chain head at the log's last record */
     int64_t last_time;              /* time of the last record: times never go backwards */
     tms_engine_options opt;
     msgpack_sbuffer buf;            /* record encoding scratch */
@@ -58,71 +64,128 @@ static tms_err take_lock(tms_engine *e, char *why, size_t whylen)
     return TMS_OK;
 }
 
-/* Projection ahead of the log or on another chain: throw it away. */
-static tms_err clear_projection(tms_engine *e)
-{
-    tms_txn tx;
-    tms_err err = tms_txn_begin(e->store, 1, &tx);
-    if (err)
-        return err;
-    if ((err = tms_store_clear(&tx))) {
-        tms_txn_abort(&tx);
-        return err;
-    }
-    return tms_txn_commit(&tx);
-}
+static tms_err catch_up(tms_engine *e, char *why, size_t whylen);
 
-static tms_err catch_up(tms_engine *e, char *why, size_t whylen)
+/* Bringing the projection level with the log while the log is folded:
+ * records after the projection's seq are written from their effects, when
+ * the projection can be believed and its head is the log's at its seq. */
+typedef struct level {
+    tms_engine *e;
+    uint64_t proj_seq;
+    uint8_t proj_head[TMS_HASH_LEN];
+    int usable;                     /* the projection may be caught up (else: rebuild) */
+    int matched;                    /* its head was found at its seq */
+    tms_txn tx;                     /* the catch-up transaction, once needed */
+    char why[300];                  /* why a rebuild, when one is needed */
+} level;
+
+static tms_err level_record(void *ctx, const tms_fold_event *ev)
 {
-    char logdir[4200];
-    tms_replay_result res;
-    tms_data_path(logdir, sizeof logdir, e->dir, "log");
-    tms_err err = tms_replay(e->store, logdir, NULL, &res);
-    if (err == TMS_E_CORRUPT && res.diverged) {
-        /* ahead of the log, or on another chain: a projection is only a cache,
-         * so rebuild it from seq 1 -- and say so, since an acknowledged record
-         * the projection saw is gone from the log, or the log was replaced */
-        size_t used = strlen(e->report);
-        snprintf(e->report + used, sizeof e->report - used, "%sprojection rebuilt from the log: %s",
-                 used ? "; " : "", res.msg);
-        if ((err = clear_projection(e)) == TMS_OK)
-            err = tms_replay(e->store, logdir, NULL, &res);
+    level *l = ctx;
+    tms_err err;
+    if (!l->usable || ev->rec->seq < l->proj_seq)
+        return TMS_OK;
+    if (ev->rec->seq == l->proj_seq) {
+        l->matched = !memcmp(ev->hash, l->proj_head, TMS_HASH_LEN);
+        if (!l->matched) {
+            l->usable = 0;
+            snprintf(l->why, sizeof l->why, "projection at seq %llu does not match the log (different chain head)",
+                     (unsigned long long)l->proj_seq);
+        }
+        return TMS_OK;
     }
-    if (err) {
-        snprintf(why, whylen, "projection replay failed: %s", res.msg);
+    if (!l->tx.txn && (err = tms_txn_begin(l->e->store, 1, &l->tx)))
         return err;
+    if ((err = tms_store_apply_effects(&l->tx, ev->state, ev->effects, ev->neffects))) {
+        tms_txn_abort(&l->tx);   /* map full, or worse: rebuild instead */
+        l->usable = 0;
+        snprintf(l->why, sizeof l->why, "catching up failed (%s)", tms_strerror(err));
     }
-    if (res.last_seq != tms_log_last_seq(e->log)) {
-        snprintf(why, whylen, "projection stopped at seq %llu, log ends at %llu",
-                 (unsigned long long)res.last_seq, (unsigned long long)tms_log_last_seq(e->log));
-        return TMS_E_CORRUPT;
-    }
-    e->last_time = res.last_time;
     return TMS_OK;
 }
 
-/* The time of the log's last record, so that new times never go backwards. */
-static tms_err read_last_time(tms_engine *e)
+/* What the projection holds, and whether it may be caught up. */
+static tms_err level_begin(tms_engine *e, level *l)
 {
-    char logdir[4200];
-    tms_log_iter *it;
-    tms_log_record lr;
-    tms_record rec;
-    int has = 0;
-    char why[256];
-    uint64_t last = tms_log_last_seq(e->log);
-    if (last == 0 || e->last_time)
-        return TMS_OK;
-    tms_err err = tms_log_iter_open(tms_data_path(logdir, sizeof logdir, e->dir, "log"), last, &it, NULL);
+    tms_txn tx;
+    uint32_t format;
+    memset(l, 0, sizeof *l);
+    l->e = e;
+    tms_err err = tms_txn_begin(e->store, 0, &tx);
     if (err)
         return err;
-    tms_cmd_init(&rec.cmd);
-    err = tms_log_iter_next(it, &lr, &has);
-    if (!err && has && (err = tms_record_decode(&rec, lr.payload, lr.len, why, sizeof why)) == TMS_OK)
-        e->last_time = rec.time;
-    tms_cmd_free(&rec.cmd);
-    tms_log_iter_close(it);
-    return err;
+    if (!(err = tms_meta_get(&tx, &l->proj_seq, l->proj_head)))
+        err = tms_store_format(&tx, &format);
+    tms_txn_abort(&tx);
+    if (err)
+        return err;
+    l->usable = tms_store_trusted(e->store) && format == TMS_STORE_FORMAT && l->proj_seq > 0;
+    if (!tms_store_trusted(e->store))
+        snprintf(l->why, sizeof l->why, "%s", tms_store_distrust(e->store));
+    else if (l->proj_seq && format != TMS_STORE_FORMAT)
+        snprintf(l->why, sizeof l->why, "projection format %u, this version writes %u", format, TMS_STORE_FORMAT);
+    return TMS_OK;
+}
+
+/* After the fold: commit the catch-up, or rebuild from the state. */
+static tms_err level_end(tms_engine *e, level *l, const tms_replay_result *res)
+{
+    tms_err err = TMS_OK;
+    if (l->usable && l->proj_seq > res->last_seq) {
+        l->usable = 0;
+        snprintf(l->why, sizeof l->why, "projection at seq %llu is ahead of the log (last seq %llu)",
+                 (unsigned long long)l->proj_seq, (unsigned long long)res->last_seq);
+    }
+    if (l->usable && l->matched && l->tx.txn) {
+        if ((err = tms_meta_put(&l->tx, res->last_seq, res->head)) == TMS_OK && (err = tms_txn_commit(&l->tx)) == TMS_OK)
+            return TMS_OK;
+        tms_txn_abort(&l->tx);
+        snprintf(l->why, sizeof l->why, "catching up failed (%s)", tms_strerror(err));
+    } else if (l->usable && l->matched) {
+        return TMS_OK;   /* level already */
+    }
+    tms_txn_abort(&l->tx);
+    if (l->why[0] && l->proj_seq) {   /* say so: a projection that was thrown away is news */
+        size_t used = strlen(e->report);
+        snprintf(e->report + used, sizeof e->report - used, "%sprojection rebuilt from the log: %s",
+                 used ? "; " : "", l->why);
+    }
+    return tms_projection_rebuild(e->store, e->state, res->last_seq, res->head);
+}
+
+/* Fold the whole log into the state and bring the projection level. */
+static tms_err load_state(tms_engine *e, char *why, size_t whylen)
+{
+    char logdir[4200];
+    level l;
+    tms_replay_result res;
+    tms_replay_opts o = {0};
+    tms_err err = level_begin(e, &l);
+    if (err) {
+        snprintf(why, whylen, "projection: %s", tms_strerror(err));
+        return err;
+    }
+    o.on_effects = level_record;
+    o.ctx = &l;
+    err = tms_fold(e->state, tms_data_path(logdir, sizeof logdir, e->dir, "log"), &o, &res);
+    if (err) {
+        tms_txn_abort(&l.tx);
+        snprintf(why, whylen, "replay failed: %s", res.msg);
+        return err;
+    }
+    if (res.last_seq != tms_log_last_seq(e->log)) {
+        tms_txn_abort(&l.tx);
+        snprintf(why, whylen, "replay stopped at seq %llu, log ends at %llu", (unsigned long long)res.last_seq,
+                 (unsigned long long)tms_log_last_seq(e->log));
+        return TMS_E_CORRUPT;
+    }
+    if ((err = level_end(e, &l, &res))) {
+        snprintf(why, whylen, "projection rebuild failed: %s", tms_strerror(err));
+        return err;
+    }
+    e->last_time = res.last_time;
+    memcpy(e->head, res.head, TMS_HASH_LEN);
+    return TMS_OK;
 }
 
 tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engine **out, char *why, size_t whylen)
@@ -153,9 +216,14 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
     }
     if (rep.torn)
         snprintf(e->report, sizeof e->report, "%s", rep.msg);
+    if (!(e->state = tms_state_new())) {
+        err = TMS_E_NOMEM;
+        snprintf(why, whylen, "out of memory");
+        goto fail;
+    }
     if ((err = tms_store_open_sized(tms_data_path(path, sizeof path, dir, "proj"), TMS_STORE_WRITE,
                                      e->opt.map_bytes, &e->store, why, whylen)) ||
-        (err = catch_up(e, why, whylen)) || (err = read_last_time(e)))
+        (err = load_state(e, why, whylen)))
         goto fail;
     *out = e;
     return TMS_OK;
@@ -169,6 +237,7 @@ void tms_engine_close(tms_engine *e)
     if (!e)
         return;
     tms_store_close(e->store);
+    tms_state_free(e->state);
     tms_log_close(e->log);
     if (e->lock_fd >= 0)
         close(e->lock_fd);   /* releases the flock */
@@ -177,6 +246,7 @@ void tms_engine_close(tms_engine *e)
 }
 
 tms_store *tms_engine_store(tms_engine *e) { return e->store; }
+const tms_state *tms_engine_state(const tms_engine *e) { return e->state; }
 uint64_t tms_engine_last_seq(const tms_engine *e) { return tms_log_last_seq(e->log); }
 const char *tms_engine_open_report(const tms_engine *e) { return e->report; }
 
@@ -191,35 +261,32 @@ static int64_t next_time(tms_engine *e)
 }
 
 /* A repeated request_id answers with the first verdict and appends nothing. */
-static tms_err check_repeat(tms_txn *tx, tms_submission *s)
+static int check_repeat(tms_engine *e, tms_submission *s)
 {
     const char *rid = s->cmd->f[TMS_F_REQUEST_ID].str;
     tms_err first;
-    if (!rid)
-        return TMS_NOT_FOUND;
-    tms_err err = tms_request_get(tx, s->cmd->f[TMS_F_TENANT].str, rid, &s->seq, &first);
-    if (err)
-        return err;
+    if (!rid || !tms_state_request(e->state, s->cmd->f[TMS_F_TENANT].str, rid, &s->seq, &first))
+        return 0;
     s->repeat = 1;
     s->verdict.code = first;
     snprintf(s->verdict.message, sizeof s->verdict.message, "%s",
              first ? "repeated request_id: the first verdict stands" : "");
-    return TMS_OK;
+    return 1;
 }
 
-/* Rules, encode, stage: one command into the open transaction and the log. */
-static tms_err stage_one(tms_engine *e, tms_txn *tx, tms_submission *s, int64_t now)
+/* Rules, encode, stage: one command into the state and the log. */
+static tms_err stage_one(tms_engine *e, tms_submission *s, int64_t now)
 {
     tms_record rec;
-    tms_err err = check_repeat(tx, s);
-    if (err != TMS_NOT_FOUND)
-        return err;
+    tms_err err;
+    if (check_repeat(e, s))
+        return TMS_OK;
     rec.seq = tms_log_last_seq(e->log) + 1;
     rec.time = now;
     rec.version = TMS_SCHEMA_VERSION;
     rec.cmd = *s->cmd;   /* shallow: the submission keeps ownership */
     rec.verdict = TMS_OK;
-    if ((err = tms_apply_record(tx, &rec, NULL, &s->verdict)))
+    if ((err = tms_apply_record(e->state, &rec, &s->verdict)))
         return err;
     rec.verdict = s->verdict.code;
     if ((err = tms_record_encode(&rec, &e->buf)) ||
@@ -228,25 +295,41 @@ static tms_err stage_one(tms_engine *e, tms_txn *tx, tms_submission *s, int64_t 
     return s->seq == rec.seq ? TMS_OK : TMS_E_CORRUPT;   /* the log and the record must agree on seq */
 }
 
-/* Stage the whole batch in one transaction; on failure nothing is staged. */
+/* Stage the whole batch: the state, the log, and the group's effects in
+ * one LMDB transaction; on failure nothing is staged anywhere. */
 static tms_err stage_batch(tms_engine *e, tms_txn *tx, tms_submission *subs, size_t n)
 {
     int64_t now = next_time(e);
-    tms_err err = tms_txn_begin(e->store, 1, tx);
+    size_t neff;
+    tms_state_mark mark = tms_state_mark_get(e->state);
+    tms_err err = TMS_OK;
+    tx->txn = NULL;
     for (size_t i = 0; i < n && !err; i++) {
         subs[i].repeat = 0;
         subs[i].seq = 0;
-        err = stage_one(e, tx, &subs[i], now);
+        err = stage_one(e, &subs[i], now);
     }
-    if (!err && tms_log_staged(e->log))
-        err = tms_meta_put(tx, tms_log_last_seq(e->log), tms_log_head(e->log));
+    if (!err && tms_log_staged(e->log)) {
+        const tms_effect *effs = tms_state_effects(e->state, &neff);
+        if (!(err = tms_txn_begin(e->store, 1, tx)) && !(err = tms_store_apply_effects(tx, e->state, effs, neff)))
+            err = tms_meta_put(tx, tms_log_last_seq(e->log), tms_log_head(e->log));
+    }
     if (err) {
         tms_txn_abort(tx);
+        tms_state_rollback(e->state, mark);
         tms_log_discard(e->log);
         return err;
     }
     e->last_time = now;
     return TMS_OK;
+}
+
+/* The log refused the group: nothing of it stays. */
+static void unstage(tms_engine *e, tms_txn *tx)
+{
+    tms_state_mark none = {0, 0};
+    tms_txn_abort(tx);
+    tms_state_rollback(e->state, none);   /* the state was committed before the group */
 }
 
 tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *why, size_t whylen)
@@ -261,10 +344,8 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
     }
     if (e->behind && e->opt.defer_growth)
         return TMS_E_BEHIND;   /* the caller must tms_engine_grow (which catches up) where that is safe */
-    if (e->behind && (err = catch_up(e, why, whylen)) == TMS_OK)
-        e->behind = 0;
-    if (e->behind)
-        return err ? err : TMS_E_STORE;
+    if (e->behind && (err = catch_up(e, why, whylen)))
+        return err;
     while ((err = stage_batch(e, &tx, subs, n)) == TMS_E_MAPFULL && !e->opt.defer_growth) {
         if ((err = tms_engine_grow(e, why, whylen)))   /* map full: grow and run the batch again */
             return err;
@@ -274,25 +355,41 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
         return err;
     }
     if ((err = tms_log_sync(e->log))) {
-        tms_txn_abort(&tx);
+        unstage(e, &tx);
         snprintf(why, whylen, "log write failed: %s%s", tms_strerror(err),
                  err == TMS_E_FAILED ? " (fsync error: restart the engine)" : "; nothing was logged");
         return err;
     }
     e->durable = 1;
+    memcpy(e->head, tms_log_head(e->log), TMS_HASH_LEN);
     if (e->opt.crash_after_log_sync) {
-        tms_txn_abort(&tx);
+        unstage(e, &tx);   /* as if the process died here: the log has it, memory and projection do not */
+        e->failed = 1;
         snprintf(why, whylen, "simulated crash after the log sync");
         return TMS_E_IO;
     }
-    if ((err = tms_txn_commit(&tx)) == TMS_OK)
+    err = tx.txn ? tms_txn_commit(&tx) : TMS_OK;
+    tms_state_commit(e->state);   /* the log holds the group: the state keeps it whatever the projection did */
+    if (err == TMS_OK)
         return TMS_OK;
-    e->behind = 1;   /* the records are durable: the projection must replay them */
+    e->behind = 1;   /* the projection missed a durable group: rebuilt from the state */
     if (err == TMS_E_MAPFULL && !e->opt.defer_growth && (err = tms_engine_grow(e, why, whylen)) == TMS_OK)
         return TMS_OK;
     if (!why[0])
         snprintf(why, whylen, "projection commit failed: %s (the log holds the batch)", tms_strerror(err));
     return err;
+}
+
+/* The projection missed a durable group: rebuild it from the state. */
+static tms_err catch_up(tms_engine *e, char *why, size_t whylen)
+{
+    tms_err err = tms_projection_rebuild(e->store, e->state, tms_log_last_seq(e->log), e->head);
+    if (err) {
+        snprintf(why, whylen, "projection rebuild failed: %s", tms_strerror(err));
+        return err;
+    }
+    e->behind = 0;
+    return TMS_OK;
 }
 
 tms_err tms_engine_grow(tms_engine *e, char *why, size_t whylen)
@@ -303,9 +400,7 @@ tms_err tms_engine_grow(tms_engine *e, char *why, size_t whylen)
         snprintf(why, whylen, "cannot grow the projection map: %s; stopped accepting writes", tms_strerror(err));
         return TMS_E_FAILED;
     }
-    if (e->behind && (err = catch_up(e, why, whylen)) == TMS_OK)
-        e->behind = 0;
-    return err;
+    return e->behind ? catch_up(e, why, whylen) : TMS_OK;
 }
 
 int tms_engine_behind(const tms_engine *e)

@@ -63,6 +63,9 @@ int tms_engine_durable(const tms_engine *e);
 
 /* The projection (for reads in the same process) and log position. */
 tms_store *tms_engine_store(tms_engine *e);
+/* The in-memory state after the last durable record (between submits only;
+ * the engine's thread owns it). */
+const tms_state *tms_engine_state(const tms_engine *e);
 uint64_t tms_engine_last_seq(const tms_engine *e);
 /* What open found in the log (torn tail), "" if nothing. */
 const char *tms_engine_open_report(const tms_engine *e);

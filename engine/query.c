@@ -3,6 +3,7 @@
  * byte order, and kind letters c < e < q sort like their names). */
 #include "query.h"
 #include "rules_internal.h"
+#include <stdlib.h>
 #include <string.h>
 
 json_t *tms_mask_json(uint64_t mask, int features)
@@ -39,11 +40,37 @@ static int add_object(void *ctx, const char *member, size_t len)
     return 0;
 }
 
-static json_t *role_json(const tms_account_rec *a)
+/* What show prints of one account or object, wherever it was read. */
+typedef struct view {
+    const char *login, *link;        /* "" or NULL = none */
+    int role_tag;
+    const char *role;
+    uint64_t perms, features;
+    json_t *dist;                    /* objects: the managers (stolen); NULL for managers */
+} view;
+
+static json_t *role_json(const view *a)
 {
     if (a->role_tag == TMS_ROLE_CUSTOM)
         return json_string("Custom");
     return a->role_tag == TMS_ROLE_SET ? json_string(a->role) : json_null();
+}
+
+static json_t *show_json(const char *tenant, char k, const char *id, const view *a)
+{
+    int account = k == TMS_KIND_MANAGER || k == TMS_KIND_EXTENSION;
+    json_t *o = json_object();
+    json_object_set_new(o, "tenant", json_string(tenant));
+    json_object_set_new(o, "kind", json_string(kind_name(k)));
+    json_object_set_new(o, "id", json_string(id));
+    json_object_set_new(o, "login", str_or_null(a->login));
+    json_object_set_new(o, "owner", str_or_null(k == TMS_KIND_EXTENSION ? a->link : NULL));
+    json_object_set_new(o, "distributed_to", a->dist ? a->dist : json_null());
+    json_object_set_new(o, "role", account ? role_json(a) : json_null());
+    json_object_set_new(o, "permissions", account ? tms_mask_json(a->perms, 0) : json_null());
+    json_object_set_new(o, "features", k == TMS_KIND_EXTENSION ? tms_mask_json(a->features, 1) : json_null());
+    json_object_set_new(o, "parent", str_or_null(k == TMS_KIND_MANAGER ? a->link : NULL));
+    return o;
 }
 
 int tms_query_show(tms_store *st, const char *tenant, const char *kind, const char *id, json_t **out)
@@ -61,28 +88,48 @@ int tms_query_show(tms_store *st, const char *tenant, const char *kind, const ch
         tms_txn_abort(&tx);
         return err == TMS_NOT_FOUND ? 1 : 2;
     }
-    int account = k == TMS_KIND_MANAGER || k == TMS_KIND_EXTENSION;
-    json_t *o = json_object(), *dist = json_null();
+    view v = {a.login, a.link, a.role_tag, a.role, a.perms, a.features, NULL};
     if (k != TMS_KIND_MANAGER) {
-        dist = json_array();
-        err = tms_set_foreach(&tx, TMS_DB_DIST, tenant, kk, id, add_member, dist);
+        v.dist = json_array();
+        err = tms_set_foreach(&tx, TMS_DB_DIST, tenant, kk, id, add_member, v.dist);
     }
-    json_object_set_new(o, "tenant", json_string(tenant));
-    json_object_set_new(o, "kind", json_string(kind_name(k)));
-    json_object_set_new(o, "id", json_string(id));
-    json_object_set_new(o, "login", str_or_null(a.login));
-    json_object_set_new(o, "owner", str_or_null(k == TMS_KIND_EXTENSION ? a.link : NULL));
-    json_object_set_new(o, "distributed_to", dist);
-    json_object_set_new(o, "role", account ? role_json(&a) : json_null());
-    json_object_set_new(o, "permissions", account ? tms_mask_json(a.perms, 0) : json_null());
-    json_object_set_new(o, "features", k == TMS_KIND_EXTENSION ? tms_mask_json(a.features, 1) : json_null());
-    json_object_set_new(o, "parent", str_or_null(k == TMS_KIND_MANAGER ? a.link : NULL));
     tms_txn_abort(&tx);
     if (err) {
-        json_decref(o);
+        json_decref(v.dist);
         return 2;
     }
-    *out = o;
+    *out = show_json(tenant, k, id, &v);
+    return 0;
+}
+
+int tms_query_show_state(const tms_state *st, const char *tenant, const char *kind, const char *id, json_t **out)
+{
+    char k = kind_of(kind);
+    const tms_tenant *t;
+    const tms_account *a;
+    *out = NULL;
+    if (!k || !tms_is_id(tenant, strlen(tenant)) || !tms_is_id(id, strlen(id)) ||
+        !(t = tms_state_tenant(st, tenant)) || !(a = tms_tenant_account(t, k, id)))
+        return 1;
+    tms_role *role;
+    tms_login *login = tms_account_login(a);
+    tms_account *link = k == TMS_KIND_EXTENSION ? tms_account_owner(a) : tms_account_parent(a);
+    view v = {login ? tms_login_id(login) : NULL, link ? tms_account_id(link) : NULL, 0, NULL,
+              tms_account_permissions(a), tms_account_features(a), NULL};
+    role = tms_account_role(a, &v.role_tag);
+    v.role = role ? tms_role_id(role) : NULL;
+    if (k != TMS_KIND_MANAGER) {
+        size_t n = tms_object_distribution(a, NULL, 0);
+        tms_account **m = n ? malloc(n * sizeof *m) : NULL;
+        if (n && !m)
+            return 2;
+        tms_object_distribution(a, m, n);
+        v.dist = json_array();
+        for (size_t i = 0; i < n; i++)
+            json_array_append_new(v.dist, json_string(tms_account_id(m[i])));
+        free(m);
+    }
+    *out = show_json(tenant, k, id, &v);
     return 0;
 }
 

@@ -11,6 +11,9 @@
  * 2 on a store error. KIND: manager, extension, queue, campaign. */
 int tms_query_show(tms_store *st, const char *tenant, const char *kind, const char *id, json_t **out);
 
+/* The same from an in-memory state (the tools' folds). */
+int tms_query_show_state(const tms_state *st, const char *tenant, const char *kind, const char *id, json_t **out);
+
 /* visible TENANT MANAGER: 0 with a JSON array of {kind, id} sorted by kind
  * then id (empty for an unknown tenant or manager); 2 on a store error. */
 int tms_query_visible(tms_store *st, const char *tenant, const char *manager, json_t **out);

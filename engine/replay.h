@@ -1,7 +1,7 @@
-/* replay.h -- apply log records to a projection: the one path by which state
- * is ever built, used by the engine on open (catch-up, rebuild) and by every
- * tool (audit, history, restore). Replay recomputes each verdict and refuses
- * to go on when it differs from the logged one. */
+/* replay.h -- fold the log into an in-memory state (state.h): the one path
+ * by which state is ever built from the log, used by the engine on open and
+ * by every tool (audit, history, restore). Replay recomputes each verdict
+ * and refuses to go on when it differs from the logged one. */
 #ifndef TMS_REPLAY_H
 #define TMS_REPLAY_H
 
@@ -9,36 +9,52 @@
 #include "rules.h"
 #include "store.h"
 
+/* What a fold tells its observer about one record, after applying it. */
+typedef struct tms_fold_event {
+    const tms_record *rec;           /* decoded (seq, time, command, logged verdict) */
+    const tms_verdict *verdict;      /* recomputed (equal to the logged one) */
+    const tms_effect *effects;       /* what it changed; none for a rejection */
+    size_t neffects;
+    const uint8_t *hash;             /* its chain hash (TMS_HASH_LEN bytes) */
+    const tms_state *state;          /* the state after it */
+} tms_fold_event;
+
 typedef struct tms_replay_opts {
     uint64_t to_seq;                 /* stop after this seq; 0 = to the end */
     int64_t to_time;                 /* stop before the first record later than this (ns); 0 = none */
-    const tms_rules_sink *sink;      /* effect observers; may be NULL */
-    /* Called for every record after it is applied (tools); may be NULL. */
+    const tms_rules_sink *sink;      /* R15/R17 observers; may be NULL */
+    /* Called for every record after it is applied; may be NULL. */
     void (*on_record)(void *ctx, const tms_record *rec, const tms_verdict *v);
+    /* The same with the effects; a non-OK return stops the fold with that error. May be NULL. */
+    tms_err (*on_effects)(void *ctx, const tms_fold_event *ev);
     void *ctx;
-    size_t batch;                    /* records per LMDB transaction; 0 = 10000 */
 } tms_replay_opts;
 
 typedef struct tms_replay_result {
     uint64_t applied;                /* records applied by this call */
-    uint64_t last_seq;               /* projection's seq afterwards */
+    uint64_t last_seq;               /* seq of the last record applied */
     int64_t last_time;               /* time of that record (0 if none) */
     uint8_t head[TMS_HASH_LEN];      /* chain head at last_seq */
-    int diverged;                    /* the projection does not continue the log (ahead of it,
-                                        or a different chain head at its seq): nothing applied */
     char msg[512];                   /* what went wrong, when not TMS_OK */
 } tms_replay_result;
 
-/* Apply one record to the projection in tx: the rules (verdict, effects),
- * then the bookkeeping that is not a rule but belongs to the state (its
- * request_id, for idempotency). The only way a record becomes state, live
- * or replayed, so both give the same projection. */
-tms_err tms_apply_record(tms_txn *tx, const tms_record *rec, const tms_rules_sink *sink, tms_verdict *v);
+/* Apply one record to st: the rules (verdict, effects), then the
+ * bookkeeping that is not a rule but belongs to the state (its request_id,
+ * for idempotency). The only way a record becomes state, live or replayed,
+ * so both give the same state. On an engine error st is as it was. */
+tms_err tms_apply_record(tms_state *st, const tms_record *rec, tms_verdict *v);
 
-/* Apply every record of the log in logdir after the projection's meta seq
- * (subject to opts) to st. TMS_E_CORRUPT when a record does not decode, the
- * chain does not continue from the projection's head, or a recomputed
- * verdict differs from the logged one (res->msg names the seq). */
+/* Apply every record of the log in logdir (subject to opts) to st, which
+ * must be empty. TMS_E_CORRUPT when a record does not decode or a
+ * recomputed verdict differs from the logged one (res->msg names the seq). */
+tms_err tms_fold(tms_state *st, const char *logdir, const tms_replay_opts *opts, tms_replay_result *res);
+
+/* Fold the log into a fresh state, then write it whole into the projection
+ * st (emptied first) with meta at the last record: a rebuild. */
 tms_err tms_replay(tms_store *st, const char *logdir, const tms_replay_opts *opts, tms_replay_result *res);
+
+/* Empty the projection and load the whole state into it, meta at (seq,
+ * head), growing the map as needed; one transaction. */
+tms_err tms_projection_rebuild(tms_store *st, const tms_state *state, uint64_t seq, const uint8_t *head);
 
 #endif

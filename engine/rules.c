@@ -1,13 +1,13 @@
 /* rules.c -- the entry point of the domain rules: resolves tenant and actor
  * in the checking order of SPEC section 3, dispatches to the command's
  * handler, and holds the helpers for authority, scope and permission sets
- * that every handler shares. */
+ * that every handler shares. A rejected (or failed) command is rolled back
+ * whole, so a handler that wrote before a later check failed still leaves
+ * nothing behind (R14: all or nothing). */
 #include "rules_internal.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-#define MAX_DEPTH 100000   /* bound for walking a manager chain */
 
 tms_err deny(rctx *x, tms_err code, const char *fmt, ...)
 {
@@ -61,15 +61,9 @@ char kind_of(const char *name)
     return 0;
 }
 
-void member_of(char *buf, char kind, const char *id)
-{
-    buf[0] = kind;
-    strcpy(buf + 1, id);
-}
-
 int holds(const rctx *x, int p)
 {
-    return x->is_admin || (x->me.perms & (UINT64_C(1) << p)) != 0;
+    return x->is_admin || (tms_account_permissions(x->me) & (UINT64_C(1) << p)) != 0;
 }
 
 tms_err check_menu(rctx *x)
@@ -85,45 +79,19 @@ tms_err check_menu(rctx *x)
     return TMS_OK;
 }
 
-tms_err is_above(rctx *x, const char *upper, const char *lower, int *above)
+tms_err check_manages(rctx *x, const tms_account *m, const char *what)
 {
-    tms_account_rec m;
-    char cur[TMS_ID_MAX + 1];
-    *above = 0;
-    snprintf(cur, sizeof cur, "%s", lower);
-    for (int depth = 0; depth < MAX_DEPTH; depth++) {
-        tms_err err = tms_account_get(x->tx, x->t, TMS_KIND_MANAGER, cur, &m);
-        if (err == TMS_NOT_FOUND || (err == TMS_OK && !m.link[0]))
-            return TMS_OK;
-        if (err)
-            return err;
-        if (!strcmp(m.link, upper)) {
-            *above = 1;
-            return TMS_OK;
-        }
-        memcpy(cur, m.link, sizeof cur);
-    }
-    return TMS_E_CORRUPT;   /* a cycle: parents are set once, so this is damage */
-}
-
-tms_err check_manages(rctx *x, const char *id, const char *what)
-{
-    int above;
-    if (x->is_admin)
+    if (x->is_admin || tms_manager_is_above(x->me, m))
         return TMS_OK;
-    tms_err err = is_above(x, x->actor, id, &above);
-    if (err)
-        return err;
-    return above ? TMS_OK
-                 : deny(x, TMS_FORBIDDEN, "manager %s is not above manager %s (%s)", x->actor, id, what);
+    return deny(x, TMS_FORBIDDEN, "manager %s is not above manager %s (%s)", x->actor, tms_account_id(m), what);
 }
 
-tms_err need_account(rctx *x, char kind, const char *id, tms_account_rec *out)
+tms_err need_account(rctx *x, char kind, const char *id, tms_account **out)
 {
-    tms_err err = tms_account_get(x->tx, x->t, kind, id, out);
-    if (err == TMS_NOT_FOUND)
+    *out = tms_tenant_account(x->tenant, kind, id);
+    if (!*out)
         return deny(x, TMS_NOT_FOUND, "no %s %s in tenant %s", kind_name(kind), id, x->t);
-    return err;
+    return TMS_OK;
 }
 
 tms_err names_mask(rctx *x, int fid, int features, uint64_t *mask)
@@ -154,56 +122,33 @@ tms_err check_account_type(rctx *x, char kind, uint64_t mask)
 tms_err check_ceiling(rctx *x, uint64_t enabling)
 {
     char names[256];
-    if (x->is_admin || !(enabling & ~x->me.perms))
+    uint64_t mine = x->is_admin ? ~UINT64_C(0) : tms_account_permissions(x->me);
+    if (!(enabling & ~mine))
         return TMS_OK;
     return deny(x, TMS_PERMISSION_CEILING, "manager %s may not enable what it does not hold: %s", x->actor,
-                tms_mask_names(enabling & ~x->me.perms, 0, names, sizeof names));
+                tms_mask_names(enabling & ~mine, 0, names, sizeof names));
 }
 
-tms_err set_role(rctx *x, char kind, const char *id, tms_account_rec *acct, int tag, const char *role)
+void tms_rules_report_custom(const tms_rules_sink *sink, const tms_record *rec, const tms_effect *effs, size_t n)
 {
-    char member[TMS_ID_MAX + 2];
-    tms_err err = TMS_OK;
-    member_of(member, kind, id);
-    if (acct->role_tag == TMS_ROLE_SET && (tag != TMS_ROLE_SET || strcmp(acct->role, role)))
-        err = tms_set_del(x->tx, TMS_DB_HOLDERS, x->t, acct->role, NULL, member);
-    if (!err && tag == TMS_ROLE_SET)
-        err = tms_set_add(x->tx, TMS_DB_HOLDERS, x->t, role, NULL, member);
-    acct->role_tag = tag;
-    snprintf(acct->role, sizeof acct->role, "%s", tag == TMS_ROLE_SET ? role : "");
-    return err;
-}
-
-tms_err go_custom(rctx *x, char kind, const char *id, tms_account_rec *acct, uint64_t role_perms,
-                  const char *cause)
-{
-    char role[TMS_ID_MAX + 1];
-    memcpy(role, acct->role, sizeof role);
-    tms_err err = set_role(x, kind, id, acct, TMS_ROLE_CUSTOM, NULL);
-    if (err)
-        return err;
-    if (x->sink && x->sink->custom) {
-        tms_custom_event ev = {x->t, kind, id, role, x->actor, cause,
-                               acct->perms & ~role_perms, role_perms & ~acct->perms};
-        x->sink->custom(x->sink->ctx, x->rec, &ev);
+    for (size_t i = 0; sink && sink->custom && i < n; i++) {
+        const tms_effect *e = &effs[i];
+        if (e->type != TMS_EFFECT_BECAME_CUSTOM)
+            continue;
+        tms_custom_event ev = {e->tenant, e->kind, e->id, e->before, TMS_CMD_STR(&rec->cmd, TMS_F_ACTOR),
+                               e->cause, e->enabled, e->disabled};
+        sink->custom(sink->ctx, rec, &ev);
     }
-    return TMS_OK;
 }
-
 
 static tms_err create_tenant(rctx *x)
 {
-    tms_tenant_rec t;
-    tms_err err = tms_tenant_get(x->tx, x->t, &t);
-    if (err == TMS_OK)
+    tms_tenant *t;
+    if (tms_state_tenant(x->st, x->t))
         return deny(x, TMS_TENANT_EXISTS, "tenant %s already exists", x->t);
-    if (err != TMS_NOT_FOUND)
-        return err;
     if (strcmp(x->actor, "system"))
         return deny(x, TMS_FORBIDDEN, "CreateTenant is issued by actor system, not %s", x->actor);
-    memset(&t, 0, sizeof t);
-    snprintf(t.admin, sizeof t.admin, "%s", F(x, TMS_F_ADMIN));
-    return tms_tenant_put(x->tx, x->t, &t);
+    return tms_state_create_tenant(x->st, x->t, F(x, TMS_F_ADMIN), &t);
 }
 
 typedef tms_err (*handler_fn)(rctx *x);
@@ -238,32 +183,30 @@ static handler_fn handler_for(tms_cmd_type type)
 /* Tenant, then actor (SPEC section 3 order), before any handler runs. */
 static tms_err resolve_actor(rctx *x)
 {
-    tms_err err = tms_tenant_get(x->tx, x->t, &x->tenant);
-    if (err == TMS_NOT_FOUND)
+    x->tenant = tms_state_tenant(x->st, x->t);
+    if (!x->tenant)
         return deny(x, TMS_UNKNOWN_TENANT, "no tenant %s", x->t);
-    if (err)
-        return err;
-    if (!strcmp(x->actor, x->tenant.admin)) {
+    if (!strcmp(x->actor, tms_tenant_admin(x->tenant))) {
         x->is_admin = 1;
         return TMS_OK;
     }
-    err = tms_account_get(x->tx, x->t, TMS_KIND_MANAGER, x->actor, &x->me);
-    if (err == TMS_NOT_FOUND)
+    x->me = tms_tenant_account(x->tenant, TMS_KIND_MANAGER, x->actor);
+    if (!x->me)
         return deny(x, TMS_UNKNOWN_ACTOR, "%s is neither the PBX Admin nor a manager of %s", x->actor, x->t);
-    return err;
+    return TMS_OK;
 }
 
-tms_err tms_rules_apply(tms_txn *tx, const tms_record *rec, const tms_rules_sink *sink, tms_verdict *v)
+tms_err tms_rules_apply(tms_state *st, const tms_record *rec, tms_verdict *v)
 {
     rctx x;
+    tms_state_mark mark = tms_state_mark_get(st);
     memset(&x, 0, sizeof x);
-    x.tx = tx;
+    x.st = st;
     x.rec = rec;
     x.c = &rec->cmd;
     x.t = rec->cmd.f[TMS_F_TENANT].str;
     x.actor = rec->cmd.f[TMS_F_ACTOR].str;
     x.v = v;
-    x.sink = sink;
     v->code = TMS_OK;
     v->message[0] = '\0';
     handler_fn h = handler_for(rec->cmd.type);
@@ -272,8 +215,10 @@ tms_err tms_rules_apply(tms_txn *tx, const tms_record *rec, const tms_rules_sink
     tms_err err = rec->cmd.type == TMS_CMD_CREATE_TENANT ? TMS_OK : resolve_actor(&x);
     if (err == TMS_OK)
         err = h(&x);
+    if (err != TMS_OK)
+        tms_state_rollback(st, mark);   /* a rejection, or a failure half way: nothing stays */
     if (err != TMS_OK && tms_err_is_domain[err]) {
-        v->code = err;   /* a rejection: nothing was written */
+        v->code = err;
         return TMS_OK;
     }
     return err;

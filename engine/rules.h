@@ -1,13 +1,14 @@
 /* rules.h -- the domain rules R1-R23 as one deterministic function over
- * (state, record): it reads the projection state in a transaction, decides
- * the verdict, and on acceptance writes the effects into the same
- * transaction. No clock, no environment, no randomness: time and actor come
- * from the record, so replaying a log always gives the same verdicts. */
+ * (state, record): it asks the in-memory state (state.h) in domain terms,
+ * decides the verdict, and on acceptance changes the state, which records
+ * the effects as data. No clock, no environment, no randomness, no I/O:
+ * time and actor come from the record, so replaying a log always gives the
+ * same verdicts and the same effects. */
 #ifndef TMS_RULES_H
 #define TMS_RULES_H
 
 #include "record.h"
-#include "store.h"
+#include "state.h"
 
 #define TMS_MESSAGE_MAX 320
 
@@ -16,7 +17,8 @@ typedef struct tms_verdict {
     char message[TMS_MESSAGE_MAX];    /* why, for a rejection; "" when accepted */
 } tms_verdict;
 
-/* R15/R17: an account's role became Custom. */
+/* R15/R17: an account's role became Custom (a TMS_EFFECT_BECAME_CUSTOM
+ * effect with the record's tenant and actor, as the tools print it). */
 typedef struct tms_custom_event {
     const char *tenant;
     char kind;                        /* TMS_KIND_MANAGER or TMS_KIND_EXTENSION */
@@ -34,11 +36,16 @@ typedef struct tms_rules_sink {
     void *ctx;
 } tms_rules_sink;
 
-/* Evaluate rec->cmd against tx. Fills v with the verdict. Accepted commands
- * have their effects written to tx; rejected ones write nothing. Returns
- * TMS_OK whatever the verdict, or an engine error (store failure, map full)
- * after which the transaction must be aborted. sink may be NULL. */
-tms_err tms_rules_apply(tms_txn *tx, const tms_record *rec, const tms_rules_sink *sink, tms_verdict *v);
+/* Evaluate rec->cmd against st. Fills v with the verdict. An accepted
+ * command changes st (its effects are appended to tms_state_effects); a
+ * rejected one leaves st exactly as it was. Returns TMS_OK whatever the
+ * verdict, or TMS_E_NOMEM / TMS_E_CORRUPT (an impossible state), after which
+ * st is as it was before the call too. */
+tms_err tms_rules_apply(tms_state *st, const tms_record *rec, tms_verdict *v);
+
+/* Call sink->custom for every BECAME_CUSTOM effect of effs (the effects of
+ * record rec). */
+void tms_rules_report_custom(const tms_rules_sink *sink, const tms_record *rec, const tms_effect *effs, size_t n);
 
 /* Write the names of the permissions (or features) in mask, sorted and
  * comma-separated, into buf. Returns buf. */

@@ -2,7 +2,7 @@
  * typed records with compact binary values, and dupsort sets. Values are
  * fixed little headers followed by short strings, so a lookup decodes two
  * bitsets straight from the map without copying. */
-#include "store.h"
+#include "store_internal.h"
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -10,12 +10,14 @@
 #include <sys/stat.h>
 
 #define INITIAL_MAP (256ull << 20)
-#define KEY_MAX (3 * (TMS_ID_MAX + 1) + 8)
+#define KEY_MAX TMS__KEY_MAX
+#define ACCOUNT_HDR TMS__ACCOUNT_HDR
 
-static const char *const db_names[TMS_DB_COUNT] = {
-    "meta", "tenants", "accounts", "dist", "visible", "children",
-    "owned", "roles", "holders", "logins", "requests"};
-static const int db_dupsort[TMS_DB_COUNT] = {0, 0, 0, 1, 1, 1, 1, 0, 1, 0, 0};
+static const char *const db_names[TMS_DB_COUNT] = {"meta", "tenants", "accounts", "dist", "visible", "roles",
+                                                   "logins"};
+const int tms__db_dupsort[TMS_DB_COUNT] = {0, 0, 0, 1, 1, 0, 0};
+#define db_dupsort tms__db_dupsort
+#define MAX_DBS 32   /* room for the databases of earlier formats, dropped by tms_store_clear */
 
 tms_err tms_store_err(int rc)
 {
@@ -70,21 +72,24 @@ tms_err tms_store_open_sized(const char *dir, int mode, size_t map_bytes, tms_st
     if (!st)
         goto fail;
     st->readonly = readonly;
+    st->mode = mode;
+    snprintf(st->dir, sizeof st->dir, "%s", dir);
     if (!readonly && mkdir(dir, 0750) != 0 && errno != EEXIST) {
         snprintf(why, whylen, "cannot create %s: %s", dir, strerror(errno));
         err = TMS_E_IO;
         goto fail;
     }
-    if ((rc = mdb_env_create(&st->env)) || (rc = mdb_env_set_maxdbs(st->env, TMS_DB_COUNT)) ||
+    if (mode == TMS_STORE_WRITE && (err = tms__evidence_open(st, why, whylen)))
+        goto fail;
+    if ((rc = mdb_env_create(&st->env)) || (rc = mdb_env_set_maxdbs(st->env, MAX_DBS)) ||
         (rc = mdb_env_set_maxreaders(st->env, 512)) ||
         (!readonly && (rc = mdb_env_set_mapsize(st->env, map_bytes ? map_bytes : INITIAL_MAP)))) {
         snprintf(why, whylen, "projection: %s", mdb_strerror(rc));
         err = tms_store_err(rc);
         goto fail;
     }
-    /* NOMETASYNC: one fsync per commit; a system crash may undo the last
-     * commit, which the log then replays (meta records the seq reached). */
-    unsigned flags = MDB_NOTLS | (readonly ? MDB_RDONLY : mode == TMS_STORE_SCRATCH ? MDB_NOSYNC : MDB_NOMETASYNC);
+    /* NOSYNC: no fsync per commit (the log is the truth; see the evidence above) */
+    unsigned flags = MDB_NOTLS | (readonly ? MDB_RDONLY : MDB_NOSYNC);
     if ((rc = mdb_env_open(st->env, dir, flags, 0640))) {
         snprintf(why, whylen, "projection %s: %s", dir, mdb_strerror(rc));
         err = rc == ENOENT ? TMS_NOT_FOUND : tms_store_err(rc);
@@ -105,9 +110,26 @@ void tms_store_close(tms_store *st)
 {
     if (!st)
         return;
+    if (st->env && st->mode == TMS_STORE_WRITE && st->trusted >= 0 && tms_store_sync(st) == TMS_OK)
+        tms__evidence_clean(st);
     if (st->env)
         mdb_env_close(st->env);
     free(st);
+}
+
+tms_err tms_store_sync(tms_store *st)
+{
+    return tms_store_err(mdb_env_sync(st->env, 1));
+}
+
+int tms_store_trusted(const tms_store *st)
+{
+    return st->trusted > 0;
+}
+
+const char *tms_store_distrust(const tms_store *st)
+{
+    return st->distrust;
 }
 
 #define MAX_MAP (1ull << 40)   /* 1 TiB: past this, something else is wrong */
@@ -156,7 +178,7 @@ void tms_txn_abort(tms_txn *tx)
 
 /* ---- keys and raw access ------------------------------------------------ */
 
-static size_t make_key(char *buf, const char *a, const char *b, const char *c)
+size_t tms__make_key(char *buf, const char *a, const char *b, const char *c)
 {
     size_t n = 0;
     const char *parts[3] = {a, b, c};
@@ -170,19 +192,19 @@ static size_t make_key(char *buf, const char *a, const char *b, const char *c)
     return n;
 }
 
-static tms_err raw_get(tms_txn *tx, int db, const char *k, size_t klen, MDB_val *val)
+tms_err tms__raw_get(tms_txn *tx, int db, const char *k, size_t klen, MDB_val *val)
 {
     MDB_val key = {klen, (void *)k};
     return tms_store_err(mdb_get(tx->txn, tx->st->dbi[db], &key, val));
 }
 
-static tms_err raw_put(tms_txn *tx, int db, const char *k, size_t klen, const void *v, size_t vlen)
+tms_err tms__raw_put(tms_txn *tx, int db, const char *k, size_t klen, const void *v, size_t vlen)
 {
     MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
     return tms_store_err(mdb_put(tx->txn, tx->st->dbi[db], &key, &val, 0));
 }
 
-static tms_err raw_del(tms_txn *tx, int db, const char *k, size_t klen)
+tms_err tms__raw_del(tms_txn *tx, int db, const char *k, size_t klen)
 {
     MDB_val key = {klen, (void *)k};
     int rc = mdb_del(tx->txn, tx->st->dbi[db], &key, NULL);
@@ -190,12 +212,13 @@ static tms_err raw_del(tms_txn *tx, int db, const char *k, size_t klen)
 }
 
 /* Little length-prefixed strings inside values. */
-static size_t put_str(uint8_t *p, const char *s, size_t max)
+size_t tms__put_str(uint8_t *p, const char *s, size_t max)
 {
-    size_t n = strnlen(s, max);
+    size_t n = s ? strnlen(s, max) : 0;
     p[0] = (uint8_t)(n & 0xff);
     p[1] = (uint8_t)(n >> 8);
-    memcpy(p + 2, s, n);
+    if (n)
+        memcpy(p + 2, s, n);
     return n + 2;
 }
 
@@ -217,7 +240,7 @@ static int get_str(const uint8_t **p, const uint8_t *end, char *out, size_t cap)
 tms_err tms_meta_get(tms_txn *tx, uint64_t *seq, uint8_t head[TMS_HASH_LEN])
 {
     MDB_val v;
-    tms_err err = raw_get(tx, TMS_DB_META, "seq", 3, &v);
+    tms_err err = tms__raw_get(tx, TMS_DB_META, "seq", 3, &v);
     if (err == TMS_NOT_FOUND) {
         *seq = 0;
         memset(head, 0, TMS_HASH_LEN);
@@ -226,7 +249,7 @@ tms_err tms_meta_get(tms_txn *tx, uint64_t *seq, uint8_t head[TMS_HASH_LEN])
     if (err || v.mv_size != 8)
         return err ? err : TMS_E_CORRUPT;
     memcpy(seq, v.mv_data, 8);
-    if ((err = raw_get(tx, TMS_DB_META, "head", 4, &v)) || v.mv_size != TMS_HASH_LEN)
+    if ((err = tms__raw_get(tx, TMS_DB_META, "head", 4, &v)) || v.mv_size != TMS_HASH_LEN)
         return err ? err : TMS_E_CORRUPT;
     memcpy(head, v.mv_data, TMS_HASH_LEN);
     return TMS_OK;
@@ -235,22 +258,79 @@ tms_err tms_meta_get(tms_txn *tx, uint64_t *seq, uint8_t head[TMS_HASH_LEN])
 tms_err tms_meta_put(tms_txn *tx, uint64_t seq, const uint8_t head[TMS_HASH_LEN])
 {
     uint32_t format = TMS_STORE_FORMAT;
-    tms_err err = raw_put(tx, TMS_DB_META, "seq", 3, &seq, 8);
+    tms_err err = tms__raw_put(tx, TMS_DB_META, "seq", 3, &seq, 8);
     if (!err)
-        err = raw_put(tx, TMS_DB_META, "head", 4, head, TMS_HASH_LEN);
+        err = tms__raw_put(tx, TMS_DB_META, "head", 4, head, TMS_HASH_LEN);
     if (!err)
-        err = raw_put(tx, TMS_DB_META, "format", 6, &format, 4);
+        err = tms__raw_put(tx, TMS_DB_META, "format", 6, &format, 4);
     return err;
+}
+
+tms_err tms_store_format(tms_txn *tx, uint32_t *format)
+{
+    MDB_val v;
+    tms_err err = tms__raw_get(tx, TMS_DB_META, "format", 6, &v);
+    *format = 0;
+    if (err == TMS_NOT_FOUND)
+        return TMS_OK;
+    if (err || v.mv_size != 4)
+        return err ? err : TMS_E_CORRUPT;
+    memcpy(format, v.mv_data, 4);
+    return TMS_OK;
+}
+
+/* Drop the named databases this format does not have (earlier formats). */
+static tms_err drop_unknown(tms_txn *tx)
+{
+    MDB_dbi main;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    char names[MAX_DBS][64];
+    int n = 0, rc = mdb_dbi_open(tx->txn, NULL, 0, &main);
+    if (rc || (rc = mdb_cursor_open(tx->txn, main, &cur)))
+        return tms_store_err(rc);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < MAX_DBS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        int known = 0;
+        for (int i = 0; i < TMS_DB_COUNT; i++)
+            known |= k.mv_size == strlen(db_names[i]) && !memcmp(k.mv_data, db_names[i], k.mv_size);
+        if (!known && k.mv_size < sizeof names[0]) {
+            memcpy(names[n], k.mv_data, k.mv_size);
+            names[n++][k.mv_size] = '\0';
+        }
+    }
+    mdb_cursor_close(cur);
+    if (rc && rc != MDB_NOTFOUND)
+        return tms_store_err(rc);
+    for (int i = 0; i < n; i++) {
+        MDB_dbi dbi;
+        if ((rc = mdb_dbi_open(tx->txn, names[i], 0, &dbi)) == 0)
+            rc = mdb_drop(tx->txn, dbi, 1);
+        if (rc && rc != MDB_NOTFOUND && rc != MDB_INCOMPATIBLE)
+            return tms_store_err(rc);
+    }
+    return TMS_OK;
 }
 
 tms_err tms_store_clear(tms_txn *tx)
 {
-    for (int i = 0; i < TMS_DB_COUNT; i++) {
-        int rc = mdb_drop(tx->txn, tx->st->dbi[i], 0);
-        if (rc)
-            return tms_store_err(rc);
-    }
-    return TMS_OK;
+    tms_err err = drop_unknown(tx);
+    for (int i = 0; i < TMS_DB_COUNT && !err; i++)
+        err = tms_store_err(mdb_drop(tx->txn, tx->st->dbi[i], 0));
+    return err;
+}
+
+void tms__digest_db(crypto_generichash_state *h, int db)
+{
+    uint64_t hdr[2] = {(uint64_t)db, 0};
+    crypto_generichash_update(h, (const uint8_t *)hdr, sizeof hdr);
+}
+
+void tms__digest_entry(crypto_generichash_state *h, const void *k, size_t klen, const void *v, size_t vlen)
+{
+    uint64_t lens[2] = {klen, vlen};
+    crypto_generichash_update(h, (const uint8_t *)lens, sizeof lens);
+    crypto_generichash_update(h, k, klen);
+    crypto_generichash_update(h, v, vlen);
 }
 
 static tms_err digest(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN])
@@ -258,21 +338,16 @@ static tms_err digest(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN])
     crypto_generichash_state h;
     crypto_generichash_init(&h, NULL, 0, TMS_HASH_LEN);
     for (int i = 0; i < TMS_DB_COUNT; i++) {
-        if (state_only && (i == TMS_DB_META || i == TMS_DB_REQUESTS))
+        if (state_only && i == TMS_DB_META)
             continue;
         MDB_cursor *cur;
         MDB_val k, v;
         int rc = mdb_cursor_open(tx->txn, tx->st->dbi[i], &cur);
         if (rc)
             return tms_store_err(rc);
-        uint64_t hdr[2] = {(uint64_t)i, 0};
-        crypto_generichash_update(&h, (const uint8_t *)hdr, sizeof hdr);
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-            uint64_t lens[2] = {k.mv_size, v.mv_size};
-            crypto_generichash_update(&h, (const uint8_t *)lens, sizeof lens);
-            crypto_generichash_update(&h, k.mv_data, k.mv_size);
-            crypto_generichash_update(&h, v.mv_data, v.mv_size);
-        }
+        tms__digest_db(&h, i);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+            tms__digest_entry(&h, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
         mdb_cursor_close(cur);
         if (rc != MDB_NOTFOUND)
             return tms_store_err(rc);
@@ -296,7 +371,7 @@ tms_err tms_store_state_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN])
 tms_err tms_tenant_get(tms_txn *tx, const char *t, tms_tenant_rec *out)
 {
     MDB_val v;
-    tms_err err = raw_get(tx, TMS_DB_TENANTS, t, strnlen(t, TMS_ID_MAX + 1), &v);
+    tms_err err = tms__raw_get(tx, TMS_DB_TENANTS, t, strnlen(t, TMS_ID_MAX + 1), &v);
     if (err)
         return err;
     const uint8_t *p = v.mv_data, *end = p + v.mv_size;
@@ -308,20 +383,52 @@ tms_err tms_tenant_get(tms_txn *tx, const char *t, tms_tenant_rec *out)
 
 tms_err tms_tenant_put(tms_txn *tx, const char *t, const tms_tenant_rec *rec)
 {
-    uint8_t buf[2 * (TMS_ID_MAX + 2)];
-    size_t n = put_str(buf, rec->admin, TMS_ID_MAX);
-    n += put_str(buf + n, rec->default_role, TMS_ID_MAX);
-    return raw_put(tx, TMS_DB_TENANTS, t, strnlen(t, TMS_ID_MAX + 1), buf, n);
+    uint8_t buf[TMS__VALUE_MAX];
+    size_t n = tms__enc_tenant(buf, rec->admin, rec->default_role);
+    return tms__raw_put(tx, TMS_DB_TENANTS, t, strnlen(t, TMS_ID_MAX + 1), buf, n);
 }
 
-#define ACCOUNT_HDR 17   /* u64 perms, u64 features, u8 role tag */
+size_t tms__enc_tenant(uint8_t *buf, const char *admin, const char *default_role)
+{
+    size_t n = tms__put_str(buf, admin, TMS_ID_MAX);
+    return n + tms__put_str(buf + n, default_role, TMS_ID_MAX);
+}
+
+size_t tms__enc_account(uint8_t *buf, uint64_t perms, uint64_t features, int role_tag, const char *role,
+                        const char *login, const char *link)
+{
+    memcpy(buf, &perms, 8);
+    memcpy(buf + 8, &features, 8);
+    buf[16] = (uint8_t)role_tag;
+    size_t n = ACCOUNT_HDR;
+    n += tms__put_str(buf + n, role_tag == TMS_ROLE_SET ? role : "", TMS_ID_MAX);
+    n += tms__put_str(buf + n, login, TMS_ID_MAX);
+    return n + tms__put_str(buf + n, link, TMS_ID_MAX);
+}
+
+size_t tms__enc_role(uint8_t *buf, char account_kind, uint64_t perms, const char *creator)
+{
+    buf[0] = (uint8_t)account_kind;
+    memcpy(buf + 1, &perms, 8);
+    return 9 + tms__put_str(buf + 9, creator, TMS_ID_MAX);
+}
+
+size_t tms__enc_login(uint8_t *buf, const char *manager, const char *extension, const char *name,
+                      const char *email)
+{
+    size_t n = tms__put_str(buf, manager, TMS_ID_MAX);
+    n += tms__put_str(buf + n, extension, TMS_ID_MAX);
+    n += tms__put_str(buf + n, name, TMS_TEXT_MAX);
+    return n + tms__put_str(buf + n, email, TMS_TEXT_MAX);
+}
+
 
 tms_err tms_account_bits(tms_txn *tx, const char *t, char kind, const char *id,
                          uint64_t *perms, uint64_t *features)
 {
     char key[KEY_MAX], k[2] = {kind, 0};
     MDB_val v;
-    tms_err err = raw_get(tx, TMS_DB_ACCOUNTS, key, make_key(key, t, k, id), &v);
+    tms_err err = tms__raw_get(tx, TMS_DB_ACCOUNTS, key, tms__make_key(key, t, k, id), &v);
     if (err)
         return err;
     if (v.mv_size < ACCOUNT_HDR)
@@ -335,7 +442,7 @@ tms_err tms_account_get(tms_txn *tx, const char *t, char kind, const char *id, t
 {
     char key[KEY_MAX], k[2] = {kind, 0};
     MDB_val v;
-    tms_err err = raw_get(tx, TMS_DB_ACCOUNTS, key, make_key(key, t, k, id), &v);
+    tms_err err = tms__raw_get(tx, TMS_DB_ACCOUNTS, key, tms__make_key(key, t, k, id), &v);
     if (err)
         return err;
     const uint8_t *p = v.mv_data, *end = p + v.mv_size;
@@ -354,28 +461,22 @@ tms_err tms_account_get(tms_txn *tx, const char *t, char kind, const char *id, t
 tms_err tms_account_put(tms_txn *tx, const char *t, char kind, const char *id, const tms_account_rec *rec)
 {
     char key[KEY_MAX], k[2] = {kind, 0};
-    uint8_t buf[ACCOUNT_HDR + 3 * (TMS_ID_MAX + 2)];
-    memcpy(buf, &rec->perms, 8);
-    memcpy(buf + 8, &rec->features, 8);
-    buf[16] = (uint8_t)rec->role_tag;
-    size_t n = ACCOUNT_HDR;
-    n += put_str(buf + n, rec->role_tag == TMS_ROLE_SET ? rec->role : "", TMS_ID_MAX);
-    n += put_str(buf + n, rec->login, TMS_ID_MAX);
-    n += put_str(buf + n, rec->link, TMS_ID_MAX);
-    return raw_put(tx, TMS_DB_ACCOUNTS, key, make_key(key, t, k, id), buf, n);
+    uint8_t buf[TMS__VALUE_MAX];
+    size_t n = tms__enc_account(buf, rec->perms, rec->features, rec->role_tag, rec->role, rec->login, rec->link);
+    return tms__raw_put(tx, TMS_DB_ACCOUNTS, key, tms__make_key(key, t, k, id), buf, n);
 }
 
 tms_err tms_account_del(tms_txn *tx, const char *t, char kind, const char *id)
 {
     char key[KEY_MAX], k[2] = {kind, 0};
-    return raw_del(tx, TMS_DB_ACCOUNTS, key, make_key(key, t, k, id));
+    return tms__raw_del(tx, TMS_DB_ACCOUNTS, key, tms__make_key(key, t, k, id));
 }
 
 tms_err tms_role_get(tms_txn *tx, const char *t, const char *role, tms_role_rec *out)
 {
     char key[KEY_MAX];
     MDB_val v;
-    tms_err err = raw_get(tx, TMS_DB_ROLES, key, make_key(key, t, role, NULL), &v);
+    tms_err err = tms__raw_get(tx, TMS_DB_ROLES, key, tms__make_key(key, t, role, NULL), &v);
     if (err)
         return err;
     const uint8_t *p = v.mv_data, *end = p + v.mv_size;
@@ -390,24 +491,22 @@ tms_err tms_role_get(tms_txn *tx, const char *t, const char *role, tms_role_rec 
 tms_err tms_role_put(tms_txn *tx, const char *t, const char *role, const tms_role_rec *rec)
 {
     char key[KEY_MAX];
-    uint8_t buf[9 + TMS_ID_MAX + 2];
-    buf[0] = (uint8_t)rec->account_kind;
-    memcpy(buf + 1, &rec->perms, 8);
-    size_t n = 9 + put_str(buf + 9, rec->creator, TMS_ID_MAX);
-    return raw_put(tx, TMS_DB_ROLES, key, make_key(key, t, role, NULL), buf, n);
+    uint8_t buf[TMS__VALUE_MAX];
+    size_t n = tms__enc_role(buf, rec->account_kind, rec->perms, rec->creator);
+    return tms__raw_put(tx, TMS_DB_ROLES, key, tms__make_key(key, t, role, NULL), buf, n);
 }
 
 tms_err tms_role_del(tms_txn *tx, const char *t, const char *role)
 {
     char key[KEY_MAX];
-    return raw_del(tx, TMS_DB_ROLES, key, make_key(key, t, role, NULL));
+    return tms__raw_del(tx, TMS_DB_ROLES, key, tms__make_key(key, t, role, NULL));
 }
 
 tms_err tms_login_get(tms_txn *tx, const char *t, const char *login, tms_login_rec *out)
 {
     char key[KEY_MAX];
     MDB_val v;
-    tms_err err = raw_get(tx, TMS_DB_LOGINS, key, make_key(key, t, login, NULL), &v);
+    tms_err err = tms__raw_get(tx, TMS_DB_LOGINS, key, tms__make_key(key, t, login, NULL), &v);
     if (err)
         return err;
     const uint8_t *p = v.mv_data, *end = p + v.mv_size;
@@ -421,48 +520,9 @@ tms_err tms_login_get(tms_txn *tx, const char *t, const char *login, tms_login_r
 tms_err tms_login_put(tms_txn *tx, const char *t, const char *login, const tms_login_rec *rec)
 {
     char key[KEY_MAX];
-    uint8_t buf[2 * (TMS_ID_MAX + 2) + 2 * (TMS_TEXT_MAX + 2)];
-    size_t n = put_str(buf, rec->manager, TMS_ID_MAX);
-    n += put_str(buf + n, rec->extension, TMS_ID_MAX);
-    n += put_str(buf + n, rec->name, TMS_TEXT_MAX);
-    n += put_str(buf + n, rec->email, TMS_TEXT_MAX);
-    return raw_put(tx, TMS_DB_LOGINS, key, make_key(key, t, login, NULL), buf, n);
-}
-
-/* request ids may be up to 128 bytes: key built by hand, not make_key */
-static size_t request_key(char *buf, const char *t, const char *rid)
-{
-    size_t tl = strnlen(t, TMS_ID_MAX), rl = strnlen(rid, TMS_TOKEN_MAX);
-    memcpy(buf, t, tl);
-    buf[tl] = '\0';
-    memcpy(buf + tl + 1, rid, rl);
-    return tl + 1 + rl;
-}
-
-tms_err tms_request_get(tms_txn *tx, const char *t, const char *rid, uint64_t *seq, tms_err *verdict)
-{
-    char key[TMS_ID_MAX + TMS_TOKEN_MAX + 2];
-    MDB_val v;
-    tms_err err = raw_get(tx, TMS_DB_REQUESTS, key, request_key(key, t, rid), &v);
-    if (err)
-        return err;
-    if (v.mv_size != 12)
-        return TMS_E_CORRUPT;
-    uint32_t code;
-    memcpy(seq, v.mv_data, 8);
-    memcpy(&code, (const uint8_t *)v.mv_data + 8, 4);
-    *verdict = (tms_err)code;
-    return TMS_OK;
-}
-
-tms_err tms_request_put(tms_txn *tx, const char *t, const char *rid, uint64_t seq, tms_err verdict)
-{
-    char key[TMS_ID_MAX + TMS_TOKEN_MAX + 2];
-    uint8_t buf[12];
-    uint32_t code = (uint32_t)verdict;
-    memcpy(buf, &seq, 8);
-    memcpy(buf + 8, &code, 4);
-    return raw_put(tx, TMS_DB_REQUESTS, key, request_key(key, t, rid), buf, sizeof buf);
+    uint8_t buf[TMS__VALUE_MAX];
+    size_t n = tms__enc_login(buf, rec->manager, rec->extension, rec->name, rec->email);
+    return tms__raw_put(tx, TMS_DB_LOGINS, key, tms__make_key(key, t, login, NULL), buf, n);
 }
 
 /* ---- sets ------------------------------------------------------------------- */
@@ -470,7 +530,7 @@ tms_err tms_request_put(tms_txn *tx, const char *t, const char *rid, uint64_t se
 tms_err tms_set_add(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member)
 {
     char key[KEY_MAX];
-    MDB_val k = {make_key(key, t, k2, k3), key}, v = {strlen(member), (void *)member};
+    MDB_val k = {tms__make_key(key, t, k2, k3), key}, v = {strlen(member), (void *)member};
     int rc = mdb_put(tx->txn, tx->st->dbi[db], &k, &v, MDB_NODUPDATA);
     return rc == MDB_KEYEXIST ? TMS_OK : tms_store_err(rc);
 }
@@ -478,7 +538,7 @@ tms_err tms_set_add(tms_txn *tx, int db, const char *t, const char *k2, const ch
 tms_err tms_set_del(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member)
 {
     char key[KEY_MAX];
-    MDB_val k = {make_key(key, t, k2, k3), key}, v = {strlen(member), (void *)member};
+    MDB_val k = {tms__make_key(key, t, k2, k3), key}, v = {strlen(member), (void *)member};
     int rc = mdb_del(tx->txn, tx->st->dbi[db], &k, &v);
     return rc == MDB_NOTFOUND ? TMS_OK : tms_store_err(rc);
 }
@@ -487,7 +547,7 @@ int tms_set_has(tms_txn *tx, int db, const char *t, const char *k2, const char *
 {
     char key[KEY_MAX];
     MDB_cursor *cur;
-    MDB_val k = {make_key(key, t, k2, k3), key}, v = {strlen(member), (void *)member};
+    MDB_val k = {tms__make_key(key, t, k2, k3), key}, v = {strlen(member), (void *)member};
     int rc = mdb_cursor_open(tx->txn, tx->st->dbi[db], &cur);
     if (rc)
         return -(int)tms_store_err(rc);
@@ -502,7 +562,7 @@ tms_err tms_set_count(tms_txn *tx, int db, const char *t, const char *k2, const 
 {
     char key[KEY_MAX];
     MDB_cursor *cur;
-    MDB_val k = {make_key(key, t, k2, k3), key}, v;
+    MDB_val k = {tms__make_key(key, t, k2, k3), key}, v;
     *n = 0;
     int rc = mdb_cursor_open(tx->txn, tx->st->dbi[db], &cur);
     if (rc)
@@ -522,7 +582,7 @@ tms_err tms_set_foreach(tms_txn *tx, int db, const char *t, const char *k2, cons
 {
     char key[KEY_MAX], member[TMS_ID_MAX + 2];
     MDB_cursor *cur;
-    MDB_val k = {make_key(key, t, k2, k3), key}, v;
+    MDB_val k = {tms__make_key(key, t, k2, k3), key}, v;
     int rc = mdb_cursor_open(tx->txn, tx->st->dbi[db], &cur);
     if (rc)
         return tms_store_err(rc);
@@ -543,13 +603,13 @@ tms_err tms_set_foreach(tms_txn *tx, int db, const char *t, const char *k2, cons
 tms_err tms_set_clear(tms_txn *tx, int db, const char *t, const char *k2, const char *k3)
 {
     char key[KEY_MAX];
-    return raw_del(tx, db, key, make_key(key, t, k2, k3));
+    return tms__raw_del(tx, db, key, tms__make_key(key, t, k2, k3));
 }
 
 tms_err tms_account_foreach(tms_txn *tx, const char *t, tms_account_fn fn, void *ctx)
 {
     char prefix[TMS_ID_MAX + 2];
-    size_t plen = make_key(prefix, t, NULL, NULL) + 1;   /* tenant + NUL */
+    size_t plen = tms__make_key(prefix, t, NULL, NULL) + 1;   /* tenant + NUL */
     prefix[plen - 1] = '\0';
     MDB_cursor *cur;
     MDB_val k = {plen, prefix}, v;

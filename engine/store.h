@@ -3,18 +3,19 @@
  * applied in the same write transaction that advances meta (seq, chain head),
  * so the two can never disagree after a crash.
  *
- * Databases (keys start with the tenant id; ids never contain NUL):
+ * It is written from the effects of the rules (tms_store_apply_effects), one
+ * write transaction per group, or loaded whole from an in-memory state in
+ * key order (tms_store_load); the rules never read it. It holds what lookups
+ * answer from, nothing more.
+ *
+ * Databases (format 2; keys start with the tenant id; ids never contain NUL):
  *   meta      "seq" -> u64, "head" -> 32 bytes, "format" -> u32
  *   tenants   T -> admin, default role
  *   accounts  T\0k\0id -> perms, features, role, login, owner|parent   (k: m e q c)
  *   dist      T\0k\0id -> manager ids                        (dupsort)
  *   visible   T\0manager -> k+id                             (dupsort)
- *   children  T\0manager -> manager ids reporting to it      (dupsort)
- *   owned     T\0manager -> extension ids it owns            (dupsort)
  *   roles     T\0role -> account type, perms, creator
- *   holders   T\0role -> k+id holding the role               (dupsort)
- *   logins    T\0login -> manager, extension, name, email
- *   requests  T\0request_id -> seq, verdict                  (idempotency) */
+ *   logins    T\0login -> manager, extension, name, email */
 #ifndef TMS_STORE_H
 #define TMS_STORE_H
 
@@ -23,31 +24,28 @@
 #include <lmdb.h>
 #include "tmsperm.h"
 #include "cmd.h"
+#include "state.h"
 
-#define TMS_STORE_FORMAT 1
+#define TMS_STORE_FORMAT 2
 #define TMS_HASH_LEN 32
 
-enum { TMS_DB_META, TMS_DB_TENANTS, TMS_DB_ACCOUNTS, TMS_DB_DIST, TMS_DB_VISIBLE, TMS_DB_CHILDREN,
-       TMS_DB_OWNED, TMS_DB_ROLES, TMS_DB_HOLDERS, TMS_DB_LOGINS, TMS_DB_REQUESTS, TMS_DB_COUNT };
+enum { TMS_DB_META, TMS_DB_TENANTS, TMS_DB_ACCOUNTS, TMS_DB_DIST, TMS_DB_VISIBLE, TMS_DB_ROLES, TMS_DB_LOGINS,
+       TMS_DB_COUNT };
 
 typedef struct tms_store {
     MDB_env *env;
     MDB_dbi dbi[TMS_DB_COUNT];
+    int mode;                            /* TMS_STORE_* */
     int readonly;
+    int trusted;                         /* WRITE: the files can be believed (see tms_store_trusted) */
+    char dir[4096];
+    char distrust[160];                  /* why not, when not */
 } tms_store;
 
 typedef struct tms_txn {
     tms_store *st;
     MDB_txn *txn;
 } tms_txn;
-
-/* Account kinds as stored. */
-#define TMS_KIND_MANAGER 'm'
-#define TMS_KIND_EXTENSION 'e'
-#define TMS_KIND_QUEUE 'q'
-#define TMS_KIND_CAMPAIGN 'c'
-
-enum { TMS_ROLE_NONE = 0, TMS_ROLE_CUSTOM = 1, TMS_ROLE_SET = 2 };
 
 typedef struct tms_tenant_rec {
     char admin[TMS_ID_MAX + 1];
@@ -78,10 +76,25 @@ typedef struct tms_login_rec {
 
 /* How a projection is opened. */
 enum {
-    TMS_STORE_WRITE = 0,      /* the engine's projection: durable commits */
+    TMS_STORE_WRITE = 0,      /* the engine's projection: commits are not synced (the log is the
+                                 truth); synced at close; evidence kept beside it (below) */
     TMS_STORE_READONLY = 1,   /* lookups and queries */
     TMS_STORE_SCRATCH = 2     /* tools replaying into a throw-away directory: no fsync at all */
 };
+
+/* Evidence (WRITE mode). Commits are not synced, so after a system crash
+ * the files may hold a torn state. The file DIR/writer says under which
+ * boot the projection was last opened for writing and whether it was closed
+ * cleanly (synced). Opening for writing believes the files when they were
+ * closed cleanly, or when the writer that left them ran under this very boot
+ * (a process crash loses nothing the kernel already has). Otherwise they are
+ * removed before LMDB touches them, and the caller must rebuild.
+ * tms_store_trusted says which; tms_store_distrust why not. */
+int tms_store_trusted(const tms_store *st);
+const char *tms_store_distrust(const tms_store *st);
+/* Flush every commit to disk (WRITE: done by tms_store_close, which then
+ * marks the projection clean). */
+tms_err tms_store_sync(tms_store *st);
 
 /* Open the projection environment in DIR (created unless READONLY). The map
  * grows on demand (tms_store_grow). why gets a reason on failure;
@@ -110,13 +123,30 @@ tms_err tms_store_err(int rc);
 /* meta */
 tms_err tms_meta_get(tms_txn *tx, uint64_t *seq, uint8_t head[TMS_HASH_LEN]);
 tms_err tms_meta_put(tms_txn *tx, uint64_t seq, const uint8_t head[TMS_HASH_LEN]);
-/* Empty every database (rebuild from the log). */
+/* The format the projection was written in (0 when empty). */
+tms_err tms_store_format(tms_txn *tx, uint32_t *format);
+/* Empty every database, and drop any database this format does not know
+ * (a projection of an earlier format), before a rebuild. */
 tms_err tms_store_clear(tms_txn *tx);
 /* BLAKE2b-256 over a canonical dump of every database. */
 tms_err tms_store_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
-/* The same over the domain state only: without meta (seq, head) and the
- * request ids, so two states can be compared whatever records led there. */
+/* The same over the domain state only: without meta (seq, head), so two
+ * states can be compared whatever records led there. */
 tms_err tms_store_state_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
+
+/* ---- the projection of an in-memory state (projection.c) ------------------ */
+
+/* Write effs[0..n), effects of state st (state.h; st is the state after
+ * them), into tx. TMS_OK or a store error (TMS_E_MAPFULL ...). */
+tms_err tms_store_apply_effects(tms_txn *tx, const tms_state *st, const tms_effect *effs, size_t n);
+/* Write the whole state st into tx, which must hold an empty projection
+ * (tms_store_clear), in key order (MDB_APPEND: a rebuild is a bulk load). */
+tms_err tms_store_load(tms_txn *tx, const tms_state *st);
+/* What tms_store_digest would give for a projection of st with meta at
+ * (seq, head), or tms_store_state_digest when head is NULL: the in-memory
+ * state and its LMDB projection compared byte for byte. */
+tms_err tms_state_projection_digest(const tms_state *st, uint64_t seq, const uint8_t *head,
+                                    uint8_t out[TMS_HASH_LEN]);
 
 /* Typed records: get returns TMS_OK, TMS_NOT_FOUND, or an engine error. */
 tms_err tms_tenant_get(tms_txn *tx, const char *t, tms_tenant_rec *out);
@@ -129,8 +159,6 @@ tms_err tms_role_put(tms_txn *tx, const char *t, const char *role, const tms_rol
 tms_err tms_role_del(tms_txn *tx, const char *t, const char *role);
 tms_err tms_login_get(tms_txn *tx, const char *t, const char *login, tms_login_rec *out);
 tms_err tms_login_put(tms_txn *tx, const char *t, const char *login, const tms_login_rec *rec);
-tms_err tms_request_get(tms_txn *tx, const char *t, const char *rid, uint64_t *seq, tms_err *verdict);
-tms_err tms_request_put(tms_txn *tx, const char *t, const char *rid, uint64_t seq, tms_err verdict);
 
 /* Account and perms fast path for lookups: reads only the bitsets, no copy.
  * TMS_OK, TMS_NOT_FOUND or an engine error. */
@@ -142,7 +170,7 @@ tms_err tms_account_bits(tms_txn *tx, const char *t, char kind, const char *id,
 int tms_lookup_check(tms_txn *tx, const char *tenant, const char *kind, const char *id, const char *name);
 
 /* Sets (dupsort databases). key1 is the tenant; key2/key3 complete the key
- * (key3 may be NULL): dist uses (kind-as-string, id), the others (manager|role, NULL).
+ * (key3 may be NULL): dist uses (kind-as-string, id), visible (manager, NULL).
  * Members are strings (k+id members are written as "e1001"). */
 typedef int (*tms_member_fn)(void *ctx, const char *member, size_t len);
 tms_err tms_set_add(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member);

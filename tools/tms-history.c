@@ -58,26 +58,13 @@ static const char usage_account[] =
 
 enum { FMT_JSON, FMT_CSV, FMT_TEXT };
 
-typedef struct custom_ev {
-    char kind;
-    char id[TMS_ID_MAX + 1];
-    char role[TMS_ID_MAX + 1];
-    const char *cause;               /* static strings of the rules */
-    uint64_t enabled, disabled;
-} custom_ev;
-
 typedef struct custom_run {
     const char *tenant, *role;       /* filters; NULL = any */
     char kind;                       /* --account; 0 = any */
     const char *id;
     tool_point since, until;
     int format;
-    /* the events of the record being applied, printed once it is accepted */
-    custom_ev *evs;
-    size_t n, cap;
-    uint64_t ev_seq;                 /* seq the buffered events belong to */
-    uint64_t last_seen;              /* highest seq handed to on_record */
-    int out_failed, nomem;
+    int out_failed;
 } custom_run;
 
 static int in_window(const tool_point *since, const tool_point *until, uint64_t seq, int64_t time)
@@ -89,7 +76,7 @@ static int in_window(const tool_point *since, const tool_point *until, uint64_t 
     return 1;
 }
 
-static int wanted(const custom_run *r, const tms_record *rec, const custom_ev *ev)
+static int wanted(const custom_run *r, const tms_record *rec, const tms_custom_event *ev)
 {
     if (r->tenant && strcmp(TMS_CMD_STR(&rec->cmd, TMS_F_TENANT), r->tenant))
         return 0;
@@ -115,7 +102,7 @@ static void names_spaced(uint64_t mask, char *buf, size_t len)
     json_decref(a);
 }
 
-static int print_custom(const custom_run *r, const tms_record *rec, const custom_ev *ev)
+static int print_custom(const custom_run *r, const tms_record *rec, const tms_custom_event *ev)
 {
     char when[TOOL_TIME_MAX], en[1024], dis[1024];
     const char *tenant = TMS_CMD_STR(&rec->cmd, TMS_F_TENANT), *actor = TMS_CMD_STR(&rec->cmd, TMS_F_ACTOR);
@@ -146,50 +133,13 @@ static int print_custom(const custom_run *r, const tms_record *rec, const custom
                   en[0] ? en : "-", dis[0] ? dis : "-") < 0 ? -1 : 0;
 }
 
-/* Sink: buffer the record's events until on_record says it was applied.
- * After a map-full rollback the replay applies records again: events of a
- * record already printed are dropped, and an event for an account already
- * in the buffer means the current record restarted. */
+/* The R15/R17 events of each record, as the fold reports them (once per
+ * record, after it was applied). */
 static void custom_sink(void *ctx, const tms_record *rec, const tms_custom_event *ev)
 {
     custom_run *r = ctx;
-    if (rec->seq <= r->last_seen || r->nomem)
-        return;
-    if (rec->seq != r->ev_seq)
-        r->n = 0, r->ev_seq = rec->seq;
-    for (size_t i = 0; i < r->n; i++)
-        if (r->evs[i].kind == ev->kind && !strcmp(r->evs[i].id, ev->id))
-            r->n = 0;
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? 2 * r->cap : 16;
-        custom_ev *p = realloc(r->evs, cap * sizeof *p);
-        if (!p) {
-            r->nomem = 1;
-            return;
-        }
-        r->evs = p, r->cap = cap;
-    }
-    custom_ev *e = &r->evs[r->n++];
-    e->kind = ev->kind;
-    snprintf(e->id, sizeof e->id, "%s", ev->id);
-    snprintf(e->role, sizeof e->role, "%s", ev->role);
-    e->cause = ev->cause;
-    e->enabled = ev->enabled;
-    e->disabled = ev->disabled;
-}
-
-static void custom_record(void *ctx, const tms_record *rec, const tms_verdict *v)
-{
-    custom_run *r = ctx;
-    (void)v;
-    if (rec->seq <= r->last_seen)
-        return;
-    r->last_seen = rec->seq;
-    if (r->ev_seq == rec->seq && !r->out_failed)
-        for (size_t i = 0; i < r->n; i++)
-            if (wanted(r, rec, &r->evs[i]) && print_custom(r, rec, &r->evs[i]) != 0)
-                r->out_failed = 1;
-    r->n = 0;
+    if (!r->out_failed && wanted(r, rec, ev) && print_custom(r, rec, ev) != 0)
+        r->out_failed = 1;
 }
 
 static int parse_account_opt(const char *s, char *kind, const char **id)
@@ -236,26 +186,22 @@ static int until_is_empty(const tool_point *until)
 static int run_custom_replay(custom_run *r, const char *datadir)
 {
     char logdir[4200];
-    tool_scratch sc;
     tms_replay_result res;
     tms_rules_sink sink = {custom_sink, r};
     tms_replay_opts o = {0};
+    tms_state *st;
     if (tool_log_dir(datadir, logdir, sizeof logdir))
         return TOOL_ERROR;
     if (r->format == FMT_CSV && puts("seq,time,tenant,kind,id,role,actor,cause,enabled,disabled") < 0)
         return tool_finish_stdout();
     if (until_is_empty(&r->until))
         return tool_finish_stdout();
-    if (tool_scratch_open(&sc))
-        return TOOL_ERROR;
-    o.sink = &sink;
-    o.on_record = custom_record;
-    o.ctx = r;
-    until_opts(&r->until, &o);
-    tms_err err = tool_replay(sc.st, logdir, &o, &res, "tms-history: replaying", 0);
-    tool_scratch_close(&sc);
-    if (r->nomem)
+    if (!(st = tms_state_new()))
         return tool_fail("out of memory");
+    o.sink = &sink;
+    until_opts(&r->until, &o);
+    tms_err err = tool_fold(st, logdir, &o, &res, "tms-history: replaying", 0);
+    tms_state_free(st);
     if (err) {
         tool_warn("replay stopped: %s", res.msg);
         return err == TMS_E_CORRUPT ? TOOL_NEGATIVE : TOOL_ERROR;
@@ -288,7 +234,6 @@ static int cmd_custom(int argc, char **argv)
     r.tenant = tenant;
     r.role = role;
     rc = run_custom_replay(&r, data);
-    free(r.evs);
     return rc;
 }
 

@@ -13,16 +13,14 @@
 int tool_verify_main(int argc, char **argv);
 
 /* Grant tracking for one tenant and one permission (or feature) during a
- * replay with batch 1: who got it, by which record, and how. */
+ * fold, from the effects: who got it, by which record, and how. */
 typedef struct tool_explain tool_explain;
 
 /* perm or feat is the bit index (the other is -1). NULL when out of memory. */
-tool_explain *tool_explain_new(tms_store *st, const char *tenant, int perm, int feat);
+tool_explain *tool_explain_new(const char *tenant, int perm, int feat);
 void tool_explain_free(tool_explain *x);
-/* The on_record callback to pass to the replay, with x as its ctx. */
-void tool_explain_record(void *ctx, const tms_record *rec, const tms_verdict *v);
-/* After the replay: account for the last record. 0, or -1 on a store error. */
-int tool_explain_finish(tool_explain *x);
+/* The on_effects callback to pass to the fold, with x as its ctx. */
+tms_err tool_explain_effects(void *ctx, const tms_fold_event *ev);
 /* Add "via", "seq", "time", "actor" to entry o for account (kind letter,
  * id), or for the PBX Admin when kind is 'a'. */
 void tool_explain_annotate(const tool_explain *x, char kind, const char *id, json_t *o);

@@ -1,8 +1,7 @@
 /* tool_history.c -- "tms-history account": the timeline of one account (see
- * tool_history.h), found by comparing the account's show-state before and
- * after every record accepted in its tenant. The replay's on_record gets no
- * transaction, so the state is read from the committed projection: see
- * timeline_record for how. */
+ * tool_history.h), found by comparing what show prints of the account
+ * before and after every record whose effects name it, read from the
+ * in-memory state of a fold. */
 #include "tool_history.h"
 #include "query.h"
 #include "record.h"
@@ -58,15 +57,16 @@ static int diff(const json_t *prev, const json_t *cur, json_t **before, json_t *
     return 0;
 }
 
-static void emit(tool_timeline *tl, json_t *before, json_t *after)
+static void emit(tool_timeline *tl, const tms_record *rec, json_t *before, json_t *after)
 {
     char when[TOOL_TIME_MAX];
+    const char *origin = TMS_CMD_STR(&rec->cmd, TMS_F_ORIGIN);
     json_t *o = json_object();
-    json_object_set_new(o, "seq", json_integer((json_int_t)tl->p_seq));
-    json_object_set_new(o, "time", json_string(tool_time_format(tl->p_time, when)));
-    json_object_set_new(o, "actor", json_string(tl->p_actor));
-    json_object_set_new(o, "cmd", json_string(tl->p_cmd));
-    json_object_set_new(o, "origin", tl->p_has_origin ? json_string(tl->p_origin) : json_null());
+    json_object_set_new(o, "seq", json_integer((json_int_t)rec->seq));
+    json_object_set_new(o, "time", json_string(tool_time_format(rec->time, when)));
+    json_object_set_new(o, "actor", json_string(TMS_CMD_STR(&rec->cmd, TMS_F_ACTOR)));
+    json_object_set_new(o, "cmd", json_string(tms_cmd_name(&rec->cmd)));
+    json_object_set_new(o, "origin", origin ? json_string(origin) : json_null());
     json_object_set_new(o, "before", before);
     json_object_set_new(o, "after", after);
     if (tl->out_failed)
@@ -75,31 +75,45 @@ static void emit(tool_timeline *tl, json_t *before, json_t *after)
         tl->out_failed = 1;
 }
 
-static int in_window(const tool_timeline *tl)
+static int in_window(const tool_timeline *tl, const tms_record *rec)
 {
     const tool_point *s = &tl->since, *u = &tl->until;
-    if (s->set && (s->is_seq ? tl->p_seq < s->seq : tl->p_time < s->time))
+    if (s->set && (s->is_seq ? rec->seq < s->seq : rec->time < s->time))
         return 0;
-    if (u->set && (u->is_seq ? tl->p_seq > u->seq : tl->p_time > u->time))
+    if (u->set && (u->is_seq ? rec->seq > u->seq : rec->time > u->time))
         return 0;
     return 1;
 }
 
-/* Look at the committed state (after the pending record) and report a change. */
-static void settle(tool_timeline *tl)
+/* 1 when one of the effects is about the account followed: only those can
+ * change what show prints of it (its own fields, its distribution). */
+static int touches(const tool_timeline *tl, const tms_fold_event *ev)
 {
+    for (size_t i = 0; i < ev->neffects; i++) {
+        const tms_effect *e = &ev->effects[i];
+        if (e->kind == tl->kind && e->id && e->type != TMS_EFFECT_ROLE_CREATED && e->type != TMS_EFFECT_ROLE_UPDATED &&
+            e->type != TMS_EFFECT_ROLE_DELETED && !strcmp(e->id, tl->id) && !strcmp(e->tenant, tl->tenant))
+            return 1;
+    }
+    return 0;
+}
+
+/* After each record: when it touched the account, compare what show prints
+ * now with what it printed before, and report a difference. */
+static tms_err timeline_effects(void *ctx, const tms_fold_event *ev)
+{
+    tool_timeline *tl = ctx;
     json_t *cur = NULL, *before, *after;
-    if (!tl->pending)
-        return;
-    tl->pending = 0;
-    int rc = tms_query_show(tl->st, tl->tenant, tool_kind_name(tl->kind), tl->id, &cur);
+    if (ev->verdict->code != TMS_OK || !touches(tl, ev))
+        return TMS_OK;
+    int rc = tms_query_show_state(ev->state, tl->tenant, tool_kind_name(tl->kind), tl->id, &cur);
     if (rc == 2) {
         tl->read_failed = 1;
-        return;
+        return TMS_E_NOMEM;
     }
     if (diff(tl->prev, cur, &before, &after)) {
-        if (in_window(tl)) {
-            emit(tl, before, after);
+        if (in_window(tl, ev->rec)) {
+            emit(tl, ev->rec, before, after);
         } else {
             json_decref(before);
             json_decref(after);
@@ -107,67 +121,36 @@ static void settle(tool_timeline *tl)
     }
     json_decref(tl->prev);
     tl->prev = cur;
-}
-
-static void note_pending(tool_timeline *tl, const tms_record *rec)
-{
-    const char *origin = TMS_CMD_STR(&rec->cmd, TMS_F_ORIGIN);
-    tl->pending = 1;
-    tl->p_seq = rec->seq;
-    tl->p_time = rec->time;
-    snprintf(tl->p_actor, sizeof tl->p_actor, "%s", TMS_CMD_STR(&rec->cmd, TMS_F_ACTOR));
-    snprintf(tl->p_cmd, sizeof tl->p_cmd, "%s", tms_cmd_name(&rec->cmd));
-    tl->p_has_origin = origin != NULL;
-    snprintf(tl->p_origin, sizeof tl->p_origin, "%s", origin ? origin : "");
-}
-
-/* The replay commits after every record (batch 1): when record S+1 is handed
- * here, the committed projection holds the state after S, read in a read-only
- * transaction beside the replay's write transaction (the store is opened
- * MDB_NOTLS) and compared with the state before S. A record seen before is
- * one the replay applies again after growing the map: ignored. */
-static void timeline_record(void *ctx, const tms_record *rec, const tms_verdict *v)
-{
-    tool_timeline *tl = ctx;
-    if (rec->seq <= tl->last_seen)
-        return;
-    tl->last_seen = rec->seq;
-    settle(tl);
-    if (v->code == TMS_OK && !strcmp(TMS_CMD_STR(&rec->cmd, TMS_F_TENANT), tl->tenant))
-        note_pending(tl, rec);
+    return TMS_OK;
 }
 
 int tool_timeline_run(tool_timeline *tl, const char *datadir)
 {
     char logdir[4200];
-    tool_scratch sc;
     tms_replay_result res;
     tms_replay_opts o = {0};
+    tms_state *st;
     if (tool_log_dir(datadir, logdir, sizeof logdir))
         return TOOL_ERROR;
     if (tl->until.set && (tl->until.is_seq ? tl->until.seq == 0 : tl->until.time <= 0))
         return tool_finish_stdout();
-    if (tool_scratch_open(&sc))
-        return TOOL_ERROR;
-    tl->st = sc.st;
-    o.on_record = timeline_record;
+    if (!(st = tms_state_new()))
+        return tool_fail("out of memory");
+    o.on_effects = timeline_effects;
     o.ctx = tl;
-    o.batch = 1;
     if (tl->until.set && tl->until.is_seq)
         o.to_seq = tl->until.seq;
     else if (tl->until.set)
         o.to_time = tl->until.time;
-    tms_err err = tool_replay(sc.st, logdir, &o, &res, "tms-history: replaying", 0);
-    if (!err)
-        settle(tl);
+    tms_err err = tool_fold(st, logdir, &o, &res, "tms-history: replaying", 0);
     json_decref(tl->prev);
     tl->prev = NULL;
-    tool_scratch_close(&sc);
+    tms_state_free(st);
+    if (tl->read_failed)
+        return tool_fail("out of memory");
     if (err) {
         tool_warn("replay stopped: %s", res.msg);
         return err == TMS_E_CORRUPT ? TOOL_NEGATIVE : TOOL_ERROR;
     }
-    if (tl->read_failed)
-        return tool_fail("cannot read the scratch projection");
     return tool_finish_stdout();
 }

@@ -7,7 +7,7 @@
 
 #include <jansson.h>
 #include "cmd.h"
-#include "store.h"
+#include "state.h"
 #include "tool_common.h"
 
 typedef struct tool_timeline {
@@ -17,16 +17,7 @@ typedef struct tool_timeline {
     const char *id;
     tool_point since, until;
     /* state of the run (zeroed by the caller) */
-    tms_store *st;
-    json_t *prev;                       /* show state at the last look; NULL = absent */
-    int pending;                        /* the last record applied may have changed it */
-    uint64_t p_seq;
-    int64_t p_time;
-    char p_actor[TMS_ID_MAX + 1];
-    char p_cmd[32];
-    char p_origin[TMS_TEXT_MAX + 1];
-    int p_has_origin;
-    uint64_t last_seen;                 /* highest seq handed to on_record */
+    json_t *prev;                       /* show state after the last change; NULL = absent */
     int read_failed, out_failed;
 } tool_timeline;
 

@@ -336,13 +336,13 @@ static json_t *activity(const rep_tenant *t)
 }
 
 /* One tenant of the model; NULL on a store error. */
-static json_t *tenant_model(const rep *r, tms_txn *tx, const char *id)
+static json_t *tenant_model(const rep *r, const tms_state *st, const char *id)
 {
     static const char *const state_keys[] = {"ceiling_exceptions", "extensions_without_login",
                                              "extensions_without_owner", "roles"};
     const rep_tenant *t = find_tenant(r, id);
     json_t *s = json_object(), *empty = json_object(), *o = json_object();
-    int rc = tool_report_state(tx, id, t ? t->custom : empty, s);
+    int rc = tool_report_state(st, id, t ? t->custom : empty, s);
     json_decref(empty);
     if (rc) {
         json_decref(s);
@@ -392,14 +392,14 @@ static json_t *range_model(const rep *r, const tms_replay_result *res)
 /* The tenants to report, sorted: --tenant, or those in the state at the end
  * of the range together with those named by records in the range (a
  * rejected attempt on an unknown tenant). */
-static json_t *tenant_ids(const rep *r, tms_txn *tx)
+static json_t *tenant_ids(const rep *r, const tms_state *st)
 {
     json_t *all = json_array(), *seen = json_object(), *v, *out = json_array();
     const char *k;
     size_t i, n;
     if (r->tenant) {
         json_array_append_new(out, json_string(r->tenant));
-    } else if (tool_report_tenants(tx, all) == 0) {
+    } else if (tool_report_tenants(st, all) == 0) {
         json_array_foreach(all, i, v)
             json_object_set_new(seen, json_string_value(v), json_true());
         json_object_foreach(r->index, k, v)
@@ -417,20 +417,17 @@ static json_t *tenant_ids(const rep *r, tms_txn *tx)
     return out;
 }
 
-static json_t *model(const rep *r, tms_store *st, const tms_replay_result *res)
+static json_t *model(const rep *r, const tms_state *st, const tms_replay_result *res)
 {
-    tms_txn tx;
     json_t *ids, *v, *m = NULL, *tenants;
     size_t i;
-    if (tms_txn_begin(st, 0, &tx))
-        return NULL;
-    if ((ids = tenant_ids(r, &tx)) != NULL) {
+    if ((ids = tenant_ids(r, st)) != NULL) {
         m = json_object();
         tenants = json_array();
         json_object_set_new(m, "range", range_model(r, res));
         json_object_set_new(m, "tenants", tenants);
         json_array_foreach(ids, i, v) {
-            json_t *t = tenant_model(r, &tx, json_string_value(v));
+            json_t *t = tenant_model(r, st, json_string_value(v));
             if (!t) {
                 json_decref(m);
                 m = NULL;
@@ -440,7 +437,6 @@ static json_t *model(const rep *r, tms_store *st, const tms_replay_result *res)
         }
     }
     json_decref(ids);
-    tms_txn_abort(&tx);
     return m;
 }
 
@@ -450,12 +446,14 @@ static json_t *model(const rep *r, tms_store *st, const tms_replay_result *res)
 static int collect(rep *r, const char *datadir, json_t **out)
 {
     char logdir[4200];
-    tool_scratch sc;
+    tms_state *st;
     tms_replay_result res;
     tms_replay_opts o = {0};
     tms_rules_sink sink = {report_custom, r};
-    if (tool_log_dir(datadir, logdir, sizeof logdir) || tool_scratch_open(&sc))
+    if (tool_log_dir(datadir, logdir, sizeof logdir))
         return TOOL_ERROR;
+    if (!(st = tms_state_new()))
+        return tool_fail("out of memory");
     o.sink = &sink;
     o.on_record = report_record;
     o.ctx = r;
@@ -464,7 +462,7 @@ static int collect(rep *r, const char *datadir, json_t **out)
     tms_err err = TMS_OK;
     memset(&res, 0, sizeof res);
     if (!r->until.set || r->until.is_seq || r->until.time > 0)   /* else: before every record */
-        err = tool_replay(sc.st, logdir, &o, &res, "tms-audit: replaying", o.to_seq);
+        err = tool_fold(st, logdir, &o, &res, "tms-audit: replaying", o.to_seq);
     int rc = TOOL_OK;
     if (err) {
         tool_warn("replay stopped: %s", res.msg);
@@ -474,10 +472,10 @@ static int collect(rep *r, const char *datadir, json_t **out)
                        (unsigned long long)res.last_seq);
     } else if (r->nomem) {
         rc = tool_fail("out of memory");
-    } else if (!(*out = model(r, sc.st, &res))) {
-        rc = tool_fail("cannot read the scratch projection");
+    } else if (!(*out = model(r, st, &res))) {
+        rc = tool_fail("out of memory");
     }
-    tool_scratch_close(&sc);
+    tms_state_free(st);
     return rc;
 }
 

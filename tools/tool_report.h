@@ -8,21 +8,21 @@
 
 #include <jansson.h>
 #include <stdint.h>
-#include "store.h"
+#include "state.h"
 #include "tool_common.h"
 
 /* tms-audit report ARGS...: returns the exit code. */
 int tool_report_main(int argc, char **argv);
 
-/* The end-of-range sections of one tenant, from the replayed store:
+/* The end-of-range sections of one tenant, from the folded state:
  * "exists", "admin", "ceiling_exceptions", "extensions_without_login",
  * "extensions_without_owner", "roles" are set on t. went_custom maps a role
  * to how many holders left it in the range (roles missing from the state are
- * listed as no longer existing). 0, or -1 on a store error. */
-int tool_report_state(tms_txn *tx, const char *tenant, const json_t *went_custom, json_t *t);
+ * listed as no longer existing). 0, or -1 when out of memory. */
+int tool_report_state(const tms_state *st, const char *tenant, const json_t *went_custom, json_t *t);
 
-/* Every tenant id in the store, sorted, appended to arr. 0 or -1. */
-int tool_report_tenants(tms_txn *tx, json_t *arr);
+/* Every tenant id in the state, sorted, appended to arr. 0 or -1. */
+int tool_report_tenants(const tms_state *st, json_t *arr);
 
 /* Renderings of the model (see docs/tools.md for its shape). 0, or -1 when
  * stdout failed. */

@@ -15,7 +15,7 @@ static const char usage_verify[] =
     "usage: tms-audit verify --data DIR\n"
     "\n"
     "Checks the log of DIR (frames, checksums, seq continuity, the hash chain,\n"
-    "that every record decodes), replays it into a scratch projection (every\n"
+    "that every record decodes), replays it in memory (every\n"
     "recomputed verdict must equal the logged one), and compares the live\n"
     "projection (DIR/proj) with the replay: same chain head and same digest at\n"
     "the projection's seq. A projection behind the log is not a failure (the\n"
@@ -180,57 +180,48 @@ static void locate(vstate *s)
     tms_log_iter_close(it);
 }
 
-/* Replay into st up to seq `to`. 0 (s->failed may be set) or TOOL_ERROR. */
-static int replay_to(vstate *s, tms_store *st, uint64_t to)
+/* At the projection's seq: the folded state's digest against the projection's. */
+static tms_err at_projection(void *ctx, const tms_fold_event *ev)
+{
+    vstate *s = ctx;
+    if (ev->rec->seq == s->pseq) {
+        tms_err err = tms_state_projection_digest(ev->state, ev->rec->seq, ev->hash, s->digest);
+        if (err)
+            return err;
+        if (memcmp(s->digest, s->pdigest, TMS_HASH_LEN))
+            failure(s, "digest", s->pseq, NULL, 0, "the projection's digest differs from a fresh replay of the log");
+    }
+    return TMS_OK;
+}
+
+/* Step 4: fold the log in memory (every recomputed verdict equal to the
+ * logged one), the digest compared with the projection's at its seq. 0
+ * (s->failed may be set) or TOOL_ERROR. */
+static int replay_and_compare(vstate *s)
 {
     tms_replay_opts o = {0};
     tms_replay_result res;
-    o.to_seq = to;
-    tms_err err = tool_replay(st, s->logdir, &o, &res, "tms-audit: replaying", s->last_seq);
+    tms_state *st = tms_state_new();
+    int rc = 0;
+    if (!st)
+        return tool_fail("out of memory");
+    o.on_effects = s->proj && s->pseq ? at_projection : NULL;
+    o.ctx = s;
+    o.to_seq = s->last_seq;
+    tms_err err = s->last_seq ? tool_fold(st, s->logdir, &o, &res, "tms-audit: replaying", s->last_seq) : TMS_OK;
     if (err == TMS_E_CORRUPT) {
         failure(s, "replay", res.last_seq + 1, NULL, 0, res.msg);
-        return 0;
-    }
-    if (err)
-        return tool_fail("replay failed: %s", res.msg);
-    if (res.last_seq != to) {
+    } else if (err) {
+        rc = tool_fail("replay failed: %s", res.msg);
+    } else if (s->last_seq && res.last_seq != s->last_seq) {
         char what[200];
-        snprintf(what, sizeof what, "the replay stopped at seq %" PRIu64 ", expected %" PRIu64, res.last_seq, to);
+        snprintf(what, sizeof what, "the replay stopped at seq %" PRIu64 ", expected %" PRIu64, res.last_seq,
+                 s->last_seq);
         failure(s, "replay", res.last_seq + 1, NULL, 0, what);
+    } else if ((err = tms_state_projection_digest(st, s->last_seq, s->head, s->digest))) {
+        rc = tool_fail("digest: %s", tms_strerror(err));
     }
-    return 0;
-}
-
-static int digest_of(tms_store *st, uint8_t out[TMS_HASH_LEN])
-{
-    tms_txn tx;
-    tms_err err = tms_txn_begin(st, 0, &tx);
-    if (!err) {
-        err = tms_store_digest(&tx, out);
-        tms_txn_abort(&tx);
-    }
-    return err ? tool_fail("cannot digest the scratch projection: %s", tms_strerror(err)) : 0;
-}
-
-/* Step 4. 0 (s->failed may be set) or TOOL_ERROR. */
-static int replay_and_compare(vstate *s)
-{
-    tool_scratch sc;
-    int rc = 0;
-    int mid = s->proj && s->pseq > 0 && s->pseq < s->last_seq;
-    if (tool_scratch_open(&sc))
-        return TOOL_ERROR;
-    if (mid)
-        rc = replay_to(s, sc.st, s->pseq);
-    if (!rc && !s->failed && mid && !(rc = digest_of(sc.st, s->digest)) && memcmp(s->digest, s->pdigest, TMS_HASH_LEN))
-        failure(s, "digest", s->pseq, NULL, 0, "the projection's digest differs from a fresh replay of the log");
-    if (!rc && !s->failed && s->last_seq > 0)
-        rc = replay_to(s, sc.st, s->last_seq);
-    if (!rc && !s->failed)
-        rc = digest_of(sc.st, s->digest);
-    if (!rc && !s->failed && s->proj && s->pseq == s->last_seq && memcmp(s->digest, s->pdigest, TMS_HASH_LEN))
-        failure(s, "digest", s->pseq, NULL, 0, "the projection's digest differs from a fresh replay of the log");
-    tool_scratch_close(&sc);
+    tms_state_free(st);
     return rc;
 }
 
@@ -273,8 +264,8 @@ static int report(vstate *s)
  *    taken before the log is read, so a live writer can only be ahead in the log;
  * 2. the whole log through the checking iterator, every payload decoded;
  * 3. the projection not ahead of the log, and the same chain head at its seq;
- * 4. a replay into a scratch store (every recomputed verdict equal to the
- *    logged one), its digest compared with the projection's at its seq. */
+ * 4. a fold in memory (every recomputed verdict equal to the logged one),
+ *    its digest compared with the projection's at its seq. */
 int tool_verify_main(int argc, char **argv)
 {
     const char *data = NULL, *pos[1];

@@ -1,0 +1,296 @@
+/* projection.c -- the LMDB projection of an in-memory state (store.h):
+ * written from effects, one write transaction per group, or rendered whole
+ * in key order for a bulk load (MDB_APPEND) and for the digest that
+ * compares the two. The only place that maps the domain (state.h) onto the
+ * key layout (store_internal.h). */
+#include "store_internal.h"
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- values of state entities -------------------------------------------- */
+
+static size_t account_value(uint8_t *buf, const tms_account *a)
+{
+    int tag;
+    tms_role *role = tms_account_role(a, &tag);
+    tms_login *login = tms_account_login(a);
+    tms_account *link = tms_account_kind(a) == TMS_KIND_EXTENSION ? tms_account_owner(a) : tms_account_parent(a);
+    return tms__enc_account(buf, tms_account_permissions(a), tms_account_features(a), tag,
+                            role ? tms_role_id(role) : NULL, login ? tms_login_id(login) : NULL,
+                            link ? tms_account_id(link) : NULL);
+}
+
+static size_t tenant_value(uint8_t *buf, const tms_tenant *t)
+{
+    tms_role *def = tms_tenant_default_role(t);
+    return tms__enc_tenant(buf, tms_tenant_admin(t), def ? tms_role_id(def) : NULL);
+}
+
+static size_t role_value(uint8_t *buf, const tms_role *r)
+{
+    return tms__enc_role(buf, tms_role_account_kind(r), tms_role_permissions(r), tms_role_creator(r));
+}
+
+static size_t login_value(uint8_t *buf, const tms_login *l)
+{
+    tms_account *m = tms_login_manager(l), *e = tms_login_extension(l);
+    return tms__enc_login(buf, m ? tms_account_id(m) : NULL, e ? tms_account_id(e) : NULL, tms_login_name(l),
+                          tms_login_email(l));
+}
+
+/* ---- effects ------------------------------------------------------------------ */
+
+static tms_err write_account(tms_txn *tx, const tms_tenant *t, const char *tid, char kind, const char *id)
+{
+    char key[TMS__KEY_MAX], k[2] = {kind, 0};
+    uint8_t val[TMS__VALUE_MAX];
+    size_t klen = tms__make_key(key, tid, k, id);
+    const tms_account *a = t ? tms_tenant_account(t, kind, id) : NULL;
+    if (!a)
+        return tms__raw_del(tx, TMS_DB_ACCOUNTS, key, klen);
+    return tms__raw_put(tx, TMS_DB_ACCOUNTS, key, klen, val, account_value(val, a));
+}
+
+static tms_err write_login(tms_txn *tx, const tms_tenant *t, const char *tid, const char *id)
+{
+    char key[TMS__KEY_MAX];
+    uint8_t val[TMS__VALUE_MAX];
+    const tms_login *l;
+    if (!id || !t || !(l = tms_tenant_login(t, id)))
+        return TMS_OK;   /* logins are never deleted */
+    return tms__raw_put(tx, TMS_DB_LOGINS, key, tms__make_key(key, tid, id, NULL), val, login_value(val, l));
+}
+
+static tms_err write_role(tms_txn *tx, const tms_tenant *t, const char *tid, const char *id)
+{
+    char key[TMS__KEY_MAX];
+    uint8_t val[TMS__VALUE_MAX];
+    size_t klen = tms__make_key(key, tid, id, NULL);
+    const tms_role *r = t ? tms_tenant_role(t, id) : NULL;
+    if (!r)
+        return tms__raw_del(tx, TMS_DB_ROLES, key, klen);
+    return tms__raw_put(tx, TMS_DB_ROLES, key, klen, val, role_value(val, r));
+}
+
+static tms_err write_tenant(tms_txn *tx, const tms_tenant *t, const char *tid)
+{
+    uint8_t val[TMS__VALUE_MAX];
+    if (!t)
+        return tms__raw_del(tx, TMS_DB_TENANTS, tid, strlen(tid));
+    return tms__raw_put(tx, TMS_DB_TENANTS, tid, strlen(tid), val, tenant_value(val, t));
+}
+
+/* Distribution both ways: object -> managers (show), manager -> objects (visible). */
+static tms_err write_distribution(tms_txn *tx, const tms_effect *e, int add)
+{
+    char k[2] = {e->kind, 0}, member[TMS_ID_MAX + 2];
+    const char *manager = add ? e->after : e->before;
+    member[0] = e->kind;
+    memcpy(member + 1, e->id, strlen(e->id) + 1);
+    tms_err err = (add ? tms_set_add : tms_set_del)(tx, TMS_DB_DIST, e->tenant, k, e->id, manager);
+    return err ? err : (add ? tms_set_add : tms_set_del)(tx, TMS_DB_VISIBLE, e->tenant, manager, NULL, member);
+}
+
+static tms_err apply_one(tms_txn *tx, const tms_state *st, const tms_effect *e)
+{
+    const tms_tenant *t = e->tenant ? tms_state_tenant(st, e->tenant) : NULL;
+    tms_err err;
+    switch (e->type) {
+    case TMS_EFFECT_TENANT_CREATED:
+    case TMS_EFFECT_DEFAULT_ROLE:
+        return write_tenant(tx, t, e->tenant);
+    case TMS_EFFECT_LOGIN_OF:
+        if ((err = write_login(tx, t, e->tenant, e->before)) || (err = write_login(tx, t, e->tenant, e->after)))
+            return err;
+        return write_account(tx, t, e->tenant, e->kind, e->id);
+    case TMS_EFFECT_ACCOUNT_CREATED:
+    case TMS_EFFECT_ACCOUNT_DELETED:
+    case TMS_EFFECT_PERMISSIONS:
+    case TMS_EFFECT_FEATURES:
+    case TMS_EFFECT_ROLE_OF:
+    case TMS_EFFECT_BECAME_CUSTOM:
+    case TMS_EFFECT_OWNER:
+    case TMS_EFFECT_PARENT:
+        return write_account(tx, t, e->tenant, e->kind, e->id);
+    case TMS_EFFECT_DISTRIBUTED:
+    case TMS_EFFECT_UNDISTRIBUTED:
+        return write_distribution(tx, e, e->type == TMS_EFFECT_DISTRIBUTED);
+    case TMS_EFFECT_LOGIN_CREATED:
+        return write_login(tx, t, e->tenant, e->id);
+    case TMS_EFFECT_ROLE_CREATED:
+    case TMS_EFFECT_ROLE_UPDATED:
+    case TMS_EFFECT_ROLE_DELETED:
+        return write_role(tx, t, e->tenant, e->id);
+    case TMS_EFFECT_REQUEST:
+        return TMS_OK;   /* idempotency lives in memory, rebuilt from the log */
+    }
+    return TMS_E_INVAL;
+}
+
+tms_err tms_store_apply_effects(tms_txn *tx, const tms_state *st, const tms_effect *effs, size_t n)
+{
+    tms_err err = TMS_OK;
+    for (size_t i = 0; i < n && !err; i++)
+        err = apply_one(tx, st, &effs[i]);
+    return err;
+}
+
+/* ---- the whole state, in key order ---------------------------------------------- */
+
+typedef struct render {
+    int db;
+    const tms_tenant *t;
+    tms_txn *tx;
+    /* where entries go: an LMDB cursor (bulk load) or a hash (digest) */
+    MDB_cursor *cur;
+    crypto_generichash_state *h;
+    tms_err err;
+} render;
+
+static int emit(render *r, const char *k, size_t klen, const void *v, size_t vlen)
+{
+    if (r->h) {
+        tms__digest_entry(r->h, k, klen, v, vlen);
+        return 0;
+    }
+    MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
+    int rc = mdb_cursor_put(r->cur, &key, &val, tms__db_dupsort[r->db] ? MDB_APPENDDUP : MDB_APPEND);
+    r->err = tms_store_err(rc);
+    return r->err != TMS_OK;
+}
+
+static int emit_account(void *ctx, tms_account *a)
+{
+    render *r = ctx;
+    char key[TMS__KEY_MAX], k[2] = {tms_account_kind(a), 0};
+    uint8_t val[TMS__VALUE_MAX];
+    size_t klen = tms__make_key(key, tms_tenant_id(r->t), k, tms_account_id(a));
+    if (r->db == TMS_DB_ACCOUNTS)
+        return emit(r, key, klen, val, account_value(val, a));
+    tms_account *small[16], **managers = small;
+    size_t n = tms_object_distribution(a, small, 16);
+    if (n > 16) {
+        if (!(managers = malloc(n * sizeof *managers))) {
+            r->err = TMS_E_NOMEM;
+            return 1;
+        }
+        tms_object_distribution(a, managers, n);
+    }
+    int rc = 0;
+    for (size_t i = 0; i < n && !rc; i++) {
+        const char *m = tms_account_id(managers[i]);
+        rc = emit(r, key, klen, m, strlen(m));
+    }
+    if (managers != small)
+        free(managers);
+    return rc;
+}
+
+static int emit_visible(void *ctx, tms_account *manager, tms_account *obj)
+{
+    render *r = ctx;
+    char key[TMS__KEY_MAX], member[TMS_ID_MAX + 2];
+    size_t klen = tms__make_key(key, tms_tenant_id(r->t), tms_account_id(manager), NULL);
+    size_t idlen = strlen(tms_account_id(obj));
+    member[0] = tms_account_kind(obj);
+    memcpy(member + 1, tms_account_id(obj), idlen);
+    return emit(r, key, klen, member, idlen + 1);
+}
+
+static int emit_role(void *ctx, tms_role *role)
+{
+    render *r = ctx;
+    char key[TMS__KEY_MAX];
+    uint8_t val[TMS__VALUE_MAX];
+    size_t klen = tms__make_key(key, tms_tenant_id(r->t), tms_role_id(role), NULL);
+    return emit(r, key, klen, val, role_value(val, role));
+}
+
+static int emit_login(void *ctx, tms_login *l)
+{
+    render *r = ctx;
+    char key[TMS__KEY_MAX];
+    uint8_t val[TMS__VALUE_MAX];
+    size_t klen = tms__make_key(key, tms_tenant_id(r->t), tms_login_id(l), NULL);
+    return emit(r, key, klen, val, login_value(val, l));
+}
+
+static int emit_tenant(void *ctx, tms_tenant *t)
+{
+    render *r = ctx;
+    uint8_t val[TMS__VALUE_MAX];
+    int rc;
+    r->t = t;
+    switch (r->db) {
+    case TMS_DB_TENANTS:
+        return emit(r, tms_tenant_id(t), strlen(tms_tenant_id(t)), val, tenant_value(val, t));
+    case TMS_DB_ACCOUNTS:
+    case TMS_DB_DIST: rc = tms_tenant_foreach_account(t, emit_account, r); break;
+    case TMS_DB_VISIBLE: rc = tms_tenant_foreach_visible(t, emit_visible, r); break;
+    case TMS_DB_ROLES: rc = tms_tenant_foreach_role(t, emit_role, r); break;
+    case TMS_DB_LOGINS: rc = tms_tenant_foreach_login(t, emit_login, r); break;
+    default: rc = 0;
+    }
+    if (rc < 0 && !r->err)
+        r->err = TMS_E_NOMEM;
+    return rc;
+}
+
+/* Every domain database (not meta) of st, in order, through r. */
+static tms_err render_all(const tms_state *st, render *r)
+{
+    for (int db = TMS_DB_TENANTS; db < TMS_DB_COUNT && !r->err; db++) {
+        r->db = db;
+        if (r->h)
+            tms__digest_db(r->h, db);
+        if (r->cur) {
+            mdb_cursor_close(r->cur);
+            r->cur = NULL;
+        }
+        if (r->tx) {
+            int rc = mdb_cursor_open(r->tx->txn, r->tx->st->dbi[db], &r->cur);
+            if (rc)
+                return tms_store_err(rc);
+        }
+        if (tms_state_foreach_tenant(st, emit_tenant, r) < 0 && !r->err)
+            r->err = TMS_E_NOMEM;
+    }
+    if (r->cur)
+        mdb_cursor_close(r->cur);
+    return r->err;
+}
+
+tms_err tms_store_load(tms_txn *tx, const tms_state *st)
+{
+    render r;
+    memset(&r, 0, sizeof r);
+    r.tx = tx;
+    return render_all(st, &r);
+}
+
+/* The meta database as tms_meta_put writes it (keys in byte order). */
+static void digest_meta(crypto_generichash_state *h, uint64_t seq, const uint8_t *head)
+{
+    uint32_t format = TMS_STORE_FORMAT;
+    tms__digest_db(h, TMS_DB_META);
+    if (!seq)
+        return;   /* an empty projection has no meta */
+    tms__digest_entry(h, "format", 6, &format, 4);
+    tms__digest_entry(h, "head", 4, head, TMS_HASH_LEN);
+    tms__digest_entry(h, "seq", 3, &seq, 8);
+}
+
+tms_err tms_state_projection_digest(const tms_state *st, uint64_t seq, const uint8_t *head, uint8_t out[TMS_HASH_LEN])
+{
+    crypto_generichash_state h;
+    render r;
+    memset(&r, 0, sizeof r);
+    r.h = &h;
+    crypto_generichash_init(&h, NULL, 0, TMS_HASH_LEN);
+    if (head)
+        digest_meta(&h, seq, head);
+    tms_err err = render_all(st, &r);
+    if (!err)
+        crypto_generichash_final(&h, out, TMS_HASH_LEN);
+    return err;
+}

@@ -1,0 +1,114 @@
+/* state_internal.h -- the layout of the in-memory state (state.h): entities,
+ * the open-addressing hash map that indexes them, the undo log. Private to
+ * the state's own files (state.c, state_map.c, state_walk.c). */
+#ifndef TMS_STATE_INTERNAL_H
+#define TMS_STATE_INTERNAL_H
+
+#include "state.h"
+
+/* Every named entity begins with this: the map indexes entities by
+ * (kind, id bytes). id points into the entity's own allocation. */
+typedef struct tms__named {
+    const char *id;
+    uint32_t hash;
+    uint8_t len;
+    char kind;                   /* accounts: m e q c; 0 otherwise */
+    uint8_t dead;                /* deleted, awaiting commit (or a rollback that revives it) */
+} tms__named;
+
+/* Open addressing, linear probing, backward-shift deletion; cap is a power
+ * of two, at most 3/4 full. Slots hold borrowed entity pointers. */
+typedef struct tms__map {
+    tms__named **slots;
+    uint32_t cap, n;
+} tms__map;
+
+uint32_t tms__hash(char kind, const char *key, size_t len);
+/* The entity with this key, or NULL. */
+tms__named *tms__map_get(const tms__map *m, char kind, const char *key, size_t len, uint32_t hash);
+/* Insert e (its key absent). TMS_OK or TMS_E_NOMEM. */
+tms_err tms__map_put(tms__map *m, tms__named *e);
+/* Remove e (present). */
+void tms__map_del(tms__map *m, tms__named *e);
+void tms__map_free(tms__map *m);
+/* The entities, in any order, into a malloc'd array (caller frees); NULL
+ * with *n = 0 for an empty map, NULL with *n != 0 when out of memory. */
+tms__named **tms__map_list(const tms__map *m, size_t *n);
+/* Sort entities by (kind, id bytes). */
+void tms__sort_named(tms__named **v, size_t n);
+
+struct tms_login {
+    tms__named h;
+    tms_account *manager, *extension;
+    const char *name, *email;
+};
+
+struct tms_role {
+    tms__named h;
+    char account_kind;
+    uint64_t perms;
+    const char *creator;
+    tms_account **holders;       /* unordered; each holder knows its slot */
+    uint32_t nholders, capholders;
+    tms_tenant *tenant;
+};
+
+struct tms_account {
+    tms__named h;
+    uint64_t perms, features;
+    tms_account *link;           /* extension: owner; manager: parent */
+    tms_login *login;
+    tms_role *role;              /* when role_tag == TMS_ROLE_SET */
+    uint8_t role_tag;
+    uint32_t holder_slot;        /* index in role->holders */
+    tms_account **dist;          /* objects: the managers it is distributed to (unordered) */
+    uint32_t ndist, capdist;
+    uint32_t nvisible, nowned, nchildren;   /* managers: what depends on them (R19) */
+    tms_tenant *tenant;
+};
+
+struct tms_tenant {
+    tms__named h;
+    const char *admin;
+    tms_role *default_role;
+    tms__map accounts, roles, logins;
+};
+
+typedef struct tms__request {
+    tms__named h;                /* key: tenant NUL request id */
+    uint64_t seq;
+    tms_err verdict;
+} tms__request;
+
+/* Undo entries: what a mutator changed, to put back. */
+enum {
+    U_TENANT_CREATED, U_DEFAULT_ROLE, U_ACCOUNT_CREATED, U_ACCOUNT_DELETED, U_PERMS, U_FEATURES, U_ROLE_OF,
+    U_OWNER, U_PARENT, U_LOGIN_OF, U_DIST_ADD, U_DIST_DEL, U_LOGIN_CREATED, U_ROLE_CREATED, U_ROLE_PERMS,
+    U_ROLE_DELETED, U_REQUEST
+};
+
+typedef struct tms__undo {
+    int op;
+    void *subject;               /* the entity changed */
+    void *old;                   /* an old pointer value (role, owner, login, manager, parent) */
+    uint64_t mask;               /* an old mask */
+    int tag;                     /* an old role tag */
+} tms__undo;
+
+struct tms_state {
+    tms__map tenants, requests;
+    tms__undo *undo;
+    size_t nundo, capundo;
+    tms_effect *effects;
+    size_t neffects, capeffects;
+    tms__named **graveyard;      /* deleted since the last commit: freed by commit */
+    size_t ngrave, capgrave;
+    size_t naccounts, nroles, nlogins, ndist;
+    int failed;
+};
+
+/* Allocate an entity of size bytes with room for its id (and extra bytes
+ * after it), fill its header; NULL when out of memory. */
+void *tms__entity_new(size_t size, char kind, const char *id, size_t idlen, size_t extra);
+
+#endif

@@ -1,0 +1,134 @@
+/* store_evidence.c -- whether a projection written without fsync can be
+ * believed after a stop (store.h, "Evidence"). The file DIR/writer holds
+ *
+ *     tmsperm-projection-writer 1
+ *     boot <the kernel's boot id when it was opened for writing>
+ *     state open|clean
+ *
+ * and is replaced atomically (write, fsync, rename, fsync the directory)
+ * before the first unsynced commit, and after the sync at a clean close. */
+#include "store_internal.h"
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
+
+/* The current boot id, or "" when the kernel does not say (then every
+ * unclean stop counts as a reboot: the safe side). */
+static void boot_id(char *out, size_t len)
+{
+    FILE *f = fopen(BOOT_ID_PATH, "r");
+    out[0] = '\0';
+    if (!f)
+        return;
+    if (!fgets(out, (int)len, f))
+        out[0] = '\0';
+    out[strcspn(out, "\n")] = '\0';
+    fclose(f);
+}
+
+/* Parse DIR/writer: 1 with boot and clean filled, 0 when absent or unreadable. */
+static int read_evidence(const char *dir, char *boot, size_t bootlen, int *clean)
+{
+    char path[4200], line[160], state[16] = "";
+    int version = 0;
+    snprintf(path, sizeof path, "%s/writer", dir);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    boot[0] = '\0';
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\n")] = '\0';
+        if (!strncmp(line, "tmsperm-projection-writer ", 26))
+            version = atoi(line + 26);
+        else if (!strncmp(line, "boot ", 5) && strlen(line + 5) < bootlen)
+            memcpy(boot, line + 5, strlen(line + 5) + 1);
+        else if (!strncmp(line, "state ", 6) && strlen(line + 6) < sizeof state)
+            memcpy(state, line + 6, strlen(line + 6) + 1);
+    }
+    fclose(f);
+    *clean = !strcmp(state, "clean");
+    return version == 1 && (*clean || !strcmp(state, "open"));
+}
+
+static int write_evidence(const char *dir, const char *boot, const char *state)
+{
+    char path[4200], tmp[4200], text[256];
+    int n = snprintf(text, sizeof text, "tmsperm-projection-writer 1\nboot %s\nstate %s\n", boot, state);
+    snprintf(path, sizeof path, "%s/writer", dir);
+    snprintf(tmp, sizeof tmp, "%s/writer.tmp", dir);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -1;
+    int ok = write(fd, text, (size_t)n) == n && fsync(fd) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0)
+        return -1;
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -1;
+    ok = fsync(dfd) == 0;
+    close(dfd);
+    return ok ? 0 : -1;
+}
+
+static int exists(const char *dir, const char *leaf)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/%s", dir, leaf);
+    return access(path, F_OK) == 0;
+}
+
+/* Remove the LMDB files: after a system crash they may hold torn pages
+ * that LMDB would follow. No process of an earlier boot can hold them. */
+static tms_err remove_files(const char *dir, char *why, size_t whylen)
+{
+    static const char *const leaves[] = {"data.mdb", "lock.mdb"};
+    char path[4200];
+    for (size_t i = 0; i < 2; i++) {
+        snprintf(path, sizeof path, "%s/%s", dir, leaves[i]);
+        if (unlink(path) != 0 && errno != ENOENT) {
+            snprintf(why, whylen, "cannot remove %s: %s", path, strerror(errno));
+            return TMS_E_IO;
+        }
+    }
+    return TMS_OK;
+}
+
+tms_err tms__evidence_open(tms_store *st, char *why, size_t whylen)
+{
+    char now[64], was[64];
+    int clean = 0;
+    boot_id(now, sizeof now);
+    st->trusted = 1;
+    st->distrust[0] = '\0';
+    if (!read_evidence(st->dir, was, sizeof was, &clean)) {
+        if (exists(st->dir, "data.mdb")) {   /* written by a version that kept no evidence */
+            st->trusted = 0;
+            snprintf(st->distrust, sizeof st->distrust, "no writer evidence beside the projection");
+        }
+    } else if (!clean && (!now[0] || strcmp(now, was))) {
+        tms_err err = remove_files(st->dir, why, whylen);
+        if (err)
+            return err;
+        st->trusted = 0;
+        snprintf(st->distrust, sizeof st->distrust,
+                 "the last writer stopped uncleanly before a reboot (unsynced commits may be torn)");
+    }
+    if (write_evidence(st->dir, now, "open") != 0) {
+        snprintf(why, whylen, "cannot write %s/writer: %s", st->dir, strerror(errno));
+        return TMS_E_IO;
+    }
+    return TMS_OK;
+}
+
+void tms__evidence_clean(tms_store *st)
+{
+    char now[64];
+    boot_id(now, sizeof now);
+    write_evidence(st->dir, now, "clean");   /* if this fails, the next open merely distrusts */
+}

@@ -1,0 +1,44 @@
+/* store_internal.h -- what the storage room's files share (store.c, the
+ * environment and typed records; projection.c, the projection of an
+ * in-memory state): key layout, raw access, value encoders, the digest's
+ * entry format. Private to storage: nothing outside it knows a key. */
+#ifndef TMS_STORE_INTERNAL_H
+#define TMS_STORE_INTERNAL_H
+
+#include <sodium.h>
+#include "store.h"
+
+#define TMS__KEY_MAX (3 * (TMS_ID_MAX + 1) + 8)
+#define TMS__ACCOUNT_HDR 17   /* u64 perms, u64 features, u8 role tag */
+/* Room for any encoded value. */
+#define TMS__VALUE_MAX (2 * (TMS_ID_MAX + 2) + 2 * (TMS_TEXT_MAX + 2) + TMS__ACCOUNT_HDR + 3 * (TMS_ID_MAX + 2))
+
+extern const int tms__db_dupsort[TMS_DB_COUNT];
+
+/* Parts a, b, c (b, c may be NULL) joined by NUL bytes into buf
+ * (TMS__KEY_MAX); returns the length. */
+size_t tms__make_key(char *buf, const char *a, const char *b, const char *c);
+tms_err tms__raw_get(tms_txn *tx, int db, const char *k, size_t klen, MDB_val *val);
+tms_err tms__raw_put(tms_txn *tx, int db, const char *k, size_t klen, const void *v, size_t vlen);
+tms_err tms__raw_del(tms_txn *tx, int db, const char *k, size_t klen);  /* absent is TMS_OK */
+size_t tms__put_str(uint8_t *p, const char *s, size_t max);
+
+/* Values; NULL strings are written as "". Each returns the length. */
+size_t tms__enc_tenant(uint8_t *buf, const char *admin, const char *default_role);
+size_t tms__enc_account(uint8_t *buf, uint64_t perms, uint64_t features, int role_tag, const char *role,
+                        const char *login, const char *link);
+size_t tms__enc_role(uint8_t *buf, char account_kind, uint64_t perms, const char *creator);
+size_t tms__enc_login(uint8_t *buf, const char *manager, const char *extension, const char *name,
+                      const char *email);
+
+/* The digest's stream: a header per database, then its entries in order. */
+void tms__digest_db(crypto_generichash_state *h, int db);
+void tms__digest_entry(crypto_generichash_state *h, const void *k, size_t klen, const void *v, size_t vlen);
+
+/* Evidence (store_evidence.c): read DIR/writer, decide st->trusted (and
+ * remove untrustworthy files), then record this boot's writer durably. */
+tms_err tms__evidence_open(tms_store *st, char *why, size_t whylen);
+/* Record a clean close (after a sync). */
+void tms__evidence_clean(tms_store *st);
+
+#endif

@@ -1,0 +1,218 @@
+/* test_state.c -- the in-memory state and its LMDB projection, differentially.
+ *
+ * Command streams come from gen_log (benchmarks/gen_log: realistic tenants,
+ * ~5% mistakes, role churn), submitted through an engine in groups of random
+ * sizes. After every group: the LMDB projection's digest equals the digest
+ * of the in-memory state rendered as a projection; every few groups, and at
+ * the end, a from-scratch rebuild (fold + bulk load) has that digest too.
+ * Then the undo log: a group applied to the state and rolled back leaves the
+ * state's digest as it was, whatever the commands did. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "replay.h"
+#include "testutil.h"
+
+#ifndef GEN_LOG_PATH
+#error "GEN_LOG_PATH must name the gen_log program"
+#endif
+
+typedef struct lines {
+    char **v;
+    size_t n, cap;
+} lines;
+
+/* The JSON Lines of `gen_log ARGS`. */
+static lines generate(const char *args)
+{
+    char cmd[512], buf[4096];
+    lines l = {0};
+    snprintf(cmd, sizeof cmd, "%s %s 2>/dev/null", GEN_LOG_PATH, args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    while (fgets(buf, sizeof buf, p)) {
+        if (l.n == l.cap) {
+            l.cap = l.cap ? 2 * l.cap : 1024;
+            l.v = realloc(l.v, l.cap * sizeof *l.v);
+            assert_non_null(l.v);
+        }
+        buf[strcspn(buf, "\n")] = '\0';
+        l.v[l.n++] = strdup(buf);
+    }
+    assert_int_equal(pclose(p), 0);
+    assert_true(l.n > 100);
+    return l;
+}
+
+static void lines_free(lines *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+}
+
+static uint64_t rng_next(uint64_t *s)   /* splitmix64 */
+{
+    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void lmdb_state_digest(tms_store *st, uint8_t out[32])
+{
+    tms_txn tx;
+    assert_int_equal(tms_txn_begin(st, 0, &tx), TMS_OK);
+    assert_int_equal(tms_store_state_digest(&tx, out), TMS_OK);
+    tms_txn_abort(&tx);
+}
+
+/* A from-scratch rebuild of dir's log: fold, bulk load, digest. */
+static void rebuild_digest(const char *dir, uint8_t out[32])
+{
+    char *scratch = tu_mkdtemp(), logdir[4200], why[256];
+    tms_store *st;
+    tms_replay_result res;
+    assert_int_equal(tms_store_open(scratch, TMS_STORE_SCRATCH, &st, why, sizeof why), TMS_OK);
+    assert_int_equal(tms_replay(st, tms_data_path(logdir, sizeof logdir, dir, "log"), NULL, &res), TMS_OK);
+    lmdb_state_digest(st, out);
+    tms_store_close(st);
+    tu_rmtree(scratch);
+    free(scratch);
+}
+
+/* Submit lines[from, from+n) as one group; returns how many were accepted. */
+static size_t submit_group(tu_env *env, char **v, size_t n)
+{
+    tms_cmd *cmds = calloc(n, sizeof *cmds);
+    tms_submission *subs = calloc(n, sizeof *subs);
+    char why[512];
+    size_t accepted = 0;
+    for (size_t k = 0; k < n; k++) {
+        tms_cmd_init(&cmds[k]);
+        assert_int_equal(tms_cmd_from_json(&cmds[k], v[k], strlen(v[k]), why, sizeof why), TMS_OK);
+        subs[k].cmd = &cmds[k];
+    }
+    if (tms_engine_submit(env->eng, subs, n, why, sizeof why) != TMS_OK)
+        fail_msg("submit: %s", why);
+    for (size_t k = 0; k < n; k++) {
+        accepted += subs[k].verdict.code == TMS_OK;
+        tms_cmd_free(&cmds[k]);
+    }
+    free(cmds);
+    free(subs);
+    return accepted;
+}
+
+static void differential(const char *gen_args, uint64_t seed)
+{
+    lines l = generate(gen_args);
+    tu_env *env = tu_env_new();
+    uint8_t lmdb[32], mem[32], rebuilt[32];
+    size_t at = 0, groups = 0, accepted = 0;
+    while (at < l.n) {
+        size_t n = 1 + rng_next(&seed) % (rng_next(&seed) % 4 ? 40 : 400);
+        if (n > l.n - at)
+            n = l.n - at;
+        accepted += submit_group(env, l.v + at, n);
+        at += n;
+        groups++;
+        lmdb_state_digest(tms_engine_store(env->eng), lmdb);
+        assert_int_equal(tms_state_projection_digest(tms_engine_state(env->eng), 0, NULL, mem), TMS_OK);
+        if (memcmp(lmdb, mem, 32))
+            fail_msg("group %zu (records up to %zu): the LMDB projection differs from the in-memory state", groups, at);
+        if (groups % 16 == 0 || at == l.n) {
+            rebuild_digest(env->dir, rebuilt);
+            if (memcmp(rebuilt, mem, 32))
+                fail_msg("group %zu: a from-scratch rebuild differs from the live state", groups);
+        }
+    }
+    assert_true(accepted > l.n / 2);   /* a stream that mostly does something */
+    assert_true(groups > 10);
+    /* and a reopen (catch-up or rebuild, as the evidence says) ends in the same place */
+    tu_env_reopen(env);
+    lmdb_state_digest(tms_engine_store(env->eng), lmdb);
+    assert_memory_equal(lmdb, mem, 32);
+    tu_env_free(env);
+    lines_free(&l);
+}
+
+static void test_projection_equals_state_after_every_group_small_tenants(void **state)
+{
+    (void)state;
+    differential("--tenants 6 --extensions 500 --seed 11", 7);
+}
+
+static void test_projection_equals_state_after_every_group_one_big_tenant(void **state)
+{
+    (void)state;
+    differential("--tenants 1 --extensions 1500 --seed 29", 3);
+}
+
+/* The undo log: fold a prefix, then apply a random slice of the stream to
+ * the state (accepted or not) and roll it back: the digest is unchanged;
+ * applying the same slice again gives the same digest as the first time. */
+static void test_rollback_restores_the_state_exactly(void **state)
+{
+    (void)state;
+    lines l = generate("--tenants 3 --extensions 400 --seed 5");
+    tms_state *st = tms_state_new();
+    uint64_t seed = 99;
+    char why[512];
+    assert_non_null(st);
+    size_t at = 0;
+    while (at < l.n) {
+        size_t n = 1 + rng_next(&seed) % 60;
+        if (n > l.n - at)
+            n = l.n - at;
+        uint8_t before[32], after[32], again[32];
+        tms_state_stats counts_before, counts_back;
+        assert_int_equal(tms_state_projection_digest(st, 0, NULL, before), TMS_OK);
+        tms_state_stats_get(st, &counts_before);
+        for (int pass = 0; pass < 2; pass++) {
+            tms_state_mark m = tms_state_mark_get(st);
+            for (size_t k = 0; k < n; k++) {
+                tms_record rec = {0};
+                tms_verdict v;
+                tms_cmd_init(&rec.cmd);
+                assert_int_equal(tms_cmd_from_json(&rec.cmd, l.v[at + k], strlen(l.v[at + k]), why, sizeof why), TMS_OK);
+                rec.seq = at + k + 1;
+                assert_int_equal(tms_apply_record(st, &rec, &v), TMS_OK);
+                tms_cmd_free(&rec.cmd);
+            }
+            assert_int_equal(tms_state_projection_digest(st, 0, NULL, pass ? again : after), TMS_OK);
+            if (pass == 0) {
+                tms_state_rollback(st, m);
+                uint8_t back[32];
+                assert_int_equal(tms_state_projection_digest(st, 0, NULL, back), TMS_OK);
+                if (memcmp(back, before, 32))
+                    fail_msg("records %zu..%zu: the rollback did not restore the state", at + 1, at + n);
+                tms_state_stats_get(st, &counts_back);   /* request ids and counters too */
+                assert_memory_equal(&counts_back, &counts_before, sizeof counts_back);
+            }
+        }
+        assert_memory_equal(after, again, 32);
+        tms_state_commit(st);
+        at += n;
+    }
+    tms_state_stats s;
+    tms_state_stats_get(st, &s);
+    assert_true(s.accounts > 100);
+    tms_state_free(st);
+    lines_free(&l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_projection_equals_state_after_every_group_small_tenants),
+        cmocka_unit_test(test_projection_equals_state_after_every_group_one_big_tenant),
+        cmocka_unit_test(test_rollback_restores_the_state_exactly),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
