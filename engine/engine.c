@@ -167,6 +167,7 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
     }
     o.on_effects = level_record;
     o.ctx = &l;
+    o.chain = TMS_LOG_ITER_CHAIN_CHECKED;   /* tms_log_open has just checked every frame and the chain, under our lock */
     err = tms_fold(e->state, tms_data_path(logdir, sizeof logdir, e->dir, "log"), &o, &res);
     if (err) {
         tms_txn_abort(&l.tx);

@@ -126,6 +126,17 @@ size_t tms_log_staged(const tms_log *log);
 tms_err tms_log_iter_open(const char *dir, uint64_t from_seq,
                           tms_log_iter **out, tms_log_report *rep);
 
+/* How an iterator checks the hash chain (flags of tms_log_iter_open_flags). */
+enum {
+    TMS_LOG_ITER_CHAIN_ON_THREAD = 1,  /* on a second thread, over the same files: a record is
+                                          handed out once its frame, chain included, is verified */
+    TMS_LOG_ITER_CHAIN_CHECKED = 2     /* not at all: the caller verified it (recovery under the
+                                          writer's lock); CRCs and seq continuity only */
+};
+/* tms_log_iter_open with flags (0: the chain is checked in line). */
+tms_err tms_log_iter_open_flags(const char *dir, uint64_t from_seq, int flags,
+                                tms_log_iter **out, tms_log_report *rep);
+
 /* Next record: TMS_OK with *has = 1 and *rec filled, or TMS_OK with *has = 0
  * at the end, or TMS_E_CORRUPT / TMS_E_IO with the iterator's report filled
  * (see tms_log_iter_report). */

@@ -5,6 +5,8 @@
  * tells a torn final record of the last segment from corruption (log.h). */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -433,7 +435,16 @@ out:
     return e;
 }
 
-/* ---- tms_log_iter ---- */
+/* ---- tms_log_iter ----
+ * With TMS_LOG_ITER_CHAIN_ON_THREAD the iterator reads frames with their
+ * CRCs checked (seq continuity too) and a second reader on its own thread
+ * checks everything, the hash chain included, over the same files: each
+ * frame stores its hash, so the chain is checked frame by frame against the
+ * stored hash of the one before. A frame is handed out only once the
+ * checker has verified it; frames the checker never saw (appended after it
+ * ended) are hashed here. With TMS_LOG_ITER_CHAIN_CHECKED the chain is not
+ * recomputed at all: the caller has just verified it (recovery, under the
+ * writer's lock). */
 
 struct tms_log_iter {
     rd r;
@@ -441,10 +452,74 @@ struct tms_log_iter {
     uint64_t from;
     tms_err sticky;             /* a corruption or I/O error is final */
     tms_log_report rep;
+    int flags;
+    /* the checker (TMS_LOG_ITER_CHAIN_ON_THREAD) */
+    int has_thread;
+    pthread_t thread;
+    rd cr;
+    tms_log_report crep;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    _Atomic uint64_t verified;   /* every frame up to this seq is verified */
+    _Atomic int waiting, stop;
+    int cdone;                   /* under mu: 1 ended, 2 found damage (crep) */
 };
+
+#define CHECK_PUBLISH 64         /* frames between two publications of the checker's progress */
+
+static void check_publish(tms_log_iter *it, uint64_t seq, int done)
+{
+    atomic_store(&it->verified, seq);
+    if (!done && !atomic_load(&it->waiting))
+        return;
+    pthread_mutex_lock(&it->mu);
+    if (done)
+        it->cdone = done;
+    pthread_cond_broadcast(&it->cv);
+    pthread_mutex_unlock(&it->mu);
+}
+
+static void *checker(void *arg)
+{
+    tms_log_iter *it = arg;
+    uint64_t n = 0;
+    for (;;) {
+        int st = rd_next(&it->cr);
+        if (st == RD_FRAME && !atomic_load(&it->stop)) {
+            if (++n % CHECK_PUBLISH == 0 || atomic_load(&it->waiting))
+                check_publish(it, it->cr.expect - 1, 0);
+            continue;
+        }
+        check_publish(it, it->cr.expect - 1, st == RD_ERR ? 2 : 1);
+        return NULL;
+    }
+}
+
+static tms_err start_checker(tms_log_iter *it)
+{
+    tms_err e = rd_init(&it->cr, it->dirfd, it->from, 1, &it->crep);
+    if (e != TMS_OK)
+        return e;
+    it->r.hash_from = UINT64_MAX;   /* the iterator itself checks CRCs only */
+    if (pthread_mutex_init(&it->mu, NULL) || pthread_cond_init(&it->cv, NULL))
+        return TMS_E_NOMEM;
+    if (pthread_create(&it->thread, NULL, checker, it)) {
+        pthread_cond_destroy(&it->cv);
+        pthread_mutex_destroy(&it->mu);
+        return TMS_E_NOMEM;
+    }
+    it->has_thread = 1;
+    return TMS_OK;
+}
 
 tms_err tms_log_iter_open(const char *dir, uint64_t from_seq, tms_log_iter **out,
                           tms_log_report *rep)
+{
+    return tms_log_iter_open_flags(dir, from_seq, 0, out, rep);
+}
+
+tms_err tms_log_iter_open_flags(const char *dir, uint64_t from_seq, int flags, tms_log_iter **out,
+                                tms_log_report *rep)
 {
     tms_log_report scratch;
     tms_log_iter *it = NULL;
@@ -459,6 +534,8 @@ tms_err tms_log_iter_open(const char *dir, uint64_t from_seq, tms_log_iter **out
     if (!it)
         return TMS_E_NOMEM;
     it->r.fd = -1;
+    it->cr.fd = -1;
+    it->flags = flags;
     it->from = from_seq ? from_seq : 1;
     it->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (it->dirfd < 0) {
@@ -467,8 +544,12 @@ tms_err tms_log_iter_open(const char *dir, uint64_t from_seq, tms_log_iter **out
         goto fail;
     }
     e = rd_init(&it->r, it->dirfd, it->from, 1, &it->rep);
+    if (e == TMS_OK && (flags & TMS_LOG_ITER_CHAIN_CHECKED))
+        it->r.hash_from = UINT64_MAX;
+    else if (e == TMS_OK && (flags & TMS_LOG_ITER_CHAIN_ON_THREAD))
+        e = start_checker(it);
     if (e != TMS_OK) {
-        *rep = it->rep;
+        *rep = it->rep.msg[0] ? it->rep : it->crep;
         goto fail;
     }
     *out = it;
@@ -476,6 +557,35 @@ tms_err tms_log_iter_open(const char *dir, uint64_t from_seq, tms_log_iter **out
 fail:
     tms_log_iter_close(it);
     return e;
+}
+
+/* Frame seq (payload p, stored hash h) verified, the chain included, before
+ * it is handed out; prev is the stored hash of the frame before it. */
+static tms_err await_check(tms_log_iter *it, uint64_t seq, const uint8_t *prev, const uint8_t *payload,
+                           size_t len, const uint8_t *h)
+{
+    if (seq > atomic_load(&it->verified)) {
+        pthread_mutex_lock(&it->mu);
+        atomic_store(&it->waiting, 1);
+        while (seq > atomic_load(&it->verified) && !it->cdone)
+            pthread_cond_wait(&it->cv, &it->mu);
+        atomic_store(&it->waiting, 0);
+        pthread_mutex_unlock(&it->mu);
+    }
+    if (seq <= atomic_load(&it->verified))
+        return TMS_OK;
+    if (it->cdone == 2) {   /* the checker found damage at this very frame */
+        it->rep = it->crep;
+        return it->cr.err;
+    }
+    uint8_t want[TMS_LOG_HASH_LEN];   /* appended after the checker ended: hash it here */
+    tms_log_chain_hash(prev, seq, payload, len, want);
+    if (memcmp(want, h, TMS_LOG_HASH_LEN) == 0)
+        return TMS_OK;
+    it->r.expect = seq;
+    it->r.off = it->r.frame_off;
+    rd_bad(&it->r, "hash chain mismatch");
+    return it->r.err;
 }
 
 static void iter_note_tear(tms_log_iter *it)
@@ -499,6 +609,8 @@ tms_err tms_log_iter_next(tms_log_iter *it, tms_log_record *rec, int *has)
     if (it->sticky != TMS_OK)
         return it->sticky;
     for (;;) {
+        uint8_t prev[TMS_LOG_HASH_LEN];
+        memcpy(prev, it->r.prev, sizeof prev);
         int st = rd_next(&it->r);
         if (st == RD_END)
             return TMS_OK;
@@ -512,6 +624,12 @@ tms_err tms_log_iter_next(tms_log_iter *it, tms_log_record *rec, int *has)
         uint64_t seq = tms_get_le64(f + TMS_FR_SEQ);
         if (seq < it->from)
             continue;
+        if (it->has_thread) {
+            tms_err e = await_check(it, seq, prev, f + TMS_LOG_FRAME_HEADER, tms_get_le32(f + TMS_FR_LEN),
+                                    f + TMS_FR_HASH);
+            if (e != TMS_OK)
+                return it->sticky = e;
+        }
         if (it->rep.torn)
             memset(&it->rep, 0, sizeof it->rep);
         rec->seq = seq;
@@ -534,6 +652,13 @@ void tms_log_iter_close(tms_log_iter *it)
 {
     if (!it)
         return;
+    if (it->has_thread) {
+        atomic_store(&it->stop, 1);
+        pthread_join(it->thread, NULL);
+        pthread_cond_destroy(&it->cv);
+        pthread_mutex_destroy(&it->mu);
+    }
+    rd_free(&it->cr);
     rd_free(&it->r);
     if (it->dirfd >= 0)
         close(it->dirfd);

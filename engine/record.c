@@ -3,6 +3,7 @@
  * record stays readable whatever the enum becomes. */
 #include "record.h"
 #include "mpsafe.h"
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -94,4 +95,86 @@ tms_err tms_record_decode(tms_record *rec, const void *payload, size_t len, char
 done:
     msgpack_unpacked_destroy(&up);
     return err;
+}
+
+/* ---- peeking ------------------------------------------------------------- */
+
+typedef struct cursor {
+    const uint8_t *p, *end;
+} cursor;
+
+static int lit(cursor *c, const char *s)   /* a fixstr key equal to s */
+{
+    size_t n = strlen(s);
+    if (c->end - c->p < (ptrdiff_t)(n + 1) || c->p[0] != (0xa0 | n) || memcmp(c->p + 1, s, n))
+        return 0;
+    c->p += n + 1;
+    return 1;
+}
+
+static int str(cursor *c, const char **s, size_t *n)   /* fixstr or str8 */
+{
+    if (c->p >= c->end)
+        return 0;
+    size_t hdr = 1;
+    if ((c->p[0] & 0xe0) == 0xa0) {
+        *n = c->p[0] & 0x1f;
+    } else if (c->p[0] == 0xd9 && c->end - c->p >= 2) {
+        *n = c->p[1];
+        hdr = 2;
+    } else {
+        return 0;
+    }
+    if ((size_t)(c->end - c->p) < hdr + *n)
+        return 0;
+    *s = (const char *)c->p + hdr;
+    c->p += hdr + *n;
+    return 1;
+}
+
+static int integer(cursor *c, int64_t *v)   /* any msgpack integer that fits an int64 */
+{
+    static const uint8_t widths[] = {1, 2, 4, 8};
+    uint8_t b;
+    if (c->p >= c->end)
+        return 0;
+    b = *c->p++;
+    if (b <= 0x7f || b >= 0xe0) {
+        *v = (int8_t)b;
+        return 1;
+    }
+    if (b < 0xcc || b > 0xd3)
+        return 0;
+    int sgn = b >= 0xd0;
+    size_t w = widths[(b - 0xcc) & 3];
+    if ((size_t)(c->end - c->p) < w)
+        return 0;
+    uint64_t u = 0;
+    for (size_t i = 0; i < w; i++)
+        u = (u << 8) | c->p[i];
+    c->p += w;
+    if (sgn && w < 8 && (u >> (8 * w - 1)))
+        u |= ~UINT64_C(0) << (8 * w);   /* sign-extend */
+    if (!sgn && (u >> 63))
+        return 0;
+    *v = (int64_t)u;
+    return 1;
+}
+
+int tms_record_peek(const void *payload, size_t len, const char **tenant, size_t *tlen, int64_t *time)
+{
+    cursor c = {payload, (const uint8_t *)payload + len};
+    const char *s;
+    size_t n;
+    int64_t v;
+    if (len < 1 || *c.p++ != 0x84 || !lit(&c, "v") || !integer(&c, &v) || !lit(&c, "time") ||
+        !integer(&c, time) || !lit(&c, "verdict") || !str(&c, &s, &n) || !lit(&c, "cmd") || c.p >= c.end)
+        return 0;
+    if ((*c.p & 0xf0) == 0x80)
+        c.p++;
+    else if (*c.p == 0xde && c.end - c.p >= 3)
+        c.p += 3;
+    else
+        return 0;
+    return lit(&c, "cmd") && str(&c, &s, &n) && lit(&c, "tenant") && str(&c, tenant, tlen);
 }

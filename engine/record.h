@@ -31,4 +31,11 @@ tms_err tms_record_encode(const tms_record *rec, msgpack_sbuffer *sb);
 tms_err tms_record_decode(tms_record *rec, const void *payload, size_t len,
                           char *why, size_t whylen);
 
+/* The tenant and time of a payload in the layout tms_record_encode writes,
+ * without unpacking it: 1 with *tenant (*tlen bytes, not NUL-terminated,
+ * pointing into payload) and *time; 0 when the payload is not laid out so
+ * (decode it then: the peek never guesses). For folds that apply one
+ * tenant's records only. */
+int tms_record_peek(const void *payload, size_t len, const char **tenant, size_t *tlen, int64_t *time);
+
 #endif

@@ -28,6 +28,15 @@ typedef struct tms_replay_opts {
     /* The same with the effects; a non-OK return stops the fold with that error. May be NULL. */
     tms_err (*on_effects)(void *ctx, const tms_fold_event *ev);
     void *ctx;
+    /* Only this tenant's records are decoded and applied (tenants are
+     * isolated by the rules, so its state is the same); every frame is still
+     * checked. NULL = all. */
+    const char *tenant;
+    /* How the hash chain is checked (tms_log_iter_open_flags): 0 in line,
+     * TMS_LOG_ITER_CHAIN_ON_THREAD on a second core while the fold goes on,
+     * TMS_LOG_ITER_CHAIN_CHECKED not at all (the engine, which has just
+     * verified it in recovery under its lock). */
+    int chain;
 } tms_replay_opts;
 
 typedef struct tms_replay_result {

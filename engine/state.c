@@ -10,20 +10,6 @@
 
 /* ---- entities ------------------------------------------------------------ */
 
-void *tms__entity_new(size_t size, char kind, const char *id, size_t idlen, size_t extra)
-{
-    char *p = calloc(1, size + idlen + 1 + extra);
-    if (!p)
-        return NULL;
-    tms__named *h = (tms__named *)p;
-    memcpy(p + size, id, idlen);
-    h->id = p + size;
-    h->len = (uint8_t)idlen;
-    h->kind = kind;
-    h->hash = tms__hash(kind, id, idlen);
-    return p;
-}
-
 /* Copy s after the id of entity e, at offset *at; returns the copy. */
 static const char *tail_copy(void *e, size_t *at, const char *s)
 {
@@ -35,40 +21,48 @@ static const char *tail_copy(void *e, size_t *at, const char *s)
     return dst;
 }
 
-static void free_account(tms_account *a)
+static void free_account(tms_state *st, tms_account *a)
 {
-    free(a->dist);
-    free(a);
+    tms__array_free(st, a->dist, a->capdist);
+    tms__entity_free(st, a);
 }
 
-static void free_role(tms_role *r)
+static void free_role(tms_state *st, tms_role *r)
 {
-    free(r->holders);
-    free(r);
+    tms__array_free(st, r->holders, r->capholders);
+    tms__entity_free(st, r);
 }
 
-static void free_tenant(tms_tenant *t)
+/* A tenant and what it holds. Its entities go back to the slab one by one
+ * only when `one_by_one` (a rollback); the state's end drops the slab whole. */
+static void free_tenant(tms_state *st, tms_tenant *t, int one_by_one)
 {
-    for (uint32_t i = 0; i < t->accounts.cap; i++)
+    for (uint32_t i = 0; one_by_one && i < t->accounts.cap; i++)
         if (t->accounts.slots[i])
-            free_account((tms_account *)t->accounts.slots[i]);
+            free_account(st, (tms_account *)t->accounts.slots[i]);
+    for (uint32_t i = 0; !one_by_one && i < t->accounts.cap; i++) {
+        tms_account *a = (tms_account *)t->accounts.slots[i];
+        if (a && a->capdist * sizeof(void *) >= TMS__SLAB_CLASSES * TMS__SLAB_QUANTUM)
+            tms__array_free(st, a->dist, a->capdist);   /* from malloc */
+    }
     for (uint32_t i = 0; i < t->roles.cap; i++)
         if (t->roles.slots[i])
-            free_role((tms_role *)t->roles.slots[i]);
-    for (uint32_t i = 0; i < t->logins.cap; i++)
-        free(t->logins.slots[i]);
+            free_role(st, (tms_role *)t->roles.slots[i]);
+    for (uint32_t i = 0; one_by_one && i < t->logins.cap; i++)
+        tms__entity_free(st, t->logins.slots[i]);
     tms__map_free(&t->accounts);
     tms__map_free(&t->roles);
     tms__map_free(&t->logins);
-    free(t);
+    if (one_by_one)
+        tms__entity_free(st, t);
 }
 
-static void free_dead(tms__named *e)
+static void free_dead(tms_state *st, tms__named *e)
 {
     if (e->kind)
-        free_account((tms_account *)e);
+        free_account(st, (tms_account *)e);
     else
-        free_role((tms_role *)e);   /* the graveyard holds accounts and roles only */
+        free_role(st, (tms_role *)e);   /* the graveyard holds accounts and roles only */
 }
 
 tms_state *tms_state_new(void)
@@ -83,9 +77,8 @@ void tms_state_free(tms_state *st)
     tms_state_commit(st);   /* frees the graveyard */
     for (uint32_t i = 0; i < st->tenants.cap; i++)
         if (st->tenants.slots[i])
-            free_tenant((tms_tenant *)st->tenants.slots[i]);
-    for (uint32_t i = 0; i < st->requests.cap; i++)
-        free(st->requests.slots[i]);
+            free_tenant(st, (tms_tenant *)st->tenants.slots[i], 0);
+    tms__slab_destroy(&st->slab);   /* every entity at once */
     tms__map_free(&st->tenants);
     tms__map_free(&st->requests);
     free(st->undo);
@@ -169,7 +162,7 @@ int tms_state_failed(const tms_state *st)
 void tms_state_commit(tms_state *st)
 {
     for (size_t i = 0; i < st->ngrave; i++)
-        free_dead(st->graveyard[i]);
+        free_dead(st, st->graveyard[i]);
     st->ngrave = 0;
     st->nundo = 0;
     st->neffects = 0;
@@ -178,19 +171,11 @@ void tms_state_commit(tms_state *st)
 
 /* ---- the raw changes, shared by mutators and undo ---------------------------- */
 
-static tms_err holders_add(tms_role *r, tms_account *a)
+/* Room made by the caller (raw_role). */
+static void holders_add(tms_role *r, tms_account *a)
 {
-    if (r->nholders == r->capholders) {
-        uint32_t cap = r->capholders ? r->capholders * 2 : 4;
-        tms_account **h = realloc(r->holders, cap * sizeof *h);
-        if (!h)
-            return TMS_E_NOMEM;
-        r->holders = h;
-        r->capholders = cap;
-    }
     a->holder_slot = r->nholders;
     r->holders[r->nholders++] = a;
-    return TMS_OK;
 }
 
 static void holders_del(tms_role *r, tms_account *a)
@@ -202,22 +187,17 @@ static void holders_del(tms_role *r, tms_account *a)
 }
 
 /* Fails only when adding to a full holders array (checked before any change). */
-static tms_err raw_role(tms_account *a, int tag, tms_role *role)
+static tms_err raw_role(tms_state *st, tms_account *a, int tag, tms_role *role)
 {
-    if (tag == TMS_ROLE_SET && role != a->role && role->nholders == role->capholders) {
-        uint32_t cap = role->capholders ? role->capholders * 2 : 4;
-        tms_account **h = realloc(role->holders, cap * sizeof *h);
-        if (!h)
-            return TMS_E_NOMEM;
-        role->holders = h;
-        role->capholders = cap;
-    }
+    if (tag == TMS_ROLE_SET && role != a->role &&
+        tms__array_grow(st, (void **)&role->holders, &role->capholders, role->nholders + 1))
+        return TMS_E_NOMEM;
     if (a->role_tag == TMS_ROLE_SET)
         holders_del(a->role, a);
     a->role_tag = (uint8_t)tag;
     a->role = tag == TMS_ROLE_SET ? role : NULL;
     if (tag == TMS_ROLE_SET)
-        holders_add(role, a);   /* room made above */
+        holders_add(role, a);
     return TMS_OK;
 }
 
@@ -249,17 +229,9 @@ static void raw_login(tms_account *a, tms_login *l)
         *(manager ? &l->manager : &l->extension) = a;
 }
 
-static tms_err dist_room(tms_account *obj)
+static tms_err dist_room(tms_state *st, tms_account *obj)
 {
-    if (obj->ndist < obj->capdist)
-        return TMS_OK;
-    uint32_t cap = obj->capdist ? obj->capdist * 2 : 2;
-    tms_account **d = realloc(obj->dist, cap * sizeof *d);
-    if (!d)
-        return TMS_E_NOMEM;
-    obj->dist = d;
-    obj->capdist = cap;
-    return TMS_OK;
+    return tms__array_grow(st, (void **)&obj->dist, &obj->capdist, obj->ndist + 1);
 }
 
 static void raw_dist_add(tms_state *st, tms_account *obj, tms_account *m)
@@ -295,13 +267,13 @@ static void undo_one(tms_state *st, const tms__undo *u)
     switch (u->op) {
     case U_TENANT_CREATED:
         tms__map_del(&st->tenants, u->subject);
-        free_tenant(u->subject);
+        free_tenant(st, u->subject, 1);
         break;
     case U_DEFAULT_ROLE: ((tms_tenant *)u->subject)->default_role = u->old; break;
     case U_ACCOUNT_CREATED:
         tms__map_del(&a->tenant->accounts, &a->h);
         st->naccounts--;
-        free_account(a);
+        free_account(st, a);
         break;
     case U_ACCOUNT_DELETED:
         revive(st, &a->tenant->accounts, &a->h);
@@ -309,7 +281,7 @@ static void undo_one(tms_state *st, const tms__undo *u)
         break;
     case U_PERMS: a->perms = u->mask; break;
     case U_FEATURES: a->features = u->mask; break;
-    case U_ROLE_OF: raw_role(a, u->tag, u->old); break;   /* back to a role it left: room kept */
+    case U_ROLE_OF: raw_role(st, a, u->tag, u->old); break;   /* back to a role it left: room kept */
     case U_OWNER: raw_owner(a, u->old); break;
     case U_PARENT: raw_parent(a, u->old); break;
     case U_LOGIN_OF: raw_login(a, u->old); break;
@@ -318,12 +290,12 @@ static void undo_one(tms_state *st, const tms__undo *u)
     case U_LOGIN_CREATED:
         tms__map_del(&((tms_tenant *)u->old)->logins, u->subject);
         st->nlogins--;
-        free(u->subject);
+        tms__entity_free(st, u->subject);
         break;
     case U_ROLE_CREATED:
         tms__map_del(&((tms_tenant *)u->old)->roles, &r->h);
         st->nroles--;
-        free_role(r);
+        free_role(st, r);
         break;
     case U_ROLE_PERMS: r->perms = u->mask; break;
     case U_ROLE_DELETED:
@@ -332,7 +304,7 @@ static void undo_one(tms_state *st, const tms__undo *u)
         break;
     case U_REQUEST:
         tms__map_del(&st->requests, u->subject);
-        free(u->subject);
+        tms__entity_free(st, u->subject);
         break;
     }
 }
@@ -360,9 +332,9 @@ tms_err tms_state_create_tenant(tms_state *st, const char *id, const char *admin
     tms_tenant *t;
     if (reserve(st, 1, 1, 0))
         return TMS_E_NOMEM;
-    if (!(t = tms__entity_new(sizeof *t, 0, id, strlen(id), strlen(admin) + 1)) ||
+    if (!(t = tms__entity_new(st, sizeof *t, 0, id, strlen(id), strlen(admin) + 1)) ||
         tms__map_put(&st->tenants, &t->h)) {
-        free(t);
+        tms__entity_free(st, t);
         st->failed = 1;
         return TMS_E_NOMEM;
     }
@@ -402,8 +374,8 @@ tms_err tms_tenant_create_account(tms_state *st, tms_tenant *t, char kind, const
     tms_account *a;
     if (reserve(st, 1, 1, 0))
         return TMS_E_NOMEM;
-    if (!(a = tms__entity_new(sizeof *a, kind, id, strlen(id), 0)) || tms__map_put(&t->accounts, &a->h)) {
-        free(a);
+    if (!(a = tms__entity_new(st, sizeof *a, kind, id, strlen(id), 0)) || tms__map_put(&t->accounts, &a->h)) {
+        tms__entity_free(st, a);
         st->failed = 1;
         return TMS_E_NOMEM;
     }
@@ -496,7 +468,7 @@ static tms_err set_role_tag(tms_state *st, tms_account *a, int tag, tms_role *ro
         return TMS_E_NOMEM;
     tms_role *old = a->role;
     int oldtag = a->role_tag;
-    if (raw_role(a, tag, role)) {
+    if (raw_role(st, a, tag, role)) {
         st->failed = 1;
         return TMS_E_NOMEM;
     }
@@ -598,7 +570,7 @@ tms_err tms_object_distribute(tms_state *st, tms_account *obj, tms_account *mana
 {
     if (tms_object_is_distributed_to(obj, manager))
         return TMS_OK;
-    if (reserve(st, 1, 1, 0) || dist_room(obj)) {
+    if (reserve(st, 1, 1, 0) || dist_room(st, obj)) {
         st->failed = 1;
         return TMS_E_NOMEM;
     }
@@ -635,9 +607,9 @@ tms_err tms_tenant_create_role(tms_state *st, tms_tenant *t, const char *id, cha
     tms_role *r;
     if (reserve(st, 1, 1, 0))
         return TMS_E_NOMEM;
-    if (!(r = tms__entity_new(sizeof *r, 0, id, strlen(id), strlen(creator) + 1)) ||
+    if (!(r = tms__entity_new(st, sizeof *r, 0, id, strlen(id), strlen(creator) + 1)) ||
         tms__map_put(&t->roles, &r->h)) {
-        free(r);
+        tms__entity_free(st, r);
         st->failed = 1;
         return TMS_E_NOMEM;
     }
@@ -707,8 +679,8 @@ tms_err tms_tenant_create_login(tms_state *st, tms_tenant *t, const char *id, co
     tms_login *l;
     if (reserve(st, 1, 1, 0))
         return TMS_E_NOMEM;
-    if (!(l = tms__entity_new(sizeof *l, 0, id, strlen(id), extra)) || tms__map_put(&t->logins, &l->h)) {
-        free(l);
+    if (!(l = tms__entity_new(st, sizeof *l, 0, id, strlen(id), extra)) || tms__map_put(&t->logins, &l->h)) {
+        tms__entity_free(st, l);
         st->failed = 1;
         return TMS_E_NOMEM;
     }
@@ -766,8 +738,8 @@ tms_err tms_state_record_request(tms_state *st, const char *tenant, const char *
         return TMS_OK;   /* the first verdict stands */
     if (reserve(st, 1, 1, 0))
         return TMS_E_NOMEM;
-    if (!(r = tms__entity_new(sizeof *r, 0, key, n, 0)) || tms__map_put(&st->requests, &r->h)) {
-        free(r);
+    if (!(r = tms__entity_new(st, sizeof *r, 0, key, n, 0)) || tms__map_put(&st->requests, &r->h)) {
+        tms__entity_free(st, r);
         st->failed = 1;
         return TMS_E_NOMEM;
     }

@@ -14,12 +14,35 @@ typedef struct tms__named {
     uint8_t len;
     char kind;                   /* accounts: m e q c; 0 otherwise */
     uint8_t dead;                /* deleted, awaiting commit (or a rollback that revives it) */
+    uint8_t cls;                 /* its slab class (0: from malloc) */
 } tms__named;
 
+/* The slab (state_alloc.c): 16-byte classes below TMS__SLAB_CLASSES * 16 bytes. */
+#define TMS__SLAB_QUANTUM 16u
+#define TMS__SLAB_CLASSES 64u
+typedef struct tms__slab {
+    void *free[TMS__SLAB_CLASSES];
+    char *cur, *end;
+    char **chunks;
+    size_t nchunks, capchunks;
+} tms__slab;
+
+/* Zeroed memory of at least size bytes; NULL when out of memory. */
+void *tms__slab_alloc(tms__slab *s, size_t size);
+/* Give back what tms__slab_alloc(size) returned (the same size). */
+void tms__slab_free(tms__slab *s, void *p, size_t size);
+void tms__slab_destroy(tms__slab *s);
+/* Bytes the slab holds from the system. */
+size_t tms__slab_bytes(const tms__slab *s);
+
 /* Open addressing, linear probing, backward-shift deletion; cap is a power
- * of two, at most 3/4 full. Slots hold borrowed entity pointers. */
+ * of two, at most half full (a miss, as common as a hit here: every create
+ * checks absence, most request ids are new, stays short). Slots hold
+ * borrowed entity pointers; hashes beside them, so a probe that does not
+ * match never touches the entity. */
 typedef struct tms__map {
     tms__named **slots;
+    uint32_t *hashes;
     uint32_t cap, n;
 } tms__map;
 
@@ -96,6 +119,7 @@ typedef struct tms__undo {
 } tms__undo;
 
 struct tms_state {
+    tms__slab slab;
     tms__map tenants, requests;
     tms__undo *undo;
     size_t nundo, capundo;
@@ -108,7 +132,11 @@ struct tms_state {
 };
 
 /* Allocate an entity of size bytes with room for its id (and extra bytes
- * after it), fill its header; NULL when out of memory. */
-void *tms__entity_new(size_t size, char kind, const char *id, size_t idlen, size_t extra);
+ * after it), zeroed, its header filled; NULL when out of memory. */
+void *tms__entity_new(tms_state *st, size_t size, char kind, const char *id, size_t idlen, size_t extra);
+void tms__entity_free(tms_state *st, void *e);
+/* Grow a pointer array (distributions, holders) to hold need entries. */
+tms_err tms__array_grow(tms_state *st, void **arr, uint32_t *cap, uint32_t need);
+void tms__array_free(tms_state *st, void *arr, uint32_t cap);
 
 #endif

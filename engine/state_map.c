@@ -23,9 +23,9 @@ uint32_t tms__hash(char kind, const char *key, size_t len)
     return h;
 }
 
-static int same(const tms__named *e, char kind, const char *key, size_t len, uint32_t hash)
+static int same(const tms__named *e, char kind, const char *key, size_t len)
 {
-    return e->hash == hash && e->len == len && e->kind == kind && memcmp(e->id, key, len) == 0;
+    return e->len == len && e->kind == kind && memcmp(e->id, key, len) == 0;
 }
 
 tms__named *tms__map_get(const tms__map *m, char kind, const char *key, size_t len, uint32_t hash)
@@ -37,7 +37,7 @@ tms__named *tms__map_get(const tms__map *m, char kind, const char *key, size_t l
         tms__named *e = m->slots[i];
         if (!e)
             return NULL;
-        if (same(e, kind, key, len, hash))
+        if (m->hashes[i] == hash && same(e, kind, key, len))
             return e;
     }
 }
@@ -46,8 +46,12 @@ static tms_err grow(tms__map *m)
 {
     uint32_t cap = m->cap ? m->cap * 2 : 8;
     tms__named **slots = calloc(cap, sizeof *slots);
-    if (!slots)
+    uint32_t *hashes = malloc(cap * sizeof *hashes);
+    if (!slots || !hashes) {
+        free(slots);
+        free(hashes);
         return TMS_E_NOMEM;
+    }
     for (uint32_t i = 0; i < m->cap; i++) {
         tms__named *e = m->slots[i];
         if (!e)
@@ -56,21 +60,25 @@ static tms_err grow(tms__map *m)
         while (slots[j])
             j = (j + 1) & (cap - 1);
         slots[j] = e;
+        hashes[j] = e->hash;
     }
     free(m->slots);
+    free(m->hashes);
     m->slots = slots;
+    m->hashes = hashes;
     m->cap = cap;
     return TMS_OK;
 }
 
 tms_err tms__map_put(tms__map *m, tms__named *e)
 {
-    if ((uint64_t)(m->n + 1) * 4 > (uint64_t)m->cap * 3 && grow(m))
+    if ((uint64_t)(m->n + 1) * 2 > (uint64_t)m->cap && grow(m))
         return TMS_E_NOMEM;
     uint32_t mask = m->cap - 1, i = e->hash & mask;
     while (m->slots[i])
         i = (i + 1) & mask;
     m->slots[i] = e;
+    m->hashes[i] = e->hash;
     m->n++;
     return TMS_OK;
 }
@@ -84,10 +92,11 @@ void tms__map_del(tms__map *m, tms__named *e)
      * their home slot does not lie cyclically in (hole, j] */
     uint32_t hole = i;
     for (uint32_t j = (i + 1) & mask; m->slots[j]; j = (j + 1) & mask) {
-        uint32_t home = m->slots[j]->hash & mask;
+        uint32_t home = m->hashes[j] & mask;
         int between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
         if (!between) {
             m->slots[hole] = m->slots[j];
+            m->hashes[hole] = m->hashes[j];
             hole = j;
         }
     }
@@ -98,7 +107,9 @@ void tms__map_del(tms__map *m, tms__named *e)
 void tms__map_free(tms__map *m)
 {
     free(m->slots);
+    free(m->hashes);
     m->slots = NULL;
+    m->hashes = NULL;
     m->cap = m->n = 0;
 }
 

@@ -109,6 +109,7 @@ static int run_whocan(whocan *w, const char *datadir)
     }
     o.to_seq = w->at.set && w->at.is_seq ? w->at.seq : 0;
     o.to_time = w->at.set && !w->at.is_seq ? w->at.time : 0;
+    o.tenant = w->tenant;   /* every frame is checked; only its records are applied */
     if (!(st = tms_state_new()) || (w->explain && !(w->ex = tool_explain_new(w->tenant, w->perm, w->feat)))) {
         tms_state_free(st);
         return tool_fail("out of memory");

@@ -199,6 +199,7 @@ static int run_custom_replay(custom_run *r, const char *datadir)
     if (!(st = tms_state_new()))
         return tool_fail("out of memory");
     o.sink = &sink;
+    o.tenant = r->tenant;
     until_opts(&r->until, &o);
     tms_err err = tool_fold(st, logdir, &o, &res, "tms-history: replaying", 0);
     tms_state_free(st);

@@ -138,6 +138,7 @@ int tool_timeline_run(tool_timeline *tl, const char *datadir)
         return tool_fail("out of memory");
     o.on_effects = timeline_effects;
     o.ctx = tl;
+    o.tenant = tl->tenant;
     if (tl->until.set && tl->until.is_seq)
         o.to_seq = tl->until.seq;
     else if (tl->until.set)

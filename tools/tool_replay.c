@@ -48,6 +48,8 @@ static tms_err run(tms_state *state, tms_store *st, const char *logdir, const tm
     o.on_record = progress_record;
     o.on_effects = p.inner->on_effects ? progress_effects : NULL;
     o.ctx = &p;
+    if (!o.chain)
+        o.chain = TMS_LOG_ITER_CHAIN_ON_THREAD;   /* the chain on the second core */
     tool_progress_start(&p.prog, what, total);
     tms_err err = state ? tms_fold(state, logdir, &o, res) : tms_replay(st, logdir, &o, res);
     tool_progress_end(&p.prog);

@@ -457,6 +457,7 @@ static int collect(rep *r, const char *datadir, json_t **out)
     o.sink = &sink;
     o.on_record = report_record;
     o.ctx = r;
+    o.tenant = r->tenant;
     o.to_seq = r->until.set && r->until.is_seq ? r->until.seq : 0;
     o.to_time = r->until.set && !r->until.is_seq ? r->until.time : 0;
     tms_err err = TMS_OK;
