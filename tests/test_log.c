@@ -207,20 +207,28 @@ static void expect_corrupt(const char *dir, uint64_t bad_seq, uint64_t seg_first
         if (bad_off != UINT64_MAX)
             assert_int_equal(rep.bad_offset, bad_off);
     }
-    tms_log_iter *it = NULL;
-    tms_log_record rec;
-    int has = 1;
-    uint64_t seen = 0;
-    tms_err e;
-    assert_int_equal(tms_log_iter_open(dir, 1, &it, NULL), TMS_OK);
-    while ((e = tms_log_iter_next(it, &rec, &has)) == TMS_OK && has)
-        assert_int_equal(rec.seq, ++seen);
-    assert_int_equal(e, TMS_E_CORRUPT);
-    assert_int_equal(has, 0);
-    assert_int_equal(tms_log_iter_report(it)->bad_seq, bad_seq);
-    assert_string_equal(tms_log_iter_report(it)->bad_segment, name);
-    assert_int_equal(tms_log_iter_next(it, &rec, &has), TMS_E_CORRUPT); /* stays failed */
-    tms_log_iter_close(it);
+    /* the iterator finds it too, whether it checks the chain in line or on a
+     * second thread; either way no record at or after the damage is handed out */
+    static const int flags[] = {0, TMS_LOG_ITER_CHAIN_ON_THREAD};
+    for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++) {
+        tms_log_iter *it = NULL;
+        tms_log_record rec;
+        int has = 1;
+        uint64_t seen = 0;
+        tms_err e;
+        assert_int_equal(tms_log_iter_open_flags(dir, 1, flags[f], &it, NULL), TMS_OK);
+        while ((e = tms_log_iter_next(it, &rec, &has)) == TMS_OK && has)
+            assert_int_equal(rec.seq, ++seen);
+        assert_int_equal(e, TMS_E_CORRUPT);
+        assert_int_equal(has, 0);
+        assert_int_equal(seen, bad_seq - 1);
+        assert_int_equal(tms_log_iter_report(it)->bad_seq, bad_seq);
+        assert_string_equal(tms_log_iter_report(it)->bad_segment, name);
+        if (bad_off != UINT64_MAX)
+            assert_int_equal(tms_log_iter_report(it)->bad_offset, bad_off);
+        assert_int_equal(tms_log_iter_next(it, &rec, &has), TMS_E_CORRUPT); /* stays failed */
+        tms_log_iter_close(it);
+    }
     uint8_t *after = dir_snapshot(dir, &l1);
     assert_int_equal(l0, l1);
     if (l0)
@@ -1130,6 +1138,49 @@ static void test_log_forged_records_with_valid_crcs_are_corrupt(void **state)
     free(dir);
 }
 
+/* A chain-checking thread that ended before a writer appended more: the
+ * iterator hashes the new frames itself, and a forged one is refused. */
+static void test_log_iter_on_thread_checks_frames_appended_after_its_checker(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), p[4200];
+    tms_log_iter *it = NULL;
+    tms_log_record rec;
+    int has = 1;
+    uint64_t seen = 0;
+    size_t len = 0, offs[64];
+    write_records(dir, 1, 8, 0, 8);
+    assert_int_equal(tms_log_iter_open_flags(dir, 1, TMS_LOG_ITER_CHAIN_ON_THREAD, &it, NULL), TMS_OK);
+    while (tms_log_iter_next(it, &rec, &has) == TMS_OK && has)
+        assert_int_equal(rec.seq, ++seen);
+    assert_int_equal(seen, 8);
+    write_records(dir, 9, 12, 0, 4);   /* a writer goes on */
+    while (tms_log_iter_next(it, &rec, &has) == TMS_OK && has)
+        assert_int_equal(rec.seq, ++seen);
+    assert_int_equal(seen, 12);
+    /* a forged 13th frame: valid CRCs, wrong hash */
+    seg_path(dir, 1, p, sizeof p);
+    uint8_t *d = tu_read_file(p, &len);
+    assert_int_equal(frame_offsets(d, len, offs, 64), 12);
+    size_t flen = len - offs[11];
+    uint8_t *x = malloc(len + flen);
+    assert_non_null(x);
+    memcpy(x, d, len);
+    memcpy(x + len, d + offs[11], flen);
+    x[len + 8] = 13;
+    fix_crcs(x + len);
+    assert_int_equal(tu_write_file(p, x, len + flen), 0);
+    assert_int_equal(tms_log_iter_next(it, &rec, &has), TMS_E_CORRUPT);
+    assert_int_equal(has, 0);
+    assert_int_equal(tms_log_iter_report(it)->bad_seq, 13);
+    assert_non_null(strstr(tms_log_iter_report(it)->msg, "hash chain mismatch"));
+    tms_log_iter_close(it);
+    free(x);
+    free(d);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* ---- fault injection ---- */
 
 static void check_write_fault(uint64_t seg_bytes, size_t budget, int err, tms_err want)
@@ -1387,6 +1438,7 @@ int main(void)
         cmocka_unit_test_setup(test_log_removed_or_swapped_records_are_corrupt, setup),
         cmocka_unit_test_setup(test_log_damaged_or_missing_segments_are_corrupt, setup),
         cmocka_unit_test_setup(test_log_forged_records_with_valid_crcs_are_corrupt, setup),
+        cmocka_unit_test_setup(test_log_iter_on_thread_checks_frames_appended_after_its_checker, setup),
         cmocka_unit_test_setup(test_log_sync_write_failure_rolls_back_and_stays_usable, setup),
         cmocka_unit_test_setup(test_log_sync_enospc_on_first_segment_leaves_no_file, setup),
         cmocka_unit_test_setup(test_log_sync_handles_short_writes_and_eintr, setup),

@@ -207,12 +207,55 @@ static void test_rollback_restores_the_state_exactly(void **state)
     lines_free(&l);
 }
 
+/* The tenant peek of tenant-filtered folds agrees with a full decode on
+ * every record, and never reads past a cut payload. */
+static void test_record_peek_agrees_with_decode(void **state)
+{
+    (void)state;
+    lines l = generate("--tenants 4 --extensions 300 --seed 3");
+    msgpack_sbuffer sb;
+    char why[512];
+    msgpack_sbuffer_init(&sb);
+    for (size_t i = 0; i < l.n; i++) {
+        tms_record rec = {0}, back = {0};
+        const char *t;
+        size_t tlen;
+        int64_t time;
+        tms_cmd_init(&rec.cmd);
+        tms_cmd_init(&back.cmd);
+        assert_int_equal(tms_cmd_from_json(&rec.cmd, l.v[i], strlen(l.v[i]), why, sizeof why), TMS_OK);
+        rec.time = (int64_t)(i * 7919) - 5000;   /* negative, small and large times */
+        if (i % 3 == 0)
+            rec.time = INT64_C(1700000000000000000) + (int64_t)i;
+        rec.verdict = i % 5 ? TMS_OK : TMS_PERMISSION_CEILING;
+        assert_int_equal(tms_record_encode(&rec, &sb), TMS_OK);
+        assert_int_equal(tms_record_peek(sb.data, sb.size, &t, &tlen, &time), 1);
+        assert_int_equal(tms_record_decode(&back, sb.data, sb.size, why, sizeof why), TMS_OK);
+        assert_int_equal(time, back.time);
+        assert_int_equal(tlen, strlen(TMS_CMD_STR(&back.cmd, TMS_F_TENANT)));
+        assert_memory_equal(t, TMS_CMD_STR(&back.cmd, TMS_F_TENANT), tlen);
+        for (size_t cut = 0; i < 50 && cut < sb.size; cut++) {   /* every prefix: never past the end */
+            char *copy = malloc(cut ? cut : 1);
+            memcpy(copy, sb.data, cut);
+            int got = tms_record_peek(copy, cut, &t, &tlen, &time);
+            if (got)
+                assert_true(t >= copy && t + tlen <= copy + cut);
+            free(copy);
+        }
+        tms_cmd_free(&rec.cmd);
+        tms_cmd_free(&back.cmd);
+    }
+    msgpack_sbuffer_destroy(&sb);
+    lines_free(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_projection_equals_state_after_every_group_small_tenants),
         cmocka_unit_test(test_projection_equals_state_after_every_group_one_big_tenant),
         cmocka_unit_test(test_rollback_restores_the_state_exactly),
+        cmocka_unit_test(test_record_peek_agrees_with_decode),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
