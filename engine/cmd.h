@@ -10,14 +10,8 @@
 #include <msgpack.h>
 #include "tmsperm.h"
 
-#define TMS_ID_MAX 64
-#define TMS_TEXT_MAX 256
-#define TMS_TOKEN_MAX 128
-#define TMS_NAME_MAX 128
-#define TMS_ID_LIST_MAX 4096
-#define TMS_NAME_LIST_MAX 256
-#define TMS_LINE_MAX (1u << 20)     /* one JSON Lines command: 1 MiB */
-#define TMS_JSON_DEPTH_MAX 32
+/* Limits (TMS_ID_MAX, TMS_TEXT_MAX, TMS_LINE_MAX ...) come from the schema
+ * ("limits"), generated into tmsperm_schema.h. */
 
 /* One field's value. Strings are NUL-terminated copies owned by the command. */
 typedef struct tms_field {

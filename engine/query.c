@@ -2,7 +2,7 @@
  * Absent values are null; lists are sorted (LMDB keeps dupsort members in
  * byte order, and kind letters c < e < q sort like their names). */
 #include "query.h"
-#include "rules_internal.h"
+#include "state.h"
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,7 +34,7 @@ static int add_object(void *ctx, const char *member, size_t len)
 {
     (void)len;
     json_t *o = json_object();
-    json_object_set_new(o, "kind", json_string(kind_name(member[0])));
+    json_object_set_new(o, "kind", json_string(tms_kind_name(member[0])));
     json_object_set_new(o, "id", json_string(member + 1));
     json_array_append_new(ctx, o);
     return 0;
@@ -61,7 +61,7 @@ static json_t *show_json(const char *tenant, char k, const char *id, const view 
     int account = k == TMS_KIND_MANAGER || k == TMS_KIND_EXTENSION;
     json_t *o = json_object();
     json_object_set_new(o, "tenant", json_string(tenant));
-    json_object_set_new(o, "kind", json_string(kind_name(k)));
+    json_object_set_new(o, "kind", json_string(tms_kind_name(k)));
     json_object_set_new(o, "id", json_string(id));
     json_object_set_new(o, "login", str_or_null(a->login));
     json_object_set_new(o, "owner", str_or_null(k == TMS_KIND_EXTENSION ? a->link : NULL));
@@ -75,7 +75,7 @@ static json_t *show_json(const char *tenant, char k, const char *id, const view 
 
 int tms_query_show(tms_store *st, const char *tenant, const char *kind, const char *id, json_t **out)
 {
-    char k = kind_of(kind), kk[2] = {k, 0};
+    char k = tms_kind_of(kind), kk[2] = {k, 0};
     tms_account_rec a;
     tms_txn tx;
     *out = NULL;
@@ -104,7 +104,7 @@ int tms_query_show(tms_store *st, const char *tenant, const char *kind, const ch
 
 int tms_query_show_state(const tms_state *st, const char *tenant, const char *kind, const char *id, json_t **out)
 {
-    char k = kind_of(kind);
+    char k = tms_kind_of(kind);
     const tms_tenant *t;
     const tms_account *a;
     *out = NULL;

@@ -39,28 +39,6 @@ char *tms_mask_names(uint64_t mask, int features, char *buf, size_t len)
     return buf;
 }
 
-const char *kind_name(char kind)
-{
-    switch (kind) {
-    case TMS_KIND_MANAGER: return "manager";
-    case TMS_KIND_EXTENSION: return "extension";
-    case TMS_KIND_QUEUE: return "queue";
-    case TMS_KIND_CAMPAIGN: return "campaign";
-    default: return "?";
-    }
-}
-
-char kind_of(const char *name)
-{
-    if (!name)
-        return 0;
-    if (!strcmp(name, "manager")) return TMS_KIND_MANAGER;
-    if (!strcmp(name, "extension")) return TMS_KIND_EXTENSION;
-    if (!strcmp(name, "queue")) return TMS_KIND_QUEUE;
-    if (!strcmp(name, "campaign")) return TMS_KIND_CAMPAIGN;
-    return 0;
-}
-
 int holds(const rctx *x, int p)
 {
     return x->is_admin || (tms_account_permissions(x->me) & (UINT64_C(1) << p)) != 0;
@@ -90,7 +68,7 @@ tms_err need_account(rctx *x, char kind, const char *id, tms_account **out)
 {
     *out = tms_tenant_account(x->tenant, kind, id);
     if (!*out)
-        return deny(x, TMS_NOT_FOUND, "no %s %s in tenant %s", kind_name(kind), id, x->t);
+        return deny(x, TMS_NOT_FOUND, "no %s %s in tenant %s", tms_kind_name(kind), id, x->t);
     return TMS_OK;
 }
 
@@ -114,7 +92,7 @@ tms_err check_account_type(rctx *x, char kind, uint64_t mask)
     uint64_t valid = kind == TMS_KIND_EXTENSION ? TMS_PERMS_EXTENSION_MASK : TMS_PERMS_MANAGER_MASK;
     char names[256];
     if (mask & ~valid)
-        return deny(x, TMS_WRONG_ACCOUNT_TYPE, "not valid for a %s: %s", kind_name(kind),
+        return deny(x, TMS_WRONG_ACCOUNT_TYPE, "not valid for a %s: %s", tms_kind_name(kind),
                     tms_mask_names(mask & ~valid, 0, names, sizeof names));
     return TMS_OK;
 }

@@ -17,7 +17,7 @@ static tms_err need_login(rctx *x, const char *id, tms_login **out)
 static tms_err need_absent(rctx *x, char kind, const char *id)
 {
     if (tms_tenant_account(x->tenant, kind, id))
-        return deny(x, TMS_ALREADY_EXISTS, "%s %s already exists", kind_name(kind), id);
+        return deny(x, TMS_ALREADY_EXISTS, "%s %s already exists", tms_kind_name(kind), id);
     return TMS_OK;
 }
 
@@ -109,7 +109,7 @@ tms_err cmd_delete_group(rctx *x)
     if ((err = need_account(x, kind, id, &obj)) || (err = check_menu(x)))
         return err;
     if (!x->is_admin && !tms_object_is_distributed_to(obj, x->me))
-        return deny(x, TMS_NOT_VISIBLE, "%s %s is not distributed to manager %s", kind_name(kind), id, x->actor);
+        return deny(x, TMS_NOT_VISIBLE, "%s %s is not distributed to manager %s", tms_kind_name(kind), id, x->actor);
     return tms_tenant_delete_account(x->st, x->tenant, obj);
 }
 

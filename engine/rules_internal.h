@@ -37,8 +37,6 @@ tms_err names_mask(rctx *x, int fid, int features, uint64_t *mask);
 tms_err check_account_type(rctx *x, char kind, uint64_t mask);
 /* R10: PERMISSION_CEILING when `enabling` holds bits the actor lacks. */
 tms_err check_ceiling(rctx *x, uint64_t enabling);
-const char *kind_name(char kind);
-char kind_of(const char *name);   /* "extension" -> 'e' ... */
 
 /* Command handlers, one per schema command. */
 tms_err cmd_create_login(rctx *x);

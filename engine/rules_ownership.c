@@ -9,7 +9,7 @@
 static tms_err check_distribution(rctx *x, tms_account **obj, tms_account **target)
 {
     const char *id = F(x, TMS_F_ID);
-    char kind = kind_of(F(x, TMS_F_KIND));
+    char kind = tms_kind_of(F(x, TMS_F_KIND));
     tms_err err;
     if ((err = need_account(x, kind, id, obj)) || (err = need_account(x, TMS_KIND_MANAGER, F(x, TMS_F_MANAGER), target)) ||
         (err = check_menu(x)))
@@ -20,7 +20,7 @@ static tms_err check_distribution(rctx *x, tms_account **obj, tms_account **targ
         return err;
     return tms_object_is_distributed_to(*obj, x->me)
                ? TMS_OK
-               : deny(x, TMS_NOT_VISIBLE, "%s %s is not visible to manager %s", kind_name(kind), id, x->actor);
+               : deny(x, TMS_NOT_VISIBLE, "%s %s is not visible to manager %s", tms_kind_name(kind), id, x->actor);
 }
 
 tms_err cmd_distribute(rctx *x)
@@ -39,7 +39,7 @@ tms_err cmd_undistribute(rctx *x)
         return err;
     if (!tms_object_is_distributed_to(obj, target))
         return deny(x, TMS_NOT_DISTRIBUTED, "%s %s is not distributed to manager %s",
-                    kind_name(tms_account_kind(obj)), id, manager);
+                    tms_kind_name(tms_account_kind(obj)), id, manager);
     if (tms_account_owner(obj) == target)
         return deny(x, TMS_OWNED_BY_TARGET, "extension %s is owned by manager %s: release it first", id, manager);
     return tms_object_undistribute(x->st, obj, target);

@@ -20,7 +20,7 @@ static tms_err check_owner(rctx *x, const tms_account *e)
 
 tms_err cmd_set_permissions(rctx *x)
 {
-    char kind = kind_of(F(x, TMS_F_KIND));
+    char kind = tms_kind_of(F(x, TMS_F_KIND));
     uint64_t en, dis;
     tms_account *a;
     tms_err err;
@@ -80,7 +80,7 @@ static tms_err check_role_owner(rctx *x, const tms_role *r)
 tms_err cmd_create_role(rctx *x)
 {
     const char *id = F(x, TMS_F_ROLE);
-    char kind = kind_of(F(x, TMS_F_ACCOUNT_TYPE));
+    char kind = tms_kind_of(F(x, TMS_F_ACCOUNT_TYPE));
     tms_role *r = tms_tenant_role(x->tenant, id);
     uint64_t perms;
     tms_err err;
@@ -159,7 +159,7 @@ static tms_err assign_checks(rctx *x, char kind, const tms_role *r, tms_account 
             tms_account *a = accts[i];
             if (pass == 1 && !a)
                 return deny(x, TMS_WRONG_ACCOUNT_TYPE, "role %s is for %ss; %s is not one", F(x, TMS_F_ROLE),
-                            kind_name(kind), ids->items[i].str);
+                            tms_kind_name(kind), ids->items[i].str);
             if (!a || pass == 1)
                 continue;
             if (pass == 0 && kind == TMS_KIND_MANAGER && (err = check_manages(x, a, "R9")))

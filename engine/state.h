@@ -21,11 +21,8 @@
 #include <stdint.h>
 #include "tmsperm.h"
 
-/* Account and object kinds (also the letters of the projection's keys). */
-#define TMS_KIND_MANAGER 'm'
-#define TMS_KIND_EXTENSION 'e'
-#define TMS_KIND_QUEUE 'q'
-#define TMS_KIND_CAMPAIGN 'c'
+/* Account and object kinds are letters (TMS_KIND_MANAGER 'm' ...), from the
+ * schema ("kinds", generated into tmsperm_schema.h). */
 
 /* An account's role: none, Custom, or a role. */
 enum { TMS_ROLE_NONE = 0, TMS_ROLE_CUSTOM = 1, TMS_ROLE_SET = 2 };

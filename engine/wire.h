@@ -13,7 +13,6 @@
 
 #define TMS_WIRE_VERSION TMS_WIRE_PROTOCOL_VERSION
 #define TMS_WIRE_HEADER 4
-#define TMS_WIRE_MAX_FRAME (16u << 20)   /* default payload limit: 16 MiB */
 
 typedef struct tms_frame_reader {
     uint8_t *buf;

@@ -31,6 +31,21 @@ def main():
     h.append(" * Do not edit: change the schema. Enums, names and catalogues of tmsperm. */")
     h.append("#ifndef TMSPERM_SCHEMA_H\n#define TMSPERM_SCHEMA_H\n#include <stdint.h>\n")
     h.append("#define TMS_SCHEMA_VERSION %d\n" % s["schema_version"])
+    h.append("/* Limits (schemas/tmsperm.json \"limits\"). */")
+    for k, v in s["limits"].items():
+        if k != "comment":
+            h.append("#define TMS_%s %d" % (cname(k), v))
+    h.append("")
+    h.append("/* Kinds of accounts and objects, by the letter the projection keys use. */")
+    for k in s["kinds"]:
+        h.append("#define TMS_KIND_%s '%s'" % (cname(k["name"]), k["letter"]))
+    h.append("#define TMS_KIND_COUNT %d" % len(s["kinds"]))
+    h.append("typedef struct tms_kind_def { const char *name; char letter; int account, object; } tms_kind_def;")
+    h.append("extern const tms_kind_def tms_kinds[TMS_KIND_COUNT];")
+    h.append("/* \"extension\" -> 'e'; 0 for an unknown name (NULL too). */")
+    h.append("char tms_kind_of(const char *name);")
+    h.append("/* 'e' -> \"extension\"; \"?\" for an unknown letter. */")
+    h.append("const char *tms_kind_name(char letter);\n")
     h.append("/* Every error code; values are stable (schema order, append-only). */")
     h.append("typedef enum tms_err {\n    TMS_OK = 0,")
     for i, e in enumerate(errs):
@@ -98,6 +113,7 @@ extern const int tms_err_is_domain[TMS_ERR_COUNT];       /* a verdict code, not 
     wire = s["wire"]
     h.append("/* tmsd protocol (schemas/tmsperm.json \"wire\") */")
     h.append("#define TMS_WIRE_PROTOCOL_VERSION %d" % wire["version"])
+    h.append("#define TMS_WIRE_MAX_FRAME %du   /* default payload limit */" % wire["max_frame_bytes"])
     h.append("typedef enum tms_wire_op {")
     for i, o in enumerate(wire["ops"]):
         h.append("    TMS_OP_%s = %d," % (cname(o["op"]), i))
@@ -107,7 +123,26 @@ extern const int tms_err_is_domain[TMS_ERR_COUNT];       /* a verdict code, not 
     h.append("extern const tms_wire_op_def tms_wire_ops[TMS_OP_COUNT];\n")
     h.append("#endif")
     c.append("/* tmsperm_schema.c -- GENERATED from schemas/tmsperm.json by schemas/gen.py. */")
-    c.append('#include "tmsperm_schema.h"\n')
+    c.append('#include "tmsperm_schema.h"')
+    c.append('#include <string.h>\n')
+    c.append("const tms_kind_def tms_kinds[TMS_KIND_COUNT] = {" + ", ".join(
+        "{%s, '%s', %d, %d}" % (cstr(k["name"]), k["letter"], int(k["account"]), int(k["object"])) for k in s["kinds"]) + "};\n")
+    c.append("""char tms_kind_of(const char *name)
+{
+    for (int i = 0; name && i < TMS_KIND_COUNT; i++)
+        if (!strcmp(name, tms_kinds[i].name))
+            return tms_kinds[i].letter;
+    return 0;
+}
+
+const char *tms_kind_name(char letter)
+{
+    for (int i = 0; i < TMS_KIND_COUNT; i++)
+        if (tms_kinds[i].letter == letter)
+            return tms_kinds[i].name;
+    return "?";
+}
+""")
     def fdefs(name, lst):
         c.append("static const tms_field_def %s[] = {" % name if not name.startswith("tms_common") else
                  "const tms_field_def %s[] = {" % name)

@@ -61,7 +61,7 @@ typedef struct whocan {
 static json_t *entry(const whocan *w, char kind, const char *id)
 {
     json_t *o = json_object();
-    json_object_set_new(o, "kind", json_string(kind == 'a' ? "admin" : tool_kind_name(kind)));
+    json_object_set_new(o, "kind", json_string(kind == 'a' ? "admin" : tms_kind_name(kind)));
     json_object_set_new(o, "id", json_string(id));
     if (w->ex)
         tool_explain_annotate(w->ex, kind, id, o);

@@ -106,7 +106,7 @@ static int print_custom(const custom_run *r, const tms_record *rec, const tms_cu
 {
     char when[TOOL_TIME_MAX], en[1024], dis[1024];
     const char *tenant = TMS_CMD_STR(&rec->cmd, TMS_F_TENANT), *actor = TMS_CMD_STR(&rec->cmd, TMS_F_ACTOR);
-    const char *kind = tool_kind_name(ev->kind);
+    const char *kind = tms_kind_name(ev->kind);
     tool_time_format(rec->time, when);
     if (r->format == FMT_JSON) {
         json_t *o = json_object();
@@ -150,7 +150,7 @@ static int parse_account_opt(const char *s, char *kind, const char **id)
         return -1;
     memcpy(k, s, (size_t)(colon - s));
     k[colon - s] = '\0';
-    *kind = tool_kind_letter(k);
+    *kind = tms_kind_of(k);
     *id = colon + 1;
     return (*kind == 'm' || *kind == 'e') && tms_is_id(*id, strlen(*id)) ? 0 : -1;
 }
@@ -259,7 +259,7 @@ static int cmd_account(int argc, char **argv)
         (until && tool_point_parse("--until", until, &tl.until)))
         return TOOL_ERROR;
     tl.tenant = pos[0];
-    tl.kind = tool_kind_letter(pos[1]);
+    tl.kind = tms_kind_of(pos[1]);
     tl.id = pos[2];
     if (!tl.kind)
         return tool_fail("account: unknown kind %s (manager, extension, queue or campaign)", pos[1]);

@@ -280,30 +280,6 @@ int tool_finish_stdout(void)
     return 0;
 }
 
-char tool_kind_letter(const char *name)
-{
-    if (!strcmp(name, "manager"))
-        return 'm';
-    if (!strcmp(name, "extension"))
-        return 'e';
-    if (!strcmp(name, "queue"))
-        return 'q';
-    if (!strcmp(name, "campaign"))
-        return 'c';
-    return 0;
-}
-
-const char *tool_kind_name(char kind)
-{
-    switch (kind) {
-    case 'm': return "manager";
-    case 'e': return "extension";
-    case 'q': return "queue";
-    case 'c': return "campaign";
-    }
-    return "?";
-}
-
 /* ---- progress -------------------------------------------------------------- */
 
 static uint64_t now_ms(void)

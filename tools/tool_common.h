@@ -79,11 +79,6 @@ int tool_print_json(json_t *v);
 /* Flush stdout; on a write error print a message and return TOOL_ERROR. */
 int tool_finish_stdout(void);
 
-/* The account kind letter of a name ("extension" -> 'e'), 0 if unknown;
- * and back ('e' -> "extension"), "?" if unknown. */
-char tool_kind_letter(const char *name);
-const char *tool_kind_name(char kind);
-
 /* ---- progress -------------------------------------------------------------- */
 
 /* A progress line on stderr, shown only when stderr is a terminal and the

@@ -106,7 +106,7 @@ static tms_err timeline_effects(void *ctx, const tms_fold_event *ev)
     json_t *cur = NULL, *before, *after;
     if (ev->verdict->code != TMS_OK || !touches(tl, ev))
         return TMS_OK;
-    int rc = tms_query_show_state(ev->state, tl->tenant, tool_kind_name(tl->kind), tl->id, &cur);
+    int rc = tms_query_show_state(ev->state, tl->tenant, tms_kind_name(tl->kind), tl->id, &cur);
     if (rc == 2) {
         tl->read_failed = 1;
         return TMS_E_NOMEM;

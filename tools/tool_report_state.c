@@ -24,7 +24,7 @@ static void ceiling(walk *w, const tms_account *a)
     if (!extra)
         return;
     json_t *o = json_object();
-    json_object_set_new(o, "kind", json_string(tool_kind_name(kind)));
+    json_object_set_new(o, "kind", json_string(tms_kind_name(kind)));
     json_object_set_new(o, "id", json_string(tms_account_id(a)));
     json_object_set_new(o, "relation", json_string(kind == TMS_KIND_EXTENSION ? "owner" : "parent"));
     json_object_set_new(o, "manager", json_string(tms_account_id(above)));
@@ -68,7 +68,7 @@ static int stored_role(void *ctx, tms_role *r)
     size_t holders;
     free(tms_role_holders(r, &holders));
     json_object_set_new(w->byname, tms_role_id(r),
-                        role_entry(tms_role_id(r), tool_kind_name(tms_role_account_kind(r)), 1, holders, w->custom));
+                        role_entry(tms_role_id(r), tms_kind_name(tms_role_account_kind(r)), 1, holders, w->custom));
     return 0;
 }
 
