@@ -21,7 +21,7 @@
 /* A private copy of the CRC code, renamed, so its static table and SSE4.2
  * paths can be tested directly (nothing extra is exported by the engine). */
 #define tms_crc32c tu_crc32c_copy
-#include "../engine/crc32c.c"
+#include "../engine/storage/crc32c.c"
 #undef tms_crc32c
 
 #define HDR TMS_LOG_FRAME_HEADER

@@ -1,7 +1,9 @@
 /* bench_socket.h -- what the parts of bench_socket share: the data set (one
  * tenant, N extensions and their permission sets, parsed from the JSON Lines
  * file tmsd was fed), one measurement (a system, an operation, a batch size,
- * a number of connections, fixed work per connection) and its results. */
+ * a number of connections, fixed work per connection) and its results.
+ * PostgreSQL (SB_PG, sock_pg.c, sock_durable.c) is built in only when libpq
+ * is found (SB_HAVE_PG). */
 #ifndef TMS_BENCH_SOCKET_H
 #define TMS_BENCH_SOCKET_H
 
@@ -31,7 +33,7 @@ typedef struct sb_item {
     uint8_t perm, enable;
 } sb_item;
 
-typedef enum sb_sys { SB_TMSD, SB_REDIS } sb_sys;
+typedef enum sb_sys { SB_TMSD, SB_REDIS, SB_PG } sb_sys;
 typedef enum sb_op { SB_CHECK, SB_SUBMIT } sb_op;
 
 /* One measurement: nconn connections, each doing per_conn items in rounds of
@@ -39,7 +41,7 @@ typedef enum sb_op { SB_CHECK, SB_SUBMIT } sb_op;
 typedef struct sb_run {
     sb_sys sys;
     sb_op op;
-    const char *addr;            /* socket path (contains '/') or HOST:PORT */
+    const char *addr;            /* socket path (contains '/') or HOST:PORT; libpq conninfo for SB_PG */
     int nconn, batch;
     size_t per_conn;             /* a multiple of batch */
     const sb_dataset *ds;
@@ -57,7 +59,7 @@ int sb_gen(FILE *out, long n, uint64_t seed);
 int sb_dataset_load(sb_dataset *ds, const char *path, char *why, size_t whylen);
 void sb_dataset_free(sb_dataset *ds);
 int sb_redis_load(const sb_dataset *ds, const char *addr, char *why, size_t whylen);
-long sb_verify_all(const sb_dataset *ds, const char *tmsd, const char *redis, char *why, size_t whylen);
+long sb_verify_all(const sb_dataset *ds, const char *tmsd, const char *redis, char *why, size_t whylen); /* redis may be NULL */
 
 /* sock_run.c */
 int sb_run_exec(sb_run *r);
@@ -70,5 +72,19 @@ void sb_plan_checks(const sb_dataset *ds, sb_item **items, int nconn, size_t per
 uint64_t sb_expected_allows(const sb_dataset *ds, sb_item *const *items, int nconn, size_t per_conn);
 void sb_plan_toggles(sb_dataset *ds, sb_item **items, int nconn, size_t per_conn, long *cursor);
 int sb_format_toggle(const sb_dataset *ds, const sb_item *it, char *buf, size_t len);
+
+/* sock_pg.c (libpq's PGconn is struct pg_conn) */
+struct pg_conn;
+struct pg_conn *sb_pg_connect(const char *conninfo, int prepare, char *why, size_t whylen);
+void sb_pg_close(struct pg_conn *pc);
+int sb_pg_round(struct pg_conn *pc, const sb_dataset *ds, const sb_item *it, int n, uint64_t *changed, char *why,
+                size_t whylen);
+int sb_pg_load(const sb_dataset *ds, const char *conninfo, char *why, size_t whylen);
+long sb_pg_verify(const sb_dataset *ds, const char *conninfo, char *why, size_t whylen);
+void sb_pg_describe(struct pg_conn *pc, char *buf, size_t len);
+long long sb_pg_wal_syncs(struct pg_conn *pc);
+
+/* sock_durable.c: `bench_socket durable ...` (tmsd against PostgreSQL) */
+int sb_durable_main(int argc, char **argv);
 
 #endif

@@ -165,9 +165,6 @@ tms_err tms_login_put(tms_txn *tx, const char *t, const char *login, const tms_l
 tms_err tms_account_bits(tms_txn *tx, const char *t, char kind, const char *id,
                          uint64_t *perms, uint64_t *features);
 
-/* The permission check of tmsperm.h inside an open read transaction:
- * 1 allow, 0 deny (fails closed), negative tms_err on a store failure. */
-int tms_lookup_check(tms_txn *tx, const char *tenant, const char *kind, const char *id, const char *name);
 
 /* Sets (dupsort databases). key1 is the tenant; key2/key3 complete the key
  * (key3 may be NULL): dist uses (kind-as-string, id), visible (manager, NULL).

@@ -4,6 +4,7 @@
  * worker thread. Replies are msgpack frames echoing the request's "req". */
 #include "daemon_internal.h"
 #include "mpsafe.h"
+#include "lookup.h"
 #include "query.h"
 #include <sodium.h>
 #include <stdarg.h>

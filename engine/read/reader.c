@@ -5,7 +5,7 @@
  * from a snapshot older than the last commit at the time of the call. */
 #include "tmsperm.h"
 #include "cmd.h"
-#include "store.h"
+#include "lookup.h"
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
