@@ -2,7 +2,9 @@
  * one run (issue 3, item 9). `gen` writes the JSON Lines data set; `run`
  * loads that file into Redis, checks tmsd and Redis agree on every answer,
  * measures checks (1 per call, 100 per frame) and durable submits at several
- * connection counts, and prints a Markdown table. Progress goes to stderr. */
+ * connection counts, and prints a Markdown table. `durable` (sock_durable.c,
+ * built with libpq) measures durable submits against PostgreSQL (issue 7).
+ * Progress goes to stderr. */
 #include "bench_socket.h"
 #include "tmsclient.h"
 #include <stdlib.h>
@@ -42,6 +44,7 @@ static const char usage[] =
     "  --submits           durable submits at 1 per frame (2000); --batched-submits at B per frame (20000)\n"
     "  --only LIST         any of check1,checkB,submit,verify (default all; verify = compare every\n"
     "                      answer again after the submits; the comparison after loading always runs)\n"
+    "       bench_socket durable --help                         durable submits against PostgreSQL\n"
     "Exit status: 0 when every answer agreed, 1 when tmsd and Redis disagreed or a run failed, 2 on errors.\n";
 
 static int parse_list(const char *s, int *out)
@@ -314,6 +317,10 @@ int main(int argc, char **argv)
         }
         return sb_gen(stdout, n, seed) == 0 && fflush(stdout) == 0 ? 0 : 2;
     }
+#ifdef SB_HAVE_PG
+    if (argc >= 2 && !strcmp(argv[1], "durable"))
+        return sb_durable_main(argc - 2, argv + 2);
+#endif
     static ctx x;
     if (argc < 2 || strcmp(argv[1], "run") || parse_opts(&x.o, argc - 2, argv + 2)) {
         fputs(usage, argc >= 2 && !strcmp(argv[1], "--help") ? stdout : stderr);

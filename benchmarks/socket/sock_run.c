@@ -1,7 +1,8 @@
 /* sock_run.c -- one measurement: nconn threads, each with its own blocking
- * connection (tmsclient.h or hiredis), connect first, start together on a
- * barrier, then do a fixed number of rounds (one call, one check_batch frame,
- * one submit frame or one Redis pipeline each), timing every round. */
+ * connection (tmsclient.h, hiredis or libpq), connect first, start together
+ * on a barrier, then do a fixed number of rounds (one call, one check_batch
+ * frame, one submit frame, one Redis pipeline, or one PostgreSQL commit
+ * each), timing every round. */
 #include "bench_socket.h"
 #include "tmsclient.h"
 #include <pthread.h>
@@ -139,16 +140,40 @@ static int redis_round(redisContext *rc, worker *w, const sb_item *it, int n)
     return 0;
 }
 
-static void rounds(worker *w, tms_client *tc, redisContext *rc)
+/* The connection of one worker, whichever system it talks to. */
+typedef struct conns {
+    tms_client *tc;
+    redisContext *rc;
+    struct pg_conn *pg;
+} conns;
+
+static int one_round(worker *w, const conns *c, const sb_item *it)
+{
+    sb_run *r = w->r;
+    switch (r->sys) {
+    case SB_REDIS:
+        return redis_round(c->rc, w, it, r->batch);
+    case SB_PG:   /* submits only: sb_durable_main never plans PostgreSQL checks */
+#ifdef SB_HAVE_PG
+        return sb_pg_round(c->pg, r->ds, it, r->batch, &w->allows, w->why, sizeof w->why);
+#else
+        snprintf(w->why, sizeof w->why, "built without libpq");
+        return -1;
+#endif
+    case SB_TMSD:
+        break;
+    }
+    return r->op == SB_CHECK ? tmsd_check_round(c->tc, w, it, r->batch) : tmsd_submit_round(c->tc, w, it, r->batch);
+}
+
+static void rounds(worker *w, const conns *c)
 {
     sb_run *r = w->r;
     const sb_item *items = r->items[w->idx];
     for (size_t k = 0; k < w->nlat; k++) {
         const sb_item *it = items + k * (size_t)r->batch;
         uint64_t t0 = now_ns();
-        int rv = r->sys == SB_REDIS       ? redis_round(rc, w, it, r->batch)
-                 : r->op == SB_CHECK      ? tmsd_check_round(tc, w, it, r->batch)
-                                          : tmsd_submit_round(tc, w, it, r->batch);
+        int rv = one_round(w, c, it);
         w->lat[k] = now_ns() - t0;
         if (rv < 0) {
             w->errors++;
@@ -162,22 +187,28 @@ static void rounds(worker *w, tms_client *tc, redisContext *rc)
 static void *worker_main(void *arg)
 {
     worker *w = arg;
-    tms_client *tc = NULL;
-    redisContext *rc = NULL;
+    conns c = {0};
     if (w->r->sys == SB_TMSD)
-        tms_client_connect(w->r->addr, NULL, &tc, w->why, sizeof w->why);
+        tms_client_connect(w->r->addr, NULL, &c.tc, w->why, sizeof w->why);
+    else if (w->r->sys == SB_REDIS)
+        c.rc = sb_redis_connect(w->r->addr, w->why, sizeof w->why);
+#ifdef SB_HAVE_PG
     else
-        rc = sb_redis_connect(w->r->addr, w->why, sizeof w->why);
+        c.pg = sb_pg_connect(w->r->addr, 1, w->why, sizeof w->why);
+#endif
     pthread_barrier_wait(w->bar);
-    if (tc || rc)
-        rounds(w, tc, rc);
+    if (c.tc || c.rc || c.pg)
+        rounds(w, &c);
     else {
         w->errors++;
         w->nlat = 0;
     }
     w->t_end = now_ns();
-    tms_client_close(tc);
-    redisFree(rc);
+    tms_client_close(c.tc);
+    redisFree(c.rc);
+#ifdef SB_HAVE_PG
+    sb_pg_close(c.pg);
+#endif
     return NULL;
 }
 
