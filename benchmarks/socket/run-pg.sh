@@ -9,10 +9,14 @@
 # is bounded.
 #
 # usage: benchmarks/socket/run-pg.sh          (as root: initdb and postgres run as user postgres)
-# environment: BUILD (default build-bench-pg)  EXTENSIONS (100000)  SUBMITS (6000: commands per
+# environment: BUILD (default build-bench-pg)  EXTENSIONS (100000)  SUBMITS (12000: commands per
 #   measurement at 1 per commit, split over the clients)  BATCHED_SUBMITS (60000, at BATCH per
-#   commit)  BATCH (100)  CONNS (1,8,64)  ROUNDS (5)  NOBUILD=1 uses the binaries already in BUILD;
-#   PGBIN (/usr/lib/postgresql/15/bin); KEEP=1 keeps the directories.
+#   commit)  BATCH (100)  CONNS (1,8,64)  ROUNDS (7)  NOBUILD=1 uses the binaries already in BUILD;
+#   PGBIN (/usr/lib/postgresql/15/bin); KEEP=1 keeps the directories;
+#   STRACE=1 runs the measurements under `strace -f -c -w` attached to tmsd and to every
+#   PostgreSQL process (syscall counts and wall time per call of the syncs and writes, printed
+#   after the table; strace slows both, so figures of such a run are not for RESULTS.md;
+#   CONNS=1 ROUNDS=1 keeps it short).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -37,7 +41,8 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/tms-pgbench.XXXXXX")
 pgdir=$(mktemp -d "${TMPDIR:-/tmp}/tms-pgbench-pg.XXXXXX")
 chown postgres: "$pgdir"
 [ "$(stat -f -c %T "$work")" = tmpfs ] && echo "run-pg.sh: warning: $work is on tmpfs: fsync costs nothing there" >&2
-tmsd_pid='' pg_started=0
+tmsd_pid='' pg_started=0 strace_pids=''
+traced='fdatasync,fsync,pwrite64,write,writev,sendto,recvfrom,read,epoll_wait'
 
 as_pg() { runuser -u postgres -- "$@"; }
 
@@ -59,6 +64,7 @@ stop_pg() {
         true
 }
 cleanup() {
+    for p in $strace_pids; do stop "$p"; done
     stop "$tmsd_pid"
     stop_pg
     if [ "${KEEP:-0}" = 1 ]; then echo "run-pg.sh: kept $work $pgdir" >&2; else rm -rf "$work" "$pgdir"; fi
@@ -113,10 +119,35 @@ echo "Data: one tenant, $n extensions, each with 1-4 of the catalogue's extensio
      "\`listen_addresses = ''\`, the socket in the cluster's temporary directory, nothing else changed."
 echo
 
+if [ "${STRACE:-0}" = 1 ]; then
+    # tmsd, the postmaster and its children (walwriter, checkpointer...; -f follows the backends
+    # the clients start); each strace writes its summary when stopped.
+    pm=$(head -1 "$pgdir/data/postmaster.pid")
+    strace -f -c -w -e trace="$traced" -o "$work/strace.tmsd" -p "$tmsd_pid" 2>/dev/null &
+    strace_pids=$!
+    set -- $(for p in "$pm" $(ps --ppid "$pm" -o pid=); do printf -- '-p %s ' "$p"; done)
+    strace -f -c -w -e trace="$traced" -o "$work/strace.pg" "$@" 2>/dev/null &
+    strace_pids="$strace_pids $!"
+    sleep 1
+fi
+python3 "$here/append_sync.py" "$work"
+echo
 rc=0
 "$bench" durable --data "$work/data.jsonl" --tmsd "$work/tms/tmsd.sock" --pg "$conninfo" \
-    --tmsd-metrics "127.0.0.1:$mport" --submits "${SUBMITS:-6000}" --batched-submits "${BATCHED_SUBMITS:-60000}" \
-    --batch "${BATCH:-100}" --conns "${CONNS:-1,8,64}" --rounds "${ROUNDS:-5}" || rc=$?
+    --tmsd-metrics "127.0.0.1:$mport" --submits "${SUBMITS:-12000}" --batched-submits "${BATCHED_SUBMITS:-60000}" \
+    --batch "${BATCH:-100}" --conns "${CONNS:-1,8,64}" --rounds "${ROUNDS:-7}" || rc=$?
+if [ -n "$strace_pids" ]; then
+    for p in $strace_pids; do stop "$p"; done
+    strace_pids=''
+    for side in tmsd pg; do
+        echo
+        echo "strace -f -c -w -e trace=$traced of $side during the run (wall time per call; perturbed by strace):"
+        echo
+        echo '```'
+        cat "$work/strace.$side"
+        echo '```'
+    done
+fi
 echo
 echo "Load average at end: $(cut -d' ' -f1-3 /proc/loadavg)."
 exit "$rc"

@@ -57,9 +57,9 @@ static const char usage[] =
     "  --data             the JSON Lines file tmsd was fed (bench_socket gen); loaded into PostgreSQL here\n"
     "  --pg               libpq connection string, e.g. \"host=/tmp/pgdir dbname=postgres user=postgres\"\n"
     "  --tmsd-metrics     tmsd's --metrics address: group commits (log fdatasyncs) are counted from it\n"
-    "  --submits          commands per measurement at 1 per commit, split over the clients (6000)\n"
+    "  --submits          commands per measurement at 1 per commit, split over the clients (12000)\n"
     "  --batched-submits  commands per measurement at B per commit (60000); --batch B (100)\n"
-    "  --rounds           rounds per configuration, each tmsd and PostgreSQL on the same toggles (5)\n"
+    "  --rounds           rounds per configuration, each tmsd and PostgreSQL on the same toggles (7)\n"
     "Exit status: 0 when every command was accepted and every answer agreed, 1 otherwise, 2 on errors.\n";
 
 static int parse_conns(const char *s, int *out)
@@ -76,7 +76,7 @@ static int parse_conns(const char *s, int *out)
 
 static int parse_dopts(dopts *o, int argc, char **argv)
 {
-    *o = (dopts){.submits1 = 6000, .submits_batched = 60000, .batch = 100, .rounds = 5, .conns = {1, 8, 64},
+    *o = (dopts){.submits1 = 12000, .submits_batched = 60000, .batch = 100, .rounds = 7, .conns = {1, 8, 64},
                  .nconns = 3};
     for (int i = 0; i + 1 < argc; i += 2) {
         const char *a = argv[i], *v = argv[i + 1];
@@ -246,9 +246,8 @@ static int size_cell(const dctx *x, cell *c, int batch, int nconn)
 static void run_cells(dctx *x)
 {
     static cell warm;
-    x->failed = size_cell(x, &warm, x->o.batch, x->o.conns[x->o.nconns > 1]) != 0;
     fprintf(stderr, "warm-up, not reported:\n");
-    if (!x->failed && run_round(x, &warm) != 0) {
+    if (size_cell(x, &warm, x->o.batch, x->o.conns[x->o.nconns > 1]) != 0 || run_round(x, &warm) != 0) {
         fprintf(stderr, "bench_socket: warm-up failed: %s\n", warm.why);
         x->failed = 1;
     }
