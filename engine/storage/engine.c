@@ -75,7 +75,7 @@ typedef struct level {
     uint8_t proj_head[TMS_HASH_LEN];
     int usable;                     /* the projection may be caught up (else: rebuild) */
     int matched;                    /* its head was found at its seq */
-    tms_txn tx;                     /* the catch-up transaction, once needed */
+    tms_txn *tx;                    /* the catch-up transaction, once needed */
     char why[300];                  /* why a rebuild, when one is needed */
 } level;
 
@@ -94,10 +94,11 @@ static tms_err level_record(void *ctx, const tms_fold_event *ev)
         }
         return TMS_OK;
     }
-    if (!l->tx.txn && (err = tms_txn_begin(l->e->store, 1, &l->tx)))
+    if (!l->tx && (err = tms_txn_begin(l->e->store, 1, &l->tx)))
         return err;
-    if ((err = tms_store_apply_effects(&l->tx, ev->state, ev->effects, ev->neffects))) {
-        tms_txn_abort(&l->tx);   /* map full, or worse: rebuild instead */
+    if ((err = tms_store_apply_effects(l->tx, ev->state, ev->effects, ev->neffects))) {
+        tms_txn_abort(l->tx);   /* map full, or worse: rebuild instead */
+        l->tx = NULL;
         l->usable = 0;
         snprintf(l->why, sizeof l->why, "catching up failed (%s)", tms_strerror(err));
     }
@@ -107,16 +108,16 @@ static tms_err level_record(void *ctx, const tms_fold_event *ev)
 /* What the projection holds, and whether it may be caught up. */
 static tms_err level_begin(tms_engine *e, level *l)
 {
-    tms_txn tx;
+    tms_txn *tx;
     uint32_t format;
     memset(l, 0, sizeof *l);
     l->e = e;
     tms_err err = tms_txn_begin(e->store, 0, &tx);
     if (err)
         return err;
-    if (!(err = tms_meta_get(&tx, &l->proj_seq, l->proj_head)))
-        err = tms_store_format(&tx, &format);
-    tms_txn_abort(&tx);
+    if (!(err = tms_meta_get(tx, &l->proj_seq, l->proj_head)))
+        err = tms_store_format(tx, &format);
+    tms_txn_abort(tx);
     if (err)
         return err;
     l->usable = tms_store_trusted(e->store) && format == TMS_STORE_FORMAT && l->proj_seq > 0;
@@ -136,16 +137,20 @@ static tms_err level_end(tms_engine *e, level *l, const tms_replay_result *res)
         snprintf(l->why, sizeof l->why, "projection at seq %llu is ahead of the log (last seq %llu)",
                  (unsigned long long)l->proj_seq, (unsigned long long)res->last_seq);
     }
-    if (l->usable && l->matched && l->tx.txn) {
-        if ((err = tms_meta_put(&l->tx, res->last_seq, res->head)) == TMS_OK && (err = tms_txn_commit(&l->tx)) == TMS_OK)
+    if (l->usable && l->matched && l->tx) {
+        tms_txn *tx = l->tx;   /* committed or aborted here, either way freed */
+        l->tx = NULL;
+        if ((err = tms_meta_put(tx, res->last_seq, res->head)) != TMS_OK)
+            tms_txn_abort(tx);
+        else if ((err = tms_txn_commit(tx)) == TMS_OK)
             return TMS_OK;
-        tms_txn_abort(&l->tx);
         snprintf(l->why, sizeof l->why, "catching up failed (%s)", tms_strerror(err));
     } else if (l->usable && l->matched) {
         return TMS_OK;   /* level already */
     }
-    tms_txn_abort(&l->tx);
-    if (l->why[0] && l->proj_seq) {   /* say so: a projection that was thrown away is news */
+    tms_txn_abort(l->tx);
+    l->tx = NULL;
+    if (l->why[0]) {   /* say so: a projection that was thrown away is news */
         size_t used = strlen(e->report);
         snprintf(e->report + used, sizeof e->report - used, "%sprojection rebuilt from the log: %s",
                  used ? "; " : "", l->why);
@@ -170,12 +175,12 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
     o.chain = TMS_LOG_ITER_CHAIN_CHECKED;   /* tms_log_open has just checked every frame and the chain, under our lock */
     err = tms_fold(e->state, tms_data_path(logdir, sizeof logdir, e->dir, "log"), &o, &res);
     if (err) {
-        tms_txn_abort(&l.tx);
+        tms_txn_abort(l.tx);
         snprintf(why, whylen, "replay failed: %s", res.msg);
         return err;
     }
     if (res.last_seq != tms_log_last_seq(e->log)) {
-        tms_txn_abort(&l.tx);
+        tms_txn_abort(l.tx);
         snprintf(why, whylen, "replay stopped at seq %llu, log ends at %llu", (unsigned long long)res.last_seq,
                  (unsigned long long)tms_log_last_seq(e->log));
         return TMS_E_CORRUPT;
@@ -297,14 +302,15 @@ static tms_err stage_one(tms_engine *e, tms_submission *s, int64_t now)
 }
 
 /* Stage the whole batch: the state, the log, and the group's effects in
- * one LMDB transaction; on failure nothing is staged anywhere. */
-static tms_err stage_batch(tms_engine *e, tms_txn *tx, tms_submission *subs, size_t n)
+ * one LMDB transaction, left in *tx (NULL when nothing was logged, e.g.
+ * only repeats); on failure nothing is staged anywhere and *tx is NULL. */
+static tms_err stage_batch(tms_engine *e, tms_txn **tx, tms_submission *subs, size_t n)
 {
     int64_t now = next_time(e);
     size_t neff;
     tms_state_mark mark = tms_state_mark_get(e->state);
     tms_err err = TMS_OK;
-    tx->txn = NULL;
+    *tx = NULL;
     for (size_t i = 0; i < n && !err; i++) {
         subs[i].repeat = 0;
         subs[i].seq = 0;
@@ -312,11 +318,12 @@ static tms_err stage_batch(tms_engine *e, tms_txn *tx, tms_submission *subs, siz
     }
     if (!err && tms_log_staged(e->log)) {
         const tms_effect *effs = tms_state_effects(e->state, &neff);
-        if (!(err = tms_txn_begin(e->store, 1, tx)) && !(err = tms_store_apply_effects(tx, e->state, effs, neff)))
-            err = tms_meta_put(tx, tms_log_last_seq(e->log), tms_log_head(e->log));
+        if (!(err = tms_txn_begin(e->store, 1, tx)) && !(err = tms_store_apply_effects(*tx, e->state, effs, neff)))
+            err = tms_meta_put(*tx, tms_log_last_seq(e->log), tms_log_head(e->log));
     }
     if (err) {
-        tms_txn_abort(tx);
+        tms_txn_abort(*tx);
+        *tx = NULL;
         tms_state_rollback(e->state, mark);
         tms_log_discard(e->log);
         return err;
@@ -335,7 +342,7 @@ static void unstage(tms_engine *e, tms_txn *tx)
 
 tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *why, size_t whylen)
 {
-    tms_txn tx;
+    tms_txn *tx = NULL;
     tms_err err;
     why[0] = '\0';
     e->durable = 0;
@@ -356,7 +363,7 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
         return err;
     }
     if ((err = tms_log_sync(e->log))) {
-        unstage(e, &tx);
+        unstage(e, tx);
         snprintf(why, whylen, "log write failed: %s%s", tms_strerror(err),
                  err == TMS_E_FAILED ? " (fsync error: restart the engine)" : "; nothing was logged");
         return err;
@@ -364,12 +371,12 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
     e->durable = 1;
     memcpy(e->head, tms_log_head(e->log), TMS_HASH_LEN);
     if (e->opt.crash_after_log_sync) {
-        unstage(e, &tx);   /* as if the process died here: the log has it, memory and projection do not */
+        unstage(e, tx);   /* as if the process died here: the log has it, memory and projection do not */
         e->failed = 1;
         snprintf(why, whylen, "simulated crash after the log sync");
         return TMS_E_IO;
     }
-    err = tx.txn ? tms_txn_commit(&tx) : TMS_OK;
+    err = tx ? tms_txn_commit(tx) : TMS_OK;
     tms_state_commit(e->state);   /* the log holds the group: the state keeps it whatever the projection did */
     if (err == TMS_OK)
         return TMS_OK;
