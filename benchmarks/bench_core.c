@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
+#include <lmdb.h>   /* the limit: bare LMDB on the projection, no tmsperm code in the loop */
 #include "engine.h"
 #include "replay.h"
 #include "tmsperm.h"

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <lmdb.h>   /* the limit: bare LMDB on the projection, no tmsperm code in the loop */
 #include "bench_sqlite.h"
 #include "replay.h"
 
@@ -71,39 +72,54 @@ static void open_sqlite(bench *b)
                     " actor TEXT NOT NULL, verdict TEXT NOT NULL, cmd TEXT NOT NULL);");
 }
 
-/* One projection row (key T\0k\0id, value u64 perms, u64 features, ...). */
-static void add_account(bench *b, sqlite3_stmt *ins, const MDB_val *k, const MDB_val *v)
+/* Walking the projection: every tenant, every account of it, in key order
+ * (the accounts database's order: the same extensions, hence the same
+ * probes and targets, on every run). */
+typedef struct loader {
+    bench *b;
+    sqlite3_stmt *ins;
+    tms_txn *tx;
+    const char *tenant;
+    tms_err err;
+} loader;
+
+/* One account: a SQLite row, and a key to ask about when an extension. */
+static int add_account(void *ctx, char kind, const char *id, const tms_account_rec *a)
 {
     static long ext_cap, ten_cap;
-    const char *key = k->mv_data;
-    size_t tl = strnlen(key, k->mv_size), il = k->mv_size - tl - 3;
-    uint64_t perms, features;
-    if (tl + 3 >= k->mv_size || key[tl + 2] || tl > TMS_ID_MAX || il > TMS_ID_MAX || v->mv_size < 16)
-        bench_die("unexpected account key or value in the projection");
-    memcpy(&perms, v->mv_data, 8);
-    memcpy(&features, (const char *)v->mv_data + 8, 8);
-    sqlite3_bind_text(ins, 1, key, (int)tl, SQLITE_STATIC);
-    sqlite3_bind_text(ins, 2, key + tl + 1, 1, SQLITE_STATIC);
-    sqlite3_bind_text(ins, 3, key + tl + 3, (int)il, SQLITE_STATIC);
-    sqlite3_bind_int64(ins, 4, (sqlite3_int64)perms);
-    sqlite3_bind_int64(ins, 5, (sqlite3_int64)features);
-    if (sqlite3_step(ins) != SQLITE_DONE)
+    loader *l = ctx;
+    bench *b = l->b;
+    char k[2] = {kind, 0};
+    sqlite3_bind_text(l->ins, 1, l->tenant, -1, SQLITE_STATIC);
+    sqlite3_bind_text(l->ins, 2, k, 1, SQLITE_STATIC);
+    sqlite3_bind_text(l->ins, 3, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(l->ins, 4, (sqlite3_int64)a->perms);
+    sqlite3_bind_int64(l->ins, 5, (sqlite3_int64)a->features);
+    if (sqlite3_step(l->ins) != SQLITE_DONE)
         bench_die("sqlite insert: %s", sqlite3_errmsg(b->db));
-    sqlite3_reset(ins);
+    sqlite3_reset(l->ins);
     b->accounts++;
-    if (key[tl + 1] != TMS_KIND_EXTENSION)
-        return;
-    if (!b->ntenants || strlen(b->tenants[b->ntenants - 1]) != tl || memcmp(b->tenants[b->ntenants - 1], key, tl)) {
+    if (kind != TMS_KIND_EXTENSION)
+        return 0;
+    if (!b->ntenants || strcmp(b->tenants[b->ntenants - 1], l->tenant)) {
         if (b->ntenants == ten_cap)
             b->tenants = grow(b->tenants, &ten_cap, sizeof *b->tenants);
-        memcpy(b->tenants[b->ntenants], key, tl);
-        b->tenants[b->ntenants++][tl] = '\0';
+        snprintf(b->tenants[b->ntenants++], sizeof *b->tenants, "%s", l->tenant);
     }
     if (b->next == ext_cap)
         b->ext = grow(b->ext, &ext_cap, sizeof *b->ext);
     b->ext[b->next].tenant = b->ntenants - 1;
-    memcpy(b->ext[b->next].id, key + tl + 3, il);
-    b->ext[b->next++].id[il] = '\0';
+    snprintf(b->ext[b->next++].id, sizeof b->ext->id, "%s", id);
+    return 0;
+}
+
+static int add_tenant(void *ctx, const char *tenant, const tms_tenant_rec *rec)
+{
+    loader *l = ctx;
+    (void)rec;
+    l->tenant = tenant;
+    l->err = tms_account_foreach(l->tx, tenant, add_account, l);
+    return l->err != TMS_OK;
 }
 
 /* Distinct extensions for the submits, with their owner (or the Admin). */
@@ -138,25 +154,23 @@ static void load(bench *b)
 {
     char path[4200], why[256];
     tms_store *st;
-    tms_txn tx;
-    MDB_cursor *cur;
-    MDB_val k, v;
+    loader l = {b, NULL, NULL, NULL, TMS_OK};
     double t0 = bench_now();
     if (tms_store_open(tms_data_path(path, sizeof path, b->data, "proj"), TMS_STORE_READONLY, &st, why, sizeof why) ||
-        tms_txn_begin(st, 0, &tx) || mdb_cursor_open(tx.txn, st->dbi[TMS_DB_ACCOUNTS], &cur))
+        tms_txn_begin(st, 0, &l.tx))
         bench_die("cannot read the projection of %s: %s", b->data, why);
     open_sqlite(b);
-    sqlite3_stmt *ins = sql_prepare(b->db, "INSERT INTO accounts VALUES(?1, ?2, ?3, ?4, ?5)");
+    l.ins = sql_prepare(b->db, "INSERT INTO accounts VALUES(?1, ?2, ?3, ?4, ?5)");
     sql_exec(b->db, "BEGIN");
-    for (int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-        add_account(b, ins, &k, &v);
+    tms_err err = tms_tenant_foreach(l.tx, add_tenant, &l);
+    if (err || l.err)
+        bench_die("cannot read the projection of %s: %s", b->data, tms_err_name(err ? err : l.err));
     sql_exec(b->db, "COMMIT");
-    sqlite3_finalize(ins);
-    mdb_cursor_close(cur);
+    sqlite3_finalize(l.ins);
     if (!b->next)
         bench_die("no extension in %s", b->data);
-    pick_targets(b, &tx);
-    tms_txn_abort(&tx);
+    pick_targets(b, l.tx);
+    tms_txn_abort(l.tx);
     tms_store_close(st);
     fprintf(stderr, "bench_sqlite: loaded %ld accounts (%ld extensions, %d tenants) into SQLite in %.1f s\n",
             b->accounts, b->next, b->ntenants, bench_now() - t0);

@@ -1,7 +1,9 @@
 /* test_engine.c -- the engine around the rules: crash between the log
  * append and the projection commit, projections rebuilt when missing, ahead
  * or diverged, replay determinism, idempotency, the writer lock, group
- * commit, a full disk and a failed fsync, and a map that must grow. */
+ * commit, a full disk and a failed fsync, and a map that must grow; the
+ * storage calls readers, tmsd and backups stand on (kept read
+ * transactions, copies, walks). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +13,7 @@
 #include <string.h>
 #include <pthread.h>
 #include <unistd.h>
+#include <sys/wait.h>
 #include <cmocka.h>
 #include "replay.h"
 #include "testutil.h"
@@ -57,12 +60,12 @@ static void scratch_replay_digest(const char *dir, uint8_t out[32])
     char *scratch = tu_mkdtemp(), logdir[4200], why[256];
     tms_store *st;
     tms_replay_result res;
-    tms_txn tx;
+    tms_txn *tx;
     assert_int_equal(tms_store_open(scratch, TMS_STORE_SCRATCH, &st, why, sizeof why), TMS_OK);
     assert_int_equal(tms_replay(st, tms_data_path(logdir, sizeof logdir, dir, "log"), NULL, &res), TMS_OK);
     assert_int_equal(tms_txn_begin(st, 0, &tx), TMS_OK);
-    assert_int_equal(tms_store_digest(&tx, out), TMS_OK);
-    tms_txn_abort(&tx);
+    assert_int_equal(tms_store_digest(tx, out), TMS_OK);
+    tms_txn_abort(tx);
     tms_store_close(st);
     tu_rmtree(scratch);
     free(scratch);
@@ -83,12 +86,12 @@ static void test_log_crash_between_append_and_projection_commit_is_caught_up(voi
     assert_int_not_equal(tms_engine_submit(env->eng, &s, 1, why, sizeof why), TMS_OK);
     tms_cmd_free(&cmd);
     /* the projection did not see it... */
-    tms_txn tx;
+    tms_txn *tx;
     uint64_t seq;
     uint8_t head[32];
     assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
-    assert_int_equal(tms_meta_get(&tx, &seq, head), TMS_OK);
-    tms_txn_abort(&tx);
+    assert_int_equal(tms_meta_get(tx, &seq, head), TMS_OK);
+    tms_txn_abort(tx);
     assert_int_equal(seq, 0);
     /* ...but the log did, durably: reopening replays it */
     tu_env_reopen(env);
@@ -314,6 +317,142 @@ static void test_a_long_lived_reader_sees_every_commit(void **state)
     tms_reader_close(r);
 }
 
+/* What the embedded reader and tmsd build on (store.h): a read transaction
+ * is the latest until a writer commits; reset and renew bring the same
+ * handle to the new snapshot; renew refuses a transaction not reset; a
+ * double reset and an abort of NULL do nothing. */
+static void test_a_kept_read_transaction_is_latest_until_a_commit(void **state)
+{
+    tu_env *env = *state;
+    tms_txn *tx;
+    uint64_t seq, later;
+    uint8_t head[32];
+    assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
+    assert_true(tms_txn_is_latest(tx));
+    assert_int_equal(tms_meta_get(tx, &seq, head), TMS_OK);
+    ACC("{'cmd':'CreateExtension'," T ",'actor':'admin','id':'2001'}");
+    assert_false(tms_txn_is_latest(tx));
+    assert_int_equal(tms_meta_get(tx, &later, head), TMS_OK);
+    assert_int_equal(later, seq);   /* still the old snapshot */
+    assert_int_equal(tms_txn_renew(tx), TMS_E_STORE);
+    tms_txn_reset(tx);
+    tms_txn_reset(tx);
+    assert_int_equal(tms_txn_renew(tx), TMS_OK);
+    assert_true(tms_txn_is_latest(tx));
+    assert_int_equal(tms_meta_get(tx, &later, head), TMS_OK);
+    assert_int_equal(later, seq + 1);
+    tms_txn_abort(tx);
+    tms_txn_abort(NULL);
+    tms_txn_reset(NULL);
+}
+
+static int note_tenant(void *ctx, const char *tenant, const tms_tenant_rec *rec)
+{
+    char *seen = ctx;
+    size_t used = strlen(seen);
+    snprintf(seen + used, 256 - used, "%s:%s ", tenant, rec->admin);
+    return 0;
+}
+
+/* tms_store_copy (tms-restore backup): a compacted copy of a projection in
+ * use opens as any projection and holds the same digest; tms_tenant_foreach
+ * walks its tenants in key order. */
+static void test_a_projection_copy_holds_the_same_digest(void **state)
+{
+    tu_env *env = *state;
+    char *dst = tu_mkdtemp(), why[256], seen[256] = "";
+    uint8_t want[32], got[32];
+    tms_store *copy;
+    tms_txn *tx;
+    ACC("{'cmd':'CreateTenant','tenant':'beta','actor':'system','admin':'boss'}");
+    tu_digest(env, want);
+    assert_int_equal(tms_store_copy(tms_engine_store(env->eng), dst, why, sizeof why), TMS_OK);
+    assert_int_equal(tms_store_open(dst, TMS_STORE_READONLY, &copy, why, sizeof why), TMS_OK);
+    assert_int_equal(tms_txn_begin(copy, 0, &tx), TMS_OK);
+    assert_int_equal(tms_store_digest(tx, got), TMS_OK);
+    assert_int_equal(tms_tenant_foreach(tx, note_tenant, seen), TMS_OK);
+    tms_txn_abort(tx);
+    tms_store_close(copy);
+    assert_memory_equal(got, want, 32);
+    assert_string_equal(seen, "acme:admin beta:boss ");
+    tu_rmtree(dst);
+    free(dst);
+}
+
+/* The writer of the next test, in a child process (no cmocka there): open
+ * dir with the default map and add n extensions, 50 per group. Exits 0
+ * when every one was accepted. */
+static void add_extensions_and_exit(const char *dir, int n)
+{
+    tms_engine *e;
+    char why[512], json[50][160];
+    tms_cmd cmds[50];
+    tms_submission subs[50];
+    if (tms_engine_open(dir, NULL, &e, why, sizeof why))
+        _exit(1);
+    for (int i = 0; i < n; i += 50) {
+        for (int k = 0; k < 50; k++) {
+            snprintf(json[k], sizeof json[k], "{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\","
+                     "\"id\":\"x%05d\"}", i + k);
+            tms_cmd_init(&cmds[k]);
+            if (tms_cmd_from_json(&cmds[k], json[k], strlen(json[k]), why, sizeof why))
+                _exit(2);
+            subs[k] = (tms_submission){&cmds[k], 0, 0, {0, ""}};
+        }
+        if (tms_engine_submit(e, subs, 50, why, sizeof why))
+            _exit(3);
+        for (int k = 0; k < 50; k++) {
+            if (subs[k].verdict.code)
+                _exit(4);
+            tms_cmd_free(&cmds[k]);
+        }
+    }
+    tms_engine_close(e);
+    _exit(0);
+}
+
+/* tms-restore backup while tmsd writes: the writer grows the map past what
+ * the backup's read-only environment has mapped, and the copy adopts the
+ * new size, starts again, and holds the writer's projection. */
+static void test_a_projection_copy_adopts_a_map_grown_by_another_process(void **state)
+{
+    (void)state;
+    tms_engine_options opt = {0};
+    opt.map_bytes = 64 * 1024;
+    tu_env *env = env_with(&opt);
+    char *dst = tu_mkdtemp(), proj[4200], why[256];
+    uint8_t want[32], got[32];
+    tms_store *st, *copy;
+    tms_txn *tx;
+    int status;
+    tu_standard_tenant(env);
+    tms_engine_close(env->eng);
+    env->eng = NULL;
+    tms_data_path(proj, sizeof proj, env->dir, "proj");
+    assert_int_equal(tms_store_open(proj, TMS_STORE_READONLY, &st, why, sizeof why), TMS_OK);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0)
+        add_extensions_and_exit(env->dir, 2000);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(tms_store_copy(st, dst, why, sizeof why), TMS_OK);
+    tms_store_close(st);
+    tu_env_reopen(env);
+    tu_digest(env, want);
+    assert_int_equal(tms_store_open(dst, TMS_STORE_READONLY, &copy, why, sizeof why), TMS_OK);
+    assert_int_equal(tms_txn_begin(copy, 0, &tx), TMS_OK);
+    assert_int_equal(tms_store_digest(tx, got), TMS_OK);
+    tms_txn_abort(tx);
+    tms_store_close(copy);
+    assert_memory_equal(got, want, 32);
+    assert_true(tu_exists(env, 'e', "x01999"));
+    tu_rmtree(dst);
+    free(dst);
+    tu_env_free(env);
+}
+
 /* The contract tmsd relies on: with defer_growth a full map is reported,
  * nothing is logged (not durable), and after tms_engine_grow the same batch
  * goes through with real seqs. */
@@ -485,6 +624,9 @@ int main(void)
         cmocka_unit_test(test_deferred_growth_reports_map_full_and_logs_nothing),
         cmocka_unit_test_setup_teardown(test_a_long_lived_reader_sees_every_commit, tu_setup_standard, tu_teardown),
         cmocka_unit_test_setup_teardown(test_readers_on_many_threads_share_one_environment, tu_setup_standard, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_a_kept_read_transaction_is_latest_until_a_commit, tu_setup_standard, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_a_projection_copy_holds_the_same_digest, tu_setup_standard, tu_teardown),
+        cmocka_unit_test(test_a_projection_copy_adopts_a_map_grown_by_another_process),
         cmocka_unit_test_setup_teardown(test_replay_observers_hear_each_record_once_when_the_map_grows, tu_setup_standard, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -137,10 +137,10 @@ tms_err tu_submit(tu_env *env, const char *fmt, ...)
 
 static tms_err tu_get(tu_env *env, char kind, const char *id, tms_account_rec *out)
 {
-    tms_txn tx;
+    tms_txn *tx;
     assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
-    tms_err err = tms_account_get(&tx, "acme", kind, id, out);
-    tms_txn_abort(&tx);
+    tms_err err = tms_account_get(tx, "acme", kind, id, out);
+    tms_txn_abort(tx);
     return err;
 }
 
@@ -185,29 +185,29 @@ int tu_check(tu_env *env, const char *tenant, const char *kind, const char *id, 
 
 int tu_distributed(tu_env *env, char kind, const char *id, const char *manager)
 {
-    tms_txn tx;
+    tms_txn *tx;
     char k[2] = {kind, 0};
     assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
-    int has = tms_set_has(&tx, TMS_DB_DIST, "acme", k, id, manager);
-    tms_txn_abort(&tx);
+    int has = tms_set_has(tx, TMS_DB_DIST, "acme", k, id, manager);
+    tms_txn_abort(tx);
     assert_true(has >= 0);
     return has;
 }
 
 void tu_digest(tu_env *env, uint8_t out[32])
 {
-    tms_txn tx;
+    tms_txn *tx;
     assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
-    assert_int_equal(tms_store_digest(&tx, out), TMS_OK);
-    tms_txn_abort(&tx);
+    assert_int_equal(tms_store_digest(tx, out), TMS_OK);
+    tms_txn_abort(tx);
 }
 
 void tu_state_digest(tu_env *env, uint8_t out[32])
 {
-    tms_txn tx;
+    tms_txn *tx;
     assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
-    assert_int_equal(tms_store_state_digest(&tx, out), TMS_OK);
-    tms_txn_abort(&tx);
+    assert_int_equal(tms_store_state_digest(tx, out), TMS_OK);
+    tms_txn_abort(tx);
 }
 
 #define OK(...) assert_int_equal(tu_submit(env, __VA_ARGS__), TMS_OK)

@@ -50,17 +50,10 @@ static int copy_projection(tool_restore *r, int *copied)
         tms_store_close(st);
         return tool_fail("cannot create %s: %s", r->dstproj, strerror(errno));
     }
-    int rc = mdb_env_copy2(st->env, r->dstproj, MDB_CP_COMPACT);
-    if (rc == MDB_MAP_RESIZED) {   /* the writer grew the map since we opened it: adopt its size, again */
-        char data[4300];
-        snprintf(data, sizeof data, "%s/data.mdb", r->dstproj);
-        unlink(data);
-        if ((rc = mdb_env_set_mapsize(st->env, 0)) == 0)
-            rc = mdb_env_copy2(st->env, r->dstproj, MDB_CP_COMPACT);
-    }
+    err = tms_store_copy(st, r->dstproj, why, sizeof why);   /* compacted; retried if the writer grew the map */
     tms_store_close(st);
-    if (rc)
-        return tool_fail("copying the projection: %s", mdb_strerror(rc));
+    if (err)
+        return tool_fail("copying the projection: %s", why);
     *copied = 1;
     return 0;
 }
@@ -71,11 +64,11 @@ static int copy_seq(const tool_restore *r, uint64_t *seq)
     char why[512];
     uint8_t head[TMS_HASH_LEN];
     tms_store *st = NULL;
-    tms_txn tx;
+    tms_txn *tx;
     tms_err err = tms_store_open(r->dstproj, TMS_STORE_READONLY, &st, why, sizeof why);
     if (!err && (err = tms_txn_begin(st, 0, &tx)) == TMS_OK) {
-        err = tms_meta_get(&tx, seq, head);
-        tms_txn_abort(&tx);
+        err = tms_meta_get(tx, seq, head);
+        tms_txn_abort(tx);
     }
     tms_store_close(st);
     return err ? tool_fail("cannot read the projection copy: %s", err == TMS_NOT_FOUND ? why : tms_strerror(err)) : 0;
@@ -87,7 +80,7 @@ static int level(tool_restore *r, uint8_t digest[TMS_HASH_LEN])
 {
     char why[512];
     tms_engine *e = NULL;
-    tms_txn tx;
+    tms_txn *tx;
     uint64_t seq = 0;
     uint8_t head[TMS_HASH_LEN];
     tms_err err = tms_engine_open(r->dst, NULL, &e, why, sizeof why);
@@ -98,9 +91,9 @@ static int level(tool_restore *r, uint8_t digest[TMS_HASH_LEN])
     if (err)
         return tool_fail("opening the backup: %s", why);
     if ((err = tms_txn_begin(tms_engine_store(e), 0, &tx)) == TMS_OK) {
-        if ((err = tms_meta_get(&tx, &seq, head)) == TMS_OK)
-            err = tms_store_digest(&tx, digest);
-        tms_txn_abort(&tx);
+        if ((err = tms_meta_get(tx, &seq, head)) == TMS_OK)
+            err = tms_store_digest(tx, digest);
+        tms_txn_abort(tx);
     }
     tms_engine_close(e);
     if (err)

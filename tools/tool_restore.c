@@ -198,7 +198,7 @@ int tool_restore_rebuild(tool_restore *r, uint8_t digest[TMS_HASH_LEN])
 {
     tms_store *st = NULL;
     tms_replay_result res;
-    tms_txn tx;
+    tms_txn *tx;
     char why[512];
     tms_err err = tms_store_open(r->dstproj, TMS_STORE_WRITE, &st, why, sizeof why);
     if (err)
@@ -210,8 +210,8 @@ int tool_restore_rebuild(tool_restore *r, uint8_t digest[TMS_HASH_LEN])
         err = TMS_E_CORRUPT;
     }
     if (err == TMS_OK && (err = tms_txn_begin(st, 0, &tx)) == TMS_OK) {
-        err = tms_store_digest(&tx, digest);
-        tms_txn_abort(&tx);
+        err = tms_store_digest(tx, digest);
+        tms_txn_abort(tx);
     }
     tms_store_close(st);
     if (err == TMS_E_CORRUPT) {

@@ -69,7 +69,7 @@ static int read_projection(vstate *s, const char *datadir)
 {
     char path[4200], why[512];
     tms_store *st = NULL;
-    tms_txn tx;
+    tms_txn *tx;
     tms_err err = tms_store_open(tms_data_path(path, sizeof path, datadir, "proj"), TMS_STORE_READONLY, &st, why,
                                  sizeof why);
     if (err == TMS_NOT_FOUND)
@@ -77,10 +77,10 @@ static int read_projection(vstate *s, const char *datadir)
     if (err)
         return tool_fail("cannot read the projection: %s", why);
     if ((err = tms_txn_begin(st, 0, &tx)) == TMS_OK) {
-        err = tms_meta_get(&tx, &s->pseq, s->phead);
+        err = tms_meta_get(tx, &s->pseq, s->phead);
         if (!err)
-            err = tms_store_digest(&tx, s->pdigest);
-        tms_txn_abort(&tx);
+            err = tms_store_digest(tx, s->pdigest);
+        tms_txn_abort(tx);
     }
     tms_store_close(st);
     if (err)

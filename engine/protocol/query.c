@@ -77,23 +77,23 @@ int tms_query_show(tms_store *st, const char *tenant, const char *kind, const ch
 {
     char k = tms_kind_of(kind), kk[2] = {k, 0};
     tms_account_rec a;
-    tms_txn tx;
+    tms_txn *tx;
     *out = NULL;
     if (!k || !tms_is_id(tenant, strlen(tenant)) || !tms_is_id(id, strlen(id)))
         return 1;
     if (tms_txn_begin(st, 0, &tx))
         return 2;
-    tms_err err = tms_account_get(&tx, tenant, k, id, &a);
+    tms_err err = tms_account_get(tx, tenant, k, id, &a);
     if (err) {
-        tms_txn_abort(&tx);
+        tms_txn_abort(tx);
         return err == TMS_NOT_FOUND ? 1 : 2;
     }
     view v = {a.login, a.link, a.role_tag, a.role, a.perms, a.features, NULL};
     if (k != TMS_KIND_MANAGER) {
         v.dist = json_array();
-        err = tms_set_foreach(&tx, TMS_DB_DIST, tenant, kk, id, add_member, v.dist);
+        err = tms_set_foreach(tx, TMS_DB_DIST, tenant, kk, id, add_member, v.dist);
     }
-    tms_txn_abort(&tx);
+    tms_txn_abort(tx);
     if (err) {
         json_decref(v.dist);
         return 2;
@@ -135,13 +135,13 @@ int tms_query_show_state(const tms_state *st, const char *tenant, const char *ki
 
 int tms_query_visible(tms_store *st, const char *tenant, const char *manager, json_t **out)
 {
-    tms_txn tx;
+    tms_txn *tx;
     *out = json_array();
     if (!tms_is_id(tenant, strlen(tenant)) || !tms_is_id(manager, strlen(manager)))
         return 0;
     if (tms_txn_begin(st, 0, &tx))
         return 2;
-    tms_err err = tms_set_foreach(&tx, TMS_DB_VISIBLE, tenant, manager, NULL, add_object, *out);
-    tms_txn_abort(&tx);
+    tms_err err = tms_set_foreach(tx, TMS_DB_VISIBLE, tenant, manager, NULL, add_object, *out);
+    tms_txn_abort(tx);
     return err ? 2 : 0;
 }

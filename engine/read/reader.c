@@ -28,7 +28,7 @@ static shared_env *envs;
 
 struct tms_reader {
     shared_env *env;
-    tms_txn tx;          /* NULL txn until first use */
+    tms_txn *tx;         /* NULL until first use; then kept (reset, renewed) until close */
     int live;            /* tx holds a snapshot (not reset) */
 };
 
@@ -95,29 +95,29 @@ void tms_reader_close(tms_reader *r)
 {
     if (!r)
         return;
-    tms_txn_abort(&r->tx);
+    tms_txn_abort(r->tx);
     env_release(r->env);
     free(r);
 }
 
 /* A snapshot no older than the last commit: keep the one held if no commit
- * happened since it was taken, else reset and renew. */
+ * happened since it was taken, else reset and renew (no allocation; a new
+ * transaction only the first time, or when renewing failed). */
 static tms_err snapshot(tms_reader *r)
 {
-    MDB_envinfo info;
     if (r->live) {
-        mdb_env_info(r->env->st->env, &info);
-        if (info.me_last_txnid == mdb_txn_id(r->tx.txn))
+        if (tms_txn_is_latest(r->tx))
             return TMS_OK;
-        mdb_txn_reset(r->tx.txn);
+        tms_txn_reset(r->tx);
         r->live = 0;
     }
-    if (r->tx.txn) {
-        if (mdb_txn_renew(r->tx.txn) == 0) {
+    if (r->tx) {
+        if (tms_txn_renew(r->tx) == TMS_OK) {
             r->live = 1;
             return TMS_OK;
         }
-        tms_txn_abort(&r->tx);
+        tms_txn_abort(r->tx);
+        r->tx = NULL;
     }
     tms_err err = tms_txn_begin(r->env->st, 0, &r->tx);
     r->live = err == TMS_OK;
@@ -127,7 +127,7 @@ static tms_err snapshot(tms_reader *r)
 void tms_reader_release(tms_reader *r)
 {
     if (r && r->live) {
-        mdb_txn_reset(r->tx.txn);
+        tms_txn_reset(r->tx);
         r->live = 0;
     }
 }
@@ -165,5 +165,5 @@ int tms_reader_check(tms_reader *r, const char *tenant, const char *kind, const 
     tms_err err = snapshot(r);
     if (err)
         return -(int)err;
-    return tms_lookup_check(&r->tx, tenant, kind, id, name);
+    return tms_lookup_check(r->tx, tenant, kind, id, name);
 }

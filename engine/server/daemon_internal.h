@@ -55,7 +55,7 @@ struct server {
     tms_daemon_options opt;
     tms_engine *eng;
     tms_store *store;           /* the engine's environment: read transactions on the loop thread */
-    tms_txn rtx;                /* reused read transaction, reset between frames */
+    tms_txn *rtx;               /* reused read transaction, reset between frames; NULL until the first */
     uv_pipe_t unix_srv;
     uv_tcp_t tcp_srv, metrics_srv;
     int have_unix, have_tcp, have_metrics;

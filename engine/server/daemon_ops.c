@@ -51,23 +51,24 @@ static void reply_begin(server *d, msgpack_packer *pk, const msgpack_object *req
  * active reader when the map has to grow between groups). */
 static tms_err snapshot_begin(server *d)
 {
-    if (d->rtx.txn) {
-        if (mdb_txn_renew(d->rtx.txn) == 0)
+    if (d->rtx) {
+        if (tms_txn_renew(d->rtx) == TMS_OK)
             return TMS_OK;
-        tms_txn_abort(&d->rtx);
+        tms_txn_abort(d->rtx);
+        d->rtx = NULL;
     }
     return tms_txn_begin(d->store, 0, &d->rtx);
 }
 
 static void snapshot_end(server *d)
 {
-    if (d->rtx.txn)
-        mdb_txn_reset(d->rtx.txn);
+    tms_txn_reset(d->rtx);   /* NULL: nothing to reset */
 }
 
 void snapshot_free(server *d)
 {
-    tms_txn_abort(&d->rtx);
+    tms_txn_abort(d->rtx);
+    d->rtx = NULL;
 }
 
 static int op_hello(conn *c, const msgpack_object *m, const msgpack_object *req)
@@ -130,7 +131,7 @@ static int op_check(conn *c, const msgpack_object *m, const msgpack_object *req)
         const msgpack_object *e = &q->via.array.ptr[i];
         int allow = 0;
         if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size == 4)
-            allow = tms_lookup_check(&d->rtx, obj_str(&e->via.array.ptr[0], t, sizeof t),
+            allow = tms_lookup_check(d->rtx, obj_str(&e->via.array.ptr[0], t, sizeof t),
                                      obj_str(&e->via.array.ptr[1], k, sizeof k),
                                      obj_str(&e->via.array.ptr[2], id, sizeof id),
                                      obj_str(&e->via.array.ptr[3], name, sizeof name));
@@ -187,7 +188,7 @@ static int op_status(conn *c, const msgpack_object *req)
     char hex[2 * TMS_HASH_LEN + 1];
     memset(head, 0, sizeof head);
     if (snapshot_begin(d) == TMS_OK) {   /* meta, not the log: the worker owns the log */
-        tms_meta_get(&d->rtx, &seq, head);
+        tms_meta_get(d->rtx, &seq, head);
         snapshot_end(d);
     }
     sodium_bin2hex(hex, sizeof hex, head, TMS_HASH_LEN);

@@ -142,16 +142,16 @@ tms_err tms_fold(tms_state *st, const char *logdir, const tms_replay_opts *opts,
 /* One transaction: empty, load, meta. TMS_E_MAPFULL leaves it untouched. */
 static tms_err rebuild_once(tms_store *st, const tms_state *state, uint64_t seq, const uint8_t *head)
 {
-    tms_txn tx;
+    tms_txn *tx;
     tms_err err = tms_txn_begin(st, 1, &tx);
     if (err)
         return err;
-    if ((err = tms_store_clear(&tx)) || (err = tms_store_load(&tx, state)) ||
-        (seq && (err = tms_meta_put(&tx, seq, head)))) {
-        tms_txn_abort(&tx);
+    if ((err = tms_store_clear(tx)) || (err = tms_store_load(tx, state)) ||
+        (seq && (err = tms_meta_put(tx, seq, head)))) {
+        tms_txn_abort(tx);
         return err;
     }
-    return tms_txn_commit(&tx);
+    return tms_txn_commit(tx);
 }
 
 tms_err tms_projection_rebuild(tms_store *st, const tms_state *state, uint64_t seq, const uint8_t *head)

@@ -1,13 +1,15 @@
-/* store.c -- LMDB projections (see store.h): environment, transactions,
- * typed records with compact binary values, and dupsort sets. Values are
- * fixed little headers followed by short strings, so a lookup decodes two
- * bitsets straight from the map without copying. */
+/* store.c -- LMDB projections (see store.h): environment (open, grow,
+ * copy), typed records with compact binary values, and dupsort sets;
+ * transactions are in store_txn.c. Values are fixed little headers
+ * followed by short strings, so a lookup decodes two bitsets straight from
+ * the map without copying. */
 #include "store_internal.h"
 #include <errno.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define INITIAL_MAP (256ull << 20)
 #define KEY_MAX TMS__KEY_MAX
@@ -149,31 +151,19 @@ int tms_store_reader_check(tms_store *st)
     return mdb_reader_check(st->env, &dead) == 0 ? dead : -1;
 }
 
-tms_err tms_txn_begin(tms_store *st, int write, tms_txn *tx)
+tms_err tms_store_copy(tms_store *st, const char *dstdir, char *why, size_t whylen)
 {
-    tx->st = st;
-    int rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &tx->txn);
-    if (rc == MDB_MAP_RESIZED) {  /* another process grew the map */
-        mdb_env_set_mapsize(st->env, 0);
-        rc = mdb_txn_begin(st->env, NULL, write ? 0 : MDB_RDONLY, &tx->txn);
+    int rc = mdb_env_copy2(st->env, dstdir, MDB_CP_COMPACT);
+    if (rc == MDB_MAP_RESIZED) {   /* the writer grew the map since we opened it: adopt its size, again */
+        char data[4300];
+        snprintf(data, sizeof data, "%s/data.mdb", dstdir);
+        unlink(data);
+        if ((rc = mdb_env_set_mapsize(st->env, 0)) == 0)
+            rc = mdb_env_copy2(st->env, dstdir, MDB_CP_COMPACT);
     }
     if (rc)
-        tx->txn = NULL;
+        snprintf(why, whylen, "%s", mdb_strerror(rc));
     return tms_store_err(rc);
-}
-
-tms_err tms_txn_commit(tms_txn *tx)
-{
-    int rc = mdb_txn_commit(tx->txn);
-    tx->txn = NULL;
-    return tms_store_err(rc);
-}
-
-void tms_txn_abort(tms_txn *tx)
-{
-    if (tx->txn)
-        mdb_txn_abort(tx->txn);
-    tx->txn = NULL;
 }
 
 /* ---- keys and raw access ------------------------------------------------ */
@@ -368,17 +358,20 @@ tms_err tms_store_state_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN])
 
 /* ---- typed records ---------------------------------------------------------- */
 
-tms_err tms_tenant_get(tms_txn *tx, const char *t, tms_tenant_rec *out)
+static tms_err dec_tenant(const MDB_val *v, tms_tenant_rec *out)
 {
-    MDB_val v;
-    tms_err err = tms__raw_get(tx, TMS_DB_TENANTS, t, strnlen(t, TMS_ID_MAX + 1), &v);
-    if (err)
-        return err;
-    const uint8_t *p = v.mv_data, *end = p + v.mv_size;
+    const uint8_t *p = v->mv_data, *end = p + v->mv_size;
     if (get_str(&p, end, out->admin, sizeof out->admin) ||
         get_str(&p, end, out->default_role, sizeof out->default_role))
         return TMS_E_CORRUPT;
     return TMS_OK;
+}
+
+tms_err tms_tenant_get(tms_txn *tx, const char *t, tms_tenant_rec *out)
+{
+    MDB_val v;
+    tms_err err = tms__raw_get(tx, TMS_DB_TENANTS, t, strnlen(t, TMS_ID_MAX + 1), &v);
+    return err ? err : dec_tenant(&v, out);
 }
 
 tms_err tms_tenant_put(tms_txn *tx, const char *t, const tms_tenant_rec *rec)
@@ -604,6 +597,32 @@ tms_err tms_set_clear(tms_txn *tx, int db, const char *t, const char *k2, const 
 {
     char key[KEY_MAX];
     return tms__raw_del(tx, db, key, tms__make_key(key, t, k2, k3));
+}
+
+tms_err tms_tenant_foreach(tms_txn *tx, tms_tenant_fn fn, void *ctx)
+{
+    char t[TMS_ID_MAX + 1];
+    MDB_cursor *cur;
+    MDB_val k, v;
+    tms_tenant_rec rec;
+    tms_err err = TMS_OK;
+    int rc = mdb_cursor_open(tx->txn, tx->st->dbi[TMS_DB_TENANTS], &cur);
+    if (rc)
+        return tms_store_err(rc);
+    for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (k.mv_size > TMS_ID_MAX) {
+            err = TMS_E_CORRUPT;
+            break;
+        }
+        memcpy(t, k.mv_data, k.mv_size);
+        t[k.mv_size] = '\0';
+        if ((err = dec_tenant(&v, &rec)) || fn(ctx, t, &rec))
+            break;
+    }
+    mdb_cursor_close(cur);
+    if (err || rc == 0 || rc == MDB_NOTFOUND)
+        return err;
+    return tms_store_err(rc);
 }
 
 tms_err tms_account_foreach(tms_txn *tx, const char *t, tms_account_fn fn, void *ctx)

@@ -1,12 +1,31 @@
 /* store_internal.h -- what the storage room's files share (store.c, the
- * environment and typed records; projection.c, the projection of an
- * in-memory state): key layout, raw access, value encoders, the digest's
- * entry format. Private to storage: nothing outside it knows a key. */
+ * environment and typed records; store_txn.c, transactions; projection.c,
+ * the projection of an in-memory state): what a store and a transaction
+ * are, key layout, raw access, value encoders, the digest's entry format.
+ * Private to storage: nothing outside it knows LMDB or a key. */
 #ifndef TMS_STORE_INTERNAL_H
 #define TMS_STORE_INTERNAL_H
 
+#include <lmdb.h>
 #include <sodium.h>
 #include "store.h"
+
+struct tms_store {
+    MDB_env *env;
+    MDB_dbi dbi[TMS_DB_COUNT];
+    int mode;                            /* TMS_STORE_* */
+    int readonly;
+    int trusted;                         /* WRITE: the files can be believed (see tms_store_trusted) */
+    char dir[4096];
+    char distrust[160];                  /* why not, when not */
+};
+
+/* Allocated by tms_txn_begin, freed by commit or abort; txn is never NULL
+ * while the tms_txn exists (reset keeps it, for renew). */
+struct tms_txn {
+    tms_store *st;
+    MDB_txn *txn;
+};
 
 #define TMS__KEY_MAX (3 * (TMS_ID_MAX + 1) + 8)
 #define TMS__ACCOUNT_HDR 17   /* u64 perms, u64 features, u8 role tag */

@@ -21,7 +21,6 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <lmdb.h>
 #include "tmsperm.h"
 #include "cmd.h"
 #include "state.h"
@@ -32,20 +31,11 @@
 enum { TMS_DB_META, TMS_DB_TENANTS, TMS_DB_ACCOUNTS, TMS_DB_DIST, TMS_DB_VISIBLE, TMS_DB_ROLES, TMS_DB_LOGINS,
        TMS_DB_COUNT };
 
-typedef struct tms_store {
-    MDB_env *env;
-    MDB_dbi dbi[TMS_DB_COUNT];
-    int mode;                            /* TMS_STORE_* */
-    int readonly;
-    int trusted;                         /* WRITE: the files can be believed (see tms_store_trusted) */
-    char dir[4096];
-    char distrust[160];                  /* why not, when not */
-} tms_store;
-
-typedef struct tms_txn {
-    tms_store *st;
-    MDB_txn *txn;
-} tms_txn;
+/* An open projection environment, and a transaction in one. Both are
+ * opaque: only the storage room knows they are LMDB (store_internal.h), so
+ * nothing outside it needs lmdb.h. */
+typedef struct tms_store tms_store;
+typedef struct tms_txn tms_txn;
 
 typedef struct tms_tenant_rec {
     char admin[TMS_ID_MAX + 1];
@@ -112,9 +102,49 @@ tms_err tms_store_grow(tms_store *st);
  * (mdb_reader_check); returns how many were freed, or -1. */
 int tms_store_reader_check(tms_store *st);
 
-tms_err tms_txn_begin(tms_store *st, int write, tms_txn *tx);
-tms_err tms_txn_commit(tms_txn *tx);   /* TMS_E_MAPFULL when the map is full */
+/* Copy the environment of st into the directory dstdir, which must exist
+ * and be empty: compacted (free pages left out) and from one read
+ * snapshot, so a writer in another process may go on meanwhile. When that
+ * writer has grown the map since st was opened, the partial copy is
+ * removed, the new size adopted and the copy made again. Returns TMS_OK,
+ * or an error with LMDB's reason in why; dstdir may then hold a partial
+ * copy, which the caller removes. */
+tms_err tms_store_copy(tms_store *st, const char *dstdir, char *why, size_t whylen);
+
+/* ---- transactions (store_txn.c) --------------------------------------------- */
+
+/* Begin a transaction in st: a write transaction when write is non-zero
+ * (one at a time per environment: the caller serialises them), else a
+ * read-only snapshot. On TMS_OK *out is a new transaction, allocated here
+ * and owned by the caller until tms_txn_commit or tms_txn_abort frees it;
+ * it must not outlive st. On failure *out is NULL and the result is
+ * TMS_E_NOMEM or the LMDB error mapped by tms_store_err. A map grown by
+ * another process is adopted and the begin retried once. */
+tms_err tms_txn_begin(tms_store *st, int write, tms_txn **out);
+/* Commit tx and free it, whatever the outcome: tx is invalid afterwards.
+ * TMS_E_MAPFULL when the map is full (nothing of tx was written). For a
+ * read-only transaction it is the same as tms_txn_abort. */
+tms_err tms_txn_commit(tms_txn *tx);
+/* Discard tx (nothing it wrote stays) and free it. NULL does nothing. */
 void tms_txn_abort(tms_txn *tx);
+
+/* A read-only transaction kept between lookups, so that a fresh snapshot
+ * costs no allocation. tms_txn_reset releases tx's snapshot (no pages
+ * pinned, no reader slot holding back the writer or the map's growth) but
+ * keeps tx; tms_txn_renew takes a fresh snapshot into a reset tx. Between
+ * the two, tx may only be renewed or aborted. Resetting a reset
+ * transaction, a write transaction or NULL does nothing. renew returns
+ * TMS_OK, or an error after which tx must be aborted (a new begin then
+ * adopts a map another process grew); TMS_E_STORE for a write
+ * transaction or one that was not reset. */
+void tms_txn_reset(tms_txn *tx);
+tms_err tms_txn_renew(tms_txn *tx);
+/* 1 when no write transaction has committed in tx's environment since
+ * tx's snapshot was taken (the environment's last transaction id is still
+ * tx's), else 0: a snapshot that is still the latest need not be renewed.
+ * Only for a read-only transaction holding a snapshot (not reset). Reads
+ * the shared meta page: no lock, no allocation. */
+int tms_txn_is_latest(const tms_txn *tx);
 
 /* Map an LMDB return code to tms_err (MDB_MAP_FULL -> TMS_E_MAPFULL; a full
  * disk, ENOSPC, is TMS_E_NOSPACE). */
@@ -180,7 +210,11 @@ tms_err tms_set_foreach(tms_txn *tx, int db, const char *t, const char *k2, cons
                         tms_member_fn fn, void *ctx);
 tms_err tms_set_clear(tms_txn *tx, int db, const char *t, const char *k2, const char *k3);
 
-/* Walk every tenant / every account of a tenant (tools: who-can, audits). */
+/* Walk every tenant / every account of a tenant (tools: who-can, audits;
+ * benchmarks: the data set). In key order; fn returning non-zero stops
+ * early. The strings and records passed to fn live until it returns. */
+typedef int (*tms_tenant_fn)(void *ctx, const char *tenant, const tms_tenant_rec *rec);
+tms_err tms_tenant_foreach(tms_txn *tx, tms_tenant_fn fn, void *ctx);
 typedef int (*tms_account_fn)(void *ctx, char kind, const char *id, const tms_account_rec *rec);
 tms_err tms_account_foreach(tms_txn *tx, const char *t, tms_account_fn fn, void *ctx);
 
