@@ -12,7 +12,8 @@
 # environment: BUILD (default build-bench-pg)  EXTENSIONS (100000)  SUBMITS (12000: commands per
 #   measurement at 1 per commit, split over the clients)  BATCHED_SUBMITS (60000, at BATCH per
 #   commit)  BATCH (100)  CONNS (1,8,64)  ROUNDS (7)  NOBUILD=1 uses the binaries already in BUILD;
-#   PGBIN (/usr/lib/postgresql/15/bin); KEEP=1 keeps the directories;
+#   PGBIN (/usr/lib/postgresql/15/bin); COMMIT names the commit in the header when the tree is
+#   not a git checkout (an export); KEEP=1 keeps the directories;
 #   STRACE=1 runs the measurements under `strace -f -c -w` attached to tmsd and to every
 #   PostgreSQL process (syscall counts and wall time per call of the syncs and writes, printed
 #   after the table; strace slows both, so figures of such a run are not for RESULTS.md;
@@ -102,7 +103,7 @@ accepted=$(grep -c '"accepted"' "$work/verdicts" || true)
 
 echo "## Durable submit: tmsd against PostgreSQL 15 (issue 7)"
 echo
-echo "Command: \`benchmarks/socket/run-pg.sh\` ($(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'))"
+echo "Command: \`benchmarks/socket/run-pg.sh\` ($(date -u '+%Y-%m-%d %H:%M UTC'), commit ${COMMIT:-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')})"
 echo
 echo "Machine: $(nproc) vCPU $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
      "$(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo)," \

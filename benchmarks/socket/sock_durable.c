@@ -271,12 +271,15 @@ static void fmt3(char *buf, size_t len, const double v[3], int decimals)
     snprintf(buf, len, "%.*f / %.*f / %.*f", decimals, v[0], decimals, v[1], decimals, v[2]);
 }
 
-static void fmt_syncs(char *buf, size_t len, long long syncs, uint64_t cmds)
+/* Commands per sync: 1 when every commit syncs alone, B at B per commit,
+ * more when commits of several clients share a sync. */
+static void fmt_per_sync(char *buf, size_t len, long long syncs, uint64_t cmds)
 {
-    if (syncs < 0 || !cmds)
+    double v = syncs > 0 ? (double)cmds / (double)syncs : 0;
+    if (syncs <= 0 || !cmds)
         snprintf(buf, len, "?");
     else
-        snprintf(buf, len, "%.0f", 1000.0 * (double)syncs / (double)cmds);
+        snprintf(buf, len, v < 10 ? "%.1f" : "%.0f", v);
 }
 
 static void print_cell(const cell *c)
@@ -297,8 +300,8 @@ static void print_cell(const cell *c)
     fmt3(ts, sizeof ts, t, 0);
     fmt3(ps, sizeof ps, p, 0);
     fmt3(rs, sizeof rs, r, 2);
-    fmt_syncs(sy[0], sizeof sy[0], c->tms_syncs, c->cmds);
-    fmt_syncs(sy[1], sizeof sy[1], c->pg_syncs, c->cmds);
+    fmt_per_sync(sy[0], sizeof sy[0], c->tms_syncs, c->cmds);
+    fmt_per_sync(sy[1], sizeof sy[1], c->pg_syncs, c->cmds);
     printf("| %d | %d | %zu | %d | %s | %s | **%s** | %s | %.2f / %.2f | %.2f / %.2f | %s / %s | %lu/%lu accepted, "
            "PG %lu/%lu changed%s%s |\n",
            c->batch, c->nconn, c->per_conn, c->done, ts, ps, rs, r[1] >= 2 ? "met" : "missed", tl[0] / 1e3,
@@ -310,7 +313,7 @@ static void print_table(const dctx *x)
 {
     printf("| commands per commit | clients | commands per client per round | rounds | tmsd cmd/s min / median / max"
            " | PostgreSQL cmd/s min / median / max | ratio tmsd/PG per round min / median / max | >= 2x (median)"
-           " | tmsd p50 / p99 ms | PG p50 / p99 ms | syncs per 1000 cmds tmsd / PG | answers |\n");
+           " | tmsd p50 / p99 ms | PG p50 / p99 ms | commands per sync tmsd / PG | answers |\n");
     printf("|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (int i = 0; i < x->ncells; i++)
         print_cell(&x->cells[i]);
@@ -318,8 +321,9 @@ static void print_table(const dctx *x)
            " (B = 1: autocommit). Each round runs the same toggles through both, tmsd first in rounds 1, 3, 5...,"
            " PostgreSQL first in rounds 2, 4...; the ratio is taken per round."
            " Latency per commit, median over the rounds of each round's p50 and p99."
-           " Syncs: tmsd group commits (one log fdatasync each, tmsd_groups_total), PostgreSQL pg_stat_wal.wal_sync;"
-           " fewer than 1000 per 1000 commands means commits of several clients shared a sync.\n",
+           " Syncs: tmsd group commits (one log fdatasync each, tmsd_groups_total), PostgreSQL pg_stat_wal.wal_sync,"
+           " over all rounds; more commands per sync than per commit means commits of several clients shared"
+           " a sync (group commit).\n",
            x->o.batch);
 }
 
