@@ -12,23 +12,23 @@ static tms_err check_owner(rctx *x, const tms_account *e)
     if (x->is_admin || (owner && owner == x->me))
         return TMS_OK;
     if (!owner)
-        return deny(x, TMS_NOT_OWNER, "extension %s has no owner; manager %s must put it under management first",
+        return tms__deny(x, TMS_NOT_OWNER, "extension %s has no owner; manager %s must put it under management first",
                     tms_account_id(e), x->actor);
-    return deny(x, TMS_NOT_OWNER, "extension %s is owned by manager %s, not %s", tms_account_id(e),
+    return tms__deny(x, TMS_NOT_OWNER, "extension %s is owned by manager %s, not %s", tms_account_id(e),
                 tms_account_id(owner), x->actor);
 }
 
-tms_err cmd_set_permissions(rctx *x)
+tms_err tms__cmd_set_permissions(rctx *x)
 {
     char kind = tms_kind_of(F(x, TMS_F_KIND));
     uint64_t en, dis;
     tms_account *a;
     tms_err err;
-    if ((err = need_account(x, kind, F(x, TMS_F_ID), &a)) || (err = check_menu(x)) ||
-        (kind == TMS_KIND_MANAGER && (err = check_manages(x, a, "R9"))) ||
-        (err = names_mask(x, TMS_F_ENABLE, 0, &en)) || (err = names_mask(x, TMS_F_DISABLE, 0, &dis)) ||
-        (err = check_account_type(x, kind, en | dis)) || (kind == TMS_KIND_EXTENSION && (err = check_owner(x, a))) ||
-        (err = check_ceiling(x, en & ~tms_account_permissions(a))))
+    if ((err = tms__need_account(x, kind, F(x, TMS_F_ID), &a)) || (err = tms__check_menu(x)) ||
+        (kind == TMS_KIND_MANAGER && (err = tms__check_manages(x, a, "R9"))) ||
+        (err = tms__names_mask(x, TMS_F_ENABLE, 0, &en)) || (err = tms__names_mask(x, TMS_F_DISABLE, 0, &dis)) ||
+        (err = tms__check_account_type(x, kind, en | dis)) || (kind == TMS_KIND_EXTENSION && (err = check_owner(x, a))) ||
+        (err = tms__check_ceiling(x, en & ~tms_account_permissions(a))))
         return err;
     uint64_t next = (tms_account_permissions(a) | en) & ~dis;
     int tag;
@@ -43,13 +43,13 @@ tms_err cmd_set_permissions(rctx *x)
     return TMS_OK;
 }
 
-tms_err cmd_set_features(rctx *x)
+tms_err tms__cmd_set_features(rctx *x)
 {
     uint64_t en, dis;
     tms_account *a;
     tms_err err;
-    if ((err = need_account(x, TMS_KIND_EXTENSION, F(x, TMS_F_ID), &a)) || (err = check_menu(x)) ||
-        (err = names_mask(x, TMS_F_ENABLE, 1, &en)) || (err = names_mask(x, TMS_F_DISABLE, 1, &dis)) ||
+    if ((err = tms__need_account(x, TMS_KIND_EXTENSION, F(x, TMS_F_ID), &a)) || (err = tms__check_menu(x)) ||
+        (err = tms__names_mask(x, TMS_F_ENABLE, 1, &en)) || (err = tms__names_mask(x, TMS_F_DISABLE, 1, &dis)) ||
         (err = check_owner(x, a)))
         return err;
     /* R10: features are exempt from the ceiling */
@@ -60,7 +60,7 @@ static tms_err need_role(rctx *x, const char *id, tms_role **out)
 {
     *out = tms_tenant_role(x->tenant, id);
     if (!*out)
-        return deny(x, TMS_NOT_FOUND, "no role %s in tenant %s", id, x->t);
+        return tms__deny(x, TMS_NOT_FOUND, "no role %s in tenant %s", id, x->t);
     return TMS_OK;
 }
 
@@ -73,11 +73,11 @@ static tms_err check_role_owner(rctx *x, const tms_role *r)
         return TMS_OK;
     if ((cm = tms_tenant_account(x->tenant, TMS_KIND_MANAGER, creator)) && tms_manager_is_above(x->me, cm))
         return TMS_OK;
-    return deny(x, TMS_FORBIDDEN, "role %s was created by %s; manager %s is not above it", tms_role_id(r), creator,
+    return tms__deny(x, TMS_FORBIDDEN, "role %s was created by %s; manager %s is not above it", tms_role_id(r), creator,
                 x->actor);
 }
 
-tms_err cmd_create_role(rctx *x)
+tms_err tms__cmd_create_role(rctx *x)
 {
     const char *id = F(x, TMS_F_ROLE);
     char kind = tms_kind_of(F(x, TMS_F_ACCOUNT_TYPE));
@@ -85,23 +85,23 @@ tms_err cmd_create_role(rctx *x)
     uint64_t perms;
     tms_err err;
     if (r || !strcmp(id, "Custom"))
-        return deny(x, TMS_ALREADY_EXISTS, "role %s already exists%s", id, r ? "" : " (Custom is reserved)");
-    if ((err = check_menu(x)) || (err = names_mask(x, TMS_F_PERMISSIONS, 0, &perms)) ||
-        (err = check_account_type(x, kind, perms)) || (err = check_ceiling(x, perms)))
+        return tms__deny(x, TMS_ALREADY_EXISTS, "role %s already exists%s", id, r ? "" : " (Custom is reserved)");
+    if ((err = tms__check_menu(x)) || (err = tms__names_mask(x, TMS_F_PERMISSIONS, 0, &perms)) ||
+        (err = tms__check_account_type(x, kind, perms)) || (err = tms__check_ceiling(x, perms)))
         return err;
     return tms_tenant_create_role(x->st, x->tenant, id, kind, perms, x->actor, &r);
 }
 
-tms_err cmd_update_role(rctx *x)
+tms_err tms__cmd_update_role(rctx *x)
 {
     tms_role *r;
     uint64_t perms;
     size_t n;
     tms_err err;
-    if ((err = need_role(x, F(x, TMS_F_ROLE), &r)) || (err = check_menu(x)) || (err = check_role_owner(x, r)) ||
-        (err = names_mask(x, TMS_F_PERMISSIONS, 0, &perms)) ||
-        (err = check_account_type(x, tms_role_account_kind(r), perms)) ||
-        (err = check_ceiling(x, perms & ~tms_role_permissions(r))))
+    if ((err = need_role(x, F(x, TMS_F_ROLE), &r)) || (err = tms__check_menu(x)) || (err = check_role_owner(x, r)) ||
+        (err = tms__names_mask(x, TMS_F_PERMISSIONS, 0, &perms)) ||
+        (err = tms__check_account_type(x, tms_role_account_kind(r), perms)) ||
+        (err = tms__check_ceiling(x, perms & ~tms_role_permissions(r))))
         return err;
     if (perms == tms_role_permissions(r))
         return TMS_OK;
@@ -116,12 +116,12 @@ tms_err cmd_update_role(rctx *x)
     return err;
 }
 
-tms_err cmd_delete_role(rctx *x)
+tms_err tms__cmd_delete_role(rctx *x)
 {
     tms_role *r;
     size_t n;
     tms_err err;
-    if ((err = need_role(x, F(x, TMS_F_ROLE), &r)) || (err = check_menu(x)) || (err = check_role_owner(x, r)))
+    if ((err = need_role(x, F(x, TMS_F_ROLE), &r)) || (err = tms__check_menu(x)) || (err = check_role_owner(x, r)))
         return err;
     tms_account **holders = tms_role_holders(r, &n);   /* R17: holders keep their permissions, go Custom */
     if (!holders && n)
@@ -142,7 +142,7 @@ static tms_err assign_find(rctx *x, char kind, tms_account **accts)
     for (int i = 0; i < ids->n; i++) {
         accts[i] = tms_tenant_account(x->tenant, kind, ids->items[i].str);
         if (!accts[i] && !tms_tenant_account(x->tenant, other, ids->items[i].str))
-            return deny(x, TMS_NOT_FOUND, "no account %s in tenant %s", ids->items[i].str, x->t);
+            return tms__deny(x, TMS_NOT_FOUND, "no account %s in tenant %s", ids->items[i].str, x->t);
     }
     return TMS_OK;
 }
@@ -158,28 +158,28 @@ static tms_err assign_checks(rctx *x, char kind, const tms_role *r, tms_account 
         for (int i = 0; i < ids->n; i++) {
             tms_account *a = accts[i];
             if (pass == 1 && !a)
-                return deny(x, TMS_WRONG_ACCOUNT_TYPE, "role %s is for %ss; %s is not one", F(x, TMS_F_ROLE),
+                return tms__deny(x, TMS_WRONG_ACCOUNT_TYPE, "role %s is for %ss; %s is not one", F(x, TMS_F_ROLE),
                             tms_kind_name(kind), ids->items[i].str);
             if (!a || pass == 1)
                 continue;
-            if (pass == 0 && kind == TMS_KIND_MANAGER && (err = check_manages(x, a, "R9")))
+            if (pass == 0 && kind == TMS_KIND_MANAGER && (err = tms__check_manages(x, a, "R9")))
                 return err;
             if (pass == 2 && kind == TMS_KIND_EXTENSION && (err = check_owner(x, a)))
                 return err;
-            if (pass == 3 && (err = check_ceiling(x, tms_role_permissions(r) & ~tms_account_permissions(a))))
+            if (pass == 3 && (err = tms__check_ceiling(x, tms_role_permissions(r) & ~tms_account_permissions(a))))
                 return err;
         }
     return TMS_OK;
 }
 
-tms_err cmd_assign_role(rctx *x)
+tms_err tms__cmd_assign_role(rctx *x)
 {
     const tms_field *ids = &x->c->f[TMS_F_IDS];
     tms_account *accts[TMS_ID_LIST_MAX];
     tms_role *r;
     tms_err err;
     if ((err = need_role(x, F(x, TMS_F_ROLE), &r)) || (err = assign_find(x, tms_role_account_kind(r), accts)) ||
-        (err = check_menu(x)) || (err = assign_checks(x, tms_role_account_kind(r), r, accts)))
+        (err = tms__check_menu(x)) || (err = assign_checks(x, tms_role_account_kind(r), r, accts)))
         return err;
     for (int i = 0; i < ids->n && !err; i++) {   /* all checks passed: apply to every account */
         if ((err = tms_account_set_permissions(x->st, accts[i], tms_role_permissions(r))) == TMS_OK)
@@ -188,14 +188,14 @@ tms_err cmd_assign_role(rctx *x)
     return err;
 }
 
-tms_err cmd_set_default_role(rctx *x)
+tms_err tms__cmd_set_default_role(rctx *x)
 {
     const char *id = F(x, TMS_F_ROLE);
     tms_role *r = NULL;
     tms_err err;
-    if ((id && (err = need_role(x, id, &r))) || (err = check_menu(x)))
+    if ((id && (err = need_role(x, id, &r))) || (err = tms__check_menu(x)))
         return err;
     if (r && tms_role_account_kind(r) != TMS_KIND_EXTENSION)
-        return deny(x, TMS_WRONG_ACCOUNT_TYPE, "role %s is for managers; the default role is for extensions", id);
+        return tms__deny(x, TMS_WRONG_ACCOUNT_TYPE, "role %s is for managers; the default role is for extensions", id);
     return tms_tenant_set_default_role(x->st, x->tenant, r);
 }
