@@ -16,20 +16,6 @@
 /* tms-audit export ARGS... (tool_export.c): returns the exit code. */
 int tool_export_main(int argc, char **argv);
 
-static const char usage_main[] =
-    "usage: tms-audit COMMAND --data DIR [OPTIONS]\n"
-    "\n"
-    "  verify    integrity of the log (frames, checksums, seq continuity, hash chain),\n"
-    "            replay determinism, and the projection's digest against a fresh replay\n"
-    "  who-can   the accounts holding a permission, now or at a point in the past\n"
-    "  report    per tenant: activity, rejected attempts, ceiling exceptions, extensions\n"
-    "            without a login or an owner, roles (text, JSON, or one HTML page)\n"
-    "  export    every record of the log as one JSON line (seq, time, verdict, command)\n"
-    "\n"
-    "Run 'tms-audit COMMAND --help' for the options of each command.\n"
-    "Exit status: 0 success, 1 negative answer or verification failed,\n"
-    "2 usage or I/O error.\n";
-
 static const char usage_whocan[] =
     "usage: tms-audit who-can --data DIR --tenant T --permission P\n"
     "                         [--seq N | --at TIME] [--explain]\n"
@@ -177,22 +163,30 @@ static int cmd_whocan(int argc, char **argv)
     return rc ? rc : tool_finish_stdout();
 }
 
+/* The commands, in the order of the usage. */
+static const tool_cmd commands[] = {
+    {"verify", tool_verify_main, NULL,
+     "integrity of the log (frames, checksums, seq continuity, hash chain),\n"
+     "replay determinism, and the projection's digest against a fresh replay"},
+    {"who-can", cmd_whocan, NULL, "the accounts holding a permission, now or at a point in the past"},
+    {"report", tool_report_main, NULL,
+     "per tenant: activity, rejected attempts, ceiling exceptions, extensions\n"
+     "without a login or an owner, roles (text, JSON, or one HTML page)"},
+    {"export", tool_export_main, NULL, "every record of the log as one JSON line (seq, time, verdict, command)"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const tool_usage usage_main = {
+    "usage: tms-audit COMMAND --data DIR [OPTIONS]\n"
+    "\n",
+    10,
+    "\n"
+    "Run 'tms-audit COMMAND --help' for the options of each command.\n"
+    "Exit status: 0 success, 1 negative answer or verification failed,\n"
+    "2 usage or I/O error.\n"};
+
 int main(int argc, char **argv)
 {
     tool_prog = "tms-audit";
-    if (argc < 2) {
-        fputs(usage_main, stderr);
-        return TOOL_ERROR;
-    }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
-        return fputs(usage_main, stdout) < 0 ? TOOL_ERROR : TOOL_OK;
-    if (!strcmp(argv[1], "verify"))
-        return tool_verify_main(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "report"))
-        return tool_report_main(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "who-can"))
-        return cmd_whocan(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "export"))
-        return tool_export_main(argc - 2, argv + 2);
-    return tool_fail("unknown command %s (try --help)", argv[1]);
+    return tool_dispatch(commands, argc, argv, &usage_main);
 }

@@ -11,15 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char usage_main[] =
-    "usage: tms-history COMMAND --data DIR [OPTIONS]\n"
-    "\n"
-    "  custom    every \"role became Custom\" event (R15, R17)\n"
-    "  account   the timeline of one account: every record that changed it\n"
-    "\n"
-    "Run 'tms-history COMMAND --help' for the options of each command.\n"
-    "Exit status: 0 success, 2 usage or I/O error, 1 the log failed verification.\n";
-
 static const char usage_custom[] =
     "usage: tms-history custom --data DIR [--tenant T] [--since X] [--until X]\n"
     "                          [--account KIND:ID] [--role R] [--format json|csv|text]\n"
@@ -268,18 +259,23 @@ static int cmd_account(int argc, char **argv)
     return tool_timeline_run(&tl, data);
 }
 
+/* The commands, in the order of the usage. */
+static const tool_cmd commands[] = {
+    {"custom", cmd_custom, NULL, "every \"role became Custom\" event (R15, R17)"},
+    {"account", cmd_account, NULL, "the timeline of one account: every record that changed it"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const tool_usage usage_main = {
+    "usage: tms-history COMMAND --data DIR [OPTIONS]\n"
+    "\n",
+    10,
+    "\n"
+    "Run 'tms-history COMMAND --help' for the options of each command.\n"
+    "Exit status: 0 success, 2 usage or I/O error, 1 the log failed verification.\n"};
+
 int main(int argc, char **argv)
 {
     tool_prog = "tms-history";
-    if (argc < 2) {
-        fputs(usage_main, stderr);
-        return TOOL_ERROR;
-    }
-    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))
-        return fputs(usage_main, stdout) < 0 ? TOOL_ERROR : TOOL_OK;
-    if (!strcmp(argv[1], "custom"))
-        return cmd_custom(argc - 2, argv + 2);
-    if (!strcmp(argv[1], "account"))
-        return cmd_account(argc - 2, argv + 2);
-    return tool_fail("unknown command %s (try --help)", argv[1]);
+    return tool_dispatch(commands, argc, argv, &usage_main);
 }

@@ -7,7 +7,6 @@
 #include "tool_restore.h"
 #include <inttypes.h>
 #include <stdio.h>
-#include <string.h>
 
 static const char usage[] =
     "usage: tms-restore --data DIR --to NEWDIR [--seq N | --time T]\n"
@@ -89,17 +88,16 @@ static int run(tool_restore *r)
     return print_result(r, digest);
 }
 
-int main(int argc, char **argv)
+/* tms-restore [--salvage] --data DIR --to NEWDIR ...: the default command,
+ * given every argument. */
+static int cmd_restore(int argc, char **argv)
 {
     const char *data = NULL, *to = NULL, *seq = NULL, *time = NULL, *pos[1];
     int npos, salvage = 0;
     const tool_opt opts[] = {{"data", 1, &data, NULL}, {"to", 1, &to, NULL}, {"seq", 1, &seq, NULL},
                              {"time", 1, &time, NULL}, {"salvage", 0, NULL, &salvage}, {NULL, 0, NULL, NULL}};
     static tool_restore r;
-    tool_prog = "tms-restore";
-    if (argc > 1 && !strcmp(argv[1], "backup"))
-        return tool_backup_main(argc - 2, argv + 2);
-    int rc = tool_parse(argc - 1, argv + 1, opts, pos, 0, &npos);
+    int rc = tool_parse(argc, argv, opts, pos, 0, &npos);
     if (rc == 1)
         return fputs(usage, stdout) < 0 ? TOOL_ERROR : TOOL_OK;
     if (rc)
@@ -123,4 +121,17 @@ int main(int argc, char **argv)
         return tool_fail("--time %s: expected an RFC 3339 time such as 2026-10-01T12:00:00Z", time);
     }
     return run(&r);
+}
+
+/* "backup" is the one named command; anything else is a restore (its usage
+ * names backup). */
+static const tool_cmd commands[] = {
+    {"backup", tool_backup_main, NULL, NULL},
+    {NULL, cmd_restore, NULL, NULL},
+};
+
+int main(int argc, char **argv)
+{
+    tool_prog = "tms-restore";
+    return tool_dispatch(commands, argc, argv, NULL);
 }

@@ -7,6 +7,7 @@
 #include "query.h"
 #include "tmsclient.h"
 #include "tmsperm.h"
+#include "tool_common.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -17,19 +18,6 @@
 #include <sys/stat.h>
 
 #define BATCH_MAX 1024
-
-static const char usage[] =
-    "usage: tmsctl --data DIR COMMAND ...                  (embedded: works on DIR directly)\n"
-    "       tmsctl --connect ADDR [--token-file F] COMMAND ...  (through tmsd: socket path or HOST:PORT)\n"
-    "\n"
-    "  submit [FILE]                 JSON Lines commands from FILE or stdin; one verdict line each:\n"
-    "                                {\"seq\":N,\"verdict\":\"accepted\"} or\n"
-    "                                {\"seq\":N,\"verdict\":\"rejected\",\"error\":\"CODE\",\"message\":\"...\"}\n"
-    "  check TENANT KIND ID NAME     allow (exit 0) or deny (exit 1); KIND is extension, manager or admin\n"
-    "  show TENANT KIND ID           the account or object as one JSON object (exit 1 if absent)\n"
-    "  visible TENANT MANAGER        JSON array of {kind, id} distributed to MANAGER\n"
-    "\n"
-    "Exit status: 0 success, 1 negative answer, 2 usage or I/O error.\n";
 
 static int fail(const char *fmt, const char *arg)
 {
@@ -285,20 +273,21 @@ static int do_query(const char *dir, int show, int argc, char **argv)
 }
 
 /* check / show / visible through tmsd: the same output and exit codes. */
-static int remote_query(tms_client *cli, const char *verb, int argc, char **argv)
+static int remote_check(tms_client *cli, int argc, char **argv)
+{
+    if (argc != 4)
+        return fail("%s", "check needs TENANT KIND ID NAME");
+    int allow = tms_client_check(cli, argv[0], argv[1], argv[2], argv[3]);
+    if (allow < 0)
+        return fail("check through tmsd failed: %s", tms_strerror((tms_err)-allow));
+    puts(allow ? "allow" : "deny");
+    return allow ? 0 : 1;
+}
+
+static int remote_query(tms_client *cli, int show, int argc, char **argv)
 {
     char *json = NULL;
     tms_err err;
-    if (!strcmp(verb, "check")) {
-        if (argc != 4)
-            return fail("%s", "check needs TENANT KIND ID NAME");
-        int allow = tms_client_check(cli, argv[0], argv[1], argv[2], argv[3]);
-        if (allow < 0)
-            return fail("check through tmsd failed: %s", tms_strerror((tms_err)-allow));
-        puts(allow ? "allow" : "deny");
-        return allow ? 0 : 1;
-    }
-    int show = !strcmp(verb, "show");
     if (argc != (show ? 3 : 2))
         return fail("%s", show ? "show needs TENANT KIND ID" : "visible needs TENANT MANAGER");
     err = show ? tms_client_show(cli, argv[0], argv[1], argv[2], &json) : tms_client_visible(cli, argv[0], argv[1], &json);
@@ -321,51 +310,80 @@ static int read_token(const char *path, char *buf, size_t len)
     return ok ? 0 : -1;
 }
 
-static int run_verb(const char *dir, tms_client *cli, const char *verb, int argc, char **argv)
+/* ---- the commands --------------------------------------------------------------- */
+
+/* Where the commands work, set by main before tool_dispatch runs one: the
+ * data directory (embedded), or tmsd when client is set. */
+static const char *data_dir;
+static tms_client *client;
+
+static int cmd_submit(int argc, char **argv)
 {
-    int known = !strcmp(verb, "submit") || !strcmp(verb, "check") || !strcmp(verb, "show") || !strcmp(verb, "visible");
-    if (!known)
-        return fail("unknown command %s (try --help)", verb);
-    if (!strcmp(verb, "submit"))
-        return do_submit(dir, cli, argc, argv);
-    if (cli)
-        return remote_query(cli, verb, argc, argv);
-    if (!strcmp(verb, "check"))
-        return do_check(dir, argc, argv);
-    return do_query(dir, !strcmp(verb, "show"), argc, argv);
+    return do_submit(data_dir, client, argc, argv);
 }
+
+static int cmd_check(int argc, char **argv)
+{
+    return client ? remote_check(client, argc, argv) : do_check(data_dir, argc, argv);
+}
+
+static int cmd_show(int argc, char **argv)
+{
+    return client ? remote_query(client, 1, argc, argv) : do_query(data_dir, 1, argc, argv);
+}
+
+static int cmd_visible(int argc, char **argv)
+{
+    return client ? remote_query(client, 0, argc, argv) : do_query(data_dir, 0, argc, argv);
+}
+
+static const tool_cmd commands[] = {
+    {"submit", cmd_submit, "[FILE]",
+     "JSON Lines commands from FILE or stdin; one verdict line each:\n"
+     "{\"seq\":N,\"verdict\":\"accepted\"} or\n"
+     "{\"seq\":N,\"verdict\":\"rejected\",\"error\":\"CODE\",\"message\":\"...\"}"},
+    {"check", cmd_check, "TENANT KIND ID NAME", "allow (exit 0) or deny (exit 1); KIND is extension, manager or admin"},
+    {"show", cmd_show, "TENANT KIND ID", "the account or object as one JSON object (exit 1 if absent)"},
+    {"visible", cmd_visible, "TENANT MANAGER", "JSON array of {kind, id} distributed to MANAGER"},
+    {NULL, NULL, NULL, NULL},
+};
+
+static const tool_usage usage = {
+    "usage: tmsctl --data DIR COMMAND ...                  (embedded: works on DIR directly)\n"
+    "       tmsctl --connect ADDR [--token-file F] COMMAND ...  (through tmsd: socket path or HOST:PORT)\n"
+    "\n",
+    30,
+    "\n"
+    "Exit status: 0 success, 1 negative answer, 2 usage or I/O error.\n"};
 
 int main(int argc, char **argv)
 {
-    const char *dir = NULL, *connect = NULL, *token_file = NULL;
+    const char *connect = NULL, *token_file = NULL;
     char token[256] = "", why[512];
     int i = 1;
-    for (; i < argc; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            fputs(usage, stdout);
-            return 0;
-        } else if (!strcmp(argv[i], "--data") && i + 1 < argc) {
-            dir = argv[++i];
-        } else if (!strcmp(argv[i], "--connect") && i + 1 < argc) {
+    tool_prog = "tmsctl";
+    for (; i < argc && !tool_is_help(argv[i]); i++) {   /* the global options, up to the command */
+        if (!strcmp(argv[i], "--data") && i + 1 < argc)
+            data_dir = argv[++i];
+        else if (!strcmp(argv[i], "--connect") && i + 1 < argc)
             connect = argv[++i];
-        } else if (!strcmp(argv[i], "--token-file") && i + 1 < argc) {
+        else if (!strcmp(argv[i], "--token-file") && i + 1 < argc)
             token_file = argv[++i];
-        } else {
+        else
             break;
-        }
     }
-    if (i >= argc) {
-        fputs(usage, stderr);
-        return 2;
-    }
-    if (!dir && !connect)
+    /* tool_dispatch sees argv[i] as the command. No command, or --help: the
+     * usage, before the options are checked; an unknown command is told only
+     * once they were (and tmsd was reached). */
+    if (i >= argc || tool_is_help(argv[i]))
+        return tool_dispatch(commands, argc - i + 1, argv + i - 1, &usage);
+    if (!data_dir && !connect)
         return fail("%s", "--data DIR or --connect ADDR is required");
     if (token_file && read_token(token_file, token, sizeof token))
         return fail("cannot read token file %s", token_file);
-    tms_client *cli = NULL;
-    if (connect && tms_client_connect(connect, token[0] ? token : NULL, &cli, why, sizeof why))
+    if (connect && tms_client_connect(connect, token[0] ? token : NULL, &client, why, sizeof why))
         return fail("%s", why);
-    int rc = run_verb(dir, cli, argv[i], argc - i - 1, argv + i + 1);
-    tms_client_close(cli);
+    int rc = tool_dispatch(commands, argc - i + 1, argv + i - 1, &usage);
+    tms_client_close(client);
     return rc;
 }

@@ -45,6 +45,11 @@ void tool_warn(const char *fmt, ...)
 
 /* ---- options --------------------------------------------------------------- */
 
+int tool_is_help(const char *arg)
+{
+    return !strcmp(arg, "--help") || !strcmp(arg, "-h");
+}
+
 static const tool_opt *find_opt(const tool_opt *opts, const char *name, size_t len)
 {
     for (const tool_opt *o = opts; o && o->name; o++)
@@ -59,7 +64,7 @@ int tool_parse(int argc, char **argv, const tool_opt *opts, const char **pos, in
     *npos = 0;
     for (int i = 0; i < argc; i++) {
         const char *a = argv[i];
-        if (!only_pos && (!strcmp(a, "--help") || !strcmp(a, "-h")))
+        if (!only_pos && tool_is_help(a))
             return 1;
         if (!only_pos && !strcmp(a, "--")) {
             only_pos = 1;
@@ -88,6 +93,50 @@ int tool_parse(int argc, char **argv, const tool_opt *opts, const char **pos, in
         }
     }
     return 0;
+}
+
+/* ---- commands -------------------------------------------------------------- */
+
+/* The usage of a program with commands (tool_usage). 0, or -1 when f failed. */
+static int print_usage(FILE *f, const tool_cmd *table, const tool_usage *u)
+{
+    int bad = fputs(u->head, f) < 0;
+    for (const tool_cmd *c = table; c->name; c++) {
+        char left[256];
+        if (!c->help)
+            continue;
+        snprintf(left, sizeof left, "%s%s%s", c->name, c->args ? " " : "", c->args ? c->args : "");
+        bad |= fprintf(f, "  %-*s", u->width, left) < 0;
+        for (const char *p = c->help;; p++) {   /* line by line, the later ones indented */
+            size_t n = strcspn(p, "\n");
+            bad |= fprintf(f, "%.*s\n", (int)n, p) < 0;
+            if (!p[n])
+                break;
+            p += n;
+            bad |= fprintf(f, "%*s", u->width + 2, "") < 0;
+        }
+    }
+    bad |= fputs(u->tail, f) < 0;
+    return bad ? -1 : 0;
+}
+
+int tool_dispatch(const tool_cmd *table, int argc, char **argv, const tool_usage *usage)
+{
+    const char *word = argc > 1 ? argv[1] : NULL;
+    const tool_cmd *c = table;
+    while (c->name && (!word || strcmp(c->name, word)))
+        c++;
+    if (c->name)
+        return c->fn(argc - 2, argv + 2);
+    if (c->fn)   /* the default command answers everything else */
+        return c->fn(argc - 1, argv + 1);
+    if (!word) {
+        print_usage(stderr, table, usage);
+        return TOOL_ERROR;
+    }
+    if (tool_is_help(word))
+        return print_usage(stdout, table, usage) < 0 ? TOOL_ERROR : TOOL_OK;
+    return tool_fail("unknown command %s (try --help)", word);
 }
 
 /* ---- time ------------------------------------------------------------------ */

@@ -1,5 +1,6 @@
 /* tool_common.h -- what tms-history, tms-audit and tms-restore share at the
- * command-line edge: option parsing, RFC 3339 <-> nanoseconds, "a seq or a
+ * command-line edge (tmsctl too, for its commands): option parsing, command
+ * dispatch, RFC 3339 <-> nanoseconds, "a seq or a
  * time" arguments, hex, one-line JSON output, exit codes (SPEC section 6),
  * and a progress line on stderr for long replays on a terminal. */
 #ifndef TMS_TOOL_COMMON_H
@@ -36,6 +37,43 @@ typedef struct tool_opt {
  * prints its help and exits 0), or TOOL_ERROR after printing a one-line
  * message (unknown option, missing value, too many arguments). */
 int tool_parse(int argc, char **argv, const tool_opt *opts, const char **pos, int maxpos, int *npos);
+
+/* 1 when arg asks for the usage: "--help" or "-h". */
+int tool_is_help(const char *arg);
+
+/* ---- commands -------------------------------------------------------------- */
+
+/* One command of a program with commands (tmsctl, tms-audit, tms-history,
+ * tms-restore), after git's cmd_struct: argv[1] names it; fn runs it with
+ * the arguments after the name and returns the exit code. A table ends
+ * with an entry whose name is NULL. When that entry has an fn, it is the
+ * program's default command (tms-restore): it gets every argument
+ * (argc - 1, argv + 1) whenever argv[1] names no command of the table, and
+ * answers --help, no argument and anything else itself. */
+typedef struct tool_cmd {
+    const char *name;
+    int (*fn)(int argc, char **argv);
+    const char *args;              /* shown after the name in the usage; NULL: none */
+    const char *help;              /* its description in the usage, lines split by \n; NULL: not listed */
+} tool_cmd;
+
+/* A program's usage around the list of its commands: head; then each
+ * listed command as "  NAME ARGS" padded to width columns and its help
+ * (further lines of the help indented to the same column); then tail. */
+typedef struct tool_usage {
+    const char *head;
+    int width;
+    const char *tail;
+} tool_usage;
+
+/* Run the command argv[1] names, and answer what is not one, the same way
+ * for every program: no argument: the usage on stderr, TOOL_ERROR; --help
+ * or -h: the usage on stdout, TOOL_OK (TOOL_ERROR when it cannot be
+ * written); any other word: "PROG: unknown command WORD (try --help)",
+ * TOOL_ERROR. A default command (above) gets all of these instead, and
+ * usage may then be NULL. argv[0] is not looked at: the program name, or
+ * whatever came before the command (tmsctl's global options). */
+int tool_dispatch(const tool_cmd *table, int argc, char **argv, const tool_usage *usage);
 
 /* ---- time ------------------------------------------------------------------ */
 
