@@ -207,9 +207,10 @@ static void expect_corrupt(const char *dir, uint64_t bad_seq, uint64_t seg_first
         if (bad_off != UINT64_MAX)
             assert_int_equal(rep.bad_offset, bad_off);
     }
-    /* the iterator finds it too, whether it checks the chain in line or on a
-     * second thread; either way no record at or after the damage is handed out */
-    static const int flags[] = {0, TMS_LOG_ITER_CHAIN_ON_THREAD};
+    /* the iterator finds it too, whether it checks the chain in line, on a
+     * second thread, or shared between the two (odd frames there, even ones
+     * here); either way no record at or after the damage is handed out */
+    static const int flags[] = {0, TMS_LOG_ITER_CHAIN_ON_THREAD, TMS_LOG_ITER_CHAIN_SHARED};
     for (size_t f = 0; f < sizeof flags / sizeof flags[0]; f++) {
         tms_log_iter *it = NULL;
         tms_log_record rec;
@@ -1140,9 +1141,8 @@ static void test_log_forged_records_with_valid_crcs_are_corrupt(void **state)
 
 /* A chain-checking thread that ended before a writer appended more: the
  * iterator hashes the new frames itself, and a forged one is refused. */
-static void test_log_iter_on_thread_checks_frames_appended_after_its_checker(void **state)
+static void appended_after_checker(int flags)
 {
-    (void)state;
     char *dir = tu_mkdtemp(), p[4200];
     tms_log_iter *it = NULL;
     tms_log_record rec;
@@ -1150,7 +1150,7 @@ static void test_log_iter_on_thread_checks_frames_appended_after_its_checker(voi
     uint64_t seen = 0;
     size_t len = 0, offs[64];
     write_records(dir, 1, 8, 0, 8);
-    assert_int_equal(tms_log_iter_open_flags(dir, 1, TMS_LOG_ITER_CHAIN_ON_THREAD, &it, NULL), TMS_OK);
+    assert_int_equal(tms_log_iter_open_flags(dir, 1, flags, &it, NULL), TMS_OK);
     while (tms_log_iter_next(it, &rec, &has) == TMS_OK && has)
         assert_int_equal(rec.seq, ++seen);
     assert_int_equal(seen, 8);
@@ -1167,7 +1167,7 @@ static void test_log_iter_on_thread_checks_frames_appended_after_its_checker(voi
     assert_non_null(x);
     memcpy(x, d, len);
     memcpy(x + len, d + offs[11], flen);
-    x[len + 8] = 13;
+    x[len + 8] = 13;   /* odd: the checker's share when shared, so hashed here after it ended */
     fix_crcs(x + len);
     assert_int_equal(tu_write_file(p, x, len + flen), 0);
     assert_int_equal(tms_log_iter_next(it, &rec, &has), TMS_E_CORRUPT);
@@ -1179,6 +1179,13 @@ static void test_log_iter_on_thread_checks_frames_appended_after_its_checker(voi
     free(d);
     tu_rmtree(dir);
     free(dir);
+}
+
+static void test_log_iter_on_thread_checks_frames_appended_after_its_checker(void **state)
+{
+    (void)state;
+    appended_after_checker(TMS_LOG_ITER_CHAIN_ON_THREAD);
+    appended_after_checker(TMS_LOG_ITER_CHAIN_SHARED);
 }
 
 /* ---- fault injection ---- */

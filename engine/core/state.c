@@ -38,18 +38,18 @@ static void free_role(tms_state *st, tms_role *r)
 static void free_tenant(tms_state *st, tms_tenant *t, int one_by_one)
 {
     for (uint32_t i = 0; one_by_one && i < t->accounts.cap; i++)
-        if (t->accounts.slots[i])
-            free_account(st, (tms_account *)t->accounts.slots[i]);
+        if (tms__map_at(&t->accounts, i))
+            free_account(st, (tms_account *)tms__map_at(&t->accounts, i));
     for (uint32_t i = 0; !one_by_one && i < t->accounts.cap; i++) {
-        tms_account *a = (tms_account *)t->accounts.slots[i];
+        tms_account *a = (tms_account *)tms__map_at(&t->accounts, i);
         if (a && a->capdist * sizeof(void *) >= TMS__SLAB_CLASSES * TMS__SLAB_QUANTUM)
             tms__array_free(st, a->dist, a->capdist);   /* from malloc */
     }
     for (uint32_t i = 0; i < t->roles.cap; i++)
-        if (t->roles.slots[i])
-            free_role(st, (tms_role *)t->roles.slots[i]);
+        if (tms__map_at(&t->roles, i))
+            free_role(st, (tms_role *)tms__map_at(&t->roles, i));
     for (uint32_t i = 0; one_by_one && i < t->logins.cap; i++)
-        tms__entity_free(st, t->logins.slots[i]);
+        tms__entity_free(st, tms__map_at(&t->logins, i));
     tms__map_free(&t->accounts);
     tms__map_free(&t->roles);
     tms__map_free(&t->logins);
@@ -76,8 +76,8 @@ void tms_state_free(tms_state *st)
         return;
     tms_state_commit(st);   /* frees the graveyard */
     for (uint32_t i = 0; i < st->tenants.cap; i++)
-        if (st->tenants.slots[i])
-            free_tenant(st, (tms_tenant *)st->tenants.slots[i], 0);
+        if (tms__map_at(&st->tenants, i))
+            free_tenant(st, (tms_tenant *)tms__map_at(&st->tenants, i), 0);
     tms__slab_destroy(&st->slab);   /* every entity at once */
     tms__map_free(&st->tenants);
     tms__map_free(&st->requests);

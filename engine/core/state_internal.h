@@ -37,14 +37,25 @@ size_t tms__slab_bytes(const tms__slab *s);
 
 /* Open addressing, linear probing, backward-shift deletion; cap is a power
  * of two, at most half full (a miss, as common as a hit here: every create
- * checks absence, most request ids are new, stays short). Slots hold
- * borrowed entity pointers; hashes beside them, so a probe that does not
- * match never touches the entity. */
+ * checks absence, most request ids are new, stays short). A slot holds the
+ * key's hash beside the borrowed entity pointer, in one 16-byte cell: a
+ * probe that does not match costs one memory access and never touches the
+ * entity. */
+typedef struct tms__slot {
+    uint32_t hash;
+    tms__named *e;               /* NULL: empty */
+} tms__slot;
+
 typedef struct tms__map {
-    tms__named **slots;
-    uint32_t *hashes;
+    tms__slot *slots;
     uint32_t cap, n;
 } tms__map;
+
+/* The entity in slot i (i < cap), or NULL: for walks over every entity. */
+static inline tms__named *tms__map_at(const tms__map *m, uint32_t i)
+{
+    return m->slots[i].e;
+}
 
 uint32_t tms__hash(char kind, const char *key, size_t len);
 /* The entity with this key, or NULL. */

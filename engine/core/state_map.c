@@ -34,38 +34,32 @@ tms__named *tms__map_get(const tms__map *m, char kind, const char *key, size_t l
         return NULL;
     uint32_t mask = m->cap - 1;
     for (uint32_t i = hash & mask;; i = (i + 1) & mask) {
-        tms__named *e = m->slots[i];
-        if (!e)
+        const tms__slot *sl = &m->slots[i];
+        if (!sl->e)
             return NULL;
-        if (m->hashes[i] == hash && same(e, kind, key, len))
-            return e;
+        if (sl->hash == hash && same(sl->e, kind, key, len))
+            return sl->e;
     }
 }
 
 static tms_err grow(tms__map *m)
 {
     uint32_t cap = m->cap ? m->cap * 2 : 8;
-    tms__named **slots = calloc(cap, sizeof *slots);
-    uint32_t *hashes = malloc(cap * sizeof *hashes);
-    if (!slots || !hashes) {
-        free(slots);
-        free(hashes);
+    tms__slot *slots = calloc(cap, sizeof *slots);
+    if (!slots)
         return TMS_E_NOMEM;
-    }
     for (uint32_t i = 0; i < m->cap; i++) {
-        tms__named *e = m->slots[i];
+        tms__named *e = m->slots[i].e;
         if (!e)
             continue;
         uint32_t j = e->hash & (cap - 1);
-        while (slots[j])
+        while (slots[j].e)
             j = (j + 1) & (cap - 1);
-        slots[j] = e;
-        hashes[j] = e->hash;
+        slots[j].e = e;
+        slots[j].hash = e->hash;
     }
     free(m->slots);
-    free(m->hashes);
     m->slots = slots;
-    m->hashes = hashes;
     m->cap = cap;
     return TMS_OK;
 }
@@ -75,10 +69,10 @@ tms_err tms__map_put(tms__map *m, tms__named *e)
     if ((uint64_t)(m->n + 1) * 2 > (uint64_t)m->cap && grow(m))
         return TMS_E_NOMEM;
     uint32_t mask = m->cap - 1, i = e->hash & mask;
-    while (m->slots[i])
+    while (m->slots[i].e)
         i = (i + 1) & mask;
-    m->slots[i] = e;
-    m->hashes[i] = e->hash;
+    m->slots[i].e = e;
+    m->slots[i].hash = e->hash;
     m->n++;
     return TMS_OK;
 }
@@ -86,30 +80,27 @@ tms_err tms__map_put(tms__map *m, tms__named *e)
 void tms__map_del(tms__map *m, tms__named *e)
 {
     uint32_t mask = m->cap - 1, i = e->hash & mask;
-    while (m->slots[i] != e)
+    while (m->slots[i].e != e)
         i = (i + 1) & mask;
     /* backward shift: move later members of the cluster into the hole when
      * their home slot does not lie cyclically in (hole, j] */
     uint32_t hole = i;
-    for (uint32_t j = (i + 1) & mask; m->slots[j]; j = (j + 1) & mask) {
-        uint32_t home = m->hashes[j] & mask;
+    for (uint32_t j = (i + 1) & mask; m->slots[j].e; j = (j + 1) & mask) {
+        uint32_t home = m->slots[j].hash & mask;
         int between = hole <= j ? (home > hole && home <= j) : (home > hole || home <= j);
         if (!between) {
             m->slots[hole] = m->slots[j];
-            m->hashes[hole] = m->hashes[j];
             hole = j;
         }
     }
-    m->slots[hole] = NULL;
+    m->slots[hole].e = NULL;
     m->n--;
 }
 
 void tms__map_free(tms__map *m)
 {
     free(m->slots);
-    free(m->hashes);
     m->slots = NULL;
-    m->hashes = NULL;
     m->cap = m->n = 0;
 }
 
@@ -123,8 +114,8 @@ tms__named **tms__map_list(const tms__map *m, size_t *n)
         return NULL;
     size_t k = 0;
     for (uint32_t i = 0; i < m->cap; i++)
-        if (m->slots[i])
-            v[k++] = m->slots[i];
+        if (m->slots[i].e)
+            v[k++] = m->slots[i].e;
     return v;
 }
 

@@ -102,15 +102,15 @@ int tms_tenant_foreach_visible(const tms_tenant *t, int (*fn)(void *ctx, tms_acc
     size_t n = 0, k = 0;
     int rc = 0;
     for (uint32_t i = 0; i < t->accounts.cap; i++)
-        if (t->accounts.slots[i])
-            n += ((tms_account *)t->accounts.slots[i])->ndist;
+        if (tms__map_at(&t->accounts, i))
+            n += ((tms_account *)tms__map_at(&t->accounts, i))->ndist;
     if (!n)
         return 0;
     edge *v = malloc(n * sizeof *v);
     if (!v)
         return -1;
     for (uint32_t i = 0; i < t->accounts.cap; i++) {
-        tms_account *obj = (tms_account *)t->accounts.slots[i];
+        tms_account *obj = (tms_account *)tms__map_at(&t->accounts, i);
         for (uint32_t j = 0; obj && j < obj->ndist; j++) {
             v[k].manager = obj->dist[j];
             v[k++].obj = obj;

@@ -117,7 +117,10 @@ tms_err tms_fold(tms_state *st, const char *logdir, const tms_replay_opts *opts,
     int has = 1;
     memset(res, 0, sizeof *res);
     tms_cmd_init(&f.rec.cmd);
-    tms_err err = tms_log_iter_open_flags(logdir, 1, f.o->chain, &it, &rep);
+    int chain = f.o->chain;
+    if (chain == TMS_LOG_ITER_CHAIN_ON_THREAD && f.o->tenant)
+        chain = TMS_LOG_ITER_CHAIN_SHARED;   /* little to do per record here: share the hashing */
+    tms_err err = tms_log_iter_open_flags(logdir, 1, chain, &it, &rep);
     if (err)
         snprintf(res->msg, sizeof res->msg, "%s", rep.msg[0] ? rep.msg : tms_strerror(err));
     while (!err && !f.done) {

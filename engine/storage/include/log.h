@@ -130,8 +130,10 @@ tms_err tms_log_iter_open(const char *dir, uint64_t from_seq,
 enum {
     TMS_LOG_ITER_CHAIN_ON_THREAD = 1,  /* on a second thread, over the same files: a record is
                                           handed out once its frame, chain included, is verified */
-    TMS_LOG_ITER_CHAIN_CHECKED = 2     /* not at all: the caller verified it (recovery under the
+    TMS_LOG_ITER_CHAIN_CHECKED = 2,    /* not at all: the caller verified it (recovery under the
                                           writer's lock); CRCs and seq continuity only */
+    TMS_LOG_ITER_CHAIN_SHARED = 4      /* on both threads: the second checks odd frames, the
+                                          iterator even ones (when it has little else to do) */
 };
 /* tms_log_iter_open with flags (0: the chain is checked in line). */
 tms_err tms_log_iter_open_flags(const char *dir, uint64_t from_seq, int flags,
