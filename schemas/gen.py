@@ -87,6 +87,7 @@ typedef struct tms_cmd_def {
     unsigned name_len;
     int menu_perm;                /* R21: permission a manager needs, -1 if none */
     int admin_only;               /* only the PBX Admin may issue it */
+    int engine_only;              /* written by the engine itself, never accepted as input */
     int nfields;
     const tms_field_def *fields;  /* command-specific fields */
     int one_of[2];                /* exactly one of these two fields, or -1 -1 */
@@ -160,8 +161,8 @@ const char *tms_kind_name(char letter)
         if menu is not None and menu not in pidx:
             sys.exit("gen.py: %s names unknown menu permission %s" % (cm["name"], menu))
         pair = lambda key: ", ".join("TMS_F_" + cname(x) for x in cm[key]) if cm.get(key) else "-1, -1"
-        c.append("    {%s, %d, %d, %d, %d, fields_%s, {%s}, {%s}}," % (cstr(cm["name"]), len(cm["name"]), pidx[menu] if menu else -1,
-                 1 if cm["admin_only"] else 0, len(cm["fields"]), cname(cm["name"]).lower(),
+        c.append("    {%s, %d, %d, %d, %d, %d, fields_%s, {%s}, {%s}}," % (cstr(cm["name"]), len(cm["name"]), pidx[menu] if menu else -1,
+                 1 if cm["admin_only"] else 0, 1 if cm.get("engine_only") else 0, len(cm["fields"]), cname(cm["name"]).lower(),
                  pair("exactly_one_of"), pair("disjoint")))
     c.append("};\n")
     c.append("const char *const tms_field_names[TMS_FIELD_COUNT] = {" + ", ".join(cstr(f) for f in fields) + "};\n")

@@ -121,6 +121,9 @@ static void test_power_loss_lost_commits_are_rebuilt_from_the_log(void **state)
     write_evidence(env, "00000000-0000-0000-0000-000000000000", "open");   /* another boot, unclean */
     tu_env_reopen(env);
     assert_non_null(strstr(tms_engine_open_report(env->eng), "before a reboot"));
+    char *aside = path_in(env, "proj/data.mdb.unclean");   /* never read, but kept as evidence */
+    assert_true(tu_file_size(aside) > 0);
+    free(aside);
     assert_latest_and_rebuilt(env);
     tu_env_free(env);
 }

@@ -102,11 +102,15 @@ static void test_log_crash_between_append_and_projection_commit_is_caught_up(voi
     tu_env_free(env);
 }
 
-static void test_projection_missing_or_ahead_is_rebuilt_from_the_log(void **state)
+/* A missing projection is only a cache: rebuilt. One ahead of the log is
+ * evidence that acknowledged records are gone (issue 8, item 1): the open is
+ * refused naming the seqs, the evidence stays as it was, and only an
+ * explicit acknowledgement, itself recorded in the log, opens it again. */
+static void test_projection_missing_is_rebuilt_but_one_ahead_of_the_log_refuses_the_open(void **state)
 {
     tu_env *env = *state, *other = tu_env_new();
     uint8_t before[32], after[32], fresh[32];
-    char cmdline[9000];
+    char cmdline[9000], why[1024], proj[4200];
     tu_digest(env, before);
     /* missing: remove the projection, reopen, same digest */
     tms_engine_close(env->eng);
@@ -116,20 +120,36 @@ static void test_projection_missing_or_ahead_is_rebuilt_from_the_log(void **stat
     tu_env_reopen(env);
     tu_digest(env, after);
     assert_memory_equal(before, after, 32);
-    /* ahead and diverged: other's log holds 2 records, give it env's projection (seq 12) */
+    /* ahead: other's log holds 2 records, give it env's projection (seq 12) */
     tu_submit(other, "{'cmd':'CreateTenant','tenant':'acme','actor':'system','admin':'admin'}");
     tu_submit(other, "{'cmd':'CreateExtension','tenant':'acme','actor':'admin','id':'1001'}");
     tms_engine_close(other->eng);
     other->eng = NULL;
     snprintf(cmdline, sizeof cmdline, "rm -rf '%s/proj' && cp -r '%s/proj' '%s/proj'", other->dir, env->dir, other->dir);
     assert_int_equal(system(cmdline), 0);
-    tu_env_reopen(other);
+    snprintf(proj, sizeof proj, "%s/proj/data.mdb", other->dir);
+    size_t n0, n1;
+    uint8_t *p0 = tu_read_file(proj, &n0);
+    assert_int_equal(tms_engine_open(other->dir, NULL, &other->eng, why, sizeof why), TMS_E_CORRUPT);
+    assert_null(other->eng);
+    assert_non_null(strstr(why, "records 3..12 are missing"));
+    uint8_t *p1 = tu_read_file(proj, &n1);   /* the evidence is kept as it was */
+    assert_int_equal(n0, n1);
+    assert_memory_equal(p0, p1, n0);
+    free(p0);
+    free(p1);
+    tms_engine_options opt = {0};
+    opt.accept_loss = "restored from nothing: test";
+    assert_int_equal(tms_engine_open(other->dir, &opt, &other->eng, why, sizeof why), TMS_OK);
+    assert_int_equal(tms_engine_last_seq(other->eng), 3);   /* the acknowledgement is record 3 */
     assert_non_null(strstr(tms_engine_open_report(other->eng), "projection rebuilt from the log"));
     assert_true(tu_exists(other, 'e', "1001"));
     assert_false(tu_exists(other, 'm', "top"));
     tu_digest(other, after);
     scratch_replay_digest(other->dir, fresh);
     assert_memory_equal(after, fresh, 32);
+    tu_env_reopen(other);   /* and it opens normally from now on */
+    assert_int_equal(tu_submit(other, "{'cmd':'CreateExtension','tenant':'acme','actor':'admin','id':'1002'}"), TMS_OK);
     tu_env_free(other);
 }
 
@@ -613,7 +633,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_log_crash_between_append_and_projection_commit_is_caught_up),
-        cmocka_unit_test_setup_teardown(test_projection_missing_or_ahead_is_rebuilt_from_the_log, tu_setup_standard, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_projection_missing_is_rebuilt_but_one_ahead_of_the_log_refuses_the_open, tu_setup_standard, tu_teardown),
         cmocka_unit_test_setup_teardown(test_replaying_the_same_log_twice_gives_the_same_digest, tu_setup_standard, tu_teardown),
         cmocka_unit_test_setup_teardown(test_request_id_repeat_returns_the_first_verdict_and_appends_nothing, tu_setup_standard, tu_teardown),
         cmocka_unit_test_setup_teardown(test_a_second_writer_is_refused_naming_the_holder, tu_setup_standard, tu_teardown),

@@ -153,7 +153,9 @@ static void parse_line(entry *en, const char *line, size_t len, int too_long, in
         return;
     }
     tms_err err = tms_cmd_from_json(&en->cmd, line, len, en->why, sizeof en->why);
-    if (err == TMS_OK)
+    if (err == TMS_OK && !tms_cmd_is_input(&en->cmd, en->why, sizeof en->why))
+        tms_cmd_free(&en->cmd);   /* the engine's own records are not input: invalid */
+    else if (err == TMS_OK)
         en->invalid = 0;
     else if (err != TMS_INVALID_COMMAND)
         snprintf(en->why, sizeof en->why, "%s", tms_strerror(err));
@@ -337,6 +339,33 @@ static int cmd_visible(int argc, char **argv)
     return client ? remote_query(client, 0, argc, argv) : do_query(data_dir, 0, argc, argv);
 }
 
+/* accept-loss --reason TEXT: the operator's acknowledgement that records are
+ * missing from the log (the engine refused to open, naming them). Embedded
+ * only: tmsd does not start on such a directory. */
+static int cmd_accept_loss(int argc, char **argv)
+{
+    const char *reason = NULL, *pos[1];
+    int npos;
+    const tool_opt opts[] = {{"reason", 1, &reason, NULL}, {NULL, 0, NULL, NULL}};
+    char why[1024];
+    tms_engine *eng = NULL;
+    int rc = tool_parse(argc, argv, opts, pos, 0, &npos);
+    if (rc)
+        return rc;
+    if (client)
+        return fail("%s", "accept-loss works on a data directory (--data), never through tmsd");
+    if (!reason || !reason[0])
+        return fail("%s", "accept-loss: --reason TEXT is required (it is written into the log)");
+    tms_engine_options opt = {0};
+    opt.accept_loss = reason;
+    if (tms_engine_open(data_dir, &opt, &eng, why, sizeof why))
+        return fail("%s", why);
+    fprintf(stderr, "tmsctl: %s\n", tms_engine_open_report(eng));
+    printf("{\"acknowledged\":true,\"seq\":%llu}\n", (unsigned long long)tms_engine_last_seq(eng));
+    tms_engine_close(eng);
+    return tool_finish_stdout();
+}
+
 static const tool_cmd commands[] = {
     {"submit", cmd_submit, "[FILE]",
      "JSON Lines commands from FILE or stdin; one verdict line each:\n"
@@ -345,6 +374,10 @@ static const tool_cmd commands[] = {
     {"check", cmd_check, "TENANT KIND ID NAME", "allow (exit 0) or deny (exit 1); KIND is extension, manager or admin"},
     {"show", cmd_show, "TENANT KIND ID", "the account or object as one JSON object (exit 1 if absent)"},
     {"visible", cmd_visible, "TENANT MANAGER", "JSON array of {kind, id} distributed to MANAGER"},
+    {"accept-loss", cmd_accept_loss, "--reason TEXT",
+     "after an open refused because acknowledged records are missing from the log\n"
+     "(and no backup or replica holds them): record the loss, with the evidence,\n"
+     "as an AcknowledgeLoss record, and open the directory again"},
     {NULL, NULL, NULL, NULL},
 };
 

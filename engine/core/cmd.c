@@ -128,6 +128,14 @@ int tms_feature_index(const char *name)
     return lookup(name, tms_features, tms_features_by_name, TMS_FEATURE_COUNT);
 }
 
+int tms_cmd_is_input(const tms_cmd *cmd, char *why, size_t whylen)
+{
+    if (!tms_cmd_defs[cmd->type].engine_only)
+        return 1;
+    say(why, whylen, "%s is written by the engine only (tmsctl accept-loss), never submitted", tms_cmd_name(cmd));
+    return 0;
+}
+
 const char *tms_cmd_name(const tms_cmd *cmd)
 {
     return tms_cmd_defs[cmd->type].name;

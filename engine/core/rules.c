@@ -131,6 +131,15 @@ static tms_err create_tenant(rctx *x)
 
 typedef tms_err (*handler_fn)(rctx *x);
 
+/* AcknowledgeLoss: the engine's own record of an operator's decision; it
+ * changes no state. Only the engine writes it (refused as input, cmd.h). */
+static tms_err acknowledge_loss(rctx *x)
+{
+    if (strcmp(x->actor, "system"))
+        return tms__deny(x, TMS_FORBIDDEN, "AcknowledgeLoss is written by actor system, not %s", x->actor);
+    return TMS_OK;
+}
+
 /* One handler per command of the schema (a dispatch table: a command the
  * schema gains without a handler here is TMS_E_INVAL, never a silent accept). */
 static const handler_fn handlers[TMS_CMD_COUNT] = {
@@ -156,6 +165,7 @@ static const handler_fn handlers[TMS_CMD_COUNT] = {
     [TMS_CMD_DELETE_ROLE] = tms__cmd_delete_role,
     [TMS_CMD_ASSIGN_ROLE] = tms__cmd_assign_role,
     [TMS_CMD_SET_DEFAULT_ROLE] = tms__cmd_set_default_role,
+    [TMS_CMD_ACKNOWLEDGE_LOSS] = acknowledge_loss,
 };
 
 /* Tenant, then actor (SPEC section 3 order), before any handler runs. */
@@ -190,7 +200,8 @@ tms_err tms_rules_apply(tms_state *st, const tms_record *rec, tms_verdict *v)
     handler_fn h = (unsigned)rec->cmd.type < TMS_CMD_COUNT ? handlers[rec->cmd.type] : NULL;
     if (!h)
         return TMS_E_INVAL;
-    tms_err err = rec->cmd.type == TMS_CMD_CREATE_TENANT ? TMS_OK : resolve_actor(&x);
+    int tenantless = rec->cmd.type == TMS_CMD_CREATE_TENANT || tms_cmd_defs[rec->cmd.type].engine_only;
+    tms_err err = tenantless ? TMS_OK : resolve_actor(&x);
     if (err == TMS_OK)
         err = h(&x);
     if (err != TMS_OK)

@@ -240,6 +240,8 @@ static job *job_new(conn *c, const msgpack_object *cmds, uint64_t req)
         tms_err err = o->type == MSGPACK_OBJECT_STR
                           ? tms_cmd_from_json(&j->cmds[i], o->via.str.ptr, o->via.str.size, j->why[i], TMS_MESSAGE_MAX)
                           : tms_cmd_from_msgpack(&j->cmds[i], o, j->why[i], TMS_MESSAGE_MAX);
+        if (err == TMS_OK && !tms_cmd_is_input(&j->cmds[i], j->why[i], TMS_MESSAGE_MAX))
+            err = TMS_INVALID_COMMAND;   /* the engine's own records are not input */
         if (err == TMS_OK) {
             j->subs[i].cmd = &j->cmds[i];
         } else if (err != TMS_INVALID_COMMAND) {   /* a server fault, not a malformed command */

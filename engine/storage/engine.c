@@ -6,7 +6,7 @@
  * fdatasync, then the (unsynced) LMDB commit, and only then answers. A
  * failure before the sync rolls the state back; after it, the log holds the
  * group and the projection is rebuilt from the state if it missed it. */
-#include "engine.h"
+#include "engine_internal.h"
 #include "replay.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -32,6 +32,8 @@ struct tms_engine {
     int durable;                    /* the last submit's records reached the log (verdicts final) */
     int failed;                     /* the projection map could not be grown: no more writes */
     char report[600];
+    char loss[600];                 /* evidence of records missing from the log, when acknowledged */
+    int opened;                     /* open succeeded: close may write the witness (never after a refusal) */
 };
 
 char *tms_data_path(char *buf, size_t len, const char *dir, const char *leaf)
@@ -77,16 +79,19 @@ typedef struct level {
     int matched;                    /* its head was found at its seq */
     tms_txn *tx;                    /* the catch-up transaction, once needed */
     char why[300];                  /* why a rebuild, when one is needed */
+    tms__loss_check lc;             /* witnesses of how far the log once went */
 } level;
 
 static tms_err level_record(void *ctx, const tms_fold_event *ev)
 {
     level *l = ctx;
     tms_err err;
+    if (l->lc.witness.present && ev->rec->seq == l->lc.witness.seq)
+        l->lc.witness_matched = !memcmp(ev->hash, l->lc.witness.head, TMS_HASH_LEN);
     if (!l->usable || ev->rec->seq < l->proj_seq)
         return TMS_OK;
     if (ev->rec->seq == l->proj_seq) {
-        l->matched = !memcmp(ev->hash, l->proj_head, TMS_HASH_LEN);
+        l->matched = l->lc.proj_matched = !memcmp(ev->hash, l->proj_head, TMS_HASH_LEN);
         if (!l->matched) {
             l->usable = 0;
             snprintf(l->why, sizeof l->why, "projection at seq %llu does not match the log (different chain head)",
@@ -121,6 +126,9 @@ static tms_err level_begin(tms_engine *e, level *l)
     if (err)
         return err;
     l->usable = tms_store_trusted(e->store) && format == TMS_STORE_FORMAT && l->proj_seq > 0;
+    l->lc.proj_trusted = l->usable;   /* a witness of how far the log went */
+    l->lc.proj_seq = l->proj_seq;
+    memcpy(l->lc.proj_head, l->proj_head, TMS_HASH_LEN);
     if (!tms_store_trusted(e->store))
         snprintf(l->why, sizeof l->why, "%s", tms_store_distrust(e->store));
     else if (l->proj_seq && format != TMS_STORE_FORMAT)
@@ -158,6 +166,32 @@ static tms_err level_end(tms_engine *e, level *l, const tms_replay_result *res)
     return tms_projection_rebuild(e->store, e->state, res->last_seq, res->head);
 }
 
+/* After the fold, before anything is written: a witness that went further
+ * than the log refuses the open (the projection and the witness stay as
+ * they are: they are the evidence), unless the operator acknowledges it. */
+static tms_err judge_loss(tms_engine *e, level *l, const tms_replay_result *res, char *why, size_t whylen)
+{
+    tms__loss_evidence(&l->lc, res->last_seq, e->loss, sizeof e->loss);
+    if (e->loss[0] && e->opt.accept_loss) {
+        l->usable = 0;   /* the projection followed the lost records: rebuild it from the log */
+        snprintf(l->why, sizeof l->why, "loss acknowledged");
+        return TMS_OK;
+    }
+    if (!e->loss[0] && !e->opt.accept_loss)
+        return TMS_OK;
+    tms_txn_abort(l->tx);
+    l->tx = NULL;
+    if (!e->loss[0]) {
+        snprintf(why, whylen, "accept-loss: nothing is missing from the log (seq %llu): nothing to acknowledge",
+                 (unsigned long long)res->last_seq);
+        return TMS_E_INVAL;
+    }
+    snprintf(why, whylen, "acknowledged records are missing from the log: %s. Nothing was changed: restore the log "
+             "from a backup or a replica, or acknowledge the loss with tmsctl --data DIR accept-loss --reason TEXT",
+             e->loss);
+    return TMS_E_CORRUPT;
+}
+
 /* Fold the whole log into the state and bring the projection level. */
 static tms_err load_state(tms_engine *e, char *why, size_t whylen)
 {
@@ -170,6 +204,8 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
         snprintf(why, whylen, "projection: %s", tms_strerror(err));
         return err;
     }
+    if ((err = tms__witness_read(e->dir, &l.lc.witness, why, whylen)))
+        return err;
     o.on_effects = level_record;
     o.ctx = &l;
     o.chain = TMS_LOG_ITER_CHAIN_CHECKED;   /* tms_log_open has just checked every frame and the chain, under our lock */
@@ -185,6 +221,8 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
                  (unsigned long long)tms_log_last_seq(e->log));
         return TMS_E_CORRUPT;
     }
+    if ((err = judge_loss(e, &l, &res, why, whylen)))
+        return err;
     if ((err = level_end(e, &l, &res))) {
         snprintf(why, whylen, "projection rebuild failed: %s", tms_strerror(err));
         return err;
@@ -231,6 +269,13 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
                                      e->opt.map_bytes, &e->store, why, whylen)) ||
         (err = load_state(e, why, whylen)))
         goto fail;
+    if (e->loss[0] && (err = tms__acknowledge_loss(e, e->opt.accept_loss, e->loss, why, whylen)))
+        goto fail;
+    if ((err = tms__witness_write(e->dir, tms_log_last_seq(e->log), e->head))) {
+        snprintf(why, whylen, "cannot write %s/witness: %s", dir, strerror(errno));
+        goto fail;
+    }
+    e->opened = 1;
     *out = e;
     return TMS_OK;
 fail:
@@ -242,6 +287,8 @@ void tms_engine_close(tms_engine *e)
 {
     if (!e)
         return;
+    if (e->opened && !e->failed)   /* how far the log went, for the next open to check */
+        tms__witness_write(e->dir, tms_log_last_seq(e->log), e->head);
     tms_store_close(e->store);
     tms_state_free(e->state);
     tms_log_close(e->log);

@@ -83,18 +83,24 @@ static int exists(const char *dir, const char *leaf)
     return access(path, F_OK) == 0;
 }
 
-/* Remove the LMDB files: after a system crash they may hold torn pages
- * that LMDB would follow. No process of an earlier boot can hold them. */
-static tms_err remove_files(const char *dir, char *why, size_t whylen)
+/* Set the LMDB files aside: after a system crash they may hold torn pages
+ * that LMDB would follow, so they are never opened again; but they are
+ * evidence of how far the projection went, so data.mdb is kept as
+ * data.mdb.unclean (replacing an older one) for an operator to look at. No
+ * process of an earlier boot can hold them. */
+static tms_err set_aside(const char *dir, char *why, size_t whylen)
 {
-    static const char *const leaves[] = {"data.mdb", "lock.mdb"};
-    char path[4200];
-    for (size_t i = 0; i < 2; i++) {
-        snprintf(path, sizeof path, "%s/%s", dir, leaves[i]);
-        if (unlink(path) != 0 && errno != ENOENT) {
-            snprintf(why, whylen, "cannot remove %s: %s", path, strerror(errno));
-            return TMS_E_IO;
-        }
+    char data[4200], aside[4200], lock[4200];
+    snprintf(data, sizeof data, "%s/data.mdb", dir);
+    snprintf(aside, sizeof aside, "%s/data.mdb.unclean", dir);
+    snprintf(lock, sizeof lock, "%s/lock.mdb", dir);
+    if (rename(data, aside) != 0 && errno != ENOENT) {
+        snprintf(why, whylen, "cannot set %s aside: %s", data, strerror(errno));
+        return TMS_E_IO;
+    }
+    if (unlink(lock) != 0 && errno != ENOENT) {
+        snprintf(why, whylen, "cannot remove %s: %s", lock, strerror(errno));
+        return TMS_E_IO;
     }
     return TMS_OK;
 }
@@ -112,7 +118,7 @@ tms_err tms__evidence_open(tms_store *st, char *why, size_t whylen)
             snprintf(st->distrust, sizeof st->distrust, "no writer evidence beside the projection");
         }
     } else if (!clean && (!now[0] || strcmp(now, was))) {
-        tms_err err = remove_files(st->dir, why, whylen);
+        tms_err err = set_aside(st->dir, why, whylen);
         if (err)
             return err;
         st->trusted = 0;

@@ -5,7 +5,7 @@ directory, a torn log tail reported on stderr, corruption refused.
 
 usage: test_tmsctl.py BIN_DIR     (prints 'N passed, N failed')
 """
-import glob, json, os, subprocess, sys, tempfile
+import glob, json, os, shutil, subprocess, sys, tempfile
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else "build/bin"
 TMSCTL = os.path.join(BIN, "tmsctl")
@@ -97,12 +97,15 @@ def test_a_torn_tail_is_cut_and_reported_and_corruption_refused(d):
     run(["--data", d, "submit"], TENANT + EXT % 1001 + EXT % 1002)
     seg = sorted(glob.glob(os.path.join(d, "log", "*.tmslog")))[-1]
     size = os.path.getsize(seg)
-    with open(seg, "r+b") as f:
-        f.truncate(size - 7)            # the last record loses its end: a torn write
+    with open(seg, "r+b") as f:         # a group whose write was cut by a crash: never acknowledged
+        f.seek(size - 60)
+        partial = f.read(40)
+        f.seek(size)
+        f.write(partial[:4] + b"\xff" * 36)
     rc, out, err = run(["--data", d, "submit"], EXT % 1003)
     assert rc == 0 and "torn" in err, (rc, err)
     v = verdicts(out)
-    assert v[0]["seq"] == 3 and v[0]["verdict"] == "accepted", v   # seq 3 was torn away, reused
+    assert v[0]["seq"] == 4 and v[0]["verdict"] == "accepted", v   # the torn bytes were cut, nothing lost
     with open(seg, "r+b") as f:          # now damage a record in the middle
         f.seek(100)
         b = f.read(1)
@@ -110,6 +113,43 @@ def test_a_torn_tail_is_cut_and_reported_and_corruption_refused(d):
         f.write(bytes([b[0] ^ 0x40]))
     rc, out, err = run(["--data", d, "submit"], EXT % 1004)
     assert rc == 2 and out == "" and "seq" in err and "offset" in err, (rc, out, err)
+
+@case
+def test_an_acknowledged_record_cut_from_the_log_refuses_to_open(d):
+    run(["--data", d, "submit"], TENANT + EXT % 1001 + EXT % 1002)
+    seg = sorted(glob.glob(os.path.join(d, "log", "*.tmslog")))[-1]
+    with open(seg, "r+b") as f:          # record 3 was acknowledged: cutting it is a loss, not a tear
+        f.truncate(os.path.getsize(seg) - 7)
+    rc, out, err = run(["--data", d, "submit"], EXT % 1003)
+    assert rc == 2 and out == "" and "records 3..3 are missing" in err and "accept-loss" in err, (rc, out, err)
+    rc, out, err = run(["--data", d, "check", "acme", "extension", "1002", "reports.view"])
+    assert rc == 1, (rc, err)          # readers still answer from the projection kept as evidence
+    rc, out, err = run(["--data", d, "accept-loss"])
+    assert rc == 2 and "--reason" in err, (rc, err)
+    rc, out, err = run(["--data", d, "accept-loss", "--reason", "disk replaced; no backup holds seq 3"])
+    assert rc == 0 and json.loads(out) == {"acknowledged": True, "seq": 3}, (rc, out, err)
+    rc, out, err = run(["--data", d, "submit"], EXT % 1003)
+    assert rc == 0 and verdicts(out)[0]["seq"] == 4 and "missing" not in err, (rc, out, err)
+    audit = os.path.join(BIN, "tms-audit")
+    v = subprocess.run([audit, "verify", "--data", d], capture_output=True, text=True)
+    assert v.returncode == 0, (v.stdout, v.stderr)
+    e = subprocess.run([audit, "export", "--data", d], capture_output=True, text=True)
+    ack = [json.loads(x) for x in e.stdout.splitlines() if "AcknowledgeLoss" in x]
+    assert len(ack) == 1 and ack[0]["seq"] == 3 and "records 3..3 are missing" in json.dumps(ack[0]), e.stdout
+    rc, out, err = run(["--data", d, "accept-loss", "--reason", "again"])
+    assert rc == 2 and "nothing to acknowledge" in err, (rc, err)
+    rc, out, err = run(["--data", d, "submit"], b'{"cmd":"AcknowledgeLoss","tenant":"system","actor":"system",'
+                       b'"reason":"r","evidence":"e"}\n')
+    assert rc == 0 and verdicts(out)[0]["error"] == "INVALID_COMMAND" and verdicts(out)[0]["seq"] is None, out
+
+@case
+def test_a_deleted_log_refuses_to_open_even_without_the_projection(d):
+    run(["--data", d, "submit"], TENANT + EXT % 1001)
+    for seg in glob.glob(os.path.join(d, "log", "*.tmslog")):
+        os.remove(seg)
+    shutil.rmtree(os.path.join(d, "proj"))    # only DIR/witness remembers
+    rc, out, err = run(["--data", d, "submit"], TENANT)
+    assert rc == 2 and "records 1..2 are missing" in err and "witness" in err, (rc, out, err)
 
 print("%d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed or not passed else 0)

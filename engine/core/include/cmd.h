@@ -51,6 +51,11 @@ tms_err tms_cmd_from_msgpack(tms_cmd *cmd, const msgpack_object *obj,
  * fields in schema order; absent fields omitted) to pk. */
 tms_err tms_cmd_pack(const tms_cmd *cmd, msgpack_packer *pk);
 
+/* 1 when cmd may come from outside (tmsctl, tmsd): every command but the
+ * engine's own records (AcknowledgeLoss). Input edges refuse the others as
+ * INVALID_COMMAND with a reason in why. */
+int tms_cmd_is_input(const tms_cmd *cmd, char *why, size_t whylen);
+
 /* The command's name ("AddManager"). */
 const char *tms_cmd_name(const tms_cmd *cmd);
 

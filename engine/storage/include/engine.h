@@ -23,6 +23,9 @@ typedef struct tms_engine_options {
                                      TMS_E_BEHIND) and let the
                                      caller call tms_engine_grow when no read transaction is active in the
                                      process (tmsd: readers on the loop thread, submits on a worker) */
+    const char *accept_loss;      /* the operator's reason for accepting records missing from the log
+                                     (tmsctl accept-loss): the open appends an AcknowledgeLoss record with
+                                     the evidence; NULL = refuse to open when records are missing */
 } tms_engine_options;
 
 /* One command of a batch and its outcome. */

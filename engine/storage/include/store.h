@@ -78,7 +78,8 @@ enum {
  * cleanly (synced). Opening for writing believes the files when they were
  * closed cleanly, or when the writer that left them ran under this very boot
  * (a process crash loses nothing the kernel already has). Otherwise they are
- * removed before LMDB touches them, and the caller must rebuild.
+ * set aside (DIR/data.mdb.unclean, kept as evidence) before LMDB touches
+ * them, and the caller must rebuild.
  * tms_store_trusted says which; tms_store_distrust why not. */
 int tms_store_trusted(const tms_store *st);
 const char *tms_store_distrust(const tms_store *st);
