@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 #include "testutil.h"
 
@@ -196,6 +197,62 @@ static void test_a_clean_close_is_believed_and_marked(void **state)
     tu_env_free(env);
 }
 
+/* Issue 8, item 6: everything in a data directory is private (0750 for
+ * directories, 0640 for files) whatever the umask and the parent's mode,
+ * and a log left readable by an earlier version is made private. */
+static void test_the_data_directory_is_private_whatever_the_umask(void **state)
+{
+    (void)state;
+    static const char *const dirs[] = {"", "log", "proj"};
+    static const char *const files[] = {"lock", "witness", "proj/data.mdb", "proj/writer"};
+    mode_t old = umask(0);
+    char *parent = tu_mkdtemp(), path[4200], seg[4300], why[512];
+    tms_engine *eng;
+    snprintf(path, sizeof path, "%s/data", parent);
+    chmod(parent, 0755);
+    assert_int_equal(tms_engine_open(path, NULL, &eng, why, sizeof why), TMS_OK);
+    tms_cmd cmd;
+    tms_cmd_init(&cmd);
+    const char *json = "{\"cmd\":\"CreateTenant\",\"tenant\":\"acme\",\"actor\":\"system\",\"admin\":\"admin\"}";
+    assert_int_equal(tms_cmd_from_json(&cmd, json, strlen(json), why, sizeof why), TMS_OK);
+    tms_submission s = {&cmd, 0, 0, {0, ""}};
+    assert_int_equal(tms_engine_submit(eng, &s, 1, why, sizeof why), TMS_OK);
+    tms_cmd_free(&cmd);
+    tms_engine_close(eng);
+    snprintf(seg, sizeof seg, "%s/log/00000000000000000001.tmslog", path);
+    struct stat sb;
+    for (size_t i = 0; i < 3; i++) {
+        char p[4300];
+        snprintf(p, sizeof p, "%s/%s", path, dirs[i]);
+        assert_int_equal(stat(p, &sb), 0);
+        if ((sb.st_mode & 0777) != 0750)
+            fail_msg("%s has mode %o", p, (unsigned)(sb.st_mode & 0777));
+    }
+    for (size_t i = 0; i < 4; i++) {
+        char p[4300];
+        snprintf(p, sizeof p, "%s/%s", path, files[i]);
+        assert_int_equal(stat(p, &sb), 0);
+        if ((sb.st_mode & 0777) != 0640)
+            fail_msg("%s has mode %o", p, (unsigned)(sb.st_mode & 0777));
+    }
+    assert_int_equal(stat(seg, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0640);
+    /* an earlier version's world-readable log is made private by the next writer */
+    char logdir[4300];
+    snprintf(logdir, sizeof logdir, "%s/log", path);
+    assert_int_equal(chmod(logdir, 0777), 0);
+    assert_int_equal(chmod(seg, 0644), 0);
+    assert_int_equal(tms_engine_open(path, NULL, &eng, why, sizeof why), TMS_OK);
+    tms_engine_close(eng);
+    assert_int_equal(stat(logdir, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0750);
+    assert_int_equal(stat(seg, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0640);
+    umask(old);
+    tu_rmtree(parent);
+    free(parent);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -204,6 +261,7 @@ int main(void)
         cmocka_unit_test(test_a_crash_under_the_same_boot_is_caught_up_not_rebuilt),
         cmocka_unit_test(test_a_projection_without_evidence_is_rebuilt),
         cmocka_unit_test(test_a_clean_close_is_believed_and_marked),
+        cmocka_unit_test(test_the_data_directory_is_private_whatever_the_umask),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,7 +1,9 @@
 /* tmsd -- the tmsperm engine daemon (SPEC section 6): holds a data
  * directory's writer lock, serves lookups and group-committed submits over a
  * Unix socket (default DIR/tmsd.sock) and optionally TCP. See engine/daemon.h. */
+#include <errno.h>
 #include <malloc.h>
+#include <sys/un.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,9 +35,38 @@ static int bad(const char *what)
     return 2;
 }
 
+/* A whole number in [min, max], nothing else (no sign, no suffix): 0, or -1. */
+static int number(const char *s, unsigned long long min, unsigned long long max, unsigned long long *out)
+{
+    char *end;
+    if (!s[0] || s[0] < '0' || s[0] > '9')
+        return -1;
+    errno = 0;
+    *out = strtoull(s, &end, 10);
+    return errno || *end || *out < min || *out > max ? -1 : 0;
+}
+
+/* Seconds as a decimal in (0, 1e6]: milliseconds, or -1. */
+static long long seconds_ms(const char *s)
+{
+    char *end;
+    if (!s[0] || ((s[0] < '0' || s[0] > '9') && s[0] != '.'))
+        return -1;
+    errno = 0;
+    double v = strtod(s, &end);
+    return errno || *end || !(v > 0) || v > 1e6 ? -1 : (long long)(v * 1000);
+}
+
+static int bad_value(const char *opt, const char *v, const char *want)
+{
+    fprintf(stderr, "tmsd: %s %s: expected %s (try --help)\n", opt, v, want);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     tms_daemon_options o;
+    unsigned long long n;
     memset(&o, 0, sizeof o);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -55,14 +86,29 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--listen")) o.listen = v;
         else if (!strcmp(a, "--metrics")) o.metrics = v;
         else if (!strcmp(a, "--token-file")) o.token_file = v;
-        else if (!strcmp(a, "--max-connections")) o.max_connections = (unsigned)atoi(v);
-        else if (!strcmp(a, "--idle-timeout")) o.idle_timeout_ms = (unsigned)(atof(v) * 1000);
-        else if (!strcmp(a, "--idle-exit")) o.idle_exit_ms = (unsigned)(atof(v) * 1000);
-        else if (!strcmp(a, "--map-bytes")) o.map_bytes = (size_t)strtoull(v, NULL, 10);
-        else return bad("unknown option");
+        else if (!strcmp(a, "--max-connections")) {
+            if (number(v, 1, 1000000, &n))
+                return bad_value(a, v, "a number of connections from 1 to 1000000");
+            o.max_connections = (unsigned)n;
+        } else if (!strcmp(a, "--idle-timeout") || !strcmp(a, "--idle-exit")) {
+            long long ms = seconds_ms(v);
+            if (ms <= 0)
+                return bad_value(a, v, "a number of seconds above 0");
+            *(!strcmp(a, "--idle-timeout") ? &o.idle_timeout_ms : &o.idle_exit_ms) = (unsigned)ms;
+        } else if (!strcmp(a, "--map-bytes")) {
+            if (number(v, 65536, 1ull << 40, &n))
+                return bad_value(a, v, "a byte count from 65536 to 1 TiB");
+            o.map_bytes = (size_t)n;
+        } else {
+            return bad("unknown option");
+        }
     }
     if (!o.data_dir)
         return bad("--data DIR is required");
+    if (o.socket_path && strlen(o.socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+        return bad_value("--socket", o.socket_path, "a path shorter than 108 bytes (the kernel's limit)");
+    if (!o.socket_path && strlen(o.data_dir) + sizeof "/tmsd.sock" > sizeof(((struct sockaddr_un *)0)->sun_path))
+        return bad_value("--data", o.data_dir, "a path short enough for DIR/tmsd.sock (108 bytes), or --socket PATH");
     signal(SIGPIPE, SIG_IGN);   /* a client that vanishes mid-reply is an EPIPE, not our death */
     mallopt(M_TRIM_THRESHOLD, 64 << 20);   /* no brk give-back and take-again around every frame */
     return tms_daemon_run(&o);

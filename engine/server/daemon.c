@@ -505,8 +505,14 @@ static int read_token(server *d, const char *path)
             fclose(f);
         return -1;
     }
+    int c = fgetc(f);
     fclose(f);
-    d->token[strcspn(d->token, "\r\n")] = '\0';
+    size_t line = strcspn(d->token, "\r\n");
+    if (!d->token[line] && c != EOF && c != '\n' && c != '\r') {   /* no end of line within the buffer */
+        fprintf(stderr, "tmsd: the token in %s is longer than %zu characters\n", path, sizeof d->token - 2);
+        return -1;
+    }
+    d->token[line] = '\0';
     d->token_len = strlen(d->token);
     if (d->token_len < 16) {
         fprintf(stderr, "tmsd: the token in %s is shorter than 16 characters\n", path);

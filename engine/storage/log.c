@@ -255,7 +255,7 @@ static tms_err seg_create(tms_log *log, uint64_t first)
         log->created_cap = cap;
     }
     tms_log_seg_name(name, first);
-    int fd = openat(log->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0644);
+    int fd = openat(log->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0)
         return err_from_errno(errno);
     log->created[log->ncreated++] = first;
@@ -383,12 +383,34 @@ tms_err tms_log_sync(tms_log *log)
 
 /* ---- open / close ---- */
 
+/* A log written by an earlier version may be readable by anyone: a writer
+ * takes the group and world bits away from the directory and its segments
+ * (best effort: a file it does not own stays as it is, and says so nowhere
+ * worse than before). */
+static void make_private(int dirfd)
+{
+    struct stat sb;
+    uint64_t *segs = NULL;
+    size_t n = 0;
+    char name[TMS_SEG_NAME_MAX];
+    if (fstat(dirfd, &sb) == 0 && (sb.st_mode & 027))
+        (void)fchmod(dirfd, sb.st_mode & 0750);
+    if (tms_log_list_segments(dirfd, &segs, &n) != TMS_OK)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        tms_log_seg_name(name, segs[i]);
+        if (fstatat(dirfd, name, &sb, 0) == 0 && (sb.st_mode & 037))
+            (void)fchmodat(dirfd, name, sb.st_mode & 0640, 0);
+    }
+    free(segs);
+}
+
 /* Open (and, when writable, create) the directory. */
 static tms_err log_open_dir(tms_log *log, const char *dir, tms_log_report *rep)
 {
     int created = 0;
     if (!log->readonly) {
-        if (mkdir(dir, 0777) == 0)
+        if (mkdir(dir, 0750) == 0)   /* private whatever the parent's mode: the log is who did what */
             created = 1;
         else if (errno != EEXIST)
             goto fail;
@@ -396,6 +418,8 @@ static tms_err log_open_dir(tms_log *log, const char *dir, tms_log_report *rep)
     log->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (log->dirfd < 0)
         goto fail;
+    if (!log->readonly)
+        make_private(log->dirfd);
     if (created) {
         int pfd = openat(log->dirfd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         int rc = pfd < 0 ? -1 : fsync(pfd);

@@ -324,6 +324,20 @@ def test_idle_connections_time_out(d):
     assert stop(p) == 0
 
 @case
+def test_bad_option_values_are_refused_with_exit_2(d):
+    data = os.path.join(d, "data")
+    long_token = os.path.join(d, "token")
+    with open(long_token, "w") as f:
+        f.write("t" * 300 + "\n")        # its first 255 bytes must not become a valid token
+    cases = [(["--max-connections", "-1"], "--max-connections"), (["--max-connections", "0"], "--max-connections"),
+             (["--max-connections", "12x"], "--max-connections"), (["--idle-timeout", "-5"], "--idle-timeout"),
+             (["--map-bytes", "1k"], "--map-bytes"), (["--socket", "/tmp/" + "s" * 110], "108 bytes"),
+             (["--token-file", long_token, "--listen", "127.0.0.1:0"], "longer than")]
+    for extra, word in cases:
+        p = subprocess.run([TMSD, "--data", data] + extra, capture_output=True, text=True, timeout=30)
+        assert p.returncode == 2 and word in p.stderr, (extra, p.returncode, p.stderr)
+
+@case
 def test_crash_kill_9_never_loses_an_acknowledged_command(d):
     random.seed(1234)
     acked, next_id = set(), 0
