@@ -189,6 +189,22 @@ static void test_request_id_repeat_returns_the_first_verdict_and_appends_nothing
     tu_env_reopen(env);
     ACC("{'cmd':'CreateExtension'," T ",'actor':'admin','id':'2001','request_id':'r-1'}");
     assert_int_equal(env->last_seq, first);
+    /* issue 8, item 9: the same request id with another command, or another
+     * actor, is refused (nothing appended, nothing changed); another origin
+     * is still a retry */
+    uint8_t before[32], after[32];
+    tu_state_digest(env, before);
+    last = tms_engine_last_seq(env->eng);
+    REJ(TMS_REQUEST_ID_REUSED, "{'cmd':'DeleteExtension'," T ",'actor':'admin','id':'2001','request_id':'r-1'}");
+    assert_non_null(strstr(env->last.message, "used by seq"));
+    assert_int_equal(env->last_seq, first);
+    REJ(TMS_REQUEST_ID_REUSED, "{'cmd':'CreateExtension'," T ",'actor':'top','id':'2001','request_id':'r-1'}");
+    ACC("{'cmd':'CreateExtension'," T ",'actor':'admin','id':'2001','request_id':'r-1','origin':'10.0.0.9'}");
+    assert_int_equal(env->last_seq, first);
+    assert_int_equal(tms_engine_last_seq(env->eng), last);
+    tu_state_digest(env, after);
+    assert_memory_equal(before, after, 32);
+    assert_true(tu_exists(env, 'e', "2001"));
 }
 
 static void test_a_second_writer_is_refused_naming_the_holder(void **state)

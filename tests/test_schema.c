@@ -57,6 +57,9 @@ static const struct { tms_err code; const char *json; } script[] = {
     {TMS_OK, "{'cmd':'DeleteCampaign'," T ",'actor':'top','id':'c1'}"},
     {TMS_OK, "{'cmd':'RemoveManager'," T ",'actor':'top','id':'m1'}"},
     {TMS_INVALID_COMMAND, "{'cmd':'Teleport'," T ",'actor':'admin'}"},
+    {TMS_OK, "{'cmd':'CreateQueue'," T ",'actor':'admin','id':'q9','request_id':'rq-9','origin':'a'}"},
+    {TMS_OK, "{'cmd':'CreateQueue'," T ",'actor':'admin','id':'q9','request_id':'rq-9','origin':'b'}"},   /* a retry */
+    {TMS_REQUEST_ID_REUSED, "{'cmd':'DeleteQueue'," T ",'actor':'admin','id':'q9','request_id':'rq-9'}"},
 };
 
 static void test_schema_every_command_accepted_and_every_error_produced(void **state)

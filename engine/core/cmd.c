@@ -3,6 +3,7 @@
  * the same schema-driven validator as records replayed from the log, so the
  * two can never disagree about what a well-formed command is. */
 #include "cmd.h"
+#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -417,6 +418,24 @@ static void pack_field(msgpack_packer *pk, const tms_field_def *fd, const tms_fi
     } else {
         pack_cstr(pk, v->str, v->len);
     }
+}
+
+tms_err tms_cmd_digest(const tms_cmd *cmd, uint8_t out[TMS_CMD_DIGEST_LEN])
+{
+    tms_cmd bare = *cmd;   /* shallow: the strings stay the command's */
+    msgpack_sbuffer sb;
+    msgpack_packer pk;
+    bare.f[TMS_F_REQUEST_ID].present = 0;
+    bare.f[TMS_F_ORIGIN].present = 0;
+    msgpack_sbuffer_init(&sb);
+    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+    tms_err err = tms_cmd_pack(&bare, &pk);
+    if (!err && !sb.data)
+        err = TMS_E_NOMEM;
+    if (!err)
+        crypto_generichash(out, TMS_CMD_DIGEST_LEN, (const unsigned char *)sb.data, sb.size, NULL, 0);
+    msgpack_sbuffer_destroy(&sb);
+    return err;
 }
 
 tms_err tms_cmd_pack(const tms_cmd *cmd, msgpack_packer *pk)

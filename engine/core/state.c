@@ -713,7 +713,7 @@ static size_t request_key(char *buf, const char *tenant, const char *rid)
 
 #define REQUEST_KEY_MAX 255
 
-int tms_state_request(const tms_state *st, const char *tenant, const char *rid, uint64_t *seq, tms_err *verdict)
+int tms_state_request(const tms_state *st, const char *tenant, const char *rid, tms_request_seen *out)
 {
     char key[2 * REQUEST_KEY_MAX];
     if (strlen(tenant) + strlen(rid) + 1 > REQUEST_KEY_MAX)
@@ -722,12 +722,11 @@ int tms_state_request(const tms_state *st, const char *tenant, const char *rid, 
     tms__request *r = (tms__request *)tms__map_get(&st->requests, 0, key, n, tms__hash(0, key, n));
     if (!r)
         return 0;
-    *seq = r->seq;
-    *verdict = r->verdict;
+    *out = r->first;
     return 1;
 }
 
-tms_err tms_state_record_request(tms_state *st, const char *tenant, const char *rid, uint64_t seq, tms_err verdict)
+tms_err tms_state_record_request(tms_state *st, const char *tenant, const char *rid, const tms_request_seen *first)
 {
     char key[2 * REQUEST_KEY_MAX];
     tms__request *r;
@@ -743,8 +742,7 @@ tms_err tms_state_record_request(tms_state *st, const char *tenant, const char *
         st->failed = 1;
         return TMS_E_NOMEM;
     }
-    r->seq = seq;
-    r->verdict = verdict;
+    r->first = *first;
     undo_push(st, U_REQUEST, r, NULL, 0, 0);
     tms_effect *e = effect_push(st, TMS_EFFECT_REQUEST, NULL, NULL);
     e->tenant = r->h.id;                 /* the key starts with the tenant, NUL-terminated */

@@ -110,8 +110,7 @@ struct tms_tenant {
 
 typedef struct tms__request {
     tms__named h;                /* key: tenant NUL request id */
-    uint64_t seq;
-    tms_err verdict;
+    tms_request_seen first;
 } tms__request;
 
 /* Undo entries: what a mutator changed, to put back. */

@@ -313,17 +313,31 @@ static int64_t next_time(tms_engine *e)
     return now;
 }
 
-/* A repeated request_id answers with the first verdict and appends nothing. */
-static int check_repeat(tms_engine *e, tms_submission *s)
+/* A repeated request_id answers with the first verdict and appends nothing;
+ * if the command (or its actor) differs from the first one's, it is refused
+ * with REQUEST_ID_REUSED (issue 8, item 9): a retry must be the same
+ * command, as payment APIs refuse an idempotency key with other parameters.
+ * 1 when answered here, 0 when the command goes on, -1 (err set) on failure. */
+static int check_repeat(tms_engine *e, tms_submission *s, tms_err *err)
 {
     const char *rid = s->cmd->f[TMS_F_REQUEST_ID].str;
-    tms_err first;
-    if (!rid || !tms_state_request(e->state, s->cmd->f[TMS_F_TENANT].str, rid, &s->seq, &first))
+    tms_request_seen first;
+    uint8_t digest[TMS_CMD_DIGEST_LEN];
+    if (!rid || !tms_state_request(e->state, s->cmd->f[TMS_F_TENANT].str, rid, &first))
         return 0;
+    if ((*err = tms_cmd_digest(s->cmd, digest)))
+        return -1;
     s->repeat = 1;
-    s->verdict.code = first;
+    s->seq = first.seq;
+    s->verdict.code = first.verdict;
     snprintf(s->verdict.message, sizeof s->verdict.message, "%s",
-             first ? "repeated request_id: the first verdict stands" : "");
+             first.verdict ? "repeated request_id: the first verdict stands" : "");
+    if (memcmp(digest, first.digest, sizeof digest)) {
+        s->verdict.code = TMS_REQUEST_ID_REUSED;
+        snprintf(s->verdict.message, sizeof s->verdict.message,
+                 "request_id %.128s was used by seq %llu for another command or actor: nothing was done", rid,
+                 (unsigned long long)first.seq);
+    }
     return 1;
 }
 
@@ -331,9 +345,10 @@ static int check_repeat(tms_engine *e, tms_submission *s)
 static tms_err stage_one(tms_engine *e, tms_submission *s, int64_t now)
 {
     tms_record rec;
-    tms_err err;
-    if (check_repeat(e, s))
-        return TMS_OK;
+    tms_err err = TMS_OK;
+    int repeat = check_repeat(e, s, &err);
+    if (repeat)
+        return repeat > 0 ? TMS_OK : err;
     rec.seq = tms_log_last_seq(e->log) + 1;
     rec.time = now;
     rec.version = TMS_SCHEMA_VERSION;

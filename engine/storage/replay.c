@@ -13,7 +13,9 @@ tms_err tms_apply_record(tms_state *st, const tms_record *rec, tms_verdict *v)
     tms_err err = tms_rules_apply(st, rec, v);
     if (err || !rid)
         return err;
-    if ((err = tms_state_record_request(st, rec->cmd.f[TMS_F_TENANT].str, rid, rec->seq, v->code)))
+    tms_request_seen first = {rec->seq, v->code, {0}};
+    if ((err = tms_cmd_digest(&rec->cmd, first.digest)) ||
+        (err = tms_state_record_request(st, rec->cmd.f[TMS_F_TENANT].str, rid, &first)))
         tms_state_rollback(st, mark);
     return err;
 }

@@ -56,6 +56,11 @@ tms_err tms_cmd_pack(const tms_cmd *cmd, msgpack_packer *pk);
  * INVALID_COMMAND with a reason in why. */
 int tms_cmd_is_input(const tms_cmd *cmd, char *why, size_t whylen);
 
+#define TMS_CMD_DIGEST_LEN 16
+/* What makes a retry a retry: BLAKE2b-128 of the canonical command without
+ * its request_id and origin (a retry may come from another address). */
+tms_err tms_cmd_digest(const tms_cmd *cmd, uint8_t out[TMS_CMD_DIGEST_LEN]);
+
 /* The command's name ("AddManager"). */
 const char *tms_cmd_name(const tms_cmd *cmd);
 

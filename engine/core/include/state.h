@@ -200,10 +200,17 @@ tms_account *tms_login_extension(const tms_login *l);
 
 /* ---- request ids (idempotency) ----------------------------------------- */
 
-/* 1 and the first record's seq and verdict when (tenant, request_id) was
- * seen; 0 when not. The tenant need not exist. */
-int tms_state_request(const tms_state *st, const char *tenant, const char *rid, uint64_t *seq, tms_err *verdict);
-tms_err tms_state_record_request(tms_state *st, const char *tenant, const char *rid, uint64_t seq, tms_err verdict);
+/* What the first record with a request id was. */
+typedef struct tms_request_seen {
+    uint64_t seq;
+    tms_err verdict;
+    uint8_t digest[16];               /* tms_cmd_digest of its command */
+} tms_request_seen;
+
+/* 1 and the first record's seq, verdict and command digest when (tenant,
+ * request_id) was seen; 0 when not. The tenant need not exist. */
+int tms_state_request(const tms_state *st, const char *tenant, const char *rid, tms_request_seen *out);
+tms_err tms_state_record_request(tms_state *st, const char *tenant, const char *rid, const tms_request_seen *first);
 
 /* ---- ordered walks (projection load, digests, tools) ---------------------
  * Each visits in byte order of ids and stops when fn returns non-zero
