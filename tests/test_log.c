@@ -817,32 +817,64 @@ static void zero_record_tail(const char *dir, uint64_t seq, size_t keep, size_t 
         append_zeros(p, extra);
 }
 
-static void test_log_zero_filled_final_payload_is_torn(void **state)
+/* Issue 8, item 2: what a crash can leave of the last group write -- its
+ * bytes up to a sector boundary (or up to where the write began), then zeros
+ * to the end, or nothing -- is a torn tail, cut at every such point; damage
+ * before that point, or zeros that begin between two boundaries inside a
+ * frame that is otherwise whole, are corruption. */
+static void test_log_tear_at_every_sector_boundary_of_the_last_write_is_cut(void **state)
 {
     (void)state;
     char *dir = tu_mkdtemp(), p[4200];
-    tms_log *log = NULL;
-    tms_log_report rep;
-    uint64_t k = 0;
-    /* a final record with at least 100 payload bytes */
-    for (k = 10; pl_len(k) < 100; k++)
-        ;
-    for (int variant = 0; variant < 3; variant++) {
-        write_records(dir, 1, k, 0, 4);
-        seg_path(dir, 1, p, sizeof p);
-        long long full = tu_file_size(p);
-        size_t keep = variant == 0 ? HDR + pl_len(k) - 40 : variant == 1 ? HDR + 3 : HDR - 10;
-        zero_record_tail(dir, k, keep, variant == 1 ? 512 : 0);
-        assert_int_equal(lopen(dir, 0, 0, NULL, &log, &rep), TMS_OK);
-        assert_int_equal(rep.torn, 1);
-        assert_int_equal(rep.torn_offset, (uint64_t)full - HDR - pl_len(k));
-        assert_int_equal(tms_log_last_seq(log), k - 1);
-        tms_log_close(log);
-        assert_int_equal(tu_file_size(p), full - (long long)(HDR + pl_len(k)));
-        assert_int_equal(verify_log(dir, NULL), k - 1);
-        tu_rmtree(dir);
-        assert_int_equal(mkdir(dir, 0700), 0);
+    size_t len = 0, offs[80], tried = 0;
+    write_records(dir, 1, 10, 0, 10);
+    seg_path(dir, 1, p, sizeof p);
+    uint64_t w = (uint64_t)tu_file_size(p);   /* where the last write begins */
+    write_records(dir, 11, 70, 0, 60);        /* the last write: one group of 60 */
+    uint8_t *d = tu_read_file(p, &len), *x = malloc(len);
+    assert_non_null(d);
+    assert_non_null(x);
+    assert_int_equal(frame_offsets(d, len, offs, 80), 70);
+    for (uint64_t cut = w; cut < len; cut = (cut / 512 + 1) * 512) {
+        uint64_t whole = 0;   /* frames that end at or before the cut survive */
+        while (whole < 70 && offs[whole] + HDR + pl_len(whole + 1) <= cut)
+            whole++;
+        for (int zeroed = 0; zeroed < 2; zeroed++) {   /* zeros to the end, or nothing */
+            tms_log *log = NULL;
+            tms_log_report rep;
+            memcpy(x, d, len);
+            memset(x + cut, 0, len - cut);
+            assert_int_equal(tu_write_file(p, x, zeroed ? len : cut), 0);
+            tms_err e = lopen(dir, 0, 0, NULL, &log, &rep);
+            if (e != TMS_OK)
+                fail_msg("tear at byte %llu (%s): %s", (unsigned long long)cut, zeroed ? "zeros" : "cut", rep.msg);
+            /* nothing to cut when the file just ends at a frame's start */
+            assert_int_equal(rep.torn, zeroed || offs[whole] != cut);
+            assert_int_equal(tms_log_last_seq(log), whole);
+            tms_log_close(log);
+            assert_int_equal(verify_log(dir, NULL), whole);
+            tried++;
+        }
     }
+    assert_true(tried > 30);
+    /* damage before the boundary, zeros after it: corruption, named */
+    uint64_t cut = (offs[40] / 512 + 2) * 512;
+    memcpy(x, d, len);
+    memset(x + cut, 0, len - cut);
+    x[offs[40] + HDR + 2] ^= 0x10;   /* record 41 lies wholly before the cut */
+    assert_true(offs[40] + HDR + pl_len(41) <= cut);
+    assert_int_equal(tu_write_file(p, x, len), 0);
+    expect_corrupt(dir, 41, 1, offs[40]);
+    /* zeros from the middle of the final record, no sector boundary among them */
+    if (len % 512 > 2) {
+        memcpy(x, d, len);
+        size_t from = len - 40 > len / 512 * 512 + 1 ? len - 40 : len / 512 * 512 + 1;
+        memset(x + from, 0, len - from);
+        assert_int_equal(tu_write_file(p, x, len), 0);
+        expect_corrupt(dir, 70, 1, offs[69]);
+    }
+    free(x);
+    free(d);
     tu_rmtree(dir);
     free(dir);
 }
@@ -1436,7 +1468,7 @@ int main(void)
         cmocka_unit_test_setup(test_log_reopen_appends_to_last_segment_and_keeps_chain, setup),
         cmocka_unit_test_setup(test_log_torn_tail_every_offset_is_cut, setup),
         cmocka_unit_test_setup(test_log_zero_filled_tail_is_cut, setup),
-        cmocka_unit_test_setup(test_log_zero_filled_final_payload_is_torn, setup),
+        cmocka_unit_test_setup(test_log_tear_at_every_sector_boundary_of_the_last_write_is_cut, setup),
         cmocka_unit_test_setup(test_log_zero_run_in_non_final_record_is_corrupt, setup),
         cmocka_unit_test_setup(test_log_torn_segment_header_is_removed, setup),
         cmocka_unit_test_setup(test_log_readonly_open_leaves_torn_tail, setup),

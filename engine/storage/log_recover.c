@@ -164,14 +164,6 @@ static int rd_zero_to_eof(rd *r, uint64_t pos)
     }
 }
 
-static int all_zero(const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (p[i] != 0)
-            return 0;
-    return 1;
-}
-
 /* Open the current segment if needed and check its header. */
 static int rd_enter(rd *r)
 {
@@ -214,32 +206,76 @@ static int rd_enter(rd *r)
     return RD_OK;
 }
 
-/* A frame whose head_crc fails: a zero-filled tail of the last segment is a
- * tear, anything else is corruption. */
-static int rd_bad_head(rd *r)
+/* Where the all-zero suffix of the current segment begins, scanning from
+ * pos to EOF (EOF itself when the file does not end in zeros); *eof gets
+ * the file's size. 0, or -1 on a read error. Clobbers the buffer. */
+static int rd_zero_suffix(rd *r, uint64_t pos, uint64_t *zero_from, uint64_t *eof)
 {
-    if (rd_is_last(r)) {
-        int z = rd_zero_to_eof(r, r->off);
-        if (z < 0)
-            return RD_ERR;
-        if (z)
-            return rd_tear(r, TMS_TORN_FRAME, "zero-filled tail");
+    *zero_from = pos;
+    r->blen = 0;
+    for (;;) {
+        ssize_t n = pread(r->fd, r->buf, r->cap, (off_t)pos);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return rd_io(r, "read failed"), -1;
+        if (n == 0)
+            break;
+        for (ssize_t i = n; i > 0; i--)
+            if (r->buf[i - 1] != 0) {
+                *zero_from = pos + (uint64_t)i;
+                break;
+            }
+        pos += (uint64_t)n;
     }
-    return rd_bad(r, "header checksum mismatch");
+    *eof = pos;
+    return 0;
 }
 
-/* A frame whose body_crc fails: torn only if it is the final frame of the last
- * segment and it ends in at least 32 zero bytes (a zero-filled torn write). */
+#define SECTOR 512u   /* the unit a disk writes whole or not at all (4 KiB devices: a multiple) */
+
+/* The frame at r->off failed a check (its header if !head_ok; else its body,
+ * flen bytes long). Was it the last write, cut by a crash? A disk leaves of
+ * a write that did not complete its sectors up to some point: from a sector
+ * boundary, or from where the write began (the start of a frame), to the
+ * end, the file holds zeros or nothing. So the frame is torn when, for the
+ * first such point S at or after both its start and the start of the file's
+ * all-zero suffix, its damage can lie at or after S: its header from S on
+ * (S within the first 16 bytes, which the header checksum covers), or its
+ * body reaching past S. Anything else is corruption, refused. */
+static int rd_tail(rd *r, int head_ok, uint64_t flen, const char *what)
+{
+    uint64_t zero_from, eof, start = r->off, cut;
+    if (!rd_is_last(r))
+        return rd_bad(r, "%s", what);
+    if (rd_zero_suffix(r, start, &zero_from, &eof) < 0)
+        return RD_ERR;
+    if (zero_from <= start)
+        cut = start;   /* zeros from the frame's start: the write began here */
+    else
+        cut = (zero_from + SECTOR - 1) / SECTOR * SECTOR;
+    if (cut > eof)
+        cut = eof;     /* the file's last, partial sector */
+    int damage_after_cut = head_ok ? start + flen > cut : cut < start + 16;
+    if (cut == eof && head_ok && start + flen <= eof)
+        damage_after_cut = 0;   /* the whole frame is there, as written: its damage is real */
+    if (!damage_after_cut)
+        return rd_bad(r, "%s", what);
+    return rd_tear(r, TMS_TORN_FRAME, cut == start ? "zero-filled tail (torn write)"
+                                                   : "final record cut at a sector boundary (torn write)");
+}
+
+/* A frame whose head_crc fails. */
+static int rd_bad_head(rd *r)
+{
+    return rd_tail(r, 0, 0, "header checksum mismatch");
+}
+
+/* A frame whose body_crc fails. */
 static int rd_bad_body(rd *r, const uint8_t *h, size_t flen)
 {
-    if (rd_is_last(r) && all_zero(h + flen - 32, 32)) {
-        int z = rd_zero_to_eof(r, r->off + flen);
-        if (z < 0)
-            return RD_ERR;
-        if (z)
-            return rd_tear(r, TMS_TORN_FRAME, "final record ends in zeros (torn write)");
-    }
-    return rd_bad(r, "body checksum mismatch");
+    (void)h;
+    return rd_tail(r, 1, flen, "body checksum mismatch");
 }
 
 /* Check the frame at r->off; avail bytes of it are buffered. */
