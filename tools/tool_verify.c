@@ -45,6 +45,7 @@ typedef struct vstate {
     char torn_msg[512];
     /* the replay */
     uint8_t digest[TMS_HASH_LEN];
+    char damaged[512];                   /* the projection could not be read: why */
     /* the first failure */
     int failed;
     const char *check;
@@ -64,27 +65,22 @@ static void failure(vstate *s, const char *check, uint64_t seq, const char *segm
     snprintf(s->what, sizeof s->what, "%s", what);
 }
 
-/* Step 1: the projection, in one read snapshot. 0, or TOOL_ERROR. */
+/* Step 1: the projection, in one read snapshot, read with faults caught (a
+ * damaged LMDB file must not crash the auditor: issue 8, item 5). 0, or
+ * TOOL_ERROR; a damaged projection is noted in s->damaged. */
 static int read_projection(vstate *s, const char *datadir)
 {
     char path[4200], why[512];
-    tms_store *st = NULL;
-    tms_txn *tx;
-    tms_err err = tms_store_open(tms_data_path(path, sizeof path, datadir, "proj"), TMS_STORE_READONLY, &st, why,
-                                 sizeof why);
+    tms_err err = tms_store_check(tms_data_path(path, sizeof path, datadir, "proj"), 0, s->pdigest, &s->pseq,
+                                  s->phead, why, sizeof why);
     if (err == TMS_NOT_FOUND)
         return 0;
-    if (err)
-        return tool_fail("cannot read the projection: %s", why);
-    if ((err = tms_txn_begin(st, 0, &tx)) == TMS_OK) {
-        err = tms_meta_get(tx, &s->pseq, s->phead);
-        if (!err)
-            err = tms_store_digest(tx, s->pdigest);
-        tms_txn_abort(tx);
+    if (err == TMS_E_CORRUPT) {
+        snprintf(s->damaged, sizeof s->damaged, "%s", why);
+        return 0;
     }
-    tms_store_close(st);
     if (err)
-        return tool_fail("cannot read the projection: %s", tms_strerror(err));
+        return tool_fail("cannot read the projection: %s", why[0] ? why : tms_strerror(err));
     s->proj = 1;
     return 0;
 }
@@ -285,5 +281,7 @@ int tool_verify_main(int argc, char **argv)
     check_projection(&s);
     if (!s.failed && replay_and_compare(&s))
         return TOOL_ERROR;
+    if (!s.failed && s.damaged[0])   /* the log is intact; the projection is not (the next writer rebuilds it) */
+        failure(&s, "projection", s.last_seq, "proj/data.mdb", 0, s.damaged);
     return report(&s);
 }

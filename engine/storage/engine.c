@@ -8,6 +8,7 @@
  * group and the projection is rebuilt from the state if it missed it. */
 #include "engine_internal.h"
 #include "replay.h"
+#include "store_internal.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -34,6 +35,8 @@ struct tms_engine {
     char report[600];
     char loss[600];                 /* evidence of records missing from the log, when acknowledged */
     int opened;                     /* open succeeded: close may write the witness (never after a refusal) */
+    int screened;                   /* the projection was read whole before it was opened for writing */
+    uint8_t screen_digest[TMS_HASH_LEN];   /* ... and its state digest then */
 };
 
 char *tms_data_path(char *buf, size_t len, const char *dir, const char *leaf)
@@ -153,8 +156,13 @@ static tms_err level_end(tms_engine *e, level *l, const tms_replay_result *res)
         else if ((err = tms_txn_commit(tx)) == TMS_OK)
             return TMS_OK;
         snprintf(l->why, sizeof l->why, "catching up failed (%s)", tms_strerror(err));
-    } else if (l->usable && l->matched) {
-        return TMS_OK;   /* level already */
+    } else if (l->usable && l->matched) {   /* level already: and does it hold what the log says? */
+        uint8_t mine[TMS_HASH_LEN];
+        if ((err = tms_state_projection_digest(e->state, 0, NULL, mine)))
+            return err;
+        if (!e->screened || !memcmp(mine, e->screen_digest, TMS_HASH_LEN))
+            return TMS_OK;
+        snprintf(l->why, sizeof l->why, "its content differs from the log's at the same seq (damaged)");
     }
     tms_txn_abort(l->tx);
     l->tx = NULL;
@@ -190,6 +198,34 @@ static tms_err judge_loss(tms_engine *e, level *l, const tms_replay_result *res,
              "from a backup or a replica, or acknowledge the loss with tmsctl --data DIR accept-loss --reason TEXT",
              e->loss);
     return TMS_E_CORRUPT;
+}
+
+/* A damaged projection is never opened for writing: LMDB keeps no
+ * checksums and would follow its bad pages (issue 8, item 5). It is read
+ * whole first, with faults caught; damaged, it is set aside
+ * (data.mdb.damaged) and rebuilt; readable, its digest is kept to be
+ * compared with the log's state once folded. */
+static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
+{
+    char proj[4200], what[600];
+    uint8_t head[TMS_HASH_LEN];
+    uint64_t seq;
+    tms_err err = tms_store_check(tms_data_path(proj, sizeof proj, e->dir, "proj"), 1, e->screen_digest, &seq,
+                                  head, what, sizeof what);
+    if (err == TMS_NOT_FOUND)
+        return TMS_OK;
+    if (err == TMS_E_CORRUPT) {
+        size_t used = strlen(e->report);
+        snprintf(e->report + used, sizeof e->report - used, "%s%s; set aside as proj/data.mdb.damaged, rebuilt",
+                 used ? "; " : "", what);
+        return tms__store_set_aside(proj, "damaged", why, whylen);
+    }
+    if (err) {
+        snprintf(why, whylen, "projection: %s", what[0] ? what : tms_strerror(err));
+        return err;
+    }
+    e->screened = 1;
+    return TMS_OK;
 }
 
 /* Fold the whole log into the state and bring the projection level. */
@@ -265,7 +301,8 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
         snprintf(why, whylen, "out of memory");
         goto fail;
     }
-    if ((err = tms_store_open_sized(tms_data_path(path, sizeof path, dir, "proj"), TMS_STORE_WRITE,
+    if ((err = screen_projection(e, why, whylen)) ||
+        (err = tms_store_open_sized(tms_data_path(path, sizeof path, dir, "proj"), TMS_STORE_WRITE,
                                      e->opt.map_bytes, &e->store, why, whylen)) ||
         (err = load_state(e, why, whylen)))
         goto fail;

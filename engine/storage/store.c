@@ -27,6 +27,7 @@ tms_err tms_store_err(int rc)
     case MDB_SUCCESS: return TMS_OK;
     case MDB_NOTFOUND: return TMS_NOT_FOUND;
     case MDB_MAP_FULL: return TMS_E_MAPFULL;
+    case MDB_CORRUPTED: case MDB_PAGE_NOTFOUND: case MDB_INVALID: case MDB_VERSION_MISMATCH: return TMS_E_CORRUPT;
     case ENOSPC: return TMS_E_NOSPACE;
     case ENOMEM: return TMS_E_NOMEM;
     case EIO: return TMS_E_IO;
@@ -42,12 +43,14 @@ static tms_err open_dbis(tms_store *st, char *why, size_t whylen)
         snprintf(why, whylen, "projection: %s", mdb_strerror(rc));
         return tms_store_err(rc);
     }
+    st->opening = txn;   /* reachable should a guarded open fault in here */
     for (int i = 0; i < TMS_DB_COUNT && !rc; i++) {
         unsigned flags = (st->readonly ? 0 : MDB_CREATE) | (db_dupsort[i] ? MDB_DUPSORT : 0);
         rc = mdb_dbi_open(txn, db_names[i], flags, &st->dbi[i]);
         if (rc)
             snprintf(why, whylen, "projection database %s: %s", db_names[i], mdb_strerror(rc));
     }
+    st->opening = NULL;
     if (rc) {
         mdb_txn_abort(txn);
         return rc == MDB_NOTFOUND ? TMS_NOT_FOUND : tms_store_err(rc);
@@ -70,7 +73,7 @@ tms_err tms_store_open_sized(const char *dir, int mode, size_t map_bytes, tms_st
     tms_err err = TMS_E_NOMEM;
     tms_store *st = calloc(1, sizeof *st);
     int rc;
-    *out = NULL;
+    *out = st;   /* published at once: a guarded open that faults (store_guard.c) still knows it */
     if (!st)
         goto fail;
     st->readonly = readonly;
@@ -104,6 +107,7 @@ tms_err tms_store_open_sized(const char *dir, int mode, size_t map_bytes, tms_st
     *out = st;
     return TMS_OK;
 fail:
+    *out = NULL;
     tms_store_close(st);
     return err;
 }

@@ -88,11 +88,11 @@ static int exists(const char *dir, const char *leaf)
  * evidence of how far the projection went, so data.mdb is kept as
  * data.mdb.unclean (replacing an older one) for an operator to look at. No
  * process of an earlier boot can hold them. */
-static tms_err set_aside(const char *dir, char *why, size_t whylen)
+tms_err tms__store_set_aside(const char *dir, const char *suffix, char *why, size_t whylen)
 {
-    char data[4200], aside[4200], lock[4200];
+    char data[4200], aside[4300], lock[4200];
     snprintf(data, sizeof data, "%s/data.mdb", dir);
-    snprintf(aside, sizeof aside, "%s/data.mdb.unclean", dir);
+    snprintf(aside, sizeof aside, "%s/data.mdb.%s", dir, suffix);
     snprintf(lock, sizeof lock, "%s/lock.mdb", dir);
     if (rename(data, aside) != 0 && errno != ENOENT) {
         snprintf(why, whylen, "cannot set %s aside: %s", data, strerror(errno));
@@ -118,7 +118,7 @@ tms_err tms__evidence_open(tms_store *st, char *why, size_t whylen)
             snprintf(st->distrust, sizeof st->distrust, "no writer evidence beside the projection");
         }
     } else if (!clean && (!now[0] || strcmp(now, was))) {
-        tms_err err = set_aside(st->dir, why, whylen);
+        tms_err err = tms__store_set_aside(st->dir, "unclean", why, whylen);
         if (err)
             return err;
         st->trusted = 0;

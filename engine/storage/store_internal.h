@@ -18,6 +18,10 @@ struct tms_store {
     int trusted;                         /* WRITE: the files can be believed (see tms_store_trusted) */
     char dir[4096];
     char distrust[160];                  /* why not, when not */
+    /* what a guarded read (store_guard.c) had in flight when it faulted:
+     * kept reachable with the abandoned store */
+    MDB_txn *opening;
+    tms_txn *guarded;
 };
 
 /* Allocated by tms_txn_begin, freed by commit or abort; txn is never NULL
@@ -57,6 +61,9 @@ void tms__digest_entry(crypto_generichash_state *h, const void *k, size_t klen, 
 /* Evidence (store_evidence.c): read DIR/writer, decide st->trusted (and
  * remove untrustworthy files), then record this boot's writer durably. */
 tms_err tms__evidence_open(tms_store *st, char *why, size_t whylen);
+/* Set DIR/data.mdb aside as DIR/data.mdb.SUFFIX (replacing an older one)
+ * and remove DIR/lock.mdb: files never to be opened again, kept as evidence. */
+tms_err tms__store_set_aside(const char *dir, const char *suffix, char *why, size_t whylen);
 /* Record a clean close (after a sync). */
 void tms__evidence_clean(tms_store *st);
 

@@ -199,6 +199,34 @@ def test_torn_tail():
     R.check("torn tail: reported", doc and doc.get("torn_tail"), doc)
 
 
+def test_damaged_projection_never_crashes():
+    """Issue 8, item 5: LMDB keeps no checksums; a flipped byte or a cut file
+    may send it outside its file. verify reports (exit 1) or finds nothing
+    wrong (exit 0: a byte no page uses), never dies of a signal."""
+    import random
+    rnd = random.Random(8)
+    src = fresh("damage-src")
+    proj = os.path.join(src, "proj", "data.mdb")
+    with open(proj, "rb") as fh:
+        orig = fh.read()
+    seen = {0: 0, 1: 0}
+    trials = [("cut", n * 4096) for n in (2, 3, 4)] + [("flip", rnd.randrange(len(orig))) for _ in range(120)]
+    for kind, at in trials:
+        b = bytearray(orig[:at]) if kind == "cut" else bytearray(orig)
+        if kind == "flip":
+            b[at] ^= 1 << rnd.randrange(8)
+        with open(proj, "wb") as fh:
+            fh.write(bytes(b))
+        rc, doc, err = verify(src)
+        if not R.check("damaged projection (%s at %d): exit 0 or 1, no signal" % (kind, at), rc in (0, 1), (rc, err)):
+            break
+        seen[rc] += 1
+        if kind == "cut":
+            R.check("cut projection at %d: reported as damaged" % at,
+                    rc == 1 and doc and doc.get("check") == "projection" and "damaged" in doc.get("error", ""), doc)
+    R.check("some flips were found (%s)" % seen, seen[1] > 3)
+
+
 def test_usage():
     rc, out, _ = R.run("tms-audit", "verify", "--help")
     R.check("verify --help", rc == 0 and "usage" in out)
@@ -216,7 +244,7 @@ def test_usage():
 
 for t in (test_intact, test_changed_byte, test_removed_record, test_rehashed_payload, test_swapped,
           test_truncated_middle_segment, test_forged_append, test_last_removed, test_rewritten_log,
-          test_projection_behind, test_torn_tail, test_usage):
+          test_projection_behind, test_torn_tail, test_damaged_projection_never_crashes, test_usage):
     try:
         t()
     except Exception as e:  # a crash of the test itself counts as a failure

@@ -164,6 +164,13 @@ tms_err tms_store_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
 /* The same over the domain state only: without meta (seq, head), so two
  * states can be compared whatever records led there. */
 tms_err tms_store_state_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
+/* Open the projection in dir read-only and take its meta (seq, head) and
+ * either digest, with SIGBUS and SIGSEGV caught (store_guard.c): TMS_OK,
+ * TMS_NOT_FOUND (no projection), TMS_E_CORRUPT when it is damaged (LMDB keeps
+ * no checksums: a flipped page number sends it outside its file), never a
+ * crash; why says what. Another writer may hold it meanwhile. */
+tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN], uint64_t *seq,
+                        uint8_t head[TMS_HASH_LEN], char *why, size_t whylen);
 
 /* ---- the projection of an in-memory state (projection.c) ------------------ */
 

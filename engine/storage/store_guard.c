@@ -1,0 +1,92 @@
+/* store_guard.c -- reading a projection that may be damaged (issue 8,
+ * item 5). LMDB keeps no checksums: a flipped page number or value size
+ * sends it outside its file, and the process dies of SIGBUS (inside the map,
+ * past the end of the file) or SIGSEGV (past the map). A projection is a
+ * cache, so damage must come back as an error -- reported, and the
+ * projection rebuilt -- never as a crash. The walk that checks a whole
+ * projection (open, meta, digest) runs with those two signals caught; a
+ * fault ends it with TMS_E_CORRUPT, and the environment it faulted in is
+ * abandoned (a small leak; closing it could fault again). One guarded walk
+ * at a time per process; other threads' faults are not caught (they
+ * re-raise). */
+#include "store_internal.h"
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+
+static sigjmp_buf guard_jmp;
+/* Environments abandoned after a fault: kept, not closed (closing could
+ * fault again) and not lost either. A process meets few damaged projections. */
+#define ABANDONED_MAX 16
+static tms_store *abandoned[ABANDONED_MAX];
+static int nabandoned;
+static volatile sig_atomic_t guard_armed;
+static pthread_t guard_thread;
+static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void on_fault(int sig)
+{
+    if (guard_armed && pthread_equal(pthread_self(), guard_thread))
+        siglongjmp(guard_jmp, sig);
+    signal(sig, SIG_DFL);   /* not ours: die as we would have */
+    raise(sig);
+}
+
+/* The unguarded work: open, meta, digest, close. */
+static tms_err check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN], uint64_t *seq,
+                     uint8_t head[TMS_HASH_LEN], tms_store **st, char *why, size_t whylen)
+{
+    tms_txn *tx = NULL;
+    tms_err err = tms_store_open(dir, TMS_STORE_READONLY, st, why, whylen);
+    if (err)
+        return err;
+    if (!(err = tms_txn_begin(*st, 0, &tx)))
+        (*st)->guarded = tx;   /* reachable should the walk fault */
+    if (!err && !(err = tms_meta_get(tx, seq, head)))
+        err = state_only ? tms_store_state_digest(tx, out) : tms_store_digest(tx, out);
+    (*st)->guarded = NULL;
+    tms_txn_abort(tx);
+    tms_store_close(*st);
+    *st = NULL;
+    return err;
+}
+
+tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN], uint64_t *seq,
+                        uint8_t head[TMS_HASH_LEN], char *why, size_t whylen)
+{
+    struct sigaction sa, old_bus, old_segv;
+    tms_store *volatile st = NULL;
+    volatile tms_err err;
+    why[0] = '\0';
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_fault;
+    sigemptyset(&sa.sa_mask);
+    pthread_mutex_lock(&guard_lock);
+    guard_thread = pthread_self();
+    sigaction(SIGBUS, &sa, &old_bus);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    int sig = sigsetjmp(guard_jmp, 1);
+    if (sig == 0) {
+        guard_armed = 1;
+        err = check(dir, state_only, out, seq, head, (tms_store **)&st, why, whylen);
+        guard_armed = 0;
+    } else {
+        guard_armed = 0;   /* the environment is abandoned, not closed: closing it could fault again */
+        if (st && nabandoned < ABANDONED_MAX)
+            abandoned[nabandoned++] = st;
+        err = TMS_E_CORRUPT;
+        snprintf(why, whylen, "the projection in %s is damaged: reading it faulted (%s)", dir,
+                 sig == SIGBUS ? "SIGBUS: a page outside its file" : "SIGSEGV: a page outside the map");
+    }
+    sigaction(SIGBUS, &old_bus, NULL);
+    sigaction(SIGSEGV, &old_segv, NULL);
+    pthread_mutex_unlock(&guard_lock);
+    if (err == TMS_E_STORE || err == TMS_E_NOMEM || (err == TMS_E_CORRUPT && !why[0])) {
+        snprintf(why + strlen(why), whylen - strlen(why), "%sthe projection in %s is damaged (LMDB: %s)",
+                 why[0] ? "; " : "", dir, tms_strerror(err));
+        err = TMS_E_CORRUPT;
+    }
+    return err;
+}
