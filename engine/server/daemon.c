@@ -600,14 +600,15 @@ int tms_daemon_run(const tms_daemon_options *opt)
                    opt->data_dir, sock[0] ? sock : "-", opt->listen ? opt->listen : "-",
                    opt->metrics ? opt->metrics : "-", (unsigned long long)tms_engine_last_seq(d.eng), (long)getpid());
         uv_run(&loop, UV_RUN_DEFAULT);
-        rc = 0;
+        rc = d.failed_exit ? 1 : 0;   /* a shutdown forced by a failure is never a success */
     } else {
         uv_walk(&loop, close_any, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
     }
     uv_loop_close(&loop);
-    if (rc == 0)
-        daemon_log("info", "msg=stopped last_seq=%llu", (unsigned long long)tms_engine_last_seq(d.eng));
+    if (rc == 0 || d.failed_exit)
+        daemon_log(rc ? "error" : "info", "msg=stopped last_seq=%llu status=%d",
+                   (unsigned long long)tms_engine_last_seq(d.eng), rc);
     if (d.have_unix)
         unlink(sock);
 done:

@@ -104,9 +104,23 @@ static int regrow(server *d)
         return 1;
     }
     d->group_err = err != TMS_OK ? err : durable ? TMS_OK : TMS_E_MAPFULL;
-    if (err == TMS_E_FAILED)
+    if (err == TMS_E_FAILED) {
+        d->failed_exit = 1;
         daemon_begin_shutdown(d, "projection map could not grow");
+    }
     return 0;
+}
+
+/* After a group (the worker is done: the engine may be read here): is the
+ * projection writable? Say when that changes. */
+static void note_read_only(server *d)
+{
+    const char *ro = tms_engine_read_only(d->eng);
+    if (ro && !d->read_only[0])
+        daemon_log("error", "msg=\"%s\"", ro);
+    else if (!ro && d->read_only[0])
+        daemon_log("info", "msg=\"the projection is written again: writes resumed\"");
+    snprintf(d->read_only, sizeof d->read_only, "%s", ro ? ro : "");
 }
 
 static void after_cb(uv_work_t *w, int status)
@@ -117,6 +131,7 @@ static void after_cb(uv_work_t *w, int status)
     if ((d->group_err == TMS_E_MAPFULL || d->group_err == TMS_E_BEHIND) && regrow(d))
         return;
     d->group_retries = 0;
+    note_read_only(d);
     if (d->group_err)
         daemon_log("error", "msg=\"group commit failed\" err=%s why=\"%s\"", tms_err_name(d->group_err),
                    d->group_why);

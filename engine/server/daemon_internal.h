@@ -68,6 +68,8 @@ struct server {
     int nmconns;
     char token[256];
     size_t token_len;
+    char read_only[300];        /* why writes are refused (the engine's read-only reason), "" if not */
+    int failed_exit;            /* shutting down because of a failure: the exit status is not 0 */
     conn *conns;
     unsigned nconns;
     job *pending, **pending_tail;   /* waiting for the next group */

@@ -192,7 +192,12 @@ static int op_status(conn *c, const msgpack_object *req)
         snapshot_end(d);
     }
     sodium_bin2hex(hex, sizeof hex, head, TMS_HASH_LEN);
-    reply_begin(d, &pk, req, 4);
+    reply_begin(d, &pk, req, 5);
+    tms_pack_str(&pk, "read_only");   /* false, or why writes are refused (a full disk) */
+    if (d->read_only[0])
+        tms_pack_str(&pk, d->read_only);
+    else
+        msgpack_pack_false(&pk);
     tms_pack_str(&pk, "last_seq");
     msgpack_pack_uint64(&pk, seq);
     tms_pack_kv_str(&pk, "head", seq ? hex : "");
@@ -373,6 +378,8 @@ void render_metrics(server *d, msgpack_sbuffer *sb)
                (unsigned long long)cs[i].v);
     metric(sb, "# HELP tmsd_connections open connections\n# TYPE tmsd_connections gauge\ntmsd_connections %u\n",
            d->nconns);
+    metric(sb, "# HELP tmsd_read_only 1 while writes are refused (the projection cannot be written)\n"
+               "# TYPE tmsd_read_only gauge\ntmsd_read_only %d\n", d->read_only[0] != 0);
     histogram(sb, "tmsd_lookup_seconds", "time to answer a lookup frame", d->ctr.lookup_ns_hist, 10, 1e-9);
     histogram(sb, "tmsd_group_commit_seconds", "time of a group commit (log fdatasync + LMDB commit)",
               d->ctr.commit_ns_hist, 10, 1e-9);

@@ -29,7 +29,9 @@ struct tms_engine {
     int64_t last_time;              /* time of the last record: times never go backwards */
     tms_engine_options opt;
     msgpack_sbuffer buf;            /* record encoding scratch */
-    int behind;                     /* log synced, projection commit failed: catch up before more */
+    tms_err behind;                 /* log synced, projection commit failed (why): the group's effects stay
+                                       in the state until written (catch_up); 0 = level */
+    char read_only[300];            /* why writes are refused while behind, "" when they are not */
     int durable;                    /* the last submit's records reached the log (verdicts final) */
     int failed;                     /* the projection map could not be grown: no more writes */
     char report[600];
@@ -70,6 +72,7 @@ static tms_err take_lock(tms_engine *e, char *why, size_t whylen)
 }
 
 static tms_err catch_up(tms_engine *e, char *why, size_t whylen);
+static void note_behind(tms_engine *e, tms_err err);
 
 /* Bringing the projection level with the log while the log is folded:
  * records after the projection's seq are written from their effects, when
@@ -449,10 +452,10 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
         snprintf(why, whylen, "the engine stopped accepting writes after a failed map resize: restart it");
         return TMS_E_FAILED;
     }
-    if (e->behind && e->opt.defer_growth)
+    if (e->behind == TMS_E_MAPFULL && e->opt.defer_growth)
         return TMS_E_BEHIND;   /* the caller must tms_engine_grow (which catches up) where that is safe */
-    if (e->behind && (err = catch_up(e, why, whylen)))
-        return err;
+    if (e->behind && (err = catch_up(e, why, whylen)))   /* a full disk may have room again */
+        return err == TMS_E_MAPFULL && e->opt.defer_growth ? TMS_E_BEHIND : err;
     while ((err = stage_batch(e, &tx, subs, n)) == TMS_E_MAPFULL && !e->opt.defer_growth) {
         if ((err = tms_engine_grow(e, why, whylen)))   /* map full: grow and run the batch again */
             return err;
@@ -475,33 +478,64 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
         snprintf(why, whylen, "simulated crash after the log sync");
         return TMS_E_IO;
     }
-    err = tx ? tms_txn_commit(tx) : TMS_OK;
-    tms_state_commit(e->state);   /* the log holds the group: the state keeps it whatever the projection did */
-    if (err == TMS_OK)
+    if ((err = tx ? tms_txn_commit(tx) : TMS_OK) == TMS_OK) {
+        tms_state_commit(e->state);
         return TMS_OK;
-    e->behind = 1;   /* the projection missed a durable group: rebuilt from the state */
+    }
+    /* the log holds the group; the projection missed it: the group's effects
+     * stay in the state (uncommitted, never rolled back) until catch_up writes
+     * them; no answer before that (an acknowledged command is in the projection) */
+    note_behind(e, err);
+    err = e->behind;
     if (err == TMS_E_MAPFULL && !e->opt.defer_growth && (err = tms_engine_grow(e, why, whylen)) == TMS_OK)
         return TMS_OK;
     if (!why[0])
-        snprintf(why, whylen, "projection commit failed: %s (the log holds the batch)", tms_strerror(err));
+        snprintf(why, whylen, "projection commit failed: %s (the log holds the batch); %s", tms_strerror(err),
+                 e->read_only[0] ? e->read_only : "retrying");
     return err;
 }
 
-/* The projection missed a durable group: rebuild it from the state. */
+#define FULL_DISK (256u * 1024u)   /* below this much free space, an EIO from LMDB is a full disk */
+
+static void note_behind(tms_engine *e, tms_err err)
+{
+    if (err == TMS_E_IO && tms_store_space_left(e->store) < FULL_DISK)
+        err = TMS_E_NOSPACE;   /* LMDB says EIO for a short write: the disk is what is full */
+    e->behind = err;
+    if (err == TMS_E_MAPFULL)
+        e->read_only[0] = '\0';   /* not read-only: the map grows and the group goes on */
+    else
+        snprintf(e->read_only, sizeof e->read_only, "read-only: the projection cannot be written (%s); lookups go "
+                 "on, writes resume when it can be", tms_strerror(err));
+}
+
+/* The projection missed a durable group: write the effects the state kept. */
 static tms_err catch_up(tms_engine *e, char *why, size_t whylen)
 {
-    tms_err err = tms_projection_rebuild(e->store, e->state, tms_log_last_seq(e->log), e->head);
-    if (err) {
-        snprintf(why, whylen, "projection rebuild failed: %s", tms_strerror(err));
-        return err;
+    size_t n;
+    const tms_effect *effs = tms_state_effects(e->state, &n);
+    tms_txn *tx = NULL;
+    tms_err err = tms_txn_begin(e->store, 1, &tx);
+    if (!err && !(err = tms_store_apply_effects(tx, e->state, effs, n)) &&
+        !(err = tms_meta_put(tx, tms_log_last_seq(e->log), e->head))) {
+        err = tms_txn_commit(tx);
+        tx = NULL;
     }
+    tms_txn_abort(tx);
+    if (err) {
+        note_behind(e, err);
+        snprintf(why, whylen, "%s", e->read_only[0] ? e->read_only : "the projection map is full");
+        return e->behind;
+    }
+    tms_state_commit(e->state);
     e->behind = 0;
+    e->read_only[0] = '\0';
     return TMS_OK;
 }
 
 tms_err tms_engine_grow(tms_engine *e, char *why, size_t whylen)
 {
-    tms_err err = tms_store_grow(e->store);
+    tms_err err = !e->behind || e->behind == TMS_E_MAPFULL ? tms_store_grow(e->store) : TMS_OK;
     if (err) {   /* a failed resize can leave the environment unmapped: never touch it again */
         e->failed = 1;
         snprintf(why, whylen, "cannot grow the projection map: %s; stopped accepting writes", tms_strerror(err));
@@ -512,7 +546,12 @@ tms_err tms_engine_grow(tms_engine *e, char *why, size_t whylen)
 
 int tms_engine_behind(const tms_engine *e)
 {
-    return e->behind;
+    return e->behind != TMS_OK;
+}
+
+const char *tms_engine_read_only(const tms_engine *e)
+{
+    return e->read_only[0] ? e->read_only : NULL;
 }
 
 int tms_engine_durable(const tms_engine *e)

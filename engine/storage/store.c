@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #define INITIAL_MAP (256ull << 20)
@@ -126,6 +127,12 @@ void tms_store_close(tms_store *st)
 tms_err tms_store_sync(tms_store *st)
 {
     return tms_store_err(mdb_env_sync(st->env, 1));
+}
+
+uint64_t tms_store_space_left(const tms_store *st)
+{
+    struct statvfs sv;
+    return statvfs(st->dir, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : UINT64_MAX;
 }
 
 int tms_store_trusted(const tms_store *st)

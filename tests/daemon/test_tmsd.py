@@ -65,6 +65,26 @@ def mp_json(o):
     import json
     return json.dumps(o)
 
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+def http_get(addr, path):
+    host, port = addr.rsplit(":", 1)
+    s = socket.create_connection((host, int(port)), timeout=5)
+    s.sendall(("GET %s HTTP/1.0\r\n\r\n" % path).encode())
+    body = b""
+    while True:
+        chunk = s.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    s.close()
+    return body.decode(errors="replace")
+
 TENANT = {"cmd": "CreateTenant", "tenant": "acme", "actor": "system", "admin": "admin"}
 def ext(i):
     return {"cmd": "CreateExtension", "tenant": "acme", "actor": "admin", "id": "x%d" % i, "request_id": "r%d" % i}
@@ -336,6 +356,55 @@ def test_bad_option_values_are_refused_with_exit_2(d):
     for extra, word in cases:
         p = subprocess.run([TMSD, "--data", data] + extra, capture_output=True, text=True, timeout=30)
         assert p.returncode == 2 and word in p.stderr, (extra, p.returncode, p.stderr)
+
+@case
+def test_a_full_disk_hit_by_the_projection_makes_tmsd_read_only_not_dead(d):
+    """Issue 8, item 3: the projection on a small file system (the log
+    elsewhere), filled by submits: lookups go on, status and metrics say
+    read-only, writes are refused with E_NOSPACE; when space is back the
+    missed group is written and writes resume; tmsd stops with exit 0."""
+    mnt = os.path.join(d, "small")
+    os.mkdir(mnt)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", mnt], capture_output=True).returncode:
+        print("  (cannot mount a small tmpfs here: full-disk case skipped)")
+        return
+    try:
+        data = os.path.join(d, "data")
+        os.mkdir(data, 0o750)
+        os.mkdir(os.path.join(mnt, "proj"), 0o750)
+        os.symlink(os.path.join(mnt, "proj"), os.path.join(data, "proj"))
+        metrics = "127.0.0.1:%d" % free_port()
+        p, data = start(d, "--metrics", metrics)
+        c = mp.Conn(os.path.join(data, "tmsd.sock"))
+        c.call("submit", cmds=[TENANT])
+        full, n = None, 0
+        while n < 40000 and not full:
+            r = c.call("submit", cmds=[ext(n + k) for k in range(400)])
+            if "error" in r:
+                full = r
+            else:
+                n += 400
+        assert full and full["error"] == "E_NOSPACE", full
+        st = c.call("status")
+        assert st["read_only"] and "read-only" in st["read_only"], st
+        assert "tmsd_read_only 1" in http_get(metrics, "/metrics")
+        assert c.call("check", q=[["acme", "admin", "admin", "reports.view"]])["allow"] == [True]
+        assert c.call("show", tenant="acme", kind="extension", id="x0")["found"]
+        r = c.call("submit", cmds=[ext(90000)])
+        assert r.get("error") == "E_NOSPACE", r                          # still full: refused
+        assert p.poll() is None                                        # and alive
+        subprocess.run(["mount", "-o", "remount,size=64m", mnt], check=True)   # space is back
+        r = c.call("submit", cmds=[ext(90001)])
+        assert r["results"][0]["verdict"] == "accepted", r
+        assert c.call("status")["read_only"] is False
+        # the group refused for lack of space was durable: its retry returns the first verdicts
+        r = c.call("submit", cmds=[ext(n + k) for k in range(400)])
+        assert all(x["verdict"] == "accepted" for x in r["results"]), r
+        assert c.call("show", tenant="acme", kind="extension", id="x%d" % (n + 399))["found"]
+        c.close()
+        assert stop(p) == 0
+    finally:
+        subprocess.run(["umount", "-l", mnt], capture_output=True)
 
 @case
 def test_crash_kill_9_never_loses_an_acknowledged_command(d):

@@ -60,6 +60,10 @@ tms_err tms_engine_grow(tms_engine *e, char *why, size_t whylen);
 /* 1 when the last submit synced the log but could not commit the projection
  * (its verdicts stand; tms_engine_grow applies them). */
 int tms_engine_behind(const tms_engine *e);
+/* Why writes are refused (a projection that cannot be written: a full
+ * disk), NULL when they are not. Lookups go on from the projection as it
+ * was; each submit first retries writing the missed group. */
+const char *tms_engine_read_only(const tms_engine *e);
 /* 1 when the last tms_engine_submit got its records durably into the log:
  * its verdicts are final even if it returned an error afterwards. */
 int tms_engine_durable(const tms_engine *e);

@@ -82,6 +82,9 @@ enum {
  * them, and the caller must rebuild.
  * tms_store_trusted says which; tms_store_distrust why not. */
 int tms_store_trusted(const tms_store *st);
+/* Bytes free on the projection's file system (UINT64_MAX when unknown):
+ * LMDB reports a write cut short by a full disk as EIO. */
+uint64_t tms_store_space_left(const tms_store *st);
 const char *tms_store_distrust(const tms_store *st);
 /* Flush every commit to disk (WRITE: done by tms_store_close, which then
  * marks the projection clean). */
