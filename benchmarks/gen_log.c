@@ -221,7 +221,7 @@ int main(int argc, char **argv)
     memset(&g, 0, sizeof g);
     g.nt = 100;
     g.rng = 1;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {   /* options come in pairs: --name value */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h"))
             usage(0);
@@ -232,7 +232,6 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--seed")) g.rng = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--data")) data = v;
         else usage(2);
-        i++;
     }
     if (g.nt < 1 || total < g.nt || total > 50000000L)
         die("bad sizes", "need 1 <= tenants <= extensions <= 50000000");

@@ -245,8 +245,8 @@ static void test_group_commit_one_fsync_per_batch_and_rules_see_earlier_commands
         "{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\",\"id\":\"1001\"}",
         "{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\",\"id\":\"1002\",\"request_id\":\"x\"}",
         "{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\",\"id\":\"1002\",\"request_id\":\"x\"}",
-        "{\"cmd\":\"SetPermissions\",\"tenant\":\"acme\",\"actor\":\"admin\",\"kind\":\"extension\",\"id\":\"1002\","
-        "\"enable\":[\"reports.view\"],\"disable\":[]}",
+        ("{\"cmd\":\"SetPermissions\",\"tenant\":\"acme\",\"actor\":\"admin\",\"kind\":\"extension\",\"id\":\"1002\","
+         "\"enable\":[\"reports.view\"],\"disable\":[]}"),
     };
     tms_submission subs[5];
     /* the first record creates the first segment (its own fsyncs); then one batch */
