@@ -13,6 +13,7 @@
 static const char usage[] =
     "usage: tmsd --data DIR [--socket PATH] [--listen HOST:PORT] [--metrics HOST:PORT]\n"
     "            [--token-file FILE] [--tcp-lookups-need-token] [--max-connections N]\n"
+    "            [--max-tcp-connections N] [--hello-timeout SECONDS] [--max-buffered-bytes N]\n"
     "            [--idle-timeout SECONDS] [--idle-exit SECONDS]\n"
     "\n"
     "  --data DIR              data directory (log, projections); created if absent\n"
@@ -21,7 +22,11 @@ static const char usage[] =
     "  --metrics HOST:PORT     Prometheus text metrics over HTTP\n"
     "  --token-file FILE       the token TCP clients present in hello (16+ characters)\n"
     "  --tcp-lookups-need-token  lookups over TCP need the token too\n"
-    "  --max-connections N     default 1024\n"
+    "  --max-connections N     Unix socket connections (default 1024)\n"
+    "  --max-tcp-connections N TCP connections, counted apart (default 256)\n"
+    "  --hello-timeout SECONDS a TCP client must say hello within this (default 5); until\n"
+    "                          it presents the token its frames are limited to 64 KiB\n"
+    "  --max-buffered-bytes N  input buffered for all connections together (default 1 GiB)\n"
     "  --idle-timeout SECONDS  close silent connections (default 300)\n"
     "  --idle-exit SECONDS     exit when no client has been connected for this long (tests)\n"
     "  --map-bytes N           initial LMDB map size (default 256 MiB; it grows as needed)\n"
@@ -90,11 +95,20 @@ int main(int argc, char **argv)
             if (number(v, 1, 1000000, &n))
                 return bad_value(a, v, "a number of connections from 1 to 1000000");
             o.max_connections = (unsigned)n;
-        } else if (!strcmp(a, "--idle-timeout") || !strcmp(a, "--idle-exit")) {
+        } else if (!strcmp(a, "--max-tcp-connections")) {
+            if (number(v, 1, 1000000, &n))
+                return bad_value(a, v, "a number of connections from 1 to 1000000");
+            o.max_tcp_connections = (unsigned)n;
+        } else if (!strcmp(a, "--max-buffered-bytes")) {
+            if (number(v, 1u << 20, 1ull << 40, &n))
+                return bad_value(a, v, "a byte count from 1 MiB to 1 TiB");
+            o.max_buffered = (size_t)n;
+        } else if (!strcmp(a, "--idle-timeout") || !strcmp(a, "--idle-exit") || !strcmp(a, "--hello-timeout")) {
             long long ms = seconds_ms(v);
             if (ms <= 0)
                 return bad_value(a, v, "a number of seconds above 0");
-            *(!strcmp(a, "--idle-timeout") ? &o.idle_timeout_ms : &o.idle_exit_ms) = (unsigned)ms;
+            *(!strcmp(a, "--idle-timeout") ? &o.idle_timeout_ms
+              : !strcmp(a, "--idle-exit") ? &o.idle_exit_ms : &o.hello_timeout_ms) = (unsigned)ms;
         } else if (!strcmp(a, "--map-bytes")) {
             if (number(v, 65536, 1ull << 40, &n))
                 return bad_value(a, v, "a byte count from 65536 to 1 TiB");

@@ -90,6 +90,9 @@ void conn_close(conn *c)
     if (c->next)
         c->next->prev = c->prev;
     d->nconns--;
+    d->ntcp -= c->is_tcp;
+    d->buffered -= c->accounted;   /* its reader is freed with it */
+    c->accounted = 0;
     uv_close((uv_handle_t *)&c->idle, on_conn_closed);
     uv_close(&c->h.handle, on_conn_closed);
     if (d->nconns == 0 && d->opt.idle_exit_ms && !d->stopping)
@@ -157,9 +160,14 @@ void conn_send(conn *c, msgpack_sbuffer *sb)
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     conn *c = h->data;
+    server *d = c->d;
     size_t avail = 0;
     uint8_t *p = tms_frame_reader_reserve(&c->rd, READ_CHUNK, &avail);
     (void)suggested;
+    d->buffered += c->rd.cap - c->accounted;   /* what every connection holds together is bounded */
+    c->accounted = c->rd.cap;
+    if (d->buffered > d->opt.max_buffered)
+        p = NULL;   /* on_read gets UV_ENOBUFS and closes this connection */
     *buf = uv_buf_init((char *)p, p ? (unsigned)(avail < READ_CHUNK ? avail : READ_CHUNK) : 0);
 }
 
@@ -180,6 +188,7 @@ static void drain_frames(conn *c)
             conn_close(c);
             return;
         }
+        conn_active(c);
         if (c->jobs > 64 && !c->reading_paused) {   /* a client pipelining submits faster than we commit */
             c->reading_paused = 1;
             uv_read_stop(&c->h.stream);
@@ -197,13 +206,16 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         uv_read_stop(&c->h.stream);
         return;
     }
+    if (nread == UV_ENOBUFS) {
+        daemon_log("warn", "msg=\"input buffers over the limit: connection closed\" buffered=%zu", c->d->buffered);
+        reply_error(c, NULL, TMS_E_BUSY, "the server's input buffers are full");
+    }
     if (nread < 0) {
         conn_close(c);
         return;
     }
     tms_frame_reader_commit(&c->rd, (size_t)nread);
-    uv_timer_again(&c->idle);
-    drain_frames(c);
+    drain_frames(c);   /* only whole frames count as activity (idle timer): a byte now and then does not */
 }
 
 static void start_reading(conn *c)
@@ -214,10 +226,24 @@ static void start_reading(conn *c)
 static void on_idle(uv_timer_t *t)
 {
     conn *c = t->data;
+    if (c->is_tcp && !c->helloed) {   /* a TCP client says hello first, and soon */
+        daemon_log("info", "msg=\"no hello in time: connection closed\"");
+        conn_close(c);
+        return;
+    }
     if (c->jobs > 0)
         return;   /* waiting for its own submit is not idleness */
     daemon_log("info", "msg=\"idle connection closed\"");
     conn_close(c);
+}
+
+/* A whole frame was handled: the connection is active. The first frame of
+ * a TCP connection must have been its hello (else the hello deadline runs). */
+void conn_active(conn *c)
+{
+    if (c->is_tcp && !c->helloed)
+        return;
+    uv_timer_start(&c->idle, on_idle, c->d->opt.idle_timeout_ms, c->d->opt.idle_timeout_ms);
 }
 
 static void on_connection(uv_stream_t *srv, int status)
@@ -249,14 +275,19 @@ static void on_connection(uv_stream_t *srv, int status)
         conn_close(c);
         return;
     }
-    if (d->nconns > d->opt.max_connections || d->stopping) {
+    d->ntcp += is_tcp;
+    if ((is_tcp ? d->ntcp > d->opt.max_tcp_connections : d->nconns - d->ntcp > d->opt.max_connections) ||
+        d->stopping) {
         reply_error(c, NULL, TMS_E_BUSY, d->stopping ? "shutting down" : "connection limit reached");
         conn_close(c);
         return;
     }
     c->rights = is_tcp ? (d->opt.tcp_lookups_need_token ? 0 : 1 << TMS_RIGHT_LOOKUP)
                        : (1 << TMS_RIGHT_LOOKUP) | (1 << TMS_RIGHT_SUBMIT);
-    uv_timer_start(&c->idle, on_idle, d->opt.idle_timeout_ms, d->opt.idle_timeout_ms);
+    if (is_tcp)   /* until it presents the token: small frames, and a hello soon */
+        c->rd.max = TMS_DAEMON_PREAUTH_FRAME;
+    unsigned first = is_tcp ? d->opt.hello_timeout_ms : d->opt.idle_timeout_ms;
+    uv_timer_start(&c->idle, on_idle, first, d->opt.idle_timeout_ms);
     start_reading(c);
 }
 
@@ -574,6 +605,9 @@ int tms_daemon_run(const tms_daemon_options *opt)
     memset(&d, 0, sizeof d);
     d.opt = *opt;
     d.opt.max_connections = opt->max_connections ? opt->max_connections : 1024;
+    d.opt.max_tcp_connections = opt->max_tcp_connections ? opt->max_tcp_connections : 256;
+    d.opt.hello_timeout_ms = opt->hello_timeout_ms ? opt->hello_timeout_ms : 5000;
+    d.opt.max_buffered = opt->max_buffered ? opt->max_buffered : ((size_t)1 << 30);
     d.opt.idle_timeout_ms = opt->idle_timeout_ms ? opt->idle_timeout_ms : 300000;
     d.opt.max_frame = opt->max_frame ? opt->max_frame : TMS_WIRE_MAX_FRAME;
     d.pending_tail = &d.pending;

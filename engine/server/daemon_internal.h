@@ -25,6 +25,8 @@ typedef struct conn {
     tms_frame_reader rd;
     int rights;                 /* bit set of 1 << TMS_RIGHT_* */
     int is_tcp, closing, reading_paused;
+    int helloed;                /* TCP: said hello (else closed at the hello deadline) */
+    size_t accounted;           /* bytes of its frame reader counted in server.buffered */
     int eof;                    /* the client half-closed; close when answered */
     int refs;                   /* handle + timer + writes and jobs in flight; freed at 0 */
     int jobs;                   /* submits queued or in flight */
@@ -71,7 +73,8 @@ struct server {
     char read_only[300];        /* why writes are refused (the engine's read-only reason), "" if not */
     int failed_exit;            /* shutting down because of a failure: the exit status is not 0 */
     conn *conns;
-    unsigned nconns;
+    unsigned nconns, ntcp;      /* all, and those over TCP (limited apart) */
+    size_t buffered;            /* frame reader bytes of every connection */
     job *pending, **pending_tail;   /* waiting for the next group */
     job *group;                 /* in flight on the worker */
     size_t group_n;
@@ -94,6 +97,8 @@ void conn_close(conn *c);
 void conn_release(conn *c);
 /* A job of c finished: resume reading if it was paused for pipelining. */
 void conn_job_done(conn *c);
+/* A whole frame was handled: restart the idle timer (not before hello on TCP). */
+void conn_active(conn *c);
 /* Everything queued is done while stopping: close what is left. */
 void daemon_shutdown_check(server *d);
 void daemon_begin_shutdown(server *d, const char *why);

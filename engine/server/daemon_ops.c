@@ -80,9 +80,12 @@ static int op_hello(conn *c, const msgpack_object *m, const msgpack_object *req)
         reply_error(c, req, TMS_E_PROTOCOL, "unsupported protocol version (this server speaks 1)");
         return -1;
     }
+    c->helloed = 1;
     if (c->is_tcp && d->token_len && tok && tok->type == MSGPACK_OBJECT_STR && tok->via.str.size == d->token_len &&
-        sodium_memcmp(tok->via.str.ptr, d->token, d->token_len) == 0)
+        sodium_memcmp(tok->via.str.ptr, d->token, d->token_len) == 0) {
         c->rights |= (1 << TMS_RIGHT_LOOKUP) | (1 << TMS_RIGHT_SUBMIT);
+        c->rd.max = d->opt.max_frame;   /* it showed who it is: full-size frames */
+    }
     reply_begin(d, &pk, req, 3);
     tms_pack_str(&pk, "version");
     msgpack_pack_uint32(&pk, TMS_WIRE_VERSION);

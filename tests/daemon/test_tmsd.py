@@ -7,7 +7,8 @@ stream of submits, restart, every acknowledged command is there.
 
 usage: test_tmsd.py BIN_DIR [CONFORMANCE_RUN]   (prints 'N passed, N failed')
 """
-import os, random, signal, socket, stat, subprocess, sys, tempfile, threading, time
+import os
+import struct, random, signal, socket, stat, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mp
 
@@ -25,7 +26,8 @@ def case(fn):
         passed += 1
     except Exception as e:
         failed += 1
-        print("FAIL %s: %s: %s" % (fn.__name__, type(e).__name__, e))
+        import traceback
+        print("FAIL %s: %s: %s\n%s" % (fn.__name__, type(e).__name__, e, traceback.format_exc(limit=-2)))
     return fn
 
 def start(d, *extra, wait_for=None):
@@ -405,6 +407,72 @@ def test_a_full_disk_hit_by_the_projection_makes_tmsd_read_only_not_dead(d):
         assert stop(p) == 0
     finally:
         subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+@case
+def test_unauthenticated_tcp_clients_cannot_exhaust_tmsd(d):
+    """Issue 8, item 4: TCP connections have their own limit (the Unix
+    socket stays open to the front end), frames before the token are small,
+    a TCP client must say hello in time, a byte now and then is not activity,
+    and the input buffered for all connections together is bounded."""
+    port = free_port()
+    tok = os.path.join(d, "token")
+    with open(tok, "w") as f:
+        f.write("s3cret-token-0123456789\n")
+    p, data = start(d, "--listen", "127.0.0.1:%d" % port, "--token-file", tok, "--max-tcp-connections", "8",
+                    "--max-connections", "8", "--hello-timeout", "0.5", "--idle-timeout", "1",
+                    "--max-buffered-bytes", "1048576")
+    sock = os.path.join(data, "tmsd.sock")
+    crowd = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(8)]
+    extra = mp.Conn(("127.0.0.1", port))
+    r = extra.read()
+    assert r.get("error") == "E_BUSY", r                       # the ninth TCP client is refused...
+    u = mp.Conn(sock)
+    assert u.call("submit", cmds=[TENANT])["results"][0]["verdict"] == "accepted"   # ...the front end is not
+    time.sleep(0.9)                                            # no hello within 0.5 s: the crowd is gone
+    for s in crowd:
+        s.settimeout(2)
+        try:
+            assert s.recv(100) == b""
+        except ConnectionResetError:
+            pass
+        s.close()
+    big = mp.Conn(("127.0.0.1", port))
+    assert big.call("hello", version=1)["rights"] == ["lookup"]
+    big.send_raw(struct.pack(">I", 1 << 20) + b"\x80")         # announces 1 MiB without the token
+    r = big.read()
+    assert r.get("error") == "E_TOOBIG", r
+    ok = mp.Conn(("127.0.0.1", port))
+    assert ok.call("hello", version=1, token="s3cret-token-0123456789")["rights"] == ["lookup", "submit"]
+    r = ok.call("check", q=[["acme", "admin", "admin", "reports.view"]] * 3000)   # > 64 KiB: fine with the token
+    assert r["allow"] == [True] * 3000, r
+    slow = mp.Conn(("127.0.0.1", port))
+    assert slow.call("hello", version=1)["rights"] == ["lookup"]
+    slow.send_raw(struct.pack(">I", 100))
+    t0, closed = time.time(), False
+    while time.time() - t0 < 4:                                # one byte every 0.2 s: never a whole frame
+        try:
+            slow.send_raw(b"\x00")
+        except OSError:
+            closed = True
+            break
+        time.sleep(0.2)
+    assert closed and time.time() - t0 < 3, time.time() - t0
+    hogs = [mp.Conn(sock) for _ in range(4)]                   # trusted, but bounded together
+    refused = 0
+    for h in hogs:
+        try:
+            h.send_raw(struct.pack(">I", 4 << 20) + b"\x00" * (600 << 10))
+            r = h.read()
+            refused += r is None or r.get("error") == "E_BUSY"
+        except OSError:
+            refused += 1
+    assert refused >= 1, refused
+    u.close()
+    u = mp.Conn(sock)                                          # (the first one idled out meanwhile)
+    assert u.call("check", q=[["acme", "admin", "admin", "reports.view"]])["allow"] == [True]
+    for c in [extra, u, big, ok, slow] + hogs:
+        c.close()
+    assert stop(p) == 0
 
 @case
 def test_crash_kill_9_never_loses_an_acknowledged_command(d):

@@ -14,16 +14,25 @@ typedef struct tms_daemon_options {
     const char *metrics;           /* Prometheus text over HTTP on HOST:PORT; NULL = none */
     const char *token_file;        /* TCP clients present this token in hello to get rights */
     int tcp_lookups_need_token;    /* 0: TCP lookups are open; 1: they need the token too */
-    unsigned max_connections;      /* 0 = 1024 */
+    unsigned max_connections;      /* Unix socket connections; 0 = 1024 */
+    unsigned max_tcp_connections;  /* TCP connections, counted apart (issue 8, item 4); 0 = 256 */
+    unsigned hello_timeout_ms;     /* a TCP client must say hello within this; 0 = 5000 */
+    size_t max_buffered;           /* input buffered for every connection together; 0 = 1 GiB */
     unsigned idle_timeout_ms;      /* close a silent connection after this; 0 = 300000 */
     unsigned idle_exit_ms;         /* exit when no client has been connected this long; 0 = never */
     size_t max_frame;              /* 0 = TMS_WIRE_MAX_FRAME */
     size_t map_bytes;              /* initial LMDB map size; 0 = default */
 } tms_daemon_options;
 
+/* A TCP client that has not presented the token may send frames of at most
+ * this many bytes (lookups fit; a client cannot make tmsd buffer 16 MiB
+ * before it has shown who it is). */
+#define TMS_DAEMON_PREAUTH_FRAME (64u * 1024u)
+
 /* Run until SIGTERM/SIGINT (or idle_exit_ms). Returns the process exit
- * status: 0 after a clean shutdown, 2 when it could not start (a one-line
- * reason on stderr). Log lines (key=value) go to stderr. */
+ * status: 0 after a clean shutdown, 1 after a shutdown forced by a failure,
+ * 2 when it could not start (a one-line reason on stderr). Log lines
+ * (key=value) go to stderr. */
 int tms_daemon_run(const tms_daemon_options *opt);
 
 #endif
