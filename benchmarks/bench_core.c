@@ -45,7 +45,7 @@ static double submit_all(tms_engine *eng, gen_fn gen, long n, int batch)
             tms_cmd_init(&cmds[k]);
             if (tms_cmd_from_json(&cmds[k], json, strlen(json), why, sizeof why))
                 die("bad generated command", why);
-            subs[k].cmd = &cmds[k];
+            subs[k] = (tms_submission){.cmd = &cmds[k]};
         }
         if (tms_engine_submit(eng, subs, (size_t)m, why, sizeof why))
             die("submit", why);
@@ -137,7 +137,7 @@ int main(int argc, char **argv)
     if (tms_engine_open(dir, NULL, &eng, why, sizeof why))
         die("open", why);
     static tms_cmd c0;
-    tms_submission s0 = {&c0, 0, 0, {0, ""}};
+    tms_submission s0 = {.cmd = &c0};
     const char *t = "{\"cmd\":\"CreateTenant\",\"tenant\":\"acme\",\"actor\":\"system\",\"admin\":\"admin\"}";
     tms_cmd_from_json(&c0, t, strlen(t), why, sizeof why);
     tms_engine_submit(eng, &s0, 1, why, sizeof why);

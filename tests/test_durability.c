@@ -255,7 +255,7 @@ static void test_the_data_directory_is_private_whatever_the_umask(void **state)
     tms_cmd_init(&cmd);
     const char *json = "{\"cmd\":\"CreateTenant\",\"tenant\":\"acme\",\"actor\":\"system\",\"admin\":\"admin\"}";
     assert_int_equal(tms_cmd_from_json(&cmd, json, strlen(json), why, sizeof why), TMS_OK);
-    tms_submission s = {&cmd, 0, 0, {0, ""}};
+    tms_submission s = {.cmd = &cmd};
     assert_int_equal(tms_engine_submit(eng, &s, 1, why, sizeof why), TMS_OK);
     tms_cmd_free(&cmd);
     tms_engine_close(eng);

@@ -82,7 +82,7 @@ static void test_log_crash_between_append_and_projection_commit_is_caught_up(voi
     tms_cmd_init(&cmd);
     const char *json = "{\"cmd\":\"CreateTenant\",\"tenant\":\"acme\",\"actor\":\"system\",\"admin\":\"admin\"}";
     assert_int_equal(tms_cmd_from_json(&cmd, json, strlen(json), why, sizeof why), TMS_OK);
-    tms_submission s = {&cmd, 0, 0, {0, ""}};
+    tms_submission s = {.cmd = &cmd};
     assert_int_not_equal(tms_engine_submit(env->eng, &s, 1, why, sizeof why), TMS_OK);
     tms_cmd_free(&cmd);
     /* the projection did not see it... */
@@ -226,7 +226,7 @@ static tms_err submit_batch(tu_env *env, const char **jsons, size_t n, tms_submi
     for (size_t i = 0; i < n; i++) {
         tms_cmd_init(&cmds[i]);
         assert_int_equal(tms_cmd_from_json(&cmds[i], jsons[i], strlen(jsons[i]), why, sizeof why), TMS_OK);
-        subs[i].cmd = &cmds[i];
+        subs[i] = (tms_submission){.cmd = &cmds[i]};
     }
     tms_err err = tms_engine_submit(env->eng, subs, n, why, sizeof why);
     for (size_t i = 0; i < n; i++)
@@ -433,7 +433,7 @@ static void add_extensions_and_exit(const char *dir, int n)
             tms_cmd_init(&cmds[k]);
             if (tms_cmd_from_json(&cmds[k], json[k], strlen(json[k]), why, sizeof why))
                 _exit(2);
-            subs[k] = (tms_submission){&cmds[k], 0, 0, {0, ""}};
+            subs[k] = (tms_submission){.cmd = &cmds[k]};
         }
         if (tms_engine_submit(e, subs, 50, why, sizeof why))
             _exit(3);

@@ -179,7 +179,7 @@ static void test_input_canonical_msgpack_round_trip(void **state)
     const char *json = "{\"origin\":\"10.0.0.1\",\"cmd\":\"AddManager\",\"tenant\":\"acme\",\"actor\":\"admin\","
                        "\"id\":\"m\",\"new_login\":{\"email\":\"m@acme.example\",\"id\":\"l\"},\"parent\":null,"
                        "\"request_id\":\"r 1\"}";
-    tms_record a, b;
+    tms_record a = {0}, b = {0};
     char why[320];
     msgpack_sbuffer sb, sb2;
     tms_cmd_init(&a.cmd);
@@ -189,6 +189,8 @@ static void test_input_canonical_msgpack_round_trip(void **state)
     assert_int_equal(tms_cmd_from_json(&a.cmd, json, strlen(json), why, sizeof why), TMS_OK);
     a.time = 1234567890123456789;
     a.verdict = TMS_FORBIDDEN;
+    snprintf(a.principal, sizeof a.principal, "frontend");   /* issue 8, item 10: who, beside the actor */
+    snprintf(a.peer, sizeof a.peer, "uid:1000");
     assert_int_equal(tms_record_encode(&a, &sb), TMS_OK);
     assert_int_equal(tms_record_decode(&b, sb.data, sb.size, why, sizeof why), TMS_OK);
     assert_int_equal(b.time, a.time);
@@ -199,6 +201,8 @@ static void test_input_canonical_msgpack_round_trip(void **state)
     assert_string_equal(b.cmd.f[TMS_F_NEW_LOGIN].items[2].str, "m@acme.example");
     assert_string_equal(b.cmd.f[TMS_F_REQUEST_ID].str, "r 1");
     assert_string_equal(b.cmd.f[TMS_F_ORIGIN].str, "10.0.0.1");
+    assert_string_equal(b.principal, "frontend");
+    assert_string_equal(b.peer, "uid:1000");
     /* canonical: encoding the decoded record gives the same bytes */
     assert_int_equal(tms_record_encode(&b, &sb2), TMS_OK);
     assert_int_equal(sb.size, sb2.size);

@@ -96,7 +96,7 @@ static size_t submit_group(tu_env *env, char **v, size_t n)
     for (size_t k = 0; k < n; k++) {
         tms_cmd_init(&cmds[k]);
         assert_int_equal(tms_cmd_from_json(&cmds[k], v[k], strlen(v[k]), why, sizeof why), TMS_OK);
-        subs[k].cmd = &cmds[k];
+        subs[k] = (tms_submission){.cmd = &cmds[k]};
     }
     if (tms_engine_submit(env->eng, subs, n, why, sizeof why) != TMS_OK)
         fail_msg("submit: %s", why);

@@ -125,7 +125,7 @@ tms_err tu_submit(tu_env *env, const char *fmt, ...)
         snprintf(env->last.message, sizeof env->last.message, "%s", why);
         return err;
     }
-    tms_submission s = {&cmd, 0, 0, {0, ""}};
+    tms_submission s = {.cmd = &cmd};
     err = tms_engine_submit(env->eng, &s, 1, why, sizeof why);
     tms_cmd_free(&cmd);
     if (err)

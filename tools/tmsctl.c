@@ -101,11 +101,13 @@ static int local_batch(tms_engine *eng, entry *ents, tms_submission *subs, size_
 {
     static tms_submission *todo[BATCH_MAX];
     static tms_submission batch[BATCH_MAX];
+    static char peer[32];
     size_t m = 0;
     char why[512];
+    snprintf(peer, sizeof peer, "uid:%lu", (unsigned long)getuid());   /* who ran it: the record's "by" */
     for (size_t i = 0; i < n; i++)
         if (!ents[i].invalid) {
-            batch[m].cmd = &ents[i].cmd;
+            batch[m] = (tms_submission){.cmd = &ents[i].cmd, .principal = "local", .peer = peer};
             todo[m++] = &subs[i];
         }
     if (m) {

@@ -19,7 +19,8 @@ static const char usage_export[] =
     "usage: tms-audit export --data DIR [--since X] [--until X]\n"
     "\n"
     "Prints every record of the log of DIR as one JSON line, in log order:\n"
-    "  {\"seq\":N,\"time\":\"RFC 3339 UTC, ns\",\"verdict\":\"accepted\"|\"CODE\",\"cmd\":{...}}\n"
+    "  {\"seq\":N,\"time\":\"RFC 3339 UTC, ns\",\"verdict\":\"accepted\"|\"CODE\",\"cmd\":{...},\n"
+    "   \"by\":{\"principal\":\"...\",\"peer\":\"uid:N|HOST:PORT\"}|null}\n"
     "\"cmd\" is the command exactly as logged (the fields of 'tmsctl submit', in\n"
     "schema order); \"verdict\" the verdict logged with it. Every frame is checked\n"
     "(checksums, seq continuity, hash chain) and every payload decoded as\n"
@@ -183,6 +184,16 @@ static void put_record(obuf *b, const tms_record *rec)
     put_str(b, verdict, strlen(verdict));
     puts_lit(b, ",\"cmd\":");
     put_cmd(b, &rec->cmd);
+    puts_lit(b, ",\"by\":");   /* who tmsd authenticated, from where (issue 8, item 10); null before that */
+    if (rec->principal[0] || rec->peer[0]) {
+        puts_lit(b, "{\"principal\":");
+        put_str(b, rec->principal, strlen(rec->principal));
+        puts_lit(b, ",\"peer\":");
+        put_str(b, rec->peer, strlen(rec->peer));
+        puts_lit(b, "}");
+    } else {
+        puts_lit(b, "null");
+    }
     puts_lit(b, "}\n");
 }
 

@@ -19,7 +19,8 @@ tms_err tms_record_encode(const tms_record *rec, msgpack_sbuffer *sb)
     msgpack_packer pk;
     msgpack_sbuffer_clear(sb);
     msgpack_packer_init(&pk, sb, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 4);
+    int by = rec->principal[0] || rec->peer[0];
+    msgpack_pack_map(&pk, by ? 5 : 4);
     pack_key(&pk, "v");
     msgpack_pack_int(&pk, TMS_SCHEMA_VERSION);
     pack_key(&pk, "time");
@@ -28,6 +29,14 @@ tms_err tms_record_encode(const tms_record *rec, msgpack_sbuffer *sb)
     pack_key(&pk, rec->verdict == TMS_OK ? "accepted" : tms_err_name(rec->verdict));
     pack_key(&pk, "cmd");
     tms_cmd_pack(&rec->cmd, &pk);
+    if (by) {   /* after cmd: readers that peek the tenant stop before it */
+        pack_key(&pk, "by");
+        msgpack_pack_map(&pk, 2);
+        pack_key(&pk, "principal");
+        pack_key(&pk, rec->principal);
+        pack_key(&pk, "peer");
+        pack_key(&pk, rec->peer);
+    }
     return sb->data ? TMS_OK : TMS_E_NOMEM;
 }
 
@@ -53,6 +62,31 @@ static int parse_verdict(const msgpack_object *o, tms_err *out)
     return -1;
 }
 
+/* Copy a short string value into out (cap bytes with the NUL). */
+static int copy_value(const msgpack_object *o, char *out, size_t cap)
+{
+    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= cap || memchr(o->via.str.ptr, 0, o->via.str.size))
+        return -1;
+    memcpy(out, o->via.str.ptr, o->via.str.size);
+    out[o->via.str.size] = '\0';
+    return 0;
+}
+
+/* "by": {"principal": str, "peer": str}, both optional. */
+static int parse_by(const msgpack_object *o, tms_record *rec)
+{
+    if (o->type != MSGPACK_OBJECT_MAP)
+        return -1;
+    for (uint32_t i = 0; i < o->via.map.size; i++) {
+        const msgpack_object_kv *kv = &o->via.map.ptr[i];
+        if (key_is(&kv->key, "principal") ? copy_value(&kv->val, rec->principal, sizeof rec->principal)
+            : key_is(&kv->key, "peer")    ? copy_value(&kv->val, rec->peer, sizeof rec->peer)
+                                          : -1)
+            return -1;
+    }
+    return 0;
+}
+
 tms_err tms_record_decode(tms_record *rec, const void *payload, size_t len, char *why, size_t whylen)
 {
     tms_err err = TMS_E_CORRUPT;
@@ -60,6 +94,7 @@ tms_err tms_record_decode(tms_record *rec, const void *payload, size_t len, char
     msgpack_unpacked_init(&up);
     const msgpack_object *cmd = NULL;
     int have = 0;
+    rec->principal[0] = rec->peer[0] = '\0';
     if (!tms_msgpack_sane(payload, len) || msgpack_unpack_next(&up, payload, len, NULL) != MSGPACK_UNPACK_SUCCESS ||
         up.data.type != MSGPACK_OBJECT_MAP) {
         snprintf(why, whylen, "payload is not a msgpack map");
@@ -80,6 +115,9 @@ tms_err tms_record_decode(tms_record *rec, const void *payload, size_t len, char
         } else if (key_is(&kv->key, "cmd")) {
             cmd = &kv->val;
             have |= 8;
+        } else if (key_is(&kv->key, "by") && parse_by(&kv->val, rec) != 0) {
+            snprintf(why, whylen, "record's \"by\" is not {principal, peer} strings");
+            goto done;
         }
     }
     if (have != 15 || rec->version < 1 || rec->version > TMS_SCHEMA_VERSION) {
@@ -167,7 +205,7 @@ int tms_record_peek(const void *payload, size_t len, const char **tenant, size_t
     const char *s;
     size_t n;
     int64_t v;
-    if (len < 1 || *c.p++ != 0x84 || !lit(&c, "v") || !integer(&c, &v) || !lit(&c, "time") ||
+    if (len < 1 || (*c.p != 0x84 && *c.p != 0x85) || (c.p++, !lit(&c, "v")) || !integer(&c, &v) || !lit(&c, "time") ||
         !integer(&c, time) || !lit(&c, "verdict") || !str(&c, &s, &n) || !lit(&c, "cmd") || c.p >= c.end)
         return 0;
     if ((*c.p & 0xf0) == 0x80)

@@ -390,6 +390,8 @@ static tms_err stage_one(tms_engine *e, tms_submission *s, int64_t now)
     if (repeat)
         return repeat > 0 ? TMS_OK : err;
     rec.seq = tms_log_last_seq(e->log) + 1;
+    snprintf(rec.principal, sizeof rec.principal, "%s", s->principal ? s->principal : "");
+    snprintf(rec.peer, sizeof rec.peer, "%s", s->peer ? s->peer : "");
     rec.time = now;
     rec.version = TMS_SCHEMA_VERSION;
     rec.cmd = *s->cmd;   /* shallow: the submission keeps ownership */

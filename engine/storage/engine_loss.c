@@ -144,7 +144,9 @@ tms_err tms__acknowledge_loss(tms_engine *e, const char *reason, const char *evi
         }
     if (sb.data && msgpack_unpack_next(&up, sb.data, sb.size, NULL) == MSGPACK_UNPACK_SUCCESS &&
         (err = tms_cmd_from_msgpack(&cmd, &up.data, why, whylen)) == TMS_OK) {
-        tms_submission s = {&cmd, 0, 0, {0, ""}};
+        char peer[32];
+        snprintf(peer, sizeof peer, "uid:%lu", (unsigned long)getuid());
+        tms_submission s = {.cmd = &cmd, .principal = "accept-loss", .peer = peer};   /* the operator at the console */
         err = tms_engine_submit(e, &s, 1, why, whylen);
         if (!err && s.verdict.code != TMS_OK) {
             snprintf(why, whylen, "AcknowledgeLoss was refused: %s", s.verdict.message);

@@ -8,7 +8,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    tms_record a, b;
+    tms_record a = {0}, b = {0};
     char why[320];
     msgpack_sbuffer sb;
     tms_cmd_init(&a.cmd);

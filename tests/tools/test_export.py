@@ -23,16 +23,17 @@ SHOWN = [("acme", "manager", "lead"), ("acme", "manager", "sub"), ("acme", "exte
          ("acme", "extension", "2002"), ("acme", "extension", "2003"), ("beta", "extension", "9001"),
          ("acme", "manager", "admin"), ("beta", "manager", "nobody")]
 
-# exact lines, "time" left out (it is the clock of the run)
+# exact lines, "time" left out (it is the clock of the run), "by" as BY
+BY = '"by":{"principal":"local","peer":"uid:%d"}' % os.getuid()
 GOLDEN = {
     1: '{"seq":1,"time":T,"verdict":"accepted","cmd":{"cmd":"CreateTenant","tenant":"acme","actor":"system",'
-       '"admin":"admin"}}',
+       '"admin":"admin"},' + BY + '}',
     3: '{"seq":3,"time":T,"verdict":"accepted","cmd":{"cmd":"AddManager","tenant":"acme","actor":"admin",'
-       '"id":"lead","new_login":{"id":"login-lead"}}}',
+       '"id":"lead","new_login":{"id":"login-lead"}},' + BY + '}',
     17: '{"seq":17,"time":T,"verdict":"accepted","cmd":{"cmd":"AssignRole","tenant":"acme","actor":"lead",'
-        '"role":"agent","ids":["2001","2002"]}}',
+        '"role":"agent","ids":["2001","2002"]},' + BY + '}',
     20: '{"seq":20,"time":T,"verdict":"FORBIDDEN","cmd":{"cmd":"SetPermissions","tenant":"acme","actor":"sub",'
-        '"kind":"extension","id":"2002","enable":["recordings.listen"],"disable":[]}}',
+        '"kind":"extension","id":"2002","enable":["recordings.listen"],"disable":[]},' + BY + '}',
 }
 
 TIME_FIELD = re.compile(r'"time":"([^"]*)"')
@@ -53,7 +54,9 @@ def test_whole():
     if not R.check("export: one JSON line per record", lines is not None and len(lines) == LAST, out[:300]):
         return
     R.check("export: seqs 1..N in order", [l["seq"] for l in lines] == list(range(1, LAST + 1)))
-    R.check("export: keys seq time verdict cmd", all(list(l) == ["seq", "time", "verdict", "cmd"] for l in lines))
+    R.check("export: keys seq time verdict cmd by", all(list(l) == ["seq", "time", "verdict", "cmd", "by"] for l in lines))
+    R.check("export: by names the principal and the peer (tmsctl embedded: local, uid:N)",
+            all(l["by"] == {"principal": "local", "peer": "uid:%d" % os.getuid()} for l in lines), lines[0].get("by"))
     R.check("export: RFC 3339 times with ns", all(tt.TIME_RE.match(l["time"]) for l in lines))
     R.check("export: times never go back", all(a["time"] <= b["time"] for a, b in zip(lines, lines[1:])))
     R.check("export: one rejected record", [l["seq"] for l in lines if l["verdict"] != "accepted"] == [20])

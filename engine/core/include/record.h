@@ -3,7 +3,12 @@
  * and chain hash belong to the frame around it (log.h).
  *
  *   {"v": 1, "time": <int ns since the epoch, UTC>, "verdict": "accepted" | "<CODE>",
- *    "cmd": {<canonical command map, cmd.h>}}
+ *    "cmd": {<canonical command map, cmd.h>},
+ *    "by": {"principal": "<who tmsd authenticated>", "peer": "<uid:N or HOST:PORT>"}}
+ *
+ * "by" (issue 8, item 10) is the real identity beside the claimed actor (PCI
+ * DSS 10.2); it is optional (records written before it, and by programs that
+ * know no principal, have none) and ignored by the rules.
  *
  * Every version ever written stays decodable: a reader dispatches on "v". */
 #ifndef TMS_RECORD_H
@@ -13,12 +18,16 @@
 #include <msgpack.h>
 #include "cmd.h"
 
+#define TMS_PEER_MAX 96   /* "uid:4294967295", "[v6 address]:port" */
+
 typedef struct tms_record {
     uint64_t seq;        /* from the frame */
     int64_t time;        /* ns since the epoch, assigned by the engine on append */
     int version;         /* schema version the record was written with */
     tms_err verdict;     /* TMS_OK = accepted, else a domain error code */
     tms_cmd cmd;
+    char principal[TMS_ID_MAX + 1];   /* "by": who submitted it ("" when unknown) */
+    char peer[TMS_PEER_MAX + 1];      /* ... and from where ("" when unknown) */
 } tms_record;
 
 /* Encode rec (time, verdict, cmd; seq is not part of the payload) into sb,

@@ -31,6 +31,7 @@ typedef struct tms_engine_options {
 /* One command of a batch and its outcome. */
 typedef struct tms_submission {
     tms_cmd *cmd;                 /* in: a validated command (cmd.h) */
+    const char *principal, *peer; /* in: who submitted it, from where (the record's "by"); NULL = unknown */
     uint64_t seq;                 /* out: its record's seq (the first one's for a repeated request_id) */
     int repeat;                   /* out: 1 if request_id was seen before: nothing appended */
     tms_verdict verdict;          /* out */
