@@ -120,7 +120,7 @@ extern const int tms_err_is_domain[TMS_ERR_COUNT];       /* a verdict code, not 
         h.append("    TMS_OP_%s = %d," % (cname(o["op"]), i))
     h.append("} tms_wire_op;\n#define TMS_OP_COUNT %d" % len(wire["ops"]))
     h.append("typedef struct tms_wire_op_def { const char *name; int right; } tms_wire_op_def;")
-    h.append("enum { TMS_RIGHT_NONE = 0, TMS_RIGHT_LOOKUP = 1, TMS_RIGHT_SUBMIT = 2 };")
+    h.append("enum { TMS_RIGHT_NONE = 0, TMS_RIGHT_LOOKUP = 1, TMS_RIGHT_SUBMIT = 2, TMS_RIGHT_ADMIN = 3 };")
     h.append("extern const tms_wire_op_def tms_wire_ops[TMS_OP_COUNT];\n")
     h.append("#endif")
     c.append("/* tmsperm_schema.c -- GENERATED from schemas/tmsperm.json by schemas/gen.py. */")

@@ -12,7 +12,7 @@
 
 static const char usage[] =
     "usage: tmsd --data DIR [--socket PATH] [--listen HOST:PORT] [--metrics HOST:PORT]\n"
-    "            [--token-file FILE] [--tcp-lookups-need-token] [--max-connections N]\n"
+    "            [--token-file FILE] [--principals FILE] [--tcp-lookups-need-token] [--max-connections N]\n"
     "            [--max-tcp-connections N] [--hello-timeout SECONDS] [--max-buffered-bytes N]\n"
     "            [--idle-timeout SECONDS] [--idle-exit SECONDS]\n"
     "\n"
@@ -21,6 +21,9 @@ static const char usage[] =
     "  --listen HOST:PORT      also listen on TCP (lookups open; submit needs the token)\n"
     "  --metrics HOST:PORT     Prometheus text metrics over HTTP\n"
     "  --token-file FILE       the token TCP clients present in hello (16+ characters)\n"
+    "  --principals FILE       who may do what: {\"principals\": [{\"name\", \"uid\" | \"token_file\",\n"
+    "                          \"rights\": [lookup, submit, admin], \"tenants\": [ids or \"*\"]}]}\n"
+    "                          (without it: Unix clients may do everything, TCP needs the token)\n"
     "  --tcp-lookups-need-token  lookups over TCP need the token too\n"
     "  --max-connections N     Unix socket connections (default 1024)\n"
     "  --max-tcp-connections N TCP connections, counted apart (default 256)\n"
@@ -62,6 +65,12 @@ static long long seconds_ms(const char *s)
     return errno || *end || !(v > 0) || v > 1e6 ? -1 : (long long)(v * 1000);
 }
 
+/* 1 when HOST:PORT names this machine only. */
+static int loopback(const char *hostport)
+{
+    return !strncmp(hostport, "127.", 4) || !strncmp(hostport, "localhost:", 10) || !strncmp(hostport, "[::1]:", 6);
+}
+
 static int bad_value(const char *opt, const char *v, const char *want)
 {
     fprintf(stderr, "tmsd: %s %s: expected %s (try --help)\n", opt, v, want);
@@ -91,6 +100,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--listen")) o.listen = v;
         else if (!strcmp(a, "--metrics")) o.metrics = v;
         else if (!strcmp(a, "--token-file")) o.token_file = v;
+        else if (!strcmp(a, "--principals")) o.principals = v;
         else if (!strcmp(a, "--max-connections")) {
             if (number(v, 1, 1000000, &n))
                 return bad_value(a, v, "a number of connections from 1 to 1000000");
@@ -119,6 +129,9 @@ int main(int argc, char **argv)
     }
     if (!o.data_dir)
         return bad("--data DIR is required");
+    if (o.listen && !loopback(o.listen) && !o.token_file && !o.principals)
+        return bad_value("--listen", o.listen, "a loopback address, or credentials (--token-file or --principals)"
+                         " for one that other machines reach");
     if (o.socket_path && strlen(o.socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
         return bad_value("--socket", o.socket_path, "a path shorter than 108 bytes (the kernel's limit)");
     if (!o.socket_path && strlen(o.data_dir) + sizeof "/tmsd.sock" > sizeof(((struct sockaddr_un *)0)->sun_path))

@@ -180,6 +180,8 @@ static json_t *attempt(const tms_record *rec, const tms_verdict *v)
     json_object_set_new(o, "error", json_string(tms_err_name(v->code)));
     json_object_set_new(o, "message", str_or_null(v->message));
     json_object_set_new(o, "origin", str_or_null(TMS_CMD_STR(&rec->cmd, TMS_F_ORIGIN)));
+    json_object_set_new(o, "principal", str_or_null(rec->principal[0] ? rec->principal : NULL));   /* who tmsd authenticated */
+    json_object_set_new(o, "peer", str_or_null(rec->peer[0] ? rec->peer : NULL));
     return o;
 }
 

@@ -282,8 +282,7 @@ static void on_connection(uv_stream_t *srv, int status)
         conn_close(c);
         return;
     }
-    c->rights = is_tcp ? (d->opt.tcp_lookups_need_token ? 0 : 1 << TMS_RIGHT_LOOKUP)
-                       : (1 << TMS_RIGHT_LOOKUP) | (1 << TMS_RIGHT_SUBMIT);
+    auth_connection(c);   /* its peer, and the principal it starts as */
     if (is_tcp)   /* until it presents the token: small frames, and a hello soon */
         c->rd.max = TMS_DAEMON_PREAUTH_FRAME;
     unsigned first = is_tcp ? d->opt.hello_timeout_ms : d->opt.idle_timeout_ms;
@@ -620,6 +619,10 @@ int tms_daemon_run(const tms_daemon_options *opt)
     eo.map_bytes = opt->map_bytes;
     if (opt->token_file && read_token(&d, opt->token_file) != 0)
         goto done;
+    if (opt->principals && auth_load(&d, opt->principals, why, sizeof why) != 0) {
+        fprintf(stderr, "tmsd: --principals %s\n", why);
+        goto done;
+    }
     if (tms_engine_open(opt->data_dir, &eo, &d.eng, why, sizeof why) != TMS_OK) {
         fprintf(stderr, "tmsd: %s\n", why);
         goto done;
@@ -646,6 +649,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
     if (d.have_unix)
         unlink(sock);
 done:
+    auth_free(&d);
     snapshot_free(&d);
     tms_engine_close(d.eng);
     msgpack_sbuffer_destroy(&d.out);

@@ -38,7 +38,7 @@ static void pack_result(msgpack_packer *pk, const tms_submission *s, const char 
     tms_pack_kv_str(pk, "verdict", ok ? "accepted" : "rejected");
     if (ok)
         return;
-    tms_pack_kv_str(pk, "error", s->cmd ? tms_err_name(s->verdict.code) : "INVALID_COMMAND");
+    tms_pack_kv_str(pk, "error", s->cmd || s->verdict.code ? tms_err_name(s->verdict.code) : "INVALID_COMMAND");
     tms_pack_kv_str(pk, "message", s->cmd ? s->verdict.message : why);
 }
 

@@ -13,6 +13,19 @@
 typedef struct server server;
 typedef struct mconn mconn;
 
+/* Who a connection is (daemon_auth.c): a name, rights (1 << TMS_RIGHT_*)
+ * and the tenants it may touch. */
+typedef struct principal {
+    char name[TMS_ID_MAX + 1];
+    int rights;
+    int all_tenants;
+    char (*tenants)[TMS_ID_MAX + 1];
+    size_t ntenants;
+    char token[256];            /* its credential: a token presented in hello ("" none) */
+    size_t token_len;
+    long uid;                   /* ... or the uid of a Unix-socket peer (-1 none) */
+} principal;
+
 typedef struct conn {
     union {
         uv_handle_t handle;
@@ -23,7 +36,9 @@ typedef struct conn {
     uv_timer_t idle;
     server *d;
     tms_frame_reader rd;
-    int rights;                 /* bit set of 1 << TMS_RIGHT_* */
+    int rights;                 /* bit set of 1 << TMS_RIGHT_*: who->rights */
+    const principal *who;       /* never NULL once accepted */
+    char peer[96];              /* "uid:N" or "HOST:PORT", for the records */
     int is_tcp, closing, reading_paused;
     int helloed;                /* TCP: said hello (else closed at the hello deadline) */
     size_t accounted;           /* bytes of its frame reader counted in server.buffered */
@@ -70,6 +85,8 @@ struct server {
     int nmconns;
     char token[256];
     size_t token_len;
+    principal *principals;      /* --principals FILE; none: the built-in defaults (daemon_auth.c) */
+    size_t nprincipals;
     char read_only[300];        /* why writes are refused (the engine's read-only reason), "" if not */
     int failed_exit;            /* shutting down because of a failure: the exit status is not 0 */
     conn *conns;
@@ -97,6 +114,13 @@ void conn_close(conn *c);
 void conn_release(conn *c);
 /* A job of c finished: resume reading if it was paused for pipelining. */
 void conn_job_done(conn *c);
+/* daemon_auth.c */
+int auth_load(server *d, const char *path, char *why, size_t whylen);
+void auth_free(server *d);
+void auth_connection(conn *c);
+void auth_token(conn *c, const char *tok, size_t len);
+int auth_tenant_ok(const conn *c, const char *tenant);
+
 /* A whole frame was handled: restart the idle timer (not before hello on TCP). */
 void conn_active(conn *c);
 /* Everything queued is done while stopping: close what is left. */

@@ -81,22 +81,27 @@ static int op_hello(conn *c, const msgpack_object *m, const msgpack_object *req)
         return -1;
     }
     c->helloed = 1;
-    if (c->is_tcp && d->token_len && tok && tok->type == MSGPACK_OBJECT_STR && tok->via.str.size == d->token_len &&
-        sodium_memcmp(tok->via.str.ptr, d->token, d->token_len) == 0) {
-        c->rights |= (1 << TMS_RIGHT_LOOKUP) | (1 << TMS_RIGHT_SUBMIT);
-        c->rd.max = d->opt.max_frame;   /* it showed who it is: full-size frames */
+    if (tok && tok->type == MSGPACK_OBJECT_STR) {
+        const principal *before = c->who;
+        auth_token(c, tok->via.str.ptr, tok->via.str.size);
+        if (c->who != before)
+            c->rd.max = d->opt.max_frame;   /* it showed who it is: full-size frames */
     }
-    reply_begin(d, &pk, req, 3);
+    reply_begin(d, &pk, req, 4);
+    tms_pack_kv_str(&pk, "principal", c->who->name);
     tms_pack_str(&pk, "version");
     msgpack_pack_uint32(&pk, TMS_WIRE_VERSION);
     tms_pack_kv_str(&pk, "server", "tmsd");
     tms_pack_str(&pk, "rights");
-    int n = ((c->rights >> TMS_RIGHT_LOOKUP) & 1) + ((c->rights >> TMS_RIGHT_SUBMIT) & 1);
+    int n = ((c->rights >> TMS_RIGHT_LOOKUP) & 1) + ((c->rights >> TMS_RIGHT_SUBMIT) & 1) +
+            ((c->rights >> TMS_RIGHT_ADMIN) & 1);
     msgpack_pack_array(&pk, (size_t)n);
     if (c->rights & (1 << TMS_RIGHT_LOOKUP))
         tms_pack_str(&pk, "lookup");
     if (c->rights & (1 << TMS_RIGHT_SUBMIT))
         tms_pack_str(&pk, "submit");
+    if (c->rights & (1 << TMS_RIGHT_ADMIN))
+        tms_pack_str(&pk, "admin");
     conn_send(c, &d->out);
     return 0;
 }
@@ -122,6 +127,14 @@ static int op_check(conn *c, const msgpack_object *m, const msgpack_object *req)
     if (!q || q->type != MSGPACK_OBJECT_ARRAY || q->via.array.size > CHECK_BATCH_MAX) {
         reply_error(c, req, TMS_E_PROTOCOL, "check needs q: an array of [tenant, kind, id, name]");
         return 0;
+    }
+    for (uint32_t i = 0; i < q->via.array.size; i++) {   /* every tenant asked about is this principal's */
+        const msgpack_object *e = &q->via.array.ptr[i];
+        if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size == 4 &&
+            !auth_tenant_ok(c, obj_str(&e->via.array.ptr[0], t, sizeof t))) {
+            reply_error(c, req, TMS_E_DENIED, "this principal may not read that tenant");
+            return 0;
+        }
     }
     if (snapshot_begin(d) != TMS_OK) {
         reply_error(c, req, TMS_E_STORE, "cannot read the projection");
@@ -160,6 +173,10 @@ static int op_query(conn *c, const msgpack_object *m, const msgpack_object *req,
     const char *who = tms_map_str(m, show ? "id" : "manager", id, sizeof id);
     if (!tenant || !kind || !who) {
         reply_error(c, req, TMS_E_PROTOCOL, show ? "show needs tenant, kind, id" : "visible needs tenant, manager");
+        return 0;
+    }
+    if (!auth_tenant_ok(c, tenant)) {
+        reply_error(c, req, TMS_E_DENIED, "this principal may not read that tenant");
         return 0;
     }
     int rc = show ? tms_query_show(d->store, tenant, kind, who, &out) : tms_query_visible(d->store, tenant, who, &out);
@@ -230,6 +247,23 @@ void job_free(job *j)
 }
 
 /* Parse every command of a submit; invalid ones are answered without a seq. */
+/* May this principal submit cmd? Its tenant must be one of its tenants, and
+ * a command by actor system (CreateTenant) needs the admin right. */
+static int may_submit(const conn *c, const tms_cmd *cmd, char *why, size_t whylen)
+{
+    const char *tenant = TMS_CMD_STR(cmd, TMS_F_TENANT), *actor = TMS_CMD_STR(cmd, TMS_F_ACTOR);
+    if (!strcmp(actor, "system") && !(c->rights & (1 << TMS_RIGHT_ADMIN))) {
+        snprintf(why, whylen, "principal %s lacks the admin right, needed for commands by actor system",
+                 c->who->name);
+        return 0;
+    }
+    if (!auth_tenant_ok(c, tenant)) {
+        snprintf(why, whylen, "principal %s may not submit for tenant %.64s", c->who->name, tenant);
+        return 0;
+    }
+    return 1;
+}
+
 static job *job_new(conn *c, const msgpack_object *cmds, uint64_t req)
 {
     job *j = calloc(1, sizeof *j);
@@ -250,8 +284,14 @@ static job *job_new(conn *c, const msgpack_object *cmds, uint64_t req)
                           : tms_cmd_from_msgpack(&j->cmds[i], o, j->why[i], TMS_MESSAGE_MAX);
         if (err == TMS_OK && !tms_cmd_is_input(&j->cmds[i], j->why[i], TMS_MESSAGE_MAX))
             err = TMS_INVALID_COMMAND;   /* the engine's own records are not input */
+        if (err == TMS_OK && !may_submit(c, &j->cmds[i], j->why[i], TMS_MESSAGE_MAX)) {
+            j->subs[i].verdict.code = TMS_E_DENIED;   /* refused before the log: not a record */
+            continue;
+        }
         if (err == TMS_OK) {
             j->subs[i].cmd = &j->cmds[i];
+            j->subs[i].principal = c->who->name;   /* the record's "by" */
+            j->subs[i].peer = c->peer;
         } else if (err != TMS_INVALID_COMMAND) {   /* a server fault, not a malformed command */
             job_free(j);
             return NULL;

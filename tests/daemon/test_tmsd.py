@@ -8,7 +8,7 @@ stream of submits, restart, every acknowledged command is there.
 usage: test_tmsd.py BIN_DIR [CONFORMANCE_RUN]   (prints 'N passed, N failed')
 """
 import os
-import struct, random, signal, socket, stat, subprocess, sys, tempfile, threading, time
+import json, struct, random, signal, socket, stat, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mp
 
@@ -98,7 +98,7 @@ def test_round_trips_and_socket_mode(d):
     assert stat.S_IMODE(os.stat(sock).st_mode) == 0o660, oct(os.stat(sock).st_mode)
     c = mp.Conn(sock)
     h = c.call("hello", version=1)
-    assert h["server"] == "tmsd" and h["rights"] == ["lookup", "submit"], h
+    assert h["server"] == "tmsd" and h["rights"] == ["lookup", "submit", "admin"] and h["principal"] == "local", h
     r = c.call("submit", cmds=[TENANT, ext(1), '{"cmd":"CreateExtension","tenant":"acme","actor":"admin","id":"x1"}',
                                "{not json", {"cmd": "Nope"}])
     res = r["results"]
@@ -442,7 +442,7 @@ def test_unauthenticated_tcp_clients_cannot_exhaust_tmsd(d):
     r = big.read()
     assert r.get("error") == "E_TOOBIG", r
     ok = mp.Conn(("127.0.0.1", port))
-    assert ok.call("hello", version=1, token="s3cret-token-0123456789")["rights"] == ["lookup", "submit"]
+    assert ok.call("hello", version=1, token="s3cret-token-0123456789")["rights"] == ["lookup", "submit", "admin"]
     r = ok.call("check", q=[["acme", "admin", "admin", "reports.view"]] * 3000)   # > 64 KiB: fine with the token
     assert r["allow"] == [True] * 3000, r
     slow = mp.Conn(("127.0.0.1", port))
@@ -473,6 +473,60 @@ def test_unauthenticated_tcp_clients_cannot_exhaust_tmsd(d):
     for c in [extra, u, big, ok, slow] + hogs:
         c.close()
     assert stop(p) == 0
+
+@case
+def test_principals_scope_rights_and_tenants_and_are_recorded(d):
+    """Issue 8, item 10: a credential (the Unix peer's uid, a token) maps to
+    a principal with rights and tenants; a PBX node's credential for acme
+    cannot read globex; the principal and the peer are in every record,
+    beside the claimed actor; a listener other machines reach needs
+    credentials."""
+    port = free_port()
+    toks = {}
+    for name in ("ops", "pbx-acme"):
+        toks[name] = os.path.join(d, name + ".token")
+        with open(toks[name], "w") as f:
+            f.write("%s-token-0123456789\n" % name)
+    pfile = os.path.join(d, "principals.json")
+    with open(pfile, "w") as f:
+        json.dump({"principals": [
+            {"name": "frontend", "uid": os.getuid(), "rights": ["lookup", "submit"], "tenants": ["acme"]},
+            {"name": "ops", "token_file": toks["ops"], "rights": ["lookup", "submit", "admin"], "tenants": ["*"]},
+            {"name": "pbx-acme", "token_file": toks["pbx-acme"], "rights": ["lookup"], "tenants": ["acme"]}]}, f)
+    p, data = start(d, "--listen", "127.0.0.1:%d" % port, "--principals", pfile)
+    ops = mp.Conn(("127.0.0.1", port))
+    h = ops.call("hello", version=1, token="ops-token-0123456789")
+    assert h["principal"] == "ops" and h["rights"] == ["lookup", "submit", "admin"], h
+    r = ops.call("submit", cmds=[TENANT, dict(TENANT, tenant="globex")])
+    assert [x["verdict"] for x in r["results"]] == ["accepted", "accepted"], r
+    front = mp.Conn(os.path.join(data, "tmsd.sock"))          # the front end: by its uid
+    assert front.call("hello", version=1)["principal"] == "frontend"
+    r = front.call("submit", cmds=[ext(1), dict(ext(2), tenant="globex"), dict(TENANT, tenant="initech")])
+    res = r["results"]
+    assert res[0]["verdict"] == "accepted", res
+    assert res[1]["error"] == "E_DENIED" and res[1]["seq"] is None and "tenant globex" in res[1]["message"], res
+    assert res[2]["error"] == "E_DENIED" and "admin" in res[2]["message"], res
+    pbx = mp.Conn(("127.0.0.1", port))
+    assert pbx.call("hello", version=1, token="pbx-acme-token-0123456789")["rights"] == ["lookup"]
+    assert pbx.call("check", q=[["acme", "admin", "admin", "reports.view"]])["allow"] == [True]
+    assert pbx.call("check", q=[["globex", "admin", "admin", "reports.view"]]).get("error") == "E_DENIED"
+    assert pbx.call("show", tenant="globex", kind="extension", id="x1").get("error") == "E_DENIED"
+    assert pbx.call("submit", cmds=[ext(3)]).get("error") == "E_DENIED"
+    stranger = mp.Conn(("127.0.0.1", port))                    # TCP without a token: nothing
+    assert stranger.call("hello", version=1)["rights"] == []
+    assert stranger.call("check", q=[["acme", "admin", "admin", "reports.view"]]).get("error") == "E_DENIED"
+    for c in (ops, front, pbx, stranger):
+        c.close()
+    assert stop(p) == 0
+    audit = os.path.join(BIN, "tms-audit")
+    e = subprocess.run([audit, "export", "--data", data], capture_output=True, text=True, timeout=60)
+    by = [json.loads(x)["by"] for x in e.stdout.splitlines()]
+    assert len(by) == 3, e.stdout                               # the refused ones never reached the log
+    assert by[0]["principal"] == by[1]["principal"] == "ops" and by[0]["peer"].startswith("127.0.0.1:"), by
+    assert by[2] == {"principal": "frontend", "peer": "uid:%d" % os.getuid()}, by
+    r = subprocess.run([TMSD, "--data", os.path.join(d, "other"), "--listen", "0.0.0.0:%d" % free_port()],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2 and "credentials" in r.stderr, (r.returncode, r.stderr)
 
 @case
 def test_crash_kill_9_never_loses_an_acknowledged_command(d):

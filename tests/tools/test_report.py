@@ -71,7 +71,8 @@ GOLDEN = {
          "rejected_attempts": [
              {"seq": 20, "time": "T", "actor": "sub", "cmd": "SetPermissions",
               "target": {"kind": "extension", "id": "2002"}, "error": "FORBIDDEN",
-              "message": "manager sub lacks tms_users.permissions, needed for SetPermissions", "origin": None}],
+              "message": "manager sub lacks tms_users.permissions, needed for SetPermissions", "origin": None,
+              "principal": "local", "peer": "uid:%d" % os.getuid()}],
          "ceiling_exceptions": [{"kind": "manager", "id": "sub", "relation": "parent", "manager": "lead",
                                  "permissions": ["recordings.listen"]}],
          "extensions_without_login": ["2001", "2002"],

@@ -13,6 +13,7 @@ typedef struct tms_daemon_options {
     const char *listen;            /* TCP HOST:PORT; NULL = none */
     const char *metrics;           /* Prometheus text over HTTP on HOST:PORT; NULL = none */
     const char *token_file;        /* TCP clients present this token in hello to get rights */
+    const char *principals;        /* JSON file of principals (daemon_auth.c); NULL = the defaults */
     int tcp_lookups_need_token;    /* 0: TCP lookups are open; 1: they need the token too */
     unsigned max_connections;      /* Unix socket connections; 0 = 1024 */
     unsigned max_tcp_connections;  /* TCP connections, counted apart (issue 8, item 4); 0 = 256 */
