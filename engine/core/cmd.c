@@ -2,7 +2,7 @@
  * JSON from the command line is converted to msgpack and then goes through
  * the same schema-driven validator as records replayed from the log, so the
  * two can never disagree about what a well-formed command is. */
-#include "cmd.h"
+#include "cmd_internal.h"
 #include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,7 +69,7 @@ static void *arena_alloc(tms_cmd *cmd, size_t n)
     return p;
 }
 
-static void say(char *why, size_t whylen, const char *fmt, ...)
+void tms__say(char *why, size_t whylen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -133,7 +133,7 @@ int tms_cmd_is_input(const tms_cmd *cmd, char *why, size_t whylen)
 {
     if (!tms_cmd_defs[cmd->type].engine_only)
         return 1;
-    say(why, whylen, "%s is written by the engine only (tmsctl accept-loss), never submitted", tms_cmd_name(cmd));
+    tms__say(why, whylen, "%s is written by the engine only (tmsctl accept-loss), never submitted", tms_cmd_name(cmd));
     return 0;
 }
 
@@ -169,7 +169,7 @@ static int load_scalar(tms_cmd *cmd, tms_field_type t, const msgpack_object *o, 
         return 0;
     }
     if (o->type != MSGPACK_OBJECT_STR) {
-        say(why, whylen, "field '%s' must be a string", name);
+        tms__say(why, whylen, "field '%s' must be a string", name);
         return -1;
     }
     const msgpack_object_str *s = &o->via.str;
@@ -185,13 +185,13 @@ static int load_scalar(tms_cmd *cmd, tms_field_type t, const msgpack_object *o, 
     }
     if (!ok) {
         if (t == TMS_T_ID || t == TMS_T_NULLABLE_ID)
-            say(why, whylen, "field '%s' must be an id: 1-64 bytes of [A-Za-z0-9._@-]", name);
+            tms__say(why, whylen, "field '%s' must be an id: 1-64 bytes of [A-Za-z0-9._@-]", name);
         else if (t == TMS_T_OBJECT_KIND)
-            say(why, whylen, "field '%s' must be extension, queue or campaign", name);
+            tms__say(why, whylen, "field '%s' must be extension, queue or campaign", name);
         else if (t == TMS_T_ACCOUNT_KIND)
-            say(why, whylen, "field '%s' must be manager or extension", name);
+            tms__say(why, whylen, "field '%s' must be manager or extension", name);
         else
-            say(why, whylen, "field '%s' has a bad length or a control character", name);
+            tms__say(why, whylen, "field '%s' has a bad length or a control character", name);
         return -1;
     }
     out->present = 1;
@@ -205,11 +205,11 @@ static int load_list(tms_cmd *cmd, tms_field_type t, const msgpack_object *o, tm
 {
     size_t max = t == TMS_T_ID_LIST ? TMS_ID_LIST_MAX : TMS_NAME_LIST_MAX;
     if (o->type != MSGPACK_OBJECT_ARRAY) {
-        say(why, whylen, "field '%s' must be an array", name);
+        tms__say(why, whylen, "field '%s' must be an array", name);
         return -1;
     }
     if (o->via.array.size > max) {
-        say(why, whylen, "field '%s' has more than %zu items", name, max);
+        tms__say(why, whylen, "field '%s' has more than %zu items", name, max);
         return -1;
     }
     out->present = 1;
@@ -233,7 +233,7 @@ static int load_login_spec(tms_cmd *cmd, const msgpack_object *o, tms_field *out
                            const char *name, char *why, size_t whylen)
 {
     if (o->type != MSGPACK_OBJECT_MAP) {
-        say(why, whylen, "field '%s' must be an object {id, name?, email?}", name);
+        tms__say(why, whylen, "field '%s' must be an object {id, name?, email?}", name);
         return -1;
     }
     out->present = 1;
@@ -249,11 +249,11 @@ static int load_login_spec(tms_cmd *cmd, const msgpack_object *o, tms_field *out
             if (str_eq(&kv->key.via.str, login_spec_keys[j]))
                 k = j;
         if (k < 0) {
-            say(why, whylen, "field '%s' has an unknown key", name);
+            tms__say(why, whylen, "field '%s' has an unknown key", name);
             return -1;
         }
         if (out->items[k].present) {
-            say(why, whylen, "field '%s' repeats key '%s'", name, login_spec_keys[k]);
+            tms__say(why, whylen, "field '%s' repeats key '%s'", name, login_spec_keys[k]);
             return -1;
         }
         int rc = load_scalar(cmd, k == 0 ? TMS_T_ID : TMS_T_TEXT, &kv->val, &out->items[k],
@@ -262,7 +262,7 @@ static int load_login_spec(tms_cmd *cmd, const msgpack_object *o, tms_field *out
             return rc;
     }
     if (!out->items[0].present) {
-        say(why, whylen, "field '%s' needs an 'id'", name);
+        tms__say(why, whylen, "field '%s' needs an 'id'", name);
         return -1;
     }
     return 0;
@@ -273,7 +273,7 @@ static int load_field(tms_cmd *cmd, const tms_field_def *fd, const msgpack_objec
 {
     tms_field *out = &cmd->f[fd->field];
     if (out->present) {
-        say(why, whylen, "duplicate key '%s'", fd->name);
+        tms__say(why, whylen, "duplicate key '%s'", fd->name);
         return -1;
     }
     switch (fd->type) {
@@ -311,13 +311,13 @@ static int find_cmd_type(const msgpack_object *map, char *why, size_t whylen)
             name = &kv->val;
     }
     if (!name) {
-        say(why, whylen, "missing field 'cmd'");
+        tms__say(why, whylen, "missing field 'cmd'");
         return -1;
     }
     for (int t = 0; name->type == MSGPACK_OBJECT_STR && t < TMS_CMD_COUNT; t++)
         if (def_eq(&name->via.str, tms_cmd_defs[t].name, tms_cmd_defs[t].name_len))
             return t;
-    say(why, whylen, "unknown cmd");
+    tms__say(why, whylen, "unknown cmd");
     return -1;
 }
 
@@ -326,16 +326,16 @@ static int check_constraints(const tms_cmd *cmd, const tms_cmd_def *def, char *w
 {
     for (int i = 0; i < tms_common_field_count; i++)
         if (tms_common_fields[i].required && !cmd->f[tms_common_fields[i].field].present) {
-            say(why, whylen, "missing field '%s'", tms_common_fields[i].name);
+            tms__say(why, whylen, "missing field '%s'", tms_common_fields[i].name);
             return -1;
         }
     for (int i = 0; i < def->nfields; i++)
         if (def->fields[i].required && !cmd->f[def->fields[i].field].present) {
-            say(why, whylen, "missing field '%s' for %s", def->fields[i].name, def->name);
+            tms__say(why, whylen, "missing field '%s' for %s", def->fields[i].name, def->name);
             return -1;
         }
     if (def->one_of[0] >= 0 && cmd->f[def->one_of[0]].present == cmd->f[def->one_of[1]].present) {
-        say(why, whylen, "%s needs exactly one of '%s' and '%s'", def->name,
+        tms__say(why, whylen, "%s needs exactly one of '%s' and '%s'", def->name,
             tms_field_names[def->one_of[0]], tms_field_names[def->one_of[1]]);
         return -1;
     }
@@ -344,7 +344,7 @@ static int check_constraints(const tms_cmd *cmd, const tms_cmd_def *def, char *w
         for (int i = 0; i < a->n; i++)
             for (int j = 0; j < b->n; j++)
                 if (strcmp(a->items[i].str, b->items[j].str) == 0) {
-                    say(why, whylen, "'%s' is both in '%s' and '%s'", a->items[i].str,
+                    tms__say(why, whylen, "'%s' is both in '%s' and '%s'", a->items[i].str,
                         tms_field_names[def->disjoint[0]], tms_field_names[def->disjoint[1]]);
                     return -1;
                 }
@@ -357,7 +357,7 @@ tms_err tms_cmd_from_msgpack(tms_cmd *cmd, const msgpack_object *obj, char *why,
     int rc = -1;
     cmd_reset(cmd);
     if (obj->type != MSGPACK_OBJECT_MAP) {
-        say(why, whylen, "a command must be an object");
+        tms__say(why, whylen, "a command must be an object");
         goto fail;
     }
     int t = find_cmd_type(obj, why, whylen);
@@ -370,10 +370,10 @@ tms_err tms_cmd_from_msgpack(tms_cmd *cmd, const msgpack_object *obj, char *why,
         const tms_field_def *fd = kv->key.type == MSGPACK_OBJECT_STR ? find_def(def, &kv->key.via.str) : NULL;
         if (!fd) {
             if (kv->key.type == MSGPACK_OBJECT_STR)
-                say(why, whylen, "unknown field '%.*s' for %s", (int)(kv->key.via.str.size > 64 ? 64 : kv->key.via.str.size),
+                tms__say(why, whylen, "unknown field '%.*s' for %s", (int)(kv->key.via.str.size > 64 ? 64 : kv->key.via.str.size),
                     kv->key.via.str.ptr, def->name);
             else
-                say(why, whylen, "a field name must be a string");
+                tms__say(why, whylen, "a field name must be a string");
             goto fail;
         }
         if ((rc = load_field(cmd, fd, &kv->val, why, whylen)) != 0)

@@ -3,22 +3,11 @@
  * records go through the same checks. Kept apart from cmd.c so that what
  * links the core without reading JSON (the embedded read path) needs no
  * JSON library. */
-#include "cmd.h"
+#include "cmd_internal.h"
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-
-static void say(char *why, size_t whylen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void say(char *why, size_t whylen, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    if (why && whylen)
-        vsnprintf(why, whylen, fmt, ap);
-    va_end(ap);
-}
 
 /* ---- JSON -> msgpack ----------------------------------------------------- */
 
@@ -71,22 +60,22 @@ tms_err tms_cmd_from_json(tms_cmd *cmd, const char *text, size_t len, char *why,
     tms_cmd_free(cmd);
     json_t *j = NULL;
     if (len > TMS_LINE_MAX) {
-        say(why, whylen, "command exceeds %u bytes", TMS_LINE_MAX);
+        tms__say(why, whylen, "command exceeds %u bytes", TMS_LINE_MAX);
         goto done;
     }
     j = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!j) {
-        say(why, whylen, "malformed JSON at column %d: %s", jerr.column, jerr.text);
+        tms__say(why, whylen, "malformed JSON at column %d: %s", jerr.column, jerr.text);
         goto done;
     }
     if (!json_is_object(j)) {
-        say(why, whylen, "a command must be a JSON object");
+        tms__say(why, whylen, "a command must be a JSON object");
         goto done;
     }
     msgpack_packer pk;
     msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
     if (json_to_msgpack(j, &pk, 0)) {
-        say(why, whylen, "JSON nested deeper than %d levels", TMS_JSON_DEPTH_MAX);
+        tms__say(why, whylen, "JSON nested deeper than %d levels", TMS_JSON_DEPTH_MAX);
         goto done;
     }
     if (msgpack_unpack_next(&up, sb.data, sb.size, NULL) != MSGPACK_UNPACK_SUCCESS) {

@@ -144,25 +144,7 @@ static const uint8_t *rd_at(const rd *r)
     return r->buf + (r->off - r->boff);
 }
 
-/* 1 if every byte of the current segment from pos to EOF is zero, 0 if not,
- * -1 on a read error. Clobbers the buffer. */
-static int rd_zero_to_eof(rd *r, uint64_t pos)
-{
-    r->blen = 0;
-    for (;;) {
-        ssize_t n = pread(r->fd, r->buf, r->cap, (off_t)pos);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return rd_io(r, "read failed"), -1;
-        if (n == 0)
-            return 1;
-        for (ssize_t i = 0; i < n; i++)
-            if (r->buf[i] != 0)
-                return 0;
-        pos += (uint64_t)n;
-    }
-}
+static int rd_zero_suffix(rd *r, uint64_t pos, uint64_t *zero_from, uint64_t *eof);
 
 /* Open the current segment if needed and check its header. */
 static int rd_enter(rd *r)
@@ -190,11 +172,11 @@ static int rd_enter(rd *r)
     if (avail < TMS_LOG_SEGMENT_HEADER)
         return rd_tear_or_bad(r, TMS_TORN_SEGMENT, "incomplete segment header");
     if (memcmp(r->buf, TMS_SEG_MAGIC, 8) != 0) {
+        uint64_t zero_from, eof;
         if (rd_is_last(r)) {
-            int z = rd_zero_to_eof(r, 0);
-            if (z < 0)
+            if (rd_zero_suffix(r, 0, &zero_from, &eof) < 0)
                 return RD_ERR;
-            if (z)
+            if (zero_from == 0)
                 return rd_tear(r, TMS_TORN_SEGMENT, "zero-filled segment header");
         }
         return rd_bad(r, "bad segment magic");
