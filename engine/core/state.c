@@ -50,9 +50,12 @@ static void free_tenant(tms_state *st, tms_tenant *t, int one_by_one)
             free_role(st, (tms_role *)tms__map_at(&t->roles, i));
     for (uint32_t i = 0; one_by_one && i < t->logins.cap; i++)
         tms__entity_free(st, tms__map_at(&t->logins, i));
+    for (uint32_t i = 0; one_by_one && i < t->requests.cap; i++)
+        tms__entity_free(st, tms__map_at(&t->requests, i));
     tms__map_free(&t->accounts);
     tms__map_free(&t->roles);
     tms__map_free(&t->logins);
+    tms__map_free(&t->requests);
     if (one_by_one)
         tms__entity_free(st, t);
 }
@@ -303,7 +306,7 @@ static void undo_one(tms_state *st, const tms__undo *u)
         st->nroles++;
         break;
     case U_REQUEST:
-        tms__map_del(&st->requests, u->subject);
+        tms__map_del(u->old, u->subject);
         tms__entity_free(st, u->subject);
         break;
     }
@@ -719,7 +722,11 @@ int tms_state_request(const tms_state *st, const char *tenant, const char *rid, 
     if (strlen(tenant) + strlen(rid) + 1 > REQUEST_KEY_MAX)
         return 0;
     size_t n = request_key(key, tenant, rid);
-    tms__request *r = (tms__request *)tms__map_get(&st->requests, 0, key, n, tms__hash(0, key, n));
+    uint32_t h = tms__hash(0, key, n);
+    const tms_tenant *t = tms_state_tenant(st, tenant);
+    tms__request *r = t ? (tms__request *)tms__map_get(&t->requests, 0, key, n, h) : NULL;
+    if (!r && st->requests.n)   /* seen before its tenant existed */
+        r = (tms__request *)tms__map_get(&st->requests, 0, key, n, h);
     if (!r)
         return 0;
     *out = r->first;
@@ -732,18 +739,21 @@ tms_err tms_state_record_request(tms_state *st, const char *tenant, const char *
     tms__request *r;
     if (strlen(tenant) + strlen(rid) + 1 > REQUEST_KEY_MAX)
         return TMS_E_INVAL;   /* ids are at most 64 bytes, request ids 128: never */
-    size_t n = request_key(key, tenant, rid);
-    if (tms__map_get(&st->requests, 0, key, n, tms__hash(0, key, n)))
+    tms_request_seen seen;
+    if (tms_state_request(st, tenant, rid, &seen))
         return TMS_OK;   /* the first verdict stands */
+    tms_tenant *t = tms_state_tenant(st, tenant);
+    tms__map *map = t ? &t->requests : &st->requests;
+    size_t n = request_key(key, tenant, rid);
     if (reserve(st, 1, 1, 0))
         return TMS_E_NOMEM;
-    if (!(r = tms__entity_new(st, sizeof *r, 0, key, n, 0)) || tms__map_put(&st->requests, &r->h)) {
+    if (!(r = tms__entity_new(st, sizeof *r, 0, key, n, 0)) || tms__map_put(map, &r->h)) {
         tms__entity_free(st, r);
         st->failed = 1;
         return TMS_E_NOMEM;
     }
     r->first = *first;
-    undo_push(st, U_REQUEST, r, NULL, 0, 0);
+    undo_push(st, U_REQUEST, r, map, 0, 0);
     tms_effect *e = effect_push(st, TMS_EFFECT_REQUEST, NULL, NULL);
     e->tenant = r->h.id;                 /* the key starts with the tenant, NUL-terminated */
     e->id = r->h.id + strlen(r->h.id) + 1;
@@ -757,5 +767,8 @@ void tms_state_stats_get(const tms_state *st, tms_state_stats *out)
     out->roles = st->nroles;
     out->logins = st->nlogins;
     out->requests = st->requests.n;
+    for (uint32_t i = 0; i < st->tenants.cap; i++)
+        if (tms__map_at(&st->tenants, i))
+            out->requests += ((const tms_tenant *)tms__map_at(&st->tenants, i))->requests.n;
     out->distributions = st->ndist;
 }

@@ -106,6 +106,7 @@ struct tms_tenant {
     const char *admin;
     tms_role *default_role;
     tms__map accounts, roles, logins;
+    tms__map requests;           /* its request ids (a small, warm map beside its accounts) */
 };
 
 typedef struct tms__request {
@@ -130,7 +131,8 @@ typedef struct tms__undo {
 
 struct tms_state {
     tms__slab slab;
-    tms__map tenants, requests;
+    tms__map tenants;
+    tms__map requests;           /* request ids of records naming no tenant that existed then */
     tms__undo *undo;
     size_t nundo, capundo;
     tms_effect *effects;
