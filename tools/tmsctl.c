@@ -358,6 +358,10 @@ static int cmd_accept_loss(int argc, char **argv)
         return fail("%s", "accept-loss works on a data directory (--data), never through tmsd");
     if (!reason || !reason[0])
         return fail("%s", "accept-loss: --reason TEXT is required (it is written into the log)");
+    if (strlen(reason) > TMS_TEXT_MAX) {
+        snprintf(why, sizeof why, "accept-loss: --reason is longer than %d bytes", TMS_TEXT_MAX);
+        return fail("%s", why);
+    }
     tms_engine_options opt = {0};
     opt.accept_loss = reason;
     if (tms_engine_open(data_dir, &opt, &eng, why, sizeof why))

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* LMDB forbids opening one environment twice in a process (closing either
  * drops the other's locks, and then its readers' slots can be reaped while
@@ -20,6 +21,7 @@ typedef struct shared_env {
     char path[PATH_MAX];
     tms_store *st;
     int refs;
+    int stale;           /* its files were replaced: off the list, closed with its last reader */
     struct shared_env *next;
 } shared_env;
 
@@ -30,7 +32,11 @@ struct tms_reader {
     shared_env *env;
     tms_txn *tx;         /* NULL until first use; then kept (reset, renewed) until close */
     int live;            /* tx holds a snapshot (not reset) */
+    char dir[PATH_MAX];  /* the data directory, to reopen */
+    uint64_t next_look;  /* when to look again whether the files were replaced (ms, coarse clock) */
 };
+
+#define LOOK_EVERY_MS 100   /* a replaced projection is noticed within this, at one stat(2) per look */
 
 static tms_err env_acquire(const char *dir, shared_env **out)
 {
@@ -39,6 +45,8 @@ static tms_err env_acquire(const char *dir, shared_env **out)
     snprintf(path, sizeof path, "%s/proj", dir);
     if (!realpath(path, real))
         return TMS_NOT_FOUND;
+    if (!tms_store_believable(real))
+        return TMS_E_STORE;   /* an unclean stop before a reboot: wait for the writer to rebuild it */
     pthread_mutex_lock(&envs_lock);
     shared_env *e = envs;
     while (e && strcmp(e->path, real))
@@ -67,9 +75,10 @@ static void env_release(shared_env *e)
     pthread_mutex_lock(&envs_lock);
     if (--e->refs == 0) {
         shared_env **pp = &envs;
-        while (*pp != e)
+        while (!e->stale && *pp != e)
             pp = &(*pp)->next;
-        *pp = e->next;
+        if (!e->stale)
+            *pp = e->next;
         tms_store_close(e->st);
         free(e);
     }
@@ -82,6 +91,7 @@ tms_err tms_reader_open(const char *dir, tms_reader **out)
     *out = NULL;
     if (!r)
         return TMS_E_NOMEM;
+    snprintf(r->dir, sizeof r->dir, "%s", dir);
     tms_err err = env_acquire(dir, &r->env);
     if (err) {
         free(r);
@@ -96,8 +106,50 @@ void tms_reader_close(tms_reader *r)
     if (!r)
         return;
     tms_txn_abort(r->tx);
-    env_release(r->env);
+    if (r->env)
+        env_release(r->env);
     free(r);
+}
+
+static uint64_t coarse_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The writer set the projection aside and built a new one: the environment
+ * of this process still maps the old file (and its lock file is gone, so
+ * "no commit since" would hold forever). Take the new one. */
+static tms_err follow_replacement(tms_reader *r)
+{
+    uint64_t now = coarse_ms();
+    if (!r->env) {   /* the last attempt to take the new files failed: try again, at most this often */
+        if (now < r->next_look)
+            return TMS_E_STORE;
+        r->next_look = now + LOOK_EVERY_MS;
+        return env_acquire(r->dir, &r->env);
+    }
+    if (now < r->next_look)
+        return TMS_OK;
+    r->next_look = now + LOOK_EVERY_MS;
+    if (!tms_store_replaced(r->env->st))
+        return TMS_OK;
+    pthread_mutex_lock(&envs_lock);
+    if (!r->env->stale) {   /* off the list: the next acquire opens the new files */
+        shared_env **pp = &envs;
+        while (*pp != r->env)
+            pp = &(*pp)->next;
+        *pp = r->env->next;
+        r->env->stale = 1;
+    }
+    pthread_mutex_unlock(&envs_lock);
+    tms_txn_abort(r->tx);
+    r->tx = NULL;
+    r->live = 0;
+    env_release(r->env);
+    r->env = NULL;
+    return env_acquire(r->dir, &r->env);
 }
 
 /* A snapshot no older than the last commit: keep the one held if no commit
@@ -105,6 +157,9 @@ void tms_reader_close(tms_reader *r)
  * transaction only the first time, or when renewing failed). */
 static tms_err snapshot(tms_reader *r)
 {
+    tms_err err = follow_replacement(r);
+    if (err)
+        return err;
     if (r->live) {
         if (tms_txn_is_latest(r->tx))
             return TMS_OK;
@@ -119,7 +174,7 @@ static tms_err snapshot(tms_reader *r)
         tms_txn_abort(r->tx);
         r->tx = NULL;
     }
-    tms_err err = tms_txn_begin(r->env->st, 0, &r->tx);
+    err = tms_txn_begin(r->env->st, 0, &r->tx);
     r->live = err == TMS_OK;
     return err;
 }

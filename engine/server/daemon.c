@@ -271,11 +271,11 @@ static void on_connection(uv_stream_t *srv, int status)
     d->nconns++;
     d->ctr.connections_total++;
     uv_timer_stop(&d->idle_exit);
+    d->ntcp += is_tcp;   /* counted before any conn_close, which uncounts it */
     if (uv_accept(srv, &c->h.stream) != 0) {
         conn_close(c);
         return;
     }
-    d->ntcp += is_tcp;
     if ((is_tcp ? d->ntcp > d->opt.max_tcp_connections : d->nconns - d->ntcp > d->opt.max_connections) ||
         d->stopping) {
         reply_error(c, NULL, TMS_E_BUSY, d->stopping ? "shutting down" : "connection limit reached");

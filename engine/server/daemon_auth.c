@@ -158,9 +158,10 @@ void auth_connection(conn *c)
     if (!c->is_tcp) {
         struct ucred cred;
         socklen_t len = sizeof cred;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0)
+        int known = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
+        if (known)
             snprintf(c->peer, sizeof c->peer, "uid:%lu", (unsigned long)cred.uid);
-        for (size_t i = 0; len && i < d->nprincipals; i++)
+        for (size_t i = 0; known && i < d->nprincipals; i++)
             if (d->principals[i].uid == (long)cred.uid)
                 c->who = &d->principals[i];
         if (!d->nprincipals)

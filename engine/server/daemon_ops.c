@@ -80,13 +80,13 @@ static int op_hello(conn *c, const msgpack_object *m, const msgpack_object *req)
         reply_error(c, req, TMS_E_PROTOCOL, "unsupported protocol version (this server speaks 1)");
         return -1;
     }
-    c->helloed = 1;
     if (tok && tok->type == MSGPACK_OBJECT_STR) {
         const principal *before = c->who;
         auth_token(c, tok->via.str.ptr, tok->via.str.size);
         if (c->who != before)
             c->rd.max = d->opt.max_frame;   /* it showed who it is: full-size frames */
     }
+    c->helloed = c->rights != 0;   /* a hello that grants nothing does not stop the hello deadline */
     reply_begin(d, &pk, req, 4);
     tms_pack_kv_str(&pk, "principal", c->who->name);
     tms_pack_str(&pk, "version");

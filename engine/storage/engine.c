@@ -36,6 +36,7 @@ struct tms_engine {
     int failed;                     /* the projection map could not be grown: no more writes */
     char report[600];
     char loss[600];                 /* evidence of records missing from the log, when acknowledged */
+    char loss_record[TMS_TEXT_MAX + 1];   /* ... as the AcknowledgeLoss record keeps it */
     int opened;                     /* open succeeded: close may write the witness (never after a refusal) */
     int screened;                   /* the projection was read whole before it was opened for writing */
     uint8_t screen_digest[TMS_HASH_LEN];   /* ... and its state digest then */
@@ -102,6 +103,15 @@ static tms_err level_record(void *ctx, const tms_fold_event *ev)
             l->usable = 0;
             snprintf(l->why, sizeof l->why, "projection at seq %llu does not match the log (different chain head)",
                      (unsigned long long)l->proj_seq);
+        } else if (l->e->screened) {   /* the same seq: does it hold the log's state there? */
+            uint8_t mine[TMS_HASH_LEN];
+            if ((err = tms_state_projection_digest(ev->state, 0, NULL, mine)))
+                return err;
+            if (memcmp(mine, l->e->screen_digest, TMS_HASH_LEN)) {
+                l->usable = 0;
+                snprintf(l->why, sizeof l->why, "its content differs from the log's at seq %llu (damaged)",
+                         (unsigned long long)l->proj_seq);
+            }
         }
         return TMS_OK;
     }
@@ -159,13 +169,8 @@ static tms_err level_end(tms_engine *e, level *l, const tms_replay_result *res)
         else if ((err = tms_txn_commit(tx)) == TMS_OK)
             return TMS_OK;
         snprintf(l->why, sizeof l->why, "catching up failed (%s)", tms_strerror(err));
-    } else if (l->usable && l->matched) {   /* level already: and does it hold what the log says? */
-        uint8_t mine[TMS_HASH_LEN];
-        if ((err = tms_state_projection_digest(e->state, 0, NULL, mine)))
-            return err;
-        if (!e->screened || !memcmp(mine, e->screen_digest, TMS_HASH_LEN))
-            return TMS_OK;
-        snprintf(l->why, sizeof l->why, "its content differs from the log's at the same seq (damaged)");
+    } else if (l->usable && l->matched) {
+        return TMS_OK;   /* level already, and its content checked at its seq (level_record) */
     }
     tms_txn_abort(l->tx);
     l->tx = NULL;
@@ -183,6 +188,7 @@ static tms_err level_end(tms_engine *e, level *l, const tms_replay_result *res)
 static tms_err judge_loss(tms_engine *e, level *l, const tms_replay_result *res, char *why, size_t whylen)
 {
     tms__loss_evidence(&l->lc, res->last_seq, e->loss, sizeof e->loss);
+    tms__loss_summary(&l->lc, res->last_seq, e->loss_record, sizeof e->loss_record);
     if (e->loss[0] && e->opt.accept_loss) {
         l->usable = 0;   /* the projection followed the lost records: rebuild it from the log */
         snprintf(l->why, sizeof l->why, "loss acknowledged");
@@ -213,8 +219,10 @@ static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
     char proj[4200], what[600];
     uint8_t head[TMS_HASH_LEN];
     uint64_t seq;
-    tms_err err = tms_store_check(tms_data_path(proj, sizeof proj, e->dir, "proj"), 1, e->screen_digest, &seq,
-                                  head, what, sizeof what);
+    tms_data_path(proj, sizeof proj, e->dir, "proj");
+    if (!tms_store_believable(proj))
+        return TMS_OK;   /* never read: opening for writing sets it aside (store.h, "Evidence") */
+    tms_err err = tms_store_check(proj, 1, e->screen_digest, &seq, head, what, sizeof what);
     if (err == TMS_NOT_FOUND)
         return TMS_OK;
     if (err == TMS_E_CORRUPT) {
@@ -261,7 +269,11 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
         return TMS_E_CORRUPT;
     }
     if ((err = judge_loss(e, &l, &res, why, whylen)))
+        return err;   /* refused: the torn tail, if any, is still there too */
+    if ((err = tms_log_cut_torn(e->log))) {
+        snprintf(why, whylen, "cannot cut the torn tail of the log: %s", tms_strerror(err));
         return err;
+    }
     if ((err = level_end(e, &l, &res))) {
         snprintf(why, whylen, "projection rebuild failed: %s", tms_strerror(err));
         return err;
@@ -292,7 +304,7 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
     }
     if ((err = take_lock(e, why, whylen)))
         goto fail;
-    tms_log_options lo = {e->opt.segment_bytes, 0, e->opt.io};
+    tms_log_options lo = {e->opt.segment_bytes, 0, e->opt.io, 1};   /* cut a torn tail only once the open holds */
     if ((err = tms_log_open(tms_data_path(path, sizeof path, dir, "log"), &lo, &e->log, &rep))) {
         snprintf(why, whylen, "log: %s", rep.msg[0] ? rep.msg : tms_strerror(err));
         goto fail;
@@ -309,7 +321,7 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
                                      e->opt.map_bytes, &e->store, why, whylen)) ||
         (err = load_state(e, why, whylen)))
         goto fail;
-    if (e->loss[0] && (err = tms__acknowledge_loss(e, e->opt.accept_loss, e->loss, why, whylen)))
+    if (e->loss[0] && (err = tms__acknowledge_loss(e, e->opt.accept_loss, e->loss_record, why, whylen)))
         goto fail;
     if ((err = tms__witness_write(e->dir, tms_log_last_seq(e->log), e->head))) {
         snprintf(why, whylen, "cannot write %s/witness: %s", dir, strerror(errno));

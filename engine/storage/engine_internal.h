@@ -29,6 +29,9 @@ tms_err tms__witness_write(const char *dir, uint64_t seq, const uint8_t head[TMS
 /* What the witnesses prove against a log ending at `last`: "" when nothing
  * is missing or rewritten, else one line naming the seqs. */
 void tms__loss_evidence(const tms__loss_check *c, uint64_t last, char *out, size_t len);
+/* The same, short enough for a record's text field (the AcknowledgeLoss
+ * record's evidence): the seqs and the first bytes of the heads. */
+void tms__loss_summary(const tms__loss_check *c, uint64_t last, char *out, size_t len);
 /* Append an AcknowledgeLoss record to an open engine. */
 tms_err tms__acknowledge_loss(tms_engine *e, const char *reason, const char *evidence, char *why, size_t whylen);
 

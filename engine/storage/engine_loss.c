@@ -52,6 +52,8 @@ tms_err tms__witness_read(const char *dir, tms__witness *w, char *why, size_t wh
     memset(w, 0, sizeof *w);
     snprintf(path, sizeof path, "%s/witness", dir);
     FILE *f = fopen(path, "r");
+    if (!f && errno != ENOENT)
+        snprintf(why, whylen, "cannot read %s: %s", path, strerror(errno));
     if (!f)
         return errno == ENOENT ? TMS_OK : TMS_E_IO;
     while (fgets(line, sizeof line, f)) {
@@ -109,6 +111,17 @@ static void judge(const char *what, uint64_t seq, const uint8_t *head, int match
     else
         snprintf(out + used, len - used, "%s%s had seq %" PRIu64 " with chain head %.16s... but the log's differs "
                  "there: the log was rewritten at or before seq %" PRIu64, used ? "; " : "", what, seq, h, seq);
+}
+
+void tms__loss_summary(const tms__loss_check *c, uint64_t last, char *out, size_t len)
+{
+    char ph[17] = "-", wh[17] = "-";
+    if (c->proj_trusted)
+        hex(c->proj_head, 8, ph);
+    if (c->witness.present)
+        hex(c->witness.head, 8, wh);
+    snprintf(out, len, "log ends at seq %" PRIu64 "; projection at seq %" PRIu64 " head %s; witness at seq %" PRIu64
+             " head %s", last, c->proj_trusted ? c->proj_seq : 0, ph, c->witness.present ? c->witness.seq : 0, wh);
 }
 
 void tms__loss_evidence(const tms__loss_check *c, uint64_t last, char *out, size_t len)

@@ -33,6 +33,9 @@ struct tms_log {
     size_t stage_len, stage_cap, staged;
     uint64_t *created;         /* segments created by the running sync */
     size_t ncreated, created_cap;
+    int defer_cut;             /* a torn tail found at open waits for tms_log_cut_torn */
+    int tear_pending;
+    tms_log_recovery tear;     /* ... the tear found at open */
 };
 
 /* The segment the running sync started in, for rolling back. */
@@ -350,12 +353,28 @@ static tms_err sync_rollback(tms_log *log, const batch *b, tms_err e)
     return e;
 }
 
+static tms_err log_cut_tear(tms_log *log, const tms_log_recovery *res, const char *name);
+
+tms_err tms_log_cut_torn(tms_log *log)
+{
+    char name[TMS_SEG_NAME_MAX];
+    if (!log || log->readonly || !log->tear_pending)
+        return TMS_OK;
+    tms_log_seg_name(name, log->tear.torn_seg);
+    if (log_cut_tear(log, &log->tear, name) != TMS_OK)
+        return TMS_E_IO;
+    log->tear_pending = 0;
+    return TMS_OK;
+}
+
 tms_err tms_log_sync(tms_log *log)
 {
     if (!log || log->readonly)
         return TMS_E_INVAL;
     if (log->failed)
         return TMS_E_FAILED;
+    if (log->tear_pending && tms_log_cut_torn(log) != TMS_OK)
+        return TMS_E_IO;   /* never append after bytes a crash left behind */
     if (log->staged == 0)
         return TMS_OK;
     batch b = { log->fd, log->seg_first, log->seg_size };
@@ -466,8 +485,12 @@ static tms_err log_adopt(tms_log *log, const tms_log_recovery *res, tms_log_repo
     if (!res->torn)
         return TMS_OK;
     tms_log_seg_name(name, res->torn_seg);
-    if (!log->readonly && log_cut_tear(log, res, name) != TMS_OK)
+    if (!log->readonly && log->defer_cut) {
+        log->tear_pending = 1;   /* cut by tms_log_cut_torn, or by the first sync */
+        log->tear = *res;
+    } else if (!log->readonly && log_cut_tear(log, res, name) != TMS_OK) {
         goto fail;
+    }
     rep->torn = 1;
     rep->torn_bytes = res->torn_bytes;
     rep->torn_offset = res->torn_offset;
@@ -508,6 +531,7 @@ tms_err tms_log_open(const char *dir, const tms_log_options *opt, tms_log **out,
     log->dirfd = -1;
     if (opt) {
         log->readonly = opt->readonly != 0;
+        log->defer_cut = opt->defer_cut != 0;
         log->seg_bytes = opt->segment_bytes;
         if (opt->io)
             log->io = *opt->io;

@@ -129,6 +129,17 @@ tms_err tms_store_sync(tms_store *st)
     return tms_store_err(mdb_env_sync(st->env, 1));
 }
 
+int tms_store_replaced(const tms_store *st)
+{
+    char path[4200];
+    struct stat now, mine;
+    int fd;
+    snprintf(path, sizeof path, "%s/data.mdb", st->dir);
+    if (mdb_env_get_fd(st->env, &fd) != 0 || fstat(fd, &mine) != 0)
+        return 0;
+    return stat(path, &now) != 0 || now.st_ino != mine.st_ino || now.st_dev != mine.st_dev;
+}
+
 uint64_t tms_store_space_left(const tms_store *st)
 {
     struct statvfs sv;

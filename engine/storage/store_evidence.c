@@ -105,6 +105,16 @@ tms_err tms__store_set_aside(const char *dir, const char *suffix, char *why, siz
     return TMS_OK;
 }
 
+int tms_store_believable(const char *dir)
+{
+    char now[64], was[64];
+    int clean = 0;
+    boot_id(now, sizeof now);
+    if (!read_evidence(dir, was, sizeof was, &clean))
+        return 1;   /* none: a writer of an earlier version, or none yet */
+    return clean || (now[0] && !strcmp(now, was));
+}
+
 tms_err tms__evidence_open(tms_store *st, char *why, size_t whylen)
 {
     char now[64], was[64];

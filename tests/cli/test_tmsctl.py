@@ -120,12 +120,16 @@ def test_an_acknowledged_record_cut_from_the_log_refuses_to_open(d):
     seg = sorted(glob.glob(os.path.join(d, "log", "*.tmslog")))[-1]
     with open(seg, "r+b") as f:          # record 3 was acknowledged: cutting it is a loss, not a tear
         f.truncate(os.path.getsize(seg) - 7)
+    size = os.path.getsize(seg)
     rc, out, err = run(["--data", d, "submit"], EXT % 1003)
     assert rc == 2 and out == "" and "records 3..3 are missing" in err and "accept-loss" in err, (rc, out, err)
+    assert os.path.getsize(seg) == size, (size, os.path.getsize(seg))   # refused: not even the tail was cut
     rc, out, err = run(["--data", d, "check", "acme", "extension", "1002", "reports.view"])
     assert rc == 1, (rc, err)          # readers still answer from the projection kept as evidence
     rc, out, err = run(["--data", d, "accept-loss"])
     assert rc == 2 and "--reason" in err, (rc, err)
+    rc, out, err = run(["--data", d, "accept-loss", "--reason", "x" * 300])
+    assert rc == 2 and "256" in err, (rc, err)
     rc, out, err = run(["--data", d, "accept-loss", "--reason", "disk replaced; no backup holds seq 3"])
     assert rc == 0 and json.loads(out) == {"acknowledged": True, "seq": 3}, (rc, out, err)
     rc, out, err = run(["--data", d, "submit"], EXT % 1003)
@@ -135,7 +139,9 @@ def test_an_acknowledged_record_cut_from_the_log_refuses_to_open(d):
     assert v.returncode == 0, (v.stdout, v.stderr)
     e = subprocess.run([audit, "export", "--data", d], capture_output=True, text=True)
     ack = [json.loads(x) for x in e.stdout.splitlines() if "AcknowledgeLoss" in x]
-    assert len(ack) == 1 and ack[0]["seq"] == 3 and "records 3..3 are missing" in json.dumps(ack[0]), e.stdout
+    assert len(ack) == 1 and ack[0]["seq"] == 3 and \
+        ack[0]["cmd"]["evidence"].startswith("log ends at seq 2; projection at seq 3 head ") and \
+        ack[0]["cmd"]["reason"] == "disk replaced; no backup holds seq 3", e.stdout
     rc, out, err = run(["--data", d, "accept-loss", "--reason", "again"])
     assert rc == 2 and "nothing to acknowledge" in err, (rc, err)
     rc, out, err = run(["--data", d, "submit"], b'{"cmd":"AcknowledgeLoss","tenant":"system","actor":"system",'

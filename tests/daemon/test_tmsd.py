@@ -493,7 +493,7 @@ def test_principals_scope_rights_and_tenants_and_are_recorded(d):
             {"name": "frontend", "uid": os.getuid(), "rights": ["lookup", "submit"], "tenants": ["acme"]},
             {"name": "ops", "token_file": toks["ops"], "rights": ["lookup", "submit", "admin"], "tenants": ["*"]},
             {"name": "pbx-acme", "token_file": toks["pbx-acme"], "rights": ["lookup"], "tenants": ["acme"]}]}, f)
-    p, data = start(d, "--listen", "127.0.0.1:%d" % port, "--principals", pfile)
+    p, data = start(d, "--listen", "127.0.0.1:%d" % port, "--principals", pfile, "--hello-timeout", "1.5")
     ops = mp.Conn(("127.0.0.1", port))
     h = ops.call("hello", version=1, token="ops-token-0123456789")
     assert h["principal"] == "ops" and h["rights"] == ["lookup", "submit", "admin"], h
@@ -515,6 +515,11 @@ def test_principals_scope_rights_and_tenants_and_are_recorded(d):
     stranger = mp.Conn(("127.0.0.1", port))                    # TCP without a token: nothing
     assert stranger.call("hello", version=1)["rights"] == []
     assert stranger.call("check", q=[["acme", "admin", "admin", "reports.view"]]).get("error") == "E_DENIED"
+    time.sleep(2)                                               # a hello that granted nothing: still closed in time
+    try:
+        assert stranger.call("hello", version=1) is None
+    except OSError:
+        pass
     for c in (ops, front, pbx, stranger):
         c.close()
     assert stop(p) == 0

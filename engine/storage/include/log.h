@@ -56,6 +56,8 @@ typedef struct tms_log_options {
     uint64_t segment_bytes;   /* roll to a new segment past this; 0 = default */
     int readonly;             /* never write, never cut a torn tail (tools, live logs) */
     const tms_log_io *io;     /* NULL = libc */
+    int defer_cut;            /* keep a torn tail found at open until tms_log_cut_torn (or the first
+                                 sync): an open that is then refused has changed nothing */
 } tms_log_options;
 
 /* What open found. msg is a human-readable line, empty if nothing to say. */
@@ -112,6 +114,9 @@ tms_err tms_log_append(tms_log *log, const void *payload, size_t len, uint64_t *
  * and the log stays usable. On an fdatasync error the log enters the failed
  * state and returns TMS_E_FAILED for every later write. */
 tms_err tms_log_sync(tms_log *log);
+
+/* Cut the torn tail an open with defer_cut found (no-op when none). TMS_OK or TMS_E_IO. */
+tms_err tms_log_cut_torn(tms_log *log);
 
 /* Drop every staged record; seq and head return to the last synced record. */
 void tms_log_discard(tms_log *log);

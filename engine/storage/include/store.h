@@ -82,6 +82,14 @@ enum {
  * them, and the caller must rebuild.
  * tms_store_trusted says which; tms_store_distrust why not. */
 int tms_store_trusted(const tms_store *st);
+/* 1 when DIR/data.mdb is no longer the file st has open (a writer set a
+ * damaged or distrusted projection aside and built a new one): readers must
+ * reopen, or they would answer from the old file forever. */
+int tms_store_replaced(const tms_store *st);
+/* 0 when the projection in dir must not be read yet: its last writer
+ * stopped uncleanly under another boot (torn pages are possible until a
+ * writer has set it aside and rebuilt it); 1 otherwise. */
+int tms_store_believable(const char *dir);
 /* Bytes free on the projection's file system (UINT64_MAX when unknown):
  * LMDB reports a write cut short by a full disk as EIO. */
 uint64_t tms_store_space_left(const tms_store *st);
