@@ -56,6 +56,17 @@ tms_err tms_client_submit_json(tms_client *c, const char *const *lines, const si
 tms_err tms_client_show(tms_client *c, const char *tenant, const char *kind, const char *id, char **json);
 tms_err tms_client_visible(tms_client *c, const char *tenant, const char *manager, char **json);
 
+/* Freshness for the lookups that follow (check, check_batch, show,
+ * visible): the server answers once its projection has applied record
+ * min_seq (a seq a submit returned), waiting at most wait_ms without holding
+ * up other clients; if it has not by then, the lookup returns TMS_E_STALE
+ * and tms_client_message names the seq it is at. 0: any (the default). */
+void tms_client_set_min_seq(tms_client *c, uint64_t min_seq, uint32_t wait_ms);
+
+/* The seq the last lookup reply reflects: every record up to it, and none
+ * after it, is in the answer (0 before any lookup). */
+uint64_t tms_client_seq(const tms_client *c);
+
 /* The server's last error message on this connection ("" if none). */
 const char *tms_client_message(const tms_client *c);
 

@@ -48,6 +48,13 @@ void tms_reader_close(tms_reader *r);
  * commit made before the call (read-your-writes for acknowledged submits). */
 int tms_reader_check(tms_reader *r, const char *tenant, const char *kind, const char *id, const char *name);
 
+/* The seq of the last record applied to the projection the next check
+ * reads (0 when none), from a fresh snapshot like tms_reader_check: a check
+ * made after this call reflects at least that seq. TMS_OK, or the store's
+ * error (then *seq is untouched). For freshness: wait until it reaches the
+ * seq a submit returned ("--min-seq"). */
+tms_err tms_reader_seq(tms_reader *r, uint64_t *seq);
+
 /* Between checks a reader keeps its LMDB snapshot while nothing changes (that
  * is what makes a check cheap). A snapshot held across many writes keeps old
  * pages from reuse, so call this when the reader goes idle for long; the next

@@ -21,6 +21,9 @@ struct tms_client {
     msgpack_sbuffer out;
     msgpack_unpacked reply;     /* the last reply; valid until the next request */
     char message[320];
+    uint64_t min_seq;           /* freshness asked of lookups (0: any) */
+    uint32_t wait_ms;
+    uint64_t seq;               /* what the last lookup reply reflects */
 };
 
 static int dial(const char *addr, char *why, size_t whylen)
@@ -191,10 +194,41 @@ const char *tms_client_message(const tms_client *c)
     return c->message;
 }
 
+/* Begin a lookup request of n fields, plus the freshness asked. */
+static uint64_t lookup_begin(tms_client *c, msgpack_packer *pk, const char *op, size_t n)
+{
+    uint64_t req = begin(c, pk, op, n + (c->min_seq ? 2 : 0));
+    if (c->min_seq) {
+        tms_pack_str(pk, "min_seq");
+        msgpack_pack_uint64(pk, c->min_seq);
+        tms_pack_str(pk, "wait_ms");
+        msgpack_pack_uint32(pk, c->wait_ms);
+    }
+    return req;
+}
+
+/* A lookup's reply arrived: note the seq it reflects. */
+static void lookup_seq(tms_client *c)
+{
+    const msgpack_object *s = tms_map_get(&c->reply.data, "seq");
+    c->seq = s && s->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? s->via.u64 : 0;
+}
+
+void tms_client_set_min_seq(tms_client *c, uint64_t min_seq, uint32_t wait_ms)
+{
+    c->min_seq = min_seq;
+    c->wait_ms = wait_ms;
+}
+
+uint64_t tms_client_seq(const tms_client *c)
+{
+    return c->seq;
+}
+
 tms_err tms_client_check_batch(tms_client *c, const char *const (*q)[4], size_t n, uint8_t *allow)
 {
     msgpack_packer pk;
-    uint64_t req = begin(c, &pk, "check", 1);
+    uint64_t req = lookup_begin(c, &pk, "check", 1);
     tms_pack_str(&pk, "q");
     msgpack_pack_array(&pk, n);
     for (size_t i = 0; i < n; i++) {
@@ -205,6 +239,7 @@ tms_err tms_client_check_batch(tms_client *c, const char *const (*q)[4], size_t 
     tms_err err = roundtrip(c, req);
     if (err)
         return err;
+    lookup_seq(c);
     const msgpack_object *a = tms_map_get(&c->reply.data, "allow");
     if (!a || a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size != n)
         return TMS_E_PROTOCOL;
@@ -263,7 +298,7 @@ static tms_err query(tms_client *c, int show, const char *tenant, const char *ki
 {
     msgpack_packer pk;
     *json = NULL;
-    uint64_t req = begin(c, &pk, show ? "show" : "visible", show ? 3 : 2);
+    uint64_t req = lookup_begin(c, &pk, show ? "show" : "visible", show ? 3 : 2);
     tms_pack_kv_str(&pk, "tenant", tenant);
     if (show)
         tms_pack_kv_str(&pk, "kind", kind);
@@ -271,6 +306,7 @@ static tms_err query(tms_client *c, int show, const char *tenant, const char *ki
     tms_err err = roundtrip(c, req);
     if (err)
         return err;
+    lookup_seq(c);
     const msgpack_object *found = tms_map_get(&c->reply.data, "found"), *j = tms_map_get(&c->reply.data, "json");
     if (show && found && found->type == MSGPACK_OBJECT_BOOLEAN && !found->via.boolean)
         return TMS_NOT_FOUND;

@@ -222,3 +222,16 @@ int tms_reader_check(tms_reader *r, const char *tenant, const char *kind, const 
         return -(int)err;
     return tms_lookup_check(r->tx, tenant, kind, id, name);
 }
+
+tms_err tms_reader_seq(tms_reader *r, uint64_t *seq)
+{
+    uint8_t head[TMS_HASH_LEN];
+    uint64_t at;
+    tms_err err = snapshot(r);
+    if (err)
+        return err;
+    if ((err = tms_meta_get(r->tx, &at, head)))
+        return err;
+    *seq = at;
+    return TMS_OK;
+}

@@ -492,6 +492,7 @@ void daemon_shutdown_check(server *d)
     close_if_open((uv_handle_t *)&d->sigint);
     close_if_open((uv_handle_t *)&d->idle_exit);
     close_if_open((uv_handle_t *)&d->reaper);
+    fresh_close(d);
 }
 
 void daemon_begin_shutdown(server *d, const char *why)
@@ -511,6 +512,7 @@ void daemon_begin_shutdown(server *d, const char *why)
             c->reading_paused = 1;
             uv_read_stop(&c->h.stream);
         }
+    fresh_wake(d);   /* lookups waiting for a min_seq are answered now (E_STALE) */
     daemon_shutdown_check(d);
 }
 
@@ -577,6 +579,7 @@ static int start_listeners(server *d, const char *sock)
     d->sigterm.data = d->sigint.data = d;
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
+    fresh_init(d);
     uv_timer_init(d->loop, &d->reaper);
     d->reaper.data = d;
     uv_timer_start(&d->reaper, on_reap, 30000, 30000);

@@ -139,6 +139,7 @@ static void after_cb(uv_work_t *w, int status)
     d->ctr.group_cmds += d->group_n;
     hist_add(d->ctr.group_size_hist, d->group_n, 0);
     finish_group(d);
+    fresh_wake(d);   /* lookups waiting for a seq this group reached */
     group_maybe_start(d);
     daemon_shutdown_check(d);
 }

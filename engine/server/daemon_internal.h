@@ -12,6 +12,7 @@
 
 typedef struct server server;
 typedef struct mconn mconn;
+typedef struct waiter waiter;
 
 /* Who a connection is (daemon_auth.c): a name, rights (1 << TMS_RIGHT_*)
  * and the tenants it may touch. */
@@ -106,6 +107,8 @@ struct server {
     int group_busy, stopping;
     counters ctr;
     msgpack_sbuffer out;        /* reply scratch */
+    waiter *waiters;            /* lookups waiting for a min_seq (daemon_fresh.c) */
+    uv_timer_t fresh_timer;
 };
 
 /* daemon.c */
@@ -139,5 +142,13 @@ void job_free(job *j);
 void group_maybe_start(server *d);
 void render_metrics(server *d, msgpack_sbuffer *sb);
 void snapshot_free(server *d);
+/* The seq the projection readers see has applied (meta), 0 if unreadable. */
+uint64_t projection_seq(server *d);
+/* daemon_fresh.c */
+void fresh_init(server *d);
+int fresh_gate(conn *c, const msgpack_object *m, const msgpack_object *req, const uint8_t *payload, size_t len);
+/* Answer the waiters whose seq was reached or whose wait is over (all when stopping). */
+void fresh_wake(server *d);
+void fresh_close(server *d);
 
 #endif

@@ -71,6 +71,24 @@ void snapshot_free(server *d)
     d->rtx = NULL;
 }
 
+uint64_t projection_seq(server *d)
+{
+    uint64_t seq = 0;
+    uint8_t head[TMS_HASH_LEN];
+    if (snapshot_begin(d) == TMS_OK) {
+        if (tms_meta_get(d->rtx, &seq, head) != TMS_OK)
+            seq = 0;
+        snapshot_end(d);
+    }
+    return seq;
+}
+
+static void pack_seq(msgpack_packer *pk, uint64_t seq)
+{
+    tms_pack_str(pk, "seq");
+    msgpack_pack_uint64(pk, seq);
+}
+
 static int op_hello(conn *c, const msgpack_object *m, const msgpack_object *req)
 {
     server *d = c->d;
@@ -140,7 +158,12 @@ static int op_check(conn *c, const msgpack_object *m, const msgpack_object *req)
         reply_error(c, req, TMS_E_STORE, "cannot read the projection");
         return 0;
     }
-    reply_begin(d, &pk, req, 1);
+    uint64_t seq = 0;
+    uint8_t head[TMS_HASH_LEN];
+    if (tms_meta_get(d->rtx, &seq, head) != TMS_OK)
+        seq = 0;
+    reply_begin(d, &pk, req, 2);
+    pack_seq(&pk, seq);   /* the snapshot every answer below comes from */
     tms_pack_str(&pk, "allow");
     msgpack_pack_array(&pk, q->via.array.size);
     for (uint32_t i = 0; i < q->via.array.size; i++) {
@@ -179,7 +202,17 @@ static int op_query(conn *c, const msgpack_object *m, const msgpack_object *req,
         reply_error(c, req, TMS_E_DENIED, "this principal may not read that tenant");
         return 0;
     }
-    int rc = show ? tms_query_show(d->store, tenant, kind, who, &out) : tms_query_visible(d->store, tenant, who, &out);
+    /* The query reads its own snapshot: the seq it reflects is the one seen
+     * before and after it, retried while a group commit lands in between. */
+    uint64_t seq = projection_seq(d), after;
+    int rc;
+    for (int tries = 0;; tries++, seq = after) {
+        rc = show ? tms_query_show(d->store, tenant, kind, who, &out) : tms_query_visible(d->store, tenant, who, &out);
+        if (rc == 2 || (after = projection_seq(d)) == seq || tries == 8)
+            break;
+        json_decref(out);
+        out = NULL;
+    }
     if (rc == 2) {
         json_decref(out);
         reply_error(c, req, TMS_E_STORE, "cannot read the projection");
@@ -187,7 +220,8 @@ static int op_query(conn *c, const msgpack_object *m, const msgpack_object *req,
     }
     char *text = rc == 0 ? json_dumps(out, JSON_COMPACT) : NULL;
     json_decref(out);
-    reply_begin(d, &pk, req, show ? 2 : 1);
+    reply_begin(d, &pk, req, show ? 3 : 2);
+    pack_seq(&pk, seq);
     if (show) {
         tms_pack_str(&pk, "found");
         rc == 0 ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
@@ -358,6 +392,10 @@ int handle_frame(conn *c, const uint8_t *payload, size_t len)
         reply_error(c, req, TMS_E_DENIED, right == TMS_RIGHT_SUBMIT ? "submit needs the token (hello)"
                                                                     : "lookups need the token (hello)");
         rc = 0;
+        goto done;
+    }
+    if ((o == TMS_OP_CHECK || o == TMS_OP_SHOW || o == TMS_OP_VISIBLE) && fresh_gate(c, m, req, payload, len)) {
+        rc = 0;   /* answered when the projection reaches its min_seq, or its wait is over */
         goto done;
     }
     switch ((tms_wire_op)o) {

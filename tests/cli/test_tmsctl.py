@@ -5,7 +5,7 @@ directory, a torn log tail reported on stderr, corruption refused.
 
 usage: test_tmsctl.py BIN_DIR     (prints 'N passed, N failed')
 """
-import glob, json, os, shutil, subprocess, sys, tempfile
+import glob, json, os, shutil, subprocess, sys, tempfile, time
 
 BIN = sys.argv[1] if len(sys.argv) > 1 else "build/bin"
 TMSCTL = os.path.join(BIN, "tmsctl")
@@ -72,6 +72,27 @@ def test_check_show_visible_exit_codes(d):
     assert rc == 1 and out == "", (rc, out)
     rc, out, _ = run(["--data", d, "visible", "acme", "nobody"])
     assert rc == 0 and json.loads(out) == [], (rc, out)
+
+@case
+def test_min_seq_answers_when_reached_and_exits_2_naming_the_seq_when_not(d):
+    # SPEC section 7, freshness, embedded: the projection is at seq 2
+    run(["--data", d, "submit"], TENANT + EXT % 1001)
+    for args in (["check", "--min-seq", "2", "acme", "admin", "admin", "reports.view"],
+                 ["show", "--min-seq", "1", "acme", "extension", "1001"],
+                 ["visible", "--min-seq", "2", "--wait", "0", "acme", "nobody"]):
+        rc, out, err = run(["--data", d] + args)
+        assert rc == 0 and out.strip(), (args, rc, out, err)
+    t0 = time.monotonic()
+    rc, out, err = run(["--data", d, "check", "--min-seq", "3", "--wait", "150", "acme", "admin", "admin", "reports.view"])
+    waited = time.monotonic() - t0
+    assert rc == 2 and out == "" and "at seq 2" in err and "--min-seq 3" in err, (rc, out, err)
+    assert waited >= 0.15, waited
+    for bad in (["--min-seq", "x"], ["--min-seq", "0"], ["--min-seq", "-1"], ["--wait", "10"],
+                ["--min-seq", "1", "--wait", "soon"]):
+        rc, out, err = run(["--data", d, "check"] + bad + ["acme", "admin", "admin", "reports.view"])
+        assert rc == 2 and out == "" and err, (bad, rc, out, err)
+    rc, out, err = run(["--data", d, "show", "--min-seq", "1", "acme", "extension"])
+    assert rc == 2 and "show needs" in err, (rc, err)
 
 @case
 def test_a_held_data_directory_is_refused_with_the_holder(d):

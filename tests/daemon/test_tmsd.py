@@ -120,6 +120,46 @@ def test_round_trips_and_socket_mode(d):
     assert stop(p) == 0
 
 @case
+def test_min_seq_waits_without_holding_up_others_and_replies_carry_their_seq(d):
+    # SPEC section 7, freshness, through tmsd
+    p, data = start(d)
+    sock = os.path.join(data, "tmsd.sock")
+    c, other = mp.Conn(sock), mp.Conn(sock)
+    c.call("submit", cmds=[TENANT, ext(1)])
+    r = c.call("check", q=[["acme", "extension", "x1", "reports.view"]])
+    assert r["seq"] == 2 and r["allow"] == [False], r
+    assert c.call("show", tenant="acme", kind="extension", id="x1")["seq"] == 2
+    assert c.call("visible", tenant="acme", manager="nobody")["seq"] == 2
+    # a lookup asking for seq 3 waits; another client is answered meanwhile
+    c.send_raw(mp.frame({"op": "check", "req": 77, "min_seq": 3, "wait_ms": 10000,
+                         "q": [["acme", "extension", "x1", "reports.view"]]}))
+    assert other.call("status")["last_seq"] == 2
+    time.sleep(0.1)
+    r = other.call("submit", cmds=['{"cmd":"SetPermissions","tenant":"acme","actor":"admin","kind":"extension",'
+                                   '"id":"x1","enable":["reports.view"],"disable":[]}'])
+    assert r["results"][0]["verdict"] == "accepted", r
+    r = c.read()
+    assert r["req"] == 77 and r["seq"] == 3 and r["allow"] == [True], r
+    # not reached in time: E_STALE naming the seq, and tmsctl exits 2
+    t0 = time.monotonic()
+    r = c.call("show", tenant="acme", kind="extension", id="x1", min_seq=9, wait_ms=100)
+    assert r["error"] == "E_STALE" and "at seq 3" in r["message"] and time.monotonic() - t0 >= 0.1, r
+    rc, out, err = ctl("--connect", sock, "check", "--min-seq", "4", "--wait", "50", "acme", "extension", "x1", "reports.view")
+    assert rc == 2 and out == "" and "at seq 3" in err, (rc, out, err)
+    rc, out, err = ctl("--connect", sock, "check", "--min-seq", "3", "acme", "extension", "x1", "reports.view")
+    assert rc == 0 and out.strip() == "allow", (rc, out, err)
+    # a waiter is answered (E_STALE) when tmsd stops, which then exits 0
+    c.send_raw(mp.frame({"op": "visible", "req": 78, "min_seq": 99, "wait_ms": 60000, "tenant": "acme", "manager": "m"}))
+    time.sleep(0.1)
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    r = c.read()
+    assert r["req"] == 78 and r["error"] == "E_STALE" and "stopping" in r["message"], r
+    assert p.wait(timeout=20) == 0 and time.monotonic() - t0 < 5
+    c.close()
+    other.close()
+
+@case
 def test_pipelined_and_batched_requests(d):
     p, data = start(d)
     c = mp.Conn(os.path.join(data, "tmsd.sock"))

@@ -1,0 +1,122 @@
+/* daemon_fresh.c -- lookups that ask for a seq the projection has not
+ * applied yet ("min_seq", SPEC section 7). Such a frame is kept (copied)
+ * until a group commit brings the projection to that seq, then handled as
+ * if it had just arrived; if wait_ms pass first (or tmsd stops) it is
+ * answered E_STALE naming the seq the projection is at. Other clients, and
+ * the connection's other requests, are not held up: only this reply waits.
+ * One 5 ms timer runs while anything waits; a group's end wakes them too. */
+#include "daemon_internal.h"
+#include "mpsafe.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FRESH_TICK_MS 5
+#define FRESH_WAIT_MAX_MS 3600000u
+
+struct waiter {
+    conn *c;
+    uint8_t *frame;              /* the request, replayed when the seq is reached */
+    size_t len;
+    uint64_t req, min_seq, wait_ms, deadline_ns;
+    waiter *next;
+};
+
+static void on_tick(uv_timer_t *t)
+{
+    fresh_wake(t->data);
+}
+
+void fresh_init(server *d)
+{
+    uv_timer_init(d->loop, &d->fresh_timer);
+    d->fresh_timer.data = d;
+}
+
+/* 1 when the frame was kept to be answered later (the caller is done with
+ * it), 0 when it is to be answered now. */
+int fresh_gate(conn *c, const msgpack_object *m, const msgpack_object *req, const uint8_t *payload, size_t len)
+{
+    server *d = c->d;
+    const msgpack_object *ms = tms_map_get(m, "min_seq"), *wm = tms_map_get(m, "wait_ms");
+    uint64_t wait_ms = 1000;
+    if (!ms || ms->type != MSGPACK_OBJECT_POSITIVE_INTEGER || ms->via.u64 <= projection_seq(d))
+        return 0;
+    if (wm && wm->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+        wait_ms = wm->via.u64 < FRESH_WAIT_MAX_MS ? wm->via.u64 : FRESH_WAIT_MAX_MS;
+    waiter *w = calloc(1, sizeof *w);
+    if (!w || !(w->frame = malloc(len ? len : 1))) {
+        free(w);
+        reply_error(c, req, TMS_E_NOMEM, NULL);
+        return 1;
+    }
+    memcpy(w->frame, payload, len);
+    w->c = c;
+    w->len = len;
+    w->req = req->via.u64;
+    w->min_seq = ms->via.u64;
+    w->wait_ms = wait_ms;
+    w->deadline_ns = now_ns() + wait_ms * 1000000u;
+    w->next = d->waiters;
+    d->waiters = w;
+    c->refs++;
+    c->jobs++;   /* waiting for its answer is not idleness, and a half-closed client still gets it */
+    if (!uv_is_active((uv_handle_t *)&d->fresh_timer))
+        uv_timer_start(&d->fresh_timer, on_tick, FRESH_TICK_MS, FRESH_TICK_MS);
+    if (d->stopping)
+        fresh_wake(d);
+    return 1;
+}
+
+static void settle(server *d, waiter *w, uint64_t seq)
+{
+    conn *c = w->c;
+    if (!c->closing) {
+        if (seq >= w->min_seq) {
+            handle_frame(c, w->frame, w->len);   /* min_seq is met now: answered at once */
+        } else {
+            char why[200];
+            msgpack_object req = {MSGPACK_OBJECT_POSITIVE_INTEGER, {.u64 = w->req}};
+            snprintf(why, sizeof why, "the projection is at seq %llu, not yet at min_seq %llu (waited %llu ms%s)",
+                     (unsigned long long)seq, (unsigned long long)w->min_seq, (unsigned long long)w->wait_ms,
+                     d->stopping ? "; tmsd is stopping" : "");
+            reply_error(c, &req, TMS_E_STALE, why);
+        }
+    }
+    free(w->frame);
+    free(w);
+    conn_job_done(c);
+    conn_release(c);
+}
+
+void fresh_wake(server *d)
+{
+    if (!d->waiters)
+        return;
+    uint64_t seq = projection_seq(d), now = now_ns();
+    waiter **pp = &d->waiters, *ready = NULL;
+    while (*pp) {   /* unlink first: settling may add waiters (a replayed frame) */
+        waiter *w = *pp;
+        if (seq >= w->min_seq || now >= w->deadline_ns || d->stopping || w->c->closing) {
+            *pp = w->next;
+            w->next = ready;
+            ready = w;
+        } else {
+            pp = &w->next;
+        }
+    }
+    while (ready) {
+        waiter *w = ready;
+        ready = w->next;
+        settle(d, w, seq);
+    }
+    if (!d->waiters)
+        uv_timer_stop(&d->fresh_timer);
+}
+
+void fresh_close(server *d)
+{
+    fresh_wake(d);   /* stopping: every waiter is answered */
+    if (!uv_is_closing((uv_handle_t *)&d->fresh_timer))
+        uv_close((uv_handle_t *)&d->fresh_timer, NULL);
+}
