@@ -4,7 +4,10 @@
  * if it had just arrived; if wait_ms pass first (or tmsd stops) it is
  * answered E_STALE naming the seq the projection is at. Other clients, and
  * the connection's other requests, are not held up: only this reply waits.
- * One 5 ms timer runs while anything waits; a group's end wakes them too. */
+ * One 5 ms timer runs while anything waits; a group's end wakes them too.
+ * A waiting lookup counts as a job of its connection: more than 64 and the
+ * connection is no longer read from (memory stays bounded), and it is not
+ * idle while it waits. */
 #include "daemon_internal.h"
 #include "mpsafe.h"
 #include <stdio.h>
@@ -73,7 +76,8 @@ static void settle(server *d, waiter *w, uint64_t seq)
     conn *c = w->c;
     if (!c->closing) {
         if (seq >= w->min_seq) {
-            handle_frame(c, w->frame, w->len);   /* min_seq is met now: answered at once */
+            if (handle_frame(c, w->frame, w->len) < 0)   /* min_seq is met now: answered at once */
+                conn_close(c);
         } else {
             char why[200];
             msgpack_object req = {MSGPACK_OBJECT_POSITIVE_INTEGER, {.u64 = w->req}};
