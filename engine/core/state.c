@@ -113,7 +113,6 @@ static tms_err reserve(tms_state *st, size_t nu, size_t ne, size_t ng)
     if (grow_array((void **)&st->undo, &st->capundo, st->nundo + nu, sizeof *st->undo) ||
         grow_array((void **)&st->effects, &st->capeffects, st->neffects + ne, sizeof *st->effects) ||
         grow_array((void **)&st->graveyard, &st->capgrave, st->ngrave + ng, sizeof *st->graveyard)) {
-        st->failed = 1;
         return TMS_E_NOMEM;
     }
     return TMS_OK;
@@ -157,11 +156,6 @@ const tms_effect *tms_state_effects(const tms_state *st, size_t *n)
     return st->effects;
 }
 
-int tms_state_failed(const tms_state *st)
-{
-    return st->failed;
-}
-
 void tms_state_commit(tms_state *st)
 {
     for (size_t i = 0; i < st->ngrave; i++)
@@ -169,7 +163,6 @@ void tms_state_commit(tms_state *st)
     st->ngrave = 0;
     st->nundo = 0;
     st->neffects = 0;
-    st->failed = 0;
 }
 
 /* ---- the raw changes, shared by mutators and undo ---------------------------- */
@@ -318,7 +311,6 @@ void tms_state_rollback(tms_state *st, tms_state_mark m)
         undo_one(st, &st->undo[--st->nundo]);
     if (st->neffects > m.effects)
         st->neffects = m.effects;
-    st->failed = 0;
 }
 
 /* ---- tenants ----------------------------------------------------------------- */
@@ -338,7 +330,6 @@ tms_err tms_state_create_tenant(tms_state *st, const char *id, const char *admin
     if (!(t = tms__entity_new(st, sizeof *t, 0, id, strlen(id), strlen(admin) + 1)) ||
         tms__map_put(&st->tenants, &t->h)) {
         tms__entity_free(st, t);
-        st->failed = 1;
         return TMS_E_NOMEM;
     }
     t->admin = tail_copy(t, &at, admin);
@@ -379,7 +370,6 @@ tms_err tms_tenant_create_account(tms_state *st, tms_tenant *t, char kind, const
         return TMS_E_NOMEM;
     if (!(a = tms__entity_new(st, sizeof *a, kind, id, strlen(id), 0)) || tms__map_put(&t->accounts, &a->h)) {
         tms__entity_free(st, a);
-        st->failed = 1;
         return TMS_E_NOMEM;
     }
     a->tenant = t;
@@ -472,7 +462,6 @@ static tms_err set_role_tag(tms_state *st, tms_account *a, int tag, tms_role *ro
     tms_role *old = a->role;
     int oldtag = a->role_tag;
     if (raw_role(st, a, tag, role)) {
-        st->failed = 1;
         return TMS_E_NOMEM;
     }
     undo_push(st, U_ROLE_OF, a, old, 0, oldtag);
@@ -574,7 +563,6 @@ tms_err tms_object_distribute(tms_state *st, tms_account *obj, tms_account *mana
     if (tms_object_is_distributed_to(obj, manager))
         return TMS_OK;
     if (reserve(st, 1, 1, 0) || dist_room(st, obj)) {
-        st->failed = 1;
         return TMS_E_NOMEM;
     }
     raw_dist_add(st, obj, manager);
@@ -613,7 +601,6 @@ tms_err tms_tenant_create_role(tms_state *st, tms_tenant *t, const char *id, cha
     if (!(r = tms__entity_new(st, sizeof *r, 0, id, strlen(id), strlen(creator) + 1)) ||
         tms__map_put(&t->roles, &r->h)) {
         tms__entity_free(st, r);
-        st->failed = 1;
         return TMS_E_NOMEM;
     }
     r->creator = tail_copy(r, &at, creator);
@@ -684,7 +671,6 @@ tms_err tms_tenant_create_login(tms_state *st, tms_tenant *t, const char *id, co
         return TMS_E_NOMEM;
     if (!(l = tms__entity_new(st, sizeof *l, 0, id, strlen(id), extra)) || tms__map_put(&t->logins, &l->h)) {
         tms__entity_free(st, l);
-        st->failed = 1;
         return TMS_E_NOMEM;
     }
     l->name = tail_copy(l, &at, name);
@@ -749,7 +735,6 @@ tms_err tms_state_record_request(tms_state *st, const char *tenant, const char *
         return TMS_E_NOMEM;
     if (!(r = tms__entity_new(st, sizeof *r, 0, key, n, 0)) || tms__map_put(map, &r->h)) {
         tms__entity_free(st, r);
-        st->failed = 1;
         return TMS_E_NOMEM;
     }
     r->first = *first;

@@ -68,10 +68,6 @@ void tms__slab_destroy(tms__slab *s)
     memset(s, 0, sizeof *s);
 }
 
-size_t tms__slab_bytes(const tms__slab *s)
-{
-    return s->nchunks * (size_t)CHUNK;
-}
 
 void *tms__entity_new(tms_state *st, size_t size, char kind, const char *id, size_t idlen, size_t extra)
 {

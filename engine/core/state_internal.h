@@ -32,8 +32,6 @@ void *tms__slab_alloc(tms__slab *s, size_t size);
 /* Give back what tms__slab_alloc(size) returned (the same size). */
 void tms__slab_free(tms__slab *s, void *p, size_t size);
 void tms__slab_destroy(tms__slab *s);
-/* Bytes the slab holds from the system. */
-size_t tms__slab_bytes(const tms__slab *s);
 
 /* Open addressing, linear probing, backward-shift deletion; cap is a power
  * of two, at most half full (a miss, as common as a hit here: every create
@@ -140,7 +138,6 @@ struct tms_state {
     tms__named **graveyard;      /* deleted since the last commit: freed by commit */
     size_t ngrave, capgrave;
     size_t naccounts, nroles, nlogins, ndist;
-    int failed;
 };
 
 /* Allocate an entity of size bytes with room for its id (and extra bytes

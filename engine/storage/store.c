@@ -396,13 +396,6 @@ tms_err tms_tenant_get(tms_txn *tx, const char *t, tms_tenant_rec *out)
     return err ? err : dec_tenant(&v, out);
 }
 
-tms_err tms_tenant_put(tms_txn *tx, const char *t, const tms_tenant_rec *rec)
-{
-    uint8_t buf[TMS__VALUE_MAX];
-    size_t n = tms__enc_tenant(buf, rec->admin, rec->default_role);
-    return tms__raw_put(tx, TMS_DB_TENANTS, t, strnlen(t, TMS_ID_MAX + 1), buf, n);
-}
-
 size_t tms__enc_tenant(uint8_t *buf, const char *admin, const char *default_role)
 {
     size_t n = tms__put_str(buf, admin, TMS_ID_MAX);
@@ -481,65 +474,6 @@ tms_err tms_account_put(tms_txn *tx, const char *t, char kind, const char *id, c
     return tms__raw_put(tx, TMS_DB_ACCOUNTS, key, tms__make_key(key, t, k, id), buf, n);
 }
 
-tms_err tms_account_del(tms_txn *tx, const char *t, char kind, const char *id)
-{
-    char key[KEY_MAX], k[2] = {kind, 0};
-    return tms__raw_del(tx, TMS_DB_ACCOUNTS, key, tms__make_key(key, t, k, id));
-}
-
-tms_err tms_role_get(tms_txn *tx, const char *t, const char *role, tms_role_rec *out)
-{
-    char key[KEY_MAX];
-    MDB_val v;
-    tms_err err = tms__raw_get(tx, TMS_DB_ROLES, key, tms__make_key(key, t, role, NULL), &v);
-    if (err)
-        return err;
-    const uint8_t *p = v.mv_data, *end = p + v.mv_size;
-    if (v.mv_size < 9)
-        return TMS_E_CORRUPT;
-    out->account_kind = (char)p[0];
-    memcpy(&out->perms, p + 1, 8);
-    p += 9;
-    return get_str(&p, end, out->creator, sizeof out->creator) ? TMS_E_CORRUPT : TMS_OK;
-}
-
-tms_err tms_role_put(tms_txn *tx, const char *t, const char *role, const tms_role_rec *rec)
-{
-    char key[KEY_MAX];
-    uint8_t buf[TMS__VALUE_MAX];
-    size_t n = tms__enc_role(buf, rec->account_kind, rec->perms, rec->creator);
-    return tms__raw_put(tx, TMS_DB_ROLES, key, tms__make_key(key, t, role, NULL), buf, n);
-}
-
-tms_err tms_role_del(tms_txn *tx, const char *t, const char *role)
-{
-    char key[KEY_MAX];
-    return tms__raw_del(tx, TMS_DB_ROLES, key, tms__make_key(key, t, role, NULL));
-}
-
-tms_err tms_login_get(tms_txn *tx, const char *t, const char *login, tms_login_rec *out)
-{
-    char key[KEY_MAX];
-    MDB_val v;
-    tms_err err = tms__raw_get(tx, TMS_DB_LOGINS, key, tms__make_key(key, t, login, NULL), &v);
-    if (err)
-        return err;
-    const uint8_t *p = v.mv_data, *end = p + v.mv_size;
-    if (get_str(&p, end, out->manager, sizeof out->manager) ||
-        get_str(&p, end, out->extension, sizeof out->extension) ||
-        get_str(&p, end, out->name, sizeof out->name) || get_str(&p, end, out->email, sizeof out->email))
-        return TMS_E_CORRUPT;
-    return TMS_OK;
-}
-
-tms_err tms_login_put(tms_txn *tx, const char *t, const char *login, const tms_login_rec *rec)
-{
-    char key[KEY_MAX];
-    uint8_t buf[TMS__VALUE_MAX];
-    size_t n = tms__enc_login(buf, rec->manager, rec->extension, rec->name, rec->email);
-    return tms__raw_put(tx, TMS_DB_LOGINS, key, tms__make_key(key, t, login, NULL), buf, n);
-}
-
 /* ---- sets ------------------------------------------------------------------- */
 
 tms_err tms_set_add(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member)
@@ -573,25 +507,6 @@ int tms_set_has(tms_txn *tx, int db, const char *t, const char *k2, const char *
     return rc ? -(int)tms_store_err(rc) : 1;
 }
 
-tms_err tms_set_count(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, size_t *n)
-{
-    char key[KEY_MAX];
-    MDB_cursor *cur;
-    MDB_val k = {tms__make_key(key, t, k2, k3), key}, v;
-    *n = 0;
-    int rc = mdb_cursor_open(tx->txn, tx->st->dbi[db], &cur);
-    if (rc)
-        return tms_store_err(rc);
-    rc = mdb_cursor_get(cur, &k, &v, MDB_SET);
-    if (rc == 0) {
-        size_t count;
-        rc = mdb_cursor_count(cur, &count);
-        *n = (size_t)count;
-    }
-    mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? TMS_OK : tms_store_err(rc);
-}
-
 tms_err tms_set_foreach(tms_txn *tx, int db, const char *t, const char *k2, const char *k3,
                         tms_member_fn fn, void *ctx)
 {
@@ -613,12 +528,6 @@ tms_err tms_set_foreach(tms_txn *tx, int db, const char *t, const char *k2, cons
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND || rc == 0 ? TMS_OK : tms_store_err(rc);
-}
-
-tms_err tms_set_clear(tms_txn *tx, int db, const char *t, const char *k2, const char *k3)
-{
-    char key[KEY_MAX];
-    return tms__raw_del(tx, db, key, tms__make_key(key, t, k2, k3));
 }
 
 tms_err tms_tenant_foreach(tms_txn *tx, tms_tenant_fn fn, void *ctx)

@@ -90,9 +90,6 @@ void tms_state_rollback(tms_state *st, tms_state_mark m);
 void tms_state_commit(tms_state *st);
 /* The effects since the last commit, in order; *n gets their count. */
 const tms_effect *tms_state_effects(const tms_state *st, size_t *n);
-/* 1 when a mutator ran out of memory since the last commit: the caller must
- * roll back (mutators report TMS_E_NOMEM too; this is for the careless). */
-int tms_state_failed(const tms_state *st);
 
 /* Counts, for memory measurements and tests. */
 typedef struct tms_state_stats {

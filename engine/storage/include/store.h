@@ -51,19 +51,6 @@ typedef struct tms_account_rec {
     char link[TMS_ID_MAX + 1];           /* extension: owner; manager: parent; "" = none */
 } tms_account_rec;
 
-typedef struct tms_role_rec {
-    char account_kind;                   /* TMS_KIND_MANAGER or TMS_KIND_EXTENSION */
-    uint64_t perms;
-    char creator[TMS_ID_MAX + 1];
-} tms_role_rec;
-
-typedef struct tms_login_rec {
-    char manager[TMS_ID_MAX + 1];        /* "" = backs no manager */
-    char extension[TMS_ID_MAX + 1];      /* "" = backs no extension */
-    char name[TMS_TEXT_MAX + 1];
-    char email[TMS_TEXT_MAX + 1];
-} tms_login_rec;
-
 /* How a projection is opened. */
 enum {
     TMS_STORE_WRITE = 0,      /* the engine's projection: commits are not synced (the log is the
@@ -199,15 +186,8 @@ tms_err tms_state_projection_digest(const tms_state *st, uint64_t seq, const uin
 
 /* Typed records: get returns TMS_OK, TMS_NOT_FOUND, or an engine error. */
 tms_err tms_tenant_get(tms_txn *tx, const char *t, tms_tenant_rec *out);
-tms_err tms_tenant_put(tms_txn *tx, const char *t, const tms_tenant_rec *rec);
 tms_err tms_account_get(tms_txn *tx, const char *t, char kind, const char *id, tms_account_rec *out);
 tms_err tms_account_put(tms_txn *tx, const char *t, char kind, const char *id, const tms_account_rec *rec);
-tms_err tms_account_del(tms_txn *tx, const char *t, char kind, const char *id);
-tms_err tms_role_get(tms_txn *tx, const char *t, const char *role, tms_role_rec *out);
-tms_err tms_role_put(tms_txn *tx, const char *t, const char *role, const tms_role_rec *rec);
-tms_err tms_role_del(tms_txn *tx, const char *t, const char *role);
-tms_err tms_login_get(tms_txn *tx, const char *t, const char *login, tms_login_rec *out);
-tms_err tms_login_put(tms_txn *tx, const char *t, const char *login, const tms_login_rec *rec);
 
 /* Account and perms fast path for lookups: reads only the bitsets, no copy.
  * TMS_OK, TMS_NOT_FOUND or an engine error. */
@@ -223,11 +203,9 @@ tms_err tms_set_add(tms_txn *tx, int db, const char *t, const char *k2, const ch
 tms_err tms_set_del(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member);
 /* 1 if present, 0 if not, negative tms_err on failure. */
 int tms_set_has(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member);
-tms_err tms_set_count(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, size_t *n);
 /* Calls fn for each member in order; fn returning non-zero stops early. */
 tms_err tms_set_foreach(tms_txn *tx, int db, const char *t, const char *k2, const char *k3,
                         tms_member_fn fn, void *ctx);
-tms_err tms_set_clear(tms_txn *tx, int db, const char *t, const char *k2, const char *k3);
 
 /* Walk every tenant / every account of a tenant (tools: who-can, audits;
  * benchmarks: the data set). In key order; fn returning non-zero stops
