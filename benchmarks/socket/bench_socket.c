@@ -11,7 +11,6 @@
 #include <string.h>
 
 #define MAX_ROWS 64
-#define MAX_CONNS 8
 
 typedef struct opts {
     const char *data, *tmsd_unix, *redis_unix, *tmsd_tcp, *redis_tcp, *only;
@@ -47,18 +46,6 @@ static const char usage[] =
     "       bench_socket durable --help                         durable submits against PostgreSQL\n"
     "Exit status: 0 when every answer agreed, 1 when tmsd and Redis disagreed or a run failed, 2 on errors.\n";
 
-static int parse_list(const char *s, int *out)
-{
-    int n = 0;
-    for (char *end; *s && n < MAX_CONNS; s = *end ? end + 1 : end) {
-        long v = strtol(s, &end, 10);
-        if (v < 1 || v > 1000 || (*end && *end != ','))
-            return -1;
-        out[n++] = (int)v;
-    }
-    return n;
-}
-
 static int parse_opts(opts *o, int argc, char **argv)
 {
     *o = (opts){.checks = 200000, .batched_checks = 2000000, .submits1 = 2000, .submits_batched = 20000,
@@ -78,8 +65,8 @@ static int parse_opts(opts *o, int argc, char **argv)
         else if (!strcmp(a, "--batched-submits")) o->submits_batched = atol(v);
         else if (!strcmp(a, "--batch")) o->batch = atoi(v);
         else if (!strcmp(a, "--seed")) o->seed = strtoull(v, NULL, 10);
-        else if (!strcmp(a, "--conns")) o->nconns = parse_list(v, o->conns);
-        else if (!strcmp(a, "--submit-conns")) o->nsubmit_conns = parse_list(v, o->submit_conns);
+        else if (!strcmp(a, "--conns")) o->nconns = sb_parse_counts(v, o->conns);
+        else if (!strcmp(a, "--submit-conns")) o->nsubmit_conns = sb_parse_counts(v, o->submit_conns);
         else return -1;
     }
     if (argc % 2 || !o->data || !o->tmsd_unix || !o->redis_unix || !o->tmsd_tcp != !o->redis_tcp)

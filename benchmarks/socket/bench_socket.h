@@ -53,7 +53,11 @@ typedef struct sb_run {
     char why[256];               /* first error, "" if none */
 } sb_run;
 
+#define MAX_CONNS 8              /* client counts one --conns list may name */
+
 /* sock_data.c */
+/* "1,8,64" into out (at most MAX_CONNS, each 1..1000): the count, or -1. */
+int sb_parse_counts(const char *s, int *out);
 uint64_t sb_rand(uint64_t *state);
 int sb_gen(FILE *out, long n, uint64_t seed);
 int sb_dataset_load(sb_dataset *ds, const char *path, char *why, size_t whylen);

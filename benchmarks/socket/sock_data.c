@@ -11,6 +11,18 @@
 
 #define VERIFY_EXTS 100          /* extensions per verification frame */
 
+int sb_parse_counts(const char *s, int *out)
+{
+    int n = 0;
+    for (char *end; *s && n < MAX_CONNS; s = *end ? end + 1 : end) {
+        long v = strtol(s, &end, 10);
+        if (v < 1 || v > 1000 || (*end && *end != ','))
+            return -1;
+        out[n++] = (int)v;
+    }
+    return n;
+}
+
 uint64_t sb_rand(uint64_t *state)   /* splitmix64 */
 {
     uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));

@@ -20,7 +20,6 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define MAX_CONNS 8
 #define MAX_ROUNDS 32
 #define MAX_CELLS (2 * MAX_CONNS)
 
@@ -62,18 +61,6 @@ static const char usage[] =
     "  --rounds           rounds per configuration, each tmsd and PostgreSQL on the same toggles (7)\n"
     "Exit status: 0 when every command was accepted and every answer agreed, 1 otherwise, 2 on errors.\n";
 
-static int parse_conns(const char *s, int *out)
-{
-    int n = 0;
-    for (char *end; *s && n < MAX_CONNS; s = *end ? end + 1 : end) {
-        long v = strtol(s, &end, 10);
-        if (v < 1 || v > 1000 || (*end && *end != ','))
-            return -1;
-        out[n++] = (int)v;
-    }
-    return n;
-}
-
 static int parse_dopts(dopts *o, int argc, char **argv)
 {
     *o = (dopts){.submits1 = 12000, .submits_batched = 60000, .batch = 100, .rounds = 7, .conns = {1, 8, 64},
@@ -88,7 +75,7 @@ static int parse_dopts(dopts *o, int argc, char **argv)
         else if (!strcmp(a, "--batched-submits")) o->submits_batched = atol(v);
         else if (!strcmp(a, "--batch")) o->batch = atoi(v);
         else if (!strcmp(a, "--rounds")) o->rounds = atoi(v);
-        else if (!strcmp(a, "--conns")) o->nconns = parse_conns(v, o->conns);
+        else if (!strcmp(a, "--conns")) o->nconns = sb_parse_counts(v, o->conns);
         else return -1;
     }
     return argc % 2 == 0 && o->data && o->tmsd && o->pg && o->nconns > 0 && o->batch >= 2 && o->batch <= 10000 &&
