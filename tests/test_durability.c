@@ -199,6 +199,24 @@ static void test_a_clean_close_is_believed_and_marked(void **state)
     tu_env_free(env);
 }
 
+/* Change a permission bit of extension 1001 in the projection directly,
+ * behind the engine's back (LMDB keeps no checksums: still readable). */
+static void flip_a_permission_of_1001(tu_env *env)
+{
+    char *proj = path_in(env, "proj"), why[256];
+    tms_store *st;
+    tms_txn *tx;
+    tms_account_rec a;
+    assert_int_equal(tms_store_open(proj, TMS_STORE_WRITE, &st, why, sizeof why), TMS_OK);
+    assert_int_equal(tms_txn_begin(st, 1, &tx), TMS_OK);
+    assert_int_equal(tms_account_get(tx, "acme", 'e', "1001", &a), TMS_OK);
+    a.perms ^= 1;
+    assert_int_equal(tms_account_put(tx, "acme", 'e', "1001", &a), TMS_OK);
+    assert_int_equal(tms_txn_commit(tx), TMS_OK);
+    tms_store_close(st);
+    free(proj);
+}
+
 /* Issue 8, item 5: a damaged projection (LMDB keeps no checksums) never
  * crashes the writer: pages cut off its file, or content that differs from
  * the log's state at the same seq, are found before it is opened for
@@ -215,18 +233,7 @@ static void test_a_damaged_projection_is_set_aside_and_rebuilt_not_followed(void
         if (how == 0) {
             assert_int_equal(tu_write_file(data, d, 3 * 4096), 0);   /* its pages cut off: SIGBUS if followed */
         } else {   /* a permission bit of 1001 changed behind the engine's back: readable, not the log's state */
-            char *proj = path_in(env, "proj"), why[256];
-            tms_store *st;
-            tms_txn *tx;
-            tms_account_rec a;
-            assert_int_equal(tms_store_open(proj, TMS_STORE_WRITE, &st, why, sizeof why), TMS_OK);
-            assert_int_equal(tms_txn_begin(st, 1, &tx), TMS_OK);
-            assert_int_equal(tms_account_get(tx, "acme", 'e', "1001", &a), TMS_OK);
-            a.perms ^= 1;
-            assert_int_equal(tms_account_put(tx, "acme", 'e', "1001", &a), TMS_OK);
-            assert_int_equal(tms_txn_commit(tx), TMS_OK);
-            tms_store_close(st);
-            free(proj);
+            flip_a_permission_of_1001(env);
         }
         tu_env_reopen(env);
         const char *report = tms_engine_open_report(env->eng);
@@ -249,7 +256,7 @@ static void test_a_damaged_projection_behind_the_log_is_rebuilt_not_caught_up(vo
     tms_engine_options opt = {0};
     tms_engine *eng;
     tms_cmd cmd;
-    char why[512], *proj = path_in(env, "proj");
+    char why[512];
     const char *json = "{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\",\"id\":\"7002\"}";
     opt.crash_after_log_sync = 1;
     assert_int_equal(tms_engine_open(env->dir, &opt, &eng, why, sizeof why), TMS_OK);
@@ -259,22 +266,12 @@ static void test_a_damaged_projection_behind_the_log_is_rebuilt_not_caught_up(vo
     assert_int_not_equal(tms_engine_submit(eng, &s, 1, why, sizeof why), TMS_OK);   /* in the log, not in LMDB */
     tms_cmd_free(&cmd);
     tms_engine_close(eng);
-    tms_store *st;
-    tms_txn *tx;
-    tms_account_rec a;
-    assert_int_equal(tms_store_open(proj, TMS_STORE_WRITE, &st, why, sizeof why), TMS_OK);
-    assert_int_equal(tms_txn_begin(st, 1, &tx), TMS_OK);
-    assert_int_equal(tms_account_get(tx, "acme", 'e', "1001", &a), TMS_OK);
-    a.perms ^= 1;   /* damage at the projection's own seq */
-    assert_int_equal(tms_account_put(tx, "acme", 'e', "1001", &a), TMS_OK);
-    assert_int_equal(tms_txn_commit(tx), TMS_OK);
-    tms_store_close(st);
+    flip_a_permission_of_1001(env);   /* damage at the projection's own seq */
     tu_env_reopen(env);
     if (!strstr(tms_engine_open_report(env->eng), "differs from the log's"))
         fail_msg("damage behind the log not found: %s", tms_engine_open_report(env->eng));
     assert_true(tu_exists(env, 'e', "7002"));
     assert_latest_and_rebuilt(env);
-    free(proj);
     tu_env_free(env);
 }
 
