@@ -133,8 +133,7 @@ static int flush_batch(backend *be, entry *ents, tms_submission *subs, size_t n)
         free(ents[i].text);
         ents[i].text = NULL;
     }
-    fflush(stdout);
-    return 0;
+    return tool_finish_stdout();   /* verdicts that cannot be shown stop the run: exit 2 */
 }
 
 static void parse_line(entry *en, const char *line, size_t len, int too_long, int remote)
@@ -396,40 +395,48 @@ static int wait_fresh(const char *dir, const freshness *f)
     return 2;
 }
 
-static int cmd_check(int argc, char **argv)
+/* A lookup's exit status, unless its answer could not be written (exit 2). */
+static int answered(int rc)
 {
+    int w = tool_finish_stdout();
+    return w ? w : rc;
+}
+
+enum { LOOKUP_CHECK, LOOKUP_SHOW, LOOKUP_VISIBLE };
+
+/* check, show, visible: embedded or through tmsd, after waiting for --min-seq. */
+static int lookup(int argc, char **argv, int what)
+{
+    static const struct {
+        int want;
+        const char *needs;
+    } forms[] = {{4, "check needs TENANT KIND ID NAME"}, {3, "show needs TENANT KIND ID"},
+                 {2, "visible needs TENANT MANAGER"}};
     const char *pos[4];
     freshness f;
-    int rc = lookup_args(argc, argv, pos, 4, "check needs TENANT KIND ID NAME", &f);
+    int rc = lookup_args(argc, argv, pos, forms[what].want, forms[what].needs, &f);
     if (rc)
         return rc;
     if (client)
-        return remote_check(client, &f, pos);
-    return (rc = wait_fresh(data_dir, &f)) ? rc : do_check(data_dir, pos);
+        rc = what == LOOKUP_CHECK ? remote_check(client, &f, pos) : remote_query(client, &f, what == LOOKUP_SHOW, pos);
+    else if ((rc = wait_fresh(data_dir, &f)) == 0)
+        rc = what == LOOKUP_CHECK ? do_check(data_dir, pos) : do_query(data_dir, what == LOOKUP_SHOW, pos);
+    return answered(rc);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    return lookup(argc, argv, LOOKUP_CHECK);
 }
 
 static int cmd_show(int argc, char **argv)
 {
-    const char *pos[3];
-    freshness f;
-    int rc = lookup_args(argc, argv, pos, 3, "show needs TENANT KIND ID", &f);
-    if (rc)
-        return rc;
-    if (client)
-        return remote_query(client, &f, 1, pos);
-    return (rc = wait_fresh(data_dir, &f)) ? rc : do_query(data_dir, 1, pos);
+    return lookup(argc, argv, LOOKUP_SHOW);
 }
 
 static int cmd_visible(int argc, char **argv)
 {
-    const char *pos[2];
-    freshness f;
-    int rc = lookup_args(argc, argv, pos, 2, "visible needs TENANT MANAGER", &f);
-    if (rc)
-        return rc;
-    if (client)
-        return remote_query(client, &f, 0, pos);
-    return (rc = wait_fresh(data_dir, &f)) ? rc : do_query(data_dir, 0, pos);
+    return lookup(argc, argv, LOOKUP_VISIBLE);
 }
 
 /* accept-loss --reason TEXT: the operator's acknowledgement that records are
@@ -506,9 +513,12 @@ int main(int argc, char **argv)
             break;
     }
     /* tool_dispatch sees argv[i] as the command. No command, or --help: the
-     * usage, before the options are checked; an unknown command is told only
-     * once they were (and tmsd was reached). */
-    if (i >= argc || tool_is_help(argv[i]))
+     * usage, before the options are checked (also COMMAND --help); an
+     * unknown command is told only once they were (and tmsd was reached). */
+    int help = i >= argc;
+    for (int k = i; k < argc; k++)
+        help |= tool_is_help(argv[k]);
+    if (help)
         return tool_dispatch(commands, argc - i + 1, argv + i - 1, &usage);
     if (!data_dir && !connect)
         return fail("%s", "--data DIR or --connect ADDR is required");

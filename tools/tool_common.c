@@ -126,6 +126,10 @@ int tool_dispatch(const tool_cmd *table, int argc, char **argv, const tool_usage
     const tool_cmd *c = table;
     while (c->name && (!word || strcmp(c->name, word)))
         c++;
+    if (c->name && c->args)   /* a command listed with its arguments: its --help is the usage */
+        for (int i = 2; i < argc; i++)
+            if (tool_is_help(argv[i]))
+                return print_usage(stdout, table, usage) < 0 ? TOOL_ERROR : TOOL_OK;
     if (c->name)
         return c->fn(argc - 2, argv + 2);
     if (c->fn)   /* the default command answers everything else */

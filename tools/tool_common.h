@@ -45,7 +45,9 @@ int tool_is_help(const char *arg);
 
 /* One command of a program with commands (tmsctl, tms-audit, tms-history,
  * tms-restore), after git's cmd_struct: argv[1] names it; fn runs it with
- * the arguments after the name and returns the exit code. A table ends
+ * the arguments after the name and returns the exit code; when the entry
+ * shows args, a --help or -h among them prints the program's usage on
+ * stdout instead (TOOL_OK), else fn answers its own --help. A table ends
  * with an entry whose name is NULL. When that entry has an fn, it is the
  * program's default command (tms-restore): it gets every argument
  * (argc - 1, argv + 1) whenever argv[1] names no command of the table, and

@@ -45,6 +45,22 @@ def test_help_and_usage_exit_codes(d):
     assert rc == 2 and "no data directory" in err, (rc, err)
     rc, _, err = run(["--data", d, "submit", os.path.join(d, "no-such-file")])
     assert rc == 2 and "cannot open" in err, (rc, err)
+    for cmd in (["submit"], ["check"], ["show", "acme"], ["visible"], ["accept-loss"], ["check", "-h"]):
+        for where in ([], ["--data", d]):   # COMMAND --help: the usage on stdout, exit 0, options or not
+            rc, out, err = run(where + cmd + ["--help"])
+            assert rc == 0 and out.startswith("usage: tmsctl") and "--min-seq" in out, (where + cmd, rc, out, err)
+
+@case
+def test_an_answer_that_cannot_be_written_is_exit_2(d):
+    # SPEC section 6: a failure is never exit 0 (or 1, "deny"); /dev/full refuses every write
+    with open("/dev/full", "wb") as full:
+        for args in (["submit"], ["check", "acme", "admin", "admin", "reports.view"],
+                     ["show", "acme", "extension", "1001"], ["visible", "acme", "nobody"]):
+            p = subprocess.run([TMSCTL, "--data", d] + args, input=TENANT + EXT % 1001 if args == ["submit"] else b"",
+                               stdout=full, stderr=subprocess.PIPE, timeout=60)
+            assert p.returncode == 2 and b"cannot write the output" in p.stderr, (args, p.returncode, p.stderr)
+    rc, out, _ = run(["--data", d, "show", "acme", "extension", "1001"])   # the submit itself went through
+    assert rc == 0 and json.loads(out)["id"] == "1001", (rc, out)
 
 @case
 def test_overlong_and_binary_lines_are_invalid_and_the_rest_goes_on(d):
