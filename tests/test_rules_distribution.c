@@ -20,7 +20,10 @@ static void distribute(tu_env *env, const char *actor, const char *kind, const c
 static char *visible_json(tu_env *env, const char *mgr)
 {
     json_t *out;
-    assert_int_equal(tms_query_visible(tms_engine_store(env->eng), "acme", mgr, &out), 0);
+    tms_txn *tx;
+    assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
+    assert_int_equal(tms_query_visible(tx, "acme", mgr, &out), 0);
+    tms_txn_abort(tx);
     char *s = json_dumps(out, JSON_COMPACT);
     json_decref(out);
     return s;

@@ -253,6 +253,19 @@ static int do_check(const char *dir, const char **argv)
     return allow ? 0 : 1;
 }
 
+/* show / visible in a read transaction of st: 0, 1 absent, 2 store error. */
+static int query_in(tms_store *st, int show, const char **argv, json_t **out)
+{
+    tms_txn *tx;
+    if (tms_txn_begin(st, 0, &tx)) {
+        *out = NULL;
+        return 2;
+    }
+    int rc = show ? tms_query_show(tx, argv[0], argv[1], argv[2], out) : tms_query_visible(tx, argv[0], argv[1], out);
+    tms_txn_abort(tx);
+    return rc;
+}
+
 static int do_query(const char *dir, int show, const char **argv)
 {
     char path[4200], why[256];
@@ -265,7 +278,7 @@ static int do_query(const char *dir, int show, const char **argv)
         return fail("cannot read the projection: %s", why);
     int rc = 1;
     if (st)
-        rc = show ? tms_query_show(st, argv[0], argv[1], argv[2], &out) : tms_query_visible(st, argv[0], argv[1], &out);
+        rc = query_in(st, show, argv, &out);
     else if (!show)
         out = json_array(), rc = 0;
     if (rc == 0 && out) {

@@ -73,30 +73,23 @@ static json_t *show_json(const char *tenant, char k, const char *id, const view 
     return o;
 }
 
-int tms_query_show(tms_store *st, const char *tenant, const char *kind, const char *id, json_t **out)
+int tms_query_show(tms_txn *tx, const char *tenant, const char *kind, const char *id, json_t **out)
 {
     char k = tms_kind_of(kind), kk[2] = {k, 0};
     tms_account_rec a;
-    tms_txn *tx;
     *out = NULL;
     if (!k || !tms_is_id(tenant, strlen(tenant)) || !tms_is_id(id, strlen(id)))
         return 1;
-    if (tms_txn_begin(st, 0, &tx))
-        return 2;
     tms_err err = tms_account_get(tx, tenant, k, id, &a);
-    if (err) {
-        tms_txn_abort(tx);
+    if (err)
         return err == TMS_NOT_FOUND ? 1 : 2;
-    }
     view v = {a.login, a.link, a.role_tag, a.role, a.perms, a.features, NULL};
     if (k != TMS_KIND_MANAGER) {
         v.dist = json_array();
-        err = tms_set_foreach(tx, TMS_DB_DIST, tenant, kk, id, add_member, v.dist);
-    }
-    tms_txn_abort(tx);
-    if (err) {
-        json_decref(v.dist);
-        return 2;
+        if (tms_set_foreach(tx, TMS_DB_DIST, tenant, kk, id, add_member, v.dist)) {
+            json_decref(v.dist);
+            return 2;
+        }
     }
     *out = show_json(tenant, k, id, &v);
     return 0;
@@ -133,15 +126,10 @@ int tms_query_show_state(const tms_state *st, const char *tenant, const char *ki
     return 0;
 }
 
-int tms_query_visible(tms_store *st, const char *tenant, const char *manager, json_t **out)
+int tms_query_visible(tms_txn *tx, const char *tenant, const char *manager, json_t **out)
 {
-    tms_txn *tx;
     *out = json_array();
     if (!tms_is_id(tenant, strlen(tenant)) || !tms_is_id(manager, strlen(manager)))
         return 0;
-    if (tms_txn_begin(st, 0, &tx))
-        return 2;
-    tms_err err = tms_set_foreach(tx, TMS_DB_VISIBLE, tenant, manager, NULL, add_object, *out);
-    tms_txn_abort(tx);
-    return err ? 2 : 0;
+    return tms_set_foreach(tx, TMS_DB_VISIBLE, tenant, manager, NULL, add_object, *out) ? 2 : 0;
 }

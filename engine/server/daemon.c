@@ -512,7 +512,6 @@ void daemon_begin_shutdown(server *d, const char *why)
             c->reading_paused = 1;
             uv_read_stop(&c->h.stream);
         }
-    fresh_wake(d);   /* lookups waiting for a min_seq are answered now (E_STALE) */
     daemon_shutdown_check(d);
 }
 

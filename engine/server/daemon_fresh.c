@@ -1,8 +1,10 @@
 /* daemon_fresh.c -- lookups that ask for a seq the projection has not
  * applied yet ("min_seq", SPEC section 7). Such a frame is kept (copied)
  * until a group commit brings the projection to that seq, then handled as
- * if it had just arrived; if wait_ms pass first (or tmsd stops) it is
- * answered E_STALE naming the seq the projection is at. Other clients, and
+ * if it had just arrived; if wait_ms pass first, or tmsd stops (once the
+ * group in flight is done), it is answered E_STALE naming the seq the
+ * projection is at. A min_seq or wait_ms that is not an unsigned integer
+ * is E_PROTOCOL. Other clients, and
  * the connection's other requests, are not held up: only this reply waits.
  * One 5 ms timer runs while anything waits; a group's end wakes them too.
  * A waiting lookup counts as a job of its connection: more than 64 and the
@@ -21,7 +23,7 @@ struct waiter {
     conn *c;
     uint8_t *frame;              /* the request, replayed when the seq is reached */
     size_t len;
-    uint64_t req, min_seq, wait_ms, deadline_ns;
+    uint64_t req, min_seq, since_ns, deadline_ns;
     waiter *next;
 };
 
@@ -43,9 +45,13 @@ int fresh_gate(conn *c, const msgpack_object *m, const msgpack_object *req, cons
     server *d = c->d;
     const msgpack_object *ms = tms_map_get(m, "min_seq"), *wm = tms_map_get(m, "wait_ms");
     uint64_t wait_ms = 1000;
-    if (!ms || ms->type != MSGPACK_OBJECT_POSITIVE_INTEGER || ms->via.u64 <= projection_seq(d))
+    if ((ms && ms->type != MSGPACK_OBJECT_POSITIVE_INTEGER) || (wm && wm->type != MSGPACK_OBJECT_POSITIVE_INTEGER)) {
+        reply_error(c, req, TMS_E_PROTOCOL, "min_seq and wait_ms are unsigned integers");
+        return 1;   /* never answered as if no freshness had been asked */
+    }
+    if (!ms || ms->via.u64 <= projection_seq(d))
         return 0;
-    if (wm && wm->type == MSGPACK_OBJECT_POSITIVE_INTEGER)
+    if (wm)
         wait_ms = wm->via.u64 < FRESH_WAIT_MAX_MS ? wm->via.u64 : FRESH_WAIT_MAX_MS;
     waiter *w = calloc(1, sizeof *w);
     if (!w || !(w->frame = malloc(len ? len : 1))) {
@@ -58,16 +64,14 @@ int fresh_gate(conn *c, const msgpack_object *m, const msgpack_object *req, cons
     w->len = len;
     w->req = req->via.u64;
     w->min_seq = ms->via.u64;
-    w->wait_ms = wait_ms;
-    w->deadline_ns = now_ns() + wait_ms * 1000000u;
+    w->since_ns = now_ns();
+    w->deadline_ns = w->since_ns + wait_ms * 1000000u;
     w->next = d->waiters;
     d->waiters = w;
     c->refs++;
     c->jobs++;   /* waiting for its answer is not idleness, and a half-closed client still gets it */
     if (!uv_is_active((uv_handle_t *)&d->fresh_timer))
         uv_timer_start(&d->fresh_timer, on_tick, FRESH_TICK_MS, FRESH_TICK_MS);
-    if (d->stopping)
-        fresh_wake(d);
     return 1;
 }
 
@@ -82,8 +86,8 @@ static void settle(server *d, waiter *w, uint64_t seq)
             char why[200];
             msgpack_object req = {MSGPACK_OBJECT_POSITIVE_INTEGER, {.u64 = w->req}};
             snprintf(why, sizeof why, "the projection is at seq %llu, not yet at min_seq %llu (waited %llu ms%s)",
-                     (unsigned long long)seq, (unsigned long long)w->min_seq, (unsigned long long)w->wait_ms,
-                     d->stopping ? "; tmsd is stopping" : "");
+                     (unsigned long long)seq, (unsigned long long)w->min_seq,
+                     (unsigned long long)((now_ns() - w->since_ns) / 1000000u), d->stopping ? "; tmsd is stopping" : "");
             reply_error(c, &req, TMS_E_STALE, why);
         }
     }

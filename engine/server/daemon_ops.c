@@ -71,13 +71,19 @@ void snapshot_free(server *d)
     d->rtx = NULL;
 }
 
+/* The seq the open snapshot reflects (0 if unreadable: never more than it). */
+static uint64_t snapshot_seq(server *d)
+{
+    uint64_t seq;
+    uint8_t head[TMS_HASH_LEN];
+    return tms_meta_get(d->rtx, &seq, head) == TMS_OK ? seq : 0;
+}
+
 uint64_t projection_seq(server *d)
 {
     uint64_t seq = 0;
-    uint8_t head[TMS_HASH_LEN];
     if (snapshot_begin(d) == TMS_OK) {
-        if (tms_meta_get(d->rtx, &seq, head) != TMS_OK)
-            seq = 0;
+        seq = snapshot_seq(d);
         snapshot_end(d);
     }
     return seq;
@@ -158,12 +164,8 @@ static int op_check(conn *c, const msgpack_object *m, const msgpack_object *req)
         reply_error(c, req, TMS_E_STORE, "cannot read the projection");
         return 0;
     }
-    uint64_t seq = 0;
-    uint8_t head[TMS_HASH_LEN];
-    if (tms_meta_get(d->rtx, &seq, head) != TMS_OK)
-        seq = 0;
     reply_begin(d, &pk, req, 2);
-    pack_seq(&pk, seq);   /* the snapshot every answer below comes from */
+    pack_seq(&pk, snapshot_seq(d));   /* the snapshot every answer below comes from */
     tms_pack_str(&pk, "allow");
     msgpack_pack_array(&pk, q->via.array.size);
     for (uint32_t i = 0; i < q->via.array.size; i++) {
@@ -202,17 +204,13 @@ static int op_query(conn *c, const msgpack_object *m, const msgpack_object *req,
         reply_error(c, req, TMS_E_DENIED, "this principal may not read that tenant");
         return 0;
     }
-    /* The query reads its own snapshot: the seq it reflects is the one seen
-     * before and after it, retried while a group commit lands in between. */
-    uint64_t seq = projection_seq(d), after;
-    int rc;
-    for (int tries = 0;; tries++, seq = after) {
-        rc = show ? tms_query_show(d->store, tenant, kind, who, &out) : tms_query_visible(d->store, tenant, who, &out);
-        if (rc == 2 || (after = projection_seq(d)) == seq || tries == 8)
-            break;
-        json_decref(out);
-        out = NULL;
+    if (snapshot_begin(d) != TMS_OK) {
+        reply_error(c, req, TMS_E_STORE, "cannot read the projection");
+        return 0;
     }
+    uint64_t seq = snapshot_seq(d);   /* the answer and its seq from one snapshot */
+    int rc = show ? tms_query_show(d->rtx, tenant, kind, who, &out) : tms_query_visible(d->rtx, tenant, who, &out);
+    snapshot_end(d);
     if (rc == 2) {
         json_decref(out);
         reply_error(c, req, TMS_E_STORE, "cannot read the projection");

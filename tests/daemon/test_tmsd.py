@@ -140,6 +140,10 @@ def test_min_seq_waits_without_holding_up_others_and_replies_carry_their_seq(d):
     assert r["results"][0]["verdict"] == "accepted", r
     r = c.read()
     assert r["req"] == 77 and r["seq"] == 3 and r["allow"] == [True], r
+    # a min_seq or wait_ms that is not an unsigned integer is refused, never answered without freshness
+    for bad in ({"min_seq": "5"}, {"min_seq": -1}, {"min_seq": 2, "wait_ms": -5}):
+        r = c.call("check", q=[["acme", "extension", "x1", "reports.view"]], **bad)
+        assert r.get("error") == "E_PROTOCOL" and "allow" not in r, (bad, r)
     # not reached in time: E_STALE naming the seq, and tmsctl exits 2
     t0 = time.monotonic()
     r = c.call("show", tenant="acme", kind="extension", id="x1", min_seq=9, wait_ms=100)
