@@ -239,7 +239,8 @@ static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
     return TMS_OK;
 }
 
-/* Fold the whole log into the state and bring the projection level. */
+/* Fold the whole log into the state and bring the projection level. One
+ * exit: the catch-up transaction, if still open, is aborted there. */
 static tms_err load_state(tms_engine *e, char *why, size_t whylen)
 {
     char logdir[4200];
@@ -252,35 +253,35 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
         return err;
     }
     if ((err = tms__witness_read(e->dir, &l.lc.witness, why, whylen)))
-        return err;
+        goto out;
     o.on_effects = level_record;
     o.ctx = &l;
     o.chain = TMS_LOG_ITER_CHAIN_CHECKED;   /* tms_log_open has just checked every frame and the chain, under our lock */
-    err = tms_fold(e->state, tms_data_path(logdir, sizeof logdir, e->dir, "log"), &o, &res);
-    if (err) {
-        tms_txn_abort(l.tx);
+    if ((err = tms_fold(e->state, tms_data_path(logdir, sizeof logdir, e->dir, "log"), &o, &res))) {
         snprintf(why, whylen, "replay failed: %s", res.msg);
-        return err;
+        goto out;
     }
     if (res.last_seq != tms_log_last_seq(e->log)) {
-        tms_txn_abort(l.tx);
         snprintf(why, whylen, "replay stopped at seq %llu, log ends at %llu", (unsigned long long)res.last_seq,
                  (unsigned long long)tms_log_last_seq(e->log));
-        return TMS_E_CORRUPT;
+        err = TMS_E_CORRUPT;
+        goto out;
     }
     if ((err = judge_loss(e, &l, &res, why, whylen)))
-        return err;   /* refused: the torn tail, if any, is still there too */
+        goto out;   /* refused: the torn tail, if any, is still there too */
     if ((err = tms_log_cut_torn(e->log))) {
         snprintf(why, whylen, "cannot cut the torn tail of the log: %s", tms_strerror(err));
-        return err;
+        goto out;
     }
     if ((err = level_end(e, &l, &res))) {
         snprintf(why, whylen, "projection rebuild failed: %s", tms_strerror(err));
-        return err;
+        goto out;
     }
     e->last_time = res.last_time;
     memcpy(e->head, res.head, TMS_HASH_LEN);
-    return TMS_OK;
+out:
+    tms_txn_abort(l.tx);   /* NULL once level_end or judge_loss took it */
+    return err;
 }
 
 tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engine **out, char *why, size_t whylen)
@@ -304,7 +305,8 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
     }
     if ((err = take_lock(e, why, whylen)))
         goto fail;
-    tms_log_options lo = {e->opt.segment_bytes, 0, e->opt.io, 1};   /* cut a torn tail only once the open holds */
+    tms_log_options lo = {.segment_bytes = e->opt.segment_bytes, .io = e->opt.io,
+                          .defer_cut = 1};   /* cut a torn tail only once the open holds */
     if ((err = tms_log_open(tms_data_path(path, sizeof path, dir, "log"), &lo, &e->log, &rep))) {
         snprintf(why, whylen, "log: %s", rep.msg[0] ? rep.msg : tms_strerror(err));
         goto fail;
@@ -466,9 +468,14 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
         snprintf(why, whylen, "the engine stopped accepting writes after a failed map resize: restart it");
         return TMS_E_FAILED;
     }
-    if (e->behind == TMS_E_MAPFULL && e->opt.defer_growth)
-        return TMS_E_BEHIND;   /* the caller must tms_engine_grow (which catches up) where that is safe */
-    if (e->behind && (err = catch_up(e, why, whylen)))   /* a full disk may have room again */
+    if (e->behind == TMS_E_MAPFULL && e->opt.defer_growth) {   /* the caller must tms_engine_grow (which catches
+                                                                  up) where that is safe */
+        snprintf(why, whylen, "the projection map is full: it must grow before more commands");
+        return TMS_E_BEHIND;
+    }
+    if (e->behind && (err = catch_up(e, why, whylen)) == TMS_E_MAPFULL && !e->opt.defer_growth)
+        err = tms_engine_grow(e, why, whylen);
+    if (e->behind && err)   /* a full disk may have room again: this submit will tell */
         return err == TMS_E_MAPFULL && e->opt.defer_growth ? TMS_E_BEHIND : err;
     while ((err = stage_batch(e, &tx, subs, n)) == TMS_E_MAPFULL && !e->opt.defer_growth) {
         if ((err = tms_engine_grow(e, why, whylen)))   /* map full: grow and run the batch again */
@@ -549,13 +556,18 @@ static tms_err catch_up(tms_engine *e, char *why, size_t whylen)
 
 tms_err tms_engine_grow(tms_engine *e, char *why, size_t whylen)
 {
-    tms_err err = !e->behind || e->behind == TMS_E_MAPFULL ? tms_store_grow(e->store) : TMS_OK;
-    if (err) {   /* a failed resize can leave the environment unmapped: never touch it again */
-        e->failed = 1;
-        snprintf(why, whylen, "cannot grow the projection map: %s; stopped accepting writes", tms_strerror(err));
-        return TMS_E_FAILED;
+    for (;;) {   /* doubling until the kept effects fit: bounded by the largest map */
+        tms_err err = !e->behind || e->behind == TMS_E_MAPFULL ? tms_store_grow(e->store) : TMS_OK;
+        if (err) {   /* a failed resize can leave the environment unmapped: never touch it again */
+            e->failed = 1;
+            snprintf(why, whylen, "cannot grow the projection map: %s; stopped accepting writes", tms_strerror(err));
+            return TMS_E_FAILED;
+        }
+        if (!e->behind)
+            return TMS_OK;
+        if ((err = catch_up(e, why, whylen)) != TMS_E_MAPFULL)
+            return err;
     }
-    return e->behind ? catch_up(e, why, whylen) : TMS_OK;
 }
 
 int tms_engine_behind(const tms_engine *e)
