@@ -16,6 +16,8 @@
  * a replica) or acknowledges the loss: tmsctl accept-loss, which appends an
  * AcknowledgeLoss record carrying the evidence to the log itself. */
 #include "engine_internal.h"
+#include "store_internal.h"
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -23,26 +25,34 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sodium.h>
 
-static void hex(const uint8_t *b, size_t n, char *out)
-{
-    static const char d[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = d[b[i] >> 4];
-        out[2 * i + 1] = d[b[i] & 15];
-    }
-    out[2 * n] = '\0';
-}
-
+/* The n bytes written as 2n lowercase hex digits, then the end of the line. */
 static int unhex(const char *s, uint8_t *out, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        unsigned v;
-        if (sscanf(s + 2 * i, "%2x", &v) != 1)
+    size_t got = 0;
+    const char *end = NULL;
+    if (sodium_hex2bin(out, n, s, 2 * n, NULL, &got, &end) != 0 || got != n)
+        return -1;
+    return *end == '\0' || *end == '\n' ? 0 : -1;
+}
+
+/* "seq N\n" with N decimal digits only (sscanf would take a sign or blanks). */
+static int read_seq(const char *line, uint64_t *seq)
+{
+    uint64_t v = 0;
+    const char *p = line + 4;
+    if (strncmp(line, "seq ", 4) || !isdigit((unsigned char)*p))
+        return -1;
+    for (; isdigit((unsigned char)*p); p++) {
+        if (v > (UINT64_MAX - 9) / 10)
             return -1;
-        out[i] = (uint8_t)v;
+        v = v * 10 + (uint64_t)(*p - '0');
     }
-    return s[2 * n] == '\0' || s[2 * n] == '\n' ? 0 : -1;
+    if (*p != '\n' && *p != '\0')
+        return -1;
+    *seq = v;
+    return 0;
 }
 
 tms_err tms__witness_read(const char *dir, tms__witness *w, char *why, size_t whylen)
@@ -59,7 +69,7 @@ tms_err tms__witness_read(const char *dir, tms__witness *w, char *why, size_t wh
     while (fgets(line, sizeof line, f)) {
         if (!strcmp(line, "tmsperm-witness 1\n"))
             fields |= 1;
-        else if (sscanf(line, "seq %" SCNu64, &w->seq) == 1)
+        else if (read_seq(line, &w->seq) == 0)
             fields |= 2;
         else if (!strncmp(line, "head ", 5) && unhex(line + 5, w->head, TMS_HASH_LEN) == 0)
             fields |= 4;
@@ -75,24 +85,12 @@ tms_err tms__witness_read(const char *dir, tms__witness *w, char *why, size_t wh
 
 tms_err tms__witness_write(const char *dir, uint64_t seq, const uint8_t head[TMS_HASH_LEN])
 {
-    char path[4200], tmp[4200], text[160], h[2 * TMS_HASH_LEN + 1];
-    hex(head, TMS_HASH_LEN, h);
+    char text[160], h[2 * TMS_HASH_LEN + 1];
+    sodium_bin2hex(h, sizeof h, head, TMS_HASH_LEN);
     int n = snprintf(text, sizeof text, "tmsperm-witness 1\nseq %" PRIu64 "\nhead %s\n", seq, h);
-    snprintf(path, sizeof path, "%s/witness", dir);
-    snprintf(tmp, sizeof tmp, "%s/witness.tmp", dir);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return TMS_E_IO;
-    int ok = write(fd, text, (size_t)n) == n && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0)
-        return TMS_E_IO;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return TMS_E_IO;
-    ok = fsync(dfd) == 0;
-    close(dfd);
-    return ok ? TMS_OK : TMS_E_IO;
+    int err = tms__replace_file(dir, "witness", text, (size_t)n);
+    errno = err;   /* for the caller's message */
+    return err ? TMS_E_IO : TMS_OK;
 }
 
 /* One witness against the log: appends what it proves to out (evidence). */
@@ -103,7 +101,7 @@ static void judge(const char *what, uint64_t seq, const uint8_t *head, int match
     size_t used = strlen(out);
     if (!seq || (seq <= last && matched))
         return;
-    hex(head, TMS_HASH_LEN, h);
+    sodium_bin2hex(h, sizeof h, head, TMS_HASH_LEN);
     if (seq > last)
         snprintf(out + used, len - used, "%s%s had seq %" PRIu64 " (chain head %.16s...) but the log ends at seq %"
                  PRIu64 ": records %" PRIu64 "..%" PRIu64 " are missing", used ? "; " : "", what, seq, h, last,
@@ -117,9 +115,9 @@ void tms__loss_summary(const tms__loss_check *c, uint64_t last, char *out, size_
 {
     char ph[17] = "-", wh[17] = "-";
     if (c->proj_trusted)
-        hex(c->proj_head, 8, ph);
+        sodium_bin2hex(ph, sizeof ph, c->proj_head, 8);
     if (c->witness.present)
-        hex(c->witness.head, 8, wh);
+        sodium_bin2hex(wh, sizeof wh, c->witness.head, 8);
     snprintf(out, len, "log ends at seq %" PRIu64 "; projection at seq %" PRIu64 " head %s; witness at seq %" PRIu64
              " head %s", last, c->proj_trusted ? c->proj_seq : 0, ph, c->witness.present ? c->witness.seq : 0, wh);
 }

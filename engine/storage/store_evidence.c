@@ -55,25 +55,43 @@ static int read_evidence(const char *dir, char *boot, size_t bootlen, int *clean
     return version == 1 && (*clean || !strcmp(state, "open"));
 }
 
+int tms__replace_file(const char *dir, const char *leaf, const char *text, size_t n)
+{
+    char path[4200], tmp[4300];
+    int err = 0, fd, dfd;
+    snprintf(path, sizeof path, "%s/%s", dir, leaf);
+    snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, leaf);
+    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
+        return errno;
+    ssize_t w = write(fd, text, n);
+    if (w != (ssize_t)n)
+        err = w < 0 ? errno : EIO;   /* a short write: the disk is full */
+    else if (fsync(fd) != 0)
+        err = errno;
+    if (close(fd) != 0 && !err)
+        err = errno;
+    if (!err && rename(tmp, path) != 0)
+        err = errno;
+    if (err) {
+        unlink(tmp);
+        return err;
+    }
+    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return errno;
+    if (fsync(dfd) != 0)
+        err = errno;
+    close(dfd);
+    return err;
+}
+
+/* 0, or -1 with errno set. */
 static int write_evidence(const char *dir, const char *boot, const char *state)
 {
-    char path[4200], tmp[4200], text[256];
+    char text[256];
     int n = snprintf(text, sizeof text, "tmsperm-projection-writer 1\nboot %s\nstate %s\n", boot, state);
-    snprintf(path, sizeof path, "%s/writer", dir);
-    snprintf(tmp, sizeof tmp, "%s/writer.tmp", dir);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0)
-        return -1;
-    int ok = write(fd, text, (size_t)n) == n && fsync(fd) == 0;
-    ok = close(fd) == 0 && ok;
-    if (!ok || rename(tmp, path) != 0)
-        return -1;
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
-        return -1;
-    ok = fsync(dfd) == 0;
-    close(dfd);
-    return ok ? 0 : -1;
+    int err = tms__replace_file(dir, "writer", text, (size_t)n);
+    errno = err;
+    return err ? -1 : 0;
 }
 
 static int exists(const char *dir, const char *leaf)

@@ -64,6 +64,10 @@ tms_err tms__evidence_open(tms_store *st, char *why, size_t whylen);
 /* Set DIR/data.mdb aside as DIR/data.mdb.SUFFIX (replacing an older one)
  * and remove DIR/lock.mdb: files never to be opened again, kept as evidence. */
 tms_err tms__store_set_aside(const char *dir, const char *suffix, char *why, size_t whylen);
+/* Replace DIR/LEAF with text, durably: written to LEAF.tmp, synced, renamed,
+ * the directory synced. 0, or the errno of the step that failed (the
+ * temporary file is removed; the old DIR/LEAF stays as it was). */
+int tms__replace_file(const char *dir, const char *leaf, const char *text, size_t n);
 /* Record a clean close (after a sync). */
 void tms__evidence_clean(tms_store *st);
 

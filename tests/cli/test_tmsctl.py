@@ -194,5 +194,23 @@ def test_a_deleted_log_refuses_to_open_even_without_the_projection(d):
     rc, out, err = run(["--data", d, "submit"], TENANT)
     assert rc == 2 and "records 1..2 are missing" in err and "witness" in err, (rc, out, err)
 
+@case
+def test_a_damaged_witness_is_refused_not_misread(d):
+    run(["--data", d, "submit"], TENANT + EXT % 1001)
+    path = os.path.join(d, "witness")
+    good = open(path).read()
+    seq = [l for l in good.splitlines() if l.startswith("seq ")][0]
+    head = [l for l in good.splitlines() if l.startswith("head ")][0]
+    assert seq == "seq 2" and len(head) == 5 + 64, good
+    for bad in (good.replace(seq, "seq -2"), good.replace(seq, "seq +2"), good.replace(seq, "seq  2"),
+                good.replace(head, "head  " + head[5:-1]), good.replace(head, "head +" + head[6:]),
+                good.replace(head, head[:-1])):
+        open(path, "w").write(bad)
+        rc, out, err = run(["--data", d, "submit"], EXT % 1002)
+        assert rc == 2 and "witness is damaged" in err, (bad, rc, out, err)
+    open(path, "w").write(good)
+    rc, out, err = run(["--data", d, "submit"], EXT % 1002)
+    assert rc == 0 and verdicts(out)[0]["verdict"] == "accepted", (rc, out, err)
+
 print("%d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed or not passed else 0)
