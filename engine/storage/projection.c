@@ -91,6 +91,24 @@ static tms_err write_distribution(tms_txn *tx, const tms_effect *e, int add)
     return err ? err : (add ? tms_set_add : tms_set_del)(tx, TMS_DB_VISIBLE, e->tenant, manager, NULL, member);
 }
 
+static int writes_account(int type)
+{
+    switch (type) {
+    case TMS_EFFECT_LOGIN_OF:   /* the logins, then the account */
+    case TMS_EFFECT_ACCOUNT_CREATED:
+    case TMS_EFFECT_ACCOUNT_DELETED:
+    case TMS_EFFECT_PERMISSIONS:
+    case TMS_EFFECT_FEATURES:
+    case TMS_EFFECT_ROLE_OF:
+    case TMS_EFFECT_BECAME_CUSTOM:
+    case TMS_EFFECT_OWNER:
+    case TMS_EFFECT_PARENT:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 static tms_err apply_one(tms_txn *tx, const tms_state *st, const tms_effect *e)
 {
     const tms_tenant *t = e->tenant ? tms_state_tenant(st, e->tenant) : NULL;
@@ -127,11 +145,29 @@ static tms_err apply_one(tms_txn *tx, const tms_state *st, const tms_effect *e)
     return TMS_E_INVAL;
 }
 
+/* 1 when e rewrites the account that prev rewrote (a record's effects name
+ * it one after another: created, permissions, role, login). */
+static int same_account(const tms_effect *prev, const tms_effect *e)
+{
+    return prev && prev->kind == e->kind && prev->tenant && e->tenant && !strcmp(prev->id, e->id) &&
+           !strcmp(prev->tenant, e->tenant);
+}
+
+/* Every write puts what the state holds after the whole group, so an
+ * account rewritten by the effect just before is not written again. */
 tms_err tms_store_apply_effects(tms_txn *tx, const tms_state *st, const tms_effect *effs, size_t n)
 {
     tms_err err = TMS_OK;
-    for (size_t i = 0; i < n && !err; i++)
-        err = apply_one(tx, st, &effs[i]);
+    const tms_effect *prev = NULL;   /* the last effect that wrote an account */
+    for (size_t i = 0; i < n && !err; i++) {
+        const tms_effect *e = &effs[i];
+        int account = e->type != TMS_EFFECT_LOGIN_OF && writes_account(e->type);
+        if (account && same_account(prev, e))
+            continue;
+        err = apply_one(tx, st, e);
+        if (writes_account(e->type))
+            prev = e;
+    }
     return err;
 }
 
