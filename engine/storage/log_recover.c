@@ -238,26 +238,13 @@ static int rd_tail(rd *r, int head_ok, uint64_t flen, const char *what)
         cut = (zero_from + SECTOR - 1) / SECTOR * SECTOR;
     if (cut > eof)
         cut = eof;     /* the file's last, partial sector */
+    /* a whole frame before the cut (even one ending at the end of the file)
+     * was written as it is: its damage is real */
     int damage_after_cut = head_ok ? start + flen > cut : cut < start + 16;
-    if (cut == eof && head_ok && start + flen <= eof)
-        damage_after_cut = 0;   /* the whole frame is there, as written: its damage is real */
     if (!damage_after_cut)
         return rd_bad(r, "%s", what);
     return rd_tear(r, TMS_TORN_FRAME, cut == start ? "zero-filled tail (torn write)"
                                                    : "final record cut at a sector boundary (torn write)");
-}
-
-/* A frame whose head_crc fails. */
-static int rd_bad_head(rd *r)
-{
-    return rd_tail(r, 0, 0, "header checksum mismatch");
-}
-
-/* A frame whose body_crc fails. */
-static int rd_bad_body(rd *r, const uint8_t *h, size_t flen)
-{
-    (void)h;
-    return rd_tail(r, 1, flen, "body checksum mismatch");
 }
 
 /* Check the frame at r->off; avail bytes of it are buffered. */
@@ -269,7 +256,7 @@ static int rd_frame(rd *r, size_t avail)
     uint32_t len = tms_get_le32(h + TMS_FR_LEN);
     uint64_t seq = tms_get_le64(h + TMS_FR_SEQ);
     if (tms_frame_head_crc(h) != tms_get_le32(h + TMS_FR_HEAD_CRC))
-        return rd_bad_head(r);
+        return rd_tail(r, 0, 0, "header checksum mismatch");
     if (seq != r->expect)
         return rd_bad(r, "frame carries seq %" PRIu64, seq);
     if (len == 0 || len > TMS_LOG_MAX_PAYLOAD)
@@ -285,7 +272,7 @@ static int rd_frame(rd *r, size_t avail)
     h = rd_at(r);
     if (tms_crc32c(0, h + TMS_FR_HASH, TMS_LOG_HASH_LEN + (size_t)len) !=
         tms_get_le32(h + TMS_FR_BODY_CRC))
-        return rd_bad_body(r, h, flen);
+        return rd_tail(r, 1, flen, "body checksum mismatch");
     if (r->chain_known && seq >= r->hash_from && (r->hash_mod <= 1 || seq % r->hash_mod == r->hash_rem)) {
         uint8_t want[TMS_LOG_HASH_LEN];
         tms_log_chain_hash(r->prev, seq, h + TMS_LOG_FRAME_HEADER, len, want);
