@@ -33,6 +33,16 @@ static void free_role(tms_state *st, tms_role *r)
     tms__entity_free(st, r);
 }
 
+/* Every entity fits a slab class, whatever the schema's limits say: the
+ * state's end drops the slab whole (free_tenant), which frees nothing that
+ * came from malloc. An entity is its struct, its id and its strings. */
+#define TMS__FITS_SLAB(bytes) (((bytes) + TMS__SLAB_QUANTUM - 1) / TMS__SLAB_QUANTUM < TMS__SLAB_CLASSES)
+_Static_assert(TMS__FITS_SLAB(sizeof(tms_tenant) + 2 * (TMS_ID_MAX + 1)), "a tenant outgrows the slab");
+_Static_assert(TMS__FITS_SLAB(sizeof(tms_account) + TMS_ID_MAX + 1), "an account outgrows the slab");
+_Static_assert(TMS__FITS_SLAB(sizeof(tms_role) + 2 * (TMS_ID_MAX + 1)), "a role outgrows the slab");
+_Static_assert(TMS__FITS_SLAB(sizeof(tms_login) + TMS_ID_MAX + 1 + 2 * (TMS_TEXT_MAX + 1)),
+               "a login outgrows the slab");
+
 /* A tenant and what it holds. Its entities go back to the slab one by one
  * only when `one_by_one` (a rollback); the state's end drops the slab whole. */
 static void free_tenant(tms_state *st, tms_tenant *t, int one_by_one)
@@ -701,6 +711,7 @@ static size_t request_key(char *buf, const char *tenant, const char *rid)
 }
 
 #define REQUEST_KEY_MAX 255
+_Static_assert(TMS__FITS_SLAB(sizeof(tms__request) + REQUEST_KEY_MAX + 1), "a request id outgrows the slab");
 
 int tms_state_request(const tms_state *st, const char *tenant, const char *rid, tms_request_seen *out)
 {
