@@ -8,6 +8,7 @@
 #include "tmsclient.h"
 #include "tmsperm.h"
 #include "tool_common.h"
+#include "wire.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -330,16 +331,6 @@ static int remote_query(tms_client *cli, const freshness *f, int show, const cha
     return 0;
 }
 
-static int read_token(const char *path, char *buf, size_t len)
-{
-    FILE *f = fopen(path, "r");
-    int ok = f && fgets(buf, (int)len, f);
-    if (f)
-        fclose(f);
-    buf[ok ? strcspn(buf, "\r\n") : 0] = '\0';
-    return ok ? 0 : -1;
-}
-
 /* ---- the commands --------------------------------------------------------------- */
 
 /* Where the commands work, set by main before tool_dispatch runs one: the
@@ -535,8 +526,9 @@ int main(int argc, char **argv)
         return tool_dispatch(commands, argc - i + 1, argv + i - 1, &usage);
     if (!data_dir && !connect)
         return fail("%s", "--data DIR or --connect ADDR is required");
-    if (token_file && read_token(token_file, token, sizeof token))
-        return fail("cannot read token file %s", token_file);
+    size_t token_len;
+    if (token_file && tms_token_read(token_file, token, sizeof token, &token_len, why, sizeof why))
+        return fail("%s", why);
     if (connect && tms_client_connect(connect, token[0] ? token : NULL, &client, why, sizeof why))
         return fail("%s", why);
     int rc = tool_dispatch(commands, argc - i + 1, argv + i - 1, &usage);

@@ -68,7 +68,7 @@ static long long seconds_ms(const char *s)
 /* 1 when HOST:PORT names this machine only. */
 static int loopback(const char *hostport)
 {
-    return !strncmp(hostport, "127.", 4) || !strncmp(hostport, "localhost:", 10) || !strncmp(hostport, "[::1]:", 6);
+    return !strncmp(hostport, "127.", 4) || !strncmp(hostport, "[::1]:", 6);   /* --listen takes numeric addresses */
 }
 
 static int bad_value(const char *opt, const char *v, const char *want)

@@ -310,8 +310,10 @@ static tms_err query(tms_client *c, int show, const char *tenant, const char *ki
     const msgpack_object *found = tms_map_get(&c->reply.data, "found"), *j = tms_map_get(&c->reply.data, "json");
     if (show && found && found->type == MSGPACK_OBJECT_BOOLEAN && !found->via.boolean)
         return TMS_NOT_FOUND;
-    if (!j || j->type != MSGPACK_OBJECT_STR || !(*json = malloc(j->via.str.size + 1)))
-        return j ? TMS_E_NOMEM : TMS_E_PROTOCOL;
+    if (!j || j->type != MSGPACK_OBJECT_STR)
+        return TMS_E_PROTOCOL;
+    if (!(*json = malloc(j->via.str.size + 1)))
+        return TMS_E_NOMEM;
     memcpy(*json, j->via.str.ptr, j->via.str.size);
     (*json)[j->via.str.size] = '\0';
     return TMS_OK;

@@ -2,6 +2,7 @@
  * most one maximal frame plus one read's worth of bytes: a client cannot grow
  * the daemon's memory by announcing or sending more. */
 #include "wire.h"
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -131,4 +132,29 @@ void tms_pack_kv_str(msgpack_packer *pk, const char *k, const char *v)
 {
     tms_pack_str(pk, k);
     tms_pack_str(pk, v);
+}
+
+int tms_token_read(const char *path, char *out, size_t cap, size_t *len, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f || !fgets(out, (int)cap, f)) {
+        snprintf(why, whylen, "cannot read token file %s", path);
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    int c = fgetc(f);
+    fclose(f);
+    size_t n = strcspn(out, "\r\n");
+    if (!out[n] && c != EOF && c != '\n' && c != '\r') {   /* no end of line within the buffer */
+        snprintf(why, whylen, "the token in %s is longer than %zu characters", path, cap - 2);
+        return -1;
+    }
+    out[n] = '\0';
+    *len = n;
+    if (n < TMS_TOKEN_MIN) {
+        snprintf(why, whylen, "the token in %s is shorter than %d characters", path, TMS_TOKEN_MIN);
+        return -1;
+    }
+    return 0;
 }

@@ -527,31 +527,6 @@ static void on_idle_exit(uv_timer_t *t)
         daemon_begin_shutdown(d, "idle");
 }
 
-static int read_token(server *d, const char *path)
-{
-    FILE *f = fopen(path, "r");
-    if (!f || !fgets(d->token, sizeof d->token, f)) {
-        fprintf(stderr, "tmsd: cannot read token file %s\n", path);
-        if (f)
-            fclose(f);
-        return -1;
-    }
-    int c = fgetc(f);
-    fclose(f);
-    size_t line = strcspn(d->token, "\r\n");
-    if (!d->token[line] && c != EOF && c != '\n' && c != '\r') {   /* no end of line within the buffer */
-        fprintf(stderr, "tmsd: the token in %s is longer than %zu characters\n", path, sizeof d->token - 2);
-        return -1;
-    }
-    d->token[line] = '\0';
-    d->token_len = strlen(d->token);
-    if (d->token_len < 16) {
-        fprintf(stderr, "tmsd: the token in %s is shorter than 16 characters\n", path);
-        return -1;
-    }
-    return 0;
-}
-
 /* PBX nodes read the projection directly; one killed mid-read keeps its
  * LMDB reader slot (and old pages) until someone calls mdb_reader_check. */
 static void on_reap(uv_timer_t *t)
@@ -619,8 +594,10 @@ int tms_daemon_run(const tms_daemon_options *opt)
     tms_engine_options eo = {0};
     eo.defer_growth = 1;
     eo.map_bytes = opt->map_bytes;
-    if (opt->token_file && read_token(&d, opt->token_file) != 0)
+    if (opt->token_file && tms_token_read(opt->token_file, d.token, sizeof d.token, &d.token_len, why, sizeof why)) {
+        fprintf(stderr, "tmsd: %s\n", why);
         goto done;
+    }
     if (opt->principals && auth_load(&d, opt->principals, why, sizeof why) != 0) {
         fprintf(stderr, "tmsd: --principals %s\n", why);
         goto done;

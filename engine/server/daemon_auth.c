@@ -27,31 +27,6 @@ static const principal builtin_local = {"local", (1 << TMS_RIGHT_LOOKUP) | (1 <<
 static const principal builtin_anonymous = {"anonymous", 1 << TMS_RIGHT_LOOKUP, 1, NULL, 0, "", 0, -1};
 static const principal builtin_none = {"anonymous", 0, 1, NULL, 0, "", 0, -1};
 
-static int read_token_file(const char *path, char *out, size_t cap, size_t *len, char *why, size_t whylen)
-{
-    FILE *f = fopen(path, "r");
-    if (!f || !fgets(out, (int)cap, f)) {
-        snprintf(why, whylen, "cannot read token file %s", path);
-        if (f)
-            fclose(f);
-        return -1;
-    }
-    int c = fgetc(f);
-    fclose(f);
-    size_t n = strcspn(out, "\r\n");
-    if (!out[n] && c != EOF && c != '\n' && c != '\r') {
-        snprintf(why, whylen, "the token in %s is longer than %zu characters", path, cap - 2);
-        return -1;
-    }
-    out[n] = '\0';
-    *len = n;
-    if (n < 16) {
-        snprintf(why, whylen, "the token in %s is shorter than 16 characters", path);
-        return -1;
-    }
-    return 0;
-}
-
 static int load_rights(const json_t *a, int *rights)
 {
     size_t i;
@@ -105,7 +80,7 @@ static int load_one(const json_t *o, principal *p, char *why, size_t whylen)
         return snprintf(why, whylen, "principal %s: uid must be a number", name), -1;
     if (uid)
         p->uid = (long)json_integer_value(uid);
-    if (tf && read_token_file(tf, p->token, sizeof p->token, &p->token_len, why, whylen))
+    if (tf && tms_token_read(tf, p->token, sizeof p->token, &p->token_len, why, whylen))
         return -1;
     if (!tf && !uid)
         return snprintf(why, whylen, "principal %s: give it a uid or a token_file", name), -1;

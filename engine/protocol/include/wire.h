@@ -50,4 +50,12 @@ const char *tms_map_str(const msgpack_object *map, const char *key, char *buf, s
 void tms_pack_str(msgpack_packer *pk, const char *s);
 void tms_pack_kv_str(msgpack_packer *pk, const char *k, const char *v);
 
+/* A credential: the first line of the file at path (the end of line is not
+ * part of it), into out (cap bytes, NUL-terminated), its length in *len.
+ * 0, or -1 with why saying what is wrong: unreadable, longer than cap - 2,
+ * or shorter than TMS_TOKEN_MIN (a guessable token is no credential). The
+ * same rules for tmsd (--token-file, principals) and its clients. */
+#define TMS_TOKEN_MIN 16
+int tms_token_read(const char *path, char *out, size_t cap, size_t *len, char *why, size_t whylen);
+
 #endif
