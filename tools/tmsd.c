@@ -9,11 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include "daemon.h"
+#include "tmsperm_schema.h"
 
 static const char usage[] =
     "usage: tmsd --data DIR [--socket PATH] [--listen HOST:PORT] [--metrics HOST:PORT]\n"
     "            [--token-file FILE] [--principals FILE] [--tcp-lookups-need-token] [--max-connections N]\n"
     "            [--max-tcp-connections N] [--hello-timeout SECONDS] [--max-buffered-bytes N]\n"
+    "            [--max-frame-bytes N]\n"
     "            [--idle-timeout SECONDS] [--idle-exit SECONDS]\n"
     "\n"
     "  --data DIR              data directory (log, projections); created if absent\n"
@@ -30,6 +32,8 @@ static const char usage[] =
     "  --hello-timeout SECONDS a TCP client must say hello within this (default 5); until\n"
     "                          it presents the token its frames are limited to 64 KiB\n"
     "  --max-buffered-bytes N  input buffered for all connections together (default 1 GiB)\n"
+    "  --max-frame-bytes N     the largest request or reply frame (default and most 16 MiB); a reply\n"
+    "                          over it is answered E_TOOBIG\n"
     "  --idle-timeout SECONDS  close silent connections (default 300)\n"
     "  --idle-exit SECONDS     exit when no client has been connected for this long (tests)\n"
     "  --map-bytes N           initial LMDB map size (default 256 MiB; it grows as needed)\n"
@@ -109,6 +113,10 @@ int main(int argc, char **argv)
             if (number(v, 1, 1000000, &n))
                 return bad_value(a, v, "a number of connections from 1 to 1000000");
             o.max_tcp_connections = (unsigned)n;
+        } else if (!strcmp(a, "--max-frame-bytes")) {
+            if (number(v, 65536, TMS_WIRE_MAX_FRAME, &n))
+                return bad_value(a, v, "a byte count from 65536 to 16777216");
+            o.max_frame = (size_t)n;
         } else if (!strcmp(a, "--max-buffered-bytes")) {
             if (number(v, 1u << 20, 1ull << 40, &n))
                 return bad_value(a, v, "a byte count from 1 MiB to 1 TiB");

@@ -122,11 +122,41 @@ static void on_write(uv_write_t *req, int status)
     conn_release(c);
 }
 
+/* The req of a reply in sb (replies begin with it), or 0 when there is none. */
+static int reply_req(const msgpack_sbuffer *sb, msgpack_object *req)
+{
+    const uint8_t *p = (const uint8_t *)sb->data + TMS_WIRE_HEADER;
+    size_t len = sb->size - TMS_WIRE_HEADER, off = (p[0] & 0xf0) == 0x80 ? 1 : p[0] == 0xde ? 3 : len;
+    msgpack_unpacked key, val;
+    int ok = 0;
+    msgpack_unpacked_init(&key);
+    msgpack_unpacked_init(&val);
+    if (off < len && msgpack_unpack_next(&key, (const char *)p, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+        key.data.type == MSGPACK_OBJECT_STR && key.data.via.str.size == 3 && !memcmp(key.data.via.str.ptr, "req", 3) &&
+        msgpack_unpack_next(&val, (const char *)p, len, &off) == MSGPACK_UNPACK_SUCCESS &&
+        val.data.type == MSGPACK_OBJECT_POSITIVE_INTEGER) {
+        *req = val.data;
+        ok = 1;
+    }
+    msgpack_unpacked_destroy(&key);
+    msgpack_unpacked_destroy(&val);
+    return ok;
+}
+
 void conn_send(conn *c, msgpack_sbuffer *sb)
 {
     size_t off = 0;
-    if (c->closing || tms_frame_seal(sb, c->d->opt.max_frame) != TMS_OK)
+    if (c->closing)
         return;
+    if (tms_frame_seal(sb, c->d->opt.max_frame) != TMS_OK) {   /* never silence: the client waits for it */
+        msgpack_object req;
+        int has = sb->size > TMS_WIRE_HEADER && reply_req(sb, &req);
+        daemon_log("error", "msg=\"a reply exceeds the frame limit: answered E_TOOBIG\" bytes=%zu", sb->size);
+        reply_error(c, has ? &req : NULL, TMS_E_TOOBIG,
+                    "the reply exceeds the frame limit and was not sent (a submit's commands were processed all the "
+                    "same: read their outcome by request_id); ask for less per request");
+        return;
+    }
     if (c->queued_bytes == 0) {   /* nothing queued: write now, queue only what the socket refused */
         uv_buf_t now = uv_buf_init(sb->data, (unsigned)sb->size);
         int n = uv_try_write(&c->h.stream, &now, 1);

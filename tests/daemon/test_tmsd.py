@@ -170,6 +170,28 @@ def test_min_seq_waits_without_holding_up_others_and_replies_carry_their_seq(d):
     other.close()
 
 @case
+def test_a_reply_over_the_frame_limit_is_answered_e_toobig_not_dropped(d):
+    # 2500 extensions distributed to one manager: what it sees is ~90 KB of JSON, over a 64 KiB frame limit
+    data = os.path.join(d, "data")
+    lines = [mp_json(TENANT), '{"cmd":"AddManager","tenant":"acme","actor":"admin","id":"lead","new_login":{"id":"login-lead"}}']
+    for i in range(2500):
+        lines.append(mp_json(ext(i)))
+        lines.append('{"cmd":"Distribute","tenant":"acme","actor":"admin","kind":"extension","id":"x%d",'
+                     '"manager":"lead"}' % i)
+    rc, out, err = ctl("--data", data, "submit", stdin=("\n".join(lines) + "\n").encode())
+    assert rc == 0 and out.count('"accepted"') == len(lines), (rc, err, out[-300:])
+    p, data = start(d, "--max-frame-bytes", "65536")
+    c = mp.Conn(os.path.join(data, "tmsd.sock"))
+    c.s.settimeout(10)   # a dropped reply fails here, not at ctest's timeout
+    r = c.call("visible", tenant="acme", manager="lead")
+    assert r["req"] == c.req and r.get("error") == "E_TOOBIG" and "frame limit" in r["message"], r
+    assert c.call("status")["last_seq"] == len(lines)   # the connection goes on
+    c.close()
+    rc, out, err = ctl("--connect", os.path.join(data, "tmsd.sock"), "visible", "acme", "lead")
+    assert rc == 2 and out == "" and "E_TOOBIG" not in out, (rc, out, err)
+    assert stop(p) == 0
+
+@case
 def test_pipelined_and_batched_requests(d):
     p, data = start(d)
     c = mp.Conn(os.path.join(data, "tmsd.sock"))
