@@ -80,6 +80,7 @@ static void settle(server *d, waiter *w, uint64_t seq)
     conn *c = w->c;
     if (!c->closing) {
         if (seq >= w->min_seq) {
+            d->ctr.requests--;   /* counted when it arrived; handle_frame counts it again */
             if (handle_frame(c, w->frame, w->len) < 0)   /* min_seq is met now: answered at once */
                 conn_close(c);
         } else {
