@@ -355,15 +355,7 @@ def test_metrics_and_embedded_readers_while_tmsd_writes(d):
     last = c.call("status")["last_seq"]
     rc, out, _ = ctl("--data", data, "check", "acme", "extension", "x%d" % ((last - 2) // 2), "reports.view")
     assert rc == 0 and out.strip() == "allow", (last, rc, out)
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
-    s.sendall(b"GET /metrics HTTP/1.0\r\n\r\n")
-    body = b""
-    while True:
-        chunk = s.recv(65536)
-        if not chunk:
-            break
-        body += chunk
-    text = body.decode()
+    text = http_get("127.0.0.1:%d" % port, "/metrics")
     assert text.startswith("HTTP/1.0 200") and "tmsd_groups_total" in text, text[:300]
     assert "tmsd_group_commit_seconds_bucket" in text and "tmsd_lookup_seconds_count" in text, text[:300]
     groups = int([l for l in text.splitlines() if l.startswith("tmsd_groups_total ")][0].split()[1])
