@@ -1127,6 +1127,21 @@ static void fix_crcs(uint8_t *f)
     put32(f + 16, crc_bitwise(f + 24, 32 + len));
 }
 
+/* The 12-frame segment d (len bytes) with its last frame (at last) copied
+ * after it as record 13, CRCs re-sealed: only the hash chain can tell.
+ * Caller frees. */
+static uint8_t *with_forged_13th(const uint8_t *d, size_t len, size_t last)
+{
+    size_t flen = len - last;
+    uint8_t *x = malloc(len + flen);
+    assert_non_null(x);
+    memcpy(x, d, len);
+    memcpy(x + len, d + last, flen);
+    x[len + 8] = 13;
+    fix_crcs(x + len);
+    return x;
+}
+
 static void test_log_forged_records_with_valid_crcs_are_corrupt(void **state)
 {
     (void)state;
@@ -1139,12 +1154,7 @@ static void test_log_forged_records_with_valid_crcs_are_corrupt(void **state)
 
     /* a forged record 13 re-appended at the end: valid CRCs, wrong hash */
     size_t flen = len - offs[11];
-    uint8_t *x = malloc(len + flen);
-    assert_non_null(x);
-    memcpy(x, d, len);
-    memcpy(x + len, d + offs[11], flen);
-    x[len + 8] = 13;
-    fix_crcs(x + len);
+    uint8_t *x = with_forged_13th(d, len, offs[11]);
     assert_int_equal(tu_write_file(p, x, len + flen), 0);
     expect_corrupt(dir, 13, 1, len);
 
@@ -1195,12 +1205,8 @@ static void appended_after_checker(int flags)
     uint8_t *d = tu_read_file(p, &len);
     assert_int_equal(frame_offsets(d, len, offs, 64), 12);
     size_t flen = len - offs[11];
-    uint8_t *x = malloc(len + flen);
-    assert_non_null(x);
-    memcpy(x, d, len);
-    memcpy(x + len, d + offs[11], flen);
-    x[len + 8] = 13;   /* odd: the checker's share when shared, so hashed here after it ended */
-    fix_crcs(x + len);
+    /* 13 is odd: the checker's share when shared, so hashed here after it ended */
+    uint8_t *x = with_forged_13th(d, len, offs[11]);
     assert_int_equal(tu_write_file(p, x, len + flen), 0);
     assert_int_equal(tms_log_iter_next(it, &rec, &has), TMS_E_CORRUPT);
     assert_int_equal(has, 0);
