@@ -158,6 +158,10 @@ def test_min_seq_waits_without_holding_up_others_and_replies_carry_their_seq(d):
     assert rc == 2 and out == "" and "at seq 3" in err, (rc, out, err)
     rc, out, err = ctl("--connect", sock, "check", "--min-seq", "3", "acme", "extension", "x1", "reports.view")
     assert rc == 0 and out.strip() == "allow", (rc, out, err)
+    # show and visible through tmsd print what embedded prints, with the same exit codes
+    for args in (["show", "acme", "extension", "x1"], ["show", "acme", "extension", "x9"], ["visible", "acme", "nobody"]):
+        remote, local = ctl("--connect", sock, *args), ctl("--data", data, *args)
+        assert remote[:2] == local[:2] and remote[0] == (1 if "x9" in args else 0), (args, remote, local)
     # a waiter is answered (E_STALE) when tmsd stops, which then exits 0
     c.send_raw(mp.frame({"op": "visible", "req": 78, "min_seq": 99, "wait_ms": 60000, "tenant": "acme", "manager": "m"}))
     time.sleep(0.1)
