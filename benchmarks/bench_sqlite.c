@@ -459,7 +459,7 @@ static void options(bench *b, int argc, char **argv)
     b->checks = 2000000;
     b->submits = 100000;
     b->rounds = 3;
-    for (int i = 1; i < argc; i++) {
+    for (int i = 1; i < argc; i += 2) {   /* --option VALUE pairs */
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "--help") || !strcmp(a, "-h"))
             usage(0);
@@ -472,7 +472,6 @@ static void options(bench *b, int argc, char **argv)
         else if (!strcmp(a, "--only")) b->only = v;
         else if (!strcmp(a, "--rounds")) b->rounds = atoi(v);
         else usage(2);
-        i++;
     }
     if (!b->data || b->checks < 1 || b->submits < 100 || b->rounds < 1)
         usage(2);
