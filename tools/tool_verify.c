@@ -4,10 +4,14 @@
  * head, digest). The first failure is reported with seq, segment and byte
  * offset. The four steps are described at tool_verify_main. */
 #include "engine.h"
+#include "history.h"
 #include "tool_audit.h"
 #include "tool_common.h"
 #include "tool_replay.h"
+#include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -23,7 +27,7 @@ static const char usage_verify[] =
     "\n"
     "Prints one JSON line:\n"
     "  {\"ok\":true,\"records\":N,\"last_seq\":N,\"head\":\"hex\",\"digest\":\"hex\",...}\n"
-    "  {\"ok\":false,\"check\":\"frame|record|projection|replay|digest\",\"seq\":N,\n"
+    "  {\"ok\":false,\"check\":\"frame|record|projection|replay|digest|history\",\"seq\":N,\n"
     "   \"segment\":\"...\",\"offset\":N,\"error\":\"...\"}\n"
     "Exit status: 0 intact, 1 verification failed (a one-line message on stderr\n"
     "names the first bad seq, segment and byte offset), 2 usage or I/O error.\n";
@@ -34,6 +38,7 @@ typedef struct vstate {
     int proj;                            /* 1 if DIR/proj exists */
     uint64_t pseq;
     uint8_t phead[TMS_HASH_LEN], pdigest[TMS_HASH_LEN];
+    tms_store_check_history phist;       /* its as-of index: complete to which seq, digest */
     /* the log, as read */
     uint64_t records, last_seq;
     int64_t last_time;
@@ -72,7 +77,7 @@ static int read_projection(vstate *s, const char *datadir)
 {
     char path[4200], why[512];
     tms_err err = tms_store_check(tms_data_path(path, sizeof path, datadir, "proj"), 0, s->pdigest, &s->pseq,
-                                  s->phead, why, sizeof why);
+                                  s->phead, &s->phist, why, sizeof why);
     if (err == TMS_NOT_FOUND)
         return 0;
     if (err == TMS_E_CORRUPT) {
@@ -221,6 +226,39 @@ static int replay_and_compare(vstate *s)
     return rc;
 }
 
+/* Step 5: the as-of index (history.h) of a projection level with the log,
+ * against one rebuilt from the log in a scratch directory. An index not
+ * complete to the projection's seq is no failure: the next writer rebuilds it. */
+static int check_history(vstate *s)
+{
+    char tmpl[] = "/tmp/tms-verify-XXXXXX", path[64];
+    const char *leaves[] = {"data.mdb", "lock.mdb", "writer"};
+    tms_store *st = NULL;
+    tms_txn *tx = NULL;
+    tms_replay_result res;
+    uint8_t digest[TMS_HASH_LEN];
+    if (!s->proj || s->pseq != s->last_seq || s->phist.seq != s->pseq || !s->last_seq)
+        return 0;
+    if (!mkdtemp(tmpl))
+        return tool_fail("cannot create a scratch directory: %s", strerror(errno));
+    tms_err err = tms_store_open(tmpl, TMS_STORE_SCRATCH, &st, res.msg, sizeof res.msg);
+    if (!err && !(err = tms_history_rebuild(st, s->logdir, &res)) && !(err = tms_txn_begin(st, 0, &tx)))
+        err = tms_history_digest(tx, digest);
+    tms_txn_abort(tx);
+    tms_store_close(st);
+    for (size_t i = 0; i < sizeof leaves / sizeof leaves[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmpl, leaves[i]);
+        unlink(path);
+    }
+    rmdir(tmpl);
+    if (err)
+        return tool_fail("as-of index: %s", res.msg[0] ? res.msg : tms_strerror(err));
+    if (memcmp(digest, s->phist.digest, TMS_HASH_LEN))
+        failure(s, "history", s->pseq, "proj/data.mdb", 0,
+                "the projection's as-of index differs from one rebuilt from the log (damaged)");
+    return 0;
+}
+
 static int report(vstate *s)
 {
     char hex[2 * TMS_HASH_LEN + 1], when[TOOL_TIME_MAX];
@@ -261,7 +299,8 @@ static int report(vstate *s)
  * 2. the whole log through the checking iterator, every payload decoded;
  * 3. the projection not ahead of the log, and the same chain head at its seq;
  * 4. a fold in memory (every recomputed verdict equal to the logged one),
- *    its digest compared with the projection's at its seq. */
+ *    its digest compared with the projection's at its seq;
+ * 5. the projection's as-of index with one rebuilt from the log. */
 int tool_verify_main(int argc, char **argv)
 {
     const char *data = NULL, *pos[1];
@@ -280,6 +319,8 @@ int tool_verify_main(int argc, char **argv)
         return TOOL_ERROR;
     check_projection(&s);
     if (!s.failed && replay_and_compare(&s))
+        return TOOL_ERROR;
+    if (!s.failed && !s.damaged[0] && check_history(&s))
         return TOOL_ERROR;
     if (!s.failed && s.damaged[0])   /* the log is intact; the projection is not (the next writer rebuilds it) */
         failure(&s, "projection", s.last_seq, "proj/data.mdb", 0, s.damaged);

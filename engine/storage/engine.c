@@ -8,6 +8,7 @@
  * group and the projection is rebuilt from the state if it missed it. */
 #include "engine_internal.h"
 #include "replay.h"
+#include "history.h"
 #include "store_internal.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -38,6 +39,8 @@ struct tms_engine {
     char loss[600];                 /* evidence of records missing from the log, when acknowledged */
     char loss_record[TMS_TEXT_MAX + 1];   /* ... as the AcknowledgeLoss record keeps it */
     int opened;                     /* open succeeded: close may write the witness (never after a refusal) */
+    tms_history_batch history;      /* what the group in flight writes into the as-of index: kept until its
+                                       projection commit holds (catch_up writes it again) */
     int screened;                   /* the projection was read whole before it was opened for writing */
     uint8_t screen_digest[TMS_HASH_LEN];   /* ... and its state digest then */
 };
@@ -85,6 +88,9 @@ typedef struct level {
     int usable;                     /* the projection may be caught up (else: rebuild) */
     int matched;                    /* its head was found at its seq */
     tms_txn *tx;                    /* the catch-up transaction, once needed */
+    tms_history_writer hw;          /* the as-of index, written during the fold when the projection is not
+                                       usable from the start (its tx and the catch-up one never coexist) */
+    int hist_in_fold;               /* ... that is being done */
     char why[300];                  /* why a rebuild, when one is needed */
     tms__loss_check lc;             /* witnesses of how far the log once went */
 } level;
@@ -95,6 +101,8 @@ static tms_err level_record(void *ctx, const tms_fold_event *ev)
     tms_err err;
     if (l->lc.witness.present && ev->rec->seq == l->lc.witness.seq)
         l->lc.witness_matched = !memcmp(ev->hash, l->lc.witness.head, TMS_HASH_LEN);
+    if (l->hist_in_fold)
+        tms_history_writer_add(&l->hw, ev);   /* a failure is kept in hw.err: rebuilt after the fold */
     if (!l->usable || ev->rec->seq < l->proj_seq)
         return TMS_OK;
     if (ev->rec->seq == l->proj_seq) {
@@ -115,9 +123,15 @@ static tms_err level_record(void *ctx, const tms_fold_event *ev)
         }
         return TMS_OK;
     }
+    if (l->hist_in_fold)
+        return TMS_OK;   /* no catch-up: a rebuild (and the writer's transaction is the open one) */
     if (!l->tx && (err = tms_txn_begin(l->e->store, 1, &l->tx)))
         return err;
-    if ((err = tms_store_apply_effects(l->tx, ev->state, ev->effects, ev->neffects))) {
+    tms_history_batch_clear(&l->e->history);
+    if ((err = tms_store_apply_effects(l->tx, ev->state, ev->effects, ev->neffects)) ||
+        (err = tms_history_record(&l->e->history, ev->state, ev->rec->seq, ev->rec->time, ev->effects,
+                                  ev->neffects)) ||
+        (err = tms_history_apply(l->tx, &l->e->history))) {
         tms_txn_abort(l->tx);   /* map full, or worse: rebuild instead */
         l->tx = NULL;
         l->usable = 0;
@@ -131,13 +145,15 @@ static tms_err level_begin(tms_engine *e, level *l)
 {
     tms_txn *tx;
     uint32_t format;
+    uint64_t hist = 0;
     memset(l, 0, sizeof *l);
     l->e = e;
     tms_err err = tms_txn_begin(e->store, 0, &tx);
     if (err)
         return err;
-    if (!(err = tms_meta_get(tx, &l->proj_seq, l->proj_head)))
-        err = tms_store_format(tx, &format);
+    if (!(err = tms_meta_get(tx, &l->proj_seq, l->proj_head)) && !(err = tms_store_format(tx, &format)) &&
+        format == TMS_STORE_FORMAT)
+        err = tms_history_complete(tx, &hist);
     tms_txn_abort(tx);
     if (err)
         return err;
@@ -149,7 +165,26 @@ static tms_err level_begin(tms_engine *e, level *l)
         snprintf(l->why, sizeof l->why, "%s", tms_store_distrust(e->store));
     else if (l->proj_seq && format != TMS_STORE_FORMAT)
         snprintf(l->why, sizeof l->why, "projection format %u, this version writes %u", format, TMS_STORE_FORMAT);
+    else if (l->usable && hist != l->proj_seq)
+        snprintf(l->why, sizeof l->why, "its as-of index is complete to seq %llu, not %llu",
+                 (unsigned long long)hist, (unsigned long long)l->proj_seq);
+    /* rebuilding (or the index is not level): the index too, record by record as the fold goes; the
+       projection still witnesses how far the log went (usable), but is rebuilt whole at the end */
+    l->hist_in_fold = !l->usable || hist != l->proj_seq;
+    l->hw.st = e->store;
     return TMS_OK;
+}
+
+/* After a rebuild: the as-of index written during the fold is complete, or
+ * (it failed, or the projection turned out unusable only during the fold)
+ * it is rebuilt by a fold of its own. */
+static tms_err level_history(tms_engine *e, int written)
+{
+    char logdir[4200];
+    tms_replay_result hres;
+    if (written)
+        return TMS_OK;
+    return tms_history_rebuild(e->store, tms_data_path(logdir, sizeof logdir, e->dir, "log"), &hres);
 }
 
 /* After the fold: commit the catch-up, or rebuild from the state. */
@@ -161,15 +196,16 @@ static tms_err level_end(tms_engine *e, level *l, const tms_replay_result *res)
         snprintf(l->why, sizeof l->why, "projection at seq %llu is ahead of the log (last seq %llu)",
                  (unsigned long long)l->proj_seq, (unsigned long long)res->last_seq);
     }
-    if (l->usable && l->matched && l->tx) {
+    if (l->usable && l->matched && l->tx && !l->hist_in_fold) {
         tms_txn *tx = l->tx;   /* committed or aborted here, either way freed */
         l->tx = NULL;
-        if ((err = tms_meta_put(tx, res->last_seq, res->head)) != TMS_OK)
+        if ((err = tms_meta_put(tx, res->last_seq, res->head)) != TMS_OK ||
+            (err = tms_history_mark(tx, res->last_seq)) != TMS_OK)
             tms_txn_abort(tx);
         else if ((err = tms_txn_commit(tx)) == TMS_OK)
             return TMS_OK;
         snprintf(l->why, sizeof l->why, "catching up failed (%s)", tms_strerror(err));
-    } else if (l->usable && l->matched) {
+    } else if (l->usable && l->matched && !l->hist_in_fold) {
         return TMS_OK;   /* level already, and its content checked at its seq (level_record) */
     }
     tms_txn_abort(l->tx);
@@ -179,7 +215,11 @@ static tms_err level_end(tms_engine *e, level *l, const tms_replay_result *res)
         snprintf(e->report + used, sizeof e->report - used, "%sprojection rebuilt from the log: %s",
                  used ? "; " : "", l->why);
     }
-    return tms_projection_rebuild(e->store, e->state, res->last_seq, res->head);
+    /* the index written during the fold first: one write transaction at a time */
+    int written = l->hist_in_fold && tms_history_writer_end(&l->hw, res->last_seq) == TMS_OK;
+    if ((err = tms_projection_rebuild(e->store, e->state, res->last_seq, res->head)))
+        return err;
+    return level_history(e, written);
 }
 
 /* After the fold, before anything is written: a witness that went further
@@ -222,7 +262,8 @@ static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
     tms_data_path(proj, sizeof proj, e->dir, "proj");
     if (!tms_store_believable(proj))
         return TMS_OK;   /* never read: opening for writing sets it aside (store.h, "Evidence") */
-    tms_err err = tms_store_check(proj, 1, e->screen_digest, &seq, head, what, sizeof what);
+    tms_store_check_history hist;   /* walked for faults: the writer will write into its pages */
+    tms_err err = tms_store_check(proj, 1, e->screen_digest, &seq, head, &hist, what, sizeof what);
     if (err == TMS_NOT_FOUND)
         return TMS_OK;
     if (err == TMS_E_CORRUPT) {
@@ -281,6 +322,7 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
     memcpy(e->head, res.head, TMS_HASH_LEN);
 out:
     tms_txn_abort(l.tx);   /* NULL once level_end or judge_loss took it */
+    tms_txn_abort(l.hw.tx);   /* NULL unless the open failed during the fold */
     return err;
 }
 
@@ -349,6 +391,7 @@ void tms_engine_close(tms_engine *e)
     if (e->lock_fd >= 0)
         close(e->lock_fd);   /* releases the flock */
     msgpack_sbuffer_destroy(&e->buf);
+    tms_history_batch_free(&e->history);
     free(e);
 }
 
@@ -419,26 +462,41 @@ static tms_err stage_one(tms_engine *e, tms_submission *s, int64_t now)
     return s->seq == rec.seq ? TMS_OK : TMS_E_CORRUPT;   /* the log and the record must agree on seq */
 }
 
+/* The group's writes into the projection, in a new transaction *tx. */
+static tms_err write_group(tms_engine *e, tms_txn **tx)
+{
+    size_t n;
+    const tms_effect *effs = tms_state_effects(e->state, &n);
+    uint64_t last = tms_log_last_seq(e->log);
+    tms_err err = tms_txn_begin(e->store, 1, tx);
+    if (!err && !(err = tms_store_apply_effects(*tx, e->state, effs, n)) &&
+        !(err = tms_history_apply(*tx, &e->history)) && !(err = tms_meta_put(*tx, last, tms_log_head(e->log))))
+        err = tms_history_mark(*tx, last);
+    return err;
+}
+
 /* Stage the whole batch: the state, the log, and the group's effects in
  * one LMDB transaction, left in *tx (NULL when nothing was logged, e.g.
  * only repeats); on failure nothing is staged anywhere and *tx is NULL. */
 static tms_err stage_batch(tms_engine *e, tms_txn **tx, tms_submission *subs, size_t n)
 {
     int64_t now = next_time(e);
-    size_t neff;
+    size_t neff, before;
     tms_state_mark mark = tms_state_mark_get(e->state);
     tms_err err = TMS_OK;
     *tx = NULL;
+    tms_history_batch_clear(&e->history);
     for (size_t i = 0; i < n && !err; i++) {
         subs[i].repeat = 0;
         subs[i].seq = 0;
-        err = stage_one(e, &subs[i], now);
+        tms_state_effects(e->state, &before);
+        if ((err = stage_one(e, &subs[i], now)) || subs[i].repeat)
+            continue;
+        const tms_effect *effs = tms_state_effects(e->state, &neff);   /* this record's: [before, neff) */
+        err = tms_history_record(&e->history, e->state, subs[i].seq, now, effs + before, neff - before);
     }
-    if (!err && tms_log_staged(e->log)) {
-        const tms_effect *effs = tms_state_effects(e->state, &neff);
-        if (!(err = tms_txn_begin(e->store, 1, tx)) && !(err = tms_store_apply_effects(*tx, e->state, effs, neff)))
-            err = tms_meta_put(*tx, tms_log_last_seq(e->log), tms_log_head(e->log));
-    }
+    if (!err && tms_log_staged(e->log))
+        err = write_group(e, tx);
     if (err) {
         tms_txn_abort(*tx);
         *tx = NULL;
@@ -538,7 +596,8 @@ static tms_err catch_up(tms_engine *e, char *why, size_t whylen)
     tms_txn *tx = NULL;
     tms_err err = tms_txn_begin(e->store, 1, &tx);
     if (!err && !(err = tms_store_apply_effects(tx, e->state, effs, n)) &&
-        !(err = tms_meta_put(tx, tms_log_last_seq(e->log), e->head))) {
+        !(err = tms_history_apply(tx, &e->history)) && !(err = tms_meta_put(tx, tms_log_last_seq(e->log), e->head)) &&
+        !(err = tms_history_mark(tx, tms_log_last_seq(e->log)))) {
         err = tms_txn_commit(tx);
         tx = NULL;
     }

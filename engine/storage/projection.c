@@ -9,7 +9,7 @@
 
 /* ---- values of state entities -------------------------------------------- */
 
-static size_t account_value(uint8_t *buf, const tms_account *a)
+size_t tms__account_value(uint8_t *buf, const tms_account *a)
 {
     int tag;
     tms_role *role = tms_account_role(a, &tag);
@@ -20,13 +20,13 @@ static size_t account_value(uint8_t *buf, const tms_account *a)
                             link ? tms_account_id(link) : NULL);
 }
 
-static size_t tenant_value(uint8_t *buf, const tms_tenant *t)
+size_t tms__tenant_value(uint8_t *buf, const tms_tenant *t)
 {
     tms_role *def = tms_tenant_default_role(t);
     return tms__enc_tenant(buf, tms_tenant_admin(t), def ? tms_role_id(def) : NULL);
 }
 
-static size_t role_value(uint8_t *buf, const tms_role *r)
+size_t tms__role_value(uint8_t *buf, const tms_role *r)
 {
     return tms__enc_role(buf, tms_role_account_kind(r), tms_role_permissions(r), tms_role_creator(r));
 }
@@ -48,7 +48,7 @@ static tms_err write_account(tms_txn *tx, const tms_tenant *t, const char *tid, 
     const tms_account *a = t ? tms_tenant_account(t, kind, id) : NULL;
     if (!a)
         return tms__raw_del(tx, TMS_DB_ACCOUNTS, key, klen);
-    return tms__raw_put(tx, TMS_DB_ACCOUNTS, key, klen, val, account_value(val, a));
+    return tms__raw_put(tx, TMS_DB_ACCOUNTS, key, klen, val, tms__account_value(val, a));
 }
 
 static tms_err write_login(tms_txn *tx, const tms_tenant *t, const char *tid, const char *id)
@@ -69,7 +69,7 @@ static tms_err write_role(tms_txn *tx, const tms_tenant *t, const char *tid, con
     const tms_role *r = t ? tms_tenant_role(t, id) : NULL;
     if (!r)
         return tms__raw_del(tx, TMS_DB_ROLES, key, klen);
-    return tms__raw_put(tx, TMS_DB_ROLES, key, klen, val, role_value(val, r));
+    return tms__raw_put(tx, TMS_DB_ROLES, key, klen, val, tms__role_value(val, r));
 }
 
 static tms_err write_tenant(tms_txn *tx, const tms_tenant *t, const char *tid)
@@ -77,7 +77,7 @@ static tms_err write_tenant(tms_txn *tx, const tms_tenant *t, const char *tid)
     uint8_t val[TMS__VALUE_MAX];
     if (!t)
         return tms__raw_del(tx, TMS_DB_TENANTS, tid, strlen(tid));
-    return tms__raw_put(tx, TMS_DB_TENANTS, tid, strlen(tid), val, tenant_value(val, t));
+    return tms__raw_put(tx, TMS_DB_TENANTS, tid, strlen(tid), val, tms__tenant_value(val, t));
 }
 
 /* Distribution both ways: object -> managers (show), manager -> objects (visible). */
@@ -202,7 +202,7 @@ static int emit_account(void *ctx, tms_account *a)
     uint8_t val[TMS__VALUE_MAX];
     size_t klen = tms__make_key(key, tms_tenant_id(r->t), k, tms_account_id(a));
     if (r->db == TMS_DB_ACCOUNTS)
-        return emit(r, key, klen, val, account_value(val, a));
+        return emit(r, key, klen, val, tms__account_value(val, a));
     tms_account *small[16], **managers = small;
     size_t n = tms_object_distribution(a, small, 16);
     if (n > 16) {
@@ -239,7 +239,7 @@ static int emit_role(void *ctx, tms_role *role)
     char key[TMS__KEY_MAX];
     uint8_t val[TMS__VALUE_MAX];
     size_t klen = tms__make_key(key, tms_tenant_id(r->t), tms_role_id(role), NULL);
-    return emit(r, key, klen, val, role_value(val, role));
+    return emit(r, key, klen, val, tms__role_value(val, role));
 }
 
 static int emit_login(void *ctx, tms_login *l)
@@ -259,7 +259,7 @@ static int emit_tenant(void *ctx, tms_tenant *t)
     r->t = t;
     switch (r->db) {
     case TMS_DB_TENANTS:
-        return emit(r, tms_tenant_id(t), strlen(tms_tenant_id(t)), val, tenant_value(val, t));
+        return emit(r, tms_tenant_id(t), strlen(tms_tenant_id(t)), val, tms__tenant_value(val, t));
     case TMS_DB_ACCOUNTS:
     case TMS_DB_DIST: rc = tms_tenant_foreach_account(t, emit_account, r); break;
     case TMS_DB_VISIBLE: rc = tms_tenant_foreach_visible(t, emit_visible, r); break;
@@ -275,7 +275,7 @@ static int emit_tenant(void *ctx, tms_tenant *t)
 /* Every domain database (not meta) of st, in order, through r. */
 static tms_err render_all(const tms_state *st, render *r)
 {
-    for (int db = TMS_DB_TENANTS; db < TMS_DB_COUNT && !r->err; db++) {
+    for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END && !r->err; db++) {
         r->db = db;
         if (r->h)
             tms__digest_db(r->h, db);

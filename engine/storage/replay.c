@@ -2,6 +2,7 @@
  * rebuild a projection from a state. Each record is applied and committed
  * in memory; observers hear of it, with its effects, before the next one. */
 #include "replay.h"
+#include "history.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,5 +186,82 @@ tms_err tms_replay(tms_store *st, const char *logdir, const tms_replay_opts *opt
     if (!err && (err = tms_projection_rebuild(st, state, res->last_seq, res->head)))
         snprintf(res->msg, sizeof res->msg, "projection: %s", tms_strerror(err));
     tms_state_free(state);
+    if (!err && !o.to_seq && !o.to_time && !o.tenant) {   /* the whole log: its whole history too */
+        tms_replay_result hres;
+        if ((err = tms_history_rebuild(st, logdir, &hres)))
+            snprintf(res->msg, sizeof res->msg, "%s", hres.msg);
+    }
     return err;
+}
+
+/* ---- the as-of index, from the log ------------------------------------------ */
+
+#define HISTORY_CHUNK 20000   /* records per write transaction: bounds LMDB's dirty pages */
+
+tms_err tms_history_writer_add(tms_history_writer *w, const tms_fold_event *ev)
+{
+    if (w->err)
+        return w->err;
+    if (!w->tx && (w->err = tms_txn_begin(w->st, 1, &w->tx)))
+        return w->err;
+    if (!w->started && !(w->err = tms_history_clear(w->tx)))
+        w->started = 1;
+    tms_history_batch_clear(&w->batch);
+    if (!w->err && !(w->err = tms_history_record(&w->batch, ev->state, ev->rec->seq, ev->rec->time, ev->effects,
+                                                   ev->neffects)))
+        w->err = tms_history_apply(w->tx, &w->batch);
+    if (!w->err && ++w->in_tx >= HISTORY_CHUNK) {
+        w->err = tms_txn_commit(w->tx);
+        w->tx = NULL;
+        w->in_tx = 0;
+    }
+    if (w->err) {
+        tms_txn_abort(w->tx);
+        w->tx = NULL;
+    }
+    return w->err;
+}
+
+tms_err tms_history_writer_end(tms_history_writer *w, uint64_t seq)
+{
+    if (!w->err && !w->tx)
+        w->err = tms_txn_begin(w->st, 1, &w->tx);
+    if (!w->err && !w->started && !(w->err = tms_history_clear(w->tx)))
+        w->started = 1;   /* an empty log: an empty index */
+    if (!w->err && !(w->err = tms_history_mark(w->tx, seq))) {
+        w->err = tms_txn_commit(w->tx);
+        w->tx = NULL;
+    }
+    tms_txn_abort(w->tx);
+    w->tx = NULL;
+    tms_history_batch_free(&w->batch);
+    return w->err;
+}
+
+static tms_err history_add(void *ctx, const tms_fold_event *ev)
+{
+    return tms_history_writer_add(ctx, ev);
+}
+
+tms_err tms_history_rebuild(tms_store *st, const char *logdir, tms_replay_result *res)
+{
+    for (;;) {   /* a full map: grow it and fold again (the map doubles: a few rounds at most) */
+        tms_state *state = tms_state_new();
+        tms_history_writer w = {st, NULL, 0, 0, TMS_OK, {NULL, 0, 0, TMS_OK}};
+        tms_replay_opts o = {0};
+        tms_err err = TMS_E_NOMEM;
+        o.on_effects = history_add;
+        o.ctx = &w;
+        o.chain = TMS_LOG_ITER_CHAIN_ON_THREAD;
+        if (state && (err = tms_fold(state, logdir, &o, res)) == TMS_OK)
+            err = tms_history_writer_end(&w, res->last_seq);
+        else
+            tms_txn_abort(w.tx);
+        tms_state_free(state);
+        if (err == TMS_E_MAPFULL && (err = tms_store_grow(st)) == TMS_OK)
+            continue;
+        if (err && !res->msg[0])
+            snprintf(res->msg, sizeof res->msg, "as-of index: %s", tms_strerror(err));
+        return err;
+    }
 }

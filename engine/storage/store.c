@@ -17,8 +17,9 @@
 #define ACCOUNT_HDR TMS__ACCOUNT_HDR
 
 static const char *const db_names[TMS_DB_COUNT] = {"meta", "tenants", "accounts", "dist", "visible", "roles",
-                                                   "logins"};
-const int tms__db_dupsort[TMS_DB_COUNT] = {0, 0, 0, 1, 1, 0, 0};
+                                                   "logins", "versions", "dist_at", "visible_at", "changes",
+                                                   "times"};
+const int tms__db_dupsort[TMS_DB_COUNT] = {0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0};
 #define db_dupsort tms__db_dupsort
 #define MAX_DBS 32   /* room for the databases of earlier formats, dropped by tms_store_clear */
 
@@ -326,7 +327,7 @@ static tms_err drop_unknown(tms_txn *tx)
 tms_err tms_store_clear(tms_txn *tx)
 {
     tms_err err = drop_unknown(tx);
-    for (int i = 0; i < TMS_DB_COUNT && !err; i++)
+    for (int i = 0; i < TMS_DB_STATE_END && !err; i++)   /* the as-of index: tms_history_clear */
         err = tms_store_err(mdb_drop(tx->txn, tx->st->dbi[i], 0));
     return err;
 }
@@ -349,7 +350,7 @@ static tms_err digest(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN])
 {
     crypto_generichash_state h;
     crypto_generichash_init(&h, NULL, 0, TMS_HASH_LEN);
-    for (int i = 0; i < TMS_DB_COUNT; i++) {
+    for (int i = 0; i < TMS_DB_STATE_END; i++) {   /* the as-of index has a digest of its own */
         if (state_only && i == TMS_DB_META)
             continue;
         MDB_cursor *cur;
@@ -359,7 +360,8 @@ static tms_err digest(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN])
             return tms_store_err(rc);
         tms__digest_db(&h, i);
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-            tms__digest_entry(&h, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+            if (i != TMS_DB_META || !tms__is_history_meta(&k))   /* the index's mark: not state */
+                tms__digest_entry(&h, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
         mdb_cursor_close(cur);
         if (rc != MDB_NOTFOUND)
             return tms_store_err(rc);
@@ -380,7 +382,7 @@ tms_err tms_store_state_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN])
 
 /* ---- typed records ---------------------------------------------------------- */
 
-static tms_err dec_tenant(const MDB_val *v, tms_tenant_rec *out)
+tms_err tms__dec_tenant(const MDB_val *v, tms_tenant_rec *out)
 {
     const uint8_t *p = v->mv_data, *end = p + v->mv_size;
     if (get_str(&p, end, out->admin, sizeof out->admin) ||
@@ -393,7 +395,7 @@ tms_err tms_tenant_get(tms_txn *tx, const char *t, tms_tenant_rec *out)
 {
     MDB_val v;
     tms_err err = tms__raw_get(tx, TMS_DB_TENANTS, t, strnlen(t, TMS_ID_MAX + 1), &v);
-    return err ? err : dec_tenant(&v, out);
+    return err ? err : tms__dec_tenant(&v, out);
 }
 
 size_t tms__enc_tenant(uint8_t *buf, const char *admin, const char *default_role)
@@ -451,8 +453,12 @@ tms_err tms_account_get(tms_txn *tx, const char *t, char kind, const char *id, t
     char key[KEY_MAX], k[2] = {kind, 0};
     MDB_val v;
     tms_err err = tms__raw_get(tx, TMS_DB_ACCOUNTS, key, tms__make_key(key, t, k, id), &v);
-    if (err)
-        return err;
+    return err ? err : tms__dec_account(&v, out);
+}
+
+tms_err tms__dec_account(const MDB_val *val, tms_account_rec *out)
+{
+    MDB_val v = *val;
     const uint8_t *p = v.mv_data, *end = p + v.mv_size;
     if (v.mv_size < ACCOUNT_HDR)
         return TMS_E_CORRUPT;
@@ -547,7 +553,7 @@ tms_err tms_tenant_foreach(tms_txn *tx, tms_tenant_fn fn, void *ctx)
         }
         memcpy(t, k.mv_data, k.mv_size);
         t[k.mv_size] = '\0';
-        if ((err = dec_tenant(&v, &rec)) || fn(ctx, t, &rec))
+        if ((err = tms__dec_tenant(&v, &rec)) || fn(ctx, t, &rec))
             break;
     }
     mdb_cursor_close(cur);

@@ -10,6 +10,7 @@
  * at a time per process; other threads' faults are not caught (they
  * re-raise). */
 #include "store_internal.h"
+#include "history.h"
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -36,7 +37,8 @@ static void on_fault(int sig)
 
 /* The unguarded work: open, meta, digest, close. */
 static tms_err check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN], uint64_t *seq,
-                     uint8_t head[TMS_HASH_LEN], tms_store **st, char *why, size_t whylen)
+                     uint8_t head[TMS_HASH_LEN], tms_store_check_history *hist, tms_store **st, char *why,
+                     size_t whylen)
 {
     tms_txn *tx = NULL;
     tms_err err = tms_store_open(dir, TMS_STORE_READONLY, st, why, whylen);
@@ -46,6 +48,8 @@ static tms_err check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN],
         (*st)->guarded = tx;   /* reachable should the walk fault */
     if (!err && !(err = tms_meta_get(tx, seq, head)))
         err = state_only ? tms_store_state_digest(tx, out) : tms_store_digest(tx, out);
+    if (!err && hist && !(err = tms_history_complete(tx, &hist->seq)))   /* walked too: its pages may be bad */
+        err = tms_history_digest(tx, hist->digest);
     (*st)->guarded = NULL;
     tms_txn_abort(tx);
     tms_store_close(*st);
@@ -54,7 +58,7 @@ static tms_err check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN],
 }
 
 tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN], uint64_t *seq,
-                        uint8_t head[TMS_HASH_LEN], char *why, size_t whylen)
+                        uint8_t head[TMS_HASH_LEN], tms_store_check_history *hist, char *why, size_t whylen)
 {
     struct sigaction sa, old_bus, old_segv;
     tms_store *volatile st = NULL;
@@ -70,7 +74,7 @@ tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LE
     int sig = sigsetjmp(guard_jmp, 1);
     if (sig == 0) {
         guard_armed = 1;
-        err = check(dir, state_only, out, seq, head, (tms_store **)&st, why, whylen);
+        err = check(dir, state_only, out, seq, head, hist, (tms_store **)&st, why, whylen);
         guard_armed = 0;
     } else {
         guard_armed = 0;   /* the environment is abandoned, not closed: closing it could fault again */

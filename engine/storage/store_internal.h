@@ -8,6 +8,7 @@
 
 #include <lmdb.h>
 #include <sodium.h>
+#include <string.h>
 #include "store.h"
 
 struct tms_store {
@@ -53,6 +54,45 @@ size_t tms__enc_account(uint8_t *buf, uint64_t perms, uint64_t features, int rol
 size_t tms__enc_role(uint8_t *buf, char account_kind, uint64_t perms, const char *creator);
 size_t tms__enc_login(uint8_t *buf, const char *manager, const char *extension, const char *name,
                       const char *email);
+
+/* Decode the values above: TMS_OK or TMS_E_CORRUPT. */
+tms_err tms__dec_account(const MDB_val *v, tms_account_rec *out);
+tms_err tms__dec_tenant(const MDB_val *v, tms_tenant_rec *out);
+
+/* The projection's value of a state entity (projection.c); each returns the length. */
+size_t tms__account_value(uint8_t *buf, const tms_account *a);
+size_t tms__tenant_value(uint8_t *buf, const tms_tenant *t);
+size_t tms__role_value(uint8_t *buf, const tms_role *r);
+
+/* The meta key of the as-of index's mark (history.c), left out of the state digests. */
+#define TMS__HISTORY_META "history"
+static inline int tms__is_history_meta(const MDB_val *k)
+{
+    return k->mv_size == sizeof TMS__HISTORY_META - 1 && !memcmp(k->mv_data, TMS__HISTORY_META, k->mv_size);
+}
+
+/* The as-of index (history.c, history_write.c): entity kinds beside the
+ * account letters, the version key suffix, big-endian seqs (keys sort by them). */
+#define TMS__HISTORY_TENANT "#"
+#define TMS__HISTORY_ROLE "@"
+#define TMS__SEQ_SUFFIX 9                /* '\0' + be64(seq) */
+static inline void tms__put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+static inline uint64_t tms__get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+/* Append the suffix of seq to the entity key in buf[0..elen): the version's key length. */
+size_t tms__version_key(char *buf, size_t elen, uint64_t seq);
+/* The last version of entity buf[0..elen) at or before seq, cur positioned
+ * on it: TMS_OK with *val and *vseq, or TMS_NOT_FOUND. buf has room for the suffix. */
+tms_err tms__seek_version(MDB_cursor *cur, char *buf, size_t elen, uint64_t seq, MDB_val *val, uint64_t *vseq);
 
 /* The digest's stream: a header per database, then its entries in order. */
 void tms__digest_db(crypto_generichash_state *h, int db);

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "rules.h"
 #include "store.h"
+#include "history.h"
 
 /* What a fold tells its observer about one record, after applying it. */
 typedef struct tms_fold_event {
@@ -65,5 +66,26 @@ tms_err tms_replay(tms_store *st, const char *logdir, const tms_replay_opts *opt
 /* Empty the projection and load the whole state into it, meta at (seq,
  * head), growing the map as needed; one transaction. */
 tms_err tms_projection_rebuild(tms_store *st, const tms_state *state, uint64_t seq, const uint8_t *head);
+
+/* Writing the as-of index (history.h) while a fold goes on: records are
+ * added in order, in write transactions of a bounded size committed as
+ * they fill; the first add empties the index. Used by the engine's open
+ * and by tms_history_rebuild. */
+typedef struct tms_history_writer {
+    tms_store *st;
+    tms_txn *tx;          /* private: the open chunk */
+    uint64_t in_tx;       /* private: records in it */
+    int started;          /* private: the index was emptied */
+    tms_err err;          /* read-only: the first failure (then later adds do nothing) */
+    tms_history_batch batch;   /* private: one record's operations */
+} tms_history_writer;
+tms_err tms_history_writer_add(tms_history_writer *w, const tms_fold_event *ev);
+/* Commit the last chunk with the mark at seq, or abort it when a write
+ * failed: returns w->err (TMS_E_MAPFULL: grow the map and rebuild). */
+tms_err tms_history_writer_end(tms_history_writer *w, uint64_t seq);   /* frees the batch */
+
+/* Rebuild the as-of index of projection st from the log in logdir (a fold
+ * of its own, growing the map as needed), marked complete to the last seq. */
+tms_err tms_history_rebuild(tms_store *st, const char *logdir, tms_replay_result *res);
 
 #endif

@@ -15,7 +15,17 @@
  *   dist      T\0k\0id -> manager ids                        (dupsort)
  *   visible   T\0manager -> k+id                             (dupsort)
  *   roles     T\0role -> account type, perms, creator
- *   logins    T\0login -> manager, extension, name, email */
+ *   logins    T\0login -> manager, extension, name, email
+ *
+ * The as-of index (format 3; history.h says how it is read and written):
+ *   versions  E\0be64(seq) -> the entity's value after record seq, "" once deleted;
+ *             E is an account's key above, T\0#\0 for a tenant, T\0@\0role for a role
+ *   dist_at   the dist key -> manager\0be64(from)be64(until)      (dupsort)
+ *   visible_at the visible key -> k+id\0be64(from)be64(until)     (dupsort)
+ *             a member from record `from` on, up to record `until` (excluded; max = still)
+ *   changes   be64(seq) -> k+id of each account or object whose show it changed (dupsort)
+ *   times     be64(time ns) -> u64 the last seq stamped at that time
+ *   meta      "history" -> u64: the seq the as-of index is complete to */
 #ifndef TMS_STORE_H
 #define TMS_STORE_H
 
@@ -25,10 +35,12 @@
 #include "cmd.h"
 #include "state.h"
 
-#define TMS_STORE_FORMAT 2
+#define TMS_STORE_FORMAT 3
 #define TMS_HASH_LEN 32
 
 enum { TMS_DB_META, TMS_DB_TENANTS, TMS_DB_ACCOUNTS, TMS_DB_DIST, TMS_DB_VISIBLE, TMS_DB_ROLES, TMS_DB_LOGINS,
+       TMS_DB_STATE_END,                              /* the databases above hold the state at meta's seq */
+       TMS_DB_VERSIONS = TMS_DB_STATE_END, TMS_DB_DIST_AT, TMS_DB_VISIBLE_AT, TMS_DB_CHANGES, TMS_DB_TIMES,
        TMS_DB_COUNT };
 
 /* An open projection environment, and a transaction in one. Both are
@@ -154,8 +166,9 @@ tms_err tms_meta_get(tms_txn *tx, uint64_t *seq, uint8_t head[TMS_HASH_LEN]);
 tms_err tms_meta_put(tms_txn *tx, uint64_t seq, const uint8_t head[TMS_HASH_LEN]);
 /* The format the projection was written in (0 when empty). */
 tms_err tms_store_format(tms_txn *tx, uint32_t *format);
-/* Empty every database, and drop any database this format does not know
- * (a projection of an earlier format), before a rebuild. */
+/* Empty every database of the state (not the as-of index: history.h), and
+ * drop any database this format does not know (a projection of an earlier
+ * format), before a rebuild. */
 tms_err tms_store_clear(tms_txn *tx);
 /* BLAKE2b-256 over a canonical dump of every database. */
 tms_err tms_store_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
@@ -167,8 +180,14 @@ tms_err tms_store_state_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
  * TMS_NOT_FOUND (no projection), TMS_E_CORRUPT when it is damaged (LMDB keeps
  * no checksums: a flipped page number sends it outside its file), never a
  * crash; why says what. Another writer may hold it meanwhile. */
+typedef struct tms_store_check_history {
+    uint64_t seq;                        /* the as-of index is complete to this seq */
+    uint8_t digest[TMS_HASH_LEN];        /* tms_history_digest */
+} tms_store_check_history;
+/* hist (may be NULL): the as-of index is walked too, its mark and digest
+ * given there. */
 tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN], uint64_t *seq,
-                        uint8_t head[TMS_HASH_LEN], char *why, size_t whylen);
+                        uint8_t head[TMS_HASH_LEN], tms_store_check_history *hist, char *why, size_t whylen);
 
 /* ---- the projection of an in-memory state (projection.c) ------------------ */
 

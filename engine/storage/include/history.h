@@ -1,0 +1,83 @@
+/* history.h -- the as-of index: every state the log has been in, kept in the
+ * projection beside the current one, so that a lookup at any point of the
+ * log (SPEC section 7) is one range seek per entity, never a replay.
+ *
+ * What it keeps (key layout in store.h, format 3): each version of each
+ * account or object, tenant and role, keyed by the seq of the record that
+ * made it ("" when that record deleted it); each distribution as an
+ * interval of seqs, both ways (object -> managers, manager -> objects); per
+ * record the accounts and objects whose show it changed (watch); per
+ * distinct record time the last seq stamped at it (--at).
+ *
+ * A point is a seq: the state after records 1..seq (0: before the first).
+ * Written record by record in the write transaction of the group that
+ * carries them (tms_history_record, tms_history_apply), or rebuilt from the log
+ * (tms_history_rebuild, replay.h). The mark (tms_history_mark) says up to
+ * which seq the index is complete; a reader never answers past it.
+ * Every read says TMS_OK, TMS_NOT_FOUND (absent at that point) or a store
+ * error; strings and records are copied into the caller's buffers. */
+#ifndef TMS_HISTORY_H
+#define TMS_HISTORY_H
+
+#include "store.h"
+
+/* ---- writing (history_write.c) --------------------------------------------------- */
+
+/* What records changed, as operations to write: filled by
+ * tms_history_record, written by tms_history_apply; kept by its owner
+ * until the transaction it went into has committed. */
+typedef struct tms_history_batch {
+    uint8_t *buf;         /* private */
+    size_t len, cap;      /* private */
+    tms_err err;          /* read-only: TMS_E_NOMEM once an append failed */
+} tms_history_batch;
+void tms_history_batch_init(tms_history_batch *b);
+void tms_history_batch_clear(tms_history_batch *b);   /* empty, memory kept */
+void tms_history_batch_free(tms_history_batch *b);
+/* Add what record seq (stamped time, ns) changed: effs[0..n) are its
+ * effects, st the state right after it (before any later record): the
+ * values are taken now. TMS_OK or TMS_E_NOMEM. */
+tms_err tms_history_record(tms_history_batch *b, const tms_state *st, uint64_t seq, int64_t time,
+                           const tms_effect *effs, size_t n);
+/* Write b into tx, in order. A version equal to the entity's previous one
+ * is not written again. TMS_OK or a store error (TMS_E_MAPFULL ...). */
+tms_err tms_history_apply(tms_txn *tx, const tms_history_batch *b);
+
+/* The index is complete up to seq (in tx). */
+tms_err tms_history_mark(tms_txn *tx, uint64_t seq);
+/* Up to which seq it is complete (0: nothing, or an earlier format). */
+tms_err tms_history_complete(tms_txn *tx, uint64_t *seq);
+/* Empty the index and its mark. */
+tms_err tms_history_clear(tms_txn *tx);
+/* BLAKE2b-256 over the index's databases (tests compare an index written
+ * group by group with one rebuilt from the log). */
+tms_err tms_history_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
+
+/* ---- reading ---------------------------------------------------------------- */
+
+/* The seq of the last record stamped at or before time (ns): 0 when the
+ * first record is later. */
+tms_err tms_history_seq_at_time(tms_txn *tx, int64_t time, uint64_t *seq);
+/* An account or object at seq; *since (may be NULL) gets the seq of the
+ * version found. */
+tms_err tms_account_get_at(tms_txn *tx, const char *t, char kind, const char *id, uint64_t seq,
+                           tms_account_rec *out, uint64_t *since);
+/* A tenant at seq; *since (may be NULL) the seq that created it. */
+tms_err tms_tenant_get_at(tms_txn *tx, const char *t, uint64_t seq, tms_tenant_rec *out, uint64_t *since);
+/* A role's permission set at seq. */
+tms_err tms_role_perms_at(tms_txn *tx, const char *t, const char *role, uint64_t seq, uint64_t *perms);
+/* tms_set_foreach at seq: db is TMS_DB_DIST or TMS_DB_VISIBLE, the keys as
+ * there; members in the same order. */
+tms_err tms_set_foreach_at(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, uint64_t seq,
+                           tms_member_fn fn, void *ctx);
+/* The last record at or before seq that flipped permission perm (or, when
+ * perm < 0, feature feat) of the account, in *flip; 0 when none did since
+ * the account was (last) created: created without it and never given it.
+ * Creating it with the bit counts as a flip. TMS_NOT_FOUND when the
+ * account does not exist at seq. */
+tms_err tms_history_flip(tms_txn *tx, const char *t, char kind, const char *id, uint64_t seq, int perm, int feat,
+                         uint64_t *flip);
+/* The accounts and objects record seq changed, as k+id members, in order. */
+tms_err tms_changes_foreach(tms_txn *tx, uint64_t seq, tms_member_fn fn, void *ctx);
+
+#endif
