@@ -63,6 +63,30 @@ tms_err tms_client_visible(tms_client *c, const char *tenant, const char *manage
  * and tms_client_message names the seq it is at. 0: any (the default). */
 void tms_client_set_min_seq(tms_client *c, uint64_t min_seq, uint32_t wait_ms);
 
+/* The point of the log the lookups that follow answer for (SPEC section
+ * 7): TMS_CLIENT_LATEST (the default), TMS_CLIENT_SEQ (the state after
+ * records 1..seq) or TMS_CLIENT_TIME (after every record stamped at or
+ * before time_ns, ns since the epoch). A point beyond the log makes the
+ * lookup return TMS_E_INVAL, tms_client_message naming the last seq. */
+enum { TMS_CLIENT_LATEST = 0, TMS_CLIENT_SEQ = 1, TMS_CLIENT_TIME = 2 };
+void tms_client_set_point(tms_client *c, int kind, uint64_t seq, int64_t time_ns);
+
+/* check with its reason, at the point set: *json gets a malloc'd JSON text
+ * ({"decision","reason","via","role","changed"}, SPEC section 7) the
+ * caller frees. 1 allow, 0 deny, or a negative tms_err. */
+int tms_client_explain(tms_client *c, const char *tenant, const char *kind, const char *id, const char *name,
+                       char **json);
+
+/* Watch (SPEC section 7): from now on this connection carries the records
+ * from seq from (0: the next one to come) of tenant (NULL: all) up to seq
+ * until (0: no end), one JSON line each, oldest first, with no gap and no
+ * duplicate. No other request may be sent on it afterwards. */
+tms_err tms_client_watch(tms_client *c, uint64_t from, const char *tenant, uint64_t until);
+/* The next line: TMS_OK with *line (malloc'd, NUL-terminated, no newline;
+ * the caller frees), TMS_NOT_FOUND once until is passed, or an error (the
+ * server's message in tms_client_message: a watcher cut off names its seq). */
+tms_err tms_client_watch_next(tms_client *c, char **line);
+
 /* The seq the last lookup reply reflects: every record up to it, and none
  * after it, is in the answer (0 before any lookup). */
 uint64_t tms_client_seq(const tms_client *c);

@@ -22,7 +22,7 @@ static char *visible_json(tu_env *env, const char *mgr)
     json_t *out;
     tms_txn *tx;
     assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
-    assert_int_equal(tms_query_visible(tx, "acme", mgr, &out), 0);
+    assert_int_equal(tms_query_visible(tx, TMS_AT_LATEST, "acme", mgr, &out), 0);
     tms_txn_abort(tx);
     char *s = json_dumps(out, JSON_COMPACT);
     json_decref(out);

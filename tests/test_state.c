@@ -17,52 +17,7 @@
 #include <cmocka.h>
 #include "replay.h"
 #include "testutil.h"
-
-#ifndef GEN_LOG_PATH
-#error "GEN_LOG_PATH must name the gen_log program"
-#endif
-
-typedef struct lines {
-    char **v;
-    size_t n, cap;
-} lines;
-
-/* The JSON Lines of `gen_log ARGS`. */
-static lines generate(const char *args)
-{
-    char cmd[512], buf[4096];
-    lines l = {0};
-    snprintf(cmd, sizeof cmd, "%s %s 2>/dev/null", GEN_LOG_PATH, args);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    while (fgets(buf, sizeof buf, p)) {
-        if (l.n == l.cap) {
-            l.cap = l.cap ? 2 * l.cap : 1024;
-            l.v = realloc(l.v, l.cap * sizeof *l.v);
-            assert_non_null(l.v);
-        }
-        buf[strcspn(buf, "\n")] = '\0';
-        l.v[l.n++] = strdup(buf);
-    }
-    assert_int_equal(pclose(p), 0);
-    assert_true(l.n > 100);
-    return l;
-}
-
-static void lines_free(lines *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-}
-
-static uint64_t rng_next(uint64_t *s)   /* splitmix64 */
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+#include "teststream.h"
 
 static void lmdb_state_digest(tms_store *st, uint8_t out[32])
 {
@@ -86,40 +41,17 @@ static void rebuild_digest(const char *dir, uint8_t out[32])
     free(scratch);
 }
 
-/* Submit lines[from, from+n) as one group; returns how many were accepted. */
-static size_t submit_group(tu_env *env, char **v, size_t n)
-{
-    tms_cmd *cmds = calloc(n, sizeof *cmds);
-    tms_submission *subs = calloc(n, sizeof *subs);
-    char why[512];
-    size_t accepted = 0;
-    for (size_t k = 0; k < n; k++) {
-        tms_cmd_init(&cmds[k]);
-        assert_int_equal(tms_cmd_from_json(&cmds[k], v[k], strlen(v[k]), why, sizeof why), TMS_OK);
-        subs[k] = (tms_submission){.cmd = &cmds[k]};
-    }
-    if (tms_engine_submit(env->eng, subs, n, why, sizeof why) != TMS_OK)
-        fail_msg("submit: %s", why);
-    for (size_t k = 0; k < n; k++) {
-        accepted += subs[k].verdict.code == TMS_OK;
-        tms_cmd_free(&cmds[k]);
-    }
-    free(cmds);
-    free(subs);
-    return accepted;
-}
-
 static void differential(const char *gen_args, uint64_t seed)
 {
-    lines l = generate(gen_args);
+    ts_lines l = ts_generate(gen_args);
     tu_env *env = tu_env_new();
     uint8_t lmdb[32], mem[32], rebuilt[32];
     size_t at = 0, groups = 0, accepted = 0;
     while (at < l.n) {
-        size_t n = 1 + rng_next(&seed) % (rng_next(&seed) % 4 ? 40 : 400);
+        size_t n = 1 + ts_rng(&seed) % (ts_rng(&seed) % 4 ? 40 : 400);
         if (n > l.n - at)
             n = l.n - at;
-        accepted += submit_group(env, l.v + at, n);
+        accepted += ts_submit_group(env, l.v + at, n);
         at += n;
         groups++;
         lmdb_state_digest(tms_engine_store(env->eng), lmdb);
@@ -139,7 +71,7 @@ static void differential(const char *gen_args, uint64_t seed)
     lmdb_state_digest(tms_engine_store(env->eng), lmdb);
     assert_memory_equal(lmdb, mem, 32);
     tu_env_free(env);
-    lines_free(&l);
+    ts_lines_free(&l);
 }
 
 static void test_projection_equals_state_after_every_group_small_tenants(void **state)
@@ -160,14 +92,14 @@ static void test_projection_equals_state_after_every_group_one_big_tenant(void *
 static void test_rollback_restores_the_state_exactly(void **state)
 {
     (void)state;
-    lines l = generate("--tenants 3 --extensions 400 --seed 5");
+    ts_lines l = ts_generate("--tenants 3 --extensions 400 --seed 5");
     tms_state *st = tms_state_new();
     uint64_t seed = 99;
     char why[512];
     assert_non_null(st);
     size_t at = 0;
     while (at < l.n) {
-        size_t n = 1 + rng_next(&seed) % 60;
+        size_t n = 1 + ts_rng(&seed) % 60;
         if (n > l.n - at)
             n = l.n - at;
         uint8_t before[32], after[32], again[32];
@@ -204,7 +136,7 @@ static void test_rollback_restores_the_state_exactly(void **state)
     tms_state_stats_get(st, &s);
     assert_true(s.accounts > 100);
     tms_state_free(st);
-    lines_free(&l);
+    ts_lines_free(&l);
 }
 
 /* The tenant peek of tenant-filtered folds agrees with a full decode on
@@ -212,7 +144,7 @@ static void test_rollback_restores_the_state_exactly(void **state)
 static void test_record_peek_agrees_with_decode(void **state)
 {
     (void)state;
-    lines l = generate("--tenants 4 --extensions 300 --seed 3");
+    ts_lines l = ts_generate("--tenants 4 --extensions 300 --seed 3");
     msgpack_sbuffer sb;
     char why[512];
     msgpack_sbuffer_init(&sb);
@@ -246,7 +178,7 @@ static void test_record_peek_agrees_with_decode(void **state)
         tms_cmd_free(&back.cmd);
     }
     msgpack_sbuffer_destroy(&sb);
-    lines_free(&l);
+    ts_lines_free(&l);
 }
 
 int main(void)

@@ -16,7 +16,6 @@ uint8_t *tu_read_file(const char *path, size_t *len);
 int tu_write_file(const char *path, const void *data, size_t len);
 /* Size of a file, or -1. */
 long long tu_file_size(const char *path);
-#endif
 
 /* ---- engine fixtures ------------------------------------------------------ */
 #include "engine.h"
@@ -74,3 +73,5 @@ void tu_standard_tenant(tu_env *env);
 int tu_setup_standard(void **state);
 int tu_setup_empty(void **state);
 int tu_teardown(void **state);
+
+#endif

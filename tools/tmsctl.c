@@ -8,6 +8,7 @@
 #include "tmsclient.h"
 #include "tmsperm.h"
 #include "tool_common.h"
+#include "tool_lookup.h"
 #include "wire.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -216,121 +217,6 @@ static int do_submit(const char *dir, tms_client *cli, int argc, char **argv)
     return rc;
 }
 
-/* ---- queries ------------------------------------------------------------------ */
-
-/* --min-seq N [--wait MS] (SPEC section 7): the lookup answers from a
- * projection that has applied record N, waiting for it at most MS
- * (default 1000); else exit 2 naming the seq the projection is at. */
-typedef struct freshness {
-    uint64_t min_seq;      /* 0: any */
-    uint64_t wait_ms;
-} freshness;
-
-static int need_data_dir(const char *dir)
-{
-    struct stat st;
-    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        return fail("no data directory %s", dir);
-    return 0;
-}
-
-static int do_check(const char *dir, const char **argv)
-{
-    tms_reader *r;
-    if (need_data_dir(dir))
-        return 2;
-    tms_err err = tms_reader_open(dir, &r);
-    if (err == TMS_NOT_FOUND) {   /* nothing submitted yet: nothing is allowed */
-        puts("deny");
-        return 1;
-    }
-    if (err)
-        return fail("cannot read the projection: %s", tms_strerror(err));
-    int allow = tms_reader_check(r, argv[0], argv[1], argv[2], argv[3]);
-    tms_reader_close(r);
-    if (allow < 0)
-        return fail("lookup failed: %s", tms_strerror((tms_err)-allow));
-    puts(allow ? "allow" : "deny");
-    return allow ? 0 : 1;
-}
-
-/* show / visible in a read transaction of st: 0, 1 absent, 2 store error. */
-static int query_in(tms_store *st, int show, const char **argv, json_t **out)
-{
-    tms_txn *tx;
-    if (tms_txn_begin(st, 0, &tx)) {
-        *out = NULL;
-        return 2;
-    }
-    int rc = show ? tms_query_show(tx, argv[0], argv[1], argv[2], out) : tms_query_visible(tx, argv[0], argv[1], out);
-    tms_txn_abort(tx);
-    return rc;
-}
-
-static int do_query(const char *dir, int show, const char **argv)
-{
-    char path[4200], why[256];
-    tms_store *st = NULL;
-    json_t *out = NULL;
-    if (need_data_dir(dir))
-        return 2;
-    tms_err err = tms_store_open(tms_data_path(path, sizeof path, dir, "proj"), TMS_STORE_READONLY, &st, why, sizeof why);
-    if (err && err != TMS_NOT_FOUND)
-        return fail("cannot read the projection: %s", why);
-    int rc = 1;
-    if (st)
-        rc = query_in(st, show, argv, &out);
-    else if (!show)
-        out = json_array(), rc = 0;
-    if (rc == 0 && out) {
-        char *text = json_dumps(out, JSON_COMPACT);
-        puts(text ? text : "null");
-        free(text);
-    }
-    json_decref(out);
-    tms_store_close(st);
-    if (rc == 2)
-        return fail("%s", "cannot read the projection");
-    return rc;
-}
-
-/* check / show / visible through tmsd: the same output and exit codes. */
-static int remote_fail(tms_client *cli, tms_err err, const char *what)
-{
-    if (err == TMS_E_STALE) {   /* --min-seq not reached within --wait: the server named its seq */
-        fprintf(stderr, "tmsctl: %s\n", tms_client_message(cli));
-        return 2;
-    }
-    char m[400];
-    snprintf(m, sizeof m, "%s through tmsd failed: %s", what, tms_strerror(err));
-    return fail("%s", m);
-}
-
-static int remote_check(tms_client *cli, const freshness *f, const char **argv)
-{
-    tms_client_set_min_seq(cli, f->min_seq, f->wait_ms);
-    int allow = tms_client_check(cli, argv[0], argv[1], argv[2], argv[3]);
-    if (allow < 0)
-        return remote_fail(cli, (tms_err)-allow, "check");
-    puts(allow ? "allow" : "deny");
-    return allow ? 0 : 1;
-}
-
-static int remote_query(tms_client *cli, const freshness *f, int show, const char **argv)
-{
-    char *json = NULL;
-    tms_err err;
-    tms_client_set_min_seq(cli, f->min_seq, f->wait_ms);
-    err = show ? tms_client_show(cli, argv[0], argv[1], argv[2], &json) : tms_client_visible(cli, argv[0], argv[1], &json);
-    if (err == TMS_NOT_FOUND)
-        return 1;
-    if (err)
-        return remote_fail(cli, err, show ? "show" : "visible");
-    puts(json);
-    free(json);
-    return 0;
-}
-
 /* ---- the commands --------------------------------------------------------------- */
 
 /* Where the commands work, set by main before tool_dispatch runs one: the
@@ -343,104 +229,19 @@ static int cmd_submit(int argc, char **argv)
     return do_submit(data_dir, client, argc, argv);
 }
 
-/* Parse a lookup's options and exactly want positional arguments into pos. */
-static int lookup_args(int argc, char **argv, const char **pos, int want, const char *needs, freshness *f)
-{
-    const char *min_seq = NULL, *wait = NULL;
-    const tool_opt opts[] = {{"min-seq", 1, &min_seq, NULL}, {"wait", 1, &wait, NULL}, {NULL, 0, NULL, NULL}};
-    int npos, rc = tool_parse(argc, argv, opts, pos, want, &npos);
-    if (rc)
-        return rc;
-    if (npos != want)
-        return fail("%s", needs);
-    f->min_seq = 0;
-    f->wait_ms = 1000;
-    if (min_seq && (tool_seq_parse(min_seq, &f->min_seq) || f->min_seq == 0))
-        return fail("--min-seq %s: expected a seq (a positive integer)", min_seq);
-    if (wait && (tool_seq_parse(wait, &f->wait_ms) || f->wait_ms > 3600000))
-        return fail("--wait %s: expected milliseconds (0 to 3600000)", wait);
-    if (wait && !min_seq)
-        return fail("%s", "--wait goes with --min-seq");
-    return 0;
-}
-
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* Embedded: poll the projection's seq (every 2 ms) until it reaches
- * f->min_seq or f->wait_ms pass. 0 when it did, else exit status 2. */
-static int wait_fresh(const char *dir, const freshness *f)
-{
-    tms_reader *r = NULL;
-    uint64_t seq = 0, deadline = mono_ms() + f->wait_ms;
-    tms_err err = TMS_OK;
-    if (f->min_seq == 0)
-        return 0;
-    for (;;) {
-        if (!r && (err = tms_reader_open(dir, &r)) != TMS_OK && err != TMS_NOT_FOUND)
-            break;
-        if (r && (err = tms_reader_seq(r, &seq)) != TMS_OK)
-            break;
-        if (seq >= f->min_seq || mono_ms() >= deadline)
-            break;
-        nanosleep(&(struct timespec){0, 2000000}, NULL);
-    }
-    tms_reader_close(r);   /* before the lookup opens the projection: one environment per process */
-    if (err && err != TMS_NOT_FOUND)
-        return fail("cannot read the projection: %s", tms_strerror(err));
-    if (seq >= f->min_seq)
-        return 0;
-    fprintf(stderr, "tmsctl: the projection is at seq %llu, not yet at --min-seq %llu (waited %llu ms)\n",
-            (unsigned long long)seq, (unsigned long long)f->min_seq, (unsigned long long)f->wait_ms);
-    return 2;
-}
-
-/* A lookup's exit status, unless its answer could not be written (exit 2). */
-static int answered(int rc)
-{
-    int w = tool_finish_stdout();
-    return w ? w : rc;
-}
-
-enum { LOOKUP_CHECK, LOOKUP_SHOW, LOOKUP_VISIBLE };
-
-/* check, show, visible: embedded or through tmsd, after waiting for --min-seq. */
-static int lookup(int argc, char **argv, int what)
-{
-    static const struct {
-        int want;
-        const char *needs;
-    } forms[] = {{4, "check needs TENANT KIND ID NAME"}, {3, "show needs TENANT KIND ID"},
-                 {2, "visible needs TENANT MANAGER"}};
-    const char *pos[4];
-    freshness f;
-    int rc = lookup_args(argc, argv, pos, forms[what].want, forms[what].needs, &f);
-    if (rc)
-        return rc;
-    if (client)
-        rc = what == LOOKUP_CHECK ? remote_check(client, &f, pos) : remote_query(client, &f, what == LOOKUP_SHOW, pos);
-    else if ((rc = wait_fresh(data_dir, &f)) == 0)
-        rc = what == LOOKUP_CHECK ? do_check(data_dir, pos) : do_query(data_dir, what == LOOKUP_SHOW, pos);
-    return answered(rc);
-}
-
 static int cmd_check(int argc, char **argv)
 {
-    return lookup(argc, argv, LOOKUP_CHECK);
+    return tool_lookup(data_dir, client, TOOL_LOOKUP_CHECK, argc, argv);
 }
 
 static int cmd_show(int argc, char **argv)
 {
-    return lookup(argc, argv, LOOKUP_SHOW);
+    return tool_lookup(data_dir, client, TOOL_LOOKUP_SHOW, argc, argv);
 }
 
 static int cmd_visible(int argc, char **argv)
 {
-    return lookup(argc, argv, LOOKUP_VISIBLE);
+    return tool_lookup(data_dir, client, TOOL_LOOKUP_VISIBLE, argc, argv);
 }
 
 /* accept-loss --reason TEXT: the operator's acknowledgement that records are
@@ -479,12 +280,11 @@ static const tool_cmd commands[] = {
      "JSON Lines commands from FILE or stdin; one verdict line each:\n"
      "{\"seq\":N,\"verdict\":\"accepted\"} or\n"
      "{\"seq\":N,\"verdict\":\"rejected\",\"error\":\"CODE\",\"message\":\"...\"}"},
-    {"check", cmd_check, "[--min-seq N [--wait MS]] TENANT KIND ID NAME",
+    {"check", cmd_check, "[POINT] [--explain] [FRESH] TENANT KIND ID NAME",
      "allow (exit 0) or deny (exit 1); KIND is extension, manager or admin.\n"
-     "--min-seq N: answer once the projection has applied record N (a submit's\n"
-     "seq), waiting at most MS (default 1000); else exit 2 naming its seq"},
-    {"show", cmd_show, "[--min-seq N [--wait MS]] TENANT KIND ID", "the account or object as one JSON object (exit 1 if absent)"},
-    {"visible", cmd_visible, "[--min-seq N [--wait MS]] TENANT MANAGER", "JSON array of {kind, id} distributed to MANAGER"},
+     "--explain: one JSON object instead, {decision, reason, via, role, changed}"},
+    {"show", cmd_show, "[POINT] [FRESH] TENANT KIND ID", "the account or object as one JSON object (exit 1 if absent)"},
+    {"visible", cmd_visible, "[POINT] [FRESH] TENANT MANAGER", "JSON array of {kind, id} distributed to MANAGER"},
     {"accept-loss", cmd_accept_loss, "--reason TEXT",
      "after an open refused because acknowledged records are missing from the log\n"
      "(and no backup or replica holds them): record the loss, with the evidence,\n"
@@ -497,6 +297,12 @@ static const tool_usage usage = {
     "       tmsctl --connect ADDR [--token-file F] COMMAND ...  (through tmsd: socket path or HOST:PORT)\n"
     "\n",
     30,
+    "\n"
+    "POINT: --seq N (the state after records 1..N) or --at TIME (after every record\n"
+    "stamped at or before an RFC 3339 TIME); default the latest. A point beyond the\n"
+    "log is exit 2 naming the last seq.\n"
+    "FRESH: --min-seq N [--wait MS]: answer once the projection has applied record N\n"
+    "(a submit's seq), waiting at most MS (default 1000); else exit 2 naming its seq.\n"
     "\n"
     "Exit status: 0 success, 1 negative answer, 2 usage or I/O error.\n"};
 

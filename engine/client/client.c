@@ -24,6 +24,10 @@ struct tms_client {
     uint64_t min_seq;           /* freshness asked of lookups (0: any) */
     uint32_t wait_ms;
     uint64_t seq;               /* what the last lookup reply reflects */
+    int point;                  /* TMS_CLIENT_*: the point lookups ask for */
+    uint64_t point_seq;
+    int64_t point_time;
+    uint64_t watch_req;         /* the watch this connection carries (0: none) */
 };
 
 static int dial(const char *addr, char *why, size_t whylen)
@@ -194,10 +198,17 @@ const char *tms_client_message(const tms_client *c)
     return c->message;
 }
 
-/* Begin a lookup request of n fields, plus the freshness asked. */
+/* Begin a lookup request of n fields, plus the freshness and point asked. */
 static uint64_t lookup_begin(tms_client *c, msgpack_packer *pk, const char *op, size_t n)
 {
-    uint64_t req = begin(c, pk, op, n + (c->min_seq ? 2 : 0));
+    uint64_t req = begin(c, pk, op, n + (c->min_seq ? 2 : 0) + (c->point != TMS_CLIENT_LATEST));
+    if (c->point == TMS_CLIENT_SEQ) {
+        tms_pack_str(pk, "at_seq");
+        msgpack_pack_uint64(pk, c->point_seq);
+    } else if (c->point == TMS_CLIENT_TIME) {
+        tms_pack_str(pk, "at_time");
+        msgpack_pack_int64(pk, c->point_time);
+    }
     if (c->min_seq) {
         tms_pack_str(pk, "min_seq");
         msgpack_pack_uint64(pk, c->min_seq);
@@ -218,6 +229,53 @@ void tms_client_set_min_seq(tms_client *c, uint64_t min_seq, uint32_t wait_ms)
 {
     c->min_seq = min_seq;
     c->wait_ms = wait_ms;
+}
+
+void tms_client_set_point(tms_client *c, int kind, uint64_t seq, int64_t time_ns)
+{
+    c->point = kind == TMS_CLIENT_SEQ || kind == TMS_CLIENT_TIME ? kind : TMS_CLIENT_LATEST;
+    c->point_seq = seq;
+    c->point_time = time_ns;
+}
+
+/* A string of the reply as a malloc'd NUL-terminated text. */
+static tms_err reply_text(tms_client *c, const msgpack_object *j, char **text)
+{
+    (void)c;
+    if (!j || j->type != MSGPACK_OBJECT_STR)
+        return TMS_E_PROTOCOL;
+    if (!(*text = malloc(j->via.str.size + 1)))
+        return TMS_E_NOMEM;
+    memcpy(*text, j->via.str.ptr, j->via.str.size);
+    (*text)[j->via.str.size] = '\0';
+    return TMS_OK;
+}
+
+int tms_client_explain(tms_client *c, const char *tenant, const char *kind, const char *id, const char *name,
+                       char **json)
+{
+    msgpack_packer pk;
+    const char *q[4] = {tenant, kind, id, name};
+    *json = NULL;
+    uint64_t req = lookup_begin(c, &pk, "check", 2);
+    tms_pack_str(&pk, "explain");
+    msgpack_pack_true(&pk);
+    tms_pack_str(&pk, "q");
+    msgpack_pack_array(&pk, 1);
+    msgpack_pack_array(&pk, 4);
+    for (int k = 0; k < 4; k++)
+        tms_pack_str(&pk, q[k] ? q[k] : "");
+    tms_err err = roundtrip(c, req);
+    if (err)
+        return -(int)err;
+    lookup_seq(c);
+    const msgpack_object *a = tms_map_get(&c->reply.data, "allow"), *x = tms_map_get(&c->reply.data, "explain");
+    if (!a || a->type != MSGPACK_OBJECT_ARRAY || a->via.array.size != 1 || !x || x->type != MSGPACK_OBJECT_ARRAY ||
+        x->via.array.size != 1)
+        return -(int)TMS_E_PROTOCOL;
+    if ((err = reply_text(c, &x->via.array.ptr[0], json)))
+        return -(int)(x->via.array.ptr[0].type == MSGPACK_OBJECT_NIL ? TMS_E_STORE : err);
+    return a->via.array.ptr[0].type == MSGPACK_OBJECT_BOOLEAN && a->via.array.ptr[0].via.boolean;
 }
 
 uint64_t tms_client_seq(const tms_client *c)
@@ -310,13 +368,7 @@ static tms_err query(tms_client *c, int show, const char *tenant, const char *ki
     const msgpack_object *found = tms_map_get(&c->reply.data, "found"), *j = tms_map_get(&c->reply.data, "json");
     if (show && found && found->type == MSGPACK_OBJECT_BOOLEAN && !found->via.boolean)
         return TMS_NOT_FOUND;
-    if (!j || j->type != MSGPACK_OBJECT_STR)
-        return TMS_E_PROTOCOL;
-    if (!(*json = malloc(j->via.str.size + 1)))
-        return TMS_E_NOMEM;
-    memcpy(*json, j->via.str.ptr, j->via.str.size);
-    (*json)[j->via.str.size] = '\0';
-    return TMS_OK;
+    return reply_text(c, j, json);
 }
 
 tms_err tms_client_show(tms_client *c, const char *tenant, const char *kind, const char *id, char **json)

@@ -2,6 +2,7 @@
  * Absent values are null; lists are sorted (LMDB keeps dupsort members in
  * byte order, and kind letters c < e < q sort like their names). */
 #include "query.h"
+#include "history.h"
 #include "state.h"
 #include <stdlib.h>
 #include <string.h>
@@ -73,20 +74,22 @@ static json_t *show_json(const char *tenant, char k, const char *id, const view 
     return o;
 }
 
-int tms_query_show(tms_txn *tx, const char *tenant, const char *kind, const char *id, json_t **out)
+int tms_query_show(tms_txn *tx, uint64_t at, const char *tenant, const char *kind, const char *id, json_t **out)
 {
     char k = tms_kind_of(kind), kk[2] = {k, 0};
     tms_account_rec a;
     *out = NULL;
     if (!k || !tms_is_id(tenant, strlen(tenant)) || !tms_is_id(id, strlen(id)))
         return 1;
-    tms_err err = tms_account_get(tx, tenant, k, id, &a);
+    tms_err err = at == TMS_AT_LATEST ? tms_account_get(tx, tenant, k, id, &a)
+                                      : tms_account_get_at(tx, tenant, k, id, at, &a, NULL);
     if (err)
         return err == TMS_NOT_FOUND ? 1 : 2;
     view v = {a.login, a.link, a.role_tag, a.role, a.perms, a.features, NULL};
     if (k != TMS_KIND_MANAGER) {
         v.dist = json_array();
-        if (tms_set_foreach(tx, TMS_DB_DIST, tenant, kk, id, add_member, v.dist)) {
+        if (at == TMS_AT_LATEST ? tms_set_foreach(tx, TMS_DB_DIST, tenant, kk, id, add_member, v.dist)
+                                : tms_set_foreach_at(tx, TMS_DB_DIST, tenant, kk, id, at, add_member, v.dist)) {
             json_decref(v.dist);
             return 2;
         }
@@ -126,10 +129,13 @@ int tms_query_show_state(const tms_state *st, const char *tenant, const char *ki
     return 0;
 }
 
-int tms_query_visible(tms_txn *tx, const char *tenant, const char *manager, json_t **out)
+int tms_query_visible(tms_txn *tx, uint64_t at, const char *tenant, const char *manager, json_t **out)
 {
     *out = json_array();
     if (!tms_is_id(tenant, strlen(tenant)) || !tms_is_id(manager, strlen(manager)))
         return 0;
-    return tms_set_foreach(tx, TMS_DB_VISIBLE, tenant, manager, NULL, add_object, *out) ? 2 : 0;
+    tms_err err = at == TMS_AT_LATEST ? tms_set_foreach(tx, TMS_DB_VISIBLE, tenant, manager, NULL, add_object, *out)
+                                      : tms_set_foreach_at(tx, TMS_DB_VISIBLE, tenant, manager, NULL, at, add_object,
+                                                           *out);
+    return err ? 2 : 0;
 }

@@ -6,6 +6,7 @@
 #include "tmsperm.h"
 #include "cmd.h"
 #include "lookup.h"
+#include "history.h"
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -187,17 +188,29 @@ void tms_reader_release(tms_reader *r)
     }
 }
 
-static int answer(tms_txn *tx, const char *tenant, char kind, const char *id, int perm, int feat)
+static tms_err bits_at(tms_txn *tx, uint64_t at, const char *tenant, char kind, const char *id, uint64_t *perms,
+                       uint64_t *features)
 {
-    uint64_t perms, features;
+    tms_account_rec a;
+    if (at == UINT64_MAX)
+        return tms_account_bits(tx, tenant, kind, id, perms, features);
+    tms_err err = tms_account_get_at(tx, tenant, kind, id, at, &a, NULL);
+    *perms = a.perms;
+    *features = a.features;
+    return err;
+}
+
+static int answer(tms_txn *tx, uint64_t at, const char *tenant, char kind, const char *id, int perm, int feat)
+{
+    uint64_t perms = 0, features = 0;
     if (kind == 'a') {   /* the PBX Admin holds every permission (not features: it has no extension) */
         tms_tenant_rec t;
-        tms_err err = tms_tenant_get(tx, tenant, &t);
+        tms_err err = at == UINT64_MAX ? tms_tenant_get(tx, tenant, &t) : tms_tenant_get_at(tx, tenant, at, &t, NULL);
         if (err)
             return err == TMS_NOT_FOUND ? 0 : -(int)err;
         return perm >= 0 && strcmp(t.admin, id) == 0;
     }
-    tms_err err = tms_account_bits(tx, tenant, kind, id, &perms, &features);
+    tms_err err = bits_at(tx, at, tenant, kind, id, &perms, &features);
     if (err)
         return err == TMS_NOT_FOUND ? 0 : -(int)err;
     if (perm >= 0)
@@ -207,12 +220,18 @@ static int answer(tms_txn *tx, const char *tenant, char kind, const char *id, in
 
 int tms_lookup_check(tms_txn *tx, const char *tenant, const char *kind, const char *id, const char *name)
 {
+    return tms_lookup_check_at(tx, UINT64_MAX, tenant, kind, id, name);
+}
+
+int tms_lookup_check_at(tms_txn *tx, uint64_t at, const char *tenant, const char *kind, const char *id,
+                        const char *name)
+{
     char k = !strcmp(kind, "extension") ? TMS_KIND_EXTENSION : !strcmp(kind, "manager") ? TMS_KIND_MANAGER
            : !strcmp(kind, "admin") ? 'a' : 0;
     int perm = tms_permission_index(name), feat = perm < 0 ? tms_feature_index(name) : -1;
     if (!k || (perm < 0 && feat < 0) || !tms_is_id(tenant, strlen(tenant)) || !tms_is_id(id, strlen(id)))
         return 0;
-    return answer(tx, tenant, k, id, perm, feat);
+    return answer(tx, at, tenant, k, id, perm, feat);
 }
 
 int tms_reader_check(tms_reader *r, const char *tenant, const char *kind, const char *id, const char *name)

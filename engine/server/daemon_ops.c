@@ -142,16 +142,89 @@ static const char *obj_str(const msgpack_object *o, char *buf, size_t len)
     return buf;
 }
 
+/* The point a lookup asks for: "at_seq" (unsigned) or "at_time" (ns since
+ * the epoch), neither = the latest. 0, or -1 after an error reply. */
+static int point_of(conn *c, const msgpack_object *m, const msgpack_object *req, tms_point *p)
+{
+    const msgpack_object *s = tms_map_get(m, "at_seq"), *t = tms_map_get(m, "at_time");
+    memset(p, 0, sizeof *p);
+    if ((s && s->type != MSGPACK_OBJECT_POSITIVE_INTEGER) ||
+        (t && t->type != MSGPACK_OBJECT_POSITIVE_INTEGER && t->type != MSGPACK_OBJECT_NEGATIVE_INTEGER) || (s && t)) {
+        reply_error(c, req, TMS_E_PROTOCOL, "at_seq is an unsigned integer, at_time an integer (ns); not both");
+        return -1;
+    }
+    if (s) {
+        p->kind = TMS_POINT_SEQ;
+        p->seq = s->via.u64;
+    } else if (t) {
+        p->kind = TMS_POINT_TIME;
+        p->time = t->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? (int64_t)(t->via.u64 > INT64_MAX ? INT64_MAX : t->via.u64)
+                                                            : t->via.i64;
+    }
+    return 0;
+}
+
+/* A snapshot and the point resolved in it: 0, or -1 after an error reply
+ * (the snapshot then ended). */
+static int snapshot_at(conn *c, const msgpack_object *req, const tms_point *p, int index, uint64_t *at,
+                       uint64_t *seq)
+{
+    server *d = c->d;
+    char why[200];
+    if (snapshot_begin(d) != TMS_OK) {
+        reply_error(c, req, TMS_E_STORE, "cannot read the projection");
+        return -1;
+    }
+    tms_err err = tms_query_point(d->rtx, p, index, at, seq, why, sizeof why);
+    if (err) {
+        snapshot_end(d);
+        reply_error(c, req, err, why[0] ? why : "cannot read the projection");
+        return -1;
+    }
+    return 0;
+}
+
+/* check with explain: one JSON text per query, beside allow. */
+static void pack_explained(conn *c, msgpack_packer *pk, const msgpack_object *q, uint64_t seq)
+{
+    char t[72], k[16], id[72], name[136], logdir[4200];
+    snprintf(logdir, sizeof logdir, "%s/log", c->d->opt.data_dir);
+    tms_pack_str(pk, "explain");
+    msgpack_pack_array(pk, q->via.array.size);
+    for (uint32_t i = 0; i < q->via.array.size; i++) {
+        const msgpack_object *e = &q->via.array.ptr[i];
+        json_t *out = NULL;
+        char *text = NULL;
+        if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size == 4)
+            tms_query_explain(c->d->rtx, seq, logdir, obj_str(&e->via.array.ptr[0], t, sizeof t),
+                              obj_str(&e->via.array.ptr[1], k, sizeof k), obj_str(&e->via.array.ptr[2], id, sizeof id),
+                              obj_str(&e->via.array.ptr[3], name, sizeof name), &out);
+        text = out ? json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(out);
+        if (text)
+            tms_pack_str(pk, text);
+        else
+            msgpack_pack_nil(pk);   /* not a query, or the store failed: no reason to give */
+        free(text);
+    }
+}
+
 static int op_check(conn *c, const msgpack_object *m, const msgpack_object *req)
 {
     server *d = c->d;
-    const msgpack_object *q = tms_map_get(m, "q");
+    const msgpack_object *q = tms_map_get(m, "q"), *ex = tms_map_get(m, "explain");
     msgpack_packer pk;
+    tms_point p;
+    uint64_t at, seq;
     char t[72], k[16], id[72], name[136];
-    if (!q || q->type != MSGPACK_OBJECT_ARRAY || q->via.array.size > CHECK_BATCH_MAX) {
-        reply_error(c, req, TMS_E_PROTOCOL, "check needs q: an array of [tenant, kind, id, name]");
+    if (!q || q->type != MSGPACK_OBJECT_ARRAY || q->via.array.size > CHECK_BATCH_MAX ||
+        (ex && ex->type != MSGPACK_OBJECT_BOOLEAN)) {
+        reply_error(c, req, TMS_E_PROTOCOL, "check needs q: an array of [tenant, kind, id, name] (explain: a boolean)");
         return 0;
     }
+    int explain = ex && ex->via.boolean;
+    if (point_of(c, m, req, &p))
+        return 0;
     /* every tenant asked about is this principal's (nothing to look at for one that may read all) */
     for (uint32_t i = 0; !c->who->all_tenants && i < q->via.array.size; i++) {
         const msgpack_object *e = &q->via.array.ptr[i];
@@ -161,19 +234,19 @@ static int op_check(conn *c, const msgpack_object *m, const msgpack_object *req)
             return 0;
         }
     }
-    if (snapshot_begin(d) != TMS_OK) {
-        reply_error(c, req, TMS_E_STORE, "cannot read the projection");
+    if (snapshot_at(c, req, &p, explain, &at, &seq))
         return 0;
-    }
-    reply_begin(d, &pk, req, 2);
-    pack_seq(&pk, snapshot_seq(d));   /* the snapshot every answer below comes from */
+    reply_begin(d, &pk, req, explain ? 3 : 2);
+    pack_seq(&pk, seq);   /* the point every answer below is for, in one snapshot */
+    if (explain)
+        pack_explained(c, &pk, q, seq);
     tms_pack_str(&pk, "allow");
     msgpack_pack_array(&pk, q->via.array.size);
     for (uint32_t i = 0; i < q->via.array.size; i++) {
         const msgpack_object *e = &q->via.array.ptr[i];
         int allow = 0;
         if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size == 4)
-            allow = tms_lookup_check(d->rtx, obj_str(&e->via.array.ptr[0], t, sizeof t),
+            allow = tms_lookup_check_at(d->rtx, at, obj_str(&e->via.array.ptr[0], t, sizeof t),
                                      obj_str(&e->via.array.ptr[1], k, sizeof k),
                                      obj_str(&e->via.array.ptr[2], id, sizeof id),
                                      obj_str(&e->via.array.ptr[3], name, sizeof name));
@@ -205,12 +278,12 @@ static int op_query(conn *c, const msgpack_object *m, const msgpack_object *req,
         reply_error(c, req, TMS_E_DENIED, "this principal may not read that tenant");
         return 0;
     }
-    if (snapshot_begin(d) != TMS_OK) {
-        reply_error(c, req, TMS_E_STORE, "cannot read the projection");
+    tms_point p;
+    uint64_t at, seq;   /* the answer and its seq from one snapshot */
+    if (point_of(c, m, req, &p) || snapshot_at(c, req, &p, 0, &at, &seq))
         return 0;
-    }
-    uint64_t seq = snapshot_seq(d);   /* the answer and its seq from one snapshot */
-    int rc = show ? tms_query_show(d->rtx, tenant, kind, who, &out) : tms_query_visible(d->rtx, tenant, who, &out);
+    int rc = show ? tms_query_show(d->rtx, at, tenant, kind, who, &out)
+                  : tms_query_visible(d->rtx, at, tenant, who, &out);
     snapshot_end(d);
     if (rc == 2) {
         json_decref(out);
