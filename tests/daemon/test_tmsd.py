@@ -174,6 +174,58 @@ def test_min_seq_waits_without_holding_up_others_and_replies_carry_their_seq(d):
     other.close()
 
 @case
+def test_lookups_at_a_point_and_explain_through_tmsd_equal_embedded(d):
+    """SPEC section 7: --seq/--at and --explain through tmsd print what
+    embedded prints, with the same exit codes; the reply's seq is the point;
+    a point beyond the log is exit 2 naming the last seq; bad types are E_PROTOCOL."""
+    data = os.path.join(d, "data")
+    perms = '{"cmd":"SetPermissions","tenant":"acme","actor":"admin","kind":"extension","id":"x1","enable":%s,"disable":%s}'
+    lines = [mp_json(TENANT), mp_json(ext(1)), perms % ('["calls.international"]', "[]"),
+             '{"cmd":"AddManager","tenant":"acme","actor":"admin","id":"lead","new_login":{"id":"login-lead"}}',
+             '{"cmd":"Distribute","tenant":"acme","actor":"admin","kind":"extension","id":"x1","manager":"lead"}',
+             perms % ("[]", '["calls.international"]')]
+    rc, out, err = ctl("--data", data, "submit", stdin=("\n".join(lines) + "\n").encode())
+    assert rc == 0 and out.count('"accepted"') == 6, (rc, out, err)
+    p, data = start(d)
+    sock = os.path.join(data, "tmsd.sock")
+    try:
+        cases = [["check", "--seq", "3", "acme", "extension", "x1", "calls.international"],
+                 ["check", "--seq", "2", "acme", "extension", "x1", "calls.international"],
+                 ["check", "acme", "extension", "x1", "calls.international"],
+                 ["check", "--explain", "--seq", "3", "acme", "extension", "x1", "calls.international"],
+                 ["check", "--explain", "acme", "extension", "x1", "calls.international"],
+                 ["check", "--explain", "--seq", "1", "acme", "extension", "x1", "calls.international"],
+                 ["check", "--explain", "acme", "admin", "admin", "reports.view"],
+                 ["check", "--explain", "nope", "extension", "x1", "calls.international"],
+                 ["show", "--seq", "4", "acme", "extension", "x1"], ["show", "--seq", "1", "acme", "extension", "x1"],
+                 ["show", "--at", "2000-01-01", "acme", "extension", "x1"],
+                 ["show", "--at", "2200-01-01T00:00:00Z", "acme", "extension", "x1"],
+                 ["visible", "--seq", "4", "acme", "lead"], ["visible", "--seq", "5", "acme", "lead"]]
+        want_rc = [0, 1, 1, 0, 1, 1, 0, 1, 0, 1, 1, 0, 0, 0]
+        for args, want in zip(cases, want_rc):
+            remote, local = ctl("--connect", sock, *args), ctl("--data", data, *args)
+            assert remote[:2] == local[:2] and remote[0] == want, (args, remote, local)
+        explained = json.loads(ctl("--connect", sock, *cases[4])[1])
+        assert explained["reason"] == "not_held" and explained["changed"]["seq"] == 6, explained
+        assert explained["changed"]["actor"] == "admin" and explained["changed"]["cmd"]["cmd"] == "SetPermissions"
+        assert json.loads(ctl("--connect", sock, *cases[7])[1])["reason"] == "unknown_tenant"
+        assert '"x1"' in ctl("--connect", sock, *cases[13])[1] and ctl("--connect", sock, *cases[12])[1].strip() == "[]"
+        for way in (["--connect", sock], ["--data", data]):
+            rc, out, err = ctl(*way, "check", "--seq", "7", "acme", "extension", "x1", "reports.view")
+            assert rc == 2 and out == "" and "the last seq is 6" in err, (way, rc, out, err)
+        c = mp.Conn(sock)
+        r = c.call("show", tenant="acme", kind="extension", id="x1", at_seq=3)
+        assert r["seq"] == 3 and '"calls.international"' in r["json"], r
+        r = c.call("check", q=[["acme", "extension", "x1", "calls.international"]], at_seq=3, explain=True)
+        assert r["allow"] == [True] and json.loads(r["explain"][0])["changed"]["seq"] == 3, r
+        for bad in ({"at_seq": "3"}, {"at_seq": -1}, {"at_time": "2026"}, {"at_seq": 1, "at_time": 1}, {"explain": 1}):
+            r = c.call("check", q=[["acme", "extension", "x1", "reports.view"]], **bad)
+            assert r.get("error") == "E_PROTOCOL" and "allow" not in r, (bad, r)
+        c.close()
+    finally:
+        assert stop(p) == 0
+
+@case
 def test_a_reply_over_the_frame_limit_is_answered_e_toobig_not_dropped(d):
     # 2500 extensions distributed to one manager: what it sees is ~90 KB of JSON, over a 64 KiB frame limit
     data = os.path.join(d, "data")
