@@ -100,7 +100,7 @@ int main(int argc, char **argv)
     tms_store *st;
     tms_txn *tx;
     uint8_t head[32];
-    uint64_t last, complete;
+    uint64_t last = 0, complete = 0;
     long n = argc > 2 ? atol(argv[2]) : 200000, allowed = 0;
     int rounds = argc > 3 ? atoi(argv[3]) : 5;
     if (argc < 2 || n <= 0 || rounds <= 0 || rounds > 64)
