@@ -244,6 +244,11 @@ static int cmd_visible(int argc, char **argv)
     return tool_lookup(data_dir, client, TOOL_LOOKUP_VISIBLE, argc, argv);
 }
 
+static int cmd_watch(int argc, char **argv)
+{
+    return tool_watch(data_dir, client, argc, argv);
+}
+
 /* accept-loss --reason TEXT: the operator's acknowledgement that records are
  * missing from the log (the engine refused to open, naming them). Embedded
  * only: tmsd does not start on such a directory. */
@@ -285,6 +290,10 @@ static const tool_cmd commands[] = {
      "--explain: one JSON object instead, {decision, reason, via, role, changed}"},
     {"show", cmd_show, "[POINT] [FRESH] TENANT KIND ID", "the account or object as one JSON object (exit 1 if absent)"},
     {"visible", cmd_visible, "[POINT] [FRESH] TENANT MANAGER", "JSON array of {kind, id} distributed to MANAGER"},
+    {"watch", cmd_watch, "[--from SEQ] [--tenant T] [--until SEQ]",
+     "one JSON line per record as it becomes durable, from SEQ (default: the next\n"
+     "to come) until --until or SIGINT (exit 0): {seq, time, tenant, actor, verdict,\n"
+     "error, cmd, changed, by}; through tmsd, a stop or cut names the seq to resume from (exit 2)"},
     {"accept-loss", cmd_accept_loss, "--reason TEXT",
      "after an open refused because acknowledged records are missing from the log\n"
      "(and no backup or replica holds them): record the loss, with the evidence,\n"

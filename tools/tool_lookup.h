@@ -12,4 +12,7 @@ enum { TOOL_LOOKUP_CHECK, TOOL_LOOKUP_SHOW, TOOL_LOOKUP_VISIBLE };
  * (embedded) or through cli when not NULL. Returns the exit status. */
 int tool_lookup(const char *dir, tms_client *cli, int what, int argc, char **argv);
 
+/* tmsctl watch [--from SEQ] [--tenant T] [--until SEQ] (tool_watch.c). */
+int tool_watch(const char *dir, tms_client *cli, int argc, char **argv);
+
 #endif

@@ -97,13 +97,20 @@ static tms_err send_all(tms_client *c)
 /* Send c->out (a sealed-to-be request), then read until the reply to req.
  * On TMS_OK c->reply.data is the reply map. A reply carrying "error" gives
  * that error, with its message in c->message. */
+static tms_err await_reply(tms_client *c, uint64_t req, int interruptible);
+
 static tms_err roundtrip(tms_client *c, uint64_t req)
+{
+    tms_err err = send_all(c);
+    return err ? err : await_reply(c, req, 0);
+}
+
+/* Read frames until the reply to req (see roundtrip). interruptible: a
+ * signal ends the wait (TMS_E_IO, errno EINTR). */
+static tms_err await_reply(tms_client *c, uint64_t req, int interruptible)
 {
     const uint8_t *payload;
     size_t len, avail;
-    tms_err err = send_all(c);
-    if (err)
-        return err;
     for (;;) {
         int r = tms_frame_reader_next(&c->rd, &payload, &len);
         if (r < 0)
@@ -113,7 +120,7 @@ static tms_err roundtrip(tms_client *c, uint64_t req)
             if (!p)
                 return TMS_E_NOMEM;
             ssize_t n = recv(c->fd, p, avail, 0);
-            if (n < 0 && errno == EINTR)
+            if (n < 0 && errno == EINTR && !interruptible)
                 continue;
             if (n <= 0)
                 return TMS_E_IO;
@@ -379,4 +386,40 @@ tms_err tms_client_show(tms_client *c, const char *tenant, const char *kind, con
 tms_err tms_client_visible(tms_client *c, const char *tenant, const char *manager, char **json)
 {
     return query(c, 0, tenant, NULL, manager, json);
+}
+
+tms_err tms_client_watch(tms_client *c, uint64_t from, const char *tenant, uint64_t until)
+{
+    msgpack_packer pk;
+    uint64_t req = begin(c, &pk, "watch", (from ? 1 : 0) + (tenant ? 1 : 0) + (until ? 1 : 0));
+    if (from) {
+        tms_pack_str(&pk, "from");
+        msgpack_pack_uint64(&pk, from);
+    }
+    if (tenant)
+        tms_pack_kv_str(&pk, "tenant", tenant);
+    if (until) {
+        tms_pack_str(&pk, "until");
+        msgpack_pack_uint64(&pk, until);
+    }
+    tms_err err = roundtrip(c, req);
+    if (err)
+        return err;
+    c->watch_req = req;
+    lookup_seq(c);   /* the first seq it will send */
+    return TMS_OK;
+}
+
+tms_err tms_client_watch_next(tms_client *c, char **line)
+{
+    *line = NULL;
+    if (!c->watch_req)
+        return TMS_E_INVAL;
+    tms_err err = await_reply(c, c->watch_req, 1);
+    if (err)
+        return err;
+    const msgpack_object *end = tms_map_get(&c->reply.data, "end");
+    if (end && end->type == MSGPACK_OBJECT_BOOLEAN && end->via.boolean)
+        return TMS_NOT_FOUND;
+    return reply_text(c, tms_map_get(&c->reply.data, "line"), line);
 }

@@ -523,6 +523,7 @@ void daemon_shutdown_check(server *d)
     close_if_open((uv_handle_t *)&d->idle_exit);
     close_if_open((uv_handle_t *)&d->reaper);
     fresh_close(d);
+    watch_close(d);
 }
 
 void daemon_begin_shutdown(server *d, const char *why)
@@ -584,6 +585,7 @@ static int start_listeners(server *d, const char *sock)
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
     fresh_init(d);
+    watch_init(d);
     uv_timer_init(d->loop, &d->reaper);
     d->reaper.data = d;
     uv_timer_start(&d->reaper, on_reap, 30000, 30000);

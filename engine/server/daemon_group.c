@@ -135,6 +135,7 @@ static void after_cb(uv_work_t *w, int status)
     hist_add(d->ctr.group_size_hist, d->group_n, 0);
     finish_group(d);
     fresh_wake(d);   /* lookups waiting for a seq this group reached */
+    watch_pump(d);   /* watchers: the group's records */
     group_maybe_start(d);
     daemon_shutdown_check(d);
 }

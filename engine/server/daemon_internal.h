@@ -13,6 +13,7 @@
 typedef struct server server;
 typedef struct mconn mconn;
 typedef struct waiter waiter;
+typedef struct watcher watcher;
 
 /* Who a connection is (daemon_auth.c): a name, rights (1 << TMS_RIGHT_*)
  * and the tenants it may touch. */
@@ -109,6 +110,8 @@ struct server {
     msgpack_sbuffer out;        /* reply scratch */
     waiter *waiters;            /* lookups waiting for a min_seq (daemon_fresh.c) */
     uv_timer_t fresh_timer;
+    watcher *watchers;          /* watch requests being served (daemon_watch.c) */
+    uv_timer_t watch_timer;
 };
 
 /* daemon.c */
@@ -144,11 +147,20 @@ void render_metrics(server *d, msgpack_sbuffer *sb);
 void snapshot_free(server *d);
 /* The seq the projection readers see has applied (meta), 0 if unreadable. */
 uint64_t projection_seq(server *d);
+/* The loop thread's read transaction: a fresh snapshot in d->rtx until snapshot_end. */
+tms_err snapshot_begin(server *d);
+void snapshot_end(server *d);
 /* daemon_fresh.c */
 void fresh_init(server *d);
 int fresh_gate(conn *c, const msgpack_object *m, const msgpack_object *req, const uint8_t *payload, size_t len);
 /* Answer the waiters whose seq was reached or whose wait is over (all when stopping). */
 void fresh_wake(server *d);
 void fresh_close(server *d);
+/* daemon_watch.c */
+void watch_init(server *d);
+int op_watch(conn *c, const msgpack_object *m, const msgpack_object *req);
+/* Send every watcher what the projection has applied (after a group, on a tick); when stopping, end them. */
+void watch_pump(server *d);
+void watch_close(server *d);
 
 #endif

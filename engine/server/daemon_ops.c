@@ -49,7 +49,7 @@ static void reply_begin(server *d, msgpack_packer *pk, const msgpack_object *req
 /* The loop thread's read transaction: allocated once, renewed for each
  * lookup frame (a fresh snapshot), reset after it (no pages pinned, and no
  * active reader when the map has to grow between groups). */
-static tms_err snapshot_begin(server *d)
+tms_err snapshot_begin(server *d)
 {
     if (d->rtx) {
         if (tms_txn_renew(d->rtx) == TMS_OK)
@@ -60,7 +60,7 @@ static tms_err snapshot_begin(server *d)
     return tms_txn_begin(d->store, 0, &d->rtx);
 }
 
-static void snapshot_end(server *d)
+void snapshot_end(server *d)
 {
     tms_txn_reset(d->rtx);   /* NULL: nothing to reset */
 }
@@ -477,6 +477,7 @@ int handle_frame(conn *c, const uint8_t *payload, size_t len)
     case TMS_OP_SHOW: rc = op_query(c, m, req, 1); break;
     case TMS_OP_VISIBLE: rc = op_query(c, m, req, 0); break;
     case TMS_OP_STATUS: rc = op_status(c, req); break;
+    case TMS_OP_WATCH: rc = op_watch(c, m, req); break;
     }
     if (o != TMS_OP_SUBMIT)
         hist_add(d->ctr.lookup_ns_hist, now_ns() - t0, 10);
