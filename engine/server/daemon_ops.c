@@ -188,7 +188,7 @@ static int snapshot_at(conn *c, const msgpack_object *req, const tms_point *p, i
 static void pack_explained(conn *c, msgpack_packer *pk, const msgpack_object *q, uint64_t seq)
 {
     char t[72], k[16], id[72], name[136], logdir[4200];
-    snprintf(logdir, sizeof logdir, "%s/log", c->d->opt.data_dir);
+    tms_data_path(logdir, sizeof logdir, c->d->opt.data_dir, "log");
     tms_pack_str(pk, "explain");
     msgpack_pack_array(pk, q->via.array.size);
     for (uint32_t i = 0; i < q->via.array.size; i++) {

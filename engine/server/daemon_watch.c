@@ -89,7 +89,7 @@ int op_watch(conn *c, const msgpack_object *m, const msgpack_object *req)
     server *d = c->d;
     const msgpack_object *from = tms_map_get(m, "from"), *until = tms_map_get(m, "until"),
                          *tenant = tms_map_get(m, "tenant");
-    char t[TMS_ID_MAX + 2] = "";
+    char t[TMS_ID_MAX + 1] = "";
     if ((from && from->type != MSGPACK_OBJECT_POSITIVE_INTEGER) ||
         (until && until->type != MSGPACK_OBJECT_POSITIVE_INTEGER) ||
         (tenant && (!tms_map_str(m, "tenant", t, sizeof t) || !tms_is_id(t, strlen(t))))) {
@@ -135,8 +135,8 @@ static int pump_one(server *d, watcher *w)
     int has = 0;
     tms_err err = TMS_OK;
     if (!w->it) {
-        snprintf(logdir, sizeof logdir, "%s/log", d->opt.data_dir);
-        if ((err = tms_log_iter_open(logdir, w->next, &w->it, NULL))) {
+        if ((err = tms_log_iter_open(tms_data_path(logdir, sizeof logdir, d->opt.data_dir, "log"), w->next, &w->it,
+                                     NULL))) {
             finish(d, w, err, "cannot read the log");
             return -1;
         }

@@ -323,6 +323,7 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
 out:
     tms_txn_abort(l.tx);   /* NULL once level_end or judge_loss took it */
     tms_txn_abort(l.hw.tx);   /* NULL unless the open failed during the fold */
+    tms_history_batch_free(&l.hw.batch);
     return err;
 }
 

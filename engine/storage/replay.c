@@ -257,6 +257,7 @@ tms_err tms_history_rebuild(tms_store *st, const char *logdir, tms_replay_result
             err = tms_history_writer_end(&w, res->last_seq);
         else
             tms_txn_abort(w.tx);
+        tms_history_batch_free(&w.batch);   /* the end freed it, or the fold stopped before */
         tms_state_free(state);
         if (err == TMS_E_MAPFULL && (err = tms_store_grow(st)) == TMS_OK)
             continue;
