@@ -225,6 +225,100 @@ def test_lookups_at_a_point_and_explain_through_tmsd_equal_embedded(d):
     finally:
         assert stop(p) == 0
 
+def watch_lines(out):
+    return [json.loads(l) for l in out.splitlines() if l.strip()]
+
+@case
+def test_watch_embedded_and_through_tmsd_no_gap_no_duplicate(d):
+    """SPEC section 7, watch: the lines equal the export (seq, time, verdict,
+    cmd) plus the changed sets found by diffing show before and after each
+    record; through tmsd the same text as embedded; a tmsd stop names the seq
+    to resume from and --from there continues with no gap and no duplicate;
+    a watcher that does not read gets everything, in order, when it does."""
+    data = os.path.join(d, "data")
+    perms = '{"cmd":"SetPermissions","tenant":"acme","actor":"admin","kind":"extension","id":"x1","enable":%s,"disable":%s}'
+    lines = [mp_json(TENANT), mp_json(ext(1)), mp_json(ext(2)), perms % ('["calls.international"]', "[]"),
+             '{"cmd":"AddManager","tenant":"acme","actor":"admin","id":"lead","new_login":{"id":"login-lead"}}',
+             '{"cmd":"Distribute","tenant":"acme","actor":"admin","kind":"extension","id":"x1","manager":"lead"}',
+             '{"cmd":"Distribute","tenant":"acme","actor":"admin","kind":"extension","id":"x9","manager":"lead"}',
+             '{"cmd":"TakeOwnership","tenant":"acme","actor":"admin","id":"x1","manager":"lead"}',
+             '{"cmd":"DeleteExtension","tenant":"acme","actor":"admin","id":"x2"}',
+             '{"cmd":"CreateTenant","tenant":"beta","actor":"system","admin":"root"}']
+    rc, out, err = ctl("--data", data, "submit", stdin=("\n".join(lines) + "\n").encode())
+    assert rc == 0, (rc, out, err)
+    last = 10
+    rc, out, err = ctl("--data", data, "watch", "--from", "1", "--until", str(last))
+    assert rc == 0, (rc, err)
+    got = watch_lines(out)
+    exported = [json.loads(l) for l in subprocess.run([os.path.join(BIN, "tms-audit"), "export", "--data", data],
+                                                      capture_output=True, text=True).stdout.splitlines()]
+    assert [g["seq"] for g in got] == list(range(1, last + 1)) == [e["seq"] for e in exported], (got, exported)
+    things = [("extension", "x1"), ("extension", "x2"), ("extension", "x9"), ("manager", "lead")]
+    for g, e in zip(got, exported):
+        assert g["time"] == e["time"] and g["cmd"] == e["cmd"], (g, e)
+        assert (g["verdict"], g["error"]) == (("accepted", None) if e["verdict"] == "accepted" else ("rejected", e["verdict"])), (g, e)
+        changed = []
+        for kind, id_ in things:
+            before = ctl("--data", data, "show", "--seq", str(g["seq"] - 1), g["tenant"], kind, id_)
+            after = ctl("--data", data, "show", "--seq", str(g["seq"]), g["tenant"], kind, id_)
+            if before[:2] != after[:2]:
+                changed.append({"kind": kind, "id": id_})
+        assert g["changed"] == changed, (g, changed)
+    assert ctl("--data", data, "watch", "--tenant", "beta", "--from", "1", "--until", str(last))[1].count('"seq"') == 1
+    p, data = start(d)
+    sock = os.path.join(data, "tmsd.sock")
+    try:
+        remote = subprocess.Popen([TMSCTL, "--connect", sock, "watch", "--from", "1"], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+        c = mp.Conn(sock)
+        for i in range(3, 8):   # live records while the watcher follows
+            assert c.call("submit", cmds=[ext(i)])["results"][0]["verdict"] == "accepted"
+        seen = [json.loads(remote.stdout.readline()) for _ in range(last + 5)]
+        assert [x["seq"] for x in seen] == list(range(1, last + 6)), seen
+        # a watcher that does not read while 3000 records go in still gets them all, in order
+        slow = mp.Conn(sock)
+        slow.send_raw(mp.frame({"op": "watch", "req": 5, "from": 1}))
+        for b in range(10):
+            r = c.call("submit", cmds=[ext(100 + b * 300 + k) for k in range(300)])
+            assert all(x["verdict"] == "accepted" for x in r["results"])
+        assert c.call("status")["last_seq"] == last + 5 + 3000
+        first = slow.read()
+        assert first == {"req": 5, "seq": 1}, first
+        seqs = [json.loads(slow.read()["line"])["seq"] for _ in range(last + 5 + 3000)]
+        assert seqs == list(range(1, last + 5 + 3001)), (seqs[:5], seqs[-5:])
+        slow.close()
+        for bad in ({"from": "1"}, {"until": -3}, {"tenant": 7}):
+            r = c.call("watch", **bad)
+            assert r.get("error") == "E_PROTOCOL", (bad, r)
+        r = c.call("watch", **{"from": 2, "until": 3})
+        assert r["seq"] == 2 and [json.loads(c.read()["line"])["seq"] for _ in range(2)] == [2, 3] and c.read()["end"]
+        c.close()
+        upto = last + 5 + 3000
+        while True:   # the remote watcher has printed everything before tmsd stops
+            x = json.loads(remote.stdout.readline())
+            if x["seq"] == upto:
+                break
+    finally:
+        assert stop(p) == 0
+    rest, err = remote.communicate(timeout=20)
+    assert remote.returncode == 2 and "resume with from = %d" % (upto + 1) in err and rest == "", (remote.returncode, rest, err)
+    rc, out, err = ctl("--data", data, "submit", stdin=(mp_json(ext(9000)) + "\n").encode())
+    p, data = start(d)
+    try:   # resumed from the seq named: the record made while tmsd was down, no gap, no duplicate
+        rc, out, err = ctl("--connect", sock, "watch", "--from", str(upto + 1), "--until", str(upto + 1))
+        assert rc == 0 and [x["seq"] for x in watch_lines(out)] == [upto + 1], (rc, out, err)
+        assert watch_lines(out)[0]["cmd"]["id"] == "x9000"
+        embedded = ctl("--data", data, "watch", "--from", "1", "--until", str(upto + 1))
+        remote_all = ctl("--connect", sock, "watch", "--from", "1", "--until", str(upto + 1))
+        assert embedded[0] == remote_all[0] == 0 and embedded[1] == remote_all[1], (embedded[2], remote_all[2])
+        # SIGINT ends a watch with exit 0
+        w = subprocess.Popen([TMSCTL, "--connect", sock, "watch"], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        time.sleep(0.3)
+        w.send_signal(signal.SIGINT)
+        assert w.wait(timeout=10) == 0
+    finally:
+        assert stop(p) == 0
+
 @case
 def test_a_reply_over_the_frame_limit_is_answered_e_toobig_not_dropped(d):
     # 2500 extensions distributed to one manager: what it sees is ~90 KB of JSON, over a 64 KiB frame limit
