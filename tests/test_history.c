@@ -339,12 +339,46 @@ static void test_points_resolve_against_the_snapshot(void **state)
     tms_txn_abort(tx);
 }
 
+/* explain names a record read through the frame locator; a locator that
+ * points at no frame (damaged) falls back to reading the segment. */
+static void test_explain_reads_its_record_through_a_locator_or_without(void **state)
+{
+    tu_env *env = *state;
+    char logdir[4200];
+    tms_txn *tx;
+    json_t *out = NULL;
+    assert_int_equal(tu_submit(env, "{'cmd':'SetPermissions','tenant':'acme','actor':'admin','kind':'extension','id':'1001','enable':['calls.barge'],'disable':[]}"), TMS_OK);
+    uint64_t flipped = env->last_seq;
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(tu_submit(env, "{'cmd':'CreateExtension','tenant':'acme','actor':'admin','id':'x%d'}", i), TMS_OK);
+    tms_data_path(logdir, sizeof logdir, env->dir, "log");
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
+        uint64_t seg, off;   /* each group left a locator of its first record */
+        assert_int_equal(tms_history_locator(tx, flipped, &seg, &off), TMS_OK);
+        assert_true(seg == 1 && (round ? off == 16 + 7 : off > 16));
+        assert_int_equal(tms_query_explain(tx, tms_engine_last_seq(env->eng), logdir, "acme", "extension", "1001",
+                                           "calls.barge", &out), 1);
+        json_t *ch = json_object_get(out, "changed");
+        assert_int_equal(json_integer_value(json_object_get(ch, "seq")), flipped);
+        assert_string_equal(json_string_value(json_object_get(json_object_get(ch, "cmd"), "cmd")), "SetPermissions");
+        json_decref(out);
+        tms_txn_abort(tx);
+        /* round 2: the locator of that record points into the middle of a frame */
+        assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 1, &tx), TMS_OK);
+        assert_int_equal(tms_history_locate(tx, flipped, 1, 16 + 7), TMS_OK);
+        assert_int_equal(tms_txn_commit(tx), TMS_OK);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookups_at_sampled_seqs_equal_a_fold_to_there),
         cmocka_unit_test(test_one_tenant_with_role_churn),
         cmocka_unit_test_setup_teardown(test_points_resolve_against_the_snapshot, tu_setup_standard, tu_teardown),
+        cmocka_unit_test_setup_teardown(test_explain_reads_its_record_through_a_locator_or_without, tu_setup_standard,
+                                        tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

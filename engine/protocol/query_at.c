@@ -8,6 +8,7 @@
 #include "log.h"
 #include "record.h"
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -94,13 +95,32 @@ json_t *tms_cmd_json(const tms_cmd *c)
     return o;
 }
 
+/* Record seq from where the index's locator says it is: TMS_OK, or an
+ * error after which the log is read from the segment's start. */
+static tms_err read_located(tms_txn *tx, const char *logdir, uint64_t seq, tms_record *rec)
+{
+    char why[256];
+    uint64_t seg, off;
+    uint8_t *payload;
+    size_t len;
+    tms_err err = tms_history_locator(tx, seq, &seg, &off);
+    if (!err && !(err = tms_log_read_frame(logdir, seg, off, seq, &payload, &len))) {
+        if (!(err = tms_record_decode(rec, payload, len, why, sizeof why)))
+            rec->seq = seq;
+        free(payload);
+    }
+    return err;
+}
+
 /* Record seq of the log in logdir, decoded into rec (cmd initialised by the caller). */
-static tms_err read_record(const char *logdir, uint64_t seq, tms_record *rec)
+static tms_err read_record(tms_txn *tx, const char *logdir, uint64_t seq, tms_record *rec)
 {
     char why[256];
     tms_log_iter *it;
     tms_log_record lr;
     int has = 0;
+    if (read_located(tx, logdir, seq, rec) == TMS_OK)
+        return TMS_OK;
     tms_err err = tms_log_iter_open(logdir, seq, &it, NULL);
     if (err)
         return err;
@@ -115,7 +135,7 @@ static tms_err read_record(const char *logdir, uint64_t seq, tms_record *rec)
 }
 
 /* {"seq","time","actor","cmd"} of record seq; null for 0. */
-static tms_err changed_json(const char *logdir, uint64_t seq, json_t **out)
+static tms_err changed_json(tms_txn *tx, const char *logdir, uint64_t seq, json_t **out)
 {
     char when[TMS_TIME_MAX];
     tms_record rec;
@@ -123,7 +143,7 @@ static tms_err changed_json(const char *logdir, uint64_t seq, json_t **out)
     if (!seq)
         return TMS_OK;
     tms_cmd_init(&rec.cmd);
-    tms_err err = read_record(logdir, seq, &rec);
+    tms_err err = read_record(tx, logdir, seq, &rec);
     if (!err) {
         *out = json_pack("{s:I,s:s,s:s,s:o}", "seq", (json_int_t)seq, "time", tms_time_format(rec.time, when),
                          "actor", TMS_CMD_STR(&rec.cmd, TMS_F_ACTOR), "cmd", tms_cmd_json(&rec.cmd));
@@ -197,7 +217,7 @@ int tms_query_explain(tms_txn *tx, uint64_t at, const char *logdir, const char *
         return allow;
     }
     json_t *changed;
-    if ((err = changed_json(logdir, w.changed, &changed))) {
+    if ((err = changed_json(tx, logdir, w.changed, &changed))) {
         json_decref(w.role);
         return -(int)err;
     }

@@ -131,7 +131,7 @@ static tms_err level_record(void *ctx, const tms_fold_event *ev)
     if ((err = tms_store_apply_effects(l->tx, ev->state, ev->effects, ev->neffects)) ||
         (err = tms_history_record(&l->e->history, ev->state, ev->rec->seq, ev->rec->time, ev->effects,
                                   ev->neffects)) ||
-        (err = tms_history_apply(l->tx, &l->e->history))) {
+        (err = tms_history_apply(l->tx, &l->e->history)) || (err = tms_history_locate_frame(l->tx, ev))) {
         tms_txn_abort(l->tx);   /* map full, or worse: rebuild instead */
         l->tx = NULL;
         l->usable = 0;
@@ -558,7 +558,12 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
         snprintf(why, whylen, "simulated crash after the log sync");
         return TMS_E_IO;
     }
-    if ((err = tx ? tms_txn_commit(tx) : TMS_OK) == TMS_OK) {
+    uint64_t first, seg, off;   /* where the group went: a locator for lookups that read a record (explain) */
+    if (tx && tms_log_synced_at(e->log, &first, &seg, &off) && (err = tms_history_locate(tx, first, seg, off)))
+        tms_txn_abort(tx);      /* the map is full, most likely: as if the commit had failed */
+    else
+        err = tx ? tms_txn_commit(tx) : TMS_OK;
+    if (err == TMS_OK) {
         tms_state_commit(e->state);
         return TMS_OK;
     }

@@ -97,6 +97,8 @@ tms_err tms_history_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN])
     crypto_generichash_state h;
     crypto_generichash_init(&h, NULL, 0, TMS_HASH_LEN);
     for (int i = TMS_DB_STATE_END; i < TMS_DB_COUNT; i++) {
+        if (i == TMS_DB_FRAMES)
+            continue;   /* positions in the log: where they are kept depends on how groups fell */
         MDB_cursor *cur;
         MDB_val k, v;
         int rc = mdb_cursor_open(tx->txn, tx->st->dbi[i], &cur);
@@ -278,4 +280,34 @@ tms_err tms_changes_foreach(tms_txn *tx, uint64_t seq, tms_member_fn fn, void *c
     }
     mdb_cursor_close(cur);
     return rc == MDB_NOTFOUND || rc == 0 ? TMS_OK : tms_store_err(rc);
+}
+
+tms_err tms_history_locate(tms_txn *tx, uint64_t seq, uint64_t seg_first, uint64_t offset)
+{
+    uint8_t k[8];
+    uint64_t v[2] = {seg_first, offset};
+    put_be64(k, seq);
+    return tms__raw_put(tx, TMS_DB_FRAMES, (const char *)k, 8, v, sizeof v);
+}
+
+tms_err tms_history_locator(tms_txn *tx, uint64_t seq, uint64_t *seg_first, uint64_t *offset)
+{
+    uint8_t kb[8];
+    MDB_cursor *cur;
+    MDB_val k = {8, kb}, v;
+    put_be64(kb, seq + 1);
+    int rc = mdb_cursor_open(tx->txn, tx->st->dbi[TMS_DB_FRAMES], &cur);
+    if (rc)
+        return tms_store_err(rc);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == 0 || rc == MDB_NOTFOUND)
+        rc = mdb_cursor_get(cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+    if (rc == 0 && (v.mv_size != 16 || k.mv_size != 8))
+        rc = MDB_CORRUPTED;
+    if (rc == 0) {
+        memcpy(seg_first, v.mv_data, 8);
+        memcpy(offset, (const uint8_t *)v.mv_data + 8, 8);
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? TMS_NOT_FOUND : tms_store_err(rc);
 }

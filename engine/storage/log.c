@@ -27,6 +27,7 @@ struct tms_log {
     uint64_t seg_size;
     uint64_t synced_seq;
     uint8_t synced_head[TMS_LOG_HASH_LEN];
+    uint64_t sync_first, sync_seg, sync_off;   /* where the last sync's first frame went */
     uint64_t last_seq;         /* synced or staged */
     uint8_t head[TMS_LOG_HASH_LEN];
     uint8_t *stage;            /* staged frames, back to back */
@@ -316,6 +317,11 @@ static tms_err sync_write(tms_log *log, const batch *b)
             e = seg_roll(log, b, chunk, pos, tms_get_le64(f + TMS_FR_SEQ));
             chunk = pos;
         }
+        if (pos == 0) {   /* the group's first frame: where a reader can start looking for its records */
+            log->sync_first = tms_get_le64(f + TMS_FR_SEQ);
+            log->sync_seg = log->seg_first;
+            log->sync_off = log->seg_size;
+        }
         pos += flen;
     }
     if (e == TMS_OK)
@@ -565,4 +571,93 @@ void tms_log_close(tms_log *log)
     free(log->stage);
     free(log->created);
     free(log);
+}
+
+int tms_log_synced_at(const tms_log *log, uint64_t *first_seq, uint64_t *seg_first, uint64_t *offset)
+{
+    if (!log->sync_first || log->sync_first > log->synced_seq)
+        return 0;
+    *first_seq = log->sync_first;
+    *seg_first = log->sync_seg;
+    *offset = log->sync_off;
+    return 1;
+}
+
+/* Read exactly n bytes at off: 1, 0 at the end of the file (or short), -1 on error. */
+static int pread_all(int fd, void *buf, size_t n, uint64_t off)
+{
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, (uint8_t *)buf + got, n - got, (off_t)(off + got));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return -1;
+        if (r == 0)
+            return 0;
+        got += (size_t)r;
+    }
+    return 1;
+}
+
+tms_err tms_log_read_frame(const char *dir, uint64_t seg_first, uint64_t offset, uint64_t seq, uint8_t **payload,
+                           size_t *len)
+{
+    char path[4200], name[TMS_SEG_NAME_MAX];
+    uint8_t h[TMS_LOG_FRAME_HEADER];
+    uint64_t next = 0;   /* the seq of the frame after the last one read */
+    int fd = -1, hops = 0;
+    tms_err err = TMS_NOT_FOUND;
+    *payload = NULL;
+    for (;;) {
+        if (fd < 0) {
+            tms_log_seg_name(name, seg_first);
+            snprintf(path, sizeof path, "%s/%s", dir, name);
+            if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+                return errno == ENOENT ? TMS_NOT_FOUND : TMS_E_IO;
+        }
+        int r = pread_all(fd, h, sizeof h, offset);
+        if (r == 0 && next && next <= seq && hops++ == 0) {   /* the end of a segment: the group went on in the next */
+            close(fd);
+            fd = -1;
+            seg_first = next;
+            offset = TMS_LOG_SEGMENT_HEADER;
+            continue;
+        }
+        if (r <= 0) {
+            err = r < 0 ? TMS_E_IO : TMS_NOT_FOUND;
+            break;
+        }
+        uint32_t flen = tms_get_le32(h + TMS_FR_LEN);
+        uint64_t fseq = tms_get_le64(h + TMS_FR_SEQ);
+        if (tms_frame_head_crc(h) != tms_get_le32(h + TMS_FR_HEAD_CRC) || flen == 0 || flen > TMS_LOG_MAX_PAYLOAD ||
+            fseq > seq) {
+            err = TMS_E_CORRUPT;   /* a locator never points past its record, nor between frames */
+            break;
+        }
+        if (fseq < seq) {
+            offset += TMS_LOG_FRAME_HEADER + flen;
+            next = fseq + 1;
+            continue;
+        }
+        uint8_t *buf = malloc(TMS_LOG_HASH_LEN + (size_t)flen);
+        if (!buf) {
+            err = TMS_E_NOMEM;
+            break;
+        }
+        memcpy(buf, h + TMS_FR_HASH, TMS_LOG_HASH_LEN);
+        r = pread_all(fd, buf + TMS_LOG_HASH_LEN, flen, offset + TMS_LOG_FRAME_HEADER);
+        if (r <= 0 || tms_crc32c(0, buf, TMS_LOG_HASH_LEN + (size_t)flen) != tms_get_le32(h + TMS_FR_BODY_CRC)) {
+            free(buf);
+            err = r < 0 ? TMS_E_IO : TMS_E_CORRUPT;
+            break;
+        }
+        memmove(buf, buf + TMS_LOG_HASH_LEN, flen);
+        *payload = buf;
+        *len = flen;
+        err = TMS_OK;
+        break;
+    }
+    close(fd);
+    return err;
 }

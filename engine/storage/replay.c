@@ -37,7 +37,7 @@ static tms_err tell(fold *f, const tms_log_record *lr, const tms_verdict *v)
     tms_err err = TMS_OK;
     tms_rules_report_custom(f->o->sink, &f->rec, effs, n);
     if (f->o->on_effects) {
-        tms_fold_event ev = {&f->rec, v, effs, n, lr->hash, f->st};
+        tms_fold_event ev = {&f->rec, v, effs, n, lr->hash, f->st, lr};
         err = f->o->on_effects(f->o->ctx, &ev);
     }
     if (!err && f->o->on_record)
@@ -196,6 +196,14 @@ tms_err tms_replay(tms_store *st, const char *logdir, const tms_replay_opts *opt
 
 /* ---- the as-of index, from the log ------------------------------------------ */
 
+tms_err tms_history_locate_frame(tms_txn *tx, const tms_fold_event *ev)
+{
+    const tms_log_record *lr = ev->frame;
+    if (!lr || (lr->seq % TMS_LOCATE_EVERY != 1 && lr->offset != TMS_LOG_SEGMENT_HEADER))
+        return TMS_OK;
+    return tms_history_locate(tx, lr->seq, strtoull(lr->segment, NULL, 10), lr->offset);
+}
+
 #define HISTORY_CHUNK 20000   /* records per write transaction: bounds LMDB's dirty pages */
 
 tms_err tms_history_writer_add(tms_history_writer *w, const tms_fold_event *ev)
@@ -208,8 +216,9 @@ tms_err tms_history_writer_add(tms_history_writer *w, const tms_fold_event *ev)
         w->started = 1;
     tms_history_batch_clear(&w->batch);
     if (!w->err && !(w->err = tms_history_record(&w->batch, ev->state, ev->rec->seq, ev->rec->time, ev->effects,
-                                                   ev->neffects)))
-        w->err = tms_history_apply(w->tx, &w->batch);
+                                                   ev->neffects)) &&
+        !(w->err = tms_history_apply(w->tx, &w->batch)))
+        w->err = tms_history_locate_frame(w->tx, ev);
     if (!w->err && ++w->in_tx >= HISTORY_CHUNK) {
         w->err = tms_txn_commit(w->tx);
         w->tx = NULL;

@@ -18,8 +18,8 @@
 
 static const char *const db_names[TMS_DB_COUNT] = {"meta", "tenants", "accounts", "dist", "visible", "roles",
                                                    "logins", "versions", "dist_at", "visible_at", "changes",
-                                                   "times"};
-const int tms__db_dupsort[TMS_DB_COUNT] = {0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0};
+                                                   "times", "frames"};
+const int tms__db_dupsort[TMS_DB_COUNT] = {0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0};
 #define db_dupsort tms__db_dupsort
 #define MAX_DBS 32   /* room for the databases of earlier formats, dropped by tms_store_clear */
 

@@ -53,6 +53,13 @@ tms_err tms_history_clear(tms_txn *tx);
  * group by group with one rebuilt from the log). */
 tms_err tms_history_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
 
+/* A frame locator: record seq is at byte offset of the log segment that
+ * starts at seg_first (tms_log_synced_at, or a fold's frame). */
+tms_err tms_history_locate(tms_txn *tx, uint64_t seq, uint64_t seg_first, uint64_t offset);
+/* The locator at or before seq: TMS_OK, TMS_NOT_FOUND (none: read the log
+ * from the segment's start) or a store error. */
+tms_err tms_history_locator(tms_txn *tx, uint64_t seq, uint64_t *seg_first, uint64_t *offset);
+
 /* ---- reading ---------------------------------------------------------------- */
 
 /* The seq of the last record stamped at or before time (ns): 0 when the

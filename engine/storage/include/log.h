@@ -121,6 +121,21 @@ tms_err tms_log_cut_torn(tms_log *log);
 /* Drop every staged record; seq and head return to the last synced record. */
 void tms_log_discard(tms_log *log);
 
+/* Where the first frame of the last successful sync went: 1 with its seq,
+ * the first seq of its segment and its byte offset there (a frame locator,
+ * for tms_log_read_frame), 0 before any sync. */
+int tms_log_synced_at(const tms_log *log, uint64_t *first_seq, uint64_t *seg_first, uint64_t *offset);
+
+/* Read record seq of the log in DIR without reading the log from its start:
+ * from the frame at byte offset of the segment starting at seg_first (a
+ * locator at or before seq), frame to frame (each header checked), into
+ * the next segment when the group went on there. The frame's checksums are
+ * checked; the chain is not (the writer checked it; tms-audit verify does).
+ * TMS_OK with *payload (malloc'd; the caller frees) and *len, TMS_NOT_FOUND,
+ * TMS_E_CORRUPT (not a frame where the locator says), TMS_E_IO, TMS_E_NOMEM. */
+tms_err tms_log_read_frame(const char *dir, uint64_t seg_first, uint64_t offset, uint64_t seq, uint8_t **payload,
+                           size_t *len);
+
 /* Number of records staged and not yet synced. */
 size_t tms_log_staged(const tms_log *log);
 

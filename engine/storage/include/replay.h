@@ -18,6 +18,7 @@ typedef struct tms_fold_event {
     size_t neffects;
     const uint8_t *hash;             /* its chain hash (TMS_HASH_LEN bytes) */
     const tms_state *state;          /* the state after it */
+    const tms_log_record *frame;     /* where it is in the log (segment, offset) */
 } tms_fold_event;
 
 typedef struct tms_replay_opts {
@@ -83,6 +84,12 @@ tms_err tms_history_writer_add(tms_history_writer *w, const tms_fold_event *ev);
 /* Commit the last chunk with the mark at seq, or abort it when a write
  * failed: returns w->err (TMS_E_MAPFULL: grow the map and rebuild). */
 tms_err tms_history_writer_end(tms_history_writer *w, uint64_t seq);   /* frees the batch */
+
+/* Every this many records a fold's index writer keeps a frame locator. */
+#define TMS_LOCATE_EVERY 256
+/* Put a locator for the record of ev when it is due (every TMS_LOCATE_EVERY
+ * records, and at the first record of each segment). */
+tms_err tms_history_locate_frame(tms_txn *tx, const tms_fold_event *ev);
 
 /* Rebuild the as-of index of projection st from the log in logdir (a fold
  * of its own, growing the map as needed), marked complete to the last seq. */

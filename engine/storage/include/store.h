@@ -25,6 +25,9 @@
  *             a member from record `from` on, up to record `until` (excluded; max = still)
  *   changes   be64(seq) -> k+id of each account or object whose show it changed (dupsort)
  *   times     be64(time ns) -> u64 the last seq stamped at that time
+ *   frames    be64(seq) -> u64 segment's first seq, u64 byte offset: where record
+ *             seq's frame is (some records only: a reader goes on frame to frame;
+ *             a cache of positions, left out of the index's digest)
  *   meta      "history" -> u64: the seq the as-of index is complete to */
 #ifndef TMS_STORE_H
 #define TMS_STORE_H
@@ -41,7 +44,7 @@
 enum { TMS_DB_META, TMS_DB_TENANTS, TMS_DB_ACCOUNTS, TMS_DB_DIST, TMS_DB_VISIBLE, TMS_DB_ROLES, TMS_DB_LOGINS,
        TMS_DB_STATE_END,                              /* the databases above hold the state at meta's seq */
        TMS_DB_VERSIONS = TMS_DB_STATE_END, TMS_DB_DIST_AT, TMS_DB_VISIBLE_AT, TMS_DB_CHANGES, TMS_DB_TIMES,
-       TMS_DB_COUNT };
+       TMS_DB_FRAMES, TMS_DB_COUNT };
 
 /* An open projection environment, and a transaction in one. Both are
  * opaque: only the storage room knows they are LMDB (store_internal.h), so
