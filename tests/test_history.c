@@ -299,6 +299,12 @@ static void differential(const char *gen_args, uint64_t seed, size_t nsamples)
     free(samples);
     tu_env_reopen(env);   /* a clean reopen keeps the index; it still equals a rebuilt one */
     rebuilt_history_equals(env, logdir);
+    char proj[4200], why[512];   /* an open without a projection rebuilds it, index and mark included */
+    tms_engine_close(env->eng);
+    tu_rmtree(tms_data_path(proj, sizeof proj, env->dir, "proj"));
+    if (tms_engine_open(env->dir, NULL, &env->eng, why, sizeof why))
+        fail_msg("reopen: %s", why);
+    rebuilt_history_equals(env, logdir);
     tu_env_free(env);
     ts_lines_free(&l);
 }
