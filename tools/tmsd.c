@@ -15,7 +15,7 @@ static const char usage[] =
     "usage: tmsd --data DIR [--socket PATH] [--listen HOST:PORT] [--metrics HOST:PORT]\n"
     "            [--token-file FILE] [--principals FILE] [--tcp-lookups-need-token] [--max-connections N]\n"
     "            [--max-tcp-connections N] [--hello-timeout SECONDS] [--max-buffered-bytes N]\n"
-    "            [--max-frame-bytes N]\n"
+    "            [--max-frame-bytes N] [--publish nats://HOST:PORT [--stream NAME]]\n"
     "            [--idle-timeout SECONDS] [--idle-exit SECONDS]\n"
     "\n"
     "  --data DIR              data directory (log, projections); created if absent\n"
@@ -37,6 +37,9 @@ static const char usage[] =
     "  --idle-timeout SECONDS  close silent connections (default 300)\n"
     "  --idle-exit SECONDS     exit when no client has been connected for this long (tests)\n"
     "  --map-bytes N           initial LMDB map size (default 256 MiB; it grows as needed)\n"
+    "  --publish URL           publish every durable record to NATS JetStream (nats://HOST:PORT);\n"
+    "                          the log stays the truth: NATS down never stops tmsd, it catches up\n"
+    "  --stream NAME           the JetStream stream (default tms; subject NAME.log)\n"
     "\n"
     "SIGTERM or SIGINT: stop accepting, finish the group in flight, sync, exit 0.\n"
     "Exit status: 0 after a clean shutdown, 2 on usage or start-up errors.\n";
@@ -105,6 +108,11 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--metrics")) o.metrics = v;
         else if (!strcmp(a, "--token-file")) o.token_file = v;
         else if (!strcmp(a, "--principals")) o.principals = v;
+        else if (!strcmp(a, "--publish")) {
+            if (strncmp(v, "nats://", 7) || !v[7])
+                return bad_value(a, v, "nats://HOST:PORT");
+            o.publish = v;
+        } else if (!strcmp(a, "--stream")) o.stream = v;
         else if (!strcmp(a, "--max-connections")) {
             if (number(v, 1, 1000000, &n))
                 return bad_value(a, v, "a number of connections from 1 to 1000000");
@@ -137,6 +145,8 @@ int main(int argc, char **argv)
     }
     if (!o.data_dir)
         return bad("--data DIR is required");
+    if (o.stream && !o.publish)
+        return bad("--stream goes with --publish");
     if (o.listen && !loopback(o.listen) && !o.token_file && !o.principals)
         return bad_value("--listen", o.listen, "a loopback address, or credentials (--token-file or --principals)"
                          " for one that other machines reach");

@@ -641,6 +641,15 @@ int tms_daemon_run(const tms_daemon_options *opt)
     if (tms_engine_open_report(d.eng)[0])
         daemon_log("warn", "msg=\"%s\"", tms_engine_open_report(d.eng));
     d.store = tms_engine_store(d.eng);
+    if (opt->publish) {
+        char logdir[4200];
+        tms_data_path(logdir, sizeof logdir, opt->data_dir, "log");
+        if (tms_publisher_start(opt->publish, opt->stream, logdir, tms_engine_last_seq(d.eng), &d.publisher, why,
+                                sizeof why) != TMS_OK) {
+            fprintf(stderr, "tmsd: --publish: %s\n", why);
+            goto done;
+        }
+    }
     uv_loop_init(&loop);
     d.loop = &loop;
     if (start_listeners(&d, sock) == 0) {
@@ -660,6 +669,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
     if (d.have_unix)
         unlink(sock);
 done:
+    tms_publisher_stop(d.publisher);   /* what it did not publish, the next start catches up from the log */
     auth_free(&d);
     snapshot_free(&d);
     tms_engine_close(d.eng);

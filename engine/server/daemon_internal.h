@@ -6,6 +6,7 @@
 #include <uv.h>
 #include "daemon.h"
 #include "engine.h"
+#include "publish.h"
 #include "wire.h"
 
 #define HIST_BUCKETS 16
@@ -111,6 +112,7 @@ struct server {
     waiter *waiters;            /* lookups waiting for a min_seq (daemon_fresh.c) */
     uv_timer_t fresh_timer;
     watcher *watchers;          /* watch requests being served (daemon_watch.c) */
+    tms_publisher *publisher;   /* --publish: the log to NATS JetStream; NULL = none */
     uv_timer_t watch_timer;
 };
 

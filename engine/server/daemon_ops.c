@@ -318,7 +318,22 @@ static int op_status(conn *c, const msgpack_object *req)
         snapshot_end(d);
     }
     sodium_bin2hex(hex, sizeof hex, head, TMS_HASH_LEN);
-    reply_begin(d, &pk, req, 5);
+    reply_begin(d, &pk, req, d->publisher ? 6 : 5);
+    if (d->publisher) {   /* --publish: how far the stream holds the log */
+        tms_publish_status ps;
+        tms_publisher_status(d->publisher, &ps);
+        tms_pack_str(&pk, "publish");
+        msgpack_pack_map(&pk, 5);
+        tms_pack_str(&pk, "published");
+        msgpack_pack_uint64(&pk, ps.published);
+        tms_pack_str(&pk, "durable");
+        msgpack_pack_uint64(&pk, ps.durable);
+        tms_pack_str(&pk, "connected");
+        ps.connected ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+        tms_pack_str(&pk, "stopped");
+        ps.stopped ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
+        tms_pack_kv_str(&pk, "error", ps.error);
+    }
     tms_pack_str(&pk, "read_only");   /* false, or why writes are refused (a full disk) */
     if (d->read_only[0])
         tms_pack_str(&pk, d->read_only);
@@ -534,6 +549,16 @@ void render_metrics(server *d, msgpack_sbuffer *sb)
            d->nconns);
     metric(sb, "# HELP tmsd_read_only 1 while writes are refused (the projection cannot be written)\n"
                "# TYPE tmsd_read_only gauge\ntmsd_read_only %d\n", d->read_only[0] != 0);
+    if (d->publisher) {
+        tms_publish_status ps;
+        tms_publisher_status(d->publisher, &ps);
+        metric(sb, "# HELP tmsd_published_seq the stream holds the log up to this seq\n# TYPE tmsd_published_seq gauge\n"
+                   "tmsd_published_seq %llu\n", (unsigned long long)ps.published);
+        metric(sb, "# HELP tmsd_publish_behind durable records not yet in the stream\n# TYPE tmsd_publish_behind gauge\n"
+                   "tmsd_publish_behind %llu\n", (unsigned long long)(ps.durable - ps.published));
+        metric(sb, "# HELP tmsd_publish_stopped 1 when the stream disagrees with the log (publishing stopped)\n"
+                   "# TYPE tmsd_publish_stopped gauge\ntmsd_publish_stopped %d\n", ps.stopped);
+    }
     histogram(sb, "tmsd_lookup_seconds", "time to answer a lookup frame", d->ctr.lookup_ns_hist, 10, 1e-9);
     histogram(sb, "tmsd_group_commit_seconds", "time of a group commit (log fdatasync + LMDB commit)",
               d->ctr.commit_ns_hist, 10, 1e-9);

@@ -661,3 +661,13 @@ tms_err tms_log_read_frame(const char *dir, uint64_t seg_first, uint64_t offset,
     close(fd);
     return err;
 }
+
+void tms_log_frame_header(const tms_log_record *r, uint8_t out[TMS_LOG_FRAME_HEADER])
+{
+    memset(out, 0, TMS_LOG_FRAME_HEADER);
+    tms_put_le32(out + TMS_FR_LEN, (uint32_t)r->len);
+    tms_put_le64(out + TMS_FR_SEQ, r->seq);
+    tms_put_le32(out + TMS_FR_HEAD_CRC, tms_frame_head_crc(out));
+    memcpy(out + TMS_FR_HASH, r->hash, TMS_LOG_HASH_LEN);
+    tms_put_le32(out + TMS_FR_BODY_CRC, tms_crc32c(tms_crc32c(0, r->hash, TMS_LOG_HASH_LEN), r->payload, r->len));
+}

@@ -23,6 +23,8 @@ typedef struct tms_daemon_options {
     unsigned idle_exit_ms;         /* exit when no client has been connected this long; 0 = never */
     size_t max_frame;              /* 0 = TMS_WIRE_MAX_FRAME */
     size_t map_bytes;              /* initial LMDB map size; 0 = default */
+    const char *publish;           /* nats://HOST:PORT: publish every durable record (publish.h); NULL = no */
+    const char *stream;            /* the JetStream stream; NULL = "tms" */
 } tms_daemon_options;
 
 /* A TCP client that has not presented the token may send frames of at most

@@ -136,6 +136,10 @@ int tms_log_synced_at(const tms_log *log, uint64_t *first_seq, uint64_t *seg_fir
 tms_err tms_log_read_frame(const char *dir, uint64_t seg_first, uint64_t offset, uint64_t seq, uint8_t **payload,
                            size_t *len);
 
+/* The frame header of r exactly as the log holds it (the payload follows
+ * it there): what replication sends, so a replica checks what was written. */
+void tms_log_frame_header(const tms_log_record *r, uint8_t out[TMS_LOG_FRAME_HEADER]);
+
 /* Number of records staged and not yet synced. */
 size_t tms_log_staged(const tms_log *log);
 

@@ -1,0 +1,52 @@
+/* publish.h -- the leader's side of replication (SPEC section 8): every
+ * record, once durable in the local log, is published to a NATS JetStream
+ * stream exactly as it is framed in the log (header and payload), the seq
+ * as Nats-Msg-Id and seq - 1 as the expected last sequence, so the stream
+ * holds the log: in order, no gap, no duplicate, stream sequence = seq.
+ *
+ * The log stays the source of truth. Publishing runs on a thread of its
+ * own and reads the log files; it never delays an acknowledgement. When
+ * NATS is down it retries, and when NATS is back it catches the stream up
+ * from the log, from the stream's last sequence + 1. A stream that holds a
+ * record the log does not (longer, or another chain at the same seq) stops
+ * publishing, loudly: two leaders, or a log restored from an older backup.
+ *
+ * The stream (created when absent): subjects NAME.log, file storage, limits
+ * retention, no limits on count or age (the stream is the replicas' log;
+ * a backup is how an older start is served), a 2-minute duplicate window,
+ * one replica (a NATS cluster operator raises it to 3, docs/replication.md).
+ * An existing stream is used as it is; its configuration is logged. */
+#ifndef TMS_PUBLISH_H
+#define TMS_PUBLISH_H
+
+#include <stdint.h>
+#include "tmsperm.h"
+
+typedef struct tms_publisher tms_publisher;
+
+/* What a publisher is doing (read with tms_publisher_status). */
+typedef struct tms_publish_status {
+    uint64_t published;         /* the stream holds the log up to this seq */
+    uint64_t durable;           /* the last seq the engine said is durable */
+    int connected;              /* 1 while NATS answers */
+    int stopped;                /* 1 after a refusal (the stream disagrees with the log): for good */
+    char error[300];            /* the last error, "" if none */
+} tms_publish_status;
+
+/* Start publishing the log in logdir to stream `stream` (NULL = "tms") of
+ * the NATS server at url (nats://HOST:PORT), from what the stream holds up
+ * to durable_seq. Returns at once (TMS_OK): connecting happens on the
+ * thread. TMS_E_NOMEM, or TMS_E_INVAL for a bad stream name (why says). */
+tms_err tms_publisher_start(const char *url, const char *stream, const char *logdir, uint64_t durable_seq,
+                            tms_publisher **out, char *why, size_t whylen);
+
+/* Records up to seq are durable: publish them. Never blocks. */
+void tms_publisher_durable(tms_publisher *p, uint64_t seq);
+
+void tms_publisher_status(tms_publisher *p, tms_publish_status *out);
+
+/* Stop the thread (what is durable and not yet published stays for the
+ * next start: the stream is caught up from the log) and free p. NULL is a no-op. */
+void tms_publisher_stop(tms_publisher *p);
+
+#endif

@@ -1,0 +1,329 @@
+/* publish.c -- publishing the log to NATS JetStream (publish.h). One thread:
+ * connect (nats.c reconnects by itself), find or create the stream, check
+ * that its last message is the log's record at that seq, then publish the
+ * log from there on as records become durable. Synchronous publishes, one
+ * acknowledgement each: the stream's order is the log's. */
+#include "publish.h"
+#include "log.h"
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RETRY_MS 500
+
+struct tms_publisher {
+    char url[512], stream[64], subject[80], logdir[4200];
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t wake;
+    int stop;
+    tms_publish_status st;           /* under lock */
+    /* the thread's own */
+    natsConnection *nc;
+    jsCtx *js;
+    tms_log_iter *it;
+    uint64_t it_next;                /* the seq it will give next */
+};
+
+static void set_error(tms_publisher *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void set_error(tms_publisher *p, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&p->lock);
+    vsnprintf(p->st.error, sizeof p->st.error, fmt, ap);
+    fprintf(stderr, "level=warn msg=\"publish: %s\"\n", p->st.error);
+    pthread_mutex_unlock(&p->lock);
+    va_end(ap);
+}
+
+static void disconnect(tms_publisher *p)
+{
+    jsCtx_Destroy(p->js);
+    natsConnection_Destroy(p->nc);
+    p->js = NULL;
+    p->nc = NULL;
+    pthread_mutex_lock(&p->lock);
+    p->st.connected = 0;
+    pthread_mutex_unlock(&p->lock);
+}
+
+/* The log's frame at seq (header + payload, malloc'd) through the thread's iterator. */
+static tms_err frame_at(tms_publisher *p, uint64_t seq, uint8_t **buf, size_t *len)
+{
+    tms_log_record r;
+    int has = 0;
+    tms_err err = TMS_OK;
+    if (p->it && p->it_next != seq) {
+        tms_log_iter_close(p->it);
+        p->it = NULL;
+    }
+    if (!p->it && (err = tms_log_iter_open(p->logdir, seq, &p->it, NULL)))
+        return err;
+    p->it_next = seq;
+    do {
+        if ((err = tms_log_iter_next(p->it, &r, &has)))
+            return err;
+    } while (has && r.seq < seq);
+    if (!has || r.seq != seq)
+        return TMS_NOT_FOUND;
+    p->it_next = seq + 1;
+    if (!(*buf = malloc(TMS_LOG_FRAME_HEADER + r.len)))
+        return TMS_E_NOMEM;
+    tms_log_frame_header(&r, *buf);
+    memcpy(*buf + TMS_LOG_FRAME_HEADER, r.payload, r.len);
+    *len = TMS_LOG_FRAME_HEADER + r.len;
+    return TMS_OK;
+}
+
+static void log_config(tms_publisher *p, const jsStreamInfo *si, const char *how)
+{
+    const jsStreamConfig *c = si->Config;
+    fprintf(stderr,
+            "level=info msg=\"publish: stream %s\" stream=%s subjects=%s storage=%s replicas=%lld max_msgs=%lld "
+            "max_age_ns=%lld duplicates_ns=%lld messages=%llu last_seq=%llu\n",
+            how, p->stream, c->SubjectsLen > 0 ? c->Subjects[0] : "-", c->Storage == js_FileStorage ? "file" : "memory",
+            (long long)c->Replicas, (long long)c->MaxMsgs, (long long)c->MaxAge, (long long)c->Duplicates,
+            (unsigned long long)si->State.Msgs, (unsigned long long)si->State.LastSeq);
+}
+
+/* The stream, created when absent: its last sequence in *last. */
+static int ensure_stream(tms_publisher *p, uint64_t *last)
+{
+    jsStreamInfo *si = NULL;
+    jsErrCode jerr = 0;
+    natsStatus s = js_GetStreamInfo(&si, p->js, p->stream, NULL, &jerr);
+    const char *how = "found";
+    if (s == NATS_NOT_FOUND || jerr == JSStreamNotFoundErr) {
+        jsStreamConfig cfg;
+        const char *subjects[1] = {p->subject};
+        jsStreamConfig_Init(&cfg);
+        cfg.Name = p->stream;
+        cfg.Subjects = subjects;
+        cfg.SubjectsLen = 1;
+        cfg.Storage = js_FileStorage;
+        cfg.Retention = js_LimitsPolicy;
+        cfg.Duplicates = (int64_t)120 * 1000000000;
+        s = js_AddStream(&si, p->js, &cfg, NULL, &jerr);
+        how = "created";
+    }
+    if (s != NATS_OK) {
+        set_error(p, "stream %s: %s%s", p->stream, natsStatus_GetText(s), jerr ? " (JetStream error)" : "");
+        return -1;
+    }
+    log_config(p, si, how);
+    *last = si->State.LastSeq;
+    jsStreamInfo_Destroy(si);
+    return 0;
+}
+
+/* The stream's message at seq is the log's frame at seq: 1, 0 when not
+ * (the stream is on another chain), -1 when it could not be told. */
+static int same_record(tms_publisher *p, uint64_t seq)
+{
+    natsMsg *m = NULL;
+    uint8_t *frame = NULL;
+    size_t len = 0;
+    jsErrCode jerr = 0;
+    int same = -1;
+    if (frame_at(p, seq, &frame, &len) == TMS_NOT_FOUND)
+        same = 0;   /* the stream holds a seq the log does not */
+    else if (frame && js_GetMsg(&m, p->js, p->stream, seq, NULL, &jerr) == NATS_OK)
+        same = (size_t)natsMsg_GetDataLength(m) == len && !memcmp(natsMsg_GetData(m), frame, len);
+    natsMsg_Destroy(m);
+    free(frame);
+    return same;
+}
+
+/* Connect and find where the stream is: 0, or -1 (retry later). */
+static int connect_up(tms_publisher *p)
+{
+    natsOptions *o = NULL;
+    uint64_t last = 0;
+    natsStatus s = natsOptions_Create(&o);
+    if (s == NATS_OK)
+        s = natsOptions_SetURL(o, p->url);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxReconnect(o, -1);   /* forever: the log keeps what NATS misses */
+    if (s == NATS_OK)
+        s = natsOptions_SetTimeout(o, 2000);
+    if (s == NATS_OK)
+        s = natsConnection_Connect(&p->nc, o);
+    natsOptions_Destroy(o);
+    if (s == NATS_OK)
+        s = natsConnection_JetStream(&p->js, p->nc, NULL);
+    if (s != NATS_OK) {
+        set_error(p, "cannot reach %s: %s", p->url, natsStatus_GetText(s));
+        disconnect(p);
+        return -1;
+    }
+    if (ensure_stream(p, &last)) {
+        disconnect(p);
+        return -1;
+    }
+    int same = last ? same_record(p, last) : 1;
+    if (same <= 0) {
+        if (same == 0) {
+            pthread_mutex_lock(&p->lock);
+            p->st.stopped = 1;
+            pthread_mutex_unlock(&p->lock);
+            set_error(p, "stream %s holds a record at seq %llu that is not the log's (another leader, or a log "
+                      "restored from an older backup): publishing stopped", p->stream, (unsigned long long)last);
+        }
+        disconnect(p);
+        return -1;
+    }
+    pthread_mutex_lock(&p->lock);
+    p->st.connected = 1;
+    p->st.published = last;
+    p->st.error[0] = '\0';
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+/* Publish seq: 0, or -1 (reconnect and look again). */
+static int publish_one(tms_publisher *p, uint64_t seq)
+{
+    char id[24];
+    uint8_t *frame = NULL;
+    size_t len;
+    jsPubOptions po;
+    jsPubAck *ack = NULL;
+    jsErrCode jerr = 0;
+    tms_err err = frame_at(p, seq, &frame, &len);
+    if (err) {
+        set_error(p, "cannot read the log at seq %llu: %s", (unsigned long long)seq, tms_strerror(err));
+        return -1;
+    }
+    jsPubOptions_Init(&po);
+    snprintf(id, sizeof id, "%llu", (unsigned long long)seq);
+    po.MsgId = id;
+    po.ExpectLastSeq = seq - 1;   /* 0 (the first record) means "not set" to nats.c: the msg id covers it */
+    natsStatus s = js_Publish(&ack, p->js, p->subject, frame, (int)len, &po, &jerr);
+    free(frame);
+    int ok = s == NATS_OK && ack && ack->Sequence == seq;
+    if (s == NATS_OK && !ok)
+        set_error(p, "stream %s put seq %llu elsewhere", p->stream, (unsigned long long)seq);
+    else if (!ok)
+        set_error(p, "seq %llu: %s (JetStream error %d)", (unsigned long long)seq, natsStatus_GetText(s), (int)jerr);
+    jsPubAck_Destroy(ack);
+    if (!ok)
+        return -1;
+    pthread_mutex_lock(&p->lock);
+    p->st.published = seq;
+    pthread_mutex_unlock(&p->lock);
+    return 0;
+}
+
+static void nap_ms(tms_publisher *p, int ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_nsec += (long)ms * 1000000;
+    until.tv_sec += until.tv_nsec / 1000000000;
+    until.tv_nsec %= 1000000000;
+    pthread_mutex_lock(&p->lock);
+    if (!p->stop)
+        pthread_cond_timedwait(&p->wake, &p->lock, &until);
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void *run(void *arg)
+{
+    tms_publisher *p = arg;
+    for (;;) {
+        pthread_mutex_lock(&p->lock);
+        while (!p->stop && p->js && p->st.published >= p->st.durable)
+            pthread_cond_wait(&p->wake, &p->lock);
+        int stop = p->stop || p->st.stopped;
+        uint64_t next = p->st.published + 1, durable = p->st.durable;
+        pthread_mutex_unlock(&p->lock);
+        if (stop)
+            break;
+        if (!p->js) {
+            if (connect_up(p))
+                nap_ms(p, RETRY_MS);
+            continue;
+        }
+        for (; next <= durable && !p->stop; next++)
+            if (publish_one(p, next)) {
+                disconnect(p);   /* and look at the stream again: what it holds decides the next seq */
+                nap_ms(p, RETRY_MS / 5);
+                break;
+            }
+    }
+    tms_log_iter_close(p->it);
+    disconnect(p);
+    return NULL;
+}
+
+tms_err tms_publisher_start(const char *url, const char *stream, const char *logdir, uint64_t durable_seq,
+                            tms_publisher **out, char *why, size_t whylen)
+{
+    tms_publisher *p;
+    *out = NULL;
+    stream = stream ? stream : "tms";
+    size_t n = strlen(stream);
+    if (!n || n > 48 || strspn(stream, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n) {
+        snprintf(why, whylen, "stream name %.60s: 1 to 48 letters, digits, '_' or '-'", stream);
+        return TMS_E_INVAL;
+    }
+    if (strlen(url) >= sizeof p->url || strlen(logdir) >= sizeof p->logdir) {
+        snprintf(why, whylen, "NATS URL or log directory too long");
+        return TMS_E_INVAL;
+    }
+    if (!(p = calloc(1, sizeof *p)))
+        return TMS_E_NOMEM;
+    snprintf(p->url, sizeof p->url, "%s", url);
+    snprintf(p->stream, sizeof p->stream, "%s", stream);
+    snprintf(p->subject, sizeof p->subject, "%s.log", stream);
+    snprintf(p->logdir, sizeof p->logdir, "%s", logdir);
+    p->st.durable = durable_seq;
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->wake, NULL);
+    if (pthread_create(&p->thread, NULL, run, p)) {
+        pthread_mutex_destroy(&p->lock);
+        pthread_cond_destroy(&p->wake);
+        free(p);
+        snprintf(why, whylen, "cannot start the publishing thread");
+        return TMS_E_NOMEM;
+    }
+    *out = p;
+    return TMS_OK;
+}
+
+void tms_publisher_durable(tms_publisher *p, uint64_t seq)
+{
+    pthread_mutex_lock(&p->lock);
+    if (seq > p->st.durable) {
+        p->st.durable = seq;
+        pthread_cond_signal(&p->wake);
+    }
+    pthread_mutex_unlock(&p->lock);
+}
+
+void tms_publisher_status(tms_publisher *p, tms_publish_status *out)
+{
+    pthread_mutex_lock(&p->lock);
+    *out = p->st;
+    pthread_mutex_unlock(&p->lock);
+}
+
+void tms_publisher_stop(tms_publisher *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = 1;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->wake);
+    free(p);
+    nats_Close();   /* the library's threads and memory (one publisher per process) */
+}
