@@ -9,6 +9,8 @@
 #include "engine_internal.h"
 #include "replay.h"
 #include "history.h"
+#include "log_internal.h"
+#include "record.h"
 #include "store_internal.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -517,33 +519,13 @@ static void unstage(tms_engine *e, tms_txn *tx)
     tms_state_rollback(e->state, none);   /* the state was committed before the group */
 }
 
-tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *why, size_t whylen)
+/* The group staged in the state, the log and tx becomes durable: log
+ * fdatasync, then the projection commit (with the group's frame locator).
+ * After a failed sync nothing of the group stays; after a failed commit the
+ * log holds it and the projection catches up later (note_behind). */
+static tms_err make_durable(tms_engine *e, tms_txn *tx, char *why, size_t whylen)
 {
-    tms_txn *tx = NULL;
     tms_err err;
-    why[0] = '\0';
-    e->durable = 0;
-    if (e->failed) {
-        snprintf(why, whylen, "the engine stopped accepting writes after a failed map resize: restart it");
-        return TMS_E_FAILED;
-    }
-    if (e->behind == TMS_E_MAPFULL && e->opt.defer_growth) {   /* the caller must tms_engine_grow (which catches
-                                                                  up) where that is safe */
-        snprintf(why, whylen, "the projection map is full: it must grow before more commands");
-        return TMS_E_BEHIND;
-    }
-    if (e->behind && (err = catch_up(e, why, whylen)) == TMS_E_MAPFULL && !e->opt.defer_growth)
-        err = tms_engine_grow(e, why, whylen);
-    if (e->behind && err)   /* a full disk may have room again: this submit will tell */
-        return err == TMS_E_MAPFULL && e->opt.defer_growth ? TMS_E_BEHIND : err;
-    while ((err = stage_batch(e, &tx, subs, n)) == TMS_E_MAPFULL && !e->opt.defer_growth) {
-        if ((err = tms_engine_grow(e, why, whylen)))   /* map full: grow and run the batch again */
-            return err;
-    }
-    if (err) {
-        snprintf(why, whylen, "submit: %s", tms_strerror(err));
-        return err;
-    }
     if ((err = tms_log_sync(e->log))) {
         unstage(e, tx);
         snprintf(why, whylen, "log write failed: %s%s", tms_strerror(err),
@@ -578,6 +560,122 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
         snprintf(why, whylen, "projection commit failed: %s (the log holds the batch); %s", tms_strerror(err),
                  e->read_only[0] ? e->read_only : "retrying");
     return err;
+}
+
+tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *why, size_t whylen)
+{
+    tms_txn *tx = NULL;
+    tms_err err;
+    why[0] = '\0';
+    e->durable = 0;
+    if (e->failed) {
+        snprintf(why, whylen, "the engine stopped accepting writes after a failed map resize: restart it");
+        return TMS_E_FAILED;
+    }
+    if (e->behind == TMS_E_MAPFULL && e->opt.defer_growth) {   /* the caller must tms_engine_grow (which catches
+                                                                  up) where that is safe */
+        snprintf(why, whylen, "the projection map is full: it must grow before more commands");
+        return TMS_E_BEHIND;
+    }
+    if (e->behind && (err = catch_up(e, why, whylen)) == TMS_E_MAPFULL && !e->opt.defer_growth)
+        err = tms_engine_grow(e, why, whylen);
+    if (e->behind && err)   /* a full disk may have room again: this submit will tell */
+        return err == TMS_E_MAPFULL && e->opt.defer_growth ? TMS_E_BEHIND : err;
+    while ((err = stage_batch(e, &tx, subs, n)) == TMS_E_MAPFULL && !e->opt.defer_growth) {
+        if ((err = tms_engine_grow(e, why, whylen)))   /* map full: grow and run the batch again */
+            return err;
+    }
+    if (err) {
+        snprintf(why, whylen, "submit: %s", tms_strerror(err));
+        return err;
+    }
+    return make_durable(e, tx, why, whylen);
+}
+
+/* ---- replicas: records from the leader ---------------------------------------------- */
+
+/* One frame from the leader: checked, applied and staged with the same
+ * payload, so this log's chain is the leader's. */
+static tms_err stage_replicated(tms_engine *e, tms_record *rec, const uint8_t *f, size_t flen, char *why,
+                                size_t whylen)
+{
+    uint8_t hash[TMS_LOG_HASH_LEN];
+    tms_verdict v;
+    uint64_t seq = tms_log_last_seq(e->log) + 1, got;
+    size_t len = flen >= TMS_LOG_FRAME_HEADER ? tms_get_le32(f + TMS_FR_LEN) : 0;
+    const uint8_t *payload = f + TMS_LOG_FRAME_HEADER;
+    char what[200];
+    if (flen < TMS_LOG_FRAME_HEADER || len != flen - TMS_LOG_FRAME_HEADER || !len ||
+        tms_frame_head_crc(f) != tms_get_le32(f + TMS_FR_HEAD_CRC) ||
+        tms_crc32c(0, f + TMS_FR_HASH, TMS_LOG_HASH_LEN + len) != tms_get_le32(f + TMS_FR_BODY_CRC)) {
+        snprintf(why, whylen, "the record for seq %llu does not check (length or checksum)", (unsigned long long)seq);
+        return TMS_E_CORRUPT;
+    }
+    if ((got = tms_get_le64(f + TMS_FR_SEQ)) != seq) {
+        snprintf(why, whylen, "expected seq %llu, the stream gave seq %llu", (unsigned long long)seq,
+                 (unsigned long long)got);
+        return TMS_E_CORRUPT;
+    }
+    tms_log_chain_hash(tms_log_head(e->log), seq, payload, len, hash);
+    if (memcmp(hash, f + TMS_FR_HASH, TMS_LOG_HASH_LEN)) {
+        snprintf(why, whylen, "seq %llu does not chain to this log's seq %llu (its hash differs)",
+                 (unsigned long long)seq, (unsigned long long)(seq - 1));
+        return TMS_E_CORRUPT;
+    }
+    tms_err err = tms_record_decode(rec, payload, len, what, sizeof what);
+    if (err) {
+        snprintf(why, whylen, "seq %llu does not decode: %s", (unsigned long long)seq, what);
+        return err;
+    }
+    rec->seq = seq;
+    size_t before, n;
+    tms_state_effects(e->state, &before);
+    if ((err = tms_apply_record(e->state, rec, &v)))
+        return err;
+    if (v.code != rec->verdict) {
+        snprintf(why, whylen, "seq %llu: replay gives %s but the leader logged %s", (unsigned long long)seq,
+                 tms_err_name(v.code), tms_err_name(rec->verdict));
+        return TMS_E_CORRUPT;
+    }
+    if ((err = tms_log_append(e->log, payload, len, &got)))
+        return err;
+    const tms_effect *effs = tms_state_effects(e->state, &n);
+    if (rec->time > e->last_time)
+        e->last_time = rec->time;
+    return tms_history_record(&e->history, e->state, seq, rec->time, effs + before, n - before);
+}
+
+tms_err tms_engine_replicate(tms_engine *e, const uint8_t *const *frames, const size_t *lens, size_t n, char *why,
+                             size_t whylen)
+{
+    tms_record rec;
+    tms_txn *tx = NULL;
+    tms_err err = TMS_OK;
+    tms_state_mark mark = tms_state_mark_get(e->state);
+    int64_t last_time = e->last_time;
+    why[0] = '\0';
+    e->durable = 0;
+    if (e->failed || e->behind) {
+        snprintf(why, whylen, "the engine cannot write (%s)", e->failed ? "failed" : "the projection is behind");
+        return e->failed ? TMS_E_FAILED : e->behind;
+    }
+    tms_cmd_init(&rec.cmd);
+    tms_history_batch_clear(&e->history);
+    for (size_t i = 0; i < n && !err; i++)
+        err = stage_replicated(e, &rec, frames[i], lens[i], why, whylen);
+    tms_cmd_free(&rec.cmd);
+    if (!err && n)
+        err = write_group(e, &tx);
+    if (err) {   /* nothing of the group stays */
+        tms_txn_abort(tx);
+        tms_state_rollback(e->state, mark);
+        tms_log_discard(e->log);
+        e->last_time = last_time;
+        if (!why[0])
+            snprintf(why, whylen, "replicate: %s", tms_strerror(err));
+        return err;
+    }
+    return n ? make_durable(e, tx, why, whylen) : TMS_OK;
 }
 
 #define FULL_DISK (256u * 1024u)   /* below this much free space, an EIO from LMDB is a full disk */

@@ -61,6 +61,17 @@ tms_err tms_engine_grow(tms_engine *e, char *why, size_t whylen);
 /* 1 when the last submit synced the log but could not commit the projection
  * (its verdicts stand; tms_engine_grow applies them). */
 int tms_engine_behind(const tms_engine *e);
+
+/* A replica (SPEC section 8): append frames[0..n), records of the leader's
+ * log exactly as framed there (header and payload), as the next records,
+ * in one group. Each must check (length, both checksums), be the next seq,
+ * chain to this log's head (the leader's hash is recomputed here), decode,
+ * and replay to the verdict the leader logged; it is appended with the same
+ * payload, so this log's chain head equals the leader's at every seq. Then
+ * synced and committed as a submit is. TMS_E_CORRUPT with why naming the
+ * seq when a record does not check or chain: nothing of the group stays. */
+tms_err tms_engine_replicate(tms_engine *e, const uint8_t *const *frames, const size_t *lens, size_t n, char *why,
+                             size_t whylen);
 /* Why writes are refused (a projection that cannot be written: a full
  * disk), NULL when they are not. Lookups go on from the projection as it
  * was; each submit first retries writing the missed group. */
