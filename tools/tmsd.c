@@ -15,7 +15,7 @@ static const char usage[] =
     "usage: tmsd --data DIR [--socket PATH] [--listen HOST:PORT] [--metrics HOST:PORT]\n"
     "            [--token-file FILE] [--principals FILE] [--tcp-lookups-need-token] [--max-connections N]\n"
     "            [--max-tcp-connections N] [--hello-timeout SECONDS] [--max-buffered-bytes N]\n"
-    "            [--max-frame-bytes N] [--publish nats://HOST:PORT [--stream NAME]]\n"
+    "            [--max-frame-bytes N] [--publish URL | --replica-of URL] [--stream NAME]\n"
     "            [--idle-timeout SECONDS] [--idle-exit SECONDS]\n"
     "\n"
     "  --data DIR              data directory (log, projections); created if absent\n"
@@ -39,6 +39,9 @@ static const char usage[] =
     "  --map-bytes N           initial LMDB map size (default 256 MiB; it grows as needed)\n"
     "  --publish URL           publish every durable record to NATS JetStream (nats://HOST:PORT);\n"
     "                          the log stays the truth: NATS down never stops tmsd, it catches up\n"
+    "  --replica-of URL        be a replica of the leader publishing to NATS JetStream there: follow\n"
+    "                          its stream from this log's last seq + 1, check and apply every record;\n"
+    "                          lookups are served, submits refused (E_REPLICA)\n"
     "  --stream NAME           the JetStream stream (default tms; subject NAME.log)\n"
     "\n"
     "SIGTERM or SIGINT: stop accepting, finish the group in flight, sync, exit 0.\n"
@@ -112,6 +115,10 @@ int main(int argc, char **argv)
             if (strncmp(v, "nats://", 7) || !v[7])
                 return bad_value(a, v, "nats://HOST:PORT");
             o.publish = v;
+        } else if (!strcmp(a, "--replica-of")) {
+            if (strncmp(v, "nats://", 7) || !v[7])
+                return bad_value(a, v, "nats://HOST:PORT");
+            o.replica_of = v;
         } else if (!strcmp(a, "--stream")) o.stream = v;
         else if (!strcmp(a, "--max-connections")) {
             if (number(v, 1, 1000000, &n))
@@ -145,8 +152,10 @@ int main(int argc, char **argv)
     }
     if (!o.data_dir)
         return bad("--data DIR is required");
-    if (o.stream && !o.publish)
-        return bad("--stream goes with --publish");
+    if (o.stream && !o.publish && !o.replica_of)
+        return bad("--stream goes with --publish or --replica-of");
+    if (o.publish && o.replica_of)
+        return bad("--publish and --replica-of: a tmsd is a leader or a replica");
     if (o.listen && !loopback(o.listen) && !o.token_file && !o.principals)
         return bad_value("--listen", o.listen, "a loopback address, or credentials (--token-file or --principals)"
                          " for one that other machines reach");

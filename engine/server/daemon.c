@@ -504,7 +504,7 @@ static void on_deadline(uv_timer_t *t)
 
 void daemon_shutdown_check(server *d)
 {
-    if (!d->stopping || d->group_busy || d->pending || d->shutdown_done)
+    if (!d->stopping || d->group_busy || replica_busy(d) || d->pending || d->shutdown_done)
         return;
     d->shutdown_done = 1;
     for (conn *c = d->conns, *next; c; c = next) {
@@ -524,6 +524,7 @@ void daemon_shutdown_check(server *d)
     close_if_open((uv_handle_t *)&d->reaper);
     fresh_close(d);
     watch_close(d);
+    replica_close(d);
 }
 
 void daemon_begin_shutdown(server *d, const char *why)
@@ -652,6 +653,13 @@ int tms_daemon_run(const tms_daemon_options *opt)
     }
     uv_loop_init(&loop);
     d.loop = &loop;
+    if (opt->replica_of && replica_start(&d, why, sizeof why)) {
+        fprintf(stderr, "tmsd: --replica-of: %s\n", why);
+        uv_walk(&loop, close_any, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        goto done;
+    }
     if (start_listeners(&d, sock) == 0) {
         daemon_log("info", "msg=started data=%s socket=%s listen=%s metrics=%s last_seq=%llu pid=%ld",
                    opt->data_dir, sock[0] ? sock : "-", opt->listen ? opt->listen : "-",
@@ -670,6 +678,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
         unlink(sock);
 done:
     tms_publisher_stop(d.publisher);   /* what it did not publish, the next start catches up from the log */
+    replica_free(&d);
     auth_free(&d);
     snapshot_free(&d);
     tms_engine_close(d.eng);

@@ -15,6 +15,7 @@ typedef struct server server;
 typedef struct mconn mconn;
 typedef struct waiter waiter;
 typedef struct watcher watcher;
+typedef struct replica replica;
 
 /* Who a connection is (daemon_auth.c): a name, rights (1 << TMS_RIGHT_*)
  * and the tenants it may touch. */
@@ -113,6 +114,8 @@ struct server {
     uv_timer_t fresh_timer;
     watcher *watchers;          /* watch requests being served (daemon_watch.c) */
     tms_publisher *publisher;   /* --publish: the log to NATS JetStream; NULL = none */
+    replica *replica;           /* --replica-of: following a leader's stream (daemon_replica.c); NULL = none */
+    replica *replica_closing;   /* ... one whose start failed, freed at the end */
     uv_timer_t watch_timer;
 };
 
@@ -164,5 +167,16 @@ int op_watch(conn *c, const msgpack_object *m, const msgpack_object *req);
 /* Send every watcher what the projection has applied (after a group, on a tick); when stopping, end them. */
 void watch_pump(server *d);
 void watch_close(server *d);
+/* daemon_replica.c */
+int replica_start(server *d, char *why, size_t whylen);
+/* Hand queued frames to the worker when it is free. */
+void replica_maybe_start(server *d);
+int replica_busy(const server *d);
+int replica_stopped(server *d);
+/* status: the "replica" map */
+void replica_status(server *d, msgpack_packer *pk);
+/* Stopping: the follower stops, its wake-up handle closes. */
+void replica_close(server *d);
+void replica_free(server *d);
 
 #endif

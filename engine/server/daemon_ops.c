@@ -318,7 +318,11 @@ static int op_status(conn *c, const msgpack_object *req)
         snapshot_end(d);
     }
     sodium_bin2hex(hex, sizeof hex, head, TMS_HASH_LEN);
-    reply_begin(d, &pk, req, d->publisher ? 6 : 5);
+    reply_begin(d, &pk, req, 5 + (d->publisher != NULL) + (d->replica != NULL));
+    if (d->replica) {   /* --replica-of: how far it follows */
+        tms_pack_str(&pk, "replica");
+        replica_status(d, &pk);
+    }
     if (d->publisher) {   /* --publish: how far the stream holds the log */
         tms_publish_status ps;
         tms_publisher_status(d->publisher, &ps);
@@ -431,6 +435,13 @@ static int op_submit(conn *c, const msgpack_object *m, const msgpack_object *req
     }
     if (d->stopping) {
         reply_error(c, req, TMS_E_BUSY, "shutting down");
+        return 0;
+    }
+    if (d->opt.replica_of) {
+        char msg[700];
+        snprintf(msg, sizeof msg, "this tmsd is a replica (of the stream at %.500s): submit to the leader",
+                 d->opt.replica_of);
+        reply_error(c, req, TMS_E_REPLICA, msg);
         return 0;
     }
     job *j = job_new(c, cmds, req && req->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? req->via.u64 : 0);
@@ -559,6 +570,9 @@ void render_metrics(server *d, msgpack_sbuffer *sb)
         metric(sb, "# HELP tmsd_publish_stopped 1 when the stream disagrees with the log (publishing stopped)\n"
                    "# TYPE tmsd_publish_stopped gauge\ntmsd_publish_stopped %d\n", ps.stopped);
     }
+    if (d->replica)
+        metric(sb, "# HELP tmsd_replica_stopped 1 when replication stopped (a record did not check or chain)\n"
+                   "# TYPE tmsd_replica_stopped gauge\ntmsd_replica_stopped %d\n", replica_stopped(d));
     histogram(sb, "tmsd_lookup_seconds", "time to answer a lookup frame", d->ctr.lookup_ns_hist, 10, 1e-9);
     histogram(sb, "tmsd_group_commit_seconds", "time of a group commit (log fdatasync + LMDB commit)",
               d->ctr.commit_ns_hist, 10, 1e-9);

@@ -1,0 +1,277 @@
+/* follow.c -- reading the leader's stream (follow.h): one thread, an
+ * ordered push consumer from the next seq, a bounded queue of frames. */
+#include "follow.h"
+#include <nats/nats.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RETRY_MS 300
+#define NEXT_MSG_MS 200
+
+struct tms_follower {
+    char url[512], stream[64], subject[80];
+    void (*notify)(void *);
+    void *arg;
+    pthread_t thread;
+    pthread_mutex_t lock;
+    pthread_cond_t room;             /* the owner took frames, or stop */
+    int stop;
+    uint8_t *q[TMS_FOLLOW_QUEUE];
+    size_t qlen[TMS_FOLLOW_QUEUE], head, count;
+    uint64_t next;                   /* the seq the stream should give next */
+    tms_follow_status st;
+    natsConnection *nc;              /* the thread's own */
+    jsCtx *js;
+    natsSubscription *sub;
+};
+
+static void set_error(tms_follower *f, int stopped, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_error(tms_follower *f, int stopped, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    pthread_mutex_lock(&f->lock);
+    vsnprintf(f->st.error, sizeof f->st.error, fmt, ap);
+    f->st.stopped |= stopped;
+    fprintf(stderr, "level=%s msg=\"replica: %s\"\n", stopped ? "error" : "warn", f->st.error);
+    pthread_mutex_unlock(&f->lock);
+    va_end(ap);
+}
+
+static void disconnect(tms_follower *f)
+{
+    natsSubscription_Destroy(f->sub);
+    jsCtx_Destroy(f->js);
+    natsConnection_Destroy(f->nc);
+    f->sub = NULL;
+    f->js = NULL;
+    f->nc = NULL;
+    pthread_mutex_lock(&f->lock);
+    f->st.connected = 0;
+    pthread_mutex_unlock(&f->lock);
+}
+
+/* Connect, look at the stream, subscribe from f->next: 0, or -1 (retry later). */
+static int subscribe(tms_follower *f)
+{
+    natsOptions *o = NULL;
+    jsStreamInfo *si = NULL;
+    jsSubOptions so;
+    jsErrCode jerr = 0;
+    natsStatus s = natsOptions_Create(&o);
+    if (s == NATS_OK)
+        s = natsOptions_SetURL(o, f->url);
+    if (s == NATS_OK)
+        s = natsOptions_SetMaxReconnect(o, -1);
+    if (s == NATS_OK)
+        s = natsOptions_SetTimeout(o, 2000);
+    if (s == NATS_OK)
+        s = natsConnection_Connect(&f->nc, o);
+    natsOptions_Destroy(o);
+    if (s == NATS_OK)
+        s = natsConnection_JetStream(&f->js, f->nc, NULL);
+    if (s == NATS_OK)
+        s = js_GetStreamInfo(&si, f->js, f->stream, NULL, &jerr);
+    if (s != NATS_OK) {
+        set_error(f, 0, "%s %s: %s", jerr == JSStreamNotFoundErr ? "no stream" : "cannot read stream", f->stream,
+                  natsStatus_GetText(s));
+        disconnect(f);
+        return -1;
+    }
+    uint64_t first = si->State.FirstSeq, msgs = si->State.Msgs;
+    jsStreamInfo_Destroy(si);
+    if (msgs && first > f->next) {
+        set_error(f, 1, "stream %s starts at seq %llu but this replica needs seq %llu: start it from a backup of the "
+                  "leader (tms-restore backup), then follow", f->stream, (unsigned long long)first,
+                  (unsigned long long)f->next);
+        disconnect(f);
+        return -1;
+    }
+    jsSubOptions_Init(&so);
+    so.Stream = f->stream;
+    so.Ordered = true;
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = f->next;
+    if ((s = js_SubscribeSync(&f->sub, f->js, f->subject, NULL, &so, &jerr)) != NATS_OK) {
+        set_error(f, 0, "cannot subscribe to %s: %s", f->subject, natsStatus_GetText(s));
+        disconnect(f);
+        return -1;
+    }
+    pthread_mutex_lock(&f->lock);
+    f->st.connected = 1;
+    f->st.error[0] = '\0';
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
+/* The frame's seq (bytes 8..16, little-endian: log.h). */
+static uint64_t frame_seq(const uint8_t *d, int len)
+{
+    uint64_t seq = 0;
+    if (len < 16)
+        return 0;
+    for (int i = 7; i >= 0; i--)
+        seq = seq << 8 | d[8 + i];
+    return seq;
+}
+
+/* Queue one frame, waiting for room: 0, or -1 when stopping. */
+static int enqueue(tms_follower *f, const uint8_t *d, int len)
+{
+    uint8_t *copy = malloc(len > 0 ? (size_t)len : 1);
+    if (!copy)
+        return -1;
+    memcpy(copy, d, (size_t)len);
+    pthread_mutex_lock(&f->lock);
+    while (!f->stop && !f->st.stopped && f->count == TMS_FOLLOW_QUEUE)
+        pthread_cond_wait(&f->room, &f->lock);
+    if (f->stop || f->st.stopped) {
+        pthread_mutex_unlock(&f->lock);
+        free(copy);
+        return -1;
+    }
+    size_t at = (f->head + f->count++) % TMS_FOLLOW_QUEUE;
+    f->q[at] = copy;
+    f->qlen[at] = (size_t)len;
+    pthread_mutex_unlock(&f->lock);
+    return 0;
+}
+
+static int stopping(tms_follower *f)
+{
+    pthread_mutex_lock(&f->lock);
+    int stop = f->stop || f->st.stopped;
+    pthread_mutex_unlock(&f->lock);
+    return stop;
+}
+
+static void nap(int ms)
+{
+    nanosleep(&(struct timespec){ms / 1000, (long)(ms % 1000) * 1000000}, NULL);
+}
+
+static void *run(void *arg)
+{
+    tms_follower *f = arg;
+    while (!stopping(f)) {
+        if (!f->sub && subscribe(f)) {
+            nap(RETRY_MS);
+            continue;
+        }
+        natsMsg *m = NULL;
+        natsStatus s = natsSubscription_NextMsg(&m, f->sub, NEXT_MSG_MS);
+        if (s == NATS_TIMEOUT)
+            continue;
+        if (s != NATS_OK) {   /* the subscription is gone (NATS restarted, ...): subscribe again from next */
+            set_error(f, 0, "stream %s: %s; subscribing again from seq %llu", f->stream, natsStatus_GetText(s),
+                      (unsigned long long)f->next);
+            disconnect(f);
+            nap(RETRY_MS);
+            continue;
+        }
+        const uint8_t *d = (const uint8_t *)natsMsg_GetData(m);
+        int len = natsMsg_GetDataLength(m);
+        uint64_t seq = frame_seq(d, len);
+        if (seq >= f->next || !seq) {   /* an earlier seq is a redelivery: skip it (the engine checks the rest) */
+            if (enqueue(f, d, len) == 0) {
+                f->next = seq ? seq + 1 : f->next + 1;
+                pthread_mutex_lock(&f->lock);
+                f->st.received = f->next - 1;
+                pthread_mutex_unlock(&f->lock);
+                f->notify(f->arg);
+            }
+        }
+        natsMsg_Destroy(m);
+    }
+    disconnect(f);
+    return NULL;
+}
+
+tms_err tms_follower_start(const char *url, const char *stream, uint64_t next, void (*notify)(void *), void *arg,
+                           tms_follower **out, char *why, size_t whylen)
+{
+    tms_follower *f;
+    *out = NULL;
+    stream = stream ? stream : "tms";
+    size_t n = strlen(stream);
+    if (!n || n > 48 || strspn(stream, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n) {
+        snprintf(why, whylen, "stream name %.60s: 1 to 48 letters, digits, '_' or '-'", stream);
+        return TMS_E_INVAL;
+    }
+    if (strlen(url) >= sizeof f->url) {
+        snprintf(why, whylen, "NATS URL too long");
+        return TMS_E_INVAL;
+    }
+    if (!(f = calloc(1, sizeof *f)))
+        return TMS_E_NOMEM;
+    snprintf(f->url, sizeof f->url, "%s", url);
+    snprintf(f->stream, sizeof f->stream, "%s", stream);
+    snprintf(f->subject, sizeof f->subject, "%s.log", stream);
+    f->next = next;
+    f->st.received = next - 1;
+    f->notify = notify;
+    f->arg = arg;
+    pthread_mutex_init(&f->lock, NULL);
+    pthread_cond_init(&f->room, NULL);
+    if (pthread_create(&f->thread, NULL, run, f)) {
+        pthread_mutex_destroy(&f->lock);
+        pthread_cond_destroy(&f->room);
+        free(f);
+        snprintf(why, whylen, "cannot start the replica's thread");
+        return TMS_E_NOMEM;
+    }
+    *out = f;
+    return TMS_OK;
+}
+
+size_t tms_follower_take(tms_follower *f, uint8_t **frames, size_t *lens, size_t max)
+{
+    size_t n = 0;
+    pthread_mutex_lock(&f->lock);
+    while (n < max && f->count) {
+        frames[n] = f->q[f->head];
+        lens[n++] = f->qlen[f->head];
+        f->head = (f->head + 1) % TMS_FOLLOW_QUEUE;
+        f->count--;
+    }
+    if (n)
+        pthread_cond_signal(&f->room);
+    pthread_mutex_unlock(&f->lock);
+    return n;
+}
+
+void tms_follower_fail(tms_follower *f, const char *why)
+{
+    set_error(f, 1, "%s; replication stopped (this replica keeps answering from its last good state)", why);
+    pthread_mutex_lock(&f->lock);
+    pthread_cond_signal(&f->room);
+    pthread_mutex_unlock(&f->lock);
+}
+
+void tms_follower_status(tms_follower *f, tms_follow_status *out)
+{
+    pthread_mutex_lock(&f->lock);
+    *out = f->st;
+    pthread_mutex_unlock(&f->lock);
+}
+
+void tms_follower_stop(tms_follower *f)
+{
+    if (!f)
+        return;
+    pthread_mutex_lock(&f->lock);
+    f->stop = 1;
+    pthread_cond_signal(&f->room);
+    pthread_mutex_unlock(&f->lock);
+    pthread_join(f->thread, NULL);
+    for (; f->count; f->count--, f->head = (f->head + 1) % TMS_FOLLOW_QUEUE)
+        free(f->q[f->head]);
+    pthread_mutex_destroy(&f->lock);
+    pthread_cond_destroy(&f->room);
+    free(f);
+    nats_Close();
+}

@@ -1,0 +1,52 @@
+/* follow.h -- a replica's side of replication (SPEC section 8): read the
+ * leader's stream (publish.h) from the replica's own last seq + 1 with an
+ * ordered consumer (nats.c recreates it after a gap or a reconnect, from
+ * the last message it delivered), and hand the frames, in order, to the
+ * owner, which checks and applies them (tms_engine_replicate). This side
+ * checks nothing: the engine checks everything.
+ *
+ * Why an ordered consumer, not a durable one: the replica's own log says
+ * where it is (its last seq), so no state needs to live in NATS; an ordered
+ * consumer is ephemeral, flow-controlled and restarts by itself.
+ *
+ * At most TMS_FOLLOW_QUEUE frames wait for the owner (the thread waits for
+ * room: memory stays bounded). A stream that no longer holds the next seq
+ * (its first seq is later: limits or a purge) stops following, saying that
+ * the replica must start from a backup of the leader (tms-restore backup). */
+#ifndef TMS_FOLLOW_H
+#define TMS_FOLLOW_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tmsperm.h"
+
+#define TMS_FOLLOW_QUEUE 8192
+
+typedef struct tms_follower tms_follower;
+
+typedef struct tms_follow_status {
+    uint64_t received;          /* the last seq handed over or queued */
+    int connected;
+    int stopped;                /* for good: tms_follower_fail, or the stream lost our start */
+    char error[300];            /* the last error, "" if none */
+} tms_follow_status;
+
+/* Follow stream (NULL = "tms") at url from seq next. notify(arg) is called
+ * from the follower's thread whenever frames were queued (it must only
+ * wake the owner, e.g. uv_async_send). */
+tms_err tms_follower_start(const char *url, const char *stream, uint64_t next, void (*notify)(void *), void *arg,
+                           tms_follower **out, char *why, size_t whylen);
+
+/* Move up to max queued frames (header + payload, in seq order) into
+ * frames/lens; the caller owns and frees each. Returns how many. Never blocks. */
+size_t tms_follower_take(tms_follower *f, uint8_t **frames, size_t *lens, size_t max);
+
+/* The owner refused a frame: stop following for good, why as the error. */
+void tms_follower_fail(tms_follower *f, const char *why);
+
+void tms_follower_status(tms_follower *f, tms_follow_status *out);
+
+/* Stop the thread, drop what is queued, free f. NULL is a no-op. */
+void tms_follower_stop(tms_follower *f);
+
+#endif
