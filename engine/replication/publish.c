@@ -27,7 +27,12 @@ struct tms_publisher {
     jsCtx *js;
     tms_log_iter *it;
     uint64_t it_next;                /* the seq it will give next */
+    int ack_failed;                  /* an asynchronous publish was refused (under lock; set on nats.c's thread) */
+    uint64_t sent;                   /* handed to nats.c up to this seq (the thread's) */
 };
+
+#define PUBLISH_WINDOW 1024           /* asynchronous publishes in flight */
+#define PUBLISH_BATCH 8192            /* records published before waiting for every acknowledgement */
 
 static void set_error(tms_publisher *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void set_error(tms_publisher *p, const char *fmt, ...)
@@ -139,6 +144,50 @@ static int same_record(tms_publisher *p, uint64_t seq)
     return same;
 }
 
+/* nats.c's thread, for every asynchronous publish: an acknowledgement
+ * moves `published` on; a refusal (not the next sequence, a timeout) makes
+ * the thread look at the stream again. */
+static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void *closure)
+{
+    tms_publisher *p = closure;
+    (void)js;
+    if (pae || !pa) {
+        set_error(p, "a publish was refused: %s (JetStream error %d)",
+                  pae && pae->ErrText ? pae->ErrText : pae ? natsStatus_GetText(pae->Err) : "no acknowledgement",
+                  pae ? (int)pae->ErrCode : 0);
+        pthread_mutex_lock(&p->lock);
+        p->ack_failed = 1;
+        pthread_cond_signal(&p->wake);
+        pthread_mutex_unlock(&p->lock);
+    } else {
+        pthread_mutex_lock(&p->lock);
+        if (!p->ack_failed && pa->Sequence > p->st.published)
+            p->st.published = pa->Sequence;
+        pthread_mutex_unlock(&p->lock);
+    }
+    natsMsg_Destroy(msg);
+}
+
+/* nats.c's thread: the connection went down, or came back. */
+static void on_link(natsConnection *nc, void *closure, int up)
+{
+    tms_publisher *p = closure;
+    (void)nc;
+    pthread_mutex_lock(&p->lock);
+    p->st.connected = up;
+    pthread_mutex_unlock(&p->lock);
+}
+
+static void on_disconnected(natsConnection *nc, void *closure)
+{
+    on_link(nc, closure, 0);
+}
+
+static void on_reconnected(natsConnection *nc, void *closure)
+{
+    on_link(nc, closure, 1);
+}
+
 /* Connect and find where the stream is: 0, or -1 (retry later). */
 static int connect_up(tms_publisher *p)
 {
@@ -152,10 +201,19 @@ static int connect_up(tms_publisher *p)
     if (s == NATS_OK)
         s = natsOptions_SetTimeout(o, 2000);
     if (s == NATS_OK)
+        s = natsOptions_SetDisconnectedCB(o, on_disconnected, p);
+    if (s == NATS_OK)
+        s = natsOptions_SetReconnectedCB(o, on_reconnected, p);
+    if (s == NATS_OK)
         s = natsConnection_Connect(&p->nc, o);
     natsOptions_Destroy(o);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.PublishAsync.MaxPending = PUBLISH_WINDOW;
+    jo.PublishAsync.AckHandler = on_ack;
+    jo.PublishAsync.AckHandlerClosure = p;
     if (s == NATS_OK)
-        s = natsConnection_JetStream(&p->js, p->nc, NULL);
+        s = natsConnection_JetStream(&p->js, p->nc, &jo);
     if (s != NATS_OK) {
         set_error(p, "cannot reach %s: %s", p->url, natsStatus_GetText(s));
         disconnect(p);
@@ -180,42 +238,43 @@ static int connect_up(tms_publisher *p)
     pthread_mutex_lock(&p->lock);
     p->st.connected = 1;
     p->st.published = last;
+    p->ack_failed = 0;
     p->st.error[0] = '\0';
     pthread_mutex_unlock(&p->lock);
+    p->sent = last;
     return 0;
 }
 
-/* Publish seq: 0, or -1 (reconnect and look again). */
-static int publish_one(tms_publisher *p, uint64_t seq)
+/* Hand [next, last] to nats.c, pipelined (at most PUBLISH_WINDOW waiting
+ * for their acknowledgement: js_PublishAsync waits beyond that). Each
+ * message carries its seq as the message id and seq - 1 as the expected
+ * last sequence, so JetStream refuses anything out of order. 0, or -1
+ * (reconnect and look at the stream again). */
+static int send_batch(tms_publisher *p, uint64_t next, uint64_t last)
 {
     char id[24];
     uint8_t *frame = NULL;
     size_t len;
     jsPubOptions po;
-    jsPubAck *ack = NULL;
-    jsErrCode jerr = 0;
-    tms_err err = frame_at(p, seq, &frame, &len);
-    if (err) {
-        set_error(p, "cannot read the log at seq %llu: %s", (unsigned long long)seq, tms_strerror(err));
-        return -1;
+    for (uint64_t seq = next; seq <= last; seq++) {
+        tms_err err = frame_at(p, seq, &frame, &len);
+        if (err) {
+            set_error(p, "cannot read the log at seq %llu: %s", (unsigned long long)seq, tms_strerror(err));
+            return -1;
+        }
+        jsPubOptions_Init(&po);
+        snprintf(id, sizeof id, "%llu", (unsigned long long)seq);
+        po.MsgId = id;
+        po.ExpectLastSeq = seq - 1;   /* 0 (the first record) means "not set" to nats.c: the msg id covers it */
+        po.MaxWait = 5000;            /* no acknowledgement by then: a refusal (on_ack), and the stream is read again */
+        natsStatus s = js_PublishAsync(p->js, p->subject, frame, (int)len, &po);
+        free(frame);
+        if (s != NATS_OK) {
+            set_error(p, "publishing seq %llu: %s", (unsigned long long)seq, natsStatus_GetText(s));
+            return -1;
+        }
+        p->sent = seq;
     }
-    jsPubOptions_Init(&po);
-    snprintf(id, sizeof id, "%llu", (unsigned long long)seq);
-    po.MsgId = id;
-    po.ExpectLastSeq = seq - 1;   /* 0 (the first record) means "not set" to nats.c: the msg id covers it */
-    natsStatus s = js_Publish(&ack, p->js, p->subject, frame, (int)len, &po, &jerr);
-    free(frame);
-    int ok = s == NATS_OK && ack && ack->Sequence == seq;
-    if (s == NATS_OK && !ok)
-        set_error(p, "stream %s put seq %llu elsewhere", p->stream, (unsigned long long)seq);
-    else if (!ok)
-        set_error(p, "seq %llu: %s (JetStream error %d)", (unsigned long long)seq, natsStatus_GetText(s), (int)jerr);
-    jsPubAck_Destroy(ack);
-    if (!ok)
-        return -1;
-    pthread_mutex_lock(&p->lock);
-    p->st.published = seq;
-    pthread_mutex_unlock(&p->lock);
     return 0;
 }
 
@@ -232,15 +291,28 @@ static void nap_ms(tms_publisher *p, int ms)
     pthread_mutex_unlock(&p->lock);
 }
 
+/* Acknowledgements still due are waited for a little, then dropped: what
+ * the stream holds is read again on the next connection. */
+static void resync(tms_publisher *p)
+{
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    po.MaxWait = 2000;
+    if (p->js)
+        js_PublishAsyncComplete(p->js, &po);
+    disconnect(p);
+    nap_ms(p, RETRY_MS / 5);
+}
+
 static void *run(void *arg)
 {
     tms_publisher *p = arg;
     for (;;) {
         pthread_mutex_lock(&p->lock);
-        while (!p->stop && p->js && p->st.published >= p->st.durable)
+        while (!p->stop && p->js && !p->ack_failed && p->sent >= p->st.durable)
             pthread_cond_wait(&p->wake, &p->lock);
-        int stop = p->stop || p->st.stopped;
-        uint64_t next = p->st.published + 1, durable = p->st.durable;
+        int stop = p->stop || p->st.stopped, failed = p->ack_failed;
+        uint64_t durable = p->st.durable;
         pthread_mutex_unlock(&p->lock);
         if (stop)
             break;
@@ -249,12 +321,9 @@ static void *run(void *arg)
                 nap_ms(p, RETRY_MS);
             continue;
         }
-        for (; next <= durable && !p->stop; next++)
-            if (publish_one(p, next)) {
-                disconnect(p);   /* and look at the stream again: what it holds decides the next seq */
-                nap_ms(p, RETRY_MS / 5);
-                break;
-            }
+        uint64_t next = p->sent + 1, last = durable - p->sent > PUBLISH_BATCH ? p->sent + PUBLISH_BATCH : durable;
+        if (failed || send_batch(p, next, last))
+            resync(p);
     }
     tms_log_iter_close(p->it);
     disconnect(p);

@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""replication_bench.py -- replication through NATS JetStream, measured on
+loopback in one run (issue 10 targets): a private nats-server (-js) and
+tmsd's in a temp dir.
+
+1. catch-up: a leader data directory of RECORDS records (gen_log), then
+   `tmsd --publish`: records/s until the stream holds the log; then a new
+   `tmsd --replica-of`: records/s until it has applied them all;
+2. lag: a submitter pushes RATE commands/s to the leader (frames of
+   RATE/500 every 2 ms, pipelined) while `tmsctl --connect REPLICA watch`
+   follows the replica; per record, the replica's line read time minus the
+   record's stamp, against the leader's acknowledgement minus the stamp
+   (the earliest anyone can have it) in the same run: p50/p99 and ratios.
+3. lookups: the same random checks against the leader's and the replica's
+   socket (tms_client round trips: bench_history --connect) — run by hand.
+
+usage: replication_bench.py BIN_DIR [--records N (default 200000)] [RATE ...] (default 1000 10000)"""
+import json, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "tests", "daemon"))
+import mp
+from watch_latency import ns_of, pct
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def wait_for(cond, timeout=600, step=0.05):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    raise SystemExit("timed out")
+
+
+def status(sock):
+    c = mp.Conn(sock, timeout=30)
+    try:
+        return c.call("status")
+    finally:
+        c.close()
+
+
+def tmsd(bin_dir, data, sock, *args):
+    p = subprocess.Popen([os.path.join(bin_dir, "tmsd"), "--data", data, "--socket", sock] + list(args),
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_for(lambda: os.path.exists(sock), 600)
+    wait_for(lambda: _open(sock), 600)
+    return p
+
+
+def _open(sock):
+    try:
+        mp.Conn(sock, timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def lag(bin_dir, leader_sock, replica_sock, rate, seconds=5):
+    total = rate * seconds
+    watcher = subprocess.Popen([os.path.join(bin_dir, "tmsctl"), "--connect", replica_sock, "watch"],
+                               stdout=subprocess.PIPE, text=True, bufsize=1)
+    time.sleep(0.3)
+    seen, acked = {}, {}
+
+    def read_lines():
+        for line in watcher.stdout:
+            now = time.time_ns()
+            x = json.loads(line)
+            seen[x["seq"]] = (now, ns_of(x["time"]))
+            if len(seen) >= total:
+                return
+    reader = threading.Thread(target=read_lines)
+    reader.start()
+    c = mp.Conn(leader_sock)
+
+    def read_acks():
+        while len(acked) < total:
+            r = c.read()
+            now = time.time_ns()
+            for res in r.get("results", []):
+                acked[res["seq"]] = now
+    acker = threading.Thread(target=read_acks)
+    acker.start()
+    per, sent, req, t0 = max(1, rate // 500), 0, 1000, time.monotonic()
+    while sent < total:
+        delay = t0 + sent / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        n = min(per, total - sent)
+        req += 1
+        c.send_raw(mp.frame({"op": "submit", "req": req, "cmds": [
+            {"cmd": "CreateExtension", "tenant": "tn00001", "actor": "admin", "id": "lag%d_%d" % (rate, sent + k)}
+            for k in range(n)]}))
+        sent += n
+    acker.join(timeout=120)
+    reader.join(timeout=120)
+    elapsed = time.monotonic() - t0
+    watcher.send_signal(signal.SIGINT)
+    watcher.wait(timeout=10)
+    c.close()
+    rep = [(seen[s][0] - seen[s][1]) / 1e6 for s in seen]
+    ack = [(acked[s] - seen[s][1]) / 1e6 for s in seen if s in acked]
+    return len(seen) / elapsed, rep, ack
+
+
+def main():
+    args = sys.argv[1:]
+    records = 200000
+    if "--records" in args:
+        i = args.index("--records")
+        records = int(args[i + 1])
+        del args[i:i + 2]
+    if not args:
+        print(__doc__)
+        sys.exit(2)
+    bin_dir, rates = os.path.abspath(args[0]), [int(r) for r in args[1:]] or [1000, 10000]
+    gen = os.path.join(bin_dir, "..", "benchmarks", "gen_log")
+    d = tempfile.mkdtemp(prefix="tms-replbench-")
+    port = free_port()
+    nats = subprocess.Popen(["nats-server", "-js", "-a", "127.0.0.1", "-p", str(port), "-sd", os.path.join(d, "js")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = "nats://127.0.0.1:%d" % port
+    procs = [nats]
+    try:
+        time.sleep(0.5)
+        leader_data, lsock, rsock = os.path.join(d, "leader"), os.path.join(d, "l.sock"), os.path.join(d, "r.sock")
+        ext = max(1, records * 100000 // 460094)   # gen_log: ~4.6 records per extension
+        subprocess.run([gen, "--tenants", "10", "--extensions", str(ext), "--data", leader_data], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        t0 = time.monotonic()
+        leader = tmsd(bin_dir, leader_data, lsock, "--publish", url)
+        procs.append(leader)
+        last = status(lsock)["last_seq"]
+        wait_for(lambda: status(lsock)["publish"]["published"] == last, 3600, 0.2)
+        pub_s = time.monotonic() - t0
+        t0 = time.monotonic()
+        replica = tmsd(bin_dir, os.path.join(d, "replica"), rsock, "--replica-of", url)
+        procs.append(replica)
+        wait_for(lambda: status(rsock)["last_seq"] == last, 3600, 0.2)
+        rep_s = time.monotonic() - t0
+        same = status(rsock)["head"] == status(lsock)["head"]
+        print("records: %d; publish (leader start to stream complete): %.1f s, %.0f records/s; "
+              "replica catch-up (start to applied): %.1f s, %.0f records/s; same head: %s\n"
+              % (last, pub_s, last / pub_s, rep_s, last / rep_s, same))
+        print("| offered cmd/s | achieved | replica line p50 | p99 | leader ack p50 | p99 | ratio p50 | ratio p99 |")
+        print("|---|---|---|---|---|---|---|---|")
+        for rate in rates:
+            got, rep, ack = lag(bin_dir, lsock, rsock, rate)
+            print("| %d | %.0f | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %.2fx | %.2fx |" % (
+                rate, got, pct(rep, 50), pct(rep, 99), pct(ack, 50), pct(ack, 99),
+                pct(rep, 50) / pct(ack, 50), pct(rep, 99) / pct(ack, 99)))
+    finally:
+        for p in reversed(procs):
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
