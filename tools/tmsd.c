@@ -43,6 +43,8 @@ static const char usage[] =
     "                          its stream from this log's last seq + 1, check and apply every record;\n"
     "                          lookups are served, submits refused (E_REPLICA)\n"
     "  --stream NAME           the JetStream stream (default tms; subject NAME.log)\n"
+    "  --stream-replicas N     replicas of the stream when --publish creates it (default 1; 3 in a\n"
+    "                          NATS cluster of three)\n"
     "\n"
     "SIGTERM or SIGINT: stop accepting, finish the group in flight, sync, exit 0.\n"
     "Exit status: 0 after a clean shutdown, 2 on usage or start-up errors.\n";
@@ -120,6 +122,11 @@ int main(int argc, char **argv)
                 return bad_value(a, v, "nats://HOST:PORT");
             o.replica_of = v;
         } else if (!strcmp(a, "--stream")) o.stream = v;
+        else if (!strcmp(a, "--stream-replicas")) {
+            if (number(v, 1, 5, &n))
+                return bad_value(a, v, "a number of stream replicas from 1 to 5");
+            o.stream_replicas = (int)n;
+        }
         else if (!strcmp(a, "--max-connections")) {
             if (number(v, 1, 1000000, &n))
                 return bad_value(a, v, "a number of connections from 1 to 1000000");
@@ -154,6 +161,8 @@ int main(int argc, char **argv)
         return bad("--data DIR is required");
     if (o.stream && !o.publish && !o.replica_of)
         return bad("--stream goes with --publish or --replica-of");
+    if (o.stream_replicas && !o.publish)
+        return bad("--stream-replicas goes with --publish");
     if (o.publish && o.replica_of)
         return bad("--publish and --replica-of: a tmsd is a leader or a replica");
     if (o.listen && !loopback(o.listen) && !o.token_file && !o.principals)

@@ -34,10 +34,13 @@ static void set_error(tms_follower *f, int stopped, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    char text[sizeof f->st.error];
+    vsnprintf(text, sizeof text, fmt, ap);
     pthread_mutex_lock(&f->lock);
-    vsnprintf(f->st.error, sizeof f->st.error, fmt, ap);
+    if (strcmp(text, f->st.error) || stopped)   /* a retry that fails the same way is said once */
+        fprintf(stderr, "level=%s msg=\"replica: %s\"\n", stopped ? "error" : "warn", text);
+    memcpy(f->st.error, text, sizeof text);
     f->st.stopped |= stopped;
-    fprintf(stderr, "level=%s msg=\"replica: %s\"\n", stopped ? "error" : "warn", f->st.error);
     pthread_mutex_unlock(&f->lock);
     va_end(ap);
 }

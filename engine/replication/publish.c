@@ -17,6 +17,7 @@
 
 struct tms_publisher {
     char url[512], stream[64], subject[80], logdir[4200];
+    int replicas;                    /* of a stream it creates */
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -39,9 +40,12 @@ static void set_error(tms_publisher *p, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
+    char text[sizeof p->st.error];
+    vsnprintf(text, sizeof text, fmt, ap);
     pthread_mutex_lock(&p->lock);
-    vsnprintf(p->st.error, sizeof p->st.error, fmt, ap);
-    fprintf(stderr, "level=warn msg=\"publish: %s\"\n", p->st.error);
+    if (strcmp(text, p->st.error))   /* a retry that fails the same way is said once */
+        fprintf(stderr, "level=warn msg=\"publish: %s\"\n", text);
+    memcpy(p->st.error, text, sizeof text);
     pthread_mutex_unlock(&p->lock);
     va_end(ap);
 }
@@ -113,6 +117,7 @@ static int ensure_stream(tms_publisher *p, uint64_t *last)
         cfg.Storage = js_FileStorage;
         cfg.Retention = js_LimitsPolicy;
         cfg.Duplicates = (int64_t)120 * 1000000000;
+        cfg.Replicas = p->replicas > 0 ? p->replicas : 1;
         s = js_AddStream(&si, p->js, &cfg, NULL, &jerr);
         how = "created";
     }
@@ -330,7 +335,7 @@ static void *run(void *arg)
     return NULL;
 }
 
-tms_err tms_publisher_start(const char *url, const char *stream, const char *logdir, uint64_t durable_seq,
+tms_err tms_publisher_start(const char *url, const char *stream, int replicas, const char *logdir, uint64_t durable_seq,
                             tms_publisher **out, char *why, size_t whylen)
 {
     tms_publisher *p;
@@ -351,6 +356,7 @@ tms_err tms_publisher_start(const char *url, const char *stream, const char *log
     snprintf(p->stream, sizeof p->stream, "%s", stream);
     snprintf(p->subject, sizeof p->subject, "%s.log", stream);
     snprintf(p->logdir, sizeof p->logdir, "%s", logdir);
+    p->replicas = replicas;
     p->st.durable = durable_seq;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);

@@ -645,8 +645,8 @@ int tms_daemon_run(const tms_daemon_options *opt)
     if (opt->publish) {
         char logdir[4200];
         tms_data_path(logdir, sizeof logdir, opt->data_dir, "log");
-        if (tms_publisher_start(opt->publish, opt->stream, logdir, tms_engine_last_seq(d.eng), &d.publisher, why,
-                                sizeof why) != TMS_OK) {
+        if (tms_publisher_start(opt->publish, opt->stream, opt->stream_replicas, logdir, tms_engine_last_seq(d.eng),
+                                &d.publisher, why, sizeof why) != TMS_OK) {
             fprintf(stderr, "tmsd: --publish: %s\n", why);
             goto done;
         }

@@ -36,8 +36,8 @@ class Node:
 
     def start(self):
         log = open(os.path.join(self.d, self.name + ".log"), "ab")
-        self.p = subprocess.Popen([TMSD, "--data", self.data, "--socket", self.sock, self.role, self.nats.url],
-                                  stdout=log, stderr=log)
+        self.p = subprocess.Popen([TMSD, "--data", self.data, "--socket", self.sock, self.role, self.nats.url] +
+                                  getattr(self, "start_extra", []), stdout=log, stderr=log)
         if not wait_for(lambda: self.alive_and_listening(), 30):
             raise AssertionError("%s did not start: %s" % (self.name, open(os.path.join(self.d, self.name + ".log")).read()[-600:]))
         return self
@@ -272,11 +272,68 @@ def test_a_replica_starts_from_a_backup(d):
         nats.kill()
 
 
+class ClusterNode:
+    """One nats-server of a three-node JetStream cluster on loopback."""
+
+    def __init__(self, d, name, port, route, routes):
+        self.d, self.name, self.port, self.route, self.routes = d, name, port, route, routes
+        self.url, self.p = "nats://127.0.0.1:%d" % port, None
+
+    def start(self):
+        self.p = subprocess.Popen(["nats-server", "-js", "-sd", os.path.join(self.d, "js-" + self.name), "-a",
+                                   "127.0.0.1", "-p", str(self.port), "-n", self.name, "--cluster_name", "tms",
+                                   "--cluster", "nats://127.0.0.1:%d" % self.route, "--routes",
+                                   ",".join("nats://127.0.0.1:%d" % r for r in self.routes)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def kill(self):
+        if self.p and self.p.poll() is None:
+            self.p.kill()
+            self.p.wait(timeout=10)
+
+
+def test_a_nats_cluster_with_one_node_killed(d):
+    """Issue 10, item 4: a stream of three replicas in a three-node cluster;
+    the leader publishes through one node, the replicas read through the
+    other two; one node killed (the one a replica reads from): publishing
+    and replication go on through the other two."""
+    ports, routes = [free_port() for _ in range(3)], [free_port() for _ in range(3)]
+    nodes = [ClusterNode(d, "s%d" % i, ports[i], routes[i], [r for j, r in enumerate(routes) if j != i])
+             for i in range(3)]
+    for n in nodes:
+        n.start()
+    leader = Node(d, "leader", nodes[0], "--publish")
+    reps = [Node(d, "r1", nodes[1], "--replica-of"), Node(d, "r2", nodes[2], "--replica-of")]
+    acked = set()
+    try:
+        leader.start_extra = ["--stream-replicas", "3"]
+        leader.start()
+        for r in reps:
+            r.start()
+        c = leader.conn()
+        c.call("submit", cmds=[{"cmd": "CreateTenant", "tenant": "acme", "actor": "system", "admin": "admin"}])
+        c.close()
+        submit_some(leader, acked, 0, 500)
+        same_as_leader("cluster", leader, reps, acked)
+        nodes[2].kill()   # r2's server
+        submit_some(leader, acked, 1000, 500)
+        same_as_leader("cluster with a node killed", leader, reps, acked)
+        check("the stream was created with three replicas", "replicas=3" in open(os.path.join(d, "leader.log")).read())
+        for n in [leader] + reps:
+            check("%s stops with 0" % n.name, n.stop() == 0)
+    finally:
+        for n in [leader] + reps:
+            n.kill()
+        for n in nodes:
+            n.kill()
+
+
 def main():
     if not shutil.which("nats-server"):
         print("FAIL nats-server is not installed (scripts/bootstrap installs it)")
         sys.exit(1)
-    for t in (test_leader_and_two_replicas, test_forged_record_and_a_lost_start, test_a_replica_starts_from_a_backup):
+    for t in (test_leader_and_two_replicas, test_forged_record_and_a_lost_start, test_a_replica_starts_from_a_backup,
+              test_a_nats_cluster_with_one_node_killed):
         d = tempfile.mkdtemp(prefix="tms-replica-")
         try:
             t(d)

@@ -14,7 +14,7 @@
  * The stream (created when absent): subjects NAME.log, file storage, limits
  * retention, no limits on count or age (the stream is the replicas' log;
  * a backup is how an older start is served), a 2-minute duplicate window,
- * one replica (a NATS cluster operator raises it to 3, docs/replication.md).
+ * one replica unless told (--stream-replicas 3 in a NATS cluster of three).
  * An existing stream is used as it is; its configuration is logged. */
 #ifndef TMS_PUBLISH_H
 #define TMS_PUBLISH_H
@@ -35,9 +35,10 @@ typedef struct tms_publish_status {
 
 /* Start publishing the log in logdir to stream `stream` (NULL = "tms") of
  * the NATS server at url (nats://HOST:PORT), from what the stream holds up
- * to durable_seq. Returns at once (TMS_OK): connecting happens on the
+ * to durable_seq. replicas: the stream's replicas when it is created (0 = 1;
+ * 3 in a NATS cluster of three). Returns at once (TMS_OK): connecting happens on the
  * thread. TMS_E_NOMEM, or TMS_E_INVAL for a bad stream name (why says). */
-tms_err tms_publisher_start(const char *url, const char *stream, const char *logdir, uint64_t durable_seq,
+tms_err tms_publisher_start(const char *url, const char *stream, int replicas, const char *logdir, uint64_t durable_seq,
                             tms_publisher **out, char *why, size_t whylen);
 
 /* Records up to seq are durable: publish them. Never blocks. */

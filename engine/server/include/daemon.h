@@ -25,6 +25,7 @@ typedef struct tms_daemon_options {
     size_t map_bytes;              /* initial LMDB map size; 0 = default */
     const char *publish;           /* nats://HOST:PORT: publish every durable record (publish.h); NULL = no */
     const char *stream;            /* the JetStream stream; NULL = "tms" */
+    int stream_replicas;           /* replicas of a stream --publish creates; 0 = 1 */
     const char *replica_of;        /* nats://HOST:PORT: a replica of the leader publishing there (follow.h) */
 } tms_daemon_options;
 
