@@ -146,7 +146,7 @@ static tms_err level_record(void *ctx, const tms_fold_event *ev)
 static tms_err level_begin(tms_engine *e, level *l)
 {
     tms_txn *tx;
-    uint32_t format;
+    uint32_t format = 0;
     uint64_t hist = 0;
     memset(l, 0, sizeof *l);
     l->e = e;
