@@ -1,6 +1,7 @@
 /* follow.c -- reading the leader's stream (follow.h): one thread, an
  * ordered push consumer from the next seq, a bounded queue of frames. */
 #include "follow.h"
+#include "nats_link.h"
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -61,22 +62,10 @@ static void disconnect(tms_follower *f)
 /* Connect, look at the stream, subscribe from f->next: 0, or -1 (retry later). */
 static int subscribe(tms_follower *f)
 {
-    natsOptions *o = NULL;
     jsStreamInfo *si = NULL;
     jsSubOptions so;
     jsErrCode jerr = 0;
-    natsStatus s = natsOptions_Create(&o);
-    if (s == NATS_OK)
-        s = natsOptions_SetURL(o, f->url);
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(o, -1);
-    if (s == NATS_OK)
-        s = natsOptions_SetTimeout(o, 2000);
-    if (s == NATS_OK)
-        s = natsConnection_Connect(&f->nc, o);
-    natsOptions_Destroy(o);
-    if (s == NATS_OK)
-        s = natsConnection_JetStream(&f->js, f->nc, NULL);
+    natsStatus s = tms__nats_connect(f->url, NULL, NULL, NULL, &f->nc, &f->js);
     if (s == NATS_OK)
         s = js_GetStreamInfo(&si, f->js, f->stream, NULL, &jerr);
     if (s != NATS_OK) {
@@ -198,13 +187,10 @@ tms_err tms_follower_start(const char *url, const char *stream, uint64_t next, v
                            tms_follower **out, char *why, size_t whylen)
 {
     tms_follower *f;
+    char name[TMS__STREAM_MAX + 1], subject[TMS__STREAM_MAX + 8];
     *out = NULL;
-    stream = stream ? stream : "tms";
-    size_t n = strlen(stream);
-    if (!n || n > 48 || strspn(stream, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n) {
-        snprintf(why, whylen, "stream name %.60s: 1 to 48 letters, digits, '_' or '-'", stream);
+    if (tms__stream_names(stream, name, subject, why, whylen))
         return TMS_E_INVAL;
-    }
     if (strlen(url) >= sizeof f->url) {
         snprintf(why, whylen, "NATS URL too long");
         return TMS_E_INVAL;
@@ -212,8 +198,8 @@ tms_err tms_follower_start(const char *url, const char *stream, uint64_t next, v
     if (!(f = calloc(1, sizeof *f)))
         return TMS_E_NOMEM;
     snprintf(f->url, sizeof f->url, "%s", url);
-    snprintf(f->stream, sizeof f->stream, "%s", stream);
-    snprintf(f->subject, sizeof f->subject, "%s.log", stream);
+    snprintf(f->stream, sizeof f->stream, "%s", name);
+    snprintf(f->subject, sizeof f->subject, "%s", subject);
     f->next = next;
     f->st.received = next - 1;
     f->notify = notify;

@@ -5,6 +5,7 @@
  * acknowledgement each: the stream's order is the log's. */
 #include "publish.h"
 #include "log.h"
+#include "nats_link.h"
 #include <nats/nats.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -174,51 +175,24 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
 }
 
 /* nats.c's thread: the connection went down, or came back. */
-static void on_link(natsConnection *nc, void *closure, int up)
+static void on_link(void *closure, int up)
 {
     tms_publisher *p = closure;
-    (void)nc;
     pthread_mutex_lock(&p->lock);
     p->st.connected = up;
     pthread_mutex_unlock(&p->lock);
 }
 
-static void on_disconnected(natsConnection *nc, void *closure)
-{
-    on_link(nc, closure, 0);
-}
-
-static void on_reconnected(natsConnection *nc, void *closure)
-{
-    on_link(nc, closure, 1);
-}
-
 /* Connect and find where the stream is: 0, or -1 (retry later). */
 static int connect_up(tms_publisher *p)
 {
-    natsOptions *o = NULL;
     uint64_t last = 0;
-    natsStatus s = natsOptions_Create(&o);
-    if (s == NATS_OK)
-        s = natsOptions_SetURL(o, p->url);
-    if (s == NATS_OK)
-        s = natsOptions_SetMaxReconnect(o, -1);   /* forever: the log keeps what NATS misses */
-    if (s == NATS_OK)
-        s = natsOptions_SetTimeout(o, 2000);
-    if (s == NATS_OK)
-        s = natsOptions_SetDisconnectedCB(o, on_disconnected, p);
-    if (s == NATS_OK)
-        s = natsOptions_SetReconnectedCB(o, on_reconnected, p);
-    if (s == NATS_OK)
-        s = natsConnection_Connect(&p->nc, o);
-    natsOptions_Destroy(o);
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.PublishAsync.MaxPending = PUBLISH_WINDOW;
     jo.PublishAsync.AckHandler = on_ack;
     jo.PublishAsync.AckHandlerClosure = p;
-    if (s == NATS_OK)
-        s = natsConnection_JetStream(&p->js, p->nc, &jo);
+    natsStatus s = tms__nats_connect(p->url, &jo, on_link, p, &p->nc, &p->js);
     if (s != NATS_OK) {
         set_error(p, "cannot reach %s: %s", p->url, natsStatus_GetText(s));
         disconnect(p);
@@ -339,13 +313,10 @@ tms_err tms_publisher_start(const char *url, const char *stream, int replicas, c
                             tms_publisher **out, char *why, size_t whylen)
 {
     tms_publisher *p;
+    char name[TMS__STREAM_MAX + 1], subject[TMS__STREAM_MAX + 8];
     *out = NULL;
-    stream = stream ? stream : "tms";
-    size_t n = strlen(stream);
-    if (!n || n > 48 || strspn(stream, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != n) {
-        snprintf(why, whylen, "stream name %.60s: 1 to 48 letters, digits, '_' or '-'", stream);
+    if (tms__stream_names(stream, name, subject, why, whylen))
         return TMS_E_INVAL;
-    }
     if (strlen(url) >= sizeof p->url || strlen(logdir) >= sizeof p->logdir) {
         snprintf(why, whylen, "NATS URL or log directory too long");
         return TMS_E_INVAL;
@@ -353,8 +324,8 @@ tms_err tms_publisher_start(const char *url, const char *stream, int replicas, c
     if (!(p = calloc(1, sizeof *p)))
         return TMS_E_NOMEM;
     snprintf(p->url, sizeof p->url, "%s", url);
-    snprintf(p->stream, sizeof p->stream, "%s", stream);
-    snprintf(p->subject, sizeof p->subject, "%s.log", stream);
+    snprintf(p->stream, sizeof p->stream, "%s", name);
+    snprintf(p->subject, sizeof p->subject, "%s", subject);
     snprintf(p->logdir, sizeof p->logdir, "%s", logdir);
     p->replicas = replicas;
     p->st.durable = durable_seq;
