@@ -96,23 +96,11 @@ tms_err tms_history_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN])
 {
     crypto_generichash_state h;
     crypto_generichash_init(&h, NULL, 0, TMS_HASH_LEN);
-    for (int i = TMS_DB_STATE_END; i < TMS_DB_COUNT; i++) {
-        if (i == TMS_DB_FRAMES)
-            continue;   /* positions in the log: where they are kept depends on how groups fell */
-        MDB_cursor *cur;
-        MDB_val k, v;
-        int rc = mdb_cursor_open(tx->txn, tx->st->dbi[i], &cur);
-        if (rc)
-            return tms_store_err(rc);
-        tms__digest_db(&h, i);
-        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-            tms__digest_entry(&h, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
-        mdb_cursor_close(cur);
-        if (rc != MDB_NOTFOUND)
-            return tms_store_err(rc);
-    }
-    crypto_generichash_final(&h, out, TMS_HASH_LEN);
-    return TMS_OK;
+    /* frames: positions in the log, kept where groups happened to fall: not compared */
+    tms_err err = tms__digest_dbs(tx, &h, TMS_DB_STATE_END, TMS_DB_COUNT, TMS_DB_FRAMES);
+    if (!err)
+        crypto_generichash_final(&h, out, TMS_HASH_LEN);
+    return err;
 }
 
 /* ---- reading ---------------------------------------------------------------- */

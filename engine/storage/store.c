@@ -346,28 +346,36 @@ void tms__digest_entry(crypto_generichash_state *h, const void *k, size_t klen, 
     crypto_generichash_update(h, v, vlen);
 }
 
-static tms_err digest(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN])
+tms_err tms__digest_dbs(tms_txn *tx, crypto_generichash_state *h, int from, int to, int skip)
 {
-    crypto_generichash_state h;
-    crypto_generichash_init(&h, NULL, 0, TMS_HASH_LEN);
-    for (int i = 0; i < TMS_DB_STATE_END; i++) {   /* the as-of index has a digest of its own */
-        if (state_only && i == TMS_DB_META)
+    for (int i = from; i < to; i++) {
+        if (i == skip)
             continue;
         MDB_cursor *cur;
         MDB_val k, v;
         int rc = mdb_cursor_open(tx->txn, tx->st->dbi[i], &cur);
         if (rc)
             return tms_store_err(rc);
-        tms__digest_db(&h, i);
+        tms__digest_db(h, i);
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
             if (i != TMS_DB_META || !tms__is_history_meta(&k))   /* the index's mark: not state */
-                tms__digest_entry(&h, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+                tms__digest_entry(h, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
         mdb_cursor_close(cur);
         if (rc != MDB_NOTFOUND)
             return tms_store_err(rc);
     }
-    crypto_generichash_final(&h, out, TMS_HASH_LEN);
     return TMS_OK;
+}
+
+static tms_err digest(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN])
+{
+    crypto_generichash_state h;
+    crypto_generichash_init(&h, NULL, 0, TMS_HASH_LEN);
+    /* the state's databases; the as-of index has a digest of its own */
+    tms_err err = tms__digest_dbs(tx, &h, state_only ? TMS_DB_TENANTS : TMS_DB_META, TMS_DB_STATE_END, -1);
+    if (!err)
+        crypto_generichash_final(&h, out, TMS_HASH_LEN);
+    return err;
 }
 
 tms_err tms_store_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN])

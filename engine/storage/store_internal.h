@@ -95,6 +95,9 @@ size_t tms__version_key(char *buf, size_t elen, uint64_t seq);
 tms_err tms__seek_version(MDB_cursor *cur, char *buf, size_t elen, uint64_t seq, MDB_val *val, uint64_t *vseq);
 
 /* The digest's stream: a header per database, then its entries in order. */
+/* Walk databases [from, to) into h, skip left out (-1: none); meta's
+ * history mark is always left out. */
+tms_err tms__digest_dbs(tms_txn *tx, crypto_generichash_state *h, int from, int to, int skip);
 void tms__digest_db(crypto_generichash_state *h, int db);
 void tms__digest_entry(crypto_generichash_state *h, const void *k, size_t klen, const void *v, size_t vlen);
 
