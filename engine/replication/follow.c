@@ -59,13 +59,22 @@ static void disconnect(tms_follower *f)
     pthread_mutex_unlock(&f->lock);
 }
 
+/* nats.c's thread: the connection went down, or came back. */
+static void on_link(void *closure, int up)
+{
+    tms_follower *f = closure;
+    pthread_mutex_lock(&f->lock);
+    f->st.connected = up;
+    pthread_mutex_unlock(&f->lock);
+}
+
 /* Connect, look at the stream, subscribe from f->next: 0, or -1 (retry later). */
 static int subscribe(tms_follower *f)
 {
     jsStreamInfo *si = NULL;
     jsSubOptions so;
     jsErrCode jerr = 0;
-    natsStatus s = tms__nats_connect(f->url, NULL, NULL, NULL, &f->nc, &f->js);
+    natsStatus s = tms__nats_connect(f->url, NULL, on_link, f, &f->nc, &f->js);
     if (s == NATS_OK)
         s = js_GetStreamInfo(&si, f->js, f->stream, NULL, &jerr);
     if (s != NATS_OK) {

@@ -155,6 +155,8 @@ def test_leader_and_two_replicas(d):
                     leader.start()
                 else:
                     nats.kill()
+                    check("a replica says when NATS is gone", wait_for(
+                        lambda: not reps[0].status()["replica"]["connected"], 10), reps[0].status())
                     submit_some(leader, acked, next_id, 200)   # the leader accepts while NATS is down
                     next_id += 200
                     nats.start()
