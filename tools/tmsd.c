@@ -22,6 +22,8 @@ static const char usage[] =
     "  --socket PATH           Unix socket (default DIR/tmsd.sock, mode 0660); '' for none\n"
     "  --listen HOST:PORT      also listen on TCP (lookups open; submit needs the token)\n"
     "  --metrics HOST:PORT     Prometheus text metrics over HTTP\n"
+    "  --http HOST:PORT        the HTTP/JSON API (GET /v1/check, /v1/show, /v1/visible, /v1/status,\n"
+    "                          /metrics; POST /v1/check); loopback only for now\n"
     "  --token-file FILE       the token TCP clients present in hello (16+ characters)\n"
     "  --principals FILE       who may do what: {\"principals\": [{\"name\", \"uid\" | \"token_file\",\n"
     "                          \"rights\": [lookup, submit, admin], \"tenants\": [ids or \"*\"]}]}\n"
@@ -111,6 +113,7 @@ int main(int argc, char **argv)
         else if (!strcmp(a, "--socket")) o.socket_path = v;
         else if (!strcmp(a, "--listen")) o.listen = v;
         else if (!strcmp(a, "--metrics")) o.metrics = v;
+        else if (!strcmp(a, "--http")) o.http = v;
         else if (!strcmp(a, "--token-file")) o.token_file = v;
         else if (!strcmp(a, "--principals")) o.principals = v;
         else if (!strcmp(a, "--publish")) {
@@ -159,6 +162,8 @@ int main(int argc, char **argv)
     }
     if (!o.data_dir)
         return bad("--data DIR is required");
+    if (o.http && !loopback(o.http))
+        return bad_value("--http", o.http, "a loopback address (the HTTP API has no credentials yet)");
     if (o.stream && !o.publish && !o.replica_of)
         return bad("--stream goes with --publish or --replica-of");
     if (o.stream_replicas && !o.publish)

@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 tms_err tms_query_point(tms_txn *tx, const tms_point *p, int index, uint64_t *at, uint64_t *seq, char *why,
                         size_t whylen)
@@ -42,21 +41,6 @@ tms_err tms_query_point(tms_txn *tx, const tms_point *p, int index, uint64_t *at
         return TMS_E_STORE;
     }
     return TMS_OK;
-}
-
-char *tms_time_format(int64_t ns, char buf[TMS_TIME_MAX])
-{
-    struct tm tm;
-    time_t secs = (time_t)(ns / 1000000000);
-    long frac = (long)(ns % 1000000000);
-    if (frac < 0) {
-        frac += 1000000000;
-        secs--;
-    }
-    gmtime_r(&secs, &tm);
-    size_t n = strftime(buf, TMS_TIME_MAX, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(buf + n, TMS_TIME_MAX - n, ".%09ldZ", frac);
-    return buf;
 }
 
 /* ---- a record as JSON ------------------------------------------------------------- */

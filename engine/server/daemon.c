@@ -454,7 +454,7 @@ static int parse_hostport(const char *s, struct sockaddr_storage *ss)
     return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
 }
 
-static int listen_tcp(server *d, uv_tcp_t *srv, const char *addr, uv_connection_cb cb)
+int daemon_listen_tcp(server *d, uv_tcp_t *srv, const char *addr, uv_connection_cb cb)
 {
     struct sockaddr_storage ss;
     int rc;
@@ -525,6 +525,7 @@ void daemon_shutdown_check(server *d)
     fresh_close(d);
     watch_close(d);
     replica_close(d);
+    http_close(d);
 }
 
 void daemon_begin_shutdown(server *d, const char *why)
@@ -574,10 +575,10 @@ static int start_listeners(server *d, const char *sock)
     if (sock[0] && listen_unix(d, sock) != 0)
         return -1;
     d->have_unix = sock[0] != '\0';
-    if (d->opt.listen && listen_tcp(d, &d->tcp_srv, d->opt.listen, on_connection) != 0)
+    if (d->opt.listen && daemon_listen_tcp(d, &d->tcp_srv, d->opt.listen, on_connection) != 0)
         return -1;
     d->have_tcp = d->opt.listen != NULL;
-    if (d->opt.metrics && listen_tcp(d, &d->metrics_srv, d->opt.metrics, on_metrics_connection) != 0)
+    if (d->opt.metrics && daemon_listen_tcp(d, &d->metrics_srv, d->opt.metrics, on_metrics_connection) != 0)
         return -1;
     d->have_metrics = d->opt.metrics != NULL;
     uv_signal_init(d->loop, &d->sigterm);
@@ -653,8 +654,8 @@ int tms_daemon_run(const tms_daemon_options *opt)
     }
     uv_loop_init(&loop);
     d.loop = &loop;
-    if (opt->replica_of && replica_start(&d, why, sizeof why)) {
-        fprintf(stderr, "tmsd: --replica-of: %s\n", why);
+    if ((opt->replica_of && replica_start(&d, why, sizeof why)) || (opt->http && http_start(&d, why, sizeof why))) {
+        fprintf(stderr, "tmsd: %s: %s\n", opt->http && d.http ? "--http" : "--replica-of", why);
         uv_walk(&loop, close_any, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
@@ -679,6 +680,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
 done:
     tms_publisher_stop(d.publisher);   /* what it did not publish, the next start catches up from the log */
     replica_free(&d);
+    http_free(&d);
     auth_free(&d);
     snapshot_free(&d);
     tms_engine_close(d.eng);

@@ -136,6 +136,7 @@ static void after_cb(uv_work_t *w, int status)
     finish_group(d);
     fresh_wake(d);   /* lookups waiting for a seq this group reached */
     watch_pump(d);   /* watchers: the group's records */
+    http_wake(d);    /* HTTP lookups waiting for a min_seq */
     if (d->publisher)   /* never waited for: its thread reads the log */
         tms_publisher_durable(d->publisher, tms_engine_last_seq(d->eng));
     group_maybe_start(d);

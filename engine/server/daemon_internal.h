@@ -16,6 +16,7 @@ typedef struct mconn mconn;
 typedef struct waiter waiter;
 typedef struct watcher watcher;
 typedef struct replica replica;
+typedef struct http http;
 
 /* Who a connection is (daemon_auth.c): a name, rights (1 << TMS_RIGHT_*)
  * and the tenants it may touch. */
@@ -116,6 +117,7 @@ struct server {
     tms_publisher *publisher;   /* --publish: the log to NATS JetStream; NULL = none */
     replica *replica;           /* --replica-of: following a leader's stream (daemon_replica.c); NULL = none */
     replica *replica_closing;   /* ... one whose start failed, freed at the end */
+    http *http;                 /* --http: h2o on this loop (daemon_http.c); NULL = none */
     uv_timer_t watch_timer;
 };
 
@@ -167,6 +169,14 @@ int op_watch(conn *c, const msgpack_object *m, const msgpack_object *req);
 /* Send every watcher what the projection has applied (after a group, on a tick); when stopping, end them. */
 void watch_pump(server *d);
 void watch_close(server *d);
+/* daemon_http.c */
+int http_start(server *d, char *why, size_t whylen);
+/* Answer the HTTP lookups waiting for a seq this group reached (or whose wait is over). */
+void http_wake(server *d);
+void http_close(server *d);
+void http_free(server *d);
+/* daemon.c: listen on HOST:PORT with cb (0, or -1 after a message on stderr). */
+int daemon_listen_tcp(server *d, uv_tcp_t *srv, const char *addr, uv_connection_cb cb);
 /* daemon_replica.c */
 int replica_start(server *d, char *why, size_t whylen);
 /* Hand queued frames to the worker when it is free. */

@@ -73,6 +73,7 @@ static void after_cb(uv_work_t *w, int status)
     }
     fresh_wake(d);
     watch_pump(d);
+    http_wake(d);
     replica_maybe_start(d);
     daemon_shutdown_check(d);
 }

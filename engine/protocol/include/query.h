@@ -30,9 +30,13 @@ typedef struct tms_point {
 tms_err tms_query_point(tms_txn *tx, const tms_point *p, int index, uint64_t *at, uint64_t *seq, char *why,
                         size_t whylen);
 
-#define TMS_TIME_MAX 40
-/* RFC 3339 UTC with nanoseconds ("2026-10-01T08:00:00.000000000Z"). */
+#define TMS_TIME_MAX 64
+/* RFC 3339 UTC with nanoseconds ("2026-10-01T08:00:00.000000000Z") into buf; returns buf. */
 char *tms_time_format(int64_t ns, char buf[TMS_TIME_MAX]);
+/* RFC 3339 ("2026-11-22T23:52:30Z", a fraction of 1-9 digits, "Z" or
+ * "+hh:mm"/"-hh:mm"; 't', 'z' or a space as RFC 3339 allows) or a bare date
+ * "2026-10-01" (midnight UTC) -> ns. 0, or -1 if malformed or outside 1970..2262. */
+int tms_time_parse(const char *s, int64_t *ns);
 
 /* show TENANT KIND ID at `at` (a seq from tms_query_point, or
  * TMS_AT_LATEST), read in the caller's transaction tx (the answer is

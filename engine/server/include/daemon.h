@@ -12,6 +12,7 @@ typedef struct tms_daemon_options {
     const char *socket_path;       /* Unix socket; NULL = DIR/tmsd.sock; "" = none */
     const char *listen;            /* TCP HOST:PORT; NULL = none */
     const char *metrics;           /* Prometheus text over HTTP on HOST:PORT; NULL = none */
+    const char *http;              /* the HTTP/JSON API on HOST:PORT (SPEC section 9); NULL = none */
     const char *token_file;        /* TCP clients present this token in hello to get rights */
     const char *principals;        /* JSON file of principals (daemon_auth.c); NULL = the defaults */
     int tcp_lookups_need_token;    /* 0: TCP lookups are open; 1: they need the token too */
