@@ -266,10 +266,12 @@ void tms_follower_stop(tms_follower *f)
     pthread_cond_signal(&f->room);
     pthread_mutex_unlock(&f->lock);
     pthread_join(f->thread, NULL);
+    /* nats.c may still deliver a callback (on_link) for the connection the
+       thread closed: the library is shut down, waiting for that, before f goes */
+    nats_CloseAndWait(5000);
     for (; f->count; f->count--, f->head = (f->head + 1) % TMS_FOLLOW_QUEUE)
         free(f->q[f->head]);
     pthread_mutex_destroy(&f->lock);
     pthread_cond_destroy(&f->room);
     free(f);
-    nats_Close();
 }

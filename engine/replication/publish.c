@@ -368,8 +368,11 @@ void tms_publisher_stop(tms_publisher *p)
     pthread_cond_signal(&p->wake);
     pthread_mutex_unlock(&p->lock);
     pthread_join(p->thread, NULL);
+    /* nats.c may still deliver a callback (on_link, on_ack) for the connection
+       the thread closed: the library is shut down, waiting for that, before p
+       goes (one publisher per process) */
+    nats_CloseAndWait(5000);
     pthread_mutex_destroy(&p->lock);
     pthread_cond_destroy(&p->wake);
     free(p);
-    nats_Close();   /* the library's threads and memory (one publisher per process) */
 }

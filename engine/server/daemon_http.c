@@ -21,6 +21,7 @@
 #define HTTP_MAX_BODY (1u << 20)
 #define HTTP_MAX_CONNECTIONS 1024
 #define HTTP_TICK_MS 5
+#define HTTP_IDLE_MS 5000
 
 typedef struct hwait hwait;
 
@@ -320,9 +321,23 @@ void http_wake(server *d)
     }
 }
 
+/* Stopping: once h2o has closed every connection (idle keep-alive ones
+ * within HTTP_IDLE_MS), its context is disposed and the tick stops: the
+ * loop can end. */
+static void finish_if_idle(server *d)
+{
+    http *h = d->http;
+    if (!d->stopping || h->disposed || h->nconns)
+        return;
+    h2o_context_dispose(&h->ctx);
+    h->disposed = 1;
+    uv_close((uv_handle_t *)&h->tick, NULL);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     http_wake(t->data);
+    finish_if_idle(t->data);
 }
 
 /* ---- routing ---------------------------------------------------------------------------- */
@@ -410,6 +425,7 @@ int http_start(server *d, char *why, size_t whylen)
     d->http = h;
     h2o_config_init(&h->config);
     h->config.max_request_entity_size = HTTP_MAX_BODY;
+    h->config.http1.req_timeout = HTTP_IDLE_MS;   /* an idle keep-alive connection closes after this */
     h2o_hostconf_t *host = h2o_config_register_host(&h->config, h2o_iovec_init(H2O_STRLIT("default")), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(host, "/", 0);
     h2o_handler_t *handler = h2o_create_handler(path, sizeof *handler + sizeof(server *));
@@ -431,15 +447,15 @@ int http_start(server *d, char *why, size_t whylen)
 void http_close(server *d)
 {
     http *h = d->http;
-    if (!h || uv_is_closing((uv_handle_t *)&h->tick))
+    if (!h || h->disposed)
         return;
     http_wake(d);   /* stopping: every waiter is answered */
-    uv_close((uv_handle_t *)&h->tick, NULL);
-    if (h->listener.loop)
+    if (h->listener.loop && !uv_is_closing((uv_handle_t *)&h->listener))
         uv_close((uv_handle_t *)&h->listener, NULL);
-    h2o_context_request_shutdown(&h->ctx);
-    h2o_context_dispose(&h->ctx);   /* its timers are handles of this loop: closed while it runs */
-    h->disposed = 1;
+    /* no h2o_context_request_shutdown: it arms an HTTP/2 goaway timer that
+       h2o_context_dispose then finds pending; idle keep-alive connections
+       close by themselves within HTTP_IDLE_MS */
+    finish_if_idle(d);   /* else on a later tick, when the connections are gone */
 }
 
 void http_free(server *d)
