@@ -264,7 +264,7 @@ static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
     tms_data_path(proj, sizeof proj, e->dir, "proj");
     if (!tms_store_believable(proj))
         return TMS_OK;   /* never read: opening for writing sets it aside (store.h, "Evidence") */
-    tms_store_check_history hist;   /* walked for faults: the writer will write into its pages */
+    tms_store_check_history hist = {.walk_only = 1};   /* read for faults: the writer will write into its pages */
     tms_err err = tms_store_check(proj, 1, e->screen_digest, &seq, head, &hist, what, sizeof what);
     if (err == TMS_NOT_FOUND)
         return TMS_OK;

@@ -92,6 +92,11 @@ tms_err tms_history_clear(tms_txn *tx)
     return err;
 }
 
+tms_err tms_history_walk(tms_txn *tx)
+{
+    return tms__digest_dbs(tx, NULL, TMS_DB_STATE_END, TMS_DB_COUNT, -1);
+}
+
 tms_err tms_history_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN])
 {
     crypto_generichash_state h;

@@ -356,9 +356,10 @@ tms_err tms__digest_dbs(tms_txn *tx, crypto_generichash_state *h, int from, int 
         int rc = mdb_cursor_open(tx->txn, tx->st->dbi[i], &cur);
         if (rc)
             return tms_store_err(rc);
-        tms__digest_db(h, i);
+        if (h)
+            tms__digest_db(h, i);
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-            if (i != TMS_DB_META || !tms__is_history_meta(&k))   /* the index's mark: not state */
+            if (h && (i != TMS_DB_META || !tms__is_history_meta(&k)))   /* the index's mark: not state */
                 tms__digest_entry(h, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
         mdb_cursor_close(cur);
         if (rc != MDB_NOTFOUND)

@@ -96,7 +96,8 @@ tms_err tms__seek_version(MDB_cursor *cur, char *buf, size_t elen, uint64_t seq,
 
 /* The digest's stream: a header per database, then its entries in order. */
 /* Walk databases [from, to) into h, skip left out (-1: none); meta's
- * history mark is always left out. */
+ * history mark is always left out. h NULL: every entry is read, nothing
+ * hashed (a damaged page faults here rather than in a writer). */
 tms_err tms__digest_dbs(tms_txn *tx, crypto_generichash_state *h, int from, int to, int skip);
 void tms__digest_db(crypto_generichash_state *h, int db);
 void tms__digest_entry(crypto_generichash_state *h, const void *k, size_t klen, const void *v, size_t vlen);

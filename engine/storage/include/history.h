@@ -52,6 +52,8 @@ tms_err tms_history_clear(tms_txn *tx);
 /* BLAKE2b-256 over the index's databases (tests compare an index written
  * group by group with one rebuilt from the log). */
 tms_err tms_history_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
+/* Read every entry of the index, hashing nothing (a writer's screening). */
+tms_err tms_history_walk(tms_txn *tx);
 
 /* A frame locator: record seq is at byte offset of the log segment that
  * starts at seg_first (tms_log_synced_at, or a fold's frame). */

@@ -184,10 +184,11 @@ tms_err tms_store_state_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
  * no checksums: a flipped page number sends it outside its file), never a
  * crash; why says what. Another writer may hold it meanwhile. */
 typedef struct tms_store_check_history {
-    uint64_t seq;                        /* the as-of index is complete to this seq */
-    uint8_t digest[TMS_HASH_LEN];        /* tms_history_digest */
+    int walk_only;                       /* in: read every entry, no digest (a writer's screening) */
+    uint64_t seq;                        /* out: the as-of index is complete to this seq */
+    uint8_t digest[TMS_HASH_LEN];        /* out, unless walk_only: tms_history_digest */
 } tms_store_check_history;
-/* hist (may be NULL): the as-of index is walked too, its mark and digest
+/* hist (may be NULL): the as-of index is walked too, its mark (and digest)
  * given there. */
 tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN], uint64_t *seq,
                         uint8_t head[TMS_HASH_LEN], tms_store_check_history *hist, char *why, size_t whylen);
