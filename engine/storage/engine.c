@@ -599,7 +599,6 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
 static tms_err stage_replicated(tms_engine *e, tms_record *rec, const uint8_t *f, size_t flen, char *why,
                                 size_t whylen)
 {
-    uint8_t hash[TMS_LOG_HASH_LEN];
     tms_verdict v;
     uint64_t seq = tms_log_last_seq(e->log) + 1, got;
     size_t len = flen >= TMS_LOG_FRAME_HEADER ? tms_get_le32(f + TMS_FR_LEN) : 0;
@@ -616,13 +615,17 @@ static tms_err stage_replicated(tms_engine *e, tms_record *rec, const uint8_t *f
                  (unsigned long long)got);
         return TMS_E_CORRUPT;
     }
-    tms_log_chain_hash(tms_log_head(e->log), seq, payload, len, hash);
-    if (memcmp(hash, f + TMS_FR_HASH, TMS_LOG_HASH_LEN)) {
+    /* staged first: the append computes the chain hash (once), which must be
+       the leader's; whatever fails below, the caller discards the group */
+    tms_err err = tms_log_append(e->log, payload, len, &got);
+    if (err)
+        return err;
+    if (memcmp(tms_log_head(e->log), f + TMS_FR_HASH, TMS_LOG_HASH_LEN)) {
         snprintf(why, whylen, "seq %llu does not chain to this log's seq %llu (its hash differs)",
                  (unsigned long long)seq, (unsigned long long)(seq - 1));
         return TMS_E_CORRUPT;
     }
-    tms_err err = tms_record_decode(rec, payload, len, what, sizeof what);
+    err = tms_record_decode(rec, payload, len, what, sizeof what);
     if (err) {
         snprintf(why, whylen, "seq %llu does not decode: %s", (unsigned long long)seq, what);
         return err;
@@ -637,8 +640,6 @@ static tms_err stage_replicated(tms_engine *e, tms_record *rec, const uint8_t *f
                  tms_err_name(v.code), tms_err_name(rec->verdict));
         return TMS_E_CORRUPT;
     }
-    if ((err = tms_log_append(e->log, payload, len, &got)))
-        return err;
     const tms_effect *effs = tms_state_effects(e->state, &n);
     if (rec->time > e->last_time)
         e->last_time = rec->time;
