@@ -140,21 +140,14 @@ static void record_distribution(tms_history_batch *b, uint64_t seq, const tms_ef
 
 static void record_one(tms_history_batch *b, const tms_state *st, uint64_t seq, const tms_effect *e)
 {
+    if (tms__writes_account(e->type)) {
+        record_account(b, st, seq, e);
+        return;
+    }
     switch (e->type) {
     case TMS_EFFECT_TENANT_CREATED:
     case TMS_EFFECT_DEFAULT_ROLE:
         record_entity(b, st, seq, e, 1);
-        return;
-    case TMS_EFFECT_LOGIN_OF:
-    case TMS_EFFECT_ACCOUNT_CREATED:
-    case TMS_EFFECT_ACCOUNT_DELETED:
-    case TMS_EFFECT_PERMISSIONS:
-    case TMS_EFFECT_FEATURES:
-    case TMS_EFFECT_ROLE_OF:
-    case TMS_EFFECT_BECAME_CUSTOM:
-    case TMS_EFFECT_OWNER:
-    case TMS_EFFECT_PARENT:
-        record_account(b, st, seq, e);
         return;
     case TMS_EFFECT_DISTRIBUTED:
     case TMS_EFFECT_UNDISTRIBUTED:
@@ -165,9 +158,8 @@ static void record_one(tms_history_batch *b, const tms_state *st, uint64_t seq, 
     case TMS_EFFECT_ROLE_DELETED:
         record_entity(b, st, seq, e, 0);
         return;
-    case TMS_EFFECT_LOGIN_CREATED:
-    case TMS_EFFECT_REQUEST:
-        return;   /* a login shows through the account it is bound to */
+    default:
+        return;   /* a login shows through the account it is bound to; request ids are not shown */
     }
 }
 
@@ -177,8 +169,15 @@ tms_err tms_history_record(tms_history_batch *b, const tms_state *st, uint64_t s
     put_u8(b, 'T');
     put_u64(b, (uint64_t)time);
     put_u64(b, seq);
-    for (size_t i = 0; i < n; i++)
+    const tms_effect *prev = NULL;   /* the last effect that rewrote an account */
+    for (size_t i = 0; i < n; i++) {
+        int account = tms__writes_account(effs[i].type);
+        if (account && tms__same_account(prev, &effs[i]))
+            continue;   /* its value is taken after the record: the same as just recorded */
         record_one(b, st, seq, &effs[i]);
+        if (account)
+            prev = &effs[i];
+    }
     return b->err;
 }
 

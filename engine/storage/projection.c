@@ -91,7 +91,7 @@ static tms_err write_distribution(tms_txn *tx, const tms_effect *e, int add)
     return err ? err : (add ? tms_set_add : tms_set_del)(tx, TMS_DB_VISIBLE, e->tenant, manager, NULL, member);
 }
 
-static int writes_account(int type)
+int tms__writes_account(int type)
 {
     switch (type) {
     case TMS_EFFECT_LOGIN_OF:   /* the logins, then the account */
@@ -147,7 +147,7 @@ static tms_err apply_one(tms_txn *tx, const tms_state *st, const tms_effect *e)
 
 /* 1 when e rewrites the account that prev rewrote (a record's effects name
  * it one after another: created, permissions, role, login). */
-static int same_account(const tms_effect *prev, const tms_effect *e)
+int tms__same_account(const tms_effect *prev, const tms_effect *e)
 {
     return prev && prev->kind == e->kind && prev->tenant && e->tenant && !strcmp(prev->id, e->id) &&
            !strcmp(prev->tenant, e->tenant);
@@ -161,11 +161,11 @@ tms_err tms_store_apply_effects(tms_txn *tx, const tms_state *st, const tms_effe
     const tms_effect *prev = NULL;   /* the last effect that wrote an account */
     for (size_t i = 0; i < n && !err; i++) {
         const tms_effect *e = &effs[i];
-        int account = e->type != TMS_EFFECT_LOGIN_OF && writes_account(e->type);
-        if (account && same_account(prev, e))
+        int account = e->type != TMS_EFFECT_LOGIN_OF && tms__writes_account(e->type);
+        if (account && tms__same_account(prev, e))
             continue;
         err = apply_one(tx, st, e);
-        if (writes_account(e->type))
+        if (tms__writes_account(e->type))
             prev = e;
     }
     return err;

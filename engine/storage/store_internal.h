@@ -55,6 +55,11 @@ size_t tms__enc_role(uint8_t *buf, char account_kind, uint64_t perms, const char
 size_t tms__enc_login(uint8_t *buf, const char *manager, const char *extension, const char *name,
                       const char *email);
 
+/* Effects (projection.c): 1 when an effect of this type rewrites its
+ * account or object's value; 1 when e names the account prev named. */
+int tms__writes_account(int type);
+int tms__same_account(const tms_effect *prev, const tms_effect *e);
+
 /* Decode the values above: TMS_OK or TMS_E_CORRUPT. */
 tms_err tms__dec_account(const MDB_val *v, tms_account_rec *out);
 tms_err tms__dec_tenant(const MDB_val *v, tms_tenant_rec *out);
