@@ -54,7 +54,7 @@ static const char *decode(h2o_req_t *req, const char *s, size_t n)
 {
     char *out = h2o_mem_alloc_pool(&req->pool, n + 1), *o = out;
     for (size_t i = 0; i < n; i++) {
-        if (s[i] == '%' && i + 2 < n + 1 && h2o_hex_decode(o, s + i + 1, 2) == 0) {
+        if (s[i] == '%' && i + 2 < n && h2o_hex_decode(o, s + i + 1, 2) == 0) {   /* two hex digits follow */
             o++;
             i += 2;
         } else {
@@ -342,11 +342,11 @@ static void on_tick(uv_timer_t *t)
 
 /* ---- routing ---------------------------------------------------------------------------- */
 
+/* The method and the path (h2o's normalized path: without the query). */
 static int is(h2o_req_t *req, const char *method, const char *path)
 {
-    size_t plen = req->query_at == SIZE_MAX ? req->path_normalized.len : req->path_normalized.len;
     return h2o_memis(req->method.base, req->method.len, method, strlen(method)) &&
-           h2o_memis(req->path_normalized.base, plen, path, strlen(path));
+           h2o_memis(req->path_normalized.base, req->path_normalized.len, path, strlen(path));
 }
 
 static int route(server *d, h2o_req_t *req)
