@@ -58,6 +58,7 @@ typedef struct watch {
     uint64_t from, until;
     tms_store *st;
     tms_txn *tx;
+    uint64_t snap_seq;   /* what tx's snapshot has applied: renewed only for a later record */
 } watch;
 
 /* A snapshot of the projection that has applied seq: 0, 1 when it has not
@@ -65,14 +66,15 @@ typedef struct watch {
 static int applied(watch *w, uint64_t seq)
 {
     uint8_t head[TMS_HASH_LEN];
-    uint64_t at = 0;
     tms_err err;
+    if (w->snap_seq >= seq)
+        return 0;   /* a record's changes never change: the snapshot held serves old records */
     tms_txn_reset(w->tx);
-    if ((err = tms_txn_renew(w->tx)) || (err = tms_meta_get(w->tx, &at, head))) {
+    if ((err = tms_txn_renew(w->tx)) || (err = tms_meta_get(w->tx, &w->snap_seq, head))) {
         tool_fail("cannot read the projection: %s", tms_strerror(err));
         return -1;
     }
-    return at >= seq ? 0 : 1;
+    return w->snap_seq >= seq ? 0 : 1;
 }
 
 /* Print rec once the projection has it. 0, or an exit status. */
@@ -149,6 +151,7 @@ static int embedded(watch *w)
         return tool_fail("cannot read the projection: %s", err == TMS_NOT_FOUND ? "there is none yet" : why);
     if (!(err = tms_txn_begin(w->st, 0, &w->tx)) && !(err = tms_meta_get(w->tx, &at, head)) && !w->from)
         w->from = at + 1;
+    w->snap_seq = at;
     int rc = err ? tool_fail("cannot read the projection: %s", tms_strerror(err)) : follow(w);
     tms_txn_abort(w->tx);
     tms_store_close(w->st);
