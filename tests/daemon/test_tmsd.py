@@ -268,6 +268,8 @@ def test_watch_embedded_and_through_tmsd_no_gap_no_duplicate(d):
     p, data = start(d)
     sock = os.path.join(data, "tmsd.sock")
     try:
+        rc, out, err = ctl("--connect", sock, "watch", "--tenant", "beta", "--from", "1", "--until", str(last))
+        assert rc == 0 and [x["seq"] for x in watch_lines(out)] == [last], (rc, out, err)   # through tmsd too
         remote = subprocess.Popen([TMSCTL, "--connect", sock, "watch", "--from", "1"], stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True)
         c = mp.Conn(sock)
@@ -732,6 +734,12 @@ def test_principals_scope_rights_and_tenants_and_are_recorded(d):
     assert pbx.call("check", q=[["globex", "admin", "admin", "reports.view"]]).get("error") == "E_DENIED"
     assert pbx.call("show", tenant="globex", kind="extension", id="x1").get("error") == "E_DENIED"
     assert pbx.call("submit", cmds=[ext(3)]).get("error") == "E_DENIED"
+    # watch: a principal of some tenants names one of them; it sees that tenant's records only
+    assert pbx.call("watch", **{"from": 1}).get("error") == "E_DENIED"
+    assert pbx.call("watch", tenant="globex").get("error") == "E_DENIED"
+    w = pbx.call("watch", tenant="acme", **{"from": 1, "until": 3})
+    assert w == {"req": w["req"], "seq": 1}, w
+    assert [json.loads(pbx.read()["line"])["seq"] for _ in range(2)] == [1, 3] and pbx.read()["end"] is True
     stranger = mp.Conn(("127.0.0.1", port))                    # TCP without a token: nothing
     assert stranger.call("hello", version=1)["rights"] == []
     assert stranger.call("check", q=[["acme", "admin", "admin", "reports.view"]]).get("error") == "E_DENIED"
