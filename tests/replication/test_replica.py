@@ -203,18 +203,24 @@ def purge(port, keep):
     raw_nats(port, [b"PUB $JS.API.STREAM.PURGE.tms %d\r\n" % len(body) + body + b"\r\n"])
 
 
+def fill_and_publish(leader, acked, n):
+    """Tenant acme and n extensions through the leader, until the stream holds them: the last seq."""
+    c = leader.conn()
+    c.call("submit", cmds=[{"cmd": "CreateTenant", "tenant": "acme", "actor": "system", "admin": "admin"}])
+    c.close()
+    submit_some(leader, acked, 0, n)
+    last = leader.status()["last_seq"]
+    check("published", wait_for(lambda: leader.status()["publish"]["published"] == last), leader.status())
+    return last
+
+
 def test_forged_record_and_a_lost_start(d):
     nats = Nats(d)
     nats.start()
     leader = Node(d, "leader", nats, "--publish").start()
     acked = set()
     try:
-        c = leader.conn()
-        c.call("submit", cmds=[{"cmd": "CreateTenant", "tenant": "acme", "actor": "system", "admin": "admin"}])
-        c.close()
-        submit_some(leader, acked, 0, 100)
-        last = leader.status()["last_seq"]
-        check("published", wait_for(lambda: leader.status()["publish"]["published"] == last), leader.status())
+        last = fill_and_publish(leader, acked, 100)
         rep = Node(d, "rep", nats, "--replica-of").start()
         check("the replica follows", caught_up(rep, last))
         check("leader stops", leader.stop() == 0)
@@ -254,12 +260,7 @@ def test_a_replica_starts_from_a_backup(d):
     leader = Node(d, "leader", nats, "--publish").start()
     acked = set()
     try:
-        c = leader.conn()
-        c.call("submit", cmds=[{"cmd": "CreateTenant", "tenant": "acme", "actor": "system", "admin": "admin"}])
-        c.close()
-        submit_some(leader, acked, 0, 200)
-        last = leader.status()["last_seq"]
-        check("published", wait_for(lambda: leader.status()["publish"]["published"] == last), leader.status())
+        last = fill_and_publish(leader, acked, 200)
         r = subprocess.run([RESTORE, "backup", "--data", leader.data, "--to", os.path.join(d, "bk")],
                            capture_output=True, text=True, timeout=120)
         check("backup of the live leader", r.returncode == 0, r.stderr)
