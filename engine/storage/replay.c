@@ -149,12 +149,11 @@ tms_err tms_fold(tms_state *st, const char *logdir, const tms_replay_opts *opts,
 static tms_err rebuild_once(tms_store *st, const tms_state *state, uint64_t seq, const uint8_t *head)
 {
     tms_txn *tx;
-    uint64_t hist = 0;   /* the as-of index is not rebuilt here: its mark stays */
     tms_err err = tms_txn_begin(st, 1, &tx);
     if (err)
         return err;
-    if ((err = tms_history_complete(tx, &hist)) || (err = tms_store_clear(tx)) || (err = tms_store_load(tx, state)) ||
-        (seq && (err = tms_meta_put(tx, seq, head))) || (hist && (err = tms_history_mark(tx, hist)))) {
+    if ((err = tms_store_clear(tx)) || (err = tms_store_load(tx, state)) ||   /* the as-of index stays */
+        (seq && (err = tms_meta_put(tx, seq, head)))) {
         tms_txn_abort(tx);
         return err;
     }

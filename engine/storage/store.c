@@ -326,9 +326,16 @@ static tms_err drop_unknown(tms_txn *tx)
 
 tms_err tms_store_clear(tms_txn *tx)
 {
-    tms_err err = drop_unknown(tx);
+    MDB_val v;
+    uint64_t mark = 0;   /* meta also holds the as-of index's mark: it stays with the index */
+    tms_err err = tms__raw_get(tx, TMS_DB_META, TMS__HISTORY_META, sizeof TMS__HISTORY_META - 1, &v);
+    if (err == TMS_OK && v.mv_size == sizeof mark)
+        memcpy(&mark, v.mv_data, sizeof mark);
+    err = err == TMS_NOT_FOUND || err == TMS_OK ? drop_unknown(tx) : err;
     for (int i = 0; i < TMS_DB_STATE_END && !err; i++)   /* the as-of index: tms_history_clear */
         err = tms_store_err(mdb_drop(tx->txn, tx->st->dbi[i], 0));
+    if (!err && mark)
+        err = tms__raw_put(tx, TMS_DB_META, TMS__HISTORY_META, sizeof TMS__HISTORY_META - 1, &mark, sizeof mark);
     return err;
 }
 

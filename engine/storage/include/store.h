@@ -169,9 +169,9 @@ tms_err tms_meta_get(tms_txn *tx, uint64_t *seq, uint8_t head[TMS_HASH_LEN]);
 tms_err tms_meta_put(tms_txn *tx, uint64_t seq, const uint8_t head[TMS_HASH_LEN]);
 /* The format the projection was written in (0 when empty). */
 tms_err tms_store_format(tms_txn *tx, uint32_t *format);
-/* Empty every database of the state (not the as-of index: history.h), and
- * drop any database this format does not know (a projection of an earlier
- * format), before a rebuild. */
+/* Empty every database of the state (not the as-of index, history.h, nor
+ * its mark in meta), and drop any database this format does not know (a
+ * projection of an earlier format), before a rebuild. */
 tms_err tms_store_clear(tms_txn *tx);
 /* BLAKE2b-256 over a canonical dump of every database. */
 tms_err tms_store_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
