@@ -12,7 +12,7 @@
 #include "tmsperm_schema.h"
 
 static const char usage[] =
-    "usage: tmsd --data DIR [--socket PATH] [--listen HOST:PORT] [--metrics HOST:PORT]\n"
+    "usage: tmsd --data DIR [--socket PATH] [--listen HOST:PORT] [--http HOST:PORT] [--metrics HOST:PORT]\n"
     "            [--token-file FILE] [--principals FILE] [--tcp-lookups-need-token] [--max-connections N]\n"
     "            [--max-tcp-connections N] [--hello-timeout SECONDS] [--max-buffered-bytes N]\n"
     "            [--max-frame-bytes N] [--publish URL | --replica-of URL] [--stream NAME]\n"
@@ -21,9 +21,10 @@ static const char usage[] =
     "  --data DIR              data directory (log, projections); created if absent\n"
     "  --socket PATH           Unix socket (default DIR/tmsd.sock, mode 0660); '' for none\n"
     "  --listen HOST:PORT      also listen on TCP (lookups open; submit needs the token)\n"
-    "  --metrics HOST:PORT     Prometheus text metrics over HTTP\n"
-    "  --http HOST:PORT        the HTTP/JSON API (GET /v1/check, /v1/show, /v1/visible, /v1/status,\n"
-    "                          /metrics; POST /v1/check); loopback only for now\n"
+    "  --metrics HOST:PORT     Prometheus text metrics over HTTP (GET /metrics only)\n"
+    "  --http HOST:PORT        the HTTP/JSON API (SPEC section 9: /v1/check, /v1/show, /v1/visible,\n"
+    "                          /v1/submit, /v1/status, /v1/watch, /metrics); credentials as TCP's\n"
+    "                          (Authorization: Bearer TOKEN); not loopback: needs credentials\n"
     "  --token-file FILE       the token TCP clients present in hello (16+ characters)\n"
     "  --principals FILE       who may do what: {\"principals\": [{\"name\", \"uid\" | \"token_file\",\n"
     "                          \"rights\": [lookup, submit, admin], \"tenants\": [ids or \"*\"]}]}\n"
@@ -162,8 +163,8 @@ int main(int argc, char **argv)
     }
     if (!o.data_dir)
         return bad("--data DIR is required");
-    if (o.http && !loopback(o.http))
-        return bad_value("--http", o.http, "a loopback address (the HTTP API has no credentials yet)");
+    if (o.http && !loopback(o.http) && !o.token_file && !o.principals)
+        return bad_value("--http", o.http, "a loopback address, or credentials (--token-file or --principals)");
     if (o.stream && !o.publish && !o.replica_of)
         return bad("--stream goes with --publish or --replica-of");
     if (o.stream_replicas && !o.publish)

@@ -1,4 +1,5 @@
-/* daemon.c -- tmsd's loop: listeners (Unix socket, TCP, metrics), accepted
+/* daemon.c -- tmsd's loop: listeners (Unix socket, TCP; HTTP and metrics
+ * are daemon_http.c's), accepted
  * connections with their frame readers, idle timers and backpressure,
  * signals and an orderly shutdown that finishes the group in flight. */
 #include "daemon_internal.h"
@@ -327,113 +328,6 @@ void conn_job_done(conn *c)
     conn_maybe_finish(c);
 }
 
-/* ---- metrics: Prometheus text over a minimal HTTP/1.0 responder ---- */
-
-#define METRICS_CONNS_MAX 16
-
-struct mconn {
-    uv_tcp_t tcp;
-    server *d;
-    char buf[2048];
-    int answered, closing;
-    struct mconn *prev, *next;
-};
-
-static void on_mclosed(uv_handle_t *h)
-{
-    free(h->data);
-}
-
-/* Close a metrics connection once; it leaves the server's list at once. */
-static void mconn_close(mconn *m)
-{
-    server *d = m->d;
-    if (m->closing)
-        return;
-    m->closing = 1;
-    if (m->prev)
-        m->prev->next = m->next;
-    else
-        d->mconns = m->next;
-    if (m->next)
-        m->next->prev = m->prev;
-    d->nmconns--;
-    uv_close((uv_handle_t *)&m->tcp, on_mclosed);
-}
-
-static void on_mwrite(uv_write_t *req, int status)
-{
-    (void)status;
-    mconn *m = req->data;
-    free(req);
-    mconn_close(m);
-}
-
-static void on_malloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    mconn *m = h->data;
-    (void)suggested;
-    *buf = uv_buf_init(m->buf, sizeof m->buf);
-}
-
-static void on_mread(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    mconn *m = s->data;
-    (void)buf;
-    if (nread < 0 || m->answered) {
-        if (!m->answered)
-            mconn_close(m);
-        return;
-    }
-    if (nread == 0)
-        return;
-    m->answered = 1;
-    uv_read_stop(s);
-    msgpack_sbuffer body;
-    msgpack_sbuffer_init(&body);
-    render_metrics(m->d, &body);
-    char head[160];
-    int hl = snprintf(head, sizeof head, "HTTP/1.0 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\n"
-                      "Content-Length: %zu\r\nConnection: close\r\n\r\n", body.size);
-    uv_write_t *w = malloc(sizeof *w + (size_t)hl + body.size);
-    if (!w) {
-        msgpack_sbuffer_destroy(&body);
-        mconn_close(m);
-        return;
-    }
-    char *out = (char *)(w + 1);
-    memcpy(out, head, (size_t)hl);
-    memcpy(out + hl, body.data, body.size);
-    uv_buf_t b = uv_buf_init(out, (unsigned)((size_t)hl + body.size));
-    w->data = m;
-    msgpack_sbuffer_destroy(&body);
-    if (uv_write(w, s, &b, 1, on_mwrite) != 0) {
-        free(w);
-        mconn_close(m);
-    }
-}
-
-static void on_metrics_connection(uv_stream_t *srv, int status)
-{
-    server *d = srv->data;
-    mconn *m;
-    if (status < 0 || !(m = calloc(1, sizeof *m)))
-        return;
-    m->d = d;
-    uv_tcp_init(d->loop, &m->tcp);
-    m->tcp.data = m;
-    m->next = d->mconns;
-    if (d->mconns)
-        d->mconns->prev = m;
-    d->mconns = m;
-    d->nmconns++;
-    if (uv_accept(srv, (uv_stream_t *)&m->tcp) != 0 || d->nmconns > METRICS_CONNS_MAX || d->stopping) {
-        mconn_close(m);
-        return;
-    }
-    uv_read_start((uv_stream_t *)&m->tcp, on_malloc, on_mread);
-}
-
 /* ---- listeners, signals, shutdown ---- */
 
 static int parse_hostport(const char *s, struct sockaddr_storage *ss)
@@ -511,8 +405,6 @@ void daemon_shutdown_check(server *d)
         next = c->next;
         conn_maybe_finish(c);   /* the rest close when their replies are flushed */
     }
-    while (d->mconns)
-        mconn_close(d->mconns);
     if (d->conns) {
         uv_timer_init(d->loop, &d->deadline);
         d->deadline.data = d;
@@ -538,8 +430,6 @@ void daemon_begin_shutdown(server *d, const char *why)
         close_if_open((uv_handle_t *)&d->unix_srv);
     if (d->have_tcp)
         close_if_open((uv_handle_t *)&d->tcp_srv);
-    if (d->have_metrics)
-        close_if_open((uv_handle_t *)&d->metrics_srv);
     for (conn *c = d->conns; c; c = c->next)
         if (!c->reading_paused) {
             c->reading_paused = 1;
@@ -578,9 +468,6 @@ static int start_listeners(server *d, const char *sock)
     if (d->opt.listen && daemon_listen_tcp(d, &d->tcp_srv, d->opt.listen, on_connection) != 0)
         return -1;
     d->have_tcp = d->opt.listen != NULL;
-    if (d->opt.metrics && daemon_listen_tcp(d, &d->metrics_srv, d->opt.metrics, on_metrics_connection) != 0)
-        return -1;
-    d->have_metrics = d->opt.metrics != NULL;
     uv_signal_init(d->loop, &d->sigterm);
     uv_signal_init(d->loop, &d->sigint);
     d->sigterm.data = d->sigint.data = d;
@@ -654,8 +541,9 @@ int tms_daemon_run(const tms_daemon_options *opt)
     }
     uv_loop_init(&loop);
     d.loop = &loop;
-    if ((opt->replica_of && replica_start(&d, why, sizeof why)) || (opt->http && http_start(&d, why, sizeof why))) {
-        fprintf(stderr, "tmsd: %s: %s\n", opt->http && d.http ? "--http" : "--replica-of", why);
+    if ((opt->replica_of && replica_start(&d, why, sizeof why)) ||
+        ((opt->http || opt->metrics) && http_start(&d, why, sizeof why))) {
+        fprintf(stderr, "tmsd: %s: %s\n", d.http ? "--http/--metrics" : "--replica-of", why);
         uv_walk(&loop, close_any, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);

@@ -153,36 +153,52 @@ void auth_connection(conn *c)
             snprintf(c->peer, sizeof c->peer, sa.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
                      ntohs(((struct sockaddr_in *)&sa)->sin_port));
         }
-        if (!d->nprincipals && !d->opt.tcp_lookups_need_token)
-            c->who = &builtin_anonymous;
+        c->who = auth_tcp_default(d);
     }
     c->rights = c->who->rights;
 }
 
-/* hello with a token: the principal it names (constant-time compare). */
-void auth_token(conn *c, const char *tok, size_t len)
+/* The principal a token names (constant-time compare), NULL when none. */
+const principal *auth_by_token(const server *d, const char *tok, size_t len)
 {
-    static principal builtin_token = {"token", (1 << TMS_RIGHT_LOOKUP) | (1 << TMS_RIGHT_SUBMIT) |
-                                                   (1 << TMS_RIGHT_ADMIN), 1, NULL, 0, "", 0, -1};
-    server *d = c->d;
-    if (!d->nprincipals && d->token_len && len == d->token_len && sodium_memcmp(tok, d->token, len) == 0) {
-        c->who = &builtin_token;
-    }
+    static const principal builtin_token = {"token", (1 << TMS_RIGHT_LOOKUP) | (1 << TMS_RIGHT_SUBMIT) |
+                                                         (1 << TMS_RIGHT_ADMIN), 1, NULL, 0, "", 0, -1};
+    const principal *who = NULL;
+    if (!d->nprincipals && d->token_len && len == d->token_len && sodium_memcmp(tok, d->token, len) == 0)
+        who = &builtin_token;
     for (size_t i = 0; i < d->nprincipals; i++) {
         const principal *p = &d->principals[i];
         if (p->token_len && len == p->token_len && sodium_memcmp(tok, p->token, len) == 0)
-            c->who = p;
+            who = p;
     }
+    return who;
+}
+
+const principal *auth_tcp_default(const server *d)
+{
+    return !d->nprincipals && !d->opt.tcp_lookups_need_token ? &builtin_anonymous : &builtin_none;
+}
+
+/* hello with a token: the principal it names (else the connection stays who it was). */
+void auth_token(conn *c, const char *tok, size_t len)
+{
+    const principal *who = auth_by_token(c->d, tok, len);
+    if (who)
+        c->who = who;
     c->rights = c->who->rights;
 }
 
-int auth_tenant_ok(const conn *c, const char *tenant)
+int auth_principal_tenant_ok(const principal *p, const char *tenant)
 {
-    const principal *p = c->who;
     if (p->all_tenants)
         return 1;
     for (size_t i = 0; i < p->ntenants; i++)
         if (!strcmp(p->tenants[i], tenant))
             return 1;
     return 0;
+}
+
+int auth_tenant_ok(const conn *c, const char *tenant)
+{
+    return auth_principal_tenant_ok(c->who, tenant);
 }

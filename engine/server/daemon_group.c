@@ -68,6 +68,11 @@ static void finish_group(server *d)
         for (size_t i = 0; d->group_subs && i < j->n; i++)
             if (j->subs[i].cmd)
                 j->subs[i] = d->group_subs[k++];
+        if (j->http) {
+            http_submitted(d, j, d->group_err, d->group_why);   /* it frees j */
+            j = next;
+            continue;
+        }
         if (d->group_err) {
             msgpack_object req = {MSGPACK_OBJECT_POSITIVE_INTEGER, {.u64 = j->req}};
             if (!j->c->closing)

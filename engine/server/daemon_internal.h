@@ -12,7 +12,6 @@
 #define HIST_BUCKETS 16
 
 typedef struct server server;
-typedef struct mconn mconn;
 typedef struct waiter waiter;
 typedef struct watcher watcher;
 typedef struct replica replica;
@@ -54,10 +53,14 @@ typedef struct conn {
     struct conn *prev, *next;
 } conn;
 
-/* One submit request: its commands and their verdicts. */
+/* One submit request: its commands and their verdicts. It came from a
+ * socket connection (c, req) or an HTTP request (http). */
 typedef struct job {
     conn *c;
     uint64_t req;
+    void *http;                 /* daemon_http_write.c's request, or NULL */
+    const principal *who;       /* lives as long as tmsd */
+    char peer[96];
     size_t n;
     tms_cmd *cmds;
     tms_submission *subs;       /* n entries; cmd NULL when invalid */
@@ -79,15 +82,13 @@ struct server {
     tms_store *store;           /* the engine's environment: read transactions on the loop thread */
     tms_txn *rtx;               /* reused read transaction, reset between frames; NULL until the first */
     uv_pipe_t unix_srv;
-    uv_tcp_t tcp_srv, metrics_srv;
-    int have_unix, have_tcp, have_metrics;
+    uv_tcp_t tcp_srv;
+    int have_unix, have_tcp;
     uv_signal_t sigterm, sigint;
     uv_timer_t idle_exit;
     uv_timer_t reaper;          /* frees reader slots of dead embedded readers */
     uv_timer_t deadline;        /* shutdown: unsent replies get this long */
     int shutdown_done;
-    mconn *mconns;              /* open metrics connections */
-    int nmconns;
     char token[256];
     size_t token_len;
     principal *principals;      /* --principals FILE; none: the built-in defaults (daemon_auth.c) */
@@ -117,7 +118,7 @@ struct server {
     tms_publisher *publisher;   /* --publish: the log to NATS JetStream; NULL = none */
     replica *replica;           /* --replica-of: following a leader's stream (daemon_replica.c); NULL = none */
     replica *replica_closing;   /* ... one whose start failed, freed at the end */
-    http *http;                 /* --http: h2o on this loop (daemon_http.c); NULL = none */
+    http *http;                 /* --http, --metrics: h2o on this loop (daemon_http.c); NULL = none */
     uv_timer_t watch_timer;
 };
 
@@ -133,6 +134,11 @@ void auth_free(server *d);
 void auth_connection(conn *c);
 void auth_token(conn *c, const char *tok, size_t len);
 int auth_tenant_ok(const conn *c, const char *tenant);
+/* The principal a token names, NULL when none (HTTP's bearer tokens). */
+const principal *auth_by_token(const server *d, const char *tok, size_t len);
+/* Who a TCP client is before it shows a token (also HTTP without one). */
+const principal *auth_tcp_default(const server *d);
+int auth_principal_tenant_ok(const principal *p, const char *tenant);
 
 /* A whole frame was handled: restart the idle timer (not before hello on TCP). */
 void conn_active(conn *c);
@@ -148,6 +154,17 @@ void hist_add(uint64_t *hist, uint64_t value, int shift);
 int handle_frame(conn *c, const uint8_t *payload, size_t len);
 void reply_error(conn *c, const msgpack_object *req, tms_err err, const char *message);
 void job_free(job *j);
+/* A job of n commands submitted by who from peer (its c or http set by the
+ * caller); NULL when out of memory. */
+job *job_new(const principal *who, const char *peer, size_t n);
+/* Parse command i from a JSON text (text, len) or a msgpack map (o, when text
+ * is NULL); a malformed or refused one gets its verdict here. TMS_OK, or a
+ * server fault (TMS_E_NOMEM). */
+tms_err job_parse(job *j, size_t i, const char *text, size_t len, const msgpack_object *o);
+/* Queue j for the next group commit; answered by finish_group. */
+void job_queue(server *d, job *j);
+/* 1 (and why) when this tmsd is a replica: submits go to the leader. */
+int replica_refuses(server *d, char *why, size_t whylen);
 /* daemon_group.c */
 void group_maybe_start(server *d);
 void render_metrics(server *d, msgpack_sbuffer *sb);
@@ -166,6 +183,18 @@ void fresh_close(server *d);
 /* daemon_watch.c */
 void watch_init(server *d);
 int op_watch(conn *c, const msgpack_object *m, const msgpack_object *req);
+/* Where a watcher's lines go: a socket connection's frames, or an HTTP stream. */
+typedef struct watch_sink {
+    int (*room)(void *sink);   /* 1 while it takes more (its unsent bytes under a bound) */
+    int (*gone)(void *sink);   /* 1 once its client is gone: the watch ends quietly */
+    void (*line)(server *d, void *sink, const char *text);
+    /* the end: err TMS_OK (until reached), or why it stopped (message names the seq to resume from) */
+    void (*end)(server *d, void *sink, tms_err err, const char *message);
+    void (*release)(void *sink);   /* the watcher is gone: last call */
+} watch_sink;
+/* Watch from seq next (to until, 0: forever; tenant "" = every tenant) into
+ * sink. 0, or -1 when out of memory (nothing was called). */
+int watch_start(server *d, uint64_t next, uint64_t until, const char *tenant, const watch_sink *ops, void *sink);
 /* Send every watcher what the projection has applied (after a group, on a tick); when stopping, end them. */
 void watch_pump(server *d);
 void watch_close(server *d);
@@ -174,6 +203,9 @@ int http_start(server *d, char *why, size_t whylen);
 /* Answer the HTTP lookups waiting for a seq this group reached (or whose wait is over). */
 void http_wake(server *d);
 void http_close(server *d);
+/* An HTTP submit's group is done (err: the group failed, why says how):
+ * answer it and free j. */
+void http_submitted(server *d, job *j, tms_err err, const char *why);
 void http_free(server *d);
 /* daemon.c: listen on HOST:PORT with cb (0, or -1 after a message on stderr). */
 int daemon_listen_tcp(server *d, uv_tcp_t *srv, const char *addr, uv_connection_cb cb);

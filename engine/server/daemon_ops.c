@@ -371,58 +371,69 @@ void job_free(job *j)
     free(j);
 }
 
-/* Parse every command of a submit; invalid ones are answered without a seq. */
 /* May this principal submit cmd? Its tenant must be one of its tenants, and
  * a command by actor system (CreateTenant) needs the admin right. */
-static int may_submit(const conn *c, const tms_cmd *cmd, char *why, size_t whylen)
+static int may_submit(const principal *who, const tms_cmd *cmd, char *why, size_t whylen)
 {
     const char *tenant = TMS_CMD_STR(cmd, TMS_F_TENANT), *actor = TMS_CMD_STR(cmd, TMS_F_ACTOR);
-    if (!strcmp(actor, "system") && !(c->rights & (1 << TMS_RIGHT_ADMIN))) {
-        snprintf(why, whylen, "principal %s lacks the admin right, needed for commands by actor system",
-                 c->who->name);
+    if (!strcmp(actor, "system") && !(who->rights & (1 << TMS_RIGHT_ADMIN))) {
+        snprintf(why, whylen, "principal %s lacks the admin right, needed for commands by actor system", who->name);
         return 0;
     }
-    if (!auth_tenant_ok(c, tenant)) {
-        snprintf(why, whylen, "principal %s may not submit for tenant %.64s", c->who->name, tenant);
+    if (!auth_principal_tenant_ok(who, tenant)) {
+        snprintf(why, whylen, "principal %s may not submit for tenant %.64s", who->name, tenant);
         return 0;
     }
     return 1;
 }
 
-static job *job_new(conn *c, const msgpack_object *cmds, uint64_t req)
+job *job_new(const principal *who, const char *peer, size_t n)
 {
     job *j = calloc(1, sizeof *j);
-    size_t n = cmds->via.array.size;
     if (!j || !(j->cmds = calloc(n ? n : 1, sizeof *j->cmds)) || !(j->subs = calloc(n ? n : 1, sizeof *j->subs)) ||
         !(j->why = calloc(n ? n : 1, sizeof *j->why))) {
         if (j)
             job_free(j);
         return NULL;
     }
-    j->c = c;
-    j->req = req;
+    j->who = who;
+    snprintf(j->peer, sizeof j->peer, "%s", peer);
     j->n = n;
-    for (size_t i = 0; i < n; i++) {
-        const msgpack_object *o = &cmds->via.array.ptr[i];
-        tms_err err = o->type == MSGPACK_OBJECT_STR
-                          ? tms_cmd_from_json(&j->cmds[i], o->via.str.ptr, o->via.str.size, j->why[i], TMS_MESSAGE_MAX)
-                          : tms_cmd_from_msgpack(&j->cmds[i], o, j->why[i], TMS_MESSAGE_MAX);
-        if (err == TMS_OK && !tms_cmd_is_input(&j->cmds[i], j->why[i], TMS_MESSAGE_MAX))
-            err = TMS_INVALID_COMMAND;   /* the engine's own records are not input */
-        if (err == TMS_OK && !may_submit(c, &j->cmds[i], j->why[i], TMS_MESSAGE_MAX)) {
-            j->subs[i].verdict.code = TMS_E_DENIED;   /* refused before the log: not a record */
-            continue;
-        }
-        if (err == TMS_OK) {
-            j->subs[i].cmd = &j->cmds[i];
-            j->subs[i].principal = c->who->name;   /* the record's "by" */
-            j->subs[i].peer = c->peer;
-        } else if (err != TMS_INVALID_COMMAND) {   /* a server fault, not a malformed command */
-            job_free(j);
-            return NULL;
-        }
-    }
     return j;
+}
+
+tms_err job_parse(job *j, size_t i, const char *text, size_t len, const msgpack_object *o)
+{
+    tms_err err = text ? tms_cmd_from_json(&j->cmds[i], text, len, j->why[i], TMS_MESSAGE_MAX)
+                       : tms_cmd_from_msgpack(&j->cmds[i], o, j->why[i], TMS_MESSAGE_MAX);
+    if (err == TMS_OK && !tms_cmd_is_input(&j->cmds[i], j->why[i], TMS_MESSAGE_MAX))
+        err = TMS_INVALID_COMMAND;   /* the engine's own records are not input */
+    if (err == TMS_OK && !may_submit(j->who, &j->cmds[i], j->why[i], TMS_MESSAGE_MAX)) {
+        j->subs[i].verdict.code = TMS_E_DENIED;   /* refused before the log: not a record */
+        return TMS_OK;
+    }
+    if (err == TMS_OK) {
+        j->subs[i].cmd = &j->cmds[i];
+        j->subs[i].principal = j->who->name;   /* the record's "by" */
+        j->subs[i].peer = j->peer;
+    }
+    return err == TMS_INVALID_COMMAND ? TMS_OK : err;   /* else a server fault, not a malformed command */
+}
+
+void job_queue(server *d, job *j)
+{
+    *d->pending_tail = j;
+    d->pending_tail = &j->next;
+    d->ctr.submits += j->n;
+    group_maybe_start(d);
+}
+
+int replica_refuses(server *d, char *why, size_t whylen)
+{
+    if (!d->opt.replica_of)
+        return 0;
+    snprintf(why, whylen, "this tmsd is a replica (of the stream at %.500s): submit to the leader", d->opt.replica_of);
+    return 1;
 }
 
 static int op_submit(conn *c, const msgpack_object *m, const msgpack_object *req)
@@ -437,24 +448,30 @@ static int op_submit(conn *c, const msgpack_object *m, const msgpack_object *req
         reply_error(c, req, TMS_E_BUSY, "shutting down");
         return 0;
     }
-    if (d->opt.replica_of) {
-        char msg[700];
-        snprintf(msg, sizeof msg, "this tmsd is a replica (of the stream at %.500s): submit to the leader",
-                 d->opt.replica_of);
+    char msg[700];
+    if (replica_refuses(d, msg, sizeof msg)) {
         reply_error(c, req, TMS_E_REPLICA, msg);
         return 0;
     }
-    job *j = job_new(c, cmds, req && req->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? req->via.u64 : 0);
+    size_t n = cmds->via.array.size;
+    job *j = job_new(c->who, c->peer, n);
+    for (size_t i = 0; j && i < n; i++) {
+        const msgpack_object *o = &cmds->via.array.ptr[i];
+        int text = o->type == MSGPACK_OBJECT_STR;
+        if (job_parse(j, i, text ? o->via.str.ptr : NULL, text ? o->via.str.size : 0, o)) {
+            job_free(j);
+            j = NULL;
+        }
+    }
     if (!j) {
         reply_error(c, req, TMS_E_NOMEM, NULL);
         return -1;
     }
+    j->c = c;
+    j->req = req && req->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? req->via.u64 : 0;
     c->refs++;
     c->jobs++;
-    *d->pending_tail = j;
-    d->pending_tail = &j->next;
-    d->ctr.submits += j->n;
-    group_maybe_start(d);
+    job_queue(d, j);
     return 0;
 }
 

@@ -1,15 +1,17 @@
-/* daemon_watch.c -- the watch op (SPEC section 7): a connection asks for
- * the records from seq `from` on (default: the next to come), of one tenant
- * or all, up to `until` (inclusive) or forever; tmsd answers {req, seq:
- * from}, then one frame {req, line} per record, then {req, end: true}.
+/* daemon_watch.c -- watchers, and the socket's watch op (SPEC section 7):
+ * a connection asks for the records from seq `from` on (default: the next
+ * to come), of one tenant or all, up to `until` (inclusive) or forever;
+ * tmsd answers {req, seq: from}, then one frame {req, line} per record, then
+ * {req, end: true}. A watcher writes its lines to a sink: these frames, or
+ * HTTP's chunked stream (daemon_http_write.c).
  *
  * Every line is read from the log, by the watcher's own iterator, and only
  * once the projection has applied its record (durable, and its changed set
  * written): old records and live ones come the same way, so there is no
  * switch where a record could be lost or sent twice. A watcher is pumped
  * after every group commit and on a 5 ms tick, at most WATCH_BATCH records
- * at a time, and only while its connection has less than WATCH_BUFFER bytes
- * of replies unflushed: a slow reader costs tmsd at most that much memory and
+ * at a time, and only while its sink has room (a connection: less than
+ * WATCH_BUFFER bytes of replies unflushed): a slow reader costs tmsd at most that much memory and
  * catches up from the log when it reads again. When tmsd stops, or the log
  * cannot be read, the watcher gets an error naming the next seq it would
  * have sent (resume with from = that seq). A watch counts as a job of its
@@ -28,8 +30,8 @@
 #define WATCH_BUFFER (1u << 20)
 
 struct watcher {
-    conn *c;
-    msgpack_object req;
+    const watch_sink *ops;         /* where its lines go */
+    void *sink;
     uint64_t next, until;          /* the next seq to send; the last (0: none) */
     char tenant[TMS_ID_MAX + 1];   /* "" = every tenant */
     tms_log_iter *it;              /* opened at next, on the first pump */
@@ -49,14 +51,54 @@ void watch_init(server *d)
     d->watch_timer.data = d;
 }
 
-static void send_frame(server *d, watcher *w, const char *key, const char *line, uint64_t seq)
+static void finish(server *d, watcher *w, tms_err err, const char *why)
+{
+    char m[700];
+    if (w->done)
+        return;
+    w->done = 1;
+    if (w->ops->gone(w->sink))
+        return;
+    if (err)
+        snprintf(m, sizeof m, "watch stopped before seq %llu: %.300s; resume with from = %llu",
+                 (unsigned long long)w->next, why, (unsigned long long)w->next);
+    w->ops->end(d, w->sink, err, err ? m : NULL);
+}
+
+int watch_start(server *d, uint64_t next, uint64_t until, const char *tenant, const watch_sink *ops, void *sink)
+{
+    watcher *w = calloc(1, sizeof *w);
+    if (!w)
+        return -1;
+    w->ops = ops;
+    w->sink = sink;
+    w->next = next;
+    w->until = until;
+    snprintf(w->tenant, sizeof w->tenant, "%s", tenant);
+    tms_cmd_init(&w->rec.cmd);
+    w->link = d->watchers;
+    d->watchers = w;
+    if (!uv_is_active((uv_handle_t *)&d->watch_timer))
+        uv_timer_start(&d->watch_timer, on_tick, WATCH_TICK_MS, WATCH_TICK_MS);
+    watch_pump(d);
+    return 0;
+}
+
+/* ---- the socket's watch op: frames {req, seq}, {req, line}..., {req, end} or an error ---- */
+
+typedef struct frame_sink {
+    conn *c;
+    uint64_t req;
+} frame_sink;
+
+static void send_frame(server *d, frame_sink *f, const char *key, const char *line, uint64_t seq)
 {
     msgpack_packer pk;
     tms_frame_begin(&d->out);
     msgpack_packer_init(&pk, &d->out, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, 2);
     tms_pack_str(&pk, "req");
-    msgpack_pack_uint64(&pk, w->req.via.u64);
+    msgpack_pack_uint64(&pk, f->req);
     tms_pack_str(&pk, key);
     if (line)
         tms_pack_str(&pk, line);
@@ -64,25 +106,44 @@ static void send_frame(server *d, watcher *w, const char *key, const char *line,
         msgpack_pack_true(&pk);
     else
         msgpack_pack_uint64(&pk, seq);
-    conn_send(w->c, &d->out);
+    conn_send(f->c, &d->out);
 }
 
-static void finish(server *d, watcher *w, tms_err err, const char *why)
+static int frame_room(void *sink)
 {
-    char m[700];
-    if (w->done)
-        return;
-    w->done = 1;
-    if (w->c->closing)
-        return;
-    if (!err) {
-        send_frame(d, w, "end", NULL, 0);
-        return;
-    }
-    snprintf(m, sizeof m, "watch stopped before seq %llu: %.300s; resume with from = %llu",
-             (unsigned long long)w->next, why, (unsigned long long)w->next);
-    reply_error(w->c, &w->req, err, m);
+    frame_sink *f = sink;
+    return !f->c->closing && f->c->queued_bytes < WATCH_BUFFER;
 }
+
+static int frame_gone(void *sink)
+{
+    return ((frame_sink *)sink)->c->closing;
+}
+
+static void frame_line(server *d, void *sink, const char *text)
+{
+    send_frame(d, sink, "line", text, 0);
+}
+
+static void frame_end(server *d, void *sink, tms_err err, const char *message)
+{
+    frame_sink *f = sink;
+    msgpack_object req = {MSGPACK_OBJECT_POSITIVE_INTEGER, {.u64 = f->req}};
+    if (err)
+        reply_error(f->c, &req, err, message);
+    else
+        send_frame(d, f, "end", NULL, 0);
+}
+
+static void frame_release(void *sink)
+{
+    frame_sink *f = sink;
+    conn_job_done(f->c);
+    conn_release(f->c);
+    free(f);
+}
+
+static const watch_sink frame_ops = {frame_room, frame_gone, frame_line, frame_end, frame_release};
 
 int op_watch(conn *c, const msgpack_object *m, const msgpack_object *req)
 {
@@ -104,25 +165,22 @@ int op_watch(conn *c, const msgpack_object *m, const msgpack_object *req)
         reply_error(c, req, TMS_E_BUSY, "shutting down");
         return 0;
     }
-    watcher *w = calloc(1, sizeof *w);
-    if (!w) {
+    frame_sink *f = calloc(1, sizeof *f);
+    if (!f) {
         reply_error(c, req, TMS_E_NOMEM, NULL);
         return -1;
     }
-    w->c = c;
-    w->req = *req;
-    w->next = from && from->via.u64 ? from->via.u64 : projection_seq(d) + 1;
-    w->until = until ? until->via.u64 : 0;
-    snprintf(w->tenant, sizeof w->tenant, "%s", t);
-    tms_cmd_init(&w->rec.cmd);
-    w->link = d->watchers;
-    d->watchers = w;
+    f->c = c;
+    f->req = req->via.u64;
+    uint64_t next = from && from->via.u64 ? from->via.u64 : projection_seq(d) + 1;
+    send_frame(d, f, "seq", NULL, next);
     c->refs++;
     c->jobs++;
-    send_frame(d, w, "seq", NULL, w->next);
-    if (!uv_is_active((uv_handle_t *)&d->watch_timer))
-        uv_timer_start(&d->watch_timer, on_tick, WATCH_TICK_MS, WATCH_TICK_MS);
-    watch_pump(d);
+    if (watch_start(d, next, until ? until->via.u64 : 0, t, &frame_ops, f)) {
+        frame_release(f);
+        reply_error(c, req, TMS_E_NOMEM, NULL);
+        return -1;
+    }
     return 0;
 }
 
@@ -164,7 +222,7 @@ static int pump_one(server *d, watcher *w)
             finish(d, w, TMS_E_STORE, "cannot read the projection");
             return -1;
         }
-        send_frame(d, w, "line", text, 0);
+        w->ops->line(d, w->sink, text);
         free(text);
         json_decref(line);
     }
@@ -176,7 +234,7 @@ static int pump_one(server *d, watcher *w)
 /* Send w what the projection has applied, within the batch and buffer bounds. */
 static void pump(server *d, watcher *w, uint64_t applied)
 {
-    for (int n = 0; !w->done && n < WATCH_BATCH && w->c->queued_bytes < WATCH_BUFFER; n++) {
+    for (int n = 0; !w->done && n < WATCH_BATCH && w->ops->room(w->sink); n++) {
         if (w->until && w->next > w->until) {
             finish(d, w, TMS_OK, NULL);
             break;
@@ -188,12 +246,10 @@ static void pump(server *d, watcher *w, uint64_t applied)
 
 static void drop(watcher *w)
 {
-    conn *c = w->c;
     tms_log_iter_close(w->it);
     tms_cmd_free(&w->rec.cmd);
+    w->ops->release(w->sink);
     free(w);
-    conn_job_done(c);
-    conn_release(c);
 }
 
 void watch_pump(server *d)
@@ -204,7 +260,7 @@ void watch_pump(server *d)
     uint8_t head[TMS_HASH_LEN];
     int snap = snapshot_begin(d) == TMS_OK && tms_meta_get(d->rtx, &applied, head) == TMS_OK;
     for (watcher *w = d->watchers; w; w = w->link) {
-        if (w->c->closing)
+        if (w->ops->gone(w->sink))
             w->done = 1;
         else if (snap)
             pump(d, w, applied);

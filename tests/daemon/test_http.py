@@ -51,7 +51,8 @@ def main():
     rc, out, err = ctl("--data", data, "submit", stdin="".join(json.dumps(c) + "\n" for c in cmds))
     check("setup", rc == 0 and out.count("accepted") == 5, (out, err))
     bad = subprocess.run([TMSD, "--data", data, "--http", "10.1.2.3:80"], capture_output=True, text=True, timeout=20)
-    check("--http on a non-loopback address: exit 2", bad.returncode == 2 and "loopback" in bad.stderr, bad.stderr)
+    check("--http on a non-loopback address without credentials: exit 2", bad.returncode == 2 and
+          "loopback" in bad.stderr and "credentials" in bad.stderr, bad.stderr)
     log = open(os.path.join(d, "tmsd.log"), "ab")
     p = subprocess.Popen([TMSD, "--data", data, "--http", "127.0.0.1:%d" % port], stdout=log, stderr=log)
     try:

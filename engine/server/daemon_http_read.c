@@ -1,0 +1,184 @@
+/* daemon_http_read.c -- the HTTP lookups (SPEC section 9): GET /v1/check
+ * (JSON, or format=text: allow/deny), POST /v1/check (a batch), GET
+ * /v1/show, GET /v1/visible, GET /v1/status. Each answers from the loop
+ * thread's read transaction, like the socket's lookups: never waiting for a
+ * write. A deny is a 200; so is a check naming an unknown tenant, account or
+ * permission (fail closed: deny, and with explain=1 the reason says which). */
+#include "daemon_http.h"
+#include "lookup.h"
+#include "query.h"
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CHECK_BATCH_MAX 100000
+
+/* The point asked by seq= or at=: 0, or -1 after a 400. */
+static int point_of(h2o_req_t *req, const http_params *p, tms_point *pt)
+{
+    memset(pt, 0, sizeof *pt);
+    if (p->seq && p->at)
+        return http_fail(req, 400, TMS_E_INVAL, "seq and at name the same thing: give one"), -1;
+    if (p->seq) {
+        pt->kind = TMS_POINT_SEQ;
+        return http_seq(req, p->seq, "seq", &pt->seq);
+    }
+    if (p->at) {
+        pt->kind = TMS_POINT_TIME;
+        if (tms_time_parse(p->at, &pt->time))
+            return http_fail(req, 400, TMS_E_INVAL, "at: expected an RFC 3339 time such as 2026-10-01T08:00:00Z"), -1;
+    }
+    return 0;
+}
+
+/* Resolve the point in a fresh snapshot: 0 (snapshot open), or -1 after an error answer. */
+static int snapshot_at(http_call *k, const tms_point *pt, int index, uint64_t *at, uint64_t *seq)
+{
+    char why[300];
+    if (snapshot_begin(k->d) != TMS_OK)
+        return http_fail(k->req, 500, TMS_E_STORE, "cannot read the projection"), -1;
+    tms_err err = tms_query_point(k->d->rtx, pt, index, at, seq, why, sizeof why);
+    if (err) {
+        snapshot_end(k->d);
+        return http_fail(k->req, err == TMS_E_INVAL ? 400 : 500, err, why), -1;
+    }
+    return 0;
+}
+
+/* format=text: allow or deny, and with explain=1 the reason in x-tms-reason. */
+static void send_word(h2o_req_t *req, int allow, const json_t *ex)
+{
+    if (ex)
+        http_header(req, "x-tms-reason", json_string_value(json_object_get(ex, "reason")));
+    http_send_text(req, 200, "text/plain", allow ? "allow" : "deny", allow ? 5 : 4);
+}
+
+int http_get_check(http_call *k)
+{
+    server *d = k->d;
+    const http_params *p = &k->p;
+    tms_point pt;
+    uint64_t at, seq;
+    char logdir[4200];
+    json_t *ex = NULL;
+    int explain = p->explain && strcmp(p->explain, "0"), text = p->format && !strcmp(p->format, "text");
+    if (!p->tenant || !p->kind || !p->id || !p->name)
+        return http_fail(k->req, 400, TMS_E_INVAL, "check needs tenant, kind, id and name");
+    if (p->format && !text && strcmp(p->format, "json"))
+        return http_fail(k->req, 400, TMS_E_INVAL, "format: json (the default) or text");
+    if (!http_tenant_ok(k, p->tenant) || point_of(k->req, p, &pt) || snapshot_at(k, &pt, explain, &at, &seq))
+        return 0;
+    int allow = explain ? tms_query_explain(d->rtx, seq, tms_data_path(logdir, sizeof logdir, d->opt.data_dir, "log"),
+                                            p->tenant, p->kind, p->id, p->name, &ex)
+                        : tms_lookup_check_at(d->rtx, at, p->tenant, p->kind, p->id, p->name);
+    snapshot_end(d);
+    d->ctr.checks++;
+    if (allow < 0) {
+        json_decref(ex);
+        return http_fail(k->req, 500, (tms_err)-allow, "cannot read the projection");
+    }
+    if (text) {   /* for dialplans that compare strings */
+        send_word(k->req, allow, ex);
+        json_decref(ex);
+        return 0;
+    }
+    json_t *o = json_pack("{s:b,s:I}", "allow", allow, "seq", (json_int_t)seq);
+    if (ex && o)
+        json_object_update(o, ex);
+    json_decref(ex);
+    http_send_json(k->req, 200, o);
+    return 0;
+}
+
+/* One entry of a batch as its four strings ("" where absent: that check is a deny). */
+static void check_fields(const json_t *c, const char *f[4])
+{
+    static const char *const keys[4] = {"tenant", "kind", "id", "name"};
+    for (int i = 0; i < 4; i++) {
+        const json_t *v = json_object_get(c, keys[i]);
+        f[i] = json_is_string(v) ? json_string_value(v) : "";
+    }
+}
+
+int http_post_check(http_call *k)
+{
+    server *d = k->d;
+    json_error_t jerr;
+    tms_point pt;
+    uint64_t at, seq;
+    size_t i;
+    json_t *c, *in = json_loadb(k->req->entity.base, k->req->entity.len, 0, &jerr),
+               *checks = json_object_get(in, "checks"), *allow = NULL;
+    const char *f[4];
+    if (!json_is_array(checks) || json_array_size(checks) > CHECK_BATCH_MAX) {
+        json_decref(in);
+        return http_fail(k->req, 400, TMS_E_INVAL,
+                         "POST /v1/check takes {\"checks\":[{\"tenant\",\"kind\",\"id\",\"name\"},...]} "
+                         "(at most 100000)");
+    }
+    json_array_foreach(checks, i, c) {   /* every tenant asked about is this principal's */
+        check_fields(c, f);
+        if (!k->who->all_tenants && f[0][0] && !http_tenant_ok(k, f[0]))
+            goto done;
+    }
+    if (point_of(k->req, &k->p, &pt) || snapshot_at(k, &pt, 0, &at, &seq))
+        goto done;
+    allow = json_array();
+    json_array_foreach(checks, i, c) {
+        check_fields(c, f);
+        json_array_append_new(allow, json_boolean(tms_lookup_check_at(d->rtx, at, f[0], f[1], f[2], f[3]) > 0));
+    }
+    snapshot_end(d);
+    d->ctr.checks += json_array_size(checks);
+    http_send_json(k->req, 200, json_pack("{s:o,s:I}", "allow", allow, "seq", (json_int_t)seq));
+done:
+    json_decref(in);
+    return 0;
+}
+
+int http_get_query(http_call *k, int show)
+{
+    const http_params *p = &k->p;
+    tms_point pt;
+    uint64_t at, seq;
+    json_t *out = NULL;
+    char hdr[24];
+    if (!p->tenant || (show ? !p->kind || !p->id : !p->manager))
+        return http_fail(k->req, 400, TMS_E_INVAL, show ? "show needs tenant, kind and id" : "visible needs tenant and manager");
+    if (!http_tenant_ok(k, p->tenant) || point_of(k->req, p, &pt) || snapshot_at(k, &pt, 0, &at, &seq))
+        return 0;
+    int rc = show ? tms_query_show(k->d->rtx, at, p->tenant, p->kind, p->id, &out)
+                  : tms_query_visible(k->d->rtx, at, p->tenant, p->manager, &out);
+    snapshot_end(k->d);
+    if (rc == 2) {
+        json_decref(out);
+        return http_fail(k->req, 500, TMS_E_STORE, "cannot read the projection");
+    }
+    if (rc == 1)
+        return http_fail(k->req, 404, TMS_NOT_FOUND, "no such account or object at that point");
+    snprintf(hdr, sizeof hdr, "%llu", (unsigned long long)seq);
+    http_header(k->req, "x-tms-seq", hdr);
+    http_send_json(k->req, 200, out);
+    return 0;
+}
+
+int http_get_status(http_call *k)
+{
+    server *d = k->d;
+    uint64_t seq = 0;
+    uint8_t head[TMS_HASH_LEN];
+    char hex[2 * TMS_HASH_LEN + 1];
+    memset(head, 0, sizeof head);
+    if (snapshot_begin(d) == TMS_OK) {
+        tms_meta_get(d->rtx, &seq, head);
+        snapshot_end(d);
+    }
+    sodium_bin2hex(hex, sizeof hex, head, TMS_HASH_LEN);
+    http_send_json(k->req, 200,
+                   json_pack("{s:I,s:s,s:s,s:o,s:I,s:s}", "last_seq", (json_int_t)seq, "head", seq ? hex : "", "role",
+                             d->opt.replica_of ? "replica" : "leader", "read_only",
+                             d->read_only[0] ? json_string(d->read_only) : json_false(), "connections",
+                             (json_int_t)d->nconns, "principal", k->who->name));
+    return 0;
+}
