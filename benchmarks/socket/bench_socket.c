@@ -44,6 +44,7 @@ static const char usage[] =
     "  --only LIST         any of check1,checkB,submit,verify (default all; verify = compare every\n"
     "                      answer again after the submits; the comparison after loading always runs)\n"
     "       bench_socket durable --help                         durable submits against PostgreSQL\n"
+    "       bench_socket http --help                            HTTP checks against the socket protocol's\n"
     "Exit status: 0 when every answer agreed, 1 when tmsd and Redis disagreed or a run failed, 2 on errors.\n";
 
 static int parse_opts(opts *o, int argc, char **argv)
@@ -307,6 +308,10 @@ int main(int argc, char **argv)
 #ifdef SB_HAVE_PG
     if (argc >= 2 && !strcmp(argv[1], "durable"))
         return sb_durable_main(argc - 2, argv + 2);
+#endif
+#ifdef SB_HAVE_CURL
+    if (argc >= 2 && !strcmp(argv[1], "http"))
+        return sb_http_main(argc - 2, argv + 2);
 #endif
     static ctx x;
     if (argc < 2 || strcmp(argv[1], "run") || parse_opts(&x.o, argc - 2, argv + 2)) {

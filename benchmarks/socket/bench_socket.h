@@ -3,7 +3,8 @@
  * file tmsd was fed), one measurement (a system, an operation, a batch size,
  * a number of connections, fixed work per connection) and its results.
  * PostgreSQL (SB_PG, sock_pg.c, sock_durable.c) is built in only when libpq
- * is found (SB_HAVE_PG). */
+ * is found (SB_HAVE_PG), tmsd's HTTP API (SB_HTTP, sock_http.c) only when
+ * libcurl is (SB_HAVE_CURL). */
 #ifndef TMS_BENCH_SOCKET_H
 #define TMS_BENCH_SOCKET_H
 
@@ -33,7 +34,7 @@ typedef struct sb_item {
     uint8_t perm, enable;
 } sb_item;
 
-typedef enum sb_sys { SB_TMSD, SB_REDIS, SB_PG } sb_sys;
+typedef enum sb_sys { SB_TMSD, SB_REDIS, SB_PG, SB_HTTP } sb_sys;
 typedef enum sb_op { SB_CHECK, SB_SUBMIT } sb_op;
 
 /* One measurement: nconn connections, each doing per_conn items in rounds of
@@ -90,5 +91,14 @@ long long sb_pg_wal_syncs(struct pg_conn *pc);
 
 /* sock_durable.c: `bench_socket durable ...` (tmsd against PostgreSQL) */
 int sb_durable_main(int argc, char **argv);
+
+/* sock_http.c: one client's HTTP keep-alive connection to tmsd --http, and
+ * `bench_socket http ...` (HTTP checks against the socket protocol's) */
+struct http_conn;
+struct http_conn *sb_http_connect(const char *hostport, char *why, size_t whylen);
+void sb_http_close(struct http_conn *hc);
+int sb_http_check_round(struct http_conn *hc, const sb_dataset *ds, const sb_item *it, int n, uint64_t *allows,
+                        char *why, size_t whylen);
+int sb_http_main(int argc, char **argv);
 
 #endif

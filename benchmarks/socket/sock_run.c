@@ -1,5 +1,5 @@
 /* sock_run.c -- one measurement: nconn threads, each with its own blocking
- * connection (tmsclient.h, hiredis or libpq), connect first, start together
+ * connection (tmsclient.h, hiredis, libpq or libcurl), connect first, start together
  * on a barrier, then do a fixed number of rounds (one call, one check_batch
  * frame, one submit frame, one Redis pipeline, or one PostgreSQL commit
  * each), timing every round. */
@@ -145,6 +145,7 @@ typedef struct conns {
     tms_client *tc;
     redisContext *rc;
     struct pg_conn *pg;
+    struct http_conn *hc;
 } conns;
 
 static int one_round(worker *w, const conns *c, const sb_item *it)
@@ -158,6 +159,13 @@ static int one_round(worker *w, const conns *c, const sb_item *it)
         return sb_pg_round(c->pg, r->ds, it, r->batch, &w->allows, w->why, sizeof w->why);
 #else
         snprintf(w->why, sizeof w->why, "built without libpq");
+        return -1;
+#endif
+    case SB_HTTP:   /* checks only: sb_http_main plans nothing else */
+#ifdef SB_HAVE_CURL
+        return sb_http_check_round(c->hc, r->ds, it, r->batch, &w->allows, w->why, sizeof w->why);
+#else
+        snprintf(w->why, sizeof w->why, "built without libcurl");
         return -1;
 #endif
     case SB_TMSD:
@@ -192,12 +200,16 @@ static void *worker_main(void *arg)
         tms_client_connect(w->r->addr, NULL, &c.tc, w->why, sizeof w->why);
     else if (w->r->sys == SB_REDIS)
         c.rc = sb_redis_connect(w->r->addr, w->why, sizeof w->why);
+#ifdef SB_HAVE_CURL
+    else if (w->r->sys == SB_HTTP)
+        c.hc = sb_http_connect(w->r->addr, w->why, sizeof w->why);
+#endif
 #ifdef SB_HAVE_PG
     else
         c.pg = sb_pg_connect(w->r->addr, 1, w->why, sizeof w->why);
 #endif
     pthread_barrier_wait(w->bar);
-    if (c.tc || c.rc || c.pg)
+    if (c.tc || c.rc || c.pg || c.hc)
         rounds(w, &c);
     else {
         w->errors++;
@@ -208,6 +220,9 @@ static void *worker_main(void *arg)
     redisFree(c.rc);
 #ifdef SB_HAVE_PG
     sb_pg_close(c.pg);
+#endif
+#ifdef SB_HAVE_CURL
+    sb_http_close(c.hc);
 #endif
     return NULL;
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """test_http.py -- tmsd --http (SPEC section 9, issue 11, first step) with
 Python's http.client over one keep-alive connection: check (JSON, text,
-explain, points, a batch), show, visible, status, metrics; 404 for unknown
+explain, points, a batch; from C with examples/http/check.c), show, visible,
+status, metrics; 404 for unknown
 paths and absent accounts, 400 for malformed requests, 503 for a min_seq
 not reached in time; a lookup waiting for min_seq is answered by the submit
 that reaches it; answers equal tmsctl's; SIGTERM with a connection open
@@ -103,6 +104,17 @@ def main():
               (st, body))
         st, ct, body, _ = get("/v1/check", "POST", "not json")
         check("POST /v1/check with bad JSON: 400", st == 400 and json.loads(body)["error"], (st, body))
+        # from C: examples/http/check.c (libcurl), as a PBX module would ask
+        hc = os.path.join(BIN, "tms-http-check")
+        if check("tms-http-check is built (libcurl4-openssl-dev)", os.path.exists(hc)):
+            r = subprocess.run([hc, "http://127.0.0.1:%d" % port, "acme", "extension", "1001", "calls.international",
+                                "recordings.listen", "no.such"], capture_output=True, text=True, timeout=30)
+            check("from C: allow, deny, deny (unknown name: fail closed)", r.returncode == 0 and
+                  r.stdout.split() == ["allow", "deny", "deny"], (r.returncode, r.stdout, r.stderr))
+            r = subprocess.run([hc, "http://127.0.0.1:%d" % free_port(), "acme", "extension", "1001",
+                                "calls.international"], capture_output=True, text=True, timeout=30)
+            check("from C, no tmsd: deny and exit 1", r.returncode == 1 and r.stdout.split() == ["deny"],
+                  (r.returncode, r.stdout, r.stderr))
         st, ct, body, r = get("/v1/show?tenant=acme&kind=extension&id=1001")
         check("show equals tmsctl show", st == 200 and json.loads(body) == json.loads(
             ctl("--data", data, "show", "acme", "extension", "1001")[1]) and r.getheader("x-tms-seq") == "5", body)
