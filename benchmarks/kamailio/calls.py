@@ -7,7 +7,9 @@ three ways in one run (issue 11, item 4):
   sqlops   the same question asked of PostgreSQL 15 through Kamailio's sqlops
            (WITH_SQLOPS): what an operator would otherwise do
 
-Three Kamailio instances (same config, CHILDREN workers each) run side by
+Three Kamailio instances (same config, CHILDREN workers and 512 MB of
+shared memory each: tm keeps every transaction 5 s after it ends, and a
+measurement is preceded by a 6 s pause so none inherits another's) run side by
 side with one sipp gateway; each measurement is one sipp caller placing
 CALLS calls (INVITE, 200, ACK, BYE through the proxy) from CALLERS
 extensions that all hold calls.international, at most LIMIT at once, as
@@ -19,17 +21,17 @@ call of the tmsd side. Everything (tmsd, PostgreSQL, kamailio, sipp) is
 started and stopped here; loopback only.
 
 usage: benchmarks/kamailio/calls.py   (as root: PostgreSQL runs as user postgres)
-environment: BUILD (build-bench)  CALLERS (1000)  CALLS (3000)  LIMIT (100)
-  RATE (5000: sipp's ceiling, calls/s)  ROUNDS (5)  CHILDREN (4)  NOBUILD=1
+environment: BUILD (build-bench)  CALLERS (1000)  CALLS (5000)  LIMIT (100)
+  RATE (20000: sipp's ceiling, calls/s)  ROUNDS (5)  CHILDREN (4)  NOBUILD=1  KEEP=1 (keep the logs)
 Markdown on stdout, progress on stderr."""
 import json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build-bench"))
 CALLERS = int(os.environ.get("CALLERS", "1000"))
-CALLS = int(os.environ.get("CALLS", "3000"))
+CALLS = int(os.environ.get("CALLS", "5000"))
 LIMIT = int(os.environ.get("LIMIT", "100"))
-RATE = int(os.environ.get("RATE", "5000"))
+RATE = int(os.environ.get("RATE", "20000"))
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 CHILDREN = int(os.environ.get("CHILDREN", "4"))
 PGBIN = "/usr/lib/postgresql/15/bin"
@@ -76,7 +78,8 @@ class Bench:
         return os.path.join(self.d, *p)
 
     def spawn(self, cmd, logname, **kw):
-        p = subprocess.Popen(cmd, stdout=open(self.path(logname), "ab"), stderr=subprocess.STDOUT, **kw)
+        p = subprocess.Popen(cmd, stdout=open(self.path(logname), "ab"), stderr=subprocess.STDOUT,
+                             start_new_session=True, **kw)   # own process groups: stop() reaps kamailio's workers
         self.procs.append(p)
         return p
 
@@ -136,7 +139,7 @@ class Bench:
                      "sqlops": ["-A", "WITH_SQLOPS", "-A",
                                 'SQL_DB="tms=>postgres://postgres:x@127.0.0.1:%d/tms"' % self.pgport]}[side]
             self.spawn(["kamailio", "-DD", "-E", "-f", os.path.join(EXAMPLE, "kamailio.cfg"), "-Y", self.d,
-                        "-m", "128", "-A", "LISTEN=udp:127.0.0.1:%d" % port, "-A", "CHILDREN=%d" % CHILDREN,
+                        "-m", "512", "-A", "LISTEN=udp:127.0.0.1:%d" % port, "-A", "CHILDREN=%d" % CHILDREN,
                         "-A", 'GATEWAY="sip:127.0.0.1:%d"' % self.gw] + extra, "kamailio-%s.log" % side)
             self.sip[side] = port
         time.sleep(2)
@@ -147,11 +150,18 @@ class Bench:
     def sipp(self, side, calls, scenario, caller=None, limit=LIMIT):
         cmd = ["sipp", "127.0.0.1:%d" % self.sip[side], "-sf", scenario, "-s", "0044201234567", "-i", "127.0.0.1",
                "-p", str(free_port(socket.SOCK_DGRAM)), "-m", str(calls), "-l", str(limit), "-r", str(RATE),
-               "-timeout", "300s", "-timeout_error", "-nostdin", "-max_socket", "1024"]
+               "-timeout", "300s", "-timeout_error", "-recv_timeout", "10s", "-nostdin", "-max_socket", "1024", "-trace_err", "-error_file",
+               self.path("sipp-%s.err" % side)]
         cmd += ["-key", "caller", caller] if caller else ["-inf", self.path("callers.csv")]
         t0 = time.monotonic()
         r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=400)
         return r.returncode, time.monotonic() - t0
+
+    def failures(self, side):
+        """What sipp said about its failed calls (not the late retransmissions it also logs)."""
+        text = open(self.path("sipp-%s.err" % side), errors="replace").read()
+        lines = [l for l in text.splitlines() if "Aborting" in l or "timeout" in l or "unexpected" in l]
+        return "%d failure lines; first: %s" % (len(lines), " | ".join(lines[:3])[:1500])
 
     def checks_total(self):
         with urllib.request.urlopen("http://127.0.0.1:%d/metrics" % self.http, timeout=10) as r:
@@ -169,9 +179,16 @@ class Bench:
                 p.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 p.kill()
+            try:
+                os.killpg(p.pid, signal.SIGKILL)
+            except OSError:
+                pass
         if self.pg_started:
             subprocess.run(["runuser", "-u", "postgres", "--", PGBIN + "/pg_ctl", "-D", self.pgdir + "/data", "-m",
                             "fast", "-w", "-t", "30", "stop"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if os.environ.get("KEEP") == "1":
+            log("calls.py: kept %s %s" % (self.d, self.pgdir))
+            return
         shutil.rmtree(self.d, ignore_errors=True)
         shutil.rmtree(self.pgdir, ignore_errors=True)
 
@@ -220,10 +237,12 @@ def main():
             order = SIDES[r % 3:] + SIDES[:r % 3]
             got = {}
             for side in order:
+                time.sleep(6)   # tm's wait timer (5 s) frees the previous run's transactions first
                 before = b.checks_total() if side == "tmsd" else 0
                 rc, secs = b.sipp(side, CALLS, call_inf)
                 if rc:
-                    raise SystemExit("calls.py: round %d, %s: sipp exit %d (failed calls)" % (r + 1, side, rc))
+                    raise SystemExit("calls.py: round %d, %s: sipp exit %d (failed calls): %s" % (
+                        r + 1, side, rc, b.failures(side)))
                 if side == "tmsd" and b.checks_total() - before != CALLS:
                     raise SystemExit("calls.py: tmsd answered %d checks for %d calls" % (b.checks_total() - before, CALLS))
                 got[side] = CALLS / secs

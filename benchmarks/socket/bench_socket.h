@@ -55,10 +55,13 @@ typedef struct sb_run {
 } sb_run;
 
 #define MAX_CONNS 8              /* client counts one --conns list may name */
+#define SB_MAX_ROUNDS 32         /* rounds of one configuration (durable, http) */
 
 /* sock_data.c */
 /* "1,8,64" into out (at most MAX_CONNS, each 1..1000): the count, or -1. */
 int sb_parse_counts(const char *s, int *out);
+/* Min, median (the mean of the middle two for an even count), max of v[n], n <= SB_MAX_ROUNDS. */
+void sb_spread(const double *v, int n, double out[3]);
 uint64_t sb_rand(uint64_t *state);
 int sb_gen(FILE *out, long n, uint64_t seed);
 int sb_dataset_load(sb_dataset *ds, const char *path, char *why, size_t whylen);

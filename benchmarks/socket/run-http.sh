@@ -64,7 +64,7 @@ echo "Command: \`benchmarks/socket/run-http.sh\` ($(date -u +%Y-%m-%d), commit $
 echo
 echo "Machine: $(nproc) vCPU $(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)," \
      "$(. /etc/os-release && echo "$PRETTY_NAME"), $(uname -r); libcurl $(pkg-config --modversion libcurl)," \
-     "h2o $(pkg-config --modversion libh2o 2>/dev/null || echo 2.2.5)." \
+     "h2o $(sed -n 's/^#define H2O_VERSION "\(.*\)"/\1/p' /usr/include/h2o/version.h)." \
      "The $(nproc) vCPUs are shared by the client threads and tmsd. Load average at start: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo
 echo "Data: one tenant, $n extensions with 1-4 extension permissions each ($lines commands, all accepted)." \

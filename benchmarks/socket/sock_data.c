@@ -281,3 +281,19 @@ long sb_verify_all(const sb_dataset *ds, const char *tmsd, const char *redis, ch
     redisFree(rc);
     return bad;
 }
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+void sb_spread(const double *v, int n, double out[3])
+{
+    double s[SB_MAX_ROUNDS];
+    memcpy(s, v, (size_t)n * sizeof *s);
+    qsort(s, (size_t)n, sizeof *s, cmp_double);
+    out[0] = n ? s[0] : 0;
+    out[1] = n ? (s[(n - 1) / 2] + s[n / 2]) / 2 : 0;
+    out[2] = n ? s[n - 1] : 0;
+}

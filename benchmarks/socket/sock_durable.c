@@ -20,7 +20,6 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#define MAX_ROUNDS 32
 #define MAX_CELLS (2 * MAX_CONNS)
 
 typedef struct dopts {
@@ -33,8 +32,8 @@ typedef struct dopts {
 typedef struct cell {
     int batch, nconn;
     size_t per_conn;
-    double tms[MAX_ROUNDS], pg[MAX_ROUNDS], ratio[MAX_ROUNDS];
-    double tms_p50[MAX_ROUNDS], tms_p99[MAX_ROUNDS], pg_p50[MAX_ROUNDS], pg_p99[MAX_ROUNDS];
+    double tms[SB_MAX_ROUNDS], pg[SB_MAX_ROUNDS], ratio[SB_MAX_ROUNDS];
+    double tms_p50[SB_MAX_ROUNDS], tms_p99[SB_MAX_ROUNDS], pg_p50[SB_MAX_ROUNDS], pg_p99[SB_MAX_ROUNDS];
     int done;                    /* rounds completed */
     uint64_t cmds, tms_ok, pg_ok;
     long long tms_syncs, pg_syncs;
@@ -79,7 +78,7 @@ static int parse_dopts(dopts *o, int argc, char **argv)
         else return -1;
     }
     return argc % 2 == 0 && o->data && o->tmsd && o->pg && o->nconns > 0 && o->batch >= 2 && o->batch <= 10000 &&
-                   o->rounds >= 1 && o->rounds <= MAX_ROUNDS && o->submits1 > 0 && o->submits_batched > 0
+                   o->rounds >= 1 && o->rounds <= SB_MAX_ROUNDS && o->submits1 > 0 && o->submits_batched > 0
                ? 0
                : -1;
 }
@@ -126,22 +125,6 @@ static long long tmsd_groups(const char *hostport)
     return at ? atoll(at + strlen("\ntmsd_groups_total ")) : -1;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Min, median (the mean of the middle two for an even count), max of v[n]. */
-static void spread(const double *v, int n, double out[3])
-{
-    double s[MAX_ROUNDS];
-    memcpy(s, v, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    out[0] = n ? s[0] : 0;
-    out[1] = n ? (s[(n - 1) / 2] + s[n / 2]) / 2 : 0;
-    out[2] = n ? s[n - 1] : 0;
-}
 
 static double rate(const sb_run *r)
 {
@@ -273,16 +256,16 @@ static void print_cell(const cell *c)
 {
     double t[3], p[3], r[3], tl[2], pl[2], tmp[3];
     char ts[64], ps[64], rs[64], sy[2][16];
-    spread(c->tms, c->done, t);
-    spread(c->pg, c->done, p);
-    spread(c->ratio, c->done, r);
-    spread(c->tms_p50, c->done, tmp);
+    sb_spread(c->tms, c->done, t);
+    sb_spread(c->pg, c->done, p);
+    sb_spread(c->ratio, c->done, r);
+    sb_spread(c->tms_p50, c->done, tmp);
     tl[0] = tmp[1];
-    spread(c->tms_p99, c->done, tmp);
+    sb_spread(c->tms_p99, c->done, tmp);
     tl[1] = tmp[1];
-    spread(c->pg_p50, c->done, tmp);
+    sb_spread(c->pg_p50, c->done, tmp);
     pl[0] = tmp[1];
-    spread(c->pg_p99, c->done, tmp);
+    sb_spread(c->pg_p99, c->done, tmp);
     pl[1] = tmp[1];
     fmt3(ts, sizeof ts, t, 0);
     fmt3(ps, sizeof ps, p, 0);

@@ -16,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_ROUNDS 32
 #define MAX_CELLS (2 * MAX_CONNS)
 
 /* ---- one client's HTTP connection ------------------------------------------------------ */
@@ -160,7 +159,7 @@ typedef struct hopts {
 
 typedef struct cell {
     int batch, nconn, done;
-    double sock[MAX_ROUNDS], http[MAX_ROUNDS], ratio[MAX_ROUNDS], sock_p50[MAX_ROUNDS], http_p50[MAX_ROUNDS];
+    double sock[SB_MAX_ROUNDS], http[SB_MAX_ROUNDS], ratio[SB_MAX_ROUNDS], sock_p50[SB_MAX_ROUNDS], http_p50[SB_MAX_ROUNDS];
     char why[256];
 } cell;
 
@@ -190,7 +189,7 @@ static int parse_hopts(hopts *o, int argc, char **argv)
         else return -1;
     }
     return argc % 2 == 0 && o->data && o->tcp && o->http && o->nconns > 0 && o->batch >= 2 && o->batch <= 10000 &&
-                   o->rounds >= 1 && o->rounds <= MAX_ROUNDS && o->checks > 0 && o->batched_checks > 0
+                   o->rounds >= 1 && o->rounds <= SB_MAX_ROUNDS && o->checks > 0 && o->batched_checks > 0
                ? 0
                : -1;
 }
@@ -200,21 +199,6 @@ static double rate(const sb_run *r)
     return r->secs > 0 ? (double)r->ops / r->secs : 0;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static void spread(const double *v, int n, double out[3])
-{
-    double s[MAX_ROUNDS];
-    memcpy(s, v, (size_t)n * sizeof *s);
-    qsort(s, (size_t)n, sizeof *s, cmp_double);
-    out[0] = n ? s[0] : 0;
-    out[1] = n ? (s[(n - 1) / 2] + s[n / 2]) / 2 : 0;
-    out[2] = n ? s[n - 1] : 0;
-}
 
 static int run_side(sb_run *r, uint64_t want)
 {
@@ -267,11 +251,11 @@ static void print_cells(const hopts *o, const cell *cells, int n)
     for (int i = 0; i < n; i++) {
         const cell *c = &cells[i];
         double s[3], h[3], r[3], sp[3], hp[3];
-        spread(c->sock, c->done, s);
-        spread(c->http, c->done, h);
-        spread(c->ratio, c->done, r);
-        spread(c->sock_p50, c->done, sp);
-        spread(c->http_p50, c->done, hp);
+        sb_spread(c->sock, c->done, s);
+        sb_spread(c->http, c->done, h);
+        sb_spread(c->ratio, c->done, r);
+        sb_spread(c->sock_p50, c->done, sp);
+        sb_spread(c->http_p50, c->done, hp);
         printf("| %d | %d | %.0f / %.0f / %.0f | %.0f / %.0f / %.0f | **%.2f / %.2f / %.2f** | %.1f / %.1f |%s%s\n",
                c->batch, c->nconn, s[0], s[1], s[2], h[0], h[1], h[2], r[0], r[1], r[2], sp[1], hp[1],
                c->why[0] ? " FAILED: " : "", c->why);

@@ -84,7 +84,8 @@ class Rig:
             ["kamailio", "-DD", "-E", "-f", os.path.join(EXAMPLE, "kamailio.cfg"), "-Y", self.d, "-m", "64",
              "-A", "LISTEN=udp:127.0.0.1:%d" % self.sip, "-A", "CHILDREN=2",
              "-A", 'TMS_HTTPCON="tms=>http://127.0.0.1:%d;timeout=1"' % self.http,
-             "-A", 'GATEWAY="sip:127.0.0.1:%d"' % self.gw], stdout=self.log("kamailio.log"), stderr=subprocess.STDOUT)
+             "-A", 'GATEWAY="sip:127.0.0.1:%d"' % self.gw], stdout=self.log("kamailio.log"), stderr=subprocess.STDOUT,
+            start_new_session=True)   # its own process group: stop() can reap every worker
         self.procs.append(self.kam)
         self.gateway = subprocess.Popen(["sipp", "-sf", os.path.join(EXAMPLE, "sipp", "gateway.xml"), "-i", "127.0.0.1",
                                          "-p", str(self.gw), "-nostdin", "-trace_err", "-error_file",
@@ -138,6 +139,11 @@ class Rig:
                 except subprocess.TimeoutExpired:
                     p.kill()
                     p.wait()
+        if hasattr(self, "kam"):   # a worker its main process could not stop must not outlive the test
+            try:
+                os.killpg(self.kam.pid, signal.SIGKILL)
+            except OSError:
+                pass
 
 
 def permissions(ext, enable, disable):
