@@ -15,6 +15,7 @@
 #include "engine.h"
 #include "replay.h"
 #include "tmsperm.h"
+#include "tmsperm_schema.h"
 
 static double now(void)
 {

@@ -18,6 +18,7 @@
 #include "lookup.h"
 #include "query.h"
 #include "tmsclient.h"
+#include "tmsperm_schema.h"
 
 #define MAX_ACCOUNTS 200000
 

@@ -8,7 +8,8 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include "tmsperm_schema.h"
+#include "tmsperm_errors.h"
+#include "tmsperm_version.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -20,6 +21,10 @@ const char *tms_err_name(tms_err err);
 
 /* A one-line English description of an error. Static storage. */
 const char *tms_strerror(tms_err err);
+
+/* The version of the library loaded ("0.12.0"): TMS_VERSION of the build it
+ * came from. Static storage. */
+const char *tms_version(void);
 
 /* ---- Embedded lookups ---------------------------------------------------
  * A PBX node answers "may extension 1001 of tenant acme do

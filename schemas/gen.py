@@ -46,11 +46,17 @@ def main():
     h.append("char tms_kind_of(const char *name);")
     h.append("/* 'e' -> \"extension\"; \"?\" for an unknown letter. */")
     h.append("const char *tms_kind_name(char letter);\n")
-    h.append("/* Every error code; values are stable (schema order, append-only). */")
-    h.append("typedef enum tms_err {\n    TMS_OK = 0,")
+    h.append('#include "tmsperm_errors.h"\n')
+    # The error codes: the only part of the vocabulary the public headers
+    # (tmsperm.h, tmsclient.h) need; installed with them.
+    e_h = ["/* tmsperm_errors.h -- GENERATED from schemas/tmsperm.json by schemas/gen.py.",
+           " * Do not edit: change the schema. The error codes of tmsperm (public API). */",
+           "#ifndef TMSPERM_ERRORS_H\n#define TMSPERM_ERRORS_H\n",
+           "/* Every error code; values are stable (schema order, append-only). */",
+           "typedef enum tms_err {\n    TMS_OK = 0,"]
     for i, e in enumerate(errs):
-        h.append("    TMS_%s = %d," % (e["code"], i + 1))
-    h.append("} tms_err;\n#define TMS_ERR_COUNT %d\n" % (len(errs) + 1))
+        e_h.append("    TMS_%s = %d," % (e["code"], i + 1))
+    e_h.append("} tms_err;\n#define TMS_ERR_COUNT %d\n\n#endif" % (len(errs) + 1))
     h.append("typedef enum tms_cmd_type {")
     for i, cm in enumerate(cmds):
         h.append("    TMS_CMD_%s = %d," % (cname(cm["name"]), i))
@@ -184,7 +190,7 @@ const char *tms_kind_name(char letter)
     c.append("const tms_wire_op_def tms_wire_ops[TMS_OP_COUNT] = {" +
              ", ".join("{%s, %s}" % (cstr(o["op"]), rights[o["right"]]) for o in s["wire"]["ops"]) + "};")
     os.makedirs(out, exist_ok=True)
-    for name, lines in (("tmsperm_schema.h", h), ("tmsperm_schema.c", c)):
+    for name, lines in (("tmsperm_schema.h", h), ("tmsperm_schema.c", c), ("tmsperm_errors.h", e_h)):
         tmp = os.path.join(out, name + ".tmp")
         with open(tmp, "w") as f:
             f.write("\n".join(lines) + "\n")

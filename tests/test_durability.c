@@ -21,6 +21,7 @@
 #include <cmocka.h>
 #include "testutil.h"
 #include "tmsperm.h"
+#include "tmsperm_schema.h"
 
 #define T "'tenant':'acme'"
 

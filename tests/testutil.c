@@ -73,6 +73,7 @@ long long tu_file_size(const char *path)
 #include <cmocka.h>
 #include "cmd.h"
 #include "tmsperm.h"
+#include "tmsperm_schema.h"
 
 tu_env *tu_env_new(void)
 {

@@ -7,6 +7,7 @@
 #include "query.h"
 #include "tmsclient.h"
 #include "tmsperm.h"
+#include "tmsperm_schema.h"
 #include "tool_common.h"
 #include "tool_lookup.h"
 #include "wire.h"
@@ -334,7 +335,7 @@ int main(int argc, char **argv)
     /* tool_dispatch sees argv[i] as the command. No command, or --help: the
      * usage, before the options are checked (also COMMAND --help); an
      * unknown command is told only once they were (and tmsd was reached). */
-    int help = i >= argc;
+    int help = i >= argc || !strcmp(argv[i], "--version");
     for (int k = i; k < argc; k++)
         help |= tool_is_help(argv[k]);
     if (help)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "daemon.h"
+#include "tmsperm.h"
 #include "tmsperm_schema.h"
 
 static const char usage[] =
@@ -102,6 +103,10 @@ int main(int argc, char **argv)
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
             fputs(usage, stdout);
             return 0;
+        }
+        if (!strcmp(a, "--version")) {
+            printf("tmsd (tmsperm) %s\n", tms_version());
+            return fflush(stdout) ? 2 : 0;
         }
         if (!strcmp(a, "--tcp-lookups-need-token")) {
             o.tcp_lookups_need_token = 1;

@@ -51,6 +51,12 @@ int tool_is_help(const char *arg)
     return !strcmp(arg, "--help") || !strcmp(arg, "-h");
 }
 
+int tool_version(void)
+{
+    printf("%s (tmsperm) %s\n", tool_prog, tms_version());
+    return fflush(stdout) ? TOOL_ERROR : TOOL_OK;
+}
+
 static const tool_opt *find_opt(const tool_opt *opts, const char *name, size_t len)
 {
     for (const tool_opt *o = opts; o && o->name; o++)
@@ -133,6 +139,8 @@ int tool_dispatch(const tool_cmd *table, int argc, char **argv, const tool_usage
                 return print_usage(stdout, table, usage) < 0 ? TOOL_ERROR : TOOL_OK;
     if (c->name)
         return c->fn(argc - 2, argv + 2);
+    if (word && !strcmp(word, "--version"))
+        return tool_version();
     if (c->fn)   /* the default command answers everything else */
         return c->fn(argc - 1, argv + 1);
     if (!word) {

@@ -39,6 +39,8 @@ typedef struct tool_opt {
 int tool_parse(int argc, char **argv, const tool_opt *opts, const char **pos, int maxpos, int *npos);
 
 /* 1 when arg asks for the usage: "--help" or "-h". */
+/* "PROG (tmsperm) VERSION" on stdout (--version): TOOL_OK, or TOOL_ERROR when it cannot be written. */
+int tool_version(void);
 int tool_is_help(const char *arg);
 
 /* ---- commands -------------------------------------------------------------- */

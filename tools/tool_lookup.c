@@ -8,6 +8,7 @@
 #include "lookup.h"
 #include "query.h"
 #include "tmsperm.h"
+#include "tmsperm_schema.h"
 #include "tool_common.h"
 #include <jansson.h>
 #include <stdio.h>

@@ -7,6 +7,7 @@
  * Progress goes to stderr. */
 #include "bench_socket.h"
 #include "tmsclient.h"
+#include "tmsperm_schema.h"
 #include <stdlib.h>
 #include <string.h>
 

@@ -5,6 +5,7 @@
  * permission) pair between tmsd, Redis and the file. */
 #include "bench_socket.h"
 #include "tmsclient.h"
+#include "tmsperm_schema.h"
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>

@@ -5,6 +5,7 @@
  * each), timing every round. */
 #include "bench_socket.h"
 #include "tmsclient.h"
+#include "tmsperm_schema.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>

@@ -3,6 +3,7 @@
  * arrives. Small on purpose; batching is what makes it fast (check_batch,
  * submit of many commands per frame). */
 #include "tmsclient.h"
+#include "tmsperm_schema.h"
 #include "mpsafe.h"
 #include "wire.h"
 #include <errno.h>

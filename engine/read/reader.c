@@ -4,6 +4,7 @@
  * has: a check costs one or two mdb_get, no allocation, and never answers
  * from a snapshot older than the last commit at the time of the call. */
 #include "tmsperm.h"
+#include "tmsperm_schema.h"
 #include "cmd.h"
 #include "lookup.h"
 #include "history.h"

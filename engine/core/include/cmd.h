@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <msgpack.h>
 #include "tmsperm.h"
+#include "tmsperm_schema.h"
 
 /* Limits (TMS_ID_MAX, TMS_TEXT_MAX, TMS_LINE_MAX ...) come from the schema
  * ("limits"), generated into tmsperm_schema.h. */

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "tmsperm.h"
+#include "tmsperm_schema.h"
 
 /* Account and object kinds are letters (TMS_KIND_MANAGER 'm' ...), from the
  * schema ("kinds", generated into tmsperm_schema.h). */

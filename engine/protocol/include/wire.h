@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <msgpack.h>
 #include "tmsperm.h"
+#include "tmsperm_schema.h"
 
 #define TMS_WIRE_VERSION TMS_WIRE_PROTOCOL_VERSION
 #define TMS_WIRE_HEADER 4

@@ -19,6 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "tmsperm.h"
+#include "tmsperm_schema.h"
 
 #define TMS_FOLLOW_QUEUE 8192
 

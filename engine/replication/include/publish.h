@@ -21,6 +21,7 @@
 
 #include <stdint.h>
 #include "tmsperm.h"
+#include "tmsperm_schema.h"
 
 typedef struct tms_publisher tms_publisher;
 

@@ -36,6 +36,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 #include "tmsperm.h"
+#include "tmsperm_schema.h"
 
 #define TMS_LOG_HASH_LEN 32
 #define TMS_LOG_FRAME_HEADER 56

@@ -35,6 +35,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "tmsperm.h"
+#include "tmsperm_schema.h"
 #include "cmd.h"
 #include "state.h"
 
