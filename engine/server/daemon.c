@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <systemd/sd-daemon.h>
 
 #define READ_CHUNK (64 * 1024)
 #define PAUSE_ABOVE (8u << 20)    /* stop reading a client with this much unsent reply */
@@ -412,6 +413,7 @@ void daemon_shutdown_check(server *d)
     }
     close_if_open((uv_handle_t *)&d->sigterm);
     close_if_open((uv_handle_t *)&d->sigint);
+    close_if_open((uv_handle_t *)&d->sighup);
     close_if_open((uv_handle_t *)&d->idle_exit);
     close_if_open((uv_handle_t *)&d->reaper);
     fresh_close(d);
@@ -425,6 +427,7 @@ void daemon_begin_shutdown(server *d, const char *why)
     if (d->stopping)
         return;
     d->stopping = 1;
+    sd_notify(0, "STOPPING=1");
     daemon_log("info", "msg=\"shutting down\" why=%s in_flight=%d", why, d->group_busy);
     if (d->have_unix)
         close_if_open((uv_handle_t *)&d->unix_srv);
@@ -441,6 +444,24 @@ void daemon_begin_shutdown(server *d, const char *why)
 static void on_signal(uv_signal_t *s, int signum)
 {
     daemon_begin_shutdown(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+}
+
+/* SIGHUP (systemctl reload): the credentials files again; never a stop.
+ * New connections, hellos and HTTP requests get the new ones; a connection
+ * keeps the principal it authenticated as. */
+static void on_hup(uv_signal_t *s, int signum)
+{
+    server *d = s->data;
+    char why[512];
+    (void)signum;
+    sd_notify(0, "RELOADING=1");
+    if (auth_reload(d, why, sizeof why))
+        daemon_log("error", "msg=\"SIGHUP: credentials not reloaded, the old ones stay\" why=\"%s\"", why);
+    else
+        daemon_log("info", "msg=\"SIGHUP: credentials reloaded\" token_file=\"%s\" principals_file=\"%s\" principals=%zu",
+                   d->opt.token_file ? d->opt.token_file : "", d->opt.principals ? d->opt.principals : "",
+                   d->nprincipals);
+    sd_notify(0, "READY=1");
 }
 
 static void on_idle_exit(uv_timer_t *t)
@@ -473,6 +494,9 @@ static int start_listeners(server *d, const char *sock)
     d->sigterm.data = d->sigint.data = d;
     uv_signal_start(&d->sigterm, on_signal, SIGTERM);
     uv_signal_start(&d->sigint, on_signal, SIGINT);
+    uv_signal_init(d->loop, &d->sighup);
+    d->sighup.data = d;
+    uv_signal_start(&d->sighup, on_hup, SIGHUP);
     fresh_init(d);
     watch_init(d);
     uv_timer_init(d->loop, &d->reaper);
@@ -553,6 +577,9 @@ int tms_daemon_run(const tms_daemon_options *opt)
         daemon_log("info", "msg=started data=%s socket=%s listen=%s metrics=%s last_seq=%llu pid=%ld",
                    opt->data_dir, sock[0] ? sock : "-", opt->listen ? opt->listen : "-",
                    opt->metrics ? opt->metrics : "-", (unsigned long long)tms_engine_last_seq(d.eng), (long)getpid());
+        /* systemd (Type=notify): ready once every listener is open; a no-op without NOTIFY_SOCKET */
+        sd_notifyf(0, "READY=1\nSTATUS=serving %s, last seq %llu\nMAINPID=%lu", opt->data_dir,
+                   (unsigned long long)tms_engine_last_seq(d.eng), (unsigned long)getpid());
         uv_run(&loop, UV_RUN_DEFAULT);
         rc = d.failed_exit ? 1 : 0;   /* a shutdown forced by a failure is never a success */
     } else {

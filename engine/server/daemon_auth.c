@@ -87,37 +87,90 @@ static int load_one(const json_t *o, principal *p, char *why, size_t whylen)
     return 0;
 }
 
-int auth_load(server *d, const char *path, char *why, size_t whylen)
+static void free_list(principal *list, size_t n)
+{
+    for (size_t i = 0; list && i < n; i++)
+        free(list[i].tenants);
+    free(list);
+}
+
+/* Read a principals file into a new list: 0, or -1 with why (nothing allocated). */
+static int load_file(const char *path, principal **out, size_t *nout, char *why, size_t whylen)
 {
     json_error_t jerr;
     json_t *root = json_load_file(path, 0, &jerr), *list = json_object_get(root, "principals"), *o;
-    size_t i;
+    size_t i, n = json_array_size(list);
+    principal *p = NULL;
     int rc = -1;
-    if (!root || !json_is_array(list) || !json_array_size(list)) {
+    if (!root || !json_is_array(list) || !n) {
         snprintf(why, whylen, "%s: %s", path, root ? "expected {\"principals\": [...]}" : jerr.text);
         goto done;
     }
-    d->nprincipals = json_array_size(list);
-    if (!(d->principals = calloc(d->nprincipals, sizeof *d->principals))) {
+    if (!(p = calloc(n, sizeof *p))) {
         snprintf(why, whylen, "out of memory");
         goto done;
     }
     json_array_foreach(list, i, o)
-        if (load_one(o, &d->principals[i], why, whylen))
+        if (load_one(o, &p[i], why, whylen))
             goto done;
+    *out = p;
+    *nout = n;
+    p = NULL;
     rc = 0;
 done:
+    free_list(p, n);
     json_decref(root);
     return rc;
 }
 
+int auth_load(server *d, const char *path, char *why, size_t whylen)
+{
+    return load_file(path, &d->principals, &d->nprincipals, why, whylen);
+}
+
+/* SIGHUP: the token file and the principals file again. Both are read
+ * before anything changes: on any error tmsd keeps what it had. The old
+ * list stays allocated (retired) until tmsd stops: connections and queued
+ * submits that authenticated with it point into it. */
+int auth_reload(server *d, char *why, size_t whylen)
+{
+    char tok[sizeof d->token];
+    size_t toklen = 0, n = 0;
+    principal *list = NULL;
+    if (d->opt.token_file && tms_token_read(d->opt.token_file, tok, sizeof tok, &toklen, why, whylen))
+        return -1;
+    if (d->opt.principals && load_file(d->opt.principals, &list, &n, why, whylen))
+        return -1;
+    if (list) {
+        retired *r = realloc(d->retired, (d->nretired + 1) * sizeof *r);
+        if (!r) {
+            free_list(list, n);
+            snprintf(why, whylen, "out of memory");
+            return -1;
+        }
+        d->retired = r;
+        d->retired[d->nretired++] = (retired){d->principals, d->nprincipals};
+        d->principals = list;
+        d->nprincipals = n;
+    }
+    if (d->opt.token_file) {
+        memcpy(d->token, tok, toklen);
+        d->token_len = toklen;
+    }
+    sodium_memzero(tok, sizeof tok);
+    return 0;
+}
+
 void auth_free(server *d)
 {
-    for (size_t i = 0; i < d->nprincipals; i++)
-        free(d->principals[i].tenants);
-    free(d->principals);
+    free_list(d->principals, d->nprincipals);
+    for (size_t i = 0; i < d->nretired; i++)
+        free_list(d->retired[i].list, d->retired[i].n);
+    free(d->retired);
     d->principals = NULL;
     d->nprincipals = 0;
+    d->retired = NULL;
+    d->nretired = 0;
 }
 
 /* The peer, for the record: "uid:N" (Unix) or "HOST:PORT" (TCP); and the

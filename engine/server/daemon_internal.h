@@ -17,9 +17,16 @@ typedef struct watcher watcher;
 typedef struct replica replica;
 typedef struct http http;
 
+typedef struct principal principal;
+/* A principals list a reload replaced: kept, connections may point into it. */
+typedef struct retired {
+    principal *list;
+    size_t n;
+} retired;
+
 /* Who a connection is (daemon_auth.c): a name, rights (1 << TMS_RIGHT_*)
  * and the tenants it may touch. */
-typedef struct principal {
+struct principal {
     char name[TMS_ID_MAX + 1];
     int rights;
     int all_tenants;
@@ -28,7 +35,7 @@ typedef struct principal {
     char token[256];            /* its credential: a token presented in hello ("" none) */
     size_t token_len;
     long uid;                   /* ... or the uid of a Unix-socket peer (-1 none) */
-} principal;
+};
 
 typedef struct conn {
     union {
@@ -93,6 +100,9 @@ struct server {
     size_t token_len;
     principal *principals;      /* --principals FILE; none: the built-in defaults (daemon_auth.c) */
     size_t nprincipals;
+    retired *retired;           /* lists replaced by SIGHUP reloads, freed at the end */
+    size_t nretired;
+    uv_signal_t sighup;
     char read_only[300];        /* why writes are refused (the engine's read-only reason), "" if not */
     int failed_exit;            /* shutting down because of a failure: the exit status is not 0 */
     conn *conns;
@@ -130,6 +140,8 @@ void conn_release(conn *c);
 void conn_job_done(conn *c);
 /* daemon_auth.c */
 int auth_load(server *d, const char *path, char *why, size_t whylen);
+/* SIGHUP: read --token-file and --principals again; 0, or -1 (why) keeping the old ones. */
+int auth_reload(server *d, char *why, size_t whylen);
 void auth_free(server *d);
 void auth_connection(conn *c);
 void auth_token(conn *c, const char *tok, size_t len);

@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""test_ops.py -- tmsd as systemd and an operator see it (issue 12, item 3):
+
+- sd_notify (Type=notify): with NOTIFY_SOCKET set, tmsd sends READY=1 (with
+  STATUS and MAINPID) once its listeners are open -- a client connects at
+  once --, RELOADING=1 then READY=1 around a SIGHUP, STOPPING=1 at SIGTERM;
+  without NOTIFY_SOCKET it runs as before. This is how systemd's notify
+  protocol is honoured where systemd itself is absent (a test container).
+- SIGHUP reloads --token-file and --principals: the new token works at once,
+  the old one no longer does; a broken file is refused and the old
+  credentials stay; tmsd never dies of SIGHUP and keeps its socket file.
+
+usage: test_ops.py BIN_DIR"""
+import http.client, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+
+BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
+TMSD, TMSCTL = os.path.join(BIN, "tmsd"), os.path.join(BIN, "tmsctl")
+passed = failed = 0
+
+
+def check(what, cond, detail=""):
+    global passed, failed
+    if cond:
+        passed += 1
+    else:
+        failed += 1
+        print("FAIL %s %s" % (what, str(detail)[:800]))
+    return cond
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+def write(path, text):
+    with open(path, "w") as f:
+        f.write(text)
+
+
+def messages(sock, until, timeout=15):
+    """Datagrams from tmsd until one contains `until`; the list of them."""
+    got, end = [], time.monotonic() + timeout
+    while time.monotonic() < end:
+        sock.settimeout(max(0.05, end - time.monotonic()))
+        try:
+            m = sock.recv(4096).decode()
+        except socket.timeout:
+            break
+        got.append(m)
+        if until in m:
+            break
+    return got
+
+
+def submit(port, token, ext):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+    c.request("POST", "/v1/submit", json.dumps({"cmd": "CreateExtension", "tenant": "acme", "actor": "admin",
+                                                "id": ext}) + "\n", {"Authorization": "Bearer " + token})
+    r = c.getresponse()
+    r.read()
+    c.close()
+    return r.status
+
+
+def test_notify_and_reload(d):
+    data, port = os.path.join(d, "data"), free_port()
+    tok, pf = os.path.join(d, "token"), os.path.join(d, "principals.json")
+    ctl = subprocess.run([TMSCTL, "--data", data, "submit"], capture_output=True, text=True,
+                         input=json.dumps({"cmd": "CreateTenant", "tenant": "acme", "actor": "system",
+                                           "admin": "admin"}) + "\n")
+    check("setup", ctl.returncode == 0, ctl.stderr)
+    write(tok, "first-token-0123456789\n")
+    notify_path = os.path.join(d, "notify")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(notify_path)
+    env = dict(os.environ, NOTIFY_SOCKET=notify_path)
+    log = open(os.path.join(d, "tmsd.log"), "ab")
+    p = subprocess.Popen([TMSD, "--data", data, "--http", "127.0.0.1:%d" % port, "--token-file", tok], env=env,
+                         stdout=log, stderr=log)
+    try:
+        got = messages(ns, "READY=1")
+        ready = [m for m in got if "READY=1" in m]
+        check("READY=1 with STATUS and MAINPID", ready and "STATUS=serving" in ready[0] and
+              ("MAINPID=%d" % p.pid) in ready[0], got)
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+            u = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            u.connect(os.path.join(data, "tmsd.sock"))
+            u.close()
+            listening = True
+        except OSError as e:
+            listening = e
+        check("once READY=1 is sent, the listeners accept", listening is True, listening)
+        check("the first token submits", submit(port, "first-token-0123456789", "1") == 200)
+        write(tok, "second-token-0123456789\n")
+        p.send_signal(signal.SIGHUP)
+        got = messages(ns, "READY=1")
+        check("SIGHUP: RELOADING=1 then READY=1", len(got) >= 2 and "RELOADING=1" in got[0] and "READY=1" in got[-1], got)
+        check("after SIGHUP the new token submits", submit(port, "second-token-0123456789", "2") == 200)
+        check("... and the old one is refused (401)", submit(port, "first-token-0123456789", "3") == 401)
+        write(tok, "short\n")   # not a valid token: refused, the current one stays
+        p.send_signal(signal.SIGHUP)
+        messages(ns, "READY=1")
+        check("a broken token file is refused: the current token still submits",
+              submit(port, "second-token-0123456789", "4") == 200)
+        check("... and the log says why", "credentials not reloaded" in open(os.path.join(d, "tmsd.log")).read())
+        check("tmsd is alive after three SIGHUPs, its socket file in place",
+              p.poll() is None and os.path.exists(os.path.join(data, "tmsd.sock")))
+        p.send_signal(signal.SIGTERM)
+        got = messages(ns, "STOPPING=1")
+        check("SIGTERM: STOPPING=1", any("STOPPING=1" in m for m in got), got)
+        check("exit 0", p.wait(timeout=30) == 0, open(os.path.join(d, "tmsd.log")).read()[-500:])
+    finally:
+        if p.poll() is None:
+            p.kill()
+    # principals: a reload widens a principal's tenants
+    write(os.path.join(d, "pbx.token"), "pbx-token-0123456789\n")
+    principals = {"principals": [{"name": "pbx", "token_file": os.path.join(d, "pbx.token"), "rights": ["lookup"],
+                                  "tenants": ["acme"]}]}
+    write(pf, json.dumps(principals))
+    p = subprocess.Popen([TMSD, "--data", data, "--http", "127.0.0.1:%d" % port, "--principals", pf],
+                         stdout=log, stderr=log)
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+
+        def status(tenant):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+            c.request("GET", "/v1/check?tenant=%s&kind=admin&id=admin&name=reports.view" % tenant,
+                      headers={"Authorization": "Bearer pbx-token-0123456789"})
+            r = c.getresponse()
+            r.read()
+            c.close()
+            return r.status
+        check("before: the pbx principal may not read tenant beta", status("beta") == 403)
+        principals["principals"][0]["tenants"] = ["acme", "beta"]
+        write(pf, json.dumps(principals))
+        p.send_signal(signal.SIGHUP)
+        ok = False
+        for _ in range(100):
+            if status("beta") == 200:
+                ok = True
+                break
+            time.sleep(0.05)
+        check("after SIGHUP: it may", ok)
+        write(pf, "{not json")
+        p.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        check("a broken principals file is refused: the loaded ones stay", status("beta") == 200 and p.poll() is None)
+        p.send_signal(signal.SIGTERM)
+        check("exit 0 (LeakSanitizer: the retired lists are freed)", p.wait(timeout=30) == 0,
+              open(os.path.join(d, "tmsd.log")).read()[-800:])
+    finally:
+        if p.poll() is None:
+            p.kill()
+
+
+def test_no_notify_socket(d):
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
+    data = os.path.join(d, "data")
+    p = subprocess.Popen([TMSD, "--data", data], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ok = False
+    for _ in range(300):
+        if os.path.exists(os.path.join(data, "tmsd.sock")):
+            ok = True
+            break
+        time.sleep(0.02)
+    check("without NOTIFY_SOCKET tmsd starts as before", ok and p.poll() is None)
+    p.send_signal(signal.SIGTERM)
+    check("and stops with 0", p.wait(timeout=30) == 0)
+
+
+def main():
+    for t in (test_notify_and_reload, test_no_notify_socket):
+        d = tempfile.mkdtemp(prefix="tms-ops-")
+        try:
+            t(d)
+        except Exception as e:
+            import traceback
+            check(t.__name__, False, "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc(limit=-3)))
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    sys.exit(0 if failed == 0 and passed > 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
