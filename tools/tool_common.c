@@ -114,6 +114,8 @@ static int print_usage(FILE *f, const tool_cmd *table, const tool_usage *u)
             continue;
         snprintf(left, sizeof left, "%s%s%s", c->name, c->args ? " " : "", c->args ? c->args : "");
         bad |= fprintf(f, "  %-*s", u->width, left) < 0;
+        if ((int)strlen(left) >= u->width)   /* too long for its column: the help starts on the next line */
+            bad |= fprintf(f, "\n%*s", u->width + 2, "") < 0;
         for (const char *p = c->help;; p++) {   /* line by line, the later ones indented */
             size_t n = strcspn(p, "\n");
             bad |= fprintf(f, "%.*s\n", (int)n, p) < 0;

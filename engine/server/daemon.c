@@ -568,6 +568,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
     if ((opt->replica_of && replica_start(&d, why, sizeof why)) ||
         ((opt->http || opt->metrics) && http_start(&d, why, sizeof why))) {
         fprintf(stderr, "tmsd: %s: %s\n", d.http ? "--http/--metrics" : "--replica-of", why);
+        http_abandon(&d);
         uv_walk(&loop, close_any, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
@@ -583,6 +584,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
         uv_run(&loop, UV_RUN_DEFAULT);
         rc = d.failed_exit ? 1 : 0;   /* a shutdown forced by a failure is never a success */
     } else {
+        http_abandon(&d);
         uv_walk(&loop, close_any, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
     }

@@ -16,7 +16,9 @@
  * HTTP_MAX_BODY (413), a request must arrive whole within HTTP_IDLE_MS and a
  * keep-alive connection idle that long is closed. */
 #include "daemon_http.h"
+#include <errno.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,8 +26,10 @@
 #define HTTP_METRICS_CONNECTIONS 16
 #define HTTP_TICK_MS 5
 #define HTTP_IDLE_MS 5000
+#define HTTP_STOP_MS (HTTP_IDLE_MS + 1000)   /* stopping: then connections still open are cut */
 
 typedef struct hwait hwait;
+typedef struct hconn hconn;
 
 /* One listener: its socket, h2o's accept context (its one host: the API's
  * routes or only /metrics) and its connections. */
@@ -42,7 +46,9 @@ struct http {
     h2o_context_t ctx;
     listener api, metrics;
     uv_timer_t tick;
-    int disposed;
+    int disposed, cut;
+    uint64_t stop_deadline_ns;  /* stopping: when open connections are cut (shutdown(2)) */
+    hconn *conns;               /* every open connection of both listeners */
     hwait *waiting;
 };
 
@@ -106,6 +112,7 @@ static const char *reason_of(int status)
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 421: return "Misdirected Request";
     case 503: return "Service Unavailable";
     default: return "Internal Server Error";
     }
@@ -158,8 +165,9 @@ int http_tenant_ok(http_call *k, const char *tenant)
 int http_seq(h2o_req_t *req, const char *s, const char *what, uint64_t *out)
 {
     char *end, why[120];
+    errno = 0;
     *out = strtoull(s, &end, 10);
-    if (s[0] >= '0' && s[0] <= '9' && !*end)
+    if (s[0] >= '0' && s[0] <= '9' && !*end && errno != ERANGE)
         return 0;
     snprintf(why, sizeof why, "%s: expected a seq (digits)", what);
     http_fail(req, 400, TMS_E_INVAL, why);
@@ -196,7 +204,8 @@ static int wait_fresh(server *d, h2o_req_t *req, const http_params *p, int metri
     uint64_t min, wait_ms = 1000;
     if (http_seq(req, p->min_seq, "min_seq", &min))
         return 1;
-    if (p->wait_ms && ((wait_ms = strtoull(p->wait_ms, &end, 10)) > 3600000 || *end || !p->wait_ms[0]))
+    errno = 0;
+    if (p->wait_ms && ((wait_ms = strtoull(p->wait_ms, &end, 10)) > 3600000 || *end || !p->wait_ms[0] || errno))
         return http_fail(req, 400, TMS_E_INVAL, "wait_ms: expected milliseconds (0 to 3600000)"), 1;
     if (min <= projection_seq(d))
         return 0;
@@ -269,20 +278,22 @@ static const struct route {
     {"POST", "/v1/submit", TMS_RIGHT_SUBMIT, 0, http_post_submit},
     {"GET", "/v1/status", TMS_RIGHT_LOOKUP, 0, http_get_status},
     {"GET", "/v1/watch", TMS_RIGHT_LOOKUP, 0, http_get_watch},
-    {"GET", "/metrics", TMS_RIGHT_NONE, 0, get_metrics},
+    {"GET", "/metrics", TMS_RIGHT_LOOKUP, 0, get_metrics},
 };
+/* The --metrics listener: GET /metrics only, no credentials (bind it where only the scraper reaches). */
+static const struct route metrics_route = {"GET", "/metrics", TMS_RIGHT_NONE, 0, get_metrics};
 
 static int route(server *d, h2o_req_t *req, int metrics_only)
 {
-    const struct route *r = NULL, *path_only = NULL;
+    const struct route *r = NULL, *path_only = NULL, *table = metrics_only ? &metrics_route : routes;
+    size_t n = metrics_only ? 1 : sizeof routes / sizeof routes[0];
     int presented;
     http_call k = {d, req, {0}, NULL};
-    d->ctr.requests++;
-    for (size_t i = metrics_only ? sizeof routes / sizeof routes[0] - 1 : 0; i < sizeof routes / sizeof routes[0]; i++)
-        if (h2o_memis(req->path_normalized.base, req->path_normalized.len, routes[i].path, strlen(routes[i].path))) {
-            path_only = &routes[i];
-            if (h2o_memis(req->method.base, req->method.len, routes[i].method, strlen(routes[i].method)))
-                r = &routes[i];
+    for (size_t i = 0; i < n; i++)
+        if (h2o_memis(req->path_normalized.base, req->path_normalized.len, table[i].path, strlen(table[i].path))) {
+            path_only = &table[i];
+            if (h2o_memis(req->method.base, req->method.len, table[i].method, strlen(table[i].method)))
+                r = &table[i];
         }
     if (!r)
         return http_fail(req, path_only ? 405 : 404, TMS_E_INVAL,
@@ -317,6 +328,7 @@ typedef struct handler {
 static int on_req(h2o_handler_t *self, h2o_req_t *req)
 {
     handler *h = (handler *)self;
+    h->d->ctr.requests++;   /* here, not in route: a min_seq wait routes its request again */
     return route(h->d, req, h->metrics_only);
 }
 
@@ -324,15 +336,23 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
 
 /* A connection: h2o's socket takes the handle's data pointer, so the
  * server is kept beside the handle. */
-typedef struct hconn {
+struct hconn {
     uv_tcp_t tcp;   /* first: the close callback gets its address */
     listener *from;
-} hconn;
+    http *h;
+    hconn *prev, *next;
+};
 
-static void on_closed(uv_handle_t *h)
+static void on_closed(uv_handle_t *hd)
 {
-    hconn *c = (hconn *)h;
+    hconn *c = (hconn *)hd;
     c->from->nconns--;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->h->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
     free(c);
 }
 
@@ -345,6 +365,12 @@ static void on_accept(uv_stream_t *srv, int status)
         return;
     uv_tcp_init(d->loop, &c->tcp);
     c->from = l;
+    c->h = d->http;
+    c->prev = NULL;
+    c->next = d->http->conns;
+    if (c->next)
+        c->next->prev = c;
+    d->http->conns = c;
     l->nconns++;
     if (uv_accept(srv, (uv_stream_t *)&c->tcp) || l->nconns > l->max || d->stopping) {
         uv_close((uv_handle_t *)&c->tcp, on_closed);
@@ -366,9 +392,29 @@ static void finish_if_idle(server *d)
     uv_close((uv_handle_t *)&h->tick, NULL);
 }
 
+/* Stopping, HTTP_STOP_MS later: a connection still open belongs to a client
+ * that does not take its answer (a watch it stopped reading) or holds an
+ * idle keep-alive past the request timeout. h2o 2.2 has no write timeout:
+ * shutdown(2) makes its pending write fail, and h2o closes the connection. */
+static void cut_connections(server *d)
+{
+    http *h = d->http;
+    unsigned n = 0;
+    if (!d->stopping || h->cut || !h->conns || now_ns() < h->stop_deadline_ns)
+        return;
+    h->cut = 1;
+    for (hconn *c = h->conns; c; c = c->next) {
+        uv_os_fd_t fd;
+        if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && shutdown(fd, SHUT_RDWR) == 0)
+            n++;
+    }
+    daemon_log("warn", "msg=\"stopping: cut HTTP connections still open\" connections=%u", n);
+}
+
 static void on_tick(uv_timer_t *t)
 {
     http_wake(t->data);
+    cut_connections(t->data);
     finish_if_idle(t->data);
 }
 
@@ -410,6 +456,10 @@ int http_start(server *d, char *why, size_t whylen)
     h2o_config_init(&h->config);
     h->config.max_request_entity_size = HTTP_MAX_BODY;
     h->config.http1.req_timeout = HTTP_IDLE_MS;   /* a request arrives within this; idle keep-alive closes */
+    /* HTTP/1.1 only: h2o would otherwise take HTTP/2 (prior knowledge or
+       Upgrade: h2c), where a stream reset frees a request a route still
+       holds (a min_seq wait, a submit in a group commit) */
+    h->config.http1.upgrade_to_http2 = 0;
     add_host(d, &h->api, "api", 0, d->opt.max_tcp_connections);
     add_host(d, &h->metrics, "metrics", 1, HTTP_METRICS_CONNECTIONS);
     h2o_context_init(&h->ctx, d->loop, &h->config);
@@ -426,6 +476,7 @@ void http_close(server *d)
     if (!h || h->disposed)
         return;
     h->ctx.shutdown_requested = 1;   /* h2o: every answer from now on closes its connection */
+    h->stop_deadline_ns = now_ns() + (uint64_t)HTTP_STOP_MS * 1000000u;
     http_wake(d);   /* stopping: every waiter is answered */
     listener *ls[2] = {&h->api, &h->metrics};
     for (int i = 0; i < 2; i++)
@@ -435,6 +486,21 @@ void http_close(server *d)
        h2o_context_dispose then finds pending; idle keep-alive connections
        close by themselves within HTTP_IDLE_MS */
     finish_if_idle(d);   /* else on a later tick, when the connections are gone */
+}
+
+unsigned http_connections(const server *d)
+{
+    return d->http ? d->http->api.nconns + d->http->metrics.nconns : 0;
+}
+
+void http_abandon(server *d)
+{
+    http *h = d->http;
+    if (!h || h->disposed)
+        return;
+    h2o_context_dispose(&h->ctx);   /* closes h2o's own timers: before anyone else closes every handle */
+    h->disposed = 1;
+    uv_close((uv_handle_t *)&h->tick, NULL);
 }
 
 void http_free(server *d)

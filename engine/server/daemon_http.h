@@ -5,7 +5,9 @@
  *
  * Every h2o_req_t handed to a route stays valid until the route answers it:
  * h2o's HTTP/1 connection stops reading while a request is being handled, so
- * a client that goes away is noticed only when the answer is written. A
+ * a client that goes away is noticed only when the answer is written. This
+ * holds for HTTP/1 only, which is why HTTP/2 (h2c) is turned off: there a
+ * stream reset frees the request at once. A
  * route may therefore answer later (a min_seq wait, a submit's group
  * commit); a streamed answer (watch) learns of a client gone through its
  * generator's stop callback. */
@@ -42,6 +44,9 @@ void http_header(h2o_req_t *req, const char *name, const char *value);
 int http_tenant_ok(http_call *k, const char *tenant);
 /* A decimal seq in s: 0, or -1 after a 400 naming what. */
 int http_seq(h2o_req_t *req, const char *s, const char *what, uint64_t *out);
+
+/* Open HTTP connections of both listeners. */
+unsigned http_connections(const server *d);
 
 /* daemon_http_read.c: each answers its request and returns 0. */
 int http_get_check(http_call *k);

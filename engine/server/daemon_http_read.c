@@ -176,9 +176,10 @@ int http_get_status(http_call *k)
     }
     sodium_bin2hex(hex, sizeof hex, head, TMS_HASH_LEN);
     http_send_json(k->req, 200,
-                   json_pack("{s:I,s:s,s:s,s:o,s:I,s:s}", "last_seq", (json_int_t)seq, "head", seq ? hex : "", "role",
-                             d->opt.replica_of ? "replica" : "leader", "read_only",
+                   json_pack("{s:I,s:s,s:s,s:o,s:I,s:I,s:s}", "last_seq", (json_int_t)seq, "head", seq ? hex : "",
+                             "role", d->opt.replica_of ? "replica" : "leader", "read_only",
                              d->read_only[0] ? json_string(d->read_only) : json_false(), "connections",
-                             (json_int_t)d->nconns, "principal", k->who->name));
+                             (json_int_t)d->nconns, "http_connections", (json_int_t)http_connections(d), "principal",
+                             k->who->name));
     return 0;
 }

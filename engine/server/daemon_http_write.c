@@ -173,11 +173,12 @@ typedef struct stream {
     size_t inflight_len;
     uint64_t last_ns;           /* when bytes were last handed to h2o */
     int sending, ended, released;
+    int starting;               /* inside http_get_watch: the stream outlives its first pump */
 } stream;
 
 static void maybe_free(stream *s)
 {
-    if (s->req || !s->released)
+    if (s->req || !s->released || s->starting)
         return;
     free(s->inflight);
     msgpack_sbuffer_destroy(&s->pending);
@@ -306,14 +307,15 @@ int http_get_watch(http_call *k)
     http_header(k->req, "x-tms-from", hdr);
     h2o_start_response(k->req, &s->gen);
     s->last_ns = now_ns();
+    s->starting = 1;   /* the first pump may end the watch (from > until, an unreadable log) and release it */
     if (watch_start(d, next, until, p->tenant ? p->tenant : "", &stream_ops, s)) {
         stream_end(d, s, TMS_E_NOMEM, "out of memory");
-        stream_release(s);
-        return 0;
-    }
-    if (s->req && !s->sending && !s->ended) {   /* nothing to send yet: the headers go with a keep-alive line */
+        s->released = 1;   /* no watcher took it: h2o's part alone remains */
+    } else if (s->req && !s->sending && !s->ended) {   /* nothing to send yet: the headers go with a keep-alive line */
         msgpack_sbuffer_write(&s->pending, "\n", 1);
         kick(s);
     }
+    s->starting = 0;
+    maybe_free(s);
     return 0;
 }

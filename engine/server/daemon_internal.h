@@ -219,6 +219,8 @@ void http_close(server *d);
  * answer it and free j. */
 void http_submitted(server *d, job *j, tms_err err, const char *why);
 void http_free(server *d);
+/* tmsd could not start: dispose h2o before the loop's handles are all closed. */
+void http_abandon(server *d);
 /* daemon.c: listen on HOST:PORT with cb (0, or -1 after a message on stderr). */
 int daemon_listen_tcp(server *d, uv_tcp_t *srv, const char *addr, uv_connection_cb cb);
 /* daemon_replica.c */

@@ -282,8 +282,73 @@ def test_metrics_listener(d):
         check("tmsd exits 0", p.wait(timeout=30) == 0)
 
 
+def test_hostile(d):
+    """The review's findings, each once: HTTP/2 refused (a reset stream would
+    free a waiting request), a watch that ends in its first pump, seq
+    overflow, a client that stops reading at SIGTERM, a start that fails."""
+    data = os.path.join(d, "data")
+    ctl("--data", data, "submit", stdin="".join(json.dumps(c) + "\n" for c in SETUP))
+    p, port = start(d, data)
+    try:
+        q = "tenant=acme&kind=extension&id=1001&name=x"
+        r = subprocess.run(["curl", "-s", "--http2-prior-knowledge", "-m", "0.5",
+                            "http://127.0.0.1:%d/v1/check?%s&min_seq=99&wait_ms=3000" % (port, q)],
+                           capture_output=True, text=True, timeout=30)
+        r = subprocess.run(["curl", "-s", "--http2", "-m", "0.5",
+                            "http://127.0.0.1:%d/v1/check?%s&min_seq=99&wait_ms=3000" % (port, q)],
+                           capture_output=True, text=True, timeout=30)
+        time.sleep(3.2)   # past the wait: a waiter left behind would be answered now
+        st, body, r = request(port, "GET", "/v1/status")
+        check("HTTP/2 attempts (prior knowledge, h2c upgrade) leave tmsd serving", st == 200 and p.poll() is None,
+              (st, body))
+        st, body, r = request(port, "GET", "/v1/watch?from=3&until=2")
+        check("a watch that ends before its first line: 200, empty", st == 200 and body == "", (st, body))
+        st, body, r = request(port, "GET", "/v1/watch?from=1&until=3&tenant=nobody")
+        check("a watch whose filter matches nothing up to until: 200, empty", st == 200 and body == "", (st, body))
+        st, body, r = request(port, "GET", "/v1/check?%s&seq=99999999999999999999999" % q)
+        check("a seq beyond 64 bits: 400", st == 400, (st, body))
+        st, body, r = request(port, "GET", "/v1/check?%s&min_seq=99999999999999999999999" % q)
+        check("a min_seq beyond 64 bits: 400", st == 400, (st, body))
+        # a watcher that stops reading, then SIGTERM: tmsd cuts it and exits 0 within the stop deadline
+        lines = "".join(json.dumps(cmd("CreateExtension", id="s%05d" % i)) + "\n" for i in range(6000))
+        ctl("--connect", os.path.join(data, "tmsd.sock"), "submit", stdin=lines)
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", port))
+        stalled.sendall(b"GET /v1/watch?from=1 HTTP/1.1\r\nHost: x\r\n\r\n")
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        p.send_signal(signal.SIGTERM)
+        code = p.wait(timeout=40)
+        took = time.monotonic() - t0
+        check("SIGTERM with a watcher that stopped reading: exit 0 within ~6 s", code == 0 and took < 15,
+              (code, took, open(os.path.join(d, "tmsd.log")).read()[-500:]))
+        stalled.close()
+    finally:
+        if p.poll() is None:
+            p.kill()
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    r = subprocess.run([TMSD, "--data", data, "--http", "127.0.0.1:%d" % busy.getsockname()[1]],
+                       capture_output=True, text=True, timeout=30)
+    busy.close()
+    check("--http on a port in use: exit 2 with a message (no abort)", r.returncode == 2 and "--http" in r.stderr,
+          (r.returncode, r.stderr[-300:]))
+    # /metrics on the API listener wants the lookup right; the metrics listener none
+    mport = free_port()
+    p, port = start(d, data, "--tcp-lookups-need-token", "--metrics", "127.0.0.1:%d" % mport)
+    try:
+        check("API /metrics without a token under --tcp-lookups-need-token: 401",
+              request(port, "GET", "/metrics")[0] == 401)
+        check("the metrics listener answers without credentials", request(mport, "GET", "/metrics")[0] == 200)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        check("tmsd exits 0", p.wait(timeout=30) == 0)
+
+
 def main():
-    for t in (test_submit, test_principals, test_watch, test_metrics_listener):
+    for t in (test_submit, test_principals, test_watch, test_metrics_listener, test_hostile):
         d = tempfile.mkdtemp(prefix="tms-httpw-")
         try:
             t(d)

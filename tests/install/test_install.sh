@@ -53,6 +53,24 @@ if [ -n "$lib" ]; then
     done
 fi
 
+# man pages (help2man, from --help) and the systemd unit
+for page in man1/tmsctl.1 man1/tms-audit.1 man1/tms-history.1 man1/tms-restore.1 man8/tmsd.8; do
+    f=$(find "$prefix" -path "*/man/$page" | head -1)
+    check "man page $page is installed" test -n "$f"
+    [ -n "$f" ] && check "man page $page renders with NAME and the version" sh -c \
+        "MANWIDTH=100 man -l '$f' 2>/dev/null | grep -q NAME && grep -q 'tmsperm $version' '$f'"
+done
+unit=$prefix/lib/systemd/system/tmsd.service
+check "tmsd.service is installed" test -f "$unit"
+check "tmsd.service is Type=notify with ExecReload SIGHUP" sh -c \
+    "grep -q '^Type=notify' '$unit' && grep -q '^ExecReload=/bin/kill -HUP' '$unit'"
+check "the sysusers.d entry for user tmsperm is installed" grep -q '^u tmsperm' "$prefix/lib/sysusers.d/tmsperm.conf"
+if command -v systemd-analyze >/dev/null; then
+    sed "s|^ExecStart=[^ ]*/tmsd|ExecStart=$prefix/sbin/tmsd|" "$unit" >"$tmp/tmsd.service"
+    out=$(systemd-analyze verify --man=no "$tmp/tmsd.service" 2>&1)
+    check "systemd-analyze verify tmsd.service: '$out'" test -z "$out"
+fi
+
 for h in tmsperm.h tmsclient.h; do
     printf '#include <%s>\nint main(void) { return TMS_OK; }\n' "$h" >"$tmp/h.c"
     check "$h compiles alone" cc -std=c11 -Wall -Wextra -pedantic -Werror -I"$prefix/include" -c "$tmp/h.c" -o "$tmp/h.o"
