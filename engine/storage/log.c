@@ -418,14 +418,16 @@ static void make_private(int dirfd)
     uint64_t *segs = NULL;
     size_t n = 0;
     char name[TMS_SEG_NAME_MAX];
-    if (fstat(dirfd, &sb) == 0 && (sb.st_mode & 027))
-        (void)fchmod(dirfd, sb.st_mode & 0750);
+    if (fstat(dirfd, &sb) == 0 && (sb.st_mode & 027) && fchmod(dirfd, sb.st_mode & 0750) != 0) {
+        /* a directory another user owns keeps its mode: no worse than before */
+    }
     if (tms_log_list_segments(dirfd, &segs, &n) != TMS_OK)
         return;
     for (size_t i = 0; i < n; i++) {
         tms_log_seg_name(name, segs[i]);
-        if (fstatat(dirfd, name, &sb, 0) == 0 && (sb.st_mode & 037))
-            (void)fchmodat(dirfd, name, sb.st_mode & 0640, 0);
+        if (fstatat(dirfd, name, &sb, 0) == 0 && (sb.st_mode & 037) && fchmodat(dirfd, name, sb.st_mode & 0640, 0) != 0) {
+            /* likewise a segment another user owns */
+        }
     }
     free(segs);
 }

@@ -1,0 +1,79 @@
+#!/bin/sh
+# test_package.sh -- the Debian packages (issue 12, item 2), container-free:
+# builds them with `dpkg-buildpackage -us -uc -b` in a copy of the tree, runs
+# lintian (errors fail the test; warnings are printed), unpacks the .debs into
+# a scratch root with `dpkg -x` and checks there:
+#   - the programs, tmsd.service, the man pages, /etc/default/tmsperm;
+#   - the maintainer scripts create user tmsperm (systemd-sysusers) and enable tmsd;
+#   - libtmsperm0's library and libtmsperm-dev's headers, link and tmsperm.pc:
+#     examples/embedded/pbx_check.c built with pkg-config against the unpacked
+#     files answers a check on data written by the unpacked tmsctl;
+#   - debian/changelog's version is the project's (CMakeLists.txt).
+#
+# usage: test_package.sh SOURCE_DIR   (needs dpkg-dev, debhelper, lintian: scripts/test installs them)
+set -u
+src=$(cd "$1" && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/tms-package.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+passed=0 failed=0
+ok() { passed=$((passed + 1)); }
+bad() { failed=$((failed + 1)); echo "FAIL $*"; }
+check() { what=$1; shift; if "$@"; then ok; else bad "$what"; fi; }
+finish() { echo "$passed passed, $failed failed"; [ "$failed" = 0 ] && [ "$passed" -gt 0 ]; exit $?; }
+
+for tool in dpkg-buildpackage dh lintian; do
+    command -v "$tool" >/dev/null || { bad "$tool is not installed (scripts/bootstrap dpkg-dev debhelper lintian)"; finish; }
+done
+version=$(sed -n 's/^project(tmsperm VERSION \([0-9.]*\).*/\1/p' "$src/CMakeLists.txt")
+deb_version=$(dpkg-parsechangelog -l "$src/debian/changelog" -S Version)
+check "debian/changelog's version ($deb_version) is the project's ($version)" test "$deb_version" = "$version"
+
+mkdir -p "$tmp/src/tmsperm"
+(cd "$src" && git ls-files -co --exclude-standard) | tar -C "$src" -cf - -T - | tar -C "$tmp/src/tmsperm" -xf -
+if ! (cd "$tmp/src/tmsperm" && dpkg-buildpackage -us -uc -b >"$tmp/build.log" 2>&1); then
+    bad "dpkg-buildpackage: $(tail -15 "$tmp/build.log")"
+    finish
+fi
+ok
+debs=$(ls "$tmp"/src/*.deb | grep -v dbgsym)
+check "three packages: tmsperm, libtmsperm0, libtmsperm-dev ($(echo $debs | xargs -n1 basename | tr '\n' ' '))" \
+    test "$(echo "$debs" | wc -l)" = 3
+lintian --tag-display-limit 0 "$tmp"/src/*.changes >"$tmp/lintian.log" 2>&1
+grep '^W:' "$tmp/lintian.log" | sed 's/^/  lintian: /'
+check "lintian: no errors ($(grep '^E:' "$tmp/lintian.log" | head -5 | tr '\n' ' '))" sh -c "! grep -q '^E:' '$tmp/lintian.log'"
+
+root=$tmp/root
+for deb in $debs; do dpkg -x "$deb" "$root"; done
+for f in usr/bin/tmsctl usr/bin/tms-audit usr/bin/tms-history usr/bin/tms-restore usr/sbin/tmsd \
+         lib/systemd/system/tmsd.service usr/share/man/man8/tmsd.8.gz usr/share/man/man1/tmsctl.1.gz \
+         etc/default/tmsperm usr/include/tmsperm.h usr/include/tmsclient.h; do
+    check "the packages hold /$f" test -e "$root/$f"
+done
+check "/usr/sbin/tmsd --version" test "$("$root/usr/sbin/tmsd" --version)" = "tmsd (tmsperm) $version"
+ctrl=$tmp/ctrl
+dpkg -e "$(echo "$debs" | grep '/tmsperm_')" "$ctrl"
+check "tmsperm's postinst creates the user (systemd-sysusers)" grep -q 'systemd-sysusers' "$ctrl/postinst"
+check "tmsperm's postinst enables and starts tmsd.service" grep -q 'tmsd.service' "$ctrl/postinst"
+check "tmsperm depends on libsystemd0 and libh2o (shlibs)" sh -c \
+    "dpkg -I '$(echo "$debs" | grep '/tmsperm_')' | grep -q 'Depends:.*libsystemd0.*' "
+
+pc=$(find "$root" -name tmsperm.pc | head -1)
+check "libtmsperm-dev holds tmsperm.pc" test -n "$pc"
+lib=$(find "$root" -name "libtmsperm.so.0" | head -1)
+check "libtmsperm0 holds libtmsperm.so.0" test -n "$lib"
+flags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs tmsperm)
+# shellcheck disable=SC2086
+if cc -std=c11 -Wall -Wextra -Werror "$src/examples/embedded/pbx_check.c" $flags -o "$tmp/pbx_check" 2>"$tmp/cc.err"; then
+    ok
+    printf '%s\n' '{"cmd":"CreateTenant","tenant":"acme","actor":"system","admin":"admin"}' \
+        '{"cmd":"CreateExtension","tenant":"acme","actor":"admin","id":"1001"}' \
+        '{"cmd":"SetPermissions","tenant":"acme","actor":"admin","kind":"extension","id":"1001","enable":["calls.international"],"disable":[]}' |
+        "$root/usr/bin/tmsctl" --data "$tmp/data" submit >/dev/null 2>&1
+    out=$(LD_LIBRARY_PATH=$(dirname "$lib") "$tmp/pbx_check" "$tmp/data" acme extension 1001 calls.international 2>&1)
+    check "pbx_check through the packaged library: allow (got '$out')" test "$out" = allow
+    out=$(LD_LIBRARY_PATH=$(dirname "$lib") "$tmp/pbx_check" "$tmp/data" acme extension 1001 recordings.listen 2>&1)
+    check "pbx_check through the packaged library: deny (got '$out')" test "$out" = deny
+else
+    bad "pbx_check.c against the packaged headers and library: $(head -5 "$tmp/cc.err")"
+fi
+finish
