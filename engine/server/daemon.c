@@ -31,12 +31,25 @@ uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void hist_add(uint64_t *hist, uint64_t value, int shift)
+void hist_add(uint64_t *hist, uint64_t *sum, uint64_t value, int shift)
 {
     int b = 0;
+    *sum += value;
     while (b < HIST_BUCKETS - 1 && value >= (UINT64_C(1) << (b + shift)))
         b++;
     hist[b]++;
+}
+
+const char *log_quote(char *buf, size_t len, const char *v)
+{
+    size_t o = 0;
+    for (const char *p = v ? v : ""; *p && o + 3 < len; p++) {
+        if (*p == '"' || *p == '\\')
+            buf[o++] = '\\';
+        buf[o++] = *p == '\n' || *p == '\r' ? ' ' : *p;
+    }
+    buf[o] = '\0';
+    return buf;
 }
 
 void daemon_log(const char *level, const char *fmt, ...)
@@ -575,8 +588,10 @@ int tms_daemon_run(const tms_daemon_options *opt)
         goto done;
     }
     if (start_listeners(&d, sock) == 0) {
-        daemon_log("info", "msg=started data=%s socket=%s listen=%s metrics=%s last_seq=%llu pid=%ld",
-                   opt->data_dir, sock[0] ? sock : "-", opt->listen ? opt->listen : "-",
+        char qdata[2 * 4096 + 2], qsock[2 * sizeof sock + 2];
+        daemon_log("info", "msg=started version=%s data=\"%s\" socket=\"%s\" listen=%s http=%s metrics=%s last_seq=%llu "
+                   "pid=%ld", tms_version(), log_quote(qdata, sizeof qdata, opt->data_dir),
+                   log_quote(qsock, sizeof qsock, sock), opt->listen ? opt->listen : "-", opt->http ? opt->http : "-",
                    opt->metrics ? opt->metrics : "-", (unsigned long long)tms_engine_last_seq(d.eng), (long)getpid());
         /* systemd (Type=notify): ready once every listener is open; a no-op without NOTIFY_SOCKET */
         sd_notifyf(0, "READY=1\nSTATUS=serving %s, last seq %llu\nMAINPID=%lu", opt->data_dir,

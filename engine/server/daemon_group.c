@@ -59,6 +59,33 @@ static void reply_job(server *d, job *j)
     conn_send(j->c, &d->out);   /* too big for a frame: answered E_TOOBIG there */
 }
 
+/* Every refused command at level info, with its code: auditors and SREs
+ * grep them (a rejection is a record; INVALID_COMMAND and E_DENIED are
+ * refused before the log and have no seq). */
+static void log_rejections(const job *j)
+{
+    char why[2 * TMS_MESSAGE_MAX], who[2 * TMS_ID_MAX + 2], tenant[2 * TMS_ID_MAX + 2], actor[2 * TMS_ID_MAX + 2];
+    for (size_t i = 0; i < j->n; i++) {
+        const tms_submission *s = &j->subs[i];
+        if (s->cmd && s->verdict.code == TMS_OK)
+            continue;
+        /* a refused principal's command was parsed; a malformed one was not */
+        const tms_cmd *c = s->cmd ? s->cmd : s->verdict.code == TMS_E_DENIED ? &j->cmds[i] : NULL;
+        char seq[24] = "-";
+        if (s->cmd)
+            snprintf(seq, sizeof seq, "%llu", (unsigned long long)s->seq);
+        daemon_log("info", "msg=\"submit rejected\" seq=%s code=%s cmd=%s tenant=\"%s\" actor=\"%s\" "
+                           "principal=\"%s\" peer=\"%s\" why=\"%s\"",
+                   seq,
+                   s->cmd || s->verdict.code ? tms_err_name(s->verdict.code) : "INVALID_COMMAND",
+                   c ? tms_cmd_defs[c->type].name : "-",
+                   log_quote(tenant, sizeof tenant, c ? TMS_CMD_STR(c, TMS_F_TENANT) : ""),
+                   log_quote(actor, sizeof actor, c ? TMS_CMD_STR(c, TMS_F_ACTOR) : ""),
+                   log_quote(who, sizeof who, j->who->name), j->peer,
+                   log_quote(why, sizeof why, s->cmd ? s->verdict.message : j->why[i]));
+    }
+}
+
 static void finish_group(server *d)
 {
     size_t k = 0;
@@ -68,6 +95,8 @@ static void finish_group(server *d)
         for (size_t i = 0; d->group_subs && i < j->n; i++)
             if (j->subs[i].cmd)
                 j->subs[i] = d->group_subs[k++];
+        if (!d->group_err)
+            log_rejections(j);
         if (j->http) {
             http_submitted(d, j, d->group_err, d->group_why);   /* it frees j */
             j = next;
@@ -127,7 +156,7 @@ static void after_cb(uv_work_t *w, int status)
 {
     server *d = w->data;
     (void)status;
-    hist_add(d->ctr.commit_ns_hist, d->group_ns, 10);
+    hist_add(d->ctr.commit_ns_hist, &d->ctr.commit_ns_sum, d->group_ns, 10);
     if ((d->group_err == TMS_E_MAPFULL || d->group_err == TMS_E_BEHIND) && regrow(d))
         return;
     d->group_retries = 0;
@@ -137,7 +166,7 @@ static void after_cb(uv_work_t *w, int status)
                    d->group_why);
     d->ctr.groups++;
     d->ctr.group_cmds += d->group_n;
-    hist_add(d->ctr.group_size_hist, d->group_n, 0);
+    hist_add(d->ctr.group_size_hist, &d->ctr.group_size_sum, d->group_n, 0);
     finish_group(d);
     fresh_wake(d);   /* lookups waiting for a seq this group reached */
     watch_pump(d);   /* watchers: the group's records */

@@ -45,9 +45,6 @@ int http_tenant_ok(http_call *k, const char *tenant);
 /* A decimal seq in s: 0, or -1 after a 400 naming what. */
 int http_seq(h2o_req_t *req, const char *s, const char *what, uint64_t *out);
 
-/* Open HTTP connections of both listeners. */
-unsigned http_connections(const server *d);
-
 /* daemon_http_read.c: each answers its request and returns 0. */
 int http_get_check(http_call *k);
 int http_post_check(http_call *k);

@@ -80,6 +80,7 @@ typedef struct counters {
     uint64_t lookup_ns_hist[HIST_BUCKETS];   /* lookup frame latency, bucket i < 2^(i+10) ns */
     uint64_t commit_ns_hist[HIST_BUCKETS];   /* group commit latency */
     uint64_t group_size_hist[HIST_BUCKETS];  /* commands per group, bucket i < 2^i */
+    uint64_t lookup_ns_sum, commit_ns_sum, group_size_sum;   /* the histograms' _sum */
 } counters;
 
 struct server {
@@ -158,8 +159,12 @@ void conn_active(conn *c);
 void daemon_shutdown_check(server *d);
 void daemon_begin_shutdown(server *d, const char *why);
 void daemon_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* v for a quoted logfmt value ("..." around it in the format): quotes and
+ * backslashes escaped, line breaks as spaces, cut to fit buf. Returns buf. */
+const char *log_quote(char *buf, size_t len, const char *v);
 uint64_t now_ns(void);
-void hist_add(uint64_t *hist, uint64_t value, int shift);
+/* Count value in a log2 histogram (bucket i < 2^(i+shift)) and add it to *sum. */
+void hist_add(uint64_t *hist, uint64_t *sum, uint64_t value, int shift);
 
 /* daemon_ops.c */
 /* Handle one frame from c. Returns 0, or -1 when the connection must close. */
@@ -219,6 +224,8 @@ void http_close(server *d);
  * answer it and free j. */
 void http_submitted(server *d, job *j, tms_err err, const char *why);
 void http_free(server *d);
+/* Open HTTP connections of both listeners (0 without --http/--metrics). */
+unsigned http_connections(const server *d);
 /* tmsd could not start: dispose h2o before the loop's handles are all closed. */
 void http_abandon(server *d);
 /* daemon.c: listen on HOST:PORT with cb (0, or -1 after a message on stderr). */

@@ -4,6 +4,7 @@
  * worker thread. Replies are msgpack frames echoing the request's "req". */
 #include "daemon_internal.h"
 #include "mpsafe.h"
+#include "log.h"
 #include "lookup.h"
 #include "query.h"
 #include <sodium.h>
@@ -523,7 +524,7 @@ int handle_frame(conn *c, const uint8_t *payload, size_t len)
     case TMS_OP_WATCH: rc = op_watch(c, m, req); break;
     }
     if (o != TMS_OP_SUBMIT)
-        hist_add(d->ctr.lookup_ns_hist, now_ns() - t0, 10);
+        hist_add(d->ctr.lookup_ns_hist, &d->ctr.lookup_ns_sum, now_ns() - t0, 10);
 done:
     msgpack_unpacked_destroy(&up);
     return rc;
@@ -543,8 +544,8 @@ static void metric(msgpack_sbuffer *sb, const char *fmt, ...)
 
 /* A log2 histogram as Prometheus cumulative buckets; bucket i holds values
  * below 2^(i+shift) (the last one: everything else). */
-static void histogram(msgpack_sbuffer *sb, const char *name, const char *help, const uint64_t *h, int shift,
-                      double scale)
+static void histogram(msgpack_sbuffer *sb, const char *name, const char *help, const uint64_t *h, uint64_t sum,
+                      int shift, double scale)
 {
     uint64_t cum = 0;
     metric(sb, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
@@ -556,7 +557,28 @@ static void histogram(msgpack_sbuffer *sb, const char *name, const char *help, c
             metric(sb, "%s_bucket{le=\"%g\"} %llu\n", name, (double)(UINT64_C(1) << (i + shift)) * scale,
                    (unsigned long long)cum);
     }
-    metric(sb, "%s_count %llu\n", name, (unsigned long long)cum);
+    metric(sb, "%s_sum %.9g\n%s_count %llu\n", name, (double)sum * scale, name, (unsigned long long)cum);
+}
+
+/* What an SRE graphs beside the counters: version, role, how far the
+ * projection is, the log's and the map's size. */
+static void render_state_metrics(server *d, msgpack_sbuffer *sb)
+{
+    char logdir[4200];
+    uint64_t map = 0, used = 0;
+    tms_store_usage(d->store, &map, &used);
+    metric(sb, "# HELP tmsd_build_info the running tmsd\n# TYPE tmsd_build_info gauge\n"
+               "tmsd_build_info{version=\"%s\",role=\"%s\"} 1\n", tms_version(), d->opt.replica_of ? "replica" : "leader");
+    metric(sb, "# HELP tmsd_last_seq the last seq the projection has applied\n# TYPE tmsd_last_seq gauge\n"
+               "tmsd_last_seq %llu\n", (unsigned long long)projection_seq(d));
+    metric(sb, "# HELP tmsd_log_bytes bytes of the log's segment files\n# TYPE tmsd_log_bytes gauge\ntmsd_log_bytes %llu\n",
+           (unsigned long long)tms_log_dir_bytes(tms_data_path(logdir, sizeof logdir, d->opt.data_dir, "log")));
+    metric(sb, "# HELP tmsd_map_bytes the LMDB map size of the projection\n# TYPE tmsd_map_bytes gauge\n"
+               "tmsd_map_bytes %llu\n", (unsigned long long)map);
+    metric(sb, "# HELP tmsd_map_used_bytes bytes of the map in use\n# TYPE tmsd_map_used_bytes gauge\n"
+               "tmsd_map_used_bytes %llu\n", (unsigned long long)used);
+    metric(sb, "# HELP tmsd_http_connections open HTTP connections (both listeners)\n# TYPE tmsd_http_connections gauge\n"
+               "tmsd_http_connections %u\n", http_connections(d));
 }
 
 void render_metrics(server *d, msgpack_sbuffer *sb)
@@ -590,8 +612,10 @@ void render_metrics(server *d, msgpack_sbuffer *sb)
     if (d->replica)
         metric(sb, "# HELP tmsd_replica_stopped 1 when replication stopped (a record did not check or chain)\n"
                    "# TYPE tmsd_replica_stopped gauge\ntmsd_replica_stopped %d\n", replica_stopped(d));
-    histogram(sb, "tmsd_lookup_seconds", "time to answer a lookup frame", d->ctr.lookup_ns_hist, 10, 1e-9);
+    histogram(sb, "tmsd_lookup_seconds", "time to answer a lookup frame", d->ctr.lookup_ns_hist, d->ctr.lookup_ns_sum,
+              10, 1e-9);
     histogram(sb, "tmsd_group_commit_seconds", "time of a group commit (log fdatasync + LMDB commit)",
-              d->ctr.commit_ns_hist, 10, 1e-9);
-    histogram(sb, "tmsd_group_size", "commands per group commit", d->ctr.group_size_hist, 0, 1);
+              d->ctr.commit_ns_hist, d->ctr.commit_ns_sum, 10, 1e-9);
+    histogram(sb, "tmsd_group_size", "commands per group commit", d->ctr.group_size_hist, d->ctr.group_size_sum, 0, 1);
+    render_state_metrics(d, sb);
 }

@@ -48,6 +48,26 @@ typedef struct batch {
 
 /* ---- helpers shared with log_recover.c ---- */
 
+uint64_t tms_log_dir_bytes(const char *dir)
+{
+    uint64_t *segs = NULL, total = 0;
+    size_t n = 0;
+    char name[TMS_SEG_NAME_MAX];
+    struct stat sb;
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0)
+        return 0;
+    if (tms_log_list_segments(dirfd, &segs, &n) == TMS_OK)
+        for (size_t i = 0; i < n; i++) {
+            tms_log_seg_name(name, segs[i]);
+            if (fstatat(dirfd, name, &sb, 0) == 0)
+                total += (uint64_t)sb.st_size;
+        }
+    free(segs);
+    close(dirfd);
+    return total;
+}
+
 void tms_log_seg_name(char out[TMS_SEG_NAME_MAX], uint64_t first)
 {
     snprintf(out, TMS_SEG_NAME_MAX, "%020" PRIu64 TMS_SEG_SUFFIX, first);

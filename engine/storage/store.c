@@ -147,6 +147,17 @@ uint64_t tms_store_space_left(const tms_store *st)
     return statvfs(st->dir, &sv) == 0 ? (uint64_t)sv.f_bavail * sv.f_frsize : UINT64_MAX;
 }
 
+void tms_store_usage(const tms_store *st, uint64_t *map_bytes, uint64_t *used_bytes)
+{
+    MDB_envinfo info;
+    MDB_stat stat;
+    *map_bytes = *used_bytes = 0;
+    if (mdb_env_info(st->env, &info) == 0 && mdb_env_stat(st->env, &stat) == 0) {
+        *map_bytes = info.me_mapsize;
+        *used_bytes = ((uint64_t)info.me_last_pgno + 1) * stat.ms_psize;
+    }
+}
+
 int tms_store_trusted(const tms_store *st)
 {
     return st->trusted > 0;

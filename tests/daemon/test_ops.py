@@ -163,6 +163,71 @@ def test_notify_and_reload(d):
             p.kill()
 
 
+def test_metrics_and_logs(d):
+    """What an SRE reads: the new metrics, every rejected submit logged at
+    info with its code, values with spaces quoted."""
+    data, port = os.path.join(d, "data dir"), free_port()   # a space, for the quoting
+    tok = os.path.join(d, "token")
+    write(tok, "metrics-token-0123456789\n")
+    pf = os.path.join(d, "principals.json")
+    write(os.path.join(d, "acme.token"), "acme-token-0123456789\n")
+    write(pf, json.dumps({"principals": [
+        {"name": "front", "token_file": tok, "rights": ["lookup", "submit", "admin"], "tenants": ["*"]},
+        {"name": "acme-only", "token_file": os.path.join(d, "acme.token"), "rights": ["lookup", "submit"],
+         "tenants": ["acme"]}]}))
+    log = os.path.join(d, "tmsd.log")
+    p = subprocess.Popen([TMSD, "--data", data, "--http", "127.0.0.1:%d" % port, "--principals", pf],
+                         stdout=open(log, "ab"), stderr=subprocess.STDOUT)
+    try:
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                time.sleep(0.02)
+
+        def post(token, cmds):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+            c.request("POST", "/v1/submit", json.dumps(cmds), {"Authorization": "Bearer " + token})
+            r = c.getresponse()
+            out = json.loads(r.read())
+            c.close()
+            return out
+        v = post("metrics-token-0123456789", [
+            {"cmd": "CreateTenant", "tenant": "acme", "actor": "system", "admin": "admin"},
+            {"cmd": "CreateExtension", "tenant": "acme", "actor": "admin", "id": "1001"},
+            {"cmd": "CreateExtension", "tenant": "acme", "actor": "admin", "id": "1001"},   # ALREADY_EXISTS
+            {"cmd": "Nope"}])                                                            # INVALID_COMMAND
+        v2 = post("acme-token-0123456789", [{"cmd": "CreateExtension", "tenant": "beta", "actor": "admin", "id": "7"}])
+        check("setup verdicts", [x["verdict"] for x in v] == ["accepted", "accepted", "rejected", "rejected"] and
+              v2[0]["error"] == "E_DENIED", (v, v2))
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
+        c.request("GET", "/metrics", headers={"Authorization": "Bearer metrics-token-0123456789"})
+        m = c.getresponse().read().decode()
+        c.close()
+        want = ['tmsd_build_info{version="', "tmsd_last_seq 3\n", "tmsd_group_commit_seconds_sum ",
+                "tmsd_lookup_seconds_sum ", "tmsd_group_size_sum ", "tmsd_map_bytes ", "tmsd_map_used_bytes ",
+                "tmsd_http_connections 1\n"]
+        check("metrics: build info, last seq, histogram sums, map, HTTP connections",
+              all(w in m for w in want), [w for w in want if w not in m])
+        logb = [l for l in m.splitlines() if l.startswith("tmsd_log_bytes ")]
+        check("metrics: the log's size", logb and int(logb[0].split()[1]) > 0, logb)
+        ver = subprocess.run([TMSD, "--version"], capture_output=True, text=True).stdout.split()[-1]
+        check("tmsd_build_info names this version", 'version="%s"' % ver in m, ver)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        check("exit 0", p.wait(timeout=30) == 0)
+    text = open(log).read()
+    rej = [l for l in text.splitlines() if 'msg="submit rejected"' in l]
+    check("three rejected submits logged at info", len(rej) == 3 and all("level=info" in l for l in rej), rej)
+    check("... with their codes and who sent them",
+          any("seq=3 code=ALREADY_EXISTS cmd=CreateExtension" in l and 'principal="front"' in l for l in rej) and
+          any("seq=- code=INVALID_COMMAND" in l for l in rej) and
+          any("code=E_DENIED" in l and 'tenant="beta"' in l and 'principal="acme-only"' in l for l in rej), rej)
+    started = [l for l in text.splitlines() if "msg=started" in l]
+    check("a value with a space is quoted", started and ('data="%s"' % data) in started[0], started)
+
+
 def test_no_notify_socket(d):
     env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
     data = os.path.join(d, "data")
@@ -179,7 +244,7 @@ def test_no_notify_socket(d):
 
 
 def main():
-    for t in (test_notify_and_reload, test_no_notify_socket):
+    for t in (test_notify_and_reload, test_metrics_and_logs, test_no_notify_socket):
         d = tempfile.mkdtemp(prefix="tms-ops-")
         try:
             t(d)

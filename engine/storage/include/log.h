@@ -172,6 +172,9 @@ tms_err tms_log_iter_next(tms_log_iter *it, tms_log_record *rec, int *has);
 /* The iterator's report (damage found while iterating). */
 const tms_log_report *tms_log_iter_report(const tms_log_iter *it);
 
+/* Bytes of the segment files of the log directory dir (0 when unreadable). */
+uint64_t tms_log_dir_bytes(const char *dir);
+
 void tms_log_iter_close(tms_log_iter *it);
 
 /* CRC32C (Castagnoli) of buf, continuing from crc (0 to start). */

@@ -96,6 +96,9 @@ int tms_store_believable(const char *dir);
 /* Bytes free on the projection's file system (UINT64_MAX when unknown):
  * LMDB reports a write cut short by a full disk as EIO. */
 uint64_t tms_store_space_left(const tms_store *st);
+/* The map's size and the bytes of it in use (pages up to the last one
+ * written), for metrics and status; 0 and 0 when LMDB cannot say. */
+void tms_store_usage(const tms_store *st, uint64_t *map_bytes, uint64_t *used_bytes);
 const char *tms_store_distrust(const tms_store *st);
 /* Flush every commit to disk (WRITE: done by tms_store_close, which then
  * marks the projection clean). */
