@@ -40,16 +40,22 @@ typedef struct entry {
     char why[TMS_MESSAGE_MAX];
     char *text;                     /* the line (remote mode only), malloc'd */
     size_t len;
+    size_t line;                    /* its line number in the input (1-based, blank lines counted) */
 } entry;
+
+static size_t rejected;             /* verdicts "rejected" printed by this run (--fail-on-reject) */
 
 static void print_verdict(const entry *en, const tms_submission *s)
 {
     json_t *o = json_object();
+    rejected += en->invalid ? 1 : s->verdict.code != TMS_OK;
     if (en->invalid) {
+        char msg[TMS_MESSAGE_MAX + 32];
+        snprintf(msg, sizeof msg, "line %zu: %s", en->line, en->why);   /* which line of the input */
         json_object_set_new(o, "seq", json_null());
         json_object_set_new(o, "verdict", json_string("rejected"));
         json_object_set_new(o, "error", json_string("INVALID_COMMAND"));
-        json_object_set_new(o, "message", json_string(en->why));
+        json_object_set_new(o, "message", json_string(msg));
     } else {
         json_object_set_new(o, "seq", json_integer((json_int_t)s->seq));
         json_object_set_new(o, "verdict", json_string(s->verdict.code ? "rejected" : "accepted"));
@@ -170,14 +176,17 @@ static int do_submit(const char *dir, tms_client *cli, int argc, char **argv)
 {
     static entry ents[BATCH_MAX];
     static tms_submission subs[BATCH_MAX];
-    int fd = 0, rc = 0;
+    int fd = 0, rc = 0, fail_on_reject = 0, npos;
     char why[512];
+    const char *pos[1] = {NULL};
     backend be = {NULL, cli};
     tms_linereader lr;
-    if (argc > 1)
-        return fail("%s", "submit takes at most one FILE");
-    if (argc == 1 && strcmp(argv[0], "-") && (fd = open(argv[0], O_RDONLY | O_CLOEXEC)) < 0)
-        return fail("cannot open %s", argv[0]);
+    size_t lineno = 0;
+    const tool_opt opts[] = {{"fail-on-reject", 0, NULL, &fail_on_reject}, {NULL, 0, NULL, NULL}};
+    if ((rc = tool_parse(argc, argv, opts, pos, 1, &npos)) != 0)
+        return rc;
+    if (pos[0] && strcmp(pos[0], "-") && (fd = open(pos[0], O_RDONLY | O_CLOEXEC)) < 0)
+        return fail("cannot open %s", pos[0]);
     if (!cli && tms_engine_open(dir, NULL, &be.eng, why, sizeof why)) {
         if (fd > 0)
             close(fd);
@@ -196,7 +205,9 @@ static int do_submit(const char *dir, tms_client *cli, int argc, char **argv)
             rc = fail("read error: %s", strerror(errno));
             break;
         }
+        lineno += got > 0;
         if (got > 0 && (len > 0 || too_long)) {
+            ents[n].line = lineno;
             parse_line(&ents[n++], line, len, too_long, cli != NULL);
         }
         if (n && (got == 0 || n == BATCH_MAX || !tms_linereader_ready(&lr))) {
@@ -215,6 +226,10 @@ static int do_submit(const char *dir, tms_client *cli, int argc, char **argv)
     tms_engine_close(be.eng);
     if (fd > 0)
         close(fd);
+    if (rc == 0 && fail_on_reject && rejected) {
+        fprintf(stderr, "tmsctl: %zu command%s rejected (--fail-on-reject)\n", rejected, rejected == 1 ? "" : "s");
+        return 1;
+    }
     return rc;
 }
 
@@ -281,11 +296,33 @@ static int cmd_accept_loss(int argc, char **argv)
     return tool_finish_stdout();
 }
 
+/* names: the catalogue from the schema, and who may hold each name. */
+static int cmd_names(int argc, char **argv)
+{
+    int npos, rc = tool_parse(argc, argv, NULL, NULL, 0, &npos);
+    if (rc)
+        return rc;
+    for (int k = 0; k < 2; k++) {
+        const tms_catalogue_entry *tab = k ? tms_features : tms_permissions;
+        int n = k ? TMS_FEATURE_COUNT : TMS_PERM_COUNT;
+        for (int i = 0; i < n; i++)
+            printf("%-10s %-28s %s%s%s\n", k ? "feature" : "permission", tab[i].name,
+                   tab[i].extension ? "extension" : "", tab[i].extension && tab[i].manager ? "," : "",
+                   tab[i].manager ? "manager" : "");
+    }
+    return tool_finish_stdout();
+}
+
 static const tool_cmd commands[] = {
-    {"submit", cmd_submit, "[FILE]",
+    {"submit", cmd_submit, "[--fail-on-reject] [FILE]",
      "JSON Lines commands from FILE or stdin; one verdict line each:\n"
      "{\"seq\":N,\"verdict\":\"accepted\"} or\n"
-     "{\"seq\":N,\"verdict\":\"rejected\",\"error\":\"CODE\",\"message\":\"...\"}"},
+     "{\"seq\":N,\"verdict\":\"rejected\",\"error\":\"CODE\",\"message\":\"...\"}\n"
+     "(a malformed line's message begins \"line N: \"); --fail-on-reject: exit 1\n"
+     "when any command was rejected (every verdict is printed all the same)"},
+    {"names", cmd_names, "",
+     "the permissions and features of the catalogue, and the account types\n"
+     "(extension, manager) that may hold each; needs neither --data nor --connect"},
     {"check", cmd_check, "[POINT] [--explain] [FRESH] TENANT KIND ID NAME",
      "allow (exit 0) or deny (exit 1); KIND is extension, manager or admin.\n"
      "--explain: one JSON object instead, {decision, reason, via, role, changed}"},
@@ -335,7 +372,7 @@ int main(int argc, char **argv)
     /* tool_dispatch sees argv[i] as the command. No command, or --help: the
      * usage, before the options are checked (also COMMAND --help); an
      * unknown command is told only once they were (and tmsd was reached). */
-    int help = i >= argc || !strcmp(argv[i], "--version");
+    int help = i >= argc || !strcmp(argv[i], "--version") || !strcmp(argv[i], "names");
     for (int k = i; k < argc; k++)
         help |= tool_is_help(argv[k]);
     if (help)

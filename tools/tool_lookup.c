@@ -10,6 +10,7 @@
 #include "tmsperm.h"
 #include "tmsperm_schema.h"
 #include "tool_common.h"
+#include "cmd.h"
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -73,11 +74,24 @@ static int print_json(json_t *o)
     return 0;
 }
 
+/* A deny because of a typo is still a deny (fail closed), but says why on
+ * stderr: a kind or a name the schema does not know. */
+static void explain_typo(const ask *a)
+{
+    const char *kind = a->pos[1], *name = a->pos[3];
+    if (strcmp(kind, "extension") && strcmp(kind, "manager") && strcmp(kind, "admin"))
+        tool_warn("deny: unknown kind %s (extension, manager or admin)", kind);
+    else if (tms_permission_index(name) < 0 && tms_feature_index(name) < 0)
+        tool_warn("deny: %s is neither a permission nor a feature (tmsctl names lists them)", name);
+}
+
 /* An answer: check prints allow/deny (or the explanation), show and visible
  * their JSON; exit 0 allow/found, 1 deny/absent. */
 static int print_answer(const ask *a, int rc, json_t *out)
 {
     if (a->what == TOOL_LOOKUP_CHECK && !a->explain) {
+        if (!rc)
+            explain_typo(a);
         puts(rc ? "allow" : "deny");
         return rc ? 0 : 1;
     }
@@ -252,6 +266,8 @@ static int remote(tms_client *cli, const ask *a)
     if (err)
         return remote_fail(cli, err, names[a->what]);
     if (a->what == TOOL_LOOKUP_CHECK && !a->explain) {
+        if (!rc)
+            explain_typo(a);
         puts(rc ? "allow" : "deny");
         return rc ? 0 : 1;
     }
