@@ -46,7 +46,7 @@ struct http {
     h2o_context_t ctx;
     listener api, metrics;
     uv_timer_t tick;
-    int disposed, cut;
+    int closing, disposed, cut;   /* http_close ran; h2o disposed; connections cut */
     uint64_t stop_deadline_ns;  /* stopping: when open connections are cut (shutdown(2)) */
     hconn *conns;               /* every open connection of both listeners */
     hwait *waiting;
@@ -385,8 +385,8 @@ static void on_accept(uv_stream_t *srv, int status)
 static void finish_if_idle(server *d)
 {
     http *h = d->http;
-    if (!d->stopping || h->disposed || h->api.nconns || h->metrics.nconns)
-        return;
+    if (!h->closing || h->disposed || h->api.nconns || h->metrics.nconns)
+        return;   /* not before http_close: it closes the listeners, which a disposed h2o never would */
     h2o_context_dispose(&h->ctx);
     h->disposed = 1;
     uv_close((uv_handle_t *)&h->tick, NULL);
@@ -400,7 +400,7 @@ static void cut_connections(server *d)
 {
     http *h = d->http;
     unsigned n = 0;
-    if (!d->stopping || h->cut || !h->conns || now_ns() < h->stop_deadline_ns)
+    if (!h->closing || h->cut || !h->conns || now_ns() < h->stop_deadline_ns)
         return;
     h->cut = 1;
     for (hconn *c = h->conns; c; c = c->next) {
@@ -475,6 +475,7 @@ void http_close(server *d)
     http *h = d->http;
     if (!h || h->disposed)
         return;
+    h->closing = 1;
     h->ctx.shutdown_requested = 1;   /* h2o: every answer from now on closes its connection */
     h->stop_deadline_ns = now_ns() + (uint64_t)HTTP_STOP_MS * 1000000u;
     http_wake(d);   /* stopping: every waiter is answered */

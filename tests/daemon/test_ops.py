@@ -228,6 +228,43 @@ def test_metrics_and_logs(d):
     check("a value with a space is quoted", started and ('data="%s"' % data) in started[0], started)
 
 
+def test_sigterm_during_a_group(d):
+    """SIGTERM while a group commit is in flight, with --http and --metrics:
+    h2o must not be disposed before its listeners are closed (tmsd then
+    waited forever with a listener open)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import mp
+    data = os.path.join(d, "data")
+    for rnd in range(3):
+        p = subprocess.Popen([TMSD, "--data", data, "--http", "127.0.0.1:%d" % free_port(), "--metrics",
+                              "127.0.0.1:%d" % free_port()], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sock = os.path.join(data, "tmsd.sock")
+        for _ in range(300):
+            if os.path.exists(sock) and p.poll() is None:
+                try:
+                    mp.Conn(sock).close()
+                    break
+                except OSError:
+                    pass
+            time.sleep(0.02)
+        c = mp.Conn(sock)
+        if rnd == 0:
+            c.call("submit", cmds=[{"cmd": "CreateTenant", "tenant": "acme", "actor": "system", "admin": "admin"}])
+        c.send_raw(mp.frame({"op": "submit", "req": 9, "cmds": [
+            {"cmd": "CreateExtension", "tenant": "acme", "actor": "admin", "id": "r%d-%d" % (rnd, i)} for i in range(3000)]}))
+        time.sleep(0.002 * rnd)
+        p.send_signal(signal.SIGTERM)
+        r = c.read()
+        try:
+            code = p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            code = "still running 20 s after SIGTERM"
+        check("round %d: SIGTERM during a group with --http: every verdict, exit 0" % rnd,
+              r and len(r.get("results", [])) == 3000 and code == 0, code)
+        c.close()
+
+
 def test_no_notify_socket(d):
     env = {k: v for k, v in os.environ.items() if k != "NOTIFY_SOCKET"}
     data = os.path.join(d, "data")
@@ -244,7 +281,7 @@ def test_no_notify_socket(d):
 
 
 def main():
-    for t in (test_notify_and_reload, test_metrics_and_logs, test_no_notify_socket):
+    for t in (test_notify_and_reload, test_metrics_and_logs, test_sigterm_during_a_group, test_no_notify_socket):
         d = tempfile.mkdtemp(prefix="tms-ops-")
         try:
             t(d)
