@@ -4,6 +4,7 @@
  * the same answer on every machine. */
 #include "tool_common.h"
 #include "query.h"
+#include <sodium.h>
 #include <ctype.h>
 #include <dirent.h>
 #include <limits.h>
@@ -199,13 +200,7 @@ int tool_point_parse(const char *opt, const char *s, tool_point *p)
 
 char *tool_hex(const uint8_t *bytes, size_t n, char *out)
 {
-    static const char hx[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = hx[bytes[i] >> 4];
-        out[2 * i + 1] = hx[bytes[i] & 15];
-    }
-    out[2 * n] = '\0';
-    return out;
+    return sodium_bin2hex(out, 2 * n + 1, bytes, n);   /* out holds 2n + 1 bytes (tool_common.h) */
 }
 
 int tool_print_json(json_t *v)
