@@ -63,6 +63,16 @@ static int split_body(h2o_req_t *req, json_t **array, size_t *n)
     return 0;
 }
 
+/* A malformed command's message names where it was, as tmsctl submit's do. */
+static void say_where(job *j, size_t i, const char *unit, size_t at)
+{
+    char msg[TMS_MESSAGE_MAX];
+    if (j->subs[i].cmd || j->subs[i].verdict.code)
+        return;   /* parsed: its verdict comes from the rules */
+    snprintf(msg, sizeof msg, "%s %zu: %s", unit, at, j->why[i]);
+    memcpy(j->why[i], msg, sizeof msg);
+}
+
 /* Parse every command into j: TMS_OK or a server fault. */
 static tms_err parse_all(job *j, h2o_req_t *req, json_t *array)
 {
@@ -71,16 +81,18 @@ static tms_err parse_all(job *j, h2o_req_t *req, json_t *array)
         for (size_t i = 0; !err && i < j->n; i++) {
             char *text = json_dumps(json_array_get(array, i), JSON_COMPACT | JSON_ENCODE_ANY);
             err = text ? job_parse(j, i, text, strlen(text), NULL) : TMS_E_NOMEM;
+            if (!err)
+                say_where(j, i, "element", i + 1);
             free(text);
         }
         return err;
     }
     const char *p = req->entity.base, *end = p + req->entity.len;
-    for (size_t i = 0; !err && p < end;) {
+    for (size_t i = 0, line = 1; !err && p < end; line++) {
         const char *nl = memchr(p, '\n', (size_t)(end - p)), *stop = nl ? nl : end;
         size_t len = (size_t)(stop - p) - (stop > p && stop[-1] == '\r');
-        if (len)
-            err = job_parse(j, i++, p, len, NULL);
+        if (len && !(err = job_parse(j, i, p, len, NULL)))
+            say_where(j, i++, "line", line);
         p = stop + 1;
     }
     return err;
