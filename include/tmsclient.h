@@ -50,6 +50,12 @@ typedef struct tms_client_result {
 tms_err tms_client_submit_json(tms_client *c, const char *const *lines, const size_t *lens, size_t n,
                                tms_client_result *results);
 
+/* What tmsd says about itself (the status op): *json gets a malloc'd JSON
+ * object text the caller frees -- version, role, last_seq, head, read_only,
+ * connections, disk (log, map, free bytes), counters, publish / replica --,
+ * exactly what tmsctl status prints. */
+tms_err tms_client_status(tms_client *c, char **json);
+
 /* show / visible: *json gets a malloc'd NUL-terminated JSON text the caller
  * frees, exactly what tmsctl prints. show returns TMS_NOT_FOUND (and *json
  * NULL) when the account or object does not exist. */

@@ -3,6 +3,8 @@
  * Embedded: it takes the data directory's writer lock for submit and reads
  * the LMDB projection directly for the queries. */
 #include "engine.h"
+#include "log.h"
+#include "store.h"
 #include "linereader.h"
 #include "query.h"
 #include "tmsclient.h"
@@ -19,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <time.h>
 
 #define BATCH_MAX 1024
@@ -296,6 +299,52 @@ static int cmd_accept_loss(int argc, char **argv)
     return tool_finish_stdout();
 }
 
+/* status: through tmsd, what it says about itself; embedded, what the data
+ * directory shows (the projection's last seq and head, the disk). */
+static int cmd_status(int argc, char **argv)
+{
+    int npos, rc = tool_parse(argc, argv, NULL, NULL, 0, &npos);
+    char *text = NULL, path[4200], why[512], hex[2 * TMS_HASH_LEN + 1];
+    if (rc)
+        return rc;
+    if (client) {
+        tms_err err = tms_client_status(client, &text);
+        if (err)
+            return fail("status: %s", tms_client_message(client)[0] ? tms_client_message(client) : tms_strerror(err));
+        rc = puts(text) < 0;
+        free(text);
+        return rc ? TOOL_ERROR : tool_finish_stdout();
+    }
+    tms_store *st = NULL;
+    tms_txn *tx = NULL;
+    uint64_t seq = 0, map = 0, used = 0, free_bytes = 0;
+    uint8_t head[TMS_HASH_LEN] = {0};
+    struct statvfs sv;
+    tms_err err = tms_store_open(tms_data_path(path, sizeof path, data_dir, "proj"), TMS_STORE_READONLY, &st, why,
+                                 sizeof why);
+    if (err && err != TMS_NOT_FOUND)
+        return fail("status: %s", why);
+    if (st && (tms_txn_begin(st, 0, &tx) || tms_meta_get(tx, &seq, head))) {
+        tms_txn_abort(tx);
+        tms_store_close(st);
+        return fail("%s", "status: cannot read the projection");
+    }
+    tms_txn_abort(tx);
+    if (st)
+        tms_store_usage(st, &map, &used);
+    if (statvfs(data_dir, &sv) == 0)
+        free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+    json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:s,s:{s:I,s:I,s:I,s:I}}", "version", tms_version(), "role", "embedded",
+                          "last_seq", (json_int_t)seq, "head", seq ? tool_hex(head, TMS_HASH_LEN, hex) : "",
+                          "projection", st ? "present" : "absent",
+                          "disk", "log_bytes",
+                          (json_int_t)tms_log_dir_bytes(tms_data_path(path, sizeof path, data_dir, "log")), "map_bytes",
+                          (json_int_t)map, "map_used_bytes", (json_int_t)used, "free_bytes", (json_int_t)free_bytes);
+    tms_store_close(st);
+    rc = tool_print_json(o);   /* it takes o */
+    return rc ? TOOL_ERROR : tool_finish_stdout();
+}
+
 /* names: the catalogue from the schema, and who may hold each name. */
 static int cmd_names(int argc, char **argv)
 {
@@ -320,6 +369,10 @@ static const tool_cmd commands[] = {
      "{\"seq\":N,\"verdict\":\"rejected\",\"error\":\"CODE\",\"message\":\"...\"}\n"
      "(a malformed line's message begins \"line N: \"); --fail-on-reject: exit 1\n"
      "when any command was rejected (every verdict is printed all the same)"},
+    {"status", cmd_status, "",
+     "one JSON object: through tmsd, what it says about itself (version, role,\n"
+     "last_seq, head, read_only, connections, disk, counters, publish/replica);\n"
+     "embedded, the projection's last_seq and head, and the disk"},
     {"names", cmd_names, "",
      "the permissions and features of the catalogue, and the account types\n"
      "(extension, manager) that may hold each; needs neither --data nor --connect"},

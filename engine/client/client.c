@@ -389,6 +389,15 @@ tms_err tms_client_visible(tms_client *c, const char *tenant, const char *manage
     return query(c, 0, tenant, NULL, manager, json);
 }
 
+tms_err tms_client_status(tms_client *c, char **json)
+{
+    msgpack_packer pk;
+    *json = NULL;
+    uint64_t req = begin(c, &pk, "status", 0);
+    tms_err err = roundtrip(c, req);
+    return err ? err : reply_text(c, tms_map_get(&c->reply.data, "json"), json);
+}
+
 tms_err tms_client_watch(tms_client *c, uint64_t from, const char *tenant, uint64_t until)
 {
     msgpack_packer pk;

@@ -379,6 +379,17 @@ static void on_accept(uv_stream_t *srv, int status)
     h2o_accept(&l->accept, h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_closed));
 }
 
+/* Dispose h2o's context once. h2o_context_dispose runs the loop itself (to
+ * close its timers), so our tick can fire inside it: the flag goes first and
+ * the tick stops first. */
+static void dispose(http *h)
+{
+    h->disposed = 1;
+    if (h->tick.loop && !uv_is_closing((uv_handle_t *)&h->tick))
+        uv_close((uv_handle_t *)&h->tick, NULL);
+    h2o_context_dispose(&h->ctx);
+}
+
 /* Stopping: once h2o has closed every connection (idle keep-alive ones
  * within HTTP_IDLE_MS), its context is disposed and the tick stops: the
  * loop can end. */
@@ -387,9 +398,7 @@ static void finish_if_idle(server *d)
     http *h = d->http;
     if (!h->closing || h->disposed || h->api.nconns || h->metrics.nconns)
         return;   /* not before http_close: it closes the listeners, which a disposed h2o never would */
-    h2o_context_dispose(&h->ctx);
-    h->disposed = 1;
-    uv_close((uv_handle_t *)&h->tick, NULL);
+    dispose(h);
 }
 
 /* Stopping, HTTP_STOP_MS later: a connection still open belongs to a client
@@ -499,9 +508,7 @@ void http_abandon(server *d)
     http *h = d->http;
     if (!h || h->disposed)
         return;
-    h2o_context_dispose(&h->ctx);   /* closes h2o's own timers: before anyone else closes every handle */
-    h->disposed = 1;
-    uv_close((uv_handle_t *)&h->tick, NULL);
+    dispose(h);   /* closes h2o's own timers: before anyone else closes every handle */
 }
 
 void http_free(server *d)
@@ -510,7 +517,7 @@ void http_free(server *d)
     if (!h)
         return;
     if (!h->disposed)
-        h2o_context_dispose(&h->ctx);
+        dispose(h);
     h2o_config_dispose(&h->config);
     free(h);
     d->http = NULL;

@@ -165,21 +165,9 @@ int http_get_query(http_call *k, int show)
 
 int http_get_status(http_call *k)
 {
-    server *d = k->d;
-    uint64_t seq = 0;
-    uint8_t head[TMS_HASH_LEN];
-    char hex[2 * TMS_HASH_LEN + 1];
-    memset(head, 0, sizeof head);
-    if (snapshot_begin(d) == TMS_OK) {
-        tms_meta_get(d->rtx, &seq, head);
-        snapshot_end(d);
-    }
-    sodium_bin2hex(hex, sizeof hex, head, TMS_HASH_LEN);
-    http_send_json(k->req, 200,
-                   json_pack("{s:I,s:s,s:s,s:o,s:I,s:I,s:s}", "last_seq", (json_int_t)seq, "head", seq ? hex : "",
-                             "role", d->opt.replica_of ? "replica" : "leader", "read_only",
-                             d->read_only[0] ? json_string(d->read_only) : json_false(), "connections",
-                             (json_int_t)d->nconns, "http_connections", (json_int_t)http_connections(d), "principal",
-                             k->who->name));
+    json_t *st = status_json(k->d);
+    if (st)
+        json_object_set_new(st, "principal", json_string(k->who->name));
+    http_send_json(k->req, 200, st);   /* NULL: 500 out of memory */
     return 0;
 }

@@ -3,6 +3,7 @@
 #ifndef TMS_DAEMON_INTERNAL_H
 #define TMS_DAEMON_INTERNAL_H
 
+#include <jansson.h>
 #include <uv.h>
 #include "daemon.h"
 #include "engine.h"
@@ -236,8 +237,10 @@ int replica_start(server *d, char *why, size_t whylen);
 void replica_maybe_start(server *d);
 int replica_busy(const server *d);
 int replica_stopped(server *d);
-/* status: the "replica" map */
-void replica_status(server *d, msgpack_packer *pk);
+/* status: the "replica" object */
+json_t *replica_status(server *d);
+/* daemon_status.c: what tmsd says about itself (status op, GET /v1/status); NULL when out of memory. */
+json_t *status_json(server *d);
 /* Stopping: the follower stops, its wake-up handle closes. */
 void replica_close(server *d);
 void replica_free(server *d);

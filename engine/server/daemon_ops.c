@@ -306,58 +306,56 @@ static int op_query(conn *c, const msgpack_object *m, const msgpack_object *req,
     return 0;
 }
 
+/* A JSON value as msgpack (the status is built once, as JSON). */
+static void pack_json(msgpack_packer *pk, const json_t *v)
+{
+    const char *k;
+    json_t *x;
+    size_t i;
+    switch (json_typeof(v)) {
+    case JSON_OBJECT:
+        msgpack_pack_map(pk, json_object_size(v));
+        json_object_foreach((json_t *)v, k, x) {
+            tms_pack_str(pk, k);
+            pack_json(pk, x);
+        }
+        break;
+    case JSON_ARRAY:
+        msgpack_pack_array(pk, json_array_size(v));
+        json_array_foreach(v, i, x)
+            pack_json(pk, x);
+        break;
+    case JSON_STRING: tms_pack_str(pk, json_string_value(v)); break;
+    case JSON_INTEGER: msgpack_pack_int64(pk, json_integer_value(v)); break;
+    case JSON_REAL: msgpack_pack_double(pk, json_real_value(v)); break;
+    case JSON_TRUE: msgpack_pack_true(pk); break;
+    case JSON_FALSE: msgpack_pack_false(pk); break;
+    default: msgpack_pack_nil(pk); break;
+    }
+}
+
+/* status: the fields of status_json as the reply map, and the same as JSON
+ * text in "json" (what tmsctl status prints). */
 static int op_status(conn *c, const msgpack_object *req)
 {
     server *d = c->d;
     msgpack_packer pk;
-    uint64_t seq = 0;
-    uint8_t head[TMS_HASH_LEN];
-    char hex[2 * TMS_HASH_LEN + 1];
-    memset(head, 0, sizeof head);
-    if (snapshot_begin(d) == TMS_OK) {   /* meta, not the log: the worker owns the log */
-        tms_meta_get(d->rtx, &seq, head);
-        snapshot_end(d);
+    const char *k;
+    json_t *x, *st = status_json(d);
+    char *text = st ? json_dumps(st, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    if (!text) {
+        json_decref(st);
+        reply_error(c, req, TMS_E_NOMEM, NULL);
+        return 0;
     }
-    sodium_bin2hex(hex, sizeof hex, head, TMS_HASH_LEN);
-    reply_begin(d, &pk, req, 5 + (d->publisher != NULL) + (d->replica != NULL));
-    if (d->replica) {   /* --replica-of: how far it follows */
-        tms_pack_str(&pk, "replica");
-        replica_status(d, &pk);
+    reply_begin(d, &pk, req, json_object_size(st) + 1);
+    json_object_foreach(st, k, x) {
+        tms_pack_str(&pk, k);
+        pack_json(&pk, x);
     }
-    if (d->publisher) {   /* --publish: how far the stream holds the log */
-        tms_publish_status ps;
-        tms_publisher_status(d->publisher, &ps);
-        tms_pack_str(&pk, "publish");
-        msgpack_pack_map(&pk, 5);
-        tms_pack_str(&pk, "published");
-        msgpack_pack_uint64(&pk, ps.published);
-        tms_pack_str(&pk, "durable");
-        msgpack_pack_uint64(&pk, ps.durable);
-        tms_pack_str(&pk, "connected");
-        ps.connected ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
-        tms_pack_str(&pk, "stopped");
-        ps.stopped ? msgpack_pack_true(&pk) : msgpack_pack_false(&pk);
-        tms_pack_kv_str(&pk, "error", ps.error);
-    }
-    tms_pack_str(&pk, "read_only");   /* false, or why writes are refused (a full disk) */
-    if (d->read_only[0])
-        tms_pack_str(&pk, d->read_only);
-    else
-        msgpack_pack_false(&pk);
-    tms_pack_str(&pk, "last_seq");
-    msgpack_pack_uint64(&pk, seq);
-    tms_pack_kv_str(&pk, "head", seq ? hex : "");
-    tms_pack_str(&pk, "connections");
-    msgpack_pack_uint32(&pk, d->nconns);
-    tms_pack_str(&pk, "counters");
-    msgpack_pack_map(&pk, 6);
-    const char *names[6] = {"connections_total", "requests", "frames_bad", "checks", "submits", "groups"};
-    const uint64_t vals[6] = {d->ctr.connections_total, d->ctr.requests, d->ctr.frames_bad,
-                              d->ctr.checks, d->ctr.submits, d->ctr.groups};
-    for (int i = 0; i < 6; i++) {
-        tms_pack_str(&pk, names[i]);
-        msgpack_pack_uint64(&pk, vals[i]);
-    }
+    tms_pack_kv_str(&pk, "json", text);
+    free(text);
+    json_decref(st);
     conn_send(c, &d->out);
     return 0;
 }

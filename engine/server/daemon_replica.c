@@ -144,23 +144,16 @@ void replica_free(server *d)
     d->replica = d->replica_closing = NULL;
 }
 
-void replica_status(server *d, msgpack_packer *pk)
+json_t *replica_status(server *d)
 {
     tms_follow_status st;
     memset(&st, 0, sizeof st);
     if (d->replica->f)
         tms_follower_status(d->replica->f, &st);
-    msgpack_pack_map(pk, 6);
-    tms_pack_kv_str(pk, "of", d->opt.replica_of);
-    tms_pack_str(pk, "applied");
-    msgpack_pack_uint64(pk, projection_seq(d));   /* what readers see (the worker may be appending) */
-    tms_pack_str(pk, "received");
-    msgpack_pack_uint64(pk, st.received);
-    tms_pack_str(pk, "connected");
-    st.connected ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-    tms_pack_str(pk, "stopped");
-    st.stopped ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
-    tms_pack_kv_str(pk, "error", st.error);
+    /* applied: what readers see (the worker may be appending) */
+    return json_pack("{s:s,s:I,s:I,s:b,s:b,s:s}", "of", d->opt.replica_of, "applied", (json_int_t)projection_seq(d),
+                     "received", (json_int_t)st.received, "connected", st.connected, "stopped", st.stopped, "error",
+                     st.error);
 }
 
 int replica_stopped(server *d)

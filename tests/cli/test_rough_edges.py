@@ -9,7 +9,8 @@ and through tmsd:
 - `tmsctl submit --fail-on-reject` exits 1 when a command was rejected (all
   verdicts printed all the same), 0 otherwise; without it, 0;
 - a malformed line's INVALID_COMMAND message names its line number (blank
-  lines counted).
+  lines counted);
+- `tmsctl status` through tmsd and embedded agree on the last seq and head.
 
 usage: test_rough_edges.py BIN_DIR SCHEMA_JSON"""
 import json, os, shutil, signal, subprocess, sys, tempfile, time
@@ -86,6 +87,18 @@ def main():
                 break
             time.sleep(0.02)
         lookups(["--connect", sock], "through tmsd")
+        rc, out, err = ctl("--connect", sock, "status")
+        remote = json.loads(out) if rc == 0 else {}
+        rc2, out2, err2 = ctl("--data", data, "status")
+        local = json.loads(out2) if rc2 == 0 else {}
+        ver = subprocess.run([TMSCTL, "--version"], capture_output=True, text=True).stdout.split()[-1]
+        check("status through tmsd: version, role, last seq, head, disk, counters",
+              remote.get("version") == ver and remote.get("role") == "leader" and remote.get("last_seq", 0) >= 2 and
+              len(remote.get("head", "")) == 64 and remote["disk"]["log_bytes"] > 0 and
+              remote["disk"]["map_used_bytes"] > 0 and "checks" in remote["counters"], (rc, out, err))
+        check("status embedded (while tmsd runs): the same last seq and head",
+              local.get("role") == "embedded" and local.get("last_seq") == remote.get("last_seq") and
+              local.get("head") == remote.get("head") and local["disk"]["log_bytes"] > 0, (rc2, out2, err2))
         rc, out, err = ctl("--connect", sock, "submit", "--fail-on-reject", stdin=bad)
         check("through tmsd: --fail-on-reject and the line number", rc == 1 and
               json.loads(out.splitlines()[1])["message"].startswith("line 3: "), (rc, out, err))

@@ -1,0 +1,48 @@
+/* daemon_status.c -- what tmsd says about itself (the status op, GET
+ * /v1/status, tmsctl status): built once as JSON, sent as JSON over HTTP and
+ * as a msgpack map (plus its JSON text) over the socket. */
+#include "daemon_internal.h"
+#include "log.h"
+#include <sodium.h>
+#include <string.h>
+#include <sys/statvfs.h>
+
+static json_t *publish_json(server *d)
+{
+    tms_publish_status ps;
+    tms_publisher_status(d->publisher, &ps);
+    return json_pack("{s:I,s:I,s:b,s:b,s:s}", "published", (json_int_t)ps.published, "durable",
+                     (json_int_t)ps.durable, "connected", ps.connected, "stopped", ps.stopped, "error", ps.error);
+}
+
+json_t *status_json(server *d)
+{
+    uint64_t seq = 0, map = 0, used = 0, free_bytes = 0;
+    uint8_t head[TMS_HASH_LEN];
+    char hex[2 * TMS_HASH_LEN + 1], logdir[4200];
+    struct statvfs sv;
+    memset(head, 0, sizeof head);
+    if (snapshot_begin(d) == TMS_OK) {   /* meta, not the log: the worker owns the log */
+        tms_meta_get(d->rtx, &seq, head);
+        snapshot_end(d);
+    }
+    sodium_bin2hex(hex, sizeof hex, head, TMS_HASH_LEN);
+    tms_store_usage(d->store, &map, &used);
+    if (statvfs(d->opt.data_dir, &sv) == 0)
+        free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+    json_t *o = json_pack(
+        "{s:s,s:s,s:I,s:s,s:o,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "version", tms_version(),
+        "role", d->opt.replica_of ? "replica" : "leader", "last_seq", (json_int_t)seq, "head", seq ? hex : "",
+        "read_only", d->read_only[0] ? json_string(d->read_only) : json_false(), "connections", (json_int_t)d->nconns,
+        "http_connections", (json_int_t)http_connections(d), "disk", "log_bytes",
+        (json_int_t)tms_log_dir_bytes(tms_data_path(logdir, sizeof logdir, d->opt.data_dir, "log")), "map_bytes",
+        (json_int_t)map, "map_used_bytes", (json_int_t)used, "free_bytes", (json_int_t)free_bytes, "counters",
+        "connections_total", (json_int_t)d->ctr.connections_total, "requests", (json_int_t)d->ctr.requests,
+        "frames_bad", (json_int_t)d->ctr.frames_bad, "checks", (json_int_t)d->ctr.checks, "submits",
+        (json_int_t)d->ctr.submits, "groups", (json_int_t)d->ctr.groups);
+    if (o && d->publisher)   /* --publish: how far the stream holds the log */
+        json_object_set_new(o, "publish", publish_json(d));
+    if (o && d->replica)   /* --replica-of: how far it follows */
+        json_object_set_new(o, "replica", replica_status(d));
+    return o;
+}
