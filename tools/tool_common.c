@@ -251,9 +251,12 @@ void tool_progress_tick(tool_progress *p, uint64_t done)
     p->last_ms = t;
     p->shown = 1;
     double rate = (double)done * 1000.0 / (double)(t - p->phase_ms + 1);
-    if (p->total)
-        fprintf(stderr, "\r%s: %llu / %llu records (%3.0f%%, %.0f/s)\033[K", p->what, (unsigned long long)done,
-                (unsigned long long)p->total, 100.0 * (double)done / (double)p->total, rate);
+    if (p->total) {   /* total may be an estimate (the projection's seq): never past 100%, ETA from the rate */
+        uint64_t total = done > p->total ? done : p->total;
+        double eta = rate > 0 ? (double)(total - done) / rate : 0;
+        fprintf(stderr, "\r%s: %llu / %llu records (%3.0f%%, %.0f/s, ETA %.0f s)\033[K", p->what,
+                (unsigned long long)done, (unsigned long long)total, 100.0 * (double)done / (double)total, rate, eta);
+    }
     else
         fprintf(stderr, "\r%s: %llu records (%.0f/s)\033[K", p->what, (unsigned long long)done, rate);
 }

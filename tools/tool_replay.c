@@ -38,6 +38,28 @@ static tms_err progress_effects(void *ctx, const tms_fold_event *ev)
     return p->inner->on_effects(p->inner->ctx, ev);
 }
 
+/* The total of a progress line when the caller knows none: the seq the
+ * projection beside the log (DIR/proj for DIR/log) has applied, an LMDB read;
+ * 0 when there is none. */
+static uint64_t estimate_total(const char *logdir)
+{
+    char dir[4200], why[256];
+    const char *slash = strrchr(logdir, '/');
+    tms_store *st = NULL;
+    tms_txn *tx = NULL;
+    uint64_t seq = 0;
+    uint8_t head[TMS_HASH_LEN];
+    if (!slash || strcmp(slash, "/log") || (size_t)(slash - logdir) + 6 > sizeof dir)
+        return 0;
+    snprintf(dir, sizeof dir, "%.*s/proj", (int)(slash - logdir), logdir);
+    if (tms_store_open(dir, TMS_STORE_READONLY, &st, why, sizeof why) == TMS_OK && tms_txn_begin(st, 0, &tx) == TMS_OK &&
+        tms_meta_get(tx, &seq, head) != TMS_OK)
+        seq = 0;
+    tms_txn_abort(tx);
+    tms_store_close(st);
+    return seq;
+}
+
 /* Fold (state) or replay (store, through a fold), with the progress line. */
 static tms_err run(tms_state *state, tms_store *st, const char *logdir, const tms_replay_opts *opts,
                    tms_replay_result *res, const char *what, uint64_t total)
@@ -50,7 +72,7 @@ static tms_err run(tms_state *state, tms_store *st, const char *logdir, const tm
     o.ctx = &p;
     if (!o.chain)
         o.chain = TMS_LOG_ITER_CHAIN_ON_THREAD;   /* the chain on the second core */
-    tool_progress_start(&p.prog, what, total);
+    tool_progress_start(&p.prog, what, total ? total : estimate_total(logdir));
     tms_err err = state ? tms_fold(state, logdir, &o, res) : tms_replay(st, logdir, &o, res);
     tool_progress_end(&p.prog);
     return err;
