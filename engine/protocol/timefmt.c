@@ -1,56 +1,31 @@
 /* timefmt.c -- RFC 3339 times, as every tool and tmsd print and read them
  * (query.h): UTC with nanoseconds out; in, RFC 3339 with a fraction of 1-9
- * digits and "Z" or an offset, or a bare date (midnight UTC). */
+ * digits and "Z" or an offset, or a bare date (midnight UTC). The calendar is
+ * libc's (gmtime_r, strptime, timegm); only what they lack (fractions of a
+ * second, "Z", the strict widths) is read here. */
 #include "query.h"
 #include <ctype.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 
 #define NS_PER_S INT64_C(1000000000)
 
-/* Days since 1970-01-01 of a civil date (H. Hinnant's algorithm). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    const int64_t era = (y >= 0 ? y : y - 399) / 400;
-    const unsigned yoe = (unsigned)(y - era * 400);
-    const unsigned doy = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + d - 1;
-    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    const unsigned doe = (unsigned)(z - era * 146097);
-    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    const unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 char *tms_time_format(int64_t ns, char buf[TMS_TIME_MAX])
 {
     int64_t secs = ns / NS_PER_S, frac = ns % NS_PER_S;
+    struct tm tm;
     if (frac < 0) {
         frac += NS_PER_S;
         secs--;
     }
-    int64_t days = secs / 86400, rem = secs % 86400;
-    if (rem < 0) {
-        rem += 86400;
-        days--;
-    }
-    int64_t y;
-    unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
-    snprintf(buf, TMS_TIME_MAX, "%04lld-%02u-%02uT%02d:%02d:%02d.%09lldZ", (long long)y, m, d,
-             (int)(rem / 3600), (int)(rem / 60 % 60), (int)(rem % 60), (long long)frac);
+    time_t t = (time_t)secs;
+    if (!gmtime_r(&t, &tm))
+        memset(&tm, 0, sizeof tm);
+    snprintf(buf, TMS_TIME_MAX, "%04d-%02d-%02dT%02d:%02d:%02d.%09lldZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+             tm.tm_hour, tm.tm_min, tm.tm_sec, (long long)frac);
     return buf;
 }
 
@@ -119,22 +94,20 @@ static int parse_clock(const char *p, int64_t *sec, int64_t *frac)
 
 int tms_time_parse(const char *s, int64_t *ns)
 {
-    const char *p = s;
-    int y, m, d;
+    struct tm tm;
     int64_t sec = 0, frac = 0;
-    if (digits(&p, 4, &y) || expect_char(&p, "-") || digits(&p, 2, &m) || expect_char(&p, "-") ||
-        digits(&p, 2, &d) || m < 1 || m > 12 || d < 1 || d > days_in_month(y, m))
+    memset(&tm, 0, sizeof tm);
+    /* the date: strptime, held to RFC 3339's fixed widths (it would take "26-1-1") */
+    const char *p = strlen(s) >= 10 && s[4] == '-' && s[7] == '-' ? strptime(s, "%Y-%m-%d", &tm) : NULL;
+    if (!p || p != s + 10 || tm.tm_mday > days_in_month(tm.tm_year + 1900, tm.tm_mon + 1))
         return -1;
-    if (*p) {
-        if (expect_char(&p, "Tt ") || parse_clock(p, &sec, &frac))
-            return -1;
-    }
-    if (y < 1970 || y > 2261)
+    if (*p && (expect_char(&p, "Tt ") || parse_clock(p, &sec, &frac)))   /* strptime has no fractions or "Z" */
         return -1;
-    int64_t total = days_from_civil(y, (unsigned)m, (unsigned)d) * 86400 + sec;
+    if (tm.tm_year + 1900 < 1970 || tm.tm_year + 1900 > 2261)
+        return -1;
+    int64_t total = (int64_t)timegm(&tm) + sec;
     if (total < 0)
         return -1;
     *ns = total * NS_PER_S + frac;
     return 0;
 }
-

@@ -79,6 +79,13 @@ def main():
         check("--fail-on-reject with rejections: exit 1, every verdict printed, a count on stderr",
               rc == 1 and len(out.splitlines()) == 2 and "2 commands rejected" in err, (rc, out, err))
         lookups(["--data", data], "embedded")
+        # RFC 3339 through libc's calendar (strptime, timegm): the edges still hold
+        for t, ok in (("2026-02-29", False), ("2024-02-29T23:59:60.5+01:00", True), ("26-1-1", False),
+                      ("2026-10-01t08:00:00z", True), ("2026-10-01T08:00:00", False), ("1969-12-31", False),
+                      ("2026-10-01T08:00:00.1234567890Z", False)):
+            rc, out, err = ctl("--data", data, "check", "--at", t, "acme", "extension", "1001", "recordings.listen")
+            check("--at %s %s" % (t, "is read" if ok else "is refused (exit 2)"), (rc in (0, 1)) if ok else
+                  (rc == 2 and "RFC 3339" in err), (rc, err))
 
         p = subprocess.Popen([TMSD, "--data", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         sock = os.path.join(data, "tmsd.sock")
