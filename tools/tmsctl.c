@@ -14,6 +14,7 @@
 #include "tool_lookup.h"
 #include "wire.h"
 #include <errno.h>
+#include <getopt.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <jansson.h>
@@ -410,18 +411,26 @@ int main(int argc, char **argv)
 {
     const char *connect = NULL, *token_file = NULL;
     char token[256] = "", why[512];
-    int i = 1;
+    static const struct option lo[] = {{"data", required_argument, NULL, 'd'}, {"connect", required_argument, NULL, 'c'},
+                                       {"token-file", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
+    int c;
     tool_prog = "tmsctl";
-    for (; i < argc && !tool_is_help(argv[i]); i++) {   /* the global options, up to the command */
-        if (!strcmp(argv[i], "--data") && i + 1 < argc)
-            data_dir = argv[++i];
-        else if (!strcmp(argv[i], "--connect") && i + 1 < argc)
-            connect = argv[++i];
-        else if (!strcmp(argv[i], "--token-file") && i + 1 < argc)
-            token_file = argv[++i];
-        else
+    opterr = 0;
+    /* the global options, up to the command ("+": getopt stops at the first
+       word that is not one of them, which tool_dispatch then reads) */
+    while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
+        if (c == 'd')
+            data_dir = optarg;
+        else if (c == 'c')
+            connect = optarg;
+        else if (c == 't')
+            token_file = optarg;
+        else {
+            optind--;   /* not a global option (--help, --version, a command's option): the command's to read */
             break;
+        }
     }
+    int i = optind;
     /* tool_dispatch sees argv[i] as the command. No command, or --help: the
      * usage, before the options are checked (also COMMAND --help); an
      * unknown command is told only once they were (and tmsd was reached). */

@@ -2,6 +2,7 @@
  * directory's writer lock, serves lookups and group-committed submits over a
  * Unix socket (default DIR/tmsd.sock) and optionally TCP. See engine/daemon.h. */
 #include <errno.h>
+#include <getopt.h>
 #include <malloc.h>
 #include <sys/un.h>
 #include <signal.h>
@@ -98,23 +99,41 @@ int main(int argc, char **argv)
     tms_daemon_options o;
     unsigned long long n;
     memset(&o, 0, sizeof o);
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
+    static const struct option lo[] = {
+        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'},
+        {"tcp-lookups-need-token", no_argument, NULL, 'T'}, {"data", required_argument, NULL, 0},
+        {"socket", required_argument, NULL, 0}, {"listen", required_argument, NULL, 0},
+        {"metrics", required_argument, NULL, 0}, {"http", required_argument, NULL, 0},
+        {"token-file", required_argument, NULL, 0}, {"principals", required_argument, NULL, 0},
+        {"publish", required_argument, NULL, 0}, {"replica-of", required_argument, NULL, 0},
+        {"stream", required_argument, NULL, 0}, {"stream-replicas", required_argument, NULL, 0},
+        {"max-connections", required_argument, NULL, 0}, {"max-tcp-connections", required_argument, NULL, 0},
+        {"max-frame-bytes", required_argument, NULL, 0}, {"max-buffered-bytes", required_argument, NULL, 0},
+        {"idle-timeout", required_argument, NULL, 0}, {"idle-exit", required_argument, NULL, 0},
+        {"hello-timeout", required_argument, NULL, 0}, {"map-bytes", required_argument, NULL, 0},
+        {NULL, 0, NULL, 0}};
+    int c, idx;
+    char name[64];
+    opterr = 0;   /* our messages: one line, naming the option */
+    while ((c = getopt_long(argc, argv, ":h", lo, &idx)) != -1) {
+        if (c == 'h') {
             fputs(usage, stdout);
             return 0;
         }
-        if (!strcmp(a, "--version")) {
+        if (c == 'V') {
             printf("tmsd (tmsperm) %s\n", tms_version());
             return fflush(stdout) ? 2 : 0;
         }
-        if (!strcmp(a, "--tcp-lookups-need-token")) {
+        if (c == 'T') {
             o.tcp_lookups_need_token = 1;
             continue;
         }
-        if (!v)
-            return bad(a[0] == '-' ? "option needs a value" : "unexpected argument");
-        i++;
+        if (c == ':')
+            return bad("option needs a value");
+        if (c != 0)
+            return bad("unknown option");
+        snprintf(name, sizeof name, "--%s", lo[idx].name);   /* the checks below speak of "--name" */
+        const char *a = name, *v = optarg;
         if (!strcmp(a, "--data")) o.data_dir = v;
         else if (!strcmp(a, "--socket")) o.socket_path = v;
         else if (!strcmp(a, "--listen")) o.listen = v;
@@ -162,10 +181,10 @@ int main(int argc, char **argv)
             if (number(v, 65536, 1ull << 40, &n))
                 return bad_value(a, v, "a byte count from 65536 to 1 TiB");
             o.map_bytes = (size_t)n;
-        } else {
-            return bad("unknown option");
         }
     }
+    if (optind < argc)
+        return bad("unexpected argument");
     if (!o.data_dir)
         return bad("--data DIR is required");
     if (o.http && !loopback(o.http) && !o.token_file && !o.principals)

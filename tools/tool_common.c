@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <limits.h>
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,49 +59,49 @@ int tool_version(void)
     return fflush(stdout) ? TOOL_ERROR : TOOL_OK;
 }
 
-static const tool_opt *find_opt(const tool_opt *opts, const char *name, size_t len)
-{
-    for (const tool_opt *o = opts; o && o->name; o++)
-        if (strlen(o->name) == len && !memcmp(o->name, name, len))
-            return o;
-    return NULL;
-}
+#define TOOL_OPTS_MAX 32
 
+/* getopt_long (GNU: options and arguments in any order, "--" ends options,
+ * --name=value or --name value) over the tool_opt table. getopt wants a
+ * program name first, so it reads a copy of argv behind tool_prog. */
 int tool_parse(int argc, char **argv, const tool_opt *opts, const char **pos, int maxpos, int *npos)
 {
-    int only_pos = 0;
+    struct option lo[TOOL_OPTS_MAX + 2];
+    size_t n = 0;
+    int rc = 0, c, idx;
     *npos = 0;
-    for (int i = 0; i < argc; i++) {
-        const char *a = argv[i];
-        if (!only_pos && tool_is_help(a))
-            return 1;
-        if (!only_pos && !strcmp(a, "--")) {
-            only_pos = 1;
-            continue;
-        }
-        if (only_pos || a[0] != '-' || a[1] != '-') {
-            if (*npos >= maxpos)
-                return tool_fail("unexpected argument %s (try --help)", a);
-            pos[(*npos)++] = a;
-            continue;
-        }
-        const char *name = a + 2, *eq = strchr(name, '=');
-        const tool_opt *o = find_opt(opts, name, eq ? (size_t)(eq - name) : strlen(name));
-        if (!o)
-            return tool_fail("unknown option %s (try --help)", a);
-        if (!o->takes_value) {
-            if (eq)
-                return tool_fail("option --%s takes no value", o->name);
-            *o->flag = 1;
-        } else if (eq) {
-            *o->value = eq + 1;
-        } else if (i + 1 < argc) {
-            *o->value = argv[++i];
-        } else {
-            return tool_fail("option --%s needs a value", o->name);
-        }
+    for (const tool_opt *o = opts; o && o->name && n < TOOL_OPTS_MAX; o++, n++)
+        lo[n] = (struct option){o->name, o->takes_value ? required_argument : no_argument, NULL, 256 + (int)n};
+    lo[n] = (struct option){"help", no_argument, NULL, 'h'};
+    lo[n + 1] = (struct option){NULL, 0, NULL, 0};
+    char **av = malloc(((size_t)argc + 2) * sizeof *av);
+    if (!av)
+        return tool_fail("out of memory");
+    av[0] = (char *)tool_prog;
+    memcpy(av + 1, argv, (size_t)argc * sizeof *av);
+    av[argc + 1] = NULL;
+    optind = 0;   /* GNU: a full re-initialisation (tool_parse runs more than once per process) */
+    opterr = 0;   /* the messages are ours: one line, the program's name */
+    while (!rc && (c = getopt_long(argc + 1, av, ":h", lo, &idx)) != -1) {
+        if (c == 'h')
+            rc = 1;
+        else if (c == '?')
+            rc = tool_fail("unknown option %s, or a value given to one that takes none (try --help)", av[optind - 1]);
+        else if (c == ':')
+            rc = tool_fail("option %s needs a value", av[optind - 1]);
+        else if (opts[c - 256].takes_value)
+            *opts[c - 256].value = optarg;
+        else
+            *opts[c - 256].flag = 1;
     }
-    return 0;
+    for (int i = optind; !rc && i <= argc; i++) {   /* what getopt left: the positional arguments */
+        if (*npos >= maxpos)
+            rc = tool_fail("unexpected argument %s (try --help)", av[i]);
+        else
+            pos[(*npos)++] = av[i];   /* argv's strings: they outlive av */
+    }
+    free(av);
+    return rc;
 }
 
 /* ---- commands -------------------------------------------------------------- */
