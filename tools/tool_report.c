@@ -4,11 +4,13 @@
  * Custom, records per hour). The end-of-range state is read afterwards
  * (tool_report_state.c); the model is rendered as JSON, text or HTML. */
 #include "tool_report.h"
+#include "query.h"
 #include "cmd.h"
 #include "tool_replay.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char usage_report[] =
     "usage: tms-audit report --data DIR [--tenant T] [--since X] [--until X]\n"
@@ -19,10 +21,16 @@ static const char usage_report[] =
     "  - activity per actor: accepted, rejected, rejected by error code\n"
     "  - every rejected attempt (PCI DSS 10.2/10.3): seq, time, actor, command,\n"
     "    target, error code, message, origin\n"
+    "  - every accepted change of rights (PCI DSS 10.2): permissions, features,\n"
+    "    roles, ownership, the manager above, distribution, with before and after\n"
     "  - and, in the state at the end of the range: ceiling exceptions (R11:\n"
     "    accounts holding a permission their owner or parent lacks), extensions\n"
     "    without a login, extensions without an owner, roles with their holder\n"
-    "    counts and how many holders went Custom in the range\n"
+    "    counts and how many holders went Custom in the range, and the access\n"
+    "    review (PCI DSS 7.2.4): every extension and manager, its role and what\n"
+    "    it holds\n"
+    "  - a verification stamp: the log replayed (checksums and chain checked),\n"
+    "    its head, when the report was made and by which tool version\n"
     "\n"
     "  --tenant T   only tenant T\n"
     "  --format F   json (one object, default), text, or html (one self-contained\n"
@@ -45,6 +53,7 @@ typedef struct rep_tenant {
     json_t *actors;                  /* actor -> {"accepted","rejected","rejected_by_code"} */
     json_t *rejected;                /* the rejected attempts, in seq order */
     json_t *custom;                  /* role -> holders that went Custom */
+    json_t *privileged;              /* accepted changes of rights: before and after (PCI DSS 10.2) */
     uint64_t accepted, nrejected;
     rep_bucket *b;
     size_t nb, capb;
@@ -69,6 +78,7 @@ static void rep_free(rep *r)
         json_decref(r->t[i].actors);
         json_decref(r->t[i].rejected);
         json_decref(r->t[i].custom);
+        json_decref(r->t[i].privileged);
         free(r->t[i].b);
     }
     free(r->t);
@@ -98,6 +108,7 @@ static rep_tenant *tenant_of(rep *r, const char *id)
     t->actors = json_object();
     t->rejected = json_array();
     t->custom = json_object();
+    t->privileged = json_array();
     json_object_set_new(r->index, id, json_integer((json_int_t)r->nt++));
     return t;
 }
@@ -247,6 +258,84 @@ static void report_record(void *ctx, const tms_record *rec, const tms_verdict *v
     r->last_seq = rec->seq, r->last_time = rec->time;
 }
 
+/* A mask as "a, b, c" ("(none)" when empty). */
+static json_t *mask_text(uint64_t mask, int features)
+{
+    json_t *arr = tms_mask_json(mask, features), *v;
+    size_t i, len = 0;
+    json_array_foreach(arr, i, v)
+        len += strlen(json_string_value(v)) + 2;
+    char *buf = malloc(len + 8), *o = buf;
+    if (!buf) {
+        json_decref(arr);
+        return json_null();
+    }
+    strcpy(buf, "(none)");
+    json_array_foreach(arr, i, v)
+        o += sprintf(o, "%s%s", i ? ", " : "", json_string_value(v));
+    json_decref(arr);
+    json_t *out = json_string(buf);
+    free(buf);
+    return out;
+}
+
+static json_t *id_or_none(const char *s, const char *none)
+{
+    return json_string(s ? s : none);
+}
+
+/* One effect that changes who may do what, as {change, subject, before, after}; NULL for the others. */
+static json_t *privileged_change(const tms_effect *e)
+{
+    const char *what;
+    json_t *before, *after;
+    switch (e->type) {
+    case TMS_EFFECT_PERMISSIONS: what = "permissions"; before = mask_text(e->mask_before, 0); after = mask_text(e->mask_after, 0); break;
+    case TMS_EFFECT_FEATURES: what = "features"; before = mask_text(e->mask_before, 1); after = mask_text(e->mask_after, 1); break;
+    case TMS_EFFECT_ROLE_OF:
+        what = "role";
+        before = id_or_none(e->before, e->tag_before == TMS_ROLE_CUSTOM ? "(Custom)" : "(none)");
+        after = id_or_none(e->after, e->tag_after == TMS_ROLE_CUSTOM ? "(Custom)" : "(none)");
+        break;
+    case TMS_EFFECT_OWNER: what = "owner"; before = id_or_none(e->before, "(none)"); after = id_or_none(e->after, "(none)"); break;
+    case TMS_EFFECT_PARENT: what = "manager above"; before = id_or_none(e->before, "(PBX Admin)"); after = id_or_none(e->after, "(PBX Admin)"); break;
+    case TMS_EFFECT_DISTRIBUTED: what = "distributed to"; before = json_string("-"); after = json_string(e->after ? e->after : ""); break;
+    case TMS_EFFECT_UNDISTRIBUTED: what = "distributed to"; before = json_string(e->before ? e->before : ""); after = json_string("-"); break;
+    case TMS_EFFECT_ROLE_UPDATED: what = "role's permissions"; before = mask_text(e->mask_before, 0); after = mask_text(e->mask_after, 0); break;
+    case TMS_EFFECT_DEFAULT_ROLE: what = "default extension role"; before = id_or_none(e->before, "(none)"); after = id_or_none(e->after, "(none)"); break;
+    default: return NULL;
+    }
+    char subject[2 * TMS_ID_MAX + 16];
+    snprintf(subject, sizeof subject, "%s%s%s", e->type == TMS_EFFECT_ROLE_UPDATED ? "role" : e->type == TMS_EFFECT_DEFAULT_ROLE ? "tenant" : tms_kind_name(e->kind), " ", e->id ? e->id : "");
+    return json_pack("{s:s,s:s,s:o,s:o}", "change", what, "subject", subject, "before", before, "after", after);
+}
+
+/* Effects of accepted records: the privileged changes of the range. */
+static tms_err report_effects(void *ctx, const tms_fold_event *ev)
+{
+    rep *r = ctx;
+    const tms_record *rec = ev->rec;
+    const char *tenant = TMS_CMD_STR(&rec->cmd, TMS_F_TENANT);
+    char when[TOOL_TIME_MAX];
+    if (r->nomem || !ev->neffects || !in_range(r, rec->seq, rec->time) || (r->tenant && strcmp(tenant, r->tenant)))
+        return TMS_OK;
+    rep_tenant *t = tenant_of(r, tenant);
+    for (size_t i = 0; t && i < ev->neffects; i++) {
+        json_t *c = privileged_change(&ev->effects[i]);
+        if (!c)
+            continue;
+        json_object_set_new(c, "seq", json_integer((json_int_t)rec->seq));
+        json_object_set_new(c, "time", json_string(tool_time_format(rec->time, when)));
+        json_object_set_new(c, "actor", json_string(TMS_CMD_STR(&rec->cmd, TMS_F_ACTOR)));
+        json_object_set_new(c, "by", json_string(rec->principal[0] ? rec->principal : "-"));
+        json_object_set_new(c, "command", json_string(tms_cmd_defs[rec->cmd.type].name));
+        json_array_append_new(t->privileged, c);
+    }
+    if (!t)
+        r->nomem = 1;
+    return TMS_OK;
+}
+
 /* Sink: R15/R17 events, heard before their record's on_record. */
 static void report_custom(void *ctx, const tms_record *rec, const tms_custom_event *ev)
 {
@@ -353,11 +442,13 @@ static json_t *tenant_model(const rep *r, const tms_state *st, const char *id)
     }
     json_object_set_new(o, "tenant", json_string(id));
     json_object_set(o, "exists", json_object_get(s, "exists"));
+    json_object_set(o, "access_review", json_object_get(s, "access_review"));
     json_object_set(o, "admin", json_object_get(s, "admin"));
     json_object_set_new(o, "accepted", json_integer(t ? (json_int_t)t->accepted : 0));
     json_object_set_new(o, "rejected", json_integer(t ? (json_int_t)t->nrejected : 0));
     json_object_set_new(o, "activity", activity(t));
     json_object_set_new(o, "rejected_attempts", t ? json_incref(t->rejected) : json_array());
+    json_object_set_new(o, "privileged_changes", t ? json_incref(t->privileged) : json_array());
     for (size_t i = 0; i < sizeof state_keys / sizeof *state_keys; i++)
         json_object_set(o, state_keys[i], json_object_get(s, state_keys[i]));
     json_object_set_new(o, "timeline", timeline(r, t));
@@ -444,6 +535,21 @@ static json_t *model(const rep *r, const tms_state *st, const tms_replay_result 
 
 /* ---- running it ------------------------------------------------------------ */
 
+/* What the report stands on: the log it replayed was read whole up to its
+ * last record, every frame's checksums and the hash chain checked (a failure
+ * stops the report, exit 1), ending at this head. */
+static json_t *stamp(const tms_replay_result *res)
+{
+    char hex[2 * TMS_HASH_LEN + 1], now[TOOL_TIME_MAX], tool[64];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    snprintf(tool, sizeof tool, "tms-audit (tmsperm) %s", tms_version());
+    return json_pack("{s:s,s:I,s:s,s:s,s:s}", "log",
+                     "verified while replaying: every frame's checksums and the hash chain, records 1 to the last",
+                     "records", (json_int_t)res->last_seq, "head", res->last_seq ? tool_hex(res->head, TMS_HASH_LEN, hex) : "",
+                     "generated_at", tool_time_format((int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec, now), "tool", tool);
+}
+
 /* Replay to --until, collecting; then build the model. Returns an exit code. */
 static int collect(rep *r, const char *datadir, json_t **out)
 {
@@ -458,6 +564,7 @@ static int collect(rep *r, const char *datadir, json_t **out)
         return tool_fail("out of memory");
     o.sink = &sink;
     o.on_record = report_record;
+    o.on_effects = report_effects;
     o.ctx = r;
     o.tenant = r->tenant;
     o.to_seq = r->until.set && r->until.is_seq ? r->until.seq : 0;
@@ -477,6 +584,8 @@ static int collect(rep *r, const char *datadir, json_t **out)
         rc = tool_fail("out of memory");
     } else if (!(*out = model(r, st, &res))) {
         rc = tool_fail("out of memory");
+    } else {
+        json_object_set_new(*out, "verification", stamp(&res));
     }
     tms_state_free(st);
     return rc;

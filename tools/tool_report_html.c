@@ -8,6 +8,7 @@
 #include <string.h>
 
 #define HOUR_NS INT64_C(3600000000000)
+#define TARGET_SHOWN 160   /* characters of a rejected attempt's target shown in its cell */
 
 static const char css[] =
     "body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;"
@@ -19,10 +20,13 @@ static const char css[] =
     "h2{font-size:19px;margin:12px 0 2px}h3{font-size:15px;margin:18px 0 4px;color:#1d3557}"
     "p.sum{margin:0 0 8px;color:#4a5664}"
     "table{border-collapse:collapse;min-width:50%;max-width:100%;font-size:13px}"
-    "th,td{border-bottom:1px solid #e4e9ef;padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:anywhere}"
-    "th{background:#eef2f7;font-weight:600}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}"
-    "td.t,td.c{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;white-space:nowrap}"
-    ".err{color:#b32424;font-weight:600}.none{color:#6b7785;font-style:italic;margin:2px 0}"
+    "th,td{border-bottom:1px solid #e4e9ef;padding:4px 8px;text-align:left;vertical-align:top;overflow-wrap:break-word}"
+    "th{background:#eef2f7;font-weight:600;white-space:nowrap}td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}"
+    "td.t,td.c{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}"
+    "td{max-width:36em}section.tenant{overflow-x:auto}"
+    ".stamp{background:#e8f3ec;border:1px solid #b9dcc5;border-radius:6px;padding:8px 14px;margin:14px 0;"
+    "overflow-wrap:anywhere}.stamp b{color:#1f7a3a}"
+    ".err{color:#b32424;font-weight:600}td.err{white-space:nowrap}.none{color:#6b7785;font-style:italic;margin:2px 0}"
     ".ok{color:#1f7a3a}.ids{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}"
     "svg{display:block;max-width:100%;height:auto}svg text{font:11px system-ui,sans-serif;fill:#4a5664}";
 
@@ -233,7 +237,17 @@ static void rejected(const json_t *t)
         td("t", str(a, "time"));
         td("c", str(a, "actor"));
         td(NULL, str(a, "cmd"));
-        td("c", target);
+        if (strlen(target) > TARGET_SHOWN) {   /* an AssignRole of thousands of ids: the start, and the whole in a title */
+            fputs("<td class=\"c\" title=\"", stdout);
+            esc(target);
+            fputs("\">", stdout);
+            size_t whole = strlen(target);
+            target[TARGET_SHOWN] = '\0';   /* ids are ASCII: no character is cut */
+            esc(target);
+            printf("&hellip; (%zu characters)</td>", whole);
+        } else {
+            td("c", target);
+        }
         td("err", str(a, "error"));
         td(NULL, str(a, "message"));
         td(NULL, str(a, "origin"));
@@ -304,6 +318,74 @@ static void roles(const json_t *t)
     puts("</tbody></table>");
 }
 
+/* Accepted changes of rights, with before and after (PCI DSS 10.2). */
+static void privileged(const json_t *t)
+{
+    static const char *const cols[] = {"seq", "time (UTC)", "actor", "by", "command", "account", "changed",
+                                       "before", "after"};
+    const json_t *a;
+    char seq[24];
+    size_t i;
+    puts("<h3>Privileged changes (PCI DSS 10.2)</h3>");
+    if (none(json_object_get(t, "privileged_changes"), "no change of permissions, roles, ownership or distribution "
+                                                       "in the range"))
+        return;
+    thead(cols, "nllllllll");
+    json_array_foreach(json_object_get(t, "privileged_changes"), i, a) {
+        snprintf(seq, sizeof seq, "%lld", num(a, "seq"));
+        fputs("<tr class=\"change\">", stdout);
+        td("n", seq);
+        td("t", str(a, "time"));
+        td("c", str(a, "actor"));
+        td("c", str(a, "by"));
+        td(NULL, str(a, "command"));
+        td("c", str(a, "subject"));
+        td(NULL, str(a, "change"));
+        td("ids", str(a, "before"));
+        td("ids", str(a, "after"));
+        fputs("</tr>\n", stdout);
+    }
+    puts("</tbody></table>");
+}
+
+static void names_cell(const json_t *arr)
+{
+    const json_t *p;
+    size_t j;
+    fputs("<td class=\"ids\">", stdout);
+    json_array_foreach(arr, j, p) {
+        esc(json_string_value(p));
+        fputs(" ", stdout);
+    }
+    fputs("</td>", stdout);
+}
+
+/* Every account and what it holds at the end of the range (PCI DSS 7.2.4). */
+static void access_review(const json_t *t)
+{
+    static const char *const cols[] = {"account", "role", "permissions", "features"};
+    const json_t *a;
+    char acc[160];
+    size_t i;
+    puts("<h3>Access review (PCI DSS 7.2.4)</h3>");
+    if (none(json_object_get(t, "access_review"), "no extension or manager"))
+        return;
+    thead(cols, "llll");
+    json_array_foreach(json_object_get(t, "access_review"), i, a) {
+        snprintf(acc, sizeof acc, "%s %s", str(a, "kind"), str(a, "id"));
+        fputs("<tr class=\"access\">", stdout);
+        td("c", acc);
+        td("c", str(a, "role"));
+        names_cell(json_object_get(a, "permissions"));
+        if (json_object_get(a, "features"))
+            names_cell(json_object_get(a, "features"));
+        else
+            td("none", "-");
+        fputs("</tr>\n", stdout);
+    }
+    puts("</tbody></table>");
+}
+
 static void tenant(const json_t *range, const json_t *t)
 {
     fputs("<section class=\"tenant\" id=\"tenant-", stdout);
@@ -324,11 +406,29 @@ static void tenant(const json_t *range, const json_t *t)
     timeline(range, t);
     activity(t);
     rejected(t);
+    privileged(t);
     ceiling(t);
     id_list("Extensions without a login (red icon)", json_object_get(t, "extensions_without_login"), "none");
     id_list("Extensions without an owner", json_object_get(t, "extensions_without_owner"), "none");
     roles(t);
+    access_review(t);
     puts("</section>");
+}
+
+/* What the report stands on (verification stamp). */
+static void stamp(const json_t *v)
+{
+    if (!v)
+        return;
+    fputs("<p class=\"stamp\"><b>Log verified</b> while replaying: ", stdout);
+    printf("%lld records, every frame's checksums and the hash chain checked; chain head <span class=\"ids\">",
+           num(v, "records"));
+    esc(str(v, "head"));
+    fputs("</span>. Generated at ", stdout);
+    esc(str(v, "generated_at"));
+    fputs(" by ", stdout);
+    esc(str(v, "tool"));
+    puts(".</p>");
 }
 
 static void head(const json_t *range, const json_t *tenants)
@@ -372,6 +472,7 @@ int tool_report_html(const json_t *model)
     const json_t *range = json_object_get(model, "range"), *tenants = json_object_get(model, "tenants"), *t;
     size_t i;
     head(range, tenants);
+    stamp(json_object_get(model, "verification"));
     json_array_foreach(tenants, i, t)
         tenant(range, t);
     if (!json_array_size(tenants))

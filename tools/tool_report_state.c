@@ -1,6 +1,7 @@
 /* tool_report_state.c -- the end-of-range sections of "tms-audit report",
  * read from the folded in-memory state: ceiling exceptions (R11),
- * extensions without a login or an owner, roles with their holder counts. */
+ * extensions without a login or an owner, roles with their holder counts,
+ * and the access review (every account, its role and what it holds). */
 #include "query.h"
 #include "tool_report.h"
 #include <stdio.h>
@@ -8,8 +9,24 @@
 #include <string.h>
 
 typedef struct walk {
-    json_t *ceiling, *no_login, *no_owner;
+    json_t *ceiling, *no_login, *no_owner, *access;
 } walk;
+
+/* The access review (PCI DSS 7.2.4): every extension and manager with its
+ * role (or Custom, or none) and what it holds, as of the end of the range. */
+static void access_entry(walk *w, const tms_account *a)
+{
+    int tag;
+    const tms_role *role = tms_account_role(a, &tag);
+    char kind = tms_account_kind(a);
+    json_t *o = json_pack("{s:s,s:s,s:s,s:o}", "kind", tms_kind_name(kind), "id", tms_account_id(a), "role",
+                          role ? tms_role_id(role) : tag == TMS_ROLE_CUSTOM ? "(Custom)" : "(none)", "permissions",
+                          tms_mask_json(tms_account_permissions(a), 0));
+    if (o && kind == TMS_KIND_EXTENSION)
+        json_object_set_new(o, "features", tms_mask_json(tms_account_features(a), 1));
+    if (o)
+        json_array_append_new(w->access, o);
+}
 
 /* R11: what an account holds that its owner (extension) or parent
  * (manager) lacks. Managers reporting to the PBX Admin and extensions
@@ -39,6 +56,7 @@ static int account(void *ctx, tms_account *a)
     if (kind != TMS_KIND_EXTENSION && kind != TMS_KIND_MANAGER)
         return 0;
     ceiling(w, a);
+    access_entry(w, a);
     if (kind == TMS_KIND_EXTENSION && !tms_account_login(a))
         json_array_append_new(w->no_login, json_string(tms_account_id(a)));
     if (kind == TMS_KIND_EXTENSION && !tms_account_owner(a))
@@ -106,7 +124,7 @@ static int roles(const tms_tenant *t, const json_t *custom, json_t *out)
 int tool_report_state(const tms_state *st, const char *tenant, const json_t *went_custom, json_t *t)
 {
     const tms_tenant *tn = tms_state_tenant(st, tenant);
-    walk w = {json_array(), json_array(), json_array()};
+    walk w = {json_array(), json_array(), json_array(), json_array()};
     json_t *rl = json_array();
     int rc = 0;
     if (tn && tms_tenant_foreach_account(tn, account, &w))
@@ -119,6 +137,7 @@ int tool_report_state(const tms_state *st, const char *tenant, const json_t *wen
     json_object_set_new(t, "extensions_without_login", w.no_login);
     json_object_set_new(t, "extensions_without_owner", w.no_owner);
     json_object_set_new(t, "roles", rl);
+    json_object_set_new(t, "access_review", w.access);
     return rc;
 }
 

@@ -22,9 +22,10 @@ import tooltest as tt  # noqa: E402
 R = tt.Run()
 DATA = R.path("data")
 MARKS = tt.build_scenario(R, DATA)
-TIME_KEYS = ("first_time", "last_time", "state_time", "time", "start")
-HEADINGS = ["Timeline", "Activity per actor", "Rejected attempts (PCI DSS 10.2/10.3)", "Ceiling exceptions (R11)",
-            "Extensions without a login (red icon)", "Extensions without an owner", "Roles"]
+TIME_KEYS = ("first_time", "last_time", "state_time", "time", "start", "generated_at")
+HEADINGS = ["Timeline", "Activity per actor", "Rejected attempts (PCI DSS 10.2/10.3)", "Privileged changes (PCI DSS 10.2)",
+            "Ceiling exceptions (R11)", "Extensions without a login (red icon)", "Extensions without an owner", "Roles",
+            "Access review (PCI DSS 7.2.4)"]
 
 
 def report(data, *args):
@@ -106,15 +107,58 @@ def test_golden():
                 bucket_sums(t) == (t["accepted"], t["rejected"]), t["timeline"])
         R.check("json %s: timeline buckets start on the hour" % t["tenant"],
                 all(b["start"][13:] == ":00:00.000000000Z" for b in t["timeline"]), t["timeline"])
+    new = {}
     for t in got["tenants"]:
         t["timeline"] = "BUCKETS"
+        new[t["tenant"]] = (t.pop("access_review"), t.pop("privileged_changes"))
+    stamp = got.pop("verification")
     R.check("json: golden", got == GOLDEN, json.dumps(got))
-    R.check("json: keys in order", list(doc) == ["range", "tenants"] and
-            list(doc["tenants"][0]) == list(GOLDEN["tenants"][0]), list(doc["tenants"][0]))
+    R.check("json: keys in order", list(doc) == ["range", "tenants", "verification"] and
+            [k for k in doc["tenants"][0] if k not in ("access_review", "privileged_changes")] ==
+            list(GOLDEN["tenants"][0]), list(doc["tenants"][0]))
+    new_sections(doc, stamp, new)
     rc2, doc2, _, _ = report(DATA, "--format", "json")
     R.check("--format json is the default", rc2 == 0 and untimed(doc2, []) == untimed(doc, []), rc2)
     rc3, doc3, _, err3 = report(DATA)
+    for d in (doc3, doc):
+        if d:
+            d["verification"].pop("generated_at", None)
     R.check("the same report twice (a fold is deterministic)", rc3 == 0 and doc3 == doc, err3)
+
+
+def new_sections(doc, stamp, new):
+    """The verification stamp, the access review (7.2.4) and the privileged
+    changes (10.2), checked against tms-audit verify and tmsctl show."""
+    rc, out, err = R.run("tms-audit", "verify", "--data", DATA)
+    v = json.loads(out) if rc == 0 else {}
+    ver = R.run("tms-audit", "--version")[1].split()[-1]
+    R.check("verification stamp: records, head, tool version",
+            stamp["records"] == 30 and stamp["head"] == v.get("head") and stamp["tool"].endswith(ver) and
+            stamp["generated_at"] == "T" and "hash chain" in stamp["log"], (stamp, v))
+    access, changes = new["acme"]
+    R.check("access review: every extension and manager once", len(access) >= 3 and
+            len({(a["kind"], a["id"]) for a in access}) == len(access), access)
+    for a in access:
+        rc, out, err = R.run("tmsctl", "--data", DATA, "show", "acme", a["kind"], a["id"])
+        shown = json.loads(out) if rc == 0 else {}
+        R.check("access review %s %s: its permissions are tmsctl show's" % (a["kind"], a["id"]),
+                sorted(a["permissions"]) == sorted(shown.get("permissions") or []), (a, shown))
+    R.check("privileged changes: each with seq, actor, command, subject, before and after",
+            changes and all(set(c) >= {"seq", "time", "actor", "by", "command", "change", "subject", "before", "after"}
+                            for c in changes), changes[:2])
+    last = {}
+    for c in changes:
+        if c["change"] == "permissions":
+            last[c["subject"]] = c["after"]
+    for subject, after in last.items():
+        kind, ident = subject.split(" ", 1)
+        rc, out, err = R.run("tmsctl", "--data", DATA, "show", "acme", kind, ident)
+        if rc == 1:
+            continue   # deleted since
+        perms = json.loads(out).get("permissions") or [] if rc == 0 else None
+        R.check("privileged changes: the last permissions change of %s is its state" % subject,
+                perms is not None and sorted(after.split(", ")) == sorted(perms or ["(none)"]), (after, perms))
+    R.check("privileged changes: in seq order", [c["seq"] for c in changes] == sorted(c["seq"] for c in changes))
 
 
 def tenant(doc, name):
@@ -137,6 +181,7 @@ def test_ranges():
     rc, doc2, _, err = report(DATA, "--since", "17", "--until", MARKS[1])
     if doc2:
         doc2["range"]["until"] = doc["range"]["until"]
+        doc2["verification"]["generated_at"] = doc["verification"]["generated_at"]
     R.check("--until a time = --until its last seq", rc == 0 and doc2 == doc, err)
     rc, doc, _, err = report(DATA, "--since", MARKS[2])
     R.check("--since a time: records 28-30", rc == 0 and doc["range"]["first_seq"] == 28 and
@@ -361,8 +406,26 @@ def _iso(ns):
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns // 10**9)) + "Z"
 
 
+def test_long_target():
+    """A rejected AssignRole of 200 ids: its cell shows the start and says how
+    long the whole is (the whole in the title); no table is widened by it."""
+    d = R.path("long")
+    cmds = [{"cmd": "CreateTenant", "tenant": "acme", "actor": "system", "admin": "admin"},
+            {"cmd": "AssignRole", "tenant": "acme", "actor": "admin", "role": "nope",
+             "ids": ["extension-with-a-long-id-%03d" % i for i in range(200)]}]
+    rc, out, err = R.run("tmsctl", "--data", d, "submit", stdin="".join(json.dumps(c) + "\n" for c in cmds))
+    rc, out, err = R.run("tms-audit", "report", "--data", d, "--format", "html")
+    row = next((l for l in out.split("<tr") if 'class="rejected"' in l), "")
+    cell = row[row.find('<td class="c" title='):] if '<td class="c" title=' in row else ""
+    shown = cell[cell.find('">') + 2:cell.find("</td>")] if cell else ""
+    R.check("a 200-id target: the start shown, its length said, the whole in the title",
+            rc == 0 and "extension-with-a-long-id-199" in cell[:cell.find('">')] and
+            "extension-with-a-long-id-199" not in shown and "characters)" in shown and len(shown) < 260,
+            (rc, shown[:300]))
+
+
 def main():
-    for fn in (test_golden, test_ranges, test_refusals, test_text, test_timeline_days):
+    for fn in (test_golden, test_ranges, test_refusals, test_text, test_timeline_days, test_long_target):
         try:
             fn()
         except Exception as e:
