@@ -468,11 +468,13 @@ static void on_hup(uv_signal_t *s, int signum)
     char why[512];
     (void)signum;
     sd_notify(0, "RELOADING=1");
+    char q1[1100], q2[1100];
     if (auth_reload(d, why, sizeof why))
-        daemon_log("error", "msg=\"SIGHUP: credentials not reloaded, the old ones stay\" why=\"%s\"", why);
+        daemon_log("error", "msg=\"SIGHUP: credentials not reloaded, the old ones stay\" why=\"%s\"",
+                   log_quote(q1, sizeof q1, why));
     else
         daemon_log("info", "msg=\"SIGHUP: credentials reloaded\" token_file=\"%s\" principals_file=\"%s\" principals=%zu",
-                   d->opt.token_file ? d->opt.token_file : "", d->opt.principals ? d->opt.principals : "",
+                   log_quote(q1, sizeof q1, d->opt.token_file), log_quote(q2, sizeof q2, d->opt.principals),
                    d->nprincipals);
     sd_notify(0, "READY=1");
 }
@@ -565,7 +567,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
         goto done;
     }
     if (tms_engine_open_report(d.eng)[0])
-        daemon_log("warn", "msg=\"%s\"", tms_engine_open_report(d.eng));
+        daemon_log("warn", "msg=\"%s\"", log_quote(why, sizeof why, tms_engine_open_report(d.eng)));
     d.store = tms_engine_store(d.eng);
     if (opt->publish) {
         char logdir[4200];

@@ -144,9 +144,10 @@ static int regrow(server *d)
  * projection writable? Say when that changes. */
 static void note_read_only(server *d)
 {
+    char q[700];
     const char *ro = tms_engine_read_only(d->eng);
     if (ro && !d->read_only[0])
-        daemon_log("error", "msg=\"%s\"", ro);
+        daemon_log("error", "msg=\"%s\"", log_quote(q, sizeof q, ro));
     else if (!ro && d->read_only[0])
         daemon_log("info", "msg=\"the projection is written again: writes resumed\"");
     snprintf(d->read_only, sizeof d->read_only, "%s", ro ? ro : "");
@@ -154,6 +155,7 @@ static void note_read_only(server *d)
 
 static void after_cb(uv_work_t *w, int status)
 {
+    char q[1100];
     server *d = w->data;
     (void)status;
     hist_add(d->ctr.commit_ns_hist, &d->ctr.commit_ns_sum, d->group_ns, 10);
@@ -163,7 +165,7 @@ static void after_cb(uv_work_t *w, int status)
     note_read_only(d);
     if (d->group_err)
         daemon_log("error", "msg=\"group commit failed\" err=%s why=\"%s\"", tms_err_name(d->group_err),
-                   d->group_why);
+                   log_quote(q, sizeof q, d->group_why));
     d->ctr.groups++;
     d->ctr.group_cmds += d->group_n;
     hist_add(d->ctr.group_size_hist, &d->ctr.group_size_sum, d->group_n, 0);

@@ -65,8 +65,9 @@ static void after_cb(uv_work_t *w, int status)
     r->retries = 0;
     drop_batch(r);
     if (r->err) {
-        daemon_log("error", "msg=\"replication stopped\" err=%s why=\"%s\" applied=%llu", tms_err_name(r->err), r->why,
-                   (unsigned long long)tms_engine_last_seq(d->eng));
+        char q[2 * sizeof r->why + 2];
+        daemon_log("error", "msg=\"replication stopped\" err=%s why=\"%s\" applied=%llu", tms_err_name(r->err),
+                   log_quote(q, sizeof q, r->why), (unsigned long long)tms_engine_last_seq(d->eng));
         tms_follower_fail(r->f, r->why);
     } else {
         r->applied_groups++;
