@@ -4,6 +4,7 @@
 # lintian (errors fail the test; warnings are printed), unpacks the .debs into
 # a scratch root with `dpkg -x` and checks there:
 #   - the programs, tmsd.service, the man pages, /etc/default/tmsperm;
+#   - the packaged tmsd started as systemd would (NOTIFY_SOCKET): READY=1, a clean stop;
 #   - the maintainer scripts create user tmsperm (systemd-sysusers) and enable tmsd;
 #   - libtmsperm0's library and libtmsperm-dev's headers, link and tmsperm.pc:
 #     examples/embedded/pbx_check.c built with pkg-config against the unpacked
@@ -56,6 +57,24 @@ check "tmsperm's postinst creates the user (systemd-sysusers)" grep -q 'systemd-
 check "tmsperm's postinst enables and starts tmsd.service" grep -q 'tmsd.service' "$ctrl/postinst"
 check "tmsperm depends on libsystemd0 and libh2o (shlibs)" sh -c \
     "dpkg -I '$(echo "$debs" | grep '/tmsperm_')' | grep -q 'Depends:.*libsystemd0.*' "
+
+# the packaged tmsd as systemd starts it (Type=notify): READY=1 on $NOTIFY_SOCKET, a clean stop
+if python3 - "$root/usr/sbin/tmsd" "$tmp" <<'PY'
+import os, signal, socket, subprocess, sys
+tmsd, tmp = sys.argv[1], sys.argv[2]
+path = os.path.join(tmp, "notify")
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+s.bind(path)
+s.settimeout(15)
+p = subprocess.Popen([tmsd, "--data", os.path.join(tmp, "svc")], env=dict(os.environ, NOTIFY_SOCKET=path),
+                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+try:
+    msg = s.recv(4096).decode()
+finally:
+    p.send_signal(signal.SIGTERM)
+sys.exit(0 if "READY=1" in msg and p.wait(timeout=30) == 0 else 1)
+PY
+then ok; else bad "the packaged tmsd: READY=1 on NOTIFY_SOCKET, then exit 0 on SIGTERM"; fi
 
 pc=$(find "$root" -name tmsperm.pc | head -1)
 check "libtmsperm-dev holds tmsperm.pc" test -n "$pc"
