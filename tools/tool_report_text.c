@@ -145,6 +145,30 @@ static int ceiling(const json_t *t)
     return puts("\nCeiling exceptions (R11)") < 0 ? -1 : table(rows);
 }
 
+static int privileged(const json_t *t)
+{
+    json_t *rows = json_array(), *a;
+    char seq[24];
+    size_t i;
+    row(rows, 8, "seq", "time", "actor", "command", "account", "changed", "before", "after");
+    json_array_foreach(json_object_get(t, "privileged_changes"), i, a)
+        row(rows, 8, num(a, "seq", seq, sizeof seq), str(a, "time"), str(a, "actor"), str(a, "command"),
+            str(a, "subject"), str(a, "change"), str(a, "before"), str(a, "after"));
+    return puts("\nPrivileged changes (PCI DSS 10.2)") < 0 ? -1 : table(rows);
+}
+
+static int access_review(const json_t *t)
+{
+    json_t *rows = json_array(), *a;
+    static char perms[1 << 14], feats[1 << 14];
+    size_t i;
+    row(rows, 5, "kind", "id", "role", "permissions", "features");
+    json_array_foreach(json_object_get(t, "access_review"), i, a)
+        row(rows, 5, str(a, "kind"), str(a, "id"), str(a, "role"), joined(json_object_get(a, "permissions"), perms, sizeof perms),
+            json_object_get(a, "features") ? joined(json_object_get(a, "features"), feats, sizeof feats) : "-");
+    return puts("\nAccess review (PCI DSS 7.2.4)") < 0 ? -1 : table(rows);
+}
+
 static int roles(const json_t *t)
 {
     json_t *rows = json_array(), *a;
@@ -171,10 +195,10 @@ static int tenant(const json_t *t)
     int rc = printf("\n== tenant %s (%s%s) ==\n%s accepted, %s rejected in the range\n", str(t, "tenant"),
                     admin ? "PBX Admin: " : "", admin ? admin : "no such tenant at the end of the range", num(t, "accepted", n1, sizeof n1),
                     num(t, "rejected", n2, sizeof n2)) < 0;
-    rc |= activity(t) | rejected(t) | ceiling(t);
+    rc |= activity(t) | rejected(t) | privileged(t) | ceiling(t);
     rc |= id_list("Extensions without a login (red icon)", json_object_get(t, "extensions_without_login"));
     rc |= id_list("Extensions without an owner", json_object_get(t, "extensions_without_owner"));
-    rc |= roles(t);
+    rc |= roles(t) | access_review(t);
     return rc ? -1 : 0;
 }
 
@@ -193,6 +217,10 @@ int tool_report_text(const json_t *model)
         rc |= puts("tms-audit report: no record in the range") < 0;
     rc |= printf("state at the end of the range: after seq %s%s%s\n", num(r, "state_seq", n[0], 24),
                  str(r, "state_time") ? " " : "", str(r, "state_time") ? str(r, "state_time") : "") < 0;
+    const json_t *v = json_object_get(model, "verification");
+    if (v)
+        rc |= printf("log verified while replaying (checksums and hash chain): %s records, head %s; generated %s by %s\n",
+                     num(v, "records", n[0], 24), str(v, "head"), str(v, "generated_at"), str(v, "tool")) < 0;
     json_array_foreach(json_object_get(model, "tenants"), i, t)
         rc |= tenant(t);
     return rc ? -1 : 0;

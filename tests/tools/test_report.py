@@ -233,7 +233,8 @@ def test_text():
             lines[0])
     for s in ["== tenant acme (PBX Admin: admin) ==", "== tenant beta (PBX Admin: root) ==", "Activity per actor",
               "Rejected attempts (PCI DSS 10.2/10.3)", "Ceiling exceptions (R11)",
-              "Extensions without a login (red icon) (2): 2001 2002", "Extensions without an owner (1): 2001", "Roles"]:
+              "Extensions without a login (red icon) (2): 2001 2002", "Extensions without an owner (1): 2001", "Roles",
+              "Privileged changes (PCI DSS 10.2)", "Access review (PCI DSS 7.2.4)"]:
         R.check("text: has %r" % s, s in lines, out)
     row = next((l for l in lines if l.strip().startswith("20 ")), "")
     R.check("text: the rejected attempt row", row.split()[2:7] == ["sub", "SetPermissions", "extension", "2002",
@@ -241,6 +242,8 @@ def test_text():
     R.check("text: the ceiling exception row", any(l.split() == ["manager", "sub", "parent", "lead",
                                                                   "recordings.listen"] for l in lines), out)
     R.check("text: a deleted role", any(l.split() == ["agent", "(deleted)", "0", "2"] for l in lines), out)
+    R.check("text: the verification stamp", lines[2].startswith("log verified while replaying") and "30 records" in lines[2],
+            lines[:3])
 
 
 # ---- a second directory: origin, hostile strings, an unknown tenant, a linked login ----
