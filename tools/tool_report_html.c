@@ -56,11 +56,21 @@ static long long num(const json_t *o, const char *key)
     return (long long)json_integer_value(json_object_get(o, key));
 }
 
-/* <td class="cls">escaped s</td> ("-" when NULL). */
+/* <td class="cls">escaped s</td> ("-" when NULL). A time (class t) may
+ * break after its date: narrow pages keep their tables. */
 static void td(const char *cls, const char *s)
 {
+    const char *t = cls && !strcmp(cls, "t") && s ? strchr(s, 'T') : NULL;
     printf("<td%s%s%s>", cls ? " class=\"" : "", cls ? cls : "", cls ? "\"" : "");
-    esc(s ? s : "-");
+    if (t) {
+        char date[64];
+        snprintf(date, sizeof date, "%.*s", (int)(t - s), s);
+        esc(date);
+        fputs("<wbr>", stdout);
+        esc(t);
+    } else {
+        esc(s ? s : "-");
+    }
     fputs("</td>", stdout);
 }
 
