@@ -14,20 +14,13 @@ and through tmsd:
 
 usage: test_rough_edges.py BIN_DIR SCHEMA_JSON"""
 import json, os, shutil, signal, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from checks import check, finish, free_port, run_cases, wait_tcp  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
 SCHEMA = sys.argv[2] if len(sys.argv) > 2 else "schemas/tmsperm.json"
 TMSD, TMSCTL = os.path.join(BIN, "tmsd"), os.path.join(BIN, "tmsctl")
-passed = failed = 0
 
-
-def check(what, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL %s %s" % (what, str(detail)[:800]))
 
 
 def ctl(*args, stdin=None):
@@ -114,8 +107,7 @@ def main():
             p.send_signal(signal.SIGTERM)
             p.wait(timeout=30)
         shutil.rmtree(d, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(0 if failed == 0 and passed > 0 else 1)
+    finish()
 
 
 if __name__ == "__main__":

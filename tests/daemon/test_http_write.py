@@ -18,29 +18,14 @@ credentials and the metrics listener (SPEC section 9, issue 11):
 
 usage: test_http_write.py BIN_DIR"""
 import http.client, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from checks import check, finish, free_port, run_cases, wait_tcp  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
 TMSD, TMSCTL = os.path.join(BIN, "tmsd"), os.path.join(BIN, "tmsctl")
 TOKEN = "s3cret-http-token-0123456789"
-passed = failed = 0
 
 
-def check(what, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL %s %s" % (what, str(detail)[:800]))
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def ctl(*args, stdin=None):
@@ -53,15 +38,11 @@ def start(d, data, *extra):
     port = free_port()
     log = open(os.path.join(d, "tmsd.log"), "ab")
     p = subprocess.Popen([TMSD, "--data", data, "--http", "127.0.0.1:%d" % port] + list(extra), stdout=log, stderr=log)
-    for _ in range(300):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return p, port
-        except OSError:
-            if p.poll() is not None:
-                break
-            time.sleep(0.02)
-    raise AssertionError("tmsd did not come up: " + open(os.path.join(d, "tmsd.log")).read()[-500:])
+    try:
+        wait_tcp(port, p, "tmsd")
+    except AssertionError as e:
+        raise AssertionError("%s: %s" % (e, open(os.path.join(d, "tmsd.log")).read()[-500:]))
+    return p, port
 
 
 def request(port, method, path, body=None, token=None, headers=None):
@@ -348,17 +329,8 @@ def test_hostile(d):
 
 
 def main():
-    for t in (test_submit, test_principals, test_watch, test_metrics_listener, test_hostile):
-        d = tempfile.mkdtemp(prefix="tms-httpw-")
-        try:
-            t(d)
-        except Exception as e:
-            import traceback
-            check(t.__name__, False, "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc(limit=-3)))
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(0 if failed == 0 and passed > 0 else 1)
+    run_cases(test_submit, test_principals, test_watch, test_metrics_listener, test_hostile, prefix="tms-httpw-")
+    finish()
 
 
 if __name__ == "__main__":

@@ -12,28 +12,13 @@
 
 usage: test_ops.py BIN_DIR"""
 import http.client, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from checks import check, finish, free_port, run_cases, wait_tcp  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
 TMSD, TMSCTL = os.path.join(BIN, "tmsd"), os.path.join(BIN, "tmsctl")
-passed = failed = 0
 
 
-def check(what, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL %s %s" % (what, str(detail)[:800]))
-    return cond
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def write(path, text):
@@ -281,17 +266,9 @@ def test_no_notify_socket(d):
 
 
 def main():
-    for t in (test_notify_and_reload, test_metrics_and_logs, test_sigterm_during_a_group, test_no_notify_socket):
-        d = tempfile.mkdtemp(prefix="tms-ops-")
-        try:
-            t(d)
-        except Exception as e:
-            import traceback
-            check(t.__name__, False, "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc(limit=-3)))
-        finally:
-            shutil.rmtree(d, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(0 if failed == 0 and passed > 0 else 1)
+    run_cases(test_notify_and_reload, test_metrics_and_logs, test_sigterm_during_a_group, test_no_notify_socket,
+              prefix="tms-ops-")
+    finish()
 
 
 if __name__ == "__main__":

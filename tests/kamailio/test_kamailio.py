@@ -21,42 +21,16 @@ on loopback and all started and stopped here:
 usage: test_kamailio.py BIN_DIR   (needs kamailio, kamailio-utils-modules
 and sip-tester: scripts/test installs them)"""
 import http.client, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from checks import check, finish, free_port, run_cases, wait_tcp  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXAMPLE = os.path.join(ROOT, "examples", "kamailio")
 TOKEN = "kamailio-test-token-0123456789"
-passed = failed = 0
 
 
-def check(what, cond, detail=""):
-    global passed, failed
-    if cond:
-        passed += 1
-    else:
-        failed += 1
-        print("FAIL %s %s" % (what, str(detail)[-1500:]))
-    return cond
 
-
-def free_port(kind=socket.SOCK_STREAM):
-    s = socket.socket(socket.AF_INET, kind)
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
-
-
-def wait_tcp(port, proc, what):
-    for _ in range(500):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            if proc.poll() is not None:
-                raise AssertionError("%s exited %d" % (what, proc.returncode))
-            time.sleep(0.02)
-    raise AssertionError("%s did not come up" % what)
 
 
 class Rig:
@@ -200,8 +174,7 @@ def main():
     finally:
         rig.stop()
         shutil.rmtree(d, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(0 if failed == 0 and passed > 0 else 1)
+    finish()
 
 
 if __name__ == "__main__":
