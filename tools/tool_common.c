@@ -242,12 +242,28 @@ void tool_progress_start(tool_progress *p, const char *what, uint64_t total)
     p->what = what;
 }
 
+/* How long a run goes before it shows progress, and then how often (ms):
+ * 1000 and 200; TMS_PROGRESS_AFTER_MS sets the first (and caps the second)
+ * so tests see the line on a short replay. */
+static uint64_t progress_after_ms(uint64_t *every)
+{
+    const char *e = getenv("TMS_PROGRESS_AFTER_MS");
+    char *end;
+    unsigned long long v = e && *e ? strtoull(e, &end, 10) : 1000;
+    if (!e || !*e || *end)
+        v = 1000;
+    *every = v < 200 ? v : 200;
+    return v;
+}
+
 void tool_progress_tick(tool_progress *p, uint64_t done)
 {
+    uint64_t every, after;
     if (!p->tty || (done & 4095) != 0)
         return;
     uint64_t t = now_ms();
-    if (t - p->t0_ms < 1000 || t - p->last_ms < 200)
+    after = progress_after_ms(&every);
+    if (t - p->t0_ms < after || t - p->last_ms < every)
         return;
     p->last_ms = t;
     p->shown = 1;

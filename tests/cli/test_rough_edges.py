@@ -72,6 +72,17 @@ def main():
         check("--fail-on-reject with rejections: exit 1, every verdict printed, a count on stderr",
               rc == 1 and len(out.splitlines()) == 2 and "2 commands rejected" in err, (rc, out, err))
         lookups(["--data", data], "embedded")
+        # progress on a terminal: total, percent and ETA (tms-history knew no total before)
+        big = os.path.join(d, "big")
+        many = json.dumps(SETUP[0]) + "\n" + "".join(json.dumps(dict(SETUP[1], id="p%05d" % i)) + "\n"
+                                                      for i in range(9000))
+        rc, out, err = ctl("--data", big, "submit", stdin=many)
+        hist = os.path.join(os.path.dirname(TMSCTL), "tms-history")
+        r = subprocess.run(["script", "-qec", "%s custom --data %s --format json > /dev/null" % (hist, big), "/dev/null"],
+                           capture_output=True, text=True, timeout=120, env=dict(os.environ, TMS_PROGRESS_AFTER_MS="0"))
+        shown = [x for x in r.stdout.replace("\r", "\n").splitlines() if "records" in x]
+        check("progress on a terminal: done / total records, percent, ETA", r.returncode == 0 and shown and
+              "/ 9001 records (" in shown[-1] and "%" in shown[-1] and "ETA" in shown[-1], (r.returncode, shown[-2:]))
         # RFC 3339 through libc's calendar (strptime, timegm): the edges still hold
         for t, ok in (("2026-02-29", False), ("2024-02-29T23:59:60.5+01:00", True), ("26-1-1", False),
                       ("2026-10-01t08:00:00z", True), ("2026-10-01T08:00:00", False), ("1969-12-31", False),
