@@ -331,8 +331,8 @@ static void roles(const json_t *t)
 /* Accepted changes of rights, with before and after (PCI DSS 10.2). */
 static void privileged(const json_t *t)
 {
-    static const char *const cols[] = {"seq", "time (UTC)", "actor", "by", "command", "account", "changed",
-                                       "before", "after"};
+    static const char *const cols[] = {"seq", "time (UTC)", "actor (by)", "command", "account", "changed", "before",
+                                       "after"};
     const json_t *a;
     char seq[24];
     size_t i;
@@ -340,14 +340,17 @@ static void privileged(const json_t *t)
     if (none(json_object_get(t, "privileged_changes"), "no change of permissions, roles, ownership or distribution "
                                                        "in the range"))
         return;
-    thead(cols, "nllllllll");
+    thead(cols, "nlllllll");
     json_array_foreach(json_object_get(t, "privileged_changes"), i, a) {
         snprintf(seq, sizeof seq, "%lld", num(a, "seq"));
         fputs("<tr class=\"change\">", stdout);
         td("n", seq);
         td("t", str(a, "time"));
-        td("c", str(a, "actor"));
-        td("c", str(a, "by"));
+        fputs("<td class=\"c\">", stdout);   /* the actor it claims, and the principal tmsd authenticated */
+        esc(str(a, "actor"));
+        fputs("<br><span class=\"none\">by ", stdout);
+        esc(str(a, "by"));
+        fputs("</span></td>", stdout);
         td(NULL, str(a, "command"));
         td("c", str(a, "subject"));
         td(NULL, str(a, "change"));
