@@ -26,6 +26,8 @@ typedef struct ask {
     int explain;
     uint64_t min_seq;      /* --min-seq N [--wait MS]: 0 = any */
     uint64_t wait_ms;
+    const char *dir;       /* where it asks: the data directory, or tmsd */
+    tms_client *cli;
 } ask;
 
 static int parse(int argc, char **argv, ask *a)
@@ -74,15 +76,49 @@ static int print_json(json_t *o)
     return 0;
 }
 
+/* Why a deny, in explain's words ("unknown_tenant" ...), at the same point:
+ * through tmsd or from the projection; "" when it cannot tell. */
+static const char *deny_reason(const ask *a, char *buf, size_t len)
+{
+    char *text = NULL, why[300], logdir[4200], path[4200];
+    json_t *ex = NULL;
+    buf[0] = '\0';
+    if (a->cli) {
+        if (tms_client_explain(a->cli, a->pos[0], a->pos[1], a->pos[2], a->pos[3], &text) >= 0 && text)
+            ex = json_loads(text, 0, NULL);
+        free(text);
+    } else {
+        tms_store *st = NULL;
+        tms_txn *tx = NULL;
+        uint64_t at, seq;
+        if (tms_store_open(tms_data_path(path, sizeof path, a->dir, "proj"), TMS_STORE_READONLY, &st, why,
+                           sizeof why) == TMS_OK && tms_txn_begin(st, 0, &tx) == TMS_OK &&
+            tms_query_point(tx, &a->point, 1, &at, &seq, why, sizeof why) == TMS_OK)
+            tms_query_explain(tx, seq, tms_data_path(logdir, sizeof logdir, a->dir, "log"), a->pos[0], a->pos[1],
+                              a->pos[2], a->pos[3], &ex);
+        tms_txn_abort(tx);
+        tms_store_close(st);
+    }
+    snprintf(buf, len, "%s", json_string_value(json_object_get(ex, "reason")) ? json_string_value(json_object_get(ex, "reason")) : "");
+    json_decref(ex);
+    return buf;
+}
+
 /* A deny because of a typo is still a deny (fail closed), but says why on
- * stderr: a kind or a name the schema does not know. */
+ * stderr: a kind or a name the schema does not know, a tenant or an account
+ * the state does not hold. A plain deny says nothing. */
 static void explain_typo(const ask *a)
 {
     const char *kind = a->pos[1], *name = a->pos[3];
+    char reason[64];
     if (strcmp(kind, "extension") && strcmp(kind, "manager") && strcmp(kind, "admin"))
         tool_warn("deny: unknown kind %s (extension, manager or admin)", kind);
     else if (tms_permission_index(name) < 0 && tms_feature_index(name) < 0)
         tool_warn("deny: %s is neither a permission nor a feature (tmsctl names lists them)", name);
+    else if (!strcmp(deny_reason(a, reason, sizeof reason), "unknown_tenant"))
+        tool_warn("deny: there is no tenant %s", a->pos[0]);
+    else if (!strcmp(reason, "unknown_account"))
+        tool_warn("deny: tenant %s has no %s %s", a->pos[0], kind, a->pos[2]);
 }
 
 /* An answer: check prints allow/deny (or the explanation), show and visible
@@ -282,6 +318,8 @@ int tool_lookup(const char *dir, tms_client *cli, int what, int argc, char **arg
     ask a;
     memset(&a, 0, sizeof a);
     a.what = what;
+    a.dir = dir;
+    a.cli = cli;
     int rc = parse(argc, argv, &a);
     if (rc)
         return rc == 1 ? TOOL_OK : rc;

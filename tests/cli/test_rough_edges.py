@@ -2,8 +2,9 @@
 """test_rough_edges.py -- what a new user hit (issue 12, item 4), embedded
 and through tmsd:
 
-- a typo in a check (a name or a kind the schema does not know) is still deny
-  (exit 1) but says why on stderr; a plain deny says nothing;
+- a typo in a check (a name or a kind the schema does not know, a tenant or
+  an account the state does not hold) is still deny (exit 1) but says why on
+  stderr; a plain deny says nothing;
 - `tmsctl names` lists every permission and feature of schemas/tmsperm.json
   with the account types that may hold it, without --data or --connect;
 - `tmsctl submit --fail-on-reject` exits 1 when a command was rejected (all
@@ -38,6 +39,11 @@ def lookups(where, label):
           "recordings.lisen is neither a permission nor a feature" in err, (rc, out, err))
     rc, out, err = ctl(*where, "check", "acme", "extensoin", "1001", "recordings.listen")
     check(label + ": a misspelt kind: deny with the reason", rc == 1 and "unknown kind extensoin" in err, (rc, err))
+    rc, out, err = ctl(*where, "check", "acmee", "extension", "1001", "recordings.listen")
+    check(label + ": a misspelt tenant: deny with the reason", rc == 1 and out == "deny\n" and
+          "there is no tenant acmee" in err, (rc, out, err))
+    rc, out, err = ctl(*where, "check", "acme", "extension", "1009", "recordings.listen")
+    check(label + ": an unknown account: deny with the reason", rc == 1 and "has no extension 1009" in err, (rc, err))
     rc, out, err = ctl(*where, "check", "acme", "extension", "1001", "recordings.listen")
     check(label + ": a plain deny says nothing on stderr", rc == 1 and out == "deny\n" and err == "", (rc, out, err))
 
