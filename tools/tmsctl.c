@@ -321,6 +321,9 @@ static int cmd_status(int argc, char **argv)
     uint64_t seq = 0, map = 0, used = 0, free_bytes = 0;
     uint8_t head[TMS_HASH_LEN] = {0};
     struct statvfs sv;
+    struct stat sb;
+    if (stat(data_dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return fail("no data directory %s", data_dir);
     tms_err err = tms_store_open(tms_data_path(path, sizeof path, data_dir, "proj"), TMS_STORE_READONLY, &st, why,
                                  sizeof why);
     if (err && err != TMS_NOT_FOUND)
@@ -333,8 +336,11 @@ static int cmd_status(int argc, char **argv)
     tms_txn_abort(tx);
     if (st)
         tms_store_usage(st, &map, &used);
-    if (statvfs(data_dir, &sv) == 0)
-        free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+    if (statvfs(data_dir, &sv) != 0) {
+        tms_store_close(st);
+        return tool_fail("status: cannot read the file system of %s: %s", data_dir, strerror(errno));
+    }
+    free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
     json_t *o = json_pack("{s:s,s:s,s:I,s:s,s:s,s:{s:I,s:I,s:I,s:I}}", "version", tms_version(), "role", "embedded",
                           "last_seq", (json_int_t)seq, "head", seq ? tool_hex(head, TMS_HASH_LEN, hex) : "",
                           "projection", st ? "present" : "absent",
@@ -413,12 +419,12 @@ int main(int argc, char **argv)
     char token[256] = "", why[512];
     static const struct option lo[] = {{"data", required_argument, NULL, 'd'}, {"connect", required_argument, NULL, 'c'},
                                        {"token-file", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
-    int c;
+    int c, at = 1;
     tool_prog = "tmsctl";
     opterr = 0;
     /* the global options, up to the command ("+": getopt stops at the first
        word that is not one of them, which tool_dispatch then reads) */
-    while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
+    while ((at = optind, c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
         if (c == 'd')
             data_dir = optarg;
         else if (c == 'c')
@@ -426,7 +432,7 @@ int main(int argc, char **argv)
         else if (c == 't')
             token_file = optarg;
         else {
-            optind--;   /* not a global option (--help, --version, a command's option): the command's to read */
+            optind = at;   /* not a global option (--help, --version, a command's option): the command's to read */
             break;
         }
     }

@@ -80,10 +80,27 @@ int tool_parse(int argc, char **argv, const tool_opt *opts, const char **pos, in
     av[0] = (char *)tool_prog;
     memcpy(av + 1, argv, (size_t)argc * sizeof *av);
     av[argc + 1] = NULL;
+    for (int i = 1; i <= argc && strcmp(av[i], "--"); i++) {   /* whole names only: getopt_long takes "--he" for --help */
+        size_t len = strcspn(av[i], "=");
+        int known = av[i][0] != '-' || av[i][1] != '-';
+        for (size_t k = 0; !known && k <= n; k++)
+            known = len - 2 == strlen(lo[k].name) && !strncmp(av[i] + 2, lo[k].name, len - 2);
+        if (!known) {
+            rc = tool_fail("unknown option %s (try --help)", av[i]);
+            free(av);
+            return rc;
+        }
+    }
     optind = 0;   /* GNU: a full re-initialisation (tool_parse runs more than once per process) */
     opterr = 0;   /* the messages are ours: one line, the program's name */
-    while (!rc && (c = getopt_long(argc + 1, av, ":h", lo, &idx)) != -1) {
-        if (c == 'h')
+    /* "-": arguments come back in order as code 1, whatever POSIXLY_CORRECT says */
+    while (!rc && (c = getopt_long(argc + 1, av, "-:h", lo, &idx)) != -1) {
+        if (c == 1) {
+            if (*npos >= maxpos)
+                rc = tool_fail("unexpected argument %s (try --help)", optarg);
+            else
+                pos[(*npos)++] = optarg;
+        } else if (c == 'h')
             rc = 1;
         else if (c == '?')
             rc = tool_fail("unknown option %s, or a value given to one that takes none (try --help)", av[optind - 1]);

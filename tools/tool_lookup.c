@@ -28,6 +28,8 @@ typedef struct ask {
     uint64_t wait_ms;
     const char *dir;       /* where it asks: the data directory, or tmsd */
     tms_client *cli;
+    tms_txn *tx;           /* embedded, at a point: the read transaction open (one LMDB environment per process) */
+    uint64_t seq;          /* ... and the point's seq */
 } ask;
 
 static int parse(int argc, char **argv, ask *a)
@@ -87,7 +89,10 @@ static const char *deny_reason(const ask *a, char *buf, size_t len)
         if (tms_client_explain(a->cli, a->pos[0], a->pos[1], a->pos[2], a->pos[3], &text) >= 0 && text)
             ex = json_loads(text, 0, NULL);
         free(text);
-    } else {
+    } else if (a->tx) {   /* the transaction the answer came from: never a second environment */
+        tms_query_explain(a->tx, a->seq, tms_data_path(logdir, sizeof logdir, a->dir, "log"), a->pos[0], a->pos[1],
+                          a->pos[2], a->pos[3], &ex);
+    } else {   /* the reader path: its environment is closed by now */
         tms_store *st = NULL;
         tms_txn *tx = NULL;
         uint64_t at, seq;
@@ -217,7 +222,10 @@ static int answer_in(const char *dir, tms_txn *tx, const ask *a)
     }
     if (a->what == TOOL_LOOKUP_SHOW)
         rc = out ? 0 : 1;
-    rc = print_answer(a, rc, out);
+    ask here = *a;   /* a deny's reason is read in this transaction */
+    here.tx = tx;
+    here.seq = seq;
+    rc = print_answer(&here, rc, out);
     json_decref(out);
     return rc;
 }

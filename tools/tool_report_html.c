@@ -233,7 +233,8 @@ static void rejected(const json_t *t)
     static const char *const cols[] = {"seq", "time (UTC)", "actor", "command", "target",
                                        "error", "message", "origin"};
     const json_t *a;
-    char seq[24], target[8192];
+    char seq[24];
+    static char target[1 << 20];   /* an AssignRole of 4096 ids of 64 bytes fits whole */
     size_t i;
     puts("<h3>Rejected attempts (PCI DSS 10.2/10.3)</h3>");
     if (none(json_object_get(t, "rejected_attempts"), "no rejected attempt in the range"))

@@ -121,7 +121,8 @@ static int activity(const json_t *t)
 static int rejected(const json_t *t)
 {
     json_t *rows = json_array(), *a;
-    char seq[24], target[8192];
+    char seq[24];
+    static char target[1 << 20];   /* an AssignRole of 4096 ids of 64 bytes fits whole */
     size_t i;
     row(rows, 8, "seq", "time", "actor", "command", "target", "error", "origin", "message");
     json_array_foreach(json_object_get(t, "rejected_attempts"), i, a) {

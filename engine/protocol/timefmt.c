@@ -98,7 +98,10 @@ int tms_time_parse(const char *s, int64_t *ns)
     int64_t sec = 0, frac = 0;
     memset(&tm, 0, sizeof tm);
     /* the date: strptime, held to RFC 3339's fixed widths (it would take "26-1-1") */
-    const char *p = strlen(s) >= 10 && s[4] == '-' && s[7] == '-' ? strptime(s, "%Y-%m-%d", &tm) : NULL;
+    int fixed = strlen(s) >= 10 && s[4] == '-' && s[7] == '-';
+    for (int i = 0; fixed && i < 10; i++)   /* digits where RFC 3339 has them: strptime would skip spaces */
+        fixed = i == 4 || i == 7 || isdigit((unsigned char)s[i]);
+    const char *p = fixed ? strptime(s, "%Y-%m-%d", &tm) : NULL;
     if (!p || p != s + 10 || tm.tm_mday > days_in_month(tm.tm_year + 1900, tm.tm_mon + 1))
         return -1;
     if (*p && (expect_char(&p, "Tt ") || parse_clock(p, &sec, &frac)))   /* strptime has no fractions or "Z" */

@@ -43,10 +43,15 @@ void hist_add(uint64_t *hist, uint64_t *sum, uint64_t value, int shift)
 const char *log_quote(char *buf, size_t len, const char *v)
 {
     size_t o = 0;
-    for (const char *p = v ? v : ""; *p && o + 3 < len; p++) {
-        if (*p == '"' || *p == '\\')
+    for (const char *p = v ? v : ""; *p && o + 5 < len; p++) {
+        unsigned char ch = (unsigned char)*p;
+        if (ch < 0x20 || ch == 0x7f) {   /* no control character reaches a terminal reading the log */
+            o += (size_t)snprintf(buf + o, len - o, "\\x%02x", ch);
+            continue;
+        }
+        if (ch == '"' || ch == '\\')
             buf[o++] = '\\';
-        buf[o++] = *p == '\n' || *p == '\r' ? ' ' : *p;
+        buf[o++] = (char)ch;
     }
     buf[o] = '\0';
     return buf;

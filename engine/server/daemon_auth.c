@@ -26,6 +26,8 @@ static const principal builtin_local = {"local", (1 << TMS_RIGHT_LOOKUP) | (1 <<
                                                      (1 << TMS_RIGHT_ADMIN), 1, NULL, 0, "", 0, -1};
 static const principal builtin_anonymous = {"anonymous", 1 << TMS_RIGHT_LOOKUP, 1, NULL, 0, "", 0, -1};
 static const principal builtin_none = {"anonymous", 0, 1, NULL, 0, "", 0, -1};
+static const principal builtin_token = {"token", (1 << TMS_RIGHT_LOOKUP) | (1 << TMS_RIGHT_SUBMIT) |
+                                                     (1 << TMS_RIGHT_ADMIN), 1, NULL, 0, "", 0, -1};
 
 static int load_rights(const json_t *a, int *rights)
 {
@@ -128,10 +130,32 @@ int auth_load(server *d, const char *path, char *why, size_t whylen)
     return load_file(path, &d->principals, &d->nprincipals, why, whylen);
 }
 
+/* After a reload: a connection that authenticated as a principal of the
+ * replaced list becomes the principal of that name in the new one, or loses
+ * its rights when there is none; one that showed the --token-file token loses
+ * them when the token changed. A revocation reaches open connections. */
+static void reresolve(server *d, conn *c, int token_changed)
+{
+    const principal *who = c->who;
+    if (who == &builtin_token) {
+        if (token_changed)
+            who = c->is_tcp ? auth_tcp_default(d) : &builtin_local;
+    } else if (who != &builtin_local && who != &builtin_anonymous && who != &builtin_none) {
+        const principal *found = NULL;
+        for (size_t i = 0; i < d->nprincipals; i++)
+            if (!strcmp(d->principals[i].name, who->name))
+                found = &d->principals[i];
+        who = found ? found : &builtin_none;
+    }
+    c->who = who;
+    c->rights = who->rights;
+}
+
 /* SIGHUP: the token file and the principals file again. Both are read
- * before anything changes: on any error tmsd keeps what it had. The old
- * list stays allocated (retired) until tmsd stops: connections and queued
- * submits that authenticated with it point into it. */
+ * before anything changes: on any error tmsd keeps what it had. Open
+ * connections are re-resolved by principal name (reresolve). The old list
+ * stays allocated (retired) until tmsd stops: queued submits carry its
+ * names as their records' "by". */
 int auth_reload(server *d, char *why, size_t whylen)
 {
     char tok[sizeof d->token];
@@ -153,11 +177,14 @@ int auth_reload(server *d, char *why, size_t whylen)
         d->principals = list;
         d->nprincipals = n;
     }
+    int token_changed = d->opt.token_file && (toklen != d->token_len || sodium_memcmp(tok, d->token, toklen) != 0);
     if (d->opt.token_file) {
         memcpy(d->token, tok, toklen);
         d->token_len = toklen;
     }
     sodium_memzero(tok, sizeof tok);
+    for (conn *c = d->conns; c; c = c->next)   /* open connections follow the new credentials too */
+        reresolve(d, c, token_changed);
     return 0;
 }
 
@@ -214,8 +241,6 @@ void auth_connection(conn *c)
 /* The principal a token names (constant-time compare), NULL when none. */
 const principal *auth_by_token(const server *d, const char *tok, size_t len)
 {
-    static const principal builtin_token = {"token", (1 << TMS_RIGHT_LOOKUP) | (1 << TMS_RIGHT_SUBMIT) |
-                                                         (1 << TMS_RIGHT_ADMIN), 1, NULL, 0, "", 0, -1};
     const principal *who = NULL;
     if (!d->nprincipals && d->token_len && len == d->token_len && sodium_memcmp(tok, d->token, len) == 0)
         who = &builtin_token;

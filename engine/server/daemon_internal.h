@@ -161,7 +161,7 @@ void daemon_shutdown_check(server *d);
 void daemon_begin_shutdown(server *d, const char *why);
 void daemon_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* v for a quoted logfmt value ("..." around it in the format): quotes and
- * backslashes escaped, line breaks as spaces, cut to fit buf. Returns buf. */
+ * backslashes escaped, control characters as \xNN, cut to fit buf. Returns buf. */
 const char *log_quote(char *buf, size_t len, const char *v);
 uint64_t now_ns(void);
 /* Count value in a log2 histogram (bucket i < 2^(i+shift)) and add it to *sum. */

@@ -89,8 +89,13 @@ def main():
         shown = [x for x in r.stdout.replace("\r", "\n").splitlines() if "records" in x]
         check("progress on a terminal: done / total records, percent, ETA", r.returncode == 0 and shown and
               "/ 9001 records (" in shown[-1] and "%" in shown[-1] and "ETA" in shown[-1], (r.returncode, shown[-2:]))
+        rc, out, err = ctl("--data", os.path.join(d, "nowhere"), "status")
+        check("status of a directory that does not exist: exit 2", rc == 2 and "no data directory" in err, (rc, out, err))
+        rc, out, err = ctl("--data", data, "submit", "--he")
+        check("an abbreviated option is refused (getopt_long would take --he for --help)",
+              rc == 2 and "unknown option --he" in err, (rc, out, err))
         # RFC 3339 through libc's calendar (strptime, timegm): the edges still hold
-        for t, ok in (("2026-02-29", False), ("2024-02-29T23:59:60.5+01:00", True), ("26-1-1", False),
+        for t, ok in (("2026- 1-01", False), ("2026-01- 1", False), ("2026-02-29", False), ("2024-02-29T23:59:60.5+01:00", True), ("26-1-1", False),
                       ("2026-10-01t08:00:00z", True), ("2026-10-01T08:00:00", False), ("1969-12-31", False),
                       ("2026-10-01T08:00:00.1234567890Z", False)):
             rc, out, err = ctl("--data", data, "check", "--at", t, "acme", "extension", "1001", "recordings.listen")

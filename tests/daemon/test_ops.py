@@ -140,6 +140,29 @@ def test_notify_and_reload(d):
         p.send_signal(signal.SIGHUP)
         time.sleep(0.3)
         check("a broken principals file is refused: the loaded ones stay", status("beta") == 200 and p.poll() is None)
+        # a revocation reaches a connection already open: the same principal loses the right on it
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        import mp
+        write(os.path.join(d, "front.token"), "front-token-0123456789\n")
+        principals["principals"].append({"name": "front", "token_file": os.path.join(d, "front.token"),
+                                         "rights": ["lookup", "submit"], "tenants": ["acme"]})
+        write(pf, json.dumps(principals))
+        p.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        conn = mp.Conn(os.path.join(data, "tmsd.sock"))
+        hello = conn.call("hello", version=1, token="front-token-0123456789")
+        r1 = conn.call("submit", cmds=[json.dumps({"cmd": "CreateExtension", "tenant": "acme", "actor": "admin",
+                                                   "id": "rv1"})])
+        principals["principals"][1]["rights"] = ["lookup"]
+        write(pf, json.dumps(principals))
+        p.send_signal(signal.SIGHUP)
+        time.sleep(0.3)
+        r2 = conn.call("submit", cmds=[json.dumps({"cmd": "CreateExtension", "tenant": "acme", "actor": "admin",
+                                                   "id": "rv2"})])
+        conn.close()
+        check("SIGHUP revokes on an open connection: submit accepted before, E_DENIED after",
+              hello.get("principal") == "front" and r1.get("results", [{}])[0].get("verdict") == "accepted" and
+              r2.get("error") == "E_DENIED", (hello, r1, r2))
         p.send_signal(signal.SIGTERM)
         check("exit 0 (LeakSanitizer: the retired lists are freed)", p.wait(timeout=30) == 0,
               open(os.path.join(d, "tmsd.log")).read()[-800:])
