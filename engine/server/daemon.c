@@ -465,8 +465,9 @@ static void on_signal(uv_signal_t *s, int signum)
 }
 
 /* SIGHUP (systemctl reload): the credentials files again; never a stop.
- * New connections, hellos and HTTP requests get the new ones; a connection
- * keeps the principal it authenticated as. */
+ * New connections, hellos and HTTP requests get the new ones, and an open
+ * connection becomes the principal of the same name in the new list (or
+ * loses its rights): a revocation takes effect at once. */
 static void on_hup(uv_signal_t *s, int signum)
 {
     server *d = s->data;
