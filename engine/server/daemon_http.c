@@ -306,6 +306,11 @@ static int route(server *d, h2o_req_t *req, int metrics_only)
         if (!(k.who = who_sent(d, req, &presented)))
             return 0;
         if (!(k.who->rights & (1 << r->right))) {
+            if (r->right == TMS_RIGHT_SUBMIT) {
+                char who[2 * TMS_ID_MAX + 2];
+                daemon_log("info", "msg=\"submit refused\" code=E_DENIED principal=\"%s\" over=http",
+                           log_quote(who, sizeof who, k.who->name));
+            }
             if (!presented)
                 http_header(req, "www-authenticate", "Bearer realm=\"tmsd\"");
             return http_fail(req, presented ? 403 : 401, TMS_E_DENIED,

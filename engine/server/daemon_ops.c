@@ -503,6 +503,11 @@ int handle_frame(conn *c, const uint8_t *payload, size_t len)
     }
     int right = tms_wire_ops[o].right;
     if (right != TMS_RIGHT_NONE && !(c->rights & (1 << right))) {
+        if (right == TMS_RIGHT_SUBMIT) {   /* a refused submit is logged like a refused command */
+            char who[2 * TMS_ID_MAX + 2];
+            daemon_log("info", "msg=\"submit refused\" code=E_DENIED principal=\"%s\" peer=\"%s\"",
+                       log_quote(who, sizeof who, c->who->name), c->peer);
+        }
         reply_error(c, req, TMS_E_DENIED, right == TMS_RIGHT_SUBMIT ? "submit needs the token (hello)"
                                                                     : "lookups need the token (hello)");
         rc = 0;

@@ -160,6 +160,8 @@ def test_notify_and_reload(d):
         r2 = conn.call("submit", cmds=[json.dumps({"cmd": "CreateExtension", "tenant": "acme", "actor": "admin",
                                                    "id": "rv2"})])
         conn.close()
+        check("the refused submit is logged at info", 'msg="submit refused" code=E_DENIED principal="front"' in
+              open(os.path.join(d, "tmsd.log")).read())
         check("SIGHUP revokes on an open connection: submit accepted before, E_DENIED after",
               hello.get("principal") == "front" and r1.get("results", [{}])[0].get("verdict") == "accepted" and
               r2.get("error") == "E_DENIED", (hello, r1, r2))
