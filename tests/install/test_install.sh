@@ -1,7 +1,7 @@
 #!/bin/sh
 # test_install.sh -- what `cmake --install` gives a new user (issue 12, item 1),
 # checked from a scratch prefix:
-#   - the five programs (tmsd in sbin) answer --version with the project's version;
+#   - the five programs (all in bin, SPEC section 10) answer --version with the project's version;
 #   - libtmsperm.so has the soname libtmsperm.so.MAJOR, exports only tms_*
 #     symbols, and needs neither libuv, jansson, h2o nor nats.c;
 #   - the public headers compile alone (C11, -Wall -Wextra -pedantic -Werror);
@@ -29,7 +29,7 @@ version=$(sed -n 's/^#define TMS_VERSION "\(.*\)"/\1/p' "$prefix/include/tmsperm
 major=${version%%.*}
 check "the installed version header names a version" test -n "$version"
 
-for p in bin/tmsctl bin/tms-audit bin/tms-history bin/tms-restore sbin/tmsd; do
+for p in bin/tmsctl bin/tms-audit bin/tms-history bin/tms-restore bin/tmsd; do
     name=${p#*/}
     out=$("$prefix/$p" --version 2>&1)
     check "$p --version: '$out'" test "$out" = "$name (tmsperm) $version"
@@ -66,7 +66,7 @@ check "tmsd.service is Type=notify with ExecReload SIGHUP" sh -c \
     "grep -q '^Type=notify' '$unit' && grep -q '^ExecReload=/bin/kill -HUP' '$unit'"
 check "the sysusers.d entry for user tmsperm is installed" grep -q '^u tmsperm' "$prefix/lib/sysusers.d/tmsperm.conf"
 if command -v systemd-analyze >/dev/null; then
-    sed "s|^ExecStart=[^ ]*/tmsd|ExecStart=$prefix/sbin/tmsd|" "$unit" >"$tmp/tmsd.service"
+    sed "s|^ExecStart=[^ ]*/tmsd|ExecStart=$prefix/bin/tmsd|" "$unit" >"$tmp/tmsd.service"
     out=$(systemd-analyze verify --man=no "$tmp/tmsd.service" 2>&1)
     check "systemd-analyze verify tmsd.service: '$out'" test -z "$out"
 fi

@@ -45,12 +45,12 @@ check "lintian: no errors ($(grep '^E:' "$tmp/lintian.log" | head -5 | tr '\n' '
 
 root=$tmp/root
 for deb in $debs; do dpkg -x "$deb" "$root"; done
-for f in usr/bin/tmsctl usr/bin/tms-audit usr/bin/tms-history usr/bin/tms-restore usr/sbin/tmsd \
+for f in usr/bin/tmsctl usr/bin/tms-audit usr/bin/tms-history usr/bin/tms-restore usr/bin/tmsd \
          lib/systemd/system/tmsd.service usr/share/man/man8/tmsd.8.gz usr/share/man/man1/tmsctl.1.gz \
          etc/default/tmsperm usr/include/tmsperm.h usr/include/tmsclient.h; do
     check "the packages hold /$f" test -e "$root/$f"
 done
-check "/usr/sbin/tmsd --version" test "$("$root/usr/sbin/tmsd" --version)" = "tmsd (tmsperm) $version"
+check "/usr/bin/tmsd --version" test "$("$root/usr/bin/tmsd" --version)" = "tmsd (tmsperm) $version"
 ctrl=$tmp/ctrl
 dpkg -e "$(echo "$debs" | grep '/tmsperm_')" "$ctrl"
 check "tmsperm's postinst creates the user (systemd-sysusers)" grep -q 'systemd-sysusers' "$ctrl/postinst"
@@ -59,7 +59,7 @@ check "tmsperm depends on libsystemd0 and libh2o (shlibs)" sh -c \
     "dpkg -I '$(echo "$debs" | grep '/tmsperm_')' | grep -q 'Depends:.*libsystemd0.*' "
 
 # the packaged tmsd as systemd starts it (Type=notify): READY=1 on $NOTIFY_SOCKET, a clean stop
-if python3 - "$root/usr/sbin/tmsd" "$tmp" <<'PY'
+if python3 - "$root/usr/bin/tmsd" "$tmp" <<'PY'
 import os, signal, socket, subprocess, sys
 tmsd, tmp = sys.argv[1], sys.argv[2]
 path = os.path.join(tmp, "notify")
