@@ -1,7 +1,6 @@
-/* tool_common.c -- shared command-line helpers of the audit, history and
- * restore tools (see tool_common.h). Time conversion is pure arithmetic on
- * the proleptic Gregorian calendar in UTC: no TZ, no locale, so a tool gives
- * the same answer on every machine. */
+/* tool_common.c -- shared command-line helpers of the tools (see
+ * tool_common.h): messages, option parsing (getopt_long), command dispatch,
+ * times (the protocol room's RFC 3339, always UTC), points, progress. */
 #include "tool_common.h"
 #include "query.h"
 #include <sodium.h>

@@ -251,7 +251,6 @@ void http_wake(server *d)
 
 /* ---- routing ---------------------------------------------------------------------------- */
 
-static int get_check(http_call *k) { return http_get_check(k); }
 static int get_show(http_call *k) { return http_get_query(k, 1); }
 static int get_visible(http_call *k) { return http_get_query(k, 0); }
 
@@ -271,7 +270,7 @@ static const struct route {
     int fresh;          /* honours min_seq */
     int (*fn)(http_call *k);
 } routes[] = {
-    {"GET", "/v1/check", TMS_RIGHT_LOOKUP, 1, get_check},
+    {"GET", "/v1/check", TMS_RIGHT_LOOKUP, 1, http_get_check},
     {"POST", "/v1/check", TMS_RIGHT_LOOKUP, 1, http_post_check},
     {"GET", "/v1/show", TMS_RIGHT_LOOKUP, 1, get_show},
     {"GET", "/v1/visible", TMS_RIGHT_LOOKUP, 1, get_visible},

@@ -7,7 +7,6 @@
 #include "daemon_http.h"
 #include "lookup.h"
 #include "query.h"
-#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

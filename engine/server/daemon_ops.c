@@ -7,7 +7,6 @@
 #include "log.h"
 #include "lookup.h"
 #include "query.h"
-#include <sodium.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
