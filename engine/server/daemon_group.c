@@ -26,20 +26,20 @@ static void work_cb(uv_work_t *w)
     d->group_ns = now_ns() - t0;
 }
 
-static void pack_result(msgpack_packer *pk, const tms_submission *s, const char *why)
+static void pack_result(msgpack_packer *pk, const job *j, size_t i)
 {
-    int ok = s->cmd && s->verdict.code == TMS_OK;
-    msgpack_pack_map(pk, ok ? 2 : 4);
+    const char *message, *code = job_refusal(j, i, &message);
+    msgpack_pack_map(pk, code ? 4 : 2);
     tms_pack_str(pk, "seq");
-    if (s->cmd)
-        msgpack_pack_uint64(pk, s->seq);
+    if (j->subs[i].cmd)
+        msgpack_pack_uint64(pk, j->subs[i].seq);
     else
         msgpack_pack_nil(pk);
-    tms_pack_kv_str(pk, "verdict", ok ? "accepted" : "rejected");
-    if (ok)
+    tms_pack_kv_str(pk, "verdict", code ? "rejected" : "accepted");
+    if (!code)
         return;
-    tms_pack_kv_str(pk, "error", s->cmd || s->verdict.code ? tms_err_name(s->verdict.code) : "INVALID_COMMAND");
-    tms_pack_kv_str(pk, "message", s->cmd ? s->verdict.message : why);
+    tms_pack_kv_str(pk, "error", code);
+    tms_pack_kv_str(pk, "message", message);
 }
 
 static void reply_job(server *d, job *j)
@@ -55,7 +55,7 @@ static void reply_job(server *d, job *j)
     tms_pack_str(&pk, "results");
     msgpack_pack_array(&pk, j->n);
     for (size_t i = 0; i < j->n; i++)
-        pack_result(&pk, &j->subs[i], j->why[i]);
+        pack_result(&pk, j, i);
     conn_send(j->c, &d->out);   /* too big for a frame: answered E_TOOBIG there */
 }
 
@@ -67,7 +67,8 @@ static void log_rejections(const job *j)
     char why[2 * TMS_MESSAGE_MAX], who[2 * TMS_ID_MAX + 2], tenant[2 * TMS_ID_MAX + 2], actor[2 * TMS_ID_MAX + 2];
     for (size_t i = 0; i < j->n; i++) {
         const tms_submission *s = &j->subs[i];
-        if (s->cmd && s->verdict.code == TMS_OK)
+        const char *message, *code = job_refusal(j, i, &message);
+        if (!code)
             continue;
         /* a refused principal's command was parsed; a malformed one was not */
         const tms_cmd *c = s->cmd ? s->cmd : s->verdict.code == TMS_E_DENIED ? &j->cmds[i] : NULL;
@@ -76,13 +77,12 @@ static void log_rejections(const job *j)
             snprintf(seq, sizeof seq, "%llu", (unsigned long long)s->seq);
         daemon_log("info", "msg=\"submit rejected\" seq=%s code=%s cmd=%s tenant=\"%s\" actor=\"%s\" "
                            "principal=\"%s\" peer=\"%s\" why=\"%s\"",
-                   seq,
-                   s->cmd || s->verdict.code ? tms_err_name(s->verdict.code) : "INVALID_COMMAND",
+                   seq, code,
                    c ? tms_cmd_defs[c->type].name : "-",
                    log_quote(tenant, sizeof tenant, c ? TMS_CMD_STR(c, TMS_F_TENANT) : ""),
                    log_quote(actor, sizeof actor, c ? TMS_CMD_STR(c, TMS_F_ACTOR) : ""),
                    log_quote(who, sizeof who, j->who->name), j->peer,
-                   log_quote(why, sizeof why, s->cmd ? s->verdict.message : j->why[i]));
+                   log_quote(why, sizeof why, message));
     }
 }
 

@@ -141,15 +141,15 @@ int http_post_submit(http_call *k)
     return 0;
 }
 
-static json_t *verdict(const tms_submission *s, const char *why)
+static json_t *verdict(const job *j, size_t i)
 {
-    int ok = s->cmd && s->verdict.code == TMS_OK;
+    const char *message, *code = job_refusal(j, i, &message);
+    const tms_submission *s = &j->subs[i];
     json_t *o = json_pack("{s:o,s:s}", "seq", s->cmd ? json_integer((json_int_t)s->seq) : json_null(), "verdict",
-                          ok ? "accepted" : "rejected");
-    if (!ok && o) {
-        json_object_set_new(o, "error", json_string(s->cmd || s->verdict.code ? tms_err_name(s->verdict.code)
-                                                                              : "INVALID_COMMAND"));
-        json_object_set_new(o, "message", json_string(s->cmd ? s->verdict.message : why));
+                          code ? "rejected" : "accepted");
+    if (code && o) {
+        json_object_set_new(o, "error", json_string(code));
+        json_object_set_new(o, "message", json_string(message));
     }
     return o;
 }
@@ -163,7 +163,7 @@ void http_submitted(server *d, job *j, tms_err err, const char *why)
     } else {
         json_t *out = json_array();
         for (size_t i = 0; out && i < j->n; i++)
-            if (json_array_append_new(out, verdict(&j->subs[i], j->why[i]))) {
+            if (json_array_append_new(out, verdict(j, i))) {
                 json_decref(out);
                 out = NULL;
             }

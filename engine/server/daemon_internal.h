@@ -179,6 +179,10 @@ job *job_new(const principal *who, const char *peer, size_t n);
  * is NULL); a malformed or refused one gets its verdict here. TMS_OK, or a
  * server fault (TMS_E_NOMEM). */
 tms_err job_parse(job *j, size_t i, const char *text, size_t len, const msgpack_object *o);
+/* Verdict i of j as clients and the log see it: NULL when accepted; else its
+ * code (INVALID_COMMAND when it never parsed, E_DENIED when refused before the
+ * log) with *message. */
+const char *job_refusal(const job *j, size_t i, const char **message);
 /* Queue j for the next group commit; answered by finish_group. */
 void job_queue(server *d, job *j);
 /* 1 (and why) when this tmsd is a replica: submits go to the leader. */

@@ -418,6 +418,15 @@ tms_err job_parse(job *j, size_t i, const char *text, size_t len, const msgpack_
     return err == TMS_INVALID_COMMAND ? TMS_OK : err;   /* else a server fault, not a malformed command */
 }
 
+const char *job_refusal(const job *j, size_t i, const char **message)
+{
+    const tms_submission *s = &j->subs[i];
+    if (s->cmd && s->verdict.code == TMS_OK)
+        return NULL;
+    *message = s->cmd ? s->verdict.message : j->why[i];
+    return s->cmd || s->verdict.code ? tms_err_name(s->verdict.code) : "INVALID_COMMAND";
+}
+
 void job_queue(server *d, job *j)
 {
     *d->pending_tail = j;
