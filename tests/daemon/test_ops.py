@@ -110,12 +110,7 @@ def test_notify_and_reload(d):
     p = subprocess.Popen([TMSD, "--data", data, "--http", "127.0.0.1:%d" % port, "--principals", pf],
                          stdout=log, stderr=log)
     try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.02)
+        wait_tcp(port, p, "tmsd")
 
         def status(tenant):
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
@@ -189,12 +184,7 @@ def test_metrics_and_logs(d):
     p = subprocess.Popen([TMSD, "--data", data, "--http", "127.0.0.1:%d" % port, "--principals", pf],
                          stdout=open(log, "ab"), stderr=subprocess.STDOUT)
     try:
-        for _ in range(300):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                time.sleep(0.02)
+        wait_tcp(port, p, "tmsd")
 
         def post(token, cmds):
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
