@@ -4,7 +4,6 @@
  * worker thread. Replies are msgpack frames echoing the request's "req". */
 #include "daemon_internal.h"
 #include "mpsafe.h"
-#include "log.h"
 #include "lookup.h"
 #include "query.h"
 #include <stdarg.h>
@@ -571,25 +570,32 @@ static void histogram(msgpack_sbuffer *sb, const char *name, const char *help, c
     metric(sb, "%s_sum %.9g\n%s_count %llu\n", name, (double)sum * scale, name, (unsigned long long)cum);
 }
 
-/* What an SRE graphs beside the counters: version, role, how far the
+/* What an SRE graphs beside the counters, read from the status object
+ * (daemon_status.c: one place computes them): version, role, how far the
  * projection is, the log's and the map's size. */
 static void render_state_metrics(server *d, msgpack_sbuffer *sb)
 {
-    char logdir[4200];
-    uint64_t map = 0, used = 0;
-    tms_store_usage(d->store, &map, &used);
+    static const struct { const char *key, *name, *help; } gauges[] = {
+        {"last_seq", "tmsd_last_seq", "the last seq the projection has applied"},
+        {"log_bytes", "tmsd_log_bytes", "bytes of the log's segment files"},
+        {"map_bytes", "tmsd_map_bytes", "the LMDB map size of the projection"},
+        {"map_used_bytes", "tmsd_map_used_bytes", "bytes of the map in use"},
+        {"free_bytes", "tmsd_disk_free_bytes", "bytes free for tmsd on the data directory's file system"},
+        {"http_connections", "tmsd_http_connections", "open HTTP connections (both listeners)"},
+    };
+    json_t *st = status_json(d), *disk = json_object_get(st, "disk");
+    if (!st)
+        return;
     metric(sb, "# HELP tmsd_build_info the running tmsd\n# TYPE tmsd_build_info gauge\n"
-               "tmsd_build_info{version=\"%s\",role=\"%s\"} 1\n", tms_version(), d->opt.replica_of ? "replica" : "leader");
-    metric(sb, "# HELP tmsd_last_seq the last seq the projection has applied\n# TYPE tmsd_last_seq gauge\n"
-               "tmsd_last_seq %llu\n", (unsigned long long)projection_seq(d));
-    metric(sb, "# HELP tmsd_log_bytes bytes of the log's segment files\n# TYPE tmsd_log_bytes gauge\ntmsd_log_bytes %llu\n",
-           (unsigned long long)tms_log_dir_bytes(tms_data_path(logdir, sizeof logdir, d->opt.data_dir, "log")));
-    metric(sb, "# HELP tmsd_map_bytes the LMDB map size of the projection\n# TYPE tmsd_map_bytes gauge\n"
-               "tmsd_map_bytes %llu\n", (unsigned long long)map);
-    metric(sb, "# HELP tmsd_map_used_bytes bytes of the map in use\n# TYPE tmsd_map_used_bytes gauge\n"
-               "tmsd_map_used_bytes %llu\n", (unsigned long long)used);
-    metric(sb, "# HELP tmsd_http_connections open HTTP connections (both listeners)\n# TYPE tmsd_http_connections gauge\n"
-               "tmsd_http_connections %u\n", http_connections(d));
+               "tmsd_build_info{version=\"%s\",role=\"%s\"} 1\n", json_string_value(json_object_get(st, "version")),
+           json_string_value(json_object_get(st, "role")));
+    for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++) {
+        json_t *v = json_object_get(st, gauges[i].key) ? json_object_get(st, gauges[i].key)
+                                                       : json_object_get(disk, gauges[i].key);
+        metric(sb, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", gauges[i].name, gauges[i].help, gauges[i].name,
+               gauges[i].name, (long long)json_integer_value(v));
+    }
+    json_decref(st);
 }
 
 void render_metrics(server *d, msgpack_sbuffer *sb)
