@@ -1,0 +1,334 @@
+/* tlog.c -- the RFC 9162 Merkle tree: stored-hash layout, tree heads and
+ * proofs (see tlog.h). The proof makers follow RFC 9162 2.1.3.1 / 2.1.4.1
+ * recursively over [lo, hi) leaf ranges, as Go's sumdb/tlog does, reading
+ * every stored hash they need in one call; the checkers are RFC 9162
+ * 2.1.3.2 / 2.1.4.2 as written (the bit walk), so the two sides share no
+ * code beyond the hash functions. */
+#include "tlog.h"
+#include <sodium.h>
+#include <string.h>
+
+void tms_tlog_leaf_hash(const void *data, size_t len, tms_tlog_hash out)
+{
+    crypto_hash_sha256_state st;
+    const unsigned char zero = 0x00;
+    crypto_hash_sha256_init(&st);
+    crypto_hash_sha256_update(&st, &zero, 1);
+    crypto_hash_sha256_update(&st, data, len);
+    crypto_hash_sha256_final(&st, out);
+}
+
+void tms_tlog_node_hash(const tms_tlog_hash left, const tms_tlog_hash right, tms_tlog_hash out)
+{
+    unsigned char buf[1 + 2 * TMS_TLOG_HASH];
+    buf[0] = 0x01;
+    memcpy(buf + 1, left, TMS_TLOG_HASH);
+    memcpy(buf + 1 + TMS_TLOG_HASH, right, TMS_TLOG_HASH);
+    crypto_hash_sha256(out, buf, sizeof buf);
+}
+
+void tms_tlog_empty_root(tms_tlog_hash out)
+{
+    crypto_hash_sha256(out, (const unsigned char *)"", 0);
+}
+
+uint64_t tms_tlog_stored_index(int level, uint64_t k)
+{
+    /* level L's k-th hash is stored right after level L+1's (2k+1)-th: walk down to level 0 */
+    for (int l = level; l > 0; l--)
+        k = 2 * k + 1;
+    uint64_t i = 0;   /* level 0's k-th hash is stored at k + k/2 + k/4 + ... */
+    for (; k > 0; k >>= 1)
+        i += k;
+    return i + (uint64_t)level;
+}
+
+uint64_t tms_tlog_stored_count(uint64_t size)
+{
+    if (size == 0)
+        return 0;
+    uint64_t count = tms_tlog_stored_index(0, size - 1) + 1;   /* up to the last leaf hash */
+    for (uint64_t i = size - 1; i & 1; i >>= 1)                /* and the subtrees it completes */
+        count++;
+    return count;
+}
+
+uint64_t tms_tlog_size_for_count(uint64_t count)
+{
+    uint64_t lo = 0, hi = count;   /* stored_count(size) >= size, so the answer is at most count */
+    while (lo < hi) {              /* the largest size with stored_count(size) <= count */
+        uint64_t mid = lo + (hi - lo + 1) / 2;
+        if (tms_tlog_stored_count(mid) <= count)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    return lo;
+}
+
+/* ---- the stored hashes a computation needs --------------------------------------------- */
+
+typedef struct need {
+    uint64_t idx[TMS_TLOG_MAX_READ];
+    size_t n;
+    int overflow;   /* more than TMS_TLOG_MAX_READ: a bug or an absurd size */
+} need;
+
+static void push(need *nd, uint64_t index)
+{
+    if (nd->n == TMS_TLOG_MAX_READ)
+        nd->overflow = 1;
+    else
+        nd->idx[nd->n++] = index;
+}
+
+/* The largest power of two <= n (n >= 1), and the largest < n (n >= 2). */
+static uint64_t pow2_upto(uint64_t n) { return (uint64_t)1 << (63 - __builtin_clzll(n)); }
+static uint64_t pow2_below(uint64_t n) { return pow2_upto(n - 1); }
+
+/* The stored hashes of the complete subtrees that make up [lo, hi), left to right. */
+static void subtree_index(uint64_t lo, uint64_t hi, need *nd)
+{
+    while (lo < hi) {
+        uint64_t k = pow2_upto(hi - lo);
+        int level = __builtin_ctzll(k);
+        push(nd, tms_tlog_stored_index(level, lo >> level));
+        lo += k;
+    }
+}
+
+/* The hash of [lo, hi) from the hashes subtree_index named, starting at
+ * hashes[*pos]; *pos moves past them. */
+static void subtree_hash(uint64_t lo, uint64_t hi, const tms_tlog_hash *hashes, size_t *pos, tms_tlog_hash out)
+{
+    size_t pieces = 0;
+    for (; lo < hi; lo += pow2_upto(hi - lo))
+        pieces++;
+    const tms_tlog_hash *h = hashes + *pos;
+    memcpy(out, h[pieces - 1], TMS_TLOG_HASH);
+    for (size_t i = pieces - 1; i-- > 0;)
+        tms_tlog_node_hash(h[i], out, out);
+    *pos += pieces;
+}
+
+static tms_err read_need(const tms_tlog_reader *r, const need *nd, tms_tlog_hash *out)
+{
+    if (nd->overflow)
+        return TMS_E_INVAL;
+    return nd->n ? r->read(r->ctx, nd->idx, nd->n, out) : TMS_OK;
+}
+
+tms_err tms_tlog_stored_hashes(uint64_t n, const tms_tlog_hash leaf, const tms_tlog_reader *r,
+                               tms_tlog_hash out[65], size_t *nout)
+{
+    need nd = {.n = 0};
+    tms_tlog_hash old[64];
+    int m = __builtin_ctzll(n + 1);   /* each trailing 1 bit of n completes a subtree */
+    for (int i = m - 1; i >= 0; i--)   /* ascending indexes: the largest subtree's left half first */
+        push(&nd, tms_tlog_stored_index(i, (n >> i) - 1));
+    tms_err err = read_need(r, &nd, old);
+    if (err)
+        return err;
+    memcpy(out[0], leaf, TMS_TLOG_HASH);
+    for (int i = 0; i < m; i++)
+        tms_tlog_node_hash(old[m - 1 - i], out[i], out[i + 1]);
+    *nout = (size_t)m + 1;
+    return TMS_OK;
+}
+
+tms_err tms_tlog_tree_hash(uint64_t size, const tms_tlog_reader *r, tms_tlog_hash out)
+{
+    need nd = {.n = 0};
+    tms_tlog_hash hashes[TMS_TLOG_MAX_READ];
+    size_t pos = 0;
+    if (size == 0) {
+        tms_tlog_empty_root(out);
+        return TMS_OK;
+    }
+    subtree_index(0, size, &nd);
+    tms_err err = read_need(r, &nd, hashes);
+    if (err)
+        return err;
+    subtree_hash(0, size, hashes, &pos, out);
+    return TMS_OK;
+}
+
+/* ---- inclusion: RFC 9162 2.1.3.1 PATH(m, D[lo:hi]) -------------------------------------- */
+
+static void path_index(uint64_t lo, uint64_t hi, uint64_t n, need *nd)
+{
+    if (lo + 1 == hi)
+        return;
+    uint64_t k = pow2_below(hi - lo);
+    if (n < lo + k) {
+        path_index(lo, lo + k, n, nd);
+        subtree_index(lo + k, hi, nd);
+    } else {
+        subtree_index(lo, lo + k, nd);
+        path_index(lo + k, hi, n, nd);
+    }
+}
+
+static void path_make(uint64_t lo, uint64_t hi, uint64_t n, const tms_tlog_hash *hashes, size_t *pos,
+                      tms_tlog_hash *proof, size_t *len)
+{
+    tms_tlog_hash sibling;
+    if (lo + 1 == hi)
+        return;   /* the leaf itself: the verifier has it */
+    uint64_t k = pow2_below(hi - lo);
+    if (n < lo + k) {
+        path_make(lo, lo + k, n, hashes, pos, proof, len);
+        subtree_hash(lo + k, hi, hashes, pos, sibling);
+    } else {
+        subtree_hash(lo, lo + k, hashes, pos, sibling);
+        path_make(lo + k, hi, n, hashes, pos, proof, len);
+    }
+    memcpy(proof[(*len)++], sibling, TMS_TLOG_HASH);
+}
+
+tms_err tms_tlog_prove_inclusion(uint64_t size, uint64_t n, const tms_tlog_reader *r,
+                                 tms_tlog_hash proof[TMS_TLOG_MAX_PROOF], size_t *len)
+{
+    need nd = {.n = 0};
+    tms_tlog_hash hashes[TMS_TLOG_MAX_READ];
+    size_t pos = 0;
+    *len = 0;
+    if (n >= size)
+        return TMS_E_INVAL;
+    path_index(0, size, n, &nd);
+    tms_err err = read_need(r, &nd, hashes);
+    if (err)
+        return err;
+    path_make(0, size, n, hashes, &pos, proof, len);
+    return TMS_OK;
+}
+
+/* ---- consistency: RFC 9162 2.1.4.1 SUBPROOF(m, D[lo:hi], b) ---------------------------- */
+
+static void subproof_index(uint64_t lo, uint64_t hi, uint64_t m, need *nd)
+{
+    if (m == hi) {
+        if (lo != 0)   /* b false: the verifier does not know this subtree's hash */
+            subtree_index(lo, hi, nd);
+        return;
+    }
+    uint64_t k = pow2_below(hi - lo);
+    if (m <= lo + k) {
+        subproof_index(lo, lo + k, m, nd);
+        subtree_index(lo + k, hi, nd);
+    } else {
+        subtree_index(lo, lo + k, nd);
+        subproof_index(lo + k, hi, m, nd);
+    }
+}
+
+static void subproof_make(uint64_t lo, uint64_t hi, uint64_t m, const tms_tlog_hash *hashes, size_t *pos,
+                          tms_tlog_hash *proof, size_t *len)
+{
+    tms_tlog_hash h;
+    if (m == hi) {
+        if (lo == 0)
+            return;   /* the old tree itself: the verifier has its root */
+        subtree_hash(lo, hi, hashes, pos, h);
+        memcpy(proof[(*len)++], h, TMS_TLOG_HASH);
+        return;
+    }
+    uint64_t k = pow2_below(hi - lo);
+    if (m <= lo + k) {
+        subproof_make(lo, lo + k, m, hashes, pos, proof, len);
+        subtree_hash(lo + k, hi, hashes, pos, h);
+    } else {
+        subtree_hash(lo, lo + k, hashes, pos, h);
+        subproof_make(lo + k, hi, m, hashes, pos, proof, len);
+    }
+    memcpy(proof[(*len)++], h, TMS_TLOG_HASH);
+}
+
+tms_err tms_tlog_prove_consistency(uint64_t old, uint64_t size, const tms_tlog_reader *r,
+                                   tms_tlog_hash proof[TMS_TLOG_MAX_PROOF], size_t *len)
+{
+    need nd = {.n = 0};
+    tms_tlog_hash hashes[TMS_TLOG_MAX_READ];
+    size_t pos = 0;
+    *len = 0;
+    if (old < 1 || old > size)
+        return TMS_E_INVAL;
+    subproof_index(0, size, old, &nd);
+    tms_err err = read_need(r, &nd, hashes);
+    if (err)
+        return err;
+    subproof_make(0, size, old, hashes, &pos, proof, len);
+    return TMS_OK;
+}
+
+/* ---- verification: RFC 9162 2.1.3.2 and 2.1.4.2, step by step --------------------------- */
+
+int tms_tlog_check_inclusion(uint64_t n, uint64_t size, const tms_tlog_hash leaf, const tms_tlog_hash *proof,
+                             size_t len, const tms_tlog_hash root)
+{
+    tms_tlog_hash r;
+    if (n >= size)                                   /* step 1 */
+        return 0;
+    uint64_t fn = n, sn = size - 1;                  /* step 2 */
+    memcpy(r, leaf, TMS_TLOG_HASH);                  /* step 3 */
+    for (size_t i = 0; i < len; i++) {               /* step 4 */
+        if (sn == 0)                                 /* 4a */
+            return 0;
+        if ((fn & 1) || fn == sn) {                  /* 4b */
+            tms_tlog_node_hash(proof[i], r, r);
+            if (!(fn & 1))
+                while (!(fn & 1) && fn != 0) {
+                    fn >>= 1;
+                    sn >>= 1;
+                }
+        } else {
+            tms_tlog_node_hash(r, proof[i], r);
+        }
+        fn >>= 1;                                    /* 4c */
+        sn >>= 1;
+    }
+    return sn == 0 && sodium_memcmp(r, root, TMS_TLOG_HASH) == 0;   /* step 5 */
+}
+
+int tms_tlog_check_consistency(uint64_t old, uint64_t size, const tms_tlog_hash old_root,
+                               const tms_tlog_hash root, const tms_tlog_hash *proof, size_t len)
+{
+    tms_tlog_hash fr, sr;
+    if (old == 0 || old > size)
+        return 0;
+    if (old == size)   /* nothing to prove: the same tree */
+        return len == 0 && sodium_memcmp(old_root, root, TMS_TLOG_HASH) == 0;
+    if (len == 0)                                    /* step 1 */
+        return 0;
+    /* step 2: when old is a power of two, old_root goes first (the path, not copied: index shift) */
+    int prepend = (old & (old - 1)) == 0;
+    size_t total = len + (size_t)prepend;
+    uint64_t fn = old - 1, sn = size - 1;            /* step 3 */
+    while (fn & 1) {                                 /* step 4 */
+        fn >>= 1;
+        sn >>= 1;
+    }
+    const uint8_t *first = prepend ? old_root : proof[0];
+    memcpy(fr, first, TMS_TLOG_HASH);                /* step 5 */
+    memcpy(sr, first, TMS_TLOG_HASH);
+    for (size_t i = 1; i < total; i++) {             /* step 6 */
+        const uint8_t *c = proof[i - (size_t)prepend];
+        if (sn == 0)                                 /* 6a */
+            return 0;
+        if ((fn & 1) || fn == sn) {                  /* 6b */
+            tms_tlog_node_hash(c, fr, fr);
+            tms_tlog_node_hash(c, sr, sr);
+            if (!(fn & 1))
+                while (!(fn & 1) && fn != 0) {
+                    fn >>= 1;
+                    sn >>= 1;
+                }
+        } else {
+            tms_tlog_node_hash(sr, c, sr);
+        }
+        fn >>= 1;                                    /* 6c */
+        sn >>= 1;
+    }
+    return sn == 0 && sodium_memcmp(fr, old_root, TMS_TLOG_HASH) == 0 &&   /* step 7 */
+           sodium_memcmp(sr, root, TMS_TLOG_HASH) == 0;
+}
