@@ -198,6 +198,32 @@ static void tree_sampled_sizes(void **state)
     free(m.h);
 }
 
+static void range_matches_stored(void **state)
+{
+    (void)state;
+    mem m = {0};
+    tms_tlog_range g = {0}, loaded;
+    tms_tlog_reader r = {mem_read, &m};
+    tms_tlog_hash out[65], root, ref;
+    size_t k;
+    mem_grow(&m, 2100);
+    for (uint64_t i = 0; i < 2100; i++) {
+        tms_tlog_hash leaf;
+        leaf_of(i, leaf);
+        tms_tlog_range_push(&g, leaf, out, &k);
+        assert_int_equal(tms_tlog_stored_index(0, i) + k, tms_tlog_stored_count(i + 1));
+        assert_memory_equal(out, m.h[tms_tlog_stored_index(0, i)], k * TMS_TLOG_HASH);
+        tms_tlog_range_root(&g, root);
+        assert_int_equal(tms_tlog_tree_hash(i + 1, &r, ref), TMS_OK);
+        assert_memory_equal(root, ref, TMS_TLOG_HASH);
+        assert_int_equal(tms_tlog_range_load(&loaded, i + 1, &r), TMS_OK);
+        assert_int_equal(loaded.size, g.size);
+        tms_tlog_range_root(&loaded, ref);
+        assert_memory_equal(root, ref, TMS_TLOG_HASH);
+    }
+    free(m.h);
+}
+
 static void tree_edges(void **state)
 {
     (void)state;
@@ -348,7 +374,7 @@ int main(void)
         return 1;
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tree_every_size_to_300), cmocka_unit_test(tree_sampled_sizes),
-        cmocka_unit_test(tree_edges),             cmocka_unit_test(note_go_vectors),
+        cmocka_unit_test(tree_edges),             cmocka_unit_test(range_matches_stored),             cmocka_unit_test(note_go_vectors),
         cmocka_unit_test(note_malformed),         cmocka_unit_test(checkpoint_and_cosignature),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -12,6 +12,7 @@
 #include "log_internal.h"
 #include "record.h"
 #include "store_internal.h"
+#include "tree.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -27,6 +28,8 @@ struct tms_engine {
     int lock_fd;
     tms_log *log;
     tms_store *store;
+    tms_tree *tree;                 /* the Merkle tree's stored hashes (tree.h), level with the log */
+    char tree_error[200];           /* why the tree lags the log ("" when level): the next group catches up */
     tms_state *state;               /* the domain state after the last durable record */
     uint8_t head[TMS_HASH_LEN];     /* chain head at the log's last record */
     int64_t last_time;              /* time of the last record: times never go backwards */
@@ -329,6 +332,21 @@ out:
     return err;
 }
 
+/* The Merkle tree, level with the recovered log (rebuilt from it where it cannot be believed). */
+static tms_err open_tree(tms_engine *e, char *why, size_t whylen)
+{
+    char logdir[4200];
+    uint64_t rebuilt = 0, last = tms_log_last_seq(e->log);
+    tms_err err = tms_tree_open_writer(e->dir, tms_data_path(logdir, sizeof logdir, e->dir, "log"), last, &e->tree,
+                                       &rebuilt, why, whylen);
+    if (err == TMS_OK && rebuilt && rebuilt < last) {   /* a whole rebuild of a new tree is not news */
+        size_t n = strlen(e->report);
+        snprintf(e->report + n, sizeof e->report - n, "%sMerkle tree: %llu records' hashes recomputed from the log",
+                 n ? "; " : "", (unsigned long long)rebuilt);
+    }
+    return err;
+}
+
 tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engine **out, char *why, size_t whylen)
 {
     char path[4200];
@@ -366,7 +384,7 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
     if ((err = screen_projection(e, why, whylen)) ||
         (err = tms_store_open_sized(tms_data_path(path, sizeof path, dir, "proj"), TMS_STORE_WRITE,
                                      e->opt.map_bytes, &e->store, why, whylen)) ||
-        (err = load_state(e, why, whylen)))
+        (err = load_state(e, why, whylen)) || (err = open_tree(e, why, whylen)))
         goto fail;
     if (e->loss[0] && (err = tms__acknowledge_loss(e, e->opt.accept_loss, e->loss_record, why, whylen)))
         goto fail;
@@ -388,6 +406,7 @@ void tms_engine_close(tms_engine *e)
         return;
     if (e->opened && !e->failed)   /* how far the log went, for the next open to check */
         tms__witness_write(e->dir, tms_log_last_seq(e->log), e->head);
+    tms_tree_close(e->tree);
     tms_store_close(e->store);
     tms_state_free(e->state);
     tms_log_close(e->log);
@@ -399,6 +418,8 @@ void tms_engine_close(tms_engine *e)
 }
 
 tms_store *tms_engine_store(tms_engine *e) { return e->store; }
+tms_tree *tms_engine_tree(tms_engine *e) { return e->tree; }
+const char *tms_engine_tree_error(const tms_engine *e) { return e->tree_error; }
 const tms_state *tms_engine_state(const tms_engine *e) { return e->state; }
 uint64_t tms_engine_last_seq(const tms_engine *e) { return tms_log_last_seq(e->log); }
 const char *tms_engine_open_report(const tms_engine *e) { return e->report; }
@@ -460,7 +481,8 @@ static tms_err stage_one(tms_engine *e, tms_submission *s, int64_t now)
         return err;
     rec.verdict = s->verdict.code;
     if ((err = tms_record_encode(&rec, &e->buf)) ||
-        (err = tms_log_append(e->log, e->buf.data, e->buf.size, &s->seq)))
+        (err = tms_log_append(e->log, e->buf.data, e->buf.size, &s->seq)) ||
+        (err = tms_tree_stage(e->tree, e->buf.data, e->buf.size)))
         return err;
     return s->seq == rec.seq ? TMS_OK : TMS_E_CORRUPT;   /* the log and the record must agree on seq */
 }
@@ -505,6 +527,7 @@ static tms_err stage_batch(tms_engine *e, tms_txn **tx, tms_submission *subs, si
         *tx = NULL;
         tms_state_rollback(e->state, mark);
         tms_log_discard(e->log);
+        tms_tree_discard(e->tree);
         return err;
     }
     e->last_time = now;
@@ -515,8 +538,31 @@ static tms_err stage_batch(tms_engine *e, tms_txn **tx, tms_submission *subs, si
 static void unstage(tms_engine *e, tms_txn *tx)
 {
     tms_state_mark none = {0, 0};
+    tms_tree_discard(e->tree);
     tms_txn_abort(tx);
     tms_state_rollback(e->state, none);   /* the state was committed before the group */
+}
+
+/* The log synced the group: its leaves go into the tree. A tree that cannot
+ * be written lags the log (derived data: the group stands) and catches up
+ * at the next group or open; tms_engine_tree_error says why meanwhile. */
+static void tree_durable(tms_engine *e)
+{
+    char logdir[4200];
+    tms_err err = TMS_OK;
+    if (!tms_tree_behind(e->tree) && (err = tms_tree_commit(e->tree)) == TMS_OK) {
+        e->tree_error[0] = '\0';
+        return;
+    }
+    if (!err) {
+        tms_tree_discard(e->tree);
+        err = tms_tree_catch_up(e->tree, tms_data_path(logdir, sizeof logdir, e->dir, "log"),
+                                tms_log_last_seq(e->log), e->tree_error, sizeof e->tree_error);
+    }
+    if (err && !e->tree_error[0])
+        snprintf(e->tree_error, sizeof e->tree_error, "the Merkle tree cannot be written: %s", tms_strerror(err));
+    else if (!err)
+        e->tree_error[0] = '\0';
 }
 
 /* The group staged in the state, the log and tx becomes durable: log
@@ -534,6 +580,7 @@ static tms_err make_durable(tms_engine *e, tms_txn *tx, char *why, size_t whylen
     }
     e->durable = 1;
     memcpy(e->head, tms_log_head(e->log), TMS_HASH_LEN);
+    tree_durable(e);
     if (e->opt.crash_after_log_sync) {
         unstage(e, tx);   /* as if the process died here: the log has it, memory and projection do not */
         e->failed = 1;
@@ -618,7 +665,7 @@ static tms_err stage_replicated(tms_engine *e, tms_record *rec, const uint8_t *f
     /* staged first: the append computes the chain hash (once), which must be
        the leader's; whatever fails below, the caller discards the group */
     tms_err err = tms_log_append(e->log, payload, len, &got);
-    if (err)
+    if (err || (err = tms_tree_stage(e->tree, payload, len)))
         return err;
     if (memcmp(tms_log_head(e->log), f + TMS_FR_HASH, TMS_LOG_HASH_LEN)) {
         snprintf(why, whylen, "seq %llu does not chain to this log's seq %llu (its hash differs)",
@@ -671,6 +718,7 @@ tms_err tms_engine_replicate(tms_engine *e, const uint8_t *const *frames, const 
         tms_txn_abort(tx);
         tms_state_rollback(e->state, mark);
         tms_log_discard(e->log);
+        tms_tree_discard(e->tree);
         e->last_time = last_time;
         if (!why[0])
             snprintf(why, whylen, "replicate: %s", tms_strerror(err));

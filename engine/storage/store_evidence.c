@@ -19,7 +19,7 @@
 
 /* The current boot id, or "" when the kernel does not say (then every
  * unclean stop counts as a reboot: the safe side). */
-static void boot_id(char *out, size_t len)
+void tms__boot_id(char *out, size_t len)
 {
     FILE *f = fopen(BOOT_ID_PATH, "r");
     out[0] = '\0';
@@ -127,7 +127,7 @@ int tms_store_believable(const char *dir)
 {
     char now[64], was[64];
     int clean = 0;
-    boot_id(now, sizeof now);
+    tms__boot_id(now, sizeof now);
     if (!read_evidence(dir, was, sizeof was, &clean))
         return 1;   /* none: a writer of an earlier version, or none yet */
     return clean || (now[0] && !strcmp(now, was));
@@ -137,7 +137,7 @@ tms_err tms__evidence_open(tms_store *st, char *why, size_t whylen)
 {
     char now[64], was[64];
     int clean = 0;
-    boot_id(now, sizeof now);
+    tms__boot_id(now, sizeof now);
     st->trusted = 1;
     st->distrust[0] = '\0';
     if (!read_evidence(st->dir, was, sizeof was, &clean)) {
@@ -163,6 +163,6 @@ tms_err tms__evidence_open(tms_store *st, char *why, size_t whylen)
 void tms__evidence_clean(tms_store *st)
 {
     char now[64];
-    boot_id(now, sizeof now);
+    tms__boot_id(now, sizeof now);
     write_evidence(st->dir, now, "clean");   /* if this fails, the next open merely distrusts */
 }

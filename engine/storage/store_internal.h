@@ -117,6 +117,8 @@ tms_err tms__store_set_aside(const char *dir, const char *suffix, char *why, siz
  * the directory synced. 0, or the errno of the step that failed (the
  * temporary file is removed; the old DIR/LEAF stays as it was). */
 int tms__replace_file(const char *dir, const char *leaf, const char *text, size_t n);
+/* The kernel's boot id into out, "" when it does not say (every unclean stop then counts as a reboot). */
+void tms__boot_id(char *out, size_t len);
 /* Record a clean close (after a sync). */
 void tms__evidence_clean(tms_store *st);
 

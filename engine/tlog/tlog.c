@@ -332,3 +332,59 @@ int tms_tlog_check_consistency(uint64_t old, uint64_t size, const tms_tlog_hash 
     return sn == 0 && sodium_memcmp(fr, old_root, TMS_TLOG_HASH) == 0 &&   /* step 7 */
            sodium_memcmp(sr, root, TMS_TLOG_HASH) == 0;
 }
+
+/* ---- the compact range ------------------------------------------------------------------ */
+
+void tms_tlog_range_push(tms_tlog_range *g, const tms_tlog_hash leaf, tms_tlog_hash out[65], size_t *nout)
+{
+    size_t k = 0;
+    int l = 0;
+    memcpy(out[k++], leaf, TMS_TLOG_HASH);
+    while (g->size >> l & 1) {   /* each carry completes a subtree: its hash is stored too */
+        tms_tlog_node_hash(g->level[l], out[k - 1], out[k]);
+        k++;
+        l++;
+    }
+    memcpy(g->level[l], out[k - 1], TMS_TLOG_HASH);
+    g->size++;
+    *nout = k;
+}
+
+void tms_tlog_range_root(const tms_tlog_range *g, tms_tlog_hash out)
+{
+    int first = 1;
+    if (g->size == 0) {
+        tms_tlog_empty_root(out);
+        return;
+    }
+    for (int l = 0; l < 64; l++) {   /* the smallest subtree is the rightmost: fold leftwards */
+        if (!(g->size >> l & 1))
+            continue;
+        if (first)
+            memcpy(out, g->level[l], TMS_TLOG_HASH);
+        else
+            tms_tlog_node_hash(g->level[l], out, out);
+        first = 0;
+    }
+}
+
+tms_err tms_tlog_range_load(tms_tlog_range *g, uint64_t size, const tms_tlog_reader *r)
+{
+    uint64_t idx[64];
+    tms_tlog_hash h[64];
+    int lv[64];
+    size_t n = 0;
+    memset(g, 0, sizeof *g);
+    for (int l = 63; l >= 0; l--)   /* ascending indexes: the largest subtree first */
+        if (size >> l & 1) {
+            lv[n] = l;
+            idx[n++] = tms_tlog_stored_index(l, (size >> l) - 1);
+        }
+    tms_err err = n ? r->read(r->ctx, idx, n, h) : TMS_OK;
+    if (err)
+        return err;
+    for (size_t i = 0; i < n; i++)
+        memcpy(g->level[lv[i]], h[i], TMS_TLOG_HASH);
+    g->size = size;
+    return TMS_OK;
+}

@@ -4,7 +4,8 @@
  * Layout of a data directory DIR:
  *   DIR/lock    flock(2)-held by the one writer (tmsd or an embedded tmsctl); holds its pid
  *   DIR/log/    the command log (log.h)
- *   DIR/proj/   the LMDB projection (store.h) */
+ *   DIR/proj/   the LMDB projection (store.h)
+ *   DIR/tree/   the Merkle tree's stored hashes (tree.h) */
 #ifndef TMS_ENGINE_H
 #define TMS_ENGINE_H
 
@@ -82,6 +83,11 @@ int tms_engine_durable(const tms_engine *e);
 
 /* The projection (for reads in the same process) and log position. */
 tms_store *tms_engine_store(tms_engine *e);
+/* The Merkle tree (tree.h) the engine keeps level with the log: its head is the
+ * tree of every durable record (between submits only, on the engine's thread). */
+struct tms_tree *tms_engine_tree(tms_engine *e);
+/* Why the tree lags the log (a write failed; the next group catches up), "" when level. */
+const char *tms_engine_tree_error(const tms_engine *e);
 /* The in-memory state after the last durable record (between submits only;
  * the engine's thread owns it). */
 const tms_state *tms_engine_state(const tms_engine *e);

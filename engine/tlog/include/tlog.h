@@ -61,6 +61,23 @@ uint64_t tms_tlog_size_for_count(uint64_t count);
 tms_err tms_tlog_stored_hashes(uint64_t n, const tms_tlog_hash leaf, const tms_tlog_reader *r,
                                tms_tlog_hash out[65], size_t *nout);
 
+/* A compact range: the tree's right edge, enough to append a record and to
+ * give the root of [0, size) with no reads. level[l] is the hash of the
+ * complete subtree of 2^l leaves in [0, size)'s decomposition, valid when
+ * bit l of size is set. The writer's tree and verify's streaming check. */
+typedef struct tms_tlog_range {
+    uint64_t size;
+    tms_tlog_hash level[64];
+} tms_tlog_range;
+
+/* Append record size's leaf hash: out gets the stored hashes it adds (as
+ * tms_tlog_stored_hashes), *nout of them. */
+void tms_tlog_range_push(tms_tlog_range *g, const tms_tlog_hash leaf, tms_tlog_hash out[65], size_t *nout);
+/* The root of [0, g->size). */
+void tms_tlog_range_root(const tms_tlog_range *g, tms_tlog_hash out);
+/* Load the range of a tree of `size` records from its stored hashes. */
+tms_err tms_tlog_range_load(tms_tlog_range *g, uint64_t size, const tms_tlog_reader *r);
+
 /* The root of the tree of `size` records (size 0: tms_tlog_empty_root). */
 tms_err tms_tlog_tree_hash(uint64_t size, const tms_tlog_reader *r, tms_tlog_hash out);
 
