@@ -55,6 +55,10 @@ tms_err tms_client_submit_json(tms_client *c, const char *const *lines, const si
  * connections, disk (log, map, free bytes), counters, publish / replica --,
  * exactly what tmsctl status prints. */
 tms_err tms_client_status(tms_client *c, char **json);
+/* Ask tmsd (which needs --signing-key; the admin right) to sign a checkpoint
+ * now when records were added since its last, and return the latest signed
+ * checkpoint, a C2SP signed note (*note malloc'd, the caller frees). */
+tms_err tms_client_checkpoint(tms_client *c, char **note);
 
 /* show / visible: *json gets a malloc'd NUL-terminated JSON text the caller
  * frees, exactly what tmsctl prints. show returns TMS_NOT_FOUND (and *json

@@ -186,7 +186,7 @@ const char *tms_kind_name(char letter)
     c.append("const char *const tms_err_texts[TMS_ERR_COUNT] = {\"success\",\n    " +
              ",\n    ".join(cstr(e["text"]) for e in errs) + "};")
     c.append("const int tms_err_is_domain[TMS_ERR_COUNT] = {0, " + ", ".join("1" if e["domain"] else "0" for e in errs) + "};")
-    rights = {"none": "TMS_RIGHT_NONE", "lookup": "TMS_RIGHT_LOOKUP", "submit": "TMS_RIGHT_SUBMIT"}
+    rights = {"none": "TMS_RIGHT_NONE", "lookup": "TMS_RIGHT_LOOKUP", "submit": "TMS_RIGHT_SUBMIT", "admin": "TMS_RIGHT_ADMIN"}
     c.append("const tms_wire_op_def tms_wire_ops[TMS_OP_COUNT] = {" +
              ", ".join("{%s, %s}" % (cstr(o["op"]), rights[o["right"]]) for o in s["wire"]["ops"]) + "};")
     os.makedirs(out, exist_ok=True)

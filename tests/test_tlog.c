@@ -305,6 +305,13 @@ static void note_malformed(void **state)
         assert_int_equal(tms_note_verifier_parse(bad_vkeys[i], strlen(bad_vkeys[i]), &v, why, sizeof why),
                          TMS_E_INVAL);
     assert_int_equal(tms_note_verifier_parse(go_vkey, strlen(go_vkey), &v, why, sizeof why), TMS_OK);
+    uint8_t b[2];   /* base64: canonical only (the unused bits of the last character zero), padded, exact */
+    assert_int_equal(tms_b64_decode("AA==", 4, b, 1), 0);
+    assert_int_equal(tms_b64_decode("AB==", 4, b, 1), -1);
+    assert_int_equal(tms_b64_decode("AAA=", 4, b, 2), 0);
+    assert_int_equal(tms_b64_decode("AAB=", 4, b, 2), -1);
+    assert_int_equal(tms_b64_decode("AA", 2, b, 1), -1);
+    assert_int_equal(tms_b64_decode("AA==", 4, b, 2), -1);
     static const char *bad_notes[] = {
         "no signatures\n", "text\n\n", "text\n\n\xe2\x80\x94 x\n", "text\n\n- PeterNeumann AAAA\n",
         "text\n\n\xe2\x80\x94 PeterNeumann AAAAAA==\n" /* 4 bytes: no signature */, "te\x01xt\n\n\xe2\x80\x94 a AAAAAAA=\n",

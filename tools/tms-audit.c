@@ -9,6 +9,7 @@
 #include "tool_common.h"
 #include "tool_replay.h"
 #include "tool_report.h"
+#include "tool_trust.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,13 +174,21 @@ static const tool_cmd commands[] = {
      "per tenant: activity, rejected attempts, ceiling exceptions, extensions\n"
      "without a login or an owner, roles (text, JSON, or one HTML page)"},
     {"export", tool_export_main, NULL, "every record of the log as one JSON line (seq, time, verdict, command)"},
+    {"keygen", tool_keygen_main, NULL, "a new Ed25519 key for a log (or a witness): private key file, vkey printed"},
+    {"checkpoint", tool_checkpoint_main, NULL, "the latest signed checkpoint kept in DIR (or the one of a size)"},
+    {"prove", tool_prove_main, NULL, "an inclusion or consistency proof (RFC 9162) from DIR's Merkle tree"},
+    {"verify-proof", tool_verify_proof_main, NULL,
+     "check a proof against signed checkpoints with nothing but the log's key"},
+    {"witness", tool_witness_main, NULL,
+     "cosign a checkpoint consistent with what this witness cosigned before\n"
+     "(C2SP tlog-cosignature/v1; --listen serves the tlog-witness protocol)"},
     {NULL, NULL, NULL, NULL},
 };
 
 static const tool_usage usage_main = {
     "usage: tms-audit COMMAND --data DIR [OPTIONS]\n"
     "\n",
-    10,
+    14,
     "\n"
     "Run 'tms-audit COMMAND --help' for the options of each command.\n"
     "Exit status: 0 success, 1 negative answer or verification failed,\n"

@@ -11,6 +11,7 @@
 #include "tmsperm.h"
 #include "tmsperm_schema.h"
 #include "tool_common.h"
+#include "tool_trust.h"
 #include "tool_lookup.h"
 #include "wire.h"
 #include <errno.h>
@@ -352,6 +353,31 @@ static int cmd_status(int argc, char **argv)
     return rc ? TOOL_ERROR : tool_finish_stdout();
 }
 
+/* checkpoint: through tmsd, signed with its --signing-key; embedded, with the key given. */
+static int cmd_checkpoint(int argc, char **argv)
+{
+    const char *key = NULL;
+    int npos;
+    char *note = NULL;
+    const tool_opt opts[] = {{"signing-key", 1, &key, NULL}, {NULL, 0, NULL, NULL}};
+    int rc = tool_parse(argc, argv, opts, NULL, 0, &npos);
+    if (rc)
+        return rc;
+    if (!client) {
+        if (!key)
+            return fail("%s", "checkpoint: embedded (--data), --signing-key FILE is required");
+        return tool_checkpoint_embedded(data_dir, key);
+    }
+    if (key)
+        return fail("%s", "checkpoint: through tmsd, tmsd signs with its own --signing-key");
+    tms_err err = tms_client_checkpoint(client, &note);
+    if (err)
+        return fail("checkpoint: %s", tms_client_message(client)[0] ? tms_client_message(client) : tms_strerror(err));
+    rc = fputs(note, stdout) < 0;
+    free(note);
+    return rc ? TOOL_ERROR : tool_finish_stdout();
+}
+
 /* names: the catalogue from the schema, and who may hold each name. */
 static int cmd_names(int argc, char **argv)
 {
@@ -380,6 +406,9 @@ static const tool_cmd commands[] = {
      "one JSON object: through tmsd, what it says about itself (version, role,\n"
      "last_seq, head, read_only, connections, disk, counters, publish/replica);\n"
      "embedded, the projection's last_seq and head, and the disk"},
+    {"checkpoint", cmd_checkpoint, "[--signing-key FILE]",
+     "sign a checkpoint of the log's Merkle tree now and print it (a C2SP signed\n"
+     "note); embedded with the key given, through tmsd with tmsd's --signing-key"},
     {"names", cmd_names, "",
      "the permissions and features of the catalogue, and the account types\n"
      "(extension, manager) that may hold each; needs neither --data nor --connect"},

@@ -19,6 +19,10 @@ static const char usage[] =
     "            [--max-tcp-connections N] [--hello-timeout SECONDS] [--max-buffered-bytes N]\n"
     "            [--max-frame-bytes N] [--publish URL | --replica-of URL] [--stream NAME]\n"
     "            [--idle-timeout SECONDS] [--idle-exit SECONDS]\n"
+    "            [--signing-key FILE [--checkpoint-interval S] [--witness URL --witness-key VKEY]...]\n"
+    "            [--leader-key VKEY] [--nats-creds FILE | --nats-nkey FILE | --nats-user NAME\n"
+    "            --nats-password-file FILE | --nats-token-file FILE] [--nats-ca FILE]\n"
+    "            [--nats-cert FILE --nats-key FILE]\n"
     "\n"
     "  --data DIR              data directory (log, projections); created if absent\n"
     "  --socket PATH           Unix socket (default DIR/tmsd.sock, mode 0660); '' for none\n"
@@ -48,6 +52,20 @@ static const char usage[] =
     "                          its stream from this log's last seq + 1, check and apply every record;\n"
     "                          lookups are served, submits refused (E_REPLICA)\n"
     "  --stream NAME           the JetStream stream (default tms; subject NAME.log)\n"
+    "  --signing-key FILE      the log's private key (tms-audit keygen): sign a checkpoint (C2SP\n"
+    "                          tlog-checkpoint) whenever records were added, kept in DIR/checkpoints;\n"
+    "                          with --publish, one with every published batch\n"
+    "  --checkpoint-interval S seconds between checkpoints (default 10); one more at a clean stop\n"
+    "  --witness URL           ask the C2SP tlog-witness at URL to cosign each checkpoint (repeatable)\n"
+    "  --witness-key VKEY      the witness's verifier key (one per --witness, in the same order)\n"
+    "  --leader-key VKEY       (replica) apply and serve no record before a checkpoint signed by this\n"
+    "                          key covers it; a checkpoint that does not verify stops replication\n"
+    "  --nats-creds FILE       NATS: a .creds file (JWT and NKey seed)\n"
+    "  --nats-nkey FILE        NATS: a file holding a user NKey seed\n"
+    "  --nats-user NAME        NATS: user name, with --nats-password-file FILE\n"
+    "  --nats-token-file FILE  NATS: a file holding the server's token\n"
+    "  --nats-ca FILE          NATS over TLS: the CA certificates to trust\n"
+    "  --nats-cert FILE        NATS over TLS: a client certificate, with --nats-key FILE\n"
     "  --stream-replicas N     replicas of the stream when --publish creates it (default 1; 3 in a\n"
     "                          NATS cluster of three)\n"
     "\n"
@@ -111,7 +129,15 @@ int main(int argc, char **argv)
         {"max-frame-bytes", required_argument, NULL, 0}, {"max-buffered-bytes", required_argument, NULL, 0},
         {"idle-timeout", required_argument, NULL, 0}, {"idle-exit", required_argument, NULL, 0},
         {"hello-timeout", required_argument, NULL, 0}, {"map-bytes", required_argument, NULL, 0},
+        {"signing-key", required_argument, NULL, 0}, {"checkpoint-interval", required_argument, NULL, 0},
+        {"witness", required_argument, NULL, 0}, {"witness-key", required_argument, NULL, 0},
+        {"leader-key", required_argument, NULL, 0},
+        {"nats-creds", required_argument, NULL, 0}, {"nats-nkey", required_argument, NULL, 0},
+        {"nats-user", required_argument, NULL, 0}, {"nats-password-file", required_argument, NULL, 0},
+        {"nats-token-file", required_argument, NULL, 0}, {"nats-ca", required_argument, NULL, 0},
+        {"nats-cert", required_argument, NULL, 0}, {"nats-key", required_argument, NULL, 0},
         {NULL, 0, NULL, 0}};
+    size_t nwit = 0, nwkey = 0;
     int c, idx;
     char name[64];
     opterr = 0;   /* our messages: one line, naming the option */
@@ -177,7 +203,30 @@ int main(int argc, char **argv)
                 return bad_value(a, v, "a number of seconds above 0");
             *(!strcmp(a, "--idle-timeout") ? &o.idle_timeout_ms
               : !strcmp(a, "--idle-exit") ? &o.idle_exit_ms : &o.hello_timeout_ms) = (unsigned)ms;
-        } else if (!strcmp(a, "--map-bytes")) {
+        } else if (!strcmp(a, "--signing-key")) o.signing_key = v;
+        else if (!strcmp(a, "--checkpoint-interval")) {
+            long long ms = seconds_ms(v);
+            if (ms <= 0 || ms > 86400000)
+                return bad_value(a, v, "a number of seconds above 0, at most a day");
+            o.checkpoint_interval_ms = (unsigned)ms;
+        } else if (!strcmp(a, "--witness")) {
+            if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || nwit == 7)
+                return bad_value(a, v, "an http:// or https:// URL (at most 7 witnesses)");
+            o.witnesses[nwit++] = v;
+        } else if (!strcmp(a, "--witness-key")) {
+            if (nwkey == 7)
+                return bad_value(a, v, "at most 7 witness keys");
+            o.witness_keys[nwkey++] = v;
+        } else if (!strcmp(a, "--leader-key")) o.leader_key = v;
+        else if (!strcmp(a, "--nats-creds")) o.nats_creds = v;
+        else if (!strcmp(a, "--nats-nkey")) o.nats_nkey_seed = v;
+        else if (!strcmp(a, "--nats-user")) o.nats_user = v;
+        else if (!strcmp(a, "--nats-password-file")) o.nats_password_file = v;
+        else if (!strcmp(a, "--nats-token-file")) o.nats_token_file = v;
+        else if (!strcmp(a, "--nats-ca")) o.nats_ca = v;
+        else if (!strcmp(a, "--nats-cert")) o.nats_cert = v;
+        else if (!strcmp(a, "--nats-key")) o.nats_key = v;
+        else if (!strcmp(a, "--map-bytes")) {
             if (number(v, 65536, 1ull << 40, &n))
                 return bad_value(a, v, "a byte count from 65536 to 1 TiB");
             o.map_bytes = (size_t)n;
@@ -195,6 +244,21 @@ int main(int argc, char **argv)
         return bad("--stream-replicas goes with --publish");
     if (o.publish && o.replica_of)
         return bad("--publish and --replica-of: a tmsd is a leader or a replica");
+    if (o.checkpoint_interval_ms && !o.signing_key)
+        return bad("--checkpoint-interval goes with --signing-key");
+    if ((nwit || nwkey) && (!o.signing_key || nwit != nwkey))
+        return bad("--witness URL goes with --witness-key VKEY (one each) and --signing-key");
+    if (o.leader_key && !o.replica_of)
+        return bad("--leader-key goes with --replica-of");
+    if (o.signing_key && o.replica_of)
+        return bad("--signing-key and --replica-of: a replica keeps its leader's checkpoints, it signs none");
+    if ((o.nats_creds || o.nats_nkey_seed || o.nats_user || o.nats_password_file || o.nats_token_file || o.nats_ca ||
+         o.nats_cert || o.nats_key) && !o.publish && !o.replica_of)
+        return bad("the --nats-* options go with --publish or --replica-of");
+    if (!o.nats_user != !o.nats_password_file)
+        return bad("--nats-user and --nats-password-file go together");
+    if (!o.nats_cert != !o.nats_key)
+        return bad("--nats-cert and --nats-key go together");
     if (o.listen && !loopback(o.listen) && !o.token_file && !o.principals)
         return bad_value("--listen", o.listen, "a loopback address, or credentials (--token-file or --principals)"
                          " for one that other machines reach");

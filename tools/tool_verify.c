@@ -8,6 +8,8 @@
 #include "tool_audit.h"
 #include "tool_common.h"
 #include "tool_replay.h"
+#include "tool_verify_tree.h"
+#include <sodium.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
@@ -16,7 +18,7 @@
 #include <string.h>
 
 static const char usage_verify[] =
-    "usage: tms-audit verify --data DIR\n"
+    "usage: tms-audit verify --data DIR [--key VKEY]\n"
     "\n"
     "Checks the log of DIR (frames, checksums, seq continuity, the hash chain,\n"
     "that every record decodes), replays it in memory (every\n"
@@ -26,10 +28,15 @@ static const char usage_verify[] =
     "next writer to open DIR catches it up); one ahead of the log is. A\n"
     "projection level with the log also has its as-of index (lookups at a\n"
     "point) compared with one rebuilt from the log in a scratch directory.\n"
+    "The Merkle tree file (DIR/tree) is compared with the tree of the log, and\n"
+    "every stored checkpoint (DIR/checkpoints) with the log: its root must be\n"
+    "the tree of the records up to its size. With --key VKEY (the log's\n"
+    "verifier key, or a file holding it) every checkpoint must also be signed\n"
+    "by it; without, signatures are not checked (\"signatures\":\"unchecked\").\n"
     "\n"
     "Prints one JSON line:\n"
     "  {\"ok\":true,\"records\":N,\"last_seq\":N,\"head\":\"hex\",\"digest\":\"hex\",...}\n"
-    "  {\"ok\":false,\"check\":\"frame|record|projection|replay|digest|history\",\"seq\":N,\n"
+    "  {\"ok\":false,\"check\":\"frame|record|projection|replay|digest|history|tree|checkpoint\",\"seq\":N,\n"
     "   \"segment\":\"...\",\"offset\":N,\"error\":\"...\"}\n"
     "Exit status: 0 intact, 1 verification failed (a one-line message on stderr\n"
     "names the first bad seq, segment and byte offset), 2 usage or I/O error.\n";
@@ -59,6 +66,7 @@ typedef struct vstate {
     uint64_t seq, offset;
     char segment[256];
     char what[640];
+    tool_treecheck tc;                   /* the Merkle tree file and the stored checkpoints */
 } vstate;
 
 static void failure(vstate *s, const char *check, uint64_t seq, const char *segment, uint64_t offset,
@@ -122,6 +130,7 @@ static int scan_log(vstate *s)
         }
         if (s->proj && lr.seq == s->pseq)
             memcpy(s->hash_at_p, lr.hash, TMS_LOG_HASH_LEN);
+        tool_treecheck_record(&s->tc, lr.seq, lr.payload, lr.len);
         s->records++;
         s->last_seq = lr.seq;
         s->last_time = rec.time;
@@ -286,6 +295,15 @@ static int report(vstate *s)
     json_object_set_new(o, "projection", json_string(!s->proj ? "absent" : s->pseq == s->last_seq ? "match" : "behind"));
     json_object_set_new(o, "projection_seq", s->proj ? json_integer((json_int_t)s->pseq) : json_null());
     json_object_set_new(o, "torn_tail", s->torn ? json_string(s->torn_msg) : json_null());
+    char b64[sodium_base64_ENCODED_LEN(TMS_TLOG_HASH, sodium_base64_VARIANT_ORIGINAL)];
+    tms_tlog_hash root;
+    tms_tlog_range_root(&s->tc.range, root);
+    tms_b64_encode(root, TMS_TLOG_HASH, b64);
+    json_object_set_new(o, "tree_root", json_string(b64));   /* as a checkpoint of last_seq would say it */
+    json_object_set_new(o, "tree", json_string(!s->tc.tree ? "absent" : s->tc.tree_size == s->last_seq ? "match"
+                                                                                                          : "behind"));
+    json_object_set_new(o, "checkpoints", json_integer((json_int_t)s->tc.ncps));
+    json_object_set_new(o, "signatures", s->tc.have_key ? json_string(s->tc.key.name) : json_string("unchecked"));
     tool_print_json(o);
     if (s->proj && s->pseq < s->last_seq)
         tool_warn("note: the projection is at seq %" PRIu64 ", behind the log (seq %" PRIu64
@@ -305,9 +323,9 @@ static int report(vstate *s)
  * 5. the projection's as-of index with one rebuilt from the log. */
 int tool_verify_main(int argc, char **argv)
 {
-    const char *data = NULL, *pos[1];
+    const char *data = NULL, *key = NULL, *pos[1];
     int npos;
-    const tool_opt opts[] = {{"data", 1, &data, NULL}, {NULL, 0, NULL, NULL}};
+    const tool_opt opts[] = {{"data", 1, &data, NULL}, {"key", 1, &key, NULL}, {NULL, 0, NULL, NULL}};
     static vstate s;
     int rc = tool_parse(argc, argv, opts, pos, 0, &npos);
     if (rc == 1)
@@ -317,8 +335,12 @@ int tool_verify_main(int argc, char **argv)
     if (!data)
         return tool_fail("verify: --data DIR is required (try --help)");
     memset(&s, 0, sizeof s);
-    if (tool_log_dir(data, s.logdir, sizeof s.logdir) || read_projection(&s, data) || scan_log(&s))
+    if (tool_log_dir(data, s.logdir, sizeof s.logdir) || tool_treecheck_begin(&s.tc, data, key) ||
+        read_projection(&s, data) || scan_log(&s)) {
+        tool_treecheck_free(&s.tc);
         return TOOL_ERROR;
+    }
+    tool_treecheck_end(&s.tc, s.last_seq);
     check_projection(&s);
     if (!s.failed && replay_and_compare(&s))
         return TOOL_ERROR;
@@ -326,5 +348,9 @@ int tool_verify_main(int argc, char **argv)
         return TOOL_ERROR;
     if (!s.failed && s.damaged[0])   /* the log is intact; the projection is not (the next writer rebuilds it) */
         failure(&s, "projection", s.last_seq, "proj/data.mdb", 0, s.damaged);
-    return report(&s);
+    if (!s.failed && s.tc.failed)   /* the tree and the checkpoints, once the log itself and the replay hold */
+        failure(&s, s.tc.check, s.tc.seq, NULL, 0, s.tc.what);
+    rc = report(&s);
+    tool_treecheck_free(&s.tc);
+    return rc;
 }

@@ -398,6 +398,15 @@ tms_err tms_client_status(tms_client *c, char **json)
     return err ? err : reply_text(c, tms_map_get(&c->reply.data, "json"), json);
 }
 
+tms_err tms_client_checkpoint(tms_client *c, char **note)
+{
+    msgpack_packer pk;
+    *note = NULL;
+    uint64_t req = begin(c, &pk, "checkpoint", 0);
+    tms_err err = roundtrip(c, req);
+    return err ? err : reply_text(c, tms_map_get(&c->reply.data, "note"), note);
+}
+
 tms_err tms_client_watch(tms_client *c, uint64_t from, const char *tenant, uint64_t until)
 {
     msgpack_packer pk;

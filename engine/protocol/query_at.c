@@ -4,6 +4,7 @@
  * from the as-of index (history.h); the one record an answer names is read
  * from the log by seq. */
 #include "query.h"
+#include "proof.h"
 #include "history.h"
 #include "log.h"
 #include "record.h"
@@ -79,42 +80,16 @@ json_t *tms_cmd_json(const tms_cmd *c)
     return o;
 }
 
-/* Record seq from where the index's locator says it is: TMS_OK, or an
- * error after which the log is read from the segment's start. */
-static tms_err read_located(tms_txn *tx, const char *logdir, uint64_t seq, tms_record *rec)
-{
-    char why[256];
-    uint64_t seg, off;
-    uint8_t *payload;
-    size_t len;
-    tms_err err = tms_history_locator(tx, seq, &seg, &off);
-    if (!err && !(err = tms_log_read_frame(logdir, seg, off, seq, &payload, &len))) {
-        if (!(err = tms_record_decode(rec, payload, len, why, sizeof why)))
-            rec->seq = seq;
-        free(payload);
-    }
-    return err;
-}
-
 /* Record seq of the log in logdir, decoded into rec (cmd initialised by the caller). */
 static tms_err read_record(tms_txn *tx, const char *logdir, uint64_t seq, tms_record *rec)
 {
     char why[256];
-    tms_log_iter *it;
-    tms_log_record lr;
-    int has = 0;
-    if (read_located(tx, logdir, seq, rec) == TMS_OK)
-        return TMS_OK;
-    tms_err err = tms_log_iter_open(logdir, seq, &it, NULL);
-    if (err)
-        return err;
-    while (!(err = tms_log_iter_next(it, &lr, &has)) && has && lr.seq < seq)
-        ;
-    if (!err && (!has || lr.seq != seq))
-        err = TMS_NOT_FOUND;
-    if (!err && !(err = tms_record_decode(rec, lr.payload, lr.len, why, sizeof why)))
+    uint8_t *payload;
+    size_t len;
+    tms_err err = tms_query_payload(tx, logdir, seq, &payload, &len);
+    if (!err && !(err = tms_record_decode(rec, payload, len, why, sizeof why)))
         rec->seq = seq;
-    tms_log_iter_close(it);
+    free(payload);
     return err;
 }
 
@@ -220,22 +195,32 @@ static int add_change(void *ctx, const char *member, size_t len)
     return 0;
 }
 
-int tms_query_watch_line(tms_txn *tx, const tms_record *rec, json_t **out)
+json_t *tms_record_json(const tms_record *rec, json_t *changed)
 {
     char when[TMS_TIME_MAX];
+    json_t *o = json_pack("{s:I,s:s,s:s,s:s,s:s,s:o,s:o}", "seq", (json_int_t)rec->seq, "time",
+                          tms_time_format(rec->time, when), "tenant", TMS_CMD_STR(&rec->cmd, TMS_F_TENANT), "actor",
+                          TMS_CMD_STR(&rec->cmd, TMS_F_ACTOR), "verdict",
+                          rec->verdict == TMS_OK ? "accepted" : "rejected", "error",
+                          rec->verdict == TMS_OK ? json_null() : json_string(tms_err_name(rec->verdict)), "cmd",
+                          tms_cmd_json(&rec->cmd));
+    if (o && changed)
+        json_object_set(o, "changed", changed);
+    if (o)   /* who tmsd authenticated, from where (issue 8, item 10); null before that */
+        json_object_set_new(o, "by", rec->principal[0] || rec->peer[0] ? json_pack("{s:s,s:s}", "principal",
+                                         rec->principal, "peer", rec->peer) : json_null());
+    return o;
+}
+
+int tms_query_watch_line(tms_txn *tx, const tms_record *rec, json_t **out)
+{
     json_t *changed = json_array();
     *out = NULL;
     if (rec->verdict == TMS_OK && tms_changes_foreach(tx, rec->seq, add_change, changed)) {
         json_decref(changed);
         return 2;
     }
-    *out = json_pack("{s:I,s:s,s:s,s:s,s:s,s:o,s:o,s:o}", "seq", (json_int_t)rec->seq, "time",
-                     tms_time_format(rec->time, when), "tenant", TMS_CMD_STR(&rec->cmd, TMS_F_TENANT), "actor",
-                     TMS_CMD_STR(&rec->cmd, TMS_F_ACTOR), "verdict", rec->verdict == TMS_OK ? "accepted" : "rejected",
-                     "error", rec->verdict == TMS_OK ? json_null() : json_string(tms_err_name(rec->verdict)), "cmd",
-                     tms_cmd_json(&rec->cmd), "changed", changed);
-    if (*out)   /* who tmsd authenticated, from where (issue 8, item 10); null before that */
-        json_object_set_new(*out, "by", rec->principal[0] || rec->peer[0] ? json_pack("{s:s,s:s}", "principal",
-                                                rec->principal, "peer", rec->peer) : json_null());
+    *out = tms_record_json(rec, changed);
+    json_decref(changed);
     return *out ? 0 : 2;
 }

@@ -15,6 +15,7 @@
 
 struct tms_follower {
     char url[512], stream[64], subject[80];
+    natsOptions *opts;               /* every connection's: URL, credentials, TLS */
     void (*notify)(void *);
     void *arg;
     pthread_t thread;
@@ -22,6 +23,7 @@ struct tms_follower {
     pthread_cond_t room;             /* the owner took frames, or stop */
     int stop;
     uint8_t *q[TMS_FOLLOW_QUEUE];
+    char *qnote[TMS_FOLLOW_QUEUE];   /* its Tms-Checkpoint header, NULL if none */
     size_t qlen[TMS_FOLLOW_QUEUE], head, count;
     uint64_t next;                   /* the seq the stream should give next */
     tms_follow_status st;
@@ -74,7 +76,7 @@ static int subscribe(tms_follower *f)
     jsStreamInfo *si = NULL;
     jsSubOptions so;
     jsErrCode jerr = 0;
-    natsStatus s = tms__nats_connect(f->url, NULL, on_link, f, &f->nc, &f->js);
+    natsStatus s = tms__nats_connect(f->opts, NULL, on_link, f, &f->nc, &f->js);
     if (s == NATS_OK)
         s = js_GetStreamInfo(&si, f->js, f->stream, NULL, &jerr);
     if (s != NATS_OK) {
@@ -120,12 +122,16 @@ static uint64_t frame_seq(const uint8_t *d, int len)
     return seq;
 }
 
-/* Queue one frame, waiting for room: 0, or -1 when stopping. */
-static int enqueue(tms_follower *f, const uint8_t *d, int len)
+/* Queue one frame and its checkpoint header (NULL: none), waiting for room: 0, or -1 when stopping. */
+static int enqueue(tms_follower *f, const uint8_t *d, int len, const char *note)
 {
     uint8_t *copy = malloc(len > 0 ? (size_t)len : 1);
-    if (!copy)
+    char *ncopy = note ? strdup(note) : NULL;
+    if (!copy || (note && !ncopy)) {
+        free(copy);
+        free(ncopy);
         return -1;
+    }
     memcpy(copy, d, (size_t)len);
     pthread_mutex_lock(&f->lock);
     while (!f->stop && !f->st.stopped && f->count == TMS_FOLLOW_QUEUE)
@@ -133,10 +139,12 @@ static int enqueue(tms_follower *f, const uint8_t *d, int len)
     if (f->stop || f->st.stopped) {
         pthread_mutex_unlock(&f->lock);
         free(copy);
+        free(ncopy);
         return -1;
     }
     size_t at = (f->head + f->count++) % TMS_FOLLOW_QUEUE;
     f->q[at] = copy;
+    f->qnote[at] = ncopy;
     f->qlen[at] = (size_t)len;
     pthread_mutex_unlock(&f->lock);
     return 0;
@@ -177,8 +185,11 @@ static void *run(void *arg)
         const uint8_t *d = (const uint8_t *)natsMsg_GetData(m);
         int len = natsMsg_GetDataLength(m);
         uint64_t seq = frame_seq(d, len);
+        const char *note = NULL;
+        if (natsMsgHeader_Get(m, TMS__CHECKPOINT_HEADER, &note) != NATS_OK)
+            note = NULL;
         if (seq >= f->next || !seq) {   /* an earlier seq is a redelivery: skip it (the engine checks the rest) */
-            if (enqueue(f, d, len) == 0) {
+            if (enqueue(f, d, len, note) == 0) {
                 f->next = seq ? seq + 1 : f->next + 1;
                 pthread_mutex_lock(&f->lock);
                 f->st.received = f->next - 1;
@@ -192,8 +203,20 @@ static void *run(void *arg)
     return NULL;
 }
 
-tms_err tms_follower_start(const char *url, const char *stream, uint64_t next, void (*notify)(void *), void *arg,
-                           tms_follower **out, char *why, size_t whylen)
+static void follower_free(tms_follower *f)
+{
+    for (; f->count; f->count--, f->head = (f->head + 1) % TMS_FOLLOW_QUEUE) {
+        free(f->q[f->head]);
+        free(f->qnote[f->head]);
+    }
+    natsOptions_Destroy(f->opts);
+    pthread_mutex_destroy(&f->lock);
+    pthread_cond_destroy(&f->room);
+    free(f);
+}
+
+tms_err tms_follower_start(const char *url, const char *stream, const tms_nats_options *nats, uint64_t next,
+                           void (*notify)(void *), void *arg, tms_follower **out, char *why, size_t whylen)
 {
     tms_follower *f;
     char name[TMS__STREAM_MAX + 1], subject[TMS__STREAM_MAX + 8];
@@ -215,23 +238,26 @@ tms_err tms_follower_start(const char *url, const char *stream, uint64_t next, v
     f->arg = arg;
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->room, NULL);
-    if (pthread_create(&f->thread, NULL, run, f)) {
-        pthread_mutex_destroy(&f->lock);
-        pthread_cond_destroy(&f->room);
-        free(f);
+    tms_err err = tms__nats_options(url, nats, &f->opts, why, whylen) ? TMS_E_INVAL : TMS_OK;
+    if (!err && pthread_create(&f->thread, NULL, run, f)) {
         snprintf(why, whylen, "cannot start the replica's thread");
-        return TMS_E_NOMEM;
+        err = TMS_E_NOMEM;
+    }
+    if (err) {
+        follower_free(f);
+        return err;
     }
     *out = f;
     return TMS_OK;
 }
 
-size_t tms_follower_take(tms_follower *f, uint8_t **frames, size_t *lens, size_t max)
+size_t tms_follower_take(tms_follower *f, uint8_t **frames, size_t *lens, char **notes, size_t max)
 {
     size_t n = 0;
     pthread_mutex_lock(&f->lock);
     while (n < max && f->count) {
         frames[n] = f->q[f->head];
+        notes[n] = f->qnote[f->head];
         lens[n++] = f->qlen[f->head];
         f->head = (f->head + 1) % TMS_FOLLOW_QUEUE;
         f->count--;
@@ -268,10 +294,8 @@ void tms_follower_stop(tms_follower *f)
     pthread_join(f->thread, NULL);
     /* nats.c may still deliver a callback (on_link) for the connection the
        thread closed: the library is shut down, waiting for that, before f goes */
+    natsOptions_Destroy(f->opts);
+    f->opts = NULL;
     nats_CloseAndWait(5000);
-    for (; f->count; f->count--, f->head = (f->head + 1) % TMS_FOLLOW_QUEUE)
-        free(f->q[f->head]);
-    pthread_mutex_destroy(&f->lock);
-    pthread_cond_destroy(&f->room);
-    free(f);
+    follower_free(f);
 }

@@ -1,24 +1,38 @@
 /* nats_link.h -- what publish.c and follow.c share (private to the
  * replication room): the stream's name and subject, and one way to connect
- * to NATS (reconnecting forever: the local log keeps what NATS misses). */
+ * to NATS (reconnecting forever: the local log keeps what NATS misses),
+ * with the deployment's credentials and TLS (nats_options.h). */
 #ifndef TMS_NATS_LINK_H
 #define TMS_NATS_LINK_H
 
 #include <nats/nats.h>
 #include <stddef.h>
+#include "nats_options.h"
 
 #define TMS__STREAM_DEFAULT "tms"
 #define TMS__STREAM_MAX 48
+/* The header a leader with a signing key puts on the last message of each
+ * batch: base64 (RFC 4648, padded) of a signed checkpoint (C2SP signed note
+ * of a tlog-checkpoint) of the log up to that message's seq. */
+#define TMS__CHECKPOINT_HEADER "Tms-Checkpoint"
 
 /* Fill stream and subject (NAME.log) from name (NULL = the default): 0, or
  * -1 with why when the name is not 1 to 48 letters, digits, '_' or '-'. */
 int tms__stream_names(const char *name, char stream[TMS__STREAM_MAX + 1], char subject[TMS__STREAM_MAX + 8],
                       char *why, size_t whylen);
 
-/* Connect to url and take a JetStream context with jo (may be NULL);
+/* The options every connection to url uses: reconnecting forever, a 2 s
+ * connect timeout, no's credentials and TLS (no may be NULL; TLS when it
+ * names a CA or a certificate, or url is tls://). Built once, at start: the
+ * secret files are read now. 0 with *out (the caller destroys it), or -1
+ * with why: a file that cannot be read, a seed that is not a user NKey
+ * seed, a certificate or key nats.c refuses. */
+int tms__nats_options(const char *url, const tms_nats_options *no, natsOptions **out, char *why, size_t whylen);
+
+/* Connect with o and take a JetStream context with jo (may be NULL);
  * link(closure, 0 or 1) hears every disconnection and reconnection (may be
  * NULL). NATS_OK with *nc and *js, else both NULL. */
-natsStatus tms__nats_connect(const char *url, jsOptions *jo, void (*link)(void *closure, int up), void *closure,
+natsStatus tms__nats_connect(natsOptions *o, jsOptions *jo, void (*link)(void *closure, int up), void *closure,
                              natsConnection **nc, jsCtx **js);
 
 #endif

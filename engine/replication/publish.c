@@ -6,8 +6,12 @@
 #include "publish.h"
 #include "log.h"
 #include "nats_link.h"
+#include "note.h"
+#include "tree.h"
 #include <nats/nats.h>
 #include <pthread.h>
+#include <sodium.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,10 +19,18 @@
 #include <time.h>
 
 #define RETRY_MS 500
+#define TREE_WAIT_MS 5              /* the tree is written right after the log's sync: a moment */
+#define TREE_WAITS_SAID 200         /* ... after this many waits in a row, say so */
+/* base64 of a whole checkpoint note: text (origin, size, root) and one signature line */
+#define NOTE_MAX (TMS_NOTE_NAME_MAX + 96 + TMS_NOTE_SIG_TEXT_MAX)
+#define HEADER_MAX (NOTE_MAX / 3 * 4 + 8)
 
 struct tms_publisher {
-    char url[512], stream[64], subject[80], logdir[4200];
+    char url[512], stream[64], subject[80], datadir[4200], logdir[4300];
     int replicas;                    /* of a stream it creates */
+    natsOptions *opts;               /* every connection's: URL, credentials, TLS */
+    int signing;                     /* 1: a signed checkpoint with every batch */
+    tms_note_signer signer;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
@@ -31,6 +43,8 @@ struct tms_publisher {
     uint64_t it_next;                /* the seq it will give next */
     int ack_failed;                  /* an asynchronous publish was refused (under lock; set on nats.c's thread) */
     uint64_t sent;                   /* handed to nats.c up to this seq (the thread's) */
+    tms_tree *tree;                  /* the data directory's Merkle tree, read (the thread's; opened there) */
+    unsigned tree_waits;             /* batches waited for the tree, in a row */
 };
 
 #define PUBLISH_WINDOW 1024           /* asynchronous publishes in flight */
@@ -192,7 +206,7 @@ static int connect_up(tms_publisher *p)
     jo.PublishAsync.MaxPending = PUBLISH_WINDOW;
     jo.PublishAsync.AckHandler = on_ack;
     jo.PublishAsync.AckHandlerClosure = p;
-    natsStatus s = tms__nats_connect(p->url, &jo, on_link, p, &p->nc, &p->js);
+    natsStatus s = tms__nats_connect(p->opts, &jo, on_link, p, &p->nc, &p->js);
     if (s != NATS_OK) {
         set_error(p, "cannot reach %s: %s", p->url, natsStatus_GetText(s));
         disconnect(p);
@@ -225,11 +239,12 @@ static int connect_up(tms_publisher *p)
 }
 
 /* Hand [next, last] to nats.c, pipelined (at most PUBLISH_WINDOW waiting
- * for their acknowledgement: js_PublishAsync waits beyond that). Each
+ * for their acknowledgement: js_PublishMsgAsync waits beyond that). Each
  * message carries its seq as the message id and seq - 1 as the expected
- * last sequence, so JetStream refuses anything out of order. 0, or -1
+ * last sequence, so JetStream refuses anything out of order; the last one
+ * carries the batch's checkpoint header hdr ("": none). 0, or -1
  * (reconnect and look at the stream again). */
-static int send_batch(tms_publisher *p, uint64_t next, uint64_t last)
+static int send_batch(tms_publisher *p, uint64_t next, uint64_t last, const char *hdr)
 {
     char id[24];
     uint8_t *frame = NULL;
@@ -246,7 +261,13 @@ static int send_batch(tms_publisher *p, uint64_t next, uint64_t last)
         po.MsgId = id;
         po.ExpectLastSeq = seq - 1;   /* 0 (the first record) means "not set" to nats.c: the msg id covers it */
         po.MaxWait = 5000;            /* no acknowledgement by then: a refusal (on_ack), and the stream is read again */
-        natsStatus s = js_PublishAsync(p->js, p->subject, frame, (int)len, &po);
+        natsMsg *m = NULL;
+        natsStatus s = natsMsg_Create(&m, p->subject, NULL, (const char *)frame, (int)len);
+        if (s == NATS_OK && seq == last && hdr[0])
+            s = natsMsgHeader_Set(m, TMS__CHECKPOINT_HEADER, hdr);
+        if (s == NATS_OK)
+            s = js_PublishMsgAsync(p->js, &m, &po);   /* nats.c owns m now (m is NULL) */
+        natsMsg_Destroy(m);
         free(frame);
         if (s != NATS_OK) {
             set_error(p, "publishing seq %llu: %s", (unsigned long long)seq, natsStatus_GetText(s));
@@ -283,6 +304,50 @@ static void resync(tms_publisher *p)
     nap_ms(p, RETRY_MS / 5);
 }
 
+/* The header value of the signed checkpoint of the tree of `size` records
+ * into hdr: the note (checkpoint text, a blank line, the signature line),
+ * base64. 0, or -1 when the tree cannot give its root. */
+static int checkpoint_header(tms_publisher *p, uint64_t size, char hdr[HEADER_MAX])
+{
+    tms_tlog_hash root;
+    char note[NOTE_MAX], line[TMS_NOTE_SIG_TEXT_MAX];
+    tms_err err = tms_tree_root(p->tree, size, root);
+    size_t n = err ? 0 : tms_checkpoint_format(p->signer.v.name, size, root, note, sizeof note - 1);
+    if (!n || (err = tms_note_sign_line(&p->signer, note, n, 0, line)) || n + 1 + strlen(line) >= sizeof note) {
+        set_error(p, "cannot sign the checkpoint of size %llu: %s", (unsigned long long)size,
+                  err ? tms_strerror(err) : "the checkpoint does not fit");
+        return -1;
+    }
+    note[n] = '\n';
+    memcpy(note + n + 1, line, strlen(line) + 1);
+    sodium_bin2base64(hdr, HEADER_MAX, (const unsigned char *)note, strlen(note), sodium_base64_VARIANT_ORIGINAL);
+    return 0;
+}
+
+/* With a signing key: end the batch [next, *last] where the Merkle tree is
+ * written (the engine appends it right after the log's sync, so it may be a
+ * moment behind a durable record) and sign its checkpoint into hdr. 0, or
+ * -1 when the tree does not hold next yet (wait a moment, try again). */
+static int sign_batch(tms_publisher *p, uint64_t next, uint64_t *last, char hdr[HEADER_MAX])
+{
+    char why[300];
+    if (!p->tree && tms_tree_open_reader(p->datadir, &p->tree, why, sizeof why) != TMS_OK) {
+        set_error(p, "cannot open the Merkle tree to sign checkpoints: %s", why);
+        return -1;
+    }
+    uint64_t held = tms_tree_size(p->tree);
+    if (held < next) {
+        if (++p->tree_waits == TREE_WAITS_SAID)
+            set_error(p, "the Merkle tree holds %llu records, the log %llu: waiting for it to sign a checkpoint",
+                      (unsigned long long)held, (unsigned long long)*last);
+        return -1;
+    }
+    p->tree_waits = 0;
+    if (*last > held)
+        *last = held;
+    return checkpoint_header(p, *last, hdr);
+}
+
 static void *run(void *arg)
 {
     tms_publisher *p = arg;
@@ -301,42 +366,91 @@ static void *run(void *arg)
             continue;
         }
         uint64_t next = p->sent + 1, last = durable - p->sent > PUBLISH_BATCH ? p->sent + PUBLISH_BATCH : durable;
-        if (failed || send_batch(p, next, last))
+        char hdr[HEADER_MAX] = "";
+        if (!failed && p->signing && sign_batch(p, next, &last, hdr)) {
+            nap_ms(p, TREE_WAIT_MS);
+            continue;
+        }
+        if (failed || send_batch(p, next, last, hdr))
             resync(p);
     }
     tms_log_iter_close(p->it);
+    tms_tree_close(p->tree);
     disconnect(p);
     return NULL;
 }
 
-tms_err tms_publisher_start(const char *url, const char *stream, int replicas, const char *logdir, uint64_t durable_seq,
-                            tms_publisher **out, char *why, size_t whylen)
+/* The log's private key from the file at path (its first line). */
+static int load_signer(const char *path, tms_note_signer *out, char *why, size_t whylen)
 {
-    tms_publisher *p;
+    char line[1024], what[200];
+    FILE *f = fopen(path, "r");
+    int ok = f && fgets(line, sizeof line, f) != NULL;
+    int e = errno;
+    if (f)
+        fclose(f);
+    tms_err err = ok ? tms_note_signer_parse(line, strcspn(line, "\r\n"), out, what, sizeof what) : TMS_E_INVAL;
+    sodium_memzero(line, sizeof line);
+    if (!ok || err || out->v.type != TMS_KEY_ED25519) {
+        snprintf(why, whylen, "--signing-key %s: %s", path, !f ? strerror(e) : !ok ? "empty" : err ? what
+                 : "a witness's key (cosignature/v1), not a log's (tms-audit keygen without --witness)");
+        tms_note_signer_wipe(out);
+        return -1;
+    }
+    return 0;
+}
+
+/* What the thread needs, from o: names, paths, the key, NATS's options. */
+static tms_err publisher_init(tms_publisher *p, const tms_publish_options *o, char *why, size_t whylen)
+{
     char name[TMS__STREAM_MAX + 1], subject[TMS__STREAM_MAX + 8];
-    *out = NULL;
-    if (tms__stream_names(stream, name, subject, why, whylen))
+    if (tms__stream_names(o->stream, name, subject, why, whylen))
         return TMS_E_INVAL;
-    if (strlen(url) >= sizeof p->url || strlen(logdir) >= sizeof p->logdir) {
-        snprintf(why, whylen, "NATS URL or log directory too long");
+    if (strlen(o->url) >= sizeof p->url || strlen(o->datadir) >= sizeof p->datadir) {
+        snprintf(why, whylen, "NATS URL or data directory too long");
         return TMS_E_INVAL;
     }
-    if (!(p = calloc(1, sizeof *p)))
-        return TMS_E_NOMEM;
-    snprintf(p->url, sizeof p->url, "%s", url);
+    snprintf(p->url, sizeof p->url, "%s", o->url);
     snprintf(p->stream, sizeof p->stream, "%s", name);
     snprintf(p->subject, sizeof p->subject, "%s", subject);
-    snprintf(p->logdir, sizeof p->logdir, "%s", logdir);
-    p->replicas = replicas;
-    p->st.durable = durable_seq;
+    snprintf(p->datadir, sizeof p->datadir, "%s", o->datadir);
+    snprintf(p->logdir, sizeof p->logdir, "%s/log", o->datadir);
+    p->replicas = o->replicas;
+    if (o->signing_key && load_signer(o->signing_key, &p->signer, why, whylen))
+        return TMS_E_INVAL;
+    p->signing = o->signing_key != NULL;
+    if (tms__nats_options(o->url, &o->nats, &p->opts, why, whylen))
+        return TMS_E_INVAL;
+    return TMS_OK;
+}
+
+static void publisher_free(tms_publisher *p)
+{
+    tms_note_signer_wipe(&p->signer);
+    natsOptions_Destroy(p->opts);
+    pthread_mutex_destroy(&p->lock);
+    pthread_cond_destroy(&p->wake);
+    free(p);
+}
+
+tms_err tms_publisher_start(const tms_publish_options *o, uint64_t durable_seq, tms_publisher **out, char *why,
+                            size_t whylen)
+{
+    tms_publisher *p;
+    *out = NULL;
+    if (!(p = calloc(1, sizeof *p)))
+        return TMS_E_NOMEM;
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->wake, NULL);
-    if (pthread_create(&p->thread, NULL, run, p)) {
-        pthread_mutex_destroy(&p->lock);
-        pthread_cond_destroy(&p->wake);
-        free(p);
+    p->st.durable = durable_seq;
+    tms_err err = publisher_init(p, o, why, whylen);
+    if (!err && pthread_create(&p->thread, NULL, run, p)) {
         snprintf(why, whylen, "cannot start the publishing thread");
-        return TMS_E_NOMEM;
+        err = TMS_E_NOMEM;
+    }
+    if (err) {
+        publisher_free(p);
+        return err;
     }
     *out = p;
     return TMS_OK;
@@ -371,8 +485,8 @@ void tms_publisher_stop(tms_publisher *p)
     /* nats.c may still deliver a callback (on_link, on_ack) for the connection
        the thread closed: the library is shut down, waiting for that, before p
        goes (one publisher per process) */
+    natsOptions_Destroy(p->opts);
+    p->opts = NULL;
     nats_CloseAndWait(5000);
-    pthread_mutex_destroy(&p->lock);
-    pthread_cond_destroy(&p->wake);
-    free(p);
+    publisher_free(p);
 }

@@ -438,6 +438,7 @@ void daemon_shutdown_check(server *d)
     watch_close(d);
     replica_close(d);
     http_close(d);
+    checkpoint_close(d);
 }
 
 void daemon_begin_shutdown(server *d, const char *why)
@@ -576,16 +577,22 @@ int tms_daemon_run(const tms_daemon_options *opt)
         daemon_log("warn", "msg=\"%s\"", log_quote(why, sizeof why, tms_engine_open_report(d.eng)));
     d.store = tms_engine_store(d.eng);
     if (opt->publish) {
-        char logdir[4200];
-        tms_data_path(logdir, sizeof logdir, opt->data_dir, "log");
-        if (tms_publisher_start(opt->publish, opt->stream, opt->stream_replicas, logdir, tms_engine_last_seq(d.eng),
-                                &d.publisher, why, sizeof why) != TMS_OK) {
+        tms_publish_options po = {opt->publish, opt->stream, opt->stream_replicas, opt->data_dir, opt->signing_key,
+                                  daemon_nats_options(opt)};
+        if (tms_publisher_start(&po, tms_engine_last_seq(d.eng), &d.publisher, why, sizeof why) != TMS_OK) {
             fprintf(stderr, "tmsd: --publish: %s\n", why);
             goto done;
         }
     }
     uv_loop_init(&loop);
     d.loop = &loop;
+    if (opt->signing_key && checkpoint_start(&d, why, sizeof why)) {
+        fprintf(stderr, "tmsd: %s\n", why);
+        uv_walk(&loop, close_any, NULL);
+        uv_run(&loop, UV_RUN_DEFAULT);
+        uv_loop_close(&loop);
+        goto done;
+    }
     if ((opt->replica_of && replica_start(&d, why, sizeof why)) ||
         ((opt->http || opt->metrics) && http_start(&d, why, sizeof why))) {
         fprintf(stderr, "tmsd: %s: %s\n", d.http ? "--http/--metrics" : "--replica-of", why);
@@ -618,6 +625,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
     if (d.have_unix)
         unlink(sock);
 done:
+    checkpoint_free(&d);   /* the last checkpoint: after the last group, before the engine closes */
     tms_publisher_stop(d.publisher);   /* what it did not publish, the next start catches up from the log */
     replica_free(&d);
     http_free(&d);

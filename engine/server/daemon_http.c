@@ -83,9 +83,10 @@ static const char *decode(h2o_req_t *req, const char *s, size_t n)
 static void parse_query(h2o_req_t *req, http_params *p)
 {
     static const char *const keys[] = {"tenant", "kind",  "id",      "name",   "manager", "seq",  "at",
-                                       "min_seq", "wait_ms", "explain", "format", "from",    "until"};
+                                       "min_seq", "wait_ms", "explain", "format", "from",    "until", "size", "to"};
     const char **slots[] = {&p->tenant,  &p->kind,    &p->id,      &p->name,   &p->manager, &p->seq,  &p->at,
-                            &p->min_seq, &p->wait_ms, &p->explain, &p->format, &p->from,    &p->until};
+                            &p->min_seq, &p->wait_ms, &p->explain, &p->format, &p->from,    &p->until, &p->size,
+                            &p->to};
     memset(p, 0, sizeof *p);
     if (req->query_at == SIZE_MAX)
         return;
@@ -277,6 +278,9 @@ static const struct route {
     {"POST", "/v1/submit", TMS_RIGHT_SUBMIT, 0, http_post_submit},
     {"GET", "/v1/status", TMS_RIGHT_LOOKUP, 0, http_get_status},
     {"GET", "/v1/watch", TMS_RIGHT_LOOKUP, 0, http_get_watch},
+    {"GET", "/v1/checkpoint", TMS_RIGHT_LOOKUP, 0, http_get_checkpoint},
+    {"GET", "/v1/proof/inclusion", TMS_RIGHT_LOOKUP, 0, http_get_inclusion},
+    {"GET", "/v1/proof/consistency", TMS_RIGHT_LOOKUP, 0, http_get_consistency},
     {"GET", "/metrics", TMS_RIGHT_LOOKUP, 0, get_metrics},
 };
 /* The --metrics listener: GET /metrics only, no credentials (bind it where only the scraper reaches). */
@@ -299,7 +303,8 @@ static int route(server *d, h2o_req_t *req, int metrics_only)
                          path_only ? "that method is not served on this path"
                          : metrics_only ? "this listener serves GET /metrics"
                                         : "no such route (see SPEC section 9: /v1/check, /v1/show, /v1/visible, "
-                                          "/v1/submit, /v1/status, /v1/watch, /metrics)");
+                                          "/v1/submit, /v1/status, /v1/watch, /v1/checkpoint, /v1/proof/inclusion, "
+                                          "/v1/proof/consistency, /metrics)");
     parse_query(req, &k.p);
     if (r->right != TMS_RIGHT_NONE) {
         if (!(k.who = who_sent(d, req, &presented)))
@@ -518,6 +523,7 @@ void http_abandon(server *d)
 void http_free(server *d)
 {
     http *h = d->http;
+    http_proof_free(d);
     if (!h)
         return;
     if (!h->disposed)

@@ -21,7 +21,7 @@
 /* The query string's parameters (percent-decoded, NULL when absent). */
 typedef struct http_params {
     const char *tenant, *kind, *id, *name, *manager, *seq, *at, *min_seq, *wait_ms, *explain, *format, *from,
-        *until;
+        *until, *size, *to;
 } http_params;
 
 /* A request as a route sees it: the server, h2o's request, its parameters
@@ -50,6 +50,12 @@ int http_get_check(http_call *k);
 int http_post_check(http_call *k);
 int http_get_query(http_call *k, int show);
 int http_get_status(http_call *k);
+
+/* daemon_http_proof.c: the signed checkpoint and proofs (SPEC section 11) */
+int http_get_checkpoint(http_call *k);
+int http_get_inclusion(http_call *k);
+int http_get_consistency(http_call *k);
+void http_proof_free(server *d);
 
 /* daemon_http_write.c */
 int http_post_submit(http_call *k);

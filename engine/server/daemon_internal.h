@@ -17,6 +17,7 @@ typedef struct waiter waiter;
 typedef struct watcher watcher;
 typedef struct replica replica;
 typedef struct http http;
+typedef struct checkpointer checkpointer;
 
 typedef struct principal principal;
 /* A principals list a reload replaced: kept, connections may point into it. */
@@ -131,6 +132,8 @@ struct server {
     replica *replica;           /* --replica-of: following a leader's stream (daemon_replica.c); NULL = none */
     replica *replica_closing;   /* ... one whose start failed, freed at the end */
     http *http;                 /* --http, --metrics: h2o on this loop (daemon_http.c); NULL = none */
+    checkpointer *ckpt;         /* --signing-key: signed checkpoints (daemon_checkpoint.c); NULL = none */
+    struct tms_tree *proof_tree; /* DIR/tree read for HTTP proofs (daemon_http_proof.c); NULL until the first */
     uv_timer_t watch_timer;
 };
 
@@ -243,10 +246,26 @@ int replica_busy(const server *d);
 int replica_stopped(server *d);
 /* status: the "replica" object */
 json_t *replica_status(server *d);
+/* --leader-key: 1 with the seq up to which the replica holds a verified checkpoint and the key's name; 0 without. */
+int replica_verified(server *d, uint64_t *seq, const char **key);
+/* The --nats-* options, for the publisher and the follower. */
+tms_nats_options daemon_nats_options(const tms_daemon_options *o);
 /* daemon_status.c: what tmsd says about itself (status op, GET /v1/status); NULL when out of memory. */
 json_t *status_json(server *d);
 /* Stopping: the follower stops, its wake-up handle closes. */
 void replica_close(server *d);
 void replica_free(server *d);
+
+/* daemon_checkpoint.c: --signing-key. Start (after the engine, on the loop): -1 with why. close stops the
+ * timer (shutdown); free signs the last checkpoint (when records were added) and frees. now signs one at
+ * once (op checkpoint; on the loop thread: it waits for the disk) and gives the latest (*note malloc'd);
+ * latest is a copy of the latest stored note (NULL when none or no key); last_size its size and count the
+ * checkpoints signed since start. */
+int checkpoint_start(server *d, char *why, size_t whylen);
+void checkpoint_close(server *d);
+void checkpoint_free(server *d);
+int checkpoint_now(server *d, char **note, char *why, size_t whylen);
+char *checkpoint_latest(server *d);
+uint64_t checkpoint_last_size(server *d, uint64_t *count);
 
 #endif

@@ -5,25 +5,69 @@
  * the lookups waiting for a seq and the watchers are served as after a
  * submit's group. A frame that does not check or chain stops replication
  * for good, loudly (stderr, status, metric), naming the seq; lookups go on
- * from the last good state. Submits are refused (E_REPLICA). */
+ * from the last good state. Submits are refused (E_REPLICA).
+ *
+ * --leader-key (SPEC section 11, "Replicas"): the chain proves nothing
+ * against whoever may publish to the stream with a copy of the log. So no
+ * frame is applied before a checkpoint signed by the leader's key covers
+ * it: frames wait here (at most PENDING_MAX, PENDING_BYTES) until one
+ * carries a Tms-Checkpoint header (publish.h); then the worker checks every
+ * checkpoint among them (signature by the key, origin = the key's name,
+ * size = the seq of the frame that carries it, root = this replica's tree
+ * with the waiting records pushed onto it) and only then applies them, in
+ * groups as above. A checkpoint that does not verify, or frames that wait
+ * beyond the bounds, stop replication as a bad record does, and nothing
+ * that waited is applied. The last verified checkpoint whose records are
+ * all applied is kept in DIR/checkpoints (at most one per STORE_EVERY_NS,
+ * and the last at a stop): the replica's own log is what it covers. */
 #include "daemon_internal.h"
+#include "checkpoints.h"
 #include "follow.h"
+#include "note.h"
+#include "tree.h"
+#include <errno.h>
+#include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define REPLICA_BATCH 2048
 #define REPLICA_RETRIES 8
+#define PENDING_MAX 65536                       /* frames waiting for a checkpoint (--leader-key) */
+#define PENDING_BYTES ((size_t)64 << 20)        /* ... and their bytes */
+#define STORE_EVERY_NS (10ull * 1000000000ull)  /* a verified checkpoint kept in DIR/checkpoints at most this often */
+
+/* A verified checkpoint: the whole signed note as the leader signed it. */
+typedef struct held_cp {
+    char *note;
+    size_t len;
+    uint64_t size;
+} held_cp;
 
 struct replica {
     tms_follower *f;
     uv_async_t wake;
     uv_work_t work;
     int busy, retries;
-    uint8_t *frames[REPLICA_BATCH];
-    size_t lens[REPLICA_BATCH], n;
+    /* frames taken from the follower, in seq order: [0, n). The first
+       `ready` may be applied (covered by a verified checkpoint; all of them
+       without --leader-key); the first `check` wait for the worker to check
+       the checkpoints among them (the last of them carries one); the first
+       `group` are the group on the worker. */
+    uint8_t **frames;
+    size_t *lens;
+    char **notes;                /* each frame's Tms-Checkpoint header, NULL if none */
+    size_t n, cap, bytes, ready, check, group;
     tms_err err;
     char why[512];
     uint64_t applied_groups;
+    /* --leader-key */
+    int keyed;
+    tms_note_verifier key;
+    held_cp verified;            /* checked, its records not all applied yet (the worker's) */
+    held_cp applied;             /* checked and its records applied: what DIR/checkpoints gets (the worker's) */
+    int applied_stored;          /* ... it is there */
+    uint64_t stored_ns;          /* when one was last put there */
+    uint64_t verified_seq;       /* the loop's copy of applied.size: what status says */
 };
 
 static void on_notify(void *arg)   /* the follower's thread */
@@ -31,18 +75,166 @@ static void on_notify(void *arg)   /* the follower's thread */
     uv_async_send(arg);
 }
 
+/* The seq in a frame's header (log.h: bytes 8..16, little-endian), 0 if too short. */
+static uint64_t frame_seq(const uint8_t *f, size_t len)
+{
+    uint64_t seq = 0;
+    for (int i = 7; len >= 16 && i >= 0; i--)
+        seq = seq << 8 | f[8 + i];
+    return seq;
+}
+
+static void held_free(held_cp *h)
+{
+    free(h->note);
+    *h = (held_cp){NULL, 0, 0};
+}
+
+/* Put the applied checkpoint into DIR/checkpoints (the worker, or the end). */
+static void store_applied(server *d, replica *r)
+{
+    char why[300], q[2 * sizeof why + 2];
+    if (!r->applied.note || r->applied_stored)
+        return;
+    tms_err err = tms_checkpoints_append(d->opt.data_dir, r->applied.note, r->applied.len, why, sizeof why);
+    if (err)
+        daemon_log("warn", "msg=\"a verified checkpoint of the leader could not be kept\" size=%llu err=%s why=\"%s\"",
+                   (unsigned long long)r->applied.size, tms_err_name(err), log_quote(q, sizeof q, why));
+    r->applied_stored = 1;   /* a failure is said once: the next checkpoint tries again */
+    r->stored_ns = now_ns();
+}
+
+/* Why the note (len bytes) is not the leader's checkpoint of the tree g
+ * for the frame of seq `seq`, into what; NULL when it is. */
+static const char *note_fault(const replica *r, const char *note, size_t len, uint64_t seq, const tms_tlog_range *g,
+                              char *what, size_t wlen)
+{
+    tms_note n;
+    tms_checkpoint cp;
+    tms_tlog_hash root;
+    tms_tlog_range_root(g, root);
+    if (tms_note_open(note, len, &r->key, 1, &n, what, wlen) != TMS_OK)
+        return what;
+    if (!tms_note_verified_by(&n, &r->key))
+        snprintf(what, wlen, "its checkpoint is not signed by the leader key %.200s", r->key.name);
+    else if (tms_checkpoint_parse(n.text, n.text_len, &cp, what, wlen) != TMS_OK)
+        return what;
+    else if (strcmp(cp.origin, r->key.name))
+        snprintf(what, wlen, "its checkpoint's origin %.100s is not the leader key's name", cp.origin);
+    else if (cp.size != seq || cp.size != g->size)
+        snprintf(what, wlen, "its checkpoint is of size %llu", (unsigned long long)cp.size);
+    else if (sodium_memcmp(root, cp.root, sizeof root))
+        snprintf(what, wlen, "its checkpoint's root is not this replica's tree's with the records up to it (another "
+                 "log)");
+    else
+        return NULL;
+    return what;
+}
+
+/* One checkpoint header, on the frame of seq `seq`, against g (this
+ * replica's tree with every waiting record up to that frame pushed onto
+ * it; first: the first waiting seq). TMS_OK (it becomes r->verified), else
+ * TMS_E_CORRUPT with r->why naming the seq. */
+static tms_err check_note(replica *r, const char *b64, uint64_t seq, const tms_tlog_range *g, uint64_t first)
+{
+    char what[300];
+    const char *end = NULL, *bad = NULL;
+    size_t len = 0, b64len = strlen(b64);
+    char *buf = malloc(TMS_NOTE_MAX_BYTES);
+    if (!buf)
+        return TMS_E_NOMEM;
+    if (sodium_base642bin((unsigned char *)buf, TMS_NOTE_MAX_BYTES, b64, b64len, NULL, &len, &end,
+                          sodium_base64_VARIANT_ORIGINAL) || end != b64 + b64len)
+        bad = "its Tms-Checkpoint header is not base64 (or longer than a note may be)";
+    else
+        bad = note_fault(r, buf, len, seq, g, what, sizeof what);
+    if (bad) {
+        snprintf(r->why, sizeof r->why, "seq %llu: %s; the records from seq %llu waiting for a checkpoint are not "
+                 "applied", (unsigned long long)seq, bad, (unsigned long long)first);
+        free(buf);
+        return TMS_E_CORRUPT;
+    }
+    held_free(&r->verified);
+    r->verified = (held_cp){buf, len, seq};
+    return TMS_OK;
+}
+
+/* The worker: the checkpoints among the first r->check frames, each against
+ * this replica's tree with the frames before it pushed onto it. */
+static tms_err check_checkpoints(server *d, replica *r)
+{
+    tms_tlog_range g;
+    tms_tlog_hash leaf, added[65];
+    size_t nadded;
+    uint64_t last = tms_engine_last_seq(d->eng);
+    tms_tree_edge(tms_engine_tree(d->eng), &g);
+    if (g.size != last) {
+        snprintf(r->why, sizeof r->why, "the Merkle tree lags the log (%s): the leader's checkpoints cannot be "
+                 "checked", tms_engine_tree_error(d->eng));
+        return TMS_E_IO;
+    }
+    for (size_t i = 0; i < r->check; i++) {
+        uint64_t seq = frame_seq(r->frames[i], r->lens[i]);
+        if (r->lens[i] <= TMS_LOG_FRAME_HEADER) {
+            snprintf(r->why, sizeof r->why, "the record for seq %llu is not a record (%zu bytes)",
+                     (unsigned long long)(last + 1 + i), r->lens[i]);
+            return TMS_E_CORRUPT;
+        }
+        tms_tlog_leaf_hash(r->frames[i] + TMS_LOG_FRAME_HEADER, r->lens[i] - TMS_LOG_FRAME_HEADER, leaf);
+        tms_tlog_range_push(&g, leaf, added, &nadded);
+        tms_err err = r->notes[i] ? check_note(r, r->notes[i], seq, &g, last + 1) : TMS_OK;
+        if (err)
+            return err;
+    }
+    return TMS_OK;
+}
+
 static void work_cb(uv_work_t *w)
 {
     replica *r = w->data;
     server *d = r->wake.data;
-    r->err = tms_engine_replicate(d->eng, (const uint8_t *const *)r->frames, r->lens, r->n, r->why, sizeof r->why);
+    if (r->check) {   /* first the checkpoints: nothing is applied unless they verify */
+        if ((r->err = check_checkpoints(d, r)))
+            return;
+        r->ready = r->check;
+        r->check = 0;
+    }
+    r->group = r->ready < REPLICA_BATCH ? r->ready : REPLICA_BATCH;
+    r->err = tms_engine_replicate(d->eng, (const uint8_t *const *)r->frames, r->lens, r->group, r->why,
+                                  sizeof r->why);
+    if (r->err || !r->keyed || r->group < r->ready || !r->verified.note)
+        return;
+    held_free(&r->applied);   /* the verified checkpoint's records are all applied: it is this log's */
+    r->applied = r->verified;
+    r->verified = (held_cp){NULL, 0, 0};
+    r->applied_stored = 0;
+    if (now_ns() - r->stored_ns >= STORE_EVERY_NS)
+        store_applied(d, r);
 }
 
-static void drop_batch(replica *r)
+/* Free the first k frames taken (all: k = r->n) and move the rest up. */
+static void drop_front(replica *r, size_t k)
 {
-    for (size_t i = 0; i < r->n; i++)
+    for (size_t i = 0; i < k; i++) {
+        r->bytes -= r->lens[i];
         free(r->frames[i]);
-    r->n = 0;
+        free(r->notes[i]);
+    }
+    memmove(r->frames, r->frames + k, (r->n - k) * sizeof *r->frames);
+    memmove(r->lens, r->lens + k, (r->n - k) * sizeof *r->lens);
+    memmove(r->notes, r->notes + k, (r->n - k) * sizeof *r->notes);
+    r->n -= k;
+}
+
+/* Replication stops for good, saying why (r->why) everywhere; nothing taken is applied. */
+static void stop_loudly(server *d, replica *r, tms_err err)
+{
+    char q[2 * sizeof r->why + 2];
+    daemon_log("error", "msg=\"replication stopped\" err=%s why=\"%s\" applied=%llu", tms_err_name(err),
+               log_quote(q, sizeof q, r->why), (unsigned long long)tms_engine_last_seq(d->eng));
+    tms_follower_fail(r->f, r->why);
+    drop_front(r, r->n);
+    r->ready = r->check = r->group = 0;
 }
 
 static void after_cb(uv_work_t *w, int status)
@@ -63,13 +255,14 @@ static void after_cb(uv_work_t *w, int status)
         r->err = g == TMS_OK && durable ? TMS_OK : g != TMS_OK ? g : TMS_E_MAPFULL;
     }
     r->retries = 0;
-    drop_batch(r);
     if (r->err) {
-        char q[2 * sizeof r->why + 2];
-        daemon_log("error", "msg=\"replication stopped\" err=%s why=\"%s\" applied=%llu", tms_err_name(r->err),
-                   log_quote(q, sizeof q, r->why), (unsigned long long)tms_engine_last_seq(d->eng));
-        tms_follower_fail(r->f, r->why);
+        stop_loudly(d, r, r->err);
     } else {
+        drop_front(r, r->group);
+        r->ready -= r->group;
+        r->group = 0;
+        if (r->applied.size > r->verified_seq)
+            r->verified_seq = r->applied.size;
         r->applied_groups++;
     }
     fresh_wake(d);
@@ -77,6 +270,50 @@ static void after_cb(uv_work_t *w, int status)
     http_wake(d);
     replica_maybe_start(d);
     daemon_shutdown_check(d);
+}
+
+/* Take what the follower queued, within the bounds; without --leader-key
+ * the headers are not looked at, and every frame is ready. */
+static void take(replica *r)
+{
+    while (r->n < r->cap && (!r->keyed || r->bytes < PENDING_BYTES)) {
+        size_t want = r->cap - r->n < 1024 ? r->cap - r->n : 1024;
+        size_t got = tms_follower_take(r->f, r->frames + r->n, r->lens + r->n, r->notes + r->n, want);
+        for (size_t i = r->n; i < r->n + got; i++) {
+            r->bytes += r->lens[i];
+            if (!r->keyed) {
+                free(r->notes[i]);
+                r->notes[i] = NULL;
+            }
+        }
+        r->n += got;
+        if (got < want)
+            break;
+    }
+    if (!r->keyed)
+        r->ready = r->n;
+}
+
+/* --leader-key, nothing ready: check up to the last frame that carries a
+ * checkpoint. 1 when there is one; 0 when the frames wait (stopping
+ * replication, loudly, once they fill the bounds). */
+static int plan_check(server *d, replica *r)
+{
+    size_t k = r->n;
+    while (k && !r->notes[k - 1])
+        k--;
+    if (k) {
+        r->check = k;
+        return 1;
+    }
+    if (r->n && (r->n >= PENDING_MAX || r->bytes >= PENDING_BYTES)) {
+        snprintf(r->why, sizeof r->why, "no checkpoint signed by the leader key %s covers seqs %llu to %llu (%zu "
+                 "records, %zu bytes waiting: the most a replica holds unchecked)", r->key.name,
+                 (unsigned long long)frame_seq(r->frames[0], r->lens[0]),
+                 (unsigned long long)frame_seq(r->frames[r->n - 1], r->lens[r->n - 1]), r->n, r->bytes);
+        stop_loudly(d, r, TMS_E_CORRUPT);
+    }
+    return 0;
 }
 
 void replica_maybe_start(server *d)
@@ -88,7 +325,8 @@ void replica_maybe_start(server *d)
     tms_follower_status(r->f, &st);
     if (st.stopped)
         return;
-    if (!(r->n = tms_follower_take(r->f, r->frames, r->lens, REPLICA_BATCH)))
+    take(r);
+    if (!r->ready && (!r->keyed || !plan_check(d, r)))
         return;
     r->busy = 1;
     uv_queue_work(d->loop, &r->work, work_cb, after_cb);
@@ -97,6 +335,66 @@ void replica_maybe_start(server *d)
 static void on_wake(uv_async_t *a)
 {
     replica_maybe_start(a->data);
+}
+
+/* --leader-key VKEY: a vkey, or a file holding one (its first line). */
+static int load_key(const char *arg, tms_note_verifier *out, char *why, size_t whylen)
+{
+    char line[1024], what[200];
+    if (strchr(arg, '+') && tms_note_verifier_parse(arg, strlen(arg), out, what, sizeof what) == TMS_OK)
+        return 0;
+    FILE *f = fopen(arg, "r");
+    int ok = f && fgets(line, sizeof line, f) != NULL, e = errno;
+    if (f)
+        fclose(f);
+    if (!f && !strchr(arg, '+'))
+        snprintf(why, whylen, "--leader-key %s: not a verifier key nor a file (%s)", arg, strerror(e));
+    else if (!f)
+        snprintf(why, whylen, "--leader-key %.200s: not a verifier key: %s", arg, what);
+    else if (!ok || tms_note_verifier_parse(line, strcspn(line, "\r\n"), out, what, sizeof what) != TMS_OK)
+        snprintf(why, whylen, "--leader-key %s: not a verifier key: %s", arg, ok ? what : "empty");
+    else if (out->type != TMS_KEY_ED25519)
+        snprintf(why, whylen, "--leader-key %s: a witness's key (cosignature/v1), not a log's", arg);
+    else
+        return 0;
+    return -1;
+}
+
+/* At start: the newest checkpoint DIR/checkpoints holds, when the leader
+ * key signed it and this log has its root, is what status says is verified. */
+static void verified_at_start(server *d, replica *r)
+{
+    char *note = NULL, why[300];
+    size_t len = 0;
+    tms_note n;
+    tms_checkpoint cp;
+    tms_tlog_hash root;
+    if (tms_checkpoints_find(d->opt.data_dir, 0, &note, &len, why, sizeof why) == TMS_OK &&
+        tms_note_open(note, len, &r->key, 1, &n, why, sizeof why) == TMS_OK && tms_note_verified_by(&n, &r->key) &&
+        tms_checkpoint_parse(n.text, n.text_len, &cp, why, sizeof why) == TMS_OK &&
+        !strcmp(cp.origin, r->key.name) && cp.size <= tms_engine_last_seq(d->eng) &&
+        tms_tree_root(tms_engine_tree(d->eng), cp.size, root) == TMS_OK && !sodium_memcmp(root, cp.root, sizeof root))
+        r->verified_seq = cp.size;
+    free(note);
+}
+
+/* The buffers and the key: 0, or -1 with why. */
+static int replica_init(server *d, replica *r, char *why, size_t whylen)
+{
+    r->keyed = d->opt.leader_key != NULL;
+    r->cap = r->keyed ? PENDING_MAX : REPLICA_BATCH;
+    r->frames = calloc(r->cap, sizeof *r->frames);
+    r->lens = calloc(r->cap, sizeof *r->lens);
+    r->notes = calloc(r->cap, sizeof *r->notes);
+    if (!r->frames || !r->lens || !r->notes) {
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
+    if (r->keyed && load_key(d->opt.leader_key, &r->key, why, whylen))
+        return -1;
+    if (r->keyed)
+        verified_at_start(d, r);
+    return 0;
 }
 
 int replica_start(server *d, char *why, size_t whylen)
@@ -109,14 +407,22 @@ int replica_start(server *d, char *why, size_t whylen)
     uv_async_init(d->loop, &r->wake, on_wake);
     r->wake.data = d;
     r->work.data = r;
-    if (tms_follower_start(d->opt.replica_of, d->opt.stream, tms_engine_last_seq(d->eng) + 1, on_notify, &r->wake,
-                           &r->f, why, whylen) != TMS_OK) {
+    tms_nats_options no = daemon_nats_options(&d->opt);
+    if (replica_init(d, r, why, whylen) ||
+        tms_follower_start(d->opt.replica_of, d->opt.stream, &no, tms_engine_last_seq(d->eng) + 1, on_notify,
+                           &r->wake, &r->f, why, whylen) != TMS_OK) {
         uv_close((uv_handle_t *)&r->wake, NULL);
         d->replica_closing = r;
         return -1;
     }
     d->replica = r;
     return 0;
+}
+
+tms_nats_options daemon_nats_options(const tms_daemon_options *o)
+{
+    return (tms_nats_options){o->nats_creds, o->nats_nkey_seed, o->nats_user, o->nats_password_file,
+                              o->nats_token_file, o->nats_ca, o->nats_cert, o->nats_key};
 }
 
 int replica_busy(const server *d)
@@ -140,7 +446,14 @@ void replica_free(server *d)
     if (!r)
         return;
     tms_follower_stop(r->f);
-    drop_batch(r);
+    if (r->frames)
+        drop_front(r, r->n);
+    store_applied(d, r);   /* the last verified checkpoint, at a stop */
+    held_free(&r->verified);
+    held_free(&r->applied);
+    free(r->frames);
+    free(r->lens);
+    free(r->notes);
     free(r);
     d->replica = d->replica_closing = NULL;
 }
@@ -155,6 +468,15 @@ json_t *replica_status(server *d)
     return json_pack("{s:s,s:I,s:I,s:b,s:b,s:s}", "of", d->opt.replica_of, "applied", (json_int_t)projection_seq(d),
                      "received", (json_int_t)st.received, "connected", st.connected, "stopped", st.stopped, "error",
                      st.error);
+}
+
+int replica_verified(server *d, uint64_t *seq, const char **key)
+{
+    if (!d->replica || !d->replica->keyed)
+        return 0;
+    *seq = d->replica->verified_seq;
+    *key = d->replica->key.name;
+    return 1;
 }
 
 int replica_stopped(server *d)

@@ -44,5 +44,16 @@ json_t *status_json(server *d)
         json_object_set_new(o, "publish", publish_json(d));
     if (o && d->replica)   /* --replica-of: how far it follows */
         json_object_set_new(o, "replica", replica_status(d));
+    uint64_t verified = 0;
+    const char *key = NULL;
+    if (o && replica_verified(d, &verified, &key)) {   /* --leader-key: how far its leader's signature covers it */
+        json_object_set_new(o, "verified_seq", json_integer((json_int_t)verified));
+        json_object_set_new(o, "leader_key", json_string(key));
+    }
+    if (o && d->ckpt) {   /* --signing-key: the latest checkpoint signed (its size) and how many since start */
+        uint64_t count, size = checkpoint_last_size(d, &count);
+        json_object_set_new(o, "checkpoint", json_pack("{s:I,s:I}", "size", (json_int_t)size, "signed",
+                                                       (json_int_t)count));
+    }
     return o;
 }

@@ -622,6 +622,33 @@ static int pread_all(int fd, void *buf, size_t n, uint64_t off)
     return 1;
 }
 
+/* A read-ahead window over one segment file: the frame headers a locator
+ * walks past come from one pread of READ_WINDOW bytes, not one each. */
+#define READ_WINDOW (64u * 1024u)
+typedef struct window {
+    uint8_t buf[READ_WINDOW];
+    uint64_t off;      /* file offset of buf[0] */
+    size_t len;        /* bytes valid */
+} window;
+
+/* n bytes at off (n <= READ_WINDOW) into out through w: 1, 0 at the end of the file (or short), -1 on error. */
+static int window_read(int fd, window *w, void *out, size_t n, uint64_t off)
+{
+    if (off < w->off || off + n > w->off + w->len) {
+        ssize_t r;
+        while ((r = pread(fd, w->buf, sizeof w->buf, (off_t)off)) < 0 && errno == EINTR)
+            ;
+        if (r < 0)
+            return -1;
+        w->off = off;
+        w->len = (size_t)r;
+        if (w->len < n)
+            return 0;
+    }
+    memcpy(out, w->buf + (off - w->off), n);
+    return 1;
+}
+
 tms_err tms_log_read_frame(const char *dir, uint64_t seg_first, uint64_t offset, uint64_t seq, uint8_t **payload,
                            size_t *len)
 {
@@ -630,15 +657,21 @@ tms_err tms_log_read_frame(const char *dir, uint64_t seg_first, uint64_t offset,
     uint64_t next = 0;   /* the seq of the frame after the last one read */
     int fd = -1, hops = 0;
     tms_err err = TMS_NOT_FOUND;
+    window *w = malloc(sizeof *w);
     *payload = NULL;
+    if (!w)
+        return TMS_E_NOMEM;
     for (;;) {
         if (fd < 0) {
             tms_log_seg_name(name, seg_first);
             snprintf(path, sizeof path, "%s/%s", dir, name);
-            if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-                return errno == ENOENT ? TMS_NOT_FOUND : TMS_E_IO;
+            w->len = 0;
+            if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+                err = errno == ENOENT ? TMS_NOT_FOUND : TMS_E_IO;
+                break;
+            }
         }
-        int r = pread_all(fd, h, sizeof h, offset);
+        int r = window_read(fd, w, h, sizeof h, offset);
         if (r == 0 && next && next <= seq && hops++ == 0) {   /* the end of a segment: the group went on in the next */
             close(fd);
             fd = -1;
@@ -668,7 +701,9 @@ tms_err tms_log_read_frame(const char *dir, uint64_t seg_first, uint64_t offset,
             break;
         }
         memcpy(buf, h + TMS_FR_HASH, TMS_LOG_HASH_LEN);
-        r = pread_all(fd, buf + TMS_LOG_HASH_LEN, flen, offset + TMS_LOG_FRAME_HEADER);
+        uint64_t at = offset + TMS_LOG_FRAME_HEADER;
+        r = flen <= READ_WINDOW ? window_read(fd, w, buf + TMS_LOG_HASH_LEN, flen, at)
+                                : pread_all(fd, buf + TMS_LOG_HASH_LEN, flen, at);
         if (r <= 0 || tms_crc32c(0, buf, TMS_LOG_HASH_LEN + (size_t)flen) != tms_get_le32(h + TMS_FR_BODY_CRC)) {
             free(buf);
             err = r < 0 ? TMS_E_IO : TMS_E_CORRUPT;
@@ -680,7 +715,9 @@ tms_err tms_log_read_frame(const char *dir, uint64_t seg_first, uint64_t offset,
         err = TMS_OK;
         break;
     }
-    close(fd);
+    if (fd >= 0)
+        close(fd);
+    free(w);
     return err;
 }
 

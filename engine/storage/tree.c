@@ -231,6 +231,8 @@ void tms_tree_head(const tms_tree *t, uint64_t *size, tms_tlog_hash root)
     tms_tlog_range_root(&t->range, root);
 }
 
+void tms_tree_edge(const tms_tree *t, tms_tlog_range *out) { *out = t->range; }
+
 tms_err tms_tree_sync(tms_tree *t)
 {
     if (fdatasync(t->fd) != 0)

@@ -32,6 +32,13 @@ int tms_b64_decode(const char *in, size_t len, uint8_t *out, size_t n)
     if (sodium_base642bin(out, n, in, len, NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL) != 0 || got != n ||
         end != in + len)
         return -1;
+    if (n) {   /* canonical only: the unused bits of the last character are zero, so one value has one text */
+        char again[5];
+        size_t last = (n - 1) / 3 * 3;   /* the last group of 1 to 3 bytes */
+        sodium_bin2base64(again, sizeof again, out + last, n - last, sodium_base64_VARIANT_ORIGINAL);
+        if (memcmp(again, in + len - 4, 4))
+            return -1;
+    }
     return 0;
 }
 

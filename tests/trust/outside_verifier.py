@@ -57,6 +57,13 @@ def b64decode_strict(s, what):
     return raw
 
 
+def utf8(data, what):
+    try:
+        return data.decode("utf-8", errors="strict")
+    except UnicodeDecodeError:
+        raise VerifyError("%s: not valid UTF-8" % what) from None
+
+
 def b64(raw):
     return base64.b64encode(raw).decode("ascii")
 
@@ -110,11 +117,6 @@ def parse_vkey(s):
     return Key(name, kid, sig_type, pub)
 
 
-def ed25519_public_from_seed(seed):
-    priv = Ed25519PrivateKey.from_private_bytes(seed)
-    return priv.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-
 def parse_private_key(text):
     """`PRIVATE+KEY+NAME+KEYID+BASE64(type || 32-byte seed)` (SPEC 11 "Keys",
     Go's sumdb/note format).  One line; a single final newline is allowed.
@@ -124,7 +126,8 @@ def parse_private_key(text):
     if not text.startswith("PRIVATE+KEY+"):
         raise VerifyError("private key: does not start with PRIVATE+KEY+")
     name, kid, sig_type, seed = _split_key_fields(text[len("PRIVATE+KEY+"):], "private key")
-    pub = ed25519_public_from_seed(seed)
+    pub = Ed25519PrivateKey.from_private_bytes(seed).public_key().public_bytes(
+        Encoding.Raw, PublicFormat.Raw)
     if key_id(name, sig_type, pub) != kid:
         raise VerifyError("private key: key ID %08x does not match the derived public key" % kid)
     return Key(name, kid, sig_type, pub), seed
@@ -147,10 +150,7 @@ def parse_note(data):
     newline; text ends in newline and is separated from the signatures by the
     last blank line; each signature line is em dash, space, key name, space,
     base64(4-byte big-endian key ID || signature), newline."""
-    try:
-        s = data.decode("utf-8", errors="strict")
-    except UnicodeDecodeError:
-        raise VerifyError("note: not valid UTF-8") from None
+    s = utf8(data, "note")
     for c in s:
         if ord(c) < 0x20 and c != "\n":
             raise VerifyError("note: control character U+%04X" % ord(c))
@@ -274,14 +274,11 @@ def verify_inclusion(leaf_hash, index, size, proof, root):
             return False
         if fn & 1 or fn == sn:                      # 4b
             r = _node(p, r)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
+            while not fn & 1 and fn != 0:           # (only if LSB(fn) unset)
+                fn, sn = fn >> 1, sn >> 1
         else:
             r = _node(r, p)
-        fn >>= 1                                    # 4c
-        sn >>= 1
+        fn, sn = fn >> 1, sn >> 1                   # 4c
     return sn == 0 and r == root                    # step 5
 
 
@@ -302,8 +299,7 @@ def verify_consistency(first, second, first_hash, second_hash, proof):
         path.insert(0, first_hash)
     fn, sn = first - 1, second - 1                  # step 3
     while fn & 1:                                   # step 4
-        fn >>= 1
-        sn >>= 1
+        fn, sn = fn >> 1, sn >> 1
     fr = sr = path[0]                               # step 5
     for c in path[1:]:                              # step 6
         if sn == 0:                                 # 6a
@@ -311,46 +307,38 @@ def verify_consistency(first, second, first_hash, second_hash, proof):
         if fn & 1 or fn == sn:                      # 6b
             fr = _node(c, fr)
             sr = _node(c, sr)
-            if not fn & 1:
-                while not fn & 1 and fn != 0:
-                    fn >>= 1
-                    sn >>= 1
+            while not fn & 1 and fn != 0:           # (only if LSB(fn) unset)
+                fn, sn = fn >> 1, sn >> 1
         else:
             sr = _node(sr, c)
-        fn >>= 1                                    # 6c
-        sn >>= 1
+        fn, sn = fn >> 1, sn >> 1                   # 6c
     return fr == first_hash and sr == second_hash and sn == 0   # step 7
 
 
-def _reject_constant(name):
-    raise VerifyError("proof JSON: %s is not allowed" % name)
+def _reject(what):
+    raise VerifyError("proof JSON: %s is not allowed" % what)
 
 
 def _no_duplicates(pairs):
-    obj = {}
-    for k, v in pairs:
-        if k in obj:
-            raise VerifyError("proof JSON: duplicate key %r" % k)
-        obj[k] = v
-    return obj
+    if len(set(k for k, _ in pairs)) != len(pairs):
+        _reject("a duplicate key")
+    return dict(pairs)
 
 
 def load_proof_json(data, keys):
     """One JSON object with exactly `keys` (SPEC 11 "Proofs"), strictly."""
+    s = utf8(data, "proof JSON")
     try:
-        s = data.decode("utf-8", errors="strict")
-        obj = json.loads(s, object_pairs_hook=_no_duplicates,
-                         parse_constant=_reject_constant,
-                         parse_float=lambda x: _reject_constant("a number " + x))
-    except (UnicodeDecodeError, ValueError) as e:
+        obj = json.loads(s, object_pairs_hook=_no_duplicates, parse_constant=_reject,
+                         parse_float=lambda x: _reject("a fraction " + x))
+    except ValueError as e:
         raise VerifyError("proof JSON: %s" % str(e).splitlines()[0]) from None
     if not isinstance(obj, dict) or set(obj) != set(keys):
         raise VerifyError("proof JSON: must be an object with exactly the keys %s"
                           % ",".join(sorted(keys)))
-    for k in keys:
-        if k in ("seq", "size", "from", "to"):
-            if type(obj[k]) is not int or not 0 <= obj[k] <= MAX_U64:
-                raise VerifyError("proof JSON: %s must be an unsigned integer" % k)
+    for k in set(keys) & {"seq", "size", "from", "to"}:
+        if type(obj[k]) is not int or not 0 <= obj[k] <= MAX_U64:
+            raise VerifyError("proof JSON: %s must be an unsigned integer" % k)
     if type(obj["proof"]) is not list:
         raise VerifyError("proof JSON: proof must be a list")
     hashes = []
@@ -413,55 +401,52 @@ def _read(path):
         raise UsageError("cannot read %s: %s" % (path, e.strerror or e)) from None
 
 
+# Each command's arguments: "--x" required option, "?--x" optional, else positional.
+COMMANDS = {
+    "vkey": ["vkey"],
+    "private-key": ["file", "vkey"],
+    "checkpoint": ["--vkey", "file"],
+    "cosignature": ["--witness-vkey", "?--vkey", "file"],
+    "inclusion": ["--vkey", "--checkpoint", "--proof"],
+    "consistency": ["--vkey", "--old", "--new", "--proof"],
+}
+
+
 def build_parser():
-    ap = _Parser(prog="outside_verifier.py",
+    ap = _Parser(prog="outside_verifier.py", allow_abbrev=False,
                  description="Independent verifier of C2SP notes/checkpoints and RFC 9162 proofs.")
     sub = ap.add_subparsers(dest="cmd", required=True, parser_class=_Parser)
-    s = sub.add_parser("vkey")
-    s.add_argument("vkey")
-    s = sub.add_parser("private-key")
-    s.add_argument("file")
-    s.add_argument("vkey")
-    s = sub.add_parser("checkpoint")
-    s.add_argument("--vkey", required=True)
-    s.add_argument("file")
-    s = sub.add_parser("cosignature")
-    s.add_argument("--witness-vkey", required=True)
-    s.add_argument("--vkey", help="also verify the log's signature with this key")
-    s.add_argument("file")
-    s = sub.add_parser("inclusion")
-    s.add_argument("--vkey", required=True)
-    s.add_argument("--checkpoint", required=True)
-    s.add_argument("--proof", required=True)
-    s = sub.add_parser("consistency")
-    s.add_argument("--vkey", required=True)
-    s.add_argument("--old", required=True)
-    s.add_argument("--new", required=True)
-    s.add_argument("--proof", required=True)
+    for cmd, args in COMMANDS.items():
+        s = sub.add_parser(cmd, allow_abbrev=False)
+        for arg in args:
+            if arg.startswith("?"):
+                s.add_argument(arg[1:], required=False)
+            elif arg.startswith("--"):
+                s.add_argument(arg, required=True)
+            else:
+                s.add_argument(arg)
     return ap
+
+
+def describe(k):
+    return {"name": k.name, "keyid": "%08x" % k.kid, "type": k.type,
+            "public_key_hex": k.public_key.hex()}
 
 
 def run(argv):
     """Returns the JSON-able result; raises VerifyError / UsageError."""
     a = build_parser().parse_args(argv)
     if a.cmd == "vkey":
-        k = parse_vkey(a.vkey)
-        return {"name": k.name, "keyid": "%08x" % k.kid, "type": k.type,
-                "public_key_hex": k.public_key.hex()}
+        return describe(parse_vkey(a.vkey))
     if a.cmd == "private-key":
         data = _read(a.file)
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            raise VerifyError("private key: not valid UTF-8") from None
         k = parse_vkey(a.vkey)
-        pk, _ = parse_private_key(text)
+        pk, _ = parse_private_key(utf8(data, "private key"))
         for what, x, y in (("name", pk.name, k.name), ("key ID", pk.kid, k.kid),
                            ("type", pk.type, k.type), ("public key", pk.public_key, k.public_key)):
             if x != y:
                 raise VerifyError("private key and vkey disagree on the %s" % what)
-        return {"name": pk.name, "keyid": "%08x" % pk.kid, "type": pk.type,
-                "public_key_hex": pk.public_key.hex()}
+        return describe(pk)
     if a.cmd == "checkpoint":
         origin, size, root = verify_checkpoint(_read(a.file), parse_vkey(a.vkey))
         return {"origin": origin, "size": size, "root_b64": b64(root)}
@@ -485,10 +470,11 @@ def main(argv=None):
         print("usage error: %s" % e, file=sys.stderr)
         return 2
     except VerifyError as e:
-        print("FAIL: %s" % e, file=sys.stderr)
+        print("FAIL: %s" % " ".join(str(e).split()), file=sys.stderr)
         return 1
     except Exception as e:  # never a traceback: an unexpected input is a failure
-        print("FAIL: unexpected %s: %s" % (type(e).__name__, e), file=sys.stderr)
+        why = " ".join(str(e).split())
+        print("FAIL: unexpected %s: %s" % (type(e).__name__, why), file=sys.stderr)
         return 1
     print(json.dumps(result, sort_keys=True))
     return 0

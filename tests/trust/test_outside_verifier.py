@@ -3,6 +3,7 @@
 `N passed, 0 failed` and exits 0 when all hold, exits 1 otherwise."""
 
 import base64
+import functools
 import hashlib
 import json
 import os
@@ -119,6 +120,16 @@ def test_go_vectors():
                              GO_TEXT + "\n" + PETER_SIG + "Unexpected line.\n"]):
         data = b"\xff" + msg[1:].encode() if msg.startswith("\xff") else msg.encode()
         check("go: bad message %d" % i, raises(ov.open_note, data, peter))
+    check("go: hyphen instead of em dash", raises(ov.open_note, (GO_TEXT + "\n-" + PETER_SIG[1:]).encode(), peter))
+    nbsp = "\u2014 Peter\u00a0Neumann" + ENOCH_SIG[len("\u2014 EnochRoot"):]
+    check("go: U+00A0 in a signer's name", raises(ov.open_note, (GO_TEXT + "\n" + PETER_SIG + nbsp).encode(), peter))
+    check("go: U+00A0 in a vkey name", raises(ov.parse_vkey, ov.Key("a\u00a0b", ov.key_id(
+        "a\u00a0b", 1, peter.public_key), 1, peter.public_key).vkey()))
+    # signed-note: the text may hold blank lines; the *last* one separates the signatures
+    poem = "Ognuno sta solo sul cuor della terra\ntrafitto da un raggio di sole:\n\ned \u00e8 subito sera.\n"
+    psig = Ed25519PrivateKey.from_private_bytes(seed).sign(poem.encode())
+    pnote = poem + "\n\u2014 PeterNeumann %s\n" % b64((0xc74f20a3).to_bytes(4, "big") + psig)
+    check("go: text with a blank line", ov.open_note(pnote.encode(), peter)[0] == poem)
     check("go: 101 signatures", raises(ov.open_note, (GO_TEXT + "\n" + PETER_SIG * 101).encode(), peter))
     check("go: 16 signatures", ov.open_note((GO_TEXT + "\n" + PETER_SIG * 16).encode(), peter)[0] == GO_TEXT)
 
@@ -184,6 +195,8 @@ def test_exhaustive(max_n=70):
     roots = [rt.mth(leaves[:n]) for n in range(max_n + 5)]
     extra = hashlib.sha256(b"extra").digest()
     vi, vc = ov.verify_inclusion, ov.verify_consistency
+    path_len = functools.lru_cache(None)(lambda i, n: len(rt.path(i, leaves[:n])))
+    proof_len = functools.lru_cache(None)(lambda m, n: len(rt.proof(m, leaves[:n])))
     for n in range(1, max_n + 1):
         D, root = leaves[:n], roots[n]
         for i in range(n):
@@ -206,7 +219,7 @@ def test_exhaustive(max_n=70):
             # RFC 9162 2.1.3.2 consumes exactly len(PATH(i2, n2)) hashes for
             # a claim (i2, n2), whatever they are: any other length is rejected.
             for i2, n2 in shapes(i, n, 0):
-                if len(rt.path(i2, leaves[:n2])) != len(p):
+                if path_len(i2, n2) != len(p):
                     check(tag + " as %d/%d" % (i2, n2), not vi(lh, i2, n2, p, root))
         for m in range(1, n + 1):
             p = rt.proof(m, D)
@@ -227,7 +240,7 @@ def test_exhaustive(max_n=70):
             check(tag + " new root", not vc(m, n, roots[m], roots[n - 1], p))
             check(tag + " reversed", m == n or not vc(n, m, root, roots[m], p))
             for m2, n2 in shapes(m, n, 1):  # 2.1.4.2 likewise fixes the length
-                if m2 < n2 and len(rt.proof(m2, leaves[:n2])) != len(p):
+                if m2 < n2 and proof_len(m2, n2) != len(p):
                     check(tag + " as %d->%d" % (m2, n2), not vc(m2, n2, roots[m], root, p))
         check("cons 0->%d empty" % n, vc(0, n, roots[0], root, []))
         check("cons 0->%d nonempty" % n, not vc(0, n, roots[0], root, [extra]))
@@ -310,6 +323,8 @@ def test_checkpoints():
     check("cp: no blank line", raises(cp, good.replace(b"\n\n", b"\n"), key))
     check("cp: invalid UTF-8", raises(cp, good.replace(b"log.example", b"log.ex\xffmple"), key))
     check("cp: witness key as log key", raises(cp, good, ov.Key(LOG, key.kid, 4, key.public_key)))
+    lpriv4, lkey4 = new_key(LOG, 4)  # a cosignature by a type 0x04 key named like the log
+    check("cp: type 0x04 key is no log key", raises(cp, signed(priv, key, text, cosig_line(lpriv4, lkey4, text, 1)), lkey4))
     # tlog-cosignature/v1
     wpriv, wkey = new_key("witness.example/w1", 4)
     for t in (0, 1700000000, (1 << 63) - 1):

@@ -63,6 +63,11 @@ int tms_query_explain(tms_txn *tx, uint64_t seq, const char *logdir, const char 
 /* A command as JSON, its fields in schema order (as submitted, canonical). */
 json_t *tms_cmd_json(const tms_cmd *cmd);
 
+/* A record as watch prints it: seq time tenant actor verdict error cmd
+ * changed by, "changed" only when given (it needs the as-of index; the
+ * caller keeps its reference). NULL on no memory. */
+json_t *tms_record_json(const tms_record *rec, json_t *changed);
+
 /* One line of watch for record rec (its seq in rec->seq), the changed set
  * read in tx (which must hold rec): 0 with *out, 2 on a store error. */
 int tms_query_watch_line(tms_txn *tx, const tms_record *rec, json_t **out);

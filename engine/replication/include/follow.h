@@ -12,12 +12,17 @@
  * At most TMS_FOLLOW_QUEUE frames wait for the owner (the thread waits for
  * room: memory stays bounded). A stream that no longer holds the next seq
  * (its first seq is later: limits or a purge) stops following, saying that
- * the replica must start from a backup of the leader (tms-restore backup). */
+ * the replica must start from a backup of the leader (tms-restore backup).
+ *
+ * A message's Tms-Checkpoint header (publish.h: a leader with a signing key
+ * puts one on the last message of each batch) is handed over with its
+ * frame, as it came: checking it is the owner's (daemon_replica.c). */
 #ifndef TMS_FOLLOW_H
 #define TMS_FOLLOW_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include "nats_options.h"
 #include "tmsperm.h"
 #include "tmsperm_schema.h"
 
@@ -32,15 +37,19 @@ typedef struct tms_follow_status {
     char error[300];            /* the last error, "" if none */
 } tms_follow_status;
 
-/* Follow stream (NULL = "tms") at url from seq next. notify(arg) is called
- * from the follower's thread whenever frames were queued (it must only
- * wake the owner, e.g. uv_async_send). */
-tms_err tms_follower_start(const char *url, const char *stream, uint64_t next, void (*notify)(void *), void *arg,
-                           tms_follower **out, char *why, size_t whylen);
+/* Follow stream (NULL = "tms") at url from seq next, with nats's
+ * credentials and TLS (NULL: none). notify(arg) is called from the
+ * follower's thread whenever frames were queued (it must only wake the
+ * owner, e.g. uv_async_send). TMS_E_INVAL (why says) for a bad stream name
+ * or a NATS secret file that cannot be read. */
+tms_err tms_follower_start(const char *url, const char *stream, const tms_nats_options *nats, uint64_t next,
+                           void (*notify)(void *), void *arg, tms_follower **out, char *why, size_t whylen);
 
 /* Move up to max queued frames (header + payload, in seq order) into
- * frames/lens; the caller owns and frees each. Returns how many. Never blocks. */
-size_t tms_follower_take(tms_follower *f, uint8_t **frames, size_t *lens, size_t max);
+ * frames/lens, and each one's Tms-Checkpoint header value into notes (a
+ * string, NULL when it had none); the caller owns and frees each frame and
+ * note. Returns how many. Never blocks. */
+size_t tms_follower_take(tms_follower *f, uint8_t **frames, size_t *lens, char **notes, size_t max);
 
 /* The owner refused a frame: stop following for good, why as the error. */
 void tms_follower_fail(tms_follower *f, const char *why);

@@ -15,11 +15,20 @@
  * retention, no limits on count or age (the stream is the replicas' log;
  * a backup is how an older start is served), a 2-minute duplicate window,
  * one replica unless told (--stream-replicas 3 in a NATS cluster of three).
- * An existing stream is used as it is; its configuration is logged. */
+ * An existing stream is used as it is; its configuration is logged.
+ *
+ * With a signing key (SPEC section 11, "Replicas"), the last message of
+ * every batch carries a header Tms-Checkpoint: base64 (RFC 4648, padded) of
+ * a checkpoint of the log up to that message's seq (C2SP tlog-checkpoint,
+ * origin = the key's name, the root from the data directory's Merkle tree),
+ * signed by the key as a C2SP signed note. A batch ends where the tree is
+ * written (the engine writes it right after the log's sync). Ed25519 is
+ * deterministic: a batch published again carries the same header. */
 #ifndef TMS_PUBLISH_H
 #define TMS_PUBLISH_H
 
 #include <stdint.h>
+#include "nats_options.h"
 #include "tmsperm.h"
 #include "tmsperm_schema.h"
 
@@ -34,13 +43,22 @@ typedef struct tms_publish_status {
     char error[300];            /* the last error, "" if none */
 } tms_publish_status;
 
-/* Start publishing the log in logdir to stream `stream` (NULL = "tms") of
- * the NATS server at url (nats://HOST:PORT), from what the stream holds up
- * to durable_seq. replicas: the stream's replicas when it is created (0 = 1;
- * 3 in a NATS cluster of three). Returns at once (TMS_OK): connecting happens on the
- * thread. TMS_E_NOMEM, or TMS_E_INVAL for a bad stream name (why says). */
-tms_err tms_publisher_start(const char *url, const char *stream, int replicas, const char *logdir, uint64_t durable_seq,
-                            tms_publisher **out, char *why, size_t whylen);
+typedef struct tms_publish_options {
+    const char *url;            /* nats://HOST:PORT (tls://HOST:PORT: TLS) */
+    const char *stream;         /* NULL = "tms" */
+    int replicas;               /* the stream's replicas when it is created (0 = 1; 3 in a NATS cluster of three) */
+    const char *datadir;        /* the data directory: its log (DIR/log) and Merkle tree (DIR/tree) */
+    const char *signing_key;    /* the log's private key file (note.h): a checkpoint with every batch; NULL = none */
+    tms_nats_options nats;      /* credentials and TLS */
+} tms_publish_options;
+
+/* Start publishing the log of o->datadir to the stream, from what the
+ * stream holds up to durable_seq. Returns at once (TMS_OK): connecting
+ * happens on the thread. TMS_E_NOMEM, or TMS_E_INVAL (why says) for a bad
+ * stream name, a signing key or a NATS secret file that cannot be read or
+ * is not one. */
+tms_err tms_publisher_start(const tms_publish_options *o, uint64_t durable_seq, tms_publisher **out, char *why,
+                            size_t whylen);
 
 /* Records up to seq are durable: publish them. Never blocks. */
 void tms_publisher_durable(tms_publisher *p, uint64_t seq);

@@ -28,6 +28,21 @@ typedef struct tms_daemon_options {
     const char *stream;            /* the JetStream stream; NULL = "tms" */
     int stream_replicas;           /* replicas of a stream --publish creates; 0 = 1 */
     const char *replica_of;        /* nats://HOST:PORT: a replica of the leader publishing there (follow.h) */
+    /* SPEC section 11: signed checkpoints, witnesses, signed replication */
+    const char *signing_key;       /* the log's private key file (note.h); NULL = no checkpoints */
+    unsigned checkpoint_interval_ms; /* sign when records were added since the last; 0 = 10000 */
+    const char *witnesses[8];      /* --witness URL (C2SP tlog-witness), repeated; NULL-terminated */
+    const char *witness_keys[8];   /* --witness-key VKEY: the cosigners whose cosignatures are kept */
+    const char *leader_key;        /* a replica's leader's vkey (or a file holding it): apply only what a
+                                      checkpoint signed by it covers; NULL = the chain only */
+    /* NATS credentials and TLS for --publish / --replica-of */
+    const char *nats_creds;        /* a .creds file (JWT + NKey seed) */
+    const char *nats_nkey_seed;    /* a file holding an NKey seed (user NKey authentication) */
+    const char *nats_user;         /* user name; the password is read from nats_password_file */
+    const char *nats_password_file;
+    const char *nats_token_file;   /* a file holding the server's token */
+    const char *nats_ca;           /* TLS: the CA certificates that sign the server's certificate */
+    const char *nats_cert, *nats_key; /* TLS: a client certificate and its key (mutual TLS) */
 } tms_daemon_options;
 
 /* A TCP client that has not presented the token may send frames of at most

@@ -52,6 +52,9 @@ tms_err tms_tree_catch_up(tms_tree *t, const char *logdir, uint64_t log_last, ch
 tms_err tms_tree_sync(tms_tree *t);
 /* The root of the tree at its committed size, from memory. */
 void tms_tree_head(const tms_tree *t, uint64_t *size, tms_tlog_hash root);
+/* A copy of the committed right edge (a replica pushes records it has not
+ * applied yet onto the copy, to check a leader's checkpoint before applying). */
+void tms_tree_edge(const tms_tree *t, tms_tlog_range *out);
 
 /* ---- readers (and the writer) ----------------------------------------------------------- */
 

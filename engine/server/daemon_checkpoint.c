@@ -1,0 +1,261 @@
+/* daemon_checkpoint.c -- tmsd --signing-key (SPEC section 11): a signed
+ * checkpoint of the Merkle tree whenever records were added since the last
+ * one (every --checkpoint-interval), one asked for (op checkpoint, tmsctl
+ * checkpoint), and one at a clean stop; each kept in DIR/checkpoints, then
+ * sent to the witnesses (--witness) and kept again with their cosignatures.
+ *
+ * Never in an acknowledgement's way: the periodic one is made on a libuv
+ * worker (root from the tree file, its fdatasync, Ed25519, the append and
+ * its fdatasync, the witnesses' round trips), reading only what the tree
+ * file holds; submits go on meanwhile. The tree is synced before a
+ * checkpoint naming its size is stored, so a stored checkpoint's proofs
+ * survive a power loss. */
+#include "daemon_internal.h"
+#include "checkpoints.h"
+#include "note.h"
+#include "tree.h"
+#include "witness_client.h"
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct checkpointer {
+    server *d;
+    tms_note_signer signer;
+    tms_tree *tree;               /* a reader of DIR/tree: the sizes the writer has committed */
+    tms__witnesses *witnesses;    /* --witness; NULL = none */
+    uv_timer_t timer;
+    uv_work_t work;
+    int busy, timer_open;
+    pthread_mutex_t lock;         /* the fields below; and one make_checkpoint at a time */
+    uint64_t last_size;           /* of the last stored checkpoint */
+    char *latest;                 /* it, as stored last (cosignatures included), NUL-terminated */
+    uint64_t signed_count;
+    uint64_t job_size;            /* the worker's result */
+    char job_why[300];
+};
+
+/* Sign the tree at its current size and keep it (and, with witnesses, keep
+ * it again cosigned). Under c->lock. 0 with *size (0: nothing new), or -1
+ * with why. */
+static int make_checkpoint(checkpointer *c, int with_witnesses, uint64_t *size, char *why, size_t whylen)
+{
+    char text[512], line[TMS_NOTE_SIG_TEXT_MAX], *note = NULL, *cos = NULL;
+    tms_tlog_hash root;
+    uint64_t n = tms_tree_size(c->tree);
+    tms_err err;
+    *size = 0;
+    if (n == 0 || n <= c->last_size)
+        return 0;
+    size_t tl = 0;
+    if ((err = tms_tree_root(c->tree, n, root)) || (err = tms_tree_flush(c->tree, n)) ||
+        !(tl = tms_checkpoint_format(c->signer.v.name, n, root, text, sizeof text)) ||
+        (err = tms_note_sign_line(&c->signer, text, tl, 0, line))) {
+        snprintf(why, whylen, "cannot sign the tree of size %llu: %s", (unsigned long long)n,
+                 err ? tms_strerror(err) : "origin");
+        return -1;
+    }
+    size_t len = tl + 1 + strlen(line);
+    if (!(note = malloc(len + 1)))
+        return snprintf(why, whylen, "out of memory"), -1;
+    snprintf(note, len + 1, "%s\n%s", text, line);
+    if ((err = tms_checkpoints_append(c->d->opt.data_dir, note, len, why, whylen)))
+        goto fail;
+    if (with_witnesses && c->witnesses && (cos = tms__witnesses_cosign(c->witnesses, c->tree, note, len, n)) &&
+        cos[0]) {
+        size_t cl = strlen(cos);
+        char *both = realloc(note, len + cl + 1);
+        if (!both)
+            goto fail;
+        note = both;
+        memcpy(note + len, cos, cl + 1);
+        len += cl;
+        if ((err = tms_checkpoints_append(c->d->opt.data_dir, note, len, why, whylen)))
+            goto fail;
+    }
+    free(cos);
+    free(c->latest);
+    c->latest = note;
+    c->last_size = n;
+    c->signed_count++;
+    *size = n;
+    return 0;
+fail:
+    free(cos);
+    free(note);
+    return -1;
+}
+
+static void sign_work(uv_work_t *w)
+{
+    checkpointer *c = w->data;
+    pthread_mutex_lock(&c->lock);
+    c->job_why[0] = '\0';
+    if (make_checkpoint(c, 1, &c->job_size, c->job_why, sizeof c->job_why) != 0)
+        c->job_size = 0;
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void sign_done(uv_work_t *w, int status)
+{
+    checkpointer *c = w->data;
+    char q[700];
+    c->busy = 0;
+    if (status == 0 && c->job_why[0])
+        daemon_log("error", "msg=\"checkpoint: %s\"", log_quote(q, sizeof q, c->job_why));
+    else if (status == 0 && c->job_size)
+        daemon_log("debug", "msg=checkpoint size=%llu", (unsigned long long)c->job_size);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    checkpointer *c = t->data;
+    if (c->busy || c->d->stopping || tms_tree_size(c->tree) <= c->last_size)
+        return;
+    c->busy = 1;
+    c->work.data = c;
+    if (uv_queue_work(c->d->loop, &c->work, sign_work, sign_done) != 0)
+        c->busy = 0;
+}
+
+/* The latest stored checkpoint, at start: its size, so nothing is signed twice. */
+static int load_latest(checkpointer *c, char *why, size_t whylen)
+{
+    size_t len;
+    tms_note n;
+    tms_checkpoint cp;
+    tms_err err = tms_checkpoints_find(c->d->opt.data_dir, 0, &c->latest, &len, why, whylen);
+    if (err == TMS_NOT_FOUND)
+        return 0;
+    if (err)
+        return -1;
+    if (tms_note_open(c->latest, len, NULL, 0, &n, why, whylen) == TMS_OK &&
+        tms_checkpoint_parse(n.text, n.text_len, &cp, why, whylen) == TMS_OK)
+        c->last_size = cp.size;
+    return 0;
+}
+
+/* The signer from --signing-key: a private key of type 0x01. */
+static int load_signer(checkpointer *c, const char *path, char *why, size_t whylen)
+{
+    char buf[4097];
+    FILE *f = fopen(path, "r");
+    size_t n = f ? fread(buf, 1, sizeof buf - 1, f) : 0;
+    if (f)
+        fclose(f);
+    if (!f || n == 0) {
+        snprintf(why, whylen, "--signing-key %s: cannot read it", path);
+        return -1;
+    }
+    buf[n] = '\0';
+    char w[200];
+    tms_err err = tms_note_signer_parse(buf, strcspn(buf, "\n"), &c->signer, w, sizeof w);
+    sodium_memzero(buf, sizeof buf);
+    if (err || c->signer.v.type != TMS_KEY_ED25519) {
+        snprintf(why, whylen, "--signing-key %s: %s", path, err ? w : "a witness key, not a log key");
+        return -1;
+    }
+    return 0;
+}
+
+int checkpoint_start(server *d, char *why, size_t whylen)
+{
+    checkpointer *c = calloc(1, sizeof *c);
+    if (!c)
+        return snprintf(why, whylen, "out of memory"), -1;
+    d->ckpt = c;
+    c->d = d;
+    pthread_mutex_init(&c->lock, NULL);
+    if (load_signer(c, d->opt.signing_key, why, whylen) ||
+        tms_tree_open_reader(d->opt.data_dir, &c->tree, why, whylen) != TMS_OK || load_latest(c, why, whylen))
+        return -1;
+    if (d->opt.witnesses[0]) {
+        size_t n = 0;
+        while (n < 8 && d->opt.witnesses[n])
+            n++;
+        if (!(c->witnesses = tms__witnesses_new(d->opt.witnesses, d->opt.witness_keys, n, why, whylen)))
+            return -1;
+    }
+    uv_timer_init(d->loop, &c->timer);
+    c->timer.data = c;
+    c->timer_open = 1;
+    uint64_t ms = d->opt.checkpoint_interval_ms ? d->opt.checkpoint_interval_ms : 10000;
+    uv_timer_start(&c->timer, on_tick, ms, ms);
+    return 0;
+}
+
+void checkpoint_close(server *d)
+{
+    checkpointer *c = d->ckpt;
+    if (c && c->timer_open) {
+        uv_timer_stop(&c->timer);
+        uv_close((uv_handle_t *)&c->timer, NULL);
+        c->timer_open = 0;
+    }
+}
+
+int checkpoint_now(server *d, char **note, char *why, size_t whylen)
+{
+    checkpointer *c = d->ckpt;
+    uint64_t size;
+    *note = NULL;
+    if (!c)
+        return snprintf(why, whylen, "tmsd signs no checkpoints (no --signing-key)"), -1;
+    pthread_mutex_lock(&c->lock);
+    int rc = make_checkpoint(c, 0, &size, why, whylen);
+    if (rc == 0 && !c->latest) {
+        snprintf(why, whylen, "no records yet: nothing to sign");
+        rc = -1;
+    }
+    if (rc == 0 && !(*note = strdup(c->latest)))
+        rc = -1;
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+char *checkpoint_latest(server *d)
+{
+    checkpointer *c = d->ckpt;
+    char *out = NULL;
+    if (!c)
+        return NULL;
+    pthread_mutex_lock(&c->lock);
+    if (c->latest)
+        out = strdup(c->latest);
+    pthread_mutex_unlock(&c->lock);
+    return out;
+}
+
+uint64_t checkpoint_last_size(server *d, uint64_t *count)
+{
+    checkpointer *c = d->ckpt;
+    uint64_t n = 0;
+    *count = 0;
+    if (c) {
+        pthread_mutex_lock(&c->lock);
+        n = c->last_size;
+        *count = c->signed_count;
+        pthread_mutex_unlock(&c->lock);
+    }
+    return n;
+}
+
+void checkpoint_free(server *d)
+{
+    checkpointer *c = d->ckpt;
+    char why[300], q[700];
+    uint64_t size;
+    if (!c)
+        return;
+    if (c->tree && d->eng && make_checkpoint(c, 0, &size, why, sizeof why) != 0)   /* the last, at the stop */
+        daemon_log("error", "msg=\"checkpoint at stop: %s\"", log_quote(q, sizeof q, why));
+    tms__witnesses_free(c->witnesses);
+    tms_tree_close(c->tree);
+    tms_note_signer_wipe(&c->signer);
+    free(c->latest);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+    d->ckpt = NULL;
+}

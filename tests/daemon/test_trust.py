@@ -1,0 +1,164 @@
+#!/usr/bin/env python3
+"""test_trust.py -- tmsd --signing-key (SPEC section 11): checkpoints signed
+on an interval, on demand (tmsctl --connect checkpoint) and at a clean stop;
+GET /v1/checkpoint and /v1/proof/... over HTTP, every answer checked by the
+outside verifier (tests/trust/outside_verifier.py, written from the C2SP
+and RFC 9162 texts alone); HTTP errors; bad keys refused at start.
+
+usage: test_trust.py BIN_DIR"""
+import http.client, json, os, random, signal, subprocess, sys, time
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+from checks import check, finish, free_port, run_cases, wait_tcp  # noqa: E402
+
+BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
+TMSD, TMSCTL, AUDIT = (os.path.join(BIN, p) for p in ("tmsd", "tmsctl", "tms-audit"))
+OUTSIDE = os.path.join(HERE, "..", "trust", "outside_verifier.py")
+
+
+def run(*args, stdin=None):
+    r = subprocess.run([str(a) for a in args], input=stdin, capture_output=True, text=True, timeout=60)
+    return r.returncode, r.stdout, r.stderr
+
+
+def outside(*args):
+    return run(sys.executable, OUTSIDE, *args)
+
+
+def commands(tenant, n):
+    cmds = [{"cmd": "CreateTenant", "tenant": tenant, "actor": "system", "admin": "admin"}]
+    cmds += [{"cmd": "CreateExtension", "tenant": tenant, "actor": "admin", "id": str(1000 + i)} for i in range(n)]
+    return "".join(json.dumps(c) + "\n" for c in cmds)
+
+
+def keys(d):
+    key = os.path.join(d, "log.key")
+    rc, vkey, err = run(AUDIT, "keygen", "--name", "pbx.example.com/tms", "--out", key)
+    wkey = os.path.join(d, "w.key")
+    run(AUDIT, "keygen", "--name", "w.example/w", "--witness", "--out", wkey)
+    return key, vkey.strip(), wkey
+
+
+def start(d, data, *extra):
+    port = free_port()
+    log = open(os.path.join(d, "tmsd.log"), "ab")
+    p = subprocess.Popen([TMSD, "--data", data, "--http", "127.0.0.1:%d" % port] + [str(x) for x in extra],
+                         stdout=log, stderr=log)
+    wait_tcp(port, p, "tmsd")
+    return p, port
+
+
+def stop(p):
+    p.send_signal(signal.SIGTERM)
+    return p.wait(timeout=30)
+
+
+def write(d, name, text):
+    path = os.path.join(d, name)
+    with open(path, "w") as f:
+        f.write(text)
+    return path
+
+
+def case_http(d):
+    key, vkey, _ = keys(d)
+    data = os.path.join(d, "data")
+    p, port = start(d, data, "--signing-key", key, "--checkpoint-interval", "0.2")
+    try:
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+
+        def get(path):
+            c.request("GET", path)
+            r = c.getresponse()
+            return r.status, r.getheader("content-type") or "", r.read().decode()
+
+        st, _, body = get("/v1/checkpoint")
+        check("no records: GET /v1/checkpoint is 404 JSON", st == 404 and json.loads(body)["error"] == "NOT_FOUND", body)
+        sock = os.path.join(data, "tmsd.sock")
+        run(TMSCTL, "--connect", sock, "submit", stdin=commands("acme", 40))
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            st, ct, cp1 = get("/v1/checkpoint")
+            if st == 200 and cp1.split("\n")[1] == "41":
+                break
+            time.sleep(0.05)
+        check("the interval signs a checkpoint of every record (text/plain)", st == 200 and "text/plain" in ct and
+              cp1.split("\n")[1] == "41", cp1)
+        cp1f = write(d, "cp1", cp1)
+        rc, out, err = outside("checkpoint", "--vkey", vkey, cp1f)
+        check("outside: the served checkpoint verifies", rc == 0 and json.loads(out)["size"] == 41, out + err)
+        good = 0
+        for seq in random.Random(3).sample(range(1, 42), 12) + [1, 41]:
+            st, _, body = get("/v1/proof/inclusion?seq=%d" % seq)
+            rc, _, err = outside("inclusion", "--vkey", vkey, "--checkpoint", cp1f, "--proof", write(d, "p", body))
+            good += st == 200 and rc == 0
+        check("outside: HTTP inclusion proofs verify against the HTTP checkpoint", good == 14, good)
+        rc, out, err = run(TMSCTL, "--connect", sock, "checkpoint")
+        check("tmsctl --connect checkpoint gives the latest (nothing new: not re-signed)", rc == 0 and out == cp1,
+              out + err)
+        run(TMSCTL, "--connect", sock, "submit", stdin=commands("globex", 9))
+        rc, cp2, err = run(TMSCTL, "--connect", sock, "checkpoint")
+        check("tmsctl --connect checkpoint signs the new records now", rc == 0 and cp2.split("\n")[1] == "51", cp2 + err)
+        cp2f = write(d, "cp2", cp2)
+        st, _, body = get("/v1/proof/consistency?from=41&to=51")
+        rc, out, err = outside("consistency", "--vkey", vkey, "--old", cp1f, "--new", cp2f, "--proof",
+                               write(d, "c", body))
+        check("outside: the HTTP consistency proof 41 -> 51 verifies", st == 200 and rc == 0, body + out + err)
+        rc, out, err = run(AUDIT, "verify-proof", "--key", vkey, "--old-checkpoint", cp1f, "--checkpoint", cp2f,
+                           "--consistency", os.path.join(d, "c"))
+        check("tms-audit verify-proof agrees", rc == 0, out + err)
+        st, _, body = get("/v1/proof/inclusion?seq=45&size=51")
+        check("inclusion at an explicit size", st == 200 and json.loads(body)["size"] == 51, body)
+        for path, want in (("/v1/proof/inclusion", 400), ("/v1/proof/inclusion?seq=0", 400),
+                           ("/v1/proof/inclusion?seq=52&size=51", 400), ("/v1/proof/inclusion?seq=3&size=999", 400),
+                           ("/v1/proof/inclusion?seq=x", 400), ("/v1/proof/consistency?from=9&to=3", 400),
+                           ("/v1/proof/consistency?from=1", 400), ("/v1/proof/consistency?from=1&to=99999", 400)):
+            st, ct, body = get(path)
+            check("%s: %d JSON" % (path, want), st == want and "json" in ct and "error" in json.loads(body), body)
+        c.request("POST", "/v1/checkpoint", body="x")
+        r = c.getresponse()
+        r.read()
+        check("POST /v1/checkpoint: 405", r.status == 405)
+        run(TMSCTL, "--connect", sock, "submit", stdin=commands("initech", 4))
+    finally:
+        rc = stop(p)
+    check("SIGTERM: exit 0", rc == 0)
+    rc, out, _ = run(AUDIT, "checkpoint", "--data", data)
+    check("a clean stop signs the last records", rc == 0 and out.split("\n")[1] == "56", out)
+    rc, out, err = run(AUDIT, "verify", "--data", data, "--key", vkey)
+    v = json.loads(out) if out else {}
+    check("verify --key: every stored checkpoint holds", rc == 0 and v.get("checkpoints", 0) >= 3, out + err)
+
+
+def case_start_refused(d):
+    key, vkey, wkey = keys(d)
+    data = os.path.join(d, "data")
+    for args, what in ((["--signing-key", wkey], "a witness key"),
+                       (["--signing-key", os.path.join(d, "nope")], "a missing key file"),
+                       (["--signing-key", write(d, "junk", "PRIVATE+KEY+x+00000000+AAAA\n")], "a malformed key"),
+                       (["--checkpoint-interval", "5"], "--checkpoint-interval alone")):
+        r = subprocess.run([TMSD, "--data", data, "--socket", ""] + args, capture_output=True, text=True, timeout=30)
+        check("tmsd refuses %s: exit 2, one line" % what, r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr)
+
+
+def case_embedded_vs_daemon(d):
+    """tmsctl checkpoint through tmsd refuses --signing-key; embedded needs it; a tmsd without a key says so."""
+    key, vkey, _ = keys(d)
+    data = os.path.join(d, "data")
+    run(TMSCTL, "--data", data, "submit", stdin=commands("acme", 3))
+    rc, _, err = run(TMSCTL, "--data", data, "checkpoint")
+    check("embedded checkpoint without --signing-key: exit 2", rc == 2, err)
+    p, port = start(d, data)
+    try:
+        sock = os.path.join(data, "tmsd.sock")
+        rc, _, err = run(TMSCTL, "--connect", sock, "checkpoint")
+        check("a tmsd without --signing-key refuses checkpoint: exit 2 saying why", rc == 2 and "signing-key" in err,
+              err)
+        rc, _, err = run(TMSCTL, "--connect", sock, "checkpoint", "--signing-key", key)
+        check("through tmsd, --signing-key is refused", rc == 2, err)
+    finally:
+        stop(p)
+
+
+run_cases(case_http, case_start_refused, case_embedded_vs_daemon, prefix="tms-trust-")
+finish()

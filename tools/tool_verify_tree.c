@@ -1,0 +1,132 @@
+/* tool_verify_tree.c -- the tree and checkpoint checks of tms-audit verify
+ * (tool_verify_tree.h). */
+#include "tool_verify_tree.h"
+#include "checkpoints.h"
+#include "tool_common.h"
+#include "tool_trust.h"
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void fail(tool_treecheck *tc, const char *check, uint64_t seq, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void fail(tool_treecheck *tc, const char *check, uint64_t seq, const char *fmt, ...)
+{
+    va_list ap;
+    if (tc->failed)
+        return;
+    tc->failed = 1;
+    tc->check = check;
+    tc->seq = seq;
+    va_start(ap, fmt);
+    vsnprintf(tc->what, sizeof tc->what, fmt, ap);
+    va_end(ap);
+}
+
+typedef struct loader {
+    tool_treecheck *tc;
+    int nomem;
+} loader;
+
+static int load_one(void *ctx, const char *note, size_t len, uint64_t size, uint64_t offset)
+{
+    loader *l = ctx;
+    tool_treecheck *tc = l->tc;
+    char why[300];
+    tms_note n;
+    tms_checkpoint cp;
+    if (tms_note_open(note, len, tc->have_key ? &tc->key : NULL, tc->have_key, &n, why, sizeof why) != TMS_OK ||
+        tms_checkpoint_parse(n.text, n.text_len, &cp, why, sizeof why) != TMS_OK || size == 0) {
+        fail(tc, "checkpoint", size, "the checkpoint at byte %llu of DIR/checkpoints: %s", (unsigned long long)offset,
+             why);
+        return 0;
+    }
+    if (tc->have_key && (!tms_note_verified_by(&n, &tc->key) || strcmp(cp.origin, tc->key.name))) {
+        fail(tc, "checkpoint", size, "the checkpoint of size %llu is not signed by %s", (unsigned long long)size,
+             tc->key.name);
+        return 0;
+    }
+    tool_cp *p = realloc(tc->cps, (tc->ncps + 1) * sizeof *p);
+    if (!p) {
+        l->nomem = 1;
+        return 1;
+    }
+    tc->cps = p;
+    p[tc->ncps].size = cp.size;
+    p[tc->ncps].offset = offset;
+    memcpy(p[tc->ncps].root, cp.root, TMS_TLOG_HASH);
+    tc->ncps++;
+    return 0;
+}
+
+static int by_size(const void *a, const void *b)
+{
+    const tool_cp *x = a, *y = b;
+    return x->size < y->size ? -1 : x->size > y->size;
+}
+
+int tool_treecheck_begin(tool_treecheck *tc, const char *datadir, const char *key_arg)
+{
+    char why[400];
+    loader l = {tc, 0};
+    memset(tc, 0, sizeof *tc);
+    if (key_arg) {
+        if (tool_load_vkey("--key", key_arg, &tc->key))
+            return TOOL_ERROR;
+        tc->have_key = 1;
+    }
+    tms_err err = tms_tree_open_reader(datadir, &tc->tree, why, sizeof why);
+    if (err && err != TMS_NOT_FOUND)
+        return tool_fail("verify: %s", why);
+    tc->tree_size = tc->tree ? tms_tree_size(tc->tree) : 0;
+    if ((err = tms_checkpoints_read(datadir, load_one, &l, why, sizeof why)) == TMS_E_CORRUPT)
+        fail(tc, "checkpoint", 0, "%s", why);
+    else if (err)
+        return tool_fail("verify: %s", why);
+    if (l.nomem)
+        return tool_fail("verify: out of memory");
+    qsort(tc->cps, tc->ncps, sizeof *tc->cps, by_size);
+    return 0;
+}
+
+void tool_treecheck_record(tool_treecheck *tc, uint64_t seq, const uint8_t *payload, size_t len)
+{
+    tms_tlog_hash leaf, out[65], stored, root;
+    size_t k;
+    if (tc->range.size + 1 != seq)
+        return;   /* verify stops at the first bad record: nothing after it is fed */
+    tms_tlog_leaf_hash(payload, len, leaf);
+    tms_tlog_range_push(&tc->range, leaf, out, &k);
+    if (tc->tree && seq <= tc->tree_size)
+        for (size_t j = 0; j < k; j++)
+            if (tms_tree_read_hash(tc->tree, tms_tlog_stored_index(0, seq - 1) + j, stored) != TMS_OK ||
+                memcmp(stored, out[j], TMS_TLOG_HASH)) {
+                fail(tc, "tree", seq, "the Merkle tree file differs from the log's tree at seq %llu (damaged: "
+                     "remove DIR/tree and the next writer rebuilds it from the log)", (unsigned long long)seq);
+                break;
+            }
+    for (; tc->next < tc->ncps && tc->cps[tc->next].size == seq; tc->next++) {
+        tms_tlog_range_root(&tc->range, root);
+        if (memcmp(root, tc->cps[tc->next].root, TMS_TLOG_HASH))
+            fail(tc, "checkpoint", seq, "the checkpoint of size %llu does not match the log: its root is not the "
+                 "tree of records 1..%llu (the log was rewritten, or the checkpoint forged)",
+                 (unsigned long long)seq, (unsigned long long)seq);
+    }
+}
+
+void tool_treecheck_end(tool_treecheck *tc, uint64_t last_seq)
+{
+    if (tc->next < tc->ncps && !tc->failed && tc->range.size == last_seq)
+        fail(tc, "checkpoint", tc->cps[tc->next].size, "a checkpoint of size %llu, beyond the log's last seq %llu: "
+             "signed records are missing from the log", (unsigned long long)tc->cps[tc->next].size,
+             (unsigned long long)last_seq);
+}
+
+void tool_treecheck_free(tool_treecheck *tc)
+{
+    tms_tree_close(tc->tree);
+    free(tc->cps);
+    tc->tree = NULL;
+    tc->cps = NULL;
+}
