@@ -73,9 +73,7 @@ static int prove(const char *data, const char *seq_s, const char *size_s, const 
     tms_tree_close(t);
     if (err)
         return tool_fail("prove: %s", why);
-    int rc = tool_print_json(out) ? TOOL_ERROR : tool_finish_stdout();
-    json_decref(out);
-    return rc;
+    return tool_print_json(out) ? TOOL_ERROR : tool_finish_stdout();   /* it takes out */
 }
 
 int tool_prove_main(int argc, char **argv)
@@ -137,8 +135,7 @@ static int check_inclusion(const tms_checkpoint *cp, const char *file)
         } else {
             rec.seq = seq;
             json_t *o = tms_record_json(&rec, NULL);
-            rc = !o || tool_print_json(o) ? TOOL_ERROR : tool_finish_stdout();
-            json_decref(o);
+            rc = !o || tool_print_json(o) ? TOOL_ERROR : tool_finish_stdout();   /* it takes o */
         }
         tms_cmd_free(&rec.cmd);
     }
@@ -170,8 +167,7 @@ static int check_consistency(const tms_checkpoint *old, const tms_checkpoint *cp
         rc = TOOL_NEGATIVE;
     } else {
         json_t *o = json_pack("{s:b,s:I,s:I}", "ok", 1, "from", (json_int_t)from, "to", (json_int_t)to);
-        rc = !o || tool_print_json(o) ? TOOL_ERROR : tool_finish_stdout();
-        json_decref(o);
+        rc = !o || tool_print_json(o) ? TOOL_ERROR : tool_finish_stdout();   /* it takes o */
     }
     free(text);
     return rc;

@@ -22,6 +22,7 @@
 #include "proof.h"
 #include "tool_common.h"
 #include "tool_trust.h"
+#include "tool_witness.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -34,23 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WITNESS_MAX_LOGS 16
 #define STATE_MAX (4u << 20)   /* a state file of ~10,000 origins: more is damage */
 #define WHY_MAX 400
-
-/* The witness: its key, the logs' keys it trusts, where its state is. */
-typedef struct tool_witness {
-    tms_note_signer key;
-    tms_note_verifier logs[WITNESS_MAX_LOGS];
-    size_t nlogs;
-    const char *state;
-} tool_witness;
-
-/* tool_witness_serve.c: serve the tlog-witness protocol on addr until SIGTERM/SIGINT: an exit code. */
-int tool_witness_serve(const tool_witness *w, const char *addr);
-/* Declared again in tool_witness_serve.c (keep the two alike). */
-int tool_witness_add(const tool_witness *w, const char *note, size_t len, uint64_t old, const tms_tlog_hash *proof,
-                     size_t nproof, char line[TMS_NOTE_SIG_TEXT_MAX], uint64_t *latest, char *why, size_t whylen);
 
 /* One request and what was decided. */
 typedef struct wcheck {
@@ -308,7 +294,6 @@ static int decide(wcheck *c, const wstate *s)
                    "give --proof (tms-audit prove --from %" PRIu64 " --to %" PRIu64 ")", size, c->old, origin, c->old,
                    size);
     return say(c, 422, "the consistency proof from size %" PRIu64 " to %" PRIu64 " fails for %s", c->old, size, origin);
-    return 200;
 }
 
 /* open, check, and under the lock decide, cosign and record: 200 with c->line, else the status and c->why

@@ -22,6 +22,7 @@
  * WITNESS_STOP_MS, cut what is left, exit 0. */
 #include "tool_common.h"
 #include "note.h"
+#include "tool_witness.h"
 #include <errno.h>
 #include <h2o.h>
 #include <inttypes.h>
@@ -38,13 +39,6 @@
 #define WITNESS_IDLE_MS 10000       /* a request arrives within this; idle keep-alive closes */
 #define WITNESS_TICK_MS 20
 #define WITNESS_STOP_MS 500
-
-typedef struct tool_witness tool_witness;
-/* tool_witness.c (declared there too: keep the two alike): the decision, cosignature and record of one
- * request; an HTTP status: 200 with line, 409 with *latest, else why. */
-int tool_witness_add(const tool_witness *w, const char *note, size_t len, uint64_t old, const tms_tlog_hash *proof,
-                     size_t nproof, char line[TMS_NOTE_SIG_TEXT_MAX], uint64_t *latest, char *why, size_t whylen);
-int tool_witness_serve(const tool_witness *w, const char *addr);
 
 typedef struct wconn wconn;
 

@@ -5,11 +5,13 @@
  * sent to the witnesses (--witness) and kept again with their cosignatures.
  *
  * Never in an acknowledgement's way: the periodic one is made on a libuv
- * worker (root from the tree file, its fdatasync, Ed25519, the append and
- * its fdatasync, the witnesses' round trips), reading only what the tree
- * file holds; submits go on meanwhile. The tree is synced before a
- * checkpoint naming its size is stored, so a stored checkpoint's proofs
- * survive a power loss. */
+ * worker (root from the tree file, Ed25519, the append and its fdatasync,
+ * the witnesses' round trips), reading only what the tree file holds;
+ * submits go on meanwhile. The tree file is not synced per checkpoint: it
+ * is derived from the log, which is synced before any acknowledgement, so
+ * after a power loss the next open recomputes exactly the same hashes past
+ * the tree's synced size. The worker syncs it every TREE_SYNC_MS, which
+ * bounds that recomputation, at the cost of one fdatasync a minute. */
 #include "daemon_internal.h"
 #include "checkpoints.h"
 #include "note.h"
@@ -20,6 +22,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#define TREE_SYNC_MS 60000
 
 struct checkpointer {
     server *d;
@@ -34,6 +39,7 @@ struct checkpointer {
     char *latest;                 /* it, as stored last (cosignatures included), NUL-terminated */
     uint64_t signed_count;
     uint64_t job_size;            /* the worker's result */
+    uint64_t tree_synced_ms;      /* when the worker last synced the tree file (CLOCK_MONOTONIC) */
     char job_why[300];
 };
 
@@ -50,7 +56,7 @@ static int make_checkpoint(checkpointer *c, int with_witnesses, uint64_t *size, 
     if (n == 0 || n <= c->last_size)
         return 0;
     size_t tl = 0;
-    if ((err = tms_tree_root(c->tree, n, root)) || (err = tms_tree_flush(c->tree, n)) ||
+    if ((err = tms_tree_root(c->tree, n, root)) ||
         !(tl = tms_checkpoint_format(c->signer.v.name, n, root, text, sizeof text)) ||
         (err = tms_note_sign_line(&c->signer, text, tl, 0, line))) {
         snprintf(why, whylen, "cannot sign the tree of size %llu: %s", (unsigned long long)n,
@@ -88,9 +94,19 @@ fail:
     return -1;
 }
 
+static uint64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 static void sign_work(uv_work_t *w)
 {
     checkpointer *c = w->data;
+    uint64_t size = tms_tree_size(c->tree);
+    if (now_ms() - c->tree_synced_ms >= TREE_SYNC_MS && tms_tree_flush(c->tree, size) == TMS_OK)
+        c->tree_synced_ms = now_ms();   /* a failure is retried next time; the log holds what it derives from */
     pthread_mutex_lock(&c->lock);
     c->job_why[0] = '\0';
     if (make_checkpoint(c, 1, &c->job_size, c->job_why, sizeof c->job_why) != 0)
@@ -183,6 +199,7 @@ int checkpoint_start(server *d, char *why, size_t whylen)
     c->timer_open = 1;
     uint64_t ms = d->opt.checkpoint_interval_ms ? d->opt.checkpoint_interval_ms : 10000;
     uv_timer_start(&c->timer, on_tick, ms, ms);
+    c->tree_synced_ms = now_ms();   /* the engine's open synced it */
     return 0;
 }
 

@@ -446,7 +446,7 @@ void replica_free(server *d)
     if (!r)
         return;
     tms_follower_stop(r->f);
-    if (r->frames)
+    if (r->n)
         drop_front(r, r->n);
     store_applied(d, r);   /* the last verified checkpoint, at a stop */
     held_free(&r->verified);

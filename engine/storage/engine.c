@@ -612,7 +612,7 @@ static tms_err make_durable(tms_engine *e, tms_txn *tx, char *why, size_t whylen
 tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *why, size_t whylen)
 {
     tms_txn *tx = NULL;
-    tms_err err;
+    tms_err err = TMS_OK;
     why[0] = '\0';
     e->durable = 0;
     if (e->failed) {

@@ -5,6 +5,8 @@
  *       publish the bytes HEX to SUBJECT through JetStream (no expected
  *       sequence: the stream takes it as its next message), with the header
  *       Tms-Checkpoint: CHECKPOINT when given; prints the stream's sequence.
+ *   stream_forge flood URL SUBJECT HEX N
+ *       publish N copies of HEX (no header) as fast as JetStream takes them.
  *   stream_forge header URL STREAM SEQ
  *       print the Tms-Checkpoint header of message SEQ ("-" when it has none).
  *
@@ -58,6 +60,22 @@ static natsStatus pub(jsCtx *js, int argc, char **argv)
     return s;
 }
 
+static natsStatus flood(jsCtx *js, char **argv)
+{
+    char *data = NULL;
+    int len = 0;
+    long n = strtol(argv[5], NULL, 10);
+    natsStatus s = unhex(argv[4], &data, &len) ? NATS_INVALID_ARG : NATS_OK;
+    for (long i = 0; s == NATS_OK && i < n; i++)
+        s = js_PublishAsync(js, argv[3], data, len, NULL);
+    if (s == NATS_OK)
+        s = js_PublishAsyncComplete(js, NULL);
+    if (s != NATS_OK)
+        fprintf(stderr, "stream_forge: flood: %s (%s)\n", natsStatus_GetText(s), nats_GetLastError(NULL));
+    free(data);
+    return s;
+}
+
 static natsStatus header(jsCtx *js, char **argv)
 {
     natsMsg *m = NULL;
@@ -77,9 +95,11 @@ int main(int argc, char **argv)
 {
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
-    int is_pub = argc > 1 && !strcmp(argv[1], "pub"), is_header = argc > 1 && !strcmp(argv[1], "header");
-    if ((!is_pub || argc < 5 || argc > 6) && (!is_header || argc != 5)) {
-        fprintf(stderr, "usage: stream_forge pub URL SUBJECT HEX [CHECKPOINT] | header URL STREAM SEQ\n");
+    const char *cmd = argc > 1 ? argv[1] : "";
+    int is_pub = !strcmp(cmd, "pub"), is_flood = !strcmp(cmd, "flood"), is_header = !strcmp(cmd, "header");
+    if ((!is_pub || argc < 5 || argc > 6) && (!is_flood || argc != 6) && (!is_header || argc != 5)) {
+        fprintf(stderr, "usage: stream_forge pub URL SUBJECT HEX [CHECKPOINT] | flood URL SUBJECT HEX N | "
+                "header URL STREAM SEQ\n");
         return 2;
     }
     natsStatus s = natsConnection_ConnectTo(&nc, argv[2]);
@@ -88,7 +108,7 @@ int main(int argc, char **argv)
     if (s != NATS_OK)
         fprintf(stderr, "stream_forge: %s: %s\n", argv[2], natsStatus_GetText(s));
     else
-        s = is_pub ? pub(js, argc, argv) : header(js, argv);
+        s = is_pub ? pub(js, argc, argv) : is_flood ? flood(js, argv) : header(js, argv);
     jsCtx_Destroy(js);
     natsConnection_Destroy(nc);
     nats_Close();

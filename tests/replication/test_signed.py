@@ -235,6 +235,20 @@ def test_signed_replication(d):
         check("... with its checkpoint", genuine and open_header(genuine, vkey)[1] == last + 1)
         rc, out, err = forge_pub(nats.url, "s3", f1, genuine)
         stopped_at("a genuine checkpoint of another root", r3, d, last + 1, "root", last)
+        # 5. records that never get a checkpoint: held up to the bound (65536), then a loud stop
+        leader.stop()
+        r4 = node(d, "r4", nats, "--replica-of", "--stream", "s4", "--leader-key", vkey).start()
+        reps.append(r4)
+        check("r4 follows s4", verified(r4, last + 1), r4.status())
+        r = subprocess.run([FORGE, "flood", nats.url, "s4.log", f1.hex(), "65536"], capture_output=True, text=True,
+                           timeout=120)
+        check("65536 records without a checkpoint published", r.returncode == 0, r.stderr)
+        st = wait_for(lambda: r4.status()["replica"]["stopped"] and r4.status()["replica"], 60)
+        check("past the bound, replication stops naming the seqs", st and "seqs %d to %d" % (last + 2, last + 65537)
+              in st["error"] and "no checkpoint" in st["error"], r4.status())
+        check("... having applied none of them", r4.status()["last_seq"] == last + 1, r4.status())
+        check("r4 stops with 0", r4.stop() == 0)
+        leader.start()
         # the replicas' logs are the leader's, and they keep the leader's checkpoint
         lead_v = verify(leader.data)
         check("leader stops", leader.stop() == 0)

@@ -109,6 +109,7 @@ r.submit(f, extensions(13, 6000))
 fork45 = checkpoint(f, "log.key", "fork45")
 r.check("the logs: sizes 35 and 45", body_of(cp35)[0] == 35 and body_of(fork45)[0] == 45)
 p32_35 = prove(d, 32, 35, "p32_35")
+p33_35 = prove(d, 33, 35, "p33_35")
 fork_p32_45 = prove(f, 32, 45, "fork_p32_45")
 fork_p35_45 = prove(f, 35, 45, "fork_p35_45")
 stranger_d = r.path("stranger")
@@ -117,6 +118,9 @@ stranger_cp = checkpoint(stranger_d, "other.key", "stranger_cp")
 impostor_d = r.path("impostor")
 shutil.copytree(d, impostor_d)
 impostor_cp = checkpoint(impostor_d, "impostor.key", "impostor_cp")
+r.submit(d, extensions(5, 5100))
+cp40 = checkpoint(d, "log.key", "cp40")
+p32_40 = prove(d, 32, 40, "p32_40")
 
 # ---- tms-audit witness CHECKPOINT ----------------------------------------------------------
 state = r.path("state")
@@ -149,8 +153,8 @@ r.check("the same checkpoint again (already cosigned): one cosignature of this k
 refused("same size, another root (the fork at 32)", fork32, why="another root")
 refused("a later checkpoint without --proof", cp35, why="--proof")
 refused("the fork, larger, with its own consistency proof from 32", fork45, "--proof", fork_p32_45, why="fails")
-refused("a proof from another size than the last cosigned", cp35, "--proof", fork_p35_45)
-refused("a proof to another size than the checkpoint's", fork45, "--proof", p32_35)
+refused("a proof from another size than the last cosigned", cp35, "--proof", p33_35, why="from size 33")
+refused("a proof to another size than the checkpoint's", fork45, "--proof", p32_35, why="to size 35")
 bad = json.loads(open(p32_35).read())
 h = bytearray(base64.b64decode(bad["proof"][0]))
 h[0] ^= 1
@@ -180,6 +184,23 @@ refused("the fork at 45, with its proof from 35 (a log rewritten after the witne
 rc, out, err = witness(cp35)
 r.check("the last cosigned checkpoint again: no proof needed", rc == 0 and "witness.example/w1" in out, err)
 
+# The check and the update are one critical section (the race tlog-witness describes): two
+# witnesses at once, both from 32 (to 35 and to 40), can never both be cosigned: one wins and
+# the other then finds the state moved. Without the lock both would read 32 and both sign.
+race_state = r.path("race_state")
+both = []
+for i in range(12):
+    with open(race_state, "w") as fh:
+        fh.write("%s 32 %s\n" % (ORIGIN, root32))
+    procs = [subprocess.Popen([r.prog("tms-audit"), "witness", "--key", r.path("w.key"), "--log-key", log_vkey,
+                               "--state", race_state, cp, "--proof", pf], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL) for cp, pf in ((cp35, p32_35), (cp40, p32_40))]
+    rcs = [p.wait(timeout=60) for p in procs]
+    won = ("%s %d %s\n" % ((ORIGIN,) + body_of(cp35 if rcs[0] == 0 else cp40))).encode()
+    if sorted(rcs) != [0, 1] or read(race_state) != won:
+        both.append((rcs, read(race_state)))
+r.check("racing witnesses: always exactly one cosigned, and the state is the winner's", not both, both)
+
 # Trust on first use, per origin: a second origin in the same state file, the first one's line kept.
 other_state = r.path("state2")
 rc, _, _ = witness(cp32, st=other_state)
@@ -196,9 +217,9 @@ r.check("--log-key is required (exit 2)", rc == 2, err)
 
 
 # ---- tms-audit witness --listen: C2SP tlog-witness ----------------------------------------
-def start_witness(st, *logkeys):
+def start_witness(st, *logkeys, key="w.key"):
     port = free_port()
-    args = [r.prog("tms-audit"), "witness", "--listen", "127.0.0.1:%d" % port, "--key", r.path("w.key"),
+    args = [r.prog("tms-audit"), "witness", "--listen", "127.0.0.1:%d" % port, "--key", r.path(key),
             "--state", st]
     for k in logkeys:
         args += ["--log-key", k]
@@ -284,13 +305,15 @@ r.check("SIGTERM: the witness exits 0", rc == 0, open(hstate + ".log").read()[-1
 
 
 # ---- tmsd --witness: the client side --------------------------------------------------------
-def tmsd_round(data, wport, what, submit_n, ext0):
-    """Start tmsd on data with the witness, submit, wait for a cosigned checkpoint; stop it."""
+def tmsd_round(data, wport, what, submit_n, ext0, others=()):
+    """Start tmsd on data with the witness (after others: (url, vkey) pairs), submit, wait for a checkpoint
+    cosigned by it; stop tmsd."""
     sock = os.path.join(data, "tmsd.sock")
     log = open(r.path("tmsd.log"), "a")
-    p = subprocess.Popen([r.prog("tmsd"), "--data", data, "--signing-key", r.path("log.key"), "--checkpoint-interval",
-                          "1", "--witness", "http://127.0.0.1:%d" % wport, "--witness-key", w_vkey],
-                         stdout=log, stderr=log)
+    args = [r.prog("tmsd"), "--data", data, "--signing-key", r.path("log.key"), "--checkpoint-interval", "1"]
+    for url, vk in list(others) + [("http://127.0.0.1:%d" % wport, w_vkey)]:
+        args += ["--witness", url, "--witness-key", vk]
+    p = subprocess.Popen(args, stdout=log, stderr=log)
     try:
         for _ in range(300):
             if os.path.exists(sock):
@@ -329,6 +352,24 @@ try:
     log = open(wstate + ".log").read()
     r.check("the second round went through a 409 and a proof", "409" in log and "200 cosigned (old %d)" % size1 in log,
             log[-1500:])
+    # Witnesses that fail never fail the log: one down, one that does not know this log (404);
+    # the third still cosigns, and each failure is one warning line.
+    w2_vkey = keygen("witness.example/w2", "w2.key", "--witness")
+    srv2, port2 = start_witness(r.path("w2state"), stranger_vkey, key="w2.key")
+    dead = free_port()
+    try:
+        open(r.path("tmsd.log"), "w").close()
+        third = tmsd_round(td, wport, "with a witness down and one that refuses", 2, 7200,
+                           others=[("http://127.0.0.1:%d/" % dead, w2_vkey), ("http://127.0.0.1:%d" % port2, w2_vkey)])
+        tlog = open(r.path("tmsd.log")).read()
+        r.check("... the cosigned checkpoint holds only the cosignature that verifies",
+                third is not None and third.count("\u2014 witness.example/w1 ") == 1 and "w2" not in third, third)
+        r.check("... each failing witness is one level=warn line naming its URL",
+                'level=warn msg="witness http://127.0.0.1:%d/add-checkpoint: ' % dead in tlog and
+                'level=warn msg="witness http://127.0.0.1:%d/add-checkpoint: HTTP 404' % port2 in tlog, tlog[-2000:])
+    finally:
+        srv2.send_signal(signal.SIGTERM)
+        srv2.wait(timeout=10)
 finally:
     srv.send_signal(signal.SIGTERM)
     srv.wait(timeout=10)
