@@ -244,6 +244,7 @@ static void tree_edges(void **state)
     assert_int_equal(tms_tlog_size_for_count(0), 0);
     assert_int_equal(tms_tlog_size_for_count(2), 1);   /* 1 record: 1 hash; 2 records: 3 hashes */
     assert_int_equal(tms_tlog_size_for_count(3), 2);
+    assert_true(tms_tlog_size_for_count(UINT64_MAX) <= ((uint64_t)1 << 62));   /* returns, and stays in range */
     free(m.h);
 }
 
@@ -312,6 +313,11 @@ static void note_malformed(void **state)
     assert_int_equal(tms_b64_decode("AAB=", 4, b, 2), -1);
     assert_int_equal(tms_b64_decode("AA", 2, b, 1), -1);
     assert_int_equal(tms_b64_decode("AA==", 4, b, 2), -1);
+    assert_int_equal(tms_b64_decode("/w==", 4, b, 1), 0);
+    assert_int_equal(tms_b64_decode("\xffw==", 4, b, 1), -1);   /* libsodium 1.0.18 alone takes 0xff for '/' */
+    static const char malleated[] = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq\xffLDE4izWy10TW";
+    assert_int_equal(tms_note_verifier_parse(malleated, strlen(malleated), &v, why, sizeof why), TMS_E_INVAL);
+    assert_int_equal(tms_note_verifier_parse(go_vkey, strlen(go_vkey), &v, why, sizeof why), TMS_OK);
     static const char *bad_notes[] = {
         "no signatures\n", "text\n\n", "text\n\n\xe2\x80\x94 x\n", "text\n\n- PeterNeumann AAAA\n",
         "text\n\n\xe2\x80\x94 PeterNeumann AAAAAA==\n" /* 4 bytes: no signature */, "te\x01xt\n\n\xe2\x80\x94 a AAAAAAA=\n",

@@ -86,7 +86,8 @@ int tool_treecheck_begin(tool_treecheck *tc, const char *datadir, const char *ke
         return tool_fail("verify: %s", why);
     if (l.nomem)
         return tool_fail("verify: out of memory");
-    qsort(tc->cps, tc->ncps, sizeof *tc->cps, by_size);
+    if (tc->ncps)
+        qsort(tc->cps, tc->ncps, sizeof *tc->cps, by_size);
     return 0;
 }
 

@@ -613,6 +613,11 @@ static void render_state_metrics(server *d, msgpack_sbuffer *sb)
         metric(sb, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", gauges[i].name, gauges[i].help, gauges[i].name,
                gauges[i].name, (long long)json_integer_value(v));
     }
+    json_t *vs = json_object_get(st, "verified_seq");
+    if (vs)   /* --leader-key: how far the leader's signed checkpoints cover this replica */
+        metric(sb, "# HELP tmsd_replica_verified_seq the seq up to which a checkpoint signed by the leader's key "
+                   "covers this replica\n# TYPE tmsd_replica_verified_seq gauge\ntmsd_replica_verified_seq %lld\n",
+               (long long)json_integer_value(vs));
     json_t *cp = json_object_get(st, "checkpoint");
     if (cp)   /* --signing-key: an SRE alerts when this stops following tmsd_last_seq */
         metric(sb, "# HELP tmsd_checkpoint_size the tree size of the latest signed checkpoint\n"

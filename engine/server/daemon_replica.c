@@ -306,11 +306,11 @@ static int plan_check(server *d, replica *r)
         r->check = k;
         return 1;
     }
-    if (r->n && (r->n >= PENDING_MAX || r->bytes >= PENDING_BYTES)) {
+    if (r->n && (r->n >= PENDING_MAX || r->bytes >= PENDING_BYTES)) {   /* the seqs they would have */
+        uint64_t first = tms_engine_last_seq(d->eng) + 1;
         snprintf(r->why, sizeof r->why, "no checkpoint signed by the leader key %s covers seqs %llu to %llu (%zu "
                  "records, %zu bytes waiting: the most a replica holds unchecked)", r->key.name,
-                 (unsigned long long)frame_seq(r->frames[0], r->lens[0]),
-                 (unsigned long long)frame_seq(r->frames[r->n - 1], r->lens[r->n - 1]), r->n, r->bytes);
+                 (unsigned long long)first, (unsigned long long)(first + r->n - 1), r->n, r->bytes);
         stop_loudly(d, r, TMS_E_CORRUPT);
     }
     return 0;

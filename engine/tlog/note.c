@@ -23,11 +23,24 @@ void tms_b64_encode(const uint8_t *in, size_t n, char *out)
                       sodium_base64_VARIANT_ORIGINAL);
 }
 
+int tms_b64_chars_ok(const char *s, size_t len)
+{
+    /* RFC 4648 section 4's alphabet, checked here: libsodium 1.0.18 (Debian 12) reads a byte from 0x80 up as a
+       signed char and decodes it as '/', so its decoder alone would give one value many texts */
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (!((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' ||
+              c == '='))
+            return 0;
+    }
+    return 1;
+}
+
 int tms_b64_decode(const char *in, size_t len, uint8_t *out, size_t n)
 {
     size_t got = 0;
     const char *end = NULL;
-    if (len != sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL) - 1)
+    if (len != sodium_base64_ENCODED_LEN(n, sodium_base64_VARIANT_ORIGINAL) - 1 || !tms_b64_chars_ok(in, len))
         return -1;   /* exactly the padded length of n bytes: no whitespace, nothing after */
     if (sodium_base642bin(out, n, in, len, NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL) != 0 || got != n ||
         end != in + len)
@@ -334,7 +347,7 @@ static tms_err parse_sig_line(const char *p, size_t n, tms_note_sig *sig, uint8_
     const char *b = sp + 1;
     size_t blen = n - (size_t)(b - p), got = 0;
     const char *end = NULL;
-    if (blen == 0 || blen > 4 * ((TMS_NOTE_SIG_TEXT_MAX + 2) / 3) ||
+    if (blen == 0 || blen > 4 * ((TMS_NOTE_SIG_TEXT_MAX + 2) / 3) || !tms_b64_chars_ok(b, blen) ||
         sodium_base642bin(raw, TMS_NOTE_SIG_TEXT_MAX, b, blen, NULL, &got, &end, sodium_base64_VARIANT_ORIGINAL) != 0 ||
         end != b + blen || got < 5)
         return TMS_E_INVAL;

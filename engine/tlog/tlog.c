@@ -55,7 +55,8 @@ uint64_t tms_tlog_stored_count(uint64_t size)
 
 uint64_t tms_tlog_size_for_count(uint64_t count)
 {
-    uint64_t lo = 0, hi = count;   /* stored_count(size) >= size, so the answer is at most count */
+    uint64_t lo = 0, hi = count < ((uint64_t)1 << 62) ? count : ((uint64_t)1 << 62);   /* stored_count(size) >= size,
+                                      so the answer is at most count; the layout's indexes stay below 2^64 */
     while (lo < hi) {              /* the largest size with stored_count(size) <= count */
         uint64_t mid = lo + (hi - lo + 1) / 2;
         if (tms_tlog_stored_count(mid) <= count)

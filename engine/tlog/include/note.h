@@ -112,6 +112,8 @@ tms_err tms_checkpoint_parse(const char *text, size_t len, tms_checkpoint *out, 
 /* base64 (RFC 4648 section 4, padded) of n bytes into out (4*ceil(n/3)+1 bytes); and back: exactly n bytes
  * or -1. */
 void tms_b64_encode(const uint8_t *in, size_t n, char *out);
+/* 1 when s[0..len) holds only base64 characters (A-Z a-z 0-9 + / =). */
+int tms_b64_chars_ok(const char *s, size_t len);
 int tms_b64_decode(const char *in, size_t len, uint8_t *out, size_t n);
 
 #endif
