@@ -30,13 +30,11 @@ static int latest_size(const char *data, uint64_t *size)
 {
     char why[300], *note;
     size_t len;
-    tms_note n;
     tms_checkpoint cp;
     tms_err err = tms_checkpoints_find(data, 0, &note, &len, why, sizeof why);
     if (err)
         return err == TMS_NOT_FOUND ? tool_fail("prove: %s in %s: give --size", why, data) : tool_fail("%s", why);
-    if (tms_note_open(note, len, NULL, 0, &n, why, sizeof why) == TMS_OK &&
-        tms_checkpoint_parse(n.text, n.text_len, &cp, why, sizeof why) == TMS_OK)
+    if (tms_checkpoint_open(note, len, NULL, &cp, why, sizeof why) == TMS_OK)
         *size = cp.size;
     free(note);
     return *size ? 0 : tool_fail("prove: the latest checkpoint cannot be read: %s", why);

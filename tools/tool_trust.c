@@ -70,23 +70,10 @@ int tool_open_checkpoint(const char *opt, const char *path, const tms_note_verif
 {
     char why[300];
     size_t len;
-    tms_note n;
     if (tool_read_small(opt, path, TMS_NOTE_MAX_BYTES, buf, &len))
         return TOOL_ERROR;
-    if (tms_note_open(*buf, len, key, 1, &n, why, sizeof why) != TMS_OK) {
+    if (tms_checkpoint_open(*buf, len, key, cp, why, sizeof why) != TMS_OK) {
         tool_warn("%s %s: %s", opt, path, why);
-        return TOOL_NEGATIVE;
-    }
-    if (!tms_note_verified_by(&n, key)) {
-        tool_warn("%s %s: not signed by %s", opt, path, key->name);
-        return TOOL_NEGATIVE;
-    }
-    if (tms_checkpoint_parse(n.text, n.text_len, cp, why, sizeof why) != TMS_OK) {
-        tool_warn("%s %s: %s", opt, path, why);
-        return TOOL_NEGATIVE;
-    }
-    if (strcmp(cp->origin, key->name)) {
-        tool_warn("%s %s: its origin %s is not the key's name %s", opt, path, cp->origin, key->name);
         return TOOL_NEGATIVE;
     }
     return 0;
@@ -190,7 +177,6 @@ int tool_checkpoint_embedded(const char *data, const char *keyfile)
     tms_tlog_hash root;
     tms_note_signer s;
     tms_engine *eng = NULL;
-    tms_note n;
     tms_checkpoint cp;
     int rc = TOOL_ERROR;
     if (tool_load_signer("--signing-key", keyfile, &s))
@@ -207,8 +193,7 @@ int tool_checkpoint_embedded(const char *data, const char *keyfile)
     if (size == 0) {
         rc = tool_fail("checkpoint: no records yet: nothing to sign");
     } else if (tms_checkpoints_find(data, size, &latest, &len, why, sizeof why) == TMS_OK &&
-               tms_note_open(latest, len, &s.v, 1, &n, why, sizeof why) == TMS_OK && tms_note_verified_by(&n, &s.v) &&
-               tms_checkpoint_parse(n.text, n.text_len, &cp, why, sizeof why) == TMS_OK &&
+               tms_checkpoint_open(latest, len, &s.v, &cp, why, sizeof why) == TMS_OK &&
                !memcmp(cp.root, root, TMS_TLOG_HASH)) {
         rc = fwrite(latest, 1, len, stdout) == len ? tool_finish_stdout() : TOOL_ERROR;
     } else {

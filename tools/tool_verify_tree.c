@@ -34,17 +34,15 @@ static int load_one(void *ctx, const char *note, size_t len, uint64_t size, uint
     loader *l = ctx;
     tool_treecheck *tc = l->tc;
     char why[300];
-    tms_note n;
     tms_checkpoint cp;
-    if (tms_note_open(note, len, tc->have_key ? &tc->key : NULL, tc->have_key, &n, why, sizeof why) != TMS_OK ||
-        tms_checkpoint_parse(n.text, n.text_len, &cp, why, sizeof why) != TMS_OK || size == 0) {
+    if (tms_checkpoint_open(note, len, NULL, &cp, why, sizeof why) != TMS_OK || size == 0) {
         fail(tc, "checkpoint", size, "the checkpoint at byte %llu of DIR/checkpoints: %s", (unsigned long long)offset,
              why);
         return 0;
     }
-    if (tc->have_key && (!tms_note_verified_by(&n, &tc->key) || strcmp(cp.origin, tc->key.name))) {
-        fail(tc, "checkpoint", size, "the checkpoint of size %llu is not signed by %s", (unsigned long long)size,
-             tc->key.name);
+    if (tc->have_key && tms_checkpoint_open(note, len, &tc->key, &cp, why, sizeof why) != TMS_OK) {
+        fail(tc, "checkpoint", size, "the checkpoint of size %llu is not %s's: %s", (unsigned long long)size,
+             tc->key.name, why);
         return 0;
     }
     tool_cp *p = realloc(tc->cps, (tc->ncps + 1) * sizeof *p);

@@ -24,6 +24,12 @@ typedef struct tool_witness {
  * cosigned last), else why. */
 int tool_witness_add(const tool_witness *w, const char *note, size_t len, uint64_t old, const tms_tlog_hash *proof,
                      size_t nproof, char line[TMS_NOTE_SIG_TEXT_MAX], uint64_t *latest, char *why, size_t whylen);
+/* An add-checkpoint request body: "old N\n", at most WITNESS_MAX_PROOF base64 proof lines, "\n", the note
+ * (*note points into b, *notelen bytes). 0, or -1 with why (a 400). Untrusted input: fuzzed (fuzz_witness). */
+#define WITNESS_MAX_PROOF 63        /* tlog-witness: a client sends at most 63 proof lines */
+int tool_witness_parse_body(const char *b, size_t len, uint64_t *old, tms_tlog_hash *proof, size_t *n,
+                            const char **note, size_t *notelen, char *why, size_t whylen);
+
 /* Serve the tlog-witness protocol on addr until SIGTERM/SIGINT: an exit code. */
 int tool_witness_serve(const tool_witness *w, const char *addr);
 

@@ -34,7 +34,6 @@
 #include <uv.h>
 
 #define WITNESS_MAX_BODY (64u << 10)
-#define WITNESS_MAX_PROOF 63        /* tlog-witness: a client sends at most 63 proof lines */
 #define WITNESS_MAX_CONNS 256
 #define WITNESS_IDLE_MS 10000       /* a request arrives within this; idle keep-alive closes */
 #define WITNESS_TICK_MS 20
@@ -107,9 +106,9 @@ static int refuse(h2o_req_t *req, int status, const char *why)
 
 /* ---- the request body ------------------------------------------------------------------------ */
 
-/* "old N\n", proof lines, "\n", the note: 0, or -1 with why (a 400). */
-static int parse_body(const char *b, size_t len, uint64_t *old, tms_tlog_hash *proof, size_t *n, const char **note,
-                      size_t *notelen, char *why, size_t whylen)
+/* tool_witness.h: "old N\n", proof lines, "\n", the note. */
+int tool_witness_parse_body(const char *b, size_t len, uint64_t *old, tms_tlog_hash *proof, size_t *n,
+                            const char **note, size_t *notelen, char *why, size_t whylen)
 {
     const char *end = b + len, *p = b + 4, *nl = memchr(b, '\n', len);
     *old = 0;
@@ -144,8 +143,8 @@ static int add_checkpoint(wserver *s, h2o_req_t *req)
     const char *note;
     size_t n, notelen;
     uint64_t old, latest = 0;
-    if (parse_body(req->entity.base ? req->entity.base : "", req->entity.len, &old, proof, &n, &note, &notelen,
-                   why, sizeof why))
+    if (tool_witness_parse_body(req->entity.base ? req->entity.base : "", req->entity.len, &old, proof, &n, &note,
+                                &notelen, why, sizeof why))
         return refuse(req, 400, why);
     int status = tool_witness_add(s->w, note, notelen, old, (const tms_tlog_hash *)proof, n, line, &latest, why,
                                   sizeof why);

@@ -140,16 +140,14 @@ static void on_tick(uv_timer_t *t)
 static int load_latest(checkpointer *c, char *why, size_t whylen)
 {
     size_t len;
-    tms_note n;
     tms_checkpoint cp;
     tms_err err = tms_checkpoints_find(c->d->opt.data_dir, 0, &c->latest, &len, why, whylen);
     if (err == TMS_NOT_FOUND)
         return 0;
     if (err)
         return -1;
-    if (tms_note_open(c->latest, len, NULL, 0, &n, why, whylen) == TMS_OK &&
-        tms_checkpoint_parse(n.text, n.text_len, &cp, why, whylen) == TMS_OK)
-        c->last_size = cp.size;
+    if (tms_checkpoint_open(c->latest, len, &c->signer.v, &cp, why, whylen) == TMS_OK)
+        c->last_size = cp.size;   /* another key's (a key changed): signed anew from the next record on */
     return 0;
 }
 

@@ -17,13 +17,11 @@ static char *latest_note(server *d, uint64_t *size)
 {
     char why[300], *note = checkpoint_latest(d);
     size_t len = 0;
-    tms_note n;
     tms_checkpoint cp;
     *size = 0;
     if (!note && tms_checkpoints_find(d->opt.data_dir, 0, &note, &len, why, sizeof why) != TMS_OK)
         return NULL;
-    if (tms_note_open(note, strlen(note), NULL, 0, &n, NULL, 0) == TMS_OK &&
-        tms_checkpoint_parse(n.text, n.text_len, &cp, NULL, 0) == TMS_OK)
+    if (tms_checkpoint_open(note, strlen(note), NULL, &cp, NULL, 0) == TMS_OK)
         *size = cp.size;
     return note;
 }

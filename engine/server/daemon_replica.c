@@ -109,19 +109,12 @@ static void store_applied(server *d, replica *r)
 static const char *note_fault(const replica *r, const char *note, size_t len, uint64_t seq, const tms_tlog_range *g,
                               char *what, size_t wlen)
 {
-    tms_note n;
     tms_checkpoint cp;
     tms_tlog_hash root;
     tms_tlog_range_root(g, root);
-    if (tms_note_open(note, len, &r->key, 1, &n, what, wlen) != TMS_OK)
+    if (tms_checkpoint_open(note, len, &r->key, &cp, what, wlen) != TMS_OK)   /* signed by the leader, its origin */
         return what;
-    if (!tms_note_verified_by(&n, &r->key))
-        snprintf(what, wlen, "its checkpoint is not signed by the leader key %.200s", r->key.name);
-    else if (tms_checkpoint_parse(n.text, n.text_len, &cp, what, wlen) != TMS_OK)
-        return what;
-    else if (strcmp(cp.origin, r->key.name))
-        snprintf(what, wlen, "its checkpoint's origin %.100s is not the leader key's name", cp.origin);
-    else if (cp.size != seq || cp.size != g->size)
+    if (cp.size != seq || cp.size != g->size)
         snprintf(what, wlen, "its checkpoint is of size %llu", (unsigned long long)cp.size);
     else if (sodium_memcmp(root, cp.root, sizeof root))
         snprintf(what, wlen, "its checkpoint's root is not this replica's tree's with the records up to it (another "
@@ -143,7 +136,8 @@ static tms_err check_note(replica *r, const char *b64, uint64_t seq, const tms_t
     char *buf = malloc(TMS_NOTE_MAX_BYTES);
     if (!buf)
         return TMS_E_NOMEM;
-    if (sodium_base642bin((unsigned char *)buf, TMS_NOTE_MAX_BYTES, b64, b64len, NULL, &len, &end,
+    if (!tms_b64_chars_ok(b64, b64len) ||
+        sodium_base642bin((unsigned char *)buf, TMS_NOTE_MAX_BYTES, b64, b64len, NULL, &len, &end,
                           sodium_base64_VARIANT_ORIGINAL) || end != b64 + b64len)
         bad = "its Tms-Checkpoint header is not base64 (or longer than a note may be)";
     else
@@ -366,13 +360,10 @@ static void verified_at_start(server *d, replica *r)
 {
     char *note = NULL, why[300];
     size_t len = 0;
-    tms_note n;
     tms_checkpoint cp;
     tms_tlog_hash root;
     if (tms_checkpoints_find(d->opt.data_dir, 0, &note, &len, why, sizeof why) == TMS_OK &&
-        tms_note_open(note, len, &r->key, 1, &n, why, sizeof why) == TMS_OK && tms_note_verified_by(&n, &r->key) &&
-        tms_checkpoint_parse(n.text, n.text_len, &cp, why, sizeof why) == TMS_OK &&
-        !strcmp(cp.origin, r->key.name) && cp.size <= tms_engine_last_seq(d->eng) &&
+        tms_checkpoint_open(note, len, &r->key, &cp, why, sizeof why) == TMS_OK && cp.size <= tms_engine_last_seq(d->eng) &&
         tms_tree_root(tms_engine_tree(d->eng), cp.size, root) == TMS_OK && !sodium_memcmp(root, cp.root, sizeof root))
         r->verified_seq = cp.size;
     free(note);

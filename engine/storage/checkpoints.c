@@ -20,12 +20,8 @@ static void path_of(const char *datadir, char *out, size_t len) { snprintf(out, 
 /* The tree size a note names (0 when it is not a checkpoint). */
 static uint64_t note_size(const char *note, size_t len)
 {
-    tms_note n;
     tms_checkpoint cp;
-    if (tms_note_open(note, len, NULL, 0, &n, NULL, 0) != TMS_OK ||
-        tms_checkpoint_parse(n.text, n.text_len, &cp, NULL, 0) != TMS_OK)
-        return 0;
-    return cp.size;
+    return tms_checkpoint_open(note, len, NULL, &cp, NULL, 0) == TMS_OK ? cp.size : 0;
 }
 
 /* Walk the entries of fd; *end gets where the intact entries end. A torn final entry stops the walk quietly. */

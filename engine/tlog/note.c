@@ -478,3 +478,30 @@ tms_err tms_checkpoint_parse(const char *text, size_t len, tms_checkpoint *out, 
     }
     return TMS_OK;
 }
+
+tms_err tms_checkpoint_open(const char *note, size_t len, const tms_note_verifier *key, tms_checkpoint *cp, char *why,
+                            size_t whylen)
+{
+    tms_note *n = malloc(sizeof *n);   /* 64 signature slots: not on a worker's stack */
+    tms_err err = TMS_E_NOMEM;
+    memset(cp, 0, sizeof *cp);
+    if (!n)
+        return err;
+    if ((err = tms_note_open(note, len, key, key ? 1 : 0, n, why, whylen)))
+        goto out;
+    err = TMS_E_INVAL;
+    if (key && !tms_note_verified_by(n, key)) {
+        if (why && whylen)
+            snprintf(why, whylen, "not signed by %s", key->name);
+    } else if (tms_checkpoint_parse(n->text, n->text_len, cp, why, whylen) == TMS_OK) {
+        if (key && strcmp(cp->origin, key->name)) {
+            if (why && whylen)
+                snprintf(why, whylen, "its origin %.100s is not the key's name %.100s", cp->origin, key->name);
+        } else {
+            err = TMS_OK;
+        }
+    }
+out:
+    free(n);
+    return err;
+}

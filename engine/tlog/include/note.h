@@ -109,6 +109,13 @@ size_t tms_checkpoint_format(const char *origin, uint64_t size, const tms_tlog_h
 /* Parse a checkpoint text (a note's text). TMS_E_INVAL with why. */
 tms_err tms_checkpoint_parse(const char *text, size_t len, tms_checkpoint *out, char *why, size_t whylen);
 
+/* A signed note holding a checkpoint: opened, its text parsed into *cp; with
+ * key (else NULL: no signature is checked) it must also be verified by key
+ * and name key's name as its origin (SPEC: a log's key name is its
+ * checkpoints' origin). TMS_OK, or TMS_E_INVAL with why. */
+tms_err tms_checkpoint_open(const char *note, size_t len, const tms_note_verifier *key, tms_checkpoint *cp, char *why,
+                            size_t whylen);
+
 /* base64 (RFC 4648 section 4, padded) of n bytes into out (4*ceil(n/3)+1 bytes); and back: exactly n bytes
  * or -1. */
 void tms_b64_encode(const uint8_t *in, size_t n, char *out);
