@@ -34,7 +34,8 @@ int tool_read_small(const char *opt, const char *path, size_t max, char **buf, s
     return 0;
 }
 
-int tool_load_vkey(const char *opt, const char *arg, tms_note_verifier *out)
+/* The key in arg (a vkey, or a file holding one): 0 or TOOL_ERROR after a message. */
+static int load_any_vkey(const char *opt, const char *arg, tms_note_verifier *out)
 {
     char why[200], *buf = NULL;
     size_t len;
@@ -50,6 +51,15 @@ int tool_load_vkey(const char *opt, const char *arg, tms_note_verifier *out)
                  ? 0 : tool_fail("%s %s: not a verifier key: %s", opt, arg, why);
     free(buf);
     return rc;
+}
+
+int tool_load_vkey(const char *opt, const char *arg, tms_note_verifier *out)
+{
+    if (load_any_vkey(opt, arg, out))
+        return TOOL_ERROR;
+    if (out->type != TMS_KEY_ED25519)   /* a witness's key cannot stand for the log's signature */
+        return tool_fail("%s %s: a witness's key (type 0x04), not a log's", opt, out->name);
+    return 0;
 }
 
 int tool_load_signer(const char *opt, const char *path, tms_note_signer *out)
@@ -190,12 +200,15 @@ int tool_checkpoint_embedded(const char *data, const char *keyfile)
         return tool_fail("%s", why);
     }
     tms_tree_head(tms_engine_tree(eng), &size, root);
+    if (!(tms_checkpoints_find(data, 0, &latest, &len, why, sizeof why) == TMS_OK &&
+          tms_checkpoint_open(latest, len, &s.v, &cp, why, sizeof why) == TMS_OK))
+        memset(&cp, 0, sizeof cp);   /* this key signed nothing here yet (or another key signed the latest) */
     if (size == 0) {
         rc = tool_fail("checkpoint: no records yet: nothing to sign");
-    } else if (tms_checkpoints_find(data, size, &latest, &len, why, sizeof why) == TMS_OK &&
-               tms_checkpoint_open(latest, len, &s.v, &cp, why, sizeof why) == TMS_OK &&
-               !memcmp(cp.root, root, TMS_TLOG_HASH)) {
+    } else if (cp.size == size && !memcmp(cp.root, root, TMS_TLOG_HASH)) {   /* one checkpoint per size */
         rc = fwrite(latest, 1, len, stdout) == len ? tool_finish_stdout() : TOOL_ERROR;
+    } else if (tms_tree_extends(tms_engine_tree(eng), cp.size, cp.root, size, root, why, sizeof why)) {
+        rc = tool_fail("checkpoint: refused: %s", why);   /* never two inconsistent checkpoints */
     } else {
         size_t tl = tms_checkpoint_format(s.v.name, size, root, text, sizeof text);
         char note[sizeof text + sizeof line + 2];

@@ -16,8 +16,9 @@ int tool_witness_main(int argc, char **argv);
 /* tmsctl --data DIR checkpoint --signing-key FILE: the exit code. */
 int tool_checkpoint_embedded(const char *data, const char *keyfile);
 
-/* A verifier key given as a vkey string, or as the path of a file holding
- * one (the first line). 0, or TOOL_ERROR after a one-line message naming opt. */
+/* A log's verifier key (type 0x01) given as a vkey string, or as the path of
+ * a file holding one (the first line). 0, or TOOL_ERROR after a one-line
+ * message naming opt (a witness's key is refused). */
 int tool_load_vkey(const char *opt, const char *arg, tms_note_verifier *out);
 /* A private key file (tms-audit keygen's): 0, or TOOL_ERROR after a message. */
 int tool_load_signer(const char *opt, const char *path, tms_note_signer *out);

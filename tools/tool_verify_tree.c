@@ -33,7 +33,7 @@ static int load_one(void *ctx, const char *note, size_t len, uint64_t size, uint
 {
     loader *l = ctx;
     tool_treecheck *tc = l->tc;
-    char why[300];
+    char why[300] = "a checkpoint of size 0";
     tms_checkpoint cp;
     if (tms_checkpoint_open(note, len, NULL, &cp, why, sizeof why) != TMS_OK || size == 0) {
         fail(tc, "checkpoint", size, "the checkpoint at byte %llu of DIR/checkpoints: %s", (unsigned long long)offset,

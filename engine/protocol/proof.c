@@ -173,7 +173,7 @@ tms_err tms_proof_inclusion_parse(const char *text, size_t len, uint64_t *seq, u
     if (positive(json_object_get(o, "seq"), seq) || positive(json_object_get(o, "size"), size) || *seq > *size)
         err = bad(why, whylen, "\"seq\" and \"size\" must be integers with 1 <= seq <= size");
     else if (!json_is_string(l) || json_string_length(l) == 0 || json_string_length(l) > MAX_LEAF / 3 * 4 + 4 ||
-             !tms_b64_chars_ok(json_string_value(l), json_string_length(l)))
+             json_string_length(l) % 4 || !tms_b64_chars_ok(json_string_value(l), json_string_length(l)))
         err = bad(why, whylen, "\"leaf\" is not base64 of a record");
     else if (!(*leaf = malloc(json_string_length(l))))
         err = TMS_E_NOMEM;

@@ -35,63 +35,89 @@ struct checkpointer {
     uv_work_t work;
     int busy, timer_open;
     pthread_mutex_t lock;         /* the fields below; and one make_checkpoint at a time */
-    uint64_t last_size;           /* of the last stored checkpoint */
+    uint64_t last_size;           /* of the last checkpoint this key signed and kept */
+    tms_tlog_hash last_root;      /* ... its root: every next one must extend it */
+    int started, failed;          /* checkpoint_start succeeded; signing refused (why in job_why) */
     char *latest;                 /* it, as stored last (cosignatures included), NUL-terminated */
     uint64_t signed_count;
     uint64_t job_size;            /* the worker's result */
     uint64_t tree_synced_ms;      /* when the worker last synced the tree file (CLOCK_MONOTONIC) */
     char job_why[300];
+    char error[300];              /* why signing is refused, "" when it is not (status) */
 };
 
-/* Sign the tree at its current size and keep it (and, with witnesses, keep
- * it again cosigned). Under c->lock. 0 with *size (0: nothing new), or -1
- * with why. */
-static int make_checkpoint(checkpointer *c, int with_witnesses, uint64_t *size, char *why, size_t whylen)
+/* Sign the tree at its current size and keep it. Under c->lock. 0 with
+ * *size (0: nothing new) and, when wanted, *note (a malloc'd copy, for the
+ * witnesses), or -1 with why: the tree does not extend the last checkpoint
+ * this key signed (tms_tree_extends: a damaged tree, or a log cut or
+ * rewritten below a signed size). A log never signs two inconsistent
+ * checkpoints (C2SP tlog-checkpoint); it stops signing instead, loudly. */
+static int make_checkpoint(checkpointer *c, uint64_t *size, char **copy, char *why, size_t whylen)
 {
-    char text[512], line[TMS_NOTE_SIG_TEXT_MAX], *note = NULL, *cos = NULL;
+    char text[512], line[TMS_NOTE_SIG_TEXT_MAX], *note = NULL;
     tms_tlog_hash root;
     uint64_t n = tms_tree_size(c->tree);
     tms_err err;
     *size = 0;
-    if (n == 0 || n <= c->last_size)
+    if (copy)
+        *copy = NULL;
+    if (n == 0 || n == c->last_size)
         return 0;
     size_t tl = 0;
     if ((err = tms_tree_root(c->tree, n, root)) ||
-        !(tl = tms_checkpoint_format(c->signer.v.name, n, root, text, sizeof text)) ||
-        (err = tms_note_sign_line(&c->signer, text, tl, 0, line))) {
-        snprintf(why, whylen, "cannot sign the tree of size %llu: %s", (unsigned long long)n,
-                 err ? tms_strerror(err) : "origin");
+        (err = tms_tree_extends(c->tree, c->last_size, c->last_root, n, root, why, whylen))) {
+        if (err != TMS_E_CORRUPT)
+            snprintf(why, whylen, "cannot read the tree of size %llu: %s", (unsigned long long)n, tms_strerror(err));
         return -1;
     }
+    if (!(tl = tms_checkpoint_format(c->signer.v.name, n, root, text, sizeof text)) ||
+        tms_note_sign_line(&c->signer, text, tl, 0, line) != TMS_OK)
+        return snprintf(why, whylen, "cannot sign the tree of size %llu", (unsigned long long)n), -1;
     size_t len = tl + 1 + strlen(line);
-    if (!(note = malloc(len + 1)))
+    if (!(note = malloc(len + 1)) || (copy && !(*copy = malloc(len + 1)))) {
+        free(note);
         return snprintf(why, whylen, "out of memory"), -1;
-    snprintf(note, len + 1, "%s\n%s", text, line);
-    if ((err = tms_checkpoints_append(c->d->opt.data_dir, note, len, why, whylen)))
-        goto fail;
-    if (with_witnesses && c->witnesses && (cos = tms__witnesses_cosign(c->witnesses, c->tree, note, len, n)) &&
-        cos[0]) {
-        size_t cl = strlen(cos);
-        char *both = realloc(note, len + cl + 1);
-        if (!both)
-            goto fail;
-        note = both;
-        memcpy(note + len, cos, cl + 1);
-        len += cl;
-        if ((err = tms_checkpoints_append(c->d->opt.data_dir, note, len, why, whylen)))
-            goto fail;
     }
-    free(cos);
+    snprintf(note, len + 1, "%s\n%s", text, line);
+    if ((err = tms_checkpoints_append(c->d->opt.data_dir, note, len, why, whylen))) {
+        free(note);
+        if (copy) {
+            free(*copy);
+            *copy = NULL;
+        }
+        return -1;
+    }
+    if (copy)
+        memcpy(*copy, note, len + 1);
     free(c->latest);
     c->latest = note;
     c->last_size = n;
+    memcpy(c->last_root, root, sizeof root);
     c->signed_count++;
     *size = n;
     return 0;
-fail:
+}
+
+/* The witnesses' cosignatures on note (of tree size `size`), with no lock
+ * held (they take seconds when a witness is slow): kept again, whole, and
+ * the latest when nothing newer was signed meanwhile. */
+static void witness(checkpointer *c, const char *note, uint64_t size, char *why, size_t whylen)
+{
+    char *cos = tms__witnesses_cosign(c->witnesses, c->tree, note, strlen(note), size), *both = NULL;
+    if (cos && cos[0] && (both = malloc(strlen(note) + strlen(cos) + 1))) {
+        strcpy(both, note);
+        strcat(both, cos);
+        pthread_mutex_lock(&c->lock);
+        if (tms_checkpoints_append(c->d->opt.data_dir, both, strlen(both), why, whylen) == TMS_OK &&
+            c->last_size == size) {
+            free(c->latest);
+            c->latest = both;
+            both = NULL;
+        }
+        pthread_mutex_unlock(&c->lock);
+    }
+    free(both);
     free(cos);
-    free(note);
-    return -1;
 }
 
 static uint64_t now_ms(void)
@@ -104,14 +130,18 @@ static uint64_t now_ms(void)
 static void sign_work(uv_work_t *w)
 {
     checkpointer *c = w->data;
+    char *note = NULL;
     uint64_t size = tms_tree_size(c->tree);
     if (now_ms() - c->tree_synced_ms >= TREE_SYNC_MS && tms_tree_flush(c->tree, size) == TMS_OK)
         c->tree_synced_ms = now_ms();   /* a failure is retried next time; the log holds what it derives from */
     pthread_mutex_lock(&c->lock);
     c->job_why[0] = '\0';
-    if (make_checkpoint(c, 1, &c->job_size, c->job_why, sizeof c->job_why) != 0)
+    if (make_checkpoint(c, &c->job_size, c->witnesses ? &note : NULL, c->job_why, sizeof c->job_why) != 0)
         c->job_size = 0;
     pthread_mutex_unlock(&c->lock);
+    if (note)
+        witness(c, note, c->job_size, c->job_why, sizeof c->job_why);
+    free(note);
 }
 
 static void sign_done(uv_work_t *w, int status)
@@ -119,16 +149,27 @@ static void sign_done(uv_work_t *w, int status)
     checkpointer *c = w->data;
     char q[700];
     c->busy = 0;
-    if (status == 0 && c->job_why[0])
+    if (status)
+        return;
+    pthread_mutex_lock(&c->lock);
+    int failed = c->job_why[0] && !c->job_size;
+    if (c->job_why[0] && !c->failed)   /* said once; status goes on saying it */
         daemon_log("error", "msg=\"checkpoint: %s\"", log_quote(q, sizeof q, c->job_why));
-    else if (status == 0 && c->job_size)
+    else if (c->job_size)
         daemon_log("debug", "msg=checkpoint size=%llu", (unsigned long long)c->job_size);
+    c->failed = failed;
+    if (failed)
+        snprintf(c->error, sizeof c->error, "%s", c->job_why);
+    else if (c->job_size)
+        c->error[0] = '\0';
+    pthread_mutex_unlock(&c->lock);
 }
 
 static void on_tick(uv_timer_t *t)
 {
     checkpointer *c = t->data;
-    if (c->busy || c->d->stopping || tms_tree_size(c->tree) <= c->last_size)
+    uint64_t count;
+    if (c->busy || c->d->stopping || tms_tree_size(c->tree) == checkpoint_last_size(c->d, &count))
         return;
     c->busy = 1;
     c->work.data = c;
@@ -146,8 +187,10 @@ static int load_latest(checkpointer *c, char *why, size_t whylen)
         return 0;
     if (err)
         return -1;
-    if (tms_checkpoint_open(c->latest, len, &c->signer.v, &cp, why, whylen) == TMS_OK)
+    if (tms_checkpoint_open(c->latest, len, &c->signer.v, &cp, why, whylen) == TMS_OK) {
         c->last_size = cp.size;   /* another key's (a key changed): signed anew from the next record on */
+        memcpy(c->last_root, cp.root, sizeof cp.root);
+    }
     return 0;
 }
 
@@ -198,6 +241,7 @@ int checkpoint_start(server *d, char *why, size_t whylen)
     uint64_t ms = d->opt.checkpoint_interval_ms ? d->opt.checkpoint_interval_ms : 10000;
     uv_timer_start(&c->timer, on_tick, ms, ms);
     c->tree_synced_ms = now_ms();   /* the engine's open synced it */
+    c->started = 1;
     return 0;
 }
 
@@ -219,7 +263,7 @@ int checkpoint_now(server *d, char **note, char *why, size_t whylen)
     if (!c)
         return snprintf(why, whylen, "tmsd signs no checkpoints (no --signing-key)"), -1;
     pthread_mutex_lock(&c->lock);
-    int rc = make_checkpoint(c, 0, &size, why, whylen);
+    int rc = make_checkpoint(c, &size, NULL, why, whylen);
     if (rc == 0 && !c->latest) {
         snprintf(why, whylen, "no records yet: nothing to sign");
         rc = -1;
@@ -243,6 +287,19 @@ char *checkpoint_latest(server *d)
     return out;
 }
 
+json_t *checkpoint_status(server *d)
+{
+    checkpointer *c = d->ckpt;
+    json_t *o;
+    if (!c)
+        return NULL;
+    pthread_mutex_lock(&c->lock);
+    o = json_pack("{s:I,s:I,s:s,s:o}", "size", (json_int_t)c->last_size, "signed", (json_int_t)c->signed_count, "key",
+                  c->signer.v.name, "error", c->error[0] ? json_string(c->error) : json_null());
+    pthread_mutex_unlock(&c->lock);
+    return o;
+}
+
 uint64_t checkpoint_last_size(server *d, uint64_t *count)
 {
     checkpointer *c = d->ckpt;
@@ -264,7 +321,7 @@ void checkpoint_free(server *d)
     uint64_t size;
     if (!c)
         return;
-    if (c->tree && d->eng && make_checkpoint(c, 0, &size, why, sizeof why) != 0)   /* the last, at the stop */
+    if (c->started && d->eng && make_checkpoint(c, &size, NULL, why, sizeof why) != 0)   /* the last, at a stop */
         daemon_log("error", "msg=\"checkpoint at stop: %s\"", log_quote(q, sizeof q, why));
     tms__witnesses_free(c->witnesses);
     tms_tree_close(c->tree);

@@ -267,5 +267,7 @@ void checkpoint_free(server *d);
 int checkpoint_now(server *d, char **note, char *why, size_t whylen);
 char *checkpoint_latest(server *d);
 uint64_t checkpoint_last_size(server *d, uint64_t *count);
+/* {"size","signed","key","error"} for status (error: why signing is refused, else null); NULL without a key. */
+json_t *checkpoint_status(server *d);
 
 #endif

@@ -1,6 +1,8 @@
 /* checkpoints.c -- DIR/checkpoints, every signed checkpoint kept for good
- * (checkpoints.h). Entries are framed with a length and a CRC32C so a torn
- * append is told from damage; a note's tree size is read from its text. */
+ * (checkpoints.h). Entries are framed with a length and a CRC32C before the
+ * note and the length again after it, so a torn append is told from damage
+ * and the latest entry is read from the end of the file, not by a walk of
+ * every entry (a year of 10-second checkpoints is ~3 million). */
 #include "checkpoints.h"
 #include "log.h"
 #include "log_internal.h"
@@ -13,7 +15,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define ENTRY_HEAD 8
+#define ENTRY_HEAD 8      /* le32 len, le32 crc */
+#define ENTRY_TAIL 4      /* le32 len */
+#define ENTRY_OVERHEAD (ENTRY_HEAD + ENTRY_TAIL)
 
 static void path_of(const char *datadir, char *out, size_t len) { snprintf(out, len, "%s/checkpoints", datadir); }
 
@@ -24,12 +28,46 @@ static uint64_t note_size(const char *note, size_t len)
     return tms_checkpoint_open(note, len, NULL, &cp, NULL, 0) == TMS_OK ? cp.size : 0;
 }
 
-/* Walk the entries of fd; *end gets where the intact entries end. A torn final entry stops the walk quietly. */
+/* The entry at off (total: the file's size) into buf: its note length, 0 when there is no whole entry there
+ * (a torn append), -1 on a read error. */
+static long entry_at(int fd, uint64_t off, uint64_t total, char *buf)
+{
+    uint8_t head[ENTRY_HEAD], tail[ENTRY_TAIL];
+    if (off + ENTRY_OVERHEAD > total)
+        return 0;
+    if (pread(fd, head, ENTRY_HEAD, (off_t)off) != ENTRY_HEAD)
+        return -1;
+    uint32_t len = tms_get_le32(head);
+    if (len == 0 || len > TMS_CHECKPOINT_MAX_NOTE || off + ENTRY_OVERHEAD + len > total)
+        return 0;
+    if (pread(fd, buf, len, (off_t)(off + ENTRY_HEAD)) != (ssize_t)len ||
+        pread(fd, tail, ENTRY_TAIL, (off_t)(off + ENTRY_HEAD + len)) != ENTRY_TAIL)
+        return -1;
+    return tms_crc32c(0, buf, len) == tms_get_le32(head + 4) && tms_get_le32(tail) == len ? (long)len : 0;
+}
+
+/* Are the bytes of fd from off to total all zero (what a crash can leave after an extended file)? */
+static int zeros_from(int fd, uint64_t off, uint64_t total)
+{
+    uint8_t b[4096];
+    while (off < total) {
+        size_t n = total - off < sizeof b ? (size_t)(total - off) : sizeof b;
+        if (pread(fd, b, n, (off_t)off) != (ssize_t)n)
+            return 0;
+        for (size_t i = 0; i < n; i++)
+            if (b[i])
+                return 0;
+        off += n;
+    }
+    return 1;
+}
+
+/* Walk the entries of fd (fn may be NULL); *end gets where the intact entries end. A torn final entry (short,
+ * or failing its checks with nothing but zeros or its own bytes after it) ends the walk quietly. */
 static tms_err walk(int fd, const char *path, tms_checkpoint_fn fn, void *ctx, uint64_t *end, char *why,
                     size_t whylen)
 {
     struct stat st;
-    uint8_t head[ENTRY_HEAD];
     char *buf = NULL;
     tms_err err = TMS_OK;
     uint64_t off = 0;
@@ -40,32 +78,46 @@ static tms_err walk(int fd, const char *path, tms_checkpoint_fn fn, void *ctx, u
     uint64_t total = (uint64_t)st.st_size;
     if (!(buf = malloc(TMS_CHECKPOINT_MAX_NOTE)))
         return TMS_E_NOMEM;
-    while (off + ENTRY_HEAD <= total) {
-        if (pread(fd, head, ENTRY_HEAD, (off_t)off) != ENTRY_HEAD) {
+    while (off < total) {
+        long len = entry_at(fd, off, total, buf);
+        if (len < 0) {
             err = TMS_E_IO;
+            snprintf(why, whylen, "%s: %s", path, strerror(errno));
             break;
         }
-        uint32_t len = tms_get_le32(head), crc = tms_get_le32(head + 4);
-        int fits = len > 0 && len <= TMS_CHECKPOINT_MAX_NOTE && off + ENTRY_HEAD + len <= total;
-        if (!fits || pread(fd, buf, len, (off_t)(off + ENTRY_HEAD)) != (ssize_t)len ||
-            tms_crc32c(0, buf, len) != crc) {
-            if (!fits && (len == 0 || len > TMS_CHECKPOINT_MAX_NOTE || off + ENTRY_HEAD + len < total))
-                err = TMS_E_CORRUPT;           /* a length no append writes, with bytes after it */
-            else if (fits && off + ENTRY_HEAD + len < total)
-                err = TMS_E_CORRUPT;           /* a bad checksum with entries after it */
-            break;                             /* else a torn final entry */
-        }
-        if (fn && fn(ctx, buf, len, note_size(buf, len), off))
+        if (len == 0) {   /* torn (the last append, cut or zero-filled) or damaged (entries after it) */
+            uint8_t head[4];
+            uint32_t claim = pread(fd, head, 4, (off_t)off) == 4 ? tms_get_le32(head) : 0;
+            int torn = zeros_from(fd, off, total) ||
+                       (claim && claim <= TMS_CHECKPOINT_MAX_NOTE && off + ENTRY_OVERHEAD + claim >= total);
+            if (!torn) {
+                err = TMS_E_CORRUPT;
+                snprintf(why, whylen, "%s: damaged entry at byte %llu", path, (unsigned long long)off);
+            }
             break;
-        off += ENTRY_HEAD + len;
+        }
+        if (fn && fn(ctx, buf, (size_t)len, note_size(buf, (size_t)len), off))
+            break;
+        off += ENTRY_OVERHEAD + (uint64_t)len;
     }
-    if (err == TMS_E_CORRUPT)
-        snprintf(why, whylen, "%s: damaged entry at byte %llu", path, (unsigned long long)off);
-    else if (err)
-        snprintf(why, whylen, "%s: %s", path, strerror(errno));
     *end = off;
     free(buf);
     return err;
+}
+
+/* The last entry, read from the end: its offset and length into *off / *len (note in buf); 0 when the file
+ * does not end with a whole entry (a torn tail or an empty file: walk it). */
+static int last_entry(int fd, uint64_t total, char *buf, uint64_t *off, long *len)
+{
+    uint8_t tail[ENTRY_TAIL];
+    if (total < ENTRY_OVERHEAD || pread(fd, tail, ENTRY_TAIL, (off_t)(total - ENTRY_TAIL)) != ENTRY_TAIL)
+        return 0;
+    uint32_t n = tms_get_le32(tail);
+    if (n == 0 || n > TMS_CHECKPOINT_MAX_NOTE || (uint64_t)n + ENTRY_OVERHEAD > total)
+        return 0;
+    *off = total - ENTRY_OVERHEAD - n;
+    *len = entry_at(fd, *off, total, buf);
+    return *len > 0;
 }
 
 tms_err tms_checkpoints_read(const char *datadir, tms_checkpoint_fn fn, void *ctx, char *why, size_t whylen)
@@ -112,10 +164,37 @@ static int find_one(void *ctx, const char *note, size_t len, uint64_t size, uint
     return 0;
 }
 
+/* The latest entry from the file's end, when it is a whole checkpoint: 1 with f filled. */
+static int find_latest_fast(const char *path, finder *f)
+{
+    struct stat st;
+    uint64_t off;
+    long len;
+    int found = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+    char *buf = fd >= 0 ? malloc(TMS_CHECKPOINT_MAX_NOTE) : NULL;
+    if (buf && fstat(fd, &st) == 0 && last_entry(fd, (uint64_t)st.st_size, buf, &off, &len) &&
+        note_size(buf, (size_t)len) && (f->note = malloc((size_t)len + 1))) {
+        memcpy(f->note, buf, (size_t)len);
+        f->note[len] = '\0';
+        f->len = (size_t)len;
+        found = 1;
+    }
+    free(buf);
+    if (fd >= 0)
+        close(fd);
+    return found;
+}
+
 tms_err tms_checkpoints_find(const char *datadir, uint64_t size, char **note, size_t *len, char *why, size_t whylen)
 {
+    char path[4200];
     finder f = {.want = size};
-    tms_err err = tms_checkpoints_read(datadir, find_one, &f, why, whylen);
+    tms_err err = TMS_OK;
+    path_of(datadir, path, sizeof path);
+    /* the latest is the last entry (sizes only grow: a cosigned copy of a size comes after it); when the file
+       does not end in a whole checkpoint, the walk says why */
+    if (size || !find_latest_fast(path, &f))
+        err = tms_checkpoints_read(datadir, find_one, &f, why, whylen);
     if (!err && f.nomem)
         err = TMS_E_NOMEM;
     if (!err && !f.note) {
@@ -131,10 +210,33 @@ tms_err tms_checkpoints_find(const char *datadir, uint64_t size, char **note, si
     return err;
 }
 
+/* Where a new entry goes: after the last whole entry (read from the end), else after the walk (a torn tail is
+ * cut). TMS_E_CORRUPT when the file is damaged before its end. */
+static tms_err append_offset(int fd, const char *path, uint64_t *end, char *why, size_t whylen)
+{
+    struct stat st;
+    uint64_t off;
+    long len;
+    char *buf = malloc(TMS_CHECKPOINT_MAX_NOTE);
+    if (!buf)
+        return TMS_E_NOMEM;
+    tms_err err = TMS_OK;
+    if (fstat(fd, &st) != 0)
+        err = TMS_E_IO;
+    else if (st.st_size == 0)
+        *end = 0;
+    else if (last_entry(fd, (uint64_t)st.st_size, buf, &off, &len))
+        *end = (uint64_t)st.st_size;
+    else
+        err = walk(fd, path, NULL, NULL, end, why, whylen);
+    free(buf);
+    return err;
+}
+
 tms_err tms_checkpoints_append(const char *datadir, const char *note, size_t len, char *why, size_t whylen)
 {
     char path[4200];
-    uint8_t head[ENTRY_HEAD];
+    uint8_t *entry = NULL;
     uint64_t end = 0;
     struct stat st;
     tms_err err = TMS_E_IO;
@@ -149,13 +251,18 @@ tms_err tms_checkpoints_append(const char *datadir, const char *note, size_t len
         snprintf(why, whylen, "%s: %s", path, strerror(errno));
         return TMS_E_IO;
     }
-    if ((err = walk(fd, path, NULL, NULL, &end, why, whylen)))
+    if ((err = append_offset(fd, path, &end, why, whylen)))
         goto out;
-    tms_put_le32(head, (uint32_t)len);
-    tms_put_le32(head + 4, tms_crc32c(0, note, len));
+    err = TMS_E_NOMEM;
+    if (!(entry = malloc(len + ENTRY_OVERHEAD)))
+        goto out;
+    tms_put_le32(entry, (uint32_t)len);
+    tms_put_le32(entry + 4, tms_crc32c(0, note, len));
+    memcpy(entry + ENTRY_HEAD, note, len);
+    tms_put_le32(entry + ENTRY_HEAD + len, (uint32_t)len);
     err = TMS_E_IO;
-    if (ftruncate(fd, (off_t)end) != 0 || pwrite(fd, head, ENTRY_HEAD, (off_t)end) != ENTRY_HEAD ||
-        pwrite(fd, note, len, (off_t)(end + ENTRY_HEAD)) != (ssize_t)len || fdatasync(fd) != 0) {
+    if (ftruncate(fd, (off_t)end) != 0 || pwrite(fd, entry, len + ENTRY_OVERHEAD, (off_t)end) != (ssize_t)(len + ENTRY_OVERHEAD) ||
+        fdatasync(fd) != 0) {
         err = errno == ENOSPC ? TMS_E_NOSPACE : TMS_E_IO;
         snprintf(why, whylen, "%s: %s", path, strerror(errno));
         if (ftruncate(fd, (off_t)end) != 0) {
@@ -174,6 +281,7 @@ tms_err tms_checkpoints_append(const char *datadir, const char *note, size_t len
             close(dfd);
     }
 out:
+    free(entry);
     close(fd);
     return err;
 }

@@ -344,6 +344,11 @@ static tms_err open_tree(tms_engine *e, char *why, size_t whylen)
         snprintf(e->report + n, sizeof e->report - n, "%sMerkle tree: %llu records' hashes recomputed from the log",
                  n ? "; " : "", (unsigned long long)rebuilt);
     }
+    char said[300] = "";
+    if (!err && (err = tms_tree_check_signed(e->tree, e->dir, logdir, last, said, sizeof said)) == TMS_OK && said[0]) {
+        size_t n = strlen(e->report);
+        snprintf(e->report + n, sizeof e->report - n, "%s%s", n ? "; " : "", said);
+    }
     return err;
 }
 

@@ -485,6 +485,12 @@ tms_err tms_checkpoint_open(const char *note, size_t len, const tms_note_verifie
     tms_note *n = malloc(sizeof *n);   /* 64 signature slots: not on a worker's stack */
     tms_err err = TMS_E_NOMEM;
     memset(cp, 0, sizeof *cp);
+    if (key && key->type != TMS_KEY_ED25519) {   /* a cosigner's key vouches for consistency, not for content */
+        free(n);
+        if (why && whylen)
+            snprintf(why, whylen, "%s is a witness's key (type 0x04), not a log's", key->name);
+        return TMS_E_INVAL;
+    }
     if (!n)
         return err;
     if ((err = tms_note_open(note, len, key, key ? 1 : 0, n, why, whylen)))

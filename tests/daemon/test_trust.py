@@ -160,5 +160,91 @@ def case_embedded_vs_daemon(d):
         stop(p)
 
 
-run_cases(case_http, case_start_refused, case_embedded_vs_daemon, prefix="tms-trust-")
+def case_slow_witness(d):
+    """A witness that accepts and never answers must not hold up submits, status or HTTP (it ran under the
+    checkpointer's lock once: 5 s stalls, found by an independent review)."""
+    import socket, threading
+    key, vkey, wkey = keys(d)
+    rc, wvkey, _ = run(AUDIT, "keygen", "--name", "w.example/slow", "--witness", "--out", os.path.join(d, "w2.key"))
+    hole = socket.socket()
+    hole.bind(("127.0.0.1", 0))
+    hole.listen(16)
+    held = []
+    done = threading.Event()
+
+    def swallow():
+        hole.settimeout(0.2)
+        while not done.is_set():
+            try:
+                held.append(hole.accept()[0])
+            except OSError:
+                pass
+    t = threading.Thread(target=swallow)
+    t.start()
+    data = os.path.join(d, "data")
+    p, port = start(d, data, "--signing-key", key, "--checkpoint-interval", "0.2", "--witness",
+                    "http://127.0.0.1:%d" % hole.getsockname()[1], "--witness-key", wvkey.strip())
+    try:
+        sock = os.path.join(data, "tmsd.sock")
+        worst = 0.0
+        for i in range(12):
+            t0 = time.monotonic()
+            run(TMSCTL, "--connect", sock, "submit", stdin=commands("t%d" % i, 1))
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            c.request("GET", "/v1/status")
+            st = json.loads(c.getresponse().read())
+            worst = max(worst, time.monotonic() - t0)
+            time.sleep(0.1)
+        check("a witness that never answers: every submit and status within 2 s (worst %.2f s)" % worst, worst < 2.0)
+        check("... and checkpoints are still signed and kept", st.get("checkpoint", {}).get("signed", 0) >= 1, st)
+    finally:
+        done.set()
+        stop_rc = stop(p)
+        t.join()
+        for c_ in held:
+            c_.close()
+        hole.close()
+    check("SIGTERM with a witness hanging: exit 0", stop_rc == 0)
+
+
+def case_failed_start_signs_nothing(d):
+    key, vkey, _ = keys(d)
+    data = os.path.join(d, "data")
+    run(TMSCTL, "--data", data, "submit", stdin=commands("acme", 5))
+    r = subprocess.run([TMSD, "--data", data, "--socket", "", "--signing-key", key, "--witness", "http://127.0.0.1:9",
+                        "--witness-key", "not-a-key"], capture_output=True, text=True, timeout=30)
+    check("a bad --witness-key: exit 2", r.returncode == 2, r.stderr)
+    check("... and nothing was signed on the way out", not os.path.exists(os.path.join(data, "checkpoints")))
+
+
+def case_refuses_inconsistent(d):
+    """A log cut below its latest signed checkpoint (a loss accepted): tmsd signs nothing more, says why in status."""
+    key, vkey, _ = keys(d)
+    data = os.path.join(d, "data")
+    run(TMSCTL, "--data", data, "submit", stdin=commands("acme", 15))
+    run(TMSCTL, "--data", data, "checkpoint", "--signing-key", key)
+    seg = os.path.join(data, "log", sorted(os.listdir(os.path.join(data, "log")))[-1])
+    os.truncate(seg, os.path.getsize(seg) - 300)
+    run(TMSCTL, "--data", data, "accept-loss", "--reason", "test")
+    before = open(os.path.join(data, "checkpoints"), "rb").read()
+    p, port = start(d, data, "--signing-key", key, "--checkpoint-interval", "0.1")
+    try:
+        sock = os.path.join(data, "tmsd.sock")
+        run(TMSCTL, "--connect", sock, "submit", stdin=commands("more", 3))
+        time.sleep(0.6)
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        c.request("GET", "/v1/status")
+        st = json.loads(c.getresponse().read())
+        err = (st.get("checkpoint") or {}).get("error") or ""
+        check("status says why signing is refused", "cut" in err or "extend" in err, st.get("checkpoint"))
+    finally:
+        stop(p)
+    check("nothing inconsistent was signed, at an interval or at the stop",
+          open(os.path.join(data, "checkpoints"), "rb").read() == before)
+    log = open(os.path.join(d, "tmsd.log")).read()
+    check("the refusal is logged once at error", log.count("level=error msg=\"checkpoint:") == 1, log[-800:])
+
+
+run_cases(case_http, case_start_refused, case_embedded_vs_daemon, case_slow_witness, case_failed_start_signs_nothing,
+          case_refuses_inconsistent, prefix="tms-trust-")
 finish()

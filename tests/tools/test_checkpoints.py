@@ -189,4 +189,51 @@ r.check("prove a seq beyond the size: exit 2", rc == 2, err)
 rc, _, err = r.run("tms-audit", "prove", "--data", f, "--from", 3, "--to", 999)
 r.check("prove to a size beyond the log: exit 2", rc == 2, err)
 
+# ---- never two inconsistent checkpoints (from an independent review) ---------------------------------
+g = r.path("g")
+r.submit(g, commands("fork", 15))
+rc, cpg1, _ = r.run("tmsctl", "--data", g, "checkpoint", "--signing-key", key)
+with open(os.path.join(g, "tree", "hashes"), "r+b") as h:   # a middle hash of the tree damaged on disk
+    h.seek(16 + 30 * 32 + 3)
+    b = h.read(1)
+    h.seek(16 + 30 * 32 + 3)
+    h.write(bytes([b[0] ^ 1]))
+r.submit(g, commands("fork2", 20))   # the next writer's open compares the tree with the latest checkpoint
+rc, cpg2, err = r.run("tmsctl", "--data", g, "checkpoint", "--signing-key", key)
+rc2, cons, _ = r.run("tms-audit", "prove", "--data", g, "--from", 16, "--to", int(cpg2.split("\n")[1]))
+rc3, _, err3 = r.run("tms-audit", "verify-proof", "--key", vkey, "--old-checkpoint", write("g1", cpg1), "--checkpoint",
+                     write("g2", cpg2), "--consistency", write("gc", cons))
+r.check("a damaged tree is rebuilt at open: the next checkpoint extends the last", rc == 0 and rc3 == 0, err + err3)
+rc, out, err = r.run("tms-audit", "verify", "--data", g, "--key", vkey)
+r.check("... and verify --key holds", rc == 0, out + err)
+# the log cut below a signed size, the loss accepted: nothing is signed again
+seg = sorted(os.listdir(os.path.join(g, "log")))[-1]
+segpath = os.path.join(g, "log", seg)
+os.truncate(segpath, os.path.getsize(segpath) - 300)
+rc, _, err = r.run("tmsctl", "--data", g, "accept-loss", "--reason", "test: a cut below a signed checkpoint")
+r.submit(g, commands("after", 1))
+rc, out, err = r.run("tmsctl", "--data", g, "checkpoint", "--signing-key", key)
+r.check("a log cut below its latest signed checkpoint: tmsctl checkpoint refuses (exit 2), signs nothing",
+        rc == 2 and "refused" in err and out == "", out + err)
+r.check("... the latest kept checkpoint is still the last signed one",
+        r.run("tms-audit", "checkpoint", "--data", g)[1] == cpg2)
+
+# ---- the checkpoints file: a zero-filled torn tail is a tail, not damage ---------------------------------
+with open(os.path.join(d, "checkpoints"), "ab") as f:
+    f.write(b"\0" * 8)
+rc, out, err = r.run("tms-audit", "checkpoint", "--data", d)
+r.check("a zero-filled torn tail: the latest whole checkpoint is printed", rc == 0 and out.count("\n") >= 5, err)
+os.truncate(os.path.join(d, "checkpoints"), os.path.getsize(os.path.join(d, "checkpoints")) - 8)
+with open(os.path.join(d, "checkpoints"), "ab") as f:   # an append cut short: its length says more than is there
+    f.write(b"\x05\0\0\0junk")
+rc, out, err = r.run("tms-audit", "checkpoint", "--data", d)
+r.check("a torn final entry: still the latest whole one", rc == 0, err)
+
+# ---- a witness's key is never a log's key ---------------------------------------------------------------------
+rc, _, err = r.run("tms-audit", "verify-proof", "--key", wvkey.strip(), "--checkpoint", cp1_path, "--inclusion",
+                   r.path("p5"))
+r.check("verify-proof --key with a witness's key: exit 2", rc == 2 and "witness" in err, err)
+rc, _, err = r.run("tms-audit", "verify", "--data", f, "--key", wvkey.strip())
+r.check("verify --key with a witness's key: exit 2", rc == 2, err)
+
 r.finish()

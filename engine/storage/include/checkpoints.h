@@ -1,13 +1,16 @@
 /* checkpoints.h -- every signed checkpoint of a data directory, kept for
  * good (SPEC section 11): DIR/checkpoints, append only, never rewritten.
  *
- * On disk: entries of  le32 len | le32 CRC32C(note) | note[len]  where note is
- * a whole C2SP signed note (a checkpoint with its signature lines). A
- * checkpoint that gains cosignatures is appended again, whole, with them:
+ * On disk: entries of  le32 len | le32 CRC32C(note) | note[len] | le32 len
+ * where note is a whole C2SP signed note (a checkpoint with its signature
+ * lines); the trailing length lets the latest entry be read from the end.
+ * A checkpoint that gains cosignatures is appended again, whole, with them:
  * the later entry of a size supersedes the earlier for printing, and both
- * stay. A torn final entry (a crash during an append: short, or its CRC
- * fails with nothing after it) is ignored by readers and cut by the next
- * writer; damage anywhere else is TMS_E_CORRUPT naming the offset.
+ * stay. A torn final entry (a crash during an append: short, zero-filled,
+ * or failing its checks with nothing after it) is ignored by readers and
+ * cut by the next append; damage anywhere else is TMS_E_CORRUPT naming the
+ * offset. The latest entry and an append cost O(1) reads; a lookup of an
+ * older size walks the file.
  *
  * One writer per directory (the holder of DIR/lock: tmsd, or an embedded
  * tmsctl), any number of readers. */

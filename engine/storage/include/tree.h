@@ -72,6 +72,27 @@ tms_err tms_tree_prove_inclusion(tms_tree *t, uint64_t size, uint64_t n, tms_tlo
                                  size_t *len);
 tms_err tms_tree_prove_consistency(tms_tree *t, uint64_t old, uint64_t size, tms_tlog_hash proof[TMS_TLOG_MAX_PROOF],
                                    size_t *len);
+/* Does the tree of `size` records with root `root` (as this file gives it)
+ * extend the signed tree (old, old_root)? Checked with a consistency proof
+ * made from the file: what a log must know before it signs `size` after
+ * having signed `old` (C2SP tlog-checkpoint: never sign an inconsistent
+ * checkpoint). TMS_OK; TMS_E_CORRUPT with why when it does not (a damaged
+ * tree file, or a log cut or rewritten below a signed size); TMS_NOT_FOUND
+ * when the file does not hold size yet. */
+tms_err tms_tree_extends(tms_tree *t, uint64_t old, const tms_tlog_hash old_root, uint64_t size,
+                         const tms_tlog_hash root, char *why, size_t whylen);
+/* The writer: forget every hash and compute them all again from the log (a
+ * tree found not to match a checkpoint of its own log). */
+tms_err tms_tree_rebuild(tms_tree *t, const char *logdir, uint64_t log_last, char *why, size_t whylen);
+/* The writer, at open: the tree against the latest checkpoint kept in
+ * datadir (checkpoints.h). A tree whose root at that size is not the
+ * checkpoint's is damaged (a tree believed at open is checked at its last
+ * leaf only) and is rebuilt from the log; when the log's own tree does not
+ * match either, the log was cut or rewritten below a signed size. TMS_OK
+ * with said ("" or what was found, for the open's report); an error only
+ * when a rebuild fails. */
+tms_err tms_tree_check_signed(tms_tree *t, const char *datadir, const char *logdir, uint64_t log_last, char *said,
+                              size_t saidlen);
 /* The stored hash at index i (verify reads the file through it, in order). */
 tms_err tms_tree_read_hash(tms_tree *t, uint64_t i, tms_tlog_hash out);
 

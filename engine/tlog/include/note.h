@@ -110,9 +110,10 @@ size_t tms_checkpoint_format(const char *origin, uint64_t size, const tms_tlog_h
 tms_err tms_checkpoint_parse(const char *text, size_t len, tms_checkpoint *out, char *why, size_t whylen);
 
 /* A signed note holding a checkpoint: opened, its text parsed into *cp; with
- * key (else NULL: no signature is checked) it must also be verified by key
- * and name key's name as its origin (SPEC: a log's key name is its
- * checkpoints' origin). TMS_OK, or TMS_E_INVAL with why. */
+ * key (else NULL: no signature is checked) it must also be verified by key,
+ * a log's key (type 0x01: a witness's cosignature never stands for the log's
+ * signature), and name key's name as its origin (SPEC: a log's key name is
+ * its checkpoints' origin). TMS_OK, or TMS_E_INVAL with why. */
 tms_err tms_checkpoint_open(const char *note, size_t len, const tms_note_verifier *key, tms_checkpoint *cp, char *why,
                             size_t whylen);
 
