@@ -112,8 +112,11 @@ static const char *note_fault(const replica *r, const char *note, size_t len, ui
     tms_checkpoint cp;
     tms_tlog_hash root;
     tms_tlog_range_root(g, root);
-    if (tms_checkpoint_open(note, len, &r->key, &cp, what, wlen) != TMS_OK)   /* signed by the leader, its origin */
+    char inner[200];
+    if (tms_checkpoint_open(note, len, &r->key, &cp, inner, sizeof inner) != TMS_OK) {   /* signed by the leader? */
+        snprintf(what, wlen, "its checkpoint does not verify with the leader key: %s", inner);
         return what;
+    }
     if (cp.size != seq || cp.size != g->size)
         snprintf(what, wlen, "its checkpoint is of size %llu", (unsigned long long)cp.size);
     else if (sodium_memcmp(root, cp.root, sizeof root))

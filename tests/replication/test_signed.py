@@ -213,7 +213,7 @@ def test_signed_replication(d):
         # 2. then a checkpoint of the forged tree signed by another key (of the same name)
         rc, out, err = forge_pub(nats.url, "s1", f2, sign_note(askey, last + 2, root2))
         check("forged seq %d published" % (last + 2), rc == 0, err)
-        stopped_at("another key", r1, d, last + 2, "not signed by the leader key", last)
+        stopped_at("another key", r1, d, last + 2, "does not verify with the leader key", last)
         # 3. the leader's header of the previous size, replayed on the forged record
         r2 = node(d, "r2", nats, "--replica-of", "--stream", "s2", "--leader-key", vkey_file).start()
         reps.append(r2)
