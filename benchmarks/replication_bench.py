@@ -14,7 +14,11 @@ tmsd's in a temp dir.
 3. lookups: the same random checks against the leader's and the replica's
    socket (tms_client round trips: bench_history --connect) — run by hand.
 
-usage: replication_bench.py BIN_DIR [--records N (default 200000)] [RATE ...] (default 1000 10000)"""
+--signed: the leader signs (--signing-key, a checkpoint on every published
+batch) and the replica applies only what they cover (--leader-key); run it
+alternately with and without to compare (benchmarks/RESULTS.md, issue 17).
+
+usage: replication_bench.py BIN_DIR [--records N (default 200000)] [--signed] [RATE ...] (default 1000 10000)"""
 import json, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "daemon"))
@@ -119,6 +123,9 @@ def main():
         i = args.index("--records")
         records = int(args[i + 1])
         del args[i:i + 2]
+    signed = "--signed" in args
+    if signed:
+        args.remove("--signed")
     if not args:
         print(__doc__)
         sys.exit(2)
@@ -136,21 +143,28 @@ def main():
         ext = max(1, records * 100000 // 460094)   # gen_log: ~4.6 records per extension
         subprocess.run([gen, "--tenants", "10", "--extensions", str(ext), "--data", leader_data], check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        lopts, ropts = [], []
+        if signed:
+            key = os.path.join(d, "log.key")
+            vkey = subprocess.run([os.path.join(bin_dir, "tms-audit"), "keygen", "--name", "bench.example/tms", "--out",
+                                   key], check=True, capture_output=True, text=True).stdout.strip()
+            lopts, ropts = ["--signing-key", key], ["--leader-key", vkey]
         t0 = time.monotonic()
-        leader = tmsd(bin_dir, leader_data, lsock, "--publish", url)
+        leader = tmsd(bin_dir, leader_data, lsock, "--publish", url, *lopts)
         procs.append(leader)
         last = status(lsock)["last_seq"]
         wait_for(lambda: status(lsock)["publish"]["published"] == last, 3600, 0.2)
         pub_s = time.monotonic() - t0
         t0 = time.monotonic()
-        replica = tmsd(bin_dir, os.path.join(d, "replica"), rsock, "--replica-of", url)
+        replica = tmsd(bin_dir, os.path.join(d, "replica"), rsock, "--replica-of", url, *ropts)
         procs.append(replica)
         wait_for(lambda: status(rsock)["last_seq"] == last, 3600, 0.2)
         rep_s = time.monotonic() - t0
         same = status(rsock)["head"] == status(lsock)["head"]
-        print("records: %d; publish (leader start to stream complete): %.1f s, %.0f records/s; "
+        print("%s; records: %d; publish (leader start to stream complete): %.1f s, %.0f records/s; "
               "replica catch-up (start to applied): %.1f s, %.0f records/s; same head: %s\n"
-              % (last, pub_s, last / pub_s, rep_s, last / rep_s, same))
+              % ("signed (--signing-key, --leader-key)" if signed else "plain", last, pub_s, last / pub_s, rep_s,
+                 last / rep_s, same))
         print("| offered cmd/s | achieved | replica line p50 | p99 | leader ack p50 | p99 | ratio p50 | ratio p99 |")
         print("|---|---|---|---|---|---|---|---|")
         for rate in rates:

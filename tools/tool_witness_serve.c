@@ -110,7 +110,7 @@ static int refuse(h2o_req_t *req, int status, const char *why)
 int tool_witness_parse_body(const char *b, size_t len, uint64_t *old, tms_tlog_hash *proof, size_t *n,
                             const char **note, size_t *notelen, char *why, size_t whylen)
 {
-    const char *end = b + len, *p = b + 4, *nl = memchr(b, '\n', len);
+    const char *end = b + len, *p = b + (len < 4 ? len : 4), *nl = memchr(b, '\n', len);
     *old = 0;
     *n = 0;
     if (!nl || len < 6 || memcmp(b, "old ", 4) || nl == p || (p[0] == '0' && nl != p + 1))

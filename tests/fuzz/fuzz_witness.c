@@ -20,7 +20,8 @@
  *            must be refused
  *     bit 5  old 0 and no proof (a first checkpoint)
  *   The body must parse back to exactly these pieces, and its note open
- *   (with the key unless bits 2-3) to that checkpoint.
+ *   (with the key unless bits 2-3) to that checkpoint, never with the
+ *   witness's key (a cosigner's key is not a log's).
  * On success (any body): *note points into the input and runs to its end,
  * n <= 63, and "old N\n", each proof hash base64'd with a newline, "\n" then
  * the note are the body again, byte for byte (so every proof line decoded
@@ -248,6 +249,8 @@ static void crafted(uint8_t flags, uint8_t sn, uint8_t sm, const char *r, size_t
         tms_checkpoint cp;
         tms_err err = open_checkpoint(got.note, got.notelen, &log_key, 0, &cp);
         CHECK((err == TMS_OK) == !(flags & (4 | 8)));
+        tms_checkpoint wc;   /* a witness's key never stands for the log's, whatever it cosigned */
+        CHECK(tms_checkpoint_open(got.note, got.notelen, &wit_key, &wc, NULL, 0) == TMS_E_INVAL);
         if (err == TMS_OK) {
             CHECK(cp.size == N && !memcmp(cp.root, root, 32) && !strcmp(cp.origin, LOG_KEY_NAME));
             if (m)   /* the proof in the body proves the checkpoint extends the old tree */
