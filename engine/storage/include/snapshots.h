@@ -1,0 +1,53 @@
+/* snapshots.h -- snapshots of the writer's state (SPEC section 11,
+ * "Snapshots"; issue 18): DIR/snapshots/<seq, 20 digits>.snap, each the
+ * state after records 1..seq as core encodes it (snapshot.h), with what ties
+ * it to the log. Persistence only: what a snapshot holds and when one is
+ * trusted is the writer's business (engine.c).
+ *
+ * A file, all integers little-endian:
+ *   magic "TMSSNAP1" | le32 version (1) | le32 0 | le64 seq | head[32] (the
+ *   log's chain head at seq) | root[32] (the Merkle tree's root at seq) |
+ *   le64 time (record seq's, ns) | digest[32] (BLAKE2b-256 of the state
+ *   encoding) | le64 payload length | le32 CRC32C of all of the above and the
+ *   payload | payload (the state encoding)
+ * Written whole to a temporary file, fsynced, renamed into place, the
+ * directory fsynced: a crash leaves the old set or the new one, never a
+ * half file under a snapshot's name. Never rewritten. One that does not
+ * agree with the log is renamed NAME.bad (kept as evidence, never read). */
+#ifndef TMS_SNAPSHOTS_H
+#define TMS_SNAPSHOTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "tmsperm.h"
+
+#define TMS_SNAPSHOT_KEEP 2   /* the newest kept; older ones are removed when a new one is written */
+
+typedef struct tms_snapshot_meta {
+    uint64_t seq;
+    uint8_t head[32];
+    uint8_t root[32];
+    int64_t time;
+    uint8_t digest[32];
+} tms_snapshot_meta;
+
+/* Write the snapshot of seq (meta) with payload[0..len) durably, then remove
+ * all but the newest TMS_SNAPSHOT_KEEP. TMS_E_IO / TMS_E_NOSPACE with why. */
+tms_err tms_snapshot_write(const char *datadir, const tms_snapshot_meta *meta, const void *payload, size_t len,
+                           char *why, size_t whylen);
+
+/* The seqs of the snapshots in DIR/snapshots, newest first (malloc'd; *n of
+ * them; NULL and 0 when none). TMS_E_IO / TMS_E_NOMEM. */
+tms_err tms_snapshot_list(const char *datadir, uint64_t **seqs, size_t *n);
+
+/* Read the snapshot of seq: its meta and payload (malloc'd, *len bytes),
+ * its length, CRC and digest checked (the digest against the payload's
+ * BLAKE2b). TMS_E_CORRUPT with why when it does not check (a caller then
+ * sets it aside); TMS_NOT_FOUND; TMS_E_IO; TMS_E_NOMEM. */
+tms_err tms_snapshot_read(const char *datadir, uint64_t seq, tms_snapshot_meta *meta, uint8_t **payload,
+                          size_t *len, char *why, size_t whylen);
+
+/* Set the snapshot of seq aside (NAME.bad): it does not agree with the log. */
+tms_err tms_snapshot_set_aside(const char *datadir, uint64_t seq);
+
+#endif

@@ -1,0 +1,212 @@
+/* snapshots.c -- snapshot files of the writer's state (snapshots.h). */
+#include "snapshots.h"
+#include "log.h"
+#include "log_internal.h"
+#include "store_internal.h"
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAGIC "TMSSNAP1"
+#define HEADER (8 + 4 + 4 + 8 + 32 + 32 + 8 + 32 + 8 + 4)
+#define MAX_PAYLOAD ((uint64_t)1 << 40)
+
+static void dir_of(const char *datadir, char *out, size_t len) { snprintf(out, len, "%s/snapshots", datadir); }
+
+static void name_of(const char *datadir, uint64_t seq, const char *suffix, char *out, size_t len)
+{
+    snprintf(out, len, "%s/snapshots/%020llu.snap%s", datadir, (unsigned long long)seq, suffix);
+}
+
+static size_t header_of(const tms_snapshot_meta *m, uint64_t len, uint8_t h[HEADER])
+{
+    memset(h, 0, HEADER);
+    memcpy(h, MAGIC, 8);
+    tms_put_le32(h + 8, 1);
+    tms_put_le64(h + 16, m->seq);
+    memcpy(h + 24, m->head, 32);
+    memcpy(h + 56, m->root, 32);
+    tms_put_le64(h + 88, (uint64_t)m->time);
+    memcpy(h + 96, m->digest, 32);
+    tms_put_le64(h + 128, len);
+    return HEADER - 4;   /* the CRC's place */
+}
+
+static int fsync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -1;
+    if (fd >= 0) {
+        rc = fsync(fd);
+        close(fd);
+    }
+    return rc;
+}
+
+/* Remove all but the newest TMS_SNAPSHOT_KEEP (best effort: an old snapshot left over costs disk, not truth). */
+static void prune(const char *datadir)
+{
+    uint64_t *seqs = NULL;
+    size_t n = 0;
+    char path[4300];
+    if (tms_snapshot_list(datadir, &seqs, &n) == TMS_OK)
+        for (size_t i = TMS_SNAPSHOT_KEEP; i < n; i++) {
+            name_of(datadir, seqs[i], "", path, sizeof path);
+            unlink(path);
+        }
+    free(seqs);
+}
+
+tms_err tms_snapshot_write(const char *datadir, const tms_snapshot_meta *meta, const void *payload, size_t len,
+                           char *why, size_t whylen)
+{
+    char dir[4200], tmp[4300], path[4300];
+    uint8_t h[HEADER];
+    int fd = -1, e = 0;
+    dir_of(datadir, dir, sizeof dir);
+    name_of(datadir, meta->seq, "", path, sizeof path);
+    snprintf(tmp, sizeof tmp, "%s/.snapshot.tmp", dir);
+    size_t hl = header_of(meta, len, h);
+    tms_put_le32(h + hl, tms_crc32c(tms_crc32c(0, h, hl), payload, len));
+    if ((mkdir(dir, 0750) != 0 && errno != EEXIST) || (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
+        e = errno;
+    const uint8_t *parts[2] = {h, payload};
+    size_t lens[2] = {HEADER, len};
+    for (int i = 0; !e && i < 2; i++)
+        for (size_t off = 0; !e && off < lens[i];) {
+            ssize_t w = write(fd, parts[i] + off, lens[i] - off);
+            if (w <= 0)
+                e = w < 0 ? errno : ENOSPC;
+            else
+                off += (size_t)w;
+        }
+    if (!e && fsync(fd) != 0)
+        e = errno;
+    if (fd >= 0 && close(fd) != 0 && !e)
+        e = errno;
+    if (!e && (rename(tmp, path) != 0 || fsync_dir(dir) != 0))
+        e = errno;
+    if (e) {
+        unlink(tmp);
+        snprintf(why, whylen, "snapshot %s: %s", path, strerror(e));
+        return e == ENOSPC || e == EDQUOT ? TMS_E_NOSPACE : TMS_E_IO;
+    }
+    prune(datadir);
+    return TMS_OK;
+}
+
+static int by_seq_desc(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x > y ? -1 : x < y;
+}
+
+tms_err tms_snapshot_list(const char *datadir, uint64_t **seqs, size_t *n)
+{
+    char dir[4200];
+    struct dirent *de;
+    size_t cap = 0;
+    *seqs = NULL;
+    *n = 0;
+    dir_of(datadir, dir, sizeof dir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? TMS_OK : TMS_E_IO;
+    while ((de = readdir(d))) {
+        const char *s = de->d_name;
+        if (strlen(s) != 25 || strspn(s, "0123456789") != 20 || strcmp(s + 20, ".snap"))
+            continue;
+        if (*n == cap) {
+            uint64_t *p = realloc(*seqs, (cap = cap ? cap * 2 : 8) * sizeof *p);
+            if (!p) {
+                closedir(d);
+                free(*seqs);
+                *seqs = NULL;
+                *n = 0;
+                return TMS_E_NOMEM;
+            }
+            *seqs = p;
+        }
+        (*seqs)[(*n)++] = strtoull(s, NULL, 10);
+    }
+    closedir(d);
+    if (*n)
+        qsort(*seqs, *n, sizeof **seqs, by_seq_desc);
+    return TMS_OK;
+}
+
+/* Check header h (of a file of `size` bytes) into m and *len: NULL, or why not. */
+static const char *parse_header(const uint8_t *h, uint64_t size, uint64_t seq, tms_snapshot_meta *m, uint64_t *len)
+{
+    if (size < HEADER || memcmp(h, MAGIC, 8) || tms_get_le32(h + 8) != 1 || tms_get_le32(h + 12) != 0)
+        return "not a snapshot of this version";
+    m->seq = tms_get_le64(h + 16);
+    memcpy(m->head, h + 24, 32);
+    memcpy(m->root, h + 56, 32);
+    m->time = (int64_t)tms_get_le64(h + 88);
+    memcpy(m->digest, h + 96, 32);
+    *len = tms_get_le64(h + 128);
+    if (m->seq != seq)
+        return "its seq is not its name's";
+    if (*len > MAX_PAYLOAD || *len != size - HEADER)
+        return "its length is not the file's (truncated or grown)";
+    return NULL;
+}
+
+tms_err tms_snapshot_read(const char *datadir, uint64_t seq, tms_snapshot_meta *meta, uint8_t **payload,
+                          size_t *len, char *why, size_t whylen)
+{
+    char path[4300];
+    uint8_t h[HEADER], digest[32];
+    struct stat st;
+    uint64_t plen = 0;
+    tms_err err = TMS_E_CORRUPT;
+    const char *bad = NULL;
+    *payload = NULL;
+    name_of(datadir, seq, "", path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? TMS_NOT_FOUND : TMS_E_IO;
+    if (fstat(fd, &st) != 0 || (st.st_size >= HEADER && pread(fd, h, HEADER, 0) != HEADER)) {
+        err = TMS_E_IO;
+        bad = strerror(errno);
+    } else if (!(bad = parse_header(h, (uint64_t)st.st_size, seq, meta, &plen)) &&
+               !(*payload = malloc(plen ? plen : 1))) {
+        err = TMS_E_NOMEM;
+        bad = "out of memory";
+    } else if (!bad && pread(fd, *payload, plen, HEADER) != (ssize_t)plen) {
+        err = TMS_E_IO;
+        bad = "cannot read it";
+    } else if (!bad && tms_crc32c(tms_crc32c(0, h, HEADER - 4), *payload, plen) != tms_get_le32(h + HEADER - 4)) {
+        bad = "its checksum fails";
+    } else if (!bad && (crypto_generichash(digest, 32, *payload, plen, NULL, 0),
+                        sodium_memcmp(digest, meta->digest, 32))) {
+        bad = "its state digest is not its content's";
+    }
+    close(fd);
+    if (!bad) {
+        *len = (size_t)plen;
+        return TMS_OK;
+    }
+    free(*payload);
+    *payload = NULL;
+    snprintf(why, whylen, "snapshot %s: %s", path, bad);
+    return err;
+}
+
+tms_err tms_snapshot_set_aside(const char *datadir, uint64_t seq)
+{
+    char path[4300], bad[4300], dir[4200];
+    name_of(datadir, seq, "", path, sizeof path);
+    name_of(datadir, seq, ".bad", bad, sizeof bad);
+    dir_of(datadir, dir, sizeof dir);
+    if (rename(path, bad) != 0 && errno != ENOENT)
+        return TMS_E_IO;
+    fsync_dir(dir);
+    return TMS_OK;
+}
