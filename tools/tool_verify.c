@@ -9,6 +9,9 @@
 #include "tool_common.h"
 #include "tool_replay.h"
 #include "tool_verify_tree.h"
+#include "snapshot.h"
+#include "snapshots.h"
+#include <msgpack.h>
 #include <sodium.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -33,6 +36,8 @@ static const char usage_verify[] =
     "the tree of the records up to its size. With --key VKEY (the log's\n"
     "verifier key, or a file holding it) every checkpoint must also be signed\n"
     "by it; without, signatures are not checked (\"signatures\":\"unchecked\").\n"
+    "Every kept snapshot (DIR/snapshots) is compared with the replayed state at\n"
+    "its seq: chain head, time and the digest of the state's encoding.\n"
     "\n"
     "Prints one JSON line:\n"
     "  {\"ok\":true,\"records\":N,\"last_seq\":N,\"head\":\"hex\",\"digest\":\"hex\",...}\n"
@@ -67,6 +72,9 @@ typedef struct vstate {
     char segment[256];
     char what[640];
     tool_treecheck tc;                   /* the Merkle tree file and the stored checkpoints */
+    const char *datadir;
+    uint64_t *snaps;                     /* the kept snapshots' seqs, ascending */
+    size_t nsnaps, next_snap, snaps_checked;
 } vstate;
 
 static void failure(vstate *s, const char *check, uint64_t seq, const char *segment, uint64_t offset,
@@ -192,11 +200,52 @@ static void locate(vstate *s)
     tms_log_iter_close(it);
 }
 
-/* At the projection's seq: the folded state's digest against the projection's. */
+/* A kept snapshot against the replayed state at its seq: its chain head,
+ * its record's time, and the digest of the state encoding. */
+static tms_err at_snapshot(vstate *s, const tms_fold_event *ev)
+{
+    char why[400];
+    uint8_t *payload = NULL, digest[TMS_HASH_LEN];
+    size_t len;
+    tms_snapshot_meta m;
+    msgpack_sbuffer enc;
+    uint64_t seq = ev->rec->seq;
+    tms_err err = tms_snapshot_read(s->datadir, seq, &m, &payload, &len, why, sizeof why);
+    free(payload);
+    if (err == TMS_NOT_FOUND)
+        return TMS_OK;   /* pruned by a writer meanwhile */
+    if (err) {
+        failure(s, "snapshot", seq, NULL, 0, why);
+        return TMS_OK;
+    }
+    msgpack_sbuffer_init(&enc);
+    if ((err = tms_state_snapshot_encode(ev->state, &enc)) == TMS_OK)
+        crypto_generichash(digest, sizeof digest, (const unsigned char *)enc.data, enc.size, NULL, 0);
+    msgpack_sbuffer_destroy(&enc);
+    if (err)
+        return err;
+    if (memcmp(m.head, ev->hash, TMS_HASH_LEN) || m.time != ev->rec->time)
+        failure(s, "snapshot", seq, NULL, 0, "a snapshot's chain head or time is not the log's at its seq");
+    else if (memcmp(m.digest, digest, TMS_HASH_LEN))
+        failure(s, "snapshot", seq, NULL, 0, "a snapshot's state differs from a replay of the log to its seq");
+    else
+        s->snaps_checked++;
+    return TMS_OK;
+}
+
+/* At the projection's seq: the folded state's digest against the projection's; at a snapshot's, the snapshot. */
 static tms_err at_projection(void *ctx, const tms_fold_event *ev)
 {
     vstate *s = ctx;
-    if (ev->rec->seq == s->pseq) {
+    while (s->next_snap < s->nsnaps && s->snaps[s->next_snap] < ev->rec->seq)
+        s->next_snap++;   /* beyond the log's end or skipped: said by report */
+    if (s->next_snap < s->nsnaps && s->snaps[s->next_snap] == ev->rec->seq) {
+        tms_err err = at_snapshot(s, ev);
+        s->next_snap++;
+        if (err)
+            return err;
+    }
+    if (s->proj && ev->rec->seq == s->pseq) {
         tms_err err = tms_state_projection_digest(ev->state, ev->rec->seq, ev->hash, s->digest);
         if (err)
             return err;
@@ -217,7 +266,7 @@ static int replay_and_compare(vstate *s)
     int rc = 0;
     if (!st)
         return tool_fail("out of memory");
-    o.on_effects = s->proj && s->pseq ? at_projection : NULL;
+    o.on_effects = (s->proj && s->pseq) || s->nsnaps ? at_projection : NULL;
     o.ctx = s;
     o.to_seq = s->last_seq;
     tms_err err = s->last_seq ? tool_fold(st, s->logdir, &o, &res, "tms-audit: replaying", s->last_seq) : TMS_OK;
@@ -303,6 +352,7 @@ static int report(vstate *s)
     json_object_set_new(o, "tree", json_string(!s->tc.tree ? "absent" : s->tc.tree_size == s->last_seq ? "match"
                                                                                                           : "behind"));
     json_object_set_new(o, "checkpoints", json_integer((json_int_t)s->tc.ncps));
+    json_object_set_new(o, "snapshots", json_integer((json_int_t)s->snaps_checked));
     json_object_set_new(o, "signatures", s->tc.have_key ? json_string(s->tc.key.name) : json_string("unchecked"));
     tool_print_json(o);
     if (s->proj && s->pseq < s->last_seq)
@@ -335,9 +385,18 @@ int tool_verify_main(int argc, char **argv)
     if (!data)
         return tool_fail("verify: --data DIR is required (try --help)");
     memset(&s, 0, sizeof s);
+    s.datadir = data;
+    if (tms_snapshot_list(data, &s.snaps, &s.nsnaps) != TMS_OK)
+        return tool_fail("verify: cannot list %s/snapshots", data);
+    for (size_t i = 0; i < s.nsnaps / 2; i++) {   /* ascending: the fold meets them in order */
+        uint64_t t = s.snaps[i];
+        s.snaps[i] = s.snaps[s.nsnaps - 1 - i];
+        s.snaps[s.nsnaps - 1 - i] = t;
+    }
     if (tool_log_dir(data, s.logdir, sizeof s.logdir) || tool_treecheck_begin(&s.tc, data, key) ||
         read_projection(&s, data) || scan_log(&s)) {
         tool_treecheck_free(&s.tc);
+        free(s.snaps);
         return TOOL_ERROR;
     }
     tool_treecheck_end(&s.tc, s.last_seq);
@@ -350,7 +409,10 @@ int tool_verify_main(int argc, char **argv)
         failure(&s, "projection", s.last_seq, "proj/data.mdb", 0, s.damaged);
     if (!s.failed && s.tc.failed)   /* the tree and the checkpoints, once the log itself and the replay hold */
         failure(&s, s.tc.check, s.tc.seq, NULL, 0, s.tc.what);
+    if (!s.failed && s.nsnaps && s.snaps[s.nsnaps - 1] > s.last_seq)
+        failure(&s, "snapshot", s.snaps[s.nsnaps - 1], NULL, 0, "a snapshot beyond the log's last seq");
     rc = report(&s);
+    free(s.snaps);
     tool_treecheck_free(&s.tc);
     return rc;
 }

@@ -285,6 +285,46 @@ static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
     return TMS_OK;
 }
 
+/* The state from the snapshot of a clean close instead of a fold, when all
+ * agree on where the log ends: the projection (believed, its as-of index
+ * level, read whole without a fault), the witness and the snapshot all at
+ * the log's last seq with its chain head, and the snapshot's state giving the
+ * projection's digest. Anything else folds the whole log (and a snapshot
+ * that disagrees with the log is set aside). 1 when the state came from it. */
+static int from_snapshot(tms_engine *e, level *l)
+{
+    char said[400];
+    uint8_t digest[TMS_HASH_LEN];
+    tms_state *st = NULL;
+    int64_t time = 0;
+    uint64_t last = tms_log_last_seq(e->log);
+    const uint8_t *head = tms_log_head(e->log);
+    if (!l->usable || l->hist_in_fold || !e->screened || e->opt.accept_loss || last == 0 || l->proj_seq != last ||
+        memcmp(l->proj_head, head, TMS_HASH_LEN) ||
+        (l->lc.witness.present && (l->lc.witness.seq != last || memcmp(l->lc.witness.head, head, TMS_HASH_LEN))))
+        return 0;
+    tms_err err = tms__snapshot_load(e->dir, last, head, &st, &time, said, sizeof said);
+    if (err == TMS_OK && (tms_state_projection_digest(st, 0, NULL, digest) != TMS_OK ||
+                          memcmp(digest, e->screen_digest, TMS_HASH_LEN))) {
+        snprintf(said, sizeof said, "the snapshot of seq %llu does not give the projection's digest: the log "
+                 "folded instead", (unsigned long long)last);   /* which is wrong, the fold will say */
+        err = TMS_E_CORRUPT;
+    }
+    if (said[0]) {
+        size_t n = strlen(e->report);
+        snprintf(e->report + n, sizeof e->report - n, "%s%s", n ? "; " : "", said);
+    }
+    if (err) {
+        tms_state_free(st);
+        return 0;
+    }
+    tms_state_free(e->state);
+    e->state = st;
+    e->last_time = time;
+    memcpy(e->head, head, TMS_HASH_LEN);
+    return 1;
+}
+
 /* Fold the whole log into the state and bring the projection level. One
  * exit: the catch-up transaction, if still open, is aborted there. */
 static tms_err load_state(tms_engine *e, char *why, size_t whylen)
@@ -300,6 +340,12 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
     }
     if ((err = tms__witness_read(e->dir, &l.lc.witness, why, whylen)))
         goto out;
+    if (from_snapshot(e, &l)) {   /* a clean close's snapshot: nothing to fold */
+        err = tms_log_cut_torn(e->log);
+        if (err)
+            snprintf(why, whylen, "cannot cut the torn tail of the log: %s", tms_strerror(err));
+        goto out;
+    }
     o.on_effects = level_record;
     o.ctx = &l;
     o.chain = TMS_LOG_ITER_CHAIN_CHECKED;   /* tms_log_open has just checked every frame and the chain, under our lock */
@@ -407,8 +453,17 @@ fail:
 
 void tms_engine_close(tms_engine *e)
 {
+    char why[300];
     if (!e)
         return;
+    if (e->opened && !e->failed && !e->behind && !tms_tree_behind(e->tree)) {   /* the next open starts here */
+        uint64_t size;
+        tms_tlog_hash root;
+        tms_tree_head(e->tree, &size, root);
+        if (size == tms_log_last_seq(e->log) &&
+            tms__snapshot_save(e->dir, e->state, size, e->head, root, e->last_time, why, sizeof why) != TMS_OK)
+            fprintf(stderr, "tmsperm: %s (the next open folds the log)\n", why);
+    }
     if (e->opened && !e->failed)   /* how far the log went, for the next open to check */
         tms__witness_write(e->dir, tms_log_last_seq(e->log), e->head);
     tms_tree_close(e->tree);

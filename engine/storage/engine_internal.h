@@ -35,4 +35,14 @@ void tms__loss_summary(const tms__loss_check *c, uint64_t last, char *out, size_
 /* Append an AcknowledgeLoss record to an open engine. */
 tms_err tms__acknowledge_loss(tms_engine *e, const char *reason, const char *evidence, char *why, size_t whylen);
 
+/* engine_snapshot.c: the state saved as the snapshot of seq (head, root,
+ * time of record seq), unless the newest snapshot is of seq already; and
+ * the state of the snapshot of exactly seq when it checks and its head is
+ * head (*st new, *time record seq's): TMS_NOT_FOUND when there is none; one
+ * that does not agree is set aside and said (said) as TMS_E_CORRUPT. */
+tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
+                           const uint8_t root[TMS_HASH_LEN], int64_t time, char *why, size_t whylen);
+tms_err tms__snapshot_load(const char *dir, uint64_t seq, const uint8_t head[TMS_HASH_LEN], tms_state **st,
+                           int64_t *time, char *said, size_t saidlen);
+
 #endif

@@ -363,7 +363,7 @@ try:
                            others=[("http://127.0.0.1:%d/" % dead, w2_vkey), ("http://127.0.0.1:%d" % port2, w2_vkey)])
         tlog = open(r.path("tmsd.log")).read()
         r.check("... the cosigned checkpoint holds only the cosignature that verifies",
-                third is not None and third.count("\u2014 witness.example/w1 ") == 1 and "w2" not in third, third)
+                third is not None and third.count("\u2014 witness.example/w1 ") == 1 and "\u2014 witness.example/w2 " not in third, third)
         r.check("... each failing witness is one level=warn line naming its URL",
                 'level=warn msg="witness http://127.0.0.1:%d/add-checkpoint: ' % dead in tlog and
                 'level=warn msg="witness http://127.0.0.1:%d/add-checkpoint: HTTP 404' % port2 in tlog, tlog[-2000:])

@@ -209,6 +209,13 @@ typedef struct tms_request_seen {
  * request_id) was seen; 0 when not. The tenant need not exist. */
 int tms_state_request(const tms_state *st, const char *tenant, const char *rid, tms_request_seen *out);
 tms_err tms_state_record_request(tms_state *st, const char *tenant, const char *rid, const tms_request_seen *first);
+/* Visit the request ids of tenant t (t == NULL: those of records naming no
+ * tenant that existed then, kept apart) sorted by (tenant, request id) bytes;
+ * fn returning non-zero stops (and is returned); -1 when out of memory. The
+ * strings and *first point into the state (valid as long as it is). */
+int tms_state_foreach_request(const tms_state *st, const tms_tenant *t,
+                              int (*fn)(void *ctx, const char *tenant, const char *rid, const tms_request_seen *first),
+                              void *ctx);
 
 /* ---- ordered walks (projection load, digests, tools) ---------------------
  * Each visits in byte order of ids and stops when fn returns non-zero

@@ -1,0 +1,29 @@
+/* fuzz_snapshot.c -- libFuzzer target: any bytes as a state snapshot
+ * (snapshot.h), what a damaged or forged snapshot file would hold. The
+ * decode answers TMS_OK or TMS_E_CORRUPT (TMS_E_NOMEM allowed), never
+ * crashes, over-reads or leaks; and a decode that succeeds gives a state
+ * that re-encodes to exactly the input (a snapshot's bytes are its state's
+ * digest). Seeds: TMS_SNAPSHOT_SEEDS=DIR tests/test_snapshot writes them. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "snapshot.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    tms_state *st;
+    char why[256];
+    tms_err err = tms_state_snapshot_decode(data, size, &st, why, sizeof why);
+    if (err != TMS_OK) {
+        if ((err != TMS_E_CORRUPT && err != TMS_E_NOMEM) || st || !why[0])
+            abort();
+        return 0;
+    }
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    if (tms_state_snapshot_encode(st, &sb) != TMS_OK || sb.size != size || memcmp(sb.data, data, size))
+        abort();   /* invariant failed: a decoded snapshot re-encodes to itself */
+    msgpack_sbuffer_destroy(&sb);
+    tms_state_free(st);
+    return 0;
+}
