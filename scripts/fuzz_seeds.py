@@ -44,13 +44,13 @@ def mth(ls):   # RFC 9162 2.1.1
     return node_hash(mth(ls[:k]), mth(ls[k:]))
 
 
-def path(m, ls):   # RFC 9162 2.1.3.1, leaf side first
+def audit_path(m, ls):   # RFC 9162 2.1.3.1 PATH, leaf side first
     if len(ls) == 1:
         return []
     k = split(len(ls))
     if m < k:
-        return path(m, ls[:k]) + [mth(ls[k:])]
-    return path(m - k, ls[k:]) + [mth(ls[:k])]
+        return audit_path(m, ls[:k]) + [mth(ls[k:])]
+    return audit_path(m - k, ls[k:]) + [mth(ls[:k])]
 
 
 def subproof(m, ls, b):   # RFC 9162 2.1.4.1
@@ -110,7 +110,7 @@ def tlog_seeds(out):
         ls = leaves[:size]
         rt = mth(ls)
         for n in sorted({0, size // 2, size - 1}):
-            put_t("proof", "incl%03d" % i, proof_seed(n, size, 0, ls[n], rt, z, path(n, ls)))
+            put_t("proof", "incl%03d" % i, proof_seed(n, size, 0, ls[n], rt, z, audit_path(n, ls)))
             i += 1
         for m in sorted({1, size // 2 or 1, size - 1 or 1, size}):
             put_t("proof", "cons%03d" % i, proof_seed(0, size, m, z, rt, mth(ls[:m]), subproof(m, ls, True)))
@@ -249,7 +249,7 @@ def trust_seeds(out, bindir=None, demo=None):
     for size in (1, 2, 3, 7, 8, 13, 33, 40):
         ls = leaves[:size]
         for n in sorted({0, size // 2, size - 1}):
-            put("proof_json", "incl%03d" % i, incl(n + 1, size, payloads[n], path(n, ls)))
+            put("proof_json", "incl%03d" % i, incl(n + 1, size, payloads[n], audit_path(n, ls)))
             i += 1
         for m in sorted({1, size // 2 or 1, size}):
             put("proof_json", "cons%03d" % i, cons(m, size, subproof(m, ls, True)))
