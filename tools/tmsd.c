@@ -6,6 +6,7 @@
 #include <malloc.h>
 #include <sys/un.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,6 +113,48 @@ static int bad_value(const char *opt, const char *v, const char *want)
     return 2;
 }
 
+/* The options of SPEC section 11 and NATS credentials: -1 when a is none of them, 0 when taken, else the exit
+ * status of a bad value. */
+static int trust_option(tms_daemon_options *o, const char *a, const char *v, size_t *nwit, size_t *nwkey)
+{
+    static const struct { const char *name; size_t off; } files[] = {
+        {"--signing-key", offsetof(tms_daemon_options, signing_key)},
+        {"--leader-key", offsetof(tms_daemon_options, leader_key)},
+        {"--nats-creds", offsetof(tms_daemon_options, nats_creds)},
+        {"--nats-nkey", offsetof(tms_daemon_options, nats_nkey_seed)},
+        {"--nats-user", offsetof(tms_daemon_options, nats_user)},
+        {"--nats-password-file", offsetof(tms_daemon_options, nats_password_file)},
+        {"--nats-token-file", offsetof(tms_daemon_options, nats_token_file)},
+        {"--nats-ca", offsetof(tms_daemon_options, nats_ca)},
+        {"--nats-cert", offsetof(tms_daemon_options, nats_cert)},
+        {"--nats-key", offsetof(tms_daemon_options, nats_key)}};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        if (!strcmp(a, files[i].name)) {
+            *(const char **)((char *)o + files[i].off) = v;
+            return 0;
+        }
+    if (!strcmp(a, "--checkpoint-interval")) {
+        long long ms = seconds_ms(v);
+        if (ms <= 0 || ms > 86400000)
+            return bad_value(a, v, "a number of seconds above 0, at most a day");
+        o->checkpoint_interval_ms = (unsigned)ms;
+        return 0;
+    }
+    if (!strcmp(a, "--witness")) {
+        if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || *nwit == 7)
+            return bad_value(a, v, "an http:// or https:// URL (at most 7 witnesses)");
+        o->witnesses[(*nwit)++] = v;
+        return 0;
+    }
+    if (!strcmp(a, "--witness-key")) {
+        if (*nwkey == 7)
+            return bad_value(a, v, "at most 7 witness keys");
+        o->witness_keys[(*nwkey)++] = v;
+        return 0;
+    }
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     tms_daemon_options o;
@@ -138,6 +181,7 @@ int main(int argc, char **argv)
         {"nats-cert", required_argument, NULL, 0}, {"nats-key", required_argument, NULL, 0},
         {NULL, 0, NULL, 0}};
     size_t nwit = 0, nwkey = 0;
+    int rc;
     int c, idx;
     char name[64];
     opterr = 0;   /* our messages: one line, naming the option */
@@ -203,30 +247,10 @@ int main(int argc, char **argv)
                 return bad_value(a, v, "a number of seconds above 0");
             *(!strcmp(a, "--idle-timeout") ? &o.idle_timeout_ms
               : !strcmp(a, "--idle-exit") ? &o.idle_exit_ms : &o.hello_timeout_ms) = (unsigned)ms;
-        } else if (!strcmp(a, "--signing-key")) o.signing_key = v;
-        else if (!strcmp(a, "--checkpoint-interval")) {
-            long long ms = seconds_ms(v);
-            if (ms <= 0 || ms > 86400000)
-                return bad_value(a, v, "a number of seconds above 0, at most a day");
-            o.checkpoint_interval_ms = (unsigned)ms;
-        } else if (!strcmp(a, "--witness")) {
-            if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || nwit == 7)
-                return bad_value(a, v, "an http:// or https:// URL (at most 7 witnesses)");
-            o.witnesses[nwit++] = v;
-        } else if (!strcmp(a, "--witness-key")) {
-            if (nwkey == 7)
-                return bad_value(a, v, "at most 7 witness keys");
-            o.witness_keys[nwkey++] = v;
-        } else if (!strcmp(a, "--leader-key")) o.leader_key = v;
-        else if (!strcmp(a, "--nats-creds")) o.nats_creds = v;
-        else if (!strcmp(a, "--nats-nkey")) o.nats_nkey_seed = v;
-        else if (!strcmp(a, "--nats-user")) o.nats_user = v;
-        else if (!strcmp(a, "--nats-password-file")) o.nats_password_file = v;
-        else if (!strcmp(a, "--nats-token-file")) o.nats_token_file = v;
-        else if (!strcmp(a, "--nats-ca")) o.nats_ca = v;
-        else if (!strcmp(a, "--nats-cert")) o.nats_cert = v;
-        else if (!strcmp(a, "--nats-key")) o.nats_key = v;
-        else if (!strcmp(a, "--map-bytes")) {
+        } else if ((rc = trust_option(&o, a, v, &nwit, &nwkey)) >= 0) {
+            if (rc)
+                return rc;
+        } else if (!strcmp(a, "--map-bytes")) {
             if (number(v, 65536, 1ull << 40, &n))
                 return bad_value(a, v, "a byte count from 65536 to 1 TiB");
             o.map_bytes = (size_t)n;

@@ -586,16 +586,11 @@ int tms_daemon_run(const tms_daemon_options *opt)
     }
     uv_loop_init(&loop);
     d.loop = &loop;
-    if (opt->signing_key && checkpoint_start(&d, why, sizeof why)) {
-        fprintf(stderr, "tmsd: %s\n", why);
-        uv_walk(&loop, close_any, NULL);
-        uv_run(&loop, UV_RUN_DEFAULT);
-        uv_loop_close(&loop);
-        goto done;
-    }
-    if ((opt->replica_of && replica_start(&d, why, sizeof why)) ||
-        ((opt->http || opt->metrics) && http_start(&d, why, sizeof why))) {
-        fprintf(stderr, "tmsd: %s: %s\n", d.http ? "--http/--metrics" : "--replica-of", why);
+    const char *what = NULL;
+    if ((opt->signing_key && checkpoint_start(&d, why, sizeof why) && (what = "--signing-key")) ||
+        (opt->replica_of && replica_start(&d, why, sizeof why) && (what = "--replica-of")) ||
+        ((opt->http || opt->metrics) && http_start(&d, why, sizeof why) && (what = "--http/--metrics"))) {
+        fprintf(stderr, "tmsd: %s: %s\n", what, why);
         http_abandon(&d);
         uv_walk(&loop, close_any, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);

@@ -23,32 +23,6 @@
 #include <time.h>
 #include <unistd.h>
 
-struct tms_engine {
-    char dir[4096];
-    int lock_fd;
-    tms_log *log;
-    tms_store *store;
-    tms_tree *tree;                 /* the Merkle tree's stored hashes (tree.h), level with the log */
-    char tree_error[200];           /* why the tree lags the log ("" when level): the next group catches up */
-    tms_state *state;               /* the domain state after the last durable record */
-    uint8_t head[TMS_HASH_LEN];     /* chain head at the log's last record */
-    int64_t last_time;              /* time of the last record: times never go backwards */
-    tms_engine_options opt;
-    msgpack_sbuffer buf;            /* record encoding scratch */
-    tms_err behind;                 /* log synced, projection commit failed (why): the group's effects stay
-                                       in the state until written (catch_up); 0 = level */
-    char read_only[300];            /* why writes are refused while behind, "" when they are not */
-    int durable;                    /* the last submit's records reached the log (verdicts final) */
-    int failed;                     /* the projection map could not be grown: no more writes */
-    char report[600];
-    char loss[600];                 /* evidence of records missing from the log, when acknowledged */
-    char loss_record[TMS_TEXT_MAX + 1];   /* ... as the AcknowledgeLoss record keeps it */
-    int opened;                     /* open succeeded: close may write the witness (never after a refusal) */
-    tms_history_batch history;      /* what the group in flight writes into the as-of index: kept until its
-                                       projection commit holds (catch_up writes it again) */
-    int screened;                   /* the projection was read whole before it was opened for writing */
-    uint8_t screen_digest[TMS_HASH_LEN];   /* ... and its state digest then */
-};
 
 char *tms_data_path(char *buf, size_t len, const char *dir, const char *leaf)
 {
@@ -294,7 +268,6 @@ static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
 static int from_snapshot(tms_engine *e, level *l)
 {
     char said[400];
-    uint8_t digest[TMS_HASH_LEN];
     tms_state *st = NULL;
     int64_t time = 0;
     uint64_t last = tms_log_last_seq(e->log);
@@ -303,21 +276,13 @@ static int from_snapshot(tms_engine *e, level *l)
         memcmp(l->proj_head, head, TMS_HASH_LEN) ||
         (l->lc.witness.present && (l->lc.witness.seq != last || memcmp(l->lc.witness.head, head, TMS_HASH_LEN))))
         return 0;
-    tms_err err = tms__snapshot_load(e->dir, last, head, &st, &time, said, sizeof said);
-    if (err == TMS_OK && (tms_state_projection_digest(st, 0, NULL, digest) != TMS_OK ||
-                          memcmp(digest, e->screen_digest, TMS_HASH_LEN))) {
-        snprintf(said, sizeof said, "the snapshot of seq %llu does not give the projection's digest: the log "
-                 "folded instead", (unsigned long long)last);   /* which is wrong, the fold will say */
-        err = TMS_E_CORRUPT;
-    }
+    tms_err err = tms__snapshot_load(e->dir, last, head, e->screen_digest, &st, &time, said, sizeof said);
     if (said[0]) {
         size_t n = strlen(e->report);
         snprintf(e->report + n, sizeof e->report - n, "%s%s", n ? "; " : "", said);
     }
-    if (err) {
-        tms_state_free(st);
+    if (err)
         return 0;
-    }
     tms_state_free(e->state);
     e->state = st;
     e->last_time = time;
@@ -378,26 +343,6 @@ out:
     return err;
 }
 
-/* The Merkle tree, level with the recovered log (rebuilt from it where it cannot be believed). */
-static tms_err open_tree(tms_engine *e, char *why, size_t whylen)
-{
-    char logdir[4200];
-    uint64_t rebuilt = 0, last = tms_log_last_seq(e->log);
-    tms_err err = tms_tree_open_writer(e->dir, tms_data_path(logdir, sizeof logdir, e->dir, "log"), last, &e->tree,
-                                       &rebuilt, why, whylen);
-    if (err == TMS_OK && rebuilt && rebuilt < last) {   /* a whole rebuild of a new tree is not news */
-        size_t n = strlen(e->report);
-        snprintf(e->report + n, sizeof e->report - n, "%sMerkle tree: %llu records' hashes recomputed from the log",
-                 n ? "; " : "", (unsigned long long)rebuilt);
-    }
-    char said[300] = "";
-    if (!err && (err = tms_tree_check_signed(e->tree, e->dir, logdir, last, said, sizeof said)) == TMS_OK && said[0]) {
-        size_t n = strlen(e->report);
-        snprintf(e->report + n, sizeof e->report - n, "%s%s", n ? "; " : "", said);
-    }
-    return err;
-}
-
 tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engine **out, char *why, size_t whylen)
 {
     char path[4200];
@@ -435,7 +380,7 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
     if ((err = screen_projection(e, why, whylen)) ||
         (err = tms_store_open_sized(tms_data_path(path, sizeof path, dir, "proj"), TMS_STORE_WRITE,
                                      e->opt.map_bytes, &e->store, why, whylen)) ||
-        (err = load_state(e, why, whylen)) || (err = open_tree(e, why, whylen)))
+        (err = load_state(e, why, whylen)) || (err = tms__engine_open_tree(e, why, whylen)))
         goto fail;
     if (e->loss[0] && (err = tms__acknowledge_loss(e, e->opt.accept_loss, e->loss_record, why, whylen)))
         goto fail;
@@ -603,28 +548,6 @@ static void unstage(tms_engine *e, tms_txn *tx)
     tms_state_rollback(e->state, none);   /* the state was committed before the group */
 }
 
-/* The log synced the group: its leaves go into the tree. A tree that cannot
- * be written lags the log (derived data: the group stands) and catches up
- * at the next group or open; tms_engine_tree_error says why meanwhile. */
-static void tree_durable(tms_engine *e)
-{
-    char logdir[4200];
-    tms_err err = TMS_OK;
-    if (!tms_tree_behind(e->tree) && (err = tms_tree_commit(e->tree)) == TMS_OK) {
-        e->tree_error[0] = '\0';
-        return;
-    }
-    if (!err) {
-        tms_tree_discard(e->tree);
-        err = tms_tree_catch_up(e->tree, tms_data_path(logdir, sizeof logdir, e->dir, "log"),
-                                tms_log_last_seq(e->log), e->tree_error, sizeof e->tree_error);
-    }
-    if (err && !e->tree_error[0])
-        snprintf(e->tree_error, sizeof e->tree_error, "the Merkle tree cannot be written: %s", tms_strerror(err));
-    else if (!err)
-        e->tree_error[0] = '\0';
-}
-
 /* The group staged in the state, the log and tx becomes durable: log
  * fdatasync, then the projection commit (with the group's frame locator).
  * After a failed sync nothing of the group stays; after a failed commit the
@@ -640,7 +563,7 @@ static tms_err make_durable(tms_engine *e, tms_txn *tx, char *why, size_t whylen
     }
     e->durable = 1;
     memcpy(e->head, tms_log_head(e->log), TMS_HASH_LEN);
-    tree_durable(e);
+    tms__engine_tree_durable(e);
     if (e->opt.crash_after_log_sync) {
         unstage(e, tx);   /* as if the process died here: the log has it, memory and projection do not */
         e->failed = 1;

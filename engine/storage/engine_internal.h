@@ -4,6 +4,44 @@
 #define TMS_ENGINE_INTERNAL_H
 
 #include "engine.h"
+#include "history.h"
+#include "log.h"
+#include "store.h"
+#include "tree.h"
+#include <msgpack.h>
+
+/* The writer (engine.h): private to storage's engine*.c files. */
+struct tms_engine {
+    char dir[4096];
+    int lock_fd;
+    tms_log *log;
+    tms_store *store;
+    tms_tree *tree;                 /* the Merkle tree's stored hashes (tree.h), level with the log */
+    char tree_error[200];           /* why the tree lags the log ("" when level): the next group catches up */
+    tms_state *state;               /* the domain state after the last durable record */
+    uint8_t head[TMS_HASH_LEN];     /* chain head at the log's last record */
+    int64_t last_time;              /* time of the last record: times never go backwards */
+    tms_engine_options opt;
+    msgpack_sbuffer buf;            /* record encoding scratch */
+    tms_err behind;                 /* log synced, projection commit failed (why): the group's effects stay
+                                       in the state until written (catch_up); 0 = level */
+    char read_only[300];            /* why writes are refused while behind, "" when they are not */
+    int durable;                    /* the last submit's records reached the log (verdicts final) */
+    int failed;                     /* the projection map could not be grown: no more writes */
+    char report[600];
+    char loss[600];                 /* evidence of records missing from the log, when acknowledged */
+    char loss_record[TMS_TEXT_MAX + 1];   /* ... as the AcknowledgeLoss record keeps it */
+    int opened;                     /* open succeeded: close may write the witness (never after a refusal) */
+    tms_history_batch history;      /* what the group in flight writes into the as-of index: kept until its
+                                       projection commit holds (catch_up writes it again) */
+    int screened;                   /* the projection was read whole before it was opened for writing */
+    uint8_t screen_digest[TMS_HASH_LEN];   /* ... and its state digest then */
+};
+
+/* engine_tree.c: open the tree level with the log (after the fold); and, once a group is synced, its leaves
+ * into the tree (a tree that cannot be written lags and catches up; tree_error says why meanwhile). */
+tms_err tms__engine_open_tree(tms_engine *e, char *why, size_t whylen);
+void tms__engine_tree_durable(tms_engine *e);
 
 typedef struct tms__witness {
     int present;
@@ -37,12 +75,14 @@ tms_err tms__acknowledge_loss(tms_engine *e, const char *reason, const char *evi
 
 /* engine_snapshot.c: the state saved as the snapshot of seq (head, root,
  * time of record seq), unless the newest snapshot is of seq already; and
- * the state of the snapshot of exactly seq when it checks and its head is
- * head (*st new, *time record seq's): TMS_NOT_FOUND when there is none; one
- * that does not agree is set aside and said (said) as TMS_E_CORRUPT. */
+ * the state of the snapshot of exactly seq when it checks, its head is head
+ * and its state gives proj_digest (the projection's, read at open) (*st new,
+ * *time record seq's): TMS_NOT_FOUND when there is none; TMS_E_CORRUPT with
+ * said when it does not agree (set aside when it contradicts the log). */
 tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
                            const uint8_t root[TMS_HASH_LEN], int64_t time, char *why, size_t whylen);
-tms_err tms__snapshot_load(const char *dir, uint64_t seq, const uint8_t head[TMS_HASH_LEN], tms_state **st,
-                           int64_t *time, char *said, size_t saidlen);
+tms_err tms__snapshot_load(const char *dir, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
+                           const uint8_t proj_digest[TMS_HASH_LEN], tms_state **st, int64_t *time, char *said,
+                           size_t saidlen);
 
 #endif

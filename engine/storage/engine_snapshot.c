@@ -48,9 +48,11 @@ tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, c
     return err;
 }
 
-tms_err tms__snapshot_load(const char *dir, uint64_t seq, const uint8_t head[TMS_HASH_LEN], tms_state **st,
-                           int64_t *time, char *said, size_t saidlen)
+tms_err tms__snapshot_load(const char *dir, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
+                           const uint8_t proj_digest[TMS_HASH_LEN], tms_state **st, int64_t *time, char *said,
+                           size_t saidlen)
 {
+    uint8_t digest[TMS_HASH_LEN];
     char why[300];
     uint8_t *payload = NULL;
     size_t len = 0;
@@ -69,8 +71,17 @@ tms_err tms__snapshot_load(const char *dir, uint64_t seq, const uint8_t head[TMS
     if (err == TMS_E_CORRUPT) {   /* never trusted again: kept as evidence, said in the open's report */
         tms_snapshot_set_aside(dir, seq);
         snprintf(said, saidlen, "%s; set aside (.bad), the log folded instead", why);
+    } else if (err == TMS_OK && (tms_state_projection_digest(*st, 0, NULL, digest) != TMS_OK ||
+                                 memcmp(digest, proj_digest, TMS_HASH_LEN))) {
+        snprintf(said, saidlen, "the snapshot of seq %llu does not give the projection's digest: the log folded "
+                 "instead", (unsigned long long)seq);   /* which of the two is wrong, the fold will say */
+        err = TMS_E_CORRUPT;
     }
     if (err == TMS_OK)
         *time = m.time;
+    else {
+        tms_state_free(*st);
+        *st = NULL;
+    }
     return err;
 }
