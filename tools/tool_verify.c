@@ -218,6 +218,8 @@ static tms_err at_snapshot(vstate *s, const tms_fold_event *ev)
         failure(s, "snapshot", seq, NULL, 0, why);
         return TMS_OK;
     }
+    if (m.schema != TMS_SCHEMA_VERSION || strcmp(m.build, tms_version()))
+        return TMS_OK;   /* another version's encoding: not compared (the writer does not use it either) */
     msgpack_sbuffer_init(&enc);
     if ((err = tms_state_snapshot_encode(ev->state, &enc)) == TMS_OK)
         crypto_generichash(digest, sizeof digest, (const unsigned char *)enc.data, enc.size, NULL, 0);

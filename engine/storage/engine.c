@@ -535,7 +535,10 @@ static tms_err stage_batch(tms_engine *e, tms_txn **tx, tms_submission *subs, si
         tms_tree_discard(e->tree);
         return err;
     }
-    e->last_time = now;
+    if (tms_log_staged(e->log)) {   /* a batch of repeats logs nothing: no record has its time */
+        e->time_before = e->last_time;
+        e->last_time = now;
+    }
     return TMS_OK;
 }
 
@@ -543,6 +546,7 @@ static tms_err stage_batch(tms_engine *e, tms_txn **tx, tms_submission *subs, si
 static void unstage(tms_engine *e, tms_txn *tx)
 {
     tms_state_mark none = {0, 0};
+    e->last_time = e->time_before;   /* the records of that time were never logged */
     tms_tree_discard(e->tree);
     tms_txn_abort(tx);
     tms_state_rollback(e->state, none);   /* the state was committed before the group */
@@ -684,6 +688,7 @@ tms_err tms_engine_replicate(tms_engine *e, const uint8_t *const *frames, const 
     tms_err err = TMS_OK;
     tms_state_mark mark = tms_state_mark_get(e->state);
     int64_t last_time = e->last_time;
+    e->time_before = last_time;   /* what a failed sync restores (unstage) */
     why[0] = '\0';
     e->durable = 0;
     if (e->failed || e->behind) {

@@ -21,6 +21,7 @@ struct tms_engine {
     tms_state *state;               /* the domain state after the last durable record */
     uint8_t head[TMS_HASH_LEN];     /* chain head at the log's last record */
     int64_t last_time;              /* time of the last record: times never go backwards */
+    int64_t time_before;            /* ... before the group being made durable (a failed sync restores it) */
     tms_engine_options opt;
     msgpack_sbuffer buf;            /* record encoding scratch */
     tms_err behind;                 /* log synced, projection commit failed (why): the group's effects stay

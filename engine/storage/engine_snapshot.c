@@ -17,26 +17,44 @@
 #include <stdlib.h>
 #include <string.h>
 
-tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
-                           const uint8_t root[TMS_HASH_LEN], int64_t time, char *why, size_t whylen)
+/* Before a new snapshot: set aside those no longer of this log (beyond its end: it was cut; or at seq with another
+ * chain head). 1 when the newest left is of seq with head (nothing to write). */
+static int forget_others(const char *dir, uint64_t seq, const uint8_t head[TMS_HASH_LEN])
 {
     uint64_t *seqs = NULL;
     size_t n = 0;
-    msgpack_sbuffer enc;
+    int have = 0;
     tms_snapshot_meta m;
-    if (seq == 0)
-        return TMS_OK;
-    if (tms_snapshot_list(dir, &seqs, &n) == TMS_OK && n && seqs[0] == seq) {
-        free(seqs);
-        return TMS_OK;   /* the newest is already of this seq (a snapshot is never rewritten) */
+    if (tms_snapshot_list(dir, &seqs, &n) != TMS_OK)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        if (seqs[i] < seq)
+            break;
+        if (seqs[i] == seq && tms_snapshot_meta_read(dir, seq, &m) == TMS_OK && !memcmp(m.head, head, TMS_HASH_LEN) &&
+            m.schema == TMS_SCHEMA_VERSION && !strcmp(m.build, tms_version()))
+            have = 1;
+        else
+            tms_snapshot_set_aside(dir, seqs[i]);
     }
     free(seqs);
+    return have;
+}
+
+tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
+                           const uint8_t root[TMS_HASH_LEN], int64_t time, char *why, size_t whylen)
+{
+    msgpack_sbuffer enc;
+    tms_snapshot_meta m;
+    if (seq == 0 || forget_others(dir, seq, head))
+        return TMS_OK;   /* the newest is of this seq and this log already (a snapshot is never rewritten) */
     msgpack_sbuffer_init(&enc);
     tms_err err = tms_state_snapshot_encode(st, &enc);
     if (err) {
         snprintf(why, whylen, "snapshot: cannot encode the state: %s", tms_strerror(err));
     } else {
         memset(&m, 0, sizeof m);
+        m.schema = TMS_SCHEMA_VERSION;
+        snprintf(m.build, sizeof m.build, "%s", tms_version());
         m.seq = seq;
         memcpy(m.head, head, TMS_HASH_LEN);
         memcpy(m.root, root, TMS_HASH_LEN);
@@ -60,6 +78,12 @@ tms_err tms__snapshot_load(const char *dir, uint64_t seq, const uint8_t head[TMS
     *st = NULL;
     said[0] = '\0';
     tms_err err = tms_snapshot_read(dir, seq, &m, &payload, &len, why, sizeof why);
+    if (err == TMS_OK && (m.schema != TMS_SCHEMA_VERSION || strcmp(m.build, tms_version()))) {
+        free(payload);   /* not bad: another version's rules may have made another state; folded, and replaced */
+        snprintf(said, saidlen, "the snapshot of seq %llu was written by tmsperm %s: the log folded instead",
+                 (unsigned long long)seq, m.build);
+        return TMS_NOT_FOUND;
+    }
     if (err == TMS_OK && sodium_memcmp(m.head, head, TMS_HASH_LEN)) {
         snprintf(why, sizeof why, "snapshot of seq %llu: its chain head is not the log's there (another log)",
                  (unsigned long long)seq);

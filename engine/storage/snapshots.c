@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #define MAGIC "TMSSNAP1"
-#define HEADER (8 + 4 + 4 + 8 + 32 + 32 + 8 + 32 + 8 + 4)
+#define HEADER (8 + 4 + 4 + 8 + 32 + 32 + 8 + 32 + 16 + 8 + 4)
 #define MAX_PAYLOAD ((uint64_t)1 << 40)
 
 static void dir_of(const char *datadir, char *out, size_t len) { snprintf(out, len, "%s/snapshots", datadir); }
@@ -29,12 +29,14 @@ static size_t header_of(const tms_snapshot_meta *m, uint64_t len, uint8_t h[HEAD
     memset(h, 0, HEADER);
     memcpy(h, MAGIC, 8);
     tms_put_le32(h + 8, 1);
+    tms_put_le32(h + 12, m->schema);
     tms_put_le64(h + 16, m->seq);
     memcpy(h + 24, m->head, 32);
     memcpy(h + 56, m->root, 32);
     tms_put_le64(h + 88, (uint64_t)m->time);
     memcpy(h + 96, m->digest, 32);
-    tms_put_le64(h + 128, len);
+    memcpy(h + 128, m->build, strnlen(m->build, 15));   /* NUL-padded to 16 (h is zeroed) */
+    tms_put_le64(h + 144, len);
     return HEADER - 4;   /* the CRC's place */
 }
 
@@ -143,14 +145,16 @@ tms_err tms_snapshot_list(const char *datadir, uint64_t **seqs, size_t *n)
 /* Check header h (of a file of `size` bytes) into m and *len: NULL, or why not. */
 static const char *parse_header(const uint8_t *h, uint64_t size, uint64_t seq, tms_snapshot_meta *m, uint64_t *len)
 {
-    if (size < HEADER || memcmp(h, MAGIC, 8) || tms_get_le32(h + 8) != 1 || tms_get_le32(h + 12) != 0)
+    if (size < HEADER || memcmp(h, MAGIC, 8) || tms_get_le32(h + 8) != 1 || h[143] != 0)
         return "not a snapshot of this version";
+    m->schema = tms_get_le32(h + 12);
+    memcpy(m->build, h + 128, 16);
     m->seq = tms_get_le64(h + 16);
     memcpy(m->head, h + 24, 32);
     memcpy(m->root, h + 56, 32);
     m->time = (int64_t)tms_get_le64(h + 88);
     memcpy(m->digest, h + 96, 32);
-    *len = tms_get_le64(h + 128);
+    *len = tms_get_le64(h + 144);
     if (m->seq != seq)
         return "its seq is not its name's";
     if (*len > MAX_PAYLOAD || *len != size - HEADER)
@@ -197,6 +201,22 @@ tms_err tms_snapshot_read(const char *datadir, uint64_t seq, tms_snapshot_meta *
     *payload = NULL;
     snprintf(why, whylen, "snapshot %s: %s", path, bad);
     return err;
+}
+
+tms_err tms_snapshot_meta_read(const char *datadir, uint64_t seq, tms_snapshot_meta *meta)
+{
+    char path[4300];
+    uint8_t h[HEADER];
+    struct stat st;
+    uint64_t len;
+    name_of(datadir, seq, "", path, sizeof path);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? TMS_NOT_FOUND : TMS_E_IO;
+    int ok = fstat(fd, &st) == 0 && st.st_size >= HEADER && pread(fd, h, HEADER, 0) == HEADER &&
+             !parse_header(h, (uint64_t)st.st_size, seq, meta, &len);
+    close(fd);
+    return ok ? TMS_OK : TMS_E_CORRUPT;
 }
 
 tms_err tms_snapshot_set_aside(const char *datadir, uint64_t seq)

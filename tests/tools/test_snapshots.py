@@ -102,12 +102,13 @@ lasth = verify(h)[1]["last_seq"]
 hsnap = os.path.join(h, "snapshots", "%020d.snap" % lasth)
 real = open(hsnap, "rb").read()
 other = open(gsnap, "rb").read()   # gother's state, of the same length of log
-payload = other[140:]
+HEADER = 156   # snapshots.h: ... digest[32] at 96, build[16] at 128, length at 144, CRC32C at 152
+payload = other[HEADER:]
 import hashlib  # noqa: E402
-hdr = bytearray(real[:140])
+hdr = bytearray(real[:HEADER])
 hdr[96:128] = hashlib.blake2b(payload, digest_size=32).digest()
-hdr[128:136] = struct.pack("<Q", len(payload))
-hdr[136:140] = struct.pack("<I", crc32c(payload, crc32c(bytes(hdr[:136]))))
+hdr[144:152] = struct.pack("<Q", len(payload))
+hdr[152:156] = struct.pack("<I", crc32c(payload, crc32c(bytes(hdr[:152]))))
 open(hsnap, "wb").write(bytes(hdr) + payload)
 rc, v, err = verify(h)
 r.check("verify: a snapshot whose state is not the log's (check snapshot)", rc == 1 and v.get("check") == "snapshot",
@@ -117,4 +118,41 @@ r.check("the open does not take it (not the projection's digest): the log is fol
         "projection's digest" in err, err)
 rc, out, err = r.run("tmsctl", "--data", h, "show", "gother", "extension", "100")
 r.check("... nothing of the forged state is served", rc == 1 and out == "", out)
+# a snapshot written by another version is not used (another version's rules may make another state), nor
+# called bad; the close replaces it
+k = r.path("k")
+r.submit(k, more("kk", 2))
+lastk = verify(k)[1]["last_seq"]
+ksnap = os.path.join(k, "snapshots", "%020d.snap" % lastk)
+raw = bytearray(open(ksnap, "rb").read())
+raw[128:144] = b"0.0.1".ljust(16, b"\0")
+raw[152:156] = struct.pack("<I", crc32c(bytes(raw[HEADER:]), crc32c(bytes(raw[:152]))))
+open(ksnap, "wb").write(bytes(raw))
+rc, out, err = r.run("tmsctl", "--data", k, "check", "kk", "extension", "100", "reports.view")
+rc, out, err = r.run("tmsctl", "--data", k, "submit", stdin=json.dumps(more("kk2", 1)[0]) + "\n")
+r.check("another version's snapshot: the log folded, said, not set aside", rc == 0 and "written by tmsperm 0.0.1" in err
+        and not os.path.exists(ksnap + ".bad"), err)
+
+# after a loss accepted below a snapshot's seq, the snapshots beyond the log are set aside at the next close,
+# and the new ones are kept (they were pruned in favour of the old, higher seqs once)
+c = r.path("c")
+r.submit(c, more("cc", 20))
+seg = os.path.join(c, "log", sorted(os.listdir(os.path.join(c, "log")))[-1])
+os.truncate(seg, os.path.getsize(seg) - 400)
+rc, _, err = r.run("tmsctl", "--data", c, "accept-loss", "--reason", "test: cut below a snapshot")
+r.submit(c, more("cc2", 1))
+r.submit(c, more("cc3", 1))
+rc, v, err = verify(c)
+lastc = v.get("last_seq")
+r.check("after an accepted loss: verify holds, the newest snapshot is of the log's last seq",
+        rc == 0 and snaps(c)[-1] == "%020d.snap" % lastc, (v, err, snaps(c)))
+
+# a retry of a request id alone at the end of a session: the snapshot's time is still the last record's
+rr = r.path("rr")
+r.submit(rr, more("rr", 2))
+retry = json.dumps(more("rr", 2)[-1]) + "\n"
+r.run("tmsctl", "--data", rr, "submit", stdin=retry)
+rc, v, err = verify(rr)
+r.check("a session of repeated request ids only: the snapshot still verifies (its time is the record's)", rc == 0,
+        (v, err))
 r.finish()

@@ -5,11 +5,13 @@
  * trusted is the writer's business (engine.c).
  *
  * A file, all integers little-endian:
- *   magic "TMSSNAP1" | le32 version (1) | le32 0 | le64 seq | head[32] (the
- *   log's chain head at seq) | root[32] (the Merkle tree's root at seq) |
+ *   magic "TMSSNAP1" | le32 version (1) | le32 schema version (the writer's
+ *   TMS_SCHEMA_VERSION) | le64 seq | head[32] (the log's chain head at seq) |
+ *   root[32] (the Merkle tree's root at seq; recorded, not yet checked) |
  *   le64 time (record seq's, ns) | digest[32] (BLAKE2b-256 of the state
- *   encoding) | le64 payload length | le32 CRC32C of all of the above and the
- *   payload | payload (the state encoding)
+ *   encoding) | build[16] (the writer's tmsperm version, NUL-padded) | le64
+ *   payload length | le32 CRC32C of all of the above and the payload |
+ *   payload (the state encoding)
  * Written whole to a temporary file, fsynced, renamed into place, the
  * directory fsynced: a crash leaves the old set or the new one, never a
  * half file under a snapshot's name. Never rewritten. One that does not
@@ -24,6 +26,8 @@
 #define TMS_SNAPSHOT_KEEP 2   /* the newest kept; older ones are removed when a new one is written */
 
 typedef struct tms_snapshot_meta {
+    uint32_t schema;          /* the writer's TMS_SCHEMA_VERSION */
+    char build[16];           /* the writer's version (tms_version()), NUL-terminated */
     uint64_t seq;
     uint8_t head[32];
     uint8_t root[32];
@@ -46,6 +50,9 @@ tms_err tms_snapshot_list(const char *datadir, uint64_t **seqs, size_t *n);
  * sets it aside); TMS_NOT_FOUND; TMS_E_IO; TMS_E_NOMEM. */
 tms_err tms_snapshot_read(const char *datadir, uint64_t seq, tms_snapshot_meta *meta, uint8_t **payload,
                           size_t *len, char *why, size_t whylen);
+
+/* The header of the snapshot of seq only (no payload, no checksum): TMS_OK, TMS_NOT_FOUND, TMS_E_CORRUPT. */
+tms_err tms_snapshot_meta_read(const char *datadir, uint64_t seq, tms_snapshot_meta *meta);
 
 /* Set the snapshot of seq aside (NAME.bad): it does not agree with the log. */
 tms_err tms_snapshot_set_aside(const char *datadir, uint64_t seq);
