@@ -4,6 +4,7 @@
  * log from there on as records become durable. Synchronous publishes, one
  * acknowledgement each: the stream's order is the log's. */
 #include "publish.h"
+#include "checkpoints.h"
 #include "log.h"
 #include "nats_link.h"
 #include "note.h"
@@ -304,14 +305,37 @@ static void resync(tms_publisher *p)
     nap_ms(p, RETRY_MS / 5);
 }
 
+/* Is the tree of `size` records with `root` consistent with the latest
+ * checkpoint this key signed and kept in the data directory (either extends
+ * the other)? A log never signs two inconsistent checkpoints (C2SP
+ * tlog-checkpoint; daemon_checkpoint.c checks the same before its own). */
+static int consistent_with_kept(tms_publisher *p, uint64_t size, const tms_tlog_hash root, char *why, size_t whylen)
+{
+    char *note = NULL;
+    size_t len;
+    tms_checkpoint cp;
+    int ok = 1;
+    if (tms_checkpoints_find(p->datadir, 0, &note, &len, why, whylen) == TMS_OK &&
+        tms_checkpoint_open(note, len, &p->signer.v, &cp, why, whylen) == TMS_OK)
+        ok = (size >= cp.size ? tms_tree_extends(p->tree, cp.size, cp.root, size, root, why, whylen)
+                              : tms_tree_extends(p->tree, size, root, cp.size, cp.root, why, whylen)) == TMS_OK;
+    free(note);
+    return ok;
+}
+
 /* The header value of the signed checkpoint of the tree of `size` records
  * into hdr: the note (checkpoint text, a blank line, the signature line),
- * base64. 0, or -1 when the tree cannot give its root. */
+ * base64. 0, or -1 when the tree cannot give its root or is not consistent
+ * with the checkpoints this key signed (signing stops, said in status). */
 static int checkpoint_header(tms_publisher *p, uint64_t size, char hdr[HEADER_MAX])
 {
     tms_tlog_hash root;
-    char note[NOTE_MAX], line[TMS_NOTE_SIG_TEXT_MAX];
+    char note[NOTE_MAX], line[TMS_NOTE_SIG_TEXT_MAX], why[300];
     tms_err err = tms_tree_root(p->tree, size, root);
+    if (!err && !consistent_with_kept(p, size, root, why, sizeof why)) {
+        set_error(p, "not signing the batch ending at seq %llu: %s", (unsigned long long)size, why);
+        return -1;
+    }
     size_t n = err ? 0 : tms_checkpoint_format(p->signer.v.name, size, root, note, sizeof note - 1);
     if (!n || (err = tms_note_sign_line(&p->signer, note, n, 0, line)) || n + 1 + strlen(line) >= sizeof note) {
         set_error(p, "cannot sign the checkpoint of size %llu: %s", (unsigned long long)size,

@@ -27,7 +27,7 @@ and stopped here on loopback:
   certificate it is refused.
 
 usage: test_signed.py BIN_DIR"""
-import base64, os, shutil, signal, struct, subprocess, sys, tempfile, time, traceback
+import base64, json, os, shutil, signal, struct, subprocess, sys, tempfile, time, traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
@@ -479,11 +479,54 @@ def test_tls(d):
         nats.kill()
 
 
+def test_leader_never_forks(d):
+    """A leader whose log was cut below a checkpoint its key signed (a loss accepted) must not sign batch
+    headers for the new history (found by a review: the publisher signed without the consistency check
+    tmsd's checkpointer makes)."""
+    nats = tp.Nats(d)
+    nats.start()
+    skey, vkey = keygen(d, "leader.key")
+    data = os.path.join(d, "leader")
+    ctl = os.path.join(BIN, "tmsctl")
+    cmds = [{"cmd": "CreateTenant", "tenant": "acme", "actor": "system", "admin": "admin"}] + [ext(i) for i in range(30)]
+    subprocess.run([ctl, "--data", data, "submit"], input="".join(json.dumps(c) + "\n" for c in cmds), text=True,
+                   capture_output=True, timeout=60)
+    subprocess.run([ctl, "--data", data, "checkpoint", "--signing-key", skey], capture_output=True, timeout=60)
+    seg = os.path.join(data, "log", sorted(os.listdir(os.path.join(data, "log")))[-1])
+    os.truncate(seg, os.path.getsize(seg) - 600)
+    subprocess.run([ctl, "--data", data, "accept-loss", "--reason", "test"], capture_output=True, timeout=60)
+    leader = node(d, "leader", nats, "--publish", "--stream", "fk", "--signing-key", skey).start()
+    try:
+        c = leader.conn()
+        c.call("submit", cmds=[ext(i) for i in range(100, 105)])
+        c.close()
+        err = ""
+        for _ in range(100):
+            err = (leader.status().get("publish") or {}).get("error") or ""
+            if "not signing" in err:
+                break
+            time.sleep(0.05)
+        check("a leader cut below its signed checkpoint signs no batch header (publish.error says why)",
+              "not signing" in err, leader.status().get("publish"))
+        last = leader.status()["last_seq"]
+
+        def signed_at(s):
+            try:
+                return header_of(nats.url, "fk", s)
+            except AssertionError:   # not in the stream: nothing was published
+                return None
+        check("... and nothing signed reached the stream", not any(signed_at(s) for s in range(1, last + 1)))
+    finally:
+        leader.stop()
+        nats.kill()
+
+
 def main():
     if not shutil.which("nats-server"):
         print("FAIL nats-server is not installed (scripts/bootstrap installs it)")
         sys.exit(1)
-    for t in (test_signed_replication, test_user_and_password, test_token_and_nkey, test_tls):
+    for t in (test_signed_replication, test_user_and_password, test_token_and_nkey, test_tls,
+              test_leader_never_forks):
         d = tempfile.mkdtemp(prefix="tms-signed-")
         try:
             t(d)
