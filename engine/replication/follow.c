@@ -25,6 +25,7 @@ struct tms_follower {
     uint8_t *q[TMS_FOLLOW_QUEUE];
     char *qnote[TMS_FOLLOW_QUEUE];   /* its Tms-Checkpoint header, NULL if none */
     size_t qlen[TMS_FOLLOW_QUEUE], head, count;
+    size_t qbytes;                   /* frames and headers waiting, together (bounded by TMS_FOLLOW_QUEUE_BYTES) */
     uint64_t next;                   /* the seq the stream should give next */
     tms_follow_status st;
     natsConnection *nc;              /* the thread's own */
@@ -122,11 +123,14 @@ static uint64_t frame_seq(const uint8_t *d, int len)
     return seq;
 }
 
-/* Queue one frame and its checkpoint header (NULL: none), waiting for room: 0, or -1 when stopping. */
+/* Queue one frame and its checkpoint header (NULL: none), waiting for room (by count and by bytes: a publisher
+ * with stolen rights can send 1 MiB messages): 0, or -1 when stopping. A header longer than any note's base64
+ * is kept as a marker that fails to decode, so the owner stops replication naming the seq. */
 static int enqueue(tms_follower *f, const uint8_t *d, int len, const char *note)
 {
     uint8_t *copy = malloc(len > 0 ? (size_t)len : 1);
-    char *ncopy = note ? strdup(note) : NULL;
+    char *ncopy = !note ? NULL : strlen(note) > TMS_FOLLOW_MAX_HEADER ? strdup("oversized!") : strdup(note);
+    size_t size = (size_t)(len > 0 ? len : 0) + (ncopy ? strlen(ncopy) : 0);
     if (!copy || (note && !ncopy)) {
         free(copy);
         free(ncopy);
@@ -134,7 +138,8 @@ static int enqueue(tms_follower *f, const uint8_t *d, int len, const char *note)
     }
     memcpy(copy, d, (size_t)len);
     pthread_mutex_lock(&f->lock);
-    while (!f->stop && !f->st.stopped && f->count == TMS_FOLLOW_QUEUE)
+    while (!f->stop && !f->st.stopped &&
+           (f->count == TMS_FOLLOW_QUEUE || (f->count && f->qbytes + size > TMS_FOLLOW_QUEUE_BYTES)))
         pthread_cond_wait(&f->room, &f->lock);
     if (f->stop || f->st.stopped) {
         pthread_mutex_unlock(&f->lock);
@@ -146,6 +151,7 @@ static int enqueue(tms_follower *f, const uint8_t *d, int len, const char *note)
     f->q[at] = copy;
     f->qnote[at] = ncopy;
     f->qlen[at] = (size_t)len;
+    f->qbytes += size;
     pthread_mutex_unlock(&f->lock);
     return 0;
 }
@@ -258,6 +264,7 @@ size_t tms_follower_take(tms_follower *f, uint8_t **frames, size_t *lens, char *
     while (n < max && f->count) {
         frames[n] = f->q[f->head];
         notes[n] = f->qnote[f->head];
+        f->qbytes -= f->qlen[f->head] + (notes[n] ? strlen(notes[n]) : 0);
         lens[n++] = f->qlen[f->head];
         f->head = (f->head + 1) % TMS_FOLLOW_QUEUE;
         f->count--;

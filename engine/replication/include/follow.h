@@ -27,6 +27,8 @@
 #include "tmsperm_schema.h"
 
 #define TMS_FOLLOW_QUEUE 8192
+#define TMS_FOLLOW_QUEUE_BYTES (64u << 20)   /* and at most this many bytes of frames and headers */
+#define TMS_FOLLOW_MAX_HEADER 90000          /* the base64 of the largest note (64 KiB) fits */
 
 typedef struct tms_follower tms_follower;
 
