@@ -381,6 +381,39 @@ static void checkpoint_and_cosignature(void **state)
     free(wvkey);
 }
 
+/* The examples of the C2SP texts themselves (tlog-checkpoint, tlog-cosignature): parsed as those texts say,
+ * with no key (theirs are not published): text, origin, size, root, signature lines, key IDs. */
+static void c2sp_examples(void **state)
+{
+    (void)state;
+    static const char note[] =
+        "example.com/behind-the-sofa\n20852163\nCsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n\n"
+        "\xe2\x80\x94 example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo"
+        "+zyWE+xeMcTOAYQ8=\n"
+        "\xe2\x80\x94 witness.example.com/w1 jWbPPwAAAABkGFDLEZMHwSRaJNiIDoe9DYn/zXcrtPHeolMI5OWXEhZCB9dlrDJsX3b2oyin1nPZqhf5"
+        "nNo0xUe+mbIUBkBIfZ+qnA==\n";
+    char why[200];
+    tms_note n;
+    tms_checkpoint cp;
+    assert_int_equal(tms_note_open(note, strlen(note), NULL, 0, &n, why, sizeof why), TMS_OK);
+    assert_int_equal(n.nsigs, 2);
+    assert_string_equal(n.sigs[0].name, "example.com/behind-the-sofa");
+    assert_int_equal(n.sigs[0].id, 0x033de0ae);
+    assert_string_equal(n.sigs[1].name, "witness.example.com/w1");
+    assert_int_equal(n.sigs[1].id, 0x8d66cf3f);
+    assert_int_equal(tms_checkpoint_open(note, strlen(note), NULL, &cp, why, sizeof why), TMS_OK);
+    assert_string_equal(cp.origin, "example.com/behind-the-sofa");
+    assert_int_equal(cp.size, 20852163);
+    uint8_t root[32];
+    assert_int_equal(tms_b64_decode("CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=", 44, root, 32), 0);
+    assert_memory_equal(cp.root, root, 32);
+    /* and what we write for the same values is that text, byte for byte */
+    char text[256];
+    size_t tl = tms_checkpoint_format("example.com/behind-the-sofa", 20852163, root, text, sizeof text);
+    assert_int_equal(tl, n.text_len);
+    assert_memory_equal(text, note, tl);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -389,6 +422,7 @@ int main(void)
         cmocka_unit_test(tree_every_size_to_300), cmocka_unit_test(tree_sampled_sizes),
         cmocka_unit_test(tree_edges),             cmocka_unit_test(range_matches_stored),             cmocka_unit_test(note_go_vectors),
         cmocka_unit_test(note_malformed),         cmocka_unit_test(checkpoint_and_cosignature),
+        cmocka_unit_test(c2sp_examples),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

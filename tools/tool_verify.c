@@ -222,7 +222,7 @@ static tms_err at_snapshot(vstate *s, const tms_fold_event *ev)
         return TMS_OK;   /* another version's encoding: not compared (the writer does not use it either) */
     msgpack_sbuffer_init(&enc);
     if ((err = tms_state_snapshot_encode(ev->state, &enc)) == TMS_OK)
-        crypto_generichash(digest, sizeof digest, (const unsigned char *)enc.data, enc.size, NULL, 0);
+        tms_state_snapshot_digest(enc.data, enc.size, digest);
     msgpack_sbuffer_destroy(&enc);
     if (err)
         return err;

@@ -59,7 +59,7 @@ tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, c
         memcpy(m.head, head, TMS_HASH_LEN);
         memcpy(m.root, root, TMS_HASH_LEN);
         m.time = time;
-        crypto_generichash(m.digest, sizeof m.digest, (const unsigned char *)enc.data, enc.size, NULL, 0);
+        tms_state_snapshot_digest(enc.data, enc.size, m.digest);
         err = tms_snapshot_write(dir, &m, enc.data, enc.size, why, whylen);
     }
     msgpack_sbuffer_destroy(&enc);

@@ -270,6 +270,23 @@ try:
     status("a checkpoint signed by another key of the origin", 403, 32, open(impostor_cp).read())
     status("a root changed under the log's signature", 403, 32, open(r.path("forged35")).read())
     status("an unknown origin", 404, 0, open(r.path("stranger_cp")).read().replace("other.example", "third.example"))
+    # the request body of the tlog-witness text's own example: well formed (not 400), of a log this witness does
+    # not know (404), as the text says a witness answers it
+    spec_body = ("old 20852014\n"
+                 "PlRNCrwHpqhGrupue0L7gxbjbMiKA9temvuZZDDpkaw=\n"
+                 "jrJZDmY8Y7SyJE0MWLpLozkIVMSMZcD5kvuKxPC3swk=\n"
+                 "5+pKlUdi2LeF/BcMHBn+Ku6yhPGNCswZZD1X/6QgPd8=\n"
+                 "/6WVhPs2CwSsb5rYBH5cjHV/wSmA79abXAwhXw3Kj/0=\n"
+                 "\n"
+                 "example.com/behind-the-sofa\n"
+                 "20852163\n"
+                 "CsUYapGGPo4dkMgIAUqom/Xajj7h2fB2MPA3j2jxq2I=\n"
+                 "\n"
+                 "\u2014 example.com/behind-the-sofa Az3grlgtzPICa5OS8npVmf1Myq/5IZniMp+ZJurmRDeOoRDe4URYN7u5/Zhcyv2q1gGzGku9nTo"
+                 "+zyWE+xeMcTOAYQ8=\n"
+                 "\u2014 example.com/behind-the-sofa opLqBQsREYCgu6xQkYQwJr9fo45a62DN9EdmHXnZdXNqlcVGlCum2Wks+49/V6267UEjw6QUXTS5"
+                 "Rovnzv++qbSzm9Q=\n")
+    status("the C2SP tlog-witness example request (an origin unknown here)", 404, 0, None, raw=spec_body)
     status("old size above the checkpoint's", 400, 40, t35)
     status("old 0 with proof lines", 400, 0, t35, proof_of(p32_35))
     status("an old line with a leading zero", 400, 0, None, raw="old 032\n\n" + t35)
