@@ -46,40 +46,11 @@ static const char usage_verify[] =
     "Exit status: 0 intact, 1 verification failed (a one-line message on stderr\n"
     "names the first bad seq, segment and byte offset), 2 usage or I/O error.\n";
 
-typedef struct vstate {
-    char logdir[4200];
-    /* the live projection */
-    int proj;                            /* 1 if DIR/proj exists */
-    uint64_t pseq;
-    uint8_t phead[TMS_HASH_LEN], pdigest[TMS_HASH_LEN];
-    tms_store_check_history phist;       /* its as-of index: complete to which seq, digest */
-    /* the log, as read */
-    uint64_t records, last_seq;
-    int64_t last_time;
-    uint8_t head[TMS_LOG_HASH_LEN];
-    char last_segment[256];
-    uint64_t end_offset;
-    uint8_t hash_at_p[TMS_LOG_HASH_LEN];
-    int torn;
-    char torn_msg[512];
-    /* the replay */
-    uint8_t digest[TMS_HASH_LEN];
-    char damaged[512];                   /* the projection could not be read: why */
-    /* the first failure */
-    int failed;
-    const char *check;
-    uint64_t seq, offset;
-    char segment[256];
-    char what[640];
-    tool_treecheck tc;                   /* the Merkle tree file and the stored checkpoints */
-    const char *datadir;
-    uint64_t *snaps;                     /* the kept snapshots' seqs, ascending */
-    size_t nsnaps, next_snap, snaps_checked;
-} vstate;
-
-static void failure(vstate *s, const char *check, uint64_t seq, const char *segment, uint64_t offset,
-                    const char *what)
+void tool_verify_failure(vstate *s, const char *check, uint64_t seq, const char *segment, uint64_t offset,
+                         const char *what)
 {
+    if (s->failed)
+        return;   /* the first failure is the one reported */
     s->failed = 1;
     s->check = check;
     s->seq = seq;
@@ -116,7 +87,40 @@ static const char *without_location(const char *msg)
     return !strncmp(msg, "segment ", 8) && p ? p + 2 : msg;
 }
 
-/* Step 2: every frame and payload. 0 (s->failed may be set) or TOOL_ERROR. */
+/* One frame read by scan_log. With --since the first is frame N, which
+ * must carry the receipt's chain head (the chain after it is recomputed
+ * from that stored hash): checked, not counted. 0 go on, 1 stop. */
+static int scanned(vstate *s, const tms_log_record *lr, tms_record *rec, int *saw_n)
+{
+    char why[256];
+    if (s->has_since && s->since.size && lr->seq == s->since.size) {
+        *saw_n = 1;
+        if (memcmp(lr->hash, s->since.head, TMS_LOG_HASH_LEN)) {
+            tool_verify_failure(s, "receipt", lr->seq, lr->segment, lr->offset,
+                                "the log's chain head at the receipt's seq is not the receipt's: the log was "
+                                "rewritten at or before it");
+            return 1;
+        }
+        return 0;
+    }
+    if (tms_record_decode(rec, lr->payload, lr->len, why, sizeof why) != TMS_OK) {
+        tool_verify_failure(s, "record", lr->seq, lr->segment, lr->offset, why);
+        return 1;
+    }
+    if (s->proj && lr->seq == s->pseq)
+        memcpy(s->hash_at_p, lr->hash, TMS_LOG_HASH_LEN);
+    tool_treecheck_record(&s->tc, lr->seq, lr->payload, lr->len);
+    s->records++;
+    s->last_seq = lr->seq;
+    s->last_time = rec->time;
+    memcpy(s->head, lr->hash, TMS_LOG_HASH_LEN);
+    snprintf(s->last_segment, sizeof s->last_segment, "%s", lr->segment);
+    s->end_offset = lr->offset + TMS_LOG_FRAME_HEADER + lr->len;
+    return 0;
+}
+
+/* Step 2: every frame and payload (with --since, from the receipt's seq
+ * on). 0 (s->failed may be set) or TOOL_ERROR. */
 static int scan_log(vstate *s)
 {
     tms_log_iter *it = NULL;
@@ -124,36 +128,30 @@ static int scan_log(vstate *s)
     tms_log_record lr;
     tms_record rec;
     tool_progress prog;
-    int has = 0, rc = 0;
-    char why[256];
-    tms_err err = tms_log_iter_open(s->logdir, 1, &it, &rep);
+    int has = 0, rc = 0, saw_n = !s->has_since || !s->since.size;
+    uint64_t from = s->has_since && s->since.size ? s->since.size : 1;
+    if (s->has_since) {   /* where the receipt left the log: nothing read yet */
+        s->last_seq = s->since.size;
+        s->last_time = s->since.time;
+        memcpy(s->head, s->since.head, TMS_LOG_HASH_LEN);
+    }
+    tms_err err = tms_log_iter_open(s->logdir, from, &it, &rep);
     if (err)
         return tool_fail("cannot read the log: %s", rep.msg[0] ? rep.msg : tms_strerror(err));
     tms_cmd_init(&rec.cmd);
     tool_progress_start(&prog, "tms-audit: reading the log", 0);
-    while ((err = tms_log_iter_next(it, &lr, &has)) == TMS_OK && has) {
-        if (tms_record_decode(&rec, lr.payload, lr.len, why, sizeof why) != TMS_OK) {
-            failure(s, "record", lr.seq, lr.segment, lr.offset, why);
-            break;
-        }
-        if (s->proj && lr.seq == s->pseq)
-            memcpy(s->hash_at_p, lr.hash, TMS_LOG_HASH_LEN);
-        tool_treecheck_record(&s->tc, lr.seq, lr.payload, lr.len);
-        s->records++;
-        s->last_seq = lr.seq;
-        s->last_time = rec.time;
-        memcpy(s->head, lr.hash, TMS_LOG_HASH_LEN);
-        snprintf(s->last_segment, sizeof s->last_segment, "%s", lr.segment);
-        s->end_offset = lr.offset + TMS_LOG_FRAME_HEADER + lr.len;
+    while ((err = tms_log_iter_next(it, &lr, &has)) == TMS_OK && has && !scanned(s, &lr, &rec, &saw_n))
         tool_progress_tick(&prog, s->records);
-    }
     tool_progress_end(&prog);
     const tms_log_report *r = tms_log_iter_report(it);
     if (err == TMS_E_CORRUPT)
-        failure(s, "frame", r->bad_seq, r->bad_segment, r->bad_offset, without_location(r->msg));
+        tool_verify_failure(s, "frame", r->bad_seq, r->bad_segment, r->bad_offset, without_location(r->msg));
     else if (err)
         rc = tool_fail("cannot read the log: %s", r->msg[0] ? r->msg : tms_strerror(err));
-    else if (r->torn) {
+    else if (!saw_n)
+        tool_verify_failure(s, "receipt", s->since.size, NULL, 0, "the log has no record at the receipt's seq: "
+                            "records the receipt covers are missing");
+    if (!err && r->torn) {
         s->torn = 1;
         snprintf(s->torn_msg, sizeof s->torn_msg, "%s", r->msg);
     }
@@ -168,18 +166,24 @@ static void check_projection(vstate *s)
     char what[640];
     if (!s->proj || s->failed || s->pseq == 0)
         return;
+    if (s->has_since && s->pseq <= s->since.size && s->pseq <= s->last_seq) {
+        if (s->pseq == s->since.size)
+            memcpy(s->hash_at_p, s->since.head, TMS_HASH_LEN);
+        else
+            return;   /* before the receipt: compared by the replay only when it starts before it */
+    }
     if (s->pseq > s->last_seq) {
         snprintf(what, sizeof what,
                  "the projection is at seq %" PRIu64 " but the log ends at seq %" PRIu64
                  ": records are missing from the log",
                  s->pseq, s->last_seq);
-        failure(s, "projection", s->last_seq + 1, s->last_segment, s->end_offset, what);
+        tool_verify_failure(s, "projection", s->last_seq + 1, s->last_segment, s->end_offset, what);
     } else if (memcmp(s->hash_at_p, s->phead, TMS_HASH_LEN)) {
         snprintf(what, sizeof what,
                  "the projection at seq %" PRIu64 " records a different chain head than the log: "
                  "the log was rewritten at or before seq %" PRIu64,
                  s->pseq, s->pseq);
-        failure(s, "projection", s->pseq, NULL, 0, what);
+        tool_verify_failure(s, "projection", s->pseq, NULL, 0, what);
     }
 }
 
@@ -215,7 +219,7 @@ static tms_err at_snapshot(vstate *s, const tms_fold_event *ev)
     if (err == TMS_NOT_FOUND)
         return TMS_OK;   /* pruned by a writer meanwhile */
     if (err) {
-        failure(s, "snapshot", seq, NULL, 0, why);
+        tool_verify_failure(s, "snapshot", seq, NULL, 0, why);
         return TMS_OK;
     }
     if (m.schema != TMS_SCHEMA_VERSION || strcmp(m.build, tms_version()))
@@ -227,9 +231,9 @@ static tms_err at_snapshot(vstate *s, const tms_fold_event *ev)
     if (err)
         return err;
     if (memcmp(m.head, ev->hash, TMS_HASH_LEN) || m.time != ev->rec->time)
-        failure(s, "snapshot", seq, NULL, 0, "a snapshot's chain head or time is not the log's at its seq");
+        tool_verify_failure(s, "snapshot", seq, NULL, 0, "a snapshot's chain head or time is not the log's at its seq");
     else if (memcmp(m.digest, digest, TMS_HASH_LEN))
-        failure(s, "snapshot", seq, NULL, 0, "a snapshot's state differs from a replay of the log to its seq");
+        tool_verify_failure(s, "snapshot", seq, NULL, 0, "a snapshot's state differs from a replay of the log to its seq");
     else
         s->snaps_checked++;
     return TMS_OK;
@@ -252,7 +256,7 @@ static tms_err at_projection(void *ctx, const tms_fold_event *ev)
         if (err)
             return err;
         if (memcmp(s->digest, s->pdigest, TMS_HASH_LEN))
-            failure(s, "digest", s->pseq, NULL, 0, "the projection's digest differs from a fresh replay of the log");
+            tool_verify_failure(s, "digest", s->pseq, NULL, 0, "the projection's digest differs from a fresh replay of the log");
     }
     return TMS_OK;
 }
@@ -273,14 +277,14 @@ static int replay_and_compare(vstate *s)
     o.to_seq = s->last_seq;
     tms_err err = s->last_seq ? tool_fold(st, s->logdir, &o, &res, "tms-audit: replaying", s->last_seq) : TMS_OK;
     if (err == TMS_E_CORRUPT) {
-        failure(s, "replay", res.last_seq + 1, NULL, 0, res.msg);
+        tool_verify_failure(s, "replay", res.last_seq + 1, NULL, 0, res.msg);
     } else if (err) {
         rc = tool_fail("replay failed: %s", res.msg);
     } else if (s->last_seq && res.last_seq != s->last_seq) {
         char what[200];
         snprintf(what, sizeof what, "the replay stopped at seq %" PRIu64 ", expected %" PRIu64, res.last_seq,
                  s->last_seq);
-        failure(s, "replay", res.last_seq + 1, NULL, 0, what);
+        tool_verify_failure(s, "replay", res.last_seq + 1, NULL, 0, what);
     } else if ((err = tms_state_projection_digest(st, s->last_seq, s->head, s->digest))) {
         rc = tool_fail("digest: %s", tms_strerror(err));
     }
@@ -316,7 +320,7 @@ static int check_history(vstate *s)
     if (err)
         return tool_fail("as-of index: %s", res.msg[0] ? res.msg : tms_strerror(err));
     if (memcmp(digest, s->phist.digest, TMS_HASH_LEN))
-        failure(s, "history", s->pseq, "proj/data.mdb", 0,
+        tool_verify_failure(s, "history", s->pseq, "proj/data.mdb", 0,
                 "the projection's as-of index differs from one rebuilt from the log (damaged)");
     return 0;
 }
@@ -408,11 +412,11 @@ int tool_verify_main(int argc, char **argv)
     if (!s.failed && !s.damaged[0] && check_history(&s))
         return TOOL_ERROR;
     if (!s.failed && s.damaged[0])   /* the log is intact; the projection is not (the next writer rebuilds it) */
-        failure(&s, "projection", s.last_seq, "proj/data.mdb", 0, s.damaged);
+        tool_verify_failure(&s, "projection", s.last_seq, "proj/data.mdb", 0, s.damaged);
     if (!s.failed && s.tc.failed)   /* the tree and the checkpoints, once the log itself and the replay hold */
-        failure(&s, s.tc.check, s.tc.seq, NULL, 0, s.tc.what);
+        tool_verify_failure(&s, s.tc.check, s.tc.seq, NULL, 0, s.tc.what);
     if (!s.failed && s.nsnaps && s.snaps[s.nsnaps - 1] > s.last_seq)
-        failure(&s, "snapshot", s.snaps[s.nsnaps - 1], NULL, 0, "a snapshot beyond the log's last seq");
+        tool_verify_failure(&s, "snapshot", s.snaps[s.nsnaps - 1], NULL, 0, "a snapshot beyond the log's last seq");
     rc = report(&s);
     free(s.snaps);
     tool_treecheck_free(&s.tc);

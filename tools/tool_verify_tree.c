@@ -51,6 +51,20 @@ static int load_one(void *ctx, const char *note, size_t len, uint64_t size, uint
         return 1;
     }
     tc->cps = p;
+    if (tc->keep_latest && cp.size >= tc->latest_size) {   /* entries of a size: the later supersedes */
+        char *copy = malloc(len + 1);
+        if (!copy) {
+            l->nomem = 1;
+            return 1;
+        }
+        memcpy(copy, note, len);
+        copy[len] = '\0';
+        free(tc->latest_note);
+        tc->latest_note = copy;
+        tc->latest_len = len;
+        tc->latest_size = cp.size;
+        memcpy(tc->latest_root, cp.root, TMS_TLOG_HASH);
+    }
     p[tc->ncps].size = cp.size;
     p[tc->ncps].offset = offset;
     memcpy(p[tc->ncps].root, cp.root, TMS_TLOG_HASH);
@@ -64,11 +78,12 @@ static int by_size(const void *a, const void *b)
     return x->size < y->size ? -1 : x->size > y->size;
 }
 
-int tool_treecheck_begin(tool_treecheck *tc, const char *datadir, const char *key_arg)
+int tool_treecheck_begin(tool_treecheck *tc, const char *datadir, const char *key_arg, int keep_latest)
 {
     char why[400];
     loader l = {tc, 0};
     memset(tc, 0, sizeof *tc);
+    tc->keep_latest = keep_latest;
     if (key_arg) {
         if (tool_load_vkey("--key", key_arg, &tc->key))
             return TOOL_ERROR;
@@ -122,10 +137,79 @@ void tool_treecheck_end(tool_treecheck *tc, uint64_t last_seq)
              (unsigned long long)last_seq);
 }
 
+/* Stored hashes through tms_tree_read_hash (a tms_tlog_reader over the tree file). */
+static tms_err read_stored(void *ctx, const uint64_t *idx, size_t n, tms_tlog_hash *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        tms_err err = tms_tree_read_hash(ctx, idx[i], out[i]);
+        if (err)
+            return err;
+    }
+    return TMS_OK;
+}
+
+/* The checkpoints of size <= n against the tree of n records with root `root`. */
+static void check_below(tool_treecheck *tc, uint64_t n, const tms_tlog_hash root)
+{
+    tms_tlog_hash proof[TMS_TLOG_MAX_PROOF];
+    size_t len = 0;
+    for (tc->next = 0; tc->next < tc->ncps && tc->cps[tc->next].size <= n; tc->next++) {
+        const tool_cp *cp = &tc->cps[tc->next];
+        tms_err err = cp->size == n ? TMS_OK : tms_tree_prove_consistency(tc->tree, cp->size, n, proof, &len);
+        if (err || !tms_tlog_check_consistency(cp->size, n, cp->root, root, (const tms_tlog_hash *)proof,
+                                               cp->size == n ? 0 : len))
+            fail(tc, "checkpoint", cp->size, "the checkpoint of size %llu is not consistent with the receipt's tree "
+                 "of %llu records (the log was rewritten below it, or the checkpoint forged, or the tree file "
+                 "damaged: a full verify tells which)", (unsigned long long)cp->size, (unsigned long long)n);
+    }
+}
+
+int tool_treecheck_from(tool_treecheck *tc, uint64_t n, const tms_tlog_hash root, char *why, size_t whylen)
+{
+    tms_tlog_reader r = {read_stored, tc->tree};
+    tms_tlog_hash got;
+    if (n == 0)
+        return 0;
+    if (!tc->tree || tms_tree_size(tc->tree) < n)
+        return tool_fail("verify --since: %s: a --since verify computes the tree at the receipt's size %llu from "
+                         "it (a writer opening DIR rebuilds it); run a full verify",
+                         tc->tree ? "the Merkle tree file holds fewer records" : "no Merkle tree file (DIR/tree)",
+                         (unsigned long long)n);
+    tms_err err = tms_tlog_range_load(&tc->range, n, &r);
+    if (err)
+        return tool_fail("verify --since: the Merkle tree file: %s", tms_strerror(err));
+    tms_tlog_range_root(&tc->range, got);
+    if (memcmp(got, root, TMS_TLOG_HASH)) {
+        snprintf(why, whylen, "the Merkle root at seq %llu is not the receipt's", (unsigned long long)n);
+        return TOOL_NEGATIVE;
+    }
+    check_below(tc, n, root);
+    return 0;
+}
+
+int tool_treecheck_prove_latest(tool_treecheck *tc, uint64_t n, tms_tlog_hash proof[TMS_TLOG_MAX_PROOF], size_t *len)
+{
+    tms_tlog_hash root;
+    *len = 0;
+    if (!tc->latest_note || !tc->tree || tc->latest_size > n ||
+        (tc->latest_size < n && tms_tree_prove_consistency(tc->tree, tc->latest_size, n, proof, len) != TMS_OK))
+        return 0;
+    tms_tlog_range_root(&tc->range, root);
+    if (tc->range.size == n &&
+        tms_tlog_check_consistency(tc->latest_size, n, tc->latest_root, root, (const tms_tlog_hash *)proof, *len))
+        return 1;
+    fail(tc, "tree", n, "the Merkle tree file cannot prove the checkpoint of size %llu consistent with the tree of "
+         "records 1..%llu (damaged: remove DIR/tree and the next writer rebuilds it from the log)",
+         (unsigned long long)tc->latest_size, (unsigned long long)n);
+    return -1;
+}
+
 void tool_treecheck_free(tool_treecheck *tc)
 {
     tms_tree_close(tc->tree);
     free(tc->cps);
+    free(tc->latest_note);
     tc->tree = NULL;
     tc->cps = NULL;
+    tc->latest_note = NULL;
 }

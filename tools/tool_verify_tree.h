@@ -25,6 +25,11 @@ typedef struct tool_treecheck {
     size_t ncps, next;
     int have_key;
     tms_note_verifier key;
+    int keep_latest;               /* keep the latest checkpoint's note (a receipt names it): */
+    char *latest_note;             /* ... the last kept entry of the largest size (malloc'd), NULL: none */
+    size_t latest_len;
+    uint64_t latest_size;
+    tms_tlog_hash latest_root;
     int failed;                    /* the first failure: check, seq, what */
     const char *check;
     uint64_t seq;
@@ -32,9 +37,25 @@ typedef struct tool_treecheck {
 } tool_treecheck;
 
 /* Read DIR's tree and checkpoints; key_arg (a vkey or a file; NULL = none)
- * checks every checkpoint's signature now. 0, or TOOL_ERROR after a message
- * (unreadable); a checkpoint that does not verify is a failure, not an error. */
-int tool_treecheck_begin(tool_treecheck *tc, const char *datadir, const char *key_arg);
+ * checks every checkpoint's signature now; keep_latest keeps the latest
+ * checkpoint's note. 0, or TOOL_ERROR after a message (unreadable); a
+ * checkpoint that does not verify is a failure, not an error. */
+int tool_treecheck_begin(tool_treecheck *tc, const char *datadir, const char *key_arg, int keep_latest);
+/* Start from the tree of records 1..n instead of the empty one (verify
+ * --since): its compact range loaded from the tree file's stored hashes,
+ * whose root must be root (a receipt's). Every checkpoint of size <= n is
+ * then checked against root with a consistency proof made from the file;
+ * the records fed after are n + 1, n + 2, ... Returns 0 (the checkpoints'
+ * failures are tc's, as usual), TOOL_NEGATIVE when the file's root at n is
+ * not root (why says so), or TOOL_ERROR after a message: no tree file, or
+ * one that holds fewer than n records. */
+int tool_treecheck_from(tool_treecheck *tc, uint64_t n, const tms_tlog_hash root, char *why, size_t whylen);
+/* RFC 9162 PROOF(latest checkpoint's size, D[n]) from the tree file, into
+ * proof (*len hashes), checked against the latest checkpoint's root and the
+ * root of tc's range (n records). 1 made and holds; 0 no tree file holding
+ * n records or no checkpoint (nothing made); -1 made and does not hold (the
+ * tree file is damaged: tc records the failure). */
+int tool_treecheck_prove_latest(tool_treecheck *tc, uint64_t n, tms_tlog_hash proof[TMS_TLOG_MAX_PROOF], size_t *len);
 /* The record of seq (1, 2, ...) as framed. */
 void tool_treecheck_record(tool_treecheck *tc, uint64_t seq, const uint8_t *payload, size_t len);
 /* After the last record read (last_seq). */

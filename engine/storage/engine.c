@@ -15,6 +15,7 @@
 #include "tree.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,6 +71,7 @@ typedef struct level {
     tms_history_writer hw;          /* the as-of index, written during the fold when the projection is not
                                        usable from the start (its tx and the catch-up one never coexist) */
     int hist_in_fold;               /* ... that is being done */
+    int differs;                    /* the state's projection digest is not the projection's at its seq */
     char why[300];                  /* why a rebuild, when one is needed */
     tms__loss_check lc;             /* witnesses of how far the log once went */
 } level;
@@ -96,6 +98,7 @@ static tms_err level_record(void *ctx, const tms_fold_event *ev)
                 return err;
             if (memcmp(mine, l->e->screen_digest, TMS_HASH_LEN)) {
                 l->usable = 0;
+                l->differs = 1;
                 snprintf(l->why, sizeof l->why, "its content differs from the log's at seq %llu (damaged)",
                          (unsigned long long)l->proj_seq);
             }
@@ -259,45 +262,90 @@ static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
     return TMS_OK;
 }
 
-/* The state from the snapshot of a clean close instead of a fold, when all
- * agree on where the log ends: the projection (believed, its as-of index
- * level, read whole without a fault), the witness and the snapshot all at
- * the log's last seq with its chain head, and the snapshot's state giving the
- * projection's digest. Anything else folds the whole log (and a snapshot
- * that disagrees with the log is set aside). 1 when the state came from it. */
-static int from_snapshot(tms_engine *e, level *l)
+/* The state from the newest snapshot that agrees with the log, when the
+ * projection can follow from it (believed, its as-of index level, read
+ * whole without a fault, at or after the snapshot's seq): only the records
+ * after it are folded, and level_record catches the projection up. What
+ * level_record checks at the projection's and the witness's seqs is checked
+ * here for those at or before the snapshot's (the fold never sees them).
+ * 1 with e->state from it and *m its header. */
+static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
 {
-    char said[400];
     tms_state *st = NULL;
-    int64_t time = 0;
-    uint64_t last = tms_log_last_seq(e->log);
-    const uint8_t *head = tms_log_head(e->log);
-    if (!l->usable || l->hist_in_fold || !e->screened || e->opt.accept_loss || last == 0 || l->proj_seq != last ||
-        memcmp(l->proj_head, head, TMS_HASH_LEN) ||
-        (l->lc.witness.present && (l->lc.witness.seq != last || memcmp(l->lc.witness.head, head, TMS_HASH_LEN))))
-        return 0;
-    tms_err err = tms__snapshot_load(e->dir, last, head, e->screen_digest, &st, &time, said, sizeof said);
-    if (said[0]) {
-        size_t n = strlen(e->report);
-        snprintf(e->report + n, sizeof e->report - n, "%s%s", n ? "; " : "", said);
-    }
-    if (err)
+    uint8_t h[TMS_HASH_LEN];
+    if (!l->usable || l->hist_in_fold || !e->screened || e->opt.accept_loss || tms_log_last_seq(e->log) == 0 ||
+        !tms__snapshot_start(e, l->proj_seq, &st, m))
         return 0;
     tms_state_free(e->state);
     e->state = st;
-    e->last_time = time;
-    memcpy(e->head, head, TMS_HASH_LEN);
+    if (l->proj_seq == m->seq) {
+        l->matched = l->lc.proj_matched = !memcmp(l->proj_head, m->head, TMS_HASH_LEN);
+        l->differs = sodium_memcmp(m->proj_digest, e->screen_digest, TMS_HASH_LEN) != 0;
+        if (!l->matched) {
+            l->usable = 0;
+            snprintf(l->why, sizeof l->why, "projection at seq %llu does not match the log (different chain head)",
+                     (unsigned long long)l->proj_seq);
+        }
+    }
+    if (l->lc.witness.present && l->lc.witness.seq <= m->seq)
+        l->lc.witness_matched = l->lc.witness.seq == m->seq
+                                    ? !memcmp(m->head, l->lc.witness.head, TMS_HASH_LEN)
+                                    : tms__log_head_at(e, l->lc.witness.seq, h) == TMS_OK &&
+                                          !memcmp(h, l->lc.witness.head, TMS_HASH_LEN);
     return 1;
 }
 
-/* Fold the whole log into the state and bring the projection level. One
- * exit: the catch-up transaction, if still open, is aborted there. */
-static tms_err load_state(tms_engine *e, char *why, size_t whylen)
+/* Fold the log into e->state: the records after snapshot m (NULL: all of
+ * them, e->state empty). The chain is recomputed where the open's recovery
+ * did not check it (before the trusted snapshot's segment). */
+static tms_err fold_log(tms_engine *e, level *l, const tms_snapshot_meta *m, tms_replay_result *res)
 {
     char logdir[4200];
+    tms_replay_opts o = {0};
+    o.on_effects = level_record;
+    o.ctx = l;
+    o.chain = TMS_LOG_ITER_CHAIN_CHECKED;   /* tms_log_open has just checked every frame and the chain, under our lock */
+    if (m) {
+        o.from_seq = m->seq;
+        o.from_head = m->head;
+        if (e->log_trusted && m->seq < e->log_trusted)
+            o.chain = 0;
+    } else if (e->log_trusted) {
+        o.chain = TMS_LOG_ITER_CHAIN_ON_THREAD;
+    }
+    return tms_fold(e->state, tms_data_path(logdir, sizeof logdir, e->dir, "log"), &o, res);
+}
+
+/* A snapshot whose file checked but whose state the log or the projection
+ * contradicts (the records after it do not replay on it; its state is not
+ * the projection's, and which of the two is wrong only the log can say):
+ * set aside, and the whole log folded, which judges the projection. */
+static tms_err refold(tms_engine *e, level *l, const tms_snapshot_meta *m, tms_replay_result *res)
+{
+    size_t n = strlen(e->report);
+    snprintf(e->report + n, sizeof e->report - n, "%sthe snapshot of seq %llu %s%s%s; set aside (.bad), the log "
+             "folded instead", n ? "; " : "", (unsigned long long)m->seq,
+             l->differs ? "does not give the projection's digest" : "does not replay the records after it (",
+             l->differs ? "" : res->msg, l->differs ? "" : ")");
+    tms_snapshot_set_aside(e->dir, m->seq);
+    tms_txn_abort(l->tx);
+    tms_state_free(e->state);
+    if (!(e->state = tms_state_new()))
+        return TMS_E_NOMEM;
+    tms_err err = level_begin(e, l);
+    if (!err)
+        err = tms__witness_read(e->dir, &l->lc.witness, res->msg, sizeof res->msg);
+    return err ? err : fold_log(e, l, NULL, res);
+}
+
+/* Fold the log (from a snapshot when one agrees) into the state and bring
+ * the projection level. One exit: the catch-up transaction, if still open,
+ * is aborted there. */
+static tms_err load_state(tms_engine *e, char *why, size_t whylen)
+{
     level l;
     tms_replay_result res;
-    tms_replay_opts o = {0};
+    tms_snapshot_meta m;
     tms_err err = level_begin(e, &l);
     if (err) {
         snprintf(why, whylen, "projection: %s", tms_strerror(err));
@@ -305,16 +353,13 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
     }
     if ((err = tms__witness_read(e->dir, &l.lc.witness, why, whylen)))
         goto out;
-    if (from_snapshot(e, &l)) {   /* a clean close's snapshot: nothing to fold */
-        err = tms_log_cut_torn(e->log);
-        if (err)
-            snprintf(why, whylen, "cannot cut the torn tail of the log: %s", tms_strerror(err));
-        goto out;
-    }
-    o.on_effects = level_record;
-    o.ctx = &l;
-    o.chain = TMS_LOG_ITER_CHAIN_CHECKED;   /* tms_log_open has just checked every frame and the chain, under our lock */
-    if ((err = tms_fold(e->state, tms_data_path(logdir, sizeof logdir, e->dir, "log"), &o, &res))) {
+    int snap = from_snapshot(e, &l, &m);
+    err = fold_log(e, &l, snap ? &m : NULL, &res);
+    if (snap && (err == TMS_E_CORRUPT || (!err && l.differs)))
+        err = refold(e, &l, &m, &res);
+    else if (snap)
+        e->snapshot_seq = m.seq;
+    if (err) {
         snprintf(why, whylen, "replay failed: %s", res.msg);
         goto out;
     }
@@ -334,7 +379,7 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
         snprintf(why, whylen, "projection rebuild failed: %s", tms_strerror(err));
         goto out;
     }
-    e->last_time = res.last_time;
+    e->last_time = res.applied || !e->snapshot_seq ? res.last_time : m.time;
     memcpy(e->head, res.head, TMS_HASH_LEN);
 out:
     tms_txn_abort(l.tx);   /* NULL once level_end or judge_loss took it */
@@ -366,12 +411,16 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
         goto fail;
     tms_log_options lo = {.segment_bytes = e->opt.segment_bytes, .io = e->opt.io,
                           .defer_cut = 1};   /* cut a torn tail only once the open holds */
+    tms_snapshot_meta m;
+    if (!e->opt.accept_loss && (lo.trust_seq = tms__snapshot_newest(dir, &m)))
+        lo.trust_head = m.head;   /* its records' state is in it: the log is checked from its segment on */
     if ((err = tms_log_open(tms_data_path(path, sizeof path, dir, "log"), &lo, &e->log, &rep))) {
         snprintf(why, whylen, "log: %s", rep.msg[0] ? rep.msg : tms_strerror(err));
         goto fail;
     }
     if (rep.torn)
         snprintf(e->report, sizeof e->report, "%s", rep.msg);
+    e->log_trusted = rep.trusted ? lo.trust_seq : 0;
     if (!(e->state = tms_state_new())) {
         err = TMS_E_NOMEM;
         snprintf(why, whylen, "out of memory");

@@ -8,6 +8,7 @@
 #include "log.h"
 #include "store.h"
 #include "tree.h"
+#include "snapshots.h"
 #include <msgpack.h>
 
 /* The writer (engine.h): private to storage's engine*.c files. */
@@ -37,6 +38,8 @@ struct tms_engine {
                                        projection commit holds (catch_up writes it again) */
     int screened;                   /* the projection was read whole before it was opened for writing */
     uint8_t screen_digest[TMS_HASH_LEN];   /* ... and its state digest then */
+    uint64_t snapshot_seq;          /* the open started from the snapshot of this seq (0: a fold of the whole log) */
+    uint64_t log_trusted;           /* the log's recovery read from this snapshot's seq on (0: all of it) */
 };
 
 /* engine_tree.c: open the tree level with the log (after the fold); and, once a group is synced, its leaves
@@ -75,15 +78,17 @@ void tms__loss_summary(const tms__loss_check *c, uint64_t last, char *out, size_
 tms_err tms__acknowledge_loss(tms_engine *e, const char *reason, const char *evidence, char *why, size_t whylen);
 
 /* engine_snapshot.c: the state saved as the snapshot of seq (head, root,
- * time of record seq), unless the newest snapshot is of seq already; and
- * the state of the snapshot of exactly seq when it checks, its head is head
- * and its state gives proj_digest (the projection's, read at open) (*st new,
- * *time record seq's): TMS_NOT_FOUND when there is none; TMS_E_CORRUPT with
- * said when it does not agree (set aside when it contradicts the log). */
+ * time of record seq), unless the newest snapshot is of seq already
+ * (TMS_E_IO / TMS_E_NOSPACE with why). */
 tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
                            const uint8_t root[TMS_HASH_LEN], int64_t time, char *why, size_t whylen);
-tms_err tms__snapshot_load(const char *dir, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
-                           const uint8_t proj_digest[TMS_HASH_LEN], tms_state **st, int64_t *time, char *said,
-                           size_t saidlen);
+/* The seq of the newest snapshot of this version whose header reads (*m), 0 when none. */
+uint64_t tms__snapshot_newest(const char *dir, tms_snapshot_meta *m);
+/* The state of the newest snapshot at or before max_seq that agrees with
+ * the open log (*st new, *m its header): 1, or 0 when none does. Those that
+ * contradict the log or do not check are set aside and said in e->report. */
+int tms__snapshot_start(tms_engine *e, uint64_t max_seq, tms_state **st, tms_snapshot_meta *m);
+/* The log's chain head at seq (one frame read): TMS_OK, TMS_NOT_FOUND, or a log error. */
+tms_err tms__log_head_at(const tms_engine *e, uint64_t seq, uint8_t head[TMS_HASH_LEN]);
 
 #endif

@@ -1,21 +1,29 @@
 /* engine_snapshot.c -- the writer's snapshots (issue 18; snapshots.h): the
- * state saved at a clean close, and loaded at the next open instead of a
- * fold of the whole log when everything agrees on where the log ended.
+ * state saved at a clean close and by a child process while the writer
+ * runs (tms_engine_snapshot_fork), and loaded by the next open instead of a
+ * fold of the whole log: the newest snapshot that agrees with the log, with
+ * the records after it folded onto it.
  *
- * When (docs/design.md, "Snapshots"): at a clean close (tmsd's stop, an
- * embedded tmsctl's exit), never while commands are acknowledged: encoding
- * the state takes the writer's thread (measured in benchmarks/RESULTS.md),
- * and no acknowledgement may wait for it. A crash leaves the last clean
- * close's snapshot, older than the log: that open folds the whole log, as
- * before. */
+ * Never in an acknowledgement's way: a running writer's snapshot is encoded
+ * and written by a forked child from its copy-on-write image of the state
+ * (the writer only pays for the fork). A crash leaves the last snapshot,
+ * older than the log: that open folds the records after it. */
 #include "engine_internal.h"
+#include "replay.h"
 #include "snapshot.h"
 #include "snapshots.h"
+#include <errno.h>
 #include <msgpack.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+static int this_version(const tms_snapshot_meta *m)
+{
+    return m->schema == TMS_SCHEMA_VERSION && !strcmp(m->build, tms_version());
+}
 
 /* Before a new snapshot: set aside those no longer of this log (beyond its end: it was cut; or at seq with another
  * chain head). 1 when the newest left is of seq with head (nothing to write). */
@@ -31,7 +39,7 @@ static int forget_others(const char *dir, uint64_t seq, const uint8_t head[TMS_H
         if (seqs[i] < seq)
             break;
         if (seqs[i] == seq && tms_snapshot_meta_read(dir, seq, &m) == TMS_OK && !memcmp(m.head, head, TMS_HASH_LEN) &&
-            m.schema == TMS_SCHEMA_VERSION && !strcmp(m.build, tms_version()))
+            this_version(&m))
             have = 1;
         else
             tms_snapshot_set_aside(dir, seqs[i]);
@@ -48,11 +56,13 @@ tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, c
     if (seq == 0 || forget_others(dir, seq, head))
         return TMS_OK;   /* the newest is of this seq and this log already (a snapshot is never rewritten) */
     msgpack_sbuffer_init(&enc);
+    memset(&m, 0, sizeof m);
     tms_err err = tms_state_snapshot_encode(st, &enc);
+    if (!err)
+        err = tms_state_projection_digest(st, 0, NULL, m.proj_digest);
     if (err) {
         snprintf(why, whylen, "snapshot: cannot encode the state: %s", tms_strerror(err));
     } else {
-        memset(&m, 0, sizeof m);
         m.schema = TMS_SCHEMA_VERSION;
         snprintf(m.build, sizeof m.build, "%s", tms_version());
         m.seq = seq;
@@ -66,46 +76,122 @@ tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, c
     return err;
 }
 
-tms_err tms__snapshot_load(const char *dir, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
-                           const uint8_t proj_digest[TMS_HASH_LEN], tms_state **st, int64_t *time, char *said,
-                           size_t saidlen)
+uint64_t tms__snapshot_newest(const char *dir, tms_snapshot_meta *m)
 {
-    uint8_t digest[TMS_HASH_LEN];
-    char why[300];
+    uint64_t *seqs = NULL, seq = 0;
+    size_t n = 0;
+    if (tms_snapshot_list(dir, &seqs, &n) == TMS_OK)
+        for (size_t i = 0; i < n && !seq; i++)
+            if (tms_snapshot_meta_read(dir, seqs[i], m) == TMS_OK && this_version(m))
+                seq = seqs[i];
+    free(seqs);
+    return seq;
+}
+
+tms_err tms__log_head_at(const tms_engine *e, uint64_t seq, uint8_t head[TMS_HASH_LEN])
+{
+    char logdir[4200];
+    tms_log_report rep;
+    tms_log_iter *it = NULL;
+    tms_log_record lr;
+    int has = 0;
+    tms_err err = tms_log_iter_open(tms_data_path(logdir, sizeof logdir, e->dir, "log"), seq, &it, &rep);
+    if (!err && !(err = tms_log_iter_next(it, &lr, &has)) && (!has || lr.seq != seq))
+        err = TMS_NOT_FOUND;
+    if (!err)
+        memcpy(head, lr.hash, TMS_HASH_LEN);
+    tms_log_iter_close(it);
+    return err;
+}
+
+static void say(tms_engine *e, const char *fmt, uint64_t seq, const char *what)
+{
+    size_t n = strlen(e->report);
+    snprintf(e->report + n, sizeof e->report - n, "%s", n ? "; " : "");
+    n = strlen(e->report);
+    snprintf(e->report + n, sizeof e->report - n, fmt, (unsigned long long)seq, what);
+}
+
+/* One snapshot against the log: 1 when it agrees (its head is the log's at its seq; its file checks and decodes:
+ * *st), 0 when it cannot start this open but is not wrong (another version, beyond max_seq), -1 when it
+ * contradicts the log or does not check (set aside). */
+static int try_one(tms_engine *e, uint64_t seq, uint64_t max_seq, tms_state **st, tms_snapshot_meta *m)
+{
+    char why[300] = "its header is not one of this format (truncated, or another version's)";
+    uint8_t head[TMS_HASH_LEN];
     uint8_t *payload = NULL;
     size_t len = 0;
-    tms_snapshot_meta m;
-    *st = NULL;
-    said[0] = '\0';
-    tms_err err = tms_snapshot_read(dir, seq, &m, &payload, &len, why, sizeof why);
-    if (err == TMS_OK && (m.schema != TMS_SCHEMA_VERSION || strcmp(m.build, tms_version()))) {
-        free(payload);   /* not bad: another version's rules may have made another state; folded, and replaced */
-        snprintf(said, saidlen, "the snapshot of seq %llu was written by tmsperm %s: the log folded instead",
-                 (unsigned long long)seq, m.build);
-        return TMS_NOT_FOUND;
-    }
-    if (err == TMS_OK && sodium_memcmp(m.head, head, TMS_HASH_LEN)) {
-        snprintf(why, sizeof why, "snapshot of seq %llu: its chain head is not the log's there (another log)",
-                 (unsigned long long)seq);
-        err = TMS_E_CORRUPT;
-    }
-    if (err == TMS_OK && (err = tms_state_snapshot_decode(payload, len, st, why, sizeof why)) != TMS_OK)
-        err = err == TMS_E_NOMEM ? err : TMS_E_CORRUPT;
+    uint64_t last = tms_log_last_seq(e->log);
+    if (seq > last)
+        return say(e, "snapshot of seq %llu: %s; set aside (.bad)", seq, "beyond the log's end"), -1;
+    tms_err err = tms_snapshot_meta_read(e->dir, seq, m);
+    if (err == TMS_OK && !this_version(m))   /* another version's rules may make another state: replaced at close */
+        return say(e, "the snapshot of seq %llu was written by tmsperm %s: not used", seq, m->build), 0;
+    if (err == TMS_OK && seq > max_seq)
+        return 0;   /* the projection is older: it needs the records before it */
+    if (err == TMS_OK && seq != e->log_trusted && tms__log_head_at(e, seq, head) != TMS_OK)
+        return 0;   /* the log checked whole at open says where it is damaged; not the snapshot's fault */
+    if (err == TMS_OK && seq != e->log_trusted && sodium_memcmp(head, m->head, TMS_HASH_LEN))
+        return say(e, "snapshot of seq %llu: %s; set aside (.bad)", seq, "its chain head is not the log's (another "
+                   "log)"), -1;
+    if (err == TMS_OK && !(err = tms_snapshot_read(e->dir, seq, m, &payload, &len, why, sizeof why)) &&
+        (err = tms_state_snapshot_decode(payload, len, st, why, sizeof why)) == TMS_E_NOMEM)
+        err = TMS_E_IO;
     free(payload);
-    if (err == TMS_E_CORRUPT) {   /* never trusted again: kept as evidence, said in the open's report */
-        tms_snapshot_set_aside(dir, seq);
-        snprintf(said, saidlen, "%s; set aside (.bad), the log folded instead", why);
-    } else if (err == TMS_OK && (tms_state_projection_digest(*st, 0, NULL, digest) != TMS_OK ||
-                                 memcmp(digest, proj_digest, TMS_HASH_LEN))) {
-        snprintf(said, saidlen, "the snapshot of seq %llu does not give the projection's digest: the log folded "
-                 "instead", (unsigned long long)seq);   /* which of the two is wrong, the fold will say */
-        err = TMS_E_CORRUPT;
-    }
     if (err == TMS_OK)
-        *time = m.time;
-    else {
-        tms_state_free(*st);
-        *st = NULL;
+        return 1;
+    if (err == TMS_E_IO || err == TMS_E_NOMEM || err == TMS_NOT_FOUND)
+        return 0;
+    say(e, "snapshot of seq %llu: %s; set aside (.bad)", seq, why);
+    return -1;
+}
+
+int tms__snapshot_start(tms_engine *e, uint64_t max_seq, tms_state **st, tms_snapshot_meta *m)
+{
+    uint64_t *seqs = NULL;
+    size_t n = 0;
+    int got = 0;
+    *st = NULL;
+    if (tms_snapshot_list(e->dir, &seqs, &n) != TMS_OK)
+        return 0;
+    for (size_t i = 0; i < n && !got; i++) {
+        int r = try_one(e, seqs[i], max_seq, st, m);
+        if (r < 0)   /* never trusted again: kept as evidence, said in the open's report */
+            tms_snapshot_set_aside(e->dir, seqs[i]);
+        got = r > 0;
     }
-    return err;
+    free(seqs);
+    return got;
+}
+
+tms_err tms_engine_snapshot_fork(tms_engine *e, pid_t *pid, uint64_t *seq, char *why, size_t whylen)
+{
+    tms_snapshot_meta m;
+    uint64_t size;
+    tms_tlog_hash root;
+    *pid = 0;
+    *seq = tms_log_last_seq(e->log);
+    if (!e->opened || e->failed || e->behind || tms_tree_behind(e->tree) || *seq == 0)
+        return TMS_OK;   /* the projection or tree lags: the next one */
+    tms_tree_head(e->tree, &size, root);
+    if (size != *seq || (tms__snapshot_newest(e->dir, &m) == *seq && !memcmp(m.head, e->head, TMS_HASH_LEN)))
+        return TMS_OK;
+    fflush(NULL);   /* nothing buffered is written twice */
+    pid_t p = fork();
+    if (p < 0) {
+        snprintf(why, whylen, "snapshot: cannot fork: %s", strerror(errno));
+        return TMS_E_IO;
+    }
+    if (p == 0) {   /* the child: its own image of the state; never returns */
+        char cwhy[300];
+        if (nice(10) == -1) {
+            /* as urgent as the writer, then: still correct */
+        }
+        tms_err err = tms__snapshot_save(e->dir, e->state, size, e->head, root, e->last_time, cwhy, sizeof cwhy);
+        if (err)
+            dprintf(2, "tmsperm: %s\n", cwhy);
+        _exit(err ? 1 : 0);
+    }
+    *pid = p;
+    return TMS_OK;
 }

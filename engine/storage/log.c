@@ -569,9 +569,10 @@ tms_err tms_log_open(const char *dir, const tms_log_options *opt, tms_log **out,
     e = log_open_dir(log, dir, rep);
     if (e != TMS_OK)
         goto fail;
-    e = tms_log_recover(log->dirfd, &res, rep);
+    e = tms_log_recover(log->dirfd, opt ? opt->trust_seq : 0, opt ? opt->trust_head : NULL, &res, rep);
     if (e != TMS_OK)
         goto fail;
+    rep->trusted = res.trusted;
     e = log_adopt(log, &res, rep);
     if (e != TMS_OK)
         goto fail;

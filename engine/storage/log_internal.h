@@ -76,11 +76,15 @@ typedef struct tms_log_recovery {
     uint64_t torn_offset;              /* where the tear starts (0 for a segment) */
     uint64_t torn_bytes;               /* bytes from there to the end of file */
     char torn_what[96];                /* why it is a tear */
+    int trusted;                       /* the segments before trust_seq's were not read (its head matched) */
 } tms_log_recovery;
 
-/* Check every segment and frame of the log in dirfd. TMS_OK with *res
+/* Check every segment and frame of the log in dirfd, or (trust_seq > 0)
+ * those from the segment holding trust_seq on, when the frame trust_seq
+ * carries trust_head (else every one, res->trusted 0). TMS_OK with *res
  * filled, TMS_E_CORRUPT (rep's bad_* and msg filled), TMS_E_IO, TMS_E_NOMEM.
  * Never writes. rep must not be NULL. */
-tms_err tms_log_recover(int dirfd, tms_log_recovery *res, tms_log_report *rep);
+tms_err tms_log_recover(int dirfd, uint64_t trust_seq, const uint8_t *trust_head, tms_log_recovery *res,
+                        tms_log_report *rep);
 
 #endif

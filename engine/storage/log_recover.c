@@ -404,16 +404,23 @@ static void rd_free(rd *r)
     r->segs = NULL;
 }
 
-tms_err tms_log_recover(int dirfd, tms_log_recovery *res, tms_log_report *rep)
+tms_err tms_log_recover(int dirfd, uint64_t trust_seq, const uint8_t *trust_head, tms_log_recovery *res,
+                        tms_log_report *rep)
 {
     rd r;
     int st;
     memset(res, 0, sizeof *res);
-    tms_err e = rd_init(&r, dirfd, 1, 0, rep);
+    tms_err e = rd_init(&r, dirfd, trust_seq ? trust_seq : 1, 0, rep);
     if (e != TMS_OK)
         goto out;
+    r.hash_from = r.expect;   /* the chain from the segment's first frame on (its own stored hash taken) */
     while ((st = rd_next(&r)) == RD_FRAME)
-        ;
+        if (trust_seq && r.expect - 1 == trust_seq)
+            res->trusted = trust_head && !memcmp(r.prev, trust_head, TMS_LOG_HASH_LEN);
+    if (trust_seq && !res->trusted) {   /* another log, or cut below it: everything is checked */
+        rd_free(&r);
+        return tms_log_recover(dirfd, 0, NULL, res, rep);
+    }
     if (st == RD_ERR) {
         e = r.err;
         goto out;

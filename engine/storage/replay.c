@@ -110,6 +110,25 @@ static tms_err fold_one(fold *f, const tms_log_record *lr)
     return TMS_OK;
 }
 
+/* From a known state: the log's frame from_seq carries from_head; the fold goes on after it. */
+static tms_err fold_start(fold *f, tms_log_iter *it)
+{
+    tms_log_record lr;
+    int has = 0;
+    tms_err err = tms_log_iter_next(it, &lr, &has);
+    if (err) {
+        snprintf(f->res->msg, sizeof f->res->msg, "%s", tms_log_iter_report(it)->msg);
+        return err;
+    }
+    if (!has || lr.seq != f->o->from_seq || !f->o->from_head || memcmp(lr.hash, f->o->from_head, TMS_HASH_LEN)) {
+        snprintf(f->res->msg, sizeof f->res->msg, "the log's chain head at seq %llu is not the one the fold starts "
+                 "from (%s)", (unsigned long long)f->o->from_seq, has ? "another log" : "the log ends before it");
+        return TMS_E_CORRUPT;
+    }
+    passed(f, &lr);
+    return TMS_OK;
+}
+
 tms_err tms_fold(tms_state *st, const char *logdir, const tms_replay_opts *opts, tms_replay_result *res)
 {
     static const tms_replay_opts none;
@@ -123,9 +142,11 @@ tms_err tms_fold(tms_state *st, const char *logdir, const tms_replay_opts *opts,
     int chain = f.o->chain;
     if (chain == TMS_LOG_ITER_CHAIN_ON_THREAD && f.o->tenant)
         chain = TMS_LOG_ITER_CHAIN_SHARED;   /* little to do per record here: share the hashing */
-    tms_err err = tms_log_iter_open_flags(logdir, 1, chain, &it, &rep);
+    tms_err err = tms_log_iter_open_flags(logdir, f.o->from_seq ? f.o->from_seq : 1, chain, &it, &rep);
     if (err)
         snprintf(res->msg, sizeof res->msg, "%s", rep.msg[0] ? rep.msg : tms_strerror(err));
+    else if (f.o->from_seq)
+        err = fold_start(&f, it);
     while (!err && !f.done) {
         if (f.o->to_seq && res->last_seq >= f.o->to_seq)
             break;

@@ -14,7 +14,8 @@
 #include <unistd.h>
 
 #define MAGIC "TMSSNAP1"
-#define HEADER (8 + 4 + 4 + 8 + 32 + 32 + 8 + 32 + 16 + 8 + 4)
+#define VERSION 2
+#define HEADER (8 + 4 + 4 + 8 + 32 + 32 + 8 + 32 + 16 + 8 + 32 + 4)
 #define MAX_PAYLOAD ((uint64_t)1 << 40)
 
 static void dir_of(const char *datadir, char *out, size_t len) { snprintf(out, len, "%s/snapshots", datadir); }
@@ -28,7 +29,7 @@ static size_t header_of(const tms_snapshot_meta *m, uint64_t len, uint8_t h[HEAD
 {
     memset(h, 0, HEADER);
     memcpy(h, MAGIC, 8);
-    tms_put_le32(h + 8, 1);
+    tms_put_le32(h + 8, VERSION);
     tms_put_le32(h + 12, m->schema);
     tms_put_le64(h + 16, m->seq);
     memcpy(h + 24, m->head, 32);
@@ -37,6 +38,7 @@ static size_t header_of(const tms_snapshot_meta *m, uint64_t len, uint8_t h[HEAD
     memcpy(h + 96, m->digest, 32);
     memcpy(h + 128, m->build, strnlen(m->build, 15));   /* NUL-padded to 16 (h is zeroed) */
     tms_put_le64(h + 144, len);
+    memcpy(h + 152, m->proj_digest, 32);
     return HEADER - 4;   /* the CRC's place */
 }
 
@@ -145,7 +147,7 @@ tms_err tms_snapshot_list(const char *datadir, uint64_t **seqs, size_t *n)
 /* Check header h (of a file of `size` bytes) into m and *len: NULL, or why not. */
 static const char *parse_header(const uint8_t *h, uint64_t size, uint64_t seq, tms_snapshot_meta *m, uint64_t *len)
 {
-    if (size < HEADER || memcmp(h, MAGIC, 8) || tms_get_le32(h + 8) != 1 || h[143] != 0)
+    if (size < HEADER || memcmp(h, MAGIC, 8) || tms_get_le32(h + 8) != VERSION || h[143] != 0)
         return "not a snapshot of this version";
     m->schema = tms_get_le32(h + 12);
     memcpy(m->build, h + 128, 16);
@@ -155,6 +157,7 @@ static const char *parse_header(const uint8_t *h, uint64_t size, uint64_t seq, t
     m->time = (int64_t)tms_get_le64(h + 88);
     memcpy(m->digest, h + 96, 32);
     *len = tms_get_le64(h + 144);
+    memcpy(m->proj_digest, h + 152, 32);
     if (m->seq != seq)
         return "its seq is not its name's";
     if (*len > MAX_PAYLOAD || *len != size - HEADER)

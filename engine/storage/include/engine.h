@@ -5,13 +5,17 @@
  *   DIR/lock    flock(2)-held by the one writer (tmsd or an embedded tmsctl); holds its pid
  *   DIR/log/    the command log (log.h)
  *   DIR/proj/   the LMDB projection (store.h)
- *   DIR/tree/   the Merkle tree's stored hashes (tree.h) */
+ *   DIR/tree/   the Merkle tree's stored hashes (tree.h)
+ *   DIR/snapshots/  the state at some seqs (snapshots.h): an open starts
+ *               from the newest that agrees with the log and folds the
+ *               records after it (docs/design.md, "Snapshots") */
 #ifndef TMS_ENGINE_H
 #define TMS_ENGINE_H
 
 #include "log.h"
 #include "rules.h"
 #include "store.h"
+#include <sys/types.h>
 
 typedef struct tms_engine tms_engine;
 
@@ -44,7 +48,20 @@ typedef struct tms_submission {
  * TMS_E_LOCKED when another process holds DIR; why says which pid. */
 tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engine **out,
                         char *why, size_t whylen);
+/* Close; a writer whose state is level with the log, the projection and
+ * the tree writes a snapshot of it first (unless the newest is of this seq). */
 void tms_engine_close(tms_engine *e);
+
+/* Start a snapshot of the state at the log's last seq (*seq) in a child
+ * process: fork(2), and the child, from its copy-on-write image of the
+ * state, encodes it, writes DIR/snapshots/SEQ.snap (at a lower priority)
+ * and exits 0, or 1 with the reason on stderr. The writer goes on at once:
+ * it pays for the fork only. The caller reaps the child (waitpid) and starts
+ * no other snapshot, and closes no engine, before it has. TMS_OK with *pid,
+ * 0 when there is nothing to write (the newest snapshot is of this seq, an
+ * empty log, the projection or tree lag: the next call), or TMS_E_IO when
+ * fork fails (why). Call it between submits, on the writer's thread. */
+tms_err tms_engine_snapshot_fork(tms_engine *e, pid_t *pid, uint64_t *seq, char *why, size_t whylen);
 
 /* Validate, log and apply n commands as one group commit: one log
  * fdatasync, one projection transaction. Verdicts are final only when this

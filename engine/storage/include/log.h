@@ -25,7 +25,8 @@
  * the pages, so retrying would be a lie.
  *
  * Recovery on open: every frame of every segment is checked (both CRCs, seq
- * continuity, the chain). A torn final record of the last segment (short
+ * continuity, the chain), or, given a trusted prefix (a snapshot's seq and
+ * head, tms_log_options), every frame from the segment holding it on. A torn final record of the last segment (short
  * header, short frame, or a zero-filled tail) is cut off when opened for
  * writing and reported in tms_log_report. Any other damage refuses to open
  * with TMS_E_CORRUPT and a message naming segment, byte offset and seq. */
@@ -59,6 +60,10 @@ typedef struct tms_log_options {
     const tms_log_io *io;     /* NULL = libc */
     int defer_cut;            /* keep a torn tail found at open until tms_log_cut_torn (or the first
                                  sync): an open that is then refused has changed nothing */
+    uint64_t trust_seq;       /* > 0: records 1..trust_seq were checked before (a snapshot of their state
+                                 agrees with them): recovery reads from the segment holding trust_seq on,
+                                 when that frame's chain head is trust_head; else it reads everything */
+    const uint8_t *trust_head;   /* TMS_LOG_HASH_LEN bytes */
 } tms_log_options;
 
 /* What open found. msg is a human-readable line, empty if nothing to say. */
@@ -71,6 +76,7 @@ typedef struct tms_log_report {
     uint64_t bad_offset;      /* ... its byte offset ... */
     char bad_segment[256];    /* ... and its segment file name */
     char msg[512];
+    int trusted;              /* open: the segments before trust_seq's were taken as checked */
 } tms_log_report;
 
 /* One record as read back. Pointers stay valid until the next call on the

@@ -39,6 +39,13 @@ typedef struct tms_replay_opts {
      * TMS_LOG_ITER_CHAIN_CHECKED not at all (the engine, which has just
      * verified it in recovery under its lock). */
     int chain;
+    /* Start after a known state (a snapshot's): st is the state after
+     * records 1..from_seq (from_seq 0: st is empty, the fold starts at seq
+     * 1), and from_head (TMS_HASH_LEN bytes) the chain head there. The log's
+     * frame from_seq must carry that head (else TMS_E_CORRUPT, res->msg says
+     * so); the chain is recomputed from it on. */
+    uint64_t from_seq;
+    const uint8_t *from_head;
 } tms_replay_opts;
 
 typedef struct tms_replay_result {
@@ -56,7 +63,7 @@ typedef struct tms_replay_result {
 tms_err tms_apply_record(tms_state *st, const tms_record *rec, tms_verdict *v);
 
 /* Apply every record of the log in logdir (subject to opts) to st, which
- * must be empty. TMS_E_CORRUPT when a record does not decode or a
+ * must be empty (or, with opts->from_seq, the state after that seq). TMS_E_CORRUPT when a record does not decode or a
  * recomputed verdict differs from the logged one (res->msg names the seq). */
 tms_err tms_fold(tms_state *st, const char *logdir, const tms_replay_opts *opts, tms_replay_result *res);
 

@@ -5,13 +5,15 @@
  * trusted is the writer's business (engine.c).
  *
  * A file, all integers little-endian:
- *   magic "TMSSNAP1" | le32 version (1) | le32 schema version (the writer's
+ *   magic "TMSSNAP1" | le32 version (2) | le32 schema version (the writer's
  *   TMS_SCHEMA_VERSION) | le64 seq | head[32] (the log's chain head at seq) |
  *   root[32] (the Merkle tree's root at seq; recorded, not yet checked) |
  *   le64 time (record seq's, ns) | digest[32] (BLAKE2b-256 of the state
  *   encoding) | build[16] (the writer's tmsperm version, NUL-padded) | le64
- *   payload length | le32 CRC32C of all of the above and the payload |
- *   payload (the state encoding)
+ *   payload length | proj_digest[32] (tms_state_projection_digest of the
+ *   state: what its LMDB projection's digest is) | le32 CRC32C of all of the
+ *   above and the payload | payload (the state encoding). 188 bytes before
+ *   the payload. Version 1 (no proj_digest) is not read: set aside.
  * Written whole to a temporary file, fsynced, renamed into place, the
  * directory fsynced: a crash leaves the old set or the new one, never a
  * half file under a snapshot's name. Never rewritten. One that does not
@@ -33,6 +35,7 @@ typedef struct tms_snapshot_meta {
     uint8_t root[32];
     int64_t time;
     uint8_t digest[32];
+    uint8_t proj_digest[32];  /* the digest of the state's projection (store.h), compared with the projection's */
 } tms_snapshot_meta;
 
 /* Write the snapshot of seq (meta) with payload[0..len) durably, then remove

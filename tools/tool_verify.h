@@ -1,0 +1,73 @@
+/* tool_verify.h -- what the files of "tms-audit verify" share: the state of
+ * one run (the full verify, tool_verify.c; from a receipt with --since,
+ * tool_verify_since.c) and the steps one file calls in the other. */
+#ifndef TMS_TOOL_VERIFY_H
+#define TMS_TOOL_VERIFY_H
+
+#include <stdint.h>
+#include "replay.h"
+#include "store.h"
+#include "tool_receipt.h"
+#include "tool_verify_tree.h"
+
+typedef struct vstate {
+    char logdir[4200];
+    /* the live projection */
+    int proj;                            /* 1 if DIR/proj exists */
+    uint64_t pseq;
+    uint8_t phead[TMS_HASH_LEN], pdigest[TMS_HASH_LEN];
+    tms_store_check_history phist;       /* its as-of index: complete to which seq, digest */
+    /* the log, as read */
+    uint64_t records, last_seq;
+    int64_t last_time;
+    uint8_t head[TMS_LOG_HASH_LEN];
+    char last_segment[256];
+    uint64_t end_offset;
+    uint8_t hash_at_p[TMS_LOG_HASH_LEN];
+    int torn;
+    char torn_msg[512];
+    /* the replay */
+    uint8_t digest[TMS_HASH_LEN];        /* the projection digest of the replayed state at last_seq */
+    int digest_done;                     /* ... computed already (at the projection's seq) */
+    uint8_t state_digest[TMS_HASH_LEN];  /* the digest of its snapshot encoding (a receipt's) */
+    int state_done;                      /* ... computed already (at a snapshot's seq) */
+    int want_state;                      /* a receipt is asked for: compute it */
+    char damaged[512];                   /* the projection could not be read: why */
+    /* the first failure */
+    int failed;
+    const char *check;
+    uint64_t seq, offset;
+    char segment[256];
+    char what[640];
+    tool_treecheck tc;                   /* the Merkle tree file and the stored checkpoints */
+    const char *datadir;
+    uint64_t *snaps;                     /* the kept snapshots' seqs, ascending */
+    size_t nsnaps, next_snap, snaps_checked;
+    /* --since: what the receipt says about records 1..N, and the state the fold starts from */
+    int has_since;
+    tool_receipt since;                  /* N = since.size */
+    tms_state *start;                    /* the state after start_seq (owned; NULL: the empty state, seq 0) */
+    uint64_t start_seq;
+    uint8_t start_head[TMS_HASH_LEN];
+    char bad_at_n[400];                  /* the kept snapshot of seq N did not agree with the receipt: why */
+    int proj_compared;                   /* the projection's digest was compared with the replay's */
+} vstate;
+
+/* Record the first failure (later ones are dropped). */
+void tool_verify_failure(vstate *s, const char *check, uint64_t seq, const char *segment, uint64_t offset,
+                         const char *what);
+
+/* --since, before the log is read (tool_verify_since.c): the receipt's point
+ * N against the log (frame N's chain head) and the tree file (its root at
+ * N, the checkpoints up to N), then the state the fold starts from (a kept
+ * snapshot). 0 (s->failed may be set), or TOOL_ERROR after a message. */
+int tool_verify_since_begin(vstate *s);
+/* --since, during the fold: at seq N (reached from an older snapshot), the
+ * state's digest against the receipt's. */
+tms_err tool_verify_since_at(vstate *s, const tms_fold_event *ev);
+/* After a verify that held, with --receipt: fill r (the caller frees it)
+ * for the log's end. 0, or 1 when making it found a failure (s->failed is
+ * set), or TOOL_ERROR after a message. */
+int tool_verify_receipt(vstate *s, tool_receipt *r);
+
+#endif
