@@ -47,6 +47,10 @@ static const char usage[] =
     "  --idle-timeout SECONDS  close silent connections (default 300)\n"
     "  --idle-exit SECONDS     exit when no client has been connected for this long (tests)\n"
     "  --map-bytes N           initial LMDB map size (default 256 MiB; it grows as needed)\n"
+    "  --snapshot-interval S   look this often (default 60) whether a snapshot of the state is due;\n"
+    "                          0: only at a clean stop. A restart folds only the records after the\n"
+    "                          newest snapshot (written by a child process: submits never wait)\n"
+    "  --snapshot-records N    ... due when N records were added since the newest (default 100000)\n"
     "  --publish URL           publish every durable record to NATS JetStream (nats://HOST:PORT);\n"
     "                          the log stays the truth: NATS down never stops tmsd, it catches up\n"
     "  --replica-of URL        be a replica of the leader publishing to NATS JetStream there: follow\n"
@@ -174,7 +178,8 @@ int main(int argc, char **argv)
         {"hello-timeout", required_argument, NULL, 0}, {"map-bytes", required_argument, NULL, 0},
         {"signing-key", required_argument, NULL, 0}, {"checkpoint-interval", required_argument, NULL, 0},
         {"witness", required_argument, NULL, 0}, {"witness-key", required_argument, NULL, 0},
-        {"leader-key", required_argument, NULL, 0},
+        {"leader-key", required_argument, NULL, 0}, {"snapshot-interval", required_argument, NULL, 0},
+        {"snapshot-records", required_argument, NULL, 0},
         {"nats-creds", required_argument, NULL, 0}, {"nats-nkey", required_argument, NULL, 0},
         {"nats-user", required_argument, NULL, 0}, {"nats-password-file", required_argument, NULL, 0},
         {"nats-token-file", required_argument, NULL, 0}, {"nats-ca", required_argument, NULL, 0},
@@ -250,6 +255,15 @@ int main(int argc, char **argv)
         } else if ((rc = trust_option(&o, a, v, &nwit, &nwkey)) >= 0) {
             if (rc)
                 return rc;
+        } else if (!strcmp(a, "--snapshot-interval")) {
+            long long ms = strcmp(v, "0") ? seconds_ms(v) : 0;
+            if (ms < 0 || ms > 86400000)
+                return bad_value(a, v, "a number of seconds, at most a day (0: only at a clean stop)");
+            o.snapshot_interval_ms = ms ? (unsigned)ms : TMS_SNAPSHOTS_OFF;
+        } else if (!strcmp(a, "--snapshot-records")) {
+            if (number(v, 1, 1ull << 40, &n))
+                return bad_value(a, v, "a number of records from 1");
+            o.snapshot_records = n;
         } else if (!strcmp(a, "--map-bytes")) {
             if (number(v, 65536, 1ull << 40, &n))
                 return bad_value(a, v, "a byte count from 65536 to 1 TiB");

@@ -439,6 +439,7 @@ void daemon_shutdown_check(server *d)
     replica_close(d);
     http_close(d);
     checkpoint_close(d);
+    snapshots_close(d);
 }
 
 void daemon_begin_shutdown(server *d, const char *why)
@@ -589,7 +590,8 @@ int tms_daemon_run(const tms_daemon_options *opt)
     const char *what = NULL;
     if ((opt->signing_key && checkpoint_start(&d, why, sizeof why) && (what = "--signing-key")) ||
         (opt->replica_of && replica_start(&d, why, sizeof why) && (what = "--replica-of")) ||
-        ((opt->http || opt->metrics) && http_start(&d, why, sizeof why) && (what = "--http/--metrics"))) {
+        ((opt->http || opt->metrics) && http_start(&d, why, sizeof why) && (what = "--http/--metrics")) ||
+        (snapshots_start(&d, why, sizeof why) && (what = "snapshots"))) {
         fprintf(stderr, "tmsd: %s: %s\n", what, why);
         http_abandon(&d);
         uv_walk(&loop, close_any, NULL);
@@ -600,9 +602,10 @@ int tms_daemon_run(const tms_daemon_options *opt)
     if (start_listeners(&d, sock) == 0) {
         char qdata[2 * 4096 + 2], qsock[2 * sizeof sock + 2];
         daemon_log("info", "msg=started version=%s data=\"%s\" socket=\"%s\" listen=%s http=%s metrics=%s last_seq=%llu "
-                   "pid=%ld", tms_version(), log_quote(qdata, sizeof qdata, opt->data_dir),
+                   "from_snapshot=%llu pid=%ld", tms_version(), log_quote(qdata, sizeof qdata, opt->data_dir),
                    log_quote(qsock, sizeof qsock, sock), opt->listen ? opt->listen : "-", opt->http ? opt->http : "-",
-                   opt->metrics ? opt->metrics : "-", (unsigned long long)tms_engine_last_seq(d.eng), (long)getpid());
+                   opt->metrics ? opt->metrics : "-", (unsigned long long)tms_engine_last_seq(d.eng),
+                   (unsigned long long)tms_engine_snapshot_seq(d.eng), (long)getpid());
         /* systemd (Type=notify): ready once every listener is open; a no-op without NOTIFY_SOCKET */
         sd_notifyf(0, "READY=1\nSTATUS=serving %s, last seq %llu\nMAINPID=%lu", opt->data_dir,
                    (unsigned long long)tms_engine_last_seq(d.eng), (unsigned long)getpid());
@@ -626,6 +629,7 @@ done:
     http_free(&d);
     auth_free(&d);
     snapshot_free(&d);
+    snapshots_free(&d);
     tms_engine_close(d.eng);
     msgpack_sbuffer_destroy(&d.out);
     return rc;

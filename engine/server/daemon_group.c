@@ -175,6 +175,7 @@ static void after_cb(uv_work_t *w, int status)
     http_wake(d);    /* HTTP lookups waiting for a min_seq */
     if (d->publisher)   /* never waited for: its thread reads the log */
         tms_publisher_durable(d->publisher, tms_engine_last_seq(d->eng));
+    snapshots_between_groups(d);   /* the one moment the state is the log's, with no group applying */
     group_maybe_start(d);
     daemon_shutdown_check(d);
 }

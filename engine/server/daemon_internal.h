@@ -18,6 +18,7 @@ typedef struct watcher watcher;
 typedef struct replica replica;
 typedef struct http http;
 typedef struct checkpointer checkpointer;
+typedef struct snapshotter snapshotter;
 
 typedef struct principal principal;
 /* A principals list a reload replaced: kept, connections may point into it. */
@@ -133,6 +134,7 @@ struct server {
     replica *replica_closing;   /* ... one whose start failed, freed at the end */
     http *http;                 /* --http, --metrics: h2o on this loop (daemon_http.c); NULL = none */
     checkpointer *ckpt;         /* --signing-key: signed checkpoints (daemon_checkpoint.c); NULL = none */
+    snapshotter *snaps;         /* running snapshots (daemon_snapshots.c); NULL = off */
     struct tms_tree *proof_tree; /* DIR/tree read for HTTP proofs (daemon_http_proof.c); NULL until the first */
     uv_timer_t watch_timer;
 };
@@ -255,6 +257,16 @@ json_t *status_json(server *d);
 /* Stopping: the follower stops, its wake-up handle closes. */
 void replica_close(server *d);
 void replica_free(server *d);
+
+/* daemon_snapshots.c: running snapshots. start (after the engine, on the loop): 0, or -1 with why; close stops
+ * the timer (shutdown); free after the loop. between_groups: called whenever no group is in flight; forks
+ * the snapshot's writer when one is due. status: {seq, written, failed, running, fork_us_max, error}, NULL
+ * when off. */
+int snapshots_start(server *d, char *why, size_t whylen);
+void snapshots_between_groups(server *d);
+void snapshots_close(server *d);
+void snapshots_free(server *d);
+json_t *snapshots_status(server *d);
 
 /* daemon_checkpoint.c: --signing-key. Start (after the engine, on the loop): -1 with why. close stops the
  * timer (shutdown); free signs the last checkpoint (when records were added) and frees. now signs one at

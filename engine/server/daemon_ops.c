@@ -623,6 +623,11 @@ static void render_state_metrics(server *d, msgpack_sbuffer *sb)
         metric(sb, "# HELP tmsd_checkpoint_size the tree size of the latest signed checkpoint\n"
                    "# TYPE tmsd_checkpoint_size gauge\ntmsd_checkpoint_size %lld\n",
                (long long)json_integer_value(json_object_get(cp, "size")));
+    json_t *sn = json_object_get(st, "snapshots");
+    if (sn)   /* how far back a restart's fold starts: alert when it stops following tmsd_last_seq */
+        metric(sb, "# HELP tmsd_snapshot_seq the seq of the newest snapshot tmsd wrote\n"
+                   "# TYPE tmsd_snapshot_seq gauge\ntmsd_snapshot_seq %lld\n",
+               (long long)json_integer_value(json_object_get(sn, "seq")));
     json_decref(st);
 }
 

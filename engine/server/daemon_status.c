@@ -52,5 +52,7 @@ json_t *status_json(server *d)
     }
     if (o && d->ckpt)   /* --signing-key: the latest checkpoint signed (its size), how many since start, why not */
         json_object_set_new(o, "checkpoint", checkpoint_status(d));
+    if (o && d->snaps)   /* running snapshots: the newest written, and why the last one failed */
+        json_object_set_new(o, "snapshots", snapshots_status(d));
     return o;
 }

@@ -477,6 +477,7 @@ const char *tms_engine_tree_error(const tms_engine *e) { return e->tree_error; }
 const tms_state *tms_engine_state(const tms_engine *e) { return e->state; }
 uint64_t tms_engine_last_seq(const tms_engine *e) { return tms_log_last_seq(e->log); }
 const char *tms_engine_open_report(const tms_engine *e) { return e->report; }
+uint64_t tms_engine_snapshot_seq(const tms_engine *e) { return e->snapshot_seq; }
 
 static int64_t next_time(tms_engine *e)
 {

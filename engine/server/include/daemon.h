@@ -6,6 +6,9 @@
 #define TMS_DAEMON_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#define TMS_SNAPSHOTS_OFF 0xffffffffu   /* snapshot_interval_ms: only at a clean stop */
 
 typedef struct tms_daemon_options {
     const char *data_dir;          /* required */
@@ -28,6 +31,9 @@ typedef struct tms_daemon_options {
     const char *stream;            /* the JetStream stream; NULL = "tms" */
     int stream_replicas;           /* replicas of a stream --publish creates; 0 = 1 */
     const char *replica_of;        /* nats://HOST:PORT: a replica of the leader publishing there (follow.h) */
+    /* issue 18: snapshots of the state while running (docs/design.md, "Snapshots") */
+    unsigned snapshot_interval_ms; /* look this often; 0 = 60000; TMS_SNAPSHOTS_OFF = only at a clean stop */
+    uint64_t snapshot_records;     /* ... and write one when this many records were added; 0 = 100000 */
     /* SPEC section 11: signed checkpoints, witnesses, signed replication */
     const char *signing_key;       /* the log's private key file (note.h); NULL = no checkpoints */
     unsigned checkpoint_interval_ms; /* sign when records were added since the last; 0 = 10000 */

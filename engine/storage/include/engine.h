@@ -62,6 +62,8 @@ void tms_engine_close(tms_engine *e);
  * empty log, the projection or tree lag: the next call), or TMS_E_IO when
  * fork fails (why). Call it between submits, on the writer's thread. */
 tms_err tms_engine_snapshot_fork(tms_engine *e, pid_t *pid, uint64_t *seq, char *why, size_t whylen);
+/* The seq of the snapshot the open started from (0: it folded the whole log). */
+uint64_t tms_engine_snapshot_seq(const tms_engine *e);
 
 /* Validate, log and apply n commands as one group commit: one log
  * fdatasync, one projection transaction. Verdicts are final only when this

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""test_snapshots.py -- tmsd's running snapshots (issue 18): written by a
+child process every --snapshot-interval once --snapshot-records records were
+added; a restart after kill -9 starts from the newest and folds only the
+records after it, with the same answers as a fold of the whole log; status
+and metrics say how far they go; the options are checked.
+
+usage: test_snapshots.py BIN_DIR"""
+import http.client, json, os, re, shutil, signal, subprocess, sys, threading, time
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+from checks import check, finish, free_port, run_cases, wait_tcp  # noqa: E402
+
+BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
+TMSD, TMSCTL, AUDIT = (os.path.join(BIN, p) for p in ("tmsd", "tmsctl", "tms-audit"))
+
+
+def run(*args, stdin=None):
+    r = subprocess.run([str(a) for a in args], input=stdin, capture_output=True, text=True, timeout=120)
+    return r.returncode, r.stdout, r.stderr
+
+
+def commands(tenant, n):
+    cmds = [{"cmd": "CreateTenant", "tenant": tenant, "actor": "system", "admin": "admin"}]
+    cmds += [{"cmd": "CreateExtension", "tenant": tenant, "actor": "admin", "id": str(1000 + i)} for i in range(n)]
+    cmds += [{"cmd": "GrantPermission", "tenant": tenant, "actor": "admin", "kind": "extension", "id": str(1000 + i),
+              "permission": "calls.international"} for i in range(0, n, 3)]
+    return "".join(json.dumps(c) + "\n" for c in cmds)
+
+
+def start(d, data, *extra):
+    port = free_port()
+    log = open(os.path.join(d, "tmsd.log"), "ab")
+    p = subprocess.Popen([TMSD, "--data", data, "--http", "127.0.0.1:%d" % port] + [str(x) for x in extra],
+                         stdout=log, stderr=log)
+    wait_tcp(port, p, "tmsd")
+    return p, port
+
+
+def status(port):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/v1/status")
+    return json.loads(c.getresponse().read())
+
+
+def metrics(port):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    c.request("GET", "/metrics")
+    return c.getresponse().read().decode()
+
+
+def snaps(data):
+    p = os.path.join(data, "snapshots")
+    return sorted(f for f in os.listdir(p) if f.endswith(".snap")) if os.path.isdir(p) else []
+
+
+def answers(data, tenants):
+    """Who may call internationally, per tenant, through tms-audit on DIR."""
+    return [run(AUDIT, "who-can", "--data", data, "--tenant", t, "--permission", "calls.international")
+            for t in tenants]
+
+
+def started_from(d):
+    lines = [l for l in open(os.path.join(d, "tmsd.log")).read().splitlines() if "msg=started" in l]
+    m = re.search(r"from_snapshot=(\d+)", lines[-1]) if lines else None
+    return int(m.group(1)) if m else -1
+
+
+def case_running_snapshots_and_kill9(d):
+    data = os.path.join(d, "data")
+    p, port = start(d, data, "--snapshot-interval", "0.1", "--snapshot-records", "20")
+    sock = os.path.join(data, "tmsd.sock")
+    try:
+        rc, _, err = run(TMSCTL, "--connect", sock, "submit", stdin=commands("acme", 40))
+        check("submits through tmsd", rc == 0, err)
+        deadline, st = time.time() + 15, {}
+        while time.time() < deadline:
+            st = status(port).get("snapshots") or {}
+            if st.get("written", 0) >= 1 and not st.get("running"):
+                break
+            time.sleep(0.05)
+        last = status(port)["last_seq"]
+        check("a snapshot is written while tmsd runs (status: seq, written, no error)",
+              st.get("written", 0) >= 1 and st.get("seq") == last and st.get("error") is None, st)
+        check("... its file is in DIR/snapshots", "%020d.snap" % last in snaps(data), snaps(data))
+        check("... and /metrics says its seq", "tmsd_snapshot_seq %d" % last in metrics(port), "")
+        snap_seq = last
+        # fewer records than --snapshot-records: no new snapshot, a tail for the next start
+        run(TMSCTL, "--connect", sock, "submit", stdin=commands("globex", 5))
+        time.sleep(0.4)
+        last2 = status(port)["last_seq"]
+        check("fewer records than --snapshot-records: no snapshot yet", (status(port)["snapshots"]["seq"] ==
+              snap_seq) and last2 > snap_seq, status(port)["snapshots"])
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+    check("kill -9 writes no snapshot of the end", "%020d.snap" % last2 not in snaps(data), snaps(data))
+    ref = os.path.join(d, "ref")
+    shutil.copytree(data, ref, ignore=shutil.ignore_patterns("*.sock"))
+    shutil.rmtree(os.path.join(ref, "snapshots"))
+    p, port = start(d, data, "--snapshot-interval", "0.1", "--snapshot-records", "20")
+    try:
+        check("the restart starts from the newest snapshot (the log folded after it only)",
+              started_from(d) == snap_seq, started_from(d))
+        check("... and has every acknowledged record", status(port)["last_seq"] == last2, status(port))
+    finally:
+        p.send_signal(signal.SIGTERM)
+        check("a clean stop exits 0", p.wait(timeout=30) == 0)
+    check("the clean stop writes the snapshot of the end", "%020d.snap" % last2 in snaps(data), snaps(data))
+    check("answers equal those of the directory folded whole",
+          answers(data, ["acme", "globex"]) == answers(ref, ["acme", "globex"]))
+    rc, out, err = run(AUDIT, "verify", "--data", data)
+    check("verify holds, and checks the kept snapshots", rc == 0 and json.loads(out).get("snapshots", 0) >= 1,
+          out + err)
+
+
+def case_submits_go_on_while_a_snapshot_is_written(d):
+    """Snapshots forked under a stream of submits: every submit is acknowledged, none fails, several snapshots
+    are written, and the directory verifies."""
+    data = os.path.join(d, "data")
+    p, port = start(d, data, "--snapshot-interval", "0.05", "--snapshot-records", "10")
+    sock = os.path.join(data, "tmsd.sock")
+    fails = []
+    try:
+        for i in range(30):
+            rc, _, err = run(TMSCTL, "--connect", sock, "submit", stdin=commands("t%d" % i, 6))
+            if rc != 0:
+                fails.append(err)
+            time.sleep(0.02)
+        time.sleep(0.3)
+        st = status(port)["snapshots"]
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+    check("every submit acknowledged while snapshots were written", not fails, fails[:2])
+    check("several snapshots written, none failed", st["written"] >= 3 and st["failed"] == 0, st)
+    check("only the newest two are kept", len(snaps(data)) <= 2, snaps(data))
+    rc, out, err = run(AUDIT, "verify", "--data", data)
+    check("the directory verifies", rc == 0, out + err)
+
+
+def case_options(d):
+    data = os.path.join(d, "data")
+    for args, want in ((["--snapshot-interval", "-1"], "--snapshot-interval"),
+                       (["--snapshot-interval", "x"], "--snapshot-interval"),
+                       (["--snapshot-records", "0"], "--snapshot-records")):
+        rc, out, err = run(TMSD, "--data", data, *args)
+        check("tmsd %s: exit 2 naming the option" % " ".join(args), rc == 2 and want in err, err)
+    p, port = start(d, data, "--snapshot-interval", "0")
+    try:
+        run(TMSCTL, "--connect", os.path.join(data, "tmsd.sock"), "submit", stdin=commands("acme", 30))
+        time.sleep(0.3)
+        st = status(port)
+        check("--snapshot-interval 0: none while running (no status section)", "snapshots" not in st and
+              snaps(data) == [], (st.get("snapshots"), snaps(data)))
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+    check("... and one at the clean stop", len(snaps(data)) == 1, snaps(data))
+
+
+run_cases(case_running_snapshots_and_kill9, case_submits_go_on_while_a_snapshot_is_written, case_options)
+finish()

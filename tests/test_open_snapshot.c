@@ -1,0 +1,343 @@
+/* test_open_snapshot.c -- an open from a snapshot equals a fold of the
+ * whole log (issue 18): gen_log streams submitted in random groups, the
+ * writer's snapshots forked at random seqs (tms_engine_snapshot_fork), the
+ * directory reopened from the newest kept one with the records after it
+ * folded, and its state, projection and as-of index compared with a replay
+ * of the log into a scratch projection and with a full fold. Snapshots that
+ * must not be used (truncated, beyond the log, another log's) are set
+ * aside; a crash's leftover temporary file is harmless. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include <msgpack.h>
+#include "replay.h"
+#include "snapshot.h"
+#include "teststream.h"
+
+typedef struct digests {
+    uint8_t state[32];   /* the state's snapshot encoding */
+    uint8_t proj[32];    /* the projection (tms_store_check) */
+    uint8_t hist[32];    /* its as-of index */
+    uint64_t seq;
+} digests;
+
+static void snap_path(const char *dir, uint64_t seq, const char *suffix, char *out, size_t len)
+{
+    snprintf(out, len, "%s/snapshots/%020llu.snap%s", dir, (unsigned long long)seq, suffix);
+}
+
+static int exists(const char *p)
+{
+    struct stat sb;
+    return stat(p, &sb) == 0;
+}
+
+static void state_digest(const tms_state *st, uint8_t out[32])
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    assert_int_equal(tms_state_snapshot_encode(st, &sb), TMS_OK);
+    tms_state_snapshot_digest(sb.data, sb.size, out);
+    msgpack_sbuffer_destroy(&sb);
+}
+
+/* The projection of DIR/proj (closed): its digest, seq and as-of index digest. */
+static void proj_digests(const char *projdir, digests *d)
+{
+    char why[512];
+    uint8_t head[32];
+    tms_store_check_history h = {0};
+    if (tms_store_check(projdir, 0, d->proj, &d->seq, head, &h, why, sizeof why) != TMS_OK)
+        fail_msg("store check %s: %s", projdir, why);
+    assert_int_equal(h.seq, d->seq);
+    memcpy(d->hist, h.digest, 32);
+}
+
+/* What a replay of env's log into a scratch projection gives. */
+static void replayed(tu_env *env, digests *d)
+{
+    char *scratch = tu_mkdtemp(), logdir[4200], why[512];
+    tms_store *st;
+    tms_replay_result res;
+    tms_state *s = tms_state_new();
+    tms_replay_opts o = {0};
+    assert_int_equal(tms_store_open(scratch, TMS_STORE_SCRATCH, &st, why, sizeof why), TMS_OK);
+    assert_int_equal(tms_replay(st, tms_data_path(logdir, sizeof logdir, env->dir, "log"), NULL, &res), TMS_OK);
+    tms_store_close(st);
+    proj_digests(scratch, d);
+    assert_int_equal(tms_fold(s, logdir, &o, &res), TMS_OK);
+    state_digest(s, d->state);
+    tms_state_free(s);
+    tu_rmtree(scratch);
+    free(scratch);
+}
+
+/* Close env's engine and measure what it left (its state's digest first). */
+static void closed(tu_env *env, digests *d)
+{
+    char proj[4200];
+    state_digest(tms_engine_state(env->eng), d->state);
+    tms_engine_close(env->eng);
+    env->eng = NULL;
+    proj_digests(tms_data_path(proj, sizeof proj, env->dir, "proj"), d);
+}
+
+static void open_env(tu_env *env, const tms_engine_options *opt)
+{
+    char why[512];
+    if (tms_engine_open(env->dir, opt, &env->eng, why, sizeof why) != TMS_OK)
+        fail_msg("open: %s", why);
+}
+
+static void assert_same(const digests *a, const digests *b, const char *what)
+{
+    if (a->seq != b->seq || memcmp(a->state, b->state, 32) || memcmp(a->proj, b->proj, 32) ||
+        memcmp(a->hist, b->hist, 32))
+        fail_msg("%s: seq %llu/%llu state %d projection %d as-of index %d", what, (unsigned long long)a->seq,
+                 (unsigned long long)b->seq, !memcmp(a->state, b->state, 32), !memcmp(a->proj, b->proj, 32),
+                 !memcmp(a->hist, b->hist, 32));
+}
+
+/* A snapshot of the running writer, written by its child. */
+static uint64_t fork_snapshot(tu_env *env)
+{
+    pid_t pid;
+    uint64_t seq;
+    int st = -1;
+    char why[300];
+    assert_int_equal(tms_engine_snapshot_fork(env->eng, &pid, &seq, why, sizeof why), TMS_OK);
+    assert_true(pid > 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    return seq;
+}
+
+/* Submit lines [from, to) in random groups of 1..32. */
+static void submit_range(tu_env *env, ts_lines *l, size_t from, size_t to, uint64_t *rng)
+{
+    for (size_t i = from; i < to;) {
+        size_t g = 1 + ts_rng(rng) % 32;
+        if (g > to - i)
+            g = to - i;
+        ts_submit_group(env, l->v + i, g);
+        i += g;
+    }
+}
+
+/* One stream, cut at a random line: a snapshot there, the rest submitted,
+ * then the snapshot of the end removed (as if the writer had crashed before
+ * writing it); behind = 1 also leaves the last group in the log only (the
+ * projection behind: the open catches it up from the fold after the
+ * snapshot). The reopen starts from the cut's snapshot and equals a replay
+ * and a full fold. */
+static void one_cut(const char *args, uint64_t seed, int behind)
+{
+    ts_lines l = ts_generate(args);
+    uint64_t rng = seed;
+    tu_env *env = tu_env_new();
+    char path[4300];
+    digests snap, full, ref;
+    size_t cut = l.n / 4 + ts_rng(&rng) % (l.n / 2), tail_from = behind ? l.n - 1 - ts_rng(&rng) % 8 : l.n;
+    submit_range(env, &l, 0, cut, &rng);
+    uint64_t at = fork_snapshot(env);
+    submit_range(env, &l, cut, tail_from, &rng);
+    if (behind) {   /* the last group: logged, and the process "dies" before the projection commit */
+        tms_engine_options crash = {.crash_after_log_sync = 1};
+        char why[512];
+        tms_cmd cmds[8];
+        tms_submission subs[8];
+        size_t n = l.n - tail_from;
+        uint64_t now = tms_engine_last_seq(env->eng);
+        tms_engine_close(env->eng);   /* its snapshot removed: the cut's stays the newest */
+        snap_path(env->dir, now, "", path, sizeof path);
+        assert_int_equal(unlink(path), 0);
+        open_env(env, &crash);
+        for (size_t k = 0; k < n; k++) {
+            tms_cmd_init(&cmds[k]);
+            assert_int_equal(tms_cmd_from_json(&cmds[k], l.v[tail_from + k], strlen(l.v[tail_from + k]), why,
+                                               sizeof why), TMS_OK);
+            subs[k] = (tms_submission){.cmd = &cmds[k]};
+        }
+        assert_int_not_equal(tms_engine_submit(env->eng, subs, n, why, sizeof why), TMS_OK);
+        for (size_t k = 0; k < n; k++)
+            tms_cmd_free(&cmds[k]);
+    }
+    uint64_t last = tms_engine_last_seq(env->eng);
+    tms_engine_close(env->eng);   /* a clean close writes the snapshot of the end (not after a "crash") */
+    env->eng = NULL;
+    snap_path(env->dir, last, "", path, sizeof path);
+    assert_true(exists(path) == !behind);
+    unlink(path);
+    open_env(env, NULL);
+    if (tms_engine_snapshot_seq(env->eng) != at)
+        fail_msg("%s cut %zu: the open started from %llu, not the snapshot of %llu (%s)", args, cut,
+                 (unsigned long long)tms_engine_snapshot_seq(env->eng), (unsigned long long)at,
+                 tms_engine_open_report(env->eng));
+    assert_int_equal(tms_engine_last_seq(env->eng), last);
+    assert_string_equal(tms_engine_open_report(env->eng), "");
+    closed(env, &snap);
+    replayed(env, &ref);
+    assert_same(&snap, &ref, "an open from a snapshot against a replay");
+    snprintf(path, sizeof path, "rm -rf '%s/snapshots'", env->dir);
+    assert_int_equal(system(path), 0);
+    open_env(env, NULL);   /* the whole log folded: it checks the projection against the log at its seq */
+    assert_int_equal(tms_engine_snapshot_seq(env->eng), 0);
+    assert_string_equal(tms_engine_open_report(env->eng), "");
+    closed(env, &full);
+    assert_same(&snap, &full, "an open from a snapshot against a full fold");
+    tu_env_free(env);
+    ts_lines_free(&l);
+}
+
+static void test_cuts_level_projection(void **state)
+{
+    (void)state;
+    one_cut("--tenants 6 --extensions 400 --seed 11", 7, 0);
+    one_cut("--tenants 1 --extensions 900 --seed 29", 3, 0);
+    one_cut("--tenants 12 --extensions 300 --seed 77", 1, 0);
+}
+
+static void test_cuts_projection_behind(void **state)
+{
+    (void)state;
+    one_cut("--tenants 3 --extensions 400 --seed 5", 99, 1);
+    one_cut("--tenants 2 --extensions 300 --seed 4242", 12345, 1);
+}
+
+/* Two snapshots kept; the newer one made unusable in some way: set aside
+ * (.bad), and the open starts from the older, with the same result. */
+static void unusable_newest(void (*spoil)(tu_env *, uint64_t), const char *report_has)
+{
+    ts_lines l = ts_generate("--tenants 4 --extensions 300 --seed 3");
+    uint64_t rng = 17;
+    tu_env *env = tu_env_new();
+    char path[4300];
+    digests got, ref;
+    submit_range(env, &l, 0, l.n / 3, &rng);
+    uint64_t older = fork_snapshot(env);
+    size_t len;
+    snap_path(env->dir, older, "", path, sizeof path);
+    uint8_t *kept = tu_read_file(path, &len);   /* the close's snapshot prunes it: put back below */
+    submit_range(env, &l, l.n / 3, 2 * l.n / 3, &rng);
+    uint64_t newer = fork_snapshot(env);
+    submit_range(env, &l, 2 * l.n / 3, l.n, &rng);
+    uint64_t last = tms_engine_last_seq(env->eng);
+    tms_engine_close(env->eng);
+    env->eng = NULL;
+    assert_int_equal(tu_write_file(path, kept, len), 0);
+    free(kept);
+    snap_path(env->dir, last, "", path, sizeof path);
+    unlink(path);   /* the end's, as after a crash: the two forked ones are left */
+    spoil(env, newer);
+    open_env(env, NULL);
+    if (tms_engine_snapshot_seq(env->eng) != older || !strstr(tms_engine_open_report(env->eng), report_has))
+        fail_msg("started from %llu (older %llu), said: %s", (unsigned long long)tms_engine_snapshot_seq(env->eng),
+                 (unsigned long long)older, tms_engine_open_report(env->eng));
+    snap_path(env->dir, newer, ".bad", path, sizeof path);
+    assert_true(exists(path));
+    closed(env, &got);
+    replayed(env, &ref);
+    assert_same(&got, &ref, "an open from the older snapshot against a replay");
+    tu_env_free(env);
+    ts_lines_free(&l);
+}
+
+static void truncate_it(tu_env *env, uint64_t seq)
+{
+    char path[4300];
+    snap_path(env->dir, seq, "", path, sizeof path);
+    assert_int_equal(truncate(path, tu_file_size(path) - 1000), 0);
+}
+
+static void flip_payload(tu_env *env, uint64_t seq)
+{
+    char path[4300];
+    size_t len;
+    snap_path(env->dir, seq, "", path, sizeof path);
+    uint8_t *b = tu_read_file(path, &len);
+    b[len / 2] ^= 0x40;
+    assert_int_equal(tu_write_file(path, b, len), 0);
+    free(b);
+}
+
+/* A snapshot named beyond the log's end (the newest of all: tried first, set aside without being read), and
+ * the newer one damaged too, so that the open goes on to the older. */
+static void rename_beyond(tu_env *env, uint64_t seq)
+{
+    char from[4300], to[4300];
+    snap_path(env->dir, seq, "", from, sizeof from);
+    snap_path(env->dir, seq + 1000000, "", to, sizeof to);   /* a seq beyond the log's end */
+    assert_int_equal(rename(from, to), 0);
+    assert_int_equal(link(to, from), 0);   /* ... and the real one spoiled the other way */
+    flip_payload(env, seq);
+}
+
+static void test_truncated_snapshot_is_set_aside(void **state)
+{
+    (void)state;
+    unusable_newest(truncate_it, "set aside");
+}
+
+static void test_damaged_snapshot_is_set_aside(void **state)
+{
+    (void)state;
+    unusable_newest(flip_payload, "its checksum fails");
+}
+
+static void test_snapshot_beyond_the_log_is_set_aside(void **state)
+{
+    (void)state;
+    unusable_newest(rename_beyond, "beyond the log's end");
+}
+
+/* A power loss between the write and the rename leaves DIR/snapshots/.snapshot.tmp (any length): never read,
+ * and replaced by the next snapshot written. */
+static void test_leftover_temporary_file(void **state)
+{
+    (void)state;
+    ts_lines l = ts_generate("--tenants 2 --extensions 200 --seed 8");
+    uint64_t rng = 5;
+    tu_env *env = tu_env_new();
+    char path[4300];
+    submit_range(env, &l, 0, l.n / 2, &rng);
+    uint64_t at = fork_snapshot(env);
+    submit_range(env, &l, l.n / 2, l.n, &rng);
+    uint64_t last = tms_engine_last_seq(env->eng);
+    tms_engine_close(env->eng);
+    env->eng = NULL;
+    snap_path(env->dir, last, "", path, sizeof path);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/snapshots/.snapshot.tmp", env->dir);
+    assert_int_equal(tu_write_file(path, "TMSSNAP1 half a snapshot", 24), 0);
+    open_env(env, NULL);
+    assert_int_equal(tms_engine_snapshot_seq(env->eng), at);
+    assert_string_equal(tms_engine_open_report(env->eng), "");
+    tms_engine_close(env->eng);   /* writes the end's: through the same temporary name */
+    env->eng = NULL;
+    assert_false(exists(path));
+    snap_path(env->dir, last, "", path, sizeof path);
+    assert_true(exists(path));
+    tu_env_free(env);
+    ts_lines_free(&l);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cuts_level_projection),
+        cmocka_unit_test(test_cuts_projection_behind),
+        cmocka_unit_test(test_truncated_snapshot_is_set_aside),
+        cmocka_unit_test(test_damaged_snapshot_is_set_aside),
+        cmocka_unit_test(test_snapshot_beyond_the_log_is_set_aside),
+        cmocka_unit_test(test_leftover_temporary_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
