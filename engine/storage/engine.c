@@ -451,10 +451,11 @@ void tms_engine_close(tms_engine *e)
     if (!e)
         return;
     if (e->opened && !e->failed && !e->behind && !tms_tree_behind(e->tree)) {   /* the next open starts here */
-        uint64_t size;
+        uint64_t size, last = tms_log_last_seq(e->log);
         tms_tlog_hash root;
+        tms_snapshot_meta m;
         tms_tree_head(e->tree, &size, root);
-        if (size == tms_log_last_seq(e->log) &&
+        if (size == last && last - tms__snapshot_newest(e->dir, &m) >= TMS_SNAPSHOT_TAIL(last) &&
             tms__snapshot_save(e->dir, e->state, size, e->head, root, e->last_time, why, sizeof why) != TMS_OK)
             fprintf(stderr, "tmsperm: %s (the next open folds the log)\n", why);
     }

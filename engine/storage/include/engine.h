@@ -49,7 +49,8 @@ typedef struct tms_submission {
 tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engine **out,
                         char *why, size_t whylen);
 /* Close; a writer whose state is level with the log, the projection and
- * the tree writes a snapshot of it first (unless the newest is of this seq). */
+ * the tree writes a snapshot of it first when 1% of the log (at least one
+ * record) came after the newest snapshot (TMS_SNAPSHOT_TAIL). */
 void tms_engine_close(tms_engine *e);
 
 /* Start a snapshot of the state at the log's last seq (*seq) in a child

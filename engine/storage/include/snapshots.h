@@ -26,6 +26,11 @@
 #include "tmsperm.h"
 
 #define TMS_SNAPSHOT_KEEP 2   /* the newest kept; older ones are removed when a new one is written */
+/* A writer's clean close writes a snapshot when at least this many records of
+ * a log of `last` came after the newest: 1% of the log (at least one), so an
+ * open folds at most 1% of the log after a clean close, and a one-command
+ * embedded submit on a big log does not rewrite the whole state each time. */
+#define TMS_SNAPSHOT_TAIL(last) ((last) / 100 > 0 ? (last) / 100 : 1)
 
 typedef struct tms_snapshot_meta {
     uint32_t schema;          /* the writer's TMS_SCHEMA_VERSION */
