@@ -4,13 +4,13 @@ scenarios (commands; submit frames of them; whole scenarios for the rules)
 and a real log directory (record payloads; frames; whole segment files);
 and for the tlog targets (note, proof) from Go's sumdb/note test vector,
 checkpoints, and RFC 9162 proofs of small trees computed here; and for the
-trust targets (proof_json, witness, checkpoint) from proofs, witness request
+trust targets (proof_json, witness, checkpoint, receipt) from proofs, witness request
 bodies and checkpoint notes made here (signed by the targets' fixed keys with
 an Ed25519 of RFC 8032 written here) and, given a bin directory holding
 tmsctl and tms-audit, by the tools from a real log of DEMO_JSONL.
 usage: fuzz_seeds.py SCENARIO_DIR OUR_SCENARIO_DIR DEMO_JSONL LOG_DIR OUT_DIR
        fuzz_seeds.py --tlog OUT_DIR      (the note and proof corpora only)
-       fuzz_seeds.py --trust OUT_DIR [BIN_DIR DEMO_JSONL]   (proof_json, witness, checkpoint)"""
+       fuzz_seeds.py --trust OUT_DIR [BIN_DIR DEMO_JSONL]   (proof_json, witness, checkpoint, receipt)"""
 import base64, glob, hashlib, json, os, shutil, struct, subprocess, sys, tempfile
 
 # ---- tlog: fuzz_note and fuzz_proof (input layouts: see tests/fuzz/fuzz_note.c, fuzz_proof.c) ----
@@ -220,7 +220,7 @@ def cp_text(origin, size, rt, ext=b""):
 
 
 def trust_seeds(out, bindir=None, demo=None):
-    kinds = ("proof_json", "witness", "checkpoint")
+    kinds = ("proof_json", "witness", "checkpoint", "receipt")
     for t in kinds:
         os.makedirs(os.path.join(out, t), exist_ok=True)
 
@@ -343,9 +343,35 @@ def trust_seeds(out, bindir=None, demo=None):
                       "k_first": b"\x20\x45\x00", "k_all": b"\x33\x2a\x3fext \xc3\xa9 x"}.items():
         put("witness", name, sel)
 
+    receipt_seeds(put, log, leaves, note, h)
     if bindir and demo:
         tool_seeds(put, bindir, demo, log, wit)
     return {t: len(os.listdir(os.path.join(out, t))) for t in kinds}
+
+
+def receipt_seeds(put, log, leaves, note, h):
+    """fuzz_receipt: receipts as tms-audit verify --receipt writes them (tools/tool_receipt.h), over the tree of
+    the 40 leaves, with the log key's checkpoint of 7 and RFC 9162 PROOF(7, D[40]); and some that are refused."""
+    t = cp_text(b"example.com/log", 7, mth(leaves[:7]))
+    base = {"format": "tmsperm-verify-receipt/1", "proves": "records 1..40", "tmsperm": "0.12.0", "data": "/d",
+            "verified_at": "2026-12-04T22:09:00.541349936Z", "since": None, "size": 40,
+            "time": "2026-12-04T22:09:00.530836392Z", "head": h[1].hex(), "root": b64(mth(leaves)).decode(),
+            "state_digest": h[2].hex(), "signatures": "example.com/log", "key": LOG_VKEY.decode(),
+            "checkpoint": {"size": 7, "note": note(t, log.line(t)).decode(),
+                           "consistency": [b64(x).decode() for x in subproof(7, leaves, True)]}}
+    empty = dict(base, size=0, time=None, head="00" * 32, root=b64(hashlib.sha256(b"").digest()).decode(),
+                 signatures="unchecked", key=None, checkpoint=None)
+    variants = {
+        "full": base, "since": dict(base, since=33), "nokey": dict(base, signatures="unchecked", key=None),
+        "noproof": dict(base, checkpoint=dict(base["checkpoint"], consistency=None)), "empty": empty,
+        "nocp": dict(base, checkpoint=None), "short_proof": dict(base, checkpoint=dict(
+            base["checkpoint"], consistency=base["checkpoint"]["consistency"][:-1])),
+        "big_size": dict(base, size=2**63 - 1, checkpoint=None), "neg": dict(base, size=-1),
+        "upper": dict(base, head=h[1].hex().upper()), "since_gt": dict(base, since=41),
+    }
+    for name, obj in variants.items():
+        put("receipt", name, json.dumps(obj, indent=1).encode())
+    put("receipt", "dup", json.dumps(base)[:-1].encode() + b', "size": 39}')
 
 
 def tool_seeds(put, bindir, demo, log, wit):
@@ -376,6 +402,9 @@ def tool_seeds(put, bindir, demo, log, wit):
             print("fuzz_seeds: tmsctl checkpoint failed: no seeds from the tools", file=sys.stderr)
             return
         a, b = int(old.split(b"\n")[1]), int(new.split(b"\n")[1])
+        receipt = os.path.join(tmp, "r.json")
+        if run(audit, "verify", "--data", data, "--key", log.vkey.decode(), "--receipt", receipt) is not None:
+            put("receipt", "tool_receipt", open(receipt, "rb").read())   # before another key signs one
         for name, nt in (("old", old), ("new", new)):
             put("checkpoint", "tool_n_" + name, b"\x00" + nt)
             put("checkpoint", "tool_h_" + name, b"\x01" + b64(nt))

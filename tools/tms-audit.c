@@ -1,5 +1,6 @@
 /* tms-audit -- the compliance auditor's tool (SPEC section 6; issue 4):
- * "verify" checks a data directory end to end (tool_verify.c), "report"
+ * "verify" checks a data directory end to end, or what came after the
+ * receipt of an earlier verify (tool_verify.c, tool_verify_since.c), "report"
  * sums up a range of the log per tenant (tool_report*.c), "who-can" lists
  * the accounts that held a permission after records 1..N or at a time, from
  * a fold of the log in memory; "export" prints the
@@ -168,7 +169,8 @@ static int cmd_whocan(int argc, char **argv)
 static const tool_cmd commands[] = {
     {"verify", tool_verify_main, NULL,
      "integrity of the log (frames, checksums, seq continuity, hash chain),\n"
-     "replay determinism, and the projection's digest against a fresh replay"},
+     "replay determinism, and the projection's digest against a fresh replay;\n"
+     "--receipt FILE keeps what it proved, --since FILE checks what came after"},
     {"who-can", cmd_whocan, NULL, "the accounts holding a permission, now or at a point in the past"},
     {"report", tool_report_main, NULL,
      "per tenant: activity, rejected attempts, ceiling exceptions, extensions\n"

@@ -2,26 +2,30 @@
  * log's framing, checksums, seq continuity and hash chain, replay
  * determinism, and the live projection against a fresh replay (seq, chain
  * head, digest). The first failure is reported with seq, segment and byte
- * offset. The four steps are described at tool_verify_main. */
+ * offset. The steps are described at tool_verify_main; with --since they
+ * start from a receipt's point (tool_verify_since.c), and --receipt writes
+ * one (tool_receipt.c). */
 #include "engine.h"
 #include "history.h"
 #include "tool_audit.h"
 #include "tool_common.h"
 #include "tool_replay.h"
-#include "tool_verify_tree.h"
+#include "tool_verify.h"
 #include "snapshot.h"
 #include "snapshots.h"
 #include <msgpack.h>
 #include <sodium.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
 static const char usage_verify[] =
-    "usage: tms-audit verify --data DIR [--key VKEY]\n"
+    "usage: tms-audit verify --data DIR [--key VKEY] [--since FILE] [--receipt FILE]\n"
     "\n"
     "Checks the log of DIR (frames, checksums, seq continuity, the hash chain,\n"
     "that every record decodes), replays it in memory (every\n"
@@ -39,10 +43,25 @@ static const char usage_verify[] =
     "Every kept snapshot (DIR/snapshots) is compared with the replayed state at\n"
     "its seq: chain head, time and the digest of the state's encoding.\n"
     "\n"
+    "  --receipt FILE  when DIR verified, write FILE (atomically; never for a\n"
+    "                  verify that failed): one JSON object saying what was\n"
+    "                  proven up to the last seq N -- the chain head, the Merkle\n"
+    "                  root and the state's digest there, the key, the latest\n"
+    "                  checkpoint checked and a consistency proof from it to N\n"
+    "  --since FILE    verify only what came after a receipt (of size N): the\n"
+    "                  tree's root at N (from the tree file) and the chain head\n"
+    "                  of record N must be the receipt's, the state at N comes\n"
+    "                  from a kept snapshot whose digest is the receipt's (or an\n"
+    "                  older one replayed to N), then records N+1.. are checked\n"
+    "                  as above, with the checkpoints, the snapshots after N and\n"
+    "                  the projection (the as-of index is not: \"history\":\n"
+    "                  \"unchecked\"). \"since\":N in the output; exit 2 when no\n"
+    "                  kept snapshot is at or before N (run a full verify)\n"
+    "\n"
     "Prints one JSON line:\n"
     "  {\"ok\":true,\"records\":N,\"last_seq\":N,\"head\":\"hex\",\"digest\":\"hex\",...}\n"
-    "  {\"ok\":false,\"check\":\"frame|record|projection|replay|digest|history|tree|checkpoint\",\"seq\":N,\n"
-    "   \"segment\":\"...\",\"offset\":N,\"error\":\"...\"}\n"
+    "  {\"ok\":false,\"check\":\"frame|record|projection|replay|digest|history|tree|checkpoint|snapshot|\n"
+    "   receipt\",\"seq\":N,\"segment\":\"...\",\"offset\":N,\"error\":\"...\"}\n"
     "Exit status: 0 intact, 1 verification failed (a one-line message on stderr\n"
     "names the first bad seq, segment and byte offset), 2 usage or I/O error.\n";
 
@@ -204,89 +223,168 @@ static void locate(vstate *s)
     tms_log_iter_close(it);
 }
 
-/* A kept snapshot against the replayed state at its seq: its chain head,
- * its record's time, and the digest of the state encoding. */
-static tms_err at_snapshot(vstate *s, const tms_fold_event *ev)
+/* ---- the replayed state's two digests ----------------------------------------------------- */
+
+/* What a state is compared by: the digest of its projection (with meta at
+ * seq, head) and the digest of its snapshot encoding. Each O(state); when
+ * both are wanted the encoding is digested on a second thread meanwhile
+ * (the state is only read). */
+typedef struct digests {
+    const tms_state *st;
+    uint8_t proj[TMS_HASH_LEN], enc[TMS_HASH_LEN];
+    tms_err proj_err, enc_err;
+} digests;
+
+static void *encode_digest(void *arg)
 {
-    char why[400];
-    uint8_t *payload = NULL, digest[TMS_HASH_LEN];
-    size_t len;
-    tms_snapshot_meta m;
+    digests *d = arg;
     msgpack_sbuffer enc;
-    uint64_t seq = ev->rec->seq;
-    tms_err err = tms_snapshot_read(s->datadir, seq, &m, &payload, &len, why, sizeof why);
-    free(payload);
-    if (err == TMS_NOT_FOUND)
-        return TMS_OK;   /* pruned by a writer meanwhile */
-    if (err) {
-        tool_verify_failure(s, "snapshot", seq, NULL, 0, why);
-        return TMS_OK;
-    }
-    if (m.schema != TMS_SCHEMA_VERSION || strcmp(m.build, tms_version()))
-        return TMS_OK;   /* another version's encoding: not compared (the writer does not use it either) */
     msgpack_sbuffer_init(&enc);
-    if ((err = tms_state_snapshot_encode(ev->state, &enc)) == TMS_OK)
-        tms_state_snapshot_digest(enc.data, enc.size, digest);
+    if ((d->enc_err = tms_state_snapshot_encode(d->st, &enc)) == TMS_OK)
+        tms_state_snapshot_digest(enc.data, enc.size, d->enc);
     msgpack_sbuffer_destroy(&enc);
-    if (err)
-        return err;
-    if (memcmp(m.head, ev->hash, TMS_HASH_LEN) || m.time != ev->rec->time)
-        tool_verify_failure(s, "snapshot", seq, NULL, 0, "a snapshot's chain head or time is not the log's at its seq");
-    else if (memcmp(m.digest, digest, TMS_HASH_LEN))
-        tool_verify_failure(s, "snapshot", seq, NULL, 0, "a snapshot's state differs from a replay of the log to its seq");
-    else
-        s->snaps_checked++;
-    return TMS_OK;
+    return NULL;
 }
 
-/* At the projection's seq: the folded state's digest against the projection's; at a snapshot's, the snapshot. */
+/* Fill d->proj (want_proj) and d->enc (want_enc) for d->st. The first error, or TMS_OK. */
+static tms_err state_digests(digests *d, int want_proj, uint64_t seq, const uint8_t *head, int want_enc)
+{
+    pthread_t t;
+    int threaded = want_proj && want_enc && pthread_create(&t, NULL, encode_digest, d) == 0;
+    d->proj_err = d->enc_err = TMS_OK;
+    if (want_proj)
+        d->proj_err = tms_state_projection_digest(d->st, seq, head, d->proj);
+    if (threaded)
+        pthread_join(t, NULL);
+    else if (want_enc)
+        encode_digest(d);
+    return d->proj_err ? d->proj_err : d->enc_err;
+}
+
+/* The kept snapshot of seq, when it is to be compared with the replay: 1
+ * with its meta, 0 not (pruned by a writer meanwhile, another version's, or
+ * unreadable: that failure recorded). */
+static int snapshot_due(vstate *s, uint64_t seq, tms_snapshot_meta *m)
+{
+    char why[400];
+    uint8_t *payload = NULL;
+    size_t len;
+    tms_err err = tms_snapshot_read(s->datadir, seq, m, &payload, &len, why, sizeof why);
+    free(payload);
+    if (err && err != TMS_NOT_FOUND)
+        tool_verify_failure(s, "snapshot", seq, NULL, 0, why);
+    /* another version's encoding is not compared (the writer does not use it either) */
+    return !err && m->schema == TMS_SCHEMA_VERSION && !strcmp(m->build, tms_version());
+}
+
+/* A kept snapshot against the replayed state at its seq: its chain head, its record's time, and the digest of
+ * the state encoding. */
+static void compare_snapshot(vstate *s, const tms_fold_event *ev, const tms_snapshot_meta *m,
+                             const uint8_t digest[TMS_HASH_LEN])
+{
+    if (memcmp(m->head, ev->hash, TMS_HASH_LEN) || m->time != ev->rec->time)
+        tool_verify_failure(s, "snapshot", m->seq, NULL, 0, "a snapshot's chain head or time is not the log's at its seq");
+    else if (memcmp(m->digest, digest, TMS_HASH_LEN))
+        tool_verify_failure(s, "snapshot", m->seq, NULL, 0, "a snapshot's state differs from a replay of the log to its seq");
+    else
+        s->snaps_checked++;
+}
+
+/* The projection's digest (proj: the replayed state's at the projection's seq) against the projection's. */
+static void compare_projection(vstate *s, const uint8_t proj[TMS_HASH_LEN])
+{
+    if (memcmp(proj, s->pdigest, TMS_HASH_LEN))
+        tool_verify_failure(s, "digest", s->pseq, NULL, 0, "the projection's digest differs from a fresh replay of the log");
+    s->proj_compared = 1;
+    if (s->pseq == s->last_seq) {   /* the digest the report gives */
+        memcpy(s->digest, proj, TMS_HASH_LEN);
+        s->digest_done = 1;
+    }
+}
+
+/* At the projection's seq: the folded state's digest against the projection's; at a snapshot's, the snapshot;
+ * with --since, at the receipt's seq, the receipt's state digest. */
 static tms_err at_projection(void *ctx, const tms_fold_event *ev)
 {
     vstate *s = ctx;
-    while (s->next_snap < s->nsnaps && s->snaps[s->next_snap] < ev->rec->seq)
+    tms_snapshot_meta m;
+    digests d = {ev->state, {0}, {0}, TMS_OK, TMS_OK};
+    uint64_t seq = ev->rec->seq;
+    int snap = 0, proj = s->proj && seq == s->pseq;
+    while (s->next_snap < s->nsnaps && s->snaps[s->next_snap] < seq)
         s->next_snap++;   /* beyond the log's end or skipped: said by report */
-    if (s->next_snap < s->nsnaps && s->snaps[s->next_snap] == ev->rec->seq) {
-        tms_err err = at_snapshot(s, ev);
+    if (s->next_snap < s->nsnaps && s->snaps[s->next_snap] == seq) {
+        snap = snapshot_due(s, seq, &m);
         s->next_snap++;
-        if (err)
-            return err;
     }
-    if (s->proj && ev->rec->seq == s->pseq) {
-        tms_err err = tms_state_projection_digest(ev->state, ev->rec->seq, ev->hash, s->digest);
-        if (err)
-            return err;
-        if (memcmp(s->digest, s->pdigest, TMS_HASH_LEN))
-            tool_verify_failure(s, "digest", s->pseq, NULL, 0, "the projection's digest differs from a fresh replay of the log");
+    tms_err err = snap || proj ? state_digests(&d, proj, seq, ev->hash, snap) : TMS_OK;
+    if (err)
+        return err;
+    if (snap) {
+        compare_snapshot(s, ev, &m, d.enc);
+        if (seq == s->last_seq) {   /* the receipt's, when one is asked for */
+            memcpy(s->state_digest, d.enc, TMS_HASH_LEN);
+            s->state_done = 1;
+        }
     }
-    return TMS_OK;
+    if (proj)
+        compare_projection(s, d.proj);
+    return s->has_since && seq == s->since.size ? tool_verify_since_at(s, ev) : TMS_OK;
+}
+
+/* The replayed state st at the log's end: its projection digest (reported) and, for a receipt, the digest of its
+ * encoding, unless computed already. 0 or TOOL_ERROR. */
+static int end_state(vstate *s, const tms_state *st)
+{
+    digests d = {st, {0}, {0}, TMS_OK, TMS_OK};
+    int proj = !s->digest_done, enc = s->want_state && !s->state_done;
+    tms_err err = state_digests(&d, proj, s->last_seq, s->head, enc);
+    if (err)
+        return tool_fail("digest: %s", tms_strerror(err));
+    if (proj)
+        memcpy(s->digest, d.proj, TMS_HASH_LEN);
+    if (enc)
+        memcpy(s->state_digest, d.enc, TMS_HASH_LEN);
+    return 0;
 }
 
 /* Step 4: fold the log in memory (every recomputed verdict equal to the
- * logged one), the digest compared with the projection's at its seq. 0
- * (s->failed may be set) or TOOL_ERROR. */
+ * logged one), the digest compared with the projection's at its seq. With
+ * --since the fold starts from s->start (a snapshot's state) after
+ * s->start_seq. 0 (s->failed may be set) or TOOL_ERROR. */
 static int replay_and_compare(vstate *s)
 {
     tms_replay_opts o = {0};
     tms_replay_result res;
-    tms_state *st = tms_state_new();
+    tms_state *st = s->start ? s->start : tms_state_new();
     int rc = 0;
+    s->start = NULL;   /* st is this function's now */
     if (!st)
         return tool_fail("out of memory");
-    o.on_effects = (s->proj && s->pseq) || s->nsnaps ? at_projection : NULL;
+    o.on_effects = (s->proj && s->pseq) || s->nsnaps || s->has_since ? at_projection : NULL;
     o.ctx = s;
     o.to_seq = s->last_seq;
-    tms_err err = s->last_seq ? tool_fold(st, s->logdir, &o, &res, "tms-audit: replaying", s->last_seq) : TMS_OK;
+    o.from_seq = s->start_seq;
+    o.from_head = s->start_head;
+    memset(&res, 0, sizeof res);
+    res.last_seq = s->start_seq;
+    digests d = {st, {0}, {0}, TMS_OK, TMS_OK};
+    tms_err err = TMS_OK;
+    if (s->proj && s->pseq && s->pseq == s->start_seq && !(err = state_digests(&d, 1, s->pseq, s->start_head, 0)))
+        compare_projection(s, d.proj);   /* the fold hears of the records after its start only */
+    if (!err && s->last_seq > s->start_seq)
+        err = tool_fold(st, s->logdir, &o, &res, "tms-audit: replaying", s->last_seq - s->start_seq);
     if (err == TMS_E_CORRUPT) {
         tool_verify_failure(s, "replay", res.last_seq + 1, NULL, 0, res.msg);
     } else if (err) {
-        rc = tool_fail("replay failed: %s", res.msg);
-    } else if (s->last_seq && res.last_seq != s->last_seq) {
+        rc = tool_fail("replay failed: %s", res.msg[0] ? res.msg : tms_strerror(err));
+    } else if (res.last_seq != s->last_seq) {
         char what[200];
         snprintf(what, sizeof what, "the replay stopped at seq %" PRIu64 ", expected %" PRIu64, res.last_seq,
                  s->last_seq);
         tool_verify_failure(s, "replay", res.last_seq + 1, NULL, 0, what);
-    } else if ((err = tms_state_projection_digest(st, s->last_seq, s->head, s->digest))) {
-        rc = tool_fail("digest: %s", tms_strerror(err));
+    } else {
+        rc = end_state(s, st);
     }
     tms_state_free(st);
     return rc;
@@ -325,6 +423,21 @@ static int check_history(vstate *s)
     return 0;
 }
 
+/* The notes after a verify that held: a projection behind, a torn tail. */
+static void notes(const vstate *s)
+{
+    if (s->proj && s->pseq < s->last_seq && s->has_since && !s->proj_compared)
+        tool_warn("note: the projection is at seq %" PRIu64 ", before the state this --since verify started from "
+                  "(seq %" PRIu64 "): not compared (a full verify compares it); the next writer to open the "
+                  "directory catches it up", s->pseq, s->start_seq);
+    else if (s->proj && s->pseq < s->last_seq)
+        tool_warn("note: the projection is at seq %" PRIu64 ", behind the log (seq %" PRIu64
+                  "); the next writer to open the directory catches it up",
+                  s->pseq, s->last_seq);
+    if (s->torn)
+        tool_warn("note: %s (never acknowledged; cut by the next writer)", s->torn_msg);
+}
+
 static int report(vstate *s)
 {
     char hex[2 * TMS_HASH_LEN + 1], when[TOOL_TIME_MAX];
@@ -337,16 +450,20 @@ static int report(vstate *s)
         json_object_set_new(o, "segment", s->segment[0] ? json_string(s->segment) : json_null());
         json_object_set_new(o, "offset", s->segment[0] ? json_integer((json_int_t)s->offset) : json_null());
         json_object_set_new(o, "error", json_string(s->what));
+        if (s->has_since)
+            json_object_set_new(o, "since", json_integer((json_int_t)s->since.size));
         tool_print_json(o);
         tool_warn("verify failed at seq %" PRIu64 " (segment %s, offset %" PRIu64 "): %s", s->seq,
                   s->segment[0] ? s->segment : "-", s->offset, s->what);
         return tool_finish_stdout() ? TOOL_ERROR : TOOL_NEGATIVE;
     }
+    if (s->has_since)   /* records 1..since are the receipt's; records counts those read after */
+        json_object_set_new(o, "since", json_integer((json_int_t)s->since.size));
     json_object_set_new(o, "records", json_integer((json_int_t)s->records));
     json_object_set_new(o, "last_seq", json_integer((json_int_t)s->last_seq));
     json_object_set_new(o, "head", json_string(tool_hex(s->head, TMS_LOG_HASH_LEN, hex)));
     json_object_set_new(o, "digest", json_string(tool_hex(s->digest, TMS_HASH_LEN, hex)));
-    json_object_set_new(o, "last_time", s->records ? json_string(tool_time_format(s->last_time, when)) : json_null());
+    json_object_set_new(o, "last_time", s->last_seq ? json_string(tool_time_format(s->last_time, when)) : json_null());
     json_object_set_new(o, "projection", json_string(!s->proj ? "absent" : s->pseq == s->last_seq ? "match" : "behind"));
     json_object_set_new(o, "projection_seq", s->proj ? json_integer((json_int_t)s->pseq) : json_null());
     json_object_set_new(o, "torn_tail", s->torn ? json_string(s->torn_msg) : json_null());
@@ -355,19 +472,73 @@ static int report(vstate *s)
     tms_tlog_range_root(&s->tc.range, root);
     tms_b64_encode(root, TMS_TLOG_HASH, b64);
     json_object_set_new(o, "tree_root", json_string(b64));   /* as a checkpoint of last_seq would say it */
-    json_object_set_new(o, "tree", json_string(!s->tc.tree ? "absent" : s->tc.tree_size == s->last_seq ? "match"
+    json_object_set_new(o, "tree", json_string(!s->tc.tree ? "absent" : s->tc.tree_size >= s->last_seq ? "match"
                                                                                                           : "behind"));
     json_object_set_new(o, "checkpoints", json_integer((json_int_t)s->tc.ncps));
     json_object_set_new(o, "snapshots", json_integer((json_int_t)s->snaps_checked));
     json_object_set_new(o, "signatures", s->tc.have_key ? json_string(s->tc.key.name) : json_string("unchecked"));
+    if (s->has_since)   /* the as-of index is rebuilt from the whole log to be compared: a full verify's */
+        json_object_set_new(o, "history", json_string("unchecked"));
     tool_print_json(o);
-    if (s->proj && s->pseq < s->last_seq)
-        tool_warn("note: the projection is at seq %" PRIu64 ", behind the log (seq %" PRIu64
-                  "); the next writer to open the directory catches it up",
-                  s->pseq, s->last_seq);
-    if (s->torn)
-        tool_warn("note: %s (never acknowledged; cut by the next writer)", s->torn_msg);
+    notes(s);
     return tool_finish_stdout();
+}
+
+typedef struct projection_job {
+    vstate *s;
+    const char *datadir;
+    int rc;
+} projection_job;
+
+static void *read_projection_job(void *arg)
+{
+    projection_job *j = arg;
+    j->rc = read_projection(j->s, j->datadir);
+    return NULL;
+}
+
+/* Step 1 and, with --since, the receipt's point and the state to start
+ * from (tool_verify_since_begin), the two on two threads: neither reads
+ * the log's end, so the projection is still read before the log is. 0
+ * (s->failed may be set) or TOOL_ERROR. */
+static int begin(vstate *s, const char *datadir)
+{
+    projection_job j = {s, datadir, 0};
+    pthread_t t;
+    if (!s->has_since || pthread_create(&t, NULL, read_projection_job, &j) != 0)
+        return read_projection(s, datadir) || (s->has_since && tool_verify_since_begin(s)) ? TOOL_ERROR : 0;
+    int rc = tool_verify_since_begin(s);
+    pthread_join(t, NULL);
+    return rc || j.rc ? TOOL_ERROR : 0;
+}
+
+/* The steps after the options (see tool_verify_main): 0 (s->failed may be
+ * set) or TOOL_ERROR. The caller frees what s holds. */
+static int run(vstate *s, const char *data, const char *key, int want_receipt)
+{
+    if (tms_snapshot_list(data, &s->snaps, &s->nsnaps) != TMS_OK)
+        return tool_fail("verify: cannot list %s/snapshots", data);
+    for (size_t i = 0; i < s->nsnaps / 2; i++) {   /* ascending: the fold meets them in order */
+        uint64_t t = s->snaps[i];
+        s->snaps[i] = s->snaps[s->nsnaps - 1 - i];
+        s->snaps[s->nsnaps - 1 - i] = t;
+    }
+    if (tool_log_dir(data, s->logdir, sizeof s->logdir) || tool_treecheck_begin(&s->tc, data, key, want_receipt) ||
+        begin(s, data) || (!s->failed && scan_log(s)))
+        return TOOL_ERROR;
+    tool_treecheck_end(&s->tc, s->last_seq);
+    check_projection(s);
+    if (!s->failed && replay_and_compare(s))
+        return TOOL_ERROR;
+    if (!s->failed && !s->damaged[0] && !s->has_since && check_history(s))
+        return TOOL_ERROR;
+    if (!s->failed && s->damaged[0])   /* the log is intact; the projection is not (the next writer rebuilds it) */
+        tool_verify_failure(s, "projection", s->last_seq, "proj/data.mdb", 0, s->damaged);
+    if (!s->failed && s->tc.failed)   /* the tree and the checkpoints, once the log itself and the replay hold */
+        tool_verify_failure(s, s->tc.check, s->tc.seq, NULL, 0, s->tc.what);
+    if (!s->failed && s->nsnaps && s->snaps[s->nsnaps - 1] > s->last_seq)
+        tool_verify_failure(s, "snapshot", s->snaps[s->nsnaps - 1], NULL, 0, "a snapshot beyond the log's last seq");
+    return 0;
 }
 
 /* 1. the projection's meta (seq, chain head) and digest, in one snapshot
@@ -376,13 +547,20 @@ static int report(vstate *s)
  * 3. the projection not ahead of the log, and the same chain head at its seq;
  * 4. a fold in memory (every recomputed verdict equal to the logged one),
  *    its digest compared with the projection's at its seq;
- * 5. the projection's as-of index with one rebuilt from the log. */
+ * 5. the projection's as-of index with one rebuilt from the log.
+ * With --since FILE, before 2: the receipt's point N against the log's
+ * frame N and the tree file (tool_verify_since.c) and the state at N (a
+ * kept snapshot); 2 and 4 then go from N on, and 5 is not done. With
+ * --receipt FILE, after a verify that held: FILE written. */
 int tool_verify_main(int argc, char **argv)
 {
-    const char *data = NULL, *key = NULL, *pos[1];
+    const char *data = NULL, *key = NULL, *since = NULL, *receipt = NULL, *pos[1];
     int npos;
-    const tool_opt opts[] = {{"data", 1, &data, NULL}, {"key", 1, &key, NULL}, {NULL, 0, NULL, NULL}};
+    const tool_opt opts[] = {{"data", 1, &data, NULL}, {"key", 1, &key, NULL}, {"since", 1, &since, NULL},
+                             {"receipt", 1, &receipt, NULL}, {NULL, 0, NULL, NULL}};
     static vstate s;
+    static char where[PATH_MAX];
+    tool_receipt out;
     int rc = tool_parse(argc, argv, opts, pos, 0, &npos);
     if (rc == 1)
         return fputs(usage_verify, stdout) < 0 ? TOOL_ERROR : TOOL_OK;
@@ -391,33 +569,26 @@ int tool_verify_main(int argc, char **argv)
     if (!data)
         return tool_fail("verify: --data DIR is required (try --help)");
     memset(&s, 0, sizeof s);
+    memset(&out, 0, sizeof out);
     s.datadir = data;
-    if (tms_snapshot_list(data, &s.snaps, &s.nsnaps) != TMS_OK)
-        return tool_fail("verify: cannot list %s/snapshots", data);
-    for (size_t i = 0; i < s.nsnaps / 2; i++) {   /* ascending: the fold meets them in order */
-        uint64_t t = s.snaps[i];
-        s.snaps[i] = s.snaps[s.nsnaps - 1 - i];
-        s.snaps[s.nsnaps - 1 - i] = t;
-    }
-    if (tool_log_dir(data, s.logdir, sizeof s.logdir) || tool_treecheck_begin(&s.tc, data, key) ||
-        read_projection(&s, data) || scan_log(&s)) {
-        tool_treecheck_free(&s.tc);
-        free(s.snaps);
+    s.want_state = receipt != NULL;
+    if (since && tool_receipt_read("--since", since, &s.since))
         return TOOL_ERROR;
-    }
-    tool_treecheck_end(&s.tc, s.last_seq);
-    check_projection(&s);
-    if (!s.failed && replay_and_compare(&s))
-        return TOOL_ERROR;
-    if (!s.failed && !s.damaged[0] && check_history(&s))
-        return TOOL_ERROR;
-    if (!s.failed && s.damaged[0])   /* the log is intact; the projection is not (the next writer rebuilds it) */
-        tool_verify_failure(&s, "projection", s.last_seq, "proj/data.mdb", 0, s.damaged);
-    if (!s.failed && s.tc.failed)   /* the tree and the checkpoints, once the log itself and the replay hold */
-        tool_verify_failure(&s, s.tc.check, s.tc.seq, NULL, 0, s.tc.what);
-    if (!s.failed && s.nsnaps && s.snaps[s.nsnaps - 1] > s.last_seq)
-        tool_verify_failure(&s, "snapshot", s.snaps[s.nsnaps - 1], NULL, 0, "a snapshot beyond the log's last seq");
-    rc = report(&s);
+    s.has_since = since != NULL;
+    if (since && strcmp(s.since.version, tms_version()))
+        rc = tool_fail("--since %s: a receipt of tmsperm %s, this is %s (another version's rules may make another "
+                       "state from the same log): run a full verify", since, s.since.version, tms_version());
+    if (!rc)
+        rc = run(&s, data, key, receipt != NULL);
+    if (!rc && !s.failed && receipt)
+        rc = tool_verify_receipt(&s, &out) == TOOL_ERROR ? TOOL_ERROR : 0;
+    if (!rc)
+        rc = report(&s);
+    if (rc == TOOL_OK && receipt)   /* never for a verify that failed */
+        rc = tool_receipt_write("--receipt", receipt, &out, realpath(data, where) ? where : data);
+    tool_receipt_free(&out);
+    tool_receipt_free(&s.since);
+    tms_state_free(s.start);
     free(s.snaps);
     tool_treecheck_free(&s.tc);
     return rc;

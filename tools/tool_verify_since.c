@@ -1,0 +1,224 @@
+/* tool_verify_since.c -- "tms-audit verify --since FILE" and "--receipt
+ * FILE" (issue 18, item 4; docs/trust.md, "Incremental verification").
+ *
+ * A receipt (tool_receipt.h) says that records 1..N verified, with the
+ * chain head, the Merkle root and the state's digest at N. --since trusts
+ * it for records 1..N and reads none of them again: the log is tied to it
+ * by frame N's chain head (read alone, checked against frame N-1's stored
+ * hash) and by the tree file's root at N (from the stored hashes of N's
+ * decomposition: O(log N) reads), and the state at N comes from a kept
+ * snapshot whose digest is the receipt's (else an older kept one, replayed
+ * to N and compared there). tool_verify.c then reads, replays and checks
+ * records N+1.. as a full verify does. */
+#include "tool_verify.h"
+#include "snapshot.h"
+#include "snapshots.h"
+#include "tool_common.h"
+#include <inttypes.h>
+#include <msgpack.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The stored chain hash of frame seq (>= 1) into out, the frame checked
+ * (its CRCs, and its chain hash against the frame before it). TMS_OK,
+ * TMS_NOT_FOUND (the log ends before seq), TMS_E_CORRUPT / TMS_E_IO with why. */
+static tms_err frame_hash(const char *logdir, uint64_t seq, uint8_t out[TMS_HASH_LEN], char *why, size_t whylen)
+{
+    tms_log_iter *it = NULL;
+    tms_log_record lr;
+    tms_log_report rep;
+    int has = 0;
+    tms_err err = tms_log_iter_open(logdir, seq > 1 ? seq - 1 : 1, &it, &rep);   /* from the frame before it */
+    if (err) {
+        snprintf(why, whylen, "%.300s", rep.msg[0] ? rep.msg : tms_strerror(err));
+        return err;
+    }
+    while ((err = tms_log_iter_next(it, &lr, &has)) == TMS_OK && has && lr.seq < seq)
+        ;
+    if (err)
+        snprintf(why, whylen, "%.300s", tms_log_iter_report(it)->msg);
+    else if (!has || lr.seq != seq)
+        err = TMS_NOT_FOUND;
+    else
+        memcpy(out, lr.hash, TMS_HASH_LEN);
+    tms_log_iter_close(it);
+    return err;
+}
+
+/* The digest of st's snapshot encoding into out. */
+static tms_err state_digest(const tms_state *st, uint8_t out[TMS_HASH_LEN])
+{
+    msgpack_sbuffer enc;
+    msgpack_sbuffer_init(&enc);
+    tms_err err = tms_state_snapshot_encode(st, &enc);
+    if (!err)
+        tms_state_snapshot_digest(enc.data, enc.size, out);
+    msgpack_sbuffer_destroy(&enc);
+    return err;
+}
+
+/* The kept snapshot of seq (<= N) as the state to start from: at N, when it
+ * is the receipt's (chain head, time, digest); before N, when its chain head
+ * is the log's there (its state is compared with the receipt's at N by
+ * tool_verify_since_at). 1 taken, 0 not (one at N that disagrees is noted in
+ * s->bad_at_n), -1 after a message (out of memory). */
+static int try_snapshot(vstate *s, uint64_t seq)
+{
+    const tool_receipt *r = &s->since;
+    char why[400];
+    uint8_t *payload = NULL, head[TMS_HASH_LEN];
+    size_t len = 0;
+    tms_snapshot_meta m;
+    tms_state *st = NULL;
+    tms_err err = tms_snapshot_read(s->datadir, seq, &m, &payload, &len, why, sizeof why);
+    int usable = err == TMS_OK && m.schema == TMS_SCHEMA_VERSION && !strcmp(m.build, tms_version());
+    if (usable && seq == r->size && (memcmp(m.head, r->head, TMS_HASH_LEN) || m.time != r->time ||
+                                     memcmp(m.digest, r->state, TMS_HASH_LEN))) {
+        snprintf(s->bad_at_n, sizeof s->bad_at_n, "%s", memcmp(m.head, r->head, TMS_HASH_LEN) || m.time != r->time
+                 ? "its chain head or time is not the receipt's" : "its state digest is not the receipt's");
+        usable = 0;
+    } else if (usable && seq < r->size) {
+        usable = frame_hash(s->logdir, seq, head, why, sizeof why) == TMS_OK && !memcmp(head, m.head, TMS_HASH_LEN);
+    }
+    if (usable && (err = tms_state_snapshot_decode(payload, len, &st, why, sizeof why)) != TMS_OK)
+        usable = 0;   /* a snapshot that does not decode is not started from (a full verify names it) */
+    free(payload);
+    if (err == TMS_E_NOMEM)
+        return tool_fail("out of memory"), -1;
+    if (!usable)
+        return 0;
+    s->start = st;
+    s->start_seq = seq;
+    memcpy(s->start_head, m.head, TMS_HASH_LEN);
+    if (seq == r->size)
+        s->snaps_checked++;   /* the receipt's state, by its digest */
+    return 1;
+}
+
+/* The state the fold starts from: s->start after s->start_seq. 0 (s->failed
+ * may be set) or TOOL_ERROR after a message. */
+static int choose_start(vstate *s)
+{
+    const tool_receipt *r = &s->since;
+    char what[640];
+    uint8_t digest[TMS_HASH_LEN];
+    if (r->size == 0) {   /* the empty log's receipt: the fold starts from the empty state */
+        if (!(s->start = tms_state_new()) || state_digest(s->start, digest) != TMS_OK)
+            return tool_fail("out of memory");
+        if (memcmp(digest, r->state, TMS_HASH_LEN))
+            tool_verify_failure(s, "receipt", 0, NULL, 0, "the receipt's state digest at seq 0 is not the empty "
+                                "state's: it was altered");
+        return 0;
+    }
+    for (size_t i = s->nsnaps; i-- > 0;) {   /* newest first */
+        int rc = s->snaps[i] <= r->size ? try_snapshot(s, s->snaps[i]) : 0;
+        if (rc)
+            return rc < 0 ? TOOL_ERROR : 0;
+    }
+    if (s->bad_at_n[0]) {
+        snprintf(what, sizeof what, "the kept snapshot of the receipt's seq does not agree with the receipt (%s), "
+                 "and no older kept snapshot can tell which was altered: run a full verify", s->bad_at_n);
+        tool_verify_failure(s, "receipt", r->size, NULL, 0, what);
+        return 0;
+    }
+    return tool_fail("verify --since: no kept snapshot at or before the receipt's seq %" PRIu64 " in %s/snapshots "
+                     "(a --since verify starts from the state there; a writer keeps its newest %d): run a full "
+                     "verify (tms-audit verify --data DIR --receipt FILE)", r->size, s->datadir, TMS_SNAPSHOT_KEEP);
+}
+
+int tool_verify_since_begin(vstate *s)
+{
+    const tool_receipt *r = &s->since;
+    char why[400], what[640];
+    uint8_t head[TMS_HASH_LEN];
+    tms_err err = r->size ? frame_hash(s->logdir, r->size, head, why, sizeof why) : TMS_OK;
+    if (err == TMS_NOT_FOUND) {
+        snprintf(what, sizeof what, "the log has no record %" PRIu64 ", the receipt's last: records it covers are "
+                 "missing (the log was cut), or this is another log", r->size);
+        tool_verify_failure(s, "receipt", r->size, NULL, 0, what);
+        return 0;
+    }
+    if (err == TMS_E_CORRUPT) {
+        tool_verify_failure(s, "frame", r->size, NULL, 0, why);
+        return 0;
+    }
+    if (err)
+        return tool_fail("cannot read the log: %s", why);
+    if (r->size && memcmp(head, r->head, TMS_HASH_LEN)) {
+        snprintf(what, sizeof what, "the log's chain head at seq %" PRIu64 " is not the receipt's: the log was "
+                 "rewritten at or before seq %" PRIu64 ", or this is another log", r->size, r->size);
+        tool_verify_failure(s, "receipt", r->size, NULL, 0, what);
+        return 0;
+    }
+    int rc = tool_treecheck_from(&s->tc, r->size, r->root, why, sizeof why);
+    if (rc == TOOL_ERROR)
+        return TOOL_ERROR;
+    if (rc) {
+        snprintf(what, sizeof what, "%.300s, though the log's chain head there is: the tree file is damaged (remove "
+                 "DIR/tree and the next writer rebuilds it from the log), or the receipt was altered", why);
+        tool_verify_failure(s, "tree", r->size, NULL, 0, what);
+        return 0;
+    }
+    return choose_start(s);
+}
+
+tms_err tool_verify_since_at(vstate *s, const tms_fold_event *ev)
+{
+    char what[640];
+    uint8_t digest[TMS_HASH_LEN];
+    if (s->start_seq >= s->since.size)
+        return TMS_OK;   /* started from the receipt's own state */
+    tms_err err = state_digest(ev->state, digest);
+    if (err)
+        return err;
+    if (memcmp(digest, s->since.state, TMS_HASH_LEN)) {
+        snprintf(what, sizeof what, "the state replayed to the receipt's seq from the kept snapshot of seq %" PRIu64
+                 " is not the one the receipt records: that snapshot, or the receipt, was altered (a full verify "
+                 "tells which)", s->start_seq);
+        tool_verify_failure(s, "receipt", ev->rec->seq, NULL, 0, what);
+    }
+    if (ev->rec->seq == s->last_seq) {
+        memcpy(s->state_digest, digest, TMS_HASH_LEN);
+        s->state_done = 1;
+    }
+    return TMS_OK;
+}
+
+int tool_verify_receipt(vstate *s, tool_receipt *r)
+{
+    struct timespec now;
+    memset(r, 0, sizeof *r);
+    clock_gettime(CLOCK_REALTIME, &now);
+    r->size = s->last_seq;
+    r->time = s->last_seq ? s->last_time : 0;
+    memcpy(r->head, s->head, TMS_HASH_LEN);
+    tms_tlog_range_root(&s->tc.range, r->root);
+    memcpy(r->state, s->state_digest, TMS_HASH_LEN);
+    snprintf(r->version, sizeof r->version, "%s", tms_version());
+    r->verified_at = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    r->has_since = s->has_since;
+    r->since = s->since.size;
+    if (s->tc.have_key) {
+        char *vkey = tms_note_vkey(&s->tc.key);
+        if (!vkey)
+            return tool_fail("out of memory");
+        snprintf(r->key, sizeof r->key, "%s", vkey);
+        free(vkey);
+    }
+    if (!s->tc.latest_note)
+        return 0;
+    int made = tool_treecheck_prove_latest(&s->tc, r->size, r->proof, &r->nproof);
+    if (made < 0) {
+        tool_verify_failure(s, s->tc.check, s->tc.seq, NULL, 0, s->tc.what);
+        return 1;
+    }
+    if (!(r->cp_note = malloc(s->tc.latest_len + 1)))
+        return tool_fail("out of memory");
+    memcpy(r->cp_note, s->tc.latest_note, s->tc.latest_len + 1);
+    r->cp_len = s->tc.latest_len;
+    r->cp_size = s->tc.latest_size;
+    r->has_proof = made;
+    return 0;
+}
