@@ -17,6 +17,7 @@
 #define VERSION 2
 #define HEADER (8 + 4 + 4 + 8 + 32 + 32 + 8 + 32 + 16 + 8 + 32 + 4)
 #define MAX_PAYLOAD ((uint64_t)1 << 40)
+#define SYNC_EVERY ((size_t)4 << 20)   /* written and synced in pieces: see tms_snapshot_write */
 
 static void dir_of(const char *datadir, char *out, size_t len) { snprintf(out, len, "%s/snapshots", datadir); }
 
@@ -80,14 +81,20 @@ tms_err tms_snapshot_write(const char *datadir, const tms_snapshot_meta *meta, c
     if ((mkdir(dir, 0750) != 0 && errno != EEXIST) || (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
         e = errno;
     const uint8_t *parts[2] = {h, payload};
-    size_t lens[2] = {HEADER, len};
+    size_t lens[2] = {HEADER, len}, unsynced = 0;
     for (int i = 0; !e && i < 2; i++)
         for (size_t off = 0; !e && off < lens[i];) {
-            ssize_t w = write(fd, parts[i] + off, lens[i] - off);
+            size_t n = lens[i] - off < SYNC_EVERY ? lens[i] - off : SYNC_EVERY;
+            ssize_t w = write(fd, parts[i] + off, n);
             if (w <= 0)
                 e = w < 0 ? errno : ENOSPC;
             else
                 off += (size_t)w;
+            if (!e && (unsynced += w > 0 ? (size_t)w : 0) >= SYNC_EVERY) {
+                unsynced = 0;   /* a log fdatasync never waits behind more than this of ours (ext4's journal) */
+                if (fdatasync(fd) != 0)
+                    e = errno;
+            }
         }
     if (!e && fsync(fd) != 0)
         e = errno;

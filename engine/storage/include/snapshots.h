@@ -44,7 +44,11 @@ typedef struct tms_snapshot_meta {
 } tms_snapshot_meta;
 
 /* Write the snapshot of seq (meta) with payload[0..len) durably, then remove
- * all but the newest TMS_SNAPSHOT_KEEP. TMS_E_IO / TMS_E_NOSPACE with why. */
+ * all but the newest TMS_SNAPSHOT_KEEP. TMS_E_IO / TMS_E_NOSPACE with why.
+ * Written and fdatasynced 4 MiB at a time: a file system that orders data
+ * before its journal commit (ext4) would otherwise make the log's next
+ * fdatasync wait for every dirty page of the snapshot (the writer's
+ * acknowledgements, while a child writes one). */
 tms_err tms_snapshot_write(const char *datadir, const tms_snapshot_meta *meta, const void *payload, size_t len,
                            char *why, size_t whylen);
 
