@@ -407,6 +407,7 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
         err = TMS_E_IO;
         goto fail;
     }
+    if ((err = tms__datadir_private(dir, e->report, sizeof e->report, why, whylen))) goto fail;   /* 0750 at most */
     if ((err = take_lock(e, why, whylen)))
         goto fail;
     tms_log_options lo = {.segment_bytes = e->opt.segment_bytes, .io = e->opt.io,
@@ -419,8 +420,11 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
         goto fail;
     }
     if (rep.torn)
-        snprintf(e->report, sizeof e->report, "%s", rep.msg);
+        snprintf(e->report + strlen(e->report), sizeof e->report - strlen(e->report), "%s%s",
+                 e->report[0] ? "; " : "", rep.msg);   /* after the data directory's (datadir.c) */
     e->log_trusted = rep.trusted ? lo.trust_seq : 0;
+    if (e->log_trusted)   /* decoded on a second core while the projection is screened */
+        tms__snapshot_preload(e, e->log_trusted);
     if (!(e->state = tms_state_new())) {
         err = TMS_E_NOMEM;
         snprintf(why, whylen, "out of memory");
@@ -461,6 +465,7 @@ void tms_engine_close(tms_engine *e)
     }
     if (e->opened && !e->failed)   /* how far the log went, for the next open to check */
         tms__witness_write(e->dir, tms_log_last_seq(e->log), e->head);
+    tms__snapshot_preload_end(e);   /* an open that failed before it was taken */
     tms_tree_close(e->tree);
     tms_store_close(e->store);
     tms_state_free(e->state);

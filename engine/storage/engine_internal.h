@@ -10,6 +10,19 @@
 #include "tree.h"
 #include "snapshots.h"
 #include <msgpack.h>
+#include <pthread.h>
+
+/* A snapshot read and decoded on a thread of its own while the open screens
+ * the projection (engine_snapshot.c). */
+typedef struct tms__preload {
+    int started;                    /* the thread runs or ended, not joined */
+    pthread_t thread;
+    uint64_t seq;                   /* in */
+    tms_snapshot_meta m;            /* out: its header */
+    tms_state *st;                  /* out: its state, NULL unless err is TMS_OK */
+    tms_err err;
+    char why[300];
+} tms__preload;
 
 /* The writer (engine.h): private to storage's engine*.c files. */
 struct tms_engine {
@@ -39,7 +52,8 @@ struct tms_engine {
     int screened;                   /* the projection was read whole before it was opened for writing */
     uint8_t screen_digest[TMS_HASH_LEN];   /* ... and its state digest then */
     uint64_t snapshot_seq;          /* the open started from the snapshot of this seq (0: a fold of the whole log) */
-    uint64_t log_trusted;           /* the log's recovery read from this snapshot's seq on (0: all of it) */
+    uint64_t log_trusted;
+    tms__preload preload;           /* the snapshot of log_trusted, decoded during the screen */           /* the log's recovery read from this snapshot's seq on (0: all of it) */
 };
 
 /* engine_tree.c: open the tree level with the log (after the fold); and, once a group is synced, its leaves
@@ -88,6 +102,10 @@ uint64_t tms__snapshot_newest(const char *dir, tms_snapshot_meta *m);
  * the open log (*st new, *m its header): 1, or 0 when none does. Those that
  * contradict the log or do not check are set aside and said in e->report. */
 int tms__snapshot_start(tms_engine *e, uint64_t max_seq, tms_state **st, tms_snapshot_meta *m);
+/* Read and decode the snapshot of seq on a thread (tms__snapshot_start takes it); end joins and frees what was
+ * not taken. */
+void tms__snapshot_preload(tms_engine *e, uint64_t seq);
+void tms__snapshot_preload_end(tms_engine *e);
 /* The log's chain head at seq (one frame read): TMS_OK, TMS_NOT_FOUND, or a log error. */
 tms_err tms__log_head_at(const tms_engine *e, uint64_t seq, uint8_t head[TMS_HASH_LEN]);
 
