@@ -55,7 +55,7 @@ void tms_engine_close(tms_engine *e);
 
 /* Start a snapshot of the state at the log's last seq (*seq) in a child
  * process: fork(2), and the child, from its copy-on-write image of the
- * state, encodes it, writes DIR/snapshots/SEQ.snap (at a lower priority)
+ * state, encodes it, writes DIR/snapshots/SEQ.snap (under SCHED_IDLE)
  * and exits 0, or 1 with the reason on stderr. The writer goes on at once:
  * it pays for the fork only. The caller reaps the child (waitpid) and starts
  * no other snapshot, and closes no engine, before it has. TMS_OK with *pid,
