@@ -460,7 +460,7 @@ void tms_engine_close(tms_engine *e)
         tms_snapshot_meta m;
         tms_tree_head(e->tree, &size, root);
         if (size == last && last - tms__snapshot_newest(e->dir, &m) >= TMS_SNAPSHOT_TAIL(last) &&
-            tms__snapshot_save(e->dir, e->state, size, e->head, root, e->last_time, why, sizeof why) != TMS_OK)
+            tms__snapshot_save(e->dir, e->state, size, e->head, root, e->last_time, 0, why, sizeof why) != TMS_OK)
             fprintf(stderr, "tmsperm: %s (the next open folds the log)\n", why);
     }
     if (e->opened && !e->failed)   /* how far the log went, for the next open to check */

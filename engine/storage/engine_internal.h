@@ -92,10 +92,13 @@ void tms__loss_summary(const tms__loss_check *c, uint64_t last, char *out, size_
 tms_err tms__acknowledge_loss(tms_engine *e, const char *reason, const char *evidence, char *why, size_t whylen);
 
 /* engine_snapshot.c: the state saved as the snapshot of seq (head, root,
- * time of record seq), unless the newest snapshot is of seq already
- * (TMS_E_IO / TMS_E_NOSPACE with why). */
+ * time of record seq), unless the newest snapshot is of seq already, written
+ * at most `rate` bytes per second (0: at once) (TMS_E_IO / TMS_E_NOSPACE
+ * with why). A running writer's child writes at TMS_SNAPSHOT_PACE: the disk
+ * is the log's first (benchmarks/RESULTS.md, "Issue 18"). */
+#define TMS_SNAPSHOT_PACE ((uint64_t)32 << 20)
 tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
-                           const uint8_t root[TMS_HASH_LEN], int64_t time, char *why, size_t whylen);
+                           const uint8_t root[TMS_HASH_LEN], int64_t time, uint64_t rate, char *why, size_t whylen);
 /* The seq of the newest snapshot of this version whose header reads (*m), 0 when none. */
 uint64_t tms__snapshot_newest(const char *dir, tms_snapshot_meta *m);
 /* The state of the newest snapshot at or before max_seq that agrees with

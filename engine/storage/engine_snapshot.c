@@ -52,7 +52,7 @@ static int forget_others(const char *dir, uint64_t seq, const uint8_t head[TMS_H
 }
 
 tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
-                           const uint8_t root[TMS_HASH_LEN], int64_t time, char *why, size_t whylen)
+                           const uint8_t root[TMS_HASH_LEN], int64_t time, uint64_t rate, char *why, size_t whylen)
 {
     msgpack_sbuffer enc;
     tms_snapshot_meta m;
@@ -73,7 +73,7 @@ tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, c
         memcpy(m.root, root, TMS_HASH_LEN);
         m.time = time;
         tms_state_snapshot_digest(enc.data, enc.size, m.digest);
-        err = tms_snapshot_write(dir, &m, enc.data, enc.size, why, whylen);
+        err = tms_snapshot_write_paced(dir, &m, enc.data, enc.size, rate, why, whylen);
     }
     msgpack_sbuffer_destroy(&enc);
     return err;
@@ -243,7 +243,8 @@ tms_err tms_engine_snapshot_fork(tms_engine *e, pid_t *pid, uint64_t *seq, char 
             /* as urgent as the writer, then: still correct */
         }
         syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 3 << 13 /* IOPRIO_CLASS_IDLE */);
-        tms_err err = tms__snapshot_save(e->dir, e->state, size, e->head, root, e->last_time, cwhy, sizeof cwhy);
+        tms_err err = tms__snapshot_save(e->dir, e->state, size, e->head, root, e->last_time, TMS_SNAPSHOT_PACE,
+                                         cwhy, sizeof cwhy);
         if (err)
             dprintf(2, "tmsperm: %s\n", cwhy);
         _exit(err ? 1 : 0);

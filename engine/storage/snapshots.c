@@ -11,13 +11,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAGIC "TMSSNAP1"
 #define VERSION 2
 #define HEADER (8 + 4 + 4 + 8 + 32 + 32 + 8 + 32 + 16 + 8 + 32 + 4)
 #define MAX_PAYLOAD ((uint64_t)1 << 40)
-#define SYNC_EVERY ((size_t)4 << 20)   /* written and synced in pieces: see tms_snapshot_write */
+#define SYNC_EVERY ((size_t)256 << 10)   /* written and synced in pieces: see tms_snapshot_write */
 
 static void dir_of(const char *datadir, char *out, size_t len) { snprintf(out, len, "%s/snapshots", datadir); }
 
@@ -67,10 +68,35 @@ static void prune(const char *datadir)
     free(seqs);
 }
 
+/* Sleep until `done` bytes at `rate` bytes per second from t0 are due (rate 0: never). */
+static void pace(const struct timespec *t0, uint64_t done, uint64_t rate)
+{
+    struct timespec now, d;
+    if (!rate)
+        return;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    double due = (double)done / (double)rate - ((double)(now.tv_sec - t0->tv_sec) + (now.tv_nsec - t0->tv_nsec) / 1e9);
+    if (due <= 0)
+        return;
+    d.tv_sec = (time_t)due;
+    d.tv_nsec = (long)((due - (double)d.tv_sec) * 1e9);
+    while (nanosleep(&d, &d) != 0 && errno == EINTR)
+        ;
+}
+
 tms_err tms_snapshot_write(const char *datadir, const tms_snapshot_meta *meta, const void *payload, size_t len,
                            char *why, size_t whylen)
 {
+    return tms_snapshot_write_paced(datadir, meta, payload, len, 0, why, whylen);
+}
+
+tms_err tms_snapshot_write_paced(const char *datadir, const tms_snapshot_meta *meta, const void *payload, size_t len,
+                                 uint64_t bytes_per_sec, char *why, size_t whylen)
+{
     char dir[4200], tmp[4300], path[4300];
+    struct timespec t0;
+    uint64_t done = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     uint8_t h[HEADER];
     int fd = -1, e = 0;
     dir_of(datadir, dir, sizeof dir);
@@ -91,9 +117,11 @@ tms_err tms_snapshot_write(const char *datadir, const tms_snapshot_meta *meta, c
             else
                 off += (size_t)w;
             if (!e && (unsynced += w > 0 ? (size_t)w : 0) >= SYNC_EVERY) {
-                unsynced = 0;   /* a log fdatasync never waits behind more than this of ours (ext4's journal) */
+                done += unsynced;
+                unsynced = 0;   /* a log fdatasync never waits behind more than this of ours */
                 if (fdatasync(fd) != 0)
                     e = errno;
+                pace(&t0, done, bytes_per_sec);
             }
         }
     if (!e && fsync(fd) != 0)
@@ -239,4 +267,100 @@ tms_err tms_snapshot_set_aside(const char *datadir, uint64_t seq)
         return TMS_E_IO;
     fsync_dir(dir);
     return TMS_OK;
+}
+
+/* ---- a snapshot file at a path of its own (an auditor's: tms-audit verify --receipt FILE writes FILE.state) ---- */
+
+/* fsync the directory holding path: 0, or -1 with errno. */
+static int fsync_dir_of(const char *path)
+{
+    char dir[4300];
+    const char *slash = strrchr(path, '/');
+    size_t n = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    if (n >= sizeof dir)
+        return errno = ENAMETOOLONG, -1;
+    memcpy(dir, n ? path : ".", n ? n : 1);
+    dir[n ? n : 1] = '\0';
+    return fsync_dir(dir);
+}
+
+tms_err tms_snapshot_write_file(const char *path, const tms_snapshot_meta *meta, const void *payload, size_t len,
+                                char *why, size_t whylen)
+{
+    char tmp[4300];
+    uint8_t h[HEADER];
+    int fd = -1, e = 0;
+    size_t hl = header_of(meta, len, h);
+    tms_put_le32(h + hl, tms_crc32c(tms_crc32c(0, h, hl), payload, len));
+    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= sizeof tmp)
+        e = ENAMETOOLONG;
+    else if ((fd = mkstemp(tmp)) < 0 || fchmod(fd, 0640) != 0)
+        e = errno;
+    const uint8_t *parts[2] = {h, payload};
+    size_t lens[2] = {HEADER, len};
+    for (int i = 0; !e && i < 2; i++)
+        for (size_t off = 0; !e && off < lens[i];) {
+            ssize_t w = write(fd, parts[i] + off, lens[i] - off);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                e = w < 0 ? errno : ENOSPC;
+            else
+                off += (size_t)w;
+        }
+    if (!e && fsync(fd) != 0)
+        e = errno;
+    if (fd >= 0 && close(fd) != 0 && !e)
+        e = errno;
+    if (!e && (rename(tmp, path) != 0 || fsync_dir_of(path) != 0))
+        e = errno;
+    if (e) {
+        if (fd >= 0)
+            unlink(tmp);
+        snprintf(why, whylen, "snapshot %s: %s", path, strerror(e));
+        return e == ENOSPC || e == EDQUOT ? TMS_E_NOSPACE : TMS_E_IO;
+    }
+    return TMS_OK;
+}
+
+tms_err tms_snapshot_read_file(const char *path, tms_snapshot_meta *meta, uint8_t **payload, size_t *len,
+                               char *why, size_t whylen)
+{
+    uint8_t h[HEADER], digest[32];
+    struct stat st;
+    uint64_t plen = 0;
+    tms_err err = TMS_E_CORRUPT;
+    const char *bad = NULL;
+    *payload = NULL;
+    memset(h, 0, sizeof h);   /* a file shorter than a header is refused by parse_header, h unread */
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        snprintf(why, whylen, "snapshot %s: %s", path, strerror(errno));
+        return errno == ENOENT ? TMS_NOT_FOUND : TMS_E_IO;
+    }
+    if (fstat(fd, &st) != 0 || (st.st_size >= HEADER && pread(fd, h, HEADER, 0) != HEADER)) {
+        err = TMS_E_IO;
+        bad = strerror(errno);
+    } else if (!(bad = parse_header(h, (uint64_t)st.st_size, tms_get_le64(h + 16), meta, &plen)) &&
+               !(*payload = malloc(plen ? plen : 1))) {   /* the seq is the header's own: no name says it */
+        err = TMS_E_NOMEM;
+        bad = "out of memory";
+    } else if (!bad && pread(fd, *payload, plen, HEADER) != (ssize_t)plen) {
+        err = TMS_E_IO;
+        bad = "cannot read it";
+    } else if (!bad && tms_crc32c(tms_crc32c(0, h, HEADER - 4), *payload, plen) != tms_get_le32(h + HEADER - 4)) {
+        bad = "its checksum fails";
+    } else if (!bad && (crypto_generichash(digest, 32, *payload, plen, NULL, 0),
+                        sodium_memcmp(digest, meta->digest, 32))) {
+        bad = "its state digest is not its content's";
+    }
+    close(fd);
+    if (!bad) {
+        *len = (size_t)plen;
+        return TMS_OK;
+    }
+    free(*payload);
+    *payload = NULL;
+    snprintf(why, whylen, "snapshot %s: %s", path, bad);
+    return err;
 }

@@ -45,12 +45,18 @@ typedef struct tms_snapshot_meta {
 
 /* Write the snapshot of seq (meta) with payload[0..len) durably, then remove
  * all but the newest TMS_SNAPSHOT_KEEP. TMS_E_IO / TMS_E_NOSPACE with why.
- * Written and fdatasynced 4 MiB at a time: a file system that orders data
+ * Written and fdatasynced 256 KiB at a time: a file system that orders data
  * before its journal commit (ext4) would otherwise make the log's next
  * fdatasync wait for every dirty page of the snapshot (the writer's
  * acknowledgements, while a child writes one). */
 tms_err tms_snapshot_write(const char *datadir, const tms_snapshot_meta *meta, const void *payload, size_t len,
                            char *why, size_t whylen);
+/* The same at most bytes_per_sec (0: as fast as the disk goes): a snapshot
+ * written while the writer acknowledges commands shares the disk with the
+ * log's fdatasyncs, which wait behind whatever of it is in the device's
+ * queue (benchmarks/RESULTS.md, "Issue 18"). */
+tms_err tms_snapshot_write_paced(const char *datadir, const tms_snapshot_meta *meta, const void *payload, size_t len,
+                                 uint64_t bytes_per_sec, char *why, size_t whylen);
 
 /* The seqs of the snapshots in DIR/snapshots, newest first (malloc'd; *n of
  * them; NULL and 0 when none). TMS_E_IO / TMS_E_NOMEM. */
@@ -68,5 +74,18 @@ tms_err tms_snapshot_meta_read(const char *datadir, uint64_t seq, tms_snapshot_m
 
 /* Set the snapshot of seq aside (NAME.bad): it does not agree with the log. */
 tms_err tms_snapshot_set_aside(const char *datadir, uint64_t seq);
+
+/* A snapshot file at a path of its own, in the format above (an auditor's
+ * copy of a state: tms-audit verify --receipt FILE writes FILE.state; no
+ * DIR/snapshots, no pruning). Write: a temporary file beside path (mode
+ * 0640), fsynced, renamed over path, its directory fsynced: path is the old
+ * file or the new one. TMS_E_IO / TMS_E_NOSPACE with why. Read: as
+ * tms_snapshot_read, the seq being the header's own (a caller compares it
+ * with what it expects): its length, CRC and digest checked; TMS_E_CORRUPT,
+ * TMS_NOT_FOUND, TMS_E_IO, TMS_E_NOMEM with why. */
+tms_err tms_snapshot_write_file(const char *path, const tms_snapshot_meta *meta, const void *payload, size_t len,
+                                char *why, size_t whylen);
+tms_err tms_snapshot_read_file(const char *path, tms_snapshot_meta *meta, uint8_t **payload, size_t *len,
+                               char *why, size_t whylen);
 
 #endif
