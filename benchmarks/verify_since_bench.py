@@ -8,7 +8,8 @@ against a full verify of the same directory (issue 18 item 4 target: the
    extension, as benchmarks/replication_bench.py makes them); gen_log's
    engine writes a snapshot at its clean close (an embedded `tmsctl submit`
    of one command makes one when there is none).
-2. `tms-audit verify --data DIR --receipt R` (a full verify, timed once).
+2. `tms-audit verify --data DIR --receipt R` (a full verify, timed once),
+   which also writes R.state (the state at its seq: its size is printed).
 3. PCT% more records through one embedded `tmsctl --data DIR submit`: a new
    tenant, extensions, and a SetPermissions on every other one. Its close
    writes a snapshot when the writer's policy says so (docs/design.md,
@@ -16,8 +17,10 @@ against a full verify of the same directory (issue 18 item 4 target: the
 4. ROUNDS rounds, each timing a full `verify --data DIR` and `verify --data
    DIR --since R` (wall clock of the process), the order alternating by
    round; every run must print "ok":true (and the --since one "since").
-   Prints each round, then min / median / max of both and of the ratio
-   since/full (per round).
+   Prints each round (with the file the --since one started from: R.state),
+   then min / median / max of both and of the ratio since/full (per round).
+5. Once, `verify --data DIR --since R --receipt R2` (a roll forward: R2 and
+   R2.state written), timed.
 
 usage: verify_since_bench.py BIN_DIR [--records N (1000000)] [--pct P (1)] [--rounds N (5)] [--work DIR] [--keep]
        BIN_DIR holds tmsctl and tms-audit; gen_log is BIN_DIR/../benchmarks/gen_log (a Release build:
@@ -59,6 +62,10 @@ def snapshots(data):
     return sorted(int(f.split(".")[0]) for f in os.listdir(os.path.join(data, "snapshots")) if f.endswith(".snap"))
 
 
+def snapshot_path(data, seq):
+    return os.path.join(data, "snapshots", "%020d.snap" % seq)
+
+
 def more_commands(n):
     out = [{"cmd": "CreateTenant", "tenant": "bench-since", "actor": "system", "admin": "admin"}]
     i = 0
@@ -83,6 +90,7 @@ def main():
     work = arg("--work", "") or tempfile.mkdtemp(prefix="tms-sincebench-")
     os.makedirs(work, exist_ok=True)
     data, receipt = os.path.join(work, "data"), os.path.join(work, "receipt.json")
+    receipt2 = os.path.join(work, "receipt2.json")
     if os.path.exists(data):
         raise SystemExit("%s exists: give another --work" % data)
     gen = os.path.join(bin_dir, "..", "benchmarks", "gen_log")
@@ -101,7 +109,11 @@ def main():
               (n, ext, secs, snapshots(data)))
         secs, doc = verify(bin_dir, data, "--receipt", receipt)
         n = doc["last_seq"]
-        print("full verify --receipt: %.3f s, receipt at seq %d" % (secs, n))
+        print("full verify --receipt: %.3f s, receipt at seq %d; %s.state %d bytes (%.1f bytes/record; the "
+              "snapshot of seq %d: %s bytes)" % (secs, n, os.path.basename(receipt), os.path.getsize(receipt + ".state"),
+                                                 os.path.getsize(receipt + ".state") / n, n,
+                                                 os.path.getsize(snapshot_path(data, n))
+                                                 if os.path.exists(snapshot_path(data, n)) else "no"))
         add = max(1, int(n * pct / 100))
         secs, p = run(os.path.join(bin_dir, "tmsctl"), "--data", data, "submit", stdin=more_commands(add))
         if p.returncode != 0:
@@ -118,17 +130,21 @@ def main():
             full.append(got["full"][0])
             since.append(got["since"][0])
             ratio.append(got["since"][0] / got["full"][0])
-            print("round %d (%s first): full %.3f s, since %.3f s (%d records read), ratio %.2f%%" %
-                  (r + 1, sides[0], got["full"][0], got["since"][0], got["since"][1]["records"], 100 * ratio[-1]))
+            print("round %d (%s first): full %.3f s, since %.3f s (%d records read, from %s), ratio %.2f%%" %
+                  (r + 1, sides[0], got["full"][0], got["since"][0], got["since"][1]["records"],
+                   os.path.basename(got["since"][1].get("from") or "-"), 100 * ratio[-1]))
         print("full verify  min/median/max: %s s" % summary(full))
         print("--since      min/median/max: %s s" % summary(since))
         print("since/full   min/median/max: %s (%.1f%% at the median; target <= 5%%)" %
               (summary(ratio), 100 * statistics.median(ratio)))
+        secs, doc = verify(bin_dir, data, "--since", receipt, "--receipt", receipt2)
+        print("--since R --receipt R2 (a roll forward, R2.state written): %.3f s" % secs)
     finally:
         if "--keep" not in sys.argv:   # only what this run made
             shutil.rmtree(data, ignore_errors=True)
-            if os.path.exists(receipt):
-                os.unlink(receipt)
+            for f in (receipt, receipt + ".state", receipt2, receipt2 + ".state"):
+                if os.path.exists(f):
+                    os.unlink(f)
         else:
             print("kept: %s" % work)
 

@@ -39,8 +39,19 @@ typedef struct tms_reader tms_reader;
 
 /* Open the projection of the data directory dir read-only. On success *out
  * is a handle the caller closes with tms_reader_close. TMS_NOT_FOUND when dir
- * holds no projection yet; TMS_E_STORE / TMS_E_IO otherwise. */
+ * holds no projection yet; TMS_E_STORE / TMS_E_IO otherwise.
+ *
+ * The process needs to search dir and dir/proj, to read proj/data.mdb and
+ * proj/writer, and to read and WRITE proj/lock.mdb (LMDB readers register in
+ * the lock file): a process in the writer's group (group tmsperm for the
+ * packaged tmsd), whose writer keeps lock.mdb 0660. */
 tms_err tms_reader_open(const char *dir, tms_reader **out);
+
+/* tms_reader_open, and on failure a one-line reason in why (whylen bytes,
+ * always terminated): what could not be opened and the system's reason,
+ * e.g. "cannot open the projection in /var/lib/tmsperm/proj: Permission
+ * denied (/var/lib/tmsperm/proj/lock.mdb is 0640, ...)". why may be NULL. */
+tms_err tms_reader_open_why(const char *dir, tms_reader **out, char *why, size_t whylen);
 
 /* Close a reader. NULL is a no-op. */
 void tms_reader_close(tms_reader *r);
@@ -52,6 +63,12 @@ void tms_reader_close(tms_reader *r);
  * read. No allocation; one or two LMDB reads. The answer reflects every
  * commit made before the call (read-your-writes for acknowledged submits). */
 int tms_reader_check(tms_reader *r, const char *tenant, const char *kind, const char *id, const char *name);
+
+/* Why the last failed tms_reader_check or tms_reader_seq of r failed, as
+ * tms_reader_open_why says it (the writer replaced the projection and it
+ * could not be opened again, ...); "" before any failure. Valid until the
+ * next call on r. */
+const char *tms_reader_message(const tms_reader *r);
 
 /* The seq of the last record applied to the projection the next check
  * reads (0 when none), from a fresh snapshot like tms_reader_check: a check

@@ -289,6 +289,9 @@ static void test_embedded_readers_never_answer_from_a_set_aside_projection(void 
     assert_int_equal(tms_reader_check(r, "acme", "manager", "mid", "recordings.listen"), 1);
     write_evidence(env, "another-boot", "open");              /* as after a power loss */
     assert_int_equal(tms_reader_open(env->dir, &r2), TMS_E_STORE);
+    char why[512];                                            /* and says why (issue 19, item 1) */
+    assert_int_equal(tms_reader_open_why(env->dir, &r2, why, sizeof why), TMS_E_STORE);
+    assert_non_null(strstr(why, "unclean stop before a reboot"));
     tu_env_reopen(env);                                       /* the writer sets it aside, rebuilds */
     ACC("{'cmd':'SetPermissions'," T ",'actor':'admin','kind':'manager','id':'mid','enable':[],"
         "'disable':['recordings.listen']}");

@@ -17,8 +17,9 @@
 static const char usage[] =
     "usage: tmsd --data DIR [--socket PATH] [--listen HOST:PORT] [--http HOST:PORT] [--metrics HOST:PORT]\n"
     "            [--token-file FILE] [--principals FILE] [--tcp-lookups-need-token] [--max-connections N]\n"
-    "            [--max-tcp-connections N] [--hello-timeout SECONDS] [--max-buffered-bytes N]\n"
-    "            [--max-frame-bytes N] [--publish URL | --replica-of URL] [--stream NAME]\n"
+    "            [--max-tcp-connections N] [--max-http-per-peer N] [--hello-timeout SECONDS]\n"
+    "            [--max-buffered-bytes N] [--max-frame-bytes N] [--publish URL | --replica-of URL] [--stream NAME]\n"
+    "            [--snapshot-interval S] [--snapshot-records N]\n"
     "            [--idle-timeout SECONDS] [--idle-exit SECONDS]\n"
     "            [--signing-key FILE [--checkpoint-interval S] [--witness URL --witness-key VKEY]...]\n"
     "            [--leader-key VKEY] [--nats-creds FILE | --nats-nkey FILE | --nats-user NAME\n"
@@ -39,6 +40,8 @@ static const char usage[] =
     "  --tcp-lookups-need-token  lookups over TCP need the token too\n"
     "  --max-connections N     Unix socket connections (default 1024)\n"
     "  --max-tcp-connections N TCP connections, counted apart (default 256)\n"
+    "  --max-http-per-peer N   --http connections from one peer (IPv4 address, IPv6 /64; default a\n"
+    "                          quarter of --max-tcp-connections); raise it behind a reverse proxy\n"
     "  --hello-timeout SECONDS a TCP client must say hello within this (default 5); until\n"
     "                          it presents the token its frames are limited to 64 KiB\n"
     "  --max-buffered-bytes N  input buffered for all connections together (default 1 GiB)\n"
@@ -173,6 +176,7 @@ int main(int argc, char **argv)
         {"publish", required_argument, NULL, 0}, {"replica-of", required_argument, NULL, 0},
         {"stream", required_argument, NULL, 0}, {"stream-replicas", required_argument, NULL, 0},
         {"max-connections", required_argument, NULL, 0}, {"max-tcp-connections", required_argument, NULL, 0},
+        {"max-http-per-peer", required_argument, NULL, 0},
         {"max-frame-bytes", required_argument, NULL, 0}, {"max-buffered-bytes", required_argument, NULL, 0},
         {"idle-timeout", required_argument, NULL, 0}, {"idle-exit", required_argument, NULL, 0},
         {"hello-timeout", required_argument, NULL, 0}, {"map-bytes", required_argument, NULL, 0},
@@ -238,6 +242,10 @@ int main(int argc, char **argv)
             if (number(v, 1, 1000000, &n))
                 return bad_value(a, v, "a number of connections from 1 to 1000000");
             o.max_tcp_connections = (unsigned)n;
+        } else if (!strcmp(a, "--max-http-per-peer")) {
+            if (number(v, 1, 1000000, &n))
+                return bad_value(a, v, "a number of connections from 1 to 1000000");
+            o.max_http_per_peer = (unsigned)n;
         } else if (!strcmp(a, "--max-frame-bytes")) {
             if (number(v, 65536, TMS_WIRE_MAX_FRAME, &n))
                 return bad_value(a, v, "a byte count from 65536 to 16777216");

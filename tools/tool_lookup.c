@@ -161,20 +161,23 @@ static int wait_fresh(const char *dir, const ask *a)
     tms_reader *r = NULL;
     uint64_t seq = 0, deadline = mono_ms() + a->wait_ms;
     tms_err err = TMS_OK;
+    char why[512] = "";
     if (a->min_seq == 0)
         return 0;
     for (;;) {
-        if (!r && (err = tms_reader_open(dir, &r)) != TMS_OK && err != TMS_NOT_FOUND)
+        if (!r && (err = tms_reader_open_why(dir, &r, why, sizeof why)) != TMS_OK && err != TMS_NOT_FOUND)
             break;
-        if (r && (err = tms_reader_seq(r, &seq)) != TMS_OK)
+        if (r && (err = tms_reader_seq(r, &seq)) != TMS_OK) {
+            snprintf(why, sizeof why, "%s", tms_reader_message(r));
             break;
+        }
         if (seq >= a->min_seq || mono_ms() >= deadline)
             break;
         nanosleep(&(struct timespec){0, 2000000}, NULL);
     }
     tms_reader_close(r);   /* before the lookup opens the projection: one environment per process */
     if (err && err != TMS_NOT_FOUND)
-        return tool_fail("cannot read the projection: %s", tms_strerror(err));
+        return tool_fail("cannot read the projection: %s", why[0] ? why : tms_strerror(err));
     if (seq >= a->min_seq)
         return 0;
     return tool_fail("the projection is at seq %llu, not yet at --min-seq %llu (waited %llu ms)",
@@ -185,15 +188,18 @@ static int wait_fresh(const char *dir, const ask *a)
 static int reader_check(const char *dir, const ask *a)
 {
     tms_reader *r;
-    tms_err err = tms_reader_open(dir, &r);
+    char why[512];
+    tms_err err = tms_reader_open_why(dir, &r, why, sizeof why);
     if (err == TMS_NOT_FOUND)   /* nothing submitted yet: nothing is allowed */
         return print_answer(a, 0, NULL);
     if (err)
-        return tool_fail("cannot read the projection: %s", tms_strerror(err));
+        return tool_fail("cannot read the projection: %s", why[0] ? why : tms_strerror(err));
     int allow = tms_reader_check(r, a->pos[0], a->pos[1], a->pos[2], a->pos[3]);
+    if (allow < 0)
+        snprintf(why, sizeof why, "%s", tms_reader_message(r)[0] ? tms_reader_message(r) : tms_strerror((tms_err)-allow));
     tms_reader_close(r);
     if (allow < 0)
-        return tool_fail("lookup failed: %s", tms_strerror((tms_err)-allow));
+        return tool_fail("lookup failed: %s", why);
     return print_answer(a, allow, NULL);
 }
 

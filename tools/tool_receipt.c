@@ -240,8 +240,9 @@ static char *proves_text(const tool_receipt *r, const char *keyname, const char 
     tms_b64_encode(r->root, TMS_TLOG_HASH, root);
     if (r->has_since)
         snprintf(since, sizeof since, " Records 1..%" PRIu64 " were not read again: they are those of the receipt "
-                 "of size %" PRIu64 " (its tree root and chain head are the log's there, its state a kept "
-                 "snapshot's or one replayed to it).", r->since, r->since);
+                 "of size %" PRIu64 " (its tree root and chain head are the log's there, its state the one "
+                 "its state file or a kept snapshot holds with its digest, or one replayed to it).", r->since,
+                 r->since);
     snprintf(sigs, sizeof sigs, keyname ? "and signed by %s" : "(their signatures not checked)", keyname);
     if (asprintf(&out, "tms-audit verify (tmsperm %s) found records 1..%" PRIu64 " of the log of %s intact: every "
                  "frame's checksums, the hash chain up to head %s, a replay in memory recomputing every verdict, "

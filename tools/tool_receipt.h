@@ -21,6 +21,10 @@
  *                                         exactly as kept, and RFC 9162 PROOF(M, D[N]): its
  *                                         root extends to "root"
  *
+ * Beside it, FILE.state (written first: tool_verify_write_state): the
+ * state at N as a snapshot file (snapshots.h), its digest "state_digest";
+ * --since starts from it when it agrees with the receipt.
+ *
  * The parser takes hostile bytes: anything but such an object, of this
  * format, with every field of its type and in range and consistent (the
  * checkpoint note opens, of size M <= N, signed by "key" when there is one;

@@ -75,6 +75,7 @@ void tool_restore_undo(tool_restore *r)
     char lock[4200];
     tool_remove_flat_dir(r->dstlog);
     tool_remove_flat_dir(r->dstproj);
+    tool_remove_flat_dir(tms_data_path(lock, sizeof lock, r->dst, "snapshots"));
     unlink(tms_data_path(lock, sizeof lock, r->dst, "lock"));
     if (r->created_dst)
         rmdir(r->dst);

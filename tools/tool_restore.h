@@ -23,6 +23,7 @@ typedef struct tool_restore {
     /* --salvage: where the source broke; lost_from == 0 when it did not */
     uint64_t lost_from;
     char lost_reason[600];
+    uint64_t snapshot_seq;           /* backup: the state snapshot copied (0: none) */
 } tool_restore;
 
 /* Check the source log and make r->dst an empty directory not inside

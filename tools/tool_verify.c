@@ -41,22 +41,32 @@ static const char usage_verify[] =
     "verifier key, or a file holding it) every checkpoint must also be signed\n"
     "by it; without, signatures are not checked (\"signatures\":\"unchecked\").\n"
     "Every kept snapshot (DIR/snapshots) is compared with the replayed state at\n"
-    "its seq: chain head, time and the digest of the state's encoding.\n"
+    "its seq: chain head, time, the digest of the state's encoding and the\n"
+    "projection digest it records.\n"
     "\n"
     "  --receipt FILE  when DIR verified, write FILE (atomically; never for a\n"
     "                  verify that failed): one JSON object saying what was\n"
     "                  proven up to the last seq N -- the chain head, the Merkle\n"
     "                  root and the state's digest there, the key, the latest\n"
-    "                  checkpoint checked and a consistency proof from it to N\n"
+    "                  checkpoint checked and a consistency proof from it to N;\n"
+    "                  and first FILE.state (atomically too): the replayed state\n"
+    "                  at N as a snapshot file (DIR/snapshots' format), whose\n"
+    "                  digest is the receipt's state_digest. Keep the two\n"
+    "                  together; FILE.state is about the size of a snapshot\n"
     "  --since FILE    verify only what came after a receipt (of size N): the\n"
     "                  tree's root at N (from the tree file) and the chain head\n"
     "                  of record N must be the receipt's, the state at N comes\n"
-    "                  from a kept snapshot whose digest is the receipt's (or an\n"
-    "                  older one replayed to N), then records N+1.. are checked\n"
-    "                  as above, with the checkpoints, the snapshots after N and\n"
-    "                  the projection (the as-of index is not: \"history\":\n"
-    "                  \"unchecked\"). \"since\":N in the output; exit 2 when no\n"
-    "                  kept snapshot is at or before N (run a full verify)\n"
+    "                  from FILE.state when it checks and its seq, chain head\n"
+    "                  and digest are the receipt's, else from a kept snapshot\n"
+    "                  whose digest is the receipt's (or an older one replayed\n"
+    "                  to N); then records N+1.. are checked as above, with the\n"
+    "                  checkpoints, the snapshots after N and the projection\n"
+    "                  (the as-of index is not: \"history\":\"unchecked\").\n"
+    "                  \"since\":N, \"from\" (the starting state's file) and\n"
+    "                  \"from_seq\" in the output; a FILE.state not used is said\n"
+    "                  on stderr; exit 2 when neither gives a state at or\n"
+    "                  before N (run a full verify). --since FILE --receipt FILE\n"
+    "                  moves both files forward\n"
     "\n"
     "Prints one JSON line:\n"
     "  {\"ok\":true,\"records\":N,\"last_seq\":N,\"head\":\"hex\",\"digest\":\"hex\",...}\n"
@@ -223,16 +233,18 @@ static void locate(vstate *s)
     tms_log_iter_close(it);
 }
 
-/* ---- the replayed state's two digests ----------------------------------------------------- */
+/* ---- the replayed state's digests ----------------------------------------------------------- */
 
 /* What a state is compared by: the digest of its projection (with meta at
- * seq, head) and the digest of its snapshot encoding. Each O(state); when
- * both are wanted the encoding is digested on a second thread meanwhile
- * (the state is only read). */
+ * seq, head: the live projection's), the digest of its snapshot encoding,
+ * and the digest of its projection without meta (what a snapshot records
+ * as proj_digest). Each O(state); those wanted beyond the first are
+ * computed on more threads meanwhile (the state is only read). */
 typedef struct digests {
     const tms_state *st;
-    uint8_t proj[TMS_HASH_LEN], enc[TMS_HASH_LEN];
-    tms_err proj_err, enc_err;
+    uint8_t proj[TMS_HASH_LEN], enc[TMS_HASH_LEN], sproj[TMS_HASH_LEN];
+    tms_err proj_err, enc_err, sproj_err;
+    msgpack_sbuffer *keep;   /* non-NULL: the encoding is left there (the caller destroys it) */
 } digests;
 
 static void *encode_digest(void *arg)
@@ -242,23 +254,51 @@ static void *encode_digest(void *arg)
     msgpack_sbuffer_init(&enc);
     if ((d->enc_err = tms_state_snapshot_encode(d->st, &enc)) == TMS_OK)
         tms_state_snapshot_digest(enc.data, enc.size, d->enc);
-    msgpack_sbuffer_destroy(&enc);
+    if (d->keep && d->enc_err == TMS_OK)
+        *d->keep = enc;
+    else
+        msgpack_sbuffer_destroy(&enc);
     return NULL;
 }
 
-/* Fill d->proj (want_proj) and d->enc (want_enc) for d->st. The first error, or TMS_OK. */
-static tms_err state_digests(digests *d, int want_proj, uint64_t seq, const uint8_t *head, int want_enc)
+static void *state_projection_digest(void *arg)
 {
-    pthread_t t;
-    int threaded = want_proj && want_enc && pthread_create(&t, NULL, encode_digest, d) == 0;
-    d->proj_err = d->enc_err = TMS_OK;
+    digests *d = arg;
+    d->sproj_err = tms_state_projection_digest(d->st, 0, NULL, d->sproj);
+    return NULL;
+}
+
+/* Fill d->proj (want_proj), d->enc (want_enc; the encoding left in d->keep when set) and d->sproj (want_sproj)
+ * for d->st. The first error, or TMS_OK. */
+static tms_err state_digests(digests *d, int want_proj, uint64_t seq, const uint8_t *head, int want_enc,
+                             int want_sproj)
+{
+    pthread_t te, ts;
+    d->proj_err = d->enc_err = d->sproj_err = TMS_OK;
+    int enc_thread = want_enc && (want_proj || want_sproj) && pthread_create(&te, NULL, encode_digest, d) == 0;
+    int sproj_thread = want_sproj && want_proj && pthread_create(&ts, NULL, state_projection_digest, d) == 0;
     if (want_proj)
         d->proj_err = tms_state_projection_digest(d->st, seq, head, d->proj);
-    if (threaded)
-        pthread_join(t, NULL);
-    else if (want_enc)
+    if (want_sproj && !sproj_thread)
+        state_projection_digest(d);
+    if (want_enc && !enc_thread)
         encode_digest(d);
-    return d->proj_err ? d->proj_err : d->enc_err;
+    if (sproj_thread)
+        pthread_join(ts, NULL);
+    if (enc_thread)
+        pthread_join(te, NULL);
+    return d->proj_err ? d->proj_err : d->enc_err ? d->enc_err : d->sproj_err;
+}
+
+/* --receipt: the state at the log's end, as FILE.state will hold it (d computed with want_enc, want_sproj and
+ * d->keep = kept). */
+static void keep_end(vstate *s, const digests *d, msgpack_sbuffer *kept)
+{
+    memcpy(s->state_digest, d->enc, TMS_HASH_LEN);
+    memcpy(s->end_sproj, d->sproj, TMS_HASH_LEN);
+    s->end_len = kept->size;
+    s->end_enc = msgpack_sbuffer_release(kept);
+    s->end_done = 1;
 }
 
 /* The kept snapshot of seq, when it is to be compared with the replay: 1
@@ -277,16 +317,28 @@ static int snapshot_due(vstate *s, uint64_t seq, tms_snapshot_meta *m)
     return !err && m->schema == TMS_SCHEMA_VERSION && !strcmp(m->build, tms_version());
 }
 
-/* A kept snapshot against the replayed state at its seq: its chain head, its record's time, and the digest of
- * the state encoding. */
+/* A kept snapshot's recorded projection digest (what the writer's open compares with its projection's) against
+ * the projection digest of the state (sproj: tms_state_projection_digest without meta). 1 equal, 0 a failure. */
+static int compare_snapshot_proj(vstate *s, uint64_t seq, const uint8_t recorded[TMS_HASH_LEN],
+                                 const uint8_t sproj[TMS_HASH_LEN])
+{
+    if (!memcmp(recorded, sproj, TMS_HASH_LEN))
+        return 1;
+    tool_verify_failure(s, "snapshot", seq, NULL, 0, "a snapshot's projection digest is not that of its state (the "
+                        "replay's at its seq): the snapshot was altered");
+    return 0;
+}
+
+/* A kept snapshot against the replayed state at its seq: its chain head, its record's time, the digest of the
+ * state encoding, and its projection digest. */
 static void compare_snapshot(vstate *s, const tms_fold_event *ev, const tms_snapshot_meta *m,
-                             const uint8_t digest[TMS_HASH_LEN])
+                             const uint8_t digest[TMS_HASH_LEN], const uint8_t sproj[TMS_HASH_LEN])
 {
     if (memcmp(m->head, ev->hash, TMS_HASH_LEN) || m->time != ev->rec->time)
         tool_verify_failure(s, "snapshot", m->seq, NULL, 0, "a snapshot's chain head or time is not the log's at its seq");
     else if (memcmp(m->digest, digest, TMS_HASH_LEN))
         tool_verify_failure(s, "snapshot", m->seq, NULL, 0, "a snapshot's state differs from a replay of the log to its seq");
-    else
+    else if (compare_snapshot_proj(s, m->seq, m->proj_digest, sproj))
         s->snaps_checked++;
 }
 
@@ -303,48 +355,58 @@ static void compare_projection(vstate *s, const uint8_t proj[TMS_HASH_LEN])
 }
 
 /* At the projection's seq: the folded state's digest against the projection's; at a snapshot's, the snapshot;
- * with --since, at the receipt's seq, the receipt's state digest. */
+ * with --since, at the receipt's seq (reached from an older snapshot), the receipt's state digest; with
+ * --receipt, at the log's end, the state kept for FILE.state. */
 static tms_err at_projection(void *ctx, const tms_fold_event *ev)
 {
     vstate *s = ctx;
     tms_snapshot_meta m;
-    digests d = {ev->state, {0}, {0}, TMS_OK, TMS_OK};
+    msgpack_sbuffer kept;
     uint64_t seq = ev->rec->seq;
     int snap = 0, proj = s->proj && seq == s->pseq;
+    int at_n = s->has_since && seq == s->since.size && s->start_seq < seq, end = s->want_state && seq == s->last_seq;
+    digests d = {.st = ev->state, .keep = end ? &kept : NULL};
+    msgpack_sbuffer_init(&kept);
     while (s->next_snap < s->nsnaps && s->snaps[s->next_snap] < seq)
         s->next_snap++;   /* beyond the log's end or skipped: said by report */
     if (s->next_snap < s->nsnaps && s->snaps[s->next_snap] == seq) {
         snap = snapshot_due(s, seq, &m);
         s->next_snap++;
     }
-    tms_err err = snap || proj ? state_digests(&d, proj, seq, ev->hash, snap) : TMS_OK;
-    if (err)
+    tms_err err = snap || proj || at_n || end ? state_digests(&d, proj, seq, ev->hash, snap || at_n || end, snap || end)
+                                              : TMS_OK;
+    if (err) {
+        msgpack_sbuffer_destroy(&kept);
         return err;
-    if (snap) {
-        compare_snapshot(s, ev, &m, d.enc);
-        if (seq == s->last_seq) {   /* the receipt's, when one is asked for */
-            memcpy(s->state_digest, d.enc, TMS_HASH_LEN);
-            s->state_done = 1;
-        }
     }
+    if (end)
+        keep_end(s, &d, &kept);
+    if (snap)
+        compare_snapshot(s, ev, &m, d.enc, d.sproj);
     if (proj)
         compare_projection(s, d.proj);
-    return s->has_since && seq == s->since.size ? tool_verify_since_at(s, ev) : TMS_OK;
+    if (at_n)
+        tool_verify_since_at(s, ev, d.enc);
+    return TMS_OK;
 }
 
-/* The replayed state st at the log's end: its projection digest (reported) and, for a receipt, the digest of its
- * encoding, unless computed already. 0 or TOOL_ERROR. */
+/* The replayed state st at the log's end: its projection digest (reported) and, for a receipt, the encoding
+ * and its digest (and the projection digest FILE.state records), unless computed already. 0 or TOOL_ERROR. */
 static int end_state(vstate *s, const tms_state *st)
 {
-    digests d = {st, {0}, {0}, TMS_OK, TMS_OK};
-    int proj = !s->digest_done, enc = s->want_state && !s->state_done;
-    tms_err err = state_digests(&d, proj, s->last_seq, s->head, enc);
-    if (err)
+    msgpack_sbuffer kept;
+    int proj = !s->digest_done, end = s->want_state && !s->end_done;
+    digests d = {.st = st, .keep = end ? &kept : NULL};
+    msgpack_sbuffer_init(&kept);
+    tms_err err = proj || end ? state_digests(&d, proj, s->last_seq, s->head, end, end) : TMS_OK;
+    if (err) {
+        msgpack_sbuffer_destroy(&kept);
         return tool_fail("digest: %s", tms_strerror(err));
+    }
     if (proj)
         memcpy(s->digest, d.proj, TMS_HASH_LEN);
-    if (enc)
-        memcpy(s->state_digest, d.enc, TMS_HASH_LEN);
+    if (end)
+        keep_end(s, &d, &kept);
     return 0;
 }
 
@@ -368,10 +430,21 @@ static int replay_and_compare(vstate *s)
     o.from_head = s->start_head;
     memset(&res, 0, sizeof res);
     res.last_seq = s->start_seq;
-    digests d = {st, {0}, {0}, TMS_OK, TMS_OK};
+    digests d = {.st = st};
     tms_err err = TMS_OK;
-    if (s->proj && s->pseq && s->pseq == s->start_seq && !(err = state_digests(&d, 1, s->pseq, s->start_head, 0)))
-        compare_projection(s, d.proj);   /* the fold hears of the records after its start only */
+    /* the fold hears of the records after its start only: the projection at the start, and the starting kept
+     * snapshot's projection digest, are compared here */
+    int proj = s->proj && s->pseq && s->pseq == s->start_seq, sproj = s->start_check_proj;
+    if ((proj || sproj) && !(err = state_digests(&d, proj, s->pseq, s->start_head, 0, sproj))) {
+        if (sproj)
+            compare_snapshot_proj(s, s->start_seq, s->start_proj, d.sproj);
+        if (proj)
+            compare_projection(s, d.proj);
+    }
+    if (!err && s->failed) {
+        tms_state_free(st);
+        return 0;
+    }
     if (!err && s->last_seq > s->start_seq)
         err = tool_fold(st, s->logdir, &o, &res, "tms-audit: replaying", s->last_seq - s->start_seq);
     if (err == TMS_E_CORRUPT) {
@@ -436,6 +509,8 @@ static void notes(const vstate *s)
                   s->pseq, s->last_seq);
     if (s->torn)
         tool_warn("note: %s (never acknowledged; cut by the next writer)", s->torn_msg);
+    if (s->state_note[0])
+        tool_warn("note: %s; started from %s", s->state_note, s->from[0] ? s->from : "the empty state");
 }
 
 static int report(vstate *s)
@@ -457,8 +532,11 @@ static int report(vstate *s)
                   s->segment[0] ? s->segment : "-", s->offset, s->what);
         return tool_finish_stdout() ? TOOL_ERROR : TOOL_NEGATIVE;
     }
-    if (s->has_since)   /* records 1..since are the receipt's; records counts those read after */
+    if (s->has_since) {   /* records 1..since are the receipt's; records counts those read after */
         json_object_set_new(o, "since", json_integer((json_int_t)s->since.size));
+        json_object_set_new(o, "from", s->from[0] ? json_string(s->from) : json_null());   /* the starting state's */
+        json_object_set_new(o, "from_seq", json_integer((json_int_t)s->start_seq));
+    }
     json_object_set_new(o, "records", json_integer((json_int_t)s->records));
     json_object_set_new(o, "last_seq", json_integer((json_int_t)s->last_seq));
     json_object_set_new(o, "head", json_string(tool_hex(s->head, TMS_LOG_HASH_LEN, hex)));
@@ -571,6 +649,7 @@ int tool_verify_main(int argc, char **argv)
     memset(&s, 0, sizeof s);
     memset(&out, 0, sizeof out);
     s.datadir = data;
+    s.since_path = since;
     s.want_state = receipt != NULL;
     if (since && tool_receipt_read("--since", since, &s.since))
         return TOOL_ERROR;
@@ -584,11 +663,13 @@ int tool_verify_main(int argc, char **argv)
         rc = tool_verify_receipt(&s, &out) == TOOL_ERROR ? TOOL_ERROR : 0;
     if (!rc)
         rc = report(&s);
-    if (rc == TOOL_OK && receipt)   /* never for a verify that failed */
-        rc = tool_receipt_write("--receipt", receipt, &out, realpath(data, where) ? where : data);
+    if (rc == TOOL_OK && receipt)   /* never for a verify that failed; FILE.state first, then FILE */
+        rc = tool_verify_write_state(&s, receipt) ? TOOL_ERROR
+             : tool_receipt_write("--receipt", receipt, &out, realpath(data, where) ? where : data);
     tool_receipt_free(&out);
     tool_receipt_free(&s.since);
     tms_state_free(s.start);
+    free(s.end_enc);
     free(s.snaps);
     tool_treecheck_free(&s.tc);
     return rc;

@@ -29,9 +29,8 @@ typedef struct vstate {
     /* the replay */
     uint8_t digest[TMS_HASH_LEN];        /* the projection digest of the replayed state at last_seq */
     int digest_done;                     /* ... computed already (at the projection's seq) */
-    uint8_t state_digest[TMS_HASH_LEN];  /* the digest of its snapshot encoding (a receipt's) */
-    int state_done;                      /* ... computed already (at a snapshot's seq) */
-    int want_state;                      /* a receipt is asked for: compute it */
+    uint8_t state_digest[TMS_HASH_LEN];  /* the digest of its snapshot encoding (a receipt's), set with end_done */
+    int want_state;                      /* a receipt is asked for: compute it and keep the state (end_*) */
     char damaged[512];                   /* the projection could not be read: why */
     /* the first failure */
     int failed;
@@ -51,6 +50,16 @@ typedef struct vstate {
     uint8_t start_head[TMS_HASH_LEN];
     char bad_at_n[400];                  /* the kept snapshot of seq N did not agree with the receipt: why */
     int proj_compared;                   /* the projection's digest was compared with the replay's */
+    const char *since_path;              /* the receipt's file: its state is in since_path.state */
+    char state_note[5200];               /* since_path.state was there but not started from: why */
+    char from[4400];                     /* the file the starting state came from ("": the empty state) */
+    int start_check_proj;                /* the starting state is a kept snapshot's: its recorded */
+    uint8_t start_proj[TMS_HASH_LEN];    /* ... projection digest, to compare with its state's */
+    /* --receipt: the replayed state at the log's end, for FILE.state */
+    char *end_enc;                       /* its snapshot encoding (malloc'd), end_len bytes */
+    size_t end_len;
+    uint8_t end_sproj[TMS_HASH_LEN];     /* tms_state_projection_digest(state, 0, NULL) */
+    int end_done;                        /* ... computed already (at the fold's last record) */
 } vstate;
 
 /* Record the first failure (later ones are dropped). */
@@ -63,11 +72,15 @@ void tool_verify_failure(vstate *s, const char *check, uint64_t seq, const char 
  * snapshot). 0 (s->failed may be set), or TOOL_ERROR after a message. */
 int tool_verify_since_begin(vstate *s);
 /* --since, during the fold: at seq N (reached from an older snapshot), the
- * state's digest against the receipt's. */
-tms_err tool_verify_since_at(vstate *s, const tms_fold_event *ev);
+ * state's digest (digest: of its encoding) against the receipt's. */
+void tool_verify_since_at(vstate *s, const tms_fold_event *ev, const uint8_t digest[TMS_HASH_LEN]);
 /* After a verify that held, with --receipt: fill r (the caller frees it)
  * for the log's end. 0, or 1 when making it found a failure (s->failed is
  * set), or TOOL_ERROR after a message. */
 int tool_verify_receipt(vstate *s, tool_receipt *r);
+/* With --receipt, before the receipt itself: the state at the log's end
+ * (s->end_enc) as a snapshot file, FILE.state, written atomically. 0, or
+ * TOOL_ERROR after a message. */
+int tool_verify_write_state(vstate *s, const char *receipt_path);
 
 #endif

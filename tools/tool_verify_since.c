@@ -6,10 +6,12 @@
  * it for records 1..N and reads none of them again: the log is tied to it
  * by frame N's chain head (read alone, checked against frame N-1's stored
  * hash) and by the tree file's root at N (from the stored hashes of N's
- * decomposition: O(log N) reads), and the state at N comes from a kept
- * snapshot whose digest is the receipt's (else an older kept one, replayed
- * to N and compared there). tool_verify.c then reads, replays and checks
- * records N+1.. as a full verify does. */
+ * decomposition: O(log N) reads), and the state at N comes from the
+ * receipt's own state file, FILE.state (a snapshot file that --receipt
+ * wrote beside it), when its seq, chain head and digest are the receipt's;
+ * else from a kept snapshot whose digest is the receipt's (else an older
+ * kept one, replayed to N and compared there). tool_verify.c then reads,
+ * replays and checks records N+1.. as a full verify does. */
 #include "tool_verify.h"
 #include "snapshot.h"
 #include "snapshots.h"
@@ -92,8 +94,64 @@ static int try_snapshot(vstate *s, uint64_t seq)
     s->start = st;
     s->start_seq = seq;
     memcpy(s->start_head, m.head, TMS_HASH_LEN);
+    s->start_check_proj = 1;   /* its projection digest against its state's: tool_verify.c, before the fold */
+    memcpy(s->start_proj, m.proj_digest, TMS_HASH_LEN);
+    snprintf(s->from, sizeof s->from, "%s/snapshots/%020" PRIu64 ".snap", s->datadir, seq);
     if (seq == r->size)
-        s->snaps_checked++;   /* the receipt's state, by its digest */
+        s->snaps_checked++;   /* the receipt's state, by its digest (and its projection digest, before the fold) */
+    return 1;
+}
+
+/* The receipt's own state file, FILE.state (what --receipt wrote beside
+ * FILE), as the state to start from: when it checks (length, CRC, the
+ * digest of its content) and is this version's, of the receipt's seq,
+ * chain head, time and tree root, and its state digest is the receipt's
+ * (the receipt decides: a file rewritten with its CRC and digest
+ * recomputed for another state is not taken). 1 taken; 0 not (absent, or
+ * why in s->state_note); -1 after a message (out of memory). */
+static int try_state_file(vstate *s)
+{
+    const tool_receipt *r = &s->since;
+    char path[4300], why[600], bad[700] = "";
+    uint8_t *payload = NULL;
+    size_t len = 0;
+    tms_snapshot_meta m;
+    tms_state *st = NULL;
+    tms_tlog_hash root;
+    if ((size_t)snprintf(path, sizeof path, "%s.state", s->since_path) >= sizeof path)
+        return 0;
+    tms_err err = tms_snapshot_read_file(path, &m, &payload, &len, why, sizeof why);
+    if (err == TMS_NOT_FOUND)
+        return 0;   /* a receipt kept without it (or of a tms-audit that wrote none) */
+    if (err == TMS_E_NOMEM)
+        return tool_fail("out of memory"), -1;
+    memcpy(root, r->root, sizeof root);
+    size_t named = strlen("snapshot ") + strlen(path) + 2;   /* why is "snapshot PATH: REASON" */
+    if (err)
+        snprintf(bad, sizeof bad, "%s", strlen(why) > named ? why + named : why);
+    else if (m.schema != TMS_SCHEMA_VERSION || strcmp(m.build, tms_version()))
+        snprintf(bad, sizeof bad, "written by tmsperm %.16s (schema %" PRIu32 "), this is %s", m.build, m.schema,
+                 tms_version());
+    else if (m.seq != r->size)
+        snprintf(bad, sizeof bad, "it is the state at seq %" PRIu64 ", the receipt's is at seq %" PRIu64, m.seq,
+                 r->size);
+    else if (memcmp(m.head, r->head, TMS_HASH_LEN) || m.time != r->time || memcmp(m.root, root, sizeof root))
+        snprintf(bad, sizeof bad, "its chain head, time or tree root is not the receipt's (another log's state)");
+    else if (memcmp(m.digest, r->state, TMS_HASH_LEN))
+        snprintf(bad, sizeof bad, "its state digest is not the receipt's state_digest (another state)");
+    else if ((err = tms_state_snapshot_decode(payload, len, &st, why, sizeof why)) != TMS_OK)
+        snprintf(bad, sizeof bad, "its state does not decode: %.300s", why);
+    free(payload);
+    if (err == TMS_E_NOMEM)
+        return tool_fail("out of memory"), -1;
+    if (bad[0]) {
+        snprintf(s->state_note, sizeof s->state_note, "%.4000s not used: %s", path, bad);
+        return 0;
+    }
+    s->start = st;
+    s->start_seq = r->size;
+    memcpy(s->start_head, r->head, TMS_HASH_LEN);
+    snprintf(s->from, sizeof s->from, "%s", path);
     return 1;
 }
 
@@ -112,8 +170,11 @@ static int choose_start(vstate *s)
                                 "state's: it was altered");
         return 0;
     }
+    int rc = try_state_file(s);
+    if (rc)
+        return rc < 0 ? TOOL_ERROR : 0;
     for (size_t i = s->nsnaps; i-- > 0;) {   /* newest first */
-        int rc = s->snaps[i] <= r->size ? try_snapshot(s, s->snaps[i]) : 0;
+        rc = s->snaps[i] <= r->size ? try_snapshot(s, s->snaps[i]) : 0;
         if (rc)
             return rc < 0 ? TOOL_ERROR : 0;
     }
@@ -123,9 +184,10 @@ static int choose_start(vstate *s)
         tool_verify_failure(s, "receipt", r->size, NULL, 0, what);
         return 0;
     }
-    return tool_fail("verify --since: no kept snapshot at or before the receipt's seq %" PRIu64 " in %s/snapshots "
-                     "(a --since verify starts from the state there; a writer keeps its newest %d): run a full "
-                     "verify (tms-audit verify --data DIR --receipt FILE)", r->size, s->datadir, TMS_SNAPSHOT_KEEP);
+    return tool_fail("verify --since: no state to start from: %s%s, and no kept snapshot at or before the "
+                     "receipt's seq %" PRIu64 " in %s/snapshots (a writer keeps its newest %d): run a full verify "
+                     "(tms-audit verify --data DIR --receipt FILE)", s->state_note[0] ? s->state_note : s->since_path,
+                     s->state_note[0] ? "" : ".state is absent", r->size, s->datadir, TMS_SNAPSHOT_KEEP);
 }
 
 int tool_verify_since_begin(vstate *s)
@@ -164,26 +226,15 @@ int tool_verify_since_begin(vstate *s)
     return choose_start(s);
 }
 
-tms_err tool_verify_since_at(vstate *s, const tms_fold_event *ev)
+void tool_verify_since_at(vstate *s, const tms_fold_event *ev, const uint8_t digest[TMS_HASH_LEN])
 {
     char what[640];
-    uint8_t digest[TMS_HASH_LEN];
-    if (s->start_seq >= s->since.size)
-        return TMS_OK;   /* started from the receipt's own state */
-    tms_err err = state_digest(ev->state, digest);
-    if (err)
-        return err;
     if (memcmp(digest, s->since.state, TMS_HASH_LEN)) {
         snprintf(what, sizeof what, "the state replayed to the receipt's seq from the kept snapshot of seq %" PRIu64
                  " is not the one the receipt records: that snapshot, or the receipt, was altered (a full verify "
                  "tells which)", s->start_seq);
         tool_verify_failure(s, "receipt", ev->rec->seq, NULL, 0, what);
     }
-    if (ev->rec->seq == s->last_seq) {
-        memcpy(s->state_digest, digest, TMS_HASH_LEN);
-        s->state_done = 1;
-    }
-    return TMS_OK;
 }
 
 int tool_verify_receipt(vstate *s, tool_receipt *r)
@@ -220,5 +271,27 @@ int tool_verify_receipt(vstate *s, tool_receipt *r)
     r->cp_len = s->tc.latest_len;
     r->cp_size = s->tc.latest_size;
     r->has_proof = made;
+    return 0;
+}
+
+int tool_verify_write_state(vstate *s, const char *receipt_path)
+{
+    char path[4300], why[600];
+    tms_snapshot_meta m;
+    if (!s->end_done)
+        return tool_fail("--receipt %s: the state at the log's end was not kept", receipt_path);
+    if ((size_t)snprintf(path, sizeof path, "%s.state", receipt_path) >= sizeof path)
+        return tool_fail("--receipt %s: the name is too long", receipt_path);
+    memset(&m, 0, sizeof m);
+    m.schema = TMS_SCHEMA_VERSION;
+    snprintf(m.build, sizeof m.build, "%s", tms_version());
+    m.seq = s->last_seq;
+    memcpy(m.head, s->head, TMS_HASH_LEN);
+    tms_tlog_range_root(&s->tc.range, m.root);
+    m.time = s->last_seq ? s->last_time : 0;
+    memcpy(m.digest, s->state_digest, TMS_HASH_LEN);   /* the receipt's state_digest: of these bytes */
+    memcpy(m.proj_digest, s->end_sproj, TMS_HASH_LEN);
+    if (tms_snapshot_write_file(path, &m, s->end_enc, s->end_len, why, sizeof why) != TMS_OK)
+        return tool_fail("--receipt %s: cannot write the state: %s", receipt_path, why);
     return 0;
 }

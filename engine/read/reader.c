@@ -8,6 +8,7 @@
 #include "cmd.h"
 #include "lookup.h"
 #include "history.h"
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -36,26 +37,41 @@ struct tms_reader {
     int live;            /* tx holds a snapshot (not reset) */
     char dir[PATH_MAX];  /* the data directory, to reopen */
     uint64_t next_look;  /* when to look again whether the files were replaced (ms, coarse clock) */
+    char why[512];       /* why the last check or seq failed (tms_reader_message) */
 };
 
 #define LOOK_EVERY_MS 100   /* a replaced projection is noticed within this, at one stat(2) per look */
 
-static tms_err env_acquire(const char *dir, shared_env **out)
+/* The shared environment of DIR/proj, opened when this process has none:
+ * TMS_OK, TMS_NOT_FOUND (no projection yet), or an error with why naming
+ * what could not be opened and the system's reason. */
+static tms_err env_acquire(const char *dir, shared_env **out, char *why, size_t whylen)
 {
-    char path[PATH_MAX + 8], real[PATH_MAX], why[256];
+    char path[PATH_MAX + 8], real[PATH_MAX];
     tms_err err = TMS_OK;
+    *out = NULL;
+    why[0] = '\0';
     snprintf(path, sizeof path, "%s/proj", dir);
-    if (!realpath(path, real))
-        return TMS_NOT_FOUND;
-    if (!tms_store_believable(real))
-        return TMS_E_STORE;   /* an unclean stop before a reboot: wait for the writer to rebuild it */
+    if (!realpath(path, real)) {
+        int e = errno;
+        if (e == ENOENT)
+            snprintf(why, whylen, "no projection in %s yet (%s: %s)", dir, path, strerror(e));
+        else
+            snprintf(why, whylen, "cannot reach the projection %s: %s%s", path, strerror(e),
+                     e == EACCES ? " (an embedded reader must be in the data directory's group: tmsperm for the "
+                                   "packages)" : "");
+        return e == ENOENT ? TMS_NOT_FOUND : TMS_E_IO;
+    }
+    int believable = tms_store_believable_why(real, why, whylen);
+    if (believable <= 0)   /* unreadable evidence, or an unclean stop before a reboot: wait for the writer */
+        return believable < 0 ? TMS_E_IO : TMS_E_STORE;
     pthread_mutex_lock(&envs_lock);
     shared_env *e = envs;
     while (e && strcmp(e->path, real))
         e = e->next;
     if (!e && (e = calloc(1, sizeof *e)) != NULL) {
         snprintf(e->path, sizeof e->path, "%s", real);
-        if ((err = tms_store_open(real, TMS_STORE_READONLY, &e->st, why, sizeof why)) != TMS_OK) {
+        if ((err = tms_store_open(real, TMS_STORE_READONLY, &e->st, why, whylen)) != TMS_OK) {
             free(e);
             e = NULL;
         } else {
@@ -64,6 +80,7 @@ static tms_err env_acquire(const char *dir, shared_env **out)
         }
     } else if (!e) {
         err = TMS_E_NOMEM;
+        snprintf(why, whylen, "out of memory");
     }
     if (e)
         e->refs++;
@@ -87,20 +104,40 @@ static void env_release(shared_env *e)
     pthread_mutex_unlock(&envs_lock);
 }
 
-tms_err tms_reader_open(const char *dir, tms_reader **out)
+tms_err tms_reader_open_why(const char *dir, tms_reader **out, char *why, size_t whylen)
 {
+    char local[sizeof ((tms_reader *)0)->why];
     tms_reader *r = calloc(1, sizeof *r);
+    if (!why || !whylen) {
+        why = local;
+        whylen = sizeof local;
+    }
+    why[0] = '\0';
     *out = NULL;
-    if (!r)
+    if (!r) {
+        snprintf(why, whylen, "out of memory");
         return TMS_E_NOMEM;
+    }
     snprintf(r->dir, sizeof r->dir, "%s", dir);
-    tms_err err = env_acquire(dir, &r->env);
+    tms_err err = env_acquire(dir, &r->env, why, whylen);
     if (err) {
+        if (err == TMS_NOT_FOUND && !why[0])   /* DIR/proj holds no environment */
+            snprintf(why, whylen, "no projection in %s yet", dir);
         free(r);
         return err;
     }
     *out = r;
     return TMS_OK;
+}
+
+tms_err tms_reader_open(const char *dir, tms_reader **out)
+{
+    return tms_reader_open_why(dir, out, NULL, 0);
+}
+
+const char *tms_reader_message(const tms_reader *r)
+{
+    return r ? r->why : "";
 }
 
 void tms_reader_close(tms_reader *r)
@@ -130,7 +167,7 @@ static tms_err follow_replacement(tms_reader *r)
         if (now < r->next_look)
             return TMS_E_STORE;
         r->next_look = now + LOOK_EVERY_MS;
-        return env_acquire(r->dir, &r->env);
+        return env_acquire(r->dir, &r->env, r->why, sizeof r->why);
     }
     if (now < r->next_look)
         return TMS_OK;
@@ -151,7 +188,7 @@ static tms_err follow_replacement(tms_reader *r)
     r->live = 0;
     env_release(r->env);
     r->env = NULL;
-    return env_acquire(r->dir, &r->env);
+    return env_acquire(r->dir, &r->env, r->why, sizeof r->why);
 }
 
 /* A snapshot no older than the last commit: keep the one held if no commit
@@ -178,6 +215,8 @@ static tms_err snapshot(tms_reader *r)
     }
     err = tms_txn_begin(r->env->st, 0, &r->tx);
     r->live = err == TMS_OK;
+    if (err)
+        snprintf(r->why, sizeof r->why, "cannot read the projection in %.300s/proj: %s", r->dir, tms_strerror(err));
     return err;
 }
 

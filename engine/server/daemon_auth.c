@@ -12,7 +12,14 @@
  * Without it (the defaults of earlier versions): a Unix-socket client is
  * "local" with every right; a TCP client that presents --token-file's token
  * is "token" with every right; any other TCP client is "anonymous" with
- * lookups (none with --tcp-lookups-need-token). Every tenant, for all three. */
+ * lookups (none with --tcp-lookups-need-token). Every tenant, for all three.
+ *
+ * A session keeps the credential it presented (credential: the hash of a
+ * token that resolved, or its Unix uid), and a reload (SIGHUP) re-resolves
+ * every session by it, never by the principal's name: a token rotated out
+ * of a token_file names nobody any more even though its principal remains.
+ * Failed hellos and refusals are logged with the peer (PCI DSS 10.2.1.4),
+ * never the token. */
 #include "daemon_internal.h"
 #include <arpa/inet.h>
 #include <jansson.h>
@@ -22,12 +29,12 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static const principal builtin_local = {"local", (1 << TMS_RIGHT_LOOKUP) | (1 << TMS_RIGHT_SUBMIT) |
-                                                     (1 << TMS_RIGHT_ADMIN), 1, NULL, 0, "", 0, -1};
-static const principal builtin_anonymous = {"anonymous", 1 << TMS_RIGHT_LOOKUP, 1, NULL, 0, "", 0, -1};
-static const principal builtin_none = {"anonymous", 0, 1, NULL, 0, "", 0, -1};
-static const principal builtin_token = {"token", (1 << TMS_RIGHT_LOOKUP) | (1 << TMS_RIGHT_SUBMIT) |
-                                                     (1 << TMS_RIGHT_ADMIN), 1, NULL, 0, "", 0, -1};
+#define ALL_RIGHTS ((1 << TMS_RIGHT_LOOKUP) | (1 << TMS_RIGHT_SUBMIT) | (1 << TMS_RIGHT_ADMIN))
+static const principal builtin_local = {.name = "local", .rights = ALL_RIGHTS, .all_tenants = 1, .uid = -1};
+static const principal builtin_anonymous = {.name = "anonymous", .rights = 1 << TMS_RIGHT_LOOKUP, .all_tenants = 1,
+                                            .uid = -1};
+static const principal builtin_none = {.name = "anonymous", .rights = 0, .all_tenants = 1, .uid = -1};
+static const principal builtin_token = {.name = "token", .rights = ALL_RIGHTS, .all_tenants = 1, .uid = -1};
 
 static int load_rights(const json_t *a, int *rights)
 {
@@ -84,6 +91,8 @@ static int load_one(const json_t *o, principal *p, char *why, size_t whylen)
         p->uid = (long)json_integer_value(uid);
     if (tf && tms_token_read(tf, p->token, sizeof p->token, &p->token_len, why, whylen))
         return -1;
+    if (tf)
+        crypto_generichash(p->token_hash, sizeof p->token_hash, (const unsigned char *)p->token, p->token_len, NULL, 0);
     if (!tf && !uid)
         return snprintf(why, whylen, "principal %s: give it a uid or a token_file", name), -1;
     return 0;
@@ -130,32 +139,117 @@ int auth_load(server *d, const char *path, char *why, size_t whylen)
     return load_file(path, &d->principals, &d->nprincipals, why, whylen);
 }
 
-/* After a reload: a connection that authenticated as a principal of the
- * replaced list becomes the principal of that name in the new one, or loses
- * its rights when there is none; one that showed the --token-file token loses
- * them when the token changed. A revocation reaches open connections. */
-static void reresolve(server *d, conn *c, int token_changed)
+/* The principal whose token has this hash (constant-time compares), NULL when none. */
+static const principal *by_token_hash(const server *d, const uint8_t hash[32])
 {
-    const principal *who = c->who;
-    if (who == &builtin_token) {
-        if (token_changed)
-            who = c->is_tcp ? auth_tcp_default(d) : &builtin_local;
-    } else if (who != &builtin_local && who != &builtin_anonymous && who != &builtin_none) {
-        const principal *found = NULL;
-        for (size_t i = 0; i < d->nprincipals; i++)
-            if (!strcmp(d->principals[i].name, who->name))
-                found = &d->principals[i];
-        who = found ? found : &builtin_none;
+    const principal *who = NULL;
+    if (!d->nprincipals && d->token_len) {
+        uint8_t h[32];
+        crypto_generichash(h, sizeof h, (const unsigned char *)d->token, d->token_len, NULL, 0);
+        if (sodium_memcmp(h, hash, sizeof h) == 0)
+            who = &builtin_token;
     }
+    for (size_t i = 0; i < d->nprincipals; i++)
+        if (d->principals[i].token_len && sodium_memcmp(d->principals[i].token_hash, hash, 32) == 0)
+            who = &d->principals[i];
+    return who;
+}
+
+const principal *auth_resolve(const server *d, const credential *cr, int *resolved)
+{
+    const principal *who = NULL;
+    *resolved = 1;
+    if (cr->has_token) {   /* what it showed decides, never the name it had */
+        if ((who = by_token_hash(d, cr->token_hash)))
+            return who;
+        *resolved = 0;
+        return &builtin_none;
+    }
+    if (!cr->is_unix)
+        return auth_tcp_default(d);
+    if (!d->nprincipals)
+        return &builtin_local;
+    for (size_t i = 0; cr->uid >= 0 && i < d->nprincipals; i++)
+        if (d->principals[i].uid == cr->uid)
+            who = &d->principals[i];
+    if (!who)
+        *resolved = 0;
+    return who ? who : &builtin_none;
+}
+
+void auth_credential_token(credential *cr, const char *tok, size_t len)
+{
+    cr->has_token = 1;
+    crypto_generichash(cr->token_hash, sizeof cr->token_hash, (const unsigned char *)tok, len, NULL, 0);
+}
+
+/* After a reload: c becomes what its credential names now (a principal
+ * stripped of a right loses it at once). One whose credential names nobody
+ * any more (a token rotated out or removed, a uid no longer listed) is
+ * revoked: no rights, no more reading, closed once what it has in flight is
+ * answered. 1 when it was revoked now. */
+static int reresolve(conn *c)
+{
+    int resolved;
+    const principal *was = c->who, *who = auth_resolve(c->d, &c->cred, &resolved);
+    if (c->revoked || c->closing)
+        return 0;
     c->who = who;
     c->rights = who->rights;
+    if (resolved || was == &builtin_none)
+        return 0;   /* still someone, or never was anyone: nothing to revoke */
+    char q[2 * TMS_ID_MAX + 2], qp[2 * sizeof c->peer + 2];
+    daemon_log("warn", "msg=\"credentials revoked: connection closed\" principal=\"%s\" peer=\"%s\" credential=%s "
+               "over=socket", log_quote(q, sizeof q, was->name), log_quote(qp, sizeof qp, c->peer),
+               c->cred.has_token ? "token" : "uid");
+    c->revoked = 1;
+    c->eof = 1;   /* closed once its replies are flushed and its jobs answered */
+    if (!c->reading_paused) {
+        c->reading_paused = 1;
+        uv_read_stop(&c->h.stream);
+    }
+    return 1;
+}
+
+/* Revocation reaches every open session: connections are re-resolved by
+ * their credentials, then every watch (socket and HTTP) is checked against
+ * its session's principal, min_seq waits of revoked connections are
+ * answered, and revoked connections with nothing in flight close now. */
+static void revoke_sessions(server *d)
+{
+    int any = 0;
+    for (conn *c = d->conns; c; c = c->next)
+        any |= reresolve(c);
+    watch_recheck(d);
+    if (!any)
+        return;
+    fresh_wake(d);
+    for (conn *c = d->conns, *next; c; c = next) {
+        next = c->next;
+        if (c->revoked && !c->jobs && !c->queued_bytes)
+            conn_close(c);
+    }
+}
+
+/* Swap the principals list for list (the old one retired: queued records
+ * and sessions may point into it). 0, or -1 when out of memory. */
+static int swap_principals(server *d, principal *list, size_t n)
+{
+    retired *r = realloc(d->retired, (d->nretired + 1) * sizeof *r);
+    if (!r)
+        return -1;
+    d->retired = r;
+    d->retired[d->nretired++] = (retired){d->principals, d->nprincipals};
+    d->principals = list;
+    d->nprincipals = n;
+    return 0;
 }
 
 /* SIGHUP: the token file and the principals file again. Both are read
  * before anything changes: on any error tmsd keeps what it had. Open
- * connections are re-resolved by principal name (reresolve). The old list
- * stays allocated (retired) until tmsd stops: queued submits carry its
- * names as their records' "by". */
+ * sessions are re-resolved by the credential they presented
+ * (revoke_sessions). The old list stays allocated (retired) until tmsd
+ * stops: queued submits carry its names as their records' "by". */
 int auth_reload(server *d, char *why, size_t whylen)
 {
     char tok[sizeof d->token];
@@ -165,26 +259,18 @@ int auth_reload(server *d, char *why, size_t whylen)
         return -1;
     if (d->opt.principals && load_file(d->opt.principals, &list, &n, why, whylen))
         return -1;
-    if (list) {
-        retired *r = realloc(d->retired, (d->nretired + 1) * sizeof *r);
-        if (!r) {
-            free_list(list, n);
-            snprintf(why, whylen, "out of memory");
-            return -1;
-        }
-        d->retired = r;
-        d->retired[d->nretired++] = (retired){d->principals, d->nprincipals};
-        d->principals = list;
-        d->nprincipals = n;
+    if (list && swap_principals(d, list, n)) {
+        free_list(list, n);
+        sodium_memzero(tok, sizeof tok);
+        snprintf(why, whylen, "out of memory");
+        return -1;
     }
-    int token_changed = d->opt.token_file && (toklen != d->token_len || sodium_memcmp(tok, d->token, toklen) != 0);
     if (d->opt.token_file) {
         memcpy(d->token, tok, toklen);
         d->token_len = toklen;
     }
     sodium_memzero(tok, sizeof tok);
-    for (conn *c = d->conns; c; c = c->next)   /* open connections follow the new credentials too */
-        reresolve(d, c, token_changed);
+    revoke_sessions(d);
     return 0;
 }
 
@@ -206,21 +292,20 @@ void auth_connection(conn *c)
 {
     server *d = c->d;
     uv_os_fd_t fd;
+    int resolved;
     snprintf(c->peer, sizeof c->peer, "?");
     c->who = &builtin_none;
+    c->cred = (credential){!c->is_tcp, -1, 0, {0}};
     if (uv_fileno(&c->h.handle, &fd) != 0)
         return;
     if (!c->is_tcp) {
         struct ucred cred;
         socklen_t len = sizeof cred;
-        int known = getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0;
-        if (known)
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
             snprintf(c->peer, sizeof c->peer, "uid:%lu", (unsigned long)cred.uid);
-        for (size_t i = 0; known && i < d->nprincipals; i++)
-            if (d->principals[i].uid == (long)cred.uid)
-                c->who = &d->principals[i];
-        if (!d->nprincipals)
-            c->who = &builtin_local;
+            c->cred.uid = (long)cred.uid;
+        }
+        c->who = auth_resolve(d, &c->cred, &resolved);
     } else {
         struct sockaddr_storage sa;
         int n = sizeof sa;
@@ -257,13 +342,41 @@ const principal *auth_tcp_default(const server *d)
     return !d->nprincipals && !d->opt.tcp_lookups_need_token ? &builtin_anonymous : &builtin_none;
 }
 
-/* hello with a token: the principal it names (else the connection stays who it was). */
+/* hello with a token: the principal it names, kept as the session's
+ * credential (its hash); else the connection stays who it was and the
+ * failure is logged with the peer, never the token. */
 void auth_token(conn *c, const char *tok, size_t len)
 {
-    const principal *who = auth_by_token(c->d, tok, len);
-    if (who)
+    const principal *who = c->revoked ? NULL : auth_by_token(c->d, tok, len);
+    if (who) {
         c->who = who;
+        auth_credential_token(&c->cred, tok, len);
+    } else {
+        char q[2 * TMS_ID_MAX + 2], qp[2 * sizeof c->peer + 2];
+        daemon_log("warn", "msg=\"authentication failed\" reason=\"%s\" principal=\"%s\" peer=\"%s\" "
+                   "over=socket op=hello",
+                   c->revoked ? "credentials revoked" : "unknown token", log_quote(q, sizeof q, c->who->name),
+                   log_quote(qp, sizeof qp, c->peer));
+    }
     c->rights = c->who->rights;
+}
+
+static const char *right_name(int right)
+{
+    return right == TMS_RIGHT_SUBMIT ? "submit" : right == TMS_RIGHT_ADMIN ? "admin" : "lookup";
+}
+
+void auth_log_refused(const char *over, const char *what, int right, const principal *who, const char *peer)
+{
+    char q[2 * TMS_ID_MAX + 2], qp[200], qw[200];
+    daemon_log("info", "msg=\"%s refused\" code=E_DENIED principal=\"%s\" peer=\"%s\" over=%s %s=\"%s\"",
+               right_name(right), log_quote(q, sizeof q, who->name), log_quote(qp, sizeof qp, peer), over,
+               strcmp(over, "http") ? "op" : "route", log_quote(qw, sizeof qw, what));
+}
+
+void auth_refused(const conn *c, const char *op, int right)
+{
+    auth_log_refused("socket", op, right, c->who, c->peer);
 }
 
 int auth_principal_tenant_ok(const principal *p, const char *tenant)

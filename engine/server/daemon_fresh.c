@@ -79,7 +79,10 @@ static void settle(server *d, waiter *w, uint64_t seq)
 {
     conn *c = w->c;
     if (!c->closing) {
-        if (seq >= w->min_seq) {
+        if (c->revoked) {   /* a reload found its credential gone (daemon_auth.c): never answered with data */
+            msgpack_object req = {MSGPACK_OBJECT_POSITIVE_INTEGER, {.u64 = w->req}};
+            reply_error(c, &req, TMS_E_DENIED, "the credentials of this connection were revoked (reload)");
+        } else if (seq >= w->min_seq) {
             d->ctr.requests--;   /* counted when it arrived; handle_frame counts it again */
             if (handle_frame(c, w->frame, w->len) < 0)   /* min_seq is met now: answered at once */
                 conn_close(c);
@@ -106,7 +109,7 @@ void fresh_wake(server *d)
     waiter **pp = &d->waiters, *ready = NULL;
     while (*pp) {   /* unlink first: settling may add waiters (a replayed frame) */
         waiter *w = *pp;
-        if (seq >= w->min_seq || now >= w->deadline_ns || d->stopping || w->c->closing) {
+        if (seq >= w->min_seq || now >= w->deadline_ns || d->stopping || w->c->closing || w->c->revoked) {
             *pp = w->next;
             w->next = ready;
             ready = w;

@@ -2,7 +2,7 @@
  * HTTP/1.1 API with keep-alive, and `--metrics HOST:PORT`, which answers
  * only GET /metrics. Both are served by h2o (libh2o, built on libuv) on
  * tmsd's own loop: tmsd parses no HTTP. This file holds h2o's set-up, the
- * listeners and their connections, credentials, the route table and the
+ * listeners, credentials, the route table and the
  * lookups waiting for a min_seq; the routes are in daemon_http_read.c
  * (lookups) and daemon_http_write.c (submit, watch).
  *
@@ -11,12 +11,19 @@
  * --principals); without one a request is what an anonymous TCP client is
  * (lookups, unless --tcp-lookups-need-token or --principals). A route the
  * principal has no right for is 401 (no credentials; with WWW-Authenticate)
- * or 403; an unknown token is 401. Limits: each listener its own count of
- * connections (the API --max-tcp-connections, metrics 16), bodies up to
- * HTTP_MAX_BODY (413), a request must arrive whole within HTTP_IDLE_MS and a
- * keep-alive connection idle that long is closed. */
+ * or 403; an unknown token is 401; both are logged with the peer and the
+ * route (never the token). Every request is authenticated anew by its own
+ * header, so a reload reaches keep-alive sessions at their next request;
+ * what outlives a request (a watch) is re-resolved at the reload
+ * (daemon_watch.c). Limits: each listener its own count of connections (the
+ * API --max-tcp-connections, metrics 16) and a share per peer, 64 KiB of a
+ * request before its credentials are known and every input buffer within
+ * --max-buffered-bytes (daemon_http_limits.c), bodies up to HTTP_MAX_BODY
+ * (413), a request must arrive whole within HTTP_IDLE_MS and a keep-alive
+ * connection idle that long is closed. */
 #include "daemon_http.h"
 #include <errno.h>
+#include <netdb.h>
 #include <stdio.h>
 #include <sys/socket.h>
 #include <stdlib.h>
@@ -27,30 +34,6 @@
 #define HTTP_TICK_MS 5
 #define HTTP_IDLE_MS 5000
 #define HTTP_STOP_MS (HTTP_IDLE_MS + 1000)   /* stopping: then connections still open are cut */
-
-typedef struct hwait hwait;
-typedef struct hconn hconn;
-
-/* One listener: its socket, h2o's accept context (its one host: the API's
- * routes or only /metrics) and its connections. */
-typedef struct listener {
-    uv_tcp_t tcp;
-    h2o_accept_ctx_t accept;
-    h2o_hostconf_t *hosts[2];
-    unsigned nconns, max;
-    int open;
-} listener;
-
-struct http {
-    h2o_globalconf_t config;
-    h2o_context_t ctx;
-    listener api, metrics;
-    uv_timer_t tick;
-    int closing, disposed, cut;   /* http_close ran; h2o disposed; connections cut */
-    uint64_t stop_deadline_ns;  /* stopping: when open connections are cut (shutdown(2)) */
-    hconn *conns;               /* every open connection of both listeners */
-    hwait *waiting;
-};
 
 /* A lookup with a min_seq the projection has not reached. */
 struct hwait {
@@ -177,19 +160,57 @@ int http_seq(h2o_req_t *req, const char *s, const char *what, uint64_t *out)
 
 /* ---- credentials ---------------------------------------------------------------------- */
 
-/* Who sent req: the principal of its bearer token, or the TCP default.
- * NULL after a 401 (a token nobody has, or not a bearer token). */
-static const principal *who_sent(server *d, h2o_req_t *req, int *presented)
+const principal *http_bearer(const server *d, h2o_req_t *req, int *form)
 {
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
-    *presented = i >= 0;
     if (i < 0)
-        return auth_tcp_default(d);
+        return *form = 0, NULL;
     h2o_iovec_t v = req->headers.entries[i].value;
-    const principal *who = NULL;
-    if (v.len > 7 && h2o_lcstris(v.base, 7, H2O_STRLIT("bearer ")))
-        who = auth_by_token(d, v.base + 7, v.len - 7);
+    if (v.len <= 7 || !h2o_lcstris(v.base, 7, H2O_STRLIT("bearer ")))
+        return *form = 1, NULL;
+    const principal *who = auth_by_token(d, v.base + 7, v.len - 7);
+    *form = who ? 3 : 2;
+    return who;
+}
+
+void http_credential(const server *d, h2o_req_t *req, credential *cr)
+{
+    int form;
+    *cr = (credential){0, -1, 0, {0}};
+    if (http_bearer(d, req, &form)) {
+        h2o_iovec_t v = req->headers.entries[h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1)].value;
+        auth_credential_token(cr, v.base + 7, v.len - 7);
+    }
+}
+
+const char *http_peer(h2o_req_t *req, char *buf, size_t len)
+{
+    struct sockaddr_storage sa;
+    char host[NI_MAXHOST];
+    socklen_t salen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&sa);
+    if (!salen || h2o_socket_getnumerichost((struct sockaddr *)&sa, salen, host) == SIZE_MAX)
+        snprintf(buf, len, "http");
+    else
+        snprintf(buf, len, sa.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host,
+                 h2o_socket_getport((struct sockaddr *)&sa));
+    return buf;
+}
+
+/* Who sent req (route names the route, for the log): the principal of its
+ * bearer token, or the TCP default. NULL after a 401 (a token nobody has,
+ * or not a bearer token), logged with the peer (never the token). */
+static const principal *who_sent(server *d, h2o_req_t *req, const char *route, int *presented)
+{
+    int form;
+    const principal *who = http_bearer(d, req, &form);
+    *presented = form != 0;
+    if (!form)
+        return auth_tcp_default(d);
     if (!who) {
+        char peer[96], qr[200];
+        daemon_log("warn", "msg=\"authentication failed\" reason=\"%s\" peer=\"%s\" over=http route=\"%s\"",
+                   form == 1 ? "not a bearer token" : "unknown token", http_peer(req, peer, sizeof peer),
+                   log_quote(qr, sizeof qr, route));
         http_header(req, "www-authenticate", "Bearer realm=\"tmsd\", error=\"invalid_token\"");
         http_fail(req, 401, TMS_E_DENIED, "Authorization: expected Bearer and a token this tmsd knows");
     }
@@ -307,14 +328,12 @@ static int route(server *d, h2o_req_t *req, int metrics_only)
                                           "/v1/proof/consistency, /metrics)");
     parse_query(req, &k.p);
     if (r->right != TMS_RIGHT_NONE) {
-        if (!(k.who = who_sent(d, req, &presented)))
+        char what[40], peer[96];
+        snprintf(what, sizeof what, "%s %s", r->method, r->path);
+        if (!(k.who = who_sent(d, req, what, &presented)))
             return 0;
         if (!(k.who->rights & (1 << r->right))) {
-            if (r->right == TMS_RIGHT_SUBMIT) {
-                char who[2 * TMS_ID_MAX + 2];
-                daemon_log("info", "msg=\"submit refused\" code=E_DENIED principal=\"%s\" over=http",
-                           log_quote(who, sizeof who, k.who->name));
-            }
+            auth_log_refused("http", what, r->right, k.who, http_peer(req, peer, sizeof peer));
             if (!presented)
                 http_header(req, "www-authenticate", "Bearer realm=\"tmsd\"");
             return http_fail(req, presented ? 403 : 401, TMS_E_DENIED,
@@ -322,6 +341,8 @@ static int route(server *d, h2o_req_t *req, int metrics_only)
                                                           : "lookups need a token (Authorization: Bearer)");
         }
     }
+    if (http_query_refused(req))   /* 400: a control character, %00 above all (daemon_http_read.c) */
+        return 0;
     if (r->fresh && k.p.min_seq && wait_fresh(d, req, &k.p, metrics_only))
         return 0;   /* answered (400), or waiting */
     return r->fn(&k);
@@ -341,52 +362,7 @@ static int on_req(h2o_handler_t *self, h2o_req_t *req)
     return route(h->d, req, h->metrics_only);
 }
 
-/* ---- listeners and connections ---------------------------------------------------------- */
-
-/* A connection: h2o's socket takes the handle's data pointer, so the
- * server is kept beside the handle. */
-struct hconn {
-    uv_tcp_t tcp;   /* first: the close callback gets its address */
-    listener *from;
-    http *h;
-    hconn *prev, *next;
-};
-
-static void on_closed(uv_handle_t *hd)
-{
-    hconn *c = (hconn *)hd;
-    c->from->nconns--;
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        c->h->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    free(c);
-}
-
-static void on_accept(uv_stream_t *srv, int status)
-{
-    server *d = srv->data;
-    listener *l = (uv_tcp_t *)srv == &d->http->api.tcp ? &d->http->api : &d->http->metrics;
-    hconn *c;
-    if (status || !(c = malloc(sizeof *c)))
-        return;
-    uv_tcp_init(d->loop, &c->tcp);
-    c->from = l;
-    c->h = d->http;
-    c->prev = NULL;
-    c->next = d->http->conns;
-    if (c->next)
-        c->next->prev = c;
-    d->http->conns = c;
-    l->nconns++;
-    if (uv_accept(srv, (uv_stream_t *)&c->tcp) || l->nconns > l->max || d->stopping) {
-        uv_close((uv_handle_t *)&c->tcp, on_closed);
-        return;
-    }
-    h2o_accept(&l->accept, h2o_uv_socket_create((uv_stream_t *)&c->tcp, on_closed));
-}
+/* ---- listeners ---------------------------------------------------------------------------- */
 
 /* Dispose h2o's context once. h2o_context_dispose runs the loop itself (to
  * close its timers), so our tick can fire inside it: the flag goes first and
@@ -396,6 +372,7 @@ static void dispose(http *h)
     h->disposed = 1;
     if (h->tick.loop && !uv_is_closing((uv_handle_t *)&h->tick))
         uv_close((uv_handle_t *)&h->tick, NULL);
+    http_gate_stop(h);
     h2o_context_dispose(&h->ctx);
 }
 
@@ -436,7 +413,7 @@ static void on_tick(uv_timer_t *t)
     finish_if_idle(t->data);
 }
 
-static void add_host(server *d, listener *l, const char *name, int metrics_only, unsigned max)
+static void add_host(server *d, listener *l, const char *name, int metrics_only, unsigned max, unsigned per_peer)
 {
     http *h = d->http;
     l->hosts[0] = h2o_config_register_host(&h->config, h2o_iovec_init(name, strlen(name)), 65535);
@@ -449,13 +426,14 @@ static void add_host(server *d, listener *l, const char *name, int metrics_only,
     l->accept.ctx = &h->ctx;
     l->accept.hosts = l->hosts;
     l->max = max;
+    l->per_peer = per_peer < max ? per_peer : max;
 }
 
 static int listen_on(server *d, listener *l, const char *addr, char *why, size_t whylen)
 {
     if (!addr)
         return 0;
-    if (daemon_listen_tcp(d, &l->tcp, addr, on_accept)) {
+    if (daemon_listen_tcp(d, &l->tcp, addr, http_on_accept)) {
         snprintf(why, whylen, "cannot listen on %s", addr);
         return -1;
     }
@@ -478,9 +456,12 @@ int http_start(server *d, char *why, size_t whylen)
        Upgrade: h2c), where a stream reset frees a request a route still
        holds (a min_seq wait, a submit in a group commit) */
     h->config.http1.upgrade_to_http2 = 0;
-    add_host(d, &h->api, "api", 0, d->opt.max_tcp_connections);
-    add_host(d, &h->metrics, "metrics", 1, HTTP_METRICS_CONNECTIONS);
+    unsigned quarter = d->opt.max_tcp_connections / 4 ? d->opt.max_tcp_connections / 4 : 1;
+    add_host(d, &h->api, "api", 0, d->opt.max_tcp_connections,
+             d->opt.max_http_per_peer ? d->opt.max_http_per_peer : quarter);
+    add_host(d, &h->metrics, "metrics", 1, HTTP_METRICS_CONNECTIONS, HTTP_METRICS_CONNECTIONS / 4);
     h2o_context_init(&h->ctx, d->loop, &h->config);
+    http_gate_start(d);
     uv_timer_init(d->loop, &h->tick);
     h->tick.data = d;
     uv_timer_start(&h->tick, on_tick, HTTP_TICK_MS, HTTP_TICK_MS);

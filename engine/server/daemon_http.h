@@ -33,6 +33,71 @@ typedef struct http_call {
     const principal *who;
 } http_call;
 
+/* ---- listeners and connections (daemon_http.c sets up, daemon_http_limits.c admits and meters) ---- */
+
+typedef struct hwait hwait;
+typedef struct hconn hconn;
+
+/* One listener: its socket, h2o's accept context (its one host: the API's
+ * routes or only /metrics) and its connections. */
+typedef struct listener {
+    uv_tcp_t tcp;
+    h2o_accept_ctx_t accept;
+    h2o_hostconf_t *hosts[2];
+    unsigned nconns, max;       /* open connections (refused ones until closed) and the limit */
+    unsigned per_peer;          /* at most this many from one peer (issue 19, item 5) */
+    int open;
+} listener;
+
+struct http {
+    h2o_globalconf_t config;
+    h2o_context_t ctx;
+    listener api, metrics;
+    uv_timer_t tick;
+    uv_prepare_t gate;          /* before every poll: h2o's reads go through the read gate */
+    int closing, disposed, cut;   /* http_close ran; h2o disposed; connections cut */
+    uint64_t stop_deadline_ns;  /* stopping: when open connections are cut (shutdown(2)) */
+    uint64_t peer_log_ns;       /* the last "too many from one peer" line (one a second) */
+    unsigned peer_refused;      /* ... and how many were refused since */
+    hconn *conns;               /* every open connection of both listeners */
+    hwait *waiting;
+};
+
+/* A connection: h2o's socket takes the handle's data pointer, so the
+ * server is kept beside the handle. */
+struct hconn {
+    uv_tcp_t tcp;               /* first: the close and read callbacks get its address */
+    listener *from;
+    http *h;
+    server *d;
+    h2o_req_t *req;             /* h2o's request of this connection (HTTP/1: one, reused); NULL before h2o */
+    uv_alloc_cb h2o_alloc;      /* h2o's read callbacks, called through the gate */
+    uv_read_cb h2o_read;
+    size_t accounted;           /* bytes of its input buffer counted in server.buffered */
+    int handed;                 /* h2o owns the socket */
+    int admitted;               /* counted in its peer's share */
+    int refusal;                /* the gate refused a read: the status to answer (413, 503) */
+    int refused;                /* ... and it was answered: closing, its buffer no longer counted */
+    uint8_t peer[8];            /* the peer: an IPv4 address, or an IPv6 /64 */
+    uint8_t peer_len;
+    hconn *prev, *next;
+};
+
+/* daemon_http_limits.c: accepting (per listener and per peer), and the
+ * read gate: no more than 64 KiB of a request before its credentials are
+ * known, every input buffer within --max-buffered-bytes. */
+void http_on_accept(uv_stream_t *srv, int status);
+void http_gate_start(server *d);
+void http_gate_stop(http *h);
+
+/* daemon_http.c: credentials. The principal of req's bearer token, NULL when none; *form: 0 no
+ * Authorization, 1 not a bearer token, 2 a token nobody has, 3 found. */
+const principal *http_bearer(const server *d, h2o_req_t *req, int *form);
+/* "HOST:PORT" of req's client ("http" when unknown). */
+const char *http_peer(h2o_req_t *req, char *buf, size_t len);
+/* The credential req presented (a bearer token's hash), for a session that outlives it (watch). */
+void http_credential(const server *d, h2o_req_t *req, credential *cr);
+
 /* Answer req with body (taken; compact JSON, keys in insertion order). */
 void http_send_json(h2o_req_t *req, int status, json_t *body);
 void http_send_text(h2o_req_t *req, int status, const char *ctype, const char *body, size_t n);
@@ -44,6 +109,10 @@ void http_header(h2o_req_t *req, const char *name, const char *value);
 int http_tenant_ok(http_call *k, const char *tenant);
 /* A decimal seq in s: 0, or -1 after a 400 naming what. */
 int http_seq(h2o_req_t *req, const char *s, const char *what, uint64_t *out);
+
+/* 1 after a 400 when the query string holds a control character (raw or
+ * %00-%1F, %7F: a NUL would cut the value), else 0 (daemon_http_read.c). */
+int http_query_refused(h2o_req_t *req);
 
 /* daemon_http_read.c: each answers its request and returns 0. */
 int http_get_check(http_call *k);

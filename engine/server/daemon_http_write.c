@@ -18,7 +18,6 @@
  * At most HTTP_WATCH_BUFFER bytes wait for a slow client; the watcher reads
  * on from the log when the client has taken them. */
 #include "daemon_http.h"
-#include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -98,20 +97,6 @@ static tms_err parse_all(job *j, h2o_req_t *req, json_t *array)
     return err;
 }
 
-/* "HOST:PORT" of the client, for the record's "by" ("http" when unknown). */
-static const char *peer_of(h2o_req_t *req, char *buf, size_t len)
-{
-    struct sockaddr_storage sa;
-    char host[NI_MAXHOST];
-    socklen_t salen = req->conn->callbacks->get_peername(req->conn, (struct sockaddr *)&sa);
-    if (!salen || h2o_socket_getnumerichost((struct sockaddr *)&sa, salen, host) == SIZE_MAX)
-        snprintf(buf, len, "http");
-    else
-        snprintf(buf, len, sa.ss_family == AF_INET6 ? "[%s]:%d" : "%s:%d", host,
-                 h2o_socket_getport((struct sockaddr *)&sa));
-    return buf;
-}
-
 int http_post_submit(http_call *k)
 {
     server *d = k->d;
@@ -128,7 +113,7 @@ int http_post_submit(http_call *k)
         json_decref(array);
         return http_fail(k->req, 400, TMS_E_INVAL, "no commands: send JSON Lines or a JSON array of commands");
     }
-    job *j = job_new(k->who, peer_of(k->req, why, sizeof why), n);
+    job *j = job_new(k->who, http_peer(k->req, why, sizeof why), n);
     if (!j || parse_all(j, k->req, array)) {
         json_decref(array);
         if (j)
@@ -185,7 +170,9 @@ typedef struct stream {
     size_t inflight_len;
     uint64_t last_ns;           /* when bytes were last handed to h2o */
     int sending, ended, released;
+    int failed;                 /* ended with an error line */
     int starting;               /* inside http_get_watch: the stream outlives its first pump */
+    credential cred;            /* what the request presented: a reload re-resolves the watch by it */
 } stream;
 
 static void maybe_free(stream *s)
@@ -205,6 +192,8 @@ static void kick(stream *s)
     h2o_req_t *req = s->req;
     h2o_iovec_t buf = {NULL, 0};
     if (s->ended) {   /* the last part lives in the request's pool: h2o writes it after we let go */
+        if (s->failed)
+            req->http1_is_persistent = 0;   /* ended by an error: the connection closes after the last line */
         buf = h2o_strdup(&req->pool, s->pending.data ? s->pending.data : "", s->pending.size);
         s->pending.size = 0;
         s->req = NULL;
@@ -270,6 +259,7 @@ static void stream_end(server *d, void *sink, tms_err err, const char *message)
     stream *s = sink;
     (void)d;
     if (err) {
+        s->failed = 1;
         json_t *o = json_pack("{s:s,s:s}", "error", tms_err_name(err), "message", message);
         char *text = o ? json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         if (text)
@@ -288,7 +278,15 @@ static void stream_release(void *sink)
     maybe_free(s);
 }
 
-static const watch_sink stream_ops = {stream_room, stream_gone, stream_line, stream_end, stream_release};
+/* After a reload: the principal the request's credential names now (NULL: it names nobody). */
+static const principal *stream_who(server *d, void *sink)
+{
+    int resolved;
+    const principal *p = auth_resolve(d, &((stream *)sink)->cred, &resolved);
+    return resolved ? p : NULL;
+}
+
+static const watch_sink stream_ops = {stream_room, stream_gone, stream_line, stream_end, stream_release, stream_who};
 
 int http_get_watch(http_call *k)
 {
@@ -308,6 +306,7 @@ int http_get_watch(http_call *k)
     if (!s)
         return http_fail(k->req, 500, TMS_E_NOMEM, "out of memory");
     msgpack_sbuffer_init(&s->pending);
+    http_credential(d, k->req, &s->cred);
     s->req = k->req;
     s->gen.proceed = on_proceed;
     s->gen.stop = on_stop;

@@ -37,8 +37,20 @@ struct principal {
     size_t ntenants;
     char token[256];            /* its credential: a token presented in hello ("" none) */
     size_t token_len;
+    uint8_t token_hash[32];     /* BLAKE2b-256 of token: what sessions are re-resolved by */
     long uid;                   /* ... or the uid of a Unix-socket peer (-1 none) */
 };
+
+/* The credential a session presented (issue 19, item 3), kept so that a
+ * reload re-resolves it by what it showed, never by principal name: the
+ * BLAKE2b-256 of the token it presented and that resolved (never the token),
+ * else the Unix peer's uid, else nothing (TCP, HTTP without a token). */
+typedef struct credential {
+    int is_unix;                /* a Unix-socket peer: uid says who (-1 unknown) */
+    long uid;
+    int has_token;              /* a token that named a principal was shown */
+    uint8_t token_hash[32];
+} credential;
 
 typedef struct conn {
     union {
@@ -52,6 +64,8 @@ typedef struct conn {
     tms_frame_reader rd;
     int rights;                 /* bit set of 1 << TMS_RIGHT_*: who->rights */
     const principal *who;       /* never NULL once accepted */
+    credential cred;            /* what it presented: a reload re-resolves it by this */
+    int revoked;                /* a reload found its credential gone: no rights, closing */
     char peer[96];              /* "uid:N" or "HOST:PORT", for the records */
     int is_tcp, closing, reading_paused;
     int helloed;                /* TCP: said hello (else closed at the hello deadline) */
@@ -158,6 +172,18 @@ const principal *auth_by_token(const server *d, const char *tok, size_t len);
 /* Who a TCP client is before it shows a token (also HTTP without one). */
 const principal *auth_tcp_default(const server *d);
 int auth_principal_tenant_ok(const principal *p, const char *tenant);
+/* What a session that presented cr is now: the principal a new session with
+ * the same credential would be. *resolved is 0 when a credential it showed
+ * (a token, or a uid --principals lists) names nobody any more (the session
+ * is then the principal without rights). */
+const principal *auth_resolve(const server *d, const credential *cr, int *resolved);
+/* The credential of a bearer token that resolved (HTTP): has_token set, its hash. */
+void auth_credential_token(credential *cr, const char *tok, size_t len);
+/* Log a request refused for lack of a right (PCI DSS 10.2.1.4): principal,
+ * peer, where (over: "socket" or "http") and what (op or route). */
+void auth_log_refused(const char *over, const char *what, int right, const principal *who, const char *peer);
+/* daemon_ops.c's hook: c asked for op, which needs right, and lacks it. */
+void auth_refused(const conn *c, const char *op, int right);
 
 /* A whole frame was handled: restart the idle timer (not before hello on TCP). */
 void conn_active(conn *c);
@@ -218,12 +244,16 @@ typedef struct watch_sink {
     /* the end: err TMS_OK (until reached), or why it stopped (message names the seq to resume from) */
     void (*end)(server *d, void *sink, tms_err err, const char *message);
     void (*release)(void *sink);   /* the watcher is gone: last call */
+    /* the session's principal now (after a reload), NULL when its credential no longer resolves */
+    const principal *(*who)(server *d, void *sink);
 } watch_sink;
 /* Watch from seq next (to until, 0: forever; tenant "" = every tenant) into
  * sink. 0, or -1 when out of memory (nothing was called). */
 int watch_start(server *d, uint64_t next, uint64_t until, const char *tenant, const watch_sink *ops, void *sink);
 /* Send every watcher what the projection has applied (after a group, on a tick); when stopping, end them. */
 void watch_pump(server *d);
+/* After a reload: end (E_DENIED) every watch whose session's principal may no longer watch what it watches. */
+void watch_recheck(server *d);
 void watch_close(server *d);
 /* daemon_http.c */
 int http_start(server *d, char *why, size_t whylen);

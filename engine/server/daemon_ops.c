@@ -6,6 +6,7 @@
 #include "mpsafe.h"
 #include "lookup.h"
 #include "query.h"
+#include "checkq.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -129,18 +130,6 @@ static int op_hello(conn *c, const msgpack_object *m, const msgpack_object *req)
     return 0;
 }
 
-/* Copy a msgpack string into buf (NUL-terminated); "" when not a short string. */
-static const char *obj_str(const msgpack_object *o, char *buf, size_t len)
-{
-    if (o->type != MSGPACK_OBJECT_STR || o->via.str.size >= len || memchr(o->via.str.ptr, 0, o->via.str.size)) {
-        buf[0] = '\0';
-        return buf;
-    }
-    memcpy(buf, o->via.str.ptr, o->via.str.size);
-    buf[o->via.str.size] = '\0';
-    return buf;
-}
-
 /* The point a lookup asks for: "at_seq" (unsigned) or "at_time" (ns since
  * the epoch), neither = the latest. 0, or -1 after an error reply. */
 static int point_of(conn *c, const msgpack_object *m, const msgpack_object *req, tms_point *p)
@@ -183,29 +172,49 @@ static int snapshot_at(conn *c, const msgpack_object *req, const tms_point *p, i
     return 0;
 }
 
-/* check with explain: one JSON text per query, beside allow. */
+/* check with explain: one JSON text per query, beside allow (every entry was checked by op_check). */
 static void pack_explained(conn *c, msgpack_packer *pk, const msgpack_object *q, uint64_t seq)
 {
-    char t[72], k[16], id[72], name[136], logdir[4200];
+    char logdir[4200], why[160];
+    tms_checkq cq;
     tms_data_path(logdir, sizeof logdir, c->d->opt.data_dir, "log");
     tms_pack_str(pk, "explain");
     msgpack_pack_array(pk, q->via.array.size);
     for (uint32_t i = 0; i < q->via.array.size; i++) {
-        const msgpack_object *e = &q->via.array.ptr[i];
         json_t *out = NULL;
         char *text = NULL;
-        if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size == 4)
-            tms_query_explain(c->d->rtx, seq, logdir, obj_str(&e->via.array.ptr[0], t, sizeof t),
-                              obj_str(&e->via.array.ptr[1], k, sizeof k), obj_str(&e->via.array.ptr[2], id, sizeof id),
-                              obj_str(&e->via.array.ptr[3], name, sizeof name), &out);
+        if (tms_checkq_msgpack(&q->via.array.ptr[i], &cq, why, sizeof why) == TMS_OK)
+            tms_query_explain(c->d->rtx, seq, logdir, cq.tenant, cq.kind, cq.id, cq.name, &out);
         text = out ? json_dumps(out, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         json_decref(out);
         if (text)
             tms_pack_str(pk, text);
         else
-            msgpack_pack_nil(pk);   /* not a query, or the store failed: no reason to give */
+            msgpack_pack_nil(pk);   /* the store failed: no reason to give */
         free(text);
     }
+}
+
+/* Every entry of q well formed ([tenant, kind, id, name], no control
+ * character) and every tenant in it this principal's: 0, or -1 after the
+ * error reply (E_PROTOCOL naming the entry; E_DENIED). A malformed entry is
+ * never answered as a deny: that is not what was asked. */
+static int check_entries(conn *c, const msgpack_object *q, const msgpack_object *req)
+{
+    char why[200], msg[240];
+    tms_checkq cq;
+    for (uint32_t i = 0; i < q->via.array.size; i++) {
+        if (tms_checkq_msgpack(&q->via.array.ptr[i], &cq, why, sizeof why) != TMS_OK) {
+            snprintf(msg, sizeof msg, "q[%u]: %s", (unsigned)i, why);
+            reply_error(c, req, TMS_E_PROTOCOL, msg);
+            return -1;
+        }
+        if (!c->who->all_tenants && !auth_tenant_ok(c, cq.tenant)) {
+            reply_error(c, req, TMS_E_DENIED, "this principal may not read that tenant");
+            return -1;
+        }
+    }
+    return 0;
 }
 
 static int op_check(conn *c, const msgpack_object *m, const msgpack_object *req)
@@ -215,25 +224,15 @@ static int op_check(conn *c, const msgpack_object *m, const msgpack_object *req)
     msgpack_packer pk;
     tms_point p;
     uint64_t at, seq;
-    char t[72], k[16], id[72], name[136];
+    char why[200];
+    tms_checkq cq;
     if (!q || q->type != MSGPACK_OBJECT_ARRAY || q->via.array.size > CHECK_BATCH_MAX ||
         (ex && ex->type != MSGPACK_OBJECT_BOOLEAN)) {
         reply_error(c, req, TMS_E_PROTOCOL, "check needs q: an array of [tenant, kind, id, name] (explain: a boolean)");
         return 0;
     }
     int explain = ex && ex->via.boolean;
-    if (point_of(c, m, req, &p))
-        return 0;
-    /* every tenant asked about is this principal's (nothing to look at for one that may read all) */
-    for (uint32_t i = 0; !c->who->all_tenants && i < q->via.array.size; i++) {
-        const msgpack_object *e = &q->via.array.ptr[i];
-        if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size == 4 &&
-            !auth_tenant_ok(c, obj_str(&e->via.array.ptr[0], t, sizeof t))) {
-            reply_error(c, req, TMS_E_DENIED, "this principal may not read that tenant");
-            return 0;
-        }
-    }
-    if (snapshot_at(c, req, &p, explain, &at, &seq))
+    if (point_of(c, m, req, &p) || check_entries(c, q, req) || snapshot_at(c, req, &p, explain, &at, &seq))
         return 0;
     reply_begin(d, &pk, req, explain ? 3 : 2);
     pack_seq(&pk, seq);   /* the point every answer below is for, in one snapshot */
@@ -242,13 +241,8 @@ static int op_check(conn *c, const msgpack_object *m, const msgpack_object *req)
     tms_pack_str(&pk, "allow");
     msgpack_pack_array(&pk, q->via.array.size);
     for (uint32_t i = 0; i < q->via.array.size; i++) {
-        const msgpack_object *e = &q->via.array.ptr[i];
-        int allow = 0;
-        if (e->type == MSGPACK_OBJECT_ARRAY && e->via.array.size == 4)
-            allow = tms_lookup_check_at(d->rtx, at, obj_str(&e->via.array.ptr[0], t, sizeof t),
-                                     obj_str(&e->via.array.ptr[1], k, sizeof k),
-                                     obj_str(&e->via.array.ptr[2], id, sizeof id),
-                                     obj_str(&e->via.array.ptr[3], name, sizeof name));
+        int allow = tms_checkq_msgpack(&q->via.array.ptr[i], &cq, why, sizeof why) == TMS_OK
+                        ? tms_lookup_check_at(d->rtx, at, cq.tenant, cq.kind, cq.id, cq.name) : 0;
         if (allow > 0)
             msgpack_pack_true(&pk);
         else
@@ -527,11 +521,7 @@ int handle_frame(conn *c, const uint8_t *payload, size_t len)
     }
     int right = tms_wire_ops[o].right;
     if (right != TMS_RIGHT_NONE && !(c->rights & (1 << right))) {
-        if (right == TMS_RIGHT_SUBMIT) {   /* a refused submit is logged like a refused command */
-            char who[2 * TMS_ID_MAX + 2];
-            daemon_log("info", "msg=\"submit refused\" code=E_DENIED principal=\"%s\" peer=\"%s\"",
-                       log_quote(who, sizeof who, c->who->name), c->peer);
-        }
+        auth_refused(c, tms_wire_ops[o].name, right);   /* logged with peer and op (PCI DSS 10.2.1.4) */
         reply_error(c, req, TMS_E_DENIED, right == TMS_RIGHT_SUBMIT ? "submit needs the token (hello)"
                                                                     : "lookups need the token (hello)");
         rc = 0;

@@ -51,7 +51,9 @@ void watch_init(server *d)
     d->watch_timer.data = d;
 }
 
-static void finish(server *d, watcher *w, tms_err err, const char *why)
+/* End w: err TMS_OK (until reached), or why it stopped; message, when not
+ * NULL, is said as it is (else one naming the seq to resume from). */
+static void end_watch(server *d, watcher *w, tms_err err, const char *why, const char *message)
 {
     char m[700];
     if (w->done)
@@ -59,10 +61,15 @@ static void finish(server *d, watcher *w, tms_err err, const char *why)
     w->done = 1;
     if (w->ops->gone(w->sink))
         return;
-    if (err)
+    if (err && !message)
         snprintf(m, sizeof m, "watch stopped before seq %llu: %.300s; resume with from = %llu",
                  (unsigned long long)w->next, why, (unsigned long long)w->next);
-    w->ops->end(d, w->sink, err, err ? m : NULL);
+    w->ops->end(d, w->sink, err, !err ? NULL : message ? message : m);
+}
+
+static void finish(server *d, watcher *w, tms_err err, const char *why)
+{
+    end_watch(d, w, err, why, NULL);
 }
 
 int watch_start(server *d, uint64_t next, uint64_t until, const char *tenant, const watch_sink *ops, void *sink)
@@ -135,6 +142,13 @@ static void frame_end(server *d, void *sink, tms_err err, const char *message)
         send_frame(d, f, "end", NULL, 0);
 }
 
+static const principal *frame_who(server *d, void *sink)
+{
+    conn *c = ((frame_sink *)sink)->c;
+    (void)d;
+    return c->revoked ? NULL : c->who;   /* daemon_auth.c re-resolved it just before */
+}
+
 static void frame_release(void *sink)
 {
     frame_sink *f = sink;
@@ -143,7 +157,7 @@ static void frame_release(void *sink)
     free(f);
 }
 
-static const watch_sink frame_ops = {frame_room, frame_gone, frame_line, frame_end, frame_release};
+static const watch_sink frame_ops = {frame_room, frame_gone, frame_line, frame_end, frame_release, frame_who};
 
 int op_watch(conn *c, const msgpack_object *m, const msgpack_object *req)
 {
@@ -252,6 +266,22 @@ static void drop(watcher *w)
     free(w);
 }
 
+/* Free the watchers that are done; the tick stops when none is left. */
+static void sweep(server *d)
+{
+    for (watcher **pp = &d->watchers; *pp;) {
+        watcher *w = *pp;
+        if (w->done) {
+            *pp = w->link;
+            drop(w);
+        } else {
+            pp = &w->link;
+        }
+    }
+    if (!d->watchers)
+        uv_timer_stop(&d->watch_timer);
+}
+
 void watch_pump(server *d)
 {
     if (!d->watchers)
@@ -269,17 +299,32 @@ void watch_pump(server *d)
     }
     if (snap)
         snapshot_end(d);
-    for (watcher **pp = &d->watchers; *pp;) {
-        watcher *w = *pp;
-        if (w->done) {
-            *pp = w->link;
-            drop(w);
-        } else {
-            pp = &w->link;
-        }
+    sweep(d);
+}
+
+/* Issue 19, item 3: a reload reaches running watches. Each session's
+ * principal is asked again (its credential re-resolved); a watch it may no
+ * longer make (credential gone, lookup right or tenant taken away) ends
+ * with E_DENIED, naming the seq it stopped before. */
+void watch_recheck(server *d)
+{
+    for (watcher *w = d->watchers; w; w = w->link) {
+        if (w->done || w->ops->gone(w->sink))
+            continue;
+        const principal *p = w->ops->who(d, w->sink);
+        char m[600];
+        if (p && (p->rights & (1 << TMS_RIGHT_LOOKUP)) && (w->tenant[0] ? auth_principal_tenant_ok(p, w->tenant)
+                                                                        : p->all_tenants))
+            continue;
+        if (!p)
+            snprintf(m, sizeof m, "watch ended before seq %llu: the credentials of this session were revoked (reload)",
+                     (unsigned long long)w->next);
+        else
+            snprintf(m, sizeof m, "watch ended before seq %llu: after a reload principal %s may no longer watch "
+                     "tenant %s", (unsigned long long)w->next, p->name, w->tenant[0] ? w->tenant : "*");
+        end_watch(d, w, TMS_E_DENIED, NULL, m);
     }
-    if (!d->watchers)
-        uv_timer_stop(&d->watch_timer);
+    sweep(d);
 }
 
 void watch_close(server *d)

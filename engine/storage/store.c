@@ -98,10 +98,16 @@ tms_err tms_store_open_sized(const char *dir, int mode, size_t map_bytes, tms_st
     /* NOSYNC: no fsync per commit (the log is the truth; see the evidence above) */
     unsigned flags = MDB_NOTLS | (readonly ? MDB_RDONLY : MDB_NOSYNC);
     if ((rc = mdb_env_open(st->env, dir, flags, 0640))) {
-        snprintf(why, whylen, "projection %s: %s", dir, mdb_strerror(rc));
-        err = rc == ENOENT ? TMS_NOT_FOUND : tms_store_err(rc);
+        if (rc == EACCES || rc == EPERM)   /* which file, its mode and owner (datadir.c) */
+            tms__open_denied(dir, readonly, rc, why, whylen);
+        else
+            snprintf(why, whylen, "projection %s: %s", dir, mdb_strerror(rc));
+        err = rc == ENOENT ? TMS_NOT_FOUND : rc == EACCES || rc == EPERM ? TMS_E_IO : tms_store_err(rc);
         goto fail;
     }
+    /* readers in the writer's group: lock.mdb 0660, data.mdb 0640, the directory 0750 */
+    if (!readonly && (err = tms__store_modes(st, why, whylen)))
+        goto fail;
     if (!readonly)
         tms_store_reader_check(st);
     if ((err = open_dbis(st, why, whylen)) != TMS_OK)

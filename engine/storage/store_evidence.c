@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define BOOT_ID_PATH "/proc/sys/kernel/random/boot_id"
@@ -31,7 +32,8 @@ void tms__boot_id(char *out, size_t len)
     fclose(f);
 }
 
-/* Parse DIR/writer: 1 with boot and clean filled, 0 when absent or unreadable. */
+/* Parse DIR/writer: 1 with boot and clean filled, 0 when absent or not
+ * evidence, -1 (errno set) when it exists but cannot be read. */
 static int read_evidence(const char *dir, char *boot, size_t bootlen, int *clean)
 {
     char path[4200], line[160], state[16] = "";
@@ -39,7 +41,7 @@ static int read_evidence(const char *dir, char *boot, size_t bootlen, int *clean
     snprintf(path, sizeof path, "%s/writer", dir);
     FILE *f = fopen(path, "r");
     if (!f)
-        return 0;
+        return errno == ENOENT ? 0 : -1;
     boot[0] = '\0';
     while (fgets(line, sizeof line, f)) {
         line[strcspn(line, "\n")] = '\0';
@@ -63,7 +65,7 @@ int tms__replace_file(const char *dir, const char *leaf, const char *text, size_
     snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, leaf);
     if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
         return errno;
-    ssize_t w = write(fd, text, n);
+    ssize_t w = fchmod(fd, 0640) == 0 ? write(fd, text, n) : -1;   /* 0640 whatever the umask: the group reads it */
     if (w != (ssize_t)n)
         err = w < 0 ? errno : EIO;   /* a short write: the disk is full */
     else if (fsync(fd) != 0)
@@ -123,14 +125,29 @@ tms_err tms__store_set_aside(const char *dir, const char *suffix, char *why, siz
     return TMS_OK;
 }
 
-int tms_store_believable(const char *dir)
+int tms_store_believable_why(const char *dir, char *why, size_t whylen)
 {
     char now[64], was[64];
-    int clean = 0;
+    int clean = 0, rc;
     tms__boot_id(now, sizeof now);
-    if (!read_evidence(dir, was, sizeof was, &clean))
+    why[0] = '\0';
+    if ((rc = read_evidence(dir, was, sizeof was, &clean)) < 0) {
+        snprintf(why, whylen, "cannot read %s/writer: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (rc == 0)
         return 1;   /* none: a writer of an earlier version, or none yet */
-    return clean || (now[0] && !strcmp(now, was));
+    if (clean || (now[0] && !strcmp(now, was)))
+        return 1;
+    snprintf(why, whylen, "the projection in %s was left by an unclean stop before a reboot: not read until its "
+             "writer has rebuilt it", dir);
+    return 0;
+}
+
+int tms_store_believable(const char *dir)
+{
+    char why[300];
+    return tms_store_believable_why(dir, why, sizeof why) != 0;
 }
 
 tms_err tms__evidence_open(tms_store *st, char *why, size_t whylen)
@@ -140,7 +157,7 @@ tms_err tms__evidence_open(tms_store *st, char *why, size_t whylen)
     tms__boot_id(now, sizeof now);
     st->trusted = 1;
     st->distrust[0] = '\0';
-    if (!read_evidence(st->dir, was, sizeof was, &clean)) {
+    if (read_evidence(st->dir, was, sizeof was, &clean) <= 0) {   /* unreadable: replaced below, or refused */
         if (exists(st->dir, "data.mdb")) {   /* written by a version that kept no evidence */
             st->trusted = 0;
             snprintf(st->distrust, sizeof st->distrust, "no writer evidence beside the projection");
@@ -155,6 +172,17 @@ tms_err tms__evidence_open(tms_store *st, char *why, size_t whylen)
     }
     if (write_evidence(st->dir, now, "open") != 0) {
         snprintf(why, whylen, "cannot write %s/writer: %s", st->dir, strerror(errno));
+        return TMS_E_IO;
+    }
+    return TMS_OK;
+}
+
+tms_err tms_store_adopt_copy(const char *dir, char *why, size_t whylen)
+{
+    char now[64];
+    tms__boot_id(now, sizeof now);
+    if (write_evidence(dir, now, "clean") != 0) {
+        snprintf(why, whylen, "cannot write %s/writer: %s", dir, strerror(errno));
         return TMS_E_IO;
     }
     return TMS_OK;

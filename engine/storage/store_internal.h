@@ -122,4 +122,16 @@ void tms__boot_id(char *out, size_t len);
 /* Record a clean close (after a sync). */
 void tms__evidence_clean(tms_store *st);
 
+/* Modes (datadir.c; docs/design.md, "Who may read a data directory"). The
+ * data directory dir at most 0750 (setgid kept): TMS_OK, what was done or
+ * could not be said in report (appended, "; " between); TMS_E_IO (why) when
+ * it is writable by others and cannot be tightened. */
+tms_err tms__datadir_private(const char *dir, char *report, size_t replen, char *why, size_t whylen);
+/* A writer's projection: its directory 0750, data.mdb 0640, lock.mdb 0660
+ * (embedded readers write their reader slots there), whatever the umask. */
+tms_err tms__store_modes(tms_store *st, char *why, size_t whylen);
+/* why for mdb_env_open's permission error rc on dir: the system's reason,
+ * and which file this process may not read or write, its mode and owner. */
+void tms__open_denied(const char *dir, int readonly, int rc, char *why, size_t whylen);
+
 #endif

@@ -24,6 +24,57 @@ def ctl(*args, stdin=None):
     return r.returncode, r.stdout, r.stderr
 
 
+def control_chars(get, q):
+    """issue 19, item 6: a control character in a query value is 400, never a cut value (id=1001%00junk
+    was answered for 1001)."""
+    for bad, param in (("id=1001%00junk", "id"), ("id=1001%00", "id"), ("tenant=ac%0ame", "tenant"),
+                       ("name=calls.international%7f", "name"), ("kind=extension%1F", "kind"),
+                       ("id=1001%1b", "id")):
+        key = bad.split("=")[0]
+        path = "/v1/check?" + "&".join(x for x in q.split("&") if not x.startswith(key + "=")) + "&" + bad
+        st, ct, body, _ = get(path)
+        check("GET /v1/check with %s: 400 naming %s" % (bad, param),
+              st == 400 and json.loads(body)["error"] == "E_INVAL" and json.loads(body)["message"].startswith(param),
+              (st, body))
+        st, ct, body, _ = get(path + "&format=text")
+        check("... also with format=text (never allow or deny)", st == 400, (st, body))
+    for path in ("/v1/show?tenant=acme&kind=extension&id=1001%00x", "/v1/visible?tenant=acme&manager=lead%00",
+                 "/v1/watch?from=1%00&until=1", "/v1/proof/inclusion?seq=1%00", "/v1/status?x=%00",
+                 "/v1/check?tenant=acme&kind=extension&id=1001&name=calls.international&seq=5%00"):
+        st, ct, body, _ = get(path)
+        check("%s: 400" % path, st == 400 and json.loads(body)["error"] == "E_INVAL", (st, body))
+    st, ct, body, _ = get("/v1/check?" + q.replace("1001", "1001%20x") + "&format=text")
+    check("other escapes are decoded as before (an id with a space: deny)", st == 200 and body == "deny", (st, body))
+    st, ct, body, _ = get("/v1/check", "POST", json.dumps({"checks": [
+        {"tenant": "acme", "kind": "extension", "id": "1001", "name": "calls.international"}]}).replace(
+        '"1001"', '"1001\\u0000junk"'))
+    check("POST /v1/check with a \\u0000 in an id: 400", st == 400, (st, body))
+
+
+def malformed_batches(get):
+    """issue 19, item 6: a batch with a malformed entry is 400 as a whole, naming the first (docs/protocol.md),
+    never false for it."""
+    good = {"tenant": "acme", "kind": "extension", "id": "1001", "name": "calls.international"}
+    for entries, index, what in (([42, {"tenant": "acme"}], 0, "expected an object"),
+                                 ([good, {"tenant": "acme"}], 1, "kind is missing"),
+                                 ([good, dict(good, id=1001)], 1, "id: expected a string"),
+                                 ([dict(good, nmae="x")], 0, 'unknown field "nmae"'),
+                                 ([good, dict(good, tenant="ac\u0001me")], 1, "tenant: a control character"),
+                                 ([good, ["acme", "extension", "1001", "calls.international"]], 1,
+                                  "expected an object"),
+                                 ([good, None], 1, "expected an object")):
+        st, ct, body, _ = get("/v1/check", "POST", json.dumps({"checks": entries}))
+        b = json.loads(body)
+        check("a batch with %s: 400 naming checks[%d]" % (json.dumps(entries)[:60], index),
+              st == 400 and b["error"] == "E_INVAL" and b["message"].startswith("checks[%d]: %s" % (index, what)),
+              (st, body))
+    st, ct, body, _ = get("/v1/check", "POST", json.dumps({"checks": [dict(good, id="x" * 300), good]}))
+    check("a too long id is well formed: a deny", st == 200 and json.loads(body)["allow"] == [False, True],
+          (st, body))
+    st, ct, body, _ = get("/v1/check", "POST", json.dumps({"checks": []}))
+    check("an empty batch: 200 []", st == 200 and json.loads(body)["allow"] == [], (st, body))
+
+
 def main():
     d = tempfile.mkdtemp(prefix="tms-http-")
     data, port = os.path.join(d, "data"), free_port()
@@ -89,6 +140,8 @@ def main():
               (st, body))
         st, ct, body, _ = get("/v1/check", "POST", "not json")
         check("POST /v1/check with bad JSON: 400", st == 400 and json.loads(body)["error"], (st, body))
+        control_chars(get, q)
+        malformed_batches(get)
         # from C: examples/http/check.c (libcurl), as a PBX module would ask
         hc = os.path.join(BIN, "tms-http-check")
         if check("tms-http-check is built (libcurl4-openssl-dev)", os.path.exists(hc)):

@@ -6,6 +6,7 @@
   once --, RELOADING=1 then READY=1 around a SIGHUP, STOPPING=1 at SIGTERM;
   without NOTIFY_SOCKET it runs as before. This is how systemd's notify
   protocol is honoured where systemd itself is absent (a test container).
+- a malformed socket check entry is E_PROTOCOL, not a deny (issue 19, item 6).
 - SIGHUP reloads --token-file and --principals: the new token works at once,
   the old one no longer does; a broken file is refused and the old
   credentials stay; tmsd never dies of SIGHUP and keeps its socket file.
@@ -280,9 +281,48 @@ def test_no_notify_socket(d):
     check("and stops with 0", p.wait(timeout=30) == 0)
 
 
+def test_malformed_check_entries(d):
+    """issue 19, item 6: a socket check entry that is not [tenant, kind, id, name] (four strings without a
+    control character) is E_PROTOCOL for the whole request, naming it -- never a deny. The connection stays
+    open (the frame itself was well formed)."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import mp
+    data = os.path.join(d, "data")
+    p = subprocess.Popen([TMSD, "--data", data], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sock = os.path.join(data, "tmsd.sock")
+    try:
+        for _ in range(300):
+            if os.path.exists(sock):
+                break
+            time.sleep(0.02)
+        c = mp.Conn(sock)
+        r = c.call("submit", cmds=[{"cmd": "CreateTenant", "tenant": "acme", "actor": "system", "admin": "admin"}])
+        check("setup", r.get("results", [{}])[0].get("verdict") == "accepted", r)
+        good = ["acme", "admin", "admin", "reports.view"]
+        r = c.call("check", q=[good])
+        check("a well formed check: allow", r.get("allow") == [True], r)
+        for q, index, what in (([good, ["acme", "admin", "admin"]], 1, "expected [tenant, kind, id, name]"),
+                               ([["acme", "admin", "admin", "reports.view", "x"]], 0, "expected"),
+                               ([42], 0, "expected"), ([good, None], 1, "expected"),
+                               ([["acme", "admin", 7, "reports.view"]], 0, "id: expected a string"),
+                               ([["acme", "admin", "adm\x00in", "reports.view"]], 0, "id: a control character"),
+                               ([good, ["ac\nme", "admin", "admin", "reports.view"]], 1, "tenant: a control character")):
+            for explain in (False, True):
+                r = c.call("check", q=q, explain=explain)
+                check("check %s%s: E_PROTOCOL naming q[%d]" % (json.dumps(q)[:50], " explain" if explain else "", index),
+                      r and r.get("error") == "E_PROTOCOL" and "allow" not in r and
+                      r.get("message", "").startswith("q[%d]: %s" % (index, what)), r)
+        r = c.call("check", q=[good, ["acme", "admin", "x" * 200, "reports.view"]])
+        check("... and the connection goes on; an id too long to be one is a deny", r.get("allow") == [True, False], r)
+        c.close()
+    finally:
+        p.send_signal(signal.SIGTERM)
+        check("exit 0", p.wait(timeout=30) == 0)
+
+
 def main():
     run_cases(test_notify_and_reload, test_metrics_and_logs, test_sigterm_during_a_group, test_no_notify_socket,
-              prefix="tms-ops-")
+              test_malformed_check_entries, prefix="tms-ops-")
     finish()
 
 

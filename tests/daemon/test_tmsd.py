@@ -112,8 +112,10 @@ def test_round_trips_and_socket_mode(d):
     assert [x["seq"] for x in res] == [1, 2, 3, None, None], res
     assert res[2]["error"] == "ALREADY_EXISTS" and res[3]["error"] == "INVALID_COMMAND", res
     r = c.call("check", q=[["acme", "admin", "admin", "reports.view"], ["acme", "extension", "x1", "reports.view"],
-                           ["acme", "extension", "x1"], [1, 2, 3, 4]])
-    assert r["allow"] == [True, False, False, False], r
+                           ["acme", "extension", "nobody", "reports.view"]])
+    assert r["allow"] == [True, False, False], r
+    r = c.call("check", q=[["acme", "admin", "admin", "reports.view"], ["acme", "extension", "x1"], [1, 2, 3, 4]])
+    assert r.get("error") == "E_PROTOCOL" and r["message"].startswith("q[1]: ") and "allow" not in r, r   # issue 19
     r = c.call("show", tenant="acme", kind="extension", id="x1")
     assert r["found"] is True and '"id":"x1"' in r["json"], r
     r = c.call("show", tenant="acme", kind="extension", id="x9")

@@ -48,7 +48,8 @@ if [ -n "$lib" ]; then
     esac
     others=$(nm -D --defined-only "$lib" | awk '{print $3}' | grep -v '^TMSPERM_' | grep -v '^tms_' | tr '\n' ' ')
     check "libtmsperm exports only tms_* (also: '$others')" test -z "$others"
-    for f in tms_reader_open tms_reader_check tms_client_connect tms_client_check tms_err_name tms_version; do
+    for f in tms_reader_open tms_reader_open_why tms_reader_message tms_reader_check tms_client_connect tms_client_check \
+             tms_err_name tms_version; do
         check "libtmsperm exports $f" sh -c "nm -D --defined-only '$lib' | grep -q ' $f@@TMSPERM_'"
     done
 fi
@@ -101,6 +102,9 @@ if cc $san -std=c11 -Wall -Wextra -Werror "$src/examples/embedded/pbx_check.c" $
     check "pbx_check: an unknown name is deny (got '$out' $rc)" test "$out $rc" = "deny 1"
     out=$(run "$tmp/nowhere" acme extension 1001 calls.international); rc=$?
     check "pbx_check: no projection: deny, exit 2 (got '$out' $rc)" test "$out $rc" = "deny 2"
+    err=$(LD_LIBRARY_PATH=$libdir "$tmp/pbx_check" "$tmp/nowhere" acme extension 1001 calls.international 2>&1 >/dev/null)
+    check "pbx_check: ... and says why, with the system's reason (got '$err')" sh -c \
+        "echo \"\$0\" | grep -q 'no projection in .*No such file or directory'" "$err"
     check "pbx_check runs against the installed library" sh -c \
         "LD_LIBRARY_PATH='$libdir' ldd '$tmp/pbx_check' | grep -q '$libdir/libtmsperm.so.$major'"
 else

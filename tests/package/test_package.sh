@@ -8,7 +8,8 @@
 #   - the maintainer scripts create user tmsperm (systemd-sysusers) and enable tmsd;
 #   - libtmsperm0's library and libtmsperm-dev's headers, link and tmsperm.pc:
 #     examples/embedded/pbx_check.c built with pkg-config against the unpacked
-#     files answers a check on data written by the unpacked tmsctl;
+#     files answers a check on data written by the unpacked tmsctl, and (as root) as another
+#     user in the writer's group (lock.mdb 0660; outside the group: exit 2, Permission denied);
 #   - debian/changelog's version is the project's (CMakeLists.txt).
 #
 # usage: test_package.sh SOURCE_DIR   (needs dpkg-dev, debhelper, lintian: scripts/test installs them)
@@ -76,6 +77,34 @@ sys.exit(0 if "READY=1" in msg and p.wait(timeout=30) == 0 else 1)
 PY
 then ok; else bad "the packaged tmsd: READY=1 on NOTIFY_SOCKET, then exit 0 on SIGTERM"; fi
 
+# The documented setup (issue 19, item 1): the writer one user under the unit's UMask=0027, the PBX
+# process another user in the writer's group (tmsperm when installed; here uid daemon and nobody in
+# group nogroup, as nothing is installed). Needs root and setpriv: skipped (said) otherwise.
+group_reader() {
+    libdir=$1
+    if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null || ! getent group nogroup >/dev/null; then
+        echo "  (the group reader is not checked: needs root, setpriv and group nogroup)"
+        return
+    fi
+    chmod 0755 "$tmp"
+    mkdir -m 0750 "$tmp/shared" && chown daemon:nogroup "$tmp/shared"
+    printf '%s\n' '{"cmd":"CreateTenant","tenant":"acme","actor":"system","admin":"admin"}' \
+        '{"cmd":"CreateExtension","tenant":"acme","actor":"admin","id":"1001"}' \
+        '{"cmd":"SetPermissions","tenant":"acme","actor":"admin","kind":"extension","id":"1001","enable":["recordings.listen"],"disable":[]}' |
+        setpriv --reuid=daemon --regid=nogroup --clear-groups sh -c 'umask 027; exec "$0" --data "$1" submit' \
+            "$root/usr/bin/tmsctl" "$tmp/shared" >/dev/null 2>&1
+    check "lock.mdb is 0660 for the group's readers ($(stat -c %a "$tmp/shared/proj/lock.mdb" 2>&1))" \
+        test "$(stat -c %a "$tmp/shared/proj/lock.mdb" 2>&1)" = 660
+    out=$(setpriv --reuid=nobody --regid=nogroup --clear-groups env LD_LIBRARY_PATH="$libdir" \
+        "$tmp/pbx_check" "$tmp/shared" acme extension 1001 recordings.listen 2>&1)
+    check "pbx_check as another user in the writer's group: allow (got '$out')" test "$out" = allow
+    out=$(setpriv --reuid=nobody --regid=bin --clear-groups env LD_LIBRARY_PATH="$libdir" \
+        "$tmp/pbx_check" "$tmp/shared" acme extension 1001 recordings.listen 2>&1)
+    rc=$?
+    check "pbx_check outside the group: exit 2, Permission denied said (got $rc '$out')" \
+        sh -c "[ $rc = 2 ] && echo \"\$0\" | grep -q 'Permission denied'" "$out"
+}
+
 pc=$(find "$root" -name tmsperm.pc | head -1)
 check "libtmsperm-dev holds tmsperm.pc" test -n "$pc"
 lib=$(find "$root" -name "libtmsperm.so.0" | head -1)
@@ -92,6 +121,7 @@ if cc -std=c11 -Wall -Wextra -Werror "$src/examples/embedded/pbx_check.c" $flags
     check "pbx_check through the packaged library: allow (got '$out')" test "$out" = allow
     out=$(LD_LIBRARY_PATH=$(dirname "$lib") "$tmp/pbx_check" "$tmp/data" acme extension 1001 recordings.listen 2>&1)
     check "pbx_check through the packaged library: deny (got '$out')" test "$out" = deny
+    group_reader "$(dirname "$lib")"
 else
     bad "pbx_check.c against the packaged headers and library: $(head -5 "$tmp/cc.err")"
 fi

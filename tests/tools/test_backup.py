@@ -21,7 +21,7 @@ import tooltest as tt  # noqa: E402
 R = tt.Run()
 DATA = R.path("data")
 tt.build_scenario(R, DATA)
-KEYS = ["records", "last_seq", "time", "head", "projection_seq", "digest"]
+KEYS = ["records", "last_seq", "time", "head", "projection_seq", "digest", "snapshot_seq"]
 
 
 def backup(src, dst):
@@ -182,7 +182,34 @@ def test_live():
             doc["digest"] == src["digest"] and doc["projection_seq"] == src["last_seq"], (doc, src))
 
 
-for fn in (test_quiet, test_no_projection, test_refusals, test_live):
+def test_snapshot_copied():
+    """The source's newest state snapshot goes with the backup, and the backup's open starts from it (a tail
+    after it folded): snapshot_seq says so. Without the copy the open folds the whole log (snapshot_seq null)."""
+    src = tt.copy_data(DATA, R.path("snapsrc"))
+    snaps = sorted(f for f in os.listdir(os.path.join(src, "snapshots")) if f.endswith(".snap"))
+    R.check("snapshot: the source has a snapshot of its last seq", snaps[-1] == "%020d.snap" % 30, snaps)
+    more = "".join(json.dumps({"cmd": "CreateExtension", "tenant": "acme", "actor": "admin", "id": "77%02d" % i}) + "\n"
+                   for i in range(3))
+    path = os.path.join(src, "snapshots", snaps[-1])
+    keep = open(path, "rb").read()
+    R.run("tmsctl", "--data", src, "submit", stdin=more)
+    for f in os.listdir(os.path.join(src, "snapshots")):
+        os.unlink(os.path.join(src, "snapshots", f))
+    open(path, "wb").write(keep)   # the snapshot of 30 only: a tail of 3 after it (the source's projection at 33)
+    rc, doc, err = backup(src, R.path("b-snap"))
+    _, ref, _ = verify(src)
+    R.check("snapshot: the backup's open started from the copied snapshot", rc == 0 and doc["snapshot_seq"] == 30 and
+            doc["last_seq"] == 33 and doc["digest"] == ref["digest"], (rc, doc, err))
+    rc, mine, err = verify(R.path("b-snap"))
+    R.check("snapshot: the backup verifies, the copied snapshot included", rc == 0 and mine.get("snapshots", 0) >= 1,
+            (mine, err))
+    os.unlink(path)
+    rc, doc, err = backup(src, R.path("b-nosnap"))
+    R.check("snapshot: none in the source: snapshot_seq null, same digest", rc == 0 and doc["snapshot_seq"] is None and
+            doc["digest"] == ref["digest"], (rc, doc, err))
+
+
+for fn in (test_quiet, test_no_projection, test_refusals, test_live, test_snapshot_copied):
     try:
         fn()
     except Exception as e:

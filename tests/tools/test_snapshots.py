@@ -116,6 +116,19 @@ r.check("the open does not take it (not the projection's digest): set aside, the
         "projection's digest" in err and os.path.exists(hsnap + ".bad"), err)
 rc, out, err = r.run("tmsctl", "--data", h, "show", "gother", "extension", "100")
 r.check("... nothing of the forged state is served", rc == 1 and out == "", out)
+# a snapshot whose recorded projection digest alone is wrong (its state, chain head and digest the log's; the CRC
+# recomputed): verify compares it with the projection digest of the replayed state at its seq
+p = r.path("p")
+r.submit(p, more("pp", 3))
+lastp = verify(p)[1]["last_seq"]
+psnap = os.path.join(p, "snapshots", "%020d.snap" % lastp)
+raw = bytearray(open(psnap, "rb").read())
+raw[152 + 7] ^= 1
+raw[184:188] = struct.pack("<I", crc32c(bytes(raw[HEADER:]), crc32c(bytes(raw[:184]))))
+open(psnap, "wb").write(bytes(raw))
+rc, v, err = verify(p)
+r.check("verify: a snapshot whose projection digest only is wrong (check snapshot, its seq)", rc == 1 and
+        v.get("check") == "snapshot" and v.get("seq") == lastp and "projection digest" in v.get("error", ""), (v, err))
 # a snapshot written by another version is not used (another version's rules may make another state), nor
 # called bad; the close replaces it
 k = r.path("k")

@@ -5,8 +5,11 @@ written by a verify that held (never by one that failed), what it says
 (checked against the log, the snapshot and, for its checkpoint and
 consistency proof, the outside verifier of tests/trust), a --since verify
 that reads only the records after it and still finds a record changed after
-the receipt and a log rewritten before it, a receipt whose state no kept
-snapshot holds, and hostile receipt files (exit 2, nothing written).
+the receipt and a log rewritten before it, the receipt's state file
+(FILE.state: started from without any kept snapshot; one damaged, of another
+seq, of another log or forged for another state is not), a receipt whose
+state no kept snapshot holds, the starting snapshot's projection digest,
+and hostile receipt files (exit 2, nothing written).
 usage: python3 test_verify_since.py BIN_DIR     (last line: 'N passed, N failed')"""
 import base64
 import hashlib
@@ -25,6 +28,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey 
 
 DEMO = os.path.join(HERE, "..", "..", "examples", "demo.jsonl")
 R = tt.Run()
+SNAP_HEADER = 188   # engine/storage/include/snapshots.h: seq at 16, head 24, root 56, time 88, digest 96,
+#                     build 128, length 144, proj_digest 152, CRC32C 184 (over the header before it, then the payload)
 
 
 def verify(data, *args):
@@ -54,6 +59,24 @@ def write(path, obj):
     with open(path, "w") as f:
         f.write(obj if isinstance(obj, str) else json.dumps(obj))
     return path
+
+
+def snap_file(d, seq):
+    return os.path.join(d, "snapshots", "%020d.snap" % seq)
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def reseal(raw, digest=False):
+    """A snapshot file's bytes with its CRC (and with digest, its state digest) recomputed: a consistent forgery."""
+    raw = bytearray(raw)
+    if digest:
+        raw[96:128] = hashlib.blake2b(bytes(raw[SNAP_HEADER:]), digest_size=32).digest()
+    raw[184:188] = struct.pack("<I", tt.crc32c(bytes(raw[SNAP_HEADER:]), tt.crc32c(bytes(raw[:184]))))
+    return bytes(raw)
 
 
 def snaps(d):
@@ -118,6 +141,13 @@ R.check("the receipt says what it proves, the version, no key, no checkpoint",
         "records 1..%d" % N in r1.get("proves", "") and r1.get("tmsperm") == R.run("tms-audit", "--version")[1].split()[-1]
         and r1.get("signatures") == "unchecked" and r1.get("key") is None and r1.get("checkpoint") is None, r1)
 R.check("the receipt names the data directory (absolute)", r1.get("data") == os.path.realpath(D), r1.get("data"))
+st1 = read(RC1 + ".state") if os.path.exists(RC1 + ".state") else b""
+R.check("--receipt also writes FILE.state: a snapshot file of the state at N (seq, head, digest the receipt's)",
+        st1[:8] == b"TMSSNAP1" and struct.unpack_from("<Q", st1, 16)[0] == N and st1[24:56].hex() == r1.get("head")
+        and st1[96:128].hex() == r1.get("state_digest") and
+        hashlib.blake2b(st1[SNAP_HEADER:], digest_size=32).hexdigest() == r1.get("state_digest"), st1[:SNAP_HEADER])
+R.check("... byte for byte the writer's snapshot of that seq (same format, root, time, projection digest)",
+        st1 == read(snap_file(D, N)))
 
 R.submit(D, more("t1", 5))
 rc, full2, err = verify(D)
@@ -128,20 +158,26 @@ R.check("--since after more records holds, says since and counts the records aft
 R.check("... the same head, digest and tree root as a full verify", all(v.get(k) == full2[k] for k in
                                                                        ("head", "digest", "tree_root", "last_time")),
         (v, full2))
-R.check("... the snapshots after N and the receipt's own checked; the as-of index is not",
-        v.get("snapshots") == 2 and v.get("history") == "unchecked" and v.get("projection") == "match", v)
+R.check("... started from the receipt's state file; the snapshot after N checked; the as-of index is not",
+        v.get("from") == RC1 + ".state" and v.get("from_seq") == N and v.get("snapshots") == 1 and
+        v.get("history") == "unchecked" and v.get("projection") == "match" and err == "", (v, err))
 RC2 = R.path("r2.json")
 rc, v, err = verify(D, "--since", RC1, "--receipt", RC2)
 r2 = load(RC2) if rc == 0 else {}
 R.check("--since --receipt writes the receipt of the new end, naming the one it started from",
         rc == 0 and r2.get("since") == N and r2.get("size") == full2["last_seq"] and r2.get("head") == full2["head"]
         and r2.get("root") == full2["tree_root"], (rc, r2, err))
+st2 = read(RC2 + ".state") if os.path.exists(RC2 + ".state") else b""
+R.check("... and its state file, of the new end (the writer's snapshot there, byte for byte)",
+        st2 == read(snap_file(D, full2["last_seq"])) and st2[96:128].hex() == r2.get("state_digest"))
 rc, v, err = verify(D, "--since", RC2)
 R.check("--since with nothing after the receipt holds (0 records)", rc == 0 and v.get("records") == 0 and
         v.get("since") == full2["last_seq"], (rc, v, err))
 rc, v, err = verify(D, "--since", RC2, "--receipt", RC2)
 R.check("--since FILE --receipt FILE rolls the receipt forward in place", rc == 0 and load(RC2).get("since") ==
         full2["last_seq"], (rc, err))
+R.check("... its state file too (no temporary left)", read(RC2 + ".state") == st2 and
+        not [f for f in os.listdir(R.tmp) if ".tmp." in f], os.listdir(R.tmp))
 
 
 # ---- what --since finds -----------------------------------------------------------------------
@@ -223,9 +259,11 @@ RCF = write(R.path("forged.json"), forged)
 expect("a receipt whose state digest no snapshot has", D, RCF, "receipt", N, "snapshot")
 x = fresh("nosnap")
 shutil.rmtree(os.path.join(x, "snapshots"))
-rc, v, err = verify(x, "--since", RC1)
-R.check("no kept snapshot at or before the receipt: exit 2, a full verify suggested",
-        rc == 2 and "no kept snapshot" in err and "full verify" in err and v == {}, (rc, err))
+RCN = write(R.path("nostate.json"), json.dumps(r1))   # the receipt without its state file
+rc, v, err = verify(x, "--since", RCN)
+R.check("no state file and no kept snapshot at or before the receipt: exit 2, a full verify suggested",
+        rc == 2 and "nostate.json.state is absent" in err and "no kept snapshot" in err and "full verify" in err and
+        v == {}, (rc, err))
 # from an older snapshot, replayed to N: S < N kept, the snapshot of N gone
 f = R.path("older")
 R.submit(f, more("a", 3))
@@ -235,15 +273,96 @@ RCO = R.path("older.json")
 rc, v, err = verify(f, "--receipt", RCO)
 NO = v.get("last_seq")
 os.unlink(os.path.join(f, "snapshots", "%020d.snap" % NO))
+os.unlink(RCO + ".state")                         # the auditor's copy of the state at NO gone too
 R.submit(f, more("c", 3))
 R.check("older: snapshots of S and of the new end only", snaps(f) == [S, verify(f)[1]["last_seq"]], snaps(f))
 rc, v, err = verify(f, "--since", RCO)
-R.check("--since from an older kept snapshot replayed to the receipt's seq holds", rc == 0 and v.get("since") == NO,
-        (rc, v, err))
+R.check("--since from an older kept snapshot replayed to the receipt's seq holds", rc == 0 and v.get("since") == NO
+        and v.get("from") == snap_file(f, S) and v.get("from_seq") == S, (rc, v, err))
 ro = load(RCO)
 ro["state_digest"] = ("0" if ro["state_digest"][0] != "0" else "1") + ro["state_digest"][1:]
 expect("... and a forged state digest is found at the receipt's seq", f, write(R.path("older-forged.json"), ro),
        "receipt", NO, "replayed")
+
+# ---- the receipt's state file (FILE.state) ----------------------------------------------------
+x = fresh("nosnaps")
+shutil.rmtree(os.path.join(x, "snapshots"))       # the operator's snapshots all gone (pruned, removed)
+rc, v, err = verify(x, "--since", RC1)
+R.check("--since with no kept snapshot at all starts from FILE.state and holds",
+        rc == 0 and v.get("from") == RC1 + ".state" and v.get("from_seq") == N and v.get("records") == last - N and
+        all(v.get(k) == full2[k] for k in ("head", "digest", "tree_root")), (rc, v, err))
+R.check("... FILE.state read, not changed", read(RC1 + ".state") == st1)
+
+
+def state_case(name, raw, reason):
+    """A copy of receipt r1 whose FILE.state holds raw: not started from (reason on stderr), --since falls back
+    to D's kept snapshot of N; with no kept snapshot (x) exit 2 naming the reason."""
+    p = write(R.path("case-%s.json" % name.replace(" ", "-")), json.dumps(r1))
+    with open(p + ".state", "wb") as fh:
+        fh.write(raw)
+    rc, v, err = verify(D, "--since", p)
+    R.check("FILE.state %s: not used (%s), --since falls back to the kept snapshot of N and holds" % (name, reason),
+            rc == 0 and v.get("from") == snap_file(D, N) and v.get("from_seq") == N and
+            os.path.basename(p) + ".state not used" in err and reason in err, (rc, v, err))
+    rc, v, err = verify(x, "--since", p)
+    R.check("... and with no kept snapshot: exit 2, the reason and a full verify said",
+            rc == 2 and v == {} and reason in err and "full verify" in err, (rc, err))
+
+
+bad = bytearray(st1)
+bad[SNAP_HEADER + 5] ^= 1
+state_case("damaged", bytes(bad), "its checksum fails")
+state_case("truncated", st1[:-1], "its length is not the file's")
+state_case("of another seq", st2, "it is the state at seq %d" % full2["last_seq"])   # RC2's: a later roll-forward
+RY = R.path("other.json")
+rc, _, err = verify(y, "--receipt", RY)           # another log of the same length: its state at N
+sty = read(RY + ".state") if rc == 0 else b""
+R.check("another directory's state file of the same seq", rc == 0 and struct.unpack_from("<Q", sty, 16)[0] == N, err)
+state_case("of another log", sty, "chain head, time or tree root is not the receipt's")
+# another state in a file that says everything of the receipt but its state: seq, head, time, root the receipt's,
+# the other log's state as payload, the digest and CRC recomputed: the receipt's state digest decides
+forged_state = reseal(st1[:SNAP_HEADER] + sty[SNAP_HEADER:], digest=True)
+R.check("a forged state file: another state, its own digest and CRC right",
+        forged_state[96:128] != st1[96:128] and forged_state[16:96] == st1[16:96])
+state_case("forged for another state", forged_state, "its state digest is not the receipt's")
+ver = bytearray(st1)
+ver[128:144] = b"0.0.1".ljust(16, b"\0")
+state_case("of another version", reseal(ver), "written by tmsperm 0.0.1")
+# a --since --receipt roll forward replaces both files; the new state file then serves alone
+x2 = fresh("roll")
+R.submit(x2, more("t5", 2))
+RR = write(R.path("roll.json"), json.dumps(r1))
+shutil.copy(RC1 + ".state", RR + ".state")
+rc, v, err = verify(x2, "--since", RR, "--receipt", RR)
+rr = load(RR)
+rr_state = read(RR + ".state")
+R.check("a roll forward (--since R --receipt R) from R.state replaces R and R.state",
+        rc == 0 and v.get("from") == RR + ".state" and rr.get("since") == N and rr.get("size") == v.get("last_seq") and
+        struct.unpack_from("<Q", rr_state, 16)[0] == rr.get("size") and rr_state[96:128].hex() == rr["state_digest"],
+        (rc, v, err, rr))
+shutil.rmtree(os.path.join(x2, "snapshots"))
+rc, v, err = verify(x2, "--since", RR)
+R.check("... and the next --since starts from the new R.state (no kept snapshot)", rc == 0 and v.get("records") == 0
+        and v.get("from") == RR + ".state" and v.get("from_seq") == rr.get("size"), (rc, v, err))
+
+# ---- the kept snapshots' projection digests (snapshot format 2) ---------------------------------
+x = fresh("start-proj")
+sp = bytearray(read(snap_file(x, N)))
+sp[160] ^= 1                                      # its proj_digest (152..184) only; the CRC recomputed
+with open(snap_file(x, N), "wb") as fh:
+    fh.write(reseal(sp))
+expect("the kept snapshot of N started from, its projection digest not its state's", x, RCN, "snapshot", N,
+       "projection digest")
+rc, v, err = verify(x, "--since", RC1)
+R.check("... not read when FILE.state is started from (only the snapshots after N are)", rc == 0 and
+        v.get("from") == RC1 + ".state", (rc, v, err))
+x = fresh("end-proj")
+sp = bytearray(read(snap_file(x, last)))
+sp[160] ^= 1
+with open(snap_file(x, last), "wb") as fh:
+    fh.write(reseal(sp))
+expect("a kept snapshot after N, its projection digest not its state's", x, RC1, "snapshot", last,
+       "projection digest")
 
 # ---- the projection ---------------------------------------------------------------------------
 x = fresh("proj-behind")
@@ -322,7 +441,8 @@ with open(seg, "r+b") as fh:
     fh.write(bytes([b[0] ^ 0x20]))
 out = R.path("never.json")
 rc, v, err = verify(x, "--receipt", out)
-R.check("a verify that fails writes no receipt", rc == 1 and not os.path.exists(out), (rc, err))
+R.check("a verify that fails writes no receipt (nor its state file)", rc == 1 and not os.path.exists(out) and
+        not os.path.exists(out + ".state"), (rc, err))
 write(out, "old\n")
 rc, v, err = verify(x, "--receipt", out)
 R.check("... and leaves one already there as it was", rc == 1 and open(out).read() == "old\n", (rc, err))
@@ -395,6 +515,11 @@ rc, o, err = R.run("tms-audit", "verify", "--data", D, "--since", R.path("missin
 R.check("a missing receipt file: exit 2", rc == 2 and "missing.json" in err, err)
 rc, o, err = R.run("tms-audit", "verify", "--data", D, "--receipt", R.path("no-such-dir", "r.json"))
 R.check("a receipt that cannot be written: exit 2 (after the verdict)", rc == 2 and "cannot write" in err, err)
+os.makedirs(R.path("sdir.json.state"))            # FILE.state cannot be renamed into place: FILE is not written
+rc, o, err = R.run("tms-audit", "verify", "--data", D, "--receipt", R.path("sdir.json"))
+R.check("a state file that cannot be written: exit 2, no receipt written (the state file comes first)",
+        rc == 2 and "cannot write the state" in err and not os.path.exists(R.path("sdir.json")) and
+        not [f for f in os.listdir(R.tmp) if ".tmp." in f], (rc, err))
 rc, o, err = R.run("tms-audit", "verify", "--help")
 R.check("verify --help documents --since and --receipt", rc == 0 and "--since FILE" in o and "--receipt FILE" in o, o)
 R.finish()

@@ -21,6 +21,8 @@ typedef struct tms_daemon_options {
     int tcp_lookups_need_token;    /* 0: TCP lookups are open; 1: they need the token too */
     unsigned max_connections;      /* Unix socket connections; 0 = 1024 */
     unsigned max_tcp_connections;  /* TCP connections, counted apart (issue 8, item 4); 0 = 256 */
+    unsigned max_http_per_peer;    /* --http connections from one peer (an IPv4 address, an IPv6 /64);
+                                      0 = a quarter of max_tcp_connections (issue 19, item 5) */
     unsigned hello_timeout_ms;     /* a TCP client must say hello within this; 0 = 5000 */
     size_t max_buffered;           /* input buffered for every connection together; 0 = 1 GiB */
     unsigned idle_timeout_ms;      /* close a silent connection after this; 0 = 300000 */

@@ -93,6 +93,10 @@ int tms_store_replaced(const tms_store *st);
  * stopped uncleanly under another boot (torn pages are possible until a
  * writer has set it aside and rebuilt it); 1 otherwise. */
 int tms_store_believable(const char *dir);
+/* The same for a reader, which must not guess: 1, 0 (why says so), or -1
+ * when DIR/writer exists but cannot be read (why names it and the system's
+ * reason). tms_store_believable takes -1 for 1: its writer rewrites the file. */
+int tms_store_believable_why(const char *dir, char *why, size_t whylen);
 /* Bytes free on the projection's file system (UINT64_MAX when unknown):
  * LMDB reports a write cut short by a full disk as EIO. */
 uint64_t tms_store_space_left(const tms_store *st);
@@ -105,8 +109,11 @@ const char *tms_store_distrust(const tms_store *st);
 tms_err tms_store_sync(tms_store *st);
 
 /* Open the projection environment in DIR (created unless READONLY). The map
- * grows on demand (tms_store_grow). why gets a reason on failure;
- * TMS_NOT_FOUND when a READONLY open finds no environment. */
+ * grows on demand (tms_store_grow). why gets a reason on failure, with the
+ * system's (a file this process may not read or write is named with its
+ * mode and owner: TMS_E_IO); TMS_NOT_FOUND when a READONLY open finds no
+ * environment. A writer (WRITE, SCRATCH) sets the modes embedded readers in
+ * its group need: DIR 0750, data.mdb 0640, lock.mdb 0660 (datadir.c). */
 tms_err tms_store_open(const char *dir, int mode, tms_store **out, char *why, size_t whylen);
 /* The same with an initial map size in bytes (0 = 256 MiB); tests use a tiny
  * one to exercise growth. The map never shrinks below what the file needs. */
@@ -128,6 +135,11 @@ int tms_store_reader_check(tms_store *st);
  * or an error with LMDB's reason in why; dstdir may then hold a partial
  * copy, which the caller removes. */
 tms_err tms_store_copy(tms_store *st, const char *dstdir, char *why, size_t whylen);
+/* dir holds a projection tms_store_copy just made (synced, from one read
+ * snapshot): its evidence says it was closed cleanly, so that the writer
+ * that opens it next believes it (and may start from a state snapshot)
+ * instead of rebuilding it. TMS_E_IO with why. */
+tms_err tms_store_adopt_copy(const char *dir, char *why, size_t whylen);
 
 /* ---- transactions (store_txn.c) --------------------------------------------- */
 
