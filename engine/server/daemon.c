@@ -539,6 +539,29 @@ static void close_any(uv_handle_t *h, void *arg)
     if (!uv_is_closing(h))
         uv_close(h, NULL);
 }
+/* What a long open is doing (tms_engine_progress_fn): at each phase's start
+ * and every 5 s within one, systemd (Type=notify) is asked for 60 s more of
+ * its start timeout (EXTEND_TIMEOUT_USEC) and told the phase (STATUS), and
+ * the log says it. */
+typedef struct opening {
+    uint64_t last_ns;
+    char phase[16];
+} opening;
+
+static void open_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+{
+    opening *o = ctx;
+    uint64_t now = now_ns();
+    if (!strcmp(o->phase, phase) && now - o->last_ns < 5000000000u)
+        return;
+    snprintf(o->phase, sizeof o->phase, "%s", phase);
+    o->last_ns = now;
+    sd_notifyf(0, "EXTEND_TIMEOUT_USEC=60000000\nSTATUS=opening: %s %llu of %llu", phase, (unsigned long long)done,
+               (unsigned long long)total);
+    daemon_log("info", "msg=opening phase=%s done=%llu total=%llu", phase, (unsigned long long)done,
+               (unsigned long long)total);
+}
+
 
 int tms_daemon_run(const tms_daemon_options *opt)
 {
@@ -560,8 +583,11 @@ int tms_daemon_run(const tms_daemon_options *opt)
     if (!opt->socket_path)
         tms_data_path(sock, sizeof sock, opt->data_dir, "tmsd.sock");
     tms_engine_options eo = {0};
+    opening op = {0};
     eo.defer_growth = 1;
     eo.map_bytes = opt->map_bytes;
+    eo.progress = open_progress;   /* a long fold or rebuild is not killed by the unit's start timeout */
+    eo.progress_ctx = &op;
     if (opt->token_file && tms_token_read(opt->token_file, d.token, sizeof d.token, &d.token_len, why, sizeof why)) {
         fprintf(stderr, "tmsd: %s\n", why);
         goto done;

@@ -159,5 +159,35 @@ def case_options(d):
     check("... and one at the clean stop", len(snaps(data)) == 1, snaps(data))
 
 
-run_cases(case_running_snapshots_and_kill9, case_submits_go_on_while_a_snapshot_is_written, case_options)
+def case_open_progress(d):
+    """A long open tells systemd (Type=notify) how far it is and asks for more start time (EXTEND_TIMEOUT_USEC)
+    before READY=1, at each phase: the screen, the fold (from a snapshot or not), the tree; the log says it."""
+    import socket
+    data = os.path.join(d, "data")
+    run(TMSCTL, "--data", data, "submit", stdin=commands("acme", 50))
+    notify = os.path.join(d, "notify")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(notify)
+    ns.settimeout(10)
+    log = open(os.path.join(d, "tmsd.log"), "ab")
+    p = subprocess.Popen([TMSD, "--data", data, "--socket", os.path.join(d, "s.sock")], stdout=log, stderr=log,
+                         env=dict(os.environ, NOTIFY_SOCKET=notify))
+    got = []
+    try:
+        while not any("READY=1" in m for m in got):
+            got.append(ns.recv(4096).decode())
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+    before = got[:-1]
+    phases = [m.split("STATUS=opening: ")[1].split()[0] for m in before if "EXTEND_TIMEOUT_USEC=60000000" in m]
+    check("before READY=1: EXTEND_TIMEOUT_USEC with the phase, for the screen, the fold and the tree",
+          phases[:1] == ["screen"] and "fold" in phases and phases[-1] == "tree", got)
+    text = open(os.path.join(d, "tmsd.log")).read()
+    check("... and the log says each phase", "msg=opening phase=fold" in text and "msg=opening phase=tree" in text,
+          text[-600:])
+
+
+run_cases(case_running_snapshots_and_kill9, case_submits_go_on_while_a_snapshot_is_written, case_options,
+          case_open_progress)
 finish()

@@ -19,6 +19,14 @@
 
 typedef struct tms_engine tms_engine;
 
+/* A long open says how far it is (tms_engine_options.progress): phase is
+ * "screen" (the projection read whole), "fold" (done: the seq reached, total:
+ * the log's last seq; called at its start and every 65536 records), "rebuild"
+ * (the projection rebuilt from the state), "tree" (the Merkle tree opened, or
+ * rebuilt from the log). Called on the opening thread; it must not call the
+ * engine. */
+typedef void (*tms_engine_progress_fn)(void *ctx, const char *phase, uint64_t done, uint64_t total);
+
 typedef struct tms_engine_options {
     uint64_t segment_bytes;       /* log segment size; 0 = default */
     const tms_log_io *io;         /* log fault injection; NULL = libc */
@@ -31,6 +39,8 @@ typedef struct tms_engine_options {
     const char *accept_loss;      /* the operator's reason for accepting records missing from the log
                                      (tmsctl accept-loss): the open appends an AcknowledgeLoss record with
                                      the evidence; NULL = refuse to open when records are missing */
+    tms_engine_progress_fn progress;   /* NULL = none */
+    void *progress_ctx;
 } tms_engine_options;
 
 /* One command of a batch and its outcome. */
