@@ -541,10 +541,10 @@ static void close_any(uv_handle_t *h, void *arg)
 }
 /* What a long open is doing (tms_engine_progress_fn): at each phase's start
  * and every 5 s within one, systemd (Type=notify) is asked for 60 s more of
- * its start timeout (EXTEND_TIMEOUT_USEC) and told the phase (STATUS), and
- * the log says it. */
+ * its start timeout (EXTEND_TIMEOUT_USEC) and told the phase (STATUS); once
+ * the open has taken 2 s the log says it too. */
 typedef struct opening {
-    uint64_t last_ns;
+    uint64_t start_ns, last_ns;
     char phase[16];
 } opening;
 
@@ -552,14 +552,17 @@ static void open_progress(void *ctx, const char *phase, uint64_t done, uint64_t 
 {
     opening *o = ctx;
     uint64_t now = now_ns();
+    if (!o->start_ns)
+        o->start_ns = now;
     if (!strcmp(o->phase, phase) && now - o->last_ns < 5000000000u)
         return;
     snprintf(o->phase, sizeof o->phase, "%s", phase);
     o->last_ns = now;
     sd_notifyf(0, "EXTEND_TIMEOUT_USEC=60000000\nSTATUS=opening: %s %llu of %llu", phase, (unsigned long long)done,
                (unsigned long long)total);
-    daemon_log("info", "msg=opening phase=%s done=%llu total=%llu", phase, (unsigned long long)done,
-               (unsigned long long)total);
+    if (now - o->start_ns >= 2000000000u)   /* a quick open (or one refused at once) says nothing */
+        daemon_log("info", "msg=opening phase=%s done=%llu total=%llu", phase, (unsigned long long)done,
+                   (unsigned long long)total);
 }
 
 

@@ -338,6 +338,7 @@ static tms_err refold(tms_engine *e, level *l, const tms_snapshot_meta *m, tms_r
              l->differs ? "" : res->msg, l->differs ? "" : ")");
     tms_snapshot_set_aside(e->dir, m->seq);
     tms_txn_abort(l->tx);
+    tms_history_writer_discard(&l->hw);
     tms_state_free(e->state);
     if (!(e->state = tms_state_new()))
         return TMS_E_NOMEM;
@@ -393,8 +394,7 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
     memcpy(e->head, res.head, TMS_HASH_LEN);
 out:
     tms_txn_abort(l.tx);   /* NULL once level_end or judge_loss took it */
-    tms_txn_abort(l.hw.tx);   /* NULL unless the open failed during the fold */
-    tms_history_batch_free(&l.hw.batch);
+    tms_history_writer_discard(&l.hw);   /* nothing left unless the open failed during the fold */
     return err;
 }
 

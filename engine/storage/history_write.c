@@ -324,7 +324,19 @@ static tms_err apply_one(tms_txn *tx, rd *r)
 
 tms_err tms_history_apply(tms_txn *tx, const tms_history_batch *b)
 {
-    rd r = {b->buf, b->buf + b->len};
+    return tms_history_apply_from(tx, b, 0);
+}
+
+size_t tms_history_batch_size(const tms_history_batch *b)
+{
+    return b->len;
+}
+
+tms_err tms_history_apply_from(tms_txn *tx, const tms_history_batch *b, size_t from)
+{
+    if (b->err || from >= b->len)
+        return b->err;
+    rd r = {b->buf + from, b->buf + b->len};
     tms_err err = b->err;
     while (!err && r.p < r.end)
         err = apply_one(tx, &r);

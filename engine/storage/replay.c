@@ -227,24 +227,90 @@ tms_err tms_history_locate_frame(tms_txn *tx, const tms_fold_event *ev)
 
 #define HISTORY_CHUNK 20000   /* records per write transaction: bounds LMDB's dirty pages */
 
+/* Begin the chunk's transaction; the first chunk also empties the index. */
+static tms_err chunk_begin(tms_history_writer *w)
+{
+    tms_err err = tms_txn_begin(w->st, 1, &w->tx);
+    if (!err && !w->started && (err = tms_history_clear(w->tx))) {
+        tms_txn_abort(w->tx);
+        w->tx = NULL;
+    }
+    return err;
+}
+
+/* The map filled: the chunk aborted, the map grown, the chunk written again
+ * from its kept operations and locators. At a chunk boundary: no other
+ * transaction of the store is open (the fold's caller holds none). */
+static tms_err chunk_regrow(tms_history_writer *w)
+{
+    tms_err err;
+    tms_txn_abort(w->tx);
+    w->tx = NULL;
+    w->applied = 0;
+    if ((err = tms_store_grow(w->st)) || (err = chunk_begin(w)))
+        return err;
+    w->grown++;
+    if ((err = tms_history_apply_from(w->tx, &w->batch, 0)))
+        return err;
+    w->applied = tms_history_batch_size(&w->batch);
+    for (size_t i = 0; !err && i < w->nlocs; i++)
+        err = tms_history_locate(w->tx, w->locs[i].seq, w->locs[i].seg, w->locs[i].off);
+    return err;
+}
+
+/* The record's operations (already in the batch) and its locator, when due, into the chunk. */
+static tms_err chunk_write(tms_history_writer *w, const tms_fold_event *ev)
+{
+    const tms_log_record *lr = ev->frame;
+    tms_err err = tms_history_apply_from(w->tx, &w->batch, w->applied);
+    if (err)
+        return err;
+    w->applied = tms_history_batch_size(&w->batch);
+    if (!lr || (lr->seq % TMS_LOCATE_EVERY != 1 && lr->offset != TMS_LOG_SEGMENT_HEADER))
+        return TMS_OK;
+    if (w->nlocs == w->caplocs) {
+        size_t cap = w->caplocs ? 2 * w->caplocs : 64;
+        tms_history_frame_at *p = realloc(w->locs, cap * sizeof *p);
+        if (!p)
+            return TMS_E_NOMEM;
+        w->locs = p;
+        w->caplocs = cap;
+    }
+    w->locs[w->nlocs] = (tms_history_frame_at){lr->seq, strtoull(lr->segment, NULL, 10), lr->offset};
+    return tms_history_locate(w->tx, lr->seq, w->locs[w->nlocs++].seg, lr->offset);
+}
+
+/* Commit the chunk (growing the map when the commit itself finds it full). */
+static tms_err chunk_commit(tms_history_writer *w)
+{
+    tms_err err;
+    while ((err = tms_txn_commit(w->tx)) == TMS_E_MAPFULL) {
+        w->tx = NULL;
+        if ((err = chunk_regrow(w)))
+            break;
+    }
+    w->tx = NULL;
+    if (!err) {
+        w->started = 1;
+        w->in_tx = 0;
+        w->applied = 0;
+        w->nlocs = 0;
+        tms_history_batch_clear(&w->batch);
+    }
+    return err;
+}
+
 tms_err tms_history_writer_add(tms_history_writer *w, const tms_fold_event *ev)
 {
     if (w->err)
         return w->err;
-    if (!w->tx && (w->err = tms_txn_begin(w->st, 1, &w->tx)))
+    if (!w->tx && (w->err = chunk_begin(w)))
         return w->err;
-    if (!w->started && !(w->err = tms_history_clear(w->tx)))
-        w->started = 1;
-    tms_history_batch_clear(&w->batch);
-    if (!w->err && !(w->err = tms_history_record(&w->batch, ev->state, ev->rec->seq, ev->rec->time, ev->effects,
-                                                   ev->neffects)) &&
-        !(w->err = tms_history_apply(w->tx, &w->batch)))
-        w->err = tms_history_locate_frame(w->tx, ev);
-    if (!w->err && ++w->in_tx >= HISTORY_CHUNK) {
-        w->err = tms_txn_commit(w->tx);
-        w->tx = NULL;
-        w->in_tx = 0;
-    }
+    if (!(w->err = tms_history_record(&w->batch, ev->state, ev->rec->seq, ev->rec->time, ev->effects, ev->neffects)))
+        while ((w->err = chunk_write(w, ev)) == TMS_E_MAPFULL && (w->err = chunk_regrow(w)) == TMS_OK)
+            ;   /* regrow rewrote the chunk, this record's operations and locator too */
+    if (!w->err && ++w->in_tx >= HISTORY_CHUNK)
+        w->err = chunk_commit(w);
     if (w->err) {
         tms_txn_abort(w->tx);
         w->tx = NULL;
@@ -255,17 +321,23 @@ tms_err tms_history_writer_add(tms_history_writer *w, const tms_fold_event *ev)
 tms_err tms_history_writer_end(tms_history_writer *w, uint64_t seq)
 {
     if (!w->err && !w->tx)
-        w->err = tms_txn_begin(w->st, 1, &w->tx);
-    if (!w->err && !w->started && !(w->err = tms_history_clear(w->tx)))
-        w->started = 1;   /* an empty log: an empty index */
-    if (!w->err && !(w->err = tms_history_mark(w->tx, seq))) {
-        w->err = tms_txn_commit(w->tx);
-        w->tx = NULL;
-    }
+        w->err = chunk_begin(w);   /* an empty log: an empty index */
+    while (!w->err && (w->err = tms_history_mark(w->tx, seq)) == TMS_E_MAPFULL)
+        w->err = chunk_regrow(w);
+    if (!w->err)
+        w->err = chunk_commit(w);
+    tms_history_writer_discard(w);
+    return w->err;
+}
+
+void tms_history_writer_discard(tms_history_writer *w)
+{
     tms_txn_abort(w->tx);
     w->tx = NULL;
     tms_history_batch_free(&w->batch);
-    return w->err;
+    free(w->locs);
+    w->locs = NULL;
+    w->nlocs = w->caplocs = 0;
 }
 
 static tms_err history_add(void *ctx, const tms_fold_event *ev)
@@ -275,24 +347,19 @@ static tms_err history_add(void *ctx, const tms_fold_event *ev)
 
 tms_err tms_history_rebuild(tms_store *st, const char *logdir, tms_replay_result *res)
 {
-    for (;;) {   /* a full map: grow it and fold again (the map doubles: a few rounds at most) */
-        tms_state *state = tms_state_new();
-        tms_history_writer w = {st, NULL, 0, 0, TMS_OK, {NULL, 0, 0, TMS_OK}};
-        tms_replay_opts o = {0};
-        tms_err err = TMS_E_NOMEM;
-        o.on_effects = history_add;
-        o.ctx = &w;
-        o.chain = TMS_LOG_ITER_CHAIN_ON_THREAD;
-        if (state && (err = tms_fold(state, logdir, &o, res)) == TMS_OK)
-            err = tms_history_writer_end(&w, res->last_seq);
-        else
-            tms_txn_abort(w.tx);
-        tms_history_batch_free(&w.batch);   /* the end freed it, or the fold stopped before */
-        tms_state_free(state);
-        if (err == TMS_E_MAPFULL && (err = tms_store_grow(st)) == TMS_OK)
-            continue;
-        if (err && !res->msg[0])
-            snprintf(res->msg, sizeof res->msg, "as-of index: %s", tms_strerror(err));
-        return err;
-    }
+    tms_state *state = tms_state_new();
+    tms_history_writer w = {.st = st};
+    tms_replay_opts o = {0};
+    tms_err err = TMS_E_NOMEM;
+    o.on_effects = history_add;
+    o.ctx = &w;
+    o.chain = TMS_LOG_ITER_CHAIN_ON_THREAD;
+    if (state && (err = tms_fold(state, logdir, &o, res)) == TMS_OK)
+        err = tms_history_writer_end(&w, res->last_seq);   /* one pass: a full map grows at a chunk's boundary */
+    tms_history_writer_discard(&w);
+    tms_state_free(state);
+    res->passes = 1;
+    if (err && !res->msg[0])
+        snprintf(res->msg, sizeof res->msg, "as-of index: %s", tms_strerror(err));
+    return err;
 }

@@ -42,6 +42,11 @@ tms_err tms_history_record(tms_history_batch *b, const tms_state *st, uint64_t s
 /* Write b into tx, in order. A version equal to the entity's previous one
  * is not written again. TMS_OK or a store error (TMS_E_MAPFULL ...). */
 tms_err tms_history_apply(tms_txn *tx, const tms_history_batch *b);
+/* The same for the operations of b from byte `from` on (a batch that
+ * grows record by record, written as it grows). */
+tms_err tms_history_apply_from(tms_txn *tx, const tms_history_batch *b, size_t from);
+/* The bytes of operations b holds (where the next record's will start). */
+size_t tms_history_batch_size(const tms_history_batch *b);
 
 /* The index is complete up to seq (in tx). */
 tms_err tms_history_mark(tms_txn *tx, uint64_t seq);

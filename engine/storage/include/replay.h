@@ -54,6 +54,7 @@ typedef struct tms_replay_result {
     int64_t last_time;               /* time of that record (0 if none) */
     uint8_t head[TMS_HASH_LEN];      /* chain head at last_seq */
     char msg[512];                   /* what went wrong, when not TMS_OK */
+    unsigned passes;                 /* tms_history_rebuild: folds made (1: the map grew in place) */
 } tms_replay_result;
 
 /* Apply one record to st: the rules (verdict, effects), then the
@@ -78,19 +79,30 @@ tms_err tms_projection_rebuild(tms_store *st, const tms_state *state, uint64_t s
 /* Writing the as-of index (history.h) while a fold goes on: records are
  * added in order, in write transactions of a bounded size committed as
  * they fill; the first add empties the index. Used by the engine's open
- * and by tms_history_rebuild. */
+ * and by tms_history_rebuild. The open chunk's operations are kept until it
+ * commits: when LMDB's map fills, the chunk is aborted, the map grown and
+ * the chunk written again, so the fold goes on (it never starts over). */
+typedef struct tms_history_frame_at {
+    uint64_t seq, seg, off;
+} tms_history_frame_at;
 typedef struct tms_history_writer {
     tms_store *st;
     tms_txn *tx;          /* private: the open chunk */
     uint64_t in_tx;       /* private: records in it */
-    int started;          /* private: the index was emptied */
+    int started;          /* private: the emptying of the index is committed */
     tms_err err;          /* read-only: the first failure (then later adds do nothing) */
-    tms_history_batch batch;   /* private: one record's operations */
+    tms_history_batch batch;   /* private: the open chunk's operations */
+    size_t applied;       /* private: bytes of batch written into tx */
+    tms_history_frame_at *locs;   /* private: the open chunk's frame locators */
+    size_t nlocs, caplocs;
+    unsigned grown;       /* read-only: times the map was grown */
 } tms_history_writer;
 tms_err tms_history_writer_add(tms_history_writer *w, const tms_fold_event *ev);
-/* Commit the last chunk with the mark at seq, or abort it when a write
- * failed: returns w->err (TMS_E_MAPFULL: grow the map and rebuild). */
-tms_err tms_history_writer_end(tms_history_writer *w, uint64_t seq);   /* frees the batch */
+/* Commit the last chunk with the mark at seq (growing the map as needed),
+ * or abort it when a write failed: returns w->err. Frees what w holds. */
+tms_err tms_history_writer_end(tms_history_writer *w, uint64_t seq);
+/* Abort and free, after a fold that failed. */
+void tms_history_writer_discard(tms_history_writer *w);
 
 /* Every this many records a fold's index writer keeps a frame locator. */
 #define TMS_LOCATE_EVERY 256
