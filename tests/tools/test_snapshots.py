@@ -166,4 +166,17 @@ r.run("tmsctl", "--data", rr, "submit", stdin=retry)
 rc, v, err = verify(rr)
 r.check("a session of repeated request ids only: the snapshot still verifies (its time is the record's)", rc == 0,
         (v, err))
+
+# a snapshot whose recorded Merkle root alone is wrong (its CRC recomputed): verify says so (check snapshot)
+mr = r.path("mr")
+r.submit(mr, more("mr", 3))
+lastm = verify(mr)[1]["last_seq"]
+msnap = os.path.join(mr, "snapshots", "%020d.snap" % lastm)
+raw = bytearray(open(msnap, "rb").read())
+raw[56] ^= 1   # root[32] at 56
+raw[184:188] = struct.pack("<I", crc32c(bytes(raw[HEADER:]), crc32c(bytes(raw[:184]))))
+open(msnap, "wb").write(bytes(raw))
+rc, v, err = verify(mr)
+r.check("verify: a snapshot's Merkle root that is not the tree's at its seq (check snapshot)",
+        rc == 1 and v.get("check") == "snapshot" and "Merkle root" in v.get("error", ""), (v, err))
 r.finish()

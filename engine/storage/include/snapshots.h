@@ -7,7 +7,7 @@
  * A file, all integers little-endian:
  *   magic "TMSSNAP1" | le32 version (2) | le32 schema version (the writer's
  *   TMS_SCHEMA_VERSION) | le64 seq | head[32] (the log's chain head at seq) |
- *   root[32] (the Merkle tree's root at seq; recorded, not yet checked) |
+ *   root[32] (the Merkle tree's root at seq; tms-audit verify checks it) |
  *   le64 time (record seq's, ns) | digest[32] (BLAKE2b-256 of the state
  *   encoding) | build[16] (the writer's tmsperm version, NUL-padded) | le64
  *   payload length | proj_digest[32] (tms_state_projection_digest of the
