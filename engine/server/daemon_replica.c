@@ -265,6 +265,7 @@ static void after_cb(uv_work_t *w, int status)
     fresh_wake(d);
     watch_pump(d);
     http_wake(d);
+    snapshots_between_groups(d);   /* between two applied batches: the state is the log's */
     replica_maybe_start(d);
     daemon_shutdown_check(d);
 }
@@ -413,10 +414,27 @@ int replica_start(server *d, char *why, size_t whylen)
     return 0;
 }
 
+/* The replication threads' log lines (nats_options.h), through tmsd's logger:
+ * the message and every value quoted, a value that needs no quotes left bare. */
+static void replication_log(const char *level, const char *msg, const char *const *kv)
+{
+    char line[1400], q[700];
+    size_t o = (size_t)snprintf(line, sizeof line, "msg=\"%s\"", log_quote(q, sizeof q, msg));
+    for (size_t i = 0; kv && kv[i] && kv[i + 1] && o < sizeof line; i += 2) {
+        const char *v = kv[i + 1];
+        int bare = *v && !v[strcspn(v, " \"\\=")];
+        for (const unsigned char *p = (const unsigned char *)v; bare && *p; p++)
+            bare = *p > 0x20 && *p != 0x7f;
+        o += (size_t)snprintf(line + o, sizeof line - o, bare ? " %s=%s" : " %s=\"%s\"", kv[i],
+                              bare ? v : log_quote(q, sizeof q, v));
+    }
+    daemon_log(level, "%s", line);
+}
+
 tms_nats_options daemon_nats_options(const tms_daemon_options *o)
 {
     return (tms_nats_options){o->nats_creds, o->nats_nkey_seed, o->nats_user, o->nats_password_file,
-                              o->nats_token_file, o->nats_ca, o->nats_cert, o->nats_key};
+                              o->nats_token_file, o->nats_ca, o->nats_cert, o->nats_key, replication_log};
 }
 
 int replica_busy(const server *d)
@@ -458,10 +476,21 @@ json_t *replica_status(server *d)
     memset(&st, 0, sizeof st);
     if (d->replica->f)
         tms_follower_status(d->replica->f, &st);
-    /* applied: what readers see (the worker may be appending) */
-    return json_pack("{s:s,s:I,s:I,s:b,s:b,s:s}", "of", d->opt.replica_of, "applied", (json_int_t)projection_seq(d),
-                     "received", (json_int_t)st.received, "connected", st.connected, "stopped", st.stopped, "error",
-                     st.error);
+    /* applied: what readers see (the worker may be appending); behind: what the stream holds beyond it */
+    return json_pack("{s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:s}", "of", d->opt.replica_of, "applied",
+                     (json_int_t)projection_seq(d), "received", (json_int_t)st.received, "stream_seq",
+                     (json_int_t)(st.stream_seq > st.received ? st.stream_seq : st.received), "behind",
+                     (json_int_t)replica_behind(d), "connected", st.connected, "stopped", st.stopped, "error", st.error);
+}
+
+uint64_t replica_behind(server *d)
+{
+    tms_follow_status st;
+    if (!d->replica || !d->replica->f)
+        return 0;
+    tms_follower_status(d->replica->f, &st);
+    uint64_t reach = st.stream_seq > st.received ? st.stream_seq : st.received, applied = projection_seq(d);
+    return reach > applied ? reach - applied : 0;
 }
 
 int replica_verified(server *d, uint64_t *seq, const char **key)

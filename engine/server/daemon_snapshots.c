@@ -5,8 +5,9 @@
  * that the next open, after a crash too, folds only the records after it.
  *
  * Never in an acknowledgement's way: the fork is made on the loop thread
- * between two groups (no group or replicated batch is being applied, so the
- * child's copy of the state is the state after the log's last record), and
+ * between two groups, or on a replica between two applied batches (nothing
+ * is being applied, so the child's copy of the state is the state after the
+ * log's last record), and
  * the child encodes and writes at a lower priority while submits go on. A
  * libuv worker waits for the child. One child at a time; a stop waits for
  * it (the loop runs until the wait returns), then the engine's close writes
@@ -119,8 +120,8 @@ int snapshots_start(server *d, char *why, size_t whylen)
 {
     snapshotter *s;
     uint64_t ms = d->opt.snapshot_interval_ms ? d->opt.snapshot_interval_ms : DEFAULT_INTERVAL_MS;
-    if (d->opt.snapshot_interval_ms == TMS_SNAPSHOTS_OFF || d->opt.replica_of)
-        return 0;   /* off: only the clean stop's (a replica writes its snapshots at a stop too) */
+    if (d->opt.snapshot_interval_ms == TMS_SNAPSHOTS_OFF)
+        return 0;   /* off: only the clean stop's */
     if (!(s = calloc(1, sizeof *s)))
         return snprintf(why, whylen, "out of memory"), -1;
     s->d = d;

@@ -254,6 +254,39 @@ def test_forged_record_and_a_lost_start(d):
         nats.kill()
 
 
+def test_a_replica_writes_snapshots(d):
+    """A replica writes running snapshots too (between two applied batches); after kill -9 it restarts from the
+    newest and follows on, with the leader's head."""
+    nats = Nats(d)
+    nats.start()
+    leader = Node(d, "leader", nats, "--publish").start()
+    rep = Node(d, "rs", nats, "--replica-of")
+    rep.start_extra = ["--snapshot-interval", "0.1", "--snapshot-records", "20"]
+    rep.start()
+    acked = set()
+    try:
+        last = fill_and_publish(leader, acked, 200)
+        check("the replica follows", caught_up(rep, last), rep.status())
+        ok = wait_for(lambda: (rep.status().get("snapshots") or {}).get("written", 0) >= 1, 20)
+        st = rep.status().get("snapshots")
+        check("the replica writes a snapshot while it follows", ok and st["error"] is None, st)
+        snap = st["seq"]
+        rep.kill()
+        submit_some(leader, acked, 3000, 30)
+        rep.start()
+        log = open(os.path.join(d, "rs.log")).read()
+        started = [l for l in log.splitlines() if "msg=started" in l][-1]
+        check("after kill -9 it starts from its newest snapshot", ("from_snapshot=%d" % snap) in started, started)
+        lead = leader.status()
+        check("... and follows on, with the leader's head", caught_up(rep, lead["last_seq"]) and
+              rep.status()["head"] == lead["head"], (rep.status(), lead))
+        check("rs stops", rep.stop() == 0)
+    finally:
+        rep.kill()
+        leader.kill()
+        nats.kill()
+
+
 def test_a_replica_starts_from_a_backup(d):
     nats = Nats(d)
     nats.start()
@@ -338,7 +371,7 @@ def main():
         print("FAIL nats-server is not installed (scripts/bootstrap installs it)")
         sys.exit(1)
     for t in (test_leader_and_two_replicas, test_forged_record_and_a_lost_start, test_a_replica_starts_from_a_backup,
-              test_a_nats_cluster_with_one_node_killed):
+              test_a_replica_writes_snapshots, test_a_nats_cluster_with_one_node_killed):
         d = tempfile.mkdtemp(prefix="tms-replica-")
         try:
             t(d)
