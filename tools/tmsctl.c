@@ -13,6 +13,7 @@
 #include "tool_common.h"
 #include "tool_trust.h"
 #include "tool_lookup.h"
+#include "tool_target.h"
 #include "wire.h"
 #include <errno.h>
 #include <getopt.h>
@@ -431,6 +432,11 @@ static const tool_cmd commands[] = {
 static const tool_usage usage = {
     "usage: tmsctl --data DIR COMMAND ...                  (embedded: works on DIR directly)\n"
     "       tmsctl --connect ADDR [--token-file F] COMMAND ...  (through tmsd: socket path or HOST:PORT)\n"
+    "       tmsctl COMMAND ...      (through tmsd at $TMS_CONNECT, else at " TMS_PACKAGED_SOCKET " when it exists)\n"
+    "\n"
+    "The options before COMMAND are --data, --connect and --token-file (--name VALUE or --name=VALUE);\n"
+    "a flag wins over the environment: TMS_CONNECT=ADDR stands for --connect ADDR when neither --data\n"
+    "nor --connect is given, TMS_TOKEN_FILE=F for --token-file F when going through tmsd.\n"
     "\n",
     30,
     "\n"
@@ -444,43 +450,34 @@ static const tool_usage usage = {
 
 int main(int argc, char **argv)
 {
-    const char *connect = NULL, *token_file = NULL;
-    char token[256] = "", why[512];
-    static const struct option lo[] = {{"data", required_argument, NULL, 'd'}, {"connect", required_argument, NULL, 'c'},
-                                       {"token-file", required_argument, NULL, 't'}, {NULL, 0, NULL, 0}};
-    int c, at = 1;
+    tool_target t = {0};
+    char token[256] = "", why[600];
     tool_prog = "tmsctl";
-    opterr = 0;
-    /* the global options, up to the command ("+": getopt stops at the first
-       word that is not one of them, which tool_dispatch then reads) */
-    while ((at = optind, c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
-        if (c == 'd')
-            data_dir = optarg;
-        else if (c == 'c')
-            connect = optarg;
-        else if (c == 't')
-            token_file = optarg;
-        else {
-            optind = at;   /* not a global option (--help, --version, a command's option): the command's to read */
-            break;
-        }
-    }
-    int i = optind;
+    /* the global options, up to the command, which tool_dispatch then reads */
+    int i = tool_target_options(argc, argv, &t);
+    if (i < 0)
+        return TOOL_ERROR;
+    data_dir = t.data;
     /* tool_dispatch sees argv[i] as the command. No command, or --help: the
-     * usage, before the options are checked (also COMMAND --help); an
-     * unknown command is told only once they were (and tmsd was reached). */
+     * usage, before the target is looked for (also COMMAND --help); an
+     * unknown command is told only once it was (and tmsd was reached). */
     int help = i >= argc || !strcmp(argv[i], "--version") || !strcmp(argv[i], "names");
     for (int k = i; k < argc; k++)
         help |= tool_is_help(argv[k]);
     if (help)
         return tool_dispatch(commands, argc - i + 1, argv + i - 1, &usage);
-    if (!data_dir && !connect)
-        return fail("%s", "--data DIR or --connect ADDR is required");
+    if (tool_target_resolve(&t, TMS_PACKAGED_SOCKET))
+        return TOOL_ERROR;
     size_t token_len;
-    if (token_file && tms_token_read(token_file, token, sizeof token, &token_len, why, sizeof why))
+    if (t.token_file && tms_token_read(t.token_file, token, sizeof token, &token_len, why, sizeof why))
         return fail("%s", why);
-    if (connect && tms_client_connect(connect, token[0] ? token : NULL, &client, why, sizeof why))
-        return fail("%s", why);
+    if (t.connect && tms_client_connect(t.connect, token[0] ? token : NULL, &client, why, sizeof why)) {
+        if (strcmp(t.connect_from, "--connect"))   /* an address the command line did not give: say whence */
+            fprintf(stderr, "tmsctl: %s (the address of %s)\n", why, t.connect_from);
+        else
+            fprintf(stderr, "tmsctl: %s\n", why);
+        return TOOL_ERROR;
+    }
     int rc = tool_dispatch(commands, argc - i + 1, argv + i - 1, &usage);
     tms_client_close(client);
     return rc;

@@ -18,8 +18,9 @@ static const char usage[] =
     "usage: tmsd --data DIR [--socket PATH] [--listen HOST:PORT] [--http HOST:PORT] [--metrics HOST:PORT]\n"
     "            [--token-file FILE] [--principals FILE] [--tcp-lookups-need-token] [--max-connections N]\n"
     "            [--max-tcp-connections N] [--max-http-per-peer N] [--hello-timeout SECONDS]\n"
-    "            [--max-buffered-bytes N] [--max-frame-bytes N] [--publish URL | --replica-of URL] [--stream NAME]\n"
-    "            [--snapshot-interval S] [--snapshot-records N]\n"
+    "            [--max-buffered-bytes N] [--max-frame-bytes N] [--publish URL | --replica-of URL]\n"
+    "            [--stream NAME] [--ready-max-lag N]\n"
+    "            [--snapshot-interval S] [--snapshot-records N] [--ack-after local|stream [--stream-timeout S]]\n"
     "            [--idle-timeout SECONDS] [--idle-exit SECONDS]\n"
     "            [--signing-key FILE [--checkpoint-interval S] [--witness URL --witness-key VKEY]...]\n"
     "            [--leader-key VKEY] [--nats-creds FILE | --nats-nkey FILE | --nats-user NAME\n"
@@ -29,10 +30,12 @@ static const char usage[] =
     "  --data DIR              data directory (log, projections); created if absent\n"
     "  --socket PATH           Unix socket (default DIR/tmsd.sock, mode 0660); '' for none\n"
     "  --listen HOST:PORT      also listen on TCP (lookups open; submit needs the token)\n"
-    "  --metrics HOST:PORT     Prometheus text metrics over HTTP (GET /metrics only)\n"
-    "  --http HOST:PORT        the HTTP/JSON API (SPEC section 9: /v1/check, /v1/show, /v1/visible,\n"
-    "                          /v1/submit, /v1/status, /v1/watch, /metrics); credentials as TCP's\n"
-    "                          (Authorization: Bearer TOKEN); not loopback: needs credentials\n"
+    "  --metrics HOST:PORT     Prometheus text metrics over HTTP (GET /metrics), and the probes\n"
+    "                          GET /healthz and GET /readyz; no credentials\n"
+    "  --http HOST:PORT        the HTTP/JSON API (/v1/check, /v1/show, /v1/visible, /v1/submit,\n"
+    "                          /v1/status, /v1/watch, /metrics, ...; GET /v1/openapi.yaml describes\n"
+    "                          every route); credentials as TCP's (Authorization: Bearer TOKEN); not\n"
+    "                          loopback: needs credentials. /healthz, /readyz need none\n"
     "  --token-file FILE       the token TCP clients present in hello (16+ characters)\n"
     "  --principals FILE       who may do what: {\"principals\": [{\"name\", \"uid\" | \"token_file\",\n"
     "                          \"rights\": [lookup, submit, admin], \"tenants\": [ids or \"*\"]}]}\n"
@@ -59,7 +62,12 @@ static const char usage[] =
     "  --replica-of URL        be a replica of the leader publishing to NATS JetStream there: follow\n"
     "                          its stream from this log's last seq + 1, check and apply every record;\n"
     "                          lookups are served, submits refused (E_REPLICA)\n"
+    "  --ready-max-lag N       (replica) GET /readyz answers 503 while the stream holds more than N\n"
+    "                          records this replica has not applied (default 1000)\n"
     "  --stream NAME           the JetStream stream (default tms; subject NAME.log)\n"
+    "  --ack-after stream      (with --publish) answer a submit only once its records are durable here\n"
+    "                          and stored by the stream; otherwise E_NOT_STORED (default: local)\n"
+    "  --stream-timeout S      ... after S seconds without the stream storing them (default 10)\n"
     "  --signing-key FILE      the log's private key (tms-audit keygen): sign a checkpoint (C2SP\n"
     "                          tlog-checkpoint) whenever records were added, kept in DIR/checkpoints;\n"
     "                          with --publish, one with every published batch\n"
@@ -183,7 +191,8 @@ int main(int argc, char **argv)
         {"signing-key", required_argument, NULL, 0}, {"checkpoint-interval", required_argument, NULL, 0},
         {"witness", required_argument, NULL, 0}, {"witness-key", required_argument, NULL, 0},
         {"leader-key", required_argument, NULL, 0}, {"snapshot-interval", required_argument, NULL, 0},
-        {"snapshot-records", required_argument, NULL, 0},
+        {"snapshot-records", required_argument, NULL, 0}, {"ack-after", required_argument, NULL, 0},
+        {"stream-timeout", required_argument, NULL, 0}, {"ready-max-lag", required_argument, NULL, 0},
         {"nats-creds", required_argument, NULL, 0}, {"nats-nkey", required_argument, NULL, 0},
         {"nats-user", required_argument, NULL, 0}, {"nats-password-file", required_argument, NULL, 0},
         {"nats-token-file", required_argument, NULL, 0}, {"nats-ca", required_argument, NULL, 0},
@@ -268,10 +277,23 @@ int main(int argc, char **argv)
             if (ms < 0 || ms > 86400000)
                 return bad_value(a, v, "a number of seconds, at most a day (0: only at a clean stop)");
             o.snapshot_interval_ms = ms ? (unsigned)ms : TMS_SNAPSHOTS_OFF;
+        } else if (!strcmp(a, "--ack-after")) {
+            if (strcmp(v, "local") && strcmp(v, "stream"))
+                return bad_value(a, v, "local (the log's fdatasync) or stream (and stored by the stream)");
+            o.ack_after_stream = !strcmp(v, "stream");
+        } else if (!strcmp(a, "--stream-timeout")) {
+            long long ms = seconds_ms(v);
+            if (ms <= 0 || ms > 3600000)
+                return bad_value(a, v, "a number of seconds above 0, at most an hour");
+            o.stream_ack_timeout_ms = (unsigned)ms;
         } else if (!strcmp(a, "--snapshot-records")) {
             if (number(v, 1, 1ull << 40, &n))
                 return bad_value(a, v, "a number of records from 1");
             o.snapshot_records = n;
+        } else if (!strcmp(a, "--ready-max-lag")) {
+            if (number(v, 1, 1ull << 40, &n))
+                return bad_value(a, v, "a number of records from 1");
+            o.ready_max_lag = n;
         } else if (!strcmp(a, "--map-bytes")) {
             if (number(v, 65536, 1ull << 40, &n))
                 return bad_value(a, v, "a byte count from 65536 to 1 TiB");
@@ -290,12 +312,18 @@ int main(int argc, char **argv)
         return bad("--stream-replicas goes with --publish");
     if (o.publish && o.replica_of)
         return bad("--publish and --replica-of: a tmsd is a leader or a replica");
+    if (o.ack_after_stream && !o.publish)
+        return bad("--ack-after stream goes with --publish");
+    if (o.stream_ack_timeout_ms && !o.ack_after_stream)
+        return bad("--stream-timeout goes with --ack-after stream");
     if (o.checkpoint_interval_ms && !o.signing_key)
         return bad("--checkpoint-interval goes with --signing-key");
     if ((nwit || nwkey) && (!o.signing_key || nwit != nwkey))
         return bad("--witness URL goes with --witness-key VKEY (one each) and --signing-key");
     if (o.leader_key && !o.replica_of)
         return bad("--leader-key goes with --replica-of");
+    if (o.ready_max_lag && !o.replica_of)
+        return bad("--ready-max-lag goes with --replica-of");
     if (o.signing_key && o.replica_of)
         return bad("--signing-key and --replica-of: a replica keeps its leader's checkpoints, it signs none");
     if ((o.nats_creds || o.nats_nkey_seed || o.nats_user || o.nats_password_file || o.nats_token_file || o.nats_ca ||

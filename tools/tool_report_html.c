@@ -230,7 +230,7 @@ static void activity(const json_t *t)
 
 static void rejected(const json_t *t)
 {
-    static const char *const cols[] = {"seq", "time (UTC)", "actor", "command", "target",
+    static const char *const cols[] = {"seq", "time (UTC)", "actor", "principal", "peer", "command", "target",
                                        "error", "message", "origin"};
     const json_t *a;
     char seq[24];
@@ -239,14 +239,16 @@ static void rejected(const json_t *t)
     puts("<h3>Rejected attempts (PCI DSS 10.2/10.3)</h3>");
     if (none(json_object_get(t, "rejected_attempts"), "no rejected attempt in the range"))
         return;
-    thead(cols, "nlllllll");
+    thead(cols, "nlllllllll");
     json_array_foreach(json_object_get(t, "rejected_attempts"), i, a) {
         snprintf(seq, sizeof seq, "%lld", num(a, "seq"));
         tool_report_target(json_object_get(a, "target"), target, sizeof target);
         fputs("<tr class=\"rejected\">", stdout);
         td("n", seq);
         td("t", str(a, "time"));
-        td("c", str(a, "actor"));
+        td("c", str(a, "actor"));       /* who the command says it is ... */
+        td("c", str(a, "principal"));   /* ... who tmsd authenticated, and from where ("-": not recorded) */
+        td("c", str(a, "peer"));
         td(NULL, str(a, "cmd"));
         if (strlen(target) > TARGET_SHOWN) {   /* an AssignRole of thousands of ids: the start, and the whole in a title */
             fputs("<td class=\"c\" title=\"", stdout);

@@ -124,11 +124,12 @@ static int rejected(const json_t *t)
     char seq[24];
     static char target[1 << 20];   /* an AssignRole of 4096 ids of 64 bytes fits whole */
     size_t i;
-    row(rows, 8, "seq", "time", "actor", "command", "target", "error", "origin", "message");
+    /* actor: who the command says it is; principal and peer: who tmsd authenticated, and from where */
+    row(rows, 10, "seq", "time", "actor", "principal", "peer", "command", "target", "error", "origin", "message");
     json_array_foreach(json_object_get(t, "rejected_attempts"), i, a) {
         tool_report_target(json_object_get(a, "target"), target, sizeof target);
-        row(rows, 8, num(a, "seq", seq, sizeof seq), str(a, "time"), str(a, "actor"), str(a, "cmd"), target,
-            str(a, "error"), str(a, "origin"), str(a, "message"));
+        row(rows, 10, num(a, "seq", seq, sizeof seq), str(a, "time"), str(a, "actor"), str(a, "principal"),
+            str(a, "peer"), str(a, "cmd"), target, str(a, "error"), str(a, "origin"), str(a, "message"));
     }
     return puts("\nRejected attempts (PCI DSS 10.2/10.3)") < 0 ? -1 : table(rows);
 }
@@ -151,9 +152,9 @@ static int privileged(const json_t *t)
     json_t *rows = json_array(), *a;
     char seq[24];
     size_t i;
-    row(rows, 8, "seq", "time", "actor", "command", "account", "changed", "before", "after");
+    row(rows, 9, "seq", "time", "actor", "principal", "command", "account", "changed", "before", "after");
     json_array_foreach(json_object_get(t, "privileged_changes"), i, a)
-        row(rows, 8, num(a, "seq", seq, sizeof seq), str(a, "time"), str(a, "actor"), str(a, "command"),
+        row(rows, 9, num(a, "seq", seq, sizeof seq), str(a, "time"), str(a, "actor"), str(a, "by"), str(a, "command"),
             str(a, "subject"), str(a, "change"), str(a, "before"), str(a, "after"));
     return puts("\nPrivileged changes (PCI DSS 10.2)") < 0 ? -1 : table(rows);
 }

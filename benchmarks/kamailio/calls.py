@@ -11,7 +11,8 @@ Three Kamailio instances (same config, CHILDREN workers and 512 MB of
 shared memory each: tm keeps every transaction 5 s after it ends, and a
 measurement is preceded by a 6 s pause so none inherits another's) run side by
 side with one sipp gateway; each measurement is one sipp caller placing
-CALLS calls (INVITE, 200, ACK, BYE through the proxy) from CALLERS
+CALLS calls (INVITE, 200, ACK, BYE through the proxy, from the proxy's
+TRUSTED_PEER: the caller in P-Asserted-Identity, as an SBC sends it) from CALLERS
 extensions that all hold calls.international, at most LIMIT at once, as
 fast as the proxy lets it. Each round measures the three in a rotating
 order; ratios are taken per round. Before the rounds: a caller without the
@@ -24,7 +25,7 @@ usage: benchmarks/kamailio/calls.py   (as root: PostgreSQL runs as user postgres
 environment: BUILD (build-bench)  CALLERS (1000)  CALLS (5000)  LIMIT (100)
   RATE (20000: sipp's ceiling, calls/s)  ROUNDS (5)  CHILDREN (4)  NOBUILD=1  KEEP=1 (keep the logs)
 Markdown on stdout, progress on stderr."""
-import json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
+import hashlib, json, os, shutil, signal, socket, statistics, subprocess, sys, tempfile, time, urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("BUILD", os.path.join(ROOT, "build-bench"))
@@ -37,6 +38,14 @@ CHILDREN = int(os.environ.get("CHILDREN", "4"))
 PGBIN = "/usr/lib/postgresql/15/bin"
 EXAMPLE = os.path.join(ROOT, "examples", "kamailio")
 SIDES = ("tmsd", "none", "sqlops")
+
+
+TRUSTED = "127.0.0.2"   # the measured calls' source: the proxies' TRUSTED_PEER
+
+
+def password(ext):
+    """The digest password of a caller (the proxy authenticates every INVITE: examples/kamailio/README.md)."""
+    return "bench-%s-password" % ext
 
 
 def log(*a):
@@ -98,7 +107,16 @@ class Bench:
             raise SystemExit("calls.py: loading tmsd failed: " + r.stderr[-300:])
         with open(self.path("callers.csv"), "w") as f:
             f.write("SEQUENTIAL\n" + "".join(c + ";\n" for c in self.callers))
-        with open(os.path.join(EXAMPLE, "sipp", "call.xml")) as f:
+        # The proxy authenticates every caller. sipp answers a digest challenge with one account per process
+        # (-au/-ap), so the measured calls come as a trusted SBC sends them (TRUSTED_PEER: the caller in
+        # P-Asserted-Identity, no challenge); the refusal of 1999 below goes through digest authentication.
+        os.mkdir(self.path("dbtext"))
+        shutil.copy(os.path.join(EXAMPLE, "dbtext", "version"), self.path("dbtext", "version"))
+        with open(self.path("dbtext", "subscriber"), "w") as f:
+            f.write(open(os.path.join(EXAMPLE, "dbtext", "subscriber")).readline())
+            f.write("1:1999:acme.example::%s:\n" % hashlib.md5(
+                ("1999:acme.example:%s" % password("1999")).encode()).hexdigest())
+        with open(os.path.join(EXAMPLE, "sipp", "trusted_call.xml")) as f:
             scenario = f.read().replace("[caller]", "[field0]")
         with open(self.path("call_inf.xml"), "w") as f:
             f.write(scenario)
@@ -140,6 +158,7 @@ class Bench:
                                 'SQL_DB="tms=>postgres://postgres:x@127.0.0.1:%d/tms"' % self.pgport]}[side]
             self.spawn(["kamailio", "-DD", "-E", "-f", os.path.join(EXAMPLE, "kamailio.cfg"), "-Y", self.d,
                         "-m", "512", "-A", "LISTEN=udp:127.0.0.1:%d" % port, "-A", "CHILDREN=%d" % CHILDREN,
+                        "-A", 'AUTH_DB="text://%s"' % self.path("dbtext"), "-A", 'TRUSTED_PEER="%s"' % TRUSTED,
                         "-A", 'GATEWAY="sip:127.0.0.1:%d"' % self.gw] + extra, "kamailio-%s.log" % side)
             self.sip[side] = port
         time.sleep(2)
@@ -148,11 +167,13 @@ class Bench:
                 raise SystemExit("calls.py: a proxy or the gateway exited; see " + self.d)
 
     def sipp(self, side, calls, scenario, caller=None, limit=LIMIT):
-        cmd = ["sipp", "127.0.0.1:%d" % self.sip[side], "-sf", scenario, "-s", "0044201234567", "-i", "127.0.0.1",
+        cmd = ["sipp", "127.0.0.1:%d" % self.sip[side], "-sf", scenario, "-s", "0044201234567",
+               "-i", "127.0.0.1" if caller else TRUSTED,
                "-p", str(free_port(socket.SOCK_DGRAM)), "-m", str(calls), "-l", str(limit), "-r", str(RATE),
                "-timeout", "300s", "-timeout_error", "-recv_timeout", "10s", "-nostdin", "-max_socket", "1024", "-trace_err", "-error_file",
                self.path("sipp-%s.err" % side)]
-        cmd += ["-key", "caller", caller] if caller else ["-inf", self.path("callers.csv")]
+        cmd += ["-key", "caller", caller, "-au", caller, "-ap", password(caller)] if caller else \
+            ["-inf", self.path("callers.csv")]
         t0 = time.monotonic()
         r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=400)
         return r.returncode, time.monotonic() - t0
@@ -259,7 +280,7 @@ def main():
         print("\n| ratio per round | min / median / max |\n|---|---|")
         for k, v in ratios.items():
             print("| %s | **%s** |" % (k, spread2(v)))
-        print("\n%d rounds, %d calls each (INVITE, 200, ACK, BYE through the proxy; %d callers; at most %d at once; "
+        print("\n%d rounds, %d calls each (INVITE, 200, ACK, BYE through the proxy from its trusted peer; %d callers; at most %d at once; "
               "sipp ceiling %d calls/s), order rotating per round. Kamailio %s, %d workers per proxy; tmsd's "
               "tmsd_checks_total grew by one per call of the tmsd side." % (
                   ROUNDS, CALLS, CALLERS, LIMIT, RATE, kamailio_version(), CHILDREN))

@@ -16,6 +16,7 @@
 struct tms_follower {
     char url[512], stream[64], subject[80];
     natsOptions *opts;               /* every connection's: URL, credentials, TLS */
+    tms_repl_log_fn log;             /* the owner's logger (NULL: stderr) */
     void (*notify)(void *);
     void *arg;
     pthread_t thread;
@@ -41,8 +42,11 @@ static void set_error(tms_follower *f, int stopped, const char *fmt, ...)
     char text[sizeof f->st.error];
     vsnprintf(text, sizeof text, fmt, ap);
     pthread_mutex_lock(&f->lock);
-    if (strcmp(text, f->st.error) || stopped)   /* a retry that fails the same way is said once */
-        fprintf(stderr, "level=%s msg=\"replica: %s\"\n", stopped ? "error" : "warn", text);
+    if (strcmp(text, f->st.error) || stopped) {   /* a retry that fails the same way is said once */
+        char msg[sizeof text + 16];
+        snprintf(msg, sizeof msg, "replica: %s", text);
+        tms__repl_log(f->log, stopped ? "error" : "warn", msg, NULL);
+    }
     memcpy(f->st.error, text, sizeof text);
     f->st.stopped |= stopped;
     pthread_mutex_unlock(&f->lock);
@@ -86,8 +90,12 @@ static int subscribe(tms_follower *f)
         disconnect(f);
         return -1;
     }
-    uint64_t first = si->State.FirstSeq, msgs = si->State.Msgs;
+    uint64_t first = si->State.FirstSeq, msgs = si->State.Msgs, last = si->State.LastSeq;
     jsStreamInfo_Destroy(si);
+    pthread_mutex_lock(&f->lock);
+    if (last > f->st.stream_seq)   /* how far the stream reaches: a replica's lag (readiness) */
+        f->st.stream_seq = last;
+    pthread_mutex_unlock(&f->lock);
     if (msgs && first > f->next) {
         set_error(f, 1, "stream %s starts at seq %llu but this replica needs seq %llu: start it from a backup of the "
                   "leader (tms-restore backup), then follow", f->stream, (unsigned long long)first,
@@ -195,10 +203,16 @@ static void *run(void *arg)
         if (natsMsgHeader_Get(m, TMS__CHECKPOINT_HEADER, &note) != NATS_OK)
             note = NULL;
         if (seq >= f->next || !seq) {   /* an earlier seq is a redelivery: skip it (the engine checks the rest) */
+            jsMsgMetaData *meta = NULL;
+            uint64_t reach = natsMsg_GetMetaData(&meta, m) == NATS_OK ? meta->Sequence.Stream + meta->NumPending : 0;
+            if (meta)
+                jsMsgMetaData_Destroy(meta);
             if (enqueue(f, d, len, note) == 0) {
                 f->next = seq ? seq + 1 : f->next + 1;
                 pthread_mutex_lock(&f->lock);
                 f->st.received = f->next - 1;
+                if (reach > f->st.stream_seq)
+                    f->st.stream_seq = reach;
                 pthread_mutex_unlock(&f->lock);
                 f->notify(f->arg);
             }
@@ -242,6 +256,7 @@ tms_err tms_follower_start(const char *url, const char *stream, const tms_nats_o
     f->st.received = next - 1;
     f->notify = notify;
     f->arg = arg;
+    f->log = nats ? nats->log : NULL;
     pthread_mutex_init(&f->lock, NULL);
     pthread_cond_init(&f->room, NULL);
     tms_err err = tms__nats_options(url, nats, &f->opts, why, whylen) ? TMS_E_INVAL : TMS_OK;

@@ -21,6 +21,38 @@ int tms__stream_names(const char *name, char stream[TMS__STREAM_MAX + 1], char s
     return 0;
 }
 
+/* A value for the stderr line: quoted, '"' and '\\' escaped, control characters as \xNN. */
+static void put_quoted(FILE *f, const char *v)
+{
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)(v ? v : ""); *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(f, "\\x%02x", *p);
+        else if (*p == '"' || *p == '\\')
+            fprintf(f, "\\%c", *p);
+        else
+            fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+void tms__repl_log(tms_repl_log_fn fn, const char *level, const char *msg, const char *const *kv)
+{
+    if (fn) {
+        fn(level, msg, kv);
+        return;
+    }
+    flockfile(stderr);   /* one line, whatever other threads print */
+    fprintf(stderr, "level=%s msg=", level);
+    put_quoted(stderr, msg);
+    for (size_t i = 0; kv && kv[i] && kv[i + 1]; i += 2) {
+        fprintf(stderr, " %s=", kv[i]);
+        put_quoted(stderr, kv[i + 1]);
+    }
+    fputc('\n', stderr);
+    funlockfile(stderr);
+}
+
 typedef struct link_cb {
     void (*fn)(void *closure, int up);
     void *closure;

@@ -35,4 +35,8 @@ int tms__nats_options(const char *url, const tms_nats_options *no, natsOptions *
 natsStatus tms__nats_connect(natsOptions *o, jsOptions *jo, void (*link)(void *closure, int up), void *closure,
                              natsConnection **nc, jsCtx **js);
 
+/* One log line through fn (nats_options.h), or, when fn is NULL, on stderr
+ * as level=L msg="..." key=value, every value quoted and escaped. */
+void tms__repl_log(tms_repl_log_fn fn, const char *level, const char *msg, const char *const *kv);
+
 #endif

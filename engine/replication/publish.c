@@ -30,12 +30,15 @@ struct tms_publisher {
     char url[512], stream[64], subject[80], datadir[4200], logdir[4300];
     int replicas;                    /* of a stream it creates */
     natsOptions *opts;               /* every connection's: URL, credentials, TLS */
+    tms_repl_log_fn log;             /* the owner's logger (NULL: stderr) */
     int signing;                     /* 1: a signed checkpoint with every batch */
     tms_note_signer signer;
     pthread_t thread;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stop;
+    void (*on_published)(void *ctx);   /* tms_publish_options */
+    void *on_published_ctx;
     tms_publish_status st;           /* under lock */
     /* the thread's own */
     natsConnection *nc;
@@ -59,8 +62,11 @@ static void set_error(tms_publisher *p, const char *fmt, ...)
     char text[sizeof p->st.error];
     vsnprintf(text, sizeof text, fmt, ap);
     pthread_mutex_lock(&p->lock);
-    if (strcmp(text, p->st.error))   /* a retry that fails the same way is said once */
-        fprintf(stderr, "level=warn msg=\"publish: %s\"\n", text);
+    if (strcmp(text, p->st.error)) {   /* a retry that fails the same way is said once */
+        char msg[sizeof text + 16];
+        snprintf(msg, sizeof msg, "publish: %s", text);
+        tms__repl_log(p->log, "warn", msg, NULL);
+    }
     memcpy(p->st.error, text, sizeof text);
     pthread_mutex_unlock(&p->lock);
     va_end(ap);
@@ -108,12 +114,19 @@ static tms_err frame_at(tms_publisher *p, uint64_t seq, uint8_t **buf, size_t *l
 static void log_config(tms_publisher *p, const jsStreamInfo *si, const char *how)
 {
     const jsStreamConfig *c = si->Config;
-    fprintf(stderr,
-            "level=info msg=\"publish: stream %s\" stream=%s subjects=%s storage=%s replicas=%lld max_msgs=%lld "
-            "max_age_ns=%lld duplicates_ns=%lld messages=%llu last_seq=%llu\n",
-            how, p->stream, c->SubjectsLen > 0 ? c->Subjects[0] : "-", c->Storage == js_FileStorage ? "file" : "memory",
-            (long long)c->Replicas, (long long)c->MaxMsgs, (long long)c->MaxAge, (long long)c->Duplicates,
-            (unsigned long long)si->State.Msgs, (unsigned long long)si->State.LastSeq);
+    char msg[64], replicas[24], max_msgs[24], max_age[24], dups[24], msgs[24], last[24];
+    snprintf(msg, sizeof msg, "publish: stream %s", how);
+    snprintf(replicas, sizeof replicas, "%lld", (long long)c->Replicas);
+    snprintf(max_msgs, sizeof max_msgs, "%lld", (long long)c->MaxMsgs);
+    snprintf(max_age, sizeof max_age, "%lld", (long long)c->MaxAge);
+    snprintf(dups, sizeof dups, "%lld", (long long)c->Duplicates);
+    snprintf(msgs, sizeof msgs, "%llu", (unsigned long long)si->State.Msgs);
+    snprintf(last, sizeof last, "%llu", (unsigned long long)si->State.LastSeq);
+    const char *const kv[] = {"stream", p->stream, "subjects", c->SubjectsLen > 0 ? c->Subjects[0] : "-",
+                              "storage", c->Storage == js_FileStorage ? "file" : "memory", "replicas", replicas,
+                              "max_msgs", max_msgs, "max_age_ns", max_age, "duplicates_ns", dups, "messages", msgs,
+                              "last_seq", last, NULL};
+    tms__repl_log(p->log, "info", msg, kv);
 }
 
 /* The stream, created when absent: its last sequence in *last. */
@@ -186,6 +199,8 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
             p->st.published = pa->Sequence;
         pthread_mutex_unlock(&p->lock);
     }
+    if (p->on_published)   /* --ack-after stream: answers wait for this */
+        p->on_published(p->on_published_ctx);
     natsMsg_Destroy(msg);
 }
 
@@ -440,9 +455,12 @@ static tms_err publisher_init(tms_publisher *p, const tms_publish_options *o, ch
     snprintf(p->datadir, sizeof p->datadir, "%s", o->datadir);
     snprintf(p->logdir, sizeof p->logdir, "%s/log", o->datadir);
     p->replicas = o->replicas;
+    p->on_published = o->on_published;
+    p->on_published_ctx = o->ctx;
     if (o->signing_key && load_signer(o->signing_key, &p->signer, why, whylen))
         return TMS_E_INVAL;
     p->signing = o->signing_key != NULL;
+    p->log = o->nats.log;
     if (tms__nats_options(o->url, &o->nats, &p->opts, why, whylen))
         return TMS_E_INVAL;
     return TMS_OK;

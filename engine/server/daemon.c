@@ -4,6 +4,7 @@
  * signals and an orderly shutdown that finishes the group in flight. */
 #include "daemon_internal.h"
 #include <errno.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -417,8 +418,8 @@ static void on_deadline(uv_timer_t *t)
 
 void daemon_shutdown_check(server *d)
 {
-    if (!d->stopping || d->group_busy || replica_busy(d) || d->pending || d->shutdown_done)
-        return;
+    if (!d->stopping || d->group_busy || replica_busy(d) || d->pending || stream_ack_busy(d) || d->shutdown_done)
+        return;   /* groups held for the stream are answered first (stored, or E_NOT_STORED at their timeout) */
     d->shutdown_done = 1;
     for (conn *c = d->conns, *next; c; c = next) {
         next = c->next;
@@ -440,6 +441,7 @@ void daemon_shutdown_check(server *d)
     http_close(d);
     checkpoint_close(d);
     snapshots_close(d);
+    stream_ack_close(d);
 }
 
 void daemon_begin_shutdown(server *d, const char *why)
@@ -539,6 +541,7 @@ static void close_any(uv_handle_t *h, void *arg)
     if (!uv_is_closing(h))
         uv_close(h, NULL);
 }
+
 /* What a long open is doing (tms_engine_progress_fn): at each phase's start
  * and every 5 s within one, systemd (Type=notify) is asked for 60 s more of
  * its start timeout (EXTEND_TIMEOUT_USEC) and told the phase (STATUS); once
@@ -573,6 +576,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
     uv_loop_t loop;
     int rc = 2;
     memset(&d, 0, sizeof d);
+    pthread_mutex_init(&d.acks_lock, NULL);   /* the publisher's thread wakes the loop through it */
     d.opt = *opt;
     d.opt.max_connections = opt->max_connections ? opt->max_connections : 1024;
     d.opt.max_tcp_connections = opt->max_tcp_connections ? opt->max_tcp_connections : 256;
@@ -608,7 +612,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
     d.store = tms_engine_store(d.eng);
     if (opt->publish) {
         tms_publish_options po = {opt->publish, opt->stream, opt->stream_replicas, opt->data_dir, opt->signing_key,
-                                  daemon_nats_options(opt)};
+                                  daemon_nats_options(opt), opt->ack_after_stream ? stream_ack_wake : NULL, &d};
         if (tms_publisher_start(&po, tms_engine_last_seq(d.eng), &d.publisher, why, sizeof why) != TMS_OK) {
             fprintf(stderr, "tmsd: --publish: %s\n", why);
             goto done;
@@ -620,9 +624,11 @@ int tms_daemon_run(const tms_daemon_options *opt)
     if ((opt->signing_key && checkpoint_start(&d, why, sizeof why) && (what = "--signing-key")) ||
         (opt->replica_of && replica_start(&d, why, sizeof why) && (what = "--replica-of")) ||
         ((opt->http || opt->metrics) && http_start(&d, why, sizeof why) && (what = "--http/--metrics")) ||
-        (snapshots_start(&d, why, sizeof why) && (what = "snapshots"))) {
+        (snapshots_start(&d, why, sizeof why) && (what = "snapshots")) ||
+        (stream_ack_start(&d, why, sizeof why) && (what = "--ack-after"))) {
         fprintf(stderr, "tmsd: %s: %s\n", what, why);
         http_abandon(&d);
+        stream_ack_close(&d);   /* its wake handle closed under its lock: the publisher still runs */
         uv_walk(&loop, close_any, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
@@ -642,6 +648,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
         rc = d.failed_exit ? 1 : 0;   /* a shutdown forced by a failure is never a success */
     } else {
         http_abandon(&d);
+        stream_ack_close(&d);   /* its wake handle closed under its lock: the publisher still runs */
         uv_walk(&loop, close_any, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
     }
@@ -659,6 +666,7 @@ done:
     auth_free(&d);
     snapshot_free(&d);
     snapshots_free(&d);
+    stream_ack_free(&d);
     tms_engine_close(d.eng);
     msgpack_sbuffer_destroy(&d.out);
     return rc;

@@ -86,34 +86,42 @@ static void log_rejections(const job *j)
     }
 }
 
-static void finish_group(server *d)
+void group_answer(server *d, job *jobs, tms_err err, const char *why)
 {
-    size_t k = 0;
-    job *j = d->group;
-    while (j) {
-        job *next = j->next;
-        for (size_t i = 0; d->group_subs && i < j->n; i++)
-            if (j->subs[i].cmd)
-                j->subs[i] = d->group_subs[k++];
-        if (!d->group_err)
+    for (job *j = jobs, *next; j; j = next) {
+        next = j->next;
+        if (!err)
             log_rejections(j);
         if (j->http) {
-            http_submitted(d, j, d->group_err, d->group_why);   /* it frees j */
-            j = next;
+            http_submitted(d, j, err, why);   /* it frees j */
             continue;
         }
-        if (d->group_err) {
+        if (err) {
             msgpack_object req = {MSGPACK_OBJECT_POSITIVE_INTEGER, {.u64 = j->req}};
             if (!j->c->closing)
-                reply_error(j->c, &req, d->group_err, d->group_why);
+                reply_error(j->c, &req, err, why);
         } else {
             reply_job(d, j);
         }
         conn_job_done(j->c);
         conn_release(j->c);
         job_free(j);
-        j = next;
     }
+}
+
+/* The group's verdicts into its jobs, then answered: now, or (--ack-after
+ * stream) once the stream has stored every record up to the log's end. */
+static void finish_group(server *d)
+{
+    size_t k = 0;
+    for (job *j = d->group; j; j = j->next)
+        for (size_t i = 0; d->group_subs && i < j->n; i++)
+            if (j->subs[i].cmd)
+                j->subs[i] = d->group_subs[k++];
+    if (d->opt.ack_after_stream && !d->group_err && d->group_n)
+        stream_hold(d, d->group, tms_engine_last_seq(d->eng));
+    else
+        group_answer(d, d->group, d->group_err, d->group_why);
     free(d->group_subs);
     d->group_subs = NULL;
     d->group = NULL;

@@ -1,10 +1,15 @@
 /* daemon_http.c -- tmsd's HTTP (SPEC section 9): `--http HOST:PORT`, the
  * HTTP/1.1 API with keep-alive, and `--metrics HOST:PORT`, which answers
- * only GET /metrics. Both are served by h2o (libh2o, built on libuv) on
- * tmsd's own loop: tmsd parses no HTTP. This file holds h2o's set-up, the
- * listeners, credentials, the route table and the
- * lookups waiting for a min_seq; the routes are in daemon_http_read.c
- * (lookups) and daemon_http_write.c (submit, watch).
+ * only GET /metrics and the probes GET /healthz and /readyz. Both are
+ * served by h2o (libh2o, built on libuv) on tmsd's own loop: tmsd parses no
+ * HTTP. This file holds h2o's set-up, the listeners, credentials, the route
+ * table (docs/openapi.yaml documents every route) and the lookups waiting
+ * for a min_seq; the routes are in daemon_http_read.c (lookups),
+ * daemon_http_write.c (submit, watch), daemon_http_proof.c (checkpoints,
+ * proofs) and daemon_http_meta.c (probes, the document). An unknown path is
+ * 404 NOT_FOUND, a known one with another method 405 E_PROTOCOL with Allow;
+ * every error body is {"error","message"} (daemon_http_meta.c's filter
+ * makes h2o's own ones so).
  *
  * Credentials are the socket's: `Authorization: Bearer TOKEN` names the
  * principal whose token it is (--token-file, or a token_file of
@@ -96,6 +101,7 @@ static const char *reason_of(int status)
     case 403: return "Forbidden";
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
+    case 413: return "Payload Too Large";
     case 421: return "Misdirected Request";
     case 503: return "Service Unavailable";
     default: return "Internal Server Error";
@@ -112,6 +118,7 @@ void http_send_text(h2o_req_t *req, int status, const char *ctype, const char *b
 {
     req->res.status = status;
     req->res.reason = reason_of(status);
+    req->res.content_length = n;   /* known: keep-alive survives an error answer (h2o closes after a chunked one) */
     h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, ctype, strlen(ctype));
     h2o_iovec_t b = h2o_strdup(&req->pool, body, n);
     h2o_send_inline(req, b.base, b.len);
@@ -286,10 +293,11 @@ static int get_metrics(http_call *k)
     return 0;
 }
 
+/* Every route of --http (docs/openapi.yaml documents each; tests/daemon/test_openapi.py compares the two). */
 static const struct route {
     const char *method, *path;
-    int right;          /* TMS_RIGHT_*: what the principal needs */
-    int fresh;          /* honours min_seq */
+    int right;          /* TMS_RIGHT_*: what the principal needs (NONE: no credentials looked at) */
+    int fresh;          /* a lookup: honours min_seq, timed in tmsd_lookup_seconds */
     int (*fn)(http_call *k);
 } routes[] = {
     {"GET", "/v1/check", TMS_RIGHT_LOOKUP, 1, http_get_check},
@@ -303,29 +311,89 @@ static const struct route {
     {"GET", "/v1/proof/inclusion", TMS_RIGHT_LOOKUP, 0, http_get_inclusion},
     {"GET", "/v1/proof/consistency", TMS_RIGHT_LOOKUP, 0, http_get_consistency},
     {"GET", "/metrics", TMS_RIGHT_LOOKUP, 0, get_metrics},
+    {"GET", "/healthz", TMS_RIGHT_NONE, 0, http_get_healthz},
+    {"GET", "/readyz", TMS_RIGHT_NONE, 0, http_get_readyz},
+    {"GET", "/v1/openapi.yaml", TMS_RIGHT_NONE, 0, http_get_openapi},
 };
-/* The --metrics listener: GET /metrics only, no credentials (bind it where only the scraper reaches). */
-static const struct route metrics_route = {"GET", "/metrics", TMS_RIGHT_NONE, 0, get_metrics};
+#define NROUTES (sizeof routes / sizeof routes[0])
+/* The --metrics listener: GET /metrics and the probes, no credentials (bind it where only the scraper and
+ * the prober reach). */
+static const struct route metrics_routes[] = {
+    {"GET", "/metrics", TMS_RIGHT_NONE, 0, get_metrics},
+    {"GET", "/healthz", TMS_RIGHT_NONE, 0, http_get_healthz},
+    {"GET", "/readyz", TMS_RIGHT_NONE, 0, http_get_readyz},
+};
+
+/* ---- the request counters' route labels: each path of the table once, then "other" ---- */
+
+static int first_of_path(size_t i)
+{
+    for (size_t j = 0; j < i; j++)
+        if (!strcmp(routes[j].path, routes[i].path))
+            return 0;
+    return 1;
+}
+
+size_t http_route_labels(void)
+{
+    size_t n = 1;   /* "other" */
+    for (size_t i = 0; i < NROUTES; i++)
+        n += first_of_path(i);
+    return n;
+}
+
+size_t http_route_label(const char *path, size_t len)
+{
+    size_t label = 0;
+    for (size_t i = 0; i < NROUTES; i++) {
+        if (!first_of_path(i))
+            continue;
+        if (h2o_memis(path, len, routes[i].path, strlen(routes[i].path)))
+            return label;
+        label++;
+    }
+    return label;   /* the last: "other" */
+}
+
+const char *http_route_name(size_t label)
+{
+    for (size_t i = 0; i < NROUTES; i++)
+        if (first_of_path(i) && !label--)
+            return routes[i].path;
+    return "other";
+}
+
+/* No route of table[0..n) takes req: 405 with Allow when its path is served by another method, else 404. */
+static int no_route(h2o_req_t *req, const struct route *table, size_t n, int metrics_only)
+{
+    char allow[64] = "";
+    for (size_t i = 0; i < n; i++)
+        if (h2o_memis(req->path_normalized.base, req->path_normalized.len, table[i].path, strlen(table[i].path)))
+            snprintf(allow + strlen(allow), sizeof allow - strlen(allow), "%s%s", allow[0] ? ", " : "",
+                     table[i].method);
+    if (allow[0]) {
+        char msg[120];
+        http_header(req, "allow", allow);
+        snprintf(msg, sizeof msg, "this path takes %s (see the Allow header)", allow);
+        return http_fail(req, 405, TMS_E_PROTOCOL, msg);
+    }
+    return http_fail(req, 404, TMS_NOT_FOUND,
+                     metrics_only ? "this listener serves GET /metrics, /healthz and /readyz"
+                                  : "no such route: GET /v1/openapi.yaml lists every route");
+}
 
 static int route(server *d, h2o_req_t *req, int metrics_only)
 {
-    const struct route *r = NULL, *path_only = NULL, *table = metrics_only ? &metrics_route : routes;
-    size_t n = metrics_only ? 1 : sizeof routes / sizeof routes[0];
+    const struct route *r = NULL, *table = metrics_only ? metrics_routes : routes;
+    size_t n = metrics_only ? sizeof metrics_routes / sizeof metrics_routes[0] : NROUTES;
     int presented;
     http_call k = {d, req, {0}, NULL};
     for (size_t i = 0; i < n; i++)
-        if (h2o_memis(req->path_normalized.base, req->path_normalized.len, table[i].path, strlen(table[i].path))) {
-            path_only = &table[i];
-            if (h2o_memis(req->method.base, req->method.len, table[i].method, strlen(table[i].method)))
-                r = &table[i];
-        }
+        if (h2o_memis(req->path_normalized.base, req->path_normalized.len, table[i].path, strlen(table[i].path)) &&
+            h2o_memis(req->method.base, req->method.len, table[i].method, strlen(table[i].method)))
+            r = &table[i];
     if (!r)
-        return http_fail(req, path_only ? 405 : 404, TMS_E_INVAL,
-                         path_only ? "that method is not served on this path"
-                         : metrics_only ? "this listener serves GET /metrics"
-                                        : "no such route (see SPEC section 9: /v1/check, /v1/show, /v1/visible, "
-                                          "/v1/submit, /v1/status, /v1/watch, /v1/checkpoint, /v1/proof/inclusion, "
-                                          "/v1/proof/consistency, /metrics)");
+        return no_route(req, table, n, metrics_only);
     parse_query(req, &k.p);
     if (r->right != TMS_RIGHT_NONE) {
         char what[40], peer[96];
@@ -345,7 +413,12 @@ static int route(server *d, h2o_req_t *req, int metrics_only)
         return 0;
     if (r->fresh && k.p.min_seq && wait_fresh(d, req, &k.p, metrics_only))
         return 0;   /* answered (400), or waiting */
-    return r->fn(&k);
+    if (!r->fresh)
+        return r->fn(&k);
+    uint64_t t0 = now_ns();   /* a lookup: timed as the socket's are (after its min_seq wait, as theirs) */
+    r->fn(&k);
+    hist_add(d->ctr.lookup_ns_hist, &d->ctr.lookup_ns_sum, now_ns() - t0, 10);
+    return 0;
 }
 
 /* h2o's handler: the server and which listener's routes follow it. */
@@ -418,6 +491,8 @@ static void add_host(server *d, listener *l, const char *name, int metrics_only,
     http *h = d->http;
     l->hosts[0] = h2o_config_register_host(&h->config, h2o_iovec_init(name, strlen(name)), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(l->hosts[0], "/", 0);
+    http_meta_register(d, path);   /* counts every answer, makes h2o's own errors JSON (daemon_http_meta.c) */
+    http_meta_register(d, &l->hosts[0]->fallback_path);   /* ... those h2o answers before routing (its 413) */
     h2o_chunked_register(path);   /* a watch streams with chunked transfer-encoding */
     handler *hd = (handler *)h2o_create_handler(path, sizeof *hd);
     hd->d = d;
@@ -444,7 +519,8 @@ static int listen_on(server *d, listener *l, const char *addr, char *why, size_t
 int http_start(server *d, char *why, size_t whylen)
 {
     http *h = calloc(1, sizeof *h);
-    if (!h) {
+    if (!h || !(h->requests = calloc(http_route_labels() * HTTP_STATUS_SLOTS, sizeof *h->requests))) {
+        free(h);
         snprintf(why, whylen, "out of memory");
         return -1;
     }
@@ -510,6 +586,7 @@ void http_free(server *d)
     if (!h->disposed)
         dispose(h);
     h2o_config_dispose(&h->config);
+    free(h->requests);
     free(h);
     d->http = NULL;
 }

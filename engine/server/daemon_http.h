@@ -1,7 +1,9 @@
 /* daemon_http.h -- what the HTTP files of tmsd share (private to
  * engine/server): daemon_http.c (h2o, listeners, connections, credentials,
- * routing, min_seq waits), daemon_http_read.c (lookups and status) and
- * daemon_http_write.c (submit and the watch stream).
+ * routing, min_seq waits), daemon_http_read.c (lookups and status),
+ * daemon_http_write.c (submit and the watch stream), daemon_http_limits.c
+ * (admission and the read gate) and daemon_http_meta.c (probes, the OpenAPI
+ * document, request counters, JSON for h2o's own errors).
  *
  * Every h2o_req_t handed to a route stays valid until the route answers it:
  * h2o's HTTP/1 connection stops reading while a request is being handled, so
@@ -61,7 +63,10 @@ struct http {
     unsigned peer_refused;      /* ... and how many were refused since */
     hconn *conns;               /* every open connection of both listeners */
     hwait *waiting;
+    uint64_t *requests;         /* answers by route label and status: [label * HTTP_STATUS_SLOTS + status - 100] */
 };
+
+#define HTTP_STATUS_SLOTS 500   /* statuses 100 to 599 */
 
 /* A connection: h2o's socket takes the handle's data pointer, so the
  * server is kept beside the handle. */
@@ -89,6 +94,23 @@ struct hconn {
 void http_on_accept(uv_stream_t *srv, int status);
 void http_gate_start(server *d);
 void http_gate_stop(http *h);
+
+/* daemon_http.c: the route table's paths as the request counters' labels:
+ * http_route_labels() of them, each path once, the last "other" (every path
+ * no route has: the label set stays bounded whatever clients ask). */
+size_t http_route_labels(void);
+size_t http_route_label(const char *path, size_t len);
+const char *http_route_name(size_t label);
+
+/* daemon_http_meta.c: a filter on every path of a listener: counts each
+ * answer by route and status, and turns an error h2o answers itself (its
+ * 413, the read gate's refusals, a malformed chunked body's 400), plain
+ * text, into {"error","message"}. */
+void http_meta_register(server *d, h2o_pathconf_t *path);
+/* GET /healthz, GET /readyz, GET /v1/openapi.yaml (docs/openapi.yaml, embedded at build time) */
+int http_get_healthz(http_call *k);
+int http_get_readyz(http_call *k);
+int http_get_openapi(http_call *k);
 
 /* daemon_http.c: credentials. The principal of req's bearer token, NULL when none; *form: 0 no
  * Authorization, 1 not a bearer token, 2 a token nobody has, 3 found. */

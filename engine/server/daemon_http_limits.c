@@ -34,7 +34,8 @@
  *     and the request answered (small requests are served while big bodies
  *     hold the budget); the connection limits bound what that adds.
  * Refusals are answered by h2o's own error path (h2o_send_error_generic, as
- * for its 413), after reading stops: the client gets a whole answer. */
+ * for its 413), after reading stops: the client gets a whole answer, made
+ * {"error","message"} JSON by daemon_http_meta.c's filter (E_TOOBIG, E_BUSY). */
 #include "daemon_http.h"
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -166,7 +167,7 @@ static void refuse(hconn *c, const uv_buf_t *buf)
     h2o_send_error_generic(req, status, status == 413 ? "Payload Too Large" : "Service Unavailable",
                            status == 413 ? "a request without valid credentials (Authorization: Bearer) may send at "
                                            "most 64 KiB"
-                                         : "E_BUSY: the server's input buffers are full",
+                                         : "the server's input buffers are full (--max-buffered-bytes): try again",
                            H2O_SEND_ERROR_HTTP1_CLOSE_CONNECTION | H2O_SEND_ERROR_KEEP_HEADERS);
 }
 

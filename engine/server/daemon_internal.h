@@ -5,6 +5,7 @@
 
 #include <jansson.h>
 #include <uv.h>
+#include <pthread.h>
 #include "daemon.h"
 #include "engine.h"
 #include "publish.h"
@@ -19,6 +20,7 @@ typedef struct replica replica;
 typedef struct http http;
 typedef struct checkpointer checkpointer;
 typedef struct snapshotter snapshotter;
+typedef struct stream_acks stream_acks;
 
 typedef struct principal principal;
 /* A principals list a reload replaced: kept, connections may point into it. */
@@ -149,6 +151,8 @@ struct server {
     http *http;                 /* --http, --metrics: h2o on this loop (daemon_http.c); NULL = none */
     checkpointer *ckpt;         /* --signing-key: signed checkpoints (daemon_checkpoint.c); NULL = none */
     snapshotter *snaps;         /* running snapshots (daemon_snapshots.c); NULL = off */
+    stream_acks *acks;          /* --ack-after stream: groups waiting for the stream (daemon_stream_ack.c) */
+    pthread_mutex_t acks_lock;  /* ... guards acks against the publisher's thread waking it (stream_ack_wake) */
     struct tms_tree *proof_tree; /* DIR/tree read for HTTP proofs (daemon_http_proof.c); NULL until the first */
     uv_timer_t watch_timer;
 };
@@ -220,7 +224,10 @@ void job_queue(server *d, job *j);
 int replica_refuses(server *d, char *why, size_t whylen);
 /* daemon_group.c */
 void group_maybe_start(server *d);
+/* daemon_metrics.c: the Prometheus text of GET /metrics; metrics_line appends one formatted piece
+ * (at most 255 bytes) of it. */
 void render_metrics(server *d, msgpack_sbuffer *sb);
+void metrics_line(msgpack_sbuffer *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void snapshot_free(server *d);
 /* The seq the projection readers see has applied (meta), 0 if unreadable. */
 uint64_t projection_seq(server *d);
@@ -268,6 +275,8 @@ void http_free(server *d);
 unsigned http_connections(const server *d);
 /* tmsd could not start: dispose h2o before the loop's handles are all closed. */
 void http_abandon(server *d);
+/* daemon_http_meta.c: tmsd_http_requests_total{route,code} (nothing without --http/--metrics). */
+void http_render_metrics(server *d, msgpack_sbuffer *sb);
 /* daemon.c: listen on HOST:PORT with cb (0, or -1 after a message on stderr). */
 int daemon_listen_tcp(server *d, uv_tcp_t *srv, const char *addr, uv_connection_cb cb);
 /* daemon_replica.c */
@@ -276,6 +285,9 @@ int replica_start(server *d, char *why, size_t whylen);
 void replica_maybe_start(server *d);
 int replica_busy(const server *d);
 int replica_stopped(server *d);
+/* Records the stream is known to hold that the projection has not applied (0 without --replica-of): the
+ * lag GET /readyz compares with --ready-max-lag. */
+uint64_t replica_behind(server *d);
 /* status: the "replica" object */
 json_t *replica_status(server *d);
 /* --leader-key: 1 with the seq up to which the replica holds a verified checkpoint and the key's name; 0 without. */
@@ -287,6 +299,21 @@ json_t *status_json(server *d);
 /* Stopping: the follower stops, its wake-up handle closes. */
 void replica_close(server *d);
 void replica_free(server *d);
+
+/* daemon_group.c: answer every job of a list (their verdicts filled in), or each with err; frees them. */
+void group_answer(server *d, job *jobs, tms_err err, const char *why);
+/* daemon_stream_ack.c: --ack-after stream. start: 0 or -1 (why). hold: a durable group's jobs, answered once
+ * the stream has stored the log up to seq, or with E_NOT_STORED when it refuses or does not within the
+ * timeout. busy: groups are held (a shutdown waits for them). close: at shutdown, once none is held. status:
+ * {held, timeout_ms}. */
+int stream_ack_start(server *d, char *why, size_t whylen);
+void stream_hold(server *d, job *jobs, uint64_t seq);
+/* The publisher's acknowledgement callback (any thread): wakes the loop to answer held groups. */
+void stream_ack_wake(void *ctx);
+int stream_ack_busy(const server *d);
+void stream_ack_close(server *d);
+void stream_ack_free(server *d);
+json_t *stream_ack_status(server *d);
 
 /* daemon_snapshots.c: running snapshots. start (after the engine, on the loop): 0, or -1 with why; close stops
  * the timer (shutdown); free after the loop. between_groups: called whenever no group is in flight; forks

@@ -54,5 +54,7 @@ json_t *status_json(server *d)
         json_object_set_new(o, "checkpoint", checkpoint_status(d));
     if (o && d->snaps)   /* running snapshots: the newest written, and why the last one failed */
         json_object_set_new(o, "snapshots", snapshots_status(d));
+    if (o && d->acks)   /* --ack-after stream: groups waiting for the stream to store them */
+        json_object_set_new(o, "ack", stream_ack_status(d));
     return o;
 }

@@ -212,5 +212,126 @@ def test_a_damaged_witness_is_refused_not_misread(d):
     rc, out, err = run(["--data", d, "submit"], EXT % 1002)
     assert rc == 0 and verdicts(out)[0]["verdict"] == "accepted", (rc, out, err)
 
+TMSD = os.path.join(BIN, "tmsd")
+
+def free_port():
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port
+
+
+def start_tmsd(d, *args):
+    """tmsd on d/data with args; returns (process, its socket)."""
+    sock = os.path.join(d, "data", "tmsd.sock")
+    p = subprocess.Popen([TMSD, "--data", os.path.join(d, "data")] + list(args), stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    for _ in range(400):
+        if os.path.exists(sock):
+            break
+        time.sleep(0.025)
+    time.sleep(0.05)
+    return p, sock
+
+def stop_tmsd(p):
+    p.terminate()
+    p.wait(timeout=30)
+
+def run_env(args, env, stdin=b""):
+    full = dict((k, v) for k, v in os.environ.items() if k not in ("TMS_CONNECT", "TMS_TOKEN_FILE"))
+    full.update(env)
+    p = subprocess.run([TMSCTL] + args, input=stdin, capture_output=True, timeout=60, env=full)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+@case
+def test_a_misspelt_global_option_is_named(d):
+    # issue 19, item 11: not "--data DIR or --connect ADDR is required", not "unknown command"
+    for args, want in ((["--conect", "x", "status"], "did you mean --connect?"),
+                       (["--tokenfile", "f", "--data", d, "status"], "did you mean --token-file?"),
+                       (["--dat=" + d, "status"], "did you mean --data?"),
+                       (["--verison"], "did you mean --version?"),
+                       (["--fail-on-reject", "--data", d, "submit"], "a command's options go after it")):
+        rc, out, err = run_env(args, {})
+        assert rc == 2 and err.startswith("tmsctl: unknown option " + args[0].split("=")[0] + ":") and want in err \
+            and "required" not in err and "unknown command" not in err and len(err.splitlines()) == 1, (args, rc, err)
+    rc, out, err = run_env(["--data"], {})
+    assert rc == 2 and "option --data needs a value" in err, (rc, err)
+    rc, out, err = run_env(["--data=" + d, "status"], {})   # --name=VALUE as well as --name VALUE
+    assert rc == 0 and json.loads(out)["role"] == "embedded", (rc, out, err)
+    rc, out, err = run_env(["--data", d, "frobnicate"], {})
+    assert rc == 2 and "unknown command frobnicate" in err, (rc, err)
+
+@case
+def test_environment_names_the_target_and_the_token_flags_win(d):
+    tok = os.path.join(d, "token")
+    open(tok, "w").write("env-token-0123456789abcdef\n")
+    bad = os.path.join(d, "bad")
+    open(bad, "w").write("not-the-token-0123456789\n")
+    port = free_port()
+    p, sock = start_tmsd(d, "--listen", "127.0.0.1:%d" % port, "--token-file", tok)
+    try:
+        rc, out, err = run_env(["status"], {"TMS_CONNECT": sock})
+        assert rc == 0 and json.loads(out)["role"] != "embedded", (rc, out, err)
+        other = os.path.join(d, "other")
+        rc, out, err = run_env(["--data", other, "submit"], {"TMS_CONNECT": sock}, TENANT)   # the flag wins
+        assert rc == 0 and json.loads(out)["seq"] == 1 and os.path.isdir(os.path.join(other, "log")), (rc, out, err)
+        rc, out, err = run_env(["status"], {"TMS_CONNECT": os.path.join(d, "nowhere.sock")})
+        assert rc == 2 and "TMS_CONNECT" in err, (rc, err)
+        tcp = "127.0.0.1:%d" % port
+        rc, out, err = run_env(["submit"], {"TMS_CONNECT": tcp}, TENANT)   # TCP submits need the token
+        assert rc != 0 or "accepted" not in out, (rc, out, err)
+        rc, out, err = run_env(["submit"], {"TMS_CONNECT": tcp, "TMS_TOKEN_FILE": tok}, TENANT)
+        assert rc == 0 and verdicts(out)[0]["verdict"] == "accepted", (rc, out, err)
+        rc, out, err = run_env(["--token-file", bad, "submit"], {"TMS_CONNECT": tcp, "TMS_TOKEN_FILE": tok}, EXT % 1)
+        assert rc == 2 and "accepted" not in out, (rc, out, err)   # --token-file wins over TMS_TOKEN_FILE
+        rc, out, err = run_env(["--connect", tcp, "submit"], {"TMS_CONNECT": sock, "TMS_TOKEN_FILE": tok}, EXT % 2)
+        assert rc == 0 and verdicts(out)[0]["verdict"] == "accepted", (rc, out, err)
+    finally:
+        stop_tmsd(p)
+
+@case
+def test_the_packaged_socket_is_the_default_when_it_exists(d):
+    rc, out, _ = run_env(["--help"], {})
+    import re
+    m = re.search(r"else at (/\S+) when it exists", out)
+    assert rc == 0 and m, out
+    default = m.group(1)
+    unit = os.path.join(BIN, "..", "tmsd.service")   # the generated unit serves the same socket
+    if os.path.exists(unit):
+        assert "--socket %s " % default in open(unit).read(), (default, open(unit).read())
+    if os.geteuid() != 0 or not shutil.which("unshare") or not default.startswith("/run/"):
+        print("  (the packaged socket is not tried: needs root, unshare and a default under /run)")
+        return
+    # a private mount namespace with an empty /run: no real tmsd is disturbed, none is mistaken for ours
+    script = """
+set -u
+mount -t tmpfs tmpfs /run || exit 77
+"$TMSCTL" status 2>&1; echo "rc=$?"
+mkdir -p "$(dirname "$SOCK")"
+"$TMSD" --data "$DATA" --socket "$SOCK" 2>/dev/null & pid=$!
+for _ in $(seq 200); do [ -S "$SOCK" ] && break; sleep 0.025; done
+"$TMSCTL" status 2>&1; echo "rc=$?"
+TMS_CONNECT=/nowhere.sock "$TMSCTL" status 2>&1; echo "rc=$?"
+"$TMSCTL" --data "$DATA" status 2>&1; echo "rc=$?"
+kill $pid; wait $pid
+"""
+    env = dict(os.environ, TMSCTL=os.path.abspath(TMSCTL), TMSD=os.path.abspath(TMSD), SOCK=default,
+               DATA=os.path.join(d, "data"))
+    env.pop("TMS_CONNECT", None)
+    r = subprocess.run(["unshare", "-m", "--propagation", "private", "sh", "-c", script], env=env,
+                       capture_output=True, text=True, timeout=60)
+    if r.returncode == 77 or "rc=" not in r.stdout:
+        print("  (the packaged socket is not tried: no private mount namespace here: %s)" % r.stderr.strip()[:200])
+        return
+    parts = r.stdout.split("rc=")
+    assert parts[0].strip().startswith("tmsctl: --data DIR or --connect ADDR is required") and default in parts[0] \
+        and parts[1].startswith("2"), r.stdout
+    assert parts[1].split("\n", 1)[1].strip().startswith("{") and '"role":"embedded"' not in parts[1] \
+        and parts[2].startswith("0"), r.stdout
+    assert "TMS_CONNECT" in parts[2] and parts[3].startswith("2"), r.stdout   # the environment wins over it
+    assert '"role":"embedded"' in parts[3] and parts[4].startswith("0"), r.stdout   # and the flag over both
+
 print("%d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed or not passed else 0)

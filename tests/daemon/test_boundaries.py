@@ -360,6 +360,13 @@ def test_preauth_bodies(d):
               st == 200 and len(json.loads(body)["allow"]) == 4000, (st, body[:200]))
         st, body = get(port, "/v1/check", method="POST", body=big)
         check("... without it: 413", st == 413, (st, body[:200]))
+        # with the token, a body over the 4 MiB limit, built in memory (no such file in the repository): 413
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        over = (4 << 20) + 1
+        sent = upload([s], [head("/v1/submit", "Authorization: Bearer %s\r\n" % TOKEN, length=over)], over)[0]
+        a = answer(s)
+        s.close()
+        check("with the token, a body of 4 MiB + 1 byte: 413", a.startswith("HTTP/1.1 413"), (sent, a[:300]))
         st, body = get(port, "/v1/check", method="POST", body=json.dumps({"checks": [dict(zip(
             ("tenant", "kind", "id", "name"), checks[0]))]}))
         check("a small anonymous batch is still served", st == 200, (st, body))

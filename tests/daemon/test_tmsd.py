@@ -619,6 +619,8 @@ def test_a_full_disk_hit_by_the_projection_makes_tmsd_read_only_not_dead(d):
         st = c.call("status")
         assert st["read_only"] and "read-only" in st["read_only"], st
         assert "tmsd_read_only 1" in http_get(metrics, "/metrics")
+        ready = http_get(metrics, "/readyz")   # issue 19, item 9: not ready while read-only, said why
+        assert ready.startswith("HTTP/1.1 503") and '"error":"E_FAILED"' in ready and "read-only" in ready, ready
         assert c.call("check", q=[["acme", "admin", "admin", "reports.view"]])["allow"] == [True]
         assert c.call("show", tenant="acme", kind="extension", id="x0")["found"]
         r = c.call("submit", cmds=[ext(90000)])
@@ -628,6 +630,7 @@ def test_a_full_disk_hit_by_the_projection_makes_tmsd_read_only_not_dead(d):
         r = c.call("submit", cmds=[ext(90001)])
         assert r["results"][0]["verdict"] == "accepted", r
         assert c.call("status")["read_only"] is False
+        assert http_get(metrics, "/readyz").startswith("HTTP/1.1 200"), http_get(metrics, "/readyz")
         # the group refused for lack of space was durable: its retry returns the first verdicts
         r = c.call("submit", cmds=[ext(n + k) for k in range(400)])
         assert all(x["verdict"] == "accepted" for x in r["results"]), r

@@ -110,5 +110,20 @@ if cc $san -std=c11 -Wall -Wextra -Werror "$src/examples/embedded/pbx_check.c" $
 else
     bad "pbx_check.c does not build with pkg-config's flags: $(head -5 "$tmp/cc.err")"
 fi
+# A plain configure (issue 19, items 13-14): no tests (cmocka is for tests only), -Werror unless
+# TMS_WERROR=OFF (debian/rules); the bash completion of each program is installed.
+for prog in tmsctl tms-audit tms-history tms-restore tmsd; do
+    check "the bash completion of $prog is installed" test -f "$prefix/share/bash-completion/completions/$prog"
+done
+if cmake -S "$src" -B "$tmp/plain" -DCMAKE_EXPORT_COMPILE_COMMANDS=ON >"$tmp/plain.log" 2>&1; then
+    check "a plain configure builds no tests" grep -q '^TMS_TESTS:BOOL=OFF' "$tmp/plain/CMakeCache.txt"
+    check "... and does not look for cmocka" sh -c "! grep -q CMOCKA_ '$tmp/plain/CMakeCache.txt'"
+    check "... and registers no test" sh -c "cd '$tmp/plain' && ctest -N | grep -q 'Total Tests: 0'"
+    check "... and compiles with -Werror (developer builds)" grep -q -- '-Werror' "$tmp/plain/compile_commands.json"
+    cmake -S "$src" -B "$tmp/plain" -DTMS_WERROR=OFF >/dev/null 2>&1
+    check "-DTMS_WERROR=OFF (debian/rules) compiles without it" sh -c "! grep -q -- -Werror '$tmp/plain/compile_commands.json'"
+else
+    bad "a plain configure: $(tail -5 "$tmp/plain.log")"
+fi
 echo "$passed passed, $failed failed"
 [ "$failed" = 0 ] && [ "$passed" -gt 0 ]

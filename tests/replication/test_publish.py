@@ -175,6 +175,34 @@ def test_publish(d):
         nats.kill()
 
 
+def test_log_lines(d):
+    """The replication threads log through tmsd's logger (issue 19, item 10): ts= first, level=, msg quoted."""
+    nats = Nats(d)
+    nats.start()
+    try:
+        p, c = start_tmsd(d, os.path.join(d, "data"), "--publish", nats.url)
+        logf = os.path.join(d, "tmsd.log")
+        lines = lambda: [l for l in open(logf, errors="replace").read().splitlines() if "publish:" in l]
+        found = wait_for(lambda: [l for l in lines() if "publish: stream created" in l], 20)
+        check("the publisher's stream line: ts= first, level=info, msg quoted, stream=tms",
+              found and found[0].startswith("ts=") and ' level=info msg="publish: stream created" stream=tms ' in found[0],
+              lines())
+        c.close()
+        stop_tmsd(p)
+        rlog = open(os.path.join(d, "replica.log"), "wb")
+        r = subprocess.Popen([TMSD, "--data", os.path.join(d, "replica"), "--replica-of", nats.url, "--stream",
+                              "absent"], stdout=rlog, stderr=rlog)
+        rlines = lambda: [l for l in open(os.path.join(d, "replica.log"), errors="replace").read().splitlines()
+                          if "replica:" in l]
+        found = wait_for(lambda: [l for l in rlines() if "no stream absent" in l], 20)
+        check("the follower's warning: ts= first, level=warn, msg quoted",
+              found and found[0].startswith("ts=") and ' level=warn msg="replica: no stream absent' in found[0], rlines())
+        r.send_signal(signal.SIGTERM)
+        r.wait(timeout=30)
+    finally:
+        nats.kill()
+
+
 def test_options(d):
     for args, what in ((["--stream", "x"], "--stream without --publish"), (["--publish", "http://x:1"], "a URL not nats://"),
                        (["--publish", "nats://127.0.0.1:1", "--stream", "a.b"], "a stream name with a dot")):
@@ -186,7 +214,7 @@ def main():
     if not shutil.which("nats-server"):
         print("FAIL nats-server is not installed (scripts/bootstrap installs it)")
         sys.exit(1)
-    for t in (test_publish, test_options):
+    for t in (test_publish, test_log_lines, test_options):
         d = tempfile.mkdtemp(prefix="tms-publish-")
         try:
             t(d)

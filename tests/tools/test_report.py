@@ -11,6 +11,7 @@ usage: python3 test_report.py BIN_DIR     (last line: 'N passed, N failed')"""
 import html.parser
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -224,6 +225,32 @@ def test_refusals():
     R.check("corrupt log: exit 1 naming seq 12, no report", rc == 1 and out == "" and "seq 12" in err, (rc, err))
 
 
+def model_keys(v, path=""):
+    """Every key of the report's JSON model, by where it is ("tenants[].rejected_attempts[].peer")."""
+    out = set()
+    if isinstance(v, dict):
+        for k, x in v.items():
+            out.add((path, k))
+            if k not in ("rejected_by_code",):   # its keys are error codes, not fields
+                out |= model_keys(x, path + "." + k if path else k)
+    elif isinstance(v, list):
+        for x in v:
+            out |= model_keys(x, path + "[]")
+    return out
+
+
+def test_documented():
+    """docs/tools.md documents every field of the report (issue 19, item 12)."""
+    rc, doc, _, err = report(DATA)
+    text = open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "docs", "tools.md")).read()
+    section = text[text.index("## tms-audit report"):text.index("## tms-audit who-can")]
+    keys = model_keys(doc)
+    R.check("documented: the model has the fields looked for", rc == 0 and ("tenants[].rejected_attempts[]", "peer")
+            in keys and ("verification", "generated_at") in keys, sorted(keys)[:20])
+    missing = sorted("%s.%s" % k for k in keys if "`%s`" % k[1] not in section and "`%s[]`" % k[1] not in section)
+    R.check("documented: every field of the report is in docs/tools.md's table", not missing, missing)
+
+
 def test_text():
     rc, out, err = R.run("tms-audit", "report", "--data", DATA, "--format", "text")
     if not R.check("text: exit 0", rc == 0, err):
@@ -237,8 +264,15 @@ def test_text():
               "Privileged changes (PCI DSS 10.2)", "Access review (PCI DSS 7.2.4)"]:
         R.check("text: has %r" % s, s in lines, out)
     row = next((l for l in lines if l.strip().startswith("20 ")), "")
-    R.check("text: the rejected attempt row", row.split()[2:7] == ["sub", "SetPermissions", "extension", "2002",
-                                                                  "FORBIDDEN"], row)
+    R.check("text: the rejected attempt row, with the principal and peer tmsd authenticated (as JSON)",
+            row.split()[2:9] == ["sub", "local", "uid:%d" % os.getuid(), "SetPermissions", "extension", "2002",
+                                 "FORBIDDEN"], row)
+    head = next((l for l in lines if l.split()[:3] == ["seq", "time", "actor"] and "target" in l), "")
+    R.check("text: the rejected attempts' columns", head.split() == ["seq", "time", "actor", "principal", "peer",
+                                                                     "command", "target", "error", "origin", "message"],
+            head)
+    changes = [l for l in lines if l.split()[:4] == ["seq", "time", "actor", "principal"] and "changed" in l]
+    R.check("text: privileged changes name the principal", len(changes) == 2, changes)
     R.check("text: the ceiling exception row", any(l.split() == ["manager", "sub", "parent", "lead",
                                                                   "recordings.listen"] for l in lines), out)
     R.check("text: a deleted role", any(l.split() == ["agent", "(deleted)", "0", "2"] for l in lines), out)
@@ -312,6 +346,11 @@ def test_html_static(d):
             and "&lt;b&gt;web&lt;/b&gt; &amp; &#39;ui&#39; &quot;10.0.0.7&quot;" in out, "")
     R.check("html: hostile strings read back as text", any(HOSTILE in t for t in p.texts) and
             any(ORIGIN in t for t in p.texts), "")
+    rows = re.findall(r'<tr class="rejected">.*?</tr>', out)
+    cells = '<td class="c">%s</td><td class="c">local</td><td class="c">uid:%d</td>'
+    R.check("html: a rejected attempt shows the principal and peer tmsd authenticated (as JSON)",
+            len(rows) == 3 and all(cells % (a, os.getuid()) in r for a, r in zip(("sub", "lead", "admin"), rows)),
+            rows[:3])
     for h in HEADINGS:
         R.check("html: heading %r per tenant" % h, sum(x.startswith(h) for x in p.heads) == 3, p.heads)
     R.check("html: one svg per tenant", p.tags.count("svg") == 3, p.tags.count("svg"))
@@ -429,7 +468,7 @@ def test_long_target():
 
 
 def main():
-    for fn in (test_golden, test_ranges, test_refusals, test_text, test_timeline_days, test_long_target):
+    for fn in (test_golden, test_ranges, test_refusals, test_text, test_documented, test_timeline_days, test_long_target):
         try:
             fn()
         except Exception as e:

@@ -34,6 +34,8 @@ typedef struct tms_follower tms_follower;
 
 typedef struct tms_follow_status {
     uint64_t received;          /* the last seq handed over or queued */
+    uint64_t stream_seq;        /* the last seq the stream was known to hold (its info at subscribing,
+                                   then each message's seq + the messages pending after it); 0 unknown */
     int connected;
     int stopped;                /* for good: tms_follower_fail, or the stream lost our start */
     char error[300];            /* the last error, "" if none */

@@ -11,6 +11,14 @@
 #ifndef TMS_NATS_OPTIONS_H
 #define TMS_NATS_OPTIONS_H
 
+/* Where a publisher's or a follower's thread says what it does (its log
+ * lines): level "info", "warn" or "error", a free-text msg, and kv, NULL or
+ * a NULL-terminated list of key, value pairs (values as they are: quoting is
+ * the logger's). Set by the owner, so that these lines go through its
+ * logger (tmsd's: timestamp, level, quoting); NULL: a plain line on stderr.
+ * Called from the replication thread, one line per call. */
+typedef void (*tms_repl_log_fn)(const char *level, const char *msg, const char *const *kv);
+
 typedef struct tms_nats_options {
     const char *creds;          /* a .creds file (user JWT and NKey seed); nats.c reads it at each connect */
     const char *nkey_seed;      /* a file holding a user NKey seed (SU...): its public key is derived */
@@ -19,6 +27,7 @@ typedef struct tms_nats_options {
     const char *token_file;     /* a file holding the server's authorization token */
     const char *ca;             /* TLS: the CA certificates (PEM) that sign the server's certificate */
     const char *cert, *key;     /* TLS: a client certificate chain and its key (mutual TLS) */
+    tms_repl_log_fn log;        /* the thread's log lines (above); NULL: stderr */
 } tms_nats_options;
 
 #endif

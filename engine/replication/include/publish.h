@@ -50,6 +50,11 @@ typedef struct tms_publish_options {
     const char *datadir;        /* the data directory: its log (DIR/log) and Merkle tree (DIR/tree) */
     const char *signing_key;    /* the log's private key file (note.h): a checkpoint with every batch; NULL = none */
     tms_nats_options nats;      /* credentials and TLS */
+    /* Called on a nats.c thread each time the stream acknowledges a record
+     * (`published` moved on) or refuses one; must be thread-safe and quick
+     * (tmsd: uv_async_send). NULL = none. */
+    void (*on_published)(void *ctx);
+    void *ctx;
 } tms_publish_options;
 
 /* Start publishing the log of o->datadir to the stream, from what the

@@ -33,6 +33,10 @@ typedef struct tms_daemon_options {
     const char *stream;            /* the JetStream stream; NULL = "tms" */
     int stream_replicas;           /* replicas of a stream --publish creates; 0 = 1 */
     const char *replica_of;        /* nats://HOST:PORT: a replica of the leader publishing there (follow.h) */
+    int ack_after_stream;          /* --ack-after stream (with --publish): answer a submit only once the stream
+                                      has stored its records (SPEC section 12) */
+    unsigned stream_ack_timeout_ms;   /* ... else E_NOT_STORED after this; 0 = 10000 */
+    uint64_t ready_max_lag;        /* GET /readyz: a replica further behind its stream is not ready; 0 = 1000 */
     /* issue 18: snapshots of the state while running (docs/design.md, "Snapshots") */
     unsigned snapshot_interval_ms; /* look this often; 0 = 60000; TMS_SNAPSHOTS_OFF = only at a clean stop */
     uint64_t snapshot_records;     /* ... and write one when this many records were added; 0 = 100000 */
