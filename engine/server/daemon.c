@@ -4,6 +4,7 @@
  * signals and an orderly shutdown that finishes the group in flight. */
 #include "daemon_internal.h"
 #include <errno.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -551,14 +552,37 @@ typedef struct opening {
     char phase[16];
 } opening;
 
-static void open_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
+/* SIGTERM or SIGINT before the loop's handlers exist (during the open): a
+ * stop asked for. The open ends at its next progress call, nothing written
+ * after it; tmsd exits 0, as after any asked-for stop. */
+static volatile sig_atomic_t stop_during_open;
+
+static void on_stop_during_open(int sig)
+{
+    (void)sig;
+    stop_during_open = 1;
+}
+
+static void catch_stop_during_open(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_during_open;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+static int open_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {
     opening *o = ctx;
     uint64_t now = now_ns();
+    if (stop_during_open)
+        return 1;
     if (!o->start_ns)
         o->start_ns = now;
     if (!strcmp(o->phase, phase) && now - o->last_ns < 5000000000u)
-        return;
+        return 0;
     snprintf(o->phase, sizeof o->phase, "%s", phase);
     o->last_ns = now;
     sd_notifyf(0, "EXTEND_TIMEOUT_USEC=60000000\nSTATUS=opening: %s %llu of %llu", phase, (unsigned long long)done,
@@ -566,6 +590,7 @@ static void open_progress(void *ctx, const char *phase, uint64_t done, uint64_t 
     if (now - o->start_ns >= 2000000000u)   /* a quick open (or one refused at once) says nothing */
         daemon_log("info", "msg=opening phase=%s done=%llu total=%llu", phase, (unsigned long long)done,
                    (unsigned long long)total);
+    return 0;
 }
 
 
@@ -603,8 +628,14 @@ int tms_daemon_run(const tms_daemon_options *opt)
         fprintf(stderr, "tmsd: --principals %s\n", why);
         goto done;
     }
-    if (tms_engine_open(opt->data_dir, &eo, &d.eng, why, sizeof why) != TMS_OK) {
-        fprintf(stderr, "tmsd: %s\n", why);
+    catch_stop_during_open();   /* the loop's own handlers replace it once it runs */
+    if (tms_engine_open(opt->data_dir, &eo, &d.eng, why, sizeof why) != TMS_OK || stop_during_open) {
+        if (stop_during_open) {   /* asked for: not a failure */
+            daemon_log("info", "msg=\"stopped during the open\" phase=%s", op.phase[0] ? op.phase : "-");
+            rc = 0;
+        } else {
+            fprintf(stderr, "tmsd: %s\n", why);
+        }
         goto done;
     }
     if (tms_engine_open_report(d.eng)[0])

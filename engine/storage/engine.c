@@ -55,10 +55,10 @@ static tms_err take_lock(tms_engine *e, char *why, size_t whylen)
     return TMS_OK;
 }
 
-static void progress(const tms_engine *e, const char *phase, uint64_t done, uint64_t total)
+/* TMS_OK, or TMS_E_BUSY when the caller asks the open to stop. */
+static tms_err progress(const tms_engine *e, const char *phase, uint64_t done, uint64_t total)
 {
-    if (e->opt.progress)
-        e->opt.progress(e->opt.progress_ctx, phase, done, total);
+    return e->opt.progress && e->opt.progress(e->opt.progress_ctx, phase, done, total) ? TMS_E_BUSY : TMS_OK;
 }
 
 static tms_err catch_up(tms_engine *e, char *why, size_t whylen);
@@ -86,8 +86,8 @@ static tms_err level_record(void *ctx, const tms_fold_event *ev)
 {
     level *l = ctx;
     tms_err err;
-    if ((ev->rec->seq & 0xffff) == 0)
-        progress(l->e, "fold", ev->rec->seq, tms_log_last_seq(l->e->log));
+    if ((ev->rec->seq & 0xffff) == 0 && (err = progress(l->e, "fold", ev->rec->seq, tms_log_last_seq(l->e->log))))
+        return err;   /* stopped: the fold ends here, the catch-up is aborted */
     if (l->lc.witness.present && ev->rec->seq == l->lc.witness.seq)
         l->lc.witness_matched = !memcmp(ev->hash, l->lc.witness.head, TMS_HASH_LEN);
     if (l->hist_in_fold)
@@ -207,8 +207,8 @@ static tms_err level_end(tms_engine *e, level *l, const tms_replay_result *res)
     }
     /* the index written during the fold first: one write transaction at a time */
     int written = l->hist_in_fold && tms_history_writer_end(&l->hw, res->last_seq) == TMS_OK;
-    progress(e, "rebuild", 0, res->last_seq);
-    if ((err = tms_projection_rebuild(e->store, e->state, res->last_seq, res->head)))
+    if ((err = progress(e, "rebuild", 0, res->last_seq)) ||
+        (err = tms_projection_rebuild(e->store, e->state, res->last_seq, res->head)))
         return err;
     return level_history(e, written);
 }
@@ -364,14 +364,20 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
     if ((err = tms__witness_read(e->dir, &l.lc.witness, why, whylen)))
         goto out;
     int snap = from_snapshot(e, &l, &m);
-    progress(e, "fold", snap ? m.seq : 0, tms_log_last_seq(e->log));
+    if ((err = progress(e, "fold", snap ? m.seq : 0, tms_log_last_seq(e->log)))) {
+        snprintf(why, whylen, "the open was stopped");
+        goto out;
+    }
     err = fold_log(e, &l, snap ? &m : NULL, &res);
     if (snap && (err == TMS_E_CORRUPT || (!err && l.differs)))
         err = refold(e, &l, &m, &res);
     else if (snap)
         e->snapshot_seq = m.seq;
     if (err) {
-        snprintf(why, whylen, "replay failed: %s", res.msg);
+        if (err == TMS_E_BUSY)
+            snprintf(why, whylen, "the open was stopped");
+        else
+            snprintf(why, whylen, "replay failed: %s", res.msg);
         goto out;
     }
     if (res.last_seq != tms_log_last_seq(e->log)) {
@@ -440,12 +446,20 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
         snprintf(why, whylen, "out of memory");
         goto fail;
     }
-    progress(e, "screen", 0, 0);
+    if ((err = progress(e, "screen", 0, 0))) {
+        snprintf(why, whylen, "the open was stopped");
+        goto fail;
+    }
     if ((err = screen_projection(e, why, whylen)) ||
         (err = tms_store_open_sized(tms_data_path(path, sizeof path, dir, "proj"), TMS_STORE_WRITE,
                                      e->opt.map_bytes, &e->store, why, whylen)) ||
-        (err = load_state(e, why, whylen)) || (progress(e, "tree", 0, tms_log_last_seq(e->log)), 0) ||
-        (err = tms__engine_open_tree(e, why, whylen)))
+        (err = load_state(e, why, whylen)))
+        goto fail;
+    if ((err = progress(e, "tree", 0, tms_log_last_seq(e->log)))) {
+        snprintf(why, whylen, "the open was stopped");
+        goto fail;
+    }
+    if ((err = tms__engine_open_tree(e, why, whylen)))
         goto fail;
     if (e->loss[0] && (err = tms__acknowledge_loss(e, e->opt.accept_loss, e->loss_record, why, whylen)))
         goto fail;

@@ -188,6 +188,41 @@ def case_open_progress(d):
           "msg=opening" not in text, text[-600:])
 
 
+def case_stop_during_the_open(d):
+    """SIGTERM while tmsd still opens (a projection rebuilt from a 90k-record log): a stop asked for, exit 0,
+    said in the log; the next start opens the same directory, which verifies."""
+    gen = os.path.join(BIN, "..", "benchmarks", "gen_log")
+    data = os.path.join(d, "data")
+    r = subprocess.run([gen, "--tenants", "3", "--extensions", "20000", "--seed", "3", "--data", data],
+                       capture_output=True, text=True, timeout=300)
+    check("a gen_log directory", r.returncode == 0, r.stderr[-300:])
+    shutil.rmtree(os.path.join(data, "proj"))
+    shutil.rmtree(os.path.join(data, "snapshots"), ignore_errors=True)
+    import socket
+    notify = os.path.join(d, "notify2")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(notify)
+    ns.settimeout(30)
+    log = os.path.join(d, "tmsd.log")
+    p = subprocess.Popen([TMSD, "--data", data, "--socket", os.path.join(d, "s.sock")], stdout=open(log, "ab"),
+                         stderr=subprocess.STDOUT, env=dict(os.environ, NOTIFY_SOCKET=notify))
+    while "STATUS=opening: fold" not in ns.recv(4096).decode():
+        pass   # the fold of the whole log has begun (the projection is rebuilt after it)
+    p.send_signal(signal.SIGTERM)
+    rc = p.wait(timeout=60)
+    text = open(log).read()
+    check("SIGTERM during the open: exit 0, said in the log", rc == 0 and "stopped during the open" in text,
+          (rc, text[-500:]))
+    p, port = start(d, data)
+    try:
+        check("the next start opens it", status(port)["last_seq"] > 50000, status(port)["last_seq"])
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+    rc, out, err = run(AUDIT, "verify", "--data", data)
+    check("... and it verifies", rc == 0, out + err)
+
+
 run_cases(case_running_snapshots_and_kill9, case_submits_go_on_while_a_snapshot_is_written, case_options,
-          case_open_progress)
+          case_open_progress, case_stop_during_the_open)
 finish()

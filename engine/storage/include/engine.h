@@ -24,8 +24,11 @@ typedef struct tms_engine tms_engine;
  * the log's last seq; called at its start and every 65536 records), "rebuild"
  * (the projection rebuilt from the state), "tree" (the Merkle tree opened, or
  * rebuilt from the log). Called on the opening thread; it must not call the
- * engine. */
-typedef void (*tms_engine_progress_fn)(void *ctx, const char *phase, uint64_t done, uint64_t total);
+ * engine. Returns 0 to go on; anything else stops the open before its next
+ * write (tms_engine_open returns TMS_E_BUSY, "the open was stopped"): a stop
+ * asked for while a long open folds (nothing is lost: it is a crash the
+ * next open recovers from, less the crash). */
+typedef int (*tms_engine_progress_fn)(void *ctx, const char *phase, uint64_t done, uint64_t total);
 
 typedef struct tms_engine_options {
     uint64_t segment_bytes;       /* log segment size; 0 = default */
