@@ -432,6 +432,39 @@ static int end_state(vstate *s, const tms_state *st)
     return 0;
 }
 
+/* Each record of step 4's fold: into the scratch as-of index (step 5) when
+ * it is to be compared, and the comparisons due at its seq. */
+static tms_err on_record(void *ctx, const tms_fold_event *ev)
+{
+    vstate *s = ctx;
+    if (s->hist_on)
+        tms_history_writer_add(&s->hw, ev);   /* a failure is kept in hw.err: said after the fold */
+    return s->need_at ? at_projection(ctx, ev) : TMS_OK;
+}
+
+/* Step 5's scratch index, written during step 4's fold when the projection
+ * is level with the log and its index complete (else there is nothing to
+ * compare: the next writer rebuilds it). 0, or TOOL_ERROR. */
+static int history_begin(vstate *s)
+{
+    char why[300];
+    s->hist_on = 0;
+    if (!s->proj || s->pseq != s->last_seq || s->phist.seq != s->pseq || !s->last_seq || s->damaged[0] ||
+        s->has_since)
+        return 0;
+    snprintf(s->hist_dir, sizeof s->hist_dir, "/tmp/tms-verify-XXXXXX");
+    if (!mkdtemp(s->hist_dir))
+        return tool_fail("cannot create a scratch directory: %s", strerror(errno));
+    if (tms_store_open(s->hist_dir, TMS_STORE_SCRATCH, &s->hist_store, why, sizeof why) != TMS_OK) {
+        rmdir(s->hist_dir);
+        return tool_fail("as-of index: %s", why);
+    }
+    memset(&s->hw, 0, sizeof s->hw);
+    s->hw.st = s->hist_store;
+    s->hist_on = 1;
+    return 0;
+}
+
 /* Step 4: fold the log in memory (every recomputed verdict equal to the
  * logged one), the digest compared with the projection's at its seq. With
  * --since the fold starts from s->start (a snapshot's state) after
@@ -445,7 +478,12 @@ static int replay_and_compare(vstate *s)
     s->start = NULL;   /* st is this function's now */
     if (!st)
         return tool_fail("out of memory");
-    o.on_effects = (s->proj && s->pseq) || s->nsnaps || s->has_since ? at_projection : NULL;
+    s->need_at = (s->proj && s->pseq) || s->nsnaps || s->has_since;
+    if (history_begin(s)) {
+        tms_state_free(st);
+        return TOOL_ERROR;
+    }
+    o.on_effects = s->need_at || s->hist_on ? on_record : NULL;
     o.ctx = s;
     o.to_seq = s->last_seq;
     o.from_seq = s->start_seq;
@@ -486,33 +524,34 @@ static int replay_and_compare(vstate *s)
 }
 
 /* Step 5: the as-of index (history.h) of a projection level with the log,
- * against one rebuilt from the log in a scratch directory. An index not
- * complete to the projection's seq is no failure: the next writer rebuilds it. */
+ * against the one written from the log during step 4's fold in a scratch
+ * directory (history_begin). An index not complete to the projection's seq
+ * is no failure: the next writer rebuilds it. Frees the scratch. */
 static int check_history(vstate *s)
 {
-    char tmpl[] = "/tmp/tms-verify-XXXXXX", path[64];
     const char *leaves[] = {"data.mdb", "lock.mdb", "writer"};
-    tms_store *st = NULL;
+    char path[96];
     tms_txn *tx = NULL;
-    tms_replay_result res;
     uint8_t digest[TMS_HASH_LEN];
-    if (!s->proj || s->pseq != s->last_seq || s->phist.seq != s->pseq || !s->last_seq)
+    if (!s->hist_dir[0])
         return 0;
-    if (!mkdtemp(tmpl))
-        return tool_fail("cannot create a scratch directory: %s", strerror(errno));
-    tms_err err = tms_store_open(tmpl, TMS_STORE_SCRATCH, &st, res.msg, sizeof res.msg);
-    if (!err && !(err = tms_history_rebuild(st, s->logdir, &res)) && !(err = tms_txn_begin(st, 0, &tx)))
+    tms_err err = s->hist_on ? tms_history_writer_end(&s->hw, s->last_seq) : TMS_OK;
+    tms_history_writer_discard(&s->hw);
+    int compare = s->hist_on && !s->failed && !err;
+    if (compare && !(err = tms_txn_begin(s->hist_store, 0, &tx)))
         err = tms_history_digest(tx, digest);
     tms_txn_abort(tx);
-    tms_store_close(st);
+    tms_store_close(s->hist_store);
+    s->hist_store = NULL;
     for (size_t i = 0; i < sizeof leaves / sizeof leaves[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", tmpl, leaves[i]);
+        snprintf(path, sizeof path, "%s/%s", s->hist_dir, leaves[i]);
         unlink(path);
     }
-    rmdir(tmpl);
+    rmdir(s->hist_dir);
+    s->hist_dir[0] = '\0';
     if (err)
-        return tool_fail("as-of index: %s", res.msg[0] ? res.msg : tms_strerror(err));
-    if (memcmp(digest, s->phist.digest, TMS_HASH_LEN))
+        return tool_fail("as-of index: %s", tms_strerror(err));
+    if (compare && memcmp(digest, s->phist.digest, TMS_HASH_LEN))
         tool_verify_failure(s, "history", s->pseq, "proj/data.mdb", 0,
                 "the projection's as-of index differs from one rebuilt from the log (damaged)");
     return 0;
@@ -628,9 +667,8 @@ static int run(vstate *s, const char *data, const char *key, int want_receipt)
         return TOOL_ERROR;
     tool_treecheck_end(&s->tc, s->last_seq);
     check_projection(s);
-    if (!s->failed && replay_and_compare(s))
-        return TOOL_ERROR;
-    if (!s->failed && !s->damaged[0] && !s->has_since && check_history(s))
+    int replayed = s->failed ? 0 : replay_and_compare(s);
+    if (check_history(s) || replayed)   /* after the fold that wrote its scratch index; frees it either way */
         return TOOL_ERROR;
     if (!s->failed && s->damaged[0])   /* the log is intact; the projection is not (the next writer rebuilds it) */
         tool_verify_failure(s, "projection", s->last_seq, "proj/data.mdb", 0, s->damaged);

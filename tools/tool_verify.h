@@ -61,6 +61,12 @@ typedef struct vstate {
     size_t end_len;
     uint8_t end_sproj[TMS_HASH_LEN];     /* tms_state_projection_digest(state, 0, NULL) */
     int end_done;                        /* ... computed already (at the fold's last record) */
+    /* step 5, written during step 4's fold (one pass over the log): the as-of index rebuilt from the log */
+    int hist_on;                         /* the projection's index is to be compared */
+    char hist_dir[64];                   /* its scratch directory */
+    tms_store *hist_store;
+    tms_history_writer hw;
+    int need_at;                         /* at_projection has something to compare */
 } vstate;
 
 /* Record the first failure (later ones are dropped). */
