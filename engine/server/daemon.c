@@ -298,6 +298,32 @@ void conn_active(conn *c)
     uv_timer_start(&c->idle, on_idle, c->d->opt.idle_timeout_ms, c->d->opt.idle_timeout_ms);
 }
 
+/* A TCP peer (an IPv4 address, an IPv6 /64) holds at most a quarter of --max-tcp-connections, so that one
+ * peer cannot take every slot (the HTTP listeners have the same rule, daemon_http_limits.c). 1 when c may
+ * stay; else logged, a line a second at most. */
+static int tcp_peer_admitted(server *d, conn *c)
+{
+    unsigned n = 0, share = d->opt.max_tcp_connections / 4 ? d->opt.max_tcp_connections / 4 : 1;
+    char host[64] = "?";
+    uint8_t a[16] = {0};
+    c->peer_key_len = daemon_peer_key(&c->h.tcp, c->peer_key);
+    for (conn *o = d->conns; o; o = o->next)
+        n += o != c && o->is_tcp && !o->closing && o->peer_key_len == c->peer_key_len &&
+             !memcmp(o->peer_key, c->peer_key, c->peer_key_len);
+    if (n < share)
+        return 1;
+    uint64_t now = now_ns();
+    if (now - d->peer_log_ns >= UINT64_C(1000000000)) {
+        memcpy(a, c->peer_key, c->peer_key_len);
+        if (c->peer_key_len)
+            uv_inet_ntop(c->peer_key_len == 4 ? AF_INET : AF_INET6, a, host, sizeof host);
+        daemon_log("warn", "msg=\"connection refused: too many from one peer\" peer=\"%s%s\" listener=socket "
+                   "per_peer=%u", host, c->peer_key_len == 8 ? "/64" : "", share);
+        d->peer_log_ns = now;
+    }
+    return 0;
+}
+
 static void on_connection(uv_stream_t *srv, int status)
 {
     server *d = srv->data;
@@ -331,6 +357,11 @@ static void on_connection(uv_stream_t *srv, int status)
     if ((is_tcp ? d->ntcp > d->opt.max_tcp_connections : d->nconns - d->ntcp > d->opt.max_connections) ||
         d->stopping) {
         reply_error(c, NULL, TMS_E_BUSY, d->stopping ? "shutting down" : "connection limit reached");
+        conn_close(c);
+        return;
+    }
+    if (is_tcp && !tcp_peer_admitted(d, c)) {
+        reply_error(c, NULL, TMS_E_BUSY, "too many connections from this peer");
         conn_close(c);
         return;
     }

@@ -209,23 +209,28 @@ void http_gate_stop(http *h)
 
 /* ---- accepting ----------------------------------------------------------------------------- */
 
-/* c's peer as a key: an IPv4 address (IPv4-mapped too), or an IPv6 /64. */
-static void peer_key(hconn *c)
+size_t daemon_peer_key(const uv_tcp_t *t, uint8_t key[8])
 {
     struct sockaddr_storage sa;
     int n = sizeof sa;
-    c->peer_len = 0;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&sa, &n) != 0)
-        return;
+    if (uv_tcp_getpeername(t, (struct sockaddr *)&sa, &n) != 0)
+        return 0;
     if (sa.ss_family == AF_INET) {
-        memcpy(c->peer, &((struct sockaddr_in *)&sa)->sin_addr, 4);
-        c->peer_len = 4;
-    } else if (sa.ss_family == AF_INET6) {
-        const uint8_t *a = ((struct sockaddr_in6 *)&sa)->sin6_addr.s6_addr;
-        int mapped = IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&sa)->sin6_addr);
-        memcpy(c->peer, mapped ? a + 12 : a, mapped ? 4 : 8);
-        c->peer_len = mapped ? 4 : 8;
+        memcpy(key, &((struct sockaddr_in *)&sa)->sin_addr, 4);
+        return 4;
     }
+    if (sa.ss_family != AF_INET6)
+        return 0;
+    const uint8_t *a = ((struct sockaddr_in6 *)&sa)->sin6_addr.s6_addr;
+    int mapped = IN6_IS_ADDR_V4MAPPED(&((struct sockaddr_in6 *)&sa)->sin6_addr);
+    memcpy(key, mapped ? a + 12 : a, mapped ? 4 : 8);
+    return mapped ? 4 : 8;
+}
+
+/* c's peer as a key (daemon_peer_key). */
+static void peer_key(hconn *c)
+{
+    c->peer_len = daemon_peer_key(&c->tcp, c->peer);
 }
 
 /* 1 when c's peer has a share left on its listener; else logged (a line a second at most) and 0. */

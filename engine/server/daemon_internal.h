@@ -73,6 +73,8 @@ typedef struct conn {
     int helloed;                /* TCP: said hello (else closed at the hello deadline) */
     size_t accounted;           /* bytes of its frame reader counted in server.buffered */
     int eof;                    /* the client half-closed; close when answered */
+    uint8_t peer_key[8];        /* TCP: its peer (daemon_peer_key), for the per-peer share */
+    size_t peer_key_len;
     int refs;                   /* handle + timer + writes and jobs in flight; freed at 0 */
     int jobs;                   /* submits queued or in flight */
     size_t queued_bytes;        /* replies written but not yet flushed */
@@ -127,6 +129,7 @@ struct server {
     int failed_exit;            /* shutting down because of a failure: the exit status is not 0 */
     conn *conns;
     unsigned nconns, ntcp;      /* all, and those over TCP (limited apart) */
+    uint64_t peer_log_ns;       /* when a TCP peer over its share was last logged */
     size_t buffered;            /* frame reader bytes of every connection */
     job *pending, **pending_tail;   /* waiting for the next group */
     job *group;                 /* in flight on the worker */
@@ -299,6 +302,10 @@ json_t *status_json(server *d);
 /* Stopping: the follower stops, its wake-up handle closes. */
 void replica_close(server *d);
 void replica_free(server *d);
+
+/* daemon_http_limits.c: a TCP peer as a key for per-peer shares: an IPv4 address (IPv4-mapped too) in 4
+ * bytes, or an IPv6 /64 in 8; 0 when it cannot be told. */
+size_t daemon_peer_key(const uv_tcp_t *t, uint8_t key[8]);
 
 /* daemon_group.c: answer every job of a list (their verdicts filled in), or each with err; frees them. */
 void group_answer(server *d, job *jobs, tms_err err, const char *why);

@@ -465,6 +465,36 @@ def test_per_peer(d):
           len(lines) <= 3, lines)
 
 
+def test_tcp_per_peer(d):
+    """The socket protocol's TCP listener (--listen) has the same share: a quarter of --max-tcp-connections per
+    peer; the rest are answered E_BUSY and closed; another peer is still served."""
+    data, port = os.path.join(d, "data"), free_port()
+    setup(data)
+    p = start(d, data, "--listen", "127.0.0.1:%d" % port, "--max-tcp-connections", "8")
+    try:
+        time.sleep(0.3)   # the start-up probe's connection is gone
+        mine = []
+        for _ in range(5):
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            s.connect(("127.0.0.1", port))
+            mine.append(s)
+        time.sleep(0.3)
+        closed = sum(closed_by_server(s, 0.3) for s in mine)
+        check("one peer opens 5 of a listener of 8: 2 kept (a quarter), 3 closed", closed == 3, closed)
+        other = socket.socket()
+        other.bind(("127.0.0.2", 0))
+        other.connect(("127.0.0.1", port))
+        check("another peer is still served (its connection stays open)", not closed_by_server(other, 0.5))
+        other.close()
+        for s in mine:
+            s.close()
+    finally:
+        check("tmsd exits 0", stop(p) == 0, log_of(d)[-800:])
+    lines = [ln for ln in log_of(d).splitlines() if "too many from one peer" in ln and "listener=socket" in ln]
+    check("logged with the peer", lines and 'peer="127.0.0.1"' in lines[0], lines)
+
+
 # ---- item 7: failed authentication in the log -------------------------------------------------------
 
 def test_auth_log(d):
@@ -512,7 +542,7 @@ def test_auth_log(d):
 
 def main():
     run_cases(*[globals()[n] for n in os.environ.get("ONLY", "").split(",") if n] or (test_revoked_watches, test_rotated_token, test_preauth_bodies, test_shared_budget, test_per_peer,
-              test_auth_log), prefix="tms-bound-")
+              test_tcp_per_peer, test_auth_log), prefix="tms-bound-")
     finish()
 
 

@@ -654,8 +654,16 @@ def test_unauthenticated_tcp_clients_cannot_exhaust_tmsd(d):
                     "--max-connections", "8", "--hello-timeout", "0.5", "--idle-timeout", "1",
                     "--max-buffered-bytes", "1048576")
     sock = os.path.join(data, "tmsd.sock")
-    crowd = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(8)]
-    extra = mp.Conn(("127.0.0.1", port))
+
+    def conn_from(src):   # a client at its own loopback address: one peer holds a quarter of the slots
+        c = mp.Conn.__new__(mp.Conn)
+        c.s, c.buf, c.req = socket.socket(), b"", 0
+        c.s.settimeout(10)
+        c.s.bind((src, 0))
+        c.s.connect(("127.0.0.1", port))
+        return c
+    crowd = [conn_from("127.0.0.%d" % (11 + i)).s for i in range(8)]
+    extra = conn_from("127.0.0.19")
     r = extra.read()
     assert r.get("error") == "E_BUSY", r                       # the ninth TCP client is refused...
     u = mp.Conn(sock)
@@ -668,16 +676,16 @@ def test_unauthenticated_tcp_clients_cannot_exhaust_tmsd(d):
         except ConnectionResetError:
             pass
         s.close()
-    big = mp.Conn(("127.0.0.1", port))
+    big = conn_from("127.0.0.21")
     assert big.call("hello", version=1)["rights"] == ["lookup"]
     big.send_raw(struct.pack(">I", 1 << 20) + b"\x80")         # announces 1 MiB without the token
     r = big.read()
     assert r.get("error") == "E_TOOBIG", r
-    ok = mp.Conn(("127.0.0.1", port))
+    ok = conn_from("127.0.0.22")
     assert ok.call("hello", version=1, token="s3cret-token-0123456789")["rights"] == ["lookup", "submit", "admin"]
     r = ok.call("check", q=[["acme", "admin", "admin", "reports.view"]] * 3000)   # > 64 KiB: fine with the token
     assert r["allow"] == [True] * 3000, r
-    slow = mp.Conn(("127.0.0.1", port))
+    slow = conn_from("127.0.0.23")
     assert slow.call("hello", version=1)["rights"] == ["lookup"]
     slow.send_raw(struct.pack(">I", 100))
     t0, closed = time.time(), False
