@@ -84,6 +84,36 @@ static void pace(const struct timespec *t0, uint64_t done, uint64_t rate)
         ;
 }
 
+/* The header h and payload[0..len) into fd, then fsync: in pieces of
+ * SYNC_EVERY, each fdatasynced, at most rate bytes a second (0: as fast as
+ * the disk goes). 0, or the errno of the failure. */
+static int write_parts(int fd, const uint8_t *h, const void *payload, size_t len, uint64_t rate)
+{
+    struct timespec t0;
+    const uint8_t *parts[2] = {h, payload};
+    size_t lens[2] = {HEADER, len}, unsynced = 0;
+    uint64_t done = 0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 2; i++)
+        for (size_t off = 0; off < lens[i];) {
+            size_t n = lens[i] - off < SYNC_EVERY ? lens[i] - off : SYNC_EVERY;
+            ssize_t w = write(fd, parts[i] + off, n);
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w <= 0)
+                return w < 0 ? errno : ENOSPC;
+            off += (size_t)w;
+            if ((unsynced += (size_t)w) >= SYNC_EVERY) {
+                done += unsynced;
+                unsynced = 0;   /* a log fdatasync never waits behind more than this of ours */
+                if (fdatasync(fd) != 0)
+                    return errno;
+                pace(&t0, done, rate);
+            }
+        }
+    return fsync(fd) != 0 ? errno : 0;
+}
+
 tms_err tms_snapshot_write(const char *datadir, const tms_snapshot_meta *meta, const void *payload, size_t len,
                            char *why, size_t whylen)
 {
@@ -94,9 +124,6 @@ tms_err tms_snapshot_write_paced(const char *datadir, const tms_snapshot_meta *m
                                  uint64_t bytes_per_sec, char *why, size_t whylen)
 {
     char dir[4200], tmp[4300], path[4300];
-    struct timespec t0;
-    uint64_t done = 0;
-    clock_gettime(CLOCK_MONOTONIC, &t0);
     uint8_t h[HEADER];
     int fd = -1, e = 0;
     dir_of(datadir, dir, sizeof dir);
@@ -106,26 +133,8 @@ tms_err tms_snapshot_write_paced(const char *datadir, const tms_snapshot_meta *m
     tms_put_le32(h + hl, tms_crc32c(tms_crc32c(0, h, hl), payload, len));
     if ((mkdir(dir, 0750) != 0 && errno != EEXIST) || (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
         e = errno;
-    const uint8_t *parts[2] = {h, payload};
-    size_t lens[2] = {HEADER, len}, unsynced = 0;
-    for (int i = 0; !e && i < 2; i++)
-        for (size_t off = 0; !e && off < lens[i];) {
-            size_t n = lens[i] - off < SYNC_EVERY ? lens[i] - off : SYNC_EVERY;
-            ssize_t w = write(fd, parts[i] + off, n);
-            if (w <= 0)
-                e = w < 0 ? errno : ENOSPC;
-            else
-                off += (size_t)w;
-            if (!e && (unsynced += w > 0 ? (size_t)w : 0) >= SYNC_EVERY) {
-                done += unsynced;
-                unsynced = 0;   /* a log fdatasync never waits behind more than this of ours */
-                if (fdatasync(fd) != 0)
-                    e = errno;
-                pace(&t0, done, bytes_per_sec);
-            }
-        }
-    if (!e && fsync(fd) != 0)
-        e = errno;
+    if (!e)
+        e = write_parts(fd, h, payload, len, bytes_per_sec);
     if (fd >= 0 && close(fd) != 0 && !e)
         e = errno;
     if (!e && (rename(tmp, path) != 0 || fsync_dir(dir) != 0))
@@ -200,24 +209,28 @@ static const char *parse_header(const uint8_t *h, uint64_t size, uint64_t seq, t
     return NULL;
 }
 
-tms_err tms_snapshot_read(const char *datadir, uint64_t seq, tms_snapshot_meta *meta, uint8_t **payload,
-                          size_t *len, char *why, size_t whylen)
+/* The snapshot file at path: its header (its seq must be seq, or with
+ * by_name 0 is its own), length, CRC and digest checked (tms_snapshot_read). */
+static tms_err read_path(const char *path, int by_name, uint64_t seq, tms_snapshot_meta *meta, uint8_t **payload,
+                         size_t *len, char *why, size_t whylen)
 {
-    char path[4300];
     uint8_t h[HEADER], digest[32];
     struct stat st;
     uint64_t plen = 0;
     tms_err err = TMS_E_CORRUPT;
     const char *bad = NULL;
     *payload = NULL;
-    name_of(datadir, seq, "", path, sizeof path);
+    memset(h, 0, sizeof h);   /* a file shorter than a header is refused by parse_header, h unread */
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return errno == ENOENT ? TMS_NOT_FOUND : TMS_E_IO;
+    if (fd < 0) {
+        err = errno == ENOENT ? TMS_NOT_FOUND : TMS_E_IO;
+        snprintf(why, whylen, "snapshot %s: %s", path, strerror(errno));
+        return err;
+    }
     if (fstat(fd, &st) != 0 || (st.st_size >= HEADER && pread(fd, h, HEADER, 0) != HEADER)) {
         err = TMS_E_IO;
         bad = strerror(errno);
-    } else if (!(bad = parse_header(h, (uint64_t)st.st_size, seq, meta, &plen)) &&
+    } else if (!(bad = parse_header(h, (uint64_t)st.st_size, by_name ? seq : tms_get_le64(h + 16), meta, &plen)) &&
                !(*payload = malloc(plen ? plen : 1))) {
         err = TMS_E_NOMEM;
         bad = "out of memory";
@@ -239,6 +252,14 @@ tms_err tms_snapshot_read(const char *datadir, uint64_t seq, tms_snapshot_meta *
     *payload = NULL;
     snprintf(why, whylen, "snapshot %s: %s", path, bad);
     return err;
+}
+
+tms_err tms_snapshot_read(const char *datadir, uint64_t seq, tms_snapshot_meta *meta, uint8_t **payload,
+                          size_t *len, char *why, size_t whylen)
+{
+    char path[4300];
+    name_of(datadir, seq, "", path, sizeof path);
+    return read_path(path, 1, seq, meta, payload, len, why, whylen);
 }
 
 tms_err tms_snapshot_meta_read(const char *datadir, uint64_t seq, tms_snapshot_meta *meta)
@@ -296,20 +317,8 @@ tms_err tms_snapshot_write_file(const char *path, const tms_snapshot_meta *meta,
         e = ENAMETOOLONG;
     else if ((fd = mkstemp(tmp)) < 0 || fchmod(fd, 0640) != 0)
         e = errno;
-    const uint8_t *parts[2] = {h, payload};
-    size_t lens[2] = {HEADER, len};
-    for (int i = 0; !e && i < 2; i++)
-        for (size_t off = 0; !e && off < lens[i];) {
-            ssize_t w = write(fd, parts[i] + off, lens[i] - off);
-            if (w < 0 && errno == EINTR)
-                continue;
-            if (w <= 0)
-                e = w < 0 ? errno : ENOSPC;
-            else
-                off += (size_t)w;
-        }
-    if (!e && fsync(fd) != 0)
-        e = errno;
+    if (!e)
+        e = write_parts(fd, h, payload, len, 0);
     if (fd >= 0 && close(fd) != 0 && !e)
         e = errno;
     if (!e && (rename(tmp, path) != 0 || fsync_dir_of(path) != 0))
@@ -326,41 +335,5 @@ tms_err tms_snapshot_write_file(const char *path, const tms_snapshot_meta *meta,
 tms_err tms_snapshot_read_file(const char *path, tms_snapshot_meta *meta, uint8_t **payload, size_t *len,
                                char *why, size_t whylen)
 {
-    uint8_t h[HEADER], digest[32];
-    struct stat st;
-    uint64_t plen = 0;
-    tms_err err = TMS_E_CORRUPT;
-    const char *bad = NULL;
-    *payload = NULL;
-    memset(h, 0, sizeof h);   /* a file shorter than a header is refused by parse_header, h unread */
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(why, whylen, "snapshot %s: %s", path, strerror(errno));
-        return errno == ENOENT ? TMS_NOT_FOUND : TMS_E_IO;
-    }
-    if (fstat(fd, &st) != 0 || (st.st_size >= HEADER && pread(fd, h, HEADER, 0) != HEADER)) {
-        err = TMS_E_IO;
-        bad = strerror(errno);
-    } else if (!(bad = parse_header(h, (uint64_t)st.st_size, tms_get_le64(h + 16), meta, &plen)) &&
-               !(*payload = malloc(plen ? plen : 1))) {   /* the seq is the header's own: no name says it */
-        err = TMS_E_NOMEM;
-        bad = "out of memory";
-    } else if (!bad && pread(fd, *payload, plen, HEADER) != (ssize_t)plen) {
-        err = TMS_E_IO;
-        bad = "cannot read it";
-    } else if (!bad && tms_crc32c(tms_crc32c(0, h, HEADER - 4), *payload, plen) != tms_get_le32(h + HEADER - 4)) {
-        bad = "its checksum fails";
-    } else if (!bad && (crypto_generichash(digest, 32, *payload, plen, NULL, 0),
-                        sodium_memcmp(digest, meta->digest, 32))) {
-        bad = "its state digest is not its content's";
-    }
-    close(fd);
-    if (!bad) {
-        *len = (size_t)plen;
-        return TMS_OK;
-    }
-    free(*payload);
-    *payload = NULL;
-    snprintf(why, whylen, "snapshot %s: %s", path, bad);
-    return err;
+    return read_path(path, 0, 0, meta, payload, len, why, whylen);   /* the seq is the header's own */
 }
