@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <limits.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -318,3 +319,37 @@ void tool_remove_flat_dir(const char *dir)
     rmdir(dir);
 }
 
+
+int tool_write_all(int fd, const char *text, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, text, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return w == 0 ? (errno = EIO, -1) : -1;
+        text += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int tool_sync_dir_of(const char *path)
+{
+    char dir[4200];
+    const char *slash = strrchr(path, '/');
+    size_t n = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
+    if (n >= sizeof dir)
+        return errno = ENAMETOOLONG, -1;
+    if (n)
+        memcpy(dir, path, n);
+    else
+        dir[n++] = '.';
+    dir[n] = '\0';
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    int rc = fsync(fd);
+    close(fd);
+    return rc;
+}

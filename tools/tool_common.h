@@ -143,4 +143,10 @@ void tool_progress_end(tool_progress *p);
  * copy): best effort, errors ignored. */
 void tool_remove_flat_dir(const char *dir);
 
+/* Write all of text[0..n) to fd (EINTR retried): 0, or -1 with errno. */
+int tool_write_all(int fd, const char *text, size_t n);
+/* fsync the directory holding path, so a rename in it lasts ("." for a bare name, "/" for "/name"): 0, or -1
+ * with errno. */
+int tool_sync_dir_of(const char *path);
+
 #endif

@@ -312,39 +312,6 @@ int tool_receipt_read(const char *opt, const char *path, tool_receipt *out)
     return rc ? tool_fail("%s %s: not a receipt of tms-audit verify: %s", opt, path, why) : 0;
 }
 
-/* Write all of text to fd: 0, or -1 with errno. */
-static int write_all(int fd, const char *text, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, text, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w == 0 ? (errno = EIO, -1) : -1;
-        text += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* fsync the directory holding path: 0, or -1 with errno. */
-static int sync_dir_of(const char *path)
-{
-    char dir[4200];
-    const char *slash = strrchr(path, '/');
-    size_t n = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
-    if (n >= sizeof dir)
-        return errno = ENAMETOOLONG, -1;
-    memcpy(dir, n ? path : ".", n ? n : 1);
-    dir[n ? n : 1] = '\0';
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 int tool_receipt_write(const char *opt, const char *path, const tool_receipt *r, const char *datadir)
 {
     char tmp[4200];
@@ -353,11 +320,11 @@ int tool_receipt_write(const char *opt, const char *path, const tool_receipt *r,
     int fd = -1, rc = -1, e = ENOMEM;
     json_decref(o);
     if (text && (size_t)snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) < sizeof tmp && (fd = mkstemp(tmp)) >= 0) {
-        rc = fchmod(fd, 0644) || write_all(fd, text, strlen(text)) || write_all(fd, "\n", 1) || fsync(fd) ? -1 : 0;
+        rc = fchmod(fd, 0644) || tool_write_all(fd, text, strlen(text)) || tool_write_all(fd, "\n", 1) || fsync(fd) ? -1 : 0;
         e = errno;
         if (close(fd) != 0 && !rc)
             rc = -1, e = errno;
-        if (!rc && (rename(tmp, path) != 0 || sync_dir_of(path) != 0))
+        if (!rc && (rename(tmp, path) != 0 || tool_sync_dir_of(path) != 0))
             rc = -1, e = errno;
         if (rc)
             unlink(tmp);

@@ -157,42 +157,6 @@ static int state_read(const char *path, const char *origin, wstate *s, char *why
     return 0;
 }
 
-/* Write all of text to fd: 0, or -1 with errno. */
-static int write_all(int fd, const char *text, size_t n)
-{
-    while (n) {
-        ssize_t w = write(fd, text, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return w == 0 ? (errno = EIO, -1) : -1;
-        text += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-/* fsync the directory holding path (a rename in it must last): "." for a bare name, "/" for "/name". */
-static int sync_dir_of(const char *path)
-{
-    char dir[4200];
-    const char *slash = strrchr(path, '/');
-    size_t n = !slash ? 0 : slash == path ? 1 : (size_t)(slash - path);
-    if (n >= sizeof dir)
-        return errno = ENAMETOOLONG, -1;
-    if (n)
-        memcpy(dir, path, n);
-    else
-        dir[n++] = '.';
-    dir[n] = '\0';
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0)
-        return -1;
-    int rc = fsync(fd);
-    close(fd);
-    return rc;
-}
-
 /* STATE with cp's line in place of the origin's old one (or added), durably: write STATE.tmp, fsync, rename,
  * fsync the directory. Under the lock, so STATE.tmp is ours. 0, or -1 with why. */
 static int state_write(const char *path, const wstate *s, const tms_checkpoint *cp, char *why, size_t whylen)
@@ -205,13 +169,13 @@ static int state_write(const char *path, const wstate *s, const tms_checkpoint *
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp)
         return snprintf(why, whylen, "--state %s: path too long", path), -1;
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    int rc = fd < 0 || write_all(fd, s->text, before) || write_all(fd, s->text + after, s->len - after) ||
-                     write_all(fd, line, (size_t)n) || fsync(fd) != 0
+    int rc = fd < 0 || tool_write_all(fd, s->text, before) || tool_write_all(fd, s->text + after, s->len - after) ||
+                     tool_write_all(fd, line, (size_t)n) || fsync(fd) != 0
                  ? -1 : 0;
     int e = errno;
     if (fd >= 0 && close(fd) != 0 && !rc)
         rc = -1, e = errno;
-    if (!rc && (rename(tmp, path) != 0 || sync_dir_of(path) != 0))
+    if (!rc && (rename(tmp, path) != 0 || tool_sync_dir_of(path) != 0))
         rc = -1, e = errno;
     if (rc) {
         unlink(tmp);
