@@ -19,23 +19,12 @@ import json, os, signal, subprocess, sys, tempfile, threading, time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "daemon"))
 import mp  # noqa: E402
+sys.path.insert(0, HERE)
+from benchutil import pct, wait_sock  # noqa: E402
 
 
-def pct(v, p):
-    v = sorted(v)
-    return v[min(len(v) - 1, int(len(v) * p / 100))]
 
 
-def wait_sock(sock, p):
-    for _ in range(12000):
-        if p.poll() is not None:
-            raise SystemExit("tmsd exited %d" % p.returncode)
-        try:
-            mp.Conn(sock, timeout=2).close()
-            return
-        except OSError:
-            time.sleep(0.01)
-    raise SystemExit("tmsd did not come up")
 
 
 def one_side(bin_dir, data, on, clients, seconds, interval, rnd):
