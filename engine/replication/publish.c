@@ -52,6 +52,7 @@ struct tms_publisher {
 };
 
 #define PUBLISH_WINDOW 1024           /* asynchronous publishes in flight */
+#define MSG_ID_MAX (21 + 32 + 1)     /* "SEQ." and 16 bytes of the chain hash in hex */
 #define PUBLISH_BATCH 8192            /* records published before waiting for every acknowledgement */
 
 static void set_error(tms_publisher *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -254,6 +255,19 @@ static int connect_up(tms_publisher *p)
     return 0;
 }
 
+/* The message id of the frame at seq into id: "SEQ.HASH", HASH the first
+ * 16 bytes of its chain hash in hex. JetStream looks a message id up in its
+ * duplicate window BEFORE it checks the expected last sequence, and answers
+ * a duplicate with the first message's sequence: with the seq alone as the
+ * id, another leader's record at the same seq (a failover) would be
+ * "stored" without being stored. The chain hash covers the seq, the payload
+ * and every record before it, so an equal id is an equal record. */
+static void msg_id(uint64_t seq, const uint8_t *frame, char id[MSG_ID_MAX])
+{
+    int n = snprintf(id, MSG_ID_MAX, "%llu.", (unsigned long long)seq);
+    sodium_bin2hex(id + n, (size_t)(MSG_ID_MAX - n), frame + TMS_LOG_FRAME_HEADER - TMS_LOG_HASH_LEN, 16);
+}
+
 /* Hand [next, last] to nats.c, pipelined (at most PUBLISH_WINDOW waiting
  * for their acknowledgement: js_PublishMsgAsync waits beyond that). Each
  * message carries its seq as the message id and seq - 1 as the expected
@@ -262,7 +276,7 @@ static int connect_up(tms_publisher *p)
  * (reconnect and look at the stream again). */
 static int send_batch(tms_publisher *p, uint64_t next, uint64_t last, const char *hdr)
 {
-    char id[24];
+    char id[MSG_ID_MAX];
     uint8_t *frame = NULL;
     size_t len;
     jsPubOptions po;
@@ -273,12 +287,14 @@ static int send_batch(tms_publisher *p, uint64_t next, uint64_t last, const char
             return -1;
         }
         jsPubOptions_Init(&po);
-        snprintf(id, sizeof id, "%llu", (unsigned long long)seq);
+        msg_id(seq, frame, id);
         po.MsgId = id;
-        po.ExpectLastSeq = seq - 1;   /* 0 (the first record) means "not set" to nats.c: the msg id covers it */
+        po.ExpectLastSeq = seq - 1;   /* 0 means "not set" to nats.c: the first record says it in a header */
         po.MaxWait = 5000;            /* no acknowledgement by then: a refusal (on_ack), and the stream is read again */
         natsMsg *m = NULL;
         natsStatus s = natsMsg_Create(&m, p->subject, NULL, (const char *)frame, (int)len);
+        if (s == NATS_OK && seq == 1)   /* the subject is the stream's only one: its last seq is the stream's */
+            s = natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence", "0");
         if (s == NATS_OK && seq == last && hdr[0])
             s = natsMsgHeader_Set(m, TMS__CHECKPOINT_HEADER, hdr);
         if (s == NATS_OK)

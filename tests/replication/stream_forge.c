@@ -5,6 +5,9 @@
  *       publish the bytes HEX to SUBJECT through JetStream (no expected
  *       sequence: the stream takes it as its next message), with the header
  *       Tms-Checkpoint: CHECKPOINT when given; prints the stream's sequence.
+ *   stream_forge pubid URL SUBJECT HEX MSGID
+ *       the same with the message id MSGID (Nats-Msg-Id): what a leader
+ *       that named its messages by seq alone put in the stream.
  *   stream_forge flood URL SUBJECT HEX N
  *       publish N copies of HEX (no header) as fast as JetStream takes them.
  *   stream_forge header URL STREAM SEQ
@@ -44,11 +47,15 @@ static natsStatus pub(jsCtx *js, int argc, char **argv)
         free(data);
         return NATS_INVALID_ARG;
     }
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
     natsStatus s = natsMsg_Create(&m, argv[3], NULL, data, len);
-    if (s == NATS_OK && argc > 5)
+    if (s == NATS_OK && argc > 5 && !strcmp(argv[1], "pubid"))
+        po.MsgId = argv[5];
+    else if (s == NATS_OK && argc > 5)
         s = natsMsgHeader_Set(m, "Tms-Checkpoint", argv[5]);
     if (s == NATS_OK)
-        s = js_PublishMsg(&pa, js, m, NULL, &jerr);
+        s = js_PublishMsg(&pa, js, m, &po, &jerr);
     if (s == NATS_OK)
         printf("%llu\n", (unsigned long long)pa->Sequence);
     else
@@ -96,9 +103,9 @@ int main(int argc, char **argv)
     natsConnection *nc = NULL;
     jsCtx *js = NULL;
     const char *cmd = argc > 1 ? argv[1] : "";
-    int is_pub = !strcmp(cmd, "pub"), is_flood = !strcmp(cmd, "flood"), is_header = !strcmp(cmd, "header");
-    if ((!is_pub || argc < 5 || argc > 6) && (!is_flood || argc != 6) && (!is_header || argc != 5)) {
-        fprintf(stderr, "usage: stream_forge pub URL SUBJECT HEX [CHECKPOINT] | flood URL SUBJECT HEX N | "
+    int is_pub = !strcmp(cmd, "pub") || !strcmp(cmd, "pubid"), is_flood = !strcmp(cmd, "flood"), is_header = !strcmp(cmd, "header");
+    if ((!is_pub || argc < 5 || argc > 6 || (!strcmp(cmd, "pubid") && argc != 6)) && (!is_flood || argc != 6) && (!is_header || argc != 5)) {
+        fprintf(stderr, "usage: stream_forge pub URL SUBJECT HEX [CHECKPOINT] | pubid URL SUBJECT HEX MSGID | flood URL SUBJECT HEX N | "
                 "header URL STREAM SEQ\n");
         return 2;
     }

@@ -111,6 +111,31 @@ def test_stored_before_answered(d):
         nats.kill()
 
 
+def test_dedupe_is_no_acknowledgement(d):
+    """JetStream looks a message id up in its duplicate window before it checks
+    the expected last sequence, and answers a duplicate with the first
+    message's sequence. Another leader's record at seq 2 published with the
+    id "2" (what a leader naming its messages by seq alone sends) must not
+    make this leader's own seq 2 'stored': the ids carry the chain hash."""
+    nats = Nats(d)
+    nats.start()
+    data = os.path.join(d, "data")
+    p, sock, port = start(d, data, nats, "--ack-after", "stream", "--stream-timeout", "3")
+    try:
+        r = submit(sock, [{"cmd": "CreateTenant", "tenant": "acme", "actor": "system", "admin": "admin"}])
+        check("seq 1 accepted", r["results"][0].get("seq") == 1, r)
+        forge = os.path.join(tp.BIN, "stream_forge")
+        out = subprocess.run([forge, "pubid", nats.url, "tms.log", "00" * 80, "2"], capture_output=True, text=True,
+                             timeout=30)
+        check("another leader's record stored at seq 2 with the id '2'", out.stdout.strip() == "2", out)
+        r = submit(sock, [ext(1)], timeout=30)
+        check("this leader's own seq 2 is not acknowledged (the stream holds another record there)",
+              r.get("error") == "E_NOT_STORED" or r["results"][0].get("verdict") != "accepted", r)
+    finally:
+        p.kill()
+        nats.kill()
+
+
 def test_without_the_option(d):
     """The same outage without --ack-after stream: accepted at once (the log's fdatasync only)."""
     nats = Nats(d)
@@ -143,7 +168,7 @@ def main():
     if not shutil.which("nats-server"):
         print("FAIL nats-server is not installed (scripts/bootstrap installs it)")
         sys.exit(1)
-    for t in (test_stored_before_answered, test_without_the_option, test_options):
+    for t in (test_stored_before_answered, test_dedupe_is_no_acknowledgement, test_without_the_option, test_options):
         d = tempfile.mkdtemp(prefix="tms-ackafter-")
         try:
             t(d)
