@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "daemon.h"
 #include "tmsperm.h"
 #include "tmsperm_schema.h"
@@ -26,6 +27,7 @@ static const char usage[] =
     "            [--leader-key VKEY] [--nats-creds FILE | --nats-nkey FILE | --nats-user NAME\n"
     "            --nats-password-file FILE | --nats-token-file FILE] [--nats-ca FILE]\n"
     "            [--nats-cert FILE --nats-key FILE]\n"
+    "            [--cluster URL[,URL...] --node NAME [--advertise HOST:PORT] [--lease-ttl S]]\n"
     "\n"
     "  --data DIR              data directory (log, projections); created if absent\n"
     "  --socket PATH           Unix socket (default DIR/tmsd.sock, mode 0660); '' for none\n"
@@ -82,11 +84,21 @@ static const char usage[] =
     "  --nats-token-file FILE  NATS: a file holding the server's token\n"
     "  --nats-ca FILE          NATS over TLS: the CA certificates to trust\n"
     "  --nats-cert FILE        NATS over TLS: a client certificate, with --nats-key FILE\n"
-    "  --stream-replicas N     replicas of the stream when --publish creates it (default 1; 3 in a\n"
-    "                          NATS cluster of three)\n"
+    "  --stream-replicas N     replicas of the stream (and of the lease's bucket) when this node creates\n"
+    "                          it (default 1; 3 in a NATS cluster of three)\n"
+    "  --cluster URL[,URL...]  failover through NATS JetStream (docs/failover.md): follow the stream,\n"
+    "                          lead while holding the lease (a key in bucket NAME_lease); needs --node,\n"
+    "                          --signing-key (the same log key on every node); acknowledges after\n"
+    "                          the stream stores a record; a follower refuses submits (E_NOT_LEADER,\n"
+    "                          naming the leader); a deposed leader restarts itself as a follower and\n"
+    "                          sets aside records the stream never stored (DIR/set-aside)\n"
+    "  --node NAME             this node's name in the cluster\n"
+    "  --advertise HOST:PORT   the address clients are sent to for this node (default --listen's)\n"
+    "  --lease-ttl S           the lease's time to live (default 3; renewed every quarter of it,\n"
+    "                          trusted for three quarters of it after each renewal)\n"
     "\n"
     "SIGTERM or SIGINT: stop accepting, finish the group in flight, sync, exit 0.\n"
-    "Exit status: 0 after a clean shutdown, 2 on usage or start-up errors.\n";
+    "Exit status: 0 after a clean shutdown, 1 after a failure, 2 on usage or start-up errors.\n";
 
 static int bad(const char *what)
 {
@@ -170,6 +182,46 @@ static int trust_option(tms_daemon_options *o, const char *a, const char *v, siz
     return -1;
 }
 
+/* --cluster, --node, --advertise, --lease-ttl: 0, 1 (an error said), -1 not one of them. */
+static int cluster_option(tms_daemon_options *o, const char *a, const char *v)
+{
+    if (!strcmp(a, "--cluster")) {
+        if (strncmp(v, "nats://", 7) || !v[7])
+            return bad_value(a, v, "nats://HOST:PORT[,nats://HOST:PORT...]");
+        o->cluster = v;
+    } else if (!strcmp(a, "--node")) {
+        if (!*v || strlen(v) > 64 || v[strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")])
+            return bad_value(a, v, "a name of 1 to 64 letters, digits, '.', '_' or '-'");
+        o->node = v;
+    } else if (!strcmp(a, "--advertise")) {
+        if (!*v || strlen(v) >= 256 || strchr(v, ','))
+            return bad_value(a, v, "HOST:PORT (or a socket path) clients are sent to");
+        o->advertise = v;
+    } else if (!strcmp(a, "--lease-ttl")) {
+        long long ms = seconds_ms(v);
+        if (ms < 300 || ms > 600000)
+            return bad_value(a, v, "a number of seconds from 0.3 to 600");
+        o->lease_ttl_ms = (unsigned)ms;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* --cluster's company: 0, or 2 after saying what is wrong. */
+static int check_cluster(tms_daemon_options *o)
+{
+    if (!o->cluster)
+        return o->node || o->advertise || o->lease_ttl_ms ? bad("--node, --advertise and --lease-ttl go with --cluster")
+                                                         : 0;
+    if (o->publish || o->replica_of || o->leader_key)
+        return bad("--cluster replaces --publish, --replica-of and --leader-key (each node is both, in turn)");
+    if (!o->node || !o->signing_key)
+        return bad("--cluster needs --node NAME and --signing-key FILE (the log's key, the same on every node)");
+    o->ack_after_stream = 1;   /* a leader acknowledges only what the stream stored: failover loses nothing */
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     tms_daemon_options o;
@@ -197,6 +249,8 @@ int main(int argc, char **argv)
         {"nats-user", required_argument, NULL, 0}, {"nats-password-file", required_argument, NULL, 0},
         {"nats-token-file", required_argument, NULL, 0}, {"nats-ca", required_argument, NULL, 0},
         {"nats-cert", required_argument, NULL, 0}, {"nats-key", required_argument, NULL, 0},
+        {"cluster", required_argument, NULL, 0}, {"node", required_argument, NULL, 0},
+        {"advertise", required_argument, NULL, 0}, {"lease-ttl", required_argument, NULL, 0},
         {NULL, 0, NULL, 0}};
     size_t nwit = 0, nwkey = 0;
     int rc;
@@ -269,6 +323,9 @@ int main(int argc, char **argv)
                 return bad_value(a, v, "a number of seconds above 0");
             *(!strcmp(a, "--idle-timeout") ? &o.idle_timeout_ms
               : !strcmp(a, "--idle-exit") ? &o.idle_exit_ms : &o.hello_timeout_ms) = (unsigned)ms;
+        } else if ((rc = cluster_option(&o, a, v)) >= 0) {
+            if (rc)
+                return rc;
         } else if ((rc = trust_option(&o, a, v, &nwit, &nwkey)) >= 0) {
             if (rc)
                 return rc;
@@ -306,14 +363,16 @@ int main(int argc, char **argv)
         return bad("--data DIR is required");
     if (o.http && !loopback(o.http) && !o.token_file && !o.principals)
         return bad_value("--http", o.http, "a loopback address, or credentials (--token-file or --principals)");
-    if (o.stream && !o.publish && !o.replica_of)
-        return bad("--stream goes with --publish or --replica-of");
-    if (o.stream_replicas && !o.publish)
-        return bad("--stream-replicas goes with --publish");
+    if (o.stream && !o.publish && !o.replica_of && !o.cluster)
+        return bad("--stream goes with --publish, --replica-of or --cluster");
+    if (o.stream_replicas && !o.publish && !o.cluster)
+        return bad("--stream-replicas goes with --publish or --cluster");
+    if ((rc = check_cluster(&o)))
+        return rc;
     if (o.publish && o.replica_of)
         return bad("--publish and --replica-of: a tmsd is a leader or a replica");
-    if (o.ack_after_stream && !o.publish)
-        return bad("--ack-after stream goes with --publish");
+    if (o.ack_after_stream && !o.publish && !o.cluster)
+        return bad("--ack-after stream goes with --publish (a --cluster node always acknowledges after the stream)");
     if (o.stream_ack_timeout_ms && !o.ack_after_stream)
         return bad("--stream-timeout goes with --ack-after stream");
     if (o.checkpoint_interval_ms && !o.signing_key)
@@ -327,8 +386,8 @@ int main(int argc, char **argv)
     if (o.signing_key && o.replica_of)
         return bad("--signing-key and --replica-of: a replica keeps its leader's checkpoints, it signs none");
     if ((o.nats_creds || o.nats_nkey_seed || o.nats_user || o.nats_password_file || o.nats_token_file || o.nats_ca ||
-         o.nats_cert || o.nats_key) && !o.publish && !o.replica_of)
-        return bad("the --nats-* options go with --publish or --replica-of");
+         o.nats_cert || o.nats_key) && !o.publish && !o.replica_of && !o.cluster)
+        return bad("the --nats-* options go with --publish, --replica-of or --cluster");
     if (!o.nats_user != !o.nats_password_file)
         return bad("--nats-user and --nats-password-file go together");
     if (!o.nats_cert != !o.nats_key)
@@ -342,5 +401,10 @@ int main(int argc, char **argv)
         return bad_value("--data", o.data_dir, "a path short enough for DIR/tmsd.sock (108 bytes), or --socket PATH");
     signal(SIGPIPE, SIG_IGN);   /* a client that vanishes mid-reply is an EPIPE, not our death */
     mallopt(M_TRIM_THRESHOLD, 64 << 20);   /* no brk give-back and take-again around every frame */
-    return tms_daemon_run(&o);
+    if ((rc = tms_daemon_run(&o)) == TMS_DAEMON_RESTART) {   /* a deposed cluster node: a follower anew */
+        execv("/proc/self/exe", argv);
+        fprintf(stderr, "tmsd: cannot restart itself (/proc/self/exe): %s\n", strerror(errno));
+        return 1;
+    }
+    return rc;
 }

@@ -1,6 +1,7 @@
 /* follow.c -- reading the leader's stream (follow.h): one thread, an
  * ordered push consumer from the next seq, a bounded queue of frames. */
 #include "follow.h"
+#include "log.h"
 #include "nats_link.h"
 #include <nats/nats.h>
 #include <pthread.h>
@@ -14,15 +15,17 @@
 #define NEXT_MSG_MS 200
 
 struct tms_follower {
-    char url[512], stream[64], subject[80];
+    char url[512], stream[64], subject[80], logdir[4200];
     natsOptions *opts;               /* every connection's: URL, credentials, TLS */
     tms_repl_log_fn log;             /* the owner's logger (NULL: stderr) */
     void (*notify)(void *);
     void *arg;
     pthread_t thread;
+    int thread_up;
     pthread_mutex_t lock;
     pthread_cond_t room;             /* the owner took frames, or stop */
     int stop;
+    int compared;                    /* logdir's last record was compared with the stream's */
     uint8_t *q[TMS_FOLLOW_QUEUE];
     char *qnote[TMS_FOLLOW_QUEUE];   /* its Tms-Checkpoint header, NULL if none */
     size_t qlen[TMS_FOLLOW_QUEUE], head, count;
@@ -75,6 +78,64 @@ static void on_link(void *closure, int up)
     pthread_mutex_unlock(&f->lock);
 }
 
+/* 1 when the stream's message at seq is the local log's frame at seq
+ * (header and payload), 0 when not (or the log ends before), -1 when it
+ * could not be told. */
+static int alike(tms_follower *f, uint64_t seq)
+{
+    tms_log_iter *it = NULL;
+    tms_log_record r;
+    natsMsg *m = NULL;
+    jsErrCode jerr = 0;
+    uint8_t head[TMS_LOG_FRAME_HEADER];
+    int has = 0, same = -1;
+    if (tms_log_iter_open(f->logdir, seq, &it, NULL) == TMS_OK && tms_log_iter_next(it, &r, &has) == TMS_OK) {
+        natsStatus s = has && r.seq == seq ? js_GetMsg(&m, f->js, f->stream, seq, NULL, &jerr) : NATS_OK;
+        if (!has || r.seq != seq) {
+            same = 0;
+        } else if (s == NATS_OK) {
+            tms_log_frame_header(&r, head);
+            size_t len = (size_t)natsMsg_GetDataLength(m);
+            const uint8_t *d = (const uint8_t *)natsMsg_GetData(m);
+            same = len == sizeof head + r.len && !memcmp(d, head, sizeof head) &&
+                   !memcmp(d + sizeof head, r.payload, r.len);
+        } else if (s == NATS_NOT_FOUND || jerr == JSNoMessageFoundErr) {
+            same = 0;
+        }
+    }
+    natsMsg_Destroy(m);
+    tms_log_iter_close(it);
+    return same;
+}
+
+/* Does the local log (last seq f->next - 1) agree with the stream, which
+ * ends at last? 0 yes; 1 no (stopped, diverged, keep set); -1 not told. */
+static int compare_log(tms_follower *f, uint64_t last)
+{
+    uint64_t mine = f->next - 1, lo = 0, hi;
+    int r = last >= mine ? alike(f, mine) : 0;
+    if (r)
+        return r < 0 ? -1 : 0;
+    hi = (last < mine ? last : mine - 1);   /* alike(lo) holds (0: nothing), the answer is in [lo, hi] */
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo + 1) / 2;
+        if ((r = alike(f, mid)) < 0)
+            return -1;
+        if (r)
+            lo = mid;
+        else
+            hi = mid - 1;
+    }
+    pthread_mutex_lock(&f->lock);
+    f->st.diverged = 1;
+    f->st.keep = lo;
+    pthread_mutex_unlock(&f->lock);
+    set_error(f, 1, "this node's log holds records %llu to %llu that stream %s does not hold (it holds %llu "
+              "records, alike up to seq %llu)", (unsigned long long)lo + 1, (unsigned long long)mine, f->stream,
+              (unsigned long long)last, (unsigned long long)lo);
+    return 1;
+}
+
 /* Connect, look at the stream, subscribe from f->next: 0, or -1 (retry later). */
 static int subscribe(tms_follower *f)
 {
@@ -96,6 +157,21 @@ static int subscribe(tms_follower *f)
     if (last > f->st.stream_seq)   /* how far the stream reaches: a replica's lag (readiness) */
         f->st.stream_seq = last;
     pthread_mutex_unlock(&f->lock);
+    int check = f->logdir[0] && !f->compared && f->next > 1;
+    if (check && !msgs) {   /* nothing to compare with: never "diverged" from an empty stream */
+        set_error(f, 0, "stream %s is empty and this node's log holds %llu records: waiting (they are published "
+                  "if this node leads)", f->stream, (unsigned long long)f->next - 1);
+        disconnect(f);
+        return -1;
+    }
+    int cmp = check ? compare_log(f, last) : 0;
+    if (cmp) {   /* diverged (stopped), or it could not be told: try again */
+        if (cmp > 0)
+            f->notify(f->arg);
+        disconnect(f);
+        return -1;
+    }
+    f->compared = 1;
     if (msgs && first > f->next) {
         set_error(f, 1, "stream %s starts at seq %llu but this replica needs seq %llu: start it from a backup of the "
                   "leader (tms-restore backup), then follow", f->stream, (unsigned long long)first,
@@ -236,15 +312,16 @@ static void follower_free(tms_follower *f)
 }
 
 tms_err tms_follower_start(const char *url, const char *stream, const tms_nats_options *nats, uint64_t next,
-                           void (*notify)(void *), void *arg, tms_follower **out, char *why, size_t whylen)
+                           const char *logdir, void (*notify)(void *), void *arg, tms_follower **out, char *why,
+                           size_t whylen)
 {
     tms_follower *f;
     char name[TMS__STREAM_MAX + 1], subject[TMS__STREAM_MAX + 8];
     *out = NULL;
     if (tms__stream_names(stream, name, subject, why, whylen))
         return TMS_E_INVAL;
-    if (strlen(url) >= sizeof f->url) {
-        snprintf(why, whylen, "NATS URL too long");
+    if (strlen(url) >= sizeof f->url || (logdir && strlen(logdir) >= sizeof f->logdir)) {
+        snprintf(why, whylen, "NATS URL or log directory too long");
         return TMS_E_INVAL;
     }
     if (!(f = calloc(1, sizeof *f)))
@@ -252,6 +329,7 @@ tms_err tms_follower_start(const char *url, const char *stream, const tms_nats_o
     snprintf(f->url, sizeof f->url, "%s", url);
     snprintf(f->stream, sizeof f->stream, "%s", name);
     snprintf(f->subject, sizeof f->subject, "%s", subject);
+    snprintf(f->logdir, sizeof f->logdir, "%s", logdir ? logdir : "");
     f->next = next;
     f->st.received = next - 1;
     f->notify = notify;
@@ -268,6 +346,7 @@ tms_err tms_follower_start(const char *url, const char *stream, const tms_nats_o
         follower_free(f);
         return err;
     }
+    f->thread_up = 1;
     *out = f;
     return TMS_OK;
 }
@@ -305,15 +384,23 @@ void tms_follower_status(tms_follower *f, tms_follow_status *out)
     pthread_mutex_unlock(&f->lock);
 }
 
-void tms_follower_stop(tms_follower *f)
+void tms_follower_halt(tms_follower *f)
 {
-    if (!f)
+    if (!f || !f->thread_up)
         return;
     pthread_mutex_lock(&f->lock);
     f->stop = 1;
     pthread_cond_signal(&f->room);
     pthread_mutex_unlock(&f->lock);
     pthread_join(f->thread, NULL);
+    f->thread_up = 0;
+}
+
+void tms_follower_stop(tms_follower *f)
+{
+    if (!f)
+        return;
+    tms_follower_halt(f);
     /* nats.c may still deliver a callback (on_link) for the connection the
        thread closed: the library is shut down, waiting for that, before f goes */
     natsOptions_Destroy(f->opts);

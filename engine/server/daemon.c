@@ -470,6 +470,7 @@ void daemon_shutdown_check(server *d)
     fresh_close(d);
     watch_close(d);
     replica_close(d);
+    cluster_close(d);
     http_close(d);
     checkpoint_close(d);
     snapshots_close(d);
@@ -685,6 +686,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
     const char *what = NULL;
     if ((opt->signing_key && checkpoint_start(&d, why, sizeof why) && (what = "--signing-key")) ||
         (opt->replica_of && replica_start(&d, why, sizeof why) && (what = "--replica-of")) ||
+        (opt->cluster && cluster_start(&d, why, sizeof why) && (what = "--cluster")) ||
         ((opt->http || opt->metrics) && http_start(&d, why, sizeof why) && (what = "--http/--metrics")) ||
         (snapshots_start(&d, why, sizeof why) && (what = "snapshots")) ||
         (stream_ack_start(&d, why, sizeof why) && (what = "--ack-after"))) {
@@ -707,7 +709,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
         sd_notifyf(0, "READY=1\nSTATUS=serving %s, last seq %llu\nMAINPID=%lu", opt->data_dir,
                    (unsigned long long)tms_engine_last_seq(d.eng), (unsigned long)getpid());
         uv_run(&loop, UV_RUN_DEFAULT);
-        rc = d.failed_exit ? 1 : 0;   /* a shutdown forced by a failure is never a success */
+        rc = d.failed_exit ? 1 : d.restart ? TMS_DAEMON_RESTART : 0;   /* a failure is never a success */
     } else {
         http_abandon(&d);
         stream_ack_close(&d);   /* its wake handle closed under its lock: the publisher still runs */
@@ -715,15 +717,18 @@ int tms_daemon_run(const tms_daemon_options *opt)
         uv_run(&loop, UV_RUN_DEFAULT);
     }
     uv_loop_close(&loop);
-    if (rc == 0 || d.failed_exit)
-        daemon_log(rc ? "error" : "info", "msg=stopped last_seq=%llu status=%d",
+    if (rc == 0 || d.failed_exit || d.restart)
+        daemon_log(rc == 1 ? "error" : "info", "msg=%s last_seq=%llu status=%d", d.restart ? "restarting" : "stopped",
                    (unsigned long long)tms_engine_last_seq(d.eng), rc);
     if (d.have_unix)
         unlink(sock);
 done:
     checkpoint_free(&d);   /* the last checkpoint: after the last group, before the engine closes */
+    cluster_halt(&d);      /* resigned first; its thread and connection gone before the library closes */
+    replica_halt(&d);
     tms_publisher_stop(d.publisher);   /* what it did not publish, the next start catches up from the log */
     replica_free(&d);
+    cluster_free(&d);
     http_free(&d);
     auth_free(&d);
     snapshot_free(&d);

@@ -56,12 +56,14 @@ static int make_checkpoint(checkpointer *c, uint64_t *size, char **copy, char *w
 {
     char text[512], line[TMS_NOTE_SIG_TEXT_MAX], *note = NULL;
     tms_tlog_hash root;
-    uint64_t n = tms_tree_size(c->tree);
+    uint64_t n = tms_tree_size(c->tree), limit = cluster_sign_limit(c->d);
     tms_err err;
     *size = 0;
     if (copy)
         *copy = NULL;
-    if (n == 0 || n == c->last_size)
+    if (n > limit)   /* --cluster: only what the stream stored, and only while leading */
+        n = limit;
+    if (n == 0 || n == c->last_size || (limit != UINT64_MAX && n < c->last_size))
         return 0;
     size_t tl = 0;
     if ((err = tms_tree_root(c->tree, n, root)) ||
@@ -242,6 +244,14 @@ int checkpoint_start(server *d, char *why, size_t whylen)
     uv_timer_start(&c->timer, on_tick, ms, ms);
     c->tree_synced_ms = now_ms();   /* the engine's open synced it */
     c->started = 1;
+    return 0;
+}
+
+int checkpoint_verifier(server *d, struct tms_note_verifier *out)
+{
+    if (!d->ckpt || !d->ckpt->started)
+        return -1;
+    *out = d->ckpt->signer.v;
     return 0;
 }
 

@@ -125,6 +125,8 @@ void http_send_json(h2o_req_t *req, int status, json_t *body);
 void http_send_text(h2o_req_t *req, int status, const char *ctype, const char *body, size_t n);
 /* Answer {"error": name of err, "message": message}; returns 0. */
 int http_fail(h2o_req_t *req, int status, tms_err err, const char *message);
+/* A submit refused by replica_refuses (err): 421, or 503 with Retry-After (daemon_http_write.c). */
+int http_refuse_submit(server *d, h2o_req_t *req, tms_err err, const char *why);
 /* A header of the answer; value copied into the request's pool. */
 void http_header(h2o_req_t *req, const char *name, const char *value);
 /* 1 when who may read tenant; else answered 403 and 0. */

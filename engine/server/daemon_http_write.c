@@ -97,6 +97,24 @@ static tms_err parse_all(job *j, h2o_req_t *req, json_t *array)
     return err;
 }
 
+/* A submit this node does not take: E_REPLICA 421; E_NOT_LEADER 421 with the
+ * leader ({"leader": {"node","addr","http"}} and a Tms-Leader header) when
+ * one is known, else 503 with Retry-After: 1 (an election under way). */
+int http_refuse_submit(server *d, h2o_req_t *req, tms_err err, const char *why)
+{
+    const char *node = "", *addr = "", *web = "";
+    if (err != TMS_E_NOT_LEADER)
+        return http_fail(req, 421, err, why);
+    if (!cluster_leader(d, &node, &addr, &web) || !strcmp(node, d->opt.node)) {
+        h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
+        return http_fail(req, 503, err, why);
+    }
+    h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("tms-leader"), 0, NULL, node, strlen(node));
+    http_send_json(req, 421, json_pack("{s:s,s:s,s:{s:s,s:s,s:s}}", "error", tms_err_name(err), "message", why,
+                                       "leader", "node", node, "addr", addr, "http", web));
+    return 0;
+}
+
 int http_post_submit(http_call *k)
 {
     server *d = k->d;
@@ -105,8 +123,9 @@ int http_post_submit(http_call *k)
     size_t n;
     if (d->stopping)
         return http_fail(k->req, 503, TMS_E_BUSY, "shutting down");
-    if (replica_refuses(d, why, sizeof why))
-        return http_fail(k->req, 421, TMS_E_REPLICA, why);
+    tms_err refused = replica_refuses(d, why, sizeof why);
+    if (refused)
+        return http_refuse_submit(d, k->req, refused, why);
     if (split_body(k->req, &array, &n))
         return 0;
     if (!n) {
@@ -142,8 +161,9 @@ static json_t *verdict(const job *j, size_t i)
 void http_submitted(server *d, job *j, tms_err err, const char *why)
 {
     h2o_req_t *req = j->http;
-    (void)d;
-    if (err) {
+    if (err == TMS_E_NOT_LEADER) {
+        http_refuse_submit(d, req, err, why);
+    } else if (err) {
         http_fail(req, 503, err, why[0] ? why : tms_strerror(err));
     } else {
         json_t *out = json_array();

@@ -21,6 +21,8 @@ typedef struct http http;
 typedef struct checkpointer checkpointer;
 typedef struct snapshotter snapshotter;
 typedef struct stream_acks stream_acks;
+typedef struct cluster cluster;
+struct tms_note_verifier;
 
 typedef struct principal principal;
 /* A principals list a reload replaced: kept, connections may point into it. */
@@ -157,6 +159,8 @@ struct server {
     stream_acks *acks;          /* --ack-after stream: groups waiting for the stream (daemon_stream_ack.c) */
     pthread_mutex_t acks_lock;  /* ... guards acks against the publisher's thread waking it (stream_ack_wake) */
     struct tms_tree *proof_tree; /* DIR/tree read for HTTP proofs (daemon_http_proof.c); NULL until the first */
+    cluster *cluster;           /* --cluster: the lease and the role (daemon_cluster.c); NULL = none */
+    int restart;                /* deposed: tms_daemon_run returns TMS_DAEMON_RESTART */
     uv_timer_t watch_timer;
 };
 
@@ -223,8 +227,29 @@ tms_err job_parse(job *j, size_t i, const char *text, size_t len, const msgpack_
 const char *job_refusal(const job *j, size_t i, const char **message);
 /* Queue j for the next group commit; answered by finish_group. */
 void job_queue(server *d, job *j);
-/* 1 (and why) when this tmsd is a replica: submits go to the leader. */
-int replica_refuses(server *d, char *why, size_t whylen);
+/* Why this tmsd refuses submits now, into why: TMS_E_REPLICA (--replica-of),
+ * TMS_E_NOT_LEADER (--cluster, not leading), or 0 when it accepts them. */
+tms_err replica_refuses(server *d, char *why, size_t whylen);
+/* daemon_checkpoint.c: the verifier of the --signing-key loaded at start (0), -1 without one. */
+int checkpoint_verifier(server *d, struct tms_note_verifier *out);
+/* daemon_cluster.c (--cluster; each is a no-op or "yes" without it) */
+int cluster_start(server *d, char *why, size_t whylen);
+/* 1 when submits are accepted now: no cluster, or leading with a valid lease. */
+int cluster_accepting(server *d);
+/* 1 when an answer held for the stream may say `accepted` now (the lease read on the clock now). */
+int cluster_may_ack(server *d);
+/* The lease holder as last seen: 1 with its node, addr, http (never NULL; "" unknown), 0 when none is known. */
+int cluster_leader(server *d, const char **node, const char **addr, const char **http);
+/* 1 (why: names the leader when known) when the cluster refuses submits now. */
+int cluster_refuses(server *d, char *why, size_t whylen);
+/* Checkpoints may be signed up to this size: what the stream stored while leading, 0 otherwise, no limit
+ * without a cluster. Any thread. */
+uint64_t cluster_sign_limit(server *d);
+const char *cluster_role(server *d);   /* NULL without a cluster */
+json_t *cluster_status(server *d);
+void cluster_close(server *d);   /* stopping: resign, close the handles */
+void cluster_halt(server *d);    /* the end: the lease's thread stops (after resigning) */
+void cluster_free(server *d);
 /* daemon_group.c */
 void group_maybe_start(server *d);
 /* daemon_metrics.c: the Prometheus text of GET /metrics; metrics_line appends one formatted piece
@@ -291,6 +316,12 @@ int replica_stopped(server *d);
 /* Records the stream is known to hold that the projection has not applied (0 without --replica-of): the
  * lag GET /readyz compares with --ready-max-lag. */
 uint64_t replica_behind(server *d);
+/* --cluster: stop following (the thread and its connection; the status stays readable). */
+void replica_halt(server *d);
+/* Nothing taken from the follower waits to be applied, nothing queued (the follower's received = applied). */
+int replica_idle(server *d);
+/* 1 with keep when the follower found this log holding records the stream does not (follow.h). */
+int replica_diverged(server *d, uint64_t *keep);
 /* status: the "replica" object */
 json_t *replica_status(server *d);
 /* --leader-key: 1 with the seq up to which the replica holds a verified checkpoint and the key's name; 0 without. */
@@ -317,6 +348,8 @@ int stream_ack_start(server *d, char *why, size_t whylen);
 void stream_hold(server *d, job *jobs, uint64_t seq);
 /* The publisher's acknowledgement callback (any thread): wakes the loop to answer held groups. */
 void stream_ack_wake(void *ctx);
+/* Answer what can be answered now (--cluster: a deposed leader's held answers, E_NOT_LEADER). */
+void settle_stream_acks(server *d);
 int stream_ack_busy(const server *d);
 void stream_ack_close(server *d);
 void stream_ack_free(server *d);

@@ -27,12 +27,19 @@ void reply_error(conn *c, const msgpack_object *req, tms_err err, const char *me
 {
     server *d = c->d;
     msgpack_packer pk;
+    const char *node = "", *addr = "", *web = "";
+    /* E_NOT_LEADER names the leader when one is known, for clients to follow (docs/protocol.md) */
+    int leader = err == TMS_E_NOT_LEADER && cluster_leader(d, &node, &addr, &web) && strcmp(node, d->opt.node);
     tms_frame_begin(&d->out);
     msgpack_packer_init(&pk, &d->out, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 3);
+    msgpack_pack_map(&pk, leader ? 5 : 3);
     pack_req(&pk, req);
     tms_pack_kv_str(&pk, "error", tms_err_name(err));
     tms_pack_kv_str(&pk, "message", message ? message : tms_strerror(err));
+    if (leader) {
+        tms_pack_kv_str(&pk, "leader", addr);
+        tms_pack_kv_str(&pk, "leader_node", node);
+    }
     conn_send(c, &d->out);
 }
 
@@ -444,12 +451,14 @@ void job_queue(server *d, job *j)
     group_maybe_start(d);
 }
 
-int replica_refuses(server *d, char *why, size_t whylen)
+tms_err replica_refuses(server *d, char *why, size_t whylen)
 {
+    if (cluster_refuses(d, why, whylen))
+        return TMS_E_NOT_LEADER;
     if (!d->opt.replica_of)
-        return 0;
+        return TMS_OK;
     snprintf(why, whylen, "this tmsd is a replica (of the stream at %.500s): submit to the leader", d->opt.replica_of);
-    return 1;
+    return TMS_E_REPLICA;
 }
 
 static int op_submit(conn *c, const msgpack_object *m, const msgpack_object *req)
@@ -465,8 +474,9 @@ static int op_submit(conn *c, const msgpack_object *m, const msgpack_object *req
         return 0;
     }
     char msg[700];
-    if (replica_refuses(d, msg, sizeof msg)) {
-        reply_error(c, req, TMS_E_REPLICA, msg);
+    tms_err refused = replica_refuses(d, msg, sizeof msg);
+    if (refused) {
+        reply_error(c, req, refused, msg);
         return 0;
     }
     size_t n = cmds->via.array.size;

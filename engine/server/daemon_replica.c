@@ -376,7 +376,7 @@ static void verified_at_start(server *d, replica *r)
 /* The buffers and the key: 0, or -1 with why. */
 static int replica_init(server *d, replica *r, char *why, size_t whylen)
 {
-    r->keyed = d->opt.leader_key != NULL;
+    r->keyed = d->opt.leader_key != NULL || d->opt.cluster != NULL;
     r->cap = r->keyed ? PENDING_MAX : REPLICA_BATCH;
     r->frames = calloc(r->cap, sizeof *r->frames);
     r->lens = calloc(r->cap, sizeof *r->lens);
@@ -385,7 +385,11 @@ static int replica_init(server *d, replica *r, char *why, size_t whylen)
         snprintf(why, whylen, "out of memory");
         return -1;
     }
-    if (r->keyed && load_key(d->opt.leader_key, &r->key, why, whylen))
+    if (d->opt.cluster && checkpoint_verifier(d, &r->key)) {   /* a cluster's nodes share the log's key */
+        snprintf(why, whylen, "--cluster needs --signing-key (the log's key: followers check its checkpoints)");
+        return -1;
+    }
+    if (d->opt.leader_key && load_key(d->opt.leader_key, &r->key, why, whylen))
         return -1;
     if (r->keyed)
         verified_at_start(d, r);
@@ -403,9 +407,12 @@ int replica_start(server *d, char *why, size_t whylen)
     r->wake.data = d;
     r->work.data = r;
     tms_nats_options no = daemon_nats_options(&d->opt);
+    char logdir[4200];
+    tms_data_path(logdir, sizeof logdir, d->opt.data_dir, "log");
     if (replica_init(d, r, why, whylen) ||
-        tms_follower_start(d->opt.replica_of, d->opt.stream, &no, tms_engine_last_seq(d->eng) + 1, on_notify,
-                           &r->wake, &r->f, why, whylen) != TMS_OK) {
+        tms_follower_start(d->opt.cluster ? d->opt.cluster : d->opt.replica_of, d->opt.stream, &no,
+                           tms_engine_last_seq(d->eng) + 1, d->opt.cluster ? logdir : NULL, on_notify, &r->wake,
+                           &r->f, why, whylen) != TMS_OK) {
         uv_close((uv_handle_t *)&r->wake, NULL);
         d->replica_closing = r;
         return -1;
@@ -437,6 +444,32 @@ tms_nats_options daemon_nats_options(const tms_daemon_options *o)
                               o->nats_token_file, o->nats_ca, o->nats_cert, o->nats_key, replication_log};
 }
 
+void replica_halt(server *d)
+{
+    if (d->replica)
+        tms_follower_halt(d->replica->f);
+}
+
+int replica_idle(server *d)
+{
+    replica *r = d->replica;
+    tms_follow_status st;
+    if (!r)
+        return 1;
+    tms_follower_status(r->f, &st);
+    return !r->busy && !r->n && st.received <= tms_engine_last_seq(d->eng);
+}
+
+int replica_diverged(server *d, uint64_t *keep)
+{
+    tms_follow_status st;
+    if (!d->replica || !d->replica->f)
+        return 0;
+    tms_follower_status(d->replica->f, &st);
+    *keep = st.keep;
+    return st.diverged;
+}
+
 int replica_busy(const server *d)
 {
     return d->replica && d->replica->busy;
@@ -447,8 +480,7 @@ void replica_close(server *d)
     replica *r = d->replica;
     if (!r || uv_is_closing((uv_handle_t *)&r->wake))
         return;
-    tms_follower_stop(r->f);   /* before the handle it wakes goes */
-    r->f = NULL;
+    tms_follower_halt(r->f);   /* before the handle it wakes goes (the NATS library closes at the end) */
     uv_close((uv_handle_t *)&r->wake, NULL);
 }
 
@@ -477,7 +509,8 @@ json_t *replica_status(server *d)
     if (d->replica->f)
         tms_follower_status(d->replica->f, &st);
     /* applied: what readers see (the worker may be appending); behind: what the stream holds beyond it */
-    return json_pack("{s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:s}", "of", d->opt.replica_of, "applied",
+    return json_pack("{s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:s}", "of", d->opt.cluster ? d->opt.cluster : d->opt.replica_of,
+                     "applied",
                      (json_int_t)projection_seq(d), "received", (json_int_t)st.received, "stream_seq",
                      (json_int_t)(st.stream_seq > st.received ? st.stream_seq : st.received), "behind",
                      (json_int_t)replica_behind(d), "connected", st.connected, "stopped", st.stopped, "error", st.error);

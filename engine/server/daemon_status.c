@@ -3,6 +3,7 @@
  * as a msgpack map (plus its JSON text) over the socket. */
 #include "daemon_internal.h"
 #include "log.h"
+#include <dirent.h>
 #include <sodium.h>
 #include <string.h>
 #include <sys/statvfs.h>
@@ -13,6 +14,21 @@ static json_t *publish_json(server *d)
     tms_publisher_status(d->publisher, &ps);
     return json_pack("{s:I,s:I,s:b,s:b,s:s}", "published", (json_int_t)ps.published, "durable",
                      (json_int_t)ps.durable, "connected", ps.connected, "stopped", ps.stopped, "error", ps.error);
+}
+
+/* DIR/set-aside/FIRST-LAST: the records a deposed leader set aside (engine_set_aside.c), as "FIRST-LAST". */
+static json_t *set_aside_json(server *d)
+{
+    char path[4200];
+    json_t *a = json_array();
+    DIR *dh = opendir(tms_data_path(path, sizeof path, d->opt.data_dir, "set-aside"));
+    struct dirent *de;
+    while (a && dh && (de = readdir(dh)))
+        if (de->d_name[0] >= '0' && de->d_name[0] <= '9' && !strstr(de->d_name, ".tmp"))
+            json_array_append_new(a, json_string(de->d_name));
+    if (dh)
+        closedir(dh);
+    return a;
 }
 
 json_t *status_json(server *d)
@@ -32,7 +48,7 @@ json_t *status_json(server *d)
         free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
     json_t *o = json_pack(
         "{s:s,s:s,s:I,s:s,s:o,s:I,s:I,s:{s:I,s:I,s:I,s:I},s:{s:I,s:I,s:I,s:I,s:I,s:I}}", "version", tms_version(),
-        "role", d->opt.replica_of ? "replica" : "leader", "last_seq", (json_int_t)seq, "head", seq ? hex : "",
+        "role", cluster_role(d) ? cluster_role(d) : d->opt.replica_of ? "replica" : "leader", "last_seq", (json_int_t)seq, "head", seq ? hex : "",
         "read_only", d->read_only[0] ? json_string(d->read_only) : json_false(), "connections", (json_int_t)d->nconns,
         "http_connections", (json_int_t)http_connections(d), "disk", "log_bytes",
         (json_int_t)tms_log_dir_bytes(tms_data_path(logdir, sizeof logdir, d->opt.data_dir, "log")), "map_bytes",
@@ -56,5 +72,9 @@ json_t *status_json(server *d)
         json_object_set_new(o, "snapshots", snapshots_status(d));
     if (o && d->acks)   /* --ack-after stream: groups waiting for the stream to store them */
         json_object_set_new(o, "ack", stream_ack_status(d));
+    if (o && d->cluster) {   /* --cluster: role, leader, term, lease; what a deposed leader set aside */
+        json_object_set_new(o, "cluster", cluster_status(d));
+        json_object_set_new(o, "set_aside", set_aside_json(d));
+    }
     return o;
 }

@@ -75,13 +75,25 @@ void stream_ack_wake(void *ctx)
     pthread_mutex_unlock(&d->acks_lock);
 }
 
-/* Answer what the stream has stored, what it refused, what timed out. */
+/* Answer what the stream has stored, what it refused, what timed out.
+ * --cluster: `accepted` only while the lease is valid by the clock read
+ * now (a leader frozen past its lease never acknowledges on thawing). */
 static void settle(server *d)
 {
     stream_acks *a = d->acks;
-    tms_publish_status st;
+    tms_publish_status st = {0};
     char why[512];
-    tms_publisher_status(d->publisher, &st);
+    if (!a)
+        return;
+    if (d->publisher)
+        tms_publisher_status(d->publisher, &st);
+    if (a->head && !cluster_may_ack(d)) {
+        snprintf(why, sizeof why, "this node lost the leader lease before it could acknowledge (durable here%s): "
+                 "not acknowledged; retry with the same request_id", a->head->seq <= st.published
+                 ? " and stored by the stream" : "");
+        while (a->head)
+            answer_head(d, TMS_E_NOT_LEADER, why);
+    }
     while (a->head && a->head->seq <= st.published)
         answer_head(d, TMS_OK, "");
     if (a->head && st.stopped)
@@ -102,12 +114,17 @@ static void settle(server *d)
     }
 }
 
+void settle_stream_acks(server *d)
+{
+    settle(d);
+}
+
 int stream_ack_start(server *d, char *why, size_t whylen)
 {
     stream_acks *a;
     if (!d->opt.ack_after_stream)
         return 0;
-    if (!d->publisher)
+    if (!d->publisher && !d->opt.cluster)   /* a cluster's leader starts its publisher when it leads */
         return snprintf(why, whylen, "--ack-after stream needs --publish"), -1;
     if (!(a = calloc(1, sizeof *a)))
         return snprintf(why, whylen, "out of memory"), -1;

@@ -420,7 +420,7 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
         goto fail;
     }
     if ((err = tms__datadir_private(dir, e->report, sizeof e->report, why, whylen))) goto fail;   /* 0750 at most */
-    if ((err = take_lock(e, why, whylen)))
+    if ((err = take_lock(e, why, whylen)) || (err = tms__engine_set_aside(e, why, whylen)))
         goto fail;
     tms_log_options lo = {.segment_bytes = e->opt.segment_bytes, .io = e->opt.io,
                           .defer_cut = 1};   /* cut a torn tail only once the open holds */

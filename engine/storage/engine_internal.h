@@ -43,7 +43,8 @@ struct tms_engine {
     char read_only[300];            /* why writes are refused while behind, "" when they are not */
     int durable;                    /* the last submit's records reached the log (verdicts final) */
     int failed;                     /* the projection map could not be grown: no more writes */
-    char report[600];
+    char report[1200];
+    uint64_t set_aside;             /* records this open set aside (engine_set_aside.c) */
     char loss[600];                 /* evidence of records missing from the log, when acknowledged */
     char loss_record[TMS_TEXT_MAX + 1];   /* ... as the AcknowledgeLoss record keeps it */
     int opened;                     /* open succeeded: close may write the witness (never after a refusal) */
@@ -59,6 +60,8 @@ struct tms_engine {
 /* engine_tree.c: open the tree level with the log (after the fold); and, once a group is synced, its leaves
  * into the tree (a tree that cannot be written lags and catches up; tree_error says why meanwhile). */
 tms_err tms__engine_open_tree(tms_engine *e, char *why, size_t whylen);
+/* engine_set_aside.c: carry out DIR/set-aside/request (none: TMS_OK, nothing done). */
+tms_err tms__engine_set_aside(tms_engine *e, char *why, size_t whylen);
 void tms__engine_tree_durable(tms_engine *e);
 
 typedef struct tms__witness {

@@ -37,17 +37,28 @@ typedef struct tms_follow_status {
     uint64_t stream_seq;        /* the last seq the stream was known to hold (its info at subscribing,
                                    then each message's seq + the messages pending after it); 0 unknown */
     int connected;
-    int stopped;                /* for good: tms_follower_fail, or the stream lost our start */
+    int stopped;                /* for good: tms_follower_fail, the stream lost our start, or diverged */
+    int diverged;               /* the local log holds records the stream does not (a deposed leader's,
+                                   never stored by the stream): they are those after seq keep */
+    uint64_t keep;
     char error[300];            /* the last error, "" if none */
 } tms_follow_status;
 
 /* Follow stream (NULL = "tms") at url from seq next, with nats's
  * credentials and TLS (NULL: none). notify(arg) is called from the
- * follower's thread whenever frames were queued (it must only wake the
- * owner, e.g. uv_async_send). TMS_E_INVAL (why says) for a bad stream name
- * or a NATS secret file that cannot be read. */
+ * follower's thread whenever frames were queued or the status changed for
+ * good (it must only wake the owner, e.g. uv_async_send). TMS_E_INVAL (why
+ * says) for a bad stream name or a NATS secret file that cannot be read.
+ *
+ * logdir (NULL: not looked at) is the local log whose last seq is next - 1.
+ * Then, before the first subscription, its record at next - 1 is compared
+ * with the stream's: when the stream ends before it or holds another
+ * record there, the follower finds the last seq both hold alike (a binary
+ * search: the chain makes "alike at seq" true up to a point, false after)
+ * and stops with diverged = 1 and keep = that seq. Nothing is queued. */
 tms_err tms_follower_start(const char *url, const char *stream, const tms_nats_options *nats, uint64_t next,
-                           void (*notify)(void *), void *arg, tms_follower **out, char *why, size_t whylen);
+                           const char *logdir, void (*notify)(void *), void *arg, tms_follower **out, char *why,
+                           size_t whylen);
 
 /* Move up to max queued frames (header + payload, in seq order) into
  * frames/lens, and each one's Tms-Checkpoint header value into notes (a
@@ -60,7 +71,13 @@ void tms_follower_fail(tms_follower *f, const char *why);
 
 void tms_follower_status(tms_follower *f, tms_follow_status *out);
 
-/* Stop the thread, drop what is queued, free f. NULL is a no-op. */
+/* Stop the thread and close its connection; f stays allocated, its
+ * status readable (nats.c may still deliver a callback for the connection
+ * until the library closes: tms_follower_stop then). Idempotent. */
+void tms_follower_halt(tms_follower *f);
+
+/* Halt, close the NATS library (waiting for its callbacks), drop what is
+ * queued, free f. NULL is a no-op. */
 void tms_follower_stop(tms_follower *f);
 
 #endif

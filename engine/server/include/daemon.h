@@ -47,7 +47,12 @@ typedef struct tms_daemon_options {
     const char *witness_keys[8];   /* --witness-key VKEY: the cosigners whose cosignatures are kept */
     const char *leader_key;        /* a replica's leader's vkey (or a file holding it): apply only what a
                                       checkpoint signed by it covers; NULL = the chain only */
-    /* NATS credentials and TLS for --publish / --replica-of */
+    /* SPEC section 12: failover (docs/failover.md) */
+    const char *cluster;           /* nats://HOST:PORT[,...]: follow the stream, lead while holding the lease; NULL = no */
+    const char *node;              /* this node's name in the cluster (required with cluster) */
+    const char *advertise;         /* the address clients are sent to (socket protocol); NULL = listen */
+    unsigned lease_ttl_ms;         /* the lease's time to live; 0 = 3000 */
+    /* NATS credentials and TLS for --publish / --replica-of / --cluster */
     const char *nats_creds;        /* a .creds file (JWT + NKey seed) */
     const char *nats_nkey_seed;    /* a file holding an NKey seed (user NKey authentication) */
     const char *nats_user;         /* user name; the password is read from nats_password_file */
@@ -62,10 +67,14 @@ typedef struct tms_daemon_options {
  * before it has shown who it is). */
 #define TMS_DAEMON_PREAUTH_FRAME (64u * 1024u)
 
+/* tms_daemon_run: a cluster node was deposed and must start again as a
+ * follower (tmsd execs itself with the same arguments). */
+#define TMS_DAEMON_RESTART 75
+
 /* Run until SIGTERM/SIGINT (or idle_exit_ms). Returns the process exit
  * status: 0 after a clean shutdown, 1 after a shutdown forced by a failure,
- * 2 when it could not start (a one-line reason on stderr). Log lines
- * (key=value) go to stderr. */
+ * 2 when it could not start (a one-line reason on stderr), or
+ * TMS_DAEMON_RESTART. Log lines (key=value) go to stderr. */
 int tms_daemon_run(const tms_daemon_options *opt);
 
 #endif

@@ -128,6 +128,15 @@ uint64_t tms_engine_last_seq(const tms_engine *e);
 /* What open found in the log (torn tail), "" if nothing. */
 const char *tms_engine_open_report(const tms_engine *e);
 
+/* Set aside the records after seq keep at the next open of DIR for
+ * writing (SPEC section 12: a deposed leader's records that the stream
+ * never stored; engine_set_aside.c says how, in what order, and when it
+ * is refused). Writes DIR/set-aside/request durably; reason is one line
+ * kept with the evidence. TMS_OK or TMS_E_IO (why). */
+tms_err tms_engine_set_aside_request(const char *dir, uint64_t keep, const char *reason, char *why, size_t whylen);
+/* Records this open set aside (0: none); the report says where. */
+uint64_t tms_engine_set_aside_count(const tms_engine *e);
+
 /* Paths inside a data directory; write into buf and return it. */
 char *tms_data_path(char *buf, size_t len, const char *dir, const char *leaf);
 

@@ -1,0 +1,309 @@
+/* daemon_cluster.c -- tmsd --cluster URL --node NAME (SPEC section 12;
+ * issue 20): failover through JetStream, no election of our own.
+ *
+ * Every node starts as a follower of the stream (daemon_replica.c, its
+ * checkpoints checked with the log key's verifier) and contends for the
+ * lease (lease.h). Roles, on the loop thread:
+ *
+ *   follower     follows; submits refused E_NOT_LEADER naming the holder.
+ *   catching-up  holds the lease; applies what the stream held when the
+ *                lease was taken (its last seq, read right after), then
+ *                halts the follower and starts the publisher: leader.
+ *   leader       accepts; every submit is acknowledged only once the stream
+ *                stored it (--ack-after stream is implied) AND, when the
+ *                answer goes out, the lease is still valid by CLOCK_BOOTTIME
+ *                read then (cluster_may_ack): a leader that was frozen past
+ *                its lease answers E_NOT_LEADER, never `accepted`.
+ *   deposed      lost the lease (not renewed in time, or taken) or the
+ *                stream refused its log (another leader's record at its
+ *                seq): refuses at once, waits for the group in flight and
+ *                the held answers (each now E_NOT_LEADER), resigns, and
+ *                restarts the process (tms_daemon_run returns
+ *                TMS_DAEMON_RESTART; tmsd execs itself) as a follower, so
+ *                that nothing of a leader's state survives. Its follower
+ *                then compares its log with the stream; records the stream
+ *                does not hold (never acknowledged) are set aside with their
+ *                evidence at the next open (engine_set_aside.c), then it
+ *                follows.
+ *
+ * Fencing: the publisher sends every record with the expected last
+ * sequence (publish.c), so a deposed leader's late publish is refused by
+ * the stream once anybody else published at that seq; and a message id is
+ * the record's chain hash, so a duplicate is the same record. */
+#include "daemon_internal.h"
+#include "follow.h"
+#include "lease.h"
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define TICK_MS 50
+
+enum { FOLLOWER, CATCHING_UP, LEADER, DEPOSED };
+static const char *const role_names[] = {"follower", "catching-up", "leader", "deposed"};
+
+struct cluster {
+    tms_lease *lease;
+    uv_async_t wake;
+    uv_timer_t tick;
+    int handles;                /* open handles: wake, tick */
+    pthread_mutex_t lock;       /* wake_open, against the lease's thread */
+    int wake_open;
+    _Atomic int role;           /* read by the checkpointer's worker (cluster_sign_limit) */
+    uint64_t term;              /* the term this node leads or led in */
+    uint64_t target;            /* catching-up: the stream's last seq when the lease was taken */
+    uint64_t since_ns;          /* when the role began */
+    char why[400];              /* deposed: why */
+    tms_lease_status st;        /* the lease's status as of the last update (loop thread) */
+};
+
+static void on_change(void *ctx)   /* the lease's thread: never a closed handle */
+{
+    cluster *c = ctx;
+    pthread_mutex_lock(&c->lock);
+    if (c->wake_open)
+        uv_async_send(&c->wake);
+    pthread_mutex_unlock(&c->lock);
+}
+
+static void set_role(server *d, int role, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void set_role(server *d, int role, const char *fmt, ...)
+{
+    cluster *c = d->cluster;
+    char text[400], q[900];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    atomic_store(&c->role, role);
+    c->since_ns = now_ns();
+    daemon_log(role == DEPOSED ? "warn" : "info", "msg=\"cluster: %s\" node=%s role=%s term=%llu last_seq=%llu",
+               log_quote(q, sizeof q, text), d->opt.node, role_names[role], (unsigned long long)c->term,
+               (unsigned long long)tms_engine_last_seq(d->eng));
+}
+
+/* Halt the follower, start the publisher from the log's end: accept. */
+static void lead(server *d)
+{
+    cluster *c = d->cluster;
+    char why[300];
+    replica_halt(d);
+    tms_publish_options po = {d->opt.cluster, d->opt.stream, d->opt.stream_replicas, d->opt.data_dir,
+                              d->opt.signing_key, daemon_nats_options(&d->opt), stream_ack_wake, d};
+    if (!d->publisher && tms_publisher_start(&po, tms_engine_last_seq(d->eng), &d->publisher, why, sizeof why)) {
+        snprintf(c->why, sizeof c->why, "cannot start publishing: %.300s", why);
+        set_role(d, DEPOSED, "%s", c->why);
+        return;
+    }
+    set_role(d, LEADER, "leading: the stream's %llu records applied", (unsigned long long)c->target);
+}
+
+static void depose(server *d, const char *why)
+{
+    cluster *c = d->cluster;
+    snprintf(c->why, sizeof c->why, "%s", why);
+    set_role(d, DEPOSED, "deposed: %s; refusing submits, restarting as a follower once the answers in flight are "
+             "given", why);
+    tms_lease_resign(c->lease);   /* deleted only while still ours by our clock */
+    settle_stream_acks(d);        /* what waits for the stream: E_NOT_LEADER now */
+}
+
+/* A follower whose log holds records the stream does not: ask the next
+ * open to set them aside, and restart. */
+static void set_aside_and_restart(server *d, uint64_t keep)
+{
+    cluster *c = d->cluster;
+    char why[600], reason[500];
+    snprintf(reason, sizeof reason, "node %s: the stream %s does not hold them (a deposed leader's records, never "
+             "acknowledged)", d->opt.node, d->opt.stream ? d->opt.stream : "tms");
+    if (tms_engine_set_aside_request(d->opt.data_dir, keep, reason, why, sizeof why) != TMS_OK) {
+        daemon_log("error", "msg=\"cluster: cannot ask for the set-aside\" why=\"%s\"", why);
+        return;   /* the follower stays stopped, said in status */
+    }
+    snprintf(c->why, sizeof c->why, "this node's log holds records after seq %llu that the stream does not: set "
+             "aside at the restart", (unsigned long long)keep);
+    set_role(d, DEPOSED, "%s", c->why);
+}
+
+static void update_follower(server *d, cluster *c)
+{
+    uint64_t keep;
+    if (replica_diverged(d, &keep)) {
+        set_aside_and_restart(d, keep);
+    } else if (c->st.held && c->st.stream_known && tms_lease_valid(c->lease)) {
+        c->term = c->st.term;
+        c->target = c->st.stream_last;
+        set_role(d, CATCHING_UP, "took the lease: applying the stream up to seq %llu first",
+                 (unsigned long long)c->target);
+    }
+}
+
+static void update(server *d)
+{
+    cluster *c = d->cluster;
+    uint64_t keep;
+    tms_publish_status ps;
+    if (!c || d->stopping)
+        return;
+    tms_lease_status_get(c->lease, &c->st);
+    int role = atomic_load(&c->role);
+    if (role == FOLLOWER) {
+        update_follower(d, c);
+    } else if (role == CATCHING_UP) {
+        if (!tms_lease_valid(c->lease))
+            set_role(d, FOLLOWER, "lost the lease before leading");
+        else if (replica_diverged(d, &keep))
+            set_aside_and_restart(d, keep);
+        else if (tms_engine_last_seq(d->eng) >= c->target && replica_idle(d))
+            lead(d);
+    } else if (role == LEADER) {
+        if (d->publisher)
+            tms_publisher_status(d->publisher, &ps);
+        if (!tms_lease_valid(c->lease))
+            depose(d, c->st.held ? "the lease may have passed (not renewed in time by this node's clock)"
+                                 : "the lease was lost");
+        else if (d->publisher && ps.stopped)
+            depose(d, ps.error);
+    }
+    if (atomic_load(&c->role) == DEPOSED && !d->group_busy && !stream_ack_busy(d) && !replica_busy(d)) {
+        d->restart = 1;
+        daemon_begin_shutdown(d, "deposed: restarting as a follower");
+    }
+}
+
+static void on_wake(uv_async_t *a)
+{
+    update(a->data);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    update(t->data);
+}
+
+int cluster_start(server *d, char *why, size_t whylen)
+{
+    cluster *c = calloc(1, sizeof *c);
+    if (!c)
+        return snprintf(why, whylen, "out of memory"), -1;
+    d->cluster = c;
+    pthread_mutex_init(&c->lock, NULL);
+    uv_async_init(d->loop, &c->wake, on_wake);
+    c->wake_open = 1;
+    uv_timer_init(d->loop, &c->tick);
+    c->wake.data = c->tick.data = d;
+    c->handles = 2;
+    c->since_ns = now_ns();
+    const char *addr = d->opt.advertise ? d->opt.advertise : d->opt.listen ? d->opt.listen : "";
+    tms_lease_options lo = {d->opt.cluster, d->opt.stream, d->opt.node, addr, d->opt.http ? d->opt.http : "",
+                            d->opt.lease_ttl_ms, d->opt.stream_replicas, daemon_nats_options(&d->opt), on_change, c};
+    if (replica_start(d, why, whylen) || tms_lease_start(&lo, &c->lease, why, whylen) != TMS_OK)
+        return -1;
+    uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
+    daemon_log("info", "msg=\"cluster: following the stream, contending for the lease\" node=%s addr=\"%s\" "
+               "lease_ttl_ms=%u", d->opt.node, addr, d->opt.lease_ttl_ms ? d->opt.lease_ttl_ms
+               : TMS_LEASE_TTL_DEFAULT_MS);
+    return 0;
+}
+
+int cluster_accepting(server *d)
+{
+    return !d->cluster || (atomic_load(&d->cluster->role) == LEADER && tms_lease_valid(d->cluster->lease));
+}
+
+int cluster_may_ack(server *d)
+{
+    return cluster_accepting(d);
+}
+
+int cluster_leader(server *d, const char **node, const char **addr, const char **web)
+{
+    cluster *c = d->cluster;
+    if (!c)
+        return 0;
+    tms_lease_status_get(c->lease, &c->st);
+    *node = c->st.holder;
+    *addr = c->st.holder_addr;
+    *web = c->st.holder_http;
+    return c->st.holder[0] && !(c->st.held && atomic_load(&c->role) != LEADER && !tms_lease_valid(c->lease));
+}
+
+int cluster_refuses(server *d, char *why, size_t whylen)
+{
+    const char *node, *addr, *web;
+    if (cluster_accepting(d))
+        return 0;
+    if (cluster_leader(d, &node, &addr, &web) && strcmp(node, d->opt.node))
+        snprintf(why, whylen, "not the leader: the leader is %s%s%s", node, addr[0] ? " at " : "", addr);
+    else if (d->cluster && atomic_load(&d->cluster->role) == CATCHING_UP)
+        snprintf(why, whylen, "not the leader yet: this node holds the lease and is applying the stream; retry");
+    else
+        snprintf(why, whylen, "no node holds the leader lease now; retry");
+    return 1;
+}
+
+uint64_t cluster_sign_limit(server *d)
+{
+    tms_publish_status ps;
+    if (!d->cluster)
+        return UINT64_MAX;
+    if (atomic_load(&d->cluster->role) != LEADER || !d->publisher)
+        return 0;
+    tms_publisher_status(d->publisher, &ps);
+    return ps.published;
+}
+
+const char *cluster_role(server *d)
+{
+    return d->cluster ? role_names[atomic_load(&d->cluster->role)] : NULL;
+}
+
+json_t *cluster_status(server *d)
+{
+    cluster *c = d->cluster;
+    uint64_t now = tms_lease_now();
+    tms_lease_status_get(c->lease, &c->st);
+    int role = atomic_load(&c->role);
+    int64_t expires = c->st.held ? (c->st.valid_until > now ? (int64_t)((c->st.valid_until - now) / 1000000) : 0)
+                                 : c->st.holder_expires_ms;
+    return json_pack("{s:s,s:s,s:s,s:s,s:s,s:I,s:I,s:b,s:b,s:I,s:I,s:I,s:s,s:s}", "node", d->opt.node, "role",
+                     role_names[role], "leader", c->st.holder, "leader_addr", c->st.holder_addr, "leader_http",
+                     c->st.holder_http, "term", (json_int_t)(role == FOLLOWER ? c->st.term : c->term),
+                     "lease_expires_in_ms", (json_int_t)expires, "lease_held", c->st.held, "connected",
+                     c->st.connected, "lease_ttl_ms", (json_int_t)(d->opt.lease_ttl_ms ? d->opt.lease_ttl_ms
+                                                                    : TMS_LEASE_TTL_DEFAULT_MS),
+                     "taken", (json_int_t)c->st.taken, "lost", (json_int_t)c->st.lost, "why",
+                     role == DEPOSED ? c->why : "", "error", c->st.error);
+}
+
+void cluster_close(server *d)
+{
+    cluster *c = d->cluster;
+    if (!c || !c->handles || uv_is_closing((uv_handle_t *)&c->tick))
+        return;
+    tms_lease_resign(c->lease);   /* a clean stop hands the lease on at once */
+    uv_timer_stop(&c->tick);
+    uv_close((uv_handle_t *)&c->tick, NULL);
+    pthread_mutex_lock(&c->lock);
+    c->wake_open = 0;
+    pthread_mutex_unlock(&c->lock);
+    uv_close((uv_handle_t *)&c->wake, NULL);
+}
+
+void cluster_halt(server *d)
+{
+    if (d->cluster)
+        tms_lease_halt(d->cluster->lease);   /* it resigns first when asked to */
+}
+
+void cluster_free(server *d)
+{
+    if (!d->cluster)
+        return;
+    tms_lease_free(d->cluster->lease);
+    pthread_mutex_destroy(&d->cluster->lock);
+    free(d->cluster);
+    d->cluster = NULL;
+}
