@@ -184,6 +184,9 @@ static const tool_cmd commands[] = {
     {"witness", tool_witness_main, NULL,
      "cosign a checkpoint consistent with what this witness cosigned before\n"
      "(C2SP tlog-cosignature/v1; --listen serves the tlog-witness protocol)"},
+    {"set-aside", tool_set_aside_main, NULL,
+     "the records a deposed cluster leader set aside (never stored by the stream),\n"
+     "decoded and checked against the chain"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -99,9 +99,13 @@ static int remote_batch(tms_client *cli, entry *ents, tms_submission *subs, size
         }
     if (!m)
         return 0;
+    char was[300];
+    snprintf(was, sizeof was, "%s", tms_client_address(cli));
     tms_err err = tms_client_submit_json(cli, lines, lens, m, res);
     if (err)
         return fail("submit through tmsd failed: %s", res[0].message[0] ? res[0].message : tms_strerror(err));
+    if (strcmp(was, tms_client_address(cli)))   /* it followed the leader, or failed over: stderr only */
+        fprintf(stderr, "tmsctl: redirected to the leader at %s\n", tms_client_address(cli));
     for (size_t k = 0; k < m; k++) {
         entry *en = &ents[idx[k]];
         en->invalid = !res[k].has_seq;
@@ -431,12 +435,14 @@ static const tool_cmd commands[] = {
 
 static const tool_usage usage = {
     "usage: tmsctl --data DIR COMMAND ...                  (embedded: works on DIR directly)\n"
-    "       tmsctl --connect ADDR [--token-file F] COMMAND ...  (through tmsd: socket path or HOST:PORT)\n"
+    "       tmsctl --connect ADDR[,ADDR...] [--token-file F] COMMAND ...\n"
+    "                               (through tmsd: ADDR a socket path or HOST:PORT; a list, the nodes\n"
+    "                               of a cluster: tried in turn, a submit follows the leader they name)\n"
     "       tmsctl COMMAND ...      (through tmsd at $TMS_CONNECT, else at " TMS_PACKAGED_SOCKET " when it exists)\n"
     "\n"
     "The options before COMMAND are --data, --connect and --token-file (--name VALUE or --name=VALUE);\n"
-    "a flag wins over the environment: TMS_CONNECT=ADDR stands for --connect ADDR when neither --data\n"
-    "nor --connect is given, TMS_TOKEN_FILE=F for --token-file F when going through tmsd.\n"
+    "a flag wins over the environment: TMS_CONNECT=ADDR[,ADDR...] stands for --connect ADDR[,ADDR...] when\n"
+    "neither --data nor --connect is given, TMS_TOKEN_FILE=F for --token-file F when going through tmsd.\n"
     "\n",
     30,
     "\n"
@@ -451,7 +457,7 @@ static const tool_usage usage = {
 int main(int argc, char **argv)
 {
     tool_target t = {0};
-    char token[256] = "", why[600];
+    char token[256] = "", why[1024];
     tool_prog = "tmsctl";
     /* the global options, up to the command, which tool_dispatch then reads */
     int i = tool_target_options(argc, argv, &t);

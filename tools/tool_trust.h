@@ -13,6 +13,8 @@ int tool_checkpoint_main(int argc, char **argv);
 int tool_prove_main(int argc, char **argv);
 int tool_verify_proof_main(int argc, char **argv);
 int tool_witness_main(int argc, char **argv);
+/* tms-audit set-aside: what a deposed cluster leader set aside (tool_set_aside.c). */
+int tool_set_aside_main(int argc, char **argv);
 /* tmsctl --data DIR checkpoint --signing-key FILE: the exit code. */
 int tool_checkpoint_embedded(const char *data, const char *keyfile);
 

@@ -396,6 +396,25 @@ void tms_follower_halt(tms_follower *f)
     f->thread_up = 0;
 }
 
+tms_err tms_follower_resume(tms_follower *f, uint64_t next)
+{
+    if (f->thread_up)
+        return TMS_E_INVAL;
+    for (; f->count; f->count--, f->head = (f->head + 1) % TMS_FOLLOW_QUEUE) {
+        free(f->q[f->head]);
+        free(f->qnote[f->head]);
+    }
+    f->qbytes = 0;
+    f->stop = f->compared = 0;
+    f->next = next;
+    memset(&f->st, 0, sizeof f->st);
+    f->st.received = next - 1;
+    if (pthread_create(&f->thread, NULL, run, f))
+        return TMS_E_NOMEM;
+    f->thread_up = 1;
+    return TMS_OK;
+}
+
 void tms_follower_stop(tms_follower *f)
 {
     if (!f)

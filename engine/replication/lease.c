@@ -28,7 +28,7 @@ struct tms_lease {
     int thread_up;
     pthread_mutex_t lock;
     pthread_cond_t wake;
-    int stop, resign;
+    int stop, resign, retired;   /* resign: give the lease up once; retired: and never take it again */
     tms_lease_status st;        /* under lock */
     /* the thread's own */
     natsConnection *nc;
@@ -292,13 +292,13 @@ static void *run(void *arg)
 {
     tms_lease *l = arg;
     uint64_t look = l->ttl_ns / 12 > 50000000u ? l->ttl_ns / 12 : 50000000u;
-    int resigned = 0;
     for (;;) {
         pthread_mutex_lock(&l->lock);
-        int stop = l->stop, resign = l->resign, held = l->st.held;
+        int stop = l->stop, resign = l->resign, retired = l->retired, held = l->st.held;
+        l->resign = 0;
         pthread_mutex_unlock(&l->lock);
         if (stop) {
-            if (resign && !resigned && l->kv)   /* asked before the stop: hand the lease on now */
+            if (resign && l->kv)   /* asked just before the stop: hand the lease on now */
                 give_up(l);
             break;
         }
@@ -308,16 +308,13 @@ static void *run(void *arg)
             nap(l, RETRY_MS * 1000000ull);
             continue;
         }
-        if (resign && !resigned) {
+        if (resign)
             give_up(l);
-            resigned = 1;
-        } else if (!resign) {
-            if (held)
-                renew(l);
-            else
-                contend(l);
-        }
-        nap(l, resign ? 1000000000u : held ? look / 2 : look);
+        else if (held)
+            renew(l);
+        else if (!retired)
+            contend(l);
+        nap(l, retired ? 1000000000u : held ? look / 2 : look);
     }
     disconnect(l);
     return NULL;
@@ -399,10 +396,11 @@ int tms_lease_valid(tms_lease *l)
     return ok;
 }
 
-void tms_lease_resign(tms_lease *l)
+void tms_lease_resign(tms_lease *l, int for_good)
 {
     pthread_mutex_lock(&l->lock);
     l->resign = 1;
+    l->retired |= for_good;
     pthread_cond_signal(&l->wake);
     pthread_mutex_unlock(&l->lock);
 }

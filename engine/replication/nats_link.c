@@ -280,6 +280,23 @@ static int set_tls(natsOptions *o, const char *url, const tms_nats_options *no, 
     return 0;
 }
 
+/* url, or URL,URL,... (--cluster: a NATS cluster's servers): nats.c's
+ * SetURL takes one server only, SetServers a list. */
+static natsStatus set_servers(natsOptions *o, const char *url)
+{
+    char copy[1024], *save = NULL;
+    const char *list[16];
+    int n = 0;
+    if (!strchr(url, ','))
+        return natsOptions_SetURL(o, url);
+    if (strlen(url) >= sizeof copy)
+        return NATS_INVALID_ARG;
+    snprintf(copy, sizeof copy, "%s", url);
+    for (char *t = strtok_r(copy, ",", &save); t && n < 16; t = strtok_r(NULL, ",", &save))
+        list[n++] = t;
+    return n ? natsOptions_SetServers(o, list, n) : NATS_INVALID_ARG;
+}
+
 int tms__nats_options(const char *url, const tms_nats_options *no, natsOptions **out, char *why, size_t whylen)
 {
     static const tms_nats_options none;
@@ -288,7 +305,7 @@ int tms__nats_options(const char *url, const tms_nats_options *no, natsOptions *
     no = no ? no : &none;
     *out = NULL;
     if (s == NATS_OK)
-        s = natsOptions_SetURL(o, url);
+        s = set_servers(o, url);
     if (s == NATS_OK)
         s = natsOptions_SetMaxReconnect(o, -1);   /* forever: the log keeps what NATS misses */
     if (s == NATS_OK)

@@ -34,6 +34,7 @@ struct tms_publisher {
     int signing;                     /* 1: a signed checkpoint with every batch */
     tms_note_signer signer;
     pthread_t thread;
+    int thread_up;
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stop;
@@ -431,6 +432,8 @@ static void *run(void *arg)
     }
     tms_log_iter_close(p->it);
     tms_tree_close(p->tree);
+    p->it = NULL;
+    p->tree = NULL;
     disconnect(p);
     return NULL;
 }
@@ -510,7 +513,38 @@ tms_err tms_publisher_start(const tms_publish_options *o, uint64_t durable_seq, 
         publisher_free(p);
         return err;
     }
+    p->thread_up = 1;
     *out = p;
+    return TMS_OK;
+}
+
+void tms_publisher_halt(tms_publisher *p)
+{
+    if (!p || !p->thread_up)
+        return;
+    pthread_mutex_lock(&p->lock);
+    p->stop = 1;
+    pthread_cond_signal(&p->wake);
+    pthread_mutex_unlock(&p->lock);
+    pthread_join(p->thread, NULL);
+    p->thread_up = 0;
+}
+
+tms_err tms_publisher_resume(tms_publisher *p, uint64_t durable_seq)
+{
+    if (p->thread_up)
+        return TMS_E_INVAL;
+    pthread_mutex_lock(&p->lock);
+    p->stop = 0;
+    p->ack_failed = 0;
+    memset(&p->st, 0, sizeof p->st);
+    p->st.durable = durable_seq;
+    pthread_mutex_unlock(&p->lock);
+    p->sent = 0;
+    p->tree_waits = 0;
+    if (pthread_create(&p->thread, NULL, run, p))
+        return TMS_E_NOMEM;
+    p->thread_up = 1;
     return TMS_OK;
 }
 
@@ -535,11 +569,7 @@ void tms_publisher_stop(tms_publisher *p)
 {
     if (!p)
         return;
-    pthread_mutex_lock(&p->lock);
-    p->stop = 1;
-    pthread_cond_signal(&p->wake);
-    pthread_mutex_unlock(&p->lock);
-    pthread_join(p->thread, NULL);
+    tms_publisher_halt(p);
     /* nats.c may still deliver a callback (on_link, on_ack) for the connection
        the thread closed: the library is shut down, waiting for that, before p
        goes (one publisher per process) */

@@ -16,15 +16,16 @@
  *                its lease answers E_NOT_LEADER, never `accepted`.
  *   deposed      lost the lease (not renewed in time, or taken) or the
  *                stream refused its log (another leader's record at its
- *                seq): refuses at once, waits for the group in flight and
- *                the held answers (each now E_NOT_LEADER), resigns, and
- *                restarts the process (tms_daemon_run returns
- *                TMS_DAEMON_RESTART; tmsd execs itself) as a follower, so
- *                that nothing of a leader's state survives. Its follower
- *                then compares its log with the stream; records the stream
- *                does not hold (never acknowledged) are set aside with their
- *                evidence at the next open (engine_set_aside.c), then it
- *                follows.
+ *                seq): refuses at once, answers what waited for the stream
+ *                E_NOT_STORED (logged here: "not acknowledged"), gives the
+ *                lease up (if our clock still says it is ours), and once the
+ *                group in flight is done follows the stream again, in this
+ *                process (lookups never stop). Its follower compares its
+ *                log with the stream first: records the stream does not hold
+ *                (never acknowledged) are set aside with their evidence at
+ *                the next open (engine_set_aside.c), so then the process
+ *                restarts itself (tms_daemon_run returns TMS_DAEMON_RESTART;
+ *                tmsd execs itself with the same arguments).
  *
  * Fencing: the publisher sends every record with the expected last
  * sequence (publish.c), so a deposed leader's late publish is refused by
@@ -56,6 +57,7 @@ struct cluster {
     uint64_t target;            /* catching-up: the stream's last seq when the lease was taken */
     uint64_t since_ns;          /* when the role began */
     char why[400];              /* deposed: why */
+    int restart;                /* deposed: the process restarts (records to set aside) */
     tms_lease_status st;        /* the lease's status as of the last update (loop thread) */
 };
 
@@ -92,7 +94,11 @@ static void lead(server *d)
     replica_halt(d);
     tms_publish_options po = {d->opt.cluster, d->opt.stream, d->opt.stream_replicas, d->opt.data_dir,
                               d->opt.signing_key, daemon_nats_options(&d->opt), stream_ack_wake, d};
-    if (!d->publisher && tms_publisher_start(&po, tms_engine_last_seq(d->eng), &d->publisher, why, sizeof why)) {
+    tms_err err = d->publisher ? tms_publisher_resume(d->publisher, tms_engine_last_seq(d->eng))
+                               : tms_publisher_start(&po, tms_engine_last_seq(d->eng), &d->publisher, why, sizeof why);
+    if (err && d->publisher)
+        snprintf(why, sizeof why, "%s", tms_strerror(err));
+    if (err) {
         snprintf(c->why, sizeof c->why, "cannot start publishing: %.300s", why);
         set_role(d, DEPOSED, "%s", c->why);
         return;
@@ -104,9 +110,9 @@ static void depose(server *d, const char *why)
 {
     cluster *c = d->cluster;
     snprintf(c->why, sizeof c->why, "%s", why);
-    set_role(d, DEPOSED, "deposed: %s; refusing submits, restarting as a follower once the answers in flight are "
+    set_role(d, DEPOSED, "deposed: %s; refusing submits, following the stream again once the answers in flight are "
              "given", why);
-    tms_lease_resign(c->lease);   /* deleted only while still ours by our clock */
+    tms_lease_resign(c->lease, 0);   /* deleted only while still ours by our clock; contending again */
     settle_stream_acks(d);        /* what waits for the stream: E_NOT_LEADER now */
 }
 
@@ -124,7 +130,28 @@ static void set_aside_and_restart(server *d, uint64_t keep)
     }
     snprintf(c->why, sizeof c->why, "this node's log holds records after seq %llu that the stream does not: set "
              "aside at the restart", (unsigned long long)keep);
+    c->restart = 1;
     set_role(d, DEPOSED, "%s", c->why);
+}
+
+/* Deposed, nothing in flight: follow the stream again, in this process,
+ * unless records must be set aside first (a restart: the open does it). */
+static void follow_again(server *d, cluster *c)
+{
+    char why[300];
+    if (c->restart) {
+        d->restart = 1;
+        daemon_begin_shutdown(d, "records to set aside: restarting");
+        return;
+    }
+    tms_publisher_halt(d->publisher);   /* nothing more goes out from this node's log */
+    if (replica_resume(d, why, sizeof why)) {
+        d->restart = 1;   /* a clean slate instead */
+        daemon_begin_shutdown(d, why);
+        return;
+    }
+    c->term = 0;
+    set_role(d, FOLLOWER, "following the stream again");
 }
 
 static void update_follower(server *d, cluster *c)
@@ -137,6 +164,7 @@ static void update_follower(server *d, cluster *c)
         c->target = c->st.stream_last;
         set_role(d, CATCHING_UP, "took the lease: applying the stream up to seq %llu first",
                  (unsigned long long)c->target);
+        replica_adopt_tail(d, c->target);
     }
 }
 
@@ -152,8 +180,10 @@ static void update(server *d)
     if (role == FOLLOWER) {
         update_follower(d, c);
     } else if (role == CATCHING_UP) {
-        if (!tms_lease_valid(c->lease))
+        if (!tms_lease_valid(c->lease)) {
+            replica_adopt_tail(d, 0);
             set_role(d, FOLLOWER, "lost the lease before leading");
+        }
         else if (replica_diverged(d, &keep))
             set_aside_and_restart(d, keep);
         else if (tms_engine_last_seq(d->eng) >= c->target && replica_idle(d))
@@ -167,10 +197,8 @@ static void update(server *d)
         else if (d->publisher && ps.stopped)
             depose(d, ps.error);
     }
-    if (atomic_load(&c->role) == DEPOSED && !d->group_busy && !stream_ack_busy(d) && !replica_busy(d)) {
-        d->restart = 1;
-        daemon_begin_shutdown(d, "deposed: restarting as a follower");
-    }
+    if (atomic_load(&c->role) == DEPOSED && !d->group_busy && !stream_ack_busy(d) && !replica_busy(d))
+        follow_again(d, c);
 }
 
 static void on_wake(uv_async_t *a)
@@ -283,7 +311,7 @@ void cluster_close(server *d)
     cluster *c = d->cluster;
     if (!c || !c->handles || uv_is_closing((uv_handle_t *)&c->tick))
         return;
-    tms_lease_resign(c->lease);   /* a clean stop hands the lease on at once */
+    tms_lease_resign(c->lease, 1);   /* a clean stop hands the lease on at once */
     uv_timer_stop(&c->tick);
     uv_close((uv_handle_t *)&c->tick, NULL);
     pthread_mutex_lock(&c->lock);

@@ -316,8 +316,13 @@ int replica_stopped(server *d);
 /* Records the stream is known to hold that the projection has not applied (0 without --replica-of): the
  * lag GET /readyz compares with --ready-max-lag. */
 uint64_t replica_behind(server *d);
+/* --cluster, catching up with the lease: records up to until that no checkpoint covers (a leader that
+ * died mid-batch) may be applied (chain, checksums, replay still checked), said in the log. */
+void replica_adopt_tail(server *d, uint64_t until);
 /* --cluster: stop following (the thread and its connection; the status stays readable). */
 void replica_halt(server *d);
+/* --cluster: follow again from the log's last seq + 1 (after leading): 0, or -1 (why). */
+int replica_resume(server *d, char *why, size_t whylen);
 /* Nothing taken from the follower waits to be applied, nothing queued (the follower's received = applied). */
 int replica_idle(server *d);
 /* 1 with keep when the follower found this log holding records the stream does not (follow.h). */

@@ -68,6 +68,7 @@ struct replica {
     int applied_stored;          /* ... it is there */
     uint64_t stored_ns;          /* when one was last put there */
     uint64_t verified_seq;       /* the loop's copy of applied.size: what status says */
+    uint64_t adopt_until;        /* --cluster, catching up: frames up to this seq may be applied uncovered */
 };
 
 static void on_notify(void *arg)   /* the follower's thread */
@@ -304,6 +305,14 @@ static int plan_check(server *d, replica *r)
         r->check = k;
         return 1;
     }
+    if (r->n && r->adopt_until && frame_seq(r->frames[r->n - 1], r->lens[r->n - 1]) - 1 < r->adopt_until) {
+        uint64_t first = frame_seq(r->frames[0], r->lens[0]), last = frame_seq(r->frames[r->n - 1], r->lens[r->n - 1]);
+        daemon_log("warn", "msg=\"cluster: applying records at the stream's end that no checkpoint covers (the last "
+                   "leader's batch cut short); this node's first checkpoint covers them\" first=%llu last=%llu",
+                   (unsigned long long)first, (unsigned long long)last);
+        r->ready = r->n;   /* chain, checksums and replay are still checked by the engine */
+        return 1;
+    }
     if (r->n && (r->n >= PENDING_MAX || r->bytes >= PENDING_BYTES)) {   /* the seqs they would have */
         uint64_t first = tms_engine_last_seq(d->eng) + 1;
         snprintf(r->why, sizeof r->why, "no checkpoint signed by the leader key %s covers seqs %llu to %llu (%zu "
@@ -442,6 +451,24 @@ tms_nats_options daemon_nats_options(const tms_daemon_options *o)
 {
     return (tms_nats_options){o->nats_creds, o->nats_nkey_seed, o->nats_user, o->nats_password_file,
                               o->nats_token_file, o->nats_ca, o->nats_cert, o->nats_key, replication_log};
+}
+
+void replica_adopt_tail(server *d, uint64_t until)
+{
+    if (d->replica)
+        d->replica->adopt_until = until;
+    replica_maybe_start(d);
+}
+
+int replica_resume(server *d, char *why, size_t whylen)
+{
+    replica *r = d->replica;
+    tms_err err = r ? tms_follower_resume(r->f, tms_engine_last_seq(d->eng) + 1) : TMS_E_INVAL;
+    if (err)
+        snprintf(why, whylen, "cannot follow the stream again: %s", tms_strerror(err));
+    if (r)
+        r->adopt_until = 0;
+    return err ? -1 : 0;
 }
 
 void replica_halt(server *d)

@@ -91,8 +91,8 @@ static void settle(server *d)
         snprintf(why, sizeof why, "this node lost the leader lease before it could acknowledge (durable here%s): "
                  "not acknowledged; retry with the same request_id", a->head->seq <= st.published
                  ? " and stored by the stream" : "");
-        while (a->head)
-            answer_head(d, TMS_E_NOT_LEADER, why);
+        while (a->head)   /* E_NOT_STORED: logged here, so never E_NOT_LEADER (which means "refused before the log") */
+            answer_head(d, TMS_E_NOT_STORED, why);
     }
     while (a->head && a->head->seq <= st.published)
         answer_head(d, TMS_OK, "");

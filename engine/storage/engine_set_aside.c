@@ -16,17 +16,18 @@
  *   2. DIR/witness says keep (the loss check must not call them lost);
  *   3. the projection is set aside (proj/data.mdb.set-aside: it applied
  *      them) and rebuilt by the open;
- *   4. the log is cut after keep (the segment holding keep + 1 truncated at
- *      that frame, later segments removed, the directory fsynced);
+ *   4. snapshots after keep are set aside (NAME.bad); the log is cut after
+ *      keep (the segment holding keep + 1 truncated at that frame, later
+ *      segments removed, the directory fsynced);
  *   5. the request is removed.
  * Refused (the request stays, the open fails naming it): a record after
  * keep covered by a checkpoint signed with the log's key (DIR/checkpoints):
  * the key vouched for it, so setting it aside would fork the log; an
- * operator decides. Snapshots after keep are set aside by the open as any
- * snapshot the log does not reach; the Merkle tree is cut to the log. */
+ * operator decides. The Merkle tree is cut to the log by the open. */
 #include "engine_internal.h"
 #include "checkpoints.h"
 #include "note.h"
+#include "snapshots.h"
 #include "store_internal.h"
 #include <dirent.h>
 #include <errno.h>
@@ -81,10 +82,12 @@ tms_err tms_engine_set_aside_request(const char *dir, uint64_t keep, const char 
     }
     snprintf(path, sizeof path, "%s/request", d);
     snprintf(tmp, sizeof tmp, "%s/request.tmp", d);
-    int n = snprintf(text, sizeof text, "keep %" PRIu64 "\nwhy %.1000s\n", keep, reason);
-    for (char *p = text + strlen("keep ") + 1; *p; p++)   /* one line of why */
-        if (*p == '\n' && p[1])
+    char line[1001];
+    snprintf(line, sizeof line, "%s", reason);
+    for (char *p = line; *p; p++)   /* why is one line */
+        if (*p == '\n' || *p == '\r')
             *p = ' ';
+    int n = snprintf(text, sizeof text, "keep %" PRIu64 "\nwhy %s\n", keep, line);
     tms_err err = write_file(tmp, text, (size_t)n, why, whylen);
     if (!err && (rename(tmp, path) != 0 || fsync_path(d) != 0)) {
         snprintf(why, whylen, "cannot put %s in place: %s", path, strerror(errno));
@@ -256,6 +259,22 @@ static tms_err cut_log(const char *logdir, const tail *t, char *why, size_t whyl
     return err;
 }
 
+/* Snapshots after keep hold the state with the records set aside: set aside too (NAME.bad). */
+static tms_err snapshots_after(const char *dir, uint64_t keep, char *why, size_t whylen)
+{
+    uint64_t *seqs = NULL;
+    size_t n = 0;
+    tms_err err = tms_snapshot_list(dir, &seqs, &n);
+    for (size_t i = 0; !err && i < n; i++)
+        if (seqs[i] > keep)
+            err = tms_snapshot_set_aside(dir, seqs[i]);
+    free(seqs);
+    if (err)
+        snprintf(why, whylen, "set-aside: cannot set aside the snapshots after seq %" PRIu64 ": %s", keep,
+                 tms_strerror(err));
+    return err;
+}
+
 /* A checkpoint signed with the log's key that covers a record after keep
  * refuses the set-aside: 1 (why says), else 0. */
 static int signed_after(const char *dir, uint64_t keep, char *why, size_t whylen)
@@ -293,6 +312,8 @@ tms_err tms__engine_set_aside(tms_engine *e, char *why, size_t whylen)
         snprintf(why, whylen, "set-aside: cannot write %s/witness: %s", e->dir, strerror(errno));
     if (!err && t.last)
         err = tms__store_set_aside(tms_data_path(proj, sizeof proj, e->dir, "proj"), ASIDE, why, whylen);
+    if (!err && t.last)
+        err = snapshots_after(e->dir, keep, why, whylen);
     if (!err && t.last)
         err = cut_log(logdir, &t, why, whylen);
     snprintf(path, sizeof path, "%s/" ASIDE "/request", e->dir);

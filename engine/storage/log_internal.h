@@ -53,10 +53,6 @@ static inline uint32_t tms_frame_head_crc(const uint8_t *frame)
 /* Segment file name (no directory) for a segment starting at first. */
 void tms_log_seg_name(char out[TMS_SEG_NAME_MAX], uint64_t first);
 
-/* out = BLAKE2b-256(prev ++ le64(seq) ++ payload). */
-void tms_log_chain_hash(const uint8_t prev[TMS_LOG_HASH_LEN], uint64_t seq,
-                        const uint8_t *payload, size_t len,
-                        uint8_t out[TMS_LOG_HASH_LEN]);
 
 /* The first seqs of every segment file in dirfd, ascending (malloc'd; *segs
  * is NULL when *n == 0). TMS_E_IO / TMS_E_NOMEM on failure. */

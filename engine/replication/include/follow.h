@@ -76,6 +76,11 @@ void tms_follower_status(tms_follower *f, tms_follow_status *out);
  * until the library closes: tms_follower_stop then). Idempotent. */
 void tms_follower_halt(tms_follower *f);
 
+/* Follow again, from seq next, after tms_follower_halt (the local log's
+ * last record is compared with the stream's again, as at start). TMS_OK,
+ * TMS_E_INVAL when not halted, TMS_E_NOMEM. */
+tms_err tms_follower_resume(tms_follower *f, uint64_t next);
+
 /* Halt, close the NATS library (waiting for its callbacks), drop what is
  * queued, free f. NULL is a no-op. */
 void tms_follower_stop(tms_follower *f);

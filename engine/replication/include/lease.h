@@ -88,10 +88,11 @@ void tms_lease_status_get(tms_lease *l, tms_lease_status *out);
  * the thread: a process that was frozen sees the time that passed. */
 int tms_lease_valid(tms_lease *l);
 
-/* Stop contending: a held lease is deleted (only while still valid by our
- * clock, so never a successor's), nothing is taken any more. Returns at
- * once; the thread does it. */
-void tms_lease_resign(tms_lease *l);
+/* Give the lease up: a held lease is deleted (only while still valid by
+ * our clock, so never a successor's); for_good: nothing is taken any more
+ * (a stop), else this node contends again (a deposed leader, following).
+ * Returns at once; the thread does it. */
+void tms_lease_resign(tms_lease *l, int for_good);
 
 /* Stop the thread and close its connection; l stays allocated (nats.c may
  * still deliver a callback for it until the library closes). Idempotent. */

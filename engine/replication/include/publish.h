@@ -70,6 +70,15 @@ void tms_publisher_durable(tms_publisher *p, uint64_t seq);
 
 void tms_publisher_status(tms_publisher *p, tms_publish_status *out);
 
+/* Stop the thread and close its connection, p kept (its status readable):
+ * a cluster's leader deposed, following again. Idempotent. */
+void tms_publisher_halt(tms_publisher *p);
+
+/* Publish again after tms_publisher_halt, as tms_publisher_start would from
+ * durable_seq (the stream's last message checked against the log first).
+ * TMS_OK, TMS_E_INVAL when not halted, TMS_E_NOMEM. */
+tms_err tms_publisher_resume(tms_publisher *p, uint64_t durable_seq);
+
 /* Stop the thread (what is durable and not yet published stays for the
  * next start: the stream is caught up from the log) and free p. NULL is a no-op. */
 void tms_publisher_stop(tms_publisher *p);

@@ -183,6 +183,11 @@ uint64_t tms_log_dir_bytes(const char *dir);
 
 void tms_log_iter_close(tms_log_iter *it);
 
+/* The chain: out = BLAKE2b-256(prev ++ le64(seq) ++ payload) (the frame's
+ * hash field; prev of seq 1 is 32 zero bytes). */
+void tms_log_chain_hash(const uint8_t prev[TMS_LOG_HASH_LEN], uint64_t seq, const uint8_t *payload, size_t len,
+                        uint8_t out[TMS_LOG_HASH_LEN]);
+
 /* CRC32C (Castagnoli) of buf, continuing from crc (0 to start). */
 uint32_t tms_crc32c(uint32_t crc, const void *buf, size_t len);
 
