@@ -402,6 +402,11 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);   /* a client that vanishes mid-reply is an EPIPE, not our death */
     mallopt(M_TRIM_THRESHOLD, 64 << 20);   /* no brk give-back and take-again around every frame */
     if ((rc = tms_daemon_run(&o)) == TMS_DAEMON_RESTART) {   /* a deposed cluster node: a follower anew */
+        sigset_t stops;   /* a stop asked for during the exec is kept for the new image (it unblocks them) */
+        sigemptyset(&stops);
+        sigaddset(&stops, SIGTERM);
+        sigaddset(&stops, SIGINT);
+        sigprocmask(SIG_BLOCK, &stops, NULL);
         execv("/proc/self/exe", argv);
         fprintf(stderr, "tmsd: cannot restart itself (/proc/self/exe): %s\n", strerror(errno));
         return 1;

@@ -603,6 +603,11 @@ static void catch_stop_during_open(void)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigset_t stops;   /* a restarted tmsd (TMS_DAEMON_RESTART) comes with them blocked: one sent meanwhile lands now */
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    sigprocmask(SIG_UNBLOCK, &stops, NULL);
 }
 
 static int open_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)

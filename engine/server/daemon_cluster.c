@@ -267,6 +267,9 @@ int cluster_refuses(server *d, char *why, size_t whylen)
         snprintf(why, whylen, "not the leader: the leader is %s%s%s", node, addr[0] ? " at " : "", addr);
     else if (d->cluster && atomic_load(&d->cluster->role) == CATCHING_UP)
         snprintf(why, whylen, "not the leader yet: this node holds the lease and is applying the stream; retry");
+    else if (d->cluster && (!d->cluster->st.connected || atomic_load(&d->cluster->role) == DEPOSED))
+        snprintf(why, whylen, "not the leader: this node %s; try another node", d->cluster->st.connected
+                 ? "lost the lease" : "cannot reach NATS");
     else
         snprintf(why, whylen, "no node holds the leader lease now; retry");
     return 1;

@@ -191,11 +191,18 @@ static void after_cb(uv_work_t *w, int status)
 void group_maybe_start(server *d)
 {
     size_t n = 0, k = 0;
+    char why[700];
     if (d->group_busy || !d->pending)
         return;
     d->group = d->pending;
     d->pending = NULL;
     d->pending_tail = &d->pending;
+    if (cluster_refuses(d, why, sizeof why)) {   /* deposed while they waited: refused before the log */
+        job *jobs = d->group;
+        d->group = NULL;
+        group_answer(d, jobs, TMS_E_NOT_LEADER, why);
+        return;
+    }
     for (job *j = d->group; j; j = j->next)
         for (size_t i = 0; i < j->n; i++)
             n += j->subs[i].cmd != NULL;

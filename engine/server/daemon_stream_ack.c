@@ -88,9 +88,12 @@ static void settle(server *d)
     if (d->publisher)
         tms_publisher_status(d->publisher, &st);
     if (a->head && !cluster_may_ack(d)) {
+        const char *node = "", *addr = "", *web = "";
+        int known = cluster_leader(d, &node, &addr, &web) && strcmp(node, d->opt.node);
         snprintf(why, sizeof why, "this node lost the leader lease before it could acknowledge (durable here%s): "
-                 "not acknowledged; retry with the same request_id", a->head->seq <= st.published
-                 ? " and stored by the stream" : "");
+                 "not acknowledged; retry with the same request_id%s%s%s%s", a->head->seq <= st.published
+                 ? " and stored by the stream" : "", known ? " at the leader, " : "", known ? node : "",
+                 known && addr[0] ? " at " : "", known ? addr : "");
         while (a->head)   /* E_NOT_STORED: logged here, so never E_NOT_LEADER (which means "refused before the log") */
             answer_head(d, TMS_E_NOT_STORED, why);
     }

@@ -350,6 +350,11 @@ def test_set_aside(d, cluster, nodes):
     th.join(60)
     r = box.get("r") or {}
     check("the cut leader did not acknowledge", (r.get("results") or [{}])[0].get("verdict") != "accepted", r)
+    t0 = time.monotonic()
+    r = ldr.submit([ext(91003, "cut-2")], timeout=30)
+    check("the cut leader stops accepting: a new submit is refused at once (E_NOT_LEADER, naming the new leader)",
+          r.get("error") == "E_NOT_LEADER" and time.monotonic() - t0 < 2 and
+          r.get("leader_node") in (None, getattr(new, "name", None)), r)
     prox.thaw()
     prox.cut()
     prox.heal()
@@ -381,6 +386,9 @@ def test_nats_down(d, cluster, nodes):
     ok = new is not None and wait_for(lambda: new.submit([ext(92002, "back-1")])["results"][0]["verdict"] ==
                                       "accepted", 30, 0.5)
     check("NATS back: a leader acknowledges again", ok, [n.tail(600) for n in nodes])
+    ok = wait_for(lambda: converged(nodes), 60)
+    check("converged after NATS came back (the old leader's unstored record set aside)", ok,
+          [(n.name, n.status()["last_seq"], n.status().get("set_aside")) for n in nodes])
 
 
 def main():
