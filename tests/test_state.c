@@ -1,6 +1,6 @@
 /* test_state.c -- the in-memory state and its LMDB projection, differentially.
  *
- * Command streams come from gen_log (benchmarks/gen_log: realistic tenants,
+ * Command streams come from gen_log (gen/gen_log.c: realistic tenants,
  * ~5% mistakes, role churn), submitted through an engine in groups of random
  * sizes. After every group: the LMDB projection's digest equals the digest
  * of the in-memory state rendered as a projection; every few groups, and at
