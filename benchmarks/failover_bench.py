@@ -571,6 +571,9 @@ def main():
         print("kill -> lease taken (the new key's stored time): %s" % mmm([r.get("taken_kv") for r in good]))
         print("kill -> leading (log): %s" % mmm([r.get("leading") for r in good]))
         print("kill -> status role leader: %s" % mmm([r.get("leader") for r in good]))
+        print("taken (log) -> leading (log) (catching up): %s" % mmm([r["leading"] - r["taken"] for r in good
+                                                                      if r.get("taken") is not None and
+                                                                      r.get("leading") is not None]))
         print("taken (log) -> first ack: %s" % mmm([r["ack"] - r["taken"] for r in good if r.get("taken") is not None]))
         print("leading (log) -> first ack: %s" % mmm([r["ack"] - r["leading"] for r in good
                                                       if r.get("leading") is not None]))

@@ -12,7 +12,7 @@
 #include <time.h>
 
 #define RETRY_MS 300
-#define NEXT_MSG_MS 200
+#define NEXT_MSG_MS 50      /* a stop (a cluster node taking the lead halts its follower) waits this long at most */
 
 struct tms_follower {
     char url[512], stream[64], subject[80], logdir[4200];

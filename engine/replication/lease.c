@@ -105,7 +105,10 @@ static void on_link(void *closure, int up)
 /* Connect, and find or create the bucket: 0, or -1 (retry later). */
 static int connect_up(tms_lease *l)
 {
-    natsStatus s = tms__nats_connect(l->opts, NULL, on_link, l, &l->nc, &l->js);
+    jsOptions jo;
+    jsOptions_Init(&jo);
+    jo.Wait = (int64_t)(l->ttl_ns / 4 / 1000000);   /* a request unanswered that long is retried: not 5 s */
+    natsStatus s = tms__nats_connect(l->opts, &jo, on_link, l, &l->nc, &l->js);
     if (s == NATS_OK && (s = js_KeyValue(&l->kv, l->js, l->bucket)) == NATS_NOT_FOUND) {
         kvConfig c;
         kvConfig_Init(&c);

@@ -26,14 +26,14 @@ typedef struct wreq {
     char data[];
 } wreq;
 
-uint64_t now_ns(void)
+uint64_t tms__now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void hist_add(uint64_t *hist, uint64_t *sum, uint64_t value, int shift)
+void tms__hist_add(uint64_t *hist, uint64_t *sum, uint64_t value, int shift)
 {
     int b = 0;
     *sum += value;
@@ -42,7 +42,7 @@ void hist_add(uint64_t *hist, uint64_t *sum, uint64_t value, int shift)
     hist[b]++;
 }
 
-const char *log_quote(char *buf, size_t len, const char *v)
+const char *tms__log_quote(char *buf, size_t len, const char *v)
 {
     size_t o = 0;
     for (const char *p = v ? v : ""; *p && o + 5 < len; p++) {
@@ -59,7 +59,7 @@ const char *log_quote(char *buf, size_t len, const char *v)
     return buf;
 }
 
-void daemon_log(const char *level, const char *fmt, ...)
+void tms__daemon_log(const char *level, const char *fmt, ...)
 {
     char msg[1024], ts[40];
     struct timespec now;
@@ -74,7 +74,7 @@ void daemon_log(const char *level, const char *fmt, ...)
     fprintf(stderr, "ts=%s.%03ldZ level=%s %s\n", ts, now.tv_nsec / 1000000, level, msg);
 }
 
-void conn_release(conn *c)
+void tms__conn_release(conn *c)
 {
     if (--c->refs > 0)
         return;
@@ -84,7 +84,7 @@ void conn_release(conn *c)
 
 static void on_conn_closed(uv_handle_t *h)
 {
-    conn_release(h->data);
+    tms__conn_release(h->data);
 }
 
 static void start_reading(conn *c);
@@ -99,7 +99,7 @@ static void conn_maybe_resume(conn *c)
     }
 }
 
-void conn_close(conn *c)
+void tms__conn_close(conn *c)
 {
     server *d = c->d;
     if (c->closing)
@@ -128,7 +128,7 @@ void conn_close(conn *c)
 static void conn_maybe_finish(conn *c)
 {
     if (!c->closing && (c->eof || c->d->stopping) && c->jobs == 0 && c->queued_bytes == 0)
-        conn_close(c);
+        tms__conn_close(c);
 }
 
 static void on_write(uv_write_t *req, int status)
@@ -137,11 +137,11 @@ static void on_write(uv_write_t *req, int status)
     conn *c = w->c;
     c->queued_bytes -= w->len;
     if (status < 0 && !c->closing)
-        conn_close(c);
+        tms__conn_close(c);
     conn_maybe_resume(c);
     conn_maybe_finish(c);
     free(w);
-    conn_release(c);
+    tms__conn_release(c);
 }
 
 /* The req of a reply in sb (replies begin with it), or 0 when there is none. */
@@ -165,7 +165,7 @@ static int reply_req(const msgpack_sbuffer *sb, msgpack_object *req)
     return ok;
 }
 
-void conn_send(conn *c, msgpack_sbuffer *sb)
+void tms__conn_send(conn *c, msgpack_sbuffer *sb)
 {
     size_t off = 0;
     if (c->closing)
@@ -173,8 +173,8 @@ void conn_send(conn *c, msgpack_sbuffer *sb)
     if (tms_frame_seal(sb, c->d->opt.max_frame) != TMS_OK) {   /* never silence: the client waits for it */
         msgpack_object req;
         int has = sb->size > TMS_WIRE_HEADER && reply_req(sb, &req);
-        daemon_log("error", "msg=\"a reply exceeds the frame limit: answered E_TOOBIG\" bytes=%zu", sb->size);
-        reply_error(c, has ? &req : NULL, TMS_E_TOOBIG,
+        tms__daemon_log("error", "msg=\"a reply exceeds the frame limit: answered E_TOOBIG\" bytes=%zu", sb->size);
+        tms__reply_error(c, has ? &req : NULL, TMS_E_TOOBIG,
                     "the reply exceeds the frame limit and was not sent (a submit's commands were processed all the "
                     "same: read their outcome by request_id); ask for less per request");
         return;
@@ -189,7 +189,7 @@ void conn_send(conn *c, msgpack_sbuffer *sb)
     }
     wreq *w = malloc(sizeof *w + sb->size - off);
     if (!w) {
-        conn_close(c);
+        tms__conn_close(c);
         return;
     }
     w->c = c;
@@ -198,7 +198,7 @@ void conn_send(conn *c, msgpack_sbuffer *sb)
     uv_buf_t buf = uv_buf_init(w->data, (unsigned)w->len);
     if (uv_write(&w->req, &c->h.stream, &buf, 1, on_write) != 0) {
         free(w);
-        conn_close(c);
+        tms__conn_close(c);
         return;
     }
     c->refs++;
@@ -232,15 +232,15 @@ static void drain_frames(conn *c)
     while (!c->closing && !c->reading_paused && (r = tms_frame_reader_next(&c->rd, &payload, &len)) != 0) {
         if (r < 0) {
             c->d->ctr.frames_bad++;
-            reply_error(c, NULL, TMS_E_TOOBIG, "frame over the size limit");
-            conn_close(c);
+            tms__reply_error(c, NULL, TMS_E_TOOBIG, "frame over the size limit");
+            tms__conn_close(c);
             return;
         }
-        if (handle_frame(c, payload, len) < 0) {
-            conn_close(c);
+        if (tms__handle_frame(c, payload, len) < 0) {
+            tms__conn_close(c);
             return;
         }
-        conn_active(c);
+        tms__conn_active(c);
         if (c->jobs > 64 && !c->reading_paused) {   /* a client pipelining submits faster than we commit */
             c->reading_paused = 1;
             uv_read_stop(&c->h.stream);
@@ -259,11 +259,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
         return;
     }
     if (nread == UV_ENOBUFS) {
-        daemon_log("warn", "msg=\"input buffers over the limit: connection closed\" buffered=%zu", c->d->buffered);
-        reply_error(c, NULL, TMS_E_BUSY, "the server's input buffers are full");
+        tms__daemon_log("warn", "msg=\"input buffers over the limit: connection closed\" buffered=%zu", c->d->buffered);
+        tms__reply_error(c, NULL, TMS_E_BUSY, "the server's input buffers are full");
     }
     if (nread < 0) {
-        conn_close(c);
+        tms__conn_close(c);
         return;
     }
     tms_frame_reader_commit(&c->rd, (size_t)nread);
@@ -279,19 +279,19 @@ static void on_idle(uv_timer_t *t)
 {
     conn *c = t->data;
     if (c->is_tcp && !c->helloed) {   /* a TCP client says hello first, and soon */
-        daemon_log("info", "msg=\"no hello in time: connection closed\"");
-        conn_close(c);
+        tms__daemon_log("info", "msg=\"no hello in time: connection closed\"");
+        tms__conn_close(c);
         return;
     }
     if (c->jobs > 0)
         return;   /* waiting for its own submit is not idleness */
-    daemon_log("info", "msg=\"idle connection closed\"");
-    conn_close(c);
+    tms__daemon_log("info", "msg=\"idle connection closed\"");
+    tms__conn_close(c);
 }
 
 /* A whole frame was handled: the connection is active. The first frame of
  * a TCP connection must have been its hello (else the hello deadline runs). */
-void conn_active(conn *c)
+void tms__conn_active(conn *c)
 {
     if (c->is_tcp && !c->helloed)
         return;
@@ -306,18 +306,18 @@ static int tcp_peer_admitted(server *d, conn *c)
     unsigned n = 0, share = d->opt.max_tcp_connections / 4 ? d->opt.max_tcp_connections / 4 : 1;
     char host[64] = "?";
     uint8_t a[16] = {0};
-    c->peer_key_len = daemon_peer_key(&c->h.tcp, c->peer_key);
+    c->peer_key_len = tms__daemon_peer_key(&c->h.tcp, c->peer_key);
     for (conn *o = d->conns; o; o = o->next)
         n += o != c && o->is_tcp && !o->closing && o->peer_key_len == c->peer_key_len &&
              !memcmp(o->peer_key, c->peer_key, c->peer_key_len);
     if (n < share)
         return 1;
-    uint64_t now = now_ns();
+    uint64_t now = tms__now_ns();
     if (now - d->peer_log_ns >= UINT64_C(1000000000)) {
         memcpy(a, c->peer_key, c->peer_key_len);
         if (c->peer_key_len)
             uv_inet_ntop(c->peer_key_len == 4 ? AF_INET : AF_INET6, a, host, sizeof host);
-        daemon_log("warn", "msg=\"connection refused: too many from one peer\" peer=\"%s%s\" listener=socket "
+        tms__daemon_log("warn", "msg=\"connection refused: too many from one peer\" peer=\"%s%s\" listener=socket "
                    "per_peer=%u", host, c->peer_key_len == 8 ? "/64" : "", share);
         d->peer_log_ns = now;
     }
@@ -349,23 +349,23 @@ static void on_connection(uv_stream_t *srv, int status)
     d->nconns++;
     d->ctr.connections_total++;
     uv_timer_stop(&d->idle_exit);
-    d->ntcp += is_tcp;   /* counted before any conn_close, which uncounts it */
+    d->ntcp += is_tcp;   /* counted before any tms__conn_close, which uncounts it */
     if (uv_accept(srv, &c->h.stream) != 0) {
-        conn_close(c);
+        tms__conn_close(c);
         return;
     }
     if ((is_tcp ? d->ntcp > d->opt.max_tcp_connections : d->nconns - d->ntcp > d->opt.max_connections) ||
         d->stopping) {
-        reply_error(c, NULL, TMS_E_BUSY, d->stopping ? "shutting down" : "connection limit reached");
-        conn_close(c);
+        tms__reply_error(c, NULL, TMS_E_BUSY, d->stopping ? "shutting down" : "connection limit reached");
+        tms__conn_close(c);
         return;
     }
     if (is_tcp && !tcp_peer_admitted(d, c)) {
-        reply_error(c, NULL, TMS_E_BUSY, "too many connections from this peer");
-        conn_close(c);
+        tms__reply_error(c, NULL, TMS_E_BUSY, "too many connections from this peer");
+        tms__conn_close(c);
         return;
     }
-    auth_connection(c);   /* its peer, and the principal it starts as */
+    tms__auth_connection(c);   /* its peer, and the principal it starts as */
     if (is_tcp)   /* until it presents the token: small frames, and a hello soon */
         c->rd.max = TMS_DAEMON_PREAUTH_FRAME;
     unsigned first = is_tcp ? d->opt.hello_timeout_ms : d->opt.idle_timeout_ms;
@@ -373,7 +373,7 @@ static void on_connection(uv_stream_t *srv, int status)
     start_reading(c);
 }
 
-void conn_job_done(conn *c)
+void tms__conn_job_done(conn *c)
 {
     c->jobs--;
     conn_maybe_resume(c);
@@ -400,7 +400,7 @@ static int parse_hostport(const char *s, struct sockaddr_storage *ss)
     return uv_ip4_addr(host, port, (struct sockaddr_in *)ss);
 }
 
-int daemon_listen_tcp(server *d, uv_tcp_t *srv, const char *addr, uv_connection_cb cb)
+int tms__daemon_listen_tcp(server *d, uv_tcp_t *srv, const char *addr, uv_connection_cb cb)
 {
     struct sockaddr_storage ss;
     int rc;
@@ -443,14 +443,14 @@ static void close_if_open(uv_handle_t *h)
 static void on_deadline(uv_timer_t *t)
 {
     server *d = t->data;
-    daemon_log("warn", "msg=\"shutdown deadline: closing connections with unsent replies\"");
+    tms__daemon_log("warn", "msg=\"shutdown deadline: closing connections with unsent replies\"");
     while (d->conns)
-        conn_close(d->conns);   /* the last one closes this timer */
+        tms__conn_close(d->conns);   /* the last one closes this timer */
 }
 
-void daemon_shutdown_check(server *d)
+void tms__daemon_shutdown_check(server *d)
 {
-    if (!d->stopping || d->group_busy || replica_busy(d) || d->pending || stream_ack_busy(d) || d->shutdown_done)
+    if (!d->stopping || d->group_busy || tms__replica_busy(d) || d->pending || tms__stream_ack_busy(d) || d->shutdown_done)
         return;   /* groups held for the stream are answered first (stored, or E_NOT_STORED at their timeout) */
     d->shutdown_done = 1;
     for (conn *c = d->conns, *next; c; c = next) {
@@ -467,23 +467,23 @@ void daemon_shutdown_check(server *d)
     close_if_open((uv_handle_t *)&d->sighup);
     close_if_open((uv_handle_t *)&d->idle_exit);
     close_if_open((uv_handle_t *)&d->reaper);
-    fresh_close(d);
-    watch_close(d);
-    replica_close(d);
-    cluster_close(d);
-    http_close(d);
-    checkpoint_close(d);
-    snapshots_close(d);
-    stream_ack_close(d);
+    tms__fresh_close(d);
+    tms__watch_close(d);
+    tms__replica_close(d);
+    tms__cluster_close(d);
+    tms__http_close(d);
+    tms__checkpoint_close(d);
+    tms__snapshots_close(d);
+    tms__stream_ack_close(d);
 }
 
-void daemon_begin_shutdown(server *d, const char *why)
+void tms__daemon_begin_shutdown(server *d, const char *why)
 {
     if (d->stopping)
         return;
     d->stopping = 1;
     sd_notify(0, "STOPPING=1");
-    daemon_log("info", "msg=\"shutting down\" why=%s in_flight=%d", why, d->group_busy);
+    tms__daemon_log("info", "msg=\"shutting down\" why=%s in_flight=%d", why, d->group_busy);
     if (d->have_unix)
         close_if_open((uv_handle_t *)&d->unix_srv);
     if (d->have_tcp)
@@ -493,12 +493,12 @@ void daemon_begin_shutdown(server *d, const char *why)
             c->reading_paused = 1;
             uv_read_stop(&c->h.stream);
         }
-    daemon_shutdown_check(d);
+    tms__daemon_shutdown_check(d);
 }
 
 static void on_signal(uv_signal_t *s, int signum)
 {
-    daemon_begin_shutdown(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    tms__daemon_begin_shutdown(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 /* SIGHUP (systemctl reload): the credentials files again; never a stop.
@@ -512,12 +512,12 @@ static void on_hup(uv_signal_t *s, int signum)
     (void)signum;
     sd_notify(0, "RELOADING=1");
     char q1[1100], q2[1100];
-    if (auth_reload(d, why, sizeof why))
-        daemon_log("error", "msg=\"SIGHUP: credentials not reloaded, the old ones stay\" why=\"%s\"",
-                   log_quote(q1, sizeof q1, why));
+    if (tms__auth_reload(d, why, sizeof why))
+        tms__daemon_log("error", "msg=\"SIGHUP: credentials not reloaded, the old ones stay\" why=\"%s\"",
+                   tms__log_quote(q1, sizeof q1, why));
     else
-        daemon_log("info", "msg=\"SIGHUP: credentials reloaded\" token_file=\"%s\" principals_file=\"%s\" principals=%zu",
-                   log_quote(q1, sizeof q1, d->opt.token_file), log_quote(q2, sizeof q2, d->opt.principals),
+        tms__daemon_log("info", "msg=\"SIGHUP: credentials reloaded\" token_file=\"%s\" principals_file=\"%s\" principals=%zu",
+                   tms__log_quote(q1, sizeof q1, d->opt.token_file), tms__log_quote(q2, sizeof q2, d->opt.principals),
                    d->nprincipals);
     sd_notify(0, "READY=1");
 }
@@ -526,7 +526,7 @@ static void on_idle_exit(uv_timer_t *t)
 {
     server *d = t->data;
     if (d->nconns == 0)
-        daemon_begin_shutdown(d, "idle");
+        tms__daemon_begin_shutdown(d, "idle");
 }
 
 /* PBX nodes read the projection directly; one killed mid-read keeps its
@@ -536,7 +536,7 @@ static void on_reap(uv_timer_t *t)
     server *d = t->data;
     int dead = tms_store_reader_check(d->store);
     if (dead > 0)
-        daemon_log("warn", "msg=\"freed reader slots of dead processes\" count=%d", dead);
+        tms__daemon_log("warn", "msg=\"freed reader slots of dead processes\" count=%d", dead);
 }
 
 static int start_listeners(server *d, const char *sock)
@@ -544,7 +544,7 @@ static int start_listeners(server *d, const char *sock)
     if (sock[0] && listen_unix(d, sock) != 0)
         return -1;
     d->have_unix = sock[0] != '\0';
-    if (d->opt.listen && daemon_listen_tcp(d, &d->tcp_srv, d->opt.listen, on_connection) != 0)
+    if (d->opt.listen && tms__daemon_listen_tcp(d, &d->tcp_srv, d->opt.listen, on_connection) != 0)
         return -1;
     d->have_tcp = d->opt.listen != NULL;
     uv_signal_init(d->loop, &d->sigterm);
@@ -555,8 +555,8 @@ static int start_listeners(server *d, const char *sock)
     uv_signal_init(d->loop, &d->sighup);
     d->sighup.data = d;
     uv_signal_start(&d->sighup, on_hup, SIGHUP);
-    fresh_init(d);
-    watch_init(d);
+    tms__fresh_init(d);
+    tms__watch_init(d);
     uv_timer_init(d->loop, &d->reaper);
     d->reaper.data = d;
     uv_timer_start(&d->reaper, on_reap, 30000, 30000);
@@ -613,7 +613,7 @@ static void catch_stop_during_open(void)
 static int open_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {
     opening *o = ctx;
-    uint64_t now = now_ns();
+    uint64_t now = tms__now_ns();
     if (stop_during_open)
         return 1;
     if (!o->start_ns)
@@ -625,7 +625,7 @@ static int open_progress(void *ctx, const char *phase, uint64_t done, uint64_t t
     sd_notifyf(0, "EXTEND_TIMEOUT_USEC=60000000\nSTATUS=opening: %s %llu of %llu", phase, (unsigned long long)done,
                (unsigned long long)total);
     if (now - o->start_ns >= 2000000000u)   /* a quick open (or one refused at once) says nothing */
-        daemon_log("info", "msg=opening phase=%s done=%llu total=%llu", phase, (unsigned long long)done,
+        tms__daemon_log("info", "msg=opening phase=%s done=%llu total=%llu", phase, (unsigned long long)done,
                    (unsigned long long)total);
     return 0;
 }
@@ -661,14 +661,14 @@ int tms_daemon_run(const tms_daemon_options *opt)
         fprintf(stderr, "tmsd: %s\n", why);
         goto done;
     }
-    if (opt->principals && auth_load(&d, opt->principals, why, sizeof why) != 0) {
+    if (opt->principals && tms__auth_load(&d, opt->principals, why, sizeof why) != 0) {
         fprintf(stderr, "tmsd: --principals %s\n", why);
         goto done;
     }
     catch_stop_during_open();   /* the loop's own handlers replace it once it runs */
     if (tms_engine_open(opt->data_dir, &eo, &d.eng, why, sizeof why) != TMS_OK || stop_during_open) {
         if (stop_during_open) {   /* asked for: not a failure */
-            daemon_log("info", "msg=\"stopped during the open\" phase=%s", op.phase[0] ? op.phase : "-");
+            tms__daemon_log("info", "msg=\"stopped during the open\" phase=%s", op.phase[0] ? op.phase : "-");
             rc = 0;
         } else {
             fprintf(stderr, "tmsd: %s\n", why);
@@ -676,11 +676,11 @@ int tms_daemon_run(const tms_daemon_options *opt)
         goto done;
     }
     if (tms_engine_open_report(d.eng)[0])
-        daemon_log("warn", "msg=\"%s\"", log_quote(why, sizeof why, tms_engine_open_report(d.eng)));
+        tms__daemon_log("warn", "msg=\"%s\"", tms__log_quote(why, sizeof why, tms_engine_open_report(d.eng)));
     d.store = tms_engine_store(d.eng);
     if (opt->publish) {
         tms_publish_options po = {opt->publish, opt->stream, opt->stream_replicas, opt->data_dir, opt->signing_key,
-                                  daemon_nats_options(opt), opt->ack_after_stream ? stream_ack_wake : NULL, &d};
+                                  tms__daemon_nats_options(opt), opt->ack_after_stream ? tms__stream_ack_wake : NULL, &d};
         if (tms_publisher_start(&po, tms_engine_last_seq(d.eng), &d.publisher, why, sizeof why) != TMS_OK) {
             fprintf(stderr, "tmsd: --publish: %s\n", why);
             goto done;
@@ -689,15 +689,15 @@ int tms_daemon_run(const tms_daemon_options *opt)
     uv_loop_init(&loop);
     d.loop = &loop;
     const char *what = NULL;
-    if ((opt->signing_key && checkpoint_start(&d, why, sizeof why) && (what = "--signing-key")) ||
-        (opt->replica_of && replica_start(&d, why, sizeof why) && (what = "--replica-of")) ||
-        (opt->cluster && cluster_start(&d, why, sizeof why) && (what = "--cluster")) ||
-        ((opt->http || opt->metrics) && http_start(&d, why, sizeof why) && (what = "--http/--metrics")) ||
-        (snapshots_start(&d, why, sizeof why) && (what = "snapshots")) ||
-        (stream_ack_start(&d, why, sizeof why) && (what = "--ack-after"))) {
+    if ((opt->signing_key && tms__checkpoint_start(&d, why, sizeof why) && (what = "--signing-key")) ||
+        (opt->replica_of && tms__replica_start(&d, why, sizeof why) && (what = "--replica-of")) ||
+        (opt->cluster && tms__cluster_start(&d, why, sizeof why) && (what = "--cluster")) ||
+        ((opt->http || opt->metrics) && tms__http_start(&d, why, sizeof why) && (what = "--http/--metrics")) ||
+        (tms__snapshots_start(&d, why, sizeof why) && (what = "snapshots")) ||
+        (tms__stream_ack_start(&d, why, sizeof why) && (what = "--ack-after"))) {
         fprintf(stderr, "tmsd: %s: %s\n", what, why);
-        http_abandon(&d);
-        stream_ack_close(&d);   /* its wake handle closed under its lock: the publisher still runs */
+        tms__http_abandon(&d);
+        tms__stream_ack_close(&d);   /* its wake handle closed under its lock: the publisher still runs */
         uv_walk(&loop, close_any, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
         uv_loop_close(&loop);
@@ -705,9 +705,9 @@ int tms_daemon_run(const tms_daemon_options *opt)
     }
     if (start_listeners(&d, sock) == 0) {
         char qdata[2 * 4096 + 2], qsock[2 * sizeof sock + 2];
-        daemon_log("info", "msg=started version=%s data=\"%s\" socket=\"%s\" listen=%s http=%s metrics=%s last_seq=%llu "
-                   "from_snapshot=%llu pid=%ld", tms_version(), log_quote(qdata, sizeof qdata, opt->data_dir),
-                   log_quote(qsock, sizeof qsock, sock), opt->listen ? opt->listen : "-", opt->http ? opt->http : "-",
+        tms__daemon_log("info", "msg=started version=%s data=\"%s\" socket=\"%s\" listen=%s http=%s metrics=%s last_seq=%llu "
+                   "from_snapshot=%llu pid=%ld", tms_version(), tms__log_quote(qdata, sizeof qdata, opt->data_dir),
+                   tms__log_quote(qsock, sizeof qsock, sock), opt->listen ? opt->listen : "-", opt->http ? opt->http : "-",
                    opt->metrics ? opt->metrics : "-", (unsigned long long)tms_engine_last_seq(d.eng),
                    (unsigned long long)tms_engine_snapshot_seq(d.eng), (long)getpid());
         /* systemd (Type=notify): ready once every listener is open; a no-op without NOTIFY_SOCKET */
@@ -716,29 +716,29 @@ int tms_daemon_run(const tms_daemon_options *opt)
         uv_run(&loop, UV_RUN_DEFAULT);
         rc = d.failed_exit ? 1 : d.restart ? TMS_DAEMON_RESTART : 0;   /* a failure is never a success */
     } else {
-        http_abandon(&d);
-        stream_ack_close(&d);   /* its wake handle closed under its lock: the publisher still runs */
+        tms__http_abandon(&d);
+        tms__stream_ack_close(&d);   /* its wake handle closed under its lock: the publisher still runs */
         uv_walk(&loop, close_any, NULL);
         uv_run(&loop, UV_RUN_DEFAULT);
     }
     uv_loop_close(&loop);
     if (rc == 0 || d.failed_exit || d.restart)
-        daemon_log(rc == 1 ? "error" : "info", "msg=%s last_seq=%llu status=%d", d.restart ? "restarting" : "stopped",
+        tms__daemon_log(rc == 1 ? "error" : "info", "msg=%s last_seq=%llu status=%d", d.restart ? "restarting" : "stopped",
                    (unsigned long long)tms_engine_last_seq(d.eng), rc);
     if (d.have_unix)
         unlink(sock);
 done:
-    checkpoint_free(&d);   /* the last checkpoint: after the last group, before the engine closes */
-    cluster_halt(&d);      /* resigned first; its thread and connection gone before the library closes */
-    replica_halt(&d);
+    tms__checkpoint_free(&d);   /* the last checkpoint: after the last group, before the engine closes */
+    tms__cluster_halt(&d);      /* resigned first; its thread and connection gone before the library closes */
+    tms__replica_halt(&d);
     tms_publisher_stop(d.publisher);   /* what it did not publish, the next start catches up from the log */
-    replica_free(&d);
-    cluster_free(&d);
-    http_free(&d);
-    auth_free(&d);
-    snapshot_free(&d);
-    snapshots_free(&d);
-    stream_ack_free(&d);
+    tms__replica_free(&d);
+    tms__cluster_free(&d);
+    tms__http_free(&d);
+    tms__auth_free(&d);
+    tms__snapshot_free(&d);
+    tms__snapshots_free(&d);
+    tms__stream_ack_free(&d);
     tms_engine_close(d.eng);
     msgpack_sbuffer_destroy(&d.out);
     return rc;

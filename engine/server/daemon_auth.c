@@ -134,7 +134,7 @@ done:
     return rc;
 }
 
-int auth_load(server *d, const char *path, char *why, size_t whylen)
+int tms__auth_load(server *d, const char *path, char *why, size_t whylen)
 {
     return load_file(path, &d->principals, &d->nprincipals, why, whylen);
 }
@@ -155,7 +155,7 @@ static const principal *by_token_hash(const server *d, const uint8_t hash[32])
     return who;
 }
 
-const principal *auth_resolve(const server *d, const credential *cr, int *resolved)
+const principal *tms__auth_resolve(const server *d, const credential *cr, int *resolved)
 {
     const principal *who = NULL;
     *resolved = 1;
@@ -166,7 +166,7 @@ const principal *auth_resolve(const server *d, const credential *cr, int *resolv
         return &builtin_none;
     }
     if (!cr->is_unix)
-        return auth_tcp_default(d);
+        return tms__auth_tcp_default(d);
     if (!d->nprincipals)
         return &builtin_local;
     for (size_t i = 0; cr->uid >= 0 && i < d->nprincipals; i++)
@@ -177,7 +177,7 @@ const principal *auth_resolve(const server *d, const credential *cr, int *resolv
     return who ? who : &builtin_none;
 }
 
-void auth_credential_token(credential *cr, const char *tok, size_t len)
+void tms__auth_credential_token(credential *cr, const char *tok, size_t len)
 {
     cr->has_token = 1;
     crypto_generichash(cr->token_hash, sizeof cr->token_hash, (const unsigned char *)tok, len, NULL, 0);
@@ -191,7 +191,7 @@ void auth_credential_token(credential *cr, const char *tok, size_t len)
 static int reresolve(conn *c)
 {
     int resolved;
-    const principal *was = c->who, *who = auth_resolve(c->d, &c->cred, &resolved);
+    const principal *was = c->who, *who = tms__auth_resolve(c->d, &c->cred, &resolved);
     if (c->revoked || c->closing)
         return 0;
     c->who = who;
@@ -199,8 +199,8 @@ static int reresolve(conn *c)
     if (resolved || was == &builtin_none)
         return 0;   /* still someone, or never was anyone: nothing to revoke */
     char q[2 * TMS_ID_MAX + 2], qp[2 * sizeof c->peer + 2];
-    daemon_log("warn", "msg=\"credentials revoked: connection closed\" principal=\"%s\" peer=\"%s\" credential=%s "
-               "over=socket", log_quote(q, sizeof q, was->name), log_quote(qp, sizeof qp, c->peer),
+    tms__daemon_log("warn", "msg=\"credentials revoked: connection closed\" principal=\"%s\" peer=\"%s\" credential=%s "
+               "over=socket", tms__log_quote(q, sizeof q, was->name), tms__log_quote(qp, sizeof qp, c->peer),
                c->cred.has_token ? "token" : "uid");
     c->revoked = 1;
     c->eof = 1;   /* closed once its replies are flushed and its jobs answered */
@@ -220,14 +220,14 @@ static void revoke_sessions(server *d)
     int any = 0;
     for (conn *c = d->conns; c; c = c->next)
         any |= reresolve(c);
-    watch_recheck(d);
+    tms__watch_recheck(d);
     if (!any)
         return;
-    fresh_wake(d);
+    tms__fresh_wake(d);
     for (conn *c = d->conns, *next; c; c = next) {
         next = c->next;
         if (c->revoked && !c->jobs && !c->queued_bytes)
-            conn_close(c);
+            tms__conn_close(c);
     }
 }
 
@@ -250,7 +250,7 @@ static int swap_principals(server *d, principal *list, size_t n)
  * sessions are re-resolved by the credential they presented
  * (revoke_sessions). The old list stays allocated (retired) until tmsd
  * stops: queued submits carry its names as their records' "by". */
-int auth_reload(server *d, char *why, size_t whylen)
+int tms__auth_reload(server *d, char *why, size_t whylen)
 {
     char tok[sizeof d->token];
     size_t toklen = 0, n = 0;
@@ -274,7 +274,7 @@ int auth_reload(server *d, char *why, size_t whylen)
     return 0;
 }
 
-void auth_free(server *d)
+void tms__auth_free(server *d)
 {
     free_list(d->principals, d->nprincipals);
     for (size_t i = 0; i < d->nretired; i++)
@@ -288,7 +288,7 @@ void auth_free(server *d)
 
 /* The peer, for the record: "uid:N" (Unix) or "HOST:PORT" (TCP); and the
  * principal a new connection starts as. */
-void auth_connection(conn *c)
+void tms__auth_connection(conn *c)
 {
     server *d = c->d;
     uv_os_fd_t fd;
@@ -305,7 +305,7 @@ void auth_connection(conn *c)
             snprintf(c->peer, sizeof c->peer, "uid:%lu", (unsigned long)cred.uid);
             c->cred.uid = (long)cred.uid;
         }
-        c->who = auth_resolve(d, &c->cred, &resolved);
+        c->who = tms__auth_resolve(d, &c->cred, &resolved);
     } else {
         struct sockaddr_storage sa;
         int n = sizeof sa;
@@ -318,13 +318,13 @@ void auth_connection(conn *c)
             snprintf(c->peer, sizeof c->peer, sa.ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", host,
                      ntohs(((struct sockaddr_in *)&sa)->sin_port));
         }
-        c->who = auth_tcp_default(d);
+        c->who = tms__auth_tcp_default(d);
     }
     c->rights = c->who->rights;
 }
 
 /* The principal a token names (constant-time compare), NULL when none. */
-const principal *auth_by_token(const server *d, const char *tok, size_t len)
+const principal *tms__auth_by_token(const server *d, const char *tok, size_t len)
 {
     const principal *who = NULL;
     if (!d->nprincipals && d->token_len && len == d->token_len && sodium_memcmp(tok, d->token, len) == 0)
@@ -337,7 +337,7 @@ const principal *auth_by_token(const server *d, const char *tok, size_t len)
     return who;
 }
 
-const principal *auth_tcp_default(const server *d)
+const principal *tms__auth_tcp_default(const server *d)
 {
     return !d->nprincipals && !d->opt.tcp_lookups_need_token ? &builtin_anonymous : &builtin_none;
 }
@@ -345,18 +345,18 @@ const principal *auth_tcp_default(const server *d)
 /* hello with a token: the principal it names, kept as the session's
  * credential (its hash); else the connection stays who it was and the
  * failure is logged with the peer, never the token. */
-void auth_token(conn *c, const char *tok, size_t len)
+void tms__auth_token(conn *c, const char *tok, size_t len)
 {
-    const principal *who = c->revoked ? NULL : auth_by_token(c->d, tok, len);
+    const principal *who = c->revoked ? NULL : tms__auth_by_token(c->d, tok, len);
     if (who) {
         c->who = who;
-        auth_credential_token(&c->cred, tok, len);
+        tms__auth_credential_token(&c->cred, tok, len);
     } else {
         char q[2 * TMS_ID_MAX + 2], qp[2 * sizeof c->peer + 2];
-        daemon_log("warn", "msg=\"authentication failed\" reason=\"%s\" principal=\"%s\" peer=\"%s\" "
+        tms__daemon_log("warn", "msg=\"authentication failed\" reason=\"%s\" principal=\"%s\" peer=\"%s\" "
                    "over=socket op=hello",
-                   c->revoked ? "credentials revoked" : "unknown token", log_quote(q, sizeof q, c->who->name),
-                   log_quote(qp, sizeof qp, c->peer));
+                   c->revoked ? "credentials revoked" : "unknown token", tms__log_quote(q, sizeof q, c->who->name),
+                   tms__log_quote(qp, sizeof qp, c->peer));
     }
     c->rights = c->who->rights;
 }
@@ -366,20 +366,20 @@ static const char *right_name(int right)
     return right == TMS_RIGHT_SUBMIT ? "submit" : right == TMS_RIGHT_ADMIN ? "admin" : "lookup";
 }
 
-void auth_log_refused(const char *over, const char *what, int right, const principal *who, const char *peer)
+void tms__auth_log_refused(const char *over, const char *what, int right, const principal *who, const char *peer)
 {
     char q[2 * TMS_ID_MAX + 2], qp[200], qw[200];
-    daemon_log("info", "msg=\"%s refused\" code=E_DENIED principal=\"%s\" peer=\"%s\" over=%s %s=\"%s\"",
-               right_name(right), log_quote(q, sizeof q, who->name), log_quote(qp, sizeof qp, peer), over,
-               strcmp(over, "http") ? "op" : "route", log_quote(qw, sizeof qw, what));
+    tms__daemon_log("info", "msg=\"%s refused\" code=E_DENIED principal=\"%s\" peer=\"%s\" over=%s %s=\"%s\"",
+               right_name(right), tms__log_quote(q, sizeof q, who->name), tms__log_quote(qp, sizeof qp, peer), over,
+               strcmp(over, "http") ? "op" : "route", tms__log_quote(qw, sizeof qw, what));
 }
 
-void auth_refused(const conn *c, const char *op, int right)
+void tms__auth_refused(const conn *c, const char *op, int right)
 {
-    auth_log_refused("socket", op, right, c->who, c->peer);
+    tms__auth_log_refused("socket", op, right, c->who, c->peer);
 }
 
-int auth_principal_tenant_ok(const principal *p, const char *tenant)
+int tms__auth_principal_tenant_ok(const principal *p, const char *tenant)
 {
     if (p->all_tenants)
         return 1;
@@ -389,7 +389,7 @@ int auth_principal_tenant_ok(const principal *p, const char *tenant)
     return 0;
 }
 
-int auth_tenant_ok(const conn *c, const char *tenant)
+int tms__auth_tenant_ok(const conn *c, const char *tenant)
 {
-    return auth_principal_tenant_ok(c->who, tenant);
+    return tms__auth_principal_tenant_ok(c->who, tenant);
 }

@@ -37,7 +37,7 @@ struct checkpointer {
     pthread_mutex_t lock;         /* the fields below; and one make_checkpoint at a time */
     uint64_t last_size;           /* of the last checkpoint this key signed and kept */
     tms_tlog_hash last_root;      /* ... its root: every next one must extend it */
-    int started, failed;          /* checkpoint_start succeeded; signing refused (why in job_why) */
+    int started, failed;          /* tms__checkpoint_start succeeded; signing refused (why in job_why) */
     char *latest;                 /* it, as stored last (cosignatures included), NUL-terminated */
     uint64_t signed_count;
     uint64_t job_size;            /* the worker's result */
@@ -56,7 +56,7 @@ static int make_checkpoint(checkpointer *c, uint64_t *size, char **copy, char *w
 {
     char text[512], line[TMS_NOTE_SIG_TEXT_MAX], *note = NULL;
     tms_tlog_hash root;
-    uint64_t n = tms_tree_size(c->tree), limit = cluster_sign_limit(c->d);
+    uint64_t n = tms_tree_size(c->tree), limit = tms__cluster_sign_limit(c->d);
     tms_err err;
     *size = 0;
     if (copy)
@@ -156,9 +156,9 @@ static void sign_done(uv_work_t *w, int status)
     pthread_mutex_lock(&c->lock);
     int failed = c->job_why[0] && !c->job_size;
     if (c->job_why[0] && !c->failed)   /* said once; status goes on saying it */
-        daemon_log("error", "msg=\"checkpoint: %s\"", log_quote(q, sizeof q, c->job_why));
+        tms__daemon_log("error", "msg=\"checkpoint: %s\"", tms__log_quote(q, sizeof q, c->job_why));
     else if (c->job_size)
-        daemon_log("debug", "msg=checkpoint size=%llu", (unsigned long long)c->job_size);
+        tms__daemon_log("debug", "msg=checkpoint size=%llu", (unsigned long long)c->job_size);
     c->failed = failed;
     if (failed)
         snprintf(c->error, sizeof c->error, "%s", c->job_why);
@@ -171,7 +171,7 @@ static void on_tick(uv_timer_t *t)
 {
     checkpointer *c = t->data;
     uint64_t count;
-    if (c->busy || c->d->stopping || tms_tree_size(c->tree) == checkpoint_last_size(c->d, &count))
+    if (c->busy || c->d->stopping || tms_tree_size(c->tree) == tms__checkpoint_last_size(c->d, &count))
         return;
     c->busy = 1;
     c->work.data = c;
@@ -219,7 +219,7 @@ static int load_signer(checkpointer *c, const char *path, char *why, size_t whyl
     return 0;
 }
 
-int checkpoint_start(server *d, char *why, size_t whylen)
+int tms__checkpoint_start(server *d, char *why, size_t whylen)
 {
     checkpointer *c = calloc(1, sizeof *c);
     if (!c)
@@ -247,7 +247,7 @@ int checkpoint_start(server *d, char *why, size_t whylen)
     return 0;
 }
 
-int checkpoint_verifier(server *d, struct tms_note_verifier *out)
+int tms__checkpoint_verifier(server *d, struct tms_note_verifier *out)
 {
     if (!d->ckpt || !d->ckpt->started)
         return -1;
@@ -255,7 +255,7 @@ int checkpoint_verifier(server *d, struct tms_note_verifier *out)
     return 0;
 }
 
-void checkpoint_close(server *d)
+void tms__checkpoint_close(server *d)
 {
     checkpointer *c = d->ckpt;
     if (c && c->timer_open) {
@@ -265,7 +265,7 @@ void checkpoint_close(server *d)
     }
 }
 
-int checkpoint_now(server *d, char **note, char *why, size_t whylen)
+int tms__checkpoint_now(server *d, char **note, char *why, size_t whylen)
 {
     checkpointer *c = d->ckpt;
     uint64_t size;
@@ -284,7 +284,7 @@ int checkpoint_now(server *d, char **note, char *why, size_t whylen)
     return rc;
 }
 
-char *checkpoint_latest(server *d)
+char *tms__checkpoint_latest(server *d)
 {
     checkpointer *c = d->ckpt;
     char *out = NULL;
@@ -297,7 +297,7 @@ char *checkpoint_latest(server *d)
     return out;
 }
 
-json_t *checkpoint_status(server *d)
+json_t *tms__checkpoint_status(server *d)
 {
     checkpointer *c = d->ckpt;
     json_t *o;
@@ -310,7 +310,7 @@ json_t *checkpoint_status(server *d)
     return o;
 }
 
-uint64_t checkpoint_last_size(server *d, uint64_t *count)
+uint64_t tms__checkpoint_last_size(server *d, uint64_t *count)
 {
     checkpointer *c = d->ckpt;
     uint64_t n = 0;
@@ -324,7 +324,7 @@ uint64_t checkpoint_last_size(server *d, uint64_t *count)
     return n;
 }
 
-void checkpoint_free(server *d)
+void tms__checkpoint_free(server *d)
 {
     checkpointer *c = d->ckpt;
     char why[300], q[700];
@@ -332,7 +332,7 @@ void checkpoint_free(server *d)
     if (!c)
         return;
     if (c->started && d->eng && make_checkpoint(c, &size, NULL, why, sizeof why) != 0)   /* the last, at a stop */
-        daemon_log("error", "msg=\"checkpoint at stop: %s\"", log_quote(q, sizeof q, why));
+        tms__daemon_log("error", "msg=\"checkpoint at stop: %s\"", tms__log_quote(q, sizeof q, why));
     tms__witnesses_free(c->witnesses);
     tms_tree_close(c->tree);
     tms_note_signer_wipe(&c->signer);

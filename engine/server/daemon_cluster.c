@@ -12,7 +12,7 @@
  *   leader       accepts; every submit is acknowledged only once the stream
  *                stored it (--ack-after stream is implied) AND, when the
  *                answer goes out, the lease is still valid by CLOCK_BOOTTIME
- *                read then (cluster_may_ack): a leader that was frozen past
+ *                read then (tms__cluster_may_ack): a leader that was frozen past
  *                its lease answers E_NOT_LEADER, never `accepted`.
  *   deposed      lost the lease (not renewed in time, or taken) or the
  *                stream refused its log (another leader's record at its
@@ -52,7 +52,7 @@ struct cluster {
     int handles;                /* open handles: wake, tick */
     pthread_mutex_t lock;       /* wake_open, against the lease's thread */
     int wake_open;
-    _Atomic int role;           /* read by the checkpointer's worker (cluster_sign_limit) */
+    _Atomic int role;           /* read by the checkpointer's worker (tms__cluster_sign_limit) */
     uint64_t term;              /* the term this node leads or led in */
     uint64_t target;            /* catching-up: the stream's last seq when the lease was taken */
     uint64_t since_ns;          /* when the role began */
@@ -80,9 +80,9 @@ static void set_role(server *d, int role, const char *fmt, ...)
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     atomic_store(&c->role, role);
-    c->since_ns = now_ns();
-    daemon_log(role == DEPOSED ? "warn" : "info", "msg=\"cluster: %s\" node=%s role=%s term=%llu last_seq=%llu",
-               log_quote(q, sizeof q, text), d->opt.node, role_names[role], (unsigned long long)c->term,
+    c->since_ns = tms__now_ns();
+    tms__daemon_log(role == DEPOSED ? "warn" : "info", "msg=\"cluster: %s\" node=%s role=%s term=%llu last_seq=%llu",
+               tms__log_quote(q, sizeof q, text), d->opt.node, role_names[role], (unsigned long long)c->term,
                (unsigned long long)tms_engine_last_seq(d->eng));
 }
 
@@ -91,9 +91,9 @@ static void lead(server *d)
 {
     cluster *c = d->cluster;
     char why[300];
-    replica_halt(d);
+    tms__replica_halt(d);
     tms_publish_options po = {d->opt.cluster, d->opt.stream, d->opt.stream_replicas, d->opt.data_dir,
-                              d->opt.signing_key, daemon_nats_options(&d->opt), stream_ack_wake, d};
+                              d->opt.signing_key, tms__daemon_nats_options(&d->opt), tms__stream_ack_wake, d};
     tms_err err = d->publisher ? tms_publisher_resume(d->publisher, tms_engine_last_seq(d->eng))
                                : tms_publisher_start(&po, tms_engine_last_seq(d->eng), &d->publisher, why, sizeof why);
     if (err && d->publisher)
@@ -113,7 +113,7 @@ static void depose(server *d, const char *why)
     set_role(d, DEPOSED, "deposed: %s; refusing submits, following the stream again once the answers in flight are "
              "given", why);
     tms_lease_resign(c->lease, 0);   /* deleted only while still ours by our clock; contending again */
-    settle_stream_acks(d);        /* what waits for the stream: E_NOT_LEADER now */
+    tms__settle_stream_acks(d);        /* what waits for the stream: E_NOT_LEADER now */
 }
 
 /* A follower whose log holds records the stream does not: ask the next
@@ -125,7 +125,7 @@ static void set_aside_and_restart(server *d, uint64_t keep)
     snprintf(reason, sizeof reason, "node %s: the stream %s does not hold them (a deposed leader's records, never "
              "acknowledged)", d->opt.node, d->opt.stream ? d->opt.stream : "tms");
     if (tms_engine_set_aside_request(d->opt.data_dir, keep, reason, why, sizeof why) != TMS_OK) {
-        daemon_log("error", "msg=\"cluster: cannot ask for the set-aside\" why=\"%s\"", why);
+        tms__daemon_log("error", "msg=\"cluster: cannot ask for the set-aside\" why=\"%s\"", why);
         return;   /* the follower stays stopped, said in status */
     }
     snprintf(c->why, sizeof c->why, "this node's log holds records after seq %llu that the stream does not: set "
@@ -141,13 +141,13 @@ static void follow_again(server *d, cluster *c)
     char why[300];
     if (c->restart) {
         d->restart = 1;
-        daemon_begin_shutdown(d, "records to set aside: restarting");
+        tms__daemon_begin_shutdown(d, "records to set aside: restarting");
         return;
     }
     tms_publisher_halt(d->publisher);   /* nothing more goes out from this node's log */
-    if (replica_resume(d, why, sizeof why)) {
+    if (tms__replica_resume(d, why, sizeof why)) {
         d->restart = 1;   /* a clean slate instead */
-        daemon_begin_shutdown(d, why);
+        tms__daemon_begin_shutdown(d, why);
         return;
     }
     c->term = 0;
@@ -157,14 +157,14 @@ static void follow_again(server *d, cluster *c)
 static void update_follower(server *d, cluster *c)
 {
     uint64_t keep;
-    if (replica_diverged(d, &keep)) {
+    if (tms__replica_diverged(d, &keep)) {
         set_aside_and_restart(d, keep);
     } else if (c->st.held && c->st.stream_known && tms_lease_valid(c->lease)) {
         c->term = c->st.term;
         c->target = c->st.stream_last;
         set_role(d, CATCHING_UP, "took the lease: applying the stream up to seq %llu first",
                  (unsigned long long)c->target);
-        replica_adopt_tail(d, c->target);
+        tms__replica_adopt_tail(d, c->target);
     }
 }
 
@@ -181,12 +181,12 @@ static void update(server *d)
         update_follower(d, c);
     } else if (role == CATCHING_UP) {
         if (!tms_lease_valid(c->lease)) {
-            replica_adopt_tail(d, 0);
+            tms__replica_adopt_tail(d, 0);
             set_role(d, FOLLOWER, "lost the lease before leading");
         }
-        else if (replica_diverged(d, &keep))
+        else if (tms__replica_diverged(d, &keep))
             set_aside_and_restart(d, keep);
-        else if (tms_engine_last_seq(d->eng) >= c->target && replica_idle(d))
+        else if (tms_engine_last_seq(d->eng) >= c->target && tms__replica_idle(d))
             lead(d);
     } else if (role == LEADER) {
         if (d->publisher)
@@ -197,7 +197,7 @@ static void update(server *d)
         else if (d->publisher && ps.stopped)
             depose(d, ps.error);
     }
-    if (atomic_load(&c->role) == DEPOSED && !d->group_busy && !stream_ack_busy(d) && !replica_busy(d))
+    if (atomic_load(&c->role) == DEPOSED && !d->group_busy && !tms__stream_ack_busy(d) && !tms__replica_busy(d))
         follow_again(d, c);
 }
 
@@ -211,7 +211,7 @@ static void on_tick(uv_timer_t *t)
     update(t->data);
 }
 
-int cluster_start(server *d, char *why, size_t whylen)
+int tms__cluster_start(server *d, char *why, size_t whylen)
 {
     cluster *c = calloc(1, sizeof *c);
     if (!c)
@@ -223,30 +223,30 @@ int cluster_start(server *d, char *why, size_t whylen)
     uv_timer_init(d->loop, &c->tick);
     c->wake.data = c->tick.data = d;
     c->handles = 2;
-    c->since_ns = now_ns();
+    c->since_ns = tms__now_ns();
     const char *addr = d->opt.advertise ? d->opt.advertise : d->opt.listen ? d->opt.listen : "";
     tms_lease_options lo = {d->opt.cluster, d->opt.stream, d->opt.node, addr, d->opt.http ? d->opt.http : "",
-                            d->opt.lease_ttl_ms, d->opt.stream_replicas, daemon_nats_options(&d->opt), on_change, c};
-    if (replica_start(d, why, whylen) || tms_lease_start(&lo, &c->lease, why, whylen) != TMS_OK)
+                            d->opt.lease_ttl_ms, d->opt.stream_replicas, tms__daemon_nats_options(&d->opt), on_change, c};
+    if (tms__replica_start(d, why, whylen) || tms_lease_start(&lo, &c->lease, why, whylen) != TMS_OK)
         return -1;
     uv_timer_start(&c->tick, on_tick, TICK_MS, TICK_MS);
-    daemon_log("info", "msg=\"cluster: following the stream, contending for the lease\" node=%s addr=\"%s\" "
+    tms__daemon_log("info", "msg=\"cluster: following the stream, contending for the lease\" node=%s addr=\"%s\" "
                "lease_ttl_ms=%u", d->opt.node, addr, d->opt.lease_ttl_ms ? d->opt.lease_ttl_ms
                : TMS_LEASE_TTL_DEFAULT_MS);
     return 0;
 }
 
-int cluster_accepting(server *d)
+int tms__cluster_accepting(server *d)
 {
     return !d->cluster || (atomic_load(&d->cluster->role) == LEADER && tms_lease_valid(d->cluster->lease));
 }
 
-int cluster_may_ack(server *d)
+int tms__cluster_may_ack(server *d)
 {
-    return cluster_accepting(d);
+    return tms__cluster_accepting(d);
 }
 
-int cluster_leader(server *d, const char **node, const char **addr, const char **web)
+int tms__cluster_leader(server *d, const char **node, const char **addr, const char **web)
 {
     cluster *c = d->cluster;
     if (!c)
@@ -258,12 +258,12 @@ int cluster_leader(server *d, const char **node, const char **addr, const char *
     return c->st.holder[0] && !(c->st.held && atomic_load(&c->role) != LEADER && !tms_lease_valid(c->lease));
 }
 
-int cluster_refuses(server *d, char *why, size_t whylen)
+int tms__cluster_refuses(server *d, char *why, size_t whylen)
 {
     const char *node, *addr, *web;
-    if (cluster_accepting(d))
+    if (tms__cluster_accepting(d))
         return 0;
-    if (cluster_leader(d, &node, &addr, &web) && strcmp(node, d->opt.node))
+    if (tms__cluster_leader(d, &node, &addr, &web) && strcmp(node, d->opt.node))
         snprintf(why, whylen, "not the leader: the leader is %s%s%s", node, addr[0] ? " at " : "", addr);
     else if (d->cluster && atomic_load(&d->cluster->role) == CATCHING_UP)
         snprintf(why, whylen, "not the leader yet: this node holds the lease and is applying the stream; retry");
@@ -275,7 +275,7 @@ int cluster_refuses(server *d, char *why, size_t whylen)
     return 1;
 }
 
-uint64_t cluster_sign_limit(server *d)
+uint64_t tms__cluster_sign_limit(server *d)
 {
     tms_publish_status ps;
     if (!d->cluster)
@@ -286,12 +286,12 @@ uint64_t cluster_sign_limit(server *d)
     return ps.published;
 }
 
-const char *cluster_role(server *d)
+const char *tms__cluster_role(server *d)
 {
     return d->cluster ? role_names[atomic_load(&d->cluster->role)] : NULL;
 }
 
-json_t *cluster_status(server *d)
+json_t *tms__cluster_status(server *d)
 {
     cluster *c = d->cluster;
     uint64_t now = tms_lease_now();
@@ -309,7 +309,7 @@ json_t *cluster_status(server *d)
                      role == DEPOSED ? c->why : "", "error", c->st.error);
 }
 
-void cluster_close(server *d)
+void tms__cluster_close(server *d)
 {
     cluster *c = d->cluster;
     if (!c || !c->handles || uv_is_closing((uv_handle_t *)&c->tick))
@@ -323,13 +323,13 @@ void cluster_close(server *d)
     uv_close((uv_handle_t *)&c->wake, NULL);
 }
 
-void cluster_halt(server *d)
+void tms__cluster_halt(server *d)
 {
     if (d->cluster)
         tms_lease_halt(d->cluster->lease);   /* it resigns first when asked to */
 }
 
-void cluster_free(server *d)
+void tms__cluster_free(server *d)
 {
     if (!d->cluster)
         return;

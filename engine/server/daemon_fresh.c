@@ -29,10 +29,10 @@ struct waiter {
 
 static void on_tick(uv_timer_t *t)
 {
-    fresh_wake(t->data);
+    tms__fresh_wake(t->data);
 }
 
-void fresh_init(server *d)
+void tms__fresh_init(server *d)
 {
     uv_timer_init(d->loop, &d->fresh_timer);
     d->fresh_timer.data = d;
@@ -40,23 +40,23 @@ void fresh_init(server *d)
 
 /* 1 when the frame was kept to be answered later (the caller is done with
  * it), 0 when it is to be answered now. */
-int fresh_gate(conn *c, const msgpack_object *m, const msgpack_object *req, const uint8_t *payload, size_t len)
+int tms__fresh_gate(conn *c, const msgpack_object *m, const msgpack_object *req, const uint8_t *payload, size_t len)
 {
     server *d = c->d;
     const msgpack_object *ms = tms_map_get(m, "min_seq"), *wm = tms_map_get(m, "wait_ms");
     uint64_t wait_ms = 1000;
     if ((ms && ms->type != MSGPACK_OBJECT_POSITIVE_INTEGER) || (wm && wm->type != MSGPACK_OBJECT_POSITIVE_INTEGER)) {
-        reply_error(c, req, TMS_E_PROTOCOL, "min_seq and wait_ms are unsigned integers");
+        tms__reply_error(c, req, TMS_E_PROTOCOL, "min_seq and wait_ms are unsigned integers");
         return 1;   /* never answered as if no freshness had been asked */
     }
-    if (!ms || ms->via.u64 <= projection_seq(d))
+    if (!ms || ms->via.u64 <= tms__projection_seq(d))
         return 0;
     if (wm)
         wait_ms = wm->via.u64 < FRESH_WAIT_MAX_MS ? wm->via.u64 : FRESH_WAIT_MAX_MS;
     waiter *w = calloc(1, sizeof *w);
     if (!w || !(w->frame = malloc(len ? len : 1))) {
         free(w);
-        reply_error(c, req, TMS_E_NOMEM, NULL);
+        tms__reply_error(c, req, TMS_E_NOMEM, NULL);
         return 1;
     }
     memcpy(w->frame, payload, len);
@@ -64,7 +64,7 @@ int fresh_gate(conn *c, const msgpack_object *m, const msgpack_object *req, cons
     w->len = len;
     w->req = req->via.u64;
     w->min_seq = ms->via.u64;
-    w->since_ns = now_ns();
+    w->since_ns = tms__now_ns();
     w->deadline_ns = w->since_ns + wait_ms * 1000000u;
     w->next = d->waiters;
     d->waiters = w;
@@ -81,31 +81,31 @@ static void settle(server *d, waiter *w, uint64_t seq)
     if (!c->closing) {
         if (c->revoked) {   /* a reload found its credential gone (daemon_auth.c): never answered with data */
             msgpack_object req = {MSGPACK_OBJECT_POSITIVE_INTEGER, {.u64 = w->req}};
-            reply_error(c, &req, TMS_E_DENIED, "the credentials of this connection were revoked (reload)");
+            tms__reply_error(c, &req, TMS_E_DENIED, "the credentials of this connection were revoked (reload)");
         } else if (seq >= w->min_seq) {
-            d->ctr.requests--;   /* counted when it arrived; handle_frame counts it again */
-            if (handle_frame(c, w->frame, w->len) < 0)   /* min_seq is met now: answered at once */
-                conn_close(c);
+            d->ctr.requests--;   /* counted when it arrived; tms__handle_frame counts it again */
+            if (tms__handle_frame(c, w->frame, w->len) < 0)   /* min_seq is met now: answered at once */
+                tms__conn_close(c);
         } else {
             char why[200];
             msgpack_object req = {MSGPACK_OBJECT_POSITIVE_INTEGER, {.u64 = w->req}};
             snprintf(why, sizeof why, "the projection is at seq %llu, not yet at min_seq %llu (waited %llu ms%s)",
                      (unsigned long long)seq, (unsigned long long)w->min_seq,
-                     (unsigned long long)((now_ns() - w->since_ns) / 1000000u), d->stopping ? "; tmsd is stopping" : "");
-            reply_error(c, &req, TMS_E_STALE, why);
+                     (unsigned long long)((tms__now_ns() - w->since_ns) / 1000000u), d->stopping ? "; tmsd is stopping" : "");
+            tms__reply_error(c, &req, TMS_E_STALE, why);
         }
     }
     free(w->frame);
     free(w);
-    conn_job_done(c);
-    conn_release(c);
+    tms__conn_job_done(c);
+    tms__conn_release(c);
 }
 
-void fresh_wake(server *d)
+void tms__fresh_wake(server *d)
 {
     if (!d->waiters)
         return;
-    uint64_t seq = projection_seq(d), now = now_ns();
+    uint64_t seq = tms__projection_seq(d), now = tms__now_ns();
     waiter **pp = &d->waiters, *ready = NULL;
     while (*pp) {   /* unlink first: settling may add waiters (a replayed frame) */
         waiter *w = *pp;
@@ -126,9 +126,9 @@ void fresh_wake(server *d)
         uv_timer_stop(&d->fresh_timer);
 }
 
-void fresh_close(server *d)
+void tms__fresh_close(server *d)
 {
-    fresh_wake(d);   /* stopping: every waiter is answered */
+    tms__fresh_wake(d);   /* stopping: every waiter is answered */
     if (!uv_is_closing((uv_handle_t *)&d->fresh_timer))
         uv_close((uv_handle_t *)&d->fresh_timer, NULL);
 }

@@ -17,46 +17,13 @@ static void after_cb(uv_work_t *w, int status);
 static void work_cb(uv_work_t *w)
 {
     server *d = w->data;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = tms__now_ns();
     d->group_why[0] = '\0';
     d->group_err = d->group_n ? tms_engine_submit(d->eng, d->group_subs, d->group_n, d->group_why,
                                                   sizeof d->group_why)
                               : TMS_OK;
     d->group_durable = d->group_n ? tms_engine_durable(d->eng) : 1;
-    d->group_ns = now_ns() - t0;
-}
-
-static void pack_result(msgpack_packer *pk, const job *j, size_t i)
-{
-    const char *message, *code = job_refusal(j, i, &message);
-    msgpack_pack_map(pk, code ? 4 : 2);
-    tms_pack_str(pk, "seq");
-    if (j->subs[i].cmd)
-        msgpack_pack_uint64(pk, j->subs[i].seq);
-    else
-        msgpack_pack_nil(pk);
-    tms_pack_kv_str(pk, "verdict", code ? "rejected" : "accepted");
-    if (!code)
-        return;
-    tms_pack_kv_str(pk, "error", code);
-    tms_pack_kv_str(pk, "message", message);
-}
-
-static void reply_job(server *d, job *j)
-{
-    msgpack_packer pk;
-    if (j->c->closing)
-        return;   /* the client went away: its commands are durable all the same */
-    tms_frame_begin(&d->out);
-    msgpack_packer_init(&pk, &d->out, msgpack_sbuffer_write);
-    msgpack_pack_map(&pk, 2);
-    tms_pack_str(&pk, "req");
-    msgpack_pack_uint64(&pk, j->req);
-    tms_pack_str(&pk, "results");
-    msgpack_pack_array(&pk, j->n);
-    for (size_t i = 0; i < j->n; i++)
-        pack_result(&pk, j, i);
-    conn_send(j->c, &d->out);   /* too big for a frame: answered E_TOOBIG there */
+    d->group_ns = tms__now_ns() - t0;
 }
 
 /* Every refused command at level info, with its code: auditors and SREs
@@ -67,7 +34,7 @@ static void log_rejections(const job *j)
     char why[2 * TMS_MESSAGE_MAX], who[2 * TMS_ID_MAX + 2], tenant[2 * TMS_ID_MAX + 2], actor[2 * TMS_ID_MAX + 2];
     for (size_t i = 0; i < j->n; i++) {
         const tms_submission *s = &j->subs[i];
-        const char *message, *code = job_refusal(j, i, &message);
+        const char *message, *code = tms__job_refusal(j, i, &message);
         if (!code)
             continue;
         /* a refused principal's command was parsed; a malformed one was not */
@@ -75,37 +42,24 @@ static void log_rejections(const job *j)
         char seq[24] = "-";
         if (s->cmd)
             snprintf(seq, sizeof seq, "%llu", (unsigned long long)s->seq);
-        daemon_log("info", "msg=\"submit rejected\" seq=%s code=%s cmd=%s tenant=\"%s\" actor=\"%s\" "
+        tms__daemon_log("info", "msg=\"submit rejected\" seq=%s code=%s cmd=%s tenant=\"%s\" actor=\"%s\" "
                            "principal=\"%s\" peer=\"%s\" why=\"%s\"",
                    seq, code,
                    c ? tms_cmd_defs[c->type].name : "-",
-                   log_quote(tenant, sizeof tenant, c ? TMS_CMD_STR(c, TMS_F_TENANT) : ""),
-                   log_quote(actor, sizeof actor, c ? TMS_CMD_STR(c, TMS_F_ACTOR) : ""),
-                   log_quote(who, sizeof who, j->who->name), j->peer,
-                   log_quote(why, sizeof why, message));
+                   tms__log_quote(tenant, sizeof tenant, c ? TMS_CMD_STR(c, TMS_F_TENANT) : ""),
+                   tms__log_quote(actor, sizeof actor, c ? TMS_CMD_STR(c, TMS_F_ACTOR) : ""),
+                   tms__log_quote(who, sizeof who, j->who->name), j->peer,
+                   tms__log_quote(why, sizeof why, message));
     }
 }
 
-void group_answer(server *d, job *jobs, tms_err err, const char *why)
+void tms__group_answer(server *d, job *jobs, tms_err err, const char *why)
 {
     for (job *j = jobs, *next; j; j = next) {
         next = j->next;
         if (!err)
             log_rejections(j);
-        if (j->http) {
-            http_submitted(d, j, err, why);   /* it frees j */
-            continue;
-        }
-        if (err) {
-            msgpack_object req = {MSGPACK_OBJECT_POSITIVE_INTEGER, {.u64 = j->req}};
-            if (!j->c->closing)
-                reply_error(j->c, &req, err, why);
-        } else {
-            reply_job(d, j);
-        }
-        conn_job_done(j->c);
-        conn_release(j->c);
-        job_free(j);
+        j->done(d, j, err, why);   /* its transport answers and frees it */
     }
 }
 
@@ -119,9 +73,9 @@ static void finish_group(server *d)
             if (j->subs[i].cmd)
                 j->subs[i] = d->group_subs[k++];
     if (d->opt.ack_after_stream && !d->group_err && d->group_n)
-        stream_hold(d, d->group, tms_engine_last_seq(d->eng));
+        tms__stream_hold(d, d->group, tms_engine_last_seq(d->eng));
     else
-        group_answer(d, d->group, d->group_err, d->group_why);
+        tms__group_answer(d, d->group, d->group_err, d->group_why);
     free(d->group_subs);
     d->group_subs = NULL;
     d->group = NULL;
@@ -135,7 +89,7 @@ static int regrow(server *d)
 {
     int durable = d->group_durable;
     tms_err err = tms_engine_grow(d->eng, d->group_why, sizeof d->group_why);
-    daemon_log("info", "msg=\"projection map grown\" result=%s durable=%d", tms_err_name(err), durable);
+    tms__daemon_log("info", "msg=\"projection map grown\" result=%s durable=%d", tms_err_name(err), durable);
     if (err == TMS_OK && !durable && ++d->group_retries <= GROUP_RETRIES) {
         uv_queue_work(d->loop, &d->work, work_cb, after_cb);
         return 1;
@@ -143,7 +97,7 @@ static int regrow(server *d)
     d->group_err = err != TMS_OK ? err : durable ? TMS_OK : TMS_E_MAPFULL;
     if (err == TMS_E_FAILED) {
         d->failed_exit = 1;
-        daemon_begin_shutdown(d, "projection map could not grow");
+        tms__daemon_begin_shutdown(d, "projection map could not grow");
     }
     return 0;
 }
@@ -155,9 +109,9 @@ static void note_read_only(server *d)
     char q[700];
     const char *ro = tms_engine_read_only(d->eng);
     if (ro && !d->read_only[0])
-        daemon_log("error", "msg=\"%s\"", log_quote(q, sizeof q, ro));
+        tms__daemon_log("error", "msg=\"%s\"", tms__log_quote(q, sizeof q, ro));
     else if (!ro && d->read_only[0])
-        daemon_log("info", "msg=\"the projection is written again: writes resumed\"");
+        tms__daemon_log("info", "msg=\"the projection is written again: writes resumed\"");
     snprintf(d->read_only, sizeof d->read_only, "%s", ro ? ro : "");
 }
 
@@ -166,29 +120,45 @@ static void after_cb(uv_work_t *w, int status)
     char q[1100];
     server *d = w->data;
     (void)status;
-    hist_add(d->ctr.commit_ns_hist, &d->ctr.commit_ns_sum, d->group_ns, 10);
+    tms__hist_add(d->ctr.commit_ns_hist, &d->ctr.commit_ns_sum, d->group_ns, 10);
     if ((d->group_err == TMS_E_MAPFULL || d->group_err == TMS_E_BEHIND) && regrow(d))
         return;
     d->group_retries = 0;
     note_read_only(d);
     if (d->group_err)
-        daemon_log("error", "msg=\"group commit failed\" err=%s why=\"%s\"", tms_err_name(d->group_err),
-                   log_quote(q, sizeof q, d->group_why));
+        tms__daemon_log("error", "msg=\"group commit failed\" err=%s why=\"%s\"", tms_err_name(d->group_err),
+                   tms__log_quote(q, sizeof q, d->group_why));
     d->ctr.groups++;
     d->ctr.group_cmds += d->group_n;
-    hist_add(d->ctr.group_size_hist, &d->ctr.group_size_sum, d->group_n, 0);
+    tms__hist_add(d->ctr.group_size_hist, &d->ctr.group_size_sum, d->group_n, 0);
     finish_group(d);
-    fresh_wake(d);   /* lookups waiting for a seq this group reached */
-    watch_pump(d);   /* watchers: the group's records */
-    http_wake(d);    /* HTTP lookups waiting for a min_seq */
-    if (d->publisher)   /* never waited for: its thread reads the log */
-        tms_publisher_durable(d->publisher, tms_engine_last_seq(d->eng));
-    snapshots_between_groups(d);   /* the one moment the state is the log's, with no group applying */
-    group_maybe_start(d);
-    daemon_shutdown_check(d);
+    tms__seq_advanced(d);
+    tms__group_maybe_start(d);
+    tms__daemon_shutdown_check(d);
 }
 
-void group_maybe_start(server *d)
+static void publish_durable(server *d)
+{
+    if (d->publisher)   /* never waited for: its thread reads the log */
+        tms_publisher_durable(d->publisher, tms_engine_last_seq(d->eng));
+}
+
+/* Who hears that the log and the projection reached a new seq, in order:
+ * the lookups waiting for a seq, the watchers, HTTP's waiting lookups, the
+ * publisher (a leader's), and the snapshots (the one moment the state is
+ * the log's, with no group applying). One list for both ways a seq
+ * advances: a submit's group and a replica's applied batch. */
+static void (*const on_advance[])(server *d) = {
+    tms__fresh_wake, tms__watch_pump, tms__http_wake, publish_durable, tms__snapshots_between_groups,
+};
+
+void tms__seq_advanced(server *d)
+{
+    for (size_t i = 0; i < sizeof on_advance / sizeof on_advance[0]; i++)
+        on_advance[i](d);
+}
+
+void tms__group_maybe_start(server *d)
 {
     size_t n = 0, k = 0;
     char why[700];
@@ -197,10 +167,10 @@ void group_maybe_start(server *d)
     d->group = d->pending;
     d->pending = NULL;
     d->pending_tail = &d->pending;
-    if (cluster_refuses(d, why, sizeof why)) {   /* deposed while they waited: refused before the log */
+    if (tms__cluster_refuses(d, why, sizeof why)) {   /* deposed while they waited: refused before the log */
         job *jobs = d->group;
         d->group = NULL;
-        group_answer(d, jobs, TMS_E_NOT_LEADER, why);
+        tms__group_answer(d, jobs, TMS_E_NOT_LEADER, why);
         return;
     }
     for (job *j = d->group; j; j = j->next)

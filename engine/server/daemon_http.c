@@ -108,13 +108,13 @@ static const char *reason_of(int status)
     }
 }
 
-void http_header(h2o_req_t *req, const char *name, const char *value)
+void tms__http_header(h2o_req_t *req, const char *name, const char *value)
 {
     h2o_iovec_t v = h2o_strdup(&req->pool, value, strlen(value));   /* h2o keeps the pointer */
     h2o_add_header_by_str(&req->pool, &req->res.headers, name, strlen(name), 0, NULL, v.base, v.len);
 }
 
-void http_send_text(h2o_req_t *req, int status, const char *ctype, const char *body, size_t n)
+void tms__http_send_text(h2o_req_t *req, int status, const char *ctype, const char *body, size_t n)
 {
     req->res.status = status;
     req->res.reason = reason_of(status);
@@ -124,36 +124,36 @@ void http_send_text(h2o_req_t *req, int status, const char *ctype, const char *b
     h2o_send_inline(req, b.base, b.len);
 }
 
-void http_send_json(h2o_req_t *req, int status, json_t *body)
+void tms__http_send_json(h2o_req_t *req, int status, json_t *body)
 {
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(body);
     if (!text) {
         static const char nomem[] = "{\"error\":\"E_NOMEM\",\"message\":\"out of memory\"}";
-        http_send_text(req, 500, "application/json", nomem, sizeof nomem - 1);
+        tms__http_send_text(req, 500, "application/json", nomem, sizeof nomem - 1);
         return;
     }
-    http_send_text(req, status, "application/json", text, strlen(text));
+    tms__http_send_text(req, status, "application/json", text, strlen(text));
     free(text);
 }
 
-int http_fail(h2o_req_t *req, int status, tms_err err, const char *message)
+int tms__http_fail(h2o_req_t *req, int status, tms_err err, const char *message)
 {
-    http_send_json(req, status, json_pack("{s:s,s:s}", "error", tms_err_name(err), "message", message));
+    tms__http_send_json(req, status, json_pack("{s:s,s:s}", "error", tms_err_name(err), "message", message));
     return 0;
 }
 
-int http_tenant_ok(http_call *k, const char *tenant)
+int tms__http_tenant_ok(http_call *k, const char *tenant)
 {
-    if (auth_principal_tenant_ok(k->who, tenant))
+    if (tms__auth_principal_tenant_ok(k->who, tenant))
         return 1;
     char why[200];
     snprintf(why, sizeof why, "principal %s may not read tenant %.64s", k->who->name, tenant);
-    http_fail(k->req, 403, TMS_E_DENIED, why);
+    tms__http_fail(k->req, 403, TMS_E_DENIED, why);
     return 0;
 }
 
-int http_seq(h2o_req_t *req, const char *s, const char *what, uint64_t *out)
+int tms__http_seq(h2o_req_t *req, const char *s, const char *what, uint64_t *out)
 {
     char *end, why[120];
     errno = 0;
@@ -161,13 +161,13 @@ int http_seq(h2o_req_t *req, const char *s, const char *what, uint64_t *out)
     if (s[0] >= '0' && s[0] <= '9' && !*end && errno != ERANGE)
         return 0;
     snprintf(why, sizeof why, "%s: expected a seq (digits)", what);
-    http_fail(req, 400, TMS_E_INVAL, why);
+    tms__http_fail(req, 400, TMS_E_INVAL, why);
     return -1;
 }
 
 /* ---- credentials ---------------------------------------------------------------------- */
 
-const principal *http_bearer(const server *d, h2o_req_t *req, int *form)
+const principal *tms__http_bearer(const server *d, h2o_req_t *req, int *form)
 {
     ssize_t i = h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1);
     if (i < 0)
@@ -175,22 +175,22 @@ const principal *http_bearer(const server *d, h2o_req_t *req, int *form)
     h2o_iovec_t v = req->headers.entries[i].value;
     if (v.len <= 7 || !h2o_lcstris(v.base, 7, H2O_STRLIT("bearer ")))
         return *form = 1, NULL;
-    const principal *who = auth_by_token(d, v.base + 7, v.len - 7);
+    const principal *who = tms__auth_by_token(d, v.base + 7, v.len - 7);
     *form = who ? 3 : 2;
     return who;
 }
 
-void http_credential(const server *d, h2o_req_t *req, credential *cr)
+void tms__http_credential(const server *d, h2o_req_t *req, credential *cr)
 {
     int form;
     *cr = (credential){0, -1, 0, {0}};
-    if (http_bearer(d, req, &form)) {
+    if (tms__http_bearer(d, req, &form)) {
         h2o_iovec_t v = req->headers.entries[h2o_find_header(&req->headers, H2O_TOKEN_AUTHORIZATION, -1)].value;
-        auth_credential_token(cr, v.base + 7, v.len - 7);
+        tms__auth_credential_token(cr, v.base + 7, v.len - 7);
     }
 }
 
-const char *http_peer(h2o_req_t *req, char *buf, size_t len)
+const char *tms__http_peer(h2o_req_t *req, char *buf, size_t len)
 {
     struct sockaddr_storage sa;
     char host[NI_MAXHOST];
@@ -209,17 +209,17 @@ const char *http_peer(h2o_req_t *req, char *buf, size_t len)
 static const principal *who_sent(server *d, h2o_req_t *req, const char *route, int *presented)
 {
     int form;
-    const principal *who = http_bearer(d, req, &form);
+    const principal *who = tms__http_bearer(d, req, &form);
     *presented = form != 0;
     if (!form)
-        return auth_tcp_default(d);
+        return tms__auth_tcp_default(d);
     if (!who) {
         char peer[96], qr[200];
-        daemon_log("warn", "msg=\"authentication failed\" reason=\"%s\" peer=\"%s\" over=http route=\"%s\"",
-                   form == 1 ? "not a bearer token" : "unknown token", http_peer(req, peer, sizeof peer),
-                   log_quote(qr, sizeof qr, route));
-        http_header(req, "www-authenticate", "Bearer realm=\"tmsd\", error=\"invalid_token\"");
-        http_fail(req, 401, TMS_E_DENIED, "Authorization: expected Bearer and a token this tmsd knows");
+        tms__daemon_log("warn", "msg=\"authentication failed\" reason=\"%s\" peer=\"%s\" over=http route=\"%s\"",
+                   form == 1 ? "not a bearer token" : "unknown token", tms__http_peer(req, peer, sizeof peer),
+                   tms__log_quote(qr, sizeof qr, route));
+        tms__http_header(req, "www-authenticate", "Bearer realm=\"tmsd\", error=\"invalid_token\"");
+        tms__http_fail(req, 401, TMS_E_DENIED, "Authorization: expected Bearer and a token this tmsd knows");
     }
     return who;
 }
@@ -231,28 +231,28 @@ static int wait_fresh(server *d, h2o_req_t *req, const http_params *p, int metri
 {
     char *end;
     uint64_t min, wait_ms = 1000;
-    if (http_seq(req, p->min_seq, "min_seq", &min))
+    if (tms__http_seq(req, p->min_seq, "min_seq", &min))
         return 1;
     errno = 0;
     if (p->wait_ms && ((wait_ms = strtoull(p->wait_ms, &end, 10)) > 3600000 || *end || !p->wait_ms[0] || errno))
-        return http_fail(req, 400, TMS_E_INVAL, "wait_ms: expected milliseconds (0 to 3600000)"), 1;
-    if (min <= projection_seq(d))
+        return tms__http_fail(req, 400, TMS_E_INVAL, "wait_ms: expected milliseconds (0 to 3600000)"), 1;
+    if (min <= tms__projection_seq(d))
         return 0;
     hwait *w = h2o_mem_alloc_pool(&req->pool, sizeof *w);   /* lives as long as the request */
     w->req = req;
     w->metrics_only = metrics_only;
     w->min_seq = min;
-    w->deadline_ns = now_ns() + wait_ms * 1000000u;
+    w->deadline_ns = tms__now_ns() + wait_ms * 1000000u;
     w->next = d->http->waiting;
     d->http->waiting = w;
     return 1;
 }
 
-void http_wake(server *d)
+void tms__http_wake(server *d)
 {
     if (!d->http || !d->http->waiting)
         return;
-    uint64_t seq = projection_seq(d), now = now_ns();
+    uint64_t seq = tms__projection_seq(d), now = tms__now_ns();
     hwait **pp = &d->http->waiting, *ready = NULL;
     while (*pp) {
         hwait *w = *pp;
@@ -273,22 +273,22 @@ void http_wake(server *d)
             char why[200];
             snprintf(why, sizeof why, "the projection is at seq %llu, not yet at min_seq %llu", (unsigned long long)seq,
                      (unsigned long long)w->min_seq);
-            http_fail(w->req, 503, TMS_E_STALE, why);
+            tms__http_fail(w->req, 503, TMS_E_STALE, why);
         }
     }
 }
 
 /* ---- routing ---------------------------------------------------------------------------- */
 
-static int get_show(http_call *k) { return http_get_query(k, 1); }
-static int get_visible(http_call *k) { return http_get_query(k, 0); }
+static int get_show(http_call *k) { return tms__http_get_query(k, 1); }
+static int get_visible(http_call *k) { return tms__http_get_query(k, 0); }
 
 static int get_metrics(http_call *k)
 {
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
-    render_metrics(k->d, &sb);
-    http_send_text(k->req, 200, "text/plain; version=0.0.4", sb.data ? sb.data : "", sb.size);
+    tms__render_metrics(k->d, &sb);
+    tms__http_send_text(k->req, 200, "text/plain; version=0.0.4", sb.data ? sb.data : "", sb.size);
     msgpack_sbuffer_destroy(&sb);
     return 0;
 }
@@ -300,28 +300,28 @@ static const struct route {
     int fresh;          /* a lookup: honours min_seq, timed in tmsd_lookup_seconds */
     int (*fn)(http_call *k);
 } routes[] = {
-    {"GET", "/v1/check", TMS_RIGHT_LOOKUP, 1, http_get_check},
-    {"POST", "/v1/check", TMS_RIGHT_LOOKUP, 1, http_post_check},
+    {"GET", "/v1/check", TMS_RIGHT_LOOKUP, 1, tms__http_get_check},
+    {"POST", "/v1/check", TMS_RIGHT_LOOKUP, 1, tms__http_post_check},
     {"GET", "/v1/show", TMS_RIGHT_LOOKUP, 1, get_show},
     {"GET", "/v1/visible", TMS_RIGHT_LOOKUP, 1, get_visible},
-    {"POST", "/v1/submit", TMS_RIGHT_SUBMIT, 0, http_post_submit},
-    {"GET", "/v1/status", TMS_RIGHT_LOOKUP, 0, http_get_status},
-    {"GET", "/v1/watch", TMS_RIGHT_LOOKUP, 0, http_get_watch},
-    {"GET", "/v1/checkpoint", TMS_RIGHT_LOOKUP, 0, http_get_checkpoint},
-    {"GET", "/v1/proof/inclusion", TMS_RIGHT_LOOKUP, 0, http_get_inclusion},
-    {"GET", "/v1/proof/consistency", TMS_RIGHT_LOOKUP, 0, http_get_consistency},
+    {"POST", "/v1/submit", TMS_RIGHT_SUBMIT, 0, tms__http_post_submit},
+    {"GET", "/v1/status", TMS_RIGHT_LOOKUP, 0, tms__http_get_status},
+    {"GET", "/v1/watch", TMS_RIGHT_LOOKUP, 0, tms__http_get_watch},
+    {"GET", "/v1/checkpoint", TMS_RIGHT_LOOKUP, 0, tms__http_get_checkpoint},
+    {"GET", "/v1/proof/inclusion", TMS_RIGHT_LOOKUP, 0, tms__http_get_inclusion},
+    {"GET", "/v1/proof/consistency", TMS_RIGHT_LOOKUP, 0, tms__http_get_consistency},
     {"GET", "/metrics", TMS_RIGHT_LOOKUP, 0, get_metrics},
-    {"GET", "/healthz", TMS_RIGHT_NONE, 0, http_get_healthz},
-    {"GET", "/readyz", TMS_RIGHT_NONE, 0, http_get_readyz},
-    {"GET", "/v1/openapi.yaml", TMS_RIGHT_NONE, 0, http_get_openapi},
+    {"GET", "/healthz", TMS_RIGHT_NONE, 0, tms__http_get_healthz},
+    {"GET", "/readyz", TMS_RIGHT_NONE, 0, tms__http_get_readyz},
+    {"GET", "/v1/openapi.yaml", TMS_RIGHT_NONE, 0, tms__http_get_openapi},
 };
 #define NROUTES (sizeof routes / sizeof routes[0])
 /* The --metrics listener: GET /metrics and the probes, no credentials (bind it where only the scraper and
  * the prober reach). */
 static const struct route metrics_routes[] = {
     {"GET", "/metrics", TMS_RIGHT_NONE, 0, get_metrics},
-    {"GET", "/healthz", TMS_RIGHT_NONE, 0, http_get_healthz},
-    {"GET", "/readyz", TMS_RIGHT_NONE, 0, http_get_readyz},
+    {"GET", "/healthz", TMS_RIGHT_NONE, 0, tms__http_get_healthz},
+    {"GET", "/readyz", TMS_RIGHT_NONE, 0, tms__http_get_readyz},
 };
 
 /* ---- the request counters' route labels: each path of the table once, then "other" ---- */
@@ -334,7 +334,7 @@ static int first_of_path(size_t i)
     return 1;
 }
 
-size_t http_route_labels(void)
+size_t tms__http_route_labels(void)
 {
     size_t n = 1;   /* "other" */
     for (size_t i = 0; i < NROUTES; i++)
@@ -342,7 +342,7 @@ size_t http_route_labels(void)
     return n;
 }
 
-size_t http_route_label(const char *path, size_t len)
+size_t tms__http_route_label(const char *path, size_t len)
 {
     size_t label = 0;
     for (size_t i = 0; i < NROUTES; i++) {
@@ -355,7 +355,7 @@ size_t http_route_label(const char *path, size_t len)
     return label;   /* the last: "other" */
 }
 
-const char *http_route_name(size_t label)
+const char *tms__http_route_name(size_t label)
 {
     for (size_t i = 0; i < NROUTES; i++)
         if (first_of_path(i) && !label--)
@@ -373,11 +373,11 @@ static int no_route(h2o_req_t *req, const struct route *table, size_t n, int met
                      table[i].method);
     if (allow[0]) {
         char msg[120];
-        http_header(req, "allow", allow);
+        tms__http_header(req, "allow", allow);
         snprintf(msg, sizeof msg, "this path takes %s (see the Allow header)", allow);
-        return http_fail(req, 405, TMS_E_PROTOCOL, msg);
+        return tms__http_fail(req, 405, TMS_E_PROTOCOL, msg);
     }
-    return http_fail(req, 404, TMS_NOT_FOUND,
+    return tms__http_fail(req, 404, TMS_NOT_FOUND,
                      metrics_only ? "this listener serves GET /metrics, /healthz and /readyz"
                                   : "no such route: GET /v1/openapi.yaml lists every route");
 }
@@ -401,23 +401,23 @@ static int route(server *d, h2o_req_t *req, int metrics_only)
         if (!(k.who = who_sent(d, req, what, &presented)))
             return 0;
         if (!(k.who->rights & (1 << r->right))) {
-            auth_log_refused("http", what, r->right, k.who, http_peer(req, peer, sizeof peer));
+            tms__auth_log_refused("http", what, r->right, k.who, tms__http_peer(req, peer, sizeof peer));
             if (!presented)
-                http_header(req, "www-authenticate", "Bearer realm=\"tmsd\"");
-            return http_fail(req, presented ? 403 : 401, TMS_E_DENIED,
+                tms__http_header(req, "www-authenticate", "Bearer realm=\"tmsd\"");
+            return tms__http_fail(req, presented ? 403 : 401, TMS_E_DENIED,
                              r->right == TMS_RIGHT_SUBMIT ? "submit needs a token with the submit right (Authorization: Bearer)"
                                                           : "lookups need a token (Authorization: Bearer)");
         }
     }
-    if (http_query_refused(req))   /* 400: a control character, %00 above all (daemon_http_read.c) */
+    if (tms__http_query_refused(req))   /* 400: a control character, %00 above all (daemon_http_read.c) */
         return 0;
     if (r->fresh && k.p.min_seq && wait_fresh(d, req, &k.p, metrics_only))
         return 0;   /* answered (400), or waiting */
     if (!r->fresh)
         return r->fn(&k);
-    uint64_t t0 = now_ns();   /* a lookup: timed as the socket's are (after its min_seq wait, as theirs) */
+    uint64_t t0 = tms__now_ns();   /* a lookup: timed as the socket's are (after its min_seq wait, as theirs) */
     r->fn(&k);
-    hist_add(d->ctr.lookup_ns_hist, &d->ctr.lookup_ns_sum, now_ns() - t0, 10);
+    tms__hist_add(d->ctr.lookup_ns_hist, &d->ctr.lookup_ns_sum, tms__now_ns() - t0, 10);
     return 0;
 }
 
@@ -445,7 +445,7 @@ static void dispose(http *h)
     h->disposed = 1;
     if (h->tick.loop && !uv_is_closing((uv_handle_t *)&h->tick))
         uv_close((uv_handle_t *)&h->tick, NULL);
-    http_gate_stop(h);
+    tms__http_gate_stop(h);
     h2o_context_dispose(&h->ctx);
 }
 
@@ -456,7 +456,7 @@ static void finish_if_idle(server *d)
 {
     http *h = d->http;
     if (!h->closing || h->disposed || h->api.nconns || h->metrics.nconns)
-        return;   /* not before http_close: it closes the listeners, which a disposed h2o never would */
+        return;   /* not before tms__http_close: it closes the listeners, which a disposed h2o never would */
     dispose(h);
 }
 
@@ -468,7 +468,7 @@ static void cut_connections(server *d)
 {
     http *h = d->http;
     unsigned n = 0;
-    if (!h->closing || h->cut || !h->conns || now_ns() < h->stop_deadline_ns)
+    if (!h->closing || h->cut || !h->conns || tms__now_ns() < h->stop_deadline_ns)
         return;
     h->cut = 1;
     for (hconn *c = h->conns; c; c = c->next) {
@@ -476,12 +476,12 @@ static void cut_connections(server *d)
         if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && shutdown(fd, SHUT_RDWR) == 0)
             n++;
     }
-    daemon_log("warn", "msg=\"stopping: cut HTTP connections still open\" connections=%u", n);
+    tms__daemon_log("warn", "msg=\"stopping: cut HTTP connections still open\" connections=%u", n);
 }
 
 static void on_tick(uv_timer_t *t)
 {
-    http_wake(t->data);
+    tms__http_wake(t->data);
     cut_connections(t->data);
     finish_if_idle(t->data);
 }
@@ -491,8 +491,8 @@ static void add_host(server *d, listener *l, const char *name, int metrics_only,
     http *h = d->http;
     l->hosts[0] = h2o_config_register_host(&h->config, h2o_iovec_init(name, strlen(name)), 65535);
     h2o_pathconf_t *path = h2o_config_register_path(l->hosts[0], "/", 0);
-    http_meta_register(d, path);   /* counts every answer, makes h2o's own errors JSON (daemon_http_meta.c) */
-    http_meta_register(d, &l->hosts[0]->fallback_path);   /* ... those h2o answers before routing (its 413) */
+    tms__http_meta_register(d, path);   /* counts every answer, makes h2o's own errors JSON (daemon_http_meta.c) */
+    tms__http_meta_register(d, &l->hosts[0]->fallback_path);   /* ... those h2o answers before routing (its 413) */
     h2o_chunked_register(path);   /* a watch streams with chunked transfer-encoding */
     handler *hd = (handler *)h2o_create_handler(path, sizeof *hd);
     hd->d = d;
@@ -508,7 +508,7 @@ static int listen_on(server *d, listener *l, const char *addr, char *why, size_t
 {
     if (!addr)
         return 0;
-    if (daemon_listen_tcp(d, &l->tcp, addr, http_on_accept)) {
+    if (tms__daemon_listen_tcp(d, &l->tcp, addr, tms__http_on_accept)) {
         snprintf(why, whylen, "cannot listen on %s", addr);
         return -1;
     }
@@ -516,10 +516,10 @@ static int listen_on(server *d, listener *l, const char *addr, char *why, size_t
     return 0;
 }
 
-int http_start(server *d, char *why, size_t whylen)
+int tms__http_start(server *d, char *why, size_t whylen)
 {
     http *h = calloc(1, sizeof *h);
-    if (!h || !(h->requests = calloc(http_route_labels() * HTTP_STATUS_SLOTS, sizeof *h->requests))) {
+    if (!h || !(h->requests = calloc(tms__http_route_labels() * HTTP_STATUS_SLOTS, sizeof *h->requests))) {
         free(h);
         snprintf(why, whylen, "out of memory");
         return -1;
@@ -537,7 +537,7 @@ int http_start(server *d, char *why, size_t whylen)
              d->opt.max_http_per_peer ? d->opt.max_http_per_peer : quarter);
     add_host(d, &h->metrics, "metrics", 1, HTTP_METRICS_CONNECTIONS, HTTP_METRICS_CONNECTIONS / 4);
     h2o_context_init(&h->ctx, d->loop, &h->config);
-    http_gate_start(d);
+    tms__http_gate_start(d);
     uv_timer_init(d->loop, &h->tick);
     h->tick.data = d;
     uv_timer_start(&h->tick, on_tick, HTTP_TICK_MS, HTTP_TICK_MS);
@@ -545,15 +545,15 @@ int http_start(server *d, char *why, size_t whylen)
                ? -1 : 0;
 }
 
-void http_close(server *d)
+void tms__http_close(server *d)
 {
     http *h = d->http;
     if (!h || h->disposed)
         return;
     h->closing = 1;
     h->ctx.shutdown_requested = 1;   /* h2o: every answer from now on closes its connection */
-    h->stop_deadline_ns = now_ns() + (uint64_t)HTTP_STOP_MS * 1000000u;
-    http_wake(d);   /* stopping: every waiter is answered */
+    h->stop_deadline_ns = tms__now_ns() + (uint64_t)HTTP_STOP_MS * 1000000u;
+    tms__http_wake(d);   /* stopping: every waiter is answered */
     listener *ls[2] = {&h->api, &h->metrics};
     for (int i = 0; i < 2; i++)
         if (ls[i]->open && !uv_is_closing((uv_handle_t *)&ls[i]->tcp))
@@ -564,12 +564,12 @@ void http_close(server *d)
     finish_if_idle(d);   /* else on a later tick, when the connections are gone */
 }
 
-unsigned http_connections(const server *d)
+unsigned tms__http_connections(const server *d)
 {
     return d->http ? d->http->api.nconns + d->http->metrics.nconns : 0;
 }
 
-void http_abandon(server *d)
+void tms__http_abandon(server *d)
 {
     http *h = d->http;
     if (!h || h->disposed)
@@ -577,10 +577,10 @@ void http_abandon(server *d)
     dispose(h);   /* closes h2o's own timers: before anyone else closes every handle */
 }
 
-void http_free(server *d)
+void tms__http_free(server *d)
 {
     http *h = d->http;
-    http_proof_free(d);
+    tms__http_proof_free(d);
     if (!h)
         return;
     if (!h->disposed)

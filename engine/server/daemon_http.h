@@ -57,7 +57,7 @@ struct http {
     listener api, metrics;
     uv_timer_t tick;
     uv_prepare_t gate;          /* before every poll: h2o's reads go through the read gate */
-    int closing, disposed, cut;   /* http_close ran; h2o disposed; connections cut */
+    int closing, disposed, cut;   /* tms__http_close ran; h2o disposed; connections cut */
     uint64_t stop_deadline_ns;  /* stopping: when open connections are cut (shutdown(2)) */
     uint64_t peer_log_ns;       /* the last "too many from one peer" line (one a second) */
     unsigned peer_refused;      /* ... and how many were refused since */
@@ -91,67 +91,67 @@ struct hconn {
 /* daemon_http_limits.c: accepting (per listener and per peer), and the
  * read gate: no more than 64 KiB of a request before its credentials are
  * known, every input buffer within --max-buffered-bytes. */
-void http_on_accept(uv_stream_t *srv, int status);
-void http_gate_start(server *d);
-void http_gate_stop(http *h);
+void tms__http_on_accept(uv_stream_t *srv, int status);
+void tms__http_gate_start(server *d);
+void tms__http_gate_stop(http *h);
 
 /* daemon_http.c: the route table's paths as the request counters' labels:
- * http_route_labels() of them, each path once, the last "other" (every path
+ * tms__http_route_labels() of them, each path once, the last "other" (every path
  * no route has: the label set stays bounded whatever clients ask). */
-size_t http_route_labels(void);
-size_t http_route_label(const char *path, size_t len);
-const char *http_route_name(size_t label);
+size_t tms__http_route_labels(void);
+size_t tms__http_route_label(const char *path, size_t len);
+const char *tms__http_route_name(size_t label);
 
 /* daemon_http_meta.c: a filter on every path of a listener: counts each
  * answer by route and status, and turns an error h2o answers itself (its
  * 413, the read gate's refusals, a malformed chunked body's 400), plain
  * text, into {"error","message"}. */
-void http_meta_register(server *d, h2o_pathconf_t *path);
+void tms__http_meta_register(server *d, h2o_pathconf_t *path);
 /* GET /healthz, GET /readyz, GET /v1/openapi.yaml (docs/openapi.yaml, embedded at build time) */
-int http_get_healthz(http_call *k);
-int http_get_readyz(http_call *k);
-int http_get_openapi(http_call *k);
+int tms__http_get_healthz(http_call *k);
+int tms__http_get_readyz(http_call *k);
+int tms__http_get_openapi(http_call *k);
 
 /* daemon_http.c: credentials. The principal of req's bearer token, NULL when none; *form: 0 no
  * Authorization, 1 not a bearer token, 2 a token nobody has, 3 found. */
-const principal *http_bearer(const server *d, h2o_req_t *req, int *form);
+const principal *tms__http_bearer(const server *d, h2o_req_t *req, int *form);
 /* "HOST:PORT" of req's client ("http" when unknown). */
-const char *http_peer(h2o_req_t *req, char *buf, size_t len);
+const char *tms__http_peer(h2o_req_t *req, char *buf, size_t len);
 /* The credential req presented (a bearer token's hash), for a session that outlives it (watch). */
-void http_credential(const server *d, h2o_req_t *req, credential *cr);
+void tms__http_credential(const server *d, h2o_req_t *req, credential *cr);
 
 /* Answer req with body (taken; compact JSON, keys in insertion order). */
-void http_send_json(h2o_req_t *req, int status, json_t *body);
-void http_send_text(h2o_req_t *req, int status, const char *ctype, const char *body, size_t n);
+void tms__http_send_json(h2o_req_t *req, int status, json_t *body);
+void tms__http_send_text(h2o_req_t *req, int status, const char *ctype, const char *body, size_t n);
 /* Answer {"error": name of err, "message": message}; returns 0. */
-int http_fail(h2o_req_t *req, int status, tms_err err, const char *message);
-/* A submit refused by replica_refuses (err): 421, or 503 with Retry-After (daemon_http_write.c). */
-int http_refuse_submit(server *d, h2o_req_t *req, tms_err err, const char *why);
+int tms__http_fail(h2o_req_t *req, int status, tms_err err, const char *message);
+/* A submit refused by tms__replica_refuses (err): 421, or 503 with Retry-After (daemon_http_write.c). */
+int tms__http_refuse_submit(server *d, h2o_req_t *req, tms_err err, const char *why);
 /* A header of the answer; value copied into the request's pool. */
-void http_header(h2o_req_t *req, const char *name, const char *value);
+void tms__http_header(h2o_req_t *req, const char *name, const char *value);
 /* 1 when who may read tenant; else answered 403 and 0. */
-int http_tenant_ok(http_call *k, const char *tenant);
+int tms__http_tenant_ok(http_call *k, const char *tenant);
 /* A decimal seq in s: 0, or -1 after a 400 naming what. */
-int http_seq(h2o_req_t *req, const char *s, const char *what, uint64_t *out);
+int tms__http_seq(h2o_req_t *req, const char *s, const char *what, uint64_t *out);
 
 /* 1 after a 400 when the query string holds a control character (raw or
  * %00-%1F, %7F: a NUL would cut the value), else 0 (daemon_http_read.c). */
-int http_query_refused(h2o_req_t *req);
+int tms__http_query_refused(h2o_req_t *req);
 
 /* daemon_http_read.c: each answers its request and returns 0. */
-int http_get_check(http_call *k);
-int http_post_check(http_call *k);
-int http_get_query(http_call *k, int show);
-int http_get_status(http_call *k);
+int tms__http_get_check(http_call *k);
+int tms__http_post_check(http_call *k);
+int tms__http_get_query(http_call *k, int show);
+int tms__http_get_status(http_call *k);
 
 /* daemon_http_proof.c: the signed checkpoint and proofs (SPEC section 11) */
-int http_get_checkpoint(http_call *k);
-int http_get_inclusion(http_call *k);
-int http_get_consistency(http_call *k);
-void http_proof_free(server *d);
+int tms__http_get_checkpoint(http_call *k);
+int tms__http_get_inclusion(http_call *k);
+int tms__http_get_consistency(http_call *k);
+void tms__http_proof_free(server *d);
 
 /* daemon_http_write.c */
-int http_post_submit(http_call *k);
-int http_get_watch(http_call *k);
+int tms__http_post_submit(http_call *k);
+int tms__http_get_watch(http_call *k);
 
 #endif

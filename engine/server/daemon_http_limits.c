@@ -91,7 +91,7 @@ static int reading_body(h2o_req_t *req)
 static size_t input_limit(hconn *c)
 {
     int form;
-    return reading_body(c->req) && http_bearer(c->d, c->req, &form) ? SIZE_MAX : HTTP_PREAUTH_INPUT;
+    return reading_body(c->req) && tms__http_bearer(c->d, c->req, &form) ? SIZE_MAX : HTTP_PREAUTH_INPUT;
 }
 
 static void gate_alloc(uv_handle_t *hd, size_t suggested, uv_buf_t *buf)
@@ -152,7 +152,7 @@ static void refuse(hconn *c, const uv_buf_t *buf)
             if (*p == '"' || *p == '\\' || (unsigned char)*p < 0x20)
                 *p = '_';
     }
-    daemon_log("warn", "msg=\"HTTP request refused: %s\" status=%d peer=\"%s\"%s buffered=%zu",
+    tms__daemon_log("warn", "msg=\"HTTP request refused: %s\" status=%d peer=\"%s\"%s buffered=%zu",
                status == 503 ? "input buffers over the limit"
                : body        ? "body over 64 KiB without credentials" : "head over 64 KiB",
                body ? status : 0, peer_text(c, peer, sizeof peer), route, c->d->buffered);
@@ -193,7 +193,7 @@ static void on_prepare(uv_prepare_t *p)
     }
 }
 
-void http_gate_start(server *d)
+void tms__http_gate_start(server *d)
 {
     uv_prepare_init(d->loop, &d->http->gate);
     d->http->gate.data = d;
@@ -201,7 +201,7 @@ void http_gate_start(server *d)
     uv_unref((uv_handle_t *)&d->http->gate);   /* never what keeps the loop alive */
 }
 
-void http_gate_stop(http *h)
+void tms__http_gate_stop(http *h)
 {
     if (h->gate.loop && !uv_is_closing((uv_handle_t *)&h->gate))
         uv_close((uv_handle_t *)&h->gate, NULL);
@@ -209,7 +209,7 @@ void http_gate_stop(http *h)
 
 /* ---- accepting ----------------------------------------------------------------------------- */
 
-size_t daemon_peer_key(const uv_tcp_t *t, uint8_t key[8])
+size_t tms__daemon_peer_key(const uv_tcp_t *t, uint8_t key[8])
 {
     struct sockaddr_storage sa;
     int n = sizeof sa;
@@ -227,10 +227,10 @@ size_t daemon_peer_key(const uv_tcp_t *t, uint8_t key[8])
     return mapped ? 4 : 8;
 }
 
-/* c's peer as a key (daemon_peer_key). */
+/* c's peer as a key (tms__daemon_peer_key). */
 static void peer_key(hconn *c)
 {
-    c->peer_len = daemon_peer_key(&c->tcp, c->peer);
+    c->peer_len = tms__daemon_peer_key(&c->tcp, c->peer);
 }
 
 /* 1 when c's peer has a share left on its listener; else logged (a line a second at most) and 0. */
@@ -243,14 +243,14 @@ static int admit(http *h, hconn *c)
     if (n < c->from->per_peer)
         return 1;
     h->peer_refused++;
-    uint64_t now = now_ns();
+    uint64_t now = tms__now_ns();
     if (now - h->peer_log_ns >= UINT64_C(1000000000)) {
         char host[64] = "?";
         uint8_t a[16] = {0};
         memcpy(a, c->peer, c->peer_len);
         if (c->peer_len)
             uv_inet_ntop(c->peer_len == 4 ? AF_INET : AF_INET6, a, host, sizeof host);   /* a /64: its prefix */
-        daemon_log("warn", "msg=\"HTTP connection refused: too many from one peer\" peer=\"%s%s\" listener=%s "
+        tms__daemon_log("warn", "msg=\"HTTP connection refused: too many from one peer\" peer=\"%s%s\" listener=%s "
                    "per_peer=%u refused=%u", host, c->peer_len == 8 ? "/64" : "",
                    c->from == &h->api ? "api" : "metrics", c->from->per_peer, h->peer_refused);
         h->peer_log_ns = now;
@@ -282,7 +282,7 @@ static int find_req(h2o_req_t *req, void *arg)
     return 1;
 }
 
-void http_on_accept(uv_stream_t *srv, int status)
+void tms__http_on_accept(uv_stream_t *srv, int status)
 {
     server *d = srv->data;
     http *h = d->http;

@@ -33,22 +33,22 @@ extern const size_t tms_openapi_yaml_len;
 
 /* ---- probes and the document ------------------------------------------------------------- */
 
-int http_get_healthz(http_call *k)
+int tms__http_get_healthz(http_call *k)
 {
-    http_send_json(k->req, 200, json_pack("{s:s}", "status", "alive"));
+    tms__http_send_json(k->req, 200, json_pack("{s:s}", "status", "alive"));
     return 0;
 }
 
 /* Why this tmsd is not ready (a 503's code and message), or TMS_OK. */
 static tms_err not_ready(server *d, char *why, size_t whylen)
 {
-    uint64_t behind = replica_behind(d), max = d->opt.ready_max_lag ? d->opt.ready_max_lag : HTTP_READY_MAX_LAG;
+    uint64_t behind = tms__replica_behind(d), max = d->opt.ready_max_lag ? d->opt.ready_max_lag : HTTP_READY_MAX_LAG;
     if (d->stopping)
         return snprintf(why, whylen, "shutting down"), TMS_E_BUSY;
     if (d->read_only[0])
         return snprintf(why, whylen, "read-only: %s", d->read_only), TMS_E_FAILED;
-    if (replica_stopped(d)) {
-        json_t *rs = replica_status(d);
+    if (tms__replica_stopped(d)) {
+        json_t *rs = tms__replica_status(d);
         snprintf(why, whylen, "replication stopped: %s", rs ? json_string_value(json_object_get(rs, "error")) : "");
         json_decref(rs);
         return TMS_E_FAILED;
@@ -60,24 +60,24 @@ static tms_err not_ready(server *d, char *why, size_t whylen)
     return TMS_OK;
 }
 
-int http_get_readyz(http_call *k)
+int tms__http_get_readyz(http_call *k)
 {
     server *d = k->d;
     char why[700];
     tms_err err = not_ready(d, why, sizeof why);
     if (err)
-        return http_fail(k->req, 503, err, why);
+        return tms__http_fail(k->req, 503, err, why);
     json_t *o = json_pack("{s:s,s:s,s:I}", "status", "ready", "role", d->opt.replica_of ? "replica" : "leader",
-                          "last_seq", (json_int_t)projection_seq(d));
+                          "last_seq", (json_int_t)tms__projection_seq(d));
     if (o && d->replica)
-        json_object_set_new(o, "behind", json_integer((json_int_t)replica_behind(d)));
-    http_send_json(k->req, 200, o);
+        json_object_set_new(o, "behind", json_integer((json_int_t)tms__replica_behind(d)));
+    tms__http_send_json(k->req, 200, o);
     return 0;
 }
 
-int http_get_openapi(http_call *k)
+int tms__http_get_openapi(http_call *k)
 {
-    http_send_text(k->req, 200, "application/yaml", (const char *)tms_openapi_yaml, tms_openapi_yaml_len);
+    tms__http_send_text(k->req, 200, "application/yaml", (const char *)tms_openapi_yaml, tms_openapi_yaml_len);
     return 0;
 }
 
@@ -139,8 +139,8 @@ static void jsonify_send(h2o_ostream_t *self, h2o_req_t *req, h2o_iovec_t *bufs,
 static void count(server *d, h2o_req_t *req)
 {
     int status = req->res.status;
-    size_t label = req->path_normalized.base ? http_route_label(req->path_normalized.base, req->path_normalized.len)
-                                             : http_route_labels() - 1;
+    size_t label = req->path_normalized.base ? tms__http_route_label(req->path_normalized.base, req->path_normalized.len)
+                                             : tms__http_route_labels() - 1;
     if (d->http && d->http->requests && status >= 100 && status < 100 + HTTP_STATUS_SLOTS)
         d->http->requests[label * HTTP_STATUS_SLOTS + (size_t)(status - 100)]++;
 }
@@ -166,23 +166,23 @@ static void on_setup_ostream(h2o_filter_t *self, h2o_req_t *req, h2o_ostream_t *
     h2o_setup_next_ostream(req, slot);
 }
 
-void http_meta_register(server *d, h2o_pathconf_t *path)
+void tms__http_meta_register(server *d, h2o_pathconf_t *path)
 {
     meta_filter *f = (meta_filter *)h2o_create_filter(path, sizeof *f);
     f->d = d;
     f->super.on_setup_ostream = on_setup_ostream;
 }
 
-void http_render_metrics(server *d, msgpack_sbuffer *sb)
+void tms__http_render_metrics(server *d, msgpack_sbuffer *sb)
 {
     http *h = d->http;
     if (!h || !h->requests)
         return;
-    metrics_line(sb, "# HELP tmsd_http_requests_total HTTP requests answered, by route (other: a path no route "
+    tms__metrics_line(sb, "# HELP tmsd_http_requests_total HTTP requests answered, by route (other: a path no route "
                      "has) and status code\n# TYPE tmsd_http_requests_total counter\n");
-    for (size_t label = 0, n = http_route_labels(); label < n; label++)
+    for (size_t label = 0, n = tms__http_route_labels(); label < n; label++)
         for (int s = 0; s < HTTP_STATUS_SLOTS; s++)
             if (h->requests[label * HTTP_STATUS_SLOTS + (size_t)s])
-                metrics_line(sb, "tmsd_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n", http_route_name(label),
+                tms__metrics_line(sb, "tmsd_http_requests_total{route=\"%s\",code=\"%d\"} %llu\n", tms__http_route_name(label),
                              s + 100, (unsigned long long)h->requests[label * HTTP_STATUS_SLOTS + (size_t)s]);
 }

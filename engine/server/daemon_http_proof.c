@@ -15,7 +15,7 @@
  * (a replica keeps its leader's). *size its tree size. NULL when none. */
 static char *latest_note(server *d, uint64_t *size)
 {
-    char why[300], *note = checkpoint_latest(d);
+    char why[300], *note = tms__checkpoint_latest(d);
     size_t len = 0;
     tms_checkpoint cp;
     *size = 0;
@@ -26,13 +26,13 @@ static char *latest_note(server *d, uint64_t *size)
     return note;
 }
 
-int http_get_checkpoint(http_call *k)
+int tms__http_get_checkpoint(http_call *k)
 {
     uint64_t size;
     char *note = latest_note(k->d, &size);
     if (!note)
-        return http_fail(k->req, 404, TMS_NOT_FOUND, "no signed checkpoint yet");
-    http_send_text(k->req, 200, "text/plain; charset=utf-8", note, strlen(note));
+        return tms__http_fail(k->req, 404, TMS_NOT_FOUND, "no signed checkpoint yet");
+    tms__http_send_text(k->req, 200, "text/plain; charset=utf-8", note, strlen(note));
     free(note);
     return 0;
 }
@@ -41,61 +41,61 @@ static tms_tree *tree_of(http_call *k)
 {
     char why[300];
     if (!k->d->proof_tree && tms_tree_open_reader(k->d->opt.data_dir, &k->d->proof_tree, why, sizeof why))
-        http_fail(k->req, 503, TMS_E_IO, why);
+        tms__http_fail(k->req, 503, TMS_E_IO, why);
     return k->d->proof_tree;
 }
 
 static void send_proof(http_call *k, tms_err err, json_t *out, const char *why)
 {
     if (err)
-        http_fail(k->req, err == TMS_E_INVAL ? 400 : 500, err, why);
+        tms__http_fail(k->req, err == TMS_E_INVAL ? 400 : 500, err, why);
     else
-        http_send_json(k->req, 200, out);
+        tms__http_send_json(k->req, 200, out);
 }
 
-int http_get_inclusion(http_call *k)
+int tms__http_get_inclusion(http_call *k)
 {
     char why[300];
     uint64_t seq, size = 0;
     json_t *out = NULL;
     tms_tree *t;
     if (!k->p.seq)
-        return http_fail(k->req, 400, TMS_E_INVAL, "inclusion needs seq (and size, by default the latest checkpoint's)");
-    if (http_seq(k->req, k->p.seq, "seq", &seq) || (k->p.size && http_seq(k->req, k->p.size, "size", &size)))
+        return tms__http_fail(k->req, 400, TMS_E_INVAL, "inclusion needs seq (and size, by default the latest checkpoint's)");
+    if (tms__http_seq(k->req, k->p.seq, "seq", &seq) || (k->p.size && tms__http_seq(k->req, k->p.size, "size", &size)))
         return 0;
     if (!k->p.size) {
         free(latest_note(k->d, &size));
         if (!size)
-            return http_fail(k->req, 404, TMS_NOT_FOUND, "no signed checkpoint yet: give size");
+            return tms__http_fail(k->req, 404, TMS_NOT_FOUND, "no signed checkpoint yet: give size");
     }
     if (!(t = tree_of(k)))
         return 0;
-    if (snapshot_begin(k->d) != TMS_OK)
-        return http_fail(k->req, 500, TMS_E_STORE, "cannot read the projection");
+    if (tms__snapshot_begin(k->d) != TMS_OK)
+        return tms__http_fail(k->req, 500, TMS_E_STORE, "cannot read the projection");
     char logdir[4200];
     tms_err err = tms_proof_inclusion(t, k->d->rtx, tms_data_path(logdir, sizeof logdir, k->d->opt.data_dir, "log"),
                                       seq, size, &out, why, sizeof why);
-    snapshot_end(k->d);
+    tms__snapshot_end(k->d);
     send_proof(k, err, out, why);
     return 0;
 }
 
-int http_get_consistency(http_call *k)
+int tms__http_get_consistency(http_call *k)
 {
     char why[300];
     uint64_t from, to;
     json_t *out = NULL;
     tms_tree *t;
     if (!k->p.from || !k->p.to)
-        return http_fail(k->req, 400, TMS_E_INVAL, "consistency needs from and to");
-    if (http_seq(k->req, k->p.from, "from", &from) || http_seq(k->req, k->p.to, "to", &to) || !(t = tree_of(k)))
+        return tms__http_fail(k->req, 400, TMS_E_INVAL, "consistency needs from and to");
+    if (tms__http_seq(k->req, k->p.from, "from", &from) || tms__http_seq(k->req, k->p.to, "to", &to) || !(t = tree_of(k)))
         return 0;
     tms_err err = tms_proof_consistency(t, from, to, &out, why, sizeof why);
     send_proof(k, err, out, why);
     return 0;
 }
 
-void http_proof_free(server *d)
+void tms__http_proof_free(server *d)
 {
     tms_tree_close(d->proof_tree);
     d->proof_tree = NULL;

@@ -19,15 +19,15 @@ static int point_of(h2o_req_t *req, const http_params *p, tms_point *pt)
 {
     memset(pt, 0, sizeof *pt);
     if (p->seq && p->at)
-        return http_fail(req, 400, TMS_E_INVAL, "seq and at name the same thing: give one"), -1;
+        return tms__http_fail(req, 400, TMS_E_INVAL, "seq and at name the same thing: give one"), -1;
     if (p->seq) {
         pt->kind = TMS_POINT_SEQ;
-        return http_seq(req, p->seq, "seq", &pt->seq);
+        return tms__http_seq(req, p->seq, "seq", &pt->seq);
     }
     if (p->at) {
         pt->kind = TMS_POINT_TIME;
         if (tms_time_parse(p->at, &pt->time))
-            return http_fail(req, 400, TMS_E_INVAL, "at: expected an RFC 3339 time such as 2026-10-01T08:00:00Z"), -1;
+            return tms__http_fail(req, 400, TMS_E_INVAL, "at: expected an RFC 3339 time such as 2026-10-01T08:00:00Z"), -1;
     }
     return 0;
 }
@@ -36,12 +36,12 @@ static int point_of(h2o_req_t *req, const http_params *p, tms_point *pt)
 static int snapshot_at(http_call *k, const tms_point *pt, int index, uint64_t *at, uint64_t *seq)
 {
     char why[300];
-    if (snapshot_begin(k->d) != TMS_OK)
-        return http_fail(k->req, 500, TMS_E_STORE, "cannot read the projection"), -1;
+    if (tms__snapshot_begin(k->d) != TMS_OK)
+        return tms__http_fail(k->req, 500, TMS_E_STORE, "cannot read the projection"), -1;
     tms_err err = tms_query_point(k->d->rtx, pt, index, at, seq, why, sizeof why);
     if (err) {
-        snapshot_end(k->d);
-        return http_fail(k->req, err == TMS_E_INVAL ? 400 : 500, err, why), -1;
+        tms__snapshot_end(k->d);
+        return tms__http_fail(k->req, err == TMS_E_INVAL ? 400 : 500, err, why), -1;
     }
     return 0;
 }
@@ -50,11 +50,11 @@ static int snapshot_at(http_call *k, const tms_point *pt, int index, uint64_t *a
 static void send_word(h2o_req_t *req, int allow, const json_t *ex)
 {
     if (ex)
-        http_header(req, "x-tms-reason", json_string_value(json_object_get(ex, "reason")));
-    http_send_text(req, 200, "text/plain", allow ? "allow" : "deny", allow ? 5 : 4);
+        tms__http_header(req, "x-tms-reason", json_string_value(json_object_get(ex, "reason")));
+    tms__http_send_text(req, 200, "text/plain", allow ? "allow" : "deny", allow ? 5 : 4);
 }
 
-int http_get_check(http_call *k)
+int tms__http_get_check(http_call *k)
 {
     server *d = k->d;
     const http_params *p = &k->p;
@@ -64,19 +64,19 @@ int http_get_check(http_call *k)
     json_t *ex = NULL;
     int explain = p->explain && strcmp(p->explain, "0"), text = p->format && !strcmp(p->format, "text");
     if (!p->tenant || !p->kind || !p->id || !p->name)
-        return http_fail(k->req, 400, TMS_E_INVAL, "check needs tenant, kind, id and name");
+        return tms__http_fail(k->req, 400, TMS_E_INVAL, "check needs tenant, kind, id and name");
     if (p->format && !text && strcmp(p->format, "json"))
-        return http_fail(k->req, 400, TMS_E_INVAL, "format: json (the default) or text");
-    if (!http_tenant_ok(k, p->tenant) || point_of(k->req, p, &pt) || snapshot_at(k, &pt, explain, &at, &seq))
+        return tms__http_fail(k->req, 400, TMS_E_INVAL, "format: json (the default) or text");
+    if (!tms__http_tenant_ok(k, p->tenant) || point_of(k->req, p, &pt) || snapshot_at(k, &pt, explain, &at, &seq))
         return 0;
     int allow = explain ? tms_query_explain(d->rtx, seq, tms_data_path(logdir, sizeof logdir, d->opt.data_dir, "log"),
                                             p->tenant, p->kind, p->id, p->name, &ex)
                         : tms_lookup_check_at(d->rtx, at, p->tenant, p->kind, p->id, p->name);
-    snapshot_end(d);
+    tms__snapshot_end(d);
     d->ctr.checks++;
     if (allow < 0) {
         json_decref(ex);
-        return http_fail(k->req, 500, (tms_err)-allow, "cannot read the projection");
+        return tms__http_fail(k->req, 500, (tms_err)-allow, "cannot read the projection");
     }
     if (text) {   /* for dialplans that compare strings */
         send_word(k->req, allow, ex);
@@ -87,7 +87,7 @@ int http_get_check(http_call *k)
     if (ex && o)
         json_object_update(o, ex);
     json_decref(ex);
-    http_send_json(k->req, 200, o);
+    tms__http_send_json(k->req, 200, o);
     return 0;
 }
 
@@ -104,15 +104,15 @@ static int check_entries(http_call *k, const json_t *checks)
     json_array_foreach(checks, i, c) {
         if (tms_checkq_json(c, &cq, why, sizeof why) != TMS_OK) {
             snprintf(msg, sizeof msg, "checks[%zu]: %s", i, why);
-            return http_fail(k->req, 400, TMS_E_INVAL, msg), -1;
+            return tms__http_fail(k->req, 400, TMS_E_INVAL, msg), -1;
         }
-        if (!k->who->all_tenants && !http_tenant_ok(k, cq.tenant))
+        if (!k->who->all_tenants && !tms__http_tenant_ok(k, cq.tenant))
             return -1;
     }
     return 0;
 }
 
-int http_post_check(http_call *k)
+int tms__http_post_check(http_call *k)
 {
     server *d = k->d;
     json_error_t jerr;
@@ -125,7 +125,7 @@ int http_post_check(http_call *k)
                *checks = json_object_get(in, "checks"), *allow = NULL;
     if (!json_is_array(checks) || json_array_size(checks) > CHECK_BATCH_MAX) {
         json_decref(in);
-        return http_fail(k->req, 400, TMS_E_INVAL,
+        return tms__http_fail(k->req, 400, TMS_E_INVAL,
                          "POST /v1/check takes {\"checks\":[{\"tenant\",\"kind\",\"id\",\"name\"},...]} "
                          "(at most 100000)");
     }
@@ -137,9 +137,9 @@ int http_post_check(http_call *k)
                   tms_lookup_check_at(d->rtx, at, cq.tenant, cq.kind, cq.id, cq.name) > 0;
         json_array_append_new(allow, json_boolean(yes));
     }
-    snapshot_end(d);
+    tms__snapshot_end(d);
     d->ctr.checks += json_array_size(checks);
-    http_send_json(k->req, 200, json_pack("{s:o,s:I}", "allow", allow, "seq", (json_int_t)seq));
+    tms__http_send_json(k->req, 200, json_pack("{s:o,s:I}", "allow", allow, "seq", (json_int_t)seq));
 done:
     json_decref(in);
     return 0;
@@ -148,7 +148,7 @@ done:
 /* A control character in the query string, raw or percent-encoded (%00
  * cut the value it was in, and asked about another account): 1 after a 400
  * naming the parameter, else 0. Every route's query passes here first. */
-int http_query_refused(h2o_req_t *req)
+int tms__http_query_refused(h2o_req_t *req)
 {
     if (req->query_at == SIZE_MAX)
         return 0;
@@ -165,11 +165,11 @@ int http_query_refused(h2o_req_t *req)
     char msg[160];
     snprintf(msg, sizeof msg, "%.*s: control characters (%%00-%%1F, %%7F) are not allowed in a query", (int)(end - start),
              q + start);
-    http_fail(req, 400, TMS_E_INVAL, msg);
+    tms__http_fail(req, 400, TMS_E_INVAL, msg);
     return 1;
 }
 
-int http_get_query(http_call *k, int show)
+int tms__http_get_query(http_call *k, int show)
 {
     const http_params *p = &k->p;
     tms_point pt;
@@ -177,29 +177,29 @@ int http_get_query(http_call *k, int show)
     json_t *out = NULL;
     char hdr[24];
     if (!p->tenant || (show ? !p->kind || !p->id : !p->manager))
-        return http_fail(k->req, 400, TMS_E_INVAL, show ? "show needs tenant, kind and id" : "visible needs tenant and manager");
-    if (!http_tenant_ok(k, p->tenant) || point_of(k->req, p, &pt) || snapshot_at(k, &pt, 0, &at, &seq))
+        return tms__http_fail(k->req, 400, TMS_E_INVAL, show ? "show needs tenant, kind and id" : "visible needs tenant and manager");
+    if (!tms__http_tenant_ok(k, p->tenant) || point_of(k->req, p, &pt) || snapshot_at(k, &pt, 0, &at, &seq))
         return 0;
     int rc = show ? tms_query_show(k->d->rtx, at, p->tenant, p->kind, p->id, &out)
                   : tms_query_visible(k->d->rtx, at, p->tenant, p->manager, &out);
-    snapshot_end(k->d);
+    tms__snapshot_end(k->d);
     if (rc == 2) {
         json_decref(out);
-        return http_fail(k->req, 500, TMS_E_STORE, "cannot read the projection");
+        return tms__http_fail(k->req, 500, TMS_E_STORE, "cannot read the projection");
     }
     if (rc == 1)
-        return http_fail(k->req, 404, TMS_NOT_FOUND, "no such account or object at that point");
+        return tms__http_fail(k->req, 404, TMS_NOT_FOUND, "no such account or object at that point");
     snprintf(hdr, sizeof hdr, "%llu", (unsigned long long)seq);
-    http_header(k->req, "x-tms-seq", hdr);
-    http_send_json(k->req, 200, out);
+    tms__http_header(k->req, "x-tms-seq", hdr);
+    tms__http_send_json(k->req, 200, out);
     return 0;
 }
 
-int http_get_status(http_call *k)
+int tms__http_get_status(http_call *k)
 {
-    json_t *st = status_json(k->d);
+    json_t *st = tms__status_json(k->d);
     if (st)
         json_object_set_new(st, "principal", json_string(k->who->name));
-    http_send_json(k->req, 200, st);   /* NULL: 500 out of memory */
+    tms__http_send_json(k->req, 200, st);   /* NULL: 500 out of memory */
     return 0;
 }

@@ -44,7 +44,7 @@ static int split_body(h2o_req_t *req, json_t **array, size_t *n)
             snprintf(why, sizeof why, "the body is not a JSON array of commands: %s (line %d)", jerr.text, jerr.line);
             json_decref(*array);
             *array = NULL;
-            return http_fail(req, 400, TMS_E_INVAL, why), -1;
+            return tms__http_fail(req, 400, TMS_E_INVAL, why), -1;
         }
         *n = json_array_size(*array);
     } else {
@@ -57,7 +57,7 @@ static int split_body(h2o_req_t *req, json_t **array, size_t *n)
     if (*n > SUBMIT_BATCH_MAX) {
         json_decref(*array);
         *array = NULL;
-        return http_fail(req, 400, TMS_E_INVAL, "at most 10000 commands in one submit"), -1;
+        return tms__http_fail(req, 400, TMS_E_INVAL, "at most 10000 commands in one submit"), -1;
     }
     return 0;
 }
@@ -79,7 +79,7 @@ static tms_err parse_all(job *j, h2o_req_t *req, json_t *array)
     if (array) {
         for (size_t i = 0; !err && i < j->n; i++) {
             char *text = json_dumps(json_array_get(array, i), JSON_COMPACT | JSON_ENCODE_ANY);
-            err = text ? job_parse(j, i, text, strlen(text), NULL) : TMS_E_NOMEM;
+            err = text ? tms__job_parse(j, i, text, strlen(text), NULL) : TMS_E_NOMEM;
             if (!err)
                 say_where(j, i, "element", i + 1);
             free(text);
@@ -90,7 +90,7 @@ static tms_err parse_all(job *j, h2o_req_t *req, json_t *array)
     for (size_t i = 0, line = 1; !err && p < end; line++) {
         const char *nl = memchr(p, '\n', (size_t)(end - p)), *stop = nl ? nl : end;
         size_t len = (size_t)(stop - p) - (stop > p && stop[-1] == '\r');
-        if (len && !(err = job_parse(j, i, p, len, NULL)))
+        if (len && !(err = tms__job_parse(j, i, p, len, NULL)))
             say_where(j, i++, "line", line);
         p = stop + 1;
     }
@@ -100,54 +100,55 @@ static tms_err parse_all(job *j, h2o_req_t *req, json_t *array)
 /* A submit this node does not take: E_REPLICA 421; E_NOT_LEADER 421 with the
  * leader ({"leader": {"node","addr","http"}} and a Tms-Leader header) when
  * one is known, else 503 with Retry-After: 1 (an election under way). */
-int http_refuse_submit(server *d, h2o_req_t *req, tms_err err, const char *why)
+int tms__http_refuse_submit(server *d, h2o_req_t *req, tms_err err, const char *why)
 {
     const char *node = "", *addr = "", *web = "";
     if (err != TMS_E_NOT_LEADER)
-        return http_fail(req, 421, err, why);
-    if (!cluster_leader(d, &node, &addr, &web) || !strcmp(node, d->opt.node)) {
+        return tms__http_fail(req, 421, err, why);
+    if (!tms__cluster_leader(d, &node, &addr, &web) || !strcmp(node, d->opt.node)) {
         h2o_add_header(&req->pool, &req->res.headers, H2O_TOKEN_RETRY_AFTER, NULL, H2O_STRLIT("1"));
-        return http_fail(req, 503, err, why);
+        return tms__http_fail(req, 503, err, why);
     }
     h2o_add_header_by_str(&req->pool, &req->res.headers, H2O_STRLIT("tms-leader"), 0, NULL, node, strlen(node));
-    http_send_json(req, 421, json_pack("{s:s,s:s,s:{s:s,s:s,s:s}}", "error", tms_err_name(err), "message", why,
+    tms__http_send_json(req, 421, json_pack("{s:s,s:s,s:{s:s,s:s,s:s}}", "error", tms_err_name(err), "message", why,
                                        "leader", "node", node, "addr", addr, "http", web));
     return 0;
 }
 
-int http_post_submit(http_call *k)
+int tms__http_post_submit(http_call *k)
 {
     server *d = k->d;
     char why[700];
     json_t *array;
     size_t n;
     if (d->stopping)
-        return http_fail(k->req, 503, TMS_E_BUSY, "shutting down");
-    tms_err refused = replica_refuses(d, why, sizeof why);
+        return tms__http_fail(k->req, 503, TMS_E_BUSY, "shutting down");
+    tms_err refused = tms__replica_refuses(d, why, sizeof why);
     if (refused)
-        return http_refuse_submit(d, k->req, refused, why);
+        return tms__http_refuse_submit(d, k->req, refused, why);
     if (split_body(k->req, &array, &n))
         return 0;
     if (!n) {
         json_decref(array);
-        return http_fail(k->req, 400, TMS_E_INVAL, "no commands: send JSON Lines or a JSON array of commands");
+        return tms__http_fail(k->req, 400, TMS_E_INVAL, "no commands: send JSON Lines or a JSON array of commands");
     }
-    job *j = job_new(k->who, http_peer(k->req, why, sizeof why), n);
+    job *j = tms__job_new(k->who, tms__http_peer(k->req, why, sizeof why), n);
     if (!j || parse_all(j, k->req, array)) {
         json_decref(array);
         if (j)
-            job_free(j);
-        return http_fail(k->req, 500, TMS_E_NOMEM, "out of memory");
+            tms__job_free(j);
+        return tms__http_fail(k->req, 500, TMS_E_NOMEM, "out of memory");
     }
     json_decref(array);
     j->http = k->req;
-    job_queue(d, j);
+    j->done = tms__http_submitted;
+    tms__job_queue(d, j);
     return 0;
 }
 
 static json_t *verdict(const job *j, size_t i)
 {
-    const char *message, *code = job_refusal(j, i, &message);
+    const char *message, *code = tms__job_refusal(j, i, &message);
     const tms_submission *s = &j->subs[i];
     json_t *o = json_pack("{s:o,s:s}", "seq", s->cmd ? json_integer((json_int_t)s->seq) : json_null(), "verdict",
                           code ? "rejected" : "accepted");
@@ -158,13 +159,13 @@ static json_t *verdict(const job *j, size_t i)
     return o;
 }
 
-void http_submitted(server *d, job *j, tms_err err, const char *why)
+void tms__http_submitted(server *d, job *j, tms_err err, const char *why)
 {
     h2o_req_t *req = j->http;
     if (err == TMS_E_NOT_LEADER) {
-        http_refuse_submit(d, req, err, why);
+        tms__http_refuse_submit(d, req, err, why);
     } else if (err) {
-        http_fail(req, 503, err, why[0] ? why : tms_strerror(err));
+        tms__http_fail(req, 503, err, why[0] ? why : tms_strerror(err));
     } else {
         json_t *out = json_array();
         for (size_t i = 0; out && i < j->n; i++)
@@ -172,9 +173,9 @@ void http_submitted(server *d, job *j, tms_err err, const char *why)
                 json_decref(out);
                 out = NULL;
             }
-        http_send_json(req, 200, out);   /* NULL: 500 out of memory (the commands are durable all the same) */
+        tms__http_send_json(req, 200, out);   /* NULL: 500 out of memory (the commands are durable all the same) */
     }
-    job_free(j);
+    tms__job_free(j);
 }
 
 /* ---- watch ------------------------------------------------------------------------------ */
@@ -191,7 +192,7 @@ typedef struct stream {
     uint64_t last_ns;           /* when bytes were last handed to h2o */
     int sending, ended, released;
     int failed;                 /* ended with an error line */
-    int starting;               /* inside http_get_watch: the stream outlives its first pump */
+    int starting;               /* inside tms__http_get_watch: the stream outlives its first pump */
     credential cred;            /* what the request presented: a reload re-resolves the watch by it */
 } stream;
 
@@ -224,7 +225,7 @@ static void kick(stream *s)
     s->inflight = msgpack_sbuffer_release(&s->pending);   /* pending starts empty again */
     buf = h2o_iovec_init(s->inflight, s->inflight_len);
     s->sending = 1;
-    s->last_ns = now_ns();
+    s->last_ns = tms__now_ns();
     h2o_send(req, &buf, 1, H2O_SEND_STATE_IN_PROGRESS);
 }
 
@@ -253,7 +254,7 @@ static void on_stop(h2o_generator_t *gen, h2o_req_t *req)
 static int stream_room(void *sink)
 {
     stream *s = sink;
-    if (s->req && !s->sending && !s->pending.size && now_ns() - s->last_ns >= HTTP_WATCH_QUIET_NS) {
+    if (s->req && !s->sending && !s->pending.size && tms__now_ns() - s->last_ns >= HTTP_WATCH_QUIET_NS) {
         msgpack_sbuffer_write(&s->pending, "\n", 1);
         kick(s);
     }
@@ -302,44 +303,44 @@ static void stream_release(void *sink)
 static const principal *stream_who(server *d, void *sink)
 {
     int resolved;
-    const principal *p = auth_resolve(d, &((stream *)sink)->cred, &resolved);
+    const principal *p = tms__auth_resolve(d, &((stream *)sink)->cred, &resolved);
     return resolved ? p : NULL;
 }
 
 static const watch_sink stream_ops = {stream_room, stream_gone, stream_line, stream_end, stream_release, stream_who};
 
-int http_get_watch(http_call *k)
+int tms__http_get_watch(http_call *k)
 {
     server *d = k->d;
     const http_params *p = &k->p;
     uint64_t from = 0, until = 0;
     char hdr[24];
-    if ((p->from && http_seq(k->req, p->from, "from", &from)) || (p->until && http_seq(k->req, p->until, "until", &until)))
+    if ((p->from && tms__http_seq(k->req, p->from, "from", &from)) || (p->until && tms__http_seq(k->req, p->until, "until", &until)))
         return 0;
     if (p->tenant && !tms_is_id(p->tenant, strlen(p->tenant)))
-        return http_fail(k->req, 400, TMS_E_INVAL, "tenant: expected an id");
-    if (p->tenant ? !http_tenant_ok(k, p->tenant) : !k->who->all_tenants)
-        return p->tenant ? 0 : http_fail(k->req, 403, TMS_E_DENIED, "this principal may not watch every tenant: name one");
+        return tms__http_fail(k->req, 400, TMS_E_INVAL, "tenant: expected an id");
+    if (p->tenant ? !tms__http_tenant_ok(k, p->tenant) : !k->who->all_tenants)
+        return p->tenant ? 0 : tms__http_fail(k->req, 403, TMS_E_DENIED, "this principal may not watch every tenant: name one");
     if (d->stopping)
-        return http_fail(k->req, 503, TMS_E_BUSY, "shutting down");
+        return tms__http_fail(k->req, 503, TMS_E_BUSY, "shutting down");
     stream *s = calloc(1, sizeof *s);
     if (!s)
-        return http_fail(k->req, 500, TMS_E_NOMEM, "out of memory");
+        return tms__http_fail(k->req, 500, TMS_E_NOMEM, "out of memory");
     msgpack_sbuffer_init(&s->pending);
-    http_credential(d, k->req, &s->cred);
+    tms__http_credential(d, k->req, &s->cred);
     s->req = k->req;
     s->gen.proceed = on_proceed;
     s->gen.stop = on_stop;
-    uint64_t next = from ? from : projection_seq(d) + 1;
+    uint64_t next = from ? from : tms__projection_seq(d) + 1;
     snprintf(hdr, sizeof hdr, "%llu", (unsigned long long)next);
     k->req->res.status = 200;
     k->req->res.reason = "OK";
     h2o_add_header(&k->req->pool, &k->req->res.headers, H2O_TOKEN_CONTENT_TYPE, NULL, H2O_STRLIT("application/x-ndjson"));
-    http_header(k->req, "x-tms-from", hdr);
+    tms__http_header(k->req, "x-tms-from", hdr);
     h2o_start_response(k->req, &s->gen);
-    s->last_ns = now_ns();
+    s->last_ns = tms__now_ns();
     s->starting = 1;   /* the first pump may end the watch (from > until, an unreadable log) and release it */
-    if (watch_start(d, next, until, p->tenant ? p->tenant : "", &stream_ops, s)) {
+    if (tms__watch_start(d, next, until, p->tenant ? p->tenant : "", &stream_ops, s)) {
         stream_end(d, s, TMS_E_NOMEM, "out of memory");
         s->released = 1;   /* no watcher took it: h2o's part alone remains */
     } else if (s->req && !s->sending && !s->ended) {   /* nothing to send yet: the headers go with a keep-alive line */

@@ -75,7 +75,7 @@ typedef struct conn {
     int helloed;                /* TCP: said hello (else closed at the hello deadline) */
     size_t accounted;           /* bytes of its frame reader counted in server.buffered */
     int eof;                    /* the client half-closed; close when answered */
-    uint8_t peer_key[8];        /* TCP: its peer (daemon_peer_key), for the per-peer share */
+    uint8_t peer_key[8];        /* TCP: its peer (tms__daemon_peer_key), for the per-peer share */
     size_t peer_key_len;
     int refs;                   /* handle + timer + writes and jobs in flight; freed at 0 */
     int jobs;                   /* submits queued or in flight */
@@ -86,6 +86,9 @@ typedef struct conn {
 /* One submit request: its commands and their verdicts. It came from a
  * socket connection (c, req) or an HTTP request (http). */
 typedef struct job {
+    /* Answer the job and free it (its transport's: the socket's or HTTP's).
+     * err TMS_OK: the verdicts in subs are final; else why says what failed. */
+    void (*done)(server *d, struct job *j, tms_err err, const char *why);
     conn *c;
     uint64_t req;
     void *http;                 /* daemon_http_write.c's request, or NULL */
@@ -157,7 +160,7 @@ struct server {
     checkpointer *ckpt;         /* --signing-key: signed checkpoints (daemon_checkpoint.c); NULL = none */
     snapshotter *snaps;         /* running snapshots (daemon_snapshots.c); NULL = off */
     stream_acks *acks;          /* --ack-after stream: groups waiting for the stream (daemon_stream_ack.c) */
-    pthread_mutex_t acks_lock;  /* ... guards acks against the publisher's thread waking it (stream_ack_wake) */
+    pthread_mutex_t acks_lock;  /* ... guards acks against the publisher's thread waking it (tms__stream_ack_wake) */
     struct tms_tree *proof_tree; /* DIR/tree read for HTTP proofs (daemon_http_proof.c); NULL until the first */
     cluster *cluster;           /* --cluster: the lease and the role (daemon_cluster.c); NULL = none */
     int restart;                /* deposed: tms_daemon_run returns TMS_DAEMON_RESTART */
@@ -165,112 +168,114 @@ struct server {
 };
 
 /* daemon.c */
-void conn_send(conn *c, msgpack_sbuffer *sb);
-void conn_close(conn *c);
-void conn_release(conn *c);
+void tms__conn_send(conn *c, msgpack_sbuffer *sb);
+void tms__conn_close(conn *c);
+void tms__conn_release(conn *c);
 /* A job of c finished: resume reading if it was paused for pipelining. */
-void conn_job_done(conn *c);
+void tms__conn_job_done(conn *c);
 /* daemon_auth.c */
-int auth_load(server *d, const char *path, char *why, size_t whylen);
+int tms__auth_load(server *d, const char *path, char *why, size_t whylen);
 /* SIGHUP: read --token-file and --principals again; 0, or -1 (why) keeping the old ones. */
-int auth_reload(server *d, char *why, size_t whylen);
-void auth_free(server *d);
-void auth_connection(conn *c);
-void auth_token(conn *c, const char *tok, size_t len);
-int auth_tenant_ok(const conn *c, const char *tenant);
+int tms__auth_reload(server *d, char *why, size_t whylen);
+void tms__auth_free(server *d);
+void tms__auth_connection(conn *c);
+void tms__auth_token(conn *c, const char *tok, size_t len);
+int tms__auth_tenant_ok(const conn *c, const char *tenant);
 /* The principal a token names, NULL when none (HTTP's bearer tokens). */
-const principal *auth_by_token(const server *d, const char *tok, size_t len);
+const principal *tms__auth_by_token(const server *d, const char *tok, size_t len);
 /* Who a TCP client is before it shows a token (also HTTP without one). */
-const principal *auth_tcp_default(const server *d);
-int auth_principal_tenant_ok(const principal *p, const char *tenant);
+const principal *tms__auth_tcp_default(const server *d);
+int tms__auth_principal_tenant_ok(const principal *p, const char *tenant);
 /* What a session that presented cr is now: the principal a new session with
  * the same credential would be. *resolved is 0 when a credential it showed
  * (a token, or a uid --principals lists) names nobody any more (the session
  * is then the principal without rights). */
-const principal *auth_resolve(const server *d, const credential *cr, int *resolved);
+const principal *tms__auth_resolve(const server *d, const credential *cr, int *resolved);
 /* The credential of a bearer token that resolved (HTTP): has_token set, its hash. */
-void auth_credential_token(credential *cr, const char *tok, size_t len);
+void tms__auth_credential_token(credential *cr, const char *tok, size_t len);
 /* Log a request refused for lack of a right (PCI DSS 10.2.1.4): principal,
  * peer, where (over: "socket" or "http") and what (op or route). */
-void auth_log_refused(const char *over, const char *what, int right, const principal *who, const char *peer);
+void tms__auth_log_refused(const char *over, const char *what, int right, const principal *who, const char *peer);
 /* daemon_ops.c's hook: c asked for op, which needs right, and lacks it. */
-void auth_refused(const conn *c, const char *op, int right);
+void tms__auth_refused(const conn *c, const char *op, int right);
 
 /* A whole frame was handled: restart the idle timer (not before hello on TCP). */
-void conn_active(conn *c);
+void tms__conn_active(conn *c);
 /* Everything queued is done while stopping: close what is left. */
-void daemon_shutdown_check(server *d);
-void daemon_begin_shutdown(server *d, const char *why);
-void daemon_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tms__daemon_shutdown_check(server *d);
+void tms__daemon_begin_shutdown(server *d, const char *why);
+void tms__daemon_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* v for a quoted logfmt value ("..." around it in the format): quotes and
  * backslashes escaped, control characters as \xNN, cut to fit buf. Returns buf. */
-const char *log_quote(char *buf, size_t len, const char *v);
-uint64_t now_ns(void);
+const char *tms__log_quote(char *buf, size_t len, const char *v);
+uint64_t tms__now_ns(void);
 /* Count value in a log2 histogram (bucket i < 2^(i+shift)) and add it to *sum. */
-void hist_add(uint64_t *hist, uint64_t *sum, uint64_t value, int shift);
+void tms__hist_add(uint64_t *hist, uint64_t *sum, uint64_t value, int shift);
 
 /* daemon_ops.c */
 /* Handle one frame from c. Returns 0, or -1 when the connection must close. */
-int handle_frame(conn *c, const uint8_t *payload, size_t len);
-void reply_error(conn *c, const msgpack_object *req, tms_err err, const char *message);
-void job_free(job *j);
+int tms__handle_frame(conn *c, const uint8_t *payload, size_t len);
+void tms__reply_error(conn *c, const msgpack_object *req, tms_err err, const char *message);
+void tms__job_free(job *j);
 /* A job of n commands submitted by who from peer (its c or http set by the
  * caller); NULL when out of memory. */
-job *job_new(const principal *who, const char *peer, size_t n);
+job *tms__job_new(const principal *who, const char *peer, size_t n);
 /* Parse command i from a JSON text (text, len) or a msgpack map (o, when text
  * is NULL); a malformed or refused one gets its verdict here. TMS_OK, or a
  * server fault (TMS_E_NOMEM). */
-tms_err job_parse(job *j, size_t i, const char *text, size_t len, const msgpack_object *o);
+tms_err tms__job_parse(job *j, size_t i, const char *text, size_t len, const msgpack_object *o);
 /* Verdict i of j as clients and the log see it: NULL when accepted; else its
  * code (INVALID_COMMAND when it never parsed, E_DENIED when refused before the
  * log) with *message. */
-const char *job_refusal(const job *j, size_t i, const char **message);
+const char *tms__job_refusal(const job *j, size_t i, const char **message);
 /* Queue j for the next group commit; answered by finish_group. */
-void job_queue(server *d, job *j);
+void tms__job_queue(server *d, job *j);
 /* Why this tmsd refuses submits now, into why: TMS_E_REPLICA (--replica-of),
  * TMS_E_NOT_LEADER (--cluster, not leading), or 0 when it accepts them. */
-tms_err replica_refuses(server *d, char *why, size_t whylen);
+tms_err tms__replica_refuses(server *d, char *why, size_t whylen);
 /* daemon_checkpoint.c: the verifier of the --signing-key loaded at start (0), -1 without one. */
-int checkpoint_verifier(server *d, struct tms_note_verifier *out);
+int tms__checkpoint_verifier(server *d, struct tms_note_verifier *out);
 /* daemon_cluster.c (--cluster; each is a no-op or "yes" without it) */
-int cluster_start(server *d, char *why, size_t whylen);
+int tms__cluster_start(server *d, char *why, size_t whylen);
 /* 1 when submits are accepted now: no cluster, or leading with a valid lease. */
-int cluster_accepting(server *d);
+int tms__cluster_accepting(server *d);
 /* 1 when an answer held for the stream may say `accepted` now (the lease read on the clock now). */
-int cluster_may_ack(server *d);
+int tms__cluster_may_ack(server *d);
 /* The lease holder as last seen: 1 with its node, addr, http (never NULL; "" unknown), 0 when none is known. */
-int cluster_leader(server *d, const char **node, const char **addr, const char **http);
+int tms__cluster_leader(server *d, const char **node, const char **addr, const char **http);
 /* 1 (why: names the leader when known) when the cluster refuses submits now. */
-int cluster_refuses(server *d, char *why, size_t whylen);
+int tms__cluster_refuses(server *d, char *why, size_t whylen);
 /* Checkpoints may be signed up to this size: what the stream stored while leading, 0 otherwise, no limit
  * without a cluster. Any thread. */
-uint64_t cluster_sign_limit(server *d);
-const char *cluster_role(server *d);   /* NULL without a cluster */
-json_t *cluster_status(server *d);
-void cluster_close(server *d);   /* stopping: resign, close the handles */
-void cluster_halt(server *d);    /* the end: the lease's thread stops (after resigning) */
-void cluster_free(server *d);
+uint64_t tms__cluster_sign_limit(server *d);
+const char *tms__cluster_role(server *d);   /* NULL without a cluster */
+json_t *tms__cluster_status(server *d);
+void tms__cluster_close(server *d);   /* stopping: resign, close the handles */
+void tms__cluster_halt(server *d);    /* the end: the lease's thread stops (after resigning) */
+void tms__cluster_free(server *d);
 /* daemon_group.c */
-void group_maybe_start(server *d);
-/* daemon_metrics.c: the Prometheus text of GET /metrics; metrics_line appends one formatted piece
+void tms__group_maybe_start(server *d);
+/* The log and the projection reached a new seq (a group, a replica's batch): tell every subscriber. */
+void tms__seq_advanced(server *d);
+/* daemon_metrics.c: the Prometheus text of GET /metrics; tms__metrics_line appends one formatted piece
  * (at most 255 bytes) of it. */
-void render_metrics(server *d, msgpack_sbuffer *sb);
-void metrics_line(msgpack_sbuffer *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-void snapshot_free(server *d);
+void tms__render_metrics(server *d, msgpack_sbuffer *sb);
+void tms__metrics_line(msgpack_sbuffer *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void tms__snapshot_free(server *d);
 /* The seq the projection readers see has applied (meta), 0 if unreadable. */
-uint64_t projection_seq(server *d);
-/* The loop thread's read transaction: a fresh snapshot in d->rtx until snapshot_end. */
-tms_err snapshot_begin(server *d);
-void snapshot_end(server *d);
+uint64_t tms__projection_seq(server *d);
+/* The loop thread's read transaction: a fresh snapshot in d->rtx until tms__snapshot_end. */
+tms_err tms__snapshot_begin(server *d);
+void tms__snapshot_end(server *d);
 /* daemon_fresh.c */
-void fresh_init(server *d);
-int fresh_gate(conn *c, const msgpack_object *m, const msgpack_object *req, const uint8_t *payload, size_t len);
+void tms__fresh_init(server *d);
+int tms__fresh_gate(conn *c, const msgpack_object *m, const msgpack_object *req, const uint8_t *payload, size_t len);
 /* Answer the waiters whose seq was reached or whose wait is over (all when stopping). */
-void fresh_wake(server *d);
-void fresh_close(server *d);
+void tms__fresh_wake(server *d);
+void tms__fresh_close(server *d);
 /* daemon_watch.c */
-void watch_init(server *d);
-int op_watch(conn *c, const msgpack_object *m, const msgpack_object *req);
+void tms__watch_init(server *d);
+int tms__op_watch(conn *c, const msgpack_object *m, const msgpack_object *req);
 /* Where a watcher's lines go: a socket connection's frames, or an HTTP stream. */
 typedef struct watch_sink {
     int (*room)(void *sink);   /* 1 while it takes more (its unsent bytes under a bound) */
@@ -284,104 +289,104 @@ typedef struct watch_sink {
 } watch_sink;
 /* Watch from seq next (to until, 0: forever; tenant "" = every tenant) into
  * sink. 0, or -1 when out of memory (nothing was called). */
-int watch_start(server *d, uint64_t next, uint64_t until, const char *tenant, const watch_sink *ops, void *sink);
+int tms__watch_start(server *d, uint64_t next, uint64_t until, const char *tenant, const watch_sink *ops, void *sink);
 /* Send every watcher what the projection has applied (after a group, on a tick); when stopping, end them. */
-void watch_pump(server *d);
+void tms__watch_pump(server *d);
 /* After a reload: end (E_DENIED) every watch whose session's principal may no longer watch what it watches. */
-void watch_recheck(server *d);
-void watch_close(server *d);
+void tms__watch_recheck(server *d);
+void tms__watch_close(server *d);
 /* daemon_http.c */
-int http_start(server *d, char *why, size_t whylen);
+int tms__http_start(server *d, char *why, size_t whylen);
 /* Answer the HTTP lookups waiting for a seq this group reached (or whose wait is over). */
-void http_wake(server *d);
-void http_close(server *d);
+void tms__http_wake(server *d);
+void tms__http_close(server *d);
 /* An HTTP submit's group is done (err: the group failed, why says how):
  * answer it and free j. */
-void http_submitted(server *d, job *j, tms_err err, const char *why);
-void http_free(server *d);
+void tms__http_submitted(server *d, job *j, tms_err err, const char *why);
+void tms__http_free(server *d);
 /* Open HTTP connections of both listeners (0 without --http/--metrics). */
-unsigned http_connections(const server *d);
+unsigned tms__http_connections(const server *d);
 /* tmsd could not start: dispose h2o before the loop's handles are all closed. */
-void http_abandon(server *d);
+void tms__http_abandon(server *d);
 /* daemon_http_meta.c: tmsd_http_requests_total{route,code} (nothing without --http/--metrics). */
-void http_render_metrics(server *d, msgpack_sbuffer *sb);
+void tms__http_render_metrics(server *d, msgpack_sbuffer *sb);
 /* daemon.c: listen on HOST:PORT with cb (0, or -1 after a message on stderr). */
-int daemon_listen_tcp(server *d, uv_tcp_t *srv, const char *addr, uv_connection_cb cb);
+int tms__daemon_listen_tcp(server *d, uv_tcp_t *srv, const char *addr, uv_connection_cb cb);
 /* daemon_replica.c */
-int replica_start(server *d, char *why, size_t whylen);
+int tms__replica_start(server *d, char *why, size_t whylen);
 /* Hand queued frames to the worker when it is free. */
-void replica_maybe_start(server *d);
-int replica_busy(const server *d);
-int replica_stopped(server *d);
+void tms__replica_maybe_start(server *d);
+int tms__replica_busy(const server *d);
+int tms__replica_stopped(server *d);
 /* Records the stream is known to hold that the projection has not applied (0 without --replica-of): the
  * lag GET /readyz compares with --ready-max-lag. */
-uint64_t replica_behind(server *d);
+uint64_t tms__replica_behind(server *d);
 /* --cluster, catching up with the lease: records up to until that no checkpoint covers (a leader that
  * died mid-batch) may be applied (chain, checksums, replay still checked), said in the log. */
-void replica_adopt_tail(server *d, uint64_t until);
+void tms__replica_adopt_tail(server *d, uint64_t until);
 /* --cluster: stop following (the thread and its connection; the status stays readable). */
-void replica_halt(server *d);
+void tms__replica_halt(server *d);
 /* --cluster: follow again from the log's last seq + 1 (after leading): 0, or -1 (why). */
-int replica_resume(server *d, char *why, size_t whylen);
+int tms__replica_resume(server *d, char *why, size_t whylen);
 /* Nothing taken from the follower waits to be applied, nothing queued (the follower's received = applied). */
-int replica_idle(server *d);
+int tms__replica_idle(server *d);
 /* 1 with keep when the follower found this log holding records the stream does not (follow.h). */
-int replica_diverged(server *d, uint64_t *keep);
+int tms__replica_diverged(server *d, uint64_t *keep);
 /* status: the "replica" object */
-json_t *replica_status(server *d);
+json_t *tms__replica_status(server *d);
 /* --leader-key: 1 with the seq up to which the replica holds a verified checkpoint and the key's name; 0 without. */
-int replica_verified(server *d, uint64_t *seq, const char **key);
+int tms__replica_verified(server *d, uint64_t *seq, const char **key);
 /* The --nats-* options, for the publisher and the follower. */
-tms_nats_options daemon_nats_options(const tms_daemon_options *o);
+tms_nats_options tms__daemon_nats_options(const tms_daemon_options *o);
 /* daemon_status.c: what tmsd says about itself (status op, GET /v1/status); NULL when out of memory. */
-json_t *status_json(server *d);
+json_t *tms__status_json(server *d);
 /* Stopping: the follower stops, its wake-up handle closes. */
-void replica_close(server *d);
-void replica_free(server *d);
+void tms__replica_close(server *d);
+void tms__replica_free(server *d);
 
 /* daemon_http_limits.c: a TCP peer as a key for per-peer shares: an IPv4 address (IPv4-mapped too) in 4
  * bytes, or an IPv6 /64 in 8; 0 when it cannot be told. */
-size_t daemon_peer_key(const uv_tcp_t *t, uint8_t key[8]);
+size_t tms__daemon_peer_key(const uv_tcp_t *t, uint8_t key[8]);
 
 /* daemon_group.c: answer every job of a list (their verdicts filled in), or each with err; frees them. */
-void group_answer(server *d, job *jobs, tms_err err, const char *why);
+void tms__group_answer(server *d, job *jobs, tms_err err, const char *why);
 /* daemon_stream_ack.c: --ack-after stream. start: 0 or -1 (why). hold: a durable group's jobs, answered once
  * the stream has stored the log up to seq, or with E_NOT_STORED when it refuses or does not within the
  * timeout. busy: groups are held (a shutdown waits for them). close: at shutdown, once none is held. status:
  * {held, timeout_ms}. */
-int stream_ack_start(server *d, char *why, size_t whylen);
-void stream_hold(server *d, job *jobs, uint64_t seq);
+int tms__stream_ack_start(server *d, char *why, size_t whylen);
+void tms__stream_hold(server *d, job *jobs, uint64_t seq);
 /* The publisher's acknowledgement callback (any thread): wakes the loop to answer held groups. */
-void stream_ack_wake(void *ctx);
+void tms__stream_ack_wake(void *ctx);
 /* Answer what can be answered now (--cluster: a deposed leader's held answers, E_NOT_LEADER). */
-void settle_stream_acks(server *d);
-int stream_ack_busy(const server *d);
-void stream_ack_close(server *d);
-void stream_ack_free(server *d);
-json_t *stream_ack_status(server *d);
+void tms__settle_stream_acks(server *d);
+int tms__stream_ack_busy(const server *d);
+void tms__stream_ack_close(server *d);
+void tms__stream_ack_free(server *d);
+json_t *tms__stream_ack_status(server *d);
 
 /* daemon_snapshots.c: running snapshots. start (after the engine, on the loop): 0, or -1 with why; close stops
  * the timer (shutdown); free after the loop. between_groups: called whenever no group is in flight; forks
  * the snapshot's writer when one is due. status: {seq, written, failed, running, fork_us_max, error}, NULL
  * when off. */
-int snapshots_start(server *d, char *why, size_t whylen);
-void snapshots_between_groups(server *d);
-void snapshots_close(server *d);
-void snapshots_free(server *d);
-json_t *snapshots_status(server *d);
+int tms__snapshots_start(server *d, char *why, size_t whylen);
+void tms__snapshots_between_groups(server *d);
+void tms__snapshots_close(server *d);
+void tms__snapshots_free(server *d);
+json_t *tms__snapshots_status(server *d);
 
 /* daemon_checkpoint.c: --signing-key. Start (after the engine, on the loop): -1 with why. close stops the
  * timer (shutdown); free signs the last checkpoint (when records were added) and frees. now signs one at
  * once (op checkpoint; on the loop thread: it waits for the disk) and gives the latest (*note malloc'd);
  * latest is a copy of the latest stored note (NULL when none or no key); last_size its size and count the
  * checkpoints signed since start. */
-int checkpoint_start(server *d, char *why, size_t whylen);
-void checkpoint_close(server *d);
-void checkpoint_free(server *d);
-int checkpoint_now(server *d, char **note, char *why, size_t whylen);
-char *checkpoint_latest(server *d);
-uint64_t checkpoint_last_size(server *d, uint64_t *count);
+int tms__checkpoint_start(server *d, char *why, size_t whylen);
+void tms__checkpoint_close(server *d);
+void tms__checkpoint_free(server *d);
+int tms__checkpoint_now(server *d, char **note, char *why, size_t whylen);
+char *tms__checkpoint_latest(server *d);
+uint64_t tms__checkpoint_last_size(server *d, uint64_t *count);
 /* {"size","signed","key","error"} for status (error: why signing is refused, else null); NULL without a key. */
-json_t *checkpoint_status(server *d);
+json_t *tms__checkpoint_status(server *d);
 
 #endif

@@ -12,7 +12,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-void metrics_line(msgpack_sbuffer *sb, const char *fmt, ...)
+void tms__metrics_line(msgpack_sbuffer *sb, const char *fmt, ...)
 {
     char line[256];
     va_list ap;
@@ -29,16 +29,16 @@ static void histogram(msgpack_sbuffer *sb, const char *name, const char *help, c
                       int shift, double scale)
 {
     uint64_t cum = 0;
-    metrics_line(sb, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
+    tms__metrics_line(sb, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
     for (int i = 0; i < HIST_BUCKETS; i++) {
         cum += h[i];
         if (i == HIST_BUCKETS - 1)
-            metrics_line(sb, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+            tms__metrics_line(sb, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
         else
-            metrics_line(sb, "%s_bucket{le=\"%g\"} %llu\n", name, (double)(UINT64_C(1) << (i + shift)) * scale,
+            tms__metrics_line(sb, "%s_bucket{le=\"%g\"} %llu\n", name, (double)(UINT64_C(1) << (i + shift)) * scale,
                          (unsigned long long)cum);
     }
-    metrics_line(sb, "%s_sum %.9g\n%s_count %llu\n", name, (double)sum * scale, name, (unsigned long long)cum);
+    tms__metrics_line(sb, "%s_sum %.9g\n%s_count %llu\n", name, (double)sum * scale, name, (unsigned long long)cum);
 }
 
 /* What an SRE graphs beside the counters, read from the status object
@@ -54,32 +54,32 @@ static void render_state_metrics(server *d, msgpack_sbuffer *sb)
         {"free_bytes", "tmsd_disk_free_bytes", "bytes free for tmsd on the data directory's file system"},
         {"http_connections", "tmsd_http_connections", "open HTTP connections (both listeners)"},
     };
-    json_t *st = status_json(d), *disk = json_object_get(st, "disk");
+    json_t *st = tms__status_json(d), *disk = json_object_get(st, "disk");
     if (!st)
         return;
-    metrics_line(sb, "# HELP tmsd_build_info the running tmsd\n# TYPE tmsd_build_info gauge\n"
+    tms__metrics_line(sb, "# HELP tmsd_build_info the running tmsd\n# TYPE tmsd_build_info gauge\n"
                      "tmsd_build_info{version=\"%s\",role=\"%s\"} 1\n",
                  json_string_value(json_object_get(st, "version")), json_string_value(json_object_get(st, "role")));
     for (size_t i = 0; i < sizeof gauges / sizeof gauges[0]; i++) {
         json_t *v = json_object_get(st, gauges[i].key) ? json_object_get(st, gauges[i].key)
                                                        : json_object_get(disk, gauges[i].key);
-        metrics_line(sb, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", gauges[i].name, gauges[i].help, gauges[i].name,
+        tms__metrics_line(sb, "# HELP %s %s\n# TYPE %s gauge\n%s %lld\n", gauges[i].name, gauges[i].help, gauges[i].name,
                      gauges[i].name, (long long)json_integer_value(v));
     }
     json_t *vs = json_object_get(st, "verified_seq");
     if (vs)   /* --leader-key: how far the leader's signed checkpoints cover this replica */
-        metrics_line(sb, "# HELP tmsd_replica_verified_seq the seq up to which a checkpoint signed by the leader's "
+        tms__metrics_line(sb, "# HELP tmsd_replica_verified_seq the seq up to which a checkpoint signed by the leader's "
                          "key covers this replica\n# TYPE tmsd_replica_verified_seq gauge\n"
                          "tmsd_replica_verified_seq %lld\n",
                      (long long)json_integer_value(vs));
     json_t *cp = json_object_get(st, "checkpoint");
     if (cp)   /* --signing-key: an SRE alerts when this stops following tmsd_last_seq */
-        metrics_line(sb, "# HELP tmsd_checkpoint_size the tree size of the latest signed checkpoint\n"
+        tms__metrics_line(sb, "# HELP tmsd_checkpoint_size the tree size of the latest signed checkpoint\n"
                          "# TYPE tmsd_checkpoint_size gauge\ntmsd_checkpoint_size %lld\n",
                      (long long)json_integer_value(json_object_get(cp, "size")));
     json_t *sn = json_object_get(st, "snapshots");
     if (sn)   /* how far back a restart's fold starts: alert when it stops following tmsd_last_seq */
-        metrics_line(sb, "# HELP tmsd_snapshot_seq the seq of the newest snapshot tmsd wrote\n"
+        tms__metrics_line(sb, "# HELP tmsd_snapshot_seq the seq of the newest snapshot tmsd wrote\n"
                          "# TYPE tmsd_snapshot_seq gauge\ntmsd_snapshot_seq %lld\n",
                      (long long)json_integer_value(json_object_get(sn, "seq")));
     json_decref(st);
@@ -132,29 +132,29 @@ static void render_process_metrics(msgpack_sbuffer *sb)
     if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %llu %llu %*d %*d %*d %*d %*d %*d "
     "%llu %llu %lld", &utime, &stime, &start, &vsize, &rss) != 5)
         return;   /* no /proc: no process_* metrics */
-    metrics_line(sb, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
+    tms__metrics_line(sb, "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n"
                      "# TYPE process_cpu_seconds_total counter\nprocess_cpu_seconds_total %.2f\n",
                  (double)(utime + stime) / tck);
-    metrics_line(sb, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
+    tms__metrics_line(sb, "# HELP process_resident_memory_bytes Resident memory size in bytes.\n"
                      "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes %lld\n",
                  rss * (long long)sysconf(_SC_PAGESIZE));
-    metrics_line(sb, "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
+    tms__metrics_line(sb, "# HELP process_virtual_memory_bytes Virtual memory size in bytes.\n"
                      "# TYPE process_virtual_memory_bytes gauge\nprocess_virtual_memory_bytes %llu\n", vsize);
-    metrics_line(sb, "# HELP process_open_fds Number of open file descriptors.\n"
+    tms__metrics_line(sb, "# HELP process_open_fds Number of open file descriptors.\n"
                      "# TYPE process_open_fds gauge\nprocess_open_fds %ld\n", open_fds());
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
         char max[32] = "+Inf";
         if (rl.rlim_cur != RLIM_INFINITY)
             snprintf(max, sizeof max, "%llu", (unsigned long long)rl.rlim_cur);
-        metrics_line(sb, "# HELP process_max_fds Maximum number of open file descriptors.\n"
+        tms__metrics_line(sb, "# HELP process_max_fds Maximum number of open file descriptors.\n"
                          "# TYPE process_max_fds gauge\nprocess_max_fds %s\n", max);
     }
-    metrics_line(sb, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
+    tms__metrics_line(sb, "# HELP process_start_time_seconds Start time of the process since unix epoch in seconds.\n"
                      "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.2f\n",
                  (double)boot_time() + (double)start / tck);
 }
 
-void render_metrics(server *d, msgpack_sbuffer *sb)
+void tms__render_metrics(server *d, msgpack_sbuffer *sb)
 {
     const struct { const char *name, *help; uint64_t v; } cs[] = {
         {"tmsd_connections_total", "connections accepted", d->ctr.connections_total},
@@ -166,31 +166,31 @@ void render_metrics(server *d, msgpack_sbuffer *sb)
         {"tmsd_group_commands_total", "commands in group commits", d->ctr.group_cmds},
     };
     for (size_t i = 0; i < sizeof cs / sizeof cs[0]; i++)
-        metrics_line(sb, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", cs[i].name, cs[i].help, cs[i].name, cs[i].name,
+        tms__metrics_line(sb, "# HELP %s %s\n# TYPE %s counter\n%s %llu\n", cs[i].name, cs[i].help, cs[i].name, cs[i].name,
                      (unsigned long long)cs[i].v);
     /* not "tmsd_connections": the family of tmsd_connections_total has that name (OpenMetrics, the parsers) */
-    metrics_line(sb, "# HELP tmsd_socket_connections open socket connections (Unix and TCP)\n"
+    tms__metrics_line(sb, "# HELP tmsd_socket_connections open socket connections (Unix and TCP)\n"
                      "# TYPE tmsd_socket_connections gauge\ntmsd_socket_connections %u\n", d->nconns);
-    metrics_line(sb, "# HELP tmsd_read_only 1 while writes are refused (the projection cannot be written)\n"
+    tms__metrics_line(sb, "# HELP tmsd_read_only 1 while writes are refused (the projection cannot be written)\n"
                      "# TYPE tmsd_read_only gauge\ntmsd_read_only %d\n", d->read_only[0] != 0);
     if (d->publisher) {
         tms_publish_status ps;
         tms_publisher_status(d->publisher, &ps);
-        metrics_line(sb, "# HELP tmsd_published_seq the stream holds the log up to this seq\n"
+        tms__metrics_line(sb, "# HELP tmsd_published_seq the stream holds the log up to this seq\n"
                          "# TYPE tmsd_published_seq gauge\ntmsd_published_seq %llu\n",
                      (unsigned long long)ps.published);
-        metrics_line(sb, "# HELP tmsd_publish_behind durable records not yet in the stream\n"
+        tms__metrics_line(sb, "# HELP tmsd_publish_behind durable records not yet in the stream\n"
                          "# TYPE tmsd_publish_behind gauge\ntmsd_publish_behind %llu\n",
                      (unsigned long long)(ps.durable - ps.published));
-        metrics_line(sb, "# HELP tmsd_publish_stopped 1 when the stream disagrees with the log (publishing stopped)\n"
+        tms__metrics_line(sb, "# HELP tmsd_publish_stopped 1 when the stream disagrees with the log (publishing stopped)\n"
                          "# TYPE tmsd_publish_stopped gauge\ntmsd_publish_stopped %d\n", ps.stopped);
     }
     if (d->replica) {
-        metrics_line(sb, "# HELP tmsd_replica_stopped 1 when replication stopped (a record did not check or chain)\n"
-                         "# TYPE tmsd_replica_stopped gauge\ntmsd_replica_stopped %d\n", replica_stopped(d));
-        metrics_line(sb, "# HELP tmsd_replica_behind records the stream holds that this replica has not applied\n"
+        tms__metrics_line(sb, "# HELP tmsd_replica_stopped 1 when replication stopped (a record did not check or chain)\n"
+                         "# TYPE tmsd_replica_stopped gauge\ntmsd_replica_stopped %d\n", tms__replica_stopped(d));
+        tms__metrics_line(sb, "# HELP tmsd_replica_behind records the stream holds that this replica has not applied\n"
                          "# TYPE tmsd_replica_behind gauge\ntmsd_replica_behind %llu\n",
-                     (unsigned long long)replica_behind(d));
+                     (unsigned long long)tms__replica_behind(d));
     }
     histogram(sb, "tmsd_lookup_seconds", "time to answer a lookup (a socket frame; an HTTP check, show or visible)",
               d->ctr.lookup_ns_hist, d->ctr.lookup_ns_sum, 10, 1e-9);
@@ -198,6 +198,6 @@ void render_metrics(server *d, msgpack_sbuffer *sb)
               d->ctr.commit_ns_hist, d->ctr.commit_ns_sum, 10, 1e-9);
     histogram(sb, "tmsd_group_size", "commands per group commit", d->ctr.group_size_hist, d->ctr.group_size_sum, 0, 1);
     render_state_metrics(d, sb);
-    http_render_metrics(d, sb);
+    tms__http_render_metrics(d, sb);
     render_process_metrics(sb);
 }

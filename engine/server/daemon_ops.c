@@ -23,13 +23,13 @@ static void pack_req(msgpack_packer *pk, const msgpack_object *req)
         msgpack_pack_nil(pk);
 }
 
-void reply_error(conn *c, const msgpack_object *req, tms_err err, const char *message)
+void tms__reply_error(conn *c, const msgpack_object *req, tms_err err, const char *message)
 {
     server *d = c->d;
     msgpack_packer pk;
     const char *node = "", *addr = "", *web = "";
     /* E_NOT_LEADER names the leader when one is known, for clients to follow (docs/protocol.md) */
-    int leader = err == TMS_E_NOT_LEADER && cluster_leader(d, &node, &addr, &web) && strcmp(node, d->opt.node);
+    int leader = err == TMS_E_NOT_LEADER && tms__cluster_leader(d, &node, &addr, &web) && strcmp(node, d->opt.node);
     tms_frame_begin(&d->out);
     msgpack_packer_init(&pk, &d->out, msgpack_sbuffer_write);
     msgpack_pack_map(&pk, leader ? 5 : 3);
@@ -40,7 +40,7 @@ void reply_error(conn *c, const msgpack_object *req, tms_err err, const char *me
         tms_pack_kv_str(&pk, "leader", addr);
         tms_pack_kv_str(&pk, "leader_node", node);
     }
-    conn_send(c, &d->out);
+    tms__conn_send(c, &d->out);
 }
 
 /* Begin a reply map of n+1 entries (req first). */
@@ -55,7 +55,7 @@ static void reply_begin(server *d, msgpack_packer *pk, const msgpack_object *req
 /* The loop thread's read transaction: allocated once, renewed for each
  * lookup frame (a fresh snapshot), reset after it (no pages pinned, and no
  * active reader when the map has to grow between groups). */
-tms_err snapshot_begin(server *d)
+tms_err tms__snapshot_begin(server *d)
 {
     if (d->rtx) {
         if (tms_txn_renew(d->rtx) == TMS_OK)
@@ -66,12 +66,12 @@ tms_err snapshot_begin(server *d)
     return tms_txn_begin(d->store, 0, &d->rtx);
 }
 
-void snapshot_end(server *d)
+void tms__snapshot_end(server *d)
 {
     tms_txn_reset(d->rtx);   /* NULL: nothing to reset */
 }
 
-void snapshot_free(server *d)
+void tms__snapshot_free(server *d)
 {
     tms_txn_abort(d->rtx);
     d->rtx = NULL;
@@ -85,12 +85,12 @@ static uint64_t snapshot_seq(server *d)
     return tms_meta_get(d->rtx, &seq, head) == TMS_OK ? seq : 0;
 }
 
-uint64_t projection_seq(server *d)
+uint64_t tms__projection_seq(server *d)
 {
     uint64_t seq = 0;
-    if (snapshot_begin(d) == TMS_OK) {
+    if (tms__snapshot_begin(d) == TMS_OK) {
         seq = snapshot_seq(d);
-        snapshot_end(d);
+        tms__snapshot_end(d);
     }
     return seq;
 }
@@ -107,12 +107,12 @@ static int op_hello(conn *c, const msgpack_object *m, const msgpack_object *req)
     const msgpack_object *v = tms_map_get(m, "version"), *tok = tms_map_get(m, "token");
     msgpack_packer pk;
     if (!v || v->type != MSGPACK_OBJECT_POSITIVE_INTEGER || v->via.u64 != TMS_WIRE_VERSION) {
-        reply_error(c, req, TMS_E_PROTOCOL, "unsupported protocol version (this server speaks 1)");
+        tms__reply_error(c, req, TMS_E_PROTOCOL, "unsupported protocol version (this server speaks 1)");
         return -1;
     }
     if (tok && tok->type == MSGPACK_OBJECT_STR) {
         const principal *before = c->who;
-        auth_token(c, tok->via.str.ptr, tok->via.str.size);
+        tms__auth_token(c, tok->via.str.ptr, tok->via.str.size);
         if (c->who != before)
             c->rd.max = d->opt.max_frame;   /* it showed who it is: full-size frames */
     }
@@ -132,7 +132,7 @@ static int op_hello(conn *c, const msgpack_object *m, const msgpack_object *req)
         tms_pack_str(&pk, "submit");
     if (c->rights & (1 << TMS_RIGHT_ADMIN))
         tms_pack_str(&pk, "admin");
-    conn_send(c, &d->out);
+    tms__conn_send(c, &d->out);
     return 0;
 }
 
@@ -144,7 +144,7 @@ static int point_of(conn *c, const msgpack_object *m, const msgpack_object *req,
     memset(p, 0, sizeof *p);
     if ((s && s->type != MSGPACK_OBJECT_POSITIVE_INTEGER) ||
         (t && t->type != MSGPACK_OBJECT_POSITIVE_INTEGER && t->type != MSGPACK_OBJECT_NEGATIVE_INTEGER) || (s && t)) {
-        reply_error(c, req, TMS_E_PROTOCOL, "at_seq is an unsigned integer, at_time an integer (ns); not both");
+        tms__reply_error(c, req, TMS_E_PROTOCOL, "at_seq is an unsigned integer, at_time an integer (ns); not both");
         return -1;
     }
     if (s) {
@@ -165,14 +165,14 @@ static int snapshot_at(conn *c, const msgpack_object *req, const tms_point *p, i
 {
     server *d = c->d;
     char why[200];
-    if (snapshot_begin(d) != TMS_OK) {
-        reply_error(c, req, TMS_E_STORE, "cannot read the projection");
+    if (tms__snapshot_begin(d) != TMS_OK) {
+        tms__reply_error(c, req, TMS_E_STORE, "cannot read the projection");
         return -1;
     }
     tms_err err = tms_query_point(d->rtx, p, index, at, seq, why, sizeof why);
     if (err) {
-        snapshot_end(d);
-        reply_error(c, req, err, why[0] ? why : "cannot read the projection");
+        tms__snapshot_end(d);
+        tms__reply_error(c, req, err, why[0] ? why : "cannot read the projection");
         return -1;
     }
     return 0;
@@ -212,11 +212,11 @@ static int check_entries(conn *c, const msgpack_object *q, const msgpack_object 
     for (uint32_t i = 0; i < q->via.array.size; i++) {
         if (tms_checkq_msgpack(&q->via.array.ptr[i], &cq, why, sizeof why) != TMS_OK) {
             snprintf(msg, sizeof msg, "q[%u]: %s", (unsigned)i, why);
-            reply_error(c, req, TMS_E_PROTOCOL, msg);
+            tms__reply_error(c, req, TMS_E_PROTOCOL, msg);
             return -1;
         }
-        if (!c->who->all_tenants && !auth_tenant_ok(c, cq.tenant)) {
-            reply_error(c, req, TMS_E_DENIED, "this principal may not read that tenant");
+        if (!c->who->all_tenants && !tms__auth_tenant_ok(c, cq.tenant)) {
+            tms__reply_error(c, req, TMS_E_DENIED, "this principal may not read that tenant");
             return -1;
         }
     }
@@ -234,7 +234,7 @@ static int op_check(conn *c, const msgpack_object *m, const msgpack_object *req)
     tms_checkq cq;
     if (!q || q->type != MSGPACK_OBJECT_ARRAY || q->via.array.size > CHECK_BATCH_MAX ||
         (ex && ex->type != MSGPACK_OBJECT_BOOLEAN)) {
-        reply_error(c, req, TMS_E_PROTOCOL, "check needs q: an array of [tenant, kind, id, name] (explain: a boolean)");
+        tms__reply_error(c, req, TMS_E_PROTOCOL, "check needs q: an array of [tenant, kind, id, name] (explain: a boolean)");
         return 0;
     }
     int explain = ex && ex->via.boolean;
@@ -254,9 +254,9 @@ static int op_check(conn *c, const msgpack_object *m, const msgpack_object *req)
         else
             msgpack_pack_false(&pk);   /* fail closed, also on a store error */
     }
-    snapshot_end(d);
+    tms__snapshot_end(d);
     d->ctr.checks += q->via.array.size;
-    conn_send(c, &d->out);
+    tms__conn_send(c, &d->out);
     return 0;
 }
 
@@ -270,11 +270,11 @@ static int op_query(conn *c, const msgpack_object *m, const msgpack_object *req,
     const char *kind = show ? tms_map_str(m, "kind", k, sizeof k) : "manager";
     const char *who = tms_map_str(m, show ? "id" : "manager", id, sizeof id);
     if (!tenant || !kind || !who) {
-        reply_error(c, req, TMS_E_PROTOCOL, show ? "show needs tenant, kind, id" : "visible needs tenant, manager");
+        tms__reply_error(c, req, TMS_E_PROTOCOL, show ? "show needs tenant, kind, id" : "visible needs tenant, manager");
         return 0;
     }
-    if (!auth_tenant_ok(c, tenant)) {
-        reply_error(c, req, TMS_E_DENIED, "this principal may not read that tenant");
+    if (!tms__auth_tenant_ok(c, tenant)) {
+        tms__reply_error(c, req, TMS_E_DENIED, "this principal may not read that tenant");
         return 0;
     }
     tms_point p;
@@ -283,10 +283,10 @@ static int op_query(conn *c, const msgpack_object *m, const msgpack_object *req,
         return 0;
     int rc = show ? tms_query_show(d->rtx, at, tenant, kind, who, &out)
                   : tms_query_visible(d->rtx, at, tenant, who, &out);
-    snapshot_end(d);
+    tms__snapshot_end(d);
     if (rc == 2) {
         json_decref(out);
-        reply_error(c, req, TMS_E_STORE, "cannot read the projection");
+        tms__reply_error(c, req, TMS_E_STORE, "cannot read the projection");
         return 0;
     }
     char *text = rc == 0 ? json_dumps(out, JSON_COMPACT) : NULL;
@@ -300,7 +300,7 @@ static int op_query(conn *c, const msgpack_object *m, const msgpack_object *req,
     tms_pack_str(&pk, "json");
     tms_pack_str(&pk, text ? text : "null");
     free(text);
-    conn_send(c, &d->out);
+    tms__conn_send(c, &d->out);
     return 0;
 }
 
@@ -332,18 +332,18 @@ static void pack_json(msgpack_packer *pk, const json_t *v)
     }
 }
 
-/* status: the fields of status_json as the reply map, and the same as JSON
+/* status: the fields of tms__status_json as the reply map, and the same as JSON
  * text in "json" (what tmsctl status prints). */
 static int op_status(conn *c, const msgpack_object *req)
 {
     server *d = c->d;
     msgpack_packer pk;
     const char *k;
-    json_t *x, *st = status_json(d);
+    json_t *x, *st = tms__status_json(d);
     char *text = st ? json_dumps(st, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     if (!text) {
         json_decref(st);
-        reply_error(c, req, TMS_E_NOMEM, NULL);
+        tms__reply_error(c, req, TMS_E_NOMEM, NULL);
         return 0;
     }
     reply_begin(d, &pk, req, json_object_size(st) + 1);
@@ -354,7 +354,7 @@ static int op_status(conn *c, const msgpack_object *req)
     tms_pack_kv_str(&pk, "json", text);
     free(text);
     json_decref(st);
-    conn_send(c, &d->out);
+    tms__conn_send(c, &d->out);
     return 0;
 }
 
@@ -364,18 +364,18 @@ static int op_checkpoint(conn *c, const msgpack_object *req)
     server *d = c->d;
     msgpack_packer pk;
     char why[300], *note = NULL;
-    if (checkpoint_now(d, &note, why, sizeof why) != 0) {
-        reply_error(c, req, d->ckpt ? TMS_E_IO : TMS_E_INVAL, why);
+    if (tms__checkpoint_now(d, &note, why, sizeof why) != 0) {
+        tms__reply_error(c, req, d->ckpt ? TMS_E_IO : TMS_E_INVAL, why);
         return 0;
     }
     reply_begin(d, &pk, req, 1);
     tms_pack_kv_str(&pk, "note", note);
     free(note);
-    conn_send(c, &d->out);
+    tms__conn_send(c, &d->out);
     return 0;
 }
 
-void job_free(job *j)
+void tms__job_free(job *j)
 {
     for (size_t i = 0; i < j->n; i++)
         tms_cmd_free(&j->cmds[i]);
@@ -394,20 +394,20 @@ static int may_submit(const principal *who, const tms_cmd *cmd, char *why, size_
         snprintf(why, whylen, "principal %s lacks the admin right, needed for commands by actor system", who->name);
         return 0;
     }
-    if (!auth_principal_tenant_ok(who, tenant)) {
+    if (!tms__auth_principal_tenant_ok(who, tenant)) {
         snprintf(why, whylen, "principal %s may not submit for tenant %.64s", who->name, tenant);
         return 0;
     }
     return 1;
 }
 
-job *job_new(const principal *who, const char *peer, size_t n)
+job *tms__job_new(const principal *who, const char *peer, size_t n)
 {
     job *j = calloc(1, sizeof *j);
     if (!j || !(j->cmds = calloc(n ? n : 1, sizeof *j->cmds)) || !(j->subs = calloc(n ? n : 1, sizeof *j->subs)) ||
         !(j->why = calloc(n ? n : 1, sizeof *j->why))) {
         if (j)
-            job_free(j);
+            tms__job_free(j);
         return NULL;
     }
     j->who = who;
@@ -416,7 +416,7 @@ job *job_new(const principal *who, const char *peer, size_t n)
     return j;
 }
 
-tms_err job_parse(job *j, size_t i, const char *text, size_t len, const msgpack_object *o)
+tms_err tms__job_parse(job *j, size_t i, const char *text, size_t len, const msgpack_object *o)
 {
     tms_err err = text ? tms_cmd_from_json(&j->cmds[i], text, len, j->why[i], TMS_MESSAGE_MAX)
                        : tms_cmd_from_msgpack(&j->cmds[i], o, j->why[i], TMS_MESSAGE_MAX);
@@ -434,7 +434,7 @@ tms_err job_parse(job *j, size_t i, const char *text, size_t len, const msgpack_
     return err == TMS_INVALID_COMMAND ? TMS_OK : err;   /* else a server fault, not a malformed command */
 }
 
-const char *job_refusal(const job *j, size_t i, const char **message)
+const char *tms__job_refusal(const job *j, size_t i, const char **message)
 {
     const tms_submission *s = &j->subs[i];
     if (s->cmd && s->verdict.code == TMS_OK)
@@ -443,17 +443,17 @@ const char *job_refusal(const job *j, size_t i, const char **message)
     return s->cmd || s->verdict.code ? tms_err_name(s->verdict.code) : "INVALID_COMMAND";
 }
 
-void job_queue(server *d, job *j)
+void tms__job_queue(server *d, job *j)
 {
     *d->pending_tail = j;
     d->pending_tail = &j->next;
     d->ctr.submits += j->n;
-    group_maybe_start(d);
+    tms__group_maybe_start(d);
 }
 
-tms_err replica_refuses(server *d, char *why, size_t whylen)
+tms_err tms__replica_refuses(server *d, char *why, size_t whylen)
 {
-    if (cluster_refuses(d, why, whylen))
+    if (tms__cluster_refuses(d, why, whylen))
         return TMS_E_NOT_LEADER;
     if (!d->opt.replica_of)
         return TMS_OK;
@@ -461,60 +461,111 @@ tms_err replica_refuses(server *d, char *why, size_t whylen)
     return TMS_E_REPLICA;
 }
 
+static void pack_result(msgpack_packer *pk, const job *j, size_t i)
+{
+    const char *message, *code = tms__job_refusal(j, i, &message);
+    msgpack_pack_map(pk, code ? 4 : 2);
+    tms_pack_str(pk, "seq");
+    if (j->subs[i].cmd)
+        msgpack_pack_uint64(pk, j->subs[i].seq);
+    else
+        msgpack_pack_nil(pk);
+    tms_pack_kv_str(pk, "verdict", code ? "rejected" : "accepted");
+    if (!code)
+        return;
+    tms_pack_kv_str(pk, "error", code);
+    tms_pack_kv_str(pk, "message", message);
+}
+
+static void reply_job(server *d, job *j)
+{
+    msgpack_packer pk;
+    if (j->c->closing)
+        return;   /* the client went away: its commands are durable all the same */
+    tms_frame_begin(&d->out);
+    msgpack_packer_init(&pk, &d->out, msgpack_sbuffer_write);
+    msgpack_pack_map(&pk, 2);
+    tms_pack_str(&pk, "req");
+    msgpack_pack_uint64(&pk, j->req);
+    tms_pack_str(&pk, "results");
+    msgpack_pack_array(&pk, j->n);
+    for (size_t i = 0; i < j->n; i++)
+        pack_result(&pk, j, i);
+    tms__conn_send(j->c, &d->out);   /* too big for a frame: answered E_TOOBIG there */
+}
+
+/* A socket job's answer (job.done): the verdicts, or the error, then the
+ * connection's accounting; a client gone away gets nothing (its commands
+ * are durable all the same). */
+static void socket_submitted(server *d, job *j, tms_err err, const char *why)
+{
+    if (err) {
+        msgpack_object req = {MSGPACK_OBJECT_POSITIVE_INTEGER, {.u64 = j->req}};
+        if (!j->c->closing)
+            tms__reply_error(j->c, &req, err, why);
+    } else {
+        reply_job(d, j);
+    }
+    tms__conn_job_done(j->c);
+    tms__conn_release(j->c);
+    tms__job_free(j);
+}
+
 static int op_submit(conn *c, const msgpack_object *m, const msgpack_object *req)
 {
     server *d = c->d;
     const msgpack_object *cmds = tms_map_get(m, "cmds");
     if (!cmds || cmds->type != MSGPACK_OBJECT_ARRAY || cmds->via.array.size > SUBMIT_BATCH_MAX) {
-        reply_error(c, req, TMS_E_PROTOCOL, "submit needs cmds: an array of commands (maps or JSON texts)");
+        tms__reply_error(c, req, TMS_E_PROTOCOL, "submit needs cmds: an array of commands (maps or JSON texts)");
         return 0;
     }
     if (d->stopping) {
-        reply_error(c, req, TMS_E_BUSY, "shutting down");
+        tms__reply_error(c, req, TMS_E_BUSY, "shutting down");
         return 0;
     }
     char msg[700];
-    tms_err refused = replica_refuses(d, msg, sizeof msg);
+    tms_err refused = tms__replica_refuses(d, msg, sizeof msg);
     if (refused) {
-        reply_error(c, req, refused, msg);
+        tms__reply_error(c, req, refused, msg);
         return 0;
     }
     size_t n = cmds->via.array.size;
-    job *j = job_new(c->who, c->peer, n);
+    job *j = tms__job_new(c->who, c->peer, n);
     for (size_t i = 0; j && i < n; i++) {
         const msgpack_object *o = &cmds->via.array.ptr[i];
         int text = o->type == MSGPACK_OBJECT_STR;
-        if (job_parse(j, i, text ? o->via.str.ptr : NULL, text ? o->via.str.size : 0, o)) {
-            job_free(j);
+        if (tms__job_parse(j, i, text ? o->via.str.ptr : NULL, text ? o->via.str.size : 0, o)) {
+            tms__job_free(j);
             j = NULL;
         }
     }
     if (!j) {
-        reply_error(c, req, TMS_E_NOMEM, NULL);
+        tms__reply_error(c, req, TMS_E_NOMEM, NULL);
         return -1;
     }
     j->c = c;
+    j->done = socket_submitted;
     j->req = req && req->type == MSGPACK_OBJECT_POSITIVE_INTEGER ? req->via.u64 : 0;
     c->refs++;
     c->jobs++;
-    job_queue(d, j);
+    tms__job_queue(d, j);
     return 0;
 }
 
-int handle_frame(conn *c, const uint8_t *payload, size_t len)
+int tms__handle_frame(conn *c, const uint8_t *payload, size_t len)
 {
     server *d = c->d;
     msgpack_unpacked up;
     size_t off = 0;
     int rc = -1;
-    uint64_t t0 = now_ns();
+    uint64_t t0 = tms__now_ns();
     msgpack_unpacked_init(&up);
     d->ctr.requests++;
     if (!tms_msgpack_sane(payload, len) ||
         msgpack_unpack_next(&up, (const char *)payload, len, &off) != MSGPACK_UNPACK_SUCCESS || off != len ||
         up.data.type != MSGPACK_OBJECT_MAP) {
         d->ctr.frames_bad++;
-        reply_error(c, NULL, TMS_E_PROTOCOL, "a frame must hold exactly one msgpack map");
+        tms__reply_error(c, NULL, TMS_E_PROTOCOL, "a frame must hold exactly one msgpack map");
         goto done;
     }
     const msgpack_object *m = &up.data, *req = tms_map_get(m, "req"), *op = tms_map_get(m, "op");
@@ -525,18 +576,18 @@ int handle_frame(conn *c, const uint8_t *payload, size_t len)
             o = i;
     if (o < 0 || !req || req->type != MSGPACK_OBJECT_POSITIVE_INTEGER) {
         d->ctr.frames_bad++;
-        reply_error(c, req, TMS_E_PROTOCOL, "a request needs op (a known name) and req (an unsigned integer)");
+        tms__reply_error(c, req, TMS_E_PROTOCOL, "a request needs op (a known name) and req (an unsigned integer)");
         goto done;
     }
     int right = tms_wire_ops[o].right;
     if (right != TMS_RIGHT_NONE && !(c->rights & (1 << right))) {
-        auth_refused(c, tms_wire_ops[o].name, right);   /* logged with peer and op (PCI DSS 10.2.1.4) */
-        reply_error(c, req, TMS_E_DENIED, right == TMS_RIGHT_SUBMIT ? "submit needs the token (hello)"
+        tms__auth_refused(c, tms_wire_ops[o].name, right);   /* logged with peer and op (PCI DSS 10.2.1.4) */
+        tms__reply_error(c, req, TMS_E_DENIED, right == TMS_RIGHT_SUBMIT ? "submit needs the token (hello)"
                                                                     : "lookups need the token (hello)");
         rc = 0;
         goto done;
     }
-    if ((o == TMS_OP_CHECK || o == TMS_OP_SHOW || o == TMS_OP_VISIBLE) && fresh_gate(c, m, req, payload, len)) {
+    if ((o == TMS_OP_CHECK || o == TMS_OP_SHOW || o == TMS_OP_VISIBLE) && tms__fresh_gate(c, m, req, payload, len)) {
         rc = 0;   /* answered when the projection reaches its min_seq, or its wait is over */
         goto done;
     }
@@ -548,10 +599,10 @@ int handle_frame(conn *c, const uint8_t *payload, size_t len)
     case TMS_OP_VISIBLE: rc = op_query(c, m, req, 0); break;
     case TMS_OP_STATUS: rc = op_status(c, req); break;
     case TMS_OP_CHECKPOINT: rc = op_checkpoint(c, req); break;
-    case TMS_OP_WATCH: rc = op_watch(c, m, req); break;
+    case TMS_OP_WATCH: rc = tms__op_watch(c, m, req); break;
     }
     if (o != TMS_OP_SUBMIT)
-        hist_add(d->ctr.lookup_ns_hist, &d->ctr.lookup_ns_sum, now_ns() - t0, 10);
+        tms__hist_add(d->ctr.lookup_ns_hist, &d->ctr.lookup_ns_sum, tms__now_ns() - t0, 10);
 done:
     msgpack_unpacked_destroy(&up);
     return rc;

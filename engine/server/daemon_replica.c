@@ -99,10 +99,10 @@ static void store_applied(server *d, replica *r)
         return;
     tms_err err = tms_checkpoints_append(d->opt.data_dir, r->applied.note, r->applied.len, why, sizeof why);
     if (err)
-        daemon_log("warn", "msg=\"a verified checkpoint of the leader could not be kept\" size=%llu err=%s why=\"%s\"",
-                   (unsigned long long)r->applied.size, tms_err_name(err), log_quote(q, sizeof q, why));
+        tms__daemon_log("warn", "msg=\"a verified checkpoint of the leader could not be kept\" size=%llu err=%s why=\"%s\"",
+                   (unsigned long long)r->applied.size, tms_err_name(err), tms__log_quote(q, sizeof q, why));
     r->applied_stored = 1;   /* a failure is said once: the next checkpoint tries again */
-    r->stored_ns = now_ns();
+    r->stored_ns = tms__now_ns();
 }
 
 /* Why the note (len bytes) is not the leader's checkpoint of the tree g
@@ -206,7 +206,7 @@ static void work_cb(uv_work_t *w)
     r->applied = r->verified;
     r->verified = (held_cp){NULL, 0, 0};
     r->applied_stored = 0;
-    if (now_ns() - r->stored_ns >= STORE_EVERY_NS)
+    if (tms__now_ns() - r->stored_ns >= STORE_EVERY_NS)
         store_applied(d, r);
 }
 
@@ -228,8 +228,8 @@ static void drop_front(replica *r, size_t k)
 static void stop_loudly(server *d, replica *r, tms_err err)
 {
     char q[2 * sizeof r->why + 2];
-    daemon_log("error", "msg=\"replication stopped\" err=%s why=\"%s\" applied=%llu", tms_err_name(err),
-               log_quote(q, sizeof q, r->why), (unsigned long long)tms_engine_last_seq(d->eng));
+    tms__daemon_log("error", "msg=\"replication stopped\" err=%s why=\"%s\" applied=%llu", tms_err_name(err),
+               tms__log_quote(q, sizeof q, r->why), (unsigned long long)tms_engine_last_seq(d->eng));
     tms_follower_fail(r->f, r->why);
     drop_front(r, r->n);
     r->ready = r->check = r->group = 0;
@@ -244,7 +244,7 @@ static void after_cb(uv_work_t *w, int status)
     if (r->err == TMS_E_MAPFULL || r->err == TMS_E_BEHIND) {   /* the map grows; a batch not yet durable runs again */
         int durable = tms_engine_durable(d->eng);
         tms_err g = tms_engine_grow(d->eng, r->why, sizeof r->why);
-        daemon_log("info", "msg=\"projection map grown\" result=%s durable=%d", tms_err_name(g), durable);
+        tms__daemon_log("info", "msg=\"projection map grown\" result=%s durable=%d", tms_err_name(g), durable);
         if (g == TMS_OK && !durable && ++r->retries <= REPLICA_RETRIES) {
             r->busy = 1;
             uv_queue_work(d->loop, &r->work, work_cb, after_cb);
@@ -263,12 +263,9 @@ static void after_cb(uv_work_t *w, int status)
             r->verified_seq = r->applied.size;
         r->applied_groups++;
     }
-    fresh_wake(d);
-    watch_pump(d);
-    http_wake(d);
-    snapshots_between_groups(d);   /* between two applied batches: the state is the log's */
-    replica_maybe_start(d);
-    daemon_shutdown_check(d);
+    tms__seq_advanced(d);   /* between two applied batches: the state is the log's */
+    tms__replica_maybe_start(d);
+    tms__daemon_shutdown_check(d);
 }
 
 /* Take what the follower queued, within the bounds; without --leader-key
@@ -307,7 +304,7 @@ static int plan_check(server *d, replica *r)
     }
     if (r->n && r->adopt_until && frame_seq(r->frames[r->n - 1], r->lens[r->n - 1]) - 1 < r->adopt_until) {
         uint64_t first = frame_seq(r->frames[0], r->lens[0]), last = frame_seq(r->frames[r->n - 1], r->lens[r->n - 1]);
-        daemon_log("warn", "msg=\"cluster: applying records at the stream's end that no checkpoint covers (the last "
+        tms__daemon_log("warn", "msg=\"cluster: applying records at the stream's end that no checkpoint covers (the last "
                    "leader's batch cut short); this node's first checkpoint covers them\" first=%llu last=%llu",
                    (unsigned long long)first, (unsigned long long)last);
         r->ready = r->n;   /* chain, checksums and replay are still checked by the engine */
@@ -323,7 +320,7 @@ static int plan_check(server *d, replica *r)
     return 0;
 }
 
-void replica_maybe_start(server *d)
+void tms__replica_maybe_start(server *d)
 {
     replica *r = d->replica;
     tms_follow_status st;
@@ -341,7 +338,7 @@ void replica_maybe_start(server *d)
 
 static void on_wake(uv_async_t *a)
 {
-    replica_maybe_start(a->data);
+    tms__replica_maybe_start(a->data);
 }
 
 /* --leader-key VKEY: a vkey, or a file holding one (its first line). */
@@ -394,7 +391,7 @@ static int replica_init(server *d, replica *r, char *why, size_t whylen)
         snprintf(why, whylen, "out of memory");
         return -1;
     }
-    if (d->opt.cluster && checkpoint_verifier(d, &r->key)) {   /* a cluster's nodes share the log's key */
+    if (d->opt.cluster && tms__checkpoint_verifier(d, &r->key)) {   /* a cluster's nodes share the log's key */
         snprintf(why, whylen, "--cluster needs --signing-key (the log's key: followers check its checkpoints)");
         return -1;
     }
@@ -405,7 +402,7 @@ static int replica_init(server *d, replica *r, char *why, size_t whylen)
     return 0;
 }
 
-int replica_start(server *d, char *why, size_t whylen)
+int tms__replica_start(server *d, char *why, size_t whylen)
 {
     replica *r = calloc(1, sizeof *r);
     if (!r) {
@@ -415,7 +412,7 @@ int replica_start(server *d, char *why, size_t whylen)
     uv_async_init(d->loop, &r->wake, on_wake);
     r->wake.data = d;
     r->work.data = r;
-    tms_nats_options no = daemon_nats_options(&d->opt);
+    tms_nats_options no = tms__daemon_nats_options(&d->opt);
     char logdir[4200];
     tms_data_path(logdir, sizeof logdir, d->opt.data_dir, "log");
     if (replica_init(d, r, why, whylen) ||
@@ -435,32 +432,32 @@ int replica_start(server *d, char *why, size_t whylen)
 static void replication_log(const char *level, const char *msg, const char *const *kv)
 {
     char line[1400], q[700];
-    size_t o = (size_t)snprintf(line, sizeof line, "msg=\"%s\"", log_quote(q, sizeof q, msg));
+    size_t o = (size_t)snprintf(line, sizeof line, "msg=\"%s\"", tms__log_quote(q, sizeof q, msg));
     for (size_t i = 0; kv && kv[i] && kv[i + 1] && o < sizeof line; i += 2) {
         const char *v = kv[i + 1];
         int bare = *v && !v[strcspn(v, " \"\\=")];
         for (const unsigned char *p = (const unsigned char *)v; bare && *p; p++)
             bare = *p > 0x20 && *p != 0x7f;
         o += (size_t)snprintf(line + o, sizeof line - o, bare ? " %s=%s" : " %s=\"%s\"", kv[i],
-                              bare ? v : log_quote(q, sizeof q, v));
+                              bare ? v : tms__log_quote(q, sizeof q, v));
     }
-    daemon_log(level, "%s", line);
+    tms__daemon_log(level, "%s", line);
 }
 
-tms_nats_options daemon_nats_options(const tms_daemon_options *o)
+tms_nats_options tms__daemon_nats_options(const tms_daemon_options *o)
 {
     return (tms_nats_options){o->nats_creds, o->nats_nkey_seed, o->nats_user, o->nats_password_file,
                               o->nats_token_file, o->nats_ca, o->nats_cert, o->nats_key, replication_log};
 }
 
-void replica_adopt_tail(server *d, uint64_t until)
+void tms__replica_adopt_tail(server *d, uint64_t until)
 {
     if (d->replica)
         d->replica->adopt_until = until;
-    replica_maybe_start(d);
+    tms__replica_maybe_start(d);
 }
 
-int replica_resume(server *d, char *why, size_t whylen)
+int tms__replica_resume(server *d, char *why, size_t whylen)
 {
     replica *r = d->replica;
     tms_err err = r ? tms_follower_resume(r->f, tms_engine_last_seq(d->eng) + 1) : TMS_E_INVAL;
@@ -471,13 +468,13 @@ int replica_resume(server *d, char *why, size_t whylen)
     return err ? -1 : 0;
 }
 
-void replica_halt(server *d)
+void tms__replica_halt(server *d)
 {
     if (d->replica)
         tms_follower_halt(d->replica->f);
 }
 
-int replica_idle(server *d)
+int tms__replica_idle(server *d)
 {
     replica *r = d->replica;
     tms_follow_status st;
@@ -487,7 +484,7 @@ int replica_idle(server *d)
     return !r->busy && !r->n && st.received <= tms_engine_last_seq(d->eng);
 }
 
-int replica_diverged(server *d, uint64_t *keep)
+int tms__replica_diverged(server *d, uint64_t *keep)
 {
     tms_follow_status st;
     if (!d->replica || !d->replica->f)
@@ -497,12 +494,12 @@ int replica_diverged(server *d, uint64_t *keep)
     return st.diverged;
 }
 
-int replica_busy(const server *d)
+int tms__replica_busy(const server *d)
 {
     return d->replica && d->replica->busy;
 }
 
-void replica_close(server *d)
+void tms__replica_close(server *d)
 {
     replica *r = d->replica;
     if (!r || uv_is_closing((uv_handle_t *)&r->wake))
@@ -511,7 +508,7 @@ void replica_close(server *d)
     uv_close((uv_handle_t *)&r->wake, NULL);
 }
 
-void replica_free(server *d)
+void tms__replica_free(server *d)
 {
     replica *r = d->replica ? d->replica : d->replica_closing;
     if (!r)
@@ -529,7 +526,7 @@ void replica_free(server *d)
     d->replica = d->replica_closing = NULL;
 }
 
-json_t *replica_status(server *d)
+json_t *tms__replica_status(server *d)
 {
     tms_follow_status st;
     memset(&st, 0, sizeof st);
@@ -538,22 +535,22 @@ json_t *replica_status(server *d)
     /* applied: what readers see (the worker may be appending); behind: what the stream holds beyond it */
     return json_pack("{s:s,s:I,s:I,s:I,s:I,s:b,s:b,s:s}", "of", d->opt.cluster ? d->opt.cluster : d->opt.replica_of,
                      "applied",
-                     (json_int_t)projection_seq(d), "received", (json_int_t)st.received, "stream_seq",
+                     (json_int_t)tms__projection_seq(d), "received", (json_int_t)st.received, "stream_seq",
                      (json_int_t)(st.stream_seq > st.received ? st.stream_seq : st.received), "behind",
-                     (json_int_t)replica_behind(d), "connected", st.connected, "stopped", st.stopped, "error", st.error);
+                     (json_int_t)tms__replica_behind(d), "connected", st.connected, "stopped", st.stopped, "error", st.error);
 }
 
-uint64_t replica_behind(server *d)
+uint64_t tms__replica_behind(server *d)
 {
     tms_follow_status st;
     if (!d->replica || !d->replica->f)
         return 0;
     tms_follower_status(d->replica->f, &st);
-    uint64_t reach = st.stream_seq > st.received ? st.stream_seq : st.received, applied = projection_seq(d);
+    uint64_t reach = st.stream_seq > st.received ? st.stream_seq : st.received, applied = tms__projection_seq(d);
     return reach > applied ? reach - applied : 0;
 }
 
-int replica_verified(server *d, uint64_t *seq, const char **key)
+int tms__replica_verified(server *d, uint64_t *seq, const char **key)
 {
     if (!d->replica || !d->replica->keyed)
         return 0;
@@ -562,7 +559,7 @@ int replica_verified(server *d, uint64_t *seq, const char **key)
     return 1;
 }
 
-int replica_stopped(server *d)
+int tms__replica_stopped(server *d)
 {
     tms_follow_status st;
     if (!d->replica || !d->replica->f)

@@ -63,7 +63,7 @@ static void wait_done(uv_work_t *w, int status)
         s->newest = s->seq;
         s->written++;
         s->error[0] = '\0';
-        daemon_log("info", "msg=\"snapshot written\" seq=%llu fork_us=%llu", (unsigned long long)s->seq,
+        tms__daemon_log("info", "msg=\"snapshot written\" seq=%llu fork_us=%llu", (unsigned long long)s->seq,
                    (unsigned long long)s->fork_us);
     } else {
         s->failed++;
@@ -73,25 +73,25 @@ static void wait_done(uv_work_t *w, int status)
         else
             snprintf(s->error, sizeof s->error, "the snapshot of seq %llu was not written (its writer said why on "
                      "stderr)", (unsigned long long)s->seq);
-        daemon_log("error", "msg=\"%s\"", log_quote(q, sizeof q, s->error));
+        tms__daemon_log("error", "msg=\"%s\"", tms__log_quote(q, sizeof q, s->error));
     }
     s->pid = 0;
-    snapshots_between_groups(s->d);   /* asked for meanwhile */
+    tms__snapshots_between_groups(s->d);   /* asked for meanwhile */
 }
 
-void snapshots_between_groups(server *d)
+void tms__snapshots_between_groups(server *d)
 {
     snapshotter *s = d->snaps;
     char why[300], q[700];
     uint64_t t0;
-    if (!s || !s->wanted || s->pid || d->group_busy || replica_busy(d) || d->stopping)
+    if (!s || !s->wanted || s->pid || d->group_busy || tms__replica_busy(d) || d->stopping)
         return;
     s->wanted = 0;
     t0 = now_us();
     if (tms_engine_snapshot_fork(d->eng, &s->pid, &s->seq, why, sizeof why) != TMS_OK) {
         s->failed++;
         snprintf(s->error, sizeof s->error, "%s", why);
-        daemon_log("error", "msg=\"%s\"", log_quote(q, sizeof q, why));
+        tms__daemon_log("error", "msg=\"%s\"", tms__log_quote(q, sizeof q, why));
         return;
     }
     s->fork_us = now_us() - t0;
@@ -113,10 +113,10 @@ static void on_tick(uv_timer_t *t)
     uint64_t records = d->opt.snapshot_records ? d->opt.snapshot_records : DEFAULT_RECORDS;
     if (tms_engine_last_seq(d->eng) >= s->newest + records)
         s->wanted = 1;
-    snapshots_between_groups(d);
+    tms__snapshots_between_groups(d);
 }
 
-int snapshots_start(server *d, char *why, size_t whylen)
+int tms__snapshots_start(server *d, char *why, size_t whylen)
 {
     snapshotter *s;
     uint64_t ms = d->opt.snapshot_interval_ms ? d->opt.snapshot_interval_ms : DEFAULT_INTERVAL_MS;
@@ -134,7 +134,7 @@ int snapshots_start(server *d, char *why, size_t whylen)
     return 0;
 }
 
-void snapshots_close(server *d)
+void tms__snapshots_close(server *d)
 {
     snapshotter *s = d->snaps;
     if (s && s->timer_open) {
@@ -144,13 +144,13 @@ void snapshots_close(server *d)
     }
 }
 
-void snapshots_free(server *d)
+void tms__snapshots_free(server *d)
 {
     free(d->snaps);   /* the loop ended: its timer is closed and no child is waited for */
     d->snaps = NULL;
 }
 
-json_t *snapshots_status(server *d)
+json_t *tms__snapshots_status(server *d)
 {
     snapshotter *s = d->snaps;
     if (!s)

@@ -16,7 +16,7 @@
  * stream comes back; a retry with the same request_id then answers the
  * first verdict. (A deposed leader's never-stored records are issue 20's
  * next step.) The publisher's acknowledgements arrive on nats.c's threads:
- * each wakes the loop (uv_async_send, stream_ack_wake); a 50 ms timer
+ * each wakes the loop (uv_async_send, tms__stream_ack_wake); a 50 ms timer
  * answers the timeouts. */
 #include "daemon_internal.h"
 #include <pthread.h>
@@ -50,7 +50,7 @@ static void answer_head(server *d, tms_err err, const char *why)
     if (!a->head)
         a->tail = &a->head;
     a->n--;
-    group_answer(d, h->jobs, err, why);
+    tms__group_answer(d, h->jobs, err, why);
     free(h);
 }
 
@@ -66,7 +66,7 @@ static void on_wake(uv_async_t *w)
     settle(w->data);
 }
 
-void stream_ack_wake(void *ctx)
+void tms__stream_ack_wake(void *ctx)
 {
     server *d = ctx;
     pthread_mutex_lock(&d->acks_lock);
@@ -87,9 +87,9 @@ static void settle(server *d)
         return;
     if (d->publisher)
         tms_publisher_status(d->publisher, &st);
-    if (a->head && !cluster_may_ack(d)) {
+    if (a->head && !tms__cluster_may_ack(d)) {
         const char *node = "", *addr = "", *web = "";
-        int known = cluster_leader(d, &node, &addr, &web) && strcmp(node, d->opt.node);
+        int known = tms__cluster_leader(d, &node, &addr, &web) && strcmp(node, d->opt.node);
         snprintf(why, sizeof why, "this node lost the leader lease before it could acknowledge (durable here%s): "
                  "not acknowledged; retry with the same request_id%s%s%s%s", a->head->seq <= st.published
                  ? " and stored by the stream" : "", known ? " at the leader, " : "", known ? node : "",
@@ -103,7 +103,7 @@ static void settle(server *d)
         snprintf(why, sizeof why, "the stream refused the log (%s): durable here, not acknowledged", st.error);
     while (a->head && st.stopped)
         answer_head(d, TMS_E_NOT_STORED, why);
-    uint64_t now = now_ns();
+    uint64_t now = tms__now_ns();
     while (a->head && now - a->head->since_ns >= a->timeout_ns) {
         snprintf(why, sizeof why, "the stream has not stored seq %llu within %llu ms%s%s: durable here, not "
                  "acknowledged; retry with the same request_id", (unsigned long long)a->head->seq,
@@ -113,16 +113,16 @@ static void settle(server *d)
     if (!a->head && a->ticking) {
         uv_timer_stop(&a->timer);
         a->ticking = 0;
-        daemon_shutdown_check(d);   /* a stop may have waited for them */
+        tms__daemon_shutdown_check(d);   /* a stop may have waited for them */
     }
 }
 
-void settle_stream_acks(server *d)
+void tms__settle_stream_acks(server *d)
 {
     settle(d);
 }
 
-int stream_ack_start(server *d, char *why, size_t whylen)
+int tms__stream_ack_start(server *d, char *why, size_t whylen)
 {
     stream_acks *a;
     if (!d->opt.ack_after_stream)
@@ -146,18 +146,18 @@ int stream_ack_start(server *d, char *why, size_t whylen)
     return 0;
 }
 
-void stream_hold(server *d, job *jobs, uint64_t seq)
+void tms__stream_hold(server *d, job *jobs, uint64_t seq)
 {
     stream_acks *a = d->acks;
     held *h = calloc(1, sizeof *h);
     if (!a || !h) {
         free(h);
-        group_answer(d, jobs, TMS_E_NOMEM, "out of memory: durable here, not acknowledged");
+        tms__group_answer(d, jobs, TMS_E_NOMEM, "out of memory: durable here, not acknowledged");
         return;
     }
     h->jobs = jobs;
     h->seq = seq;
-    h->since_ns = now_ns();
+    h->since_ns = tms__now_ns();
     *a->tail = h;
     a->tail = &h->next;
     a->n++;
@@ -167,12 +167,12 @@ void stream_hold(server *d, job *jobs, uint64_t seq)
     }
 }
 
-int stream_ack_busy(const server *d)
+int tms__stream_ack_busy(const server *d)
 {
     return d->acks && d->acks->head;
 }
 
-void stream_ack_close(server *d)
+void tms__stream_ack_close(server *d)
 {
     stream_acks *a = d->acks;
     if (a && a->timer_open && !a->head) {
@@ -186,7 +186,7 @@ void stream_ack_close(server *d)
     }
 }
 
-void stream_ack_free(server *d)
+void tms__stream_ack_free(server *d)
 {
     pthread_mutex_lock(&d->acks_lock);   /* the publisher is stopped by now; still, never a freed one */
     free(d->acks);   /* the loop ended: nothing is held (a stop waits for every group) */
@@ -194,7 +194,7 @@ void stream_ack_free(server *d)
     pthread_mutex_unlock(&d->acks_lock);
 }
 
-json_t *stream_ack_status(server *d)
+json_t *tms__stream_ack_status(server *d)
 {
     stream_acks *a = d->acks;
     if (!a)

@@ -42,10 +42,10 @@ struct watcher {
 
 static void on_tick(uv_timer_t *t)
 {
-    watch_pump(t->data);
+    tms__watch_pump(t->data);
 }
 
-void watch_init(server *d)
+void tms__watch_init(server *d)
 {
     uv_timer_init(d->loop, &d->watch_timer);
     d->watch_timer.data = d;
@@ -72,7 +72,7 @@ static void finish(server *d, watcher *w, tms_err err, const char *why)
     end_watch(d, w, err, why, NULL);
 }
 
-int watch_start(server *d, uint64_t next, uint64_t until, const char *tenant, const watch_sink *ops, void *sink)
+int tms__watch_start(server *d, uint64_t next, uint64_t until, const char *tenant, const watch_sink *ops, void *sink)
 {
     watcher *w = calloc(1, sizeof *w);
     if (!w)
@@ -87,7 +87,7 @@ int watch_start(server *d, uint64_t next, uint64_t until, const char *tenant, co
     d->watchers = w;
     if (!uv_is_active((uv_handle_t *)&d->watch_timer))
         uv_timer_start(&d->watch_timer, on_tick, WATCH_TICK_MS, WATCH_TICK_MS);
-    watch_pump(d);
+    tms__watch_pump(d);
     return 0;
 }
 
@@ -113,7 +113,7 @@ static void send_frame(server *d, frame_sink *f, const char *key, const char *li
         msgpack_pack_true(&pk);
     else
         msgpack_pack_uint64(&pk, seq);
-    conn_send(f->c, &d->out);
+    tms__conn_send(f->c, &d->out);
 }
 
 static int frame_room(void *sink)
@@ -137,7 +137,7 @@ static void frame_end(server *d, void *sink, tms_err err, const char *message)
     frame_sink *f = sink;
     msgpack_object req = {MSGPACK_OBJECT_POSITIVE_INTEGER, {.u64 = f->req}};
     if (err)
-        reply_error(f->c, &req, err, message);
+        tms__reply_error(f->c, &req, err, message);
     else
         send_frame(d, f, "end", NULL, 0);
 }
@@ -152,14 +152,14 @@ static const principal *frame_who(server *d, void *sink)
 static void frame_release(void *sink)
 {
     frame_sink *f = sink;
-    conn_job_done(f->c);
-    conn_release(f->c);
+    tms__conn_job_done(f->c);
+    tms__conn_release(f->c);
     free(f);
 }
 
 static const watch_sink frame_ops = {frame_room, frame_gone, frame_line, frame_end, frame_release, frame_who};
 
-int op_watch(conn *c, const msgpack_object *m, const msgpack_object *req)
+int tms__op_watch(conn *c, const msgpack_object *m, const msgpack_object *req)
 {
     server *d = c->d;
     const msgpack_object *from = tms_map_get(m, "from"), *until = tms_map_get(m, "until"),
@@ -168,31 +168,31 @@ int op_watch(conn *c, const msgpack_object *m, const msgpack_object *req)
     if ((from && from->type != MSGPACK_OBJECT_POSITIVE_INTEGER) ||
         (until && until->type != MSGPACK_OBJECT_POSITIVE_INTEGER) ||
         (tenant && (!tms_map_str(m, "tenant", t, sizeof t) || !tms_is_id(t, strlen(t))))) {
-        reply_error(c, req, TMS_E_PROTOCOL, "watch takes from and until (unsigned integers) and tenant (an id)");
+        tms__reply_error(c, req, TMS_E_PROTOCOL, "watch takes from and until (unsigned integers) and tenant (an id)");
         return 0;
     }
-    if (t[0] ? !auth_tenant_ok(c, t) : !c->who->all_tenants) {
-        reply_error(c, req, TMS_E_DENIED, "this principal may not watch that tenant (or every tenant)");
+    if (t[0] ? !tms__auth_tenant_ok(c, t) : !c->who->all_tenants) {
+        tms__reply_error(c, req, TMS_E_DENIED, "this principal may not watch that tenant (or every tenant)");
         return 0;
     }
     if (d->stopping) {
-        reply_error(c, req, TMS_E_BUSY, "shutting down");
+        tms__reply_error(c, req, TMS_E_BUSY, "shutting down");
         return 0;
     }
     frame_sink *f = calloc(1, sizeof *f);
     if (!f) {
-        reply_error(c, req, TMS_E_NOMEM, NULL);
+        tms__reply_error(c, req, TMS_E_NOMEM, NULL);
         return -1;
     }
     f->c = c;
     f->req = req->via.u64;
-    uint64_t next = from && from->via.u64 ? from->via.u64 : projection_seq(d) + 1;
+    uint64_t next = from && from->via.u64 ? from->via.u64 : tms__projection_seq(d) + 1;
     send_frame(d, f, "seq", NULL, next);
     c->refs++;
     c->jobs++;
-    if (watch_start(d, next, until ? until->via.u64 : 0, t, &frame_ops, f)) {
+    if (tms__watch_start(d, next, until ? until->via.u64 : 0, t, &frame_ops, f)) {
         frame_release(f);
-        reply_error(c, req, TMS_E_NOMEM, NULL);
+        tms__reply_error(c, req, TMS_E_NOMEM, NULL);
         return -1;
     }
     return 0;
@@ -282,13 +282,13 @@ static void sweep(server *d)
         uv_timer_stop(&d->watch_timer);
 }
 
-void watch_pump(server *d)
+void tms__watch_pump(server *d)
 {
     if (!d->watchers)
         return;
     uint64_t applied = 0;
     uint8_t head[TMS_HASH_LEN];
-    int snap = snapshot_begin(d) == TMS_OK && tms_meta_get(d->rtx, &applied, head) == TMS_OK;
+    int snap = tms__snapshot_begin(d) == TMS_OK && tms_meta_get(d->rtx, &applied, head) == TMS_OK;
     for (watcher *w = d->watchers; w; w = w->link) {
         if (w->ops->gone(w->sink))
             w->done = 1;
@@ -298,7 +298,7 @@ void watch_pump(server *d)
             finish(d, w, TMS_E_BUSY, "tmsd is stopping");
     }
     if (snap)
-        snapshot_end(d);
+        tms__snapshot_end(d);
     sweep(d);
 }
 
@@ -306,14 +306,14 @@ void watch_pump(server *d)
  * principal is asked again (its credential re-resolved); a watch it may no
  * longer make (credential gone, lookup right or tenant taken away) ends
  * with E_DENIED, naming the seq it stopped before. */
-void watch_recheck(server *d)
+void tms__watch_recheck(server *d)
 {
     for (watcher *w = d->watchers; w; w = w->link) {
         if (w->done || w->ops->gone(w->sink))
             continue;
         const principal *p = w->ops->who(d, w->sink);
         char m[600];
-        if (p && (p->rights & (1 << TMS_RIGHT_LOOKUP)) && (w->tenant[0] ? auth_principal_tenant_ok(p, w->tenant)
+        if (p && (p->rights & (1 << TMS_RIGHT_LOOKUP)) && (w->tenant[0] ? tms__auth_principal_tenant_ok(p, w->tenant)
                                                                         : p->all_tenants))
             continue;
         if (!p)
@@ -327,9 +327,9 @@ void watch_recheck(server *d)
     sweep(d);
 }
 
-void watch_close(server *d)
+void tms__watch_close(server *d)
 {
-    watch_pump(d);   /* stopping: every watcher is told where it stopped */
+    tms__watch_pump(d);   /* stopping: every watcher is told where it stopped */
     if (!uv_is_closing((uv_handle_t *)&d->watch_timer))
         uv_close((uv_handle_t *)&d->watch_timer, NULL);
 }

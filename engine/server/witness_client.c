@@ -79,8 +79,8 @@ static void warn(const peer *p, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    log_quote(u, sizeof u, p->url);
-    daemon_log("warn", "msg=\"witness %s: %s\"", u, log_quote(q, sizeof q, msg));
+    tms__log_quote(u, sizeof u, p->url);
+    tms__daemon_log("warn", "msg=\"witness %s: %s\"", u, tms__log_quote(q, sizeof q, msg));
 }
 
 /* ---- set-up -------------------------------------------------------------------------- */
