@@ -167,7 +167,11 @@ struct server {
     uv_timer_t watch_timer;
 };
 
-/* daemon.c */
+/* daemon_conn.c: connections */
+/* A listener's new connection (the Unix socket's, --listen's). */
+void tms__on_connection(uv_stream_t *srv, int status);
+/* Stopping: close c once its replies are flushed and its jobs done. */
+void tms__conn_maybe_finish(conn *c);
 void tms__conn_send(conn *c, msgpack_sbuffer *sb);
 void tms__conn_close(conn *c);
 void tms__conn_release(conn *c);
@@ -212,7 +216,7 @@ uint64_t tms__now_ns(void);
 /* Count value in a log2 histogram (bucket i < 2^(i+shift)) and add it to *sum. */
 void tms__hist_add(uint64_t *hist, uint64_t *sum, uint64_t value, int shift);
 
-/* daemon_ops.c */
+/* daemon_ops.c (the socket protocol's ops) and daemon_job.c (submits, whatever transport) */
 /* Handle one frame from c. Returns 0, or -1 when the connection must close. */
 int tms__handle_frame(conn *c, const uint8_t *payload, size_t len);
 void tms__reply_error(conn *c, const msgpack_object *req, tms_err err, const char *message);
