@@ -94,7 +94,7 @@ static const char usage[] =
     "                          sets aside records the stream never stored (DIR/set-aside)\n"
     "  --node NAME             this node's name in the cluster\n"
     "  --advertise HOST:PORT   the address clients are sent to for this node (default --listen's)\n"
-    "  --lease-ttl S           the lease's time to live (default 3; renewed every quarter of it,\n"
+    "  --lease-ttl S           the lease's time to live (default 2.5; renewed every quarter of it,\n"
     "                          trusted for three quarters of it after each renewal)\n"
     "\n"
     "SIGTERM or SIGINT: stop accepting, finish the group in flight, sync, exit 0.\n"

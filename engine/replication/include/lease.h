@@ -36,7 +36,7 @@
 #include "tmsperm.h"
 #include "tmsperm_schema.h"
 
-#define TMS_LEASE_TTL_DEFAULT_MS 3000u
+#define TMS_LEASE_TTL_DEFAULT_MS 2500u   /* docs/failover.md: why 2.5 s */
 #define TMS_LEASE_NAME_MAX 64       /* a node's name: letters, digits, '.', '_', '-' */
 #define TMS_LEASE_ADDR_MAX 256
 

@@ -51,7 +51,7 @@ typedef struct tms_daemon_options {
     const char *cluster;           /* nats://HOST:PORT[,...]: follow the stream, lead while holding the lease; NULL = no */
     const char *node;              /* this node's name in the cluster (required with cluster) */
     const char *advertise;         /* the address clients are sent to (socket protocol); NULL = listen */
-    unsigned lease_ttl_ms;         /* the lease's time to live; 0 = 3000 */
+    unsigned lease_ttl_ms;         /* the lease's time to live; 0 = 2500 */
     /* NATS credentials and TLS for --publish / --replica-of / --cluster */
     const char *nats_creds;        /* a .creds file (JWT + NKey seed) */
     const char *nats_nkey_seed;    /* a file holding an NKey seed (user NKey authentication) */
