@@ -16,7 +16,6 @@
 #include "tool_target.h"
 #include "wire.h"
 #include <errno.h>
-#include <getopt.h>
 #include <fcntl.h>
 #include <unistd.h>
 #include <jansson.h>
@@ -454,20 +453,57 @@ static const tool_usage usage = {
     "\n"
     "Exit status: 0 success, 1 negative answer, 2 usage or I/O error.\n"};
 
+/* --data, --connect, --token-file: a value that is not empty. */
+static int global_option(void *ctx, const char *opt, const char *value)
+{
+    tool_target *t = ctx;
+    if (!*value)
+        return tool_fail("option %s needs a value (try --help)", opt);
+    if (!strcmp(opt, "--connect")) {
+        t->connect = value;
+        t->connect_from = "--connect";
+    } else
+        *(!strcmp(opt, "--data") ? &t->data : &t->token_file) = value;
+    return 0;
+}
+
+/* The global options, up to the command (tool_target.h): the command's
+ * index in argv, argc when there is none, or -1 after a message (or after
+ * the usage or the version, *rc then the exit status). */
+static int global_options(int argc, char **argv, tool_target *t, int *rc)
+{
+    int version = 0, i;
+    static char *help[] = {"tmsctl", "--help"};
+    const tool_opt opts[] = {{"data", 1, NULL, NULL}, {"connect", 1, NULL, NULL}, {"token-file", 1, NULL, NULL},
+                             {"version", 0, NULL, &version}, {NULL, 0, NULL, NULL}};
+    const tool_parser p = {opts, global_option, t, 1,
+                           "before the command only --data, --connect and --token-file; a command's options go "
+                           "after it"};
+    *rc = tool_parse_args(&p, argc - 1, argv + 1, NULL, 0, &i);
+    if (*rc == 1)   /* --help or -h before the command: the usage on stdout */
+        *rc = tool_dispatch(commands, 2, help, &usage);
+    else if (!*rc && version)
+        *rc = tool_version();
+    else if (!*rc)
+        return i + 1;
+    return -1;
+}
+
 int main(int argc, char **argv)
 {
     tool_target t = {0};
     char token[256] = "", why[1024];
+    int rc;
     tool_prog = "tmsctl";
     /* the global options, up to the command, which tool_dispatch then reads */
-    int i = tool_target_options(argc, argv, &t);
+    int i = global_options(argc, argv, &t, &rc);
     if (i < 0)
-        return TOOL_ERROR;
+        return rc;
     data_dir = t.data;
     /* tool_dispatch sees argv[i] as the command. No command, or --help: the
      * usage, before the target is looked for (also COMMAND --help); an
      * unknown command is told only once it was (and tmsd was reached). */
-    int help = i >= argc || !strcmp(argv[i], "--version") || !strcmp(argv[i], "names");
+    int help = i >= argc || !strcmp(argv[i], "names");
     for (int k = i; k < argc; k++)
         help |= tool_is_help(argv[k]);
     if (help)
@@ -484,7 +520,7 @@ int main(int argc, char **argv)
             fprintf(stderr, "tmsctl: %s\n", why);
         return TOOL_ERROR;
     }
-    int rc = tool_dispatch(commands, argc - i + 1, argv + i - 1, &usage);
+    rc = tool_dispatch(commands, argc - i + 1, argv + i - 1, &usage);
     tms_client_close(client);
     return rc;
 }

@@ -2,7 +2,6 @@
  * directory's writer lock, serves lookups and group-committed submits over a
  * Unix socket (default DIR/tmsd.sock) and optionally TCP. See engine/daemon.h. */
 #include <errno.h>
-#include <getopt.h>
 #include <malloc.h>
 #include <sys/un.h>
 #include <signal.h>
@@ -14,6 +13,7 @@
 #include "daemon.h"
 #include "tmsperm.h"
 #include "tmsperm_schema.h"
+#include "tool_common.h"
 
 static const char usage[] =
     "usage: tmsd --data DIR [--socket PATH] [--listen HOST:PORT] [--http HOST:PORT] [--metrics HOST:PORT]\n"
@@ -140,43 +140,34 @@ static int bad_value(const char *opt, const char *v, const char *want)
     return 2;
 }
 
-/* The options of SPEC section 11 and NATS credentials: -1 when a is none of them, 0 when taken, else the exit
- * status of a bad value. */
-static int trust_option(tms_daemon_options *o, const char *a, const char *v, size_t *nwit, size_t *nwkey)
+/* What the options fill: the daemon's options, and the witnesses and their keys counted. */
+typedef struct parsed {
+    tms_daemon_options o;
+    size_t nwit, nwkey;
+} parsed;
+
+/* --checkpoint-interval, --witness URL and --witness-key VKEY (repeated, in
+ * the same order): 0 when taken, -1 when a is none of them, else the exit
+ * status of a bad value. The key files are plain values (parse_options). */
+static int trust_option(parsed *p, const char *a, const char *v)
 {
-    static const struct { const char *name; size_t off; } files[] = {
-        {"--signing-key", offsetof(tms_daemon_options, signing_key)},
-        {"--leader-key", offsetof(tms_daemon_options, leader_key)},
-        {"--nats-creds", offsetof(tms_daemon_options, nats_creds)},
-        {"--nats-nkey", offsetof(tms_daemon_options, nats_nkey_seed)},
-        {"--nats-user", offsetof(tms_daemon_options, nats_user)},
-        {"--nats-password-file", offsetof(tms_daemon_options, nats_password_file)},
-        {"--nats-token-file", offsetof(tms_daemon_options, nats_token_file)},
-        {"--nats-ca", offsetof(tms_daemon_options, nats_ca)},
-        {"--nats-cert", offsetof(tms_daemon_options, nats_cert)},
-        {"--nats-key", offsetof(tms_daemon_options, nats_key)}};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
-        if (!strcmp(a, files[i].name)) {
-            *(const char **)((char *)o + files[i].off) = v;
-            return 0;
-        }
     if (!strcmp(a, "--checkpoint-interval")) {
         long long ms = seconds_ms(v);
         if (ms <= 0 || ms > 86400000)
             return bad_value(a, v, "a number of seconds above 0, at most a day");
-        o->checkpoint_interval_ms = (unsigned)ms;
+        p->o.checkpoint_interval_ms = (unsigned)ms;
         return 0;
     }
     if (!strcmp(a, "--witness")) {
-        if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || *nwit == 7)
+        if ((strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) || p->nwit == 7)
             return bad_value(a, v, "an http:// or https:// URL (at most 7 witnesses)");
-        o->witnesses[(*nwit)++] = v;
+        p->o.witnesses[p->nwit++] = v;
         return 0;
     }
     if (!strcmp(a, "--witness-key")) {
-        if (*nwkey == 7)
+        if (p->nwkey == 7)
             return bad_value(a, v, "at most 7 witness keys");
-        o->witness_keys[(*nwkey)++] = v;
+        p->o.witness_keys[p->nwkey++] = v;
         return 0;
     }
     return -1;
@@ -208,6 +199,119 @@ static int cluster_option(tms_daemon_options *o, const char *a, const char *v)
     return 0;
 }
 
+/* The connection limits and timeouts, and --map-bytes: 0 when taken, -1 when a is none of them, else the exit
+ * status of a bad value. */
+static int limit_option(tms_daemon_options *o, const char *a, const char *v)
+{
+    unsigned long long n;
+    if (!strcmp(a, "--max-connections") || !strcmp(a, "--max-tcp-connections") || !strcmp(a, "--max-http-per-peer")) {
+        if (number(v, 1, 1000000, &n))
+            return bad_value(a, v, "a number of connections from 1 to 1000000");
+        *(!strcmp(a, "--max-connections") ? &o->max_connections
+          : !strcmp(a, "--max-tcp-connections") ? &o->max_tcp_connections : &o->max_http_per_peer) = (unsigned)n;
+    } else if (!strcmp(a, "--max-frame-bytes")) {
+        if (number(v, 65536, TMS_WIRE_MAX_FRAME, &n))
+            return bad_value(a, v, "a byte count from 65536 to 16777216");
+        o->max_frame = (size_t)n;
+    } else if (!strcmp(a, "--max-buffered-bytes")) {
+        if (number(v, 1u << 20, 1ull << 40, &n))
+            return bad_value(a, v, "a byte count from 1 MiB to 1 TiB");
+        o->max_buffered = (size_t)n;
+    } else if (!strcmp(a, "--idle-timeout") || !strcmp(a, "--idle-exit") || !strcmp(a, "--hello-timeout")) {
+        long long ms = seconds_ms(v);
+        if (ms <= 0)
+            return bad_value(a, v, "a number of seconds above 0");
+        *(!strcmp(a, "--idle-timeout") ? &o->idle_timeout_ms
+          : !strcmp(a, "--idle-exit") ? &o->idle_exit_ms : &o->hello_timeout_ms) = (unsigned)ms;
+    } else if (!strcmp(a, "--map-bytes")) {
+        if (number(v, 65536, 1ull << 40, &n))
+            return bad_value(a, v, "a byte count from 65536 to 1 TiB");
+        o->map_bytes = (size_t)n;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* Publishing, following, acknowledging and snapshots: 0 when taken, -1 when a is none of them, else the exit
+ * status of a bad value. */
+static int stream_option(tms_daemon_options *o, const char *a, const char *v)
+{
+    unsigned long long n;
+    long long ms;
+    if (!strcmp(a, "--publish") || !strcmp(a, "--replica-of")) {
+        if (strncmp(v, "nats://", 7) || !v[7])
+            return bad_value(a, v, "nats://HOST:PORT");
+        *(!strcmp(a, "--publish") ? &o->publish : &o->replica_of) = v;
+    } else if (!strcmp(a, "--stream-replicas")) {
+        if (number(v, 1, 5, &n))
+            return bad_value(a, v, "a number of stream replicas from 1 to 5");
+        o->stream_replicas = (int)n;
+    } else if (!strcmp(a, "--snapshot-interval")) {
+        ms = strcmp(v, "0") ? seconds_ms(v) : 0;
+        if (ms < 0 || ms > 86400000)
+            return bad_value(a, v, "a number of seconds, at most a day (0: only at a clean stop)");
+        o->snapshot_interval_ms = ms ? (unsigned)ms : TMS_SNAPSHOTS_OFF;
+    } else if (!strcmp(a, "--ack-after")) {
+        if (strcmp(v, "local") && strcmp(v, "stream"))
+            return bad_value(a, v, "local (the log's fdatasync) or stream (and stored by the stream)");
+        o->ack_after_stream = !strcmp(v, "stream");
+    } else if (!strcmp(a, "--stream-timeout")) {
+        if ((ms = seconds_ms(v)) <= 0 || ms > 3600000)
+            return bad_value(a, v, "a number of seconds above 0, at most an hour");
+        o->stream_ack_timeout_ms = (unsigned)ms;
+    } else if (!strcmp(a, "--snapshot-records") || !strcmp(a, "--ready-max-lag")) {
+        if (number(v, 1, 1ull << 40, &n))
+            return bad_value(a, v, "a number of records from 1");
+        *(!strcmp(a, "--snapshot-records") ? &o->snapshot_records : &o->ready_max_lag) = n;
+    } else {
+        return -1;
+    }
+    return 0;
+}
+
+/* The parser's take: an option checked as it comes (tool_parser). */
+static int take_option(void *ctx, const char *a, const char *v)
+{
+    parsed *p = ctx;
+    int rc;
+    if ((rc = limit_option(&p->o, a, v)) >= 0 || (rc = stream_option(&p->o, a, v)) >= 0 ||
+        (rc = cluster_option(&p->o, a, v)) >= 0 || (rc = trust_option(p, a, v)) >= 0)
+        return rc;
+    return bad_value(a, v, "an option the table names but none takes");   /* never: each is taken above */
+}
+
+/* Read the command line into p: 0, 1 after --help or --version (printed), else the exit status of a usage
+ * error (said). Every option is named whole, once in the usage above. */
+static int parse_options(int argc, char **argv, parsed *p)
+{
+    tms_daemon_options *o = &p->o;
+    int version = 0, npos;
+    const tool_opt opts[] = {
+        {"version", 0, NULL, &version}, {"tcp-lookups-need-token", 0, NULL, &o->tcp_lookups_need_token},
+        {"data", 1, &o->data_dir}, {"socket", 1, &o->socket_path}, {"listen", 1, &o->listen},
+        {"metrics", 1, &o->metrics}, {"http", 1, &o->http}, {"token-file", 1, &o->token_file},
+        {"principals", 1, &o->principals}, {"stream", 1, &o->stream}, {"signing-key", 1, &o->signing_key},
+        {"leader-key", 1, &o->leader_key}, {"nats-creds", 1, &o->nats_creds}, {"nats-nkey", 1, &o->nats_nkey_seed},
+        {"nats-user", 1, &o->nats_user}, {"nats-password-file", 1, &o->nats_password_file},
+        {"nats-token-file", 1, &o->nats_token_file}, {"nats-ca", 1, &o->nats_ca}, {"nats-cert", 1, &o->nats_cert},
+        {"nats-key", 1, &o->nats_key},
+        /* checked as they come (take_option) */
+        {"publish", 1}, {"replica-of", 1}, {"stream-replicas", 1}, {"max-connections", 1},
+        {"max-tcp-connections", 1}, {"max-http-per-peer", 1}, {"max-frame-bytes", 1}, {"max-buffered-bytes", 1},
+        {"idle-timeout", 1}, {"idle-exit", 1}, {"hello-timeout", 1}, {"map-bytes", 1}, {"checkpoint-interval", 1},
+        {"witness", 1}, {"witness-key", 1}, {"snapshot-interval", 1}, {"snapshot-records", 1}, {"ack-after", 1},
+        {"stream-timeout", 1}, {"ready-max-lag", 1}, {"cluster", 1}, {"node", 1}, {"advertise", 1},
+        {"lease-ttl", 1}, {NULL, 0, NULL, NULL}};
+    const tool_parser parser = {opts, take_option, p, 0, NULL};
+    int rc = tool_parse_args(&parser, argc - 1, argv + 1, NULL, 0, &npos);
+    if (rc == 1)
+        return fputs(usage, stdout) < 0 || fflush(stdout) ? 2 : 1;
+    if (!rc && version)
+        return tool_version() ? 2 : 1;
+    return rc;
+}
+
 /* --cluster's company: 0, or 2 after saying what is wrong. */
 static int check_cluster(tms_daemon_options *o)
 {
@@ -222,186 +326,74 @@ static int check_cluster(tms_daemon_options *o)
     return 0;
 }
 
+/* Replication, checkpoints and NATS: which options go together. 0, or 2 after saying what is wrong. */
+static int check_streams(parsed *p)
+{
+    tms_daemon_options *o = &p->o;
+    int rc;
+    if (o->stream && !o->publish && !o->replica_of && !o->cluster)
+        return bad("--stream goes with --publish, --replica-of or --cluster");
+    if (o->stream_replicas && !o->publish && !o->cluster)
+        return bad("--stream-replicas goes with --publish or --cluster");
+    if ((rc = check_cluster(o)))
+        return rc;
+    if (o->publish && o->replica_of)
+        return bad("--publish and --replica-of: a tmsd is a leader or a replica");
+    if (o->ack_after_stream && !o->publish && !o->cluster)
+        return bad("--ack-after stream goes with --publish (a --cluster node always acknowledges after the stream)");
+    if (o->stream_ack_timeout_ms && !o->ack_after_stream)
+        return bad("--stream-timeout goes with --ack-after stream");
+    if (o->checkpoint_interval_ms && !o->signing_key)
+        return bad("--checkpoint-interval goes with --signing-key");
+    if ((p->nwit || p->nwkey) && (!o->signing_key || p->nwit != p->nwkey))
+        return bad("--witness URL goes with --witness-key VKEY (one each) and --signing-key");
+    if (o->leader_key && !o->replica_of)
+        return bad("--leader-key goes with --replica-of");
+    if (o->ready_max_lag && !o->replica_of)
+        return bad("--ready-max-lag goes with --replica-of");
+    if (o->signing_key && o->replica_of)
+        return bad("--signing-key and --replica-of: a replica keeps its leader's checkpoints, it signs none");
+    if ((o->nats_creds || o->nats_nkey_seed || o->nats_user || o->nats_password_file || o->nats_token_file ||
+         o->nats_ca || o->nats_cert || o->nats_key) && !o->publish && !o->replica_of && !o->cluster)
+        return bad("the --nats-* options go with --publish, --replica-of or --cluster");
+    if (!o->nats_user != !o->nats_password_file)
+        return bad("--nats-user and --nats-password-file go together");
+    if (!o->nats_cert != !o->nats_key)
+        return bad("--nats-cert and --nats-key go together");
+    return 0;
+}
+
+/* Where clients reach it (--http is checked first, in main): 0, or 2 after saying what is wrong. */
+static int check_listeners(const tms_daemon_options *o)
+{
+    size_t sun_path = sizeof(((struct sockaddr_un *)0)->sun_path);
+    if (o->listen && !loopback(o->listen) && !o->token_file && !o->principals)
+        return bad_value("--listen", o->listen, "a loopback address, or credentials (--token-file or --principals)"
+                         " for one that other machines reach");
+    if (o->socket_path && strlen(o->socket_path) >= sun_path)
+        return bad_value("--socket", o->socket_path, "a path shorter than 108 bytes (the kernel's limit)");
+    if (!o->socket_path && strlen(o->data_dir) + sizeof "/tmsd.sock" > sun_path)
+        return bad_value("--data", o->data_dir, "a path short enough for DIR/tmsd.sock (108 bytes), or --socket PATH");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    tms_daemon_options o;
-    unsigned long long n;
-    memset(&o, 0, sizeof o);
-    static const struct option lo[] = {
-        {"help", no_argument, NULL, 'h'}, {"version", no_argument, NULL, 'V'},
-        {"tcp-lookups-need-token", no_argument, NULL, 'T'}, {"data", required_argument, NULL, 0},
-        {"socket", required_argument, NULL, 0}, {"listen", required_argument, NULL, 0},
-        {"metrics", required_argument, NULL, 0}, {"http", required_argument, NULL, 0},
-        {"token-file", required_argument, NULL, 0}, {"principals", required_argument, NULL, 0},
-        {"publish", required_argument, NULL, 0}, {"replica-of", required_argument, NULL, 0},
-        {"stream", required_argument, NULL, 0}, {"stream-replicas", required_argument, NULL, 0},
-        {"max-connections", required_argument, NULL, 0}, {"max-tcp-connections", required_argument, NULL, 0},
-        {"max-http-per-peer", required_argument, NULL, 0},
-        {"max-frame-bytes", required_argument, NULL, 0}, {"max-buffered-bytes", required_argument, NULL, 0},
-        {"idle-timeout", required_argument, NULL, 0}, {"idle-exit", required_argument, NULL, 0},
-        {"hello-timeout", required_argument, NULL, 0}, {"map-bytes", required_argument, NULL, 0},
-        {"signing-key", required_argument, NULL, 0}, {"checkpoint-interval", required_argument, NULL, 0},
-        {"witness", required_argument, NULL, 0}, {"witness-key", required_argument, NULL, 0},
-        {"leader-key", required_argument, NULL, 0}, {"snapshot-interval", required_argument, NULL, 0},
-        {"snapshot-records", required_argument, NULL, 0}, {"ack-after", required_argument, NULL, 0},
-        {"stream-timeout", required_argument, NULL, 0}, {"ready-max-lag", required_argument, NULL, 0},
-        {"nats-creds", required_argument, NULL, 0}, {"nats-nkey", required_argument, NULL, 0},
-        {"nats-user", required_argument, NULL, 0}, {"nats-password-file", required_argument, NULL, 0},
-        {"nats-token-file", required_argument, NULL, 0}, {"nats-ca", required_argument, NULL, 0},
-        {"nats-cert", required_argument, NULL, 0}, {"nats-key", required_argument, NULL, 0},
-        {"cluster", required_argument, NULL, 0}, {"node", required_argument, NULL, 0},
-        {"advertise", required_argument, NULL, 0}, {"lease-ttl", required_argument, NULL, 0},
-        {NULL, 0, NULL, 0}};
-    size_t nwit = 0, nwkey = 0;
+    parsed p;
     int rc;
-    int c, idx;
-    char name[64];
-    opterr = 0;   /* our messages: one line, naming the option */
-    while ((c = getopt_long(argc, argv, ":h", lo, &idx)) != -1) {
-        if (c == 'h') {
-            fputs(usage, stdout);
-            return 0;
-        }
-        if (c == 'V') {
-            printf("tmsd (tmsperm) %s\n", tms_version());
-            return fflush(stdout) ? 2 : 0;
-        }
-        if (c == 'T') {
-            o.tcp_lookups_need_token = 1;
-            continue;
-        }
-        if (c == ':')
-            return bad("option needs a value");
-        if (c != 0)
-            return bad("unknown option");
-        snprintf(name, sizeof name, "--%s", lo[idx].name);   /* the checks below speak of "--name" */
-        const char *a = name, *v = optarg;
-        if (!strcmp(a, "--data")) o.data_dir = v;
-        else if (!strcmp(a, "--socket")) o.socket_path = v;
-        else if (!strcmp(a, "--listen")) o.listen = v;
-        else if (!strcmp(a, "--metrics")) o.metrics = v;
-        else if (!strcmp(a, "--http")) o.http = v;
-        else if (!strcmp(a, "--token-file")) o.token_file = v;
-        else if (!strcmp(a, "--principals")) o.principals = v;
-        else if (!strcmp(a, "--publish")) {
-            if (strncmp(v, "nats://", 7) || !v[7])
-                return bad_value(a, v, "nats://HOST:PORT");
-            o.publish = v;
-        } else if (!strcmp(a, "--replica-of")) {
-            if (strncmp(v, "nats://", 7) || !v[7])
-                return bad_value(a, v, "nats://HOST:PORT");
-            o.replica_of = v;
-        } else if (!strcmp(a, "--stream")) o.stream = v;
-        else if (!strcmp(a, "--stream-replicas")) {
-            if (number(v, 1, 5, &n))
-                return bad_value(a, v, "a number of stream replicas from 1 to 5");
-            o.stream_replicas = (int)n;
-        }
-        else if (!strcmp(a, "--max-connections")) {
-            if (number(v, 1, 1000000, &n))
-                return bad_value(a, v, "a number of connections from 1 to 1000000");
-            o.max_connections = (unsigned)n;
-        } else if (!strcmp(a, "--max-tcp-connections")) {
-            if (number(v, 1, 1000000, &n))
-                return bad_value(a, v, "a number of connections from 1 to 1000000");
-            o.max_tcp_connections = (unsigned)n;
-        } else if (!strcmp(a, "--max-http-per-peer")) {
-            if (number(v, 1, 1000000, &n))
-                return bad_value(a, v, "a number of connections from 1 to 1000000");
-            o.max_http_per_peer = (unsigned)n;
-        } else if (!strcmp(a, "--max-frame-bytes")) {
-            if (number(v, 65536, TMS_WIRE_MAX_FRAME, &n))
-                return bad_value(a, v, "a byte count from 65536 to 16777216");
-            o.max_frame = (size_t)n;
-        } else if (!strcmp(a, "--max-buffered-bytes")) {
-            if (number(v, 1u << 20, 1ull << 40, &n))
-                return bad_value(a, v, "a byte count from 1 MiB to 1 TiB");
-            o.max_buffered = (size_t)n;
-        } else if (!strcmp(a, "--idle-timeout") || !strcmp(a, "--idle-exit") || !strcmp(a, "--hello-timeout")) {
-            long long ms = seconds_ms(v);
-            if (ms <= 0)
-                return bad_value(a, v, "a number of seconds above 0");
-            *(!strcmp(a, "--idle-timeout") ? &o.idle_timeout_ms
-              : !strcmp(a, "--idle-exit") ? &o.idle_exit_ms : &o.hello_timeout_ms) = (unsigned)ms;
-        } else if ((rc = cluster_option(&o, a, v)) >= 0) {
-            if (rc)
-                return rc;
-        } else if ((rc = trust_option(&o, a, v, &nwit, &nwkey)) >= 0) {
-            if (rc)
-                return rc;
-        } else if (!strcmp(a, "--snapshot-interval")) {
-            long long ms = strcmp(v, "0") ? seconds_ms(v) : 0;
-            if (ms < 0 || ms > 86400000)
-                return bad_value(a, v, "a number of seconds, at most a day (0: only at a clean stop)");
-            o.snapshot_interval_ms = ms ? (unsigned)ms : TMS_SNAPSHOTS_OFF;
-        } else if (!strcmp(a, "--ack-after")) {
-            if (strcmp(v, "local") && strcmp(v, "stream"))
-                return bad_value(a, v, "local (the log's fdatasync) or stream (and stored by the stream)");
-            o.ack_after_stream = !strcmp(v, "stream");
-        } else if (!strcmp(a, "--stream-timeout")) {
-            long long ms = seconds_ms(v);
-            if (ms <= 0 || ms > 3600000)
-                return bad_value(a, v, "a number of seconds above 0, at most an hour");
-            o.stream_ack_timeout_ms = (unsigned)ms;
-        } else if (!strcmp(a, "--snapshot-records")) {
-            if (number(v, 1, 1ull << 40, &n))
-                return bad_value(a, v, "a number of records from 1");
-            o.snapshot_records = n;
-        } else if (!strcmp(a, "--ready-max-lag")) {
-            if (number(v, 1, 1ull << 40, &n))
-                return bad_value(a, v, "a number of records from 1");
-            o.ready_max_lag = n;
-        } else if (!strcmp(a, "--map-bytes")) {
-            if (number(v, 65536, 1ull << 40, &n))
-                return bad_value(a, v, "a byte count from 65536 to 1 TiB");
-            o.map_bytes = (size_t)n;
-        }
-    }
-    if (optind < argc)
-        return bad("unexpected argument");
-    if (!o.data_dir)
+    memset(&p, 0, sizeof p);
+    tool_prog = "tmsd";
+    if ((rc = parse_options(argc, argv, &p)))
+        return rc == 1 ? 0 : rc;
+    if (!p.o.data_dir)
         return bad("--data DIR is required");
-    if (o.http && !loopback(o.http) && !o.token_file && !o.principals)
-        return bad_value("--http", o.http, "a loopback address, or credentials (--token-file or --principals)");
-    if (o.stream && !o.publish && !o.replica_of && !o.cluster)
-        return bad("--stream goes with --publish, --replica-of or --cluster");
-    if (o.stream_replicas && !o.publish && !o.cluster)
-        return bad("--stream-replicas goes with --publish or --cluster");
-    if ((rc = check_cluster(&o)))
+    if (p.o.http && !loopback(p.o.http) && !p.o.token_file && !p.o.principals)
+        return bad_value("--http", p.o.http, "a loopback address, or credentials (--token-file or --principals)");
+    if ((rc = check_streams(&p)) || (rc = check_listeners(&p.o)))
         return rc;
-    if (o.publish && o.replica_of)
-        return bad("--publish and --replica-of: a tmsd is a leader or a replica");
-    if (o.ack_after_stream && !o.publish && !o.cluster)
-        return bad("--ack-after stream goes with --publish (a --cluster node always acknowledges after the stream)");
-    if (o.stream_ack_timeout_ms && !o.ack_after_stream)
-        return bad("--stream-timeout goes with --ack-after stream");
-    if (o.checkpoint_interval_ms && !o.signing_key)
-        return bad("--checkpoint-interval goes with --signing-key");
-    if ((nwit || nwkey) && (!o.signing_key || nwit != nwkey))
-        return bad("--witness URL goes with --witness-key VKEY (one each) and --signing-key");
-    if (o.leader_key && !o.replica_of)
-        return bad("--leader-key goes with --replica-of");
-    if (o.ready_max_lag && !o.replica_of)
-        return bad("--ready-max-lag goes with --replica-of");
-    if (o.signing_key && o.replica_of)
-        return bad("--signing-key and --replica-of: a replica keeps its leader's checkpoints, it signs none");
-    if ((o.nats_creds || o.nats_nkey_seed || o.nats_user || o.nats_password_file || o.nats_token_file || o.nats_ca ||
-         o.nats_cert || o.nats_key) && !o.publish && !o.replica_of && !o.cluster)
-        return bad("the --nats-* options go with --publish, --replica-of or --cluster");
-    if (!o.nats_user != !o.nats_password_file)
-        return bad("--nats-user and --nats-password-file go together");
-    if (!o.nats_cert != !o.nats_key)
-        return bad("--nats-cert and --nats-key go together");
-    if (o.listen && !loopback(o.listen) && !o.token_file && !o.principals)
-        return bad_value("--listen", o.listen, "a loopback address, or credentials (--token-file or --principals)"
-                         " for one that other machines reach");
-    if (o.socket_path && strlen(o.socket_path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-        return bad_value("--socket", o.socket_path, "a path shorter than 108 bytes (the kernel's limit)");
-    if (!o.socket_path && strlen(o.data_dir) + sizeof "/tmsd.sock" > sizeof(((struct sockaddr_un *)0)->sun_path))
-        return bad_value("--data", o.data_dir, "a path short enough for DIR/tmsd.sock (108 bytes), or --socket PATH");
     signal(SIGPIPE, SIG_IGN);   /* a client that vanishes mid-reply is an EPIPE, not our death */
     mallopt(M_TRIM_THRESHOLD, 64 << 20);   /* no brk give-back and take-again around every frame */
-    if ((rc = tms_daemon_run(&o)) == TMS_DAEMON_RESTART) {   /* a deposed cluster node: a follower anew */
+    if ((rc = tms_daemon_run(&p.o)) == TMS_DAEMON_RESTART) {   /* a deposed cluster node: a follower anew */
         sigset_t stops;   /* a stop asked for during the exec is kept for the new image (it unblocks them) */
         sigemptyset(&stops);
         sigaddset(&stops, SIGTERM);

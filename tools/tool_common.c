@@ -1,5 +1,5 @@
 /* tool_common.c -- shared command-line helpers of the tools (see
- * tool_common.h): messages, option parsing (getopt_long), command dispatch,
+ * tool_common.h): messages, option parsing (every program's), command dispatch,
  * times (the protocol room's RFC 3339, always UTC), points, progress. */
 #include "tool_common.h"
 #include "query.h"
@@ -9,7 +9,6 @@
 #include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -59,66 +58,126 @@ int tool_version(void)
     return fflush(stdout) ? TOOL_ERROR : TOOL_OK;
 }
 
-#define TOOL_OPTS_MAX 32
+/* Edit distance (insertions, deletions, substitutions, adjacent swaps) of
+ * a[0..la) and b, both shorter than 64 bytes; 64 for longer ones. */
+static size_t distance(const char *a, size_t la, const char *b)
+{
+    size_t lb = strlen(b), d[64][64];
+    if (la >= 64 || lb >= 64)
+        return 64;
+    for (size_t i = 0; i <= la; i++)
+        for (size_t j = 0; j <= lb; j++) {
+            if (!i || !j) {
+                d[i][j] = i + j;
+                continue;
+            }
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best)
+                best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best)
+                best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[la][lb];
+}
 
-/* getopt_long (GNU: options and arguments in any order, "--" ends options,
- * --name=value or --name value) over the tool_opt table. getopt wants a
- * program name first, so it reads a copy of argv behind tool_prog. */
+/* Whether cand is the closest yet to name[0..len): fewer edits than *best
+ * (at most two), or the first name it begins (3+ characters). */
+static void consider(const char *name, size_t len, const char *cand, size_t *best, const char **meant)
+{
+    size_t dist = distance(name, len, cand);
+    if (dist < *best || (len >= 3 && !strncmp(name, cand, len) && !*meant)) {
+        *best = dist < *best ? dist : *best;
+        *meant = cand;
+    }
+}
+
+/* "unknown option ARG" (up to its '='): with the option it most likely
+ * meant, else p's hint. */
+static int unknown_option(const tool_parser *p, const char *arg)
+{
+    const char *name = arg + strspn(arg, "-"), *meant = NULL;
+    size_t len = strcspn(name, "="), best = 3;
+    int shown = (int)((size_t)(name - arg) + len);
+    for (const tool_opt *o = p->opts; o && o->name; o++)
+        consider(name, len, o->name, &best, &meant);
+    consider(name, len, "help", &best, &meant);
+    if (meant)
+        return tool_fail("unknown option %.*s: did you mean --%s? (try --help)", shown, arg, meant);
+    if (p->unknown_hint)
+        return tool_fail("unknown option %.*s: %s (try --help)", shown, arg, p->unknown_hint);
+    return tool_fail("unknown option %.*s (try --help)", shown, arg);
+}
+
+/* The option argv[*i] names, whole ("--name" or "--name=..."): taken, with
+ * its value (after '=', else the next argument, *i moved past it). 0, or an
+ * exit status after a message. */
+static int take_option(const tool_parser *p, const tool_opt *o, int argc, char **argv, int *i)
+{
+    const char *eq = strchr(argv[*i], '='), *value = NULL;
+    char opt[80];
+    snprintf(opt, sizeof opt, "--%s", o->name);
+    if (o->takes_value && eq)
+        value = eq + 1;
+    else if (o->takes_value && *i + 1 < argc)
+        value = argv[++*i];
+    else if (o->takes_value)
+        return tool_fail("option %s needs a value (try --help)", opt);
+    else if (eq)
+        return tool_fail("option %s takes no value (try --help)", opt);
+    if (o->value)
+        *o->value = value;
+    else if (o->flag)
+        *o->flag = 1;
+    else if (p->take)
+        return p->take(p->ctx, opt, value);
+    return 0;
+}
+
+static const tool_opt *find_option(const tool_opt *opts, const char *arg)
+{
+    size_t len = strcspn(arg, "=");
+    if (arg[0] != '-' || arg[1] != '-')
+        return NULL;
+    for (const tool_opt *o = opts; o && o->name; o++)
+        if (len - 2 == strlen(o->name) && !strncmp(arg + 2, o->name, len - 2))
+            return o;
+    return NULL;
+}
+
+int tool_parse_args(const tool_parser *p, int argc, char **argv, const char **pos, int maxpos, int *npos)
+{
+    int options = 1, rc = 0;
+    *npos = 0;
+    for (int i = 0; i < argc && !rc; i++) {
+        const char *arg = argv[i];
+        const tool_opt *o;
+        if (options && !strcmp(arg, "--"))
+            options = 0;
+        else if (!options || arg[0] != '-' || !arg[1]) {   /* an argument */
+            if (p->until_argument)
+                return *npos = i, 0;
+            if (*npos >= maxpos)
+                return tool_fail("unexpected argument %s (try --help)", arg);
+            pos[(*npos)++] = arg;
+        } else if (tool_is_help(arg))
+            return 1;
+        else if ((o = find_option(p->opts, arg)) != NULL)
+            rc = take_option(p, o, argc, argv, &i);
+        else
+            rc = unknown_option(p, arg);
+    }
+    if (p->until_argument && !rc)
+        *npos = argc;
+    return rc;
+}
+
 int tool_parse(int argc, char **argv, const tool_opt *opts, const char **pos, int maxpos, int *npos)
 {
-    struct option lo[TOOL_OPTS_MAX + 2];
-    size_t n = 0;
-    int rc = 0, c, idx;
-    *npos = 0;
-    for (const tool_opt *o = opts; o && o->name && n < TOOL_OPTS_MAX; o++, n++)
-        lo[n] = (struct option){o->name, o->takes_value ? required_argument : no_argument, NULL, 256 + (int)n};
-    lo[n] = (struct option){"help", no_argument, NULL, 'h'};
-    lo[n + 1] = (struct option){NULL, 0, NULL, 0};
-    char **av = malloc(((size_t)argc + 2) * sizeof *av);
-    if (!av)
-        return tool_fail("out of memory");
-    av[0] = (char *)tool_prog;
-    memcpy(av + 1, argv, (size_t)argc * sizeof *av);
-    av[argc + 1] = NULL;
-    for (int i = 1; i <= argc && strcmp(av[i], "--"); i++) {   /* whole names only: getopt_long takes "--he" for --help */
-        size_t len = strcspn(av[i], "=");
-        int known = av[i][0] != '-' || av[i][1] != '-';
-        for (size_t k = 0; !known && k <= n; k++)
-            known = len - 2 == strlen(lo[k].name) && !strncmp(av[i] + 2, lo[k].name, len - 2);
-        if (!known) {
-            rc = tool_fail("unknown option %s (try --help)", av[i]);
-            free(av);
-            return rc;
-        }
-    }
-    optind = 0;   /* GNU: a full re-initialisation (tool_parse runs more than once per process) */
-    opterr = 0;   /* the messages are ours: one line, the program's name */
-    /* "-": arguments come back in order as code 1, whatever POSIXLY_CORRECT says */
-    while (!rc && (c = getopt_long(argc + 1, av, "-:h", lo, &idx)) != -1) {
-        if (c == 1) {
-            if (*npos >= maxpos)
-                rc = tool_fail("unexpected argument %s (try --help)", optarg);
-            else
-                pos[(*npos)++] = optarg;
-        } else if (c == 'h')
-            rc = 1;
-        else if (c == '?')
-            rc = tool_fail("unknown option %s, or a value given to one that takes none (try --help)", av[optind - 1]);
-        else if (c == ':')
-            rc = tool_fail("option %s needs a value", av[optind - 1]);
-        else if (opts[c - 256].takes_value)
-            *opts[c - 256].value = optarg;
-        else
-            *opts[c - 256].flag = 1;
-    }
-    for (int i = optind; !rc && i <= argc; i++) {   /* what getopt left: the positional arguments */
-        if (*npos >= maxpos)
-            rc = tool_fail("unexpected argument %s (try --help)", av[i]);
-        else
-            pos[(*npos)++] = av[i];   /* argv's strings: they outlive av */
-    }
-    free(av);
-    return rc;
+    const tool_parser p = {opts, NULL, NULL, 0, NULL};
+    return tool_parse_args(&p, argc, argv, pos, maxpos, npos);
 }
 
 /* ---- commands -------------------------------------------------------------- */

@@ -1,5 +1,5 @@
 /* tool_common.h -- what tms-history, tms-audit and tms-restore share at the
- * command-line edge (tmsctl too, for its commands): option parsing, command
+ * command-line edge (tmsctl and tmsd too): option parsing, command
  * dispatch, RFC 3339 <-> nanoseconds, "a seq or a
  * time" arguments, hex, one-line JSON output, exit codes (SPEC section 6),
  * and a progress line on stderr for long replays on a terminal. */
@@ -24,24 +24,50 @@ void tool_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* ---- options --------------------------------------------------------------- */
 
 /* One recognised option: "--name VALUE" / "--name=VALUE" when takes_value,
- * else a flag. Exactly one of value / flag is used. */
+ * else a flag. At most one of value / flag is used; with neither, the
+ * parser's take (tool_parser) gets it each time it is given. */
 typedef struct tool_opt {
     const char *name;              /* without the leading dashes */
     int takes_value;
-    const char **value;            /* set to the argument */
+    const char **value;            /* set to the argument (the last one given wins) */
     int *flag;                     /* set to 1 */
 } tool_opt;
 
-/* Parse argv[0..argc) against opts; everything that is not an option goes to
- * pos (at most maxpos). Returns 0, 1 when --help or -h was given (the caller
- * prints its help and exits 0), or TOOL_ERROR after printing a one-line
- * message (unknown option, missing value, too many arguments). */
+/* How every program reads its options (tool_parse_args): whole names only
+ * (no abbreviation: "--dat" is not --data), "--name VALUE" or
+ * "--name=VALUE" (a value may be empty, and may begin with '-'), options
+ * and arguments in any order, "--" ends the options, "-" is an argument. */
+typedef struct tool_parser {
+    const tool_opt *opts;          /* ends with a NULL name; NULL: none */
+    /* The options with neither value nor flag, in the order given (repeated
+     * options too): opt is "--name", value NULL for a flag. 0, or an exit
+     * status after a one-line message. */
+    int (*take)(void *ctx, const char *opt, const char *value);
+    void *ctx;
+    /* tmsctl's global options: the first argument (the command) ends the
+     * options; *npos is then its index in argv (argc when there is none) and
+     * pos is not used. */
+    int until_argument;
+    /* Said after "unknown option X: " when no option's name is close to X. */
+    const char *unknown_hint;
+} tool_parser;
+
+/* Parse argv[0..argc) as p says; the arguments go to pos (at most maxpos).
+ * Returns 0, 1 when --help or -h was given (the caller prints its help and
+ * exits 0), or TOOL_ERROR (or what take returned) after a one-line message:
+ * "unknown option X" (with "did you mean --NAME?" when a name is one or two
+ * edits away or begins with X, else p's hint), "option --NAME needs a
+ * value", "option --NAME takes no value", "unexpected argument X"; each but
+ * take's ends "(try --help)". The first problem from the left is told. */
+int tool_parse_args(const tool_parser *p, int argc, char **argv, const char **pos, int maxpos, int *npos);
+
+/* tool_parse_args over the options opts (no take, no hint). */
 int tool_parse(int argc, char **argv, const tool_opt *opts, const char **pos, int maxpos, int *npos);
 
 /* 1 when arg asks for the usage: "--help" or "-h". */
+int tool_is_help(const char *arg);
 /* "PROG (tmsperm) VERSION" on stdout (--version): TOOL_OK, or TOOL_ERROR when it cannot be written. */
 int tool_version(void);
-int tool_is_help(const char *arg);
 
 /* ---- commands -------------------------------------------------------------- */
 

@@ -25,14 +25,6 @@ typedef struct tool_target {
     const char *connect_from;      /* where connect came from: "--connect", "TMS_CONNECT", "the packaged default" */
 } tool_target;
 
-/* Read the global options from argv[1] up to the first word that is none
- * (the command, --help, -h or --version): "--name VALUE" or "--name=VALUE",
- * whole names only. Returns that word's index, or -1 after a one-line
- * message: an unknown option (naming the closest global option when it
- * looks misspelt, else saying that a command's options go after it), a
- * missing value. */
-int tool_target_options(int argc, char **argv, tool_target *t);
-
 /* Fill what the options left (the table above); socket is the packaged
  * socket looked for. 0, or -1 (no target at all) after a message saying
  * what may be given. */

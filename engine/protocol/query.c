@@ -1,8 +1,8 @@
-/* query.c -- show and visible, read from the projection into JSON.
- * Absent values are null; lists are sorted (LMDB keeps dupsort members in
- * byte order, and kind letters c < e < q sort like their names). */
+/* query.c -- show and visible, read from the projection (store.h's typed
+ * reads, at the latest state or at a seq) or from an in-memory state into
+ * JSON. Absent values are null; lists are sorted (the store gives ids in
+ * byte order, objects by kind letter, and c < e < q sort like their names). */
 #include "query.h"
-#include "history.h"
 #include "state.h"
 #include <stdlib.h>
 #include <string.h>
@@ -24,20 +24,18 @@ static json_t *str_or_null(const char *s)
     return s && s[0] ? json_string(s) : json_null();
 }
 
-static int add_member(void *ctx, const char *member, size_t len)
+/* A manager an object is distributed to: its id. */
+static int add_manager(void *ctx, char kind, const char *id)
 {
-    (void)len;
-    json_array_append_new(ctx, json_string(member));
+    (void)kind;
+    json_array_append_new(ctx, json_string(id));
     return 0;
 }
 
-static int add_object(void *ctx, const char *member, size_t len)
+/* An object a manager sees: {kind, id}. */
+static int add_object(void *ctx, char kind, const char *id)
 {
-    (void)len;
-    json_t *o = json_object();
-    json_object_set_new(o, "kind", json_string(tms_kind_name(member[0])));
-    json_object_set_new(o, "id", json_string(member + 1));
-    json_array_append_new(ctx, o);
+    json_array_append_new(ctx, json_pack("{s:s,s:s}", "kind", tms_kind_name(kind), "id", id));
     return 0;
 }
 
@@ -76,23 +74,19 @@ static json_t *show_json(const char *tenant, char k, const char *id, const view 
 
 int tms_query_show(tms_txn *tx, uint64_t at, const char *tenant, const char *kind, const char *id, json_t **out)
 {
-    char k = tms_kind_of(kind), kk[2] = {k, 0};
+    char k = tms_kind_of(kind);
     tms_account_rec a;
     *out = NULL;
     if (!k || !tms_is_id(tenant, strlen(tenant)) || !tms_is_id(id, strlen(id)))
         return 1;
-    tms_err err = at == TMS_AT_LATEST ? tms_account_get(tx, tenant, k, id, &a)
-                                      : tms_account_get_at(tx, tenant, k, id, at, &a, NULL);
+    tms_err err = tms_store_account(tx, tenant, k, id, at, &a);
     if (err)
         return err == TMS_NOT_FOUND ? 1 : 2;
     view v = {a.login, a.link, a.role_tag, a.role, a.perms, a.features, NULL};
-    if (k != TMS_KIND_MANAGER) {
-        v.dist = json_array();
-        if (at == TMS_AT_LATEST ? tms_set_foreach(tx, TMS_DB_DIST, tenant, kk, id, add_member, v.dist)
-                                : tms_set_foreach_at(tx, TMS_DB_DIST, tenant, kk, id, at, add_member, v.dist)) {
-            json_decref(v.dist);
-            return 2;
-        }
+    if (k != TMS_KIND_MANAGER && (!(v.dist = json_array()) ||
+                                  tms_store_distribution(tx, tenant, k, id, at, add_manager, v.dist))) {
+        json_decref(v.dist);
+        return 2;
     }
     *out = show_json(tenant, k, id, &v);
     return 0;
@@ -134,8 +128,5 @@ int tms_query_visible(tms_txn *tx, uint64_t at, const char *tenant, const char *
     *out = json_array();
     if (!tms_is_id(tenant, strlen(tenant)) || !tms_is_id(manager, strlen(manager)))
         return 0;
-    tms_err err = at == TMS_AT_LATEST ? tms_set_foreach(tx, TMS_DB_VISIBLE, tenant, manager, NULL, add_object, *out)
-                                      : tms_set_foreach_at(tx, TMS_DB_VISIBLE, tenant, manager, NULL, at, add_object,
-                                                           *out);
-    return err ? 2 : 0;
+    return tms_store_visible(tx, tenant, manager, at, add_object, *out) ? 2 : 0;
 }

@@ -188,10 +188,9 @@ int tms_query_explain(tms_txn *tx, uint64_t at, const char *logdir, const char *
 
 /* ---- watch --------------------------------------------------------------------------- */
 
-static int add_change(void *ctx, const char *member, size_t len)
+static int add_change(void *ctx, char kind, const char *id)
 {
-    (void)len;
-    json_array_append_new(ctx, json_pack("{s:s,s:s}", "kind", tms_kind_name(member[0]), "id", member + 1));
+    json_array_append_new(ctx, json_pack("{s:s,s:s}", "kind", tms_kind_name(kind), "id", id));
     return 0;
 }
 
@@ -216,7 +215,7 @@ int tms_query_watch_line(tms_txn *tx, const tms_record *rec, json_t **out)
 {
     json_t *changed = json_array();
     *out = NULL;
-    if (rec->verdict == TMS_OK && tms_changes_foreach(tx, rec->seq, add_change, changed)) {
+    if (rec->verdict == TMS_OK && tms_store_changed(tx, rec->seq, add_change, changed)) {
         json_decref(changed);
         return 2;
     }

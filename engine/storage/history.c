@@ -28,11 +28,11 @@ tms_err tms__seek_version(MDB_cursor *cur, char *buf, size_t elen, uint64_t seq,
     MDB_val k = {tms__version_key(buf, elen, seq == UINT64_MAX ? seq : seq + 1), buf};
     int rc = mdb_cursor_get(cur, &k, val, MDB_SET_RANGE);
     if (rc && rc != MDB_NOTFOUND)
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     /* at or past the first key after seq's versions: the one before is the answer */
     rc = mdb_cursor_get(cur, &k, val, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
     if (rc)
-        return rc == MDB_NOTFOUND ? TMS_NOT_FOUND : tms_store_err(rc);
+        return rc == MDB_NOTFOUND ? TMS_NOT_FOUND : tms__store_err(rc);
     if (k.mv_size != elen + SEQ_SUFFIX || memcmp(k.mv_data, buf, elen + 1))
         return TMS_NOT_FOUND;   /* another entity's */
     *vseq = get_be64((const uint8_t *)k.mv_data + elen + 1);
@@ -45,7 +45,7 @@ static tms_err prev_version(MDB_cursor *cur, size_t elen, const char *ekey, MDB_
     MDB_val k;
     int rc = mdb_cursor_get(cur, &k, val, MDB_PREV);
     if (rc)
-        return rc == MDB_NOTFOUND ? TMS_NOT_FOUND : tms_store_err(rc);
+        return rc == MDB_NOTFOUND ? TMS_NOT_FOUND : tms__store_err(rc);
     if (k.mv_size != elen + SEQ_SUFFIX || memcmp(k.mv_data, ekey, elen + 1))
         return TMS_NOT_FOUND;
     *vseq = get_be64((const uint8_t *)k.mv_data + elen + 1);
@@ -58,7 +58,7 @@ static tms_err version_at(tms_txn *tx, char *buf, size_t elen, uint64_t seq, MDB
     MDB_cursor *cur;
     int rc = mdb_cursor_open(tx->txn, tx->st->dbi[TMS_DB_VERSIONS], &cur);
     if (rc)
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     tms_err err = tms__seek_version(cur, buf, elen, seq, val, vseq);
     mdb_cursor_close(cur);
     if (!err && val->mv_size == 0)
@@ -88,7 +88,7 @@ tms_err tms_history_clear(tms_txn *tx)
 {
     tms_err err = tms__raw_del(tx, TMS_DB_META, TMS__HISTORY_META, sizeof TMS__HISTORY_META - 1);
     for (int i = TMS_DB_STATE_END; i < TMS_DB_COUNT && !err; i++)
-        err = tms_store_err(mdb_drop(tx->txn, tx->st->dbi[i], 0));
+        err = tms__store_err(mdb_drop(tx->txn, tx->st->dbi[i], 0));
     return err;
 }
 
@@ -121,7 +121,7 @@ tms_err tms_history_seq_at_time(tms_txn *tx, int64_t time, uint64_t *seq)
     put_be64(kb, (uint64_t)time + 1);
     int rc = mdb_cursor_open(tx->txn, tx->st->dbi[TMS_DB_TIMES], &cur);
     if (rc)
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     rc = mdb_cursor_get(cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
     mdb_cursor_close(cur);
@@ -129,7 +129,7 @@ tms_err tms_history_seq_at_time(tms_txn *tx, int64_t time, uint64_t *seq)
         memcpy(seq, v.mv_data, 8);
     else if (rc == 0)
         rc = MDB_CORRUPTED;
-    return rc == MDB_NOTFOUND ? TMS_OK : tms_store_err(rc);
+    return rc == MDB_NOTFOUND ? TMS_OK : tms__store_err(rc);
 }
 
 tms_err tms_account_get_at(tms_txn *tx, const char *t, char kind, const char *id, uint64_t seq,
@@ -156,7 +156,7 @@ tms_err tms_tenant_get_at(tms_txn *tx, const char *t, uint64_t seq, tms_tenant_r
     MDB_cursor *cur;   /* its first version: the record that created it */
     int rc = mdb_cursor_open(tx->txn, tx->st->dbi[TMS_DB_VERSIONS], &cur);
     if (rc)
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     MDB_val k = {elen + 1, key};
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     if (rc == 0 && k.mv_size == elen + SEQ_SUFFIX && !memcmp(k.mv_data, key, elen + 1))
@@ -164,7 +164,7 @@ tms_err tms_tenant_get_at(tms_txn *tx, const char *t, uint64_t seq, tms_tenant_r
     else if (rc == 0)
         rc = MDB_CORRUPTED;
     mdb_cursor_close(cur);
-    return tms_store_err(rc);
+    return tms__store_err(rc);
 }
 
 tms_err tms_role_perms_at(tms_txn *tx, const char *t, const char *role, uint64_t seq, uint64_t *perms)
@@ -180,15 +180,15 @@ tms_err tms_role_perms_at(tms_txn *tx, const char *t, const char *role, uint64_t
     return err;
 }
 
-tms_err tms_set_foreach_at(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, uint64_t seq,
-                           tms_member_fn fn, void *ctx)
+tms_err tms__set_foreach_at(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, uint64_t seq,
+                            tms__member_fn fn, void *ctx)
 {
     char key[TMS__KEY_MAX], member[TMS_ID_MAX + 2];
     MDB_cursor *cur;
     MDB_val k = {tms__make_key(key, t, k2, k3), key}, v;
     int rc = mdb_cursor_open(tx->txn, tx->st->dbi[db == TMS_DB_DIST ? TMS_DB_DIST_AT : TMS_DB_VISIBLE_AT], &cur);
     if (rc)
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
         const uint8_t *p = v.mv_data;
         size_t mlen = v.mv_size - 17;
@@ -203,7 +203,7 @@ tms_err tms_set_foreach_at(tms_txn *tx, int db, const char *t, const char *k2, c
             break;
     }
     mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND || rc == 0 ? TMS_OK : tms_store_err(rc);
+    return rc == MDB_NOTFOUND || rc == 0 ? TMS_OK : tms__store_err(rc);
 }
 
 static int bit_of(const MDB_val *v, int perm, int feat)
@@ -226,7 +226,7 @@ tms_err tms_history_flip(tms_txn *tx, const char *t, char kind, const char *id, 
     *flip = 0;
     int rc = mdb_cursor_open(tx->txn, tx->st->dbi[TMS_DB_VERSIONS], &cur);
     if (rc)
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     tms_err err = tms__seek_version(cur, key, elen, seq, &v, &vseq);
     if (!err && v.mv_size == 0)
         err = TMS_NOT_FOUND;
@@ -251,7 +251,7 @@ tms_err tms_history_flip(tms_txn *tx, const char *t, char kind, const char *id, 
     return err;
 }
 
-tms_err tms_changes_foreach(tms_txn *tx, uint64_t seq, tms_member_fn fn, void *ctx)
+tms_err tms__changes_foreach(tms_txn *tx, uint64_t seq, tms__member_fn fn, void *ctx)
 {
     uint8_t kb[8];
     char member[TMS_ID_MAX + 2];
@@ -260,7 +260,7 @@ tms_err tms_changes_foreach(tms_txn *tx, uint64_t seq, tms_member_fn fn, void *c
     put_be64(kb, seq);
     int rc = mdb_cursor_open(tx->txn, tx->st->dbi[TMS_DB_CHANGES], &cur);
     if (rc)
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
         if (v.mv_size >= sizeof member || v.mv_size < 2) {
             rc = MDB_CORRUPTED;
@@ -272,7 +272,7 @@ tms_err tms_changes_foreach(tms_txn *tx, uint64_t seq, tms_member_fn fn, void *c
             break;
     }
     mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND || rc == 0 ? TMS_OK : tms_store_err(rc);
+    return rc == MDB_NOTFOUND || rc == 0 ? TMS_OK : tms__store_err(rc);
 }
 
 tms_err tms_history_locate(tms_txn *tx, uint64_t seq, uint64_t seg_first, uint64_t offset)
@@ -291,7 +291,7 @@ tms_err tms_history_locator(tms_txn *tx, uint64_t seq, uint64_t *seg_first, uint
     put_be64(kb, seq + 1);
     int rc = mdb_cursor_open(tx->txn, tx->st->dbi[TMS_DB_FRAMES], &cur);
     if (rc)
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     if (rc == 0 || rc == MDB_NOTFOUND)
         rc = mdb_cursor_get(cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
@@ -302,5 +302,5 @@ tms_err tms_history_locator(tms_txn *tx, uint64_t seq, uint64_t *seg_first, uint
         memcpy(offset, (const uint8_t *)v.mv_data + 8, 8);
     }
     mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND ? TMS_NOT_FOUND : tms_store_err(rc);
+    return rc == MDB_NOTFOUND ? TMS_NOT_FOUND : tms__store_err(rc);
 }

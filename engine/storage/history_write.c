@@ -189,7 +189,7 @@ static tms_err note_change(tms_txn *tx, uint64_t seq, const char *member, size_t
     tms__put_be64(k, seq);
     MDB_val key = {8, k}, val = {mlen, (void *)member};
     int rc = mdb_put(tx->txn, tx->st->dbi[TMS_DB_CHANGES], &key, &val, MDB_NODUPDATA);
-    return rc == MDB_KEYEXIST ? TMS_OK : tms_store_err(rc);
+    return rc == MDB_KEYEXIST ? TMS_OK : tms__store_err(rc);
 }
 
 /* Put a version unless it equals the entity's last one (or deletes what
@@ -204,7 +204,7 @@ static tms_err put_version(tms_txn *tx, const char *ekey, size_t elen, uint64_t 
     memcpy(key, ekey, elen);
     int rc = mdb_cursor_open(tx->txn, tx->st->dbi[TMS_DB_VERSIONS], &cur);
     if (rc)
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     tms_err err = tms__seek_version(cur, key, elen, UINT64_MAX, &last, &lseq);
     mdb_cursor_close(cur);
     if (err && err != TMS_NOT_FOUND)
@@ -226,7 +226,7 @@ static tms_err close_interval(tms_txn *tx, int db, MDB_val *k, const char *membe
     uint64_t from = 0;
     int found = 0, rc = mdb_cursor_open(tx->txn, tx->st->dbi[db], &cur);
     if (rc)
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     memcpy(buf, member, mlen);
     buf[mlen] = '\0';
     for (rc = mdb_cursor_get(cur, k, &v, MDB_GET_BOTH_RANGE); rc == 0; rc = mdb_cursor_get(cur, k, &v, MDB_NEXT_DUP)) {
@@ -242,14 +242,14 @@ static tms_err close_interval(tms_txn *tx, int db, MDB_val *k, const char *membe
     }
     mdb_cursor_close(cur);
     if (rc && rc != MDB_NOTFOUND)
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     if (!found || from == seq)
         return TMS_OK;
     tms__put_be64(buf + mlen + 1, from);
     tms__put_be64(buf + mlen + 9, seq);
     v.mv_data = buf;
     v.mv_size = mlen + 17;
-    return tms_store_err(mdb_put(tx->txn, tx->st->dbi[db], k, &v, 0));
+    return tms__store_err(mdb_put(tx->txn, tx->st->dbi[db], k, &v, 0));
 }
 
 static tms_err interval(tms_txn *tx, int db, const char *key, size_t klen, const char *member, size_t mlen,
@@ -265,7 +265,7 @@ static tms_err interval(tms_txn *tx, int db, const char *key, size_t klen, const
     buf[mlen] = '\0';
     tms__put_be64(buf + mlen + 1, seq);
     tms__put_be64(buf + mlen + 9, UNTIL_NOW);
-    return tms_store_err(mdb_put(tx->txn, tx->st->dbi[db], &k, &v, 0));
+    return tms__store_err(mdb_put(tx->txn, tx->st->dbi[db], &k, &v, 0));
 }
 
 /* A reader over a batch. */

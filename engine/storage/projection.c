@@ -87,8 +87,8 @@ static tms_err write_distribution(tms_txn *tx, const tms_effect *e, int add)
     const char *manager = add ? e->after : e->before;
     member[0] = e->kind;
     memcpy(member + 1, e->id, strlen(e->id) + 1);
-    tms_err err = (add ? tms_set_add : tms_set_del)(tx, TMS_DB_DIST, e->tenant, k, e->id, manager);
-    return err ? err : (add ? tms_set_add : tms_set_del)(tx, TMS_DB_VISIBLE, e->tenant, manager, NULL, member);
+    tms_err err = (add ? tms__set_add : tms__set_del)(tx, TMS_DB_DIST, e->tenant, k, e->id, manager);
+    return err ? err : (add ? tms__set_add : tms__set_del)(tx, TMS_DB_VISIBLE, e->tenant, manager, NULL, member);
 }
 
 int tms__writes_account(int type)
@@ -191,7 +191,7 @@ static int emit(render *r, const char *k, size_t klen, const void *v, size_t vle
     }
     MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
     int rc = mdb_cursor_put(r->cur, &key, &val, tms__db_dupsort[r->db] ? MDB_APPENDDUP : MDB_APPEND);
-    r->err = tms_store_err(rc);
+    r->err = tms__store_err(rc);
     return r->err != TMS_OK;
 }
 
@@ -286,7 +286,7 @@ static tms_err render_all(const tms_state *st, render *r)
         if (r->tx) {
             int rc = mdb_cursor_open(r->tx->txn, r->tx->st->dbi[db], &r->cur);
             if (rc)
-                return tms_store_err(rc);
+                return tms__store_err(rc);
         }
         if (tms_state_foreach_tenant(st, emit_tenant, r) < 0 && !r->err)
             r->err = TMS_E_NOMEM;

@@ -23,7 +23,7 @@ const int tms__db_dupsort[TMS_DB_COUNT] = {0, 0, 0, 1, 1, 0, 0, 0, 1, 1, 1, 0, 0
 #define db_dupsort tms__db_dupsort
 #define MAX_DBS 32   /* room for the databases of earlier formats, dropped by tms_store_clear */
 
-tms_err tms_store_err(int rc)
+tms_err tms__store_err(int rc)
 {
     switch (rc) {
     case MDB_SUCCESS: return TMS_OK;
@@ -43,7 +43,7 @@ static tms_err open_dbis(tms_store *st, char *why, size_t whylen)
     int rc = mdb_txn_begin(st->env, NULL, st->readonly ? MDB_RDONLY : 0, &txn);
     if (rc) {
         snprintf(why, whylen, "projection: %s", mdb_strerror(rc));
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     }
     st->opening = txn;   /* reachable should a guarded open fault in here */
     for (int i = 0; i < TMS_DB_COUNT && !rc; i++) {
@@ -55,12 +55,12 @@ static tms_err open_dbis(tms_store *st, char *why, size_t whylen)
     st->opening = NULL;
     if (rc) {
         mdb_txn_abort(txn);
-        return rc == MDB_NOTFOUND ? TMS_NOT_FOUND : tms_store_err(rc);
+        return rc == MDB_NOTFOUND ? TMS_NOT_FOUND : tms__store_err(rc);
     }
     rc = mdb_txn_commit(txn);
     if (rc)
         snprintf(why, whylen, "projection: %s", mdb_strerror(rc));
-    return tms_store_err(rc);
+    return tms__store_err(rc);
 }
 
 tms_err tms_store_open(const char *dir, int mode, tms_store **out, char *why, size_t whylen)
@@ -92,7 +92,7 @@ tms_err tms_store_open_sized(const char *dir, int mode, size_t map_bytes, tms_st
         (rc = mdb_env_set_maxreaders(st->env, 512)) ||
         (!readonly && (rc = mdb_env_set_mapsize(st->env, map_bytes ? map_bytes : INITIAL_MAP)))) {
         snprintf(why, whylen, "projection: %s", mdb_strerror(rc));
-        err = tms_store_err(rc);
+        err = tms__store_err(rc);
         goto fail;
     }
     /* NOSYNC: no fsync per commit (the log is the truth; see the evidence above) */
@@ -102,7 +102,7 @@ tms_err tms_store_open_sized(const char *dir, int mode, size_t map_bytes, tms_st
             tms__open_denied(dir, readonly, rc, why, whylen);
         else
             snprintf(why, whylen, "projection %s: %s", dir, mdb_strerror(rc));
-        err = rc == ENOENT ? TMS_NOT_FOUND : rc == EACCES || rc == EPERM ? TMS_E_IO : tms_store_err(rc);
+        err = rc == ENOENT ? TMS_NOT_FOUND : rc == EACCES || rc == EPERM ? TMS_E_IO : tms__store_err(rc);
         goto fail;
     }
     /* readers in the writer's group: lock.mdb 0660, data.mdb 0640, the directory 0750 */
@@ -133,7 +133,7 @@ void tms_store_close(tms_store *st)
 
 tms_err tms_store_sync(tms_store *st)
 {
-    return tms_store_err(mdb_env_sync(st->env, 1));
+    return tms__store_err(mdb_env_sync(st->env, 1));
 }
 
 int tms_store_replaced(const tms_store *st)
@@ -182,7 +182,7 @@ tms_err tms_store_grow(tms_store *st)
     mdb_env_info(st->env, &info);
     if (info.me_mapsize >= MAX_MAP)
         return TMS_E_NOSPACE;
-    return tms_store_err(mdb_env_set_mapsize(st->env, info.me_mapsize * 2));
+    return tms__store_err(mdb_env_set_mapsize(st->env, info.me_mapsize * 2));
 }
 
 int tms_store_reader_check(tms_store *st)
@@ -203,7 +203,7 @@ tms_err tms_store_copy(tms_store *st, const char *dstdir, char *why, size_t whyl
     }
     if (rc)
         snprintf(why, whylen, "%s", mdb_strerror(rc));
-    return tms_store_err(rc);
+    return tms__store_err(rc);
 }
 
 /* ---- keys and raw access ------------------------------------------------ */
@@ -225,20 +225,20 @@ size_t tms__make_key(char *buf, const char *a, const char *b, const char *c)
 tms_err tms__raw_get(tms_txn *tx, int db, const char *k, size_t klen, MDB_val *val)
 {
     MDB_val key = {klen, (void *)k};
-    return tms_store_err(mdb_get(tx->txn, tx->st->dbi[db], &key, val));
+    return tms__store_err(mdb_get(tx->txn, tx->st->dbi[db], &key, val));
 }
 
 tms_err tms__raw_put(tms_txn *tx, int db, const char *k, size_t klen, const void *v, size_t vlen)
 {
     MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
-    return tms_store_err(mdb_put(tx->txn, tx->st->dbi[db], &key, &val, 0));
+    return tms__store_err(mdb_put(tx->txn, tx->st->dbi[db], &key, &val, 0));
 }
 
 tms_err tms__raw_del(tms_txn *tx, int db, const char *k, size_t klen)
 {
     MDB_val key = {klen, (void *)k};
     int rc = mdb_del(tx->txn, tx->st->dbi[db], &key, NULL);
-    return rc == MDB_NOTFOUND ? TMS_OK : tms_store_err(rc);
+    return rc == MDB_NOTFOUND ? TMS_OK : tms__store_err(rc);
 }
 
 /* Little length-prefixed strings inside values. */
@@ -318,7 +318,7 @@ static tms_err drop_unknown(tms_txn *tx)
     char names[MAX_DBS][64];
     int n = 0, rc = mdb_dbi_open(tx->txn, NULL, 0, &main);
     if (rc || (rc = mdb_cursor_open(tx->txn, main, &cur)))
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0 && n < MAX_DBS; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         int known = 0;
         for (int i = 0; i < TMS_DB_COUNT; i++)
@@ -330,13 +330,13 @@ static tms_err drop_unknown(tms_txn *tx)
     }
     mdb_cursor_close(cur);
     if (rc && rc != MDB_NOTFOUND)
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     for (int i = 0; i < n; i++) {
         MDB_dbi dbi;
         if ((rc = mdb_dbi_open(tx->txn, names[i], 0, &dbi)) == 0)
             rc = mdb_drop(tx->txn, dbi, 1);
         if (rc && rc != MDB_NOTFOUND && rc != MDB_INCOMPATIBLE)
-            return tms_store_err(rc);
+            return tms__store_err(rc);
     }
     return TMS_OK;
 }
@@ -350,7 +350,7 @@ tms_err tms_store_clear(tms_txn *tx)
         memcpy(&mark, v.mv_data, sizeof mark);
     err = err == TMS_NOT_FOUND || err == TMS_OK ? drop_unknown(tx) : err;
     for (int i = 0; i < TMS_DB_STATE_END && !err; i++)   /* the as-of index: tms_history_clear */
-        err = tms_store_err(mdb_drop(tx->txn, tx->st->dbi[i], 0));
+        err = tms__store_err(mdb_drop(tx->txn, tx->st->dbi[i], 0));
     if (!err && mark)
         err = tms__raw_put(tx, TMS_DB_META, TMS__HISTORY_META, sizeof TMS__HISTORY_META - 1, &mark, sizeof mark);
     return err;
@@ -379,7 +379,7 @@ tms_err tms__digest_dbs(tms_txn *tx, crypto_generichash_state *h, int from, int 
         MDB_val k, v;
         int rc = mdb_cursor_open(tx->txn, tx->st->dbi[i], &cur);
         if (rc)
-            return tms_store_err(rc);
+            return tms__store_err(rc);
         if (h)
             tms__digest_db(h, i);
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
@@ -387,7 +387,7 @@ tms_err tms__digest_dbs(tms_txn *tx, crypto_generichash_state *h, int from, int 
                 tms__digest_entry(h, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
         mdb_cursor_close(cur);
         if (rc != MDB_NOTFOUND)
-            return tms_store_err(rc);
+            return tms__store_err(rc);
     }
     return TMS_OK;
 }
@@ -515,46 +515,31 @@ tms_err tms_account_put(tms_txn *tx, const char *t, char kind, const char *id, c
 
 /* ---- sets ------------------------------------------------------------------- */
 
-tms_err tms_set_add(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member)
+tms_err tms__set_add(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member)
 {
     char key[KEY_MAX];
     MDB_val k = {tms__make_key(key, t, k2, k3), key}, v = {strlen(member), (void *)member};
     int rc = mdb_put(tx->txn, tx->st->dbi[db], &k, &v, MDB_NODUPDATA);
-    return rc == MDB_KEYEXIST ? TMS_OK : tms_store_err(rc);
+    return rc == MDB_KEYEXIST ? TMS_OK : tms__store_err(rc);
 }
 
-tms_err tms_set_del(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member)
+tms_err tms__set_del(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member)
 {
     char key[KEY_MAX];
     MDB_val k = {tms__make_key(key, t, k2, k3), key}, v = {strlen(member), (void *)member};
     int rc = mdb_del(tx->txn, tx->st->dbi[db], &k, &v);
-    return rc == MDB_NOTFOUND ? TMS_OK : tms_store_err(rc);
+    return rc == MDB_NOTFOUND ? TMS_OK : tms__store_err(rc);
 }
 
-int tms_set_has(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member)
-{
-    char key[KEY_MAX];
-    MDB_cursor *cur;
-    MDB_val k = {tms__make_key(key, t, k2, k3), key}, v = {strlen(member), (void *)member};
-    int rc = mdb_cursor_open(tx->txn, tx->st->dbi[db], &cur);
-    if (rc)
-        return -(int)tms_store_err(rc);
-    rc = mdb_cursor_get(cur, &k, &v, MDB_GET_BOTH);
-    mdb_cursor_close(cur);
-    if (rc == MDB_NOTFOUND)
-        return 0;
-    return rc ? -(int)tms_store_err(rc) : 1;
-}
-
-tms_err tms_set_foreach(tms_txn *tx, int db, const char *t, const char *k2, const char *k3,
-                        tms_member_fn fn, void *ctx)
+tms_err tms__set_foreach(tms_txn *tx, int db, const char *t, const char *k2, const char *k3,
+                         tms__member_fn fn, void *ctx)
 {
     char key[KEY_MAX], member[TMS_ID_MAX + 2];
     MDB_cursor *cur;
     MDB_val k = {tms__make_key(key, t, k2, k3), key}, v;
     int rc = mdb_cursor_open(tx->txn, tx->st->dbi[db], &cur);
     if (rc)
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT_DUP)) {
         if (v.mv_size >= sizeof member) {
             rc = MDB_CORRUPTED;
@@ -566,7 +551,7 @@ tms_err tms_set_foreach(tms_txn *tx, int db, const char *t, const char *k2, cons
             break;
     }
     mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND || rc == 0 ? TMS_OK : tms_store_err(rc);
+    return rc == MDB_NOTFOUND || rc == 0 ? TMS_OK : tms__store_err(rc);
 }
 
 tms_err tms_tenant_foreach(tms_txn *tx, tms_tenant_fn fn, void *ctx)
@@ -578,7 +563,7 @@ tms_err tms_tenant_foreach(tms_txn *tx, tms_tenant_fn fn, void *ctx)
     tms_err err = TMS_OK;
     int rc = mdb_cursor_open(tx->txn, tx->st->dbi[TMS_DB_TENANTS], &cur);
     if (rc)
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size > TMS_ID_MAX) {
             err = TMS_E_CORRUPT;
@@ -592,7 +577,7 @@ tms_err tms_tenant_foreach(tms_txn *tx, tms_tenant_fn fn, void *ctx)
     mdb_cursor_close(cur);
     if (err || rc == 0 || rc == MDB_NOTFOUND)
         return err;
-    return tms_store_err(rc);
+    return tms__store_err(rc);
 }
 
 tms_err tms_account_foreach(tms_txn *tx, const char *t, tms_account_fn fn, void *ctx)
@@ -604,7 +589,7 @@ tms_err tms_account_foreach(tms_txn *tx, const char *t, tms_account_fn fn, void 
     MDB_val k = {plen, prefix}, v;
     int rc = mdb_cursor_open(tx->txn, tx->st->dbi[TMS_DB_ACCOUNTS], &cur);
     if (rc)
-        return tms_store_err(rc);
+        return tms__store_err(rc);
     for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
         if (k.mv_size < plen + 2 || memcmp(k.mv_data, prefix, plen) != 0)
             break;
@@ -626,5 +611,5 @@ tms_err tms_account_foreach(tms_txn *tx, const char *t, tms_account_fn fn, void 
             break;
     }
     mdb_cursor_close(cur);
-    return rc == MDB_NOTFOUND || rc == 0 ? TMS_OK : tms_store_err(rc);
+    return rc == MDB_NOTFOUND || rc == 0 ? TMS_OK : tms__store_err(rc);
 }

@@ -11,6 +11,12 @@
 #include <string.h>
 #include "store.h"
 
+/* The databases (store.h describes them). */
+enum { TMS_DB_META, TMS_DB_TENANTS, TMS_DB_ACCOUNTS, TMS_DB_DIST, TMS_DB_VISIBLE, TMS_DB_ROLES, TMS_DB_LOGINS,
+       TMS_DB_STATE_END,                              /* the databases above hold the state at meta's seq */
+       TMS_DB_VERSIONS = TMS_DB_STATE_END, TMS_DB_DIST_AT, TMS_DB_VISIBLE_AT, TMS_DB_CHANGES, TMS_DB_TIMES,
+       TMS_DB_FRAMES, TMS_DB_COUNT };
+
 struct tms_store {
     MDB_env *env;
     MDB_dbi dbi[TMS_DB_COUNT];
@@ -38,6 +44,27 @@ struct tms_txn {
 #define TMS__VALUE_MAX (2 * (TMS_ID_MAX + 2) + 2 * (TMS_TEXT_MAX + 2) + TMS__ACCOUNT_HDR + 3 * (TMS_ID_MAX + 2))
 
 extern const int tms__db_dupsort[TMS_DB_COUNT];
+
+/* Sets (dupsort databases). key1 is the tenant; key2/key3 complete the key
+ * (key3 may be NULL): dist uses (kind-as-string, id), visible (manager, NULL).
+ * Members are strings (k+id members are written as "e1001"). store_read.c
+ * tells them in the domain's terms. */
+typedef int (*tms__member_fn)(void *ctx, const char *member, size_t len);
+tms_err tms__set_add(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member);
+tms_err tms__set_del(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member);
+/* Calls fn for each member in order; fn returning non-zero stops early. */
+tms_err tms__set_foreach(tms_txn *tx, int db, const char *t, const char *k2, const char *k3,
+                         tms__member_fn fn, void *ctx);
+/* The same at seq (history.c): db is TMS_DB_DIST or TMS_DB_VISIBLE, the keys
+ * as there; members in the same order. */
+tms_err tms__set_foreach_at(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, uint64_t seq,
+                            tms__member_fn fn, void *ctx);
+/* The accounts and objects record seq changed, as k+id members, in order (history.c). */
+tms_err tms__changes_foreach(tms_txn *tx, uint64_t seq, tms__member_fn fn, void *ctx);
+
+/* Map an LMDB return code to tms_err (MDB_MAP_FULL -> TMS_E_MAPFULL; a full
+ * disk, ENOSPC, is TMS_E_NOSPACE). */
+tms_err tms__store_err(int rc);
 
 /* Parts a, b, c (b, c may be NULL) joined by NUL bytes into buf
  * (TMS__KEY_MAX); returns the length. */

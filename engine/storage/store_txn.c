@@ -28,14 +28,14 @@ tms_err tms_txn_begin(tms_store *st, int write, tms_txn **out)
     return TMS_OK;
 fail:
     free(tx);
-    return tms_store_err(rc);
+    return tms__store_err(rc);
 }
 
 tms_err tms_txn_commit(tms_txn *tx)
 {
     int rc = mdb_txn_commit(tx->txn);   /* frees the LMDB transaction, whatever rc */
     free(tx);
-    return tms_store_err(rc);
+    return tms__store_err(rc);
 }
 
 void tms_txn_abort(tms_txn *tx)
@@ -54,7 +54,7 @@ void tms_txn_reset(tms_txn *tx)
 
 tms_err tms_txn_renew(tms_txn *tx)
 {
-    return tms_store_err(mdb_txn_renew(tx->txn));   /* EINVAL unless read-only and reset */
+    return tms__store_err(mdb_txn_renew(tx->txn));   /* EINVAL unless read-only and reset */
 }
 
 int tms_txn_is_latest(const tms_txn *tx)

@@ -264,6 +264,32 @@ def test_a_misspelt_global_option_is_named(d):
     assert rc == 2 and "unknown command frobnicate" in err, (rc, err)
 
 @case
+def test_one_option_parser_whole_names_only_before_and_after_the_command(d):
+    # issue 21, item 5: the global options and every command's go through the tools' one parser: an
+    # abbreviation is never taken for the option it begins, it is refused naming that option (exit 2)
+    rc, out, err = run_env(["--data", d, "submit"], {}, stdin=TENANT)
+    assert rc == 0 and '"accepted"' in out, (rc, out, err)
+    for args, want in ((["--conn", "X", "status"], "unknown option --conn: did you mean --connect? (try --help)"),
+                       (["--token=" + d, "--data", d, "status"], "unknown option --token: did you mean --token-file?"),
+                       (["--data", d, "submit", "--fail-on"], "unknown option --fail-on: did you mean --fail-on-reject?"),
+                       (["--data", d, "check", "--expl", "acme", "admin", "admin", "reports.view"],
+                        "unknown option --expl: did you mean --explain?"),
+                       (["--data", d, "show", "--se", "1", "acme", "admin", "admin"], "unknown option --se: did you mean --seq?"),
+                       (["--data", d, "submit", "--fail-on-reject=yes"], "option --fail-on-reject takes no value"),
+                       (["--data=", "status"], "option --data needs a value"),
+                       (["--connect", "", "status"], "option --connect needs a value"),
+                       (["--data", d, "accept-loss", "--reason"], "option --reason needs a value"),
+                       (["--data", d, "status", "extra"], "unexpected argument extra")):
+        rc, out, err = run_env(args, {}, stdin=TENANT)
+        assert rc == 2 and out == "" and err.startswith("tmsctl: ") and want in err and len(err.splitlines()) == 1, \
+            (args, rc, out, err)
+    # "--" ends a command's options: what follows is an argument, even when it begins with '-'
+    rc, out, err = run_env(["--data", d, "show", "--", "acme", "manager", "-x"], {})
+    assert rc == 1 and out == "", (rc, out, err)
+    rc, out, err = run_env(["--data", d, "show", "acme", "manager", "nobody", "--seq=1"], {})   # after the arguments
+    assert rc == 1 and out == "" and err == "", (rc, out, err)
+
+@case
 def test_environment_names_the_target_and_the_token_flags_win(d):
     tok = os.path.join(d, "token")
     open(tok, "w").write("env-token-0123456789abcdef\n")

@@ -8,7 +8,7 @@ stream of submits, restart, every acknowledged command is there.
 usage: test_tmsd.py BIN_DIR [CONFORMANCE_RUN]   (prints 'N passed, N failed')
 """
 import os
-import json, struct, random, signal, socket, stat, subprocess, sys, tempfile, threading, time
+import json, re, struct, random, signal, socket, stat, subprocess, sys, tempfile, threading, time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mp
 
@@ -588,6 +588,45 @@ def test_bad_option_values_are_refused_with_exit_2(d):
     for extra, word in cases:
         p = subprocess.run([TMSD, "--data", data] + extra, capture_output=True, text=True, timeout=30)
         assert p.returncode == 2 and word in p.stderr, (extra, p.returncode, p.stderr)
+
+@case
+def test_options_are_whole_names_read_by_the_tools_parser(d):
+    """Issue 21, item 5: tmsd reads its options with the tools' parser, not getopt_long: an abbreviation
+    ("--dat" for --data) is refused naming the option it looks like, exit 2, before anything starts; a
+    repeated option (--witness) is taken every time; every option --help lists is one it takes."""
+    data = os.path.join(d, "data")
+    def tmsd(*args):
+        # --idle-exit: a tmsd that took the abbreviation would start; it stops by itself instead of hanging
+        r = subprocess.run([TMSD] + list(args), capture_output=True, text=True, timeout=30)
+        return r.returncode, r.stdout, r.stderr
+    for args, want in ((["--dat", data, "--idle-exit", "0.2"], "unknown option --dat: did you mean --data? (try --help)"),
+                       (["--data=" + data, "--idle-exi", "0.2"], "unknown option --idle-exi: did you mean --idle-exit?"),
+                       (["--data", data, "--tcp-lookups", "--idle-exit", "0.2"],
+                        "unknown option --tcp-lookups: did you mean --tcp-lookups-need-token?"),
+                       (["--data", data, "--tcp-lookups-need-token=yes"], "option --tcp-lookups-need-token takes no value"),
+                       (["--data", data, "--frobnicate"], "unknown option --frobnicate (try --help)"),
+                       (["--data", data, "stray"], "unexpected argument stray (try --help)"),
+                       (["--data", data, "--", "--idle-exit"], "unexpected argument --idle-exit"),
+                       (["--data"], "option --data needs a value (try --help)"),
+                       (["--idle-exit", "0.2"], "--data DIR is required")):
+        rc, out, err = tmsd(*args)
+        assert rc == 2 and out == "" and err.startswith("tmsd: ") and want in err and err.count("\n") == 1, \
+            (args, rc, out, err)
+    assert not os.path.exists(data), "a refused command line created the data directory"
+    key = os.path.join(d, "none.key")
+    wit = ["--witness", "http://a.example", "--witness-key", "k1", "--witness", "http://b.example"]
+    rc, out, err = tmsd("--data", data, "--signing-key", key, *wit)   # two URLs, one key: counted, not the last kept
+    assert rc == 2 and "--witness URL goes with --witness-key VKEY (one each)" in err, (rc, err)
+    many = [x for i in range(8) for x in ("--witness", "http://w%d.example" % i)]
+    rc, out, err = tmsd("--data", data, *many)
+    assert rc == 2 and "--witness http://w7.example: expected" in err and "at most 7" in err, (rc, err)
+    rc, usage, err = tmsd("--help")
+    names = sorted(set(re.findall(r"(?<![\w-])--([a-z][a-z-]*[a-z])", usage)))
+    assert rc == 0 and len(names) > 40 and "data" in names and "lease-ttl" in names, (rc, names)
+    for name in names:   # alone, each option is either missing its value or a flag (then --data is missing)
+        rc, out, err = tmsd("--" + name)
+        assert rc == (0 if name in ("help", "version") else 2) and "unknown option" not in err and \
+            ("needs a value" in err or "--data DIR is required" in err or name in ("help", "version")), (name, rc, err)
 
 @case
 def test_a_full_disk_hit_by_the_projection_makes_tmsd_read_only_not_dead(d):

@@ -19,14 +19,11 @@ typedef struct tms_point {
     int64_t time;
 } tms_point;
 
-/* The `at` of the current state (the projection's own databases). */
-#define TMS_AT_LATEST UINT64_MAX
-
 /* Resolve p in tx's snapshot: *seq the seq it names, *at what the queries
- * below take (TMS_AT_LATEST for the snapshot's own seq unless index, when
- * the answer needs the as-of index anyway: explain). TMS_E_INVAL when the
- * point is beyond the log, TMS_E_STORE when the as-of index does not reach
- * it; why says so (naming the last seq). */
+ * below take (TMS_AT_LATEST, store.h, for the snapshot's own seq unless
+ * index, when the answer needs the as-of index anyway: explain). TMS_E_INVAL
+ * when the point is beyond the log, TMS_E_STORE when the as-of index does
+ * not reach it; why says so (naming the last seq). */
 tms_err tms_query_point(tms_txn *tx, const tms_point *p, int index, uint64_t *at, uint64_t *seq, char *why,
                         size_t whylen);
 

@@ -80,10 +80,6 @@ tms_err tms_account_get_at(tms_txn *tx, const char *t, char kind, const char *id
 tms_err tms_tenant_get_at(tms_txn *tx, const char *t, uint64_t seq, tms_tenant_rec *out, uint64_t *since);
 /* A role's permission set at seq. */
 tms_err tms_role_perms_at(tms_txn *tx, const char *t, const char *role, uint64_t seq, uint64_t *perms);
-/* tms_set_foreach at seq: db is TMS_DB_DIST or TMS_DB_VISIBLE, the keys as
- * there; members in the same order. */
-tms_err tms_set_foreach_at(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, uint64_t seq,
-                           tms_member_fn fn, void *ctx);
 /* The last record at or before seq that flipped permission perm (or, when
  * perm < 0, feature feat) of the account, in *flip; 0 when none did since
  * the account was (last) created: created without it and never given it.
@@ -91,7 +87,5 @@ tms_err tms_set_foreach_at(tms_txn *tx, int db, const char *t, const char *k2, c
  * account does not exist at seq. */
 tms_err tms_history_flip(tms_txn *tx, const char *t, char kind, const char *id, uint64_t seq, int perm, int feat,
                          uint64_t *flip);
-/* The accounts and objects record seq changed, as k+id members, in order. */
-tms_err tms_changes_foreach(tms_txn *tx, uint64_t seq, tms_member_fn fn, void *ctx);
 
 #endif

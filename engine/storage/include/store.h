@@ -42,11 +42,6 @@
 #define TMS_STORE_FORMAT 3
 #define TMS_HASH_LEN 32
 
-enum { TMS_DB_META, TMS_DB_TENANTS, TMS_DB_ACCOUNTS, TMS_DB_DIST, TMS_DB_VISIBLE, TMS_DB_ROLES, TMS_DB_LOGINS,
-       TMS_DB_STATE_END,                              /* the databases above hold the state at meta's seq */
-       TMS_DB_VERSIONS = TMS_DB_STATE_END, TMS_DB_DIST_AT, TMS_DB_VISIBLE_AT, TMS_DB_CHANGES, TMS_DB_TIMES,
-       TMS_DB_FRAMES, TMS_DB_COUNT };
-
 /* An open projection environment, and a transaction in one. Both are
  * opaque: only the storage room knows they are LMDB (store_internal.h), so
  * nothing outside it needs lmdb.h. */
@@ -148,8 +143,8 @@ tms_err tms_store_adopt_copy(const char *dir, char *why, size_t whylen);
  * read-only snapshot. On TMS_OK *out is a new transaction, allocated here
  * and owned by the caller until tms_txn_commit or tms_txn_abort frees it;
  * it must not outlive st. On failure *out is NULL and the result is
- * TMS_E_NOMEM or the LMDB error mapped by tms_store_err. A map grown by
- * another process is adopted and the begin retried once. */
+ * TMS_E_NOMEM or a store error (TMS_E_MAPFULL, TMS_E_NOSPACE, TMS_E_IO ...).
+ * A map grown by another process is adopted and the begin retried once. */
 tms_err tms_txn_begin(tms_store *st, int write, tms_txn **out);
 /* Commit tx and free it, whatever the outcome: tx is invalid afterwards.
  * TMS_E_MAPFULL when the map is full (nothing of tx was written). For a
@@ -175,10 +170,6 @@ tms_err tms_txn_renew(tms_txn *tx);
  * Only for a read-only transaction holding a snapshot (not reset). Reads
  * the shared meta page: no lock, no allocation. */
 int tms_txn_is_latest(const tms_txn *tx);
-
-/* Map an LMDB return code to tms_err (MDB_MAP_FULL -> TMS_E_MAPFULL; a full
- * disk, ENOSPC, is TMS_E_NOSPACE). */
-tms_err tms_store_err(int rc);
 
 /* meta */
 tms_err tms_meta_get(tms_txn *tx, uint64_t *seq, uint8_t head[TMS_HASH_LEN]);
@@ -234,17 +225,32 @@ tms_err tms_account_bits(tms_txn *tx, const char *t, char kind, const char *id,
                          uint64_t *perms, uint64_t *features);
 
 
-/* Sets (dupsort databases). key1 is the tenant; key2/key3 complete the key
- * (key3 may be NULL): dist uses (kind-as-string, id), visible (manager, NULL).
- * Members are strings (k+id members are written as "e1001"). */
-typedef int (*tms_member_fn)(void *ctx, const char *member, size_t len);
-tms_err tms_set_add(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member);
-tms_err tms_set_del(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member);
-/* 1 if present, 0 if not, negative tms_err on failure. */
-int tms_set_has(tms_txn *tx, int db, const char *t, const char *k2, const char *k3, const char *member);
-/* Calls fn for each member in order; fn returning non-zero stops early. */
-tms_err tms_set_foreach(tms_txn *tx, int db, const char *t, const char *k2, const char *k3,
-                        tms_member_fn fn, void *ctx);
+/* ---- what lookups read, in the domain's terms (store_read.c) ------------------ */
+
+/* The `at` of the state at the projection's own seq (its latest databases);
+ * any other `at` is a seq, read from the as-of index (history.h), which the
+ * caller has checked reaches it (tms_query_point). */
+#define TMS_AT_LATEST UINT64_MAX
+
+/* An account or object of tenant t at `at`: TMS_OK, TMS_NOT_FOUND, or a
+ * store error. kind: TMS_KIND_*. */
+tms_err tms_store_account(tms_txn *tx, const char *t, char kind, const char *id, uint64_t at,
+                          tms_account_rec *out);
+
+/* One account or object: its kind (TMS_KIND_*) and id, valid until fn
+ * returns; fn returning non-zero stops the walk (TMS_OK). */
+typedef int (*tms_named_fn)(void *ctx, char kind, const char *id);
+/* The managers object (kind, id) of tenant t is distributed to at `at`, in
+ * id order (byte order): fn gets TMS_KIND_MANAGER and each one's id. */
+tms_err tms_store_distribution(tms_txn *tx, const char *t, char kind, const char *id, uint64_t at,
+                               tms_named_fn fn, void *ctx);
+/* The objects distributed to manager of tenant t at `at`, ordered by kind
+ * letter, then id. */
+tms_err tms_store_visible(tms_txn *tx, const char *t, const char *manager, uint64_t at, tms_named_fn fn,
+                          void *ctx);
+/* The accounts and objects whose show record seq changed (the as-of index),
+ * in the order of their kind letter, then id. */
+tms_err tms_store_changed(tms_txn *tx, uint64_t seq, tms_named_fn fn, void *ctx);
 
 /* Walk every tenant / every account of a tenant (tools: who-can, audits;
  * benchmarks: the data set). In key order; fn returning non-zero stops
