@@ -33,7 +33,8 @@ static int one_record(const char *line, uint8_t prev[TMS_LOG_HASH_LEN], json_t *
     json_int_t seq = 0;
     const char *hash = NULL, *b64 = NULL;
     uint8_t *frame = NULL, stored[TMS_LOG_HASH_LEN], mine[TMS_LOG_HASH_LEN];
-    size_t flen = 0;
+    const uint8_t *payload = NULL;
+    size_t flen = 0, plen = 0;
     int rc = -1;
     tms_record rec;
     memset(&rec, 0, sizeof rec);
@@ -41,14 +42,13 @@ static int one_record(const char *line, uint8_t prev[TMS_LOG_HASH_LEN], json_t *
         snprintf(why, whylen, "not a set-aside record line");
     else if (!(frame = malloc(strlen(b64))) ||
              sodium_base642bin(frame, strlen(b64), b64, strlen(b64), NULL, &flen, NULL, sodium_base64_VARIANT_ORIGINAL) ||
-             flen <= TMS_LOG_FRAME_HEADER || sodium_hex2bin(stored, sizeof stored, hash, strlen(hash), NULL, NULL, NULL))
+             !(payload = tms_log_frame_payload(frame, flen, &plen)) ||
+             sodium_hex2bin(stored, sizeof stored, hash, strlen(hash), NULL, NULL, NULL))
         snprintf(why, whylen, "seq %lld: its frame or hash does not decode", (long long)seq);
-    else if (tms_log_chain_hash(prev, (uint64_t)seq, frame + TMS_LOG_FRAME_HEADER, flen - TMS_LOG_FRAME_HEADER, mine),
-             memcmp(mine, stored, sizeof mine) ||
-                 memcmp(frame + TMS_LOG_FRAME_HEADER - TMS_LOG_HASH_LEN, stored, sizeof stored))
+    else if (tms_log_chain_hash(prev, (uint64_t)seq, payload, plen, mine),
+             memcmp(mine, stored, sizeof mine) || memcmp(tms_log_frame_hash(frame, flen), stored, sizeof stored))
         snprintf(why, whylen, "seq %lld does not chain on the records before it", (long long)seq);
-    else if (tms_cmd_init(&rec.cmd), tms_record_decode(&rec, frame + TMS_LOG_FRAME_HEADER,
-                                                       flen - TMS_LOG_FRAME_HEADER, why, whylen) == TMS_OK) {
+    else if (tms_cmd_init(&rec.cmd), tms_record_decode(&rec, payload, plen, why, whylen) == TMS_OK) {
         rec.seq = (uint64_t)seq;
         json_t *r = tms_record_json(&rec, NULL);
         rc = r && !json_array_append_new(out, r) ? 0 : -1;

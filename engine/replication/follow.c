@@ -196,17 +196,6 @@ static int subscribe(tms_follower *f)
     return 0;
 }
 
-/* The frame's seq (bytes 8..16, little-endian: log.h). */
-static uint64_t frame_seq(const uint8_t *d, int len)
-{
-    uint64_t seq = 0;
-    if (len < 16)
-        return 0;
-    for (int i = 7; i >= 0; i--)
-        seq = seq << 8 | d[8 + i];
-    return seq;
-}
-
 /* Queue one frame and its checkpoint header (NULL: none), waiting for room (by count and by bytes: a publisher
  * with stolen rights can send 1 MiB messages): 0, or -1 when stopping. A header longer than any note's base64
  * is kept as a marker that fails to decode, so the owner stops replication naming the seq. */
@@ -274,7 +263,7 @@ static void *run(void *arg)
         }
         const uint8_t *d = (const uint8_t *)natsMsg_GetData(m);
         int len = natsMsg_GetDataLength(m);
-        uint64_t seq = frame_seq(d, len);
+        uint64_t seq = len > 0 ? tms_log_frame_seq(d, (size_t)len) : 0;
         const char *note = NULL;
         if (natsMsgHeader_Get(m, TMS__CHECKPOINT_HEADER, &note) != NATS_OK)
             note = NULL;

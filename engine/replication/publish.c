@@ -263,10 +263,10 @@ static int connect_up(tms_publisher *p)
  * id, another leader's record at the same seq (a failover) would be
  * "stored" without being stored. The chain hash covers the seq, the payload
  * and every record before it, so an equal id is an equal record. */
-static void msg_id(uint64_t seq, const uint8_t *frame, char id[MSG_ID_MAX])
+static void msg_id(uint64_t seq, const uint8_t *frame, size_t len, char id[MSG_ID_MAX])
 {
     int n = snprintf(id, MSG_ID_MAX, "%llu.", (unsigned long long)seq);
-    sodium_bin2hex(id + n, (size_t)(MSG_ID_MAX - n), frame + TMS_LOG_FRAME_HEADER - TMS_LOG_HASH_LEN, 16);
+    sodium_bin2hex(id + n, (size_t)(MSG_ID_MAX - n), tms_log_frame_hash(frame, len), 16);
 }
 
 /* Hand [next, last] to nats.c, pipelined (at most PUBLISH_WINDOW waiting
@@ -288,7 +288,7 @@ static int send_batch(tms_publisher *p, uint64_t next, uint64_t last, const char
             return -1;
         }
         jsPubOptions_Init(&po);
-        msg_id(seq, frame, id);
+        msg_id(seq, frame, len, id);
         po.MsgId = id;
         po.ExpectLastSeq = seq - 1;   /* 0 means "not set" to nats.c: the first record says it in a header */
         po.MaxWait = 5000;            /* no acknowledgement by then: a refusal (on_ack), and the stream is read again */

@@ -23,6 +23,7 @@
 #include "daemon_internal.h"
 #include "checkpoints.h"
 #include "follow.h"
+#include "log.h"
 #include "note.h"
 #include "tree.h"
 #include <errno.h>
@@ -74,15 +75,6 @@ struct replica {
 static void on_notify(void *arg)   /* the follower's thread */
 {
     uv_async_send(arg);
-}
-
-/* The seq in a frame's header (log.h: bytes 8..16, little-endian), 0 if too short. */
-static uint64_t frame_seq(const uint8_t *f, size_t len)
-{
-    uint64_t seq = 0;
-    for (int i = 7; len >= 16 && i >= 0; i--)
-        seq = seq << 8 | f[8 + i];
-    return seq;
 }
 
 static void held_free(held_cp *h)
@@ -172,13 +164,15 @@ static tms_err check_checkpoints(server *d, replica *r)
         return TMS_E_IO;
     }
     for (size_t i = 0; i < r->check; i++) {
-        uint64_t seq = frame_seq(r->frames[i], r->lens[i]);
-        if (r->lens[i] <= TMS_LOG_FRAME_HEADER) {
+        uint64_t seq = tms_log_frame_seq(r->frames[i], r->lens[i]);
+        size_t plen = 0;
+        const uint8_t *payload = tms_log_frame_payload(r->frames[i], r->lens[i], &plen);
+        if (!payload || !plen) {
             snprintf(r->why, sizeof r->why, "the record for seq %llu is not a record (%zu bytes)",
                      (unsigned long long)(last + 1 + i), r->lens[i]);
             return TMS_E_CORRUPT;
         }
-        tms_tlog_leaf_hash(r->frames[i] + TMS_LOG_FRAME_HEADER, r->lens[i] - TMS_LOG_FRAME_HEADER, leaf);
+        tms_tlog_leaf_hash(payload, plen, leaf);
         tms_tlog_range_push(&g, leaf, added, &nadded);
         tms_err err = r->notes[i] ? check_note(r, r->notes[i], seq, &g, last + 1) : TMS_OK;
         if (err)
@@ -302,8 +296,8 @@ static int plan_check(server *d, replica *r)
         r->check = k;
         return 1;
     }
-    if (r->n && r->adopt_until && frame_seq(r->frames[r->n - 1], r->lens[r->n - 1]) - 1 < r->adopt_until) {
-        uint64_t first = frame_seq(r->frames[0], r->lens[0]), last = frame_seq(r->frames[r->n - 1], r->lens[r->n - 1]);
+    if (r->n && r->adopt_until && tms_log_frame_seq(r->frames[r->n - 1], r->lens[r->n - 1]) - 1 < r->adopt_until) {
+        uint64_t first = tms_log_frame_seq(r->frames[0], r->lens[0]), last = tms_log_frame_seq(r->frames[r->n - 1], r->lens[r->n - 1]);
         tms__daemon_log("warn", "msg=\"cluster: applying records at the stream's end that no checkpoint covers (the last "
                    "leader's batch cut short); this node's first checkpoint covers them\" first=%llu last=%llu",
                    (unsigned long long)first, (unsigned long long)last);

@@ -9,7 +9,7 @@
 #include "engine_internal.h"
 #include "replay.h"
 #include "history.h"
-#include "log_internal.h"
+#include "log.h"
 #include "record.h"
 #include "store_internal.h"
 #include "tree.h"
@@ -228,31 +228,15 @@ static tms_err stage_replicated(tms_engine *e, tms_record *rec, const uint8_t *f
                                 size_t whylen)
 {
     tms_verdict v;
-    uint64_t seq = tms_log_last_seq(e->log) + 1, got;
-    size_t len = flen >= TMS_LOG_FRAME_HEADER ? tms_get_le32(f + TMS_FR_LEN) : 0;
-    const uint8_t *payload = f + TMS_LOG_FRAME_HEADER;
+    uint64_t seq = tms_log_last_seq(e->log) + 1;
+    size_t len;
+    const uint8_t *payload = tms_log_frame_payload(f, flen, &len);
     char what[200];
-    if (flen < TMS_LOG_FRAME_HEADER || len != flen - TMS_LOG_FRAME_HEADER || !len ||
-        tms_frame_head_crc(f) != tms_get_le32(f + TMS_FR_HEAD_CRC) ||
-        tms_crc32c(0, f + TMS_FR_HASH, TMS_LOG_HASH_LEN + len) != tms_get_le32(f + TMS_FR_BODY_CRC)) {
-        snprintf(why, whylen, "the record for seq %llu does not check (length or checksum)", (unsigned long long)seq);
-        return TMS_E_CORRUPT;
-    }
-    if ((got = tms_get_le64(f + TMS_FR_SEQ)) != seq) {
-        snprintf(why, whylen, "expected seq %llu, the stream gave seq %llu", (unsigned long long)seq,
-                 (unsigned long long)got);
-        return TMS_E_CORRUPT;
-    }
-    /* staged first: the append computes the chain hash (once), which must be
-       the leader's; whatever fails below, the caller discards the group */
-    tms_err err = tms_log_append(e->log, payload, len, &got);
+    /* staged first: the log checks the frame, computes the chain hash (once),
+       which must be the leader's; whatever fails below, the caller discards the group */
+    tms_err err = tms_log_append_frame(e->log, f, flen, why, whylen);
     if (err || (err = tms_tree_stage(e->tree, payload, len)))
         return err;
-    if (memcmp(tms_log_head(e->log), f + TMS_FR_HASH, TMS_LOG_HASH_LEN)) {
-        snprintf(why, whylen, "seq %llu does not chain to this log's seq %llu (its hash differs)",
-                 (unsigned long long)seq, (unsigned long long)(seq - 1));
-        return TMS_E_CORRUPT;
-    }
     err = tms_record_decode(rec, payload, len, what, sizeof what);
     if (err) {
         snprintf(why, whylen, "seq %llu does not decode: %s", (unsigned long long)seq, what);

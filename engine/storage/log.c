@@ -3,7 +3,6 @@
  * memory, group-commit them with segment rolls and fdatasync, roll a failed
  * write back so the log stays usable, and refuse all writes after a failed
  * fsync (the page cache may have dropped the data: retrying would lie). */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -46,7 +45,7 @@ typedef struct batch {
     uint64_t size;
 } batch;
 
-/* ---- helpers shared with log_recover.c ---- */
+/* ---- the directory ---- */
 
 uint64_t tms_log_dir_bytes(const char *dir)
 {
@@ -57,97 +56,15 @@ uint64_t tms_log_dir_bytes(const char *dir)
     int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dirfd < 0)
         return 0;
-    if (tms_log_list_segments(dirfd, &segs, &n) == TMS_OK)
+    if (tms__seg_list(dirfd, &segs, &n) == TMS_OK)
         for (size_t i = 0; i < n; i++) {
-            tms_log_seg_name(name, segs[i]);
+            tms__seg_name(name, segs[i]);
             if (fstatat(dirfd, name, &sb, 0) == 0)
                 total += (uint64_t)sb.st_size;
         }
     free(segs);
     close(dirfd);
     return total;
-}
-
-void tms_log_seg_name(char out[TMS_SEG_NAME_MAX], uint64_t first)
-{
-    snprintf(out, TMS_SEG_NAME_MAX, "%020" PRIu64 TMS_SEG_SUFFIX, first);
-}
-
-void tms_log_chain_hash(const uint8_t prev[TMS_LOG_HASH_LEN], uint64_t seq,
-                        const uint8_t *payload, size_t len, uint8_t out[TMS_LOG_HASH_LEN])
-{
-    crypto_generichash_state st;
-    uint8_t s[8];
-    tms_put_le64(s, seq);
-    crypto_generichash_init(&st, NULL, 0, TMS_LOG_HASH_LEN);
-    crypto_generichash_update(&st, prev, TMS_LOG_HASH_LEN);
-    crypto_generichash_update(&st, s, sizeof s);
-    crypto_generichash_update(&st, payload, len);
-    crypto_generichash_final(&st, out, TMS_LOG_HASH_LEN);
-}
-
-/* "<20 digits>.tmslog" -> first seq; 0 if the name is not a segment's. */
-static int seg_parse(const char *name, uint64_t *first)
-{
-    uint64_t v = 0;
-    if (strlen(name) != 20 + strlen(TMS_SEG_SUFFIX) || strcmp(name + 20, TMS_SEG_SUFFIX) != 0)
-        return 0;
-    for (int i = 0; i < 20; i++) {
-        unsigned d = (unsigned)(name[i] - '0');
-        if (d > 9 || v > (UINT64_MAX - d) / 10)
-            return 0;
-        v = v * 10 + d;
-    }
-    *first = v;
-    return 1;
-}
-
-static int cmp_u64(const void *a, const void *b)
-{
-    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-tms_err tms_log_list_segments(int dirfd, uint64_t **segs, size_t *n)
-{
-    uint64_t *v = NULL, first;
-    size_t cnt = 0, cap = 0;
-    tms_err e = TMS_E_IO;
-    DIR *d = NULL;
-    int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || !(d = fdopendir(fd)))
-        goto fail;
-    for (struct dirent *de; (errno = 0, de = readdir(d)) != NULL;) {
-        if (!seg_parse(de->d_name, &first))
-            continue;
-        if (cnt == cap) {
-            uint64_t *nv = realloc(v, (cap ? cap * 2 : 16) * sizeof *v);
-            if (!nv) {
-                e = TMS_E_NOMEM;
-                goto fail;
-            }
-            v = nv;
-            cap = cap ? cap * 2 : 16;
-        }
-        v[cnt++] = first;
-    }
-    if (errno != 0)
-        goto fail;
-    closedir(d);
-    if (cnt > 1)
-        qsort(v, cnt, sizeof *v, cmp_u64);
-    *segs = v;
-    *n = cnt;
-    return TMS_OK;
-fail:
-    if (d)
-        closedir(d);
-    else if (fd >= 0)
-        close(fd);
-    free(v);
-    *segs = NULL;
-    *n = 0;
-    return e;
 }
 
 /* ---- I/O through the hooks ---- */
@@ -224,19 +141,45 @@ tms_err tms_log_append(tms_log *log, const void *payload, size_t len, uint64_t *
         return TMS_E_NOMEM;
     uint8_t *f = log->stage + log->stage_len;
     uint64_t s = log->last_seq + 1;
-    tms_put_le32(f + TMS_FR_LEN, (uint32_t)len);
-    tms_put_le64(f + TMS_FR_SEQ, s);
-    tms_put_le32(f + TMS_FR_HEAD_CRC, tms_frame_head_crc(f));
-    tms_put_le32(f + TMS_FR_RESERVED, 0);
-    tms_log_chain_hash(log->head, s, payload, len, f + TMS_FR_HASH);
-    memcpy(f + TMS_LOG_FRAME_HEADER, payload, len);
-    tms_put_le32(f + TMS_FR_BODY_CRC, tms_crc32c(0, f + TMS_FR_HASH, TMS_LOG_HASH_LEN + len));
+    tms__frame_encode(f, s, log->head, payload, len);
     log->stage_len += TMS_LOG_FRAME_HEADER + len;
     log->staged++;
     log->last_seq = s;
     memcpy(log->head, f + TMS_FR_HASH, TMS_LOG_HASH_LEN);
     if (seq)
         *seq = s;
+    return TMS_OK;
+}
+
+tms_err tms_log_append_frame(tms_log *log, const uint8_t *frame, size_t len, char *why, size_t whylen)
+{
+    tms_frame_info fi;
+    uint8_t prev[TMS_LOG_HASH_LEN];
+    if (!log || !frame)
+        return TMS_E_INVAL;
+    unsigned long long seq = log->last_seq + 1;
+    tms_frame_fault fault = tms__frame_check(frame, len, seq, NULL, &fi);
+    if (fault == TMS_FRAME_SEQ) {
+        snprintf(why, whylen, "expected seq %llu, the stream gave seq %llu", seq, (unsigned long long)fi.seq);
+        return TMS_E_CORRUPT;
+    }
+    if (fault != TMS_FRAME_OK || fi.size != len) {
+        snprintf(why, whylen, "the record for seq %llu does not check (length or checksum)", seq);
+        return TMS_E_CORRUPT;
+    }
+    size_t at = log->stage_len;
+    memcpy(prev, log->head, sizeof prev);
+    tms_err e = tms_log_append(log, frame + TMS_FR_PAYLOAD, fi.len, NULL);   /* computes the chain hash, once */
+    if (e != TMS_OK)
+        return e;
+    if (memcmp(log->head, frame + TMS_FR_HASH, TMS_LOG_HASH_LEN) != 0) {   /* not this log's chain: unstaged */
+        log->stage_len = at;
+        log->staged--;
+        log->last_seq--;
+        memcpy(log->head, prev, sizeof prev);
+        snprintf(why, whylen, "seq %llu does not chain to this log's seq %llu (its hash differs)", seq, seq - 1);
+        return TMS_E_CORRUPT;
+    }
     return TMS_OK;
 }
 
@@ -278,7 +221,7 @@ static tms_err seg_create(tms_log *log, uint64_t first)
         log->created = p;
         log->created_cap = cap;
     }
-    tms_log_seg_name(name, first);
+    tms__seg_name(name, first);
     int fd = openat(log->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0)
         return err_from_errno(errno);
@@ -286,8 +229,7 @@ static tms_err seg_create(tms_log *log, uint64_t first)
     log->fd = fd;
     log->seg_first = first;
     log->seg_size = 0;
-    memcpy(hdr, TMS_SEG_MAGIC, 8);
-    tms_put_le64(hdr + 8, first);
+    tms__seg_header(hdr, first);
     tms_err e = log_write_all(log, fd, hdr, sizeof hdr);
     if (e != TMS_OK)
         return e;
@@ -359,7 +301,7 @@ static tms_err sync_rollback(tms_log *log, const batch *b, tms_err e)
     if (log->fd >= 0 && log->fd != b->fd)
         close(log->fd);
     for (size_t i = log->ncreated; i-- > 0;) {
-        tms_log_seg_name(name, log->created[i]);
+        tms__seg_name(name, log->created[i]);
         if (unlinkat(log->dirfd, name, 0) != 0 && errno != ENOENT)
             ok = 0;
     }
@@ -386,7 +328,7 @@ tms_err tms_log_cut_torn(tms_log *log)
     char name[TMS_SEG_NAME_MAX];
     if (!log || log->readonly || !log->tear_pending)
         return TMS_OK;
-    tms_log_seg_name(name, log->tear.torn_seg);
+    tms__seg_name(name, log->tear.torn_seg);
     if (log_cut_tear(log, &log->tear, name) != TMS_OK)
         return TMS_E_IO;
     log->tear_pending = 0;
@@ -441,10 +383,10 @@ static void make_private(int dirfd)
     if (fstat(dirfd, &sb) == 0 && (sb.st_mode & 027) && fchmod(dirfd, sb.st_mode & 0750) != 0) {
         /* a directory another user owns keeps its mode: no worse than before */
     }
-    if (tms_log_list_segments(dirfd, &segs, &n) != TMS_OK)
+    if (tms__seg_list(dirfd, &segs, &n) != TMS_OK)
         return;
     for (size_t i = 0; i < n; i++) {
-        tms_log_seg_name(name, segs[i]);
+        tms__seg_name(name, segs[i]);
         if (fstatat(dirfd, name, &sb, 0) == 0 && (sb.st_mode & 037) && fchmodat(dirfd, name, sb.st_mode & 0640, 0) != 0) {
             /* likewise a segment another user owns */
         }
@@ -503,7 +445,7 @@ static tms_err log_adopt(tms_log *log, const tms_log_recovery *res, tms_log_repo
     memcpy(log->synced_head, res->head, TMS_LOG_HASH_LEN);
     memcpy(log->head, res->head, TMS_LOG_HASH_LEN);
     if (!log->readonly && res->has_seg) {
-        tms_log_seg_name(name, res->seg_first);
+        tms__seg_name(name, res->seg_first);
         log->fd = openat(log->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
         if (log->fd < 0)
             goto fail;
@@ -512,7 +454,7 @@ static tms_err log_adopt(tms_log *log, const tms_log_recovery *res, tms_log_repo
     }
     if (!res->torn)
         return TMS_OK;
-    tms_log_seg_name(name, res->torn_seg);
+    tms__seg_name(name, res->torn_seg);
     if (!log->readonly && log->defer_cut) {
         log->tear_pending = 1;   /* cut by tms_log_cut_torn, or by the first sync */
         log->tear = *res;
@@ -569,7 +511,7 @@ tms_err tms_log_open(const char *dir, const tms_log_options *opt, tms_log **out,
     e = log_open_dir(log, dir, rep);
     if (e != TMS_OK)
         goto fail;
-    e = tms_log_recover(log->dirfd, opt ? opt->trust_seq : 0, opt ? opt->trust_head : NULL, &res, rep);
+    e = tms__log_recover(log->dirfd, opt ? opt->trust_seq : 0, opt ? opt->trust_head : NULL, &res, rep);
     if (e != TMS_OK)
         goto fail;
     rep->trusted = res.trusted;
@@ -650,6 +592,30 @@ static int window_read(int fd, window *w, void *out, size_t n, uint64_t off)
     return 1;
 }
 
+/* The rest of the frame of record seq whose header h (checked) is at offset
+ * of fd, checked whole; its payload into *payload (malloc'd) and *len. */
+static tms_err read_body(int fd, window *w, const uint8_t *h, uint64_t offset, uint64_t seq, size_t size,
+                         uint8_t **payload, size_t *len)
+{
+    tms_frame_info fi;
+    size_t plen = size - TMS_LOG_FRAME_HEADER;
+    uint64_t at = offset + TMS_LOG_FRAME_HEADER;
+    uint8_t *buf = malloc(size);
+    if (!buf)
+        return TMS_E_NOMEM;
+    memcpy(buf, h, TMS_LOG_FRAME_HEADER);
+    int r = plen <= READ_WINDOW ? window_read(fd, w, buf + TMS_LOG_FRAME_HEADER, plen, at)
+                                : pread_all(fd, buf + TMS_LOG_FRAME_HEADER, plen, at);
+    if (r <= 0 || tms__frame_check(buf, size, seq, NULL, &fi) != TMS_FRAME_OK) {
+        free(buf);
+        return r < 0 ? TMS_E_IO : TMS_E_CORRUPT;
+    }
+    memmove(buf, buf + TMS_LOG_FRAME_HEADER, plen);
+    *payload = buf;
+    *len = plen;
+    return TMS_OK;
+}
+
 tms_err tms_log_read_frame(const char *dir, uint64_t seg_first, uint64_t offset, uint64_t seq, uint8_t **payload,
                            size_t *len)
 {
@@ -658,13 +624,14 @@ tms_err tms_log_read_frame(const char *dir, uint64_t seg_first, uint64_t offset,
     uint64_t next = 0;   /* the seq of the frame after the last one read */
     int fd = -1, hops = 0;
     tms_err err = TMS_NOT_FOUND;
+    tms_frame_info fi;
     window *w = malloc(sizeof *w);
     *payload = NULL;
     if (!w)
         return TMS_E_NOMEM;
     for (;;) {
         if (fd < 0) {
-            tms_log_seg_name(name, seg_first);
+            tms__seg_name(name, seg_first);
             snprintf(path, sizeof path, "%s/%s", dir, name);
             w->len = 0;
             if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
@@ -684,50 +651,20 @@ tms_err tms_log_read_frame(const char *dir, uint64_t seg_first, uint64_t offset,
             err = r < 0 ? TMS_E_IO : TMS_NOT_FOUND;
             break;
         }
-        uint32_t flen = tms_get_le32(h + TMS_FR_LEN);
-        uint64_t fseq = tms_get_le64(h + TMS_FR_SEQ);
-        if (tms_frame_head_crc(h) != tms_get_le32(h + TMS_FR_HEAD_CRC) || flen == 0 || flen > TMS_LOG_MAX_PAYLOAD ||
-            fseq > seq) {
-            err = TMS_E_CORRUPT;   /* a locator never points past its record, nor between frames */
+        /* a whole header that checks: a locator never points past its record, nor between frames */
+        if (tms__frame_check(h, sizeof h, 0, NULL, &fi) != TMS_FRAME_PARTIAL || fi.seq > seq) {
+            err = TMS_E_CORRUPT;
             break;
         }
-        if (fseq < seq) {
-            offset += TMS_LOG_FRAME_HEADER + flen;
-            next = fseq + 1;
-            continue;
-        }
-        uint8_t *buf = malloc(TMS_LOG_HASH_LEN + (size_t)flen);
-        if (!buf) {
-            err = TMS_E_NOMEM;
+        if (fi.seq == seq) {
+            err = read_body(fd, w, h, offset, seq, fi.size, payload, len);
             break;
         }
-        memcpy(buf, h + TMS_FR_HASH, TMS_LOG_HASH_LEN);
-        uint64_t at = offset + TMS_LOG_FRAME_HEADER;
-        r = flen <= READ_WINDOW ? window_read(fd, w, buf + TMS_LOG_HASH_LEN, flen, at)
-                                : pread_all(fd, buf + TMS_LOG_HASH_LEN, flen, at);
-        if (r <= 0 || tms_crc32c(0, buf, TMS_LOG_HASH_LEN + (size_t)flen) != tms_get_le32(h + TMS_FR_BODY_CRC)) {
-            free(buf);
-            err = r < 0 ? TMS_E_IO : TMS_E_CORRUPT;
-            break;
-        }
-        memmove(buf, buf + TMS_LOG_HASH_LEN, flen);
-        *payload = buf;
-        *len = flen;
-        err = TMS_OK;
-        break;
+        offset += fi.size;
+        next = fi.seq + 1;
     }
     if (fd >= 0)
         close(fd);
     free(w);
     return err;
-}
-
-void tms_log_frame_header(const tms_log_record *r, uint8_t out[TMS_LOG_FRAME_HEADER])
-{
-    memset(out, 0, TMS_LOG_FRAME_HEADER);
-    tms_put_le32(out + TMS_FR_LEN, (uint32_t)r->len);
-    tms_put_le64(out + TMS_FR_SEQ, r->seq);
-    tms_put_le32(out + TMS_FR_HEAD_CRC, tms_frame_head_crc(out));
-    memcpy(out + TMS_FR_HASH, r->hash, TMS_LOG_HASH_LEN);
-    tms_put_le32(out + TMS_FR_BODY_CRC, tms_crc32c(tms_crc32c(0, r->hash, TMS_LOG_HASH_LEN), r->payload, r->len));
 }

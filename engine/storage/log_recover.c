@@ -1,5 +1,5 @@
 /* log_recover.c -- the checking reader of the command log, behind open-time
- * recovery (tms_log_recover) and tms_log_iter. It streams the segments through
+ * recovery (tms__log_recover) and tms_log_iter. It streams the segments through
  * one buffer (memory grows with the largest frame, not with the log), checks
  * every segment header and frame (both CRCs, seq continuity, hash chain) and
  * tells a torn final record of the last segment from corruption (log.h). */
@@ -42,8 +42,9 @@ typedef struct rd {
     int follow;                  /* re-list the directory at the end (live log) */
     tms_err err;                 /* set with RD_ERR */
     tms_log_report *rep;
-    const uint8_t *frame;        /* set with RD_FRAME */
-    uint64_t frame_off;
+    const uint8_t *frame;        /* set with RD_FRAME: the frame, its offset, seq and payload length */
+    uint64_t frame_off, frame_seq;
+    uint32_t frame_len;
     int has_done;                /* a segment before the current one was read */
     uint64_t done_first, done_end;
     int torn;                    /* set with RD_TORN: TMS_TORN_* */
@@ -151,7 +152,7 @@ static int rd_enter(rd *r)
 {
     if (r->fd < 0) {
         uint64_t first = r->segs[r->si];
-        tms_log_seg_name(r->name, first);
+        tms__seg_name(r->name, first);
         r->off = 0;
         r->blen = 0;
         r->boff = 0;
@@ -169,21 +170,24 @@ static int rd_enter(rd *r)
     ssize_t avail = rd_fill(r, TMS_LOG_SEGMENT_HEADER);
     if (avail < 0)
         return RD_ERR;
-    if (avail < TMS_LOG_SEGMENT_HEADER)
+    uint64_t hfirst;
+    switch (tms__seg_check(r->buf, (size_t)avail, r->segs[r->si], &hfirst)) {
+    case TMS_SEG_OK:
+        break;
+    case TMS_SEG_SHORT:
         return rd_tear_or_bad(r, TMS_TORN_SEGMENT, "incomplete segment header");
-    if (memcmp(r->buf, TMS_SEG_MAGIC, 8) != 0) {
-        uint64_t zero_from, eof;
+    case TMS_SEG_BAD_MAGIC:
         if (rd_is_last(r)) {
+            uint64_t zero_from, eof;
             if (rd_zero_suffix(r, 0, &zero_from, &eof) < 0)
                 return RD_ERR;
             if (zero_from == 0)
                 return rd_tear(r, TMS_TORN_SEGMENT, "zero-filled segment header");
         }
         return rd_bad(r, "bad segment magic");
-    }
-    uint64_t hfirst = tms_get_le64(r->buf + 8);
-    if (hfirst != r->segs[r->si])
+    case TMS_SEG_BAD_FIRST:
         return rd_bad(r, "segment header says first seq %" PRIu64, hfirst);
+    }
     r->off = TMS_LOG_SEGMENT_HEADER;
     return RD_OK;
 }
@@ -247,43 +251,49 @@ static int rd_tail(rd *r, int head_ok, uint64_t flen, const char *what)
                                                    : "final record cut at a sector boundary (torn write)");
 }
 
-/* Check the frame at r->off; avail bytes of it are buffered. */
+/* The frame at r->off does not check: a torn final record, or corruption. */
+static int rd_fault(rd *r, tms_frame_fault fault, const tms_frame_info *fi)
+{
+    char buf[64];
+    const char *what = tms__frame_fault_text(fault, fi, buf, sizeof buf);
+    switch (fault) {
+    case TMS_FRAME_SHORT_HEAD:
+    case TMS_FRAME_PARTIAL:
+        return rd_tear_or_bad(r, TMS_TORN_FRAME, what);
+    case TMS_FRAME_HEAD_CRC:
+        return rd_tail(r, 0, 0, what);
+    case TMS_FRAME_BODY_CRC:
+        return rd_tail(r, 1, fi->size, what);
+    default:
+        return rd_bad(r, "%s", what);
+    }
+}
+
+/* Check the frame at r->off; avail bytes of it are buffered. The chain is
+ * recomputed unless another reader does it (hash_from, hash_mod). */
 static int rd_frame(rd *r, size_t avail)
 {
-    if (avail < TMS_LOG_FRAME_HEADER)
-        return rd_tear_or_bad(r, TMS_TORN_FRAME, "incomplete frame header");
-    const uint8_t *h = rd_at(r);
-    uint32_t len = tms_get_le32(h + TMS_FR_LEN);
-    uint64_t seq = tms_get_le64(h + TMS_FR_SEQ);
-    if (tms_frame_head_crc(h) != tms_get_le32(h + TMS_FR_HEAD_CRC))
-        return rd_tail(r, 0, 0, "header checksum mismatch");
-    if (seq != r->expect)
-        return rd_bad(r, "frame carries seq %" PRIu64, seq);
-    if (len == 0 || len > TMS_LOG_MAX_PAYLOAD)
-        return rd_bad(r, "bad payload length %" PRIu32, len);
-    if (tms_get_le32(h + TMS_FR_RESERVED) != 0)
-        return rd_bad(r, "reserved field is not zero");
-    size_t flen = TMS_LOG_FRAME_HEADER + (size_t)len;
-    ssize_t got = rd_fill(r, flen);
-    if (got < 0)
-        return RD_ERR;
-    if ((size_t)got < flen)
-        return rd_tear_or_bad(r, TMS_TORN_FRAME, "frame runs past the end of the segment");
-    h = rd_at(r);
-    if (tms_crc32c(0, h + TMS_FR_HASH, TMS_LOG_HASH_LEN + (size_t)len) !=
-        tms_get_le32(h + TMS_FR_BODY_CRC))
-        return rd_tail(r, 1, flen, "body checksum mismatch");
-    if (r->chain_known && seq >= r->hash_from && (r->hash_mod <= 1 || seq % r->hash_mod == r->hash_rem)) {
-        uint8_t want[TMS_LOG_HASH_LEN];
-        tms_log_chain_hash(r->prev, seq, h + TMS_LOG_FRAME_HEADER, len, want);
-        if (memcmp(want, h + TMS_FR_HASH, TMS_LOG_HASH_LEN) != 0)
-            return rd_bad(r, "hash chain mismatch");
+    tms_frame_info fi;
+    uint64_t seq = r->expect;
+    int chain = r->chain_known && seq >= r->hash_from && (r->hash_mod <= 1 || seq % r->hash_mod == r->hash_rem);
+    const uint8_t *prev = chain ? r->prev : NULL;
+    tms_frame_fault fault = tms__frame_check(rd_at(r), avail, seq, prev, &fi);
+    if (fault == TMS_FRAME_PARTIAL) {   /* the header checks: read the whole frame */
+        ssize_t got = rd_fill(r, fi.size);
+        if (got < 0)
+            return RD_ERR;
+        if ((size_t)got >= fi.size)
+            fault = tms__frame_check(rd_at(r), (size_t)got, seq, prev, &fi);
     }
-    memcpy(r->prev, h + TMS_FR_HASH, TMS_LOG_HASH_LEN);
+    if (fault != TMS_FRAME_OK)
+        return rd_fault(r, fault, &fi);
+    r->frame = rd_at(r);
+    memcpy(r->prev, r->frame + TMS_FR_HASH, TMS_LOG_HASH_LEN);
     r->chain_known = 1;
-    r->frame = h;
     r->frame_off = r->off;
-    r->off += flen;
+    r->frame_seq = seq;
+    r->frame_len = fi.len;
+    r->off += fi.size;
     r->expect++;
     return RD_FRAME;
 }
@@ -305,7 +315,7 @@ static int rd_relist(rd *r)
 {
     uint64_t *segs = NULL;
     size_t n = 0, j = 0;
-    tms_err e = tms_log_list_segments(r->dirfd, &segs, &n);
+    tms_err e = tms__seg_list(r->dirfd, &segs, &n);
     if (e != TMS_OK) {
         r->err = e;
         snprintf(r->rep->msg, sizeof r->rep->msg, "cannot list the log directory");
@@ -379,7 +389,7 @@ static tms_err rd_init(rd *r, int dirfd, uint64_t from, int follow, tms_log_repo
     if (!r->buf)
         return TMS_E_NOMEM;
     r->cap = RD_CHUNK;
-    tms_err e = tms_log_list_segments(dirfd, &r->segs, &r->nsegs);
+    tms_err e = tms__seg_list(dirfd, &r->segs, &r->nsegs);
     if (e != TMS_OK) {
         snprintf(rep->msg, sizeof rep->msg, "cannot list the log directory: %s", strerror(errno));
         return e;
@@ -404,8 +414,8 @@ static void rd_free(rd *r)
     r->segs = NULL;
 }
 
-tms_err tms_log_recover(int dirfd, uint64_t trust_seq, const uint8_t *trust_head, tms_log_recovery *res,
-                        tms_log_report *rep)
+tms_err tms__log_recover(int dirfd, uint64_t trust_seq, const uint8_t *trust_head, tms_log_recovery *res,
+                         tms_log_report *rep)
 {
     rd r;
     int st;
@@ -419,7 +429,7 @@ tms_err tms_log_recover(int dirfd, uint64_t trust_seq, const uint8_t *trust_head
             res->trusted = trust_head && !memcmp(r.prev, trust_head, TMS_LOG_HASH_LEN);
     if (trust_seq && !res->trusted) {   /* another log, or cut below it: everything is checked */
         rd_free(&r);
-        return tms_log_recover(dirfd, 0, NULL, res, rep);
+        return tms__log_recover(dirfd, 0, NULL, res, rep);
     }
     if (st == RD_ERR) {
         e = r.err;
@@ -578,11 +588,11 @@ fail:
     return e;
 }
 
-/* Frame seq (payload p, stored hash h) verified, the chain included, before
- * it is handed out; prev is the stored hash of the frame before it. */
-static tms_err await_check(tms_log_iter *it, uint64_t seq, const uint8_t *prev, const uint8_t *payload,
-                           size_t len, const uint8_t *h)
+/* The frame f of record seq verified, the chain included, before it is
+ * handed out; prev is the stored hash of the frame before it. */
+static tms_err await_check(tms_log_iter *it, uint64_t seq, const uint8_t *prev, const uint8_t *f, uint32_t len)
 {
+    tms_frame_info fi;
     if (it->r.hash_mod == 2 && seq % 2 == 0)
         return TMS_OK;   /* shared: this thread's reader hashed the even frames itself */
     if (seq > atomic_load(&it->verified)) {
@@ -599,13 +609,12 @@ static tms_err await_check(tms_log_iter *it, uint64_t seq, const uint8_t *prev, 
         it->rep = it->crep;
         return it->cr.err;
     }
-    uint8_t want[TMS_LOG_HASH_LEN];   /* appended after the checker ended: hash it here */
-    tms_log_chain_hash(prev, seq, payload, len, want);
-    if (memcmp(want, h, TMS_LOG_HASH_LEN) == 0)
+    tms_frame_fault fault = tms__frame_check(f, TMS_LOG_FRAME_HEADER + (size_t)len, seq, prev, &fi);
+    if (fault == TMS_FRAME_OK)   /* appended after the checker ended: checked (hashed) here */
         return TMS_OK;
     it->r.expect = seq;
     it->r.off = it->r.frame_off;
-    rd_bad(&it->r, "hash chain mismatch");
+    rd_fault(&it->r, fault, &fi);
     return it->r.err;
 }
 
@@ -642,12 +651,11 @@ tms_err tms_log_iter_next(tms_log_iter *it, tms_log_record *rec, int *has)
         if (st == RD_ERR)
             return it->sticky = it->r.err;
         const uint8_t *f = it->r.frame;
-        uint64_t seq = tms_get_le64(f + TMS_FR_SEQ);
+        uint64_t seq = it->r.frame_seq;
         if (seq < it->from)
             continue;
         if (it->has_thread) {
-            tms_err e = await_check(it, seq, prev, f + TMS_LOG_FRAME_HEADER, tms_get_le32(f + TMS_FR_LEN),
-                                    f + TMS_FR_HASH);
+            tms_err e = await_check(it, seq, prev, f, it->r.frame_len);
             if (e != TMS_OK)
                 return it->sticky = e;
         }
@@ -655,8 +663,8 @@ tms_err tms_log_iter_next(tms_log_iter *it, tms_log_record *rec, int *has)
             memset(&it->rep, 0, sizeof it->rep);
         rec->seq = seq;
         rec->hash = f + TMS_FR_HASH;
-        rec->payload = f + TMS_LOG_FRAME_HEADER;
-        rec->len = tms_get_le32(f + TMS_FR_LEN);
+        rec->payload = f + TMS_FR_PAYLOAD;
+        rec->len = it->r.frame_len;
         rec->segment = it->r.name;
         rec->offset = it->r.frame_off;
         *has = 1;

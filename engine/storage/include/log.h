@@ -5,17 +5,11 @@
  * owns framing, sequence numbers, checksums and the hash chain; it does not
  * know what a payload means.
  *
- * On disk (all integers little-endian):
- *   segment file  DIR/<first seq, 20 digits>.tmslog
- *   segment head  8 bytes magic "TMSLOG1\n", u64 first_seq           (16 bytes)
- *   frame         u32 len         payload length (<= TMS_LOG_MAX_PAYLOAD)
- *                 u32 head_crc    CRC32C over bytes [0,4) ++ [8,16) (len, seq)
- *                 u64 seq         contiguous from 1 across segments
- *                 u32 body_crc    CRC32C over hash ++ payload
- *                 u32 reserved    0
- *                 u8  hash[32]    BLAKE2b-256(prev_hash ++ u64 seq ++ payload);
- *                                 prev_hash of seq 1 is 32 zero bytes
- *                 u8  payload[len]
+ * On disk: each segment file is a 16-byte header and frames back to back; a
+ * frame is a 56-byte header (length, seq, two CRC32Cs, the chain hash) and
+ * the payload. engine/storage/log_format.h describes the format,
+ * byte by byte; other rooms read a frame's fields through the
+ * tms_log_frame_* functions below, never by offset.
  *
  * Durability: tms_log_append only stages a frame in memory; tms_log_sync
  * writes every staged frame and fdatasyncs. Nothing is acknowledged before a
@@ -143,12 +137,42 @@ int tms_log_synced_at(const tms_log *log, uint64_t *first_seq, uint64_t *seg_fir
 tms_err tms_log_read_frame(const char *dir, uint64_t seg_first, uint64_t offset, uint64_t seq, uint8_t **payload,
                            size_t *len);
 
+
+/* Stage a frame another log wrote (a replication leader's: header and
+ * payload, as tms_log_frame_header and the payload give them): it must check
+ * (lengths, both checksums, the reserved field), carry seq last + 1, and
+ * chain on this log's head (its hash is the one this log computes, so the
+ * frame staged is byte for byte the one given). TMS_OK when staged as
+ * tms_log_append stages its payload; TMS_E_CORRUPT with why (a line naming
+ * the seq) when it does not check, is not the next seq or does not chain,
+ * and nothing is staged; else as tms_log_append (why untouched). */
+tms_err tms_log_append_frame(tms_log *log, const uint8_t *frame, size_t len, char *why, size_t whylen);
+
+/* Number of records staged and not yet synced. */
+size_t tms_log_staged(const tms_log *log);
+
+/* ---- a frame's fields, for other rooms (replication, tools) ----
+ * frame is len bytes holding one frame: header then payload, as the log
+ * holds it and replication sends it. These read fields as the bytes hold
+ * them and check nothing (tms_log_append_frame and the log's readers do);
+ * pointers returned point into frame and are valid as long as it is. */
+
 /* The frame header of r exactly as the log holds it (the payload follows
  * it there): what replication sends, so a replica checks what was written. */
 void tms_log_frame_header(const tms_log_record *r, uint8_t out[TMS_LOG_FRAME_HEADER]);
 
-/* Number of records staged and not yet synced. */
-size_t tms_log_staged(const tms_log *log);
+/* The seq field of frame; 0 when len is shorter than a frame header (no
+ * record has seq 0). */
+uint64_t tms_log_frame_seq(const uint8_t *frame, size_t len);
+
+/* The frame's chain hash (TMS_LOG_HASH_LEN bytes: the chain head after its
+ * record); NULL when len is shorter than a frame header. */
+const uint8_t *tms_log_frame_hash(const uint8_t *frame, size_t len);
+
+/* The frame's payload: the bytes after its header, *plen of them (the
+ * header's length field is not consulted); NULL with *plen 0 when there
+ * are none. */
+const uint8_t *tms_log_frame_payload(const uint8_t *frame, size_t len, size_t *plen);
 
 /* Iterate records with seq >= from_seq (1 = from the start) of the log in
  * DIR, independently of any open tms_log (tools read a live log this way).
