@@ -35,7 +35,7 @@ static size_t append(char *buf, size_t len, const char *sep)
     return strlen(buf);
 }
 
-tms_err tms__datadir_private(const char *dir, char *report, size_t replen, char *why, size_t whylen)
+tms_err tms_datadir_private(const char *dir, char *report, size_t replen, char *why, size_t whylen)
 {
     struct stat sb;
     if (stat(dir, &sb) != 0) {

@@ -57,7 +57,7 @@ static int read_evidence(const char *dir, char *boot, size_t bootlen, int *clean
     return version == 1 && (*clean || !strcmp(state, "open"));
 }
 
-int tms__replace_file(const char *dir, const char *leaf, const char *text, size_t n)
+int tms_replace_file(const char *dir, const char *leaf, const char *text, size_t n)
 {
     char path[4200], tmp[4300];
     int err = 0, fd, dfd;
@@ -91,7 +91,7 @@ static int write_evidence(const char *dir, const char *boot, const char *state)
 {
     char text[256];
     int n = snprintf(text, sizeof text, "tmsperm-projection-writer 1\nboot %s\nstate %s\n", boot, state);
-    int err = tms__replace_file(dir, "writer", text, (size_t)n);
+    int err = tms_replace_file(dir, "writer", text, (size_t)n);
     errno = err;
     return err ? -1 : 0;
 }
@@ -108,7 +108,7 @@ static int exists(const char *dir, const char *leaf)
  * evidence of how far the projection went, so data.mdb is kept as
  * data.mdb.unclean (replacing an older one) for an operator to look at. No
  * process of an earlier boot can hold them. */
-tms_err tms__store_set_aside(const char *dir, const char *suffix, char *why, size_t whylen)
+tms_err tms_store_set_aside(const char *dir, const char *suffix, char *why, size_t whylen)
 {
     char data[4200], aside[4300], lock[4200];
     snprintf(data, sizeof data, "%s/data.mdb", dir);
@@ -163,7 +163,7 @@ tms_err tms__evidence_open(tms_store *st, char *why, size_t whylen)
             snprintf(st->distrust, sizeof st->distrust, "no writer evidence beside the projection");
         }
     } else if (!clean && (!now[0] || strcmp(now, was))) {
-        tms_err err = tms__store_set_aside(st->dir, "unclean", why, whylen);
+        tms_err err = tms_store_set_aside(st->dir, "unclean", why, whylen);
         if (err)
             return err;
         st->trusted = 0;

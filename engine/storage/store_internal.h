@@ -10,6 +10,7 @@
 #include <sodium.h>
 #include <string.h>
 #include "store.h"
+#include "datadir.h"
 
 /* The databases (store.h describes them). */
 enum { TMS_DB_META, TMS_DB_TENANTS, TMS_DB_ACCOUNTS, TMS_DB_DIST, TMS_DB_VISIBLE, TMS_DB_ROLES, TMS_DB_LOGINS,
@@ -137,23 +138,11 @@ void tms__digest_entry(crypto_generichash_state *h, const void *k, size_t klen, 
 /* Evidence (store_evidence.c): read DIR/writer, decide st->trusted (and
  * remove untrustworthy files), then record this boot's writer durably. */
 tms_err tms__evidence_open(tms_store *st, char *why, size_t whylen);
-/* Set DIR/data.mdb aside as DIR/data.mdb.SUFFIX (replacing an older one)
- * and remove DIR/lock.mdb: files never to be opened again, kept as evidence. */
-tms_err tms__store_set_aside(const char *dir, const char *suffix, char *why, size_t whylen);
-/* Replace DIR/LEAF with text, durably: written to LEAF.tmp, synced, renamed,
- * the directory synced. 0, or the errno of the step that failed (the
- * temporary file is removed; the old DIR/LEAF stays as it was). */
-int tms__replace_file(const char *dir, const char *leaf, const char *text, size_t n);
 /* The kernel's boot id into out, "" when it does not say (every unclean stop then counts as a reboot). */
 void tms__boot_id(char *out, size_t len);
 /* Record a clean close (after a sync). */
 void tms__evidence_clean(tms_store *st);
 
-/* Modes (datadir.c; docs/design.md, "Who may read a data directory"). The
- * data directory dir at most 0750 (setgid kept): TMS_OK, what was done or
- * could not be said in report (appended, "; " between); TMS_E_IO (why) when
- * it is writable by others and cannot be tightened. */
-tms_err tms__datadir_private(const char *dir, char *report, size_t replen, char *why, size_t whylen);
 /* A writer's projection: its directory 0750, data.mdb 0640, lock.mdb 0660
  * (embedded readers write their reader slots there), whatever the umask. */
 tms_err tms__store_modes(tms_store *st, char *why, size_t whylen);

@@ -176,7 +176,7 @@ static tms_err write_state(const char *dir, uint64_t synced)
     char boot[64], text[200];
     tms__boot_id(boot, sizeof boot);
     int n = snprintf(text, sizeof text, "tmsperm-tree 1\nboot %s\nsynced %llu\n", boot, (unsigned long long)synced);
-    int e = tms__replace_file(dir, "state", text, (size_t)n);
+    int e = tms_replace_file(dir, "state", text, (size_t)n);
     return e ? errno_err(e) : TMS_OK;
 }
 

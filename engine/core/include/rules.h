@@ -43,6 +43,12 @@ typedef struct tms_rules_sink {
  * st is as it was before the call too. */
 tms_err tms_rules_apply(tms_state *st, const tms_record *rec, tms_verdict *v);
 
+/* Apply one record to st (apply.c): the rules (verdict, effects), then the
+ * bookkeeping that is not a rule but belongs to the state (its request_id,
+ * for idempotency). The only way a record becomes state, live or replayed,
+ * so both give the same state. On an engine error st is as it was. */
+tms_err tms_apply_record(tms_state *st, const tms_record *rec, tms_verdict *v);
+
 /* Call sink->custom for every BECAME_CUSTOM effect of effs (the effects of
  * record rec). */
 void tms_rules_report_custom(const tms_rules_sink *sink, const tms_record *rec, const tms_effect *effs, size_t n);

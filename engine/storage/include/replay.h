@@ -57,12 +57,6 @@ typedef struct tms_replay_result {
     unsigned passes;                 /* tms_history_rebuild: folds made (1: the map grew in place) */
 } tms_replay_result;
 
-/* Apply one record to st: the rules (verdict, effects), then the
- * bookkeeping that is not a rule but belongs to the state (its request_id,
- * for idempotency). The only way a record becomes state, live or replayed,
- * so both give the same state. On an engine error st is as it was. */
-tms_err tms_apply_record(tms_state *st, const tms_record *rec, tms_verdict *v);
-
 /* Apply every record of the log in logdir (subject to opts) to st, which
  * must be empty (or, with opts->from_seq, the state after that seq). TMS_E_CORRUPT when a record does not decode or a
  * recomputed verdict differs from the logged one (res->msg names the seq). */

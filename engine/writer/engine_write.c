@@ -11,7 +11,7 @@
 #include "history.h"
 #include "log.h"
 #include "record.h"
-#include "store_internal.h"
+#include "datadir.h"
 #include "tree.h"
 #include <errno.h>
 #include <sodium.h>

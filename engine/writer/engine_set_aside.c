@@ -28,7 +28,7 @@
 #include "checkpoints.h"
 #include "note.h"
 #include "snapshots.h"
-#include "store_internal.h"
+#include "datadir.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -311,7 +311,7 @@ tms_err tms__engine_set_aside(tms_engine *e, char *why, size_t whylen)
     if (!err && t.last && (err = tms__witness_write(e->dir, keep, t.head_keep)))
         snprintf(why, whylen, "set-aside: cannot write %s/witness: %s", e->dir, strerror(errno));
     if (!err && t.last)
-        err = tms__store_set_aside(tms_data_path(proj, sizeof proj, e->dir, "proj"), ASIDE, why, whylen);
+        err = tms_store_set_aside(tms_data_path(proj, sizeof proj, e->dir, "proj"), ASIDE, why, whylen);
     if (!err && t.last)
         err = snapshots_after(e->dir, keep, why, whylen);
     if (!err && t.last)

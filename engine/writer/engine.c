@@ -7,9 +7,8 @@
 #include "engine_internal.h"
 #include "replay.h"
 #include "history.h"
-#include "log_internal.h"
 #include "record.h"
-#include "store_internal.h"
+#include "datadir.h"
 #include "tree.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -257,7 +256,7 @@ static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
         size_t used = strlen(e->report);
         snprintf(e->report + used, sizeof e->report - used, "%s%s; set aside as proj/data.mdb.damaged, rebuilt",
                  used ? "; " : "", what);
-        return tms__store_set_aside(proj, "damaged", why, whylen);
+        return tms_store_set_aside(proj, "damaged", why, whylen);
     }
     if (err) {
         snprintf(why, whylen, "projection: %s", what[0] ? what : tms_strerror(err));
@@ -419,7 +418,7 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
         err = TMS_E_IO;
         goto fail;
     }
-    if ((err = tms__datadir_private(dir, e->report, sizeof e->report, why, whylen))) goto fail;   /* 0750 at most */
+    if ((err = tms_datadir_private(dir, e->report, sizeof e->report, why, whylen))) goto fail;   /* 0750 at most */
     if ((err = take_lock(e, why, whylen)) || (err = tms__engine_set_aside(e, why, whylen)))
         goto fail;
     tms_log_options lo = {.segment_bytes = e->opt.segment_bytes, .io = e->opt.io,

@@ -16,7 +16,7 @@
  * a replica) or acknowledges the loss: tmsctl accept-loss, which appends an
  * AcknowledgeLoss record carrying the evidence to the log itself. */
 #include "engine_internal.h"
-#include "store_internal.h"
+#include "datadir.h"
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -88,7 +88,7 @@ tms_err tms__witness_write(const char *dir, uint64_t seq, const uint8_t head[TMS
     char text[160], h[2 * TMS_HASH_LEN + 1];
     sodium_bin2hex(h, sizeof h, head, TMS_HASH_LEN);
     int n = snprintf(text, sizeof text, "tmsperm-witness 1\nseq %" PRIu64 "\nhead %s\n", seq, h);
-    int err = tms__replace_file(dir, "witness", text, (size_t)n);
+    int err = tms_replace_file(dir, "witness", text, (size_t)n);
     errno = err;   /* for the caller's message */
     return err ? TMS_E_IO : TMS_OK;
 }
