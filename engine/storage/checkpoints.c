@@ -2,8 +2,10 @@
  * (checkpoints.h). Entries are framed with a length and a CRC32C before the
  * note and the length again after it, so a torn append is told from damage
  * and the latest entry is read from the end of the file, not by a walk of
- * every entry (a year of 10-second checkpoints is ~3 million). */
+ * every entry (a year of 10-second checkpoints is ~3 million). Every system
+ * call goes through storage's I/O table (io.h; the default one: NULL). */
 #include "checkpoints.h"
+#include "io.h"
 #include "log.h"
 #include "log_internal.h"
 #include "note.h"
@@ -35,13 +37,13 @@ static long entry_at(int fd, uint64_t off, uint64_t total, char *buf)
     uint8_t head[ENTRY_HEAD], tail[ENTRY_TAIL];
     if (off + ENTRY_OVERHEAD > total)
         return 0;
-    if (pread(fd, head, ENTRY_HEAD, (off_t)off) != ENTRY_HEAD)
+    if (tms_io_pread(NULL, fd, head, ENTRY_HEAD, (off_t)off) != ENTRY_HEAD)
         return -1;
     uint32_t len = tms_get_le32(head);
     if (len == 0 || len > TMS_CHECKPOINT_MAX_NOTE || off + ENTRY_OVERHEAD + len > total)
         return 0;
-    if (pread(fd, buf, len, (off_t)(off + ENTRY_HEAD)) != (ssize_t)len ||
-        pread(fd, tail, ENTRY_TAIL, (off_t)(off + ENTRY_HEAD + len)) != ENTRY_TAIL)
+    if (tms_io_pread(NULL, fd, buf, len, (off_t)(off + ENTRY_HEAD)) != (ssize_t)len ||
+        tms_io_pread(NULL, fd, tail, ENTRY_TAIL, (off_t)(off + ENTRY_HEAD + len)) != ENTRY_TAIL)
         return -1;
     return tms_crc32c(0, buf, len) == tms_get_le32(head + 4) && tms_get_le32(tail) == len ? (long)len : 0;
 }
@@ -52,7 +54,7 @@ static int zeros_from(int fd, uint64_t off, uint64_t total)
     uint8_t b[4096];
     while (off < total) {
         size_t n = total - off < sizeof b ? (size_t)(total - off) : sizeof b;
-        if (pread(fd, b, n, (off_t)off) != (ssize_t)n)
+        if (tms_io_pread(NULL, fd, b, n, (off_t)off) != (ssize_t)n)
             return 0;
         for (size_t i = 0; i < n; i++)
             if (b[i])
@@ -87,7 +89,7 @@ static tms_err walk(int fd, const char *path, tms_checkpoint_fn fn, void *ctx, u
         }
         if (len == 0) {   /* torn (the last append, cut or zero-filled) or damaged (entries after it) */
             uint8_t head[4];
-            uint32_t claim = pread(fd, head, 4, (off_t)off) == 4 ? tms_get_le32(head) : 0;
+            uint32_t claim = tms_io_pread(NULL, fd, head, 4, (off_t)off) == 4 ? tms_get_le32(head) : 0;
             int torn = zeros_from(fd, off, total) ||
                        (claim && claim <= TMS_CHECKPOINT_MAX_NOTE && off + ENTRY_OVERHEAD + claim >= total);
             if (!torn) {
@@ -110,7 +112,7 @@ static tms_err walk(int fd, const char *path, tms_checkpoint_fn fn, void *ctx, u
 static int last_entry(int fd, uint64_t total, char *buf, uint64_t *off, long *len)
 {
     uint8_t tail[ENTRY_TAIL];
-    if (total < ENTRY_OVERHEAD || pread(fd, tail, ENTRY_TAIL, (off_t)(total - ENTRY_TAIL)) != ENTRY_TAIL)
+    if (total < ENTRY_OVERHEAD || tms_io_pread(NULL, fd, tail, ENTRY_TAIL, (off_t)(total - ENTRY_TAIL)) != ENTRY_TAIL)
         return 0;
     uint32_t n = tms_get_le32(tail);
     if (n == 0 || n > TMS_CHECKPOINT_MAX_NOTE || (uint64_t)n + ENTRY_OVERHEAD > total)
@@ -125,7 +127,7 @@ tms_err tms_checkpoints_read(const char *datadir, tms_checkpoint_fn fn, void *ct
     char path[4200];
     uint64_t end;
     path_of(datadir, path, sizeof path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = tms_io_openat(NULL, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
         if (errno == ENOENT)
             return TMS_OK;
@@ -133,7 +135,7 @@ tms_err tms_checkpoints_read(const char *datadir, tms_checkpoint_fn fn, void *ct
         return TMS_E_IO;
     }
     tms_err err = walk(fd, path, fn, ctx, &end, why, whylen);
-    close(fd);
+    tms_io_close(NULL, fd);
     return err;
 }
 
@@ -170,7 +172,7 @@ static int find_latest_fast(const char *path, finder *f)
     struct stat st;
     uint64_t off;
     long len;
-    int found = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+    int found = 0, fd = tms_io_openat(NULL, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
     char *buf = fd >= 0 ? malloc(TMS_CHECKPOINT_MAX_NOTE) : NULL;
     if (buf && fstat(fd, &st) == 0 && last_entry(fd, (uint64_t)st.st_size, buf, &off, &len) &&
         note_size(buf, (size_t)len) && (f->note = malloc((size_t)len + 1))) {
@@ -181,7 +183,7 @@ static int find_latest_fast(const char *path, finder *f)
     }
     free(buf);
     if (fd >= 0)
-        close(fd);
+        tms_io_close(NULL, fd);
     return found;
 }
 
@@ -246,13 +248,14 @@ tms_err tms_checkpoints_append(const char *datadir, const char *note, size_t len
     }
     path_of(datadir, path, sizeof path);
     int created = stat(path, &st) != 0;
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    int fd = tms_io_openat(NULL, AT_FDCWD, path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
     if (fd < 0) {
         snprintf(why, whylen, "%s: %s", path, strerror(errno));
         return TMS_E_IO;
     }
     if ((err = append_offset(fd, path, &end, why, whylen)))
         goto out;
+    created |= end == 0;   /* created by an append a crash stopped before it synced the directory */
     err = TMS_E_NOMEM;
     if (!(entry = malloc(len + ENTRY_OVERHEAD)))
         goto out;
@@ -261,27 +264,25 @@ tms_err tms_checkpoints_append(const char *datadir, const char *note, size_t len
     memcpy(entry + ENTRY_HEAD, note, len);
     tms_put_le32(entry + ENTRY_HEAD + len, (uint32_t)len);
     err = TMS_E_IO;
-    if (ftruncate(fd, (off_t)end) != 0 || pwrite(fd, entry, len + ENTRY_OVERHEAD, (off_t)end) != (ssize_t)(len + ENTRY_OVERHEAD) ||
-        fdatasync(fd) != 0) {
+    if (tms_io_ftruncate(NULL, fd, (off_t)end) != 0 ||
+        tms_io_pwrite(NULL, fd, entry, len + ENTRY_OVERHEAD, (off_t)end) != (ssize_t)(len + ENTRY_OVERHEAD) ||
+        tms_io_fdatasync(NULL, fd) != 0) {
         err = errno == ENOSPC ? TMS_E_NOSPACE : TMS_E_IO;
         snprintf(why, whylen, "%s: %s", path, strerror(errno));
-        if (ftruncate(fd, (off_t)end) != 0) {
+        if (tms_io_ftruncate(NULL, fd, (off_t)end) != 0) {
             /* a partial entry stays; it is torn (the last one) and the next append cuts it */
         }
         goto out;
     }
     err = TMS_OK;
     if (created) {   /* a new file: its directory entry must survive a crash too */
-        int dfd = open(datadir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) != 0) {
+        if (tms_io_fsync_dir(NULL, AT_FDCWD, datadir) != 0) {
             snprintf(why, whylen, "%s: cannot sync the directory: %s", datadir, strerror(errno));
             err = TMS_E_IO;
         }
-        if (dfd >= 0)
-            close(dfd);
     }
 out:
     free(entry);
-    close(fd);
+    tms_io_close(NULL, fd);
     return err;
 }

@@ -53,7 +53,7 @@ uint64_t tms_log_dir_bytes(const char *dir)
     size_t n = 0;
     char name[TMS_SEG_NAME_MAX];
     struct stat sb;
-    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dirfd = tms_io_openat(NULL, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (dirfd < 0)
         return 0;
     if (tms__seg_list(dirfd, &segs, &n) == TMS_OK)
@@ -63,17 +63,18 @@ uint64_t tms_log_dir_bytes(const char *dir)
                 total += (uint64_t)sb.st_size;
         }
     free(segs);
-    close(dirfd);
+    tms_io_close(NULL, dirfd);
     return total;
 }
 
-/* ---- I/O through the hooks ---- */
+/* ---- I/O: every call through the log's table (io.h), the writer's own
+ * (log->io, whose NULL members fall back to the default table); the readers
+ * that have no log (tms_log_read_frame, tms_log_dir_bytes) through the
+ * default one ---- */
 
 static int log_fsync(const tms_log *log, int fd, int full)
 {
-    if (log->io.fdatasync)
-        return log->io.fdatasync(fd);
-    return full ? fsync(fd) : fdatasync(fd);
+    return full ? tms_io_fsync(&log->io, fd) : tms_io_fdatasync(&log->io, fd);
 }
 
 static tms_err err_from_errno(int err)
@@ -83,18 +84,7 @@ static tms_err err_from_errno(int err)
 
 static tms_err log_write_all(const tms_log *log, int fd, const uint8_t *p, size_t len)
 {
-    while (len > 0) {
-        ssize_t n = log->io.write ? log->io.write(fd, p, len) : write(fd, p, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return err_from_errno(errno);
-        if (n == 0)
-            return TMS_E_IO;
-        p += n;
-        len -= (size_t)n;
-    }
-    return TMS_OK;
+    return tms_io_write_all(&log->io, fd, p, len) == 0 ? TMS_OK : err_from_errno(errno);
 }
 
 /* ---- staging ---- */
@@ -222,7 +212,7 @@ static tms_err seg_create(tms_log *log, uint64_t first)
         log->created_cap = cap;
     }
     tms__seg_name(name, first);
-    int fd = openat(log->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
+    int fd = tms_io_openat(&log->io, log->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
     if (fd < 0)
         return err_from_errno(errno);
     log->created[log->ncreated++] = first;
@@ -258,7 +248,7 @@ static tms_err seg_roll(tms_log *log, const batch *b, size_t from, size_t to, ui
     if (log_fsync(log, log->fd, 0) != 0)
         return TMS_E_FAILED;
     if (log->fd != b->fd)
-        close(log->fd);
+        tms_io_close(&log->io, log->fd);
     log->fd = -1;
     return seg_create(log, next);
 }
@@ -299,10 +289,10 @@ static tms_err sync_rollback(tms_log *log, const batch *b, tms_err e)
     int ok = 1;
     char name[TMS_SEG_NAME_MAX];
     if (log->fd >= 0 && log->fd != b->fd)
-        close(log->fd);
+        tms_io_close(&log->io, log->fd);
     for (size_t i = log->ncreated; i-- > 0;) {
         tms__seg_name(name, log->created[i]);
-        if (unlinkat(log->dirfd, name, 0) != 0 && errno != ENOENT)
+        if (tms_io_unlinkat(&log->io, log->dirfd, name, 0) != 0 && errno != ENOENT)
             ok = 0;
     }
     if (log->ncreated > 0 && log_fsync(log, log->dirfd, 1) != 0)
@@ -311,7 +301,7 @@ static tms_err sync_rollback(tms_log *log, const batch *b, tms_err e)
     log->fd = b->fd;
     log->seg_first = b->first;
     log->seg_size = b->size;
-    if (b->fd >= 0 && (ftruncate(b->fd, (off_t)b->size) != 0 || log_fsync(log, b->fd, 0) != 0))
+    if (b->fd >= 0 && (tms_io_ftruncate(&log->io, b->fd, (off_t)b->size) != 0 || log_fsync(log, b->fd, 0) != 0))
         ok = 0;
     drop_staged(log);
     if (!ok) {
@@ -352,7 +342,7 @@ tms_err tms_log_sync(tms_log *log)
         e = TMS_E_FAILED;
     if (e == TMS_E_FAILED) {
         if (b.fd >= 0 && b.fd != log->fd)
-            close(b.fd);
+            tms_io_close(&log->io, b.fd);
         log->failed = 1;
         drop_staged(log);
         return TMS_E_FAILED;
@@ -360,7 +350,7 @@ tms_err tms_log_sync(tms_log *log)
     if (e != TMS_OK)
         return sync_rollback(log, &b, e);
     if (b.fd >= 0 && b.fd != log->fd)
-        close(b.fd);
+        tms_io_close(&log->io, b.fd);
     log->ncreated = 0;
     log->synced_seq = log->last_seq;
     memcpy(log->synced_head, log->head, TMS_LOG_HASH_LEN);
@@ -399,24 +389,18 @@ static tms_err log_open_dir(tms_log *log, const char *dir, tms_log_report *rep)
 {
     int created = 0;
     if (!log->readonly) {
-        if (mkdir(dir, 0750) == 0)   /* private whatever the parent's mode: the log is who did what */
+        if (tms_io_mkdirat(&log->io, AT_FDCWD, dir, 0750) == 0)   /* private whatever the parent's mode: the log is who did what */
             created = 1;
         else if (errno != EEXIST)
             goto fail;
     }
-    log->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    log->dirfd = tms_io_openat(&log->io, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (log->dirfd < 0)
         goto fail;
     if (!log->readonly)
         make_private(log->dirfd);
-    if (created) {
-        int pfd = openat(log->dirfd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        int rc = pfd < 0 ? -1 : fsync(pfd);
-        if (pfd >= 0)
-            close(pfd);
-        if (rc != 0)
-            goto fail;
-    }
+    if (created && tms_io_fsync_dir(&log->io, log->dirfd, "..") != 0)
+        goto fail;
     return TMS_OK;
 fail:
     snprintf(rep->msg, sizeof rep->msg, "cannot open log directory %s: %s", dir, strerror(errno));
@@ -427,12 +411,12 @@ fail:
 static tms_err log_cut_tear(tms_log *log, const tms_log_recovery *res, const char *name)
 {
     if (res->torn == TMS_TORN_SEGMENT) {
-        if (unlinkat(log->dirfd, name, 0) != 0 || log_fsync(log, log->dirfd, 1) != 0)
+        if (tms_io_unlinkat(&log->io, log->dirfd, name, 0) != 0 || log_fsync(log, log->dirfd, 1) != 0)
             return TMS_E_IO;
         return TMS_OK;
     }
     /* a torn frame: log->fd is that segment (the last one) */
-    if (ftruncate(log->fd, (off_t)res->torn_offset) != 0 || log_fsync(log, log->fd, 0) != 0)
+    if (tms_io_ftruncate(&log->io, log->fd, (off_t)res->torn_offset) != 0 || log_fsync(log, log->fd, 0) != 0)
         return TMS_E_IO;
     return TMS_OK;
 }
@@ -446,7 +430,7 @@ static tms_err log_adopt(tms_log *log, const tms_log_recovery *res, tms_log_repo
     memcpy(log->head, res->head, TMS_LOG_HASH_LEN);
     if (!log->readonly && res->has_seg) {
         tms__seg_name(name, res->seg_first);
-        log->fd = openat(log->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC);
+        log->fd = tms_io_openat(&log->io, log->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC, 0);
         if (log->fd < 0)
             goto fail;
         log->seg_first = res->seg_first;
@@ -511,7 +495,7 @@ tms_err tms_log_open(const char *dir, const tms_log_options *opt, tms_log **out,
     e = log_open_dir(log, dir, rep);
     if (e != TMS_OK)
         goto fail;
-    e = tms__log_recover(log->dirfd, opt ? opt->trust_seq : 0, opt ? opt->trust_head : NULL, &res, rep);
+    e = tms__log_recover(log->dirfd, &log->io, opt ? opt->trust_seq : 0, opt ? opt->trust_head : NULL, &res, rep);
     if (e != TMS_OK)
         goto fail;
     rep->trusted = res.trusted;
@@ -530,9 +514,9 @@ void tms_log_close(tms_log *log)
     if (!log)
         return;
     if (log->fd >= 0)
-        close(log->fd);
+        tms_io_close(&log->io, log->fd);
     if (log->dirfd >= 0)
-        close(log->dirfd);
+        tms_io_close(&log->io, log->dirfd);
     free(log->stage);
     free(log->created);
     free(log);
@@ -553,7 +537,7 @@ static int pread_all(int fd, void *buf, size_t n, uint64_t off)
 {
     size_t got = 0;
     while (got < n) {
-        ssize_t r = pread(fd, (uint8_t *)buf + got, n - got, (off_t)(off + got));
+        ssize_t r = tms_io_pread(NULL, fd, (uint8_t *)buf + got, n - got, (off_t)(off + got));
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
@@ -579,7 +563,7 @@ static int window_read(int fd, window *w, void *out, size_t n, uint64_t off)
 {
     if (off < w->off || off + n > w->off + w->len) {
         ssize_t r;
-        while ((r = pread(fd, w->buf, sizeof w->buf, (off_t)off)) < 0 && errno == EINTR)
+        while ((r = tms_io_pread(NULL, fd, w->buf, sizeof w->buf, (off_t)off)) < 0 && errno == EINTR)
             ;
         if (r < 0)
             return -1;
@@ -634,14 +618,14 @@ tms_err tms_log_read_frame(const char *dir, uint64_t seg_first, uint64_t offset,
             tms__seg_name(name, seg_first);
             snprintf(path, sizeof path, "%s/%s", dir, name);
             w->len = 0;
-            if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
+            if ((fd = tms_io_openat(NULL, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0)) < 0) {
                 err = errno == ENOENT ? TMS_NOT_FOUND : TMS_E_IO;
                 break;
             }
         }
         int r = window_read(fd, w, h, sizeof h, offset);
         if (r == 0 && next && next <= seq && hops++ == 0) {   /* the end of a segment: the group went on in the next */
-            close(fd);
+            tms_io_close(NULL, fd);
             fd = -1;
             seg_first = next;
             offset = TMS_LOG_SEGMENT_HEADER;
@@ -664,7 +648,7 @@ tms_err tms_log_read_frame(const char *dir, uint64_t seg_first, uint64_t offset,
         next = fi.seq + 1;
     }
     if (fd >= 0)
-        close(fd);
+        tms_io_close(NULL, fd);
     free(w);
     return err;
 }

@@ -32,8 +32,8 @@ typedef struct tms_log_recovery {
  * those from the segment holding trust_seq on, when the frame trust_seq
  * carries trust_head (else every one, res->trusted 0). TMS_OK with *res
  * filled, TMS_E_CORRUPT (rep's bad_* and msg filled), TMS_E_IO, TMS_E_NOMEM.
- * Never writes. rep must not be NULL. */
-tms_err tms__log_recover(int dirfd, uint64_t trust_seq, const uint8_t *trust_head, tms_log_recovery *res,
+ * Never writes. Its opens, reads and closes go through io (NULL = libc). rep must not be NULL. */
+tms_err tms__log_recover(int dirfd, const tms_io *io, uint64_t trust_seq, const uint8_t *trust_head, tms_log_recovery *res,
                          tms_log_report *rep);
 
 #endif

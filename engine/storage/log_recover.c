@@ -23,6 +23,7 @@ enum { RD_OK, RD_FRAME, RD_END, RD_TORN, RD_ERR };
 /* A streaming reader positioned in one segment at a time. */
 typedef struct rd {
     int dirfd;
+    const tms_io *io;            /* NULL = libc */
     uint64_t *segs;              /* first seq of every segment, ascending */
     size_t nsegs;
     size_t si;                   /* current segment index */
@@ -128,7 +129,7 @@ static ssize_t rd_fill(rd *r, size_t need)
         r->cap = need + RD_CHUNK;
     }
     while (r->blen < need) {
-        ssize_t n = pread(r->fd, r->buf + r->blen, r->cap - r->blen, (off_t)(r->boff + r->blen));
+        ssize_t n = tms_io_pread(r->io, r->fd, r->buf + r->blen, r->cap - r->blen, (off_t)(r->boff + r->blen));
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -161,7 +162,7 @@ static int rd_enter(rd *r)
                           " are missing", first, r->expect, first - 1);
         if (first < r->expect)
             return rd_bad(r, "segment starts at seq %" PRIu64 ": overlaps the previous segment", first);
-        r->fd = openat(r->dirfd, r->name, O_RDONLY | O_CLOEXEC);
+        r->fd = tms_io_openat(r->io, r->dirfd, r->name, O_RDONLY | O_CLOEXEC, 0);
         if (r->fd < 0)
             return rd_io(r, "cannot open");
     }
@@ -200,7 +201,7 @@ static int rd_zero_suffix(rd *r, uint64_t pos, uint64_t *zero_from, uint64_t *eo
     *zero_from = pos;
     r->blen = 0;
     for (;;) {
-        ssize_t n = pread(r->fd, r->buf, r->cap, (off_t)pos);
+        ssize_t n = tms_io_pread(r->io, r->fd, r->buf, r->cap, (off_t)pos);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
@@ -300,7 +301,7 @@ static int rd_frame(rd *r, size_t avail)
 
 static void rd_advance(rd *r)
 {
-    close(r->fd);
+    tms_io_close(r->io, r->fd);
     r->fd = -1;
     r->has_done = 1;
     r->done_first = r->segs[r->si];
@@ -406,7 +407,7 @@ static tms_err rd_init(rd *r, int dirfd, uint64_t from, int follow, tms_log_repo
 static void rd_free(rd *r)
 {
     if (r->fd >= 0)
-        close(r->fd);
+        tms_io_close(r->io, r->fd);
     free(r->buf);
     free(r->segs);
     r->fd = -1;
@@ -414,13 +415,14 @@ static void rd_free(rd *r)
     r->segs = NULL;
 }
 
-tms_err tms__log_recover(int dirfd, uint64_t trust_seq, const uint8_t *trust_head, tms_log_recovery *res,
+tms_err tms__log_recover(int dirfd, const tms_io *io, uint64_t trust_seq, const uint8_t *trust_head, tms_log_recovery *res,
                          tms_log_report *rep)
 {
     rd r;
     int st;
     memset(res, 0, sizeof *res);
     tms_err e = rd_init(&r, dirfd, trust_seq ? trust_seq : 1, 0, rep);
+    r.io = io;
     if (e != TMS_OK)
         goto out;
     r.hash_from = r.expect;   /* the chain from the segment's first frame on (its own stored hash taken) */
@@ -429,7 +431,7 @@ tms_err tms__log_recover(int dirfd, uint64_t trust_seq, const uint8_t *trust_hea
             res->trusted = trust_head && !memcmp(r.prev, trust_head, TMS_LOG_HASH_LEN);
     if (trust_seq && !res->trusted) {   /* another log, or cut below it: everything is checked */
         rd_free(&r);
-        return tms__log_recover(dirfd, 0, NULL, res, rep);
+        return tms__log_recover(dirfd, io, 0, NULL, res, rep);
     }
     if (st == RD_ERR) {
         e = r.err;
@@ -566,7 +568,7 @@ tms_err tms_log_iter_open_flags(const char *dir, uint64_t from_seq, int flags, t
     it->cr.fd = -1;
     it->flags = flags;
     it->from = from_seq ? from_seq : 1;
-    it->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    it->dirfd = tms_io_openat(NULL, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
     if (it->dirfd < 0) {
         snprintf(rep->msg, sizeof rep->msg, "cannot open log directory %s: %s", dir, strerror(errno));
         e = TMS_E_IO;
@@ -690,6 +692,6 @@ void tms_log_iter_close(tms_log_iter *it)
     rd_free(&it->cr);
     rd_free(&it->r);
     if (it->dirfd >= 0)
-        close(it->dirfd);
+        tms_io_close(NULL, it->dirfd);
     free(it);
 }

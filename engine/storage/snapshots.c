@@ -1,5 +1,6 @@
 /* snapshots.c -- snapshot files of the writer's state (snapshots.h). */
 #include "snapshots.h"
+#include "io.h"
 #include "log.h"
 #include "log_internal.h"
 #include "store_internal.h"
@@ -44,14 +45,11 @@ static size_t header_of(const tms_snapshot_meta *m, uint64_t len, uint8_t h[HEAD
     return HEADER - 4;   /* the CRC's place */
 }
 
+/* Every system call here goes through storage's I/O table (io.h; the
+ * default one: NULL), so a test can fail or stop at each. */
 static int fsync_dir(const char *dir)
 {
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = -1;
-    if (fd >= 0) {
-        rc = fsync(fd);
-        close(fd);
-    }
-    return rc;
+    return tms_io_fsync_dir(NULL, AT_FDCWD, dir);
 }
 
 /* Remove all but the newest TMS_SNAPSHOT_KEEP (best effort: an old snapshot left over costs disk, not truth). */
@@ -63,7 +61,7 @@ static void prune(const char *datadir)
     if (tms_snapshot_list(datadir, &seqs, &n) == TMS_OK)
         for (size_t i = TMS_SNAPSHOT_KEEP; i < n; i++) {
             name_of(datadir, seqs[i], "", path, sizeof path);
-            unlink(path);
+            tms_io_unlinkat(NULL, AT_FDCWD, path, 0);
         }
     free(seqs);
 }
@@ -97,7 +95,7 @@ static int write_parts(int fd, const uint8_t *h, const void *payload, size_t len
     for (int i = 0; i < 2; i++)
         for (size_t off = 0; off < lens[i];) {
             size_t n = lens[i] - off < SYNC_EVERY ? lens[i] - off : SYNC_EVERY;
-            ssize_t w = write(fd, parts[i] + off, n);
+            ssize_t w = tms_io_write(NULL, fd, parts[i] + off, n);
             if (w < 0 && errno == EINTR)
                 continue;
             if (w <= 0)
@@ -106,12 +104,12 @@ static int write_parts(int fd, const uint8_t *h, const void *payload, size_t len
             if ((unsynced += (size_t)w) >= SYNC_EVERY) {
                 done += unsynced;
                 unsynced = 0;   /* a log fdatasync never waits behind more than this of ours */
-                if (fdatasync(fd) != 0)
+                if (tms_io_fdatasync(NULL, fd) != 0)
                     return errno;
                 pace(&t0, done, rate);
             }
         }
-    return fsync(fd) != 0 ? errno : 0;
+    return tms_io_fsync(NULL, fd) != 0 ? errno : 0;
 }
 
 tms_err tms_snapshot_write(const char *datadir, const tms_snapshot_meta *meta, const void *payload, size_t len,
@@ -131,16 +129,21 @@ tms_err tms_snapshot_write_paced(const char *datadir, const tms_snapshot_meta *m
     snprintf(tmp, sizeof tmp, "%s/.snapshot.tmp", dir);
     size_t hl = header_of(meta, len, h);
     tms_put_le32(h + hl, tms_crc32c(tms_crc32c(0, h, hl), payload, len));
-    if ((mkdir(dir, 0750) != 0 && errno != EEXIST) || (fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
+    int made = tms_io_mkdirat(NULL, AT_FDCWD, dir, 0750) == 0;
+    if (!made && errno != EEXIST)
+        e = errno;
+    else if (made && fsync_dir(datadir) != 0)   /* DIR/snapshots itself must survive a crash, with what it holds */
+        e = errno;
+    else if ((fd = tms_io_openat(NULL, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
         e = errno;
     if (!e)
         e = write_parts(fd, h, payload, len, bytes_per_sec);
-    if (fd >= 0 && close(fd) != 0 && !e)
+    if (fd >= 0 && tms_io_close(NULL, fd) != 0 && !e)
         e = errno;
-    if (!e && (rename(tmp, path) != 0 || fsync_dir(dir) != 0))
+    if (!e && (tms_io_renameat(NULL, AT_FDCWD, tmp, AT_FDCWD, path) != 0 || fsync_dir(dir) != 0))
         e = errno;
     if (e) {
-        unlink(tmp);
+        tms_io_unlinkat(NULL, AT_FDCWD, tmp, 0);
         snprintf(why, whylen, "snapshot %s: %s", path, strerror(e));
         return e == ENOSPC || e == EDQUOT ? TMS_E_NOSPACE : TMS_E_IO;
     }
@@ -221,20 +224,20 @@ static tms_err read_path(const char *path, int by_name, uint64_t seq, tms_snapsh
     const char *bad = NULL;
     *payload = NULL;
     memset(h, 0, sizeof h);   /* a file shorter than a header is refused by parse_header, h unread */
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = tms_io_openat(NULL, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0) {
         err = errno == ENOENT ? TMS_NOT_FOUND : TMS_E_IO;
         snprintf(why, whylen, "snapshot %s: %s", path, strerror(errno));
         return err;
     }
-    if (fstat(fd, &st) != 0 || (st.st_size >= HEADER && pread(fd, h, HEADER, 0) != HEADER)) {
+    if (fstat(fd, &st) != 0 || (st.st_size >= HEADER && tms_io_pread(NULL, fd, h, HEADER, 0) != HEADER)) {
         err = TMS_E_IO;
         bad = strerror(errno);
     } else if (!(bad = parse_header(h, (uint64_t)st.st_size, by_name ? seq : tms_get_le64(h + 16), meta, &plen)) &&
                !(*payload = malloc(plen ? plen : 1))) {
         err = TMS_E_NOMEM;
         bad = "out of memory";
-    } else if (!bad && pread(fd, *payload, plen, HEADER) != (ssize_t)plen) {
+    } else if (!bad && tms_io_pread(NULL, fd, *payload, plen, HEADER) != (ssize_t)plen) {
         err = TMS_E_IO;
         bad = "cannot read it";
     } else if (!bad && tms_crc32c(tms_crc32c(0, h, HEADER - 4), *payload, plen) != tms_get_le32(h + HEADER - 4)) {
@@ -243,7 +246,7 @@ static tms_err read_path(const char *path, int by_name, uint64_t seq, tms_snapsh
                         sodium_memcmp(digest, meta->digest, 32))) {
         bad = "its state digest is not its content's";
     }
-    close(fd);
+    tms_io_close(NULL, fd);
     if (!bad) {
         *len = (size_t)plen;
         return TMS_OK;
@@ -269,12 +272,12 @@ tms_err tms_snapshot_meta_read(const char *datadir, uint64_t seq, tms_snapshot_m
     struct stat st;
     uint64_t len;
     name_of(datadir, seq, "", path, sizeof path);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = tms_io_openat(NULL, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
     if (fd < 0)
         return errno == ENOENT ? TMS_NOT_FOUND : TMS_E_IO;
-    int ok = fstat(fd, &st) == 0 && st.st_size >= HEADER && pread(fd, h, HEADER, 0) == HEADER &&
+    int ok = fstat(fd, &st) == 0 && st.st_size >= HEADER && tms_io_pread(NULL, fd, h, HEADER, 0) == HEADER &&
              !parse_header(h, (uint64_t)st.st_size, seq, meta, &len);
-    close(fd);
+    tms_io_close(NULL, fd);
     return ok ? TMS_OK : TMS_E_CORRUPT;
 }
 
@@ -284,7 +287,7 @@ tms_err tms_snapshot_set_aside(const char *datadir, uint64_t seq)
     name_of(datadir, seq, "", path, sizeof path);
     name_of(datadir, seq, ".bad", bad, sizeof bad);
     dir_of(datadir, dir, sizeof dir);
-    if (rename(path, bad) != 0 && errno != ENOENT)
+    if (tms_io_renameat(NULL, AT_FDCWD, path, AT_FDCWD, bad) != 0 && errno != ENOENT)
         return TMS_E_IO;
     fsync_dir(dir);
     return TMS_OK;
@@ -319,13 +322,13 @@ tms_err tms_snapshot_write_file(const char *path, const tms_snapshot_meta *meta,
         e = errno;
     if (!e)
         e = write_parts(fd, h, payload, len, 0);
-    if (fd >= 0 && close(fd) != 0 && !e)
+    if (fd >= 0 && tms_io_close(NULL, fd) != 0 && !e)
         e = errno;
-    if (!e && (rename(tmp, path) != 0 || fsync_dir_of(path) != 0))
+    if (!e && (tms_io_renameat(NULL, AT_FDCWD, tmp, AT_FDCWD, path) != 0 || fsync_dir_of(path) != 0))
         e = errno;
     if (e) {
         if (fd >= 0)
-            unlink(tmp);
+            tms_io_unlinkat(NULL, AT_FDCWD, tmp, 0);
         snprintf(why, whylen, "snapshot %s: %s", path, strerror(e));
         return e == ENOSPC || e == EDQUOT ? TMS_E_NOSPACE : TMS_E_IO;
     }

@@ -12,6 +12,9 @@
  * offset. The latest entry and an append cost O(1) reads; a lookup of an
  * older size walks the file.
  *
+ * Every system call goes through storage's I/O table (io.h), so
+ * tests/test_crash_points.c stops at each.
+ *
  * One writer per directory (the holder of DIR/lock: tmsd, or an embedded
  * tmsctl), any number of readers. */
 #ifndef TMS_CHECKPOINTS_H
@@ -37,7 +40,8 @@ tms_err tms_checkpoints_read(const char *datadir, tms_checkpoint_fn fn, void *ct
 tms_err tms_checkpoints_find(const char *datadir, uint64_t size, char **note, size_t *len, char *why, size_t whylen);
 
 /* Append one entry durably (write, fdatasync; the file and DIR fsynced when
- * new). A torn final entry left by a crash is cut first. TMS_E_INVAL for an
+ * new, or empty: a crash may have stopped the append that created it). A
+ * torn final entry left by a crash is cut first. TMS_E_INVAL for an
  * empty or oversized note; TMS_E_IO / TMS_E_NOSPACE; TMS_E_CORRUPT when the
  * file is damaged before its end (nothing is appended to a damaged file). */
 tms_err tms_checkpoints_append(const char *datadir, const char *note, size_t len, char *why, size_t whylen);

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include "io.h"
 #include "tmsperm.h"
 #include "tmsperm_schema.h"
 
@@ -42,11 +43,10 @@
 typedef struct tms_log tms_log;
 typedef struct tms_log_iter tms_log_iter;
 
-/* I/O hooks for fault injection in tests; NULL members mean the libc call. */
-typedef struct tms_log_io {
-    ssize_t (*write)(int fd, const void *buf, size_t len);
-    int (*fdatasync)(int fd);
-} tms_log_io;
+/* The log's system calls go through this table (io.h: every call the
+ * writer and the recovery make; NULL members mean the libc call). Its first
+ * two members are write and fdatasync, as they always were. */
+typedef tms_io tms_log_io;
 
 typedef struct tms_log_options {
     uint64_t segment_bytes;   /* roll to a new segment past this; 0 = default */

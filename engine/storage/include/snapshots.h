@@ -15,8 +15,10 @@
  *   above and the payload | payload (the state encoding). 188 bytes before
  *   the payload. Version 1 (no proj_digest) is not read: set aside.
  * Written whole to a temporary file, fsynced, renamed into place, the
- * directory fsynced: a crash leaves the old set or the new one, never a
- * half file under a snapshot's name. Never rewritten. One that does not
+ * directory fsynced (DIR/snapshots, when this write creates it, with DIR
+ * fsynced too): a crash leaves the old set or the new one, never a half
+ * file under a snapshot's name. Every system call goes through storage's
+ * I/O table (io.h), so tests/test_crash_points.c stops at each. Never rewritten. One that does not
  * agree with the log is renamed NAME.bad (kept as evidence, never read). */
 #ifndef TMS_SNAPSHOTS_H
 #define TMS_SNAPSHOTS_H
