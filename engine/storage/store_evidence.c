@@ -8,6 +8,7 @@
  * and is replaced atomically (write, fsync, rename, fsync the directory)
  * before the first unsynced commit, and after the sync at a clean close. */
 #include "store_internal.h"
+#include "io.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -60,30 +61,26 @@ static int read_evidence(const char *dir, char *boot, size_t bootlen, int *clean
 int tms_replace_file(const char *dir, const char *leaf, const char *text, size_t n)
 {
     char path[4200], tmp[4300];
-    int err = 0, fd, dfd;
+    int err = 0, fd;
     snprintf(path, sizeof path, "%s/%s", dir, leaf);
     snprintf(tmp, sizeof tmp, "%s/%s.tmp", dir, leaf);
-    if ((fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
+    /* through the I/O table (io.h): the witness and the writer evidence are crash points too */
+    if ((fd = tms_io_openat(NULL, AT_FDCWD, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0)
         return errno;
-    ssize_t w = fchmod(fd, 0640) == 0 ? write(fd, text, n) : -1;   /* 0640 whatever the umask: the group reads it */
-    if (w != (ssize_t)n)
-        err = w < 0 ? errno : EIO;   /* a short write: the disk is full */
-    else if (fsync(fd) != 0)
+    errno = 0;
+    if (fchmod(fd, 0640) != 0 || tms_io_write_all(NULL, fd, text, n) != 0)   /* 0640 whatever the umask */
+        err = errno ? errno : EIO;   /* a short write: the disk is full */
+    else if (tms_io_fsync(NULL, fd) != 0)
         err = errno;
-    if (close(fd) != 0 && !err)
+    if (tms_io_close(NULL, fd) != 0 && !err)
         err = errno;
-    if (!err && rename(tmp, path) != 0)
+    if (!err && tms_io_renameat(NULL, AT_FDCWD, tmp, AT_FDCWD, path) != 0)
         err = errno;
     if (err) {
-        unlink(tmp);
+        tms_io_unlinkat(NULL, AT_FDCWD, tmp, 0);
         return err;
     }
-    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-        return errno;
-    if (fsync(dfd) != 0)
-        err = errno;
-    close(dfd);
-    return err;
+    return tms_io_fsync_dir(NULL, AT_FDCWD, dir) != 0 ? errno : 0;
 }
 
 /* 0, or -1 with errno set. */
