@@ -200,24 +200,12 @@ static void lost(tms_lease *l, const char *why)
     }
 }
 
-/* Not holding: look; take it when nobody holds it. */
-static void contend(tms_lease *l)
+/* A holder that resigned left this value: the key at its revision, no node. */
+#define RESIGNED "{\"node\":\"\",\"addr\":\"\",\"http\":\"\",\"term\":0}"
+
+/* The lease is ours from revision rev, written at `sent` (CLOCK_BOOTTIME). */
+static void took(tms_lease *l, uint64_t sent, uint64_t rev)
 {
-    kvEntry *e = NULL;
-    char v[VALUE_MAX];
-    natsStatus s = kvStore_Get(&e, l->kv, KEY);
-    if (s == NATS_OK) {
-        read_holder(l, e);
-        kvEntry_Destroy(e);
-        return;
-    }
-    if (s != NATS_NOT_FOUND) {
-        set_error(l, "reading the lease: %s", natsStatus_GetText(s));
-        return;
-    }
-    uint64_t sent = tms_lease_now(), rev = 0;
-    if (value(l, 0, v) < 0 || (s = kvStore_Create(&rev, l->kv, KEY, v, (int)strlen(v))) != NATS_OK)
-        return;   /* another node took it first (or NATS failed): look again */
     l->rev = rev;
     l->next_renew = sent + l->ttl_ns / 4;
     pthread_mutex_lock(&l->lock);
@@ -234,6 +222,35 @@ static void contend(tms_lease *l)
     say(l, "info", "took the leader lease (term %llu)", (unsigned long long)rev);
     changed(l);
     read_stream_end(l);
+}
+
+/* Not holding: look; take it when nobody holds it: the key absent (aged
+ * out: kvStore_Create) or left by a holder that resigned (kvStore_Update
+ * at that revision). Both are compare-and-set: one node wins. */
+static void contend(tms_lease *l)
+{
+    kvEntry *e = NULL;
+    char v[VALUE_MAX];
+    uint64_t rev = 0, was = 0;
+    natsStatus s = kvStore_Get(&e, l->kv, KEY);
+    if (s == NATS_OK) {
+        read_holder(l, e);
+        int resigned = (size_t)kvEntry_ValueLen(e) == strlen(RESIGNED) &&
+                       !memcmp(kvEntry_Value(e), RESIGNED, strlen(RESIGNED));
+        was = kvEntry_Revision(e);
+        kvEntry_Destroy(e);
+        if (!resigned)
+            return;
+    } else if (s != NATS_NOT_FOUND) {
+        set_error(l, "reading the lease: %s", natsStatus_GetText(s));
+        return;
+    }
+    uint64_t sent = tms_lease_now();
+    if (value(l, 0, v) < 0)
+        return;
+    s = was ? kvStore_Update(&rev, l->kv, KEY, v, (int)strlen(v), was) : kvStore_Create(&rev, l->kv, KEY, v, (int)strlen(v));
+    if (s == NATS_OK)   /* else another node took it first (or NATS failed): look again */
+        took(l, sent, rev);
 }
 
 /* Holding: renew when due. A refusal (anybody else wrote the key, or it
@@ -271,9 +288,14 @@ static void renew(tms_lease *l)
     }
 }
 
+/* Hand the lease on at once: our revision overwritten by RESIGNED, a
+ * compare-and-set (never a successor's key, even if this process froze
+ * between the check and the write); else it ages out. */
 static void give_up(tms_lease *l)
 {
-    if (tms_lease_valid(l) && kvStore_Delete(l->kv, KEY) == NATS_OK)
+    uint64_t rev = 0;
+    if (tms_lease_valid(l) &&
+        kvStore_Update(&rev, l->kv, KEY, RESIGNED, (int)strlen(RESIGNED), l->rev) == NATS_OK)
         say(l, "info", "resigned the leader lease");
     lost(l, "resigned");
 }

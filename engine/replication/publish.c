@@ -14,6 +14,7 @@
 #include <sodium.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,6 +27,8 @@
 #define NOTE_MAX (TMS_NOTE_NAME_MAX + 96 + TMS_NOTE_SIG_TEXT_MAX)
 #define HEADER_MAX (NOTE_MAX / 3 * 4 + 8)
 
+#define MSG_ID_MAX (21 + 32 + 1)     /* "SEQ." and 16 bytes of the chain hash in hex */
+
 struct tms_publisher {
     char url[512], stream[64], subject[80], datadir[4200], logdir[4300];
     int replicas;                    /* of a stream it creates */
@@ -35,6 +38,7 @@ struct tms_publisher {
     tms_note_signer signer;
     pthread_t thread;
     int thread_up;
+    _Atomic int paused;              /* tms_publisher_pause: nothing more is handed to nats.c */
     pthread_mutex_t lock;
     pthread_cond_t wake;
     int stop;
@@ -48,12 +52,12 @@ struct tms_publisher {
     uint64_t it_next;                /* the seq it will give next */
     int ack_failed;                  /* an asynchronous publish was refused (under lock; set on nats.c's thread) */
     uint64_t sent;                   /* handed to nats.c up to this seq (the thread's) */
+    char sent_id[MSG_ID_MAX];        /* ... the message id of that seq, "" right after connect_up */
     tms_tree *tree;                  /* the data directory's Merkle tree, read (the thread's; opened there) */
     unsigned tree_waits;             /* batches waited for the tree, in a row */
 };
 
 #define PUBLISH_WINDOW 1024           /* asynchronous publishes in flight */
-#define MSG_ID_MAX (21 + 32 + 1)     /* "SEQ." and 16 bytes of the chain hash in hex */
 #define PUBLISH_BATCH 8192            /* records published before waiting for every acknowledgement */
 
 static void set_error(tms_publisher *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -253,6 +257,7 @@ static int connect_up(tms_publisher *p)
     p->st.error[0] = '\0';
     pthread_mutex_unlock(&p->lock);
     p->sent = last;
+    p->sent_id[0] = '\0';   /* the stream's last message was compared with the log's: fenced by seq */
     return 0;
 }
 
@@ -282,6 +287,8 @@ static int send_batch(tms_publisher *p, uint64_t next, uint64_t last, const char
     size_t len;
     jsPubOptions po;
     for (uint64_t seq = next; seq <= last; seq++) {
+        if (atomic_load(&p->paused))   /* a deposed leader: not one more message */
+            return 0;
         tms_err err = frame_at(p, seq, &frame, &len);
         if (err) {
             set_error(p, "cannot read the log at seq %llu: %s", (unsigned long long)seq, tms_strerror(err));
@@ -291,6 +298,14 @@ static int send_batch(tms_publisher *p, uint64_t next, uint64_t last, const char
         msg_id(seq, frame, len, id);
         po.MsgId = id;
         po.ExpectLastSeq = seq - 1;   /* 0 means "not set" to nats.c: the first record says it in a header */
+        /* and the previous message must be the one this publisher sent: with
+           publishes pipelined, a fence by seq alone lets another leader's late
+           record take seq - 1 and this one's seq + 1 land on top of it (a mixed
+           chain); by id, every later message of ours is refused too. The first
+           message after connect_up is fenced by seq: connect_up compared the
+           stream's last message with the log's byte for byte. */
+        if (p->sent_id[0] && p->sent == seq - 1)
+            po.ExpectLastMsgId = p->sent_id;
         po.MaxWait = 5000;            /* no acknowledgement by then: a refusal (on_ack), and the stream is read again */
         natsMsg *m = NULL;
         natsStatus s = natsMsg_Create(&m, p->subject, NULL, (const char *)frame, (int)len);
@@ -307,6 +322,7 @@ static int send_batch(tms_publisher *p, uint64_t next, uint64_t last, const char
             return -1;
         }
         p->sent = seq;
+        memcpy(p->sent_id, id, sizeof id);
     }
     return 0;
 }
@@ -409,7 +425,7 @@ static void *run(void *arg)
     tms_publisher *p = arg;
     for (;;) {
         pthread_mutex_lock(&p->lock);
-        while (!p->stop && p->js && !p->ack_failed && p->sent >= p->st.durable)
+        while (!p->stop && p->js && !p->ack_failed && (p->sent >= p->st.durable || atomic_load(&p->paused)))
             pthread_cond_wait(&p->wake, &p->lock);
         int stop = p->stop || p->st.stopped, failed = p->ack_failed;
         uint64_t durable = p->st.durable;
@@ -518,6 +534,12 @@ tms_err tms_publisher_start(const tms_publish_options *o, uint64_t durable_seq, 
     return TMS_OK;
 }
 
+void tms_publisher_pause(tms_publisher *p)
+{
+    if (p)
+        atomic_store(&p->paused, 1);
+}
+
 void tms_publisher_halt(tms_publisher *p)
 {
     if (!p || !p->thread_up)
@@ -536,6 +558,7 @@ tms_err tms_publisher_resume(tms_publisher *p, uint64_t durable_seq)
         return TMS_E_INVAL;
     pthread_mutex_lock(&p->lock);
     p->stop = 0;
+    atomic_store(&p->paused, 0);
     p->ack_failed = 0;
     memset(&p->st, 0, sizeof p->st);
     p->st.durable = durable_seq;

@@ -41,6 +41,7 @@
 #include <string.h>
 
 #define TICK_MS 50
+#define CATCH_UP_TTLS 4   /* a node holding the lease that has not caught up after this many TTLs hands it on */
 
 enum { FOLLOWER, CATCHING_UP, LEADER, DEPOSED };
 static const char *const role_names[] = {"follower", "catching-up", "leader", "deposed"};
@@ -58,6 +59,8 @@ struct cluster {
     uint64_t since_ns;          /* when the role began */
     char why[400];              /* deposed: why */
     int restart;                /* deposed: the process restarts (records to set aside) */
+    int retired;                /* its replication stopped on a bad record: it never contends again */
+    uint64_t progress;          /* catching up: the log's last seq when it last moved */
     tms_lease_status st;        /* the lease's status as of the last update (loop thread) */
 };
 
@@ -112,7 +115,8 @@ static void depose(server *d, const char *why)
     snprintf(c->why, sizeof c->why, "%s", why);
     set_role(d, DEPOSED, "deposed: %s; refusing submits, following the stream again once the answers in flight are "
              "given", why);
-    tms_lease_resign(c->lease, 0);   /* deleted only while still ours by our clock; contending again */
+    tms_publisher_pause(d->publisher);   /* not one more message from this log */
+    tms_lease_resign(c->lease, 0);   /* given up only if still ours (compare-and-set); contending again */
     tms__settle_stream_acks(d);        /* what waits for the stream: E_NOT_LEADER now */
 }
 
@@ -159,6 +163,10 @@ static void update_follower(server *d, cluster *c)
     uint64_t keep;
     if (tms__replica_diverged(d, &keep)) {
         set_aside_and_restart(d, keep);
+    } else if (tms__replica_stopped(d) && !c->retired) {   /* a record that does not check: never lead */
+        c->retired = 1;
+        tms_lease_resign(c->lease, 1);
+        tms__daemon_log("error", "msg=\"cluster: replication stopped: this node will not lead\" node=%s", d->opt.node);
     } else if (c->st.held && c->st.stream_known && tms_lease_valid(c->lease)) {
         c->term = c->st.term;
         c->target = c->st.stream_last;
@@ -180,9 +188,18 @@ static void update(server *d)
     if (role == FOLLOWER) {
         update_follower(d, c);
     } else if (role == CATCHING_UP) {
-        if (!tms_lease_valid(c->lease)) {
+        uint64_t ttl_ns = (uint64_t)(d->opt.lease_ttl_ms ? d->opt.lease_ttl_ms : TMS_LEASE_TTL_DEFAULT_MS) * 1000000u;
+        if (tms_engine_last_seq(d->eng) != c->progress) {   /* applying: the deadline counts from the last step */
+            c->progress = tms_engine_last_seq(d->eng);
+            c->since_ns = tms__now_ns();
+        }
+        if (!tms_lease_valid(c->lease) || tms__now_ns() - c->since_ns > CATCH_UP_TTLS * ttl_ns) {
+            int late = tms_lease_valid(c->lease);
             tms__replica_adopt_tail(d, 0);
-            set_role(d, FOLLOWER, "lost the lease before leading");
+            if (late)   /* it cannot reach the stream's end (frames that never come or never check): hand on */
+                tms_lease_resign(c->lease, 0);
+            set_role(d, FOLLOWER, late ? "could not apply the stream's end in time: the lease handed on"
+                                       : "lost the lease before leading");
         }
         else if (tms__replica_diverged(d, &keep))
             set_aside_and_restart(d, keep);

@@ -296,12 +296,16 @@ static int plan_check(server *d, replica *r)
         r->check = k;
         return 1;
     }
-    if (r->n && r->adopt_until && tms_log_frame_seq(r->frames[r->n - 1], r->lens[r->n - 1]) - 1 < r->adopt_until) {
-        uint64_t first = tms_log_frame_seq(r->frames[0], r->lens[0]), last = tms_log_frame_seq(r->frames[r->n - 1], r->lens[r->n - 1]);
+    size_t upto = 0;   /* the leading frames up to the stream's end as the lease was taken */
+    while (r->adopt_until && upto < r->n && tms_log_frame_seq(r->frames[upto], r->lens[upto]) - 1 < r->adopt_until)
+        upto++;
+    if (upto) {
+        uint64_t first = tms_log_frame_seq(r->frames[0], r->lens[0]),
+                 last = tms_log_frame_seq(r->frames[upto - 1], r->lens[upto - 1]);
         tms__daemon_log("warn", "msg=\"cluster: applying records at the stream's end that no checkpoint covers (the last "
                    "leader's batch cut short); this node's first checkpoint covers them\" first=%llu last=%llu",
                    (unsigned long long)first, (unsigned long long)last);
-        r->ready = r->n;   /* chain, checksums and replay are still checked by the engine */
+        r->ready = upto;   /* chain, checksums and replay are still checked by the engine */
         return 1;
     }
     if (r->n && (r->n >= PENDING_MAX || r->bytes >= PENDING_BYTES)) {   /* the seqs they would have */

@@ -14,8 +14,8 @@
  * chain: the publisher stops), is answered E_NOT_STORED: not acknowledged.
  * Its records are durable here all the same and are published when the
  * stream comes back; a retry with the same request_id then answers the
- * first verdict. (A deposed leader's never-stored records are issue 20's
- * next step.) The publisher's acknowledgements arrive on nats.c's threads:
+ * first verdict. (A deposed cluster leader's never-stored records are set
+ * aside: daemon_cluster.c, engine_set_aside.c.) The publisher's acknowledgements arrive on nats.c's threads:
  * each wakes the loop (uv_async_send, tms__stream_ack_wake); a 50 ms timer
  * answers the timeouts. */
 #include "daemon_internal.h"

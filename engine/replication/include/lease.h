@@ -8,7 +8,10 @@
  *            was deleted by a holder that resigned;
  *   renew    kvStore_Update with the revision of our last write: fails once
  *            anybody else wrote the key (or it aged out): the lease is lost;
- *   resign   kvStore_Delete, only while our own clock says it is still ours.
+ *   resign   kvStore_Update at our revision with a value naming no node
+ *            (compare-and-set: never a successor's key), only while our
+ *            clock says it is still ours; the next taker updates that
+ *            revision (kvStore_Update) instead of creating the key.
  *
  * The term is the revision at which the holder took the lease: it only
  * grows (the bucket is a stream). A holder's value says who it is:
@@ -88,8 +91,8 @@ void tms_lease_status_get(tms_lease *l, tms_lease_status *out);
  * the thread: a process that was frozen sees the time that passed. */
 int tms_lease_valid(tms_lease *l);
 
-/* Give the lease up: a held lease is deleted (only while still valid by
- * our clock, so never a successor's); for_good: nothing is taken any more
+/* Give the lease up: a held lease is overwritten as resigned (only while
+ * still valid by our clock, and only at our revision); for_good: nothing is taken any more
  * (a stop), else this node contends again (a deposed leader, following).
  * Returns at once; the thread does it. */
 void tms_lease_resign(tms_lease *l, int for_good);

@@ -70,6 +70,12 @@ void tms_publisher_durable(tms_publisher *p, uint64_t seq);
 
 void tms_publisher_status(tms_publisher *p, tms_publish_status *out);
 
+/* Hand nothing more to the stream (a deposed leader), at once, without
+ * waiting for the thread (messages already handed over may still be
+ * stored: the stream's fences decide). Any thread; tms_publisher_resume
+ * lifts it. NULL is a no-op. */
+void tms_publisher_pause(tms_publisher *p);
+
 /* Stop the thread and close its connection, p kept (its status readable):
  * a cluster's leader deposed, following again. Idempotent. */
 void tms_publisher_halt(tms_publisher *p);
