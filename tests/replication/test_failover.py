@@ -77,15 +77,26 @@ class Node:
         self.p = None
 
     def start(self):
+        for attempt in range(3):   # a port free_port() gave may be taken meanwhile by a test running beside this one
+            if self._start_once() or attempt == 2:
+                return
+            self.port, self.http = free_port(), free_port()
+
+    def _start_once(self):
         log = open(self.logpath, "ab")
+        mark = os.path.getsize(self.logpath)
         self.p = subprocess.Popen([TMSD, "--data", self.data, "--socket", self.sock, "--listen",
                                    "127.0.0.1:%d" % self.port, "--http", "127.0.0.1:%d" % self.http, "--cluster",
                                    self.urls, "--node", self.name, "--signing-key", self.key, "--stream-replicas", "3",
                                    "--lease-ttl", TTL, "--stream-timeout", "5", "--snapshot-interval", "0",
                                    "--token-file", self.tokfile],
                                   stdout=log, stderr=log)
-        assert wait_for(lambda: self.p.poll() is None and os.path.exists(self.sock) and self.status(), 30), \
-            self.tail()
+        wait_for(lambda: self.p.poll() is not None or (os.path.exists(self.sock) and self.status()), 30)
+        ok = self.p.poll() is None and wait_for(lambda: self.status(), 5)
+        if not ok and self.p.poll() is not None and "address already in use" in open(self.logpath).read()[mark:]:
+            return False
+        assert ok, self.tail()
+        return True
 
     def status(self, timeout=5):
         c = mp.Conn(self.sock, timeout=timeout)

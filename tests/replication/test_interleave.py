@@ -47,7 +47,11 @@ def main():
             ldr.proxy.freeze()
             others = [n for n in nodes if n is not ldr]
             new = T.leader_of(others, 20)
-            base = new.status().get("last_seq") if new else 0
+            T.check("round %d: the lease passes on" % rnd, new is not None, [n.tail(400) for n in others])
+            if not new:
+                ldr.proxy.thaw()
+                break
+            base = new.status().get("last_seq")
             want = base + random.choice([1, 1, 10, 30])
             T.wait_for(lambda: new.status(timeout=1).get("last_seq") >= want, 5, 0.002)
             ldr.proxy.thaw()
