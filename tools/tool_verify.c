@@ -452,7 +452,14 @@ static int history_begin(vstate *s)
     if (!s->proj || s->pseq != s->last_seq || s->phist.seq != s->pseq || !s->last_seq || s->damaged[0] ||
         s->has_since)
         return 0;
-    snprintf(s->hist_dir, sizeof s->hist_dir, "/tmp/tms-verify-XXXXXX");
+    const char *tmp = getenv("TMPDIR");   /* the scratch index can be big: TMPDIR puts it elsewhere */
+    if (!tmp || tmp[0] != '/' || strlen(tmp) > sizeof s->hist_dir - 32) {
+        if (tmp && tmp[0])
+            tool_warn("TMPDIR %.200s is not an absolute path of at most %zu bytes: the scratch index goes to /tmp",
+                      tmp, sizeof s->hist_dir - 32);
+        tmp = "/tmp";
+    }
+    snprintf(s->hist_dir, sizeof s->hist_dir, "%s/tms-verify-XXXXXX", tmp);
     if (!mkdtemp(s->hist_dir))
         return tool_fail("cannot create a scratch directory: %s", strerror(errno));
     if (tms_store_open(s->hist_dir, TMS_STORE_SCRATCH, &s->hist_store, why, sizeof why) != TMS_OK) {
@@ -530,7 +537,7 @@ static int replay_and_compare(vstate *s)
 static int check_history(vstate *s)
 {
     const char *leaves[] = {"data.mdb", "lock.mdb", "writer"};
-    char path[96];
+    char path[4300];
     tms_txn *tx = NULL;
     uint8_t digest[TMS_HASH_LEN];
     if (!s->hist_dir[0])

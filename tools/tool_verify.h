@@ -63,7 +63,7 @@ typedef struct vstate {
     int end_done;                        /* ... computed already (at the fold's last record) */
     /* step 5, written during step 4's fold (one pass over the log): the as-of index rebuilt from the log */
     int hist_on;                         /* the projection's index is to be compared */
-    char hist_dir[64];                   /* its scratch directory */
+    char hist_dir[4200];                 /* its scratch directory ($TMPDIR or /tmp) */
     tms_store *hist_store;
     tms_history_writer hw;
     int need_at;                         /* at_projection has something to compare */

@@ -24,8 +24,15 @@ def verify(d):
     return rc, (json.loads(out) if out.strip() else {}), err
 
 
+# verify's scratch index goes to $TMPDIR: a directory of this test's own, so
+# that another test's verify running beside it (ctest -j2) is not counted
+TMP = os.path.abspath(r.path("tmp"))
+os.makedirs(TMP, exist_ok=True)
+os.environ["TMPDIR"] = TMP
+
+
 def scratch():
-    return set(glob.glob("/tmp/tms-verify-*"))
+    return set(glob.glob(os.path.join(TMP, "tms-verify-*")))
 
 
 d = r.path("d")
@@ -35,6 +42,11 @@ rc, v, err = verify(d)
 r.check("an intact directory verifies, its projection and index level", rc == 0 and v.get("projection") == "match",
         (v, err))
 last = v.get("last_seq")
+os.environ["TMPDIR"] = os.path.join(TMP, "absent")   # verify makes its scratch index there, or fails saying so
+rc, v2, err = verify(d)
+r.check("the scratch index is made where TMPDIR says (so the leak check below sees one)",
+        rc == 2 and "scratch directory" in err, (rc, err))
+os.environ["TMPDIR"] = TMP
 if not shutil.which("mdb_dump"):
     r.check("mdb_dump (lmdb-utils) is installed (scripts/bootstrap installs it)", False)
 else:
