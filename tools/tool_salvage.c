@@ -1,6 +1,6 @@
 /* tool_salvage.c -- how far a damaged log went, for "tms-restore --salvage":
- * every segment file is mapped read-only and walked frame by frame (layout
- * in log.h); where a frame header does not check out, the walk slides one
+ * every segment file is mapped read-only and walked frame by frame (the
+ * header check is the log's own: tms_log_frame_head_ok); where a frame header does not check out, the walk slides one
  * byte at a time until one does. The highest seq of a whole frame with an
  * intact header checksum is the last record the log held. Best effort. */
 #include "tool_restore.h"
@@ -14,25 +14,12 @@
 
 #define SEG_SUFFIX ".tmslog"
 
-static uint32_t le32(const uint8_t *p)
+/* A plausible frame at p (avail bytes): its header checksum (log.h) intact,
+ * a sane length, a seq this segment can hold; its length and seq out. */
+static int frame_at(const uint8_t *p, size_t avail, uint64_t first, uint64_t max_seq, uint32_t *len, uint64_t *seq)
 {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t le64(const uint8_t *p)
-{
-    return (uint64_t)le32(p) | (uint64_t)le32(p + 4) << 32;
-}
-
-/* A plausible frame at p: sane length, a seq this segment can hold, and the
- * header checksum (over len and seq) intact. */
-static int frame_at(const uint8_t *p, uint64_t first, uint64_t max_seq)
-{
-    uint32_t len = le32(p);
-    uint64_t seq = le64(p + 8);
-    if (len == 0 || len > TMS_LOG_MAX_PAYLOAD || seq < first || seq > max_seq)
-        return 0;
-    return tms_crc32c(tms_crc32c(0, p, 4), p + 8, 8) == le32(p + 4);
+    return tms_log_frame_head_ok(p, avail, len, seq) && *len && *len <= TMS_LOG_MAX_PAYLOAD && *seq >= first &&
+           *seq <= max_seq;
 }
 
 /* The highest seq of a whole frame in one segment (0 if none). */
@@ -40,17 +27,18 @@ static uint64_t scan_map(const uint8_t *m, size_t size, uint64_t first)
 {
     uint64_t best = 0, max_seq = first + size / TMS_LOG_FRAME_HEADER;
     size_t off = TMS_LOG_SEGMENT_HEADER;
+    uint32_t len;
+    uint64_t seq;
     while (off + TMS_LOG_FRAME_HEADER <= size) {
-        if (!frame_at(m + off, first, max_seq)) {
+        if (!frame_at(m + off, size - off, first, max_seq, &len, &seq)) {
             off++;
             continue;
         }
-        size_t end = off + TMS_LOG_FRAME_HEADER + le32(m + off);
+        size_t end = off + TMS_LOG_FRAME_HEADER + len;
         if (end > size) {   /* a frame cut short: never a whole record; look inside it */
             off++;
             continue;
         }
-        uint64_t seq = le64(m + off + 8);
         if (seq > best)
             best = seq;
         off = end;

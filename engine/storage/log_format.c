@@ -172,6 +172,15 @@ void tms_log_frame_header(const tms_log_record *r, uint8_t out[TMS_LOG_FRAME_HEA
     tms__frame_header(out, r->seq, r->hash, r->payload, r->len);
 }
 
+int tms_log_frame_head_ok(const uint8_t *frame, size_t len, uint32_t *plen, uint64_t *seq)
+{
+    if (!frame || len < TMS_LOG_FRAME_HEADER || tms__frame_head_crc(frame) != tms_get_le32(frame + TMS_FR_HEAD_CRC))
+        return 0;
+    *plen = tms_get_le32(frame + TMS_FR_LEN);
+    *seq = tms_get_le64(frame + TMS_FR_SEQ);
+    return 1;
+}
+
 uint64_t tms_log_frame_seq(const uint8_t *frame, size_t len)
 {
     return frame && len >= TMS_LOG_FRAME_HEADER ? tms_get_le64(frame + TMS_FR_SEQ) : 0;

@@ -161,6 +161,13 @@ size_t tms_log_staged(const tms_log *log);
  * it there): what replication sends, so a replica checks what was written. */
 void tms_log_frame_header(const tms_log_record *r, uint8_t out[TMS_LOG_FRAME_HEADER]);
 
+/* 1 when frame (len bytes available) starts with a frame header whose
+ * checksum over its length and seq fields holds, with the payload length
+ * in *plen and the seq in *seq; 0 otherwise. Nothing else is checked (the
+ * payload may be cut short): for a scan of damaged segments that slides
+ * byte by byte (tms-restore --salvage). */
+int tms_log_frame_head_ok(const uint8_t *frame, size_t len, uint32_t *plen, uint64_t *seq);
+
 /* The seq field of frame; 0 when len is shorter than a frame header (no
  * record has seq 0). */
 uint64_t tms_log_frame_seq(const uint8_t *frame, size_t len);
