@@ -392,11 +392,13 @@ tms_err tms_follower_resume(tms_follower *f, uint64_t next)
         free(f->q[f->head]);
         free(f->qnote[f->head]);
     }
+    pthread_mutex_lock(&f->lock);   /* a late nats.c callback of the old connection may read or write st */
     f->qbytes = 0;
     f->stop = f->compared = 0;
     f->next = next;
     memset(&f->st, 0, sizeof f->st);
     f->st.received = next - 1;
+    pthread_mutex_unlock(&f->lock);
     if (pthread_create(&f->thread, NULL, run, f))
         return TMS_E_NOMEM;
     f->thread_up = 1;

@@ -303,7 +303,7 @@ static void give_up(tms_lease *l)
 static void nap(tms_lease *l, uint64_t ns)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);   /* the condition waits on it: a wall-clock step never stalls */
     until.tv_nsec += (long)(ns % 1000000000u);
     until.tv_sec += (time_t)(ns / 1000000000u) + until.tv_nsec / 1000000000;
     until.tv_nsec %= 1000000000;
@@ -391,7 +391,11 @@ tms_err tms_lease_start(const tms_lease_options *o, tms_lease **out, char *why, 
     if (!l)
         return TMS_E_NOMEM;
     pthread_mutex_init(&l->lock, NULL);
-    pthread_cond_init(&l->wake, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&l->wake, &ca);
+    pthread_condattr_destroy(&ca);
     tms_err err = lease_init(l, o, why, whylen);
     if (!err && pthread_create(&l->thread, NULL, run, l)) {
         snprintf(why, whylen, "cannot start the lease's thread");

@@ -330,7 +330,7 @@ static int send_batch(tms_publisher *p, uint64_t next, uint64_t last, const char
 static void nap_ms(tms_publisher *p, int ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);   /* the condition waits on it: a wall-clock step never stalls */
     until.tv_nsec += (long)ms * 1000000;
     until.tv_sec += until.tv_nsec / 1000000000;
     until.tv_nsec %= 1000000000;
@@ -518,7 +518,11 @@ tms_err tms_publisher_start(const tms_publish_options *o, uint64_t durable_seq, 
     if (!(p = calloc(1, sizeof *p)))
         return TMS_E_NOMEM;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->wake, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&p->wake, &ca);
+    pthread_condattr_destroy(&ca);
     p->st.durable = durable_seq;
     tms_err err = publisher_init(p, o, why, whylen);
     if (!err && pthread_create(&p->thread, NULL, run, p)) {

@@ -137,7 +137,9 @@ void tms__daemon_begin_shutdown(server *d, const char *why)
 
 static void on_signal(uv_signal_t *s, int signum)
 {
-    tms__daemon_begin_shutdown(s->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    server *d = s->data;
+    d->restart = 0;   /* a stop asked for during a cluster node's restart is a stop (a set-aside waits for the next open) */
+    tms__daemon_begin_shutdown(d, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
 /* SIGHUP (systemctl reload): the credentials files again; never a stop.
@@ -285,6 +287,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
     d.opt.max_buffered = opt->max_buffered ? opt->max_buffered : ((size_t)1 << 30);
     d.opt.idle_timeout_ms = opt->idle_timeout_ms ? opt->idle_timeout_ms : 300000;
     d.opt.max_frame = opt->max_frame ? opt->max_frame : TMS_WIRE_MAX_FRAME;
+    d.opt.ack_after_stream |= opt->cluster != NULL;   /* a cluster's leader acknowledges what the stream stored */
     d.pending_tail = &d.pending;
     msgpack_sbuffer_init(&d.out);
     snprintf(sock, sizeof sock, "%s", opt->socket_path ? opt->socket_path : "");

@@ -211,6 +211,8 @@ static void update(server *d)
         if (!tms_lease_valid(c->lease))
             depose(d, c->st.held ? "the lease may have passed (not renewed in time by this node's clock)"
                                  : "the lease was lost");
+        else if (c->st.term != c->term)   /* lost and taken again while the loop did not look: catch up first */
+            depose(d, "the lease was taken again in another term");
         else if (d->publisher && ps.stopped)
             depose(d, ps.error);
     }
