@@ -54,6 +54,8 @@
 #include "checkpoints.h"
 #include "io.h"
 #include "datadir.h"
+#include "engine.h"
+#include "cmd.h"
 #include "log.h"
 #include "snapshots.h"
 #include "testutil.h"
@@ -590,6 +592,7 @@ typedef struct scenario {
     void (*setup)(const char *dir);
     int (*run)(const char *dir);
     void (*check)(const char *dir, int acked, const char *mode, long k);
+    int no_lose;   /* LMDB's own files are outside the table: no power-loss model for them (see the engine's) */
 } scenario;
 
 #define SNAP_LEN ((size_t)600 << 10)   /* past two of the writer's 256 KiB sync pieces */
@@ -825,6 +828,8 @@ static long explore_scenario(const scenario *sc)
     printf("\n");
     for (int mode = M_FAIL; mode < M_NMODES; mode++) {
         long x = 0;
+        if (mode == M_LOSE && sc->no_lose)
+            continue;
         for (long k = 1; k <= last_point(mode, n); k++) {
             if (mode == M_TORN && kinds[k - 1] != C_WRITE && kinds[k - 1] != C_PWRITE)
                 continue;
@@ -862,6 +867,85 @@ static void test_checkpoint_crash_points(void **state)
     assert_true(total > 0);
 }
 
+/* The engine whole (issue 21, item 6): open, one group, close, through the
+ * table: the log's writes and syncs, the witness at open and close, the
+ * snapshot at close. The projection is LMDB's (its own I/O, outside the
+ * table), so the power-loss mode is left out here: after a real power loss
+ * the boot changes and the projection is set aside (store_evidence.c),
+ * which this process cannot pretend. Checked: the directory opens again,
+ * with every acknowledged record and nothing beyond the group in flight. */
+#define ENG_BASE 4
+static const char *const eng_cmds[ENG_BASE + 1] = {
+    "{\"cmd\":\"CreateTenant\",\"tenant\":\"acme\",\"actor\":\"system\",\"admin\":\"admin\"}",
+    "{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\",\"id\":\"x1\"}",
+    "{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\",\"id\":\"x2\"}",
+    "{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\",\"id\":\"x3\"}",
+    "{\"cmd\":\"CreateExtension\",\"tenant\":\"acme\",\"actor\":\"admin\",\"id\":\"x4\"}",
+};
+
+/* Submit cmds[from..to) one group each: how many were acknowledged (durable, TMS_OK), stopping at the first not. */
+static int eng_submit(tms_engine *e, int from, int to)
+{
+    char why[512];
+    int acked = 0;
+    for (int i = from; i < to; i++) {
+        tms_cmd cmd;
+        tms_cmd_init(&cmd);
+        assert_int_equal(tms_cmd_from_json(&cmd, eng_cmds[i], strlen(eng_cmds[i]), why, sizeof why), TMS_OK);
+        tms_submission sub = {.cmd = &cmd};
+        tms_err err = tms_engine_submit(e, &sub, 1, why, sizeof why);
+        tms_cmd_free(&cmd);
+        if (err != TMS_OK || sub.verdict.code != TMS_OK)
+            break;
+        acked++;
+    }
+    return acked;
+}
+
+static void eng_setup(const char *dir)
+{
+    char why[512];
+    tms_engine *e = NULL;
+    assert_int_equal(tms_engine_open(dir, NULL, &e, why, sizeof why), TMS_OK);
+    assert_int_equal(eng_submit(e, 0, ENG_BASE), ENG_BASE);
+    tms_engine_close(e);
+}
+
+static int eng_run(const char *dir)
+{
+    char why[512];
+    tms_engine *e = NULL;
+    if (tms_engine_open(dir, NULL, &e, why, sizeof why) != TMS_OK)
+        return 0;
+    int acked = eng_submit(e, ENG_BASE, ENG_BASE + 1);
+    tms_engine_close(e);
+    return acked;
+}
+
+static void eng_check(const char *dir, int acked, const char *mode, long k)
+{
+    char why[512] = "";
+    tms_engine *e = NULL;
+    tms_err err = tms_engine_open(dir, NULL, &e, why, sizeof why);
+    if (err != TMS_OK)
+        fail_msg("engine %s at call %ld: the open refused (%d): %s", mode, k, (int)err, why);
+    uint64_t last = tms_engine_last_seq(e);
+    if (last < (uint64_t)(ENG_BASE + acked) || last > ENG_BASE + 1)
+        fail_msg("engine %s at call %ld: last seq %llu (acknowledged: %d of the group)", mode, k,
+                 (unsigned long long)last, acked);
+    assert_int_equal(eng_submit(e, (int)last, ENG_BASE + 1), ENG_BASE + 1 - (int)last);   /* and it goes on */
+    tms_engine_close(e);
+}
+
+static void test_engine_crash_points(void **state)
+{
+    (void)state;
+    static const scenario sc = {"engine open, one group, close", eng_setup, eng_run, eng_check, 1};
+    long total = explore_scenario(&sc);
+    printf("# engine: %ld crash points explored in all\n", total);
+    assert_true(total > 0);
+}
+
 static void test_witness_crash_points(void **state)
 {
     (void)state;
@@ -878,6 +962,7 @@ int main(void)
         cmocka_unit_test(test_snapshot_crash_points),
         cmocka_unit_test(test_checkpoint_crash_points),
         cmocka_unit_test(test_witness_crash_points),
+        cmocka_unit_test(test_engine_crash_points),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
