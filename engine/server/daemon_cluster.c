@@ -50,6 +50,8 @@ struct cluster {
     tms_lease *lease;
     uv_async_t wake;
     uv_timer_t tick;
+    uv_work_t halt;             /* a replication thread stopping, on a worker (halt_then) */
+    int halting, halt_what;
     int handles;                /* open handles: wake, tick */
     pthread_mutex_t lock;       /* wake_open, against the lease's thread */
     int wake_open;
@@ -90,11 +92,63 @@ static void set_role(server *d, int role, const char *fmt, ...)
 }
 
 /* Halt the follower, start the publisher from the log's end: accept. */
+/* A replication thread's stop (the follower's before leading, the
+ * publisher's before following again) waits for it to leave what it is
+ * doing, a NATS request among them (up to 5 s): on a libuv worker, never
+ * on the loop, which goes on answering lookups. The role stays as it was
+ * (submits refused) until then. */
+enum { HALT_FOLLOWER = 1, HALT_PUBLISHER = 2 };
+
+static void lead_now(server *d);
+static void follow_now(server *d, cluster *c);
+
+static void halt_work(uv_work_t *w)
+{
+    server *d = w->data;
+    if (d->cluster->halt_what == HALT_FOLLOWER)
+        tms__replica_halt(d);
+    else
+        tms_publisher_halt(d->publisher);
+}
+
+static void halt_done(uv_work_t *w, int status)
+{
+    server *d = w->data;
+    cluster *c = d->cluster;
+    (void)status;
+    c->halting = 0;
+    if (d->stopping)
+        return;   /* the stop halts what is left */
+    if (c->halt_what == HALT_FOLLOWER)
+        lead_now(d);
+    else
+        follow_now(d, c);
+}
+
+static void halt_then(server *d, int what)
+{
+    cluster *c = d->cluster;
+    c->halting = 1;
+    c->halt_what = what;
+    c->halt.data = d;
+    uv_queue_work(d->loop, &c->halt, halt_work, halt_done);
+}
+
 static void lead(server *d)
+{
+    if (!d->cluster->halting)
+        halt_then(d, HALT_FOLLOWER);
+}
+
+/* The follower is halted: publish and accept, if the lease is still ours. */
+static void lead_now(server *d)
 {
     cluster *c = d->cluster;
     char why[300];
-    tms__replica_halt(d);
+    if (!tms_lease_valid(c->lease)) {   /* lost while the follower stopped: follow again */
+        follow_now(d, c);
+        return;
+    }
     tms_publish_options po = {d->opt.cluster, d->opt.stream, d->opt.stream_replicas, d->opt.data_dir,
                               d->opt.signing_key, tms__daemon_nats_options(&d->opt), tms__stream_ack_wake, d};
     tms_err err = d->publisher ? tms_publisher_resume(d->publisher, tms_engine_last_seq(d->eng))
@@ -142,13 +196,20 @@ static void set_aside_and_restart(server *d, uint64_t keep)
  * unless records must be set aside first (a restart: the open does it). */
 static void follow_again(server *d, cluster *c)
 {
-    char why[300];
     if (c->restart) {
         d->restart = 1;
         tms__daemon_begin_shutdown(d, "records to set aside: restarting");
         return;
     }
-    tms_publisher_halt(d->publisher);   /* nothing more goes out from this node's log */
+    if (!c->halting)
+        halt_then(d, HALT_PUBLISHER);   /* nothing more goes out from this node's log */
+}
+
+/* The publisher is halted (or never ran): follow the stream from the log's end. */
+static void follow_now(server *d, cluster *c)
+{
+    char why[300];
+    tms__replica_adopt_tail(d, 0);
     if (tms__replica_resume(d, why, sizeof why)) {
         d->restart = 1;   /* a clean slate instead */
         tms__daemon_begin_shutdown(d, why);
@@ -181,7 +242,7 @@ static void update(server *d)
     cluster *c = d->cluster;
     uint64_t keep;
     tms_publish_status ps;
-    if (!c || d->stopping)
+    if (!c || d->stopping || c->halting)
         return;
     tms_lease_status_get(c->lease, &c->st);
     int role = atomic_load(&c->role);
