@@ -52,48 +52,30 @@ static int fsync_path(const char *path)
     return rc;
 }
 
-static tms_err write_file(const char *path, const char *text, size_t len, char *why, size_t whylen)
+/* DIR/LEAF replaced durably (datadir.h: through the I/O table). */
+static tms_err put_file(const char *dir, const char *leaf, const char *text, size_t len, char *why, size_t whylen)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    size_t done = 0;
-    while (fd >= 0 && done < len) {
-        ssize_t w = write(fd, text + done, len - done);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        done += (size_t)w;
-    }
-    int ok = fd >= 0 && done == len && fsync(fd) == 0, e = errno;
-    if (fd >= 0)
-        close(fd);
-    if (!ok)
-        snprintf(why, whylen, "cannot write %s: %s", path, strerror(e));
-    return ok ? TMS_OK : TMS_E_IO;
+    int e = tms_replace_file(dir, leaf, text, len);
+    if (e)
+        snprintf(why, whylen, "cannot write %s/%s: %s", dir, leaf, strerror(e));
+    return !e ? TMS_OK : e == ENOSPC ? TMS_E_NOSPACE : TMS_E_IO;
 }
 
 tms_err tms_engine_set_aside_request(const char *dir, uint64_t keep, const char *reason, char *why, size_t whylen)
 {
-    char d[4200], path[4300], tmp[4300], text[1200];
+    char d[4200], text[1200];
     tms_data_path(d, sizeof d, dir, ASIDE);
     if (mkdir(d, 0750) != 0 && errno != EEXIST) {
         snprintf(why, whylen, "cannot create %s: %s", d, strerror(errno));
         return TMS_E_IO;
     }
-    snprintf(path, sizeof path, "%s/request", d);
-    snprintf(tmp, sizeof tmp, "%s/request.tmp", d);
     char line[1001];
     snprintf(line, sizeof line, "%s", reason);
     for (char *p = line; *p; p++)   /* why is one line */
         if (*p == '\n' || *p == '\r')
             *p = ' ';
     int n = snprintf(text, sizeof text, "keep %" PRIu64 "\nwhy %s\n", keep, line);
-    tms_err err = write_file(tmp, text, (size_t)n, why, whylen);
-    if (!err && (rename(tmp, path) != 0 || fsync_path(d) != 0)) {
-        snprintf(why, whylen, "cannot put %s in place: %s", path, strerror(errno));
-        err = TMS_E_IO;
-    }
-    return err;
+    return put_file(d, "request", text, (size_t)n, why, whylen);
 }
 
 /* DIR/set-aside/request: 1 with keep and why, 0 when there is none, -1 unreadable (why). */
@@ -213,16 +195,12 @@ static tms_err keep_evidence(const char *dir, uint64_t keep, const char *reason,
     int n = text ? snprintf(ev, sizeof ev, "%s\n", text) : -1;
     free(text);
     tms_err err = n < 0 || (size_t)n >= sizeof ev ? TMS_E_NOMEM : TMS_OK;
-    if (!err) {
-        snprintf(path, sizeof path, "%s/evidence.json", tmp);
-        err = write_file(path, ev, (size_t)n, why, whylen);
-    }
-    if (!err) {
-        snprintf(path, sizeof path, "%s/records.jsonl", tmp);
-        err = write_file(path, t->lines, t->len, why, whylen);
-    }
+    if (!err)   /* each fsynced into tmp, then tmp renamed into place and that fsynced */
+        err = put_file(tmp, "evidence.json", ev, (size_t)n, why, whylen);
+    if (!err)
+        err = put_file(tmp, "records.jsonl", t->lines, t->len, why, whylen);
     snprintf(path, sizeof path, "%s/" ASIDE, dir);
-    if (!err && (fsync_path(tmp) != 0 || rename(tmp, final) != 0 || fsync_path(path) != 0)) {
+    if (!err && (rename(tmp, final) != 0 || fsync_path(path) != 0)) {
         snprintf(why, whylen, "cannot put %s in place: %s", final, strerror(errno));
         err = TMS_E_IO;
     }
