@@ -5,6 +5,7 @@
  * the map without copying. */
 #include "store_internal.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -63,6 +64,53 @@ static tms_err open_dbis(tms_store *st, char *why, size_t whylen)
     return tms__store_err(rc);
 }
 
+/* Every block of data.mdb up to the map's end allocated: a page written
+ * through a writable map into a hole of a full file system is a SIGBUS,
+ * not an error (an allocated block is written in place). 0 or an errno. */
+static int reserve_map(tms_store *st, uint64_t bytes)
+{
+    int fd;
+    if (mdb_env_get_fd(st->env, &fd) != 0)
+        return EBADF;
+    return posix_fallocate(fd, 0, (off_t)bytes);
+}
+
+/* Create and open the environment. The writer's projection (writemap) is
+ * written through a writable map (MDB_WRITEMAP): a commit is stores into
+ * the page cache, not a pwrite per dirty page (issue 22, item 3); that
+ * needs the whole map allocated on disk (reserve_map), and where it cannot
+ * be (a full or small file system) the environment is opened again without
+ * it, as before. Commits are never synced (MDB_NOSYNC: the log is the
+ * truth; see the evidence above). */
+static tms_err env_open(tms_store *st, const char *dir, size_t map_bytes, int writemap, char *why, size_t whylen)
+{
+    int rc;
+    for (;;) {
+        unsigned flags = MDB_NOTLS | (st->readonly ? MDB_RDONLY : MDB_NOSYNC) | (writemap ? MDB_WRITEMAP : 0);
+        if ((rc = mdb_env_create(&st->env)) || (rc = mdb_env_set_maxdbs(st->env, MAX_DBS)) ||
+            (rc = mdb_env_set_maxreaders(st->env, 512)) ||
+            (!st->readonly && (rc = mdb_env_set_mapsize(st->env, map_bytes ? map_bytes : INITIAL_MAP)))) {
+            snprintf(why, whylen, "projection: %s", mdb_strerror(rc));
+            return tms__store_err(rc);
+        }
+        if ((rc = mdb_env_open(st->env, dir, flags, 0640))) {
+            if (rc == EACCES || rc == EPERM)   /* which file, its mode and owner (datadir.c) */
+                tms__open_denied(dir, st->readonly, rc, why, whylen);
+            else
+                snprintf(why, whylen, "projection %s: %s", dir, mdb_strerror(rc));
+            return rc == ENOENT ? TMS_NOT_FOUND : rc == EACCES || rc == EPERM ? TMS_E_IO : tms__store_err(rc);
+        }
+        MDB_envinfo info;
+        if (!writemap || (mdb_env_info(st->env, &info) == 0 && reserve_map(st, info.me_mapsize) == 0)) {
+            st->writemap = writemap;
+            return TMS_OK;
+        }
+        mdb_env_close(st->env);   /* no room for the whole map: written page by page instead */
+        st->env = NULL;
+        writemap = 0;
+    }
+}
+
 tms_err tms_store_open(const char *dir, int mode, tms_store **out, char *why, size_t whylen)
 {
     return tms_store_open_sized(dir, mode, 0, out, why, whylen);
@@ -74,7 +122,6 @@ tms_err tms_store_open_sized(const char *dir, int mode, size_t map_bytes, tms_st
     int readonly = mode == TMS_STORE_READONLY;
     tms_err err = TMS_E_NOMEM;
     tms_store *st = calloc(1, sizeof *st);
-    int rc;
     *out = st;   /* published at once: a guarded open that faults (store_guard.c) still knows it */
     if (!st)
         goto fail;
@@ -88,23 +135,8 @@ tms_err tms_store_open_sized(const char *dir, int mode, size_t map_bytes, tms_st
     }
     if (mode == TMS_STORE_WRITE && (err = tms__evidence_open(st, why, whylen)))
         goto fail;
-    if ((rc = mdb_env_create(&st->env)) || (rc = mdb_env_set_maxdbs(st->env, MAX_DBS)) ||
-        (rc = mdb_env_set_maxreaders(st->env, 512)) ||
-        (!readonly && (rc = mdb_env_set_mapsize(st->env, map_bytes ? map_bytes : INITIAL_MAP)))) {
-        snprintf(why, whylen, "projection: %s", mdb_strerror(rc));
-        err = tms__store_err(rc);
+    if ((err = env_open(st, dir, map_bytes, mode == TMS_STORE_WRITE, why, whylen)))
         goto fail;
-    }
-    /* NOSYNC: no fsync per commit (the log is the truth; see the evidence above) */
-    unsigned flags = MDB_NOTLS | (readonly ? MDB_RDONLY : MDB_NOSYNC);
-    if ((rc = mdb_env_open(st->env, dir, flags, 0640))) {
-        if (rc == EACCES || rc == EPERM)   /* which file, its mode and owner (datadir.c) */
-            tms__open_denied(dir, readonly, rc, why, whylen);
-        else
-            snprintf(why, whylen, "projection %s: %s", dir, mdb_strerror(rc));
-        err = rc == ENOENT ? TMS_NOT_FOUND : rc == EACCES || rc == EPERM ? TMS_E_IO : tms__store_err(rc);
-        goto fail;
-    }
     /* readers in the writer's group: lock.mdb 0660, data.mdb 0640, the directory 0750 */
     if (!readonly && (err = tms__store_modes(st, why, whylen)))
         goto fail;
@@ -182,6 +214,9 @@ tms_err tms_store_grow(tms_store *st)
     mdb_env_info(st->env, &info);
     if (info.me_mapsize >= MAX_MAP)
         return TMS_E_NOSPACE;
+    int rc = st->writemap ? reserve_map(st, info.me_mapsize * 2) : 0;   /* before the map reaches it */
+    if (rc)
+        return rc == ENOSPC || rc == EDQUOT || rc == EFBIG ? TMS_E_NOSPACE : TMS_E_IO;
     return tms__store_err(mdb_env_set_mapsize(st->env, info.me_mapsize * 2));
 }
 

@@ -23,6 +23,7 @@ struct tms_store {
     MDB_dbi dbi[TMS_DB_COUNT];
     int mode;                            /* TMS_STORE_* */
     int readonly;
+    int writemap;                        /* MDB_WRITEMAP, the map allocated on disk (store.c) */
     int trusted;                         /* WRITE: the files can be believed (see tms_store_trusted) */
     char dir[4096];
     char distrust[160];                  /* why not, when not */

@@ -336,6 +336,11 @@ tms_err tms_engine_grow(tms_engine *e, char *why, size_t whylen)
 {
     for (;;) {   /* doubling until the kept effects fit: bounded by the largest map */
         tms_err err = !e->behind || e->behind == TMS_E_MAPFULL ? tms_store_grow(e->store) : TMS_OK;
+        if (err == TMS_E_NOSPACE) {   /* no room for a bigger map, the map untouched: read-only until there is */
+            note_behind(e, err);
+            snprintf(why, whylen, "%s", e->read_only);
+            return err;
+        }
         if (err) {   /* a failed resize can leave the environment unmapped: never touch it again */
             e->failed = 1;
             snprintf(why, whylen, "cannot grow the projection map: %s; stopped accepting writes", tms_strerror(err));

@@ -680,6 +680,50 @@ def test_a_full_disk_hit_by_the_projection_makes_tmsd_read_only_not_dead(d):
         subprocess.run(["umount", "-l", mnt], capture_output=True)
 
 @case
+def test_a_full_disk_under_the_written_through_map_is_an_error_not_a_signal(d):
+    """Issue 22, item 3: the projection is written through a writable map
+    (MDB_WRITEMAP) once its whole map is allocated on disk; a page stored
+    into a hole of a full file system would be a SIGBUS. Here the map
+    (1 MiB, --map-bytes) fits the 3 MiB file system, so it is written
+    through; growing it twice does not fit: E_NOSPACE and read-only, alive,
+    and writes resume when space is back."""
+    mnt = os.path.join(d, "small")
+    os.mkdir(mnt)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt], capture_output=True).returncode:
+        raise Skipped("cannot mount a small tmpfs here (needs root)")
+    try:
+        data = os.path.join(d, "data")
+        os.mkdir(data, 0o750)
+        os.mkdir(os.path.join(mnt, "proj"), 0o750)
+        os.symlink(os.path.join(mnt, "proj"), os.path.join(data, "proj"))
+        p, data = start(d, "--map-bytes", str(1 << 20))
+        c = mp.Conn(os.path.join(data, "tmsd.sock"))
+        c.call("submit", cmds=[TENANT])
+        mdb = os.path.join(mnt, "proj", "data.mdb")
+        st = os.stat(mdb)
+        assert st.st_size == 1 << 20 and st.st_blocks * 512 >= 1 << 20, (st.st_size, st.st_blocks)   # allocated
+        full, n = None, 0
+        while n < 40000 and not full:
+            r = c.call("submit", cmds=[ext(n + k) for k in range(200)])
+            if "error" in r:
+                full = r
+            else:
+                n += 200
+        assert full and full["error"] == "E_NOSPACE", full
+        assert p.poll() is None, p.returncode                          # no SIGBUS
+        assert os.stat(mdb).st_size == 2 << 20, os.stat(mdb).st_size   # grown once, not into a hole
+        assert c.call("status")["read_only"]
+        assert c.call("check", q=[["acme", "admin", "admin", "reports.view"]])["allow"] == [True]
+        subprocess.run(["mount", "-o", "remount,size=64m", mnt], check=True)   # space is back
+        r = c.call("submit", cmds=[ext(n + k) for k in range(200)])
+        assert all(x["verdict"] == "accepted" for x in r["results"]), r
+        assert c.call("show", tenant="acme", kind="extension", id="x%d" % (n + 199))["found"]
+        c.close()
+        assert stop(p) == 0
+    finally:
+        subprocess.run(["umount", "-l", mnt], capture_output=True)
+
+@case
 def test_unauthenticated_tcp_clients_cannot_exhaust_tmsd(d):
     """Issue 8, item 4: TCP connections have their own limit (the Unix
     socket stays open to the front end), frames before the token are small,

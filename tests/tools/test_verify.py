@@ -209,6 +209,9 @@ def test_damaged_projection_never_crashes():
     proj = os.path.join(src, "proj", "data.mdb")
     with open(proj, "rb") as fh:
         orig = fh.read()
+    # the writer's data.mdb is allocated up to its map's end (MDB_WRITEMAP): the
+    # pages in use end where the zeros to the end of the file begin
+    orig = orig[:(len(orig.rstrip(b"\0")) + 4095) // 4096 * 4096]
     seen = {0: 0, 1: 0}
     trials = [("cut", n * 4096) for n in (2, 3, 4)] + [("flip", rnd.randrange(len(orig))) for _ in range(120)]
     for kind, at in trials:

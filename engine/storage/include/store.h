@@ -104,7 +104,9 @@ const char *tms_store_distrust(const tms_store *st);
 tms_err tms_store_sync(tms_store *st);
 
 /* Open the projection environment in DIR (created unless READONLY). The map
- * grows on demand (tms_store_grow). why gets a reason on failure, with the
+ * grows on demand (tms_store_grow). The engine's projection (WRITE) is
+ * written through the map, its data.mdb allocated up to the map's size,
+ * when the file system holds that; otherwise page by page. why gets a reason on failure, with the
  * system's (a file this process may not read or write is named with its
  * mode and owner: TMS_E_IO); TMS_NOT_FOUND when a READONLY open finds no
  * environment. A writer (WRITE, SCRATCH) sets the modes embedded readers in
@@ -115,7 +117,11 @@ tms_err tms_store_open(const char *dir, int mode, tms_store **out, char *why, si
 tms_err tms_store_open_sized(const char *dir, int mode, size_t map_bytes, tms_store **out, char *why,
                              size_t whylen);
 void tms_store_close(tms_store *st);
-/* Double the map size; only with no transaction open in this process. */
+/* Double the map size; only with no transaction open in this process.
+ * TMS_E_NOSPACE, the environment untouched and usable, when the map is at
+ * its largest or (the writer's projection, written through the map) the
+ * file system cannot hold the bigger map's blocks; any other error may
+ * leave the environment unmapped: close it. */
 tms_err tms_store_grow(tms_store *st);
 
 /* Free the reader slots of processes that died holding a read transaction
