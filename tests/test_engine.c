@@ -32,6 +32,15 @@ static ssize_t hook_write(int fd, const void *buf, size_t len)
     return write(fd, buf, len);
 }
 
+static ssize_t hook_pwrite(int fd, const void *buf, size_t len, off_t off)   /* the log's frames */
+{
+    if (fail_write_errno) {
+        errno = fail_write_errno;
+        return -1;
+    }
+    return pwrite(fd, buf, len, off);
+}
+
 static int hook_fdatasync(int fd)
 {
     fsync_calls++;
@@ -42,7 +51,7 @@ static int hook_fdatasync(int fd)
     return fdatasync(fd);
 }
 
-static const tms_log_io hooks = {hook_write, hook_fdatasync};
+static const tms_log_io hooks = {.write = hook_write, .fdatasync = hook_fdatasync, .pwrite = hook_pwrite};
 
 static tu_env *env_with(const tms_engine_options *opt)
 {

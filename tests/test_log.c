@@ -270,7 +270,9 @@ static void hooks_reset(void)
     g_sync_calls = 0;
 }
 
-static ssize_t hook_write(int fd, const void *buf, size_t len)
+/* The budget, short writes and EINTR, for write and pwrite alike (the
+ * segment header is written, the frames and preallocated zeros positioned). */
+static ssize_t hook_write_at(int fd, const void *buf, size_t len, off_t off)
 {
     g_write_calls++;
     if (g_eintr_every && g_write_calls % g_eintr_every == 0) {
@@ -285,10 +287,20 @@ static ssize_t hook_write(int fd, const void *buf, size_t len)
         len = g_write_budget;
     if (len > g_write_max)
         len = g_write_max;
-    ssize_t n = write(fd, buf, len);
+    ssize_t n = off < 0 ? write(fd, buf, len) : pwrite(fd, buf, len, off);
     if (n > 0 && g_write_budget != SIZE_MAX)
         g_write_budget -= (size_t)n;
     return n;
+}
+
+static ssize_t hook_write(int fd, const void *buf, size_t len)
+{
+    return hook_write_at(fd, buf, len, -1);
+}
+
+static ssize_t hook_pwrite(int fd, const void *buf, size_t len, off_t off)
+{
+    return hook_write_at(fd, buf, len, off);
 }
 
 static int hook_fdatasync(int fd)
@@ -301,7 +313,7 @@ static int hook_fdatasync(int fd)
     return fdatasync(fd);
 }
 
-static const tms_log_io hooks = { hook_write, hook_fdatasync };
+static const tms_log_io hooks = { .write = hook_write, .fdatasync = hook_fdatasync, .pwrite = hook_pwrite };
 
 static int setup(void **state)
 {
@@ -777,24 +789,115 @@ static void append_zeros(const char *path, size_t n)
     free(d);
 }
 
-static void test_log_zero_filled_tail_is_cut(void **state)
+/* Issue 22, item 3: zeros after the last frame are space the writer
+ * preallocated (log.c): the end of the log, not a tear; the next sync
+ * writes its frames over them, and a close cuts the file back to its
+ * frames. (Before preallocation such a tail was reported torn and cut.) */
+static void test_log_zero_filled_tail_is_unwritten_space(void **state)
 {
     (void)state;
     char *dir = tu_mkdtemp(), p[4200];
     tms_log *log = NULL;
     tms_log_report rep;
+    uint8_t buf[400];
     write_records(dir, 1, 12, 0, 5);
     seg_path(dir, 1, p, sizeof p);
     long long size = tu_file_size(p);
     append_zeros(p, 4096);
+    assert_int_equal(verify_log(dir, NULL), 12);   /* a reader: the end, nothing torn */
     assert_int_equal(lopen(dir, 0, 0, NULL, &log, &rep), TMS_OK);
-    assert_int_equal(rep.torn, 1);
-    assert_int_equal(rep.torn_offset, (uint64_t)size);
-    assert_int_equal(rep.torn_bytes, 4096);
+    assert_int_equal(rep.torn, 0);
+    assert_int_equal(rep.msg[0], '\0');
     assert_int_equal(tms_log_last_seq(log), 12);
+    assert_int_equal(tu_file_size(p), size + 4096);   /* kept, to be written over */
+    pl_fill(13, buf, pl_len(13));
+    assert_int_equal(tms_log_append(log, buf, pl_len(13), NULL), TMS_OK);
+    assert_int_equal(tms_log_sync(log), TMS_OK);
+    assert_int_equal(tu_file_size(p), size + 4096);   /* written in place, inside the zeros */
+    assert_int_equal(verify_log(dir, NULL), 13);      /* while open: the zeros after 13 are the end */
     tms_log_close(log);
-    assert_int_equal(tu_file_size(p), size);
-    assert_int_equal(verify_log(dir, NULL), 12);
+    assert_int_equal(tu_file_size(p), size + HDR + (long long)pl_len(13));   /* cut back to the frames */
+    assert_int_equal(verify_log(dir, NULL), 13);
+    /* zeros, then anything that is not zero: not unwritten space, a damaged record */
+    append_zeros(p, 4096);
+    size_t len = 0;
+    uint8_t *d = tu_read_file(p, &len);
+    d[len - 100] = 0x5a;
+    assert_int_equal(tu_write_file(p, d, len), 0);
+    free(d);
+    expect_corrupt(dir, 14, 1, (uint64_t)(size + HDR + (long long)pl_len(13)));
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* A writer preallocates: its segment is zeros past its last frame; a
+ * reader of the live log stops there, and sees each group once synced;
+ * a crash leaves the zeros (the reopen appends over them); segments
+ * rolled hold their frames alone. */
+static void test_log_preallocated_segments(void **state)
+{
+    (void)state;
+    char *dir = tu_mkdtemp(), p[4200];
+    tms_log *log = NULL, *log2 = NULL;
+    tms_log_iter *it = NULL;
+    tms_log_record rec;
+    tms_log_report rep;
+    uint8_t buf[400];
+    int has = 0;
+    uint64_t segs[16], seen = 0;
+    tms_log_options o = {.segment_bytes = 4096, .prealloc_bytes = 1024};
+    assert_int_equal(tms_log_open(dir, &o, &log, NULL), TMS_OK);
+    assert_int_equal(tms_log_iter_open(dir, 1, &it, NULL), TMS_OK);
+    for (uint64_t s = 1; s <= 60; s++) {
+        pl_fill(s, buf, pl_len(s));
+        assert_int_equal(tms_log_append(log, buf, pl_len(s), NULL), TMS_OK);
+        if (s % 3)
+            continue;
+        assert_int_equal(tms_log_sync(log), TMS_OK);
+        size_t n = list_segs(dir, segs, 16);
+        seg_path(dir, segs[n - 1], p, sizeof p);
+        assert_int_equal(tu_file_size(p) % 1024 == 0 || tu_file_size(p) == 4096 ||
+                         tu_file_size(p) > 4096, 1);   /* written ahead in whole steps */
+        while (tms_log_iter_next(it, &rec, &has) == TMS_OK && has)
+            assert_int_equal(rec.seq, ++seen);
+        assert_int_equal(seen, s);   /* the live reader: every synced record, then the end */
+        assert_int_equal(tms_log_iter_report(it)->torn, 0);
+        for (size_t i = 0; i + 1 < n; i++) {   /* rolled: frames alone */
+            size_t len = 0;
+            seg_path(dir, segs[i], p, sizeof p);
+            uint8_t *d = tu_read_file(p, &len);
+            assert_true(len >= HDR);
+            size_t offs[64];
+            size_t k = frame_offsets(d, len, offs, 64);
+            assert_true(k > 0);
+            assert_int_equal(offs[k - 1] + HDR + pl_len(segs[i] + k - 1), len);
+            free(d);
+        }
+    }
+    tms_log_iter_close(it);
+    assert_true(list_segs(dir, segs, 16) > 3);
+    /* a crash: the files as the running writer has them (copied while it is open) */
+    char *crashed = tu_mkdtemp(), cmd[9000];
+    snprintf(cmd, sizeof cmd, "cp -a '%s/.' '%s/'", dir, crashed);
+    assert_int_equal(system(cmd), 0);
+    tms_log_close(log);
+    size_t n = list_segs(crashed, segs, 16);
+    seg_path(crashed, segs[n - 1], p, sizeof p);
+    long long before = tu_file_size(p);
+    assert_int_equal(before % 1024, 0);   /* zeros after its last frame */
+    assert_int_equal(tms_log_open(crashed, &o, &log2, &rep), TMS_OK);
+    assert_int_equal(rep.torn, 0);        /* unwritten space, not a tear */
+    assert_int_equal(tms_log_last_seq(log2), 60);
+    pl_fill(61, buf, pl_len(61));
+    assert_int_equal(tms_log_append(log2, buf, pl_len(61), NULL), TMS_OK);
+    assert_int_equal(tms_log_sync(log2), TMS_OK);
+    assert_int_equal(tu_file_size(p), before);   /* over the zeros */
+    tms_log_close(log2);
+    assert_true(tu_file_size(p) < before);       /* cut back to its frames at close */
+    assert_int_equal(verify_log(crashed, NULL), 61);
+    assert_int_equal(verify_log(dir, NULL), 60);
+    tu_rmtree(crashed);
+    free(crashed);
     tu_rmtree(dir);
     free(dir);
 }
@@ -848,8 +951,9 @@ static void test_log_tear_at_every_sector_boundary_of_the_last_write_is_cut(void
             tms_err e = lopen(dir, 0, 0, NULL, &log, &rep);
             if (e != TMS_OK)
                 fail_msg("tear at byte %llu (%s): %s", (unsigned long long)cut, zeroed ? "zeros" : "cut", rep.msg);
-            /* nothing to cut when the file just ends at a frame's start */
-            assert_int_equal(rep.torn, zeroed || offs[whole] != cut);
+            /* nothing to cut when the file just ends at a frame's start, or the zeros
+               begin there (unwritten space: what the writer preallocates) */
+            assert_int_equal(rep.torn, offs[whole] != cut);
             assert_int_equal(tms_log_last_seq(log), whole);
             tms_log_close(log);
             assert_int_equal(verify_log(dir, NULL), whole);
@@ -1473,7 +1577,8 @@ int main(void)
         cmocka_unit_test_setup(test_log_frame_larger_than_segment_goes_alone, setup),
         cmocka_unit_test_setup(test_log_reopen_appends_to_last_segment_and_keeps_chain, setup),
         cmocka_unit_test_setup(test_log_torn_tail_every_offset_is_cut, setup),
-        cmocka_unit_test_setup(test_log_zero_filled_tail_is_cut, setup),
+        cmocka_unit_test_setup(test_log_zero_filled_tail_is_unwritten_space, setup),
+        cmocka_unit_test_setup(test_log_preallocated_segments, setup),
         cmocka_unit_test_setup(test_log_tear_at_every_sector_boundary_of_the_last_write_is_cut, setup),
         cmocka_unit_test_setup(test_log_zero_run_in_non_final_record_is_corrupt, setup),
         cmocka_unit_test_setup(test_log_torn_segment_header_is_removed, setup),

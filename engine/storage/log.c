@@ -23,7 +23,10 @@ struct tms_log {
     tms_log_io io;
     int fd;                    /* segment being appended to; -1 if none */
     uint64_t seg_first;
-    uint64_t seg_size;
+    uint64_t seg_size;         /* its frames end here ... */
+    uint64_t seg_alloc;        /* ... and its file here: zeros written ahead (preallocated) */
+    uint64_t prealloc;         /* how far ahead (tms_log_options.prealloc_bytes) */
+    int wrote;                 /* this log wrote frames (a close then cuts the zeros after them) */
     uint64_t synced_seq;
     uint8_t synced_head[TMS_LOG_HASH_LEN];
     uint64_t sync_first, sync_seg, sync_off;   /* where the last sync's first frame went */
@@ -44,6 +47,18 @@ typedef struct batch {
     uint64_t first;
     uint64_t size;
 } batch;
+
+/* PREALLOCATION. A segment's file is written with zeros ahead of its
+ * frames, up to prealloc bytes at a time (the sync that crosses the
+ * written zeros writes the next stretch), so that a sync's fdatasync
+ * writes the frames' blocks in place and never the file's size and block
+ * map as well: a group commit's one sync costs what an overwrite costs
+ * (benchmarks/RESULTS.md, issue 22). Readers take the zeros after the
+ * last frame for the end of the log (log_recover.c, rd_unwritten: no
+ * frame starts with a zero header); a segment is cut back to its frames
+ * when it is rolled (before the next one exists) and when the log is
+ * closed, so a closed log's files are its frames alone. */
+#define PREALLOC_DEFAULT (1u << 20)
 
 /* ---- the directory ---- */
 
@@ -85,6 +100,43 @@ static tms_err err_from_errno(int err)
 static tms_err log_write_all(const tms_log *log, int fd, const uint8_t *p, size_t len)
 {
     return tms_io_write_all(&log->io, fd, p, len) == 0 ? TMS_OK : err_from_errno(errno);
+}
+
+/* Write all len bytes at off (retrying EINTR and short writes). */
+static tms_err log_pwrite_all(const tms_log *log, int fd, const uint8_t *p, size_t len, uint64_t off)
+{
+    while (len > 0) {
+        ssize_t n = tms_io_pwrite(&log->io, fd, p, len, (off_t)off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return err_from_errno(n == 0 ? EIO : errno);
+        p += n;
+        off += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    return TMS_OK;
+}
+
+/* Zeros written ahead so that the current segment's file reaches at least
+ * end (the last frame of the running sync), by prealloc bytes at a time,
+ * never past the segment's size unless one frame is bigger. */
+static tms_err seg_reserve(tms_log *log, uint64_t end)
+{
+    static const uint8_t zeros[64 * 1024];
+    if (end <= log->seg_alloc)
+        return TMS_OK;
+    uint64_t to = (end + log->prealloc - 1) / log->prealloc * log->prealloc;
+    if (to > log->seg_bytes)
+        to = end > log->seg_bytes ? end : log->seg_bytes;
+    while (log->seg_alloc < to) {
+        size_t n = to - log->seg_alloc < sizeof zeros ? (size_t)(to - log->seg_alloc) : sizeof zeros;
+        tms_err e = log_pwrite_all(log, log->fd, zeros, n, log->seg_alloc);
+        if (e != TMS_OK)
+            return e;
+        log->seg_alloc += n;
+    }
+    return TMS_OK;
 }
 
 /* ---- staging ---- */
@@ -212,18 +264,18 @@ static tms_err seg_create(tms_log *log, uint64_t first)
         log->created_cap = cap;
     }
     tms__seg_name(name, first);
-    int fd = tms_io_openat(&log->io, log->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0640);
+    int fd = tms_io_openat(&log->io, log->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0640);
     if (fd < 0)
         return err_from_errno(errno);
     log->created[log->ncreated++] = first;
     log->fd = fd;
     log->seg_first = first;
-    log->seg_size = 0;
+    log->seg_size = log->seg_alloc = 0;
     tms__seg_header(hdr, first);
     tms_err e = log_write_all(log, fd, hdr, sizeof hdr);
     if (e != TMS_OK)
         return e;
-    log->seg_size = TMS_LOG_SEGMENT_HEADER;
+    log->seg_size = log->seg_alloc = TMS_LOG_SEGMENT_HEADER;
     if (log_fsync(log, fd, 1) != 0 || log_fsync(log, log->dirfd, 1) != 0)
         return TMS_E_FAILED;
     return TMS_OK;
@@ -232,7 +284,10 @@ static tms_err seg_create(tms_log *log, uint64_t first)
 /* Write stage bytes [from, to) to the current segment. */
 static tms_err seg_put(tms_log *log, size_t from, size_t to)
 {
-    tms_err e = log_write_all(log, log->fd, log->stage + from, to - from);
+    tms_err e = seg_reserve(log, log->seg_size + (to - from));
+    if (e == TMS_OK)
+        e = log_pwrite_all(log, log->fd, log->stage + from, to - from, log->seg_size);
+    log->wrote = 1;
     if (e == TMS_OK)
         log->seg_size += to - from;
     return e;
@@ -245,6 +300,9 @@ static tms_err seg_roll(tms_log *log, const batch *b, size_t from, size_t to, ui
     tms_err e = seg_put(log, from, to);
     if (e != TMS_OK)
         return e;
+    if (log->seg_alloc > log->seg_size && tms_io_ftruncate(&log->io, log->fd, (off_t)log->seg_size) != 0)
+        return err_from_errno(errno);   /* sealed with its frames alone: only the last segment has zeros */
+    log->seg_alloc = log->seg_size;
     if (log_fsync(log, log->fd, 0) != 0)
         return TMS_E_FAILED;
     if (log->fd != b->fd)
@@ -300,7 +358,7 @@ static tms_err sync_rollback(tms_log *log, const batch *b, tms_err e)
     log->ncreated = 0;
     log->fd = b->fd;
     log->seg_first = b->first;
-    log->seg_size = b->size;
+    log->seg_size = log->seg_alloc = b->size;   /* cut back: the zeros written ahead go too */
     if (b->fd >= 0 && (tms_io_ftruncate(&log->io, b->fd, (off_t)b->size) != 0 || log_fsync(log, b->fd, 0) != 0))
         ok = 0;
     drop_staged(log);
@@ -418,6 +476,7 @@ static tms_err log_cut_tear(tms_log *log, const tms_log_recovery *res, const cha
     /* a torn frame: log->fd is that segment (the last one) */
     if (tms_io_ftruncate(&log->io, log->fd, (off_t)res->torn_offset) != 0 || log_fsync(log, log->fd, 0) != 0)
         return TMS_E_IO;
+    log->seg_alloc = res->torn_offset;
     return TMS_OK;
 }
 
@@ -430,11 +489,14 @@ static tms_err log_adopt(tms_log *log, const tms_log_recovery *res, tms_log_repo
     memcpy(log->head, res->head, TMS_LOG_HASH_LEN);
     if (!log->readonly && res->has_seg) {
         tms__seg_name(name, res->seg_first);
-        log->fd = tms_io_openat(&log->io, log->dirfd, name, O_WRONLY | O_APPEND | O_CLOEXEC, 0);
-        if (log->fd < 0)
+        struct stat sb;
+        log->fd = tms_io_openat(&log->io, log->dirfd, name, O_WRONLY | O_CLOEXEC, 0);
+        if (log->fd < 0 || fstat(log->fd, &sb) != 0)
             goto fail;
         log->seg_first = res->seg_first;
         log->seg_size = res->seg_end;
+        /* past the frames: zeros a writer preallocated (recovery read them as unwritten) */
+        log->seg_alloc = (uint64_t)sb.st_size > res->seg_end ? (uint64_t)sb.st_size : res->seg_end;
     }
     if (!res->torn)
         return TMS_OK;
@@ -487,11 +549,14 @@ tms_err tms_log_open(const char *dir, const tms_log_options *opt, tms_log **out,
         log->readonly = opt->readonly != 0;
         log->defer_cut = opt->defer_cut != 0;
         log->seg_bytes = opt->segment_bytes;
+        log->prealloc = opt->prealloc_bytes;
         if (opt->io)
             log->io = *opt->io;
     }
     if (log->seg_bytes == 0)
         log->seg_bytes = TMS_LOG_DEFAULT_SEGMENT_BYTES;
+    if (log->prealloc == 0)
+        log->prealloc = PREALLOC_DEFAULT;
     e = log_open_dir(log, dir, rep);
     if (e != TMS_OK)
         goto fail;
@@ -513,6 +578,12 @@ void tms_log_close(tms_log *log)
 {
     if (!log)
         return;
+    /* only what this log wrote ahead: an open refused after recovery (a
+     * tear kept for tms_log_cut_torn, zeros a crash left) changes nothing */
+    if (log->fd >= 0 && !log->failed && log->wrote && log->seg_alloc > log->seg_size &&
+        tms_io_ftruncate(&log->io, log->fd, (off_t)log->seg_size) != 0) {
+        /* the zeros stay: the next open reads them as unwritten space */
+    }
     if (log->fd >= 0)
         tms_io_close(&log->io, log->fd);
     if (log->dirfd >= 0)

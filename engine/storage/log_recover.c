@@ -12,11 +12,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <sodium.h>
 #include "log_internal.h"
 
 #define RD_CHUNK (64u * 1024u)
+#define FOLLOW_TRIES 25          /* a live log's frame that does not check: read again so many times ... */
+#define FOLLOW_WAIT_MS 50        /* ... over this long (rd_frame) */
 
 enum { RD_OK, RD_FRAME, RD_END, RD_TORN, RD_ERR };
 
@@ -51,6 +54,8 @@ typedef struct rd {
     int torn;                    /* set with RD_TORN: TMS_TORN_* */
     uint64_t torn_off, torn_bytes;
     char torn_what[96];
+    int zeros_known;             /* the current segment holds only zeros from zeros_off to its end, */
+    uint64_t zeros_off, zeros_size;   /* ... which was zeros_size bytes (rd_unwritten) */
 } rd;
 
 static int rd_is_last(const rd *r)
@@ -244,12 +249,49 @@ static int rd_tail(rd *r, int head_ok, uint64_t flen, const char *what)
     if (cut > eof)
         cut = eof;     /* the file's last, partial sector */
     /* a whole frame before the cut (even one ending at the end of the file)
-     * was written as it is: its damage is real */
+     * was written as it is: its damage is real. (The zeros a writer
+     * preallocates, log.c, are no different: a crash leaves whole sectors
+     * of a write in them, as at the end of a file.) */
     int damage_after_cut = head_ok ? start + flen > cut : cut < start + 16;
     if (!damage_after_cut)
         return rd_bad(r, "%s", what);
     return rd_tear(r, TMS_TORN_FRAME, cut == start ? "zero-filled tail (torn write)"
                                                    : "final record cut at a sector boundary (torn write)");
+}
+
+/* Is the last segment's rest, from r->off (where a frame header of zeros
+ * was read: no frame has length 0), all zeros? That is space the writer
+ * preallocated (log.c) and has not written yet: the end of the log, not a
+ * tear. The scan to the end of the file is made once per position and
+ * file size. 1 yes, 0 no (the frame at r->off is then checked as any
+ * other), -1 on a read error. The buffer is dropped either way: the writer
+ * may fill those zeros, and a later call must read them again. */
+static int rd_unwritten(rd *r)
+{
+    struct stat st;
+    uint64_t zero_from, eof;
+    if (fstat(r->fd, &st) != 0)
+        return rd_io(r, "cannot stat"), -1;
+    if (!r->zeros_known || r->zeros_off != r->off || r->zeros_size != (uint64_t)st.st_size) {
+        if (rd_zero_suffix(r, r->off, &zero_from, &eof) < 0)
+            return -1;
+        if (zero_from > r->off)
+            return 0;
+        r->zeros_known = 1;
+        r->zeros_off = r->off;
+        r->zeros_size = eof;
+    }
+    r->blen = 0;
+    r->boff = r->off;
+    return 1;
+}
+
+static int all_zero(const uint8_t *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return 0;
+    return 1;
 }
 
 /* The frame at r->off does not check: a torn final record, or corruption. */
@@ -286,6 +328,23 @@ static int rd_frame(rd *r, size_t avail)
         if ((size_t)got >= fi.size)
             fault = tms__frame_check(rd_at(r), (size_t)got, seq, prev, &fi);
     }
+    /* A live log (follow): what is buffered past the writer's last write
+     * may be zeros it has since written over (log.c preallocates), and a
+     * read can catch it in the middle of copying a frame, at any byte (a
+     * preallocated file's size does not move as the copy goes, as an
+     * appended one's does). So a frame of the last segment that does not
+     * check is read again, at once and then for up to FOLLOW_WAIT_MS,
+     * before it is called torn or damaged. */
+    for (int tries = 0; fault != TMS_FRAME_OK && r->follow && rd_is_last(r) && tries <= FOLLOW_TRIES; tries++) {
+        if (tries > 0)
+            nanosleep(&(struct timespec){0, FOLLOW_WAIT_MS * 1000000L / FOLLOW_TRIES}, NULL);
+        r->blen = 0;
+        r->boff = r->off;
+        ssize_t got = rd_fill(r, fi.size ? fi.size : TMS_LOG_FRAME_HEADER);   /* fi.size: a header that checked */
+        if (got < 0)
+            return RD_ERR;
+        fault = tms__frame_check(rd_at(r), (size_t)got, seq, prev, &fi);
+    }
     if (fault != TMS_FRAME_OK)
         return rd_fault(r, fault, &fi);
     r->frame = rd_at(r);
@@ -309,6 +368,7 @@ static void rd_advance(rd *r)
     r->si++;
     r->off = 0;
     r->blen = 0;
+    r->zeros_known = 0;
 }
 
 /* Take a fresh segment list (a live writer may have rolled). */
@@ -358,6 +418,21 @@ static int rd_next(rd *r)
         ssize_t avail = rd_fill(r, TMS_LOG_FRAME_HEADER);
         if (avail < 0)
             return RD_ERR;
+        if (avail > 0 && rd_is_last(r) && all_zero(rd_at(r), (size_t)avail < 16 ? (size_t)avail : 16)) {
+            int u = rd_unwritten(r);
+            if (u < 0)
+                return RD_ERR;
+            if (u > 0) {   /* preallocated, unwritten: the end, as the end of the file is */
+                if (!r->follow || relisted)
+                    return RD_END;
+                if (rd_relist(r) != RD_OK)
+                    return RD_ERR;
+                relisted = 1;
+                continue;
+            }
+            if ((avail = rd_fill(r, TMS_LOG_FRAME_HEADER)) < 0)
+                return RD_ERR;
+        }
         if (avail > 0)
             return rd_frame(r, (size_t)avail);
         if (rd_is_last(r)) {

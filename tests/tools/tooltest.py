@@ -133,6 +133,8 @@ def read_frames(seg):
     frames, off = [], SEG_HEADER
     while off + FRAME_HEADER <= len(raw):
         n = struct.unpack_from("<I", raw, off)[0]
+        if n == 0 and not raw[off:off + 16].strip(b"\0"):
+            break   # zeros: space a live writer preallocated (log.c), the end of its frames
         frames.append(Frame(seg, off, raw[off:off + FRAME_HEADER + n]))
         off += FRAME_HEADER + n
     return raw[:SEG_HEADER], frames

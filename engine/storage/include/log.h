@@ -21,9 +21,12 @@
  * Recovery on open: every frame of every segment is checked (both CRCs, seq
  * continuity, the chain), or, given a trusted prefix (a snapshot's seq and
  * head, tms_log_options), every frame from the segment holding it on. A torn final record of the last segment (short
- * header, short frame, or a zero-filled tail) is cut off when opened for
- * writing and reported in tms_log_report. Any other damage refuses to open
- * with TMS_E_CORRUPT and a message naming segment, byte offset and seq. */
+ * header, short frame, or a frame cut at a sector boundary with zeros after)
+ * is cut off when opened for writing and reported in tms_log_report. Zeros
+ * from a frame boundary to the end of the last segment are not a tear: they
+ * are space the writer preallocated (log.c, "PREALLOCATION"), the end of the
+ * log for every reader. Any other damage refuses to open with TMS_E_CORRUPT
+ * and a message naming segment, byte offset and seq. */
 #ifndef TMS_LOG_H
 #define TMS_LOG_H
 
@@ -58,6 +61,8 @@ typedef struct tms_log_options {
                                  agrees with them): recovery reads from the segment holding trust_seq on,
                                  when that frame's chain head is trust_head; else it reads everything */
     const uint8_t *trust_head;   /* TMS_LOG_HASH_LEN bytes */
+    uint64_t prealloc_bytes;  /* zeros written ahead of the frames of the segment being appended to, this
+                                 many bytes at a time (log.c, "PREALLOCATION"); 0 = 1 MiB */
 } tms_log_options;
 
 /* What open found. msg is a human-readable line, empty if nothing to say. */
