@@ -226,6 +226,17 @@ static const principal *who_sent(server *d, h2o_req_t *req, const char *route, i
 
 /* ---- min_seq -------------------------------------------------------------------------- */
 
+static void on_tick(uv_timer_t *t);
+
+/* The tick (every HTTP_TICK_MS) runs only while a request waits for a
+ * seq (its deadline) or tmsd stops (connections to cut, h2o to dispose):
+ * an idle tmsd is not woken 200 times a second. */
+static void tick_on(http *h)
+{
+    if (h->tick.loop && !h->disposed && !uv_is_active((uv_handle_t *)&h->tick))
+        uv_timer_start(&h->tick, on_tick, HTTP_TICK_MS, HTTP_TICK_MS);
+}
+
 /* 0: go on (fresh enough); 1: answered (400) or waiting. */
 static int wait_fresh(server *d, h2o_req_t *req, const http_params *p, int metrics_only)
 {
@@ -245,6 +256,7 @@ static int wait_fresh(server *d, h2o_req_t *req, const http_params *p, int metri
     w->deadline_ns = tms__now_ns() + wait_ms * 1000000u;
     w->next = d->http->waiting;
     d->http->waiting = w;
+    tick_on(d->http);   /* its deadline */
     return 1;
 }
 
@@ -481,9 +493,12 @@ static void cut_connections(server *d)
 
 static void on_tick(uv_timer_t *t)
 {
-    tms__http_wake(t->data);
-    cut_connections(t->data);
-    finish_if_idle(t->data);
+    server *d = t->data;
+    tms__http_wake(d);
+    cut_connections(d);
+    finish_if_idle(d);
+    if (!d->http->disposed && !d->http->waiting && !d->http->closing)
+        uv_timer_stop(t);   /* idle: no wakeups until a request waits or tmsd stops (tick_on) */
 }
 
 static void add_host(server *d, listener *l, const char *name, int metrics_only, unsigned max, unsigned per_peer)
@@ -540,7 +555,6 @@ int tms__http_start(server *d, char *why, size_t whylen)
     tms__http_gate_start(d);
     uv_timer_init(d->loop, &h->tick);
     h->tick.data = d;
-    uv_timer_start(&h->tick, on_tick, HTTP_TICK_MS, HTTP_TICK_MS);
     return listen_on(d, &h->api, d->opt.http, why, whylen) || listen_on(d, &h->metrics, d->opt.metrics, why, whylen)
                ? -1 : 0;
 }
@@ -553,6 +567,7 @@ void tms__http_close(server *d)
     h->closing = 1;
     h->ctx.shutdown_requested = 1;   /* h2o: every answer from now on closes its connection */
     h->stop_deadline_ns = tms__now_ns() + (uint64_t)HTTP_STOP_MS * 1000000u;
+    tick_on(h);   /* until the connections are gone (cut_connections, finish_if_idle) */
     tms__http_wake(d);   /* stopping: every waiter is answered */
     listener *ls[2] = {&h->api, &h->metrics};
     for (int i = 0; i < 2; i++)

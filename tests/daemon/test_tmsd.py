@@ -724,6 +724,34 @@ def test_a_full_disk_under_the_written_through_map_is_an_error_not_a_signal(d):
         subprocess.run(["umount", "-l", mnt], capture_output=True)
 
 @case
+def test_an_idle_tmsd_sleeps(d):
+    """Issue 22: an idle tmsd with HTTP and metrics listeners is not woken
+    by timers (the HTTP tick ran every 5 ms whether or not a request
+    waited: ~200 wakeups a second). Counted as the context switches of all
+    its threads over two idle seconds, after one request of each kind."""
+    metrics, api = "127.0.0.1:%d" % free_port(), "127.0.0.1:%d" % free_port()
+    p, data = start(d, "--metrics", metrics, "--http", api)
+    c = mp.Conn(os.path.join(data, "tmsd.sock"))
+    c.call("submit", cmds=[TENANT])
+    assert http_get(metrics, "/metrics").startswith("HTTP/1.1 200")
+    assert http_get(api, "/healthz").startswith("HTTP/1.1 200")
+    def switches():
+        n = 0
+        for t in os.listdir("/proc/%d/task" % p.pid):
+            with open("/proc/%d/task/%s/status" % (p.pid, t)) as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                        n += int(line.split()[1])
+        return n
+    time.sleep(0.5)
+    before = switches()
+    time.sleep(2)
+    woken = switches() - before
+    assert woken < 60, woken   # the snapshot and checkpoint ticks, the reaper: a few a second at most
+    c.close()
+    assert stop(p) == 0
+
+@case
 def test_unauthenticated_tcp_clients_cannot_exhaust_tmsd(d):
     """Issue 8, item 4: TCP connections have their own limit (the Unix
     socket stays open to the front end), frames before the token are small,
