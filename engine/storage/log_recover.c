@@ -53,6 +53,7 @@ typedef struct rd {
     uint64_t done_first, done_end;
     int torn;                    /* set with RD_TORN: TMS_TORN_* */
     uint64_t torn_off, torn_bytes;
+    uint64_t torn_end;           /* rd_tail: where the zeros after a tear begin (0: the end of the file) */
     char torn_what[96];
     int zeros_known;             /* the current segment holds only zeros from zeros_off to its end, */
     uint64_t zeros_off, zeros_size;   /* ... which was zeros_size bytes (rd_unwritten) */
@@ -95,9 +96,11 @@ static int rd_tear(rd *r, int kind, const char *what)
     struct stat st;
     if (fstat(r->fd, &st) != 0)
         return rd_io(r, "cannot stat");
+    uint64_t end = r->torn_end > r->off && r->torn_end < (uint64_t)st.st_size ? r->torn_end : (uint64_t)st.st_size;
     r->torn = kind;
     r->torn_off = r->off;
-    r->torn_bytes = (uint64_t)st.st_size > r->off ? (uint64_t)st.st_size - r->off : 0;
+    r->torn_bytes = end > r->off ? end - r->off : 0;
+    r->torn_end = 0;
     snprintf(r->torn_what, sizeof r->torn_what, "%s", what);
     return RD_TORN;
 }
@@ -213,11 +216,18 @@ static int rd_zero_suffix(rd *r, uint64_t pos, uint64_t *zero_from, uint64_t *eo
             return rd_io(r, "read failed"), -1;
         if (n == 0)
             break;
-        for (ssize_t i = n; i > 0; i--)
-            if (r->buf[i - 1] != 0) {
-                *zero_from = pos + (uint64_t)i;
+        size_t i = (size_t)n;
+        while (i >= 8) {   /* a word at a time from the end: most of what is scanned is zeros */
+            uint64_t w;
+            memcpy(&w, r->buf + i - 8, 8);
+            if (w)
                 break;
-            }
+            i -= 8;
+        }
+        while (i > 0 && r->buf[i - 1] == 0)
+            i--;
+        if (i > 0)
+            *zero_from = pos + (uint64_t)i;
         pos += (uint64_t)n;
     }
     *eof = pos;
@@ -250,13 +260,21 @@ static int rd_tail(rd *r, int head_ok, uint64_t flen, const char *what)
         cut = eof;     /* the file's last, partial sector */
     /* a whole frame before the cut (even one ending at the end of the file)
      * was written as it is: its damage is real. (The zeros a writer
-     * preallocates, log.c, are no different: a crash leaves whole sectors
-     * of a write in them, as at the end of a file.) */
+     * preallocates, log.c, are no different after a crash: it leaves whole
+     * sectors of a write in them, as at the end of a file.) But a reader of
+     * a live log (follow) can find the writer stopped in the middle of
+     * copying a frame over the zeros, at any byte and for any time (it is
+     * preempted, throttled): a frame that reaches into the zeros is not
+     * written yet for it, an end to retry from, not damage. The open that
+     * recovers the log, alone with it, stays strict. */
     int damage_after_cut = head_ok ? start + flen > cut : cut < start + 16;
-    if (!damage_after_cut)
+    int unfinished = r->follow && (head_ok ? start + flen > zero_from : start + 16 > zero_from);
+    if (!damage_after_cut && !unfinished)
         return rd_bad(r, "%s", what);
+    r->torn_end = zero_from;   /* the bytes of the tear: the zeros after it are not */
     return rd_tear(r, TMS_TORN_FRAME, cut == start ? "zero-filled tail (torn write)"
-                                                   : "final record cut at a sector boundary (torn write)");
+                   : damage_after_cut ? "final record cut at a sector boundary (torn write)"
+                                      : "final record not written whole (a write in progress, or torn)");
 }
 
 /* Is the last segment's rest, from r->off (where a frame header of zeros
@@ -269,16 +287,22 @@ static int rd_tail(rd *r, int head_ok, uint64_t flen, const char *what)
 static int rd_unwritten(rd *r)
 {
     struct stat st;
-    uint64_t zero_from, eof;
+    uint64_t zero_from, eof, from = r->off;
     if (fstat(r->fd, &st) != 0)
         return rd_io(r, "cannot stat"), -1;
-    if (!r->zeros_known || r->zeros_off != r->off || r->zeros_size != (uint64_t)st.st_size) {
-        if (rd_zero_suffix(r, r->off, &zero_from, &eof) < 0)
+    /* zeros found from zeros_off to zeros_size before: a writer writes
+     * frames from where its frames end, so only what it appended since is
+     * read again (a follower at a live log's end scans each byte once) */
+    if (r->zeros_known && r->off >= r->zeros_off && r->zeros_size <= (uint64_t)st.st_size)
+        from = r->zeros_size > r->off ? r->zeros_size : r->off;
+    if (from < (uint64_t)st.st_size || !r->zeros_known) {
+        if (rd_zero_suffix(r, from, &zero_from, &eof) < 0)
             return -1;
-        if (zero_from > r->off)
+        if (zero_from > from)
             return 0;
+        if (from == r->off || !r->zeros_known)
+            r->zeros_off = r->off;
         r->zeros_known = 1;
-        r->zeros_off = r->off;
         r->zeros_size = eof;
     }
     r->blen = 0;

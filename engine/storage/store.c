@@ -64,15 +64,33 @@ static tms_err open_dbis(tms_store *st, char *why, size_t whylen)
     return tms__store_err(rc);
 }
 
-/* Every block of data.mdb up to the map's end allocated: a page written
- * through a writable map into a hole of a full file system is a SIGBUS,
- * not an error (an allocated block is written in place). 0 or an errno. */
-static int reserve_map(tms_store *st, uint64_t bytes)
+/* Room on dir's file system for `more` bytes, with a quarter of that to
+ * spare for the log, snapshots and the tree beside it. */
+static int room_for(const char *dir, uint64_t more)
 {
-    int fd;
-    if (mdb_env_get_fd(st->env, &fd) != 0)
+    struct statvfs sv;
+    return statvfs(dir, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize >= more + more / 4;
+}
+
+/* Every block of data.mdb from its size `from` up to `to` allocated: a
+ * page written through a writable map into a hole of a full file system is
+ * a SIGBUS, not an error (an allocated block is written in place). Tried
+ * only when the file system has room for it (room_for): a posix_fallocate
+ * that fails keeps, on ext4, the blocks it took, and the file is cut back to
+ * `from` then. 0 or an errno. */
+static int reserve_map(tms_store *st, uint64_t from, uint64_t to)
+{
+    int fd, rc;
+    struct stat sb;
+    if (mdb_env_get_fd(st->env, &fd) != 0 || fstat(fd, &sb) != 0)
         return EBADF;
-    return posix_fallocate(fd, 0, (off_t)bytes);
+    uint64_t held = (uint64_t)sb.st_blocks * 512;
+    if (to > held && !room_for(st->dir, to - held))
+        return ENOSPC;
+    if ((rc = posix_fallocate(fd, 0, (off_t)to)) != 0 && ftruncate(fd, (off_t)from) != 0) {
+        /* the file stays longer than the map: LMDB cuts it to its map at the next open */
+    }
+    return rc;
 }
 
 /* Create and open the environment. The writer's projection (writemap) is
@@ -80,11 +98,15 @@ static int reserve_map(tms_store *st, uint64_t bytes)
  * the page cache, not a pwrite per dirty page (issue 22, item 3); that
  * needs the whole map allocated on disk (reserve_map), and where it cannot
  * be (a full or small file system) the environment is opened again without
- * it, as before. Commits are never synced (MDB_NOSYNC: the log is the
- * truth; see the evidence above). */
+ * it, as before, the file cut back to the size it had. Commits are never
+ * synced (MDB_NOSYNC: the log is the truth; see the evidence above). */
 static tms_err env_open(tms_store *st, const char *dir, size_t map_bytes, int writemap, char *why, size_t whylen)
 {
     int rc;
+    char data[4200];
+    struct stat sb;
+    snprintf(data, sizeof data, "%s/data.mdb", dir);
+    uint64_t size0 = stat(data, &sb) == 0 ? (uint64_t)sb.st_size : 0;   /* LMDB's WRITEMAP open extends it */
     for (;;) {
         unsigned flags = MDB_NOTLS | (st->readonly ? MDB_RDONLY : MDB_NOSYNC) | (writemap ? MDB_WRITEMAP : 0);
         if ((rc = mdb_env_create(&st->env)) || (rc = mdb_env_set_maxdbs(st->env, MAX_DBS)) ||
@@ -101,13 +123,16 @@ static tms_err env_open(tms_store *st, const char *dir, size_t map_bytes, int wr
             return rc == ENOENT ? TMS_NOT_FOUND : rc == EACCES || rc == EPERM ? TMS_E_IO : tms__store_err(rc);
         }
         MDB_envinfo info;
-        if (!writemap || (mdb_env_info(st->env, &info) == 0 && reserve_map(st, info.me_mapsize) == 0)) {
+        if (!writemap || (mdb_env_info(st->env, &info) == 0 && reserve_map(st, size0, info.me_mapsize) == 0)) {
             st->writemap = writemap;
             return TMS_OK;
         }
         mdb_env_close(st->env);   /* no room for the whole map: written page by page instead */
         st->env = NULL;
         writemap = 0;
+        if (truncate(data, (off_t)size0) != 0) {
+            /* longer than its pages: harmless, LMDB reads its size from its meta page */
+        }
     }
 }
 
@@ -214,7 +239,7 @@ tms_err tms_store_grow(tms_store *st)
     mdb_env_info(st->env, &info);
     if (info.me_mapsize >= MAX_MAP)
         return TMS_E_NOSPACE;
-    int rc = st->writemap ? reserve_map(st, info.me_mapsize * 2) : 0;   /* before the map reaches it */
+    int rc = st->writemap ? reserve_map(st, info.me_mapsize, info.me_mapsize * 2) : 0;   /* before the map reaches it */
     if (rc)
         return rc == ENOSPC || rc == EDQUOT || rc == EFBIG ? TMS_E_NOSPACE : TMS_E_IO;
     return tms__store_err(mdb_env_set_mapsize(st->env, info.me_mapsize * 2));
