@@ -422,22 +422,31 @@ static int rd_relist(rd *r)
     return RD_OK;
 }
 
+/* At the end of what is written: RD_END; or, following a live log not yet
+ * re-listed in this call, RD_OK to look again with a fresh segment list (a
+ * writer may have rolled); RD_ERR. */
+static int rd_end(rd *r, int *relisted)
+{
+    if (!r->follow || *relisted)
+        return RD_END;
+    if (rd_relist(r) != RD_OK)
+        return RD_ERR;
+    *relisted = 1;
+    return RD_OK;
+}
+
 /* The next frame (RD_FRAME), the end (RD_END), a torn tail (RD_TORN) or an
  * error (RD_ERR). After RD_END or RD_TORN a later call retries from there. */
 static int rd_next(rd *r)
 {
-    int relisted = 0;
+    int relisted = 0, st;
     for (;;) {
         if (r->fd < 0 && r->si >= r->nsegs) {
-            if (!r->follow || relisted)
-                return RD_END;
-            if (rd_relist(r) != RD_OK)
-                return RD_ERR;
-            relisted = 1;
+            if ((st = rd_end(r, &relisted)) != RD_OK)
+                return st;
             continue;
         }
-        int st = rd_enter(r);
-        if (st != RD_OK)
+        if ((st = rd_enter(r)) != RD_OK)
             return st;
         ssize_t avail = rd_fill(r, TMS_LOG_FRAME_HEADER);
         if (avail < 0)
@@ -447,11 +456,8 @@ static int rd_next(rd *r)
             if (u < 0)
                 return RD_ERR;
             if (u > 0) {   /* preallocated, unwritten: the end, as the end of the file is */
-                if (!r->follow || relisted)
-                    return RD_END;
-                if (rd_relist(r) != RD_OK)
-                    return RD_ERR;
-                relisted = 1;
+                if ((st = rd_end(r, &relisted)) != RD_OK)
+                    return st;
                 continue;
             }
             if ((avail = rd_fill(r, TMS_LOG_FRAME_HEADER)) < 0)
@@ -460,11 +466,8 @@ static int rd_next(rd *r)
         if (avail > 0)
             return rd_frame(r, (size_t)avail);
         if (rd_is_last(r)) {
-            if (!r->follow || relisted)
-                return RD_END;
-            if (rd_relist(r) != RD_OK)
-                return RD_ERR;
-            relisted = 1;
+            if ((st = rd_end(r, &relisted)) != RD_OK)
+                return st;
             continue;
         }
         rd_advance(r);

@@ -628,32 +628,41 @@ def test_options_are_whole_names_read_by_the_tools_parser(d):
         assert rc == (0 if name in ("help", "version") else 2) and "unknown option" not in err and \
             ("needs a value" in err or "--data DIR is required" in err or name in ("help", "version")), (name, rc, err)
 
+def mount_small_projection(d, size):
+    """DIR/proj on a tmpfs of `size` (the log elsewhere): (mnt, data), or Skipped."""
+    mnt = os.path.join(d, "small")
+    os.mkdir(mnt)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", mnt], capture_output=True).returncode:
+        raise Skipped("cannot mount a small tmpfs here (needs root)")
+    data = os.path.join(d, "data")
+    os.mkdir(data, 0o750)
+    os.mkdir(os.path.join(mnt, "proj"), 0o750)
+    os.symlink(os.path.join(mnt, "proj"), os.path.join(data, "proj"))
+    return mnt, data
+
+def submit_until_refused(c, per):
+    """Submit extensions `per` at a time until a submit is refused: (the refusal, how many were accepted)."""
+    n = 0
+    while n < 40000:
+        r = c.call("submit", cmds=[ext(n + k) for k in range(per)])
+        if "error" in r:
+            return r, n
+        n += per
+    return None, n
+
 @case
 def test_a_full_disk_hit_by_the_projection_makes_tmsd_read_only_not_dead(d):
     """Issue 8, item 3: the projection on a small file system (the log
     elsewhere), filled by submits: lookups go on, status and metrics say
     read-only, writes are refused with E_NOSPACE; when space is back the
     missed group is written and writes resume; tmsd stops with exit 0."""
-    mnt = os.path.join(d, "small")
-    os.mkdir(mnt)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=512k", "tmpfs", mnt], capture_output=True).returncode:
-        raise Skipped("cannot mount a small tmpfs here (needs root)")
+    mnt, data = mount_small_projection(d, "512k")
     try:
-        data = os.path.join(d, "data")
-        os.mkdir(data, 0o750)
-        os.mkdir(os.path.join(mnt, "proj"), 0o750)
-        os.symlink(os.path.join(mnt, "proj"), os.path.join(data, "proj"))
         metrics = "127.0.0.1:%d" % free_port()
         p, data = start(d, "--metrics", metrics)
         c = mp.Conn(os.path.join(data, "tmsd.sock"))
         c.call("submit", cmds=[TENANT])
-        full, n = None, 0
-        while n < 40000 and not full:
-            r = c.call("submit", cmds=[ext(n + k) for k in range(400)])
-            if "error" in r:
-                full = r
-            else:
-                n += 400
+        full, n = submit_until_refused(c, 400)
         assert full and full["error"] == "E_NOSPACE", full
         st = c.call("status")
         assert st["read_only"] and "read-only" in st["read_only"], st
@@ -687,28 +696,15 @@ def test_a_full_disk_under_the_written_through_map_is_an_error_not_a_signal(d):
     (1 MiB, --map-bytes) fits the 3 MiB file system, so it is written
     through; growing it twice does not fit: E_NOSPACE and read-only, alive,
     and writes resume when space is back."""
-    mnt = os.path.join(d, "small")
-    os.mkdir(mnt)
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", mnt], capture_output=True).returncode:
-        raise Skipped("cannot mount a small tmpfs here (needs root)")
+    mnt, data = mount_small_projection(d, "3m")
     try:
-        data = os.path.join(d, "data")
-        os.mkdir(data, 0o750)
-        os.mkdir(os.path.join(mnt, "proj"), 0o750)
-        os.symlink(os.path.join(mnt, "proj"), os.path.join(data, "proj"))
         p, data = start(d, "--map-bytes", str(1 << 20))
         c = mp.Conn(os.path.join(data, "tmsd.sock"))
         c.call("submit", cmds=[TENANT])
         mdb = os.path.join(mnt, "proj", "data.mdb")
         st = os.stat(mdb)
         assert st.st_size == 1 << 20 and st.st_blocks * 512 >= 1 << 20, (st.st_size, st.st_blocks)   # allocated
-        full, n = None, 0
-        while n < 40000 and not full:
-            r = c.call("submit", cmds=[ext(n + k) for k in range(200)])
-            if "error" in r:
-                full = r
-            else:
-                n += 200
+        full, n = submit_until_refused(c, 200)
         assert full and full["error"] == "E_NOSPACE", full
         assert p.poll() is None, p.returncode                          # no SIGBUS
         assert os.stat(mdb).st_size == 2 << 20, os.stat(mdb).st_size   # grown once, not into a hole
