@@ -2,6 +2,7 @@
  * (see tool_replay.h). */
 #include "tool_replay.h"
 #include "engine.h"
+#include "tree.h"
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -38,26 +39,30 @@ static tms_err progress_effects(void *ctx, const tms_fold_event *ev)
     return p->inner->on_effects(p->inner->ctx, ev);
 }
 
-/* The total of a progress line when the caller knows none: the seq the
- * projection beside the log (DIR/proj for DIR/log) has applied, an LMDB read;
- * 0 when there is none. */
+static tms_err progress_frame(void *ctx, const tms_log_record *frame)
+{
+    progress_ctx *p = ctx;
+    return p->inner->on_frame(p->inner->ctx, frame);
+}
+
+/* The total of a progress line when the caller knows none: the records
+ * whose hashes the Merkle tree beside the log (DIR/tree for DIR/log) holds,
+ * the size of a file; 0 when there is none. (Not the projection's seq: the
+ * projection may be damaged, and LMDB reads a damaged file at the price of
+ * a SIGBUS; store_guard.c guards only its checks.) */
 static uint64_t estimate_total(const char *logdir)
 {
     char dir[4200], why[256];
     const char *slash = strrchr(logdir, '/');
-    tms_store *st = NULL;
-    tms_txn *tx = NULL;
-    uint64_t seq = 0;
-    uint8_t head[TMS_HASH_LEN];
-    if (!slash || strcmp(slash, "/log") || (size_t)(slash - logdir) + 6 > sizeof dir)
+    tms_tree *t = NULL;
+    uint64_t n = 0;
+    if (!slash || strcmp(slash, "/log") || (size_t)(slash - logdir) + 1 > sizeof dir)
         return 0;
-    snprintf(dir, sizeof dir, "%.*s/proj", (int)(slash - logdir), logdir);
-    if (tms_store_open(dir, TMS_STORE_READONLY, &st, why, sizeof why) == TMS_OK && tms_txn_begin(st, 0, &tx) == TMS_OK &&
-        tms_meta_get(tx, &seq, head) != TMS_OK)
-        seq = 0;
-    tms_txn_abort(tx);
-    tms_store_close(st);
-    return seq;
+    snprintf(dir, sizeof dir, "%.*s", (int)(slash - logdir), logdir);
+    if (tms_tree_open_reader(dir, &t, why, sizeof why) == TMS_OK)
+        n = tms_tree_size(t);
+    tms_tree_close(t);
+    return n;
 }
 
 /* Fold (state) or replay (store, through a fold), with the progress line. */
@@ -69,6 +74,7 @@ static tms_err run(tms_state *state, tms_store *st, const char *logdir, const tm
     tms_replay_opts o = *p.inner;
     o.on_record = progress_record;
     o.on_effects = p.inner->on_effects ? progress_effects : NULL;
+    o.on_frame = p.inner->on_frame ? progress_frame : NULL;
     o.ctx = &p;
     if (!o.chain)
         o.chain = TMS_LOG_ITER_CHAIN_ON_THREAD;   /* the chain on the second core */

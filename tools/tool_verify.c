@@ -75,12 +75,23 @@ static const char usage_verify[] =
     "Exit status: 0 intact, 1 verification failed (a one-line message on stderr\n"
     "names the first bad seq, segment and byte offset), 2 usage or I/O error.\n";
 
+/* Which failure is reported when a run finds several: the log's own (a
+ * frame, a record) before the projection's (its chain head, its seq), before
+ * what the replay finds; the first of a rank. (The one pass over the log
+ * meets them in the log's order; this is the order a full read of the log
+ * before the replay gave, and the more basic fault explains the others.) */
+static int rank_of(const char *check)
+{
+    return !strcmp(check, "frame") || !strcmp(check, "record") ? 0 : !strcmp(check, "projection") ? 1 : 2;
+}
+
 void tool_verify_failure(vstate *s, const char *check, uint64_t seq, const char *segment, uint64_t offset,
                          const char *what)
 {
-    if (s->failed)
-        return;   /* the first failure is the one reported */
+    if (s->failed && rank_of(check) >= s->rank)
+        return;   /* the first failure of the best rank is the one reported */
     s->failed = 1;
+    s->rank = rank_of(check);
     s->check = check;
     s->seq = seq;
     s->offset = offset;
@@ -136,92 +147,63 @@ static int snapshot_root_wrong(vstate *s, uint64_t seq)
     return 0;
 }
 
-/* One frame read by scan_log. With --since the first is frame N, which
- * must carry the receipt's chain head (the chain after it is recomputed
- * from that stored hash): checked, not counted. 0 go on, 1 stop. */
-static int scanned(vstate *s, const tms_log_record *lr, tms_record *rec, int *saw_n)
+/* Each frame of the one fold, as the log holds it, before its record is
+ * decoded: the Merkle tree (tool_verify_tree.c), a kept snapshot's root, and
+ * at the projection's seq its chain head (a log rewritten under the
+ * projection is said as such, before the digests at that seq differ). With
+ * --since, the frames up to N are the receipt's (frame N was checked
+ * against it by tool_verify_since_begin). TMS_OK. */
+static tms_err on_frame(void *ctx, const tms_log_record *lr)
 {
-    char why[256];
-    if (s->has_since && s->since.size && lr->seq == s->since.size) {
-        *saw_n = 1;
-        if (memcmp(lr->hash, s->since.head, TMS_LOG_HASH_LEN)) {
-            tool_verify_failure(s, "receipt", lr->seq, lr->segment, lr->offset,
-                                "the log's chain head at the receipt's seq is not the receipt's: the log was "
-                                "rewritten at or before it");
-            return 1;
-        }
-        return 0;
-    }
-    if (tms_record_decode(rec, lr->payload, lr->len, why, sizeof why) != TMS_OK) {
-        tool_verify_failure(s, "record", lr->seq, lr->segment, lr->offset, why);
-        return 1;
-    }
-    if (s->proj && lr->seq == s->pseq)
-        memcpy(s->hash_at_p, lr->hash, TMS_LOG_HASH_LEN);
+    vstate *s = ctx;
+    char what[640];
+    if (s->has_since && lr->seq <= s->since.size)
+        return TMS_OK;
     tool_treecheck_record(&s->tc, lr->seq, lr->payload, lr->len);
-    if (snapshot_root_wrong(s, lr->seq))
-        return 1;
+    snapshot_root_wrong(s, lr->seq);
+    if (!s->proj || lr->seq != s->pseq)
+        return TMS_OK;
+    if (!memcmp(lr->hash, s->phead, TMS_HASH_LEN))
+        return TMS_OK;
+    snprintf(what, sizeof what,
+             "the projection at seq %" PRIu64 " records a different chain head than the log: "
+             "the log was rewritten at or before seq %" PRIu64,
+             s->pseq, s->pseq);
+    tool_verify_failure(s, "projection", s->pseq, NULL, 0, what);
+    return TMS_OK;   /* the fold goes on: a bad frame later on is said before this */
+}
+
+/* A record of the fold that decoded and replayed: where the log, as read, ends. */
+static void read_to(vstate *s, const tms_fold_event *ev)
+{
+    const tms_log_record *lr = ev->frame;
+    if (s->has_since && lr->seq <= s->since.size)
+        return;   /* the receipt's: last_* start at its seq N */
     s->records++;
     s->last_seq = lr->seq;
-    s->last_time = rec->time;
+    s->last_time = ev->rec->time;
     memcpy(s->head, lr->hash, TMS_LOG_HASH_LEN);
     snprintf(s->last_segment, sizeof s->last_segment, "%s", lr->segment);
     s->end_offset = lr->offset + TMS_LOG_FRAME_HEADER + lr->len;
-    return 0;
 }
 
-/* Step 2: every frame and payload (with --since, from the receipt's seq
- * on). 0 (s->failed may be set) or TOOL_ERROR. */
-static int scan_log(vstate *s)
-{
-    tms_log_iter *it = NULL;
-    tms_log_report rep;
-    tms_log_record lr;
-    tms_record rec;
-    tool_progress prog;
-    int has = 0, rc = 0, saw_n = !s->has_since || !s->since.size;
-    uint64_t from = s->has_since && s->since.size ? s->since.size : 1;
-    if (s->has_since) {   /* where the receipt left the log: nothing read yet */
-        s->last_seq = s->since.size;
-        s->last_time = s->since.time;
-        memcpy(s->head, s->since.head, TMS_LOG_HASH_LEN);
-    }
-    tms_err err = tms_log_iter_open(s->logdir, from, &it, &rep);
-    if (err)
-        return tool_fail("cannot read the log: %s", rep.msg[0] ? rep.msg : tms_strerror(err));
-    tms_cmd_init(&rec.cmd);
-    tool_progress_start(&prog, "tms-audit: reading the log", 0);
-    while ((err = tms_log_iter_next(it, &lr, &has)) == TMS_OK && has && !scanned(s, &lr, &rec, &saw_n))
-        tool_progress_tick(&prog, s->records);
-    tool_progress_end(&prog);
-    const tms_log_report *r = tms_log_iter_report(it);
-    if (err == TMS_E_CORRUPT)
-        tool_verify_failure(s, "frame", r->bad_seq, r->bad_segment, r->bad_offset, without_location(r->msg));
-    else if (err)
-        rc = tool_fail("cannot read the log: %s", r->msg[0] ? r->msg : tms_strerror(err));
-    else if (!saw_n)
-        tool_verify_failure(s, "receipt", s->since.size, NULL, 0, "the log has no record at the receipt's seq: "
-                            "records the receipt covers are missing");
-    if (!err && r->torn) {
-        s->torn = 1;
-        snprintf(s->torn_msg, sizeof s->torn_msg, "%s", r->msg);
-    }
-    tms_cmd_free(&rec.cmd);
-    tms_log_iter_close(it);
-    return rc;
-}
-
-/* Step 3: the projection against the log. */
+/* After the fold: the projection not ahead of the log; with --since, a
+ * projection at the receipt's seq N has N's chain head (one between the
+ * starting state and N is not compared). */
 static void check_projection(vstate *s)
 {
     char what[640];
-    if (!s->proj || s->failed || s->pseq == 0)
+    if (!s->proj || s->pseq == 0)
         return;
-    if (s->has_since && s->pseq <= s->since.size && s->pseq <= s->last_seq) {
-        if (s->pseq == s->since.size)
-            memcpy(s->hash_at_p, s->since.head, TMS_HASH_LEN);
-        else
-            return;   /* before the receipt: compared by the replay only when it starts before it */
+    if (s->has_since && s->pseq <= s->since.size) {
+        if (s->pseq == s->since.size && memcmp(s->since.head, s->phead, TMS_HASH_LEN)) {
+            snprintf(what, sizeof what,
+                     "the projection at seq %" PRIu64 " records a different chain head than the log: "
+                     "the log was rewritten at or before seq %" PRIu64,
+                     s->pseq, s->pseq);
+            tool_verify_failure(s, "projection", s->pseq, NULL, 0, what);
+        }
+        return;
     }
     if (s->pseq > s->last_seq) {
         snprintf(what, sizeof what,
@@ -229,12 +211,6 @@ static void check_projection(vstate *s)
                  ": records are missing from the log",
                  s->pseq, s->last_seq);
         tool_verify_failure(s, "projection", s->last_seq + 1, s->last_segment, s->end_offset, what);
-    } else if (memcmp(s->hash_at_p, s->phead, TMS_HASH_LEN)) {
-        snprintf(what, sizeof what,
-                 "the projection at seq %" PRIu64 " records a different chain head than the log: "
-                 "the log was rewritten at or before seq %" PRIu64,
-                 s->pseq, s->pseq);
-        tool_verify_failure(s, "projection", s->pseq, NULL, 0, what);
     }
 }
 
@@ -283,30 +259,23 @@ static void *encode_digest(void *arg)
     return NULL;
 }
 
-static void *state_projection_digest(void *arg)
-{
-    digests *d = arg;
-    d->sproj_err = tms_state_projection_digest(d->st, 0, NULL, d->sproj);
-    return NULL;
-}
-
 /* Fill d->proj (want_proj), d->enc (want_enc; the encoding left in d->keep when set) and d->sproj (want_sproj)
- * for d->st. The first error, or TMS_OK. */
+ * for d->st: the encoding on a second thread while the projection digests are made here (the two of them from
+ * one walk of the state). The first error, or TMS_OK. */
 static tms_err state_digests(digests *d, int want_proj, uint64_t seq, const uint8_t *head, int want_enc,
                              int want_sproj)
 {
-    pthread_t te, ts;
+    pthread_t te;
     d->proj_err = d->enc_err = d->sproj_err = TMS_OK;
     int enc_thread = want_enc && (want_proj || want_sproj) && pthread_create(&te, NULL, encode_digest, d) == 0;
-    int sproj_thread = want_sproj && want_proj && pthread_create(&ts, NULL, state_projection_digest, d) == 0;
-    if (want_proj)
+    if (want_proj && want_sproj)
+        d->proj_err = tms_state_projection_digests(d->st, seq, head, d->proj, d->sproj);
+    else if (want_proj)
         d->proj_err = tms_state_projection_digest(d->st, seq, head, d->proj);
-    if (want_sproj && !sproj_thread)
-        state_projection_digest(d);
+    else if (want_sproj)
+        d->sproj_err = tms_state_projection_digest(d->st, 0, NULL, d->sproj);
     if (want_enc && !enc_thread)
         encode_digest(d);
-    if (sproj_thread)
-        pthread_join(ts, NULL);
     if (enc_thread)
         pthread_join(te, NULL);
     return d->proj_err ? d->proj_err : d->enc_err ? d->enc_err : d->sproj_err;
@@ -370,39 +339,30 @@ static void compare_projection(vstate *s, const uint8_t proj[TMS_HASH_LEN])
     if (memcmp(proj, s->pdigest, TMS_HASH_LEN))
         tool_verify_failure(s, "digest", s->pseq, NULL, 0, "the projection's digest differs from a fresh replay of the log");
     s->proj_compared = 1;
-    if (s->pseq == s->last_seq) {   /* the digest the report gives */
-        memcpy(s->digest, proj, TMS_HASH_LEN);
-        s->digest_done = 1;
-    }
+    memcpy(s->digest, proj, TMS_HASH_LEN);   /* the digest the report gives, when the log ends at pseq */
+    s->digest_done = 1;
 }
 
 /* At the projection's seq: the folded state's digest against the projection's; at a snapshot's, the snapshot;
- * with --since, at the receipt's seq (reached from an older snapshot), the receipt's state digest; with
- * --receipt, at the log's end, the state kept for FILE.state. */
+ * with --since, at the receipt's seq (reached from an older snapshot), the receipt's state digest. (The end of
+ * the log is known only when the fold ends: end_state.) */
 static tms_err at_projection(void *ctx, const tms_fold_event *ev)
 {
     vstate *s = ctx;
     tms_snapshot_meta m;
-    msgpack_sbuffer kept;
     uint64_t seq = ev->rec->seq;
     int snap = 0, proj = s->proj && seq == s->pseq;
-    int at_n = s->has_since && seq == s->since.size && s->start_seq < seq, end = s->want_state && seq == s->last_seq;
-    digests d = {.st = ev->state, .keep = end ? &kept : NULL};
-    msgpack_sbuffer_init(&kept);
+    int at_n = s->has_since && seq == s->since.size && s->start_seq < seq;
+    digests d = {.st = ev->state};
     while (s->next_snap < s->nsnaps && s->snaps[s->next_snap] < seq)
         s->next_snap++;   /* beyond the log's end or skipped: said by report */
     if (s->next_snap < s->nsnaps && s->snaps[s->next_snap] == seq) {
         snap = snapshot_due(s, seq, &m);
         s->next_snap++;
     }
-    tms_err err = snap || proj || at_n || end ? state_digests(&d, proj, seq, ev->hash, snap || at_n || end, snap || end)
-                                              : TMS_OK;
-    if (err) {
-        msgpack_sbuffer_destroy(&kept);
+    tms_err err = snap || proj || at_n ? state_digests(&d, proj, seq, ev->hash, snap || at_n, snap) : TMS_OK;
+    if (err)
         return err;
-    }
-    if (end)
-        keep_end(s, &d, &kept);
     if (snap)
         compare_snapshot(s, ev, &m, d.enc, d.sproj);
     if (proj)
@@ -417,7 +377,7 @@ static tms_err at_projection(void *ctx, const tms_fold_event *ev)
 static int end_state(vstate *s, const tms_state *st)
 {
     msgpack_sbuffer kept;
-    int proj = !s->digest_done, end = s->want_state && !s->end_done;
+    int proj = !s->digest_done || s->pseq != s->last_seq, end = s->want_state && !s->end_done;
     digests d = {.st = st, .keep = end ? &kept : NULL};
     msgpack_sbuffer_init(&kept);
     tms_err err = proj || end ? state_digests(&d, proj, s->last_seq, s->head, end, end) : TMS_OK;
@@ -432,25 +392,26 @@ static int end_state(vstate *s, const tms_state *st)
     return 0;
 }
 
-/* Each record of step 4's fold: into the scratch as-of index (step 5) when
- * it is to be compared, and the comparisons due at its seq. */
+/* Each record of the fold, decoded and replayed: where the log ends, into
+ * the scratch as-of index (step 4) up to the projection's seq, and the
+ * comparisons due at its seq. */
 static tms_err on_record(void *ctx, const tms_fold_event *ev)
 {
     vstate *s = ctx;
-    if (s->hist_on)
+    read_to(s, ev);
+    if (s->hist_on && ev->rec->seq <= s->pseq)
         tms_history_writer_add(&s->hw, ev);   /* a failure is kept in hw.err: said after the fold */
     return s->need_at ? at_projection(ctx, ev) : TMS_OK;
 }
 
-/* Step 5's scratch index, written during step 4's fold when the projection
- * is level with the log and its index complete (else there is nothing to
- * compare: the next writer rebuilds it). 0, or TOOL_ERROR. */
+/* Step 4's scratch index, written during step 3's fold up to the
+ * projection's seq when its index is complete there (else there is nothing
+ * to compare: the next writer rebuilds it). 0, or TOOL_ERROR. */
 static int history_begin(vstate *s)
 {
     char why[300];
     s->hist_on = 0;
-    if (!s->proj || s->pseq != s->last_seq || s->phist.seq != s->pseq || !s->last_seq || s->damaged[0] ||
-        s->has_since)
+    if (!s->proj || !s->pseq || s->phist.seq != s->pseq || s->damaged[0] || s->has_since)
         return 0;
     const char *tmp = getenv("TMPDIR");   /* the scratch index can be big: TMPDIR puts it elsewhere */
     if (!tmp || tmp[0] != '/' || strlen(tmp) > sizeof s->hist_dir - 32) {
@@ -472,10 +433,78 @@ static int history_begin(vstate *s)
     return 0;
 }
 
-/* Step 4: fold the log in memory (every recomputed verdict equal to the
- * logged one), the digest compared with the projection's at its seq. With
- * --since the fold starts from s->start (a snapshot's state) after
- * s->start_seq. 0 (s->failed may be set) or TOOL_ERROR. */
+/* After a replay that stopped at a record whose recomputed verdict
+ * differs: the rest of the log, from seq from on, read as the fold would
+ * have read it (frames, the Merkle tree, records decoded, the projection's
+ * chain head) for the failures said before the replay's, and for where the
+ * log ends. Only on this failure's path. 0 or TOOL_ERROR. */
+static int scan_rest(vstate *s, uint64_t from)
+{
+    tms_log_iter *it = NULL;
+    tms_log_report rep;
+    tms_log_record lr;
+    tms_record rec;
+    char why[256];
+    int has = 0, rc = 0;
+    tms_err err = tms_log_iter_open(s->logdir, from, &it, &rep);
+    if (err)
+        return tool_fail("cannot read the log: %s", rep.msg[0] ? rep.msg : tms_strerror(err));
+    tms_cmd_init(&rec.cmd);
+    while ((err = tms_log_iter_next(it, &lr, &has)) == TMS_OK && has) {
+        on_frame(s, &lr);
+        if (tms_record_decode(&rec, lr.payload, lr.len, why, sizeof why) != TMS_OK) {
+            tool_verify_failure(s, "record", lr.seq, lr.segment, lr.offset, why);
+            break;
+        }
+        s->last_seq = lr.seq;
+        snprintf(s->last_segment, sizeof s->last_segment, "%s", lr.segment);
+        s->end_offset = lr.offset + TMS_LOG_FRAME_HEADER + lr.len;
+    }
+    const tms_log_report *r = tms_log_iter_report(it);
+    if (err == TMS_E_CORRUPT)
+        tool_verify_failure(s, "frame", r->bad_seq, r->bad_segment, r->bad_offset, without_location(r->msg));
+    else if (err)
+        rc = tool_fail("cannot read the log: %s", r->msg[0] ? r->msg : tms_strerror(err));
+    tms_cmd_free(&rec.cmd);
+    tms_log_iter_close(it);
+    return rc;
+}
+
+/* What stopped the fold (err, res), as verify says it: a failure of the
+ * log ("frame", "record") or of the replay, or an error. 0 or TOOL_ERROR. */
+static int fold_stopped(vstate *s, tms_err err, const tms_replay_result *res)
+{
+    const char *why = strstr(res->msg, "): ");   /* a record's: "seq N (SEGMENT offset O): why" */
+    switch (res->fault) {
+    case TMS_FOLD_FRAME:
+        tool_verify_failure(s, "frame", res->fault_seq, res->fault_segment, res->fault_offset,
+                            without_location(res->msg));
+        return 0;
+    case TMS_FOLD_RECORD:
+        tool_verify_failure(s, "record", res->fault_seq, res->fault_segment, res->fault_offset,
+                            why ? why + 3 : res->msg);
+        return 0;
+    case TMS_FOLD_REPLAY:
+        tool_verify_failure(s, "replay", res->last_seq + 1, NULL, 0, res->msg);
+        if (scan_rest(s, res->fault_seq + 1))
+            return TOOL_ERROR;
+        check_projection(s);
+        return 0;
+    case TMS_FOLD_OBSERVER:
+        if (s->failed)
+            return 0;   /* on_frame said why */
+        /* fall through */
+    default:
+        return tool_fail("replay failed: %s", res->msg[0] ? res->msg : tms_strerror(err));
+    }
+}
+
+/* Steps 2 and 3: one fold of the log in memory, every frame checked
+ * (checksums, chain, Merkle tree) and every record decoded and replayed
+ * (every recomputed verdict equal to the logged one), the digests compared
+ * at the projection's seq and at kept snapshots'. With --since the fold
+ * starts from s->start (a snapshot's state) after s->start_seq. 0 (s->failed
+ * may be set) or TOOL_ERROR. */
 static int replay_and_compare(vstate *s)
 {
     tms_replay_opts o = {0};
@@ -485,14 +514,19 @@ static int replay_and_compare(vstate *s)
     s->start = NULL;   /* st is this function's now */
     if (!st)
         return tool_fail("out of memory");
+    if (s->has_since) {   /* where the receipt left the log: nothing read yet */
+        s->last_seq = s->since.size;
+        s->last_time = s->since.time;
+        memcpy(s->head, s->since.head, TMS_LOG_HASH_LEN);
+    }
     s->need_at = (s->proj && s->pseq) || s->nsnaps || s->has_since;
     if (history_begin(s)) {
         tms_state_free(st);
         return TOOL_ERROR;
     }
-    o.on_effects = s->need_at || s->hist_on ? on_record : NULL;
+    o.on_effects = on_record;
+    o.on_frame = on_frame;
     o.ctx = s;
-    o.to_seq = s->last_seq;
     o.from_seq = s->start_seq;
     o.from_head = s->start_head;
     memset(&res, 0, sizeof res);
@@ -508,31 +542,26 @@ static int replay_and_compare(vstate *s)
         if (proj)
             compare_projection(s, d.proj);
     }
-    if (!err && s->failed) {
-        tms_state_free(st);
-        return 0;
-    }
-    if (!err && s->last_seq > s->start_seq)
-        err = tool_fold(st, s->logdir, &o, &res, "tms-audit: replaying", s->last_seq - s->start_seq);
-    if (err == TMS_E_CORRUPT) {
-        tool_verify_failure(s, "replay", res.last_seq + 1, NULL, 0, res.msg);
-    } else if (err) {
-        rc = tool_fail("replay failed: %s", res.msg[0] ? res.msg : tms_strerror(err));
-    } else if (res.last_seq != s->last_seq) {
-        char what[200];
-        snprintf(what, sizeof what, "the replay stopped at seq %" PRIu64 ", expected %" PRIu64, res.last_seq,
-                 s->last_seq);
-        tool_verify_failure(s, "replay", res.last_seq + 1, NULL, 0, what);
+    if (!err)   /* even after a failure at the start: one of the log's own, later on, is said first */
+        err = tool_fold(st, s->logdir, &o, &res, "tms-audit: verifying", 0);
+    if (err) {
+        rc = fold_stopped(s, err, &res);
     } else {
-        rc = end_state(s, st);
+        if (res.torn) {
+            s->torn = 1;
+            snprintf(s->torn_msg, sizeof s->torn_msg, "%s", res.torn_msg);
+        }
+        tool_treecheck_end(&s->tc, s->last_seq);
+        check_projection(s);
+        rc = s->failed ? 0 : end_state(s, st);
     }
     tms_state_free(st);
     return rc;
 }
 
-/* Step 5: the as-of index (history.h) of a projection level with the log,
- * against the one written from the log during step 4's fold in a scratch
- * directory (history_begin). An index not complete to the projection's seq
+/* Step 4: the as-of index (history.h) of the projection, complete to its
+ * seq, against the one written from the log during step 3's fold in a
+ * scratch directory (history_begin). An index not complete to the projection's seq
  * is no failure: the next writer rebuilds it. Frees the scratch. */
 static int check_history(vstate *s)
 {
@@ -542,9 +571,10 @@ static int check_history(vstate *s)
     uint8_t digest[TMS_HASH_LEN];
     if (!s->hist_dir[0])
         return 0;
-    tms_err err = s->hist_on ? tms_history_writer_end(&s->hw, s->last_seq) : TMS_OK;
+    int reached = s->hist_on && !s->failed && s->last_seq >= s->pseq;   /* else nothing to compare */
+    tms_err err = reached ? tms_history_writer_end(&s->hw, s->pseq) : TMS_OK;
     tms_history_writer_discard(&s->hw);
-    int compare = s->hist_on && !s->failed && !err;
+    int compare = reached && !err;
     if (compare && !(err = tms_txn_begin(s->hist_store, 0, &tx)))
         err = tms_history_digest(tx, digest);
     tms_txn_abort(tx);
@@ -670,10 +700,8 @@ static int run(vstate *s, const char *data, const char *key, int want_receipt)
         s->snaps[s->nsnaps - 1 - i] = t;
     }
     if (tool_log_dir(data, s->logdir, sizeof s->logdir) || tool_treecheck_begin(&s->tc, data, key, want_receipt) ||
-        begin(s, data) || (!s->failed && scan_log(s)))
+        begin(s, data))
         return TOOL_ERROR;
-    tool_treecheck_end(&s->tc, s->last_seq);
-    check_projection(s);
     int replayed = s->failed ? 0 : replay_and_compare(s);
     if (check_history(s) || replayed)   /* after the fold that wrote its scratch index; frees it either way */
         return TOOL_ERROR;
@@ -691,14 +719,17 @@ static int run(vstate *s, const char *data, const char *key, int want_receipt)
 
 /* 1. the projection's meta (seq, chain head) and digest, in one snapshot
  *    taken before the log is read, so a live writer can only be ahead in the log;
- * 2. the whole log through the checking iterator, every payload decoded;
- * 3. the projection not ahead of the log, and the same chain head at its seq;
- * 4. a fold in memory (every recomputed verdict equal to the logged one),
- *    its digest compared with the projection's at its seq;
- * 5. the projection's as-of index with one rebuilt from the log.
+ * 2. one read of the whole log, through the checking iterator (checksums,
+ *    seqs, the chain on a second thread), each frame fed to the Merkle tree
+ *    check, its chain head compared with the projection's at its seq;
+ * 3. in the same pass, a fold in memory (every payload decoded, every
+ *    recomputed verdict equal to the logged one), its digest compared with
+ *    the projection's at its seq and with kept snapshots' at theirs; then
+ *    the projection not ahead of the log;
+ * 4. the projection's as-of index with one rebuilt from the log in 3.
  * With --since FILE, before 2: the receipt's point N against the log's
  * frame N and the tree file (tool_verify_since.c) and the state at N (a
- * kept snapshot); 2 and 4 then go from N on, and 5 is not done. With
+ * kept snapshot); 2 and 3 then go from it on, and 4 is not done. With
  * --receipt FILE, after a verify that held: FILE written. */
 int tool_verify_main(int argc, char **argv)
 {

@@ -23,7 +23,6 @@ typedef struct vstate {
     uint8_t head[TMS_LOG_HASH_LEN];
     char last_segment[256];
     uint64_t end_offset;
-    uint8_t hash_at_p[TMS_LOG_HASH_LEN];
     int torn;
     char torn_msg[512];
     /* the replay */
@@ -34,6 +33,7 @@ typedef struct vstate {
     char damaged[512];                   /* the projection could not be read: why */
     /* the first failure */
     int failed;
+    int rank;                            /* ... of this rank (tool_verify.c, rank_of) */
     const char *check;
     uint64_t seq, offset;
     char segment[256];

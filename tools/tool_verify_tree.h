@@ -21,6 +21,9 @@ typedef struct tool_treecheck {
     tms_tlog_range range;          /* the tree of the records read so far */
     tms_tree *tree;                /* DIR/tree, NULL when absent */
     uint64_t tree_size;            /* records whose hashes it held when verify began */
+    tms_tlog_hash *win;            /* stored hashes read ahead (TOOL_TREE_WINDOW of them, malloc'd): */
+    uint64_t win_first;            /* ... the index of win[0] ... */
+    size_t win_n;                  /* ... and how many win holds */
     tool_cp *cps;                  /* the stored checkpoints, by size */
     size_t ncps, next;
     int have_key;

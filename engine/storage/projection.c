@@ -180,6 +180,7 @@ typedef struct render {
     /* where entries go: an LMDB cursor (bulk load) or a hash (digest) */
     MDB_cursor *cur;
     crypto_generichash_state *h;
+    crypto_generichash_state *h2;   /* a second digest of the same entries (or NULL) */
     tms_err err;
 } render;
 
@@ -187,6 +188,8 @@ static int emit(render *r, const char *k, size_t klen, const void *v, size_t vle
 {
     if (r->h) {
         tms__digest_entry(r->h, k, klen, v, vlen);
+        if (r->h2)
+            tms__digest_entry(r->h2, k, klen, v, vlen);
         return 0;
     }
     MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
@@ -279,6 +282,8 @@ static tms_err render_all(const tms_state *st, render *r)
         r->db = db;
         if (r->h)
             tms__digest_db(r->h, db);
+        if (r->h2)
+            tms__digest_db(r->h2, db);
         if (r->cur) {
             mdb_cursor_close(r->cur);
             r->cur = NULL;
@@ -328,5 +333,24 @@ tms_err tms_state_projection_digest(const tms_state *st, uint64_t seq, const uin
     tms_err err = render_all(st, &r);
     if (!err)
         crypto_generichash_final(&h, out, TMS_HASH_LEN);
+    return err;
+}
+
+tms_err tms_state_projection_digests(const tms_state *st, uint64_t seq, const uint8_t *head,
+                                     uint8_t with_meta[TMS_HASH_LEN], uint8_t without[TMS_HASH_LEN])
+{
+    crypto_generichash_state h, h2;
+    render r;
+    memset(&r, 0, sizeof r);
+    r.h = &h;
+    r.h2 = &h2;
+    crypto_generichash_init(&h, NULL, 0, TMS_HASH_LEN);
+    crypto_generichash_init(&h2, NULL, 0, TMS_HASH_LEN);
+    digest_meta(&h, seq, head);
+    tms_err err = render_all(st, &r);
+    if (!err) {
+        crypto_generichash_final(&h, with_meta, TMS_HASH_LEN);
+        crypto_generichash_final(&h2, without, TMS_HASH_LEN);
+    }
     return err;
 }

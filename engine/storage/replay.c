@@ -47,6 +47,18 @@ static int other_tenant(fold *f, const tms_log_record *lr)
     return tlen != strlen(f->o->tenant) || memcmp(t, f->o->tenant, tlen);
 }
 
+/* What stopped the fold, and where (lr NULL: the seq after the last one applied, location unknown). */
+static tms_err stop(fold *f, tms_fold_fault fault, const tms_log_record *lr, tms_err err)
+{
+    f->res->fault = fault;
+    f->res->fault_seq = lr ? lr->seq : f->res->last_seq + 1;
+    if (lr) {
+        snprintf(f->res->fault_segment, sizeof f->res->fault_segment, "%s", lr->segment);
+        f->res->fault_offset = lr->offset;
+    }
+    return err;
+}
+
 static void passed(fold *f, const tms_log_record *lr)
 {
     f->res->last_seq = lr->seq;
@@ -57,16 +69,18 @@ static tms_err fold_one(fold *f, const tms_log_record *lr)
 {
     char why[256];
     tms_verdict v;
+    tms_err err = f->o->on_frame ? f->o->on_frame(f->o->ctx, lr) : TMS_OK;
+    if (err)
+        return stop(f, TMS_FOLD_OBSERVER, lr, err);
     if (other_tenant(f, lr)) {
         if (!f->done)
             passed(f, lr);
         return TMS_OK;
     }
-    tms_err err = tms_record_decode(&f->rec, lr->payload, lr->len, why, sizeof why);
-    if (err) {
+    if ((err = tms_record_decode(&f->rec, lr->payload, lr->len, why, sizeof why))) {
         snprintf(f->res->msg, sizeof f->res->msg, "seq %llu (%s offset %llu): %s", (unsigned long long)lr->seq,
                  lr->segment, (unsigned long long)lr->offset, err == TMS_E_CORRUPT ? why : tms_strerror(err));
-        return err;
+        return stop(f, err == TMS_E_CORRUPT ? TMS_FOLD_RECORD : TMS_FOLD_OTHER, lr, err);
     }
     if (f->o->to_time && f->rec.time > f->o->to_time) {
         f->done = 1;
@@ -80,20 +94,32 @@ static tms_err fold_one(fold *f, const tms_log_record *lr)
     tms_state_mark mark = tms_state_mark_get(f->st);
     if ((err = tms_apply_record(f->st, &f->rec, &v))) {
         snprintf(f->res->msg, sizeof f->res->msg, "seq %llu: %s", (unsigned long long)lr->seq, tms_strerror(err));
-        return err;
+        return stop(f, err == TMS_E_CORRUPT ? TMS_FOLD_REPLAY : TMS_FOLD_OTHER, lr, err);
     }
     if (v.code != f->rec.verdict) {
         snprintf(f->res->msg, sizeof f->res->msg, "seq %llu: replay gives %s but the log says %s",
                  (unsigned long long)lr->seq, tms_err_name(v.code), tms_err_name(f->rec.verdict));
         tms_state_rollback(f->st, mark);   /* the state stays at the last record that agreed */
-        return TMS_E_CORRUPT;
+        return stop(f, TMS_FOLD_REPLAY, lr, TMS_E_CORRUPT);
     }
     if ((err = tell(f, lr, &v)))
-        return err;
+        return stop(f, TMS_FOLD_OBSERVER, lr, err);
     f->res->applied++;
     f->res->last_time = f->rec.time;
     passed(f, lr);
     return TMS_OK;
+}
+
+/* The log's iterator refused to go on (err): its report says where. */
+static tms_err log_refused(fold *f, tms_log_iter *it, tms_err err)
+{
+    const tms_log_report *r = tms_log_iter_report(it);
+    snprintf(f->res->msg, sizeof f->res->msg, "%s", r->msg[0] ? r->msg : tms_strerror(err));
+    f->res->fault = err == TMS_E_CORRUPT ? TMS_FOLD_FRAME : TMS_FOLD_OTHER;
+    f->res->fault_seq = r->bad_seq;
+    snprintf(f->res->fault_segment, sizeof f->res->fault_segment, "%s", r->bad_segment);
+    f->res->fault_offset = r->bad_offset;
+    return err;
 }
 
 /* From a known state: the log's frame from_seq carries from_head; the fold goes on after it. */
@@ -102,14 +128,12 @@ static tms_err fold_start(fold *f, tms_log_iter *it)
     tms_log_record lr;
     int has = 0;
     tms_err err = tms_log_iter_next(it, &lr, &has);
-    if (err) {
-        snprintf(f->res->msg, sizeof f->res->msg, "%s", tms_log_iter_report(it)->msg);
-        return err;
-    }
+    if (err)
+        return log_refused(f, it, err);
     if (!has || lr.seq != f->o->from_seq || !f->o->from_head || memcmp(lr.hash, f->o->from_head, TMS_HASH_LEN)) {
         snprintf(f->res->msg, sizeof f->res->msg, "the log's chain head at seq %llu is not the one the fold starts "
                  "from (%s)", (unsigned long long)f->o->from_seq, has ? "another log" : "the log ends before it");
-        return TMS_E_CORRUPT;
+        return stop(f, TMS_FOLD_REPLAY, has ? &lr : NULL, TMS_E_CORRUPT);
     }
     passed(f, &lr);
     return TMS_OK;
@@ -129,23 +153,33 @@ tms_err tms_fold(tms_state *st, const char *logdir, const tms_replay_opts *opts,
     if (chain == TMS_LOG_ITER_CHAIN_ON_THREAD && f.o->tenant)
         chain = TMS_LOG_ITER_CHAIN_SHARED;   /* little to do per record here: share the hashing */
     tms_err err = tms_log_iter_open_flags(logdir, f.o->from_seq ? f.o->from_seq : 1, chain, &it, &rep);
-    if (err)
+    if (err) {
         snprintf(res->msg, sizeof res->msg, "%s", rep.msg[0] ? rep.msg : tms_strerror(err));
-    else if (f.o->from_seq)
+        res->fault = err == TMS_E_CORRUPT ? TMS_FOLD_FRAME : TMS_FOLD_OTHER;
+        res->fault_seq = rep.bad_seq;
+        snprintf(res->fault_segment, sizeof res->fault_segment, "%s", rep.bad_segment);
+        res->fault_offset = rep.bad_offset;
+    } else if (f.o->from_seq)
         err = fold_start(&f, it);
     while (!err && !f.done) {
         if (f.o->to_seq && res->last_seq >= f.o->to_seq)
             break;
         if ((err = tms_log_iter_next(it, &lr, &has)) != TMS_OK) {
-            snprintf(res->msg, sizeof res->msg, "%s", tms_log_iter_report(it)->msg);
+            log_refused(&f, it, err);
             break;
         }
         if (!has)
             break;
         err = fold_one(&f, &lr);
     }
+    if (err && !res->fault)
+        res->fault = TMS_FOLD_OTHER;
     if (err && !res->msg[0])
         snprintf(res->msg, sizeof res->msg, "replay: %s", tms_strerror(err));
+    if (it && !err && tms_log_iter_report(it)->torn) {
+        res->torn = 1;
+        snprintf(res->torn_msg, sizeof res->torn_msg, "%s", tms_log_iter_report(it)->msg);
+    }
     if (it)
         tms_log_iter_close(it);
     tms_cmd_free(&f.rec.cmd);

@@ -149,6 +149,24 @@ tms_err tms_tree_read_hash(tms_tree *t, uint64_t i, tms_tlog_hash out)
     return read_hashes(t, &i, 1, (tms_tlog_hash *)out);
 }
 
+tms_err tms_tree_read_run(tms_tree *t, uint64_t first, size_t n, tms_tlog_hash *out, size_t *got)
+{
+    size_t bytes = n * TMS_TLOG_HASH, done = 0;
+    *got = 0;
+    while (done < bytes) {
+        ssize_t r = pread(t->fd, (uint8_t *)out + done, bytes - done, (off_t)(HEADER + first * TMS_TLOG_HASH + done));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return TMS_E_IO;
+        if (r == 0)
+            break;
+        done += (size_t)r;
+    }
+    *got = done / TMS_TLOG_HASH;
+    return TMS_OK;
+}
+
 /* ---- DIR/tree/state ----------------------------------------------------------------------- */
 
 static void read_state(const char *dir, char *boot, size_t bootlen, uint64_t *synced)

@@ -61,5 +61,35 @@ else:
     rc, v, err = verify(d)
     r.check("verify: check history fails naming the projection's seq", rc == 1 and v.get("check") == "history" and
             v.get("seq") == last and last and "as-of index" in v.get("error", ""), (v, err))
+
+
+def alter_first_version(d):
+    dump = subprocess.run(["mdb_dump", "-s", "versions", os.path.join(d, "proj")], capture_output=True, text=True)
+    lines = dump.stdout.split("\n")
+    i = lines.index("HEADER=END")
+    v0 = lines[i + 2]
+    lines[i + 2] = v0[:-1] + ("0" if v0[-1] != "0" else "1")
+    return subprocess.run(["mdb_load", "-s", "versions", os.path.join(d, "proj")], input="\n".join(lines),
+                          capture_output=True, text=True).returncode == 0
+
+
+# A projection behind the log (a writer stopped between its log and its projection): its index is complete to
+# the projection's seq, and is compared there (the fold writes the scratch index up to that seq).
+behind, ahead = r.path("behind"), r.path("ahead")
+r.run("tmsctl", "--data", ahead, "submit", DEMO)
+shutil.copytree(ahead, behind)
+with open(r.path("more.jsonl"), "w") as f:   # one more record (a rejected one lengthens the log as well)
+    f.write(open(DEMO).read().splitlines()[0] + "\n")
+r.run("tmsctl", "--data", ahead, "submit", r.path("more.jsonl"))
+shutil.rmtree(os.path.join(behind, "log"))
+shutil.copytree(os.path.join(ahead, "log"), os.path.join(behind, "log"))
+rc, vb, err = verify(behind)
+r.check("a projection behind the log verifies (projection behind)",
+        rc == 0 and vb.get("projection") == "behind" and vb.get("last_seq", 0) > vb.get("projection_seq", 0), (vb, err))
+if shutil.which("mdb_dump") and rc == 0:
+    r.check("its index value altered in place", alter_first_version(behind))
+    rc, vb2, err = verify(behind)
+    r.check("verify: check history fails at the projection's seq, behind the log", rc == 1 and
+            vb2.get("check") == "history" and vb2.get("seq") == vb.get("projection_seq"), (vb2, err))
 r.check("the scratch index is removed after each verify", scratch() == before, scratch() - before)
 r.finish()

@@ -46,7 +46,23 @@ typedef struct tms_replay_opts {
      * so); the chain is recomputed from it on. */
     uint64_t from_seq;
     const uint8_t *from_head;
+    /* Called for every frame the fold reads after its start, as the log
+     * holds it, before its record is decoded (verify checks the Merkle tree
+     * and the chain heads it needs here, in the fold's one read of the log).
+     * A non-OK return stops the fold with that error (res->fault
+     * TMS_FOLD_OBSERVER). May be NULL. */
+    tms_err (*on_frame)(void *ctx, const tms_log_record *frame);
 } tms_replay_opts;
+
+/* Why a fold stopped short (tms_replay_result.fault). */
+typedef enum tms_fold_fault {
+    TMS_FOLD_NONE = 0,
+    TMS_FOLD_FRAME,       /* the log refused a frame (checksum, seq, chain): fault_seq is the seq expected */
+    TMS_FOLD_RECORD,      /* a payload that does not decode as a record */
+    TMS_FOLD_REPLAY,      /* a recomputed verdict differs, or the start's chain head is not the log's */
+    TMS_FOLD_OBSERVER,    /* on_frame or on_effects returned an error */
+    TMS_FOLD_OTHER        /* out of memory, an I/O error */
+} tms_fold_fault;
 
 typedef struct tms_replay_result {
     uint64_t applied;                /* records applied by this call */
@@ -55,6 +71,12 @@ typedef struct tms_replay_result {
     uint8_t head[TMS_HASH_LEN];      /* chain head at last_seq */
     char msg[512];                   /* what went wrong, when not TMS_OK */
     unsigned passes;                 /* tms_history_rebuild: folds made (1: the map grew in place) */
+    tms_fold_fault fault;            /* on an error: what stopped the fold ... */
+    uint64_t fault_seq;              /* ... at which seq ... */
+    char fault_segment[256];         /* ... in which segment ("" unknown) ... */
+    uint64_t fault_offset;           /* ... at which byte offset */
+    int torn;                        /* the log ended in a torn record (never acknowledged; the reader leaves it) */
+    char torn_msg[512];              /* ... said as the log's report says it */
 } tms_replay_result;
 
 /* Apply every record of the log in logdir (subject to opts) to st, which

@@ -219,6 +219,10 @@ tms_err tms_store_load(tms_txn *tx, const tms_state *st);
  * state and its LMDB projection compared byte for byte. */
 tms_err tms_state_projection_digest(const tms_state *st, uint64_t seq, const uint8_t *head,
                                     uint8_t out[TMS_HASH_LEN]);
+/* Both of them from one walk of st (it renders and sorts the state once):
+ * with meta at (seq, head) into with_meta, without into without. */
+tms_err tms_state_projection_digests(const tms_state *st, uint64_t seq, const uint8_t *head,
+                                     uint8_t with_meta[TMS_HASH_LEN], uint8_t without[TMS_HASH_LEN]);
 
 /* Typed records: get returns TMS_OK, TMS_NOT_FOUND, or an engine error. */
 tms_err tms_tenant_get(tms_txn *tx, const char *t, tms_tenant_rec *out);

@@ -95,6 +95,10 @@ tms_err tms_tree_check_signed(tms_tree *t, const char *datadir, const char *logd
                               size_t saidlen);
 /* The stored hash at index i (verify reads the file through it, in order). */
 tms_err tms_tree_read_hash(tms_tree *t, uint64_t i, tms_tlog_hash out);
+/* Up to n stored hashes from index first on, in one read (a reader that
+ * walks the file in order: verify). *got is how many whole hashes the file
+ * held there (fewer than n at its end, 0 past it). TMS_OK or TMS_E_IO. */
+tms_err tms_tree_read_run(tms_tree *t, uint64_t first, size_t n, tms_tlog_hash *out, size_t *got);
 
 void tms_tree_close(tms_tree *t);
 
