@@ -127,29 +127,24 @@ static const char *without_location(const char *msg)
     return !strncmp(msg, "segment ", 8) && p ? p + 2 : msg;
 }
 
-/* A kept snapshot of seq records the Merkle root at seq: the root of the
- * leaves scanned so far (the tree check's compact range). Another is noted
- * (snap_root_bad), and said once the log, the replay and the tree hold:
- * those name what was changed more precisely. Returns 0. */
-static int snapshot_root_wrong(vstate *s, uint64_t seq)
+/* Each kept snapshot records the Merkle root at its seq: the tree check
+ * compares it with the log's tree there (a root that differs is said once
+ * the log, the replay and the tree hold: those name what was changed more
+ * precisely). An unreadable snapshot is said by the comparison with the
+ * replay; another version's is not compared. 0 or TOOL_ERROR. */
+static int expect_snapshot_roots(vstate *s)
 {
     tms_snapshot_meta m;
-    tms_tlog_hash root;
-    int kept = 0;
-    for (size_t i = 0; i < s->nsnaps && !kept; i++)
-        kept = s->snaps[i] == seq;
-    if (!kept || tms_snapshot_meta_read(s->datadir, seq, &m) != TMS_OK || m.schema != TMS_SCHEMA_VERSION ||
-        strcmp(m.build, tms_version()))
-        return 0;   /* unreadable: the comparison with the replay says so; another version's: not compared */
-    tms_tlog_range_root(&s->tc.range, root);
-    if (memcmp(root, m.root, sizeof root) && !s->snap_root_bad)
-        s->snap_root_bad = seq;
+    for (size_t i = 0; i < s->nsnaps; i++)
+        if (tms_snapshot_meta_read(s->datadir, s->snaps[i], &m) == TMS_OK && m.schema == TMS_SCHEMA_VERSION &&
+            !strcmp(m.build, tms_version()) && tool_treecheck_expect_root(&s->tc, s->snaps[i], m.root))
+            return TOOL_ERROR;
     return 0;
 }
 
 /* Each frame of the one fold, as the log holds it, before its record is
- * decoded: the Merkle tree (tool_verify_tree.c), a kept snapshot's root, and
- * at the projection's seq its chain head (a log rewritten under the
+ * decoded: the Merkle tree and kept snapshots' roots (tool_verify_tree.c, on
+ * a thread of its own), and at the projection's seq its chain head (a log rewritten under the
  * projection is said as such, before the digests at that seq differ). With
  * --since, the frames up to N are the receipt's (frame N was checked
  * against it by tool_verify_since_begin). TMS_OK. */
@@ -160,7 +155,6 @@ static tms_err on_frame(void *ctx, const tms_log_record *lr)
     if (s->has_since && lr->seq <= s->since.size)
         return TMS_OK;
     tool_treecheck_record(&s->tc, lr->seq, lr->payload, lr->len);
-    snapshot_root_wrong(s, lr->seq);
     if (!s->proj || lr->seq != s->pseq)
         return TMS_OK;
     if (!memcmp(lr->hash, s->phead, TMS_HASH_LEN))
@@ -428,6 +422,7 @@ static int history_begin(vstate *s)
         return tool_fail("as-of index: %s", why);
     }
     memset(&s->hw, 0, sizeof s->hw);
+    s->hw.on_thread = 1;   /* its LMDB writes on a thread of their own, beside the fold */
     s->hw.st = s->hist_store;
     s->hist_on = 1;
     return 0;
@@ -520,10 +515,11 @@ static int replay_and_compare(vstate *s)
         memcpy(s->head, s->since.head, TMS_LOG_HASH_LEN);
     }
     s->need_at = (s->proj && s->pseq) || s->nsnaps || s->has_since;
-    if (history_begin(s)) {
+    if (history_begin(s) || expect_snapshot_roots(s)) {
         tms_state_free(st);
         return TOOL_ERROR;
     }
+    tool_treecheck_start(&s->tc);
     o.on_effects = on_record;
     o.on_frame = on_frame;
     o.ctx = s;
@@ -544,9 +540,10 @@ static int replay_and_compare(vstate *s)
     }
     if (!err)   /* even after a failure at the start: one of the log's own, later on, is said first */
         err = tool_fold(st, s->logdir, &o, &res, "tms-audit: verifying", 0);
-    if (err) {
+    if (err)
         rc = fold_stopped(s, err, &res);
-    } else {
+    tool_treecheck_finish(&s->tc);
+    if (!err) {
         if (res.torn) {
             s->torn = 1;
             snprintf(s->torn_msg, sizeof s->torn_msg, "%s", res.torn_msg);
@@ -709,8 +706,8 @@ static int run(vstate *s, const char *data, const char *key, int want_receipt)
         tool_verify_failure(s, "projection", s->last_seq, "proj/data.mdb", 0, s->damaged);
     if (!s->failed && s->tc.failed)   /* the tree and the checkpoints, once the log itself and the replay hold */
         tool_verify_failure(s, s->tc.check, s->tc.seq, NULL, 0, s->tc.what);
-    if (!s->failed && s->snap_root_bad)
-        tool_verify_failure(s, "snapshot", s->snap_root_bad, NULL, 0, "a snapshot's Merkle root is not the tree of "
+    if (!s->failed && s->tc.root_bad)
+        tool_verify_failure(s, "snapshot", s->tc.root_bad, NULL, 0, "a snapshot's Merkle root is not the tree of "
                             "the log's records up to its seq");
     if (!s->failed && s->nsnaps && s->snaps[s->nsnaps - 1] > s->last_seq)
         tool_verify_failure(s, "snapshot", s->snaps[s->nsnaps - 1], NULL, 0, "a snapshot beyond the log's last seq");

@@ -42,7 +42,6 @@ typedef struct vstate {
     const char *datadir;
     uint64_t *snaps;                     /* the kept snapshots' seqs, ascending */
     size_t nsnaps, next_snap, snaps_checked;
-    uint64_t snap_root_bad;              /* the first kept snapshot whose Merkle root is not the log's (0 none) */
     /* --since: what the receipt says about records 1..N, and the state the fold starts from */
     int has_since;
     tool_receipt since;                  /* N = since.size */

@@ -4,6 +4,7 @@
 #include "checkpoints.h"
 #include "tool_common.h"
 #include "tool_trust.h"
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -127,7 +128,7 @@ static tms_err stored_hash(tool_treecheck *tc, uint64_t i, tms_tlog_hash out)
     return TMS_OK;
 }
 
-void tool_treecheck_record(tool_treecheck *tc, uint64_t seq, const uint8_t *payload, size_t len)
+static void check_record(tool_treecheck *tc, uint64_t seq, const uint8_t *payload, size_t len)
 {
     tms_tlog_hash leaf, out[65], stored, root;
     size_t k;
@@ -150,6 +151,183 @@ void tool_treecheck_record(tool_treecheck *tc, uint64_t seq, const uint8_t *payl
                  "tree of records 1..%llu (the log was rewritten, or the checkpoint forged)",
                  (unsigned long long)seq, (unsigned long long)seq);
     }
+    for (; tc->next_root < tc->nroots && tc->roots[tc->next_root].size <= seq; tc->next_root++) {
+        tms_tlog_range_root(&tc->range, root);
+        if (tc->roots[tc->next_root].size == seq && memcmp(root, tc->roots[tc->next_root].root, TMS_TLOG_HASH) &&
+            !tc->root_bad)
+            tc->root_bad = seq;
+    }
+}
+
+int tool_treecheck_expect_root(tool_treecheck *tc, uint64_t seq, const tms_tlog_hash root)
+{
+    tool_cp *p = realloc(tc->roots, (tc->nroots + 1) * sizeof *p);
+    if (!p)
+        return tool_fail("out of memory");
+    tc->roots = p;
+    p[tc->nroots].size = seq;
+    p[tc->nroots].offset = 0;
+    memcpy(p[tc->nroots].root, root, TMS_TLOG_HASH);
+    tc->nroots++;
+    return 0;
+}
+
+/* ---- the checking thread ----------------------------------------------------------------
+ * Records are copied into a batch (le32 length, payload, one after another);
+ * a full batch is handed over when the thread has finished the one before
+ * (two batches: the caller fills one while the thread checks the other). */
+
+#define FEED_BYTES (1u << 20)   /* a batch is handed over past this many bytes */
+
+typedef struct feed_batch {
+    uint8_t *buf;
+    size_t len, cap;
+    uint64_t first;             /* the seq of its first record */
+    size_t n;
+} feed_batch;
+
+struct tool_tree_feed {
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    feed_batch fill, work;      /* the caller's; the thread's (under mu: has_work) */
+    int has_work, stop;
+    int nomem;                  /* a batch could not grow: checked in line from then on */
+};
+
+static void check_batch(tool_treecheck *tc, const feed_batch *b)
+{
+    size_t off = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        uint32_t len;
+        memcpy(&len, b->buf + off, sizeof len);
+        check_record(tc, b->first + i, b->buf + off + sizeof len, len);
+        off += sizeof len + len;
+    }
+}
+
+static void *feed_thread(void *arg)
+{
+    tool_treecheck *tc = arg;
+    struct tool_tree_feed *f = tc->feed;
+    pthread_mutex_lock(&f->mu);
+    for (;;) {
+        while (!f->has_work && !f->stop)
+            pthread_cond_wait(&f->cv, &f->mu);
+        if (!f->has_work)
+            break;
+        pthread_mutex_unlock(&f->mu);
+        check_batch(tc, &f->work);
+        pthread_mutex_lock(&f->mu);
+        f->has_work = 0;
+        pthread_cond_broadcast(&f->cv);
+    }
+    pthread_mutex_unlock(&f->mu);
+    return NULL;
+}
+
+void tool_treecheck_start(tool_treecheck *tc)
+{
+    struct tool_tree_feed *f = calloc(1, sizeof *f);
+    if (!f)
+        return;
+    if (pthread_mutex_init(&f->mu, NULL)) {
+        free(f);
+        return;
+    }
+    if (pthread_cond_init(&f->cv, NULL)) {
+        pthread_mutex_destroy(&f->mu);
+        free(f);
+        return;
+    }
+    tc->feed = f;
+    if (pthread_create(&f->thread, NULL, feed_thread, tc)) {
+        pthread_cond_destroy(&f->cv);
+        pthread_mutex_destroy(&f->mu);
+        free(f);
+        tc->feed = NULL;
+    }
+}
+
+/* Hand the caller's batch to the thread once it is done with the one before (and take that one back, empty). */
+static void hand_over(struct tool_tree_feed *f)
+{
+    pthread_mutex_lock(&f->mu);
+    while (f->has_work)
+        pthread_cond_wait(&f->cv, &f->mu);
+    feed_batch t = f->work;
+    f->work = f->fill;
+    f->fill = t;
+    f->fill.len = f->fill.n = 0;
+    f->has_work = 1;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+}
+
+/* Wait until the thread has checked everything handed over. */
+static void drain(struct tool_tree_feed *f)
+{
+    pthread_mutex_lock(&f->mu);
+    while (f->has_work)
+        pthread_cond_wait(&f->cv, &f->mu);
+    pthread_mutex_unlock(&f->mu);
+}
+
+void tool_treecheck_record(tool_treecheck *tc, uint64_t seq, const uint8_t *payload, size_t len)
+{
+    struct tool_tree_feed *f = tc->feed;
+    if (!f || f->nomem) {
+        check_record(tc, seq, payload, len);
+        return;
+    }
+    feed_batch *b = &f->fill;
+    size_t need = b->len + sizeof(uint32_t) + len;
+    if (b->n && seq != b->first + b->n)
+        return;   /* not the next record: check_record would drop it too */
+    if (need > b->cap) {
+        size_t cap = need > 2 * FEED_BYTES ? need : 2 * FEED_BYTES;
+        uint8_t *p = realloc(b->buf, cap);
+        if (!p) {   /* checked here from now on, in order: what was fed first */
+            hand_over(f);
+            drain(f);
+            f->nomem = 1;
+            check_record(tc, seq, payload, len);
+            return;
+        }
+        b->buf = p;
+        b->cap = cap;
+    }
+    if (!b->n)
+        b->first = seq;
+    uint32_t l32 = (uint32_t)len;
+    memcpy(b->buf + b->len, &l32, sizeof l32);
+    memcpy(b->buf + b->len + sizeof l32, payload, len);
+    b->len = need;
+    b->n++;
+    if (b->len >= FEED_BYTES)
+        hand_over(f);
+}
+
+void tool_treecheck_finish(tool_treecheck *tc)
+{
+    struct tool_tree_feed *f = tc->feed;
+    if (!f)
+        return;
+    if (f->fill.n)
+        hand_over(f);
+    pthread_mutex_lock(&f->mu);
+    while (f->has_work)
+        pthread_cond_wait(&f->cv, &f->mu);
+    f->stop = 1;
+    pthread_cond_broadcast(&f->cv);
+    pthread_mutex_unlock(&f->mu);
+    pthread_join(f->thread, NULL);
+    pthread_cond_destroy(&f->cv);
+    pthread_mutex_destroy(&f->mu);
+    free(f->fill.buf);
+    free(f->work.buf);
+    free(f);
+    tc->feed = NULL;
 }
 
 void tool_treecheck_end(tool_treecheck *tc, uint64_t last_seq)
@@ -229,7 +407,10 @@ int tool_treecheck_prove_latest(tool_treecheck *tc, uint64_t n, tms_tlog_hash pr
 
 void tool_treecheck_free(tool_treecheck *tc)
 {
+    tool_treecheck_finish(tc);
     tms_tree_close(tc->tree);
+    free(tc->roots);
+    tc->roots = NULL;
     free(tc->win);
     free(tc->cps);
     free(tc->latest_note);

@@ -33,6 +33,10 @@ typedef struct tool_treecheck {
     size_t latest_len;
     uint64_t latest_size;
     tms_tlog_hash latest_root;
+    tool_cp *roots;                /* Merkle roots to find at seqs (kept snapshots'), by seq */
+    size_t nroots, next_root;
+    uint64_t root_bad;             /* the first of them that is not the log's tree there (0: none) */
+    struct tool_tree_feed *feed;   /* private: the records on their way to the checking thread */
     int failed;                    /* the first failure: check, seq, what */
     const char *check;
     uint64_t seq;
@@ -59,8 +63,19 @@ int tool_treecheck_from(tool_treecheck *tc, uint64_t n, const tms_tlog_hash root
  * n records or no checkpoint (nothing made); -1 made and does not hold (the
  * tree file is damaged: tc records the failure). */
 int tool_treecheck_prove_latest(tool_treecheck *tc, uint64_t n, tms_tlog_hash proof[TMS_TLOG_MAX_PROOF], size_t *len);
-/* The record of seq (1, 2, ...) as framed. */
+/* A root the tree of records 1..seq must have (a kept snapshot's): one that
+ * does not sets root_bad (the first such seq), not a failure of tc's. Before
+ * the records are fed; seqs ascending. 0 or TOOL_ERROR (out of memory). */
+int tool_treecheck_expect_root(tool_treecheck *tc, uint64_t seq, const tms_tlog_hash root);
+/* Check the records fed from now on on a thread of their own (the leaf
+ * hashes, the tree file, the roots), in batches, while the caller goes on;
+ * without one (it could not be started) they are checked as they come. */
+void tool_treecheck_start(tool_treecheck *tc);
+/* The record of seq (1, 2, ...) as framed (copied when a thread checks it). */
 void tool_treecheck_record(tool_treecheck *tc, uint64_t seq, const uint8_t *payload, size_t len);
+/* Every record fed checked, the thread stopped: before tc's range, failures
+ * or roots are read. */
+void tool_treecheck_finish(tool_treecheck *tc);
 /* After the last record read (last_seq). */
 void tool_treecheck_end(tool_treecheck *tc, uint64_t last_seq);
 void tool_treecheck_free(tool_treecheck *tc);

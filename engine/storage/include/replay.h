@@ -101,8 +101,11 @@ tms_err tms_projection_rebuild(tms_store *st, const tms_state *state, uint64_t s
 typedef struct tms_history_frame_at {
     uint64_t seq, seg, off;
 } tms_history_frame_at;
+struct tms__history_worker;
 typedef struct tms_history_writer {
     tms_store *st;
+    int on_thread;        /* public, set before the first add: each chunk is written on a thread of its own
+                             while the fold goes on (history_fold.c); its failure is said at the next hand-over */
     tms_txn *tx;          /* private: the open chunk */
     uint64_t in_tx;       /* private: records in it */
     int started;          /* private: the emptying of the index is committed */
@@ -112,6 +115,7 @@ typedef struct tms_history_writer {
     tms_history_frame_at *locs;   /* private: the open chunk's frame locators */
     size_t nlocs, caplocs;
     unsigned grown;       /* read-only: times the map was grown */
+    struct tms__history_worker *worker;   /* private: on_thread's */
 } tms_history_writer;
 tms_err tms_history_writer_add(tms_history_writer *w, const tms_fold_event *ev);
 /* Commit the last chunk with the mark at seq (growing the map as needed),
