@@ -174,6 +174,15 @@ def test_rewritten_log():
     R.check("rewritten log, no projection: replay catches the verdict", rc == 1 and doc and
             doc.get("check") == "replay" and doc.get("seq") == 20 and doc.get("offset") == frames[19].offset,
             (rc, doc, err))
+    # verify reads the log once, replaying as it reads; a replay that stops (seq 20) is the one case where the
+    # rest of the log is read again (frames and records, no replay), so that a damaged frame further on is
+    # the failure named: the log's own fault before what it makes the replay find
+    with open(seg, "r+b") as fh:
+        fh.seek(frames[24].offset + tt.FRAME_HEADER + 5)
+        b = fh.read(1)
+        fh.seek(frames[24].offset + tt.FRAME_HEADER + 5)
+        fh.write(bytes([b[0] ^ 0x20]))
+    expect_failure("a verdict rewritten at seq 20 and a byte changed at seq 25", d, 25, "frame", frames[24].offset)
 
 
 def test_projection_behind():
