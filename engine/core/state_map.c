@@ -131,8 +131,73 @@ static int cmp_named(const void *a, const void *b)
     return x->len < y->len ? -1 : x->len > y->len;
 }
 
+/* ---- sorting by (kind, id bytes) ----
+ * Every ordered walk sorts a map's entities (state_walk.c): the projection's
+ * render, digests, snapshots, the tools. A key of the kind and the first
+ * seven id bytes, big-endian and zero-padded (ids hold no NUL, so a shorter
+ * id sorts first), orders as cmp_named does wherever two keys differ: the
+ * keys are radix-sorted (a byte a pass; a pass where every key has the same
+ * byte is skipped), then runs of equal keys (ids that share their first
+ * seven bytes) are sorted by cmp_named. */
+typedef struct keyed {
+    uint64_t key;
+    tms__named *e;
+} keyed;
+
+#define RADIX_MIN 64   /* fewer entities than this: qsort */
+
+static uint64_t key_of(const tms__named *e)
+{
+    uint64_t k = (uint64_t)(uint8_t)e->kind << 56;
+    size_t n = e->len < 7 ? e->len : 7;
+    for (size_t i = 0; i < n; i++)
+        k |= (uint64_t)(uint8_t)e->id[i] << (48 - 8 * i);
+    return k;
+}
+
+/* One stable counting pass on the key's byte at shift, from a into b; 0 when every key has the same byte there
+ * (nothing moved). */
+static int radix_pass(const keyed *a, keyed *b, size_t n, unsigned shift)
+{
+    size_t count[256] = {0}, pos = 0;
+    for (size_t i = 0; i < n; i++)
+        count[(a[i].key >> shift) & 0xff]++;
+    if (count[(a[0].key >> shift) & 0xff] == n)
+        return 0;
+    for (int d = 0; d < 256; d++) {
+        size_t c = count[d];
+        count[d] = pos;
+        pos += c;
+    }
+    for (size_t i = 0; i < n; i++)
+        b[count[(a[i].key >> shift) & 0xff]++] = a[i];
+    return 1;
+}
+
 void tms__sort_named(tms__named **v, size_t n)
 {
-    if (n > 1)
-        qsort(v, n, sizeof *v, cmp_named);
+    keyed *mem = n >= RADIX_MIN ? malloc(2 * n * sizeof *mem) : NULL;
+    if (!mem) {   /* few (or no memory for the keys): the comparison sort */
+        if (n > 1)
+            qsort(v, n, sizeof *v, cmp_named);
+        return;
+    }
+    keyed *a = mem, *b = mem + n;
+    for (size_t i = 0; i < n; i++)
+        a[i] = (keyed){key_of(v[i]), v[i]};
+    for (unsigned shift = 0; shift < 64; shift += 8)
+        if (radix_pass(a, b, n, shift)) {
+            keyed *t = a;
+            a = b;
+            b = t;
+        }
+    for (size_t i = 0; i < n; i++)
+        v[i] = a[i].e;
+    for (size_t i = 0, j; i < n; i = j) {   /* equal keys: by the whole id */
+        for (j = i + 1; j < n && a[j].key == a[i].key; j++)
+            ;
+        if (j - i > 1)
+            qsort(v + i, j - i, sizeof *v, cmp_named);
+    }
+    free(mem);
 }

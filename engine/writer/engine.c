@@ -157,6 +157,7 @@ static tms_err level_begin(tms_engine *e, level *l)
        projection still witnesses how far the log went (usable), but is rebuilt whole at the end */
     l->hist_in_fold = !l->usable || hist != l->proj_seq;
     l->hw.st = e->store;
+    l->hw.on_thread = 1;   /* its LMDB writes beside the fold (history_fold.c): no other transaction during it */
     return TMS_OK;
 }
 
