@@ -89,8 +89,10 @@ static void on_deadline(uv_timer_t *t)
 
 void tms__daemon_shutdown_check(server *d)
 {
-    if (!d->stopping || d->group_busy || tms__replica_busy(d) || d->pending || tms__stream_ack_busy(d) || d->shutdown_done)
-        return;   /* groups held for the stream are answered first (stored, or E_NOT_STORED at their timeout) */
+    if (!d->stopping || d->group_busy || tms__replica_busy(d) || d->pending || tms__stream_ack_busy(d) ||
+        tms__cluster_halting(d) || d->shutdown_done)
+        return;   /* groups held for the stream are answered first (stored, or E_NOT_STORED at their timeout); a
+                     replication thread halting on a worker is waited for (tms__replica_close would join it too) */
     d->shutdown_done = 1;
     for (conn *c = d->conns, *next; c; c = next) {
         next = c->next;

@@ -117,8 +117,10 @@ static void halt_done(uv_work_t *w, int status)
     cluster *c = d->cluster;
     (void)status;
     c->halting = 0;
-    if (d->stopping)
-        return;   /* the stop halts what is left */
+    if (d->stopping) {   /* the stop waited for this halt (tms__cluster_halting): it goes on now */
+        tms__daemon_shutdown_check(d);
+        return;
+    }
     if (c->halt_what == HALT_FOLLOWER)
         lead_now(d);
     else
@@ -387,6 +389,14 @@ json_t *tms__cluster_status(server *d)
                                                                     : TMS_LEASE_TTL_DEFAULT_MS),
                      "taken", (json_int_t)c->st.taken, "lost", (json_int_t)c->st.lost, "why",
                      role == DEPOSED ? c->why : "", "error", c->st.error);
+}
+
+/* Two threads must never join the follower's thread at once: glibc lets both
+ * wait, the thread's exit wakes one, and the other (the loop, halting the
+ * follower at a stop) slept for ever. So a stop waits for the halt in flight. */
+int tms__cluster_halting(const server *d)
+{
+    return d->cluster && d->cluster->halting;
 }
 
 void tms__cluster_close(server *d)

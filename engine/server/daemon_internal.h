@@ -254,6 +254,9 @@ int tms__cluster_refuses(server *d, char *why, size_t whylen);
 uint64_t tms__cluster_sign_limit(server *d);
 const char *tms__cluster_role(server *d);   /* NULL without a cluster */
 json_t *tms__cluster_status(server *d);
+/* 1 while a replication thread's stop runs on a worker (the follower's before leading, the publisher's before
+ * following again): a stop waits for it, as for a group in flight, before it halts the follower itself. */
+int tms__cluster_halting(const server *d);
 void tms__cluster_close(server *d);   /* stopping: resign, close the handles */
 void tms__cluster_halt(server *d);    /* the end: the lease's thread stops (after resigning) */
 void tms__cluster_free(server *d);
