@@ -33,6 +33,7 @@ struct tms_follower {
     uint64_t next;                   /* the seq the stream should give next */
     tms_follow_status st;
     natsConnection *nc;              /* the thread's own */
+    tms__nats_link link;             /* what hears nc's disconnections (nats.c keeps a pointer to it) */
     jsCtx *js;
     natsSubscription *sub;
 };
@@ -141,7 +142,8 @@ static int subscribe(tms_follower *f)
     jsStreamInfo *si = NULL;
     jsSubOptions so;
     jsErrCode jerr = 0;
-    natsStatus s = tms__nats_connect(f->opts, NULL, on_link, f, &f->nc, &f->js);
+    f->link = (tms__nats_link){on_link, f};
+    natsStatus s = tms__nats_connect(f->opts, NULL, &f->link, &f->nc, &f->js);
     if (s == NATS_OK)
         s = js_GetStreamInfo(&si, f->js, f->stream, NULL, &jerr);
     if (s != NATS_OK) {

@@ -32,6 +32,7 @@ struct tms_lease {
     tms_lease_status st;        /* under lock */
     /* the thread's own */
     natsConnection *nc;
+    tms__nats_link link;             /* what hears nc's disconnections (nats.c keeps a pointer to it) */
     jsCtx *js;
     kvStore *kv;
     uint64_t rev;               /* held: the revision of our last write */
@@ -108,7 +109,8 @@ static int connect_up(tms_lease *l)
     jsOptions jo;
     jsOptions_Init(&jo);
     jo.Wait = (int64_t)(l->ttl_ns / 4 / 1000000);   /* a request unanswered that long is retried: not 5 s */
-    natsStatus s = tms__nats_connect(l->opts, &jo, on_link, l, &l->nc, &l->js);
+    l->link = (tms__nats_link){on_link, l};
+    natsStatus s = tms__nats_connect(l->opts, &jo, &l->link, &l->nc, &l->js);
     if (s == NATS_OK && (s = js_KeyValue(&l->kv, l->js, l->bucket)) == NATS_NOT_FOUND) {
         kvConfig c;
         kvConfig_Init(&c);

@@ -53,40 +53,33 @@ void tms__repl_log(tms_repl_log_fn fn, const char *level, const char *msg, const
     funlockfile(stderr);
 }
 
-typedef struct link_cb {
-    void (*fn)(void *closure, int up);
-    void *closure;
-} link_cb;
-
-/* nats.c keeps the closure pointer: one per process is enough (one
- * publisher or one follower), and it must outlive the connection. */
-static link_cb the_link;
-
+/* The connection's own tms__nats_link (one per connection: a cluster node
+ * holds three, the lease's, the follower's and the publisher's; a single one
+ * for the process told each of them of the last one's connection, and was
+ * rewritten while nats.c threads read it). */
 static void on_disconnected(natsConnection *nc, void *closure)
 {
-    link_cb *l = closure;
+    tms__nats_link *l = closure;
     (void)nc;
     l->fn(l->closure, 0);
 }
 
 static void on_reconnected(natsConnection *nc, void *closure)
 {
-    link_cb *l = closure;
+    tms__nats_link *l = closure;
     (void)nc;
     l->fn(l->closure, 1);
 }
 
-natsStatus tms__nats_connect(natsOptions *o, jsOptions *jo, void (*link)(void *closure, int up), void *closure,
-                             natsConnection **nc, jsCtx **js)
+natsStatus tms__nats_connect(natsOptions *o, jsOptions *jo, tms__nats_link *link, natsConnection **nc, jsCtx **js)
 {
     natsStatus s = NATS_OK;
     *nc = NULL;
     *js = NULL;
     if (link) {   /* set on o each time: nats.c copies o into the connection */
-        the_link = (link_cb){link, closure};
-        s = natsOptions_SetDisconnectedCB(o, on_disconnected, &the_link);
+        s = natsOptions_SetDisconnectedCB(o, on_disconnected, link);
         if (s == NATS_OK)
-            s = natsOptions_SetReconnectedCB(o, on_reconnected, &the_link);
+            s = natsOptions_SetReconnectedCB(o, on_reconnected, link);
     }
     if (s == NATS_OK)
         s = natsConnection_Connect(nc, o);

@@ -29,11 +29,19 @@ int tms__stream_names(const char *name, char stream[TMS__STREAM_MAX + 1], char s
  * seed, a certificate or key nats.c refuses. */
 int tms__nats_options(const char *url, const tms_nats_options *no, natsOptions **out, char *why, size_t whylen);
 
-/* Connect with o and take a JetStream context with jo (may be NULL);
- * link(closure, 0 or 1) hears every disconnection and reconnection (may be
- * NULL). NATS_OK with *nc and *js, else both NULL. */
-natsStatus tms__nats_connect(natsOptions *o, jsOptions *jo, void (*link)(void *closure, int up), void *closure,
-                             natsConnection **nc, jsCtx **js);
+/* What hears one connection's disconnections and reconnections:
+ * fn(closure, 0 or 1). Owned by the connection's owner (the publisher, the
+ * follower, the lease: one each), and it must outlive the connection:
+ * nats.c keeps a pointer to it and calls through it on its own threads. */
+typedef struct tms__nats_link {
+    void (*fn)(void *closure, int up);
+    void *closure;
+} tms__nats_link;
+
+/* Connect with o and take a JetStream context with jo (may be NULL); link
+ * (may be NULL) hears this connection's disconnections and reconnections.
+ * NATS_OK with *nc and *js, else both NULL. */
+natsStatus tms__nats_connect(natsOptions *o, jsOptions *jo, tms__nats_link *link, natsConnection **nc, jsCtx **js);
 
 /* One log line through fn (nats_options.h), or, when fn is NULL, on stderr
  * as level=L msg="..." key=value, every value quoted and escaped. */

@@ -47,6 +47,7 @@ struct tms_publisher {
     tms_publish_status st;           /* under lock */
     /* the thread's own */
     natsConnection *nc;
+    tms__nats_link link;             /* what hears nc's disconnections (nats.c keeps a pointer to it) */
     jsCtx *js;
     tms_log_iter *it;
     uint64_t it_next;                /* the seq it will give next */
@@ -229,7 +230,8 @@ static int connect_up(tms_publisher *p)
     jo.PublishAsync.MaxPending = PUBLISH_WINDOW;
     jo.PublishAsync.AckHandler = on_ack;
     jo.PublishAsync.AckHandlerClosure = p;
-    natsStatus s = tms__nats_connect(p->opts, &jo, on_link, p, &p->nc, &p->js);
+    p->link = (tms__nats_link){on_link, p};
+    natsStatus s = tms__nats_connect(p->opts, &jo, &p->link, &p->nc, &p->js);
     if (s != NATS_OK) {
         set_error(p, "cannot reach %s: %s", p->url, natsStatus_GetText(s));
         disconnect(p);
