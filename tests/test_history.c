@@ -377,12 +377,18 @@ static void test_explain_reads_its_record_through_a_locator_or_without(void **st
     }
 }
 
-/* The as-of index rebuilt in one fold whatever the map's first size: a full map grows at a chunk's
- * boundary and the chunk is written again (issue 22: it used to fold the log again from record 1, once per
- * doubling). The index equals the one the engine wrote record by record. */
-static void test_index_rebuild_is_one_pass_whatever_the_map(void **state)
+static tms_err writer_add(void *ctx, const tms_fold_event *ev)
 {
-    (void)state;
+    return tms_history_writer_add(ctx, ev);
+}
+
+/* The as-of index written during a fold into a scratch store of a 64 KiB map: by tms_history_rebuild (in line,
+ * 20 000 records a transaction), or by a writer on its own thread in chunks of 97 records (each written while
+ * the fold fills the next: verify's, an open's). Either way a full map grows at a chunk's boundary and the
+ * chunk is written again (issue 22: it used to fold the log again from record 1, once per doubling), and the
+ * index equals the one the engine wrote record by record. */
+static void rebuild_whatever_the_map(int on_thread)
+{
     ts_lines l = ts_generate("--tenants 3 --extensions 600 --seed 21");
     tu_env *env = tu_env_new();
     char *scratch = tu_mkdtemp(), logdir[4200], proj[4200], why[512];
@@ -398,12 +404,36 @@ static void test_index_rebuild_is_one_pass_whatever_the_map(void **state)
     tms_store *st;
     tms_replay_result res;
     assert_int_equal(tms_store_open_sized(scratch, TMS_STORE_SCRATCH, 64 << 10, &st, why, sizeof why), TMS_OK);
-    assert_int_equal(tms_history_rebuild(st, tms_data_path(logdir, sizeof logdir, env->dir, "log"), &res), TMS_OK);
-    assert_int_equal(res.passes, 1);
+    tms_data_path(logdir, sizeof logdir, env->dir, "log");
+    if (on_thread) {
+        tms_history_writer w = {.st = st, .on_thread = 1, .chunk = 97};
+        tms_replay_opts o = {.on_effects = writer_add, .ctx = &w};
+        tms_state *folded = tms_state_new();
+        assert_non_null(folded);
+        assert_int_equal(tms_fold(folded, logdir, &o, &res), TMS_OK);
+        assert_int_equal(tms_history_writer_end(&w, res.last_seq), TMS_OK);
+        assert_true(w.grown > 0);   /* the worker grew the map: the test tests something */
+        tms_history_writer_discard(&w);
+        tms_state_free(folded);
+    } else {
+        assert_int_equal(tms_history_rebuild(st, logdir, &res), TMS_OK);
+        assert_int_equal(res.passes, 1);
+    }
     assert_int_equal(res.last_seq, seq);
     uint64_t map_bytes = 0, used = 0;
     tms_store_usage(st, &map_bytes, &used);
     assert_true(map_bytes > (64 << 10));   /* it did grow: the test tests something */
+    /* the frame locators (not in the index's digest): one every TMS_LOCATE_EVERY records, at its own seq */
+    tms_txn *tx;
+    assert_int_equal(tms_txn_begin(st, 0, &tx), TMS_OK);
+    for (uint64_t at = 1; at <= seq; at += TMS_LOCATE_EVERY) {
+        uint64_t seg = 0, off = 0, below = 0, boff = 0;
+        assert_int_equal(tms_history_locator(tx, at, &seg, &off), TMS_OK);
+        if (at > 1)
+            assert_int_equal(tms_history_locator(tx, at - 1, &below, &boff), TMS_OK);
+        assert_true(at == 1 || seg != below || off != boff);   /* a locator of its own, not the one before */
+    }
+    tms_txn_abort(tx);
     tms_store_close(st);
     tms_err e = tms_store_check(scratch, 0, got, &seq2, head, &h2, why, sizeof why);   /* no meta: the index only */
     assert_true(e == TMS_OK || e == TMS_NOT_FOUND);
@@ -415,12 +445,25 @@ static void test_index_rebuild_is_one_pass_whatever_the_map(void **state)
     ts_lines_free(&l);
 }
 
+static void test_index_rebuild_is_one_pass_whatever_the_map(void **state)
+{
+    (void)state;
+    rebuild_whatever_the_map(0);
+}
+
+static void test_index_written_on_a_worker_equals_the_engines(void **state)
+{
+    (void)state;
+    rebuild_whatever_the_map(1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lookups_at_sampled_seqs_equal_a_fold_to_there),
         cmocka_unit_test(test_one_tenant_with_role_churn),
         cmocka_unit_test(test_index_rebuild_is_one_pass_whatever_the_map),
+        cmocka_unit_test(test_index_written_on_a_worker_equals_the_engines),
         cmocka_unit_test_setup_teardown(test_points_resolve_against_the_snapshot, tu_setup_standard, tu_teardown),
         cmocka_unit_test_setup_teardown(test_explain_reads_its_record_through_a_locator_or_without, tu_setup_standard,
                                         tu_teardown),

@@ -245,7 +245,7 @@ static tms_err add_on_thread(tms_history_writer *w, const tms_fold_event *ev)
                                      ev->neffects)) ||
         (w->err = keep_locator(w, ev->frame, &kept)))
         return w->err;
-    if (++w->in_tx >= HISTORY_CHUNK)
+    if (++w->in_tx >= (w->chunk ? w->chunk : HISTORY_CHUNK))
         w->err = hand_over(w, 0, 0);
     return w->err;
 }
@@ -261,7 +261,7 @@ tms_err tms_history_writer_add(tms_history_writer *w, const tms_fold_event *ev)
     if (!(w->err = tms_history_record(&w->batch, ev->state, ev->rec->seq, ev->rec->time, ev->effects, ev->neffects)))
         while ((w->err = chunk_write(w, ev)) == TMS_E_MAPFULL && (w->err = chunk_regrow(w)) == TMS_OK)
             ;   /* regrow rewrote the chunk, this record's operations and locator too */
-    if (!w->err && ++w->in_tx >= HISTORY_CHUNK)
+    if (!w->err && ++w->in_tx >= (w->chunk ? w->chunk : HISTORY_CHUNK))
         w->err = chunk_commit(w);
     if (w->err) {
         tms_txn_abort(w->tx);
