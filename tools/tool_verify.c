@@ -33,8 +33,9 @@ static const char usage_verify[] =
     "projection (DIR/proj) with the replay: same chain head and same digest at\n"
     "the projection's seq. A projection behind the log is not a failure (the\n"
     "next writer to open DIR catches it up); one ahead of the log is. A\n"
-    "projection level with the log also has its as-of index (lookups at a\n"
-    "point) compared with one rebuilt from the log in a scratch directory.\n"
+    "projection's as-of index (lookups at a point), complete to its seq, is\n"
+    "compared with one rebuilt from the log up to that seq in a scratch\n"
+    "directory. The log is read once, replayed as it is read.\n"
     "The Merkle tree file (DIR/tree) is compared with the tree of the log, and\n"
     "every stored checkpoint (DIR/checkpoints) with the log: its root must be\n"
     "the tree of the records up to its size. With --key VKEY (the log's\n"
@@ -441,11 +442,17 @@ static int scan_rest(vstate *s, uint64_t from)
     tms_record rec;
     char why[256];
     int has = 0, rc = 0;
-    tms_err err = tms_log_iter_open(s->logdir, from, &it, &rep);
+    tms_err err = tms_log_iter_open(s->logdir, from > 1 ? from - 1 : 1, &it, &rep);   /* frame from chained to the one before */
     if (err)
         return tool_fail("cannot read the log: %s", rep.msg[0] ? rep.msg : tms_strerror(err));
     tms_cmd_init(&rec.cmd);
     while ((err = tms_log_iter_next(it, &lr, &has)) == TMS_OK && has) {
+        if (lr.seq < from) {   /* the frame the replay stopped at (checked by the fold): where the log goes on */
+            s->last_seq = lr.seq;
+            snprintf(s->last_segment, sizeof s->last_segment, "%s", lr.segment);
+            s->end_offset = lr.offset + TMS_LOG_FRAME_HEADER + lr.len;
+            continue;
+        }
         on_frame(s, &lr);
         if (tms_record_decode(&rec, lr.payload, lr.len, why, sizeof why) != TMS_OK) {
             tool_verify_failure(s, "record", lr.seq, lr.segment, lr.offset, why);
@@ -485,11 +492,7 @@ static int fold_stopped(vstate *s, tms_err err, const tms_replay_result *res)
             return TOOL_ERROR;
         check_projection(s);
         return 0;
-    case TMS_FOLD_OBSERVER:
-        if (s->failed)
-            return 0;   /* on_frame said why */
-        /* fall through */
-    default:
+    default:   /* an observer's error (out of memory in the digests), an I/O error: no verdict */
         return tool_fail("replay failed: %s", res->msg[0] ? res->msg : tms_strerror(err));
     }
 }

@@ -31,7 +31,7 @@ typedef struct vstate {
     uint8_t state_digest[TMS_HASH_LEN];  /* the digest of its snapshot encoding (a receipt's), set with end_done */
     int want_state;                      /* a receipt is asked for: compute it and keep the state (end_*) */
     char damaged[512];                   /* the projection could not be read: why */
-    /* the first failure */
+    /* the failure reported: the first of the best rank (tool_verify.c, rank_of) */
     int failed;
     int rank;                            /* ... of this rank (tool_verify.c, rank_of) */
     const char *check;
@@ -60,7 +60,7 @@ typedef struct vstate {
     size_t end_len;
     uint8_t end_sproj[TMS_HASH_LEN];     /* tms_state_projection_digest(state, 0, NULL) */
     int end_done;                        /* ... computed already (at the fold's last record) */
-    /* step 5, written during step 4's fold (one pass over the log): the as-of index rebuilt from the log */
+    /* step 4, written during step 3's fold (the one pass over the log): the as-of index rebuilt from the log */
     int hist_on;                         /* the projection's index is to be compared */
     char hist_dir[4200];                 /* its scratch directory ($TMPDIR or /tmp) */
     tms_store *hist_store;
@@ -68,7 +68,8 @@ typedef struct vstate {
     int need_at;                         /* at_projection has something to compare */
 } vstate;
 
-/* Record the first failure (later ones are dropped). */
+/* Record a failure: kept when it is the first, or of a better rank than
+ * the one kept (the log's own, then the projection's, then the rest). */
 void tool_verify_failure(vstate *s, const char *check, uint64_t seq, const char *segment, uint64_t offset,
                          const char *what);
 

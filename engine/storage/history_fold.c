@@ -49,6 +49,8 @@ static tms_err chunk_regrow(tms_history_writer *w)
     w->applied = tms_history_batch_size(&w->batch);
     for (size_t i = 0; !err && i < w->nlocs; i++)
         err = tms_history_locate(w->tx, w->locs[i].seq, w->locs[i].seg, w->locs[i].off);
+    if (!err && w->marked)   /* the last chunk: its mark too (the commit itself may find the map full) */
+        err = tms_history_mark(w->tx, w->mark_seq);
     return err;
 }
 
@@ -100,6 +102,7 @@ static tms_err chunk_commit(tms_history_writer *w)
         w->in_tx = 0;
         w->applied = 0;
         w->nlocs = 0;
+        w->marked = 0;
         tms_history_batch_clear(&w->batch);
     }
     return err;
@@ -130,8 +133,12 @@ static tms_err write_chunk(tms_history_writer *j, int final, uint64_t mark)
             err = tms_history_locate(j->tx, j->locs[i].seq, j->locs[i].seg, j->locs[i].off);
     while (err == TMS_E_MAPFULL)
         err = chunk_regrow(j);   /* rewrites the whole chunk */
-    while (!err && final && (err = tms_history_mark(j->tx, mark)) == TMS_E_MAPFULL)
-        err = chunk_regrow(j);
+    if (!err && final) {
+        j->marked = 1;
+        j->mark_seq = mark;
+        while ((err = tms_history_mark(j->tx, mark)) == TMS_E_MAPFULL && !(err = chunk_regrow(j)))
+            ;   /* regrow wrote the mark too */
+    }
     if (!err)
         err = chunk_commit(j);
     if (err) {
@@ -281,8 +288,10 @@ tms_err tms_history_writer_end(tms_history_writer *w, uint64_t seq)
     }
     if (!w->err && !w->tx)
         w->err = chunk_begin(w);   /* an empty log: an empty index */
-    while (!w->err && (w->err = tms_history_mark(w->tx, seq)) == TMS_E_MAPFULL)
-        w->err = chunk_regrow(w);
+    w->marked = 1;
+    w->mark_seq = seq;
+    while (!w->err && (w->err = tms_history_mark(w->tx, seq)) == TMS_E_MAPFULL && !(w->err = chunk_regrow(w)))
+        ;   /* regrow wrote the mark too */
     if (!w->err)
         w->err = chunk_commit(w);
     tms_history_writer_discard(w);

@@ -160,7 +160,7 @@ tms_err tms_store_open_sized(const char *dir, int mode, size_t map_bytes, tms_st
     }
     if (mode == TMS_STORE_WRITE && (err = tms__evidence_open(st, why, whylen)))
         goto fail;
-    if ((err = env_open(st, dir, map_bytes, mode == TMS_STORE_WRITE || mode == TMS_STORE_SCRATCH, why, whylen)))
+    if ((err = env_open(st, dir, map_bytes, mode == TMS_STORE_WRITE, why, whylen)))
         goto fail;
     /* readers in the writer's group: lock.mdb 0660, data.mdb 0640, the directory 0750 */
     if (!readonly && (err = tms__store_modes(st, why, whylen)))

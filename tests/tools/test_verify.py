@@ -7,6 +7,7 @@ usage: python3 test_verify.py BIN_DIR     (last line: 'N passed, N failed')"""
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -185,6 +186,48 @@ def test_rewritten_log():
     expect_failure("a verdict rewritten at seq 20 and a byte changed at seq 25", d, 25, "frame", frames[24].offset)
 
 
+def set_projection_meta(d, key, raw):
+    """The projection's meta entry key set to raw bytes, with LMDB's own mdb_dump/mdb_load (lmdb-utils)."""
+    proj = os.path.join(d, "proj")
+    dump = subprocess.run(["mdb_dump", "-p", "-s", "meta", proj], capture_output=True, text=True).stdout.split("\n")
+    k = dump.index(" " + key)
+    dump[k + 1] = " " + "".join("\\%02x" % b for b in raw)
+    return subprocess.run(["mdb_load", "-s", "meta", proj], input="\n".join(dump), capture_output=True,
+                          text=True).returncode == 0
+
+
+def test_replay_stops_at_the_last_record():
+    """A recomputed verdict that differs at the log's last record, the projection level with the log's
+    (rewritten) head there: a replay failure, not "records are missing from the log" (the one read of the log
+    ends at the record the replay stopped at; the log does not)."""
+    if not shutil.which("mdb_dump"):
+        R.check("mdb_dump (lmdb-utils) is installed (scripts/bootstrap installs it)", False)
+        return
+    d = fresh("lastreplay")
+    seg, header, frames = frames_of(d)
+    rechain(frames, LAST - 1, lambda p: p.replace(b"2003", b"2009"))   # the last record names another account
+    tt.write_segment(seg, header, frames)
+    R.check("the projection's head set to the rewritten log's", set_projection_meta(d, "head", frames[LAST - 1].hash))
+    expect_failure("a verdict that differs at the last record", d, LAST, "replay")
+
+
+def test_replay_failure_then_a_chain_break_at_a_segment_start():
+    """After a replay failure the rest of the log is read for a fault of its own: a frame whose chain hash is
+    wrong at the first frame of the next segment is one (its link to the frame before is checked across the
+    segment boundary)."""
+    d = fresh("replaychain")
+    seg, header, frames = frames_of(d)
+    rechain(frames, 19, lambda p: p.replace(b"sub", b"sux"))   # seq 20: the replay stops there
+    p21 = frames[20].payload
+    frames[20].payload = p21[:-1] + bytes([p21[-1] ^ 1])   # seq 21: a byte changed, CRCs recomputed, hash left
+    tt.write_segment(seg, header, frames)
+    tt.split_segment(d, 21)
+    shutil.rmtree(os.path.join(d, "proj"))
+    rc, doc, err = verify(d)
+    R.check("a replay failure at 20, a chain break at 21 (a segment's first frame): check frame at seq 21",
+            rc == 1 and doc and doc.get("check") == "frame" and doc.get("seq") == 21, (rc, doc, err))
+
+
 def test_projection_behind():
     d = fresh("behind")
     shutil.rmtree(os.path.join(d, "proj"))
@@ -256,6 +299,7 @@ def test_usage():
 
 for t in (test_intact, test_changed_byte, test_removed_record, test_rehashed_payload, test_swapped,
           test_truncated_middle_segment, test_forged_append, test_last_removed, test_rewritten_log,
+          test_replay_stops_at_the_last_record, test_replay_failure_then_a_chain_break_at_a_segment_start,
           test_projection_behind, test_torn_tail, test_damaged_projection_never_crashes, test_usage):
     try:
         t()

@@ -116,6 +116,8 @@ typedef struct tms_history_writer {
     tms_history_frame_at *locs;   /* private: the open chunk's frame locators */
     size_t nlocs, caplocs;
     unsigned grown;       /* read-only: times the map was grown */
+    int marked;           /* private: the open chunk carries the mark at mark_seq (rewritten with it on regrow) */
+    uint64_t mark_seq;
     struct tms__history_worker *worker;   /* private: on_thread's */
 } tms_history_writer;
 tms_err tms_history_writer_add(tms_history_writer *w, const tms_fold_event *ev);
