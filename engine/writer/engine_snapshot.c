@@ -20,6 +20,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -218,6 +220,20 @@ int tms__snapshot_start(tms_engine *e, uint64_t max_seq, tms_state **st, tms_sna
     return got;
 }
 
+/* In the snapshot's child, first: it dies with the writer (a child left running, and under SCHED_IDLE it may
+ * wait long for a CPU, would write beside the next writer), and it keeps none of the writer's descriptors:
+ * the data directory's lock (a restart after kill -9 was refused, "held by pid N", until the child ended),
+ * the listening sockets (clients connected to a dead tmsd and hung), the connections (a client the writer
+ * closed saw no end). It opens what it writes by name. */
+static void child_holds_nothing(pid_t parent)
+{
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() != parent)
+        _exit(1);   /* the writer is gone already */
+    if (close_range(3, ~0u, 0) != 0)
+        for (long fd = 3, max = sysconf(_SC_OPEN_MAX); fd < (max > 0 ? max : 1024); fd++)
+            close((int)fd);
+}
+
 tms_err tms_engine_snapshot_fork(tms_engine *e, pid_t *pid, uint64_t *seq, char *why, size_t whylen)
 {
     tms_snapshot_meta m;
@@ -231,6 +247,7 @@ tms_err tms_engine_snapshot_fork(tms_engine *e, pid_t *pid, uint64_t *seq, char 
     if (size != *seq || (tms__snapshot_newest(e->dir, &m) == *seq && !memcmp(m.head, e->head, TMS_HASH_LEN)))
         return TMS_OK;
     fflush(NULL);   /* nothing buffered is written twice */
+    pid_t parent = getpid();
     pid_t p = fork();
     if (p < 0) {
         snprintf(why, whylen, "snapshot: cannot fork: %s", strerror(errno));
@@ -238,6 +255,7 @@ tms_err tms_engine_snapshot_fork(tms_engine *e, pid_t *pid, uint64_t *seq, char 
     }
     if (p == 0) {   /* the child: its own image of the state; never returns; runs only when a CPU is idle */
         char cwhy[300];
+        child_holds_nothing(parent);
         struct sched_param sp = {0};
         if (sched_setscheduler(0, SCHED_IDLE, &sp) != 0 && nice(19) == -1) {
             /* as urgent as the writer, then: still correct */

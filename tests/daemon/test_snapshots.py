@@ -223,6 +223,99 @@ def case_stop_during_the_open(d):
     check("... and it verifies", rc == 0, out + err)
 
 
+def children_of(pid):
+    """The live pids whose parent is pid (from /proc)."""
+    out = []
+    for e in os.listdir("/proc"):
+        if e.isdigit():
+            try:
+                with open("/proc/%s/stat" % e) as f:
+                    stat = f.read()
+            except OSError:
+                continue
+            fields = stat[stat.rindex(")") + 2:].split()
+            if int(fields[1]) == pid and fields[0] != "Z":   # a zombie (ended, not yet reaped) is no child at work
+                out.append(int(e))
+    return out
+
+
+def open_fds(pid):
+    try:
+        return len(os.listdir("/proc/%d/fd" % pid))
+    except OSError:
+        return -1
+
+
+def catch_a_child(p, sock):
+    """Submit until a snapshot's child of tmsd p is caught, stopped (SIGSTOP), after it let go of what the
+    writer holds (no descriptor beyond 0-2); one caught earlier is let go on (SIGCONT) and another awaited.
+    Its pid, or None after 20 s."""
+    deadline, n = time.time() + 20, 0
+    while time.time() < deadline:
+        n += 1
+        run(TMSCTL, "--connect", sock, "submit", stdin=commands("t%d" % n, 25))
+        end = time.time() + 0.5
+        while time.time() < end:
+            for kid in children_of(p.pid):
+                try:
+                    os.kill(kid, signal.SIGSTOP)
+                except ProcessLookupError:
+                    continue
+                if 0 <= open_fds(kid) <= 3:
+                    return kid
+                os.kill(kid, signal.SIGCONT)   # too early (or it holds the writer's descriptors): not this one
+    return None
+
+
+def case_kill9_while_a_child_writes(d):
+    """kill -9 of tmsd while its snapshot's child is still writing (the child runs under SCHED_IDLE: on a busy
+    machine it may wait long for a CPU; here it is stopped, SIGSTOP, to make that moment last): the child holds
+    none of tmsd's descriptors and dies with it, so the restart opens at once. (Before: the child kept the data
+    directory's lock, "is held by pid N" until it ended, and the listening socket, a client connecting to the
+    dead tmsd's socket through it hung.)"""
+    data = os.path.join(d, "data")
+    sock = os.path.join(d, "c.sock")
+    p, port = start(d, data, "--socket", sock, "--snapshot-interval", "0.1", "--snapshot-records", "20")
+    try:
+        child = catch_a_child(p, sock)
+        check("a snapshot's child, caught while it writes, holds no descriptor of tmsd's (0-2 only)",
+              child is not None)
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait(timeout=30)
+    if child is None:
+        return
+    gone, end = False, time.time() + 10
+    while time.time() < end and not gone:
+        try:
+            with open("/proc/%d/stat" % child) as f:
+                gone = f.read().split(") ")[1][0] == "Z"   # a zombie (re-parented, not yet reaped) is gone too
+        except OSError:
+            gone = True
+        time.sleep(0.05)
+    check("the child died with tmsd (PR_SET_PDEATHSIG)", gone)
+    log = os.path.join(d, "tmsd.log")
+    before = open(log).read().count("msg=started")
+    try:
+        p, port = start(d, data, "--socket", sock)
+    except Exception as e:   # it exited: the lock still held
+        check("the restart after kill -9 opens at once", False, "%s %s" % (e, open(log).read()[-400:]))
+        p = None
+    finally:
+        if not gone:
+            os.kill(child, signal.SIGKILL)
+    if p is None:
+        return
+    try:
+        text = open(log).read()
+        check("the restart after kill -9 opens at once (not 'held by pid')", text.count("msg=started") > before and
+              "is held by pid" not in text, text[-600:])
+        check("... and answers", status(port)["last_seq"] > 0)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        check("... and stops cleanly", p.wait(timeout=30) == 0)
+
+
 run_cases(case_running_snapshots_and_kill9, case_submits_go_on_while_a_snapshot_is_written, case_options,
-          case_open_progress, case_stop_during_the_open)
+          case_open_progress, case_stop_during_the_open, case_kill9_while_a_child_writes)
 finish()

@@ -273,7 +273,9 @@ def test_a_replica_writes_snapshots(d):
         snap = st["seq"]
         rep.kill()
         submit_some(leader, acked, 3000, 30)
-        rep.start()
+        before = open(os.path.join(d, "rs.log")).read().count("msg=started")
+        rep.start()   # listening; its "started" line follows at once
+        wait_for(lambda: open(os.path.join(d, "rs.log")).read().count("msg=started") > before, 10)
         log = open(os.path.join(d, "rs.log")).read()
         started = [l for l in log.splitlines() if "msg=started" in l][-1]
         check("after kill -9 it starts from its newest snapshot", ("from_snapshot=%d" % snap) in started, started)
