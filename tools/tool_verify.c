@@ -178,7 +178,8 @@ static void read_to(vstate *s, const tms_fold_event *ev)
     s->last_seq = lr->seq;
     s->last_time = ev->rec->time;
     memcpy(s->head, lr->hash, TMS_LOG_HASH_LEN);
-    snprintf(s->last_segment, sizeof s->last_segment, "%s", lr->segment);
+    if (strcmp(s->last_segment, lr->segment))   /* once a segment, not a formatted copy a record */
+        snprintf(s->last_segment, sizeof s->last_segment, "%s", lr->segment);
     s->end_offset = lr->offset + TMS_LOG_FRAME_HEADER + lr->len;
 }
 
