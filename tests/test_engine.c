@@ -564,9 +564,11 @@ static void *reader_loop(void *arg)
             t->errors++;
             continue;
         }
-        for (int i = 0; i < 200; i++, t->checks++)
+        for (int i = 0; i < 200; i++) {
             if (tms_reader_check(r, "acme", "extension", "1001", "calls.barge") < 0)
                 t->errors++;
+            __atomic_add_fetch(&t->checks, 1, __ATOMIC_RELAXED);   /* the test waits for every thread's first */
+        }
         tms_reader_close(r);
     }
     return NULL;
@@ -585,6 +587,15 @@ static void test_readers_on_many_threads_share_one_environment(void **state)
     for (int i = 0; i < 4; i++) {
         t[i] = (reader_thread){env->dir, &stop, 0, 0};
         assert_int_equal(pthread_create(&th[i], NULL, reader_loop, &t[i]), 0);
+    }
+    /* every reader at work before the commits start (a loaded machine may not have run one yet: then the
+     * commits could all pass before it opened anything, and it would have checked nothing) */
+    for (int i = 0, waited = 0; i < 4; waited++) {
+        assert_true(waited < 10000);   /* 10 s */
+        if (__atomic_load_n(&t[i].checks, __ATOMIC_RELAXED) > 0)
+            i++;
+        else
+            usleep(1000);
     }
     for (int i = 0; i < 200; i++)
         ACC("{'cmd':'SetPermissions'," T ",'actor':'admin','kind':'extension','id':'1001','enable':['%s'],'disable':['%s']}",
