@@ -14,12 +14,41 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 #include <systemd/sd-daemon.h>
 
 
 /* ---- listeners, signals, shutdown ---- */
+
+/* SIGTERM or SIGINT before the loop's handlers exist: a stop asked for.
+ * During the open, the open ends at its next progress call, nothing written
+ * after it; tmsd exits 0, as after any asked-for stop. Between the open and
+ * the loop's handlers (the parts starting, the listeners), start_listeners
+ * begins the shutdown once its handlers are in place: a stop is never lost. */
+static volatile sig_atomic_t stop_during_open;
+
+static void on_stop_during_open(int sig)
+{
+    stop_during_open = sig;
+}
+
+static void catch_stop_during_open(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_during_open;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigset_t stops;   /* a restarted tmsd (TMS_DAEMON_RESTART) comes with them blocked: one sent meanwhile lands now */
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    sigprocmask(SIG_UNBLOCK, &stops, NULL);
+}
+
 
 static int parse_hostport(const char *s, struct sockaddr_storage *ss)
 {
@@ -57,20 +86,37 @@ int tms__daemon_listen_tcp(server *d, uv_tcp_t *srv, const char *addr, uv_connec
     return 0;
 }
 
+/* The socket appears at its path only once it accepts: bound under a
+ * temporary name beside it, listening, chmod'ed, then renamed into place, so
+ * a client (or a script waiting for the file) never meets a socket that
+ * refuses. A path too long for the temporary name is bound directly. */
 static int listen_unix(server *d, const char *path)
 {
     int rc;
     struct stat st;
+    char tmp[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int n = snprintf(tmp, sizeof tmp, "%s.%ld~", path, (long)getpid());
+    const char *at = n > 0 && (size_t)n < sizeof tmp ? tmp : path;
     if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
         unlink(path);   /* we hold the data directory's lock: a socket left here is stale */
+    if (at != path)
+        unlink(at);
     uv_pipe_init(d->loop, &d->unix_srv, 0);
     d->unix_srv.data = d;
-    if ((rc = uv_pipe_bind(&d->unix_srv, path)) || (rc = uv_listen((uv_stream_t *)&d->unix_srv, 1024, tms__on_connection))) {
+    if ((rc = uv_pipe_bind(&d->unix_srv, at)) || (rc = uv_listen((uv_stream_t *)&d->unix_srv, 1024, tms__on_connection))) {
         fprintf(stderr, "tmsd: cannot listen on %s: %s\n", path, uv_strerror(rc));
-        return -1;
+        goto fail;
     }
-    chmod(path, 0660);
+    chmod(at, 0660);
+    if (at != path && rename(at, path) != 0) {
+        fprintf(stderr, "tmsd: cannot listen on %s: %s\n", path, strerror(errno));
+        goto fail;
+    }
     return 0;
+fail:
+    if (at != path)
+        unlink(at);
+    return -1;
 }
 
 static void close_if_open(uv_handle_t *h)
@@ -208,6 +254,8 @@ static int start_listeners(server *d, const char *sock)
     if (d->opt.idle_exit_ms) {
         uv_timer_start(&d->idle_exit, on_idle_exit, d->opt.idle_exit_ms, d->opt.idle_exit_ms);
     }
+    if (stop_during_open)   /* asked for before the handlers above existed */
+        tms__daemon_begin_shutdown(d, stop_during_open == SIGINT ? "SIGINT" : "SIGTERM");
     return 0;
 }
 
@@ -227,31 +275,6 @@ typedef struct opening {
     char phase[16];
 } opening;
 
-/* SIGTERM or SIGINT before the loop's handlers exist (during the open): a
- * stop asked for. The open ends at its next progress call, nothing written
- * after it; tmsd exits 0, as after any asked-for stop. */
-static volatile sig_atomic_t stop_during_open;
-
-static void on_stop_during_open(int sig)
-{
-    (void)sig;
-    stop_during_open = 1;
-}
-
-static void catch_stop_during_open(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_during_open;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-    sigset_t stops;   /* a restarted tmsd (TMS_DAEMON_RESTART) comes with them blocked: one sent meanwhile lands now */
-    sigemptyset(&stops);
-    sigaddset(&stops, SIGTERM);
-    sigaddset(&stops, SIGINT);
-    sigprocmask(SIG_UNBLOCK, &stops, NULL);
-}
 
 static int open_progress(void *ctx, const char *phase, uint64_t done, uint64_t total)
 {

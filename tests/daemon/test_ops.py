@@ -10,14 +10,21 @@
 - SIGHUP reloads --token-file and --principals: the new token works at once,
   the old one no longer does; a broken file is refused and the old
   credentials stay; tmsd never dies of SIGHUP and keeps its socket file.
+- the socket file appears only once tmsd accepts on it: with listen(2) held
+  back 300 ms (an LD_PRELOAD shim), a client that connects the moment the
+  file exists is not refused (CI: a test that waited for the file was);
+  a SIGTERM sent in that window (after the open, before the loop's signal
+  handlers) stops tmsd with 0 (it was recorded and never acted on: tmsd ran
+  on for ever).
 
-usage: test_ops.py BIN_DIR"""
+usage: test_ops.py BIN_DIR [SLOW_LISTEN_SO]"""
 import http.client, json, os, shutil, signal, socket, subprocess, sys, tempfile, time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from checks import check, finish, free_port, run_cases, wait_tcp  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
 TMSD, TMSCTL = os.path.join(BIN, "tmsd"), os.path.join(BIN, "tmsctl")
+SLOW_LISTEN = sys.argv[2] if len(sys.argv) > 2 else None
 
 
 
@@ -281,6 +288,55 @@ def test_no_notify_socket(d):
     check("and stops with 0", p.wait(timeout=30) == 0)
 
 
+def test_socket_appears_listening(d):
+    if not SLOW_LISTEN:
+        check("slow_listen shim given (test_ops.py BIN_DIR SLOW_LISTEN_SO)", False)
+        return
+    env = dict(os.environ, LD_PRELOAD=SLOW_LISTEN,
+               ASAN_OPTIONS=os.environ.get("ASAN_OPTIONS", "") + ":verify_asan_link_order=0")
+    data = os.path.join(d, "data")
+    sock = os.path.join(data, "tmsd.sock")
+    p = subprocess.Popen([TMSD, "--data", data], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        end, seen = time.monotonic() + 30, False
+        while time.monotonic() < end and p.poll() is None and not seen:
+            seen = os.path.exists(sock)
+            if not seen:
+                time.sleep(0.001)
+        err = None
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(sock)
+        except OSError as e:
+            err = e
+        s.close()
+        check("the socket file exists only once tmsd accepts on it (listen held back 300 ms)", seen and err is None,
+              err)
+        check("no temporary socket name is left beside it",
+              sorted(n for n in os.listdir(data) if "sock" in n) == ["tmsd.sock"], os.listdir(data))
+    finally:
+        p.send_signal(signal.SIGTERM)
+        check("exit 0", p.wait(timeout=30) == 0)
+        check("and the socket file is gone", not os.path.exists(sock))
+    # SIGTERM while listen(2) is held back: the open is over, the loop's handlers not yet there
+    data = os.path.join(d, "data2")
+    p = subprocess.Popen([TMSD, "--data", data], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    end, bound = time.monotonic() + 30, False
+    while time.monotonic() < end and p.poll() is None and not bound:
+        bound = os.path.isdir(data) and any(n.startswith("tmsd.sock.") for n in os.listdir(data))
+        if not bound:
+            time.sleep(0.001)
+    p.send_signal(signal.SIGTERM)
+    try:
+        rc = p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = "still running 30 s later"
+    check("a SIGTERM between the open and the loop's handlers stops tmsd with 0", bound and rc == 0, (bound, rc))
+    check("... and leaves no socket file", os.path.isdir(data) and not any("sock" in n for n in os.listdir(data)),
+          os.listdir(data) if os.path.isdir(data) else None)
+
+
 def test_malformed_check_entries(d):
     """issue 19, item 6: a socket check entry that is not [tenant, kind, id, name] (four strings without a
     control character) is E_PROTOCOL for the whole request, naming it -- never a deny. The connection stays
@@ -322,7 +378,7 @@ def test_malformed_check_entries(d):
 
 def main():
     run_cases(test_notify_and_reload, test_metrics_and_logs, test_sigterm_during_a_group, test_no_notify_socket,
-              test_malformed_check_entries, prefix="tms-ops-")
+              test_socket_appears_listening, test_malformed_check_entries, prefix="tms-ops-")
     finish()
 
 
