@@ -1,12 +1,10 @@
-/* log_recover.c -- the checking reader of the command log, behind open-time
+/* log_recover.c -- the checking reader of the command log (log_reader.h), behind open-time
  * recovery (tms__log_recover) and tms_log_iter. It streams the segments through
  * one buffer (memory grows with the largest frame, not with the log), checks
  * every segment header and frame (both CRCs, seq continuity, hash chain) and
  * tells a torn final record of the last segment from corruption (log.h). */
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,49 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sodium.h>
-#include "log_internal.h"
-
-#define RD_CHUNK (64u * 1024u)
-#define FOLLOW_TRIES 25          /* a live log's frame that does not check: read again so many times ... */
-#define FOLLOW_WAIT_MS 50        /* ... over this long (rd_frame) */
-
-enum { RD_OK, RD_FRAME, RD_END, RD_TORN, RD_ERR };
-
-/* A streaming reader positioned in one segment at a time. */
-typedef struct rd {
-    int dirfd;
-    const tms_io *io;            /* NULL = libc */
-    uint64_t *segs;              /* first seq of every segment, ascending */
-    size_t nsegs;
-    size_t si;                   /* current segment index */
-    int fd;                      /* current segment, -1 if not open yet */
-    char name[TMS_SEG_NAME_MAX];
-    uint64_t off;                /* next frame; 0 = segment header unread */
-    uint8_t *buf;                /* holds file bytes [boff, boff + blen) */
-    size_t cap, blen;
-    uint64_t boff;
-    uint64_t expect;             /* seq the next frame must carry */
-    uint8_t prev[TMS_LOG_HASH_LEN];
-    int chain_known;             /* prev is verified (else trust next frame) */
-    uint64_t hash_mod, hash_rem; /* with hash_mod > 1: only frames with seq % hash_mod == hash_rem */
-    uint64_t hash_from;          /* recompute the chain from this seq on; frames before
-                                    it (an iterator skipping to its start) are CRC-checked
-                                    and their stored hash taken as the chain's */
-    int follow;                  /* re-list the directory at the end (live log) */
-    tms_err err;                 /* set with RD_ERR */
-    tms_log_report *rep;
-    const uint8_t *frame;        /* set with RD_FRAME: the frame, its offset, seq and payload length */
-    uint64_t frame_off, frame_seq;
-    uint32_t frame_len;
-    int has_done;                /* a segment before the current one was read */
-    uint64_t done_first, done_end;
-    int torn;                    /* set with RD_TORN: TMS_TORN_* */
-    uint64_t torn_off, torn_bytes;
-    uint64_t torn_end;           /* rd_tail: where the zeros after a tear begin (0: the end of the file) */
-    char torn_what[96];
-    int zeros_known;             /* the current segment holds only zeros from zeros_off to its end, */
-    uint64_t zeros_off, zeros_size;   /* ... which was zeros_size bytes (rd_unwritten) */
-} rd;
+#include "log_reader.h"
 
 static int rd_is_last(const rd *r)
 {
@@ -319,7 +275,7 @@ static int all_zero(const uint8_t *p, size_t n)
 }
 
 /* The frame at r->off does not check: a torn final record, or corruption. */
-static int rd_fault(rd *r, tms_frame_fault fault, const tms_frame_info *fi)
+int tms__rd_fault(rd *r, tms_frame_fault fault, const tms_frame_info *fi)
 {
     char buf[64];
     const char *what = tms__frame_fault_text(fault, fi, buf, sizeof buf);
@@ -370,7 +326,7 @@ static int rd_frame(rd *r, size_t avail)
         fault = tms__frame_check(rd_at(r), (size_t)got, seq, prev, &fi);
     }
     if (fault != TMS_FRAME_OK)
-        return rd_fault(r, fault, &fi);
+        return tms__rd_fault(r, fault, &fi);
     r->frame = rd_at(r);
     memcpy(r->prev, r->frame + TMS_FR_HASH, TMS_LOG_HASH_LEN);
     r->chain_known = 1;
@@ -437,7 +393,7 @@ static int rd_end(rd *r, int *relisted)
 
 /* The next frame (RD_FRAME), the end (RD_END), a torn tail (RD_TORN) or an
  * error (RD_ERR). After RD_END or RD_TORN a later call retries from there. */
-static int rd_next(rd *r)
+int tms__rd_next(rd *r)
 {
     int relisted = 0, st;
     for (;;) {
@@ -476,7 +432,7 @@ static int rd_next(rd *r)
 
 /* Position at the segment holding from (the last one starting at or before
  * it); the chain is verified from seq 1 only when that is the first segment. */
-static tms_err rd_init(rd *r, int dirfd, uint64_t from, int follow, tms_log_report *rep)
+tms_err tms__rd_init(rd *r, int dirfd, uint64_t from, int follow, tms_log_report *rep)
 {
     memset(r, 0, sizeof *r);
     r->fd = -1;
@@ -506,7 +462,7 @@ static tms_err rd_init(rd *r, int dirfd, uint64_t from, int follow, tms_log_repo
     return TMS_OK;
 }
 
-static void rd_free(rd *r)
+void tms__rd_free(rd *r)
 {
     if (r->fd >= 0)
         tms_io_close(r->io, r->fd);
@@ -523,16 +479,16 @@ tms_err tms__log_recover(int dirfd, const tms_io *io, uint64_t trust_seq, const 
     rd r;
     int st;
     memset(res, 0, sizeof *res);
-    tms_err e = rd_init(&r, dirfd, trust_seq ? trust_seq : 1, 0, rep);
+    tms_err e = tms__rd_init(&r, dirfd, trust_seq ? trust_seq : 1, 0, rep);
     r.io = io;
     if (e != TMS_OK)
         goto out;
     r.hash_from = r.expect;   /* the chain from the segment's first frame on (its own stored hash taken) */
-    while ((st = rd_next(&r)) == RD_FRAME)
+    while ((st = tms__rd_next(&r)) == RD_FRAME)
         if (trust_seq && r.expect - 1 == trust_seq)
             res->trusted = trust_head && !memcmp(r.prev, trust_head, TMS_LOG_HASH_LEN);
     if (trust_seq && !res->trusted) {   /* another log, or cut below it: everything is checked */
-        rd_free(&r);
+        tms__rd_free(&r);
         return tms__log_recover(dirfd, io, 0, NULL, res, rep);
     }
     if (st == RD_ERR) {
@@ -558,242 +514,6 @@ tms_err tms__log_recover(int dirfd, const tms_io *io, uint64_t trust_seq, const 
         res->seg_end = r.off;
     }
 out:
-    rd_free(&r);
+    tms__rd_free(&r);
     return e;
-}
-
-/* ---- tms_log_iter ----
- * With TMS_LOG_ITER_CHAIN_ON_THREAD the iterator reads frames with their
- * CRCs checked (seq continuity too) and a second reader on its own thread
- * checks everything, the hash chain included, over the same files: each
- * frame stores its hash, so the chain is checked frame by frame against the
- * stored hash of the one before. A frame is handed out only once the
- * checker has verified it; frames the checker never saw (appended after it
- * ended) are hashed here. With TMS_LOG_ITER_CHAIN_CHECKED the chain is not
- * recomputed at all: the caller has just verified it (recovery, under the
- * writer's lock). */
-
-struct tms_log_iter {
-    rd r;
-    int dirfd;
-    uint64_t from;
-    tms_err sticky;             /* a corruption or I/O error is final */
-    tms_log_report rep;
-    int flags;
-    /* the checker (TMS_LOG_ITER_CHAIN_ON_THREAD) */
-    int has_thread;
-    pthread_t thread;
-    rd cr;
-    tms_log_report crep;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    _Atomic uint64_t verified;   /* every frame up to this seq is verified */
-    _Atomic int waiting, stop;
-    int cdone;                   /* under mu: 1 ended, 2 found damage (crep) */
-};
-
-#define CHECK_PUBLISH 64         /* frames between two publications of the checker's progress */
-
-static void check_publish(tms_log_iter *it, uint64_t seq, int done)
-{
-    atomic_store(&it->verified, seq);
-    if (!done && !atomic_load(&it->waiting))
-        return;
-    pthread_mutex_lock(&it->mu);
-    if (done)
-        it->cdone = done;
-    pthread_cond_broadcast(&it->cv);
-    pthread_mutex_unlock(&it->mu);
-}
-
-static void *checker(void *arg)
-{
-    tms_log_iter *it = arg;
-    uint64_t n = 0;
-    for (;;) {
-        int st = rd_next(&it->cr);
-        if (st == RD_FRAME && !atomic_load(&it->stop)) {
-            if (++n % CHECK_PUBLISH == 0 || atomic_load(&it->waiting))
-                check_publish(it, it->cr.expect - 1, 0);
-            continue;
-        }
-        check_publish(it, it->cr.expect - 1, st == RD_ERR ? 2 : 1);
-        return NULL;
-    }
-}
-
-static tms_err start_checker(tms_log_iter *it)
-{
-    tms_err e = rd_init(&it->cr, it->dirfd, it->from, 1, &it->crep);
-    if (e != TMS_OK)
-        return e;
-    if (it->flags & TMS_LOG_ITER_CHAIN_SHARED) {   /* odd frames there, even ones here */
-        it->cr.hash_mod = it->r.hash_mod = 2;
-        it->cr.hash_rem = 1;
-        it->r.hash_rem = 0;
-    } else {
-        it->r.hash_from = UINT64_MAX;   /* the iterator itself checks CRCs only */
-    }
-    if (pthread_mutex_init(&it->mu, NULL) || pthread_cond_init(&it->cv, NULL))
-        return TMS_E_NOMEM;
-    if (pthread_create(&it->thread, NULL, checker, it)) {
-        pthread_cond_destroy(&it->cv);
-        pthread_mutex_destroy(&it->mu);
-        return TMS_E_NOMEM;
-    }
-    it->has_thread = 1;
-    return TMS_OK;
-}
-
-tms_err tms_log_iter_open(const char *dir, uint64_t from_seq, tms_log_iter **out,
-                          tms_log_report *rep)
-{
-    return tms_log_iter_open_flags(dir, from_seq, 0, out, rep);
-}
-
-tms_err tms_log_iter_open_flags(const char *dir, uint64_t from_seq, int flags, tms_log_iter **out,
-                                tms_log_report *rep)
-{
-    tms_log_report scratch;
-    tms_log_iter *it = NULL;
-    tms_err e;
-    if (!rep)
-        rep = &scratch;
-    memset(rep, 0, sizeof *rep);
-    if (!dir || !out)
-        return TMS_E_INVAL;
-    *out = NULL;
-    it = calloc(1, sizeof *it);
-    if (!it)
-        return TMS_E_NOMEM;
-    it->r.fd = -1;
-    it->cr.fd = -1;
-    it->flags = flags;
-    it->from = from_seq ? from_seq : 1;
-    it->dirfd = tms_io_openat(NULL, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
-    if (it->dirfd < 0) {
-        snprintf(rep->msg, sizeof rep->msg, "cannot open log directory %s: %s", dir, strerror(errno));
-        e = TMS_E_IO;
-        goto fail;
-    }
-    e = rd_init(&it->r, it->dirfd, it->from, 1, &it->rep);
-    if (e == TMS_OK && (flags & TMS_LOG_ITER_CHAIN_CHECKED))
-        it->r.hash_from = UINT64_MAX;
-    else if (e == TMS_OK && (flags & (TMS_LOG_ITER_CHAIN_ON_THREAD | TMS_LOG_ITER_CHAIN_SHARED)))
-        e = start_checker(it);
-    if (e != TMS_OK) {
-        *rep = it->rep.msg[0] ? it->rep : it->crep;
-        goto fail;
-    }
-    *out = it;
-    return TMS_OK;
-fail:
-    tms_log_iter_close(it);
-    return e;
-}
-
-/* The frame f of record seq verified, the chain included, before it is
- * handed out; prev is the stored hash of the frame before it. */
-static tms_err await_check(tms_log_iter *it, uint64_t seq, const uint8_t *prev, const uint8_t *f, uint32_t len)
-{
-    tms_frame_info fi;
-    if (it->r.hash_mod == 2 && seq % 2 == 0)
-        return TMS_OK;   /* shared: this thread's reader hashed the even frames itself */
-    if (seq > atomic_load(&it->verified)) {
-        pthread_mutex_lock(&it->mu);
-        atomic_store(&it->waiting, 1);
-        while (seq > atomic_load(&it->verified) && !it->cdone)
-            pthread_cond_wait(&it->cv, &it->mu);
-        atomic_store(&it->waiting, 0);
-        pthread_mutex_unlock(&it->mu);
-    }
-    if (seq <= atomic_load(&it->verified))
-        return TMS_OK;
-    if (it->cdone == 2) {   /* the checker found damage at this very frame */
-        it->rep = it->crep;
-        return it->cr.err;
-    }
-    tms_frame_fault fault = tms__frame_check(f, TMS_LOG_FRAME_HEADER + (size_t)len, seq, prev, &fi);
-    if (fault == TMS_FRAME_OK)   /* appended after the checker ended: checked (hashed) here */
-        return TMS_OK;
-    it->r.expect = seq;
-    it->r.off = it->r.frame_off;
-    rd_fault(&it->r, fault, &fi);
-    return it->r.err;
-}
-
-static void iter_note_tear(tms_log_iter *it)
-{
-    tms_log_report *rep = &it->rep;
-    rep->torn = 1;
-    rep->torn_bytes = it->r.torn_bytes;
-    rep->torn_offset = it->r.torn_off;
-    snprintf(rep->torn_segment, sizeof rep->torn_segment, "%s", it->r.name);
-    snprintf(rep->msg, sizeof rep->msg,
-             "partial final record at segment %s offset %" PRIu64 " seq %" PRIu64 " (%" PRIu64
-             " bytes): %s", it->r.name, it->r.torn_off, it->r.expect, it->r.torn_bytes,
-             it->r.torn_what);
-}
-
-tms_err tms_log_iter_next(tms_log_iter *it, tms_log_record *rec, int *has)
-{
-    if (!it || !rec || !has)
-        return TMS_E_INVAL;
-    *has = 0;
-    if (it->sticky != TMS_OK)
-        return it->sticky;
-    for (;;) {
-        uint8_t prev[TMS_LOG_HASH_LEN];
-        memcpy(prev, it->r.prev, sizeof prev);
-        int st = rd_next(&it->r);
-        if (st == RD_END)
-            return TMS_OK;
-        if (st == RD_TORN) {
-            iter_note_tear(it);
-            return TMS_OK;
-        }
-        if (st == RD_ERR)
-            return it->sticky = it->r.err;
-        const uint8_t *f = it->r.frame;
-        uint64_t seq = it->r.frame_seq;
-        if (seq < it->from)
-            continue;
-        if (it->has_thread) {
-            tms_err e = await_check(it, seq, prev, f, it->r.frame_len);
-            if (e != TMS_OK)
-                return it->sticky = e;
-        }
-        if (it->rep.torn)
-            memset(&it->rep, 0, sizeof it->rep);
-        rec->seq = seq;
-        rec->hash = f + TMS_FR_HASH;
-        rec->payload = f + TMS_FR_PAYLOAD;
-        rec->len = it->r.frame_len;
-        rec->segment = it->r.name;
-        rec->offset = it->r.frame_off;
-        *has = 1;
-        return TMS_OK;
-    }
-}
-
-const tms_log_report *tms_log_iter_report(const tms_log_iter *it)
-{
-    return it ? &it->rep : NULL;
-}
-
-void tms_log_iter_close(tms_log_iter *it)
-{
-    if (!it)
-        return;
-    if (it->has_thread) {
-        atomic_store(&it->stop, 1);
-        pthread_join(it->thread, NULL);
-        pthread_cond_destroy(&it->cv);
-        pthread_mutex_destroy(&it->mu);
-    }
-    rd_free(&it->cr);
-    rd_free(&it->r);
-    if (it->dirfd >= 0)
-        tms_io_close(NULL, it->dirfd);
-    free(it);
 }

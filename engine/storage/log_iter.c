@@ -1,0 +1,251 @@
+/* log_iter.c -- tms_log_iter (log.h): the checking reader of log_recover.c
+ * handed out record by record, with the hash chain checked in line, on a
+ * second thread, shared, or (recovery has just done it) not at all. */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <fcntl.h>
+#include <sodium.h>
+#include "log_reader.h"
+
+/* ---- tms_log_iter ----
+ * With TMS_LOG_ITER_CHAIN_ON_THREAD the iterator reads frames with their
+ * CRCs checked (seq continuity too) and a second reader on its own thread
+ * checks everything, the hash chain included, over the same files: each
+ * frame stores its hash, so the chain is checked frame by frame against the
+ * stored hash of the one before. A frame is handed out only once the
+ * checker has verified it; frames the checker never saw (appended after it
+ * ended) are hashed here. With TMS_LOG_ITER_CHAIN_CHECKED the chain is not
+ * recomputed at all: the caller has just verified it (recovery, under the
+ * writer's lock). */
+
+struct tms_log_iter {
+    rd r;
+    int dirfd;
+    uint64_t from;
+    tms_err sticky;             /* a corruption or I/O error is final */
+    tms_log_report rep;
+    int flags;
+    /* the checker (TMS_LOG_ITER_CHAIN_ON_THREAD) */
+    int has_thread;
+    pthread_t thread;
+    rd cr;
+    tms_log_report crep;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    _Atomic uint64_t verified;   /* every frame up to this seq is verified */
+    _Atomic int waiting, stop;
+    int cdone;                   /* under mu: 1 ended, 2 found damage (crep) */
+};
+
+#define CHECK_PUBLISH 64         /* frames between two publications of the checker's progress */
+
+static void check_publish(tms_log_iter *it, uint64_t seq, int done)
+{
+    atomic_store(&it->verified, seq);
+    if (!done && !atomic_load(&it->waiting))
+        return;
+    pthread_mutex_lock(&it->mu);
+    if (done)
+        it->cdone = done;
+    pthread_cond_broadcast(&it->cv);
+    pthread_mutex_unlock(&it->mu);
+}
+
+static void *checker(void *arg)
+{
+    tms_log_iter *it = arg;
+    uint64_t n = 0;
+    for (;;) {
+        int st = tms__rd_next(&it->cr);
+        if (st == RD_FRAME && !atomic_load(&it->stop)) {
+            if (++n % CHECK_PUBLISH == 0 || atomic_load(&it->waiting))
+                check_publish(it, it->cr.expect - 1, 0);
+            continue;
+        }
+        check_publish(it, it->cr.expect - 1, st == RD_ERR ? 2 : 1);
+        return NULL;
+    }
+}
+
+static tms_err start_checker(tms_log_iter *it)
+{
+    tms_err e = tms__rd_init(&it->cr, it->dirfd, it->from, 1, &it->crep);
+    if (e != TMS_OK)
+        return e;
+    if (it->flags & TMS_LOG_ITER_CHAIN_SHARED) {   /* odd frames there, even ones here */
+        it->cr.hash_mod = it->r.hash_mod = 2;
+        it->cr.hash_rem = 1;
+        it->r.hash_rem = 0;
+    } else {
+        it->r.hash_from = UINT64_MAX;   /* the iterator itself checks CRCs only */
+    }
+    if (pthread_mutex_init(&it->mu, NULL) || pthread_cond_init(&it->cv, NULL))
+        return TMS_E_NOMEM;
+    if (pthread_create(&it->thread, NULL, checker, it)) {
+        pthread_cond_destroy(&it->cv);
+        pthread_mutex_destroy(&it->mu);
+        return TMS_E_NOMEM;
+    }
+    it->has_thread = 1;
+    return TMS_OK;
+}
+
+tms_err tms_log_iter_open(const char *dir, uint64_t from_seq, tms_log_iter **out,
+                          tms_log_report *rep)
+{
+    return tms_log_iter_open_flags(dir, from_seq, 0, out, rep);
+}
+
+tms_err tms_log_iter_open_flags(const char *dir, uint64_t from_seq, int flags, tms_log_iter **out,
+                                tms_log_report *rep)
+{
+    tms_log_report scratch;
+    tms_log_iter *it = NULL;
+    tms_err e;
+    if (!rep)
+        rep = &scratch;
+    memset(rep, 0, sizeof *rep);
+    if (!dir || !out)
+        return TMS_E_INVAL;
+    *out = NULL;
+    it = calloc(1, sizeof *it);
+    if (!it)
+        return TMS_E_NOMEM;
+    it->r.fd = -1;
+    it->cr.fd = -1;
+    it->flags = flags;
+    it->from = from_seq ? from_seq : 1;
+    it->dirfd = tms_io_openat(NULL, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    if (it->dirfd < 0) {
+        snprintf(rep->msg, sizeof rep->msg, "cannot open log directory %s: %s", dir, strerror(errno));
+        e = TMS_E_IO;
+        goto fail;
+    }
+    e = tms__rd_init(&it->r, it->dirfd, it->from, 1, &it->rep);
+    if (e == TMS_OK && (flags & TMS_LOG_ITER_CHAIN_CHECKED))
+        it->r.hash_from = UINT64_MAX;
+    else if (e == TMS_OK && (flags & (TMS_LOG_ITER_CHAIN_ON_THREAD | TMS_LOG_ITER_CHAIN_SHARED)))
+        e = start_checker(it);
+    if (e != TMS_OK) {
+        *rep = it->rep.msg[0] ? it->rep : it->crep;
+        goto fail;
+    }
+    *out = it;
+    return TMS_OK;
+fail:
+    tms_log_iter_close(it);
+    return e;
+}
+
+/* The frame f of record seq verified, the chain included, before it is
+ * handed out; prev is the stored hash of the frame before it. */
+static tms_err await_check(tms_log_iter *it, uint64_t seq, const uint8_t *prev, const uint8_t *f, uint32_t len)
+{
+    tms_frame_info fi;
+    if (it->r.hash_mod == 2 && seq % 2 == 0)
+        return TMS_OK;   /* shared: this thread's reader hashed the even frames itself */
+    if (seq > atomic_load(&it->verified)) {
+        pthread_mutex_lock(&it->mu);
+        atomic_store(&it->waiting, 1);
+        while (seq > atomic_load(&it->verified) && !it->cdone)
+            pthread_cond_wait(&it->cv, &it->mu);
+        atomic_store(&it->waiting, 0);
+        pthread_mutex_unlock(&it->mu);
+    }
+    if (seq <= atomic_load(&it->verified))
+        return TMS_OK;
+    if (it->cdone == 2) {   /* the checker found damage at this very frame */
+        it->rep = it->crep;
+        return it->cr.err;
+    }
+    tms_frame_fault fault = tms__frame_check(f, TMS_LOG_FRAME_HEADER + (size_t)len, seq, prev, &fi);
+    if (fault == TMS_FRAME_OK)   /* appended after the checker ended: checked (hashed) here */
+        return TMS_OK;
+    it->r.expect = seq;
+    it->r.off = it->r.frame_off;
+    tms__rd_fault(&it->r, fault, &fi);
+    return it->r.err;
+}
+
+static void iter_note_tear(tms_log_iter *it)
+{
+    tms_log_report *rep = &it->rep;
+    rep->torn = 1;
+    rep->torn_bytes = it->r.torn_bytes;
+    rep->torn_offset = it->r.torn_off;
+    snprintf(rep->torn_segment, sizeof rep->torn_segment, "%s", it->r.name);
+    snprintf(rep->msg, sizeof rep->msg,
+             "partial final record at segment %s offset %" PRIu64 " seq %" PRIu64 " (%" PRIu64
+             " bytes): %s", it->r.name, it->r.torn_off, it->r.expect, it->r.torn_bytes,
+             it->r.torn_what);
+}
+
+tms_err tms_log_iter_next(tms_log_iter *it, tms_log_record *rec, int *has)
+{
+    if (!it || !rec || !has)
+        return TMS_E_INVAL;
+    *has = 0;
+    if (it->sticky != TMS_OK)
+        return it->sticky;
+    for (;;) {
+        uint8_t prev[TMS_LOG_HASH_LEN];
+        memcpy(prev, it->r.prev, sizeof prev);
+        int st = tms__rd_next(&it->r);
+        if (st == RD_END)
+            return TMS_OK;
+        if (st == RD_TORN) {
+            iter_note_tear(it);
+            return TMS_OK;
+        }
+        if (st == RD_ERR)
+            return it->sticky = it->r.err;
+        const uint8_t *f = it->r.frame;
+        uint64_t seq = it->r.frame_seq;
+        if (seq < it->from)
+            continue;
+        if (it->has_thread) {
+            tms_err e = await_check(it, seq, prev, f, it->r.frame_len);
+            if (e != TMS_OK)
+                return it->sticky = e;
+        }
+        if (it->rep.torn)
+            memset(&it->rep, 0, sizeof it->rep);
+        rec->seq = seq;
+        rec->hash = f + TMS_FR_HASH;
+        rec->payload = f + TMS_FR_PAYLOAD;
+        rec->len = it->r.frame_len;
+        rec->segment = it->r.name;
+        rec->offset = it->r.frame_off;
+        *has = 1;
+        return TMS_OK;
+    }
+}
+
+const tms_log_report *tms_log_iter_report(const tms_log_iter *it)
+{
+    return it ? &it->rep : NULL;
+}
+
+void tms_log_iter_close(tms_log_iter *it)
+{
+    if (!it)
+        return;
+    if (it->has_thread) {
+        atomic_store(&it->stop, 1);
+        pthread_join(it->thread, NULL);
+        pthread_cond_destroy(&it->cv);
+        pthread_mutex_destroy(&it->mu);
+    }
+    tms__rd_free(&it->cr);
+    tms__rd_free(&it->r);
+    if (it->dirfd >= 0)
+        tms_io_close(NULL, it->dirfd);
+    free(it);
+}
