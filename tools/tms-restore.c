@@ -12,6 +12,7 @@ static const char usage[] =
     "usage: tms-restore --data DIR --to NEWDIR [--seq N | --time T]\n"
     "       tms-restore --salvage --data DIR --to NEWDIR\n"
     "       tms-restore backup --data DIR --to BACKUPDIR     (see backup --help)\n"
+    "       tms-restore seed --from DIR --key VKEY --to NEWDIR   (see seed --help)\n"
     "\n"
     "Copies the log records of DIR up to seq N (inclusive), or up to the last\n"
     "record stamped at or before T (RFC 3339, e.g. 2026-10-01T12:00:00Z), or all\n"
@@ -123,10 +124,11 @@ static int cmd_restore(int argc, char **argv)
     return run(&r);
 }
 
-/* "backup" is the one named command; anything else is a restore (its usage
+/* "backup" and "seed" are the named commands; anything else is a restore (its usage
  * names backup). */
 static const tool_cmd commands[] = {
     {"backup", tool_backup_main, NULL, NULL},
+    {"seed", tool_seed_main, NULL, NULL},
     {NULL, cmd_restore, NULL, NULL},
 };
 

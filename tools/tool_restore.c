@@ -45,9 +45,14 @@ static int inside(const char *dst, const char *src)
 
 int tool_restore_prepare(tool_restore *r)
 {
-    struct stat st;
     if (tool_log_dir(r->src, r->srclog, sizeof r->srclog))
         return TOOL_ERROR;
+    return tool_restore_target(r);
+}
+
+int tool_restore_target(tool_restore *r)
+{
+    struct stat st;
     int state = dir_state(r->dst);
     if (state == 1)
         return tool_fail("%s is not empty: write only into an empty or new directory", r->dst);
@@ -76,6 +81,9 @@ void tool_restore_undo(tool_restore *r)
     tool_remove_flat_dir(r->dstlog);
     tool_remove_flat_dir(r->dstproj);
     tool_remove_flat_dir(tms_data_path(lock, sizeof lock, r->dst, "snapshots"));
+    tool_remove_flat_dir(tms_data_path(lock, sizeof lock, r->dst, "tree"));
+    unlink(tms_data_path(lock, sizeof lock, r->dst, "checkpoints"));
+    unlink(tms_data_path(lock, sizeof lock, r->dst, "witness"));
     unlink(tms_data_path(lock, sizeof lock, r->dst, "lock"));
     if (r->created_dst)
         rmdir(r->dst);

@@ -29,6 +29,9 @@ typedef struct tool_restore {
 /* Check the source log and make r->dst an empty directory not inside
  * r->src; fills the paths. 0, or TOOL_ERROR after a message. */
 int tool_restore_prepare(tool_restore *r);
+/* The target alone (no source log to check: a seed): r->dst made an empty
+ * directory not inside r->src, the paths filled. 0, or TOOL_ERROR. */
+int tool_restore_target(tool_restore *r);
 /* Remove what the restore put into r->dst (it was empty before). */
 void tool_restore_undo(tool_restore *r);
 /* Copy the source records into r->dstlog. An exit code: TOOL_NEGATIVE
@@ -46,5 +49,7 @@ uint64_t tool_salvage_last_seq(const char *logdir, uint64_t from);
 
 /* tms-restore backup ARGS...: returns the exit code. */
 int tool_backup_main(int argc, char **argv);
+/* tms-restore seed ARGS... (tool_seed.c): returns the exit code. */
+int tool_seed_main(int argc, char **argv);
 
 #endif

@@ -77,6 +77,14 @@ tms_err tms_proof_inclusion(tms_tree *t, tms_txn *tx, const char *logdir, uint64
     tms_err err = tms_tree_prove_inclusion(t, size, seq - 1, proof, &n);
     if (!err)
         err = tms_query_payload(tx, logdir, seq, &payload, &len);
+    uint64_t base = 0;
+    uint8_t head[TMS_LOG_HASH_LEN];
+    if (err == TMS_NOT_FOUND && tms_log_base(logdir, &base, head, why, whylen) == TMS_OK && seq <= base) {
+        snprintf(why, whylen, "cannot prove seq %llu: its record is not in this data directory, seeded from a "
+                 "snapshot of seq %llu (ask a node that holds the whole log)", (unsigned long long)seq,
+                 (unsigned long long)base);
+        return err;
+    }
     if (err) {
         snprintf(why, whylen, "cannot prove seq %llu: %s", (unsigned long long)seq, tms_strerror(err));
         return err;

@@ -34,8 +34,15 @@ tms_err tms_query_point(tms_txn *tx, const tms_point *p, int index, uint64_t *at
     *at = *seq == last && !index ? TMS_AT_LATEST : *seq;
     if (*at == TMS_AT_LATEST)
         return TMS_OK;
-    if ((err = tms_history_complete(tx, &complete)))
+    uint64_t base;
+    if ((err = tms_history_base(tx, &base)) || (err = tms_history_complete(tx, &complete)))
         return err;
+    if (base) {
+        snprintf(why, whylen, "this data directory was seeded from a snapshot of seq %llu: it answers the latest "
+                 "state only, not a point of history nor its reasons (ask a node that holds the whole log)",
+                 (unsigned long long)base);
+        return TMS_E_STORE;
+    }
     if (complete < *seq) {
         snprintf(why, whylen, "the as-of index is complete to seq %llu only (the writer rebuilds it when it next "
                  "opens the directory)", (unsigned long long)complete);

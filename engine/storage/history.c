@@ -84,6 +84,24 @@ tms_err tms_history_complete(tms_txn *tx, uint64_t *seq)
     return TMS_OK;
 }
 
+tms_err tms_history_set_base(tms_txn *tx, uint64_t seq)
+{
+    return tms__raw_put(tx, TMS_DB_META, TMS__HISTORY_BASE, sizeof TMS__HISTORY_BASE - 1, &seq, 8);
+}
+
+tms_err tms_history_base(tms_txn *tx, uint64_t *seq)
+{
+    MDB_val v;
+    tms_err err = tms__raw_get(tx, TMS_DB_META, TMS__HISTORY_BASE, sizeof TMS__HISTORY_BASE - 1, &v);
+    *seq = 0;
+    if (err == TMS_NOT_FOUND)
+        return TMS_OK;
+    if (err || v.mv_size != 8)
+        return err ? err : TMS_E_CORRUPT;
+    memcpy(seq, v.mv_data, 8);
+    return TMS_OK;
+}
+
 tms_err tms_history_clear(tms_txn *tx)
 {
     tms_err err = tms__raw_del(tx, TMS_DB_META, TMS__HISTORY_META, sizeof TMS__HISTORY_META - 1);

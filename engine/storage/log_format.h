@@ -25,6 +25,17 @@
  *                           seq 1 is 32 zero bytes
  *    56 len  payload        opaque to the log (a msgpack record, record.h)
  *
+ * THE BASE (TMS_LOG_BASE_SIZE = 52 bytes, the file DIR/base; log_base.c):
+ * present only in the log of a data directory seeded from a snapshot of
+ * seq B (tms-restore seed). Records 1..B are not in that log: its first
+ * segment starts at B + 1 and its first frame chains from the head the base
+ * holds. Written once, before any segment, never rewritten; a damaged base
+ * refuses every read of the log (the seq it starts after is not known).
+ *     0   8  magic "TMSBASE1"
+ *     8   8  u64 B (>= 1)
+ *    16  32  the chain head after record B
+ *    48   4  u32 CRC32C over bytes [0, 48)
+ *
  * A FRAME CHECKS (tms__frame_check) when, in this order: the header is whole,
  * its checksum holds, it carries the seq expected, its length is in range,
  * its reserved field is zero, the whole frame is at hand, the body checksum
@@ -44,6 +55,13 @@
 #define TMS_SEG_FIRST 8                 /* offset of the segment's first seq */
 #define TMS_SEG_NAME_MAX 32             /* "%020llu.tmslog" is 27 chars */
 #define TMS_SEG_SUFFIX ".tmslog"
+
+#define TMS_LOG_BASE_NAME "base"
+#define TMS_LOG_BASE_SIZE 52
+#define TMS_BASE_MAGIC "TMSBASE1"
+#define TMS_BASE_SEQ 8
+#define TMS_BASE_HEAD 16
+#define TMS_BASE_CRC 48
 
 /* Frame field offsets (the table above). */
 #define TMS_FR_LEN 0
@@ -102,6 +120,12 @@ typedef enum tms_seg_fault {
 /* Check the avail bytes at h as the header of the segment starting at
  * first; *got is the first seq it holds (when the magic is right). */
 tms_seg_fault tms__seg_check(const uint8_t *h, size_t avail, uint64_t first, uint64_t *got);
+
+/* The base of the log in dirfd (log_base.c): TMS_OK with *seq 0 and head
+ * zeros when it has none (it starts at seq 1), or with the seq it starts
+ * after and the chain head there; TMS_E_CORRUPT (a damaged base file) or
+ * TMS_E_IO with why filled. */
+tms_err tms__log_base_read(int dirfd, uint64_t *seq, uint8_t head[TMS_LOG_HASH_LEN], char *why, size_t whylen);
 
 /* ---- frames ---- */
 

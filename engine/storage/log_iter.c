@@ -129,6 +129,12 @@ tms_err tms_log_iter_open_flags(const char *dir, uint64_t from_seq, int flags, t
         goto fail;
     }
     e = tms__rd_init(&it->r, it->dirfd, it->from, 1, &it->rep);
+    if (e == TMS_OK && it->from <= it->r.base) {   /* never skipped to base + 1 silently */
+        snprintf(it->rep.msg, sizeof it->rep.msg, "seq %llu is not in this log: it starts after seq %llu (a data "
+                 "directory seeded from a snapshot of that seq)", (unsigned long long)it->from,
+                 (unsigned long long)it->r.base);
+        e = TMS_NOT_FOUND;
+    }
     if (e == TMS_OK && (flags & TMS_LOG_ITER_CHAIN_CHECKED))
         it->r.hash_from = UINT64_MAX;
     else if (e == TMS_OK && (flags & (TMS_LOG_ITER_CHAIN_ON_THREAD | TMS_LOG_ITER_CHAIN_SHARED)))

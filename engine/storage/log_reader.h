@@ -38,6 +38,7 @@ typedef struct rd {
                                     it (an iterator skipping to its start) are CRC-checked
                                     and their stored hash taken as the chain's */
     int follow;                  /* re-list the directory at the end (live log) */
+    uint64_t base;               /* the log starts after this seq (log_base.c; 0: at 1) */
     tms_err err;                 /* set with RD_ERR */
     tms_log_report *rep;
     const uint8_t *frame;        /* set with RD_FRAME: the frame, its offset, seq and payload length */

@@ -124,6 +124,9 @@ static int rd_enter(rd *r)
         if (first > r->expect)
             return rd_bad(r, "segment starts at seq %" PRIu64 ": records %" PRIu64 "..%" PRIu64
                           " are missing", first, r->expect, first - 1);
+        if (first < r->expect && r->si == 0)
+            return rd_bad(r, "segment starts at seq %" PRIu64 ": the log starts after its base, seq %" PRIu64,
+                          first, r->base);
         if (first < r->expect)
             return rd_bad(r, "segment starts at seq %" PRIu64 ": overlaps the previous segment", first);
         r->fd = tms_io_openat(r->io, r->dirfd, r->name, O_RDONLY | O_CLOEXEC, 0);
@@ -453,11 +456,16 @@ tms_err tms__rd_init(rd *r, int dirfd, uint64_t from, int follow, tms_log_report
         snprintf(rep->msg, sizeof rep->msg, "cannot list the log directory: %s", strerror(errno));
         return e;
     }
+    uint8_t base_head[TMS_LOG_HASH_LEN];
+    if ((e = tms__log_base_read(dirfd, &r->base, base_head, rep->msg, sizeof rep->msg)) != TMS_OK)
+        return e;
     for (size_t i = 0; i < r->nsegs; i++)
         if (r->segs[i] <= from)
             r->si = i;
     r->chain_known = r->si == 0;
-    r->expect = r->si == 0 ? 1 : r->segs[r->si];
+    r->expect = r->si == 0 ? r->base + 1 : r->segs[r->si];
+    if (r->si == 0)
+        memcpy(r->prev, base_head, TMS_LOG_HASH_LEN);   /* zeros without a base: the prev of seq 1 */
     r->hash_from = from;
     return TMS_OK;
 }
@@ -484,6 +492,8 @@ tms_err tms__log_recover(int dirfd, const tms_io *io, uint64_t trust_seq, const 
     if (e != TMS_OK)
         goto out;
     r.hash_from = r.expect;   /* the chain from the segment's first frame on (its own stored hash taken) */
+    if (trust_seq && trust_seq == r.base && r.si == 0)   /* the snapshot the directory was seeded from */
+        res->trusted = trust_head && !memcmp(r.prev, trust_head, TMS_LOG_HASH_LEN);
     while ((st = tms__rd_next(&r)) == RD_FRAME)
         if (trust_seq && r.expect - 1 == trust_seq)
             res->trusted = trust_head && !memcmp(r.prev, trust_head, TMS_LOG_HASH_LEN);

@@ -122,11 +122,23 @@ static tms_err log_refused(fold *f, tms_log_iter *it, tms_err err)
     return err;
 }
 
-/* From a known state: the log's frame from_seq carries from_head; the fold goes on after it. */
-static tms_err fold_start(fold *f, tms_log_iter *it)
+/* From a known state: the log's frame from_seq carries from_head; the fold
+ * goes on after it. from_seq the log's base (a seeded directory: no frame
+ * there): the base's head is the one to carry, the iterator starts after it. */
+static tms_err fold_start(fold *f, tms_log_iter *it, uint64_t base, const uint8_t *base_head)
 {
     tms_log_record lr;
     int has = 0;
+    if (base && f->o->from_seq == base) {
+        if (f->o->from_head && !memcmp(base_head, f->o->from_head, TMS_HASH_LEN)) {
+            f->res->last_seq = base;
+            memcpy(f->res->head, base_head, TMS_HASH_LEN);
+            return TMS_OK;
+        }
+        snprintf(f->res->msg, sizeof f->res->msg, "the log's base (seq %llu) has another chain head than the one "
+                 "the fold starts from (another log)", (unsigned long long)base);
+        return stop(f, TMS_FOLD_REPLAY, NULL, TMS_E_CORRUPT);
+    }
     tms_err err = tms_log_iter_next(it, &lr, &has);
     if (err)
         return log_refused(f, it, err);
@@ -152,7 +164,13 @@ tms_err tms_fold(tms_state *st, const char *logdir, const tms_replay_opts *opts,
     int chain = f.o->chain;
     if (chain == TMS_LOG_ITER_CHAIN_ON_THREAD && f.o->tenant)
         chain = TMS_LOG_ITER_CHAIN_SHARED;   /* little to do per record here: share the hashing */
-    tms_err err = tms_log_iter_open_flags(logdir, f.o->from_seq ? f.o->from_seq : 1, chain, &it, &rep);
+    uint64_t base = 0;
+    uint8_t base_head[TMS_HASH_LEN];
+    memset(&rep, 0, sizeof rep);
+    tms_err err = f.o->from_seq ? tms_log_base(logdir, &base, base_head, rep.msg, sizeof rep.msg) : TMS_OK;
+    if (!err)
+        err = tms_log_iter_open_flags(logdir, f.o->from_seq == 0 ? 1 : f.o->from_seq + (base == f.o->from_seq),
+                                      chain, &it, &rep);
     if (err) {
         snprintf(res->msg, sizeof res->msg, "%s", rep.msg[0] ? rep.msg : tms_strerror(err));
         res->fault = err == TMS_E_CORRUPT ? TMS_FOLD_FRAME : TMS_FOLD_OTHER;
@@ -160,7 +178,7 @@ tms_err tms_fold(tms_state *st, const char *logdir, const tms_replay_opts *opts,
         snprintf(res->fault_segment, sizeof res->fault_segment, "%s", rep.bad_segment);
         res->fault_offset = rep.bad_offset;
     } else if (f.o->from_seq)
-        err = fold_start(&f, it);
+        err = fold_start(&f, it, base, base_head);
     while (!err && !f.done) {
         if (f.o->to_seq && res->last_seq >= f.o->to_seq)
             break;

@@ -100,6 +100,7 @@ size_t tms__role_value(uint8_t *buf, const tms_role *r);
 
 /* The meta key of the as-of index's mark (history.c), left out of the state digests. */
 #define TMS__HISTORY_META "history"
+#define TMS__HISTORY_BASE "history_base"   /* a seeded directory's index starts at this seq */
 static inline int tms__is_history_meta(const MDB_val *k)
 {
     return k->mv_size == sizeof TMS__HISTORY_META - 1 && !memcmp(k->mv_data, TMS__HISTORY_META, k->mv_size);

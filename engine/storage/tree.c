@@ -212,7 +212,14 @@ tms_err tms_tree_flush(tms_tree *t, uint64_t synced)
 
 tms_err tms_tree_stage(tms_tree *t, const void *payload, size_t len)
 {
-    tms_tlog_hash leaf, out[65];
+    tms_tlog_hash leaf;
+    tms_tlog_leaf_hash(payload, len, leaf);
+    return tms_tree_stage_leaf(t, leaf);
+}
+
+tms_err tms_tree_stage_leaf(tms_tree *t, const tms_tlog_hash leaf)
+{
+    tms_tlog_hash out[65];
     size_t k;
     if (t->npend + 65 > t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 1024;
@@ -222,7 +229,6 @@ tms_err tms_tree_stage(tms_tree *t, const void *payload, size_t len)
         t->pend = p;
         t->cap = cap;
     }
-    tms_tlog_leaf_hash(payload, len, leaf);
     tms_tlog_range_push(&t->staged, leaf, out, &k);
     memcpy(t->pend + t->npend, out, k * sizeof *out);
     t->npend += k;
@@ -336,7 +342,16 @@ out:
 
 tms_err tms_tree_rebuild(tms_tree *t, const char *logdir, uint64_t log_last, char *why, size_t whylen)
 {
-    tms_err err = cut_to(t, 0);
+    uint64_t base;
+    uint8_t head[TMS_LOG_HASH_LEN];
+    tms_err err = tms_log_base(logdir, &base, head, why, whylen);
+    if (!err && base) {
+        snprintf(why, whylen, "tree: the hashes of records 1..%llu cannot be computed again: the log starts after "
+                 "them (a directory seeded from a snapshot; seed it again)", (unsigned long long)base);
+        err = TMS_E_CORRUPT;
+    }
+    if (!err)
+        err = cut_to(t, 0);
     return err ? err : tms_tree_catch_up(t, logdir, log_last, why, whylen);
 }
 
@@ -428,8 +443,19 @@ tms_err tms_tree_open_writer(const char *datadir, const char *logdir, uint64_t l
         believed = believed < synced ? believed : synced;
     if (believed > log_last)            /* the log was cut (a loss accepted): its tail is other records now */
         believed = log_last;
-    if (believed && !last_leaf_matches(t, logdir, believed))
-        believed = 0;                   /* not this log's tree: rebuilt whole */
+    uint64_t base;                      /* a seeded log starts after base: the tree's first base leaves are */
+    uint8_t head[TMS_LOG_HASH_LEN];     /* the seed's, checked against a signed checkpoint (tms_tree_seed) */
+    if ((err = tms_log_base(logdir, &base, head, why, whylen)))
+        goto fail;
+    if (believed < base) {
+        snprintf(why, whylen, "tree: %s holds the hashes of %llu records, fewer than the %llu the log starts after "
+                 "(a directory seeded from a snapshot): seed it again", path, (unsigned long long)believed,
+                 (unsigned long long)base);
+        err = TMS_E_CORRUPT;
+        goto fail;
+    }
+    if (believed > base && !last_leaf_matches(t, logdir, believed))
+        believed = base;                /* not this log's tree: rebuilt whole (after the seed's leaves) */
     if ((err = cut_to(t, believed))) {
         snprintf(why, whylen, "tree: cannot cut %s: %s", path, tms_strerror(err));
         goto fail;
@@ -446,6 +472,49 @@ tms_err tms_tree_open_writer(const char *datadir, const char *logdir, uint64_t l
 fail:
     if (t)
         t->writer = 0;   /* nothing to record of a tree that did not open */
+    tms_tree_close(t);
+    return err;
+}
+
+tms_err tms_tree_seed(const char *datadir, tms_tree_leaf_fn next, void *ctx, uint64_t size,
+                      const tms_tlog_hash root, char *why, size_t whylen)
+{
+    char path[4300];
+    tms_tlog_hash leaf, got;
+    tms_err err = TMS_E_IO;
+    tms_tree *t = tree_new(datadir);
+    why[0] = '\0';
+    if (!t)
+        return TMS_E_NOMEM;
+    snprintf(path, sizeof path, "%s/hashes", t->dir);
+    if ((mkdir(t->dir, 0750) != 0 && errno != EEXIST) ||
+        (t->fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0640)) < 0 || (errno = ensure_header(t->fd)) != 0) {
+        snprintf(why, whylen, "tree: %s: %s", path, strerror(errno));
+        goto out;
+    }
+    t->writer = 1;
+    for (uint64_t i = 0; i < size; i++) {
+        if ((err = next(ctx, i, leaf)) || (err = tms_tree_stage_leaf(t, leaf)) ||
+            ((t->staged.size % CATCH_UP_CHUNK == 0 || t->staged.size == size) && (err = tms_tree_commit(t)))) {
+            if (!why[0])
+                snprintf(why, whylen, "tree: leaf %llu: %s", (unsigned long long)i, tms_strerror(err));
+            goto out;
+        }
+    }
+    tms_tlog_range_root(&t->range, got);
+    if (t->range.size != size || sodium_memcmp(got, root, TMS_TLOG_HASH) != 0) {
+        snprintf(why, whylen, "tree: the %llu leaves given do not have the root expected", (unsigned long long)size);
+        err = TMS_E_CORRUPT;
+        goto out;
+    }
+    if ((err = tms_tree_sync(t)))
+        snprintf(why, whylen, "tree: cannot sync %s: %s", path, tms_strerror(err));
+out:
+    if (err) {
+        t->writer = 0;
+        if (t->fd >= 0)
+            unlink(path);   /* created here: nothing half-seeded stays */
+    }
     tms_tree_close(t);
     return err;
 }

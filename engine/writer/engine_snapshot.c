@@ -100,7 +100,12 @@ tms_err tms__log_head_at(const tms_engine *e, uint64_t seq, uint8_t head[TMS_HAS
     tms_log_iter *it = NULL;
     tms_log_record lr;
     int has = 0;
-    tms_err err = tms_log_iter_open(tms_data_path(logdir, sizeof logdir, e->dir, "log"), seq, &it, &rep);
+    uint64_t base;
+    tms_err err = tms_log_base(tms_data_path(logdir, sizeof logdir, e->dir, "log"), &base, head, rep.msg,
+                               sizeof rep.msg);
+    if (err || (base && seq == base))
+        return err;   /* the base's head: a seeded directory holds no frame there */
+    err = tms_log_iter_open(logdir, seq, &it, &rep);
     if (!err && !(err = tms_log_iter_next(it, &lr, &has)) && (!has || lr.seq != seq))
         err = TMS_NOT_FOUND;
     if (!err)

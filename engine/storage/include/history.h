@@ -52,7 +52,13 @@ size_t tms_history_batch_size(const tms_history_batch *b);
 tms_err tms_history_mark(tms_txn *tx, uint64_t seq);
 /* Up to which seq it is complete (0: nothing, or an earlier format). */
 tms_err tms_history_complete(tms_txn *tx, uint64_t *seq);
-/* Empty the index and its mark. */
+/* A directory seeded from a snapshot of seq B (log.h, "base") has no index
+ * of records 1..B: its index starts empty at B, and lookups at a point of
+ * history are refused there (query_at.c). set_base records B (once, by
+ * the seed); base reads it (0: an index of the whole log). */
+tms_err tms_history_set_base(tms_txn *tx, uint64_t seq);
+tms_err tms_history_base(tms_txn *tx, uint64_t *seq);
+/* Empty the index and its mark (a base stays). */
 tms_err tms_history_clear(tms_txn *tx);
 /* BLAKE2b-256 over the index's databases (tests compare an index written
  * group by group with one rebuilt from the log). */

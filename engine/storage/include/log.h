@@ -96,6 +96,21 @@ typedef struct tms_log_record {
 tms_err tms_log_open(const char *dir, const tms_log_options *opt,
                      tms_log **out, tms_log_report *rep);
 
+/* A log's base: the log of a data directory seeded from a snapshot of seq
+ * B (tms-restore seed) holds no records 1..B; its first record is B + 1,
+ * chained from the head at B. Readers of such a log start after B: an
+ * iterator asked for a seq at or before B refuses (TMS_NOT_FOUND, its
+ * report saying so), never skips to B + 1 silently.
+ * tms_log_base: TMS_OK with *seq = B and head (TMS_LOG_HASH_LEN bytes), or
+ * *seq 0 and zeros for a log that starts at 1 (or no log at dir);
+ * TMS_E_CORRUPT (a damaged base: every reader refuses) or TMS_E_IO with why. */
+tms_err tms_log_base(const char *dir, uint64_t *seq, uint8_t head[TMS_LOG_HASH_LEN], char *why, size_t whylen);
+/* Give the log in dir (created if absent; it must hold no segment and no
+ * base) the base seq, head: written, fsynced and renamed into place. An
+ * open then finds a log whose last seq is seq and whose head is head.
+ * TMS_OK, TMS_E_INVAL (seq 0, or dir already holds a log), TMS_E_IO. */
+tms_err tms_log_create_based(const char *dir, uint64_t seq, const uint8_t head[TMS_LOG_HASH_LEN], char *why,
+                             size_t whylen);
 /* Close the log; staged (unsynced) frames are discarded. NULL is a no-op. */
 void tms_log_close(tms_log *log);
 

@@ -18,7 +18,10 @@
  * Believed at open: the whole file when its last writer ran under this very
  * boot (a crash of the process loses nothing written), else up to the synced
  * size; then cut to the log's length, its last leaf compared with the log's
- * record, and the rest rebuilt from the log. */
+ * record, and the rest rebuilt from the log. A log with a base (a directory
+ * seeded from a snapshot of seq B, log.h) keeps the seed's first B leaves
+ * (tms_tree_seed): they cannot be computed again, and a tree holding fewer
+ * refuses to open. */
 #ifndef TMS_TREE_H
 #define TMS_TREE_H
 
@@ -40,6 +43,21 @@ tms_err tms_tree_open_writer(const char *datadir, const char *logdir, uint64_t l
                              uint64_t *rebuilt, char *why, size_t whylen);
 /* Stage the leaf of the next record (its payload as framed in the log). */
 tms_err tms_tree_stage(tms_tree *t, const void *payload, size_t len);
+/* Stage the next leaf by its hash (RFC 9162: SHA-256(0x00 || payload)). */
+tms_err tms_tree_stage_leaf(tms_tree *t, const tms_tlog_hash leaf);
+/* The next leaf of a seed: leaf i (0-based) into out. TMS_OK or an error
+ * that stops the seed. */
+typedef tms_err (*tms_tree_leaf_fn)(void *ctx, uint64_t i, tms_tlog_hash out);
+/* Write DIR/tree of a directory seeded from a snapshot (the log starts after
+ * size, log.h "base"): the tree of the size leaves next() gives, every
+ * stored hash computed here from them; TMS_OK only when its root is root
+ * (a signed checkpoint's: leaves that are not the log's are refused),
+ * synced. DIR/tree/hashes must not exist; on failure it is removed.
+ * TMS_E_CORRUPT (another root), TMS_E_IO, TMS_E_NOMEM, next()'s error; why
+ * says which. The writer's open (tms_tree_open_writer) takes these hashes
+ * as the log's records 1..size: it cannot compute them again. */
+tms_err tms_tree_seed(const char *datadir, tms_tree_leaf_fn next, void *ctx, uint64_t size,
+                      const tms_tlog_hash root, char *why, size_t whylen);
 /* Drop everything staged. */
 void tms_tree_discard(tms_tree *t);
 /* Write what is staged (one write, no sync). On failure the tree stays at its

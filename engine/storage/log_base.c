@@ -1,0 +1,117 @@
+/* log_base.c -- a log's base (log_format.h, "THE BASE"): the log of a data
+ * directory seeded from a snapshot holds no records 1..B; its first segment
+ * starts at B + 1 and its first frame chains from the head at B, which the
+ * base file holds. Written once, when the directory is seeded, never
+ * rewritten; read by every reader of the log (log_reader.h's rd). */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "log_internal.h"
+
+tms_err tms__log_base_read(int dirfd, uint64_t *seq, uint8_t head[TMS_LOG_HASH_LEN], char *why, size_t whylen)
+{
+    uint8_t b[TMS_LOG_BASE_SIZE + 1];
+    *seq = 0;
+    memset(head, 0, TMS_LOG_HASH_LEN);
+    int fd = openat(dirfd, TMS_LOG_BASE_NAME, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return TMS_OK;
+        snprintf(why, whylen, "cannot open the log's %s file: %s", TMS_LOG_BASE_NAME, strerror(errno));
+        return TMS_E_IO;
+    }
+    ssize_t n = pread(fd, b, sizeof b, 0);
+    int err = errno;
+    close(fd);
+    if (n < 0) {
+        snprintf(why, whylen, "cannot read the log's %s file: %s", TMS_LOG_BASE_NAME, strerror(err));
+        return TMS_E_IO;
+    }
+    uint64_t s = n >= 16 ? tms_get_le64(b + TMS_BASE_SEQ) : 0;
+    if (n != TMS_LOG_BASE_SIZE || memcmp(b, TMS_BASE_MAGIC, TMS_SEG_MAGIC_LEN) ||
+        tms_crc32c(0, b, TMS_BASE_CRC) != tms_get_le32(b + TMS_BASE_CRC) || s == 0) {
+        snprintf(why, whylen, "the log's %s file is damaged (%zd bytes%s): the seq the log starts after is not "
+                 "known, nothing is read", TMS_LOG_BASE_NAME, n,
+                 n != TMS_LOG_BASE_SIZE ? ", not 52" : memcmp(b, TMS_BASE_MAGIC, TMS_SEG_MAGIC_LEN) ? ", bad magic"
+                                                                                             : ", checksum mismatch");
+        return TMS_E_CORRUPT;
+    }
+    *seq = s;
+    memcpy(head, b + TMS_BASE_HEAD, TMS_LOG_HASH_LEN);
+    return TMS_OK;
+}
+
+tms_err tms_log_base(const char *dir, uint64_t *seq, uint8_t head[TMS_LOG_HASH_LEN], char *why, size_t whylen)
+{
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0) {
+        *seq = 0;
+        memset(head, 0, TMS_LOG_HASH_LEN);
+        if (errno == ENOENT)
+            return TMS_OK;
+        snprintf(why, whylen, "cannot open %s: %s", dir, strerror(errno));
+        return TMS_E_IO;
+    }
+    tms_err e = tms__log_base_read(dirfd, seq, head, why, whylen);
+    close(dirfd);
+    return e;
+}
+
+tms_err tms_log_create_based(const char *dir, uint64_t seq, const uint8_t head[TMS_LOG_HASH_LEN], char *why,
+                             size_t whylen)
+{
+    uint8_t b[TMS_LOG_BASE_SIZE];
+    uint64_t *segs = NULL, had = 0;
+    size_t nsegs = 0;
+    tms_err e = TMS_E_INVAL;
+    int dirfd = -1, fd = -1;
+    if (seq == 0) {
+        snprintf(why, whylen, "a log's base is a seq of 1 or more");
+        goto out;
+    }
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
+        snprintf(why, whylen, "cannot create %s: %s", dir, strerror(errno));
+        e = TMS_E_IO;
+        goto out;
+    }
+    if ((dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0 ||
+        (e = tms__seg_list(dirfd, &segs, &nsegs)) != TMS_OK) {
+        snprintf(why, whylen, "cannot list %s: %s", dir, strerror(errno));
+        e = e == TMS_E_NOMEM ? e : TMS_E_IO;
+        goto out;
+    }
+    uint8_t h[TMS_LOG_HASH_LEN];
+    if (nsegs > 0 || (e = tms__log_base_read(dirfd, &had, h, why, whylen)) != TMS_OK || had) {
+        if (nsegs > 0 || had) {
+            snprintf(why, whylen, "%s already holds a log (%s): a base is given to an empty log only", dir,
+                     nsegs ? "segments" : "a base");
+            e = TMS_E_INVAL;
+        }
+        goto out;
+    }
+    memcpy(b, TMS_BASE_MAGIC, TMS_SEG_MAGIC_LEN);
+    tms_put_le64(b + TMS_BASE_SEQ, seq);
+    memcpy(b + TMS_BASE_HEAD, head, TMS_LOG_HASH_LEN);
+    tms_put_le32(b + TMS_BASE_CRC, tms_crc32c(0, b, TMS_BASE_CRC));
+    e = TMS_E_IO;
+    if ((fd = openat(dirfd, TMS_LOG_BASE_NAME ".tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640)) < 0 ||
+        tms_io_write_all(NULL, fd, b, sizeof b) != 0 || fsync(fd) != 0 ||
+        renameat(dirfd, TMS_LOG_BASE_NAME ".tmp", dirfd, TMS_LOG_BASE_NAME) != 0 || fsync(dirfd) != 0 ||
+        tms_io_fsync_dir(NULL, dirfd, "..") != 0) {
+        snprintf(why, whylen, "cannot write %s/%s: %s", dir, TMS_LOG_BASE_NAME, strerror(errno));
+        goto out;
+    }
+    e = TMS_OK;
+out:
+    if (fd >= 0)
+        close(fd);
+    if (dirfd >= 0)
+        close(dirfd);
+    free(segs);
+    return e;
+}

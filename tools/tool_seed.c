@@ -1,0 +1,255 @@
+/* tool_seed.c -- "tms-restore seed": a new data directory (a replica's)
+ * from a leader's snapshot instead of its whole log (SPEC section 11,
+ * "Snapshots"; issue 18, item 5). Nothing from the source is trusted but
+ * what its log's key signed: the snapshot used is one whose seq S has a
+ * checkpoint of size S signed by --key, whose Merkle root is that
+ * checkpoint's, and whose state decodes to the digests it carries; the
+ * tree's hashes of records 1..S are computed here from the source's leaf
+ * hashes and must give the signed root. The new directory's log starts
+ * after S (log.h, "base"); its projection is written from the state, and
+ * its as-of index starts at S (lookups at a point of history refused
+ * there). It is then opened as the engine would, and can follow the
+ * leader's stream from S + 1 (tmsd --replica-of). */
+#include "engine.h"
+#include "checkpoints.h"
+#include "history.h"
+#include "note.h"
+#include "snapshot.h"
+#include "snapshots.h"
+#include "state.h"
+#include "tool_replay.h"
+#include "tool_restore.h"
+#include "tool_trust.h"
+#include "tree.h"
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sodium.h>
+
+static const char usage_seed[] =
+    "usage: tms-restore seed --from DIR --key VKEY --to NEWDIR\n"
+    "\n"
+    "Makes NEWDIR (absent or empty) a data directory that starts from a leader's\n"
+    "snapshot instead of its whole log: a new replica's, which then follows the\n"
+    "leader's stream from the snapshot's seq on (tmsd --replica-of ... --data NEWDIR).\n"
+    "DIR is the leader's data directory, or a copy of its snapshots/, tree/ and\n"
+    "checkpoints (its log is not read); DIR is never modified. VKEY is the leader's\n"
+    "verifier key (or a file holding it): the newest snapshot of seq S with a\n"
+    "checkpoint of size S signed by VKEY, the same Merkle root, and a state that\n"
+    "checks, is the one used; the tree of records 1..S is computed from DIR's leaf\n"
+    "hashes and must give that signed root.\n"
+    "NEWDIR holds no record before S + 1: it answers checks and proofs of the\n"
+    "current state, and refuses lookups at a point of history, explanations, and\n"
+    "tms-audit verify before S + 1 (ask a node that holds the whole log).\n"
+    "Prints one JSON line:\n"
+    "  {\"seeded_from\":S,\"head\":\"hex\",\"root\":\"base64\",\"digest\":\"hex\",\"checkpoint\":\"...\"}\n"
+    "digest is NEWDIR's projection digest (equal to the leader's at S).\n"
+    "\n"
+    "Exit status: 0 seeded; 1 no snapshot of DIR is vouched for by VKEY (or the\n"
+    "tree's leaves do not give the signed root); 2 usage or I/O error. On failure\n"
+    "nothing is left in NEWDIR.\n";
+
+typedef struct seed {
+    tool_restore r;
+    const tms_note_verifier *key;
+    tms_snapshot_meta m;
+    uint8_t *payload;
+    size_t len;
+    char *note;                 /* the signed checkpoint of size m.seq */
+    size_t note_len;
+    tms_state *state;
+    tms_tree *src_tree;
+} seed;
+
+/* The snapshot of seq, if the key vouches for it: 1 with s->m, payload,
+ * note and state; 0 (why says why not) when it does not. */
+static int vouched(seed *s, uint64_t seq, char *why, size_t whylen)
+{
+    tms_checkpoint cp;
+    uint8_t pd[TMS_HASH_LEN];
+    if (tms_snapshot_read(s->r.src, seq, &s->m, &s->payload, &s->len, why, whylen) != TMS_OK)
+        return 0;
+    if (tms_checkpoints_find(s->r.src, seq, &s->note, &s->note_len, why, whylen) != TMS_OK) {
+        snprintf(why, whylen, "no checkpoint of size %" PRIu64 " in %s/checkpoints", seq, s->r.src);
+        return 0;
+    }
+    if (tms_checkpoint_open(s->note, s->note_len, s->key, &cp, why, whylen) != TMS_OK)
+        return 0;
+    if (cp.size != seq || sodium_memcmp(cp.root, s->m.root, TMS_TLOG_HASH) != 0) {
+        snprintf(why, whylen, "its Merkle root is not the signed checkpoint's");
+        return 0;
+    }
+    if (tms_state_snapshot_decode(s->payload, s->len, &s->state, why, whylen) != TMS_OK)
+        return 0;
+    if (tms_state_projection_digest(s->state, 0, NULL, pd) != TMS_OK ||
+        sodium_memcmp(pd, s->m.proj_digest, TMS_HASH_LEN) != 0) {
+        snprintf(why, whylen, "its state does not give the projection digest it carries");
+        return 0;
+    }
+    return 1;
+}
+
+static void unvouch(seed *s)
+{
+    free(s->payload);
+    free(s->note);
+    tms_state_free(s->state);
+    s->payload = NULL;
+    s->note = NULL;
+    s->state = NULL;
+}
+
+/* Step 1: the newest snapshot the key vouches for. 0, or an exit code. */
+static int choose(seed *s)
+{
+    char why[512] = "";
+    uint64_t *seqs = NULL;
+    size_t n = 0;
+    int found = 0;
+    if (tms_snapshot_list(s->r.src, &seqs, &n) != TMS_OK)
+        return tool_fail("cannot list %s/snapshots", s->r.src);
+    for (size_t i = 0; i < n && !found; i++) {
+        found = vouched(s, seqs[i], why, sizeof why);
+        if (!found) {
+            tool_warn("the snapshot of seq %" PRIu64 " is not used: %s", seqs[i], why);
+            unvouch(s);
+        }
+    }
+    free(seqs);
+    if (!found) {
+        tool_warn("no snapshot of %s is vouched for by the key (%zu found)", s->r.src, n);
+        return TOOL_NEGATIVE;
+    }
+    return 0;
+}
+
+/* The source's leaf hash of record i + 1 (tms_tree_seed's feed). */
+static tms_err source_leaf(void *ctx, uint64_t i, tms_tlog_hash out)
+{
+    seed *s = ctx;
+    return tms_tree_read_hash(s->src_tree, tms_tlog_stored_index(0, i), out);
+}
+
+/* Steps 2-4: the tree, the log's base, the snapshot and its checkpoint. 0 or an exit code. */
+static int lay_down(seed *s)
+{
+    char why[512];
+    tms_err err = tms_tree_open_reader(s->r.src, &s->src_tree, why, sizeof why);
+    if (err)
+        return tool_fail("cannot read %s/tree: %s", s->r.src, why);
+    if (tms_tree_size(s->src_tree) < s->m.seq)
+        return tool_fail("%s/tree holds %" PRIu64 " records' hashes, fewer than the snapshot's %" PRIu64, s->r.src,
+                         tms_tree_size(s->src_tree), s->m.seq);
+    err = tms_tree_seed(s->r.dst, source_leaf, s, s->m.seq, s->m.root, why, sizeof why);
+    if (err == TMS_E_CORRUPT) {
+        tool_warn("%s: the source's leaves are not the signed log's", why);
+        return TOOL_NEGATIVE;
+    }
+    if (err || (err = tms_log_create_based(s->r.dstlog, s->m.seq, s->m.head, why, sizeof why)) ||
+        (err = tms_snapshot_write(s->r.dst, &s->m, s->payload, s->len, why, sizeof why)) ||
+        (err = tms_checkpoints_append(s->r.dst, s->note, s->note_len, why, sizeof why)))
+        return tool_fail("seeding %s: %s", s->r.dst, why);
+    return 0;
+}
+
+/* Step 5: the projection from the state, its as-of index starting at the seed. 0 or an exit code. */
+static int project(seed *s)
+{
+    char why[512];
+    tms_store *st = NULL;
+    tms_txn *tx = NULL;
+    tms_err err = tms_store_open(s->r.dstproj, TMS_STORE_WRITE, &st, why, sizeof why);
+    if (err)
+        return tool_fail("cannot create %s: %s", s->r.dstproj, why);
+    if (!(err = tms_projection_rebuild(st, s->state, s->m.seq, s->m.head)) && !(err = tms_txn_begin(st, 1, &tx))) {
+        if ((err = tms_history_set_base(tx, s->m.seq)) || (err = tms_history_mark(tx, s->m.seq)))
+            tms_txn_abort(tx);
+        else
+            err = tms_txn_commit(tx);
+    }
+    tms_store_close(st);
+    return err ? tool_fail("writing %s: %s", s->r.dstproj, tms_strerror(err)) : 0;
+}
+
+/* Step 6: opened as the writer does; its projection must be level at the seed. */
+static int open_check(seed *s, uint8_t digest[TMS_HASH_LEN])
+{
+    char why[512];
+    tms_engine *e = NULL;
+    tms_txn *tx;
+    uint64_t seq = 0;
+    uint8_t head[TMS_HASH_LEN];
+    tms_err err = tms_engine_open(s->r.dst, NULL, &e, why, sizeof why);
+    if (err)
+        return tool_fail("the seeded directory does not open: %s", why);
+    if ((err = tms_txn_begin(tms_engine_store(e), 0, &tx)) == TMS_OK) {
+        if ((err = tms_meta_get(tx, &seq, head)) == TMS_OK)
+            err = tms_store_digest(tx, digest);
+        tms_txn_abort(tx);
+    }
+    int from_snapshot = tms_engine_snapshot_seq(e) == s->m.seq;
+    tms_engine_close(e);
+    if (err)
+        return tool_fail("reading the seeded projection: %s", tms_strerror(err));
+    if (seq != s->m.seq || memcmp(head, s->m.head, TMS_HASH_LEN) || !from_snapshot)
+        return tool_fail("the seeded directory opened at seq %" PRIu64 " (from its snapshot: %s), not %" PRIu64, seq,
+                         from_snapshot ? "yes" : "no", s->m.seq);
+    return 0;
+}
+
+static int print_seed(const seed *s, const uint8_t digest[TMS_HASH_LEN])
+{
+    char hex[2 * TMS_HASH_LEN + 1], b64[sodium_base64_ENCODED_LEN(TMS_TLOG_HASH, sodium_base64_VARIANT_ORIGINAL)];
+    json_t *o = json_object();
+    sodium_bin2base64(b64, sizeof b64, s->m.root, TMS_TLOG_HASH, sodium_base64_VARIANT_ORIGINAL);
+    json_object_set_new(o, "seeded_from", json_integer((json_int_t)s->m.seq));
+    json_object_set_new(o, "head", json_string(tool_hex(s->m.head, TMS_HASH_LEN, hex)));
+    json_object_set_new(o, "root", json_string(b64));
+    json_object_set_new(o, "digest", json_string(tool_hex(digest, TMS_HASH_LEN, hex)));
+    json_object_set_new(o, "checkpoint", json_stringn(s->note, s->note_len));
+    if (tool_print_json(o) != 0)
+        return tool_fail("cannot write the output");
+    return tool_finish_stdout();
+}
+
+int tool_seed_main(int argc, char **argv)
+{
+    const char *from = NULL, *to = NULL, *keyarg = NULL, *pos[1];
+    const tool_opt opts[] = {{"from", 1, &from, NULL}, {"to", 1, &to, NULL}, {"key", 1, &keyarg, NULL},
+                             {NULL, 0, NULL, NULL}};
+    static seed s;
+    static tms_note_verifier key;
+    uint8_t digest[TMS_HASH_LEN];
+    int npos;
+    int rc = tool_parse(argc, argv, opts, pos, 0, &npos);
+    if (rc == 1)
+        return fputs(usage_seed, stdout) < 0 ? TOOL_ERROR : TOOL_OK;
+    if (rc)
+        return rc;
+    if (!from || !to || !keyarg)
+        return tool_fail("seed: --from DIR, --key VKEY and --to NEWDIR are required (try --help)");
+    if (tool_load_vkey("--key", keyarg, &key))
+        return TOOL_ERROR;
+    memset(&s, 0, sizeof s);
+    s.key = &key;
+    s.r.src = from;
+    s.r.dst = to;
+    if (tool_restore_target(&s.r))
+        return TOOL_ERROR;
+    rc = choose(&s);
+    if (!rc)
+        rc = lay_down(&s);
+    if (!rc)
+        rc = project(&s);
+    if (!rc)
+        rc = open_check(&s, digest);
+    tms_tree_close(s.src_tree);
+    if (!rc)
+        rc = print_seed(&s, digest);
+    else
+        tool_restore_undo(&s.r);
+    unvouch(&s);
+    return rc;
+}
