@@ -374,8 +374,11 @@ tms_err tms_tree_check_signed(tms_tree *t, const char *datadir, const char *logd
         what = "the log ends before its latest signed checkpoint (records lost after they were signed)";
     } else if (tms_tree_root(t, cp.size, root) == TMS_OK && sodium_memcmp(root, cp.root, sizeof root)) {
         tms_err err = tms_tree_rebuild(t, logdir, log_last, why, sizeof why);
-        if (err)
+        if (err) {
+            snprintf(said, saidlen, "the Merkle tree does not match the latest signed checkpoint (size %llu) and %s",
+                     (unsigned long long)cp.size, why);
             return err;
+        }
         what = tms_tree_root(t, cp.size, root) == TMS_OK && sodium_memcmp(root, cp.root, sizeof root)
                    ? "the log does not match its latest signed checkpoint (rewritten below it); its tree was rebuilt"
                    : "the Merkle tree did not match the latest signed checkpoint (damaged): rebuilt from the log";

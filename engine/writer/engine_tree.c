@@ -22,6 +22,8 @@ tms_err tms__engine_open_tree(tms_engine *e, char *why, size_t whylen)
     if (!err && (err = tms_tree_check_signed(e->tree, e->dir, logdir, last, said, sizeof said)) == TMS_OK && said[0]) {
         size_t n = strlen(e->report);
         snprintf(e->report + n, sizeof e->report - n, "%s%s", n ? "; " : "", said);
+    } else if (err && said[0]) {
+        snprintf(why, whylen, "%s", said);
     }
     return err;
 }

@@ -108,7 +108,7 @@ tms_err tms_tree_rebuild(tms_tree *t, const char *logdir, uint64_t log_last, cha
  * leaf only) and is rebuilt from the log; when the log's own tree does not
  * match either, the log was cut or rewritten below a signed size. TMS_OK
  * with said ("" or what was found, for the open's report); an error only
- * when a rebuild fails. */
+ * when a rebuild fails (said then says why). */
 tms_err tms_tree_check_signed(tms_tree *t, const char *datadir, const char *logdir, uint64_t log_last, char *said,
                               size_t saidlen);
 /* The stored hash at index i (verify reads the file through it, in order). */

@@ -1,0 +1,170 @@
+#!/usr/bin/env python3
+"""test_seed.py -- a new replica from a leader's snapshot plus the stream,
+instead of a whole backup (SPEC section 11, "Snapshots"; issue 18, item 5),
+with a real nats-server (-js) started and stopped here on loopback:
+
+- tms-restore seed --from LEADER_DIR --key VKEY --to NEWDIR: the newest
+  snapshot vouched for by the key (a checkpoint of its size signed by it,
+  the same root); NEWDIR's log holds no record (only its base), its tree
+  the signed root;
+- tmsd --replica-of ... --leader-key on NEWDIR follows the stream from the
+  snapshot's seq on: verified_seq = the leader's last seq, the chain head
+  the leader's, what was created before and after the seed is there; it
+  survives kill -9 and a restart;
+- what a seeded directory cannot answer is refused, never answered wrong:
+  a lookup at a point of history, a proof of a record before its base,
+  tms-audit verify; proofs after the base are the leader's;
+- hostile: another key, a leaf hash of the source's tree altered, the
+  source's checkpoint file gone: exit 1, nothing left in NEWDIR; the base
+  file of a seeded directory altered or removed: tmsd refuses to start.
+
+usage: test_seed.py BIN_DIR"""
+import json, os, shutil, subprocess, sys, tempfile, time, traceback
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
+import test_publish as tp
+from test_publish import check, wait_for, ext, BIN, TMSD
+from test_replica import tp_ctl
+from test_signed import keygen, node, fill, verified
+
+RESTORE, AUDIT = os.path.join(BIN, "tms-restore"), os.path.join(BIN, "tms-audit")
+
+
+def seed(src, vkey, to):
+    r = subprocess.run([RESTORE, "seed", "--from", src, "--key", vkey, "--to", to], capture_output=True, text=True,
+                       timeout=120)
+    return r.returncode, (json.loads(r.stdout) if r.returncode == 0 else None), r.stderr
+
+
+def empty_or_absent(path):
+    return not os.path.exists(path) or os.listdir(path) == []
+
+
+def hostile_seeds(d, leader_data, vkey, ovkey):
+    rc, out, err = seed(leader_data, ovkey, os.path.join(d, "h1"))
+    check("another key vouches for no snapshot: exit 1, nothing left", rc == 1 and empty_or_absent(
+        os.path.join(d, "h1")) and "vouched" in err, (rc, err))
+    # a copy of the source with one leaf hash of its tree altered (the leaf of record 3: stored hash index 3)
+    src = os.path.join(d, "src-tree")
+    shutil.copytree(leader_data, src, ignore=shutil.ignore_patterns("*.sock", "lock"))
+    with open(os.path.join(src, "tree", "hashes"), "r+b") as f:
+        f.seek(16 + 32 * 3)
+        b = bytearray(f.read(32))
+        b[0] ^= 1
+        f.seek(16 + 32 * 3)
+        f.write(b)
+    rc, out, err = seed(src, vkey, os.path.join(d, "h2"))
+    check("a source tree whose leaves do not give the signed root: exit 1, nothing left",
+          rc == 1 and empty_or_absent(os.path.join(d, "h2")) and "root" in err, (rc, err))
+    src = os.path.join(d, "src-nocp")
+    shutil.copytree(leader_data, src, ignore=shutil.ignore_patterns("*.sock", "lock", "checkpoints"))
+    rc, out, err = seed(src, vkey, os.path.join(d, "h3"))
+    check("no signed checkpoint in the source: exit 1, nothing left",
+          rc == 1 and empty_or_absent(os.path.join(d, "h3")), (rc, err))
+
+
+def refusals(rep, seeded):
+    rc, out, err = tp_ctl("--connect", rep.sock, "check", "--seq", str(seeded), "acme", "extension", "x1",
+                          "reports.view")
+    check("a lookup at a point of history is refused on a seeded replica", rc == 2 and "seeded" in err,
+          (rc, out, err))
+    rc, out, err = tp_ctl("--data", rep.data, "check", "--seq", str(seeded + 1), "acme", "extension", "x1",
+                          "reports.view")
+    check("... embedded too, after the base as well", rc == 2 and "seeded" in err, (rc, out, err))
+    r = subprocess.run([AUDIT, "prove", "--data", rep.data, "--seq", "2"], capture_output=True, text=True, timeout=60)
+    check("a proof of a record before the base: refused, naming the base", r.returncode != 0 and
+          "seeded from a snapshot of seq %d" % seeded in r.stderr, (r.returncode, r.stderr))
+    r = subprocess.run([AUDIT, "verify", "--data", rep.data], capture_output=True, text=True, timeout=60)
+    check("tms-audit verify refuses (records 1..base are not here), never exit 0", r.returncode != 0 and
+          "starts after seq %d" % seeded in r.stderr, (r.returncode, r.stderr[-300:]))
+
+
+def test_seeded_replica(d):
+    nats = tp.Nats(d)
+    nats.start()
+    skey, vkey = keygen(d, "leader.key")
+    _, ovkey = keygen(d, "other.key")
+    lopts = ("--publish", "--stream", "s1", "--signing-key", skey)
+    leader = node(d, "leader", nats, *lopts).start()
+    rep = None
+    try:
+        last = fill(leader, 120)
+        check("leader stops (its last checkpoint and snapshot)", leader.stop() == 0)
+        leader.start()
+        rc, out, err = seed(leader.data, vkey, os.path.join(d, "r"))
+        check("seed from the leader's directory", rc == 0 and out["seeded_from"] == last, (rc, out, err))
+        if rc != 0:
+            return
+        segs = [n for n in os.listdir(os.path.join(d, "r", "log")) if n.endswith(".tmslog")]
+        check("the seeded log holds no record, only its base", segs == [] and
+              os.path.exists(os.path.join(d, "r", "log", "base")), os.listdir(os.path.join(d, "r", "log")))
+        r = subprocess.run([AUDIT, "checkpoint", "--data", os.path.join(d, "r")], capture_output=True, text=True)
+        check("the seeded directory keeps the leader's signed checkpoint of its base",
+              r.returncode == 0 and r.stdout.split("\n")[1] == str(last), r.stdout)
+        hostile_seeds(d, leader.data, vkey, ovkey)
+        rep = node(d, "r", nats, "--replica-of", "--stream", "s1", "--leader-key", vkey).start()
+        c = leader.conn()
+        for b in range(200, 240, 10):
+            c.call("submit", cmds=[ext(i) for i in range(b, b + 10)])
+        c.close()
+        last2 = leader.status()["last_seq"]
+        check("the seeded replica follows from its base: verified_seq = the leader's last", verified(rep, last2),
+              rep.status())
+        check("... with the leader's chain head", rep.status()["head"] == leader.status()["head"],
+              (rep.status()["head"], leader.status()["head"]))
+        for x, what in (("x5", "before the seed"), ("x205", "after it")):
+            rc, out, err = tp_ctl("--connect", rep.sock, "show", "acme", "extension", x)
+            check("an extension created %s is on the replica" % what, rc == 0 and '"%s"' % x in out, (rc, out, err))
+        r = subprocess.run([AUDIT, "prove", "--data", rep.data, "--seq", str(last + 1), "--size", str(last2)],
+                           capture_output=True, text=True, timeout=60)
+        lr = subprocess.run([AUDIT, "prove", "--data", leader.data, "--seq", str(last + 1), "--size", str(last2)],
+                            capture_output=True, text=True, timeout=60)
+        check("a proof after the base is the leader's, byte for byte", r.returncode == 0 and r.stdout == lr.stdout,
+              (r.stderr, lr.stderr))
+        refusals(rep, last)
+        rep.kill()
+        rep.start()
+        c = leader.conn()   # a checkpoint a kill -9 cut off (applied, not yet stored) comes with the next batch
+        c.call("submit", cmds=[ext(i) for i in range(300, 310)])
+        c.close()
+        last3 = leader.status()["last_seq"]
+        check("after kill -9 it starts again and follows: verified_seq = the leader's last", verified(rep, last3),
+              rep.status())
+        check("replica stops", rep.stop() == 0)
+        base = os.path.join(d, "r", "log", "base")
+        good = open(base, "rb").read()
+        for bad, what in ((good[:20] + bytes([good[20] ^ 1]) + good[21:], "altered"), (None, "removed")):
+            if bad is None:
+                os.unlink(base)
+            else:
+                open(base, "wb").write(bad)
+            p = subprocess.run([TMSD, "--data", rep.data, "--socket", os.path.join(d, "x.sock")],
+                               capture_output=True, text=True, timeout=60)
+            check("a seeded directory whose base is %s: tmsd refuses to start" % what,
+                  p.returncode != 0 and ("base" in p.stderr or "missing" in p.stderr), (p.returncode, p.stderr[-300:]))
+        open(base, "wb").write(good)
+    finally:
+        if rep:
+            rep.kill()
+        leader.kill()
+        nats.kill()
+
+
+def main():
+    if not shutil.which("nats-server"):
+        print("FAIL nats-server is not installed (scripts/bootstrap installs it)")
+        sys.exit(1)
+    d = tempfile.mkdtemp(prefix="tms-seed-")
+    try:
+        test_seeded_replica(d)
+    except Exception as e:
+        check("test_seeded_replica", False, "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc(limit=-3)))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    print("%d passed, %d failed" % (tp.passed, tp.failed))
+    sys.exit(0 if tp.failed == 0 and tp.passed > 0 else 1)
+
+
+if __name__ == "__main__":
+    main()
