@@ -12,7 +12,7 @@ static const char usage[] =
     "usage: tms-restore --data DIR --to NEWDIR [--seq N | --time T]\n"
     "       tms-restore --salvage --data DIR --to NEWDIR\n"
     "       tms-restore backup --data DIR --to BACKUPDIR     (see backup --help)\n"
-    "       tms-restore seed --from DIR --key VKEY --to NEWDIR   (see seed --help)\n"
+    "       tms-restore seed ...     (a new replica from a leader's snapshot: see seed --help)\n"
     "\n"
     "Copies the log records of DIR up to seq N (inclusive), or up to the last\n"
     "record stamped at or before T (RFC 3339, e.g. 2026-10-01T12:00:00Z), or all\n"
