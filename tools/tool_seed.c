@@ -3,7 +3,8 @@
  * "Snapshots"; issue 18, item 5). Nothing from the source is trusted but
  * what its log's key signed: the snapshot used is one whose seq S has a
  * checkpoint of size S signed by --key, whose Merkle root is that
- * checkpoint's, and whose state decodes to the digests it carries; the
+ * checkpoint's, whose signed note (snapshots.h) names its root, head and
+ * digests, and whose state decodes to those digests; the
  * tree's hashes of records 1..S are computed here from the source's leaf
  * hashes and must give the signed root. The new directory's log starts
  * after S (log.h, "base"); its projection is written from the state, and
@@ -37,9 +38,11 @@ static const char usage_seed[] =
     "DIR is the leader's data directory, or a copy of its snapshots/, tree/ and\n"
     "checkpoints (its log is not read); DIR is never modified. VKEY is the leader's\n"
     "verifier key (or a file holding it): the newest snapshot of seq S with a\n"
-    "checkpoint of size S signed by VKEY, the same Merkle root, and a state that\n"
-    "checks, is the one used; the tree of records 1..S is computed from DIR's leaf\n"
-    "hashes and must give that signed root.\n"
+    "checkpoint of size S signed by VKEY, the same Merkle root, a note signed by\n"
+    "VKEY naming its root, chain head and digests (the leader signs one for each\n"
+    "snapshot at its next checkpoint), and a state that gives those digests, is\n"
+    "the one used; the tree of records 1..S is computed from DIR's leaf hashes\n"
+    "and must give that signed root.\n"
     "NEWDIR holds no record before S + 1: it answers checks and proofs of the\n"
     "current state, and refuses lookups at a point of history, explanations, and\n"
     "tms-audit verify before S + 1 (ask a node that holds the whole log).\n"
@@ -59,6 +62,8 @@ typedef struct seed {
     size_t len;
     char *note;                 /* the signed checkpoint of size m.seq */
     size_t note_len;
+    char *snote;                /* the snapshot's signed note (kept in NEWDIR too) */
+    size_t snote_len;
     tms_state *state;
     tms_tree *src_tree;
 } seed;
@@ -81,6 +86,15 @@ static int vouched(seed *s, uint64_t seq, char *why, size_t whylen)
         snprintf(why, whylen, "its Merkle root is not the signed checkpoint's");
         return 0;
     }
+    tms_err err = tms_snapshot_note_read(s->r.src, seq, &s->snote, &s->snote_len);
+    if (err == TMS_NOT_FOUND)
+        snprintf(why, whylen, "it has no signed note (the leader signs one at its next checkpoint)");
+    else if (err)
+        snprintf(why, whylen, "its signed note cannot be read: %s", tms_strerror(err));
+    else
+        err = tms_snapshot_note_check(s->snote, s->snote_len, s->key, &s->m, why, whylen);
+    if (err)
+        return 0;
     if (tms_state_snapshot_decode(s->payload, s->len, &s->state, why, whylen) != TMS_OK)
         return 0;
     if (tms_state_projection_digest(s->state, 0, NULL, pd) != TMS_OK ||
@@ -95,6 +109,8 @@ static void unvouch(seed *s)
 {
     free(s->payload);
     free(s->note);
+    free(s->snote);
+    s->snote = NULL;
     tms_state_free(s->state);
     s->payload = NULL;
     s->note = NULL;
@@ -149,6 +165,7 @@ static int lay_down(seed *s)
     }
     if (err || (err = tms_log_create_based(s->r.dstlog, s->m.seq, s->m.head, why, sizeof why)) ||
         (err = tms_snapshot_write(s->r.dst, &s->m, s->payload, s->len, why, sizeof why)) ||
+        (err = tms_snapshot_note_write(s->r.dst, s->m.seq, s->snote, s->snote_len, why, sizeof why)) ||
         (err = tms_checkpoints_append(s->r.dst, s->note, s->note_len, why, sizeof why)))
         return tool_fail("seeding %s: %s", s->r.dst, why);
     return 0;

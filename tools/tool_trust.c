@@ -5,6 +5,7 @@
 #include "tree.h"
 #include "tool_common.h"
 #include "tool_trust.h"
+#include "snapshots.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -220,6 +221,9 @@ int tool_checkpoint_embedded(const char *data, const char *keyfile)
         else
             rc = fputs(note, stdout) < 0 ? TOOL_ERROR : tool_finish_stdout();
     }
+    int made;   /* the snapshots' notes too (snapshots.h): what tms-restore seed takes a snapshot on */
+    if (rc == TOOL_OK && tms_snapshot_notes_sign(data, tms_engine_tree(eng), &s, &made, why, sizeof why) != TMS_OK)
+        rc = tool_fail("checkpoint: signing the snapshots' notes: %s", why);
     free(latest);
     tms_engine_close(eng);
     tms_note_signer_wipe(&s);

@@ -14,6 +14,7 @@
  * bounds that recomputation, at the cost of one fdatasync a minute. */
 #include "daemon_internal.h"
 #include "checkpoints.h"
+#include "snapshots.h"
 #include "note.h"
 #include "tree.h"
 #include "witness_client.h"
@@ -40,6 +41,8 @@ struct checkpointer {
     int started, failed;          /* tms__checkpoint_start succeeded; signing refused (why in job_why) */
     char *latest;                 /* it, as stored last (cosignatures included), NUL-terminated */
     uint64_t signed_count;
+    int notes_due;                /* snapshots to sign (at start: the clean stop's, written after the last tick) */
+    uint64_t notes_seen;          /* tms__snapshots_written when the last tick looked */
     uint64_t job_size;            /* the worker's result */
     uint64_t tree_synced_ms;      /* when the worker last synced the tree file (CLOCK_MONOTONIC) */
     char job_why[300];
@@ -129,6 +132,16 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The notes of the snapshots not signed yet (snapshots.h, "Signed notes").
+ * Under c->lock. A failure is said in why and retried at the next tick. */
+static void sign_snapshots(checkpointer *c, char *why, size_t whylen)
+{
+    int made = 0;
+    char w[256];
+    if (tms_snapshot_notes_sign(c->d->opt.data_dir, c->tree, &c->signer, &made, w, sizeof w) != TMS_OK && !why[0])
+        snprintf(why, whylen, "snapshot note: %.*s", (int)(whylen > 20 ? whylen - 20 : 0), w);
+}
+
 static void sign_work(uv_work_t *w)
 {
     checkpointer *c = w->data;
@@ -140,6 +153,7 @@ static void sign_work(uv_work_t *w)
     c->job_why[0] = '\0';
     if (make_checkpoint(c, &c->job_size, c->witnesses ? &note : NULL, c->job_why, sizeof c->job_why) != 0)
         c->job_size = 0;
+    sign_snapshots(c, c->job_why, sizeof c->job_why);
     pthread_mutex_unlock(&c->lock);
     if (note)
         witness(c, note, c->job_size, c->job_why, sizeof c->job_why);
@@ -171,8 +185,12 @@ static void on_tick(uv_timer_t *t)
 {
     checkpointer *c = t->data;
     uint64_t count;
-    if (c->busy || c->d->stopping || tms_tree_size(c->tree) == tms__checkpoint_last_size(c->d, &count))
+    if (c->busy || c->d->stopping ||
+        (tms_tree_size(c->tree) == tms__checkpoint_last_size(c->d, &count) && !c->notes_due &&
+         tms__snapshots_written(c->d) == c->notes_seen))
         return;
+    c->notes_due = 0;
+    c->notes_seen = tms__snapshots_written(c->d);
     c->busy = 1;
     c->work.data = c;
     if (uv_queue_work(c->d->loop, &c->work, sign_work, sign_done) != 0)
@@ -243,6 +261,7 @@ int tms__checkpoint_start(server *d, char *why, size_t whylen)
     uint64_t ms = d->opt.checkpoint_interval_ms ? d->opt.checkpoint_interval_ms : 10000;
     uv_timer_start(&c->timer, on_tick, ms, ms);
     c->tree_synced_ms = now_ms();   /* the engine's open synced it */
+    c->notes_due = 1;
     c->started = 1;
     return 0;
 }

@@ -378,6 +378,8 @@ json_t *tms__stream_ack_status(server *d);
  * when off. */
 int tms__snapshots_start(server *d, char *why, size_t whylen);
 void tms__snapshots_between_groups(server *d);
+/* How many snapshots this tmsd's children wrote (the checkpointer signs their notes). */
+uint64_t tms__snapshots_written(server *d);
 void tms__snapshots_close(server *d);
 void tms__snapshots_free(server *d);
 json_t *tms__snapshots_status(server *d);

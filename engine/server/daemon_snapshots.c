@@ -79,6 +79,11 @@ static void wait_done(uv_work_t *w, int status)
     tms__snapshots_between_groups(s->d);   /* asked for meanwhile */
 }
 
+uint64_t tms__snapshots_written(server *d)
+{
+    return d->snaps ? d->snaps->written : 0;
+}
+
 void tms__snapshots_between_groups(server *d)
 {
     snapshotter *s = d->snaps;

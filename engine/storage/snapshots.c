@@ -62,6 +62,7 @@ static void prune(const char *datadir)
         for (size_t i = TMS_SNAPSHOT_KEEP; i < n; i++) {
             name_of(datadir, seqs[i], "", path, sizeof path);
             tms_io_unlinkat(NULL, AT_FDCWD, path, 0);
+            tms_snapshot_note_remove(datadir, seqs[i]);
         }
     free(seqs);
 }
@@ -289,6 +290,7 @@ tms_err tms_snapshot_set_aside(const char *datadir, uint64_t seq)
     dir_of(datadir, dir, sizeof dir);
     if (tms_io_renameat(NULL, AT_FDCWD, path, AT_FDCWD, bad) != 0 && errno != ENOENT)
         return TMS_E_IO;
+    tms_snapshot_note_remove(datadir, seq);   /* a note vouches for a snapshot that is no longer read */
     fsync_dir(dir);
     return TMS_OK;
 }

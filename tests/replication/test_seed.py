@@ -5,8 +5,8 @@ with a real nats-server (-js) started and stopped here on loopback:
 
 - tms-restore seed --from LEADER_DIR --key VKEY --to NEWDIR: the newest
   snapshot vouched for by the key (a checkpoint of its size signed by it,
-  the same root); NEWDIR's log holds no record (only its base), its tree
-  the signed root;
+  the same root, the leader's signed note naming its digests); NEWDIR's
+  log holds no record (only its base), its tree the signed root;
 - tmsd --replica-of ... --leader-key on NEWDIR follows the stream from the
   snapshot's seq on: verified_seq = the leader's last seq, the chain head
   the leader's, what was created before and after the seed is there; it
@@ -14,19 +14,21 @@ with a real nats-server (-js) started and stopped here on loopback:
 - what a seeded directory cannot answer is refused, never answered wrong:
   a lookup at a point of history, a proof of a record before its base,
   tms-audit verify; proofs after the base are the leader's;
-- hostile: another key, a leaf hash of the source's tree altered, the
+- hostile: a snapshot of another history's state made to fit (the
+  leader's head and root, digests and CRC recomputed), a snapshot without
+  its note, another key, a leaf hash of the source's tree altered, the
   source's checkpoint file gone: exit 1, nothing left in NEWDIR; the base
   file of a seeded directory altered or removed: tmsd refuses to start.
 
 usage: test_seed.py BIN_DIR"""
-import json, os, shutil, subprocess, sys, tempfile, time, traceback
+import json, os, shutil, struct, subprocess, sys, tempfile, time, traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
 import test_publish as tp
 from test_publish import check, wait_for, ext, BIN, TMSD
 from test_replica import tp_ctl
-from test_signed import keygen, node, fill, verified
+from test_signed import keygen, node, fill, verified, GRANT
 
 RESTORE, AUDIT = os.path.join(BIN, "tms-restore"), os.path.join(BIN, "tms-audit")
 
@@ -41,7 +43,58 @@ def empty_or_absent(path):
     return not os.path.exists(path) or os.listdir(path) == []
 
 
-def hostile_seeds(d, leader_data, vkey, ovkey):
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+def snap_path(data, seq):
+    return os.path.join(data, "snapshots", "%020d.snap" % seq)
+
+
+def forged_state_source(d, leader_data, seq):
+    """An attacker's source: the leader's directory with the snapshot of seq replaced by another history's state
+    at seq (a fork with a grant at its last record), its header given the leader's chain head and Merkle root and
+    its CRC recomputed: every digest of the file holds, the signed checkpoint's root matches; only the leader's
+    signed note (which names the leader's state digest) does not."""
+    fork = os.path.join(d, "fork")
+    r = subprocess.run([RESTORE, "--data", leader_data, "--to", fork, "--seq", str(seq - 1)], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([os.path.join(BIN, "tmsctl"), "--data", fork, "submit"], input=GRANT + "\n",
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and "accepted" in r.stdout, (r.stdout, r.stderr)
+    forged = bytearray(open(snap_path(fork, seq), "rb").read())
+    real = open(snap_path(leader_data, seq), "rb").read()
+    assert forged[96:128] != real[96:128], "the fork's state is the leader's"
+    forged[24:88] = real[24:88]   # head and root: the leader's
+    plen = struct.unpack_from("<Q", forged, 144)[0]
+    struct.pack_into("<I", forged, 184, crc32c(bytes(forged[:184]) + bytes(forged[188:188 + plen])))
+    src = os.path.join(d, "src-forged")
+    shutil.copytree(leader_data, src, ignore=shutil.ignore_patterns("*.sock", "lock"))
+    for n in os.listdir(os.path.join(src, "snapshots")):   # the forged one is the only candidate
+        if not n.startswith("%020d." % seq):
+            os.unlink(os.path.join(src, "snapshots", n))
+    open(snap_path(src, seq), "wb").write(forged)
+    return src
+
+
+def hostile_seeds(d, leader_data, vkey, ovkey, seq):
+    src = forged_state_source(d, leader_data, seq)
+    rc, out, err = seed(src, vkey, os.path.join(d, "h0"))
+    check("a snapshot whose state is not the one the leader signed (digests and root made to fit): exit 1, "
+          "nothing left", rc == 1 and empty_or_absent(os.path.join(d, "h0")) and "note does not describe" in err,
+          (rc, err))
+    os.unlink(snap_path(src, seq) + ".note")
+    rc, out, err = seed(src, vkey, os.path.join(d, "h0b"))
+    check("a snapshot without the leader's signed note: exit 1", rc == 1 and "no signed note" in err, (rc, err))
+
+
+def hostile_files(d, leader_data, vkey, ovkey):
     rc, out, err = seed(leader_data, ovkey, os.path.join(d, "h1"))
     check("another key vouches for no snapshot: exit 1, nothing left", rc == 1 and empty_or_absent(
         os.path.join(d, "h1")) and "vouched" in err, (rc, err))
@@ -85,13 +138,16 @@ def test_seeded_replica(d):
     nats.start()
     skey, vkey = keygen(d, "leader.key")
     _, ovkey = keygen(d, "other.key")
-    lopts = ("--publish", "--stream", "s1", "--signing-key", skey)
+    lopts = ("--publish", "--stream", "s1", "--signing-key", skey, "--checkpoint-interval", "1")
     leader = node(d, "leader", nats, *lopts).start()
     rep = None
     try:
         last = fill(leader, 120)
         check("leader stops (its last checkpoint and snapshot)", leader.stop() == 0)
         leader.start()
+        check("the restarted leader signs the note of the snapshot its stop wrote",
+              wait_for(lambda: os.path.exists(snap_path(leader.data, last) + ".note"), 30),
+              os.listdir(os.path.join(leader.data, "snapshots")))
         rc, out, err = seed(leader.data, vkey, os.path.join(d, "r"))
         check("seed from the leader's directory", rc == 0 and out["seeded_from"] == last, (rc, out, err))
         if rc != 0:
@@ -102,7 +158,8 @@ def test_seeded_replica(d):
         r = subprocess.run([AUDIT, "checkpoint", "--data", os.path.join(d, "r")], capture_output=True, text=True)
         check("the seeded directory keeps the leader's signed checkpoint of its base",
               r.returncode == 0 and r.stdout.split("\n")[1] == str(last), r.stdout)
-        hostile_seeds(d, leader.data, vkey, ovkey)
+        hostile_seeds(d, leader.data, vkey, ovkey, last)
+        hostile_files(d, leader.data, vkey, ovkey)
         rep = node(d, "r", nats, "--replica-of", "--stream", "s1", "--leader-key", vkey).start()
         c = leader.conn()
         for b in range(200, 240, 10):

@@ -90,4 +90,36 @@ tms_err tms_snapshot_write_file(const char *path, const tms_snapshot_meta *meta,
 tms_err tms_snapshot_read_file(const char *path, tms_snapshot_meta *meta, uint8_t **payload, size_t *len,
                                char *why, size_t whylen);
 
+/* ---- signed notes (snapshot_notes.c) ----
+ * DIR/snapshots/<seq>.snap.note: a C2SP signed note, signed with the log's
+ * key by the writer that holds it (tmsd --signing-key, tmsctl checkpoint
+ * --signing-key), whose text is
+ *   "tmsperm snapshot v1\norigin ORIGIN\nseq S\nroot BASE64\nhead HEX\n"
+ *   "state HEX\nprojection HEX\nschema N\n"
+ * (the snapshot's Merkle root, chain head, state digest and projection
+ * digest): what binds a snapshot's state to the log's key, as a checkpoint
+ * binds its root. Written once, never rewritten; removed with its snapshot.
+ * tms-restore seed takes no snapshot without one. */
+struct tms_note_signer;
+struct tms_note_verifier;
+struct tms_tree;
+/* The note's text for origin (the key's name) and m into out: its length, 0 when it does not fit. */
+size_t tms_snapshot_note_text(const char *origin, const tms_snapshot_meta *m, char *out, size_t cap);
+/* The note of seq, malloc'd (NUL-terminated) with its length: TMS_OK, TMS_NOT_FOUND, TMS_E_CORRUPT, TMS_E_IO. */
+tms_err tms_snapshot_note_read(const char *datadir, uint64_t seq, char **note, size_t *len);
+/* Write note[0..len) as the note of seq: a temporary file, fsynced,
+ * renamed, the directory fsynced. TMS_E_IO / TMS_E_NOSPACE with why. */
+tms_err tms_snapshot_note_write(const char *datadir, uint64_t seq, const char *note, size_t len, char *why,
+                                size_t whylen);
+/* TMS_OK when note is signed by key and its text is exactly the one of m; else TMS_E_INVAL with why. */
+tms_err tms_snapshot_note_check(const char *note, size_t len, const struct tms_note_verifier *key,
+                                const tms_snapshot_meta *m, char *why, size_t whylen);
+/* Sign every snapshot of datadir that has no note yet and whose Merkle
+ * root is tree's at its seq (a snapshot of this log); *made says how many.
+ * TMS_E_IO / TMS_E_NOSPACE with why. */
+tms_err tms_snapshot_notes_sign(const char *datadir, struct tms_tree *tree, const struct tms_note_signer *s,
+                                int *made, char *why, size_t whylen);
+/* Remove the note of seq (its snapshot was pruned or set aside). */
+void tms_snapshot_note_remove(const char *datadir, uint64_t seq);
+
 #endif
