@@ -68,6 +68,10 @@ static const char usage_verify[] =
     "                  on stderr; exit 2 when neither gives a state at or\n"
     "                  before N (run a full verify). --since FILE --receipt FILE\n"
     "                  moves both files forward\n"
+    "A directory seeded from a snapshot (tms-restore seed: its log starts after\n"
+    "seq S) is verified from its base as --since verifies from a receipt: the\n"
+    "snapshot of S (with --key: its checkpoint and signed note must be the key's)\n"
+    "and the tree's root at S, then every record after S; \"base\":S in the output.\n"
     "\n"
     "Prints one JSON line:\n"
     "  {\"ok\":true,\"records\":N,\"last_seq\":N,\"head\":\"hex\",\"digest\":\"hex\",...}\n"
@@ -631,8 +635,10 @@ static int report(vstate *s)
                   s->segment[0] ? s->segment : "-", s->offset, s->what);
         return tool_finish_stdout() ? TOOL_ERROR : TOOL_NEGATIVE;
     }
-    if (s->has_since) {   /* records 1..since are the receipt's; records counts those read after */
+    if (s->has_since) {   /* records 1..since are the receipt's (or the seed's); records counts those read after */
         json_object_set_new(o, "since", json_integer((json_int_t)s->since.size));
+        if (s->base)
+            json_object_set_new(o, "base", json_integer((json_int_t)s->base));
         json_object_set_new(o, "from", s->from[0] ? json_string(s->from) : json_null());   /* the starting state's */
         json_object_set_new(o, "from_seq", json_integer((json_int_t)s->start_seq));
     }
@@ -756,6 +762,8 @@ int tool_verify_main(int argc, char **argv)
     if (since && tool_receipt_read("--since", since, &s.since))
         return TOOL_ERROR;
     s.has_since = since != NULL;
+    if (!since && tool_verify_base(&s, data, key))   /* a seeded directory starts from its base */
+        return TOOL_ERROR;
     if (since && strcmp(s.since.version, tms_version()))
         rc = tool_fail("--since %s: a receipt of tmsperm %s, this is %s (another version's rules may make another "
                        "state from the same log): run a full verify", since, s.since.version, tms_version());

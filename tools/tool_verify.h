@@ -45,6 +45,7 @@ typedef struct vstate {
     /* --since: what the receipt says about records 1..N, and the state the fold starts from */
     int has_since;
     tool_receipt since;                  /* N = since.size */
+    uint64_t base;                       /* a seeded directory: since is its base snapshot (tool_verify_base) */
     tms_state *start;                    /* the state after start_seq (owned; NULL: the empty state, seq 0) */
     uint64_t start_seq;
     uint8_t start_head[TMS_HASH_LEN];
@@ -73,6 +74,10 @@ typedef struct vstate {
 void tool_verify_failure(vstate *s, const char *check, uint64_t seq, const char *segment, uint64_t offset,
                          const char *what);
 
+/* A seeded directory (log.h, "base"; tool_verify_since.c): its base
+ * snapshot as the receipt to start from, checked with keyarg when given.
+ * 0 (nothing set when the log has no base), or TOOL_ERROR after a message. */
+int tool_verify_base(vstate *s, const char *datadir, const char *keyarg);
 /* --since, before the log is read (tool_verify_since.c): the receipt's point
  * N against the log (frame N's chain head) and the tree file (its root at
  * N, the checkpoints up to N), then the state the fold starts from (a kept

@@ -16,6 +16,10 @@
 #include "snapshot.h"
 #include "snapshots.h"
 #include "tool_common.h"
+#include "tool_replay.h"
+#include "tool_trust.h"
+#include "checkpoints.h"
+#include "log.h"
 #include <inttypes.h>
 #include <msgpack.h>
 #include <stdio.h>
@@ -32,7 +36,12 @@ static tms_err frame_hash(const char *logdir, uint64_t seq, uint8_t out[TMS_HASH
     tms_log_record lr;
     tms_log_report rep;
     int has = 0;
-    tms_err err = tms_log_iter_open(logdir, seq > 1 ? seq - 1 : 1, &it, &rep);   /* from the frame before it */
+    uint64_t base;
+    tms_err err = tms_log_base(logdir, &base, out, why, whylen);   /* a seeded log: its base's head */
+    if (err || (base && seq == base))
+        return err;
+    /* from the frame before it (after a base, its first frame is read against the base's head) */
+    err = tms_log_iter_open(logdir, seq > base + 1 ? seq - 1 : seq, &it, &rep);
     if (err) {
         snprintf(why, whylen, "%.300s", rep.msg[0] ? rep.msg : tms_strerror(err));
         return err;
@@ -118,8 +127,8 @@ static int try_state_file(vstate *s)
     tms_snapshot_meta m;
     tms_state *st = NULL;
     tms_tlog_hash root;
-    if ((size_t)snprintf(path, sizeof path, "%s.state", s->since_path) >= sizeof path)
-        return 0;
+    if (!s->since_path || (size_t)snprintf(path, sizeof path, "%s.state", s->since_path) >= sizeof path)
+        return 0;   /* no receipt file: a seeded directory's base (tool_verify_base) */
     tms_err err = tms_snapshot_read_file(path, &m, &payload, &len, why, sizeof why);
     if (err == TMS_NOT_FOUND)
         return 0;   /* a receipt kept without it (or of a tms-audit that wrote none) */
@@ -293,5 +302,61 @@ int tool_verify_write_state(vstate *s, const char *receipt_path)
     memcpy(m.proj_digest, s->end_sproj, TMS_HASH_LEN);
     if (tms_snapshot_write_file(path, &m, s->end_enc, s->end_len, why, sizeof why) != TMS_OK)
         return tool_fail("--receipt %s: cannot write the state: %s", receipt_path, why);
+    return 0;
+}
+
+/* The base of a seeded directory (log.h, "base"): its snapshot at seq S as
+ * the receipt the verify starts from (the records 1..S are not here). With
+ * a key, the checkpoint of size S and the snapshot's signed note must be the
+ * key's and name that snapshot; without one, the seed is taken as it is
+ * (the report says "signatures":"unchecked"). 0 (s->base, s->since set
+ * when the log has a base), or TOOL_ERROR after a message. */
+int tool_verify_base(vstate *s, const char *datadir, const char *keyarg)
+{
+    char logdir[4200], why[600], *cpn = NULL, *sn = NULL;
+    uint8_t head[TMS_HASH_LEN], *payload = NULL;
+    size_t len = 0, cplen = 0, snlen = 0;
+    tms_snapshot_meta m;
+    tms_note_verifier key;
+    tms_checkpoint cp;
+    uint64_t base;
+    if (tool_log_dir(datadir, logdir, sizeof logdir))
+        return TOOL_ERROR;
+    if (tms_log_base(logdir, &base, head, why, sizeof why) != TMS_OK)
+        return tool_fail("verify: %s", why);
+    if (!base)
+        return 0;
+    if (keyarg && tool_load_vkey("--key", keyarg, &key))
+        return TOOL_ERROR;
+    tms_err err = tms_snapshot_read(datadir, base, &m, &payload, &len, why, sizeof why);
+    free(payload);
+    if (err)
+        return tool_fail("verify: this directory was seeded from a snapshot of seq %" PRIu64 " and it cannot be read "
+                         "(%s): the records 1..%" PRIu64 " are not here, nothing to start from", base,
+                         err == TMS_NOT_FOUND ? "it is gone" : why, base);
+    int rc = 0;
+    if (memcmp(m.head, head, TMS_HASH_LEN))
+        rc = tool_fail("verify: the snapshot of seq %" PRIu64 " has another chain head than the log's base", base);
+    else if (keyarg && (tms_checkpoints_find(datadir, base, &cpn, &cplen, why, sizeof why) != TMS_OK ||
+                        tms_checkpoint_open(cpn, cplen, &key, &cp, why, sizeof why) != TMS_OK ||
+                        memcmp(cp.root, m.root, TMS_TLOG_HASH)))
+        rc = tool_fail("verify: the base of seq %" PRIu64 " has no checkpoint of its root signed by --key (%s)", base,
+                       why[0] ? why : "another root");
+    else if (keyarg && (tms_snapshot_note_read(datadir, base, &sn, &snlen) != TMS_OK ||
+                        tms_snapshot_note_check(sn, snlen, &key, &m, why, sizeof why) != TMS_OK))
+        rc = tool_fail("verify: the snapshot the directory was seeded from has no note signed by --key naming it%s%s",
+                       why[0] ? ": " : "", why);
+    free(cpn);
+    free(sn);
+    if (rc)
+        return rc;
+    s->base = base;
+    s->has_since = 1;
+    s->since.size = base;
+    s->since.time = m.time;
+    memcpy(s->since.head, m.head, TMS_HASH_LEN);
+    memcpy(s->since.root, m.root, TMS_TLOG_HASH);
+    memcpy(s->since.state, m.digest, TMS_HASH_LEN);
+    snprintf(s->since.version, sizeof s->since.version, "%s", tms_version());
     return 0;
 }

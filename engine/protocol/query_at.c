@@ -164,8 +164,12 @@ int tms_query_explain(tms_txn *tx, uint64_t at, const char *logdir, const char *
     why_t w = {"unknown_tenant", NULL, NULL, 0};
     int perm = tms_permission_index(name), feat = perm < 0 ? tms_feature_index(name) : -1, allow = 0;
     char k = !strcmp(kind, "admin") ? 'a' : tms_kind_of(kind);
+    uint64_t base;
     *out = NULL;
-    tms_err err = tms_is_id(tenant, strlen(tenant)) ? tms_tenant_get_at(tx, tenant, at, &t, &created) : TMS_NOT_FOUND;
+    tms_err err = tms_history_base(tx, &base);   /* a seeded directory keeps no reasons: none is made up */
+    if (err || base)
+        return -(int)(err ? err : TMS_E_STORE);
+    err = tms_is_id(tenant, strlen(tenant)) ? tms_tenant_get_at(tx, tenant, at, &t, &created) : TMS_NOT_FOUND;
     if (err && err != TMS_NOT_FOUND)
         return -(int)err;
     if (!err && ((k != 'a' && k != TMS_KIND_MANAGER && k != TMS_KIND_EXTENSION) || !tms_is_id(id, strlen(id))))

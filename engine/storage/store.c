@@ -401,18 +401,31 @@ static tms_err drop_unknown(tms_txn *tx)
     return TMS_OK;
 }
 
-tms_err tms_store_clear(tms_txn *tx)
+/* The as-of index's word in meta (its mark, or a seeded directory's base) into *out (0: none). */
+static tms_err history_word(tms_txn *tx, const char *key, uint64_t *out)
 {
     MDB_val v;
-    uint64_t mark = 0;   /* meta also holds the as-of index's mark: it stays with the index */
-    tms_err err = tms__raw_get(tx, TMS_DB_META, TMS__HISTORY_META, sizeof TMS__HISTORY_META - 1, &v);
-    if (err == TMS_OK && v.mv_size == sizeof mark)
-        memcpy(&mark, v.mv_data, sizeof mark);
-    err = err == TMS_NOT_FOUND || err == TMS_OK ? drop_unknown(tx) : err;
+    tms_err err = tms__raw_get(tx, TMS_DB_META, key, strlen(key), &v);
+    *out = 0;
+    if (err == TMS_OK && v.mv_size == sizeof *out)
+        memcpy(out, v.mv_data, sizeof *out);
+    return err == TMS_NOT_FOUND ? TMS_OK : err;
+}
+
+tms_err tms_store_clear(tms_txn *tx)
+{
+    uint64_t mark = 0, base = 0;   /* meta also holds the as-of index's mark and base: they stay with the index */
+    tms_err err = history_word(tx, TMS__HISTORY_META, &mark);
+    if (!err)
+        err = history_word(tx, TMS__HISTORY_BASE, &base);
+    if (!err)
+        err = drop_unknown(tx);
     for (int i = 0; i < TMS_DB_STATE_END && !err; i++)   /* the as-of index: tms_history_clear */
         err = tms__store_err(mdb_drop(tx->txn, tx->st->dbi[i], 0));
     if (!err && mark)
         err = tms__raw_put(tx, TMS_DB_META, TMS__HISTORY_META, sizeof TMS__HISTORY_META - 1, &mark, sizeof mark);
+    if (!err && base)
+        err = tms__raw_put(tx, TMS_DB_META, TMS__HISTORY_BASE, sizeof TMS__HISTORY_BASE - 1, &base, sizeof base);
     return err;
 }
 

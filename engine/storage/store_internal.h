@@ -103,7 +103,8 @@ size_t tms__role_value(uint8_t *buf, const tms_role *r);
 #define TMS__HISTORY_BASE "history_base"   /* a seeded directory's index starts at this seq */
 static inline int tms__is_history_meta(const MDB_val *k)
 {
-    return k->mv_size == sizeof TMS__HISTORY_META - 1 && !memcmp(k->mv_data, TMS__HISTORY_META, k->mv_size);
+    return (k->mv_size == sizeof TMS__HISTORY_META - 1 && !memcmp(k->mv_data, TMS__HISTORY_META, k->mv_size)) ||
+           (k->mv_size == sizeof TMS__HISTORY_BASE - 1 && !memcmp(k->mv_data, TMS__HISTORY_BASE, k->mv_size));
 }
 
 /* The as-of index (history.c, history_write.c): entity kinds beside the

@@ -12,8 +12,10 @@ with a real nats-server (-js) started and stopped here on loopback:
   the leader's, what was created before and after the seed is there; it
   survives kill -9 and a restart;
 - what a seeded directory cannot answer is refused, never answered wrong:
-  a lookup at a point of history, a proof of a record before its base,
-  tms-audit verify; proofs after the base are the leader's;
+  a lookup at a point of history, an explanation (no reason made up), a
+  proof of a record before its base; proofs after the base are the
+  leader's; tms-audit verify --key starts from the base (its checkpoint and
+  signed note checked with the key) and checks every record after it;
 - hostile: a snapshot of another history's state made to fit (the
   leader's head and root, digests and CRC recomputed), a snapshot without
   its note, another key, a leaf hash of the source's tree altered, the
@@ -28,7 +30,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
 import test_publish as tp
 from test_publish import check, wait_for, ext, BIN, TMSD
 from test_replica import tp_ctl
-from test_signed import keygen, node, fill, verified, GRANT
+from test_signed import keygen, node, fill, verified, GRANT, NAME
 
 RESTORE, AUDIT = os.path.join(BIN, "tms-restore"), os.path.join(BIN, "tms-audit")
 
@@ -117,7 +119,7 @@ def hostile_files(d, leader_data, vkey, ovkey):
           rc == 1 and empty_or_absent(os.path.join(d, "h3")), (rc, err))
 
 
-def refusals(rep, seeded):
+def refusals(rep, seeded, last, vkey, ovkey):
     rc, out, err = tp_ctl("--connect", rep.sock, "check", "--seq", str(seeded), "acme", "extension", "x1",
                           "reports.view")
     check("a lookup at a point of history is refused on a seeded replica", rc == 2 and "seeded" in err,
@@ -125,12 +127,24 @@ def refusals(rep, seeded):
     rc, out, err = tp_ctl("--data", rep.data, "check", "--seq", str(seeded + 1), "acme", "extension", "x1",
                           "reports.view")
     check("... embedded too, after the base as well", rc == 2 and "seeded" in err, (rc, out, err))
+    rc, out, err = tp_ctl("--data", rep.data, "check", "acme", "extension", "x1", "calls.international")
+    check("a deny on a seeded directory gives no reason made up from its empty as-of index",
+          rc == 1 and out.strip() == "deny" and "no tenant" not in err, (rc, out, err))
+    rc, out, err = tp_ctl("--connect", rep.sock, "check", "--explain", "acme", "extension", "x1", "reports.view")
+    check("check --explain is refused on a seeded replica", rc == 2 and "seeded" in err, (rc, out, err))
     r = subprocess.run([AUDIT, "prove", "--data", rep.data, "--seq", "2"], capture_output=True, text=True, timeout=60)
     check("a proof of a record before the base: refused, naming the base", r.returncode != 0 and
           "seeded from a snapshot of seq %d" % seeded in r.stderr, (r.returncode, r.stderr))
-    r = subprocess.run([AUDIT, "verify", "--data", rep.data], capture_output=True, text=True, timeout=60)
-    check("tms-audit verify refuses (records 1..base are not here), never exit 0", r.returncode != 0 and
-          "starts after seq %d" % seeded in r.stderr, (r.returncode, r.stderr[-300:]))
+    r = subprocess.run([AUDIT, "verify", "--data", rep.data, "--key", vkey], capture_output=True, text=True,
+                       timeout=60)
+    out = json.loads(r.stdout) if r.stdout.strip() else {}
+    check("tms-audit verify --key of a seeded replica: from its base, every record after it, signatures checked",
+          r.returncode == 0 and out.get("base") == seeded and out.get("last_seq") == last and
+          out.get("records") == last - seeded and out.get("signatures") == NAME, (r.returncode, r.stdout, r.stderr))
+    r = subprocess.run([AUDIT, "verify", "--data", rep.data, "--key", ovkey], capture_output=True, text=True,
+                       timeout=60)
+    check("... with another key: refused (the base is not vouched for by it)", r.returncode != 0 and
+          "--key" in r.stderr, (r.returncode, r.stderr[-300:]))
 
 
 def test_seeded_replica(d):
@@ -179,7 +193,7 @@ def test_seeded_replica(d):
                             capture_output=True, text=True, timeout=60)
         check("a proof after the base is the leader's, byte for byte", r.returncode == 0 and r.stdout == lr.stdout,
               (r.stderr, lr.stderr))
-        refusals(rep, last)
+        refusals(rep, last, last2, vkey, ovkey)
         rep.kill()
         rep.start()
         c = leader.conn()   # a checkpoint a kill -9 cut off (applied, not yet stored) comes with the next batch

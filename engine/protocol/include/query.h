@@ -53,7 +53,9 @@ json_t *tms_mask_json(uint64_t mask, int features);
 
 /* check --explain at seq (tms_query_point with index): *out the object of
  * SPEC section 7 (caller decrefs); the record it names as "changed" is read
- * from the log in logdir. 1 allow, 0 deny, negative tms_err on failure. */
+ * from the log in logdir. 1 allow, 0 deny, negative tms_err on failure
+ * (-TMS_E_STORE on a directory seeded from a snapshot: its as-of index
+ * holds no reasons, and none is made up). */
 int tms_query_explain(tms_txn *tx, uint64_t seq, const char *logdir, const char *tenant, const char *kind,
                       const char *id, const char *name, json_t **out);
 
