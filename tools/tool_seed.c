@@ -1,10 +1,10 @@
 /* tool_seed.c -- "tms-restore seed": a new data directory (a replica's)
  * from a leader's snapshot instead of its whole log (SPEC section 11,
  * "Snapshots"; issue 18, item 5). Nothing from the source is trusted but
- * what its log's key signed: the snapshot used is one whose seq S has a
- * checkpoint of size S signed by --key, whose Merkle root is that
- * checkpoint's, whose signed note (snapshots.h) names its root, head and
- * digests, and whose state decodes to those digests; the
+ * what its log's key signed: the snapshot used is one whose signed note
+ * (snapshots.h) names its seq S, Merkle root, chain head and digests, whose
+ * checkpoint of size S (when the source has one) is the key's with the same
+ * root, and whose state decodes to those digests; the
  * tree's hashes of records 1..S are computed here from the source's leaf
  * hashes and must give the signed root. The new directory's log starts
  * after S (log.h, "base"); its projection is written from the state, and
@@ -20,9 +20,11 @@
 #include "state.h"
 #include "tool_replay.h"
 #include "tool_restore.h"
+#include "tool_seed.h"
 #include "tool_trust.h"
 #include "tree.h"
 #include <errno.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,24 +32,27 @@
 #include <sodium.h>
 
 static const char usage_seed[] =
-    "usage: tms-restore seed --from DIR --key VKEY --to NEWDIR\n"
+    "usage: tms-restore seed --from DIR|http://HOST:PORT [--token-file FILE] --key VKEY --to NEWDIR\n"
     "\n"
     "Makes NEWDIR (absent or empty) a data directory that starts from a leader's\n"
     "snapshot instead of its whole log: a new replica's, which then follows the\n"
     "leader's stream from the snapshot's seq on (tmsd --replica-of ... --data NEWDIR).\n"
     "DIR is the leader's data directory, or a copy of its snapshots/, tree/ and\n"
-    "checkpoints (its log is not read); DIR is never modified. VKEY is the leader's\n"
-    "verifier key (or a file holding it): the newest snapshot of seq S with a\n"
-    "checkpoint of size S signed by VKEY, the same Merkle root, a note signed by\n"
-    "VKEY naming its root, chain head and digests (the leader signs one for each\n"
-    "snapshot at its next checkpoint), and a state that gives those digests, is\n"
-    "the one used; the tree of records 1..S is computed from DIR's leaf hashes\n"
-    "and must give that signed root.\n"
+    "checkpoints (its log is not read); DIR is never modified. Or the leader's tmsd\n"
+    "--http address: GET /v1/seed, /v1/seed/snapshot and /v1/seed/tree (a principal\n"
+    "with the admin right over every tenant: --token-file holds its bearer token).\n"
+    "What is fetched is checked exactly as a directory is. VKEY is the leader's\n"
+    "verifier key (or a file holding it): the newest snapshot of seq S with a note\n"
+    "signed by VKEY naming its Merkle root, chain head and digests (the leader\n"
+    "signs one for each snapshot at its next checkpoint tick), a checkpoint of size\n"
+    "S (if DIR has one) signed by VKEY with the same root, and a state that gives\n"
+    "those digests, is the one used; the tree of records 1..S is computed from\n"
+    "DIR's leaf hashes and must give that signed root.\n"
     "NEWDIR holds no record before S + 1: it answers checks and proofs of the\n"
     "current state, and refuses lookups at a point of history, explanations, and\n"
     "tms-audit verify before S + 1 (ask a node that holds the whole log).\n"
     "Prints one JSON line:\n"
-    "  {\"seeded_from\":S,\"head\":\"hex\",\"root\":\"base64\",\"digest\":\"hex\",\"checkpoint\":\"...\"}\n"
+    "  {\"seeded_from\":S,\"head\":\"hex\",\"root\":\"base64\",\"digest\":\"hex\",\"checkpoint\":\"...\"|null}\n"
     "digest is NEWDIR's projection digest (equal to the leader's at S).\n"
     "\n"
     "Exit status: 0 seeded; 1 no snapshot of DIR is vouched for by VKEY (or the\n"
@@ -60,7 +65,7 @@ typedef struct seed {
     tms_snapshot_meta m;
     uint8_t *payload;
     size_t len;
-    char *note;                 /* the signed checkpoint of size m.seq */
+    char *note;                 /* the signed checkpoint of size m.seq (NULL: the source has none) */
     size_t note_len;
     char *snote;                /* the snapshot's signed note (kept in NEWDIR too) */
     size_t snote_len;
@@ -68,33 +73,33 @@ typedef struct seed {
     tms_tree *src_tree;
 } seed;
 
-/* The snapshot of seq, if the key vouches for it: 1 with s->m, payload,
- * note and state; 0 (why says why not) when it does not. */
+/* The snapshot of seq, if the key vouches for it (its signed note names its
+ * seq, root, chain head and digests; a checkpoint of its size, when the
+ * source has one, must be the key's with the same root): 1 with s->m,
+ * payload, notes and state; 0 (why says why not) when it does not. */
 static int vouched(seed *s, uint64_t seq, char *why, size_t whylen)
 {
     tms_checkpoint cp;
     uint8_t pd[TMS_HASH_LEN];
     if (tms_snapshot_read(s->r.src, seq, &s->m, &s->payload, &s->len, why, whylen) != TMS_OK)
         return 0;
-    if (tms_checkpoints_find(s->r.src, seq, &s->note, &s->note_len, why, whylen) != TMS_OK) {
-        snprintf(why, whylen, "no checkpoint of size %" PRIu64 " in %s/checkpoints", seq, s->r.src);
-        return 0;
-    }
-    if (tms_checkpoint_open(s->note, s->note_len, s->key, &cp, why, whylen) != TMS_OK)
-        return 0;
-    if (cp.size != seq || sodium_memcmp(cp.root, s->m.root, TMS_TLOG_HASH) != 0) {
-        snprintf(why, whylen, "its Merkle root is not the signed checkpoint's");
-        return 0;
-    }
     tms_err err = tms_snapshot_note_read(s->r.src, seq, &s->snote, &s->snote_len);
     if (err == TMS_NOT_FOUND)
-        snprintf(why, whylen, "it has no signed note (the leader signs one at its next checkpoint)");
+        snprintf(why, whylen, "it has no signed note (the leader signs one at its next checkpoint tick)");
     else if (err)
         snprintf(why, whylen, "its signed note cannot be read: %s", tms_strerror(err));
     else
         err = tms_snapshot_note_check(s->snote, s->snote_len, s->key, &s->m, why, whylen);
     if (err)
         return 0;
+    if (tms_checkpoints_find(s->r.src, seq, &s->note, &s->note_len, why, whylen) == TMS_OK) {
+        if (tms_checkpoint_open(s->note, s->note_len, s->key, &cp, why, whylen) != TMS_OK)
+            return 0;   /* why: not the key's */
+        if (cp.size != seq || sodium_memcmp(cp.root, s->m.root, TMS_TLOG_HASH) != 0) {
+            snprintf(why, whylen, "the signed checkpoint of its size has another root");
+            return 0;
+        }
+    }
     if (tms_state_snapshot_decode(s->payload, s->len, &s->state, why, whylen) != TMS_OK)
         return 0;
     if (tms_state_projection_digest(s->state, 0, NULL, pd) != TMS_OK ||
@@ -166,7 +171,7 @@ static int lay_down(seed *s)
     if (err || (err = tms_log_create_based(s->r.dstlog, s->m.seq, s->m.head, why, sizeof why)) ||
         (err = tms_snapshot_write(s->r.dst, &s->m, s->payload, s->len, why, sizeof why)) ||
         (err = tms_snapshot_note_write(s->r.dst, s->m.seq, s->snote, s->snote_len, why, sizeof why)) ||
-        (err = tms_checkpoints_append(s->r.dst, s->note, s->note_len, why, sizeof why)))
+        (s->note && (err = tms_checkpoints_append(s->r.dst, s->note, s->note_len, why, sizeof why))))
         return tool_fail("seeding %s: %s", s->r.dst, why);
     return 0;
 }
@@ -225,17 +230,38 @@ static int print_seed(const seed *s, const uint8_t digest[TMS_HASH_LEN])
     json_object_set_new(o, "head", json_string(tool_hex(s->m.head, TMS_HASH_LEN, hex)));
     json_object_set_new(o, "root", json_string(b64));
     json_object_set_new(o, "digest", json_string(tool_hex(digest, TMS_HASH_LEN, hex)));
-    json_object_set_new(o, "checkpoint", json_stringn(s->note, s->note_len));
+    json_object_set_new(o, "checkpoint", s->note ? json_stringn(s->note, s->note_len) : json_null());
     if (tool_print_json(o) != 0)
         return tool_fail("cannot write the output");
     return tool_finish_stdout();
 }
 
+/* A scratch directory for what is fetched over HTTP: its path in out. 0 or TOOL_ERROR. */
+static int scratch(char *out, size_t n)
+{
+    const char *tmp = getenv("TMPDIR");
+    snprintf(out, n, "%s/tms-seed-fetch-XXXXXX", tmp && tmp[0] ? tmp : "/tmp");
+    return mkdtemp(out) ? 0 : tool_fail("seed: cannot make a scratch directory %s: %s", out, strerror(errno));
+}
+
+static void scratch_remove(const char *dir)
+{
+    char p[4300];
+    snprintf(p, sizeof p, "%s/snapshots", dir);
+    tool_remove_flat_dir(p);
+    snprintf(p, sizeof p, "%s/tree", dir);
+    tool_remove_flat_dir(p);
+    snprintf(p, sizeof p, "%s/checkpoints", dir);
+    unlink(p);
+    rmdir(dir);
+}
+
 int tool_seed_main(int argc, char **argv)
 {
-    const char *from = NULL, *to = NULL, *keyarg = NULL, *pos[1];
+    const char *from = NULL, *to = NULL, *keyarg = NULL, *token = NULL, *pos[1];
     const tool_opt opts[] = {{"from", 1, &from, NULL}, {"to", 1, &to, NULL}, {"key", 1, &keyarg, NULL},
-                             {NULL, 0, NULL, NULL}};
+                             {"token-file", 1, &token, NULL}, {NULL, 0, NULL, NULL}};
+    static char fetched[4200];
     static seed s;
     static tms_note_verifier key;
     uint8_t digest[TMS_HASH_LEN];
@@ -253,8 +279,17 @@ int tool_seed_main(int argc, char **argv)
     s.key = &key;
     s.r.src = from;
     s.r.dst = to;
+    int http = !strncmp(from, "http://", 7) || !strncmp(from, "https://", 8);
+    if (token && !http)
+        return tool_fail("seed: --token-file goes with --from http://HOST:PORT");
     if (tool_restore_target(&s.r))
         return TOOL_ERROR;
+    if (http && (scratch(fetched, sizeof fetched) || (s.r.src = fetched, tool_seed_fetch(from, token, fetched)))) {
+        if (fetched[0])
+            scratch_remove(fetched);
+        tool_restore_undo(&s.r);
+        return TOOL_ERROR;
+    }
     rc = choose(&s);
     if (!rc)
         rc = lay_down(&s);
@@ -263,6 +298,8 @@ int tool_seed_main(int argc, char **argv)
     if (!rc)
         rc = open_check(&s, digest);
     tms_tree_close(s.src_tree);
+    if (http)
+        scratch_remove(fetched);
     if (!rc)
         rc = print_seed(&s, digest);
     else

@@ -307,13 +307,14 @@ int tool_verify_write_state(vstate *s, const char *receipt_path)
 
 /* The base of a seeded directory (log.h, "base"): its snapshot at seq S as
  * the receipt the verify starts from (the records 1..S are not here). With
- * a key, the checkpoint of size S and the snapshot's signed note must be the
- * key's and name that snapshot; without one, the seed is taken as it is
+ * a key, the snapshot's signed note must be the key's and name that
+ * snapshot (and a checkpoint of size S, when kept, the key's with its
+ * root); without one, the seed is taken as it is
  * (the report says "signatures":"unchecked"). 0 (s->base, s->since set
  * when the log has a base), or TOOL_ERROR after a message. */
 int tool_verify_base(vstate *s, const char *datadir, const char *keyarg)
 {
-    char logdir[4200], why[600], *cpn = NULL, *sn = NULL;
+    char logdir[4200], why[600] = "", *cpn = NULL, *sn = NULL;
     uint8_t head[TMS_HASH_LEN], *payload = NULL;
     size_t len = 0, cplen = 0, snlen = 0;
     tms_snapshot_meta m;
@@ -337,11 +338,11 @@ int tool_verify_base(vstate *s, const char *datadir, const char *keyarg)
     int rc = 0;
     if (memcmp(m.head, head, TMS_HASH_LEN))
         rc = tool_fail("verify: the snapshot of seq %" PRIu64 " has another chain head than the log's base", base);
-    else if (keyarg && (tms_checkpoints_find(datadir, base, &cpn, &cplen, why, sizeof why) != TMS_OK ||
-                        tms_checkpoint_open(cpn, cplen, &key, &cp, why, sizeof why) != TMS_OK ||
-                        memcmp(cp.root, m.root, TMS_TLOG_HASH)))
-        rc = tool_fail("verify: the base of seq %" PRIu64 " has no checkpoint of its root signed by --key (%s)", base,
-                       why[0] ? why : "another root");
+    else if (keyarg && tms_checkpoints_find(datadir, base, &cpn, &cplen, why, sizeof why) == TMS_OK &&
+             (tms_checkpoint_open(cpn, cplen, &key, &cp, why, sizeof why) != TMS_OK ||
+              memcmp(cp.root, m.root, TMS_TLOG_HASH)))
+        rc = tool_fail("verify: the checkpoint of the base's size %" PRIu64 " is not --key's or has another root (%s)",
+                       base, why[0] ? why : "another root");
     else if (keyarg && (tms_snapshot_note_read(datadir, base, &sn, &snlen) != TMS_OK ||
                         tms_snapshot_note_check(sn, snlen, &key, &m, why, sizeof why) != TMS_OK))
         rc = tool_fail("verify: the snapshot the directory was seeded from has no note signed by --key naming it%s%s",

@@ -322,6 +322,9 @@ static const struct route {
     {"GET", "/v1/checkpoint", TMS_RIGHT_LOOKUP, 0, tms__http_get_checkpoint},
     {"GET", "/v1/proof/inclusion", TMS_RIGHT_LOOKUP, 0, tms__http_get_inclusion},
     {"GET", "/v1/proof/consistency", TMS_RIGHT_LOOKUP, 0, tms__http_get_consistency},
+    {"GET", "/v1/seed", TMS_RIGHT_ADMIN, 0, tms__http_get_seed},
+    {"GET", "/v1/seed/snapshot", TMS_RIGHT_ADMIN, 0, tms__http_get_seed_snapshot},
+    {"GET", "/v1/seed/tree", TMS_RIGHT_ADMIN, 0, tms__http_get_seed_tree},
     {"GET", "/metrics", TMS_RIGHT_LOOKUP, 0, get_metrics},
     {"GET", "/healthz", TMS_RIGHT_NONE, 0, tms__http_get_healthz},
     {"GET", "/readyz", TMS_RIGHT_NONE, 0, tms__http_get_readyz},
@@ -418,6 +421,7 @@ static int route(server *d, h2o_req_t *req, int metrics_only)
                 tms__http_header(req, "www-authenticate", "Bearer realm=\"tmsd\"");
             return tms__http_fail(req, presented ? 403 : 401, TMS_E_DENIED,
                              r->right == TMS_RIGHT_SUBMIT ? "submit needs a token with the submit right (Authorization: Bearer)"
+                             : r->right == TMS_RIGHT_ADMIN ? "this route needs a token with the admin right (Authorization: Bearer)"
                                                           : "lookups need a token (Authorization: Bearer)");
         }
     }

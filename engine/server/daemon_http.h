@@ -145,6 +145,10 @@ int tms__http_get_query(http_call *k, int show);
 int tms__http_get_status(http_call *k);
 
 /* daemon_http_proof.c: the signed checkpoint and proofs (SPEC section 11) */
+/* GET /v1/seed, /v1/seed/snapshot, /v1/seed/tree (daemon_http_seed.c). */
+int tms__http_get_seed(http_call *k);
+int tms__http_get_seed_snapshot(http_call *k);
+int tms__http_get_seed_tree(http_call *k);
 int tms__http_get_checkpoint(http_call *k);
 int tms__http_get_inclusion(http_call *k);
 int tms__http_get_consistency(http_call *k);

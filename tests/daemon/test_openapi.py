@@ -167,6 +167,11 @@ def conforms(method, route, status, hdrs, body):
         except ValueError as e:
             check("%s: JSON" % what, False, (e, body[:200]))
             return
+    elif ctype == "application/octet-stream":   # format binary: bytes, as many as announced
+        check("%s: binary, Content-Length bytes" % what, len(body) > 0 and
+              hdrs.get("content-length", str(len(body))) == str(len(body)), (len(body), hdrs))
+        covered.add((route, method.lower(), str(status), ctype))
+        return
     else:
         instance = body.decode()
     schema = nullable(media["schema"])
@@ -273,6 +278,20 @@ def feeds(port, admin, reader):
     call(port, "GET", "/v1/proof/consistency?from=1&to=3", 200, token=reader)
     call(port, "GET", "/v1/proof/consistency?from=3&to=1", 400, token=reader)
     call(port, "GET", "/v1/proof/consistency?from=1&to=3", 401)
+    check("the snapshot of the seed's close is signed (its note)",
+          wait_for(lambda: request(port, "/v1/seed", token=admin)[0] == 200))
+    st, h, b = call(port, "GET", "/v1/seed", 200, token=admin)
+    seq = json.loads(b)["seq"]
+    st, h, b = call(port, "GET", "/v1/seed/snapshot?seq=%d" % seq, 200, token=admin)
+    check("the seed's snapshot is its file, of the size GET /v1/seed said", b[:8] == b"TMSSNAP1" and
+          len(b) == json.loads(request(port, "/v1/seed", token=admin)[2])["bytes"], (len(b), b[:8]))
+    st, h, b = call(port, "GET", "/v1/seed/tree", 200, token=admin)
+    check("the seed's tree is the tree file", b[:8] == b"TMSTREE1", b[:16])
+    for path in ("/v1/seed", "/v1/seed/snapshot?seq=%d" % seq, "/v1/seed/tree"):
+        call(port, "GET", path, 401)
+        call(port, "GET", path, 403, token=reader)
+    call(port, "GET", "/v1/seed/snapshot", 400, token=admin)
+    call(port, "GET", "/v1/seed/snapshot?seq=99999", 404, token=admin)
 
 
 def methods_and_paths(port, token):
@@ -349,6 +368,7 @@ def test_replica(d):
         call(port, "POST", "/v1/submit", 421, "{}\n", TOKENS["admin"])
         call(port, "GET", "/v1/checkpoint", 404)
         call(port, "GET", "/v1/proof/inclusion?seq=1", 404)
+        call(port, "GET", "/v1/seed", 404, token=TOKENS["admin"])
         st, h, b = call(port, "GET", "/readyz", 200)
         check("readyz: a replica that heard of nothing is ready, behind 0",
               json.loads(b)["role"] == "replica" and json.loads(b)["behind"] == 0, b)

@@ -3,7 +3,7 @@
 instead of a whole backup (SPEC section 11, "Snapshots"; issue 18, item 5),
 with a real nats-server (-js) started and stopped here on loopback:
 
-- tms-restore seed --from LEADER_DIR --key VKEY --to NEWDIR: the newest
+- tms-restore seed --from LEADER_DIR|http://LEADER --key VKEY --to NEWDIR: the newest
   snapshot vouched for by the key (a checkpoint of its size signed by it,
   the same root, the leader's signed note naming its digests); NEWDIR's
   log holds no record (only its base), its tree the signed root;
@@ -35,9 +35,9 @@ from test_signed import keygen, node, fill, verified, GRANT, NAME
 RESTORE, AUDIT = os.path.join(BIN, "tms-restore"), os.path.join(BIN, "tms-audit")
 
 
-def seed(src, vkey, to):
-    r = subprocess.run([RESTORE, "seed", "--from", src, "--key", vkey, "--to", to], capture_output=True, text=True,
-                       timeout=120)
+def seed(src, vkey, to, *extra):
+    r = subprocess.run([RESTORE, "seed", "--from", src, "--key", vkey, "--to", to] + list(extra), capture_output=True,
+                       text=True, timeout=120)
     return r.returncode, (json.loads(r.stdout) if r.returncode == 0 else None), r.stderr
 
 
@@ -112,11 +112,18 @@ def hostile_files(d, leader_data, vkey, ovkey):
     rc, out, err = seed(src, vkey, os.path.join(d, "h2"))
     check("a source tree whose leaves do not give the signed root: exit 1, nothing left",
           rc == 1 and empty_or_absent(os.path.join(d, "h2")) and "root" in err, (rc, err))
-    src = os.path.join(d, "src-nocp")
+    src = os.path.join(d, "src-othercp")   # the checkpoint of the snapshot's size signed by another key
     shutil.copytree(leader_data, src, ignore=shutil.ignore_patterns("*.sock", "lock", "checkpoints"))
+    r = subprocess.run([os.path.join(BIN, "tmsctl"), "--data", src, "checkpoint", "--signing-key",
+                        os.path.join(d, "other.key")], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
     rc, out, err = seed(src, vkey, os.path.join(d, "h3"))
-    check("no signed checkpoint in the source: exit 1, nothing left",
+    check("a checkpoint of the snapshot's size not signed by the key: exit 1, nothing left",
           rc == 1 and empty_or_absent(os.path.join(d, "h3")), (rc, err))
+    os.unlink(os.path.join(src, "checkpoints"))
+    rc, out, err = seed(src, vkey, os.path.join(d, "h4"))
+    check("no checkpoint of that size at all: the signed note vouches alone, seeded",
+          rc == 0 and out["checkpoint"] is None, (rc, err))
 
 
 def refusals(rep, seeded, last, vkey, ovkey):
@@ -152,7 +159,12 @@ def test_seeded_replica(d):
     nats.start()
     skey, vkey = keygen(d, "leader.key")
     _, ovkey = keygen(d, "other.key")
-    lopts = ("--publish", "--stream", "s1", "--signing-key", skey, "--checkpoint-interval", "1")
+    port = tp.free_port()
+    tok = os.path.join(d, "admin.token")
+    with open(tok, "w") as f:
+        f.write("seed-admin-token-0123456789abcdef\n")
+    lopts = ("--publish", "--stream", "s1", "--signing-key", skey, "--checkpoint-interval", "1",
+             "--http", "127.0.0.1:%d" % port, "--token-file", tok)
     leader = node(d, "leader", nats, *lopts).start()
     rep = None
     try:
@@ -172,6 +184,15 @@ def test_seeded_replica(d):
         r = subprocess.run([AUDIT, "checkpoint", "--data", os.path.join(d, "r")], capture_output=True, text=True)
         check("the seeded directory keeps the leader's signed checkpoint of its base",
               r.returncode == 0 and r.stdout.split("\n")[1] == str(last), r.stdout)
+        url = "http://127.0.0.1:%d" % port
+        rc, hout, err = seed(url, vkey, os.path.join(d, "r-http"), "--token-file", tok)
+        check("seed over HTTP (GET /v1/seed, /v1/seed/snapshot, /v1/seed/tree): the same seed as from the directory",
+              rc == 0 and hout["seeded_from"] == last and hout["digest"] == out["digest"] and
+              hout["head"] == out["head"], (rc, hout, err))
+        rc, hout, err = seed(url, vkey, os.path.join(d, "r-http2"))
+        check("... without the token: HTTP 401, exit 2, nothing left", rc == 2 and "401" in err and
+              empty_or_absent(os.path.join(d, "r-http2")) and not [n for n in os.listdir(tempfile.gettempdir())
+                                                                   if n.startswith("tms-seed-fetch-")], (rc, err))
         hostile_seeds(d, leader.data, vkey, ovkey, last)
         hostile_files(d, leader.data, vkey, ovkey)
         rep = node(d, "r", nats, "--replica-of", "--stream", "s1", "--leader-key", vkey).start()
