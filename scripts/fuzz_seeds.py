@@ -446,7 +446,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 import mp  # noqa: E402  (the tests' msgpack encoder)
 
 scen, ours, demo, logdir, out = sys.argv[1:6]
-for t in ("cmd", "record", "frames", "submit", "segment", "rules"):
+for t in ("cmd", "record", "frames", "submit", "segment", "rules", "base"):
     os.makedirs(os.path.join(out, t), exist_ok=True)
 
 def put(kind, name, data):
@@ -487,6 +487,36 @@ for s in segs[:1]:
             put("segment", "upto%04d" % n, cut)
         off += 56 + length
         n += 1
-seeds = {t: len(os.listdir(os.path.join(out, t))) for t in ("cmd", "record", "frames", "submit", "segment", "rules")}
+
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
+    return crc ^ 0xFFFFFFFF
+
+
+# fuzz_base: a base file (seq B, the chain head at B) then the segment of records B+1.. of the real log
+for s in segs[:1]:
+    data = open(s, "rb").read()
+    off, n, frames = 16, 0, []
+    while off + 56 <= len(data) and n < 60:
+        length, seq = struct.unpack_from("<I", data, off)[0], struct.unpack_from("<Q", data, off + 8)[0]
+        frames.append((seq, off, 56 + length, data[off + 24: off + 56]))
+        off += 56 + length
+        n += 1
+    for b in (1, 2, 7, 30):
+        if b >= len(frames):
+            continue
+        seq, _, _, head = frames[b - 1]
+        base = b"TMSBASE1" + struct.pack("<Q", seq) + head
+        base += struct.pack("<I", crc32c(base))
+        body = b"".join(data[o:o + ln] for _, o, ln, _ in frames[b:b + 12])
+        put("base", "b%02d" % b, base + b"TMSLOG1\n" + struct.pack("<Q", seq + 1) + body)
+        put("base", "b%02d-empty" % b, base)
+
+seeds = {t: len(os.listdir(os.path.join(out, t)))
+         for t in ("cmd", "record", "frames", "submit", "segment", "rules", "base")}
 seeds.update(tlog_seeds(out))
 print("seeds:", seeds)
