@@ -79,17 +79,41 @@ static void on_link(void *closure, int up)
     pthread_mutex_unlock(&f->lock);
 }
 
+/* A log seeded from a snapshot of seq base (log.h, "base") holds no frame
+ * there, only the chain head: 1 when the stream's message at base carries
+ * that head (the seed was of this stream's history), 0 when not, -1 when it
+ * could not be told. */
+static int alike_base(tms_follower *f, uint64_t base, const uint8_t head[TMS_LOG_HASH_LEN])
+{
+    natsMsg *m = NULL;
+    jsErrCode jerr = 0;
+    int same = -1;
+    if (js_GetMsg(&m, f->js, f->stream, base, NULL, &jerr) == NATS_OK) {
+        const uint8_t *h = tms_log_frame_hash((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+        same = h && tms_log_frame_seq((const uint8_t *)natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m)) == base &&
+               !memcmp(h, head, TMS_LOG_HASH_LEN);
+    }
+    natsMsg_Destroy(m);
+    return same;
+}
+
 /* 1 when the stream's message at seq is the local log's frame at seq
  * (header and payload), 0 when not (or the log ends before), -1 when it
- * could not be told. */
+ * could not be told, -2 when seq is before the log's base (not here). */
 static int alike(tms_follower *f, uint64_t seq)
 {
     tms_log_iter *it = NULL;
     tms_log_record r;
     natsMsg *m = NULL;
     jsErrCode jerr = 0;
-    uint8_t head[TMS_LOG_FRAME_HEADER];
+    uint8_t head[TMS_LOG_FRAME_HEADER], bhead[TMS_LOG_HASH_LEN];
     int has = 0, same = -1;
+    uint64_t base = 0;
+    char why[300];
+    if (tms_log_base(f->logdir, &base, bhead, why, sizeof why) != TMS_OK)
+        return -1;
+    if (base && seq <= base)
+        return seq == base ? alike_base(f, base, bhead) : -2;
     if (tms_log_iter_open(f->logdir, seq, &it, NULL) == TMS_OK && tms_log_iter_next(it, &r, &has) == TMS_OK) {
         natsStatus s = has && r.seq == seq ? js_GetMsg(&m, f->js, f->stream, seq, NULL, &jerr) : NATS_OK;
         if (!has || r.seq != seq) {
@@ -112,11 +136,26 @@ static int alike(tms_follower *f, uint64_t seq)
  * ends at last? 0 yes; 1 no (stopped, diverged, keep set); -1 not told. */
 static int compare_log(tms_follower *f, uint64_t last)
 {
-    uint64_t mine = f->next - 1, lo = 0, hi;
+    uint64_t mine = f->next - 1, lo = 0, hi, base = 0;
+    uint8_t bhead[TMS_LOG_HASH_LEN];
+    char why[300];
     int r = last >= mine ? alike(f, mine) : 0;
-    if (r)
-        return r < 0 ? -1 : 0;
-    hi = (last < mine ? last : mine - 1);   /* alike(lo) holds (0: nothing), the answer is in [lo, hi] */
+    if (r > 0)
+        return 0;
+    if (r == -1)
+        return -1;
+    if (tms_log_base(f->logdir, &base, bhead, why, sizeof why) != TMS_OK)
+        return -1;
+    if (base && (last < base || (r = alike(f, base)) == 0)) {   /* the seed itself is not of this history */
+        set_error(f, 1, "this node was seeded from a snapshot of seq %llu that stream %s does not hold (it holds %llu "
+                  "records%s): seed it again from this stream's leader", (unsigned long long)base, f->stream,
+                  (unsigned long long)last, last < base ? "" : ", another chain head there");
+        return 1;
+    }
+    if (r < 0)
+        return -1;
+    lo = base;   /* alike(lo) holds (0: nothing; a base: its head), the answer is in [lo, hi] */
+    hi = (last < mine ? last : mine - 1);
     while (lo < hi) {
         uint64_t mid = lo + (hi - lo + 1) / 2;
         if ((r = alike(f, mid)) < 0)

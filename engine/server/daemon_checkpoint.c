@@ -41,7 +41,9 @@ struct checkpointer {
     int started, failed;          /* tms__checkpoint_start succeeded; signing refused (why in job_why) */
     char *latest;                 /* it, as stored last (cosignatures included), NUL-terminated */
     uint64_t signed_count;
-    int notes_due;                /* snapshots to sign (at start: the clean stop's, written after the last tick) */
+    int notes_due;                /* snapshots to sign (at start: the clean stop's, written after the last tick;
+                                     a note the last job could not write) */
+    int job_notes_failed;         /* the worker's: a note could not be written */
     uint64_t notes_seen;          /* tms__snapshots_written when the last tick looked */
     uint64_t job_size;            /* the worker's result */
     uint64_t tree_synced_ms;      /* when the worker last synced the tree file (CLOCK_MONOTONIC) */
@@ -138,7 +140,8 @@ static void sign_snapshots(checkpointer *c, char *why, size_t whylen)
 {
     int made = 0;
     char w[256];
-    if (tms_snapshot_notes_sign(c->d->opt.data_dir, c->tree, &c->signer, &made, w, sizeof w) != TMS_OK && !why[0])
+    c->job_notes_failed = tms_snapshot_notes_sign(c->d->opt.data_dir, c->tree, &c->signer, &made, w, sizeof w) != TMS_OK;
+    if (c->job_notes_failed && !why[0])
         snprintf(why, whylen, "snapshot note: %.*s", (int)(whylen > 20 ? whylen - 20 : 0), w);
 }
 
@@ -168,6 +171,8 @@ static void sign_done(uv_work_t *w, int status)
     if (status)
         return;
     pthread_mutex_lock(&c->lock);
+    if (c->job_notes_failed)
+        c->notes_due = 1;   /* tried again at the next tick, idle or not */
     int failed = c->job_why[0] && !c->job_size;
     if (c->job_why[0] && !c->failed)   /* said once; status goes on saying it */
         tms__daemon_log("error", "msg=\"checkpoint: %s\"", tms__log_quote(q, sizeof q, c->job_why));

@@ -9,6 +9,10 @@
 #include "snapshots.h"
 #include "io.h"
 #include "note.h"
+#include "log.h"
+#include "snapshot.h"
+#include "state.h"
+#include "store.h"
 #include "tree.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -39,7 +43,8 @@ size_t tms_snapshot_note_text(const char *origin, const tms_snapshot_meta *m, ch
     hex(m->digest, 32, digest);
     hex(m->proj_digest, 32, proj);
     int n = snprintf(out, cap, TEXT_HEAD "origin %s\nseq %llu\nroot %s\nhead %s\nstate %s\nprojection %s\n"
-                     "schema %u\n", origin, (unsigned long long)m->seq, root, head, digest, proj, m->schema);
+                     "schema %u\ntime %lld\n", origin, (unsigned long long)m->seq, root, head, digest, proj, m->schema,
+                     (long long)m->time);
     return n > 0 && (size_t)n < cap && tms_note_name_ok(origin, strlen(origin)) ? (size_t)n : 0;
 }
 
@@ -112,6 +117,43 @@ tms_err tms_snapshot_note_write(const char *datadir, uint64_t seq, const char *n
     return TMS_OK;
 }
 
+/* Before a note vouches for the header: the log's chain head at its seq is the header's (the base's, for a
+ * seeded log's base), and the file's payload gives the header's state and projection digests (read, its
+ * checksum and BLAKE2b checked, decoded: once per snapshot, on the signer's worker). 1 when all hold. */
+static int of_this_log(const char *datadir, const tms_snapshot_meta *m)
+{
+    char logdir[4200], why[300];
+    uint8_t head[TMS_LOG_HASH_LEN], *payload = NULL, pd[TMS_HASH_LEN];
+    uint64_t base = 0;
+    size_t len = 0;
+    tms_snapshot_meta full;
+    tms_state *st = NULL;
+    tms_log_iter *it = NULL;
+    tms_log_record r;
+    int has = 0, ok = 0;
+    snprintf(logdir, sizeof logdir, "%s/log", datadir);
+    if (tms_log_base(logdir, &base, head, why, sizeof why) != TMS_OK || m->seq < base)
+        return 0;
+    if (m->seq > base && (tms_log_iter_open(logdir, m->seq, &it, NULL) != TMS_OK ||
+                          tms_log_iter_next(it, &r, &has) != TMS_OK || !has || r.seq != m->seq))
+        goto out;
+    if (m->seq > base)
+        memcpy(head, r.hash, TMS_LOG_HASH_LEN);
+    if (sodium_memcmp(head, m->head, TMS_LOG_HASH_LEN) != 0 ||
+        tms_snapshot_read(datadir, m->seq, &full, &payload, &len, why, sizeof why) != TMS_OK ||
+        memcmp(full.digest, m->digest, sizeof full.digest) != 0 ||
+        memcmp(full.proj_digest, m->proj_digest, sizeof full.proj_digest) != 0 ||
+        tms_state_snapshot_decode(payload, len, &st, why, sizeof why) != TMS_OK ||
+        tms_state_projection_digest(st, 0, NULL, pd) != TMS_OK)
+        goto out;
+    ok = sodium_memcmp(pd, m->proj_digest, TMS_HASH_LEN) == 0;
+out:
+    tms_log_iter_close(it);
+    tms_state_free(st);
+    free(payload);
+    return ok;
+}
+
 tms_err tms_snapshot_notes_sign(const char *datadir, struct tms_tree *tree, const struct tms_note_signer *s,
                                 int *made, char *why, size_t whylen)
 {
@@ -129,8 +171,9 @@ tms_err tms_snapshot_notes_sign(const char *datadir, struct tms_tree *tree, cons
             continue;   /* signed already: a note is never rewritten */
         }
         if (tms_snapshot_meta_read(datadir, seqs[i], &m) != TMS_OK || seqs[i] > tms_tree_size(tree) ||
-            tms_tree_root(tree, seqs[i], root) != TMS_OK || sodium_memcmp(root, m.root, 32) != 0)
-            continue;   /* not of this log's tree (yet): never vouched for */
+            tms_tree_root(tree, seqs[i], root) != TMS_OK || sodium_memcmp(root, m.root, 32) != 0 ||
+            !of_this_log(datadir, &m))
+            continue;   /* not of this log (yet), or its content does not check: never vouched for */
         if (!(tl = tms_snapshot_note_text(s->v.name, &m, text, sizeof text)) ||
             tms_note_sign_line(s, text, tl, 0, line) != TMS_OK) {
             snprintf(why, whylen, "cannot sign the note of the snapshot of seq %llu", (unsigned long long)seqs[i]);

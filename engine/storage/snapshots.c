@@ -52,14 +52,22 @@ static int fsync_dir(const char *dir)
     return tms_io_fsync_dir(NULL, AT_FDCWD, dir);
 }
 
-/* Remove all but the newest TMS_SNAPSHOT_KEEP (best effort: an old snapshot left over costs disk, not truth). */
+/* Remove all but the newest TMS_SNAPSHOT_KEEP (best effort: an old snapshot left over costs disk, not truth),
+ * and never the one a seeded directory's log starts after (log.h, "base"): its open's last resort, what
+ * tms-audit verify starts from, and its signed note what another replica may be seeded from. */
 static void prune(const char *datadir)
 {
-    uint64_t *seqs = NULL;
+    uint64_t *seqs = NULL, base = 0;
+    uint8_t head[TMS_LOG_HASH_LEN];
     size_t n = 0;
-    char path[4300];
+    char path[4300], why[300];
+    snprintf(path, sizeof path, "%s/log", datadir);
+    if (tms_log_base(path, &base, head, why, sizeof why) != TMS_OK)
+        return;   /* a damaged base: nothing is removed */
     if (tms_snapshot_list(datadir, &seqs, &n) == TMS_OK)
         for (size_t i = TMS_SNAPSHOT_KEEP; i < n; i++) {
+            if (seqs[i] == base)
+                continue;
             name_of(datadir, seqs[i], "", path, sizeof path);
             tms_io_unlinkat(NULL, AT_FDCWD, path, 0);
             tms_snapshot_note_remove(datadir, seqs[i]);

@@ -155,7 +155,7 @@ static tms_err level_begin(tms_engine *e, level *l)
                  (unsigned long long)hist, (unsigned long long)l->proj_seq);
     /* rebuilding (or the index is not level): the index too, record by record as the fold goes; the
        projection still witnesses how far the log went (usable), but is rebuilt whole at the end */
-    l->hist_in_fold = !l->usable || hist != l->proj_seq;
+    l->hist_in_fold = (!l->usable || hist != l->proj_seq) && !e->log_base;   /* a seeded log: level_history */
     l->hw.st = e->store;
     l->hw.on_thread = 1;   /* its LMDB writes beside the fold (history_fold.c): no other transaction during it */
     return TMS_OK;
@@ -164,13 +164,26 @@ static tms_err level_begin(tms_engine *e, level *l)
 /* After a rebuild: the as-of index written during the fold is complete, or
  * (it failed, or the projection turned out unusable only during the fold)
  * it is rebuilt by a fold of its own. */
-static tms_err level_history(tms_engine *e, int written)
+static tms_err level_history(tms_engine *e, int written, uint64_t last)
 {
     char logdir[4200];
     tms_replay_result hres;
+    tms_txn *tx;
     if (written)
         return TMS_OK;
-    return tms_history_rebuild(e->store, tms_data_path(logdir, sizeof logdir, e->dir, "log"), &hres);
+    if (!e->log_base)
+        return tms_history_rebuild(e->store, tms_data_path(logdir, sizeof logdir, e->dir, "log"), &hres);
+    /* a seeded log cannot be folded from record 1: its index starts at the base again (lookups at a point of
+       history are refused there: query_at.c), marked complete to the log's end */
+    tms_err err = tms_txn_begin(e->store, 1, &tx);
+    if (err)
+        return err;
+    if ((err = tms_history_clear(tx)) || (err = tms_history_set_base(tx, e->log_base)) ||
+        (err = tms_history_mark(tx, last))) {
+        tms_txn_abort(tx);
+        return err;
+    }
+    return tms_txn_commit(tx);
 }
 
 /* After the fold: commit the catch-up, or rebuild from the state. */
@@ -206,7 +219,7 @@ static tms_err level_end(tms_engine *e, level *l, const tms_replay_result *res)
     if ((err = progress(e, "rebuild", 0, res->last_seq)) ||
         (err = tms_projection_rebuild(e->store, e->state, res->last_seq, res->head)))
         return err;
-    return level_history(e, written);
+    return level_history(e, written, res->last_seq);
 }
 
 /* After the fold, before anything is written: a witness that went further
@@ -278,9 +291,14 @@ static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
 {
     tms_state *st = NULL;
     uint8_t h[TMS_HASH_LEN];
-    if (!l->usable || l->hist_in_fold || !e->screened || e->opt.accept_loss || tms_log_last_seq(e->log) == 0 ||
-        !tms__snapshot_start(e, l->proj_seq, &st, m))
+    int follows = l->usable && !l->hist_in_fold && e->screened;   /* the projection can be caught up from it */
+    if ((!follows && !e->log_base) || e->opt.accept_loss || tms_log_last_seq(e->log) == 0 ||
+        !tms__snapshot_start(e, follows ? l->proj_seq : tms_log_last_seq(e->log), &st, m))
         return 0;
+    if (!follows && l->usable) {   /* a seeded log: the projection is rebuilt from the state (level_end) */
+        l->usable = 0;
+        snprintf(l->why, sizeof l->why, "%s", e->screened ? "its as-of index is not level" : "it was not screened");
+    }
     tms_state_free(e->state);
     e->state = st;
     if (l->proj_seq == m->seq) {
@@ -344,6 +362,33 @@ static tms_err refold(tms_engine *e, level *l, const tms_snapshot_meta *m, tms_r
     return err ? err : fold_log(e, l, NULL, res);
 }
 
+/* A seeded log (no fold from record 1 to fall back on): the snapshot m did
+ * not replay the records after it: set aside, and the next older one that
+ * agrees is started from (the base's, at worst). TMS_E_CORRUPT with
+ * res->msg when none is left. */
+static tms_err restart_based(tms_engine *e, level *l, tms_snapshot_meta *m, tms_replay_result *res)
+{
+    size_t n = strlen(e->report);
+    snprintf(e->report + n, sizeof e->report - n, "%sthe snapshot of seq %llu does not replay the records after it "
+             "(%s); set aside (.bad)", n ? "; " : "", (unsigned long long)m->seq, res->msg);
+    tms_snapshot_set_aside(e->dir, m->seq);
+    tms_txn_abort(l->tx);
+    tms_history_writer_discard(&l->hw);
+    tms_state_free(e->state);
+    if (!(e->state = tms_state_new()))
+        return TMS_E_NOMEM;
+    tms_err err = level_begin(e, l);
+    if (!err)
+        err = tms__witness_read(e->dir, &l->lc.witness, res->msg, sizeof res->msg);
+    if (!err && !from_snapshot(e, l, m)) {
+        snprintf(res->msg, sizeof res->msg, "this data directory was seeded from a snapshot of seq %llu and no "
+                 "snapshot at or after it agrees with its log: seed it again (tms-restore seed)",
+                 (unsigned long long)e->log_base);
+        return TMS_E_CORRUPT;
+    }
+    return err ? err : fold_log(e, l, m, res);
+}
+
 /* Fold the log (from a snapshot when one agrees) into the state and bring
  * the projection level. One exit: the catch-up transaction, if still open,
  * is aborted there. */
@@ -360,12 +405,25 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
     if ((err = tms__witness_read(e->dir, &l.lc.witness, why, whylen)))
         goto out;
     int snap = from_snapshot(e, &l, &m);
+    if (!snap && e->log_base) {   /* never a fold from record 1: the log does not hold it */
+        snprintf(why, whylen, "this data directory was seeded from a snapshot of seq %llu and no snapshot at or "
+                 "after it agrees with its log: seed it again (tms-restore seed)", (unsigned long long)e->log_base);
+        err = TMS_E_CORRUPT;
+        goto out;
+    }
     if ((err = progress(e, "fold", snap ? m.seq : 0, tms_log_last_seq(e->log)))) {
         snprintf(why, whylen, "the open was stopped");
         goto out;
     }
     err = fold_log(e, &l, snap ? &m : NULL, &res);
-    if (snap && (err == TMS_E_CORRUPT || (!err && l.differs)))
+    while (e->log_base && err == TMS_E_CORRUPT && res.fault == TMS_FOLD_REPLAY)
+        err = restart_based(e, &l, &m, &res);
+    if (e->log_base && !err && l.differs) {   /* the snapshot agrees with the log: the projection is rebuilt */
+        l.usable = 0;
+        snprintf(l.why, sizeof l.why, "its content differs from the snapshot's state at seq %llu (damaged)",
+                 (unsigned long long)m.seq);
+    }
+    if (!e->log_base && snap && (err == TMS_E_CORRUPT || (!err && l.differs)))
         err = refold(e, &l, &m, &res);
     else if (snap)
         e->snapshot_seq = m.seq;
@@ -435,6 +493,9 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
         snprintf(e->report + strlen(e->report), sizeof e->report - strlen(e->report), "%s%s",
                  e->report[0] ? "; " : "", rep.msg);   /* after the data directory's (datadir.c) */
     e->log_trusted = rep.trusted ? lo.trust_seq : 0;
+    uint8_t base_head[TMS_HASH_LEN];
+    if ((err = tms_log_base(tms_data_path(path, sizeof path, dir, "log"), &e->log_base, base_head, why, whylen)))
+        goto fail;
     if (e->log_trusted)   /* decoded on a second core while the projection is screened */
         tms__snapshot_preload(e, e->log_trusted);
     if (!(e->state = tms_state_new())) {

@@ -53,8 +53,10 @@ struct tms_engine {
     int screened;                   /* the projection was read whole before it was opened for writing */
     uint8_t screen_digest[TMS_HASH_LEN];   /* ... and its state digest then */
     uint64_t snapshot_seq;          /* the open started from the snapshot of this seq (0: a fold of the whole log) */
-    uint64_t log_trusted;
-    tms__preload preload;           /* the snapshot of log_trusted, decoded during the screen */           /* the log's recovery read from this snapshot's seq on (0: all of it) */
+    uint64_t log_trusted;           /* the log's recovery read from this snapshot's seq on (0: all of it) */
+    tms__preload preload;           /* the snapshot of log_trusted, decoded during the screen */
+    uint64_t log_base;              /* a seeded directory's log starts after this seq (log.h; 0: at 1): the
+                                       open starts from a snapshot, never from a fold of the whole log */
 };
 
 /* engine_tree.c: open the tree level with the log (after the fold); and, once a group is synced, its leaves

@@ -155,7 +155,14 @@ static tms_err read_tail(const char *logdir, uint64_t keep, tail *t, char *why, 
     tms_log_iter *it = NULL;
     tms_log_record r;
     int has = 1;
-    tms_err err = tms_log_iter_open(logdir, keep ? keep : 1, &it, NULL);
+    uint64_t base = 0;   /* a seeded log: nothing at or before its base; its head stands for the frame at keep */
+    tms_err err = tms_log_base(logdir, &base, t->head_keep, why, whylen);
+    if (!err && keep < base) {
+        snprintf(why, whylen, "set-aside: keep seq %" PRIu64 " is before the log's base (%" PRIu64 ")", keep, base);
+        return TMS_E_INVAL;
+    }
+    if (!err)
+        err = tms_log_iter_open(logdir, keep > base ? keep : base + 1, &it, NULL);
     while (!err && (err = tms_log_iter_next(it, &r, &has)) == TMS_OK && has) {
         if (r.seq == keep)
             memcpy(t->head_keep, r.hash, TMS_HASH_LEN);

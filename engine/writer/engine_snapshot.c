@@ -25,9 +25,21 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-static int this_version(const tms_snapshot_meta *m)
+/* A snapshot this version starts from: of this build (another's rules may make another state from the same
+ * log: it is replaced at the next close). A seeded directory has no fold of its whole log to fall back on:
+ * there, one of the same schema is taken from any build (the open's report says so). */
+static int this_version(const tms_snapshot_meta *m, int based)
 {
-    return m->schema == TMS_SCHEMA_VERSION && !strcmp(m->build, tms_version());
+    return m->schema == TMS_SCHEMA_VERSION && (based || !strcmp(m->build, tms_version()));
+}
+
+static int based(const char *dir)
+{
+    char logdir[4200], why[300];
+    uint64_t base = 0;
+    uint8_t head[TMS_HASH_LEN];
+    snprintf(logdir, sizeof logdir, "%s/log", dir);
+    return tms_log_base(logdir, &base, head, why, sizeof why) == TMS_OK && base;
 }
 
 /* Before a new snapshot: set aside those no longer of this log (beyond its end: it was cut; or at seq with another
@@ -44,7 +56,7 @@ static int forget_others(const char *dir, uint64_t seq, const uint8_t head[TMS_H
         if (seqs[i] < seq)
             break;
         if (seqs[i] == seq && tms_snapshot_meta_read(dir, seq, &m) == TMS_OK && !memcmp(m.head, head, TMS_HASH_LEN) &&
-            this_version(&m))
+            this_version(&m, 0))
             have = 1;
         else
             tms_snapshot_set_aside(dir, seqs[i]);
@@ -85,9 +97,10 @@ uint64_t tms__snapshot_newest(const char *dir, tms_snapshot_meta *m)
 {
     uint64_t *seqs = NULL, seq = 0;
     size_t n = 0;
+    int b = based(dir);
     if (tms_snapshot_list(dir, &seqs, &n) == TMS_OK)
         for (size_t i = 0; i < n && !seq; i++)
-            if (tms_snapshot_meta_read(dir, seqs[i], m) == TMS_OK && this_version(m))
+            if (tms_snapshot_meta_read(dir, seqs[i], m) == TMS_OK && this_version(m, b))
                 seq = seqs[i];
     free(seqs);
     return seq;
@@ -187,8 +200,11 @@ static int try_one(tms_engine *e, uint64_t seq, uint64_t max_seq, tms_state **st
     if (seq > last)
         return say(e, "snapshot of seq %llu: %s; set aside (.bad)", seq, "beyond the log's end"), -1;
     tms_err err = tms_snapshot_meta_read(e->dir, seq, m);
-    if (err == TMS_OK && !this_version(m))   /* another version's rules may make another state: replaced at close */
+    if (err == TMS_OK && !this_version(m, e->log_base != 0))   /* another version's: replaced at close */
         return say(e, "the snapshot of seq %llu was written by tmsperm %s: not used", seq, m->build), 0;
+    if (err == TMS_OK && e->log_base && strcmp(m->build, tms_version()))
+        say(e, "the snapshot of seq %llu was written by tmsperm %s: used (a seeded directory has no other start)",
+            seq, m->build);
     if (err == TMS_OK && seq > max_seq)
         return 0;   /* the projection is older: it needs the records before it */
     if (err == TMS_OK && seq != e->log_trusted && tms__log_head_at(e, seq, head) != TMS_OK)

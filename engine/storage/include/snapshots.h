@@ -95,7 +95,7 @@ tms_err tms_snapshot_read_file(const char *path, tms_snapshot_meta *meta, uint8_
  * key by the writer that holds it (tmsd --signing-key, tmsctl checkpoint
  * --signing-key), whose text is
  *   "tmsperm snapshot v1\norigin ORIGIN\nseq S\nroot BASE64\nhead HEX\n"
- *   "state HEX\nprojection HEX\nschema N\n"
+ *   "state HEX\nprojection HEX\nschema N\ntime NS\n"
  * (the snapshot's Merkle root, chain head, state digest and projection
  * digest): what binds a snapshot's state to the log's key, as a checkpoint
  * binds its root. Written once, never rewritten; removed with its snapshot.
@@ -114,8 +114,10 @@ tms_err tms_snapshot_note_write(const char *datadir, uint64_t seq, const char *n
 /* TMS_OK when note is signed by key and its text is exactly the one of m; else TMS_E_INVAL with why. */
 tms_err tms_snapshot_note_check(const char *note, size_t len, const struct tms_note_verifier *key,
                                 const tms_snapshot_meta *m, char *why, size_t whylen);
-/* Sign every snapshot of datadir that has no note yet and whose Merkle
- * root is tree's at its seq (a snapshot of this log); *made says how many.
+/* Sign every snapshot of datadir that has no note yet, whose Merkle root is
+ * tree's at its seq, whose chain head is the log's there, and whose payload
+ * (read, checked, decoded) gives the digests its header names: a snapshot
+ * of this log, as its header says; *made says how many.
  * TMS_E_IO / TMS_E_NOSPACE with why. */
 tms_err tms_snapshot_notes_sign(const char *datadir, struct tms_tree *tree, const struct tms_note_signer *s,
                                 int *made, char *why, size_t whylen);
