@@ -105,9 +105,10 @@ static int follow(watch *w)
     tms_log_record lr;
     tms_record rec;
     int has, rc = 0;
-    tms_err err = tms_log_iter_open(tms_data_path(logdir, sizeof logdir, w->dir, "log"), w->from, &it, NULL);
-    if (err)
-        return tool_fail("cannot read the log of %s: %s", w->dir, tms_strerror(err));
+    tms_log_report rep;
+    tms_err err = tms_log_iter_open(tms_data_path(logdir, sizeof logdir, w->dir, "log"), w->from, &it, &rep);
+    if (err)   /* the report says why (a seeded directory: its log starts after its base) */
+        return tool_fail("cannot read the log of %s: %s", w->dir, rep.msg[0] ? rep.msg : tms_strerror(err));
     tms_cmd_init(&rec.cmd);
     while (!rc && !interrupted) {
         if ((err = tms_log_iter_next(it, &lr, &has))) {

@@ -207,9 +207,11 @@ static int pump_one(server *d, watcher *w)
     int has = 0;
     tms_err err = TMS_OK;
     if (!w->it) {
+        tms_log_report rep;
         if ((err = tms_log_iter_open(tms_data_path(logdir, sizeof logdir, d->opt.data_dir, "log"), w->next, &w->it,
-                                     NULL))) {
-            finish(d, w, err, "cannot read the log");
+                                     &rep))) {
+            /* not TMS_NOT_FOUND on the wire: a client reads that as the end of a watch (--until reached) */
+            finish(d, w, err == TMS_NOT_FOUND ? TMS_E_INVAL : err, rep.msg[0] ? rep.msg : "cannot read the log");
             return -1;
         }
     }

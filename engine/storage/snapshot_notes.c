@@ -14,6 +14,7 @@
 #include "state.h"
 #include "store.h"
 #include "tree.h"
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sodium.h>
@@ -24,6 +25,8 @@
 #include <unistd.h>
 
 #define TEXT_HEAD "tmsperm snapshot v1\n"
+
+static void sweep_orphans(const char *datadir);
 
 static void note_path(const char *datadir, uint64_t seq, char *out, size_t len)
 {
@@ -185,7 +188,33 @@ tms_err tms_snapshot_notes_sign(const char *datadir, struct tms_tree *tree, cons
             (*made)++;
     }
     free(seqs);
+    if (!err)
+        sweep_orphans(datadir);
     return err;
+}
+
+/* Notes whose snapshot is gone (a prune that ran while a note was written) and temporary files a crash left:
+ * removed (best effort). */
+static void sweep_orphans(const char *datadir)
+{
+    char dir[4200], path[4400], snap[4400];
+    struct dirent *de;
+    snprintf(dir, sizeof dir, "%s/snapshots", datadir);
+    DIR *d = opendir(dir);
+    if (!d)
+        return;
+    while ((de = readdir(d))) {
+        size_t n = strlen(de->d_name);
+        int tmp = n > 9 && !strcmp(de->d_name + n - 9, ".note.tmp");
+        int note = n > 10 && !strcmp(de->d_name + n - 10, ".snap.note");
+        if (!tmp && !note)
+            continue;
+        snprintf(path, sizeof path, "%s/%s", dir, de->d_name);
+        snprintf(snap, sizeof snap, "%s/%.*s", dir, (int)(n - 5), de->d_name);   /* NAME.snap of NAME.snap.note */
+        if (tmp || access(snap, F_OK) != 0)
+            tms_io_unlinkat(NULL, AT_FDCWD, path, 0);
+    }
+    closedir(d);
 }
 
 void tms_snapshot_note_remove(const char *datadir, uint64_t seq)

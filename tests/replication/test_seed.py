@@ -137,6 +137,11 @@ def refusals(rep, seeded, last, vkey, ovkey):
     rc, out, err = tp_ctl("--data", rep.data, "check", "acme", "extension", "x1", "calls.international")
     check("a deny on a seeded directory gives no reason made up from its empty as-of index",
           rc == 1 and out.strip() == "deny" and "no tenant" not in err, (rc, out, err))
+    rc, out, err = tp_ctl("--data", rep.data, "watch", "--from", "1", "--until", "2")
+    check("watch from before the base: refused, naming the base", rc == 2 and
+          "starts after seq %d" % seeded in err, (rc, out, err))
+    rc, out, err = tp_ctl("--connect", rep.sock, "watch", "--from", "1", "--until", "2")
+    check("... through tmsd too", rc != 0 and "starts after seq %d" % seeded in err, (rc, out, err))
     rc, out, err = tp_ctl("--connect", rep.sock, "check", "--explain", "acme", "extension", "x1", "reports.view")
     check("check --explain is refused on a seeded replica", rc == 2 and "seeded" in err, (rc, out, err))
     r = subprocess.run([AUDIT, "prove", "--data", rep.data, "--seq", "2"], capture_output=True, text=True, timeout=60)
