@@ -59,6 +59,8 @@ static const char usage_seed[] =
     "tree's leaves do not give the signed root); 2 usage or I/O error. On failure\n"
     "nothing is left in NEWDIR.\n";
 
+#define SEED_RUN 4096   /* stored hashes per read of the source's tree */
+
 typedef struct seed {
     tool_restore r;
     const tms_note_verifier *key;
@@ -71,6 +73,9 @@ typedef struct seed {
     size_t snote_len;
     tms_state *state;
     tms_tree *src_tree;
+    tms_tlog_hash run[SEED_RUN];   /* the source tree's stored hashes run_first.. (run_got of them) */
+    uint64_t run_first;
+    size_t run_got;
 } seed;
 
 /* The snapshot of seq, if the key vouches for it (its signed note names its
@@ -146,11 +151,20 @@ static int choose(seed *s)
     return 0;
 }
 
-/* The source's leaf hash of record i + 1 (tms_tree_seed's feed). */
+/* The source's leaf hash of record i + 1 (tms_tree_seed's feed, i ascending): read with the stored hashes
+ * around it, RUN at a time (one pread per leaf was a third of a seed's time at 1M records). */
 static tms_err source_leaf(void *ctx, uint64_t i, tms_tlog_hash out)
 {
     seed *s = ctx;
-    return tms_tree_read_hash(s->src_tree, tms_tlog_stored_index(0, i), out);
+    uint64_t idx = tms_tlog_stored_index(0, i);
+    if (idx < s->run_first || idx >= s->run_first + s->run_got) {
+        s->run_first = idx;
+        tms_err err = tms_tree_read_run(s->src_tree, idx, SEED_RUN, s->run, &s->run_got);
+        if (err || s->run_got == 0)
+            return err ? err : TMS_E_CORRUPT;
+    }
+    memcpy(out, s->run[idx - s->run_first], TMS_TLOG_HASH);
+    return TMS_OK;
 }
 
 /* Steps 2-4: the tree, the log's base, the snapshot and its checkpoint. 0 or an exit code. */
