@@ -199,11 +199,15 @@ static int project(seed *s)
     tms_err err = tms_store_open(s->r.dstproj, TMS_STORE_WRITE, &st, why, sizeof why);
     if (err)
         return tool_fail("cannot create %s: %s", s->r.dstproj, why);
-    if (!(err = tms_projection_rebuild(st, s->state, s->m.seq, s->m.head)) && !(err = tms_txn_begin(st, 1, &tx))) {
-        if ((err = tms_history_set_base(tx, s->m.seq)) || (err = tms_history_mark(tx, s->m.seq)))
-            tms_txn_abort(tx);
-        else
+    err = tms_projection_rebuild(st, s->state, s->m.seq, s->m.head);
+    while (!err && !(err = tms_txn_begin(st, 1, &tx))) {   /* the as-of index: the state at the seed's seq */
+        if ((err = tms_history_seed(tx, s->state, s->m.seq, s->m.time)) == TMS_OK) {
             err = tms_txn_commit(tx);
+            break;
+        }
+        tms_txn_abort(tx);
+        if (err == TMS_E_MAPFULL)
+            err = tms_store_grow(st);
     }
     tms_store_close(st);
     return err ? tool_fail("writing %s: %s", s->r.dstproj, tms_strerror(err)) : 0;

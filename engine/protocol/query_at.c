@@ -37,10 +37,10 @@ tms_err tms_query_point(tms_txn *tx, const tms_point *p, int index, uint64_t *at
     uint64_t base;
     if ((err = tms_history_base(tx, &base)) || (err = tms_history_complete(tx, &complete)))
         return err;
-    if (base) {
-        snprintf(why, whylen, "this data directory was seeded from a snapshot of seq %llu: it answers the latest "
-                 "state only, not a point of history nor its reasons (ask a node that holds the whole log)",
-                 (unsigned long long)base);
+    if (base && (index || *seq < base)) {
+        snprintf(why, whylen, "this data directory's history starts at seq %llu (seeded from a snapshot): it "
+                 "answers lookups at that seq and after, not before it, nor explanations (ask a node that holds "
+                 "the whole log)", (unsigned long long)base);
         return TMS_E_STORE;
     }
     if (complete < *seq) {

@@ -75,6 +75,7 @@ typedef struct level {
     int differs;                    /* the state's projection digest is not the projection's at its seq */
     char why[300];                  /* why a rebuild, when one is needed */
     tms__loss_check lc;             /* witnesses of how far the log once went */
+    int64_t start_time;             /* the time of the snapshot the fold started from (0: none) */
 } level;
 
 static tms_err level_record(void *ctx, const tms_fold_event *ev)
@@ -155,6 +156,8 @@ static tms_err level_begin(tms_engine *e, level *l)
                  (unsigned long long)hist, (unsigned long long)l->proj_seq);
     /* rebuilding (or the index is not level): the index too, record by record as the fold goes; the
        projection still witnesses how far the log went (usable), but is rebuilt whole at the end */
+    if (e->log_base && hist != l->proj_seq)
+        l->usable = 0;   /* a seeded log: projection and index written again from the state (level_history) */
     l->hist_in_fold = (!l->usable || hist != l->proj_seq) && !e->log_base;   /* a seeded log: level_history */
     l->hw.st = e->store;
     l->hw.on_thread = 1;   /* its LMDB writes beside the fold (history_fold.c): no other transaction during it */
@@ -164,7 +167,7 @@ static tms_err level_begin(tms_engine *e, level *l)
 /* After a rebuild: the as-of index written during the fold is complete, or
  * (it failed, or the projection turned out unusable only during the fold)
  * it is rebuilt by a fold of its own. */
-static tms_err level_history(tms_engine *e, int written, uint64_t last)
+static tms_err level_history(tms_engine *e, int written, uint64_t last, int64_t time)
 {
     char logdir[4200];
     tms_replay_result hres;
@@ -173,17 +176,18 @@ static tms_err level_history(tms_engine *e, int written, uint64_t last)
         return TMS_OK;
     if (!e->log_base)
         return tms_history_rebuild(e->store, tms_data_path(logdir, sizeof logdir, e->dir, "log"), &hres);
-    /* a seeded log cannot be folded from record 1: its index starts at the base again (lookups at a point of
-       history are refused there: query_at.c), marked complete to the log's end */
-    tms_err err = tms_txn_begin(e->store, 1, &tx);
-    if (err)
-        return err;
-    if ((err = tms_history_clear(tx)) || (err = tms_history_set_base(tx, e->log_base)) ||
-        (err = tms_history_mark(tx, last))) {
+    /* a seeded log cannot be folded from record 1: its index starts again from the state at its end (lookups
+       before it, and explanations, are refused: query_at.c) */
+    for (;;) {
+        tms_err err = tms_txn_begin(e->store, 1, &tx);
+        if (err)
+            return err;
+        if ((err = tms_history_seed(tx, e->state, last, time)) == TMS_OK)
+            return tms_txn_commit(tx);
         tms_txn_abort(tx);
-        return err;
+        if (err != TMS_E_MAPFULL || (err = tms_store_grow(e->store)))
+            return err;
     }
-    return tms_txn_commit(tx);
 }
 
 /* After the fold: commit the catch-up, or rebuild from the state. */
@@ -219,7 +223,7 @@ static tms_err level_end(tms_engine *e, level *l, const tms_replay_result *res)
     if ((err = progress(e, "rebuild", 0, res->last_seq)) ||
         (err = tms_projection_rebuild(e->store, e->state, res->last_seq, res->head)))
         return err;
-    return level_history(e, written, res->last_seq);
+    return level_history(e, written, res->last_seq, res->applied ? res->last_time : l->start_time);
 }
 
 /* After the fold, before anything is written: a witness that went further
@@ -295,6 +299,7 @@ static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
     if ((!follows && !e->log_base) || e->opt.accept_loss || tms_log_last_seq(e->log) == 0 ||
         !tms__snapshot_start(e, follows ? l->proj_seq : tms_log_last_seq(e->log), &st, m))
         return 0;
+    l->start_time = m->time;
     if (!follows && l->usable) {   /* a seeded log: the projection is rebuilt from the state (level_end) */
         l->usable = 0;
         snprintf(l->why, sizeof l->why, "%s", e->screened ? "its as-of index is not level" : "it was not screened");

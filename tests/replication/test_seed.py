@@ -11,9 +11,11 @@ with a real nats-server (-js) started and stopped here on loopback:
   snapshot's seq on: verified_seq = the leader's last seq, the chain head
   the leader's, what was created before and after the seed is there; it
   survives kill -9 and a restart;
-- what a seeded directory cannot answer is refused, never answered wrong:
-  a lookup at a point of history, an explanation (no reason made up), a
-  proof of a record before its base; proofs after the base are the
+- lookups at the base and after (check, show --seq) answer what the
+  leader's whole index answers (the seeded as-of index); what a seeded
+  directory cannot answer is refused, never answered wrong: a lookup
+  before its base, an explanation (no reason made up), a proof of a record
+  before its base; proofs after the base are the
   leader's; tms-audit verify --key starts from the base (its checkpoint and
   signed note checked with the key) and checks every record after it;
 - hostile: a snapshot of another history's state made to fit (the
@@ -126,14 +128,26 @@ def hostile_files(d, leader_data, vkey, ovkey):
           rc == 0 and out["checkpoint"] is None, (rc, err))
 
 
-def refusals(rep, seeded, last, vkey, ovkey):
-    rc, out, err = tp_ctl("--connect", rep.sock, "check", "--seq", str(seeded), "acme", "extension", "x1",
+def refusals(rep, seeded, last, vkey, ovkey, leader):
+    rc, out, err = tp_ctl("--connect", rep.sock, "check", "--seq", str(seeded - 1), "acme", "extension", "x1",
                           "reports.view")
-    check("a lookup at a point of history is refused on a seeded replica", rc == 2 and "seeded" in err,
-          (rc, out, err))
-    rc, out, err = tp_ctl("--data", rep.data, "check", "--seq", str(seeded + 1), "acme", "extension", "x1",
+    check("a lookup at a point of history before the base is refused on a seeded replica",
+          rc == 2 and "history starts at seq %d" % seeded in err, (rc, out, err))
+    rc, out, err = tp_ctl("--data", rep.data, "check", "--seq", str(seeded - 5), "acme", "extension", "x1",
                           "reports.view")
-    check("... embedded too, after the base as well", rc == 2 and "seeded" in err, (rc, out, err))
+    check("... embedded too", rc == 2 and "history starts at seq %d" % seeded in err, (rc, out, err))
+    # at the base and after: what the leader's whole index answers (its as-of index seeded from the state)
+    asked = same = 0
+    for seq in (seeded, seeded + 1, seeded + 7, last):
+        for x in ("x1", "x5", "x205", "x230", "nope"):
+            for how in (["check", "--seq", str(seq), "acme", "extension", x, "reports.view"],
+                        ["show", "--seq", str(seq), "acme", "extension", x]):
+                a = tp_ctl("--connect", rep.sock, *how)
+                b = tp_ctl("--connect", leader.sock, *how)
+                asked += 1
+                same += a[0] == b[0] and a[1] == b[1]
+    check("lookups at the base and after answer what the leader's whole index answers (%d of %d)" % (same, asked),
+          same == asked and asked > 0, (same, asked))
     rc, out, err = tp_ctl("--data", rep.data, "check", "acme", "extension", "x1", "calls.international")
     check("a deny on a seeded directory gives no reason made up from its empty as-of index",
           rc == 1 and out.strip() == "deny" and "no tenant" not in err, (rc, out, err))
@@ -143,7 +157,7 @@ def refusals(rep, seeded, last, vkey, ovkey):
     rc, out, err = tp_ctl("--connect", rep.sock, "watch", "--from", "1", "--until", "2")
     check("... through tmsd too", rc != 0 and "starts after seq %d" % seeded in err, (rc, out, err))
     rc, out, err = tp_ctl("--connect", rep.sock, "check", "--explain", "acme", "extension", "x1", "reports.view")
-    check("check --explain is refused on a seeded replica", rc == 2 and "seeded" in err, (rc, out, err))
+    check("check --explain is refused on a seeded replica", rc == 2 and "history starts at" in err, (rc, out, err))
     r = subprocess.run([AUDIT, "prove", "--data", rep.data, "--seq", "2"], capture_output=True, text=True, timeout=60)
     check("a proof of a record before the base: refused, naming the base", r.returncode != 0 and
           "seeded from a snapshot of seq %d" % seeded in r.stderr, (r.returncode, r.stderr))
@@ -219,7 +233,7 @@ def test_seeded_replica(d):
                             capture_output=True, text=True, timeout=60)
         check("a proof after the base is the leader's, byte for byte", r.returncode == 0 and r.stdout == lr.stdout,
               (r.stderr, lr.stderr))
-        refusals(rep, last, last2, vkey, ovkey)
+        refusals(rep, last, last2, vkey, ovkey, leader)
         rep.kill()
         rep.start()
         c = leader.conn()   # a checkpoint a kill -9 cut off (applied, not yet stored) comes with the next batch

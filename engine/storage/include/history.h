@@ -53,11 +53,18 @@ tms_err tms_history_mark(tms_txn *tx, uint64_t seq);
 /* Up to which seq it is complete (0: nothing, or an earlier format). */
 tms_err tms_history_complete(tms_txn *tx, uint64_t *seq);
 /* A directory seeded from a snapshot of seq B (log.h, "base") has no index
- * of records 1..B: its index starts empty at B, and lookups at a point of
- * history are refused there (query_at.c). set_base records B (once, by
- * the seed); base reads it (0: an index of the whole log). */
+ * of records 1..B: its index starts at B (tms_history_seed), and lookups
+ * before it, and explanations, are refused (query_at.c). set_base records
+ * where it starts; base reads it (0: an index of the whole log). */
 tms_err tms_history_set_base(tms_txn *tx, uint64_t seq);
 tms_err tms_history_base(tms_txn *tx, uint64_t *seq);
+/* The index of a seeded directory (history_seed.c): emptied, then the
+ * state st (the state after record seq, stamped time) written as the
+ * versions of seq of everything it holds, the base and the mark set to seq:
+ * lookups at seq and after answer as a whole log's index does; before seq
+ * (and explanations) they are refused. TMS_OK, TMS_E_MAPFULL (nothing
+ * useful written: abort, grow, again), TMS_E_NOMEM, TMS_E_STORE. */
+tms_err tms_history_seed(tms_txn *tx, const tms_state *st, uint64_t seq, int64_t time);
 /* Empty the index and its mark (a base stays). */
 tms_err tms_history_clear(tms_txn *tx);
 /* BLAKE2b-256 over the index's databases (tests compare an index written
