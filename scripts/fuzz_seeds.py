@@ -444,6 +444,8 @@ if len(sys.argv) == 3 and sys.argv[1] == "--tlog":
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "daemon"))
 import mp  # noqa: E402  (the tests' msgpack encoder)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "lib"))
+from crc32c import crc32c  # noqa: E402
 
 scen, ours, demo, logdir, out = sys.argv[1:6]
 for t in ("cmd", "record", "frames", "submit", "segment", "rules", "base"):
@@ -488,13 +490,6 @@ for s in segs[:1]:
         off += 56 + length
         n += 1
 
-def crc32c(data, crc=0):
-    crc ^= 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
 
 
 # fuzz_base: a base file (seq B, the chain head at B) then the segment of records B+1.. of the real log

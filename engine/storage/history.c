@@ -73,15 +73,7 @@ tms_err tms_history_mark(tms_txn *tx, uint64_t seq)
 
 tms_err tms_history_complete(tms_txn *tx, uint64_t *seq)
 {
-    MDB_val v;
-    tms_err err = tms__raw_get(tx, TMS_DB_META, TMS__HISTORY_META, sizeof TMS__HISTORY_META - 1, &v);
-    *seq = 0;
-    if (err == TMS_NOT_FOUND)
-        return TMS_OK;
-    if (err || v.mv_size != 8)
-        return err ? err : TMS_E_CORRUPT;
-    memcpy(seq, v.mv_data, 8);
-    return TMS_OK;
+    return tms__meta_u64(tx, TMS__HISTORY_META, seq);
 }
 
 tms_err tms_history_set_base(tms_txn *tx, uint64_t seq)
@@ -91,15 +83,7 @@ tms_err tms_history_set_base(tms_txn *tx, uint64_t seq)
 
 tms_err tms_history_base(tms_txn *tx, uint64_t *seq)
 {
-    MDB_val v;
-    tms_err err = tms__raw_get(tx, TMS_DB_META, TMS__HISTORY_BASE, sizeof TMS__HISTORY_BASE - 1, &v);
-    *seq = 0;
-    if (err == TMS_NOT_FOUND)
-        return TMS_OK;
-    if (err || v.mv_size != 8)
-        return err ? err : TMS_E_CORRUPT;
-    memcpy(seq, v.mv_data, 8);
-    return TMS_OK;
+    return tms__meta_u64(tx, TMS__HISTORY_BASE, seq);
 }
 
 tms_err tms_history_clear(tms_txn *tx)

@@ -401,23 +401,25 @@ static tms_err drop_unknown(tms_txn *tx)
     return TMS_OK;
 }
 
-/* The as-of index's word in meta (its mark, or a seeded directory's base) into *out (0: none). */
-static tms_err history_word(tms_txn *tx, const char *key, uint64_t *out)
+tms_err tms__meta_u64(tms_txn *tx, const char *key, uint64_t *out)
 {
     MDB_val v;
     tms_err err = tms__raw_get(tx, TMS_DB_META, key, strlen(key), &v);
     *out = 0;
-    if (err == TMS_OK && v.mv_size == sizeof *out)
-        memcpy(out, v.mv_data, sizeof *out);
-    return err == TMS_NOT_FOUND ? TMS_OK : err;
+    if (err == TMS_NOT_FOUND)
+        return TMS_OK;
+    if (err || v.mv_size != sizeof *out)
+        return err ? err : TMS_E_CORRUPT;
+    memcpy(out, v.mv_data, sizeof *out);
+    return TMS_OK;
 }
 
 tms_err tms_store_clear(tms_txn *tx)
 {
     uint64_t mark = 0, base = 0;   /* meta also holds the as-of index's mark and base: they stay with the index */
-    tms_err err = history_word(tx, TMS__HISTORY_META, &mark);
+    tms_err err = tms__meta_u64(tx, TMS__HISTORY_META, &mark);
     if (!err)
-        err = history_word(tx, TMS__HISTORY_BASE, &base);
+        err = tms__meta_u64(tx, TMS__HISTORY_BASE, &base);
     if (!err)
         err = drop_unknown(tx);
     for (int i = 0; i < TMS_DB_STATE_END && !err; i++)   /* the as-of index: tms_history_clear */

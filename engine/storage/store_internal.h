@@ -101,6 +101,10 @@ size_t tms__role_value(uint8_t *buf, const tms_role *r);
 /* The meta key of the as-of index's mark (history.c), left out of the state digests. */
 #define TMS__HISTORY_META "history"
 #define TMS__HISTORY_BASE "history_base"   /* a seeded directory's index starts at this seq */
+/* The 8-byte value of meta's key into *out: TMS_OK (0 when absent), TMS_E_CORRUPT (another size), or
+ * LMDB's error. */
+tms_err tms__meta_u64(tms_txn *tx, const char *key, uint64_t *out);
+
 static inline int tms__is_history_meta(const MDB_val *k)
 {
     return (k->mv_size == sizeof TMS__HISTORY_META - 1 && !memcmp(k->mv_data, TMS__HISTORY_META, k->mv_size)) ||

@@ -344,6 +344,21 @@ static tms_err fold_log(tms_engine *e, level *l, const tms_snapshot_meta *m, tms
     return tms_fold(e->state, tms_data_path(logdir, sizeof logdir, e->dir, "log"), &o, res);
 }
 
+/* The snapshot of seq set aside; the fold's state, transaction and index writer dropped, the projection
+ * looked at again: ready for another start. */
+static tms_err start_over(tms_engine *e, level *l, uint64_t seq, tms_replay_result *res)
+{
+    tms_snapshot_set_aside(e->dir, seq);
+    tms_txn_abort(l->tx);
+    l->tx = NULL;
+    tms_history_writer_discard(&l->hw);
+    tms_state_free(e->state);
+    if (!(e->state = tms_state_new()))
+        return TMS_E_NOMEM;
+    tms_err err = level_begin(e, l);
+    return err ? err : tms__witness_read(e->dir, &l->lc.witness, res->msg, sizeof res->msg);
+}
+
 /* A snapshot whose file checked but whose state the log or the projection
  * contradicts (the records after it do not replay on it; its state is not
  * the projection's, and which of the two is wrong only the log can say):
@@ -355,15 +370,7 @@ static tms_err refold(tms_engine *e, level *l, const tms_snapshot_meta *m, tms_r
              "folded instead", n ? "; " : "", (unsigned long long)m->seq,
              l->differs ? "does not give the projection's digest" : "does not replay the records after it (",
              l->differs ? "" : res->msg, l->differs ? "" : ")");
-    tms_snapshot_set_aside(e->dir, m->seq);
-    tms_txn_abort(l->tx);
-    tms_history_writer_discard(&l->hw);
-    tms_state_free(e->state);
-    if (!(e->state = tms_state_new()))
-        return TMS_E_NOMEM;
-    tms_err err = level_begin(e, l);
-    if (!err)
-        err = tms__witness_read(e->dir, &l->lc.witness, res->msg, sizeof res->msg);
+    tms_err err = start_over(e, l, m->seq, res);
     return err ? err : fold_log(e, l, NULL, res);
 }
 
@@ -376,15 +383,7 @@ static tms_err restart_based(tms_engine *e, level *l, tms_snapshot_meta *m, tms_
     size_t n = strlen(e->report);
     snprintf(e->report + n, sizeof e->report - n, "%sthe snapshot of seq %llu does not replay the records after it "
              "(%s); set aside (.bad)", n ? "; " : "", (unsigned long long)m->seq, res->msg);
-    tms_snapshot_set_aside(e->dir, m->seq);
-    tms_txn_abort(l->tx);
-    tms_history_writer_discard(&l->hw);
-    tms_state_free(e->state);
-    if (!(e->state = tms_state_new()))
-        return TMS_E_NOMEM;
-    tms_err err = level_begin(e, l);
-    if (!err)
-        err = tms__witness_read(e->dir, &l->lc.witness, res->msg, sizeof res->msg);
+    tms_err err = start_over(e, l, m->seq, res);
     if (!err && !from_snapshot(e, l, m)) {
         snprintf(res->msg, sizeof res->msg, "this data directory was seeded from a snapshot of seq %llu and no "
                  "snapshot at or after it agrees with its log: seed it again (tms-restore seed)",

@@ -29,6 +29,8 @@ import json, os, shutil, struct, subprocess, sys, tempfile, time, traceback
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
+sys.path.insert(0, os.path.join(HERE, "..", "lib"))
+from crc32c import crc32c  # noqa: E402
 import test_publish as tp
 from test_publish import check, wait_for, ext, BIN, TMSD
 from test_replica import tp_ctl
@@ -47,13 +49,6 @@ def empty_or_absent(path):
     return not os.path.exists(path) or os.listdir(path) == []
 
 
-def crc32c(data, crc=0):
-    crc ^= 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
 
 
 def snap_path(data, seq):

@@ -17,6 +17,8 @@ NATS (found by an independent review; each check failed before its fix):
    with the forged time, year 2100).
 usage: test_seed_open.py BIN_DIR"""
 import json, os, shutil, struct, subprocess, sys, tempfile
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from crc32c import crc32c  # noqa: E402
 
 BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
 CTL, AUDIT, RESTORE = (os.path.join(BIN, n) for n in ("tmsctl", "tms-audit", "tms-restore"))
@@ -33,13 +35,6 @@ def run(*args, inp=None):
     return subprocess.run(list(args), input=inp, capture_output=True, text=True, timeout=120)
 
 
-def crc32c(data, crc=0):
-    crc ^= 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
 
 
 def rewrite_header(path, off, raw):
