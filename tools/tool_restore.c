@@ -85,6 +85,7 @@ void tool_restore_undo(tool_restore *r)
     unlink(tms_data_path(lock, sizeof lock, r->dst, "checkpoints"));
     unlink(tms_data_path(lock, sizeof lock, r->dst, "witness"));
     unlink(tms_data_path(lock, sizeof lock, r->dst, "lock"));
+    unlink(tms_data_path(lock, sizeof lock, r->dst, TMS_SEEDING_MARK));
     if (r->created_dst)
         rmdir(r->dst);
 }

@@ -13,6 +13,7 @@
  * leader's stream from S + 1 (tmsd --replica-of). */
 #include "engine.h"
 #include "checkpoints.h"
+#include "io.h"
 #include "history.h"
 #include "note.h"
 #include "snapshot.h"
@@ -24,6 +25,7 @@
 #include "tool_trust.h"
 #include "tree.h"
 #include <errno.h>
+#include <fcntl.h>
 #include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -254,6 +256,45 @@ static int print_seed(const seed *s, const uint8_t digest[TMS_HASH_LEN])
     return tool_finish_stdout();
 }
 
+/* NEWDIR/.seeding, while a seed lays NEWDIR down: a directory a killed seed left half-built is refused by the
+ * engine's open (engine.c) and cleared by the next seed (interrupted_before). 0 or TOOL_ERROR. */
+static int mark_seeding(const char *to)
+{
+    char p[4300];
+    snprintf(p, sizeof p, "%s/%s", to, TMS_SEEDING_MARK);
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+    if (fd < 0 || fsync(fd) != 0 || close(fd) != 0 || tms_io_fsync_dir(NULL, AT_FDCWD, to) != 0)
+        return tool_fail("seed: cannot write %s: %s", p, strerror(errno));
+    return 0;
+}
+
+static int unmark_seeding(const char *to)
+{
+    char p[4300];
+    snprintf(p, sizeof p, "%s/%s", to, TMS_SEEDING_MARK);
+    if (unlink(p) != 0 || tms_io_fsync_dir(NULL, AT_FDCWD, to) != 0)
+        return tool_fail("seed: cannot remove %s: %s", p, strerror(errno));
+    return 0;
+}
+
+/* NEWDIR holds what a seed that was killed left (its mark): removed, so that this seed starts clean. 0 or
+ * TOOL_ERROR. */
+static int interrupted_before(const char *to)
+{
+    char p[4300];
+    tool_restore r;
+    snprintf(p, sizeof p, "%s/%s", to, TMS_SEEDING_MARK);
+    if (access(p, F_OK) != 0)
+        return 0;
+    memset(&r, 0, sizeof r);
+    r.dst = to;
+    tms_data_path(r.dstlog, sizeof r.dstlog, to, "log");
+    tms_data_path(r.dstproj, sizeof r.dstproj, to, "proj");
+    tool_restore_undo(&r);   /* what a seed writes (created_dst 0: NEWDIR itself stays) */
+    tool_warn("seed: %s held a seed that was interrupted: removed, seeding again", to);
+    return unlink(p) != 0 && errno != ENOENT ? tool_fail("seed: cannot remove %s: %s", p, strerror(errno)) : 0;
+}
+
 /* A scratch directory for what is fetched over HTTP: its path in out. 0 or TOOL_ERROR. */
 static int scratch(char *out, size_t n)
 {
@@ -300,7 +341,7 @@ int tool_seed_main(int argc, char **argv)
     int http = !strncmp(from, "http://", 7) || !strncmp(from, "https://", 8);
     if (token && !http)
         return tool_fail("seed: --token-file goes with --from http://HOST:PORT");
-    if (tool_restore_target(&s.r))
+    if (interrupted_before(to) || tool_restore_target(&s.r) || mark_seeding(to))
         return TOOL_ERROR;
     if (http && (scratch(fetched, sizeof fetched) || (s.r.src = fetched, tool_seed_fetch(from, token, fetched)))) {
         if (fetched[0])
@@ -313,6 +354,8 @@ int tool_seed_main(int argc, char **argv)
         rc = lay_down(&s);
     if (!rc)
         rc = project(&s);
+    if (!rc && unmark_seeding(to))
+        rc = TOOL_ERROR;
     if (!rc)
         rc = open_check(&s, digest);
     tms_tree_close(s.src_tree);

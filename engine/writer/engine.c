@@ -482,7 +482,14 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
         goto fail;
     }
     if ((err = tms_datadir_private(dir, e->report, sizeof e->report, why, whylen))) goto fail;   /* 0750 at most */
-    if ((err = take_lock(e, why, whylen)) || (err = tms__engine_set_aside(e, why, whylen)))
+    if ((err = take_lock(e, why, whylen)))
+        goto fail;
+    if (access(tms_data_path(path, sizeof path, dir, TMS_SEEDING_MARK), F_OK) == 0) {
+        snprintf(why, whylen, "%s is being seeded, or its seed was interrupted: run tms-restore seed again", dir);
+        err = TMS_E_INVAL;
+        goto fail;
+    }
+    if ((err = tms__engine_set_aside(e, why, whylen)))
         goto fail;
     tms_log_options lo = {.segment_bytes = e->opt.segment_bytes, .io = e->opt.io,
                           .defer_cut = 1};   /* cut a torn tail only once the open holds */

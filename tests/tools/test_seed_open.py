@@ -14,7 +14,9 @@ NATS (found by an independent review; each check failed before its fix):
    directory that wrote two newer snapshots still starts from it;
 4. the snapshot's time is in its signed note: a source that rewrites it
    (CRC recomputed) is refused (the seeded directory stamped its records
-   with the forged time, year 2100).
+   with the forged time, year 2100);
+5. a seed killed half-way leaves its mark (NEWDIR/.seeding): the open
+   refuses the directory, and the next seed clears it and seeds.
 usage: test_seed_open.py BIN_DIR"""
 import json, os, shutil, struct, subprocess, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
@@ -114,6 +116,17 @@ def main():
         else:
             check("4. a snapshot time the key did not sign is refused: exit 1, nothing left",
                   r.returncode == 1 and not os.path.exists(os.path.join(to, "log")), (r.returncode, r.stderr))
+        # 5. a seed killed half-way (its mark left, the projection not written yet)
+        s, base = seeded(d, src, vkey, "s5")
+        open(os.path.join(s, ".seeding"), "w").close()
+        shutil.rmtree(os.path.join(s, "proj"))
+        r = submit(s, ext(400))
+        check("5. a directory whose seed was interrupted is refused by the open (not opened half-built)",
+              r.returncode != 0 and "seed again" in r.stderr, (r.returncode, r.stderr))
+        r = run(RESTORE, "seed", "--from", src, "--key", vkey, "--to", s)
+        check("... and seeding it again clears it and seeds", r.returncode == 0 and "interrupted" in r.stderr and
+              not os.path.exists(os.path.join(s, ".seeding")) and submit(s, ext(401)).returncode == 0,
+              (r.returncode, r.stderr))
     finally:
         shutil.rmtree(d, ignore_errors=True)
     print("%d passed, %d failed" % (passed, failed))

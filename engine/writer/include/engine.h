@@ -55,6 +55,11 @@ typedef struct tms_submission {
     tms_verdict verdict;          /* out */
 } tms_submission;
 
+/* A data directory that holds this file is being seeded (tms-restore seed),
+ * or a seed was killed before it finished: tms_engine_open refuses it
+ * (TMS_E_INVAL, "seed it again"). */
+#define TMS_SEEDING_MARK ".seeding"
+
 /* Open DIR (created if absent), take its lock, recover the log (a torn tail
  * is cut and reported on *report if given), bring the projection level with
  * the log (replay the tail, or rebuild when it is ahead or diverged).
