@@ -270,8 +270,10 @@ def test_a_replica_writes_snapshots(d):
         ok = wait_for(lambda: (rep.status().get("snapshots") or {}).get("written", 0) >= 1, 20)
         st = rep.status().get("snapshots")
         check("the replica writes a snapshot while it follows", ok and st["error"] is None, st)
-        snap = st["seq"]
-        rep.kill()
+        rep.kill()   # a child may have finished another snapshot since status said st["seq"]: the newest on disk
+        snap = max([int(n.split(".")[0]) for n in os.listdir(os.path.join(rep.data, "snapshots"))
+                    if n.endswith(".snap")] + [0])
+        check("... the newest on disk is at or after the one status named", snap >= st["seq"], (snap, st))
         submit_some(leader, acked, 3000, 30)
         before = open(os.path.join(d, "rs.log")).read().count("msg=started")
         rep.start()   # listening; its "started" line follows at once
