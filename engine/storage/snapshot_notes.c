@@ -197,7 +197,7 @@ tms_err tms_snapshot_notes_sign(const char *datadir, struct tms_tree *tree, cons
  * removed (best effort). */
 static void sweep_orphans(const char *datadir)
 {
-    char dir[4200], path[4400], snap[4400];
+    char dir[4200], path[4200 + 258], snap[4200 + 258];
     struct dirent *de;
     snprintf(dir, sizeof dir, "%s/snapshots", datadir);
     DIR *d = opendir(dir);
