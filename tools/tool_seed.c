@@ -262,10 +262,14 @@ static int mark_seeding(const char *to)
 {
     char p[4300];
     snprintf(p, sizeof p, "%s/%s", to, TMS_SEEDING_MARK);
-    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0 || fsync(fd) != 0 || close(fd) != 0 || tms_io_fsync_dir(NULL, AT_FDCWD, to) != 0)
-        return tool_fail("seed: cannot write %s: %s", p, strerror(errno));
-    return 0;
+    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640), e = 0;
+    if (fd < 0 || fsync(fd) != 0)
+        e = errno;
+    if (fd >= 0 && close(fd) != 0 && !e)
+        e = errno;
+    if (!e && tms_io_fsync_dir(NULL, AT_FDCWD, to) != 0)
+        e = errno;
+    return e ? tool_fail("seed: cannot write %s: %s", p, strerror(e)) : 0;
 }
 
 static int unmark_seeding(const char *to)

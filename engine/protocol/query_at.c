@@ -224,8 +224,13 @@ json_t *tms_record_json(const tms_record *rec, json_t *changed)
 
 int tms_query_watch_line(tms_txn *tx, const tms_record *rec, json_t **out)
 {
-    json_t *changed = json_array();
+    uint64_t base;
     *out = NULL;
+    if (tms_history_base(tx, &base))
+        return 2;
+    if (rec->seq <= base)
+        return 3;   /* what it changed is not known here: never a made-up "changed" */
+    json_t *changed = json_array();
     if (rec->verdict == TMS_OK && tms_store_changed(tx, rec->seq, add_change, changed)) {
         json_decref(changed);
         return 2;

@@ -142,9 +142,17 @@ static int compare_log(tms_follower *f, uint64_t last)
     int r = last >= mine ? alike(f, mine) : 0;
     if (r > 0)
         return 0;
-    if (r == -1)
-        return -1;
     if (tms_log_base(f->logdir, &base, bhead, why, sizeof why) != TMS_OK)
+        return -1;
+    if (r == -1 && base && mine == base && last >= base) {
+        /* the stream no longer holds the seed's seq (its limits): the first record received must chain from the
+           base's head (tms_log_append_frame), which is the check */
+        set_error(f, 0, "stream %s does not hold seq %llu (this node's seed) to compare: following from %llu, the "
+                  "first record checked against the seed's chain head", f->stream, (unsigned long long)base,
+                  (unsigned long long)base + 1);
+        return 0;
+    }
+    if (r == -1)
         return -1;
     if (base && (last < base || (r = alike(f, base)) == 0)) {   /* the seed itself is not of this history */
         set_error(f, 1, "this node was seeded from a snapshot of seq %llu that stream %s does not hold (it holds %llu "

@@ -232,10 +232,13 @@ static int pump_one(server *d, watcher *w)
     if (!w->tenant[0] || !strcmp(TMS_CMD_STR(&w->rec.cmd, TMS_F_TENANT), w->tenant)) {
         json_t *line = NULL;
         char *text = NULL;
-        if (tms_query_watch_line(d->rtx, &w->rec, &line) || !(text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
+        int r = tms_query_watch_line(d->rtx, &w->rec, &line);
+        if (r || !(text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
             json_decref(line);
             w->next--;
-            finish(d, w, TMS_E_STORE, "cannot read the projection");
+            finish(d, w, r == 3 ? TMS_E_INVAL : TMS_E_STORE, r == 3 ? "what this record changed is not known here: "
+                   "this directory's history starts after it (seeded from a snapshot); watch from a later seq"
+                   : "cannot read the projection");
             return -1;
         }
         w->ops->line(d, w->sink, text);

@@ -21,11 +21,11 @@ tms_err tms_history_locate_frame(tms_txn *tx, const tms_fold_event *ev)
 
 #define HISTORY_CHUNK 20000   /* records per write transaction: bounds LMDB's dirty pages */
 
-/* Begin the chunk's transaction; the first chunk also empties the index. */
+/* Begin the chunk's transaction; the first chunk also empties the index (unless w->keep). */
 static tms_err chunk_begin(tms_history_writer *w)
 {
     tms_err err = tms_txn_begin(w->st, 1, &w->tx);
-    if (!err && !w->started && (err = tms_history_clear(w->tx))) {
+    if (!err && !w->started && !w->keep && (err = tms_history_clear(w->tx))) {
         tms_txn_abort(w->tx);
         w->tx = NULL;
     }

@@ -76,6 +76,7 @@ typedef struct level {
     char why[300];                  /* why a rebuild, when one is needed */
     tms__loss_check lc;             /* witnesses of how far the log once went */
     int64_t start_time;             /* the time of the snapshot the fold started from (0: none) */
+    uint64_t snap_below;            /* a seeded log's restart: only a snapshot older than this (0: any) */
 } level;
 
 static tms_err level_record(void *ctx, const tms_fold_event *ev)
@@ -164,6 +165,23 @@ static tms_err level_begin(tms_engine *e, level *l)
     return TMS_OK;
 }
 
+/* A seeded log's as-of index, from e->state as the state after record seq (history_seed.c), in a
+ * transaction of its own, the map grown as needed. */
+static tms_err seed_history(tms_engine *e, uint64_t seq, int64_t time)
+{
+    tms_txn *tx;
+    for (;;) {
+        tms_err err = tms_txn_begin(e->store, 1, &tx);
+        if (err)
+            return err;
+        if ((err = tms_history_seed(tx, e->state, seq, time)) == TMS_OK)
+            return tms_txn_commit(tx);
+        tms_txn_abort(tx);
+        if (err != TMS_E_MAPFULL || (err = tms_store_grow(e->store)))
+            return err;
+    }
+}
+
 /* After a rebuild: the as-of index written during the fold is complete, or
  * (it failed, or the projection turned out unusable only during the fold)
  * it is rebuilt by a fold of its own. */
@@ -171,23 +189,13 @@ static tms_err level_history(tms_engine *e, int written, uint64_t last, int64_t 
 {
     char logdir[4200];
     tms_replay_result hres;
-    tms_txn *tx;
     if (written)
         return TMS_OK;
     if (!e->log_base)
         return tms_history_rebuild(e->store, tms_data_path(logdir, sizeof logdir, e->dir, "log"), &hres);
-    /* a seeded log cannot be folded from record 1: its index starts again from the state at its end (lookups
-       before it, and explanations, are refused: query_at.c) */
-    for (;;) {
-        tms_err err = tms_txn_begin(e->store, 1, &tx);
-        if (err)
-            return err;
-        if ((err = tms_history_seed(tx, e->state, last, time)) == TMS_OK)
-            return tms_txn_commit(tx);
-        tms_txn_abort(tx);
-        if (err != TMS_E_MAPFULL || (err = tms_store_grow(e->store)))
-            return err;
-    }
+    /* a seeded log whose fold did not start at its base: its index starts again from the state at its end
+       (lookups before it, explanations and watch lines are refused: query_at.c) */
+    return seed_history(e, last, time);
 }
 
 /* After the fold: commit the catch-up, or rebuild from the state. */
@@ -296,9 +304,17 @@ static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
     tms_state *st = NULL;
     uint8_t h[TMS_HASH_LEN];
     int follows = l->usable && !l->hist_in_fold && e->screened;   /* the projection can be caught up from it */
-    if ((!follows && !e->log_base) || e->opt.accept_loss || tms_log_last_seq(e->log) == 0 ||
-        !tms__snapshot_start(e, follows ? l->proj_seq : tms_log_last_seq(e->log), &st, m))
+    /* a seeded log whose projection is rebuilt: from the base's snapshot, its as-of index written as the fold
+       goes (seeded_index) -- the same index as before; else the newest */
+    uint64_t max = follows ? l->proj_seq : e->log_base && !l->snap_below ? e->log_base : tms_log_last_seq(e->log);
+    if (l->snap_below && max >= l->snap_below)
+        max = l->snap_below - 1;
+    /* a seeded log starts from a snapshot whatever the projection (or an acknowledged loss): it has no other start */
+    if ((!follows && !e->log_base) || (e->opt.accept_loss && !e->log_base) || tms_log_last_seq(e->log) == 0)
         return 0;
+    if (!tms__snapshot_start(e, max, &st, m) &&
+        (follows || max == tms_log_last_seq(e->log) || !tms__snapshot_start(e, tms_log_last_seq(e->log), &st, m)))
+        return 0;   /* (a seeded log without its base's snapshot: the newest, its index seeded at the end) */
     l->start_time = m->time;
     if (!follows && l->usable) {   /* a seeded log: the projection is rebuilt from the state (level_end) */
         l->usable = 0;
@@ -306,6 +322,10 @@ static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
     }
     tms_state_free(e->state);
     e->state = st;
+    if (!follows && e->log_base && m->seq == e->log_base && seed_history(e, m->seq, m->time) == TMS_OK) {
+        l->hist_in_fold = 1;   /* the index from the base's state, then every record after it: as it was */
+        l->hw.keep = 1;
+    }
     if (l->proj_seq == m->seq) {
         l->matched = l->lc.proj_matched = !memcmp(l->proj_head, m->head, TMS_HASH_LEN);
         l->differs = sodium_memcmp(m->proj_digest, e->screen_digest, TMS_HASH_LEN) != 0;
@@ -344,11 +364,12 @@ static tms_err fold_log(tms_engine *e, level *l, const tms_snapshot_meta *m, tms
     return tms_fold(e->state, tms_data_path(logdir, sizeof logdir, e->dir, "log"), &o, res);
 }
 
-/* The snapshot of seq set aside; the fold's state, transaction and index writer dropped, the projection
- * looked at again: ready for another start. */
+/* The snapshot of seq set aside (0: none); the fold's state, transaction and index writer dropped, the
+ * projection looked at again: ready for another start. */
 static tms_err start_over(tms_engine *e, level *l, uint64_t seq, tms_replay_result *res)
 {
-    tms_snapshot_set_aside(e->dir, seq);
+    if (seq)
+        tms_snapshot_set_aside(e->dir, seq);
     tms_txn_abort(l->tx);
     l->tx = NULL;
     tms_history_writer_discard(&l->hw);
@@ -374,20 +395,27 @@ static tms_err refold(tms_engine *e, level *l, const tms_snapshot_meta *m, tms_r
     return err ? err : fold_log(e, l, NULL, res);
 }
 
-/* A seeded log (no fold from record 1 to fall back on): the snapshot m did
- * not replay the records after it: set aside, and the next older one that
- * agrees is started from (the base's, at worst). TMS_E_CORRUPT with
- * res->msg when none is left. */
+/* A seeded log (no fold from record 1 to fall back on): the records after
+ * snapshot m do not replay on it. The next older snapshot is tried (the
+ * base's, at worst); none is set aside (whether the snapshot, the log or
+ * this version's rules are at fault cannot be told here, and the base's is
+ * the directory's only start). TMS_E_CORRUPT with res->msg (fault OTHER:
+ * the caller's loop ends) when none is left. */
 static tms_err restart_based(tms_engine *e, level *l, tms_snapshot_meta *m, tms_replay_result *res)
 {
+    char failed[300];
+    uint64_t below = m->seq;
+    snprintf(failed, sizeof failed, "%.290s", res->msg);
     size_t n = strlen(e->report);
-    snprintf(e->report + n, sizeof e->report - n, "%sthe snapshot of seq %llu does not replay the records after it "
-             "(%s); set aside (.bad)", n ? "; " : "", (unsigned long long)m->seq, res->msg);
-    tms_err err = start_over(e, l, m->seq, res);
-    if (!err && !from_snapshot(e, l, m)) {
-        snprintf(res->msg, sizeof res->msg, "this data directory was seeded from a snapshot of seq %llu and no "
-                 "snapshot at or after it agrees with its log: seed it again (tms-restore seed)",
-                 (unsigned long long)e->log_base);
+    snprintf(e->report + n, sizeof e->report - n, "%sthe records after the snapshot of seq %llu do not replay on it "
+             "(%s): an older one tried", n ? "; " : "", (unsigned long long)below, failed);
+    tms_err err = start_over(e, l, 0, res);
+    l->snap_below = below;
+    if (!err && (below <= e->log_base || !from_snapshot(e, l, m))) {
+        snprintf(res->msg, sizeof res->msg, "the records after the snapshot of seq %llu do not replay on it (%.200s), "
+                 "nor on an older one down to the base (seq %llu); nothing was set aside: seed the directory again",
+                 (unsigned long long)below, failed, (unsigned long long)e->log_base);
+        res->fault = TMS_FOLD_OTHER;
         return TMS_E_CORRUPT;
     }
     return err ? err : fold_log(e, l, m, res);

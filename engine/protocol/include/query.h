@@ -68,7 +68,10 @@ json_t *tms_cmd_json(const tms_cmd *cmd);
 json_t *tms_record_json(const tms_record *rec, json_t *changed);
 
 /* One line of watch for record rec (its seq in rec->seq), the changed set
- * read in tx (which must hold rec): 0 with *out, 2 on a store error. */
+ * read in tx (which must hold rec): 0 with *out, 2 on a store error, 3 when
+ * rec is at or before where this directory's as-of index starts (a seeded
+ * directory, or one whose projection was rebuilt from a snapshot): what it
+ * changed is not known here. */
 int tms_query_watch_line(tms_txn *tx, const tms_record *rec, json_t **out);
 
 #endif

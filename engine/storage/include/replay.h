@@ -107,6 +107,8 @@ typedef struct tms_history_writer {
     int on_thread;        /* public, set before the first add: each chunk is written on a thread of its own
                              while the fold goes on (history_fold.c); its failure is said at the next hand-over */
     uint64_t chunk;       /* public, set before the first add: records per transaction (0: 20 000) */
+    int keep;             /* public, set before the first add: the index is not emptied first (a seeded
+                             directory's: tms_history_seed wrote its start, the fold adds what follows) */
     tms_txn *tx;          /* private: the open chunk */
     uint64_t in_tx;       /* private: records in it */
     int started;          /* private: the emptying of the index is committed */
