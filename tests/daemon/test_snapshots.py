@@ -28,12 +28,21 @@ def commands(tenant, n):
     return "".join(json.dumps(c) + "\n" for c in cmds)
 
 
+def started_lines(d):
+    path = os.path.join(d, "tmsd.log")
+    return open(path).read().count("msg=started") if os.path.exists(path) else 0
+
+
 def start(d, data, *extra):
     port = free_port()
+    before = started_lines(d)
     log = open(os.path.join(d, "tmsd.log"), "ab")
     p = subprocess.Popen([TMSD, "--data", data, "--http", "127.0.0.1:%d" % port] + [str(x) for x in extra],
                          stdout=log, stderr=log)
     wait_tcp(port, p, "tmsd")
+    deadline = time.time() + 20   # the HTTP listener opens before the others: its "started" line comes after
+    while started_lines(d) == before and time.time() < deadline and p.poll() is None:
+        time.sleep(0.02)
     return p, port
 
 
