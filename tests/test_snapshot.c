@@ -648,6 +648,10 @@ static const struct hostile {
      "too deep"},
     {"[" HEAD "0, 1, " T("null", 0, 0, 1, 0, 0, 0) ", [\"e\",[1],0,0,0,null,null]" TRAILER("[]", "[]") "]",
      "not a string"},
+    /* counts that lie: the decoder sizes its indexes from them, never beyond what the bytes left could hold */
+    {"[" HEAD "0, 1, " T("null", 4294967295, 4294967295, 4294967295, 0, 0, 4294967295) TRAILER("[]", "[]") "]",
+     "not an array of 4"},
+    {"[" HEAD "4294967295, 0" TRAILER("[]", "[]") "]", "not an array of 5"},
 };
 
 static void test_hand_written_streams(void **state)

@@ -2,12 +2,38 @@
  * classes carved from 256 KiB chunks, with a free list per class. Entities
  * and small arrays (distributions, role holders) live there: no malloc
  * header per entity, no free per entity when the state goes (the chunks go
- * whole). Anything larger than the biggest class comes from malloc. */
+ * whole). Anything larger than the biggest class comes from malloc. The
+ * capacity hints of a bulk load are here too. */
 #include "state_internal.h"
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
-#define CHUNK (256u * 1024u)
+/* Chunks double from CHUNK_FIRST to TMS__HUGE: a small state stays small, a
+ * big one is carved from 2 MiB chunks aligned for transparent huge pages
+ * (asked for with MADV_HUGEPAGE where the kernel offers them "madvise"
+ * only): a page fault per 2 MiB instead of per 4 KiB while a state is built,
+ * a fifth of a snapshot decode's time in 4 KiB faults otherwise. */
+#define CHUNK_FIRST (256u * 1024u)
+
+void tms__advise_huge(void *p, size_t bytes)
+{
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, bytes, MADV_HUGEPAGE);   /* advice: refused or ignored, the pages stay small */
+#else
+    (void)p, (void)bytes;
+#endif
+}
+
+static char *chunk_new(size_t bytes)
+{
+    if (bytes < TMS__HUGE)
+        return malloc(bytes);
+    void *p = aligned_alloc(TMS__HUGE, bytes);
+    if (p)
+        tms__advise_huge(p, bytes);
+    return p;
+}
 
 static size_t class_of(size_t size)
 {
@@ -33,12 +59,13 @@ void *tms__slab_alloc(tms__slab *s, size_t size)
                 s->chunks = v;
                 s->capchunks = cap;
             }
-            char *chunk = malloc(CHUNK);
+            size_t csize = CHUNK_FIRST << (s->nchunks < 3 ? s->nchunks : 3);
+            char *chunk = chunk_new(csize);
             if (!chunk)
                 return NULL;
             s->chunks[s->nchunks++] = chunk;
             s->cur = chunk;
-            s->end = chunk + CHUNK;   /* the tail of the last chunk is simply left over */
+            s->end = chunk + csize;   /* the tail of the last chunk is simply left over */
         }
         p = s->cur;
         s->cur += bytes;
@@ -115,4 +142,28 @@ tms_err tms__array_grow(tms_state *st, void **arr, uint32_t *cap, uint32_t need)
 void tms__array_free(tms_state *st, void *arr, uint32_t cap)
 {
     tms__slab_free(&st->slab, arr, (size_t)cap * sizeof(void *));
+}
+
+/* ---- capacity hints (state.h) ---- */
+
+static tms_err map_reserve(tms__map *m, size_t n)
+{
+    return n > UINT32_MAX ? TMS_E_NOMEM : tms__map_reserve(m, (uint32_t)n);
+}
+
+tms_err tms_state_reserve(tms_state *st, size_t tenants, size_t requests)
+{
+    tms_err err = map_reserve(&st->tenants, tenants);
+    return err ? err : map_reserve(&st->requests, requests);
+}
+
+tms_err tms_tenant_reserve(tms_state *st, tms_tenant *t, size_t roles, size_t logins, size_t accounts,
+                           size_t requests)
+{
+    tms_err err;
+    (void)st;
+    if ((err = map_reserve(&t->roles, roles)) || (err = map_reserve(&t->logins, logins)) ||
+        (err = map_reserve(&t->accounts, accounts)))
+        return err;
+    return map_reserve(&t->requests, requests);
 }

@@ -27,6 +27,10 @@ typedef struct tms__slab {
     size_t nchunks, capchunks;
 } tms__slab;
 
+/* A transparent huge page: big arrays are aligned to it and advised to use it. */
+#define TMS__HUGE (2u * 1024u * 1024u)
+void tms__advise_huge(void *p, size_t bytes);
+
 /* Zeroed memory of at least size bytes; NULL when out of memory. */
 void *tms__slab_alloc(tms__slab *s, size_t size);
 /* Give back what tms__slab_alloc(size) returned (the same size). */
@@ -60,6 +64,9 @@ uint32_t tms__hash(char kind, const char *key, size_t len);
 tms__named *tms__map_get(const tms__map *m, char kind, const char *key, size_t len, uint32_t hash);
 /* Insert e (its key absent). TMS_OK or TMS_E_NOMEM. */
 tms_err tms__map_put(tms__map *m, tms__named *e);
+/* Room for n more members without a rehash: a hint (a bulk load that
+ * knows its counts). TMS_OK, or TMS_E_NOMEM (the map unchanged). */
+tms_err tms__map_reserve(tms__map *m, uint32_t n);
 /* Remove e (present). */
 void tms__map_del(tms__map *m, tms__named *e);
 void tms__map_free(tms__map *m);

@@ -42,10 +42,26 @@ tms__named *tms__map_get(const tms__map *m, char kind, const char *key, size_t l
     }
 }
 
-static tms_err grow(tms__map *m)
+/* cap zeroed slots. A big array (2 MiB or more) is aligned for transparent
+ * huge pages and advised to use them, as the slab's chunks are
+ * (state_alloc.c): one fault per 2 MiB of slots instead of per 4 KiB. */
+static tms__slot *slots_new(uint32_t cap)
 {
-    uint32_t cap = m->cap ? m->cap * 2 : 8;
-    tms__slot *slots = calloc(cap, sizeof *slots);
+    size_t bytes = (size_t)cap * sizeof(tms__slot);
+    if (bytes < TMS__HUGE)
+        return calloc(cap, sizeof(tms__slot));
+    tms__slot *p = aligned_alloc(TMS__HUGE, bytes);
+    if (p) {
+        tms__advise_huge(p, bytes);
+        memset(p, 0, bytes);
+    }
+    return p;
+}
+
+/* Rehash into cap slots (a power of two above twice the members). */
+static tms_err rehash(tms__map *m, uint32_t cap)
+{
+    tms__slot *slots = slots_new(cap);
     if (!slots)
         return TMS_E_NOMEM;
     for (uint32_t i = 0; i < m->cap; i++) {
@@ -62,6 +78,21 @@ static tms_err grow(tms__map *m)
     m->slots = slots;
     m->cap = cap;
     return TMS_OK;
+}
+
+static tms_err grow(tms__map *m)
+{
+    return rehash(m, m->cap ? m->cap * 2 : 8);
+}
+
+tms_err tms__map_reserve(tms__map *m, uint32_t n)
+{
+    uint64_t need = (uint64_t)m->n + n, cap = m->cap ? m->cap : 8;
+    if (need > UINT32_MAX / 4)
+        return TMS_E_NOMEM;
+    while (need * 2 > cap)
+        cap *= 2;
+    return cap == m->cap ? TMS_OK : rehash(m, (uint32_t)cap);
 }
 
 tms_err tms__map_put(tms__map *m, tms__named *e)

@@ -526,6 +526,15 @@ static int read_tenant_request(dec *d, tms_tenant *t, order *ord)
 }
 
 /* [id, admin, default_role|nil, roles, logins, accounts, links, distributions, requests], then those. */
+/* A count as a capacity hint: no more items than the bytes left could hold
+ * (each object is at least 4 bytes), so a count that lies costs no more
+ * memory than the snapshot's size allows before the lie is found. */
+static size_t room(const dec *d, uint64_t n)
+{
+    size_t most = (d->len - d->off) / 4;
+    return n < most ? (size_t)n : most;
+}
+
 static int read_tenant(dec *d, order *ord)
 {
     const msgpack_object *f = NULL;
@@ -540,7 +549,9 @@ static int read_tenant(dec *d, order *ord)
     for (int k = 0; k < 6; k++)
         if (as_u64(d, &f[3 + k], &n[k], "a count"))
             return -1;
-    if (failed(d, tms_state_create_tenant(d->st, id, admin, &t)) || read_parts(d, t, n[0], read_role))
+    if (failed(d, tms_state_create_tenant(d->st, id, admin, &t)) ||
+        failed(d, tms_tenant_reserve(d->st, t, room(d, n[0]), room(d, n[1]), room(d, n[2]), room(d, n[5]))) ||
+        read_parts(d, t, n[0], read_role))
         return -1;
     if (def[0] && (!(r = tms_tenant_role(t, def)) || tms_role_account_kind(r) != TMS_KIND_EXTENSION))
         return bad(d, "tenant %s: default role %s is no extension role here", id, def);
@@ -594,10 +605,12 @@ static int read_body(dec *d)
     if (read_header(d) || next_count(d, &d->orphans, "the count of request ids"))
         return -1;
     n = d->orphans;
+    if (failed(d, tms_state_reserve(d->st, 0, room(d, n))))
+        return -1;
     for (uint64_t i = 0; i < n; i++)   /* before any tenant: their map is the state's own */
         if (read_request(d, NULL, &ord))
             return -1;
-    if (next_count(d, &n, "the count of tenants"))
+    if (next_count(d, &n, "the count of tenants") || failed(d, tms_state_reserve(d->st, room(d, n), 0)))
         return -1;
     memset(&ord, 0, sizeof ord);
     for (uint64_t i = 0; i < n; i++)

@@ -100,6 +100,16 @@ void tms_state_stats_get(const tms_state *st, tms_state_stats *out);
 
 /* ---- tenants ------------------------------------------------------------ */
 
+/* Capacity hints for a bulk load that knows its counts (a snapshot's
+ * decode): room for that many more tenants and request ids of no tenant
+ * (tms_state_reserve), or roles, logins, accounts and objects, and request
+ * ids of t (tms_tenant_reserve), without growing the indexes one doubling at
+ * a time. Nothing observable changes; no undo entry. TMS_OK or TMS_E_NOMEM
+ * (the state as it was). */
+tms_err tms_state_reserve(tms_state *st, size_t tenants, size_t requests);
+tms_err tms_tenant_reserve(tms_state *st, tms_tenant *t, size_t roles, size_t logins, size_t accounts,
+                           size_t requests);
+
 /* The tenant with this id, or NULL. */
 tms_tenant *tms_state_tenant(const tms_state *st, const char *id);
 /* Create a tenant with its PBX Admin. TMS_OK or TMS_E_NOMEM. */
