@@ -9,11 +9,10 @@
  *            re-encoding it is compared with (freeing the state not timed)
  *
  * Rounds alternate the three (forwards, then backwards); min / median / max.
- * Heap in use (mallinfo2: arena and mmapped chunks) of the decoded state
- * against the folded one's.
+ * Resident memory (VmRSS growth) of the decoded state against the folded
+ * one's (the state's big blocks are mapped apart from malloc's heap).
  *
  * usage: bench_snapshot --data DIR [--rounds N]   (a data directory from gen_log) */
-#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,10 +25,9 @@ static const char *const names[MEASURES] = {"encode", "digest", "decode"};
 
 static tms_state *folded;
 
-static double heap_mib(void)
+static double rss_mib(void)
 {
-    struct mallinfo2 m = mallinfo2();
-    return (double)(m.uordblks + m.hblkhd) / 1048576;
+    return (double)bench_rss_kib() / 1024;
 }
 static msgpack_sbuffer enc;
 
@@ -62,7 +60,7 @@ static int cmp_double(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Fold the log (timed), encode once, and the decoded state's heap. */
+/* Fold the log (timed), encode once, and the decoded state's memory. */
 static void setup(const char *data, tms_state_stats *s)
 {
     char logdir[4200], why[256];
@@ -71,20 +69,20 @@ static void setup(const char *data, tms_state_stats *s)
     tms_state *back;
     snprintf(logdir, sizeof logdir, "%s/log", data);
     o.chain = TMS_LOG_ITER_CHAIN_ON_THREAD;
-    double m0 = heap_mib();
+    double m0 = rss_mib();
     double t0 = bench_now();
     if (!(folded = tms_state_new()) || tms_fold(folded, logdir, &o, &res))
         bench_die("fold failed: %s", res.msg);
     double fold = bench_now() - t0;
-    double m1 = heap_mib();
+    double m1 = rss_mib();
     tms_state_stats_get(folded, s);
     msgpack_sbuffer_init(&enc);
     if (tms_state_snapshot_encode(folded, &enc))
         bench_die("encode failed");
-    double m2 = heap_mib();
+    double m2 = rss_mib();
     if (tms_state_snapshot_decode(enc.data, enc.size, &back, why, sizeof why))
         bench_die("decode failed: %s", why);
-    double m3 = heap_mib();
+    double m3 = rss_mib();
     double a = (double)s->accounts;
     printf("state after %llu records: %zu tenants, %zu accounts and objects, %zu roles, %zu logins, "
            "%zu request ids, %zu distributions\n",
@@ -93,7 +91,7 @@ static void setup(const char *data, tms_state_stats *s)
     printf("fold of the log (2 cores, once): %.2f s = %.2f s per million accounts\n", fold, fold / a * 1e6);
     printf("snapshot: %zu bytes = %.1f MiB per million accounts (%.1f bytes per account)\n", enc.size,
            (double)enc.size / a * 1e6 / 1048576, (double)enc.size / a);
-    printf("heap in use: folded state %.1f MiB, decoded state %.1f MiB\n\n", m1 - m0, m3 - m2);
+    printf("resident memory growth: folded state %.1f MiB, decoded state %.1f MiB\n\n", m1 - m0, m3 - m2);
     tms_state_free(back);
 }
 

@@ -53,6 +53,19 @@ long bench_peak_rss_kib(void)
     return ru.ru_maxrss;
 }
 
+long bench_rss_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (!strncmp(line, "VmRSS:", 6))
+            kib = atol(line + 6);
+    if (f)
+        fclose(f);
+    return kib;
+}
+
 double bench_raw_append(const char *path, long n, int batch, size_t reclen, double *lat)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640);

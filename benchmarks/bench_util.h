@@ -15,6 +15,8 @@ void bench_die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
 /* p50 and p99 of n samples (sorts v in place). */
 lat_stats bench_percentiles(double *v, size_t n);
 long bench_peak_rss_kib(void);
+/* Resident memory now (VmRSS), KiB; -1 when unknown. */
+long bench_rss_kib(void);
 /* Append n records of reclen bytes to a new file at path, `batch` records
  * per write, one fdatasync per write; per-batch latencies go to lat (room
  * for (n + batch - 1) / batch values). Returns the elapsed seconds. */

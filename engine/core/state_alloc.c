@@ -5,6 +5,7 @@
  * whole). Anything larger than the biggest class comes from malloc. The
  * capacity hints of a bulk load are here too. */
 #include "state_internal.h"
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -16,23 +17,63 @@
  * a fifth of a snapshot decode's time in 4 KiB faults otherwise. */
 #define CHUNK_FIRST (256u * 1024u)
 
-void tms__advise_huge(void *p, size_t bytes)
+static size_t chunk_size(size_t i)
 {
-#ifdef MADV_HUGEPAGE
-    (void)madvise(p, bytes, MADV_HUGEPAGE);   /* advice: refused or ignored, the pages stay small */
+    return (size_t)CHUNK_FIRST << (i < 3 ? i : 3);
+}
+
+/* Under AddressSanitizer big blocks come from malloc, so that its leak check
+ * sees them (it does not see mmap). */
+#if defined(__SANITIZE_ADDRESS__)
+#define HUGE_FROM_MALLOC 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define HUGE_FROM_MALLOC 1
+#endif
+#endif
+
+static size_t huge_round(size_t bytes)
+{
+    return (bytes + TMS__HUGE - 1) & ~(size_t)(TMS__HUGE - 1);
+}
+
+void *tms__huge_alloc(size_t bytes)
+{
+#ifdef HUGE_FROM_MALLOC
+    return calloc(1, bytes);
 #else
-    (void)p, (void)bytes;
+    size_t n = huge_round(bytes), extra;
+    char *p = mmap(NULL, n + TMS__HUGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+    /* keep the aligned n bytes inside, give back the rest either side */
+    extra = (TMS__HUGE - (uintptr_t)p % TMS__HUGE) % TMS__HUGE;
+    if (extra)
+        munmap(p, extra);
+    if (TMS__HUGE - extra)
+        munmap(p + extra + n, TMS__HUGE - extra);
+    p += extra;
+#ifdef MADV_HUGEPAGE
+    (void)madvise(p, n, MADV_HUGEPAGE);   /* advice: refused or ignored, the pages stay small */
+#endif
+    return p;
+#endif
+}
+
+void tms__huge_free(void *p, size_t bytes)
+{
+#ifdef HUGE_FROM_MALLOC
+    (void)bytes;
+    free(p);
+#else
+    if (p)
+        munmap(p, huge_round(bytes));
 #endif
 }
 
 static char *chunk_new(size_t bytes)
 {
-    if (bytes < TMS__HUGE)
-        return malloc(bytes);
-    void *p = aligned_alloc(TMS__HUGE, bytes);
-    if (p)
-        tms__advise_huge(p, bytes);
-    return p;
+    return bytes < TMS__HUGE ? malloc(bytes) : tms__huge_alloc(bytes);
 }
 
 static size_t class_of(size_t size)
@@ -59,7 +100,7 @@ void *tms__slab_alloc(tms__slab *s, size_t size)
                 s->chunks = v;
                 s->capchunks = cap;
             }
-            size_t csize = CHUNK_FIRST << (s->nchunks < 3 ? s->nchunks : 3);
+            size_t csize = chunk_size(s->nchunks);
             char *chunk = chunk_new(csize);
             if (!chunk)
                 return NULL;
@@ -90,7 +131,10 @@ void tms__slab_free(tms__slab *s, void *p, size_t size)
 void tms__slab_destroy(tms__slab *s)
 {
     for (size_t i = 0; i < s->nchunks; i++)
-        free(s->chunks[i]);
+        if (chunk_size(i) < TMS__HUGE)
+            free(s->chunks[i]);
+        else
+            tms__huge_free(s->chunks[i], chunk_size(i));
     free(s->chunks);
     memset(s, 0, sizeof *s);
 }

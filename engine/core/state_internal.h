@@ -27,9 +27,14 @@ typedef struct tms__slab {
     size_t nchunks, capchunks;
 } tms__slab;
 
-/* A transparent huge page: big arrays are aligned to it and advised to use it. */
+/* A transparent huge page. tms__huge_alloc: zeroed memory of bytes, mapped
+ * on its own, aligned to TMS__HUGE and advised to use huge pages (one fault
+ * per 2 MiB instead of per 4 KiB); NULL when out of memory. For blocks of
+ * TMS__HUGE bytes or more: smaller ones waste the rest of the page.
+ * tms__huge_free: give it back, with the size it was asked for. */
 #define TMS__HUGE (2u * 1024u * 1024u)
-void tms__advise_huge(void *p, size_t bytes);
+void *tms__huge_alloc(size_t bytes);
+void tms__huge_free(void *p, size_t bytes);
 
 /* Zeroed memory of at least size bytes; NULL when out of memory. */
 void *tms__slab_alloc(tms__slab *s, size_t size);

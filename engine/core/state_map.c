@@ -42,20 +42,21 @@ tms__named *tms__map_get(const tms__map *m, char kind, const char *key, size_t l
     }
 }
 
-/* cap zeroed slots. A big array (2 MiB or more) is aligned for transparent
- * huge pages and advised to use them, as the slab's chunks are
- * (state_alloc.c): one fault per 2 MiB of slots instead of per 4 KiB. */
+/* cap zeroed slots; a big array (2 MiB or more) on huge pages, as the
+ * slab's chunks are (state_alloc.c). */
 static tms__slot *slots_new(uint32_t cap)
 {
     size_t bytes = (size_t)cap * sizeof(tms__slot);
+    return bytes < TMS__HUGE ? calloc(cap, sizeof(tms__slot)) : tms__huge_alloc(bytes);
+}
+
+static void slots_free(tms__slot *slots, uint32_t cap)
+{
+    size_t bytes = (size_t)cap * sizeof(tms__slot);
     if (bytes < TMS__HUGE)
-        return calloc(cap, sizeof(tms__slot));
-    tms__slot *p = aligned_alloc(TMS__HUGE, bytes);
-    if (p) {
-        tms__advise_huge(p, bytes);
-        memset(p, 0, bytes);
-    }
-    return p;
+        free(slots);
+    else
+        tms__huge_free(slots, bytes);
 }
 
 /* Rehash into cap slots (a power of two above twice the members). */
@@ -74,7 +75,7 @@ static tms_err rehash(tms__map *m, uint32_t cap)
         slots[j].e = e;
         slots[j].hash = e->hash;
     }
-    free(m->slots);
+    slots_free(m->slots, m->cap);
     m->slots = slots;
     m->cap = cap;
     return TMS_OK;
@@ -130,7 +131,7 @@ void tms__map_del(tms__map *m, tms__named *e)
 
 void tms__map_free(tms__map *m)
 {
-    free(m->slots);
+    slots_free(m->slots, m->cap);
     m->slots = NULL;
     m->cap = m->n = 0;
 }
