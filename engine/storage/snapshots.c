@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -221,6 +222,22 @@ static const char *parse_header(const uint8_t *h, uint64_t size, uint64_t seq, t
     return NULL;
 }
 
+/* Room for a payload of n bytes, for free(): a big one aligned to 2 MiB and
+ * advised to use transparent huge pages (a fault per 2 MiB instead of per 4
+ * KiB while it is read: a 136 MB snapshot took 33 000 faults). */
+static uint8_t *payload_alloc(uint64_t n)
+{
+    const size_t huge = 2u << 20;
+    if (n < huge)
+        return malloc(n ? n : 1);
+    uint8_t *p = aligned_alloc(huge, (n + huge - 1) & ~(uint64_t)(huge - 1));
+#ifdef MADV_HUGEPAGE
+    if (p)
+        (void)madvise(p, n, MADV_HUGEPAGE);   /* advice: refused or ignored, the pages stay small */
+#endif
+    return p;
+}
+
 /* The snapshot file at path: its header (its seq must be seq, or with
  * by_name 0 is its own), length, CRC and digest checked (tms_snapshot_read). */
 static tms_err read_path(const char *path, int by_name, uint64_t seq, tms_snapshot_meta *meta, uint8_t **payload,
@@ -243,7 +260,7 @@ static tms_err read_path(const char *path, int by_name, uint64_t seq, tms_snapsh
         err = TMS_E_IO;
         bad = strerror(errno);
     } else if (!(bad = parse_header(h, (uint64_t)st.st_size, by_name ? seq : tms_get_le64(h + 16), meta, &plen)) &&
-               !(*payload = malloc(plen ? plen : 1))) {
+               !(*payload = payload_alloc(plen))) {
         err = TMS_E_NOMEM;
         bad = "out of memory";
     } else if (!bad && tms_io_pread(NULL, fd, *payload, plen, HEADER) != (ssize_t)plen) {
