@@ -2,6 +2,7 @@
  * tables are hash maps; a walk sorts a snapshot of pointers by (kind, id
  * bytes), the order the projection keys and the tools' outputs use. */
 #include "state_internal.h"
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -72,53 +73,95 @@ tms_account **tms_role_holders(const tms_role *r, size_t *n)
     return v;
 }
 
-typedef struct edge {
-    tms_account *manager, *obj;
-} edge;
+/* The managers' ranks: by pointer, for a binary search from an edge. */
+typedef struct ranked {
+    const tms_account *m;
+    uint32_t rank;
+} ranked;
 
-static int cmp_edge(const void *a, const void *b)
+static int cmp_ptr(const void *a, const void *b)
 {
-    const edge *x = a, *y = b;
-    tms__named *p[2] = {&x->manager->h, &y->manager->h};
-    tms__named *q[2] = {&x->obj->h, &y->obj->h};
-    int c;
-    if (p[0] != p[1]) {
-        size_t n = p[0]->len < p[1]->len ? p[0]->len : p[1]->len;
-        if ((c = memcmp(p[0]->id, p[1]->id, n)))
-            return c;
-        return p[0]->len < p[1]->len ? -1 : 1;
-    }
-    if (q[0]->kind != q[1]->kind)
-        return (uint8_t)q[0]->kind < (uint8_t)q[1]->kind ? -1 : 1;
-    size_t n = q[0]->len < q[1]->len ? q[0]->len : q[1]->len;
-    if ((c = memcmp(q[0]->id, q[1]->id, n)))
-        return c;
-    return q[0]->len < q[1]->len ? -1 : q[0]->len > q[1]->len;
+    uintptr_t x = (uintptr_t)((const ranked *)a)->m, y = (uintptr_t)((const ranked *)b)->m;
+    return x < y ? -1 : x > y;
 }
 
+/* m's rank, or UINT32_MAX when m is no manager of the tenant (a state the
+ * rules cannot make: the walk then fails as if out of memory). */
+static uint32_t rank_of(const ranked *by_ptr, size_t n, const tms_account *m)
+{
+    size_t lo = 0, hi = n;
+    while (hi - lo > 1) {
+        size_t mid = lo + (hi - lo) / 2;
+        if ((uintptr_t)by_ptr[mid].m <= (uintptr_t)m)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    return n && by_ptr[lo].m == m ? by_ptr[lo].rank : UINT32_MAX;
+}
+
+/* Sorted without comparing pairs: the objects with a distribution and the
+ * managers are each sorted by (kind, id) (tms__sort_named); the edges are
+ * then counted out into one bucket per manager, in that order, visiting the
+ * objects in theirs, so each bucket comes out sorted (a qsort of the pairs
+ * was a third of a projection's render). */
 int tms_tenant_foreach_visible(const tms_tenant *t, int (*fn)(void *ctx, tms_account *manager, tms_account *obj),
                                void *ctx)
 {
-    size_t n = 0, k = 0;
-    int rc = 0;
-    for (uint32_t i = 0; i < t->accounts.cap; i++)
-        if (tms__map_at(&t->accounts, i))
-            n += ((tms_account *)tms__map_at(&t->accounts, i))->ndist;
+    size_t n = 0, nobj = 0, nmgr = 0;
+    int rc = -1;
+    for (uint32_t i = 0; i < t->accounts.cap; i++) {
+        tms_account *a = (tms_account *)tms__map_at(&t->accounts, i);
+        if (a && a->ndist)
+            n += a->ndist, nobj++;
+        if (a && a->h.kind == TMS_KIND_MANAGER)
+            nmgr++;
+    }
     if (!n)
         return 0;
-    edge *v = malloc(n * sizeof *v);
-    if (!v)
-        return -1;
-    for (uint32_t i = 0; i < t->accounts.cap; i++) {
-        tms_account *obj = (tms_account *)tms__map_at(&t->accounts, i);
-        for (uint32_t j = 0; obj && j < obj->ndist; j++) {
-            v[k].manager = obj->dist[j];
-            v[k++].obj = obj;
+    tms__named **objs = malloc(nobj * sizeof *objs), **mgrs = malloc(nmgr * sizeof *mgrs);
+    ranked *by_ptr = malloc(nmgr * sizeof *by_ptr);
+    size_t *start = calloc(nmgr + 1, sizeof *start);
+    tms_account **out = malloc(n * sizeof *out);
+    if (!objs || !mgrs || !by_ptr || !start || !out)
+        goto done;
+    for (uint32_t i = 0, o = 0, m = 0; i < t->accounts.cap; i++) {
+        tms_account *a = (tms_account *)tms__map_at(&t->accounts, i);
+        if (a && a->ndist)
+            objs[o++] = &a->h;
+        if (a && a->h.kind == TMS_KIND_MANAGER)
+            mgrs[m++] = &a->h;
+    }
+    tms__sort_named(objs, nobj);
+    tms__sort_named(mgrs, nmgr);
+    for (size_t i = 0; i < nmgr; i++)
+        by_ptr[i] = (ranked){(const tms_account *)mgrs[i], (uint32_t)i};
+    qsort(by_ptr, nmgr, sizeof *by_ptr, cmp_ptr);
+    for (size_t i = 0; i < nobj; i++) {   /* bucket sizes, then their starts */
+        const tms_account *obj = (const tms_account *)objs[i];
+        for (uint32_t j = 0; j < obj->ndist; j++) {
+            uint32_t r = rank_of(by_ptr, nmgr, obj->dist[j]);
+            if (r == UINT32_MAX)
+                goto done;
+            start[r + 1]++;
         }
     }
-    qsort(v, n, sizeof *v, cmp_edge);
-    for (size_t i = 0; i < n && !rc; i++)
-        rc = fn(ctx, v[i].manager, v[i].obj);
-    free(v);
+    for (size_t i = 0; i < nmgr; i++)
+        start[i + 1] += start[i];
+    for (size_t i = 0; i < nobj; i++) {   /* objects in order into their managers' buckets */
+        tms_account *obj = (tms_account *)objs[i];
+        for (uint32_t j = 0; j < obj->ndist; j++)
+            out[start[rank_of(by_ptr, nmgr, obj->dist[j])]++] = obj;
+    }
+    rc = 0;   /* start[r] is now bucket r's end */
+    for (size_t r = 0, i = 0; r < nmgr && !rc; r++)
+        for (; i < start[r] && !rc; i++)
+            rc = fn(ctx, (tms_account *)mgrs[r], out[i]);
+done:
+    free(objs);
+    free(mgrs);
+    free(by_ptr);
+    free(start);
+    free(out);
     return rc;
 }
