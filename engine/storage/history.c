@@ -101,12 +101,15 @@ tms_err tms_history_walk(tms_txn *tx)
 
 tms_err tms_history_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN])
 {
-    crypto_generichash_state h;
-    crypto_generichash_init(&h, NULL, 0, TMS_HASH_LEN);
+    tms__digest *d = malloc(sizeof *d);
+    if (!d)
+        return TMS_E_NOMEM;
+    tms__digest_init(d);
     /* frames: positions in the log, kept where groups happened to fall: not compared */
-    tms_err err = tms__digest_dbs(tx, &h, TMS_DB_STATE_END, TMS_DB_COUNT, TMS_DB_FRAMES);
+    tms_err err = tms__digest_dbs(tx, d, TMS_DB_STATE_END, TMS_DB_COUNT, TMS_DB_FRAMES);
     if (!err)
-        crypto_generichash_final(&h, out, TMS_HASH_LEN);
+        tms__digest_final(d, out);
+    free(d);
     return err;
 }
 

@@ -179,8 +179,8 @@ typedef struct render {
     tms_txn *tx;
     /* where entries go: an LMDB cursor (bulk load) or a hash (digest) */
     MDB_cursor *cur;
-    crypto_generichash_state *h;
-    crypto_generichash_state *h2;   /* a second digest of the same entries (or NULL) */
+    tms__digest *h;
+    tms__digest *h2;   /* a second digest of the same entries (or NULL) */
     tms_err err;
 } render;
 
@@ -310,7 +310,7 @@ tms_err tms_store_load(tms_txn *tx, const tms_state *st)
 }
 
 /* The meta database as tms_meta_put writes it (keys in byte order). */
-static void digest_meta(crypto_generichash_state *h, uint64_t seq, const uint8_t *head)
+static void digest_meta(tms__digest *h, uint64_t seq, const uint8_t *head)
 {
     uint32_t format = TMS_STORE_FORMAT;
     tms__digest_db(h, TMS_DB_META);
@@ -323,34 +323,39 @@ static void digest_meta(crypto_generichash_state *h, uint64_t seq, const uint8_t
 
 tms_err tms_state_projection_digest(const tms_state *st, uint64_t seq, const uint8_t *head, uint8_t out[TMS_HASH_LEN])
 {
-    crypto_generichash_state h;
     render r;
     memset(&r, 0, sizeof r);
-    r.h = &h;
-    crypto_generichash_init(&h, NULL, 0, TMS_HASH_LEN);
+    if (!(r.h = malloc(sizeof *r.h)))
+        return TMS_E_NOMEM;
+    tms__digest_init(r.h);
     if (head)
-        digest_meta(&h, seq, head);
+        digest_meta(r.h, seq, head);
     tms_err err = render_all(st, &r);
     if (!err)
-        crypto_generichash_final(&h, out, TMS_HASH_LEN);
+        tms__digest_final(r.h, out);
+    free(r.h);
     return err;
 }
 
 tms_err tms_state_projection_digests(const tms_state *st, uint64_t seq, const uint8_t *head,
                                      uint8_t with_meta[TMS_HASH_LEN], uint8_t without[TMS_HASH_LEN])
 {
-    crypto_generichash_state h, h2;
     render r;
     memset(&r, 0, sizeof r);
-    r.h = &h;
-    r.h2 = &h2;
-    crypto_generichash_init(&h, NULL, 0, TMS_HASH_LEN);
-    crypto_generichash_init(&h2, NULL, 0, TMS_HASH_LEN);
-    digest_meta(&h, seq, head);
-    tms_err err = render_all(st, &r);
+    r.h = malloc(sizeof *r.h);
+    r.h2 = malloc(sizeof *r.h2);
+    tms_err err = r.h && r.h2 ? TMS_OK : TMS_E_NOMEM;
     if (!err) {
-        crypto_generichash_final(&h, with_meta, TMS_HASH_LEN);
-        crypto_generichash_final(&h2, without, TMS_HASH_LEN);
+        tms__digest_init(r.h);
+        tms__digest_init(r.h2);
+        digest_meta(r.h, seq, head);
+        err = render_all(st, &r);
     }
+    if (!err) {
+        tms__digest_final(r.h, with_meta);
+        tms__digest_final(r.h2, without);
+    }
+    free(r.h);
+    free(r.h2);
     return err;
 }

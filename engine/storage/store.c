@@ -431,21 +431,48 @@ tms_err tms_store_clear(tms_txn *tx)
     return err;
 }
 
-void tms__digest_db(crypto_generichash_state *h, int db)
+void tms__digest_init(tms__digest *d)
+{
+    crypto_generichash_init(&d->h, NULL, 0, TMS_HASH_LEN);
+    d->n = 0;
+}
+
+static void digest_put(tms__digest *d, const void *p, size_t n)
+{
+    if (n > sizeof d->buf - d->n) {
+        crypto_generichash_update(&d->h, d->buf, d->n);
+        d->n = 0;
+        if (n > sizeof d->buf) {
+            crypto_generichash_update(&d->h, p, n);
+            return;
+        }
+    }
+    memcpy(d->buf + d->n, p, n);
+    d->n += n;
+}
+
+void tms__digest_final(tms__digest *d, uint8_t out[TMS_HASH_LEN])
+{
+    crypto_generichash_update(&d->h, d->buf, d->n);
+    d->n = 0;
+    crypto_generichash_final(&d->h, out, TMS_HASH_LEN);
+}
+
+void tms__digest_db(tms__digest *d, int db)
 {
     uint64_t hdr[2] = {(uint64_t)db, 0};
-    crypto_generichash_update(h, (const uint8_t *)hdr, sizeof hdr);
+    digest_put(d, hdr, sizeof hdr);
 }
 
-void tms__digest_entry(crypto_generichash_state *h, const void *k, size_t klen, const void *v, size_t vlen)
+void tms__digest_entry(tms__digest *d, const void *k, size_t klen, const void *v, size_t vlen)
 {
     uint64_t lens[2] = {klen, vlen};
-    crypto_generichash_update(h, (const uint8_t *)lens, sizeof lens);
-    crypto_generichash_update(h, k, klen);
-    crypto_generichash_update(h, v, vlen);
+    digest_put(d, lens, sizeof lens);
+    digest_put(d, k, klen);
+    digest_put(d, v, vlen);
 }
 
-tms_err tms__digest_dbs(tms_txn *tx, crypto_generichash_state *h, int from, int to, int skip)
+tms_err tms__digest_dbs(tms_txn *tx, tms__digest *h, int from, int to, int skip)
 {
     for (int i = from; i < to; i++) {
         if (i == skip)
@@ -469,12 +496,15 @@ tms_err tms__digest_dbs(tms_txn *tx, crypto_generichash_state *h, int from, int 
 
 static tms_err digest(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN])
 {
-    crypto_generichash_state h;
-    crypto_generichash_init(&h, NULL, 0, TMS_HASH_LEN);
+    tms__digest *d = malloc(sizeof *d);
+    if (!d)
+        return TMS_E_NOMEM;
+    tms__digest_init(d);
     /* the state's databases; the as-of index has a digest of its own */
-    tms_err err = tms__digest_dbs(tx, &h, state_only ? TMS_DB_TENANTS : TMS_DB_META, TMS_DB_STATE_END, -1);
+    tms_err err = tms__digest_dbs(tx, d, state_only ? TMS_DB_TENANTS : TMS_DB_META, TMS_DB_STATE_END, -1);
     if (!err)
-        crypto_generichash_final(&h, out, TMS_HASH_LEN);
+        tms__digest_final(d, out);
+    free(d);
     return err;
 }
 
