@@ -713,17 +713,22 @@ static size_t request_key(char *buf, const char *tenant, const char *rid)
 #define REQUEST_KEY_MAX 255
 _Static_assert(TMS__FITS_SLAB(sizeof(tms__request) + REQUEST_KEY_MAX + 1), "a request id outgrows the slab");
 
+/* The request with this key (hash h) in t's map, else among those of no tenant. */
+static tms__request *find_request(const tms_state *st, const tms_tenant *t, const char *key, size_t n, uint32_t h)
+{
+    tms__request *r = t ? (tms__request *)tms__map_get(&t->requests, 0, key, n, h) : NULL;
+    if (!r && st->requests.n)   /* seen before its tenant existed */
+        r = (tms__request *)tms__map_get(&st->requests, 0, key, n, h);
+    return r;
+}
+
 int tms_state_request(const tms_state *st, const char *tenant, const char *rid, tms_request_seen *out)
 {
     char key[2 * REQUEST_KEY_MAX];
     if (strlen(tenant) + strlen(rid) + 1 > REQUEST_KEY_MAX)
         return 0;
     size_t n = request_key(key, tenant, rid);
-    uint32_t h = tms__hash(0, key, n);
-    const tms_tenant *t = tms_state_tenant(st, tenant);
-    tms__request *r = t ? (tms__request *)tms__map_get(&t->requests, 0, key, n, h) : NULL;
-    if (!r && st->requests.n)   /* seen before its tenant existed */
-        r = (tms__request *)tms__map_get(&st->requests, 0, key, n, h);
+    tms__request *r = find_request(st, tms_state_tenant(st, tenant), key, n, tms__hash(0, key, n));
     if (!r)
         return 0;
     *out = r->first;
@@ -736,12 +741,11 @@ tms_err tms_state_record_request(tms_state *st, const char *tenant, const char *
     tms__request *r;
     if (strlen(tenant) + strlen(rid) + 1 > REQUEST_KEY_MAX)
         return TMS_E_INVAL;   /* ids are at most 64 bytes, request ids 128: never */
-    tms_request_seen seen;
-    if (tms_state_request(st, tenant, rid, &seen))
-        return TMS_OK;   /* the first verdict stands */
     tms_tenant *t = tms_state_tenant(st, tenant);
     tms__map *map = t ? &t->requests : &st->requests;
     size_t n = request_key(key, tenant, rid);
+    if (find_request(st, t, key, n, tms__hash(0, key, n)))
+        return TMS_OK;   /* the first verdict stands */
     if (reserve(st, 1, 1, 0))
         return TMS_E_NOMEM;
     if (!(r = tms__entity_new(st, sizeof *r, 0, key, n, 0)) || tms__map_put(map, &r->h)) {

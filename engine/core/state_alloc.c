@@ -32,10 +32,12 @@ static size_t chunk_size(size_t i)
 #endif
 #endif
 
+#ifndef HUGE_FROM_MALLOC
 static size_t huge_round(size_t bytes)
 {
     return (bytes + TMS__HUGE - 1) & ~(size_t)(TMS__HUGE - 1);
 }
+#endif
 
 void *tms__huge_alloc(size_t bytes)
 {
