@@ -26,6 +26,8 @@
 #include "tree.h"
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -257,21 +259,54 @@ static int print_seed(const seed *s, const uint8_t digest[TMS_HASH_LEN])
 }
 
 /* NEWDIR/.seeding, while a seed lays NEWDIR down: a directory a killed seed left half-built is refused by the
- * engine's open (engine.c) and cleared by the next seed (interrupted_before). 0 or TOOL_ERROR. */
+ * engine's open (engine.c) and cleared by the next seed (interrupted_before). The seed holds an exclusive flock
+ * on it from before it writes anything until it is done: a second seed into the same NEWDIR is refused (it took
+ * the first one's files for a killed seed's, removed them and seeded again, both writing). The lock goes with
+ * the process: a killed seed's mark is then free. */
+static int seeding_fd = -1;
+
+/* The mark at p opened and locked into *fd (0), or why not (TOOL_ERROR, *fd -1): held by another seed, or
+ * replaced while it was being locked. */
+static int lock_mark(const char *p, const char *to, int *fd)
+{
+    struct stat a, b;
+    char pid[32] = "";
+    *fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+    if (*fd < 0)
+        return tool_fail("seed: cannot open %s: %s", p, strerror(errno));
+    if (flock(*fd, LOCK_EX | LOCK_NB) != 0) {
+        ssize_t n = pread(*fd, pid, sizeof pid - 1, 0);
+        pid[n > 0 ? n : 0] = '\0';
+        pid[strcspn(pid, "\n")] = '\0';
+        close(*fd);
+        *fd = -1;
+        return tool_fail("seed: %s is being seeded by another tms-restore seed (pid %s): nothing done", to,
+                         pid[0] ? pid : "?");
+    }
+    if (fstat(*fd, &a) != 0 || stat(p, &b) != 0 || a.st_ino != b.st_ino || a.st_dev != b.st_dev) {
+        close(*fd);   /* removed or replaced between the open and the lock: another seed is at work */
+        *fd = -1;
+        return tool_fail("seed: %s is being seeded by another tms-restore seed: nothing done", to);
+    }
+    return 0;
+}
+
+/* 0 or TOOL_ERROR. */
 static int mark_seeding(const char *to)
 {
-    char p[4300];
+    char p[4300], pid[32];
+    int e = 0, n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
     snprintf(p, sizeof p, "%s/%s", to, TMS_SEEDING_MARK);
-    int fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640), e = 0;
-    if (fd < 0 || fsync(fd) != 0)
-        e = errno;
-    if (fd >= 0 && close(fd) != 0 && !e)
+    if (seeding_fd < 0 && lock_mark(p, to, &seeding_fd))
+        return TOOL_ERROR;
+    if (ftruncate(seeding_fd, 0) != 0 || pwrite(seeding_fd, pid, (size_t)n, 0) != n || fsync(seeding_fd) != 0)
         e = errno;
     if (!e && tms_io_fsync_dir(NULL, AT_FDCWD, to) != 0)
         e = errno;
     return e ? tool_fail("seed: cannot write %s: %s", p, strerror(e)) : 0;
 }
 
+/* The mark removed (the lock still held until the seed ends: done_seeding). */
 static int unmark_seeding(const char *to)
 {
     char p[4300];
@@ -281,8 +316,16 @@ static int unmark_seeding(const char *to)
     return 0;
 }
 
-/* NEWDIR holds what a seed that was killed left (its mark): removed, so that this seed starts clean. 0 or
- * TOOL_ERROR. */
+static void done_seeding(void)
+{
+    if (seeding_fd >= 0)
+        close(seeding_fd);
+    seeding_fd = -1;
+}
+
+/* NEWDIR holds what a seed that was killed left (its mark, not locked): removed, so that this seed starts
+ * clean; the mark is locked first and stays locked (this seed's own from then on). 0 or TOOL_ERROR (another
+ * seed holds it: nothing touched). */
 static int interrupted_before(const char *to)
 {
     char p[4300];
@@ -290,13 +333,18 @@ static int interrupted_before(const char *to)
     snprintf(p, sizeof p, "%s/%s", to, TMS_SEEDING_MARK);
     if (access(p, F_OK) != 0)
         return 0;
+    if (lock_mark(p, to, &seeding_fd))
+        return TOOL_ERROR;
     memset(&r, 0, sizeof r);
     r.dst = to;
     tms_data_path(r.dstlog, sizeof r.dstlog, to, "log");
     tms_data_path(r.dstproj, sizeof r.dstproj, to, "proj");
-    tool_restore_undo(&r);   /* what a seed writes (created_dst 0: NEWDIR itself stays) */
+    tool_restore_undo(&r);   /* what a seed writes (created_dst 0: NEWDIR itself stays); the mark too */
     tool_warn("seed: %s held a seed that was interrupted: removed, seeding again", to);
-    return unlink(p) != 0 && errno != ENOENT ? tool_fail("seed: cannot remove %s: %s", p, strerror(errno)) : 0;
+    if (access(p, F_OK) == 0 && unlink(p) != 0)
+        return tool_fail("seed: cannot remove %s: %s", p, strerror(errno));
+    done_seeding();   /* that mark's inode is gone: mark_seeding locks a new one */
+    return 0;
 }
 
 /* A scratch directory for what is fetched over HTTP: its path in out. 0 or TOOL_ERROR. */
@@ -345,12 +393,15 @@ int tool_seed_main(int argc, char **argv)
     int http = !strncmp(from, "http://", 7) || !strncmp(from, "https://", 8);
     if (token && !http)
         return tool_fail("seed: --token-file goes with --from http://HOST:PORT");
-    if (interrupted_before(to) || tool_restore_target(&s.r) || mark_seeding(to))
+    if (interrupted_before(to) || tool_restore_target(&s.r) || mark_seeding(to)) {
+        done_seeding();
         return TOOL_ERROR;
+    }
     if (http && (scratch(fetched, sizeof fetched) || (s.r.src = fetched, tool_seed_fetch(from, token, fetched)))) {
         if (fetched[0])
             scratch_remove(fetched);
         tool_restore_undo(&s.r);
+        done_seeding();
         return TOOL_ERROR;
     }
     rc = choose(&s);
@@ -369,6 +420,7 @@ int tool_seed_main(int argc, char **argv)
         rc = print_seed(&s, digest);
     else
         tool_restore_undo(&s.r);
+    done_seeding();
     unvouch(&s);
     return rc;
 }

@@ -13,9 +13,14 @@ review; each check failed before its fix):
    there and written record by record: watch answers as the leader's (it
    said the last record changed every account and the others nothing);
 3. records cut from a seeded directory's log: accept-loss works (it said
-   "seed it again").
+   "seed it again");
+4. a second seed into a NEWDIR another seed is laying down (its mark
+   locked, as a running seed holds it) is refused and touches nothing (it
+   took the first one's files for a killed seed's, removed them and seeded
+   again, both writing); once the lock is gone (the first seed killed) the
+   next seed clears the half-built directory and seeds.
 usage: test_seed_recover.py BIN_DIR"""
-import glob, hashlib, json, os, shutil, struct, subprocess, sys, tempfile
+import fcntl, glob, hashlib, json, os, shutil, struct, subprocess, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from crc32c import crc32c  # noqa: E402
 
@@ -132,10 +137,31 @@ def case_accept_loss(d):
           (r.returncode, r.stderr))
 
 
+def case_concurrent(d):
+    src, vkey = leader(d, tenant("acme"), *[ext(i) for i in range(5)])
+    to = os.path.join(d, "s4")
+    os.makedirs(os.path.join(to, "log"))
+    work = os.path.join(to, "log", "00000000000000000001.tmslog")   # the running seed's work so far
+    open(work, "wb").write(b"half a segment")
+    mark = open(os.path.join(to, ".seeding"), "w")
+    mark.write("424242\n")
+    mark.flush()
+    fcntl.flock(mark, fcntl.LOCK_EX)   # held as a running seed holds it
+    r = run(RESTORE, "seed", "--from", src, "--key", vkey, "--to", to)
+    check("4. a second seed into a NEWDIR being seeded is refused, naming the first",
+          r.returncode != 0 and "being seeded" in r.stderr and "424242" in r.stderr, (r.returncode, r.stderr))
+    check("4. ... and touches nothing of the first one's", os.path.exists(work) and
+          os.path.exists(os.path.join(to, ".seeding")), sorted(os.listdir(to)))
+    mark.close()   # the first seed killed: its lock goes with it
+    r = run(RESTORE, "seed", "--from", src, "--key", vkey, "--to", to)
+    check("4. then the next seed clears the half-built directory and seeds", r.returncode == 0 and
+          "interrupted" in r.stderr and not os.path.exists(os.path.join(to, ".seeding")), (r.returncode, r.stderr))
+
+
 def main():
     d = tempfile.mkdtemp(prefix="tms-seed-recover-")
     try:
-        for c in (case_loop, case_watch, case_accept_loss):
+        for c in (case_loop, case_watch, case_accept_loss, case_concurrent):
             os.mkdir(os.path.join(d, c.__name__))
             c(os.path.join(d, c.__name__))
     finally:
