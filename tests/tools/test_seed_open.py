@@ -21,22 +21,7 @@ usage: test_seed_open.py BIN_DIR"""
 import json, os, shutil, struct, subprocess, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from crc32c import crc32c  # noqa: E402
-
-BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
-CTL, AUDIT, RESTORE = (os.path.join(BIN, n) for n in ("tmsctl", "tms-audit", "tms-restore"))
-passed = failed = 0
-
-
-def check(what, ok, detail=""):
-    global passed, failed
-    passed, failed = passed + bool(ok), failed + (not ok)
-    print("ok  " if ok else "FAIL", what, "" if ok else str(detail)[:600])
-
-
-def run(*args, inp=None):
-    return subprocess.run(list(args), input=inp, capture_output=True, text=True, timeout=120)
-
-
+from seedtest import *  # noqa: E402,F401,F403
 
 
 def rewrite_header(path, off, raw):
@@ -47,39 +32,14 @@ def rewrite_header(path, off, raw):
     open(path, "wb").write(f)
 
 
-def submit(data, *cmds):
-    return run(CTL, "--data", data, "submit", inp="".join(json.dumps(c) + "\n" for c in cmds))
-
-
-def ext(i):
-    return {"cmd": "CreateExtension", "tenant": "acme", "actor": "admin", "id": "x%d" % i}
-
-
-def leader(d):
-    data, key = os.path.join(d, "L"), os.path.join(d, "L.key")
-    vkey = run(AUDIT, "keygen", "--name", "pbx.example.com/tms", "--out", key).stdout.strip()
-    submit(data, {"cmd": "CreateTenant", "tenant": "acme", "actor": "system", "admin": "admin"},
-           *[ext(i) for i in range(20)])
-    r = run(CTL, "--data", data, "checkpoint", "--signing-key", key)
-    assert r.returncode == 0, r.stderr
-    return data, vkey
-
-
 def snaps(data):
     return sorted(n for n in os.listdir(os.path.join(data, "snapshots")) if n.endswith(".snap"))
-
-
-def seeded(d, src, vkey, name):
-    to = os.path.join(d, name)
-    r = run(RESTORE, "seed", "--from", src, "--key", vkey, "--to", to)
-    assert r.returncode == 0, r.stderr
-    return to, json.loads(r.stdout)["seeded_from"]
 
 
 def main():
     d = tempfile.mkdtemp(prefix="tms-seed-open-")
     try:
-        src, vkey = leader(d)
+        src, vkey = leader(d, tenant("acme"), *[ext(i) for i in range(20)])
         # 1. unclean stop, then a reboot
         s, base = seeded(d, src, vkey, "s1")
         with open(os.path.join(s, "proj", "writer"), "w") as f:
@@ -129,8 +89,7 @@ def main():
               (r.returncode, r.stderr))
     finally:
         shutil.rmtree(d, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(0 if failed == 0 else 1)
+    sys.exit(report())
 
 
 if __name__ == "__main__":

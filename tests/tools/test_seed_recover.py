@@ -23,48 +23,7 @@ usage: test_seed_recover.py BIN_DIR"""
 import fcntl, glob, hashlib, json, os, shutil, struct, subprocess, sys, tempfile
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 from crc32c import crc32c  # noqa: E402
-
-BIN = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else "build/bin")
-CTL, AUDIT, RESTORE = (os.path.join(BIN, n) for n in ("tmsctl", "tms-audit", "tms-restore"))
-passed = failed = 0
-
-
-def check(what, ok, detail=""):
-    global passed, failed
-    passed, failed = passed + bool(ok), failed + (not ok)
-    print("ok  " if ok else "FAIL", what, "" if ok else str(detail)[:600])
-
-
-def run(*args, inp=None, timeout=120):
-    return subprocess.run(list(args), input=inp, capture_output=True, text=True, timeout=timeout)
-
-
-def submit(data, *cmds, timeout=120):
-    return run(CTL, "--data", data, "submit", inp="".join(json.dumps(c) + "\n" for c in cmds), timeout=timeout)
-
-
-def ext(i, tenant="acme"):
-    return {"cmd": "CreateExtension", "tenant": tenant, "actor": "admin", "id": i if isinstance(i, str) else "x%d" % i}
-
-
-def tenant(t):
-    return {"cmd": "CreateTenant", "tenant": t, "actor": "system", "admin": "admin"}
-
-
-def leader(d, *cmds):
-    data, key = os.path.join(d, "L"), os.path.join(d, "L.key")
-    vkey = run(AUDIT, "keygen", "--name", "pbx.example.com/tms", "--out", key).stdout.strip()
-    submit(data, *cmds)
-    r = run(CTL, "--data", data, "checkpoint", "--signing-key", key)
-    assert r.returncode == 0, r.stderr
-    return data, vkey
-
-
-def seeded(d, src, vkey, name):
-    to = os.path.join(d, name)
-    r = run(RESTORE, "seed", "--from", src, "--key", vkey, "--to", to)
-    assert r.returncode == 0, r.stderr
-    return to, json.loads(r.stdout)["seeded_from"]
+from seedtest import *  # noqa: E402,F401,F403
 
 
 def alter_snapshot(path, old, new):
@@ -166,8 +125,7 @@ def main():
             c(os.path.join(d, c.__name__))
     finally:
         shutil.rmtree(d, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    sys.exit(0 if failed == 0 else 1)
+    sys.exit(report())
 
 
 if __name__ == "__main__":
