@@ -73,7 +73,9 @@ void tms_follower_status(tms_follower *f, tms_follow_status *out);
 
 /* Stop the thread and close its connection; f stays allocated, its
  * status readable (nats.c may still deliver a callback for the connection
- * until the library closes: tms_follower_stop then). Idempotent. */
+ * until the library closes: tms_follower_stop then). Idempotent. The
+ * owner's thread only (tmsd's loop), as resume and stop: two threads
+ * halting at once would both join the follower's thread. */
 void tms_follower_halt(tms_follower *f);
 
 /* Follow again, from seq next, after tms_follower_halt (the local log's

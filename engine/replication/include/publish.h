@@ -77,7 +77,9 @@ void tms_publisher_status(tms_publisher *p, tms_publish_status *out);
 void tms_publisher_pause(tms_publisher *p);
 
 /* Stop the thread and close its connection, p kept (its status readable):
- * a cluster's leader deposed, following again. Idempotent. */
+ * a cluster's leader deposed, following again. Idempotent. The owner's
+ * thread only (tmsd's loop), as resume and stop (unlike pause): two threads
+ * halting at once would both join the publisher's thread. */
 void tms_publisher_halt(tms_publisher *p);
 
 /* Publish again after tms_publisher_halt, as tms_publisher_start would from
