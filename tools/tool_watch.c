@@ -89,8 +89,7 @@ static int emit(watch *w, const tms_record *rec)
         return 0;
     json_t *line = NULL;
     if ((r = tms_query_watch_line(w->tx, rec, &line)) == 3)
-        return tool_fail("seq %llu: what this record changed is not known here: this directory's history starts after "
-                         "it (seeded from a snapshot); watch from a later seq", (unsigned long long)rec->seq);
+        return tool_fail("seq %llu: " TMS_QUERY_WATCH_BEFORE_INDEX, (unsigned long long)rec->seq);
     if (r)
         return tool_fail("cannot read the changes of seq %llu from the projection", (unsigned long long)rec->seq);
     char *text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER);

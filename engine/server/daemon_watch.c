@@ -236,9 +236,8 @@ static int pump_one(server *d, watcher *w)
         if (r || !(text = json_dumps(line, JSON_COMPACT | JSON_PRESERVE_ORDER))) {
             json_decref(line);
             w->next--;
-            finish(d, w, r == 3 ? TMS_E_INVAL : TMS_E_STORE, r == 3 ? "what this record changed is not known here: "
-                   "this directory's history starts after it (seeded from a snapshot); watch from a later seq"
-                   : "cannot read the projection");
+            finish(d, w, r == 3 ? TMS_E_INVAL : TMS_E_STORE,
+                   r == 3 ? TMS_QUERY_WATCH_BEFORE_INDEX : "cannot read the projection");
             return -1;
         }
         w->ops->line(d, w->sink, text);

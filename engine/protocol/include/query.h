@@ -71,7 +71,11 @@ json_t *tms_record_json(const tms_record *rec, json_t *changed);
  * read in tx (which must hold rec): 0 with *out, 2 on a store error, 3 when
  * rec is at or before where this directory's as-of index starts (a seeded
  * directory, or one whose projection was rebuilt from a snapshot): what it
- * changed is not known here. */
+ * changed is not known here (TMS_QUERY_WATCH_BEFORE_INDEX says why, for
+ * the daemon's and the tool's refusal alike). */
 int tms_query_watch_line(tms_txn *tx, const tms_record *rec, json_t **out);
+#define TMS_QUERY_WATCH_BEFORE_INDEX                                                                        \
+    "what this record changed is not known here: this directory's history starts after it (seeded from a " \
+    "snapshot); watch from a later seq"
 
 #endif
