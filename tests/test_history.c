@@ -457,6 +457,45 @@ static void test_index_written_on_a_worker_equals_the_engines(void **state)
     rebuild_whatever_the_map(1);
 }
 
+/* An index that starts at seq B (a seeded directory's, or one seeded again
+ * from a later snapshot): a watch line of a record at or before B is refused
+ * (3), never made up from an index that does not know what it changed; the
+ * record after B gets its line. The base is set in a transaction that is
+ * aborted: the directory is left as it was. */
+static void test_watch_lines_before_the_index_start_are_refused(void **state)
+{
+    tu_env *env = *state;
+    tms_txn *tx;
+    char logdir[4200], why[200];
+    tms_log_iter *it;
+    tms_log_record lr;
+    tms_record rec[2];
+    int has = 0;
+    uint64_t last = tms_engine_last_seq(env->eng);
+    assert_true(last >= 2);
+    tms_data_path(logdir, sizeof logdir, env->dir, "log");
+    assert_int_equal(tms_log_iter_open(logdir, last - 1, &it, NULL), TMS_OK);
+    for (int i = 0; i < 2; i++) {
+        tms_cmd_init(&rec[i].cmd);
+        assert_int_equal(tms_log_iter_next(it, &lr, &has), TMS_OK);
+        assert_true(has);
+        assert_int_equal(tms_record_decode(&rec[i], lr.payload, lr.len, why, sizeof why), TMS_OK);
+        rec[i].seq = lr.seq;
+    }
+    tms_log_iter_close(it);
+    assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 1, &tx), TMS_OK);
+    assert_int_equal(tms_history_set_base(tx, last - 1), TMS_OK);
+    json_t *line = NULL;
+    assert_int_equal(tms_query_watch_line(tx, &rec[0], &line), 3);
+    assert_null(line);
+    assert_int_equal(tms_query_watch_line(tx, &rec[1], &line), 0);
+    assert_non_null(line);
+    json_decref(line);
+    tms_txn_abort(tx);
+    for (int i = 0; i < 2; i++)
+        tms_cmd_free(&rec[i].cmd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -466,6 +505,8 @@ int main(void)
         cmocka_unit_test(test_index_written_on_a_worker_equals_the_engines),
         cmocka_unit_test_setup_teardown(test_points_resolve_against_the_snapshot, tu_setup_standard, tu_teardown),
         cmocka_unit_test_setup_teardown(test_explain_reads_its_record_through_a_locator_or_without, tu_setup_standard,
+                                        tu_teardown),
+        cmocka_unit_test_setup_teardown(test_watch_lines_before_the_index_start_are_refused, tu_setup_standard,
                                         tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
