@@ -89,6 +89,8 @@ static tms_err grow(tms__map *m)
 tms_err tms__map_reserve(tms__map *m, uint32_t n)
 {
     uint64_t need = (uint64_t)m->n + n, cap = m->cap ? m->cap : 8;
+    if (!n)
+        return TMS_OK;   /* nothing to make room for: an empty map stays unallocated */
     if (need > UINT32_MAX / 4)
         return TMS_E_NOMEM;
     while (need * 2 > cap)

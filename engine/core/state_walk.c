@@ -123,7 +123,8 @@ int tms_tenant_foreach_visible(const tms_tenant *t, int (*fn)(void *ctx, tms_acc
     ranked *by_ptr = malloc(nmgr * sizeof *by_ptr);
     size_t *start = calloc(nmgr + 1, sizeof *start);
     tms_account **out = malloc(n * sizeof *out);
-    if (!objs || !mgrs || !by_ptr || !start || !out)
+    uint32_t *rank = malloc(n * sizeof *rank);   /* each pair's manager's, in the objects' order: searched once */
+    if (!objs || !mgrs || !by_ptr || !start || !out || !rank)
         goto done;
     for (uint32_t i = 0, o = 0, m = 0; i < t->accounts.cap; i++) {
         tms_account *a = (tms_account *)tms__map_at(&t->accounts, i);
@@ -137,21 +138,20 @@ int tms_tenant_foreach_visible(const tms_tenant *t, int (*fn)(void *ctx, tms_acc
     for (size_t i = 0; i < nmgr; i++)
         by_ptr[i] = (ranked){(const tms_account *)mgrs[i], (uint32_t)i};
     qsort(by_ptr, nmgr, sizeof *by_ptr, cmp_ptr);
-    for (size_t i = 0; i < nobj; i++) {   /* bucket sizes, then their starts */
+    for (size_t i = 0, k = 0; i < nobj; i++) {   /* bucket sizes, then their starts */
         const tms_account *obj = (const tms_account *)objs[i];
-        for (uint32_t j = 0; j < obj->ndist; j++) {
-            uint32_t r = rank_of(by_ptr, nmgr, obj->dist[j]);
-            if (r == UINT32_MAX)
+        for (uint32_t j = 0; j < obj->ndist; j++, k++) {
+            if ((rank[k] = rank_of(by_ptr, nmgr, obj->dist[j])) == UINT32_MAX)
                 goto done;
-            start[r + 1]++;
+            start[rank[k] + 1]++;
         }
     }
     for (size_t i = 0; i < nmgr; i++)
         start[i + 1] += start[i];
-    for (size_t i = 0; i < nobj; i++) {   /* objects in order into their managers' buckets */
+    for (size_t i = 0, k = 0; i < nobj; i++) {   /* objects in order into their managers' buckets */
         tms_account *obj = (tms_account *)objs[i];
-        for (uint32_t j = 0; j < obj->ndist; j++)
-            out[start[rank_of(by_ptr, nmgr, obj->dist[j])]++] = obj;
+        for (uint32_t j = 0; j < obj->ndist; j++, k++)
+            out[start[rank[k]]++] = obj;
     }
     rc = 0;   /* start[r] is now bucket r's end */
     for (size_t r = 0, i = 0; r < nmgr && !rc; r++)
@@ -163,5 +163,6 @@ done:
     free(by_ptr);
     free(start);
     free(out);
+    free(rank);
     return rc;
 }
