@@ -11,6 +11,7 @@
 #include "tool_replay.h"
 #include "tool_report.h"
 #include "tool_trust.h"
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -202,5 +203,9 @@ static const tool_usage usage_main = {
 int main(int argc, char **argv)
 {
     tool_prog = "tms-audit";
+    if (sodium_init() < 0) {   /* keys, signatures, and verify's random tally key */
+        fprintf(stderr, "tms-audit: libsodium cannot start\n");
+        return 2;
+    }
     return tool_dispatch(commands, argc, argv, &usage_main);
 }

@@ -34,8 +34,8 @@ static const char usage_verify[] =
     "the projection's seq. A projection behind the log is not a failure (the\n"
     "next writer to open DIR catches it up); one ahead of the log is. A\n"
     "projection's as-of index (lookups at a point), complete to its seq, is\n"
-    "compared with one rebuilt from the log up to that seq in a scratch\n"
-    "directory. The log is read once, replayed as it is read.\n"
+    "compared with the index the log makes up to that seq (tallied in memory\n"
+    "as the log is replayed). The log is read once, replayed as it is read.\n"
     "The Merkle tree file (DIR/tree) is compared with the tree of the log, and\n"
     "every stored checkpoint (DIR/checkpoints) with the log: its root must be\n"
     "the tree of the records up to its size. With --key VKEY (the log's\n"
@@ -110,6 +110,7 @@ void tool_verify_failure(vstate *s, const char *check, uint64_t seq, const char 
 static int read_projection(vstate *s, const char *datadir)
 {
     char path[4200], why[512];
+    randombytes_buf(s->phist.key, sizeof s->phist.key);   /* the as-of index's tally: step 4 uses it too */
     tms_err err = tms_store_check(tms_data_path(path, sizeof path, datadir, "proj"), 0, s->pdigest, &s->pseq,
                                   s->phead, &s->phist, why, sizeof why);
     if (err == TMS_NOT_FOUND)
@@ -393,44 +394,26 @@ static int end_state(vstate *s, const tms_state *st)
 }
 
 /* Each record of the fold, decoded and replayed: where the log ends, into
- * the scratch as-of index (step 4) up to the projection's seq, and the
+ * the tally of the as-of index (step 4) up to the projection's seq, and the
  * comparisons due at its seq. */
 static tms_err on_record(void *ctx, const tms_fold_event *ev)
 {
     vstate *s = ctx;
     read_to(s, ev);
-    if (s->hist_on && ev->rec->seq <= s->pseq)
-        tms_history_writer_add(&s->hw, ev);   /* a failure is kept in hw.err: said after the fold */
+    if (s->tally && ev->rec->seq <= s->pseq)   /* a failure is kept in the tally: said after the fold */
+        tms_history_tally_add(s->tally, ev->state, ev->rec->seq, ev->rec->time, ev->effects, ev->neffects);
     return s->need_at ? at_projection(ctx, ev) : TMS_OK;
 }
 
-/* Step 4's scratch index, written during step 3's fold up to the
- * projection's seq when its index is complete there (else there is nothing
- * to compare: the next writer rebuilds it). 0, or TOOL_ERROR. */
+/* Step 4's tally, added to during step 3's fold up to the projection's seq
+ * when its index is complete there (else there is nothing to compare: the
+ * next writer rebuilds it). 0, or TOOL_ERROR. */
 static int history_begin(vstate *s)
 {
-    char why[300];
-    s->hist_on = 0;
     if (!s->proj || !s->pseq || s->phist.seq != s->pseq || s->damaged[0] || s->has_since)
         return 0;
-    const char *tmp = getenv("TMPDIR");   /* the scratch index can be big: TMPDIR puts it elsewhere */
-    if (!tmp || tmp[0] != '/' || strlen(tmp) > sizeof s->hist_dir - 32) {
-        if (tmp && tmp[0])
-            tool_warn("TMPDIR %.200s is not an absolute path of at most %zu bytes: the scratch index goes to /tmp",
-                      tmp, sizeof s->hist_dir - 32);
-        tmp = "/tmp";
-    }
-    snprintf(s->hist_dir, sizeof s->hist_dir, "%s/tms-verify-XXXXXX", tmp);
-    if (!mkdtemp(s->hist_dir))
-        return tool_fail("cannot create a scratch directory: %s", strerror(errno));
-    if (tms_store_open(s->hist_dir, TMS_STORE_SCRATCH, &s->hist_store, why, sizeof why) != TMS_OK) {
-        rmdir(s->hist_dir);
-        return tool_fail("as-of index: %s", why);
-    }
-    memset(&s->hw, 0, sizeof s->hw);
-    s->hw.on_thread = 1;   /* its LMDB writes on a thread of their own, beside the fold */
-    s->hw.st = s->hist_store;
-    s->hist_on = 1;
+    if (tms_history_tally_new(s->phist.key, &s->tally))
+        return tool_fail("as-of index: %s", tms_strerror(TMS_E_NOMEM));
     return 0;
 }
 
@@ -565,37 +548,24 @@ static int replay_and_compare(vstate *s)
 }
 
 /* Step 4: the as-of index (history.h) of the projection, complete to its
- * seq, against the one written from the log during step 3's fold in a
- * scratch directory (history_begin). An index not complete to the projection's seq
- * is no failure: the next writer rebuilds it. Frees the scratch. */
+ * seq, against the tally of the index the log makes to there, added to
+ * during step 3's fold (history_begin). An index not complete to the
+ * projection's seq is no failure: the next writer rebuilds it. Frees the
+ * tally. */
 static int check_history(vstate *s)
 {
-    const char *leaves[] = {"data.mdb", "lock.mdb", "writer"};
-    char path[4300];
-    tms_txn *tx = NULL;
     uint8_t digest[TMS_HASH_LEN];
-    if (!s->hist_dir[0])
+    if (!s->tally)
         return 0;
-    int reached = s->hist_on && !s->failed && s->last_seq >= s->pseq;   /* else nothing to compare */
-    tms_err err = reached ? tms_history_writer_end(&s->hw, s->pseq) : TMS_OK;
-    tms_history_writer_discard(&s->hw);
-    int compare = reached && !err;
-    if (compare && !(err = tms_txn_begin(s->hist_store, 0, &tx)))
-        err = tms_history_digest(tx, digest);
-    tms_txn_abort(tx);
-    tms_store_close(s->hist_store);
-    s->hist_store = NULL;
-    for (size_t i = 0; i < sizeof leaves / sizeof leaves[0]; i++) {
-        snprintf(path, sizeof path, "%s/%s", s->hist_dir, leaves[i]);
-        unlink(path);
-    }
-    rmdir(s->hist_dir);
-    s->hist_dir[0] = '\0';
+    int reached = !s->failed && s->last_seq >= s->pseq;   /* else nothing to compare */
+    tms_err err = reached ? tms_history_tally_end(s->tally, digest) : TMS_OK;
+    tms_history_tally_free(s->tally);
+    s->tally = NULL;
     if (err)
         return tool_fail("as-of index: %s", tms_strerror(err));
-    if (compare && memcmp(digest, s->phist.digest, TMS_HASH_LEN))
+    if (reached && memcmp(digest, s->phist.digest, TMS_HASH_LEN))
         tool_verify_failure(s, "history", s->pseq, "proj/data.mdb", 0,
-                "the projection's as-of index differs from one rebuilt from the log (damaged)");
+                "the projection's as-of index differs from the one the log makes (damaged)");
     return 0;
 }
 
@@ -660,7 +630,7 @@ static int report(vstate *s)
     json_object_set_new(o, "checkpoints", json_integer((json_int_t)s->tc.ncps));
     json_object_set_new(o, "snapshots", json_integer((json_int_t)s->snaps_checked));
     json_object_set_new(o, "signatures", s->tc.have_key ? json_string(s->tc.key.name) : json_string("unchecked"));
-    if (s->has_since)   /* the as-of index is rebuilt from the whole log to be compared: a full verify's */
+    if (s->has_since)   /* the as-of index is tallied from the whole log to be compared: a full verify's */
         json_object_set_new(o, "history", json_string("unchecked"));
     tool_print_json(o);
     notes(s);
@@ -710,7 +680,7 @@ static int run(vstate *s, const char *data, const char *key, int want_receipt)
         begin(s, data))
         return TOOL_ERROR;
     int replayed = s->failed ? 0 : replay_and_compare(s);
-    if (check_history(s) || replayed)   /* after the fold that wrote its scratch index; frees it either way */
+    if (check_history(s) || replayed)   /* after the fold that tallied the index; frees the tally either way */
         return TOOL_ERROR;
     if (!s->failed && s->damaged[0])   /* the log is intact; the projection is not (the next writer rebuilds it) */
         tool_verify_failure(s, "projection", s->last_seq, "proj/data.mdb", 0, s->damaged);
@@ -733,7 +703,7 @@ static int run(vstate *s, const char *data, const char *key, int want_receipt)
  *    recomputed verdict equal to the logged one), its digest compared with
  *    the projection's at its seq and with kept snapshots' at theirs; then
  *    the projection not ahead of the log;
- * 4. the projection's as-of index with one rebuilt from the log in 3.
+ * 4. the projection's as-of index with the tally of the one the log makes, made in 3.
  * With --since FILE, before 2: the receipt's point N against the log's
  * frame N and the tree file (tool_verify_since.c) and the state at N (a
  * kept snapshot); 2 and 3 then go from it on, and 4 is not done. With

@@ -62,10 +62,7 @@ typedef struct vstate {
     uint8_t end_sproj[TMS_HASH_LEN];     /* tms_state_projection_digest(state, 0, NULL) */
     int end_done;                        /* ... computed already (at the fold's last record) */
     /* step 4, written during step 3's fold (the one pass over the log): the as-of index rebuilt from the log */
-    int hist_on;                         /* the projection's index is to be compared */
-    char hist_dir[4200];                 /* its scratch directory ($TMPDIR or /tmp) */
-    tms_store *hist_store;
-    tms_history_writer hw;
+    tms_history_tally *tally;            /* the index the log makes, when the projection's is to be compared */
     int need_at;                         /* at_projection has something to compare */
 } vstate;
 

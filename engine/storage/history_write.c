@@ -11,6 +11,7 @@
  *   'I' u64 seq, u8 db, u8 open, str16 key, str8 member       a distribution interval opens or closes
  *   'C' u64 seq, str8 member                                  a change to note */
 #include "history.h"
+#include "history_batch.h"
 #include "store_internal.h"
 #include <stdlib.h>
 #include <string.h>
@@ -268,58 +269,24 @@ static tms_err interval(tms_txn *tx, int db, const char *key, size_t klen, const
     return tms__store_err(mdb_put(tx->txn, tx->st->dbi[db], &k, &v, 0));
 }
 
-/* A reader over a batch. */
-typedef struct rd {
-    const uint8_t *p, *end;
-} rd;
-
-static uint64_t get_u64(rd *r)
+static tms_err apply_one(tms_txn *tx, tms__batch_reader *r)
 {
-    uint64_t v;
-    memcpy(&v, r->p, 8);
-    r->p += 8;
-    return v;
-}
-
-static const char *get_str(rd *r, size_t *n, int wide)
-{
-    uint16_t l = *r->p;
-    if (wide)
-        memcpy(&l, r->p, 2);
-    r->p += wide ? 2 : 1;
-    const char *s = (const char *)r->p;
-    r->p += l;
-    *n = l;
-    return s;
-}
-
-static tms_err apply_one(tms_txn *tx, rd *r)
-{
-    size_t klen, vlen, mlen;
-    int op = *r->p++;
-    uint64_t a = get_u64(r);
-    switch (op) {
+    tms__batch_op o;
+    if (tms__batch_next(r, &o))
+        return TMS_E_CORRUPT;
+    switch (o.op) {
     case 'T': {
         uint8_t k[8];
-        uint64_t seq = get_u64(r);
-        tms__put_be64(k, a);
-        return tms__raw_put(tx, TMS_DB_TIMES, (const char *)k, 8, &seq, 8);
+        tms__put_be64(k, o.time);
+        return tms__raw_put(tx, TMS_DB_TIMES, (const char *)k, 8, &o.seq, 8);
     }
-    case 'V': {
-        const char *key = get_str(r, &klen, 1), *val = get_str(r, &vlen, 1), *m = get_str(r, &mlen, 0);
-        return put_version(tx, key, klen, a, val, vlen, m, mlen);
+    case 'V':
+        return put_version(tx, o.key, o.klen, o.seq, o.val, o.vlen, o.member, o.mlen);
+    case 'I':
+        return interval(tx, o.db, o.key, o.klen, o.member, o.mlen, o.seq, o.open);
+    default:
+        return note_change(tx, o.seq, o.member, o.mlen);
     }
-    case 'I': {
-        int db = *r->p++, open = *r->p++;
-        const char *key = get_str(r, &klen, 1), *m = get_str(r, &mlen, 0);
-        return interval(tx, db, key, klen, m, mlen, a, open);
-    }
-    case 'C': {
-        const char *m = get_str(r, &mlen, 0);
-        return note_change(tx, a, m, mlen);
-    }
-    }
-    return TMS_E_CORRUPT;
 }
 
 tms_err tms_history_apply(tms_txn *tx, const tms_history_batch *b)
@@ -336,7 +303,7 @@ tms_err tms_history_apply_from(tms_txn *tx, const tms_history_batch *b, size_t f
 {
     if (b->err || from >= b->len)
         return b->err;
-    rd r = {b->buf + from, b->buf + b->len};
+    tms__batch_reader r = {b->buf + from, b->buf + b->len};
     tms_err err = b->err;
     while (!err && r.p < r.end)
         err = apply_one(tx, &r);

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <string.h>
 
+_Static_assert(sizeof((tms_store_check_history *)0)->key == TMS_HISTORY_TALLY_KEY, "store.h: the tally's key");
+
 static sigjmp_buf guard_jmp;
 /* Environments abandoned after a fault: kept, not closed (closing could
  * fault again) and not lost either. A process meets few damaged projections. */
@@ -49,7 +51,7 @@ static tms_err check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN],
     if (!err && !(err = tms_meta_get(tx, seq, head)))
         err = state_only ? tms_store_state_digest(tx, out) : tms_store_digest(tx, out);
     if (!err && hist && !(err = tms_history_complete(tx, &hist->seq)))   /* walked too: its pages may be bad */
-        err = hist->walk_only ? tms_history_walk(tx) : tms_history_digest(tx, hist->digest);
+        err = hist->walk_only ? tms_history_walk(tx) : tms_history_tally_index(tx, hist->key, hist->digest);
     (*st)->guarded = NULL;
     tms_txn_abort(tx);
     tms_store_close(*st);

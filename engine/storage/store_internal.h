@@ -153,6 +153,11 @@ tms_err tms__digest_dbs(tms_txn *tx, tms__digest *d, int from, int to, int skip)
 void tms__digest_db(tms__digest *d, int db);
 void tms__digest_entry(tms__digest *d, const void *k, size_t klen, const void *v, size_t vlen);
 
+/* n bytes for free(), uninitialised, NULL when out of memory (snapshots.c):
+ * from 2 MiB on, aligned to 2 MiB and advised to use transparent huge pages
+ * (a fault, and a TLB entry, per 2 MiB instead of per 4 KiB). */
+void *tms__big_alloc(uint64_t n);
+
 /* Evidence (store_evidence.c): read DIR/writer, decide st->trusted (and
  * remove untrustworthy files), then record this boot's writer durably. */
 tms_err tms__evidence_open(tms_store *st, char *why, size_t whylen);

@@ -73,6 +73,39 @@ tms_err tms_history_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
 /* Read every entry of the index, hashing nothing (a writer's screening). */
 tms_err tms_history_walk(tms_txn *tx);
 
+/* ---- tallying (history_tally.c) ------------------------------------------------- */
+
+/* The index a log makes, tallied record by record as a fold goes on
+ * instead of written (tms-audit verify): tms_history_tally_end gives what
+ * tms_history_tally_index gives, under the same key, of an index holding
+ * exactly what tms_history_record + tms_history_apply write for the same
+ * records (not the frame locators, nor the mark). Not tms_history_digest: a
+ * fold meets the entries in seq order, that digest wants them in key order.
+ * The key (SipHash's) is the comparer's secret: drawn at random
+ * (randombytes_buf) after the index was written, so that no index can be
+ * made to tally like another. Memory: ~100 bytes per entity ever written
+ * and per (object, manager) pair ever distributed, 16 per distinct record
+ * time. */
+#define TMS_HISTORY_TALLY_KEY 16
+typedef struct tms_history_tally tms_history_tally;
+/* A new, empty tally into *out (key copied): TMS_OK, or TMS_E_NOMEM (*out NULL). */
+tms_err tms_history_tally_new(const uint8_t key[TMS_HISTORY_TALLY_KEY], tms_history_tally **out);
+/* Add record seq (as tms_history_record takes it: its operations are
+ * taken from st now), after every record before it. The sums are made on a
+ * thread of the tally's own, a chunk of records at a time, so a failure
+ * comes back from a later add or from the end: TMS_E_NOMEM, TMS_E_INVAL (a
+ * key or member longer than the index holds) or TMS_E_CORRUPT (an interval
+ * opened twice: what no rule makes). It is kept: every later call returns it. */
+tms_err tms_history_tally_add(tms_history_tally *t, const tms_state *st, uint64_t seq, int64_t time,
+                              const tms_effect *effs, size_t n);
+/* The tally of the records added, into out (the thread joined first):
+ * TMS_OK or the kept failure. Call it once; then only free. */
+tms_err tms_history_tally_end(tms_history_tally *t, uint8_t out[TMS_HASH_LEN]);
+void tms_history_tally_free(tms_history_tally *t);   /* ended or not (its thread stopped); NULL is fine */
+/* The tally of the index in tx under key, one walk of its entries: TMS_OK,
+ * TMS_E_NOMEM or a store error. */
+tms_err tms_history_tally_index(tms_txn *tx, const uint8_t key[TMS_HISTORY_TALLY_KEY], uint8_t out[TMS_HASH_LEN]);
+
 /* A frame locator: record seq is at byte offset of the log segment that
  * starts at seg_first (tms_log_synced_at, or a fold's frame). */
 tms_err tms_history_locate(tms_txn *tx, uint64_t seq, uint64_t seg_first, uint64_t offset);

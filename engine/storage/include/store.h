@@ -198,8 +198,9 @@ tms_err tms_store_state_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
  * crash; why says what. Another writer may hold it meanwhile. */
 typedef struct tms_store_check_history {
     int walk_only;                       /* in: read every entry, no digest (a writer's screening) */
+    uint8_t key[16];                     /* in, unless walk_only: the tally's key (TMS_HISTORY_TALLY_KEY) */
     uint64_t seq;                        /* out: the as-of index is complete to this seq */
-    uint8_t digest[TMS_HASH_LEN];        /* out, unless walk_only: tms_history_digest */
+    uint8_t digest[TMS_HASH_LEN];        /* out, unless walk_only: tms_history_tally_index under key */
 } tms_store_check_history;
 /* hist (may be NULL): the as-of index is walked too, its mark (and digest)
  * given there. */
