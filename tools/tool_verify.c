@@ -104,27 +104,6 @@ void tool_verify_failure(vstate *s, const char *check, uint64_t seq, const char 
     snprintf(s->what, sizeof s->what, "%s", what);
 }
 
-/* Step 1: the projection, in one read snapshot, read with faults caught (a
- * damaged LMDB file must not crash the auditor: issue 8, item 5). 0, or
- * TOOL_ERROR; a damaged projection is noted in s->damaged. */
-static int read_projection(vstate *s, const char *datadir)
-{
-    char path[4200], why[512];
-    randombytes_buf(s->phist.key, sizeof s->phist.key);   /* the as-of index's tally: step 4 uses it too */
-    tms_err err = tms_store_check(tms_data_path(path, sizeof path, datadir, "proj"), 0, s->pdigest, &s->pseq,
-                                  s->phead, &s->phist, why, sizeof why);
-    if (err == TMS_NOT_FOUND)
-        return 0;
-    if (err == TMS_E_CORRUPT) {
-        snprintf(s->damaged, sizeof s->damaged, "%s", why);
-        return 0;
-    }
-    if (err)
-        return tool_fail("cannot read the projection: %s", why[0] ? why : tms_strerror(err));
-    s->proj = 1;
-    return 0;
-}
-
 /* The iterator's message without its "segment S offset O seq N: " prefix
  * (those are reported as fields). */
 static const char *without_location(const char *msg)
@@ -161,7 +140,7 @@ static tms_err on_frame(void *ctx, const tms_log_record *lr)
     if (s->has_since && lr->seq <= s->since.size)
         return TMS_OK;
     tool_treecheck_record(&s->tc, lr->seq, lr->payload, lr->len);
-    if (!s->proj || lr->seq != s->pseq)
+    if (!s->proj || lr->seq != s->pseq || tool_verify_proj_settle(s) || !s->proj)
         return TMS_OK;
     if (!memcmp(lr->hash, s->phead, TMS_HASH_LEN))
         return TMS_OK;
@@ -194,6 +173,7 @@ static void read_to(vstate *s, const tms_fold_event *ev)
 static void check_projection(vstate *s)
 {
     char what[640];
+    tool_verify_proj_settle(s);   /* its outcome is run's to say */
     if (!s->proj || s->pseq == 0)
         return;
     if (s->has_since && s->pseq <= s->since.size) {
@@ -352,7 +332,7 @@ static tms_err at_projection(void *ctx, const tms_fold_event *ev)
     vstate *s = ctx;
     tms_snapshot_meta m;
     uint64_t seq = ev->rec->seq;
-    int snap = 0, proj = s->proj && seq == s->pseq;
+    int snap = 0, proj = s->proj && seq == s->pseq && !tool_verify_proj_settle(s) && s->proj;
     int at_n = s->has_since && seq == s->since.size && s->start_seq < seq;
     digests d = {.st = ev->state};
     while (s->next_snap < s->nsnaps && s->snaps[s->next_snap] < seq)
@@ -410,8 +390,8 @@ static tms_err on_record(void *ctx, const tms_fold_event *ev)
  * next writer rebuilds it). 0, or TOOL_ERROR. */
 static int history_begin(vstate *s)
 {
-    if (!s->proj || !s->pseq || s->phist.seq != s->pseq || s->damaged[0] || s->has_since)
-        return 0;
+    if (!s->proj || !s->pseq || s->phist.seq != s->pseq || (!s->preader && s->damaged[0]) || s->has_since)
+        return 0;   /* (damaged is known once the projection's walks are settled: then the tally is dropped) */
     if (tms_history_tally_new(s->phist.key, &s->tally))
         return tool_fail("as-of index: %s", tms_strerror(TMS_E_NOMEM));
     return 0;
@@ -557,7 +537,7 @@ static int check_history(vstate *s)
     uint8_t digest[TMS_HASH_LEN];
     if (!s->tally)
         return 0;
-    int reached = !s->failed && s->last_seq >= s->pseq;   /* else nothing to compare */
+    int reached = !s->failed && s->proj && s->last_seq >= s->pseq;   /* else nothing to compare */
     tms_err err = reached ? tms_history_tally_end(s->tally, digest) : TMS_OK;
     tms_history_tally_free(s->tally);
     s->tally = NULL;
@@ -646,20 +626,23 @@ typedef struct projection_job {
 static void *read_projection_job(void *arg)
 {
     projection_job *j = arg;
-    j->rc = read_projection(j->s, j->datadir);
+    j->rc = tool_verify_proj_read(j->s, j->datadir);
     return NULL;
 }
 
 /* Step 1 and, with --since, the receipt's point and the state to start
  * from (tool_verify_since_begin), the two on two threads: neither reads
- * the log's end, so the projection is still read before the log is. 0
- * (s->failed may be set) or TOOL_ERROR. */
+ * the log's end, so the projection is still read before the log is. A full
+ * verify reads the projection's meta only; its walks go on beside the fold
+ * (tool_verify_proj_begin). 0 (s->failed may be set) or TOOL_ERROR. */
 static int begin(vstate *s, const char *datadir)
 {
     projection_job j = {s, datadir, 0};
     pthread_t t;
-    if (!s->has_since || pthread_create(&t, NULL, read_projection_job, &j) != 0)
-        return read_projection(s, datadir) || (s->has_since && tool_verify_since_begin(s)) ? TOOL_ERROR : 0;
+    if (!s->has_since)
+        return tool_verify_proj_begin(s, datadir);
+    if (pthread_create(&t, NULL, read_projection_job, &j) != 0)
+        return tool_verify_proj_read(s, datadir) || tool_verify_since_begin(s) ? TOOL_ERROR : 0;
     int rc = tool_verify_since_begin(s);
     pthread_join(t, NULL);
     return rc || j.rc ? TOOL_ERROR : 0;
@@ -677,10 +660,13 @@ static int run(vstate *s, const char *data, const char *key, int want_receipt)
         s->snaps[s->nsnaps - 1 - i] = t;
     }
     if (tool_log_dir(data, s->logdir, sizeof s->logdir) || tool_treecheck_begin(&s->tc, data, key, want_receipt) ||
-        begin(s, data))
+        begin(s, data)) {
+        tool_verify_proj_settle(s);
         return TOOL_ERROR;
+    }
     int replayed = s->failed ? 0 : replay_and_compare(s);
-    if (check_history(s) || replayed)   /* after the fold that tallied the index; frees the tally either way */
+    int settled = tool_verify_proj_settle(s);   /* the projection's walks: over before anything uses them */
+    if (check_history(s) || replayed || settled)   /* after the fold that tallied the index; frees the tally */
         return TOOL_ERROR;
     if (!s->failed && s->damaged[0])   /* the log is intact; the projection is not (the next writer rebuilds it) */
         tool_verify_failure(s, "projection", s->last_seq, "proj/data.mdb", 0, s->damaged);
@@ -695,7 +681,8 @@ static int run(vstate *s, const char *data, const char *key, int want_receipt)
 }
 
 /* 1. the projection's meta (seq, chain head) and digest, in one snapshot
- *    taken before the log is read, so a live writer can only be ahead in the log;
+ *    taken before the log is read, so a live writer can only be ahead in the log
+ *    (its walks beside the fold: tool_verify_proj.c);
  * 2. one read of the whole log, through the checking iterator (checksums,
  *    seqs, the chain on a second thread), each frame fed to the Merkle tree
  *    check, its chain head compared with the projection's at its seq;

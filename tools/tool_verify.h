@@ -13,7 +13,9 @@
 typedef struct vstate {
     char logdir[4200];
     /* the live projection */
-    int proj;                            /* 1 if DIR/proj exists */
+    int proj;                            /* 1 if DIR/proj exists (tool_verify_proj.c: until settled, its meta read) */
+    struct tool_proj_reader *preader;    /* its walks, beside the fold; NULL once settled */
+    int proj_rc;                         /* their outcome, settled: 0 or TOOL_ERROR */
     uint64_t pseq;
     uint8_t phead[TMS_HASH_LEN], pdigest[TMS_HASH_LEN];
     tms_store_check_history phist;       /* its as-of index: complete to which seq, digest */
@@ -65,6 +67,15 @@ typedef struct vstate {
     tms_history_tally *tally;            /* the index the log makes, when the projection's is to be compared */
     int need_at;                         /* at_projection has something to compare */
 } vstate;
+
+/* Step 1, the live projection (tool_verify_proj.c). read: all of it now;
+ * begin: its meta now, its walks on a thread beside the fold; settle: wait
+ * for them (after begin; a no-op otherwise), which every use of what they
+ * give (s->pdigest, s->phist.digest, s->damaged, a final s->proj) comes
+ * after. Each 0 or TOOL_ERROR (said). */
+int tool_verify_proj_read(vstate *s, const char *datadir);
+int tool_verify_proj_begin(vstate *s, const char *datadir);
+int tool_verify_proj_settle(vstate *s);
 
 /* Record a failure: kept when it is the first, or of a better rank than
  * the one kept (the log's own, then the projection's, then the rest). */

@@ -48,9 +48,12 @@ static tms_err check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN],
         return err;
     if (!(err = tms_txn_begin(*st, 0, &tx)))
         (*st)->guarded = tx;   /* reachable should the walk fault */
-    if (!err && !(err = tms_meta_get(tx, seq, head)))
+    if (!err && !(err = tms_meta_get(tx, seq, head)) && hist && !(err = tms_history_complete(tx, &hist->seq)) &&
+        hist->on_meta)
+        hist->on_meta(hist->ctx);
+    if (!err)
         err = state_only ? tms_store_state_digest(tx, out) : tms_store_digest(tx, out);
-    if (!err && hist && !(err = tms_history_complete(tx, &hist->seq)))   /* walked too: its pages may be bad */
+    if (!err && hist)   /* walked too: its pages may be bad */
         err = hist->walk_only ? tms_history_walk(tx) : tms_history_tally_index(tx, hist->key, hist->digest);
     (*st)->guarded = NULL;
     tms_txn_abort(tx);

@@ -201,7 +201,9 @@ typedef struct tms_store_check_history {
     uint8_t key[16];                     /* in, unless walk_only: the tally's key (TMS_HISTORY_TALLY_KEY) */
     uint64_t seq;                        /* out: the as-of index is complete to this seq */
     uint8_t digest[TMS_HASH_LEN];        /* out, unless walk_only: tms_history_tally_index under key */
-} tms_store_check_history;
+    void (*on_meta)(void *ctx);          /* in, may be NULL: called (on the calling thread) once *seq, head */
+    void *ctx;                           /* and seq above are read, before the walks (tms-audit verify folds */
+} tms_store_check_history;               /* the log meanwhile) */
 /* hist (may be NULL): the as-of index is walked too, its mark (and digest)
  * given there. */
 tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN], uint64_t *seq,
