@@ -90,9 +90,15 @@ int tool_verify_proj_begin(vstate *s, const char *datadir)
         free(r);
         return tool_verify_proj_read(s, datadir);
     }
-    if (pthread_cond_init(&r->cv, NULL) || (r->s = s, r->datadir = datadir,
-                                            pthread_create(&r->thread, NULL, reader_main, r))) {
-        pthread_cond_destroy(&r->cv);   /* (an initialised cond or a zeroed one: both destroy) */
+    if (pthread_cond_init(&r->cv, NULL)) {
+        pthread_mutex_destroy(&r->mu);
+        free(r);
+        return tool_verify_proj_read(s, datadir);
+    }
+    r->s = s;
+    r->datadir = datadir;
+    if (pthread_create(&r->thread, NULL, reader_main, r)) {
+        pthread_cond_destroy(&r->cv);
         pthread_mutex_destroy(&r->mu);
         free(r);
         return tool_verify_proj_read(s, datadir);

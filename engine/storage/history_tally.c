@@ -425,7 +425,7 @@ static tms_err hand_over(tms_history_tally *t)
 /* The last chunk handed over, the worker stopped: its failure, or TMS_OK. */
 static tms_err finish(tms_history_tally *t)
 {
-    tms_err err = t->in_filling ? hand_over(t) : TMS_OK;
+    tms_err err = t->in_filling && !t->err ? hand_over(t) : TMS_OK;   /* after a failure the batch may be cut */
     if (!t->started)
         return err;
     pthread_mutex_lock(&t->mu);

@@ -223,14 +223,15 @@ static tms_err close_interval(tms_txn *tx, int db, MDB_val *k, const char *membe
 {
     uint8_t buf[TMS_ID_MAX + 2 + 16];
     MDB_cursor *cur;
-    MDB_val v = {mlen + 1, buf};
+    MDB_val v = {mlen + 1, buf}, at = *k;   /* the cursor points at into its page, which the delete may change */
     uint64_t from = 0;
     int found = 0, rc = mdb_cursor_open(tx->txn, tx->st->dbi[db], &cur);
     if (rc)
         return tms__store_err(rc);
     memcpy(buf, member, mlen);
     buf[mlen] = '\0';
-    for (rc = mdb_cursor_get(cur, k, &v, MDB_GET_BOTH_RANGE); rc == 0; rc = mdb_cursor_get(cur, k, &v, MDB_NEXT_DUP)) {
+    for (rc = mdb_cursor_get(cur, &at, &v, MDB_GET_BOTH_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &at, &v, MDB_NEXT_DUP)) {
         const uint8_t *p = v.mv_data;
         if (v.mv_size != mlen + 17 || memcmp(p, buf, mlen + 1))
             break;

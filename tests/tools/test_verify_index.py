@@ -5,7 +5,6 @@ added in place in any of the index's databases (with LMDB's own
 mdb_dump/mdb_load, lmdb-utils) fails check "history" naming the seq; an
 intact one holds; nothing is written under TMPDIR.
 usage: test_verify_index.py BIN_DIR"""
-import glob
 import json
 import os
 import shutil
@@ -30,14 +29,8 @@ TMP = os.path.abspath(r.path("tmp"))
 os.makedirs(TMP, exist_ok=True)
 os.environ["TMPDIR"] = TMP
 
-
-def scratch():
-    return set(glob.glob(os.path.join(TMP, "tms-verify-*")))
-
-
 d = r.path("d")
 r.run("tmsctl", "--data", d, "submit", DEMO)
-before = scratch()
 rc, v, err = verify(d)
 r.check("an intact directory verifies, its projection and index level", rc == 0 and v.get("projection") == "match",
         (v, err))
@@ -116,5 +109,5 @@ if shutil.which("mdb_dump"):
         rc, vx, err = verify(x)
         r.check("%s altered: verify fails check history" % db, rc == 1 and vx.get("check") == "history", (vx, err))
         shutil.rmtree(x)
-r.check("verify writes nothing under TMPDIR", scratch() == before, scratch() - before)
+r.check("verify writes nothing under TMPDIR", os.listdir(TMP) == [], os.listdir(TMP))
 r.finish()
