@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include <msgpack.h>
+#include "log.h"
 #include "replay.h"
 #include "snapshot.h"
 #include "teststream.h"
@@ -329,6 +330,99 @@ static void test_leftover_temporary_file(void **state)
     ts_lines_free(&l);
 }
 
+/* ---- an open without a snapshot: the recovery reads the last segment, the fold the rest ---------------------- */
+
+/* Frame i (from 0) of the segment file at path, its bytes in *buf (owned
+ * by the caller): its offset, or 0 when the segment has fewer frames. */
+static size_t frame_at(const char *path, size_t i, uint8_t **buf, size_t *len)
+{
+    *buf = tu_read_file(path, len);
+    assert_non_null(*buf);
+    size_t off = TMS_LOG_SEGMENT_HEADER;
+    for (size_t k = 0; off + TMS_LOG_FRAME_HEADER <= *len; k++) {
+        uint32_t plen;
+        memcpy(&plen, *buf + off, 4);
+        if (k == i)
+            return plen ? off : 0;
+        off += TMS_LOG_FRAME_HEADER + plen;
+    }
+    return 0;
+}
+
+/* A frame's CRCs sealed again over what it now holds (a forger's edit). */
+static void reseal(uint8_t *f)
+{
+    uint8_t ls[12];
+    uint32_t plen, hc, bc;
+    memcpy(&plen, f, 4);
+    memcpy(ls, f, 4);
+    memcpy(ls + 4, f + 8, 8);
+    hc = tms_crc32c(0, ls, 12);
+    bc = tms_crc32c(0, f + 24, 32 + plen);
+    memcpy(f + 4, &hc, 4);   /* little-endian host */
+    memcpy(f + 16, &bc, 4);
+}
+
+/* With neither a snapshot nor a projection, the log's recovery reads only
+ * the last segment (tms_log_options.check_last_only) and the fold from
+ * record 1 checks the others (frames, CRCs, the chain on a second core).
+ * Damage in the first segment is still refused: a flipped payload byte
+ * (its CRC), and the same with the CRCs sealed again (only the chain can
+ * tell); the intact directory opens to the same state. */
+static void test_an_open_without_snapshot_still_checks_every_segment(void **state)
+{
+    (void)state;
+    ts_lines l = ts_generate("--tenants 2 --extensions 300 --seed 7");
+    tu_env *env = tu_env_new();
+    tms_engine_options opt = {.segment_bytes = 32 << 10};
+    char why[512], path[4300], seg[4300], *copy = tu_mkdtemp();
+    uint8_t want[32], got[32];
+    tms_engine_close(env->eng);
+    assert_int_equal(tms_engine_open(env->dir, &opt, &env->eng, why, sizeof why), TMS_OK);
+    for (size_t i = 0; i < l.n; i += 50)
+        ts_submit_group(env, l.v + i, l.n - i < 50 ? l.n - i : 50);
+    tu_state_digest(env, want);
+    tms_engine_close(env->eng);
+    env->eng = NULL;
+    tu_rmtree(tms_data_path(path, sizeof path, env->dir, "snapshots"));
+    tu_rmtree(tms_data_path(path, sizeof path, env->dir, "proj"));
+    snprintf(seg, sizeof seg, "%s/log/%020llu.tmslog", env->dir, 1ULL);
+    snprintf(path, sizeof path, "%s/log/%020llu.tmslog", env->dir, 2ULL);
+    assert_false(exists(path));   /* segment 1 holds record 2 */
+    for (int forged = 0; forged < 2; forged++) {
+        char cmd[9000];
+        uint8_t *buf;
+        size_t len, off;
+        snprintf(cmd, sizeof cmd, "rm -rf '%s' && cp -a '%s' '%s'", copy, env->dir, copy);
+        assert_int_equal(system(cmd), 0);
+        snprintf(path, sizeof path, "%s/log/%020llu.tmslog", copy, 1ULL);
+        assert_true((off = frame_at(path, 3, &buf, &len)) > 0);
+        buf[off + TMS_LOG_FRAME_HEADER] ^= 0x01;   /* record 4's first payload byte */
+        if (forged)
+            reseal(buf + off);
+        assert_int_equal(tu_write_file(path, buf, len), 0);
+        free(buf);
+        tms_engine *eng = NULL;
+        tms_err err = tms_engine_open(copy, NULL, &eng, why, sizeof why);
+        if (err != TMS_E_CORRUPT)
+            fail_msg("damage in the first segment (%s): open gave %d (%s)", forged ? "CRCs resealed" : "a byte",
+                     err, why);
+        if (!strstr(why, "seq 4") || !strstr(why, forged ? "hash chain" : "checksum"))
+            fail_msg("damage at record 4 said otherwise: %s", why);
+        assert_null(eng);
+    }
+    tms_err err = tms_engine_open(env->dir, NULL, &env->eng, why, sizeof why);
+    if (err)
+        fail_msg("the intact directory: %s", why);
+    tu_state_digest(env, got);
+    assert_memory_equal(got, want, 32);
+    assert_true(tms_engine_last_seq(env->eng) > 1000);
+    tu_env_free(env);
+    tu_rmtree(copy);
+    free(copy);
+    ts_lines_free(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +432,7 @@ int main(void)
         cmocka_unit_test(test_damaged_snapshot_is_set_aside),
         cmocka_unit_test(test_snapshot_beyond_the_log_is_set_aside),
         cmocka_unit_test(test_leftover_temporary_file),
+        cmocka_unit_test(test_an_open_without_snapshot_still_checks_every_segment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -560,7 +560,8 @@ tms_err tms_log_open(const char *dir, const tms_log_options *opt, tms_log **out,
     e = log_open_dir(log, dir, rep);
     if (e != TMS_OK)
         goto fail;
-    e = tms__log_recover(log->dirfd, &log->io, opt ? opt->trust_seq : 0, opt ? opt->trust_head : NULL, &res, rep);
+    e = tms__log_recover(log->dirfd, &log->io, opt ? opt->trust_seq : 0, opt ? opt->trust_head : NULL,
+                         opt && opt->check_last_only, &res, rep);
     if (e != TMS_OK)
         goto fail;
     rep->trusted = res.trusted;

@@ -25,15 +25,20 @@ typedef struct tms_log_recovery {
     uint64_t torn_offset;              /* where the tear starts (0 for a segment) */
     uint64_t torn_bytes;               /* bytes from there to the end of file */
     char torn_what[96];                /* why it is a tear */
-    int trusted;                       /* the segments before trust_seq's were not read (its head matched) */
+    int trusted;                       /* the segments before trust_seq's were not read (its head matched,
+                                          or last_only) */
 } tms_log_recovery;
 
 /* Check every segment and frame of the log in dirfd, or (trust_seq > 0)
  * those from the segment holding trust_seq on, when the frame trust_seq
- * carries trust_head (else every one, res->trusted 0). TMS_OK with *res
- * filled, TMS_E_CORRUPT (rep's bad_* and msg filled), TMS_E_IO, TMS_E_NOMEM.
- * Never writes. Its opens, reads and closes go through io (NULL = libc). rep must not be NULL. */
-tms_err tms__log_recover(int dirfd, const tms_io *io, uint64_t trust_seq, const uint8_t *trust_head, tms_log_recovery *res,
-                         tms_log_report *rep);
+ * carries trust_head (else every one, res->trusted 0). last_only (with
+ * trust_seq 0): those of the last segment, its first frame's stored chain
+ * head taken as it is, when it has one whole frame (else every one): the
+ * caller checks the rest itself (tms_log_options.check_last_only). TMS_OK
+ * with *res filled, TMS_E_CORRUPT (rep's bad_* and msg filled), TMS_E_IO,
+ * TMS_E_NOMEM. Never writes. Its opens, reads and closes go through io
+ * (NULL = libc). rep must not be NULL. */
+tms_err tms__log_recover(int dirfd, const tms_io *io, uint64_t trust_seq, const uint8_t *trust_head, int last_only,
+                         tms_log_recovery *res, tms_log_report *rep);
 
 #endif

@@ -481,8 +481,8 @@ void tms__rd_free(rd *r)
     r->segs = NULL;
 }
 
-tms_err tms__log_recover(int dirfd, const tms_io *io, uint64_t trust_seq, const uint8_t *trust_head, tms_log_recovery *res,
-                         tms_log_report *rep)
+tms_err tms__log_recover(int dirfd, const tms_io *io, uint64_t trust_seq, const uint8_t *trust_head, int last_only,
+                         tms_log_recovery *res, tms_log_report *rep)
 {
     rd r;
     int st;
@@ -491,15 +491,24 @@ tms_err tms__log_recover(int dirfd, const tms_io *io, uint64_t trust_seq, const 
     r.io = io;
     if (e != TMS_OK)
         goto out;
+    last_only = last_only && !trust_seq && r.nsegs > 1;
+    if (last_only) {   /* from the last segment's first frame on */
+        trust_seq = r.segs[r.nsegs - 1];
+        tms__rd_free(&r);
+        e = tms__rd_init(&r, dirfd, trust_seq, 0, rep);
+        r.io = io;
+        if (e != TMS_OK)
+            goto out;
+    }
     r.hash_from = r.expect;   /* the chain from the segment's first frame on (its own stored hash taken) */
     if (trust_seq && trust_seq == r.base && r.si == 0)   /* the snapshot the directory was seeded from */
         res->trusted = trust_head && !memcmp(r.prev, trust_head, TMS_LOG_HASH_LEN);
     while ((st = tms__rd_next(&r)) == RD_FRAME)
         if (trust_seq && r.expect - 1 == trust_seq)
-            res->trusted = trust_head && !memcmp(r.prev, trust_head, TMS_LOG_HASH_LEN);
-    if (trust_seq && !res->trusted) {   /* another log, or cut below it: everything is checked */
+            res->trusted = last_only || (trust_head && !memcmp(r.prev, trust_head, TMS_LOG_HASH_LEN));
+    if (trust_seq && !res->trusted) {   /* another log, cut below it, or no whole frame: everything is checked */
         tms__rd_free(&r);
-        return tms__log_recover(dirfd, io, 0, NULL, res, rep);
+        return tms__log_recover(dirfd, io, 0, NULL, 0, res, rep);
     }
     if (st == RD_ERR) {
         e = r.err;

@@ -345,7 +345,8 @@ static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
 
 /* Fold the log into e->state: the records after snapshot m (NULL: all of
  * them, e->state empty). The chain is recomputed where the open's recovery
- * did not check it (before the trusted snapshot's segment). */
+ * did not check it (before the trusted snapshot's segment, or before the
+ * last segment when there was no snapshot to trust). */
 static tms_err fold_log(tms_engine *e, level *l, const tms_snapshot_meta *m, tms_replay_result *res)
 {
     char logdir[4200];
@@ -358,7 +359,7 @@ static tms_err fold_log(tms_engine *e, level *l, const tms_snapshot_meta *m, tms
         o.from_head = m->head;
         if (e->log_trusted && m->seq < e->log_trusted)
             o.chain = 0;
-    } else if (e->log_trusted) {
+    } else if (e->log_trusted || e->log_last_only) {
         o.chain = TMS_LOG_ITER_CHAIN_ON_THREAD;
     }
     return tms_fold(e->state, tms_data_path(logdir, sizeof logdir, e->dir, "log"), &o, res);
@@ -524,6 +525,7 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
     tms_snapshot_meta m;
     if (!e->opt.accept_loss && (lo.trust_seq = tms__snapshot_newest(dir, &m)))
         lo.trust_head = m.head;   /* its records' state is in it: the log is checked from its segment on */
+    lo.check_last_only = !e->opt.accept_loss;   /* no snapshot: the fold from record 1 checks the rest */
     if ((err = tms_log_open(tms_data_path(path, sizeof path, dir, "log"), &lo, &e->log, &rep))) {
         snprintf(why, whylen, "log: %s", rep.msg[0] ? rep.msg : tms_strerror(err));
         goto fail;
@@ -532,6 +534,7 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
         snprintf(e->report + strlen(e->report), sizeof e->report - strlen(e->report), "%s%s",
                  e->report[0] ? "; " : "", rep.msg);   /* after the data directory's (datadir.c) */
     e->log_trusted = rep.trusted ? lo.trust_seq : 0;
+    e->log_last_only = rep.trusted && !lo.trust_seq;
     uint8_t base_head[TMS_HASH_LEN];
     if ((err = tms_log_base(tms_data_path(path, sizeof path, dir, "log"), &e->log_base, base_head, why, whylen)))
         goto fail;

@@ -54,6 +54,7 @@ struct tms_engine {
     uint8_t screen_digest[TMS_HASH_LEN];   /* ... and its state digest then */
     uint64_t snapshot_seq;          /* the open started from the snapshot of this seq (0: a fold of the whole log) */
     uint64_t log_trusted;           /* the log's recovery read from this snapshot's seq on (0: all of it) */
+    int log_last_only;              /* no snapshot: the recovery read the last segment only (the fold checks) */
     tms__preload preload;           /* the snapshot of log_trusted, decoded during the screen */
     uint64_t log_base;              /* a seeded directory's log starts after this seq (log.h; 0: at 1): the
                                        open starts from a snapshot, never from a fold of the whole log */

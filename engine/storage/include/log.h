@@ -61,6 +61,11 @@ typedef struct tms_log_options {
                                  agrees with them): recovery reads from the segment holding trust_seq on,
                                  when that frame's chain head is trust_head; else it reads everything */
     const uint8_t *trust_head;   /* TMS_LOG_HASH_LEN bytes */
+    int check_last_only;      /* with trust_seq 0: recovery reads the last segment only (its first frame's
+                                 chain head taken as stored), because the caller reads every record before
+                                 it at once, checked (the engine's fold from seq 1: frames, CRCs and the
+                                 chain, on a second core); a last segment without a whole frame: everything.
+                                 report->trusted says which. */
     uint64_t prealloc_bytes;  /* zeros written ahead of the frames of the segment being appended to, this
                                  many bytes at a time (log.c, "PREALLOCATION"); 0 = 1 MiB */
 } tms_log_options;
