@@ -551,14 +551,14 @@ static void test_deferred_growth_reports_map_full_and_logs_nothing(void **state)
 
 typedef struct reader_thread {
     const char *dir;
-    volatile int *stop;
+    int *stop;   /* read and set with __atomic: volatile is no synchronisation (ThreadSanitizer says so) */
     long checks, errors;
 } reader_thread;
 
 static void *reader_loop(void *arg)
 {
     reader_thread *t = arg;
-    while (!*t->stop) {
+    while (!__atomic_load_n(t->stop, __ATOMIC_ACQUIRE)) {
         tms_reader *r;   /* opened and closed over and over: the shared environment must survive */
         if (tms_reader_open(t->dir, &r) != TMS_OK) {
             t->errors++;
@@ -579,7 +579,7 @@ static void *reader_loop(void *arg)
 static void test_readers_on_many_threads_share_one_environment(void **state)
 {
     tu_env *env = *state;
-    volatile int stop = 0;
+    int stop = 0;
     reader_thread t[4];
     pthread_t th[4];
     tms_reader *keep;
@@ -600,7 +600,7 @@ static void test_readers_on_many_threads_share_one_environment(void **state)
     for (int i = 0; i < 200; i++)
         ACC("{'cmd':'SetPermissions'," T ",'actor':'admin','kind':'extension','id':'1001','enable':['%s'],'disable':['%s']}",
             i % 2 ? "reports.view" : "calls.barge", i % 2 ? "calls.barge" : "reports.view");
-    stop = 1;
+    __atomic_store_n(&stop, 1, __ATOMIC_RELEASE);
     for (int i = 0; i < 4; i++) {
         pthread_join(th[i], NULL);
         assert_int_equal(t[i].errors, 0);
