@@ -4,7 +4,7 @@
  * and tms_history_rebuild, a fold that writes it. */
 #include "replay.h"
 #include "history.h"
-#include <pthread.h>
+#include "relay.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,13 +115,9 @@ static tms_err chunk_commit(tms_history_writer *w)
  * transaction (map growth as in line) while the fold fills the next. One
  * chunk in flight: a fold faster than LMDB waits at the hand-over. */
 struct tms__history_worker {
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
+    tms__relay relay;         /* its work: write_chunk of job */
     tms_history_writer job;   /* the chunk handed over (batch, locators) and the worker's transaction */
-    int has_work, stop, final;
-    uint64_t mark;            /* final: the index is complete up to this seq */
-    tms_err err;              /* the worker's first failure (later chunks are dropped) */
+    uint64_t mark;            /* a final chunk: the index is complete up to this seq */
 };
 
 /* One chunk as one transaction: its operations, its locators, with final the mark; map growth as in line. */
@@ -148,24 +144,10 @@ static tms_err write_chunk(tms_history_writer *j, int final, uint64_t mark)
     return err;
 }
 
-static void *worker_main(void *arg)
+static tms_err relay_work(void *ctx, int final)
 {
-    struct tms__history_worker *k = arg;
-    pthread_mutex_lock(&k->mu);
-    for (;;) {
-        while (!k->has_work && !k->stop)
-            pthread_cond_wait(&k->cv, &k->mu);
-        if (!k->has_work)
-            break;
-        pthread_mutex_unlock(&k->mu);
-        tms_err err = k->err ? k->err : write_chunk(&k->job, k->final, k->mark);
-        pthread_mutex_lock(&k->mu);
-        k->err = err;
-        k->has_work = 0;
-        pthread_cond_broadcast(&k->cv);
-    }
-    pthread_mutex_unlock(&k->mu);
-    return NULL;
+    struct tms__history_worker *k = ctx;
+    return write_chunk(&k->job, final, k->mark);
 }
 
 static tms_err worker_start(tms_history_writer *w)
@@ -174,13 +156,7 @@ static tms_err worker_start(tms_history_writer *w)
     if (!k)
         return TMS_E_NOMEM;
     k->job.st = w->st;
-    if (pthread_mutex_init(&k->mu, NULL)) {
-        free(k);
-        return TMS_E_NOMEM;
-    }
-    if (pthread_cond_init(&k->cv, NULL) || pthread_create(&k->thread, NULL, worker_main, k)) {
-        pthread_cond_destroy(&k->cv);   /* (an initialised cond or a zeroed one: both destroy) */
-        pthread_mutex_destroy(&k->mu);
+    if (tms__relay_init(&k->relay, relay_work, k)) {
         free(k);
         return TMS_E_NOMEM;
     }
@@ -193,51 +169,36 @@ static tms_err worker_start(tms_history_writer *w)
 static tms_err hand_over(tms_history_writer *w, int final, uint64_t seq)
 {
     struct tms__history_worker *k = w->worker;
-    pthread_mutex_lock(&k->mu);
-    while (k->has_work)
-        pthread_cond_wait(&k->cv, &k->mu);
-    tms_err err = k->err;
-    if (!err) {
-        tms_history_batch t = k->job.batch;
-        tms_history_frame_at *locs = k->job.locs;
-        size_t caplocs = k->job.caplocs;
-        k->job.batch = w->batch;
-        k->job.locs = w->locs;
-        k->job.nlocs = w->nlocs;
-        k->job.caplocs = w->caplocs;
-        w->batch = t;
-        w->locs = locs;
-        w->caplocs = caplocs;
-        w->nlocs = 0;
-        tms_history_batch_clear(&w->batch);
-        w->in_tx = 0;
-        k->final = final;
-        k->mark = seq;
-        k->has_work = 1;
-        pthread_cond_broadcast(&k->cv);
-    }
-    pthread_mutex_unlock(&k->mu);
-    return err;
+    tms_err err = tms__relay_wait(&k->relay);
+    if (err)
+        return err;
+    tms_history_batch t = k->job.batch;
+    tms_history_frame_at *locs = k->job.locs;
+    size_t caplocs = k->job.caplocs;
+    k->job.batch = w->batch;
+    k->job.locs = w->locs;
+    k->job.nlocs = w->nlocs;
+    k->job.caplocs = w->caplocs;
+    w->batch = t;
+    w->locs = locs;
+    w->caplocs = caplocs;
+    w->nlocs = 0;
+    tms_history_batch_clear(&w->batch);
+    w->in_tx = 0;
+    k->mark = seq;
+    return tms__relay_post(&k->relay, final);
 }
 
 /* Wait for the chunk in flight, stop the worker and free it: its failure, or TMS_OK. */
 static tms_err worker_stop(tms_history_writer *w)
 {
     struct tms__history_worker *k = w->worker;
-    pthread_mutex_lock(&k->mu);
-    while (k->has_work)
-        pthread_cond_wait(&k->cv, &k->mu);
-    k->stop = 1;
-    pthread_cond_broadcast(&k->cv);
-    pthread_mutex_unlock(&k->mu);
-    pthread_join(k->thread, NULL);
-    tms_err err = k->err;
+    tms_err err = tms__relay_stop(&k->relay);
     w->grown += k->job.grown;
     tms_txn_abort(k->job.tx);
     tms_history_batch_free(&k->job.batch);
     free(k->job.locs);
-    pthread_cond_destroy(&k->cv);
-    pthread_mutex_destroy(&k->mu);
+    tms__relay_destroy(&k->relay);
     free(k);
     w->worker = NULL;
     return err;

@@ -34,8 +34,8 @@
  * record are summed as they come, each once. */
 #include "history.h"
 #include "history_batch.h"
+#include "relay.h"
 #include "store_internal.h"
-#include <pthread.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,11 +82,7 @@ struct tms_history_tally {
      * fold fills the other. */
     tms_history_batch filling, chunk;
     uint64_t in_filling;
-    pthread_t thread;
-    pthread_mutex_t mu;
-    pthread_cond_t cv;
-    int started, has_chunk, stop;   /* under mu */
-    tms_err werr;                   /* the worker's first failure; under mu */
+    tms__relay relay;   /* its work: tally_chunk of chunk */
 };
 
 /* ---- F, and the sums ------------------------------------------------------------ */
@@ -377,46 +373,24 @@ static tms_err tally_chunk(tms_history_tally *t, const tms_history_batch *b)
     return err;
 }
 
-static void *worker_main(void *arg)
+static tms_err relay_work(void *ctx, int final)
 {
-    tms_history_tally *t = arg;
-    pthread_mutex_lock(&t->mu);
-    for (;;) {
-        while (!t->has_chunk && !t->stop)
-            pthread_cond_wait(&t->cv, &t->mu);
-        if (!t->has_chunk)
-            break;
-        pthread_mutex_unlock(&t->mu);
-        tms_err err = t->werr ? TMS_OK : tally_chunk(t, &t->chunk);   /* werr: only this thread writes it */
-        pthread_mutex_lock(&t->mu);
-        if (err && !t->werr)
-            t->werr = err;
-        t->has_chunk = 0;
-        pthread_cond_broadcast(&t->cv);
-    }
-    pthread_mutex_unlock(&t->mu);
-    return NULL;
+    tms_history_tally *t = ctx;
+    (void)final;
+    return tally_chunk(t, &t->chunk);
 }
 
-/* filling to the worker (started the first time), once it is done with the
- * chunk before; the worker's failure so far, or TMS_OK. */
+/* filling to the worker, once it is done with the chunk before; the
+ * worker's failure so far, or TMS_OK. */
 static tms_err hand_over(tms_history_tally *t)
 {
-    if (!t->started) {
-        if (pthread_create(&t->thread, NULL, worker_main, t))
-            return TMS_E_NOMEM;
-        t->started = 1;
+    tms_err err = tms__relay_wait(&t->relay);
+    if (!err) {
+        tms_history_batch b = t->chunk;
+        t->chunk = t->filling;
+        t->filling = b;
+        err = tms__relay_post(&t->relay, 0);
     }
-    pthread_mutex_lock(&t->mu);
-    while (t->has_chunk)
-        pthread_cond_wait(&t->cv, &t->mu);
-    tms_history_batch b = t->chunk;
-    t->chunk = t->filling;
-    t->filling = b;
-    t->has_chunk = 1;
-    tms_err err = t->werr;
-    pthread_cond_broadcast(&t->cv);
-    pthread_mutex_unlock(&t->mu);
     tms_history_batch_clear(&t->filling);
     t->in_filling = 0;
     return err;
@@ -426,15 +400,8 @@ static tms_err hand_over(tms_history_tally *t)
 static tms_err finish(tms_history_tally *t)
 {
     tms_err err = t->in_filling && !t->err ? hand_over(t) : TMS_OK;   /* after a failure the batch may be cut */
-    if (!t->started)
-        return err;
-    pthread_mutex_lock(&t->mu);
-    t->stop = 1;
-    pthread_cond_broadcast(&t->cv);
-    pthread_mutex_unlock(&t->mu);
-    pthread_join(t->thread, NULL);
-    t->started = 0;
-    return err ? err : t->werr;
+    tms_err werr = tms__relay_stop(&t->relay);
+    return err ? err : werr;
 }
 
 tms_err tms_history_tally_new(const uint8_t key[TMS_HISTORY_TALLY_KEY], tms_history_tally **out)
@@ -443,12 +410,7 @@ tms_err tms_history_tally_new(const uint8_t key[TMS_HISTORY_TALLY_KEY], tms_hist
     *out = NULL;
     if (!t)
         return TMS_E_NOMEM;
-    if (pthread_mutex_init(&t->mu, NULL)) {
-        free(t);
-        return TMS_E_NOMEM;
-    }
-    if (pthread_cond_init(&t->cv, NULL)) {
-        pthread_mutex_destroy(&t->mu);
+    if (tms__relay_init(&t->relay, relay_work, t)) {
         free(t);
         return TMS_E_NOMEM;
     }
@@ -505,9 +467,7 @@ void tms_history_tally_free(tms_history_tally *t)
     if (!t)
         return;
     t->in_filling = 0;   /* a tally not ended: what the fold filled is not summed */
-    finish(t);
-    pthread_cond_destroy(&t->cv);
-    pthread_mutex_destroy(&t->mu);
+    tms__relay_destroy(&t->relay);
     free(t->slots);
     free(t->times);
     free(t->members);
