@@ -20,6 +20,7 @@
 #include "history.h"
 #include "replay.h"
 #include "teststream.h"
+#include "testdamage.h"
 
 static const uint8_t tally_key[TMS_HISTORY_TALLY_KEY] = "0123456789abcde";
 
@@ -167,38 +168,6 @@ static void test_record_times_that_go_back_and_repeat(void **state)
 
 /* ---- damage: one entry of one database ----------------------------------------------- */
 
-typedef enum { CHANGE, ADD, REMOVE } damage;
-
-/* The nth entry (counting from 0, wrapping) of db in tx damaged: its value's last byte changed (in a
- * database of duplicates: the old one removed, the new one put), a copy under a key one greater in its last
- * byte added (a database of duplicates: one more duplicate under the same key), or removed. */
-static void damage_one(tms_txn *tx, int db, size_t nth, damage how)
-{
-    MDB_cursor *cur;
-    MDB_val k, v;
-    uint8_t kb[600], vb[600];
-    assert_int_equal(mdb_cursor_open(tx->txn, tx->st->dbi[db], &cur), 0);
-    assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
-    for (size_t i = 0; i < nth; i++)
-        if (mdb_cursor_get(cur, &k, &v, MDB_NEXT))
-            assert_int_equal(mdb_cursor_get(cur, &k, &v, MDB_FIRST), 0);
-    assert_true(k.mv_size <= sizeof kb && v.mv_size <= sizeof vb && v.mv_size > 0);
-    memcpy(kb, k.mv_data, k.mv_size);
-    memcpy(vb, v.mv_data, v.mv_size);
-    MDB_val key = {k.mv_size, kb}, val = {v.mv_size, vb};
-    int dup = tms__db_dupsort[db];
-    if (how == REMOVE || (how == CHANGE && dup))
-        assert_int_equal(mdb_cursor_del(cur, 0), 0);
-    mdb_cursor_close(cur);
-    if (how == REMOVE)
-        return;
-    if (how == CHANGE || dup)
-        vb[v.mv_size - 1] ^= 0x01;
-    else
-        kb[k.mv_size - 1]++;
-    assert_int_equal(mdb_put(tx->txn, tx->st->dbi[db], &key, &val, 0), 0);
-}
-
 static void test_any_entry_changed_added_or_removed_tallies_otherwise(void **state)
 {
     (void)state;
@@ -212,7 +181,7 @@ static void test_any_entry_changed_added_or_removed_tallies_otherwise(void **sta
             for (size_t nth = 0; nth < 300; nth += 97) {
                 tms_txn *tx;
                 assert_int_equal(tms_txn_begin(st, 1, &tx), TMS_OK);
-                damage_one(tx, dbs[d], nth, (damage)how);
+                damage_one(tx, dbs[d], nth, (damage)how, NULL, NULL);
                 assert_int_equal(tms_history_tally_index(tx, tally_key, got), TMS_OK);
                 if (!memcmp(got, want, TMS_HASH_LEN))
                     fail_msg("database %d, entry %zu, damage %d: the same tally", dbs[d], nth, how);

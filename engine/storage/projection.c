@@ -177,10 +177,10 @@ typedef struct render {
     int db;
     const tms_tenant *t;
     tms_txn *tx;
-    /* where entries go: an LMDB cursor (bulk load) or a hash (digest) */
+    /* where entries go: an LMDB cursor (bulk load) or a tenant's digest */
     MDB_cursor *cur;
     tms__digest *h;
-    tms__digest *h2;   /* a second digest of the same entries (or NULL) */
+    tms__digest *outer[2];   /* a digest: each tenant's group goes into these (outer[1] may be NULL) */
     tms_err err;
 } render;
 
@@ -188,8 +188,6 @@ static int emit(render *r, const char *k, size_t klen, const void *v, size_t vle
 {
     if (r->h) {
         tms__digest_entry(r->h, k, klen, v, vlen);
-        if (r->h2)
-            tms__digest_entry(r->h2, k, klen, v, vlen);
         return 0;
     }
     MDB_val key = {klen, (void *)k}, val = {vlen, (void *)v};
@@ -275,29 +273,64 @@ static int emit_tenant(void *ctx, tms_tenant *t)
     return rc;
 }
 
-/* Every domain database (not meta) of st, in order, through r. */
+/* Every domain database (not meta) of st, in order, into r's cursor. */
 static tms_err render_all(const tms_state *st, render *r)
 {
     for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END && !r->err; db++) {
         r->db = db;
-        if (r->h)
-            tms__digest_db(r->h, db);
-        if (r->h2)
-            tms__digest_db(r->h2, db);
         if (r->cur) {
             mdb_cursor_close(r->cur);
             r->cur = NULL;
         }
-        if (r->tx) {
-            int rc = mdb_cursor_open(r->tx->txn, r->tx->st->dbi[db], &r->cur);
-            if (rc)
-                return tms__store_err(rc);
-        }
+        int rc = mdb_cursor_open(r->tx->txn, r->tx->st->dbi[db], &r->cur);
+        if (rc)
+            return tms__store_err(rc);
         if (tms_state_foreach_tenant(st, emit_tenant, r) < 0 && !r->err)
             r->err = TMS_E_NOMEM;
     }
     if (r->cur)
         mdb_cursor_close(r->cur);
+    return r->err;
+}
+
+/* ---- digests (store.h, "Digests") ------------------------------------------------- */
+
+/* Tenant t's digest into out: its part of every state database, in order. */
+static tms_err tenant_digest(render *r, const tms_tenant *t, uint8_t out[TMS_HASH_LEN])
+{
+    tms__digest_init(r->h);
+    for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END && !r->err; db++) {
+        r->db = db;
+        tms__digest_db(r->h, db);
+        if (emit_tenant(r, (tms_tenant *)t) && !r->err)   /* (emit_tenant only reads it) */
+            r->err = TMS_E_NOMEM;
+    }
+    if (!r->err)
+        tms__digest_final(r->h, out);
+    return r->err;
+}
+
+static int digest_tenant(void *ctx, tms_tenant *t)
+{
+    render *r = ctx;
+    uint8_t pd[TMS_HASH_LEN];
+    const char *id = tms_tenant_id(t);
+    if (tenant_digest(r, t, pd))
+        return 1;
+    for (int i = 0; i < 2; i++)
+        if (r->outer[i])
+            tms__tenant_group(r->outer[i], NULL, id, strlen(id), pd);   /* no list: nothing to fail */
+    return 0;
+}
+
+/* Every tenant's group into r->outer (after what they already hold). */
+static tms_err digest_all(const tms_state *st, render *r)
+{
+    for (int i = 0; i < 2; i++)
+        if (r->outer[i])
+            tms__digest_db(r->outer[i], TMS__DIGEST_BY_TENANT);
+    if (tms_state_foreach_tenant(st, digest_tenant, r) && !r->err)
+        r->err = TMS_E_NOMEM;
     return r->err;
 }
 
@@ -321,41 +354,56 @@ static void digest_meta(tms__digest *h, uint64_t seq, const uint8_t *head)
     tms__digest_entry(h, "seq", 3, &seq, 8);
 }
 
-tms_err tms_state_projection_digest(const tms_state *st, uint64_t seq, const uint8_t *head, uint8_t out[TMS_HASH_LEN])
+tms_err tms_state_tenant_digest(const tms_state *st, const char *id, uint8_t out[TMS_HASH_LEN])
 {
+    const tms_tenant *t = tms_state_tenant(st, id);
+    if (!t)
+        return TMS_NOT_FOUND;
     render r;
     memset(&r, 0, sizeof r);
     if (!(r.h = malloc(sizeof *r.h)))
         return TMS_E_NOMEM;
-    tms__digest_init(r.h);
-    if (head)
-        digest_meta(r.h, seq, head);
-    tms_err err = render_all(st, &r);
-    if (!err)
-        tms__digest_final(r.h, out);
+    tms_err err = tenant_digest(&r, t, out);
     free(r.h);
     return err;
+}
+
+/* The digests of st: with meta at (seq, head) into with_meta when head,
+ * without into without (either may be NULL). */
+static tms_err state_digests(const tms_state *st, uint64_t seq, const uint8_t *head, uint8_t *with_meta,
+                             uint8_t *without)
+{
+    render r;
+    memset(&r, 0, sizeof r);
+    tms__digest *d = malloc(3 * sizeof *d);
+    if (!d)
+        return TMS_E_NOMEM;
+    r.h = &d[2];
+    if (with_meta) {
+        r.outer[0] = &d[0];
+        tms__digest_init(r.outer[0]);
+        digest_meta(r.outer[0], seq, head);
+    }
+    if (without) {
+        r.outer[1] = &d[1];
+        tms__digest_init(r.outer[1]);
+    }
+    tms_err err = digest_all(st, &r);
+    if (!err && with_meta)
+        tms__digest_final(r.outer[0], with_meta);
+    if (!err && without)
+        tms__digest_final(r.outer[1], without);
+    free(d);
+    return err;
+}
+
+tms_err tms_state_projection_digest(const tms_state *st, uint64_t seq, const uint8_t *head, uint8_t out[TMS_HASH_LEN])
+{
+    return head ? state_digests(st, seq, head, out, NULL) : state_digests(st, 0, NULL, NULL, out);
 }
 
 tms_err tms_state_projection_digests(const tms_state *st, uint64_t seq, const uint8_t *head,
                                      uint8_t with_meta[TMS_HASH_LEN], uint8_t without[TMS_HASH_LEN])
 {
-    render r;
-    memset(&r, 0, sizeof r);
-    r.h = malloc(sizeof *r.h);
-    r.h2 = malloc(sizeof *r.h2);
-    tms_err err = r.h && r.h2 ? TMS_OK : TMS_E_NOMEM;
-    if (!err) {
-        tms__digest_init(r.h);
-        tms__digest_init(r.h2);
-        digest_meta(r.h, seq, head);
-        err = render_all(st, &r);
-    }
-    if (!err) {
-        tms__digest_final(r.h, with_meta);
-        tms__digest_final(r.h2, without);
-    }
-    free(r.h);
-    free(r.h2);
-    return err;
+    return state_digests(st, seq, head, with_meta, without);
 }

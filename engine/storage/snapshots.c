@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #define MAGIC "TMSSNAP1"
-#define VERSION 2
+#define VERSION 3
 #define HEADER (8 + 4 + 4 + 8 + 32 + 32 + 8 + 32 + 16 + 8 + 32 + 4)
 #define MAX_PAYLOAD ((uint64_t)1 << 40)
 #define SYNC_EVERY ((size_t)256 << 10)   /* written and synced in pieces: see tms_snapshot_write */

@@ -152,6 +152,11 @@ void tms__digest_final(tms__digest *d, uint8_t out[TMS_HASH_LEN]);
 tms_err tms__digest_dbs(tms_txn *tx, tms__digest *d, int from, int to, int skip);
 void tms__digest_db(tms__digest *d, int db);
 void tms__digest_entry(tms__digest *d, const void *k, size_t klen, const void *v, size_t vlen);
+/* The marker (in tms__digest_db's place) before a digest's tenant groups (store.h, "Digests"). */
+#define TMS__DIGEST_BY_TENANT 0x100
+/* One tenant's group, (t[0..tlen), pd), into outer, and appended to list when not NULL: TMS_OK, TMS_E_NOMEM. */
+tms_err tms__tenant_group(tms__digest *outer, tms_tenant_digests *list, const char *t, size_t tlen,
+                          const uint8_t pd[TMS_HASH_LEN]);
 
 /* n bytes for free(), uninitialised, NULL when out of memory (snapshots.c):
  * from 2 MiB on, aligned to 2 MiB and advised to use transparent huge pages

@@ -5,7 +5,7 @@
  * trusted is the writer's business (engine.c).
  *
  * A file, all integers little-endian:
- *   magic "TMSSNAP1" | le32 version (2) | le32 schema version (the writer's
+ *   magic "TMSSNAP1" | le32 version (3) | le32 schema version (the writer's
  *   TMS_SCHEMA_VERSION) | le64 seq | head[32] (the log's chain head at seq) |
  *   root[32] (the Merkle tree's root at seq; tms-audit verify checks it) |
  *   le64 time (record seq's, ns) | digest[32] (BLAKE2b-256 of the state
@@ -13,7 +13,9 @@
  *   payload length | proj_digest[32] (tms_state_projection_digest of the
  *   state: what its LMDB projection's digest is) | le32 CRC32C of all of the
  *   above and the payload | payload (the state encoding). 188 bytes before
- *   the payload. Version 1 (no proj_digest) is not read: set aside.
+ *   the payload. Versions 1 (no proj_digest) and 2 (a proj_digest from
+ *   before digests went by tenant, store.h "Digests") are not read: set
+ *   aside.
  * Written whole to a temporary file, fsynced, renamed into place, the
  * directory fsynced (DIR/snapshots, when this write creates it, with DIR
  * fsynced too): a crash leaves the old set or the new one, never a half

@@ -186,10 +186,42 @@ tms_err tms_store_format(tms_txn *tx, uint32_t *format);
  * its mark in meta), and drop any database this format does not know (a
  * projection of an earlier format), before a rebuild. */
 tms_err tms_store_clear(tms_txn *tx);
-/* BLAKE2b-256 over a canonical dump of every database. */
+/* ---- Digests ----
+ * A projection's digest is by tenant, so that a writer that knows which
+ * tenants some records touched compares only those again (engine.c, after
+ * a crash; tenants are isolated by the rules). Every key of the state's
+ * databases starts with its tenant's id (the whole key in tenants, up to
+ * its first NUL elsewhere). A tenant's digest is the BLAKE2b-256 of
+ *     for each database db of the state, in order: le64(db) le64(0), then
+ *     each of its entries whose key is the tenant's, in key order:
+ *     le64(key length) le64(value length) key value
+ * and the projection's, the BLAKE2b-256 of
+ *     [meta, unless state only: le64(META) le64(0), then its entries as above
+ *      but the as-of index's mark]
+ *     le64(0x100) le64(0), then for each tenant in byte order of ids:
+ *     le64(id length) le64(32) id tenant-digest
+ * (store_digest.c reads it from LMDB, projection.c renders it from a state). */
+/* A projection's tenant digests, in byte order of ids. */
+typedef struct tms_tenant_digest {
+    char id[TMS_ID_MAX + 1];
+    int bad;                        /* keys whose tenant part is no id (a damaged projection): never found */
+    uint8_t digest[TMS_HASH_LEN];
+} tms_tenant_digest;
+typedef struct tms_tenant_digests {
+    tms_tenant_digest *v;
+    size_t n, cap;
+} tms_tenant_digests;
+void tms_tenant_digests_free(tms_tenant_digests *l);
+/* The entry of tenant id in l, NULL when none (or a bad one). */
+const tms_tenant_digest *tms_tenant_digests_find(const tms_tenant_digests *l, const char *id);
+
+/* The projection's digest (state_only: without meta, so two states can be
+ * compared whatever records led there) into out, and its tenant digests
+ * appended to list when not NULL. TMS_OK or a store error. */
+tms_err tms_store_tenant_digests(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN], tms_tenant_digests *list);
+/* The digest of every database of the state, with meta. */
 tms_err tms_store_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
-/* The same over the domain state only: without meta (seq, head), so two
- * states can be compared whatever records led there. */
+/* The same without meta (seq, head). */
 tms_err tms_store_state_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN]);
 /* Open the projection in dir read-only and take its meta (seq, head) and
  * either digest, with SIGBUS and SIGSEGV caught (store_guard.c): TMS_OK,
@@ -203,7 +235,9 @@ typedef struct tms_store_check_history {
     uint8_t digest[TMS_HASH_LEN];        /* out, unless walk_only: tms_history_tally_index under key */
     void (*on_meta)(void *ctx);          /* in, may be NULL: called (on the calling thread) once *seq, head */
     void *ctx;                           /* and seq above are read, before the walks (tms-audit verify folds */
-} tms_store_check_history;               /* the log meanwhile) */
+                                         /* the log meanwhile) */
+    tms_tenant_digests *tenants;         /* in, may be NULL: the state's tenant digests appended there */
+} tms_store_check_history;
 /* hist (may be NULL): the as-of index is walked too, its mark (and digest)
  * given there. */
 tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN], uint64_t *seq,
@@ -217,6 +251,10 @@ tms_err tms_store_apply_effects(tms_txn *tx, const tms_state *st, const tms_effe
 /* Write the whole state st into tx, which must hold an empty projection
  * (tms_store_clear), in key order (MDB_APPEND: a rebuild is a bulk load). */
 tms_err tms_store_load(tms_txn *tx, const tms_state *st);
+/* The digest of tenant id's part of a projection of st (store.h,
+ * "Digests") into out: TMS_OK, TMS_NOT_FOUND when st has no such tenant,
+ * TMS_E_NOMEM. */
+tms_err tms_state_tenant_digest(const tms_state *st, const char *id, uint8_t out[TMS_HASH_LEN]);
 /* What tms_store_digest would give for a projection of st with meta at
  * (seq, head), or tms_store_state_digest when head is NULL: the in-memory
  * state and its LMDB projection compared byte for byte. */

@@ -1,0 +1,222 @@
+/* store_digest.c -- the digest of a projection's databases (store.h,
+ * "Digests"), read from LMDB: the streaming BLAKE2b both sides use
+ * (tms__digest), and the walk that groups the state's databases by tenant.
+ * projection.c gives the same digest of an in-memory state. */
+#include "store_internal.h"
+#include <stdlib.h>
+#include <string.h>
+
+void tms__digest_init(tms__digest *d)
+{
+    crypto_generichash_init(&d->h, NULL, 0, TMS_HASH_LEN);
+    d->n = 0;
+}
+
+static void digest_put(tms__digest *d, const void *p, size_t n)
+{
+    if (n > sizeof d->buf - d->n) {
+        crypto_generichash_update(&d->h, d->buf, d->n);
+        d->n = 0;
+        if (n > sizeof d->buf) {
+            crypto_generichash_update(&d->h, p, n);
+            return;
+        }
+    }
+    memcpy(d->buf + d->n, p, n);
+    d->n += n;
+}
+
+void tms__digest_final(tms__digest *d, uint8_t out[TMS_HASH_LEN])
+{
+    crypto_generichash_update(&d->h, d->buf, d->n);
+    d->n = 0;
+    crypto_generichash_final(&d->h, out, TMS_HASH_LEN);
+}
+
+void tms__digest_db(tms__digest *d, int db)
+{
+    uint64_t hdr[2] = {(uint64_t)db, 0};
+    digest_put(d, hdr, sizeof hdr);
+}
+
+void tms__digest_entry(tms__digest *d, const void *k, size_t klen, const void *v, size_t vlen)
+{
+    uint64_t lens[2] = {klen, vlen};
+    digest_put(d, lens, sizeof lens);
+    digest_put(d, k, klen);
+    digest_put(d, v, vlen);
+}
+
+tms_err tms__digest_dbs(tms_txn *tx, tms__digest *h, int from, int to, int skip)
+{
+    for (int i = from; i < to; i++) {
+        if (i == skip)
+            continue;
+        MDB_cursor *cur;
+        MDB_val k, v;
+        int rc = mdb_cursor_open(tx->txn, tx->st->dbi[i], &cur);
+        if (rc)
+            return tms__store_err(rc);
+        if (h)
+            tms__digest_db(h, i);
+        for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+            if (h && (i != TMS_DB_META || !tms__is_history_meta(&k)))   /* the index's mark: not state */
+                tms__digest_entry(h, k.mv_data, k.mv_size, v.mv_data, v.mv_size);
+        mdb_cursor_close(cur);
+        if (rc != MDB_NOTFOUND)
+            return tms__store_err(rc);
+    }
+    return TMS_OK;
+}
+
+/* ---- by tenant -------------------------------------------------------------------- */
+
+tms_err tms__tenant_group(tms__digest *outer, tms_tenant_digests *list, const char *t, size_t tlen,
+                          const uint8_t pd[TMS_HASH_LEN])
+{
+    tms__digest_entry(outer, t, tlen, pd, TMS_HASH_LEN);
+    if (!list)
+        return TMS_OK;
+    if (list->n == list->cap) {
+        size_t cap = list->cap ? 2 * list->cap : 64;
+        tms_tenant_digest *v = realloc(list->v, cap * sizeof *v);
+        if (!v)
+            return TMS_E_NOMEM;
+        list->v = v;
+        list->cap = cap;
+    }
+    tms_tenant_digest *d = &list->v[list->n++];
+    memset(d, 0, sizeof *d);
+    /* keys whose tenant part is no id (a damaged projection): kept cut short, in order, never found */
+    d->bad = tlen == 0 || tlen > TMS_ID_MAX || memchr(t, '\0', tlen) != NULL;
+    memcpy(d->id, t, tlen < TMS_ID_MAX ? tlen : TMS_ID_MAX);
+    memcpy(d->digest, pd, TMS_HASH_LEN);
+    return TMS_OK;
+}
+
+void tms_tenant_digests_free(tms_tenant_digests *l)
+{
+    free(l->v);
+    memset(l, 0, sizeof *l);
+}
+
+const tms_tenant_digest *tms_tenant_digests_find(const tms_tenant_digests *l, const char *id)
+{
+    size_t lo = 0, hi = l->n;
+    while (lo < hi) {   /* the list is in byte order of ids */
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(l->v[mid].id, id);
+        if (!c)
+            return l->v[mid].bad ? NULL : &l->v[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
+}
+
+#define KEY_LEN_MAX 65536   /* an LMDB node's key length is 16 bits */
+
+/* One database's cursor in the walk by tenant: at its current entry, or done. */
+typedef struct walk {
+    MDB_cursor *cur;
+    MDB_val k, v;
+    int done;
+    size_t tlen;   /* the current key's tenant part: up to its first NUL (the whole key in tenants) */
+} walk;
+
+static int walk_next(walk *w, int db, MDB_cursor_op op, int *rc)
+{
+    *rc = mdb_cursor_get(w->cur, &w->k, &w->v, op);
+    if (*rc) {
+        w->done = 1;
+        return *rc == MDB_NOTFOUND ? (*rc = 0) : -1;
+    }
+    const char *nul = db == TMS_DB_TENANTS ? NULL : memchr(w->k.mv_data, '\0', w->k.mv_size);
+    w->tlen = nul ? (size_t)(nul - (const char *)w->k.mv_data) : w->k.mv_size;
+    return 0;
+}
+
+/* a's tenant part against (t, tlen), in byte order, a shorter prefix first. */
+static int tenant_cmp(const walk *a, const char *t, size_t tlen)
+{
+    int c = memcmp(a->k.mv_data, t, a->tlen < tlen ? a->tlen : tlen);
+    return c ? c : (a->tlen > tlen) - (a->tlen < tlen);
+}
+
+/* The smallest tenant any walk is at: 1 with (*t, *tlen), 0 when all are done. */
+static int next_tenant(walk *w, const char **t, size_t *tlen)
+{
+    int any = 0;
+    for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END; db++) {
+        walk *x = &w[db];
+        if (x->done || (any && tenant_cmp(x, *t, *tlen) >= 0))
+            continue;
+        *t = x->k.mv_data;
+        *tlen = x->tlen;
+        any = 1;
+    }
+    return any;
+}
+
+/* Every state database, tenant by tenant (the cursors in step), into outer and list. */
+static tms_err walk_tenants(tms_txn *tx, walk *w, tms__digest *outer, tms__digest *pd, tms_tenant_digests *list,
+                            char *copy)
+{
+    const char *t = NULL;
+    size_t tlen = 0;
+    int rc = 0;
+    for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END && !rc; db++)
+        if (!(rc = mdb_cursor_open(tx->txn, tx->st->dbi[db], &w[db].cur)) && walk_next(&w[db], db, MDB_FIRST, &rc))
+            break;
+    tms__digest_db(outer, TMS__DIGEST_BY_TENANT);
+    while (!rc && next_tenant(w, &t, &tlen)) {
+        uint8_t d[TMS_HASH_LEN];
+        size_t n = tlen;   /* < 2^16: LMDB's key length (a damaged page may claim any) */
+        memcpy(copy, t, n);   /* the cursors move on: LMDB's pages are not ours to keep pointing into */
+        tms__digest_init(pd);
+        for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END && !rc; db++) {
+            tms__digest_db(pd, db);
+            while (!rc && !w[db].done && !tenant_cmp(&w[db], copy, n)) {
+                tms__digest_entry(pd, w[db].k.mv_data, w[db].k.mv_size, w[db].v.mv_data, w[db].v.mv_size);
+                walk_next(&w[db], db, MDB_NEXT, &rc);
+            }
+        }
+        tms__digest_final(pd, d);
+        tms_err err = rc ? TMS_OK : tms__tenant_group(outer, list, copy, n, d);
+        if (err)
+            return err;
+    }
+    return rc ? tms__store_err(rc) : TMS_OK;
+}
+
+tms_err tms_store_tenant_digests(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN], tms_tenant_digests *list)
+{
+    walk w[TMS_DB_STATE_END];
+    tms__digest *d = malloc(2 * sizeof *d + KEY_LEN_MAX);
+    if (!d)
+        return TMS_E_NOMEM;
+    memset(w, 0, sizeof w);
+    tms__digest_init(&d[0]);
+    tms_err err = state_only ? TMS_OK : tms__digest_dbs(tx, &d[0], TMS_DB_META, TMS_DB_META + 1, -1);
+    if (!err)
+        err = walk_tenants(tx, w, &d[0], &d[1], list, (char *)(d + 2));
+    for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END; db++)
+        if (w[db].cur)
+            mdb_cursor_close(w[db].cur);
+    if (!err)
+        tms__digest_final(&d[0], out);
+    free(d);
+    return err;
+}
+
+tms_err tms_store_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN])
+{
+    return tms_store_tenant_digests(tx, 0, out, NULL);
+}
+
+tms_err tms_store_state_digest(tms_txn *tx, uint8_t out[TMS_HASH_LEN])
+{
+    return tms_store_tenant_digests(tx, 1, out, NULL);
+}

@@ -1,0 +1,186 @@
+/* test_tenant_digest.c -- a projection's digest by tenant (store.h,
+ * "Digests"): read from LMDB (store_digest.c) and rendered from a state
+ * (projection.c), the two give the same digest and the same tenant
+ * digests on gen_log streams; damage to any entry of any state database
+ * changes the whole digest and the digest of the damaged key's tenant
+ * only; keys whose tenant part is no id are kept, in order, never found. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "../engine/storage/store_internal.h"
+#include "replay.h"
+#include "teststream.h"
+#include "testdamage.h"
+
+/* gen_log ARGS through an engine in groups of 40. */
+static tu_env *stream_env(const char *args)
+{
+    ts_lines l = ts_generate(args);
+    tu_env *env = tu_env_new();
+    for (size_t i = 0; i < l.n; i += 40)
+        ts_submit_group(env, l.v + i, l.n - i < 40 ? l.n - i : 40);
+    ts_lines_free(&l);
+    return env;
+}
+
+static void store_digests(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN], tms_tenant_digests *list)
+{
+    memset(list, 0, sizeof *list);
+    assert_int_equal(tms_store_tenant_digests(tx, state_only, out, list), TMS_OK);
+}
+
+/* The engine's projection and the state folded from its log agree: whole, with meta, tenant by tenant. */
+static void agree(const char *args, size_t tenants)
+{
+    tu_env *env = stream_env(args);
+    char logdir[4200];
+    tms_replay_result res;
+    tms_replay_opts o = {0};
+    tms_state *st = tms_state_new();
+    assert_int_equal(tms_fold(st, tms_data_path(logdir, sizeof logdir, env->dir, "log"), &o, &res), TMS_OK);
+    tms_txn *tx;
+    tms_tenant_digests list;
+    uint8_t got[TMS_HASH_LEN], want[TMS_HASH_LEN], meta[TMS_HASH_LEN], one[TMS_HASH_LEN];
+    assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
+    store_digests(tx, 1, got, &list);
+    assert_int_equal(tms_state_projection_digests(st, res.last_seq, res.head, meta, want), TMS_OK);
+    assert_memory_equal(got, want, TMS_HASH_LEN);
+    assert_int_equal(tms_store_digest(tx, got), TMS_OK);
+    assert_memory_equal(got, meta, TMS_HASH_LEN);
+    assert_int_equal(list.n, tenants);
+    for (size_t i = 0; i < list.n; i++) {
+        assert_false(list.v[i].bad);
+        assert_true(i == 0 || strcmp(list.v[i - 1].id, list.v[i].id) < 0);
+        assert_ptr_equal(tms_tenant_digests_find(&list, list.v[i].id), &list.v[i]);
+        assert_int_equal(tms_state_tenant_digest(st, list.v[i].id, one), TMS_OK);
+        assert_memory_equal(one, list.v[i].digest, TMS_HASH_LEN);
+    }
+    assert_int_equal(tms_state_tenant_digest(st, "no-such-tenant", one), TMS_NOT_FOUND);
+    assert_null(tms_tenant_digests_find(&list, "no-such-tenant"));
+    tms_tenant_digests_free(&list);
+    tms_txn_abort(tx);
+    tms_state_free(st);
+    tu_env_free(env);
+}
+
+static void test_lmdb_and_state_give_the_same_digests(void **state)
+{
+    (void)state;
+    agree("--tenants 4 --extensions 300 --seed 5", 4);
+    agree("--tenants 1 --extensions 800 --seed 41", 1);   /* role churn */
+    agree("--tenants 9 --extensions 900 --seed 3", 9);
+}
+
+/* The tenant a damaged key belongs to: the whole key in tenants, up to its first NUL elsewhere. */
+static void tenant_of(int db, const uint8_t *k, size_t klen, char *out)
+{
+    const uint8_t *nul = db == TMS_DB_TENANTS ? NULL : memchr(k, '\0', klen);
+    size_t n = nul ? (size_t)(nul - k) : klen;
+    assert_true(n <= TMS_ID_MAX);
+    memcpy(out, k, n);
+    out[n] = '\0';
+}
+
+static void test_damage_changes_its_tenants_digest_only(void **state)
+{
+    (void)state;
+    tu_env *env = stream_env("--tenants 5 --extensions 400 --seed 17");
+    tms_store *s = tms_engine_store(env->eng);
+    tms_tenant_digests before, after;
+    uint8_t whole[TMS_HASH_LEN], got[TMS_HASH_LEN], key[600];
+    size_t klen;
+    tms_txn *tx;
+    assert_int_equal(tms_txn_begin(s, 0, &tx), TMS_OK);
+    store_digests(tx, 1, whole, &before);
+    tms_txn_abort(tx);
+    assert_int_equal(before.n, 5);
+    int cases = 0;
+    for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END; db++)
+        for (int how = CHANGE; how <= REMOVE; how++)
+            for (size_t nth = 0; nth < 200; nth += 67) {
+                char t[TMS_ID_MAX + 1];
+                assert_int_equal(tms_txn_begin(s, 1, &tx), TMS_OK);
+                damage_one(tx, db, nth, (damage)how, key, &klen);
+                store_digests(tx, 1, got, &after);
+                tms_txn_abort(tx);
+                if (!memcmp(got, whole, TMS_HASH_LEN))
+                    fail_msg("database %d, entry %zu, damage %d: the same digest", db, nth, how);
+                if (db == TMS_DB_TENANTS && how != CHANGE) {   /* a tenant's own entry added or removed */
+                    assert_int_equal(after.n, how == ADD ? before.n + 1 : before.n);
+                    tms_tenant_digests_free(&after);
+                    cases++;
+                    continue;
+                }
+                tenant_of(db, key, klen, t);
+                assert_int_equal(after.n, before.n);
+                for (size_t i = 0; i < before.n; i++) {
+                    int same = !memcmp(before.v[i].digest, after.v[i].digest, TMS_HASH_LEN);
+                    assert_string_equal(before.v[i].id, after.v[i].id);
+                    if (same != !!strcmp(before.v[i].id, t))
+                        fail_msg("database %d, entry %zu, damage %d: tenant %s's digest %s", db, nth, how,
+                                 before.v[i].id, same ? "unchanged" : "changed");
+                }
+                tms_tenant_digests_free(&after);
+                cases++;
+            }
+    assert_int_equal(cases, (TMS_DB_STATE_END - TMS_DB_TENANTS) * 3 * 3);
+    assert_int_equal(tms_txn_begin(s, 0, &tx), TMS_OK);   /* every damage was aborted */
+    store_digests(tx, 1, got, &after);
+    tms_txn_abort(tx);
+    assert_memory_equal(got, whole, TMS_HASH_LEN);
+    tms_tenant_digests_free(&after);
+    tms_tenant_digests_free(&before);
+    tu_env_free(env);
+}
+
+/* Keys whose tenant part is no id: empty, longer than an id, or (in
+ * tenants) holding a NUL. Each makes a group of its own, in order, marked
+ * bad and never found; the good tenants are still found. */
+static void test_keys_that_name_no_tenant(void **state)
+{
+    (void)state;
+    tu_env *env = stream_env("--tenants 3 --extensions 100 --seed 9");
+    tms_store *s = tms_engine_store(env->eng);
+    tms_tenant_digests before, after;
+    uint8_t whole[TMS_HASH_LEN], got[TMS_HASH_LEN];
+    char longer[TMS_ID_MAX + 20];
+    tms_txn *tx;
+    memset(longer, 'z', sizeof longer);
+    assert_int_equal(tms_txn_begin(s, 1, &tx), TMS_OK);
+    store_digests(tx, 1, whole, &before);
+    assert_int_equal(tms__raw_put(tx, TMS_DB_ACCOUNTS, "\0e\0x", 4, "v", 1), TMS_OK);
+    assert_int_equal(tms__raw_put(tx, TMS_DB_ROLES, longer, sizeof longer, "v", 1), TMS_OK);
+    assert_int_equal(tms__raw_put(tx, TMS_DB_TENANTS, "a\0b", 3, "v", 1), TMS_OK);
+    store_digests(tx, 1, got, &after);
+    tms_txn_abort(tx);
+    assert_memory_not_equal(got, whole, TMS_HASH_LEN);
+    assert_int_equal(after.n, before.n + 3);
+    size_t bad = 0;
+    for (size_t i = 0; i < after.n; i++) {
+        bad += after.v[i].bad;
+        assert_true(i == 0 || strcmp(after.v[i - 1].id, after.v[i].id) <= 0);
+    }
+    assert_int_equal(bad, 3);
+    for (size_t i = 0; i < before.n; i++)
+        assert_non_null(tms_tenant_digests_find(&after, before.v[i].id));
+    assert_null(tms_tenant_digests_find(&after, ""));
+    assert_null(tms_tenant_digests_find(&after, "a"));
+    tms_tenant_digests_free(&after);
+    tms_tenant_digests_free(&before);
+    tu_env_free(env);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_lmdb_and_state_give_the_same_digests),
+        cmocka_unit_test(test_damage_changes_its_tenants_digest_only),
+        cmocka_unit_test(test_keys_that_name_no_tenant),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
