@@ -91,6 +91,8 @@ static tms_err fold_one(fold *f, const tms_log_record *lr)
         return TMS_OK;
     }
     f->rec.seq = lr->seq;
+    if (f->o->before_apply && (err = f->o->before_apply(f->o->ctx, f->st, &f->rec)))
+        return stop(f, TMS_FOLD_OBSERVER, lr, err);
     tms_state_mark mark = tms_state_mark_get(f->st);
     if ((err = tms_apply_record(f->st, &f->rec, &v))) {
         snprintf(f->res->msg, sizeof f->res->msg, "seq %llu: %s", (unsigned long long)lr->seq, tms_strerror(err));

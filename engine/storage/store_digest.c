@@ -118,6 +118,20 @@ const tms_tenant_digest *tms_tenant_digests_find(const tms_tenant_digests *l, co
 
 #define KEY_LEN_MAX 65536   /* an LMDB node's key length is 16 bits */
 
+tms_err tms_tenant_digests_combine(const tms_tenant_digests *l, uint8_t out[TMS_HASH_LEN])
+{
+    tms__digest *d = malloc(sizeof *d);
+    if (!d)
+        return TMS_E_NOMEM;
+    tms__digest_init(d);
+    tms__digest_db(d, TMS__DIGEST_BY_TENANT);
+    for (size_t i = 0; i < l->n; i++)
+        tms__tenant_group(d, NULL, l->v[i].id, strlen(l->v[i].id), l->v[i].digest);
+    tms__digest_final(d, out);
+    free(d);
+    return TMS_OK;
+}
+
 /* One database's cursor in the walk by tenant: at its current entry, or done. */
 typedef struct walk {
     MDB_cursor *cur;

@@ -76,8 +76,33 @@ typedef struct level {
     char why[300];                  /* why a rebuild, when one is needed */
     tms__loss_check lc;             /* witnesses of how far the log once went */
     int64_t start_time;             /* the time of the snapshot the fold started from (0: none) */
+    tms__compare *cmp;              /* the projection after a crash compared by tenant (NULL: whole) */
+    uint8_t snap_pd[TMS_HASH_LEN];  /* ... with the snapshot's recorded projection digest */
     uint64_t snap_below;            /* a seeded log's restart: only a snapshot older than this (0: any) */
 } level;
+
+/* The tenant a record up to the projection's seq names, as it is before the record (tms__compare). */
+static tms_err level_before(void *ctx, const tms_state *st, const tms_record *rec)
+{
+    level *l = ctx;
+    if (!l->cmp || rec->seq > l->proj_seq)
+        return TMS_OK;
+    return tms__compare_note(l->cmp, st, TMS_CMD_STR(&rec->cmd, TMS_F_TENANT));
+}
+
+/* Whether the projection at its seq holds ev's state: *differs. By tenant when the fold began at a snapshot
+ * before it (tms__compare), else the whole state rendered. */
+static tms_err level_compare(level *l, const tms_fold_event *ev, int *differs)
+{
+    uint8_t mine[TMS_HASH_LEN];
+    if (l->cmp && !tms__compare_whole(l->cmp)) {
+        l->e->tenants_compared = tms__compare_count(l->cmp);
+        return tms__compare_at(l->cmp, ev->state, &l->e->screen_tenants, l->snap_pd, differs);
+    }
+    tms_err err = tms_state_projection_digest(ev->state, 0, NULL, mine);
+    *differs = !err && memcmp(mine, l->e->screen_digest, TMS_HASH_LEN) != 0;
+    return err;
+}
 
 static tms_err level_record(void *ctx, const tms_fold_event *ev)
 {
@@ -89,6 +114,8 @@ static tms_err level_record(void *ctx, const tms_fold_event *ev)
         l->lc.witness_matched = !memcmp(ev->hash, l->lc.witness.head, TMS_HASH_LEN);
     if (l->hist_in_fold)
         tms_history_writer_add(&l->hw, ev);   /* a failure is kept in hw.err: rebuilt after the fold */
+    if (l->cmp && ev->rec->seq <= l->proj_seq)
+        tms__compare_covers(l->cmp, ev->effects, ev->neffects);
     if (!l->usable || ev->rec->seq < l->proj_seq)
         return TMS_OK;
     if (ev->rec->seq == l->proj_seq) {
@@ -98,10 +125,10 @@ static tms_err level_record(void *ctx, const tms_fold_event *ev)
             snprintf(l->why, sizeof l->why, "projection at seq %llu does not match the log (different chain head)",
                      (unsigned long long)l->proj_seq);
         } else if (l->e->screened) {   /* the same seq: does it hold the log's state there? */
-            uint8_t mine[TMS_HASH_LEN];
-            if ((err = tms_state_projection_digest(ev->state, 0, NULL, mine)))
+            int differs;
+            if ((err = level_compare(l, ev, &differs)))
                 return err;
-            if (memcmp(mine, l->e->screen_digest, TMS_HASH_LEN)) {
+            if (differs) {
                 l->usable = 0;
                 l->differs = 1;
                 snprintf(l->why, sizeof l->why, "its content differs from the log's at seq %llu (damaged)",
@@ -274,7 +301,8 @@ static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
     tms_data_path(proj, sizeof proj, e->dir, "proj");
     if (!tms_store_believable(proj))
         return TMS_OK;   /* never read: opening for writing sets it aside (store.h, "Evidence") */
-    tms_store_check_history hist = {.walk_only = 1};   /* read for faults: the writer will write into its pages */
+    tms_store_check_history hist = {.walk_only = 1,   /* read for faults: the writer will write into its pages */
+                                    .tenants = &e->screen_tenants};
     tms_err err = tms_store_check(proj, 1, e->screen_digest, &seq, head, &hist, what, sizeof what);
     if (err == TMS_NOT_FOUND)
         return TMS_OK;
@@ -326,6 +354,8 @@ static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
         l->hist_in_fold = 1;   /* the index from the base's state, then every record after it: as it was */
         l->hw.keep = 1;
     }
+    if (follows && l->proj_seq > m->seq && tms__compare_new(st, &l->cmp) == TMS_OK)
+        memcpy(l->snap_pd, m->proj_digest, TMS_HASH_LEN);   /* (out of memory: the whole state compared) */
     if (l->proj_seq == m->seq) {
         l->matched = l->lc.proj_matched = !memcmp(l->proj_head, m->head, TMS_HASH_LEN);
         l->differs = sodium_memcmp(m->proj_digest, e->screen_digest, TMS_HASH_LEN) != 0;
@@ -352,6 +382,7 @@ static tms_err fold_log(tms_engine *e, level *l, const tms_snapshot_meta *m, tms
     char logdir[4200];
     tms_replay_opts o = {0};
     o.on_effects = level_record;
+    o.before_apply = l->cmp ? level_before : NULL;
     o.ctx = l;
     o.chain = TMS_LOG_ITER_CHAIN_CHECKED;   /* tms_log_open has just checked every frame and the chain, under our lock */
     if (m) {
@@ -374,6 +405,8 @@ static tms_err start_over(tms_engine *e, level *l, uint64_t seq, tms_replay_resu
     tms_txn_abort(l->tx);
     l->tx = NULL;
     tms_history_writer_discard(&l->hw);
+    tms__compare_free(l->cmp);
+    l->cmp = NULL;
     tms_state_free(e->state);
     if (!(e->state = tms_state_new()))
         return TMS_E_NOMEM;
@@ -488,6 +521,8 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
 out:
     tms_txn_abort(l.tx);   /* NULL once level_end or judge_loss took it */
     tms_history_writer_discard(&l.hw);   /* nothing left unless the open failed during the fold */
+    tms__compare_free(l.cmp);
+    tms_tenant_digests_free(&e->screen_tenants);
     return err;
 }
 
@@ -599,6 +634,7 @@ void tms_engine_close(tms_engine *e)
         close(e->lock_fd);   /* releases the flock */
     msgpack_sbuffer_destroy(&e->buf);
     tms_history_batch_free(&e->history);
+    tms_tenant_digests_free(&e->screen_tenants);   /* an open that failed before its fold */
     free(e);
 }
 
@@ -609,3 +645,4 @@ const tms_state *tms_engine_state(const tms_engine *e) { return e->state; }
 uint64_t tms_engine_last_seq(const tms_engine *e) { return tms_log_last_seq(e->log); }
 const char *tms_engine_open_report(const tms_engine *e) { return e->report; }
 uint64_t tms_engine_snapshot_seq(const tms_engine *e) { return e->snapshot_seq; }
+uint64_t tms_engine_tenants_compared(const tms_engine *e) { return e->snapshot_seq ? e->tenants_compared : 0; }

@@ -46,6 +46,11 @@ typedef struct tms_replay_opts {
      * so); the chain is recomputed from it on. */
     uint64_t from_seq;
     const uint8_t *from_head;
+    /* Called for every record the fold is about to apply, with the state
+     * before it (a writer's open notes which tenants the records after a
+     * snapshot touch, as they were before). A non-OK return stops the fold
+     * with that error (res->fault TMS_FOLD_OBSERVER). May be NULL. */
+    tms_err (*before_apply)(void *ctx, const tms_state *st, const tms_record *rec);
     /* Called for every frame the fold reads after its start, as the log
      * holds it, before its record is decoded (verify checks the Merkle tree
      * and the chain heads it needs here, in the fold's one read of the log).

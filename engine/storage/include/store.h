@@ -214,6 +214,10 @@ typedef struct tms_tenant_digests {
 void tms_tenant_digests_free(tms_tenant_digests *l);
 /* The entry of tenant id in l, NULL when none (or a bad one). */
 const tms_tenant_digest *tms_tenant_digests_find(const tms_tenant_digests *l, const char *id);
+/* The digest (state only) of a projection whose tenants and their digests
+ * are l's, in l's order (which should be byte order of ids; a bad entry
+ * goes in cut short, as no projection gives it): TMS_OK or TMS_E_NOMEM. */
+tms_err tms_tenant_digests_combine(const tms_tenant_digests *l, uint8_t out[TMS_HASH_LEN]);
 
 /* The projection's digest (state_only: without meta, so two states can be
  * compared whatever records led there) into out, and its tenant digests

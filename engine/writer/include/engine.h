@@ -83,6 +83,11 @@ void tms_engine_close(tms_engine *e);
 tms_err tms_engine_snapshot_fork(tms_engine *e, pid_t *pid, uint64_t *seq, char *why, size_t whylen);
 /* The seq of the snapshot the open started from (0: it folded the whole log). */
 uint64_t tms_engine_snapshot_seq(const tms_engine *e);
+/* After an open from a snapshot whose projection was ahead of it (a crash
+ * after the snapshot): how many tenants it compared with the projection
+ * one by one, those the records after the snapshot touched (0: the whole
+ * state was compared, or there was nothing to compare). */
+uint64_t tms_engine_tenants_compared(const tms_engine *e);
 
 /* Validate, log and apply n commands as one group commit: one log
  * fdatasync, one projection transaction. Verdicts are final only when this

@@ -1,0 +1,199 @@
+/* engine_compare.c -- after a crash, the projection compared with the
+ * log's state tenant by tenant (engine_internal.h, tms__compare).
+ *
+ * An open from snapshot S whose projection is at P > S (the writer
+ * committed groups after S, then stopped without writing another) must
+ * know that the projection holds the log's state at P before it writes
+ * into it. The whole state rendered at P costs a fold of 1.4 s at 5M
+ * records (benchmarks/RESULTS.md); the records S+1..P usually touch few
+ * tenants. Tenants are isolated by the rules, so a tenant no record
+ * S+1..P names is at P what it was at S. With the projection's digest by
+ * tenant (store.h, "Digests"):
+ *   - before a record applies, its tenant's digest in the state then (at S,
+ *     the first time a record names it) is kept, or that it did not exist;
+ *   - at P, the screen's tenant digests of the projection with each touched
+ *     tenant's taken from S instead (those that existed), combined, must be
+ *     S's recorded projection digest: every untouched tenant of the
+ *     projection is then, digest for digest, S's (collision resistance);
+ *   - and each touched tenant rendered from the state at P must be the
+ *     projection's (or absent from both).
+ * An effect on a tenant its record does not name (no rule makes one), or
+ * more tenants touched than half the snapshot's, ends the method: the whole
+ * state is compared instead. */
+#include "engine_internal.h"
+#include <sodium.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tms__compare {
+    tms_tenant_digests at_s;   /* the touched tenants: digest at S; bad = did not exist then */
+    uint32_t *slots;           /* open addressing over at_s: index + 1, 0 empty */
+    size_t cap;
+    size_t limit;              /* more touched than this: compare whole */
+    int whole;                 /* the method does not hold: compare the whole state */
+};
+
+static uint64_t hash(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    return h;
+}
+
+/* The slot of id: the one holding it, or the empty one where it goes. */
+static uint32_t *slot_of(tms__compare *c, const char *id)
+{
+    size_t i = hash(id) & (c->cap - 1);
+    for (; c->slots[i]; i = (i + 1) & (c->cap - 1))
+        if (!strcmp(c->at_s.v[c->slots[i] - 1].id, id))
+            break;
+    return &c->slots[i];
+}
+
+static int grow(tms__compare *c)
+{
+    size_t cap = c->cap ? 2 * c->cap : 64;
+    uint32_t *old = c->slots;
+    size_t oldcap = c->cap;
+    if (!(c->slots = calloc(cap, sizeof *c->slots))) {
+        c->slots = old;
+        return -1;
+    }
+    c->cap = cap;
+    for (size_t i = 0; i < oldcap; i++)
+        if (old[i])
+            *slot_of(c, c->at_s.v[old[i] - 1].id) = old[i];
+    free(old);
+    return 0;
+}
+
+tms_err tms__compare_new(const tms_state *st, tms__compare **out)
+{
+    tms_state_stats s;
+    tms__compare *c = calloc(1, sizeof *c);
+    *out = NULL;
+    if (!c || grow(c)) {
+        free(c);
+        return TMS_E_NOMEM;
+    }
+    tms_state_stats_get(st, &s);
+    c->limit = s.tenants / 2 > 8 ? s.tenants / 2 : 8;
+    *out = c;
+    return TMS_OK;
+}
+
+void tms__compare_free(tms__compare *c)
+{
+    if (!c)
+        return;
+    tms_tenant_digests_free(&c->at_s);
+    free(c->slots);
+    free(c);
+}
+
+int tms__compare_whole(const tms__compare *c)
+{
+    return c->whole;
+}
+
+size_t tms__compare_count(const tms__compare *c)
+{
+    return c->at_s.n;
+}
+
+tms_err tms__compare_note(tms__compare *c, const tms_state *st, const char *tenant)
+{
+    if (c->whole || !tenant || !tenant[0] || strlen(tenant) > TMS_ID_MAX)
+        return TMS_OK;   /* a record that names no tenant changes none (tms__compare_covers checks) */
+    uint32_t *slot = slot_of(c, tenant);
+    if (*slot)
+        return TMS_OK;
+    if (c->at_s.n >= c->limit) {
+        c->whole = 1;
+        return TMS_OK;
+    }
+    if (2 * (c->at_s.n + 1) > c->cap) {
+        if (grow(c))
+            return TMS_E_NOMEM;
+        slot = slot_of(c, tenant);
+    }
+    if (c->at_s.n == c->at_s.cap) {
+        size_t cap = c->at_s.cap ? 2 * c->at_s.cap : 16;
+        tms_tenant_digest *v = realloc(c->at_s.v, cap * sizeof *v);
+        if (!v)
+            return TMS_E_NOMEM;
+        c->at_s.v = v;
+        c->at_s.cap = cap;
+    }
+    tms_tenant_digest *d = &c->at_s.v[c->at_s.n];
+    memset(d, 0, sizeof *d);
+    memcpy(d->id, tenant, strlen(tenant));
+    tms_err err = tms_state_tenant_digest(st, tenant, d->digest);
+    if (err && err != TMS_NOT_FOUND)
+        return err;
+    d->bad = err == TMS_NOT_FOUND;
+    *slot = (uint32_t)++c->at_s.n;
+    return TMS_OK;
+}
+
+void tms__compare_covers(tms__compare *c, const tms_effect *effs, size_t n)
+{
+    for (size_t i = 0; i < n && !c->whole; i++)
+        if (effs[i].tenant && !*slot_of(c, effs[i].tenant))
+            c->whole = 1;
+}
+
+static int by_id(const void *x, const void *y)
+{
+    return strcmp(((const tms_tenant_digest *)x)->id, ((const tms_tenant_digest *)y)->id);
+}
+
+/* The screen's tenants with the touched ones as they were at S, in byte order, into out. */
+static tms_err as_at_s(tms__compare *c, const tms_tenant_digests *screen, tms_tenant_digests *out)
+{
+    size_t i = 0, j = 0;
+    qsort(c->at_s.v, c->at_s.n, sizeof *c->at_s.v, by_id);   /* (the slots are not used after) */
+    out->cap = screen->n + c->at_s.n;
+    if (!(out->v = malloc((out->cap ? out->cap : 1) * sizeof *out->v)))
+        return TMS_E_NOMEM;
+    while (i < screen->n || j < c->at_s.n) {
+        int cmp = i == screen->n ? 1 : j == c->at_s.n ? -1 : strcmp(screen->v[i].id, c->at_s.v[j].id);
+        if (cmp < 0) {
+            out->v[out->n++] = screen->v[i++];
+            continue;
+        }
+        if (!c->at_s.v[j].bad)
+            out->v[out->n++] = c->at_s.v[j];
+        i += cmp == 0;
+        j++;
+    }
+    return TMS_OK;
+}
+
+tms_err tms__compare_at(tms__compare *c, const tms_state *st, const tms_tenant_digests *screen,
+                        const uint8_t snapshot_pd[TMS_HASH_LEN], int *differs)
+{
+    tms_tenant_digests mix = {0};
+    uint8_t d[TMS_HASH_LEN];
+    *differs = 1;
+    for (size_t i = 0; i < screen->n; i++)
+        if (screen->v[i].bad)
+            return TMS_OK;   /* keys that name no tenant: no state makes them */
+    tms_err err = as_at_s(c, screen, &mix);
+    if (!err)
+        err = tms_tenant_digests_combine(&mix, d);
+    tms_tenant_digests_free(&mix);
+    if (err || sodium_memcmp(d, snapshot_pd, TMS_HASH_LEN))
+        return err;   /* an untouched tenant is not S's (or S's digest is not of its state) */
+    for (size_t j = 0; j < c->at_s.n; j++) {
+        const tms_tenant_digest *p = tms_tenant_digests_find(screen, c->at_s.v[j].id);
+        err = tms_state_tenant_digest(st, c->at_s.v[j].id, d);
+        if (err && err != TMS_NOT_FOUND)
+            return err;
+        if ((err == TMS_NOT_FOUND) != !p || (p && sodium_memcmp(d, p->digest, TMS_HASH_LEN)))
+            return TMS_OK;   /* a touched tenant is not the log's at P */
+    }
+    *differs = 0;
+    return TMS_OK;
+}
