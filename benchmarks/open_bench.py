@@ -3,7 +3,7 @@
 snapshot with a tail of about 1% of the log against a fold of the whole log
 (issue 18's target: >= 10x), sides alternated in one run.
 
-usage: open_bench.py BIN_DIR DIR [--base BASE_BIN_DIR] [--rounds N] [--tail PERCENT] [--clean]
+usage: open_bench.py BIN_DIR DIR [--base BASE_BIN_DIR [--base-dir BASE_DIR]] [--rounds N] [--tail PERCENT] [--clean]
 
 DIR is a gen_log directory (benchmarks/gen_log --data DIR). It is prepared
 once (DIR/.open_bench marks it): an embedded submit folds the whole log and
@@ -18,7 +18,10 @@ Measured, each round alternating the sides:
         - snapshot: DIR as prepared (the open starts from S, folds the tail)
         - full: DIR/snapshots moved aside (the open folds the whole log)
         - base (with --base): the tmsd of BASE_BIN_DIR, built from before
-          issue 18 (it knows no snapshots): today's full fold
+          issue 18 (it knows no snapshots): today's full fold; or, with
+          --base-dir, an earlier build that does, on BASE_DIR (a copy of DIR
+          prepared by the base's own programs: the two builds' snapshot
+          files need not be of one version, and each sets aside the other's)
   embedded submit of one command (tmsctl --data DIR submit): snapshot, and
         base (with --base; the current tmsctl without snapshots would write
         one at its close, which no one did before issue 18)
@@ -101,6 +104,7 @@ def main():
     ap.add_argument("bindir")
     ap.add_argument("dir")
     ap.add_argument("--base")
+    ap.add_argument("--base-dir")
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--tail", type=float, default=0.9)
     ap.add_argument("--clean", action="store_true")
@@ -108,6 +112,8 @@ def main():
     for b in filter(None, (a.bindir, a.base)):
         HELP[b] = subprocess.run([os.path.join(b, "tmsd"), "--help"], capture_output=True, text=True).stdout
     info = prepare(a.bindir, a.dir, a.tail)
+    binfo = prepare(a.base, a.base_dir, a.tail) if a.base_dir else info
+    bdir = a.base_dir or a.dir
     if a.clean:
         n = int(last_seq(a.bindir, a.dir) * 0.0101) + 1
         cmds = [{"cmd": "CreateExtension", "tenant": "benchopen", "actor": "admin", "id": "7%08d" % i} for i in range(n)]
@@ -127,20 +133,24 @@ def main():
             if s == "tmsd full":
                 os.rename(snapdir, aside)
             try:
-                el, text = tmsd_start(a.base if s == "tmsd base" else a.bindir, a.dir, scratch)
+                el, text = tmsd_start(a.base if s == "tmsd base" else a.bindir, bdir if s == "tmsd base" else a.dir,
+                                      scratch)
             finally:
                 if s == "tmsd full":
                     os.rename(aside, snapdir)
             if s == "tmsd snapshot" and "from_snapshot=%d" % info["snapshot_seq"] not in text:
                 sys.exit("the snapshot side did not start from the snapshot: " + text[-1500:])
+            if s == "tmsd base" and a.base_dir and "from_snapshot=%d" % binfo["snapshot_seq"] not in text:
+                sys.exit("the base side did not start from its snapshot: " + text[-1500:])
             times.setdefault(s, []).append(el)
         order = esides if r % 2 == 0 else list(reversed(esides))
         for s in order:
             sub_i += 1
-            times.setdefault(s, []).append(embedded_submit(a.base if s == "submit base" else a.bindir, a.dir,
+            base = s == "submit base"
+            times.setdefault(s, []).append(embedded_submit(a.base if base else a.bindir, bdir if base else a.dir,
                                                            sub_i))
-            extra = sorted(os.listdir(snapdir))
-            if int(extra[-1].split(".")[0]) != info["snapshot_seq"]:
+            extra = sorted(os.listdir(os.path.join(bdir if base else a.dir, "snapshots")))
+            if int(extra[-1].split(".")[0]) != (binfo if base else info)["snapshot_seq"]:
                 sys.exit("a snapshot other than S appeared: %s" % extra)
     shutil.rmtree(scratch, ignore_errors=True)
     print("directory %s: last seq %d, snapshot at %d, tail %d records (%.2f%%); first open (full fold + "
@@ -148,6 +158,9 @@ def main():
                                          last_seq(a.bindir, a.dir) - info["snapshot_seq"],
                                          100.0 * (last_seq(a.bindir, a.dir) - info["snapshot_seq"]) /
                                          last_seq(a.bindir, a.dir), info["first_open_s"]))
+    if a.base_dir:
+        print("base directory %s: last seq %d, snapshot at %d" % (a.base_dir, last_seq(a.base, a.base_dir),
+                                                                  binfo["snapshot_seq"]))
     print("| side | min | median | max | rounds |")
     print("|---|---|---|---|---|")
     for s, v in times.items():

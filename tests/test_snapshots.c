@@ -12,6 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 #include "snapshots.h"
+#include "log.h"
+#include "../engine/storage/log_format.h"
 #include "testutil.h"
 
 static tms_snapshot_meta meta_of(uint64_t seq, const uint8_t *payload, size_t len)
@@ -58,6 +60,21 @@ static void round_trip_and_refusals(void **state)
         assert_null(got);
         file[at] ^= 0x40;
     }
+    file[8] = 2;   /* version 2 (the projection digest of before it went by tenant), resealed: another schema's */
+    tms_put_le32(file + flen - sizeof payload - 4, tms_crc32c(tms_crc32c(0, file, flen - sizeof payload - 4),
+                                                             payload, sizeof payload));
+    assert_int_equal(tu_write_file(path, file, flen), 0);
+    assert_int_equal(tms_snapshot_read(dir, 42, &r, &got, &len, why, sizeof why), TMS_OK);
+    assert_int_equal(r.schema, 0);
+    free(got);
+    file[8] = 1;   /* version 1: not read */
+    tms_put_le32(file + flen - sizeof payload - 4, tms_crc32c(tms_crc32c(0, file, flen - sizeof payload - 4),
+                                                             payload, sizeof payload));
+    assert_int_equal(tu_write_file(path, file, flen), 0);
+    assert_int_equal(tms_snapshot_read(dir, 42, &r, &got, &len, why, sizeof why), TMS_E_CORRUPT);
+    file[8] = 3;
+    tms_put_le32(file + flen - sizeof payload - 4, tms_crc32c(tms_crc32c(0, file, flen - sizeof payload - 4),
+                                                             payload, sizeof payload));
     assert_int_equal(tu_write_file(path, file, flen - 1), 0);   /* truncated */
     assert_int_equal(tms_snapshot_read(dir, 42, &r, &got, &len, why, sizeof why), TMS_E_CORRUPT);
     assert_int_equal(tu_write_file(path, file, 20), 0);         /* a stub of a header */

@@ -18,6 +18,7 @@
 
 #define MAGIC "TMSSNAP1"
 #define VERSION 3
+#define VERSION_EARLIER 2   /* the same layout; its proj_digest from before digests went by tenant */
 #define HEADER (8 + 4 + 4 + 8 + 32 + 32 + 8 + 32 + 16 + 8 + 32 + 4)
 #define MAX_PAYLOAD ((uint64_t)1 << 40)
 #define SYNC_EVERY ((size_t)256 << 10)   /* written and synced in pieces: see tms_snapshot_write */
@@ -204,9 +205,12 @@ tms_err tms_snapshot_list(const char *datadir, uint64_t **seqs, size_t *n)
 /* Check header h (of a file of `size` bytes) into m and *len: NULL, or why not. */
 static const char *parse_header(const uint8_t *h, uint64_t size, uint64_t seq, tms_snapshot_meta *m, uint64_t *len)
 {
-    if (size < HEADER || memcmp(h, MAGIC, 8) || tms_get_le32(h + 8) != VERSION || h[143] != 0)
+    uint32_t version = size < HEADER ? 0 : tms_get_le32(h + 8);
+    if (size < HEADER || memcmp(h, MAGIC, 8) || (version != VERSION && version != VERSION_EARLIER) || h[143] != 0)
         return "not a snapshot of this version";
-    m->schema = tms_get_le32(h + 12);
+    /* an earlier version's file (its projection digest of another kind) reads as another schema's: no one uses
+       it (a writer sets it aside, verify does not compare it), and it is not damage */
+    m->schema = version == VERSION ? tms_get_le32(h + 12) : 0;
     memcpy(m->build, h + 128, 16);
     m->seq = tms_get_le64(h + 16);
     memcpy(m->head, h + 24, 32);

@@ -201,7 +201,9 @@ static int try_one(tms_engine *e, uint64_t seq, uint64_t max_seq, tms_state **st
         return say(e, "snapshot of seq %llu: %s; set aside (.bad)", seq, "beyond the log's end"), -1;
     tms_err err = tms_snapshot_meta_read(e->dir, seq, m);
     if (err == TMS_OK && !this_version(m, e->log_base != 0))   /* another version's: replaced at close */
-        return say(e, "the snapshot of seq %llu was written by tmsperm %s: not used", seq, m->build), 0;
+        return say(e, m->schema ? "the snapshot of seq %llu was written by tmsperm %s: not used"
+                                : "the snapshot of seq %llu is of an earlier file format%s: not used", seq,
+                   m->schema ? m->build : " (its projection digest of another kind)"), 0;
     if (err == TMS_OK && e->log_base && strcmp(m->build, tms_version()))
         say(e, "the snapshot of seq %llu was written by tmsperm %s: used (a seeded directory has no other start)",
             seq, m->build);

@@ -13,9 +13,10 @@
  *   payload length | proj_digest[32] (tms_state_projection_digest of the
  *   state: what its LMDB projection's digest is) | le32 CRC32C of all of the
  *   above and the payload | payload (the state encoding). 188 bytes before
- *   the payload. Versions 1 (no proj_digest) and 2 (a proj_digest from
- *   before digests went by tenant, store.h "Digests") are not read: set
- *   aside.
+ *   the payload. Version 1 (no proj_digest) is not read: set aside.
+ *   Version 2 (a proj_digest from before digests went by tenant, store.h
+ *   "Digests") reads with schema 0: another version's, which no writer
+ *   starts from and verify does not compare, as after an upgrade.
  * Written whole to a temporary file, fsynced, renamed into place, the
  * directory fsynced (DIR/snapshots, when this write creates it, with DIR
  * fsynced too): a crash leaves the old set or the new one, never a half
@@ -37,7 +38,7 @@
 #define TMS_SNAPSHOT_TAIL(last) ((last) / 100 > 0 ? (last) / 100 : 1)
 
 typedef struct tms_snapshot_meta {
-    uint32_t schema;          /* the writer's TMS_SCHEMA_VERSION */
+    uint32_t schema;          /* the writer's TMS_SCHEMA_VERSION (0: a file of version 2) */
     char build[16];           /* the writer's version (tms_version()), NUL-terminated */
     uint64_t seq;
     uint8_t head[32];
