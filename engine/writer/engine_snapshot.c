@@ -65,18 +65,40 @@ static int forget_others(const char *dir, uint64_t seq, const uint8_t head[TMS_H
     return have;
 }
 
+/* The projection digest a snapshot records, made on a second thread while the state is encoded (both only
+ * read it). */
+typedef struct proj_job {
+    const tms_state *st;
+    uint8_t digest[TMS_HASH_LEN];
+    tms_err err;
+} proj_job;
+
+static void *proj_digest(void *arg)
+{
+    proj_job *j = arg;
+    j->err = tms_state_projection_digest(j->st, 0, NULL, j->digest);
+    return NULL;
+}
+
 tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
                            const uint8_t root[TMS_HASH_LEN], int64_t time, uint64_t rate, char *why, size_t whylen)
 {
     msgpack_sbuffer enc;
     tms_snapshot_meta m;
+    pthread_t t;
+    proj_job j = {.st = st};
     if (seq == 0 || forget_others(dir, seq, head))
         return TMS_OK;   /* the newest is of this seq and this log already (a snapshot is never rewritten) */
     msgpack_sbuffer_init(&enc);
     memset(&m, 0, sizeof m);
+    int threaded = pthread_create(&t, NULL, proj_digest, &j) == 0;   /* (none: in line, after) */
     tms_err err = tms_state_snapshot_encode(st, &enc);
-    if (!err)
-        err = tms_state_projection_digest(st, 0, NULL, m.proj_digest);
+    if (threaded)
+        pthread_join(t, NULL);
+    else
+        proj_digest(&j);
+    err = err ? err : j.err;
+    memcpy(m.proj_digest, j.digest, TMS_HASH_LEN);
     if (err) {
         snprintf(why, whylen, "snapshot: cannot encode the state: %s", tms_strerror(err));
     } else {
