@@ -45,6 +45,7 @@
 #include <cmocka.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -102,6 +103,11 @@ static struct {
     int fd_file[MAX_FDS];  /* fd -> files index + 1, 0 none, -(dirs index + 1) a directory */
 } inj;
 
+/* The workload's thread: only its calls are crash points. inj_mu orders
+ * inj.fired between it and the others. */
+static pthread_t inj_owner;
+static pthread_mutex_t inj_mu = PTHREAD_MUTEX_INITIALIZER;
+
 /* Call `kind`: 1 when it must fail. */
 static int hit(int kind)
 {
@@ -111,11 +117,36 @@ static int hit(int kind)
     if (inj.mode == M_COUNT)
         return 0;
     if (inj.mode == M_FAIL ? inj.n == inj.k : inj.n >= inj.k) {
+        pthread_mutex_lock(&inj_mu);
         inj.fired = 1;
+        pthread_mutex_unlock(&inj_mu);
         errno = EIO;
         return 1;
     }
     return 0;
+}
+
+/* A call from another thread than the workload's: the engine's snapshot
+ * preload reads the newest snapshot on a thread of its own while the open
+ * screens the projection. Its calls are not crash points (where they fall
+ * among the workload's would depend on timing, and the exploration would
+ * not repeat); they only read, and fail once the process is "dead" (after
+ * a crash point; *dead), else go through. A call that would change a file
+ * from another thread is outside this model: the test stops. */
+static int foreign(int *dead, int reads)
+{
+    if (pthread_equal(pthread_self(), inj_owner))
+        return 0;
+    if (!reads) {
+        fprintf(stderr, "test_crash_points: a call that changes files from another thread than the workload's\n");
+        abort();
+    }
+    pthread_mutex_lock(&inj_mu);
+    *dead = inj.fired && inj.mode != M_FAIL;
+    pthread_mutex_unlock(&inj_mu);
+    if (*dead)
+        errno = EIO;
+    return 1;
 }
 
 /* path as the workload names it: absolute, or relative to the log directory (the only dirfd it passes). */
@@ -225,6 +256,8 @@ static void track_sync(int fd)
 
 static ssize_t i_write(int fd, const void *buf, size_t len)
 {
+    int dead;
+    foreign(&dead, 0);
     long before = inj.n;
     if (hit(C_WRITE)) {
         if (inj.mode == M_TORN && before + 1 == inj.k && len > 1) {
@@ -239,6 +272,8 @@ static ssize_t i_write(int fd, const void *buf, size_t len)
 
 static ssize_t i_pwrite(int fd, const void *buf, size_t len, off_t off)
 {
+    int dead;
+    foreign(&dead, 0);
     long before = inj.n;
     if (hit(C_PWRITE)) {
         /* a positioned write may land in bytes the file already holds (the
@@ -258,6 +293,8 @@ static ssize_t i_pwrite(int fd, const void *buf, size_t len, off_t off)
 
 static int i_fdatasync(int fd)
 {
+    int dead;
+    foreign(&dead, 0);
     if (hit(C_FDATASYNC))
         return -1;
     int rc = fdatasync(fd);
@@ -268,6 +305,8 @@ static int i_fdatasync(int fd)
 
 static int i_fsync(int fd)
 {
+    int dead;
+    foreign(&dead, 0);
     if (hit(C_FSYNC))
         return -1;
     int rc = fsync(fd);
@@ -278,6 +317,9 @@ static int i_fsync(int fd)
 
 static int i_openat(int dirfd, const char *path, int flags, mode_t mode)
 {
+    int dead;
+    if (foreign(&dead, (flags & O_ACCMODE) == O_RDONLY && !(flags & (O_CREAT | O_TRUNC))))
+        return dead ? -1 : openat(dirfd, path, flags, mode);   /* (not tracked: a read) */
     if (hit(C_OPENAT))
         return -1;
     struct stat sb;
@@ -289,21 +331,31 @@ static int i_openat(int dirfd, const char *path, int flags, mode_t mode)
 
 static ssize_t i_pread(int fd, void *buf, size_t len, off_t off)
 {
+    int dead;
+    if (foreign(&dead, 1))
+        return dead ? -1 : pread(fd, buf, len, off);
     return hit(C_PREAD) ? -1 : pread(fd, buf, len, off);
 }
 
 static ssize_t i_read(int fd, void *buf, size_t len)
 {
+    int dead;
+    if (foreign(&dead, 1))
+        return dead ? -1 : read(fd, buf, len);
     return hit(C_READ) ? -1 : read(fd, buf, len);
 }
 
 static int i_ftruncate(int fd, off_t len)
 {
+    int dead;
+    foreign(&dead, 0);
     return hit(C_FTRUNCATE) ? -1 : ftruncate(fd, len);
 }
 
 static int i_unlinkat(int dirfd, const char *path, int flags)
 {
+    int dead;
+    foreign(&dead, 0);
     return hit(C_UNLINKAT) ? -1 : unlinkat(dirfd, path, flags);
 }
 
@@ -327,6 +379,8 @@ static void keep_replaced(const char *to, char *copy, size_t n)
 static int i_renameat(int od, const char *op, int nd, const char *np)
 {
     char to[512], copy[530];
+    int dead;
+    foreign(&dead, 0);
     if (hit(C_RENAMEAT))
         return -1;
     full_path(nd, np, to, sizeof to);
@@ -345,6 +399,8 @@ static int i_renameat(int od, const char *op, int nd, const char *np)
 
 static int i_mkdirat(int dirfd, const char *path, mode_t mode)
 {
+    int dead;
+    foreign(&dead, 0);
     if (hit(C_MKDIRAT))
         return -1;
     int rc = mkdirat(dirfd, path, mode);
@@ -360,6 +416,9 @@ static int i_mkdirat(int dirfd, const char *path, mode_t mode)
  * close, crashed or not, so the test leaks no descriptor. */
 static int i_close(int fd)
 {
+    int dead;
+    if (foreign(&dead, 1))
+        return close(fd);   /* its own descriptor, never tracked */
     if (fd >= 0 && fd < MAX_FDS)
         inj.fd_file[fd] = 0;
     return close(fd);
@@ -384,6 +443,7 @@ static void inj_reset(int mode, long k, const char *dir)
     inj.n = 0;
     inj.fired = 0;
     inj.dir = dir;
+    inj_owner = pthread_self();
 }
 
 /* The power cut: every tracked file back to its last fsync; one created
