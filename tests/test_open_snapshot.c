@@ -47,7 +47,7 @@ static void state_digest(const tms_state *st, uint8_t out[32])
     msgpack_sbuffer sb;
     msgpack_sbuffer_init(&sb);
     assert_int_equal(tms_state_snapshot_encode(st, &sb), TMS_OK);
-    tms_state_snapshot_digest(sb.data, sb.size, out);
+    assert_int_equal(tms_state_snapshot_digest(sb.data, sb.size, out), TMS_OK);
     msgpack_sbuffer_destroy(&sb);
 }
 

@@ -174,6 +174,9 @@ static int parse_object(json_t *o, tool_receipt *r, char *why, size_t whylen)
     int have_key = 0;
     if (!json_is_object(o))
         return bad(why, whylen, "not a JSON object");
+    if (fmt && !strcmp(fmt, "tmsperm-verify-receipt/1"))
+        return bad(why, whylen, "a receipt of format /1, whose state digest is of another kind (one hash of the "
+                   "encoding, not by tenant): run a full verify");
     if (!fmt || strcmp(fmt, TOOL_RECEIPT_FORMAT))
         return bad(why, whylen, "\"format\": expected \"%s\"", TOOL_RECEIPT_FORMAT);
     if (!json_is_string(json_object_get(o, "proves")) ||

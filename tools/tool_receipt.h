@@ -3,7 +3,7 @@
  * writes when the data directory verified, and `tms-audit verify --since
  * FILE` starts from. One JSON object:
  *
- *   {"format":"tmsperm-verify-receipt/1",
+ *   {"format":"tmsperm-verify-receipt/2",
  *    "proves":"...",                      what it proves, in words (not read back)
  *    "tmsperm":"0.17.0",                  the version that verified
  *    "data":"/var/lib/tms",               the data directory as given (not read back)
@@ -38,7 +38,7 @@
 #include "note.h"
 #include "tlog.h"
 
-#define TOOL_RECEIPT_FORMAT "tmsperm-verify-receipt/1"
+#define TOOL_RECEIPT_FORMAT "tmsperm-verify-receipt/2"   /* /1: a state digest of the encoding in one hash */
 #define TOOL_RECEIPT_MAX_BYTES (256u * 1024)   /* a note is at most 64 KiB; JSON escapes at most double it */
 #define TOOL_RECEIPT_VKEY_MAX 400
 

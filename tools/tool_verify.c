@@ -232,7 +232,7 @@ static void *encode_digest(void *arg)
     msgpack_sbuffer enc;
     msgpack_sbuffer_init(&enc);
     if ((d->enc_err = tms_state_snapshot_encode(d->st, &enc)) == TMS_OK)
-        tms_state_snapshot_digest(enc.data, enc.size, d->enc);
+        d->enc_err = tms_state_snapshot_digest(enc.data, enc.size, d->enc);
     if (d->keep && d->enc_err == TMS_OK)
         *d->keep = enc;
     else

@@ -65,7 +65,7 @@ static tms_err state_digest(const tms_state *st, uint8_t out[TMS_HASH_LEN])
     msgpack_sbuffer_init(&enc);
     tms_err err = tms_state_snapshot_encode(st, &enc);
     if (!err)
-        tms_state_snapshot_digest(enc.data, enc.size, out);
+        err = tms_state_snapshot_digest(enc.data, enc.size, out);
     msgpack_sbuffer_destroy(&enc);
     return err;
 }

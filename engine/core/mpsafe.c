@@ -48,6 +48,11 @@ static int describe(const uint8_t *p, size_t left, size_t *head, uint64_t *body,
 
 int tms_msgpack_sane(const uint8_t *buf, size_t len)
 {
+    return tms_msgpack_len(buf, len) != 0;
+}
+
+size_t tms_msgpack_len(const uint8_t *buf, size_t len)
+{
     uint64_t owed = 1;
     size_t off = 0;
     while (owed > 0) {
@@ -62,5 +67,5 @@ int tms_msgpack_sane(const uint8_t *buf, size_t len)
         if (owed > len - off)
             return 0;   /* more objects announced than bytes left */
     }
-    return 1;
+    return off;
 }

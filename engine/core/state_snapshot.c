@@ -248,6 +248,21 @@ static int count_request(void *ctx, const char *tenant, const char *rid, const t
 }
 
 /* The names of bits 0 .. k-1 of a catalogue, k = 1 + the highest bit used. */
+static void put_catalogue(enc *e, uint64_t used, const tms_catalogue_entry *tab);
+
+tms_err tms__snapshot_trailer(uint64_t perms_used, uint64_t features_used, msgpack_sbuffer *out)
+{
+    enc e;
+    memset(&e, 0, sizeof e);
+    if ((perms_used >> TMS_PERM_COUNT) || (features_used >> TMS_FEATURE_COUNT))
+        return TMS_E_CORRUPT;
+    msgpack_packer_init(&e.pk, out, msgpack_sbuffer_write);
+    put_array(&e, 2);
+    put_catalogue(&e, perms_used, tms_permissions);
+    put_catalogue(&e, features_used, tms_features);
+    return e.bad ? TMS_E_NOMEM : TMS_OK;
+}
+
 static void put_catalogue(enc *e, uint64_t used, const tms_catalogue_entry *tab)
 {
     size_t k = used ? 64 - (size_t)__builtin_clzll(used) : 0;
@@ -295,7 +310,3 @@ tms_err tms_state_snapshot_encode(const tms_state *st, msgpack_sbuffer *out)
     return TMS_OK;
 }
 
-void tms_state_snapshot_digest(const void *bytes, size_t len, uint8_t out[TMS_SNAPSHOT_DIGEST_LEN])
-{
-    crypto_generichash(out, TMS_SNAPSHOT_DIGEST_LEN, bytes, len, NULL, 0);
-}

@@ -24,7 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define TEXT_HEAD "tmsperm snapshot v1\n"
+#define TEXT_HEAD "tmsperm snapshot v2\n"   /* v1: a state digest of the encoding in one hash */
 
 static void sweep_orphans(const char *datadir);
 

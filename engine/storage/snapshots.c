@@ -4,6 +4,7 @@
 #include "log.h"
 #include "log_internal.h"
 #include "store_internal.h"
+#include "snapshot.h"
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -17,8 +18,9 @@
 #include <unistd.h>
 
 #define MAGIC "TMSSNAP1"
-#define VERSION 3
-#define VERSION_EARLIER 2   /* the same layout; its proj_digest from before digests went by tenant */
+#define VERSION 4
+#define VERSION_EARLIER 2   /* 2 and 3: the same layout; 2's proj_digest from before projection digests went by
+                               tenant, 3's state digest from before state digests did */
 #define HEADER (8 + 4 + 4 + 8 + 32 + 32 + 8 + 32 + 16 + 8 + 32 + 4)
 #define MAX_PAYLOAD ((uint64_t)1 << 40)
 #define SYNC_EVERY ((size_t)256 << 10)   /* written and synced in pieces: see tms_snapshot_write */
@@ -206,7 +208,7 @@ tms_err tms_snapshot_list(const char *datadir, uint64_t **seqs, size_t *n)
 static const char *parse_header(const uint8_t *h, uint64_t size, uint64_t seq, tms_snapshot_meta *m, uint64_t *len)
 {
     uint32_t version = size < HEADER ? 0 : tms_get_le32(h + 8);
-    if (size < HEADER || memcmp(h, MAGIC, 8) || (version != VERSION && version != VERSION_EARLIER) || h[143] != 0)
+    if (size < HEADER || memcmp(h, MAGIC, 8) || (version != VERSION && (version < VERSION_EARLIER || version > VERSION)) || h[143] != 0)
         return "not a snapshot of this version";
     /* an earlier version's file (its projection digest of another kind) reads as another schema's: no one uses
        it (a writer sets it aside, verify does not compare it), and it is not damage */
@@ -271,7 +273,7 @@ static tms_err read_path(const char *path, int by_name, uint64_t seq, tms_snapsh
         bad = "cannot read it";
     } else if (!bad && tms_crc32c(tms_crc32c(0, h, HEADER - 4), *payload, plen) != tms_get_le32(h + HEADER - 4)) {
         bad = "its checksum fails";
-    } else if (!bad && (crypto_generichash(digest, 32, *payload, plen, NULL, 0),
+    } else if (!bad && (tms_state_snapshot_digest(*payload, plen, digest) != TMS_OK ||
                         sodium_memcmp(digest, meta->digest, 32))) {
         bad = "its state digest is not its content's";
     }

@@ -108,8 +108,10 @@ tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, c
         memcpy(m.head, head, TMS_HASH_LEN);
         memcpy(m.root, root, TMS_HASH_LEN);
         m.time = time;
-        tms_state_snapshot_digest(enc.data, enc.size, m.digest);
-        err = tms_snapshot_write_paced(dir, &m, enc.data, enc.size, rate, why, whylen);
+        if ((err = tms_state_snapshot_digest(enc.data, enc.size, m.digest)))
+            snprintf(why, whylen, "snapshot: cannot digest the state's encoding: %s", tms_strerror(err));
+        else
+            err = tms_snapshot_write_paced(dir, &m, enc.data, enc.size, rate, why, whylen);
     }
     msgpack_sbuffer_destroy(&enc);
     return err;
@@ -225,7 +227,7 @@ static int try_one(tms_engine *e, uint64_t seq, uint64_t max_seq, tms_state **st
     if (err == TMS_OK && !this_version(m, e->log_base != 0))   /* another version's: replaced at close */
         return say(e, m->schema ? "the snapshot of seq %llu was written by tmsperm %s: not used"
                                 : "the snapshot of seq %llu is of an earlier file format%s: not used", seq,
-                   m->schema ? m->build : " (its projection digest of another kind)"), 0;
+                   m->schema ? m->build : " (its digests of another kind)"), 0;
     if (err == TMS_OK && e->log_base && strcmp(m->build, tms_version()))
         say(e, "the snapshot of seq %llu was written by tmsperm %s: used (a seeded directory has no other start)",
             seq, m->build);

@@ -3,7 +3,11 @@
  * decode answers TMS_OK or TMS_E_CORRUPT (TMS_E_NOMEM allowed), never
  * crashes, over-reads or leaks; and a decode that succeeds gives a state
  * that re-encodes to exactly the input (a snapshot's bytes are its state's
- * digest). Seeds: TMS_SNAPSHOT_SEEDS=DIR tests/test_snapshot writes them. */
+ * digest). The walk that finds an encoding's parts for the state digest
+ * (tms_state_snapshot_index) reads the same bytes: it answers TMS_OK or
+ * TMS_E_CORRUPT (or NOMEM), its parts within the input and laid end to end,
+ * and it accepts every input the decoder accepts. Seeds:
+ * TMS_SNAPSHOT_SEEDS=DIR tests/test_snapshot writes them. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +17,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     tms_state *st;
     char why[256];
+    tms_snapshot_index ix;
+    tms_err ierr = tms_state_snapshot_index(data, size, &ix, why, sizeof why);
+    if (ierr != TMS_OK && ierr != TMS_E_CORRUPT && ierr != TMS_E_NOMEM)
+        abort();
+    if (ierr == TMS_OK) {
+        size_t at = ix.ntenants ? ix.tenants[0].off : ix.trailer_off;
+        if (ix.global_len > at || at > size || ix.trailer_off > size)
+            abort();
+        for (size_t i = 0; i < ix.ntenants; i++, at += ix.tenants[i - 1].len)
+            if (ix.tenants[i].off != at || ix.tenants[i].len > size - at)
+                abort();
+        if (at != ix.trailer_off)
+            abort();
+        tms_snapshot_index_free(&ix);
+    }
     tms_err err = tms_state_snapshot_decode(data, size, &st, why, sizeof why);
+    if (err == TMS_OK && ierr == TMS_E_CORRUPT)
+        abort();   /* the walk refuses what the decoder takes */
     if (err != TMS_OK) {
         if ((err != TMS_E_CORRUPT && err != TMS_E_NOMEM) || st || !why[0])
             abort();

@@ -74,7 +74,7 @@ def reseal(raw, digest=False):
     """A snapshot file's bytes with its CRC (and with digest, its state digest) recomputed: a consistent forgery."""
     raw = bytearray(raw)
     if digest:
-        raw[96:128] = hashlib.blake2b(bytes(raw[SNAP_HEADER:]), digest_size=32).digest()
+        raw[96:128] = tt.state_digest(bytes(raw[SNAP_HEADER:]))
     raw[184:188] = struct.pack("<I", tt.crc32c(bytes(raw[SNAP_HEADER:]), tt.crc32c(bytes(raw[:184]))))
     return bytes(raw)
 
@@ -132,7 +132,7 @@ R.check("... and writes the receipt (no temporary left beside it)", os.path.exis
 r1 = load(RC1) if os.path.exists(RC1) else {}
 snap_digest = open(os.path.join(D, "snapshots", "%020d.snap" % N), "rb").read()[96:128].hex() if N else ""
 R.check("the receipt: format, size, head, root, time as verify found them",
-        r1.get("format") == "tmsperm-verify-receipt/1" and r1.get("size") == N and r1.get("head") == full["head"]
+        r1.get("format") == "tmsperm-verify-receipt/2" and r1.get("size") == N and r1.get("head") == full["head"]
         and r1.get("root") == full["tree_root"] and r1.get("time") == full["last_time"] and r1.get("since") is None,
         r1)
 R.check("the receipt's state digest is the writer's snapshot's of that seq (the state's encoding)",
@@ -145,7 +145,7 @@ st1 = read(RC1 + ".state") if os.path.exists(RC1 + ".state") else b""
 R.check("--receipt also writes FILE.state: a snapshot file of the state at N (seq, head, digest the receipt's)",
         st1[:8] == b"TMSSNAP1" and struct.unpack_from("<Q", st1, 16)[0] == N and st1[24:56].hex() == r1.get("head")
         and st1[96:128].hex() == r1.get("state_digest") and
-        hashlib.blake2b(st1[SNAP_HEADER:], digest_size=32).hexdigest() == r1.get("state_digest"), st1[:SNAP_HEADER])
+        tt.state_digest(st1[SNAP_HEADER:]).hex() == r1.get("state_digest"), st1[:SNAP_HEADER])
 R.check("... byte for byte the writer's snapshot of that seq (same format, root, time, projection digest)",
         st1 == read(snap_file(D, N)))
 
@@ -469,7 +469,8 @@ bad_cases = [
     ("not JSON", "{\"format\": "),
     ("an array", "[]"),
     ("empty", ""),
-    ("another format", mutated(format="tmsperm-verify-receipt/2")),
+    ("another format", mutated(format="tmsperm-verify-receipt/3")),
+    ("format /1 (its state digest of another kind)", mutated(format="tmsperm-verify-receipt/1")),
     ("no size", mutated(size=KeyError)),
     ("size a string", mutated(size=str(N))),
     ("size negative", mutated(size=-1)),

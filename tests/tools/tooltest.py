@@ -147,6 +147,94 @@ def write_segment(path, header, frames):
             f.write(fr.encode())
 
 
+# ---- the state digest (engine/core/include/snapshot.h), from the spec: an outside oracle ----
+
+def _mp_head(b, off):
+    """(header length, body bytes, child objects) of the msgpack object at off."""
+    t = b[off]
+    if t <= 0x7f or t >= 0xe0 or t in (0xc0, 0xc2, 0xc3):
+        return 1, 0, 0
+    if 0x80 <= t <= 0x8f:
+        return 1, 0, 2 * (t & 15)
+    if 0x90 <= t <= 0x9f:
+        return 1, 0, t & 15
+    if 0xa0 <= t <= 0xbf:
+        return 1, t & 31, 0
+    fixed = {0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8, 0xd0: 1, 0xd1: 2, 0xd2: 4, 0xd3: 8, 0xca: 4, 0xcb: 8}
+    if t in fixed:
+        return 1, fixed[t], 0
+    w = {0xc4: 1, 0xd9: 1, 0xc5: 2, 0xda: 2, 0xdc: 2, 0xde: 2, 0xc6: 4, 0xdb: 4, 0xdd: 4, 0xdf: 4}[t]
+    n = int.from_bytes(b[off + 1:off + 1 + w], "big")
+    if t in (0xdc, 0xdd):
+        return 1 + w, 0, n
+    if t in (0xde, 0xdf):
+        return 1 + w, 0, 2 * n
+    return 1 + w, n, 0
+
+
+def mp_skip(b, off):
+    owed = 1
+    while owed:
+        head, body, kids = _mp_head(b, off)
+        off += head + body
+        owed += kids - 1
+    return off
+
+
+def mp_uint(b, off):
+    t = b[off]
+    if t <= 0x7f:
+        return t, off + 1
+    w = {0xcc: 1, 0xcd: 2, 0xce: 4, 0xcf: 8}[t]
+    return int.from_bytes(b[off + 1:off + 1 + w], "big"), off + 1 + w
+
+
+def state_digest(enc):
+    """The digest of a state encoding, by tenant: BLAKE2b-256 of "tmsperm-state-digest/2", H(the bytes before
+    the tenants), le64(tenants), then per tenant le64(id length) id H(its part) le64(perms) le64(features)."""
+    h = lambda x: hashlib.blake2b(x, digest_size=32).digest()
+    off = mp_skip(enc, 0)
+    n, off = mp_uint(enc, off)
+    for _ in range(n):
+        off = mp_skip(enc, off)
+    out = b"tmsperm-state-digest/2" + h(enc[:off])
+    tenants, off = mp_uint(enc, off)
+    out += struct.pack("<Q", tenants)
+    for _ in range(tenants):
+        start = off
+        head, _, _ = _mp_head(enc, off)   # [id, admin, default, R, L, A, K, D, Q]
+        off += head
+        hl, idlen, _ = _mp_head(enc, off)
+        tid = enc[off + hl:off + hl + idlen]
+        off = mp_skip(enc, mp_skip(enc, mp_skip(enc, off)))
+        counts = []
+        for _ in range(6):
+            c, off = mp_uint(enc, off)
+            counts.append(c)
+        masks = [0, 0]
+        for _ in range(counts[0]):   # roles [id, kind, perms, creator]
+            off += _mp_head(enc, off)[0]
+            off = mp_skip(enc, mp_skip(enc, off))
+            p, off = mp_uint(enc, off)
+            masks[0] |= p
+            off = mp_skip(enc, off)
+        for _ in range(counts[1]):
+            off = mp_skip(enc, off)
+        for _ in range(counts[2]):   # accounts [kind, id, perms, features, tag, role, login]
+            off += _mp_head(enc, off)[0]
+            off = mp_skip(enc, mp_skip(enc, off))
+            p, off = mp_uint(enc, off)
+            f, off = mp_uint(enc, off)
+            masks[0] |= p
+            masks[1] |= f
+            off = mp_skip(enc, mp_skip(enc, mp_skip(enc, off)))
+        for c in counts[3:]:
+            for _ in range(c):
+                off = mp_skip(enc, off)
+        out += struct.pack("<Q", len(tid)) + tid + h(enc[start:off]) + struct.pack("<QQ", *masks)
+    return h(out)
+
+
 def chain_hash(prev, seq, payload):
     return hashlib.blake2b(prev + struct.pack("<Q", seq) + payload, digest_size=32).digest()
 

@@ -12,5 +12,7 @@
  * announces no more elements than there are bytes left, 0 otherwise
  * (truncated, reserved type byte, or an impossible count). */
 int tms_msgpack_sane(const uint8_t *buf, size_t len);
+/* The same walk: the length of that first object, 0 when it is not one so. */
+size_t tms_msgpack_len(const uint8_t *buf, size_t len);
 
 #endif

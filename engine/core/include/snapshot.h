@@ -6,10 +6,9 @@
  * of ids, every number, string and container in msgpack's shortest form
  * (what msgpack-c packs), nothing the state does not determine. A decode
  * succeeds only on bytes that re-encode to themselves (every object and
- * item is checked to be what the encoder would write), so the BLAKE2b-256
- * of an encoding is the digest of the state it holds
- * (tms_state_snapshot_digest), and two states are equal when their
- * encodings are.
+ * item is checked to be what the encoder would write), so two states are
+ * equal when their encodings are, and a digest of the encoding is one of
+ * the state (tms_state_snapshot_digest, below: by tenant).
  *
  * Format 1 is a sequence of msgpack objects, not one: the decoder unpacks
  * one small object at a time whatever the state's size (msgpack-c would
@@ -60,6 +59,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <msgpack.h>
+#include <sodium.h>
 #include "state.h"
 
 #define TMS_SNAPSHOT_FORMAT 1
@@ -83,7 +83,52 @@ tms_err tms_state_snapshot_encode(const tms_state *st, msgpack_sbuffer *out);
  * failure *out is NULL. */
 tms_err tms_state_snapshot_decode(const void *buf, size_t len, tms_state **out, char *why, size_t whylen);
 
-/* BLAKE2b-256 of an encoding: the digest of the state it holds. */
-void tms_state_snapshot_digest(const void *enc, size_t len, uint8_t out[TMS_SNAPSHOT_DIGEST_LEN]);
+/* ---- where an encoding's parts are, and the digest (state_snapshot_index.c) ----
+ * An encoding is: the part before the tenants (its header and the request
+ * ids of no tenant: bytes [0, global_len)), the count of tenants, each
+ * tenant's part (its object and everything after it up to the next
+ * tenant's), the catalogue trailer [trailer_off, len). */
+typedef struct tms_snapshot_section {
+    char tenant[TMS_ID_MAX + 1];
+    size_t off, len;                     /* its part: bytes [off, off + len) of the encoding */
+    uint64_t perms_used, features_used;  /* the masks of its roles and accounts, OR-ed */
+} tms_snapshot_section;
+typedef struct tms_snapshot_index {
+    size_t global_len;
+    size_t trailer_off;
+    tms_snapshot_section *tenants;       /* in the encoding's order (malloc'd) */
+    size_t ntenants;
+} tms_snapshot_index;
+
+/* The parts of enc[0..len) into *ix, found by walking it: its layout
+ * checked, and its trailer exactly the catalogue of the masks its parts use
+ * (not its ids, order or references: the decoder checks those). TMS_OK,
+ * TMS_E_CORRUPT (why, when given), TMS_E_NOMEM; *ix empty on failure. */
+tms_err tms_state_snapshot_index(const void *enc, size_t len, tms_snapshot_index *ix, char *why, size_t whylen);
+void tms_snapshot_index_free(tms_snapshot_index *ix);
+
+/* The digest of the state an encoding holds, by its parts: the BLAKE2b-256 of
+ *     "tmsperm-state-digest/2" | H(bytes before the tenants) | le64(tenants)
+ *     then per tenant, in order: le64(id length) id H(its part)
+ *     le64(perms used) le64(features used)
+ * H being BLAKE2b-256 (tms_snapshot_part_hash). The count of tenants and
+ * the trailer are functions of the parts, so this digests the encoding
+ * whole; and a state that differs from one whose parts are known in a few
+ * tenants has its digest from those alone. TMS_OK, TMS_E_CORRUPT (enc is
+ * not laid out as an encoding), TMS_E_NOMEM. */
+tms_err tms_state_snapshot_digest(const void *enc, size_t len, uint8_t out[TMS_SNAPSHOT_DIGEST_LEN]);
+void tms_snapshot_part_hash(const void *bytes, size_t len, uint8_t out[TMS_SNAPSHOT_DIGEST_LEN]);
+/* The same digest from parts already hashed: begin, each tenant in order, end. */
+typedef struct tms_state_digester {
+    crypto_generichash_state h;   /* private */
+} tms_state_digester;
+void tms_state_digest_begin(tms_state_digester *d, const uint8_t global[TMS_SNAPSHOT_DIGEST_LEN], uint64_t tenants);
+void tms_state_digest_tenant(tms_state_digester *d, const char *id, const uint8_t part[TMS_SNAPSHOT_DIGEST_LEN],
+                             uint64_t perms_used, uint64_t features_used);
+void tms_state_digest_end(tms_state_digester *d, uint8_t out[TMS_SNAPSHOT_DIGEST_LEN]);
+
+/* The catalogue trailer of those masks into out (appended): TMS_OK, TMS_E_CORRUPT (a bit no catalogue
+ * names), TMS_E_NOMEM. Internal (the index checks a trailer with it). */
+tms_err tms__snapshot_trailer(uint64_t perms_used, uint64_t features_used, msgpack_sbuffer *out);
 
 #endif

@@ -5,18 +5,20 @@
  * trusted is the writer's business (engine.c).
  *
  * A file, all integers little-endian:
- *   magic "TMSSNAP1" | le32 version (3) | le32 schema version (the writer's
+ *   magic "TMSSNAP1" | le32 version (4) | le32 schema version (the writer's
  *   TMS_SCHEMA_VERSION) | le64 seq | head[32] (the log's chain head at seq) |
  *   root[32] (the Merkle tree's root at seq; tms-audit verify checks it) |
- *   le64 time (record seq's, ns) | digest[32] (BLAKE2b-256 of the state
- *   encoding) | build[16] (the writer's tmsperm version, NUL-padded) | le64
+ *   le64 time (record seq's, ns) | digest[32] (the state digest of the
+ *   encoding, by tenant: snapshot.h) | build[16] (the writer's tmsperm version, NUL-padded) | le64
  *   payload length | proj_digest[32] (tms_state_projection_digest of the
  *   state: what its LMDB projection's digest is) | le32 CRC32C of all of the
  *   above and the payload | payload (the state encoding). 188 bytes before
  *   the payload. Version 1 (no proj_digest) is not read: set aside.
- *   Version 2 (a proj_digest from before digests went by tenant, store.h
- *   "Digests") reads with schema 0: another version's, which no writer
- *   starts from and verify does not compare, as after an upgrade.
+ *   Versions 2 (a proj_digest from before projection digests went by
+ *   tenant, store.h "Digests") and 3 (a state digest from before state
+ *   digests did, snapshot.h) read with schema 0: another version's, which
+ *   no writer starts from and verify does not compare, as after an
+ *   upgrade.
  * Written whole to a temporary file, fsynced, renamed into place, the
  * directory fsynced (DIR/snapshots, when this write creates it, with DIR
  * fsynced too): a crash leaves the old set or the new one, never a half
@@ -38,7 +40,7 @@
 #define TMS_SNAPSHOT_TAIL(last) ((last) / 100 > 0 ? (last) / 100 : 1)
 
 typedef struct tms_snapshot_meta {
-    uint32_t schema;          /* the writer's TMS_SCHEMA_VERSION (0: a file of version 2) */
+    uint32_t schema;          /* the writer's TMS_SCHEMA_VERSION (0: a file of version 2 or 3) */
     char build[16];           /* the writer's version (tms_version()), NUL-terminated */
     uint64_t seq;
     uint8_t head[32];
@@ -97,7 +99,7 @@ tms_err tms_snapshot_read_file(const char *path, tms_snapshot_meta *meta, uint8_
  * DIR/snapshots/<seq>.snap.note: a C2SP signed note, signed with the log's
  * key by the writer that holds it (tmsd --signing-key, tmsctl checkpoint
  * --signing-key), whose text is
- *   "tmsperm snapshot v1\norigin ORIGIN\nseq S\nroot BASE64\nhead HEX\n"
+ *   "tmsperm snapshot v2\norigin ORIGIN\nseq S\nroot BASE64\nhead HEX\n"
  *   "state HEX\nprojection HEX\nschema N\ntime NS\n"
  * (the snapshot's Merkle root, chain head, state digest and projection
  * digest): what binds a snapshot's state to the log's key, as a checkpoint
