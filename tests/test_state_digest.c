@@ -8,7 +8,10 @@
  * header, no request ids of no tenant, one tenant, that part, and the
  * catalogue of the masks the tenant uses (read from the state's walks). The
  * digest is then composed as snapshot.h says and compared. Every byte of an
- * encoding changed, and every cut, either leaves no digest or another. */
+ * encoding changed, and every cut, either leaves no digest or another. The
+ * parts alone (tms_state_snapshot_encode_global / _tenant, _decode_parts)
+ * are the whole encoding's bytes, and a state of some tenants' parts
+ * encodes to exactly those. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -187,11 +190,92 @@ static void test_every_change_and_cut_gives_another_or_none(void **state)
     ts_lines_free(&l);
 }
 
+/* The parts of a state: each tenant's part and the part before the tenants encoded alone are the whole
+ * encoding's bytes; a state decoded from some tenants' parts encodes to those parts (and the part before,
+ * and the trailer of their masks); a tenant the index does not have is skipped; an index of other bytes is
+ * refused. */
+static void parts_of(const char *args, uint64_t pick)
+{
+    ts_lines l = ts_generate(args);
+    tu_env *env = tu_env_new();
+    for (size_t i = 0; i < l.n; i += 40)
+        ts_submit_group(env, l.v + i, l.n - i < 40 ? l.n - i : 40);
+    const tms_state *st = tms_engine_state(env->eng);
+    msgpack_sbuffer whole, one, want, got;
+    tms_snapshot_index ix;
+    encode(st, &whole);
+    assert_int_equal(tms_state_snapshot_index(whole.data, whole.size, &ix, NULL, 0), TMS_OK);
+    msgpack_sbuffer_init(&one);
+    assert_int_equal(tms_state_snapshot_encode_global(st, &one), TMS_OK);
+    assert_int_equal(one.size, ix.global_len);
+    assert_memory_equal(one.data, whole.data, one.size);
+    const char *names[64];
+    size_t n = 0;
+    uint64_t perms = 0, features = 0;
+    msgpack_sbuffer_init(&want);
+    msgpack_sbuffer_write(&want, whole.data, ix.global_len);
+    for (size_t i = 0; i < ix.ntenants; i++) {
+        uint64_t p = 0, f = 0;
+        msgpack_sbuffer_clear(&one);
+        assert_int_equal(tms_state_snapshot_encode_tenant(st, ix.tenants[i].tenant, &one, &p, &f), TMS_OK);
+        assert_int_equal(one.size, ix.tenants[i].len);
+        assert_memory_equal(one.data, whole.data + ix.tenants[i].off, one.size);
+        assert_true(p == ix.tenants[i].perms_used && f == ix.tenants[i].features_used);
+        if (pick >> (i % 64) & 1 && n < 63) {
+            names[n++] = ix.tenants[i].tenant;
+            perms |= p;
+            features |= f;
+        }
+    }
+    names[n++] = "not-a-tenant-here";
+    msgpack_packer pk;
+    msgpack_packer_init(&pk, &want, msgpack_sbuffer_write);
+    msgpack_pack_uint64(&pk, n - 1);
+    for (size_t k = 0; k + 1 < n; k++)
+        for (size_t i = 0; i < ix.ntenants; i++)
+            if (!strcmp(ix.tenants[i].tenant, names[k]))
+                msgpack_sbuffer_write(&want, whole.data + ix.tenants[i].off, ix.tenants[i].len);
+    assert_int_equal(tms__snapshot_trailer(perms, features, &want), TMS_OK);
+    tms_state *part;
+    char why[300];
+    assert_int_equal(tms_state_snapshot_decode_parts(whole.data, whole.size, &ix, names, n, &part, why, sizeof why),
+                     TMS_OK);
+    encode(part, &got);
+    assert_int_equal(got.size, want.size);
+    assert_memory_equal(got.data, want.data, got.size);
+    tms_state_free(part);
+    if (ix.ntenants > 1) {   /* an index whose parts are swapped: each part names another tenant */
+        tms_snapshot_section t = ix.tenants[0];
+        ix.tenants[0].off = ix.tenants[1].off, ix.tenants[0].len = ix.tenants[1].len;
+        ix.tenants[1].off = t.off, ix.tenants[1].len = t.len;
+        const char *first[1] = {ix.tenants[0].tenant};
+        assert_int_equal(tms_state_snapshot_decode_parts(whole.data, whole.size, &ix, first, 1, &part, why,
+                                                         sizeof why), TMS_E_CORRUPT);
+        assert_null(part);
+    }
+    tms_snapshot_index_free(&ix);
+    msgpack_sbuffer_destroy(&whole);
+    msgpack_sbuffer_destroy(&one);
+    msgpack_sbuffer_destroy(&want);
+    msgpack_sbuffer_destroy(&got);
+    tu_env_free(env);
+    ts_lines_free(&l);
+}
+
+static void test_a_states_parts(void **state)
+{
+    (void)state;
+    parts_of("--tenants 6 --extensions 300 --seed 5", 0x15);   /* tenants 0, 2, 4 */
+    parts_of("--tenants 3 --extensions 200 --seed 8", 0x2);
+    parts_of("--tenants 4 --extensions 200 --seed 13", 0);      /* none: the part before the tenants alone */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_the_digest_is_its_parts),
         cmocka_unit_test(test_every_change_and_cut_gives_another_or_none),
+        cmocka_unit_test(test_a_states_parts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

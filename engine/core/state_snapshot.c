@@ -271,23 +271,68 @@ static void put_catalogue(enc *e, uint64_t used, const tms_catalogue_entry *tab)
         put_cstr(e, tab[i].name);
 }
 
+static void enc_free(enc *e)
+{
+    free(e->roles.v);
+    free(e->logins.v);
+    free(e->accounts.v);
+    free(e->requests.v);
+    free(e->managers);
+}
+
+/* The part before the tenants: the header, the request ids of no tenant. */
+static void put_global(enc *e)
+{
+    size_t orphans = 0;
+    e->bad |= msgpack_pack_map(&e->pk, 1);
+    put_cstr(e, "tmsperm-state");
+    put_u64(e, TMS_SNAPSHOT_FORMAT);
+    if (tms_state_foreach_request(e->st, NULL, count_request, &orphans))
+        e->bad = 1;
+    put_u64(e, orphans);
+    if (!e->bad && tms_state_foreach_request(e->st, NULL, put_orphan, e))
+        e->bad = 1;
+}
+
+tms_err tms_state_snapshot_encode_global(const tms_state *st, msgpack_sbuffer *out)
+{
+    enc e;
+    memset(&e, 0, sizeof e);
+    e.st = st;
+    msgpack_packer_init(&e.pk, out, msgpack_sbuffer_write);
+    put_global(&e);
+    enc_free(&e);
+    return e.bad || e.impossible ? (e.bad ? TMS_E_NOMEM : TMS_E_CORRUPT) : TMS_OK;
+}
+
+tms_err tms_state_snapshot_encode_tenant(const tms_state *st, const char *tenant, msgpack_sbuffer *out,
+                                         uint64_t *perms_used, uint64_t *features_used)
+{
+    enc e;
+    tms_tenant *t = tms_state_tenant(st, tenant);
+    if (!t)
+        return TMS_NOT_FOUND;
+    memset(&e, 0, sizeof e);
+    e.st = st;
+    msgpack_packer_init(&e.pk, out, msgpack_sbuffer_write);
+    put_tenant(&e, t);
+    enc_free(&e);
+    *perms_used = e.perms_used;
+    *features_used = e.features_used;
+    if ((e.perms_used >> TMS_PERM_COUNT) || (e.features_used >> TMS_FEATURE_COUNT))
+        e.impossible = 1;
+    return e.bad || e.impossible ? (e.bad ? TMS_E_NOMEM : TMS_E_CORRUPT) : TMS_OK;
+}
+
 tms_err tms_state_snapshot_encode(const tms_state *st, msgpack_sbuffer *out)
 {
     enc e;
-    size_t orphans = 0;
     tms_state_stats s;
     memset(&e, 0, sizeof e);
     e.st = st;
     msgpack_sbuffer_clear(out);
     msgpack_packer_init(&e.pk, out, msgpack_sbuffer_write);
-    e.bad |= msgpack_pack_map(&e.pk, 1);
-    put_cstr(&e, "tmsperm-state");
-    put_u64(&e, TMS_SNAPSHOT_FORMAT);
-    if (tms_state_foreach_request(st, NULL, count_request, &orphans))
-        e.bad = 1;
-    put_u64(&e, orphans);
-    if (!e.bad && tms_state_foreach_request(st, NULL, put_orphan, &e))
-        e.bad = 1;
+    put_global(&e);
     tms_state_stats_get(st, &s);
     put_u64(&e, s.tenants);
     if (!e.bad && tms_state_foreach_tenant(st, put_tenant, &e))
@@ -298,11 +343,7 @@ tms_err tms_state_snapshot_encode(const tms_state *st, msgpack_sbuffer *out)
     put_array(&e, 2);
     put_catalogue(&e, e.perms_used, tms_permissions);
     put_catalogue(&e, e.features_used, tms_features);
-    free(e.roles.v);
-    free(e.logins.v);
-    free(e.accounts.v);
-    free(e.requests.v);
-    free(e.managers);
+    enc_free(&e);
     if (e.bad || e.impossible) {
         msgpack_sbuffer_clear(out);
         return e.bad ? TMS_E_NOMEM : TMS_E_CORRUPT;

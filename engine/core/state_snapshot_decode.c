@@ -625,6 +625,80 @@ static int read_body(dec *d)
     return d->off == d->len ? 0 : bad(d, "%zu bytes after the end", d->len - d->off);
 }
 
+/* The part before the tenants, then each wanted tenant's part found in ix (each read within its own bytes,
+ * all of them). */
+static int read_parts_of(dec *d, const tms_snapshot_index *ix, const char *const *tenants, size_t n)
+{
+    size_t len = d->len;
+    uint64_t orphans = 0;
+    if (read_header(d) || next_count(d, &d->orphans, "the count of request ids"))
+        return -1;
+    orphans = d->orphans;
+    if (failed(d, tms_state_reserve(d->st, 0, room(d, orphans))))
+        return -1;
+    order ord = {{0}, 0, 0};
+    for (uint64_t i = 0; i < orphans; i++)
+        if (read_request(d, NULL, &ord))
+            return -1;
+    if (d->off != ix->global_len)
+        return bad(d, "the part before the tenants is not the index's");
+    for (size_t k = 0; k < n; k++) {
+        const tms_snapshot_section *t = NULL;
+        for (size_t lo = 0, hi = ix->ntenants; lo < hi && !t;) {   /* the index is in byte order of ids */
+            size_t mid = lo + (hi - lo) / 2;
+            int c = strcmp(ix->tenants[mid].tenant, tenants[k]);
+            if (!c)
+                t = &ix->tenants[mid];
+            else if (c < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        if (!t)
+            continue;   /* not a tenant of this state */
+        if (t->off > len || t->len > len - t->off)
+            return bad(d, "a tenant's part is beyond the encoding");
+        memset(&ord, 0, sizeof ord);
+        d->off = t->off;
+        d->len = t->off + t->len;   /* its own bytes only */
+        if (read_tenant(d, &ord))
+            return -1;
+        if (d->off != d->len || !tms_state_tenant(d->st, tenants[k]))   /* (its bytes name another tenant) */
+            return bad(d, "tenant %s's part is not the index's", tenants[k]);
+        d->len = len;
+    }
+    tms_state_commit(d->st);
+    return 0;
+}
+
+tms_err tms_state_snapshot_decode_parts(const void *buf, size_t len, const tms_snapshot_index *ix,
+                                        const char *const *tenants, size_t n, tms_state **out, char *why,
+                                        size_t whylen)
+{
+    dec d;
+    memset(&d, 0, sizeof d);
+    d.buf = buf;
+    d.len = len;
+    d.why = why;
+    d.whylen = whylen;
+    *out = NULL;
+    if (why && whylen)
+        why[0] = '\0';
+    msgpack_unpacked_init(&d.up);
+    if (!(d.st = tms_state_new()))
+        failed(&d, TMS_E_NOMEM);
+    else
+        read_parts_of(&d, ix, tenants, n);
+    msgpack_unpacked_destroy(&d.up);
+    free(d.mgr);
+    if (d.err) {
+        tms_state_free(d.st);
+        return d.err;
+    }
+    *out = d.st;
+    return TMS_OK;
+}
+
 tms_err tms_state_snapshot_decode(const void *buf, size_t len, tms_state **out, char *why, size_t whylen)
 {
     dec d;

@@ -6,7 +6,8 @@
  * digest). The walk that finds an encoding's parts for the state digest
  * (tms_state_snapshot_index) reads the same bytes: it answers TMS_OK or
  * TMS_E_CORRUPT (or NOMEM), its parts within the input and laid end to end,
- * and it accepts every input the decoder accepts. Seeds:
+ * and it accepts every input the decoder accepts; the parts decoded alone
+ * (tms_state_snapshot_decode_parts, every tenant) answer as the decode does. Seeds:
  * TMS_SNAPSHOT_SEEDS=DIR tests/test_snapshot writes them. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -30,6 +31,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 abort();
         if (at != ix.trailer_off)
             abort();
+        /* the parts decoded alone: every tenant (and the part before): OK, CORRUPT or NOMEM, never more */
+        const char **names = malloc((ix.ntenants + 1) * sizeof *names);
+        tms_state *part = NULL;
+        for (size_t i = 0; names && i < ix.ntenants; i++)
+            names[i] = ix.tenants[i].tenant;
+        tms_err perr = names ? tms_state_snapshot_decode_parts(data, size, &ix, names, ix.ntenants, &part, why,
+                                                               sizeof why) : TMS_E_NOMEM;
+        if ((perr != TMS_OK && perr != TMS_E_CORRUPT && perr != TMS_E_NOMEM) || (perr != TMS_OK && part))
+            abort();
+        tms_state_free(part);
+        free(names);
         tms_snapshot_index_free(&ix);
     }
     tms_err err = tms_state_snapshot_decode(data, size, &st, why, sizeof why);

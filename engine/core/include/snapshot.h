@@ -127,6 +127,24 @@ void tms_state_digest_tenant(tms_state_digester *d, const char *id, const uint8_
                              uint64_t perms_used, uint64_t features_used);
 void tms_state_digest_end(tms_state_digester *d, uint8_t out[TMS_SNAPSHOT_DIGEST_LEN]);
 
+/* ---- parts of a state (for verify --since: the tenants some records touched) ----
+ * A state of the part before the tenants and the parts of the tenants named
+ * (those ix has; the others are not in this state) of enc[0..len), ix being
+ * tms_state_snapshot_index of the same bytes: each part decoded with every
+ * check of tms_state_snapshot_decode, within its own bytes, all of them (the
+ * trailer is the index's to check). What the others' parts would add is not
+ * there: a state for the rules of those tenants (tenants are isolated by
+ * the rules), never one to encode whole. Errors as tms_state_snapshot_decode. */
+tms_err tms_state_snapshot_decode_parts(const void *enc, size_t len, const tms_snapshot_index *ix,
+                                        const char *const *tenants, size_t n, tms_state **out, char *why,
+                                        size_t whylen);
+/* The part before the tenants of st, and tenant's part (its masks into *perms_used, *features_used),
+ * appended to out: the bytes tms_state_snapshot_encode writes for them. TMS_OK, TMS_NOT_FOUND (no such
+ * tenant), TMS_E_NOMEM, TMS_E_CORRUPT (as tms_state_snapshot_encode). */
+tms_err tms_state_snapshot_encode_global(const tms_state *st, msgpack_sbuffer *out);
+tms_err tms_state_snapshot_encode_tenant(const tms_state *st, const char *tenant, msgpack_sbuffer *out,
+                                         uint64_t *perms_used, uint64_t *features_used);
+
 /* The catalogue trailer of those masks into out (appended): TMS_OK, TMS_E_CORRUPT (a bit no catalogue
  * names), TMS_E_NOMEM. Internal (the index checks a trailer with it). */
 tms_err tms__snapshot_trailer(uint64_t perms_used, uint64_t features_used, msgpack_sbuffer *out);
