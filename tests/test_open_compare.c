@@ -1,6 +1,6 @@
 /* test_open_compare.c -- after a crash that left the projection ahead of
  * the newest snapshot, the open compares it with the log's state tenant by
- * tenant (engine_compare.c): only the tenants the records after the
+ * tenant (projection_compare.c): only the tenants the records after the
  * snapshot touched are rendered; every other one must be, digest for
  * digest, the snapshot's. Damage to an untouched tenant, to a touched one,
  * or an entry of a tenant that does not exist is found (the projection is

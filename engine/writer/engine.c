@@ -76,28 +76,28 @@ typedef struct level {
     char why[300];                  /* why a rebuild, when one is needed */
     tms__loss_check lc;             /* witnesses of how far the log once went */
     int64_t start_time;             /* the time of the snapshot the fold started from (0: none) */
-    tms__compare *cmp;              /* the projection after a crash compared by tenant (NULL: whole) */
+    tms_projection_compare *cmp;              /* the projection after a crash compared by tenant (NULL: whole) */
     uint8_t snap_pd[TMS_HASH_LEN];  /* ... with the snapshot's recorded projection digest */
     uint64_t snap_below;            /* a seeded log's restart: only a snapshot older than this (0: any) */
 } level;
 
-/* The tenant a record up to the projection's seq names, as it is before the record (tms__compare). */
+/* The tenant a record up to the projection's seq names, as it is before the record (tms_projection_compare). */
 static tms_err level_before(void *ctx, const tms_state *st, const tms_record *rec)
 {
     level *l = ctx;
     if (!l->cmp || rec->seq > l->proj_seq)
         return TMS_OK;
-    return tms__compare_note(l->cmp, st, TMS_CMD_STR(&rec->cmd, TMS_F_TENANT));
+    return tms_projection_compare_note(l->cmp, st, TMS_CMD_STR(&rec->cmd, TMS_F_TENANT));
 }
 
 /* Whether the projection at its seq holds ev's state: *differs. By tenant when the fold began at a snapshot
- * before it (tms__compare), else the whole state rendered. */
+ * before it (tms_projection_compare), else the whole state rendered. */
 static tms_err level_compare(level *l, const tms_fold_event *ev, int *differs)
 {
     uint8_t mine[TMS_HASH_LEN];
-    if (l->cmp && !tms__compare_whole(l->cmp)) {
-        l->e->tenants_compared = tms__compare_count(l->cmp);
-        return tms__compare_at(l->cmp, ev->state, &l->e->screen_tenants, l->snap_pd, differs);
+    if (l->cmp && !tms_projection_compare_whole(l->cmp)) {
+        l->e->tenants_compared = tms_projection_compare_count(l->cmp);
+        return tms_projection_compare_at(l->cmp, ev->state, &l->e->screen_tenants, l->snap_pd, differs);
     }
     tms_err err = tms_state_projection_digest(ev->state, 0, NULL, mine);
     *differs = !err && memcmp(mine, l->e->screen_digest, TMS_HASH_LEN) != 0;
@@ -115,7 +115,7 @@ static tms_err level_record(void *ctx, const tms_fold_event *ev)
     if (l->hist_in_fold)
         tms_history_writer_add(&l->hw, ev);   /* a failure is kept in hw.err: rebuilt after the fold */
     if (l->cmp && ev->rec->seq <= l->proj_seq)
-        tms__compare_covers(l->cmp, ev->effects, ev->neffects);
+        tms_projection_compare_covers(l->cmp, ev->effects, ev->neffects);
     if (!l->usable || ev->rec->seq < l->proj_seq)
         return TMS_OK;
     if (ev->rec->seq == l->proj_seq) {
@@ -354,7 +354,7 @@ static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
         l->hist_in_fold = 1;   /* the index from the base's state, then every record after it: as it was */
         l->hw.keep = 1;
     }
-    if (follows && l->proj_seq > m->seq && tms__compare_new(st, &l->cmp) == TMS_OK)
+    if (follows && l->proj_seq > m->seq && tms_projection_compare_new(st, &l->cmp) == TMS_OK)
         memcpy(l->snap_pd, m->proj_digest, TMS_HASH_LEN);   /* (out of memory: the whole state compared) */
     if (l->proj_seq == m->seq) {
         l->matched = l->lc.proj_matched = !memcmp(l->proj_head, m->head, TMS_HASH_LEN);
@@ -405,7 +405,7 @@ static tms_err start_over(tms_engine *e, level *l, uint64_t seq, tms_replay_resu
     tms_txn_abort(l->tx);
     l->tx = NULL;
     tms_history_writer_discard(&l->hw);
-    tms__compare_free(l->cmp);
+    tms_projection_compare_free(l->cmp);
     l->cmp = NULL;
     tms_state_free(e->state);
     if (!(e->state = tms_state_new()))
@@ -521,7 +521,7 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
 out:
     tms_txn_abort(l.tx);   /* NULL once level_end or judge_loss took it */
     tms_history_writer_discard(&l.hw);   /* nothing left unless the open failed during the fold */
-    tms__compare_free(l.cmp);
+    tms_projection_compare_free(l.cmp);
     tms_tenant_digests_free(&e->screen_tenants);
     return err;
 }

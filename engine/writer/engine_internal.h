@@ -62,24 +62,6 @@ struct tms_engine {
                                        open starts from a snapshot, never from a fold of the whole log */
 };
 
-/* engine_compare.c: after a crash, the projection at P compared with the
- * state folded from snapshot S tenant by tenant (the file says why that
- * holds). new: for a fold from st (S's state); note: before each record
- * S+1..P applies, with the state then and the tenant it names; covers:
- * after it, with its effects; at: at P, with the screen's tenant digests of
- * the projection and S's recorded projection digest, *differs 0 when the
- * projection is the state's -- unless whole says the method does not hold
- * (the whole state must be compared instead). TMS_OK or TMS_E_NOMEM. */
-typedef struct tms__compare tms__compare;
-tms_err tms__compare_new(const tms_state *st, tms__compare **out);
-tms_err tms__compare_note(tms__compare *c, const tms_state *st, const char *tenant);
-void tms__compare_covers(tms__compare *c, const tms_effect *effs, size_t n);
-int tms__compare_whole(const tms__compare *c);
-size_t tms__compare_count(const tms__compare *c);   /* the tenants touched so far */
-tms_err tms__compare_at(tms__compare *c, const tms_state *st, const tms_tenant_digests *screen,
-                        const uint8_t snapshot_pd[TMS_HASH_LEN], int *differs);
-void tms__compare_free(tms__compare *c);
-
 /* engine_tree.c: open the tree level with the log (after the fold); and, once a group is synced, its leaves
  * into the tree (a tree that cannot be written lags and catches up; tree_error says why meanwhile). */
 tms_err tms__engine_open_tree(tms_engine *e, char *why, size_t whylen);

@@ -255,6 +255,28 @@ tms_err tms_store_apply_effects(tms_txn *tx, const tms_state *st, const tms_effe
 /* Write the whole state st into tx, which must hold an empty projection
  * (tms_store_clear), in key order (MDB_APPEND: a rebuild is a bulk load). */
 tms_err tms_store_load(tms_txn *tx, const tms_state *st);
+/* ---- a projection compared with a state by tenant (projection_compare.c) ----
+ * The projection at seq P against the state folded from a known state S
+ * (a snapshot's, whose projection digest is recorded) through the records
+ * S+1..P, rendering only the tenants those records touch (the file says why
+ * that holds). new: for a fold from st (S's state); note: before each
+ * record S+1..P applies, with the state then and the tenant it names;
+ * covers: after it, with its effects; at: at P, with the projection's tenant
+ * digests (tms_store_check) and S's recorded projection digest (state
+ * only): *differs 0 when the projection is the state's -- unless whole says
+ * the method does not hold (too many tenants touched, an effect on a tenant
+ * its record does not name: the whole state must be compared instead).
+ * count: the tenants touched so far. TMS_OK or TMS_E_NOMEM. */
+typedef struct tms_projection_compare tms_projection_compare;
+tms_err tms_projection_compare_new(const tms_state *st, tms_projection_compare **out);
+tms_err tms_projection_compare_note(tms_projection_compare *c, const tms_state *st, const char *tenant);
+void tms_projection_compare_covers(tms_projection_compare *c, const tms_effect *effs, size_t n);
+int tms_projection_compare_whole(const tms_projection_compare *c);
+size_t tms_projection_compare_count(const tms_projection_compare *c);
+tms_err tms_projection_compare_at(tms_projection_compare *c, const tms_state *st, const tms_tenant_digests *screen,
+                                  const uint8_t snapshot_pd[TMS_HASH_LEN], int *differs);
+void tms_projection_compare_free(tms_projection_compare *c);
+
 /* The digest of tenant id's part of a projection of st (store.h,
  * "Digests") into out: TMS_OK, TMS_NOT_FOUND when st has no such tenant,
  * TMS_E_NOMEM. */

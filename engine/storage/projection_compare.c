@@ -1,5 +1,6 @@
-/* engine_compare.c -- after a crash, the projection compared with the
- * log's state tenant by tenant (engine_internal.h, tms__compare).
+/* projection_compare.c -- a projection compared with a state tenant by
+ * tenant (store.h, tms_projection_compare): what a writer's open after a
+ * crash does (engine.c), and what verify --since is to do.
  *
  * An open from snapshot S whose projection is at P > S (the writer
  * committed groups after S, then stopped without writing another) must
@@ -20,12 +21,12 @@
  * An effect on a tenant its record does not name (no rule makes one), or
  * more tenants touched than half the snapshot's, ends the method: the whole
  * state is compared instead. */
-#include "engine_internal.h"
+#include "store.h"
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
 
-struct tms__compare {
+struct tms_projection_compare {
     tms_tenant_digests at_s;   /* the touched tenants: digest at S; bad = did not exist then */
     uint32_t *slots;           /* open addressing over at_s: index + 1, 0 empty */
     size_t cap;
@@ -42,7 +43,7 @@ static uint64_t hash(const char *s)
 }
 
 /* The slot of id: the one holding it, or the empty one where it goes. */
-static uint32_t *slot_of(tms__compare *c, const char *id)
+static uint32_t *slot_of(tms_projection_compare *c, const char *id)
 {
     size_t i = hash(id) & (c->cap - 1);
     for (; c->slots[i]; i = (i + 1) & (c->cap - 1))
@@ -51,7 +52,7 @@ static uint32_t *slot_of(tms__compare *c, const char *id)
     return &c->slots[i];
 }
 
-static int grow(tms__compare *c)
+static int grow(tms_projection_compare *c)
 {
     size_t cap = c->cap ? 2 * c->cap : 64;
     uint32_t *old = c->slots;
@@ -68,10 +69,10 @@ static int grow(tms__compare *c)
     return 0;
 }
 
-tms_err tms__compare_new(const tms_state *st, tms__compare **out)
+tms_err tms_projection_compare_new(const tms_state *st, tms_projection_compare **out)
 {
     tms_state_stats s;
-    tms__compare *c = calloc(1, sizeof *c);
+    tms_projection_compare *c = calloc(1, sizeof *c);
     *out = NULL;
     if (!c || grow(c)) {
         free(c);
@@ -83,7 +84,7 @@ tms_err tms__compare_new(const tms_state *st, tms__compare **out)
     return TMS_OK;
 }
 
-void tms__compare_free(tms__compare *c)
+void tms_projection_compare_free(tms_projection_compare *c)
 {
     if (!c)
         return;
@@ -92,20 +93,20 @@ void tms__compare_free(tms__compare *c)
     free(c);
 }
 
-int tms__compare_whole(const tms__compare *c)
+int tms_projection_compare_whole(const tms_projection_compare *c)
 {
     return c->whole;
 }
 
-size_t tms__compare_count(const tms__compare *c)
+size_t tms_projection_compare_count(const tms_projection_compare *c)
 {
     return c->at_s.n;
 }
 
-tms_err tms__compare_note(tms__compare *c, const tms_state *st, const char *tenant)
+tms_err tms_projection_compare_note(tms_projection_compare *c, const tms_state *st, const char *tenant)
 {
     if (c->whole || !tenant || !tenant[0] || strlen(tenant) > TMS_ID_MAX)
-        return TMS_OK;   /* a record that names no tenant changes none (tms__compare_covers checks) */
+        return TMS_OK;   /* a record that names no tenant changes none (tms_projection_compare_covers checks) */
     uint32_t *slot = slot_of(c, tenant);
     if (*slot)
         return TMS_OK;
@@ -137,7 +138,7 @@ tms_err tms__compare_note(tms__compare *c, const tms_state *st, const char *tena
     return TMS_OK;
 }
 
-void tms__compare_covers(tms__compare *c, const tms_effect *effs, size_t n)
+void tms_projection_compare_covers(tms_projection_compare *c, const tms_effect *effs, size_t n)
 {
     for (size_t i = 0; i < n && !c->whole; i++)
         if (effs[i].tenant && !*slot_of(c, effs[i].tenant))
@@ -150,7 +151,7 @@ static int by_id(const void *x, const void *y)
 }
 
 /* The screen's tenants with the touched ones as they were at S, in byte order, into out. */
-static tms_err as_at_s(tms__compare *c, const tms_tenant_digests *screen, tms_tenant_digests *out)
+static tms_err as_at_s(tms_projection_compare *c, const tms_tenant_digests *screen, tms_tenant_digests *out)
 {
     size_t i = 0, j = 0;
     qsort(c->at_s.v, c->at_s.n, sizeof *c->at_s.v, by_id);   /* (the slots are not used after) */
@@ -171,7 +172,7 @@ static tms_err as_at_s(tms__compare *c, const tms_tenant_digests *screen, tms_te
     return TMS_OK;
 }
 
-tms_err tms__compare_at(tms__compare *c, const tms_state *st, const tms_tenant_digests *screen,
+tms_err tms_projection_compare_at(tms_projection_compare *c, const tms_state *st, const tms_tenant_digests *screen,
                         const uint8_t snapshot_pd[TMS_HASH_LEN], int *differs)
 {
     tms_tenant_digests mix = {0};
