@@ -185,6 +185,19 @@ static void test_every_change_and_cut_gives_another_or_none(void **state)
     for (size_t n = 0; n < sb.size; n++)
         if (tms_state_snapshot_digest(b, n, got) == TMS_OK && !memcmp(got, want, 32))
             fail_msg("cut at %zu: the same digest", n);
+    /* the count of tenants (3) written wider: its bytes are not hashed, so the walk must refuse it */
+    tms_snapshot_index ix;
+    assert_int_equal(tms_state_snapshot_index(sb.data, sb.size, &ix, NULL, 0), TMS_OK);
+    size_t g = ix.global_len;
+    assert_int_equal(b[g], 3);
+    tms_snapshot_index_free(&ix);
+    uint8_t *wide = malloc(sb.size + 1);
+    assert_non_null(wide);
+    memcpy(wide, b, g);
+    wide[g] = 0xcc;
+    memcpy(wide + g + 1, b + g, sb.size - g);
+    assert_int_equal(tms_state_snapshot_digest(wide, sb.size + 1, got), TMS_E_CORRUPT);
+    free(wide);
     msgpack_sbuffer_destroy(&sb);
     tu_env_free(env);
     ts_lines_free(&l);

@@ -170,6 +170,9 @@ static int index_of(scan *s, tms_snapshot_index *ix, char *why, size_t whylen)
     ix->global_len = s->off;
     if (uint_at(s, &n) || n > s->len - s->off)
         return fail(why, whylen, "no count of tenants", s->off);
+    /* its bytes are not hashed (the digest says the count): only its shortest form is an encoding's */
+    if (s->off - ix->global_len != (n <= 0x7f ? 1u : n <= 0xff ? 2u : n <= 0xffff ? 3u : n <= 0xffffffffu ? 5u : 9u))
+        return fail(why, whylen, "the count of tenants is not in its shortest form", ix->global_len);
     if (!(ix->tenants = calloc(n ? n : 1, sizeof *ix->tenants)))
         return -2;
     for (; ix->ntenants < n; ix->ntenants++) {
