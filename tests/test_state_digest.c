@@ -257,6 +257,20 @@ static void parts_of(const char *args, uint64_t pick)
     assert_int_equal(got.size, want.size);
     assert_memory_equal(got.data, want.data, got.size);
     tms_state_free(part);
+    if (ix.ntenants > 1) {   /* the bytes of the first two parts swapped: out of order, refused by the walk */
+        msgpack_sbuffer sw;
+        tms_snapshot_index bad;
+        const tms_snapshot_section *a = &ix.tenants[0], *b2 = &ix.tenants[1];
+        msgpack_sbuffer_init(&sw);
+        msgpack_sbuffer_write(&sw, whole.data, a->off);
+        msgpack_sbuffer_write(&sw, whole.data + b2->off, b2->len);
+        msgpack_sbuffer_write(&sw, whole.data + a->off, a->len);
+        msgpack_sbuffer_write(&sw, whole.data + b2->off + b2->len, whole.size - b2->off - b2->len);
+        assert_int_equal(sw.size, whole.size);
+        assert_int_equal(tms_state_snapshot_index(sw.data, sw.size, &bad, why, sizeof why), TMS_E_CORRUPT);
+        assert_non_null(strstr(why, "byte order"));
+        msgpack_sbuffer_destroy(&sw);
+    }
     if (ix.ntenants > 1) {   /* an index whose parts are swapped: each part names another tenant */
         tms_snapshot_section t = ix.tenants[0];
         ix.tenants[0].off = ix.tenants[1].off, ix.tenants[0].len = ix.tenants[1].len;

@@ -45,6 +45,12 @@ static tms_err progress_frame(void *ctx, const tms_log_record *frame)
     return p->inner->on_frame(p->inner->ctx, frame);
 }
 
+static tms_err progress_before(void *ctx, const tms_state *st, const tms_record *rec)
+{
+    progress_ctx *p = ctx;
+    return p->inner->before_apply(p->inner->ctx, st, rec);
+}
+
 /* The total of a progress line when the caller knows none: the records
  * whose hashes the Merkle tree beside the log (DIR/tree for DIR/log) holds,
  * the size of a file; 0 when there is none. (Not the projection's seq: the
@@ -75,6 +81,7 @@ static tms_err run(tms_state *state, tms_store *st, const char *logdir, const tm
     o.on_record = progress_record;
     o.on_effects = p.inner->on_effects ? progress_effects : NULL;
     o.on_frame = p.inner->on_frame ? progress_frame : NULL;
+    o.before_apply = p.inner->before_apply ? progress_before : NULL;
     o.ctx = &p;
     if (!o.chain)
         o.chain = TMS_LOG_ITER_CHAIN_ON_THREAD;   /* the chain on the second core */

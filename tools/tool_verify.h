@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include "replay.h"
 #include "store.h"
+#include "snapshots.h"
 #include "tool_receipt.h"
 #include "tool_verify_tree.h"
 
@@ -19,6 +20,7 @@ typedef struct vstate {
     uint64_t pseq;
     uint8_t phead[TMS_HASH_LEN], pdigest[TMS_HASH_LEN];
     tms_store_check_history phist;       /* its as-of index: complete to which seq, digest */
+    tms_tenant_digests ptenants;         /* --since: its tenant digests (tool_verify_parts.c) */
     /* the log, as read */
     uint64_t records, last_seq;
     int64_t last_time;
@@ -66,7 +68,26 @@ typedef struct vstate {
     /* step 4, written during step 3's fold (the one pass over the log): the as-of index rebuilt from the log */
     tms_history_tally *tally;            /* the index the log makes, when the projection's is to be compared */
     int need_at;                         /* at_projection has something to compare */
+    struct tool_parts *parts;            /* --since over the tenants the records name (tool_verify_parts.c) */
+    uint64_t tenants_replayed;           /* ... how many, when it held to the end (0: the whole state) */
 } vstate;
+
+/* --since over the tenants its records name (tool_verify_parts.c): the
+ * state at N from FILE.state decoded for those tenants only, replayed, its
+ * digest at the end composed from FILE.state's parts, the projection
+ * compared by tenant. take: in place of FILE.state's whole decode (m, its
+ * payload, which is taken on 1): 1 taken (s->start the part), 0 not (the
+ * tail is empty, names no tenant, or names too many; a kept snapshot in
+ * it), TOOL_ERROR. fits: before the fold, whether the projection allows it
+ * (else the whole payload is decoded into *st and parts dropped): 0 or
+ * TOOL_ERROR. before/record: the fold's hooks. end: at the log's end,
+ * everything end_state and at_projection would do. free: parts dropped. */
+int tool_verify_parts_take(vstate *s, const tms_snapshot_meta *m, uint8_t *payload, size_t len);
+int tool_verify_parts_fits(vstate *s, tms_state **st);
+tms_err tool_verify_parts_before(void *ctx, const tms_state *st, const tms_record *rec);
+void tool_verify_parts_record(vstate *s, const tms_fold_event *ev);
+int tool_verify_parts_end(vstate *s, const tms_state *st);
+void tool_verify_parts_free(vstate *s);
 
 /* Step 1, the live projection (tool_verify_proj.c). read: all of it now;
  * begin: its meta now, its walks on a thread beside the fold; settle: wait

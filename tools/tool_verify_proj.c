@@ -42,8 +42,10 @@ static int read_projection(vstate *s, const char *datadir, int *proj, void (*on_
     randombytes_buf(s->phist.key, sizeof s->phist.key);   /* the as-of index's tally: step 4 uses it too */
     s->phist.on_meta = on_meta;
     s->phist.ctx = ctx;
+    s->phist.skip_index = s->has_since;   /* --since: the tenant digests only (tool_verify_parts.c) */
+    s->phist.tenants = s->has_since ? &s->ptenants : NULL;
     tms_err err = tms_store_check(tms_data_path(path, sizeof path, datadir, "proj"), 0, s->pdigest, &s->pseq,
-                                  s->phead, s->has_since ? NULL : &s->phist, why, sizeof why);
+                                  s->phead, &s->phist, why, sizeof why);
     *proj = 0;
     if (err == TMS_NOT_FOUND)
         return 0;

@@ -127,6 +127,7 @@ static int try_state_file(vstate *s)
     tms_snapshot_meta m;
     tms_state *st = NULL;
     tms_tlog_hash root;
+    int taken = 0;
     if (!s->since_path || (size_t)snprintf(path, sizeof path, "%s.state", s->since_path) >= sizeof path)
         return 0;   /* no receipt file: a seeded directory's base (tool_verify_base) */
     tms_err err = tms_snapshot_read_file(path, &m, &payload, &len, why, sizeof why);
@@ -148,16 +149,21 @@ static int try_state_file(vstate *s)
         snprintf(bad, sizeof bad, "its chain head, time or tree root is not the receipt's (another log's state)");
     else if (memcmp(m.digest, r->state, TMS_HASH_LEN))
         snprintf(bad, sizeof bad, "its state digest is not the receipt's state_digest (another state)");
+    else if ((taken = tool_verify_parts_take(s, &m, payload, len)) != 0)
+        payload = taken > 0 ? NULL : payload;   /* the tenants the records name only (s->start): it keeps payload */
     else if ((err = tms_state_snapshot_decode(payload, len, &st, why, sizeof why)) != TMS_OK)
         snprintf(bad, sizeof bad, "its state does not decode: %.300s", why);
     free(payload);
+    if (taken < 0)
+        return -1;   /* (said) */
     if (err == TMS_E_NOMEM)
         return tool_fail("out of memory"), -1;
     if (bad[0]) {
         snprintf(s->state_note, sizeof s->state_note, "%.4000s not used: %s", path, bad);
         return 0;
     }
-    s->start = st;
+    if (!taken)
+        s->start = st;
     s->start_seq = r->size;
     memcpy(s->start_head, r->head, TMS_HASH_LEN);
     snprintf(s->from, sizeof s->from, "%s", path);

@@ -22,6 +22,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* The fewest bytes a tenant's part takes: [id, admin, nil, six counts] with one-byte ids. */
+#define TENANT_MIN 12
+
 typedef struct scan {
     const uint8_t *p;
     size_t len, off;
@@ -173,12 +176,16 @@ static int index_of(scan *s, tms_snapshot_index *ix, char *why, size_t whylen)
     /* its bytes are not hashed (the digest says the count): only its shortest form is an encoding's */
     if (s->off - ix->global_len != (n <= 0x7f ? 1u : n <= 0xff ? 2u : n <= 0xffff ? 3u : n <= 0xffffffffu ? 5u : 9u))
         return fail(why, whylen, "the count of tenants is not in its shortest form", ix->global_len);
+    if (n > (s->len - s->off) / TENANT_MIN)   /* (before an allocation the count sizes) */
+        return fail(why, whylen, "more tenants counted than the bytes left hold", s->off);
     if (!(ix->tenants = calloc(n ? n : 1, sizeof *ix->tenants)))
         return -2;
     for (; ix->ntenants < n; ix->ntenants++) {
         tms_snapshot_section *t = &ix->tenants[ix->ntenants];
         if (tenant_at(s, t))
             return fail(why, whylen, "a tenant's part is not laid out as the format says", s->off);
+        if (ix->ntenants && strcmp(ix->tenants[ix->ntenants - 1].tenant, t->tenant) >= 0)
+            return fail(why, whylen, "the tenants are not in byte order of ids, each once", t->off);
         perms |= t->perms_used;
         features |= t->features_used;
     }

@@ -69,17 +69,15 @@ static int grow(tms_projection_compare *c)
     return 0;
 }
 
-tms_err tms_projection_compare_new(const tms_state *st, tms_projection_compare **out)
+tms_err tms_projection_compare_new(uint64_t tenants, tms_projection_compare **out)
 {
-    tms_state_stats s;
     tms_projection_compare *c = calloc(1, sizeof *c);
     *out = NULL;
     if (!c || grow(c)) {
         free(c);
         return TMS_E_NOMEM;
     }
-    tms_state_stats_get(st, &s);
-    c->limit = s.tenants / 2 > 8 ? s.tenants / 2 : 8;
+    c->limit = tenants / 2 > 8 ? tenants / 2 : 8;
     *out = c;
     return TMS_OK;
 }

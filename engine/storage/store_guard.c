@@ -53,7 +53,7 @@ static tms_err check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN],
         hist->on_meta(hist->ctx);
     if (!err)
         err = tms_store_tenant_digests(tx, state_only, out, hist ? hist->tenants : NULL);
-    if (!err && hist)   /* walked too: its pages may be bad */
+    if (!err && hist && !hist->skip_index)   /* walked too: its pages may be bad */
         err = hist->walk_only ? tms_history_walk(tx) : tms_history_tally_index(tx, hist->key, hist->digest);
     (*st)->guarded = NULL;
     tms_txn_abort(tx);

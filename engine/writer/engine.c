@@ -354,7 +354,9 @@ static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
         l->hist_in_fold = 1;   /* the index from the base's state, then every record after it: as it was */
         l->hw.keep = 1;
     }
-    if (follows && l->proj_seq > m->seq && tms_projection_compare_new(st, &l->cmp) == TMS_OK)
+    tms_state_stats stats;
+    tms_state_stats_get(st, &stats);
+    if (follows && l->proj_seq > m->seq && tms_projection_compare_new(stats.tenants, &l->cmp) == TMS_OK)
         memcpy(l->snap_pd, m->proj_digest, TMS_HASH_LEN);   /* (out of memory: the whole state compared) */
     if (l->proj_seq == m->seq) {
         l->matched = l->lc.proj_matched = !memcmp(l->proj_head, m->head, TMS_HASH_LEN);

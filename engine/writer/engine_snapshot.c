@@ -100,7 +100,7 @@ tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, c
     err = err ? err : j.err;
     memcpy(m.proj_digest, j.digest, TMS_HASH_LEN);
     if (err) {
-        snprintf(why, whylen, "snapshot: cannot encode the state: %s", tms_strerror(err));
+        snprintf(why, whylen, "snapshot: cannot encode the state or its projection digest: %s", tms_strerror(err));
     } else {
         m.schema = TMS_SCHEMA_VERSION;
         snprintf(m.build, sizeof m.build, "%s", tms_version());

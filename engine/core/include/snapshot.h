@@ -101,8 +101,9 @@ typedef struct tms_snapshot_index {
 } tms_snapshot_index;
 
 /* The parts of enc[0..len) into *ix, found by walking it: its layout
- * checked, and its trailer exactly the catalogue of the masks its parts use
- * (not its ids, order or references: the decoder checks those). TMS_OK,
+ * checked, its tenants' ids in byte order, each once, and its trailer
+ * exactly the catalogue of the masks its parts use (not the ids' form, nor
+ * references: the decoder checks those). TMS_OK,
  * TMS_E_CORRUPT (why, when given), TMS_E_NOMEM; *ix empty on failure. */
 tms_err tms_state_snapshot_index(const void *enc, size_t len, tms_snapshot_index *ix, char *why, size_t whylen);
 void tms_snapshot_index_free(tms_snapshot_index *ix);
@@ -140,7 +141,8 @@ tms_err tms_state_snapshot_decode_parts(const void *enc, size_t len, const tms_s
                                         size_t whylen);
 /* The part before the tenants of st, and tenant's part (its masks into *perms_used, *features_used),
  * appended to out: the bytes tms_state_snapshot_encode writes for them. TMS_OK, TMS_NOT_FOUND (no such
- * tenant), TMS_E_NOMEM, TMS_E_CORRUPT (as tms_state_snapshot_encode). */
+ * tenant), TMS_E_NOMEM, TMS_E_CORRUPT (as tms_state_snapshot_encode); on a failure out may hold some of
+ * them (the caller drops it). */
 tms_err tms_state_snapshot_encode_global(const tms_state *st, msgpack_sbuffer *out);
 tms_err tms_state_snapshot_encode_tenant(const tms_state *st, const char *tenant, msgpack_sbuffer *out,
                                          uint64_t *perms_used, uint64_t *features_used);

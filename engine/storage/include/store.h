@@ -241,6 +241,7 @@ typedef struct tms_store_check_history {
     void *ctx;                           /* and seq above are read, before the walks (tms-audit verify folds */
                                          /* the log meanwhile) */
     tms_tenant_digests *tenants;         /* in, may be NULL: the state's tenant digests appended there */
+    int skip_index;                      /* in: the as-of index neither walked nor tallied (its mark is read) */
 } tms_store_check_history;
 /* hist (may be NULL): the as-of index is walked too, its mark (and digest)
  * given there. */
@@ -259,7 +260,7 @@ tms_err tms_store_load(tms_txn *tx, const tms_state *st);
  * The projection at seq P against the state folded from a known state S
  * (a snapshot's, whose projection digest is recorded) through the records
  * S+1..P, rendering only the tenants those records touch (the file says why
- * that holds). new: for a fold from st (S's state); note: before each
+ * that holds). new: for a fold from S's state, of `tenants` tenants; note: before each
  * record S+1..P applies, with the state then and the tenant it names;
  * covers: after it, with its effects; at: at P, with the projection's tenant
  * digests (tms_store_check) and S's recorded projection digest (state
@@ -268,7 +269,7 @@ tms_err tms_store_load(tms_txn *tx, const tms_state *st);
  * its record does not name: the whole state must be compared instead).
  * count: the tenants touched so far. TMS_OK or TMS_E_NOMEM. */
 typedef struct tms_projection_compare tms_projection_compare;
-tms_err tms_projection_compare_new(const tms_state *st, tms_projection_compare **out);
+tms_err tms_projection_compare_new(uint64_t tenants, tms_projection_compare **out);
 tms_err tms_projection_compare_note(tms_projection_compare *c, const tms_state *st, const char *tenant);
 void tms_projection_compare_covers(tms_projection_compare *c, const tms_effect *effs, size_t n);
 int tms_projection_compare_whole(const tms_projection_compare *c);
