@@ -142,13 +142,25 @@ int tool_verify_parts_take(vstate *s, const tms_snapshot_meta *m, uint8_t *paylo
         if (s->snaps[i] > m->seq && s->snaps[i] < p->last)
             rc = 0;   /* a kept snapshot inside the tail: its projection digest wants the whole state there */
     if (rc > 0 && tms_state_snapshot_index(payload, len, &p->ix, why, sizeof why) != TMS_OK)
-        rc = 0;   /* (its digest was checked: cannot happen; the whole decode says why) */
+        rc = 0;   /* not laid out as an encoding: the whole path says why */
     if (rc > 0 && p->nnamed > (p->ix.ntenants / 2 > 8 ? p->ix.ntenants / 2 : 8))
         rc = 0;
     if (rc > 0 && !(p->hash = malloc((p->ix.ntenants ? p->ix.ntenants : 1) * sizeof *p->hash)))
         rc = -1;
     for (size_t i = 0; rc > 0 && i < p->ix.ntenants; i++)
         tms_snapshot_part_hash(payload + p->ix.tenants[i].off, p->ix.tenants[i].len, p->hash[i]);
+    if (rc > 0) {   /* FILE.state was read with its CRC checked only: its digest, from the parts just hashed */
+        tms_state_digester d;
+        uint8_t h[TMS_HASH_LEN];
+        tms_snapshot_part_hash(payload, p->ix.global_len, h);
+        tms_state_digest_begin(&d, h, p->ix.ntenants);
+        for (size_t i = 0; i < p->ix.ntenants; i++)
+            tms_state_digest_tenant(&d, p->ix.tenants[i].tenant, p->hash[i], p->ix.tenants[i].perms_used,
+                                    p->ix.tenants[i].features_used);
+        tms_state_digest_end(&d, h);
+        if (memcmp(h, m->digest, TMS_HASH_LEN))
+            rc = 0;   /* the whole path says "its state digest is not its content's" */
+    }
     if (rc > 0 && tms_projection_compare_new(p->ix.ntenants, &p->cmp) != TMS_OK)
         rc = -1;
     tms_err err = rc > 0 ? tms_state_snapshot_decode_parts(payload, len, &p->ix, (const char *const *)p->named,

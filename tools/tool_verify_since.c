@@ -130,7 +130,8 @@ static int try_state_file(vstate *s)
     int taken = 0;
     if (!s->since_path || (size_t)snprintf(path, sizeof path, "%s.state", s->since_path) >= sizeof path)
         return 0;   /* no receipt file: a seeded directory's base (tool_verify_base) */
-    tms_err err = tms_snapshot_read_file(path, &m, &payload, &len, why, sizeof why);
+    uint8_t digest[TMS_HASH_LEN];
+    tms_err err = tms_snapshot_read_file_crc(path, &m, &payload, &len, why, sizeof why);   /* its digest: below */
     if (err == TMS_NOT_FOUND)
         return 0;   /* a receipt kept without it (or of a tms-audit that wrote none) */
     if (err == TMS_E_NOMEM)
@@ -151,6 +152,8 @@ static int try_state_file(vstate *s)
         snprintf(bad, sizeof bad, "its state digest is not the receipt's state_digest (another state)");
     else if ((taken = tool_verify_parts_take(s, &m, payload, len)) != 0)
         payload = taken > 0 ? NULL : payload;   /* the tenants the records name only (s->start): it keeps payload */
+    else if (tms_state_snapshot_digest(payload, len, digest) != TMS_OK || memcmp(digest, m.digest, TMS_HASH_LEN))
+        snprintf(bad, sizeof bad, "its state digest is not its content's");
     else if ((err = tms_state_snapshot_decode(payload, len, &st, why, sizeof why)) != TMS_OK)
         snprintf(bad, sizeof bad, "its state does not decode: %.300s", why);
     free(payload);

@@ -12,11 +12,14 @@ usage: test_verify_since_parts.py BIN_DIR   (lmdb-utils' mdb_dump/mdb_load for t
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import tooltest as tt  # noqa: E402
+from crc32c import crc32c  # noqa: E402
 
 R = tt.Run()
 TENANTS = ["acme", "beta", "b", "ce", "delta", "echo"]   # "b" a prefix of "beta"
@@ -91,6 +94,20 @@ R.check("... its receipt's state digest the snapshot's", r2.get("state_digest") 
         (open(snap, "rb").read()[96:128].hex() if os.path.exists(snap) else None), r2)
 rc, v2, err = verify(d, "--since", R.path("one2.json"))
 R.check("a --since from the rolled receipt holds (nothing after it)", rc == 0 and v2.get("records") == 0, (rc, v2, err))
+
+# ---- FILE.state changed in a tenant no record names, its CRC resealed: its digest (from its parts) is not the
+# receipt's, so it is not started from (the kept snapshot of N is) ----
+d, r = setup("tampered", ["beta"])
+st_path = r + ".state"
+raw = bytearray(open(st_path, "rb").read())
+at = raw.find(b"1003", 188)   # the first tenant in byte order is acme: its extension 1003
+raw[at:at + 4] = b"1009"
+struct.pack_into("<I", raw, 184, crc32c(bytes(raw[:184]) + bytes(raw[188:])))
+open(st_path, "wb").write(bytes(raw))
+rc, v, err = verify(d, "--since", r)
+R.check("FILE.state changed in an untouched tenant (CRC resealed): not used, the kept snapshot of N is, and it "
+        "holds", rc == 0 and v.get("from", "").endswith(".snap") and "its state digest is not its content's" in err,
+        (rc, v, err))
 
 # ---- damage in the projection: named tenant, untouched tenant, prefix tenant, no tenant ----
 if not shutil.which("mdb_dump"):

@@ -94,6 +94,10 @@ tms_err tms_snapshot_write_file(const char *path, const tms_snapshot_meta *meta,
                                 char *why, size_t whylen);
 tms_err tms_snapshot_read_file(const char *path, tms_snapshot_meta *meta, uint8_t **payload, size_t *len,
                                char *why, size_t whylen);
+/* The same, its digest not checked: the caller checks it (verify --since
+ * computes it from the parts it hashes anyway: one pass over the bytes). */
+tms_err tms_snapshot_read_file_crc(const char *path, tms_snapshot_meta *meta, uint8_t **payload, size_t *len,
+                                   char *why, size_t whylen);
 
 /* ---- signed notes (snapshot_notes.c) ----
  * DIR/snapshots/<seq>.snap.note: a C2SP signed note, signed with the log's
