@@ -28,18 +28,6 @@ static void create_tenant(tu_env *env, int t)
         ACC("{'cmd':'CreateExtension','tenant':'t%d','actor':'admin','id':'%d'}", t, 1000 + x);
 }
 
-static uint64_t fork_snapshot(tu_env *env)
-{
-    pid_t pid;
-    uint64_t seq;
-    int st = -1;
-    char why[300];
-    assert_int_equal(tms_engine_snapshot_fork(env->eng, &pid, &seq, why, sizeof why), TMS_OK);
-    assert_true(pid > 0);
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    return seq;
-}
 
 /* `tenants` tenants, a snapshot S, then records for tenants t1..t`touched` (t0 untouched always); closed, the
  * snapshot of the end removed (as if the writer had died before writing it): the projection is ahead of S. */
@@ -49,7 +37,7 @@ static tu_env *ahead_of_snapshot(int tenants, int touched, uint64_t *s)
     char path[4300];
     for (int t = 0; t < tenants; t++)
         create_tenant(env, t);
-    *s = fork_snapshot(env);
+    *s = tu_fork_snapshot(env);
     for (int t = 1; t <= touched; t++) {
         ACC("{'cmd':'CreateExtension','tenant':'t%d','actor':'admin','id':'2000'}", t);
         ACC("{'cmd':'SetPermissions','tenant':'t%d','actor':'admin','kind':'extension','id':'1000','enable':"

@@ -108,19 +108,6 @@ static void assert_same(const digests *a, const digests *b, const char *what)
                  !memcmp(a->hist, b->hist, 32));
 }
 
-/* A snapshot of the running writer, written by its child. */
-static uint64_t fork_snapshot(tu_env *env)
-{
-    pid_t pid;
-    uint64_t seq;
-    int st = -1;
-    char why[300];
-    assert_int_equal(tms_engine_snapshot_fork(env->eng, &pid, &seq, why, sizeof why), TMS_OK);
-    assert_true(pid > 0);
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-    return seq;
-}
 
 /* Submit lines [from, to) in random groups of 1..32. */
 static void submit_range(tu_env *env, ts_lines *l, size_t from, size_t to, uint64_t *rng)
@@ -149,7 +136,7 @@ static void one_cut(const char *args, uint64_t seed, int behind)
     digests snap, full, ref;
     size_t cut = l.n / 4 + ts_rng(&rng) % (l.n / 2), tail_from = behind ? l.n - 1 - ts_rng(&rng) % 8 : l.n;
     submit_range(env, &l, 0, cut, &rng);
-    uint64_t at = fork_snapshot(env);
+    uint64_t at = tu_fork_snapshot(env);
     submit_range(env, &l, cut, tail_from, &rng);
     if (behind) {   /* the last group: logged, and the process "dies" before the projection commit */
         tms_engine_options crash = {.crash_after_log_sync = 1};
@@ -224,12 +211,12 @@ static void unusable_newest(void (*spoil)(tu_env *, uint64_t), const char *repor
     char path[4300];
     digests got, ref;
     submit_range(env, &l, 0, l.n / 3, &rng);
-    uint64_t older = fork_snapshot(env);
+    uint64_t older = tu_fork_snapshot(env);
     size_t len;
     snap_path(env->dir, older, "", path, sizeof path);
     uint8_t *kept = tu_read_file(path, &len);   /* the close's snapshot prunes it: put back below */
     submit_range(env, &l, l.n / 3, 2 * l.n / 3, &rng);
-    uint64_t newer = fork_snapshot(env);
+    uint64_t newer = tu_fork_snapshot(env);
     submit_range(env, &l, 2 * l.n / 3, l.n, &rng);
     uint64_t last = tms_engine_last_seq(env->eng);
     tms_engine_close(env->eng);
@@ -310,7 +297,7 @@ static void test_leftover_temporary_file(void **state)
     tu_env *env = tu_env_new();
     char path[4300];
     submit_range(env, &l, 0, l.n / 2, &rng);
-    uint64_t at = fork_snapshot(env);
+    uint64_t at = tu_fork_snapshot(env);
     submit_range(env, &l, l.n / 2, l.n, &rng);
     uint64_t last = tms_engine_last_seq(env->eng);
     tms_engine_close(env->eng);

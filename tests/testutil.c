@@ -3,6 +3,7 @@
 #include "testutil.h"
 #include <ftw.h>
 #include <stdio.h>
+#include <sys/wait.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -264,4 +265,17 @@ int tu_teardown(void **state)
 {
     tu_env_free(*state);
     return 0;
+}
+
+uint64_t tu_fork_snapshot(tu_env *env)
+{
+    pid_t pid;
+    uint64_t seq;
+    int st = -1;
+    char why[300];
+    assert_int_equal(tms_engine_snapshot_fork(env->eng, &pid, &seq, why, sizeof why), TMS_OK);
+    assert_true(pid > 0);
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    return seq;
 }

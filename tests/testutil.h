@@ -30,6 +30,9 @@ typedef struct tu_env {
 
 /* Open an engine on a fresh directory (asserts on failure). */
 tu_env *tu_env_new(void);
+/* A snapshot of env's running writer, written by its child (tms_engine_snapshot_fork; asserts it exited 0):
+ * its seq. */
+uint64_t tu_fork_snapshot(tu_env *env);
 /* Close and reopen the engine on the same directory. */
 void tu_env_reopen(tu_env *env);
 void tu_env_free(tu_env *env);

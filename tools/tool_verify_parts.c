@@ -71,6 +71,20 @@ void tool_verify_parts_free(vstate *s)
     s->parts = NULL;
 }
 
+/* p->named sorted, each once: how many. */
+static size_t sort_unique(struct tool_parts *p)
+{
+    size_t k = 0;
+    if (p->nnamed)
+        qsort(p->named, p->nnamed, sizeof *p->named, by_name);
+    for (size_t i = 0; i < p->nnamed; i++)
+        if (k && !strcmp(p->named[k - 1], p->named[i]))
+            free(p->named[i]);
+        else
+            p->named[k++] = p->named[i];
+    return p->nnamed = k;
+}
+
 /* The tenants records from+1.. name, and the last seq, into p: 1, 0 when one cannot be peeked or there is
  * none, -1 out of memory. (The fold reads these frames again and checks them.) */
 static int names_after(const char *logdir, uint64_t from, struct tool_parts *p)
@@ -104,29 +118,11 @@ static int names_after(const char *logdir, uint64_t from, struct tool_parts *p)
             rc = -1;
         else
             p->nnamed++;
-        if (p->nnamed >= 4096) {   /* keep the list short: sorted, each once */
-            qsort(p->named, p->nnamed, sizeof *p->named, by_name);
-            size_t k = 0;
-            for (size_t i = 0; i < p->nnamed; i++)
-                if (k && !strcmp(p->named[k - 1], p->named[i]))
-                    free(p->named[i]);
-                else
-                    p->named[k++] = p->named[i];
-            p->nnamed = k;
-            if (k >= 4096)
-                rc = 0;   /* thousands of tenants: the whole state is cheaper */
-        }
+        if (p->nnamed >= 4096 && sort_unique(p) >= 4096)   /* the list kept short */
+            rc = 0;   /* thousands of tenants: the whole state is cheaper */
     }
     tms_log_iter_close(it);
-    if (p->nnamed)
-        qsort(p->named, p->nnamed, sizeof *p->named, by_name);
-    size_t k = 0;
-    for (size_t i = 0; i < p->nnamed; i++)
-        if (k && !strcmp(p->named[k - 1], p->named[i]))
-            free(p->named[i]);
-        else
-            p->named[k++] = p->named[i];
-    p->nnamed = k;
+    sort_unique(p);
     return rc > 0 && p->last > from ? 1 : rc;
 }
 

@@ -671,35 +671,14 @@ static int read_parts_of(dec *d, const tms_snapshot_index *ix, const char *const
     return 0;
 }
 
-tms_err tms_state_snapshot_decode_parts(const void *buf, size_t len, const tms_snapshot_index *ix,
-                                        const char *const *tenants, size_t n, tms_state **out, char *why,
-                                        size_t whylen)
-{
-    dec d;
-    memset(&d, 0, sizeof d);
-    d.buf = buf;
-    d.len = len;
-    d.why = why;
-    d.whylen = whylen;
-    *out = NULL;
-    if (why && whylen)
-        why[0] = '\0';
-    msgpack_unpacked_init(&d.up);
-    if (!(d.st = tms_state_new()))
-        failed(&d, TMS_E_NOMEM);
-    else
-        read_parts_of(&d, ix, tenants, n);
-    msgpack_unpacked_destroy(&d.up);
-    free(d.mgr);
-    if (d.err) {
-        tms_state_free(d.st);
-        return d.err;
-    }
-    *out = d.st;
-    return TMS_OK;
-}
+/* What the two decodes share: a new state, read by read (all, or the parts), the state or the failure. */
+typedef struct what_to_read {
+    const tms_snapshot_index *ix;   /* NULL: the whole encoding */
+    const char *const *tenants;
+    size_t n;
+} what_to_read;
 
-tms_err tms_state_snapshot_decode(const void *buf, size_t len, tms_state **out, char *why, size_t whylen)
+static tms_err decode(const void *buf, size_t len, const what_to_read *w, tms_state **out, char *why, size_t whylen)
 {
     dec d;
     memset(&d, 0, sizeof d);
@@ -713,6 +692,8 @@ tms_err tms_state_snapshot_decode(const void *buf, size_t len, tms_state **out, 
     msgpack_unpacked_init(&d.up);
     if (!(d.st = tms_state_new()))
         failed(&d, TMS_E_NOMEM);
+    else if (w->ix)
+        read_parts_of(&d, w->ix, w->tenants, w->n);
     else
         read_body(&d);
     msgpack_unpacked_destroy(&d.up);
@@ -723,4 +704,18 @@ tms_err tms_state_snapshot_decode(const void *buf, size_t len, tms_state **out, 
     }
     *out = d.st;
     return TMS_OK;
+}
+
+tms_err tms_state_snapshot_decode_parts(const void *buf, size_t len, const tms_snapshot_index *ix,
+                                        const char *const *tenants, size_t n, tms_state **out, char *why,
+                                        size_t whylen)
+{
+    what_to_read w = {ix, tenants, n};
+    return decode(buf, len, &w, out, why, whylen);
+}
+
+tms_err tms_state_snapshot_decode(const void *buf, size_t len, tms_state **out, char *why, size_t whylen)
+{
+    what_to_read w = {NULL, NULL, 0};
+    return decode(buf, len, &w, out, why, whylen);
 }
