@@ -189,6 +189,10 @@ static int parse_object(json_t *o, tool_receipt *r, char *why, size_t whylen)
         get_b64(json_object_get(o, "root"), "\"root\"", r->root, why, whylen) ||
         get_hex(o, "state_digest", r->state, why, whylen) || get_key(o, r, &key, &have_key, why, whylen))
         return -1;
+    if ((r->has_proj = !json_is_null(json_object_get(o, "projection_digest")) &&
+                       json_object_get(o, "projection_digest") != NULL) &&
+        get_hex(o, "projection_digest", r->proj, why, whylen))
+        return -1;
     if (r->size > INT64_MAX || (r->has_since && r->since > r->size))
         return bad(why, whylen, "\"since\": expected null or at most \"size\"");
     tms_tlog_empty_root(empty);
@@ -294,6 +298,7 @@ json_t *tool_receipt_json(const tool_receipt *r, const char *datadir)
     json_object_set_new(o, "head", hex_of(r->head));
     json_object_set_new(o, "root", b64_of(r->root));
     json_object_set_new(o, "state_digest", hex_of(r->state));
+    json_object_set_new(o, "projection_digest", r->has_proj ? hex_of(r->proj) : json_null());
     json_object_set_new(o, "signatures", json_string(have_key ? key.name : "unchecked"));
     json_object_set_new(o, "key", have_key ? json_string(r->key) : json_null());
     json_object_set_new(o, "checkpoint", r->cp_note ? checkpoint_json(r) : json_null());

@@ -13,7 +13,10 @@
  *    "time":"RFC 3339" | null,            record N's time (null when N is 0)
  *    "head":"hex",                        the log's chain head at N (BLAKE2b-256)
  *    "root":"base64",                     the Merkle tree's root at N, as a checkpoint says it
- *    "state_digest":"hex",                BLAKE2b-256 of the state encoding at N (snapshot.h)
+ *    "state_digest":"hex",                the state digest at N (snapshot.h: by tenant)
+ *    "projection_digest":"hex" | null,    the digest (store.h, state only) of the projection of that
+ *                                         state: what FILE.state records; --since compares the live
+ *                                         projection by tenant against it (null: it does not)
  *    "signatures":"unchecked" | NAME,     checkpoints' signatures checked with that key?
  *    "key":null | "vkey",                 ... the key itself
  *    "checkpoint":null | {"size":M, "note":"...", "consistency":null | ["base64", ...]}}
@@ -48,6 +51,8 @@ typedef struct tool_receipt {
     uint8_t head[32];                       /* chain head at N (zeros when N is 0) */
     tms_tlog_hash root;                     /* tree root at N */
     uint8_t state[32];                      /* digest of the state encoding at N */
+    int has_proj;
+    uint8_t proj[32];                       /* the digest of that state's projection (state only) */
     char version[32];                       /* tmsperm's */
     int64_t verified_at;                    /* ns */
     int has_since;

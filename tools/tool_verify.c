@@ -502,6 +502,7 @@ static int replay_and_compare(vstate *s)
     o.on_effects = on_record;
     o.on_frame = on_frame;
     o.before_apply = s->parts ? tool_verify_parts_before : NULL;
+    o.to_seq = tool_verify_parts_last(s);   /* a writer appending meanwhile: the tail as read first (0: the end) */
     o.ctx = s;
     o.from_seq = s->start_seq;
     o.from_head = s->start_head;
@@ -642,8 +643,9 @@ static void *read_projection_job(void *arg)
 }
 
 /* Step 1 and, with --since, the receipt's point and the state to start
- * from (tool_verify_since_begin), the two on two threads: neither reads
- * the log's end, so the projection is still read before the log is. A full
+ * from (tool_verify_since_begin), the two on two threads: the second reads
+ * the log's end only to learn which tenants the tail names (a by-tenant
+ * --since then folds no further than it read, tool_verify_parts.c). A full
  * verify reads the projection's meta only; its walks go on beside the fold
  * (tool_verify_proj_begin). 0 (s->failed may be set) or TOOL_ERROR. */
 static int begin(vstate *s, const char *datadir)

@@ -86,6 +86,7 @@ int tool_verify_parts_take(vstate *s, const tms_snapshot_meta *m, uint8_t *paylo
 int tool_verify_parts_fits(vstate *s, tms_state **st);
 tms_err tool_verify_parts_before(void *ctx, const tms_state *st, const tms_record *rec);
 void tool_verify_parts_record(vstate *s, const tms_fold_event *ev);
+uint64_t tool_verify_parts_last(const vstate *s);   /* M, the tail's last seq as read first (0: no parts) */
 int tool_verify_parts_end(vstate *s, const tms_state *st);
 void tool_verify_parts_free(vstate *s);
 

@@ -265,6 +265,8 @@ int tool_verify_receipt(vstate *s, tool_receipt *r)
     memcpy(r->head, s->head, TMS_HASH_LEN);
     tms_tlog_range_root(&s->tc.range, r->root);
     memcpy(r->state, s->state_digest, TMS_HASH_LEN);
+    r->has_proj = s->end_done;   /* what FILE.state records: the replay's, or (by tenant) the projection's found equal */
+    memcpy(r->proj, s->end_sproj, TMS_HASH_LEN);
     snprintf(r->version, sizeof r->version, "%s", tms_version());
     r->verified_at = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
     r->has_since = s->has_since;

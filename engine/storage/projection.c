@@ -354,6 +354,22 @@ static void digest_meta(tms__digest *h, uint64_t seq, const uint8_t *head)
     tms__digest_entry(h, "seq", 3, &seq, 8);
 }
 
+tms_err tms_tenant_digests_combine_meta(const tms_tenant_digests *l, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
+                                        uint8_t out[TMS_HASH_LEN])
+{
+    tms__digest *d = malloc(sizeof *d);
+    if (!d)
+        return TMS_E_NOMEM;
+    tms__digest_init(d);
+    digest_meta(d, seq, head);
+    tms__digest_db(d, TMS__DIGEST_BY_TENANT);
+    for (size_t i = 0; i < l->n; i++)
+        tms__tenant_group(d, NULL, l->v[i].id, strlen(l->v[i].id), l->v[i].digest);
+    tms__digest_final(d, out);
+    free(d);
+    return TMS_OK;
+}
+
 tms_err tms_state_tenant_digest(const tms_state *st, const char *id, uint8_t out[TMS_HASH_LEN])
 {
     const tms_tenant *t = tms_state_tenant(st, id);

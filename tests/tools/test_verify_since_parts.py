@@ -109,6 +109,20 @@ R.check("FILE.state changed in an untouched tenant (CRC resealed): not used, the
         "holds", rc == 0 and v.get("from", "").endswith(".snap") and "its state digest is not its content's" in err,
         (rc, v, err))
 
+# ---- FILE.state's recorded projection digest changed, CRC resealed: the receipt's says otherwise, so the by-tenant
+# path (which trusts it for the tenants no record names) is not taken; the whole state is, and it holds ----
+d, r = setup("pdforged", ["beta"])
+rec = json.load(open(r))
+R.check("the receipt records the state's projection digest, as FILE.state does",
+        rec.get("projection_digest") == open(r + ".state", "rb").read()[152:184].hex(), rec)
+raw = bytearray(open(r + ".state", "rb").read())
+raw[152] ^= 0x01
+struct.pack_into("<I", raw, 184, crc32c(bytes(raw[:184]) + bytes(raw[188:])))
+open(r + ".state", "wb").write(bytes(raw))
+rc, v, err = verify(d, "--since", r)
+R.check("FILE.state's projection digest not the receipt's: the whole state (tenants_replayed null), and it holds",
+        rc == 0 and "tenants_replayed" in v and v["tenants_replayed"] is None, (rc, v, err))
+
 # ---- damage in the projection: named tenant, untouched tenant, prefix tenant, no tenant ----
 if not shutil.which("mdb_dump"):
     R.check("mdb_dump (lmdb-utils) is installed (scripts/bootstrap installs it)", False)
@@ -120,6 +134,15 @@ else:
         rc, v, err = verify(d, "--since", r)
         R.check("--since finds an account added to the projection under %s (%s)" % (where, name),
                 rc == 1 and "digest" in (v.get("check") or err + json.dumps(v)), (rc, v, err))
+    d, r = setup("dmg-meta", ["beta"])   # the tenants all hold; an entry added to the projection's meta
+    proj = os.path.join(d, "proj")
+    dump = subprocess.run(["mdb_dump", "-p", "-s", "meta", proj], capture_output=True, text=True).stdout.split("\n")
+    at = dump.index("HEADER=END") + 1
+    dump[at:at] = [" zzz", " 1"]
+    R.check("damage meta: written", subprocess.run(["mdb_load", "-s", "meta", proj], input="\n".join(dump),
+                                                   capture_output=True, text=True).returncode == 0)
+    rc, v, err = verify(d, "--since", r)
+    R.check("--since finds an entry added to the projection's meta", rc == 1 and "digest" in err, (rc, v, err))
 
 # ---- most tenants named, or a kept snapshot inside the tail: the whole state, as before ----
 many = TENANTS + ["t%02d" % i for i in range(14)]

@@ -218,6 +218,10 @@ const tms_tenant_digest *tms_tenant_digests_find(const tms_tenant_digests *l, co
  * are l's, in l's order (which should be byte order of ids; a bad entry
  * goes in cut short, as no projection gives it): TMS_OK or TMS_E_NOMEM. */
 tms_err tms_tenant_digests_combine(const tms_tenant_digests *l, uint8_t out[TMS_HASH_LEN]);
+/* The same with meta at (seq, head) first: what tms_store_digest gives for a projection whose meta holds
+ * only those (and its format) and whose tenants are l's (projection.c). TMS_OK or TMS_E_NOMEM. */
+tms_err tms_tenant_digests_combine_meta(const tms_tenant_digests *l, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
+                                        uint8_t out[TMS_HASH_LEN]);
 
 /* The projection's digest (state_only: without meta, so two states can be
  * compared whatever records led there) into out, and its tenant digests
