@@ -342,33 +342,6 @@ tms_err tms_store_load(tms_txn *tx, const tms_state *st)
     return render_all(st, &r);
 }
 
-/* The meta database as tms_meta_put writes it (keys in byte order). */
-static void digest_meta(tms__digest *h, uint64_t seq, const uint8_t *head)
-{
-    uint32_t format = TMS_STORE_FORMAT;
-    tms__digest_db(h, TMS_DB_META);
-    if (!seq)
-        return;   /* an empty projection has no meta */
-    tms__digest_entry(h, "format", 6, &format, 4);
-    tms__digest_entry(h, "head", 4, head, TMS_HASH_LEN);
-    tms__digest_entry(h, "seq", 3, &seq, 8);
-}
-
-tms_err tms_tenant_digests_combine_meta(const tms_tenant_digests *l, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
-                                        uint8_t out[TMS_HASH_LEN])
-{
-    tms__digest *d = malloc(sizeof *d);
-    if (!d)
-        return TMS_E_NOMEM;
-    tms__digest_init(d);
-    digest_meta(d, seq, head);
-    tms__digest_db(d, TMS__DIGEST_BY_TENANT);
-    for (size_t i = 0; i < l->n; i++)
-        tms__tenant_group(d, NULL, l->v[i].id, strlen(l->v[i].id), l->v[i].digest);
-    tms__digest_final(d, out);
-    free(d);
-    return TMS_OK;
-}
 
 tms_err tms_state_tenant_digest(const tms_state *st, const char *id, uint8_t out[TMS_HASH_LEN])
 {
@@ -398,7 +371,7 @@ static tms_err state_digests(const tms_state *st, uint64_t seq, const uint8_t *h
     if (with_meta) {
         r.outer[0] = &d[0];
         tms__digest_init(r.outer[0]);
-        digest_meta(r.outer[0], seq, head);
+        tms__digest_meta(r.outer[0], seq, head);
     }
     if (without) {
         r.outer[1] = &d[1];

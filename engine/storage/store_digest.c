@@ -118,18 +118,43 @@ const tms_tenant_digest *tms_tenant_digests_find(const tms_tenant_digests *l, co
 
 #define KEY_LEN_MAX 65536   /* an LMDB node's key length is 16 bits */
 
-tms_err tms_tenant_digests_combine(const tms_tenant_digests *l, uint8_t out[TMS_HASH_LEN])
+void tms__digest_meta(tms__digest *d, uint64_t seq, const uint8_t *head)
+{
+    uint32_t format = TMS_STORE_FORMAT;
+    tms__digest_db(d, TMS_DB_META);
+    if (!seq)
+        return;   /* an empty projection has no meta */
+    tms__digest_entry(d, "format", 6, &format, 4);
+    tms__digest_entry(d, "head", 4, head, TMS_HASH_LEN);
+    tms__digest_entry(d, "seq", 3, &seq, 8);
+}
+
+/* l's groups into out, after meta at (seq, head) when head is not NULL. */
+static tms_err combine(const tms_tenant_digests *l, uint64_t seq, const uint8_t *head, uint8_t out[TMS_HASH_LEN])
 {
     tms__digest *d = malloc(sizeof *d);
     if (!d)
         return TMS_E_NOMEM;
     tms__digest_init(d);
+    if (head)
+        tms__digest_meta(d, seq, head);
     tms__digest_db(d, TMS__DIGEST_BY_TENANT);
     for (size_t i = 0; i < l->n; i++)
         tms__tenant_group(d, NULL, l->v[i].id, strlen(l->v[i].id), l->v[i].digest);
     tms__digest_final(d, out);
     free(d);
     return TMS_OK;
+}
+
+tms_err tms_tenant_digests_combine(const tms_tenant_digests *l, uint8_t out[TMS_HASH_LEN])
+{
+    return combine(l, 0, NULL, out);
+}
+
+tms_err tms_tenant_digests_combine_meta(const tms_tenant_digests *l, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
+                                        uint8_t out[TMS_HASH_LEN])
+{
+    return combine(l, seq, head, out);
 }
 
 /* One database's cursor in the walk by tenant: at its current entry, or done. */

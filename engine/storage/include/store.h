@@ -219,7 +219,7 @@ const tms_tenant_digest *tms_tenant_digests_find(const tms_tenant_digests *l, co
  * goes in cut short, as no projection gives it): TMS_OK or TMS_E_NOMEM. */
 tms_err tms_tenant_digests_combine(const tms_tenant_digests *l, uint8_t out[TMS_HASH_LEN]);
 /* The same with meta at (seq, head) first: what tms_store_digest gives for a projection whose meta holds
- * only those (and its format) and whose tenants are l's (projection.c). TMS_OK or TMS_E_NOMEM. */
+ * only those (and its format) and whose tenants are l's. TMS_OK or TMS_E_NOMEM. */
 tms_err tms_tenant_digests_combine_meta(const tms_tenant_digests *l, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
                                         uint8_t out[TMS_HASH_LEN]);
 
