@@ -1242,6 +1242,62 @@ static void rewrite_frames(const char *p, const uint8_t *d, const size_t *offs, 
     free(out);
 }
 
+/* An iterator from seq from, over every flag: the seqs it hands out (from..) and its last error. */
+static tms_err iterate_from(const char *dir, uint64_t from, int flags, uint64_t *last)
+{
+    tms_log_iter *it = NULL;
+    tms_log_record rec;
+    int has = 1;
+    tms_err e;
+    *last = from - 1;
+    assert_int_equal(tms_log_iter_open_flags(dir, from, flags, &it, NULL), TMS_OK);
+    while ((e = tms_log_iter_next(it, &rec, &has)) == TMS_OK && has)
+        assert_int_equal(rec.seq, ++*last);
+    tms_log_iter_close(it);
+    return e;
+}
+
+/* An iterator from the middle of a segment passes over the frames before the
+ * one before its first by their headers (rd_skim): damage in such a frame's
+ * body is not its to say (an open, which checks everything, says it), while
+ * damage in a header it passes, in the frame before its first, or in any it
+ * hands out is said, whatever the flags. */
+static void test_log_iter_from_the_middle_skims_what_it_passes(void **state)
+{
+    (void)state;
+    static const int flags[] = {0, TMS_LOG_ITER_CHAIN_ON_THREAD, TMS_LOG_ITER_CHAIN_SHARED};
+    /* (the frame damaged, the field: a body byte, or the length; from 30: handed out, or not) */
+    static const struct { uint64_t seq; size_t field; int said; } cases[] = {
+        {10, HDR, 0}, {10, 1, 1}, {28, HDR, 0}, {29, HDR, 1}, {29, 1, 1}, {30, HDR, 1}, {35, HDR, 1}};
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        char *dir = tu_mkdtemp(), p[4200];
+        size_t len = 0, offs[64];
+        uint64_t last;
+        write_records(dir, 1, 40, 0, 7);
+        seg_path(dir, 1, p, sizeof p);
+        uint8_t *d = tu_read_file(p, &len);
+        assert_int_equal(frame_offsets(d, len, offs, 64), 40);
+        free(d);
+        for (size_t f = 0; f < sizeof flags / sizeof *flags; f++) {   /* undamaged: 30..40 */
+            assert_int_equal(iterate_from(dir, 30, flags[f], &last), TMS_OK);
+            assert_int_equal(last, 40);
+        }
+        uint64_t s = cases[c].seq;
+        flip_byte(p, offs[s - 1] + cases[c].field + (cases[c].field == HDR ? pl_len(s) / 2 : 0), 0x10);
+        for (size_t f = 0; f < sizeof flags / sizeof *flags; f++) {
+            tms_err e = iterate_from(dir, 30, flags[f], &last);
+            assert_int_equal(e, cases[c].said ? TMS_E_CORRUPT : TMS_OK);
+            assert_int_equal(last, cases[c].said ? (s < 30 ? 29 : s - 1) : 40);
+        }
+        tms_log *log = NULL;
+        assert_int_equal(lopen(dir, 0, 1, NULL, &log, NULL), TMS_E_CORRUPT);   /* an open says it, always */
+        assert_int_equal(iterate_from(dir, 1, 0, &last), TMS_E_CORRUPT);      /* so does an iterator from 1 */
+        assert_int_equal(last, s - 1);
+        tu_rmtree(dir);
+        free(dir);
+    }
+}
+
 static void test_log_removed_or_swapped_records_are_corrupt(void **state)
 {
     (void)state;
@@ -1681,6 +1737,7 @@ int main(void)
         cmocka_unit_test_setup(test_log_torn_tail_every_offset_is_cut, setup),
         cmocka_unit_test_setup(test_log_zero_filled_tail_is_unwritten_space, setup),
         cmocka_unit_test_setup(test_log_preallocated_segments, setup),
+        cmocka_unit_test_setup(test_log_iter_from_the_middle_skims_what_it_passes, setup),
         cmocka_unit_test_setup(test_log_live_reader_waits_for_a_stalled_write, setup),
         cmocka_unit_test_setup(test_log_tear_at_every_sector_boundary_of_the_last_write_is_cut, setup),
         cmocka_unit_test_setup(test_log_zero_run_in_non_final_record_is_corrupt, setup),

@@ -75,14 +75,25 @@ typedef struct vstate {
 /* --since over the tenants its records name (tool_verify_parts.c): the
  * state at N from FILE.state decoded for those tenants only, replayed, its
  * digest at the end composed from FILE.state's parts, the projection
- * compared by tenant. take: in place of FILE.state's whole decode (m, its
- * payload, which is taken on 1): 1 taken (s->start the part), 0 not (the
- * tail is empty, names no tenant, or names too many; a kept snapshot in
- * it), TOOL_ERROR. fits: before the fold, whether the projection allows it
- * (else the whole payload is decoded into *st and parts dropped): 0 or
- * TOOL_ERROR. before/record: the fold's hooks. end: at the log's end,
- * everything end_state and at_projection would do. free: parts dropped. */
-int tool_verify_parts_take(vstate *s, const tms_snapshot_meta *m, uint8_t *payload, size_t len);
+ * compared by tenant. read: FILE.state at path read by its parts table,
+ * only the named tenants' parts (not with --receipt, whose R2.state wants
+ * every part's bytes): 1 taken (s->start the part, and s->from is to be
+ * path), 0 not (read it whole), -1 after a message. take: in place of
+ * FILE.state's whole decode (m, its payload and parts ix, as
+ * tms_snapshot_read_file_index gives them, taken on 1; ix emptied always):
+ * 1 taken, 0 not (the tail is empty, names no tenant, or names too many; a
+ * kept snapshot in it), -1 after a message. fits: before the fold, whether
+ * the projection allows it (else the whole payload is decoded into *st and
+ * parts dropped): 0 or TOOL_ERROR. before/record: the fold's hooks. end:
+ * at the log's end, everything end_state and at_projection would do. free:
+ * parts dropped. */
+int tool_verify_parts_read(vstate *s, const char *path);
+int tool_verify_parts_take(vstate *s, const tms_snapshot_meta *m, uint8_t *payload, size_t len,
+                           tms_snapshot_index *ix);
+/* With --since: whether FILE.state's header m disagrees with the receipt (another version's or build's, another
+ * seq, chain head, time, tree root or state digest): 0 when it agrees, else 1 with why in bad
+ * (tool_verify_since.c). */
+int tool_verify_state_disagrees(const vstate *s, const tms_snapshot_meta *m, char *bad, size_t badlen);
 int tool_verify_parts_fits(vstate *s, tms_state **st);
 tms_err tool_verify_parts_before(void *ctx, const tms_state *st, const tms_record *rec);
 void tool_verify_parts_record(vstate *s, const tms_fold_event *ev);

@@ -35,10 +35,10 @@
 #include <string.h>
 
 struct tool_parts {
-    uint8_t *payload;                /* FILE.state's encoding (owned) */
+    uint8_t *payload;                /* FILE.state's encoding (owned): whole, or (partial) the parts read */
     size_t len;
-    tms_snapshot_index ix;           /* its parts */
-    uint8_t (*hash)[TMS_HASH_LEN];   /* each part's BLAKE2b-256, in ix's order */
+    int partial;                     /* only the named tenants' parts were read (tms_snapshot_read_file_parts) */
+    tms_snapshot_index ix;           /* its parts, each hashed */
     char **named;                    /* the tenants records N+1..M name: sorted, each once */
     size_t nnamed;
     uint64_t last;                   /* M */
@@ -58,7 +58,6 @@ static void parts_free(struct tool_parts *p)
         return;
     free(p->payload);
     tms_snapshot_index_free(&p->ix);
-    free(p->hash);
     for (size_t i = 0; i < p->nnamed; i++)
         free(p->named[i]);
     free(p->named);
@@ -127,61 +126,86 @@ static int names_after(const char *logdir, uint64_t from, struct tool_parts *p)
     return rc > 0 ? p->last > from : rc;   /* (an empty tail: nothing to spare) */
 }
 
-int tool_verify_parts_take(vstate *s, const tms_snapshot_meta *m, uint8_t *payload, size_t len)
+/* Before FILE.state is read: the tenants the tail names, into p. 1 when the path by tenant may go on, 0 when
+ * not, -1 after a message (out of memory). */
+static int plan(vstate *s, struct tool_parts *p)
+{
+    if (!s->since.has_proj)   /* (a /1 receipt is refused before this) */
+        return 0;
+    int rc = names_after(s->logdir, s->since.size, p);
+    for (size_t i = 0; rc > 0 && i < s->nsnaps; i++)
+        if (s->snaps[i] > s->since.size && s->snaps[i] < p->last)
+            rc = 0;   /* a kept snapshot inside the tail: its projection digest wants the whole state there */
+    return rc < 0 ? (tool_fail("out of memory"), -1) : rc;
+}
+
+/* FILE.state (m, payload[0..len), p->ix its parts, hashed, its digest m's) as the start: 1 taken (payload with
+ * it), 0 not, -1 after a message. */
+static int install(vstate *s, struct tool_parts *p, const tms_snapshot_meta *m, uint8_t *payload, size_t len)
 {
     char why[300];
-    struct tool_parts *p = calloc(1, sizeof *p);
     tms_state *st = NULL;
-    if (!p)
-        return tool_fail("out of memory"), -1;
     /* FILE.state's recorded projection digest stands for the tenants no record names: only when the receipt says
      * it too (its CRC binds it to nothing) */
-    if (!s->since.has_proj || memcmp(s->since.proj, m->proj_digest, TMS_HASH_LEN)) {
-        free(p);
+    if (memcmp(s->since.proj, m->proj_digest, TMS_HASH_LEN) || m->seq != s->since.size)
         return 0;
-    }
-    int rc = names_after(s->logdir, m->seq, p);
-    for (size_t i = 0; rc > 0 && i < s->nsnaps; i++)
-        if (s->snaps[i] > m->seq && s->snaps[i] < p->last)
-            rc = 0;   /* a kept snapshot inside the tail: its projection digest wants the whole state there */
-    if (rc > 0 && tms_state_snapshot_index(payload, len, &p->ix, why, sizeof why) != TMS_OK)
-        rc = 0;   /* not laid out as an encoding: the whole path says why */
-    if (rc > 0 && p->nnamed > (p->ix.ntenants / 2 > 8 ? p->ix.ntenants / 2 : 8))
-        rc = 0;
-    if (rc > 0 && !(p->hash = malloc((p->ix.ntenants ? p->ix.ntenants : 1) * sizeof *p->hash)))
-        rc = -1;
-    for (size_t i = 0; rc > 0 && i < p->ix.ntenants; i++)
-        tms_snapshot_part_hash(payload + p->ix.tenants[i].off, p->ix.tenants[i].len, p->hash[i]);
-    if (rc > 0) {   /* FILE.state was read with its CRC checked only: its digest, from the parts just hashed */
-        tms_state_digester d;
-        uint8_t h[TMS_HASH_LEN];
-        tms_snapshot_part_hash(payload, p->ix.global_len, h);
-        tms_state_digest_begin(&d, h, p->ix.ntenants);
-        for (size_t i = 0; i < p->ix.ntenants; i++)
-            tms_state_digest_tenant(&d, p->ix.tenants[i].tenant, p->hash[i], p->ix.tenants[i].perms_used,
-                                    p->ix.tenants[i].features_used);
-        tms_state_digest_end(&d, h);
-        if (memcmp(h, m->digest, TMS_HASH_LEN))
-            rc = 0;   /* the whole path says "its state digest is not its content's" */
-    }
-    if (rc > 0 && tms_projection_compare_new(p->ix.ntenants, &p->cmp) != TMS_OK)
-        rc = -1;
-    tms_err err = rc > 0 ? tms_state_snapshot_decode_parts(payload, len, &p->ix, (const char *const *)p->named,
-                                                           p->nnamed, &st, why, sizeof why) : TMS_OK;
+    if (p->nnamed > (p->ix.ntenants / 2 > 8 ? p->ix.ntenants / 2 : 8))
+        return 0;
+    if (tms_projection_compare_new(p->ix.ntenants, &p->cmp) != TMS_OK)
+        return tool_fail("out of memory"), -1;
+    tms_err err = tms_state_snapshot_decode_parts(payload, len, &p->ix, (const char *const *)p->named, p->nnamed, &st,
+                                                  why, sizeof why);
     if (err == TMS_E_NOMEM)
-        rc = -1;
-    else if (err)
-        rc = 0;   /* the whole decode says why */
-    if (rc <= 0) {
-        parts_free(p);
-        return rc < 0 ? (tool_fail("out of memory"), -1) : 0;
-    }
+        return tool_fail("out of memory"), -1;
+    if (err)
+        return 0;   /* the whole decode says why */
     p->payload = payload;
     p->len = len;
     memcpy(p->proj_at_n, m->proj_digest, TMS_HASH_LEN);
     s->parts = p;
     s->start = st;
     return 1;
+}
+
+int tool_verify_parts_take(vstate *s, const tms_snapshot_meta *m, uint8_t *payload, size_t len,
+                           tms_snapshot_index *ix)
+{
+    struct tool_parts *p = calloc(1, sizeof *p);
+    if (!p)
+        return tool_fail("out of memory"), -1;
+    p->ix = *ix;   /* p's from here */
+    memset(ix, 0, sizeof *ix);
+    int rc = plan(s, p);
+    if (rc > 0)
+        rc = install(s, p, m, payload, len);
+    if (rc <= 0)
+        parts_free(p);
+    return rc;
+}
+
+int tool_verify_parts_read(vstate *s, const char *path)
+{
+    char why[600], bad[700];
+    uint8_t *payload = NULL;
+    size_t len = 0;
+    tms_snapshot_meta m;
+    struct tool_parts *p = calloc(1, sizeof *p);
+    if (!p)
+        return tool_fail("out of memory"), -1;
+    int rc = plan(s, p);
+    tms_err err = rc > 0 ? tms_snapshot_read_file_parts(path, (const char *const *)p->named, p->nnamed, &m, &payload,
+                                                         &len, &p->ix, why, sizeof why) : TMS_OK;
+    if (err == TMS_E_NOMEM)
+        rc = (tool_fail("out of memory"), -1);
+    else if (err || (rc > 0 && tool_verify_state_disagrees(s, &m, bad, sizeof bad)))
+        rc = 0;   /* read whole, it says why (or is taken: an earlier version's file, without a table) */
+    if (rc > 0 && (rc = install(s, p, &m, payload, len)) > 0)
+        p->partial = 1;
+    if (rc <= 0) {
+        free(payload);
+        parts_free(p);
+    }
+    return rc;
 }
 
 int tool_verify_parts_fits(vstate *s, tms_state **st)
@@ -193,12 +217,25 @@ int tool_verify_parts_fits(vstate *s, tms_state **st)
     tool_verify_proj_settle(s);
     if (s->proj && s->pseq == p->last && !s->damaged[0])
         return 0;
-    /* the projection elsewhere (behind, at N, ahead, absent or damaged): the whole state, as before */
+    /* the projection elsewhere (behind, at N, ahead, absent or damaged): the whole state, as before (read whole
+     * first when only parts were: its digest checked against the receipt's again) */
     tms_state *whole = NULL;
-    tms_err err = tms_state_snapshot_decode(p->payload, p->len, &whole, why, sizeof why);
+    tms_err err = TMS_OK;
+    if (p->partial) {
+        tms_snapshot_meta m;
+        free(p->payload);
+        p->payload = NULL;
+        err = tms_snapshot_read_file(s->from, &m, &p->payload, &p->len, why, sizeof why);
+        if (!err && memcmp(m.digest, s->since.state, TMS_HASH_LEN)) {
+            snprintf(why, sizeof why, "%.200s changed meanwhile: its state digest is no longer the receipt's", s->from);
+            err = TMS_E_CORRUPT;
+        }
+    }
+    if (!err)
+        err = tms_state_snapshot_decode(p->payload, p->len, &whole, why, sizeof why);
     tool_verify_parts_free(s);
     if (err)
-        return tool_fail("verify --since: the receipt's state does not decode: %s", why);
+        return tool_fail("verify --since: the receipt's state does not read or decode: %s", why);
     tms_state_free(*st);
     *st = whole;
     return 0;
@@ -240,6 +277,8 @@ static tms_err compose(const struct tool_parts *p, const tms_state *st, uint8_t 
     uint8_t h[TMS_HASH_LEN];
     uint64_t perms = 0, features = 0, count = 0, pm, fm;
     size_t i = 0, j = 0, n = p->ix.ntenants;
+    if (out && p->partial)
+        return TMS_E_INVAL;   /* the untouched parts were not read (only --receipt asks for them: never partial) */
     msgpack_sbuffer_init(&part);
     tms_err err = tms_state_snapshot_encode_global(st, &part);
     for (size_t k = 0, m = 0; k < n; k++) {   /* the tenants at M: those not named, and the named that exist */
@@ -262,7 +301,7 @@ static tms_err compose(const struct tool_parts *p, const tms_state *st, uint8_t 
         int c = i == n ? 1 : j == p->nnamed ? -1 : strcmp(p->ix.tenants[i].tenant, p->named[j]);
         if (c < 0) {   /* no record named it: FILE.state's part */
             const tms_snapshot_section *t = &p->ix.tenants[i];
-            tms_state_digest_tenant(&d, t->tenant, p->hash[i], t->perms_used, t->features_used);
+            tms_state_digest_tenant(&d, t->tenant, t->hash, t->perms_used, t->features_used);
             perms |= t->perms_used;
             features |= t->features_used;
             if (out)

@@ -111,51 +111,73 @@ static int try_snapshot(vstate *s, uint64_t seq)
     return 1;
 }
 
-/* The receipt's own state file, FILE.state (what --receipt wrote beside
- * FILE), as the state to start from: when it checks (length, CRC, the
- * digest of its content) and is this version's, of the receipt's seq,
- * chain head, time and tree root, and its state digest is the receipt's
- * (the receipt decides: a file rewritten with its CRC and digest
- * recomputed for another state is not taken). 1 taken; 0 not (absent, or
- * why in s->state_note); -1 after a message (out of memory). */
-static int try_state_file(vstate *s)
+/* The state from the receipt's file at path taken: where the fold starts. 1. */
+static int taken_from(vstate *s, const char *path)
+{
+    s->start_seq = s->since.size;
+    memcpy(s->start_head, s->since.head, TMS_HASH_LEN);
+    snprintf(s->from, sizeof s->from, "%s", path);
+    return 1;
+}
+
+int tool_verify_state_disagrees(const vstate *s, const tms_snapshot_meta *m, char *bad, size_t badlen)
 {
     const tool_receipt *r = &s->since;
+    tms_tlog_hash root;
+    memcpy(root, r->root, sizeof root);
+    if (m->schema != TMS_SCHEMA_VERSION || strcmp(m->build, tms_version()))
+        snprintf(bad, badlen, "written by tmsperm %.16s (schema %" PRIu32 "), this is %s", m->build, m->schema,
+                 tms_version());
+    else if (m->seq != r->size)
+        snprintf(bad, badlen, "it is the state at seq %" PRIu64 ", the receipt's is at seq %" PRIu64, m->seq,
+                 r->size);
+    else if (memcmp(m->head, r->head, TMS_HASH_LEN) || m->time != r->time || memcmp(m->root, root, sizeof root))
+        snprintf(bad, badlen, "its chain head, time or tree root is not the receipt's (another log's state)");
+    else if (memcmp(m->digest, r->state, TMS_HASH_LEN))
+        snprintf(bad, badlen, "its state digest is not the receipt's state_digest (another state)");
+    else
+        return 0;
+    return 1;
+}
+
+/* The receipt's own state file, FILE.state (what --receipt wrote beside
+ * FILE), as the state to start from: when it checks (length, CRC, the
+ * digest of its content, its parts table) and is this version's, of the
+ * receipt's seq, chain head, time and tree root, and its state digest is
+ * the receipt's (the receipt decides: a file rewritten with its CRC and
+ * digest recomputed for another state is not taken). Without --receipt,
+ * first by its parts (tool_verify_parts_read: only the tenants the tail
+ * names). 1 taken; 0 not (absent, or why in s->state_note); -1 after a
+ * message (out of memory). */
+static int try_state_file(vstate *s)
+{
     char path[4300], why[600], bad[700] = "";
     uint8_t *payload = NULL;
     size_t len = 0;
     tms_snapshot_meta m;
+    tms_snapshot_index ix;
     tms_state *st = NULL;
-    tms_tlog_hash root;
     int taken = 0;
     if (!s->since_path || (size_t)snprintf(path, sizeof path, "%s.state", s->since_path) >= sizeof path)
         return 0;   /* no receipt file: a seeded directory's base (tool_verify_base) */
-    uint8_t digest[TMS_HASH_LEN];
-    tms_err err = tms_snapshot_read_file_crc(path, &m, &payload, &len, why, sizeof why);   /* its digest: below */
+    if (!s->want_state && (taken = tool_verify_parts_read(s, path)) != 0)
+        return taken < 0 ? -1 : taken_from(s, path);
+    tms_err err = tms_snapshot_read_file_index(path, &m, &payload, &len, &ix, why, sizeof why);
     if (err == TMS_NOT_FOUND)
         return 0;   /* a receipt kept without it (or of a tms-audit that wrote none) */
     if (err == TMS_E_NOMEM)
         return tool_fail("out of memory"), -1;
-    memcpy(root, r->root, sizeof root);
     size_t named = strlen("snapshot ") + strlen(path) + 2;   /* why is "snapshot PATH: REASON" */
     if (err)
         snprintf(bad, sizeof bad, "%s", strlen(why) > named ? why + named : why);
-    else if (m.schema != TMS_SCHEMA_VERSION || strcmp(m.build, tms_version()))
-        snprintf(bad, sizeof bad, "written by tmsperm %.16s (schema %" PRIu32 "), this is %s", m.build, m.schema,
-                 tms_version());
-    else if (m.seq != r->size)
-        snprintf(bad, sizeof bad, "it is the state at seq %" PRIu64 ", the receipt's is at seq %" PRIu64, m.seq,
-                 r->size);
-    else if (memcmp(m.head, r->head, TMS_HASH_LEN) || m.time != r->time || memcmp(m.root, root, sizeof root))
-        snprintf(bad, sizeof bad, "its chain head, time or tree root is not the receipt's (another log's state)");
-    else if (memcmp(m.digest, r->state, TMS_HASH_LEN))
-        snprintf(bad, sizeof bad, "its state digest is not the receipt's state_digest (another state)");
-    else if ((taken = tool_verify_parts_take(s, &m, payload, len)) != 0)
+    else if (tool_verify_state_disagrees(s, &m, bad, sizeof bad))
+        ;
+    else if ((taken = tool_verify_parts_take(s, &m, payload, len, &ix)) != 0)
         payload = taken > 0 ? NULL : payload;   /* the tenants the records name only (s->start): it keeps payload */
-    else if (tms_state_snapshot_digest(payload, len, digest) != TMS_OK || memcmp(digest, m.digest, TMS_HASH_LEN))
-        snprintf(bad, sizeof bad, "its state digest is not its content's");
     else if ((err = tms_state_snapshot_decode(payload, len, &st, why, sizeof why)) != TMS_OK)
         snprintf(bad, sizeof bad, "its state does not decode: %.300s", why);
+    if (!err)
+        tms_snapshot_index_free(&ix);
     free(payload);
     if (taken < 0)
         return -1;   /* (said) */
@@ -167,10 +189,7 @@ static int try_state_file(vstate *s)
     }
     if (!taken)
         s->start = st;
-    s->start_seq = r->size;
-    memcpy(s->start_head, r->head, TMS_HASH_LEN);
-    snprintf(s->from, sizeof s->from, "%s", path);
-    return 1;
+    return taken_from(s, path);
 }
 
 /* The state the fold starts from: s->start after s->start_seq. 0 (s->failed

@@ -259,23 +259,33 @@ void tms_snapshot_part_hash(const void *bytes, size_t len, uint8_t out[TMS_SNAPS
     crypto_generichash(out, TMS_SNAPSHOT_DIGEST_LEN, bytes, len, NULL, 0);
 }
 
+void tms_snapshot_index_hash(const void *enc, tms_snapshot_index *ix)
+{
+    const uint8_t *p = enc;
+    tms_snapshot_part_hash(p, ix->global_len, ix->global_hash);
+    for (size_t i = 0; i < ix->ntenants; i++)
+        tms_snapshot_part_hash(p + ix->tenants[i].off, ix->tenants[i].len, ix->tenants[i].hash);
+}
+
+void tms_snapshot_index_digest(const tms_snapshot_index *ix, uint8_t out[TMS_SNAPSHOT_DIGEST_LEN])
+{
+    tms_state_digester d;
+    tms_state_digest_begin(&d, ix->global_hash, ix->ntenants);
+    for (size_t i = 0; i < ix->ntenants; i++) {
+        const tms_snapshot_section *t = &ix->tenants[i];
+        tms_state_digest_tenant(&d, t->tenant, t->hash, t->perms_used, t->features_used);
+    }
+    tms_state_digest_end(&d, out);
+}
+
 tms_err tms_state_snapshot_digest(const void *enc, size_t len, uint8_t out[TMS_SNAPSHOT_DIGEST_LEN])
 {
     tms_snapshot_index ix;
-    tms_state_digester d;
-    uint8_t h[TMS_SNAPSHOT_DIGEST_LEN];
-    const uint8_t *p = enc;
     tms_err err = tms_state_snapshot_index(enc, len, &ix, NULL, 0);
     if (err)
         return err;
-    tms_snapshot_part_hash(p, ix.global_len, h);
-    tms_state_digest_begin(&d, h, ix.ntenants);
-    for (size_t i = 0; i < ix.ntenants; i++) {
-        const tms_snapshot_section *t = &ix.tenants[i];
-        tms_snapshot_part_hash(p + t->off, t->len, h);
-        tms_state_digest_tenant(&d, t->tenant, h, t->perms_used, t->features_used);
-    }
-    tms_state_digest_end(&d, out);
+    tms_snapshot_index_hash(enc, &ix);
+    tms_snapshot_index_digest(&ix, out);
     tms_snapshot_index_free(&ix);
     return TMS_OK;
 }

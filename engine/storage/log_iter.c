@@ -79,6 +79,7 @@ static tms_err start_checker(tms_log_iter *it)
     tms_err e = tms__rd_init(&it->cr, it->dirfd, it->from, 1, &it->crep);
     if (e != TMS_OK)
         return e;
+    it->cr.skim_below = it->from;
     if (it->flags & TMS_LOG_ITER_CHAIN_SHARED) {   /* odd frames there, even ones here */
         it->cr.hash_mod = it->r.hash_mod = 2;
         it->cr.hash_rem = 1;
@@ -129,6 +130,7 @@ tms_err tms_log_iter_open_flags(const char *dir, uint64_t from_seq, int flags, t
         goto fail;
     }
     e = tms__rd_init(&it->r, it->dirfd, it->from, 1, &it->rep);
+    it->r.skim_below = it->from;   /* the frames it passes over: rd_skim */
     if (e == TMS_OK && it->from <= it->r.base) {   /* never skipped to base + 1 silently */
         snprintf(it->rep.msg, sizeof it->rep.msg, "seq %llu is not in this log: it starts after seq %llu (a data "
                  "directory seeded from a snapshot of that seq)", (unsigned long long)it->from,

@@ -37,6 +37,11 @@ typedef struct rd {
     uint64_t hash_from;          /* recompute the chain from this seq on; frames before
                                     it (an iterator skipping to its start) are CRC-checked
                                     and their stored hash taken as the chain's */
+    uint64_t skim_below;         /* an iterator's first seq: frames before the one before it
+                                    may be skimmed, their bodies' CRCs not computed (rd_skim;
+                                    0, as tms__rd_init leaves it: none) */
+    uint64_t skimmed_to;         /* the offset after the last frame skimmed, whose header (the
+                                    next frame's) was checked then (0: none) */
     int follow;                  /* re-list the directory at the end (live log) */
     uint64_t base;               /* the log starts after this seq (log_base.c; 0: at 1) */
     tms_err err;                 /* set with RD_ERR */
@@ -56,7 +61,7 @@ typedef struct rd {
 
 /* Set r up to read the log in dirfd from the segment holding seq from (the
  * chain recomputed from there on; frames before from in that segment are
- * CRC-checked, their stored hash taken), re-listing the directory at the end
+ * CRC-checked, their stored hash taken, or with skim_below skimmed), re-listing the directory at the end
  * when follow (a live log). A log with a base (log_base.c) starts after it:
  * the first segment must start at base + 1, chained from the base's head.
  * TMS_OK, or an error with rep->msg filled (r is then freed by rd_free). */

@@ -295,12 +295,53 @@ int tms__rd_fault(rd *r, tms_frame_fault fault, const tms_frame_info *fi)
     }
 }
 
+/* A frame an iterator passes over on its way to its first (seq + 1 <
+ * skim_below: not even the stored hash its first is chained to), whose
+ * header checks, skimmed: when the next frame's header, where this one's
+ * length says it starts, is at hand and checks too (so this is not the last
+ * frame written, which may be torn), its body's CRC is not computed (an
+ * iterator from the middle of a 64 MiB segment spent most of its time on
+ * the CRCs of frames it does not return). Nothing of its body is used, and
+ * the frames from the one before the iterator's first on are checked
+ * whole, so what the iterator hands out is as checked as before; only
+ * damage inside the bodies of frames it passes over goes unsaid (a full
+ * verify, or an open's recovery, which never skims, says it). RD_FRAME
+ * with r advanced past it, or RD_OK: check it whole. */
+static int rd_skim(rd *r, size_t avail, uint64_t seq)
+{
+    tms_frame_info fi, next;
+    if (seq + 1 >= r->skim_below || avail < TMS_LOG_FRAME_HEADER)
+        return RD_OK;
+    if (r->skimmed_to == r->off && r->skimmed_to) {   /* its header checked as the one after the last skimmed */
+        fi.len = tms_get_le32(rd_at(r) + TMS_FR_LEN);
+        fi.size = TMS_LOG_FRAME_HEADER + (size_t)fi.len;
+    } else if (tms__frame_check(rd_at(r), TMS_LOG_FRAME_HEADER, seq, NULL, &fi) != TMS_FRAME_PARTIAL) {
+        return RD_OK;   /* (its header alone: the whole frame would be checked) */
+    }
+    ssize_t got = rd_fill(r, fi.size + TMS_LOG_FRAME_HEADER);
+    if (got < 0 || (size_t)got < fi.size + TMS_LOG_FRAME_HEADER ||
+        tms__frame_check(rd_at(r) + fi.size, TMS_LOG_FRAME_HEADER, seq + 1, NULL, &next) != TMS_FRAME_PARTIAL)
+        return RD_OK;   /* (a read error is rd_frame's to meet again) */
+    r->frame = rd_at(r);
+    r->chain_known = 0;   /* its stored hash is not taken: the next frame's is, checked */
+    r->frame_off = r->off;
+    r->frame_seq = seq;
+    r->frame_len = fi.len;
+    r->off += fi.size;
+    r->skimmed_to = r->off;
+    r->expect++;
+    return RD_FRAME;
+}
+
 /* Check the frame at r->off; avail bytes of it are buffered. The chain is
  * recomputed unless another reader does it (hash_from, hash_mod). */
 static int rd_frame(rd *r, size_t avail)
 {
     tms_frame_info fi;
     uint64_t seq = r->expect;
+    if (rd_skim(r, avail, seq) == RD_FRAME)
+        return RD_FRAME;
+    avail = r->blen - (size_t)(r->off - r->boff);   /* (rd_skim may have read more) */
     int chain = r->chain_known && seq >= r->hash_from && (r->hash_mod <= 1 || seq % r->hash_mod == r->hash_rem);
     const uint8_t *prev = chain ? r->prev : NULL;
     tms_frame_fault fault = tms__frame_check(rd_at(r), avail, seq, prev, &fi);
@@ -352,6 +393,7 @@ static void rd_advance(rd *r)
     r->off = 0;
     r->blen = 0;
     r->zeros_known = 0;
+    r->skimmed_to = 0;
 }
 
 /* Take a fresh segment list (a live writer may have rolled). */

@@ -31,6 +31,7 @@ struct tms_store {
      * kept reachable with the abandoned store */
     MDB_txn *opening;
     tms_txn *guarded;
+    void *walking;                       /* a digest walk's hasher (store_digest.c) */
 };
 
 /* Allocated by tms_txn_begin, freed by commit or abort; txn is never NULL

@@ -71,8 +71,7 @@ def forged_state_source(d, leader_data, seq):
     real = open(snap_path(leader_data, seq), "rb").read()
     assert forged[96:128] != real[96:128], "the fork's state is the leader's"
     forged[24:88] = real[24:88]   # head and root: the leader's
-    plen = struct.unpack_from("<Q", forged, 144)[0]
-    struct.pack_into("<I", forged, 184, crc32c(bytes(forged[:184]) + bytes(forged[188:188 + plen])))
+    struct.pack_into("<I", forged, 184, crc32c(bytes(forged[:184]) + bytes(forged[188:])))   # all after the header
     src = os.path.join(d, "src-forged")
     shutil.copytree(leader_data, src, ignore=shutil.ignore_patterns("*.sock", "lock"))
     for n in os.listdir(os.path.join(src, "snapshots")):   # the forged one is the only candidate

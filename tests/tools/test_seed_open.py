@@ -27,8 +27,7 @@ from seedtest import *  # noqa: E402,F401,F403
 def rewrite_header(path, off, raw):
     f = bytearray(open(path, "rb").read())
     f[off:off + len(raw)] = raw
-    plen = struct.unpack_from("<Q", f, 144)[0]
-    struct.pack_into("<I", f, 184, crc32c(bytes(f[:184]) + bytes(f[188:188 + plen])))
+    struct.pack_into("<I", f, 184, crc32c(bytes(f[:184]) + bytes(f[188:])))   # over all after the header
     open(path, "wb").write(f)
 
 

@@ -189,9 +189,10 @@ def test_rewritten_log():
 def set_projection_meta(d, key, raw):
     """The projection's meta entry key set to raw bytes, with LMDB's own mdb_dump/mdb_load (lmdb-utils)."""
     proj = os.path.join(d, "proj")
-    dump = subprocess.run(["mdb_dump", "-p", "-s", "meta", proj], capture_output=True, text=True).stdout.split("\n")
-    k = dump.index(" " + key)
-    dump[k + 1] = " " + "".join("\\%02x" % b for b in raw)
+    # hex, not -p: mdb_dump's printable form does not always read back (a chain head's bytes broke it)
+    dump = subprocess.run(["mdb_dump", "-s", "meta", proj], capture_output=True, text=True).stdout.split("\n")
+    k = dump.index(" " + key.encode().hex())
+    dump[k + 1] = " " + raw.hex()
     return subprocess.run(["mdb_load", "-s", "meta", proj], input="\n".join(dump), capture_output=True,
                           text=True).returncode == 0
 

@@ -65,10 +65,11 @@ def damage(d, tenant, kind_id):
     """An account entry added under tenant's prefix in the projection (mdb_load): the projection no longer
     holds the log's state there."""
     proj = os.path.join(d, "proj")
-    dump = subprocess.run(["mdb_dump", "-p", "-s", "accounts", proj], capture_output=True, text=True).stdout
+    # hex, not -p: mdb_dump's printable form does not always read back (a chain head's bytes broke it)
+    dump = subprocess.run(["mdb_dump", "-s", "accounts", proj], capture_output=True, text=True).stdout
     lines = dump.split("\n")
     body = lines.index("HEADER=END") + 1
-    key = " " + tenant + "\\00e\\00" + kind_id
+    key = " " + (tenant + "\0e\0" + kind_id).encode().hex()
     value = lines[body + 1]   # any account's value: a well-formed one
     lines[body:body] = [key, value]
     return subprocess.run(["mdb_load", "-s", "accounts", proj], input="\n".join(lines), capture_output=True,
@@ -105,9 +106,22 @@ raw[at:at + 4] = b"1009"
 struct.pack_into("<I", raw, 184, crc32c(bytes(raw[:184]) + bytes(raw[188:])))
 open(st_path, "wb").write(bytes(raw))
 rc, v, err = verify(d, "--since", r)
-R.check("FILE.state changed in an untouched tenant (CRC resealed): not used, the kept snapshot of N is, and it "
-        "holds", rc == 0 and v.get("from", "").endswith(".snap") and "its state digest is not its content's" in err,
-        (rc, v, err))
+R.check("FILE.state changed in an untouched tenant (CRC resealed): that part is not read (only beta's are, each "
+        "against its parts table's hash, the table against the receipt's digest), and it holds",
+        rc == 0 and v.get("from") == st_path and v.get("tenants_replayed") == 1, (rc, v, err))
+rc, v, err = verify(d, "--since", r, "--receipt", r + ".2")
+R.check("... with --receipt (R2.state is written from every part): read whole, not used, the kept snapshot of N "
+        "is, and it holds", rc == 0 and v.get("from", "").endswith(".snap") and
+        "its state digest is not its content's" in err, (rc, v, err))
+d, r = setup("tampered-named", ["beta"])
+raw = bytearray(open(r + ".state", "rb").read())
+at = raw.find(b"beta", 188)   # beta's part (its id opens it)
+raw[at + 10] ^= 0x01
+struct.pack_into("<I", raw, 184, crc32c(bytes(raw[:184]) + bytes(raw[188:])))
+open(r + ".state", "wb").write(bytes(raw))
+rc, v, err = verify(d, "--since", r)
+R.check("FILE.state changed in the named tenant's part (CRC resealed): its hash fails; read whole, not used, the "
+        "kept snapshot of N is, and it holds", rc == 0 and v.get("from", "").endswith(".snap"), (rc, v, err))
 
 # ---- FILE.state's recorded projection digest changed, CRC resealed: the receipt's says otherwise, so the by-tenant
 # path (which trusts it for the tenants no record names) is not taken; the whole state is, and it holds ----
@@ -136,16 +150,14 @@ else:
                 rc == 1 and "digest" in (v.get("check") or err + json.dumps(v)), (rc, v, err))
     d, r = setup("dmg-meta", ["beta"])   # the tenants all hold; an entry added to the projection's meta
     proj = os.path.join(d, "proj")
-    dump = subprocess.run(["mdb_dump", "-p", "-s", "meta", proj], capture_output=True, text=True).stdout.split("\n")
+    dump = subprocess.run(["mdb_dump", "-s", "meta", proj], capture_output=True, text=True).stdout.split("\n")
     at = dump.index("HEADER=END") + 1
-    dump[at:at] = [" zzz", " 1"]
+    dump[at:at] = [" " + b"zzz".hex(), " " + b"1".hex()]
     R.check("damage meta: written", subprocess.run(["mdb_load", "-s", "meta", proj], input="\n".join(dump),
                                                    capture_output=True, text=True).returncode == 0)
     rc, v, err = verify(d, "--since", r)
-    # found either by the digest (the plain and ASan builds) or, in the ThreadSanitizer build, already by the
-    # projection's read as damage: both a finding, exit 1 (why TSan's read differs is not yet known: stop note)
-    R.check("--since finds an entry added to the projection's meta",
-            rc == 1 and ("digest" in err or v.get("check") == "projection"), (rc, v, err))
+    R.check("--since finds an entry added to the projection's meta", rc == 1 and v.get("check") == "digest",
+            (rc, v, err))
 
 # ---- most tenants named, or a kept snapshot inside the tail: the whole state, as before ----
 many = TENANTS + ["t%02d" % i for i in range(14)]

@@ -189,17 +189,17 @@ def mp_uint(b, off):
     return int.from_bytes(b[off + 1:off + 1 + w], "big"), off + 1 + w
 
 
-def state_digest(enc):
-    """The digest of a state encoding, by tenant: BLAKE2b-256 of "tmsperm-state-digest/2", H(the bytes before
-    the tenants), le64(tenants), then per tenant le64(id length) id H(its part) le64(perms) le64(features)."""
+def state_parts(enc):
+    """The parts of a state encoding (snapshot.h): (H(the bytes before the tenants), their length, and per
+    tenant (id, its part's length, H(its part), perms used, features used)), H being BLAKE2b-256."""
     h = lambda x: hashlib.blake2b(x, digest_size=32).digest()
     off = mp_skip(enc, 0)
     n, off = mp_uint(enc, off)
     for _ in range(n):
         off = mp_skip(enc, off)
-    out = b"tmsperm-state-digest/2" + h(enc[:off])
+    glen, ghash = off, h(enc[:off])
     tenants, off = mp_uint(enc, off)
-    out += struct.pack("<Q", tenants)
+    parts = []
     for _ in range(tenants):
         start = off
         head, _, _ = _mp_head(enc, off)   # [id, admin, default, R, L, A, K, D, Q]
@@ -231,8 +231,39 @@ def state_digest(enc):
         for c in counts[3:]:
             for _ in range(c):
                 off = mp_skip(enc, off)
-        out += struct.pack("<Q", len(tid)) + tid + h(enc[start:off]) + struct.pack("<QQ", *masks)
-    return h(out)
+        parts.append((tid, off - start, h(enc[start:off]), masks[0], masks[1]))
+    return glen, ghash, parts
+
+
+def state_digest(enc):
+    """The digest of a state encoding, by tenant: BLAKE2b-256 of "tmsperm-state-digest/2", H(the bytes before
+    the tenants), le64(tenants), then per tenant le64(id length) id H(its part) le64(perms) le64(features)."""
+    _, ghash, parts = state_parts(enc)
+    out = b"tmsperm-state-digest/2" + ghash + struct.pack("<Q", len(parts))
+    for tid, _, ph, perms, features in parts:
+        out += struct.pack("<Q", len(tid)) + tid + ph + struct.pack("<QQ", perms, features)
+    return hashlib.blake2b(out, digest_size=32).digest()
+
+
+SNAP_HEADER = 188   # engine/storage/include/snapshots.h: length at 144, CRC32C at 184 (over all the rest)
+
+
+def parts_table(enc):
+    """A snapshot file's parts table for the encoding, with its footer (engine/storage/snapshot_parts.h)."""
+    glen, ghash, parts = state_parts(enc)
+    t = struct.pack("<Q", glen) + ghash + struct.pack("<Q", len(parts))
+    for tid, plen, ph, perms, features in parts:
+        t += bytes([len(tid)]) + tid + struct.pack("<Q", plen) + ph + struct.pack("<QQ", perms, features)
+    return t + struct.pack("<II", len(t), crc32c(t))
+
+
+def reseal_snapshot(f):
+    """A snapshot file (bytearray) whose header or payload was changed made whole again: its parts table
+    rewritten from its payload, its CRC32C recomputed. Returns the new bytes."""
+    plen = struct.unpack_from("<Q", f, 144)[0]
+    out = bytearray(f[:SNAP_HEADER + plen]) + parts_table(bytes(f[SNAP_HEADER:SNAP_HEADER + plen]))
+    struct.pack_into("<I", out, 184, crc32c(bytes(out[SNAP_HEADER:]), crc32c(bytes(out[:184]))))
+    return out
 
 
 def chain_hash(prev, seq, payload):

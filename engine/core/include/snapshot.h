@@ -92,12 +92,14 @@ typedef struct tms_snapshot_section {
     char tenant[TMS_ID_MAX + 1];
     size_t off, len;                     /* its part: bytes [off, off + len) of the encoding */
     uint64_t perms_used, features_used;  /* the masks of its roles and accounts, OR-ed */
+    uint8_t hash[TMS_SNAPSHOT_DIGEST_LEN]; /* H(its part), once tms_snapshot_index_hash has run */
 } tms_snapshot_section;
 typedef struct tms_snapshot_index {
     size_t global_len;
     size_t trailer_off;
     tms_snapshot_section *tenants;       /* in the encoding's order (malloc'd) */
     size_t ntenants;
+    uint8_t global_hash[TMS_SNAPSHOT_DIGEST_LEN]; /* H(bytes [0, global_len)), likewise */
 } tms_snapshot_index;
 
 /* The parts of enc[0..len) into *ix, found by walking it: its layout
@@ -127,6 +129,12 @@ void tms_state_digest_begin(tms_state_digester *d, const uint8_t global[TMS_SNAP
 void tms_state_digest_tenant(tms_state_digester *d, const char *id, const uint8_t part[TMS_SNAPSHOT_DIGEST_LEN],
                              uint64_t perms_used, uint64_t features_used);
 void tms_state_digest_end(tms_state_digester *d, uint8_t out[TMS_SNAPSHOT_DIGEST_LEN]);
+/* Each part of enc (of which ix is the index) hashed into ix: global_hash
+ * and every tenant's hash. */
+void tms_snapshot_index_hash(const void *enc, tms_snapshot_index *ix);
+/* The digest from ix's hashes (tms_snapshot_index_hash, or a snapshot
+ * file's parts table: snapshots.h) into out. */
+void tms_snapshot_index_digest(const tms_snapshot_index *ix, uint8_t out[TMS_SNAPSHOT_DIGEST_LEN]);
 
 /* ---- parts of a state (for verify --since: the tenants some records touched) ----
  * A state of the part before the tenants and the parts of the tenants named

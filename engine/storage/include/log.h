@@ -208,8 +208,12 @@ const uint8_t *tms_log_frame_payload(const uint8_t *frame, size_t len, size_t *p
 
 /* Iterate records with seq >= from_seq (1 = from the start) of the log in
  * DIR, independently of any open tms_log (tools read a live log this way).
- * Every frame read is checked as on open; a partial final frame ends the
- * iteration quietly (a writer may be mid-append). rep may be NULL. */
+ * Every frame handed out, and the one before it (whose stored hash the
+ * first is chained to), is checked as on open; the frames of its segment
+ * before those are passed over by their headers (their bodies' CRCs are not
+ * computed when the next frame's header is where their length says). A
+ * partial final frame ends the iteration quietly (a writer may be
+ * mid-append). rep may be NULL. */
 tms_err tms_log_iter_open(const char *dir, uint64_t from_seq,
                           tms_log_iter **out, tms_log_report *rep);
 

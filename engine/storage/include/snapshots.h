@@ -5,15 +5,22 @@
  * trusted is the writer's business (engine.c).
  *
  * A file, all integers little-endian:
- *   magic "TMSSNAP1" | le32 version (4) | le32 schema version (the writer's
+ *   magic "TMSSNAP1" | le32 version (5) | le32 schema version (the writer's
  *   TMS_SCHEMA_VERSION) | le64 seq | head[32] (the log's chain head at seq) |
  *   root[32] (the Merkle tree's root at seq; tms-audit verify checks it) |
  *   le64 time (record seq's, ns) | digest[32] (the state digest of the
  *   encoding, by tenant: snapshot.h) | build[16] (the writer's tmsperm version, NUL-padded) | le64
  *   payload length | proj_digest[32] (tms_state_projection_digest of the
  *   state: what its LMDB projection's digest is) | le32 CRC32C of all of the
- *   above and the payload | payload (the state encoding). 188 bytes before
- *   the payload. Version 1 (no proj_digest) is not read: set aside.
+ *   above and everything after it | payload (the state encoding) | the
+ *   payload's parts table and its footer (snapshot_parts.h: each part's
+ *   length, BLAKE2b-256 and masks, from which the state digest follows;
+ *   the file's last 8 bytes are le32 table length | le32 CRC32C of the
+ *   table). 188 bytes before the payload. A reader of the whole file
+ *   checks the table against the payload; tms_snapshot_read_file_parts
+ *   reads the table and only the parts it needs (issue 18: verify --since
+ *   after a few tenants' records). Version 4 (no table) reads as this
+ *   version, whole. Version 1 (no proj_digest) is not read: set aside.
  *   Versions 2 (a proj_digest from before projection digests went by
  *   tenant, store.h "Digests") and 3 (a state digest from before state
  *   digests did, snapshot.h) read with schema 0: another version's, which
@@ -31,6 +38,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "tmsperm.h"
+#include "snapshot.h"
 
 #define TMS_SNAPSHOT_KEEP 2   /* the newest kept; older ones are removed when a new one is written */
 /* A writer's clean close writes a snapshot when at least this many records of
@@ -51,7 +59,9 @@ typedef struct tms_snapshot_meta {
 } tms_snapshot_meta;
 
 /* Write the snapshot of seq (meta) with payload[0..len) durably, then remove
- * all but the newest TMS_SNAPSHOT_KEEP. TMS_E_IO / TMS_E_NOSPACE with why.
+ * all but the newest TMS_SNAPSHOT_KEEP. TMS_E_IO / TMS_E_NOSPACE with why;
+ * TMS_E_INVAL with why (nothing written) when payload is not a state's
+ * encoding or meta->digest is not its digest; TMS_E_NOMEM.
  * Written and fdatasynced 256 KiB at a time: a file system that orders data
  * before its journal commit (ext4) would otherwise make the log's next
  * fdatasync wait for every dirty page of the snapshot (the writer's
@@ -94,10 +104,23 @@ tms_err tms_snapshot_write_file(const char *path, const tms_snapshot_meta *meta,
                                 char *why, size_t whylen);
 tms_err tms_snapshot_read_file(const char *path, tms_snapshot_meta *meta, uint8_t **payload, size_t *len,
                                char *why, size_t whylen);
-/* The same, its digest not checked: the caller checks it (verify --since
- * computes it from the parts it hashes anyway: one pass over the bytes). */
-tms_err tms_snapshot_read_file_crc(const char *path, tms_snapshot_meta *meta, uint8_t **payload, size_t *len,
-                                   char *why, size_t whylen);
+/* The same, and its parts (hashed, as the payload gives them) into *ix, for
+ * tms_snapshot_index_free: verify --since composes a digest from them. */
+tms_err tms_snapshot_read_file_index(const char *path, tms_snapshot_meta *meta, uint8_t **payload, size_t *len,
+                                     tms_snapshot_index *ix, char *why, size_t whylen);
+/* Only what a state of some tenants needs (tms_state_snapshot_decode_parts):
+ * the header, the parts table (its CRC checked, and the state digest it
+ * gives checked against the header's), the part before the tenants and the
+ * parts of tenants[0..n) (sorted, each once) that the table has, each
+ * checked against the table's hash. *payload (malloc'd) is *len bytes
+ * long, zero but for those parts; *ix the table's parts, for
+ * tms_snapshot_index_free. The header's other fields are not checked (its
+ * CRC covers the whole file): a caller binds them to what it trusts (verify
+ * --since: the receipt). TMS_E_CORRUPT with why when anything does not
+ * check, or the file has no table (version 4: read it whole);
+ * TMS_NOT_FOUND; TMS_E_IO; TMS_E_NOMEM. */
+tms_err tms_snapshot_read_file_parts(const char *path, const char *const *tenants, size_t n, tms_snapshot_meta *meta,
+                                     uint8_t **payload, size_t *len, tms_snapshot_index *ix, char *why, size_t whylen);
 
 /* ---- signed notes (snapshot_notes.c) ----
  * DIR/snapshots/<seq>.snap.note: a C2SP signed note, signed with the log's
