@@ -1298,6 +1298,48 @@ static void test_log_iter_from_the_middle_skims_what_it_passes(void **state)
     }
 }
 
+/* An iterator from seq 30 given a locator (tms_log_iter_open_at): it starts reading at the frame there when
+ * that is a frame of its segment before 30, else from the segment's start. Frame 10's header is damaged: only
+ * a reading that starts after it gets through. */
+static void test_log_iter_open_at_a_locator(void **state)
+{
+    (void)state;
+    static const int flags[] = {0, TMS_LOG_ITER_CHAIN_ON_THREAD, TMS_LOG_ITER_CHAIN_SHARED};
+    char *dir = tu_mkdtemp(), p[4200];
+    size_t len = 0, offs[64];
+    write_records(dir, 1, 40, 0, 7);
+    seg_path(dir, 1, p, sizeof p);
+    uint8_t *d = tu_read_file(p, &len);
+    assert_int_equal(frame_offsets(d, len, offs, 64), 40);
+    free(d);
+    flip_byte(p, offs[9] + 1, 0x10);   /* frame 10's length */
+    struct { uint64_t seg, off; tms_err want; } cases[] = {
+        {1, offs[24], TMS_OK},                 /* frame 25: read from there */
+        {1, offs[28], TMS_OK},                 /* frame 29, the one before the first */
+        {1, offs[29], TMS_E_CORRUPT},          /* frame 30 itself: not before it, not used */
+        {1, offs[24] + 9, TMS_E_CORRUPT},      /* inside a frame: not used */
+        {1, len + 100, TMS_E_CORRUPT},         /* past the file */
+        {2, offs[24], TMS_E_CORRUPT},          /* another segment's */
+        {1, 0, TMS_E_CORRUPT}};                /* none */
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++)
+        for (size_t f = 0; f < sizeof flags / sizeof *flags; f++) {
+            tms_log_locator at = {cases[c].seg, cases[c].off};
+            tms_log_iter *it = NULL;
+            tms_log_record rec;
+            int has = 1;
+            uint64_t last = 29;
+            tms_err e;
+            assert_int_equal(tms_log_iter_open_at(dir, 30, flags[f], &at, &it, NULL), TMS_OK);
+            while ((e = tms_log_iter_next(it, &rec, &has)) == TMS_OK && has)
+                assert_int_equal(rec.seq, ++last);
+            tms_log_iter_close(it);
+            assert_int_equal(e, cases[c].want);
+            assert_int_equal(last, cases[c].want == TMS_OK ? 40 : 29);
+        }
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void test_log_removed_or_swapped_records_are_corrupt(void **state)
 {
     (void)state;
@@ -1738,6 +1780,7 @@ int main(void)
         cmocka_unit_test_setup(test_log_zero_filled_tail_is_unwritten_space, setup),
         cmocka_unit_test_setup(test_log_preallocated_segments, setup),
         cmocka_unit_test_setup(test_log_iter_from_the_middle_skims_what_it_passes, setup),
+        cmocka_unit_test_setup(test_log_iter_open_at_a_locator, setup),
         cmocka_unit_test_setup(test_log_live_reader_waits_for_a_stalled_write, setup),
         cmocka_unit_test_setup(test_log_tear_at_every_sector_boundary_of_the_last_write_is_cut, setup),
         cmocka_unit_test_setup(test_log_zero_run_in_non_final_record_is_corrupt, setup),

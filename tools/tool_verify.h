@@ -26,7 +26,10 @@ typedef struct vstate {
     int64_t last_time;
     uint8_t head[TMS_LOG_HASH_LEN];
     char last_segment[256];
+    uint64_t last_seg_first;             /* ... its first seq */
     uint64_t end_offset;
+    uint64_t at_seq[3];                  /* the last three frames read (0: none), older first: where they are */
+    tms_log_locator at[3];               /* (the receipt's locator: tms_log_iter_open_at) */
     int torn;
     char torn_msg[512];
     /* the replay */

@@ -87,13 +87,13 @@ static size_t sort_unique(struct tool_parts *p)
 
 /* The tenants records from+1.. name, and the last seq, into p: 1, 0 when one cannot be peeked or there is
  * none, -1 out of memory. (The fold reads these frames again and checks them.) */
-static int names_after(const char *logdir, uint64_t from, struct tool_parts *p)
+static int names_after(const char *logdir, uint64_t from, const tms_log_locator *at, struct tool_parts *p)
 {
     tms_log_iter *it = NULL;
     tms_log_record lr;
     int has = 0, rc = 1;
     size_t cap = 0;
-    if (tms_log_iter_open(logdir, from + 1, &it, NULL) != TMS_OK)
+    if (tms_log_iter_open_at(logdir, from + 1, 0, at, &it, NULL) != TMS_OK)
         return 0;
     while (rc > 0 && tms_log_iter_next(it, &lr, &has) == TMS_OK && has) {
         const char *t;
@@ -132,7 +132,7 @@ static int plan(vstate *s, struct tool_parts *p)
 {
     if (!s->since.has_proj)   /* (a /1 receipt is refused before this) */
         return 0;
-    int rc = names_after(s->logdir, s->since.size, p);
+    int rc = names_after(s->logdir, s->since.size, s->since.has_loc ? &s->since.loc : NULL, p);
     for (size_t i = 0; rc > 0 && i < s->nsnaps; i++)
         if (s->snaps[i] > s->since.size && s->snaps[i] < p->last)
             rc = 0;   /* a kept snapshot inside the tail: its projection digest wants the whole state there */

@@ -29,6 +29,7 @@ struct tms_log_iter {
     rd r;
     int dirfd;
     uint64_t from;
+    tms_log_locator at;         /* where to start reading (offset 0: the segment's start) */
     tms_err sticky;             /* a corruption or I/O error is final */
     tms_log_report rep;
     int flags;
@@ -80,6 +81,8 @@ static tms_err start_checker(tms_log_iter *it)
     if (e != TMS_OK)
         return e;
     it->cr.skim_below = it->from;
+    it->cr.hint_seg = it->at.seg_first;
+    it->cr.hint_off = it->at.offset;
     if (it->flags & TMS_LOG_ITER_CHAIN_SHARED) {   /* odd frames there, even ones here */
         it->cr.hash_mod = it->r.hash_mod = 2;
         it->cr.hash_rem = 1;
@@ -107,6 +110,12 @@ tms_err tms_log_iter_open(const char *dir, uint64_t from_seq, tms_log_iter **out
 tms_err tms_log_iter_open_flags(const char *dir, uint64_t from_seq, int flags, tms_log_iter **out,
                                 tms_log_report *rep)
 {
+    return tms_log_iter_open_at(dir, from_seq, flags, NULL, out, rep);
+}
+
+tms_err tms_log_iter_open_at(const char *dir, uint64_t from_seq, int flags, const tms_log_locator *at,
+                             tms_log_iter **out, tms_log_report *rep)
+{
     tms_log_report scratch;
     tms_log_iter *it = NULL;
     tms_err e;
@@ -131,6 +140,11 @@ tms_err tms_log_iter_open_flags(const char *dir, uint64_t from_seq, int flags, t
     }
     e = tms__rd_init(&it->r, it->dirfd, it->from, 1, &it->rep);
     it->r.skim_below = it->from;   /* the frames it passes over: rd_skim */
+    if (at) {   /* a hint: rd_hint */
+        it->at = *at;
+        it->r.hint_seg = at->seg_first;
+        it->r.hint_off = at->offset;
+    }
     if (e == TMS_OK && it->from <= it->r.base) {   /* never skipped to base + 1 silently */
         snprintf(it->rep.msg, sizeof it->rep.msg, "seq %llu is not in this log: it starts after seq %llu (a data "
                  "directory seeded from a snapshot of that seq)", (unsigned long long)it->from,

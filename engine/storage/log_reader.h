@@ -40,6 +40,8 @@ typedef struct rd {
     uint64_t skim_below;         /* an iterator's first seq: frames before the one before it
                                     may be skimmed, their bodies' CRCs not computed (rd_skim;
                                     0, as tms__rd_init leaves it: none) */
+    uint64_t hint_seg, hint_off; /* a locator to start reading at, in segment hint_seg (rd_hint;
+                                    hint_off 0: none; taken once) */
     uint64_t skimmed_to;         /* the offset after the last frame skimmed, whose header (the
                                     next frame's) was checked then (0: none) */
     int follow;                  /* re-list the directory at the end (live log) */

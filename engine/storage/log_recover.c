@@ -112,6 +112,33 @@ static const uint8_t *rd_at(const rd *r)
 
 static int rd_zero_suffix(rd *r, uint64_t pos, uint64_t *zero_from, uint64_t *eof);
 
+/* The locator r was given (an iterator's: tms_log_iter_open_at), now that
+ * its segment's header has checked: the reading starts at the frame there
+ * when its header checks, its seq is within the segment and before the
+ * iterator's first (its stored hash is taken as the chain's, as a skimmed
+ * frame's would be; the frames from it on are read as ever). Otherwise
+ * the hint is dropped and the segment read from its start. A hint is never
+ * trusted: where it is wrong, the reading is what it would have been. */
+static void rd_hint(rd *r)
+{
+    tms_frame_info fi;
+    uint64_t at = r->hint_off;
+    r->hint_off = 0;   /* once */
+    if (at <= TMS_LOG_SEGMENT_HEADER)
+        return;
+    r->off = at;
+    ssize_t got = rd_fill(r, TMS_LOG_FRAME_HEADER);
+    if (got >= (ssize_t)TMS_LOG_FRAME_HEADER &&
+        tms__frame_check(rd_at(r), TMS_LOG_FRAME_HEADER, 0, NULL, &fi) == TMS_FRAME_PARTIAL &&
+        fi.seq >= r->expect && fi.seq < r->skim_below) {
+        r->expect = fi.seq;
+        r->chain_known = 0;
+        return;
+    }
+    r->off = TMS_LOG_SEGMENT_HEADER;   /* (a read error is met again there) */
+    r->blen = 0;
+}
+
 /* Open the current segment if needed and check its header. */
 static int rd_enter(rd *r)
 {
@@ -157,6 +184,8 @@ static int rd_enter(rd *r)
         return rd_bad(r, "segment header says first seq %" PRIu64, hfirst);
     }
     r->off = TMS_LOG_SEGMENT_HEADER;
+    if (r->hint_off && r->segs[r->si] == r->hint_seg)
+        rd_hint(r);
     return RD_OK;
 }
 

@@ -171,8 +171,8 @@ tms_err tms_fold(tms_state *st, const char *logdir, const tms_replay_opts *opts,
     memset(&rep, 0, sizeof rep);
     tms_err err = f.o->from_seq ? tms_log_base(logdir, &base, base_head, rep.msg, sizeof rep.msg) : TMS_OK;
     if (!err)
-        err = tms_log_iter_open_flags(logdir, f.o->from_seq == 0 ? 1 : f.o->from_seq + (base == f.o->from_seq),
-                                      chain, &it, &rep);
+        err = tms_log_iter_open_at(logdir, f.o->from_seq == 0 ? 1 : f.o->from_seq + (base == f.o->from_seq),
+                                   chain, f.o->from_locator, &it, &rep);
     if (err) {
         snprintf(res->msg, sizeof res->msg, "%s", rep.msg[0] ? rep.msg : tms_strerror(err));
         res->fault = err == TMS_E_CORRUPT ? TMS_FOLD_FRAME : TMS_FOLD_OTHER;

@@ -230,6 +230,21 @@ enum {
 tms_err tms_log_iter_open_flags(const char *dir, uint64_t from_seq, int flags,
                                 tms_log_iter **out, tms_log_report *rep);
 
+/* A frame locator: the frame at byte offset of the segment whose first seq
+ * is seg_first (a tms_log_record's segment and offset). */
+typedef struct tms_log_locator {
+    uint64_t seg_first;
+    uint64_t offset;
+} tms_log_locator;
+/* tms_log_iter_open_flags, reading the segment that holds from_seq not from
+ * its start but from the frame at *at (NULL: none), when that is a frame of
+ * this segment (its header checks) of a seq before from_seq: a hint an
+ * earlier reading left (a receipt's), never trusted. That frame's stored
+ * hash is taken as the chain's, as a frame passed over is; where the hint
+ * is wrong, the segment is read from its start, as without it. */
+tms_err tms_log_iter_open_at(const char *dir, uint64_t from_seq, int flags, const tms_log_locator *at,
+                             tms_log_iter **out, tms_log_report *rep);
+
 /* Next record: TMS_OK with *has = 1 and *rec filled, or TMS_OK with *has = 0
  * at the end, or TMS_E_CORRUPT / TMS_E_IO with the iterator's report filled
  * (see tms_log_iter_report). */
