@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include "../engine/storage/store_internal.h"
 #include "replay.h"
 #include "teststream.h"
@@ -175,12 +177,75 @@ static void test_keys_that_name_no_tenant(void **state)
     tu_env_free(env);
 }
 
+/* Threads of this process (/proc/self/task). */
+static int threads(void)
+{
+    int n = 0;
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    for (struct dirent *e; (e = readdir(d));)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* A projection whose leaf nodes claim values of 4 GiB (a damaged page): the guarded walk faults
+ * (store_guard.c) and says the projection is damaged; the walk's hashing worker is stopped and freed, not
+ * left waiting (each such walk left a thread and its chunks behind), and its chunks stay small whatever a
+ * node claims. */
+static void test_a_walk_that_faults_leaves_no_worker(void **state)
+{
+    (void)state;
+    tu_env *env = stream_env("--tenants 3 --extensions 3000 --seed 5");
+    char from[4300], dir[4300], to[4400], why[600];
+    size_t len = 0, damaged = 0;
+    uint8_t out[TMS_HASH_LEN], head[TMS_HASH_LEN];
+    uint64_t seq;
+    char *scratch = tu_mkdtemp();
+    snprintf(from, sizeof from, "%s/proj/data.mdb", env->dir);
+    uint8_t *f = tu_read_file(from, &len);
+    assert_non_null(f);
+    size_t leaves = 0, seen = 0;
+    for (int pass = 0; pass < 2; pass++)   /* the later half of the leaf pages (the file's tail is unused) */
+    for (size_t pg = 2; pg < len / 4096; pg++) {   /* LMDB's pages: flags at 10, lower at 12 */
+        uint8_t *p = f + pg * 4096;
+        uint16_t flags = (uint16_t)(p[10] | p[11] << 8), lower = (uint16_t)(p[12] | p[13] << 8);
+        if ((flags & 0x02) == 0 || (flags & 0x24) != 0 || lower <= 16)   /* a plain leaf page with a node */
+            continue;
+        if (pass == 0 || seen++ < leaves / 2) {
+            leaves += pass == 0;
+            continue;
+        }
+        uint16_t at = (uint16_t)(p[16] | p[17] << 8);   /* its first node: size lo, hi (16 bits each) */
+        if (at + 4 > 4096)
+            continue;
+        p[at] = 0xf0, p[at + 1] = 0xff, p[at + 2] = 0xff, p[at + 3] = 0xff;
+        damaged++;
+    }
+    assert_true(damaged > 0);
+    snprintf(dir, sizeof dir, "%s/proj", scratch);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(to, sizeof to, "%s/data.mdb", dir);
+    assert_int_equal(tu_write_file(to, f, len), 0);
+    free(f);
+    tu_env_free(env);
+    int before = threads();
+    for (int i = 0; i < 3; i++) {
+        tms_err err = tms_store_check(dir, 1, out, &seq, head, NULL, why, sizeof why);
+        assert_int_equal(err, TMS_E_CORRUPT);
+        assert_int_equal(threads(), before);
+    }
+    tu_rmtree(scratch);
+    free(scratch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lmdb_and_state_give_the_same_digests),
         cmocka_unit_test(test_damage_changes_its_tenants_digest_only),
         cmocka_unit_test(test_keys_that_name_no_tenant),
+        cmocka_unit_test(test_a_walk_that_faults_leaves_no_worker),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

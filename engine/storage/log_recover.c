@@ -126,8 +126,15 @@ static void rd_hint(rd *r)
     r->hint_off = 0;   /* once */
     if (at <= TMS_LOG_SEGMENT_HEADER)
         return;
+    tms_err err = r->err;   /* a read that fails here leaves no report: the reading from the start meets it */
+    char msg[sizeof r->rep->msg];
+    memcpy(msg, r->rep->msg, sizeof msg);
     r->off = at;
     ssize_t got = rd_fill(r, TMS_LOG_FRAME_HEADER);
+    if (got < 0) {
+        r->err = err;
+        memcpy(r->rep->msg, msg, sizeof msg);
+    }
     if (got >= (ssize_t)TMS_LOG_FRAME_HEADER &&
         tms__frame_check(rd_at(r), TMS_LOG_FRAME_HEADER, 0, NULL, &fi) == TMS_FRAME_PARTIAL &&
         fi.seq >= r->expect && fi.seq < r->skim_below) {
@@ -347,10 +354,9 @@ static int rd_skim(rd *r, size_t avail, uint64_t seq)
     } else if (tms__frame_check(rd_at(r), TMS_LOG_FRAME_HEADER, seq, NULL, &fi) != TMS_FRAME_PARTIAL) {
         return RD_OK;   /* (its header alone: the whole frame would be checked) */
     }
-    ssize_t got = rd_fill(r, fi.size + TMS_LOG_FRAME_HEADER);
-    if (got < 0 || (size_t)got < fi.size + TMS_LOG_FRAME_HEADER ||
+    if (avail < fi.size + TMS_LOG_FRAME_HEADER ||   /* (what is buffered only: at a buffer's end, checked whole) */
         tms__frame_check(rd_at(r) + fi.size, TMS_LOG_FRAME_HEADER, seq + 1, NULL, &next) != TMS_FRAME_PARTIAL)
-        return RD_OK;   /* (a read error is rd_frame's to meet again) */
+        return RD_OK;
     r->frame = rd_at(r);
     r->chain_known = 0;   /* its stored hash is not taken: the next frame's is, checked */
     r->frame_off = r->off;
@@ -370,7 +376,6 @@ static int rd_frame(rd *r, size_t avail)
     uint64_t seq = r->expect;
     if (rd_skim(r, avail, seq) == RD_FRAME)
         return RD_FRAME;
-    avail = r->blen - (size_t)(r->off - r->boff);   /* (rd_skim may have read more) */
     int chain = r->chain_known && seq >= r->hash_from && (r->hash_mod <= 1 || seq % r->hash_mod == r->hash_rem);
     const uint8_t *prev = chain ? r->prev : NULL;
     tms_frame_fault fault = tms__frame_check(rd_at(r), avail, seq, prev, &fi);

@@ -227,11 +227,13 @@ typedef struct hchunk {
 typedef struct hasher {
     tms__relay relay;
     hchunk fill, work;            /* the walk's, the worker's */
-    tms__digest outer;            /* the worker's from the first post on */
+    tms__digest outer;            /* the walk's until the first post, then the worker's */
     crypto_generichash_state pd;  /* the current group's */
     tms_tenant_digests groups;    /* the worker's, copied to the caller's list at the end */
-    char id[KEY_LEN_MAX];
+    char id[KEY_LEN_MAX];         /* the worker's: the current group's tenant */
     size_t idlen;
+    walk w[TMS_DB_STATE_END];     /* the walk's cursors */
+    char copy[KEY_LEN_MAX];       /* the walk's: the tenant it is at */
 } hasher;
 
 static tms_err hash_chunk(void *ctx, int final)
@@ -307,35 +309,44 @@ static tms_err emit_tag(hasher *h, uint8_t tag, const void *id, size_t idlen)
     return c->n >= CHUNK ? pass(h) : TMS_OK;
 }
 
-/* Bytes (two pieces) hashed into the current group. */
-static tms_err emit(hasher *h, const void *a, size_t an, const void *b, size_t bn)
+/* n bytes at p hashed into the current group, in pieces of at most CHUNK (a damaged node may claim any size:
+ * the chunks stay small, a run's length within 32 bits). */
+static tms_err put(hasher *h, const void *p, size_t n)
 {
-    hchunk *c = &h->fill;
-    if (room(c, 5 + an + bn))
-        return TMS_E_NOMEM;
-    if (!c->run) {
-        c->p[c->n] = 'D';
-        c->run = c->n + 1;
-        memset(c->p + c->run, 0, 4);
-        c->n += 5;
+    const uint8_t *b = p;
+    while (n) {
+        hchunk *c = &h->fill;
+        size_t k = n < CHUNK ? n : CHUNK;
+        uint32_t len;
+        if (room(c, 5 + k))
+            return TMS_E_NOMEM;
+        if (!c->run) {
+            c->p[c->n] = 'D';
+            c->run = c->n + 1;
+            memset(c->p + c->run, 0, 4);
+            c->n += 5;
+        }
+        memcpy(c->p + c->n, b, k);
+        c->n += k;
+        memcpy(&len, c->p + c->run, 4);
+        len += (uint32_t)k;
+        memcpy(c->p + c->run, &len, 4);
+        b += k;
+        n -= k;
+        tms_err err = c->n >= CHUNK ? pass(h) : TMS_OK;   /* a group goes on in the next chunk (its state the worker's) */
+        if (err)
+            return err;
     }
-    if (an)   /* (an empty value's pointer may be NULL) */
-        memcpy(c->p + c->n, a, an);
-    if (bn)
-        memcpy(c->p + c->n + an, b, bn);
-    c->n += an + bn;
-    uint32_t len;
-    memcpy(&len, c->p + c->run, 4);
-    len += (uint32_t)(an + bn);
-    memcpy(c->p + c->run, &len, 4);
-    return c->n >= CHUNK ? pass(h) : TMS_OK;   /* a group goes on in the next chunk (its state is the worker's) */
+    return TMS_OK;
 }
 
 static tms_err emit_entry(hasher *h, const MDB_val *k, const MDB_val *v)
 {
     uint64_t lens[2] = {k->mv_size, v->mv_size};
-    tms_err err = emit(h, lens, sizeof lens, k->mv_data, k->mv_size);
-    return err ? err : emit(h, v->mv_data, v->mv_size, NULL, 0);
+    tms_err err = put(h, lens, sizeof lens);
+    if (!err)
+        err = put(h, k->mv_data, k->mv_size);
+    return err ? err : put(h, v->mv_data, v->mv_size);
 }
 
 /* Every state database, tenant by tenant (the cursors in step), into h. */
@@ -354,7 +365,7 @@ static tms_err walk_tenants(tms_txn *tx, walk *w, hasher *h, char *copy)
         err = emit_tag(h, 'B', copy, n);
         for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END && !rc && !err; db++) {
             uint64_t hdr[2] = {(uint64_t)db, 0};   /* as tms__digest_db */
-            err = emit(h, hdr, sizeof hdr, NULL, 0);
+            err = put(h, hdr, sizeof hdr);
             while (!rc && !err && !w[db].done && !tenant_cmp(&w[db], copy, n)) {
                 err = emit_entry(h, &w[db].k, &w[db].v);
                 walk_next(&w[db], db, MDB_NEXT, &rc);
@@ -366,18 +377,24 @@ static tms_err walk_tenants(tms_txn *tx, walk *w, hasher *h, char *copy)
     return err ? err : rc ? tms__store_err(rc) : TMS_OK;
 }
 
-static void hasher_free(hasher *h)
+/* What h holds but itself and its cursors: its worker stopped, its chunks and groups freed. */
+static void hasher_release(hasher *h)
 {
     tms__relay_destroy(&h->relay);
     free(h->fill.p);
     free(h->work.p);
     tms_tenant_digests_free(&h->groups);
-    free(h);
+    memset(&h->fill, 0, sizeof h->fill);
+    memset(&h->work, 0, sizeof h->work);
 }
 
-/* The walk, its groups into list (when not NULL) and the digest into out (outer's start: d). */
-static tms_err walk_hashed(tms_txn *tx, walk *w, tms__digest *d, tms_tenant_digests *list, char *copy,
-                           uint8_t out[TMS_HASH_LEN])
+void tms__digest_walk_abandon(void *walking)
+{
+    if (walking)   /* the walk faulted outside the relay's calls; its cursors, in LMDB's abandoned txn, are kept */
+        hasher_release(walking);
+}
+
+tms_err tms_store_tenant_digests(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN], tms_tenant_digests *list)
 {
     hasher *h = aligned_alloc(64, (sizeof *h + 63) & ~(size_t)63);   /* (libsodium's states are 64-aligned) */
     if (!h)
@@ -387,10 +404,13 @@ static tms_err walk_hashed(tms_txn *tx, walk *w, tms__digest *d, tms_tenant_dige
         free(h);
         return TMS_E_NOMEM;
     }
-    h->outer = *d;   /* meta, when asked, is in it: the worker goes on from there */
-    tms__digest_db(&h->outer, TMS__DIGEST_BY_TENANT);
     tx->st->walking = h;   /* reachable with the store should the walk fault (store_guard.c) */
-    tms_err err = walk_tenants(tx, w, h, copy);
+    tms__digest_init(&h->outer);
+    tms_err err = state_only ? TMS_OK : tms__digest_dbs(tx, &h->outer, TMS_DB_META, TMS_DB_META + 1, -1);
+    if (!err) {
+        tms__digest_db(&h->outer, TMS__DIGEST_BY_TENANT);
+        err = walk_tenants(tx, h->w, h, h->copy);
+    }
     if (!err)
         err = pass(h);
     tms_err stopped = tms__relay_stop(&h->relay);
@@ -399,26 +419,12 @@ static tms_err walk_hashed(tms_txn *tx, walk *w, tms__digest *d, tms_tenant_dige
         err = list_push(list, &h->groups.v[i]);
     if (!err)
         tms__digest_final(&h->outer, out);
-    tx->st->walking = NULL;
-    hasher_free(h);
-    return err;
-}
-
-tms_err tms_store_tenant_digests(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN], tms_tenant_digests *list)
-{
-    walk w[TMS_DB_STATE_END];
-    tms__digest *d = malloc(sizeof *d + KEY_LEN_MAX);
-    if (!d)
-        return TMS_E_NOMEM;
-    memset(w, 0, sizeof w);
-    tms__digest_init(d);
-    tms_err err = state_only ? TMS_OK : tms__digest_dbs(tx, d, TMS_DB_META, TMS_DB_META + 1, -1);
-    if (!err)
-        err = walk_hashed(tx, w, d, list, (char *)(d + 1), out);
     for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END; db++)
-        if (w[db].cur)
-            mdb_cursor_close(w[db].cur);
-    free(d);
+        if (h->w[db].cur)
+            mdb_cursor_close(h->w[db].cur);
+    tx->st->walking = NULL;
+    hasher_release(h);
+    free(h);
     return err;
 }
 

@@ -83,6 +83,8 @@ tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LE
         guard_armed = 0;
     } else {
         guard_armed = 0;   /* the environment is abandoned, not closed: closing it could fault again */
+        if (st)   /* a digest walk's worker touches none of the map: stopped, its chunks freed */
+            tms__digest_walk_abandon(st->walking);
         if (st && nabandoned < ABANDONED_MAX)
             abandoned[nabandoned++] = st;
         err = TMS_E_CORRUPT;

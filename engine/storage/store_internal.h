@@ -155,6 +155,9 @@ void tms__digest_db(tms__digest *d, int db);
 void tms__digest_entry(tms__digest *d, const void *k, size_t klen, const void *v, size_t vlen);
 /* The meta database as tms_meta_put writes it (keys in byte order; nothing when seq is 0: an empty projection). */
 void tms__digest_meta(tms__digest *d, uint64_t seq, const uint8_t *head);
+/* A digest walk that faulted (store_guard.c: st->walking): its worker stopped, its chunks freed (itself and its
+ * cursors kept, reachable with the abandoned store). */
+void tms__digest_walk_abandon(void *walking);
 /* The marker (in tms__digest_db's place) before a digest's tenant groups (store.h, "Digests"). */
 #define TMS__DIGEST_BY_TENANT 0x100
 /* One tenant's group, (t[0..tlen), pd), into outer, and appended to list when not NULL: TMS_OK, TMS_E_NOMEM. */
