@@ -3,7 +3,7 @@
  * (tms__digest), and the walk that groups the state's databases by tenant.
  * projection.c gives the same digest of an in-memory state. */
 #include "store_internal.h"
-#include "relay.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +13,7 @@ void tms__digest_init(tms__digest *d)
     d->n = 0;
 }
 
-static void digest_put(tms__digest *d, const void *p, size_t n)
+void tms__digest_put(tms__digest *d, const void *p, size_t n)
 {
     if (n > sizeof d->buf - d->n) {
         crypto_generichash_update(&d->h, d->buf, d->n);
@@ -37,15 +37,15 @@ void tms__digest_final(tms__digest *d, uint8_t out[TMS_HASH_LEN])
 void tms__digest_db(tms__digest *d, int db)
 {
     uint64_t hdr[2] = {(uint64_t)db, 0};
-    digest_put(d, hdr, sizeof hdr);
+    tms__digest_put(d, hdr, sizeof hdr);
 }
 
 void tms__digest_entry(tms__digest *d, const void *k, size_t klen, const void *v, size_t vlen)
 {
     uint64_t lens[2] = {klen, vlen};
-    digest_put(d, lens, sizeof lens);
-    digest_put(d, k, klen);
-    digest_put(d, v, vlen);
+    tms__digest_put(d, lens, sizeof lens);
+    tms__digest_put(d, k, klen);
+    tms__digest_put(d, v, vlen);
 }
 
 tms_err tms__digest_dbs(tms_txn *tx, tms__digest *h, int from, int to, int skip)
@@ -91,7 +91,8 @@ tms_err tms__tenant_group(tms__digest *outer, tms_tenant_digests *list, const ch
                           const uint8_t pd[TMS_HASH_LEN])
 {
     tms_tenant_digest d;
-    tms__digest_entry(outer, t, tlen, pd, TMS_HASH_LEN);
+    if (outer)
+        tms__digest_entry(outer, t, tlen, pd, TMS_HASH_LEN);
     if (!list)
         return TMS_OK;
     memset(&d, 0, sizeof d);
@@ -207,224 +208,235 @@ static int next_tenant(walk *w, const char **t, size_t *tlen)
     return any;
 }
 
-/* ---- the walk's hashing, on a second core ----
- * The walk (on the caller's thread: the only one that touches LMDB's pages,
- * which store_guard.c guards) writes what each tenant's digest hashes into
- * a chunk, as tagged runs: 'B' le16 length, id (a group begins), 'D' le32
- * length, bytes (hashed into it), 'E' (it ends). A relay's worker hashes
- * the chunk before while the walk fills the next (relay.h): the hashing was
- * 60% of a walk's time. Everything the worker touches is on the heap and
- * its own (the groups it makes are copied out at the end), so a fault in
- * the walk, which leaves by siglongjmp, leaves it nothing freed under it. */
-#define CHUNK (256u << 10)
+/* ---- the walk, in two halves on two cores ----
+ * The tenants are split at the middle one of the tenants database (in byte
+ * order: keys "t\0..." of a tenant t sort with t, after every tenant
+ * before it and before every tenant after it, so a cursor put at t by
+ * MDB_SET_RANGE is at t's first entry). The first half is walked on the
+ * caller's thread, the second on a thread of its own in a read transaction
+ * of the same snapshot (mdb_txn_id equal; else the caller walks it too,
+ * after the first); each hashes its tenants' groups, and the digest is
+ * made of the two lists in order. A walk faults on a damaged page: the
+ * caller's is store_guard.c's to catch, the second's its own
+ * (tms__guarded); whatever it holds is reachable from the store
+ * (st->walking), and a fault on the caller's thread waits for the second
+ * (tms__digest_walk_abandon) before the store is abandoned. */
+#define SPLIT_MIN_TENANTS 2
+size_t tms__digest_split_min = 20000;   /* accounts: below this a thread costs more than it saves */
 
-typedef struct hchunk {
-    uint8_t *p;
-    size_t n, cap;
-    size_t run;   /* where the open 'D' run's length is (0: none) */
-} hchunk;
+typedef struct half {
+    const tms_store *st;
+    MDB_txn *txn;                 /* the second half's own (NULL: the caller's tx) */
+    walk w[TMS_DB_STATE_END];
+    const char *lo, *hi;          /* its tenants: [lo, hi) (NULL: from the first, to the last) */
+    size_t lolen, hilen;
+    tms_tenant_digests groups;    /* (when the caller wants them) */
+    uint8_t *outer;               /* what its groups add to the digest, as tms__digest_entry feeds it */
+    size_t on, ocap;
+    int want_list;
+    tms__digest pd;
+    tms_err err;
+    char copy[KEY_LEN_MAX];
+} half;
 
-typedef struct hasher {
-    tms__relay relay;
-    hchunk fill, work;            /* the walk's, the worker's */
-    tms__digest outer;            /* the walk's until the first post, then the worker's */
-    crypto_generichash_state pd;  /* the current group's */
-    tms_tenant_digests groups;    /* the worker's, copied to the caller's list at the end */
-    char id[KEY_LEN_MAX];         /* the worker's: the current group's tenant */
-    size_t idlen;
-    walk w[TMS_DB_STATE_END];     /* the walk's cursors */
-    char copy[KEY_LEN_MAX];       /* the walk's: the tenant it is at */
-} hasher;
-
-static tms_err hash_chunk(void *ctx, int final)
+/* Group (t, tlen, d) of h: its bytes for the outer digest kept, and into its list when wanted. */
+static tms_err half_group(half *h, const char *t, size_t tlen, const uint8_t d[TMS_HASH_LEN])
 {
-    hasher *h = ctx;
-    const uint8_t *p = h->work.p, *end = p + h->work.n;
-    (void)final;
-    while (p < end) {
-        uint8_t tag = *p++;
-        if (tag == 'B') {
-            h->idlen = (size_t)p[0] | (size_t)p[1] << 8;
-            memcpy(h->id, p + 2, h->idlen);
-            p += 2 + h->idlen;
-            crypto_generichash_init(&h->pd, NULL, 0, TMS_HASH_LEN);
-        } else if (tag == 'D') {
-            uint32_t n;
-            memcpy(&n, p, 4);
-            crypto_generichash_update(&h->pd, p + 4, n);
-            p += 4 + n;
-        } else {
-            uint8_t d[TMS_HASH_LEN];
-            crypto_generichash_final(&h->pd, d, TMS_HASH_LEN);
-            tms_err err = tms__tenant_group(&h->outer, &h->groups, h->id, h->idlen, d);
-            if (err)
-                return err;
-        }
-    }
-    return TMS_OK;
-}
-
-/* Room for n more bytes in the chunk being filled: 0, or -1 out of memory. */
-static int room(hchunk *c, size_t n)
-{
-    if (c->cap - c->n >= n)
-        return 0;
-    size_t cap = c->cap ? c->cap : CHUNK;
-    while (cap - c->n < n)
-        cap *= 2;
-    uint8_t *p = realloc(c->p, cap);
-    if (!p)
-        return -1;
-    c->p = p;
-    c->cap = cap;
-    return 0;
-}
-
-/* The chunk filled handed to the worker, the one it did taken to fill next. */
-static tms_err pass(hasher *h)
-{
-    tms_err err = tms__relay_wait(&h->relay);
-    if (err)
-        return err;
-    hchunk t = h->work;
-    h->work = h->fill;
-    h->fill = t;
-    h->fill.n = h->fill.run = 0;
-    return tms__relay_post(&h->relay, 0);
-}
-
-static tms_err emit_tag(hasher *h, uint8_t tag, const void *id, size_t idlen)
-{
-    hchunk *c = &h->fill;
-    if (room(c, 3 + idlen))
-        return TMS_E_NOMEM;
-    c->p[c->n++] = tag;
-    if (tag == 'B') {
-        c->p[c->n++] = (uint8_t)idlen;
-        c->p[c->n++] = (uint8_t)(idlen >> 8);
-        memcpy(c->p + c->n, id, idlen);
-        c->n += idlen;
-    }
-    c->run = 0;
-    return c->n >= CHUNK ? pass(h) : TMS_OK;
-}
-
-/* n bytes at p hashed into the current group, in pieces of at most CHUNK (a damaged node may claim any size:
- * the chunks stay small, a run's length within 32 bits). */
-static tms_err put(hasher *h, const void *p, size_t n)
-{
-    const uint8_t *b = p;
-    while (n) {
-        hchunk *c = &h->fill;
-        size_t k = n < CHUNK ? n : CHUNK;
-        uint32_t len;
-        if (room(c, 5 + k))
+    uint64_t lens[2] = {tlen, TMS_HASH_LEN};
+    size_t need = sizeof lens + tlen + TMS_HASH_LEN;
+    if (h->ocap - h->on < need) {
+        size_t cap = h->ocap ? h->ocap : 4096;
+        while (cap - h->on < need)
+            cap *= 2;
+        uint8_t *p = realloc(h->outer, cap);
+        if (!p)
             return TMS_E_NOMEM;
-        if (!c->run) {
-            c->p[c->n] = 'D';
-            c->run = c->n + 1;
-            memset(c->p + c->run, 0, 4);
-            c->n += 5;
-        }
-        memcpy(c->p + c->n, b, k);
-        c->n += k;
-        memcpy(&len, c->p + c->run, 4);
-        len += (uint32_t)k;
-        memcpy(c->p + c->run, &len, 4);
-        b += k;
-        n -= k;
-        tms_err err = c->n >= CHUNK ? pass(h) : TMS_OK;   /* a group goes on in the next chunk (its state the worker's) */
-        if (err)
-            return err;
+        h->outer = p;
+        h->ocap = cap;
     }
-    return TMS_OK;
+    memcpy(h->outer + h->on, lens, sizeof lens);
+    memcpy(h->outer + h->on + sizeof lens, t, tlen);
+    memcpy(h->outer + h->on + sizeof lens + tlen, d, TMS_HASH_LEN);
+    h->on += need;
+    return h->want_list ? tms__tenant_group(NULL, &h->groups, t, tlen, d) : TMS_OK;
 }
 
-static tms_err emit_entry(hasher *h, const MDB_val *k, const MDB_val *v)
-{
-    uint64_t lens[2] = {k->mv_size, v->mv_size};
-    tms_err err = put(h, lens, sizeof lens);
-    if (!err)
-        err = put(h, k->mv_data, k->mv_size);
-    return err ? err : put(h, v->mv_data, v->mv_size);
-}
+typedef struct halves {
+    tms__digest outer;            /* the projection's digest */
+    half h[2];
+    char split[KEY_LEN_MAX];      /* the first tenant of the second half */
+    uint64_t txn_id;              /* the caller's snapshot */
+    pthread_t thread;
+    int threaded;
+} halves;
 
-/* Every state database, tenant by tenant (the cursors in step), into h. */
-static tms_err walk_tenants(tms_txn *tx, walk *w, hasher *h, char *copy)
+/* Every state database, tenant by tenant (the cursors in step), over h's range, into h->groups. */
+static tms_err walk_half(MDB_txn *txn, half *h)
 {
     const char *t = NULL;
     size_t tlen = 0;
     int rc = 0;
-    tms_err err = TMS_OK;
-    for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END && !rc; db++)
-        if (!(rc = mdb_cursor_open(tx->txn, tx->st->dbi[db], &w[db].cur)) && walk_next(&w[db], db, MDB_FIRST, &rc))
+    walk *w = h->w;
+    for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END && !rc; db++) {
+        MDB_val k = {h->lolen, (void *)h->lo};
+        if ((rc = mdb_cursor_open(txn, h->st->dbi[db], &w[db].cur)))
             break;
-    while (!rc && !err && next_tenant(w, &t, &tlen)) {
+        w[db].k = k;
+        if (walk_next(&w[db], db, h->lo ? MDB_SET_RANGE : MDB_FIRST, &rc))
+            break;
+    }
+    while (!rc && next_tenant(w, &t, &tlen)) {
+        uint8_t d[TMS_HASH_LEN];
         size_t n = tlen;   /* < 2^16: LMDB's key length (a damaged page may claim any) */
-        memcpy(copy, t, n);   /* the cursors move on: LMDB's pages are not ours to keep pointing into */
-        err = emit_tag(h, 'B', copy, n);
-        for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END && !rc && !err; db++) {
-            uint64_t hdr[2] = {(uint64_t)db, 0};   /* as tms__digest_db */
-            err = put(h, hdr, sizeof hdr);
-            while (!rc && !err && !w[db].done && !tenant_cmp(&w[db], copy, n)) {
-                err = emit_entry(h, &w[db].k, &w[db].v);
+        if (h->hi && tenant_cmp(&(walk){.k = {tlen, (void *)t}, .tlen = tlen}, h->hi, h->hilen) >= 0)
+            break;   /* the second half's */
+        memcpy(h->copy, t, n);   /* the cursors move on: LMDB's pages are not ours to keep pointing into */
+        tms__digest_init(&h->pd);
+        for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END && !rc; db++) {
+            tms__digest_db(&h->pd, db);
+            while (!rc && !w[db].done && !tenant_cmp(&w[db], h->copy, n)) {
+                tms__digest_entry(&h->pd, w[db].k.mv_data, w[db].k.mv_size, w[db].v.mv_data, w[db].v.mv_size);
                 walk_next(&w[db], db, MDB_NEXT, &rc);
             }
         }
-        if (!rc && !err)
-            err = emit_tag(h, 'E', NULL, 0);
+        tms__digest_final(&h->pd, d);
+        tms_err err = rc ? TMS_OK : half_group(h, h->copy, n, d);
+        if (err)
+            return err;
     }
-    return err ? err : rc ? tms__store_err(rc) : TMS_OK;
+    return rc ? tms__store_err(rc) : TMS_OK;
 }
 
-/* What h holds but itself and its cursors: its worker stopped, its chunks and groups freed. */
-static void hasher_release(hasher *h)
+static tms_err second_half(void *arg)
 {
-    tms__relay_destroy(&h->relay);
-    free(h->fill.p);
-    free(h->work.p);
-    tms_tenant_digests_free(&h->groups);
-    memset(&h->fill, 0, sizeof h->fill);
-    memset(&h->work, 0, sizeof h->work);
+    halves *hs = arg;
+    half *h = &hs->h[1];
+    if (mdb_txn_begin(h->st->env, NULL, MDB_RDONLY, &h->txn)) {
+        h->txn = NULL;
+        return TMS_E_BUSY;   /* (no reader slot, ...): the caller walks it */
+    }
+    if (mdb_txn_id(h->txn) != hs->txn_id)
+        return TMS_E_BUSY;   /* another snapshot: the caller walks it in its own */
+    return walk_half(h->txn, h);
+}
+
+static void *second_main(void *arg)
+{
+    halves *hs = arg;
+    hs->h[1].err = tms__guarded(second_half, hs);
+    return NULL;
+}
+
+/* The middle tenant of the tenants database into hs->split: 1, or 0 when the walk stays whole. */
+static int split_at(tms_txn *tx, halves *hs)
+{
+    MDB_stat ts, as;
+    MDB_cursor *cur;
+    MDB_val k, v;
+    if (mdb_stat(tx->txn, tx->st->dbi[TMS_DB_TENANTS], &ts) || mdb_stat(tx->txn, tx->st->dbi[TMS_DB_ACCOUNTS], &as) ||
+        ts.ms_entries < SPLIT_MIN_TENANTS || as.ms_entries < tms__digest_split_min ||
+        mdb_cursor_open(tx->txn, tx->st->dbi[TMS_DB_TENANTS], &cur))
+        return 0;
+    int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    for (size_t i = 0; !rc && i < ts.ms_entries / 2; i++)
+        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    if (!rc && k.mv_size > 0 && k.mv_size < sizeof hs->split && !memchr(k.mv_data, '\0', k.mv_size)) {
+        memcpy(hs->split, k.mv_data, k.mv_size);
+        hs->h[0].hi = hs->h[1].lo = hs->split;
+        hs->h[0].hilen = hs->h[1].lolen = k.mv_size;
+    }
+    mdb_cursor_close(cur);
+    return !rc && hs->h[1].lo;
+}
+
+static void half_close(half *h)
+{
+    for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END; db++)
+        if (h->w[db].cur)
+            mdb_cursor_close(h->w[db].cur);
+    memset(h->w, 0, sizeof h->w);
+    if (h->txn)
+        mdb_txn_abort(h->txn);
+    h->txn = NULL;
 }
 
 void tms__digest_walk_abandon(void *walking)
 {
-    if (walking)   /* the walk faulted outside the relay's calls; its cursors, in LMDB's abandoned txn, are kept */
-        hasher_release(walking);
+    halves *hs = walking;
+    if (hs && hs->threaded) {   /* the second half's walk ends (a fault there is its own): it is waited for */
+        pthread_join(hs->thread, NULL);
+        hs->threaded = 0;
+    }
+}
+
+/* The two halves' groups in order: into outer, and list when not NULL. */
+static tms_err join_halves(halves *hs, tms__digest *outer, tms_tenant_digests *list)
+{
+    for (int k = 0; k < 2; k++) {
+        if (hs->h[k].on)   /* (an empty half has no buffer) */
+            tms__digest_put(outer, hs->h[k].outer, hs->h[k].on);
+        for (size_t i = 0; list && i < hs->h[k].groups.n; i++)
+            if (list_push(list, &hs->h[k].groups.v[i]))
+                return TMS_E_NOMEM;
+    }
+    return TMS_OK;
+}
+
+static void halves_free(halves *hs)
+{
+    for (int k = 0; k < 2; k++) {
+        half_close(&hs->h[k]);
+        tms_tenant_digests_free(&hs->h[k].groups);
+        free(hs->h[k].outer);
+    }
+    free(hs);
+}
+
+/* The walk over tx's tenants, in two halves when the projection is large enough: into hs->outer and list. */
+static tms_err walk_tenants(tms_txn *tx, halves *hs, tms_tenant_digests *list)
+{
+    for (int k = 0; k < 2; k++) {
+        hs->h[k].st = tx->st;
+        hs->h[k].want_list = list != NULL;
+    }
+    hs->txn_id = mdb_txn_id(tx->txn);
+    int two = split_at(tx, hs);
+    hs->threaded = two && pthread_create(&hs->thread, NULL, second_main, hs) == 0;
+    tms_err err = walk_half(tx->txn, &hs->h[0]);
+    if (hs->threaded) {
+        pthread_join(hs->thread, NULL);
+        hs->threaded = 0;
+    } else if (two) {
+        hs->h[1].err = TMS_E_BUSY;   /* no thread: walked here */
+    }
+    if (!err && two && hs->h[1].err == TMS_E_BUSY) {   /* not walked in this snapshot: here, after the first */
+        half_close(&hs->h[1]);
+        tms_tenant_digests_free(&hs->h[1].groups);
+        hs->h[1].on = 0;
+        hs->h[1].err = walk_half(tx->txn, &hs->h[1]);
+    }
+    if (!err && two)
+        err = hs->h[1].err;
+    return err ? err : join_halves(hs, &hs->outer, list);
 }
 
 tms_err tms_store_tenant_digests(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN], tms_tenant_digests *list)
 {
-    hasher *h = aligned_alloc(64, (sizeof *h + 63) & ~(size_t)63);   /* (libsodium's states are 64-aligned) */
-    if (!h)
+    halves *hs = aligned_alloc(64, (sizeof *hs + 63) & ~(size_t)63);   /* (libsodium's states are 64-aligned) */
+    if (!hs)
         return TMS_E_NOMEM;
-    memset(h, 0, sizeof *h);
-    if (tms__relay_init(&h->relay, hash_chunk, h)) {
-        free(h);
-        return TMS_E_NOMEM;
-    }
-    tx->st->walking = h;   /* reachable with the store should the walk fault (store_guard.c) */
-    tms__digest_init(&h->outer);
-    tms_err err = state_only ? TMS_OK : tms__digest_dbs(tx, &h->outer, TMS_DB_META, TMS_DB_META + 1, -1);
+    memset(hs, 0, sizeof *hs);
+    tx->st->walking = hs;   /* reachable with the store should a walk fault (store_guard.c) */
+    tms__digest_init(&hs->outer);
+    tms_err err = state_only ? TMS_OK : tms__digest_dbs(tx, &hs->outer, TMS_DB_META, TMS_DB_META + 1, -1);
     if (!err) {
-        tms__digest_db(&h->outer, TMS__DIGEST_BY_TENANT);
-        err = walk_tenants(tx, h->w, h, h->copy);
+        tms__digest_db(&hs->outer, TMS__DIGEST_BY_TENANT);
+        err = walk_tenants(tx, hs, list);
     }
     if (!err)
-        err = pass(h);
-    tms_err stopped = tms__relay_stop(&h->relay);
-    err = err ? err : stopped;
-    for (size_t i = 0; !err && list && i < h->groups.n; i++)   /* the worker's groups, now the caller's */
-        err = list_push(list, &h->groups.v[i]);
-    if (!err)
-        tms__digest_final(&h->outer, out);
-    for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END; db++)
-        if (h->w[db].cur)
-            mdb_cursor_close(h->w[db].cur);
+        tms__digest_final(&hs->outer, out);
     tx->st->walking = NULL;
-    hasher_release(h);
-    free(h);
+    halves_free(hs);
     return err;
 }
 

@@ -7,8 +7,9 @@
  * projection (open, meta, digest) runs with those two signals caught; a
  * fault ends it with TMS_E_CORRUPT, and the environment it faulted in is
  * abandoned (a small leak; closing it could fault again). One guarded walk
- * at a time per process; other threads' faults are not caught (they
- * re-raise). */
+ * at a time per process; its helper threads' faults are caught too
+ * (tms__guarded: the digest walk's second half), other threads' are not
+ * (they re-raise). */
 #include "store_internal.h"
 #include "history.h"
 #include <pthread.h>
@@ -29,12 +30,28 @@ static volatile sig_atomic_t guard_armed;
 static pthread_t guard_thread;
 static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
 
+static _Thread_local sigjmp_buf *helper_jmp;   /* a helper thread's of the guarded walk (tms__guarded) */
+
 static void on_fault(int sig)
 {
     if (guard_armed && pthread_equal(pthread_self(), guard_thread))
         siglongjmp(guard_jmp, sig);
+    if (guard_armed && helper_jmp)
+        siglongjmp(*helper_jmp, sig);
     signal(sig, SIG_DFL);   /* not ours: die as we would have */
     raise(sig);
+}
+
+tms_err tms__guarded(tms_err (*fn)(void *), void *ctx)
+{
+    sigjmp_buf jb;
+    volatile tms_err err = TMS_E_CORRUPT;
+    if (sigsetjmp(jb, 1) == 0) {
+        helper_jmp = &jb;
+        err = fn(ctx);
+    }
+    helper_jmp = NULL;
+    return err;
 }
 
 /* The unguarded work: open, meta, digest, close. */
@@ -82,9 +99,9 @@ tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LE
         err = check(dir, state_only, out, seq, head, hist, (tms_store **)&st, why, whylen);
         guard_armed = 0;
     } else {
-        guard_armed = 0;   /* the environment is abandoned, not closed: closing it could fault again */
-        if (st)   /* a digest walk's worker touches none of the map: stopped, its chunks freed */
+        if (st)   /* a digest walk's second half: waited for, its own faults still caught meanwhile */
             tms__digest_walk_abandon(st->walking);
+        guard_armed = 0;   /* the environment is abandoned, not closed: closing it could fault again */
         if (st && nabandoned < ABANDONED_MAX)
             abandoned[nabandoned++] = st;
         err = TMS_E_CORRUPT;

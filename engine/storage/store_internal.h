@@ -146,6 +146,7 @@ typedef struct tms__digest {
     uint8_t buf[8192];
 } tms__digest;
 void tms__digest_init(tms__digest *d);
+void tms__digest_put(tms__digest *d, const void *p, size_t n);
 void tms__digest_final(tms__digest *d, uint8_t out[TMS_HASH_LEN]);
 /* Walk databases [from, to) into d, skip left out (-1: none); meta's
  * history mark is always left out. d NULL: every entry is read, nothing
@@ -155,9 +156,15 @@ void tms__digest_db(tms__digest *d, int db);
 void tms__digest_entry(tms__digest *d, const void *k, size_t klen, const void *v, size_t vlen);
 /* The meta database as tms_meta_put writes it (keys in byte order; nothing when seq is 0: an empty projection). */
 void tms__digest_meta(tms__digest *d, uint64_t seq, const uint8_t *head);
-/* A digest walk that faulted (store_guard.c: st->walking): its worker stopped, its chunks freed (itself and its
- * cursors kept, reachable with the abandoned store). */
+/* A digest walk that faulted (store_guard.c: st->walking): its second half's thread waited for (what it holds
+ * is kept, reachable with the abandoned store). */
 void tms__digest_walk_abandon(void *walking);
+/* The accounts a projection holds from which its digest walk goes in two halves (tests set it to 0). */
+extern size_t tms__digest_split_min;
+/* fn(ctx) on this thread with a damaged page's fault caught as on the guarded walk's (store_guard.c): its
+ * result, or TMS_E_CORRUPT when it faulted. Only while a guarded walk (tms_store_check) holds the signals;
+ * elsewhere a fault is what it would be. */
+tms_err tms__guarded(tms_err (*fn)(void *), void *ctx);
 /* The marker (in tms__digest_db's place) before a digest's tenant groups (store.h, "Digests"). */
 #define TMS__DIGEST_BY_TENANT 0x100
 /* One tenant's group, (t[0..tlen), pd), into outer, and appended to list when not NULL: TMS_OK, TMS_E_NOMEM. */
