@@ -85,6 +85,8 @@ static size_t sort_unique(struct tool_parts *p)
     return p->nnamed = k;
 }
 
+#define NAMED_MAX 4096   /* tenants named by the tail: more, and the whole state is cheaper */
+
 /* The tenants records from+1.. name, and the last seq, into p: 1, 0 when one cannot be peeked or there is
  * none, -1 out of memory. (The fold reads these frames again and checks them.) */
 static int names_after(const char *logdir, uint64_t from, const tms_log_locator *at, struct tool_parts *p)
@@ -92,7 +94,7 @@ static int names_after(const char *logdir, uint64_t from, const tms_log_locator 
     tms_log_iter *it = NULL;
     tms_log_record lr;
     int has = 0, rc = 1;
-    size_t cap = 0;
+    size_t cap = 0, resort = NAMED_MAX;
     if (tms_log_iter_open_at(logdir, from + 1, 0, at, &it, NULL) != TMS_OK)
         return 0;
     while (rc > 0 && tms_log_iter_next(it, &lr, &has) == TMS_OK && has) {
@@ -118,8 +120,11 @@ static int names_after(const char *logdir, uint64_t from, const tms_log_locator 
             rc = -1;
         else
             p->nnamed++;
-        if (p->nnamed >= 4096 && sort_unique(p) >= 4096)   /* the list kept short */
-            rc = 0;   /* thousands of tenants: the whole state is cheaper */
+        if (p->nnamed >= resort) {   /* the list kept short, sorted again when it doubled (not at every record) */
+            if (sort_unique(p) >= NAMED_MAX)
+                rc = 0;   /* thousands of tenants: the whole state is cheaper */
+            resort = 2 * p->nnamed > NAMED_MAX ? 2 * p->nnamed : NAMED_MAX;
+        }
     }
     tms_log_iter_close(it);
     sort_unique(p);
