@@ -597,22 +597,28 @@ static int read_catalogue(dec *d, const msgpack_object *o, uint64_t used, const 
     return 0;
 }
 
+/* The part before the tenants: the header, and the request ids of no tenant (before any tenant: their map is
+ * the state's own). 0 or -1. */
+static int read_global(dec *d)
+{
+    order ord = {{0}, 0, 0};
+    if (read_header(d) || next_count(d, &d->orphans, "the count of request ids") ||
+        failed(d, tms_state_reserve(d->st, 0, room(d, d->orphans))))
+        return -1;
+    for (uint64_t i = 0; i < d->orphans; i++)
+        if (read_request(d, NULL, &ord))
+            return -1;
+    return 0;
+}
+
 static int read_body(dec *d)
 {
     const msgpack_object *f = NULL;
     order ord = {{0}, 0, 0};
     uint64_t n = 0;
-    if (read_header(d) || next_count(d, &d->orphans, "the count of request ids"))
+    if (read_global(d) || next_count(d, &n, "the count of tenants") ||
+        failed(d, tms_state_reserve(d->st, room(d, n), 0)))
         return -1;
-    n = d->orphans;
-    if (failed(d, tms_state_reserve(d->st, 0, room(d, n))))
-        return -1;
-    for (uint64_t i = 0; i < n; i++)   /* before any tenant: their map is the state's own */
-        if (read_request(d, NULL, &ord))
-            return -1;
-    if (next_count(d, &n, "the count of tenants") || failed(d, tms_state_reserve(d->st, room(d, n), 0)))
-        return -1;
-    memset(&ord, 0, sizeof ord);
     for (uint64_t i = 0; i < n; i++)
         if (read_tenant(d, &ord))
             return -1;
@@ -630,16 +636,9 @@ static int read_body(dec *d)
 static int read_parts_of(dec *d, const tms_snapshot_index *ix, const char *const *tenants, size_t n)
 {
     size_t len = d->len;
-    uint64_t orphans = 0;
-    if (read_header(d) || next_count(d, &d->orphans, "the count of request ids"))
+    order ord;
+    if (read_global(d))
         return -1;
-    orphans = d->orphans;
-    if (failed(d, tms_state_reserve(d->st, 0, room(d, orphans))))
-        return -1;
-    order ord = {{0}, 0, 0};
-    for (uint64_t i = 0; i < orphans; i++)
-        if (read_request(d, NULL, &ord))
-            return -1;
     if (d->off != ix->global_len)
         return bad(d, "the part before the tenants is not the index's");
     for (size_t k = 0; k < n; k++) {
