@@ -164,27 +164,6 @@ static int get_checkpoint(json_t *o, tool_receipt *r, const tms_note_verifier *k
     return 0;
 }
 
-/* o["locator"]: absent or null, or {"seq":S,"segment":G,"offset":O} with 1 <= G <= S < N (a hint: read, never
- * trusted). 0 or -1. */
-static int get_locator(json_t *o, tool_receipt *r, char *why, size_t whylen)
-{
-    json_t *l = json_object_get(o, "locator");
-    int has = 0;
-    r->has_loc = 0;
-    if (!l || json_is_null(l))
-        return 0;
-    if (!json_is_object(l) || get_uint(l, "seq", 0, &has, &r->loc_seq, why, whylen) ||
-        get_uint(l, "segment", 0, &has, &r->loc.seg_first, why, whylen) ||
-        get_uint(l, "offset", 0, &has, &r->loc.offset, why, whylen))
-        return bad(why, whylen, "\"locator\": expected null or {\"seq\", \"segment\", \"offset\"}, each a "
-                   "non-negative integer");
-    if (r->loc.seg_first == 0 || r->loc.seg_first > r->loc_seq || r->loc_seq >= r->size)
-        return bad(why, whylen, "\"locator\": expected a frame before \"size\" in a segment starting at or "
-                   "before it");
-    r->has_loc = 1;
-    return 0;
-}
-
 /* The members of the object o, checked one by one, then against each other. */
 static int parse_object(json_t *o, tool_receipt *r, char *why, size_t whylen)
 {
@@ -213,8 +192,6 @@ static int parse_object(json_t *o, tool_receipt *r, char *why, size_t whylen)
     if ((r->has_proj = !json_is_null(json_object_get(o, "projection_digest")) &&
                        json_object_get(o, "projection_digest") != NULL) &&
         get_hex(o, "projection_digest", r->proj, why, whylen))
-        return -1;
-    if (get_locator(o, r, why, whylen))
         return -1;
     if (r->size > INT64_MAX || (r->has_since && r->since > r->size))
         return bad(why, whylen, "\"since\": expected null or at most \"size\"");
@@ -322,9 +299,6 @@ json_t *tool_receipt_json(const tool_receipt *r, const char *datadir)
     json_object_set_new(o, "root", b64_of(r->root));
     json_object_set_new(o, "state_digest", hex_of(r->state));
     json_object_set_new(o, "projection_digest", r->has_proj ? hex_of(r->proj) : json_null());
-    json_object_set_new(o, "locator", r->has_loc ? json_pack("{sIsIsI}", "seq", (json_int_t)r->loc_seq, "segment",
-                                                             (json_int_t)r->loc.seg_first, "offset",
-                                                             (json_int_t)r->loc.offset) : json_null());
     json_object_set_new(o, "signatures", json_string(have_key ? key.name : "unchecked"));
     json_object_set_new(o, "key", have_key ? json_string(r->key) : json_null());
     json_object_set_new(o, "checkpoint", r->cp_note ? checkpoint_json(r) : json_null());

@@ -17,11 +17,6 @@
  *    "projection_digest":"hex" | null,    the digest (store.h, state only) of the projection of that
  *                                         state: what FILE.state records; --since compares the live
  *                                         projection by tenant against it (null: it does not)
- *    "locator":null | {"seq":S, "segment":G, "offset":O},
- *                                         where frame S (at most N - 2: --since reads from N - 1) is:
- *                                         byte O of the log segment whose first seq is G; where
- *                                         --since starts reading the log (a hint, checked:
- *                                         tms_log_iter_open_at)
  *    "signatures":"unchecked" | NAME,     checkpoints' signatures checked with that key?
  *    "key":null | "vkey",                 ... the key itself
  *    "checkpoint":null | {"size":M, "note":"...", "consistency":null | ["base64", ...]}}
@@ -43,7 +38,6 @@
 #include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
-#include "log.h"
 #include "note.h"
 #include "tlog.h"
 
@@ -59,9 +53,6 @@ typedef struct tool_receipt {
     uint8_t state[32];                      /* digest of the state encoding at N */
     int has_proj;
     uint8_t proj[32];                       /* the digest of that state's projection (state only) */
-    int has_loc;                            /* where frame loc_seq (< N - 1) is: a hint for --since */
-    uint64_t loc_seq;
-    tms_log_locator loc;
     char version[32];                       /* tmsperm's */
     int64_t verified_at;                    /* ns */
     int has_since;

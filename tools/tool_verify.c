@@ -162,15 +162,9 @@ static void read_to(vstate *s, const tms_fold_event *ev)
     s->last_seq = lr->seq;
     s->last_time = ev->rec->time;
     memcpy(s->head, lr->hash, TMS_LOG_HASH_LEN);
-    if (strcmp(s->last_segment, lr->segment)) {   /* once a segment, not a formatted copy a record */
+    if (strcmp(s->last_segment, lr->segment))   /* once a segment, not a formatted copy a record */
         snprintf(s->last_segment, sizeof s->last_segment, "%s", lr->segment);
-        s->last_seg_first = strtoull(lr->segment, NULL, 10);
-    }
     s->end_offset = lr->offset + TMS_LOG_FRAME_HEADER + lr->len;
-    memmove(s->at_seq, s->at_seq + 1, 2 * sizeof *s->at_seq);
-    memmove(s->at, s->at + 1, 2 * sizeof *s->at);
-    s->at_seq[2] = lr->seq;
-    s->at[2] = (tms_log_locator){s->last_seg_first, lr->offset};
 }
 
 /* After the fold: the projection not ahead of the log; with --since, a
@@ -512,7 +506,7 @@ static int replay_and_compare(vstate *s)
     o.ctx = s;
     o.from_seq = s->start_seq;
     o.from_head = s->start_head;
-    o.from_locator = s->has_since && s->since.has_loc ? &s->since.loc : NULL;   /* (used when before from_seq) */
+    o.from_locator = s->has_since_at ? &s->since_at : NULL;   /* frame N - 1, when the fold starts at N */
     memset(&res, 0, sizeof res);
     res.last_seq = s->start_seq;
     digests d = {.st = st};

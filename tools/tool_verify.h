@@ -26,10 +26,7 @@ typedef struct vstate {
     int64_t last_time;
     uint8_t head[TMS_LOG_HASH_LEN];
     char last_segment[256];
-    uint64_t last_seg_first;             /* ... its first seq */
     uint64_t end_offset;
-    uint64_t at_seq[3];                  /* the last three frames read (0: none), older first: where they are */
-    tms_log_locator at[3];               /* (the receipt's locator: tms_log_iter_open_at) */
     int torn;
     char torn_msg[512];
     /* the replay */
@@ -52,6 +49,8 @@ typedef struct vstate {
     /* --since: what the receipt says about records 1..N, and the state the fold starts from */
     int has_since;
     tool_receipt since;                  /* N = since.size */
+    int has_since_at;                    /* where frame N - 1 is, found by reading its segment from its start: */
+    tms_log_locator since_at;            /* where the tail's readings start (tms_log_iter_open_at) */
     uint64_t base;                       /* a seeded directory: since is its base snapshot (tool_verify_base) */
     tms_state *start;                    /* the state after start_seq (owned; NULL: the empty state, seq 0) */
     uint64_t start_seq;

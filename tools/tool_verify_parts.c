@@ -137,7 +137,7 @@ static int plan(vstate *s, struct tool_parts *p)
 {
     if (!s->since.has_proj)   /* (a /1 receipt is refused before this) */
         return 0;
-    int rc = names_after(s->logdir, s->since.size, s->since.has_loc ? &s->since.loc : NULL, p);
+    int rc = names_after(s->logdir, s->since.size, s->has_since_at ? &s->since_at : NULL, p);
     for (size_t i = 0; rc > 0 && i < s->nsnaps; i++)
         if (s->snaps[i] > s->since.size && s->snaps[i] < p->last)
             rc = 0;   /* a kept snapshot inside the tail: its projection digest wants the whole state there */

@@ -28,10 +28,13 @@
 #include <time.h>
 
 /* The stored chain hash of frame seq (>= 1) into out, the frame checked
- * (its CRCs, and its chain hash against the frame before it). TMS_OK,
- * TMS_NOT_FOUND (the log ends before seq), TMS_E_CORRUPT / TMS_E_IO with why. */
-static tms_err frame_hash(const char *logdir, uint64_t seq, const tms_log_locator *at, uint8_t out[TMS_HASH_LEN],
-                          char *why, size_t whylen)
+ * (its CRCs, and its chain hash against the frame before it); with at,
+ * where the frame before it is (*has_at 1; 0 when none was read): a
+ * locator found by reading the segment from its start, for the readings
+ * after this one (tms_log_iter_open_at). TMS_OK, TMS_NOT_FOUND (the log
+ * ends before seq), TMS_E_CORRUPT / TMS_E_IO with why. */
+static tms_err frame_hash(const char *logdir, uint64_t seq, tms_log_locator *at, int *has_at,
+                          uint8_t out[TMS_HASH_LEN], char *why, size_t whylen)
 {
     tms_log_iter *it = NULL;
     tms_log_record lr;
@@ -42,13 +45,18 @@ static tms_err frame_hash(const char *logdir, uint64_t seq, const tms_log_locato
     if (err || (base && seq == base))
         return err;
     /* from the frame before it (after a base, its first frame is read against the base's head) */
-    err = tms_log_iter_open_at(logdir, seq > base + 1 ? seq - 1 : seq, 0, at, &it, &rep);
+    if (has_at)
+        *has_at = 0;
+    err = tms_log_iter_open(logdir, seq > base + 1 ? seq - 1 : seq, &it, &rep);
     if (err) {
         snprintf(why, whylen, "%.300s", rep.msg[0] ? rep.msg : tms_strerror(err));
         return err;
     }
     while ((err = tms_log_iter_next(it, &lr, &has)) == TMS_OK && has && lr.seq < seq)
-        ;
+        if (at && lr.seq + 1 == seq) {
+            *at = (tms_log_locator){strtoull(lr.segment, NULL, 10), lr.offset};
+            *has_at = 1;
+        }
     if (err)
         snprintf(why, whylen, "%.300s", tms_log_iter_report(it)->msg);
     else if (!has || lr.seq != seq)
@@ -92,7 +100,7 @@ static int try_snapshot(vstate *s, uint64_t seq)
                  ? "its chain head or time is not the receipt's" : "its state digest is not the receipt's");
         usable = 0;
     } else if (usable && seq < r->size) {
-        usable = frame_hash(s->logdir, seq, NULL, head, why, sizeof why) == TMS_OK && !memcmp(head, m.head, TMS_HASH_LEN);
+        usable = frame_hash(s->logdir, seq, NULL, NULL, head, why, sizeof why) == TMS_OK && !memcmp(head, m.head, TMS_HASH_LEN);
     }
     if (usable && (err = tms_state_snapshot_decode(payload, len, &st, why, sizeof why)) != TMS_OK)
         usable = 0;   /* a snapshot that does not decode is not started from (a full verify names it) */
@@ -233,7 +241,8 @@ int tool_verify_since_begin(vstate *s)
     const tool_receipt *r = &s->since;
     char why[400], what[640];
     uint8_t head[TMS_HASH_LEN];
-    tms_err err = r->size ? frame_hash(s->logdir, r->size, r->has_loc ? &r->loc : NULL, head, why, sizeof why) : TMS_OK;
+    tms_err err = r->size ? frame_hash(s->logdir, r->size, &s->since_at, &s->has_since_at, head, why, sizeof why)
+                          : TMS_OK;
     if (err == TMS_NOT_FOUND) {
         snprintf(what, sizeof what, "the log has no record %" PRIu64 ", the receipt's last: records it covers are "
                  "missing (the log was cut), or this is another log", r->size);
@@ -287,18 +296,6 @@ int tool_verify_receipt(vstate *s, tool_receipt *r)
     memcpy(r->state, s->state_digest, TMS_HASH_LEN);
     r->has_proj = s->end_done;   /* what FILE.state records: the replay's, or (by tenant) the projection's found equal */
     memcpy(r->proj, s->end_sproj, TMS_HASH_LEN);
-    /* where the next --since reads the log from: a frame before N - 1 (it reads N - 1 first), the latest known */
-    for (int k = 2; k >= 0 && !r->has_loc; k--)
-        if (s->at_seq[k] && s->at_seq[k] + 2 <= s->last_seq) {
-            r->has_loc = 1;
-            r->loc_seq = s->at_seq[k];
-            r->loc = s->at[k];
-        }
-    if (!r->has_loc && s->has_since && s->since.has_loc && s->since.loc_seq + 2 <= s->last_seq) {
-        r->has_loc = 1;   /* a tail of one or two records: the receipt's, still before */
-        r->loc_seq = s->since.loc_seq;
-        r->loc = s->since.loc;
-    }
     snprintf(r->version, sizeof r->version, "%s", tms_version());
     r->verified_at = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
     r->has_since = s->has_since;

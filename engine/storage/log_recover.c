@@ -117,8 +117,9 @@ static int rd_zero_suffix(rd *r, uint64_t pos, uint64_t *zero_from, uint64_t *eo
  * when its header checks, its seq is within the segment and before the
  * iterator's first (its stored hash is taken as the chain's, as a skimmed
  * frame's would be; the frames from it on are read as ever). Otherwise
- * the hint is dropped and the segment read from its start. A hint is never
- * trusted: where it is wrong, the reading is what it would have been. */
+ * the hint is dropped and the segment read from its start. Only the header
+ * there is checked: the caller vouches that it is a frame boundary
+ * (log.h, tms_log_iter_open_at). */
 static void rd_hint(rd *r)
 {
     tms_frame_info fi;

@@ -237,11 +237,16 @@ typedef struct tms_log_locator {
     uint64_t offset;
 } tms_log_locator;
 /* tms_log_iter_open_flags, reading the segment that holds from_seq not from
- * its start but from the frame at *at (NULL: none), when that is a frame of
- * this segment (its header checks) of a seq before from_seq: a hint an
- * earlier reading left (a receipt's), never trusted. That frame's stored
- * hash is taken as the chain's, as a frame passed over is; where the hint
- * is wrong, the segment is read from its start, as without it. */
+ * its start but from the frame at *at (NULL: none), when what is there
+ * reads as a frame header of this segment (its checksum) of a seq before
+ * from_seq; else from the segment's start. That frame's stored hash is
+ * taken as the chain's, as a frame passed over is. The caller vouches for
+ * *at: a frame boundary this process found reading the log (a
+ * tms_log_record's segment and offset), never one from outside it. The
+ * iterator cannot tell a frame from a copy of one inside a payload, and
+ * copies of a log's frames chain as the frames do: a locator from a file an
+ * attacker may write (a receipt) would let it read the copies instead (a
+ * review found this: the receipt's locator was removed). */
 tms_err tms_log_iter_open_at(const char *dir, uint64_t from_seq, int flags, const tms_log_locator *at,
                              tms_log_iter **out, tms_log_report *rep);
 
