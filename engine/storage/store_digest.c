@@ -4,6 +4,7 @@
  * projection.c gives the same digest of an in-memory state. */
 #include "store_internal.h"
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -208,235 +209,249 @@ static int next_tenant(walk *w, const char **t, size_t *tlen)
     return any;
 }
 
-/* ---- the walk, in two halves on two cores ----
- * The tenants are split at the middle one of the tenants database (in byte
- * order: keys "t\0..." of a tenant t sort with t, after every tenant
- * before it and before every tenant after it, so a cursor put at t by
- * MDB_SET_RANGE is at t's first entry). The first half is walked on the
- * caller's thread, the second on a thread of its own in a read transaction
- * of the same snapshot (mdb_txn_id equal; else the caller walks it too,
- * after the first); each hashes its tenants' groups, and the digest is
- * made of the two lists in order. A walk faults on a damaged page: the
- * caller's is store_guard.c's to catch, the second's its own
- * (tms__guarded); whatever it holds is reachable from the store
- * (st->walking), and a fault on the caller's thread waits for the second
- * (tms__digest_walk_abandon) before the store is abandoned. */
-#define SPLIT_MIN_TENANTS 2
+/* ---- the walk, in runs of tenants on two cores ----
+ * The tenants (the tenants database, in byte order) are cut into at most
+ * RUNS runs of consecutive tenants. Keys "t\0..." of a tenant t sort after
+ * every smaller tenant's and before every larger one's, so a cursor put at
+ * a run's first tenant by MDB_SET_RANGE is at that tenant's first entry.
+ * The caller's thread and a helper take runs in turn (an atomic counter:
+ * runs of unequal size still share the two cores); the helper reads in a
+ * read transaction of the same snapshot (mdb_txn_id equal; else it takes
+ * none and the caller walks every run). Each run hashes its own tenants'
+ * groups, and the digest is made of the runs' groups in order: the bytes
+ * of one walk. A walk faults on a damaged page: the caller's fault is
+ * store_guard.c's to catch, the helper's its own (tms__guarded); what the
+ * walk holds is reachable from the store (st->walking), and a fault on the
+ * caller's thread waits for the helper (tms__digest_walk_abandon) before
+ * the store is abandoned. */
+#define RUNS 16
 size_t tms__digest_split_min = 20000;   /* accounts: below this a thread costs more than it saves */
 
-typedef struct half {
-    const tms_store *st;
-    MDB_txn *txn;                 /* the second half's own (NULL: the caller's tx) */
-    walk w[TMS_DB_STATE_END];
-    const char *lo, *hi;          /* its tenants: [lo, hi) (NULL: from the first, to the last) */
+typedef struct run {
+    char *lo, *hi;                /* its tenants: [lo, hi) (NULL: from the first, to the last) */
     size_t lolen, hilen;
     tms_tenant_digests groups;    /* (when the caller wants them) */
     uint8_t *outer;               /* what its groups add to the digest, as tms__digest_entry feeds it */
     size_t on, ocap;
-    int want_list;
-    tms__digest pd;
     tms_err err;
-    char copy[KEY_LEN_MAX];
-} half;
+} run;
 
-/* Group (t, tlen, d) of h: its bytes for the outer digest kept, and into its list when wanted. */
-static tms_err half_group(half *h, const char *t, size_t tlen, const uint8_t d[TMS_HASH_LEN])
+typedef struct walker {           /* a thread's */
+    walk w[TMS_DB_STATE_END];
+    tms__digest pd;
+    char copy[KEY_LEN_MAX];
+} walker;
+
+typedef struct walks {
+    tms__digest outer;            /* the projection's digest */
+    walker caller, helper;
+    run runs[RUNS];
+    size_t nruns;
+    int want_list;
+    const tms_store *st;
+    MDB_txn *helper_txn;
+    uint64_t txn_id;              /* the caller's snapshot */
+    _Atomic size_t next;          /* the next run to take */
+    pthread_t thread;
+    int threaded;
+    tms_err helper_err;           /* the helper's fault, or a store error outside a run */
+} walks;
+
+/* Group (t, tlen, d) of r: its bytes for the outer digest kept, and into its list when wanted. */
+static tms_err run_group(run *r, int want_list, const char *t, size_t tlen, const uint8_t d[TMS_HASH_LEN])
 {
     uint64_t lens[2] = {tlen, TMS_HASH_LEN};
     size_t need = sizeof lens + tlen + TMS_HASH_LEN;
-    if (h->ocap - h->on < need) {
-        size_t cap = h->ocap ? h->ocap : 4096;
-        while (cap - h->on < need)
+    if (r->ocap - r->on < need) {
+        size_t cap = r->ocap ? r->ocap : 4096;
+        while (cap - r->on < need)
             cap *= 2;
-        uint8_t *p = realloc(h->outer, cap);
+        uint8_t *p = realloc(r->outer, cap);
         if (!p)
             return TMS_E_NOMEM;
-        h->outer = p;
-        h->ocap = cap;
+        r->outer = p;
+        r->ocap = cap;
     }
-    memcpy(h->outer + h->on, lens, sizeof lens);
-    memcpy(h->outer + h->on + sizeof lens, t, tlen);
-    memcpy(h->outer + h->on + sizeof lens + tlen, d, TMS_HASH_LEN);
-    h->on += need;
-    return h->want_list ? tms__tenant_group(NULL, &h->groups, t, tlen, d) : TMS_OK;
+    memcpy(r->outer + r->on, lens, sizeof lens);
+    memcpy(r->outer + r->on + sizeof lens, t, tlen);
+    memcpy(r->outer + r->on + sizeof lens + tlen, d, TMS_HASH_LEN);
+    r->on += need;
+    return want_list ? tms__tenant_group(NULL, &r->groups, t, tlen, d) : TMS_OK;
 }
 
-typedef struct halves {
-    tms__digest outer;            /* the projection's digest */
-    half h[2];
-    char split[KEY_LEN_MAX];      /* the first tenant of the second half */
-    uint64_t txn_id;              /* the caller's snapshot */
-    pthread_t thread;
-    int threaded;
-} halves;
+static void walker_close(walker *k)
+{
+    for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END; db++)
+        if (k->w[db].cur)
+            mdb_cursor_close(k->w[db].cur);
+    memset(k->w, 0, sizeof k->w);
+}
 
-/* Every state database, tenant by tenant (the cursors in step), over h's range, into h->groups. */
-static tms_err walk_half(MDB_txn *txn, half *h)
+/* Every state database, tenant by tenant (the cursors in step), over r's tenants, into r. */
+static tms_err walk_run(const walks *ws, MDB_txn *txn, walker *k, run *r)
 {
     const char *t = NULL;
     size_t tlen = 0;
     int rc = 0;
-    walk *w = h->w;
+    walk *w = k->w;
+    walker_close(k);
     for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END && !rc; db++) {
-        MDB_val k = {h->lolen, (void *)h->lo};
-        if ((rc = mdb_cursor_open(txn, h->st->dbi[db], &w[db].cur)))
+        MDB_val key = {r->lolen, r->lo};
+        if ((rc = mdb_cursor_open(txn, ws->st->dbi[db], &w[db].cur)))
             break;
-        w[db].k = k;
-        if (walk_next(&w[db], db, h->lo ? MDB_SET_RANGE : MDB_FIRST, &rc))
+        w[db].k = key;
+        if (walk_next(&w[db], db, r->lo ? MDB_SET_RANGE : MDB_FIRST, &rc))
             break;
     }
     while (!rc && next_tenant(w, &t, &tlen)) {
         uint8_t d[TMS_HASH_LEN];
         size_t n = tlen;   /* < 2^16: LMDB's key length (a damaged page may claim any) */
-        if (h->hi && tenant_cmp(&(walk){.k = {tlen, (void *)t}, .tlen = tlen}, h->hi, h->hilen) >= 0)
-            break;   /* the second half's */
-        memcpy(h->copy, t, n);   /* the cursors move on: LMDB's pages are not ours to keep pointing into */
-        tms__digest_init(&h->pd);
+        if (r->hi && tenant_cmp(&(walk){.k = {tlen, (void *)t}, .tlen = tlen}, r->hi, r->hilen) >= 0)
+            break;   /* the next run's */
+        memcpy(k->copy, t, n);   /* the cursors move on: LMDB's pages are not ours to keep pointing into */
+        tms__digest_init(&k->pd);
         for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END && !rc; db++) {
-            tms__digest_db(&h->pd, db);
-            while (!rc && !w[db].done && !tenant_cmp(&w[db], h->copy, n)) {
-                tms__digest_entry(&h->pd, w[db].k.mv_data, w[db].k.mv_size, w[db].v.mv_data, w[db].v.mv_size);
+            tms__digest_db(&k->pd, db);
+            while (!rc && !w[db].done && !tenant_cmp(&w[db], k->copy, n)) {
+                tms__digest_entry(&k->pd, w[db].k.mv_data, w[db].k.mv_size, w[db].v.mv_data, w[db].v.mv_size);
                 walk_next(&w[db], db, MDB_NEXT, &rc);
             }
         }
-        tms__digest_final(&h->pd, d);
-        tms_err err = rc ? TMS_OK : half_group(h, h->copy, n, d);
+        tms__digest_final(&k->pd, d);
+        tms_err err = rc ? TMS_OK : run_group(r, ws->want_list, k->copy, n, d);
         if (err)
             return err;
     }
     return rc ? tms__store_err(rc) : TMS_OK;
 }
 
-static tms_err second_half(void *arg)
+/* Runs taken in turn, until none is left. */
+static void take_runs(walks *ws, MDB_txn *txn, walker *k)
 {
-    halves *hs = arg;
-    half *h = &hs->h[1];
-    if (mdb_txn_begin(h->st->env, NULL, MDB_RDONLY, &h->txn)) {
-        h->txn = NULL;
-        return TMS_E_BUSY;   /* (no reader slot, ...): the caller walks it */
-    }
-    if (mdb_txn_id(h->txn) != hs->txn_id)
-        return TMS_E_BUSY;   /* another snapshot: the caller walks it in its own */
-    return walk_half(h->txn, h);
+    for (size_t i; (i = atomic_fetch_add(&ws->next, 1)) < ws->nruns;)
+        ws->runs[i].err = walk_run(ws, txn, k, &ws->runs[i]);
 }
 
-static void *second_main(void *arg)
+static tms_err helper_runs(void *arg)
 {
-    halves *hs = arg;
-    hs->h[1].err = tms__guarded(second_half, hs);
+    walks *ws = arg;
+    if (mdb_txn_begin(ws->st->env, NULL, MDB_RDONLY, &ws->helper_txn)) {
+        ws->helper_txn = NULL;
+        return TMS_OK;   /* (no reader slot, ...): the caller takes every run */
+    }
+    if (mdb_txn_id(ws->helper_txn) == ws->txn_id)   /* else another snapshot: the caller takes every run */
+        take_runs(ws, ws->helper_txn, &ws->helper);
+    return TMS_OK;
+}
+
+static void *helper_main(void *arg)
+{
+    walks *ws = arg;
+    ws->helper_err = tms__guarded(helper_runs, ws);   /* a fault: TMS_E_CORRUPT (its run's err unset) */
     return NULL;
 }
 
-/* The middle tenant of the tenants database into hs->split: 1, or 0 when the walk stays whole. */
-static int split_at(tms_txn *tx, halves *hs)
+/* The runs' bounds, cut from the tenants database: 1 when there are two or more, else 0 (one walk of all). */
+static int cut_runs(tms_txn *tx, walks *ws)
 {
     MDB_stat ts, as;
     MDB_cursor *cur;
     MDB_val k, v;
+    ws->nruns = 1;
     if (mdb_stat(tx->txn, tx->st->dbi[TMS_DB_TENANTS], &ts) || mdb_stat(tx->txn, tx->st->dbi[TMS_DB_ACCOUNTS], &as) ||
-        ts.ms_entries < SPLIT_MIN_TENANTS || as.ms_entries < tms__digest_split_min ||
+        ts.ms_entries < 2 || as.ms_entries < tms__digest_split_min ||
         mdb_cursor_open(tx->txn, tx->st->dbi[TMS_DB_TENANTS], &cur))
         return 0;
+    size_t n = ts.ms_entries < RUNS ? ts.ms_entries : RUNS, at = 0;
     int rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
-    for (size_t i = 0; !rc && i < ts.ms_entries / 2; i++)
-        rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
-    if (!rc && k.mv_size > 0 && k.mv_size < sizeof hs->split && !memchr(k.mv_data, '\0', k.mv_size)) {
-        memcpy(hs->split, k.mv_data, k.mv_size);
-        hs->h[0].hi = hs->h[1].lo = hs->split;
-        hs->h[0].hilen = hs->h[1].lolen = k.mv_size;
+    for (size_t i = 0; !rc && ws->nruns < n; i++, rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (i < ts.ms_entries * ws->nruns / n || k.mv_size == 0 || memchr(k.mv_data, '\0', k.mv_size))
+            continue;   /* (a key holding a NUL is no tenant's: no bound) */
+        char *b = malloc(k.mv_size);
+        if (!b)
+            break;
+        memcpy(b, k.mv_data, k.mv_size);
+        at = ws->nruns++;
+        ws->runs[at - 1].hi = ws->runs[at].lo = b;
+        ws->runs[at - 1].hilen = ws->runs[at].lolen = k.mv_size;
     }
     mdb_cursor_close(cur);
-    return !rc && hs->h[1].lo;
-}
-
-static void half_close(half *h)
-{
-    for (int db = TMS_DB_TENANTS; db < TMS_DB_STATE_END; db++)
-        if (h->w[db].cur)
-            mdb_cursor_close(h->w[db].cur);
-    memset(h->w, 0, sizeof h->w);
-    if (h->txn)
-        mdb_txn_abort(h->txn);
-    h->txn = NULL;
+    return ws->nruns > 1;
 }
 
 void tms__digest_walk_abandon(void *walking)
 {
-    halves *hs = walking;
-    if (hs && hs->threaded) {   /* the second half's walk ends (a fault there is its own): it is waited for */
-        pthread_join(hs->thread, NULL);
-        hs->threaded = 0;
+    walks *ws = walking;
+    if (ws && ws->threaded) {   /* the helper's runs end (a fault there is its own): it is waited for */
+        pthread_join(ws->thread, NULL);
+        ws->threaded = 0;
     }
 }
 
-/* The two halves' groups in order: into outer, and list when not NULL. */
-static tms_err join_halves(halves *hs, tms__digest *outer, tms_tenant_digests *list)
+/* The runs' groups in order: into ws->outer, and list when not NULL. */
+static tms_err join_runs(walks *ws, tms_tenant_digests *list)
 {
-    for (int k = 0; k < 2; k++) {
-        if (hs->h[k].on)   /* (an empty half has no buffer) */
-            tms__digest_put(outer, hs->h[k].outer, hs->h[k].on);
-        for (size_t i = 0; list && i < hs->h[k].groups.n; i++)
-            if (list_push(list, &hs->h[k].groups.v[i]))
+    for (size_t i = 0; i < ws->nruns; i++) {
+        run *r = &ws->runs[i];
+        if (r->on)   /* (an empty run has no buffer) */
+            tms__digest_put(&ws->outer, r->outer, r->on);
+        for (size_t g = 0; list && g < r->groups.n; g++)
+            if (list_push(list, &r->groups.v[g]))
                 return TMS_E_NOMEM;
     }
     return TMS_OK;
 }
 
-static void halves_free(halves *hs)
+static void walks_free(walks *ws)
 {
-    for (int k = 0; k < 2; k++) {
-        half_close(&hs->h[k]);
-        tms_tenant_digests_free(&hs->h[k].groups);
-        free(hs->h[k].outer);
+    walker_close(&ws->caller);
+    walker_close(&ws->helper);
+    if (ws->helper_txn)
+        mdb_txn_abort(ws->helper_txn);
+    for (size_t i = 0; i < RUNS; i++) {
+        free(ws->runs[i].lo);   /* (each bound is one run's lo and the one before's hi) */
+        tms_tenant_digests_free(&ws->runs[i].groups);
+        free(ws->runs[i].outer);
     }
-    free(hs);
+    free(ws);
 }
 
-/* The walk over tx's tenants, in two halves when the projection is large enough: into hs->outer and list. */
-static tms_err walk_tenants(tms_txn *tx, halves *hs, tms_tenant_digests *list)
+/* The walk over tx's tenants, in runs on two threads when the projection is large enough: into ws->outer and
+ * list. */
+static tms_err walk_tenants(tms_txn *tx, walks *ws, tms_tenant_digests *list)
 {
-    for (int k = 0; k < 2; k++) {
-        hs->h[k].st = tx->st;
-        hs->h[k].want_list = list != NULL;
+    ws->st = tx->st;
+    ws->want_list = list != NULL;
+    ws->txn_id = mdb_txn_id(tx->txn);
+    ws->threaded = cut_runs(tx, ws) && pthread_create(&ws->thread, NULL, helper_main, ws) == 0;
+    take_runs(ws, tx->txn, &ws->caller);
+    if (ws->threaded) {
+        pthread_join(ws->thread, NULL);
+        ws->threaded = 0;
     }
-    hs->txn_id = mdb_txn_id(tx->txn);
-    int two = split_at(tx, hs);
-    hs->threaded = two && pthread_create(&hs->thread, NULL, second_main, hs) == 0;
-    tms_err err = walk_half(tx->txn, &hs->h[0]);
-    if (hs->threaded) {
-        pthread_join(hs->thread, NULL);
-        hs->threaded = 0;
-    } else if (two) {
-        hs->h[1].err = TMS_E_BUSY;   /* no thread: walked here */
-    }
-    if (!err && two && hs->h[1].err == TMS_E_BUSY) {   /* not walked in this snapshot: here, after the first */
-        half_close(&hs->h[1]);
-        tms_tenant_digests_free(&hs->h[1].groups);
-        hs->h[1].on = 0;
-        hs->h[1].err = walk_half(tx->txn, &hs->h[1]);
-    }
-    if (!err && two)
-        err = hs->h[1].err;
-    return err ? err : join_halves(hs, &hs->outer, list);
+    tms_err err = ws->helper_err;
+    for (size_t i = 0; !err && i < ws->nruns; i++)
+        err = ws->runs[i].err;
+    return err ? err : join_runs(ws, list);
 }
 
 tms_err tms_store_tenant_digests(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN], tms_tenant_digests *list)
 {
-    halves *hs = aligned_alloc(64, (sizeof *hs + 63) & ~(size_t)63);   /* (libsodium's states are 64-aligned) */
-    if (!hs)
+    walks *ws = aligned_alloc(64, (sizeof *ws + 63) & ~(size_t)63);   /* (libsodium's states are 64-aligned) */
+    if (!ws)
         return TMS_E_NOMEM;
-    memset(hs, 0, sizeof *hs);
-    tx->st->walking = hs;   /* reachable with the store should a walk fault (store_guard.c) */
-    tms__digest_init(&hs->outer);
-    tms_err err = state_only ? TMS_OK : tms__digest_dbs(tx, &hs->outer, TMS_DB_META, TMS_DB_META + 1, -1);
+    memset(ws, 0, sizeof *ws);
+    tx->st->walking = ws;   /* reachable with the store should a walk fault (store_guard.c) */
+    tms__digest_init(&ws->outer);
+    tms_err err = state_only ? TMS_OK : tms__digest_dbs(tx, &ws->outer, TMS_DB_META, TMS_DB_META + 1, -1);
     if (!err) {
-        tms__digest_db(&hs->outer, TMS__DIGEST_BY_TENANT);
-        err = walk_tenants(tx, hs, list);
+        tms__digest_db(&ws->outer, TMS__DIGEST_BY_TENANT);
+        err = walk_tenants(tx, ws, list);
     }
     if (!err)
-        tms__digest_final(&hs->outer, out);
+        tms__digest_final(&ws->outer, out);
     tx->st->walking = NULL;
-    halves_free(hs);
+    walks_free(ws);
     return err;
 }
 
