@@ -73,7 +73,7 @@ static void agree(const char *args, size_t tenants)
 static void test_lmdb_and_state_give_the_same_digests(void **state)
 {
     (void)state;
-    for (int split = 0; split < 2; split++) {   /* the walk whole, and in two halves on two threads */
+    for (int split = 0; split < 2; split++) {   /* the walk whole, and in runs on two threads */
         tms__digest_split_min = split ? 0 : SIZE_MAX;
         agree("--tenants 4 --extensions 300 --seed 5", 4);
         agree("--tenants 1 --extensions 800 --seed 41", 1);   /* role churn */

@@ -506,7 +506,7 @@ static int replay_and_compare(vstate *s)
     o.ctx = s;
     o.from_seq = s->start_seq;
     o.from_head = s->start_head;
-    o.from_locator = s->has_since_at ? &s->since_at : NULL;   /* frame N - 1, when the fold starts at N */
+    o.from_locator = s->has_since_at ? &s->since_at : NULL;   /* frame N - 1 (dropped when the fold starts before N) */
     memset(&res, 0, sizeof res);
     res.last_seq = s->start_seq;
     digests d = {.st = st};

@@ -254,7 +254,7 @@ typedef struct walks {
     _Atomic size_t next;          /* the next run to take */
     pthread_t thread;
     int threaded;
-    tms_err helper_err;           /* the helper's fault, or a store error outside a run */
+    tms_err helper_err;           /* the helper's fault (TMS_E_CORRUPT: its run half done) */
 } walks;
 
 /* Group (t, tlen, d) of r: its bytes for the outer digest kept, and into its list when wanted. */
@@ -329,7 +329,8 @@ static tms_err walk_run(const walks *ws, MDB_txn *txn, walker *k, run *r)
 static void take_runs(walks *ws, MDB_txn *txn, walker *k)
 {
     for (size_t i; (i = atomic_fetch_add(&ws->next, 1)) < ws->nruns;)
-        ws->runs[i].err = walk_run(ws, txn, k, &ws->runs[i]);
+        if ((ws->runs[i].err = walk_run(ws, txn, k, &ws->runs[i])) != TMS_OK)
+            atomic_store(&ws->next, ws->nruns);   /* a failure: no more runs, on either thread */
 }
 
 static tms_err helper_runs(void *arg)
@@ -382,7 +383,8 @@ static int cut_runs(tms_txn *tx, walks *ws)
 void tms__digest_walk_abandon(void *walking)
 {
     walks *ws = walking;
-    if (ws && ws->threaded) {   /* the helper's runs end (a fault there is its own): it is waited for */
+    if (ws && ws->threaded) {   /* the helper ends its run (a fault there is its own) and takes no more */
+        atomic_store(&ws->next, ws->nruns);
         pthread_join(ws->thread, NULL);
         ws->threaded = 0;
     }

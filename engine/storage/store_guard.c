@@ -8,7 +8,7 @@
  * fault ends it with TMS_E_CORRUPT, and the environment it faulted in is
  * abandoned (a small leak; closing it could fault again). One guarded walk
  * at a time per process; its helper threads' faults are caught too
- * (tms__guarded: the digest walk's second half), other threads' are not
+ * (tms__guarded: the digest walk's helper), other threads' are not
  * (they re-raise). */
 #include "store_internal.h"
 #include "history.h"
@@ -99,7 +99,7 @@ tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LE
         err = check(dir, state_only, out, seq, head, hist, (tms_store **)&st, why, whylen);
         guard_armed = 0;
     } else {
-        if (st)   /* a digest walk's second half: waited for, its own faults still caught meanwhile */
+        if (st)   /* a digest walk's helper: waited for, its own faults still caught meanwhile */
             tms__digest_walk_abandon(st->walking);
         guard_armed = 0;   /* the environment is abandoned, not closed: closing it could fault again */
         if (st && nabandoned < ABANDONED_MAX)

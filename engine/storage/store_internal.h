@@ -156,7 +156,7 @@ void tms__digest_db(tms__digest *d, int db);
 void tms__digest_entry(tms__digest *d, const void *k, size_t klen, const void *v, size_t vlen);
 /* The meta database as tms_meta_put writes it (keys in byte order; nothing when seq is 0: an empty projection). */
 void tms__digest_meta(tms__digest *d, uint64_t seq, const uint8_t *head);
-/* A digest walk that faulted (store_guard.c: st->walking): its second half's thread waited for (what it holds
+/* A digest walk that faulted (store_guard.c: st->walking): its helper thread waited for (what it holds
  * is kept, reachable with the abandoned store). */
 void tms__digest_walk_abandon(void *walking);
 /* The accounts a projection holds from which its digest walk goes in two halves (tests set it to 0). */

@@ -46,8 +46,9 @@ typedef struct tms_replay_opts {
      * so); the chain is recomputed from it on. */
     uint64_t from_seq;
     const uint8_t *from_head;
-    /* Where the log may be read from (tms_log_iter_open_at: a hint, checked,
-     * never trusted; a frame before from_seq). NULL: the segment's start. */
+    /* Where the log may be read from (tms_log_iter_open_at: a frame before
+     * from_seq that the caller found reading this log from a segment's start;
+     * never one from outside the process). NULL: the segment's start. */
     const tms_log_locator *from_locator;
     /* Called for every record the fold is about to apply, with the state
      * before it (a writer's open notes which tenants the records after a
