@@ -1204,16 +1204,25 @@ static void test_log_flipped_byte_in_middle_record_is_corrupt(void **state)
     }
 }
 
+/* A new directory of records 1..n in one segment (batches of 7): its path, the segment's into p, the
+ * frames' offsets into offs (n of them, at most 64) and the segment's length into *len. */
+static char *one_segment(uint64_t n, char *p, size_t plen, size_t *offs, size_t *len)
+{
+    char *dir = tu_mkdtemp();
+    write_records(dir, 1, n, 0, 7);
+    seg_path(dir, 1, p, plen);
+    uint8_t *d = tu_read_file(p, len);
+    assert_int_equal(frame_offsets(d, *len, offs, 64), n);
+    free(d);
+    return dir;
+}
+
 static void test_log_bad_final_record_with_data_after_is_corrupt(void **state)
 {
     (void)state;
-    char *dir = tu_mkdtemp(), p[4200];
+    char p[4200];
     size_t len = 0, offs[64];
-    write_records(dir, 1, 10, 0, 10);
-    seg_path(dir, 1, p, sizeof p);
-    uint8_t *d = tu_read_file(p, &len);
-    assert_int_equal(frame_offsets(d, len, offs, 64), 10);
-    free(d);
+    char *dir = one_segment(10, p, sizeof p, offs, &len);
     flip_byte(p, offs[9] + 2, 0x01); /* head_crc fails, non-zero bytes follow */
     expect_corrupt(dir, 10, 1, offs[9]);
     flip_byte(p, offs[9] + 2, 0x01);
@@ -1270,14 +1279,10 @@ static void test_log_iter_from_the_middle_skims_what_it_passes(void **state)
     static const struct { uint64_t seq; size_t field; int said; } cases[] = {
         {10, HDR, 0}, {10, 1, 1}, {28, HDR, 0}, {29, HDR, 1}, {29, 1, 1}, {30, HDR, 1}, {35, HDR, 1}};
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-        char *dir = tu_mkdtemp(), p[4200];
+        char p[4200];
         size_t len = 0, offs[64];
         uint64_t last;
-        write_records(dir, 1, 40, 0, 7);
-        seg_path(dir, 1, p, sizeof p);
-        uint8_t *d = tu_read_file(p, &len);
-        assert_int_equal(frame_offsets(d, len, offs, 64), 40);
-        free(d);
+        char *dir = one_segment(40, p, sizeof p, offs, &len);
         for (size_t f = 0; f < sizeof flags / sizeof *flags; f++) {   /* undamaged: 30..40 */
             assert_int_equal(iterate_from(dir, 30, flags[f], &last), TMS_OK);
             assert_int_equal(last, 40);
@@ -1305,13 +1310,9 @@ static void test_log_iter_open_at_a_locator(void **state)
 {
     (void)state;
     static const int flags[] = {0, TMS_LOG_ITER_CHAIN_ON_THREAD, TMS_LOG_ITER_CHAIN_SHARED};
-    char *dir = tu_mkdtemp(), p[4200];
+    char p[4200];
     size_t len = 0, offs[64];
-    write_records(dir, 1, 40, 0, 7);
-    seg_path(dir, 1, p, sizeof p);
-    uint8_t *d = tu_read_file(p, &len);
-    assert_int_equal(frame_offsets(d, len, offs, 64), 40);
-    free(d);
+    char *dir = one_segment(40, p, sizeof p, offs, &len);
     flip_byte(p, offs[9] + 1, 0x10);   /* frame 10's length */
     struct { uint64_t seg, off; tms_err want; } cases[] = {
         {1, offs[24], TMS_OK},                 /* frame 25: read from there */
