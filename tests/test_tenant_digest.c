@@ -33,7 +33,7 @@ static tu_env *stream_env(const char *args)
 static void store_digests(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN], tms_tenant_digests *list)
 {
     memset(list, 0, sizeof *list);
-    assert_int_equal(tms_store_tenant_digests(tx, state_only, out, list), TMS_OK);
+    assert_int_equal(tms__store_tenant_digests(tx, state_only, 1, out, list), TMS_OK);   /* (runs: split_min) */
 }
 
 /* The engine's projection and the state folded from its log agree: whole, with meta, tenant by tenant. */
@@ -236,7 +236,8 @@ static void test_a_walk_that_faults_leaves_no_worker(void **state)
     tu_env_free(env);
     int before = threads();
     for (int i = 0; i < 3; i++) {
-        tms_err err = tms_store_check(dir, 1, out, &seq, head, NULL, why, sizeof why);
+        tms_store_check_history h = {.two_cores = 1, .skip_index = 1};   /* the walk in runs, a helper thread */
+        tms_err err = tms_store_check(dir, 1, out, &seq, head, &h, why, sizeof why);
         assert_int_equal(err, TMS_E_CORRUPT);
         assert_int_equal(threads(), before);
     }

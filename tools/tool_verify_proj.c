@@ -44,6 +44,7 @@ static int read_projection(vstate *s, const char *datadir, int *proj, void (*on_
     s->phist.ctx = ctx;
     s->phist.skip_index = s->has_since;   /* --since: the tenant digests only (tool_verify_parts.c) */
     s->phist.tenants = s->has_since ? &s->ptenants : NULL;
+    s->phist.two_cores = s->has_since;   /* a full verify's fold keeps both cores busy; --since's tail does not */
     tms_err err = tms_store_check(tms_data_path(path, sizeof path, datadir, "proj"), 0, s->pdigest, &s->pseq,
                                   s->phead, &s->phist, why, sizeof why);
     *proj = 0;

@@ -214,7 +214,10 @@ static int next_tenant(walk *w, const char **t, size_t *tlen)
  * RUNS runs of consecutive tenants. Keys "t\0..." of a tenant t sort after
  * every smaller tenant's and before every larger one's, so a cursor put at
  * a run's first tenant by MDB_SET_RANGE is at that tenant's first entry.
- * The caller's thread and a helper take runs in turn (an atomic counter:
+ * The caller's thread and, when the caller leaves a core idle (two_cores:
+ * verify --since; a writer's open does not, the snapshot's decode needs it:
+ * the open after a crash at 5M was 0.8x with it), a helper take runs in
+ * turn (an atomic counter:
  * runs of unequal size still share the two cores); the helper reads in a
  * read transaction of the same snapshot (mdb_txn_id equal; else it takes
  * none and the caller walks every run). Each run hashes its own tenants'
@@ -420,12 +423,13 @@ static void walks_free(walks *ws)
 
 /* The walk over tx's tenants, in runs on two threads when the projection is large enough: into ws->outer and
  * list. */
-static tms_err walk_tenants(tms_txn *tx, walks *ws, tms_tenant_digests *list)
+static tms_err walk_tenants(tms_txn *tx, walks *ws, int two_cores, tms_tenant_digests *list)
 {
     ws->st = tx->st;
     ws->want_list = list != NULL;
     ws->txn_id = mdb_txn_id(tx->txn);
-    ws->threaded = cut_runs(tx, ws) && pthread_create(&ws->thread, NULL, helper_main, ws) == 0;
+    ws->nruns = 1;   /* one run of every tenant, unless cut */
+    ws->threaded = two_cores && cut_runs(tx, ws) && pthread_create(&ws->thread, NULL, helper_main, ws) == 0;
     take_runs(ws, tx->txn, &ws->caller);
     if (ws->threaded) {
         pthread_join(ws->thread, NULL);
@@ -439,6 +443,12 @@ static tms_err walk_tenants(tms_txn *tx, walks *ws, tms_tenant_digests *list)
 
 tms_err tms_store_tenant_digests(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN], tms_tenant_digests *list)
 {
+    return tms__store_tenant_digests(tx, state_only, 0, out, list);
+}
+
+tms_err tms__store_tenant_digests(tms_txn *tx, int state_only, int two_cores, uint8_t out[TMS_HASH_LEN],
+                                  tms_tenant_digests *list)
+{
     walks *ws = aligned_alloc(64, (sizeof *ws + 63) & ~(size_t)63);   /* (libsodium's states are 64-aligned) */
     if (!ws)
         return TMS_E_NOMEM;
@@ -448,7 +458,7 @@ tms_err tms_store_tenant_digests(tms_txn *tx, int state_only, uint8_t out[TMS_HA
     tms_err err = state_only ? TMS_OK : tms__digest_dbs(tx, &ws->outer, TMS_DB_META, TMS_DB_META + 1, -1);
     if (!err) {
         tms__digest_db(&ws->outer, TMS__DIGEST_BY_TENANT);
-        err = walk_tenants(tx, ws, list);
+        err = walk_tenants(tx, ws, two_cores, list);
     }
     if (!err)
         tms__digest_final(&ws->outer, out);

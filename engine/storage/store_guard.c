@@ -69,7 +69,7 @@ static tms_err check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN],
         hist->on_meta)
         hist->on_meta(hist->ctx);
     if (!err)
-        err = tms_store_tenant_digests(tx, state_only, out, hist ? hist->tenants : NULL);
+        err = tms__store_tenant_digests(tx, state_only, hist && hist->two_cores, out, hist ? hist->tenants : NULL);
     if (!err && hist && !hist->skip_index)   /* walked too: its pages may be bad */
         err = hist->walk_only ? tms_history_walk(tx) : tms_history_tally_index(tx, hist->key, hist->digest);
     (*st)->guarded = NULL;

@@ -246,6 +246,9 @@ typedef struct tms_store_check_history {
                                          /* the log meanwhile) */
     tms_tenant_digests *tenants;         /* in, may be NULL: the state's tenant digests appended there */
     int skip_index;                      /* in: the as-of index neither walked nor tallied (its mark is read) */
+    int two_cores;                       /* in: the state's walk in runs on a second thread as well (when the */
+                                         /* caller leaves a core idle: verify --since; a writer's open does */
+                                         /* not, its decode needs it) */
 } tms_store_check_history;
 /* hist (may be NULL): the as-of index is walked too, its mark (and digest)
  * given there. */
