@@ -153,6 +153,10 @@ static void newest_kept(void **state)
     m = meta_of(60, (const uint8_t *)sb.data, sb.size);
     m.digest[0] ^= 1;   /* a digest that is not the payload's: nothing written */
     assert_int_equal(tms_snapshot_write(dir, &m, sb.data, sb.size, why, sizeof why), TMS_E_INVAL);
+    tms_snapshot_meta want = meta_of(5, (const uint8_t *)sb.data, sb.size), got = want;
+    memset(got.digest, 0, sizeof got.digest);   /* the paced writer (the engine's) sets the digest, from the payload */
+    assert_int_equal(tms_snapshot_write_paced(dir, &got, sb.data, sb.size, 0, why, sizeof why), TMS_OK);
+    assert_memory_equal(got.digest, want.digest, sizeof want.digest);
     snprintf(path, sizeof path, "%s/snapshots/notes.txt", dir);   /* not a snapshot's name: never listed */
     assert_int_equal(tu_write_file(path, "x", 1), 0);
     assert_int_equal(tms_snapshot_list(dir, &seqs, &n), TMS_OK);

@@ -642,17 +642,7 @@ static int read_parts_of(dec *d, const tms_snapshot_index *ix, const char *const
     if (d->off != ix->global_len)
         return bad(d, "the part before the tenants is not the index's");
     for (size_t k = 0; k < n; k++) {
-        const tms_snapshot_section *t = NULL;
-        for (size_t lo = 0, hi = ix->ntenants; lo < hi && !t;) {   /* the index is in byte order of ids */
-            size_t mid = lo + (hi - lo) / 2;
-            int c = strcmp(ix->tenants[mid].tenant, tenants[k]);
-            if (!c)
-                t = &ix->tenants[mid];
-            else if (c < 0)
-                lo = mid + 1;
-            else
-                hi = mid;
-        }
+        const tms_snapshot_section *t = tms_snapshot_index_find(ix, tenants[k]);
         if (!t)
             continue;   /* not a tenant of this state */
         if (t->off > len || t->len > len - t->off)

@@ -174,7 +174,7 @@ static int index_of(scan *s, tms_snapshot_index *ix, char *why, size_t whylen)
     if (uint_at(s, &n) || n > s->len - s->off)
         return fail(why, whylen, "no count of tenants", s->off);
     /* its bytes are not hashed (the digest says the count): only its shortest form is an encoding's */
-    if (s->off - ix->global_len != (n <= 0x7f ? 1u : n <= 0xff ? 2u : n <= 0xffff ? 3u : n <= 0xffffffffu ? 5u : 9u))
+    if (s->off - ix->global_len != tms_snapshot_count_len(n))
         return fail(why, whylen, "the count of tenants is not in its shortest form", ix->global_len);
     if (n > (s->len - s->off) / TENANT_MIN)   /* (before an allocation the count sizes) */
         return fail(why, whylen, "more tenants counted than the bytes left hold", s->off);
@@ -211,6 +211,26 @@ tms_err tms_state_snapshot_index(const void *enc, size_t len, tms_snapshot_index
         return rc == -2 ? TMS_E_NOMEM : TMS_E_CORRUPT;
     }
     return TMS_OK;
+}
+
+size_t tms_snapshot_count_len(uint64_t n)
+{
+    return n <= 0x7f ? 1 : n <= 0xff ? 2 : n <= 0xffff ? 3 : n <= 0xffffffffu ? 5 : 9;
+}
+
+const tms_snapshot_section *tms_snapshot_index_find(const tms_snapshot_index *ix, const char *tenant)
+{
+    for (size_t lo = 0, hi = ix->ntenants; lo < hi;) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(ix->tenants[mid].tenant, tenant);
+        if (!c)
+            return &ix->tenants[mid];
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return NULL;
 }
 
 void tms_snapshot_index_free(tms_snapshot_index *ix)

@@ -10,12 +10,6 @@ _Static_assert(TMS_ID_MAX >= 1 && TMS_ID_MAX <= 255, "an id's length is one byte
 #define ENTRY_FIXED (1 + 8 + TMS_SNAPSHOT_DIGEST_LEN + 8 + 8)   /* a tenant's entry, without its id */
 #define TABLE_HEAD (8 + TMS_SNAPSHOT_DIGEST_LEN + 8)
 
-/* The bytes msgpack's shortest form of n takes (the count of tenants). */
-static size_t count_len(uint64_t n)
-{
-    return n <= 0x7f ? 1 : n <= 0xff ? 2 : n <= 0xffff ? 3 : n <= 0xffffffffu ? 5 : 9;
-}
-
 tms_err tms__parts_table_encode(const tms_snapshot_index *ix, uint8_t **out, size_t *len)
 {
     size_t n = TABLE_HEAD + TMS__PARTS_FOOTER;
@@ -83,13 +77,13 @@ tms_err tms__parts_table_decode(const uint8_t *t, size_t tlen, uint64_t plen, tm
     uint64_t glen = tms_get_le64(t), n = tms_get_le64(t + 8 + TMS_SNAPSHOT_DIGEST_LEN);
     if (n > (tlen - TABLE_HEAD) / (ENTRY_FIXED + 1))   /* before the allocation n sizes */
         return *why = "its parts table counts more tenants than it holds", TMS_E_CORRUPT;
-    if (glen == 0 || glen > plen || count_len(n) > plen - glen)
+    if (glen == 0 || glen > plen || tms_snapshot_count_len(n) > plen - glen)
         return *why = "its parts table places the part before the tenants beyond the payload", TMS_E_CORRUPT;
     if (!(ix->tenants = calloc(n ? n : 1, sizeof *ix->tenants)))
         return TMS_E_NOMEM;
     ix->global_len = (size_t)glen;
     memcpy(ix->global_hash, t + 8, TMS_SNAPSHOT_DIGEST_LEN);
-    uint64_t off = glen + count_len(n);
+    uint64_t off = glen + tms_snapshot_count_len(n);
     size_t at = TABLE_HEAD;
     for (; ix->ntenants < n; ix->ntenants++) {
         tms_snapshot_section *s = &ix->tenants[ix->ntenants];

@@ -128,17 +128,28 @@ static int write_parts(int fd, const uint8_t *h, const void *payload, size_t len
     return tms_io_fsync(NULL, fd) != 0 ? errno : 0;
 }
 
+static tms_err write_dir(const char *datadir, tms_snapshot_meta *meta, int set_digest, const void *payload,
+                         size_t len, uint64_t bytes_per_sec, char *why, size_t whylen);
+
 tms_err tms_snapshot_write(const char *datadir, const tms_snapshot_meta *meta, const void *payload, size_t len,
                            char *why, size_t whylen)
 {
-    return tms_snapshot_write_paced(datadir, meta, payload, len, 0, why, whylen);
+    tms_snapshot_meta m = *meta;
+    return write_dir(datadir, &m, 0, payload, len, 0, why, whylen);
+}
+
+tms_err tms_snapshot_write_paced(const char *datadir, tms_snapshot_meta *meta, const void *payload, size_t len,
+                                 uint64_t bytes_per_sec, char *why, size_t whylen)
+{
+    return write_dir(datadir, meta, 1, payload, len, bytes_per_sec, why, whylen);
 }
 
 /* The header h (its CRC sealed) and the parts table (with its footer: snapshot_parts.h) of the file of meta
- * and payload[0..len), the table malloc'd into *table, *tlen bytes. TMS_OK; TMS_E_INVAL with why when the
- * payload is not a state's encoding or meta's digest is not its digest (a file no reader would take);
+ * and payload[0..len), the table malloc'd into *table, *tlen bytes; with set_digest, meta->digest set to the
+ * payload's (the parts are hashed once, for both), else checked against it. TMS_OK; TMS_E_INVAL with why when
+ * the payload is not a state's encoding or meta's digest is not its digest (a file no reader would take);
  * TMS_E_NOMEM. */
-static tms_err prepare(const tms_snapshot_meta *meta, const void *payload, size_t len, uint8_t h[HEADER],
+static tms_err prepare(tms_snapshot_meta *meta, int set_digest, const void *payload, size_t len, uint8_t h[HEADER],
                        uint8_t **table, size_t *tlen, char *why, size_t whylen)
 {
     tms_snapshot_index ix;
@@ -152,6 +163,8 @@ static tms_err prepare(const tms_snapshot_meta *meta, const void *payload, size_
     }
     tms_snapshot_index_hash(payload, &ix);
     tms_snapshot_index_digest(&ix, digest);
+    if (set_digest)
+        memcpy(meta->digest, digest, 32);
     if (sodium_memcmp(digest, meta->digest, 32)) {
         snprintf(why, whylen, "snapshot of seq %llu: its digest is not its payload's", (unsigned long long)meta->seq);
         err = TMS_E_INVAL;
@@ -166,14 +179,14 @@ static tms_err prepare(const tms_snapshot_meta *meta, const void *payload, size_
     return TMS_OK;
 }
 
-tms_err tms_snapshot_write_paced(const char *datadir, const tms_snapshot_meta *meta, const void *payload, size_t len,
-                                 uint64_t bytes_per_sec, char *why, size_t whylen)
+static tms_err write_dir(const char *datadir, tms_snapshot_meta *meta, int set_digest, const void *payload,
+                         size_t len, uint64_t bytes_per_sec, char *why, size_t whylen)
 {
     char dir[4200], tmp[4300], path[4300];
     uint8_t h[HEADER], *table;
     size_t tlen;
     int fd = -1, e = 0;
-    tms_err err = prepare(meta, payload, len, h, &table, &tlen, why, whylen);
+    tms_err err = prepare(meta, set_digest, payload, len, h, &table, &tlen, why, whylen);
     if (err)
         return err;
     dir_of(datadir, dir, sizeof dir);
@@ -441,7 +454,8 @@ tms_err tms_snapshot_write_file(const char *path, const tms_snapshot_meta *meta,
     uint8_t h[HEADER], *table;
     size_t tlen;
     int fd = -1, e = 0;
-    tms_err err = prepare(meta, payload, len, h, &table, &tlen, why, whylen);
+    tms_snapshot_meta m = *meta;
+    tms_err err = prepare(&m, 0, payload, len, h, &table, &tlen, why, whylen);
     if (err)
         return err;
     if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp.XXXXXX", path) >= sizeof tmp)
@@ -474,22 +488,6 @@ tms_err tms_snapshot_read_file_index(const char *path, tms_snapshot_meta *meta, 
                                      tms_snapshot_index *ix, char *why, size_t whylen)
 {
     return read_path(path, 0, 0, meta, payload, len, ix, why, whylen);
-}
-
-/* The section of tenant in ix (in byte order of ids), or NULL. */
-static const tms_snapshot_section *section_of(const tms_snapshot_index *ix, const char *tenant)
-{
-    for (size_t lo = 0, hi = ix->ntenants; lo < hi;) {
-        size_t mid = lo + (hi - lo) / 2;
-        int c = strcmp(ix->tenants[mid].tenant, tenant);
-        if (!c)
-            return &ix->tenants[mid];
-        if (c < 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    return NULL;
 }
 
 /* Bytes [off, off + n) of the payload read from fd into payload + off and checked against hash: NULL, or why
@@ -537,7 +535,7 @@ static const char *read_parts(int fd, const char *const *tenants, size_t n, tms_
     if ((bad = read_part(fd, *payload, 0, ix->global_len, ix->global_hash, err)))
         return bad;
     for (size_t k = 0; k < n; k++) {
-        const tms_snapshot_section *t = section_of(ix, tenants[k]);
+        const tms_snapshot_section *t = tms_snapshot_index_find(ix, tenants[k]);
         if (t && (bad = read_part(fd, *payload, t->off, t->len, t->hash, err)))
             return bad;
     }

@@ -108,10 +108,7 @@ tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, c
         memcpy(m.head, head, TMS_HASH_LEN);
         memcpy(m.root, root, TMS_HASH_LEN);
         m.time = time;
-        if ((err = tms_state_snapshot_digest(enc.data, enc.size, m.digest)))
-            snprintf(why, whylen, "snapshot: cannot digest the state's encoding: %s", tms_strerror(err));
-        else
-            err = tms_snapshot_write_paced(dir, &m, enc.data, enc.size, rate, why, whylen);
+        err = tms_snapshot_write_paced(dir, &m, enc.data, enc.size, rate, why, whylen);   /* (its digest set there) */
     }
     msgpack_sbuffer_destroy(&enc);
     return err;

@@ -109,6 +109,11 @@ typedef struct tms_snapshot_index {
  * TMS_E_CORRUPT (why, when given), TMS_E_NOMEM; *ix empty on failure. */
 tms_err tms_state_snapshot_index(const void *enc, size_t len, tms_snapshot_index *ix, char *why, size_t whylen);
 void tms_snapshot_index_free(tms_snapshot_index *ix);
+/* The section of tenant in ix (its tenants are in byte order of ids), or NULL. */
+const tms_snapshot_section *tms_snapshot_index_find(const tms_snapshot_index *ix, const char *tenant);
+/* The bytes the count of tenants n takes in an encoding (msgpack's shortest form): between the part before
+ * the tenants and the first tenant's. */
+size_t tms_snapshot_count_len(uint64_t n);
 
 /* The digest of the state an encoding holds, by its parts: the BLAKE2b-256 of
  *     "tmsperm-state-digest/2" | H(bytes before the tenants) | le64(tenants)

@@ -71,8 +71,10 @@ tms_err tms_snapshot_write(const char *datadir, const tms_snapshot_meta *meta, c
 /* The same at most bytes_per_sec (0: as fast as the disk goes): a snapshot
  * written while the writer acknowledges commands shares the disk with the
  * log's fdatasyncs, which wait behind whatever of it is in the device's
- * queue (benchmarks/RESULTS.md, "Issue 18"). */
-tms_err tms_snapshot_write_paced(const char *datadir, const tms_snapshot_meta *meta, const void *payload, size_t len,
+ * queue (benchmarks/RESULTS.md, "Issue 18"). meta->digest is not read but
+ * set, to the payload's: the writer's own encoding, whose parts are hashed
+ * once for the digest and the parts table. */
+tms_err tms_snapshot_write_paced(const char *datadir, tms_snapshot_meta *meta, const void *payload, size_t len,
                                  uint64_t bytes_per_sec, char *why, size_t whylen);
 
 /* The seqs of the snapshots in DIR/snapshots, newest first (malloc'd; *n of
