@@ -414,6 +414,45 @@ static void c2sp_examples(void **state)
     assert_memory_equal(text, note, tl);
 }
 
+static void hex32(const char *hex, tms_tlog_hash out)
+{
+    for (int i = 0; i < TMS_TLOG_HASH; i++)
+        assert_int_equal(sscanf(hex + 2 * i, "%2hhx", &out[i]), 1);
+}
+
+/* The tree's hashes are libcrypto's SHA-256: known answers (FIPS 180-2's
+ * "abc", RFC 6962's empty leaf, the empty tree), and libsodium's SHA-256 of
+ * the same bytes for every length to 300 and two larger ones, leaves and
+ * nodes: a libcrypto that hashed otherwise would fail here. */
+static void hashes_known_and_from_two_libraries(void **state)
+{
+    (void)state;
+    tms_tlog_hash h, want, l, r;
+    static uint8_t buf[70000];
+    tms_tlog_empty_root(h);
+    hex32("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", want);
+    assert_memory_equal(h, want, TMS_TLOG_HASH);
+    tms_tlog_leaf_hash("", 0, h);   /* RFC 6962's test vector: the empty leaf */
+    hex32("6e340b9cffb37a989ca544e6bb780a2c78901d3fb33738768511a30617afa01d", want);
+    assert_memory_equal(h, want, TMS_TLOG_HASH);
+    tms__tlog_sha256_sodium(-1, "abc", 3, h);   /* the second opinion itself: FIPS 180-2, B.1 */
+    hex32("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", want);
+    assert_memory_equal(h, want, TMS_TLOG_HASH);
+    for (size_t i = 0; i < sizeof buf; i++)
+        buf[i] = (uint8_t)(i * 131 + (i >> 8));
+    for (size_t len = 0; len <= 302; len++) {
+        size_t n = len <= 300 ? len : len == 301 ? 4096 : sizeof buf;
+        tms_tlog_leaf_hash(buf, n, h);
+        tms__tlog_sha256_sodium(0x00, buf, n, want);
+        assert_memory_equal(h, want, TMS_TLOG_HASH);
+        memcpy(l, buf + len, TMS_TLOG_HASH);
+        memcpy(r, buf + len + TMS_TLOG_HASH, TMS_TLOG_HASH);
+        tms_tlog_node_hash(l, r, h);
+        tms__tlog_sha256_sodium(0x01, buf + len, 2 * TMS_TLOG_HASH, want);
+        assert_memory_equal(h, want, TMS_TLOG_HASH);
+    }
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -422,7 +461,7 @@ int main(void)
         cmocka_unit_test(tree_every_size_to_300), cmocka_unit_test(tree_sampled_sizes),
         cmocka_unit_test(tree_edges),             cmocka_unit_test(range_matches_stored),             cmocka_unit_test(note_go_vectors),
         cmocka_unit_test(note_malformed),         cmocka_unit_test(checkpoint_and_cosignature),
-        cmocka_unit_test(c2sp_examples),
+        cmocka_unit_test(c2sp_examples),          cmocka_unit_test(hashes_known_and_from_two_libraries),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,7 @@
 /* tlog.h -- the RFC 9162 (section 2.1) Merkle tree over the log's records:
  * hashing, where each hash is stored, tree heads, and the two proofs, made
- * and checked. Pure functions: no I/O, no allocation, no clock. Stored
+ * and checked. Pure functions: no I/O, no clock, no allocation beyond
+ * libcrypto's digest context (freed before the hash returns). Stored
  * hashes are read back through a tms_tlog_reader the caller supplies.
  *
  * Vocabulary (after Go's golang.org/x/mod/sumdb/tlog, whose layout this is):
@@ -13,7 +14,8 @@
  *               (on average just under two per record), so a file or table
  *               of stored hashes is append-only.
  *
- * Every hash is TMS_TLOG_HASH bytes of SHA-256 (libsodium):
+ * Every hash is TMS_TLOG_HASH bytes of SHA-256 (libcrypto's, libsodium's
+ * should libcrypto fail: the same bytes either way):
  *   leaf  SHA-256(0x00 || data)        node  SHA-256(0x01 || left || right)
  * The tree of size 0 has root SHA-256("") (RFC 9162 2.1.1: MTH({})). */
 #ifndef TMS_TLOG_H
@@ -45,6 +47,9 @@ void tms_tlog_leaf_hash(const void *data, size_t len, tms_tlog_hash out);
 void tms_tlog_node_hash(const tms_tlog_hash left, const tms_tlog_hash right, tms_tlog_hash out);
 /* MTH of the empty tree: SHA-256 of nothing. */
 void tms_tlog_empty_root(tms_tlog_hash out);
+/* Internal (tlog.c's fallback, and test_tlog's second opinion): libsodium's
+ * SHA-256 of (prefix || data), prefix one byte, or none when prefix < 0. */
+void tms__tlog_sha256_sodium(int prefix, const void *data, size_t len, tms_tlog_hash out);
 
 /* Where the hash of the k-th complete subtree of level `level` is stored. */
 uint64_t tms_tlog_stored_index(int level, uint64_t k);
