@@ -89,19 +89,33 @@ static int parse_by(const msgpack_object *o, tms_record *rec)
 
 tms_err tms_record_decode(tms_record *rec, const void *payload, size_t len, char *why, size_t whylen)
 {
+    return tms_record_decode_in(rec, payload, len, NULL, why, whylen);
+}
+
+tms_err tms_record_decode_in(tms_record *rec, const void *payload, size_t len, msgpack_zone *zone, char *why,
+                             size_t whylen)
+{
     tms_err err = TMS_E_CORRUPT;
-    msgpack_unpacked up;
-    msgpack_unpacked_init(&up);
+    msgpack_zone own;
+    msgpack_object top;
+    size_t off = 0;
     const msgpack_object *cmd = NULL;
     int have = 0;
     rec->principal[0] = rec->peer[0] = '\0';
-    if (!tms_msgpack_sane(payload, len) || msgpack_unpack_next(&up, payload, len, NULL) != MSGPACK_UNPACK_SUCCESS ||
-        up.data.type != MSGPACK_OBJECT_MAP) {
+    if (!zone && !msgpack_zone_init(&own, MSGPACK_ZONE_CHUNK_SIZE))
+        return TMS_E_NOMEM;
+    msgpack_zone *z = zone ? zone : &own;
+    msgpack_zone_clear(z);
+    msgpack_unpack_return rc = MSGPACK_UNPACK_PARSE_ERROR;
+    if (!tms_msgpack_sane(payload, len) || (rc = msgpack_unpack(payload, len, &off, z, &top)) != MSGPACK_UNPACK_SUCCESS ||
+        top.type != MSGPACK_OBJECT_MAP) {
+        if (rc == MSGPACK_UNPACK_NOMEM_ERROR)
+            err = TMS_E_NOMEM;
         snprintf(why, whylen, "payload is not a msgpack map");
         goto done;
     }
-    for (uint32_t i = 0; i < up.data.via.map.size; i++) {
-        const msgpack_object_kv *kv = &up.data.via.map.ptr[i];
+    for (uint32_t i = 0; i < top.via.map.size; i++) {
+        const msgpack_object_kv *kv = &top.via.map.ptr[i];
         if (key_is(&kv->key, "v") && kv->val.type == MSGPACK_OBJECT_POSITIVE_INTEGER &&
             kv->val.via.u64 >= 1 && kv->val.via.u64 <= TMS_SCHEMA_VERSION) {
             rec->version = (int)kv->val.via.u64;
@@ -131,7 +145,8 @@ tms_err tms_record_decode(tms_record *rec, const void *payload, size_t len, char
         err = TMS_E_CORRUPT;
     }
 done:
-    msgpack_unpacked_destroy(&up);
+    if (!zone)
+        msgpack_zone_destroy(&own);
     return err;
 }
 

@@ -41,7 +41,8 @@ typedef struct order {
 typedef struct dec {
     const uint8_t *buf;
     size_t len, off, at;                /* next object's offset; the current one's */
-    msgpack_unpacked up;                /* the current object */
+    msgpack_zone zone;                  /* the current object's memory: cleared, not freed, for the next */
+    msgpack_object obj;                 /* the current object */
     tms_state *st;
     tms_err err;
     char *why;
@@ -155,8 +156,9 @@ static int shortest_form(const uint8_t *p, size_t len)
     }
 }
 
-/* The next object of the stream into d->up (what an earlier one pointed to
- * is gone). The changes made for the earlier one are committed first. */
+/* The next object of the stream into d->obj (what an earlier one pointed to
+ * is gone: its zone is cleared, keeping its first chunk, so that a decode
+ * does not allocate and free a zone per object). The changes made for the earlier one are committed first. */
 static int next(dec *d, const msgpack_object **o)
 {
     size_t off = d->off;
@@ -168,13 +170,14 @@ static int next(dec *d, const msgpack_object **o)
         return bad(d, "not a msgpack object within the bytes left");
     if (!shortest_form(d->buf + off, d->len - off))
         return bad(d, "not in msgpack's shortest form, of a type never written or nested too deep (not canonical)");
-    msgpack_unpack_return rc = msgpack_unpack_next(&d->up, (const char *)d->buf, d->len, &off);
+    msgpack_zone_clear(&d->zone);
+    msgpack_unpack_return rc = msgpack_unpack((const char *)d->buf, d->len, &off, &d->zone, &d->obj);
     if (rc == MSGPACK_UNPACK_NOMEM_ERROR)
         return failed(d, TMS_E_NOMEM);
     if (rc != MSGPACK_UNPACK_SUCCESS && rc != MSGPACK_UNPACK_EXTRA_BYTES)
         return bad(d, "msgpack does not unpack");
     d->off = off;
-    *o = &d->up.data;
+    *o = &d->obj;
     return 0;
 }
 
@@ -678,14 +681,15 @@ static tms_err decode(const void *buf, size_t len, const what_to_read *w, tms_st
     *out = NULL;
     if (why && whylen)
         why[0] = '\0';
-    msgpack_unpacked_init(&d.up);
-    if (!(d.st = tms_state_new()))
+    int zoned = msgpack_zone_init(&d.zone, MSGPACK_ZONE_CHUNK_SIZE);
+    if (!zoned || !(d.st = tms_state_new()))
         failed(&d, TMS_E_NOMEM);
     else if (w->ix)
         read_parts_of(&d, w->ix, w->tenants, w->n);
     else
         read_body(&d);
-    msgpack_unpacked_destroy(&d.up);
+    if (zoned)
+        msgpack_zone_destroy(&d.zone);
     free(d.mgr);
     if (d.err) {
         tms_state_free(d.st);

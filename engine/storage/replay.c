@@ -13,6 +13,7 @@ typedef struct fold {
     tms_replay_result *res;
     tms_record rec;
     int done;
+    msgpack_zone *zone;   /* every record unpacked into it (NULL: out of memory at the start, each its own) */
 } fold;
 
 /* The record's observers, then the state commits it. */
@@ -77,7 +78,7 @@ static tms_err fold_one(fold *f, const tms_log_record *lr)
             passed(f, lr);
         return TMS_OK;
     }
-    if ((err = tms_record_decode(&f->rec, lr->payload, lr->len, why, sizeof why))) {
+    if ((err = tms_record_decode_in(&f->rec, lr->payload, lr->len, f->zone, why, sizeof why))) {
         snprintf(f->res->msg, sizeof f->res->msg, "seq %llu (%s offset %llu): %s", (unsigned long long)lr->seq,
                  lr->segment, (unsigned long long)lr->offset, err == TMS_E_CORRUPT ? why : tms_strerror(err));
         return stop(f, err == TMS_E_CORRUPT ? TMS_FOLD_RECORD : TMS_FOLD_OTHER, lr, err);
@@ -156,7 +157,7 @@ static tms_err fold_start(fold *f, tms_log_iter *it, uint64_t base, const uint8_
 tms_err tms_fold(tms_state *st, const char *logdir, const tms_replay_opts *opts, tms_replay_result *res)
 {
     static const tms_replay_opts none;
-    fold f = {st, opts ? opts : &none, res, {0}, 0};
+    fold f = {st, opts ? opts : &none, res, {0}, 0, msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE)};
     tms_log_report rep;
     tms_log_iter *it = NULL;
     tms_log_record lr;
@@ -203,6 +204,8 @@ tms_err tms_fold(tms_state *st, const char *logdir, const tms_replay_opts *opts,
     if (it)
         tms_log_iter_close(it);
     tms_cmd_free(&f.rec.cmd);
+    if (f.zone)
+        msgpack_zone_free(f.zone);
     return err;
 }
 

@@ -39,6 +39,12 @@ tms_err tms_record_encode(const tms_record *rec, msgpack_sbuffer *sb);
  * known version. rec->seq is left untouched. */
 tms_err tms_record_decode(tms_record *rec, const void *payload, size_t len,
                           char *why, size_t whylen);
+/* The same, unpacking into zone (initialised by the caller, cleared here
+ * first; NULL: a zone of its own, as tms_record_decode): a fold decoding
+ * record after record keeps one zone instead of allocating and freeing one
+ * per record. Nothing in rec points into the zone afterwards. */
+tms_err tms_record_decode_in(tms_record *rec, const void *payload, size_t len, msgpack_zone *zone,
+                             char *why, size_t whylen);
 
 /* The tenant and time of a payload in the layout tms_record_encode writes,
  * without unpacking it: 1 with *tenant (*tlen bytes, not NUL-terminated,
