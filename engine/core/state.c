@@ -760,22 +760,20 @@ tms_err tms_state_record_request(tms_state *st, const char *tenant, const char *
     return TMS_OK;
 }
 
-int tms_state_foreach_request(const tms_state *st, const tms_tenant *t,
-                              int (*fn)(void *ctx, const char *tenant, const char *rid, const tms_request_seen *first),
-                              void *ctx)
+tms_err tms_state_load_request(tms_state *st, tms_tenant *t, const char *tenant, const char *rid,
+                               const tms_request_seen *first)
 {
-    size_t n;
-    int rc = 0;
-    tms__named **v = tms__map_list(t ? &t->requests : &st->requests, &n);
-    if (!v && n)
-        return -1;
-    tms__sort_named(v, n);   /* by key: tenant NUL request id */
-    for (size_t i = 0; i < n && !rc; i++) {
-        tms__request *r = (tms__request *)v[i];
-        rc = fn(ctx, r->h.id, r->h.id + strlen(r->h.id) + 1, &r->first);
+    char key[2 * REQUEST_KEY_MAX];
+    tms__request *r;
+    if (strlen(tenant) + strlen(rid) + 1 > REQUEST_KEY_MAX)
+        return TMS_E_INVAL;
+    size_t n = request_key(key, tenant, rid);
+    if (!(r = tms__entity_new(st, sizeof *r, 0, key, n, 0)) || tms__map_put(t ? &t->requests : &st->requests, &r->h)) {
+        tms__entity_free(st, r);
+        return TMS_E_NOMEM;
     }
-    free(v);
-    return rc;
+    r->first = *first;
+    return TMS_OK;
 }
 
 void tms_state_stats_get(const tms_state *st, tms_state_stats *out)

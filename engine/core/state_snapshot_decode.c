@@ -450,14 +450,15 @@ static int read_distribution(dec *d, tms_tenant *t, order *ord)
     return 0;
 }
 
-/* A request id of a tenant (tenant != NULL: [rid, seq, verdict, digest]) or
- * of no tenant that existed then ([tenant, rid, seq, verdict, digest]). */
-static int read_request(dec *d, const char *tenant, order *ord)
+/* A request id of tenant t (t != NULL: [rid, seq, verdict, digest]) or of
+ * no tenant that existed then ([tenant, rid, seq, verdict, digest]). */
+static int read_request(dec *d, tms_tenant *t, order *ord)
 {
     const msgpack_object *f = NULL;
     char tid[TMS_ID_MAX + 1], rid[TMS_TOKEN_MAX + 1];
     tms_request_seen first, seen;
-    int own = tenant != NULL;
+    const char *tenant = t ? tms_tenant_id(t) : NULL;
+    int own = t != NULL;
     if (next_array(d, own ? 4 : 5, &f, "a request id") ||
         (!own && as_s(d, &f[0], S_ID, tid, "a request's tenant")) ||
         as_s(d, &f[own ? 0 : 1], S_TOKEN, rid, "a request id") ||
@@ -466,7 +467,7 @@ static int read_request(dec *d, const char *tenant, order *ord)
     /* a list in strict order repeats nothing; a tenant's may repeat one kept apart */
     if (own && d->orphans && tms_state_request(d->st, tenant, rid, &seen))
         return bad(d, "request id %s of %s is there twice", rid, tenant);
-    return failed(d, tms_state_record_request(d->st, own ? tenant : tid, rid, &first));
+    return failed(d, tms_state_load_request(d->st, t, own ? tenant : tid, rid, &first));
 }
 
 /* ---- a tenant ---------------------------------------------------------------------- */
@@ -525,7 +526,7 @@ static int read_parts(dec *d, tms_tenant *t, uint64_t n, part_fn fn)
 
 static int read_tenant_request(dec *d, tms_tenant *t, order *ord)
 {
-    return read_request(d, tms_tenant_id(t), ord);
+    return read_request(d, t, ord);
 }
 
 /* [id, admin, default_role|nil, roles, logins, accounts, links, distributions, requests], then those. */

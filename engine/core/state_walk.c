@@ -166,3 +166,21 @@ done:
     free(rank);
     return rc;
 }
+
+int tms_state_foreach_request(const tms_state *st, const tms_tenant *t,
+                              int (*fn)(void *ctx, const char *tenant, const char *rid, const tms_request_seen *first),
+                              void *ctx)
+{
+    size_t n;
+    int rc = 0;
+    tms__named **v = tms__map_list(t ? &t->requests : &st->requests, &n);
+    if (!v && n)
+        return -1;
+    tms__sort_named(v, n);   /* by key: tenant NUL request id */
+    for (size_t i = 0; i < n && !rc; i++) {
+        tms__request *r = (tms__request *)v[i];
+        rc = fn(ctx, r->h.id, r->h.id + strlen(r->h.id) + 1, &r->first);
+    }
+    free(v);
+    return rc;
+}

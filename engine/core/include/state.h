@@ -219,6 +219,14 @@ typedef struct tms_request_seen {
  * request_id) was seen; 0 when not. The tenant need not exist. */
 int tms_state_request(const tms_state *st, const char *tenant, const char *rid, tms_request_seen *out);
 tms_err tms_state_record_request(tms_state *st, const char *tenant, const char *rid, const tms_request_seen *first);
+/* A bulk load's (the snapshot decode's) tms_state_record_request: rid of
+ * tenant t (NULL: kept apart, naming tenant), which the caller knows is in
+ * neither map (it reads a list in strict order, and a tenant's against
+ * those kept apart). No lookup, no effect, no undo entry: a rollback keeps
+ * it, so only for a state that is freed should the load fail. TMS_OK,
+ * TMS_E_INVAL (a key longer than any id and request id), TMS_E_NOMEM. */
+tms_err tms_state_load_request(tms_state *st, tms_tenant *t, const char *tenant, const char *rid,
+                               const tms_request_seen *first);
 /* Visit the request ids of tenant t (t == NULL: those of records naming no
  * tenant that existed then, kept apart) sorted by (tenant, request id) bytes;
  * fn returning non-zero stops (and is returned); -1 when out of memory. The
