@@ -52,6 +52,14 @@ static void agree(const char *args, size_t tenants)
     store_digests(tx, 1, got, &list);
     assert_int_equal(tms_state_projection_digests(st, res.last_seq, res.head, meta, want), TMS_OK);
     assert_memory_equal(got, want, TMS_HASH_LEN);
+    /* the state's digests with the tenants shared by two threads (split_min 0) or not: the same */
+    uint8_t two_meta[TMS_HASH_LEN], two[TMS_HASH_LEN];
+    assert_int_equal(tms_state_projection_digests_on2(st, res.last_seq, res.head, two_meta, two), TMS_OK);
+    assert_memory_equal(two_meta, meta, TMS_HASH_LEN);
+    assert_memory_equal(two, want, TMS_HASH_LEN);
+    memset(two_meta, 0, sizeof two_meta);
+    assert_int_equal(tms_state_projection_digests_on2(st, res.last_seq, res.head, two_meta, NULL), TMS_OK);
+    assert_memory_equal(two_meta, meta, TMS_HASH_LEN);
     assert_int_equal(tms_store_digest(tx, got), TMS_OK);
     assert_memory_equal(got, meta, TMS_HASH_LEN);
     assert_int_equal(list.n, tenants);
@@ -73,7 +81,7 @@ static void agree(const char *args, size_t tenants)
 static void test_lmdb_and_state_give_the_same_digests(void **state)
 {
     (void)state;
-    for (int split = 0; split < 2; split++) {   /* the walk whole, and in runs on two threads */
+    for (int split = 0; split < 2; split++) {   /* the walks whole, and in runs (or tenants) on two threads */
         tms__digest_split_min = split ? 0 : SIZE_MAX;
         agree("--tenants 4 --extensions 300 --seed 5", 4);
         agree("--tenants 1 --extensions 800 --seed 41", 1);   /* role churn */

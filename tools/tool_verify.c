@@ -251,6 +251,8 @@ static tms_err state_digests(digests *d, int want_proj, uint64_t seq, const uint
     int enc_thread = want_enc && (want_proj || want_sproj) && pthread_create(&te, NULL, encode_digest, d) == 0;
     if (want_proj && want_sproj)
         d->proj_err = tms_state_projection_digests(d->st, seq, head, d->proj, d->sproj);
+    else if (want_proj && !enc_thread)   /* the fold waits: its core and the other */
+        d->proj_err = tms_state_projection_digests_on2(d->st, seq, head, d->proj, NULL);
     else if (want_proj)
         d->proj_err = tms_state_projection_digest(d->st, seq, head, d->proj);
     else if (want_sproj)

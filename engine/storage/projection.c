@@ -4,6 +4,8 @@
  * compares the two. The only place that maps the domain (state.h) onto the
  * key layout (store_internal.h). */
 #include "store_internal.h"
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -357,12 +359,96 @@ tms_err tms_state_tenant_digest(const tms_state *st, const char *id, uint8_t out
     return err;
 }
 
-/* The digests of st: with meta at (seq, head) into with_meta when head,
- * without into without (either may be NULL). */
-static tms_err state_digests(const tms_state *st, uint64_t seq, const uint8_t *head, uint8_t *with_meta,
-                             uint8_t *without)
+/* ---- the tenants' digests on two threads -------------------------------------------- */
+
+/* The tenants of a state, digested by whoever takes the next one. */
+typedef struct split {
+    const tms_tenant **t;
+    size_t n;
+    uint8_t (*pd)[TMS_HASH_LEN];   /* t[i]'s digest */
+    atomic_size_t next;            /* the next tenant to take (n or more: none left) */
+    tms_err err[2];                /* the caller's, the helper's */
+} split;
+
+static int list_tenant(void *ctx, tms_tenant *t)
+{
+    split *s = ctx;
+    s->t[s->n++] = t;
+    return 0;
+}
+
+/* Take tenants until none is left or one fails (then none is taken any more). */
+static void take_tenants(split *s, int who)
 {
     render r;
+    memset(&r, 0, sizeof r);
+    if (!(r.h = malloc(sizeof *r.h))) {
+        s->err[who] = TMS_E_NOMEM;
+        atomic_store(&s->next, s->n);
+        return;
+    }
+    for (size_t i; (i = atomic_fetch_add(&s->next, 1)) < s->n;)
+        if (tenant_digest(&r, s->t[i], s->pd[i])) {
+            s->err[who] = r.err;
+            atomic_store(&s->next, s->n);
+            break;
+        }
+    free(r.h);
+}
+
+static void *helper_main(void *arg)
+{
+    take_tenants(arg, 1);
+    return NULL;
+}
+
+/* Every tenant's group into r->outer, the tenants' digests made by the caller and a helper thread in turn
+ * (emit_tenant only reads the state: two threads may walk it at once), then grouped in order. Without a
+ * thread, the caller alone. */
+static tms_err digest_all_split(const tms_state *st, render *r)
+{
+    tms_state_stats stats;
+    split s;
+    pthread_t th;
+    memset(&s, 0, sizeof s);
+    tms_state_stats_get(st, &stats);
+    s.t = malloc((stats.tenants ? stats.tenants : 1) * sizeof *s.t);
+    s.pd = malloc((stats.tenants ? stats.tenants : 1) * sizeof *s.pd);
+    if (!s.t || !s.pd) {
+        r->err = TMS_E_NOMEM;
+        goto out;
+    }
+    tms_state_foreach_tenant(st, list_tenant, &s);   /* in order; list_tenant cannot fail */
+    atomic_init(&s.next, 0);
+    int threaded = pthread_create(&th, NULL, helper_main, &s) == 0;
+    take_tenants(&s, 0);
+    if (threaded)
+        pthread_join(th, NULL);
+    if ((r->err = s.err[0] ? s.err[0] : s.err[1]))
+        goto out;
+    for (int k = 0; k < 2; k++)
+        if (r->outer[k]) {
+            tms__digest_db(r->outer[k], TMS__DIGEST_BY_TENANT);
+            for (size_t i = 0; i < s.n; i++) {
+                const char *id = tms_tenant_id(s.t[i]);
+                tms__tenant_group(r->outer[k], NULL, id, strlen(id), s.pd[i]);
+            }
+        }
+out:
+    free(s.t);
+    free(s.pd);
+    return r->err;
+}
+
+/* The digests of st: with meta at (seq, head) into with_meta when head,
+ * without into without (either may be NULL); the tenants on two threads
+ * when two_cores and there is enough to share (tms__digest_split_min
+ * accounts, as the projection's walk). */
+static tms_err state_digests(const tms_state *st, uint64_t seq, const uint8_t *head, uint8_t *with_meta,
+                             uint8_t *without, int two_cores)
+{
+    render r;
+    tms_state_stats stats;
     memset(&r, 0, sizeof r);
     tms__digest *d = malloc(3 * sizeof *d);
     if (!d)
@@ -377,7 +463,11 @@ static tms_err state_digests(const tms_state *st, uint64_t seq, const uint8_t *h
         r.outer[1] = &d[1];
         tms__digest_init(r.outer[1]);
     }
-    tms_err err = digest_all(st, &r);
+    if (two_cores)
+        tms_state_stats_get(st, &stats);
+    tms_err err = two_cores && stats.tenants > 1 && stats.accounts >= tms__digest_split_min
+                      ? digest_all_split(st, &r)
+                      : digest_all(st, &r);
     if (!err && with_meta)
         tms__digest_final(r.outer[0], with_meta);
     if (!err && without)
@@ -388,11 +478,17 @@ static tms_err state_digests(const tms_state *st, uint64_t seq, const uint8_t *h
 
 tms_err tms_state_projection_digest(const tms_state *st, uint64_t seq, const uint8_t *head, uint8_t out[TMS_HASH_LEN])
 {
-    return head ? state_digests(st, seq, head, out, NULL) : state_digests(st, 0, NULL, NULL, out);
+    return head ? state_digests(st, seq, head, out, NULL, 0) : state_digests(st, 0, NULL, NULL, out, 0);
 }
 
 tms_err tms_state_projection_digests(const tms_state *st, uint64_t seq, const uint8_t *head,
                                      uint8_t with_meta[TMS_HASH_LEN], uint8_t without[TMS_HASH_LEN])
 {
-    return state_digests(st, seq, head, with_meta, without);
+    return state_digests(st, seq, head, with_meta, without, 0);
+}
+
+tms_err tms_state_projection_digests_on2(const tms_state *st, uint64_t seq, const uint8_t *head,
+                                         uint8_t *with_meta, uint8_t *without)
+{
+    return state_digests(st, seq, head, with_meta, without, 1);
 }
