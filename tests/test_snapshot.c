@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <pthread.h>
 #include <cmocka.h>
 #include <jansson.h>
 #include <sodium.h>
@@ -123,6 +124,39 @@ static int same_tenant(void *ctx, tms_tenant *t)
     return 0;
 }
 
+/* The decode shared by two takers (snapshot.h), interleaved on this thread
+ * by pattern: 0 the first takes every tenant, 1 the second does (the first
+ * only the part before the tenants), 2 they alternate a tenant at a time,
+ * the second first. TMS_E_CORRUPT also when the index refuses the bytes. */
+static tms_err split_decode(const void *buf, size_t len, int pattern, tms_state **out, char *why, size_t whylen)
+{
+    tms_snapshot_index ix;
+    tms_snapshot_decoding *dg;
+    *out = NULL;
+    tms_err err = tms_state_snapshot_index(buf, len, &ix, why, whylen);
+    if (err)
+        return err;
+    if ((err = tms_snapshot_decoding_new(buf, len, &ix, &dg))) {
+        tms_snapshot_index_free(&ix);
+        return err;
+    }
+    if (pattern == 0) {
+        tms_snapshot_decoding_run(dg, 0);
+        tms_snapshot_decoding_run(dg, 1);
+    } else if (pattern == 1) {
+        tms_snapshot_decoding_run(dg, 1);
+        tms_snapshot_decoding_run(dg, 0);
+    } else {
+        for (size_t i = 0; i <= ix.ntenants; i++) {
+            tms__snapshot_decoding_run_some(dg, 1, 1);
+            tms__snapshot_decoding_run_some(dg, 0, 1);
+        }
+    }
+    err = tms_snapshot_decoding_end(dg, out, why, whylen);
+    tms_snapshot_index_free(&ix);
+    return err;
+}
+
 /* Encode, decode, encode: the same bytes, the same projection, the same
  * derived parts. Returns the decoded state. */
 static tms_state *round_trip(const tms_state *st, const char *seed_name)
@@ -140,6 +174,19 @@ static tms_state *round_trip(const tms_state *st, const char *seed_name)
     encode(back, &b);
     assert_int_equal(a.size, b.size);
     assert_memory_equal(a.data, b.data, a.size);
+    for (int pattern = 0; pattern < 3; pattern++) {   /* shared by two takers: the same state */
+        tms_state *split;
+        if (split_decode(a.data, a.size, pattern, &split, why, sizeof why) != TMS_OK)
+            fail_msg("a snapshot of %zu bytes does not decode shared (%d): %s", a.size, pattern, why);
+        encode(split, &b);
+        assert_int_equal(a.size, b.size);
+        assert_memory_equal(a.data, b.data, a.size);
+        tms_state_stats_get(split, &s2);
+        tms_state_stats_get(st, &s1);
+        assert_memory_equal(&s1, &s2, sizeof s1);
+        tms_state_free(split);
+        encode(back, &b);
+    }
     assert_int_equal(tms_state_projection_digest(st, 0, NULL, d1), TMS_OK);
     assert_int_equal(tms_state_projection_digest(back, 0, NULL, d2), TMS_OK);
     assert_memory_equal(d1, d2, 32);
@@ -217,6 +264,48 @@ static void gen_stream(const char *args, uint64_t seed)
     ts_lines l = ts_generate(args);
     stream(l.v, l.n, seed, l.n / 8 + 1, NULL);
     ts_lines_free(&l);
+}
+
+static void small_snapshot(msgpack_sbuffer *sb, const char *args, size_t records);
+
+static void *second_taker(void *dg)
+{
+    tms_snapshot_decoding_run(dg, 1);
+    return NULL;
+}
+
+/* The two takers on two threads at once (TSan watches them in CI), many
+ * times: the state is the whole decode's, byte for byte, however the
+ * tenants fell. */
+static void test_decode_shared_by_two_threads(void **state)
+{
+    (void)state;
+    msgpack_sbuffer a, b;
+    tms_snapshot_index ix;
+    char why[256];
+    msgpack_sbuffer_init(&a);
+    msgpack_sbuffer_init(&b);
+    small_snapshot(&a, "--tenants 12 --extensions 1200 --seed 21", 100000);
+    assert_int_equal(tms_state_snapshot_index(a.data, a.size, &ix, why, sizeof why), TMS_OK);
+    assert_true(ix.ntenants >= 12);
+    for (int round = 0; round < 20; round++) {
+        tms_snapshot_decoding *dg;
+        tms_state *st;
+        pthread_t th;
+        assert_int_equal(tms_snapshot_decoding_new(a.data, a.size, &ix, &dg), TMS_OK);
+        assert_int_equal(pthread_create(&th, NULL, second_taker, dg), 0);
+        tms_snapshot_decoding_run(dg, 0);
+        pthread_join(th, NULL);
+        if (tms_snapshot_decoding_end(dg, &st, why, sizeof why) != TMS_OK)
+            fail_msg("round %d: %s", round, why);
+        encode(st, &b);
+        assert_int_equal(b.size, a.size);
+        assert_memory_equal(b.data, a.data, a.size);
+        tms_state_free(st);
+    }
+    tms_snapshot_index_free(&ix);
+    msgpack_sbuffer_destroy(&a);
+    msgpack_sbuffer_destroy(&b);
 }
 
 static void test_gen_log_small_tenants(void **state)
@@ -376,12 +465,31 @@ static void test_equal_states_equal_bytes(void **state)
 /* ---- hostile input ------------------------------------------------------------------ */
 
 /* Decode: refused with TMS_E_CORRUPT and a reason, or accepted and
- * re-encoding to exactly the input. 1 when accepted. */
+ * re-encoding to exactly the input; the decode shared by two takers, in
+ * each pattern, refusing and accepting the same. 1 when accepted. */
 static int decode_strictly(const void *buf, size_t len)
 {
-    tms_state *st = (tms_state *)1;
-    char why[256] = "unchanged";
+    tms_state *st = (tms_state *)1, *split;
+    char why[256] = "unchanged", swhy[256];
     tms_err err = tms_state_snapshot_decode(buf, len, &st, why, sizeof why);
+    for (int pattern = 0; pattern < 3; pattern++) {
+        strcpy(swhy, "unchanged");
+        tms_err serr = split_decode(buf, len, pattern, &split, swhy, sizeof swhy);
+        if (serr != err)
+            fail_msg("%zu bytes: the whole decode says %s (%s), shared (%d) %s (%s)", len, tms_strerror(err), why,
+                     pattern, tms_strerror(serr), swhy);
+        if (serr == TMS_E_CORRUPT)
+            assert_true(swhy[0] && strcmp(swhy, "unchanged"));
+        if (serr == TMS_OK) {
+            msgpack_sbuffer sb;
+            msgpack_sbuffer_init(&sb);
+            encode(split, &sb);
+            assert_int_equal(sb.size, len);
+            assert_memory_equal(sb.data, buf, len);
+            msgpack_sbuffer_destroy(&sb);
+        }
+        tms_state_free(split);
+    }
     if (err == TMS_E_CORRUPT) {
         assert_null(st);
         assert_true(why[0] && strcmp(why, "unchanged"));
@@ -677,6 +785,7 @@ static void test_hand_written_streams(void **state)
             fail_msg("case %zu: %s (%s), expected TMS_E_CORRUPT with \"%s\"", i, tms_err_name(err), why,
                      hostile[i].why);
         assert_null(st);
+        assert_int_equal(decode_strictly(sb.data, sb.size), 0);   /* and refused shared by two takers */
     }
     msgpack_sbuffer_destroy(&sb);
 }
@@ -715,6 +824,7 @@ int main(void)
     seed_dir = getenv("TMS_SNAPSHOT_SEEDS");
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gen_log_small_tenants),
+        cmocka_unit_test(test_decode_shared_by_two_threads),
         cmocka_unit_test(test_gen_log_one_big_tenant),
         cmocka_unit_test(test_gen_log_more_seeds),
         cmocka_unit_test(test_gen_log_cut_often),

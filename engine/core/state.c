@@ -92,6 +92,9 @@ void tms_state_free(tms_state *st)
         if (tms__map_at(&st->tenants, i))
             free_tenant(st, (tms_tenant *)tms__map_at(&st->tenants, i), 0);
     tms__slab_destroy(&st->slab);   /* every entity at once */
+    for (size_t i = 0; i < st->nabsorbed; i++)
+        tms__slab_destroy(&st->absorbed[i]);
+    free(st->absorbed);
     tms__map_free(&st->tenants);
     tms__map_free(&st->requests);
     free(st->undo);

@@ -213,3 +213,38 @@ tms_err tms_tenant_reserve(tms_state *st, tms_tenant *t, size_t roles, size_t lo
         return err;
     return map_reserve(&t->requests, requests);
 }
+
+tms_err tms_state_absorb(tms_state *dst, tms_state *src)
+{
+    if (src->requests.n || src->nundo || src->neffects || src->ngrave || dst->nundo)
+        return TMS_E_INVAL;
+    for (uint32_t i = 0; i < src->tenants.cap; i++) {
+        tms__named *t = tms__map_at(&src->tenants, i);
+        if (t && tms__map_get(&dst->tenants, t->kind, t->id, t->len, t->hash))
+            return TMS_E_INVAL;
+    }
+    tms__slab *v = realloc(dst->absorbed, (dst->nabsorbed + 1 + src->nabsorbed) * sizeof *v);
+    if (!v)
+        return TMS_E_NOMEM;
+    dst->absorbed = v;
+    if (tms__map_reserve(&dst->tenants, src->tenants.n))
+        return TMS_E_NOMEM;
+    for (uint32_t i = 0; i < src->tenants.cap; i++)
+        if (tms__map_at(&src->tenants, i))
+            (void)tms__map_put(&dst->tenants, tms__map_at(&src->tenants, i));   /* room made: cannot fail */
+    v[dst->nabsorbed++] = src->slab;
+    memcpy(v + dst->nabsorbed, src->absorbed, src->nabsorbed * sizeof *v);
+    dst->nabsorbed += src->nabsorbed;
+    dst->naccounts += src->naccounts;
+    dst->nroles += src->nroles;
+    dst->nlogins += src->nlogins;
+    dst->ndist += src->ndist;
+    tms__map_free(&src->tenants);   /* the map, not its tenants */
+    tms__map_free(&src->requests);
+    free(src->absorbed);
+    free(src->undo);
+    free(src->effects);
+    free(src->graveyard);
+    free(src);
+    return TMS_OK;
+}

@@ -150,6 +150,8 @@ struct tms_state {
     tms__named **graveyard;      /* deleted since the last commit: freed by commit */
     size_t ngrave, capgrave;
     size_t naccounts, nroles, nlogins, ndist;
+    tms__slab *absorbed;         /* the slabs of states absorbed (tms_state_absorb), freed with this one */
+    size_t nabsorbed;
 };
 
 /* Allocate an entity of size bytes with room for its id (and extra bytes

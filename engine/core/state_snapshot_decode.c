@@ -25,6 +25,7 @@
 #include "snapshot.h"
 #include "cmd.h"
 #include "mpsafe.h"
+#include "snapshot_dec.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -635,30 +636,36 @@ static int read_body(dec *d)
     return d->off == d->len ? 0 : bad(d, "%zu bytes after the end", d->len - d->off);
 }
 
+/* Tenant t's part, within its own bytes (all of them): 0 or -1. */
+static int read_section(dec *d, const tms_snapshot_section *t)
+{
+    size_t len = d->len;
+    order ord;
+    if (t->off > len || t->len > len - t->off)
+        return bad(d, "a tenant's part is beyond the encoding");
+    memset(&ord, 0, sizeof ord);
+    d->off = t->off;
+    d->len = t->off + t->len;   /* its own bytes only */
+    if (read_tenant(d, &ord))
+        return -1;
+    if (d->off != d->len || !tms_state_tenant(d->st, t->tenant))   /* (its bytes name another tenant) */
+        return bad(d, "tenant %s's part is not the index's", t->tenant);
+    d->len = len;
+    return 0;
+}
+
 /* The part before the tenants, then each wanted tenant's part found in ix (each read within its own bytes,
  * all of them). */
 static int read_parts_of(dec *d, const tms_snapshot_index *ix, const char *const *tenants, size_t n)
 {
-    size_t len = d->len;
-    order ord;
     if (read_global(d))
         return -1;
     if (d->off != ix->global_len)
         return bad(d, "the part before the tenants is not the index's");
     for (size_t k = 0; k < n; k++) {
         const tms_snapshot_section *t = tms_snapshot_index_find(ix, tenants[k]);
-        if (!t)
-            continue;   /* not a tenant of this state */
-        if (t->off > len || t->len > len - t->off)
-            return bad(d, "a tenant's part is beyond the encoding");
-        memset(&ord, 0, sizeof ord);
-        d->off = t->off;
-        d->len = t->off + t->len;   /* its own bytes only */
-        if (read_tenant(d, &ord))
-            return -1;
-        if (d->off != d->len || !tms_state_tenant(d->st, tenants[k]))   /* (its bytes name another tenant) */
-            return bad(d, "tenant %s's part is not the index's", tenants[k]);
-        d->len = len;
+        if (t && read_section(d, t))
+            return -1;   /* (none: not a tenant of this state) */
     }
     tms_state_commit(d->st);
     return 0;
@@ -712,4 +719,90 @@ tms_err tms_state_snapshot_decode(const void *buf, size_t len, tms_state **out, 
 {
     what_to_read w = {NULL, NULL, 0};
     return decode(buf, len, &w, out, why, whylen);
+}
+
+/* ---- for a decode shared by threads (snapshot_dec.h, state_snapshot_split.c) ---------------------------- */
+
+tms__dec *tms__dec_new(const void *buf, size_t len, char *why, size_t whylen)
+{
+    dec *d = calloc(1, sizeof *d);
+    if (!d)
+        return NULL;
+    d->buf = buf;
+    d->len = len;
+    d->why = why;
+    d->whylen = whylen;
+    if (why && whylen)
+        why[0] = '\0';
+    if (!msgpack_zone_init(&d->zone, MSGPACK_ZONE_CHUNK_SIZE)) {
+        free(d);
+        return NULL;
+    }
+    if (!(d->st = tms_state_new())) {
+        msgpack_zone_destroy(&d->zone);
+        free(d);
+        return NULL;
+    }
+    return d;
+}
+
+tms_err tms__dec_global(tms__dec *d, const tms_snapshot_index *ix)
+{
+    if (!read_global(d) && d->off != ix->global_len)
+        bad(d, "the part before the tenants is not the index's");
+    if (!d->err)
+        failed(d, tms_state_reserve(d->st, ix->ntenants, 0));
+    tms_state_commit(d->st);
+    return d->err;
+}
+
+tms_err tms__dec_part(tms__dec *d, const tms_snapshot_section *t)
+{
+    if (!d->err && !read_section(d, t))
+        tms_state_commit(d->st);
+    return d->err;
+}
+
+tms_err tms__dec_trailer(tms__dec *d, const tms_snapshot_index *ix, uint64_t perms_used, uint64_t features_used)
+{
+    const msgpack_object *f = NULL;
+    if (d->err)
+        return d->err;
+    d->off = d->at = ix->trailer_off;
+    if (next_array(d, 2, &f, "the trailer") ||
+        read_catalogue(d, &f[0], perms_used, tms_permissions, TMS_PERM_COUNT, "permission") ||
+        read_catalogue(d, &f[1], features_used, tms_features, TMS_FEATURE_COUNT, "feature"))
+        return d->err;
+    d->at = d->off;
+    if (d->off != d->len)
+        bad(d, "%zu bytes after the end", d->len - d->off);
+    return d->err;
+}
+
+void tms__dec_masks(const tms__dec *d, uint64_t *perms_used, uint64_t *features_used)
+{
+    *perms_used = d->perms_used;
+    *features_used = d->features_used;
+}
+
+tms_err tms__dec_err(const tms__dec *d)
+{
+    return d->err;
+}
+
+tms_state *tms__dec_take(tms__dec *d)
+{
+    tms_state *st = d->st;
+    d->st = NULL;
+    return st;
+}
+
+void tms__dec_free(tms__dec *d)
+{
+    if (!d)
+        return;
+    msgpack_zone_destroy(&d->zone);
+    free(d->mgr);
+    tms_state_free(d->st);
+    free(d);
 }

@@ -184,3 +184,14 @@ int tms_state_foreach_request(const tms_state *st, const tms_tenant *t,
     free(v);
     return rc;
 }
+
+int tms_state_request_twice(const tms_state *st)
+{
+    for (uint32_t i = 0; i < st->requests.cap; i++) {
+        const tms__named *r = tms__map_at(&st->requests, i);
+        const tms_tenant *t = r ? tms_state_tenant(st, r->id) : NULL;   /* the key: tenant NUL request id */
+        if (t && tms__map_get(&t->requests, 0, r->id, r->len, r->hash))
+            return 1;
+    }
+    return 0;
+}

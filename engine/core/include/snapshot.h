@@ -141,6 +141,27 @@ void tms_snapshot_index_hash(const void *enc, tms_snapshot_index *ix);
  * file's parts table: snapshots.h) into out. */
 void tms_snapshot_index_digest(const tms_snapshot_index *ix, uint8_t out[TMS_SNAPSHOT_DIGEST_LEN]);
 
+/* ---- a decode shared by two threads ----
+ * tms_state_snapshot_decode's state and checks, the tenants' parts taken in
+ * turn by two threads from ix (tms_state_snapshot_index of the same bytes,
+ * or a file's parts table: its sections' offsets and ids, which it checked):
+ *   new    enc, len and ix must stay as they are until end;
+ *   run    who 0 reads the part before the tenants, then takes tenants;
+ *          who 1 takes tenants (into a state of its own). Each at most
+ *          once, on any thread, at once or not; either may never run;
+ *   end    after every run returned: the state (*out) or the first
+ *          failure (why), as tms_state_snapshot_decode's; dg is freed.
+ * free: a decoding abandoned (after every run returned). new: TMS_OK, TMS_E_NOMEM. */
+typedef struct tms_snapshot_decoding tms_snapshot_decoding;
+tms_err tms_snapshot_decoding_new(const void *enc, size_t len, const tms_snapshot_index *ix,
+                                  tms_snapshot_decoding **out);
+void tms_snapshot_decoding_run(tms_snapshot_decoding *dg, int who);
+tms_err tms_snapshot_decoding_end(tms_snapshot_decoding *dg, tms_state **out, char *why, size_t whylen);
+void tms_snapshot_decoding_free(tms_snapshot_decoding *dg);
+/* Internal (tests, fuzz_snapshot: the takers interleaved on one thread): run, taking at most `most` tenants;
+ * may be called again for the same taker (who 0 reads the part before the tenants the first time only). */
+void tms__snapshot_decoding_run_some(tms_snapshot_decoding *dg, int who, size_t most);
+
 /* ---- parts of a state (for verify --since: the tenants some records touched) ----
  * A state of the part before the tenants and the parts of the tenants named
  * (those ix has; the others are not in this state) of enc[0..len), ix being

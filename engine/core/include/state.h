@@ -219,6 +219,15 @@ typedef struct tms_request_seen {
  * request_id) was seen; 0 when not. The tenant need not exist. */
 int tms_state_request(const tms_state *st, const char *tenant, const char *rid, tms_request_seen *out);
 tms_err tms_state_record_request(tms_state *st, const char *tenant, const char *rid, const tms_request_seen *first);
+/* 1 when a request id kept apart (of a tenant that did not exist then) is
+ * also among its tenant's own: never in a state the rules made (a decode's
+ * check). */
+int tms_state_request_twice(const tms_state *st);
+/* Move every tenant of src into dst, src's memory with them, and free src
+ * (committed both; no tenant in both; src without request ids kept apart:
+ * TMS_E_INVAL, nothing moved). TMS_OK, TMS_E_NOMEM (nothing moved, src
+ * stays the caller's). A decode shared by threads joins its states so. */
+tms_err tms_state_absorb(tms_state *dst, tms_state *src);
 /* A bulk load's (the snapshot decode's) tms_state_record_request: rid of
  * tenant t (NULL: kept apart, naming tenant), which the caller knows is in
  * neither map (it reads a list in strict order, and a tenant's against
