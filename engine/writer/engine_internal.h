@@ -13,15 +13,22 @@
 #include <pthread.h>
 
 /* A snapshot read and decoded on a thread of its own while the open screens
- * the projection (engine_snapshot.c). */
+ * the projection (engine_snapshot.c); the open's thread, once it wants the
+ * state, takes tenants' parts of the decode too (tms_snapshot_decoding). */
 typedef struct tms__preload {
     int started;                    /* the thread runs or ended, not joined */
     pthread_t thread;
     uint64_t seq;                   /* in */
     tms_snapshot_meta m;            /* out: its header */
-    tms_state *st;                  /* out: its state, NULL unless err is TMS_OK */
-    tms_err err;
+    tms_err err;                    /* out: the read's or the index's failure (then no dg) */
     char why[300];
+    pthread_mutex_t lock;           /* guards ready */
+    pthread_cond_t cond;            /* signalled when ready is set */
+    int ready;                      /* the thread has published dg (or err): a helper may take tenants */
+    uint8_t *payload;               /* the file's payload, checked; kept until the decode ends */
+    size_t len;
+    tms_snapshot_index ix;          /* its parts */
+    tms_snapshot_decoding *dg;      /* the decode the thread began (who 0); ended by the open's thread */
 } tms__preload;
 
 /* The writer (engine.h): private to storage's engine*.c files. */

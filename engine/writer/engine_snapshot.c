@@ -169,21 +169,64 @@ static tms_err read_decode(const char *dir, uint64_t seq, tms_snapshot_meta *m, 
     return err;
 }
 
+/* The preload's thread: the snapshot read (checked) and indexed, its decode published for a helper, then
+ * taken on here (who 0). A failure before the decode is p->err. */
 static void *preload_main(void *arg)
 {
-    tms_engine *e = arg;
-    tms__preload *p = &e->preload;
-    p->err = read_decode(e->dir, p->seq, &p->m, &p->st, p->why, sizeof p->why);
+    tms__preload *p = &((tms_engine *)arg)->preload;
+    tms_err err = tms_snapshot_read(((tms_engine *)arg)->dir, p->seq, &p->m, &p->payload, &p->len, p->why,
+                                    sizeof p->why);
+    if (!err)
+        err = tms_state_snapshot_index(p->payload, p->len, &p->ix, p->why, sizeof p->why);
+    if (!err && (err = tms_snapshot_decoding_new(p->payload, p->len, &p->ix, &p->dg)))
+        snprintf(p->why, sizeof p->why, "out of memory");
+    pthread_mutex_lock(&p->lock);
+    p->err = err;
+    p->ready = 1;
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    if (!err)
+        tms_snapshot_decoding_run(p->dg, 0);
     return NULL;
 }
 
 void tms__snapshot_preload(tms_engine *e, uint64_t seq)
 {
-    e->preload.seq = seq;
-    e->preload.started = pthread_create(&e->preload.thread, NULL, preload_main, e) == 0;
+    tms__preload *p = &e->preload;
+    p->seq = seq;
+    p->ready = 0;
+    if (pthread_mutex_init(&p->lock, NULL))
+        return;
+    if (pthread_cond_init(&p->cond, NULL)) {
+        pthread_mutex_destroy(&p->lock);
+        return;
+    }
+    if (!(p->started = pthread_create(&p->thread, NULL, preload_main, e) == 0)) {
+        pthread_cond_destroy(&p->cond);
+        pthread_mutex_destroy(&p->lock);
+    }
 }
 
-/* The preloaded snapshot of seq, once (the thread joined): 1 with *m, *st (or *err and why), 0 when it was not
+/* Join the thread; what it left is the caller's (p->dg, p->payload, p->ix). */
+static void preload_join(tms__preload *p)
+{
+    pthread_join(p->thread, NULL);
+    p->started = 0;
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->lock);
+}
+
+static void preload_drop(tms__preload *p)
+{
+    tms_snapshot_decoding_free(p->dg);
+    p->dg = NULL;
+    tms_snapshot_index_free(&p->ix);
+    free(p->payload);
+    p->payload = NULL;
+}
+
+/* The preloaded snapshot of seq, once: this thread takes tenants' parts beside the preload's thread (it waits
+ * for the state anyway), then the decode ends here. 1 with *m, *st (or *err and why), 0 when it was not
  * preloaded. */
 static int preload_take(tms_engine *e, uint64_t seq, tms_snapshot_meta *m, tms_state **st, tms_err *err, char *why,
                         size_t whylen)
@@ -191,23 +234,31 @@ static int preload_take(tms_engine *e, uint64_t seq, tms_snapshot_meta *m, tms_s
     tms__preload *p = &e->preload;
     if (!p->started || p->seq != seq)
         return 0;
-    pthread_join(p->thread, NULL);
-    p->started = 0;
-    *err = p->err;
-    *st = p->st;
-    p->st = NULL;
+    pthread_mutex_lock(&p->lock);
+    while (!p->ready)
+        pthread_cond_wait(&p->cond, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    if (!p->err)
+        tms_snapshot_decoding_run(p->dg, 1);
+    preload_join(p);
     *m = p->m;
+    *err = p->err;
     snprintf(why, whylen, "%s", p->why);
+    if (!*err) {
+        *err = tms_snapshot_decoding_end(p->dg, st, why, whylen);   /* (dg freed) */
+        p->dg = NULL;
+    }
+    if (*err == TMS_E_NOMEM)
+        *err = TMS_E_IO;   /* as read_decode: not the snapshot's fault, not set aside */
+    preload_drop(p);
     return 1;
 }
 
 void tms__snapshot_preload_end(tms_engine *e)
 {
     if (e->preload.started)
-        pthread_join(e->preload.thread, NULL);
-    e->preload.started = 0;
-    tms_state_free(e->preload.st);
-    e->preload.st = NULL;
+        preload_join(&e->preload);
+    preload_drop(&e->preload);
 }
 
 /* One snapshot against the log: 1 when it agrees (its head is the log's at its seq; its file checks and decodes:
