@@ -233,7 +233,8 @@ tms_err tms_state_absorb(tms_state *dst, tms_state *src)
         if (tms__map_at(&src->tenants, i))
             (void)tms__map_put(&dst->tenants, tms__map_at(&src->tenants, i));   /* room made: cannot fail */
     v[dst->nabsorbed++] = src->slab;
-    memcpy(v + dst->nabsorbed, src->absorbed, src->nabsorbed * sizeof *v);
+    if (src->nabsorbed)   /* (memcpy from NULL is undefined, even of nothing) */
+        memcpy(v + dst->nabsorbed, src->absorbed, src->nabsorbed * sizeof *v);
     dst->nabsorbed += src->nabsorbed;
     dst->naccounts += src->naccounts;
     dst->nroles += src->nroles;
