@@ -7,7 +7,10 @@
  * (tms_state_snapshot_index) reads the same bytes: it answers TMS_OK or
  * TMS_E_CORRUPT (or NOMEM), its parts within the input and laid end to end,
  * and it accepts every input the decoder accepts; the parts decoded alone
- * (tms_state_snapshot_decode_parts, every tenant) answer as the decode does. Seeds:
+ * (tms_state_snapshot_decode_parts, every tenant) answer as the decode does;
+ * the decode shared by two takers (tms_snapshot_decoding, interleaved here
+ * one tenant at a time, by a pattern from the input's length) accepts and
+ * refuses exactly what the whole decode does, and the same state. Seeds:
  * TMS_SNAPSHOT_SEEDS=DIR tests/test_snapshot writes them. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -16,9 +19,11 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    tms_state *st;
+    tms_state *st, *shared = NULL;
     char why[256];
     tms_snapshot_index ix;
+    tms_snapshot_decoding *dg;
+    tms_err serr = TMS_E_CORRUPT;   /* the shared decode's answer: CORRUPT when the walk refuses */
     tms_err ierr = tms_state_snapshot_index(data, size, &ix, why, sizeof why);
     if (ierr != TMS_OK && ierr != TMS_E_CORRUPT && ierr != TMS_E_NOMEM)
         abort();
@@ -42,11 +47,28 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort();
         tms_state_free(part);
         free(names);
+        if ((serr = tms_snapshot_decoding_new(data, size, &ix, &dg)) == TMS_OK) {
+            for (size_t i = 0; i <= ix.ntenants; i++) {
+                tms__snapshot_decoding_run_some(dg, (int)((size + i) & 1), 1);
+                tms__snapshot_decoding_run_some(dg, (int)((size + i + 1) & 1), size & 2 ? 1 : SIZE_MAX);
+            }
+            serr = tms_snapshot_decoding_end(dg, &shared, why, sizeof why);
+        }
         tms_snapshot_index_free(&ix);
     }
     tms_err err = tms_state_snapshot_decode(data, size, &st, why, sizeof why);
     if (err == TMS_OK && ierr == TMS_E_CORRUPT)
         abort();   /* the walk refuses what the decoder takes */
+    if (err != TMS_E_NOMEM && serr != TMS_E_NOMEM && (err == TMS_OK) != (serr == TMS_OK))
+        abort();   /* the shared decode and the whole one disagree */
+    if (serr == TMS_OK) {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        if (tms_state_snapshot_encode(shared, &sb) != TMS_OK || sb.size != size || memcmp(sb.data, data, size))
+            abort();   /* the shared decode's state is not the input's */
+        msgpack_sbuffer_destroy(&sb);
+        tms_state_free(shared);
+    }
     if (err != TMS_OK) {
         if ((err != TMS_E_CORRUPT && err != TMS_E_NOMEM) || st || !why[0])
             abort();
