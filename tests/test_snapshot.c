@@ -464,6 +464,17 @@ static void test_equal_states_equal_bytes(void **state)
 
 /* ---- hostile input ------------------------------------------------------------------ */
 
+/* st encodes to exactly buf[0..len). */
+static void encodes_to(const tms_state *st, const void *buf, size_t len)
+{
+    msgpack_sbuffer sb;
+    msgpack_sbuffer_init(&sb);
+    encode(st, &sb);
+    assert_int_equal(sb.size, len);
+    assert_memory_equal(sb.data, buf, len);
+    msgpack_sbuffer_destroy(&sb);
+}
+
 /* Decode: refused with TMS_E_CORRUPT and a reason, or accepted and
  * re-encoding to exactly the input; the decode shared by two takers, in
  * each pattern, refusing and accepting the same. 1 when accepted. */
@@ -480,14 +491,8 @@ static int decode_strictly(const void *buf, size_t len)
                      pattern, tms_strerror(serr), swhy);
         if (serr == TMS_E_CORRUPT)
             assert_true(swhy[0] && strcmp(swhy, "unchanged"));
-        if (serr == TMS_OK) {
-            msgpack_sbuffer sb;
-            msgpack_sbuffer_init(&sb);
-            encode(split, &sb);
-            assert_int_equal(sb.size, len);
-            assert_memory_equal(sb.data, buf, len);
-            msgpack_sbuffer_destroy(&sb);
-        }
+        if (serr == TMS_OK)
+            encodes_to(split, buf, len);
         tms_state_free(split);
     }
     if (err == TMS_E_CORRUPT) {
@@ -496,12 +501,7 @@ static int decode_strictly(const void *buf, size_t len)
         return 0;
     }
     assert_int_equal(err, TMS_OK);
-    msgpack_sbuffer sb;
-    msgpack_sbuffer_init(&sb);
-    encode(st, &sb);
-    assert_int_equal(sb.size, len);
-    assert_memory_equal(sb.data, buf, len);
-    msgpack_sbuffer_destroy(&sb);
+    encodes_to(st, buf, len);
     tms_state_free(st);
     return 1;
 }

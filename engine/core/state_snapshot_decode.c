@@ -680,31 +680,22 @@ typedef struct what_to_read {
 
 static tms_err decode(const void *buf, size_t len, const what_to_read *w, tms_state **out, char *why, size_t whylen)
 {
-    dec d;
-    memset(&d, 0, sizeof d);
-    d.buf = buf;
-    d.len = len;
-    d.why = why;
-    d.whylen = whylen;
+    dec *d = tms__dec_new(buf, len, why, whylen);
     *out = NULL;
-    if (why && whylen)
-        why[0] = '\0';
-    int zoned = msgpack_zone_init(&d.zone, MSGPACK_ZONE_CHUNK_SIZE);
-    if (!zoned || !(d.st = tms_state_new()))
-        failed(&d, TMS_E_NOMEM);
-    else if (w->ix)
-        read_parts_of(&d, w->ix, w->tenants, w->n);
-    else
-        read_body(&d);
-    if (zoned)
-        msgpack_zone_destroy(&d.zone);
-    free(d.mgr);
-    if (d.err) {
-        tms_state_free(d.st);
-        return d.err;
+    if (!d) {
+        if (why && whylen)
+            snprintf(why, whylen, "out of memory");
+        return TMS_E_NOMEM;
     }
-    *out = d.st;
-    return TMS_OK;
+    if (w->ix)
+        read_parts_of(d, w->ix, w->tenants, w->n);
+    else
+        read_body(d);
+    tms_err err = d->err;
+    if (!err)
+        *out = tms__dec_take(d);
+    tms__dec_free(d);
+    return err;
 }
 
 tms_err tms_state_snapshot_decode_parts(const void *buf, size_t len, const tms_snapshot_index *ix,
