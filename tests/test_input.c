@@ -210,6 +210,25 @@ static void test_input_canonical_msgpack_round_trip(void **state)
     /* a truncated or garbled payload is refused, never half-read */
     for (size_t cut = 0; cut < sb.size; cut++)
         assert_int_equal(tms_record_decode(&b, sb.data, cut, why, sizeof why), TMS_E_CORRUPT);
+    /* bytes after the record's map are left, as every version has (frames in logs decode as they did) */
+    msgpack_sbuffer_write(&sb, "\xc0", 1);
+    assert_int_equal(tms_record_decode(&b, sb.data, sb.size, why, sizeof why), TMS_OK);
+    /* nesting deeper than msgpack-c's stack: corrupt, never "out of memory" (which msgpack-c calls it) */
+    uint8_t deep[64];
+    size_t n = 0;
+    deep[n++] = 0x81;   /* {"x": [[[ ... 40 deep ]]]} */
+    deep[n++] = 0xa1;
+    deep[n++] = 'x';
+    while (n < 43)
+        deep[n++] = 0x91;
+    deep[n++] = 0xc0;
+    assert_int_equal(tms_record_decode(&b, deep, n, why, sizeof why), TMS_E_CORRUPT);
+    msgpack_zone *z = msgpack_zone_new(MSGPACK_ZONE_CHUNK_SIZE);
+    assert_non_null(z);
+    assert_int_equal(tms_record_decode_in(&b, deep, n, z, why, sizeof why), TMS_E_CORRUPT);
+    assert_int_equal(tms_record_decode_in(&b, sb.data, sb.size, z, why, sizeof why), TMS_OK);   /* the zone again */
+    assert_string_equal(b.cmd.f[TMS_F_REQUEST_ID].str, "r 1");
+    msgpack_zone_free(z);
     tms_cmd_free(&a.cmd);
     tms_cmd_free(&b.cmd);
     msgpack_sbuffer_destroy(&sb);

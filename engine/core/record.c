@@ -106,11 +106,12 @@ tms_err tms_record_decode_in(tms_record *rec, const void *payload, size_t len, m
         return TMS_E_NOMEM;
     msgpack_zone *z = zone ? zone : &own;
     msgpack_zone_clear(z);
-    msgpack_unpack_return rc = MSGPACK_UNPACK_PARSE_ERROR;
-    if (!tms_msgpack_sane(payload, len) || (rc = msgpack_unpack(payload, len, &off, z, &top)) != MSGPACK_UNPACK_SUCCESS ||
-        top.type != MSGPACK_OBJECT_MAP) {
-        if (rc == MSGPACK_UNPACK_NOMEM_ERROR)
-            err = TMS_E_NOMEM;
+    /* as msgpack_unpack_next did: bytes after the map are left (a record's frame is its CRC's and the chain's,
+       and every version ever written decodes); any failure to unpack, nesting past msgpack's stack too (which
+       it calls out of memory), is a corrupt payload */
+    msgpack_unpack_return rc = tms_msgpack_sane(payload, len) ? msgpack_unpack(payload, len, &off, z, &top)
+                                                              : MSGPACK_UNPACK_PARSE_ERROR;
+    if ((rc != MSGPACK_UNPACK_SUCCESS && rc != MSGPACK_UNPACK_EXTRA_BYTES) || top.type != MSGPACK_OBJECT_MAP) {
         snprintf(why, whylen, "payload is not a msgpack map");
         goto done;
     }

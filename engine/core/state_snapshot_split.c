@@ -72,8 +72,8 @@ tms_err tms_snapshot_decoding_end(tms_snapshot_decoding *dg, tms_state **out, ch
     tms_state *st = NULL, *other = NULL;
     tms_err err = TMS_OK;
     *out = NULL;
-    if (!dg->ran[0])   /* the part before the tenants, and any tenant left */
-        tms_snapshot_decoding_run(dg, 0);
+    /* the part before the tenants, unless read, and any tenant left (a taker may have stopped early: run_some) */
+    tms__snapshot_decoding_run_some(dg, 0, SIZE_MAX);
     for (int who = 0; who < 2 && !err; who++)
         if ((err = tms__dec_err(dg->d[who])))
             snprintf(why, whylen, "%s", dg->why[who]);
@@ -88,6 +88,8 @@ tms_err tms_snapshot_decoding_end(tms_snapshot_decoding *dg, tms_state **out, ch
         other = tms__dec_take(dg->d[1]);
         if ((err = tms_state_absorb(st, other)) == TMS_OK)
             other = NULL;   /* absorbed: freed */
+        else if (err == TMS_E_INVAL && (err = TMS_E_CORRUPT))   /* the index's tenants are each once: not so */
+            snprintf(why, whylen, "snapshot: a tenant's part is there twice");
         else
             snprintf(why, whylen, "out of memory");
     }

@@ -418,7 +418,10 @@ static tms_err digest_all_split(const tms_state *st, render *r)
         r->err = TMS_E_NOMEM;
         goto out;
     }
-    tms_state_foreach_tenant(st, list_tenant, &s);   /* in order; list_tenant cannot fail */
+    if (tms_state_foreach_tenant(st, list_tenant, &s)) {   /* in order; only the walk's own list can fail */
+        r->err = TMS_E_NOMEM;
+        goto out;
+    }
     atomic_init(&s.next, 0);
     int threaded = pthread_create(&th, NULL, helper_main, &s) == 0;
     take_tenants(&s, 0);

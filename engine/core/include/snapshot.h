@@ -143,14 +143,16 @@ void tms_snapshot_index_digest(const tms_snapshot_index *ix, uint8_t out[TMS_SNA
 
 /* ---- a decode shared by two threads ----
  * tms_state_snapshot_decode's state and checks, the tenants' parts taken in
- * turn by two threads from ix (tms_state_snapshot_index of the same bytes,
- * or a file's parts table: its sections' offsets and ids, which it checked):
+ * turn by two threads from ix, which must be tms_state_snapshot_index of the
+ * same bytes (the layout between the parts is its walk's to have checked:
+ * parts end to end, the count, the ids in order and each once):
  *   new    enc, len and ix must stay as they are until end;
  *   run    who 0 reads the part before the tenants, then takes tenants;
  *          who 1 takes tenants (into a state of its own). Each at most
  *          once, on any thread, at once or not; either may never run;
- *   end    after every run returned: the state (*out) or the first
- *          failure (why), as tms_state_snapshot_decode's; dg is freed.
+ *   end    after every run returned: what is left taken here, then the
+ *          state (*out) or the first failure (why), as
+ *          tms_state_snapshot_decode's; dg is freed.
  * free: a decoding abandoned (after every run returned). new: TMS_OK, TMS_E_NOMEM. */
 typedef struct tms_snapshot_decoding tms_snapshot_decoding;
 tms_err tms_snapshot_decoding_new(const void *enc, size_t len, const tms_snapshot_index *ix,
