@@ -312,30 +312,6 @@ static tms_err tenant_digest(render *r, const tms_tenant *t, uint8_t out[TMS_HAS
     return r->err;
 }
 
-static int digest_tenant(void *ctx, tms_tenant *t)
-{
-    render *r = ctx;
-    uint8_t pd[TMS_HASH_LEN];
-    const char *id = tms_tenant_id(t);
-    if (tenant_digest(r, t, pd))
-        return 1;
-    for (int i = 0; i < 2; i++)
-        if (r->outer[i])
-            tms__tenant_group(r->outer[i], NULL, id, strlen(id), pd);   /* no list: nothing to fail */
-    return 0;
-}
-
-/* Every tenant's group into r->outer (after what they already hold). */
-static tms_err digest_all(const tms_state *st, render *r)
-{
-    for (int i = 0; i < 2; i++)
-        if (r->outer[i])
-            tms__digest_db(r->outer[i], TMS__DIGEST_BY_TENANT);
-    if (tms_state_foreach_tenant(st, digest_tenant, r) && !r->err)
-        r->err = TMS_E_NOMEM;
-    return r->err;
-}
-
 tms_err tms_store_load(tms_txn *tx, const tms_state *st)
 {
     render r;
@@ -359,9 +335,7 @@ tms_err tms_state_tenant_digest(const tms_state *st, const char *id, uint8_t out
     return err;
 }
 
-/* ---- the tenants' digests on two threads -------------------------------------------- */
-
-/* The tenants of a state, digested by whoever takes the next one. */
+/* The tenants of a state, digested by whoever takes the next one (digest_all). */
 typedef struct split {
     const tms_tenant **t;
     size_t n;
@@ -402,10 +376,11 @@ static void *helper_main(void *arg)
     return NULL;
 }
 
-/* Every tenant's group into r->outer, the tenants' digests made by the caller and a helper thread in turn
- * (emit_tenant only reads the state: two threads may walk it at once), then grouped in order. Without a
- * thread, the caller alone. */
-static tms_err digest_all_split(const tms_state *st, render *r)
+/* Every tenant's group into r->outer (after what they already hold): the tenants' digests made by the caller
+ * and, when two_cores and there is enough to share (two tenants, tms__digest_split_min accounts, as the
+ * projection's walk), a helper thread in turn (emit_tenant only reads the state: two threads may walk it at
+ * once), then grouped in the tenants' order. */
+static tms_err digest_all(const tms_state *st, render *r, int two_cores)
 {
     tms_state_stats stats;
     split s;
@@ -423,7 +398,8 @@ static tms_err digest_all_split(const tms_state *st, render *r)
         goto out;
     }
     atomic_init(&s.next, 0);
-    int threaded = pthread_create(&th, NULL, helper_main, &s) == 0;
+    int threaded = two_cores && s.n > 1 && stats.accounts >= tms__digest_split_min &&
+                   pthread_create(&th, NULL, helper_main, &s) == 0;
     take_tenants(&s, 0);
     if (threaded)
         pthread_join(th, NULL);
@@ -434,7 +410,7 @@ static tms_err digest_all_split(const tms_state *st, render *r)
             tms__digest_db(r->outer[k], TMS__DIGEST_BY_TENANT);
             for (size_t i = 0; i < s.n; i++) {
                 const char *id = tms_tenant_id(s.t[i]);
-                tms__tenant_group(r->outer[k], NULL, id, strlen(id), s.pd[i]);
+                tms__tenant_group(r->outer[k], NULL, id, strlen(id), s.pd[i]);   /* no list: nothing to fail */
             }
         }
 out:
@@ -445,18 +421,15 @@ out:
 
 /* The digests of st: with meta at (seq, head) into with_meta when head,
  * without into without (either may be NULL); the tenants on two threads
- * when two_cores and there is enough to share (tms__digest_split_min
- * accounts, as the projection's walk). */
+ * when two_cores (digest_all). */
 static tms_err state_digests(const tms_state *st, uint64_t seq, const uint8_t *head, uint8_t *with_meta,
                              uint8_t *without, int two_cores)
 {
     render r;
-    tms_state_stats stats;
     memset(&r, 0, sizeof r);
-    tms__digest *d = malloc(3 * sizeof *d);
+    tms__digest *d = malloc(2 * sizeof *d);
     if (!d)
         return TMS_E_NOMEM;
-    r.h = &d[2];
     if (with_meta) {
         r.outer[0] = &d[0];
         tms__digest_init(r.outer[0]);
@@ -466,11 +439,7 @@ static tms_err state_digests(const tms_state *st, uint64_t seq, const uint8_t *h
         r.outer[1] = &d[1];
         tms__digest_init(r.outer[1]);
     }
-    if (two_cores)
-        tms_state_stats_get(st, &stats);
-    tms_err err = two_cores && stats.tenants > 1 && stats.accounts >= tms__digest_split_min
-                      ? digest_all_split(st, &r)
-                      : digest_all(st, &r);
+    tms_err err = digest_all(st, &r, two_cores);
     if (!err && with_meta)
         tms__digest_final(r.outer[0], with_meta);
     if (!err && without)
