@@ -738,6 +738,20 @@ int tms_state_request(const tms_state *st, const char *tenant, const char *rid, 
     return 1;
 }
 
+/* A new request (its key of n bytes absent from map) into map, seen first as *first: TMS_OK, TMS_E_NOMEM. */
+static tms_err put_request(tms_state *st, tms__map *map, const char *key, size_t n, const tms_request_seen *first,
+                           tms__request **out)
+{
+    tms__request *r = tms__entity_new(st, sizeof *r, 0, key, n, 0);
+    if (!r || tms__map_put(map, &r->h)) {
+        tms__entity_free(st, r);
+        return TMS_E_NOMEM;
+    }
+    r->first = *first;
+    *out = r;
+    return TMS_OK;
+}
+
 tms_err tms_state_record_request(tms_state *st, const char *tenant, const char *rid, const tms_request_seen *first)
 {
     char key[2 * REQUEST_KEY_MAX];
@@ -749,13 +763,8 @@ tms_err tms_state_record_request(tms_state *st, const char *tenant, const char *
     size_t n = request_key(key, tenant, rid);
     if (find_request(st, t, key, n, tms__hash(0, key, n)))
         return TMS_OK;   /* the first verdict stands */
-    if (reserve(st, 1, 1, 0))
+    if (reserve(st, 1, 1, 0) || put_request(st, map, key, n, first, &r))
         return TMS_E_NOMEM;
-    if (!(r = tms__entity_new(st, sizeof *r, 0, key, n, 0)) || tms__map_put(map, &r->h)) {
-        tms__entity_free(st, r);
-        return TMS_E_NOMEM;
-    }
-    r->first = *first;
     undo_push(st, U_REQUEST, r, map, 0, 0);
     tms_effect *e = effect_push(st, TMS_EFFECT_REQUEST, NULL, NULL);
     e->tenant = r->h.id;                 /* the key starts with the tenant, NUL-terminated */
@@ -771,12 +780,7 @@ tms_err tms_state_load_request(tms_state *st, tms_tenant *t, const char *tenant,
     if (strlen(tenant) + strlen(rid) + 1 > REQUEST_KEY_MAX)
         return TMS_E_INVAL;
     size_t n = request_key(key, tenant, rid);
-    if (!(r = tms__entity_new(st, sizeof *r, 0, key, n, 0)) || tms__map_put(t ? &t->requests : &st->requests, &r->h)) {
-        tms__entity_free(st, r);
-        return TMS_E_NOMEM;
-    }
-    r->first = *first;
-    return TMS_OK;
+    return put_request(st, t ? &t->requests : &st->requests, key, n, first, &r);
 }
 
 void tms_state_stats_get(const tms_state *st, tms_state_stats *out)

@@ -616,9 +616,29 @@ static int read_global(dec *d)
     return 0;
 }
 
-static int read_body(dec *d)
+/* The trailer (the catalogue of exactly the masks used), then the end of the encoding. 0 or -1. */
+static int read_trailer(dec *d, uint64_t perms_used, uint64_t features_used)
 {
     const msgpack_object *f = NULL;
+    if (next_array(d, 2, &f, "the trailer") ||
+        read_catalogue(d, &f[0], perms_used, tms_permissions, TMS_PERM_COUNT, "permission") ||
+        read_catalogue(d, &f[1], features_used, tms_features, TMS_FEATURE_COUNT, "feature"))
+        return -1;
+    tms_state_commit(d->st);
+    d->at = d->off;
+    return d->off == d->len ? 0 : bad(d, "%zu bytes after the end", d->len - d->off);
+}
+
+/* The part before the tenants, ending where the index says it does. 0 or -1. */
+static int read_global_of(dec *d, const tms_snapshot_index *ix)
+{
+    if (read_global(d))
+        return -1;
+    return d->off == ix->global_len ? 0 : bad(d, "the part before the tenants is not the index's");
+}
+
+static int read_body(dec *d)
+{
     order ord = {{0}, 0, 0};
     uint64_t n = 0;
     if (read_global(d) || next_count(d, &n, "the count of tenants") ||
@@ -627,13 +647,7 @@ static int read_body(dec *d)
     for (uint64_t i = 0; i < n; i++)
         if (read_tenant(d, &ord))
             return -1;
-    if (next_array(d, 2, &f, "the trailer") ||
-        read_catalogue(d, &f[0], d->perms_used, tms_permissions, TMS_PERM_COUNT, "permission") ||
-        read_catalogue(d, &f[1], d->features_used, tms_features, TMS_FEATURE_COUNT, "feature"))
-        return -1;
-    tms_state_commit(d->st);
-    d->at = d->off;
-    return d->off == d->len ? 0 : bad(d, "%zu bytes after the end", d->len - d->off);
+    return read_trailer(d, d->perms_used, d->features_used);
 }
 
 /* Tenant t's part, within its own bytes (all of them): 0 or -1. */
@@ -658,10 +672,8 @@ static int read_section(dec *d, const tms_snapshot_section *t)
  * all of them). */
 static int read_parts_of(dec *d, const tms_snapshot_index *ix, const char *const *tenants, size_t n)
 {
-    if (read_global(d))
+    if (read_global_of(d, ix))
         return -1;
-    if (d->off != ix->global_len)
-        return bad(d, "the part before the tenants is not the index's");
     for (size_t k = 0; k < n; k++) {
         const tms_snapshot_section *t = tms_snapshot_index_find(ix, tenants[k]);
         if (t && read_section(d, t))
@@ -739,9 +751,7 @@ tms__dec *tms__dec_new(const void *buf, size_t len, char *why, size_t whylen)
 
 tms_err tms__dec_global(tms__dec *d, const tms_snapshot_index *ix)
 {
-    if (!read_global(d) && d->off != ix->global_len)
-        bad(d, "the part before the tenants is not the index's");
-    if (!d->err)
+    if (!read_global_of(d, ix))
         failed(d, tms_state_reserve(d->st, ix->ntenants, 0));
     tms_state_commit(d->st);
     return d->err;
@@ -756,17 +766,10 @@ tms_err tms__dec_part(tms__dec *d, const tms_snapshot_section *t)
 
 tms_err tms__dec_trailer(tms__dec *d, const tms_snapshot_index *ix, uint64_t perms_used, uint64_t features_used)
 {
-    const msgpack_object *f = NULL;
-    if (d->err)
-        return d->err;
-    d->off = d->at = ix->trailer_off;
-    if (next_array(d, 2, &f, "the trailer") ||
-        read_catalogue(d, &f[0], perms_used, tms_permissions, TMS_PERM_COUNT, "permission") ||
-        read_catalogue(d, &f[1], features_used, tms_features, TMS_FEATURE_COUNT, "feature"))
-        return d->err;
-    d->at = d->off;
-    if (d->off != d->len)
-        bad(d, "%zu bytes after the end", d->len - d->off);
+    if (!d->err) {
+        d->off = d->at = ix->trailer_off;
+        read_trailer(d, perms_used, features_used);
+    }
     return d->err;
 }
 

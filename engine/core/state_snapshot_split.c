@@ -21,7 +21,7 @@ struct tms_snapshot_decoding {
     const tms_snapshot_index *ix;
     atomic_size_t next;                /* the next tenant to take (ntenants or more: none left) */
     tms__dec *d[2];                    /* the first taker's (who 0), the second's */
-    int ran[2];                        /* (read by the end only, after both takers returned) */
+    int global_read;                   /* the first taker has read (or failed) the part before the tenants */
     char why[2][300];
 };
 
@@ -48,12 +48,13 @@ void tms__snapshot_decoding_run_some(tms_snapshot_decoding *dg, int who, size_t 
     who = who ? 1 : 0;
     tms__dec *d = dg->d[who];
     size_t n = dg->ix->ntenants;
-    if (!who && !dg->ran[0] && tms__dec_global(d, dg->ix)) {
-        dg->ran[0] = 1;
-        atomic_store(&dg->next, n);   /* failed: nobody takes another */
-        return;
+    if (!who && !dg->global_read) {
+        dg->global_read = 1;
+        if (tms__dec_global(d, dg->ix)) {
+            atomic_store(&dg->next, n);   /* failed: nobody takes another */
+            return;
+        }
     }
-    dg->ran[who] = 1;
     for (size_t i, k = 0; k < most && (i = atomic_fetch_add(&dg->next, 1)) < n; k++)
         if (tms__dec_part(d, &dg->ix->tenants[i])) {
             atomic_store(&dg->next, n);
@@ -86,12 +87,15 @@ tms_err tms_snapshot_decoding_end(tms_snapshot_decoding *dg, tms_state **out, ch
     if (!err) {
         st = tms__dec_take(dg->d[0]);
         other = tms__dec_take(dg->d[1]);
-        if ((err = tms_state_absorb(st, other)) == TMS_OK)
+        err = tms_state_absorb(st, other);
+        if (err == TMS_OK)
             other = NULL;   /* absorbed: freed */
-        else if (err == TMS_E_INVAL && (err = TMS_E_CORRUPT))   /* the index's tenants are each once: not so */
-            snprintf(why, whylen, "snapshot: a tenant's part is there twice");
-        else
+        else if (err == TMS_E_NOMEM)
             snprintf(why, whylen, "out of memory");
+        else {   /* the index's tenants are each once: not so */
+            err = TMS_E_CORRUPT;
+            snprintf(why, whylen, "snapshot: a tenant's part is there twice");
+        }
     }
     if (!err && tms_state_request_twice(st)) {
         snprintf(why, whylen, "snapshot: a request id is both kept apart and its tenant's");

@@ -13,7 +13,7 @@
 /* SHA-256 is OpenSSL's (libcrypto, already in every program through h2o and
  * libcurl): it uses the CPU's SHA extensions where there are some, 2.4-3x
  * libsodium's portable code per tree hash on this project's machines
- * (benchmarks/RESULTS.md, "SHA-256 from libcrypto"). The algorithm is fetched
+ * (benchmarks/RESULTS.md, "the tree's SHA-256 from libcrypto", sixth session). The algorithm is fetched
  * once; should the fetch or a digest fail (no memory, a provider
  * configuration without SHA-256), the hash is libsodium's, which is the same
  * function: every hash here is total and equal whichever computes it
