@@ -397,9 +397,15 @@ static tms_err read_path(const char *path, int by_name, uint64_t seq, tms_snapsh
 tms_err tms_snapshot_read(const char *datadir, uint64_t seq, tms_snapshot_meta *meta, uint8_t **payload,
                           size_t *len, char *why, size_t whylen)
 {
+    return tms_snapshot_read_index(datadir, seq, meta, payload, len, NULL, why, whylen);
+}
+
+tms_err tms_snapshot_read_index(const char *datadir, uint64_t seq, tms_snapshot_meta *meta, uint8_t **payload,
+                                size_t *len, tms_snapshot_index *ix, char *why, size_t whylen)
+{
     char path[4300];
     name_of(datadir, seq, "", path, sizeof path);
-    return read_path(path, 1, seq, meta, payload, len, NULL, why, whylen);
+    return read_path(path, 1, seq, meta, payload, len, ix, why, whylen);
 }
 
 tms_err tms_snapshot_meta_read(const char *datadir, uint64_t seq, tms_snapshot_meta *meta)

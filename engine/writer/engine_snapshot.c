@@ -169,15 +169,13 @@ static tms_err read_decode(const char *dir, uint64_t seq, tms_snapshot_meta *m, 
     return err;
 }
 
-/* The preload's thread: the snapshot read (checked) and indexed, its decode published for a helper, then
+/* The preload's thread: the snapshot read (checked and indexed by one walk), its decode published for a helper, then
  * taken on here (who 0). A failure before the decode is p->err. */
 static void *preload_main(void *arg)
 {
     tms__preload *p = &((tms_engine *)arg)->preload;
-    tms_err err = tms_snapshot_read(((tms_engine *)arg)->dir, p->seq, &p->m, &p->payload, &p->len, p->why,
-                                    sizeof p->why);
-    if (!err)
-        err = tms_state_snapshot_index(p->payload, p->len, &p->ix, p->why, sizeof p->why);
+    tms_err err = tms_snapshot_read_index(((tms_engine *)arg)->dir, p->seq, &p->m, &p->payload, &p->len, &p->ix,
+                                          p->why, sizeof p->why);   /* (its checks walked the payload: the index) */
     if (!err && (err = tms_snapshot_decoding_new(p->payload, p->len, &p->ix, &p->dg)))
         snprintf(p->why, sizeof p->why, "out of memory");
     pthread_mutex_lock(&p->lock);

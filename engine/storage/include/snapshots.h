@@ -87,6 +87,10 @@ tms_err tms_snapshot_list(const char *datadir, uint64_t **seqs, size_t *n);
  * sets it aside); TMS_NOT_FOUND; TMS_E_IO; TMS_E_NOMEM. */
 tms_err tms_snapshot_read(const char *datadir, uint64_t seq, tms_snapshot_meta *meta, uint8_t **payload,
                           size_t *len, char *why, size_t whylen);
+/* The same, and (ix not NULL) its parts, hashed, into *ix for tms_snapshot_index_free: the walk of the
+ * payload (tms_state_snapshot_index) its checks made; untouched on a failure. */
+tms_err tms_snapshot_read_index(const char *datadir, uint64_t seq, tms_snapshot_meta *meta, uint8_t **payload,
+                                size_t *len, tms_snapshot_index *ix, char *why, size_t whylen);
 
 /* The header of the snapshot of seq only (no payload, no checksum): TMS_OK, TMS_NOT_FOUND, TMS_E_CORRUPT. */
 tms_err tms_snapshot_meta_read(const char *datadir, uint64_t seq, tms_snapshot_meta *meta);
