@@ -20,26 +20,46 @@
  * (test_tlog checks the two against each other). */
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 static EVP_MD *sha256_md;
+static pthread_key_t sha256_ctx_key;   /* each thread's context, kept: a new one per hash cost ~20% of it */
+static int sha256_ctx_keyed;
+
+static void sha256_ctx_free(void *ctx)
+{
+    EVP_MD_CTX_free(ctx);
+}
 
 static void sha256_fetch(void)
 {
     sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    sha256_ctx_keyed = pthread_key_create(&sha256_ctx_key, sha256_ctx_free) == 0;
+}
+
+/* This thread's context (freed when it exits), or NULL when out of memory. */
+static EVP_MD_CTX *sha256_ctx(void)
+{
+    EVP_MD_CTX *ctx;
+    if (!sha256_ctx_keyed)
+        return NULL;
+    if ((ctx = pthread_getspecific(sha256_ctx_key)))
+        return ctx;
+    if ((ctx = EVP_MD_CTX_new()) && pthread_setspecific(sha256_ctx_key, ctx) != 0) {
+        EVP_MD_CTX_free(ctx);
+        ctx = NULL;
+    }
+    return ctx;
 }
 
 /* SHA-256(prefix || data) into out, prefix one byte or none (prefix < 0). */
 static void sha256(int prefix, const void *data, size_t len, tms_tlog_hash out)
 {
     const unsigned char p = (unsigned char)prefix;
-    EVP_MD_CTX *ctx = NULL;
+    EVP_MD_CTX *ctx;
     unsigned n = 0;
     pthread_once(&sha256_once, sha256_fetch);
-    if (sha256_md && (ctx = EVP_MD_CTX_new()) && EVP_DigestInit_ex2(ctx, sha256_md, NULL) &&
+    if (sha256_md && (ctx = sha256_ctx()) && EVP_DigestInit_ex2(ctx, sha256_md, NULL) &&
         (prefix < 0 || EVP_DigestUpdate(ctx, &p, 1)) && EVP_DigestUpdate(ctx, data, len) &&
-        EVP_DigestFinal_ex(ctx, out, &n) && n == TMS_TLOG_HASH) {
-        EVP_MD_CTX_free(ctx);
+        EVP_DigestFinal_ex(ctx, out, &n) && n == TMS_TLOG_HASH)
         return;
-    }
-    EVP_MD_CTX_free(ctx);   /* (NULL: nothing) */
     tms__tlog_sha256_sodium(prefix, data, len, out);
 }
 
