@@ -224,6 +224,12 @@ typedef struct digests {
     uint8_t proj[TMS_HASH_LEN], enc[TMS_HASH_LEN], sproj[TMS_HASH_LEN];
     tms_err proj_err, enc_err, sproj_err;
     msgpack_sbuffer *keep;   /* non-NULL: the encoding is left there (the caller destroys it) */
+    /* A kept snapshot's payload (its digest checked when it was read) to compare the encoding with, byte for
+     * byte: the same bytes are the same digest, and memcmp is cheaper than BLAKE2b. NULL: none. */
+    const uint8_t *kept;
+    size_t kept_len;
+    int enc_digest;          /* enc wanted too (with kept: else only same) */
+    int same;                /* with kept: the encoding is its bytes */
 } digests;
 
 static void *encode_digest(void *arg)
@@ -231,7 +237,11 @@ static void *encode_digest(void *arg)
     digests *d = arg;
     msgpack_sbuffer enc;
     msgpack_sbuffer_init(&enc);
-    if ((d->enc_err = tms_state_snapshot_encode(d->st, &enc)) == TMS_OK)
+    if (d->kept && (enc.data = malloc(d->kept_len ? d->kept_len : 1)))
+        enc.alloc = d->kept_len ? d->kept_len : 1;   /* sized once: no copy as it grows */
+    if ((d->enc_err = tms_state_snapshot_encode(d->st, &enc)) == TMS_OK && d->kept)
+        d->same = enc.size == d->kept_len && !memcmp(enc.data, d->kept, enc.size);
+    if (d->enc_err == TMS_OK && (!d->kept || d->enc_digest))
         d->enc_err = tms_state_snapshot_digest(enc.data, enc.size, d->enc);
     if (d->keep && d->enc_err == TMS_OK)
         *d->keep = enc;
@@ -275,22 +285,6 @@ static void keep_end(vstate *s, const digests *d, msgpack_sbuffer *kept)
     s->end_done = 1;
 }
 
-/* The kept snapshot of seq, when it is to be compared with the replay: 1
- * with its meta, 0 not (pruned by a writer meanwhile, another version's, or
- * unreadable: that failure recorded). */
-static int snapshot_due(vstate *s, uint64_t seq, tms_snapshot_meta *m)
-{
-    char why[400];
-    uint8_t *payload = NULL;
-    size_t len;
-    tms_err err = tms_snapshot_read(s->datadir, seq, m, &payload, &len, why, sizeof why);
-    free(payload);
-    if (err && err != TMS_NOT_FOUND)
-        tool_verify_failure(s, "snapshot", seq, NULL, 0, why);
-    /* another version's encoding is not compared (the writer does not use it either) */
-    return !err && m->schema == TMS_SCHEMA_VERSION && !strcmp(m->build, tms_version());
-}
-
 /* A kept snapshot's recorded projection digest (what the writer's open compares with its projection's) against
  * the projection digest of the state (sproj: tms_state_projection_digest without meta). 1 equal, 0 a failure. */
 static int compare_snapshot_proj(vstate *s, uint64_t seq, const uint8_t recorded[TMS_HASH_LEN],
@@ -303,14 +297,15 @@ static int compare_snapshot_proj(vstate *s, uint64_t seq, const uint8_t recorded
     return 0;
 }
 
-/* A kept snapshot against the replayed state at its seq: its chain head, its record's time, the digest of the
- * state encoding, and its projection digest. */
-static void compare_snapshot(vstate *s, const tms_fold_event *ev, const tms_snapshot_meta *m,
-                             const uint8_t digest[TMS_HASH_LEN], const uint8_t sproj[TMS_HASH_LEN])
+/* A kept snapshot against the replayed state at its seq: its chain head, its record's time, the state encoding
+ * (same: the replayed state's is the payload's bytes, whose digest is the snapshot's), and its projection
+ * digest. */
+static void compare_snapshot(vstate *s, const tms_fold_event *ev, const tms_snapshot_meta *m, int same,
+                             const uint8_t sproj[TMS_HASH_LEN])
 {
     if (memcmp(m->head, ev->hash, TMS_HASH_LEN) || m->time != ev->rec->time)
         tool_verify_failure(s, "snapshot", m->seq, NULL, 0, "a snapshot's chain head or time is not the log's at its seq");
-    else if (memcmp(m->digest, digest, TMS_HASH_LEN))
+    else if (!same)
         tool_verify_failure(s, "snapshot", m->seq, NULL, 0, "a snapshot's state differs from a replay of the log to its seq");
     else if (compare_snapshot_proj(s, m->seq, m->proj_digest, sproj))
         s->snaps_checked++;
@@ -333,23 +328,26 @@ static tms_err at_projection(void *ctx, const tms_fold_event *ev)
 {
     vstate *s = ctx;
     tms_snapshot_meta m;
+    uint8_t *payload = NULL;
     uint64_t seq = ev->rec->seq;
     if (s->parts)
         return TMS_OK;   /* only the log's end is compared: tool_verify_parts_end */
     int snap = 0, proj = s->proj && seq == s->pseq && !tool_verify_proj_settle(s) && s->proj;
     int at_n = s->has_since && seq == s->since.size && s->start_seq < seq;
-    digests d = {.st = ev->state};
+    digests d = {.st = ev->state, .enc_digest = at_n};
     while (s->next_snap < s->nsnaps && s->snaps[s->next_snap] < seq)
         s->next_snap++;   /* beyond the log's end or skipped: said by report */
     if (s->next_snap < s->nsnaps && s->snaps[s->next_snap] == seq) {
-        snap = snapshot_due(s, seq, &m);
+        snap = tool_verify_snap_due(s, seq, &m, &payload, &d.kept_len);
+        d.kept = payload;
         s->next_snap++;
     }
     tms_err err = snap || proj || at_n ? state_digests(&d, proj, seq, ev->hash, snap || at_n, snap) : TMS_OK;
+    free(payload);
     if (err)
         return err;
     if (snap)
-        compare_snapshot(s, ev, &m, d.enc, d.sproj);
+        compare_snapshot(s, ev, &m, d.same, d.sproj);
     if (proj)
         compare_projection(s, d.proj);
     if (at_n)
@@ -522,8 +520,10 @@ static int replay_and_compare(vstate *s)
         if (proj)
             compare_projection(s, d.proj);
     }
+    tool_verify_snap_ahead(s, s->start_seq);
     if (!err)   /* even after a failure at the start: one of the log's own, later on, is said first */
         err = tool_fold(st, s->logdir, &o, &res, "tms-audit: verifying", 0);
+    tool_verify_snap_end(s);
     if (err)
         rc = fold_stopped(s, err, &res);
     tool_treecheck_finish(&s->tc);

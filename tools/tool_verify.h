@@ -46,6 +46,7 @@ typedef struct vstate {
     const char *datadir;
     uint64_t *snaps;                     /* the kept snapshots' seqs, ascending */
     size_t nsnaps, next_snap, snaps_checked;
+    struct tool_snap_ahead *snap_ahead; /* the next of them, being read beside the fold (tool_verify_snap.c) */
     /* --since: what the receipt says about records 1..N, and the state the fold starts from */
     int has_since;
     tool_receipt since;                  /* N = since.size */
@@ -111,6 +112,18 @@ void tool_verify_parts_free(vstate *s);
 int tool_verify_proj_read(vstate *s, const char *datadir);
 int tool_verify_proj_begin(vstate *s, const char *datadir);
 int tool_verify_proj_settle(vstate *s);
+
+/* Kept snapshots read ahead of the fold (tool_verify_snap.c). ahead: the
+ * first kept snapshot after seq read on a thread of its own (nothing when
+ * none is left, one is being read, or with --since by parts, which compares
+ * only the end). due: the kept snapshot of seq, as read ahead or read now,
+ * and the next one started: 1 with *m and *payload (the caller frees it),
+ * *len bytes, to be compared; 0 not (pruned by a writer meanwhile, another
+ * version's, or unreadable: that failure recorded). end: a read still
+ * running waited for, and dropped. */
+void tool_verify_snap_ahead(vstate *s, uint64_t after);
+int tool_verify_snap_due(vstate *s, uint64_t seq, tms_snapshot_meta *m, uint8_t **payload, size_t *len);
+void tool_verify_snap_end(vstate *s);
 
 /* Record a failure: kept when it is the first, or of a better rank than
  * the one kept (the log's own, then the projection's, then the rest). */

@@ -103,14 +103,14 @@ lasth = verify(h)[1]["last_seq"]
 hsnap = os.path.join(h, "snapshots", "%020d.snap" % lasth)
 real = open(hsnap, "rb").read()
 other = open(gsnap, "rb").read()   # gother's state, of the same length of log
-HEADER = 188   # snapshots.h: ... head[32] at 24, length at 144, proj_digest[32] at 152, CRC32C at 184
+HEADER = 188   # snapshots.h: ... head[32] at 24, root[32] at 56, time at 88, length at 144, proj_digest[32] at 152, CRC32C at 184
 hdr = bytearray(other[:HEADER])
-hdr[24:56] = real[24:56]
+hdr[24:96] = real[24:96]   # this log's chain head, Merkle root and time: only the state is another's
 hdr[184:188] = struct.pack("<I", crc32c(other[HEADER:], crc32c(bytes(hdr[:184]))))
 open(hsnap, "wb").write(bytes(hdr) + other[HEADER:])
 rc, v, err = verify(h)
-r.check("verify: a snapshot whose state is not the log's (check snapshot)", rc == 1 and v.get("check") == "snapshot",
-        (v, err))
+r.check("verify: a snapshot whose state is not the log's (check snapshot, its seq, the state said)", rc == 1 and
+        v.get("check") == "snapshot" and v.get("seq") == lasth and "state differs" in v.get("error", ""), (v, err))
 rc, out, err = r.run("tmsctl", "--data", h, "submit", stdin=json.dumps(more("hh2", 1)[0]) + "\n")
 r.check("the open does not take it (not the projection's digest): set aside, the log is folded", rc == 0 and
         "projection's digest" in err and os.path.exists(hsnap + ".bad"), err)

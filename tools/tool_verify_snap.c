@@ -1,0 +1,98 @@
+/* tool_verify_snap.c -- kept snapshots read ahead of verify's fold
+ * (tool_verify.h). Each kept snapshot is compared with the replayed state
+ * when the fold reaches its seq, and the fold waits meanwhile: reading and
+ * checking the file (its CRC, digest and parts: a pass over ~130 MB at 5M
+ * records) is work the state does not need, so a thread of its own does it
+ * while the fold is still on its way there. One snapshot is read ahead at a
+ * time: the next one is started when the fold takes this one. */
+#include "tool_verify.h"
+#include "snapshot.h"
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tool_snap_ahead {
+    pthread_t th;
+    const char *datadir;
+    uint64_t seq;
+    /* out, read by the fold's thread after the join */
+    tms_snapshot_meta m;
+    uint8_t *payload;
+    size_t len;
+    tms_err err;
+    char why[400];
+};
+
+static void *read_ahead(void *arg)
+{
+    struct tool_snap_ahead *a = arg;
+    a->err = tms_snapshot_read(a->datadir, a->seq, &a->m, &a->payload, &a->len, a->why, sizeof a->why);
+    return NULL;
+}
+
+void tool_verify_snap_ahead(vstate *s, uint64_t after)
+{
+    size_t i = 0;
+    struct tool_snap_ahead *a;
+    if (s->snap_ahead)
+        return;   /* one at a time (the one read is taken first) */
+    while (i < s->nsnaps && s->snaps[i] <= after)
+        i++;
+    if (i == s->nsnaps || s->parts || !(a = calloc(1, sizeof *a)))
+        return;   /* none due (--since by parts compares only the end); out of memory: read when due */
+    a->datadir = s->datadir;
+    a->seq = s->snaps[i];
+    if (pthread_create(&a->th, NULL, read_ahead, a) != 0) {
+        free(a);
+        return;
+    }
+    s->snap_ahead = a;
+}
+
+/* The read ahead, waited for; NULL when none was running. */
+static struct tool_snap_ahead *take(vstate *s)
+{
+    struct tool_snap_ahead *a = s->snap_ahead;
+    if (a)
+        pthread_join(a->th, NULL);
+    s->snap_ahead = NULL;
+    return a;
+}
+
+int tool_verify_snap_due(vstate *s, uint64_t seq, tms_snapshot_meta *m, uint8_t **payload, size_t *len)
+{
+    struct tool_snap_ahead now = {.datadir = s->datadir, .seq = seq}, *a = take(s);
+    if (a && a->seq != seq) {   /* (not for this seq: the fold never passes a due snapshot unread) */
+        free(a->payload);
+        free(a);
+        a = NULL;
+    }
+    if (!a) {
+        a = &now;
+        read_ahead(a);   /* (no thread could be started, or none was) */
+    }
+    *m = a->m;
+    *payload = a->payload;
+    *len = a->len;
+    if (a->err && a->err != TMS_NOT_FOUND)
+        tool_verify_failure(s, "snapshot", seq, NULL, 0, a->why);
+    tms_err err = a->err;
+    if (a != &now)
+        free(a);
+    tool_verify_snap_ahead(s, seq);
+    /* another version's encoding is not compared (the writer does not use it either) */
+    if (!err && m->schema == TMS_SCHEMA_VERSION && !strcmp(m->build, tms_version()))
+        return 1;
+    free(*payload);
+    *payload = NULL;
+    return 0;
+}
+
+void tool_verify_snap_end(vstate *s)
+{
+    struct tool_snap_ahead *a = take(s);
+    if (a)
+        free(a->payload);
+    free(a);
+}
