@@ -225,7 +225,9 @@ typedef struct digests {
     tms_err proj_err, enc_err, sproj_err;
     msgpack_sbuffer *keep;   /* non-NULL: the encoding is left there (the caller destroys it) */
     /* A kept snapshot's payload (its digest checked when it was read) to compare the encoding with, byte for
-     * byte: the same bytes are the same digest, and memcmp is cheaper than BLAKE2b. NULL: none. */
+     * byte instead of by digest, which is cheaper and says the same: the digest is of the bytes, and two
+     * encodings of one digest are one encoding (state_snapshot_index.c), barring a collision of BLAKE2b. NULL:
+     * none. */
     const uint8_t *kept;
     size_t kept_len;
     int enc_digest;          /* enc wanted too (with kept: else only same) */
@@ -332,18 +334,23 @@ static tms_err at_projection(void *ctx, const tms_fold_event *ev)
     uint64_t seq = ev->rec->seq;
     if (s->parts)
         return TMS_OK;   /* only the log's end is compared: tool_verify_parts_end */
-    int snap = 0, proj = s->proj && seq == s->pseq && !tool_verify_proj_settle(s) && s->proj;
+    int due = 0, snap = 0, proj = s->proj && seq == s->pseq && !tool_verify_proj_settle(s) && s->proj;
     int at_n = s->has_since && seq == s->since.size && s->start_seq < seq;
     digests d = {.st = ev->state, .enc_digest = at_n};
     while (s->next_snap < s->nsnaps && s->snaps[s->next_snap] < seq)
         s->next_snap++;   /* beyond the log's end or skipped: said by report */
     if (s->next_snap < s->nsnaps && s->snaps[s->next_snap] == seq) {
+        due = 1;
         snap = tool_verify_snap_due(s, seq, &m, &payload, &d.kept_len);
+        if (snap < 0)
+            return TMS_E_NOMEM;
         d.kept = payload;
         s->next_snap++;
     }
     tms_err err = snap || proj || at_n ? state_digests(&d, proj, seq, ev->hash, snap || at_n, snap) : TMS_OK;
     free(payload);
+    if (due)
+        tool_verify_snap_ahead(s, seq);   /* the next one, now that this one's payload is freed */
     if (err)
         return err;
     if (snap)
@@ -520,9 +527,10 @@ static int replay_and_compare(vstate *s)
         if (proj)
             compare_projection(s, d.proj);
     }
-    tool_verify_snap_ahead(s, s->start_seq);
-    if (!err)   /* even after a failure at the start: one of the log's own, later on, is said first */
+    if (!err) {   /* even after a failure at the start: one of the log's own, later on, is said first */
+        tool_verify_snap_ahead(s, s->start_seq);
         err = tool_fold(st, s->logdir, &o, &res, "tms-audit: verifying", 0);
+    }
     tool_verify_snap_end(s);
     if (err)
         rc = fold_stopped(s, err, &res);

@@ -114,13 +114,14 @@ int tool_verify_proj_begin(vstate *s, const char *datadir);
 int tool_verify_proj_settle(vstate *s);
 
 /* Kept snapshots read ahead of the fold (tool_verify_snap.c). ahead: the
- * first kept snapshot after seq read on a thread of its own (nothing when
- * none is left, one is being read, or with --since by parts, which compares
- * only the end). due: the kept snapshot of seq, as read ahead or read now,
- * and the next one started: 1 with *m and *payload (the caller frees it),
- * *len bytes, to be compared; 0 not (pruned by a writer meanwhile, another
- * version's, or unreadable: that failure recorded). end: a read still
- * running waited for, and dropped. */
+ * first kept snapshot of a seq above after read on a thread of its own
+ * (nothing when none is left, one is being read, or with --since by parts,
+ * which compares only the end). due: the kept snapshot of seq, as read ahead
+ * or read now: 1 with *m and *payload (the caller frees it), *len bytes, to
+ * be compared; 0 not (pruned by a writer meanwhile, another version's, or
+ * unreadable: that failure recorded); -1 out of memory (no verdict). The
+ * caller starts the next read (ahead) once it has freed the payload. end: a
+ * read still running waited for, and dropped. */
 void tool_verify_snap_ahead(vstate *s, uint64_t after);
 int tool_verify_snap_due(vstate *s, uint64_t seq, tms_snapshot_meta *m, uint8_t **payload, size_t *len);
 void tool_verify_snap_end(vstate *s);

@@ -1,14 +1,18 @@
 /* tool_verify_snap.c -- kept snapshots read ahead of verify's fold
  * (tool_verify.h). Each kept snapshot is compared with the replayed state
- * when the fold reaches its seq, and the fold waits meanwhile: reading and
- * checking the file (its CRC, digest and parts: a pass over ~130 MB at 5M
- * records) is work the state does not need, so a thread of its own does it
- * while the fold is still on its way there. One snapshot is read ahead at a
- * time: the next one is started when the fold takes this one. */
+ * when the fold reaches its seq, and the fold waits for that comparison.
+ * Reading and checking the file (its CRC, digest and parts: a pass over
+ * ~130 MB at 5M records) is work the state does not need, so a thread of
+ * its own does it while the fold is still on its way there. One snapshot is
+ * read ahead at a time; the next is started once the fold is done with this
+ * one (its payload freed): at its seq, memory holds its payload and the
+ * state's encoding compared with it, never a third copy.
+ *
+ * A read cannot be cancelled: a snapshot the fold never reaches (beyond the
+ * log's end, or after a fold that stopped early) is still read whole, and
+ * the end waits for it. */
 #include "tool_verify.h"
-#include "snapshot.h"
 #include <pthread.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,14 +67,24 @@ static struct tool_snap_ahead *take(vstate *s)
 int tool_verify_snap_due(vstate *s, uint64_t seq, tms_snapshot_meta *m, uint8_t **payload, size_t *len)
 {
     struct tool_snap_ahead now = {.datadir = s->datadir, .seq = seq}, *a = take(s);
-    if (a && a->seq != seq) {   /* (not for this seq: the fold never passes a due snapshot unread) */
+    if (a && a->seq != seq) {   /* cannot happen (the fold meets every seq after its start, and the read ahead is
+                                   the first kept one after the start or after the one before): a defence */
         free(a->payload);
+        free(a);
+        a = NULL;
+    }
+    if (a && a->err == TMS_E_NOMEM) {   /* memory was short beside the fold: tried again now, the last use freed */
         free(a);
         a = NULL;
     }
     if (!a) {
         a = &now;
         read_ahead(a);   /* (no thread could be started, or none was) */
+    }
+    if (a->err == TMS_E_NOMEM) {   /* no verdict: the snapshot is not to be called damaged */
+        if (a != &now)
+            free(a);
+        return -1;
     }
     *m = a->m;
     *payload = a->payload;
@@ -80,7 +94,6 @@ int tool_verify_snap_due(vstate *s, uint64_t seq, tms_snapshot_meta *m, uint8_t 
     tms_err err = a->err;
     if (a != &now)
         free(a);
-    tool_verify_snap_ahead(s, seq);
     /* another version's encoding is not compared (the writer does not use it either) */
     if (!err && m->schema == TMS_SCHEMA_VERSION && !strcmp(m->build, tms_version()))
         return 1;

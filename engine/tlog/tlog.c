@@ -21,7 +21,7 @@
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
 static EVP_MD *sha256_md;
 static pthread_key_t sha256_ctx_key;   /* each thread's context, kept: a new one per hash cost ~20% of it */
-static int sha256_ctx_keyed;
+static int sha256_ctx_keyed;           /* the key was made (else a context per hash, as before) */
 
 static void sha256_ctx_free(void *ctx)
 {
@@ -34,12 +34,15 @@ static void sha256_fetch(void)
     sha256_ctx_keyed = pthread_key_create(&sha256_ctx_key, sha256_ctx_free) == 0;
 }
 
-/* This thread's context (freed when it exits), or NULL when out of memory. */
-static EVP_MD_CTX *sha256_ctx(void)
+/* This thread's context (freed when it exits; *own set to 0), or without a
+ * key one for this hash alone (*own set to 1: the caller frees it); NULL
+ * when out of memory. */
+static EVP_MD_CTX *sha256_ctx(int *own)
 {
     EVP_MD_CTX *ctx;
-    if (!sha256_ctx_keyed)
-        return NULL;
+    *own = !sha256_ctx_keyed;
+    if (*own)
+        return EVP_MD_CTX_new();
     if ((ctx = pthread_getspecific(sha256_ctx_key)))
         return ctx;
     if ((ctx = EVP_MD_CTX_new()) && pthread_setspecific(sha256_ctx_key, ctx) != 0) {
@@ -53,14 +56,17 @@ static EVP_MD_CTX *sha256_ctx(void)
 static void sha256(int prefix, const void *data, size_t len, tms_tlog_hash out)
 {
     const unsigned char p = (unsigned char)prefix;
-    EVP_MD_CTX *ctx;
+    EVP_MD_CTX *ctx = NULL;
     unsigned n = 0;
+    int own = 0, done;
     pthread_once(&sha256_once, sha256_fetch);
-    if (sha256_md && (ctx = sha256_ctx()) && EVP_DigestInit_ex2(ctx, sha256_md, NULL) &&
-        (prefix < 0 || EVP_DigestUpdate(ctx, &p, 1)) && EVP_DigestUpdate(ctx, data, len) &&
-        EVP_DigestFinal_ex(ctx, out, &n) && n == TMS_TLOG_HASH)
-        return;
-    tms__tlog_sha256_sodium(prefix, data, len, out);
+    done = sha256_md && (ctx = sha256_ctx(&own)) && EVP_DigestInit_ex2(ctx, sha256_md, NULL) &&
+           (prefix < 0 || EVP_DigestUpdate(ctx, &p, 1)) && EVP_DigestUpdate(ctx, data, len) &&
+           EVP_DigestFinal_ex(ctx, out, &n) && n == TMS_TLOG_HASH;
+    if (own)
+        EVP_MD_CTX_free(ctx);   /* (NULL: nothing) */
+    if (!done)
+        tms__tlog_sha256_sodium(prefix, data, len, out);
 }
 
 void tms__tlog_sha256_sodium(int prefix, const void *data, size_t len, tms_tlog_hash out)
