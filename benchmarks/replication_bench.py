@@ -18,7 +18,14 @@ tmsd's in a temp dir.
 batch) and the replica applies only what they cover (--leader-key); run it
 alternately with and without to compare (benchmarks/RESULTS.md, issue 17).
 
-usage: replication_bench.py BIN_DIR [--records N (default 200000)] [--signed] [RATE ...] (default 1000 10000)"""
+--reader thread|process[,...]: who stamps the replica's watch lines: a
+thread of this process (default; it shares the GIL with the submitter and
+the acknowledgements' reader), or a process of its own that does nothing
+else (then the lines are parsed after the run). Both, comma-separated, are
+run one after the other at each rate.
+
+usage: replication_bench.py BIN_DIR [--records N (default 200000)] [--signed] [--reader MODES] [RATE ...]
+       (default rates 1000 10000)"""
 import json, os, shutil, signal, socket, subprocess, sys, tempfile, threading, time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "daemon"))
@@ -60,6 +67,33 @@ def tmsd(bin_dir, data, sock, *args):
     return p
 
 
+def histograms(port):
+    """A tmsd's tmsd_replica_* and tmsd_publish_* histograms from its /metrics: name -> [(le, cumulative count)],
+    and NAME_sum -> the sum."""
+    import urllib.request
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    h = {}
+    for line in text.splitlines():
+        if line.startswith(("tmsd_replica_", "tmsd_publish_")) and "_bucket{le=" in line:
+            name, rest = line.split("_bucket{le=\"", 1)
+            le, count = rest.split("\"} ")
+            h.setdefault(name, []).append((float("inf") if le == "+Inf" else float(le), int(count)))
+        elif line.startswith(("tmsd_replica_", "tmsd_publish_")) and line.split()[0].endswith("_sum"):
+            h[line.split()[0]] = float(line.split()[1])
+    return h
+
+
+def bucket_pct(before, after, name, p):
+    """The upper bound of the bucket holding the p-th percentile of what name counted between two readings."""
+    b, a = dict(before[name]), after[name]
+    counts = [(le, c - b.get(le, 0)) for le, c in a]
+    total = counts[-1][1]
+    for le, c in counts:
+        if total and c >= total * p / 100:
+            return le
+    return float("nan")
+
+
 def _open(sock):
     try:
         mp.Conn(sock, timeout=1).close()
@@ -68,14 +102,47 @@ def _open(sock):
         return False
 
 
-def lag(bin_dir, leader_sock, replica_sock, rate, seconds=5):
+# The watch lines' stamper as a process of its own (--reader process): it reads
+# and stamps each line and does nothing else, so no thread of this process
+# (the submitter, the acknowledgements' reader) holds the GIL while a line
+# waits to be stamped.
+STAMPER = ("import sys, time\n"
+           "out = sys.stdout\n"
+           "for line in sys.stdin:\n"
+           "    out.write('%d %s' % (time.time_ns(), line))\n"
+           "    out.flush()\n")
+
+
+RUNS = [0]
+
+
+def lag(bin_dir, leader_sock, replica_sock, rate, seconds=5, reader_mode="thread"):
     total = rate * seconds
+    RUNS[0] += 1
+    run = RUNS[0]   # new extension ids each run: every command is accepted, as in the first
     watcher = subprocess.Popen([os.path.join(bin_dir, "tmsctl"), "--connect", replica_sock, "watch"],
                                stdout=subprocess.PIPE, text=True, bufsize=1)
+    stamped = None
+    if reader_mode == "process":
+        stamped = tempfile.NamedTemporaryFile("w+", prefix="tms-replbench-lines-", delete=False)
+        stamper = subprocess.Popen([sys.executable, "-c", STAMPER], stdin=watcher.stdout, stdout=stamped)
+        watcher.stdout.close()
     time.sleep(0.3)
     seen, acked = {}, {}
 
     def read_lines():
+        if reader_mode == "process":   # the stamper's file, once it holds every line
+            while True:
+                with open(stamped.name) as f:
+                    lines = f.readlines()
+                if len(lines) >= total or watcher.poll() is not None:
+                    break
+                time.sleep(0.1)
+            for line in lines:
+                now, rest = line.split(" ", 1)
+                x = json.loads(rest)
+                seen[x["seq"]] = (int(now), ns_of(x["time"]))
+            return
         for line in watcher.stdout:
             now = time.time_ns()
             x = json.loads(line)
@@ -102,7 +169,8 @@ def lag(bin_dir, leader_sock, replica_sock, rate, seconds=5):
         n = min(per, total - sent)
         req += 1
         c.send_raw(mp.frame({"op": "submit", "req": req, "cmds": [
-            {"cmd": "CreateExtension", "tenant": "tn00001", "actor": "admin", "id": "lag%d_%d" % (rate, sent + k)}
+            {"cmd": "CreateExtension", "tenant": "tn00001", "actor": "admin",
+             "id": "lag%d_%d_%d" % (rate, run, sent + k)}
             for k in range(n)]}))
         sent += n
     acker.join(timeout=120)
@@ -110,6 +178,9 @@ def lag(bin_dir, leader_sock, replica_sock, rate, seconds=5):
     elapsed = time.monotonic() - t0
     watcher.send_signal(signal.SIGINT)
     watcher.wait(timeout=10)
+    if stamped:
+        stamper.wait(timeout=10)
+        os.unlink(stamped.name)
     c.close()
     rep = [(seen[s][0] - seen[s][1]) / 1e6 for s in seen]
     ack = [(acked[s] - seen[s][1]) / 1e6 for s in seen if s in acked]
@@ -126,6 +197,11 @@ def main():
     signed = "--signed" in args
     if signed:
         args.remove("--signed")
+    readers = ["thread"]
+    if "--reader" in args:
+        i = args.index("--reader")
+        readers = args[i + 1].split(",")
+        del args[i:i + 2]
     if not args:
         print(__doc__)
         sys.exit(2)
@@ -150,13 +226,16 @@ def main():
                                    key], check=True, capture_output=True, text=True).stdout.strip()
             lopts, ropts = ["--signing-key", key], ["--leader-key", vkey]
         t0 = time.monotonic()
-        leader = tmsd(bin_dir, leader_data, lsock, "--publish", url, *lopts)
+        lport = free_port()
+        leader = tmsd(bin_dir, leader_data, lsock, "--publish", url, "--metrics", "127.0.0.1:%d" % lport, *lopts)
         procs.append(leader)
         last = status(lsock)["last_seq"]
         wait_for(lambda: status(lsock)["publish"]["published"] == last, 3600, 0.2)
         pub_s = time.monotonic() - t0
         t0 = time.monotonic()
-        replica = tmsd(bin_dir, os.path.join(d, "replica"), rsock, "--replica-of", url, *ropts)
+        mport = free_port()
+        replica = tmsd(bin_dir, os.path.join(d, "replica"), rsock, "--replica-of", url, "--metrics",
+                       "127.0.0.1:%d" % mport, *ropts)
         procs.append(replica)
         wait_for(lambda: status(rsock)["last_seq"] == last, 3600, 0.2)
         rep_s = time.monotonic() - t0
@@ -165,13 +244,31 @@ def main():
               "replica catch-up (start to applied): %.1f s, %.0f records/s; same head: %s\n"
               % ("signed (--signing-key, --leader-key)" if signed else "plain", last, pub_s, last / pub_s, rep_s,
                  last / rep_s, same))
-        print("| offered cmd/s | achieved | replica line p50 | p99 | leader ack p50 | p99 | ratio p50 | ratio p99 |")
-        print("|---|---|---|---|---|---|---|---|")
+        print("| offered cmd/s | lines stamped by | achieved | replica line p50 | p99 | leader ack p50 | p99 | "
+              "ratio p50 | ratio p99 | stamp to sent to NATS (leader) p50 / p99 | to the stream's ack (leader) | "
+              "to the replica's receipt | to applied there | replica groups: records, mean time |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for rate in rates:
-            got, rep, ack = lag(bin_dir, lsock, rsock, rate)
-            print("| %d | %.0f | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %.2fx | %.2fx |" % (
-                rate, got, pct(rep, 50), pct(rep, 99), pct(ack, 50), pct(ack, 99),
-                pct(rep, 50) / pct(ack, 50), pct(rep, 99) / pct(ack, 99)))
+            for mode in readers:
+                h0, l0 = histograms(mport), histograms(lport)
+                got, rep, ack = lag(bin_dir, lsock, rsock, rate, reader_mode=mode)
+                h1, l1 = histograms(mport), histograms(lport)
+
+                def stage(b, a, name):
+                    return "< %.2f / < %.2f ms" % (1e3 * bucket_pct(b, a, name, 50), 1e3 * bucket_pct(b, a, name, 99))
+                groups = dict(h1["tmsd_replica_group_size"])[float("inf")] - \
+                    dict(h0["tmsd_replica_group_size"])[float("inf")]
+                recs = h1["tmsd_replica_group_size_sum"] - h0["tmsd_replica_group_size_sum"]
+                gsec = h1["tmsd_replica_group_seconds_sum"] - h0["tmsd_replica_group_seconds_sum"]
+                print("| %d | %s | %.0f | %.2f ms | %.2f ms | %.2f ms | %.2f ms | %.2fx | %.2fx | %s | %s | %s | %s "
+                      "| %.1f, %.2f ms |" % (
+                          rate, mode, got, pct(rep, 50), pct(rep, 99), pct(ack, 50), pct(ack, 99),
+                          pct(rep, 50) / pct(ack, 50), pct(rep, 99) / pct(ack, 99),
+                          stage(l0, l1, "tmsd_publish_sent_lag_seconds"),
+                          stage(l0, l1, "tmsd_publish_acked_lag_seconds"),
+                          stage(h0, h1, "tmsd_replica_received_lag_seconds"),
+                          stage(h0, h1, "tmsd_replica_lag_seconds"),
+                          recs / groups if groups else 0, 1e3 * gsec / groups if groups else 0), flush=True)
     finally:
         for p in reversed(procs):
             p.send_signal(signal.SIGTERM)

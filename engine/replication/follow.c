@@ -324,6 +324,7 @@ static void *run(void *arg)
                 f->next = seq ? seq + 1 : f->next + 1;
                 pthread_mutex_lock(&f->lock);
                 f->st.received = f->next - 1;
+                tms_lag_add_frame(&f->st.received_lag, d, (size_t)len, tms_lag_now());
                 if (reach > f->st.stream_seq)
                     f->st.stream_seq = reach;
                 pthread_mutex_unlock(&f->lock);

@@ -56,10 +56,12 @@ struct tms_publisher {
     char sent_id[MSG_ID_MAX];        /* ... the message id of that seq, "" right after connect_up */
     tms_tree *tree;                  /* the data directory's Merkle tree, read (the thread's; opened there) */
     unsigned tree_waits;             /* batches waited for the tree, in a row */
+    int64_t stamps[8192];            /* the batch's records' stamps (send_batch: PUBLISH_BATCH of them) */
 };
 
 #define PUBLISH_WINDOW 1024           /* asynchronous publishes in flight */
 #define PUBLISH_BATCH 8192            /* records published before waiting for every acknowledgement */
+_Static_assert(PUBLISH_BATCH <= sizeof ((tms_publisher *)0)->stamps / sizeof(int64_t), "a batch's stamps fit");
 #define FLUSH_WAIT_MS 20              /* a batch's flush: how long its PONG is waited for */
 
 static void set_error(tms_publisher *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -202,9 +204,14 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
         pthread_cond_signal(&p->wake);
         pthread_mutex_unlock(&p->lock);
     } else {
+        const uint8_t *frame = (const uint8_t *)natsMsg_GetData(msg);
+        int len = natsMsg_GetDataLength(msg);
+        int64_t now = tms_lag_now();
         pthread_mutex_lock(&p->lock);
         if (!p->ack_failed && pa->Sequence > p->st.published)
             p->st.published = pa->Sequence;
+        if (frame && len > 0)
+            tms_lag_add_frame(&p->st.acked_lag, frame, (size_t)len, now);
         pthread_mutex_unlock(&p->lock);
     }
     if (p->on_published)   /* --ack-after stream: answers wait for this */
@@ -287,7 +294,7 @@ static int send_batch(tms_publisher *p, uint64_t next, uint64_t last, const char
 {
     char id[MSG_ID_MAX];
     uint8_t *frame = NULL;
-    size_t len;
+    size_t len, nstamps = 0;
     jsPubOptions po;
     for (uint64_t seq = next; seq <= last; seq++) {
         if (atomic_load(&p->paused))   /* a deposed leader: not one more message */
@@ -319,6 +326,8 @@ static int send_batch(tms_publisher *p, uint64_t next, uint64_t last, const char
         if (s == NATS_OK)
             s = js_PublishMsgAsync(p->js, &m, &po);   /* nats.c owns m now (m is NULL) */
         natsMsg_Destroy(m);
+        if (s == NATS_OK && tms_lag_stamp(frame, len, &p->stamps[nstamps]))
+            nstamps++;   /* its lag is taken once the batch is written */
         free(frame);
         if (s != NATS_OK) {
             set_error(p, "publishing seq %llu: %s", (unsigned long long)seq, natsStatus_GetText(s));
@@ -335,6 +344,11 @@ static int send_batch(tms_publisher *p, uint64_t next, uint64_t last, const char
     if (natsConnection_FlushTimeout(p->nc, FLUSH_WAIT_MS) != NATS_OK) {
         /* not answered in time: the messages are written all the same; acknowledgements tell */
     }
+    int64_t now = tms_lag_now();
+    pthread_mutex_lock(&p->lock);
+    for (size_t i = 0; i < nstamps; i++)
+        tms_lag_add(&p->st.sent_lag, p->stamps[i], now);
+    pthread_mutex_unlock(&p->lock);
     return 0;
 }
 

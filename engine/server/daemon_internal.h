@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include "daemon.h"
 #include "engine.h"
+#include "follow.h"
 #include "publish.h"
 #include "wire.h"
 
@@ -107,6 +108,12 @@ typedef struct counters {
     uint64_t commit_ns_hist[HIST_BUCKETS];   /* group commit latency */
     uint64_t group_size_hist[HIST_BUCKETS];  /* commands per group, bucket i < 2^i */
     uint64_t lookup_ns_sum, commit_ns_sum, group_size_sum;   /* the histograms' _sum */
+    /* --replica-of (daemon_replica.c): per applied record, its stamp (the leader's wall clock) to its group
+       applied and durable here (lag.h); per group, the worker's time (checks, append, fdatasync, apply, commit),
+       bucket i < 2^(i+10) ns, and its records, bucket i < 2^i */
+    tms_lag replica_lag;
+    uint64_t replica_group_ns_hist[HIST_BUCKETS], replica_group_size_hist[HIST_BUCKETS];
+    uint64_t replica_group_ns_sum, replica_group_size_sum;
 } counters;
 
 struct server {
@@ -325,6 +332,8 @@ int tms__replica_start(server *d, char *why, size_t whylen);
 void tms__replica_maybe_start(server *d);
 int tms__replica_busy(const server *d);
 int tms__replica_stopped(server *d);
+/* The follower's status (all zero without --replica-of, or once it is gone). */
+void tms__replica_follow_status(server *d, tms_follow_status *out);
 /* Records the stream is known to hold that the projection has not applied (0 without --replica-of): the
  * lag GET /readyz compares with --ready-max-lag. */
 uint64_t tms__replica_behind(server *d);

@@ -23,6 +23,8 @@ void tms__metrics_line(msgpack_sbuffer *sb, const char *fmt, ...)
         msgpack_sbuffer_write(sb, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
+_Static_assert(TMS_LAG_BUCKETS == HIST_BUCKETS, "lag.h's histograms are rendered as the others");
+
 /* A log2 histogram as Prometheus cumulative buckets; bucket i holds values
  * below 2^(i+shift) (the last one: everything else). */
 static void histogram(msgpack_sbuffer *sb, const char *name, const char *help, const uint64_t *h, uint64_t sum,
@@ -184,6 +186,10 @@ void tms__render_metrics(server *d, msgpack_sbuffer *sb)
                      (unsigned long long)(ps.durable - ps.published));
         tms__metrics_line(sb, "# HELP tmsd_publish_stopped 1 when the stream disagrees with the log (publishing stopped)\n"
                          "# TYPE tmsd_publish_stopped gauge\ntmsd_publish_stopped %d\n", ps.stopped);
+        histogram(sb, "tmsd_publish_sent_lag_seconds", "per record published: its stamp to its batch written to "
+                  "NATS", ps.sent_lag.bucket, ps.sent_lag.sum_ns, TMS_LAG_SHIFT, 1e-9);
+        histogram(sb, "tmsd_publish_acked_lag_seconds", "per record the stream acknowledged: its stamp to the "
+                  "acknowledgement", ps.acked_lag.bucket, ps.acked_lag.sum_ns, TMS_LAG_SHIFT, 1e-9);
     }
     if (d->replica) {
         tms__metrics_line(sb, "# HELP tmsd_replica_stopped 1 when replication stopped (a record did not check or chain)\n"
@@ -197,6 +203,20 @@ void tms__render_metrics(server *d, msgpack_sbuffer *sb)
     histogram(sb, "tmsd_group_commit_seconds", "time of a group commit (log fdatasync + LMDB commit)",
               d->ctr.commit_ns_hist, d->ctr.commit_ns_sum, 10, 1e-9);
     histogram(sb, "tmsd_group_size", "commands per group commit", d->ctr.group_size_hist, d->ctr.group_size_sum, 0, 1);
+    if (d->replica) {
+        tms_follow_status fs;
+        tms__replica_follow_status(d, &fs);
+        histogram(sb, "tmsd_replica_received_lag_seconds", "per record received from the stream: its stamp (the "
+                  "leader's clock) to its arrival here", fs.received_lag.bucket, fs.received_lag.sum_ns,
+                  TMS_LAG_SHIFT, 1e-9);
+        histogram(sb, "tmsd_replica_lag_seconds", "per applied record: its stamp (the leader's clock) to its group "
+                  "applied and durable here", d->ctr.replica_lag.bucket, d->ctr.replica_lag.sum_ns, TMS_LAG_SHIFT,
+                  1e-9);
+        histogram(sb, "tmsd_replica_group_seconds", "time of a replicated group (checks, log fdatasync, apply, LMDB "
+                  "commit)", d->ctr.replica_group_ns_hist, d->ctr.replica_group_ns_sum, 10, 1e-9);
+        histogram(sb, "tmsd_replica_group_size", "records per replicated group", d->ctr.replica_group_size_hist,
+                  d->ctr.replica_group_size_sum, 0, 1);
+    }
     render_state_metrics(d, sb);
     tms__http_render_metrics(d, sb);
     render_process_metrics(sb);

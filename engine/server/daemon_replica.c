@@ -61,6 +61,7 @@ struct replica {
     tms_err err;
     char why[512];
     uint64_t applied_groups;
+    uint64_t group_ns;           /* the worker's time for the group just applied */
     /* --leader-key */
     int keyed;
     tms_note_verifier key;
@@ -192,8 +193,10 @@ static void work_cb(uv_work_t *w)
         r->check = 0;
     }
     r->group = r->ready < REPLICA_BATCH ? r->ready : REPLICA_BATCH;
+    uint64_t t0 = tms__now_ns();
     r->err = tms_engine_replicate(d->eng, (const uint8_t *const *)r->frames, r->lens, r->group, r->why,
                                   sizeof r->why);
+    r->group_ns = tms__now_ns() - t0;
     if (r->err || !r->keyed || r->group < r->ready || !r->verified.note)
         return;
     held_free(&r->applied);   /* the verified checkpoint's records are all applied: it is this log's */
@@ -202,6 +205,17 @@ static void work_cb(uv_work_t *w)
     r->applied_stored = 0;
     if (tms__now_ns() - r->stored_ns >= STORE_EVERY_NS)
         store_applied(d, r);
+}
+
+/* The group just applied, into the metrics: its time and size, and each
+ * record's lag (lag.h: now minus its stamp, the leader's clock's). */
+static void observe_group(server *d, const replica *r)
+{
+    int64_t now = tms_lag_now();
+    tms__hist_add(d->ctr.replica_group_ns_hist, &d->ctr.replica_group_ns_sum, r->group_ns, 10);
+    tms__hist_add(d->ctr.replica_group_size_hist, &d->ctr.replica_group_size_sum, r->group, 0);
+    for (size_t i = 0; i < r->group; i++)
+        tms_lag_add_frame(&d->ctr.replica_lag, r->frames[i], r->lens[i], now);
 }
 
 /* Free the first k frames taken (all: k = r->n) and move the rest up. */
@@ -250,6 +264,7 @@ static void after_cb(uv_work_t *w, int status)
     if (r->err) {
         stop_loudly(d, r, r->err);
     } else {
+        observe_group(d, r);
         drop_front(r, r->group);
         r->ready -= r->group;
         r->group = 0;
@@ -536,6 +551,13 @@ json_t *tms__replica_status(server *d)
                      (json_int_t)tms__projection_seq(d), "received", (json_int_t)st.received, "stream_seq",
                      (json_int_t)(st.stream_seq > st.received ? st.stream_seq : st.received), "behind",
                      (json_int_t)tms__replica_behind(d), "connected", st.connected, "stopped", st.stopped, "error", st.error);
+}
+
+void tms__replica_follow_status(server *d, tms_follow_status *out)
+{
+    memset(out, 0, sizeof *out);
+    if (d->replica && d->replica->f)
+        tms_follower_status(d->replica->f, out);
 }
 
 uint64_t tms__replica_behind(server *d)

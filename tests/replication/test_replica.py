@@ -96,6 +96,18 @@ def same_as_leader(what, leader, replicas, acked):
         check("%s: %s holds every acknowledged record" % (what, r.name), not missing, missing[:5])
 
 
+def metrics(port):
+    """The samples of tmsd's /metrics without labels, by name."""
+    import urllib.request
+    text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#") and "{" not in line:
+            name, value = line.split()
+            out[name] = float(value)
+    return out
+
+
 def submit_some(leader, acked, start, n, batch=50):
     c = leader.conn()
     try:
@@ -118,8 +130,13 @@ def submit_some(leader, acked, start, n, batch=50):
 def test_leader_and_two_replicas(d):
     nats = Nats(d)
     nats.start()
-    leader = Node(d, "leader", nats, "--publish").start()
-    reps = [Node(d, "r1", nats, "--replica-of").start(), Node(d, "r2", nats, "--replica-of").start()]
+    leader = Node(d, "leader", nats, "--publish")
+    lport, mport = free_port(), free_port()
+    leader.start_extra = ["--metrics", "127.0.0.1:%d" % lport]
+    leader.start()
+    r1 = Node(d, "r1", nats, "--replica-of")
+    r1.start_extra = ["--metrics", "127.0.0.1:%d" % mport]
+    reps = [r1.start(), Node(d, "r2", nats, "--replica-of").start()]
     acked = set()
     try:
         c = leader.conn()
@@ -127,6 +144,19 @@ def test_leader_and_two_replicas(d):
         c.close()
         submit_some(leader, acked, 0, 1500)
         same_as_leader("under load", leader, reps, acked)
+        m, lm = metrics(mport), metrics(lport)
+        applied = reps[0].status()["last_seq"]
+        check("the leader's metrics: each record's lag to the stream's acknowledgement once",
+              lm.get("tmsd_publish_acked_lag_seconds_count") == applied and
+              lm.get("tmsd_publish_acked_lag_seconds_sum", 0) > 0 and "tmsd_replica_lag_seconds_count" not in lm,
+              (applied, lm))
+        check("the replica's metrics: each record's lag once as received, once as applied, its groups' sizes "
+              "adding up to them",
+              m.get("tmsd_replica_lag_seconds_count") == applied == m.get("tmsd_replica_group_size_sum") ==
+              m.get("tmsd_replica_received_lag_seconds_count") and
+              0 < m.get("tmsd_replica_received_lag_seconds_sum", 0) < m.get("tmsd_replica_lag_seconds_sum", 0) and
+              1 <= m.get("tmsd_replica_group_seconds_count", 0) <= applied and
+              m.get("tmsd_replica_group_seconds_count") == m.get("tmsd_replica_group_size_count"), (applied, m))
         # lookups, points and watch on a replica; submits refused
         r1 = reps[0]
         rc, out, err = tp_ctl("--connect", r1.sock, "check", "--seq", "2", "acme", "extension", "x0", "reports.view")

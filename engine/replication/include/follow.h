@@ -20,6 +20,7 @@
 #ifndef TMS_FOLLOW_H
 #define TMS_FOLLOW_H
 
+#include "lag.h"
 #include <stddef.h>
 #include <stdint.h>
 #include "nats_options.h"
@@ -42,6 +43,7 @@ typedef struct tms_follow_status {
                                    never stored by the stream): they are those after seq keep */
     uint64_t keep;
     char error[300];            /* the last error, "" if none */
+    tms_lag received_lag;       /* each record queued: its stamp to its arrival here (lag.h) */
 } tms_follow_status;
 
 /* Follow stream (NULL = "tms") at url from seq next, with nats's

@@ -27,6 +27,7 @@
 #ifndef TMS_PUBLISH_H
 #define TMS_PUBLISH_H
 
+#include "lag.h"
 #include <stdint.h>
 #include "nats_options.h"
 #include "tmsperm.h"
@@ -41,6 +42,8 @@ typedef struct tms_publish_status {
     int connected;              /* 1 while NATS answers */
     int stopped;                /* 1 after a refusal (the stream disagrees with the log): for good */
     char error[300];            /* the last error, "" if none */
+    tms_lag sent_lag;           /* each record published: its stamp to its batch written to NATS (lag.h) */
+    tms_lag acked_lag;          /* each record the stream acknowledged: its stamp to the acknowledgement (lag.h) */
 } tms_publish_status;
 
 typedef struct tms_publish_options {
