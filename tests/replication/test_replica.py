@@ -146,8 +146,10 @@ def test_leader_and_two_replicas(d):
         same_as_leader("under load", leader, reps, acked)
         m, lm = metrics(mport), metrics(lport)
         applied = reps[0].status()["last_seq"]
-        check("the leader's metrics: each record's lag to the stream's acknowledgement once",
-              lm.get("tmsd_publish_acked_lag_seconds_count") == applied and
+        check("the leader's metrics: each record's lag to its batch written to NATS and to the stream's "
+              "acknowledgement, once each",
+              lm.get("tmsd_publish_acked_lag_seconds_count") == applied == lm.get("tmsd_publish_sent_lag_seconds_count")
+              and
               lm.get("tmsd_publish_acked_lag_seconds_sum", 0) > 0 and "tmsd_replica_lag_seconds_count" not in lm,
               (applied, lm))
         check("the replica's metrics: each record's lag once as received, once as applied, its groups' sizes "
