@@ -124,24 +124,28 @@ def lag(bin_dir, leader_sock, replica_sock, rate, seconds=5, reader_mode="thread
                                stdout=subprocess.PIPE, text=True, bufsize=1)
     stamped = None
     if reader_mode == "process":
-        stamped = tempfile.NamedTemporaryFile("w+", prefix="tms-replbench-lines-", delete=False)
-        stamper = subprocess.Popen([sys.executable, "-c", STAMPER], stdin=watcher.stdout, stdout=stamped)
+        fd, stamped = tempfile.mkstemp(prefix="tms-replbench-lines-")
+        with os.fdopen(fd, "w") as out:
+            stamper = subprocess.Popen([sys.executable, "-c", STAMPER], stdin=watcher.stdout, stdout=out)
         watcher.stdout.close()
     time.sleep(0.3)
     seen, acked = {}, {}
 
     def read_lines():
-        if reader_mode == "process":   # the stamper's file, once it holds every line
-            while True:
-                with open(stamped.name) as f:
-                    lines = f.readlines()
-                if len(lines) >= total or watcher.poll() is not None:
-                    break
-                time.sleep(0.1)
-            for line in lines:
-                now, rest = line.split(" ", 1)
-                x = json.loads(rest)
-                seen[x["seq"]] = (int(now), ns_of(x["time"]))
+        if reader_mode == "process":   # the stamper's file, once it holds every line (its size checked only)
+            while os.path.getsize(stamped) < total * 60 and watcher.poll() is None:
+                time.sleep(0.2)   # (a watch line is longer than 60 bytes: then counted once, below)
+            got = {}
+            while len(got) < total and watcher.poll() is None:
+                with open(stamped) as f:
+                    for line in f:
+                        if line.endswith("\n"):   # a line the stamper has not finished is read next time
+                            now, rest = line.split(" ", 1)
+                            x = json.loads(rest)
+                            got[x["seq"]] = (int(now), ns_of(x["time"]))
+                if len(got) < total:
+                    time.sleep(0.2)
+            seen.update(got)   # whole, once: the main thread reads seen after the join
             return
         for line in watcher.stdout:
             now = time.time_ns()
@@ -175,12 +179,14 @@ def lag(bin_dir, leader_sock, replica_sock, rate, seconds=5, reader_mode="thread
         sent += n
     acker.join(timeout=120)
     reader.join(timeout=120)
+    if reader.is_alive() or acker.is_alive():
+        raise SystemExit("lag at %d cmd/s: not every line or acknowledgement came within 120 s" % rate)
     elapsed = time.monotonic() - t0
     watcher.send_signal(signal.SIGINT)
     watcher.wait(timeout=10)
     if stamped:
         stamper.wait(timeout=10)
-        os.unlink(stamped.name)
+        os.unlink(stamped)
     c.close()
     rep = [(seen[s][0] - seen[s][1]) / 1e6 for s in seen]
     ack = [(acked[s] - seen[s][1]) / 1e6 for s in seen if s in acked]
@@ -202,6 +208,8 @@ def main():
         i = args.index("--reader")
         readers = args[i + 1].split(",")
         del args[i:i + 2]
+        if any(r not in ("thread", "process") for r in readers):
+            sys.exit("--reader: thread or process (comma-separated), not %s" % ",".join(readers))
     if not args:
         print(__doc__)
         sys.exit(2)

@@ -309,6 +309,7 @@ static void *run(void *arg)
             nap(RETRY_MS);
             continue;
         }
+        int64_t now = tms_lag_now();   /* its arrival: before the queue's wait for room (enqueue) */
         const uint8_t *d = (const uint8_t *)natsMsg_GetData(m);
         int len = natsMsg_GetDataLength(m);
         uint64_t seq = len > 0 ? tms_log_frame_seq(d, (size_t)len) : 0;
@@ -320,11 +321,14 @@ static void *run(void *arg)
             uint64_t reach = natsMsg_GetMetaData(&meta, m) == NATS_OK ? meta->Sequence.Stream + meta->NumPending : 0;
             if (meta)
                 jsMsgMetaData_Destroy(meta);
+            int64_t stamp;
+            int stamped = len > 0 && tms_lag_stamp(d, (size_t)len, &stamp);   /* (read before any check) */
             if (enqueue(f, d, len, note) == 0) {
                 f->next = seq ? seq + 1 : f->next + 1;
                 pthread_mutex_lock(&f->lock);
                 f->st.received = f->next - 1;
-                tms_lag_add_frame(&f->st.received_lag, d, (size_t)len, tms_lag_now());
+                if (stamped)
+                    tms_lag_add(&f->st.received_lag, stamp, now);
                 if (reach > f->st.stream_seq)
                     f->st.stream_seq = reach;
                 pthread_mutex_unlock(&f->lock);
@@ -446,7 +450,9 @@ tms_err tms_follower_resume(tms_follower *f, uint64_t next)
     f->qbytes = 0;
     f->stop = f->compared = 0;
     f->next = next;
+    tms_lag received_lag = f->st.received_lag;   /* counters: they go on across a resume */
     memset(&f->st, 0, sizeof f->st);
+    f->st.received_lag = received_lag;
     f->st.received = next - 1;
     pthread_mutex_unlock(&f->lock);
     if (pthread_create(&f->thread, NULL, run, f))

@@ -21,12 +21,19 @@ int tms_lag_stamp(const uint8_t *frame, size_t len, int64_t *stamp)
 
 void tms_lag_add(tms_lag *h, int64_t stamp, int64_t now)
 {
-    uint64_t lag = now > stamp ? (uint64_t)(now - stamp) : 0;
+    uint64_t lag = now > stamp ? (uint64_t)now - (uint64_t)stamp : 0;   /* (unsigned: no overflow, any stamp) */
     int b = 0;
     while (b < TMS_LAG_BUCKETS - 1 && lag >= (UINT64_C(1) << (b + TMS_LAG_SHIFT)))
         b++;
     h->bucket[b]++;
-    h->sum_ns += lag;
+    h->sum_s += (double)lag * 1e-9;
+}
+
+void tms_lag_merge(tms_lag *into, const tms_lag *from)
+{
+    for (int b = 0; b < TMS_LAG_BUCKETS; b++)
+        into->bucket[b] += from->bucket[b];
+    into->sum_s += from->sum_s;
 }
 
 int tms_lag_add_frame(tms_lag *h, const uint8_t *frame, size_t len, int64_t now)

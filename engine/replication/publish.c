@@ -29,6 +29,8 @@
 
 #define MSG_ID_MAX (21 + 32 + 1)     /* "SEQ." and 16 bytes of the chain hash in hex */
 
+#define PUBLISH_BATCH 8192            /* records published before waiting for every acknowledgement */
+
 struct tms_publisher {
     char url[512], stream[64], subject[80], datadir[4200], logdir[4300];
     int replicas;                    /* of a stream it creates */
@@ -56,12 +58,10 @@ struct tms_publisher {
     char sent_id[MSG_ID_MAX];        /* ... the message id of that seq, "" right after connect_up */
     tms_tree *tree;                  /* the data directory's Merkle tree, read (the thread's; opened there) */
     unsigned tree_waits;             /* batches waited for the tree, in a row */
-    int64_t stamps[8192];            /* the batch's records' stamps (send_batch: PUBLISH_BATCH of them) */
+    int64_t stamps[PUBLISH_BATCH];   /* the batch's records' stamps (send_batch; run bounds a batch so) */
 };
 
 #define PUBLISH_WINDOW 1024           /* asynchronous publishes in flight */
-#define PUBLISH_BATCH 8192            /* records published before waiting for every acknowledgement */
-_Static_assert(PUBLISH_BATCH <= sizeof ((tms_publisher *)0)->stamps / sizeof(int64_t), "a batch's stamps fit");
 #define FLUSH_WAIT_MS 20              /* a batch's flush: how long its PONG is waited for */
 
 static void set_error(tms_publisher *p, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -207,11 +207,14 @@ static void on_ack(jsCtx *js, natsMsg *msg, jsPubAck *pa, jsPubAckErr *pae, void
         const uint8_t *frame = (const uint8_t *)natsMsg_GetData(msg);
         int len = natsMsg_GetDataLength(msg);
         int64_t now = tms_lag_now();
+        int64_t stamp;
+        int stamped = frame && len > 0 && tms_lag_stamp(frame, (size_t)len, &stamp);
         pthread_mutex_lock(&p->lock);
-        if (!p->ack_failed && pa->Sequence > p->st.published)
+        if (!p->ack_failed && pa->Sequence > p->st.published) {   /* (a duplicate's or a late one's: not again) */
             p->st.published = pa->Sequence;
-        if (frame && len > 0)
-            tms_lag_add_frame(&p->st.acked_lag, frame, (size_t)len, now);
+            if (stamped)
+                tms_lag_add(&p->st.acked_lag, stamp, now);
+        }
         pthread_mutex_unlock(&p->lock);
     }
     if (p->on_published)   /* --ack-after stream: answers wait for this */
@@ -284,72 +287,89 @@ static void msg_id(uint64_t seq, const uint8_t *frame, size_t len, char id[MSG_I
     sodium_bin2hex(id + n, (size_t)(MSG_ID_MAX - n), tms_log_frame_hash(frame, len), 16);
 }
 
+/* Hand the frame of seq to nats.c as its message (its id into id): the
+ * last of the batch [.., last] carries the checkpoint header hdr ("":
+ * none). NATS_OK, or why not. */
+static natsStatus publish_one(tms_publisher *p, uint64_t seq, uint64_t last, const char *hdr, const uint8_t *frame,
+                              size_t len, char id[MSG_ID_MAX])
+{
+    jsPubOptions po;
+    jsPubOptions_Init(&po);
+    msg_id(seq, frame, len, id);
+    po.MsgId = id;
+    po.ExpectLastSeq = seq - 1;   /* 0 means "not set" to nats.c: the first record says it in a header */
+    /* and the previous message must be the one this publisher sent: with
+       publishes pipelined, a fence by seq alone lets another leader's late
+       record take seq - 1 and this one's seq + 1 land on top of it (a mixed
+       chain); by id, every later message of ours is refused too. The first
+       message after connect_up is fenced by seq: connect_up compared the
+       stream's last message with the log's byte for byte. */
+    if (p->sent_id[0] && p->sent == seq - 1)
+        po.ExpectLastMsgId = p->sent_id;
+    po.MaxWait = 5000;            /* no acknowledgement by then: a refusal (on_ack), and the stream is read again */
+    natsMsg *m = NULL;
+    natsStatus s = natsMsg_Create(&m, p->subject, NULL, (const char *)frame, (int)len);
+    if (s == NATS_OK && seq == 1)   /* the subject is the stream's only one: its last seq is the stream's */
+        s = natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence", "0");
+    if (s == NATS_OK && seq == last && hdr[0])
+        s = natsMsgHeader_Set(m, TMS__CHECKPOINT_HEADER, hdr);
+    if (s == NATS_OK)
+        s = js_PublishMsgAsync(p->js, &m, &po);   /* nats.c owns m now (m is NULL) */
+    natsMsg_Destroy(m);
+    return s;
+}
+
 /* Hand [next, last] to nats.c, pipelined (at most PUBLISH_WINDOW waiting
  * for their acknowledgement: js_PublishMsgAsync waits beyond that). Each
  * message carries its seq as the message id and seq - 1 as the expected
  * last sequence, so JetStream refuses anything out of order; the last one
- * carries the batch's checkpoint header hdr ("": none). 0, or -1
+ * carries the batch's checkpoint header hdr ("": none). Every message
+ * handed over is counted in sent_lag, however the batch ends. 0, or -1
  * (reconnect and look at the stream again). */
 static int send_batch(tms_publisher *p, uint64_t next, uint64_t last, const char *hdr)
 {
     char id[MSG_ID_MAX];
     uint8_t *frame = NULL;
     size_t len, nstamps = 0;
-    jsPubOptions po;
-    for (uint64_t seq = next; seq <= last; seq++) {
-        if (atomic_load(&p->paused))   /* a deposed leader: not one more message */
-            return 0;
+    uint64_t seq;
+    int rc = 0;
+    tms_lag sent;
+    for (seq = next; seq <= last && !atomic_load(&p->paused); seq++) {   /* deposed: not one more message */
         tms_err err = frame_at(p, seq, &frame, &len);
         if (err) {
             set_error(p, "cannot read the log at seq %llu: %s", (unsigned long long)seq, tms_strerror(err));
-            return -1;
+            rc = -1;
+            break;
         }
-        jsPubOptions_Init(&po);
-        msg_id(seq, frame, len, id);
-        po.MsgId = id;
-        po.ExpectLastSeq = seq - 1;   /* 0 means "not set" to nats.c: the first record says it in a header */
-        /* and the previous message must be the one this publisher sent: with
-           publishes pipelined, a fence by seq alone lets another leader's late
-           record take seq - 1 and this one's seq + 1 land on top of it (a mixed
-           chain); by id, every later message of ours is refused too. The first
-           message after connect_up is fenced by seq: connect_up compared the
-           stream's last message with the log's byte for byte. */
-        if (p->sent_id[0] && p->sent == seq - 1)
-            po.ExpectLastMsgId = p->sent_id;
-        po.MaxWait = 5000;            /* no acknowledgement by then: a refusal (on_ack), and the stream is read again */
-        natsMsg *m = NULL;
-        natsStatus s = natsMsg_Create(&m, p->subject, NULL, (const char *)frame, (int)len);
-        if (s == NATS_OK && seq == 1)   /* the subject is the stream's only one: its last seq is the stream's */
-            s = natsMsgHeader_Set(m, "Nats-Expected-Last-Subject-Sequence", "0");
-        if (s == NATS_OK && seq == last && hdr[0])
-            s = natsMsgHeader_Set(m, TMS__CHECKPOINT_HEADER, hdr);
-        if (s == NATS_OK)
-            s = js_PublishMsgAsync(p->js, &m, &po);   /* nats.c owns m now (m is NULL) */
-        natsMsg_Destroy(m);
+        natsStatus s = publish_one(p, seq, last, hdr, frame, len, id);
         if (s == NATS_OK && tms_lag_stamp(frame, len, &p->stamps[nstamps]))
-            nstamps++;   /* its lag is taken once the batch is written */
+            nstamps++;
         free(frame);
         if (s != NATS_OK) {
             set_error(p, "publishing seq %llu: %s", (unsigned long long)seq, natsStatus_GetText(s));
-            return -1;
+            rc = -1;
+            break;
         }
         p->sent = seq;
         memcpy(p->sent_id, id, sizeof id);
     }
+    int64_t now = tms_lag_now();   /* handed to the NATS client: written by the flush below (or its flusher) */
     /* nats.c's flusher waits 1 ms "to accumulate more" before it writes what
      * was published (conn.c, _flusher): every batch reached the stream a
      * millisecond late. The batch is written now (a PING the server answers
      * after the messages; its PONG is not needed, so a short wait), which
-     * keeps the messages of one batch in one write (issue 22, item 5). */
-    if (natsConnection_FlushTimeout(p->nc, FLUSH_WAIT_MS) != NATS_OK) {
-        /* not answered in time: the messages are written all the same; acknowledgements tell */
-    }
-    int64_t now = tms_lag_now();
-    pthread_mutex_lock(&p->lock);
+     * keeps the messages of one batch in one write (issue 22, item 5). Not
+     * answered in time: the messages are written all the same;
+     * acknowledgements tell. */
+    if (!rc && seq > last)
+        (void)natsConnection_FlushTimeout(p->nc, FLUSH_WAIT_MS);
+    memset(&sent, 0, sizeof sent);
     for (size_t i = 0; i < nstamps; i++)
-        tms_lag_add(&p->st.sent_lag, p->stamps[i], now);
+        tms_lag_add(&sent, p->stamps[i], now);
+    pthread_mutex_lock(&p->lock);
+    tms_lag_merge(&p->st.sent_lag, &sent);
     pthread_mutex_unlock(&p->lock);
-    return 0;
+    return rc;
 }
 
 static void nap_ms(tms_publisher *p, int ms)
@@ -589,7 +609,10 @@ tms_err tms_publisher_resume(tms_publisher *p, uint64_t durable_seq)
     p->stop = 0;
     atomic_store(&p->paused, 0);
     p->ack_failed = 0;
+    tms_lag sent_lag = p->st.sent_lag, acked_lag = p->st.acked_lag;   /* counters: they go on across a resume */
     memset(&p->st, 0, sizeof p->st);
+    p->st.sent_lag = sent_lag;
+    p->st.acked_lag = acked_lag;
     p->st.durable = durable_seq;
     pthread_mutex_unlock(&p->lock);
     p->sent = 0;

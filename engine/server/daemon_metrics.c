@@ -23,24 +23,36 @@ void tms__metrics_line(msgpack_sbuffer *sb, const char *fmt, ...)
         msgpack_sbuffer_write(sb, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1);
 }
 
-_Static_assert(TMS_LAG_BUCKETS == HIST_BUCKETS, "lag.h's histograms are rendered as the others");
-
-/* A log2 histogram as Prometheus cumulative buckets; bucket i holds values
- * below 2^(i+shift) (the last one: everything else). */
-static void histogram(msgpack_sbuffer *sb, const char *name, const char *help, const uint64_t *h, uint64_t sum,
-                      int shift, double scale)
+/* A log2 histogram of n buckets as Prometheus cumulative buckets; bucket i
+ * holds values below 2^(i+shift) (the last one: everything else), each
+ * bound times scale; sum is already in the unit the bounds are. */
+static void histogram_n(msgpack_sbuffer *sb, const char *name, const char *help, const uint64_t *h, int n,
+                        double sum, int shift, double scale)
 {
     uint64_t cum = 0;
     tms__metrics_line(sb, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name);
-    for (int i = 0; i < HIST_BUCKETS; i++) {
+    for (int i = 0; i < n; i++) {
         cum += h[i];
-        if (i == HIST_BUCKETS - 1)
+        if (i == n - 1)
             tms__metrics_line(sb, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
         else
             tms__metrics_line(sb, "%s_bucket{le=\"%g\"} %llu\n", name, (double)(UINT64_C(1) << (i + shift)) * scale,
                          (unsigned long long)cum);
     }
-    tms__metrics_line(sb, "%s_sum %.9g\n%s_count %llu\n", name, (double)sum * scale, name, (unsigned long long)cum);
+    tms__metrics_line(sb, "%s_sum %.9g\n%s_count %llu\n", name, sum, name, (unsigned long long)cum);
+}
+
+/* The counters' histograms (HIST_BUCKETS of them, their sum in the values' unit). */
+static void histogram(msgpack_sbuffer *sb, const char *name, const char *help, const uint64_t *h, uint64_t sum,
+                      int shift, double scale)
+{
+    histogram_n(sb, name, help, h, HIST_BUCKETS, (double)sum * scale, shift, scale);
+}
+
+/* A lag histogram (lag.h), in seconds. */
+static void lag_histogram(msgpack_sbuffer *sb, const char *name, const char *help, const tms_lag *l)
+{
+    histogram_n(sb, name, help, l->bucket, TMS_LAG_BUCKETS, l->sum_s, TMS_LAG_SHIFT, 1e-9);
 }
 
 /* What an SRE graphs beside the counters, read from the status object
@@ -186,37 +198,34 @@ void tms__render_metrics(server *d, msgpack_sbuffer *sb)
                      (unsigned long long)(ps.durable - ps.published));
         tms__metrics_line(sb, "# HELP tmsd_publish_stopped 1 when the stream disagrees with the log (publishing stopped)\n"
                          "# TYPE tmsd_publish_stopped gauge\ntmsd_publish_stopped %d\n", ps.stopped);
-        histogram(sb, "tmsd_publish_sent_lag_seconds", "per record published: its stamp to its batch written to "
-                  "NATS", ps.sent_lag.bucket, ps.sent_lag.sum_ns, TMS_LAG_SHIFT, 1e-9);
-        histogram(sb, "tmsd_publish_acked_lag_seconds", "per record the stream acknowledged: its stamp to the "
-                  "acknowledgement", ps.acked_lag.bucket, ps.acked_lag.sum_ns, TMS_LAG_SHIFT, 1e-9);
+        lag_histogram(sb, "tmsd_publish_sent_lag_seconds", "per message published: its record's stamp to its "
+                      "batch handed to the NATS client", &ps.sent_lag);
+        lag_histogram(sb, "tmsd_publish_acked_lag_seconds", "per record the stream acknowledged (first time): its "
+                      "stamp to the acknowledgement", &ps.acked_lag);
     }
     if (d->replica) {
+        tms_follow_status fs;
+        tms__replica_follow_status(d, &fs);
         tms__metrics_line(sb, "# HELP tmsd_replica_stopped 1 when replication stopped (a record did not check or chain)\n"
                          "# TYPE tmsd_replica_stopped gauge\ntmsd_replica_stopped %d\n", tms__replica_stopped(d));
         tms__metrics_line(sb, "# HELP tmsd_replica_behind records the stream holds that this replica has not applied\n"
                          "# TYPE tmsd_replica_behind gauge\ntmsd_replica_behind %llu\n",
                      (unsigned long long)tms__replica_behind(d));
+        lag_histogram(sb, "tmsd_replica_received_lag_seconds", "per record received from the stream (before any "
+                      "check): its stamp (the leader's clock) to its arrival here", &fs.received_lag);
+        lag_histogram(sb, "tmsd_replica_lag_seconds", "per applied record: its stamp (the leader's clock) to its group "
+                      "applied and durable here", &d->ctr.replica_lag);
+        histogram(sb, "tmsd_replica_group_seconds", "worker time of a replicated group (the records' checks, log "
+                  "fdatasync, apply, LMDB commit; with --leader-key the checkpoints' checks)",
+                  d->ctr.replica_group_ns_hist, d->ctr.replica_group_ns_sum, 10, 1e-9);
+        histogram(sb, "tmsd_replica_group_size", "records per replicated group", d->ctr.replica_group_size_hist,
+                  d->ctr.replica_group_size_sum, 0, 1);
     }
     histogram(sb, "tmsd_lookup_seconds", "time to answer a lookup (a socket frame; an HTTP check, show or visible)",
               d->ctr.lookup_ns_hist, d->ctr.lookup_ns_sum, 10, 1e-9);
     histogram(sb, "tmsd_group_commit_seconds", "time of a group commit (log fdatasync + LMDB commit)",
               d->ctr.commit_ns_hist, d->ctr.commit_ns_sum, 10, 1e-9);
     histogram(sb, "tmsd_group_size", "commands per group commit", d->ctr.group_size_hist, d->ctr.group_size_sum, 0, 1);
-    if (d->replica) {
-        tms_follow_status fs;
-        tms__replica_follow_status(d, &fs);
-        histogram(sb, "tmsd_replica_received_lag_seconds", "per record received from the stream: its stamp (the "
-                  "leader's clock) to its arrival here", fs.received_lag.bucket, fs.received_lag.sum_ns,
-                  TMS_LAG_SHIFT, 1e-9);
-        histogram(sb, "tmsd_replica_lag_seconds", "per applied record: its stamp (the leader's clock) to its group "
-                  "applied and durable here", d->ctr.replica_lag.bucket, d->ctr.replica_lag.sum_ns, TMS_LAG_SHIFT,
-                  1e-9);
-        histogram(sb, "tmsd_replica_group_seconds", "time of a replicated group (checks, log fdatasync, apply, LMDB "
-                  "commit)", d->ctr.replica_group_ns_hist, d->ctr.replica_group_ns_sum, 10, 1e-9);
-        histogram(sb, "tmsd_replica_group_size", "records per replicated group", d->ctr.replica_group_size_hist,
-                  d->ctr.replica_group_size_sum, 0, 1);
-    }
     render_state_metrics(d, sb);
     tms__http_render_metrics(d, sb);
     render_process_metrics(sb);

@@ -61,7 +61,8 @@ struct replica {
     tms_err err;
     char why[512];
     uint64_t applied_groups;
-    uint64_t group_ns;           /* the worker's time for the group just applied */
+    uint64_t group_ns;           /* the worker's time for the group just applied (checkpoints' checks too) */
+    tms_lag group_lag;           /* its records' lags at its end (the worker's; merged on the loop) */
     /* --leader-key */
     int keyed;
     tms_note_verifier key;
@@ -186,6 +187,8 @@ static void work_cb(uv_work_t *w)
 {
     replica *r = w->data;
     server *d = r->wake.data;
+    uint64_t t0 = tms__now_ns();
+    memset(&r->group_lag, 0, sizeof r->group_lag);
     if (r->check) {   /* first the checkpoints: nothing is applied unless they verify */
         if ((r->err = check_checkpoints(d, r)))
             return;
@@ -193,10 +196,12 @@ static void work_cb(uv_work_t *w)
         r->check = 0;
     }
     r->group = r->ready < REPLICA_BATCH ? r->ready : REPLICA_BATCH;
-    uint64_t t0 = tms__now_ns();
     r->err = tms_engine_replicate(d->eng, (const uint8_t *const *)r->frames, r->lens, r->group, r->why,
                                   sizeof r->why);
     r->group_ns = tms__now_ns() - t0;
+    int64_t now = tms_lag_now();   /* applied and durable (counted by after_cb only when so) */
+    for (size_t i = 0; i < r->group; i++)
+        tms_lag_add_frame(&r->group_lag, r->frames[i], r->lens[i], now);
     if (r->err || !r->keyed || r->group < r->ready || !r->verified.note)
         return;
     held_free(&r->applied);   /* the verified checkpoint's records are all applied: it is this log's */
@@ -207,15 +212,13 @@ static void work_cb(uv_work_t *w)
         store_applied(d, r);
 }
 
-/* The group just applied, into the metrics: its time and size, and each
- * record's lag (lag.h: now minus its stamp, the leader's clock's). */
+/* The group just applied, into the metrics: its time and size, and its
+ * records' lags (lag.h), taken by the worker as it ended. */
 static void observe_group(server *d, const replica *r)
 {
-    int64_t now = tms_lag_now();
     tms__hist_add(d->ctr.replica_group_ns_hist, &d->ctr.replica_group_ns_sum, r->group_ns, 10);
     tms__hist_add(d->ctr.replica_group_size_hist, &d->ctr.replica_group_size_sum, r->group, 0);
-    for (size_t i = 0; i < r->group; i++)
-        tms_lag_add_frame(&d->ctr.replica_lag, r->frames[i], r->lens[i], now);
+    tms_lag_merge(&d->ctr.replica_lag, &r->group_lag);
 }
 
 /* Free the first k frames taken (all: k = r->n) and move the rest up. */

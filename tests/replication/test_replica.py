@@ -150,7 +150,8 @@ def test_leader_and_two_replicas(d):
               "acknowledgement, once each",
               lm.get("tmsd_publish_acked_lag_seconds_count") == applied == lm.get("tmsd_publish_sent_lag_seconds_count")
               and
-              lm.get("tmsd_publish_acked_lag_seconds_sum", 0) > 0 and "tmsd_replica_lag_seconds_count" not in lm,
+              lm.get("tmsd_publish_acked_lag_seconds_sum", 0) > 0 and lm.get("tmsd_publish_sent_lag_seconds_sum", 0) > 0
+              and "tmsd_replica_lag_seconds_count" not in lm,
               (applied, lm))
         check("the replica's metrics: each record's lag once as received, once as applied, its groups' sizes "
               "adding up to them",
