@@ -4,6 +4,7 @@ snapshot with a tail of about 1% of the log against a fold of the whole log
 (issue 18's target: >= 10x), sides alternated in one run.
 
 usage: open_bench.py BIN_DIR DIR [--base BASE_BIN_DIR [--base-dir BASE_DIR]] [--rounds N] [--tail PERCENT] [--clean]
+                    [--spread N]
 
 DIR is a gen_log directory (benchmarks/gen_log --data DIR). It is prepared
 once (DIR/.open_bench marks it): an embedded submit folds the whole log and
@@ -26,6 +27,10 @@ Measured, each round alternating the sides:
         base (with --base; the current tmsctl without snapshots would write
         one at its close, which no one did before issue 18)
 Each embedded submit adds one record (the tail grows by one per round).
+--spread N: the tail's records go to gen_log's tenants tn00001..tnN in turn
+(N: the --tenants DIR was generated with) instead of all to one new tenant,
+so that an open must bring every tenant's state up to date, not one (a
+directory is prepared one way: the mark says which).
 --clean: first 1.01% more records are submitted, so that the close writes the
 snapshot of the last seq (what a clean stop leaves: no tail, the projection
 at the snapshot's seq); only tmsd's sides are measured then.
@@ -45,10 +50,13 @@ def last_seq(bindir, d):
     return json.loads(out)["last_seq"]
 
 
-def prepare(bindir, d, tail_percent):
+def prepare(bindir, d, tail_percent, spread=0):
     mark = os.path.join(d, ".open_bench")
     if os.path.exists(mark):
-        return json.load(open(mark))
+        info = json.load(open(mark))
+        if info.get("spread", 0) != spread:
+            sys.exit("%s was prepared with --spread %d: prepare a fresh copy" % (d, info.get("spread", 0)))
+        return info
     one = json.dumps({"cmd": "CreateTenant", "tenant": "benchopen", "actor": "system", "admin": "admin"}) + "\n"
     t0 = time.time()
     sh(os.path.join(bindir, "tmsctl"), "--data", d, "submit", stdin=one)
@@ -56,10 +64,10 @@ def prepare(bindir, d, tail_percent):
     snaps = sorted(os.listdir(os.path.join(d, "snapshots")))
     snap_seq = int(snaps[-1].split(".")[0])
     n = int(snap_seq * tail_percent / 100)
-    cmds = [{"cmd": "CreateExtension", "tenant": "benchopen", "actor": "admin", "id": str(100000 + i)}
-            for i in range(n)]
+    cmds = [{"cmd": "CreateExtension", "tenant": "tn%05d" % (1 + i % spread) if spread else "benchopen",
+             "actor": "admin", "id": str(100000 + i) if not spread else "8%08d" % i} for i in range(n)]
     sh(os.path.join(bindir, "tmsctl"), "--data", d, "submit", stdin="".join(json.dumps(c) + "\n" for c in cmds))
-    info = {"snapshot_seq": snap_seq, "tail": n, "first_open_s": round(first, 2)}
+    info = {"snapshot_seq": snap_seq, "tail": n, "first_open_s": round(first, 2), "spread": spread}
     json.dump(info, open(mark, "w"))
     return info
 
@@ -108,11 +116,12 @@ def main():
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--tail", type=float, default=0.9)
     ap.add_argument("--clean", action="store_true")
+    ap.add_argument("--spread", type=int, default=0)
     a = ap.parse_args()
     for b in filter(None, (a.bindir, a.base)):
         HELP[b] = subprocess.run([os.path.join(b, "tmsd"), "--help"], capture_output=True, text=True).stdout
-    info = prepare(a.bindir, a.dir, a.tail)
-    binfo = prepare(a.base, a.base_dir, a.tail) if a.base_dir else info
+    info = prepare(a.bindir, a.dir, a.tail, a.spread)
+    binfo = prepare(a.base, a.base_dir, a.tail, a.spread) if a.base_dir else info
     bdir = a.base_dir or a.dir
     if a.clean:
         n = int(last_seq(a.bindir, a.dir) * 0.0101) + 1
@@ -153,11 +162,13 @@ def main():
             if int(extra[-1].split(".")[0]) != (binfo if base else info)["snapshot_seq"]:
                 sys.exit("a snapshot other than S appeared: %s" % extra)
     shutil.rmtree(scratch, ignore_errors=True)
-    print("directory %s: last seq %d, snapshot at %d, tail %d records (%.2f%%); first open (full fold + "
+    print("directory %s: last seq %d, snapshot at %d, tail %d records (%.2f%%, %s); first open (full fold + "
           "snapshot written) %.1f s" % (a.dir, last_seq(a.bindir, a.dir), info["snapshot_seq"],
                                          last_seq(a.bindir, a.dir) - info["snapshot_seq"],
                                          100.0 * (last_seq(a.bindir, a.dir) - info["snapshot_seq"]) /
-                                         last_seq(a.bindir, a.dir), info["first_open_s"]))
+                                         last_seq(a.bindir, a.dir),
+                                         "over tn00001..tn%05d" % a.spread if a.spread else "one tenant",
+                                         info["first_open_s"]))
     if a.base_dir:
         print("base directory %s: last seq %d, snapshot at %d" % (a.base_dir, last_seq(a.base, a.base_dir),
                                                                   binfo["snapshot_seq"]))
