@@ -134,7 +134,8 @@ static void test_an_entry_of_no_tenant_is_found(void **state)
 }
 
 /* More tenants touched than eight or half the snapshot's, whichever is more: the whole state is compared (as
- * costly as rendering the touched twice), and damage is still found. */
+ * costly as rendering the touched twice), known from the tail's frames before any tenant is digested at the
+ * snapshot's seq; and damage is still found. */
 static void test_many_tenants_touched_compare_the_whole_state(void **state)
 {
     (void)state;
@@ -144,10 +145,12 @@ static void test_many_tenants_touched_compare_the_whole_state(void **state)
     assert_string_equal(tms_engine_open_report(env->eng), "");
     assert_int_equal(tms_engine_snapshot_seq(env->eng), s);
     assert_int_equal(tms_engine_tenants_compared(env->eng), 0);
+    assert_int_equal(tms_engine_tenants_digested(env->eng), 0);   /* not 10 digested for nothing */
     tu_env_free(env);
     env = ahead_of_snapshot(20, 10, &s);   /* 10: within */
     reopen(env);
     assert_int_equal(tms_engine_tenants_compared(env->eng), 10);
+    assert_int_equal(tms_engine_tenants_digested(env->eng), 10);
     tu_env_free(env);
     found(20, 11, "t15", 0);
 }

@@ -77,9 +77,14 @@ tms_err tms_projection_compare_new(uint64_t tenants, tms_projection_compare **ou
         free(c);
         return TMS_E_NOMEM;
     }
-    c->limit = tenants / 2 > 8 ? tenants / 2 : 8;
+    c->limit = tms_projection_compare_limit(tenants);
     *out = c;
     return TMS_OK;
+}
+
+size_t tms_projection_compare_limit(uint64_t tenants)
+{
+    return tenants / 2 > 8 ? (size_t)(tenants / 2) : 8;
 }
 
 void tms_projection_compare_free(tms_projection_compare *c)

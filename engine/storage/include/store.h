@@ -277,6 +277,8 @@ tms_err tms_store_load(tms_txn *tx, const tms_state *st);
  * count: the tenants touched so far. TMS_OK or TMS_E_NOMEM. */
 typedef struct tms_projection_compare tms_projection_compare;
 tms_err tms_projection_compare_new(uint64_t tenants, tms_projection_compare **out);
+/* The most tenants the method takes for a fold from a state of `tenants`: more touched, and it gives up. */
+size_t tms_projection_compare_limit(uint64_t tenants);
 tms_err tms_projection_compare_note(tms_projection_compare *c, const tms_state *st, const char *tenant);
 void tms_projection_compare_covers(tms_projection_compare *c, const tms_effect *effs, size_t n);
 int tms_projection_compare_whole(const tms_projection_compare *c);
