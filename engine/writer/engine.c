@@ -347,10 +347,12 @@ static int id_set_add(id_set *s, const char *id, size_t len)
 /* Do the records after..upto name more than limit tenants? Their ids are
  * peeked from the log's frames (the fold reads them again): 1 yes, 0 no,
  * -1 not known (a frame not read, a record not in tms_record_encode's
- * layout, out of memory). The compare by tenant gives up past its limit
- * (tms_projection_compare_limit), but only once it has digested that many
- * tenants at the snapshot's seq, for nothing: knowing first spares them
- * (a tail spread over every tenant: half the state digested). */
+ * layout, a tenant longer than TMS_ID_MAX, out of memory). The compare by
+ * tenant gives up past its limit (tms_projection_compare_limit), but only
+ * once it has digested that many tenants at the snapshot's seq, for
+ * nothing: knowing first spares them (a tail spread over every tenant:
+ * half the state digested). A tail of no more records than limit cannot
+ * name more tenants: 0 without reading. */
 static int tail_names_over(const tms_engine *e, uint64_t after, uint64_t upto, size_t limit)
 {
     char logdir[4200];
@@ -359,7 +361,9 @@ static int tail_names_over(const tms_engine *e, uint64_t after, uint64_t upto, s
     id_set set = {NULL, 16, 0};
     int has = 0, rc = -1;
     tms_err err = TMS_OK;
-    while (set.cap < 2 * (limit + 1))
+    if (upto - after <= limit)
+        return 0;
+    while (set.cap < 2 * (limit + 1))   /* (limit < upto - after: the set is no larger than the tail) */
         set.cap *= 2;
     if (!(set.ids = calloc(set.cap, sizeof *set.ids)) ||
         tms_log_iter_open_flags(tms_data_path(logdir, sizeof logdir, e->dir, "log"), after + 1,
@@ -371,7 +375,7 @@ static int tail_names_over(const tms_engine *e, uint64_t after, uint64_t upto, s
         int64_t time;
         if (!tms_record_peek(lr.payload, lr.len, &t, &tlen, &time) || tlen > TMS_ID_MAX)
             goto out;
-        if (tlen && id_set_add(&set, t, tlen) && set.n > limit) {   /* (no tenant named: none touched) */
+        if (tlen && id_set_add(&set, t, tlen) && set.n > limit) {   /* (a record names a tenant, or none) */
             rc = 1;
             goto out;
         }
@@ -474,6 +478,7 @@ static tms_err start_over(tms_engine *e, level *l, uint64_t seq, tms_replay_resu
     tms_history_writer_discard(&l->hw);
     tms_projection_compare_free(l->cmp);
     l->cmp = NULL;
+    e->tenants_compared = e->tenants_digested = 0;   /* the next start's, if any */
     tms_state_free(e->state);
     if (!(e->state = tms_state_new()))
         return TMS_E_NOMEM;

@@ -62,7 +62,7 @@ struct tms_engine {
     tms_tenant_digests screen_tenants;     /* ... and its tenant digests (freed once the open has folded) */
     uint64_t snapshot_seq;          /* the open started from the snapshot of this seq (0: a fold of the whole log) */
     uint64_t tenants_compared;      /* ... and compared the projection with its state by tenant: how many */
-    uint64_t tenants_digested;      /* ... whose digests it took at the snapshot's seq for that (tail_names_over) */
+    uint64_t tenants_digested;      /* ... whose digests it took at the snapshot's seq for that (level_compare) */
     uint64_t log_trusted;           /* the log's recovery read from this snapshot's seq on (0: all of it) */
     int log_last_only;              /* no snapshot: the recovery read the last segment only (the fold checks) */
     tms__preload preload;           /* the snapshot of log_trusted, decoded during the screen */

@@ -88,10 +88,11 @@ uint64_t tms_engine_snapshot_seq(const tms_engine *e);
  * one by one, those the records after the snapshot touched (0: the whole
  * state was compared, or there was nothing to compare). */
 uint64_t tms_engine_tenants_compared(const tms_engine *e);
-/* ... and how many tenants' digests it took at the snapshot's seq for that
- * (as many as it compared; 0 when the records after the snapshot named too
- * many tenants and it compared the whole state instead, knowing so before
- * it digested any). */
+/* ... and how many tenants' digests it took at the snapshot's seq for that:
+ * as many as it compared, unless the method gave up during the fold (then
+ * those it took before; 0 when the records after the snapshot named too
+ * many tenants and it knew so before it digested any, comparing the whole
+ * state instead). */
 uint64_t tms_engine_tenants_digested(const tms_engine *e);
 
 /* Validate, log and apply n commands as one group commit: one log
