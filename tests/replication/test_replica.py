@@ -97,14 +97,17 @@ def same_as_leader(what, leader, replicas, acked):
 
 
 def metrics(port):
-    """The samples of tmsd's /metrics without labels, by name."""
+    """The samples of tmsd's /metrics without labels, by name, as prometheus_client's parser reads the text (an
+    implementation not ours: a malformed exposition raises), and each family's type under "TYPE " + its name."""
     import urllib.request
+    from prometheus_client.parser import text_string_to_metric_families
     text = urllib.request.urlopen("http://127.0.0.1:%d/metrics" % port, timeout=10).read().decode()
     out = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#") and "{" not in line:
-            name, value = line.split()
-            out[name] = float(value)
+    for fam in text_string_to_metric_families(text):
+        out["TYPE " + fam.name] = fam.type
+        for sample in fam.samples:
+            if not sample.labels:
+                out[sample.name] = float(sample.value)
     return out
 
 
@@ -153,6 +156,12 @@ def test_leader_and_two_replicas(d):
               lm.get("tmsd_publish_acked_lag_seconds_sum", 0) > 0 and lm.get("tmsd_publish_sent_lag_seconds_sum", 0) > 0
               and "tmsd_replica_lag_seconds_count" not in lm,
               (applied, lm))
+        check("the lag histograms parse as Prometheus histograms (prometheus_client)",
+              all(lm.get("TYPE " + f) == "histogram" for f in ("tmsd_publish_sent_lag_seconds",
+                                                              "tmsd_publish_acked_lag_seconds")) and
+              all(m.get("TYPE " + f) == "histogram" for f in ("tmsd_replica_received_lag_seconds",
+                                                             "tmsd_replica_lag_seconds", "tmsd_replica_group_seconds",
+                                                             "tmsd_replica_group_size")), (lm, m))
         check("the replica's metrics: each record's lag once as received, once as applied, its groups' sizes "
               "adding up to them",
               m.get("tmsd_replica_lag_seconds_count") == applied == m.get("tmsd_replica_group_size_sum") ==
