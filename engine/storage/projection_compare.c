@@ -22,6 +22,8 @@
  * more tenants touched than half the snapshot's, ends the method: the whole
  * state is compared instead. */
 #include "store.h"
+#include "log.h"
+#include "record.h"
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,18 +36,24 @@ struct tms_projection_compare {
     int whole;                 /* the method does not hold: compare the whole state */
 };
 
-static uint64_t hash(const char *s)
+static uint64_t hash(const char *s, size_t len)
 {
     uint64_t h = 1469598103934665603ULL;   /* FNV-1a */
-    for (; *s; s++)
-        h = (h ^ (uint8_t)*s) * 1099511628211ULL;
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ULL;
     return h;
+}
+
+/* The most tenants the method takes: eight, or half the state's. */
+static size_t limit_of(uint64_t tenants)
+{
+    return tenants / 2 > 8 ? (size_t)(tenants / 2) : 8;
 }
 
 /* The slot of id: the one holding it, or the empty one where it goes. */
 static uint32_t *slot_of(tms_projection_compare *c, const char *id)
 {
-    size_t i = hash(id) & (c->cap - 1);
+    size_t i = hash(id, strlen(id)) & (c->cap - 1);
     for (; c->slots[i]; i = (i + 1) & (c->cap - 1))
         if (!strcmp(c->at_s.v[c->slots[i] - 1].id, id))
             break;
@@ -77,14 +85,55 @@ tms_err tms_projection_compare_new(uint64_t tenants, tms_projection_compare **ou
         free(c);
         return TMS_E_NOMEM;
     }
-    c->limit = tms_projection_compare_limit(tenants);
+    c->limit = limit_of(tenants);
     *out = c;
     return TMS_OK;
 }
 
-size_t tms_projection_compare_limit(uint64_t tenants)
+/* 1 when id (len bytes, 1..TMS_ID_MAX) was added to ids (cap a power of
+ * two, never full), 0 when it was there. */
+static int id_add(char (*ids)[TMS_ID_MAX + 1], size_t cap, const char *id, size_t len)
 {
-    return tenants / 2 > 8 ? (size_t)(tenants / 2) : 8;
+    size_t i = hash(id, len) & (cap - 1);
+    for (; ids[i][0]; i = (i + 1) & (cap - 1))
+        if (strlen(ids[i]) == len && !memcmp(ids[i], id, len))
+            return 0;
+    memcpy(ids[i], id, len);
+    ids[i][len] = '\0';
+    return 1;
+}
+
+int tms_projection_compare_gives_up(const char *logdir, uint64_t after, uint64_t upto, uint64_t tenants)
+{
+    size_t limit = limit_of(tenants), cap = 16, n = 0;
+    char (*ids)[TMS_ID_MAX + 1] = NULL;
+    tms_log_iter *it = NULL;
+    tms_log_record lr;
+    int has = 0, rc = -1;
+    tms_err err = TMS_OK;
+    if (upto - after <= limit)
+        return 0;   /* no more records than limit name no more tenants */
+    while (cap < 2 * (limit + 1))   /* (limit < upto - after: the set is no larger than the tail) */
+        cap *= 2;
+    if (!(ids = calloc(cap, sizeof *ids)) ||
+        tms_log_iter_open_flags(logdir, after + 1, TMS_LOG_ITER_CHAIN_CHECKED, &it, NULL) != TMS_OK)
+        goto out;
+    while ((err = tms_log_iter_next(it, &lr, &has)) == TMS_OK && has && lr.seq <= upto) {
+        const char *t;
+        size_t tlen;
+        int64_t stamp;
+        if (!tms_record_peek(lr.payload, lr.len, &t, &tlen, &stamp) || tlen > TMS_ID_MAX)
+            goto out;
+        if (tlen && id_add(ids, cap, t, tlen) && ++n > limit) {   /* (a record names a tenant, or none) */
+            rc = 1;
+            goto out;
+        }
+    }
+    rc = err ? -1 : 0;
+out:
+    tms_log_iter_close(it);
+    free(ids);
+    return rc;
 }
 
 void tms_projection_compare_free(tms_projection_compare *c)

@@ -322,71 +322,6 @@ static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
     return TMS_OK;
 }
 
-/* An id set for tail_names_over: open addressing, FNV-1a, cap a power of two. */
-typedef struct id_set {
-    char (*ids)[TMS_ID_MAX + 1];   /* "" empty */
-    size_t cap, n;
-} id_set;
-
-/* 1 when id (len bytes, 1..TMS_ID_MAX) was added, 0 when it was there. */
-static int id_set_add(id_set *s, const char *id, size_t len)
-{
-    uint64_t h = 1469598103934665603ULL;
-    for (size_t i = 0; i < len; i++)
-        h = (h ^ (uint8_t)id[i]) * 1099511628211ULL;
-    size_t i = h & (s->cap - 1);
-    for (; s->ids[i][0]; i = (i + 1) & (s->cap - 1))
-        if (strlen(s->ids[i]) == len && !memcmp(s->ids[i], id, len))
-            return 0;
-    memcpy(s->ids[i], id, len);
-    s->ids[i][len] = '\0';
-    s->n++;
-    return 1;
-}
-
-/* Do the records after..upto name more than limit tenants? Their ids are
- * peeked from the log's frames (the fold reads them again): 1 yes, 0 no,
- * -1 not known (a frame not read, a record not in tms_record_encode's
- * layout, a tenant longer than TMS_ID_MAX, out of memory). The compare by
- * tenant gives up past its limit (tms_projection_compare_limit), but only
- * once it has digested that many tenants at the snapshot's seq, for
- * nothing: knowing first spares them (a tail spread over every tenant:
- * half the state digested). A tail of no more records than limit cannot
- * name more tenants: 0 without reading. */
-static int tail_names_over(const tms_engine *e, uint64_t after, uint64_t upto, size_t limit)
-{
-    char logdir[4200];
-    tms_log_iter *it = NULL;
-    tms_log_record lr;
-    id_set set = {NULL, 16, 0};
-    int has = 0, rc = -1;
-    tms_err err = TMS_OK;
-    if (upto - after <= limit)
-        return 0;
-    while (set.cap < 2 * (limit + 1))   /* (limit < upto - after: the set is no larger than the tail) */
-        set.cap *= 2;
-    if (!(set.ids = calloc(set.cap, sizeof *set.ids)) ||
-        tms_log_iter_open_flags(tms_data_path(logdir, sizeof logdir, e->dir, "log"), after + 1,
-                                TMS_LOG_ITER_CHAIN_CHECKED, &it, NULL) != TMS_OK)
-        goto out;
-    while ((err = tms_log_iter_next(it, &lr, &has)) == TMS_OK && has && lr.seq <= upto) {
-        const char *t;
-        size_t tlen;
-        int64_t time;
-        if (!tms_record_peek(lr.payload, lr.len, &t, &tlen, &time) || tlen > TMS_ID_MAX)
-            goto out;
-        if (tlen && id_set_add(&set, t, tlen) && set.n > limit) {   /* (a record names a tenant, or none) */
-            rc = 1;
-            goto out;
-        }
-    }
-    rc = err ? -1 : 0;
-out:
-    tms_log_iter_close(it);
-    free(set.ids);
-    return rc;
-}
-
 /* The state from the newest snapshot that agrees with the log, when the
  * projection can follow from it (believed, its as-of index level, read
  * whole without a fault, at or after the snapshot's seq): only the records
@@ -396,6 +331,7 @@ out:
  * 1 with e->state from it and *m its header. */
 static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
 {
+    char logdir[4200];
     tms_state *st = NULL;
     uint8_t h[TMS_HASH_LEN];
     int follows = l->usable && !l->hist_in_fold && e->screened;   /* the projection can be caught up from it */
@@ -424,7 +360,8 @@ static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
     tms_state_stats stats;
     tms_state_stats_get(st, &stats);
     if (follows && l->proj_seq > m->seq &&
-        tail_names_over(e, m->seq, l->proj_seq, tms_projection_compare_limit(stats.tenants)) != 1 &&
+        tms_projection_compare_gives_up(tms_data_path(logdir, sizeof logdir, e->dir, "log"), m->seq, l->proj_seq,
+                                        stats.tenants) != 1 &&
         tms_projection_compare_new(stats.tenants, &l->cmp) == TMS_OK)   /* (else the whole state compared) */
         memcpy(l->snap_pd, m->proj_digest, TMS_HASH_LEN);
     if (l->proj_seq == m->seq) {

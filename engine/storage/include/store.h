@@ -277,8 +277,15 @@ tms_err tms_store_load(tms_txn *tx, const tms_state *st);
  * count: the tenants touched so far. TMS_OK or TMS_E_NOMEM. */
 typedef struct tms_projection_compare tms_projection_compare;
 tms_err tms_projection_compare_new(uint64_t tenants, tms_projection_compare **out);
-/* The most tenants the method takes for a fold from a state of `tenants`: more touched, and it gives up. */
-size_t tms_projection_compare_limit(uint64_t tenants);
+/* Will the method give up for the records after..upto of the log in
+ * logdir, folded from a state of `tenants` tenants (more tenants named
+ * than it takes)? Their tenants are peeked from the frames (a fold reads
+ * them again): 1 yes, 0 no, -1 not known (a frame not read, a record not in
+ * tms_record_encode's layout, a tenant longer than TMS_ID_MAX, out of
+ * memory). Asked first, it spares the digests the method would take at S
+ * before giving up (a tail over every tenant: half the state's). A tail of
+ * no more records than the limit is not read. */
+int tms_projection_compare_gives_up(const char *logdir, uint64_t after, uint64_t upto, uint64_t tenants);
 tms_err tms_projection_compare_note(tms_projection_compare *c, const tms_state *st, const char *tenant);
 void tms_projection_compare_covers(tms_projection_compare *c, const tms_effect *effs, size_t n);
 int tms_projection_compare_whole(const tms_projection_compare *c);
