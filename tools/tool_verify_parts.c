@@ -276,69 +276,9 @@ void tool_verify_parts_record(vstate *s, const tms_fold_event *ev)
 static tms_err compose(const struct tool_parts *p, const tms_state *st, uint8_t digest[TMS_HASH_LEN],
                        msgpack_sbuffer *out)
 {
-    msgpack_sbuffer part;
-    msgpack_packer pk;
-    tms_state_digester d;
-    uint8_t h[TMS_HASH_LEN];
-    uint64_t perms = 0, features = 0, count = 0, pm, fm;
-    size_t i = 0, j = 0, n = p->ix.ntenants;
     if (out && p->partial)
         return TMS_E_INVAL;   /* the untouched parts were not read (only --receipt asks for them: never partial) */
-    msgpack_sbuffer_init(&part);
-    tms_err err = tms_state_snapshot_encode_global(st, &part);
-    for (size_t k = 0, m = 0; k < n; k++) {   /* the tenants at M: those not named, and the named that exist */
-        while (m < p->nnamed && strcmp(p->named[m], p->ix.tenants[k].tenant) < 0)
-            m++;
-        count += m == p->nnamed || strcmp(p->named[m], p->ix.tenants[k].tenant) != 0;
-    }
-    for (size_t m = 0; m < p->nnamed; m++)
-        count += tms_state_tenant(st, p->named[m]) != NULL;
-    if (!err) {
-        tms_snapshot_part_hash(part.data, part.size, h);
-        tms_state_digest_begin(&d, h, count);
-    }
-    if (!err && out) {
-        msgpack_sbuffer_write(out, part.data, part.size);
-        msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
-        msgpack_pack_uint64(&pk, count);
-    }
-    while (!err && (i < n || j < p->nnamed)) {
-        int c = i == n ? 1 : j == p->nnamed ? -1 : strcmp(p->ix.tenants[i].tenant, p->named[j]);
-        if (c < 0) {   /* no record named it: FILE.state's part */
-            const tms_snapshot_section *t = &p->ix.tenants[i];
-            tms_state_digest_tenant(&d, t->tenant, t->hash, t->perms_used, t->features_used);
-            perms |= t->perms_used;
-            features |= t->features_used;
-            if (out)
-                msgpack_sbuffer_write(out, (const char *)p->payload + t->off, t->len);
-            i++;
-            continue;
-        }
-        i += c == 0;   /* named: FILE.state's part (if any) is replaced by the state's */
-        msgpack_sbuffer_clear(&part);
-        err = tms_state_snapshot_encode_tenant(st, p->named[j], &part, &pm, &fm);
-        if (err == TMS_NOT_FOUND) {   /* deleted, or never created */
-            err = TMS_OK;
-            j++;
-            continue;
-        }
-        if (err)
-            break;
-        tms_snapshot_part_hash(part.data, part.size, h);
-        tms_state_digest_tenant(&d, p->named[j], h, pm, fm);
-        perms |= pm;
-        features |= fm;
-        if (out)
-            msgpack_sbuffer_write(out, part.data, part.size);
-        j++;
-    }
-    if (!err) {
-        tms_state_digest_end(&d, digest);
-        if (out)
-            err = tms__snapshot_trailer(perms, features, out);
-    }
-    msgpack_sbuffer_destroy(&part);
-    return err;
+    return tms_state_snapshot_compose(p->payload, &p->ix, st, (const char *const *)p->named, p->nnamed, digest, out);
 }
 
 /* The kept snapshot at M against the composed state: its chain head, time, state digest, and its recorded

@@ -216,7 +216,7 @@ tms_err tms_tenant_reserve(tms_state *st, tms_tenant *t, size_t roles, size_t lo
 
 tms_err tms_state_absorb(tms_state *dst, tms_state *src)
 {
-    if (src->requests.n || src->nundo || src->neffects || src->ngrave || dst->nundo)
+    if (src->requests.n || src->nundo || src->neffects || src->ngrave)
         return TMS_E_INVAL;
     for (uint32_t i = 0; i < src->tenants.cap; i++) {
         tms__named *t = tms__map_at(&src->tenants, i);

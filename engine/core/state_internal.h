@@ -161,5 +161,8 @@ void tms__entity_free(tms_state *st, void *e);
 /* Grow a pointer array (distributions, holders) to hold need entries. */
 tms_err tms__array_grow(tms_state *st, void **arr, uint32_t *cap, uint32_t need);
 void tms__array_free(tms_state *st, void *arr, uint32_t cap);
+/* 1 when a request id st keeps apart (of no tenant) is also held by its tenant in `tenants` (st itself:
+ * tms_state_request_twice; a tenant's part decoded on its own before it joins st: snapshot.h). */
+int tms__state_request_twice_in(const tms_state *st, const tms_state *tenants);
 
 #endif

@@ -351,3 +351,73 @@ tms_err tms_state_snapshot_encode(const tms_state *st, msgpack_sbuffer *out)
     return TMS_OK;
 }
 
+
+tms_err tms_state_snapshot_compose(const void *base, const tms_snapshot_index *ix, const tms_state *st,
+                                   const char *const *named, size_t n, uint8_t digest[TMS_SNAPSHOT_DIGEST_LEN],
+                                   msgpack_sbuffer *out)
+{
+    msgpack_sbuffer part;
+    msgpack_packer pk;
+    tms_state_digester d;
+    uint8_t h[TMS_SNAPSHOT_DIGEST_LEN];
+    uint64_t perms = 0, features = 0, count = 0, pm, fm;
+    size_t i = 0, j = 0, nt = ix->ntenants;
+    int wbad = 0;   /* an append to out failed (out of memory) */
+    if (out && !base)
+        return TMS_E_INVAL;
+    msgpack_sbuffer_init(&part);
+    tms_err err = tms_state_snapshot_encode_global(st, &part);
+    for (size_t k = 0, m = 0; k < nt; k++) {   /* the tenants: base's not named, and the named that st has */
+        while (m < n && strcmp(named[m], ix->tenants[k].tenant) < 0)
+            m++;
+        count += m == n || strcmp(named[m], ix->tenants[k].tenant) != 0;
+    }
+    for (size_t m = 0; m < n; m++)
+        count += tms_state_tenant(st, named[m]) != NULL;
+    if (!err) {
+        tms_snapshot_part_hash(part.data, part.size, h);
+        tms_state_digest_begin(&d, h, count);
+    }
+    if (!err && out) {
+        wbad |= msgpack_sbuffer_write(out, part.data, part.size) != 0;
+        msgpack_packer_init(&pk, out, msgpack_sbuffer_write);
+        wbad |= msgpack_pack_uint64(&pk, count) != 0;
+    }
+    while (!err && (i < nt || j < n)) {
+        int c = i == nt ? 1 : j == n ? -1 : strcmp(ix->tenants[i].tenant, named[j]);
+        if (c < 0) {   /* not named: base's part */
+            const tms_snapshot_section *t = &ix->tenants[i];
+            tms_state_digest_tenant(&d, t->tenant, t->hash, t->perms_used, t->features_used);
+            perms |= t->perms_used;
+            features |= t->features_used;
+            if (out)
+                wbad |= msgpack_sbuffer_write(out, (const char *)base + t->off, t->len) != 0;
+            i++;
+            continue;
+        }
+        i += c == 0;   /* named: base's part (if any) is replaced by st's */
+        msgpack_sbuffer_clear(&part);
+        err = tms_state_snapshot_encode_tenant(st, named[j], &part, &pm, &fm);
+        if (err == TMS_NOT_FOUND) {   /* not in st: absent */
+            err = TMS_OK;
+            j++;
+            continue;
+        }
+        if (err)
+            break;
+        tms_snapshot_part_hash(part.data, part.size, h);
+        tms_state_digest_tenant(&d, named[j], h, pm, fm);
+        perms |= pm;
+        features |= fm;
+        if (out)
+            wbad |= msgpack_sbuffer_write(out, part.data, part.size) != 0;
+        j++;
+    }
+    if (!err) {
+        tms_state_digest_end(&d, digest);
+        if (out)
+            err = tms__snapshot_trailer(perms, features, out);
+    }
+    msgpack_sbuffer_destroy(&part);
+    return !err && wbad ? TMS_E_NOMEM : err;
+}

@@ -26,6 +26,7 @@
 #include "cmd.h"
 #include "mpsafe.h"
 #include "snapshot_dec.h"
+#include "state_internal.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -799,4 +800,49 @@ void tms__dec_free(tms__dec *d)
     free(d->mgr);
     tms_state_free(d->st);
     free(d);
+}
+
+tms_err tms_state_snapshot_load_tenant(tms_state *st, const void *enc, size_t len, const tms_snapshot_section *t,
+                                       char *why, size_t whylen)
+{
+    uint8_t h[TMS_SNAPSHOT_DIGEST_LEN];
+    uint64_t pm, fm;
+    tms_state *part = NULL;
+    tms_err err = TMS_OK;
+    if (why && whylen)
+        why[0] = '\0';
+    if (tms_state_tenant(st, t->tenant))
+        return TMS_E_INVAL;
+    if (t->off > len || t->len > len - t->off) {
+        snprintf(why, whylen, "snapshot: tenant %s's part is beyond the encoding", t->tenant);
+        return TMS_E_CORRUPT;
+    }
+    tms_snapshot_part_hash((const uint8_t *)enc + t->off, t->len, h);
+    if (sodium_memcmp(h, t->hash, sizeof h)) {
+        snprintf(why, whylen, "snapshot: tenant %s's part is not the one its table hashed", t->tenant);
+        return TMS_E_CORRUPT;
+    }
+    tms__dec *d = tms__dec_new(enc, len, why, whylen);
+    if (!d) {
+        snprintf(why, whylen, "out of memory");
+        return TMS_E_NOMEM;
+    }
+    if (!(err = tms__dec_part(d, t))) {
+        tms__dec_masks(d, &pm, &fm);
+        if (pm != t->perms_used || fm != t->features_used) {
+            snprintf(why, whylen, "snapshot: tenant %s's part uses other masks than its table says", t->tenant);
+            err = TMS_E_CORRUPT;
+        }
+    }
+    if (!err && tms__state_request_twice_in(st, part = tms__dec_take(d))) {
+        snprintf(why, whylen, "snapshot: a request id of tenant %s is also kept apart", t->tenant);
+        err = TMS_E_CORRUPT;
+    }
+    if (!err && (err = tms_state_absorb(st, part)) == TMS_OK)
+        part = NULL;   /* absorbed: freed */
+    else if (err == TMS_E_NOMEM)
+        snprintf(why, whylen, "out of memory");
+    tms_state_free(part);
+    tms__dec_free(d);
+    return err;
 }

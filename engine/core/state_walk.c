@@ -187,9 +187,14 @@ int tms_state_foreach_request(const tms_state *st, const tms_tenant *t,
 
 int tms_state_request_twice(const tms_state *st)
 {
+    return tms__state_request_twice_in(st, st);
+}
+
+int tms__state_request_twice_in(const tms_state *st, const tms_state *tenants)
+{
     for (uint32_t i = 0; i < st->requests.cap; i++) {
         const tms__named *r = tms__map_at(&st->requests, i);
-        const tms_tenant *t = r ? tms_state_tenant(st, r->id) : NULL;   /* the key: tenant NUL request id */
+        const tms_tenant *t = r ? tms_state_tenant(tenants, r->id) : NULL;   /* the key: tenant NUL request id */
         if (t && tms__map_get(&t->requests, 0, r->id, r->len, r->hash))
             return 1;
     }

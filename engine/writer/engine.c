@@ -81,13 +81,22 @@ typedef struct level {
     uint64_t snap_below;            /* a seeded log's restart: only a snapshot older than this (0: any) */
 } level;
 
-/* The tenant a record up to the projection's seq names, as it is before the record (tms_projection_compare). */
+/* Before a record applies: its tenant decoded from the snapshot, if not yet (engine_lazy.c); and up to the
+ * projection's seq, the tenant as it is before the record (tms_projection_compare). */
 static tms_err level_before(void *ctx, const tms_state *st, const tms_record *rec)
 {
     level *l = ctx;
+    char why[400];
+    const char *tenant = TMS_CMD_STR(&rec->cmd, TMS_F_TENANT);
+    tms_err err = tms__lazy_need(l->e, tenant, why, sizeof why);
+    if (err) {
+        size_t n = strlen(l->e->report);
+        snprintf(l->e->report + n, sizeof l->e->report - n, "%s%s", n ? "; " : "", why);
+        return err;   /* TMS_E_CORRUPT: the open sets the snapshot aside and folds the log (refold) */
+    }
     if (!l->cmp || rec->seq > l->proj_seq)
         return TMS_OK;
-    return tms_projection_compare_note(l->cmp, st, TMS_CMD_STR(&rec->cmd, TMS_F_TENANT));
+    return tms_projection_compare_note(l->cmp, st, tenant);
 }
 
 /* Whether the projection at its seq holds ev's state: *differs. By tenant when the fold began at a snapshot
@@ -101,7 +110,10 @@ static tms_err level_compare(level *l, const tms_fold_event *ev, int *differs)
         l->e->tenants_compared = tms_projection_compare_count(l->cmp);
         return tms_projection_compare_at(l->cmp, ev->state, &l->e->screen_tenants, l->snap_pd, differs);
     }
-    tms_err err = tms_state_projection_digest(ev->state, 0, NULL, mine);
+    char why[400];
+    tms_err err = tms__lazy_need_all(l->e, why, sizeof why);   /* the whole state: every tenant */
+    if (!err)
+        err = tms_state_projection_digest(ev->state, 0, NULL, mine);
     *differs = !err && memcmp(mine, l->e->screen_digest, TMS_HASH_LEN) != 0;
     return err;
 }
@@ -257,7 +269,8 @@ static tms_err level_end(tms_engine *e, level *l, const tms_replay_result *res)
     }
     /* the index written during the fold first: one write transaction at a time */
     int written = l->hist_in_fold && tms_history_writer_end(&l->hw, res->last_seq) == TMS_OK;
-    if ((err = progress(e, "rebuild", 0, res->last_seq)) ||
+    char why[400];
+    if ((err = progress(e, "rebuild", 0, res->last_seq)) || (err = tms__lazy_need_all(e, why, sizeof why)) ||
         (err = tms_projection_rebuild(e->store, e->state, res->last_seq, res->head)))
         return err;
     return level_history(e, written, res->last_seq, res->applied ? res->last_time : l->start_time);
@@ -353,16 +366,26 @@ static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
     }
     tms_state_free(e->state);
     e->state = st;
+    char why[400];
+    if (!follows && tms__lazy_need_all(e, why, sizeof why)) {   /* a projection rebuilt, or a seeded index: whole */
+        size_t n = strlen(e->report);
+        snprintf(e->report + n, sizeof e->report - n, "%s%s", n ? "; " : "", why);
+        tms__lazy_free(&e->lazy);
+        tms_state_free(e->state);
+        e->state = tms_state_new();
+        return 0;   /* (the snapshot set aside: the whole log folded, or a seeded log's open refused) */
+    }
     if (!follows && e->log_base && m->seq == e->log_base && seed_history(e, m->seq, m->time) == TMS_OK) {
         l->hist_in_fold = 1;   /* the index from the base's state, then every record after it: as it was */
         l->hw.keep = 1;
     }
     tms_state_stats stats;
     tms_state_stats_get(st, &stats);
+    uint64_t tenants = stats.tenants + e->lazy.unloaded;
     if (follows && l->proj_seq > m->seq &&
         tms_projection_compare_gives_up(tms_data_path(logdir, sizeof logdir, e->dir, "log"), m->seq, l->proj_seq,
-                                        stats.tenants) != 1 &&
-        tms_projection_compare_new(stats.tenants, &l->cmp) == TMS_OK)   /* (else the whole state compared) */
+                                        tenants) != 1 &&
+        tms_projection_compare_new(tenants, &l->cmp) == TMS_OK)   /* (else the whole state compared) */
         memcpy(l->snap_pd, m->proj_digest, TMS_HASH_LEN);
     if (l->proj_seq == m->seq) {
         l->matched = l->lc.proj_matched = !memcmp(l->proj_head, m->head, TMS_HASH_LEN);
@@ -390,7 +413,7 @@ static tms_err fold_log(tms_engine *e, level *l, const tms_snapshot_meta *m, tms
     char logdir[4200];
     tms_replay_opts o = {0};
     o.on_effects = level_record;
-    o.before_apply = l->cmp ? level_before : NULL;
+    o.before_apply = l->cmp || e->lazy.unloaded ? level_before : NULL;
     o.ctx = l;
     o.chain = TMS_LOG_ITER_CHAIN_CHECKED;   /* tms_log_open has just checked every frame and the chain, under our lock */
     if (m) {
@@ -415,7 +438,8 @@ static tms_err start_over(tms_engine *e, level *l, uint64_t seq, tms_replay_resu
     tms_history_writer_discard(&l->hw);
     tms_projection_compare_free(l->cmp);
     l->cmp = NULL;
-    e->tenants_compared = e->tenants_digested = 0;   /* the next start's, if any */
+    e->tenants_compared = e->tenants_digested = e->tenants_loaded = 0;   /* the next start's, if any */
+    tms__lazy_free(&e->lazy);
     tms_state_free(e->state);
     if (!(e->state = tms_state_new()))
         return TMS_E_NOMEM;
@@ -527,6 +551,8 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
     }
     e->last_time = res.applied || !e->snapshot_seq ? res.last_time : m.time;
     memcpy(e->head, res.head, TMS_HASH_LEN);
+    if ((err = tms__lazy_settle(e, why, whylen)))   /* the projection's digests of the tenants not decoded */
+        goto out;
 out:
     tms_txn_abort(l.tx);   /* NULL once level_end or judge_loss took it */
     tms_history_writer_discard(&l.hw);   /* nothing left unless the open failed during the fold */
@@ -629,7 +655,7 @@ void tms_engine_close(tms_engine *e)
         tms_snapshot_meta m;
         tms_tree_head(e->tree, &size, root);
         if (size == last && last - tms__snapshot_newest(e->dir, &m) >= TMS_SNAPSHOT_TAIL(last) &&
-            tms__snapshot_save(e->dir, e->state, size, e->head, root, e->last_time, 0, why, sizeof why) != TMS_OK)
+            tms__snapshot_save(e->dir, e->state, &e->lazy, size, e->head, root, e->last_time, 0, why, sizeof why) != TMS_OK)
             fprintf(stderr, "tmsperm: %s (the next open folds the log)\n", why);
     }
     if (e->opened && !e->failed)   /* how far the log went, for the next open to check */
@@ -637,6 +663,7 @@ void tms_engine_close(tms_engine *e)
     tms__snapshot_preload_end(e);   /* an open that failed before it was taken */
     tms_tree_close(e->tree);
     tms_store_close(e->store);
+    tms__lazy_free(&e->lazy);
     tms_state_free(e->state);
     tms_log_close(e->log);
     if (e->lock_fd >= 0)
@@ -650,7 +677,12 @@ void tms_engine_close(tms_engine *e)
 tms_store *tms_engine_store(tms_engine *e) { return e->store; }
 tms_tree *tms_engine_tree(tms_engine *e) { return e->tree; }
 const char *tms_engine_tree_error(const tms_engine *e) { return e->tree_error; }
-const tms_state *tms_engine_state(const tms_engine *e) { return e->state; }
+const tms_state *tms_engine_state(tms_engine *e)
+{
+    char why[400];
+    return tms__lazy_need_all(e, why, sizeof why) ? NULL : e->state;
+}
+uint64_t tms_engine_tenants_pending(const tms_engine *e) { return e->lazy.unloaded; }
 uint64_t tms_engine_last_seq(const tms_engine *e) { return tms_log_last_seq(e->log); }
 const char *tms_engine_open_report(const tms_engine *e) { return e->report; }
 uint64_t tms_engine_snapshot_seq(const tms_engine *e) { return e->snapshot_seq; }

@@ -12,24 +12,33 @@
 #include <msgpack.h>
 #include <pthread.h>
 
-/* A snapshot read and decoded on a thread of its own while the open screens
- * the projection (engine_snapshot.c); the open's thread, once it wants the
- * state, takes tenants' parts of the decode too (tms_snapshot_decoding). */
+/* A snapshot read, checked and its part before the tenants decoded on a thread of its own while the open
+ * screens the projection (engine_snapshot.c); its tenants are decoded as they are used (engine_lazy.c). */
 typedef struct tms__preload {
     int started;                    /* the thread runs or ended, not joined */
     pthread_t thread;
     uint64_t seq;                   /* in */
     tms_snapshot_meta m;            /* out: its header */
-    tms_err err;                    /* out: the read's or the index's failure (then no dg) */
+    tms_err err;                    /* out: the read's or the decode's failure */
     char why[300];
-    pthread_mutex_t lock;           /* guards ready */
-    pthread_cond_t cond;            /* signalled when ready is set */
-    int ready;                      /* the thread has published dg (or err): a helper may take tenants */
-    uint8_t *payload;               /* the file's payload, checked; kept until the decode ends */
+    uint8_t *payload;               /* out: the file's payload, checked */
     size_t len;
-    tms_snapshot_index ix;          /* its parts */
-    tms_snapshot_decoding *dg;      /* the decode the thread began (who 0); ended by the open's thread */
+    tms_snapshot_index ix;          /* out: its parts, hashed */
+    tms_state *st;                  /* out: the part before the tenants */
 } tms__preload;
+
+/* The snapshot an open started from, for its tenants not decoded yet (engine_lazy.c). Empty (payload NULL,
+ * unloaded 0) when every tenant is in the state. */
+typedef struct tms__lazy {
+    uint64_t seq;                   /* the snapshot's */
+    uint8_t *payload;               /* its encoding, checked whole by the open (owned) */
+    size_t len;
+    tms_snapshot_index ix;          /* its parts, hashed */
+    uint8_t *loaded;                /* per tenant of ix: 1 once decoded into the state */
+    size_t unloaded;                /* how many are not */
+    tms_tenant_digests proj;        /* per tenant of ix, in its order: the projection's digest (meaningful for
+                                       those not loaded), once the open settled (tms__lazy_settle) */
+} tms__lazy;
 
 /* The writer (engine.h): private to storage's engine*.c files. */
 struct tms_engine {
@@ -66,6 +75,8 @@ struct tms_engine {
     uint64_t log_trusted;           /* the log's recovery read from this snapshot's seq on (0: all of it) */
     int log_last_only;              /* no snapshot: the recovery read the last segment only (the fold checks) */
     tms__preload preload;           /* the snapshot of log_trusted, decoded during the screen */
+    tms__lazy lazy;                 /* the tenants of the snapshot the open started from not decoded yet */
+    uint64_t tenants_loaded;        /* ... and how many were since the open began */
     uint64_t log_base;              /* a seeded directory's log starts after this seq (log.h; 0: at 1): the
                                        open starts from a snapshot, never from a fold of the whole log */
 };
@@ -107,14 +118,32 @@ void tms__loss_summary(const tms__loss_check *c, uint64_t last, char *out, size_
 /* Append an AcknowledgeLoss record to an open engine. */
 tms_err tms__acknowledge_loss(tms_engine *e, const char *reason, const char *evidence, char *why, size_t whylen);
 
+/* engine_lazy.c. begin: lz takes payload and ix (ix emptied) of the snapshot of seq, whose part before the
+ * tenants e->state holds; TMS_OK or TMS_E_NOMEM (nothing taken). need: tenant decoded into e->state unless
+ * it is already or the snapshot lacks it (at any time: e->state's uncommitted changes stay); need_all: every tenant;
+ * need_frames: the tenants records frames[0..n) name (peeked). Each TMS_OK, TMS_E_NOMEM, or TMS_E_CORRUPT
+ * with why (a part that does not decode: after the open, the snapshot set aside and the writer failed).
+ * settle: after the open's projection compare held, the projection digests of the tenants not loaded from
+ * the screen (or every tenant loaded). compose: the encoding (appended to enc) and projection digest of the
+ * state as a snapshot: e->state's tenants and lz's others. */
+void tms__lazy_free(tms__lazy *lz);
+tms_err tms__lazy_begin(tms_engine *e, uint64_t seq, uint8_t *payload, size_t len, tms_snapshot_index *ix);
+tms_err tms__lazy_need(tms_engine *e, const char *tenant, char *why, size_t whylen);
+tms_err tms__lazy_need_all(tms_engine *e, char *why, size_t whylen);
+tms_err tms__lazy_need_frames(tms_engine *e, const uint8_t *const *frames, const size_t *lens, size_t n, char *why,
+                              size_t whylen);
+tms_err tms__lazy_settle(tms_engine *e, char *why, size_t whylen);
+tms_err tms__lazy_compose(const tms__lazy *lz, const tms_state *st, msgpack_sbuffer *enc,
+                          uint8_t proj[TMS_HASH_LEN]);
+
 /* engine_snapshot.c: the state saved as the snapshot of seq (head, root,
- * time of record seq), unless the newest snapshot is of seq already, written
+ * time of record seq; with the tenants of lz not loaded, when lz is not NULL and has any), unless the newest snapshot is of seq already, written
  * at most `rate` bytes per second (0: at once) (TMS_E_IO / TMS_E_NOSPACE
  * with why). A running writer's child writes at TMS_SNAPSHOT_PACE: the disk
  * is the log's first (benchmarks/RESULTS.md, "Issue 18"). */
 #define TMS_SNAPSHOT_PACE ((uint64_t)32 << 20)
-tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
-                           const uint8_t root[TMS_HASH_LEN], int64_t time, uint64_t rate, char *why, size_t whylen);
+tms_err tms__snapshot_save(const char *dir, const tms_state *st, const tms__lazy *lz, uint64_t seq,
+                           const uint8_t head[TMS_HASH_LEN], const uint8_t root[TMS_HASH_LEN], int64_t time, uint64_t rate, char *why, size_t whylen);
 /* The seq of the newest snapshot of this version whose header reads (*m), 0 when none. */
 uint64_t tms__snapshot_newest(const char *dir, tms_snapshot_meta *m);
 /* The state of the newest snapshot at or before max_seq that agrees with

@@ -80,25 +80,36 @@ static void *proj_digest(void *arg)
     return NULL;
 }
 
-tms_err tms__snapshot_save(const char *dir, const tms_state *st, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
-                           const uint8_t root[TMS_HASH_LEN], int64_t time, uint64_t rate, char *why, size_t whylen)
+/* The encoding of st into enc and its projection digest into proj: composed with lz's tenants not loaded
+ * (engine_lazy.c), or the whole state's, the digest made on a second thread while the state is encoded. */
+static tms_err encode_state(const tms_state *st, const tms__lazy *lz, msgpack_sbuffer *enc,
+                            uint8_t proj[TMS_HASH_LEN])
 {
-    msgpack_sbuffer enc;
-    tms_snapshot_meta m;
     pthread_t t;
     proj_job j = {.st = st};
-    if (seq == 0 || forget_others(dir, seq, head))
-        return TMS_OK;   /* the newest is of this seq and this log already (a snapshot is never rewritten) */
-    msgpack_sbuffer_init(&enc);
-    memset(&m, 0, sizeof m);
+    if (lz && lz->unloaded)
+        return tms__lazy_compose(lz, st, enc, proj);
     int threaded = pthread_create(&t, NULL, proj_digest, &j) == 0;   /* (none: in line, after) */
-    tms_err err = tms_state_snapshot_encode(st, &enc);
+    tms_err err = tms_state_snapshot_encode(st, enc);
     if (threaded)
         pthread_join(t, NULL);
     else
         proj_digest(&j);
-    err = err ? err : j.err;
-    memcpy(m.proj_digest, j.digest, TMS_HASH_LEN);
+    memcpy(proj, j.digest, TMS_HASH_LEN);
+    return err ? err : j.err;
+}
+
+tms_err tms__snapshot_save(const char *dir, const tms_state *st, const tms__lazy *lz, uint64_t seq,
+                           const uint8_t head[TMS_HASH_LEN], const uint8_t root[TMS_HASH_LEN], int64_t time,
+                           uint64_t rate, char *why, size_t whylen)
+{
+    msgpack_sbuffer enc;
+    tms_snapshot_meta m;
+    if (seq == 0 || forget_others(dir, seq, head))
+        return TMS_OK;   /* the newest is of this seq and this log already (a snapshot is never rewritten) */
+    msgpack_sbuffer_init(&enc);
+    memset(&m, 0, sizeof m);
+    tms_err err = encode_state(st, lz, &enc, m.proj_digest);
     if (err) {
         snprintf(why, whylen, "snapshot: cannot encode the state or its projection digest: %s", tms_strerror(err));
     } else {
@@ -156,35 +167,40 @@ static void say(tms_engine *e, const char *fmt, uint64_t seq, const char *what)
     snprintf(e->report + n, sizeof e->report - n, fmt, (unsigned long long)seq, what);
 }
 
-/* The snapshot of seq read, checked and decoded (*st new): TMS_OK, TMS_E_CORRUPT (why), TMS_E_IO, TMS_NOT_FOUND. */
-static tms_err read_decode(const char *dir, uint64_t seq, tms_snapshot_meta *m, tms_state **st, char *why,
+/* The snapshot of seq read and checked whole, the part before its tenants decoded (*st new), its payload and
+ * parts into e->lazy (its tenants are decoded as they are used: engine_lazy.c): TMS_OK, TMS_E_CORRUPT (why),
+ * TMS_E_IO, TMS_NOT_FOUND. */
+static tms_err read_decode(tms_engine *e, uint64_t seq, tms_snapshot_meta *m, tms_state **st, char *why,
                            size_t whylen)
 {
     uint8_t *payload = NULL;
     size_t len = 0;
-    tms_err err = tms_snapshot_read(dir, seq, m, &payload, &len, why, whylen);
-    if (!err && (err = tms_state_snapshot_decode(payload, len, st, why, whylen)) == TMS_E_NOMEM)
-        err = TMS_E_IO;
+    tms_snapshot_index ix;
+    tms_err err = tms_snapshot_read_index(e->dir, seq, m, &payload, &len, &ix, why, whylen);
+    if (err)
+        return err;
+    if (!(err = tms_state_snapshot_decode_parts(payload, len, &ix, NULL, 0, st, why, whylen)) &&
+        (err = tms__lazy_begin(e, seq, payload, len, &ix)) == TMS_OK)
+        payload = NULL;   /* e->lazy's */
+    if (err && *st) {
+        tms_state_free(*st);
+        *st = NULL;
+    }
     free(payload);
-    return err;
+    tms_snapshot_index_free(&ix);
+    return err == TMS_E_NOMEM ? TMS_E_IO : err;   /* not the snapshot's fault: not set aside */
 }
 
-/* The preload's thread: the snapshot read (checked and indexed by one walk), its decode published for a helper, then
- * taken on here (who 0). A failure before the decode is p->err. */
+/* The preload's thread: the snapshot read (checked and indexed by one walk) and the part before its tenants
+ * decoded. A failure is p->err. */
 static void *preload_main(void *arg)
 {
     tms__preload *p = &((tms_engine *)arg)->preload;
     tms_err err = tms_snapshot_read_index(((tms_engine *)arg)->dir, p->seq, &p->m, &p->payload, &p->len, &p->ix,
                                           p->why, sizeof p->why);   /* (its checks walked the payload: the index) */
-    if (!err && (err = tms_snapshot_decoding_new(p->payload, p->len, &p->ix, &p->dg)))
-        snprintf(p->why, sizeof p->why, "out of memory");
-    pthread_mutex_lock(&p->lock);
-    p->err = err;
-    p->ready = 1;
-    pthread_cond_signal(&p->cond);
-    pthread_mutex_unlock(&p->lock);
     if (!err)
-        tms_snapshot_decoding_run(p->dg, 0);
+        err = tms_state_snapshot_decode_parts(p->payload, p->len, &p->ix, NULL, 0, &p->st, p->why, sizeof p->why);
+    p->err = err;
     return NULL;
 }
 
@@ -192,59 +208,35 @@ void tms__snapshot_preload(tms_engine *e, uint64_t seq)
 {
     tms__preload *p = &e->preload;
     p->seq = seq;
-    p->ready = 0;
-    if (pthread_mutex_init(&p->lock, NULL))
-        return;
-    if (pthread_cond_init(&p->cond, NULL)) {
-        pthread_mutex_destroy(&p->lock);
-        return;
-    }
-    if (!(p->started = pthread_create(&p->thread, NULL, preload_main, e) == 0)) {
-        pthread_cond_destroy(&p->cond);
-        pthread_mutex_destroy(&p->lock);
-    }
-}
-
-/* Join the thread; what it left is the caller's (p->dg, p->payload, p->ix). */
-static void preload_join(tms__preload *p)
-{
-    pthread_join(p->thread, NULL);
-    p->started = 0;
-    pthread_cond_destroy(&p->cond);
-    pthread_mutex_destroy(&p->lock);
+    p->started = pthread_create(&p->thread, NULL, preload_main, e) == 0;
 }
 
 static void preload_drop(tms__preload *p)
 {
-    tms_snapshot_decoding_free(p->dg);
-    p->dg = NULL;
+    tms_state_free(p->st);
+    p->st = NULL;
     tms_snapshot_index_free(&p->ix);
     free(p->payload);
     p->payload = NULL;
 }
 
-/* The preloaded snapshot of seq, once: this thread takes tenants' parts beside the preload's thread (it waits
- * for the state anyway), then the decode ends here. 1 with *m, *st (or *err and why), 0 when it was not
- * preloaded. */
+/* The preloaded snapshot of seq, once: 1 with *m, *st (its payload and parts into e->lazy), or *err and why;
+ * 0 when it was not preloaded. */
 static int preload_take(tms_engine *e, uint64_t seq, tms_snapshot_meta *m, tms_state **st, tms_err *err, char *why,
                         size_t whylen)
 {
     tms__preload *p = &e->preload;
     if (!p->started || p->seq != seq)
         return 0;
-    pthread_mutex_lock(&p->lock);
-    while (!p->ready)
-        pthread_cond_wait(&p->cond, &p->lock);
-    pthread_mutex_unlock(&p->lock);
-    if (!p->err)
-        tms_snapshot_decoding_run(p->dg, 1);
-    preload_join(p);
+    pthread_join(p->thread, NULL);
+    p->started = 0;
     *m = p->m;
     *err = p->err;
     snprintf(why, whylen, "%s", p->why);
-    if (!*err) {
-        *err = tms_snapshot_decoding_end(p->dg, st, why, whylen);   /* (dg freed) */
-        p->dg = NULL;
+    if (!*err && (*err = tms__lazy_begin(e, seq, p->payload, p->len, &p->ix)) == TMS_OK) {
+        *st = p->st;   /* e->lazy took the payload and the parts */
+        p->st = NULL;
+        p->payload = NULL;
     }
     if (*err == TMS_E_NOMEM)
         *err = TMS_E_IO;   /* as read_decode: not the snapshot's fault, not set aside */
@@ -255,7 +247,8 @@ static int preload_take(tms_engine *e, uint64_t seq, tms_snapshot_meta *m, tms_s
 void tms__snapshot_preload_end(tms_engine *e)
 {
     if (e->preload.started)
-        preload_join(&e->preload);
+        pthread_join(e->preload.thread, NULL);
+    e->preload.started = 0;
     preload_drop(&e->preload);
 }
 
@@ -285,7 +278,7 @@ static int try_one(tms_engine *e, uint64_t seq, uint64_t max_seq, tms_state **st
         return say(e, "snapshot of seq %llu: %s; set aside (.bad)", seq, "its chain head is not the log's (another "
                    "log)"), -1;
     if (err == TMS_OK && !preload_take(e, seq, m, st, &err, why, sizeof why))
-        err = read_decode(e->dir, seq, m, st, why, sizeof why);
+        err = read_decode(e, seq, m, st, why, sizeof why);
     if (err == TMS_OK)
         return 1;
     if (err == TMS_E_IO || err == TMS_E_NOMEM || err == TMS_NOT_FOUND)
@@ -354,7 +347,7 @@ tms_err tms_engine_snapshot_fork(tms_engine *e, pid_t *pid, uint64_t *seq, char 
             /* as urgent as the writer, then: still correct */
         }
         syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, 3 << 13 /* IOPRIO_CLASS_IDLE */);
-        tms_err err = tms__snapshot_save(e->dir, e->state, size, e->head, root, e->last_time, TMS_SNAPSHOT_PACE,
+        tms_err err = tms__snapshot_save(e->dir, e->state, &e->lazy, size, e->head, root, e->last_time, TMS_SNAPSHOT_PACE,
                                          cwhy, sizeof cwhy);
         if (err)
             dprintf(2, "tmsperm: %s\n", cwhy);

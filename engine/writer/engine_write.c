@@ -209,6 +209,9 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
         err = tms_engine_grow(e, why, whylen);
     if (e->behind && err)   /* a full disk may have room again: this submit will tell */
         return err == TMS_E_MAPFULL && e->opt.defer_growth ? TMS_E_BEHIND : err;
+    for (size_t i = 0; i < n && e->lazy.unloaded; i++)   /* the commands' tenants decoded first (engine_lazy.c) */
+        if ((err = tms__lazy_need(e, subs[i].cmd->f[TMS_F_TENANT].str, why, whylen)))
+            return err;
     while ((err = stage_batch(e, &tx, subs, n)) == TMS_E_MAPFULL && !e->opt.defer_growth) {
         if ((err = tms_engine_grow(e, why, whylen)))   /* map full: grow and run the batch again */
             return err;
@@ -273,6 +276,8 @@ tms_err tms_engine_replicate(tms_engine *e, const uint8_t *const *frames, const 
         snprintf(why, whylen, "the engine cannot write (%s)", e->failed ? "failed" : "the projection is behind");
         return e->failed ? TMS_E_FAILED : e->behind;
     }
+    if ((err = tms__lazy_need_frames(e, frames, lens, n, why, whylen)))   /* their tenants decoded first */
+        return err;
     tms_cmd_init(&rec.cmd);
     tms_history_batch_clear(&e->history);
     for (size_t i = 0; i < n && !err; i++)

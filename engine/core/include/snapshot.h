@@ -183,6 +183,31 @@ tms_err tms_state_snapshot_encode_global(const tms_state *st, msgpack_sbuffer *o
 tms_err tms_state_snapshot_encode_tenant(const tms_state *st, const char *tenant, msgpack_sbuffer *out,
                                          uint64_t *perms_used, uint64_t *features_used);
 
+/* A state made of a base encoding's parts with some tenants' replaced: the
+ * part before the tenants and the parts of named[0..n) (sorted, each once)
+ * from st (a named tenant st lacks is absent), every other tenant's part
+ * from base (enc's bytes, ix its index with hashes: tms_snapshot_index_hash
+ * or a snapshot file's table). Its digest into digest; with out, its
+ * encoding too, appended (what tms_state_snapshot_encode gives for the
+ * state those parts make). st's tenants not named are not read. base may be
+ * NULL when out is (only ix's hashes are read). TMS_OK, TMS_E_NOMEM,
+ * TMS_E_CORRUPT (as tms_state_snapshot_encode), TMS_E_INVAL (out without
+ * base). What verify --since composes at its end, and what a writer that
+ * decoded only the tenants it used writes as its snapshot (engine_lazy.c). */
+tms_err tms_state_snapshot_compose(const void *base, const tms_snapshot_index *ix, const tms_state *st,
+                                   const char *const *named, size_t n, uint8_t digest[TMS_SNAPSHOT_DIGEST_LEN],
+                                   msgpack_sbuffer *out);
+/* Tenant t's part of enc[0..len) decoded into st, which must hold no
+ * tenant of that id (its uncommitted changes stay; a rollback leaves the
+ * tenant: tms_state_absorb): its bytes checked against
+ * t->hash, its masks against t's, and every check of
+ * tms_state_snapshot_decode within its bytes; a request id of the tenant
+ * that st keeps apart (of no tenant) is refused. A tenant loaded on first
+ * use (engine_lazy.c). TMS_OK; TMS_E_CORRUPT (why); TMS_E_NOMEM; TMS_E_INVAL
+ * (st has the tenant). On a failure st is as it was. */
+tms_err tms_state_snapshot_load_tenant(tms_state *st, const void *enc, size_t len, const tms_snapshot_section *t,
+                                       char *why, size_t whylen);
+
 /* The catalogue trailer of those masks into out (appended): TMS_OK, TMS_E_CORRUPT (a bit no catalogue
  * names), TMS_E_NOMEM. Internal (the index checks a trailer with it). */
 tms_err tms__snapshot_trailer(uint64_t perms_used, uint64_t features_used, msgpack_sbuffer *out);

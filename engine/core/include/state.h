@@ -224,9 +224,12 @@ tms_err tms_state_record_request(tms_state *st, const char *tenant, const char *
  * check). */
 int tms_state_request_twice(const tms_state *st);
 /* Move every tenant of src into dst, src's memory with them, and free src
- * (committed both; no tenant in both; src without request ids kept apart:
- * TMS_E_INVAL, nothing moved). TMS_OK, TMS_E_NOMEM (nothing moved, src
- * stays the caller's). A decode shared by threads joins its states so. */
+ * (src committed; no tenant in both; src without request ids kept apart:
+ * else TMS_E_INVAL, nothing moved). dst's uncommitted changes, if any, stay
+ * as they are: a rollback of them leaves what was moved (a tenant decoded
+ * from a snapshot while a record applies: engine_lazy.c). TMS_OK,
+ * TMS_E_NOMEM (nothing moved, src stays the caller's). A decode shared by
+ * threads joins its states so. */
 tms_err tms_state_absorb(tms_state *dst, tms_state *src);
 /* A bulk load's (the snapshot decode's) tms_state_record_request: rid of
  * tenant t (NULL: kept apart, naming tenant), which the caller knows is in

@@ -138,8 +138,14 @@ struct tms_tree *tms_engine_tree(tms_engine *e);
 /* Why the tree lags the log (a write failed; the next group catches up), "" when level. */
 const char *tms_engine_tree_error(const tms_engine *e);
 /* The in-memory state after the last durable record (between submits only;
- * the engine's thread owns it). */
-const tms_state *tms_engine_state(const tms_engine *e);
+ * the engine's thread owns it), every tenant in it: an open from a snapshot
+ * decodes a tenant when a record or command first names it, and this
+ * decodes the rest first. NULL when that fails (out of memory, a part that
+ * does not decode: the writer then refuses writes). */
+const tms_state *tms_engine_state(tms_engine *e);
+/* How many tenants of the snapshot the open started from are not decoded
+ * yet (0: every tenant is in the state). */
+uint64_t tms_engine_tenants_pending(const tms_engine *e);
 uint64_t tms_engine_last_seq(const tms_engine *e);
 /* What open found in the log (torn tail), "" if nothing. */
 const char *tms_engine_open_report(const tms_engine *e);
