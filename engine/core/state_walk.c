@@ -192,11 +192,23 @@ int tms_state_request_twice(const tms_state *st)
 
 int tms__state_request_twice_in(const tms_state *st, const tms_state *tenants)
 {
-    for (uint32_t i = 0; i < st->requests.cap; i++) {
-        const tms__named *r = tms__map_at(&st->requests, i);
-        const tms_tenant *t = r ? tms_state_tenant(tenants, r->id) : NULL;   /* the key: tenant NUL request id */
-        if (t && tms__map_get(&t->requests, 0, r->id, r->len, r->hash))
-            return 1;
+    if (st == tenants) {   /* st's own: the request ids kept apart, each against its tenant's */
+        for (uint32_t i = 0; i < st->requests.cap; i++) {
+            const tms__named *r = tms__map_at(&st->requests, i);
+            const tms_tenant *t = r ? tms_state_tenant(st, r->id) : NULL;   /* the key: tenant NUL request id */
+            if (t && tms__map_get(&t->requests, 0, r->id, r->len, r->hash))
+                return 1;
+        }
+        return 0;
+    }
+    /* tenants' request ids, each against st's kept apart: the cost of the tenants', not of all st keeps apart */
+    for (uint32_t i = 0; st->requests.n && i < tenants->tenants.cap; i++) {
+        const tms_tenant *t = (const tms_tenant *)tms__map_at(&tenants->tenants, i);
+        for (uint32_t j = 0; t && j < t->requests.cap; j++) {
+            const tms__named *r = tms__map_at(&t->requests, j);
+            if (r && tms__map_get(&st->requests, 0, r->id, r->len, r->hash))
+                return 1;
+        }
     }
     return 0;
 }

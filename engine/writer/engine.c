@@ -74,6 +74,7 @@ typedef struct level {
     int hist_in_fold;               /* ... that is being done */
     int differs;                    /* the state's projection digest is not the projection's at its seq */
     char why[300];                  /* why a rebuild, when one is needed */
+    char load_why[400];             /* why a tenant of the snapshot did not decode (engine_lazy.c) */
     tms__loss_check lc;             /* witnesses of how far the log once went */
     int64_t start_time;             /* the time of the snapshot the fold started from (0: none) */
     tms_projection_compare *cmp;              /* the projection after a crash compared by tenant (NULL: whole) */
@@ -269,8 +270,8 @@ static tms_err level_end(tms_engine *e, level *l, const tms_replay_result *res)
     }
     /* the index written during the fold first: one write transaction at a time */
     int written = l->hist_in_fold && tms_history_writer_end(&l->hw, res->last_seq) == TMS_OK;
-    char why[400];
-    if ((err = progress(e, "rebuild", 0, res->last_seq)) || (err = tms__lazy_need_all(e, why, sizeof why)) ||
+    if ((err = progress(e, "rebuild", 0, res->last_seq)) ||
+        (err = tms__lazy_need_all(e, l->load_why, sizeof l->load_why)) ||
         (err = tms_projection_rebuild(e->store, e->state, res->last_seq, res->head)))
         return err;
     return level_history(e, written, res->last_seq, res->applied ? res->last_time : l->start_time);
@@ -372,8 +373,9 @@ static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
         snprintf(e->report + n, sizeof e->report - n, "%s%s", n ? "; " : "", why);
         tms__lazy_free(&e->lazy);
         tms_state_free(e->state);
-        e->state = tms_state_new();
-        return 0;   /* (the snapshot set aside: the whole log folded, or a seeded log's open refused) */
+        if (!(e->state = tms_state_new()))
+            return 0;   /* (the open fails on the fold, out of memory) */
+        return from_snapshot(e, l, m);   /* an older one (the snapshot and newer ones were set aside), or none */
     }
     if (!follows && e->log_base && m->seq == e->log_base && seed_history(e, m->seq, m->time) == TMS_OK) {
         l->hist_in_fold = 1;   /* the index from the base's state, then every record after it: as it was */
@@ -546,7 +548,7 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
         goto out;
     }
     if ((err = level_end(e, &l, &res))) {
-        snprintf(why, whylen, "projection rebuild failed: %s", tms_strerror(err));
+        snprintf(why, whylen, "projection rebuild failed: %s", l.load_why[0] ? l.load_why : tms_strerror(err));
         goto out;
     }
     e->last_time = res.applied || !e->snapshot_seq ? res.last_time : m.time;

@@ -11,6 +11,20 @@
 #include "snapshots.h"
 #include <msgpack.h>
 #include <pthread.h>
+#include <stdatomic.h>
+
+/* The tenants the records after a snapshot name, decoded ahead by two takers (engine_lazy.c). */
+typedef struct tms__ahead {
+    const uint8_t *payload;         /* the snapshot's encoding and parts (the preload's) */
+    size_t len;
+    const tms_snapshot_index *ix;
+    size_t *which;                  /* the tenants to decode: indexes into ix, in its order */
+    size_t n;
+    atomic_size_t next;             /* the next of which to take (n or more: none left) */
+    tms_snapshot_taker *k[2];       /* each taker's decode, into a state of its own */
+    tms_err err[2];
+    char why[2][300];
+} tms__ahead;
 
 /* A snapshot read, checked and its part before the tenants decoded on a thread of its own while the open
  * screens the projection (engine_snapshot.c); its tenants are decoded as they are used (engine_lazy.c). */
@@ -25,6 +39,10 @@ typedef struct tms__preload {
     size_t len;
     tms_snapshot_index ix;          /* out: its parts, hashed */
     tms_state *st;                  /* out: the part before the tenants */
+    tms__ahead ahead;               /* out: the tail's tenants, decoded by this thread and the open's */
+    pthread_mutex_t lock;           /* guards ready */
+    pthread_cond_t cond;            /* signalled when ready is set */
+    int ready;                      /* ahead is planned (or err set): the open's thread may take tenants */
 } tms__preload;
 
 /* The snapshot an open started from, for its tenants not decoded yet (engine_lazy.c). Empty (payload NULL,
@@ -58,7 +76,8 @@ struct tms_engine {
                                        in the state until written (catch_up); 0 = level */
     char read_only[300];            /* why writes are refused while behind, "" when they are not */
     int durable;                    /* the last submit's records reached the log (verdicts final) */
-    int failed;                     /* the projection map could not be grown: no more writes */
+    int failed;                     /* no more writes: the projection map could not be grown, or ... */
+    char failed_why[400];           /* ... this ("" for the map) */
     char report[1200];
     uint64_t set_aside;             /* records this open set aside (engine_set_aside.c) */
     char loss[600];                 /* evidence of records missing from the log, when acknowledged */
@@ -120,9 +139,9 @@ tms_err tms__acknowledge_loss(tms_engine *e, const char *reason, const char *evi
 
 /* engine_lazy.c. begin: lz takes payload and ix (ix emptied) of the snapshot of seq, whose part before the
  * tenants e->state holds; TMS_OK or TMS_E_NOMEM (nothing taken). need: tenant decoded into e->state unless
- * it is already or the snapshot lacks it (at any time: e->state's uncommitted changes stay); need_all: every tenant;
- * need_frames: the tenants records frames[0..n) name (peeked). Each TMS_OK, TMS_E_NOMEM, or TMS_E_CORRUPT
- * with why (a part that does not decode: after the open, the snapshot set aside and the writer failed).
+ * it is already or the snapshot lacks it (at any time: e->state's uncommitted changes stay); need_all: every tenant.
+ * Each TMS_OK, TMS_E_NOMEM, or TMS_E_CORRUPT with why (a part that does not decode: the snapshot and every newer
+ * one set aside; after the open, the writer failed).
  * settle: after the open's projection compare held, the projection digests of the tenants not loaded from
  * the screen (or every tenant loaded). compose: the encoding (appended to enc) and projection digest of the
  * state as a snapshot: e->state's tenants and lz's others. */
@@ -130,11 +149,21 @@ void tms__lazy_free(tms__lazy *lz);
 tms_err tms__lazy_begin(tms_engine *e, uint64_t seq, uint8_t *payload, size_t len, tms_snapshot_index *ix);
 tms_err tms__lazy_need(tms_engine *e, const char *tenant, char *why, size_t whylen);
 tms_err tms__lazy_need_all(tms_engine *e, char *why, size_t whylen);
-tms_err tms__lazy_need_frames(tms_engine *e, const uint8_t *const *frames, const size_t *lens, size_t n, char *why,
-                              size_t whylen);
 tms_err tms__lazy_settle(tms_engine *e, char *why, size_t whylen);
 tms_err tms__lazy_compose(const tms__lazy *lz, const tms_state *st, msgpack_sbuffer *enc,
                           uint8_t proj[TMS_HASH_LEN]);
+/* The tail's tenants decoded ahead. plan: the tenants of ix (the snapshot's payload[0..len), all three kept
+ * as they are until join) that the records of logdir after seq `after` name (every tenant when one cannot
+ * be peeked), two takers; TMS_OK, TMS_E_NOMEM, a log error. run: taker who (0, 1) decodes tenants
+ * until none is left or it fails (any thread; each taker once at a time). join, after every run returned
+ * and e->lazy began from the same snapshot: both takers' states into st (the part before the tenants), their
+ * tenants loaded; TMS_OK,
+ * TMS_E_CORRUPT with why (a part that does not decode), TMS_E_NOMEM. free: what is left. */
+tms_err tms__ahead_plan(tms__ahead *a, const char *logdir, uint64_t after, const uint8_t *payload, size_t len,
+                        const tms_snapshot_index *ix);
+void tms__ahead_run(tms__ahead *a, int who);
+tms_err tms__ahead_join(tms_engine *e, tms__ahead *a, tms_state *st, char *why, size_t whylen);
+void tms__ahead_free(tms__ahead *a);
 
 /* engine_snapshot.c: the state saved as the snapshot of seq (head, root,
  * time of record seq; with the tenants of lz not loaded, when lz is not NULL and has any), unless the newest snapshot is of seq already, written

@@ -33,6 +33,7 @@
 #include "engine_internal.h"
 #include "record.h"
 #include "snapshots.h"
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,19 +64,31 @@ tms_err tms__lazy_begin(tms_engine *e, uint64_t seq, uint8_t *payload, size_t le
     return TMS_OK;
 }
 
-/* A part that does not decode: the snapshot set aside, no more writes (the state lacks a tenant). */
+/* A part that does not decode (TMS_E_CORRUPT): the snapshot the open started from is set aside, and every
+ * newer one, which copied the part's bytes while the tenant was not loaded; after the open, no more writes
+ * (the state lacks a tenant): a restart folds the log (during the open, its fold stops and the open folds the
+ * log instead, or fails saying so). Out of memory, or a tenant already in the state (no path makes one), is
+ * said and changes nothing. */
 static tms_err broken(tms_engine *e, tms_err err, const char *part_why, char *why, size_t whylen)
 {
-    if (err == TMS_E_NOMEM) {
-        snprintf(why, whylen, "out of memory decoding a tenant of the snapshot");
+    uint64_t *seqs = NULL;
+    size_t n = 0;
+    if (err != TMS_E_CORRUPT) {
+        snprintf(why, whylen, "decoding a tenant of the snapshot of seq %llu: %s", (unsigned long long)e->lazy.seq,
+                 err == TMS_E_NOMEM ? "out of memory" : "it is in the state already");
         return err;
     }
-    if (e->opened) {   /* during the open: its fold stops, and the open sets the snapshot aside and refolds */
-        tms_snapshot_set_aside(e->dir, e->lazy.seq);
+    if (tms_snapshot_list(e->dir, &seqs, &n) == TMS_OK)
+        for (size_t i = 0; i < n && seqs[i] >= e->lazy.seq; i++)
+            tms_snapshot_set_aside(e->dir, seqs[i]);
+    free(seqs);
+    snprintf(why, whylen, "the snapshot of seq %llu that the open started from: %s; it and any newer one were set "
+             "aside%s", (unsigned long long)e->lazy.seq, part_why,
+             e->opened ? ": restart the writer (its open folds the log)" : "");
+    if (e->opened) {
         e->failed = 1;
+        snprintf(e->failed_why, sizeof e->failed_why, "%s", why);
     }
-    snprintf(why, whylen, "the snapshot of seq %llu that the open started from: %s; it was set aside: restart the "
-             "writer (its open folds the log)", (unsigned long long)e->lazy.seq, part_why);
     return TMS_E_CORRUPT;
 }
 
@@ -102,28 +115,9 @@ tms_err tms__lazy_need(tms_engine *e, const char *tenant, char *why, size_t whyl
 tms_err tms__lazy_need_all(tms_engine *e, char *why, size_t whylen)
 {
     tms_err err = TMS_OK;
-    for (size_t i = 0; e->lazy.unloaded && !err; i++)
+    for (size_t i = 0; e->lazy.unloaded && i < e->lazy.ix.ntenants && !err; i++)
         if (!e->lazy.loaded[i])
             err = tms__lazy_need(e, e->lazy.ix.tenants[i].tenant, why, whylen);
-    return err;
-}
-
-tms_err tms__lazy_need_frames(tms_engine *e, const uint8_t *const *frames, const size_t *lens, size_t n, char *why,
-                              size_t whylen)
-{
-    char id[TMS_ID_MAX + 1];
-    tms_err err = TMS_OK;
-    for (size_t i = 0; i < n && e->lazy.unloaded && !err; i++) {
-        size_t plen, tl;
-        const char *t;
-        int64_t time;
-        const uint8_t *p = tms_log_frame_payload(frames[i], lens[i], &plen);
-        if (!p || !tms_record_peek(p, plen, &t, &tl, &time) || tl == 0 || tl > TMS_ID_MAX)
-            return tms__lazy_need_all(e, why, whylen);   /* laid out otherwise: every tenant, to be sure */
-        memcpy(id, t, tl);
-        id[tl] = '\0';
-        err = tms__lazy_need(e, id, why, whylen);
-    }
     return err;
 }
 
@@ -210,5 +204,96 @@ tms_err tms__lazy_compose(const tms__lazy *lz, const tms_state *st, msgpack_sbuf
     if (!err)
         err = composed_proj(lz, st, &named, proj);
     free(named.v);
+    return err;
+}
+
+/* ---- the tail's tenants decoded ahead (engine_snapshot.c's preload) ----
+ * The open's fold will decode every tenant the records after the snapshot
+ * name; on the preload's thread (while the open's thread screens the
+ * projection) and then on both, they are decoded first, each taker into a
+ * state of its own, joined into the open's state once the snapshot is
+ * taken. A tail that names most tenants costs a decode shared by two
+ * threads, as a whole decode did before tenants were loaded on use. */
+
+void tms__ahead_free(tms__ahead *a)
+{
+    free(a->which);
+    tms_snapshot_taker_free(a->k[0]);
+    tms_snapshot_taker_free(a->k[1]);
+    memset(a, 0, sizeof *a);
+}
+
+tms_err tms__ahead_plan(tms__ahead *a, const char *logdir, uint64_t after, const uint8_t *payload, size_t len,
+                        const tms_snapshot_index *ix)
+{
+    tms_log_iter *it = NULL;
+    tms_log_record lr;
+    char id[TMS_ID_MAX + 1];
+    int has = 0, all = 0;
+    uint8_t *want = calloc(ix->ntenants ? ix->ntenants : 1, 1);
+    memset(a, 0, sizeof *a);
+    a->payload = payload;
+    a->len = len;
+    a->ix = ix;
+    atomic_init(&a->next, 0);
+    tms_err err = want && (a->which = malloc((ix->ntenants ? ix->ntenants : 1) * sizeof *a->which)) &&
+                          (a->k[0] = tms_snapshot_taker_new(payload, len)) &&
+                          (a->k[1] = tms_snapshot_taker_new(payload, len))
+                      ? tms_log_iter_open_flags(logdir, after + 1, TMS_LOG_ITER_CHAIN_CHECKED, &it, NULL)
+                      : TMS_E_NOMEM;
+    while (!err && !all && (err = tms_log_iter_next(it, &lr, &has)) == TMS_OK && has) {
+        const char *t;
+        size_t tl;
+        int64_t time;
+        if (!tms_record_peek(lr.payload, lr.len, &t, &tl, &time) || tl > TMS_ID_MAX) {
+            all = 1;   /* laid out otherwise: every tenant */
+            break;
+        }
+        memcpy(id, t, tl);
+        id[tl] = '\0';
+        const tms_snapshot_section *s = tl ? tms_snapshot_index_find(ix, id) : NULL;
+        if (s)
+            want[s - ix->tenants] = 1;
+    }
+    tms_log_iter_close(it);
+    for (size_t i = 0; !err && i < ix->ntenants; i++)
+        if (all || want[i])
+            a->which[a->n++] = i;
+    free(want);
+    return err;
+}
+
+void tms__ahead_run(tms__ahead *a, int who)
+{
+    size_t i;
+    who = who ? 1 : 0;
+    while (!a->err[who] && (i = atomic_fetch_add(&a->next, 1)) < a->n)
+        if ((a->err[who] = tms_snapshot_taker_part(a->k[who], &a->ix->tenants[a->which[i]], a->why[who],
+                                                   sizeof a->why[who])))
+            atomic_store(&a->next, a->n);   /* the other stops too */
+}
+
+tms_err tms__ahead_join(tms_engine *e, tms__ahead *a, tms_state *st, char *why, size_t whylen)
+{
+    tms__lazy *lz = &e->lazy;
+    tms_err err = TMS_OK;
+    for (int who = 0; who < 2 && !err; who++)
+        if ((err = a->err[who]))
+            snprintf(why, whylen, "%s", a->why[who]);
+    for (int who = 0; who < 2 && !err; who++) {
+        tms_state *part = NULL;
+        tms_snapshot_taker *k = a->k[who];
+        a->k[who] = NULL;
+        if (!(err = tms_snapshot_taker_end(k, &part, why, whylen)) &&   /* (k freed) */
+            (err = tms_state_join_tenants(st, part, why, whylen)))
+            tms_state_free(part);
+    }
+    for (size_t k = 0; !err && k < a->n && lz->unloaded; k++) {
+        lz->loaded[a->which[k]] = 1;
+        lz->unloaded--;
+        e->tenants_loaded++;
+    }
+    if (!err && lz->payload && !lz->unloaded)
+        tms__lazy_free(lz);
     return err;
 }

@@ -191,16 +191,28 @@ static tms_err read_decode(tms_engine *e, uint64_t seq, tms_snapshot_meta *m, tm
     return err == TMS_E_NOMEM ? TMS_E_IO : err;   /* not the snapshot's fault: not set aside */
 }
 
-/* The preload's thread: the snapshot read (checked and indexed by one walk) and the part before its tenants
- * decoded. A failure is p->err. */
+/* The preload's thread: the snapshot read (checked and indexed by one walk), the part before its tenants
+ * decoded, the tenants the records after it name planned and published for the open's thread, then taken
+ * here (who 0). A failure before the plan is p->err. */
 static void *preload_main(void *arg)
 {
-    tms__preload *p = &((tms_engine *)arg)->preload;
-    tms_err err = tms_snapshot_read_index(((tms_engine *)arg)->dir, p->seq, &p->m, &p->payload, &p->len, &p->ix,
-                                          p->why, sizeof p->why);   /* (its checks walked the payload: the index) */
+    tms_engine *e = arg;
+    tms__preload *p = &e->preload;
+    char logdir[4200];
+    tms_err err = tms_snapshot_read_index(e->dir, p->seq, &p->m, &p->payload, &p->len, &p->ix, p->why,
+                                          sizeof p->why);   /* (its checks walked the payload: the index) */
     if (!err)
         err = tms_state_snapshot_decode_parts(p->payload, p->len, &p->ix, NULL, 0, &p->st, p->why, sizeof p->why);
+    if (!err && (err = tms__ahead_plan(&p->ahead, tms_data_path(logdir, sizeof logdir, e->dir, "log"), p->seq,
+                                       p->payload, p->len, &p->ix)))
+        snprintf(p->why, sizeof p->why, "the records after it: %s", tms_strerror(err));
+    pthread_mutex_lock(&p->lock);
     p->err = err;
+    p->ready = 1;
+    pthread_cond_signal(&p->cond);
+    pthread_mutex_unlock(&p->lock);
+    if (!err)
+        tms__ahead_run(&p->ahead, 0);
     return NULL;
 }
 
@@ -208,11 +220,31 @@ void tms__snapshot_preload(tms_engine *e, uint64_t seq)
 {
     tms__preload *p = &e->preload;
     p->seq = seq;
-    p->started = pthread_create(&p->thread, NULL, preload_main, e) == 0;
+    p->ready = 0;
+    if (pthread_mutex_init(&p->lock, NULL))
+        return;
+    if (pthread_cond_init(&p->cond, NULL)) {
+        pthread_mutex_destroy(&p->lock);
+        return;
+    }
+    if (!(p->started = pthread_create(&p->thread, NULL, preload_main, e) == 0)) {
+        pthread_cond_destroy(&p->cond);
+        pthread_mutex_destroy(&p->lock);
+    }
+}
+
+/* Join the thread; what it left is the caller's. */
+static void preload_join(tms__preload *p)
+{
+    pthread_join(p->thread, NULL);
+    p->started = 0;
+    pthread_cond_destroy(&p->cond);
+    pthread_mutex_destroy(&p->lock);
 }
 
 static void preload_drop(tms__preload *p)
 {
+    tms__ahead_free(&p->ahead);
     tms_state_free(p->st);
     p->st = NULL;
     tms_snapshot_index_free(&p->ix);
@@ -220,23 +252,33 @@ static void preload_drop(tms__preload *p)
     p->payload = NULL;
 }
 
-/* The preloaded snapshot of seq, once: 1 with *m, *st (its payload and parts into e->lazy), or *err and why;
- * 0 when it was not preloaded. */
+/* The preloaded snapshot of seq, once: this thread takes the tail's tenants beside the preload's thread (it
+ * waits for them anyway), then 1 with *m, *st (the part before the tenants and the tail's; the payload and
+ * parts into e->lazy), or *err and why; 0 when it was not preloaded. */
 static int preload_take(tms_engine *e, uint64_t seq, tms_snapshot_meta *m, tms_state **st, tms_err *err, char *why,
                         size_t whylen)
 {
     tms__preload *p = &e->preload;
     if (!p->started || p->seq != seq)
         return 0;
-    pthread_join(p->thread, NULL);
-    p->started = 0;
+    pthread_mutex_lock(&p->lock);
+    while (!p->ready)
+        pthread_cond_wait(&p->cond, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+    if (!p->err)
+        tms__ahead_run(&p->ahead, 1);
+    preload_join(p);
     *m = p->m;
     *err = p->err;
     snprintf(why, whylen, "%s", p->why);
     if (!*err && (*err = tms__lazy_begin(e, seq, p->payload, p->len, &p->ix)) == TMS_OK) {
-        *st = p->st;   /* e->lazy took the payload and the parts */
-        p->st = NULL;
-        p->payload = NULL;
+        p->payload = NULL;   /* e->lazy took the payload and the parts */
+        if ((*err = tms__ahead_join(e, &p->ahead, p->st, why, whylen)) == TMS_OK) {
+            *st = p->st;
+            p->st = NULL;
+        } else {
+            tms__lazy_free(&e->lazy);
+        }
     }
     if (*err == TMS_E_NOMEM)
         *err = TMS_E_IO;   /* as read_decode: not the snapshot's fault, not set aside */
@@ -247,8 +289,7 @@ static int preload_take(tms_engine *e, uint64_t seq, tms_snapshot_meta *m, tms_s
 void tms__snapshot_preload_end(tms_engine *e)
 {
     if (e->preload.started)
-        pthread_join(e->preload.thread, NULL);
-    e->preload.started = 0;
+        preload_join(&e->preload);
     preload_drop(&e->preload);
 }
 

@@ -197,7 +197,9 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
     why[0] = '\0';
     e->durable = 0;
     if (e->failed) {
-        snprintf(why, whylen, "the engine stopped accepting writes after a failed map resize: restart it");
+        snprintf(why, whylen, "%s", e->failed_why[0] ? e->failed_why
+                                                      : "the engine stopped accepting writes after a failed map "
+                                                        "resize: restart it");
         return TMS_E_FAILED;
     }
     if (e->behind == TMS_E_MAPFULL && e->opt.defer_growth) {   /* the caller must tms_engine_grow (which catches
@@ -247,6 +249,8 @@ static tms_err stage_replicated(tms_engine *e, tms_record *rec, const uint8_t *f
     }
     rec->seq = seq;
     size_t before, n;
+    if ((err = tms__lazy_need(e, TMS_CMD_STR(&rec->cmd, TMS_F_TENANT), why, whylen)))
+        return err;   /* its tenant decoded first (engine_lazy.c; the state's uncommitted changes stay) */
     tms_state_effects(e->state, &before);
     if ((err = tms_apply_record(e->state, rec, &v)))
         return err;
@@ -276,8 +280,6 @@ tms_err tms_engine_replicate(tms_engine *e, const uint8_t *const *frames, const 
         snprintf(why, whylen, "the engine cannot write (%s)", e->failed ? "failed" : "the projection is behind");
         return e->failed ? TMS_E_FAILED : e->behind;
     }
-    if ((err = tms__lazy_need_frames(e, frames, lens, n, why, whylen)))   /* their tenants decoded first */
-        return err;
     tms_cmd_init(&rec.cmd);
     tms_history_batch_clear(&e->history);
     for (size_t i = 0; i < n && !err; i++)

@@ -197,14 +197,32 @@ tms_err tms_state_snapshot_encode_tenant(const tms_state *st, const char *tenant
 tms_err tms_state_snapshot_compose(const void *base, const tms_snapshot_index *ix, const tms_state *st,
                                    const char *const *named, size_t n, uint8_t digest[TMS_SNAPSHOT_DIGEST_LEN],
                                    msgpack_sbuffer *out);
-/* Tenant t's part of enc[0..len) decoded into st, which must hold no
- * tenant of that id (its uncommitted changes stay; a rollback leaves the
- * tenant: tms_state_absorb): its bytes checked against
- * t->hash, its masks against t's, and every check of
- * tms_state_snapshot_decode within its bytes; a request id of the tenant
- * that st keeps apart (of no tenant) is refused. A tenant loaded on first
- * use (engine_lazy.c). TMS_OK; TMS_E_CORRUPT (why); TMS_E_NOMEM; TMS_E_INVAL
- * (st has the tenant). On a failure st is as it was. */
+/* ---- tenants decoded on their own (a writer's open: engine_lazy.c) ----
+ * The parts of some tenants of enc[0..len), each with every check of
+ * tms_state_snapshot_decode within its own bytes, into a state of their
+ * own, then joined to a state that holds the part before the tenants. The
+ * layout between parts, and each part against its hash, are the caller's
+ * to have checked (tms_state_snapshot_index of the same bytes, and
+ * tms_snapshot_index_hash: a snapshot file's whole read does both). enc
+ * stays as it is until the taker ends.
+ *   taker_new   NULL when out of memory;
+ *   taker_part  section t into the taker's state: TMS_OK, or the taker's
+ *               error (TMS_E_CORRUPT, TMS_E_NOMEM, with why), which stays;
+ *   taker_end   *out the state of the parts taken (their masks checked
+ *               against their sections'), or the taker's error; k freed;
+ *   join        tenants' into st (and tenants freed): TMS_OK; TMS_E_CORRUPT
+ *               with why (a tenant st has; a request id st keeps apart
+ *               that the tenant holds too); TMS_E_NOMEM; on a failure
+ *               both stay as they were, tenants the caller's. st's
+ *               uncommitted changes stay (tms_state_absorb). */
+typedef struct tms_snapshot_taker tms_snapshot_taker;
+tms_snapshot_taker *tms_snapshot_taker_new(const void *enc, size_t len);
+tms_err tms_snapshot_taker_part(tms_snapshot_taker *k, const tms_snapshot_section *t, char *why, size_t whylen);
+tms_err tms_snapshot_taker_end(tms_snapshot_taker *k, tms_state **out, char *why, size_t whylen);
+void tms_snapshot_taker_free(tms_snapshot_taker *k);
+tms_err tms_state_join_tenants(tms_state *st, tms_state *tenants, char *why, size_t whylen);
+/* One tenant so, into st (which must not hold it: TMS_E_INVAL): TMS_OK,
+ * TMS_E_CORRUPT (why), TMS_E_NOMEM; on a failure st is as it was. */
 tms_err tms_state_snapshot_load_tenant(tms_state *st, const void *enc, size_t len, const tms_snapshot_section *t,
                                        char *why, size_t whylen);
 
