@@ -309,6 +309,10 @@ static tms_err judge_loss(tms_engine *e, level *l, const tms_replay_result *res,
  * whole first, with faults caught; damaged, it is set aside
  * (data.mdb.damaged) and rebuilt; readable, its digest is kept to be
  * compared with the log's state once folded. */
+/* The screen's walk on two cores: the snapshot's second thread only reads and checks the file and decodes the
+ * tail's tenants (engine_lazy.c), so a core is mostly idle while the projection is read (at 5M records with a
+ * 1% tail in one tenant: 1.84 -> 1.59 s to "started"; with it over every tenant, as fast as before). */
+#define TMS__SCREEN_TWO_CORES 1
 static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
 {
     char proj[4200], what[600];
@@ -318,7 +322,8 @@ static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
     if (!tms_store_believable(proj))
         return TMS_OK;   /* never read: opening for writing sets it aside (store.h, "Evidence") */
     tms_store_check_history hist = {.walk_only = 1,   /* read for faults: the writer will write into its pages */
-                                    .tenants = &e->screen_tenants};
+                                    .tenants = &e->screen_tenants,
+                                    .two_cores = TMS__SCREEN_TWO_CORES};
     tms_err err = tms_store_check(proj, 1, e->screen_digest, &seq, head, &hist, what, sizeof what);
     if (err == TMS_NOT_FOUND)
         return TMS_OK;

@@ -10,12 +10,62 @@
  * (tms_state_snapshot_decode_parts, every tenant) answer as the decode does;
  * the decode shared by two takers (tms_snapshot_decoding, interleaved here
  * one tenant at a time, by a pattern from the input's length) accepts and
- * refuses exactly what the whole decode does, and the same state. Seeds:
+ * refuses exactly what the whole decode does, and the same state; the
+ * tenants decoded on their own onto the part before them (a writer's open:
+ * tms_snapshot_taker, two takers interleaved, joined) likewise, and the
+ * state they make, composed with none or all of its tenants from the input
+ * (tms_state_snapshot_compose), is the input byte for byte. Seeds:
  * TMS_SNAPSHOT_SEEDS=DIR tests/test_snapshot writes them. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "snapshot.h"
+
+/* The tenants of data (ix its walk, hashed) taken by two takers onto the part before them: the state, or
+ * NULL (*err) when a part is refused. */
+static tms_state *taken(const uint8_t *data, size_t size, const tms_snapshot_index *ix, tms_err *err)
+{
+    char why[256];
+    tms_state *st = NULL, *part[2] = {NULL, NULL};
+    tms_snapshot_taker *k[2] = {tms_snapshot_taker_new(data, size), tms_snapshot_taker_new(data, size)};
+    *err = k[0] && k[1] ? tms_state_snapshot_decode_parts(data, size, ix, NULL, 0, &st, why, sizeof why)
+                        : TMS_E_NOMEM;
+    for (size_t i = 0; !*err && i < ix->ntenants; i++)
+        *err = tms_snapshot_taker_part(k[(size >> (i & 7)) & 1], &ix->tenants[i], why, sizeof why);
+    for (int who = 0; who < 2; who++) {
+        tms_snapshot_taker *t = k[who];
+        tms_err e = t ? tms_snapshot_taker_end(t, &part[who], why, sizeof why) : TMS_E_NOMEM;   /* (t freed) */
+        if (!*err && !(*err = e) && (*err = tms_state_join_tenants(st, part[who], why, sizeof why)) == TMS_OK)
+            part[who] = NULL;
+        tms_state_free(part[who]);
+    }
+    if (*err) {
+        tms_state_free(st);
+        st = NULL;
+    }
+    return st;
+}
+
+/* st composed from data with none and with all of its tenants named is data: 0, else abort. */
+static int composed_is_input(const uint8_t *data, size_t size, const tms_snapshot_index *ix, const tms_state *st)
+{
+    const char **names = malloc((ix->ntenants + 1) * sizeof *names);
+    uint8_t d[TMS_SNAPSHOT_DIGEST_LEN], want[TMS_SNAPSHOT_DIGEST_LEN];
+    if (!names || tms_state_snapshot_digest(data, size, want) != TMS_OK)
+        abort();
+    for (size_t i = 0; i < ix->ntenants; i++)
+        names[i] = ix->tenants[i].tenant;
+    for (size_t n = 0; n <= ix->ntenants; n += ix->ntenants ? ix->ntenants : 1) {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        if (tms_state_snapshot_compose(data, ix, st, names, n, d, &sb) != TMS_OK || sb.size != size ||
+            memcmp(sb.data, data, size) || memcmp(d, want, sizeof d))
+            abort();
+        msgpack_sbuffer_destroy(&sb);
+    }
+    free(names);
+    return 0;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -24,6 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     tms_snapshot_index ix;
     tms_snapshot_decoding *dg;
     tms_err serr = TMS_E_CORRUPT;   /* the shared decode's answer: CORRUPT when the walk refuses */
+    tms_err lerr = TMS_E_CORRUPT;   /* the tenants taken on their own: likewise */
+    tms_state *lazy = NULL;
     tms_err ierr = tms_state_snapshot_index(data, size, &ix, why, sizeof why);
     if (ierr != TMS_OK && ierr != TMS_E_CORRUPT && ierr != TMS_E_NOMEM)
         abort();
@@ -54,6 +106,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             }
             serr = tms_snapshot_decoding_end(dg, &shared, why, sizeof why);
         }
+        tms_snapshot_index_hash(data, &ix);
+        if ((lazy = taken(data, size, &ix, &lerr)))
+            composed_is_input(data, size, &ix, lazy);
         tms_snapshot_index_free(&ix);
     }
     tms_err err = tms_state_snapshot_decode(data, size, &st, why, sizeof why);
@@ -61,6 +116,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         abort();   /* the walk refuses what the decoder takes */
     if (err != TMS_E_NOMEM && serr != TMS_E_NOMEM && (err == TMS_OK) != (serr == TMS_OK))
         abort();   /* the shared decode and the whole one disagree */
+    if (err != TMS_E_NOMEM && lerr != TMS_E_NOMEM && (err == TMS_OK) != (lerr == TMS_OK))
+        abort();   /* the tenants taken on their own and the whole decode disagree */
+    if (lazy) {
+        msgpack_sbuffer sb;
+        msgpack_sbuffer_init(&sb);
+        if (tms_state_snapshot_encode(lazy, &sb) != TMS_OK || sb.size != size || memcmp(sb.data, data, size))
+            abort();   /* their state is not the input's */
+        msgpack_sbuffer_destroy(&sb);
+        tms_state_free(lazy);
+    }
     if (serr == TMS_OK) {
         msgpack_sbuffer sb;
         msgpack_sbuffer_init(&sb);
