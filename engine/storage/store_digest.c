@@ -215,8 +215,8 @@ static int next_tenant(walk *w, const char **t, size_t *tlen)
  * every smaller tenant's and before every larger one's, so a cursor put at
  * a run's first tenant by MDB_SET_RANGE is at that tenant's first entry.
  * The caller's thread and, when the caller leaves a core idle (two_cores:
- * verify --since; a writer's open does not, the snapshot's decode needs it:
- * the open after a crash at 5M was 0.8x with it), a helper take runs in
+ * verify --since; a writer's open, whose snapshot's thread decodes only the
+ * tail's tenants: engine_lazy.c), a helper take runs in
  * turn (an atomic counter:
  * runs of unequal size still share the two cores); the helper reads in a
  * read transaction of the same snapshot (mdb_txn_id equal; else it takes

@@ -360,8 +360,10 @@ static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
     if (l->snap_below && max >= l->snap_below)
         max = l->snap_below - 1;
     /* a seeded log starts from a snapshot whatever the projection (or an acknowledged loss): it has no other start */
-    if ((!follows && !e->log_base) || (e->opt.accept_loss && !e->log_base) || tms_log_last_seq(e->log) == 0)
+    if ((!follows && !e->log_base) || (e->opt.accept_loss && !e->log_base) || tms_log_last_seq(e->log) == 0) {
+        tms__snapshot_preload_end(e);   /* not taken: stopped, its memory freed */
         return 0;
+    }
     if (!tms__snapshot_start(e, max, &st, m) &&
         (follows || max == tms_log_last_seq(e->log) || !tms__snapshot_start(e, tms_log_last_seq(e->log), &st, m)))
         return 0;   /* (a seeded log without its base's snapshot: the newest, its index seeded at the end) */
@@ -373,14 +375,13 @@ static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
     tms_state_free(e->state);
     e->state = st;
     char why[400];
-    if (!follows && tms__lazy_need_all(e, why, sizeof why)) {   /* a projection rebuilt, or a seeded index: whole */
+    if (!follows && tms__lazy_need_all(e, why, sizeof why)) {   /* (only a seeded log gets here) its whole state */
         size_t n = strlen(e->report);
         snprintf(e->report + n, sizeof e->report - n, "%s%s", n ? "; " : "", why);
         tms__lazy_free(&e->lazy);
         tms_state_free(e->state);
-        if (!(e->state = tms_state_new()))
-            return 0;   /* (the open fails on the fold, out of memory) */
-        return from_snapshot(e, l, m);   /* an older one (the snapshot and newer ones were set aside), or none */
+        e->state = tms_state_new();   /* (NULL: the fold that follows fails, out of memory) */
+        return 0;   /* a seeded log has no other start: its open refuses, nothing set aside (engine_lazy.c) */
     }
     if (!follows && e->log_base && m->seq == e->log_base && seed_history(e, m->seq, m->time) == TMS_OK) {
         l->hist_in_fold = 1;   /* the index from the base's state, then every record after it: as it was */

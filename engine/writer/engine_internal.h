@@ -21,6 +21,7 @@ typedef struct tms__ahead {
     size_t *which;                  /* the tenants to decode: indexes into ix, in its order */
     size_t n;
     atomic_size_t next;             /* the next of which to take (n or more: none left) */
+    atomic_int stop;                /* set by whoever abandons it: plan and takers stop (set 0 before plan) */
     tms_snapshot_taker *k[2];       /* each taker's decode, into a state of its own */
     tms_err err[2];
     char why[2][300];

@@ -65,7 +65,8 @@ tms_err tms__lazy_begin(tms_engine *e, uint64_t seq, uint8_t *payload, size_t le
 }
 
 /* A part that does not decode (TMS_E_CORRUPT): the snapshot the open started from is set aside, and every
- * newer one, which copied the part's bytes while the tenant was not loaded; after the open, no more writes
+ * newer one, which copied the part's bytes while the tenant was not loaded (not in a seeded directory, whose
+ * snapshots are its only start: it is said instead); after the open, no more writes
  * (the state lacks a tenant): a restart folds the log (during the open, its fold stops and the open folds the
  * log instead, or fails saying so). Out of memory, or a tenant already in the state (no path makes one), is
  * said and changes nothing. */
@@ -78,13 +79,17 @@ static tms_err broken(tms_engine *e, tms_err err, const char *part_why, char *wh
                  err == TMS_E_NOMEM ? "out of memory" : "it is in the state already");
         return err;
     }
-    if (tms_snapshot_list(e->dir, &seqs, &n) == TMS_OK)
+    if (!e->log_base && tms_snapshot_list(e->dir, &seqs, &n) == TMS_OK)
         for (size_t i = 0; i < n && seqs[i] >= e->lazy.seq; i++)
             tms_snapshot_set_aside(e->dir, seqs[i]);
     free(seqs);
-    snprintf(why, whylen, "the snapshot of seq %llu that the open started from: %s; it and any newer one were set "
-             "aside%s", (unsigned long long)e->lazy.seq, part_why,
-             e->opened ? ": restart the writer (its open folds the log)" : "");
+    if (e->log_base)   /* a seeded directory's snapshots are its only start (restart_based, engine.c) */
+        snprintf(why, whylen, "the snapshot of seq %llu that the open started from: %s; nothing was set aside (a "
+                 "seeded directory has no other start): seed it again", (unsigned long long)e->lazy.seq, part_why);
+    else
+        snprintf(why, whylen, "the snapshot of seq %llu that the open started from: %s; it and any newer one were "
+                 "set aside%s", (unsigned long long)e->lazy.seq, part_why,
+                 e->opened ? ": restart the writer (its open folds the log)" : "");
     if (e->opened) {
         e->failed = 1;
         snprintf(e->failed_why, sizeof e->failed_why, "%s", why);
@@ -220,7 +225,9 @@ void tms__ahead_free(tms__ahead *a)
     free(a->which);
     tms_snapshot_taker_free(a->k[0]);
     tms_snapshot_taker_free(a->k[1]);
-    memset(a, 0, sizeof *a);
+    a->which = NULL;
+    a->n = 0;
+    a->k[0] = a->k[1] = NULL;
 }
 
 tms_err tms__ahead_plan(tms__ahead *a, const char *logdir, uint64_t after, const uint8_t *payload, size_t len,
@@ -231,7 +238,10 @@ tms_err tms__ahead_plan(tms__ahead *a, const char *logdir, uint64_t after, const
     char id[TMS_ID_MAX + 1];
     int has = 0, all = 0;
     uint8_t *want = calloc(ix->ntenants ? ix->ntenants : 1, 1);
-    memset(a, 0, sizeof *a);
+    a->which = NULL;
+    a->n = 0;
+    a->k[0] = a->k[1] = NULL;
+    a->err[0] = a->err[1] = TMS_OK;
     a->payload = payload;
     a->len = len;
     a->ix = ix;
@@ -241,7 +251,7 @@ tms_err tms__ahead_plan(tms__ahead *a, const char *logdir, uint64_t after, const
                           (a->k[1] = tms_snapshot_taker_new(payload, len))
                       ? tms_log_iter_open_flags(logdir, after + 1, TMS_LOG_ITER_CHAIN_CHECKED, &it, NULL)
                       : TMS_E_NOMEM;
-    while (!err && !all && (err = tms_log_iter_next(it, &lr, &has)) == TMS_OK && has) {
+    while (!err && !all && !atomic_load(&a->stop) && (err = tms_log_iter_next(it, &lr, &has)) == TMS_OK && has) {
         const char *t;
         size_t tl;
         int64_t time;
@@ -267,7 +277,7 @@ void tms__ahead_run(tms__ahead *a, int who)
 {
     size_t i;
     who = who ? 1 : 0;
-    while (!a->err[who] && (i = atomic_fetch_add(&a->next, 1)) < a->n)
+    while (!a->err[who] && !atomic_load(&a->stop) && (i = atomic_fetch_add(&a->next, 1)) < a->n)
         if ((a->err[who] = tms_snapshot_taker_part(a->k[who], &a->ix->tenants[a->which[i]], a->why[who],
                                                    sizeof a->why[who])))
             atomic_store(&a->next, a->n);   /* the other stops too */
@@ -284,7 +294,7 @@ tms_err tms__ahead_join(tms_engine *e, tms__ahead *a, tms_state *st, char *why, 
         tms_state *part = NULL;
         tms_snapshot_taker *k = a->k[who];
         a->k[who] = NULL;
-        if (!(err = tms_snapshot_taker_end(k, &part, why, whylen)) &&   /* (k freed) */
+        if (k && !(err = tms_snapshot_taker_end(k, &part, why, whylen)) &&   /* (k freed) */
             (err = tms_state_join_tenants(st, part, why, whylen)))
             tms_state_free(part);
     }

@@ -203,9 +203,9 @@ static void *preload_main(void *arg)
                                           sizeof p->why);   /* (its checks walked the payload: the index) */
     if (!err)
         err = tms_state_snapshot_decode_parts(p->payload, p->len, &p->ix, NULL, 0, &p->st, p->why, sizeof p->why);
-    if (!err && (err = tms__ahead_plan(&p->ahead, tms_data_path(logdir, sizeof logdir, e->dir, "log"), p->seq,
-                                       p->payload, p->len, &p->ix)))
-        snprintf(p->why, sizeof p->why, "the records after it: %s", tms_strerror(err));
+    if (!err && tms__ahead_plan(&p->ahead, tms_data_path(logdir, sizeof logdir, e->dir, "log"), p->seq, p->payload,
+                                p->len, &p->ix) != TMS_OK)
+        tms__ahead_free(&p->ahead);   /* not the snapshot's fault: its tenants are decoded as they are used */
     pthread_mutex_lock(&p->lock);
     p->err = err;
     p->ready = 1;
@@ -221,6 +221,7 @@ void tms__snapshot_preload(tms_engine *e, uint64_t seq)
     tms__preload *p = &e->preload;
     p->seq = seq;
     p->ready = 0;
+    atomic_init(&p->ahead.stop, 0);
     if (pthread_mutex_init(&p->lock, NULL))
         return;
     if (pthread_cond_init(&p->cond, NULL)) {
@@ -288,6 +289,7 @@ static int preload_take(tms_engine *e, uint64_t seq, tms_snapshot_meta *m, tms_s
 
 void tms__snapshot_preload_end(tms_engine *e)
 {
+    atomic_store(&e->preload.ahead.stop, 1);   /* not taken: its decode is of no use */
     if (e->preload.started)
         preload_join(&e->preload);
     preload_drop(&e->preload);

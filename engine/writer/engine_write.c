@@ -277,7 +277,8 @@ tms_err tms_engine_replicate(tms_engine *e, const uint8_t *const *frames, const 
     why[0] = '\0';
     e->durable = 0;
     if (e->failed || e->behind) {
-        snprintf(why, whylen, "the engine cannot write (%s)", e->failed ? "failed" : "the projection is behind");
+        snprintf(why, whylen, "the engine cannot write (%s)",
+                 e->failed ? e->failed_why[0] ? e->failed_why : "failed" : "the projection is behind");
         return e->failed ? TMS_E_FAILED : e->behind;
     }
     tms_cmd_init(&rec.cmd);
