@@ -70,6 +70,23 @@ static int snapshot_is(tu_env *env, uint64_t seq, const char *suffix)
     return access(path, F_OK) == 0;
 }
 
+/* The engine's state (every tenant) is a fold of the whole log's: projection digests compared. */
+static void assert_state_is_the_logs(tu_env *env)
+{
+    char logdir[4200];
+    uint8_t got[32], whole[32];
+    tms_replay_opts o = {0};
+    tms_replay_result res;
+    const tms_state *st = tms_engine_state(env->eng);
+    tms_state *folded = tms_state_new();
+    assert_non_null(st);
+    assert_int_equal(tms_fold(folded, tms_data_path(logdir, sizeof logdir, env->dir, "log"), &o, &res), TMS_OK);
+    assert_int_equal(tms_state_projection_digest(folded, 0, NULL, whole), TMS_OK);
+    assert_int_equal(tms_state_projection_digest(st, 0, NULL, got), TMS_OK);
+    assert_memory_equal(got, whole, 32);
+    tms_state_free(folded);
+}
+
 static void test_tenants_decoded_on_first_use(void **state)
 {
     (void)state;
@@ -214,7 +231,6 @@ static void test_a_part_that_does_not_decode_in_the_tail_is_set_aside(void **sta
 {
     (void)state;
     char path[4300];
-    uint8_t whole[32], got[32];
     tu_env *env = tu_env_new();
     populate(env, "aaa", 5);
     populate(env, "bbb", 5);
@@ -231,16 +247,7 @@ static void test_a_part_that_does_not_decode_in_the_tail_is_set_aside(void **sta
     assert_int_equal(tms_engine_snapshot_seq(env->eng), 0);
     assert_non_null(strstr(tms_engine_open_report(env->eng), "set aside"));
     assert_true(snapshot_is(env, s1, ".bad"));
-    const tms_state *st = tms_engine_state(env->eng);
-    assert_non_null(st);
-    assert_int_equal(tms_state_projection_digest(st, 0, NULL, got), TMS_OK);
-    tms_replay_opts o = {0};
-    tms_replay_result res;
-    tms_state *folded = tms_state_new();
-    assert_int_equal(tms_fold(folded, tms_data_path(path, sizeof path, env->dir, "log"), &o, &res), TMS_OK);
-    assert_int_equal(tms_state_projection_digest(folded, 0, NULL, whole), TMS_OK);
-    assert_memory_equal(got, whole, 32);   /* the open's state is the whole log's */
-    tms_state_free(folded);
+    assert_state_is_the_logs(env);
     ACC("{'cmd':'CreateExtension','tenant':'bbb','actor':'admin','id':'7001'}");
     tu_env_free(env);
 }
@@ -251,7 +258,6 @@ static void test_a_preload_not_taken_is_stopped(void **state)
 {
     (void)state;
     char path[4300];
-    uint8_t got[32], whole[32];
     tu_env *env = tu_env_new();
     for (int k = 0; k < 8; k++) {
         char t[8];
@@ -271,14 +277,7 @@ static void test_a_preload_not_taken_is_stopped(void **state)
     reopen(env);
     assert_int_equal(tms_engine_snapshot_seq(env->eng), 0);
     assert_int_equal(tms_engine_tenants_pending(env->eng), 0);
-    tms_replay_opts o = {0};
-    tms_replay_result res;
-    tms_state *folded = tms_state_new();
-    assert_int_equal(tms_fold(folded, tms_data_path(path, sizeof path, env->dir, "log"), &o, &res), TMS_OK);
-    assert_int_equal(tms_state_projection_digest(folded, 0, NULL, whole), TMS_OK);
-    assert_int_equal(tms_state_projection_digest(tms_engine_state(env->eng), 0, NULL, got), TMS_OK);
-    assert_memory_equal(got, whole, 32);
-    tms_state_free(folded);
+    assert_state_is_the_logs(env);
     ACC("{'cmd':'CreateExtension','tenant':'t05','actor':'admin','id':'9001'}");
     tu_env_free(env);
 }
