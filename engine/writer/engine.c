@@ -446,7 +446,7 @@ static tms_err start_over(tms_engine *e, level *l, uint64_t seq, tms_replay_resu
     tms_history_writer_discard(&l->hw);
     tms_projection_compare_free(l->cmp);
     l->cmp = NULL;
-    e->tenants_compared = e->tenants_digested = e->tenants_loaded = 0;   /* the next start's, if any */
+    e->tenants_compared = e->tenants_digested = 0;   /* the next start's, if any */
     tms__lazy_free(&e->lazy);
     tms_state_free(e->state);
     if (!(e->state = tms_state_new()))

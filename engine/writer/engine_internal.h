@@ -96,7 +96,6 @@ struct tms_engine {
     int log_last_only;              /* no snapshot: the recovery read the last segment only (the fold checks) */
     tms__preload preload;           /* the snapshot of log_trusted, decoded during the screen */
     tms__lazy lazy;                 /* the tenants of the snapshot the open started from not decoded yet */
-    uint64_t tenants_loaded;        /* ... and how many were since the open began */
     uint64_t log_base;              /* a seeded directory's log starts after this seq (log.h; 0: at 1): the
                                        open starts from a snapshot, never from a fold of the whole log */
 };

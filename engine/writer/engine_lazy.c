@@ -111,7 +111,6 @@ tms_err tms__lazy_need(tms_engine *e, const char *tenant, char *why, size_t whyl
     if (err)
         return broken(e, err, part_why, why, whylen);
     lz->loaded[i] = 1;
-    e->tenants_loaded++;
     if (--lz->unloaded == 0)
         tms__lazy_free(lz);
     return TMS_OK;
@@ -301,7 +300,6 @@ tms_err tms__ahead_join(tms_engine *e, tms__ahead *a, tms_state *st, char *why, 
     for (size_t k = 0; !err && k < a->n && lz->unloaded; k++) {
         lz->loaded[a->which[k]] = 1;
         lz->unloaded--;
-        e->tenants_loaded++;
     }
     if (!err && lz->payload && !lz->unloaded)
         tms__lazy_free(lz);
