@@ -224,9 +224,7 @@ static void test_a_part_that_does_not_decode_is_never_copied_on(void **state)
 }
 
 /* The tail after the snapshot names the tenant whose part does not decode: decoded ahead of the fold, it
- * refuses the snapshot, which is set aside, and the whole log is folded. (Decoded by the fold itself
- * instead -- a tail the second thread could not read -- the fold stops at the record and the open folds the
- * whole log the same way: level_before, refold; no test makes that happen.) */
+ * refuses the snapshot, which is set aside, and the whole log is folded. */
 static void test_a_part_that_does_not_decode_in_the_tail_is_set_aside(void **state)
 {
     (void)state;
@@ -246,6 +244,42 @@ static void test_a_part_that_does_not_decode_in_the_tail_is_set_aside(void **sta
     reopen(env);
     assert_int_equal(tms_engine_snapshot_seq(env->eng), 0);
     assert_non_null(strstr(tms_engine_open_report(env->eng), "set aside"));
+    assert_true(snapshot_is(env, s1, ".bad"));
+    assert_state_is_the_logs(env);
+    ACC("{'cmd':'CreateExtension','tenant':'bbb','actor':'admin','id':'7001'}");
+    tu_env_free(env);
+}
+
+/* The same decoded by the fold itself: the projection is behind the newest snapshot (restored from a copy),
+ * so the open starts from the older one without the second thread's decode ahead; the fold's first record
+ * of the tenant finds its part bad (level_before), and the open sets the snapshot aside and folds the whole
+ * log. */
+static void test_a_part_that_does_not_decode_in_the_fold_is_set_aside(void **state)
+{
+    (void)state;
+    char cmd[9000];
+    tu_env *env = tu_env_new();
+    populate(env, "aaa", 5);
+    populate(env, "bbb", 5);
+    uint64_t s1 = tms_engine_last_seq(env->eng);
+    tms_engine_close(env->eng);
+    env->eng = NULL;
+    snprintf(cmd, sizeof cmd, "cp -a '%s/proj' '%s/proj.s1'", env->dir, env->dir);
+    assert_int_equal(system(cmd), 0);   /* the projection at s1, clean */
+    reopen(env);
+    ACC("{'cmd':'CreateExtension','tenant':'bbb','actor':'admin','id':'7000'}");
+    uint64_t s2 = tms_engine_last_seq(env->eng);
+    tms_engine_close(env->eng);   /* the snapshot of s2 */
+    env->eng = NULL;
+    assert_true(snapshot_is(env, s2, ""));
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/proj' && mv '%s/proj.s1' '%s/proj'", env->dir, env->dir, env->dir);
+    assert_int_equal(system(cmd), 0);
+    spoil_part(env, s1, "bbb");
+    reopen(env);
+    assert_int_equal(tms_engine_snapshot_seq(env->eng), 0);
+    const char *report = tms_engine_open_report(env->eng);
+    assert_non_null(strstr(report, "that the open started from"));   /* the fold's load said why (level_before) */
+    assert_non_null(strstr(report, "does not replay"));
     assert_true(snapshot_is(env, s1, ".bad"));
     assert_state_is_the_logs(env);
     ACC("{'cmd':'CreateExtension','tenant':'bbb','actor':'admin','id':'7001'}");
@@ -320,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_composed_after_a_crash),
         cmocka_unit_test(test_a_part_that_does_not_decode_is_never_copied_on),
         cmocka_unit_test(test_a_part_that_does_not_decode_in_the_tail_is_set_aside),
+        cmocka_unit_test(test_a_part_that_does_not_decode_in_the_fold_is_set_aside),
         cmocka_unit_test(test_a_preload_not_taken_is_stopped),
         cmocka_unit_test(test_load_tenant_refuses_a_tenant_there),
     };
