@@ -82,6 +82,13 @@ typedef struct level {
     uint64_t snap_below;            /* a seeded log's restart: only a snapshot older than this (0: any) */
 } level;
 
+/* what appended to the open's report, after "; " when it holds something already. */
+static void report_add(tms_engine *e, const char *what)
+{
+    size_t n = strlen(e->report);
+    snprintf(e->report + n, sizeof e->report - n, "%s%s", n ? "; " : "", what);
+}
+
 /* Before a record applies: its tenant decoded from the snapshot, if not yet (engine_lazy.c); and up to the
  * projection's seq, the tenant as it is before the record (tms_projection_compare). */
 static tms_err level_before(void *ctx, const tms_state *st, const tms_record *rec)
@@ -91,8 +98,7 @@ static tms_err level_before(void *ctx, const tms_state *st, const tms_record *re
     const char *tenant = TMS_CMD_STR(&rec->cmd, TMS_F_TENANT);
     tms_err err = tms__lazy_need(l->e, tenant, why, sizeof why);
     if (err) {
-        size_t n = strlen(l->e->report);
-        snprintf(l->e->report + n, sizeof l->e->report - n, "%s%s", n ? "; " : "", why);
+        report_add(l->e, why);
         return err;   /* TMS_E_CORRUPT: the open sets the snapshot aside and folds the log (refold) */
     }
     if (!l->cmp || rec->seq > l->proj_seq)
@@ -113,7 +119,9 @@ static tms_err level_compare(level *l, const tms_fold_event *ev, int *differs)
     }
     char why[400];
     tms_err err = tms__lazy_need_all(l->e, why, sizeof why);   /* the whole state: every tenant */
-    if (!err)
+    if (err)
+        report_add(l->e, why);
+    else
         err = tms_state_projection_digest(ev->state, 0, NULL, mine);
     *differs = !err && memcmp(mine, l->e->screen_digest, TMS_HASH_LEN) != 0;
     return err;
@@ -308,11 +316,11 @@ static tms_err judge_loss(tms_engine *e, level *l, const tms_replay_result *res,
  * checksums and would follow its bad pages (issue 8, item 5). It is read
  * whole first, with faults caught; damaged, it is set aside
  * (data.mdb.damaged) and rebuilt; readable, its digest is kept to be
- * compared with the log's state once folded. */
-/* The screen's walk on two cores: the snapshot's second thread only reads and checks the file and decodes the
- * tail's tenants (engine_lazy.c), so a core is mostly idle while the projection is read (at 5M records with a
- * 1% tail in one tenant: 1.84 -> 1.59 s to "started"; with it over every tenant, as fast as before). */
-#define TMS__SCREEN_TWO_CORES 1
+ * compared with the log's state once folded. The walk goes on two cores:
+ * the snapshot's second thread only reads and checks the file and decodes
+ * the tail's tenants (engine_lazy.c), so a core is mostly idle meanwhile (at
+ * 5M records with a 1% tail in one tenant: 1.84 -> 1.59 s to "started";
+ * with it over every tenant, as fast as before). */
 static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
 {
     char proj[4200], what[600];
@@ -323,7 +331,7 @@ static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
         return TMS_OK;   /* never read: opening for writing sets it aside (store.h, "Evidence") */
     tms_store_check_history hist = {.walk_only = 1,   /* read for faults: the writer will write into its pages */
                                     .tenants = &e->screen_tenants,
-                                    .two_cores = TMS__SCREEN_TWO_CORES};
+                                    .two_cores = 1};
     tms_err err = tms_store_check(proj, 1, e->screen_digest, &seq, head, &hist, what, sizeof what);
     if (err == TMS_NOT_FOUND)
         return TMS_OK;
@@ -376,8 +384,7 @@ static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
     e->state = st;
     char why[400];
     if (!follows && tms__lazy_need_all(e, why, sizeof why)) {   /* (only a seeded log gets here) its whole state */
-        size_t n = strlen(e->report);
-        snprintf(e->report + n, sizeof e->report - n, "%s%s", n ? "; " : "", why);
+        report_add(e, why);
         tms__lazy_free(&e->lazy);
         tms_state_free(e->state);
         e->state = tms_state_new();   /* (NULL: the fold that follows fails, out of memory) */
