@@ -15,7 +15,10 @@ stays the newest with the tail after it.
 Measured, each round alternating the sides:
   tmsd: from exec to the "msg=started" line (listeners open), then kill -9
         (nothing written at a stop, so every round opens the same directory;
-        --snapshot-interval 0, no running snapshot either)
+        --snapshot-interval 0, no running snapshot either). A tmsd that
+        reads the projection after "started" (screen=after, docs/trust.md)
+        is killed once that read is judged ("projection screened"), and the
+        time to it is given as its side's "(screen judged)" row
         - snapshot: DIR as prepared (the open starts from S, folds the tail)
         - full: DIR/snapshots moved aside (the open folds the whole log)
         - base (with --base): the tmsd of BASE_BIN_DIR, built from before
@@ -88,13 +91,20 @@ def tmsd_start(bindir, d, scratch):
                 if p.poll() is not None:
                     sys.exit("tmsd exited: " + open(log).read()[-2000:])
                 time.sleep(0.005)
+            # a tmsd that reads the projection after "started" (docs/trust.md) is killed only once that read
+            # is judged: killed before, it leaves DIR/proj/unscreened and the next open screens first
+            while "screen=after" in open(log).read() and "msg=\"projection screened\"" not in open(log).read():
+                if p.poll() is not None or "level=error" in open(log).read():
+                    sys.exit("tmsd failed: " + open(log).read()[-2000:])
+                time.sleep(0.005)
+            judged = time.time() - t0
         finally:
             p.send_signal(signal.SIGKILL)
             p.wait()
     text = open(log).read()
     if os.path.exists(sock):
         os.unlink(sock)
-    return el, text
+    return el, text, judged
 
 
 def embedded_submit(bindir, d, i):
@@ -142,7 +152,7 @@ def main():
             if s == "tmsd full":
                 os.rename(snapdir, aside)
             try:
-                el, text = tmsd_start(a.base if s == "tmsd base" else a.bindir, bdir if s == "tmsd base" else a.dir,
+                el, text, judged = tmsd_start(a.base if s == "tmsd base" else a.bindir, bdir if s == "tmsd base" else a.dir,
                                       scratch)
             finally:
                 if s == "tmsd full":
@@ -152,6 +162,8 @@ def main():
             if s == "tmsd base" and a.base_dir and "from_snapshot=%d" % binfo["snapshot_seq"] not in text:
                 sys.exit("the base side did not start from its snapshot: " + text[-1500:])
             times.setdefault(s, []).append(el)
+            if "screen=after" in text:   # the projection read after "started": when that was judged too
+                times.setdefault(s + " (screen judged)", []).append(judged)
         order = esides if r % 2 == 0 else list(reversed(esides))
         for s in order:
             sub_i += 1

@@ -321,6 +321,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
     tms_engine_options eo = {0};
     opening op = {0};
     eo.defer_growth = 1;
+    eo.defer_screen = 1;   /* lookups answer while the projection is read; writes wait (docs/trust.md) */
     eo.map_bytes = opt->map_bytes;
     eo.progress = open_progress;   /* a long fold or rebuild is not killed by the unit's start timeout */
     eo.progress_ctx = &op;
@@ -373,13 +374,15 @@ int tms_daemon_run(const tms_daemon_options *opt)
     if (start_listeners(&d, sock) == 0) {
         char qdata[2 * 4096 + 2], qsock[2 * sizeof sock + 2];
         tms__daemon_log("info", "msg=started version=%s data=\"%s\" socket=\"%s\" listen=%s http=%s metrics=%s last_seq=%llu "
-                   "from_snapshot=%llu pid=%ld", tms_version(), tms__log_quote(qdata, sizeof qdata, opt->data_dir),
+                   "from_snapshot=%llu screen=%s pid=%ld", tms_version(), tms__log_quote(qdata, sizeof qdata, opt->data_dir),
                    tms__log_quote(qsock, sizeof qsock, sock), opt->listen ? opt->listen : "-", opt->http ? opt->http : "-",
                    opt->metrics ? opt->metrics : "-", (unsigned long long)tms_engine_last_seq(d.eng),
-                   (unsigned long long)tms_engine_snapshot_seq(d.eng), (long)getpid());
+                   (unsigned long long)tms_engine_snapshot_seq(d.eng),
+                   tms_engine_screen_pending(d.eng) ? "after" : "done", (long)getpid());
         /* systemd (Type=notify): ready once every listener is open; a no-op without NOTIFY_SOCKET */
         sd_notifyf(0, "READY=1\nSTATUS=serving %s, last seq %llu\nMAINPID=%lu", opt->data_dir,
                    (unsigned long long)tms_engine_last_seq(d.eng), (unsigned long)getpid());
+        tms__group_screen(&d);
         uv_run(&loop, UV_RUN_DEFAULT);
         rc = d.failed_exit ? 1 : d.restart ? TMS_DAEMON_RESTART : 0;   /* a failure is never a success */
     } else {

@@ -194,3 +194,42 @@ void tms__group_maybe_start(server *d)
     d->work.data = d;
     uv_queue_work(d->loop, &d->work, work_cb, after_cb);
 }
+
+/* The projection's screen the open put off (engine.h, defer_screen): judged on a worker as if it were a
+ * group, so that no group, snapshot or map growth starts before it (submits queue meanwhile; a replica's
+ * apply waits for it in the engine). A projection judged damaged or not the log's stops tmsd with exit 1:
+ * its unit restarts it, and that open screens first and rebuilds. */
+static void screen_work(uv_work_t *w)
+{
+    server *d = w->data;
+    d->group_why[0] = '\0';
+    d->group_err = tms_engine_screen_finish(d->eng, d->group_why, sizeof d->group_why);
+}
+
+static void screen_done(uv_work_t *w, int status)
+{
+    char q[1100];
+    server *d = w->data;
+    (void)status;
+    d->group_busy = 0;
+    if (d->group_err) {
+        tms__daemon_log("error", "msg=\"%s\"", tms__log_quote(q, sizeof q, d->group_why));
+        d->failed_exit = 1;
+        tms__daemon_begin_shutdown(d, "projection-screen-failed");
+    } else {
+        tms__daemon_log("info", "msg=\"projection screened\" ms=%llu",
+                        (unsigned long long)(tms_engine_screen_ns(d->eng) / 1000000));
+    }
+    tms__group_maybe_start(d);
+    tms__snapshots_between_groups(d);
+    tms__daemon_shutdown_check(d);
+}
+
+void tms__group_screen(server *d)
+{
+    if (!tms_engine_screen_pending(d->eng))
+        return;
+    d->group_busy = 1;
+    d->work.data = d;
+    uv_queue_work(d->loop, &d->work, screen_work, screen_done);
+}

@@ -215,6 +215,8 @@ void tms__conn_active(conn *c);
 /* Everything queued is done while stopping: close what is left. */
 void tms__daemon_shutdown_check(server *d);
 void tms__daemon_begin_shutdown(server *d, const char *why);
+/* daemon_group.c: the projection's screen the open put off, waited for on a worker as a group is. */
+void tms__group_screen(server *d);
 void tms__daemon_log(const char *level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* v for a quoted logfmt value ("..." around it in the format): quotes and
  * backslashes escaped, control characters as \xNN, cut to fit buf. Returns buf. */

@@ -191,3 +191,23 @@ void tms__evidence_clean(tms_store *st)
     tms__boot_id(now, sizeof now);
     write_evidence(st->dir, now, "clean");   /* if this fails, the next open merely distrusts */
 }
+
+tms_err tms_store_mark_unscreened(const char *dir, int on)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/unscreened", dir);
+    if (!on)
+        return unlink(path) == 0 || errno == ENOENT ? TMS_OK : TMS_E_IO;
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return TMS_E_IO;
+    close(fd);
+    return TMS_OK;
+}
+
+int tms_store_unscreened(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/unscreened", dir);
+    return access(path, F_OK) == 0;
+}

@@ -54,33 +54,39 @@ tms_err tms__guarded(tms_err (*fn)(void *), void *ctx)
     return err;
 }
 
-/* The unguarded work: open, meta, digest, close. */
-static tms_err check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN], uint64_t *seq,
+/* The unguarded work: open (unless given: the caller's own, open), meta, digest, close. */
+static tms_err check(const char *dir, tms_store *given, int state_only, uint8_t out[TMS_HASH_LEN], uint64_t *seq,
                      uint8_t head[TMS_HASH_LEN], tms_store_check_history *hist, tms_store **st, char *why,
                      size_t whylen)
 {
     tms_txn *tx = NULL;
-    tms_err err = tms_store_open(dir, TMS_STORE_READONLY, st, why, whylen);
+    tms_err err = given ? TMS_OK : tms_store_open(dir, TMS_STORE_READONLY, st, why, whylen);
     if (err)
         return err;
+    if (given)
+        *st = given;
     if (!(err = tms_txn_begin(*st, 0, &tx)))
         (*st)->guarded = tx;   /* reachable should the walk fault */
     if (!err && !(err = tms_meta_get(tx, seq, head)) && hist && !(err = tms_history_complete(tx, &hist->seq)) &&
         hist->on_meta)
         hist->on_meta(hist->ctx);
-    if (!err)
+    if (!err && !(hist && hist->meta_only))
         err = tms__store_tenant_digests(tx, state_only, hist && hist->two_cores, out, hist ? hist->tenants : NULL);
-    if (!err && hist && !hist->skip_index)   /* walked too: its pages may be bad */
+    if (!err && hist && !hist->skip_index && !hist->meta_only)   /* walked too: its pages may be bad */
         err = hist->walk_only ? tms_history_walk(tx) : tms_history_tally_index(tx, hist->key, hist->digest);
     (*st)->guarded = NULL;
     tms_txn_abort(tx);
-    tms_store_close(*st);
+    if (!given)
+        tms_store_close(*st);
     *st = NULL;
     return err;
 }
 
-tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN], uint64_t *seq,
-                        uint8_t head[TMS_HASH_LEN], tms_store_check_history *hist, char *why, size_t whylen)
+/* check() with SIGBUS and SIGSEGV caught: a fault abandons the environment it faulted in (given's is marked
+ * never to be synced or marked clean again: its owner closes it). */
+static tms_err guarded_check(const char *dir, tms_store *given, int state_only, uint8_t out[TMS_HASH_LEN],
+                             uint64_t *seq, uint8_t head[TMS_HASH_LEN], tms_store_check_history *hist, char *why,
+                             size_t whylen)
 {
     struct sigaction sa, old_bus, old_segv;
     tms_store *volatile st = NULL;
@@ -96,13 +102,15 @@ tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LE
     int sig = sigsetjmp(guard_jmp, 1);
     if (sig == 0) {
         guard_armed = 1;
-        err = check(dir, state_only, out, seq, head, hist, (tms_store **)&st, why, whylen);
+        err = check(dir, given, state_only, out, seq, head, hist, (tms_store **)&st, why, whylen);
         guard_armed = 0;
     } else {
         if (st)   /* a digest walk's helper: waited for, its own faults still caught meanwhile */
             tms__digest_walk_abandon(st->walking);
         guard_armed = 0;   /* the environment is abandoned, not closed: closing it could fault again */
-        if (st && nabandoned < ABANDONED_MAX)
+        if (st && st == given)
+            st->trusted = -1;   /* its owner's: never synced or marked clean (store.c, tms_store_close) */
+        else if (st && nabandoned < ABANDONED_MAX)
             abandoned[nabandoned++] = st;
         err = TMS_E_CORRUPT;
         snprintf(why, whylen, "the projection in %s is damaged: reading it faulted (%s)", dir,
@@ -117,4 +125,19 @@ tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LE
         err = TMS_E_CORRUPT;
     }
     return err;
+}
+
+tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN], uint64_t *seq,
+                        uint8_t head[TMS_HASH_LEN], tms_store_check_history *hist, char *why, size_t whylen)
+{
+    return guarded_check(dir, NULL, state_only, out, seq, head, hist, why, whylen);
+}
+
+tms_err tms_store_screen(tms_store *st, uint8_t out[TMS_HASH_LEN], tms_tenant_digests *tenants, char *why,
+                         size_t whylen)
+{
+    uint64_t seq;
+    uint8_t head[TMS_HASH_LEN];
+    tms_store_check_history hist = {.walk_only = 1, .tenants = tenants, .two_cores = 1};
+    return guarded_check(st->dir, st, 1, out, &seq, head, &hist, why, whylen);
 }

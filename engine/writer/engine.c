@@ -111,11 +111,25 @@ static tms_err level_before(void *ctx, const tms_state *st, const tms_record *re
 static tms_err level_compare(level *l, const tms_fold_event *ev, int *differs)
 {
     uint8_t mine[TMS_HASH_LEN];
+    tms__screen *scr = &l->e->scr;
     if (l->cmp)
         l->e->tenants_digested = tms_projection_compare_count(l->cmp);
     if (l->cmp && !tms_projection_compare_whole(l->cmp)) {
         l->e->tenants_compared = tms_projection_compare_count(l->cmp);
+        if (scr->deferred) {   /* judged once the projection is read (engine_screen.c): taken from the fold */
+            scr->compare = TMS__SCREEN_BY_TENANT;
+            scr->cmp = l->cmp;
+            l->cmp = NULL;
+            memcpy(scr->snap_pd, l->snap_pd, TMS_HASH_LEN);
+            *differs = 0;
+            return TMS_OK;
+        }
         return tms_projection_compare_at(l->cmp, ev->state, &l->e->screen_tenants, l->snap_pd, differs);
+    }
+    if (scr->deferred) {   /* the whole state, likewise */
+        scr->compare = TMS__SCREEN_WHOLE;
+        *differs = 0;
+        return TMS_OK;
     }
     char why[400];
     tms_err err = tms__lazy_need_all(l->e, why, sizeof why);   /* the whole state: every tenant */
@@ -349,6 +363,23 @@ static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
     return TMS_OK;
 }
 
+/* The projection screened now, or (engine_screen.c) after the open. A screen done now removes the mark of one
+ * put off that did not end. */
+static tms_err screen_or_defer(tms_engine *e, char *why, size_t whylen)
+{
+    char proj[4200];
+    if (tms__screen_deferrable(e)) {
+        e->screened = 1;   /* for the open's decisions: what it would compare is judged after the read */
+        return TMS_OK;
+    }
+    tms_err err = screen_projection(e, why, whylen);
+    if (!err && tms_store_mark_unscreened(tms_data_path(proj, sizeof proj, e->dir, "proj"), 0) != TMS_OK) {
+        snprintf(why, whylen, "cannot remove %s/unscreened: %s", proj, strerror(errno));
+        return TMS_E_IO;
+    }
+    return err;
+}
+
 /* The state from the newest snapshot that agrees with the log, when the
  * projection can follow from it (believed, its as-of index level, read
  * whole without a fault, at or after the snapshot's seq): only the records
@@ -404,7 +435,12 @@ static int from_snapshot(tms_engine *e, level *l, tms_snapshot_meta *m)
         memcpy(l->snap_pd, m->proj_digest, TMS_HASH_LEN);
     if (l->proj_seq == m->seq) {
         l->matched = l->lc.proj_matched = !memcmp(l->proj_head, m->head, TMS_HASH_LEN);
-        l->differs = sodium_memcmp(m->proj_digest, e->screen_digest, TMS_HASH_LEN) != 0;
+        if (e->scr.deferred) {   /* judged once the projection is read (engine_screen.c) */
+            e->scr.compare = TMS__SCREEN_SNAPSHOT;
+            memcpy(e->scr.snap_pd, m->proj_digest, TMS_HASH_LEN);
+        } else {
+            l->differs = sodium_memcmp(m->proj_digest, e->screen_digest, TMS_HASH_LEN) != 0;
+        }
         if (!l->matched) {
             l->usable = 0;
             snprintf(l->why, sizeof l->why, "projection at seq %llu does not match the log (different chain head)",
@@ -566,7 +602,8 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
     }
     e->last_time = res.applied || !e->snapshot_seq ? res.last_time : m.time;
     memcpy(e->head, res.head, TMS_HASH_LEN);
-    if ((err = tms__lazy_settle(e, why, whylen)))   /* the projection's digests of the tenants not decoded */
+    if (!e->scr.deferred && (err = tms__lazy_settle(e, why, whylen)))   /* the projection's digests of the tenants
+                                                                         not decoded (else once screened) */
         goto out;
 out:
     tms_txn_abort(l.tx);   /* NULL once level_end or judge_loss took it */
@@ -634,7 +671,7 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
         snprintf(why, whylen, "the open was stopped");
         goto fail;
     }
-    if ((err = screen_projection(e, why, whylen)) ||
+    if ((err = screen_or_defer(e, why, whylen)) ||
         (err = tms_store_open_sized(tms_data_path(path, sizeof path, dir, "proj"), TMS_STORE_WRITE,
                                      e->opt.map_bytes, &e->store, why, whylen)) ||
         (err = load_state(e, why, whylen)))
@@ -651,6 +688,8 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
         snprintf(why, whylen, "cannot write %s/witness: %s", dir, strerror(errno));
         goto fail;
     }
+    if (e->scr.deferred && (err = tms__screen_start(e, why, whylen)))
+        goto fail;   /* the last step: nothing after it fails (the close would judge it) */
     e->opened = 1;
     *out = e;
     return TMS_OK;
@@ -661,9 +700,12 @@ fail:
 
 void tms_engine_close(tms_engine *e)
 {
-    char why[300];
+    char why[700];
     if (!e)
         return;
+    if (e->opened)
+        tms_engine_screen_finish(e, why, sizeof why);   /* the snapshot below needs it held (engine_screen.c) */
+    tms__screen_free(e);
     if (e->opened && !e->failed && !e->behind && !tms_tree_behind(e->tree)) {   /* the next open starts here */
         uint64_t size, last = tms_log_last_seq(e->log);
         tms_tlog_hash root;

@@ -59,6 +59,30 @@ typedef struct tms__lazy {
                                        those not loaded), once the open settled (tms__lazy_settle) */
 } tms__lazy;
 
+/* The screen of the projection put off until after the open (engine_screen.c): what the open left to compare
+ * once the projection is read, and the thread that reads it. */
+typedef enum {
+    TMS__SCREEN_WHOLE = 0,          /* the whole state rendered against the projection's digest */
+    TMS__SCREEN_SNAPSHOT,           /* the snapshot's recorded projection digest against it (same seq) */
+    TMS__SCREEN_BY_TENANT           /* by tenant (tms_projection_compare_at) */
+} tms__screen_compare;
+typedef struct tms__screen {
+    int deferred;                   /* the open put the screen off (then e->screened is 1 for its decisions) */
+    atomic_int pending;             /* 1 from the thread's start until finish judged it */
+    int started;                    /* the thread runs or ended, not joined */
+    pthread_t thread;
+    pthread_mutex_t lock;           /* one finish at a time */
+    tms_err err;                    /* the thread's: tms_store_screen's result ... */
+    char err_why[600];              /* ... and why */
+    tms__screen_compare compare;    /* what to compare once read */
+    uint8_t snap_pd[TMS_HASH_LEN];  /* SNAPSHOT, BY_TENANT: the snapshot's recorded projection digest */
+    tms_projection_compare *cmp;    /* BY_TENANT: the open's, its tenants noted through the fold */
+    uint64_t at_seq;                /* the seq of the state compared (the log's last when the open ended) */
+    uint64_t started_ns, ns;        /* CLOCK_MONOTONIC at the thread's start; the read's length */
+    tms_err result;                 /* finish's verdict, once judged ... */
+    char result_why[700];           /* ... and why */
+} tms__screen;
+
 /* The writer (engine.h): private to storage's engine*.c files. */
 struct tms_engine {
     char dir[4096];
@@ -98,7 +122,16 @@ struct tms_engine {
     tms__lazy lazy;                 /* the tenants of the snapshot the open started from not decoded yet */
     uint64_t log_base;              /* a seeded directory's log starts after this seq (log.h; 0: at 1): the
                                        open starts from a snapshot, never from a fold of the whole log */
+    tms__screen scr;                /* the screen put off until after the open (engine_screen.c) */
 };
+
+/* engine_screen.c. deferrable: whether this open may put the projection's screen off (engine.h,
+ * defer_screen; docs/trust.md says what that trusts), the mark DIR/proj/unscreened then made. start: the
+ * thread that reads it, at the open's end; TMS_OK or TMS_E_NOMEM (why). free: joined, what is left freed
+ * (the close's, after finish). */
+int tms__screen_deferrable(tms_engine *e);
+tms_err tms__screen_start(tms_engine *e, char *why, size_t whylen);
+void tms__screen_free(tms_engine *e);
 
 /* engine_tree.c: open the tree level with the log (after the fold); and, once a group is synced, its leaves
  * into the tree (a tree that cannot be written lags and catches up; tree_error says why meanwhile). */

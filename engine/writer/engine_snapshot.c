@@ -370,8 +370,9 @@ tms_err tms_engine_snapshot_fork(tms_engine *e, pid_t *pid, uint64_t *seq, char 
     tms_tlog_hash root;
     *pid = 0;
     *seq = tms_log_last_seq(e->log);
-    if (!e->opened || e->failed || e->behind || tms_tree_behind(e->tree) || *seq == 0)
-        return TMS_OK;   /* the projection or tree lags: the next one */
+    if (!e->opened || e->failed || e->behind || tms_tree_behind(e->tree) || *seq == 0 ||
+        tms_engine_screen_pending(e))
+        return TMS_OK;   /* the projection or tree lags, or is not judged yet: the next one */
     tms_tree_head(e->tree, &size, root);
     if (size != *seq || (tms__snapshot_newest(e->dir, &m) == *seq && !memcmp(m.head, e->head, TMS_HASH_LEN)))
         return TMS_OK;

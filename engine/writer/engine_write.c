@@ -196,6 +196,7 @@ tms_err tms_engine_submit(tms_engine *e, tms_submission *subs, size_t n, char *w
     tms_err err = TMS_OK;
     why[0] = '\0';
     e->durable = 0;
+    tms_engine_screen_finish(e, why, whylen);   /* the projection read before a write (engine_screen.c) */
     if (e->failed) {
         snprintf(why, whylen, "%s", e->failed_why[0] ? e->failed_why
                                                       : "the engine stopped accepting writes after a failed map "
@@ -268,6 +269,7 @@ static tms_err stage_replicated(tms_engine *e, tms_record *rec, const uint8_t *f
 tms_err tms_engine_replicate(tms_engine *e, const uint8_t *const *frames, const size_t *lens, size_t n, char *why,
                              size_t whylen)
 {
+    tms_engine_screen_finish(e, why, whylen);   /* the projection read before a write (engine_screen.c) */
     tms_record rec;
     tms_txn *tx = NULL;
     tms_err err = TMS_OK;
@@ -342,6 +344,8 @@ static tms_err catch_up(tms_engine *e, char *why, size_t whylen)
 
 tms_err tms_engine_grow(tms_engine *e, char *why, size_t whylen)
 {
+    if (tms_engine_screen_finish(e, why, whylen))
+        return TMS_E_FAILED;
     for (;;) {   /* doubling until the kept effects fit: bounded by the largest map */
         tms_err err = !e->behind || e->behind == TMS_E_MAPFULL ? tms_store_grow(e->store) : TMS_OK;
         if (err == TMS_E_NOSPACE) {   /* no room for a bigger map, the map untouched: read-only until there is */

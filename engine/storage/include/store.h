@@ -246,6 +246,8 @@ typedef struct tms_store_check_history {
                                          /* the log meanwhile) */
     tms_tenant_digests *tenants;         /* in, may be NULL: the state's tenant digests appended there */
     int skip_index;                      /* in: the as-of index neither walked nor tallied (its mark is read) */
+    int meta_only;                       /* in: meta and the index's mark read, nothing walked (out and */
+                                         /* tenants untouched): a writer's look before it opens */
     int two_cores;                       /* in: the state's walk in runs on a second thread as well (when the */
                                          /* caller leaves a core idle: verify --since; a writer's open does */
                                          /* not, its decode needs it) */
@@ -254,6 +256,22 @@ typedef struct tms_store_check_history {
  * given there. */
 tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LEN], uint64_t *seq,
                         uint8_t head[TMS_HASH_LEN], tms_store_check_history *hist, char *why, size_t whylen);
+/* The writer's own projection st, open, read whole for faults on this
+ * thread with SIGBUS and SIGSEGV caught as tms_store_check's (a writer's
+ * screen put off until after its open: engine_screen.c): the state digest
+ * into out, the tenant digests appended to tenants (may be NULL), the as-of
+ * index walked, on two cores. TMS_OK; TMS_E_CORRUPT with why (damaged: st
+ * is then never synced or marked clean again, only closed); another store
+ * error. No write transaction may run in st meanwhile. */
+tms_err tms_store_screen(tms_store *st, uint8_t out[TMS_HASH_LEN], tms_tenant_digests *tenants, char *why,
+                         size_t whylen);
+/* DIR/unscreened: a writer opened the projection in DIR without reading it
+ * whole first, and has not read it since (engine_screen.c). mark: create
+ * it (on) or remove it (off); TMS_OK or TMS_E_IO (not synced: it matters
+ * within a boot, and a reboot distrusts an unclean projection anyway).
+ * unscreened: 1 when it is there. */
+tms_err tms_store_mark_unscreened(const char *dir, int on);
+int tms_store_unscreened(const char *dir);
 
 /* ---- the projection of an in-memory state (projection.c) ------------------ */
 

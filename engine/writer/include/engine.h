@@ -44,6 +44,12 @@ typedef struct tms_engine_options {
                                      the evidence; NULL = refuse to open when records are missing */
     tms_engine_progress_fn progress;   /* NULL = none */
     void *progress_ctx;
+    int defer_screen;             /* read the projection for faults after the open, on a thread of its own,
+                                     when the open writes nothing into it (believed, level with the log,
+                                     a snapshot to start from): writes wait for it (tms_engine_screen_finish;
+                                     docs/trust.md). tmsd sets it; a tool that writes at once gains nothing */
+    void (*screen_hook)(void *ctx);   /* tests: called on that thread before it reads (NULL = none) */
+    void *screen_hook_ctx;
 } tms_engine_options;
 
 /* One command of a batch and its outcome. */
@@ -146,6 +152,21 @@ const tms_state *tms_engine_state(tms_engine *e);
 /* How many tenants of the snapshot the open started from are not decoded
  * yet (0: every tenant is in the state). */
 uint64_t tms_engine_tenants_pending(const tms_engine *e);
+
+/* The projection's screen put off by the open (defer_screen): wait for the
+ * read, then judge it as the open would have. TMS_OK when it holds (or
+ * nothing was put off); else the writer has failed, every write refused
+ * with why: TMS_E_CORRUPT when the projection is damaged or not the log's
+ * state (the projection, or the snapshot the open started from, set aside:
+ * the next open screens first and rebuilds), another error when it could not
+ * be judged. Idempotent, any thread, one caller at a time with any other
+ * engine call but tms_engine_screen_pending, tms_engine_last_seq and reads of
+ * tms_engine_store (every write calls it first; so does the close). */
+tms_err tms_engine_screen_finish(tms_engine *e, char *why, size_t whylen);
+/* 1 while a screen put off by the open is not judged yet; any thread. */
+int tms_engine_screen_pending(const tms_engine *e);
+/* How long the put-off screen read the projection, in ns, once judged (0 before, or none put off). */
+uint64_t tms_engine_screen_ns(const tms_engine *e);
 uint64_t tms_engine_last_seq(const tms_engine *e);
 /* What open found in the log (torn tail), "" if nothing. */
 const char *tms_engine_open_report(const tms_engine *e);

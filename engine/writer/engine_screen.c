@@ -1,0 +1,207 @@
+/* engine_screen.c -- the projection's screen put off until after the open
+ * (engine.h, defer_screen; docs/trust.md, "The projection's screen after
+ * the open").
+ *
+ * A writer's open reads the whole projection for faults before it opens it
+ * for writing, and compares its digest with the log's state (engine.c,
+ * screen_projection; issue 8). At 5M records that read is most of an open
+ * from a snapshot. When the open would write nothing into the projection
+ * (it is believed, level with the log, its as-of index level, and the open
+ * starts from a snapshot), it may instead be opened for writing at once and
+ * read on a thread of its own after the open, by the writer's own LMDB
+ * environment (one environment per file and process), with the same faults
+ * caught (tms_store_screen). What the open would have compared at the
+ * projection's seq is kept (the snapshot's recorded digest, the by-tenant
+ * compare, or the whole state) and judged here once the read is done. No
+ * write enters the projection before that: every write calls
+ * tms_engine_screen_finish first, which waits for the read. Until the
+ * judgement the state is the log's at the open's last seq, which is the
+ * projection's: so the compare made now is the one the open would have made.
+ *
+ * DIR/proj/unscreened marks the wait: made before the projection is
+ * opened, removed when the judgement holds. An open that finds it (the last
+ * writer died before its screen ended, maybe of a fault in the damaged
+ * projection) screens first, as every open did before.
+ *
+ * Judged damaged (a fault), the projection is set aside (data.mdb.damaged)
+ * and the writer fails; not the log's state, the snapshot the open started
+ * from is set aside (the whole log will judge which of the two is wrong, as
+ * the open's refold does) and the writer fails. Either way the next open
+ * (tmsd exits 1, and its unit restarts it) screens first and rebuilds. */
+#include "engine_internal.h"
+#include "datadir.h"
+#include <sodium.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+int tms__screen_deferrable(tms_engine *e)
+{
+    char proj[4200], what[600];
+    uint8_t head[TMS_HASH_LEN];
+    uint64_t seq = 0;
+    tms_store_check_history hist = {.meta_only = 1};
+    if (!e->opt.defer_screen || !e->log_trusted || e->opt.accept_loss || e->log_base)
+        return 0;   /* no snapshot to start from, an acknowledged loss, a seeded log: the open writes */
+    tms_data_path(proj, sizeof proj, e->dir, "proj");
+    if (!tms_store_believable(proj) || tms_store_unscreened(proj))
+        return 0;
+    /* a look at its meta (with faults caught): level with the log, its index too, nothing to write */
+    if (tms_store_check(proj, 1, NULL, &seq, head, &hist, what, sizeof what) != TMS_OK ||
+        seq != tms_log_last_seq(e->log) || hist.seq != seq || seq < e->log_trusted)
+        return 0;
+    if (tms_store_mark_unscreened(proj, 1) != TMS_OK)
+        return 0;
+    if (pthread_mutex_init(&e->scr.lock, NULL) != 0) {
+        tms_store_mark_unscreened(proj, 0);
+        return 0;
+    }
+    e->scr.deferred = 1;
+    return 1;
+}
+
+static void *screen_main(void *arg)
+{
+    tms_engine *e = arg;
+    if (e->opt.screen_hook)
+        e->opt.screen_hook(e->opt.screen_hook_ctx);
+    e->scr.err = tms_store_screen(e->store, e->screen_digest, &e->screen_tenants, e->scr.err_why,
+                                  sizeof e->scr.err_why);
+    e->scr.ns = now_ns() - e->scr.started_ns;
+    return NULL;
+}
+
+tms_err tms__screen_start(tms_engine *e, char *why, size_t whylen)
+{
+    e->scr.at_seq = tms_log_last_seq(e->log);
+    e->scr.started_ns = now_ns();
+    atomic_store(&e->scr.pending, 1);
+    if (pthread_create(&e->scr.thread, NULL, screen_main, e) != 0) {
+        atomic_store(&e->scr.pending, 0);
+        snprintf(why, whylen, "cannot start the projection's screen: out of threads");
+        return TMS_E_NOMEM;
+    }
+    e->scr.started = 1;
+    return TMS_OK;
+}
+
+/* The projection as read against the state: *differs. */
+static tms_err compare(tms_engine *e, int *differs, char *why, size_t whylen)
+{
+    uint8_t mine[TMS_HASH_LEN];
+    tms_err err;
+    switch (e->scr.compare) {
+    case TMS__SCREEN_SNAPSHOT:
+        *differs = sodium_memcmp(e->scr.snap_pd, e->screen_digest, TMS_HASH_LEN) != 0;
+        return TMS_OK;
+    case TMS__SCREEN_BY_TENANT:
+        return tms_projection_compare_at(e->scr.cmp, e->state, &e->screen_tenants, e->scr.snap_pd, differs);
+    case TMS__SCREEN_WHOLE:
+    default:
+        if ((err = tms__lazy_need_all(e, why, whylen)) ||
+            (err = tms_state_projection_digest(e->state, 0, NULL, mine)))
+            return err;
+        *differs = memcmp(mine, e->screen_digest, TMS_HASH_LEN) != 0;
+        return TMS_OK;
+    }
+}
+
+/* The writer stopped: no write from now on, each refused with why (and the same said to finish's callers). */
+static tms_err fail(tms_engine *e, tms_err err, const char *what)
+{
+    e->failed = 1;
+    snprintf(e->failed_why, sizeof e->failed_why, "%.390s", what);
+    snprintf(e->scr.result_why, sizeof e->scr.result_why, "%s", what);
+    return e->scr.result = err;
+}
+
+/* The read is done (the thread joined): held, or the writer failed. */
+static tms_err judge(tms_engine *e)
+{
+    char proj[4200], what[700], why[400] = "";
+    int differs = 0;
+    tms_data_path(proj, sizeof proj, e->dir, "proj");
+    if (e->scr.err == TMS_E_CORRUPT) {
+        tms_store_set_aside(proj, "damaged", why, sizeof why);
+        snprintf(what, sizeof what, "%.400s; set aside as proj/data.mdb.damaged%s%.100s: writes refused, restart: "
+                 "the open rebuilds it", e->scr.err_why, why[0] ? " (" : "", why);
+        return fail(e, TMS_E_CORRUPT, what);
+    }
+    tms_err err = e->scr.err ? e->scr.err : compare(e, &differs, why, sizeof why);
+    if (err) {   /* not judged (out of memory, LMDB, a part that does not decode): the next open screens first */
+        snprintf(what, sizeof what, "the projection's screen after the open failed: %.300s: writes refused, "
+                 "restart: the open screens it first", e->scr.err ? e->scr.err_why : why[0] ? why : tms_strerror(err));
+        return fail(e, err, what);
+    }
+    if (differs && e->snapshot_seq) {   /* which of the two is wrong, the next open's fold of the log says */
+        tms_snapshot_set_aside(e->dir, e->snapshot_seq);
+        snprintf(what, sizeof what, "the projection's content is not the snapshot of seq %llu's state carried to "
+                 "seq %llu: the snapshot set aside (.bad), writes refused, restart: the open folds the log and "
+                 "rebuilds what differs", (unsigned long long)e->snapshot_seq, (unsigned long long)e->scr.at_seq);
+        return fail(e, TMS_E_CORRUPT, what);
+    }
+    if (differs) {   /* the whole log was folded: the projection is the one that differs */
+        tms_store_set_aside(proj, "damaged", why, sizeof why);
+        snprintf(what, sizeof what, "the projection's content differs from the log's at seq %llu (damaged): set "
+                 "aside as proj/data.mdb.damaged, writes refused, restart: the open rebuilds it",
+                 (unsigned long long)e->scr.at_seq);
+        return fail(e, TMS_E_CORRUPT, what);
+    }
+    if ((err = tms__lazy_settle(e, why, sizeof why))) {
+        snprintf(what, sizeof what, "after the projection's screen: %.300s", why[0] ? why : tms_strerror(err));
+        return fail(e, err, what);
+    }
+    tms_store_mark_unscreened(proj, 0);   /* (left behind: the next open screens first, nothing worse) */
+    return e->scr.result = TMS_OK;
+}
+
+tms_err tms_engine_screen_finish(tms_engine *e, char *why, size_t whylen)
+{
+    if (!e->scr.deferred)
+        return TMS_OK;
+    pthread_mutex_lock(&e->scr.lock);
+    if (atomic_load(&e->scr.pending)) {
+        if (e->scr.started)
+            pthread_join(e->scr.thread, NULL);
+        e->scr.started = 0;
+        judge(e);
+        tms_projection_compare_free(e->scr.cmp);
+        e->scr.cmp = NULL;
+        tms_tenant_digests_free(&e->screen_tenants);
+        atomic_store(&e->scr.pending, 0);
+    }
+    pthread_mutex_unlock(&e->scr.lock);
+    if (e->scr.result)
+        snprintf(why, whylen, "%s", e->scr.result_why);
+    return e->scr.result;
+}
+
+int tms_engine_screen_pending(const tms_engine *e)
+{
+    return e->scr.deferred && atomic_load(&((tms_engine *)e)->scr.pending);
+}
+
+uint64_t tms_engine_screen_ns(const tms_engine *e)
+{
+    return tms_engine_screen_pending(e) ? 0 : e->scr.ns;
+}
+
+void tms__screen_free(tms_engine *e)
+{
+    if (!e->scr.deferred)
+        return;
+    if (e->scr.started)
+        pthread_join(e->scr.thread, NULL);
+    e->scr.started = 0;
+    tms_projection_compare_free(e->scr.cmp);
+    e->scr.cmp = NULL;
+    pthread_mutex_destroy(&e->scr.lock);
+    e->scr.deferred = 0;
+}

@@ -1,0 +1,317 @@
+/* test_open_screen.c -- the projection's screen put off until after the
+ * open (engine_screen.c; docs/trust.md). An open that writes nothing into
+ * the projection (believed, level with the log, a snapshot to start from)
+ * reads it on a thread after the open; every write waits for that read and
+ * for the compare the open would have made. Held: the writer goes on, the
+ * mark removed. Damaged (a fault, content not the log's, by any of the
+ * open's three compares): the writer fails, the projection or the snapshot
+ * is set aside, and the next open screens first and rebuilds. A writer that
+ * died before its screen ended leaves the mark: the next open screens
+ * first. An open that must write (the projection behind the log, no
+ * snapshot) screens first, as before. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+#include "testutil.h"
+#include "store.h"
+
+#define TENANTS 6
+
+static void create_tenant(tu_env *env, int t)
+{
+    ACC("{'cmd':'CreateTenant','tenant':'t%d','actor':'system','admin':'admin'}", t);
+    for (int x = 0; x < 5; x++)
+        ACC("{'cmd':'CreateExtension','tenant':'t%d','actor':'admin','id':'%d'}", t, 1000 + x);
+}
+
+/* `tenants` tenants, a snapshot S, then records for t1..t`touched`; closed (the projection level with the
+ * log). keep_end: the close's snapshot of the last seq kept (the open compares the snapshot's recorded
+ * digest), else removed (the projection is ahead of S: compared by tenant, or whole when many are touched). */
+static tu_env *level_directory(int tenants, int touched, int keep_end)
+{
+    tu_env *env = tu_env_new();
+    char path[4300];
+    for (int t = 0; t < tenants; t++)
+        create_tenant(env, t);
+    tu_fork_snapshot(env);
+    for (int t = 1; t <= touched; t++)
+        ACC("{'cmd':'SetPermissions','tenant':'t%d','actor':'admin','kind':'extension','id':'1000','enable':"
+            "['calls.international'],'disable':[]}", t);
+    uint64_t last = tms_engine_last_seq(env->eng);
+    tms_engine_close(env->eng);
+    env->eng = NULL;
+    snprintf(path, sizeof path, "%s/snapshots/%020llu.snap", env->dir, (unsigned long long)last);
+    if (!keep_end)
+        unlink(path);
+    return env;
+}
+
+static int marked(tu_env *env)
+{
+    char proj[4300];
+    snprintf(proj, sizeof proj, "%s/proj", env->dir);
+    return tms_store_unscreened(proj);
+}
+
+/* A hook that holds the screen's thread until the test lets it go. */
+typedef struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int open;
+} gate;
+
+static void wait_gate(void *ctx)
+{
+    gate *g = ctx;
+    pthread_mutex_lock(&g->lock);
+    while (!g->open)
+        pthread_cond_wait(&g->cond, &g->lock);
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void open_gate(gate *g)
+{
+    pthread_mutex_lock(&g->lock);
+    g->open = 1;
+    pthread_cond_signal(&g->cond);
+    pthread_mutex_unlock(&g->lock);
+}
+
+static void open_deferring(tu_env *env, gate *g)
+{
+    char why[512];
+    tms_engine_options o = {.defer_screen = 1};
+    if (g) {
+        o.screen_hook = wait_gate;
+        o.screen_hook_ctx = g;
+    }
+    if (tms_engine_open(env->dir, &o, &env->eng, why, sizeof why) != TMS_OK)
+        fail_msg("open: %s", why);
+}
+
+/* The projection written behind the engine's back: extension 1001 of tenant t's permissions changed. */
+static void damage(tu_env *env, const char *tenant)
+{
+    char proj[4300], why[256];
+    tms_store *st;
+    tms_txn *tx;
+    tms_account_rec a;
+    snprintf(proj, sizeof proj, "%s/proj", env->dir);
+    assert_int_equal(tms_store_open(proj, TMS_STORE_WRITE, &st, why, sizeof why), TMS_OK);
+    assert_int_equal(tms_txn_begin(st, 1, &tx), TMS_OK);
+    assert_int_equal(tms_account_get(tx, tenant, 'e', "1001", &a), TMS_OK);
+    a.perms ^= 1;
+    assert_int_equal(tms_account_put(tx, tenant, 'e', "1001", &a), TMS_OK);
+    assert_int_equal(tms_txn_commit(tx), TMS_OK);
+    tms_store_close(st);
+}
+
+/* 1 when extension id of tenant t0 is in the projection. */
+static int t0_has(tu_env *env, const char *id)
+{
+    tms_txn *tx;
+    tms_account_rec a;
+    assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
+    tms_err err = tms_account_get(tx, "t0", 'e', id, &a);
+    tms_txn_abort(tx);
+    return err == TMS_OK;
+}
+
+static tms_err submit_one(tu_env *env, const char *tenant, const char *id, char *why, size_t whylen)
+{
+    char json[300];
+    tms_cmd cmd;
+    snprintf(json, sizeof json, "{\"cmd\":\"CreateExtension\",\"tenant\":\"%s\",\"actor\":\"admin\",\"id\":\"%s\"}",
+             tenant, id);
+    tms_cmd_init(&cmd);
+    assert_int_equal(tms_cmd_from_json(&cmd, json, strlen(json), why, whylen), TMS_OK);
+    tms_submission s = {.cmd = &cmd};
+    tms_err err = tms_engine_submit(env->eng, &s, 1, why, whylen);
+    tms_cmd_free(&cmd);
+    return err;
+}
+
+/* Every tenant's 1001 alike again (the damage undone by a rebuild) and the projection the log's. */
+static void assert_rebuilt(tu_env *env, int tenants)
+{
+    tms_txn *tx;
+    tms_account_rec a, b;
+    assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
+    assert_int_equal(tms_account_get(tx, "t0", 'e', "1001", &a), TMS_OK);
+    for (int t = 1; t < tenants; t++) {
+        char id[16];
+        snprintf(id, sizeof id, "t%d", t);
+        assert_int_equal(tms_account_get(tx, id, 'e', "1001", &b), TMS_OK);
+        assert_int_equal(a.perms, b.perms);
+    }
+    tms_txn_abort(tx);
+}
+
+/* Held, for each of the open's three compares: the writer waits for the read at its first write, goes on,
+ * the mark removed; the snapshot's digest, by tenant, and the whole state. */
+static void test_a_level_projection_is_screened_after_the_open(void **state)
+{
+    (void)state;
+    static const int shape[3][3] = {{TENANTS, 2, 1}, {TENANTS, 2, 0}, {20, 11, 0}};
+    for (int k = 0; k < 3; k++) {
+        char why[700];
+        tu_env *env = level_directory(shape[k][0], shape[k][1], shape[k][2]);
+        uint64_t last = 0;
+        gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+        open_deferring(env, &g);
+        last = tms_engine_last_seq(env->eng);
+        assert_string_equal(tms_engine_open_report(env->eng), "");
+        assert_true(tms_engine_snapshot_seq(env->eng) > 0);
+        assert_int_equal(tms_engine_screen_pending(env->eng), 1);   /* held at the gate: not read yet */
+        assert_true(marked(env));
+        open_gate(&g);
+        if (submit_one(env, "t0", "7000", why, sizeof why) != TMS_OK)
+            fail_msg("shape %d: submit after the screen: %s", k, why);
+        assert_int_equal(tms_engine_screen_pending(env->eng), 0);
+        assert_int_equal(tms_engine_screen_finish(env->eng, why, sizeof why), TMS_OK);
+        assert_false(marked(env));
+        assert_int_equal(tms_engine_last_seq(env->eng), last + 1);
+        tu_env_reopen(env);   /* screened first (no mark, no option): nothing to rebuild */
+        assert_string_equal(tms_engine_open_report(env->eng), "");
+        assert_true(t0_has(env, "7000"));
+        tu_env_free(env);
+    }
+}
+
+/* Damage the open did not see (it read nothing) is found by the screen after it, by each compare: the
+ * first write is refused, saying why; the snapshot is set aside; the next open screens first, folds the log
+ * and rebuilds. Without the judgement after the read, the write would be accepted on a damaged projection. */
+static void test_damage_found_after_the_open_stops_the_writer(void **state)
+{
+    (void)state;
+    static const int shape[3][3] = {{TENANTS, 2, 1}, {TENANTS, 2, 0}, {20, 11, 0}};
+    static const char *where[3] = {"t0", "t5", "t15"};
+    for (int k = 0; k < 3; k++) {
+        char why[700], bad[4400];
+        tu_env *env = level_directory(shape[k][0], shape[k][1], shape[k][2]);
+        damage(env, where[k]);
+        open_deferring(env, NULL);
+        uint64_t snap = tms_engine_snapshot_seq(env->eng), last = tms_engine_last_seq(env->eng);
+        assert_string_equal(tms_engine_open_report(env->eng), "");   /* nothing read at the open */
+        assert_int_equal(submit_one(env, "t0", "7000", why, sizeof why), TMS_E_FAILED);
+        if (!strstr(why, "is not the snapshot of seq"))
+            fail_msg("shape %d: %s", k, why);
+        assert_int_equal(tms_engine_screen_finish(env->eng, why, sizeof why), TMS_E_CORRUPT);
+        assert_int_equal(tms_engine_last_seq(env->eng), last);   /* nothing written */
+        snprintf(bad, sizeof bad, "%s/snapshots/%020llu.snap.bad", env->dir, (unsigned long long)snap);
+        assert_int_equal(access(bad, F_OK), 0);
+        assert_true(marked(env));
+        tms_engine_close(env->eng);
+        env->eng = NULL;
+        open_deferring(env, NULL);   /* the mark: screened first */
+        assert_int_equal(tms_engine_screen_pending(env->eng), 0);
+        assert_false(marked(env));
+        if (!strstr(tms_engine_open_report(env->eng), "differs from the log's"))
+            fail_msg("shape %d: not rebuilt: %s", k, tms_engine_open_report(env->eng));
+        assert_rebuilt(env, shape[k][0]);
+        assert_int_equal(submit_one(env, "t0", "7000", why, sizeof why), TMS_OK);
+        tu_env_free(env);
+    }
+}
+
+/* A fault in the projection's pages (cut off its file behind the writer's back, after the open and before
+ * the read): caught on the screen's thread, never a crash; the projection set aside as damaged, the writer
+ * stopped; the next open rebuilds it. */
+static void test_a_fault_found_after_the_open_sets_the_projection_aside(void **state)
+{
+    (void)state;
+    char why[700], data[4300], damaged[4400];
+    tu_env *env = level_directory(TENANTS, 2, 1);
+    gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    open_deferring(env, &g);
+    snprintf(data, sizeof data, "%s/proj/data.mdb", env->dir);
+    assert_int_equal(truncate(data, 2 * 4096), 0);   /* the meta pages only: every other page a SIGBUS */
+    open_gate(&g);
+    assert_int_equal(tms_engine_screen_finish(env->eng, why, sizeof why), TMS_E_CORRUPT);
+    if (!strstr(why, "faulted") || !strstr(why, "set aside as proj/data.mdb.damaged"))
+        fail_msg("%s", why);
+    snprintf(damaged, sizeof damaged, "%s.damaged", data);
+    assert_int_equal(access(damaged, F_OK), 0);
+    assert_int_equal(submit_one(env, "t0", "7000", why, sizeof why), TMS_E_FAILED);
+    tms_engine_close(env->eng);
+    env->eng = NULL;
+    open_deferring(env, NULL);
+    assert_int_equal(tms_engine_screen_pending(env->eng), 0);
+    assert_rebuilt(env, TENANTS);
+    assert_int_equal(submit_one(env, "t0", "7000", why, sizeof why), TMS_OK);
+    tu_env_free(env);
+}
+
+/* A writer that died before its screen ended (killed, or by a fault the screen would have caught) leaves the
+ * mark: the next open does not put the screen off again, so a damaged projection cannot crash writer after
+ * writer. */
+static void test_a_writer_that_died_before_its_screen_screens_first(void **state)
+{
+    (void)state;
+    tu_env *env = level_directory(TENANTS, 2, 1);
+    pid_t pid = fork();
+    if (pid == 0) {
+        gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};   /* never opened */
+        char why[512];
+        tms_engine *eng;
+        tms_engine_options o = {.defer_screen = 1, .screen_hook = wait_gate, .screen_hook_ctx = &g};
+        _exit(tms_engine_open(env->dir, &o, &eng, why, sizeof why) == TMS_OK && tms_engine_screen_pending(eng) ? 0
+                                                                                                            : 1);
+    }
+    int st;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+    assert_true(marked(env));
+    open_deferring(env, NULL);
+    assert_int_equal(tms_engine_screen_pending(env->eng), 0);   /* screened during the open */
+    assert_false(marked(env));
+    tu_env_free(env);
+}
+
+/* An open that writes into the projection screens it first, as before: the projection behind the log (a
+ * crash between the log's sync and the projection's commit), or no snapshot to start from. */
+static void test_an_open_that_writes_screens_first(void **state)
+{
+    (void)state;
+    char why[512];
+    tu_env *env = level_directory(TENANTS, 2, 1);
+    tms_engine_options o = {.crash_after_log_sync = 1};
+    assert_int_equal(tms_engine_open(env->dir, &o, &env->eng, why, sizeof why), TMS_OK);
+    assert_int_not_equal(submit_one(env, "t0", "7000", why, sizeof why), TMS_OK);   /* in the log, not in LMDB */
+    tms_engine_close(env->eng);
+    env->eng = NULL;
+    open_deferring(env, NULL);
+    assert_int_equal(tms_engine_screen_pending(env->eng), 0);
+    assert_true(t0_has(env, "7000"));
+    tu_env_free(env);
+    env = tu_env_new();   /* no snapshot */
+    create_tenant(env, 0);
+    tms_engine_close(env->eng);
+    env->eng = NULL;
+    char snaps[4300];
+    snprintf(snaps, sizeof snaps, "%s/snapshots", env->dir);
+    tu_rmtree(snaps);
+    open_deferring(env, NULL);
+    assert_int_equal(tms_engine_screen_pending(env->eng), 0);
+    tu_env_free(env);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_a_level_projection_is_screened_after_the_open),
+        cmocka_unit_test(test_damage_found_after_the_open_stops_the_writer),
+        cmocka_unit_test(test_a_fault_found_after_the_open_sets_the_projection_aside),
+        cmocka_unit_test(test_a_writer_that_died_before_its_screen_screens_first),
+        cmocka_unit_test(test_an_open_that_writes_screens_first),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
