@@ -26,6 +26,10 @@ static sigjmp_buf guard_jmp;
 #define ABANDONED_MAX 16
 static tms_store *abandoned[ABANDONED_MAX];
 static int nabandoned;
+/* ... and what a walk of an owner's store (tms_store_screen) had in flight: the store is its owner's to
+ * close, its faulted transaction and walk kept here. */
+static void *abandoned_walks[2 * ABANDONED_MAX];
+static int nabandoned_walks;
 static volatile sig_atomic_t guard_armed;
 static pthread_t guard_thread;
 static pthread_mutex_t guard_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -108,8 +112,15 @@ static tms_err guarded_check(const char *dir, tms_store *given, int state_only, 
         if (st)   /* a digest walk's helper: waited for, its own faults still caught meanwhile */
             tms__digest_walk_abandon(st->walking);
         guard_armed = 0;   /* the environment is abandoned, not closed: closing it could fault again */
-        if (st && st == given)
+        if (st && st == given) {
             st->trusted = -1;   /* its owner's: never synced or marked clean (store.c, tms_store_close) */
+            if (nabandoned_walks + 2 <= 2 * ABANDONED_MAX) {
+                abandoned_walks[nabandoned_walks++] = st->guarded;
+                abandoned_walks[nabandoned_walks++] = st->walking;
+            }
+            st->guarded = NULL;
+            st->walking = NULL;
+        }
         else if (st && nabandoned < ABANDONED_MAX)
             abandoned[nabandoned++] = st;
         err = TMS_E_CORRUPT;

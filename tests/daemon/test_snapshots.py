@@ -325,6 +325,93 @@ def case_kill9_while_a_child_writes(d):
         check("... and stops cleanly", p.wait(timeout=30) == 0)
 
 
+def damage_an_account(proj):
+    """One account's value in the projection changed behind tmsd's back (mdb_dump / mdb_load, lmdb-utils): LMDB
+    keeps no checksums, so it still reads; only its digest tells."""
+    out = subprocess.run(["mdb_dump", "-s", "accounts", proj], capture_output=True, text=True, check=True).stdout
+    lines = [l for l in out.splitlines() if not l.startswith("db_pagesize=")]   # (mdb_load takes no such key)
+    end = lines.index("HEADER=END")
+    key, val = lines[end + 1], lines[end + 2]
+    val = val[:-1] + ("0" if val[-1] != "0" else "1")   # the value's last nibble
+    dump = os.path.join(os.path.dirname(proj), "one.dump")
+    with open(dump, "w") as f:
+        f.write("\n".join(lines[:end + 1] + [key, val, "DATA=END"]) + "\n")
+    subprocess.run(["mdb_load", "-s", "accounts", "-f", dump, proj], check=True)
+    os.unlink(dump)
+
+
+def case_damage_found_after_the_open(d):
+    """docs/trust.md, "The projection's screen after the open": tmsd opens a level projection without reading
+    it (screen=after in its started line; status projection_screen pending, then held), and judges it after.
+    Damage the open did not read is found then: tmsd logs why and exits 1, the snapshot it started from set
+    aside and DIR/proj/unscreened left; the restart screens first (screen=done), folds the log, rebuilds the
+    projection, and answers as the undamaged directory."""
+    data = os.path.join(d, "data")
+    p, port = start(d, data, "--snapshot-interval", "0")
+    try:
+        rc, _, err = run(TMSCTL, "--connect", os.path.join(data, "tmsd.sock"), "submit",
+                         stdin=commands("acme", 40) + commands("globex", 40))
+        check("submits through tmsd", rc == 0, err)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        check("a clean stop exits 0", p.wait(timeout=30) == 0)
+    ref = os.path.join(d, "ref")
+    shutil.copytree(data, ref, ignore=shutil.ignore_patterns("*.sock"))
+    p, port = start(d, data, "--snapshot-interval", "0")
+    try:
+        started = [l for l in open(os.path.join(d, "tmsd.log")).read().splitlines() if "msg=started" in l]
+        check("undamaged: the screen put off after the open (screen=after)", "screen=after" in started[-1],
+              started[-1])
+        deadline = time.time() + 20
+        while status(port).get("projection_screen") != "held" and time.time() < deadline:
+            time.sleep(0.05)
+        check("... judged held (status projection_screen)", status(port).get("projection_screen") == "held",
+              status(port))
+        rc, _, err = run(TMSCTL, "--connect", os.path.join(data, "tmsd.sock"), "submit",
+                         stdin=commands("initech", 2))
+        check("... and writes go on", rc == 0, err)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        check("a clean stop exits 0", p.wait(timeout=30) == 0)
+    check("... the mark removed", not os.path.exists(os.path.join(data, "proj", "unscreened")))
+    shutil.rmtree(ref)
+    shutil.copytree(data, ref, ignore=shutil.ignore_patterns("*.sock"))
+    snap = snaps(data)[-1]
+    damage_an_account(os.path.join(data, "proj"))
+    log = open(os.path.join(d, "tmsd.log"), "ab")
+    before = len(open(os.path.join(d, "tmsd.log")).read())
+    p = subprocess.Popen([TMSD, "--data", data, "--socket", os.path.join(d, "s.sock"), "--snapshot-interval", "0"],
+                         stdout=log, stderr=log)
+    try:
+        rc = p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = p.wait()
+    text = open(os.path.join(d, "tmsd.log")).read()[before:]
+    check("damage found after the open: tmsd exits 1", rc == 1, text[-800:])
+    check("... saying why in its log", "screen=after" in text and "is not the snapshot of seq" in text, text[-800:])
+    check("... the snapshot it started from set aside, the mark left",
+          os.path.exists(os.path.join(data, "snapshots", snap + ".bad")) and
+          os.path.exists(os.path.join(data, "proj", "unscreened")), os.listdir(os.path.join(data, "snapshots")))
+    p, port = start(d, data, "--snapshot-interval", "0")
+    try:
+        text = open(os.path.join(d, "tmsd.log")).read()[before:]
+        started = [l for l in text.splitlines() if "msg=started" in l]
+        check("the restart screens first and rebuilds", started and "screen=done" in started[-1] and
+              "projection rebuilt" in text, text[-800:])
+        rc, _, err = run(TMSCTL, "--connect", os.path.join(data, "tmsd.sock"), "submit",
+                         stdin=commands("hooli", 2))
+        check("... writes go on", rc == 0, err)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        check("a clean stop exits 0", p.wait(timeout=30) == 0)
+    check("answers equal those of the undamaged directory",
+          answers(data, ["acme", "globex", "initech"]) == answers(ref, ["acme", "globex", "initech"]))
+    rc, out, err = run(AUDIT, "verify", "--data", data)
+    check("the directory verifies", rc == 0, out + err)
+
+
 run_cases(case_running_snapshots_and_kill9, case_submits_go_on_while_a_snapshot_is_written, case_options,
-          case_open_progress, case_stop_during_the_open, case_kill9_while_a_child_writes)
+          case_open_progress, case_stop_during_the_open, case_kill9_while_a_child_writes,
+          case_damage_found_after_the_open)
 finish()
