@@ -55,19 +55,7 @@ static tu_env *ahead_of_snapshot(int tenants, int touched, uint64_t *s)
  * tenant the state does not have). */
 static void damage(tu_env *env, const char *tenant, int create)
 {
-    char proj[4300], why[256];
-    tms_store *st;
-    tms_txn *tx;
-    tms_account_rec a;
-    snprintf(proj, sizeof proj, "%s/proj", env->dir);
-    assert_int_equal(tms_store_open(proj, TMS_STORE_WRITE, &st, why, sizeof why), TMS_OK);
-    assert_int_equal(tms_txn_begin(st, 1, &tx), TMS_OK);
-    assert_int_equal(tms_account_get(tx, "t0", 'e', "1001", &a), TMS_OK);
-    if (!create)
-        a.perms ^= 1;
-    assert_int_equal(tms_account_put(tx, tenant, 'e', "1001", &a), TMS_OK);
-    assert_int_equal(tms_txn_commit(tx), TMS_OK);
-    tms_store_close(st);
+    tu_damage_1001(env, "t0", tenant, !create);
 }
 
 static void reopen(tu_env *env)

@@ -97,23 +97,6 @@ static void open_deferring(tu_env *env, gate *g)
         fail_msg("open: %s", why);
 }
 
-/* The projection written behind the engine's back: extension 1001 of tenant t's permissions changed. */
-static void damage(tu_env *env, const char *tenant)
-{
-    char proj[4300], why[256];
-    tms_store *st;
-    tms_txn *tx;
-    tms_account_rec a;
-    snprintf(proj, sizeof proj, "%s/proj", env->dir);
-    assert_int_equal(tms_store_open(proj, TMS_STORE_WRITE, &st, why, sizeof why), TMS_OK);
-    assert_int_equal(tms_txn_begin(st, 1, &tx), TMS_OK);
-    assert_int_equal(tms_account_get(tx, tenant, 'e', "1001", &a), TMS_OK);
-    a.perms ^= 1;
-    assert_int_equal(tms_account_put(tx, tenant, 'e', "1001", &a), TMS_OK);
-    assert_int_equal(tms_txn_commit(tx), TMS_OK);
-    tms_store_close(st);
-}
-
 /* 1 when extension id of tenant t0 is in the projection. */
 static int t0_has(tu_env *env, const char *id)
 {
@@ -197,7 +180,7 @@ static void test_damage_found_after_the_open_stops_the_writer(void **state)
     for (int k = 0; k < 3; k++) {
         char why[700], bad[4400];
         tu_env *env = level_directory(shape[k][0], shape[k][1], shape[k][2]);
-        damage(env, where[k]);
+        tu_damage_1001(env, where[k], where[k], 1);
         open_deferring(env, NULL);
         uint64_t snap = tms_engine_snapshot_seq(env->eng), last = tms_engine_last_seq(env->eng);
         assert_string_equal(tms_engine_open_report(env->eng), "");   /* nothing read at the open */

@@ -221,6 +221,23 @@ void tu_state_digest(tu_env *env, uint8_t out[32])
     tms_txn_abort(tx);
 }
 
+void tu_damage_1001(tu_env *env, const char *from, const char *to, int flip)
+{
+    char proj[4300], why[256];
+    tms_store *st;
+    tms_txn *tx;
+    tms_account_rec a;
+    snprintf(proj, sizeof proj, "%s/proj", env->dir);
+    assert_int_equal(tms_store_open(proj, TMS_STORE_WRITE, &st, why, sizeof why), TMS_OK);
+    assert_int_equal(tms_txn_begin(st, 1, &tx), TMS_OK);
+    assert_int_equal(tms_account_get(tx, from, 'e', "1001", &a), TMS_OK);
+    if (flip)
+        a.perms ^= 1;
+    assert_int_equal(tms_account_put(tx, to, 'e', "1001", &a), TMS_OK);
+    assert_int_equal(tms_txn_commit(tx), TMS_OK);
+    tms_store_close(st);
+}
+
 #define OK(...) assert_int_equal(tu_submit(env, __VA_ARGS__), TMS_OK)
 
 void tu_standard_tenant(tu_env *env)

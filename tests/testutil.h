@@ -57,6 +57,10 @@ int tu_distributed(tu_env *env, char kind, const char *id, const char *manager);
  * (without meta and request ids: "did this rejected command change nothing?"). */
 void tu_digest(tu_env *env, uint8_t out[32]);
 void tu_state_digest(tu_env *env, uint8_t out[32]);
+/* The projection of env's directory (its engine closed) written behind the engine's back: extension 1001
+ * of tenant `from` put under tenant `to`, its permissions changed when flip (flip 0 and another tenant: an
+ * entry of a tenant the state may not have). LMDB keeps no checksums: only a digest tells. */
+void tu_damage_1001(tu_env *env, const char *from, const char *to, int flip);
 
 /* Standard tenant: acme with admin 'admin'; managers top > mid > low and
  * 'other' (reports to the Admin); extensions 1001 1002 1003. top holds every

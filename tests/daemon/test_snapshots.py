@@ -340,6 +340,27 @@ def damage_an_account(proj):
     os.unlink(dump)
 
 
+def serve_and_submit(d, data, tenant, what, screen):
+    """tmsd started on data: its started line says screen=<screen>; once status says the projection's screen
+    held, a submit for tenant goes through; a clean stop exits 0. The log's text."""
+    p, port = start(d, data, "--snapshot-interval", "0")
+    try:
+        text = open(os.path.join(d, "tmsd.log")).read()
+        started = [l for l in text.splitlines() if "msg=started" in l]
+        check(what, started and "screen=%s" % screen in started[-1], started[-1:])
+        deadline = time.time() + 20
+        while status(port).get("projection_screen") != "held" and time.time() < deadline:
+            time.sleep(0.05)
+        check("... judged held (status projection_screen)", status(port).get("projection_screen") == "held",
+              status(port))
+        rc, _, err = run(TMSCTL, "--connect", os.path.join(data, "tmsd.sock"), "submit", stdin=commands(tenant, 2))
+        check("... and writes go on", rc == 0, err)
+    finally:
+        p.send_signal(signal.SIGTERM)
+        check("a clean stop exits 0", p.wait(timeout=30) == 0)
+    return open(os.path.join(d, "tmsd.log")).read()
+
+
 def case_damage_found_after_the_open(d):
     """docs/trust.md, "The projection's screen after the open": tmsd opens a level projection without reading
     it (screen=after in its started line; status projection_screen pending, then held), and judges it after.
@@ -356,25 +377,8 @@ def case_damage_found_after_the_open(d):
         p.send_signal(signal.SIGTERM)
         check("a clean stop exits 0", p.wait(timeout=30) == 0)
     ref = os.path.join(d, "ref")
-    shutil.copytree(data, ref, ignore=shutil.ignore_patterns("*.sock"))
-    p, port = start(d, data, "--snapshot-interval", "0")
-    try:
-        started = [l for l in open(os.path.join(d, "tmsd.log")).read().splitlines() if "msg=started" in l]
-        check("undamaged: the screen put off after the open (screen=after)", "screen=after" in started[-1],
-              started[-1])
-        deadline = time.time() + 20
-        while status(port).get("projection_screen") != "held" and time.time() < deadline:
-            time.sleep(0.05)
-        check("... judged held (status projection_screen)", status(port).get("projection_screen") == "held",
-              status(port))
-        rc, _, err = run(TMSCTL, "--connect", os.path.join(data, "tmsd.sock"), "submit",
-                         stdin=commands("initech", 2))
-        check("... and writes go on", rc == 0, err)
-    finally:
-        p.send_signal(signal.SIGTERM)
-        check("a clean stop exits 0", p.wait(timeout=30) == 0)
+    serve_and_submit(d, data, "initech", "undamaged: the screen put off after the open (screen=after)", "after")
     check("... the mark removed", not os.path.exists(os.path.join(data, "proj", "unscreened")))
-    shutil.rmtree(ref)
     shutil.copytree(data, ref, ignore=shutil.ignore_patterns("*.sock"))
     snap = snaps(data)[-1]
     damage_an_account(os.path.join(data, "proj"))
@@ -393,18 +397,8 @@ def case_damage_found_after_the_open(d):
     check("... the snapshot it started from set aside, the mark left",
           os.path.exists(os.path.join(data, "snapshots", snap + ".bad")) and
           os.path.exists(os.path.join(data, "proj", "unscreened")), os.listdir(os.path.join(data, "snapshots")))
-    p, port = start(d, data, "--snapshot-interval", "0")
-    try:
-        text = open(os.path.join(d, "tmsd.log")).read()[before:]
-        started = [l for l in text.splitlines() if "msg=started" in l]
-        check("the restart screens first and rebuilds", started and "screen=done" in started[-1] and
-              "projection rebuilt" in text, text[-800:])
-        rc, _, err = run(TMSCTL, "--connect", os.path.join(data, "tmsd.sock"), "submit",
-                         stdin=commands("hooli", 2))
-        check("... writes go on", rc == 0, err)
-    finally:
-        p.send_signal(signal.SIGTERM)
-        check("a clean stop exits 0", p.wait(timeout=30) == 0)
+    text = serve_and_submit(d, data, "hooli", "the restart screens first (screen=done)", "done")[before:]
+    check("... and rebuilds", "projection rebuilt" in text, text[-800:])
     check("answers equal those of the undamaged directory",
           answers(data, ["acme", "globex", "initech"]) == answers(ref, ["acme", "globex", "initech"]))
     rc, out, err = run(AUDIT, "verify", "--data", data)
