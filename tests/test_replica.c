@@ -14,7 +14,9 @@
 #include <cmocka.h>
 #include "history.h"
 #include "log.h"
+#include "../engine/storage/store_internal.h"
 #include "teststream.h"
+#include "testdamage.h"
 
 #define FRAME_HASH 24   /* where the hash lies in a frame header (log.h) */
 
@@ -138,10 +140,59 @@ static void test_a_replica_refuses_what_does_not_check_or_chain(void **state)
     tu_env_free(replica);
 }
 
+/* A replica whose open put its projection's screen off (tmsd's, docs/trust.md) applies nothing before the
+ * screen is judged: held, the leader's frames apply; damaged (an account's value changed behind its back,
+ * which the open did not read), the batch is refused and nothing of it is written. */
+static void test_a_replica_applies_nothing_before_its_screen_is_judged(void **state)
+{
+    (void)state;
+    char why[512], proj[4300];
+    ts_lines l = ts_generate("--tenants 3 --extensions 300 --seed 9");
+    tu_env *leader = tu_env_new();
+    ts_submit_group(leader, l.v, l.n);
+    frames f = read_log(leader->dir);
+    size_t half = f.n / 2;
+    for (int damaged = 0; damaged < 2; damaged++) {
+        tu_env *replica = tu_env_new();
+        assert_int_equal(replicate(replica, &f, 0, half, why), TMS_OK);
+        tms_engine_close(replica->eng);   /* a clean stop: the snapshot of its end */
+        replica->eng = NULL;
+        if (damaged) {
+            tms_store *st;
+            tms_txn *tx;
+            snprintf(proj, sizeof proj, "%s/proj", replica->dir);
+            assert_int_equal(tms_store_open(proj, TMS_STORE_WRITE, &st, why, sizeof why), TMS_OK);
+            assert_int_equal(tms_txn_begin(st, 1, &tx), TMS_OK);
+            damage_one(tx, TMS_DB_ACCOUNTS, 7, CHANGE, NULL, NULL);
+            assert_int_equal(tms_txn_commit(tx), TMS_OK);
+            tms_store_close(st);
+        }
+        tms_engine_options o = {.defer_screen = 1};
+        assert_int_equal(tms_engine_open(replica->dir, &o, &replica->eng, why, sizeof why), TMS_OK);
+        assert_int_equal(tms_engine_screen_pending(replica->eng), 1);
+        tms_err err = replicate(replica, &f, half, f.n - half, why);
+        assert_int_equal(tms_engine_screen_pending(replica->eng), 0);
+        if (damaged) {
+            if (err != TMS_E_FAILED || !strstr(why, "is not the log's state"))
+                fail_msg("a damaged replica applied: %s %s", tms_err_name(err), why);
+            assert_int_equal(tms_engine_last_seq(replica->eng), half);
+        } else {
+            if (err)
+                fail_msg("replicate: %s", why);
+            assert_int_equal(tms_engine_last_seq(replica->eng), f.n);
+        }
+        tu_env_free(replica);
+    }
+    frames_free(&f);
+    tu_env_free(leader);
+    ts_lines_free(&l);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_replica_equals_its_leader),
+        cmocka_unit_test(test_a_replica_applies_nothing_before_its_screen_is_judged),
         cmocka_unit_test_setup_teardown(test_a_replica_refuses_what_does_not_check_or_chain, tu_setup_standard,
                                         tu_teardown),
     };

@@ -70,8 +70,8 @@ json_t *tms__status_json(server *d)
         json_object_set_new(o, "checkpoint", tms__checkpoint_status(d));
     if (o && d->snaps)   /* running snapshots: the newest written, and why the last one failed */
         json_object_set_new(o, "snapshots", tms__snapshots_status(d));
-    if (o)   /* the open's screen of the projection: "pending" until judged (writes wait), then "held" */
-        json_object_set_new(o, "projection_screen", json_string(tms_engine_screen_pending(d->eng) ? "pending" : "held"));
+    if (o)   /* the open's screen of the projection: "pending" until judged (writes wait), then "held" or "failed" */
+        json_object_set_new(o, "projection_screen", json_string(tms_engine_screen_status(d->eng)));
     if (o && d->acks)   /* --ack-after stream: groups waiting for the stream to store them */
         json_object_set_new(o, "ack", tms__stream_ack_status(d));
     if (o && d->cluster) {   /* --cluster: role, leader, term, lease; what a deposed leader set aside */

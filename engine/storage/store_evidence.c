@@ -141,6 +141,21 @@ int tms_store_believable_why(const char *dir, char *why, size_t whylen)
     return 0;
 }
 
+int tms_store_evidence_trusts(const char *dir)
+{
+    char now[64], was[64];
+    int clean = 0;
+    tms__boot_id(now, sizeof now);
+    return read_evidence(dir, was, sizeof was, &clean) == 1 && (clean || (now[0] && !strcmp(now, was)));
+}
+
+tms_err tms_store_evidence_forget(const char *dir)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/writer", dir);
+    return unlink(path) == 0 || errno == ENOENT ? TMS_OK : TMS_E_IO;
+}
+
 int tms_store_believable(const char *dir)
 {
     char why[300];

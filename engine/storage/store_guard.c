@@ -74,6 +74,8 @@ static tms_err check(const char *dir, tms_store *given, int state_only, uint8_t 
     if (!err && !(err = tms_meta_get(tx, seq, head)) && hist && !(err = tms_history_complete(tx, &hist->seq)) &&
         hist->on_meta)
         hist->on_meta(hist->ctx);
+    if (!err && hist && hist->meta_only)
+        err = tms_store_format(tx, &hist->format);
     if (!err && !(hist && hist->meta_only))
         err = tms__store_tenant_digests(tx, state_only, hist && hist->two_cores, out, hist ? hist->tenants : NULL);
     if (!err && hist && !hist->skip_index && !hist->meta_only)   /* walked too: its pages may be bad */

@@ -539,6 +539,18 @@ static tms_err restart_based(tms_engine *e, level *l, tms_snapshot_meta *m, tms_
     return err ? err : fold_log(e, l, m, res);
 }
 
+/* An open that put its screen off must write nothing into the projection before it is read (engine_screen.c):
+ * one that finds it would (a catch-up, a rebuild, the as-of index during the fold: what tms__screen_deferrable
+ * did not foresee) stops, and tms_engine_open opens again, screening first. TMS_E_BUSY then. */
+static tms_err screen_put_off_writes(tms_engine *e, const level *l, int folded, char *why, size_t whylen)
+{
+    if (!e->scr.deferred || (l->usable && !l->hist_in_fold && (!folded || (l->matched && !l->tx))))
+        return TMS_OK;
+    e->scr.again = 1;
+    snprintf(why, whylen, "the open would write into a projection not read yet: opened again, screening first");
+    return TMS_E_BUSY;
+}
+
 /* Fold the log (from a snapshot when one agrees) into the state and bring
  * the projection level. One exit: the catch-up transaction, if still open,
  * is aborted there. */
@@ -553,6 +565,8 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
         return err;
     }
     if ((err = tms__witness_read(e->dir, &l.lc.witness, why, whylen)))
+        goto out;
+    if ((err = screen_put_off_writes(e, &l, 0, why, whylen)))   /* the index to be written during the fold */
         goto out;
     int snap = from_snapshot(e, &l, &m);
     if (!snap && e->log_base) {   /* never a fold from record 1: the log does not hold it */
@@ -592,6 +606,8 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
     }
     if ((err = judge_loss(e, &l, &res, why, whylen)))
         goto out;   /* refused: the torn tail, if any, is still there too */
+    if ((err = screen_put_off_writes(e, &l, 1, why, whylen)))   /* a catch-up or a rebuild to come */
+        goto out;
     if ((err = tms_log_cut_torn(e->log))) {
         snprintf(why, whylen, "cannot cut the torn tail of the log: %s", tms_strerror(err));
         goto out;
@@ -613,7 +629,11 @@ out:
     return err;
 }
 
-tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engine **out, char *why, size_t whylen)
+/* The open, once. An open that put its screen off and found it would write before the read (load_state)
+ * ends with *again set and its report in carried (1200 bytes), to be tried again screening first (*again
+ * set on the way in: it does). */
+static tms_err open_once(const char *dir, const tms_engine_options *opt, char *carried, int *again,
+                         tms_engine **out, char *why, size_t whylen)
 {
     char path[4200];
     tms_log_report rep;
@@ -626,6 +646,7 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
     msgpack_sbuffer_init(&e->buf);
     if (opt)
         e->opt = *opt;
+    e->opt.defer_screen &= !*again;
     snprintf(e->dir, sizeof e->dir, "%s", dir);
     if (mkdir(dir, 0750) != 0 && errno != EEXIST) {
         snprintf(why, whylen, "cannot create %s: %s", dir, strerror(errno));
@@ -694,7 +715,34 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
     *out = e;
     return TMS_OK;
 fail:
+    if (e && e->scr.again) {
+        *again = 1;
+        snprintf(carried, 1200, "%s", e->report);
+        int distrusted = e->store && !tms_store_trusted(e->store);
+        tms_engine_close(e);   /* (marks the projection clean: nothing was written) */
+        if (distrusted && tms_store_evidence_forget(tms_data_path(path, sizeof path, dir, "proj")) != TMS_OK) {
+            snprintf(why, whylen, "cannot remove %s/writer: %s", path, strerror(errno));
+            *again = 0;   /* the next try would believe what this one did not */
+            return TMS_E_IO;
+        }
+        return err;
+    }
     tms_engine_close(e);
+    return err;
+}
+
+tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engine **out, char *why, size_t whylen)
+{
+    char carried[1200] = "", spare[1200];
+    int again = 0;
+    tms_err err = open_once(dir, opt, carried, &again, out, why, whylen);
+    if (!again)
+        return err;
+    if ((err = open_once(dir, opt, spare, &again, out, why, whylen)) == TMS_OK && carried[0]) {
+        char *r = (*out)->report;   /* what the first try said (a set-aside request carried out ...) first */
+        snprintf(spare, sizeof spare, "%s", r);
+        snprintf(r, sizeof (*out)->report, "%.590s%s%.590s", carried, spare[0] ? "; " : "", spare);
+    }
     return err;
 }
 

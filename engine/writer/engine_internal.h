@@ -68,6 +68,7 @@ typedef enum {
 } tms__screen_compare;
 typedef struct tms__screen {
     int deferred;                   /* the open put the screen off (then e->screened is 1 for its decisions) */
+    int again;                      /* ... and found it would write before the read: opened again (engine.c) */
     atomic_int pending;             /* 1 from the thread's start until finish judged it */
     int started;                    /* the thread runs or ended, not joined */
     pthread_t thread;

@@ -23,11 +23,14 @@
  * writer died before its screen ended, maybe of a fault in the damaged
  * projection) screens first, as every open did before.
  *
- * Judged damaged (a fault), the projection is set aside (data.mdb.damaged)
- * and the writer fails; not the log's state, the snapshot the open started
- * from is set aside (the whole log will judge which of the two is wrong, as
- * the open's refold does) and the writer fails. Either way the next open
- * (tmsd exits 1, and its unit restarts it) screens first and rebuilds. */
+ * Judged damaged (a fault, or content not the log's state), the writer
+ * fails, and nothing is set aside: the mark stays, and the next open (tmsd
+ * exits 1, and its unit restarts it) screens first and does what an open
+ * always did (the projection set aside as damaged, or the snapshot it
+ * started from set aside and the whole log folded, and the projection
+ * rebuilt). An open that finds it would write before the read after all (a
+ * catch-up, a rebuild: engine.c, screen_put_off_writes) is made again,
+ * screening first. */
 #include "engine_internal.h"
 #include "datadir.h"
 #include <sodium.h>
@@ -51,11 +54,13 @@ int tms__screen_deferrable(tms_engine *e)
     if (!e->opt.defer_screen || !e->log_trusted || e->opt.accept_loss || e->log_base)
         return 0;   /* no snapshot to start from, an acknowledged loss, a seeded log: the open writes */
     tms_data_path(proj, sizeof proj, e->dir, "proj");
-    if (!tms_store_believable(proj) || tms_store_unscreened(proj))
-        return 0;
-    /* a look at its meta (with faults caught): level with the log, its index too, nothing to write */
+    if (!tms_store_evidence_trusts(proj) || tms_store_unscreened(proj))
+        return 0;   /* (no evidence, or an unclean stop before a reboot: the open rebuilds) */
+    /* a look at its meta (with faults caught): this format, level with the log, its index too: nothing to
+       write (else the open would write before the read: load_state tries again, screening first) */
     if (tms_store_check(proj, 1, NULL, &seq, head, &hist, what, sizeof what) != TMS_OK ||
-        seq != tms_log_last_seq(e->log) || hist.seq != seq || seq < e->log_trusted)
+        hist.format != TMS_STORE_FORMAT || seq != tms_log_last_seq(e->log) || hist.seq != seq ||
+        seq < e->log_trusted)
         return 0;
     if (tms_store_mark_unscreened(proj, 1) != TMS_OK)
         return 0;
@@ -108,7 +113,7 @@ static tms_err compare(tms_engine *e, int *differs, char *why, size_t whylen)
         if ((err = tms__lazy_need_all(e, why, whylen)) ||
             (err = tms_state_projection_digest(e->state, 0, NULL, mine)))
             return err;
-        *differs = memcmp(mine, e->screen_digest, TMS_HASH_LEN) != 0;
+        *differs = sodium_memcmp(mine, e->screen_digest, TMS_HASH_LEN) != 0;
         return TMS_OK;
     }
 }
@@ -122,36 +127,30 @@ static tms_err fail(tms_engine *e, tms_err err, const char *what)
     return e->scr.result = err;
 }
 
-/* The read is done (the thread joined): held, or the writer failed. */
+/* The read is done (the thread joined): held, or the writer failed. Nothing is set aside here: the mark
+ * stays, and the next open screens first and makes the same compare, setting aside what it would have (the
+ * projection, or the snapshot it started from: only one, as ever). */
 static tms_err judge(tms_engine *e)
 {
     char proj[4200], what[700], why[400] = "";
     int differs = 0;
     tms_data_path(proj, sizeof proj, e->dir, "proj");
-    if (e->scr.err == TMS_E_CORRUPT) {
-        tms_store_set_aside(proj, "damaged", why, sizeof why);
-        snprintf(what, sizeof what, "%.400s; set aside as proj/data.mdb.damaged%s%.100s: writes refused, restart: "
-                 "the open rebuilds it", e->scr.err_why, why[0] ? " (" : "", why);
-        return fail(e, TMS_E_CORRUPT, what);
-    }
     tms_err err = e->scr.err ? e->scr.err : compare(e, &differs, why, sizeof why);
-    if (err) {   /* not judged (out of memory, LMDB, a part that does not decode): the next open screens first */
+    if (err == TMS_E_CORRUPT && e->scr.err) {
+        snprintf(what, sizeof what, "%.300s: writes refused, restart: the open screens it first, sets it aside "
+                 "and rebuilds it", e->scr.err_why);
+        return fail(e, err, what);
+    }
+    if (err) {   /* not judged (out of memory, LMDB, a part that does not decode) */
         snprintf(what, sizeof what, "the projection's screen after the open failed: %.300s: writes refused, "
                  "restart: the open screens it first", e->scr.err ? e->scr.err_why : why[0] ? why : tms_strerror(err));
         return fail(e, err, what);
     }
-    if (differs && e->snapshot_seq) {   /* which of the two is wrong, the next open's fold of the log says */
-        tms_snapshot_set_aside(e->dir, e->snapshot_seq);
-        snprintf(what, sizeof what, "the projection's content is not the snapshot of seq %llu's state carried to "
-                 "seq %llu: the snapshot set aside (.bad), writes refused, restart: the open folds the log and "
-                 "rebuilds what differs", (unsigned long long)e->snapshot_seq, (unsigned long long)e->scr.at_seq);
-        return fail(e, TMS_E_CORRUPT, what);
-    }
-    if (differs) {   /* the whole log was folded: the projection is the one that differs */
-        tms_store_set_aside(proj, "damaged", why, sizeof why);
-        snprintf(what, sizeof what, "the projection's content differs from the log's at seq %llu (damaged): set "
-                 "aside as proj/data.mdb.damaged, writes refused, restart: the open rebuilds it",
-                 (unsigned long long)e->scr.at_seq);
+    if (differs) {
+        snprintf(what, sizeof what, "the projection's content is not the log's state at seq %llu (%s): writes "
+                 "refused, restart: the open screens it first, compares again and rebuilds what differs",
+                 (unsigned long long)e->scr.at_seq, e->snapshot_seq ? "carried from the snapshot it started from"
+                                                                   : "folded whole");
         return fail(e, TMS_E_CORRUPT, what);
     }
     if ((err = tms__lazy_settle(e, why, sizeof why))) {
@@ -186,6 +185,11 @@ tms_err tms_engine_screen_finish(tms_engine *e, char *why, size_t whylen)
 int tms_engine_screen_pending(const tms_engine *e)
 {
     return e->scr.deferred && atomic_load(&((tms_engine *)e)->scr.pending);
+}
+
+const char *tms_engine_screen_status(const tms_engine *e)
+{
+    return tms_engine_screen_pending(e) ? "pending" : e->scr.deferred && e->scr.result ? "failed" : "held";
 }
 
 uint64_t tms_engine_screen_ns(const tms_engine *e)

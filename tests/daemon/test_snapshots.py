@@ -364,9 +364,9 @@ def serve_and_submit(d, data, tenant, what, screen):
 def case_damage_found_after_the_open(d):
     """docs/trust.md, "The projection's screen after the open": tmsd opens a level projection without reading
     it (screen=after in its started line; status projection_screen pending, then held), and judges it after.
-    Damage the open did not read is found then: tmsd logs why and exits 1, the snapshot it started from set
-    aside and DIR/proj/unscreened left; the restart screens first (screen=done), folds the log, rebuilds the
-    projection, and answers as the undamaged directory."""
+    Damage the open did not read is found then: tmsd logs why and exits 1, DIR/proj/unscreened left; the
+    restart screens first (screen=done), sets the snapshot aside, folds the log, rebuilds the projection, and
+    answers as the undamaged directory."""
     data = os.path.join(d, "data")
     p, port = start(d, data, "--snapshot-interval", "0")
     try:
@@ -393,12 +393,12 @@ def case_damage_found_after_the_open(d):
         rc = p.wait()
     text = open(os.path.join(d, "tmsd.log")).read()[before:]
     check("damage found after the open: tmsd exits 1", rc == 1, text[-800:])
-    check("... saying why in its log", "screen=after" in text and "is not the snapshot of seq" in text, text[-800:])
-    check("... the snapshot it started from set aside, the mark left",
-          os.path.exists(os.path.join(data, "snapshots", snap + ".bad")) and
+    check("... saying why in its log", "screen=after" in text and "is not the log's state at seq" in text, text[-800:])
+    check("... nothing set aside yet, the mark left", snaps(data)[-1] == snap and
           os.path.exists(os.path.join(data, "proj", "unscreened")), os.listdir(os.path.join(data, "snapshots")))
     text = serve_and_submit(d, data, "hooli", "the restart screens first (screen=done)", "done")[before:]
-    check("... and rebuilds", "projection rebuilt" in text, text[-800:])
+    check("... sets aside the snapshot it started from, and rebuilds", "projection rebuilt" in text and
+          os.path.exists(os.path.join(data, "snapshots", snap + ".bad")), text[-800:])
     check("answers equal those of the undamaged directory",
           answers(data, ["acme", "globex", "initech"]) == answers(ref, ["acme", "globex", "initech"]))
     rc, out, err = run(AUDIT, "verify", "--data", data)

@@ -88,6 +88,16 @@ int tms_store_replaced(const tms_store *st);
  * stopped uncleanly under another boot (torn pages are possible until a
  * writer has set it aside and rebuilt it); 1 otherwise. */
 int tms_store_believable(const char *dir);
+/* 1 when DIR/writer itself says the projection will be trusted by the next
+ * open for writing (closed cleanly, or its writer ran under this boot); 0
+ * when there is none, it cannot be read, or it says an unclean stop before
+ * a reboot (that open rebuilds). */
+int tms_store_evidence_trusts(const char *dir);
+/* Remove DIR/writer: the next open for writing distrusts the projection
+ * beside it (and rebuilds it) as one no writer vouches for. For a writer
+ * that opened a projection it did not trust and stopped before rebuilding
+ * it (its close marks it clean). TMS_OK or TMS_E_IO. */
+tms_err tms_store_evidence_forget(const char *dir);
 /* The same for a reader, which must not guess: 1, 0 (why says so), or -1
  * when DIR/writer exists but cannot be read (why names it and the system's
  * reason). tms_store_believable takes -1 for 1: its writer rewrites the file. */
@@ -248,6 +258,7 @@ typedef struct tms_store_check_history {
     int skip_index;                      /* in: the as-of index neither walked nor tallied (its mark is read) */
     int meta_only;                       /* in: meta and the index's mark read, nothing walked (out and */
                                          /* tenants untouched): a writer's look before it opens */
+    uint32_t format;                     /* out, with meta_only: the projection's format (tms_store_format) */
     int two_cores;                       /* in: the state's walk in runs on a second thread as well (when the */
                                          /* caller leaves a core idle: verify --since; a writer's open does */
                                          /* not, its decode needs it) */

@@ -165,6 +165,8 @@ uint64_t tms_engine_tenants_pending(const tms_engine *e);
 tms_err tms_engine_screen_finish(tms_engine *e, char *why, size_t whylen);
 /* 1 while a screen put off by the open is not judged yet; any thread. */
 int tms_engine_screen_pending(const tms_engine *e);
+/* "pending" (that), "failed" (judged: the writer failed), else "held" (judged, or screened during the open). */
+const char *tms_engine_screen_status(const tms_engine *e);
 /* How long the put-off screen read the projection, in ns, once judged (0 before, or none put off). */
 uint64_t tms_engine_screen_ns(const tms_engine *e);
 uint64_t tms_engine_last_seq(const tms_engine *e);
