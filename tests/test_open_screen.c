@@ -335,9 +335,8 @@ static void test_a_close_before_any_write_judges_the_screen(void **state)
 }
 
 /* A projection its writer's evidence does not vouch for (none beside it: a writer of an earlier version)
- * is rebuilt by the open, so the open screens it first; likewise one whose as-of index is not level. Each
- * would otherwise be written before it is read (the open is made again, screening first, if one is ever
- * missed: engine.c, screen_put_off_writes). */
+ * is rebuilt by the open, so the open screens it first (else it would be written before it is read; were
+ * the evidence check missed, the open would be made again, screening first: the test below). */
 static void test_a_projection_the_open_rebuilds_is_screened_first(void **state)
 {
     (void)state;
@@ -354,6 +353,34 @@ static void test_a_projection_the_open_rebuilds_is_screened_first(void **state)
     tu_env_free(env);
 }
 
+/* Should an open that put its screen off find it would write before the read (forced here: nothing the
+ * deferral lets through does), it stops and is made again, screening first, with its lock held throughout;
+ * and a projection the first try distrusted (no writer evidence) is still distrusted by the second (whose
+ * close marked it clean): rebuilt, not believed. */
+static void test_an_open_that_would_write_first_is_made_again_screening_first(void **state)
+{
+    (void)state;
+    char why[512], path[4400];
+    for (int evidence = 1; evidence >= 0; evidence--) {
+        tu_env *env = level_directory(TENANTS, 2, 1);
+        if (!evidence) {
+            snprintf(path, sizeof path, "%s/proj/writer", env->dir);
+            assert_int_equal(unlink(path), 0);
+        }
+        tms_engine_options o = {.defer_screen = 1, .screen_test_again = 1};
+        if (tms_engine_open(env->dir, &o, &env->eng, why, sizeof why) != TMS_OK)
+            fail_msg("open: %s", why);
+        assert_int_equal(tms_engine_screen_pending(env->eng), 0);   /* the second try screened first */
+        assert_false(marked(env));
+        const char *report = tms_engine_open_report(env->eng);
+        if (evidence ? report[0] != '\0' : !strstr(report, "no writer evidence"))
+            fail_msg("evidence %d: %s", evidence, report);
+        assert_rebuilt(env, TENANTS);
+        assert_int_equal(submit_one(env, "t0", "7000", why, sizeof why), TMS_OK);
+        tu_env_free(env);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -364,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_an_open_that_writes_screens_first),
         cmocka_unit_test(test_a_close_before_any_write_judges_the_screen),
         cmocka_unit_test(test_a_projection_the_open_rebuilds_is_screened_first),
+        cmocka_unit_test(test_an_open_that_would_write_first_is_made_again_screening_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -153,7 +153,9 @@ tms_err tms_store_evidence_forget(const char *dir)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/writer", dir);
-    return unlink(path) == 0 || errno == ENOENT ? TMS_OK : TMS_E_IO;
+    if (unlink(path) != 0 && errno != ENOENT)
+        return TMS_E_IO;
+    return tms_io_fsync_dir(NULL, AT_FDCWD, dir) == 0 ? TMS_OK : TMS_E_IO;   /* the clean one must not come back */
 }
 
 int tms_store_believable(const char *dir)

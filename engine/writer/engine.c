@@ -363,21 +363,15 @@ static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
     return TMS_OK;
 }
 
-/* The projection screened now, or (engine_screen.c) after the open. A screen done now removes the mark of one
- * put off that did not end. */
+/* The projection screened now, or (engine_screen.c) after the open. (A screen done now removes the mark of
+ * one put off once the open has acted on it: tms_engine_open.) */
 static tms_err screen_or_defer(tms_engine *e, char *why, size_t whylen)
 {
-    char proj[4200];
     if (tms__screen_deferrable(e)) {
         e->screened = 1;   /* for the open's decisions: what it would compare is judged after the read */
         return TMS_OK;
     }
-    tms_err err = screen_projection(e, why, whylen);
-    if (!err && tms_store_mark_unscreened(tms_data_path(proj, sizeof proj, e->dir, "proj"), 0) != TMS_OK) {
-        snprintf(why, whylen, "cannot remove %s/unscreened: %s", proj, strerror(errno));
-        return TMS_E_IO;
-    }
-    return err;
+    return screen_projection(e, why, whylen);
 }
 
 /* The state from the newest snapshot that agrees with the log, when the
@@ -544,7 +538,8 @@ static tms_err restart_based(tms_engine *e, level *l, tms_snapshot_meta *m, tms_
  * did not foresee) stops, and tms_engine_open opens again, screening first. TMS_E_BUSY then. */
 static tms_err screen_put_off_writes(tms_engine *e, const level *l, int folded, char *why, size_t whylen)
 {
-    if (!e->scr.deferred || (l->usable && !l->hist_in_fold && (!folded || (l->matched && !l->tx))))
+    if (!e->scr.deferred ||
+        (!e->opt.screen_test_again && l->usable && !l->hist_in_fold && (!folded || (l->matched && !l->tx))))
         return TMS_OK;
     e->scr.again = 1;
     snprintf(why, whylen, "the open would write into a projection not read yet: opened again, screening first");
@@ -630,9 +625,9 @@ out:
 }
 
 /* The open, once. An open that put its screen off and found it would write before the read (load_state)
- * ends with *again set and its report in carried (1200 bytes), to be tried again screening first (*again
- * set on the way in: it does). */
-static tms_err open_once(const char *dir, const tms_engine_options *opt, char *carried, int *again,
+ * ends with *again set, its report in carried (1200 bytes) and its lock's descriptor in *lock_fd, still
+ * held, to be tried again screening first (*again set on the way in: it does, with that lock). */
+static tms_err open_once(const char *dir, const tms_engine_options *opt, char *carried, int *again, int *lock_fd,
                          tms_engine **out, char *why, size_t whylen)
 {
     char path[4200];
@@ -654,8 +649,12 @@ static tms_err open_once(const char *dir, const tms_engine_options *opt, char *c
         goto fail;
     }
     if ((err = tms_datadir_private(dir, e->report, sizeof e->report, why, whylen))) goto fail;   /* 0750 at most */
-    if ((err = take_lock(e, why, whylen)))
+    if (*again) {   /* the first try's, never let go: no other writer came in between */
+        e->lock_fd = *lock_fd;
+        *lock_fd = -1;
+    } else if ((err = take_lock(e, why, whylen))) {
         goto fail;
+    }
     if (access(tms_data_path(path, sizeof path, dir, TMS_SEEDING_MARK), F_OK) == 0) {
         snprintf(why, whylen, "%s is being seeded, or its seed was interrupted: run tms-restore seed again", dir);
         err = TMS_E_INVAL;
@@ -673,7 +672,7 @@ static tms_err open_once(const char *dir, const tms_engine_options *opt, char *c
         snprintf(why, whylen, "log: %s", rep.msg[0] ? rep.msg : tms_strerror(err));
         goto fail;
     }
-    if (rep.torn)
+    if (rep.torn && !*again)   /* (said by the first try already) */
         snprintf(e->report + strlen(e->report), sizeof e->report - strlen(e->report), "%s%s",
                  e->report[0] ? "; " : "", rep.msg);   /* after the data directory's (datadir.c) */
     e->log_trusted = rep.trusted ? lo.trust_seq : 0;
@@ -697,6 +696,12 @@ static tms_err open_once(const char *dir, const tms_engine_options *opt, char *c
                                      e->opt.map_bytes, &e->store, why, whylen)) ||
         (err = load_state(e, why, whylen)))
         goto fail;
+    /* a screen made now, and acted on (set aside, refolded, rebuilt): the mark of one put off goes */
+    if (!e->scr.deferred && tms_store_mark_unscreened(tms_data_path(path, sizeof path, dir, "proj"), 0) != TMS_OK) {
+        snprintf(why, whylen, "cannot remove %s/unscreened: %s", path, strerror(errno));
+        err = TMS_E_IO;
+        goto fail;
+    }
     if ((err = progress(e, "tree", 0, tms_log_last_seq(e->log)))) {
         snprintf(why, whylen, "the open was stopped");
         goto fail;
@@ -719,10 +724,14 @@ fail:
         *again = 1;
         snprintf(carried, 1200, "%s", e->report);
         int distrusted = e->store && !tms_store_trusted(e->store);
+        *lock_fd = e->lock_fd;   /* kept for the next try */
+        e->lock_fd = -1;
         tms_engine_close(e);   /* (marks the projection clean: nothing was written) */
         if (distrusted && tms_store_evidence_forget(tms_data_path(path, sizeof path, dir, "proj")) != TMS_OK) {
             snprintf(why, whylen, "cannot remove %s/writer: %s", path, strerror(errno));
             *again = 0;   /* the next try would believe what this one did not */
+            close(*lock_fd);
+            *lock_fd = -1;
             return TMS_E_IO;
         }
         return err;
@@ -734,11 +743,14 @@ fail:
 tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engine **out, char *why, size_t whylen)
 {
     char carried[1200] = "", spare[1200];
-    int again = 0;
-    tms_err err = open_once(dir, opt, carried, &again, out, why, whylen);
+    int again = 0, lock_fd = -1;
+    tms_err err = open_once(dir, opt, carried, &again, &lock_fd, out, why, whylen);
     if (!again)
         return err;
-    if ((err = open_once(dir, opt, spare, &again, out, why, whylen)) == TMS_OK && carried[0]) {
+    err = open_once(dir, opt, spare, &again, &lock_fd, out, why, whylen);
+    if (lock_fd >= 0)
+        close(lock_fd);   /* (the second try failed before it took it) */
+    if (err == TMS_OK && carried[0]) {
         char *r = (*out)->report;   /* what the first try said (a set-aside request carried out ...) first */
         snprintf(spare, sizeof spare, "%s", r);
         snprintf(r, sizeof (*out)->report, "%.590s%s%.590s", carried, spare[0] ? "; " : "", spare);

@@ -54,7 +54,7 @@ int tms__screen_deferrable(tms_engine *e)
     if (!e->opt.defer_screen || !e->log_trusted || e->opt.accept_loss || e->log_base)
         return 0;   /* no snapshot to start from, an acknowledged loss, a seeded log: the open writes */
     tms_data_path(proj, sizeof proj, e->dir, "proj");
-    if (!tms_store_evidence_trusts(proj) || tms_store_unscreened(proj))
+    if ((!tms_store_evidence_trusts(proj) && !e->opt.screen_test_again) || tms_store_unscreened(proj))
         return 0;   /* (no evidence, or an unclean stop before a reboot: the open rebuilds) */
     /* a look at its meta (with faults caught): this format, level with the log, its index too: nothing to
        write (else the open would write before the read: load_state tries again, screening first) */

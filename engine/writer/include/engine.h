@@ -49,6 +49,9 @@ typedef struct tms_engine_options {
                                      a snapshot to start from): writes wait for it (tms_engine_screen_finish;
                                      docs/trust.md). tmsd sets it; a tool that writes at once gains nothing */
     void (*screen_hook)(void *ctx);   /* tests: called on that thread before it reads (NULL = none) */
+    int screen_test_again;        /* tests: put the screen off whatever the writer's evidence says, and have
+                                     the open find it would write before the read (made again, screening
+                                     first: engine.c, screen_put_off_writes) */
     void *screen_hook_ctx;
 } tms_engine_options;
 
@@ -157,11 +160,12 @@ uint64_t tms_engine_tenants_pending(const tms_engine *e);
  * read, then judge it as the open would have. TMS_OK when it holds (or
  * nothing was put off); else the writer has failed, every write refused
  * with why: TMS_E_CORRUPT when the projection is damaged or not the log's
- * state (the projection, or the snapshot the open started from, set aside:
- * the next open screens first and rebuilds), another error when it could not
- * be judged. Idempotent, any thread, one caller at a time with any other
- * engine call but tms_engine_screen_pending, tms_engine_last_seq and reads of
- * tms_engine_store (every write calls it first; so does the close). */
+ * state (nothing set aside: DIR/proj/unscreened stays, and the next open
+ * screens first, sets aside what it always did and rebuilds), another error
+ * when it could not be judged. Idempotent, any thread, one caller at a time
+ * with any other engine call but tms_engine_screen_pending, _status, _ns,
+ * tms_engine_last_seq and reads of tms_engine_store (every write calls it
+ * first; so does the close). */
 tms_err tms_engine_screen_finish(tms_engine *e, char *why, size_t whylen);
 /* 1 while a screen put off by the open is not judged yet; any thread. */
 int tms_engine_screen_pending(const tms_engine *e);
