@@ -15,7 +15,7 @@ tmsd's "projection screened" line or after it. Then kill -9 (after the
 judgement: nothing left to screen first next time). Prints, per round, the
 count and p50 / p99 of each side and their ratios, then min / median / max
 of the ratios. Latencies include this Python client's own ~50-100 us."""
-import argparse, datetime, os, re, signal, statistics, subprocess, sys, tempfile, time
+import argparse, datetime, os, re, shutil, signal, statistics, subprocess, sys, tempfile, time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "daemon"))
 import mp  # noqa: E402
@@ -110,7 +110,7 @@ def main():
     if r50:
         print("during / after, p50: %.2f / %.2f / %.2fx; p99: %.2f / %.2f / %.2fx (min / median / max)" %
               (min(r50), statistics.median(r50), max(r50), min(r99), statistics.median(r99), max(r99)))
-    os.rmdir(scratch)
+    shutil.rmtree(scratch, ignore_errors=True)
 
 
 main()

@@ -271,7 +271,8 @@ tms_err tms_store_check(const char *dir, int state_only, uint8_t out[TMS_HASH_LE
  * thread with SIGBUS and SIGSEGV caught as tms_store_check's (a writer's
  * screen put off until after its open: engine_screen.c): the state digest
  * into out, the tenant digests appended to tenants (may be NULL), the as-of
- * index walked, on two cores. TMS_OK; TMS_E_CORRUPT with why (damaged: st
+ * index walked, on this thread alone (the writer answers lookups meanwhile:
+ * benchmarks/RESULTS.md, "lookups during the screen"). TMS_OK; TMS_E_CORRUPT with why (damaged: st
  * is then never synced or marked clean again, only closed); another store
  * error. No write transaction may run in st meanwhile. */
 tms_err tms_store_screen(tms_store *st, uint8_t out[TMS_HASH_LEN], tms_tenant_digests *tenants, char *why,
