@@ -624,6 +624,80 @@ out:
     return err;
 }
 
+/* The log recovered (from the newest snapshot's segment on when one agrees), a torn tail said (unless
+ * again: the first try said it) but not cut yet. */
+static tms_err open_log(tms_engine *e, int again, char *why, size_t whylen)
+{
+    char path[4200];
+    tms_log_report rep;
+    tms_snapshot_meta m;
+    uint8_t base_head[TMS_HASH_LEN];
+    tms_log_options lo = {.segment_bytes = e->opt.segment_bytes, .io = e->opt.io,
+                          .defer_cut = 1};   /* cut a torn tail only once the open holds */
+    if (!e->opt.accept_loss && (lo.trust_seq = tms__snapshot_newest(e->dir, &m)))
+        lo.trust_head = m.head;   /* its records' state is in it: the log is checked from its segment on */
+    lo.check_last_only = !e->opt.accept_loss;   /* no snapshot: the fold from record 1 checks the rest */
+    tms_err err = tms_log_open(tms_data_path(path, sizeof path, e->dir, "log"), &lo, &e->log, &rep);
+    if (err) {
+        snprintf(why, whylen, "log: %s", rep.msg[0] ? rep.msg : tms_strerror(err));
+        return err;
+    }
+    if (rep.torn && !again)
+        report_add(e, rep.msg);   /* after the data directory's (datadir.c) */
+    e->log_trusted = rep.trusted ? lo.trust_seq : 0;
+    e->log_last_only = rep.trusted && !lo.trust_seq;
+    return tms_log_base(path, &e->log_base, base_head, why, whylen);
+}
+
+/* After the fold: the mark of a screen put off removed (a screen made now was acted on), the tree, an
+ * acknowledged loss's record, the witness; last, the screen put off, started. */
+static tms_err open_rest(tms_engine *e, char *why, size_t whylen)
+{
+    char path[4200];
+    tms_err err;
+    if (!e->scr.deferred && tms_store_mark_unscreened(tms_data_path(path, sizeof path, e->dir, "proj"), 0)) {
+        snprintf(why, whylen, "cannot remove %s/unscreened: %s", path, strerror(errno));
+        return TMS_E_IO;
+    }
+    if ((err = progress(e, "tree", 0, tms_log_last_seq(e->log)))) {
+        snprintf(why, whylen, "the open was stopped");
+        return err;
+    }
+    if ((err = tms__engine_open_tree(e, why, whylen)) ||
+        (e->loss[0] && (err = tms__acknowledge_loss(e, e->opt.accept_loss, e->loss_record, why, whylen))))
+        return err;
+    if ((err = tms__witness_write(e->dir, tms_log_last_seq(e->log), e->head))) {
+        snprintf(why, whylen, "cannot write %s/witness: %s", e->dir, strerror(errno));
+        return err;
+    }
+    /* the last step: nothing after it fails (the close would judge it) */
+    return e->scr.deferred ? tms__screen_start(e, why, whylen) : TMS_OK;
+}
+
+/* A first try that must be made again (e->scr.again): its report into carried (1200 bytes), its lock kept in
+ * *lock_fd, e closed, and the projection's writer evidence forgotten when it distrusted the projection (its
+ * close marked it clean). err, or TMS_E_IO (*again 0, the lock let go) when the evidence stays. */
+static tms_err keep_for_again(tms_engine *e, tms_err err, char *carried, int *again, int *lock_fd, char *why,
+                              size_t whylen)
+{
+    char path[4200];
+    int distrusted = e->store && !tms_store_trusted(e->store);
+    *again = 1;
+    snprintf(carried, 1200, "%s", e->report);
+    *lock_fd = e->lock_fd;   /* kept for the next try */
+    e->lock_fd = -1;
+    tms_data_path(path, sizeof path, e->dir, "proj");
+    tms_engine_close(e);   /* (marks the projection clean: nothing was written) */
+    if (distrusted && tms_store_evidence_forget(path) != TMS_OK) {
+        snprintf(why, whylen, "cannot remove %s/writer: %s", path, strerror(errno));
+        *again = 0;   /* the next try would believe what this one did not */
+        close(*lock_fd);
+        *lock_fd = -1;
+        return TMS_E_IO;
+    }
+    return err;
+}
+
 /* The open, once. An open that put its screen off and found it would write before the read (load_state)
  * ends with *again set, its report in carried (1200 bytes) and its lock's descriptor in *lock_fd, still
  * held, to be tried again screening first (*again set on the way in: it does, with that lock). */
@@ -631,7 +705,6 @@ static tms_err open_once(const char *dir, const tms_engine_options *opt, char *c
                          tms_engine **out, char *why, size_t whylen)
 {
     char path[4200];
-    tms_log_report rep;
     tms_err err = TMS_E_NOMEM;
     tms_engine *e = calloc(1, sizeof *e);
     *out = NULL;
@@ -660,25 +733,7 @@ static tms_err open_once(const char *dir, const tms_engine_options *opt, char *c
         err = TMS_E_INVAL;
         goto fail;
     }
-    if ((err = tms__engine_set_aside(e, why, whylen)))
-        goto fail;
-    tms_log_options lo = {.segment_bytes = e->opt.segment_bytes, .io = e->opt.io,
-                          .defer_cut = 1};   /* cut a torn tail only once the open holds */
-    tms_snapshot_meta m;
-    if (!e->opt.accept_loss && (lo.trust_seq = tms__snapshot_newest(dir, &m)))
-        lo.trust_head = m.head;   /* its records' state is in it: the log is checked from its segment on */
-    lo.check_last_only = !e->opt.accept_loss;   /* no snapshot: the fold from record 1 checks the rest */
-    if ((err = tms_log_open(tms_data_path(path, sizeof path, dir, "log"), &lo, &e->log, &rep))) {
-        snprintf(why, whylen, "log: %s", rep.msg[0] ? rep.msg : tms_strerror(err));
-        goto fail;
-    }
-    if (rep.torn && !*again)   /* (said by the first try already) */
-        snprintf(e->report + strlen(e->report), sizeof e->report - strlen(e->report), "%s%s",
-                 e->report[0] ? "; " : "", rep.msg);   /* after the data directory's (datadir.c) */
-    e->log_trusted = rep.trusted ? lo.trust_seq : 0;
-    e->log_last_only = rep.trusted && !lo.trust_seq;
-    uint8_t base_head[TMS_HASH_LEN];
-    if ((err = tms_log_base(tms_data_path(path, sizeof path, dir, "log"), &e->log_base, base_head, why, whylen)))
+    if ((err = tms__engine_set_aside(e, why, whylen)) || (err = open_log(e, *again, why, whylen)))
         goto fail;
     if (e->log_trusted)   /* decoded on a second core while the projection is screened */
         tms__snapshot_preload(e, e->log_trusted);
@@ -694,48 +749,14 @@ static tms_err open_once(const char *dir, const tms_engine_options *opt, char *c
     if ((err = screen_or_defer(e, why, whylen)) ||
         (err = tms_store_open_sized(tms_data_path(path, sizeof path, dir, "proj"), TMS_STORE_WRITE,
                                      e->opt.map_bytes, &e->store, why, whylen)) ||
-        (err = load_state(e, why, whylen)))
+        (err = load_state(e, why, whylen)) || (err = open_rest(e, why, whylen)))
         goto fail;
-    /* a screen made now, and acted on (set aside, refolded, rebuilt): the mark of one put off goes */
-    if (!e->scr.deferred && tms_store_mark_unscreened(tms_data_path(path, sizeof path, dir, "proj"), 0) != TMS_OK) {
-        snprintf(why, whylen, "cannot remove %s/unscreened: %s", path, strerror(errno));
-        err = TMS_E_IO;
-        goto fail;
-    }
-    if ((err = progress(e, "tree", 0, tms_log_last_seq(e->log)))) {
-        snprintf(why, whylen, "the open was stopped");
-        goto fail;
-    }
-    if ((err = tms__engine_open_tree(e, why, whylen)))
-        goto fail;
-    if (e->loss[0] && (err = tms__acknowledge_loss(e, e->opt.accept_loss, e->loss_record, why, whylen)))
-        goto fail;
-    if ((err = tms__witness_write(e->dir, tms_log_last_seq(e->log), e->head))) {
-        snprintf(why, whylen, "cannot write %s/witness: %s", dir, strerror(errno));
-        goto fail;
-    }
-    if (e->scr.deferred && (err = tms__screen_start(e, why, whylen)))
-        goto fail;   /* the last step: nothing after it fails (the close would judge it) */
     e->opened = 1;
     *out = e;
     return TMS_OK;
 fail:
-    if (e && e->scr.again) {
-        *again = 1;
-        snprintf(carried, 1200, "%s", e->report);
-        int distrusted = e->store && !tms_store_trusted(e->store);
-        *lock_fd = e->lock_fd;   /* kept for the next try */
-        e->lock_fd = -1;
-        tms_engine_close(e);   /* (marks the projection clean: nothing was written) */
-        if (distrusted && tms_store_evidence_forget(tms_data_path(path, sizeof path, dir, "proj")) != TMS_OK) {
-            snprintf(why, whylen, "cannot remove %s/writer: %s", path, strerror(errno));
-            *again = 0;   /* the next try would believe what this one did not */
-            close(*lock_fd);
-            *lock_fd = -1;
-            return TMS_E_IO;
-        }
-        return err;
-    }
+    if (e && e->scr.again)
+        return keep_for_again(e, err, carried, again, lock_fd, why, whylen);
     tms_engine_close(e);
     return err;
 }
@@ -757,51 +778,3 @@ tms_err tms_engine_open(const char *dir, const tms_engine_options *opt, tms_engi
     }
     return err;
 }
-
-void tms_engine_close(tms_engine *e)
-{
-    char why[700];
-    if (!e)
-        return;
-    if (e->opened)
-        tms_engine_screen_finish(e, why, sizeof why);   /* the snapshot below needs it held (engine_screen.c) */
-    tms__screen_free(e);
-    if (e->opened && !e->failed && !e->behind && !tms_tree_behind(e->tree)) {   /* the next open starts here */
-        uint64_t size, last = tms_log_last_seq(e->log);
-        tms_tlog_hash root;
-        tms_snapshot_meta m;
-        tms_tree_head(e->tree, &size, root);
-        if (size == last && last - tms__snapshot_newest(e->dir, &m) >= TMS_SNAPSHOT_TAIL(last) &&
-            tms__snapshot_save(e->dir, e->state, &e->lazy, size, e->head, root, e->last_time, 0, why, sizeof why) != TMS_OK)
-            fprintf(stderr, "tmsperm: %s (the next open folds the log)\n", why);
-    }
-    if (e->opened && !e->failed)   /* how far the log went, for the next open to check */
-        tms__witness_write(e->dir, tms_log_last_seq(e->log), e->head);
-    tms__snapshot_preload_end(e);   /* an open that failed before it was taken */
-    tms_tree_close(e->tree);
-    tms_store_close(e->store);
-    tms__lazy_free(&e->lazy);
-    tms_state_free(e->state);
-    tms_log_close(e->log);
-    if (e->lock_fd >= 0)
-        close(e->lock_fd);   /* releases the flock */
-    msgpack_sbuffer_destroy(&e->buf);
-    tms_history_batch_free(&e->history);
-    tms_tenant_digests_free(&e->screen_tenants);   /* an open that failed before its fold */
-    free(e);
-}
-
-tms_store *tms_engine_store(tms_engine *e) { return e->store; }
-tms_tree *tms_engine_tree(tms_engine *e) { return e->tree; }
-const char *tms_engine_tree_error(const tms_engine *e) { return e->tree_error; }
-const tms_state *tms_engine_state(tms_engine *e)
-{
-    char why[400];
-    return tms__lazy_need_all(e, why, sizeof why) ? NULL : e->state;
-}
-uint64_t tms_engine_tenants_pending(const tms_engine *e) { return e->lazy.unloaded; }
-uint64_t tms_engine_last_seq(const tms_engine *e) { return tms_log_last_seq(e->log); }
-const char *tms_engine_open_report(const tms_engine *e) { return e->report; }
-uint64_t tms_engine_snapshot_seq(const tms_engine *e) { return e->snapshot_seq; }
-uint64_t tms_engine_tenants_compared(const tms_engine *e) { return e->snapshot_seq ? e->tenants_compared : 0; }
-uint64_t tms_engine_tenants_digested(const tms_engine *e) { return e->snapshot_seq ? e->tenants_digested : 0; }
