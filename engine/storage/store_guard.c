@@ -122,9 +122,9 @@ static tms_err guarded_check(const char *dir, tms_store *given, int state_only, 
             }
             st->guarded = NULL;
             st->walking = NULL;
-        }
-        else if (st && nabandoned < ABANDONED_MAX)
+        } else if (st && nabandoned < ABANDONED_MAX) {
             abandoned[nabandoned++] = st;
+        }
         err = TMS_E_CORRUPT;
         snprintf(why, whylen, "the projection in %s is damaged: reading it faulted (%s)", dir,
                  sig == SIGBUS ? "SIGBUS: a page outside its file" : "SIGSEGV: a page outside the map");

@@ -111,9 +111,11 @@ struct tms_engine {
     int opened;                     /* open succeeded: close may write the witness (never after a refusal) */
     tms_history_batch history;      /* what the group in flight writes into the as-of index: kept until its
                                        projection commit holds (catch_up writes it again) */
-    int screened;                   /* the projection was read whole before it was opened for writing */
-    uint8_t screen_digest[TMS_HASH_LEN];   /* ... and its state digest then */
-    tms_tenant_digests screen_tenants;     /* ... and its tenant digests (freed once the open has folded) */
+    int screened;                   /* the projection was read whole before it was opened for writing, or
+                                       (scr.deferred) will be after the open: the open may follow it */
+    uint8_t screen_digest[TMS_HASH_LEN];   /* ... and its state digest then (scr: once its thread ended) */
+    tms_tenant_digests screen_tenants;     /* ... and its tenant digests (freed once the open has folded, or
+                                              once the screen put off is judged) */
     uint64_t snapshot_seq;          /* the open started from the snapshot of this seq (0: a fold of the whole log) */
     uint64_t tenants_compared;      /* ... and compared the projection with its state by tenant: how many */
     uint64_t tenants_digested;      /* ... whose digests it took at the snapshot's seq for that (level_compare) */

@@ -165,6 +165,8 @@ tms_err tms_engine_screen_finish(tms_engine *e, char *why, size_t whylen)
 {
     if (!e->scr.deferred)
         return TMS_OK;
+    if (!atomic_load(&e->scr.pending))   /* judged already (every write after asks): no lock */
+        goto judged;
     pthread_mutex_lock(&e->scr.lock);
     if (atomic_load(&e->scr.pending)) {
         if (e->scr.started)
@@ -177,6 +179,7 @@ tms_err tms_engine_screen_finish(tms_engine *e, char *why, size_t whylen)
         atomic_store(&e->scr.pending, 0);
     }
     pthread_mutex_unlock(&e->scr.lock);
+judged:
     if (e->scr.result)
         snprintf(why, whylen, "%s", e->scr.result_why);
     return e->scr.result;
