@@ -182,52 +182,84 @@ tms_err tms_history_record(tms_history_batch *b, const tms_state *st, uint64_t s
     return b->err;
 }
 
-/* ---- from operations to the databases ------------------------------------------- */
+/* ---- from operations to the databases -------------------------------------------
+ * One cursor per database for a whole apply: a version's put goes through
+ * the cursor its seek left on the entity's last version, so LMDB finds the
+ * key on that leaf instead of descending again (mdb_cursor_set stays on an
+ * initialised cursor's page when the key falls within it), and no cursor
+ * is allocated per operation. */
+typedef struct cursors {
+    tms_txn *tx;
+    MDB_cursor *c[TMS_DB_COUNT];
+} cursors;
 
-static tms_err note_change(tms_txn *tx, uint64_t seq, const char *member, size_t mlen)
+static tms_err cursor_of(cursors *cs, int db, MDB_cursor **out)
+{
+    if (db < TMS_DB_STATE_END || db >= TMS_DB_COUNT)
+        return TMS_E_CORRUPT;   /* not a database of the index */
+    if (!cs->c[db]) {
+        int rc = mdb_cursor_open(cs->tx->txn, cs->tx->st->dbi[db], &cs->c[db]);
+        if (rc)
+            return tms__store_err(rc);
+    }
+    *out = cs->c[db];
+    return TMS_OK;
+}
+
+static void cursors_close(cursors *cs)
+{
+    for (int i = 0; i < TMS_DB_COUNT; i++)
+        if (cs->c[i])
+            mdb_cursor_close(cs->c[i]);
+}
+
+static tms_err note_change(cursors *cs, uint64_t seq, const char *member, size_t mlen)
 {
     uint8_t k[8];
+    MDB_cursor *cur = NULL;
     tms__put_be64(k, seq);
     MDB_val key = {8, k}, val = {mlen, (void *)member};
-    int rc = mdb_put(tx->txn, tx->st->dbi[TMS_DB_CHANGES], &key, &val, MDB_NODUPDATA);
-    return rc == MDB_KEYEXIST ? TMS_OK : tms__store_err(rc);
+    tms_err err = cursor_of(cs, TMS_DB_CHANGES, &cur);
+    int rc = err ? 0 : mdb_cursor_put(cur, &key, &val, MDB_NODUPDATA);
+    return err ? err : rc == MDB_KEYEXIST ? TMS_OK : tms__store_err(rc);
 }
 
 /* Put a version unless it equals the entity's last one (or deletes what
  * never was); then note the change, when asked to. */
-static tms_err put_version(tms_txn *tx, const char *ekey, size_t elen, uint64_t seq, const void *v, size_t vlen,
+static tms_err put_version(cursors *cs, const char *ekey, size_t elen, uint64_t seq, const void *v, size_t vlen,
                            const char *member, size_t mlen)
 {
     char key[TMS__KEY_MAX + TMS__SEQ_SUFFIX];
-    MDB_val last;
+    MDB_val last, k, val = {vlen, (void *)v};
     uint64_t lseq;
-    MDB_cursor *cur;
+    MDB_cursor *cur = NULL;
     memcpy(key, ekey, elen);
-    int rc = mdb_cursor_open(tx->txn, tx->st->dbi[TMS_DB_VERSIONS], &cur);
-    if (rc)
-        return tms__store_err(rc);
-    tms_err err = tms__seek_version(cur, key, elen, UINT64_MAX, &last, &lseq);
-    mdb_cursor_close(cur);
+    tms_err err = cursor_of(cs, TMS_DB_VERSIONS, &cur);
+    if (!err)
+        err = tms__seek_version(cur, key, elen, UINT64_MAX, &last, &lseq);
     if (err && err != TMS_NOT_FOUND)
         return err;
     if (err == TMS_NOT_FOUND ? vlen == 0 : last.mv_size == vlen && !memcmp(last.mv_data, v, vlen))
         return TMS_OK;   /* unchanged */
-    if ((err = tms__raw_put(tx, TMS_DB_VERSIONS, key, tms__version_key(key, elen, seq), v, vlen)))
+    k.mv_data = key;
+    k.mv_size = tms__version_key(key, elen, seq);
+    if ((err = tms__store_err(mdb_cursor_put(cur, &k, &val, 0))))
         return err;
-    return mlen ? note_change(tx, seq, member, mlen) : TMS_OK;
+    return mlen ? note_change(cs, seq, member, mlen) : TMS_OK;
 }
 
 /* Close member's open interval under key: its "until" becomes seq (an
  * interval opened and closed by the same record is dropped). */
-static tms_err close_interval(tms_txn *tx, int db, MDB_val *k, const char *member, size_t mlen, uint64_t seq)
+static tms_err close_interval(cursors *cs, int db, MDB_val *k, const char *member, size_t mlen, uint64_t seq)
 {
     uint8_t buf[TMS_ID_MAX + 2 + 16];
-    MDB_cursor *cur;
+    MDB_cursor *cur = NULL;
     MDB_val v = {mlen + 1, buf}, at = *k;   /* the cursor points at into its page, which the delete may change */
     uint64_t from = 0;
-    int found = 0, rc = mdb_cursor_open(tx->txn, tx->st->dbi[db], &cur);
-    if (rc)
-        return tms__store_err(rc);
+    int found = 0, rc = 0;
+    tms_err err = cursor_of(cs, db, &cur);
+    if (err)
+        return err;
     memcpy(buf, member, mlen);
     buf[mlen] = '\0';
     for (rc = mdb_cursor_get(cur, &at, &v, MDB_GET_BOTH_RANGE); rc == 0;
@@ -242,7 +274,6 @@ static tms_err close_interval(tms_txn *tx, int db, MDB_val *k, const char *membe
             break;
         }
     }
-    mdb_cursor_close(cur);
     if (rc && rc != MDB_NOTFOUND)
         return tms__store_err(rc);
     if (!found || from == seq)
@@ -251,42 +282,51 @@ static tms_err close_interval(tms_txn *tx, int db, MDB_val *k, const char *membe
     tms__put_be64(buf + mlen + 9, seq);
     v.mv_data = buf;
     v.mv_size = mlen + 17;
-    return tms__store_err(mdb_put(tx->txn, tx->st->dbi[db], k, &v, 0));
+    return tms__store_err(mdb_cursor_put(cur, k, &v, 0));
 }
 
-static tms_err interval(tms_txn *tx, int db, const char *key, size_t klen, const char *member, size_t mlen,
+static tms_err interval(cursors *cs, int db, const char *key, size_t klen, const char *member, size_t mlen,
                         uint64_t seq, int open)
 {
     uint8_t buf[TMS_ID_MAX + 2 + 16];
     MDB_val k = {klen, (void *)key}, v = {mlen + 17, buf};
+    MDB_cursor *cur = NULL;
     if (mlen > TMS_ID_MAX + 1)
         return TMS_E_INVAL;
     if (!open)
-        return close_interval(tx, db, &k, member, mlen, seq);
+        return close_interval(cs, db, &k, member, mlen, seq);
+    tms_err err = cursor_of(cs, db, &cur);
+    if (err)
+        return err;
     memcpy(buf, member, mlen);
     buf[mlen] = '\0';
     tms__put_be64(buf + mlen + 1, seq);
     tms__put_be64(buf + mlen + 9, UNTIL_NOW);
-    return tms__store_err(mdb_put(tx->txn, tx->st->dbi[db], &k, &v, 0));
+    return tms__store_err(mdb_cursor_put(cur, &k, &v, 0));
 }
 
-static tms_err apply_one(tms_txn *tx, tms__batch_reader *r)
+static tms_err apply_one(cursors *cs, tms__batch_reader *r)
 {
     tms__batch_op o;
+    MDB_cursor *cur = NULL;
+    tms_err err;
     if (tms__batch_next(r, &o))
         return TMS_E_CORRUPT;
     switch (o.op) {
     case 'T': {
         uint8_t k[8];
         tms__put_be64(k, o.time);
-        return tms__raw_put(tx, TMS_DB_TIMES, (const char *)k, 8, &o.seq, 8);
+        MDB_val key = {8, k}, val = {8, &o.seq};
+        if ((err = cursor_of(cs, TMS_DB_TIMES, &cur)))
+            return err;
+        return tms__store_err(mdb_cursor_put(cur, &key, &val, 0));
     }
     case 'V':
-        return put_version(tx, o.key, o.klen, o.seq, o.val, o.vlen, o.member, o.mlen);
+        return put_version(cs, o.key, o.klen, o.seq, o.val, o.vlen, o.member, o.mlen);
     case 'I':
-        return interval(tx, o.db, o.key, o.klen, o.member, o.mlen, o.seq, o.open);
+        return interval(cs, o.db, o.key, o.klen, o.member, o.mlen, o.seq, o.open);
     default:
-        return note_change(tx, o.seq, o.member, o.mlen);
+        return note_change(cs, o.seq, o.member, o.mlen);
     }
 }
 
@@ -305,8 +345,10 @@ tms_err tms_history_apply_from(tms_txn *tx, const tms_history_batch *b, size_t f
     if (b->err || from >= b->len)
         return b->err;
     tms__batch_reader r = {b->buf + from, b->buf + b->len};
+    cursors cs = {.tx = tx};
     tms_err err = b->err;
     while (!err && r.p < r.end)
-        err = apply_one(tx, &r);
+        err = apply_one(&cs, &r);
+    cursors_close(&cs);
     return err;
 }
