@@ -22,6 +22,8 @@
 #include "log.h"
 #include "replay.h"
 #include "snapshot.h"
+#include "snapshots.h"
+#include "tree.h"
 #include "teststream.h"
 
 typedef struct digests {
@@ -149,6 +151,9 @@ static void one_cut(const char *args, uint64_t seed, int behind)
         snap_path(env->dir, now, "", path, sizeof path);
         assert_int_equal(unlink(path), 0);
         open_env(env, &crash);
+        if (exists(path))
+            assert_int_equal(unlink(path), 0);   /* the open's own snapshot (it folded the tail): the cut's stays
+                                                    the newest again */
         for (size_t k = 0; k < n; k++) {
             tms_cmd_init(&cmds[k]);
             assert_int_equal(tms_cmd_from_json(&cmds[k], l.v[tail_from + k], strlen(l.v[tail_from + k]), why,
@@ -318,6 +323,114 @@ static void test_leftover_temporary_file(void **state)
     ts_lines_free(&l);
 }
 
+/* ---- the open's own snapshot ------------------------------------------------------------------------------- */
+
+/* The snapshot of seq in env's directory is of its engine's state as it is, before any write: its decoded state,
+ * its projection digest and its Merkle root. */
+static void snapshot_is_the_state(tu_env *env, uint64_t seq)
+{
+    tms_snapshot_meta m;
+    uint8_t *payload, got[32], want[32], proj[32];
+    size_t len;
+    uint64_t size;
+    tms_tlog_hash root;
+    char why[512];
+    tms_state *st;
+    const tms_state *now = tms_engine_state(env->eng);
+    assert_int_equal(tms_snapshot_read(env->dir, seq, &m, &payload, &len, why, sizeof why), TMS_OK);
+    assert_int_equal(m.seq, seq);
+    assert_int_equal(tms_state_snapshot_decode(payload, len, &st, why, sizeof why), TMS_OK);
+    state_digest(st, got);
+    state_digest(now, want);
+    assert_memory_equal(got, want, 32);
+    assert_int_equal(tms_state_projection_digest(now, 0, NULL, proj), TMS_OK);
+    assert_memory_equal(m.proj_digest, proj, 32);
+    tms_tree_head(tms_engine_tree(env->eng), &size, root);
+    assert_int_equal(size, seq);
+    assert_memory_equal(m.root, root, 32);
+    tms_state_free(st);
+    free(payload);
+}
+
+static size_t snapshots_kept(const char *dir)
+{
+    uint64_t *seqs = NULL;
+    size_t n = 0;
+    assert_int_equal(tms_snapshot_list(dir, &seqs, &n), TMS_OK);
+    free(seqs);
+    return n;
+}
+
+/* An open that folds the whole log (no snapshot; with the projection kept, or rebuilt beside the encoding) takes
+ * the snapshot of its seq before it returns; the close after no write adds none; the next open starts there and
+ * equals a replay. */
+static void open_snapshots(int without_projection)
+{
+    ts_lines l = ts_generate("--tenants 5 --extensions 300 --seed 21");
+    uint64_t rng = 9;
+    tu_env *env = tu_env_new();
+    char cmd[4400], path[4300];
+    digests got, ref;
+    submit_range(env, &l, 0, l.n, &rng);
+    uint64_t last = tms_engine_last_seq(env->eng);
+    tms_engine_close(env->eng);
+    env->eng = NULL;
+    snprintf(cmd, sizeof cmd, "rm -rf '%s/snapshots'%s%s%s", env->dir, without_projection ? " '" : "",
+             without_projection ? env->dir : "", without_projection ? "/proj'" : "");
+    assert_int_equal(system(cmd), 0);
+    open_env(env, NULL);
+    assert_int_equal(tms_engine_snapshot_seq(env->eng), 0);   /* a fold of the whole log */
+    snap_path(env->dir, last, "", path, sizeof path);
+    assert_true(exists(path));   /* before any write or close */
+    snapshot_is_the_state(env, last);
+    tms_engine_close(env->eng);
+    env->eng = NULL;
+    assert_int_equal(snapshots_kept(env->dir), 1);
+    open_env(env, NULL);
+    assert_int_equal(tms_engine_snapshot_seq(env->eng), last);
+    assert_string_equal(tms_engine_open_report(env->eng), "");
+    closed(env, &got);
+    replayed(env, &ref);
+    assert_same(&got, &ref, "an open from the open's own snapshot against a replay");
+    tu_env_free(env);
+    ts_lines_free(&l);
+}
+
+static void test_an_open_that_folds_the_log_takes_a_snapshot(void **state)
+{
+    (void)state;
+    open_snapshots(0);
+    open_snapshots(1);
+}
+
+/* A tail shorter than the close's rule (TMS_SNAPSHOT_TAIL) after the snapshot the open starts from: no
+ * snapshot at the open. */
+static void test_a_short_tail_takes_no_snapshot(void **state)
+{
+    (void)state;
+    ts_lines l = ts_generate("--tenants 1 --extensions 400 --seed 6");   /* the tail decodes every tenant */
+    uint64_t rng = 4;
+    tu_env *env = tu_env_new();
+    char path[4300];
+    size_t tail = 3;
+    submit_range(env, &l, 0, l.n - tail, &rng);
+    uint64_t at = tu_fork_snapshot(env);
+    submit_range(env, &l, l.n - tail, l.n, &rng);
+    uint64_t last = tms_engine_last_seq(env->eng);
+    assert_true(last - at < TMS_SNAPSHOT_TAIL(last));
+    tms_engine_close(env->eng);   /* it writes none either: the same rule */
+    env->eng = NULL;
+    snap_path(env->dir, last, "", path, sizeof path);
+    assert_false(exists(path));
+    open_env(env, NULL);
+    assert_int_equal(tms_engine_snapshot_seq(env->eng), at);
+    assert_int_equal(tms_engine_tenants_pending(env->eng), 0);   /* so only the rule said no */
+    assert_false(exists(path));
+    assert_int_equal(snapshots_kept(env->dir), 1);
+    tu_env_free(env);
+    ts_lines_free(&l);
+}
+
 /* ---- an open without a snapshot: the recovery reads the last segment, the fold the rest ---------------------- */
 
 /* Frame i (from 0) of the segment file at path, its bytes in *buf (owned
@@ -428,6 +541,8 @@ int main(void)
         cmocka_unit_test(test_damaged_snapshot_is_set_aside),
         cmocka_unit_test(test_snapshot_beyond_the_log_is_set_aside),
         cmocka_unit_test(test_leftover_temporary_file),
+        cmocka_unit_test(test_an_open_that_folds_the_log_takes_a_snapshot),
+        cmocka_unit_test(test_a_short_tail_takes_no_snapshot),
         cmocka_unit_test(test_an_open_without_snapshot_still_checks_every_segment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

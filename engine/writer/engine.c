@@ -607,6 +607,7 @@ static tms_err load_state(tms_engine *e, char *why, size_t whylen)
         snprintf(why, whylen, "cannot cut the torn tail of the log: %s", tms_strerror(err));
         goto out;
     }
+    tms__snapshot_open_start(e, res.last_seq);   /* encoded beside the rebuild, written once the tree is open */
     if ((err = level_end(e, &l, &res))) {
         snprintf(why, whylen, "projection rebuild failed: %s", l.load_why[0] ? l.load_why : tms_strerror(err));
         goto out;
@@ -663,8 +664,10 @@ static tms_err open_rest(tms_engine *e, char *why, size_t whylen)
         snprintf(why, whylen, "the open was stopped");
         return err;
     }
-    if ((err = tms__engine_open_tree(e, why, whylen)) ||
-        (e->loss[0] && (err = tms__acknowledge_loss(e, e->opt.accept_loss, e->loss_record, why, whylen))))
+    if ((err = tms__engine_open_tree(e, why, whylen)))
+        return err;
+    tms__snapshot_open_end(e, 1);   /* the state may change from here on (a loss acknowledged) */
+    if ((e->loss[0] && (err = tms__acknowledge_loss(e, e->opt.accept_loss, e->loss_record, why, whylen))))
         return err;
     if ((err = tms__witness_write(e->dir, tms_log_last_seq(e->log), e->head))) {
         snprintf(why, whylen, "cannot write %s/witness: %s", e->dir, strerror(errno));

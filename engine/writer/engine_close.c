@@ -14,6 +14,7 @@ void tms_engine_close(tms_engine *e)
     if (e->opened)
         tms_engine_screen_finish(e, why, sizeof why);   /* the snapshot below needs it held (engine_screen.c) */
     tms__screen_free(e);
+    tms__snapshot_open_end(e, 0);   /* an open that failed after it was started */
     if (e->opened && !e->failed && !e->behind && !tms_tree_behind(e->tree)) {   /* the next open starts here */
         uint64_t size, last = tms_log_last_seq(e->log);
         tms_tlog_hash root;

@@ -46,6 +46,18 @@ typedef struct tms__preload {
     int ready;                      /* ahead is planned (or err set): the open's thread may take tenants */
 } tms__preload;
 
+/* The snapshot an open that folded a snapshot's worth of records takes of its state: encoded on a thread while
+ * the projection is rebuilt or compared, written once the tree is open (engine_snapshot.c). */
+typedef struct tms__open_snapshot {
+    int started;                    /* the thread runs or ended, not joined */
+    pthread_t thread;
+    const tms_state *st;            /* in: read by the thread only; nothing changes it until the join */
+    uint64_t seq;                   /* in: the state's seq */
+    msgpack_sbuffer enc;            /* out: its encoding */
+    uint8_t proj[TMS_HASH_LEN];     /* out: its projection digest */
+    tms_err err;                    /* out */
+} tms__open_snapshot;
+
 /* The snapshot an open started from, for its tenants not decoded yet (engine_lazy.c). Empty (payload NULL,
  * unloaded 0) when every tenant is in the state. */
 typedef struct tms__lazy {
@@ -122,6 +134,7 @@ struct tms_engine {
     uint64_t log_trusted;           /* the log's recovery read from this snapshot's seq on (0: all of it) */
     int log_last_only;              /* no snapshot: the recovery read the last segment only (the fold checks) */
     tms__preload preload;           /* the snapshot of log_trusted, decoded during the screen */
+    tms__open_snapshot open_snap;   /* the open's own snapshot (tms__snapshot_open_start) */
     tms__lazy lazy;                 /* the tenants of the snapshot the open started from not decoded yet */
     uint64_t log_base;              /* a seeded directory's log starts after this seq (log.h; 0: at 1): the
                                        open starts from a snapshot, never from a fold of the whole log */
@@ -219,6 +232,13 @@ int tms__snapshot_start(tms_engine *e, uint64_t max_seq, tms_state **st, tms_sna
  * not taken. */
 void tms__snapshot_preload(tms_engine *e, uint64_t seq);
 void tms__snapshot_preload_end(tms_engine *e);
+/* An open that folded at least TMS_SNAPSHOT_TAIL records since the newest snapshot (the close's rule), with
+ * every tenant decoded and no loss to acknowledge: its state at seq encoded on a thread from now on, while the
+ * projection is rebuilt or compared. Nothing may change e->state until tms__snapshot_open_end, which joins
+ * the thread and, with write, writes the snapshot when the tree is level with seq (as a clean close would:
+ * a failure is said on stderr, never the open's). Both are no-ops when nothing was started. */
+void tms__snapshot_open_start(tms_engine *e, uint64_t seq);
+void tms__snapshot_open_end(tms_engine *e, int write);
 /* The log's chain head at seq (one frame read): TMS_OK, TMS_NOT_FOUND, or a log error. */
 tms_err tms__log_head_at(const tms_engine *e, uint64_t seq, uint8_t head[TMS_HASH_LEN]);
 

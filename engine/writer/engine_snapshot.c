@@ -12,6 +12,7 @@
 #include "replay.h"
 #include "snapshot.h"
 #include "snapshots.h"
+#include "tree.h"
 #include <errno.h>
 #include <msgpack.h>
 #include <pthread.h>
@@ -99,30 +100,87 @@ static tms_err encode_state(const tms_state *st, const tms__lazy *lz, msgpack_sb
     return err ? err : j.err;
 }
 
+/* The snapshot of seq written from its encoding and projection digest. */
+static tms_err write_encoded(const char *dir, uint64_t seq, const uint8_t head[TMS_HASH_LEN],
+                             const uint8_t root[TMS_HASH_LEN], int64_t time, uint64_t rate, const msgpack_sbuffer *enc,
+                             const uint8_t proj[TMS_HASH_LEN], char *why, size_t whylen)
+{
+    tms_snapshot_meta m;
+    memset(&m, 0, sizeof m);
+    memcpy(m.proj_digest, proj, TMS_HASH_LEN);
+    m.schema = TMS_SCHEMA_VERSION;
+    snprintf(m.build, sizeof m.build, "%s", tms_version());
+    m.seq = seq;
+    memcpy(m.head, head, TMS_HASH_LEN);
+    memcpy(m.root, root, TMS_HASH_LEN);
+    m.time = time;
+    return tms_snapshot_write_paced(dir, &m, enc->data, enc->size, rate, why, whylen);   /* (its digest set there) */
+}
+
 tms_err tms__snapshot_save(const char *dir, const tms_state *st, const tms__lazy *lz, uint64_t seq,
                            const uint8_t head[TMS_HASH_LEN], const uint8_t root[TMS_HASH_LEN], int64_t time,
                            uint64_t rate, char *why, size_t whylen)
 {
     msgpack_sbuffer enc;
-    tms_snapshot_meta m;
+    uint8_t proj[TMS_HASH_LEN];
     if (seq == 0 || forget_others(dir, seq, head))
         return TMS_OK;   /* the newest is of this seq and this log already (a snapshot is never rewritten) */
     msgpack_sbuffer_init(&enc);
-    memset(&m, 0, sizeof m);
-    tms_err err = encode_state(st, lz, &enc, m.proj_digest);
-    if (err) {
+    tms_err err = encode_state(st, lz, &enc, proj);
+    if (err)
         snprintf(why, whylen, "snapshot: cannot encode the state or its projection digest: %s", tms_strerror(err));
-    } else {
-        m.schema = TMS_SCHEMA_VERSION;
-        snprintf(m.build, sizeof m.build, "%s", tms_version());
-        m.seq = seq;
-        memcpy(m.head, head, TMS_HASH_LEN);
-        memcpy(m.root, root, TMS_HASH_LEN);
-        m.time = time;
-        err = tms_snapshot_write_paced(dir, &m, enc.data, enc.size, rate, why, whylen);   /* (its digest set there) */
-    }
+    else
+        err = write_encoded(dir, seq, head, root, time, rate, &enc, proj, why, whylen);
     msgpack_sbuffer_destroy(&enc);
     return err;
+}
+
+/* ---- the open's own snapshot ---- */
+
+static void *open_snapshot_main(void *arg)
+{
+    tms__open_snapshot *o = arg;
+    o->err = encode_state(o->st, NULL, &o->enc, o->proj);
+    return NULL;
+}
+
+void tms__snapshot_open_start(tms_engine *e, uint64_t seq)
+{
+    tms__open_snapshot *o = &e->open_snap;
+    tms_snapshot_meta m;
+    if (o->started || !seq || e->loss[0] || e->lazy.unloaded ||
+        seq - tms__snapshot_newest(e->dir, &m) < TMS_SNAPSHOT_TAIL(seq))
+        return;   /* the close's rule: a snapshot's worth of records folded since the newest */
+    if (tms_snapshot_meta_read(e->dir, seq, &m) == TMS_OK)
+        return;   /* one of seq already, of another version: replaced by a close at a later seq, never set aside */
+    o->st = e->state;
+    o->seq = seq;
+    o->err = TMS_OK;
+    msgpack_sbuffer_init(&o->enc);
+    if (!(o->started = pthread_create(&o->thread, NULL, open_snapshot_main, o) == 0))
+        msgpack_sbuffer_destroy(&o->enc);   /* no thread: the close takes it, as before */
+}
+
+void tms__snapshot_open_end(tms_engine *e, int write)
+{
+    tms__open_snapshot *o = &e->open_snap;
+    char why[700];
+    uint64_t size = 0;
+    tms_tlog_hash root;
+    if (!o->started)
+        return;
+    pthread_join(o->thread, NULL);
+    o->started = 0;
+    if (write && !o->err && e->tree)
+        tms_tree_head(e->tree, &size, root);
+    if (write && o->err)
+        fprintf(stderr, "tmsperm: snapshot: cannot encode the state or its projection digest: %s (the next open "
+                "folds the log)\n", tms_strerror(o->err));
+    else if (write && size == o->seq && !e->failed && !e->behind && !tms_tree_behind(e->tree) &&
+             tms_log_last_seq(e->log) == o->seq && !forget_others(e->dir, o->seq, e->head) &&
+             write_encoded(e->dir, o->seq, e->head, root, e->last_time, 0, &o->enc, o->proj, why, sizeof why))
+        fprintf(stderr, "tmsperm: %s (the next open folds the log)\n", why);
+    msgpack_sbuffer_destroy(&o->enc);
 }
 
 uint64_t tms__snapshot_newest(const char *dir, tms_snapshot_meta *m)
