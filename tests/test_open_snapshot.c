@@ -326,8 +326,8 @@ static void test_leftover_temporary_file(void **state)
 /* ---- the open's own snapshot ------------------------------------------------------------------------------- */
 
 /* The snapshot of seq in env's directory is of its engine's state as it is, before any write: its decoded state,
- * its projection digest and its Merkle root. */
-static void snapshot_is_the_state(tu_env *env, uint64_t seq)
+ * its projection digest, its Merkle root and the time of record seq (time). */
+static void snapshot_is_the_state(tu_env *env, uint64_t seq, int64_t time)
 {
     tms_snapshot_meta m;
     uint8_t *payload, got[32], want[32], proj[32];
@@ -339,6 +339,7 @@ static void snapshot_is_the_state(tu_env *env, uint64_t seq)
     const tms_state *now = tms_engine_state(env->eng);
     assert_int_equal(tms_snapshot_read(env->dir, seq, &m, &payload, &len, why, sizeof why), TMS_OK);
     assert_int_equal(m.seq, seq);
+    assert_int_equal(m.time, time);
     assert_int_equal(tms_state_snapshot_decode(payload, len, &st, why, sizeof why), TMS_OK);
     state_digest(st, got);
     state_digest(now, want);
@@ -373,8 +374,10 @@ static void open_snapshots(int without_projection)
     digests got, ref;
     submit_range(env, &l, 0, l.n, &rng);
     uint64_t last = tms_engine_last_seq(env->eng);
+    tms_snapshot_meta closed_m;
     tms_engine_close(env->eng);
     env->eng = NULL;
+    assert_int_equal(tms_snapshot_meta_read(env->dir, last, &closed_m), TMS_OK);   /* the close's: its time */
     snprintf(cmd, sizeof cmd, "rm -rf '%s/snapshots'%s%s%s", env->dir, without_projection ? " '" : "",
              without_projection ? env->dir : "", without_projection ? "/proj'" : "");
     assert_int_equal(system(cmd), 0);
@@ -382,7 +385,7 @@ static void open_snapshots(int without_projection)
     assert_int_equal(tms_engine_snapshot_seq(env->eng), 0);   /* a fold of the whole log */
     snap_path(env->dir, last, "", path, sizeof path);
     assert_true(exists(path));   /* before any write or close */
-    snapshot_is_the_state(env, last);
+    snapshot_is_the_state(env, last, closed_m.time);
     tms_engine_close(env->eng);
     env->eng = NULL;
     assert_int_equal(snapshots_kept(env->dir), 1);

@@ -44,7 +44,8 @@ static int based(const char *dir)
 }
 
 /* Before a new snapshot: set aside those no longer of this log (beyond its end: it was cut; or at seq with another
- * chain head). 1 when the newest left is of seq with head (nothing to write). */
+ * chain head); another version's of seq is left for the write to replace. 1 when the newest left is of seq with
+ * head and of this version (nothing to write). */
 static int forget_others(const char *dir, uint64_t seq, const uint8_t head[TMS_HASH_LEN])
 {
     uint64_t *seqs = NULL;
@@ -56,11 +57,12 @@ static int forget_others(const char *dir, uint64_t seq, const uint8_t head[TMS_H
     for (size_t i = 0; i < n; i++) {
         if (seqs[i] < seq)
             break;
-        if (seqs[i] == seq && tms_snapshot_meta_read(dir, seq, &m) == TMS_OK && !memcmp(m.head, head, TMS_HASH_LEN) &&
-            this_version(&m, 0))
+        int readable = seqs[i] == seq && tms_snapshot_meta_read(dir, seq, &m) == TMS_OK;
+        if (readable && !memcmp(m.head, head, TMS_HASH_LEN) && this_version(&m, 0))
             have = 1;
-        else
+        else if (!readable || this_version(&m, 0))
             tms_snapshot_set_aside(dir, seqs[i]);
+        /* else another version's of this seq: not damaged, replaced by the write (its rename) */
     }
     free(seqs);
     return have;
@@ -148,11 +150,10 @@ void tms__snapshot_open_start(tms_engine *e, uint64_t seq)
 {
     tms__open_snapshot *o = &e->open_snap;
     tms_snapshot_meta m;
-    if (o->started || !seq || e->loss[0] || e->lazy.unloaded ||
+    if (o->started || !seq || e->loss[0] || e->lazy.unloaded || e->scr.deferred ||
         seq - tms__snapshot_newest(e->dir, &m) < TMS_SNAPSHOT_TAIL(seq))
-        return;   /* the close's rule: a snapshot's worth of records folded since the newest */
-    if (tms_snapshot_meta_read(e->dir, seq, &m) == TMS_OK)
-        return;   /* one of seq already, of another version: replaced by a close at a later seq, never set aside */
+        return;   /* the close's rule: a snapshot's worth of records folded since the newest; and never of a state
+                     whose projection is still to be judged (the close writes it once the screen held) */
     o->st = e->state;
     o->seq = seq;
     o->err = TMS_OK;
