@@ -13,6 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 #include <dirent.h>
+#include <stdatomic.h>
 #include <sys/stat.h>
 #include "../engine/storage/store_internal.h"
 #include "replay.h"
@@ -33,7 +34,7 @@ static tu_env *stream_env(const char *args)
 static void store_digests(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN], tms_tenant_digests *list)
 {
     memset(list, 0, sizeof *list);
-    assert_int_equal(tms__store_tenant_digests(tx, state_only, 1, out, list), TMS_OK);   /* (runs: split_min) */
+    assert_int_equal(tms__store_tenant_digests(tx, state_only, 1, 0, out, list), TMS_OK);   /* (runs: split_min) */
 }
 
 /* The engine's projection and the state folded from its log agree: whole, with meta, tenant by tenant. */
@@ -253,6 +254,44 @@ static void test_a_walk_that_faults_leaves_no_worker(void **state)
     free(scratch);
 }
 
+/* The entries of the as-of index's databases (every duplicate counted). */
+static uint64_t index_entries(tms_store *st)
+{
+    tms_txn *tx;
+    uint64_t n = 0;
+    MDB_stat ms;
+    assert_int_equal(tms_txn_begin(st, 0, &tx), TMS_OK);
+    for (int db = TMS_DB_STATE_END; db < TMS_DB_COUNT; db++) {
+        assert_int_equal(mdb_stat(tx->txn, st->dbi[db], &ms), 0);
+        n += ms.ms_entries;
+    }
+    tms_txn_abort(tx);
+    return n;
+}
+
+/* A writer's open screens its projection on two threads (not put off): the as-of index is read through, every
+ * entry of it, by the state walk's threads once their runs are done (alone, or with a helper: split_min). */
+static void test_an_open_reads_the_whole_index_beside_the_state(void **state)
+{
+    (void)state;
+    tu_env *env = stream_env("--tenants 6 --extensions 600 --seed 13");
+    for (int split = 0; split < 2; split++) {
+        tms__digest_split_min = split ? 0 : SIZE_MAX;
+        tms_engine_close(env->eng);
+        env->eng = NULL;
+        uint64_t before = atomic_load(&tms__index_entries_walked);
+        tu_env_reopen(env);
+        uint64_t walked = atomic_load(&tms__index_entries_walked) - before, want = index_entries(
+                                                                                   tms_engine_store(env->eng));
+        assert_true(want > 1000);
+        if (walked != want)
+            fail_msg("split %d: %llu of the index's %llu entries read", split, (unsigned long long)walked,
+                     (unsigned long long)want);
+    }
+    tms__digest_split_min = 0;
+    tu_env_free(env);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -260,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_damage_changes_its_tenants_digest_only),
         cmocka_unit_test(test_keys_that_name_no_tenant),
         cmocka_unit_test(test_a_walk_that_faults_leaves_no_worker),
+        cmocka_unit_test(test_an_open_reads_the_whole_index_beside_the_state),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

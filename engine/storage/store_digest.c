@@ -255,6 +255,9 @@ typedef struct walks {
     MDB_txn *helper_txn;
     uint64_t txn_id;              /* the caller's snapshot */
     _Atomic size_t next;          /* the next run to take */
+    int walk_index;               /* the as-of index read through too, once the runs are taken (walk_index) */
+    _Atomic int next_db;          /* ... the next of its databases to take */
+    tms_err index_err[2];         /* ... the caller's, the helper's */
     pthread_t thread;
     int threaded;
     tms_err helper_err;           /* the helper's fault (TMS_E_CORRUPT: its run half done) */
@@ -328,6 +331,38 @@ static tms_err walk_run(const walks *ws, MDB_txn *txn, walker *k, run *r)
     return rc ? tms__store_err(rc) : TMS_OK;
 }
 
+/* The as-of index's databases, read through for faults only (tms_history_walk's pages: the writer writes into
+ * them), taken in turn by the walk's threads once no run is left: the largest first. */
+static const int index_dbs[] = {TMS_DB_VERSIONS, TMS_DB_DIST_AT, TMS_DB_CHANGES, TMS_DB_VISIBLE_AT, TMS_DB_TIMES,
+                                TMS_DB_FRAMES};
+#define NINDEX ((int)(sizeof index_dbs / sizeof index_dbs[0]))
+_Static_assert(NINDEX == TMS_DB_COUNT - TMS_DB_STATE_END, "every database of the index, once");
+
+_Atomic uint64_t tms__index_entries_walked;
+
+static tms_err walk_index_db(const walks *ws, MDB_txn *txn, int db)
+{
+    MDB_cursor *cur;
+    MDB_val k, v;
+    uint64_t n = 0;
+    int rc = mdb_cursor_open(txn, ws->st->dbi[db], &cur);
+    if (rc)
+        return tms__store_err(rc);
+    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0)
+        n++;   /* (an unpositioned cursor's first NEXT is the first entry) */
+    mdb_cursor_close(cur);
+    atomic_fetch_add(&tms__index_entries_walked, n);
+    return rc == MDB_NOTFOUND ? TMS_OK : tms__store_err(rc);
+}
+
+static void take_index(walks *ws, MDB_txn *txn, tms_err *err)
+{
+    for (int i; !*err && (i = atomic_fetch_add(&ws->next_db, 1)) < NINDEX;)
+        *err = walk_index_db(ws, txn, index_dbs[i]);
+    if (*err)
+        atomic_store(&ws->next_db, NINDEX);   /* a failure: none taken any more, on either thread */
+}
+
 /* Runs taken in turn, until none is left. */
 static void take_runs(walks *ws, MDB_txn *txn, walker *k)
 {
@@ -343,8 +378,11 @@ static tms_err helper_runs(void *arg)
         ws->helper_txn = NULL;
         return TMS_OK;   /* (no reader slot, ...): the caller takes every run */
     }
-    if (mdb_txn_id(ws->helper_txn) == ws->txn_id)   /* else another snapshot: the caller takes every run */
-        take_runs(ws, ws->helper_txn, &ws->helper);
+    if (mdb_txn_id(ws->helper_txn) != ws->txn_id)
+        return TMS_OK;   /* another snapshot: the caller takes every run (and the index) */
+    take_runs(ws, ws->helper_txn, &ws->helper);
+    if (ws->walk_index)
+        take_index(ws, ws->helper_txn, &ws->index_err[1]);
     return TMS_OK;
 }
 
@@ -388,6 +426,7 @@ void tms__digest_walk_abandon(void *walking)
     walks *ws = walking;
     if (ws && ws->threaded) {   /* the helper ends its run (a fault there is its own) and takes no more */
         atomic_store(&ws->next, ws->nruns);
+        atomic_store(&ws->next_db, NINDEX);
         pthread_join(ws->thread, NULL);
         ws->threaded = 0;
     }
@@ -431,11 +470,13 @@ static tms_err walk_tenants(tms_txn *tx, walks *ws, int two_cores, tms_tenant_di
     ws->nruns = 1;   /* one run of every tenant, unless cut */
     ws->threaded = two_cores && cut_runs(tx, ws) && pthread_create(&ws->thread, NULL, helper_main, ws) == 0;
     take_runs(ws, tx->txn, &ws->caller);
+    if (ws->walk_index)
+        take_index(ws, tx->txn, &ws->index_err[0]);
     if (ws->threaded) {
         pthread_join(ws->thread, NULL);
         ws->threaded = 0;
     }
-    tms_err err = ws->helper_err;
+    tms_err err = ws->helper_err ? ws->helper_err : ws->index_err[0] ? ws->index_err[0] : ws->index_err[1];
     for (size_t i = 0; !err && i < ws->nruns; i++)
         err = ws->runs[i].err;
     return err ? err : join_runs(ws, list);
@@ -443,17 +484,18 @@ static tms_err walk_tenants(tms_txn *tx, walks *ws, int two_cores, tms_tenant_di
 
 tms_err tms_store_tenant_digests(tms_txn *tx, int state_only, uint8_t out[TMS_HASH_LEN], tms_tenant_digests *list)
 {
-    return tms__store_tenant_digests(tx, state_only, 0, out, list);
+    return tms__store_tenant_digests(tx, state_only, 0, 0, out, list);
 }
 
-tms_err tms__store_tenant_digests(tms_txn *tx, int state_only, int two_cores, uint8_t out[TMS_HASH_LEN],
-                                  tms_tenant_digests *list)
+tms_err tms__store_tenant_digests(tms_txn *tx, int state_only, int two_cores, int walk_index,
+                                  uint8_t out[TMS_HASH_LEN], tms_tenant_digests *list)
 {
     walks *ws = aligned_alloc(64, (sizeof *ws + 63) & ~(size_t)63);   /* (libsodium's states are 64-aligned) */
     if (!ws)
         return TMS_E_NOMEM;
     memset(ws, 0, sizeof *ws);
     tx->st->walking = ws;   /* reachable with the store should a walk fault (store_guard.c) */
+    ws->walk_index = walk_index;
     tms__digest_init(&ws->outer);
     tms_err err = state_only ? TMS_OK : tms__digest_dbs(tx, &ws->outer, TMS_DB_META, TMS_DB_META + 1, -1);
     if (!err) {

@@ -76,9 +76,12 @@ static tms_err check(const char *dir, tms_store *given, int state_only, uint8_t 
         hist->on_meta(hist->ctx);
     if (!err && hist && hist->meta_only)
         err = tms_store_format(tx, &hist->format);
+    /* the index walked too (its pages may be bad): beside the state's walk on its two threads when it is only read */
+    int beside = hist && hist->walk_only && hist->two_cores && !hist->skip_index;
     if (!err && !(hist && hist->meta_only))
-        err = tms__store_tenant_digests(tx, state_only, hist && hist->two_cores, out, hist ? hist->tenants : NULL);
-    if (!err && hist && !hist->skip_index && !hist->meta_only)   /* walked too: its pages may be bad */
+        err = tms__store_tenant_digests(tx, state_only, hist && hist->two_cores, beside, out,
+                                        hist ? hist->tenants : NULL);
+    if (!err && hist && !hist->skip_index && !hist->meta_only && !beside)
         err = hist->walk_only ? tms_history_walk(tx) : tms_history_tally_index(tx, hist->key, hist->digest);
     (*st)->guarded = NULL;
     tms_txn_abort(tx);

@@ -162,9 +162,13 @@ void tms__digest_walk_abandon(void *walking);
 /* The accounts a projection holds from which its digest walk goes in runs on two threads, when asked
  * (tests set it to 0). */
 extern size_t tms__digest_split_min;
-/* tms_store_tenant_digests, in runs on a second thread as well when two_cores (store_digest.c). */
-tms_err tms__store_tenant_digests(tms_txn *tx, int state_only, int two_cores, uint8_t out[TMS_HASH_LEN],
-                                  tms_tenant_digests *list);
+/* The as-of index's entries read by the walks beside the state's (walk_index below), counted for the tests. */
+extern _Atomic uint64_t tms__index_entries_walked;
+/* tms_store_tenant_digests, in runs on a second thread as well when two_cores (store_digest.c); with
+ * walk_index, the as-of index read through as tms_history_walk does, by the same threads once the runs are
+ * taken. */
+tms_err tms__store_tenant_digests(tms_txn *tx, int state_only, int two_cores, int walk_index,
+                                  uint8_t out[TMS_HASH_LEN], tms_tenant_digests *list);
 /* fn(ctx) on this thread with a damaged page's fault caught as on the guarded walk's (store_guard.c): its
  * result, or TMS_E_CORRUPT when it faulted. Only while a guarded walk (tms_store_check) holds the signals;
  * elsewhere a fault is what it would be. */
