@@ -292,6 +292,56 @@ static void test_an_open_reads_the_whole_index_beside_the_state(void **state)
     tu_env_free(env);
 }
 
+/* The index's versions database pointing at a root page beyond the file (each "versions" record of the main
+ * database patched: LMDB says MDB_PAGE_NOTFOUND when it is followed): a writer's screen (walk_only, two_cores)
+ * says the projection is damaged, whichever thread takes that database, and leaves no thread; the state's walk
+ * alone finds nothing (the damage is the index's only). */
+static void test_an_index_that_does_not_read_fails_the_screen(void **state)
+{
+    (void)state;
+    tu_env *env = stream_env("--tenants 3 --extensions 3000 --seed 5");
+    char from[4300], dir[4300], to[4400], why[600];
+    size_t len = 0, patched = 0;
+    uint8_t out[TMS_HASH_LEN], head[TMS_HASH_LEN];
+    uint64_t seq;
+    char *scratch = tu_mkdtemp();
+    snprintf(from, sizeof from, "%s/proj/data.mdb", env->dir);
+    uint8_t *f = tu_read_file(from, &len);
+    assert_non_null(f);
+    /* a node: lo, hi (its data size, 48: an MDB_db), flags (F_SUBDATA 2), ksize 8, "versions", then MDB_db with
+     * md_root at 40 */
+    static const uint8_t node[] = {48, 0, 0, 0, 2, 0, 8, 0, 'v', 'e', 'r', 's', 'i', 'o', 'n', 's'};
+    for (size_t i = 0; i + sizeof node + 48 <= len; i++)
+        if (!memcmp(f + i, node, sizeof node)) {
+            memset(f + i + sizeof node + 40, 0x7f, 8);   /* md_root: far beyond any page the file holds */
+            patched++;
+        }
+    assert_true(patched > 0);
+    snprintf(dir, sizeof dir, "%s/proj", scratch);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(to, sizeof to, "%s/data.mdb", dir);
+    assert_int_equal(tu_write_file(to, f, len), 0);
+    free(f);
+    tu_env_free(env);
+    int before = threads();
+    for (int split = 0; split < 2; split++) {
+        tms__digest_split_min = split ? 0 : SIZE_MAX;
+        tms_store_check_history screen = {.walk_only = 1, .two_cores = 1}, state_only = screen;
+        state_only.skip_index = 1;
+        assert_int_equal(tms_store_check(dir, 1, out, &seq, head, &state_only, why, sizeof why), TMS_OK);
+        for (int i = 0; i < 4; i++) {   /* (which thread takes it varies: here mostly the caller, whose runs end
+                                           first; the helper's failure is kept and said the same way) */
+            tms_err err = tms_store_check(dir, 1, out, &seq, head, &screen, why, sizeof why);
+            if (err != TMS_E_CORRUPT)
+                fail_msg("split %d: %s (%s)", split, tms_err_name(err), why);
+            assert_int_equal(threads(), before);
+        }
+    }
+    tms__digest_split_min = 0;
+    tu_rmtree(scratch);
+    free(scratch);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -300,6 +350,7 @@ int main(void)
         cmocka_unit_test(test_keys_that_name_no_tenant),
         cmocka_unit_test(test_a_walk_that_faults_leaves_no_worker),
         cmocka_unit_test(test_an_open_reads_the_whole_index_beside_the_state),
+        cmocka_unit_test(test_an_index_that_does_not_read_fails_the_screen),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

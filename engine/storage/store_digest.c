@@ -241,6 +241,7 @@ typedef struct run {
 
 typedef struct walker {           /* a thread's */
     walk w[TMS_DB_STATE_END];
+    MDB_cursor *icur;             /* the index database it reads (walk_index_db): closed by walks_free after a fault */
     tms__digest pd;
     char copy[KEY_LEN_MAX];
 } walker;
@@ -291,6 +292,9 @@ static void walker_close(walker *k)
         if (k->w[db].cur)
             mdb_cursor_close(k->w[db].cur);
     memset(k->w, 0, sizeof k->w);
+    if (k->icur)
+        mdb_cursor_close(k->icur);
+    k->icur = NULL;
 }
 
 /* Every state database, tenant by tenant (the cursors in step), over r's tenants, into r. */
@@ -340,27 +344,35 @@ _Static_assert(NINDEX == TMS_DB_COUNT - TMS_DB_STATE_END, "every database of the
 
 _Atomic uint64_t tms__index_entries_walked;
 
-static tms_err walk_index_db(const walks *ws, MDB_txn *txn, int db)
+static tms_err walk_index_db(const walks *ws, MDB_txn *txn, walker *w, int db)
 {
-    MDB_cursor *cur;
     MDB_val k, v;
     uint64_t n = 0;
-    int rc = mdb_cursor_open(txn, ws->st->dbi[db], &cur);
-    if (rc)
+    int rc = mdb_cursor_open(txn, ws->st->dbi[db], &w->icur);
+    if (rc) {
+        w->icur = NULL;
         return tms__store_err(rc);
-    while ((rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) == 0)
+    }
+    while ((rc = mdb_cursor_get(w->icur, &k, &v, MDB_NEXT)) == 0)
         n++;   /* (an unpositioned cursor's first NEXT is the first entry) */
-    mdb_cursor_close(cur);
+    mdb_cursor_close(w->icur);
+    w->icur = NULL;
     atomic_fetch_add(&tms__index_entries_walked, n);
     return rc == MDB_NOTFOUND ? TMS_OK : tms__store_err(rc);
 }
 
-static void take_index(walks *ws, MDB_txn *txn, tms_err *err)
+/* What a failure leaves to take: nothing, on either thread. */
+static void take_nothing_more(walks *ws)
+{
+    atomic_store(&ws->next, ws->nruns);
+    atomic_store(&ws->next_db, NINDEX);
+}
+
+static void take_index(walks *ws, MDB_txn *txn, walker *w, tms_err *err)
 {
     for (int i; !*err && (i = atomic_fetch_add(&ws->next_db, 1)) < NINDEX;)
-        *err = walk_index_db(ws, txn, index_dbs[i]);
-    if (*err)
-        atomic_store(&ws->next_db, NINDEX);   /* a failure: none taken any more, on either thread */
+        if ((*err = walk_index_db(ws, txn, w, index_dbs[i])))
+            take_nothing_more(ws);
 }
 
 /* Runs taken in turn, until none is left. */
@@ -368,7 +380,7 @@ static void take_runs(walks *ws, MDB_txn *txn, walker *k)
 {
     for (size_t i; (i = atomic_fetch_add(&ws->next, 1)) < ws->nruns;)
         if ((ws->runs[i].err = walk_run(ws, txn, k, &ws->runs[i])) != TMS_OK)
-            atomic_store(&ws->next, ws->nruns);   /* a failure: no more runs, on either thread */
+            take_nothing_more(ws);   /* a failure: no more runs (nor the index), on either thread */
 }
 
 static tms_err helper_runs(void *arg)
@@ -382,7 +394,7 @@ static tms_err helper_runs(void *arg)
         return TMS_OK;   /* another snapshot: the caller takes every run (and the index) */
     take_runs(ws, ws->helper_txn, &ws->helper);
     if (ws->walk_index)
-        take_index(ws, ws->helper_txn, &ws->index_err[1]);
+        take_index(ws, ws->helper_txn, &ws->helper, &ws->index_err[1]);
     return TMS_OK;
 }
 
@@ -390,6 +402,8 @@ static void *helper_main(void *arg)
 {
     walks *ws = arg;
     ws->helper_err = tms__guarded(helper_runs, ws);   /* a fault: TMS_E_CORRUPT (its run's err unset) */
+    if (ws->helper_err)
+        take_nothing_more(ws);
     return NULL;
 }
 
@@ -424,9 +438,9 @@ static int cut_runs(tms_txn *tx, walks *ws)
 void tms__digest_walk_abandon(void *walking)
 {
     walks *ws = walking;
-    if (ws && ws->threaded) {   /* the helper ends its run (a fault there is its own) and takes no more */
-        atomic_store(&ws->next, ws->nruns);
-        atomic_store(&ws->next_db, NINDEX);
+    if (ws && ws->threaded) {   /* the helper ends its run or index database (a fault there is its own: caught)
+                                   and takes no more */
+        take_nothing_more(ws);
         pthread_join(ws->thread, NULL);
         ws->threaded = 0;
     }
@@ -471,14 +485,16 @@ static tms_err walk_tenants(tms_txn *tx, walks *ws, int two_cores, tms_tenant_di
     ws->threaded = two_cores && cut_runs(tx, ws) && pthread_create(&ws->thread, NULL, helper_main, ws) == 0;
     take_runs(ws, tx->txn, &ws->caller);
     if (ws->walk_index)
-        take_index(ws, tx->txn, &ws->index_err[0]);
+        take_index(ws, tx->txn, &ws->caller, &ws->index_err[0]);
     if (ws->threaded) {
         pthread_join(ws->thread, NULL);
         ws->threaded = 0;
     }
-    tms_err err = ws->helper_err ? ws->helper_err : ws->index_err[0] ? ws->index_err[0] : ws->index_err[1];
+    tms_err err = ws->helper_err;   /* the state's runs' failures first, then the index's */
     for (size_t i = 0; !err && i < ws->nruns; i++)
         err = ws->runs[i].err;
+    if (!err)
+        err = ws->index_err[0] ? ws->index_err[0] : ws->index_err[1];
     return err ? err : join_runs(ws, list);
 }
 

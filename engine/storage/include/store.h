@@ -260,8 +260,9 @@ typedef struct tms_store_check_history {
                                          /* tenants untouched): a writer's look before it opens */
     uint32_t format;                     /* out, with meta_only: the projection's format (tms_store_format) */
     int two_cores;                       /* in: the state's walk in runs on a second thread as well (when the */
-                                         /* caller leaves a core idle: verify --since; a writer's open does */
-                                         /* not, its decode needs it) */
+                                         /* caller leaves a core idle: verify --since, a writer's open that */
+                                         /* screens first); with walk_only, the as-of index read through by */
+                                         /* the same two threads once their runs are done */
 } tms_store_check_history;
 /* hist (may be NULL): the as-of index is walked too, its mark (and digest)
  * given there. */
