@@ -203,6 +203,29 @@ static int threads(void)
     return n;
 }
 
+/* The projection file (data.mdb) of a stream's engine, read whole (*len bytes; the caller frees it). */
+static uint8_t *projection_file(const char *args, size_t *len)
+{
+    tu_env *env = stream_env(args);
+    char from[4300];
+    snprintf(from, sizeof from, "%s/proj/data.mdb", env->dir);
+    uint8_t *f = tu_read_file(from, len);
+    assert_non_null(f);
+    tu_env_free(env);
+    return f;
+}
+
+/* f[0..len) as the projection SCRATCH/proj, freed; its directory into dir. */
+static void projection_copy(const char *scratch, uint8_t *f, size_t len, char *dir, size_t dirlen)
+{
+    char to[4400];
+    snprintf(dir, dirlen, "%s/proj", scratch);
+    assert_int_equal(mkdir(dir, 0700), 0);
+    snprintf(to, sizeof to, "%s/data.mdb", dir);
+    assert_int_equal(tu_write_file(to, f, len), 0);
+    free(f);
+}
+
 /* A projection whose leaf nodes claim values of 4 GiB (a damaged page): the guarded walk faults
  * (store_guard.c) and says the projection is damaged; the walk's hashing worker is stopped and freed, not
  * left waiting (each such walk left a thread and its chunks behind), and its chunks stay small whatever a
@@ -210,15 +233,12 @@ static int threads(void)
 static void test_a_walk_that_faults_leaves_no_worker(void **state)
 {
     (void)state;
-    tu_env *env = stream_env("--tenants 3 --extensions 3000 --seed 5");
-    char from[4300], dir[4300], to[4400], why[600];
+    char dir[4300], why[600];
     size_t len = 0, damaged = 0;
     uint8_t out[TMS_HASH_LEN], head[TMS_HASH_LEN];
     uint64_t seq;
     char *scratch = tu_mkdtemp();
-    snprintf(from, sizeof from, "%s/proj/data.mdb", env->dir);
-    uint8_t *f = tu_read_file(from, &len);
-    assert_non_null(f);
+    uint8_t *f = projection_file("--tenants 3 --extensions 3000 --seed 5", &len);
     size_t leaves = 0, seen = 0;
     for (int pass = 0; pass < 2; pass++)   /* the later half of the leaf pages (the file's tail is unused) */
     for (size_t pg = 2; pg < len / 4096; pg++) {   /* LMDB's pages: flags at 10, lower at 12 */
@@ -237,12 +257,7 @@ static void test_a_walk_that_faults_leaves_no_worker(void **state)
         damaged++;
     }
     assert_true(damaged > 0);
-    snprintf(dir, sizeof dir, "%s/proj", scratch);
-    assert_int_equal(mkdir(dir, 0700), 0);
-    snprintf(to, sizeof to, "%s/data.mdb", dir);
-    assert_int_equal(tu_write_file(to, f, len), 0);
-    free(f);
-    tu_env_free(env);
+    projection_copy(scratch, f, len, dir, sizeof dir);
     int before = threads();
     for (int i = 0; i < 3; i++) {
         tms_store_check_history h = {.two_cores = 1, .skip_index = 1};   /* the walk in runs, a helper thread */
@@ -299,15 +314,12 @@ static void test_an_open_reads_the_whole_index_beside_the_state(void **state)
 static void test_an_index_that_does_not_read_fails_the_screen(void **state)
 {
     (void)state;
-    tu_env *env = stream_env("--tenants 3 --extensions 3000 --seed 5");
-    char from[4300], dir[4300], to[4400], why[600];
+    char dir[4300], why[600];
     size_t len = 0, patched = 0;
     uint8_t out[TMS_HASH_LEN], head[TMS_HASH_LEN];
     uint64_t seq;
     char *scratch = tu_mkdtemp();
-    snprintf(from, sizeof from, "%s/proj/data.mdb", env->dir);
-    uint8_t *f = tu_read_file(from, &len);
-    assert_non_null(f);
+    uint8_t *f = projection_file("--tenants 3 --extensions 3000 --seed 5", &len);
     /* a node: lo, hi (its data size, 48: an MDB_db), flags (F_SUBDATA 2), ksize 8, "versions", then MDB_db with
      * md_root at 40 */
     static const uint8_t node[] = {48, 0, 0, 0, 2, 0, 8, 0, 'v', 'e', 'r', 's', 'i', 'o', 'n', 's'};
@@ -317,12 +329,7 @@ static void test_an_index_that_does_not_read_fails_the_screen(void **state)
             patched++;
         }
     assert_true(patched > 0);
-    snprintf(dir, sizeof dir, "%s/proj", scratch);
-    assert_int_equal(mkdir(dir, 0700), 0);
-    snprintf(to, sizeof to, "%s/data.mdb", dir);
-    assert_int_equal(tu_write_file(to, f, len), 0);
-    free(f);
-    tu_env_free(env);
+    projection_copy(scratch, f, len, dir, sizeof dir);
     int before = threads();
     for (int split = 0; split < 2; split++) {
         tms__digest_split_min = split ? 0 : SIZE_MAX;
