@@ -199,4 +199,5 @@ def main():
         print("submit base / submit snapshot: %.1fx" % (med["submit base"] / med["submit snapshot"]))
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -322,6 +322,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
     opening op = {0};
     eo.defer_growth = 1;
     eo.defer_screen = 1;   /* lookups answer while the projection is read; writes wait (docs/trust.md) */
+    eo.no_open_snapshot = 1;   /* "started" first; a running snapshot (or the clean stop) takes it */
     eo.map_bytes = opt->map_bytes;
     eo.progress = open_progress;   /* a long fold or rebuild is not killed by the unit's start timeout */
     eo.progress_ctx = &op;

@@ -150,10 +150,11 @@ void tms__snapshot_open_start(tms_engine *e, uint64_t seq)
 {
     tms__open_snapshot *o = &e->open_snap;
     tms_snapshot_meta m;
-    if (o->started || !seq || e->loss[0] || e->lazy.unloaded || e->scr.deferred ||
+    if (o->started || !seq || e->loss[0] || e->lazy.unloaded || e->scr.deferred || e->opt.no_open_snapshot ||
         seq - tms__snapshot_newest(e->dir, &m) < TMS_SNAPSHOT_TAIL(seq))
-        return;   /* the close's rule: a snapshot's worth of records folded since the newest; and never of a state
-                     whose projection is still to be judged (the close writes it once the screen held) */
+        return;   /* the close's rule: a snapshot's worth of records folded since the newest; never of a state
+                     whose projection is still to be judged (the close writes it once the screen held); not when
+                     the caller says so (tmsd: a running snapshot or its clean stop takes it, off its open) */
     o->st = e->state;
     o->seq = seq;
     o->err = TMS_OK;

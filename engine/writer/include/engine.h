@@ -48,6 +48,10 @@ typedef struct tms_engine_options {
                                      when the open writes nothing into it (believed, level with the log,
                                      a snapshot to start from): writes wait for it (tms_engine_screen_finish;
                                      docs/trust.md). tmsd sets it; a tool that writes at once gains nothing */
+    int no_open_snapshot;         /* an open that folded much takes no snapshot of its own before it returns
+                                     (tmsd: its "started" is not delayed by one; its running snapshots, or
+                                     its clean stop, take it). A tool's open takes it: its close would write
+                                     one anyway (docs/design.md, snapshots "When") */
     void (*screen_hook)(void *ctx);   /* tests: called on that thread before it reads (NULL = none) */
     int screen_test_again;        /* tests: put the screen off whatever the writer's evidence says, and have
                                      the open find it would write before the read (made again, screening
