@@ -220,8 +220,10 @@ static tms_err note_change(cursors *cs, uint64_t seq, const char *member, size_t
     tms__put_be64(k, seq);
     MDB_val key = {8, k}, val = {mlen, (void *)member};
     tms_err err = cursor_of(cs, TMS_DB_CHANGES, &cur);
-    int rc = err ? 0 : mdb_cursor_put(cur, &key, &val, MDB_NODUPDATA);
-    return err ? err : rc == MDB_KEYEXIST ? TMS_OK : tms__store_err(rc);
+    if (err)
+        return err;
+    int rc = mdb_cursor_put(cur, &key, &val, MDB_NODUPDATA);
+    return rc == MDB_KEYEXIST ? TMS_OK : tms__store_err(rc);
 }
 
 /* Put a version unless it equals the entity's last one (or deletes what

@@ -233,7 +233,8 @@ int tms__snapshot_start(tms_engine *e, uint64_t max_seq, tms_state **st, tms_sna
 void tms__snapshot_preload(tms_engine *e, uint64_t seq);
 void tms__snapshot_preload_end(tms_engine *e);
 /* An open that folded at least TMS_SNAPSHOT_TAIL records since the newest snapshot (the close's rule), with
- * every tenant decoded and no loss to acknowledge: its state at seq encoded on a thread from now on, while the
+ * every tenant decoded, no loss to acknowledge, no screen put off and no_open_snapshot unset (tmsd sets it):
+ * its state at seq encoded on a thread from now on, while the
  * projection is rebuilt or compared. Nothing may change e->state until tms__snapshot_open_end, which joins
  * the thread and, with write, writes the snapshot when the tree is level with seq (as a clean close would:
  * a failure is said on stderr, never the open's). Both are no-ops when nothing was started. */

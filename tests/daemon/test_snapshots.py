@@ -166,6 +166,15 @@ def case_options(d):
         p.send_signal(signal.SIGTERM)
         p.wait(timeout=30)
     check("... and one at the clean stop", len(snaps(data)) == 1, snaps(data))
+    shutil.rmtree(os.path.join(data, "snapshots"))   # the next open folds the whole log
+    p, port = start(d, data, "--snapshot-interval", "0")
+    try:
+        check("a whole fold: tmsd takes no snapshot at its open (\"started\" first)", snaps(data) == [],
+              snaps(data))
+    finally:
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=30)
+    check("... its clean stop does", len(snaps(data)) == 1, snaps(data))
 
 
 def case_open_progress(d):
