@@ -23,6 +23,7 @@
 #include "testdamage.h"
 
 static const uint8_t tally_key[TMS_HISTORY_TALLY_KEY] = "0123456789abcde";
+static uint64_t reserve;   /* compare_env's tally reserved for this many records first (0: not) */
 
 typedef struct fold_ctx {
     tms_history_tally *tally;
@@ -71,6 +72,8 @@ static uint64_t compare_env(tu_env *env, int perturb, tms_store **scratch_st, ch
     fold_ctx f = {.perturb = perturb};
     tms_history_batch_init(&f.batch);
     assert_int_equal(tms_history_tally_new(tally_key, &f.tally), TMS_OK);
+    if (reserve)
+        assert_int_equal(tms_history_tally_reserve(f.tally, reserve), TMS_OK);
     assert_int_equal(tms_txn_begin(*scratch_st, 1, &f.tx), TMS_OK);
     tms_state *st = tms_state_new();
     tms_replay_result res;
@@ -124,6 +127,42 @@ static void test_a_folds_tally_equals_the_written_indexes(void **state)
     fold_only("--tenants 4 --extensions 300 --seed 5", 0);
     fold_only("--tenants 1 --extensions 800 --seed 41", 0);   /* role churn */
     assert_true(fold_only("--tenants 2 --extensions 2600 --seed 3", 0) > 8192);   /* a chunk handed over mid-fold */
+}
+
+/* A table made big enough before the fold (tms-audit verify sizes it by the
+ * records it will fold) tallies as one that grew: larger than the records
+ * need, and smaller (it grows from there). A size no memory holds is
+ * refused, the tally left as it was. */
+static void test_a_reserved_table_tallies_as_one_that_grew(void **state)
+{
+    (void)state;
+    ts_lines l = ts_generate("--tenants 2 --extensions 2600 --seed 3");
+    tu_env *env = tu_env_new();
+    tms_history_tally *t;
+    uint64_t n = 0;
+    uint8_t grown[TMS_HASH_LEN], want[TMS_HASH_LEN];
+    for (size_t i = 0; i < l.n; i += 40)
+        ts_submit_group(env, l.v + i, l.n - i < 40 ? l.n - i : 40);
+    for (int i = 0; i < 3; i++) {   /* not reserved; more than the records need; less (it grows from there) */
+        tms_store *st;
+        char *dir;
+        reserve = i == 0 ? 0 : i == 1 ? 3 * l.n : l.n / 64;
+        uint64_t seqs = compare_env(env, 0, &st, &dir, i ? want : grown);
+        assert_true(seqs > 8192 && (n == 0 || seqs == n));
+        n = seqs;
+        if (i)
+            assert_memory_equal(want, grown, TMS_HASH_LEN);
+        tms_store_close(st);
+        tu_rmtree(dir);
+        free(dir);
+    }
+    reserve = 0;
+    tu_env_free(env);
+    ts_lines_free(&l);
+    assert_int_equal(tms_history_tally_new(tally_key, &t), TMS_OK);
+    assert_int_equal(tms_history_tally_reserve(t, UINT64_MAX / 2), TMS_E_NOMEM);
+    assert_int_equal(tms_history_tally_end(t, want), TMS_OK);
+    tms_history_tally_free(t);
 }
 
 /* A pair distributed, withdrawn and distributed again in one group: the
@@ -260,6 +299,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_a_folds_tally_equals_the_written_indexes),
+        cmocka_unit_test(test_a_reserved_table_tallies_as_one_that_grew),
         cmocka_unit_test(test_record_times_that_go_back_and_repeat),
         cmocka_unit_test(test_any_entry_changed_added_or_removed_tallies_otherwise),
         cmocka_unit_test(test_an_interval_opened_twice_is_a_kept_failure),

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/resource.h>
 
 const char *tool_prog = "tms-tool";
 
@@ -411,4 +412,9 @@ int tool_sync_dir_of(const char *path)
     int rc = fsync(fd);
     close(fd);
     return rc;
+}
+
+void tool_thread_in_background(void)
+{
+    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), TOOL_BACKGROUND_NICE);   /* refused: it stays level */
 }

@@ -407,6 +407,9 @@ static int history_begin(vstate *s)
         return 0;   /* (damaged is known once the projection's walks are settled: then the tally is dropped) */
     if (tms_history_tally_new(s->phist.key, &s->tally))
         return tool_fail("as-of index: %s", tms_strerror(TMS_E_NOMEM));
+    /* Sized once: the records up to the projection's seq that the tree holds (its file's length bounds
+     * it). Refused (out of memory): the table grows as it fills, as it would without. */
+    (void)tms_history_tally_reserve(s->tally, s->pseq < s->tc.tree_size ? s->pseq : s->tc.tree_size);
     return 0;
 }
 

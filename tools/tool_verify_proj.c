@@ -72,6 +72,7 @@ static void heard_meta(void *ctx)
     r->meta = 1;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
+    tool_thread_in_background();   /* the walks: waited for at the fold's end, the fold is not */
 }
 
 static void *reader_main(void *arg)

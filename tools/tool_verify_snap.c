@@ -11,6 +11,7 @@
  * A read cannot be cancelled: a snapshot the fold never reaches (beyond the
  * log's end, or after a fold that stopped early) is still read whole, and
  * the end waits for it. */
+#include "tool_common.h"
 #include "tool_verify.h"
 #include <pthread.h>
 #include <stdlib.h>
@@ -31,6 +32,7 @@ struct tool_snap_ahead {
 static void *read_ahead(void *arg)
 {
     struct tool_snap_ahead *a = arg;
+    tool_thread_in_background();   /* waited for at its seq; till then the fold comes first */
     a->err = tms_snapshot_read(a->datadir, a->seq, &a->m, &a->payload, &a->len, a->why, sizeof a->why);
     return NULL;
 }

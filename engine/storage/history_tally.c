@@ -150,9 +150,10 @@ static void tally_of(const sum sums[NDBS], uint8_t out[TMS_HASH_LEN])
 
 /* ---- the table of entities and pairs ---------------------------------------------- */
 
-static int grow(tms_history_tally *t)
+/* The table rehashed into cap slots (a power of two above twice its
+ * members): 0, or -1 out of memory (the table unchanged). */
+static int resize(tms_history_tally *t, size_t cap)
 {
-    size_t cap = t->cap ? 2 * t->cap : 4096;
     slot *slots = tms__big_alloc(cap * sizeof *slots);   /* probed at random: huge pages spare the TLB */
     if (!slots)
         return -1;
@@ -169,6 +170,11 @@ static int grow(tms_history_tally *t)
     t->slots = slots;
     t->cap = cap;
     return 0;
+}
+
+static int grow(tms_history_tally *t)
+{
+    return resize(t, t->cap ? 2 * t->cap : 4096);
 }
 
 /* The slot of (db, a, b): the one holding its identity, or (make) the empty
@@ -419,6 +425,18 @@ tms_err tms_history_tally_new(const uint8_t key[TMS_HISTORY_TALLY_KEY], tms_hist
     tms_history_batch_init(&t->chunk);
     *out = t;
     return TMS_OK;
+}
+
+tms_err tms_history_tally_reserve(tms_history_tally *t, uint64_t records)
+{
+    size_t cap = t->cap ? t->cap : 4096;
+    if (records > (uint64_t)SIZE_MAX / (4 * sizeof(slot)))
+        return TMS_E_NOMEM;
+    while (cap < 2 * records)
+        cap *= 2;
+    if (cap == t->cap)
+        return TMS_OK;
+    return resize(t, cap) ? TMS_E_NOMEM : TMS_OK;
 }
 
 tms_err tms_history_tally_add(tms_history_tally *t, const tms_state *st, uint64_t seq, int64_t time,
