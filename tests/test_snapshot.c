@@ -48,10 +48,37 @@ static void write_seed(const char *name, const void *buf, size_t len)
 
 /* ---- helpers ------------------------------------------------------------------ */
 
+/* tms_state_snapshot_encode_to's writer: the pieces appended to sb, and a failure once more than fail_after
+ * bytes came (SIZE_MAX: never). */
+typedef struct pieces {
+    msgpack_sbuffer sb;
+    size_t fail_after, calls;
+} pieces;
+
+static int take_piece(void *data, const char *buf, size_t len)
+{
+    pieces *p = data;
+    p->calls++;
+    if (p->sb.size + len > p->fail_after)
+        return -1;
+    return msgpack_sbuffer_write(&p->sb, buf, len);
+}
+
+/* Every encoding here is also made piece by piece (tms_state_snapshot_encode_to, what tms-audit verify compares
+ * with a kept snapshot as it comes): the same bytes; and a writer that fails half way makes it TMS_E_NOMEM. */
 static void encode(const tms_state *st, msgpack_sbuffer *sb)
 {
+    pieces p = {.fail_after = SIZE_MAX};
     assert_int_equal(tms_state_snapshot_encode(st, sb), TMS_OK);
     assert_true(sb->size > 0);
+    msgpack_sbuffer_init(&p.sb);
+    assert_int_equal(tms_state_snapshot_encode_to(st, take_piece, &p), TMS_OK);
+    assert_true(p.sb.size == sb->size && !memcmp(p.sb.data, sb->data, sb->size));
+    assert_true(p.calls > 1);
+    msgpack_sbuffer_clear(&p.sb);
+    p.fail_after = sb->size / 2;
+    assert_int_equal(tms_state_snapshot_encode_to(st, take_piece, &p), TMS_E_NOMEM);
+    msgpack_sbuffer_destroy(&p.sb);
 }
 
 static void assert_same_encoding(const tms_state *a, const tms_state *b, const char *where)

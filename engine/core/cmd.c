@@ -420,21 +420,43 @@ static void pack_field(msgpack_packer *pk, const tms_field_def *fd, const tms_fi
     }
 }
 
+/* BLAKE2b of what a packer writes, as it writes it: pieces gathered in buf
+ * (a packer hands over a few bytes at a time) and hashed a buffer at a time. */
+typedef struct digest_sink {
+    crypto_generichash_state h;
+    size_t n;
+    unsigned char buf[512];
+} digest_sink;
+
+static int digest_write(void *data, const char *p, size_t len)
+{
+    digest_sink *d = data;
+    if (d->n + len > sizeof d->buf) {
+        crypto_generichash_update(&d->h, d->buf, d->n);
+        d->n = 0;
+    }
+    if (len > sizeof d->buf)
+        return crypto_generichash_update(&d->h, (const unsigned char *)p, len);
+    memcpy(d->buf + d->n, p, len);
+    d->n += len;
+    return 0;
+}
+
 tms_err tms_cmd_digest(const tms_cmd *cmd, uint8_t out[TMS_CMD_DIGEST_LEN])
 {
     tms_cmd bare = *cmd;   /* shallow: the strings stay the command's */
-    msgpack_sbuffer sb;
+    digest_sink d;
     msgpack_packer pk;
     bare.f[TMS_F_REQUEST_ID].present = 0;
     bare.f[TMS_F_ORIGIN].present = 0;
-    msgpack_sbuffer_init(&sb);
-    msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
-    tms_err err = tms_cmd_pack(&bare, &pk);
-    if (!err && !sb.data)
-        err = TMS_E_NOMEM;
-    if (!err)
-        crypto_generichash(out, TMS_CMD_DIGEST_LEN, (const unsigned char *)sb.data, sb.size, NULL, 0);
-    msgpack_sbuffer_destroy(&sb);
+    d.n = 0;
+    crypto_generichash_init(&d.h, NULL, 0, TMS_CMD_DIGEST_LEN);
+    msgpack_packer_init(&pk, &d, digest_write);
+    tms_err err = tms_cmd_pack(&bare, &pk);   /* the bytes hashed are the packing's, whole: as one hash of them */
+    if (!err) {
+        crypto_generichash_update(&d.h, d.buf, d.n);
+        crypto_generichash_final(&d.h, out, TMS_CMD_DIGEST_LEN);
+    }
     return err;
 }
 

@@ -324,14 +324,14 @@ tms_err tms_state_snapshot_encode_tenant(const tms_state *st, const char *tenant
     return e.bad || e.impossible ? (e.bad ? TMS_E_NOMEM : TMS_E_CORRUPT) : TMS_OK;
 }
 
-tms_err tms_state_snapshot_encode(const tms_state *st, msgpack_sbuffer *out)
+/* The encoding's objects to write(data, ...) (tms_state_snapshot_encode_to). */
+static tms_err encode_to(const tms_state *st, msgpack_packer_write write, void *data)
 {
     enc e;
     tms_state_stats s;
     memset(&e, 0, sizeof e);
     e.st = st;
-    msgpack_sbuffer_clear(out);
-    msgpack_packer_init(&e.pk, out, msgpack_sbuffer_write);
+    msgpack_packer_init(&e.pk, data, write);
     put_global(&e);
     tms_state_stats_get(st, &s);
     put_u64(&e, s.tenants);
@@ -344,11 +344,21 @@ tms_err tms_state_snapshot_encode(const tms_state *st, msgpack_sbuffer *out)
     put_catalogue(&e, e.perms_used, tms_permissions);
     put_catalogue(&e, e.features_used, tms_features);
     enc_free(&e);
-    if (e.bad || e.impossible) {
+    return e.bad || e.impossible ? (e.bad ? TMS_E_NOMEM : TMS_E_CORRUPT) : TMS_OK;
+}
+
+tms_err tms_state_snapshot_encode(const tms_state *st, msgpack_sbuffer *out)
+{
+    msgpack_sbuffer_clear(out);
+    tms_err err = encode_to(st, msgpack_sbuffer_write, out);
+    if (err)
         msgpack_sbuffer_clear(out);
-        return e.bad ? TMS_E_NOMEM : TMS_E_CORRUPT;
-    }
-    return TMS_OK;
+    return err;
+}
+
+tms_err tms_state_snapshot_encode_to(const tms_state *st, msgpack_packer_write write, void *data)
+{
+    return encode_to(st, write, data);
 }
 
 

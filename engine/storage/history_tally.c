@@ -39,6 +39,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #define UNTIL_NOW UINT64_MAX
 #define NONE_OPEN UINT64_MAX
@@ -154,10 +155,15 @@ static void tally_of(const sum sums[NDBS], uint8_t out[TMS_HASH_LEN])
  * members): 0, or -1 out of memory (the table unchanged). */
 static int resize(tms_history_tally *t, size_t cap)
 {
-    slot *slots = tms__big_alloc(cap * sizeof *slots);   /* probed at random: huge pages spare the TLB */
+    /* zeroed by calloc: a big one is mapped afresh, its pages zeroed where first touched (by the worker's probes,
+     * not here: a reserve is made on the fold's thread) */
+    slot *slots = calloc(cap, sizeof *slots);
     if (!slots)
         return -1;
-    memset(slots, 0, cap * sizeof *slots);
+#ifdef MADV_HUGEPAGE
+    if (cap * sizeof *slots >= (2u << 20))   /* probed at random: huge pages spare the TLB (advice: may be refused) */
+        (void)madvise(slots, cap * sizeof *slots, MADV_HUGEPAGE);
+#endif
     for (size_t i = 0; i < t->cap; i++) {
         if (!(t->slots[i].id[0] | t->slots[i].id[1]))
             continue;

@@ -71,6 +71,14 @@
  * bit beyond the catalogue, a request's verdict that is no domain code);
  * out is empty on failure. */
 tms_err tms_state_snapshot_encode(const tms_state *st, msgpack_sbuffer *out);
+/* The same bytes, in order, to write(data, bytes, len) as msgpack-c's
+ * packer hands them over (many small pieces), kept nowhere: for a reader
+ * that compares or hashes them as they come (tms-audit verify compares the
+ * replayed state with a kept snapshot so, without the state's encoding in
+ * memory). A write that returns non-zero makes it TMS_E_NOMEM. After a
+ * failure what was written is not an encoding. TMS_OK, TMS_E_NOMEM,
+ * TMS_E_CORRUPT (as tms_state_snapshot_encode). */
+tms_err tms_state_snapshot_encode_to(const tms_state *st, msgpack_packer_write write, void *data);
 
 /* A new state from an encoding: *out, committed (no effects, nothing to
  * roll back), that tms_state_snapshot_encode turns into exactly
