@@ -68,6 +68,7 @@ struct tms_history_tally {
     sum sums[NDBS];
     slot *slots;
     size_t cap, n;
+    size_t want_cap;        /* tms_history_tally_reserve's, for the worker to make (0: none) */
     time_seq *times;
     size_t ntimes, captimes;
     int unsorted;           /* a record time earlier than the one before */
@@ -155,15 +156,10 @@ static void tally_of(const sum sums[NDBS], uint8_t out[TMS_HASH_LEN])
  * members): 0, or -1 out of memory (the table unchanged). */
 static int resize(tms_history_tally *t, size_t cap)
 {
-    /* zeroed by calloc: a big one is mapped afresh, its pages zeroed where first touched (by the worker's probes,
-     * not here: a reserve is made on the fold's thread) */
-    slot *slots = calloc(cap, sizeof *slots);
+    slot *slots = tms__big_alloc(cap * sizeof *slots);   /* probed at random: huge pages spare the TLB */
     if (!slots)
         return -1;
-#ifdef MADV_HUGEPAGE
-    if (cap * sizeof *slots >= (2u << 20))   /* probed at random: huge pages spare the TLB (advice: may be refused) */
-        (void)madvise(slots, cap * sizeof *slots, MADV_HUGEPAGE);
-#endif
+    memset(slots, 0, cap * sizeof *slots);
     for (size_t i = 0; i < t->cap; i++) {
         if (!(t->slots[i].id[0] | t->slots[i].id[1]))
             continue;
@@ -389,6 +385,9 @@ static tms_err relay_work(void *ctx, int final)
 {
     tms_history_tally *t = ctx;
     (void)final;
+    if (t->want_cap > t->cap)   /* the reserve, made here: its pages zeroed off the fold's thread */
+        (void)resize(t, t->want_cap);   /* refused: the table grows as it fills */
+    t->want_cap = 0;
     return tally_chunk(t, &t->chunk);
 }
 
@@ -440,9 +439,8 @@ tms_err tms_history_tally_reserve(tms_history_tally *t, uint64_t records)
         return TMS_E_NOMEM;
     while (cap < 2 * records)
         cap *= 2;
-    if (cap == t->cap)
-        return TMS_OK;
-    return resize(t, cap) ? TMS_E_NOMEM : TMS_OK;
+    t->want_cap = cap;   /* made by the worker, before its first chunk */
+    return TMS_OK;
 }
 
 tms_err tms_history_tally_add(tms_history_tally *t, const tms_state *st, uint64_t seq, int64_t time,
