@@ -23,7 +23,8 @@
 #include "testdamage.h"
 
 static const uint8_t tally_key[TMS_HISTORY_TALLY_KEY] = "0123456789abcde";
-static uint64_t reserve;   /* compare_env's tally reserved for this many records first (0: not) */
+static uint64_t reserve;        /* compare_env's tally reserved for this many records first (0: not) */
+static size_t last_capacity;    /* compare_env's tally's table, at its end */
 
 typedef struct fold_ctx {
     tms_history_tally *tally;
@@ -81,6 +82,7 @@ static uint64_t compare_env(tu_env *env, int perturb, tms_store **scratch_st, ch
     assert_int_equal(tms_fold(st, tms_data_path(logdir, sizeof logdir, env->dir, "log"), &o, &res), TMS_OK);
     assert_int_equal(tms_txn_commit(f.tx), TMS_OK);
     assert_int_equal(tms_history_tally_end(f.tally, want), TMS_OK);
+    last_capacity = tms__history_tally_capacity(f.tally);
     index_tally(*scratch_st, got);
     assert_memory_equal(got, want, TMS_HASH_LEN);
     if (perturb) {
@@ -130,28 +132,35 @@ static void test_a_folds_tally_equals_the_written_indexes(void **state)
 }
 
 /* A table made big enough before the fold (tms-audit verify sizes it by the
- * records it will fold) tallies as one that grew: larger than the records
- * need, and smaller (it grows from there). A size no memory holds is
- * refused, the tally left as it was. */
+ * records it will fold) tallies as one that grew, and is as big as asked
+ * (the worker made it); one made smaller grows from there; one no memory
+ * holds is refused at once, or (a size the bound lets by) refused by the
+ * worker, which then grows the table as it fills. */
 static void test_a_reserved_table_tallies_as_one_that_grew(void **state)
 {
     (void)state;
     ts_lines l = ts_generate("--tenants 2 --extensions 2600 --seed 3");
     tu_env *env = tu_env_new();
     tms_history_tally *t;
-    uint64_t n = 0;
     uint8_t grown[TMS_HASH_LEN], want[TMS_HASH_LEN];
+    const uint64_t asks[4] = {0, 3 * l.n, 3000, SIZE_MAX / 128};   /* none, more, less, what no memory gives */
+    size_t grown_cap = 0;
     for (size_t i = 0; i < l.n; i += 40)
         ts_submit_group(env, l.v + i, l.n - i < 40 ? l.n - i : 40);
-    for (int i = 0; i < 3; i++) {   /* not reserved; more than the records need; less (it grows from there) */
+    for (int i = 0; i < 4; i++) {
         tms_store *st;
         char *dir;
-        reserve = i == 0 ? 0 : i == 1 ? 3 * l.n : l.n / 64;
-        uint64_t seqs = compare_env(env, 0, &st, &dir, i ? want : grown);
-        assert_true(seqs > 8192 && (n == 0 || seqs == n));
-        n = seqs;
+        reserve = asks[i];
+        assert_true(compare_env(env, 0, &st, &dir, i ? want : grown) > 8192);
         if (i)
             assert_memory_equal(want, grown, TMS_HASH_LEN);
+        if (i == 0)
+            grown_cap = last_capacity;
+        if (i == 1)   /* the reserve was made: a power of two of at least twice the records asked for */
+            assert_true(last_capacity >= 6 * l.n && last_capacity > grown_cap &&
+                        !(last_capacity & (last_capacity - 1)));
+        if (i == 2 || i == 3)
+            assert_int_equal(last_capacity, grown_cap);   /* grew from 8192; the worker's refusal changed nothing */
         tms_store_close(st);
         tu_rmtree(dir);
         free(dir);
@@ -160,7 +169,7 @@ static void test_a_reserved_table_tallies_as_one_that_grew(void **state)
     tu_env_free(env);
     ts_lines_free(&l);
     assert_int_equal(tms_history_tally_new(tally_key, &t), TMS_OK);
-    assert_int_equal(tms_history_tally_reserve(t, UINT64_MAX / 2), TMS_E_NOMEM);
+    assert_int_equal(tms_history_tally_reserve(t, SIZE_MAX / 128 + 1), TMS_E_NOMEM);
     assert_int_equal(tms_history_tally_end(t, want), TMS_OK);
     tms_history_tally_free(t);
 }

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <sodium.h>
 #include "cmd.h"
 #include "record.h"
 #include "testutil.h"
@@ -235,6 +236,49 @@ static void test_input_canonical_msgpack_round_trip(void **state)
     msgpack_sbuffer_destroy(&sb2);
 }
 
+/* tms_cmd_digest is BLAKE2b-128 of the command's packing without request_id
+ * and origin, whatever the packing's length: those below, at and across the
+ * 512 bytes it hashes at a time (AssignRole with 1-40 ids of 6-45 bytes),
+ * against the packing made whole and hashed at once (what it was before it
+ * hashed as it packed: snapshots keep these digests). */
+static void test_input_command_digest_is_of_the_packing(void **state)
+{
+    (void)state;
+    char json[4096], ids[3000], why[320];
+    uint8_t got[TMS_CMD_DIGEST_LEN], again[TMS_CMD_DIGEST_LEN], want[TMS_CMD_DIGEST_LEN];
+    int across = 0;
+    for (int k = 1; k <= 40; k++) {
+        size_t used = 0;
+        for (int i = 0; i < k; i++)   /* ids of 5 + k bytes: "i0007xxx..." */
+            used += (size_t)snprintf(ids + used, sizeof ids - used, "%s\"i%04d%.*s\"", i ? "," : "", i, k,
+                                     "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+        const char *fmt = "{\"cmd\":\"AssignRole\",\"tenant\":\"acme\",\"actor\":\"admin\",\"role\":\"r\","
+                          "\"ids\":[%s]%s}";
+        tms_cmd with, bare;
+        msgpack_sbuffer sb;
+        msgpack_packer pk;
+        tms_cmd_init(&with);
+        tms_cmd_init(&bare);
+        snprintf(json, sizeof json, fmt, ids, ",\"request_id\":\"r-1\",\"origin\":\"10.0.0.1\"");
+        assert_int_equal(tms_cmd_from_json(&with, json, strlen(json), why, sizeof why), TMS_OK);
+        snprintf(json, sizeof json, fmt, ids, "");
+        assert_int_equal(tms_cmd_from_json(&bare, json, strlen(json), why, sizeof why), TMS_OK);
+        msgpack_sbuffer_init(&sb);
+        msgpack_packer_init(&pk, &sb, msgpack_sbuffer_write);
+        assert_int_equal(tms_cmd_pack(&bare, &pk), TMS_OK);
+        across += sb.size > 512;
+        crypto_generichash(want, sizeof want, (const unsigned char *)sb.data, sb.size, NULL, 0);
+        assert_int_equal(tms_cmd_digest(&with, got), TMS_OK);
+        assert_int_equal(tms_cmd_digest(&bare, again), TMS_OK);
+        assert_memory_equal(got, want, sizeof want);
+        assert_memory_equal(again, want, sizeof want);
+        msgpack_sbuffer_destroy(&sb);
+        tms_cmd_free(&with);
+        tms_cmd_free(&bare);
+    }
+    assert_true(across > 20);   /* packings beyond the hashing's buffer were among them, some twice over */
+}
+
 static void test_input_rejected_input_changes_nothing(void **state)
 {
     tu_env *env = *state;
@@ -258,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_input_oversize_and_deep_nesting),
         cmocka_unit_test(test_input_binary_garbage_never_crashes),
         cmocka_unit_test(test_input_canonical_msgpack_round_trip),
+        cmocka_unit_test(test_input_command_digest_is_of_the_packing),
         cmocka_unit_test_setup_teardown(test_input_rejected_input_changes_nothing, tu_setup_standard, tu_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 
 const char *tool_prog = "tms-tool";
 
@@ -416,5 +417,12 @@ int tool_sync_dir_of(const char *path)
 
 void tool_thread_in_background(void)
 {
-    (void)setpriority(PRIO_PROCESS, (id_t)gettid(), TOOL_BACKGROUND_NICE);   /* refused: it stays level */
+    pid_t tid = (pid_t)syscall(SYS_gettid);
+    errno = 0;
+    int now = getpriority(PRIO_PROCESS, (id_t)tid);
+    if (now == -1 && errno)
+        return;
+    int behind = now + TOOL_BACKGROUND_NICE > 19 ? 19 : now + TOOL_BACKGROUND_NICE;
+    if (behind > now)   /* refused (a filter, a limit): it stays level, as before */
+        (void)setpriority(PRIO_PROCESS, (id_t)tid, behind);
 }

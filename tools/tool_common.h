@@ -175,13 +175,17 @@ int tool_write_all(int fd, const char *text, size_t n);
  * with errno. */
 int tool_sync_dir_of(const char *path);
 
-/* The calling thread behind the others of its process: a nice of
- * TOOL_BACKGROUND_NICE (Linux's nice is a thread's). For a helper whose
- * answer is waited for only at the end (tms-audit verify's projection
- * walks, a snapshot read ahead): on two cores it ran level with the fold,
- * which waits for no one else, and took a core from it when the fold
- * needed both. Weight 110 against 1024: it still runs on a busy machine
- * (SCHED_IDLE measured about the same, and could wait there forever). */
+/* The calling thread behind the others of its process: TOOL_BACKGROUND_NICE
+ * more nice than it has (at most 19; Linux's nice is a thread's, and
+ * threads it starts inherit it). For a helper whose answer is waited for
+ * only at the end (tms-audit verify's projection walks, a snapshot read
+ * ahead): on two cores it ran level with the fold, which waits for no one
+ * else, and took a core from it when the fold needed both. Weight 110
+ * against 1024: it still runs on a busy machine (SCHED_IDLE measured about
+ * the same, and could wait there forever); when the fold does wait for it
+ * (its seq reached first), the fold's core is free for it, but other
+ * processes' threads come first. Returns nothing: a refusal (a seccomp
+ * filter without setpriority, a limit) leaves the thread as it was. */
 #define TOOL_BACKGROUND_NICE 10
 void tool_thread_in_background(void);
 

@@ -234,32 +234,12 @@ typedef struct digests {
     int same;                /* with kept: the encoding is its bytes */
 } digests;
 
-/* The encoding's bytes as they come against a kept payload: off bytes of it
- * matched so far; same 0 from the first that differs (or runs past it). */
-typedef struct comparer {
-    const uint8_t *kept;
-    size_t len, off;
-    int same;
-} comparer;
-
-static int compare_write(void *data, const char *buf, size_t len)
-{
-    comparer *c = data;
-    if (c->same && (len > c->len - c->off || memcmp(c->kept + c->off, buf, len)))
-        c->same = 0;
-    if (c->same)
-        c->off += len;
-    return 0;
-}
-
 static void *encode_digest(void *arg)
 {
     digests *d = arg;
     msgpack_sbuffer enc;
     if (d->kept && !d->enc_digest && !d->keep) {   /* only compared: no copy of the encoding (~26 B/account) */
-        comparer c = {d->kept, d->kept_len, 0, 1};
-        d->enc_err = tms_state_snapshot_encode_to(d->st, compare_write, &c);
-        d->same = c.same && c.off == c.len;
+        d->enc_err = tool_verify_snap_same(d->st, d->kept, d->kept_len, &d->same);
         return NULL;
     }
     msgpack_sbuffer_init(&enc);
@@ -422,6 +402,17 @@ static tms_err on_record(void *ctx, const tms_fold_event *ev)
     return s->need_at ? at_projection(ctx, ev) : TMS_OK;
 }
 
+/* The records the tally's table is sized for before the fold: those up to the projection's seq that the tree
+ * holds, neither checked yet (a sparse tree file or a projection's meta can claim any count), so never a table
+ * of more than an eighth of the machine's memory (128 bytes a record at most: history.h); beyond, it grows. */
+static uint64_t tally_room(const vstate *s)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    uint64_t n = s->pseq < s->tc.tree_size ? s->pseq : s->tc.tree_size;
+    uint64_t most = pages > 0 && page > 0 ? (uint64_t)pages / 8 * (uint64_t)page / 128 : 0;
+    return n < most ? n : most;
+}
+
 /* Step 4's tally, added to during step 3's fold up to the projection's seq
  * when its index is complete there (else there is nothing to compare: the
  * next writer rebuilds it). 0, or TOOL_ERROR. */
@@ -431,9 +422,7 @@ static int history_begin(vstate *s)
         return 0;   /* (damaged is known once the projection's walks are settled: then the tally is dropped) */
     if (tms_history_tally_new(s->phist.key, &s->tally))
         return tool_fail("as-of index: %s", tms_strerror(TMS_E_NOMEM));
-    /* Sized once: the records up to the projection's seq that the tree holds (its file's length bounds
-     * it). Refused (out of memory): the table grows as it fills, as it would without. */
-    (void)tms_history_tally_reserve(s->tally, s->pseq < s->tc.tree_size ? s->pseq : s->tc.tree_size);
+    (void)tms_history_tally_reserve(s->tally, tally_room(s));   /* refused: the table grows as it fills */
     return 0;
 }
 

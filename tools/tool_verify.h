@@ -125,6 +125,10 @@ int tool_verify_proj_settle(vstate *s);
 void tool_verify_snap_ahead(vstate *s, uint64_t after);
 int tool_verify_snap_due(vstate *s, uint64_t seq, tms_snapshot_meta *m, uint8_t **payload, size_t *len);
 void tool_verify_snap_end(vstate *s);
+/* *same 1 when the encoding of st (tms_state_snapshot_encode) is exactly kept[0..len), compared as the encoder
+ * hands its bytes over: the encoding is kept nowhere. TMS_OK (then *same says), TMS_E_NOMEM or TMS_E_CORRUPT
+ * (*same 0: as tms_state_snapshot_encode). */
+tms_err tool_verify_snap_same(const tms_state *st, const uint8_t *kept, size_t len, int *same);
 
 /* Record a failure: kept when it is the first, or of a better rank than
  * the one kept (the log's own, then the projection's, then the rest). */

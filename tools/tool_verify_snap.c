@@ -13,6 +13,7 @@
  * the end waits for it. */
 #include "tool_common.h"
 #include "tool_verify.h"
+#include "snapshot.h"
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,4 +111,32 @@ void tool_verify_snap_end(vstate *s)
     if (a)
         free(a->payload);
     free(a);
+}
+
+/* The encoding's bytes as they come against a kept payload: off bytes of it
+ * matched so far; same 0 from the first that differs (or runs past it).
+ * compare_write returns 0 (the encoder goes on to the end either way: a
+ * write it is refused counts as out of memory). */
+typedef struct comparer {
+    const uint8_t *kept;
+    size_t len, off;
+    int same;
+} comparer;
+
+static int compare_write(void *data, const char *buf, size_t len)
+{
+    comparer *c = data;
+    if (c->same && (len > c->len - c->off || memcmp(c->kept + c->off, buf, len)))
+        c->same = 0;
+    if (c->same)
+        c->off += len;
+    return 0;
+}
+
+tms_err tool_verify_snap_same(const tms_state *st, const uint8_t *kept, size_t len, int *same)
+{
+    comparer c = {kept, len, 0, 1};
+    tms_err err = tms_state_snapshot_encode_to(st, compare_write, &c);
+    *same = !err && c.same && c.off == c.len;
+    return err;
 }

@@ -421,7 +421,10 @@ static void pack_field(msgpack_packer *pk, const tms_field_def *fd, const tms_fi
 }
 
 /* BLAKE2b of what a packer writes, as it writes it: pieces gathered in buf
- * (a packer hands over a few bytes at a time) and hashed a buffer at a time. */
+ * (a packer hands over a few bytes at a time) and hashed a buffer at a time;
+ * a piece bigger than buf is hashed as it is, after what buf holds.
+ * digest_write returns 0, as msgpack-c's writers do when the bytes are
+ * taken (libsodium's update cannot fail). */
 typedef struct digest_sink {
     crypto_generichash_state h;
     size_t n;

@@ -39,7 +39,6 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 
 #define UNTIL_NOW UINT64_MAX
 #define NONE_OPEN UINT64_MAX
@@ -434,13 +433,20 @@ tms_err tms_history_tally_new(const uint8_t key[TMS_HISTORY_TALLY_KEY], tms_hist
 
 tms_err tms_history_tally_reserve(tms_history_tally *t, uint64_t records)
 {
-    size_t cap = t->cap ? t->cap : 4096;
-    if (records > (uint64_t)SIZE_MAX / (4 * sizeof(slot)))
+    if (records > (uint64_t)SIZE_MAX / (4 * sizeof(slot)))   /* cap below 4 * records slots: no overflow */
         return TMS_E_NOMEM;
+    if (tms__relay_wait(&t->relay))   /* the table is the worker's: once it is idle, read here */
+        return TMS_OK;                /* (a kept failure: every add returns it, nothing to make room for) */
+    size_t cap = t->cap ? t->cap : 4096;
     while (cap < 2 * records)
         cap *= 2;
-    t->want_cap = cap;   /* made by the worker, before its first chunk */
+    t->want_cap = cap > t->cap ? cap : 0;   /* made by the worker, before its next chunk */
     return TMS_OK;
+}
+
+size_t tms__history_tally_capacity(const tms_history_tally *t)
+{
+    return t->cap;
 }
 
 tms_err tms_history_tally_add(tms_history_tally *t, const tms_state *st, uint64_t seq, int64_t time,

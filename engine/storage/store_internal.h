@@ -47,6 +47,10 @@ struct tms_txn {
 #define TMS__VALUE_MAX (2 * (TMS_ID_MAX + 2) + 2 * (TMS_TEXT_MAX + 2) + TMS__ACCOUNT_HDR + 3 * (TMS_ID_MAX + 2))
 
 extern const int tms__db_dupsort[TMS_DB_COUNT];
+/* The slots of t's table (history_tally.c), for the tests: read after tms_history_tally_end (the worker
+ * stopped). */
+struct tms_history_tally;
+size_t tms__history_tally_capacity(const struct tms_history_tally *t);
 
 /* Sets (dupsort databases). key1 is the tenant; key2/key3 complete the key
  * (key3 may be NULL): dist uses (kind-as-string, id), visible (manager, NULL).

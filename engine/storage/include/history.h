@@ -91,16 +91,17 @@ typedef struct tms_history_tally tms_history_tally;
 /* A new, empty tally into *out (key copied): TMS_OK, or TMS_E_NOMEM (*out NULL). */
 tms_err tms_history_tally_new(const uint8_t key[TMS_HISTORY_TALLY_KEY], tms_history_tally **out);
 /* Room for the identities a fold of about records records makes (one per
- * record: gen_log's logs make 0.83), made before the first is summed, so
- * that the table does not double under the fold: the worker rehashes it
- * while the fold, handing it the next chunk, waits (0.1-0.2 s of a 2 s
- * verify at a million records). The worker makes it, before its first
- * chunk (the pages zeroed there, not on the fold's thread); refused then
- * (out of memory), the table grows as it fills, as without. Memory: 64
- * bytes per record at most, whether or not the fold fills them. Call it
- * before the first add. TMS_OK, or TMS_E_NOMEM for a count no memory
- * holds (nothing changed). The caller bounds records by what the log
- * holds: a count from a file not checked yet must not size memory. */
+ * record: gen_log's logs make 0.83), so that the table does not double
+ * under the fold: the worker rehashes it while the fold, handing it the
+ * next chunk, waits (0.1-0.2 s of a 2 s verify at a million records). The
+ * worker makes it before its next chunk (the pages zeroed there, not on the
+ * fold's thread); refused then (out of memory), the table grows as it
+ * fills, as without. Best before the first add; later it waits for the
+ * worker's chunk in flight. Memory: 32 bytes a slot, under 4 slots a
+ * record: up to 128 bytes per record, whether or not the fold fills them.
+ * TMS_OK, or TMS_E_NOMEM for a count no memory holds (nothing changed).
+ * The caller bounds records by what the log holds and the machine can
+ * give: a count from a file not checked yet must not size memory. */
 tms_err tms_history_tally_reserve(tms_history_tally *t, uint64_t records);
 /* Add record seq (as tms_history_record takes it: its operations are
  * taken from st now), after every record before it. The sums are made on a
