@@ -129,6 +129,10 @@ void tool_verify_snap_end(vstate *s);
  * hands its bytes over: the encoding is kept nowhere. TMS_OK (then *same says), TMS_E_NOMEM or TMS_E_CORRUPT
  * (*same 0: as tms_state_snapshot_encode). */
 tms_err tool_verify_snap_same(const tms_state *st, const uint8_t *kept, size_t len, int *same);
+/* 1 when what the fold compares at seq is due in the last sixteenth of the records the tree holds: a helper that
+ * prepares it may then run behind the fold's other helpers (tool_thread_in_background), since the fold meets it
+ * only near its end; earlier the fold would wait for it while the rest of its helpers share the cores. */
+int tool_verify_waited_at_end(const vstate *s, uint64_t seq);
 
 /* Record a failure: kept when it is the first, or of a better rank than
  * the one kept (the log's own, then the projection's, then the rest). */

@@ -72,7 +72,8 @@ static void heard_meta(void *ctx)
     r->meta = 1;
     pthread_cond_broadcast(&r->cv);
     pthread_mutex_unlock(&r->mu);
-    tool_thread_in_background();   /* the walks: waited for at the fold's end, the fold is not */
+    if (tool_verify_waited_at_end(r->s, r->s->pseq))   /* the walks: waited for at the fold's end, the fold is not */
+        tool_thread_in_background();
 }
 
 static void *reader_main(void *arg)

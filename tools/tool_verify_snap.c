@@ -22,6 +22,7 @@ struct tool_snap_ahead {
     pthread_t th;
     const char *datadir;
     uint64_t seq;
+    int behind;   /* read behind the fold's helpers (tool_verify_waited_at_end) */
     /* out, read by the fold's thread after the join */
     tms_snapshot_meta m;
     uint8_t *payload;
@@ -33,7 +34,8 @@ struct tool_snap_ahead {
 static void *read_ahead(void *arg)
 {
     struct tool_snap_ahead *a = arg;
-    tool_thread_in_background();   /* waited for at its seq; till then the fold comes first */
+    if (a->behind)
+        tool_thread_in_background();   /* waited for at its seq, near the end; till then the fold comes first */
     a->err = tms_snapshot_read(a->datadir, a->seq, &a->m, &a->payload, &a->len, a->why, sizeof a->why);
     return NULL;
 }
@@ -50,6 +52,7 @@ void tool_verify_snap_ahead(vstate *s, uint64_t after)
         return;   /* none due (--since by parts compares only the end); out of memory: read when due */
     a->datadir = s->datadir;
     a->seq = s->snaps[i];
+    a->behind = tool_verify_waited_at_end(s, a->seq);
     if (pthread_create(&a->th, NULL, read_ahead, a) != 0) {
         free(a);
         return;
@@ -139,4 +142,10 @@ tms_err tool_verify_snap_same(const tms_state *st, const uint8_t *kept, size_t l
     tms_err err = tms_state_snapshot_encode_to(st, compare_write, &c);
     *same = !err && c.same && c.off == c.len;
     return err;
+}
+
+int tool_verify_waited_at_end(const vstate *s, uint64_t seq)
+{
+    uint64_t n = s->tc.tree_size;
+    return n && seq >= n - n / 16;
 }
