@@ -324,8 +324,7 @@ tms_err tms_state_snapshot_encode_tenant(const tms_state *st, const char *tenant
     return e.bad || e.impossible ? (e.bad ? TMS_E_NOMEM : TMS_E_CORRUPT) : TMS_OK;
 }
 
-/* The encoding's objects to write(data, ...) (tms_state_snapshot_encode_to). */
-static tms_err encode_to(const tms_state *st, msgpack_packer_write write, void *data)
+tms_err tms_state_snapshot_encode_to(const tms_state *st, msgpack_packer_write write, void *data)
 {
     enc e;
     tms_state_stats s;
@@ -350,17 +349,11 @@ static tms_err encode_to(const tms_state *st, msgpack_packer_write write, void *
 tms_err tms_state_snapshot_encode(const tms_state *st, msgpack_sbuffer *out)
 {
     msgpack_sbuffer_clear(out);
-    tms_err err = encode_to(st, msgpack_sbuffer_write, out);
+    tms_err err = tms_state_snapshot_encode_to(st, msgpack_sbuffer_write, out);
     if (err)
         msgpack_sbuffer_clear(out);
     return err;
 }
-
-tms_err tms_state_snapshot_encode_to(const tms_state *st, msgpack_packer_write write, void *data)
-{
-    return encode_to(st, write, data);
-}
-
 
 tms_err tms_state_snapshot_compose(const void *base, const tms_snapshot_index *ix, const tms_state *st,
                                    const char *const *named, size_t n, uint8_t digest[TMS_SNAPSHOT_DIGEST_LEN],
