@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <sodium.h>
 #include "log.h"
+#include "../engine/storage/log_internal.h"
 #include "testutil.h"
 
 /* A private copy of the CRC code, renamed, so its static table and SSE4.2
@@ -1531,6 +1532,66 @@ static void test_log_iter_on_thread_checks_frames_appended_after_its_checker(voi
     appended_after_checker(TMS_LOG_ITER_CHAIN_SHARED);
 }
 
+/* TMS_LOG_ITER_CHAIN_SHARED gives a block of even frames to the checking
+ * thread when it is well ahead of the iterator (log_iter.c): here the
+ * iterator waits after its first record until the checker has been through
+ * the whole log, so the checker takes every block from the eighth on. A
+ * frame whose payload was altered with its CRCs re-sealed (only the chain can
+ * tell) is refused at its seq whoever hashed it: an even frame of a block the
+ * checker took, an even one of the iterator's, an odd one. */
+static void test_log_iter_shared_checks_every_frame_whoever_takes_its_block(void **state)
+{
+    (void)state;
+    enum { N = 256 * 24 };
+    static const uint64_t bad[] = {20 * 256 + 2, 2 * 256 + 4, 20 * 256 + 3};
+    char p[4200];
+    size_t len = 0, *offs = calloc(N, sizeof *offs);
+    char *dir = tu_mkdtemp();
+    assert_non_null(offs);
+    write_records(dir, 1, N, 0, 64);
+    seg_path(dir, 1, p, sizeof p);
+    uint8_t *d = tu_read_file(p, &len);
+    assert_int_equal(frame_offsets(d, len, offs, N), N);
+    for (size_t c = 0; c <= sizeof bad / sizeof *bad; c++) {   /* the last round: undamaged */
+        uint8_t *x = malloc(len);
+        assert_non_null(x);
+        memcpy(x, d, len);
+        if (c < sizeof bad / sizeof *bad) {
+            x[offs[bad[c] - 1] + HDR] ^= 0xFF;
+            fix_crcs(x + offs[bad[c] - 1]);
+        }
+        assert_int_equal(tu_write_file(p, x, len), 0);
+        free(x);
+        uint64_t want = c < sizeof bad / sizeof *bad ? bad[c] - 1 : N, seen = 0;
+        tms_log_iter *it = NULL;
+        tms_log_record rec;
+        int has = 1;
+        tms_err e;
+        assert_int_equal(tms_log_iter_open_flags(dir, 1, TMS_LOG_ITER_CHAIN_SHARED, &it, NULL), TMS_OK);
+        assert_int_equal(tms_log_iter_next(it, &rec, &has), TMS_OK);
+        assert_int_equal(has, 1);
+        seen = 1;
+        for (int ms = 0; ms < 20000 && tms__log_iter_checked(it) < want; ms++)
+            usleep(1000);   /* the checker through the log (up to the damage) */
+        assert_true(tms__log_iter_checked(it) >= want);
+        while ((e = tms_log_iter_next(it, &rec, &has)) == TMS_OK && has)
+            assert_int_equal(rec.seq, ++seen);
+        assert_int_equal(seen, want);
+        if (want < N) {
+            assert_int_equal(e, TMS_E_CORRUPT);
+            assert_int_equal(tms_log_iter_report(it)->bad_seq, want + 1);
+            assert_non_null(strstr(tms_log_iter_report(it)->msg, "hash chain mismatch"));
+        } else {
+            assert_int_equal(e, TMS_OK);
+        }
+        tms_log_iter_close(it);
+    }
+    free(d);
+    free(offs);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 /* ---- fault injection ---- */
 
 static void check_write_fault(uint64_t seg_bytes, size_t budget, int err, tms_err want)
@@ -1777,6 +1838,7 @@ int main(void)
         cmocka_unit_test_setup(test_log_segment_roll_and_iterate_from_every_seq, setup),
         cmocka_unit_test_setup(test_log_frame_larger_than_segment_goes_alone, setup),
         cmocka_unit_test_setup(test_log_reopen_appends_to_last_segment_and_keeps_chain, setup),
+        cmocka_unit_test_setup(test_log_iter_shared_checks_every_frame_whoever_takes_its_block, setup),
         cmocka_unit_test_setup(test_log_torn_tail_every_offset_is_cut, setup),
         cmocka_unit_test_setup(test_log_zero_filled_tail_is_unwritten_space, setup),
         cmocka_unit_test_setup(test_log_preallocated_segments, setup),

@@ -41,4 +41,8 @@ typedef struct tms_log_recovery {
 tms_err tms__log_recover(int dirfd, const tms_io *io, uint64_t trust_seq, const uint8_t *trust_head, int last_only,
                          tms_log_recovery *res, tms_log_report *rep);
 
+/* For tests: every frame up to this seq has been checked by tms_log_iter's
+ * checking thread (TMS_LOG_ITER_CHAIN_ON_THREAD or _SHARED; 0 without one). */
+uint64_t tms__log_iter_checked(const tms_log_iter *it);
+
 #endif

@@ -21,9 +21,26 @@
  * frame stores its hash, so the chain is checked frame by frame against the
  * stored hash of the one before. A frame is handed out only once the
  * checker has verified it; frames the checker never saw (appended after it
- * ended) are hashed here. With TMS_LOG_ITER_CHAIN_CHECKED the chain is not
+ * ended) are hashed here. With TMS_LOG_ITER_CHAIN_SHARED both threads
+ * hash: the checker every odd frame, and the even frames go by blocks of
+ * SHARE_BLOCK to whichever side reaches the block first (the checker only
+ * when it is a whole block ahead of the iterator), so the thread with less
+ * else to do takes more. With TMS_LOG_ITER_CHAIN_CHECKED the chain is not
  * recomputed at all: the caller has just verified it (recovery, under the
  * writer's lock). */
+
+#define SHARE_BLOCK 256          /* frames per block of TMS_LOG_ITER_CHAIN_SHARED's even frames */
+#define SHARE_LEAD 8             /* blocks the checker must be ahead of the iterator to take one */
+#define SHARE_RING 64            /* blocks the checker may take ahead of the iterator, at most */
+enum { SIDE_ITER = 0, SIDE_CHECKER = 1 };
+
+/* One side of the share: the iterator (it->r) or the checker (it->cr). */
+typedef struct share_side {
+    struct tms_log_iter *it;
+    int who;                     /* SIDE_* */
+    uint64_t block;              /* the block of the last answer, + 1 (0: none yet) */
+    int mine;                    /* that block's even frames are this side's */
+} share_side;
 
 struct tms_log_iter {
     rd r;
@@ -43,9 +60,25 @@ struct tms_log_iter {
     _Atomic uint64_t verified;   /* every frame up to this seq is verified */
     _Atomic int waiting, stop;
     int cdone;                   /* under mu: 1 ended, 2 found damage (crep) */
+    /* TMS_LOG_ITER_CHAIN_SHARED: who hashes a block's even frames. claim[b % SHARE_RING] holds
+       (b + 1) << 1 | SIDE_CHECKER or SIDE_ITER once a side took block b; the iterator publishes the
+       block it is in (after taking it) as iter_block. Each side keeps its last answer. */
+    _Atomic uint64_t claim[SHARE_RING];
+    _Atomic uint64_t iter_block;
+    share_side side_iter, side_checker;
 };
 
-#define CHECK_PUBLISH 64         /* frames between two publications of the checker's progress */
+#define CHECK_PUBLISH 64
+#define SPIN_WAIT 4096           /* polls of the checker's progress before a frame's wait sleeps */
+
+static void spin_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#else
+    atomic_signal_fence(memory_order_seq_cst);
+#endif
+}         /* frames between two publications of the checker's progress */
 
 static void check_publish(tms_log_iter *it, uint64_t seq, int done)
 {
@@ -75,6 +108,47 @@ static void *checker(void *arg)
     }
 }
 
+/* Which side hashes block b's even frames: the first to take it. The
+ * checker takes only blocks the iterator has not reached (it is ahead),
+ * and not so far ahead that b's slot is still another block's the
+ * iterator may ask about. Returns the owner (SIDE_*). */
+static int share_owner(tms_log_iter *it, int who, uint64_t b)
+{
+    _Atomic uint64_t *slot = &it->claim[b % SHARE_RING];
+    uint64_t want = (b + 1) << 1 | (uint64_t)who;
+    uint64_t v = atomic_load(slot);
+    for (;;) {
+        uint64_t vb = v >> 1;   /* the slot's block + 1 */
+        if (vb == b + 1)
+            return (int)(v & 1);
+        if (vb > b + 1)          /* a later block's: the iterator passed b, so it took b */
+            return SIDE_ITER;
+        if (who == SIDE_CHECKER) {
+            uint64_t ib = atomic_load(&it->iter_block);
+            if (b < ib + SHARE_LEAD || b >= ib + SHARE_RING - 1)
+                return SIDE_ITER;   /* not well ahead (it takes b on arrival), or too far ahead */
+        }
+        if (atomic_compare_exchange_strong(slot, &v, want))
+            return who;
+    }
+}
+
+/* rd's hash_pick: 1 when this side recomputes frame seq's chain. */
+static int share_pick(void *ctx, uint64_t seq)
+{
+    share_side *sd = ctx;
+    if (seq % 2)
+        return sd->who == SIDE_CHECKER;
+    uint64_t b = seq / SHARE_BLOCK;
+    if (sd->block != b + 1) {
+        sd->mine = share_owner(sd->it, sd->who, b) == sd->who;
+        sd->block = b + 1;
+        if (sd->who == SIDE_ITER)
+            atomic_store(&sd->it->iter_block, b);
+    }
+    return sd->mine;
+}
+
 static tms_err start_checker(tms_log_iter *it)
 {
     tms_err e = tms__rd_init(&it->cr, it->dirfd, it->from, 1, &it->crep);
@@ -83,10 +157,12 @@ static tms_err start_checker(tms_log_iter *it)
     it->cr.skim_below = it->from;
     it->cr.hint_seg = it->at.seg_first;
     it->cr.hint_off = it->at.offset;
-    if (it->flags & TMS_LOG_ITER_CHAIN_SHARED) {   /* odd frames there, even ones here */
-        it->cr.hash_mod = it->r.hash_mod = 2;
-        it->cr.hash_rem = 1;
-        it->r.hash_rem = 0;
+    if (it->flags & TMS_LOG_ITER_CHAIN_SHARED) {   /* odd frames there, even ones by blocks */
+        it->side_iter = (share_side){it, SIDE_ITER, 0, 0};
+        it->side_checker = (share_side){it, SIDE_CHECKER, 0, 0};
+        it->r.hash_pick = it->cr.hash_pick = share_pick;
+        it->r.hash_ctx = &it->side_iter;
+        it->cr.hash_ctx = &it->side_checker;
     } else {
         it->r.hash_from = UINT64_MAX;   /* the iterator itself checks CRCs only */
     }
@@ -171,8 +247,10 @@ fail:
 static tms_err await_check(tms_log_iter *it, uint64_t seq, const uint8_t *prev, const uint8_t *f, uint32_t len)
 {
     tms_frame_info fi;
-    if (it->r.hash_mod == 2 && seq % 2 == 0)
-        return TMS_OK;   /* shared: this thread's reader hashed the even frames itself */
+    if (it->r.hash_pick && share_pick(&it->side_iter, seq))
+        return TMS_OK;   /* shared: this thread's reader hashed this frame itself */
+    for (int spin = 0; spin < SPIN_WAIT && seq > atomic_load(&it->verified); spin++)
+        spin_pause();   /* the checker is usually a few frames away: sleeping costs more */
     if (seq > atomic_load(&it->verified)) {
         pthread_mutex_lock(&it->mu);
         atomic_store(&it->waiting, 1);
@@ -248,6 +326,11 @@ tms_err tms_log_iter_next(tms_log_iter *it, tms_log_record *rec, int *has)
         *has = 1;
         return TMS_OK;
     }
+}
+
+uint64_t tms__log_iter_checked(const tms_log_iter *it)
+{
+    return it && it->has_thread ? atomic_load(&it->verified) : 0;
 }
 
 const tms_log_report *tms_log_iter_report(const tms_log_iter *it)

@@ -33,7 +33,9 @@ typedef struct rd {
     uint64_t expect;             /* seq the next frame must carry */
     uint8_t prev[TMS_LOG_HASH_LEN];
     int chain_known;             /* prev is verified (else trust next frame) */
-    uint64_t hash_mod, hash_rem; /* with hash_mod > 1: only frames with seq % hash_mod == hash_rem */
+    int (*hash_pick)(void *ctx, uint64_t seq);   /* when set: the chain of frame seq is recomputed only
+                                    where it returns 1 (another reader checks the others) */
+    void *hash_ctx;
     uint64_t hash_from;          /* recompute the chain from this seq on; frames before
                                     it (an iterator skipping to its start) are CRC-checked
                                     and their stored hash taken as the chain's */

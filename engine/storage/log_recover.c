@@ -370,14 +370,14 @@ static int rd_skim(rd *r, size_t avail, uint64_t seq)
 }
 
 /* Check the frame at r->off; avail bytes of it are buffered. The chain is
- * recomputed unless another reader does it (hash_from, hash_mod). */
+ * recomputed unless another reader does it (hash_from, hash_pick). */
 static int rd_frame(rd *r, size_t avail)
 {
     tms_frame_info fi;
     uint64_t seq = r->expect;
     if (rd_skim(r, avail, seq) == RD_FRAME)
         return RD_FRAME;
-    int chain = r->chain_known && seq >= r->hash_from && (r->hash_mod <= 1 || seq % r->hash_mod == r->hash_rem);
+    int chain = r->chain_known && seq >= r->hash_from && (!r->hash_pick || r->hash_pick(r->hash_ctx, seq));
     const uint8_t *prev = chain ? r->prev : NULL;
     tms_frame_fault fault = tms__frame_check(rd_at(r), avail, seq, prev, &fi);
     if (fault == TMS_FRAME_PARTIAL) {   /* the header checks: read the whole frame */
