@@ -283,6 +283,34 @@ def test_damaged_projection_never_crashes():
     R.check("some flips were found (%s)" % seen, seen[1] > 3)
 
 
+def test_sparse_tree_sizes_nothing():
+    """The Merkle tree's file claims a size by its length alone: a sparse
+    GiB after the real hashes (~16M records' worth) must not size verify's
+    memory (its as-of index tally is reserved from the smaller of the tree's
+    and the projection's counts, at most an eighth of memory). The tree past
+    the log's end is not the log's (a writer's open cuts it off): verify
+    checks the part that covers the log, and answers as for the intact one."""
+    d = fresh("sparse-tree")
+    with open(os.path.join(d, "tree", "hashes"), "r+b") as fh:
+        fh.truncate(1 << 30)   # (a terabyte's table would be refused, and grown as it fills)
+    outp, errp = R.path("sparse.out"), R.path("sparse.err")
+    with open(outp, "w") as o, open(errp, "w") as e:   # wait4: this child's own peak memory
+        pid = os.posix_spawn(R.prog("tms-audit"), ["tms-audit", "verify", "--data", d], os.environ,
+                             file_actions=[(os.POSIX_SPAWN_DUP2, o.fileno(), 1), (os.POSIX_SPAWN_DUP2, e.fileno(), 2)])
+    _, status, usage = os.wait4(pid, 0)
+    rc = os.waitstatus_to_exitcode(status)
+    with open(outp) as fh:
+        out = fh.read()
+    with open(errp) as fh:
+        err = fh.read()
+    doc = json.loads(out.splitlines()[0]) if out.strip() else None
+    _, intact, _ = verify(BASE)
+    R.check("sparse tree: exit 0, tree match", rc == 0 and doc and doc.get("tree") == "match", (rc, out, err))
+    R.check("sparse tree: the intact answer", doc and intact and doc["digest"] == intact["digest"] and
+            doc["records"] == LAST, (doc, intact))
+    R.check("sparse tree: peak memory under 512 MiB (%d KiB)" % usage.ru_maxrss, usage.ru_maxrss < 512 * 1024)
+
+
 def test_usage():
     rc, out, _ = R.run("tms-audit", "verify", "--help")
     R.check("verify --help", rc == 0 and "usage" in out)
@@ -301,7 +329,8 @@ def test_usage():
 for t in (test_intact, test_changed_byte, test_removed_record, test_rehashed_payload, test_swapped,
           test_truncated_middle_segment, test_forged_append, test_last_removed, test_rewritten_log,
           test_replay_stops_at_the_last_record, test_replay_failure_then_a_chain_break_at_a_segment_start,
-          test_projection_behind, test_torn_tail, test_damaged_projection_never_crashes, test_usage):
+          test_projection_behind, test_torn_tail, test_damaged_projection_never_crashes, test_sparse_tree_sizes_nothing,
+          test_usage):
     try:
         t()
     except Exception as e:  # a crash of the test itself counts as a failure
