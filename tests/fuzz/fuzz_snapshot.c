@@ -15,7 +15,7 @@
  * tms_snapshot_taker, two takers interleaved, joined) likewise, and the
  * state they make, composed with none or all of its tenants from the input
  * (tms_state_snapshot_compose), is the input byte for byte. Seeds:
- * TMS_SNAPSHOT_SEEDS=DIR tests/test_snapshot writes them. */
+ * TMS_SNAPSHOT_SEEDS=DIR tests/test_snapshot and test_snapshot_hostile write them. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
