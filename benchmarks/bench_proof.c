@@ -65,7 +65,7 @@ int main(int argc, char **argv)
             uint64_t seq = 1 + (uint64_t)rand() % size;
             json_t *out;
             double t0 = bench_now();
-            if (tms_txn_begin(st, 0, &tx) || tms_proof_inclusion(t, tx, logdir, seq, size, &out, why, sizeof why))
+            if (tms_txn_begin(st, 0, &tx) || tms_proof_inclusion(t, tx, logdir, size, seq, size, &out, why, sizeof why))
                 bench_die("prove %llu: %s", (unsigned long long)seq, why);
             tms_txn_abort(tx);
             char *s = json_dumps(out, JSON_COMPACT);

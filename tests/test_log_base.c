@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <dirent.h>
 #include <sodium.h>
 #include "log.h"
 #include "testutil.h"
@@ -229,6 +230,75 @@ static void test_base_damaged_missing_or_contradicted_is_corrupt(void **state)
     free(dir);
 }
 
+/* The path of the last segment of the log in logdir. */
+static void last_segment(const char *logdir, char *out, size_t n)
+{
+    DIR *d = opendir(logdir);
+    struct dirent *e;
+    char best[256] = "";
+    assert_non_null(d);
+    while ((e = readdir(d)))
+        if (strstr(e->d_name, ".tmslog") && strcmp(e->d_name, best) > 0)
+            snprintf(best, sizeof best, "%s", e->d_name);
+    closedir(d);
+    assert_true(best[0]);
+    snprintf(out, n, "%s/%s", logdir, best);
+}
+
+/* tms_log_end, by headers alone, ends where an open ends the log: with and
+ * without a base, over several segments, with nothing after the base, after
+ * a torn final frame; a damaged segment header is refused. */
+static void test_end_is_where_an_open_ends_the_log(void **state)
+{
+    (void)state;
+    static const uint64_t counts[] = {0, 1, 40};
+    char why[300], logdir[4200], seg[4500];
+    uint64_t end = 0;
+    for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) {
+        char *dir = tu_mkdtemp();
+        based_log(dir, logdir, sizeof logdir, counts[c], 256);   /* 256-byte segments: several */
+        assert_int_equal(tms_log_end(logdir, &end, why, sizeof why), TMS_OK);
+        assert_int_equal(end, B + counts[c]);
+        tu_rmtree(dir);
+        free(dir);
+    }
+    char *dir = tu_mkdtemp();   /* no base: from 1 */
+    snprintf(logdir, sizeof logdir, "%s/log", dir);
+    assert_int_equal(tms_log_end(logdir, &end, why, sizeof why), TMS_E_IO);   /* no log at all */
+    tms_log *log = NULL;
+    assert_int_equal(tms_log_open(logdir, NULL, &log, NULL), TMS_OK);
+    for (uint64_t s = 1, got; s <= 25; s++) {
+        char p[32];
+        payload(s, p);
+        assert_int_equal(tms_log_append(log, p, strlen(p), &got), TMS_OK);
+    }
+    assert_int_equal(tms_log_sync(log), TMS_OK);
+    tms_log_close(log);
+    assert_int_equal(tms_log_end(logdir, &end, why, sizeof why), TMS_OK);
+    assert_int_equal(end, 25);
+    last_segment(logdir, seg, sizeof seg);
+    size_t len = 0;
+    uint8_t *d = tu_read_file(seg, &len);
+    assert_non_null(d);
+    size_t used = len;
+    while (used > 0 && d[used - 1] == 0)   /* the frames end where the writer's zeros begin */
+        used--;
+    assert_int_equal(tu_write_file(seg, d, used - 3), 0);   /* the last frame torn */
+    assert_int_equal(tms_log_end(logdir, &end, why, sizeof why), TMS_OK);
+    assert_int_equal(end, 24);
+    tms_log_options ro = {.readonly = 1};
+    assert_int_equal(tms_log_open(logdir, &ro, &log, NULL), TMS_OK);   /* an open says the same */
+    assert_int_equal(tms_log_last_seq(log), 24);
+    tms_log_close(log);
+    d[3] ^= 0x20;   /* the segment's header */
+    assert_int_equal(tu_write_file(seg, d, used), 0);
+    assert_int_equal(tms_log_end(logdir, &end, why, sizeof why), TMS_E_CORRUPT);
+    assert_non_null(strstr(why, "not a segment"));
+    free(d);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -237,6 +307,7 @@ int main(void)
         cmocka_unit_test(test_base_starts_the_log_after_it),
         cmocka_unit_test(test_base_is_given_to_an_empty_log_only),
         cmocka_unit_test(test_base_damaged_missing_or_contradicted_is_corrupt),
+        cmocka_unit_test(test_end_is_where_an_open_ends_the_log),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

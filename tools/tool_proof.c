@@ -40,10 +40,19 @@ static int latest_size(const char *data, uint64_t *size)
     return *size ? 0 : tool_fail("prove: the latest checkpoint cannot be read: %s", why);
 }
 
+/* Where the log ends (tms_log_end): what a proof may cover at most (proof.h). 0 or TOOL_ERROR. */
+static int log_records(const char *logdir, uint64_t *last)
+{
+    char why[300];
+    if (tms_log_end(logdir, last, why, sizeof why) != TMS_OK)
+        return tool_fail("prove: the log cannot be read: %s", why);
+    return 0;
+}
+
 static int prove(const char *data, const char *seq_s, const char *size_s, const char *from_s, const char *to_s)
 {
     char why[300], logdir[4200], projdir[4200];
-    uint64_t seq = 0, size = 0, from = 0, to = 0;
+    uint64_t seq = 0, size = 0, from = 0, to = 0, records = 0;
     tms_tree *t = NULL;
     tms_store *st = NULL;
     tms_txn *tx = NULL;
@@ -51,7 +60,7 @@ static int prove(const char *data, const char *seq_s, const char *size_s, const 
     if ((seq_s && (tool_seq_parse(seq_s, &seq) || !seq)) || (size_s && (tool_seq_parse(size_s, &size) || !size)) ||
         (from_s && (tool_seq_parse(from_s, &from) || !from)) || (to_s && (tool_seq_parse(to_s, &to) || !to)))
         return tool_fail("prove: seqs and sizes are integers from 1");
-    if (tool_log_dir(data, logdir, sizeof logdir))
+    if (tool_log_dir(data, logdir, sizeof logdir) || log_records(logdir, &records))
         return TOOL_ERROR;
     if (seq_s && !size_s && latest_size(data, &size))
         return TOOL_ERROR;
@@ -62,9 +71,9 @@ static int prove(const char *data, const char *seq_s, const char *size_s, const 
         if (tms_store_open(tms_data_path(projdir, sizeof projdir, data, "proj"), TMS_STORE_READONLY, &st, why,
                            sizeof why) == TMS_OK)
             tms_txn_begin(st, 0, &tx);
-        err = tms_proof_inclusion(t, tx, logdir, seq, size, &out, why, sizeof why);
+        err = tms_proof_inclusion(t, tx, logdir, records, seq, size, &out, why, sizeof why);
     } else {
-        err = tms_proof_consistency(t, from, to, &out, why, sizeof why);
+        err = tms_proof_consistency(t, records, from, to, &out, why, sizeof why);
     }
     tms_txn_abort(tx);
     tms_store_close(st);

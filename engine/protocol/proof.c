@@ -61,16 +61,23 @@ static json_t *hashes_json(const tms_tlog_hash *proof, size_t n)
     return a;
 }
 
-tms_err tms_proof_inclusion(tms_tree *t, tms_txn *tx, const char *logdir, uint64_t seq, uint64_t size,
-                            json_t **out, char *why, size_t whylen)
+/* What a proof may cover: the records both the tree and the log hold. */
+static uint64_t provable(tms_tree *t, uint64_t records)
+{
+    uint64_t have = tms_tree_size(t);
+    return have < records ? have : records;
+}
+
+tms_err tms_proof_inclusion(tms_tree *t, tms_txn *tx, const char *logdir, uint64_t records, uint64_t seq,
+                            uint64_t size, json_t **out, char *why, size_t whylen)
 {
     tms_tlog_hash proof[TMS_TLOG_MAX_PROOF];
     size_t n, len;
     uint8_t *payload = NULL;
-    uint64_t have = tms_tree_size(t);
+    uint64_t have = provable(t, records);
     *out = NULL;
     if (seq < 1 || seq > size || size > have) {
-        snprintf(why, whylen, "need 1 <= seq (%llu) <= size (%llu) <= %llu (the tree's size)",
+        snprintf(why, whylen, "need 1 <= seq (%llu) <= size (%llu) <= %llu (the records the tree and the log hold)",
                  (unsigned long long)seq, (unsigned long long)size, (unsigned long long)have);
         return TMS_E_INVAL;
     }
@@ -95,14 +102,15 @@ tms_err tms_proof_inclusion(tms_tree *t, tms_txn *tx, const char *logdir, uint64
     return *out ? TMS_OK : TMS_E_NOMEM;
 }
 
-tms_err tms_proof_consistency(tms_tree *t, uint64_t from, uint64_t to, json_t **out, char *why, size_t whylen)
+tms_err tms_proof_consistency(tms_tree *t, uint64_t records, uint64_t from, uint64_t to, json_t **out, char *why,
+                              size_t whylen)
 {
     tms_tlog_hash proof[TMS_TLOG_MAX_PROOF];
     size_t n;
-    uint64_t have = tms_tree_size(t);
+    uint64_t have = provable(t, records);
     *out = NULL;
     if (from < 1 || from > to || to > have) {
-        snprintf(why, whylen, "need 1 <= from (%llu) <= to (%llu) <= %llu (the tree's size)",
+        snprintf(why, whylen, "need 1 <= from (%llu) <= to (%llu) <= %llu (the records the tree and the log hold)",
                  (unsigned long long)from, (unsigned long long)to, (unsigned long long)have);
         return TMS_E_INVAL;
     }

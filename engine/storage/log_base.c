@@ -115,3 +115,81 @@ out:
     free(segs);
     return e;
 }
+
+/* ---- the log's end, by headers ---- */
+
+#define END_CHUNK ((size_t)1 << 20)
+
+/* The frames of the segment open as fd (first seq first, size bytes), header by header from its start: the seq
+ * of the last one whose header checks, carries the seq due and fits in the file (first - 1: none). */
+static uint64_t walk_headers(int fd, uint64_t first, uint64_t size, uint8_t *buf)
+{
+    uint64_t off = TMS_LOG_SEGMENT_HEADER, expect = first, boff = 0;
+    size_t blen = 0;
+    for (;;) {
+        if (off < boff || off + TMS_LOG_FRAME_HEADER > boff + blen) {   /* the header not buffered: read from it */
+            ssize_t n = pread(fd, buf, END_CHUNK, (off_t)off);
+            if (n < (ssize_t)TMS_LOG_FRAME_HEADER)
+                return expect - 1;
+            boff = off;
+            blen = (size_t)n;
+        }
+        uint32_t plen;
+        uint64_t seq;
+        if (!tms_log_frame_head_ok(buf + (off - boff), TMS_LOG_FRAME_HEADER, &plen, &seq) || seq != expect ||
+            off + TMS_LOG_FRAME_HEADER + plen > size)
+            return expect - 1;
+        off += TMS_LOG_FRAME_HEADER + plen;
+        expect++;
+    }
+}
+
+tms_err tms_log_end(const char *dir, uint64_t *seq, char *why, size_t whylen)
+{
+    uint64_t *segs = NULL, base = 0;
+    size_t n = 0;
+    uint8_t head[TMS_LOG_HASH_LEN], *buf = NULL, h[TMS_LOG_SEGMENT_HEADER];
+    char name[TMS_SEG_NAME_MAX];
+    struct stat st;
+    int fd = -1, dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    tms_err err = TMS_E_IO;
+    *seq = 0;
+    if (dirfd < 0) {
+        snprintf(why, whylen, "cannot open %s: %s", dir, strerror(errno));
+        return TMS_E_IO;
+    }
+    if ((err = tms__log_base_read(dirfd, &base, head, why, whylen)) != TMS_OK)
+        goto done;
+    if ((err = tms__seg_list(dirfd, &segs, &n)) != TMS_OK) {
+        snprintf(why, whylen, "cannot list %s: %s", dir, tms_strerror(err));
+        goto done;
+    }
+    *seq = base;
+    if (n == 0)
+        goto done;
+    tms__seg_name(name, segs[n - 1]);
+    err = TMS_E_IO;
+    if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+        snprintf(why, whylen, "cannot read %s/%s: %s", dir, name, strerror(errno));
+        goto done;
+    }
+    uint64_t got;
+    if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h || tms__seg_check(h, sizeof h, segs[n - 1], &got) != TMS_SEG_OK) {
+        snprintf(why, whylen, "%s/%s: not a segment of records from %" PRIu64, dir, name, segs[n - 1]);
+        err = TMS_E_CORRUPT;
+        goto done;
+    }
+    if (!(buf = malloc(END_CHUNK))) {
+        err = TMS_E_NOMEM;
+        goto done;
+    }
+    *seq = walk_headers(fd, segs[n - 1], (uint64_t)st.st_size, buf);
+    err = TMS_OK;
+done:
+    free(buf);
+    free(segs);
+    if (fd >= 0)
+        close(fd);
+    close(dirfd);
+    return err;
+}

@@ -189,6 +189,13 @@ rc, _, err = r.run("tms-audit", "prove", "--data", f, "--seq", 60, "--size", 51)
 r.check("prove a seq beyond the size: exit 2", rc == 2, err)
 rc, _, err = r.run("tms-audit", "prove", "--data", f, "--from", 3, "--to", 999)
 r.check("prove to a size beyond the log: exit 2", rc == 2, err)
+with open(os.path.join(f, "tree", "hashes"), "r+b") as fh:   # the tree's file past the log's end: a crash can
+    fh.truncate(os.path.getsize(os.path.join(f, "tree", "hashes")) + 4096 * 32)   # leave one, or a forger
+for args in (("--from", 3, "--to", 999), ("--seq", 3, "--size", 999)):
+    rc, _, err = r.run("tms-audit", "prove", "--data", f, *args)
+    r.check("prove past the log's end, the tree's file longer: exit 2 (%s)" % (args,), rc == 2 and "log" in err, err)
+rc, out, err = r.run("tms-audit", "prove", "--data", f, "--seq", 3, "--size", 51)
+r.check("prove --size within the log, the tree's file longer", rc == 0 and json.loads(out)["size"] == 51, err)
 
 # ---- never two inconsistent checkpoints (from an independent review) ---------------------------------
 g = r.path("g")
