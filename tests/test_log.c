@@ -1535,15 +1535,55 @@ static void test_log_iter_on_thread_checks_frames_appended_after_its_checker(voi
 /* TMS_LOG_ITER_CHAIN_SHARED gives a block of even frames to the checking
  * thread when it is well ahead of the iterator (log_iter.c): here the
  * iterator waits after its first record until the checker has been through
- * the whole log, so the checker takes every block from the eighth on. A
- * frame whose payload was altered with its CRCs re-sealed (only the chain can
- * tell) is refused at its seq whoever hashed it: an even frame of a block the
- * checker took, an even one of the iterator's, an odd one. */
+ * the whole log, so the checker takes every block from the eighth after the
+ * iterator's to the 62nd (its ring's reach; it says how many it took). A
+ * frame whose payload was altered with its CRCs re-sealed (only the chain
+ * can tell) is refused at its seq whoever hashed it: an even frame of a
+ * block the checker took (the first and the last it may), an even one of
+ * the iterator's (before the ring's 64 slots wrapped, and after), an odd
+ * one; from record 1 and from the middle. */
+static void shared_case(const char *dir, uint64_t from, uint64_t bad, uint64_t n)
+{
+    uint64_t want = bad ? bad - 1 : n, seen = from - 1;
+    tms_log_iter *it = NULL;
+    tms_log_record rec;
+    int has = 1;
+    tms_err e;
+    assert_int_equal(tms_log_iter_open_flags(dir, from, TMS_LOG_ITER_CHAIN_SHARED, &it, NULL), TMS_OK);
+    assert_int_equal(tms_log_iter_next(it, &rec, &has), TMS_OK);
+    assert_int_equal(has, 1);
+    assert_int_equal(rec.seq, ++seen);
+    for (int ms = 0; ms < 20000 && tms__log_iter_checked(it) < want; ms++)
+        usleep(1000);   /* the checker through the log (up to the damage) */
+    assert_true(tms__log_iter_checked(it) >= want);
+    /* it took the blocks from the eighth after the iterator's to the 62nd (its ring's reach), up to the damage */
+    uint64_t took = tms__log_iter_checker_blocks(it), lo = from / 256 + 8, hi = want / 256;
+    if (hi > from / 256 + 62)
+        hi = from / 256 + 62;
+    if (hi > lo) {
+        assert_true(took >= hi - lo);
+        assert_true(took <= hi - lo + 1);
+    }
+    while ((e = tms_log_iter_next(it, &rec, &has)) == TMS_OK && has)
+        assert_int_equal(rec.seq, ++seen);
+    assert_int_equal(seen, want);
+    if (bad) {
+        assert_int_equal(e, TMS_E_CORRUPT);
+        assert_int_equal(tms_log_iter_report(it)->bad_seq, bad);
+        assert_non_null(strstr(tms_log_iter_report(it)->msg, "hash chain mismatch"));
+    } else {
+        assert_int_equal(e, TMS_OK);
+    }
+    tms_log_iter_close(it);
+}
+
 static void test_log_iter_shared_checks_every_frame_whoever_takes_its_block(void **state)
 {
     (void)state;
-    enum { N = 256 * 24 };
-    static const uint64_t bad[] = {20 * 256 + 2, 2 * 256 + 4, 20 * 256 + 3};
+    enum { N = 256 * 80 };
+    static const struct { uint64_t from, bad; } cases[] = {
+        {1, 20 * 256 + 2}, {1, 62 * 256 + 2}, {1, 70 * 256 + 6}, {1, 2 * 256 + 4}, {1, 20 * 256 + 3}, {1, 0},
+        {30 * 256 + 5, 45 * 256 + 8}, {30 * 256 + 5, 31 * 256 + 2}, {30 * 256 + 5, 0}};
     char p[4200];
     size_t len = 0, *offs = calloc(N, sizeof *offs);
     char *dir = tu_mkdtemp();
@@ -1552,39 +1592,17 @@ static void test_log_iter_shared_checks_every_frame_whoever_takes_its_block(void
     seg_path(dir, 1, p, sizeof p);
     uint8_t *d = tu_read_file(p, &len);
     assert_int_equal(frame_offsets(d, len, offs, N), N);
-    for (size_t c = 0; c <= sizeof bad / sizeof *bad; c++) {   /* the last round: undamaged */
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         uint8_t *x = malloc(len);
         assert_non_null(x);
         memcpy(x, d, len);
-        if (c < sizeof bad / sizeof *bad) {
-            x[offs[bad[c] - 1] + HDR] ^= 0xFF;
-            fix_crcs(x + offs[bad[c] - 1]);
+        if (cases[c].bad) {
+            x[offs[cases[c].bad - 1] + HDR] ^= 0xFF;
+            fix_crcs(x + offs[cases[c].bad - 1]);
         }
         assert_int_equal(tu_write_file(p, x, len), 0);
         free(x);
-        uint64_t want = c < sizeof bad / sizeof *bad ? bad[c] - 1 : N, seen = 0;
-        tms_log_iter *it = NULL;
-        tms_log_record rec;
-        int has = 1;
-        tms_err e;
-        assert_int_equal(tms_log_iter_open_flags(dir, 1, TMS_LOG_ITER_CHAIN_SHARED, &it, NULL), TMS_OK);
-        assert_int_equal(tms_log_iter_next(it, &rec, &has), TMS_OK);
-        assert_int_equal(has, 1);
-        seen = 1;
-        for (int ms = 0; ms < 20000 && tms__log_iter_checked(it) < want; ms++)
-            usleep(1000);   /* the checker through the log (up to the damage) */
-        assert_true(tms__log_iter_checked(it) >= want);
-        while ((e = tms_log_iter_next(it, &rec, &has)) == TMS_OK && has)
-            assert_int_equal(rec.seq, ++seen);
-        assert_int_equal(seen, want);
-        if (want < N) {
-            assert_int_equal(e, TMS_E_CORRUPT);
-            assert_int_equal(tms_log_iter_report(it)->bad_seq, want + 1);
-            assert_non_null(strstr(tms_log_iter_report(it)->msg, "hash chain mismatch"));
-        } else {
-            assert_int_equal(e, TMS_OK);
-        }
-        tms_log_iter_close(it);
+        shared_case(dir, cases[c].from, cases[c].bad, N);
     }
     free(d);
     free(offs);

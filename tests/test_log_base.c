@@ -245,9 +245,11 @@ static void last_segment(const char *logdir, char *out, size_t n)
     snprintf(out, n, "%s/%s", logdir, best);
 }
 
-/* tms_log_end, by headers alone, ends where an open ends the log: with and
- * without a base, over several segments, with nothing after the base, after
- * a torn final frame; a damaged segment header is refused. */
+/* tms_log_end, by headers (and the last frame's body), ends where an open
+ * ends the log: with and without a base, over several segments, with
+ * nothing after the base, after a final frame cut short, before a segment
+ * whose header was never written; before a final frame whose body does not
+ * check; a damaged segment header is refused. */
 static void test_end_is_where_an_open_ends_the_log(void **state)
 {
     (void)state;
@@ -290,6 +292,32 @@ static void test_end_is_where_an_open_ends_the_log(void **state)
     assert_int_equal(tms_log_open(logdir, &ro, &log, NULL), TMS_OK);   /* an open says the same */
     assert_int_equal(tms_log_last_seq(log), 24);
     tms_log_close(log);
+    /* the last frame's body zeros (not at a sector's edge: an open calls it damage, not a tear): the end is
+       before it, for no proof may take it */
+    uint8_t *z = calloc(1, len);
+    assert_non_null(z);
+    memcpy(z, d, used);
+    size_t payload_len = strlen("record 25");
+    memset(z + used - payload_len, 0, payload_len);
+    assert_int_equal(tu_write_file(seg, z, len), 0);
+    assert_int_equal(tms_log_end(logdir, &end, why, sizeof why), TMS_OK);
+    assert_int_equal(end, 24);
+    assert_int_equal(tms_log_open(logdir, &ro, &log, NULL), TMS_E_CORRUPT);
+    free(z);
+    /* a next segment created, its header never written (a crash as the writer rolled): the log ends before it */
+    char next[4600];
+    snprintf(next, sizeof next, "%s/%020llu.tmslog", logdir, 26ull);
+    for (size_t zeros = 0; zeros <= 16; zeros += 16) {
+        uint8_t blank[16] = {0};
+        assert_int_equal(tu_write_file(next, blank, zeros), 0);
+        assert_int_equal(tu_write_file(seg, d, used), 0);
+        assert_int_equal(tms_log_end(logdir, &end, why, sizeof why), TMS_OK);
+        assert_int_equal(end, 25);
+        assert_int_equal(tms_log_open(logdir, &ro, &log, NULL), TMS_OK);
+        assert_int_equal(tms_log_last_seq(log), 25);
+        tms_log_close(log);
+    }
+    unlink(next);
     d[3] ^= 0x20;   /* the segment's header */
     assert_int_equal(tu_write_file(seg, d, used), 0);
     assert_int_equal(tms_log_end(logdir, &end, why, sizeof why), TMS_E_CORRUPT);

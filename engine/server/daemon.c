@@ -347,6 +347,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
     if (tms_engine_open_report(d.eng)[0])
         tms__daemon_log("warn", "msg=\"%s\"", tms__log_quote(why, sizeof why, tms_engine_open_report(d.eng)));
     d.store = tms_engine_store(d.eng);
+    tms__tree_records_note(&d);
     if (opt->publish) {
         tms_publish_options po = {opt->publish, opt->stream, opt->stream_replicas, opt->data_dir, opt->signing_key,
                                   tms__daemon_nats_options(opt), opt->ack_after_stream ? tms__stream_ack_wake : NULL, &d};

@@ -45,9 +45,9 @@ struct checkpointer {
                                      a note the last job could not write) */
     int job_notes_failed;         /* the worker's: a note could not be written */
     uint64_t notes_seen;          /* tms__snapshots_written when the last tick looked */
-    uint64_t written;             /* the records the writer's tree holds (tms_tree_head), taken on the loop
-                                     thread: what is signed never goes past it (the file can: a crash leaves
-                                     hashes past the log's end until the next open cuts them, or a forger) */
+    uint64_t written;             /* d->tree_records when the job was queued: what is signed never goes past it
+                                     (the file can: a crash leaves hashes past the log's end until the next
+                                     open cuts them, or a forger) */
     uint64_t job_size;            /* the worker's result */
     uint64_t tree_synced_ms;      /* when the worker last synced the tree file (CLOCK_MONOTONIC) */
     char job_why[300];
@@ -191,15 +191,6 @@ static void sign_done(uv_work_t *w, int status)
     pthread_mutex_unlock(&c->lock);
 }
 
-/* The records the writer's own tree holds (loop thread). */
-static uint64_t tree_written(checkpointer *c)
-{
-    uint64_t size;
-    tms_tlog_hash root;
-    tms_tree_head(tms_engine_tree(c->d->eng), &size, root);
-    return size;
-}
-
 static void on_tick(uv_timer_t *t)
 {
     checkpointer *c = t->data;
@@ -207,7 +198,7 @@ static void on_tick(uv_timer_t *t)
     if (c->busy || c->d->stopping)
         return;
     pthread_mutex_lock(&c->lock);   /* (no worker runs: not busy) */
-    c->written = tree_written(c);
+    c->written = c->d->tree_records;
     pthread_mutex_unlock(&c->lock);
     held = tms_tree_size(c->tree) < c->written ? tms_tree_size(c->tree) : c->written;
     if (held == tms__checkpoint_last_size(c->d, &count) && !c->notes_due &&
@@ -316,7 +307,7 @@ int tms__checkpoint_now(server *d, char **note, char *why, size_t whylen)
     if (!c)
         return snprintf(why, whylen, "tmsd signs no checkpoints (no --signing-key)"), -1;
     pthread_mutex_lock(&c->lock);
-    c->written = d->eng ? tree_written(c) : 0;
+    c->written = d->tree_records;
     int rc = make_checkpoint(c, &size, NULL, why, whylen);
     if (rc == 0 && !c->latest) {
         snprintf(why, whylen, "no records yet: nothing to sign");
@@ -375,8 +366,9 @@ void tms__checkpoint_free(server *d)
     uint64_t size;
     if (!c)
         return;
-    if (c->started && d->eng) {   /* the last, at a stop */
-        c->written = tree_written(c);
+    if (c->started && d->eng) {   /* the last, at a stop: no group runs now */
+        tms__tree_records_note(d);
+        c->written = d->tree_records;
         if (make_checkpoint(c, &size, NULL, why, sizeof why) != 0)
             tms__daemon_log("error", "msg=\"checkpoint at stop: %s\"", tms__log_quote(q, sizeof q, why));
     }

@@ -4,6 +4,7 @@
  * LMDB commit); its verdicts are sent only after that returns. Map growth
  * happens back on the loop thread, where no read transaction is open. */
 #include "daemon_internal.h"
+#include "tree.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -152,8 +153,15 @@ static void (*const on_advance[])(server *d) = {
     tms__fresh_wake, tms__watch_pump, tms__http_wake, publish_durable, tms__snapshots_between_groups,
 };
 
+void tms__tree_records_note(server *d)
+{
+    tms_tlog_hash root;
+    tms_tree_head(tms_engine_tree(d->eng), &d->tree_records, root);
+}
+
 void tms__seq_advanced(server *d)
 {
+    tms__tree_records_note(d);
     for (size_t i = 0; i < sizeof on_advance / sizeof on_advance[0]; i++)
         on_advance[i](d);
 }

@@ -74,7 +74,7 @@ int tms__http_get_inclusion(http_call *k)
         return tms__http_fail(k->req, 500, TMS_E_STORE, "cannot read the projection");
     char logdir[4200];
     tms_err err = tms_proof_inclusion(t, k->d->rtx, tms_data_path(logdir, sizeof logdir, k->d->opt.data_dir, "log"),
-                                      tms_engine_last_seq(k->d->eng), seq, size, &out, why, sizeof why);
+                                      k->d->tree_records, seq, size, &out, why, sizeof why);
     tms__snapshot_end(k->d);
     send_proof(k, err, out, why);
     return 0;
@@ -90,7 +90,7 @@ int tms__http_get_consistency(http_call *k)
         return tms__http_fail(k->req, 400, TMS_E_INVAL, "consistency needs from and to");
     if (tms__http_seq(k->req, k->p.from, "from", &from) || tms__http_seq(k->req, k->p.to, "to", &to) || !(t = tree_of(k)))
         return 0;
-    tms_err err = tms_proof_consistency(t, tms_engine_last_seq(k->d->eng), from, to, &out, why, sizeof why);
+    tms_err err = tms_proof_consistency(t, k->d->tree_records, from, to, &out, why, sizeof why);
     send_proof(k, err, out, why);
     return 0;
 }

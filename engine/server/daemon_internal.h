@@ -155,6 +155,9 @@ struct server {
     uint64_t group_start_ns;
     uv_work_t work;
     int group_busy, stopping;
+    uint64_t tree_records;      /* the records the writer's Merkle tree holds (its own right edge, not the file's
+                                   length), taken on the loop thread when no group or batch runs: after the open
+                                   and at every tms__seq_advanced. What tmsd signs and proves stops there. */
     counters ctr;
     msgpack_sbuffer out;        /* reply scratch */
     waiter *waiters;            /* lookups waiting for a min_seq (daemon_fresh.c) */
@@ -273,6 +276,8 @@ void tms__cluster_free(server *d);
 void tms__group_maybe_start(server *d);
 /* The log and the projection reached a new seq (a group, a replica's batch): tell every subscriber. */
 void tms__seq_advanced(server *d);
+/* d->tree_records from the engine's tree (loop thread, no group or batch running). */
+void tms__tree_records_note(server *d);
 /* daemon_metrics.c: the Prometheus text of GET /metrics; tms__metrics_line appends one formatted piece
  * (at most 255 bytes) of it. */
 void tms__render_metrics(server *d, msgpack_sbuffer *sb);

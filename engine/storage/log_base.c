@@ -121,16 +121,21 @@ out:
 #define END_CHUNK ((size_t)1 << 20)
 
 /* The frames of the segment open as fd (first seq first, size bytes), header by header from its start: the seq
- * of the last one whose header checks, carries the seq due and fits in the file (first - 1: none). */
-static uint64_t walk_headers(int fd, uint64_t first, uint64_t size, uint8_t *buf)
+ * of the last one whose header checks, carries the seq due and fits in the file (first - 1: none), its offset
+ * and length in *off and *flen. -1 on a read error. */
+static int64_t walk_headers(int fd, uint64_t first, uint64_t size, uint8_t *buf, uint64_t *last_off, uint64_t *flen)
 {
     uint64_t off = TMS_LOG_SEGMENT_HEADER, expect = first, boff = 0;
     size_t blen = 0;
     for (;;) {
         if (off < boff || off + TMS_LOG_FRAME_HEADER > boff + blen) {   /* the header not buffered: read from it */
-            ssize_t n = pread(fd, buf, END_CHUNK, (off_t)off);
+            ssize_t n;
+            while ((n = pread(fd, buf, END_CHUNK, (off_t)off)) < 0 && errno == EINTR)
+                ;
+            if (n < 0)
+                return -1;
             if (n < (ssize_t)TMS_LOG_FRAME_HEADER)
-                return expect - 1;
+                return (int64_t)(expect - 1);
             boff = off;
             blen = (size_t)n;
         }
@@ -138,21 +143,71 @@ static uint64_t walk_headers(int fd, uint64_t first, uint64_t size, uint8_t *buf
         uint64_t seq;
         if (!tms_log_frame_head_ok(buf + (off - boff), TMS_LOG_FRAME_HEADER, &plen, &seq) || seq != expect ||
             off + TMS_LOG_FRAME_HEADER + plen > size)
-            return expect - 1;
-        off += TMS_LOG_FRAME_HEADER + plen;
+            return (int64_t)(expect - 1);
+        *last_off = off;
+        *flen = TMS_LOG_FRAME_HEADER + (uint64_t)plen;
+        off += *flen;
         expect++;
     }
+}
+
+/* 1 when the frame of record seq at off (flen bytes) checks but for its chain (its CRCs: a frame whose header
+ * was written and body was not is a tear, as recovery says), 0 when not, -1 on a read error. */
+static int last_frame_whole(int fd, uint64_t off, uint64_t flen, uint64_t seq)
+{
+    uint8_t *f = malloc((size_t)flen);
+    tms_frame_info fi;
+    ssize_t n;
+    if (!f)
+        return -1;
+    while ((n = pread(fd, f, (size_t)flen, (off_t)off)) < 0 && errno == EINTR)
+        ;
+    int ok = n < 0 ? -1 : (uint64_t)n == flen && tms__frame_check(f, (size_t)flen, seq, NULL, &fi) == TMS_FRAME_OK;
+    free(f);
+    return ok;
+}
+
+/* The end of the last segment, fd (its first seq first), into *seq: TMS_OK, TMS_E_CORRUPT (a header that is
+ * neither a segment's nor unwritten), TMS_E_IO, TMS_E_NOMEM. */
+static tms_err segment_end(int fd, uint64_t first, uint64_t *seq)
+{
+    uint8_t h[TMS_LOG_SEGMENT_HEADER], *buf = NULL;
+    struct stat st;
+    uint64_t got, off = 0, flen = 0;
+    ssize_t n;
+    *seq = first - 1;
+    while ((n = pread(fd, h, sizeof h, 0)) < 0 && errno == EINTR)
+        ;
+    if (n < 0 || fstat(fd, &st) != 0)
+        return TMS_E_IO;
+    int unwritten = 1;   /* a crash between the file's creation and its header: recovery's torn segment */
+    for (ssize_t i = 0; i < n; i++)
+        unwritten &= h[i] == 0;
+    if (n < (ssize_t)sizeof h && unwritten)
+        return TMS_OK;
+    if (n < (ssize_t)sizeof h || tms__seg_check(h, sizeof h, first, &got) != TMS_SEG_OK)
+        return unwritten ? TMS_OK : TMS_E_CORRUPT;
+    if (!(buf = malloc(END_CHUNK)))
+        return TMS_E_NOMEM;
+    int64_t last = walk_headers(fd, first, (uint64_t)st.st_size, buf, &off, &flen);
+    free(buf);
+    if (last < 0)
+        return TMS_E_IO;
+    int whole = (uint64_t)last >= first ? last_frame_whole(fd, off, flen, (uint64_t)last) : 1;
+    if (whole < 0)
+        return TMS_E_IO;
+    *seq = (uint64_t)last - (whole ? 0 : 1);
+    return TMS_OK;
 }
 
 tms_err tms_log_end(const char *dir, uint64_t *seq, char *why, size_t whylen)
 {
     uint64_t *segs = NULL, base = 0;
     size_t n = 0;
-    uint8_t head[TMS_LOG_HASH_LEN], *buf = NULL, h[TMS_LOG_SEGMENT_HEADER];
+    uint8_t head[TMS_LOG_HASH_LEN];
     char name[TMS_SEG_NAME_MAX];
-    struct stat st;
     int fd = -1, dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    tms_err err = TMS_E_IO;
+    tms_err err;
     *seq = 0;
     if (dirfd < 0) {
         snprintf(why, whylen, "cannot open %s: %s", dir, strerror(errno));
@@ -168,25 +223,15 @@ tms_err tms_log_end(const char *dir, uint64_t *seq, char *why, size_t whylen)
     if (n == 0)
         goto done;
     tms__seg_name(name, segs[n - 1]);
-    err = TMS_E_IO;
-    if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) < 0 || fstat(fd, &st) != 0) {
+    if ((fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC)) < 0) {
         snprintf(why, whylen, "cannot read %s/%s: %s", dir, name, strerror(errno));
+        err = TMS_E_IO;
         goto done;
     }
-    uint64_t got;
-    if (pread(fd, h, sizeof h, 0) != (ssize_t)sizeof h || tms__seg_check(h, sizeof h, segs[n - 1], &got) != TMS_SEG_OK) {
-        snprintf(why, whylen, "%s/%s: not a segment of records from %" PRIu64, dir, name, segs[n - 1]);
-        err = TMS_E_CORRUPT;
-        goto done;
-    }
-    if (!(buf = malloc(END_CHUNK))) {
-        err = TMS_E_NOMEM;
-        goto done;
-    }
-    *seq = walk_headers(fd, segs[n - 1], (uint64_t)st.st_size, buf);
-    err = TMS_OK;
+    if ((err = segment_end(fd, segs[n - 1], seq)) != TMS_OK)
+        snprintf(why, whylen, "%s/%s: %s", dir, name, err == TMS_E_CORRUPT ? "not a segment of records from its "
+                 "name's seq" : err == TMS_E_IO ? strerror(errno) : tms_strerror(err));
 done:
-    free(buf);
     free(segs);
     if (fd >= 0)
         close(fd);

@@ -44,5 +44,7 @@ tms_err tms__log_recover(int dirfd, const tms_io *io, uint64_t trust_seq, const 
 /* For tests: every frame up to this seq has been checked by tms_log_iter's
  * checking thread (TMS_LOG_ITER_CHAIN_ON_THREAD or _SHARED; 0 without one). */
 uint64_t tms__log_iter_checked(const tms_log_iter *it);
+/* For tests: how many blocks of even frames the checking thread took (TMS_LOG_ITER_CHAIN_SHARED, log_iter.c). */
+uint64_t tms__log_iter_checker_blocks(const tms_log_iter *it);
 
 #endif

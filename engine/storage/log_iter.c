@@ -60,6 +60,8 @@ struct tms_log_iter {
     _Atomic uint64_t verified;   /* every frame up to this seq is verified */
     _Atomic int waiting, stop;
     int cdone;                   /* under mu: 1 ended, 2 found damage (crep) */
+    _Atomic int ended;           /* cdone set: nothing more to wait for (read without mu) */
+    _Atomic uint64_t checker_blocks;   /* blocks of even frames the checker took (tms__log_iter_checker_blocks) */
     /* TMS_LOG_ITER_CHAIN_SHARED: who hashes a block's even frames. claim[b % SHARE_RING] holds
        (b + 1) << 1 | SIDE_CHECKER or SIDE_ITER once a side took block b; the iterator publishes the
        block it is in (after taking it) as iter_block. Each side keeps its last answer. */
@@ -68,7 +70,7 @@ struct tms_log_iter {
     share_side side_iter, side_checker;
 };
 
-#define CHECK_PUBLISH 64
+#define CHECK_PUBLISH 64         /* frames between two publications of the checker's progress */
 #define SPIN_WAIT 4096           /* polls of the checker's progress before a frame's wait sleeps */
 
 static void spin_pause(void)
@@ -78,7 +80,7 @@ static void spin_pause(void)
 #else
     atomic_signal_fence(memory_order_seq_cst);
 #endif
-}         /* frames between two publications of the checker's progress */
+}
 
 static void check_publish(tms_log_iter *it, uint64_t seq, int done)
 {
@@ -86,8 +88,10 @@ static void check_publish(tms_log_iter *it, uint64_t seq, int done)
     if (!done && !atomic_load(&it->waiting))
         return;
     pthread_mutex_lock(&it->mu);
-    if (done)
+    if (done) {
         it->cdone = done;
+        atomic_store(&it->ended, 1);
+    }
     pthread_cond_broadcast(&it->cv);
     pthread_mutex_unlock(&it->mu);
 }
@@ -128,8 +132,11 @@ static int share_owner(tms_log_iter *it, int who, uint64_t b)
             if (b < ib + SHARE_LEAD || b >= ib + SHARE_RING - 1)
                 return SIDE_ITER;   /* not well ahead (it takes b on arrival), or too far ahead */
         }
-        if (atomic_compare_exchange_strong(slot, &v, want))
+        if (atomic_compare_exchange_strong(slot, &v, want)) {
+            if (who == SIDE_CHECKER)
+                atomic_fetch_add(&it->checker_blocks, 1);
             return who;
+        }
     }
 }
 
@@ -163,6 +170,7 @@ static tms_err start_checker(tms_log_iter *it)
         it->r.hash_pick = it->cr.hash_pick = share_pick;
         it->r.hash_ctx = &it->side_iter;
         it->cr.hash_ctx = &it->side_checker;
+        atomic_store(&it->iter_block, it->from / SHARE_BLOCK);   /* where it starts: no block before is the checker's */
     } else {
         it->r.hash_from = UINT64_MAX;   /* the iterator itself checks CRCs only */
     }
@@ -249,7 +257,7 @@ static tms_err await_check(tms_log_iter *it, uint64_t seq, const uint8_t *prev, 
     tms_frame_info fi;
     if (it->r.hash_pick && share_pick(&it->side_iter, seq))
         return TMS_OK;   /* shared: this thread's reader hashed this frame itself */
-    for (int spin = 0; spin < SPIN_WAIT && seq > atomic_load(&it->verified); spin++)
+    for (int spin = 0; spin < SPIN_WAIT && seq > atomic_load(&it->verified) && !atomic_load(&it->ended); spin++)
         spin_pause();   /* the checker is usually a few frames away: sleeping costs more */
     if (seq > atomic_load(&it->verified)) {
         pthread_mutex_lock(&it->mu);
@@ -331,6 +339,11 @@ tms_err tms_log_iter_next(tms_log_iter *it, tms_log_record *rec, int *has)
 uint64_t tms__log_iter_checked(const tms_log_iter *it)
 {
     return it && it->has_thread ? atomic_load(&it->verified) : 0;
+}
+
+uint64_t tms__log_iter_checker_blocks(const tms_log_iter *it)
+{
+    return it ? atomic_load(&it->checker_blocks) : 0;
 }
 
 const tms_log_report *tms_log_iter_report(const tms_log_iter *it)

@@ -289,7 +289,10 @@ def test_sparse_tree_sizes_nothing():
     memory (its as-of index tally is reserved from the smaller of the tree's
     and the projection's counts, at most an eighth of memory). The tree past
     the log's end is not the log's (a writer's open cuts it off): verify
-    checks the part that covers the log, and answers as for the intact one."""
+    checks the part that covers the log, and answers as for the intact one.
+    (The reservation's other cap, an eighth of memory, is 1 GiB or more only
+    on a host of 8 GiB or more: on a smaller one this test cannot tell the
+    tree's count from that cap.)"""
     d = fresh("sparse-tree")
     with open(os.path.join(d, "tree", "hashes"), "r+b") as fh:
         fh.truncate(1 << 30)   # (a terabyte's table would be refused, and grown as it fills)

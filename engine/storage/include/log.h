@@ -110,11 +110,13 @@ tms_err tms_log_open(const char *dir, const tms_log_options *opt,
  * *seq 0 and zeros for a log that starts at 1 (or no log at dir);
  * TMS_E_CORRUPT (a damaged base: every reader refuses) or TMS_E_IO with why. */
 tms_err tms_log_base(const char *dir, uint64_t *seq, uint8_t head[TMS_LOG_HASH_LEN], char *why, size_t whylen);
-/* Where the log in dir ends, cheaply: the seq of the last frame of its last segment whose header checks (its CRC,
- * the seq due, its length within the file), read header by header; bodies are not read, so neither their CRCs nor
- * the chain are checked (an open or an iterator does that). A bound for a reader that needs only that, such as the
- * sizes a Merkle proof may cover (proof.h). The base (or 0) for a log without records. TMS_OK; TMS_E_IO,
- * TMS_E_CORRUPT (the last segment's header, or the base file) with why. */
+/* Where the log in dir ends, cheaply: its last segment read header by header (each frame's header CRC, the seq
+ * due, its length within the file), and the body CRC of the last frame only (a frame cut short, or whose body was
+ * never written, is a tear, as an open says); the other bodies are not read, nor the chain checked (an open or an
+ * iterator does that). A bound for a reader that needs only where the log ends, such as the sizes a Merkle proof
+ * may cover (proof.h). The base (or 0) for a log without records; a last segment whose header was never written
+ * (a crash as it was created) ends at the seq before its first. TMS_OK; TMS_E_IO, TMS_E_CORRUPT (the last
+ * segment's header, or the base file) with why. */
 tms_err tms_log_end(const char *dir, uint64_t *seq, char *why, size_t whylen);
 /* Give the log in dir (created if absent; it must hold no segment and no
  * base) the base seq, head: written, fsynced and renamed into place. An
