@@ -155,8 +155,9 @@ static void (*const on_advance[])(server *d) = {
 
 void tms__tree_records_note(server *d)
 {
-    tms_tlog_hash root;
-    tms_tree_head(tms_engine_tree(d->eng), &d->tree_records, root);
+    tms_tlog_range edge;   /* its size only: no hashing on the loop thread */
+    tms_tree_edge(tms_engine_tree(d->eng), &edge);
+    d->tree_records = edge.size;
 }
 
 void tms__seq_advanced(server *d)
