@@ -60,13 +60,18 @@ struct checkpointer {
  * this key signed (tms_tree_extends: a damaged tree, or a log cut or
  * rewritten below a signed size). A log never signs two inconsistent
  * checkpoints (C2SP tlog-checkpoint); it stops signing instead, loudly. */
+/* The size to sign: what the tree file holds, never past what the writer's tree holds (c->written). */
+static uint64_t signable(checkpointer *c)
+{
+    uint64_t n = tms_tree_size(c->tree);
+    return n < c->written ? n : c->written;
+}
+
 static int make_checkpoint(checkpointer *c, uint64_t *size, char **copy, char *why, size_t whylen)
 {
     char text[512], line[TMS_NOTE_SIG_TEXT_MAX], *note = NULL;
     tms_tlog_hash root;
-    uint64_t n = tms_tree_size(c->tree), limit = tms__cluster_sign_limit(c->d);
-    if (n > c->written)
-        n = c->written;
+    uint64_t n = signable(c), limit = tms__cluster_sign_limit(c->d);
     tms_err err;
     *size = 0;
     if (copy)
@@ -194,14 +199,13 @@ static void sign_done(uv_work_t *w, int status)
 static void on_tick(uv_timer_t *t)
 {
     checkpointer *c = t->data;
-    uint64_t count, held;
+    uint64_t count;
     if (c->busy || c->d->stopping)
         return;
     pthread_mutex_lock(&c->lock);   /* (no worker runs: not busy) */
     c->written = c->d->tree_records;
     pthread_mutex_unlock(&c->lock);
-    held = tms_tree_size(c->tree) < c->written ? tms_tree_size(c->tree) : c->written;
-    if (held == tms__checkpoint_last_size(c->d, &count) && !c->notes_due &&
+    if (signable(c) == tms__checkpoint_last_size(c->d, &count) && !c->notes_due &&
         tms__snapshots_written(c->d) == c->notes_seen)
         return;
     c->notes_due = 0;

@@ -183,8 +183,6 @@ static tms_err segment_end(int fd, uint64_t first, uint64_t *seq)
     int unwritten = 1;   /* a crash between the file's creation and its header: recovery's torn segment */
     for (ssize_t i = 0; i < n; i++)
         unwritten &= h[i] == 0;
-    if (n < (ssize_t)sizeof h && unwritten)
-        return TMS_OK;
     if (n < (ssize_t)sizeof h || tms__seg_check(h, sizeof h, first, &got) != TMS_SEG_OK)
         return unwritten ? TMS_OK : TMS_E_CORRUPT;
     if (!(buf = malloc(END_CHUNK)))
