@@ -8,7 +8,12 @@
  * is set aside, and the next open screens first and rebuilds. A writer that
  * died before its screen ended leaves the mark: the next open screens
  * first. An open that must write (the projection behind the log, no
- * snapshot) screens first, as before. */
+ * snapshot) screens first, as before.
+ *
+ * Every test runs twice: the second time the open puts the tail's fold off
+ * too (defer_fold, as tmsd does): it is folded in the first finish, after
+ * the read, and the same holds. Below those, what only the fold put off
+ * has: lookups before it, a loss it finds, a refusal it leaves to the open. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -22,8 +27,11 @@
 #include <cmocka.h>
 #include "testutil.h"
 #include "store.h"
+#include "log.h"
 
 #define TENANTS 6
+
+static int fold_after;   /* this run's opens put the tail's fold off too (defer_fold) */
 
 static void create_tenant(tu_env *env, int t)
 {
@@ -88,7 +96,7 @@ static void open_gate(gate *g)
 static void open_deferring(tu_env *env, gate *g)
 {
     char why[512];
-    tms_engine_options o = {.defer_screen = 1};
+    tms_engine_options o = {.defer_screen = 1, .defer_fold = fold_after};
     if (g) {
         o.screen_hook = wait_gate;
         o.screen_hook_ctx = g;
@@ -166,11 +174,14 @@ static void test_a_level_projection_is_screened_after_the_open(void **state)
         assert_string_equal(tms_engine_open_report(env->eng), "");
         assert_true(tms_engine_snapshot_seq(env->eng) > 0);
         assert_int_equal(tms_engine_screen_pending(env->eng), 1);   /* held at the gate: not read yet */
+        assert_int_equal(tms_engine_fold_pending(env->eng), fold_after);
         assert_true(marked(env));
         open_gate(&g);
         if (submit_one(env, "t0", "7000", why, sizeof why) != TMS_OK)
             fail_msg("shape %d: submit after the screen: %s", k, why);
         assert_int_equal(tms_engine_screen_pending(env->eng), 0);
+        assert_int_equal(tms_engine_fold_pending(env->eng), 0);
+        tu_assert_state_is_the_logs(env);
         assert_int_equal(tms_engine_screen_finish(env->eng, why, sizeof why), TMS_OK);
         assert_false(marked(env));
         assert_int_equal(tms_engine_last_seq(env->eng), last + 1);
@@ -262,7 +273,8 @@ static void test_a_writer_that_died_before_its_screen_screens_first(void **state
         gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};   /* never opened */
         char why[512];
         tms_engine *eng;
-        tms_engine_options o = {.defer_screen = 1, .screen_hook = wait_gate, .screen_hook_ctx = &g};
+        tms_engine_options o = {.defer_screen = 1, .defer_fold = fold_after, .screen_hook = wait_gate,
+                                .screen_hook_ctx = &g};
         _exit(tms_engine_open(env->dir, &o, &eng, why, sizeof why) == TMS_OK && tms_engine_screen_pending(eng) ? 0
                                                                                                             : 1);
     }
@@ -381,6 +393,114 @@ static void test_an_open_that_would_write_first_is_made_again_screening_first(vo
     }
 }
 
+/* The fold put off: before it, lookups answer from the projection (the tail's records in it) and the
+ * state is not the log's yet; the first call that needs the state folds the tail, after the read, and it is
+ * a whole fold's. Without defer_fold (the first run) the open folded it. */
+static void test_lookups_answer_before_the_tail_is_folded(void **state)
+{
+    (void)state;
+    char why[700];
+    tu_env *env = level_directory(20, 11, 0);   /* a tail over 11 of 20 tenants */
+    open_deferring(env, NULL);
+    assert_int_equal(tms_engine_fold_pending(env->eng), fold_after);
+    tms_txn *tx;
+    tms_account_rec a;
+    assert_int_equal(tms_txn_begin(tms_engine_store(env->eng), 0, &tx), TMS_OK);
+    assert_int_equal(tms_account_get(tx, "t11", 'e', "1000", &a), TMS_OK);   /* the tail's last record */
+    tms_txn_abort(tx);
+    assert_true(a.perms & tu_perms("calls.international"));
+    tu_assert_state_is_the_logs(env);   /* (tms_engine_state folds it first) */
+    assert_int_equal(tms_engine_fold_pending(env->eng), 0);
+    assert_int_equal(tms_engine_screen_finish(env->eng, why, sizeof why), TMS_OK);
+    assert_string_equal(tms_engine_screen_status(env->eng), "held");
+    assert_int_equal(submit_one(env, "t3", "7000", why, sizeof why), TMS_OK);
+    tu_env_free(env);
+}
+
+/* The last seq of env's log (its engine closed). */
+static uint64_t log_end(tu_env *env)
+{
+    char logdir[4300], why[300];
+    uint64_t seq = 0;
+    snprintf(logdir, sizeof logdir, "%s/log", env->dir);
+    if (tms_log_end(logdir, &seq, why, sizeof why) != TMS_OK)
+        fail_msg("log end: %s", why);
+    return seq;
+}
+
+/* DIR/witness (how far a writer once saw the log go): seq, and the log's chain head there or another. */
+static void write_witness(tu_env *env, uint64_t seq, int right_head)
+{
+    char path[4300], text[200], hex[65];
+    uint8_t head[32];
+    memset(head, 0x5a, sizeof head);
+    if (right_head) {
+        tms_log_iter *it = NULL;
+        tms_log_report rep;
+        tms_log_record lr;
+        int has = 0;
+        snprintf(path, sizeof path, "%s/log", env->dir);
+        assert_int_equal(tms_log_iter_open(path, seq, &it, &rep), TMS_OK);
+        assert_int_equal(tms_log_iter_next(it, &lr, &has), TMS_OK);
+        assert_true(has && lr.seq == seq);
+        memcpy(head, lr.hash, sizeof head);
+        tms_log_iter_close(it);
+    }
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", head[i]);
+    int n = snprintf(text, sizeof text, "tmsperm-witness 1\nseq %llu\nhead %s\n", (unsigned long long)seq, hex);
+    snprintf(path, sizeof path, "%s/witness", env->dir);
+    assert_int_equal(tu_write_file(path, text, (size_t)n), 0);
+}
+
+/* A witness past the log is refused by the open itself, before any lookup, fold put off or not (were the
+ * open to put the fold off, it would answer lookups and refuse only its first write). One behind the log
+ * whose chain head differs (the log rewritten under it) is found by the fold: put off, the writer stops
+ * at its first write, saying why, and the next open, screening and folding first, refuses as ever. */
+static void test_a_loss_is_refused_before_or_by_the_fold(void **state)
+{
+    (void)state;
+    char why[700];
+    tms_engine_options o = {.defer_screen = 1, .defer_fold = fold_after};
+    tu_env *env = level_directory(TENANTS, 2, 0);
+    uint64_t last = log_end(env);
+    write_witness(env, last + 3, 0);
+    assert_int_equal(tms_engine_open(env->dir, &o, &env->eng, why, sizeof why), TMS_E_CORRUPT);
+    if (!strstr(why, "missing from the log"))
+        fail_msg("past the log: %s", why);
+    tu_env_free(env);
+    env = level_directory(TENANTS, 2, 0);
+    last = log_end(env);
+    write_witness(env, last - 2, 0);
+    tms_err err = tms_engine_open(env->dir, &o, &env->eng, why, sizeof why);
+    if (fold_after) {
+        assert_int_equal(err, TMS_OK);
+        assert_int_equal(tms_engine_fold_pending(env->eng), 1);
+        assert_int_equal(submit_one(env, "t0", "7000", why, sizeof why), TMS_E_FAILED);
+        if (!strstr(why, "folding the log's tail after the open") || !strstr(why, "missing from the log"))
+            fail_msg("found by the fold: %s", why);
+        assert_int_equal(tms_engine_last_seq(env->eng), last);   /* nothing written */
+        tms_engine_close(env->eng);
+        env->eng = NULL;
+        assert_true(marked(env));
+        err = tms_engine_open(env->dir, &o, &env->eng, why, sizeof why);
+    }
+    assert_int_equal(err, TMS_E_CORRUPT);   /* the open, folding first */
+    if (!strstr(why, "missing from the log"))
+        fail_msg("behind the log: %s", why);
+    write_witness(env, last - 2, 1);   /* the log's own head there: no loss */
+    open_deferring(env, NULL);
+    assert_int_equal(submit_one(env, "t0", "7000", why, sizeof why), TMS_OK);
+    tu_env_free(env);
+}
+
+static int fold_too(void **state)
+{
+    (void)state;
+    fold_after = 1;
+    return 0;
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +512,9 @@ int main(void)
         cmocka_unit_test(test_a_close_before_any_write_judges_the_screen),
         cmocka_unit_test(test_a_projection_the_open_rebuilds_is_screened_first),
         cmocka_unit_test(test_an_open_that_would_write_first_is_made_again_screening_first),
+        cmocka_unit_test(test_lookups_answer_before_the_tail_is_folded),
+        cmocka_unit_test(test_a_loss_is_refused_before_or_by_the_fold),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("the screen put off", tests, NULL, NULL);
+    return failed + cmocka_run_group_tests_name("the screen and the tail's fold put off", tests, fold_too, NULL);
 }

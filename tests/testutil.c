@@ -75,6 +75,8 @@ long long tu_file_size(const char *path)
 #include "cmd.h"
 #include "tmsperm.h"
 #include "tmsperm_schema.h"
+#include "replay.h"
+#include "store.h"
 
 tu_env *tu_env_new(void)
 {
@@ -295,4 +297,20 @@ uint64_t tu_fork_snapshot(tu_env *env)
     assert_int_equal(waitpid(pid, &st, 0), pid);
     assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
     return seq;
+}
+
+void tu_assert_state_is_the_logs(tu_env *env)
+{
+    char logdir[4200];
+    uint8_t got[32], whole[32];
+    tms_replay_opts o = {0};
+    tms_replay_result res;
+    const tms_state *st = tms_engine_state(env->eng);
+    tms_state *folded = tms_state_new();
+    assert_non_null(st);
+    assert_int_equal(tms_fold(folded, tms_data_path(logdir, sizeof logdir, env->dir, "log"), &o, &res), TMS_OK);
+    assert_int_equal(tms_state_projection_digest(folded, 0, NULL, whole), TMS_OK);
+    assert_int_equal(tms_state_projection_digest(st, 0, NULL, got), TMS_OK);
+    assert_memory_equal(got, whole, 32);
+    tms_state_free(folded);
 }

@@ -35,6 +35,9 @@ tu_env *tu_env_new(void);
 uint64_t tu_fork_snapshot(tu_env *env);
 /* Close and reopen the engine on the same directory. */
 void tu_env_reopen(tu_env *env);
+/* The engine's state (every tenant: tms_engine_state) is a fold of the whole log's: projection digests
+ * compared. */
+void tu_assert_state_is_the_logs(tu_env *env);
 void tu_env_free(tu_env *env);
 
 /* Submit one JSON command, written with ' for " to spare the escapes:

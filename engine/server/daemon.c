@@ -331,6 +331,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
     opening op = {0};
     eo.defer_growth = 1;
     eo.defer_screen = 1;   /* lookups answer while the projection is read; writes wait (docs/trust.md) */
+    eo.defer_fold = 1;     /* ... and while the log's tail is folded, when the projection is level with it */
     eo.no_open_snapshot = 1;   /* "started" first; a running snapshot (or the clean stop) takes it */
     eo.map_bytes = opt->map_bytes;
     eo.progress = open_progress;   /* a long fold or rebuild is not killed by the unit's start timeout */
@@ -355,6 +356,7 @@ int tms_daemon_run(const tms_daemon_options *opt)
     }
     if (tms_engine_open_report(d.eng)[0])
         tms__daemon_log("warn", "msg=\"%s\"", tms__log_quote(why, sizeof why, tms_engine_open_report(d.eng)));
+    d.report_said = strlen(tms_engine_open_report(d.eng));   /* a tail folded after "started" may add to it */
     d.store = tms_engine_store(d.eng);
     tms__tree_records_note(&d);
     if (opt->publish) {
@@ -385,11 +387,12 @@ int tms_daemon_run(const tms_daemon_options *opt)
     if (start_listeners(&d, sock) == 0) {
         char qdata[2 * 4096 + 2], qsock[2 * sizeof sock + 2];
         tms__daemon_log("info", "msg=started version=%s data=\"%s\" socket=\"%s\" listen=%s http=%s metrics=%s last_seq=%llu "
-                   "from_snapshot=%llu screen=%s pid=%ld", tms_version(), tms__log_quote(qdata, sizeof qdata, opt->data_dir),
+                   "from_snapshot=%llu screen=%s fold=%s pid=%ld", tms_version(), tms__log_quote(qdata, sizeof qdata, opt->data_dir),
                    tms__log_quote(qsock, sizeof qsock, sock), opt->listen ? opt->listen : "-", opt->http ? opt->http : "-",
                    opt->metrics ? opt->metrics : "-", (unsigned long long)tms_engine_last_seq(d.eng),
                    (unsigned long long)tms_engine_snapshot_seq(d.eng),
-                   tms_engine_screen_pending(d.eng) ? "after" : "done", (long)getpid());
+                   tms_engine_screen_pending(d.eng) ? "after" : "done", tms_engine_fold_pending(d.eng) ? "after" : "done",
+                   (long)getpid());
         /* systemd (Type=notify): ready once every listener is open; a no-op without NOTIFY_SOCKET */
         sd_notifyf(0, "READY=1\nSTATUS=serving %s, last seq %llu\nMAINPID=%lu", opt->data_dir,
                    (unsigned long long)tms_engine_last_seq(d.eng), (unsigned long)getpid());

@@ -229,6 +229,10 @@ static void screen_done(uv_work_t *w, int status)
         tms__daemon_log("info", "msg=\"projection screened\" ms=%llu",
                         (unsigned long long)(tms_engine_screen_ns(d->eng) / 1000000));
     }
+    const char *report = tms_engine_open_report(d->eng);
+    if (strlen(report) > d->report_said)   /* what the tail's fold after "started" found (a snapshot set aside) */
+        tms__daemon_log("warn", "msg=\"%s\"", tms__log_quote(q, sizeof q, report + d->report_said +
+                                                                (d->report_said ? 2 : 0)));
     tms__group_maybe_start(d);
     tms__snapshots_between_groups(d);
     tms__daemon_shutdown_check(d);

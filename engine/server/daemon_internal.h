@@ -120,6 +120,7 @@ struct server {
     uv_loop_t *loop;
     tms_daemon_options opt;
     tms_engine *eng;
+    size_t report_said;             /* how much of the engine's open report was logged */
     tms_store *store;           /* the engine's environment: read transactions on the loop thread */
     tms_txn *rtx;               /* reused read transaction, reset between frames; NULL until the first */
     uv_pipe_t unix_srv;

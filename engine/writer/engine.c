@@ -541,6 +541,11 @@ static tms_err screen_put_off_writes(tms_engine *e, const level *l, int folded, 
     if (!e->scr.deferred ||
         (!e->opt.screen_test_again && l->usable && !l->hist_in_fold && (!folded || (l->matched && !l->tx))))
         return TMS_OK;
+    if (e->scr.folding) {   /* after the open (defer_fold): too late to open again; the mark makes the next
+                               open screen and fold first */
+        snprintf(why, whylen, "it would write into the projection (%s)", l->why[0] ? l->why : "not level");
+        return TMS_E_BUSY;
+    }
     e->scr.again = 1;
     snprintf(why, whylen, "the open would write into a projection not read yet: opened again, screening first");
     return TMS_E_BUSY;
@@ -621,7 +626,8 @@ out:
     tms_txn_abort(l.tx);   /* NULL once level_end or judge_loss took it */
     tms_history_writer_discard(&l.hw);   /* nothing left unless the open failed during the fold */
     tms_projection_compare_free(l.cmp);
-    tms_tenant_digests_free(&e->screen_tenants);
+    if (!e->scr.folding)   /* (after the read, they are the judge's) */
+        tms_tenant_digests_free(&e->screen_tenants);
     return err;
 }
 
@@ -675,6 +681,34 @@ static tms_err open_rest(tms_engine *e, char *why, size_t whylen)
     }
     /* the last step: nothing after it fails (the close would judge it) */
     return e->scr.deferred ? tms__screen_start(e, why, whylen) : TMS_OK;
+}
+
+/* The open with the tail's fold put off (defer_fold): what open_rest does that needs no state (the tree),
+ * the read started; the snapshot the fold will start from said (the one the log's recovery trusted). The
+ * open's progress is not reported past this (the fold runs on the finisher's thread). */
+static tms_err open_before_fold(tms_engine *e, char *why, size_t whylen)
+{
+    tms_err err;
+    e->snapshot_seq = e->log_trusted;
+    if ((err = progress(e, "tree", 0, tms_log_last_seq(e->log)))) {
+        snprintf(why, whylen, "the open was stopped");
+        return err;
+    }
+    if ((err = tms__engine_open_tree(e, why, whylen)))
+        return err;
+    e->opt.progress = NULL;
+    return tms__screen_start(e, why, whylen);   /* the last step: nothing after it fails */
+}
+
+tms_err tms__engine_fold_after(tms_engine *e, char *why, size_t whylen)
+{
+    e->scr.folding = 1;
+    e->snapshot_seq = 0;   /* the one it starts from, if any (load_state) */
+    tms_err err = load_state(e, why, whylen);
+    e->scr.folding = 0;
+    if (!err && (err = tms__witness_write(e->dir, tms_log_last_seq(e->log), e->head)))
+        snprintf(why, whylen, "cannot write %s/witness: %s", e->dir, strerror(errno));
+    return err;
 }
 
 /* A first try that must be made again (e->scr.again): its report into carried (1200 bytes), its lock kept in
@@ -752,7 +786,8 @@ static tms_err open_once(const char *dir, const tms_engine_options *opt, char *c
     if ((err = screen_or_defer(e, why, whylen)) ||
         (err = tms_store_open_sized(tms_data_path(path, sizeof path, dir, "proj"), TMS_STORE_WRITE,
                                      e->opt.map_bytes, &e->store, why, whylen)) ||
-        (err = load_state(e, why, whylen)) || (err = open_rest(e, why, whylen)))
+        (tms__fold_deferrable(e) ? (err = open_before_fold(e, why, whylen))
+                                 : ((err = load_state(e, why, whylen)) || (err = open_rest(e, why, whylen)))))
         goto fail;
     e->opened = 1;
     *out = e;

@@ -81,6 +81,11 @@ typedef enum {
 typedef struct tms__screen {
     int deferred;                   /* the open put the screen off (then e->screened is 1 for its decisions) */
     int again;                      /* ... and found it would write before the read: opened again (engine.c) */
+    atomic_int fold_after;          /* ... and the tail's fold too (defer_fold): 1 until finish folded it */
+    int folding;                    /* finish is folding it (engine.c: a write foreseen fails the writer) */
+    tms_err fold_err;               /* that fold's result ... */
+    char fold_why[600];             /* ... and why */
+    uint8_t proj_head[TMS_HASH_LEN];   /* the projection's chain head, as deferrable read it */
     atomic_int pending;             /* 1 from the thread's start until finish judged it */
     int started;                    /* the thread runs or ended, not joined */
     pthread_t thread;
@@ -147,6 +152,10 @@ struct tms_engine {
  * (the close's, after finish). */
 int tms__screen_deferrable(tms_engine *e);
 tms_err tms__screen_start(tms_engine *e, char *why, size_t whylen);
+/* fold_deferrable: whether the tail's fold may be put off too (engine.h, defer_fold), fold_after set then.
+ * engine.c's fold_after: that fold, in finish after the read (TMS_OK, or the writer fails with why). */
+int tms__fold_deferrable(tms_engine *e);
+tms_err tms__engine_fold_after(tms_engine *e, char *why, size_t whylen);
 void tms__screen_free(tms_engine *e);
 
 /* engine_tree.c: open the tree level with the log (after the fold); and, once a group is synced, its leaves

@@ -62,6 +62,7 @@ int tms__screen_deferrable(tms_engine *e)
         hist.format != TMS_STORE_FORMAT || seq != tms_log_last_seq(e->log) || hist.seq != seq ||
         seq < e->log_trusted)
         return 0;
+    memcpy(e->scr.proj_head, head, TMS_HASH_LEN);
     if (tms_store_mark_unscreened(proj, 1) != TMS_OK)
         return 0;
     if (pthread_mutex_init(&e->scr.lock, NULL) != 0) {
@@ -69,6 +70,25 @@ int tms__screen_deferrable(tms_engine *e)
         return 0;
     }
     e->scr.deferred = 1;
+    return 1;
+}
+
+/* Whether the open may put the tail's fold off too (engine.h, defer_fold): its screen put off, and nothing
+ * the fold could find that the open must say before it returns. The projection's chain head is the log's at
+ * the same seq (so the fold will match it there), and no witness is past the log or unreadable (an open
+ * that would refuse a loss refuses before "started", as ever). */
+int tms__fold_deferrable(tms_engine *e)
+{
+    tms__witness w;
+    char why[300];
+    if (!e->opt.defer_fold || !e->scr.deferred || e->opt.screen_test_again ||
+        memcmp(e->scr.proj_head, tms_log_head(e->log), TMS_HASH_LEN) != 0)
+        return 0;
+    if (tms__witness_read(e->dir, &w, why, sizeof why) != TMS_OK ||
+        (w.present && (w.seq > tms_log_last_seq(e->log) ||
+                       (w.seq == tms_log_last_seq(e->log) && memcmp(w.head, tms_log_head(e->log), TMS_HASH_LEN)))))
+        return 0;
+    atomic_store(&e->scr.fold_after, 1);
     return 1;
 }
 
@@ -135,6 +155,11 @@ static tms_err judge(tms_engine *e)
     char proj[4200], what[700], why[400] = "";
     int differs = 0;
     tms_data_path(proj, sizeof proj, e->dir, "proj");
+    if (e->scr.fold_err) {   /* the tail folded after the open (defer_fold): what the open would have refused */
+        snprintf(what, sizeof what, "folding the log's tail after the open: %.300s: writes refused, restart: the "
+                 "open folds first", e->scr.fold_why[0] ? e->scr.fold_why : tms_strerror(e->scr.fold_err));
+        return fail(e, e->scr.fold_err, what);
+    }
     tms_err err = e->scr.err ? e->scr.err : compare(e, &differs, why, sizeof why);
     if (err == TMS_E_CORRUPT && e->scr.err) {
         snprintf(what, sizeof what, "%.300s: writes refused, restart: the open screens it first, sets it aside "
@@ -172,6 +197,12 @@ tms_err tms_engine_screen_finish(tms_engine *e, char *why, size_t whylen)
         if (e->scr.started)
             pthread_join(e->scr.thread, NULL);
         e->scr.started = 0;
+        if (atomic_load(&e->scr.fold_after)) {   /* the tail, once the read is done (it caught any fault) */
+            if (!e->scr.err)
+                e->scr.fold_err = tms__engine_fold_after(e, e->scr.fold_why, sizeof e->scr.fold_why);
+            e->scr.ns = now_ns() - e->scr.started_ns;
+            atomic_store(&e->scr.fold_after, 0);
+        }
         judge(e);
         tms_projection_compare_free(e->scr.cmp);
         e->scr.cmp = NULL;
@@ -188,6 +219,11 @@ judged:
 int tms_engine_screen_pending(const tms_engine *e)
 {
     return e->scr.deferred && atomic_load(&((tms_engine *)e)->scr.pending);
+}
+
+int tms_engine_fold_pending(const tms_engine *e)
+{
+    return e->scr.deferred && atomic_load(&((tms_engine *)e)->scr.fold_after);
 }
 
 const char *tms_engine_screen_status(const tms_engine *e)

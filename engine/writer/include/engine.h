@@ -48,6 +48,13 @@ typedef struct tms_engine_options {
                                      when the open writes nothing into it (believed, level with the log,
                                      a snapshot to start from): writes wait for it (tms_engine_screen_finish;
                                      docs/trust.md). tmsd sets it; a tool that writes at once gains nothing */
+    int defer_fold;               /* with defer_screen, when the screen is put off and the projection is level
+                                     with the log (the same seq and chain head, no witness past the log):
+                                     fold the log's tail into the state after the open too, in the first
+                                     tms_engine_screen_finish, after the read. The open returns once the
+                                     projection can answer lookups (the log recovered, the tree open); the
+                                     state is the tail's snapshot until then (tms_engine_fold_pending).
+                                     tmsd sets it (docs/trust.md, "The tail folded after the open") */
     int no_open_snapshot;         /* an open that folded much takes no snapshot of its own before it returns
                                      (tmsd: its "started" is not delayed by one; its running snapshots, or
                                      its clean stop, take it). A tool's open takes it: its close would write
@@ -173,9 +180,13 @@ uint64_t tms_engine_tenants_pending(const tms_engine *e);
 tms_err tms_engine_screen_finish(tms_engine *e, char *why, size_t whylen);
 /* 1 while a screen put off by the open is not judged yet; any thread. */
 int tms_engine_screen_pending(const tms_engine *e);
+/* 1 when the open put the fold of the log's tail off too (defer_fold) and
+ * no finish has folded it yet; any thread but the finisher's meanwhile. */
+int tms_engine_fold_pending(const tms_engine *e);
 /* "pending" (that), "failed" (judged: the writer failed), else "held" (judged, or screened during the open). */
 const char *tms_engine_screen_status(const tms_engine *e);
-/* How long the put-off screen read the projection, in ns, once judged (0 before, or none put off). */
+/* How long the put-off screen read the projection (and folded the tail, when that was put off too), in ns,
+ * once judged (0 before, or none put off). */
 uint64_t tms_engine_screen_ns(const tms_engine *e);
 uint64_t tms_engine_last_seq(const tms_engine *e);
 /* What open found in the log (torn tail), "" if nothing. */
