@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -30,7 +31,8 @@ struct tms_log {
     uint64_t synced_seq;
     uint8_t synced_head[TMS_LOG_HASH_LEN];
     uint64_t sync_first, sync_seg, sync_off;   /* where the last sync's first frame went */
-    uint64_t last_seq;         /* synced or staged */
+    _Atomic uint64_t last_seq; /* synced or staged: the appender's thread writes it, any thread reads it
+                                  (tms_log_last_seq: relaxed, a count) */
     uint8_t head[TMS_LOG_HASH_LEN];
     uint8_t *stage;            /* staged frames, back to back */
     size_t stage_len, stage_cap, staged;
@@ -145,7 +147,7 @@ static void drop_staged(tms_log *log)
 {
     log->stage_len = 0;
     log->staged = 0;
-    log->last_seq = log->synced_seq;
+    atomic_store_explicit(&log->last_seq, log->synced_seq, memory_order_relaxed);
     memcpy(log->head, log->synced_head, TMS_LOG_HASH_LEN);
     if (log->stage_cap > STAGE_KEEP) {
         free(log->stage);
@@ -186,7 +188,7 @@ tms_err tms_log_append(tms_log *log, const void *payload, size_t len, uint64_t *
     tms__frame_encode(f, s, log->head, payload, len);
     log->stage_len += TMS_LOG_FRAME_HEADER + len;
     log->staged++;
-    log->last_seq = s;
+    atomic_store_explicit(&log->last_seq, s, memory_order_relaxed);
     memcpy(log->head, f + TMS_FR_HASH, TMS_LOG_HASH_LEN);
     if (seq)
         *seq = s;
@@ -217,7 +219,7 @@ tms_err tms_log_append_frame(tms_log *log, const uint8_t *frame, size_t len, cha
     if (memcmp(log->head, frame + TMS_FR_HASH, TMS_LOG_HASH_LEN) != 0) {   /* not this log's chain: unstaged */
         log->stage_len = at;
         log->staged--;
-        log->last_seq--;
+        atomic_store_explicit(&log->last_seq, log->last_seq - 1, memory_order_relaxed);
         memcpy(log->head, prev, sizeof prev);
         snprintf(why, whylen, "seq %llu does not chain to this log's seq %llu (its hash differs)", seq, seq - 1);
         return TMS_E_CORRUPT;
@@ -238,7 +240,7 @@ size_t tms_log_staged(const tms_log *log)
 
 uint64_t tms_log_last_seq(const tms_log *log)
 {
-    return log ? log->last_seq : 0;
+    return log ? atomic_load_explicit(&((tms_log *)log)->last_seq, memory_order_relaxed) : 0;
 }
 
 const uint8_t *tms_log_head(const tms_log *log)
@@ -484,7 +486,8 @@ static tms_err log_cut_tear(tms_log *log, const tms_log_recovery *res, const cha
 static tms_err log_adopt(tms_log *log, const tms_log_recovery *res, tms_log_report *rep)
 {
     char name[TMS_SEG_NAME_MAX];
-    log->synced_seq = log->last_seq = res->last_seq;
+    log->synced_seq = res->last_seq;
+    atomic_store_explicit(&log->last_seq, res->last_seq, memory_order_relaxed);
     memcpy(log->synced_head, res->head, TMS_LOG_HASH_LEN);
     memcpy(log->head, res->head, TMS_LOG_HASH_LEN);
     if (!log->readonly && res->has_seg) {

@@ -45,7 +45,7 @@ def wait_tcp(port, proc=None, what="the server", tries=500):
 
 
 def run_cases(*cases, prefix="tms-test-"):
-    """Run each case(d) with a fresh temporary directory d, removed after."""
+    """Run each case(d) with a fresh temporary directory d, removed after (kept when TMS_TEST_KEEP is set)."""
     for case in cases:
         d = tempfile.mkdtemp(prefix=prefix)
         try:
@@ -53,7 +53,8 @@ def run_cases(*cases, prefix="tms-test-"):
         except Exception as e:
             check(case.__name__, False, "%s: %s\n%s" % (type(e).__name__, e, traceback.format_exc(limit=-3)))
         finally:
-            shutil.rmtree(d, ignore_errors=True)
+            if not os.environ.get("TMS_TEST_KEEP"):
+                shutil.rmtree(d, ignore_errors=True)
 
 
 def finish():
