@@ -229,6 +229,7 @@ static void screen_done(uv_work_t *w, int status)
         tms__daemon_log("info", "msg=\"projection screened\" ms=%llu",
                         (unsigned long long)(tms_engine_screen_ns(d->eng) / 1000000));
     }
+    tms__snapshots_started_from(d);   /* the fold put off may have started from another (docs/trust.md) */
     const char *report = tms_engine_open_report(d->eng);
     if (strlen(report) > d->report_said)   /* what the tail's fold after "started" found (a snapshot set aside) */
         tms__daemon_log("warn", "msg=\"%s\"", tms__log_quote(q, sizeof q, report + d->report_said +

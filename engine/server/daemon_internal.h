@@ -394,6 +394,9 @@ json_t *tms__stream_ack_status(server *d);
  * the snapshot's writer when one is due. status: {seq, written, failed, running, fork_us_max, error}, NULL
  * when off. */
 int tms__snapshots_start(server *d, char *why, size_t whylen);
+/* The snapshot the open started from, once the tail's fold put off after "started" ran (it may have set the
+ * one it meant to start from aside). */
+void tms__snapshots_started_from(server *d);
 void tms__snapshots_between_groups(server *d);
 /* How many snapshots this tmsd's children wrote (the checkpointer signs their notes). */
 uint64_t tms__snapshots_written(server *d);

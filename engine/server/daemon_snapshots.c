@@ -121,6 +121,12 @@ static void on_tick(uv_timer_t *t)
     tms__snapshots_between_groups(d);
 }
 
+void tms__snapshots_started_from(server *d)
+{
+    if (d->snaps)
+        d->snaps->newest = tms_engine_snapshot_seq(d->eng);
+}
+
 int tms__snapshots_start(server *d, char *why, size_t whylen)
 {
     snapshotter *s;

@@ -46,8 +46,10 @@ const char *tms_engine_tree_error(const tms_engine *e) { return e->tree_error; }
 const tms_state *tms_engine_state(tms_engine *e)
 {
     char why[700];
-    if (tms_engine_fold_pending(e) && tms_engine_screen_finish(e, why, sizeof why) != TMS_OK)
-        return NULL;   /* (the tail's fold put off: the state is the snapshot's until it ran) */
+    if (tms_engine_fold_pending(e))
+        tms_engine_screen_finish(e, why, sizeof why);   /* the tail's fold put off: run now */
+    if (e->scr.unfolded)
+        return NULL;   /* ... and it failed, or never ran (the read failed first): not the log's state */
     return tms__lazy_need_all(e, why, sizeof why) ? NULL : e->state;
 }
 uint64_t tms_engine_tenants_pending(const tms_engine *e) { return e->lazy.unloaded; }

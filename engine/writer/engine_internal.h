@@ -83,6 +83,8 @@ typedef struct tms__screen {
     int again;                      /* ... and found it would write before the read: opened again (engine.c) */
     atomic_int fold_after;          /* ... and the tail's fold too (defer_fold): 1 until finish folded it */
     int folding;                    /* finish is folding it (engine.c: a write foreseen fails the writer) */
+    int unfolded;                   /* ... and the state is not the log's: set with fold_after, cleared once
+                                       that fold succeeded (tms_engine_state refuses it meanwhile) */
     tms_err fold_err;               /* that fold's result ... */
     char fold_why[600];             /* ... and why */
     uint8_t proj_head[TMS_HASH_LEN];   /* the projection's chain head, as deferrable read it */

@@ -73,21 +73,27 @@ int tms__screen_deferrable(tms_engine *e)
     return 1;
 }
 
-/* Whether the open may put the tail's fold off too (engine.h, defer_fold): its screen put off, and nothing
- * the fold could find that the open must say before it returns. The projection's chain head is the log's at
- * the same seq (so the fold will match it there), and no witness is past the log or unreadable (an open
- * that would refuse a loss refuses before "started", as ever). */
+/* Whether the open may put the tail's fold off too (engine.h, defer_fold): its screen put off, the
+ * projection trusted, and nothing the fold could find that an open refuses before it returns. The
+ * projection's chain head is the log's at the same (last) seq, so the fold will match it there; and the
+ * witness, if any, is readable and the log has its chain head at its seq (one frame read when it is behind
+ * the log): so judge_loss, which the fold makes, has nothing to refuse after "started". */
 int tms__fold_deferrable(tms_engine *e)
 {
     tms__witness w;
     char why[300];
-    if (!e->opt.defer_fold || !e->scr.deferred || e->opt.screen_test_again ||
+    uint8_t head[TMS_HASH_LEN];
+    uint64_t last = tms_log_last_seq(e->log);
+    if (!e->opt.defer_fold || !e->scr.deferred || !tms_store_trusted(e->store) ||
         memcmp(e->scr.proj_head, tms_log_head(e->log), TMS_HASH_LEN) != 0)
         return 0;
-    if (tms__witness_read(e->dir, &w, why, sizeof why) != TMS_OK ||
-        (w.present && (w.seq > tms_log_last_seq(e->log) ||
-                       (w.seq == tms_log_last_seq(e->log) && memcmp(w.head, tms_log_head(e->log), TMS_HASH_LEN)))))
+    if (tms__witness_read(e->dir, &w, why, sizeof why) != TMS_OK)
         return 0;
+    if (w.present && (w.seq > last || (w.seq == last ? memcmp(w.head, tms_log_head(e->log), TMS_HASH_LEN) != 0
+                                                     : tms__log_head_at(e, w.seq, head) != TMS_OK ||
+                                                           memcmp(w.head, head, TMS_HASH_LEN) != 0)))
+        return 0;
+    e->scr.unfolded = 1;
     atomic_store(&e->scr.fold_after, 1);
     return 1;
 }
@@ -200,6 +206,7 @@ tms_err tms_engine_screen_finish(tms_engine *e, char *why, size_t whylen)
         if (atomic_load(&e->scr.fold_after)) {   /* the tail, once the read is done (it caught any fault) */
             if (!e->scr.err)
                 e->scr.fold_err = tms__engine_fold_after(e, e->scr.fold_why, sizeof e->scr.fold_why);
+            e->scr.unfolded = e->scr.err || e->scr.fold_err;
             e->scr.ns = now_ns() - e->scr.started_ns;
             atomic_store(&e->scr.fold_after, 0);
         }

@@ -185,6 +185,12 @@ def case_open_progress(d):
     import socket
     data = os.path.join(d, "data")
     run(TMSCTL, "--data", data, "submit", stdin=commands("acme", 50))
+    first = snaps(data)
+    run(TMSCTL, "--data", data, "submit", stdin=commands("globex", 5))
+    for f in snaps(data):   # the first snapshot the newest, with a tail after it (globex's) to fold
+        if f not in first:
+            os.unlink(os.path.join(data, "snapshots", f))
+    check("a snapshot with a tail after it", len(first) == 1 and snaps(data) == first, (first, snaps(data)))
     for rnd, (fold, phases_want) in enumerate([("after", ["screen", "tree"]), ("done", ["screen", "fold", "tree"])]):
         said = "screen=after fold=after" if rnd == 0 else "screen=done fold=done"   # (no snapshot: screened first)
         if rnd:
@@ -203,7 +209,8 @@ def case_open_progress(d):
                 got.append(ns.recv(4096).decode())
             one = json.dumps({"cmd": "CreateExtension", "tenant": "acme", "actor": "admin", "id": "9%03d" % rnd})
             rc, out, err = run(TMSCTL, "--connect", os.path.join(d, "s.sock"), "submit", stdin=one + "\n")
-            check("fold=%s: the first write after READY=1 is accepted" % fold, rc == 0, out + err)
+            check("fold=%s: the first write after READY=1 is accepted" % fold,
+                  rc == 0 and '"verdict":"accepted"' in out, out + err)
         finally:
             p.send_signal(signal.SIGTERM)
             p.wait(timeout=30)
@@ -212,7 +219,8 @@ def case_open_progress(d):
         check("fold=%s: before READY=1, EXTEND_TIMEOUT_USEC with the phase: %s" % (fold, phases_want),
               phases == phases_want, got)
         text = open(logname).read()
-        check("... the started line says %s" % said, said in text, text[-600:])
+        check("... the started line says %s" % said, said in text and
+              ("from_snapshot=%d" % int(first[0].split(".")[0]) in text if rnd == 0 else True), text[-600:])
         check("... a quick open logs none of it (the log says a phase once the open has taken 2 s)",
               "msg=opening" not in text, text[-600:])
 
