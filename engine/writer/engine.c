@@ -326,54 +326,6 @@ static tms_err judge_loss(tms_engine *e, level *l, const tms_replay_result *res,
     return TMS_E_CORRUPT;
 }
 
-/* A damaged projection is never opened for writing: LMDB keeps no
- * checksums and would follow its bad pages (issue 8, item 5). It is read
- * whole first, with faults caught; damaged, it is set aside
- * (data.mdb.damaged) and rebuilt; readable, its digest is kept to be
- * compared with the log's state once folded. The walk goes on two cores:
- * the snapshot's second thread only reads and checks the file and decodes
- * the tail's tenants (engine_lazy.c), so a core is mostly idle meanwhile (at
- * 5M records with a 1% tail in one tenant: 1.84 -> 1.59 s to "started";
- * with it over every tenant, as fast as before). */
-static tms_err screen_projection(tms_engine *e, char *why, size_t whylen)
-{
-    char proj[4200], what[600];
-    uint8_t head[TMS_HASH_LEN];
-    uint64_t seq;
-    tms_data_path(proj, sizeof proj, e->dir, "proj");
-    if (!tms_store_believable(proj))
-        return TMS_OK;   /* never read: opening for writing sets it aside (store.h, "Evidence") */
-    tms_store_check_history hist = {.walk_only = 1,   /* read for faults: the writer will write into its pages */
-                                    .tenants = &e->screen_tenants,
-                                    .two_cores = 1};
-    tms_err err = tms_store_check(proj, 1, e->screen_digest, &seq, head, &hist, what, sizeof what);
-    if (err == TMS_NOT_FOUND)
-        return TMS_OK;
-    if (err == TMS_E_CORRUPT) {
-        size_t used = strlen(e->report);
-        snprintf(e->report + used, sizeof e->report - used, "%s%s; set aside as proj/data.mdb.damaged, rebuilt",
-                 used ? "; " : "", what);
-        return tms_store_set_aside(proj, "damaged", why, whylen);
-    }
-    if (err) {
-        snprintf(why, whylen, "projection: %s", what[0] ? what : tms_strerror(err));
-        return err;
-    }
-    e->screened = 1;
-    return TMS_OK;
-}
-
-/* The projection screened now, or (engine_screen.c) after the open. (A screen done now removes the mark of
- * one put off once the open has acted on it: tms_engine_open.) */
-static tms_err screen_or_defer(tms_engine *e, char *why, size_t whylen)
-{
-    if (tms__screen_deferrable(e)) {
-        e->screened = 1;   /* for the open's decisions: what it would compare is judged after the read */
-        return TMS_OK;
-    }
-    return screen_projection(e, why, whylen);
-}
-
 /* The state from the newest snapshot that agrees with the log, when the
  * projection can follow from it (believed, its as-of index level, read
  * whole without a fault, at or after the snapshot's seq): only the records
@@ -783,7 +735,7 @@ static tms_err open_once(const char *dir, const tms_engine_options *opt, char *c
         snprintf(why, whylen, "the open was stopped");
         goto fail;
     }
-    if ((err = screen_or_defer(e, why, whylen)) ||
+    if ((err = tms__screen_or_defer(e, why, whylen)) ||
         (err = tms_store_open_sized(tms_data_path(path, sizeof path, dir, "proj"), TMS_STORE_WRITE,
                                      e->opt.map_bytes, &e->store, why, whylen)) ||
         (tms__fold_deferrable(e) ? (err = open_before_fold(e, why, whylen))

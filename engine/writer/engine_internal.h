@@ -153,6 +153,9 @@ struct tms_engine {
  * thread that reads it, at the open's end; TMS_OK or TMS_E_NOMEM (why). free: joined, what is left freed
  * (the close's, after finish). */
 int tms__screen_deferrable(tms_engine *e);
+/* The projection screened now (engine.h's issue 8 screen: read whole, damaged set aside) or, when
+ * deferrable, after the open: e->screened 1 either way for the open's decisions. */
+tms_err tms__screen_or_defer(tms_engine *e, char *why, size_t whylen);
 tms_err tms__screen_start(tms_engine *e, char *why, size_t whylen);
 /* fold_deferrable: whether the tail's fold may be put off too (engine.h, defer_fold), fold_after set then.
  * engine.c's fold_after: that fold, in finish after the read (TMS_OK, or the writer fails with why). */
