@@ -14,7 +14,11 @@ Prints per round p50/p99 of both, the snapshots written and the longest
 fork (status snapshots.fork_us_max), and the ratio on/off: min / median /
 max over the rounds.
 
-usage: snapshot_ack_bench.py BIN_DIR DIR [--rounds N (5)] [--seconds S (10)] [--clients C (4)] [--interval S (2)]"""
+--records N: the "on" side's --snapshot-records (default 1: every tick);
+--interval 60 --records 100000 is tmsd's default policy.
+
+usage: snapshot_ack_bench.py BIN_DIR DIR [--rounds N (5)] [--seconds S (10)] [--clients C (4)] [--interval S (2)]
+                             [--records N (1)]"""
 import json, os, signal, subprocess, sys, tempfile, threading, time
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "daemon"))
@@ -27,11 +31,12 @@ from benchutil import pct, wait_sock  # noqa: E402
 
 
 
-def one_side(bin_dir, data, on, clients, seconds, interval, rnd):
+def one_side(bin_dir, data, on, clients, seconds, interval, rnd, records=1):
     d = tempfile.mkdtemp(prefix="tms-snapbench-")
     sock = os.path.join(d, "s.sock")
     args = [os.path.join(bin_dir, "tmsd"), "--data", data, "--socket", sock]
-    args += ["--snapshot-interval", str(interval), "--snapshot-records", "1"] if on else ["--snapshot-interval", "0"]
+    args += ["--snapshot-interval", str(interval), "--snapshot-records", str(records)] if on else \
+        ["--snapshot-interval", "0"]
     p = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_sock(sock, p)
@@ -75,7 +80,7 @@ def one_side(bin_dir, data, on, clients, seconds, interval, rnd):
 
 def main():
     args = sys.argv[1:]
-    opts = {"--rounds": "5", "--seconds": "10", "--clients": "4", "--interval": "2"}
+    opts = {"--rounds": "5", "--seconds": "10", "--clients": "4", "--interval": "2", "--records": "1"}
     for k in list(opts):
         if k in args:
             i = args.index(k)
@@ -87,14 +92,15 @@ def main():
     bin_dir, data = os.path.abspath(args[0]), args[1]
     rounds, seconds, clients, interval = int(opts["--rounds"]), float(opts["--seconds"]), int(opts["--clients"]), \
         float(opts["--interval"])
-    print("%s: %d client(s), %g s per side, a snapshot every %g s on the 'on' side\n" % (data, clients, seconds,
-                                                                                         interval))
+    records = int(opts["--records"])
+    print("%s: %d client(s), %g s per side, on the 'on' side a look every %g s for %d new records\n" % (
+        data, clients, seconds, interval, records))
     print("| round | off p50 | off p99 | on p50 | on p99 | snapshots | longest fork | p50 ratio | p99 ratio |")
     print("|---|---|---|---|---|---|---|---|---|")
     r50, r99 = [], []
     for r in range(rounds):
         order = (False, True) if r % 2 == 0 else (True, False)
-        res = {s: one_side(bin_dir, data, s, clients, seconds, interval, r * 2 + s) for s in order}
+        res = {s: one_side(bin_dir, data, s, clients, seconds, interval, r * 2 + s, records) for s in order}
         a, b = res[False], res[True]
         r50.append(b[0] / a[0])
         r99.append(b[1] / a[1])
