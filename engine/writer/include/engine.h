@@ -48,13 +48,14 @@ typedef struct tms_engine_options {
                                      when the open writes nothing into it (believed, level with the log,
                                      a snapshot to start from): writes wait for it (tms_engine_screen_finish;
                                      docs/trust.md). tmsd sets it; a tool that writes at once gains nothing */
-    int defer_fold;               /* with defer_screen, when the screen is put off and the projection is level
-                                     with the log (the same seq and chain head, no witness past the log):
-                                     fold the log's tail into the state after the open too, in the first
-                                     tms_engine_screen_finish, after the read. The open returns once the
-                                     projection can answer lookups (the log recovered, the tree open); the
-                                     state is the tail's snapshot until then (tms_engine_fold_pending).
-                                     tmsd sets it (docs/trust.md, "The tail folded after the open") */
+    int defer_fold;               /* with defer_screen, when the screen is put off and the projection is
+                                     trusted and level with the log (its seq and chain head the log's last;
+                                     the witness, if any, agreeing with the log): fold the log's tail into
+                                     the state after the open too, in the first tms_engine_screen_finish,
+                                     after the read. The open returns once the projection can answer lookups
+                                     (the log recovered, the tree open); the state is not the log's until
+                                     then (tms_engine_fold_pending; tms_engine_state folds first). tmsd sets
+                                     it (docs/trust.md, "The tail folded after the open") */
     int no_open_snapshot;         /* an open that folded much takes no snapshot of its own before it returns
                                      (tmsd: its "started" is not delayed by one; its running snapshots, or
                                      its clean stop, take it). A tool's open takes it: its close would write
@@ -168,20 +169,24 @@ const tms_state *tms_engine_state(tms_engine *e);
 uint64_t tms_engine_tenants_pending(const tms_engine *e);
 
 /* The projection's screen put off by the open (defer_screen): wait for the
- * read, then judge it as the open would have. TMS_OK when it holds (or
+ * read, then judge it as the open would have. With the tail's fold put off
+ * too (defer_fold), the tail is folded between the two, doing what the open
+ * would have (a snapshot that does not agree set aside, the whole log folded
+ * instead); what the open would have refused fails the writer instead (why
+ * begins "folding the log's tail after the open"). TMS_OK when it holds (or
  * nothing was put off); else the writer has failed, every write refused
  * with why: TMS_E_CORRUPT when the projection is damaged or not the log's
  * state (nothing set aside: DIR/proj/unscreened stays, and the next open
  * screens first, sets aside what it always did and rebuilds), another error
  * when it could not be judged. Idempotent, any thread, one caller at a time
  * with any other engine call but tms_engine_screen_pending, _status, _ns,
- * tms_engine_last_seq and reads of tms_engine_store (every write calls it
- * first; so does the close). */
+ * tms_engine_fold_pending, tms_engine_last_seq and reads of tms_engine_store
+ * (every write calls it first; so does the close). */
 tms_err tms_engine_screen_finish(tms_engine *e, char *why, size_t whylen);
 /* 1 while a screen put off by the open is not judged yet; any thread. */
 int tms_engine_screen_pending(const tms_engine *e);
 /* 1 when the open put the fold of the log's tail off too (defer_fold) and
- * no finish has folded it yet; any thread but the finisher's meanwhile. */
+ * no finish has folded it yet (a finish folding it: still 1); any thread. */
 int tms_engine_fold_pending(const tms_engine *e);
 /* "pending" (that), "failed" (judged: the writer failed), else "held" (judged, or screened during the open). */
 const char *tms_engine_screen_status(const tms_engine *e);
