@@ -493,8 +493,8 @@ static tms_err screen_put_off_writes(tms_engine *e, const level *l, int folded, 
     if (!e->scr.deferred ||
         (!e->opt.screen_test_again && l->usable && !l->hist_in_fold && (!folded || (l->matched && !l->tx))))
         return TMS_OK;
-    if (e->scr.folding) {   /* after the open (defer_fold): too late to open again; the mark makes the next
-                               open screen and fold first */
+    if (atomic_load(&e->scr.fold_after)) {   /* after the open (defer_fold): too late to open again; the mark
+                                               makes the next open screen and fold first */
         snprintf(why, whylen, "it would write into the projection (%s)", l->why[0] ? l->why : "not level");
         return TMS_E_BUSY;
     }
@@ -578,7 +578,7 @@ out:
     tms_txn_abort(l.tx);   /* NULL once level_end or judge_loss took it */
     tms_history_writer_discard(&l.hw);   /* nothing left unless the open failed during the fold */
     tms_projection_compare_free(l.cmp);
-    if (!e->scr.folding)   /* (after the read, they are the judge's) */
+    if (!atomic_load(&e->scr.fold_after))   /* (after the read, they are the judge's) */
         tms_tenant_digests_free(&e->screen_tenants);
     return err;
 }
@@ -609,11 +609,14 @@ static tms_err open_log(tms_engine *e, int again, char *why, size_t whylen)
 }
 
 /* After the fold: the mark of a screen put off removed (a screen made now was acted on), the tree, an
- * acknowledged loss's record, the witness; last, the screen put off, started. */
+ * acknowledged loss's record, the witness; last, the screen put off, started. With the fold put off too
+ * (defer_fold), only what needs no state: the tree and the screen's start (the fold writes the witness, and
+ * reports no progress: it runs on the finisher's thread). */
 static tms_err open_rest(tms_engine *e, char *why, size_t whylen)
 {
     char path[4200];
     tms_err err;
+    int fold_after = atomic_load(&e->scr.fold_after);
     if (!e->scr.deferred && tms_store_mark_unscreened(tms_data_path(path, sizeof path, e->dir, "proj"), 0)) {
         snprintf(why, whylen, "cannot remove %s/unscreened: %s", path, strerror(errno));
         return TMS_E_IO;
@@ -627,37 +630,20 @@ static tms_err open_rest(tms_engine *e, char *why, size_t whylen)
     tms__snapshot_open_end(e, 1);   /* the state may change from here on (a loss acknowledged) */
     if ((e->loss[0] && (err = tms__acknowledge_loss(e, e->opt.accept_loss, e->loss_record, why, whylen))))
         return err;
-    if ((err = tms__witness_write(e->dir, tms_log_last_seq(e->log), e->head))) {
+    if (!fold_after && (err = tms__witness_write(e->dir, tms_log_last_seq(e->log), e->head))) {
         snprintf(why, whylen, "cannot write %s/witness: %s", e->dir, strerror(errno));
         return err;
     }
+    if (fold_after)
+        e->opt.progress = NULL;
     /* the last step: nothing after it fails (the close would judge it) */
     return e->scr.deferred ? tms__screen_start(e, why, whylen) : TMS_OK;
 }
 
-/* The open with the tail's fold put off (defer_fold): what open_rest does that needs no state (the tree),
- * the read started; the snapshot the fold will start from said (the one the log's recovery trusted). The
- * open's progress is not reported past this (the fold runs on the finisher's thread). */
-static tms_err open_before_fold(tms_engine *e, char *why, size_t whylen)
-{
-    tms_err err;
-    e->snapshot_seq = e->log_trusted;
-    if ((err = progress(e, "tree", 0, tms_log_last_seq(e->log)))) {
-        snprintf(why, whylen, "the open was stopped");
-        return err;
-    }
-    if ((err = tms__engine_open_tree(e, why, whylen)))
-        return err;
-    e->opt.progress = NULL;
-    return tms__screen_start(e, why, whylen);   /* the last step: nothing after it fails */
-}
-
 tms_err tms__engine_fold_after(tms_engine *e, char *why, size_t whylen)
 {
-    e->scr.folding = 1;
     e->snapshot_seq = 0;   /* the one it starts from, if any (load_state) */
-    tms_err err = load_state(e, why, whylen);
-    e->scr.folding = 0;
+    tms_err err = load_state(e, why, whylen);   /* (fold_after still 1: it writes nothing into the projection) */
     if (!err && (err = tms__witness_write(e->dir, tms_log_last_seq(e->log), e->head)))
         snprintf(why, whylen, "cannot write %s/witness: %s", e->dir, strerror(errno));
     return err;
@@ -738,8 +724,7 @@ static tms_err open_once(const char *dir, const tms_engine_options *opt, char *c
     if ((err = tms__screen_or_defer(e, why, whylen)) ||
         (err = tms_store_open_sized(tms_data_path(path, sizeof path, dir, "proj"), TMS_STORE_WRITE,
                                      e->opt.map_bytes, &e->store, why, whylen)) ||
-        (tms__fold_deferrable(e) ? (err = open_before_fold(e, why, whylen))
-                                 : ((err = load_state(e, why, whylen)) || (err = open_rest(e, why, whylen)))))
+        (!tms__fold_deferrable(e) && (err = load_state(e, why, whylen))) || (err = open_rest(e, why, whylen)))
         goto fail;
     e->opened = 1;
     *out = e;

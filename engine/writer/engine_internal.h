@@ -81,8 +81,8 @@ typedef enum {
 typedef struct tms__screen {
     int deferred;                   /* the open put the screen off (then e->screened is 1 for its decisions) */
     int again;                      /* ... and found it would write before the read: opened again (engine.c) */
-    atomic_int fold_after;          /* ... and the tail's fold too (defer_fold): 1 until finish folded it */
-    int folding;                    /* finish is folding it (engine.c: a write foreseen fails the writer) */
+    atomic_int fold_after;          /* ... and the tail's fold too (defer_fold): 1 until finish folded it (so
+                                       1 while it folds: engine.c then fails a write it foresees) */
     int unfolded;                   /* ... and the state is not the log's: set with fold_after, cleared once
                                        that fold succeeded (tms_engine_state refuses it meanwhile) */
     tms_err fold_err;               /* that fold's result ... */

@@ -93,6 +93,7 @@ int tms__fold_deferrable(tms_engine *e)
                                                      : tms__log_head_at(e, w.seq, head) != TMS_OK ||
                                                            memcmp(w.head, head, TMS_HASH_LEN) != 0)))
         return 0;
+    e->snapshot_seq = e->log_trusted;   /* the one the fold will start from (it says, once run) */
     e->scr.unfolded = 1;
     atomic_store(&e->scr.fold_after, 1);
     return 1;
